@@ -1,0 +1,223 @@
+"""The ``drconsole`` command line: argument parsing, dispatch, and the one place errors are rendered.
+
+``main`` never lets a traceback out. Every failure becomes one line on stderr,
+``drconsole: error: <what, where> (<what to do next>)``, and the exit code of the CLI contract:
+
+    0  ok
+    1  a check ran and found a problem
+    2  bad usage or bad input (nothing changed)
+    3  target unreachable or cannot be opened
+    4  refused for safety (read-only, fenced, not confirmed, would lose data)
+
+Headless commands stay fast: this module imports only the standard library, the handler modules
+are imported for the command being run, and nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from console.cli_output import EXIT_PROBLEM, EXIT_USAGE, Output
+
+__all__ = ["main", "build_parser", "UsageError"]
+
+BACKENDS = ("cow", "lsm", "rocksdb")
+
+
+class UsageError(Exception):
+    """Bad usage found by the parser; rendered like every other error, exit code 2."""
+
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted before the command and after it (SUPPRESS: a later parser keeps an earlier value)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS,
+                        help="configuration file (default: ./drconsole.toml, then "
+                             "~/.config/drconsole/drconsole.toml, then the demo workspace)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print exactly one JSON object on stdout")
+    return common
+
+
+def _data_dir(parser: argparse.ArgumentParser, *, engine_option: bool = True) -> None:
+    parser.add_argument("--data-dir", required=True, type=Path, metavar="D", help="the engine's data directory")
+    if engine_option:
+        parser.add_argument("--engine", choices=BACKENDS, default=None,
+                            help="fail unless the data dir holds this backend")
+
+
+def _confirm(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--yes", action="store_true", help=help_text)
+
+
+def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    engine = commands.add_parser("engine", parents=[common], help="work on one data directory")
+    sub = engine.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    init = add("init", "create a new, empty data directory")
+    init.add_argument("--engine", required=True, choices=BACKENDS)
+    init.add_argument("--data-dir", required=True, type=Path, metavar="D")
+    init.add_argument("--durability", choices=("sync", "async"), default="sync")
+    put = add("put", "store VALUE under KEY (UTF-8 text)")
+    _data_dir(put)
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE")
+    get = add("get", "print the value of KEY (exit 1 when absent)")
+    _data_dir(get)
+    get.add_argument("key", metavar="KEY")
+    delete = add("delete", "delete KEY")
+    _data_dir(delete)
+    delete.add_argument("key", metavar="KEY")
+    load = add("import", 'write every {"key": str, "value": str} line of a JSONL file')
+    _data_dir(load)
+    load.add_argument("--input", required=True, type=Path, metavar="F.jsonl")
+    load.add_argument("--batch", type=int, default=1000, help=argparse.SUPPRESS)
+    dump = add("export", "write all live keys, sorted by key, to a JSONL file ('-': stdout)")
+    _data_dir(dump)
+    dump.add_argument("--output", required=True, metavar="F.jsonl")
+    _data_dir(add("stats", "keys, disk, memory, WAL size and last LSN"))
+    _data_dir(add("verify", "check every checksum and invariant (read-only; exit 1 on a problem)"))
+    for name, help_text in (("flush", "make the store durable on its own and recycle covered WAL"),
+                            ("compact", "compact the store")):
+        command = add(name, help_text)
+        _data_dir(command)
+        _confirm(command, "accepted for symmetry; not needed")
+    repair = add("repair", "best-effort repair; what it drops goes to .quarantine/ (needs --yes)")
+    _data_dir(repair)
+    _confirm(repair, "confirm the repair (destructive)")
+
+
+def _wal_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    wal = commands.add_parser("wal", parents=[common], help="inspect and repair the write-ahead log")
+    sub = wal.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    validate = sub.add_parser("validate", parents=[common],
+                              help="check every WAL record (read-only; exit 1 on a problem)")
+    _data_dir(validate, engine_option=False)
+    truncate = sub.add_parser("truncate", parents=[common],
+                              help="cut the WAL at the first bad record; the tail goes to quarantine")
+    _data_dir(truncate, engine_option=False)
+    _confirm(truncate, "confirm the truncation (destructive)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = _Parser(prog="drconsole", parents=[common],
+                     description="Disaster-recovery console for drconsole storage engines.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    tui = commands.add_parser("tui", parents=[common], help="the interactive console (default)")
+    tui.add_argument("--read-only", action="store_true")
+    tui.add_argument("--theme", metavar="NAME")
+    dashboard = commands.add_parser("dashboard", parents=[common], help="read-only status board")
+    dashboard.add_argument("--theme", metavar="NAME")
+    _engine_commands(commands, common)
+    _wal_commands(commands, common)
+    return parser
+
+
+# (command, action) -> (module, function); modules are imported only for the command run.
+_HANDLERS: dict[tuple[str, str | None], tuple[str, str]] = {
+    **{("engine", action): ("console.cli_engine", f"run_{action}")
+       for action in ("init", "put", "get", "delete", "stats", "verify", "flush", "compact", "repair")},
+    ("engine", "import"): ("console.cli_engine", "run_import"),
+    ("engine", "export"): ("console.cli_engine", "run_export"),
+    ("wal", "validate"): ("console.cli_wal", "run_validate"),
+    ("wal", "truncate"): ("console.cli_wal", "run_truncate"),
+    (None, None): ("console.cli_status", "run_status"),
+    ("tui", None): ("console.cli_status", "run_status"),
+    ("dashboard", None): ("console.cli_status", "run_status"),
+}
+
+
+def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output], int]:
+    module_name, function = _HANDLERS[(args.command, getattr(args, "action", None))]
+    handler: Callable[[argparse.Namespace, Output], int] = getattr(importlib.import_module(module_name), function)
+    return handler
+
+
+def _render_failure(exc: BaseException, output: Output) -> int:
+    """Turn any exception into the one-line error of the contract (no traceback, ever)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return output.error("interrupted", hint="nothing more was done after the interrupt",
+                            exit_code=130, kind="interrupted")
+    try:
+        from engines.errors import EngineError, map_os_error
+    except Exception:  # noqa: BLE001 - the engines package itself failed to import
+        EngineError, map_os_error = None, None  # type: ignore[assignment,misc]
+    if map_os_error is not None and isinstance(exc, OSError):
+        exc = map_os_error(exc, "accessing the file system")
+    if EngineError is not None and isinstance(exc, EngineError):
+        return output.error(exc.message, hint=exc.hint or _default_hint(exc.exit_code),
+                            exit_code=exc.exit_code, kind=type(exc).__name__)
+    return output.error(f"unexpected {type(exc).__name__}: {exc}",
+                        hint="this is a bug in drconsole; please report it with the command you ran",
+                        exit_code=EXIT_PROBLEM, kind=type(exc).__name__)
+
+
+def _default_hint(exit_code: int) -> str:
+    return {
+        1: "run `drconsole engine verify --data-dir D` for details",
+        2: "check the command's arguments with --help",
+        3: "check the --data-dir path and that no other process holds it",
+        4: "nothing was changed",
+    }.get(exit_code, "see `drconsole --help`")
+
+
+def _check_config(args: argparse.Namespace) -> None:
+    config = getattr(args, "config", None)
+    if config is not None and not Path(config).is_file():
+        raise UsageError(f"config file {config} does not exist", "drconsole")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``drconsole`` command; return its exit code (the console script exits with it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    output = Output(json_mode="--json" in argv)
+    try:
+        args = build_parser().parse_args(argv)
+        output.json_mode = bool(getattr(args, "json", False))
+        _check_config(args)
+        return _handler(args)(args, output)
+    except UsageError as exc:
+        return output.error(f"{exc.prog.removeprefix('drconsole').strip() + ': ' if exc.prog != 'drconsole' else ''}"
+                            f"{exc.message}", hint=f"see `{exc.prog} --help`", exit_code=EXIT_USAGE,
+                            kind="UsageError")
+    except SystemExit as exc:  # --help prints and exits 0
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except BaseException as exc:  # noqa: BLE001 - the contract: no traceback, ever
+        return _render_failure(exc, output)
+
+
+def _quiet_broken_pipe() -> int:
+    """stdout was closed early (`drconsole engine export --output - | head`): not an error of ours."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_PROBLEM
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""File-system primitives every room shares: atomic replace, directory fsync, quarantine.
+
+Safety rules 1 and 3 of DESIGN.md live here so that no backend re-implements them: nothing a
+recovery discards is deleted (it moves under ``<data-dir>/.quarantine/<ts>-<label>/``), and files
+are replaced by temp + fsync + rename + directory fsync.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from engines.errors import map_os_error
+
+__all__ = [
+    "QUARANTINE_DIR",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "fsync_dir",
+    "fsync_file",
+    "new_quarantine",
+    "move_to_quarantine",
+    "tree_size",
+    "utc_stamp",
+]
+
+QUARANTINE_DIR = ".quarantine"
+
+
+def utc_stamp() -> str:
+    """A sortable UTC timestamp for file names: 20261123T140501Z-123456 (microseconds avoid clashes)."""
+    now = time.time()
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + f"-{int(now * 1e6) % 1_000_000:06d}"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file, never a mix."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        if temp.exists():
+            temp.unlink()  # our own partial temp file, never user data
+        raise map_os_error(exc, f"writing {path}") from exc
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def new_quarantine(data_dir: Path, label: str) -> Path:
+    """Create and return a fresh quarantine folder under ``data_dir``."""
+    target = Path(data_dir) / QUARANTINE_DIR / f"{utc_stamp()}-{label}"
+    target.mkdir(parents=True, exist_ok=False)
+    return target
+
+
+def move_to_quarantine(paths: list[Path], quarantine: Path, *, base: Path | None = None) -> list[Path]:
+    """Move ``paths`` into ``quarantine`` (keeping their path relative to ``base``); return new paths."""
+    moved = []
+    for source in paths:
+        source = Path(source)
+        relative = source.relative_to(base) if base is not None else Path(source.name)
+        target = quarantine / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(source), str(target))
+        moved.append(target)
+    fsync_dir(quarantine)
+    return moved
+
+
+def tree_size(path: Path) -> int:
+    """Bytes used by the regular files under ``path`` (0 when it does not exist)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue  # removed while we walked (compaction, WAL recycling)
+    return total

@@ -1,0 +1,58 @@
+"""Result models of the engine contract: statistics and verification reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Problem", "VerifyReport", "EngineStats", "RepairReport"]
+
+
+class Problem(BaseModel):
+    """One thing verification found wrong. ``file`` is relative to the data dir."""
+
+    kind: str  # e.g. "checksum", "key-order", "missing-file", "orphan-file", "wal"
+    file: str | None = None
+    offset: int | None = None  # byte offset, or page number for page-addressed files (see detail)
+    detail: str
+
+
+class VerifyReport(BaseModel):
+    """What ``Engine.verify()`` found. It is produced without changing a byte."""
+
+    ok: bool = True
+    backend: str
+    problems: list[Problem] = Field(default_factory=list)
+    checked: dict[str, int] = Field(default_factory=dict)  # what was checked, with counts
+
+    def add(self, kind: str, detail: str, *, file: str | None = None, offset: int | None = None) -> None:
+        self.problems.append(Problem(kind=kind, file=file, offset=offset, detail=detail))
+        self.ok = False
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.checked[what] = self.checked.get(what, 0) + n
+
+
+class EngineStats(BaseModel):
+    backend: str
+    total_keys: int
+    disk_usage_bytes: int
+    memory_usage_bytes: int
+    wal_bytes: int
+    last_lsn: int
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RepairReport(BaseModel):
+    """What a repair did. Nothing is deleted: dropped files are in ``quarantine``."""
+
+    backend: str
+    ok: bool = True
+    safety_copy: str | None = None  # where the pre-repair copy is
+    quarantine: str | None = None
+    quarantined: list[str] = Field(default_factory=list)  # files moved aside
+    lost: list[str] = Field(default_factory=list)  # what could not be recovered: key ranges, counts
+    actions: list[str] = Field(default_factory=list)
+    keys_before: int | None = None
+    keys_after: int | None = None
