@@ -32,10 +32,11 @@ BACKENDS = ("cow", "lsm", "rocksdb")
 class UsageError(Exception):
     """Bad usage found by the parser; rendered like every other error, exit code 2."""
 
-    def __init__(self, message: str, prog: str) -> None:
+    def __init__(self, message: str, prog: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.prog = prog
+        self.hint = hint or f"see `{prog} --help`"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,7 +184,8 @@ def _default_hint(exit_code: int) -> str:
 def _check_config(args: argparse.Namespace) -> None:
     config = getattr(args, "config", None)
     if config is not None and not Path(config).is_file():
-        raise UsageError(f"config file {config} does not exist", "drconsole")
+        raise UsageError(f"config file {config} does not exist", "drconsole",
+                         hint="check the --config path, or leave it out to use the default search")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _handler(args)(args, output)
     except UsageError as exc:
         return output.error(f"{exc.prog.removeprefix('drconsole').strip() + ': ' if exc.prog != 'drconsole' else ''}"
-                            f"{exc.message}", hint=f"see `{exc.prog} --help`", exit_code=EXIT_USAGE,
+                            f"{exc.message}", hint=exc.hint, exit_code=EXIT_USAGE,
                             kind="UsageError")
     except SystemExit as exc:  # --help prints and exits 0
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)

@@ -62,6 +62,8 @@ def prefix_end(prefix: bytes) -> bytes | None:
 
 
 def _check_key(key: object) -> bytes:
+    if type(key) is bytes and 0 < len(key) <= MAX_KEY_BYTES:
+        return key  # the common case, checked first: this runs on every read and write
     if not isinstance(key, (bytes, bytearray, memoryview)):
         raise InvalidArgumentError(f"keys are bytes, got {type(key).__name__}",
                                    hint="encode text keys, e.g. key.encode('utf-8')")
@@ -74,6 +76,8 @@ def _check_key(key: object) -> bytes:
 
 
 def _check_value(value: object) -> bytes:
+    if type(value) is bytes and len(value) <= MAX_VALUE_BYTES:
+        return value
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise InvalidArgumentError(f"values are bytes, got {type(value).__name__}")
     value = bytes(value)
@@ -108,6 +112,8 @@ class Engine(ABC):
         self._wal: WalWriter | None = None
         self._last_lsn = 0
         self._recycled_upto = 0
+        self._sync = self.options.durability == "sync"
+        self._checkpoint_every = self.options.checkpoint_every_records
         # Called with each WAL segment before it is recycled (the backup archiver sets it).
         self.archive_hook: Callable[[Path], None] | None = None
         try:
@@ -147,7 +153,8 @@ class Engine(ABC):
         return self._write(Op.BATCH, checked)
 
     def get(self, key: bytes) -> bytes | None:
-        self._check_open()
+        if self._closed:
+            self._check_open()
         key = _check_key(key)
         if self._overlay and key in self._overlay:
             return self._overlay[key]
@@ -322,8 +329,9 @@ class Engine(ABC):
 
     # ------------------------------------------------------------------ shared mechanism
     def _write(self, op: Op, entries: list[Entry]) -> int:
-        self._check_writable()
         wal = self._wal
+        if wal is None or self._fenced or self._closed:
+            self._check_writable()
         assert wal is not None
         with self._write_lock:
             if op is Op.BATCH:
@@ -335,14 +343,14 @@ class Engine(ABC):
                 wal.flush()
             self._store_apply(lsn, entries)
             self._last_lsn = lsn
-        if self.options.durability == "sync":
+        if self._sync:
             wal.sync(lsn)
         self._after_write()
         return lsn
 
     def _after_write(self) -> None:
         """Checkpoint the tree and recycle WAL once enough WAL has accumulated."""
-        if self._last_lsn - self._recycled_upto >= self.options.checkpoint_every_records:
+        if self._last_lsn - self._recycled_upto >= self._checkpoint_every:
             self._recycled_upto = self._last_lsn  # claim it first: one thread checkpoints
             self.flush()
 

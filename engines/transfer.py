@@ -29,25 +29,23 @@ from engines.base import MAX_KEY_BYTES, MAX_VALUE_BYTES, Engine, Entry
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import fsync_dir
 
-__all__ = ["DEFAULT_BATCH", "encode_row", "decode_row", "read_jsonl", "validate_jsonl", "export_jsonl", "import_jsonl"]
+__all__ = ["DEFAULT_BATCH", "encode_field", "encode_row", "decode_row", "read_jsonl", "validate_jsonl", "export_jsonl", "import_jsonl"]
 
 DEFAULT_BATCH = 1000
 _FIELDS = {"key", "key_b64", "value", "value_b64"}
 
 
-def _encode_field(row: dict[str, str], name: str, data: bytes) -> None:
+def encode_field(name: str, data: bytes) -> dict[str, str]:
+    """``{name: text}``, or ``{name + "_b64": base64}`` when ``data`` is not valid UTF-8."""
     try:
-        row[name] = data.decode("utf-8")
+        return {name: data.decode("utf-8")}
     except UnicodeDecodeError:
-        row[f"{name}_b64"] = base64.b64encode(data).decode("ascii")
+        return {f"{name}_b64": base64.b64encode(data).decode("ascii")}
 
 
 def encode_row(key: bytes, value: bytes) -> str:
     """One JSONL line (without the newline) for ``key`` and ``value``."""
-    row: dict[str, str] = {}
-    _encode_field(row, "key", key)
-    _encode_field(row, "value", value)
-    return json.dumps(row, ensure_ascii=False)
+    return json.dumps({**encode_field("key", key), **encode_field("value", value)}, ensure_ascii=False)
 
 
 def _decode_field(row: dict[str, object], name: str) -> bytes:

@@ -50,8 +50,6 @@ def list_segments(wal_dir: Path) -> list[SegmentInfo]:
         entries = list(os.scandir(wal_dir))
     except FileNotFoundError:
         return []
-    except NotADirectoryError as exc:
-        raise map_os_error(exc, f"listing WAL segments in {wal_dir}") from exc
     except OSError as exc:
         raise map_os_error(exc, f"listing WAL segments in {wal_dir}") from exc
     segments = []

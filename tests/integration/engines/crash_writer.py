@@ -7,6 +7,7 @@ derived from n so that the parent can tell a whole value from a half-written one
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ def main() -> None:
         engine = open_engine(data_dir)
         n = int(sys.argv[4])
     else:
-        engine = create_engine(data_dir, backend=backend, durability="sync", wal_segment_bytes=256 * 1024)
+        engine = create_engine(data_dir, backend=backend, durability=os.environ.get("CRASH_DURABILITY", "sync"), wal_segment_bytes=256 * 1024)
         n = 0
     out = sys.stdout
     out.write("ready\n")

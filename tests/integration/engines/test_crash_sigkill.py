@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,23 +36,21 @@ def batch_keys(n: int) -> list[bytes]:
 def run_round(data_dir: Path, backend: str, seed: int, start: int, rng: random.Random) -> list[tuple[int, str]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     child = subprocess.Popen([sys.executable, str(WRITER), str(data_dir), backend, str(seed), str(start)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    assert child.stdout is not None
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stderr is not None
     first = child.stdout.readline()
-    assert first.strip() == "ready", child.stderr.read() if child.stderr else first
+    assert first.strip() == b"ready", child.stderr.read().decode(errors="replace")
     deadline = time.monotonic() + rng.uniform(0.02, 0.5)
-    acks: list[tuple[int, str]] = []
-    os.set_blocking(child.stdout.fileno(), False)
-    buffer = ""
-    while time.monotonic() < deadline:
-        chunk = child.stdout.read()
-        if chunk:
-            buffer += chunk
-        time.sleep(0.002)
+    # Drain stdout while the child runs so it never blocks on a full pipe.
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(child.stdout.fileno(), 65536), b"")))
+    reader.start()
+    time.sleep(max(0.0, deadline - time.monotonic()))
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    os.set_blocking(child.stdout.fileno(), True)
-    buffer += child.stdout.read()
+    reader.join()
+    buffer = b"".join(chunks).decode()
+    acks: list[tuple[int, str]] = []
     for line in buffer.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "ack":

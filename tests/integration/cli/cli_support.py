@@ -1,0 +1,134 @@
+"""Shared helpers of the CLI tests: run ``main`` in-process or the real console script, hash a tree.
+
+Test modules import them with ``from cli_support import ...`` (pytest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.cli import main
+
+BACKENDS = ("cow", "lsm", "rocksdb")
+DRCONSOLE = Path(sys.executable).with_name("drconsole")
+
+
+def backend_present(backend: str) -> bool:
+    """The backend's module exists (a module that exists but fails to import is a failure, not a skip)."""
+    try:
+        return importlib.util.find_spec(f"engines.{backend}.engine") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if not backend_present(request.param):
+        pytest.skip(f"engines/{request.param}/engine.py does not exist yet")
+    return str(request.param)
+
+
+@pytest.fixture
+def any_backend() -> str:
+    """One backend that exists, for tests that are about the CLI rather than a backend."""
+    for name in ("lsm", "rocksdb", "cow"):
+        if backend_present(name):
+            return name
+    pytest.skip("no backend exists yet")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        """stdout parsed as exactly one JSON object."""
+        lines = [line for line in self.out.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r}"
+        value = json.loads(lines[0])
+        assert isinstance(value, dict)
+        return value
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
+    """Run ``drconsole ARGS`` in-process."""
+    capsys.readouterr()
+    code = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def run(*args: str | Path, timeout: float = 60) -> Result:
+    """Run the real ``drconsole`` console script."""
+    done = subprocess.run([str(DRCONSOLE), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def assert_error(result: Result, code: int, *, contains: str | None = None) -> str:
+    """The documented failure: that exit code, one line on stderr, no traceback. Returns the line."""
+    assert result.code == code, f"exit {result.code}, wanted {code}: {result.err!r}"
+    assert "Traceback" not in result.err + result.out
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {result.err!r}"
+    assert lines[0].startswith("drconsole: ")
+    if contains is not None:
+        assert contains in lines[0], lines[0]
+    return lines[0]
+
+
+def tree_hash(path: Path) -> str:
+    """A digest of every name, type, mode and content under ``path`` (or that it is absent)."""
+    digest = hashlib.sha256()
+    if not os.path.lexists(path):
+        return "absent"
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            full = os.path.join(root, name)
+            info = os.lstat(full)
+            digest.update(f"{os.path.relpath(full, path)}|{stat.S_IFMT(info.st_mode)}|{info.st_mode:o}|".encode())
+            if stat.S_ISREG(info.st_mode):
+                with open(full, "rb") as handle:
+                    digest.update(hashlib.sha256(handle.read()).digest())
+    if os.path.isfile(path):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def make_data_dir(path: Path, backend: str, rows: int = 20) -> Path:
+    """A closed data dir holding key000..key{rows-1} -> "value N ✓" (close flushes the store)."""
+    from engines import create_engine
+
+    with create_engine(path, backend=backend) as engine:
+        if rows:
+            engine.write_batch([(f"key{i:03d}".encode(), f"value {i} ✓".encode()) for i in range(rows)])
+    return path
+
+
+def write_without_close(path: Path, rows: dict[str, str]) -> None:
+    """Write ``rows`` in a child process that then dies without closing: the WAL holds them."""
+    code = (
+        "import os, sys, json\n"
+        "from engines import open_engine\n"
+        "engine = open_engine(sys.argv[1], mode='rw')\n"
+        "for key, value in json.loads(sys.argv[2]).items():\n"
+        "    engine.put(key.encode(), value.encode())\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), json.dumps(rows)], check=True, timeout=60)
+
+
+def wal_segments(path: Path) -> list[Path]:
+    return sorted((path / "wal").glob("*.wal"))

@@ -1,0 +1,99 @@
+"""The real ``drconsole`` console script, in child processes: exit codes, streams, imports, speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_support import DRCONSOLE, assert_error, make_data_dir, run, tree_hash
+
+
+def test_errors_from_the_console_script(any_backend: str, tmp_path: Path) -> None:
+    missing = run("engine", "stats", "--data-dir", tmp_path / "missing", "--json")
+    assert_error(missing, 3, contains="does not exist")
+    assert json.loads(missing.out)["exit_code"] == 3 and len(missing.out.splitlines()) == 1
+    assert not (tmp_path / "missing").exists()
+
+    data = make_data_dir(tmp_path / "data", any_backend, rows=3)
+    source = tmp_path / "rows.jsonl"
+    source.write_text('{"key": "a", "value": "1"}\n{"key": "b"\n', encoding="utf-8")
+    before = tree_hash(data)
+    assert_error(run("engine", "import", "--data-dir", data, "--input", source), 2, contains="line 2")
+    assert_error(run("engine", "get", "--data-dir", data), 2, contains="KEY")
+    assert_error(run("engine", "repair", "--data-dir", data), 4 if _has_repair(any_backend) else 2)
+    assert tree_hash(data) == before
+
+
+def _has_repair(backend: str) -> bool:
+    from engines import engine_class
+
+    return hasattr(engine_class(backend), "repair")
+
+
+def test_results_from_the_console_script(any_backend: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("engine", "init", "--engine", any_backend, "--data-dir", data).code == 0
+    assert run("engine", "put", "--data-dir", data, "ключ", "значение ✓").code == 0
+    got = run("engine", "get", "--data-dir", data, "ключ")
+    assert (got.code, got.out, got.err) == (0, "значение ✓\n", "")
+    assert run("engine", "get", "--data-dir", data, "absent").code == 1
+    stats = run("--json", "engine", "stats", "--data-dir", data)
+    assert stats.code == 0 and json.loads(stats.out)["total_keys"] == 1 and len(stats.out.splitlines()) == 1
+    helped = run("engine", "--help")
+    assert helped.code == 0 and "usage:" in helped.out
+    status = run()
+    assert status.code == 0 and "drconsole" in status.out
+
+
+def test_headless_commands_never_import_textual(any_backend: str, tmp_path: Path) -> None:
+    data, rows = tmp_path / "data", tmp_path / "rows.jsonl"
+    rows.write_text('{"key": "a", "value": "1"}\n', encoding="utf-8")
+    commands = [
+        ["engine", "init", "--engine", any_backend, "--data-dir", str(data)],
+        ["engine", "put", "--data-dir", str(data), "k", "v"],
+        ["engine", "get", "--data-dir", str(data), "k"],
+        ["engine", "import", "--data-dir", str(data), "--input", str(rows)],
+        ["engine", "export", "--data-dir", str(data), "--output", str(tmp_path / "out.jsonl")],
+        ["engine", "stats", "--data-dir", str(data), "--json"],
+        ["engine", "verify", "--data-dir", str(data)],
+        ["engine", "flush", "--data-dir", str(data)],
+        ["wal", "validate", "--data-dir", str(data)],
+        ["engine", "get", "--data-dir", str(tmp_path / "missing"), "k"],
+    ]
+    code = (
+        "import json, sys\n"
+        "from console.cli import main\n"
+        f"codes = [main(argv) for argv in {commands!r}]\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] in ('textual', 'console'))\n"
+        "print(json.dumps({'codes': codes, 'loaded': loaded}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["codes"] == [0] * 9 + [3], done.stderr
+    assert not [name for name in report["loaded"] if name.startswith("textual")]
+    assert "console.app" not in report["loaded"]
+
+
+def test_engine_get_is_fast(any_backend: str, tmp_path: Path) -> None:
+    data = make_data_dir(tmp_path / "data", any_backend, rows=100)
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        done = subprocess.run([str(DRCONSOLE), "engine", "get", "--data-dir", str(data), "key042"],
+                              capture_output=True, text=True, timeout=60)
+        timings.append(time.perf_counter() - started)
+        assert done.stdout == "value 42 ✓\n"
+    print(f"drconsole engine get ({any_backend}): best {min(timings) * 1000:.0f} ms of {len(timings)} runs")
+    assert min(timings) < 1.5
+
+
+@pytest.mark.parametrize("argv", [["tui", "--read-only"], ["dashboard"], ["--json"]])
+def test_the_console_entry_without_an_app_prints_status(argv: list[str]) -> None:
+    done = run(*argv)
+    assert done.code == 0 and "Traceback" not in done.err
+    if argv == ["--json"]:
+        assert set(json.loads(done.out)) >= {"config", "backends"}
