@@ -149,7 +149,8 @@ class RocksEngine(Engine):
         return value
 
     def _store_scan(self, start: bytes | None, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        return self._iterate(start, end, verify_checksums=False)
+        # Checksums are verified on every read: a damaged block raises, never returns wrong data.
+        return self._iterate(start, end, verify_checksums=True)
 
     def _iterate(self, start: bytes | None, end: bytes | None, *,
                  verify_checksums: bool) -> Iterator[tuple[bytes, bytes]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engines.errors import map_os_error
 
-__all__ = ["SEGMENT_SUFFIX", "SegmentInfo", "segment_name", "list_segments"]
+__all__ = ["SEGMENT_SUFFIX", "SegmentInfo", "segment_name", "list_segments", "read_segment"]
 
 SEGMENT_SUFFIX = ".wal"
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.wal$")
@@ -66,3 +66,11 @@ def list_segments(wal_dir: Path) -> list[SegmentInfo]:
         segments.append(SegmentInfo(Path(entry.path), int(match.group(1)), size))
     segments.sort(key=lambda segment: segment.first_lsn)
     return segments
+
+
+def read_segment(path: Path) -> bytes:
+    """The whole segment file (segments are bounded by the size limit, 64 MiB by default)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise map_os_error(exc, f"reading WAL segment {path}") from exc
