@@ -55,8 +55,13 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _path(text: str) -> Path:
+    """An absolute path: messages then say exactly where, whatever the working directory was."""
+    return Path(text).absolute()
+
+
 def _data_dir(parser: argparse.ArgumentParser, *, engine_option: bool = True) -> None:
-    parser.add_argument("--data-dir", required=True, type=Path, metavar="D", help="the engine's data directory")
+    parser.add_argument("--data-dir", required=True, type=_path, metavar="D", help="the engine's data directory")
     if engine_option:
         parser.add_argument("--engine", choices=BACKENDS, default=None,
                             help="fail unless the data dir holds this backend")
@@ -68,14 +73,16 @@ def _confirm(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     engine = commands.add_parser("engine", parents=[common], help="work on one data directory")
-    sub = engine.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    sub: Any = engine.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help_text,
+                                                         description=help_text)
+        return parser
 
     init = add("init", "create a new, empty data directory")
     init.add_argument("--engine", required=True, choices=BACKENDS)
-    init.add_argument("--data-dir", required=True, type=Path, metavar="D")
+    init.add_argument("--data-dir", required=True, type=_path, metavar="D")
     init.add_argument("--durability", choices=("sync", "async"), default="sync")
     put = add("put", "store VALUE under KEY (UTF-8 text)")
     _data_dir(put)
@@ -87,11 +94,15 @@ def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     delete = add("delete", "delete KEY")
     _data_dir(delete)
     delete.add_argument("key", metavar="KEY")
-    load = add("import", 'write every {"key": str, "value": str} line of a JSONL file')
+    load = add("import", 'write every {"key": str, "value": str} line of a JSONL file; bytes that are not '
+                         'UTF-8 come as "key_b64"/"value_b64" (base64). The whole file is checked first: '
+                         'one malformed line and nothing is imported')
     _data_dir(load)
-    load.add_argument("--input", required=True, type=Path, metavar="F.jsonl")
+    load.add_argument("--input", required=True, type=_path, metavar="F.jsonl")
     load.add_argument("--batch", type=int, default=1000, help=argparse.SUPPRESS)
-    dump = add("export", "write all live keys, sorted by key, to a JSONL file ('-': stdout)")
+    dump = add("export", 'write all live keys, sorted by key, as {"key": str, "value": str} lines to a JSONL '
+                         'file (\'-\': stdout); bytes that are not UTF-8 go base64-encoded under '
+                         '"key_b64"/"value_b64"')
     _data_dir(dump)
     dump.add_argument("--output", required=True, metavar="F.jsonl")
     _data_dir(add("stats", "keys, disk, memory, WAL size and last LSN"))
@@ -108,7 +119,7 @@ def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def _wal_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     wal = commands.add_parser("wal", parents=[common], help="inspect and repair the write-ahead log")
-    sub = wal.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    sub: Any = wal.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
     validate = sub.add_parser("validate", parents=[common],
                               help="check every WAL record (read-only; exit 1 on a problem)")
     _data_dir(validate, engine_option=False)
@@ -122,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = _Parser(prog="drconsole", parents=[common],
                      description="Disaster-recovery console for drconsole storage engines.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands: Any = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     tui = commands.add_parser("tui", parents=[common], help="the interactive console (default)")
     tui.add_argument("--read-only", action="store_true")
     tui.add_argument("--theme", metavar="NAME")
@@ -134,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # (command, action) -> (module, function); modules are imported only for the command run.
-_HANDLERS: dict[tuple[str, str | None], tuple[str, str]] = {
+_HANDLERS: dict[tuple[str | None, str | None], tuple[str, str]] = {
     **{("engine", action): ("console.cli_engine", f"run_{action}")
        for action in ("init", "put", "get", "delete", "stats", "verify", "flush", "compact", "repair")},
     ("engine", "import"): ("console.cli_engine", "run_import"),
@@ -148,6 +159,11 @@ _HANDLERS: dict[tuple[str, str | None], tuple[str, str]] = {
 
 
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output], int]:
+    # Command modules that register their own sub-parsers (``register(subparsers, common)``) set
+    # ``func(args, output) -> int`` on them; the table covers the commands built here.
+    func: Callable[[argparse.Namespace, Output], int] | None = getattr(args, "func", None)
+    if func is not None:
+        return func
     module_name, function = _HANDLERS[(args.command, getattr(args, "action", None))]
     handler: Callable[[argparse.Namespace, Output], int] = getattr(importlib.import_module(module_name), function)
     return handler
@@ -198,9 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_config(args)
         return _handler(args)(args, output)
     except UsageError as exc:
-        return output.error(f"{exc.prog.removeprefix('drconsole').strip() + ': ' if exc.prog != 'drconsole' else ''}"
-                            f"{exc.message}", hint=exc.hint, exit_code=EXIT_USAGE,
-                            kind="UsageError")
+        where = exc.prog.removeprefix("drconsole").strip()  # "engine get", or "" at the top level
+        return output.error(f"{where}: {exc.message}" if where else exc.message, hint=exc.hint,
+                            exit_code=EXIT_USAGE, kind="UsageError")
     except SystemExit as exc:  # --help prints and exits 0
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
     except BrokenPipeError:

@@ -55,7 +55,6 @@ def as_bytes(text: str, what: str) -> bytes:
     return data
 
 
-
 @contextmanager
 def _backend_module(what: str) -> Iterator[None]:
     """A backend whose module is missing (a build without it) is "cannot be opened", not a crash."""
@@ -89,7 +88,10 @@ def _undo_init(path: Path, created: Path | None, was_empty: bool) -> None:
             shutil.rmtree(created)
         elif was_empty and path.is_dir():
             for child in path.iterdir():
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
     except OSError:
         pass  # best effort; the original error is the one to report
 
@@ -177,7 +179,7 @@ def run_export(args: argparse.Namespace, out: Output) -> int:
                 sys.stdout.write(encode_row(key, value) + "\n")
         sys.stdout.flush()
         return EXIT_OK
-    output = Path(args.output)
+    output = Path(args.output).absolute()
     with _open(args, "ro") as engine:
         count = export_jsonl(engine, output)
     out.result({"ok": True, "records": count, "output": str(output)},
@@ -269,7 +271,8 @@ def run_repair(args: argparse.Namespace, out: Output) -> int:
         raise SafetyRefusal(f"engine repair of {path} is destructive and was not confirmed",
                             hint=f"re-run with --yes; what repair drops is moved to {path / '.quarantine'}")
     try:
-        report = repair(path)
+        with _backend_module(f"repairing {backend} data dir {path}"):
+            report = repair(path)
     except NotImplementedError:
         return out.error(f"repair is not available for the {backend} backend ({path})",
                          hint="use `drconsole engine verify` and restore from a backup", exit_code=EXIT_USAGE,

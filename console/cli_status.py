@@ -35,7 +35,7 @@ def resolve_config(explicit: Path | None) -> tuple[Path | None, str]:
     """The configuration file to use and where it came from (DESIGN.md, CLI contract)."""
     if explicit is not None:
         return explicit, "--config"
-    for candidate, source in ((Path("drconsole.toml"), "./drconsole.toml"),
+    for candidate, source in ((Path("drconsole.toml").absolute(), "./drconsole.toml"),
                               (Path.home() / ".config" / "drconsole" / "drconsole.toml", "user config")):
         if candidate.is_file():
             return candidate, source

@@ -65,6 +65,16 @@ class Freelist:
     def add_pending(self, txid: int, pages: Iterable[int]) -> None:
         self._pending.setdefault(txid, []).extend(pages)
 
+    def drop_pending(self, txid: int) -> None:
+        """Forget the pages pending at ``txid`` (its commit was abandoned before its meta)."""
+        self._pending.pop(txid, None)
+
+    def give_back(self, pages: list[int]) -> None:
+        """Return pages taken by an abandoned commit: nothing durable refers to them."""
+        if pages:
+            self._free.extend(pages)
+            self._free.sort(reverse=True)
+
     def release(self, upto_txid: int) -> list[int]:
         """Make pages pending at ``<= upto_txid`` reusable; return them."""
         ready = [txid for txid in self._pending if txid <= upto_txid]

@@ -105,8 +105,11 @@ class MetaSlots:
         return min(self.metas, key=lambda meta: meta.txid) if len(self.metas) == 2 else None
 
 
-def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None) -> MetaSlots:
+def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None, *,
+                    allow_truncated: bool = False) -> MetaSlots:
     """Read and check both meta pages of an open ``data.cow``; nothing is written.
+
+    ``allow_truncated`` (for verify, which reports it itself) skips the file length check.
 
     Raises:
         UnsupportedFormatError: the file is not a COW file, or its page size is not the
@@ -129,7 +132,7 @@ def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None) -> 
     magic_seen = False
     slot0: Meta | None = None
     for slot in (0, 1):
-        reasons = []
+        reasons: list[str] = []
         for page_size in sizes if slot0 is None else [slot0.page_size]:
             page = os.pread(fd, page_size, slot * page_size)
             if page[HEADER_SIZE:HEADER_SIZE + 8] == MAGIC:
@@ -153,12 +156,13 @@ def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None) -> 
                 hint="check the data dir; restore it from a backup if the file was overwritten")
         raise PageCorruptionError(
             f"both meta pages of {file_name} are corrupt (page 0: {problems.get(0)}; page 1: {problems.get(1)})",
-            file=file_name, page=0,
+            file=file_name, page=0, kind="meta",
             hint="salvage the readable records with `drconsole engine repair`, or restore a backup")
     page_size = metas[0].page_size
     if len(metas) == 2 and metas[1].page_size != page_size:
         raise PageCorruptionError(f"the meta pages of {file_name} disagree on the page size "
-                                  f"({page_size} and {metas[1].page_size})", file=file_name, page=1)
+                                  f"({page_size} and {metas[1].page_size})", file=file_name, page=1,
+                                  kind="meta")
     if expected_page_size and page_size != expected_page_size:
         raise UnsupportedFormatError(
             f"page size mismatch: {file_name} has {page_size}-byte pages (meta page {metas[0].slot}), "
@@ -166,11 +170,11 @@ def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None) -> 
             hint="open it with the page_size it was created with (drconsole.json, options.backend.page_size)")
     slots = MetaSlots(page_size, metas, problems, size)
     newest = slots.newest
-    if newest.hwm * page_size > size:
+    if newest.hwm * page_size > size and not allow_truncated:
         first_missing = size // page_size
         raise PageCorruptionError(
             f"{file_name} is truncated: meta page {newest.slot} (txid {newest.txid}) uses {newest.hwm} pages, "
             f"the file holds {size} bytes; page {first_missing} onwards is missing",
-            file=file_name, page=first_missing,
+            file=file_name, page=first_missing, kind="truncated",
             hint="restore the data dir from a backup, or salvage what is left with `drconsole engine repair`")
     return slots

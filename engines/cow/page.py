@@ -66,10 +66,13 @@ class PageCorruptionError(CorruptionError):
     """A page failed its checksum or a structural check. ``page`` is the page number.
 
     ``offset`` is also the page number (as in verify reports, where pages address the file);
-    the byte offset is ``page * page_size``.
+    the byte offset is ``page * page_size``. ``kind`` is the verify problem kind it maps to
+    ("checksum", "page-header", "reference", "truncated", "structure", "overflow", "freelist",
+    "meta").
     """
 
-    def __init__(self, message: str, *, file: str, page: int, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, file: str, page: int, kind: str = "checksum",
+                 hint: str | None = None) -> None:
         super().__init__(
             message,
             file=file,
@@ -77,6 +80,7 @@ class PageCorruptionError(CorruptionError):
             hint=hint or "run `drconsole engine verify` for the full picture, then `drconsole engine repair`",
         )
         self.page = page
+        self.kind = kind
 
 
 def check_page_size(page_size: object) -> int:

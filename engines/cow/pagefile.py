@@ -22,65 +22,50 @@ _NODE_TYPES = (PageType.BRANCH, PageType.LEAF)
 
 
 class PageFile:
-    """An open ``data.cow``: page I/O on a file descriptor. Writes only when opened writable."""
+    """Page I/O on the open file descriptor of a COW file (it owns the descriptor)."""
 
-    def __init__(self, path: Path, page_size: int, *, writable: bool, name: str | None = None) -> None:
+    def __init__(self, fd: int, path: Path, page_size: int, *, writable: bool, name: str | None = None) -> None:
+        self.fd = fd
         self.path = Path(path)
         self.name = name or self.path.name
         self.page_size = page_size
         self.writable = writable
-        try:
-            self.fd = os.open(self.path, os.O_RDWR if writable else os.O_RDONLY)
-        except OSError as exc:
-            raise map_os_error(exc, f"opening {self.path}") from exc
         self.bytes_written = 0
         self.pages_read = 0
-
-    @classmethod
-    def from_fd(cls, fd: int, path: Path, page_size: int, *, writable: bool, name: str | None = None) -> PageFile:
-        file = cls.__new__(cls)
-        file.path = Path(path)
-        file.name = name or file.path.name
-        file.page_size = page_size
-        file.writable = writable
-        file.fd = fd
-        file.bytes_written = 0
-        file.pages_read = 0
-        return file
 
     # ------------------------------------------------------------------ reading
     def read_run(self, page: int, hwm: int, kinds: tuple[PageType, ...]) -> bytes:
         """The whole run starting at ``page``, checked. ``hwm``: pages in use."""
         size = self.page_size
         if not 2 <= page < hwm:
-            raise self._corrupt(page, f"a reference points to page {page}, outside the {hwm} pages in use")
+            raise self._corrupt(page, f"a reference points to page {page}, outside the {hwm} pages in use", "reference")
         try:
             buffer = os.pread(self.fd, size, page * size)
         except OSError as exc:
             raise map_os_error(exc, f"reading page {page} of {self.path}") from exc
         self.pages_read += 1
         if len(buffer) < size:
-            raise self._corrupt(page, "the page is cut short (file truncated)")
+            raise self._corrupt(page, "the page is cut short (file truncated)", "truncated")
         _checksum, kind, _flags, _reserved, page_id, overflow, _count, _txid = HEADER.unpack_from(buffer)
         if overflow:
             if page + 1 + overflow > hwm:
                 if not verify_checksum(buffer):
                     raise self._corrupt(page, "checksum mismatch")
-                raise self._corrupt(page, f"a run of {overflow + 1} pages would pass the {hwm} pages in use")
+                raise self._corrupt(page, f"a run of {overflow + 1} pages would pass the {hwm} pages in use", "page-header")
             try:
                 buffer = os.pread(self.fd, size * (overflow + 1), page * size)
             except OSError as exc:
                 raise map_os_error(exc, f"reading page {page} of {self.path}") from exc
             if len(buffer) < size * (overflow + 1):
-                raise self._corrupt(page, "the run is cut short (file truncated)")
+                raise self._corrupt(page, "the run is cut short (file truncated)", "truncated")
             self.pages_read += overflow
         if not verify_checksum(buffer):
             raise self._corrupt(page, "checksum mismatch")
         if page_id != page:
-            raise self._corrupt(page, f"the header names page {page_id} (a misdirected write)")
+            raise self._corrupt(page, f"the header names page {page_id} (a misdirected write)", "page-header")
         if kind not in kinds:
             names = "/".join(PageType(k).name.lower() for k in kinds)
-            raise self._corrupt(page, f"a {_kind_name(kind)} page where a {names} page was expected")
+            raise self._corrupt(page, f"a {_kind_name(kind)} page where a {names} page was expected", "page-header")
         return buffer
 
     def read_node(self, page: int, hwm: int) -> Leaf | Branch:
@@ -90,14 +75,14 @@ class PageFile:
                 return decode_leaf(buffer, page, self.page_size)
             return decode_branch(buffer, page)
         except (ValueError, OverflowError) as exc:  # struct errors are ValueError subclasses
-            raise self._corrupt(page, f"malformed {_kind_name(buffer[4])} page: {exc}") from exc
+            raise self._corrupt(page, f"malformed {_kind_name(buffer[4])} page: {exc}", "structure") from exc
 
     def read_overflow(self, ref: OverflowRef, hwm: int) -> bytes:
         buffer = self.read_run(ref.page, hwm, (PageType.OVERFLOW,))
         _checksum, _kind, _flags, _reserved, _page, overflow, length, _txid = HEADER.unpack_from(buffer)
         if length != ref.length or overflow + 1 != ref.span:
             raise self._corrupt(ref.page, f"overflow run holds {length} bytes in {overflow + 1} pages, "
-                                          f"the leaf expects {ref.length} bytes in {ref.span}")
+                                          f"the leaf expects {ref.length} bytes in {ref.span}", "overflow")
         return buffer[HEADER_SIZE:HEADER_SIZE + length]
 
     def read_freelist(self, meta: Meta) -> tuple[Freelist, int]:
@@ -109,13 +94,13 @@ class PageFile:
         try:
             rows = decode_freelist(buffer, count)
         except (ValueError, OverflowError) as exc:
-            raise self._corrupt(meta.freelist, f"malformed freelist page: {exc}") from exc
+            raise self._corrupt(meta.freelist, f"malformed freelist page: {exc}", "freelist") from exc
         free: list[int] = []
         pending: dict[int, list[int]] = {}
         for start, length, txid in rows:
             if start < 2 or start + length > meta.hwm:
                 raise self._corrupt(meta.freelist, f"freelist extent {start}+{length} is outside the "
-                                                   f"{meta.hwm} pages in use")
+                                                   f"{meta.hwm} pages in use", "freelist")
             pages = range(start, start + length)
             if txid:
                 pending.setdefault(txid, []).extend(pages)
@@ -175,8 +160,8 @@ class PageFile:
             os.close(self.fd)
             self.fd = -1
 
-    def _corrupt(self, page: int, reason: str) -> PageCorruptionError:
-        return PageCorruptionError(f"{self.name} page {page}: {reason}", file=self.name, page=page)
+    def _corrupt(self, page: int, reason: str, kind: str = "checksum") -> PageCorruptionError:
+        return PageCorruptionError(f"{self.name} page {page}: {reason}", file=self.name, page=page, kind=kind)
 
 
 def _kind_name(kind: int) -> str:

@@ -2,7 +2,7 @@
 
 The reader never writes. Each segment is read into memory whole (at most the segment size limit,
 64 MiB by default): one read call per segment keeps replay fast, and the framing makes random
-access pointless anyway.
+access pointless anyway. The loop itself lives in ``scan.py``; this module holds the policy.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 
-from engines.errors import InvalidArgumentError, WalCorruptionError, map_os_error
+from engines.errors import InvalidArgumentError, WalCorruptionError
 from engines.wal.problems import NOT_A_SEGMENT, WalProblem, WalValidation
 from engines.wal.records import WalRecord
-from engines.wal.scan import UNKNOWN_LSN, SegmentProblem, has_sound_fragment_after, scan_segment
+from engines.wal.scan import Action, SegmentProblem, has_sound_fragment_after, scan_segments
 from engines.wal.segments import SegmentInfo, list_segments
 
 __all__ = ["RecoveryMode", "WalReader"]
@@ -46,6 +46,13 @@ class WalReader:
 
     def __init__(self, wal_dir: Path) -> None:
         self._wal_dir = Path(wal_dir)
+        self.tolerated_tail: WalProblem | None = None
+        """The torn tail the last ``TOLERATE_CORRUPTED_TAIL`` replay ignored, if any.
+
+        After a crash, cut it (``truncate_at_first_bad``) before opening a ``WalWriter``: the
+        writer starts a new segment, and a torn tail that is no longer in the last segment is
+        middle damage to every later reader.
+        """
 
     @property
     def wal_dir(self) -> Path:
@@ -75,6 +82,7 @@ class WalReader:
         if to_lsn is not None and (not isinstance(to_lsn, int) or to_lsn < 0):
             raise InvalidArgumentError(f"to_lsn must be a non-negative integer, not {to_lsn!r}")
         upper = _NO_UPPER_BOUND if to_lsn is None else to_lsn
+        self.tolerated_tail = None
         return self._walk(list_segments(self._wal_dir), mode, from_lsn, upper, None, 0)
 
     def validate(self) -> WalValidation:
@@ -127,52 +135,27 @@ class WalReader:
             if segment.first_lsn > from_lsn:
                 break
             start = index
-        chosen = segments[start:]
-        expect = UNKNOWN_LSN
-        for number, segment in enumerate(chosen):
-            name = segment.path.name
-            data = _read_segment(segment.path)
-            position = 0
-            resync = False
-            while True:
-                try:
-                    expect, passed_upper_bound = yield from scan_segment(
-                        data, name, position, expect, from_lsn, to_lsn, resync
-                    )
-                except SegmentProblem as problem:
-                    if found is not None:
-                        found.append(WalProblem(name, problem.offset, problem.reason))
-                        if len(found) >= limit:
-                            return
-                    if mode is RecoveryMode.POINT_IN_TIME:
-                        return
-                    if mode is RecoveryMode.TOLERATE_CORRUPTED_TAIL:
-                        # Physical damage (``resync``) is what a torn write leaves; a sound record
-                        # with a wrong LSN or a foreign file never is.
-                        is_last = number == len(chosen) - 1
-                        if (
-                            is_last
-                            and problem.resync
-                            and problem.reason != NOT_A_SEGMENT
-                            and not has_sound_fragment_after(data, problem.at)
-                        ):
-                            return
-                    if mode is not RecoveryMode.SKIP_ANY_CORRUPTED:
-                        raise WalCorruptionError(name, problem.offset, problem.reason) from None
-                    if problem.reason == NOT_A_SEGMENT:
-                        break
-                    if problem.lsn != UNKNOWN_LSN and problem.resume == problem.offset:
-                        expect = problem.lsn  # a gap: accept the jump and go on from this record
-                    position = problem.resume
-                    resync = problem.resync
-                    continue
-                if passed_upper_bound:
-                    return
-                break
 
+        def on_problem(segment: str, data: bytes, is_last: bool, problem: SegmentProblem) -> Action:
+            if found is not None:
+                found.append(WalProblem(segment, problem.offset, problem.reason))
+                if len(found) >= limit:
+                    return Action.STOP
+            if mode is RecoveryMode.POINT_IN_TIME:
+                return Action.STOP
+            if mode is RecoveryMode.SKIP_ANY_CORRUPTED:
+                return Action.NEXT_SEGMENT if problem.reason == NOT_A_SEGMENT else Action.RESUME
+            # Physical damage (``resync``) is what a torn write leaves behind; a sound record with
+            # a wrong LSN, or a file that is no segment at all, never is.
+            if (
+                mode is RecoveryMode.TOLERATE_CORRUPTED_TAIL
+                and is_last
+                and problem.resync
+                and problem.reason != NOT_A_SEGMENT
+                and not has_sound_fragment_after(data, problem.at)
+            ):
+                self.tolerated_tail = WalProblem(segment, problem.offset, problem.reason)
+                return Action.STOP
+            raise WalCorruptionError(segment, problem.offset, problem.reason) from None
 
-def _read_segment(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise map_os_error(exc, f"reading WAL segment {path}") from exc
+        return scan_segments(segments[start:], from_lsn, to_lsn, on_problem)

@@ -146,7 +146,7 @@ def decode_payload(payload: bytes, segment: str, offset: int) -> WalRecord:
     return new_record(
         lsn,
         timestamp_ns,
-        OPS_BY_CODE[code],  # type: ignore[arg-type]
+        OPS_BY_CODE[code],
         bytes(payload[PAYLOAD_PREFIX.size : key_end]),
         bytes(payload[key_end + _U32.size :]),
         segment,

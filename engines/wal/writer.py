@@ -1,13 +1,15 @@
 """Appending to the log: LSN assignment, buffering, segment rolling and group commit.
 
-Concurrency model (one lock, one condition):
+Concurrency model (one lock; every file write names its offset):
 
 * ``append`` assigns the LSN and frames the record into an in-memory buffer under the lock.
 * ``sync`` is a group commit. The first caller that finds its LSN not yet durable becomes the
-  leader: it takes the whole buffer, releases the lock, writes and ``fdatasync``s, and wakes
-  everyone. Callers that arrive meanwhile append to a fresh buffer and wait; the next leader
-  commits all of them with one ``fdatasync``. Only the leader does I/O without the lock, and
-  everyone else who needs the file (flush, roll, seal, close) waits for it to finish first, so
+  leader: it takes the whole buffer, releases the lock, writes it and syncs it (one
+  ``pwritev(RWF_DSYNC)`` where the kernel has it, else ``pwrite`` + ``fdatasync``). Callers that
+  arrive meanwhile append to a fresh buffer and wait on a private lock; the leader releases
+  those it covered and, if more records arrived meanwhile, commits them too (at most
+  ``_EXTRA_LEADER_ROUNDS`` times) before it hands over. Only the leader does I/O without the
+  lock; everyone else who needs the file (flush, roll, seal, close) waits for it first, so
   bytes reach the file in LSN order.
 * ``durability="async"`` adds a daemon thread that runs that same commit every N ms.
 
@@ -17,24 +19,33 @@ may have dropped), so the writer refuses everything afterwards instead of append
 
 from __future__ import annotations
 
+import _thread
+import errno
 import os
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from engines.errors import ClosedError, EngineError, InvalidArgumentError, map_os_error
+from engines.errors import ClosedError, EngineError, InvalidArgumentError, WalCorruptionError, map_os_error
 from engines.fsutil import fsync_dir
 from engines.wal.format import BLOCK_SIZE, frame_into
 from engines.wal.records import MAX_FIELD_LENGTH, PAYLOAD_PREFIX, Op, WalRecord, encode_batch
-from engines.wal.segments import list_segments, segment_name
+from engines.wal.scan import Action, SegmentProblem, scan_segments
+from engines.wal.segments import SegmentInfo, list_segments, segment_name
 
 __all__ = ["DURABILITY_MODES", "WalWriter"]
 
 DURABILITY_MODES = ("sync", "async")
 _VALID_OPS = frozenset(Op)
 _U32_PACK = struct.Struct("<I").pack
+_allocate_lock = _thread.allocate_lock
+# A commit: fd, bytes to write, last LSN they hold, file offset, whether the file is synced so far.
+_Commit = tuple[int, bytearray, int, int, bool]
+# Commits a leader may chain before handing over (bounds the wait of the leader's own caller).
+_EXTRA_LEADER_ROUNDS = 2
 _prefix_pack = PAYLOAD_PREFIX.pack
 
 
@@ -54,6 +65,8 @@ class WalWriter:
     Raises:
         InvalidArgumentError: bad options, or ``wal_dir`` already holds records at or after
             ``next_lsn`` (appending would give two records the same LSN).
+        WalCorruptionError: the last segment does not end cleanly (a torn tail after a crash):
+            cut it with ``truncate_at_first_bad`` first (``WalReader.tolerated_tail`` tells).
     """
 
     def __init__(
@@ -75,12 +88,15 @@ class WalWriter:
         if async_interval_ms <= 0 or buffer_bytes <= 0:
             raise InvalidArgumentError("async_interval_ms and buffer_bytes must be positive")
         self._wal_dir = Path(wal_dir)
-        clash = [s for s in list_segments(self._wal_dir) if s.first_lsn >= next_lsn and s.size > 0]
+        segments = [segment for segment in list_segments(self._wal_dir) if segment.size > 0]
+        clash = [segment for segment in segments if segment.first_lsn >= next_lsn]
         if clash:
             raise InvalidArgumentError(
                 f"WAL {self._wal_dir} already holds segment {clash[0].path.name} at or after LSN {next_lsn}",
                 hint="open the writer with next_lsn = the last LSN in the WAL + 1",
             )
+        if segments:
+            _check_ends_cleanly(segments[-1])
         self._durability = durability
         self._segment_bytes = segment_bytes
         self._buffer_bytes = buffer_bytes
@@ -92,8 +108,11 @@ class WalWriter:
         self._segment_path: Path | None = None
         self._segment_size = 0  # bytes of the open segment, buffered ones included
         self._written = 0  # bytes of the open segment handed to the OS
+        self._synced = 0  # bytes of the open segment known durable
         self._block_offset = 0
         self._io_busy = False
+        self._waiters: list[tuple[int, _thread.LockType]] = []  # (LSN awaited, lock) of followers
+        self._wake_chain: deque[_thread.LockType] = deque()  # released followers, woken one by one
         # Set once: why appends are refused (closed, or a failed write). Checked on every append.
         self._refusal: EngineError | None = None
         self._failure: OSError | None = None
@@ -208,7 +227,8 @@ class WalWriter:
     def sync(self, lsn: int | None = None) -> None:
         """Return once ``lsn`` (default: the last assigned) is written and fdatasync'ed.
 
-        Concurrent callers share one fdatasync (group commit).
+        Concurrent callers share one fdatasync (group commit): the first becomes the leader and
+        commits everything buffered; the others wait for it and return if it covered them.
 
         Raises:
             InvalidArgumentError: ``lsn`` has not been assigned yet.
@@ -217,52 +237,110 @@ class WalWriter:
         """
         if lsn is not None and lsn <= self._durable_lsn:
             return
-        with self._cond:
-            target = self._next_lsn - 1 if lsn is None else lsn
-            if target >= self._next_lsn:
-                raise InvalidArgumentError(f"LSN {target} has not been assigned (next is {self._next_lsn})")
-            while self._durable_lsn < target:
+        target = -1
+        while True:
+            waiter = None
+            job = None
+            with self._cond:
+                if target < 0:
+                    target = self._next_lsn - 1 if lsn is None else lsn
+                    if target >= self._next_lsn:
+                        raise InvalidArgumentError(f"LSN {target} has not been assigned (next is {self._next_lsn})")
+                if self._durable_lsn >= target:
+                    return
                 if self._failure is not None:
                     raise self._refused()
                 if self._io_busy:
-                    self._cond.wait()
-                    continue
-                self._commit_as_leader()
+                    # A private lock the leader releases, rather than Condition.wait: a woken
+                    # follower then returns without queueing for the writer's lock again.
+                    waiter = _allocate_lock()
+                    waiter.acquire()
+                    self._waiters.append((target, waiter))
+                else:
+                    job = self._begin_commit()
+            if waiter is not None:
+                waiter.acquire()
+                self._pass_wake_on()
+                if self._durable_lsn >= target:
+                    return
+                continue
+            rounds = _EXTRA_LEADER_ROUNDS
+            while job is not None:
+                job = self._finish_commit(*job, go_on=rounds > 0)
+                rounds -= 1
 
-    def _commit_as_leader(self) -> None:
-        """Write the buffer and fdatasync with the lock released; the caller holds the lock."""
+    def _begin_commit(self) -> _Commit | None:
+        """Take the buffer for a commit (lock held); ``None`` when there is nothing to write."""
         fd = self._fd
         upto = self._next_lsn - 1
         if fd is None:
             # No open segment: everything assigned went into sealed, fsynced segments.
             self._durable_lsn = upto
-            self._cond.notify_all()
-            return
+            self._wake_locked()
+            return None
         data = self._buffer
         self._buffer = bytearray()
         self._io_busy = True
+        return fd, data, upto, self._written, self._written == self._synced
+
+    def _finish_commit(
+        self, fd: int, data: bytearray, upto: int, offset: int, synced: bool, *, go_on: bool
+    ) -> _Commit | None:
+        """Write and fdatasync without the lock, then publish the new durable LSN.
+
+        With ``go_on``, records that arrived meanwhile are taken for the next commit at once
+        (returned as the next job): handing leadership to a follower costs a thread wake-up
+        and a GIL hand-off, which is time the disk sits idle.
+        """
         failure: OSError | None = None
-        self._cond.release()
         try:
-            if data:
-                _write_all(fd, data)
-            os.fdatasync(fd)
+            _write_durably(fd, data, offset, synced)
         except OSError as exc:
             failure = exc
-        finally:
-            self._cond.acquire()
+        with self._cond:
             self._io_busy = False
-        if failure is not None:
-            self._fail(failure)
-            raise self._refused()
-        self._written += len(data)
-        self.fsync_count += 1
-        if upto > self._durable_lsn:
-            self._durable_lsn = upto
-        self._cond.notify_all()
+            if failure is not None:
+                self._fail(failure)
+                raise self._refused()
+            self._written += len(data)
+            self._synced = self._written
+            self.fsync_count += 1
+            if upto > self._durable_lsn:
+                self._durable_lsn = upto
+            job = self._begin_commit() if go_on and self._buffer else None
+            self._wake_locked(covered_only=job is not None)
+            return job
+
+    def _wake_locked(self, *, covered_only: bool = False) -> None:
+        """Release followers (lock held): those now durable, or all so that one of them leads.
+
+        Only the first is released here; each woken follower releases the next
+        (``_pass_wake_on``). Waking them all at once has them fight over the GIL (a storm of
+        futex calls that cost more CPU than the commit), and keeps the leader from its next I/O.
+        """
+        waiters = self._waiters
+        if waiters:
+            durable = self._durable_lsn
+            if covered_only:
+                self._waiters = [waiter for waiter in waiters if waiter[0] > durable]
+                self._wake_chain.extend(waiter for target, waiter in waiters if target <= durable)
+            else:
+                self._waiters = []
+                self._wake_chain.extend(waiter for _target, waiter in waiters)
+            self._pass_wake_on()
+        if not covered_only:
+            self._cond.notify_all()
+
+    def _pass_wake_on(self) -> None:
+        """Release the next follower waiting to be woken, if any (no lock needed: deque ops are atomic)."""
+        try:
+            waiter = self._wake_chain.popleft()
+        except IndexError:
+            return
+        waiter.release()
 
     def flush(self) -> None:
-        """Hand buffered bytes to the OS (``os.write``), without fsync."""
+        """Hand buffered bytes to the OS (a ``pwrite``), without fsync."""
         with self._cond:
             self._wait_for_io()
             if self._failure is not None:
@@ -299,7 +377,7 @@ class WalWriter:
                     os.close(self._fd)
                     self._fd = None
                 self._refusal = ClosedError(f"WAL writer for {self._wal_dir} is closed")
-                self._cond.notify_all()
+                self._wake_locked()
 
     def __enter__(self) -> WalWriter:
         return self
@@ -333,6 +411,7 @@ class WalWriter:
         self._segment_path = path
         self._segment_size = 0
         self._written = 0
+        self._synced = 0
         self._block_offset = 0
 
     def _wait_for_io(self) -> None:
@@ -346,7 +425,7 @@ class WalWriter:
         data = self._buffer
         self._buffer = bytearray()
         try:
-            _write_all(fd, data)
+            _write_all(fd, data, self._written)
         except OSError as exc:
             self._fail(exc)
             raise self._refused() from exc
@@ -370,16 +449,17 @@ class WalWriter:
         self._segment_path = None
         self._segment_size = 0
         self._written = 0
+        self._synced = 0
         self._block_offset = 0
         self._durable_lsn = self._next_lsn - 1
-        self._cond.notify_all()
+        self._wake_locked()
         return path
 
     def _fail(self, exc: OSError) -> None:
         if self._failure is None:
             self._failure = exc
             self._refusal = map_os_error(exc, f"writing WAL segment {self._segment_path}")
-        self._cond.notify_all()
+        self._wake_locked()
 
     def _refused(self) -> EngineError:
         """A fresh exception for each caller (raising one instance from many threads mixes tracebacks)."""
@@ -400,9 +480,67 @@ class WalWriter:
                 return  # the failure is kept and raised to every appender
 
 
-def _write_all(fd: int, data: bytearray) -> None:
-    """``os.write`` may write less than asked (signals, quotas); loop until all of it is out."""
+def _check_ends_cleanly(last: SegmentInfo) -> None:
+    """Refuse to start after a last segment that ends in a torn or damaged record.
+
+    The writer starts a new segment; damage left at the end of the old one would then sit in
+    the middle of the log, where no reader may tolerate it. After a crash, the torn tail must
+    be cut (into quarantine) first. Reads the last segment only.
+    """
+    found: list[SegmentProblem] = []
+
+    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
+        found.append(problem)
+        return Action.STOP
+
+    for _record in scan_segments([last], 0, 1 << 64, stop_at_first):
+        pass
+    if found:
+        raise WalCorruptionError(
+            last.path.name,
+            found[0].offset,
+            found[0].reason,
+            hint="cut it first: engines.wal.truncate_at_first_bad (or `drconsole wal truncate --yes`)",
+        )
+
+
+def _write_all(fd: int, data: bytearray, offset: int) -> None:
+    """Write ``data`` at ``offset``; ``pwrite`` may write less than asked, so loop.
+
+    Every write names its offset: commits use ``pwritev``, which does not move the file position,
+    so plain ``write`` calls would land in the wrong place.
+    """
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = os.pwrite(fd, view, offset)
         view = view[written:]
+        offset += written
+
+
+_dsync_writes = hasattr(os, "RWF_DSYNC") and hasattr(os, "pwritev")
+
+
+def _write_durably(fd: int, data: bytearray, offset: int, synced: bool) -> None:
+    """Write ``data`` at ``offset`` and make the file durable up to its end.
+
+    One ``pwritev(RWF_DSYNC)`` does both in a single system call, so the GIL is released once
+    per commit instead of twice: between two calls, followers woken by the previous commit grab
+    the GIL and the disk waits for them. It syncs only the range it writes, hence only when
+    everything before ``offset`` is durable already (``synced``); otherwise write + fdatasync.
+    """
+    global _dsync_writes
+    if data and synced and _dsync_writes:
+        try:
+            written = os.pwritev(fd, [data], offset, os.RWF_DSYNC)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            _dsync_writes = False  # an old kernel or a file system without it
+        else:
+            if written == len(data):
+                return
+            data = data[written:]
+            offset += written
+    if data:
+        _write_all(fd, data, offset)
+    os.fdatasync(fd)

@@ -317,3 +317,25 @@ def test_global_options_go_before_or_after_the_command(any_backend: str, tmp_pat
         assert result.code == 0 and result.json()["total_keys"] == 3
     status = cli(capsys, "--config", config, "--json")
     assert status.code == 0 and status.json()["config"] == str(config)
+
+
+# ------------------------------------------------------------------------ the last resort
+@pytest.mark.parametrize("raised,code,contains", [
+    (RuntimeError("boom"), 1, "unexpected RuntimeError: boom"),
+    (OSError(errno.EIO, "Input/output error"), 3, "Input/output error"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+])
+def test_anything_unexpected_is_still_one_line(raised: BaseException, code: int, contains: str, any_backend: str,
+                                               tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from engines import engine_class
+
+    data = make_data_dir(tmp_path / "data", any_backend, rows=3)
+
+    def failing(self: object, key: bytes) -> bytes | None:
+        raise raised
+
+    monkeypatch.setattr(engine_class(any_backend), "get", failing)
+    result = cli(capsys, "engine", "get", "--data-dir", data, "key001", "--json")
+    assert_error(result, code, contains=contains)
+    assert result.json()["exit_code"] == code

@@ -144,3 +144,20 @@ def test_a_data_dir_held_by_another_process(any_backend: str, tmp_path: Path,
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_relative_paths(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command, the read-only ones included, works with paths relative to the working directory."""
+    monkeypatch.chdir(tmp_path)
+    assert cli(capsys, "engine", "init", "--engine", backend, "--data-dir", "data").code == 0
+    Path("rows.jsonl").write_text('{"key": "k", "value": "v"}\n', encoding="utf-8")
+    for argv in (["engine", "import", "--data-dir", "data", "--input", "rows.jsonl"],
+                 ["engine", "export", "--data-dir", "data", "--output", "out.jsonl"],
+                 ["engine", "get", "--data-dir", "data", "k"], ["engine", "stats", "--data-dir", "data"],
+                 ["engine", "verify", "--data-dir", "data"], ["wal", "validate", "--data-dir", "data"],
+                 ["engine", "flush", "--data-dir", "data"]):
+        done = cli(capsys, *argv)
+        assert done.code == 0, (argv, done.err)
+    assert Path("out.jsonl").read_text() == '{"key": "k", "value": "v"}\n'
+    assert str(tmp_path / "data") in cli(capsys, "engine", "flush", "--data-dir", "data").out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 from pathlib import Path
@@ -100,3 +101,17 @@ def test_a_truncated_segment(logged: Path, capsys: pytest.CaptureFixture[str]) -
     assert cli(capsys, "engine", "get", "--data-dir", logged, "a").out == "1\n"
     assert cli(capsys, "engine", "put", "--data-dir", logged, "after", "cut").code == 0
     assert cli(capsys, "engine", "get", "--data-dir", logged, "after").out == "cut\n"
+
+
+def test_truncate_refuses_a_log_in_use(logged: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log in use by an engine (its lock held) is not cut under it."""
+    segment = wal_segments(logged)[-1]
+    os.truncate(segment, segment.stat().st_size - 3)
+    before = tree_hash(logged)
+    holder = os.open(logged / "drconsole.lock", os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running engine holds
+        assert_error(cli(capsys, "wal", "truncate", "--data-dir", logged, "--yes"), 3, contains="in use")
+    finally:
+        os.close(holder)
+    assert tree_hash(logged) == before

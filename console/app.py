@@ -1,0 +1,536 @@
+"""The Textual app: screens, the refresh worker, the incident, and the launch entry points.
+
+    run_app(mode, theme, read_only, config_path) -> int      what ``drconsole [tui|dashboard]`` calls
+
+The app renders what ``playbooks`` computes: a ``FleetSource`` yields one ``FleetSnapshot`` per
+tick inside a worker that never touches widgets (it posts ``SnapshotReady``); screens watch the
+app's reactive attributes. Every action that could change something goes through
+``Capabilities`` (console.safety), so read-only and dashboard modes refuse it whatever the route.
+SIGHUP, SIGTERM or a lost terminal end the app cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, tzinfo
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from console.commands import COMMANDS, allowed
+from console.config import ConfigError, ConsoleConfig, load_config
+from console.incident import AlertTracker, Incident, TimelineEvent, severity_for
+from console.messages import NodeSelected, RefusedAction, RunEventReceived, SnapshotReady, SourceFailed
+from console.report import incident_report_markdown
+from console.run_state import RunState
+from console.run_view import NeedsConfirmation, RunFinished, RunLauncher, RunSession, StepFinished, StepStarted
+from console.safety import Capabilities, ReadOnlyRefusal
+from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, ThemeError, load_theme
+from console.triage_stub import snapshot_triage
+from console.triage_view import Recommendation, TriageView
+from engines.errors import EngineError
+from engines.fsutil import atomic_write_text
+from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
+
+__all__ = ["DrConsoleApp", "MODES", "run", "run_app"]
+
+MODES = ("interactive", "dashboard")
+APP_CSS = Path(__file__).with_name("app.tcss")
+TriageFactory = Callable[[FleetSnapshot | None, str], TriageView]
+
+
+class DrConsoleApp(App[int]):
+    """drconsole's console. Screens: overview, triage, run, timeline (interactive) or dashboard."""
+
+    TITLE = "drconsole"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "show_screen('overview')", "Overview"),
+        Binding("2", "show_screen('triage')", "Triage"),
+        Binding("3", "show_screen('run')", "Run"),
+        Binding("4", "show_screen('timeline')", "Timeline"),
+        Binding("i", "open_incident", "Incident", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | 1 | Overview: every node at a glance. |
+    | 2 | Triage the selected node. |
+    | 3 | Run: the playbook run. |
+    | 4 | Timeline of the incident. |
+    | i | Open an incident (severity from the alerts). |
+    | ? | Help: every key and command. |
+    | ctrl+p | Command palette. |
+    | ctrl+q | Quit (a running playbook keeps its journal). |
+    """
+
+    snapshot: reactive[FleetSnapshot | None] = reactive(None)
+    now: reactive[datetime | None] = reactive(None)
+    selected_node: reactive[str | None] = reactive(None)
+    incident_revision: reactive[int] = reactive(0)
+    run_revision: reactive[int] = reactive(0)
+
+    def __init__(self, *, source: FleetSource | None = None, mode: str = "interactive", read_only: bool = False,
+                 theme: LoadedTheme | None = None, thresholds: Thresholds | None = None,
+                 clock: Callable[[], datetime] = utc_now, tz: tzinfo | None = None,
+                 refresh_seconds: float | None = 1.0, initial: Sequence[FleetSnapshot] = (),
+                 launcher: RunLauncher | None = None, triage_factory: TriageFactory | None = None,
+                 report_dir: Path | None = None, notice: str = "", watch_terminal: bool = False) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        theme = theme or load_theme("dark")
+        css = [APP_CSS] + ([theme.tcss] if theme.tcss is not None else [])
+        super().__init__(css_path=css)  # type: ignore[arg-type]
+        self.mode_name = mode
+        self.capabilities = Capabilities(read_only=read_only or mode == "dashboard", dashboard=mode == "dashboard")
+        self.source = source
+        self.thresholds = thresholds or Thresholds()
+        self.clock = clock
+        self.tz = tz
+        self.refresh_seconds = refresh_seconds
+        self.initial = tuple(initial)
+        # No launcher at all when read-only: nothing can start a run, whatever asks.
+        self.launcher = None if not self.capabilities.can_write else launcher
+        self.triage_stand_in = triage_factory is None
+        self.triage_factory: TriageFactory = triage_factory or (
+            lambda snapshot, node: snapshot_triage(snapshot, node, self.thresholds))
+        self.report_dir = report_dir or Path.cwd()
+        self.notice = notice
+        self.watch_terminal = watch_terminal
+        self.history = FleetHistory()
+        self.alert_tracker = AlertTracker()
+        self.events: list[TimelineEvent] = []
+        self.incident: Incident | None = None
+        self.triage_sessions: dict[str, TriageView] = {}
+        self.run_state: RunState | None = None
+        self.run_session: RunSession | None = None
+        self.pending: tuple[Recommendation, str] | None = None
+        self.exit_reason = ""
+        self._signals: list[signal.Signals] = []
+        self._last_source_error = ""
+        for name in BUNDLED_THEMES:
+            self.register_theme(load_theme(name).theme)
+        self.register_theme(theme.theme)
+        self.theme = theme.theme.name
+
+    # ---------------------------------------------------------------- set-up
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(STATUS_DEFAULTS)
+
+    @property
+    def dashboard(self) -> bool:
+        return self.capabilities.dashboard
+
+    def on_mount(self) -> None:
+        from console.screens.dashboard import DashboardScreen
+        from console.screens.overview import OverviewScreen
+        from console.screens.run import RunScreen
+        from console.screens.timeline import TimelineScreen
+        from console.screens.triage import TriageScreen
+
+        for snapshot in self.initial:
+            self._apply_snapshot(snapshot)
+        self.now = self.clock()
+        self.set_interval(1.0, self._tick_clock)
+        if self.dashboard:
+            self.install_screen(DashboardScreen(), "dashboard")
+            self.push_screen("dashboard")
+        else:
+            self.install_screen(OverviewScreen(), "overview")
+            self.install_screen(TriageScreen(), "triage")
+            self.install_screen(RunScreen(), "run")
+            self.install_screen(TimelineScreen(), "timeline")
+            self.push_screen("overview")
+        if self.source is not None and self.refresh_seconds:
+            self.refresh_fleet()
+        self._install_signal_handlers()
+        if self.watch_terminal:
+            self.set_interval(2.0, self._check_terminal)
+
+    async def on_unmount(self) -> None:
+        self._remove_signal_handlers()
+        if self.source is not None:
+            await self.source.aclose()
+
+    def _tick_clock(self) -> None:
+        self.now = self.clock()
+
+    # ---------------------------------------------------------------- refresh
+    @work(exclusive=True, group="refresh", exit_on_error=False)
+    async def refresh_fleet(self) -> None:
+        """One snapshot per tick; posts messages only (a worker never touches widgets)."""
+        assert self.source is not None and self.refresh_seconds
+        while True:
+            try:
+                snapshot = await self.source.collect()
+            except (EngineError, OSError, ValueError) as exc:
+                self.post_message(SourceFailed(f"{type(exc).__name__}: {exc}"))
+            else:
+                self.post_message(SnapshotReady(snapshot))
+            await asyncio.sleep(self.refresh_seconds)
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self._apply_snapshot(message.snapshot)
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        if message.error != self._last_source_error:
+            self._last_source_error = message.error
+            self.record("source", f"refresh failed: {message.error}")
+            self.notify(message.error, title="refresh failed", severity="error")
+
+    def _apply_snapshot(self, snapshot: FleetSnapshot) -> None:
+        self.history.add(snapshot)
+        for event in self.alert_tracker.update(snapshot):
+            self._append(event)
+        self.snapshot = snapshot
+        if (self.selected_node is None or snapshot.node(self.selected_node) is None) and snapshot.nodes:
+            worst = max(snapshot.nodes, key=lambda node: (node.health.rank, len(node.alerts)))
+            self.selected_node = worst.name
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's unexpected error becomes a dialog."""
+        if event.state == WorkerState.ERROR:
+            from console.screens.error_dialog import ErrorDialog
+
+            error = event.worker.error
+            self.push_screen(ErrorDialog(f"{event.worker.name or 'background task'} failed",
+                                         f"{type(error).__name__}: {error}"))
+
+    # ---------------------------------------------------------------- incident and timeline
+    def record(self, kind: str, text: str, node: str | None = None, at: datetime | None = None) -> None:
+        self._append(TimelineEvent(at or self.clock(), kind, text, node))
+
+    def _append(self, event: TimelineEvent) -> None:
+        self.events.append(event)
+        if self.incident is not None:
+            self.incident.events.append(event)
+        self.incident_revision += 1
+
+    def timeline(self) -> list[TimelineEvent]:
+        return list(self.incident.events) if self.incident is not None else list(self.events)
+
+    def ensure_incident(self, node: str | None = None) -> Incident:
+        if self.incident is None:
+            now = self.clock()
+            incident = Incident.open(now, severity_for(self.snapshot), node)
+            start = self.alert_tracker.first_active_at()
+            if start is not None:  # the alerts that led here belong to the incident's story
+                incident.events = [event for event in self.events if event.at >= start]
+            self.incident = incident
+            self.record("incident", f"opened {incident.id} as {incident.severity}", node)
+        return self.incident
+
+    # ---------------------------------------------------------------- actions
+    def refuse(self, exc: ReadOnlyRefusal) -> None:
+        self.post_message(RefusedAction(exc.message, exc.hint or ""))
+
+    def on_refused_action(self, message: RefusedAction) -> None:
+        self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.dashboard and action in ("show_screen", "open_incident", "start_run", "cancel_run", "resume_run",
+                                         "export_report", "triage_node"):
+            return False
+        if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report"):
+            return False
+        return True
+
+    def action_show_screen(self, name: str) -> None:
+        try:
+            self.capabilities.require_interactive(f"show {name}")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if name not in ("overview", "triage", "run", "timeline"):
+            return
+        if name == "triage" and self.selected_node is not None:
+            self.ensure_incident(self.selected_node)
+        self.switch_screen(name)
+
+    def action_open_incident(self) -> None:
+        try:
+            self.capabilities.require_interactive("open an incident")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if self.incident is not None:
+            self.notify(f"{self.incident.id} is already open", title="incident")
+            return
+        incident = self.ensure_incident(self.selected_node)
+        self.notify(f"{incident.id} ({incident.severity}); RTO target {incident.target_rto_seconds / 60:.0f} min",
+                    title="incident opened")
+
+    def action_help(self) -> None:
+        from console.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def on_node_selected(self, message: NodeSelected) -> None:
+        self.selected_node = message.name
+        if message.activate:
+            self.action_show_screen("triage")
+
+    def triage(self, node: str) -> TriageView:
+        if node not in self.triage_sessions:
+            self.triage_sessions[node] = self.triage_factory(self.snapshot, node)
+        return self.triage_sessions[node]
+
+    def choose_playbook(self, recommendation: Recommendation, node: str) -> None:
+        """Prepare a run of ``recommendation`` on ``node`` and show it (it starts on ``s``)."""
+        try:
+            self.capabilities.require_interactive("choose a playbook")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        incident = self.ensure_incident(node)
+        incident.playbook = recommendation.playbook_id
+        if recommendation.target_rto_seconds:
+            incident.target_rto_seconds = recommendation.target_rto_seconds
+        self.pending = (recommendation, node)
+        if self.run_state is None or not self.run_state.running:
+            self.run_state = RunState(recommendation.playbook_id, node, title=recommendation.title,
+                                      simulated=bool(getattr(self.launcher, "simulated", False)))
+            if self.launcher is not None:
+                self.run_state.steps = tuple(self.launcher.plan(recommendation, node))
+        self.record("playbook", f"chose {recommendation.playbook_id} ({recommendation.title})", node)
+        self.run_revision += 1
+        self.switch_screen("run")
+
+    def action_start_run(self) -> None:
+        try:
+            self.capabilities.require_write("start a playbook run")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if self.launcher is None:
+            self.notify("no playbook runner is available", severity="warning")
+            return
+        if self.run_state is not None and self.run_state.running:
+            self.notify("a run is already under way; cancel it first (c)", severity="warning")
+            return
+        if self.pending is None:
+            self.notify("choose a recommended playbook in Triage (2) first", severity="warning")
+            return
+        recommendation, node = self.pending
+        session = self.launcher.start(recommendation, node)
+        self._begin(session, recommendation.title)
+
+    def action_resume_run(self) -> None:
+        try:
+            self.capabilities.require_write("resume a playbook run")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if self.launcher is None:
+            self.notify("no playbook runner is available", severity="warning")
+            return
+        if self.run_state is not None and self.run_state.running:
+            self.notify("a run is already under way", severity="warning")
+            return
+        runs = list(self.launcher.resumable())
+        if not runs:
+            self.notify("no interrupted run to resume", title="resume")
+            return
+        newest = runs[-1]
+        self._begin(self.launcher.resume(newest.run_id), f"resume of {newest.playbook_id}")
+
+    def _begin(self, session: RunSession, title: str) -> None:
+        self.run_session = session
+        self.run_state = RunState(session.playbook_id, session.node, title=title, simulated=session.simulated)
+        self.run_state.steps = tuple(session.steps())
+        self.ensure_incident(session.node).playbook = session.playbook_id
+        self.record("run", f"started {session.playbook_id}" + (" (simulation)" if session.simulated else ""),
+                    session.node)
+        self.run_revision += 1
+        self.drive_run(session)
+
+    @work(exclusive=True, group="run", exit_on_error=False)
+    async def drive_run(self, session: RunSession) -> None:
+        """Relays the run's events as messages; never touches a widget."""
+        async for event in session.events():
+            self.post_message(RunEventReceived(event))
+
+    def on_run_event_received(self, message: RunEventReceived) -> None:
+        state, session, event = self.run_state, self.run_session, message.event
+        if state is None or session is None:
+            return
+        state.apply(event)
+        node = session.node
+        if isinstance(event, StepStarted):
+            step = state.step(event.step_id)
+            self.record("step", f"{event.step_id} started" + (f": {step.title}" if step else ""), node)
+        elif isinstance(event, StepFinished):
+            self.record("step", f"{event.step_id} {event.status}" + (f" ({event.detail})" if event.detail else ""), node)
+        elif isinstance(event, NeedsConfirmation):
+            self.record("step", f"{event.step_id} is destructive and waits for confirmation", node)
+            self._ask_confirmation(session, event)
+        elif isinstance(event, RunFinished):
+            incident = self.ensure_incident(node)
+            incident.outcome = event.status
+            self.record("run", f"{session.playbook_id} {event.status}" + (f": {event.detail}" if event.detail else ""),
+                        node)
+            if event.status == "succeeded" and incident.resolved_at is None:
+                incident.resolved_at = self.clock()
+                self.record("incident", f"resolved {incident.id}", node)
+        self.run_revision += 1
+
+    def _ask_confirmation(self, session: RunSession, event: NeedsConfirmation) -> None:
+        from console.screens.confirm import ConfirmScreen
+
+        def decided(typed: str | None) -> None:
+            if typed is not None and session.confirm(event.step_id, typed):
+                self.record("step", f"{event.step_id} confirmed by typing the node name", event.node)
+            else:
+                session.decline(event.step_id)
+                self.record("step", f"{event.step_id} declined", event.node)
+
+        self.push_screen(ConfirmScreen(event.node, event.what, event.step_id), decided)
+
+    def action_cancel_run(self) -> None:
+        try:
+            self.capabilities.require_interactive("cancel a run")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if self.run_session is None or self.run_state is None or not self.run_state.running:
+            self.notify("no run under way", title="cancel")
+            return
+        self.run_session.cancel()
+        self.record("run", f"cancel requested for {self.run_session.playbook_id}", self.run_session.node)
+
+    def action_export_report(self) -> Path | None:
+        try:
+            self.capabilities.require_write("export the incident report")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return None
+        incident = self.ensure_incident(self.selected_node)
+        path = self.report_dir / f"{incident.id}.md"
+        text = incident_report_markdown(incident, self.snapshot, now=self.clock(), tz=self.tz)
+        try:
+            self.report_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
+        except OSError as exc:
+            self.notify(f"cannot write {path}: {exc.strerror or exc}", title="export failed", severity="error")
+            return None
+        self.record("export", f"incident report written to {path}")
+        self.notify(str(path), title="report exported")
+        return path
+
+    # ---------------------------------------------------------------- command palette
+    def get_system_commands(self, screen: Screen[object]) -> Sequence[SystemCommand]:  # type: ignore[override]
+        commands = [SystemCommand(command.title, command.help, partial(self.run_action, command.action))
+                    for command in COMMANDS
+                    if allowed(command, read_only=self.capabilities.read_only, dashboard=self.dashboard)]
+        commands.append(SystemCommand("Theme", "Change the colours (dark, light, wall, colorblind)",
+                                      self.action_change_theme))
+        return commands
+
+    # ---------------------------------------------------------------- terminal
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(number, self.terminal_gone, number.name)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            self._signals.append(number)
+
+    def _remove_signal_handlers(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for number in self._signals:
+            loop.remove_signal_handler(number)
+        self._signals.clear()
+
+    def terminal_gone(self, why: str) -> None:
+        """The terminal hung up (or we were told to stop): leave now; a playbook keeps its journal."""
+        self.exit_reason = why
+        self.exit(return_code=0)
+
+    def _check_terminal(self) -> None:
+        import termios
+
+        try:
+            termios.tcgetattr(sys.__stdin__.fileno() if sys.__stdin__ else 0)
+        except (termios.error, OSError, ValueError):
+            self.terminal_gone("lost TTY")
+
+
+# -------------------------------------------------------------------- entry points
+def _error(exc: EngineError) -> int:
+    sys.stderr.write(f"drconsole: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
+    return exc.exit_code
+
+
+def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleConfig,
+              watch_terminal: bool = True, notice: str = "", launcher: RunLauncher | None = None) -> DrConsoleApp:
+    """The app for ``config`` (sources from its nodes); raises ``ThemeError`` for a bad theme."""
+    from console.run_stub import SimulatedLauncher
+    from playbooks.fleet import fleet_source
+
+    loaded = load_theme(theme or config.console.theme)
+    source = fleet_source(config.nodes, thresholds=config.thresholds, prefer=config.console.source)
+    report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
+    return DrConsoleApp(source=source, mode=mode, read_only=read_only, theme=loaded, thresholds=config.thresholds,
+                        refresh_seconds=config.console.refresh_seconds, report_dir=report_dir, notice=notice,
+                        launcher=launcher or SimulatedLauncher(), watch_terminal=watch_terminal)
+
+
+def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool = False,
+            config_path: Path | None = None) -> int:
+    """Run the console; returns the exit code (2: bad config or theme, nothing was changed).
+
+    ``mode`` is "interactive" (``drconsole``, ``drconsole tui``) or "dashboard". With no
+    ``config_path`` the embedded demo workspace is used (see console.demo).
+    """
+    if mode not in MODES:
+        sys.stderr.write(f"drconsole: error: unknown mode {mode!r} (use one of {', '.join(MODES)})\n")
+        return 2
+    if config_path is None:
+        from console.demo import run_demo
+
+        return run_demo(None, mode=mode, theme=theme, read_only=read_only)
+    try:
+        config = load_config(config_path)
+        app = build_app(mode=mode, theme=theme, read_only=read_only, config=config)
+    except (ConfigError, ThemeError) as exc:
+        return _error(exc)
+    if not config.nodes:
+        sys.stderr.write(f"drconsole: error: {config_path}: no [[node]] configured (add one per node, "
+                         "or run `drconsole demo` to see a sample fleet)\n")
+        return 2
+    return launch(app)
+
+
+def launch(app: DrConsoleApp) -> int:
+    """Run ``app`` on this terminal; its exit code."""
+    if not sys.stdout.isatty() and not os.environ.get("DRCONSOLE_FORCE_TUI"):
+        sys.stderr.write("drconsole: error: the console needs a terminal (stdout is not a TTY) "
+                         "(use the headless commands, e.g. `drconsole engine stats --json`)\n")
+        return 2
+    code = app.run()
+    return int(code or app.return_code or 0)
+
+
+def run(*, config: Path | None, read_only: bool, theme: str | None, dashboard: bool) -> int:
+    """The entry point ``console.cli_status`` calls: same as ``run_app``."""
+    return run_app("dashboard" if dashboard else "interactive", theme, read_only, config)

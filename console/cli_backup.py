@@ -1,0 +1,282 @@
+"""``drconsole backup ...``: create, list, verify, restore, prune and schedule backups.
+
+``register(subparsers, common)`` adds the ``backup`` command to the main parser and sets
+``func`` on each sub-command; ``func(args, output=None) -> int`` runs it and returns the exit code
+(errors are raised and rendered by ``console.cli``, as for every command). This module imports
+only the standard library at import time: building the parser must stay cheap.
+
+Progress bars go to stderr, only when stderr is a terminal and ``--json`` is off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output
+
+__all__ = ["register", "run_create", "run_list", "run_verify", "run_restore", "run_prune", "run_schedule"]
+
+
+def _path(text: str) -> Path:
+    """An absolute path, so messages say exactly where whatever the working directory was."""
+    return Path(text).absolute()
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Add ``backup`` and its sub-commands to ``subparsers`` (the main parser's command list)."""
+    parents = [common] if common is not None else []
+    backup: argparse.ArgumentParser = subparsers.add_parser(
+        "backup", parents=parents, help="back up, verify, restore and recover to a point in time")
+    sub: Any = backup.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(backup))
+
+    def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text, description=help_text)
+        if common is None:
+            parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+        parser.set_defaults(func=func)
+        return parser
+
+    def repo(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--repo", required=True, type=_path, metavar="R", help="the backup repository")
+
+    create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); the "
+                           "data dir is opened read-write, so a running node's dir is refused (exit 3)", run_create)
+    create.add_argument("--data-dir", required=True, type=_path, metavar="D")
+    repo(create)
+    create.add_argument("--incremental", action="store_true",
+                        help="seal the WAL segment being written and archive every segment not archived yet")
+    listing = add("list", "every backup with its age, size, LSNs and verified state", run_list)
+    repo(listing)
+    verify = add("verify", "check every checksum without restoring (no ID: everything; an ID: what restoring "
+                           "it needs); exit 1 on a problem", run_verify)
+    repo(verify)
+    verify.add_argument("backup_id", nargs="?", metavar="ID|latest")
+    verify.add_argument("--quick", action="store_true", help="sizes and metadata only; read no data")
+    restore = add("restore", "restore a backup into a new data dir, or recover to a point in time "
+                             "(--until / --until-lsn)", run_restore)
+    repo(restore)
+    restore.add_argument("backup_id", nargs="?", metavar="ID|latest")
+    restore.add_argument("--data-dir", required=True, type=_path, metavar="D2")
+    target = restore.add_mutually_exclusive_group()
+    target.add_argument("--until", metavar="ISO8601", help="recover to this time (UTC when no zone is given)")
+    target.add_argument("--until-lsn", type=_count, metavar="N", help="recover to this LSN")
+    restore.add_argument("--replace", action="store_true",
+                         help="restore over an existing data dir; the old one moves to <parent>/.quarantine/")
+    prune = add("prune", "apply retention (default 7 daily, 4 weekly, 12 monthly); without --yes, only "
+                         "print what would be removed", run_prune)
+    repo(prune)
+    prune.add_argument("--keep-daily", type=_count, default=7, metavar="N")
+    prune.add_argument("--keep-weekly", type=_count, default=4, metavar="N")
+    prune.add_argument("--keep-monthly", type=_count, default=12, metavar="N")
+    prune.add_argument("--yes", action="store_true", help="remove the backups the policy drops")
+    schedule = add("schedule", "print (with --install: write) a systemd timer + service and the cron line "
+                               "for daily backups", run_schedule)
+    schedule.add_argument("--data-dir", required=True, type=_path, metavar="D")
+    repo(schedule)
+    schedule.add_argument("--on-calendar", default="*-*-* 02:00:00", metavar="SPEC", help="systemd OnCalendar")
+    schedule.add_argument("--cron", default="0 2 * * *", metavar="SPEC", help="cron schedule (5 fields)")
+    schedule.add_argument("--name", metavar="UNIT", help="unit name (default drconsole-backup-<dir name>)")
+    schedule.add_argument("--install", action="store_true", help="write the unit files")
+    schedule.add_argument("--unit-dir", type=_path, default=Path("/etc/systemd/system"), metavar="DIR")
+    return backup
+
+
+def _output(args: argparse.Namespace, output: Output | None) -> Output:
+    return output if output is not None else Output(json_mode=bool(getattr(args, "json", False)))
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr, one task per phase; inert unless stderr is a terminal."""
+
+    _LABELS = {"pack": "packing", "verify": "verifying", "restore": "unpacking", "replay": "replaying WAL"}
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                  TextColumn("{task.fields[amount]}"), TimeRemainingColumn(),
+                                  console=Console(file=sys.stderr), transient=True)
+
+    def __enter__(self) -> _ProgressBar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    @property
+    def callback(self) -> Any:
+        return None if self._progress is None else self._update
+
+    def _update(self, event: Any) -> None:
+        if event.unit == "bytes":
+            amount = f"{event.done / 1e6:.1f}/{event.total / 1e6:.1f} MB  {event.rate / 1e6:.0f} MB/s"
+        else:
+            amount = f"{event.done}/{event.total} {event.unit}"
+        task = self._tasks.get(event.phase)
+        if task is None:
+            label = self._LABELS.get(event.phase, event.phase)
+            task = self._tasks[event.phase] = self._progress.add_task(label, total=event.total or None, amount=amount)
+        self._progress.update(task, completed=event.done, total=event.total or None, amount=amount)
+
+
+def _progress(args: argparse.Namespace) -> _ProgressBar:
+    return _ProgressBar(sys.stderr.isatty() and not getattr(args, "json", False))
+
+
+# ------------------------------------------------------------------------ create / list
+def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.backup import create_backup
+
+    out = _output(args, output)
+    with _progress(args) as bar:
+        result = create_backup(args.repo, data_dir=args.data_dir, incremental=args.incremental,
+                               progress=bar.callback)
+    payload = result.to_json()
+    if result.backup_id is None:
+        text = f"incremental backup of {args.data_dir}: nothing new to archive (WAL ends at LSN {result.lsn_end})"
+    else:
+        from engines.backup.metadata import size_readable
+
+        text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
+                f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
+                f"{result.archived_segments} WAL segment(s) archived, {result.duration_seconds:.2f} s\n"
+                f"  {result.path}")
+    out.result(payload, text)
+    return EXIT_OK
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.backup import list_backups
+
+    out = _output(args, output)
+    listing = list_backups(args.repo)
+    rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED")]
+    for item in listing.backups:
+        if item.get("error"):
+            rows.append((item["backup_id"], "?", item["tier"], "-", "-", "-", "unreadable: " + item["error"]))
+            continue
+        rows.append((item["backup_id"], item["type"], item["tier"], _age(item["age_seconds"]),
+                     item["size_readable"], f"{item['lsn_start']}..{item['lsn_end']}",
+                     "yes" if item["verified"] else item["restorability"].lower()))
+    widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
+    lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
+    if len(rows) == 1:
+        lines = [f"no backups in {listing.repo}"]
+    wal = (f"WAL archive: {listing.wal_segments} segment(s), LSN {listing.wal_first_lsn}..{listing.wal_last_lsn}"
+           if listing.wal_segments else "WAL archive: empty")
+    lines += [wal, f"recoverable window: {listing.window}"]
+    out.result(listing.to_json(), "\n".join(lines))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------ verify
+def run_verify(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.backup import verify_repository
+
+    out = _output(args, output)
+    with _progress(args) as bar:
+        result = verify_repository(args.repo, args.backup_id, quick=args.quick, progress=bar.callback)
+    mode = "quick check" if args.quick else "verified"
+    if result.ok:
+        wal = ""
+        if result.wal is not None and result.wal.segments:
+            wal = f", WAL archive LSN {result.wal.first_lsn}..{result.wal.last_lsn} without gaps"
+        text = f"ok: {len(result.backups)} backup(s) {mode}{wal}\nrecoverable window: {result.window}"
+    else:
+        problems = result.problems
+        lines = [f"FAILED: {len(problems)} problem(s) in {args.repo}"]
+        for problem in problems:
+            lines.append(f"  {problem.kind}: {problem.file or '-'}: {problem.detail}")
+        if result.wal is not None and result.wal.missing:
+            ranges = ", ".join(f"{a}..{b}" for a, b in result.wal.missing)
+            lines.append(f"  missing WAL: LSN {ranges}")
+        text = "\n".join(lines)
+    out.result(result.to_json(), text)
+    return EXIT_OK if result.ok else EXIT_PROBLEM
+
+
+# ------------------------------------------------------------------------ restore
+def run_restore(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.backup import parse_iso_utc, restore_backup
+
+    out = _output(args, output)
+    until_ns = parse_iso_utc(args.until) if args.until is not None else None
+    with _progress(args) as bar:
+        result = restore_backup(args.repo, args.data_dir, reference=args.backup_id, until_ns=until_ns,
+                                until_lsn=args.until_lsn, replace=args.replace, progress=bar.callback)
+    payload = result.to_json()
+    what = "recovered" if result.type == "pitr" else "restored"
+    text = (f"{what} {args.data_dir} from {result.backup_id}: LSN {result.lsn}"
+            + (f" ({payload['timestamp']})" if payload["timestamp"] else "")
+            + (f", {result.replayed_records} WAL record(s) replayed" if result.type == "pitr" else "")
+            + f", {result.duration_seconds:.2f} s")
+    if result.quarantine is not None:
+        text += f"\n  the previous data dir is in {result.quarantine}"
+    out.result(payload, text)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------ prune / schedule
+def run_prune(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.backup import RetentionPolicy, prune_repository
+
+    out = _output(args, output)
+    policy = RetentionPolicy(daily=args.keep_daily, weekly=args.keep_weekly, monthly=args.keep_monthly)
+    plan = prune_repository(args.repo, policy, confirm=args.yes)
+    verb = "removed" if plan.done else "would remove"
+    lines = [f"{verb}: {decision.backup_id} ({decision.tier}): {decision.reason}" for decision in plan.removed]
+    if plan.wal_segments:
+        lines.append(f"{verb}: {len(plan.wal_segments)} archived WAL segment(s) ({plan.wal_bytes} bytes)")
+    lines += [f"kept: {decision.backup_id} ({decision.tier}): {decision.reason}" for decision in plan.kept]
+    if not plan.removed and not plan.wal_segments:
+        lines.insert(0, "nothing to prune")
+    elif not plan.done:
+        lines.append("dry run: nothing was removed; re-run with --yes to prune")
+    out.result(plan.to_json(), "\n".join(lines))
+    return EXIT_OK
+
+
+def run_schedule(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.backup import build_schedule, install_schedule
+
+    out = _output(args, output)
+    schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name)
+    payload = schedule.to_json()
+    text = (f"# {schedule.service_name}\n{schedule.service}\n# {schedule.timer_name}\n{schedule.timer}\n"
+            f"# or, with cron:\n{schedule.cron}\n")
+    if args.install:
+        written = install_schedule(schedule, args.unit_dir)
+        payload["installed"] = [str(path) for path in written]
+        text = "wrote " + ", ".join(str(path) for path in written) + f"\nenable it with: {schedule.enable_command()}"
+    out.result(payload, text)
+    return EXIT_OK

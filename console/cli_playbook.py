@@ -1,0 +1,603 @@
+"""``drconsole playbook|triage|incident|audit``: the playbook layer from the command line.
+
+    drconsole playbook list [--json]
+    drconsole playbook show ID [--json]
+    drconsole playbook run ID (--node NAME | --data-dir D) [--param K=V]... [--dry-run] [--yes]
+                      [--simulate] [--waive-safety-copy REASON] [--read-only] [--json]
+    drconsole playbook resume RUN_ID [--yes] [--json]
+    drconsole playbook runs [--json]
+    drconsole triage (--node NAME | --data-dir D) [--repo R] [--override QUESTION=yes|no]... [--json]
+    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT]
+    drconsole audit verify [--json]
+
+``register(subparsers, parents=...)`` adds the commands; each leaf parser sets ``func`` to its
+handler, ``handler(args, output=None) -> int``. This module imports only the standard library and
+the CLI's output helpers at load time, so building the parser stays cheap; the playbook layer is
+imported by the handler that runs. Run events are rendered on stderr (symbols and words, a Rich
+progress bar on a terminal); stdout carries the result, or exactly one JSON object with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output
+
+__all__ = [
+    "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
+    "run_playbook_runs", "run_triage", "run_incident_list", "run_incident_show", "run_incident_report",
+    "run_incident_close", "run_audit_verify", "HANDLERS",
+]
+
+Handler = Callable[..., int]
+_SYMBOLS = {"succeeded": "✓", "failed": "✗", "skipped": "-", "refused": "⛔", "problem": "!", "planned": "·"}
+
+
+# ------------------------------------------------------------------------------------------- parser
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    if "--json" not in parser._option_string_actions:
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                            help="print exactly one JSON object on stdout")
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--node", metavar="NAME", help="a node of the config file ([[node]] name)")
+    group.add_argument("--data-dir", type=lambda text: Path(text).absolute(), metavar="D",
+                       help="the engine's data directory")
+
+
+def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Add ``playbook``, ``triage``, ``incident`` and ``audit`` to ``subparsers``."""
+    parents = list(parents)
+
+    def leaf(sub: Any, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text,
+                                                         description=help_text)
+        _json_option(parser)
+        parser.set_defaults(func=handler)
+        return parser
+
+    def group(name: str, help_text: str) -> Any:
+        parser = subparsers.add_parser(name, parents=parents, help=help_text, description=help_text)
+        _json_option(parser)
+        return parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(parser))
+
+    playbook = group("playbook", "list, show, run and resume recovery playbooks")
+    leaf(playbook, "list", "the playbooks of the library", run_playbook_list)
+    show = leaf(playbook, "show", "one playbook: parameters and steps", run_playbook_show)
+    show.add_argument("id", metavar="ID")
+    run = leaf(playbook, "run", "run a playbook against a data dir (destructive steps need --yes)",
+               run_playbook_run)
+    run.add_argument("id", metavar="ID")
+    _target(run)
+    run.add_argument("--param", action="append", default=[], metavar="K=V", help="a playbook parameter (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and what each step would touch; change nothing")
+    run.add_argument("--yes", action="store_true", help="confirm the destructive steps")
+    run.add_argument("--simulate", action="store_true",
+                     help="run against a sandbox copy of the data dir (the real one is not touched)")
+    run.add_argument("--waive-safety-copy", metavar="REASON",
+                     help="skip the safety copy before destructive steps (no space); the waiver is audited")
+    run.add_argument("--read-only", action="store_true", help="refuse every step that would change something")
+    resume = leaf(playbook, "resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in",
+                  run_playbook_resume)
+    resume.add_argument("run_id", metavar="RUN_ID")
+    resume.add_argument("--yes", action="store_true", help="confirm destructive steps not confirmed before")
+    leaf(playbook, "runs", "the runs in the journal folder, newest last", run_playbook_runs)
+
+    triage = subparsers.add_parser("triage", parents=parents, help="walk the decision tree with live evidence",
+                                   description="walk the decision tree with live evidence; exit 1 when a fault is found")
+    _json_option(triage)
+    triage.set_defaults(func=run_triage)
+    _target(triage)
+    triage.add_argument("--repo", type=lambda text: Path(text).absolute(), metavar="R",
+                        help="backup repository, for the 'recent backup?' question (default: the node's)")
+    triage.add_argument("--override", action="append", default=[], metavar="QUESTION=yes|no",
+                        help="the responder's answer to a question (its id in tree.toml); recorded")
+    triage.add_argument("--read-only", action="store_true", help="record nothing (no incident, no audit entry)")
+
+    incident = group("incident", "incident timelines and reports")
+    leaf(incident, "list", "every incident, newest last", run_incident_list)
+    shown = leaf(incident, "show", "one incident's timeline", run_incident_show)
+    shown.add_argument("id", metavar="ID")
+    report = leaf(incident, "report", "write the incident report (Markdown, the guides' template)",
+                  run_incident_report)
+    report.add_argument("id", metavar="ID")
+    report.add_argument("--output", required=True, type=lambda text: Path(text).absolute(), metavar="F.md")
+    close = leaf(incident, "close", "close an incident by hand", run_incident_close)
+    close.add_argument("id", metavar="ID")
+    close.add_argument("--reason", default="closed by the responder")
+
+    audit = group("audit", "the hash-chained audit log")
+    leaf(audit, "verify", "check every entry's hash and link (exit 1 when tampered)", run_audit_verify)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _output(args: argparse.Namespace, output: Output | None) -> Output:
+    if output is None:
+        output = Output(json_mode=bool(getattr(args, "json", False)))
+    return output
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    from engines.errors import InvalidArgumentError
+
+    found: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidArgumentError(f"--param {pair!r} is not NAME=VALUE", hint="e.g. --param repo=/backup/orders-a")
+        found[name.strip()] = value
+    return found
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    given = getattr(args, "config", None)
+    if given is not None:
+        return Path(given)
+    for candidate in (Path("drconsole.toml"), Path.home() / ".config" / "drconsole" / "drconsole.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_config(args: argparse.Namespace) -> Any:
+    from engines.errors import InvalidArgumentError
+
+    path = _config_path(args)
+    if path is None:
+        raise InvalidArgumentError("--node needs a config file with [[node]] entries, and none was found",
+                                   hint="pass --config PATH (or create ./drconsole.toml), or use --data-dir D")
+    try:
+        from console.config import load_config
+    except ImportError as exc:
+        raise InvalidArgumentError(f"--node needs the config support, which is not available ({exc})",
+                                   hint="use --data-dir D") from exc
+    return load_config(path)
+
+
+def _node(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(config, node spec) for --node, or (None, None)."""
+    from engines.errors import InvalidArgumentError
+
+    if not getattr(args, "node", None):
+        return None, None
+    config = _load_config(args)
+    for spec in config.nodes:
+        if spec.name == args.node:
+            return config, spec
+    names = ", ".join(spec.name for spec in config.nodes) or "none"
+    raise InvalidArgumentError(f"no node {args.node!r} in {config.path}", hint=f"configured nodes: {names}")
+
+
+def _node_data_dir(spec: Any) -> Path:
+    from engines.errors import InvalidArgumentError
+
+    if spec.data_dir is None:
+        raise InvalidArgumentError(f"node {spec.name} has no data_dir in the config; playbooks work on local files",
+                                   hint="add data_dir to its [[node]] table, or run on the node's host with --data-dir")
+    return Path(spec.data_dir).absolute()
+
+
+def _fleet_snapshot(config: Any) -> Any:
+    """One fleet snapshot of the configured nodes, or None when it cannot be taken."""
+    import asyncio
+
+    try:
+        from playbooks.fleet import fleet_source
+    except ImportError:
+        return None
+
+    async def collect() -> Any:
+        source = fleet_source(config.nodes, thresholds=config.thresholds)
+        try:
+            return await source.collect()
+        finally:
+            await source.aclose()
+
+    try:
+        return asyncio.run(collect())
+    except Exception:  # noqa: BLE001 - no snapshot: the probes then say they cannot tell, and why
+        return None
+
+
+class _Renderer:
+    """Run events on stderr: a line per step with a symbol and a word, log lines, a progress bar on a TTY."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.progress: Any = None
+        self.task: Any = None
+        self.last_plain = 0.0
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        kind = event.kind
+        if kind == "progress":
+            self._progress(event)
+            return
+        self._stop_progress()
+        if kind == "step_started":
+            self._line(f"▶ [{event.index}/{event.steps}] {event.step_id}: {event.message}")
+        elif kind == "log":
+            self._line(f"    {event.message}")
+        elif kind == "needs_confirmation":
+            self._line(f"? {event.message}")
+        elif kind == "step_finished":
+            symbol = _SYMBOLS.get(event.status or "", "?")
+            took = f" ({event.duration_seconds:.1f} s)" if event.duration_seconds else ""
+            self._line(f"{symbol} {event.step_id} {event.status}{took}: {event.message}")
+        elif kind == "run_finished":
+            self._line(f"{_SYMBOLS.get(event.status or '', '?')} run {event.run_id} {event.status}")
+
+    def _line(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def _progress(self, event: Any) -> None:
+        unit = event.unit or "bytes"
+        if not self.tty:
+            now = time.monotonic()
+            if now - self.last_plain >= 2.0 and event.total:
+                eta = f", ETA {event.eta_seconds:.0f} s" if event.eta_seconds is not None else ""
+                self._line(f"    {event.phase or event.step_id}: {event.done}/{event.total} {unit}{eta}")
+                self.last_plain = now
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        if self.progress is None:
+            columns: list[Any] = [TextColumn("    {task.description}"), BarColumn()]
+            columns.append(DownloadColumn() if unit == "bytes" else TextColumn("{task.completed}/{task.total} " + unit))
+            columns.append(TimeRemainingColumn())
+            self.progress = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(event.phase or event.step_id or "", total=event.total or None)
+        self.progress.update(self.task, completed=event.done, total=event.total or None)
+
+    def _stop_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _run_text(result: Any) -> str:
+    lines = []
+    if result.dry_run:
+        lines.append(f"plan of {result.playbook} on {result.data_dir} ({result.backend or 'no backend yet'}); "
+                     f"nothing is changed:")
+        for number, step in enumerate(result.steps, start=1):
+            flag = " [destructive: needs --yes]" if step.destructive else ""
+            when = f" (if {step.when})" if step.when else ""
+            status = "" if step.status == "planned" else f" [{step.status}]"
+            lines.append(f"{number:>2}. {step.id}: {step.summary} <{step.action}>{flag}{when}{status}")
+            lines += [f"      {touch}" for touch in step.would_touch]
+        return "\n".join(lines)
+    for step in result.steps:
+        symbol = _SYMBOLS.get(step.status, "?")
+        lines.append(f"{symbol} {step.status:<9} {step.id} ({step.duration_seconds:.1f} s): {step.summary}")
+    partial = " (partially: some steps failed and were passed over)" if result.partial else ""
+    lines.append(f"run {result.run_id}: {result.playbook} {result.status}{partial}")
+    if result.simulated_from:
+        lines.append(f"simulated in {result.data_dir}; {result.simulated_from} was not touched")
+    if result.message and result.status != "succeeded":
+        lines.append(result.message)
+    if result.status == "refused":
+        lines.append("nothing more was changed; confirm destructive steps with --yes "
+                     f"(or `drconsole playbook resume {result.run_id} --yes`)")
+    if result.status == "failed":
+        lines.append(f"the journal says what was done: {result.journal}")
+        lines.append(f"after fixing the cause: drconsole playbook resume {result.run_id}")
+        if result.escalation:
+            lines.append("escalate: " + " -> ".join(result.escalation))
+    if result.incident:
+        lines.append(f"incident {result.incident}: drconsole incident show {result.incident}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- playbook
+def run_playbook_list(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.loader import Library
+
+    out = _output(args, output)
+    library = Library.load()
+    rows = [library.playbooks[key].summary_json() for key in sorted(library.playbooks)]
+    pending = [{"id": key, "reason": reason} for key, reason in sorted(library.pending().items())]
+    text = [f"{'ID':<26} {'SEV':<4} {'RTO':>6}  {'BACKENDS':<17} TITLE"]
+    for key in sorted(library.playbooks):
+        playbook = library.playbooks[key]
+        mark = " (destructive)" if playbook.destructive else ""
+        text.append(f"{playbook.id:<26} {playbook.severity:<4} {playbook.target_rto_seconds:>5}s  "
+                    f"{','.join(playbook.backends):<17} {playbook.title}{mark}")
+    if pending:
+        text.append("")
+        text.append("not available yet:")
+        text += [f"  {row['id']}: {row['reason']}" for row in pending]
+    out.result({"playbooks": rows, "pending": pending}, "\n".join(text))
+    return EXIT_OK
+
+
+def run_playbook_show(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.loader import Library
+
+    out = _output(args, output)
+    library = Library.load()
+    playbook = library.get(args.id)
+    payload = {**playbook.model_dump(mode="json"), "destructive": playbook.destructive,
+               "source": str(library.sources[playbook.id])}
+    lines = [f"{playbook.id}: {playbook.title}",
+             f"severity {playbook.severity}, target RTO {playbook.target_rto_seconds} s, backends "
+             f"{', '.join(playbook.backends)}"]
+    if playbook.guide:
+        lines.append(f"implements: {playbook.guide}")
+    if playbook.summary:
+        lines += ["", " ".join(playbook.summary.split())]
+    if playbook.params:
+        lines += ["", "parameters:"]
+        for name, spec in playbook.params.items():
+            need = "required" if spec.required else f"default {spec.default!r}" if spec.default is not None else "optional"
+            choices = f", one of {', '.join(spec.choices)}" if spec.choices else ""
+            lines.append(f"  --param {name}=<{spec.type}> ({need}{choices}) {spec.help}")
+    lines += ["", "steps:"]
+    for number, step in enumerate(playbook.steps, start=1):
+        what = step.action or f"include {step.include}"
+        flags = [flag for flag, on in (("destructive", step.destructive), ("diagnostic", step.diagnostic)) if on]
+        extra = f" [{', '.join(flags)}]" if flags else ""
+        lines.append(f"{number:>2}. {step.id}: {step.title or what} <{what}>{extra}")
+        if step.when:
+            lines.append(f"      when {step.when}")
+        if step.verify:
+            lines.append(f"      verified by {step.verify}")
+        if step.on_failure != "stop":
+            lines.append(f"      on failure: {step.on_failure}")
+        if step.note:
+            lines.append(f"      note: {step.note}")
+    out.result(payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def _finish_run(result: Any, out: Output) -> int:
+    out.result(result.to_json(), _run_text(result))
+    return int(result.exit_code)
+
+
+def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.runner import Runner, RunOptions
+
+    out = _output(args, output)
+    params = _params(args.param)
+    config, spec = _node(args)
+    data_dir = _node_data_dir(spec) if spec is not None else args.data_dir
+    defaults: dict[str, Any] = {}
+    if spec is not None and spec.backup_repo is not None:
+        defaults["repo"] = str(spec.backup_repo)
+    options = RunOptions(
+        params=params, param_defaults=defaults, assume_yes=args.yes, dry_run=args.dry_run,
+        read_only=args.read_only, simulate=args.simulate, waive_safety_copy=args.waive_safety_copy,
+        node=spec.name if spec is not None else None,
+        webhook=getattr(getattr(config, "notify", None), "webhook", None),
+        escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None)
+    runner = Runner(listeners=[_Renderer(quiet=out.json_mode or args.dry_run)])
+    return _finish_run(runner.run(args.id, data_dir, options), out)
+
+
+def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.runner import Runner, RunOptions
+
+    out = _output(args, output)
+    runner = Runner(listeners=[_Renderer(quiet=out.json_mode)])
+    return _finish_run(runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out)
+
+
+def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.journal import list_journals
+    from playbooks.state import StateDir
+
+    out = _output(args, output)
+    runs = [state.summary_json() for state in list_journals(StateDir().runs)]
+    text = [f"{row['run_id']}  {row['playbook']:<26} {row['status']:<11} {row['data_dir']}"
+            + (f" (cut off in {row['interrupted_step']})" if row["status"] == "interrupted" and row["interrupted_step"] else "")
+            for row in runs] or ["no runs yet"]
+    out.result({"runs": runs}, "\n".join(text))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- triage
+def _overrides(pairs: list[str]) -> dict[str, bool]:
+    from engines.errors import InvalidArgumentError
+
+    found: dict[str, bool] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        word = value.strip().lower()
+        if not sep or word not in ("yes", "no", "y", "n", "true", "false"):
+            raise InvalidArgumentError(f"--override {pair!r} is not QUESTION=yes|no",
+                                       hint="QUESTION is the node id in tree.toml, e.g. --override can-start=no")
+        found[name.strip()] = word in ("yes", "y", "true")
+    return found
+
+
+def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.triage import answer_word, record_triage, triage
+
+    out = _output(args, output)
+    overrides = _overrides(args.override)
+    config, spec = _node(args)
+    snapshot = None
+    data_dir = args.data_dir
+    repo = args.repo
+    thresholds: dict[str, float] = {}
+    if spec is not None:
+        data_dir = Path(spec.data_dir).absolute() if spec.data_dir is not None else None
+        repo = repo or (Path(spec.backup_repo) if spec.backup_repo is not None else None)
+        snapshot = _fleet_snapshot(config)
+        thresholds = {"disk_threshold": config.thresholds.disk_usage, "memory_threshold": config.thresholds.memory_usage}
+    if data_dir is not None and not data_dir.exists() and spec is None:
+        from engines.errors import NotFoundError
+
+        if not data_dir.parent.exists():
+            raise NotFoundError(f"{data_dir} does not exist, nor does its parent", hint="check the --data-dir path")
+    result = triage(data_dir=data_dir, snapshot=snapshot, node=spec.name if spec is not None else None, repo=repo,
+                    overrides=overrides, **thresholds)
+    if not args.read_only:
+        record_triage(result)
+    lines = []
+    for entry in result.path:
+        mark = " (override)" if entry.overridden else ""
+        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}")
+        lines.append(f"    {entry.evidence}")
+    lines.append("")
+    if result.recommended:
+        lines.append(f"severity {result.severity}: {result.summary}")
+        for playbook in result.recommended:
+            why = f" (not available yet: {result.pending[playbook]})" if playbook in result.pending else ""
+            lines.append(f"  recommended: {playbook}{why}")
+        runnable = [playbook for playbook in result.recommended if playbook not in result.pending]
+        if runnable:
+            target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"
+            lines.append(f"next: drconsole playbook run {runnable[0]} {target} --dry-run")
+    else:
+        lines.append(result.summary or "no fault found")
+    if result.incident:
+        lines.append(f"incident {result.incident}")
+    out.result(result.to_json(), "\n".join(lines))
+    return EXIT_PROBLEM if result.recommended else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- incidents
+def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.incidents import IncidentStore
+
+    out = _output(args, output)
+    incidents = [incident.summary_json() for incident in IncidentStore().list()]
+    text = [f"{row['id']}  {row['status']:<6} {row['severity']}  {row['opened_at']}  {row['target']}: {row['title']}"
+            for row in incidents] or ["no incidents"]
+    out.result({"incidents": incidents}, "\n".join(text))
+    return EXIT_OK
+
+
+def run_incident_show(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.incidents import IncidentStore
+
+    out = _output(args, output)
+    incident = IncidentStore().load(args.id)
+    payload = incident.to_json()
+    lines = [f"{incident.id} ({incident.status}, {incident.severity}) on {incident.target}: {incident.title}"]
+    for event in payload["timeline"]:
+        lines.append(f"  {event['time']}  {event['type']:<12} {event.get('message', '')}")
+    out.result(payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def run_incident_report(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.fsutil import atomic_write_text
+    from playbooks.incidents import IncidentStore, report_markdown
+
+    out = _output(args, output)
+    incident = IncidentStore().load(args.id)
+    atomic_write_text(args.output, report_markdown(incident))
+    out.result({"incident": incident.id, "output": str(args.output)},
+               f"incident report of {incident.id} written to {args.output}")
+    return EXIT_OK
+
+
+def run_incident_close(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.incidents import IncidentStore
+
+    out = _output(args, output)
+    store = IncidentStore()
+    incident = store.load(args.id)
+    if incident.status == "closed":
+        out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} was already closed")
+        return EXIT_OK
+    store.close(incident.id, args.reason)
+    out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} closed: {args.reason}")
+    return EXIT_OK
+
+
+def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.audit import AuditLog
+    from playbooks.state import StateDir
+
+    out = _output(args, output)
+    result = AuditLog(StateDir().audit_log).verify()
+    if result.ok:
+        text = f"ok: audit log {result.path}: {result.entries} entries, chain intact"
+    else:
+        text = "\n".join([f"TAMPERED: audit log {result.path}: {len(result.problems)} problem(s)"]
+                         + [f"  line {problem['line'] or '-'}: {problem['reason']}" for problem in result.problems])
+    out.result(result.to_json(), text)
+    return EXIT_OK if result.ok else EXIT_PROBLEM
+
+
+# (command, action) -> handler, for a dispatcher keyed that way (console/cli.py's _HANDLERS).
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("playbook", "list"): run_playbook_list, ("playbook", "show"): run_playbook_show,
+    ("playbook", "run"): run_playbook_run, ("playbook", "resume"): run_playbook_resume,
+    ("playbook", "runs"): run_playbook_runs, ("triage", None): run_triage,
+    ("incident", "list"): run_incident_list, ("incident", "show"): run_incident_show,
+    ("incident", "report"): run_incident_report, ("incident", "close"): run_incident_close,
+    ("audit", "verify"): run_audit_verify,
+}
+
+
+# ------------------------------------------------------------------------------------------- stand-alone
+class _UsageError(Exception):
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise _UsageError(message, self.prog)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m console.cli_playbook ...``: these commands on their own, as ``drconsole`` runs them.
+
+    Errors are rendered as ``console.cli`` renders them: one line on stderr, the contract's exit
+    code, never a traceback.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = Output(json_mode="--json" in argv)
+    try:
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS)
+        common.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        parser = _Parser(prog="drconsole", parents=[common])
+        commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+        register(commands, parents=[common])
+        args = parser.parse_args(argv)
+        out.json_mode = bool(getattr(args, "json", False))
+        return int(args.func(args, out))
+    except _UsageError as exc:
+        where = exc.prog.removeprefix("drconsole").strip()
+        return out.error(f"{where}: {exc.message}" if where else exc.message, hint=f"see `{exc.prog} --help`",
+                         exit_code=2, kind="UsageError")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt:
+        return out.error("interrupted", hint="the run's journal is kept: `drconsole playbook resume RUN_ID`",
+                         exit_code=130, kind="interrupted")
+    except BaseException as exc:  # noqa: BLE001 - the contract: no traceback, ever
+        from engines.errors import EngineError, map_os_error
+
+        if isinstance(exc, OSError):
+            exc = map_os_error(exc, "accessing the file system")
+        if isinstance(exc, EngineError):
+            return out.error(exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
+        return out.error(f"unexpected {type(exc).__name__}: {exc}", hint="this is a bug in drconsole; please report it",
+                         exit_code=1, kind=type(exc).__name__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Every console command: its key, its palette entry, and whether it may run in each mode.
+
+The key bindings, the command palette and the help screen are all built from this one table, so
+they cannot disagree. ``writes`` commands are refused in read-only and dashboard modes;
+only ``dashboard`` commands exist on the wall screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "ConsoleCommand", "allowed"]
+
+
+@dataclass(frozen=True)
+class ConsoleCommand:
+    title: str
+    help: str
+    action: str  # an app action, e.g. "show_screen('triage')"
+    key: str  # as shown in the help screen
+    writes: bool = False
+    dashboard: bool = False
+
+
+COMMANDS: tuple[ConsoleCommand, ...] = (
+    ConsoleCommand("Overview", "Every node at a glance: health, disk, memory, replication, backups, alerts",
+                   "show_screen('overview')", "1"),
+    ConsoleCommand("Triage", "Walk the decision tree for the selected node, with the evidence for each answer",
+                   "show_screen('triage')", "2"),
+    ConsoleCommand("Run", "The playbook run: steps, progress with bytes and ETA, live log", "show_screen('run')", "3"),
+    ConsoleCommand("Timeline", "Every event of the incident, with times", "show_screen('timeline')", "4"),
+    ConsoleCommand("Open incident", "Open an incident now (severity from the alerts) and start its RTO clock",
+                   "open_incident", "i"),
+    ConsoleCommand("Start run", "Start the playbook chosen in Triage", "start_run", "s (Run)", writes=True),
+    ConsoleCommand("Cancel run", "Cancel the running playbook after its current step", "cancel_run", "c (Run)"),
+    ConsoleCommand("Resume run", "Resume the newest interrupted run from its journal", "resume_run", "r (Run)",
+                   writes=True),
+    ConsoleCommand("Export incident report", "Write the incident report (Markdown) to the report directory",
+                   "export_report", "e (Timeline)", writes=True),
+    ConsoleCommand("Help", "Keys and commands", "help", "?", dashboard=True),
+    ConsoleCommand("Quit", "Leave drconsole (a running playbook keeps its journal)", "quit", "ctrl+q", dashboard=True),
+)
+
+
+def allowed(command: ConsoleCommand, *, read_only: bool, dashboard: bool) -> bool:
+    if dashboard:
+        return command.dashboard
+    return not (read_only and command.writes)

@@ -1,0 +1,199 @@
+"""drconsole.toml: the console's configuration, validated; a bad field names file, line and field.
+
+    [console]      refresh_seconds, theme, source ("auto" | "local" | "http"), report_dir
+    [thresholds]   the reference alert rules (playbooks.fleet.alerts.Thresholds)
+    [[node]]       name, engine, url, data_dir, backup_repo, role, upstream, group
+    [notify]       webhook
+    [escalation]   path
+
+Relative paths (data_dir, backup_repo, report_dir) are relative to the file's directory.
+``ConfigError`` is an ``InvalidArgumentError`` (exit code 2), so the CLI renders it like every
+other bad input: one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engines.errors import InvalidArgumentError
+from playbooks.fleet import NodeSpec, Thresholds
+
+__all__ = ["ConfigError", "ConsoleConfig", "ConsoleSection", "load_config", "locate"]
+
+
+class ConfigError(InvalidArgumentError):
+    """A configuration file that cannot be used: ``path``, ``line`` and ``field`` say where."""
+
+    def __init__(self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        text = f"{where}: {field}: {message}" if field else f"{where}: {message}"
+        super().__init__(text, hint=hint or "fix that line and run again")
+        self.path = path
+        self.line = line
+        self.field = field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConsoleSection(_Section):
+    refresh_seconds: float = Field(default=1.0, gt=0, le=3600)
+    theme: str = "dark"
+    source: str = "auto"
+    report_dir: Path | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value not in ("auto", "local", "http"):
+            raise ValueError(f"source must be auto, local or http, not {value!r}")
+        return value
+
+
+class NotifySection(_Section):
+    webhook: str | None = None
+
+
+class EscalationSection(_Section):
+    path: list[str] = Field(default_factory=list)
+
+
+class ConsoleConfig(_Section):
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    node: list[NodeSpec] = Field(default_factory=list)
+    notify: NotifySection = Field(default_factory=NotifySection)
+    escalation: EscalationSection = Field(default_factory=EscalationSection)
+    path: Path | None = Field(default=None, exclude=True)  # the file it came from
+
+    @model_validator(mode="after")
+    def _nodes_agree(self) -> ConsoleConfig:
+        names = [spec.name for spec in self.node]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise _FieldError(("node", index, "name"), f"node name {name!r} is used twice")
+        for index, spec in enumerate(self.node):
+            if spec.upstream is not None and spec.upstream not in names:
+                raise _FieldError(("node", index, "upstream"),
+                                  f"upstream {spec.upstream!r} is not a configured node ({', '.join(names)})")
+        return self
+
+    @property
+    def nodes(self) -> list[NodeSpec]:
+        return self.node
+
+
+class _FieldError(ValueError):
+    """A cross-field problem with the exact location pydantic cannot know."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\".]+)\s*=")
+
+
+def locate(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of ``loc`` (a pydantic error location) in TOML ``text``, or the nearest enclosing line."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    arrays: dict[tuple[str, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        header = _HEADER.match(line)
+        if header:
+            names = tuple(part.strip().strip('"') for part in header.group(2).split("."))
+            if header.group(1) == "[[":
+                index = arrays.get(names, -1) + 1
+                arrays[names] = index
+                table = (*names, index)
+            else:
+                table = names
+            lines.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            parts = tuple(part.strip('"') for part in key.group(1).split("."))
+            lines.setdefault((*table, *parts), number)
+    for length in range(len(loc), 0, -1):
+        if loc[:length] in lines:
+            return lines[loc[:length]]
+    return None
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(file)"
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    def absolute(value: Any) -> Any:
+        return str((base / value).resolve()) if isinstance(value, str) and value and not Path(value).is_absolute() else value
+
+    nodes = data.get("node")
+    if isinstance(nodes, list):
+        for node in nodes:
+            if isinstance(node, dict):
+                for key in ("data_dir", "backup_repo"):
+                    if key in node:
+                        node[key] = absolute(node[key])
+    console = data.get("console")
+    if isinstance(console, dict) and "report_dir" in console:
+        console["report_dir"] = absolute(console["report_dir"])
+    return data
+
+
+def load_config(path: str | Path) -> ConsoleConfig:
+    """Read and validate ``path``; raises ``ConfigError`` (file, line, field) on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError("the file does not exist", path=path, line=None, field=None,
+                          hint="check --config, or leave it out to use the default search") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read: {exc}", path=path, line=None, field=None) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None,
+                          field=None) from exc
+    data = _resolve_paths(data, path.parent.resolve())
+    try:
+        config = ConsoleConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, _FieldError):
+            loc, message = cause.loc, cause.message
+        else:
+            message = _message(error)
+        raise ConfigError(message, path=path, line=locate(text, loc) or 1, field=_field_name(loc)) from exc
+    return config.model_copy(update={"path": path})
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return "unknown field (a typo?)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    scalar = isinstance(error.get("input"), (str, int, float, bool))
+    if scalar and error["type"] != "value_error":
+        return f"{message} (got {error['input']!r})"
+    return message

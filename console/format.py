@@ -1,0 +1,120 @@
+"""How figures read on screen: sizes, durations, ratios, bars, sparklines, status symbol + word.
+
+Pure functions of their arguments (no clock, no I/O), so widgets stay thin and tests compare
+exact strings. Status is always a symbol and a word; colour is added on top by the theme's
+``$status-*`` variables, never instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+
+from playbooks.fleet import AlertSeverity, Health
+
+__all__ = [
+    "HEALTH_STYLE",
+    "SEVERITY_STYLE",
+    "bar",
+    "bytes_text",
+    "clock_text",
+    "count_text",
+    "duration_text",
+    "health_markup",
+    "percent_text",
+    "severity_markup",
+    "sparkline",
+]
+
+# health -> (symbol, word, status variable)
+HEALTH_STYLE: dict[Health, tuple[str, str, str]] = {
+    Health.OK: ("✔", "OK", "status-ok"),
+    Health.DEGRADED: ("▲", "DEGRADED", "status-warn"),
+    Health.DOWN: ("✖", "DOWN", "status-crit"),
+    Health.UNKNOWN: ("?", "UNKNOWN", "status-unknown"),
+}
+SEVERITY_STYLE: dict[AlertSeverity, tuple[str, str, str]] = {
+    AlertSeverity.CRITICAL: ("✖", "CRIT", "status-crit"),
+    AlertSeverity.WARNING: ("▲", "WARN", "status-warn"),
+}
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def health_markup(health: Health, *, bold: bool = True) -> str:
+    symbol, word, variable = HEALTH_STYLE[health]
+    return f"[{'bold ' if bold else ''}${variable}]{symbol} {word}[/]"
+
+
+def severity_markup(severity: AlertSeverity) -> str:
+    symbol, word, variable = SEVERITY_STYLE[severity]
+    return f"[bold ${variable}]{symbol} {word}[/]"
+
+
+def bytes_text(size: float | None) -> str:
+    """1536 -> "1.5K"; binary units, short enough for a card; "—" when unknown."""
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(value) < 1024 or unit == "T":
+            if unit == "B":
+                return f"{value:.0f}B"
+            return f"{value:.1f}{unit}" if abs(value) < 10 else f"{value:.0f}{unit}"
+        value /= 1024
+    return f"{value:.0f}T"  # not reached
+
+
+def count_text(count: int | None) -> str:
+    if count is None:
+        return "—"
+    return f"{count:,}"
+
+
+def percent_text(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.0f}%"
+
+
+def duration_text(seconds: float | None) -> str:
+    """A short duration: "38s", "4m12s", "3h12m", "1d2h"; "—" when unknown."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s" if seconds else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+def clock_text(moment: datetime | None, tz: tzinfo | None = None) -> str:
+    """HH:MM:SS in ``tz`` (None: the local zone)."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(tz).strftime("%H:%M:%S")
+
+
+def bar(ratio: float | None, width: int) -> str:
+    """A usage bar of ``width`` cells: "██████░░░░"."""
+    if width <= 0:
+        return ""
+    if ratio is None:
+        return "·" * width
+    filled = round(max(0.0, min(1.0, ratio)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    """The last ``width`` values as block characters, scaled to their own min..max."""
+    if width <= 0 or not values:
+        return ""
+    recent = list(values)[-width:]
+    low, high = min(recent), max(recent)
+    if high == low:
+        return _SPARKS[0] * len(recent)
+    scale = (len(_SPARKS) - 1) / (high - low)
+    return "".join(_SPARKS[round((value - low) * scale)] for value in recent)

@@ -1,0 +1,66 @@
+"""Every message the console's workers and widgets send up. Attributes go down; messages come up.
+
+Workers never touch widgets: they post one of these, and a handler on the app or screen (on the
+UI's side) applies it.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from console.run_view import RunEvent
+from playbooks.fleet import FleetSnapshot
+
+__all__ = ["NodeSelected", "RunEventReceived", "SnapshotReady", "SourceFailed", "TriageAnswered", "RefusedAction"]
+
+
+class SnapshotReady(Message):
+    """The refresh worker built a new snapshot."""
+
+    def __init__(self, snapshot: FleetSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class SourceFailed(Message):
+    """A refresh tick failed as a whole (one node's failure is part of the snapshot instead)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class NodeSelected(Message):
+    """The responder picked a node (a card was focused or activated)."""
+
+    def __init__(self, name: str, activate: bool = False) -> None:
+        super().__init__()
+        self.name = name
+        self.activate = activate
+
+
+class TriageAnswered(Message):
+    """A triage question was answered (accepted or overridden) or an answer was undone."""
+
+    def __init__(self, text: str, node: str, overridden: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.node = node
+        self.overridden = overridden
+
+
+class RunEventReceived(Message):
+    """The run worker received an event from the playbook run."""
+
+    def __init__(self, event: RunEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class RefusedAction(Message):
+    """An action was refused (read-only, dashboard); the app tells the responder why."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__()
+        self.action = action
+        self.reason = reason

@@ -1,0 +1,45 @@
+"""What every main screen shares: the status bar on top, the footer below, the app's state watched."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+
+from console.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from console.app import DrConsoleApp
+
+__all__ = ["ConsoleScreen"]
+
+
+class ConsoleScreen(Screen[None]):
+    """A main screen; subclasses yield a ``StatusBar`` first and call ``super().on_mount()``."""
+
+    SCREEN_LABEL = ""
+
+    @property
+    def console(self) -> DrConsoleApp:
+        return cast("DrConsoleApp", self.app)
+
+    def status_bar(self) -> StatusBar:
+        return StatusBar(tz=self.console.tz, id="status-bar")
+
+    def on_mount(self) -> None:
+        bar = self.query_one(StatusBar)
+        bar.screen_name = self.SCREEN_LABEL
+        caps = self.console.capabilities
+        bar.mode = "READ-ONLY" if caps.read_only else ""
+        self.watch(self.console, "snapshot", self._bar_snapshot, init=True)
+        self.watch(self.console, "now", self._bar_now, init=True)
+        self.watch(self.console, "incident_revision", self._bar_incident, init=True)
+
+    def _bar_snapshot(self) -> None:
+        self.query_one(StatusBar).snapshot = self.console.snapshot
+
+    def _bar_now(self) -> None:
+        self.query_one(StatusBar).now = self.console.now
+
+    def _bar_incident(self) -> None:
+        self.query_one(StatusBar).incident = self.console.incident

@@ -1,0 +1,79 @@
+"""Help: every key of every screen and every palette command, built from the bindings themselves."""
+
+from __future__ import annotations
+
+from typing import ClassVar, cast
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from console.commands import COMMANDS, allowed
+
+__all__ = ["HelpScreen"]
+
+
+def _keys(bindings: list[BindingType]) -> list[tuple[str, str]]:
+    rows = []
+    for binding in bindings:
+        if isinstance(binding, Binding) and binding.description:
+            keys = binding.key_display or binding.key.replace("question_mark", "?")
+            rows.append((keys, binding.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """A list, nothing to act on: escape, q or ? closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | escape, q, ? | Close the help. |
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(self._content(), id="help-text")
+
+    def _content(self) -> Table:
+        from console.app import DrConsoleApp
+        from console.screens.dashboard import DashboardScreen
+        from console.screens.overview import OverviewScreen
+        from console.screens.run import RunScreen
+        from console.screens.timeline import TimelineScreen
+        from console.screens.triage import TriageScreen
+        from console.widgets.node_card import NodeCard
+
+        app = cast(DrConsoleApp, self.app)
+        dashboard = app.dashboard
+        table = Table(title="drconsole keys", expand=True, show_edge=False, pad_edge=False)
+        table.add_column("where", style="bold", no_wrap=True)
+        table.add_column("key", style="bold", no_wrap=True)
+        table.add_column("what")
+        sections: list[tuple[str, list[tuple[str, str]]]] = [
+            ("everywhere", [("?", "this help"), ("ctrl+p", "command palette"), ("ctrl+q", "quit")]),
+        ]
+        if dashboard:
+            sections.append(("dashboard", [("—", "read-only status board: no action is available")]))
+        else:
+            sections[0][1][:0] = [(key, text) for key, text in _keys(DrConsoleApp.BINDINGS) if key not in ("?", "ctrl+q")]
+            for name, screen in (("overview", OverviewScreen), ("node card", NodeCard), ("triage", TriageScreen),
+                                 ("run", RunScreen), ("timeline", TimelineScreen)):
+                sections.append((name, _keys(screen.BINDINGS)))
+        for name, rows in sections:
+            for index, (key, text) in enumerate(rows):
+                table.add_row(name if index == 0 else "", key, text)
+        table.add_section()
+        for command in COMMANDS:
+            if allowed(command, read_only=app.capabilities.read_only, dashboard=dashboard):
+                table.add_row("palette", command.title, command.help)
+        if not dashboard and app.capabilities.read_only:
+            table.add_row("", "", "read-only: starting runs and exporting reports are refused")
+        _ = DashboardScreen
+        return table

@@ -1,0 +1,117 @@
+"""Overview: one card per node, the alert strip, the split-brain banner."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
+from textual.widgets import Footer, Static
+
+from console.screens.base import ConsoleScreen
+from console.widgets.alert_strip import AlertStrip
+from console.widgets.node_card import CardSeries, NodeCard
+from console.widgets.split_brain_banner import SplitBrainBanner
+
+__all__ = ["OverviewScreen"]
+
+
+class OverviewScreen(ConsoleScreen):
+    """Every node at a glance. Move between cards with the arrows or tab; enter triages the node."""
+
+    SCREEN_LABEL = "Overview"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,j", "move(1)", "Next", show=False),
+        Binding("up,k", "move(-1)", "Previous", show=False),
+        Binding("right,l", "move(1)", "Next", show=False),
+        Binding("left,h", "move(-1)", "Previous", show=False),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | down/right, j/l | Select the next node. |
+    | up/left, k/h | Select the previous node. |
+    | enter | Triage the selected node (opens an incident). |
+    """
+
+    def compose(self) -> ComposeResult:
+        yield self.status_bar()
+        yield SplitBrainBanner()
+        yield AlertStrip()
+        with VerticalScroll(id="cards-scroll"):
+            yield Grid(id="cards")
+        yield Static(self.console.notice, id="overview-notice", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        notice = self.query_one("#overview-notice", Static)
+        notice.display = bool(self.console.notice)
+        self.watch(self.console, "snapshot", self._show, init=True)
+        self.watch(self.console, "now", self._show_now, init=True)
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _cards(self) -> list[NodeCard]:
+        return list(self.query(NodeCard))
+
+    def _show(self) -> None:
+        snapshot = self.console.snapshot
+        strip = self.query_one(AlertStrip)
+        banner = self.query_one(SplitBrainBanner)
+        if snapshot is None:
+            strip.alerts = ()
+            return
+        strip.alerts = snapshot.alerts
+        banner.nodes = snapshot.split_brain_nodes
+        grid = self.query_one("#cards", Grid)
+        names = [node.name for node in snapshot.nodes]
+        if [card.node_name for card in self._cards()] != names:
+            grid.remove_children()
+            grid.mount_all([NodeCard(name, tz=self.console.tz, id=f"card-{index}") for index, name in enumerate(names)])
+            self.call_after_refresh(self._after_mount_cards)
+        history = self.console.history
+        for card, node in zip(self._cards(), snapshot.nodes, strict=False):
+            card.series = CardSeries(disk=tuple(history.series(node.name, "disk_used")),
+                                     memory=tuple(history.series(node.name, "memory_ratio")),
+                                     lag=tuple(history.series(node.name, "lag_records")),
+                                     time_to_full_seconds=history.time_to_full(node.name))
+            card.node = node
+        self._layout()
+
+    def _after_mount_cards(self) -> None:
+        self._show()
+        selected = self.console.selected_node
+        for card in self._cards():
+            if card.node_name == selected and self.focused is None:
+                card.focus()
+
+    def _show_now(self) -> None:
+        now = self.console.now
+        for card in self._cards():
+            card.now = now
+
+    def _layout(self) -> None:
+        """Two columns at 80 wide, three from 150; rows share the height unless that gets too small."""
+        count = max(1, len(self._cards()))
+        width = self.size.width
+        columns = 1 if width < 60 else (3 if width >= 150 or (count > 4 and width >= 120) else 2)
+        columns = min(columns, count)
+        rows = -(-count // columns)
+        scroll = self.query_one("#cards-scroll", VerticalScroll)
+        available = scroll.size.height or max(1, self.size.height - 6)
+        height = max(9, available // rows)
+        grid = self.query_one("#cards", Grid)
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_rows = str(height)
+        grid.styles.height = height * rows
+
+    def action_move(self, step: int) -> None:
+        cards = self._cards()
+        if not cards:
+            return
+        focused = self.focused
+        index = cards.index(focused) if isinstance(focused, NodeCard) and focused in cards else -1
+        cards[(index + step) % len(cards)].focus()

@@ -1,0 +1,53 @@
+"""Timeline: every event of the incident with times; export to the incident report (Markdown)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer, Static
+
+from console.screens.base import ConsoleScreen
+from console.widgets.text import line
+from console.widgets.timeline_table import TimelineTable
+
+__all__ = ["TimelineScreen"]
+
+
+class TimelineScreen(ConsoleScreen):
+    """Before an incident is open it shows the fleet's events (alerts raised and cleared)."""
+
+    SCREEN_LABEL = "Timeline"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "app.export_report", "Export report"),
+        Binding("escape", "app.show_screen('overview')", "Back", show=False),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | e | Export the incident report (Markdown, the reference guides' template). |
+    | up/down | Move through the events (the table's bindings). |
+    | escape | Back to the Overview. |
+    """
+
+    def compose(self) -> ComposeResult:
+        yield self.status_bar()
+        yield Static(id="timeline-title")
+        yield TimelineTable(tz=self.console.tz, id="timeline-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.watch(self.console, "incident_revision", self._show, init=True)
+
+    def _show(self) -> None:
+        incident = self.console.incident
+        title = self.query_one("#timeline-title", Static)
+        if incident is None:
+            title.update(line("[b]Fleet events[/b] · no incident open [dim](i opens one; e exports a report)[/dim]"))
+        else:
+            title.update(line("[b]$id[/b] · $severity · opened $opened · [dim]e: export the report[/dim]",
+                              id=incident.id, severity=incident.severity,
+                              opened=incident.opened_at.astimezone(self.console.tz).strftime("%H:%M:%S")))
+        self.query_one(TimelineTable).show(self.console.timeline())

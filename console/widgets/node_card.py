@@ -1,0 +1,214 @@
+"""One node's card on the Overview: health, role/epoch, disk, memory, replication, backup, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from console.format import (
+    bar,
+    bytes_text,
+    clock_text,
+    count_text,
+    duration_text,
+    health_markup,
+    percent_text,
+    severity_markup,
+    sparkline,
+)
+from console.messages import NodeSelected
+from console.widgets.text import line, spread
+from playbooks.fleet import NodeSnapshot
+
+__all__ = ["CardSeries", "NodeCard"]
+
+
+@dataclass(frozen=True)
+class CardSeries:
+    """The recent values behind a card's sparklines, and the disk's time-to-full estimate."""
+
+    disk: tuple[float, ...] = ()
+    memory: tuple[float, ...] = ()
+    lag: tuple[float, ...] = ()
+    time_to_full_seconds: float | None = None
+
+
+class NodeCard(Widget, can_focus=True):
+    """A node at a glance; focus it to select the node, press enter to triage it.
+
+    The card shows more as it gets more room (components of the disk, the reason on its own line).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "activate", "Triage", tooltip="Triage this node"),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | enter | Triage this node (opens an incident if none is open). |
+    """
+
+    node: reactive[NodeSnapshot | None] = reactive(None)
+    series: reactive[CardSeries] = reactive(CardSeries)
+    now: reactive[datetime | None] = reactive(None)
+
+    def __init__(self, node_name: str, *, tz: tzinfo | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.node_name = node_name
+        self.tz = tz
+        self.border_title = node_name
+
+    def watch_node(self, node: NodeSnapshot | None) -> None:
+        if node is None:
+            return
+        title = f"{node.name} · {node.engine or '?'} · {node.role}"
+        self.border_title = title if node.epoch is None else f"{title} · e{node.epoch}"
+        for health in ("ok", "degraded", "down", "unknown"):
+            self.set_class(node.health.value == health, f"-{health}")
+
+    def on_focus(self) -> None:
+        self.post_message(NodeSelected(self.node_name))
+
+    def action_activate(self) -> None:
+        self.post_message(NodeSelected(self.node_name, activate=True))
+
+    def on_click(self) -> None:
+        self.focus()
+
+    # ---------------------------------------------------------------- rendering
+    def render(self) -> Content:
+        node = self.node
+        width = max(10, self.content_size.width)
+        height = max(1, self.content_size.height)
+        if node is None:
+            return line("[$status-unknown]? UNKNOWN[/] waiting for the first refresh")
+        lines = self._lines(node, width, height)
+        return Content("\n").join(lines[:height])
+
+    def _lines(self, node: NodeSnapshot, width: int, height: int) -> list[Content]:
+        now = self.now
+        lines: list[Content] = []
+        if not node.reachable:
+            since = node.unreachable_since
+            down_for = f" ({duration_text((now - since).total_seconds())})" if since and now else ""
+            lines.append(line(f"{health_markup(node.health)} unreachable since $since$for",
+                              since=clock_text(since, self.tz), **{"for": down_for}) if width >= 44 else
+                         line(f"{health_markup(node.health)} since $since$for",
+                              since=clock_text(since, self.tz), **{"for": down_for}))
+            lines.append(line("[dim]$reason[/dim]", reason=node.health_reason))
+            lines.append(self._role_line(node, width))
+            lines.append(line("[dim]no figures while unreachable[/dim]"))
+            lines += self._alert_lines(node, max(1, height - len(lines)))
+            return lines
+        lines.append(line(f"{health_markup(node.health)} $reason", reason=node.health_reason))
+        lines.append(self._role_line(node, width))
+        lines.append(self._disk_line(node, width))
+        wide = height >= 9
+        if wide:
+            lines.append(self._components_line(node))
+        lines.append(self._memory_line(node, width))
+        lines.append(self._replication_line(node, width))
+        lines.append(self._backup_line(node))
+        alerts = self._alert_lines(node, max(1, height - len(lines)))
+        if height - len(lines) - len(alerts) >= 2:
+            lines.append(self._performance_line(node))
+            lines.append(line("[dim]$address$peers[/dim]", address=node.address or node.source,
+                              peers=f" · peers {', '.join(node.peers)}" if node.peers else ""))
+        return lines + alerts
+
+    def _performance_line(self, node: NodeSnapshot) -> Content:
+        performance = node.performance
+
+        def ms(value: float | None) -> str:
+            return "—" if value is None else f"{value:.0f}ms"
+
+        errors = performance.error_rate_per_second
+        return line("perf p95 write $write · read $read · $errors err/s", write=ms(performance.write_p95_ms),
+                    read=ms(performance.read_p95_ms), errors="—" if errors is None else f"{errors:.2f}")
+
+    def _role_line(self, node: NodeSnapshot, width: int) -> Content:
+        role = node.role
+        if node.replication.upstream and role == "standby":
+            role = f"standby of {node.replication.upstream}"
+        text = line("[dim]$role · lsn $lsn[/dim]", role=role, lsn=count_text(node.last_lsn))
+        if node.total_keys is not None and text.cell_length + len(count_text(node.total_keys)) + 8 <= width:
+            text += line("[dim] · $keys keys[/dim]", keys=count_text(node.total_keys))
+        return text
+
+    def _disk_line(self, node: NodeSnapshot, width: int) -> Content:
+        disk = node.disk
+        ratio = disk.usage_ratio
+        state = "status-crit" if node_alert(node, "disk-usage") else "status-ok"
+        used = f"{bytes_text(disk.volume_used_bytes)}/{bytes_text(disk.volume_total_bytes)}"
+        wide = width >= 44
+        left = line(f"disk [${state}]$bar[/] $percent $used", bar=bar(ratio, 10 if wide else 6),
+                    percent=percent_text(ratio), used=used)
+        ttf = self.series.time_to_full_seconds
+        if ttf is not None and wide:
+            left += line(" [dim]full in $ttf[/dim]", ttf=duration_text(ttf))
+        return spread(left, sparkline(self.series.disk, self._spark_width(width)), width)
+
+    @staticmethod
+    def _spark_width(width: int) -> int:
+        return 12 if width >= 56 else (8 if width >= 44 else 5)
+
+    def _components_line(self, node: NodeSnapshot) -> Content:
+        parts = node.disk.components
+        return line("[dim]wal $wal · store $store · snap $snap · bkp $bkp · quar $quar[/dim]",
+                    wal=bytes_text(parts.wal_bytes), store=bytes_text(parts.store_bytes),
+                    snap=bytes_text(parts.snapshots_bytes), bkp=bytes_text(parts.backups_bytes),
+                    quar=bytes_text(parts.quarantine_bytes))
+
+    def _memory_line(self, node: NodeSnapshot, width: int) -> Content:
+        memory = node.memory
+        state = "status-crit" if node_alert(node, "memory-usage") else "status-ok"
+        cache = memory.cache_bytes if memory.cache_bytes is not None else memory.memtable_bytes
+        if width >= 44:
+            left = line(f"mem  [${state}]$percent[/] host · rss $rss · cache $cache",
+                        percent=percent_text(memory.usage_ratio), rss=bytes_text(memory.node_rss_bytes),
+                        cache=bytes_text(cache))
+        else:
+            left = line(f"mem  [${state}]$percent[/] · rss $rss", percent=percent_text(memory.usage_ratio),
+                        rss=bytes_text(memory.node_rss_bytes))
+        return spread(left, sparkline(self.series.memory, self._spark_width(width)), width)
+
+    def _replication_line(self, node: NodeSnapshot, width: int) -> Content:
+        replication = node.replication
+        if replication.split_brain:
+            return line("repl [b $status-crit]✖ SPLIT BRAIN[/] epoch $epoch", epoch=str(node.epoch))
+        if node.role != "standby" and replication.upstream is None:
+            return line("repl [dim]primary, no upstream[/dim]")
+        lag_state = "status-warn" if (replication.lag_seconds or 0) > 10 else "status-ok"
+        left = line(f"lag  [${lag_state}]$records rec · $bytes · $seconds[/]",
+                    records=count_text(replication.lag_records), bytes=bytes_text(replication.lag_bytes),
+                    seconds="—" if replication.lag_seconds is None else f"{replication.lag_seconds:.0f}s")
+        return spread(left, sparkline(self.series.lag, self._spark_width(width)), width)
+
+    def _backup_line(self, node: NodeSnapshot) -> Content:
+        backup = node.backup
+        if backup.last_backup_at is None:
+            reason = backup.error or "no backup repository configured"
+            return line("bkp  [$status-warn]▲ NONE[/] [dim]$reason[/dim]", reason=reason)
+        age = duration_text(backup.age_seconds(self.now)) if self.now else "—"
+        verified = {True: "[$status-ok]✔ verified[/]", False: "[$status-warn]▲ unverified[/]",
+                    None: "[$status-unknown]? unknown[/]"}[backup.verified]
+        return line(f"bkp  $age ago {verified}", age=age)
+
+    def _alert_lines(self, node: NodeSnapshot, room: int) -> list[Content]:
+        if not node.alerts:
+            return [line("[dim]no alerts[/dim]")]
+        lines = [line(f"{severity_markup(alert.severity)} $message", message=alert.message) for alert in node.alerts]
+        if len(lines) > room:
+            lines = lines[: max(1, room - 1)] + [line(f"[dim]+{len(lines) - max(1, room - 1)} more[/dim]")]
+        return lines
+
+
+def node_alert(node: NodeSnapshot, rule: str) -> bool:
+    return any(alert.rule == rule for alert in node.alerts)

@@ -1,0 +1,58 @@
+"""The one-line bar at the top of every screen: where you are, the fleet at a glance, the incident clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from console.format import HEALTH_STYLE, clock_text, duration_text
+from console.incident import Incident
+from console.widgets.text import line, spread
+from playbooks.fleet import FleetSnapshot, Health
+
+__all__ = ["StatusBar"]
+
+
+class StatusBar(Widget):
+    """Title, mode and screen on the left; node counts, the incident's RTO clock and the time on the right.
+
+    No bindings: it only shows what it is given.
+    """
+
+    screen_name: reactive[str] = reactive("")
+    mode: reactive[str] = reactive("")
+    snapshot: reactive[FleetSnapshot | None] = reactive(None)
+    incident: reactive[Incident | None] = reactive(None, always_update=True)
+    now: reactive[datetime | None] = reactive(None)
+
+    def __init__(self, *, tz: tzinfo | None = None, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.tz = tz
+
+    def render(self) -> Content:
+        left = line("[b]drconsole[/b] · $screen" + (" · [b $status-warn]$mode[/]" if self.mode else ""),
+                    screen=self.screen_name, mode=self.mode)
+        parts: list[Content] = []
+        snapshot = self.snapshot
+        if snapshot is not None:
+            counts = {health: 0 for health in Health}
+            for node in snapshot.nodes:
+                counts[node.health] += 1
+            tallies = [f"[${HEALTH_STYLE[health][2]}]{count}{HEALTH_STYLE[health][0]}[/]"
+                       for health, count in counts.items() if count]
+            prefix = f"{len(snapshot.nodes)} nodes " if (self.content_size.width or 80) >= 100 else ""
+            parts.append(line(prefix + " ".join(tallies)))
+        incident, now = self.incident, self.now
+        if incident is not None and now is not None:
+            elapsed = incident.elapsed_seconds(now)
+            within = incident.within_target(now)
+            verdict = "[$status-ok]✔ on time[/]" if within else "[b $status-crit]✖ OVER[/]"
+            parts.append(line(f"[b]$severity[/b] RTO $elapsed/$target {verdict}", severity=incident.severity,
+                              elapsed=duration_text(elapsed), target=duration_text(incident.target_rto_seconds)))
+        parts.append(Content(clock_text(now, self.tz) if now else ""))
+        right = Content(" │ ").join(part for part in parts if part.cell_length)
+        return spread(left, right, self.content_size.width or 80)

@@ -1,0 +1,297 @@
+"""Taking backups: a hot full backup of a data dir, and an incremental one (its sealed WAL).
+
+A full backup is ``engine.checkpoint()`` (consistent while writes go on) into the repository's
+``.tmp/``, packed as ``<id>.tar.zst`` with a ``SHA256SUMS`` and the metadata beside it, then
+renamed into its tier. The checkpoint goes to the repository's disk, not the data dir's: a backup
+taken during a disk-full incident must not take space from the engine it is saving.
+
+``backup create`` opens the data dir itself, read-write, because a consistent checkpoint and
+sealing the open WAL segment need the engine; a data dir held by a running node is refused with
+exit 3 (``SourceLockedError``) until the node API offers ``/admin/checkpoint``. Applications that
+embed an engine pass it in (``engine=``), and writes go on during the backup.
+
+Every run also archives the sealed WAL segments it finds, so point-in-time recovery can reach
+past the newest backup. Each run records what it observed ("at time t the log ended at LSN n") in
+the archive manifest: that bounds the recoverable window when no later write exists to bound it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.backup.archive import ArchivedSegment, WalArchive
+from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
+from engines.backup.errors import SourceLockedError
+from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
+from engines.backup.pack import pack_directory
+from engines.backup.progress import ProgressCallback
+from engines.backup.repository import OperationLog, Repository
+from engines.base import Engine
+from engines.errors import EngineError, LockedError, NotFoundError
+from engines.fsutil import atomic_write_text
+from engines.registry import open_engine
+from engines.wal import WalReader, list_segments
+
+__all__ = ["BackupResult", "RETENTION_LABELS", "create_backup", "choose_tier"]
+
+RETENTION_LABELS = {"daily": "7_days", "weekly": "4_weeks", "monthly": "12_months"}
+INCREMENTAL_RETENTION = "wal_window"
+
+
+@dataclass
+class BackupResult:
+    """What ``backup create`` made. ``backup_id`` is None when an incremental found nothing new."""
+
+    backup_id: str | None
+    type: str
+    path: Path
+    size_bytes: int
+    checksum: str | None
+    lsn_start: int
+    lsn_end: int
+    duration_seconds: float
+    engine: str
+    tier: str | None
+    archived_segments: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backup_id": self.backup_id, "type": self.type, "path": str(self.path),
+            "size_bytes": self.size_bytes, "checksum": self.checksum, "lsn_start": self.lsn_start,
+            "lsn_end": self.lsn_end, "duration_seconds": round(self.duration_seconds, 3),
+            "engine": self.engine, "tier": self.tier, "archived_segments": self.archived_segments,
+        }
+
+
+def choose_tier(repo: Repository, started_ns: int) -> Tier:
+    """The tier of a new full backup (grandfather-father-son, as the reference rotates them).
+
+    The first full backup of a calendar month (UTC) is a monthly one, the first of an ISO week a
+    weekly one, any other a daily one.
+    """
+    moment = dt.datetime.fromtimestamp(started_ns / 1e9, dt.timezone.utc)
+    month, week = (moment.year, moment.month), moment.isocalendar()[:2]
+    monthly_seen = weekly_seen = False
+    for entry in repo.backups():
+        meta = entry.metadata
+        if meta is None or meta.type != "full" or entry.tier == "daily":
+            continue
+        when = dt.datetime.fromtimestamp(meta.timestamp_ns / 1e9, dt.timezone.utc)
+        if entry.tier == "monthly" and (when.year, when.month) == month:
+            monthly_seen = True
+        if when.isocalendar()[:2] == week:
+            weekly_seen = True
+    if not monthly_seen:
+        return "monthly"
+    return "daily" if weekly_seen else "weekly"
+
+
+@contextmanager
+def _engine_for(data_dir: Path | None, engine: Engine | None) -> Iterator[tuple[Engine, bool]]:
+    """The engine to back up, and whether we opened it (and so must close it)."""
+    if engine is not None:
+        yield engine, False
+        return
+    if data_dir is None:
+        raise NotFoundError("no data dir given to back up")
+    try:
+        opened = open_engine(data_dir, mode="rw")
+    except LockedError as exc:
+        raise SourceLockedError(
+            f"data dir {data_dir} is in use by another process (a running node?); `backup create` "
+            f"opens it read-write to take a consistent checkpoint",
+            hint="stop the node and retry; the node's /admin/checkpoint will take backups of live nodes") from exc
+    try:
+        yield opened, True
+    finally:
+        opened.close()
+
+
+def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, engine: Engine | None = None,
+                  incremental: bool = False, progress: ProgressCallback | None = None,
+                  clock_ns: int | None = None) -> BackupResult:
+    """Take a full (default) or incremental backup of ``data_dir`` (or of the open ``engine``).
+
+    The data dir is opened first: one that cannot be opened leaves no repository behind.
+
+    Args:
+        clock_ns: the backup's start time instead of the clock (tests of retention tiers).
+    """
+    source = Path(data_dir) if data_dir is not None else None
+    with _engine_for(source, engine) as (target, owned):
+        repo = Repository.create(Path(repo_path))
+        archive = WalArchive(repo)
+        if owned:
+            target.archive_hook = archive.hook  # segments recycled when we close it are archived first
+        log = repo.log("backup")
+        try:
+            with repo.lock():
+                repo.claim_source(target.backend, target.marker.node_name)
+            if incremental:
+                result = _incremental(repo, archive, target, log, clock_ns)
+            else:
+                result = _full(repo, archive, target, log, progress, clock_ns)
+        except EngineError as exc:
+            log.error(str(exc))
+            raise
+    if result.backup_id is not None:
+        log.info(f"{result.type} backup {result.backup_id} done: LSN {result.lsn_start}..{result.lsn_end}, "
+                 f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s")
+    return result
+
+
+def _sealed_segments(engine: Engine, *, seal: bool) -> tuple[list[Path], int]:
+    """The sealed WAL segments of ``engine`` and its last LSN (``seal``: seal the open segment first).
+
+    Under the engine's write lock, so no write starts a segment between the seal and the listing.
+    """
+    with engine._write_lock:
+        wal = engine._wal
+        if wal is not None and seal:
+            wal.seal()
+        current = wal.current_segment() if wal is not None else None
+        segments = [s.path for s in list_segments(engine.wal_dir) if current is None or s.path != current[0]]
+        return segments, engine.last_lsn
+
+
+class _Background:
+    """Run a function in a thread; ``result()`` joins it and returns its value or raises its error."""
+
+    def __init__(self, function: Callable[[], list[ArchivedSegment]]) -> None:
+        self._value: list[ArchivedSegment] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(function,), name="wal-archiver", daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[[], list[ArchivedSegment]]) -> None:
+        try:
+            self._value = function()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> list[ArchivedSegment]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _archive_paths(archive: WalArchive, paths: list[Path]) -> list[ArchivedSegment]:
+    added = []
+    for path in paths:
+        try:
+            segment = archive.archive_segment(path)
+        except NotFoundError:
+            continue  # recycled meanwhile; the engine's archive hook had it archived first
+        if segment is not None:
+            added.append(segment)
+    return added
+
+
+def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationLog,
+          progress: ProgressCallback | None, clock_ns: int | None) -> BackupResult:
+    started = clock_ns if clock_ns is not None else now_ns()
+    clock = time.monotonic()
+    with repo.lock():
+        repo.clear_stale()
+        backup_id = repo.new_backup_id("backup", started)
+        staging = repo.staging(backup_id)
+    checkpoint = repo.scratch(backup_id, "checkpoint")
+    log.info(f"full backup {backup_id} of {engine.path} ({engine.backend}) started")
+    try:
+        lsn = engine.checkpoint(checkpoint)
+        checkpointed_ns = now_ns()
+        lsn_start, lsn_end_time = _checkpoint_lsns(checkpoint, lsn, archive, checkpointed_ns)
+        archive_name = f"{backup_id}.tar.zst"
+        # Archiving the sealed WAL is mostly I/O and hashing: it runs beside the packing, which
+        # keeps the cores busy compressing.
+        sealed, _last = _sealed_segments(engine, seal=False)
+        archiving = _Background(lambda: _archive_paths(archive, sealed))
+        try:
+            packed = pack_directory(checkpoint, staging / archive_name, progress=progress)
+        finally:
+            added = archiving.result()
+        atomic_write_text(staging / SUMS_NAME, format_sums([(archive_name, packed.archive_sha256)]))
+        with repo.lock():
+            tier = choose_tier(repo, started)
+            metadata = BackupMetadata(
+                backup_id=backup_id, type="full", engine=engine.backend, timestamp=iso_utc(started),
+                size_bytes=packed.archive_bytes, size_readable=size_readable(packed.archive_bytes),
+                duration_seconds=round(time.monotonic() - clock, 3), files=[archive_name, SUMS_NAME],
+                checksum=prefixed(packed.archive_sha256), lsn_start=lsn_start, lsn_end=lsn,
+                retention=RETENTION_LABELS[tier], tier=tier, timestamp_ns=started,
+                lsn_end_time_ns=lsn_end_time, node_name=engine.marker.node_name, source=str(engine.path),
+                source_bytes=packed.source_bytes, file_count=packed.file_count,
+                compression="zstd-3", archive=archive_name)
+            write_metadata(staging / metadata_name(backup_id), metadata)
+            final = repo.publish(staging, tier, backup_id)
+            archive.observe(started, lsn)
+    finally:
+        shutil.rmtree(checkpoint, ignore_errors=True)  # our temporary checkpoint copy
+        shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial backup otherwise
+    return BackupResult(backup_id, "full", final, metadata.size_bytes, metadata.checksum, lsn_start, lsn,
+                        metadata.duration_seconds, engine.backend, tier, len(added))
+
+
+def _checkpoint_lsns(checkpoint: Path, lsn: int, archive: WalArchive, checkpointed_ns: int) -> tuple[int, int]:
+    """The checkpoint's first WAL LSN and the wall time of its record ``lsn`` (see metadata.py)."""
+    segments = [s for s in list_segments(checkpoint / "wal") if s.size > 0]
+    lsn_start = segments[0].first_lsn if segments else lsn
+    if lsn == 0:
+        return 0, checkpointed_ns
+    for record in WalReader(checkpoint / "wal").records(from_lsn=lsn, to_lsn=lsn):
+        return lsn_start, record.timestamp_ns
+    for segment in archive.segments():
+        if segment.last_lsn == lsn and segment.last_time_ns is not None:
+            return lsn_start, segment.last_time_ns
+    return lsn_start, checkpointed_ns  # unknown: the checkpoint's completion bounds it
+
+
+def _incremental(repo: Repository, archive: WalArchive, engine: Engine, log: OperationLog,
+                 clock_ns: int | None) -> BackupResult:
+    started = clock_ns if clock_ns is not None else now_ns()
+    clock = time.monotonic()
+    sealed, last_lsn = _sealed_segments(engine, seal=True)
+    added = _archive_paths(archive, sealed)
+    with repo.lock():
+        archive.observe(started, last_lsn)
+    if not added:
+        log.info(f"incremental backup of {engine.path}: nothing new to archive (LSN {last_lsn})")
+        return BackupResult(None, "incremental", archive.path, 0, None, last_lsn, last_lsn,
+                            time.monotonic() - clock, engine.backend, None, 0)
+    first = min(segment.first_lsn for segment in added)
+    last = max(segment.last_lsn or segment.first_lsn for segment in added)
+    names = [f"../../{archive.path.name}/{segment.name}" for segment in added]
+    sums = format_sums([(name, segment.sha256) for name, segment in zip(names, added)])
+    with repo.lock():
+        repo.clear_stale()
+        backup_id = repo.new_backup_id("incr", started)
+        staging = repo.staging(backup_id)
+        try:
+            atomic_write_text(staging / SUMS_NAME, sums)
+            fulls = [m for m in repo.full_backups() if m.lsn_end < first]
+            size = sum(segment.size for segment in added)
+            metadata = BackupMetadata(
+                backup_id=backup_id, type="incremental", engine=engine.backend, timestamp=iso_utc(started),
+                size_bytes=size, size_readable=size_readable(size), duration_seconds=round(time.monotonic() - clock, 3),
+                files=[SUMS_NAME, *names], checksum=prefixed(hashlib.sha256(sums.encode("utf-8")).hexdigest()),
+                lsn_start=first, lsn_end=last, retention=INCREMENTAL_RETENTION, tier="daily",
+                timestamp_ns=started, lsn_end_time_ns=max(s.last_time_ns or 0 for s in added) or started,
+                node_name=engine.marker.node_name, source=str(engine.path), source_bytes=size,
+                file_count=len(added), compression="none",
+                base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in added])
+            write_metadata(staging / metadata_name(backup_id), metadata)
+            final = repo.publish(staging, "daily", backup_id)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial record otherwise
+    return BackupResult(backup_id, "incremental", final, size, metadata.checksum, first, last,
+                        metadata.duration_seconds, engine.backend, "daily", len(added))

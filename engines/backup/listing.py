@@ -1,0 +1,67 @@
+"""``backup list``: every backup with its age, size and verified state, and the WAL archive's reach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engines.backup.archive import WalArchive
+from engines.backup.errors import BackupCorruptionError
+from engines.backup.metadata import now_ns, size_readable
+from engines.backup.pitr import reaches, window_text
+from engines.backup.repository import Repository
+
+__all__ = ["BackupListing", "list_backups"]
+
+
+@dataclass
+class BackupListing:
+    repo: Path
+    backups: list[dict[str, Any]] = field(default_factory=list)
+    wal_segments: int = 0
+    wal_first_lsn: int | None = None
+    wal_last_lsn: int | None = None
+    wal_bytes: int = 0
+    window: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"repo": str(self.repo), "backups": self.backups,
+                "wal": {"segments": self.wal_segments, "first_lsn": self.wal_first_lsn,
+                        "last_lsn": self.wal_last_lsn, "bytes": self.wal_bytes},
+                "window": self.window}
+
+
+def list_backups(repo_path: str | Path) -> BackupListing:
+    """The repository's backups, oldest first (unreadable ones included, with their error)."""
+    repo = Repository.open(repo_path)
+    listing = BackupListing(repo.root)
+    now = now_ns()
+    for entry in repo.backups():
+        meta = entry.metadata
+        if meta is None:
+            listing.backups.append({
+                "backup_id": entry.backup_id, "type": None, "timestamp": None, "size_bytes": None,
+                "lsn_start": None, "lsn_end": None, "verified": False, "tier": entry.tier,
+                "error": entry.error.message if entry.error else "unreadable metadata"})
+            continue
+        listing.backups.append({
+            "backup_id": meta.backup_id, "type": meta.type, "timestamp": meta.timestamp,
+            "size_bytes": meta.size_bytes, "lsn_start": meta.lsn_start, "lsn_end": meta.lsn_end,
+            "verified": meta.verified, "tier": entry.tier, "engine": meta.engine,
+            "size_readable": size_readable(meta.size_bytes), "restorability": meta.restorability,
+            "age_seconds": max(0, round((now - meta.timestamp_ns) / 1e9, 1)), "path": str(entry.path)})
+    archive = WalArchive(repo)
+    try:
+        segments = archive.segments()
+        listing.window = window_text(reaches(repo, archive))
+    except BackupCorruptionError as exc:
+        segments = []
+        listing.window = f"unknown: {exc.message}"
+    listing.wal_segments = len(segments)
+    listing.wal_bytes = sum(segment.size for segment in segments)
+    ranges = [segment.lsn_range for segment in segments if segment.lsn_range is not None]
+    if ranges:
+        listing.wal_first_lsn = ranges[0][0]
+        listing.wal_last_lsn = max(last for _first, last in ranges)
+    return listing

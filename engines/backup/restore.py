@@ -1,0 +1,271 @@
+"""Restoring a backup into a data directory, with point-in-time recovery when asked.
+
+The restore is built in a staging directory beside the target (same filesystem, so the final
+rename is atomic): the archive is unpacked there with every checksum checked, archived WAL is
+replayed there, everything is fsynced, and only then does the staging directory take the
+target's name. A restore cut off at any moment (kill -9, a bad checksum, a full disk) leaves the
+target as it was; the staging directory it leaves is cleared by the next restore.
+
+A target that exists and is not empty is only replaced with ``replace=True``; the old directory is
+then moved to ``<parent>/.quarantine/pre-restore-<ts>-<name>``, never deleted (the swap itself is
+one atomic ``renameat2(RENAME_EXCHANGE)`` where the kernel has it). A data dir held by a running
+process is refused even then.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.backup.checksums import SUMS_NAME, parse_sums
+from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
+from engines.backup.metadata import iso_utc
+from engines.backup.pack import read_archive
+from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
+from engines.backup.progress import ProgressCallback
+from engines.backup.repository import BackupEntry, Repository
+from engines.errors import EngineError, InvalidArgumentError, map_os_error
+from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
+from engines.registry import open_engine
+
+__all__ = ["RestoreResult", "restore_backup", "archive_checksum"]
+
+PARTIAL_MARK = ".drconsole-restore-partial"
+LOCK_NAME = "drconsole.lock"
+_RENAME_EXCHANGE = 2
+
+
+@dataclass
+class RestoreResult:
+    backup_id: str
+    type: str  # "full" or "pitr"
+    data_dir: Path
+    backend: str
+    lsn: int
+    timestamp_ns: int | None
+    replayed_records: int
+    quarantine: Path | None
+    duration_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backup_id": self.backup_id, "type": self.type, "data_dir": str(self.data_dir),
+            "engine": self.backend, "lsn": self.lsn,
+            "timestamp": None if self.timestamp_ns is None else iso_utc(self.timestamp_ns),
+            "replayed_records": self.replayed_records,
+            "quarantine": None if self.quarantine is None else str(self.quarantine),
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
+
+def archive_checksum(entry: BackupEntry) -> tuple[Path, str]:
+    """The archive of a full backup and its SHA-256 from the ``SHA256SUMS`` beside it.
+
+    Raises:
+        BackupCorruptionError: the archive or its SHA256SUMS is missing or unreadable.
+    """
+    meta = entry.require_metadata()
+    name = meta.archive or f"{entry.backup_id}.tar.zst"
+    archive = entry.path / name
+    sums_path = entry.path / SUMS_NAME
+    try:
+        sums = dict(parse_sums(sums_path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise BackupCorruptionError(f"{sums_path} is missing", file=str(sums_path)) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BackupCorruptionError(f"{sums_path} is damaged: {exc}", file=str(sums_path)) from exc
+    if name not in sums:
+        raise BackupCorruptionError(f"{sums_path} does not list {name}", file=str(sums_path))
+    if not archive.is_file():
+        raise BackupCorruptionError(f"backup archive {archive} is missing", file=str(archive))
+    return archive, sums[name]
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _check_target(target: Path, replace: bool) -> None:
+    """Refuse, before anything is changed, what restoring into ``target`` must not do."""
+    if target.exists() and not target.is_dir():
+        raise InvalidArgumentError(f"restore target {target} exists and is not a directory",
+                                   hint="give a directory path for --data-dir")
+    if not target.exists() or _is_empty_dir(target):
+        return
+    if not replace:
+        raise RestoreRefusedError(
+            f"data dir {target} exists and is not empty; restoring over it would replace its data",
+            hint="restore into a new directory, or pass --replace to move the old one to quarantine first")
+    if _is_held(target):
+        raise RestoreRefusedError(f"data dir {target} is in use by a running process (a node?)",
+                                  hint="stop the process that holds it, then restore")
+
+
+def _is_held(data_dir: Path) -> bool:
+    """Whether another process holds the engine lock of ``data_dir`` (without creating the lock)."""
+    lock = data_dir / LOCK_NAME
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _clear_stale_staging(parent: Path, name: str) -> None:
+    """Clear what interrupted restores of ``name`` left in ``parent``.
+
+    A staging directory still marked partial holds only what we unpacked from a backup, so it is
+    removed. An unmarked one is an old data dir caught between the swap and its move to
+    quarantine: it goes to quarantine, as it was meant to.
+    """
+    prefix = f".{name}.restore-"
+    for item in parent.iterdir():
+        if not item.name.startswith(prefix) or not item.name.endswith(".partial") or not item.is_dir():
+            continue
+        pid = item.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue  # another restore of the same target is running
+        if (item / PARTIAL_MARK).exists():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            _quarantine(item, parent, name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _quarantine(path: Path, parent: Path, name: str) -> Path:
+    folder = parent / QUARANTINE_DIR
+    folder.mkdir(exist_ok=True)
+    destination = folder / f"pre-restore-{utc_stamp()}-{name}"
+    os.rename(path, destination)
+    fsync_dir(folder)
+    fsync_dir(parent)
+    return destination
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Atomically swap two paths (renameat2 RENAME_EXCHANGE); False where the kernel or libc lacks it."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
+
+
+def _swap_into_place(staging: Path, target: Path) -> Path | None:
+    """Give ``staging`` the target's name; return where the old target went (quarantine), if any."""
+    parent, name = target.parent, target.name
+    (staging / PARTIAL_MARK).unlink()
+    fsync_dir(staging)
+    if not target.exists() or _is_empty_dir(target):
+        os.rename(staging, target)  # rename(2) replaces an empty directory atomically
+        fsync_dir(parent)
+        return None
+    if _exchange(staging, target):
+        fsync_dir(parent)
+        return _quarantine(staging, parent, name)  # staging now holds the old data dir
+    moved = _quarantine(target, parent, name)
+    os.rename(staging, target)
+    fsync_dir(parent)
+    return moved
+
+
+def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: str | None = None,
+                   until_ns: int | None = None, until_lsn: int | None = None, replace: bool = False,
+                   progress: ProgressCallback | None = None) -> RestoreResult:
+    """Restore ``reference`` (default: the newest backup), or recover to a point in time, into ``data_dir``.
+
+    Raises:
+        RepositoryError (3), BackupNotFoundError (2), RecoveryTargetError (2), RestoreRefusedError (4),
+        BackupCorruptionError (1): before the target is touched.
+    """
+    clock = time.monotonic()
+    repo = Repository.open(repo_path)
+    target = Path(os.path.abspath(data_dir))
+    _check_target(target, replace)
+    plan = plan_recovery(repo, reference=reference, until_ns=until_ns, until_lsn=until_lsn)
+    meta = plan.base.require_metadata()
+    archive, checksum = archive_checksum(plan.base)
+    log = repo.log("restore")
+    log.info(f"restore of {meta.backup_id} into {target} started"
+             + (f", recovering to LSN {until_lsn}" if until_lsn is not None else "")
+             + (f", recovering to {iso_utc(until_ns)}" if until_ns is not None else ""))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _clear_stale_staging(target.parent, target.name)
+        staging = target.parent / f".{target.name}.restore-{os.getpid()}-{utc_stamp()}.partial"
+        staging.mkdir()
+        (staging / PARTIAL_MARK).touch()
+    except OSError as exc:
+        raise map_os_error(exc, f"preparing to restore into {target}") from exc
+    try:
+        result = _restore_into(staging, target, plan, repo, archive, checksum, progress, replace)
+    except EngineError as exc:
+        log.error(f"restore into {target} failed, target untouched: {exc}")
+        raise
+    except OSError as exc:
+        log.error(f"restore into {target} failed, target untouched: {exc}")
+        raise map_os_error(exc, f"restoring into {target}") from exc
+    finally:
+        if staging.exists() and (staging / PARTIAL_MARK).exists():
+            shutil.rmtree(staging, ignore_errors=True)  # our own unfinished copy; the target is untouched
+    result.duration_seconds = time.monotonic() - clock
+    log.info(f"restored {meta.backup_id} into {target} at LSN {result.lsn}"
+             + (f"; the old data dir is in {result.quarantine}" if result.quarantine else ""))
+    return result
+
+
+def _restore_into(staging: Path, target: Path, plan: RecoveryPlan, repo: Repository, archive: Path, checksum: str,
+                  progress: ProgressCallback | None, replace: bool) -> RestoreResult:
+    meta = plan.base.require_metadata()
+    check = read_archive(archive, extract_to=staging, expected_sha256=checksum, progress=progress, phase="restore")
+    if not check.ok:
+        where, detail = check.problems[0]
+        raise BackupCorruptionError(f"backup {meta.backup_id} is damaged: {where}: {detail}", file=where,
+                                    hint="nothing was restored; try an older backup (`backup list`)")
+    lsn, when, replayed = meta.lsn_end, meta.lsn_end_time_ns if meta.lsn_end else None, 0
+    if plan.replays:
+        engine = open_engine(staging, mode="rw")
+        try:
+            outcome = replay(engine, repo.wal_archive, plan, progress)
+        finally:
+            engine.close()
+        lsn, when, replayed = outcome.lsn, outcome.timestamp_ns, outcome.records
+    (staging / LOCK_NAME).unlink(missing_ok=True)  # ours, from the replay; the new dir starts clean
+    if replace:
+        _check_target(target, replace)  # a node may have started on it meanwhile
+    quarantine = _swap_into_place(staging, target)
+    return RestoreResult(meta.backup_id, "pitr" if plan.replays else "full", target, meta.engine, lsn, when,
+                         replayed, quarantine, 0.0)

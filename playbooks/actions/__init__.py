@@ -1,0 +1,27 @@
+"""The action registry and every action a playbook step can name.
+
+Importing this package registers them all: ``engine.*`` (engine_actions, safety, salvage),
+``wal.*``, ``backup.*``, ``disk.*``/``memory.*``/``process.*``/``system.*``/``manual.*``/``triage.*``
+(system_actions), ``config.*``, ``checks.*``/``report.*``, ``drill.*``; and ``test.*`` only when
+``DRCONSOLE_TEST_ACTIONS=1`` (the test suite).
+"""
+
+import os
+
+from playbooks.actions import (  # noqa: F401  (registration)
+    backup_actions,
+    checks,
+    config_actions,
+    drill_actions,
+    engine_actions,
+    safety,
+    salvage,
+    system_actions,
+    wal_actions,
+)
+from playbooks.actions.base import REGISTRY, Action, ActionContext, ActionResult, Registry, action
+
+if os.environ.get("DRCONSOLE_TEST_ACTIONS") == "1":
+    from playbooks.actions import testing  # noqa: F401
+
+__all__ = ["REGISTRY", "Action", "ActionContext", "ActionResult", "Registry", "action"]

@@ -1,0 +1,167 @@
+"""Local evidence about a data dir, shared by probes and actions; everything here only reads.
+
+Is a process holding the dir (its engine lock)? Which volume is it on and how full? Are the
+store's files there? Did the last process stop cleanly? None of these create a file: the lock is
+tested on the existing lock file only, and engines are opened read-only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from engines.base import LOCK_NAME, WAL_DIR
+from engines.errors import EngineError
+from engines.fsutil import QUARANTINE_DIR, tree_size
+from engines.marker import MARKER_NAME, detect_backend
+from engines.registry import open_engine
+
+__all__ = [
+    "lock_held", "lock_holders", "mount_point", "DiskUsage", "disk_usage", "store_files", "missing_store_files",
+    "UncleanShutdown", "unclean_shutdown", "component_sizes", "human_bytes", "existing_parent",
+]
+
+# The files without which each backend's store cannot open.
+_STORE_FILES = {"cow": ("data.cow",), "lsm": ("manifest.json",), "rocksdb": ("rocksdb/CURRENT",)}
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+def existing_parent(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def lock_held(data_dir: Path) -> bool:
+    """Whether a process holds ``data_dir``'s engine lock (tested without creating the lock file)."""
+    try:
+        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
+def lock_holders(data_dir: Path) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes we can see holding the lock file open (best effort)."""
+    import psutil
+
+    target = str((Path(data_dir) / LOCK_NAME).resolve())
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(item.path == target for item in process.open_files()):
+                found.append((process.pid, " ".join(process.info["cmdline"] or [])[:200]))
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def mount_point(path: Path) -> Path:
+    path = existing_parent(path).resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    path: Path
+    mount: Path
+    total: int
+    used: int
+    free: int
+
+    @property
+    def ratio(self) -> float:
+        return self.used / self.total if self.total else 0.0
+
+    def sentence(self, threshold: float) -> str:
+        return (f"disk {self.ratio * 100:.0f} % used on {self.mount} ({human_bytes(self.free)} free of "
+                f"{human_bytes(self.total)}); threshold {threshold * 100:.0f} %")
+
+
+def disk_usage(path: Path) -> DiskUsage:
+    where = existing_parent(path)
+    usage = shutil.disk_usage(where)
+    # used/total as df shows it: blocks reserved for root count as used.
+    used = usage.total - usage.free
+    return DiskUsage(path=Path(path), mount=mount_point(where), total=usage.total, used=used, free=usage.free)
+
+
+def store_files(data_dir: Path, backend: str) -> tuple[str, ...]:
+    return _STORE_FILES.get(backend, ())
+
+
+def missing_store_files(data_dir: Path) -> tuple[str | None, list[str]]:
+    """(backend or None, the files that should be there and are not)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return None, [str(data_dir)]
+    try:
+        backend = detect_backend(data_dir)
+    except EngineError:
+        return None, [MARKER_NAME, "the store's files (data.cow, manifest.json or rocksdb/CURRENT)"]
+    missing = [name for name in store_files(data_dir, backend) if not (data_dir / name).exists()]
+    if not (data_dir / MARKER_NAME).exists():
+        missing.append(MARKER_NAME)
+    return backend, missing
+
+
+@dataclass(frozen=True)
+class UncleanShutdown:
+    unflushed_records: int
+    first_lsn: int
+    last_lsn: int
+    torn_tail: str | None  # "reason in segment at offset", when the WAL ends in a damaged record
+
+
+def unclean_shutdown(data_dir: Path) -> UncleanShutdown:
+    """What the WAL says about how the last writer stopped (a clean close flushes the store).
+
+    Raises EngineError when the dir cannot be opened read-only.
+    """
+    from engines.wal import WalReader, list_segments
+
+    data_dir = Path(data_dir)
+    validation = WalReader(data_dir / WAL_DIR).validate()
+    torn = None
+    if validation.corruption is not None:
+        segments = list_segments(data_dir / WAL_DIR)
+        if segments and segments[-1].path.name == validation.corruption.segment:
+            problem = validation.corruption
+            torn = f"{problem.reason} in {problem.segment} at offset {problem.offset}"
+    with open_engine(data_dir, mode="ro") as engine:
+        # The store's durable LSN is the engine contract's hook; a clean close leaves it == last_lsn.
+        durable = int(engine._store_durable_lsn())
+        last = engine.last_lsn
+    return UncleanShutdown(max(0, last - durable), durable + 1, last, torn)
+
+
+def component_sizes(data_dir: Path) -> dict[str, int]:
+    """Bytes per component of a data dir: WAL, store, snapshots, quarantine, other."""
+    data_dir = Path(data_dir)
+    sizes = {"wal": tree_size(data_dir / WAL_DIR), "quarantine": tree_size(data_dir / QUARANTINE_DIR),
+             "snapshots": tree_size(data_dir / "snapshots")}
+    total = tree_size(data_dir)
+    sizes["store"] = max(0, total - sum(sizes.values()))
+    sizes["total"] = total
+    return sizes

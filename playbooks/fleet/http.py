@@ -1,0 +1,226 @@
+"""``HttpSource``: the fleet read from the nodes' HTTP API (``drconsole node serve``).
+
+Per node and per tick, concurrently: ``GET /health`` (200 or 503; backend, role, epoch,
+last_lsn, stats), ``GET /replication`` (role, epoch, upstream, applied_lsn, primary_lsn,
+lag_records, lag_bytes, lag_seconds, split_brain), ``GET /metrics`` (Prometheus text) and
+``GET /peers``. One ``httpx.AsyncClient`` serves the source's whole life. Every request has a
+timeout and the tick has a deadline, so a slow or dead node costs at most that and shows as
+"unreachable since HH:MM:SS". Only ``/health`` decides reachability; the other three are
+optional, and a node that lacks one simply shows less.
+
+Optional ``/health`` fields read when present: ``status`` ("ok" | "degraded" | "down"),
+``reason``, ``disk`` {path, total_bytes, used_bytes}, ``memory`` {host_total_bytes,
+host_used_bytes, rss_bytes}, ``components`` {wal_bytes, store_bytes, snapshots_bytes,
+backups_bytes, quarantine_bytes}, ``backup`` {last_backup_at (ISO 8601), last_backup_id, verified}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from playbooks.fleet.alerts import Thresholds
+from playbooks.fleet.local import read_backup_state
+from playbooks.fleet.metrics import MetricsReading, MetricsTracker, parse_metrics
+from playbooks.fleet.nodes import NodeSpec
+from playbooks.fleet.snapshot import (
+    BackupState,
+    DiskComponents,
+    DiskUsage,
+    Health,
+    MemoryUsage,
+    NodeSnapshot,
+    Performance,
+    Replication,
+    utc_now,
+)
+from playbooks.fleet.source import Clock, Reachability, ReaderSource
+
+__all__ = ["HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
+
+DEFAULT_TIMEOUT_SECONDS = 1.0
+_HEALTH_WORDS = {"ok": Health.OK, "healthy": Health.OK, "degraded": Health.DEGRADED, "down": Health.DOWN,
+                 "unhealthy": Health.DOWN, "fenced": Health.DEGRADED}
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused" if "refused" in str(exc).lower() else f"cannot connect: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class HttpNodeReader:
+    """Reads one node over HTTP with a client shared by the whole source."""
+
+    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient) -> None:
+        if spec.url is None:
+            raise ValueError(f"node {spec.name!r} has no url")
+        self.spec = spec
+        self.url = spec.url
+        self.client = client
+        self.reachability = Reachability()
+        self.metrics = MetricsTracker()
+
+    def unreachable(self, now: datetime, reason: str) -> NodeSnapshot:
+        return self.reachability.failed(self.spec, now, reason, source="http", address=self.url)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _get(self, path: str) -> httpx.Response:
+        return await self.client.get(f"{self.url}{path}")
+
+    async def read(self, now: datetime) -> NodeSnapshot:
+        health, replication, metrics, peers = await asyncio.gather(
+            self._get("/health"), self._get("/replication"), self._get("/metrics"), self._get("/peers"),
+            return_exceptions=True)
+        if isinstance(health, BaseException):
+            if isinstance(health, (httpx.HTTPError, OSError)):
+                return self.unreachable(now, f"GET {self.url}/health: {_describe(health)}")
+            raise health
+        return self._build(now, health, replication, metrics, peers)
+
+    def _json(self, response: httpx.Response | BaseException) -> dict[str, Any]:
+        if isinstance(response, BaseException) or response.status_code not in (200, 503):
+            return {}
+        try:
+            return _dict(response.json())
+        except ValueError:
+            return {}
+
+    def _build(self, now: datetime, health_response: httpx.Response, replication_response: Any,
+               metrics_response: Any, peers_response: Any) -> NodeSnapshot:
+        body = self._json(health_response)
+        stats = _dict(body.get("stats"))
+        replication = self._json(replication_response)
+        reading = MetricsReading()
+        notes: list[str] = []
+        if isinstance(metrics_response, httpx.Response) and metrics_response.status_code == 200:
+            try:
+                reading = parse_metrics(metrics_response.text)
+            except ValueError:
+                notes.append("/metrics is not Prometheus text")
+        rates = self.metrics.update(reading, time.monotonic())
+        health, reason = self._health(health_response, body)
+        if notes:
+            reason = f"{reason}; {'; '.join(notes)}"
+        disk = _dict(body.get("disk"))
+        memory = _dict(body.get("memory"))
+        components = _dict(body.get("components"))
+        wal = _int(components.get("wal_bytes", stats.get("wal_bytes")))
+        used = _int(stats.get("disk_usage_bytes"))
+        store = _int(components.get("store_bytes"))
+        if store is None and used is not None:
+            store = max(0, used - (wal or 0))
+        node = NodeSnapshot(
+            name=self.spec.name,
+            engine=body.get("backend") or stats.get("backend") or self.spec.engine,
+            role=str(replication.get("role") or body.get("role") or self.spec.role),
+            epoch=_int(replication.get("epoch", body.get("epoch"))),
+            health=health, health_reason=reason, reachable=True, source="http", address=self.url,
+            last_lsn=_int(body.get("last_lsn", stats.get("last_lsn"))),
+            total_keys=_int(stats.get("total_keys")),
+            disk=DiskUsage(volume_path=disk.get("path"), volume_total_bytes=_int(disk.get("total_bytes")),
+                           volume_used_bytes=_int(disk.get("used_bytes")),
+                           reported_usage_ratio=reading.get("drconsole_disk_usage_ratio"),
+                           components=DiskComponents(
+                               wal_bytes=wal, store_bytes=store,
+                               snapshots_bytes=_int(components.get("snapshots_bytes")),
+                               backups_bytes=_int(components.get("backups_bytes")),
+                               quarantine_bytes=_int(components.get("quarantine_bytes")))),
+            memory=MemoryUsage(host_total_bytes=_int(memory.get("host_total_bytes")),
+                               host_used_bytes=_int(memory.get("host_used_bytes")),
+                               node_rss_bytes=_int(memory.get("rss_bytes"))
+                               or _int(reading.get("process_resident_memory_bytes")),
+                               memtable_bytes=_int(stats.get("memory_usage_bytes")),
+                               cache_bytes=_int(_dict(stats.get("details")).get("cache_bytes")),
+                               reported_usage_ratio=reading.get("drconsole_memory_usage_ratio")),
+            replication=Replication(
+                upstream=replication.get("upstream") or self.spec.upstream,
+                applied_lsn=_int(replication.get("applied_lsn")), primary_lsn=_int(replication.get("primary_lsn")),
+                lag_records=_int(replication.get("lag_records")), lag_bytes=_int(replication.get("lag_bytes")),
+                lag_seconds=_float(replication.get("lag_seconds", reading.get("drconsole_replication_lag_seconds"))),
+                split_brain=bool(replication.get("split_brain", False))),
+            backup=self._backup(_dict(body.get("backup"))),
+            performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
+                                    error_rate_per_second=rates.error_rate_per_second,
+                                    errors_total=rates.errors_total),
+            peers=self._peers(peers_response))
+        return self.reachability.ok(node)
+
+    def _health(self, response: httpx.Response, body: dict[str, Any]) -> tuple[Health, str]:
+        reason = str(body.get("reason") or body.get("error") or "")
+        word = str(body.get("status", "")).lower()
+        if response.status_code == 200:
+            return _HEALTH_WORDS.get(word, Health.OK), reason or "GET /health: 200"
+        if response.status_code == 503:
+            return _HEALTH_WORDS.get(word, Health.DOWN), reason or "GET /health: 503 (not serving)"
+        return Health.UNKNOWN, f"GET /health answered {response.status_code}; is {self.url} a drconsole node?"
+
+    def _backup(self, reported: dict[str, Any]) -> BackupState:
+        if reported:
+            at = reported.get("last_backup_at")
+            try:
+                parsed = datetime.fromisoformat(at) if isinstance(at, str) else None
+            except ValueError:
+                parsed = None
+            return BackupState(last_backup_at=parsed if parsed is None or parsed.tzinfo else None,
+                               last_backup_id=reported.get("last_backup_id"),
+                               verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None)
+        if self.spec.backup_repo is not None and self.spec.backup_repo.exists():
+            return read_backup_state(self.spec.backup_repo)
+        return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None)
+
+    @staticmethod
+    def _peers(response: Any) -> tuple[str, ...]:
+        if not isinstance(response, httpx.Response) or response.status_code != 200:
+            return ()
+        try:
+            body = response.json()
+        except ValueError:
+            return ()
+        items = body.get("peers", []) if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            return ()
+        names = []
+        for item in items:
+            if isinstance(item, str):
+                names.append(item)
+            elif isinstance(item, dict) and (item.get("name") or item.get("url")):
+                names.append(str(item.get("name") or item.get("url")))
+        return tuple(names)
+
+
+class HttpSource(ReaderSource):
+    """Every node read over HTTP; ``timeout_seconds`` bounds each request."""
+
+    def __init__(self, specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
+                 clock: Clock = utc_now, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds),
+                                                  headers={"User-Agent": "drconsole"})
+        readers = [HttpNodeReader(spec, self.client) for spec in specs]
+        super().__init__(readers, specs, thresholds=thresholds, clock=clock,
+                         deadline_seconds=timeout_seconds * 1.5, label="http")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

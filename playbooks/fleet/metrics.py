@@ -1,0 +1,121 @@
+"""Reading a node's ``GET /metrics`` (Prometheus text format) into what the panes need.
+
+``parse_metrics`` keeps the drconsole series by name; ``histogram_quantile`` interpolates a
+quantile from cumulative buckets the way Prometheus' ``histogram_quantile`` does; and
+``MetricsTracker`` turns two successive readings into rates (errors per second) and the p95 of
+the requests between them, as ``rate(...[window])`` would.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["MetricsReading", "MetricsTracker", "Rates", "histogram_quantile", "parse_metrics",
+           "WRITE_LATENCY", "READ_LATENCY", "ERRORS_TOTAL"]
+
+WRITE_LATENCY = "drconsole_write_latency_seconds"
+READ_LATENCY = "drconsole_read_latency_seconds"
+ERRORS_TOTAL = "drconsole_operation_errors_total"
+
+Buckets = tuple[tuple[float, float], ...]  # (upper bound, cumulative count), sorted; +Inf last
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    """The samples of one scrape: plain values by name (labels summed) and histograms."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    histograms: dict[str, Buckets] = field(default_factory=dict)
+
+    def get(self, name: str) -> float | None:
+        return self.values.get(name)
+
+
+def parse_metrics(text: str) -> MetricsReading:
+    """Parse Prometheus text; raises ``ValueError`` on text that is not in that format."""
+    values: dict[str, float] = {}
+    buckets: dict[str, dict[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name, labels, value = sample.name, sample.labels, float(sample.value)
+            if name.endswith("_bucket") and "le" in labels:
+                bound = math.inf if labels["le"] in ("+Inf", "Inf") else float(labels["le"])
+                series = buckets.setdefault(name.removesuffix("_bucket"), {})
+                series[bound] = series.get(bound, 0.0) + value
+            else:
+                values[name] = values.get(name, 0.0) + value
+    histograms = {name: tuple(sorted(series.items())) for name, series in buckets.items()}
+    return MetricsReading(values=values, histograms=histograms)
+
+
+def histogram_quantile(quantile: float, buckets: Buckets) -> float | None:
+    """The ``quantile`` (0..1) of cumulative ``buckets``, linearly interpolated; None when empty."""
+    if not buckets:
+        return None
+    total = buckets[-1][1]
+    if total <= 0:
+        return None
+    rank = quantile * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # Prometheus answers the highest finite bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def _delta(current: Buckets, previous: Buckets | None) -> Buckets:
+    if previous is None:
+        return current
+    before = dict(previous)
+    delta = tuple((bound, count - before.get(bound, 0.0)) for bound, count in current)
+    if any(count < 0 for _bound, count in delta):  # the node restarted: counters began again
+        return current
+    return delta
+
+
+@dataclass(frozen=True)
+class Rates:
+    write_p95_ms: float | None
+    read_p95_ms: float | None
+    error_rate_per_second: float | None
+    errors_total: float | None
+
+
+class MetricsTracker:
+    """Remembers the previous scrape of one node to compute rates over the interval between two."""
+
+    def __init__(self) -> None:
+        self._previous: MetricsReading | None = None
+        self._previous_at: float | None = None
+
+    def update(self, reading: MetricsReading, at: float) -> Rates:
+        previous, previous_at = self._previous, self._previous_at
+        self._previous, self._previous_at = reading, at
+
+        def p95_ms(name: str) -> float | None:
+            current = reading.histograms.get(name)
+            if current is None:
+                return None
+            before = previous.histograms.get(name) if previous is not None else None
+            delta = _delta(current, before)
+            if delta and delta[-1][1] <= 0:
+                return None  # no requests since the previous scrape
+            value = histogram_quantile(0.95, delta)
+            return None if value is None else value * 1000
+
+        errors = reading.get(ERRORS_TOTAL)
+        rate = None
+        if errors is not None and previous is not None and previous_at is not None and at > previous_at:
+            before = previous.get(ERRORS_TOTAL)
+            if before is not None:
+                rate = max(0.0, errors - before) / (at - previous_at) if errors >= before else None
+        return Rates(write_p95_ms=p95_ms(WRITE_LATENCY), read_p95_ms=p95_ms(READ_LATENCY),
+                     error_rate_per_second=rate, errors_total=errors)

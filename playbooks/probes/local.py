@@ -1,0 +1,281 @@
+"""Probes answered from one data dir on this host, and from this host's disk and memory.
+
+When the context carries a fleet snapshot with figures for the node, the disk and memory probes
+use them (the snapshot is what the console shows); otherwise they measure here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from engines.checks import verify_data_dir
+from engines.errors import EngineError
+from engines.marker import MARKER_NAME, read_marker
+from engines.options import EngineOptions
+from engines.registry import open_engine
+from engines.wal import WalReader
+from playbooks.evidence import (
+    disk_usage,
+    existing_parent,
+    human_bytes,
+    lock_held,
+    missing_store_files,
+    unclean_shutdown,
+)
+from playbooks.probes.base import Answer, ProbeContext, probe
+from playbooks.probes.fleet import node_figure
+
+__all__ = ["verify_report", "RANSOM_SUFFIXES"]
+
+RANSOM_SUFFIXES = (".locked", ".encrypted", ".crypt", ".enc", ".crypted")
+RANSOM_NOTES = ("decrypt", "ransom", "how_to_recover", "readme_for_decrypt")
+
+
+def _no_dir(context: ProbeContext) -> Answer | None:
+    if context.data_dir is None:
+        return Answer(None, "no data dir to look at (pass --data-dir, or --node with a data_dir in the config)")
+    return None
+
+
+def verify_report(context: ProbeContext) -> Any:
+    assert context.data_dir is not None
+    return context.cached("verify", lambda: verify_data_dir(context.data_dir))
+
+
+@probe("node.running")
+def node_running(context: ProbeContext) -> Answer:
+    """Is a process running on the data dir (holding its engine lock)?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    assert context.data_dir is not None
+    if lock_held(context.data_dir):
+        return Answer(True, f"a process holds the engine lock of {context.data_dir}")
+    return Answer(False, f"no process holds the engine lock of {context.data_dir}")
+
+
+@probe("node.opens")
+def node_opens(context: ProbeContext) -> Answer:
+    """Can the service start: does the engine open?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    data_dir = context.data_dir
+    assert data_dir is not None
+    if lock_held(data_dir):
+        return Answer(True, f"a running process holds {data_dir}: the service started")
+    clock = time.monotonic()
+    try:
+        with open_engine(data_dir, mode="ro") as engine:
+            backend = engine.backend
+            last = engine.last_lsn
+    except EngineError as exc:
+        return Answer(False, f"open failed: {exc.message}", {"error": type(exc).__name__})
+    elapsed = time.monotonic() - clock
+    return Answer(True, f"engine opened read-only in {elapsed:.2f} s ({backend}, last LSN {last})",
+                  {"seconds": elapsed})
+
+
+@probe("engine.verify_quick")
+def corruption_detected(context: ProbeContext) -> Answer:
+    """Is data corruption detected (every checksum and invariant, read-only)?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    try:
+        report = verify_report(context)
+    except EngineError as exc:
+        return Answer(None, f"cannot verify: {exc.message}")
+    checked = ", ".join(f"{count} {what}" for what, count in sorted(report.checked.items())) or "nothing"
+    if report.ok:
+        return Answer(False, f"verify found no problem ({checked} checked)")
+    first = report.problems[0]
+    where = f" in {first.file}" if first.file else ""
+    offset = f" at offset {first.offset}" if first.offset is not None else ""
+    more = f" (+{len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+    return Answer(True, f"{first.kind}: {first.detail}{where}{offset}{more}",
+                  {"problems": [problem.model_dump() for problem in report.problems]})
+
+
+@probe("wal.damage_only")
+def wal_damage_only(context: ProbeContext) -> Answer:
+    """Is the damage confined to the write-ahead log?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    try:
+        report = verify_report(context)
+    except EngineError as exc:
+        return Answer(None, f"cannot verify: {exc.message}")
+    if report.ok:
+        return Answer(False, "verify found no problem at all")
+    kinds = sorted({problem.kind for problem in report.problems})
+    if kinds == ["wal"]:
+        problem = report.problems[0]
+        return Answer(True, f"only the WAL is damaged: {problem.detail} in {problem.file} at offset {problem.offset}")
+    return Answer(False, f"the store itself is damaged ({', '.join(kinds)})")
+
+
+@probe("wal.corrupt")
+def wal_corrupt(context: ProbeContext) -> Answer:
+    """Is the write-ahead log corrupt?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    assert context.data_dir is not None
+    validation = WalReader(context.data_dir / "wal").validate()
+    if validation.corruption is None:
+        return Answer(False, f"WAL valid: {validation.records} records in {validation.segments} segments")
+    problem = validation.corruption
+    return Answer(True, f"{problem.reason} in {problem.segment} at offset {problem.offset} "
+                        f"({validation.records} good records before it)", {"corruption": problem.to_json()})
+
+
+@probe("disk.full")
+def disk_full(context: ProbeContext) -> Answer:
+    """Is the disk nearly full?"""
+    threshold = context.disk_threshold
+    ratio = node_figure(context, "disk_usage_ratio")
+    if ratio is not None:
+        verdict = ratio > threshold
+        return Answer(verdict, f"disk {ratio * 100:.0f} % used on node {context.node} (fleet snapshot); "
+                               f"threshold {threshold * 100:.0f} %", {"ratio": ratio})
+    if context.data_dir is None:
+        return Answer(None, "no data dir, and no fleet snapshot with disk figures")
+    usage = disk_usage(context.data_dir)
+    return Answer(usage.ratio > threshold, usage.sentence(threshold),
+                  {"ratio": usage.ratio, "free": usage.free, "mount": str(usage.mount)})
+
+
+@probe("memory.exhausted")
+def memory_exhausted(context: ProbeContext) -> Answer:
+    """Is memory exhausted?"""
+    import psutil
+
+    threshold = context.memory_threshold
+    ratio = node_figure(context, "memory_usage_ratio")
+    if ratio is not None:
+        return Answer(ratio > threshold, f"memory {ratio * 100:.0f} % used on node {context.node} (fleet "
+                                         f"snapshot); threshold {threshold * 100:.0f} %", {"ratio": ratio})
+    memory = psutil.virtual_memory()
+    ratio = (memory.total - memory.available) / memory.total if memory.total else 0.0
+    return Answer(ratio > threshold, f"memory {ratio * 100:.0f} % used ({human_bytes(memory.total - memory.available)} "
+                                     f"of {human_bytes(memory.total)}); threshold {threshold * 100:.0f} %",
+                  {"ratio": ratio})
+
+
+@probe("process.crashed")
+def process_crashed(context: ProbeContext) -> Answer:
+    """Did the process crash (stop without a clean close)?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    assert context.data_dir is not None
+    if lock_held(context.data_dir):
+        return Answer(False, f"a process is running on {context.data_dir}")
+    try:
+        found = unclean_shutdown(context.data_dir)
+    except EngineError as exc:
+        return Answer(None, f"cannot tell: the dir does not open read-only ({exc.message})")
+    if found.torn_tail:
+        return Answer(True, f"the WAL ends in a torn record ({found.torn_tail}): the writer died mid-append",
+                      {"torn_tail": found.torn_tail})
+    if found.unflushed_records:
+        return Answer(True, f"the WAL holds {found.unflushed_records} records (LSN {found.first_lsn}..{found.last_lsn}) "
+                            f"the store never flushed: the last process stopped without a clean close",
+                      {"unflushed_records": found.unflushed_records})
+    return Answer(False, "no process running and the last one closed cleanly (the store covers the whole WAL)")
+
+
+@probe("config.broken")
+def config_broken(context: ProbeContext) -> Answer:
+    """Is the configuration (the data dir's drconsole.json) broken?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    data_dir = context.data_dir
+    assert data_dir is not None
+    try:
+        marker = read_marker(data_dir)
+    except EngineError as exc:
+        return Answer(True, exc.message)
+    if marker is None:
+        return Answer(True, f"{MARKER_NAME} is missing from {data_dir}")
+    try:
+        EngineOptions.model_validate(marker.options | {"durability": marker.durability})
+    except ValueError as exc:
+        return Answer(True, f"{MARKER_NAME} holds bad engine options: {str(exc).splitlines()[-1].strip()}")
+    backend, missing_files = missing_store_files(data_dir)
+    others = {"cow": "data.cow", "lsm": "manifest.json", "rocksdb": "rocksdb/CURRENT"}
+    for other, name in others.items():
+        if other != marker.backend and (data_dir / name).exists() and missing_files:
+            return Answer(True, f"{MARKER_NAME} says {marker.backend} but {name} ({other}) is what is there")
+    return Answer(False, f"{MARKER_NAME} is valid: backend {marker.backend}, format {marker.format_version}, "
+                         f"durability {marker.durability}")
+
+
+@probe("data.files_present")
+def files_present(context: ProbeContext) -> Answer:
+    """Are the data files present?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    data_dir = context.data_dir
+    assert data_dir is not None
+    if not data_dir.exists():
+        return Answer(False, f"data dir {data_dir} does not exist (nearest existing parent: {existing_parent(data_dir)})")
+    backend, missing_files = missing_store_files(data_dir)
+    if backend is None:
+        return Answer(False, f"{data_dir} holds no engine files (no {MARKER_NAME}, no data.cow, manifest.json or rocksdb/)")
+    store_missing = [name for name in missing_files if name != MARKER_NAME]
+    if store_missing:
+        return Answer(False, f"{backend} store files missing from {data_dir}: {', '.join(store_missing)}")
+    return Answer(True, f"{backend} store files present in {data_dir}")
+
+
+@probe("backup.recent")
+def backup_recent(context: ProbeContext) -> Answer:
+    """Is the newest backup recent?"""
+    from engines.backup import list_backups
+
+    if context.repo is None:
+        return Answer(None, "no backup repository known (pass --param repo=PATH, or set backup_repo for the node)")
+    listing = list_backups(context.repo)
+    fulls = [entry for entry in listing.backups if entry.get("type") == "full"]
+    if not fulls:
+        return Answer(False, f"no full backup in {context.repo}")
+    newest = min(fulls, key=lambda entry: entry.get("age_seconds") or 0.0)
+    age = float(newest.get("age_seconds") or 0.0)
+    limit = context.backup_max_age_seconds
+    return Answer(age <= limit, f"newest full backup {newest['backup_id']} is {age / 3600:.1f} h old; "
+                                f"limit {limit / 3600:.0f} h", {"backup_id": newest["backup_id"], "age_seconds": age})
+
+
+@probe("ransomware.signs")
+def ransomware_signs(context: ProbeContext) -> Answer:
+    """Are there signs of ransomware (encrypted or renamed files, ransom notes)?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    found = ransomware_files(context.data_dir)  # type: ignore[arg-type]
+    if found:
+        shown = ", ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
+        return Answer(True, f"{len(found)} suspicious files: {shown}", {"files": found})
+    return Answer(False, f"no encrypted-looking files or ransom notes under {context.data_dir}")
+
+
+def ransomware_files(data_dir: Path) -> list[str]:
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return []
+    found = []
+    for path in sorted(data_dir.rglob("*")):
+        relative = path.relative_to(data_dir)
+        if relative.parts and relative.parts[0] == ".quarantine":
+            continue
+        name = path.name.lower()
+        if path.is_file() and (name.endswith(RANSOM_SUFFIXES) or any(note in name for note in RANSOM_NOTES)):
+            found.append(str(relative))
+    return found

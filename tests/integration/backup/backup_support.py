@@ -1,0 +1,189 @@
+"""Helpers of the backup tests: the CLI with ``backup`` registered, models of engine state, data dirs.
+
+Test modules import them with ``from backup_support import ...`` (the conftest puts this folder
+on sys.path).
+
+``console/cli.py`` registers ``backup`` through ``console.cli_backup.register``; until that hook is
+in, ``with_backup_command`` applies the same three lines to the module at test time, so the tests
+run the real ``main`` either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BACKENDS = ("cow", "lsm", "rocksdb")
+HERE = Path(__file__).parent
+
+
+def backend_present(backend: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"engines.{backend}.engine") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def with_backup_command() -> None:
+    """Make ``console.cli.main`` know ``backup`` (a no-op once console/cli.py registers it)."""
+    import console.cli as cli
+    from console import cli_backup
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if "backup" in commands.choices:
+        return
+    build_parser, handler = cli.build_parser, cli._handler
+
+    def build() -> argparse.ArgumentParser:
+        built = build_parser()
+        sub = next(a for a in built._actions if isinstance(a, argparse._SubParsersAction))
+        cli_backup.register(sub, cli._common_options())
+        return built
+
+    def find_handler(args: argparse.Namespace) -> Any:
+        func = getattr(args, "func", None)
+        return func if func is not None else handler(args)
+
+    cli.build_parser = build  # type: ignore[assignment]
+    cli._handler = find_handler  # type: ignore[assignment]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        """stdout parsed as exactly one JSON object."""
+        lines = [line for line in self.out.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r}"
+        value = json.loads(lines[0])
+        assert isinstance(value, dict)
+        return value
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
+    """Run ``drconsole ARGS`` in-process."""
+    from console.cli import main
+
+    with_backup_command()
+    capsys.readouterr()
+    code = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def assert_error(result: Result, code: int, *, contains: str | None = None) -> str:
+    """The documented failure: that exit code, one line on stderr, no traceback."""
+    assert result.code == code, f"exit {result.code}, wanted {code}: {result.err!r} {result.out!r}"
+    assert "Traceback" not in result.err + result.out
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {result.err!r}"
+    assert lines[0].startswith("drconsole: error: ")
+    if contains is not None:
+        assert contains in lines[0], lines[0]
+    return lines[0]
+
+
+def export(path: Path) -> dict[bytes, bytes]:
+    """Every live key of the data dir at ``path`` (opened read-only: nothing is written)."""
+    from engines import open_engine
+
+    with open_engine(path, mode="ro") as engine:
+        return dict(engine.scan())
+
+
+@dataclass
+class Model:
+    """What the store must hold after each LSN: a replay of the writes the test made."""
+
+    writes: list[tuple[int, int, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)  # (lsn, ns, entries)
+
+    def record(self, lsn: int, entries: list[tuple[bytes, bytes | None]]) -> None:
+        self.writes.append((lsn, time.time_ns(), entries))
+
+    def state_at(self, lsn: int, base: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
+        state = dict(base or {})
+        for write_lsn, _ns, entries in self.writes:
+            if write_lsn > lsn:
+                break
+            for key, value in entries:
+                if value is None:
+                    state.pop(key, None)
+                else:
+                    state[key] = value
+        return state
+
+
+def write_rows(engine: Any, model: Model, start: int, count: int, *, tag: str, rng: random.Random | None = None) -> None:
+    """Puts, overwrites, deletes and batches, each one recorded in ``model`` with its LSN."""
+    rng = rng or random.Random(start)
+    for n in range(start, start + count):
+        key = f"key{n % 97:04d}".encode()
+        choice = rng.random()
+        if choice < 0.15:
+            entries: list[tuple[bytes, bytes | None]] = [(key, None)]
+            lsn = engine.delete(key)
+        elif choice < 0.3:
+            entries = [(f"batch{n:05d}.{i}".encode(), f"{tag}-{n}-{i}".encode()) for i in range(3)] + [(key, None)]
+            lsn = engine.write_batch(entries)
+        else:
+            entries = [(key, f"{tag}-{n}".encode() * (1 + n % 5))]
+            lsn = engine.put(key, entries[0][1])
+        model.record(lsn, entries)
+
+
+def corrupt_byte(path: Path, offset: int) -> None:
+    """Flip every bit of the byte at ``offset`` (negative: from the end)."""
+    size = path.stat().st_size
+    position = offset if offset >= 0 else size + offset
+    with open(path, "r+b") as handle:
+        handle.seek(position)
+        byte = handle.read(1)
+        handle.seek(position)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+def run_script(code: str, *args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def tree_hash(path: Path) -> str:
+    """A digest of every name, type, mode and content under ``path`` (or that it is absent)."""
+    import hashlib
+    import stat
+
+    digest = hashlib.sha256()
+    if not os.path.lexists(path):
+        return "absent"
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            full = os.path.join(root, name)
+            info = os.lstat(full)
+            digest.update(f"{os.path.relpath(full, path)}|{stat.S_IFMT(info.st_mode)}|{info.st_mode:o}|".encode())
+            if stat.S_ISREG(info.st_mode):
+                with open(full, "rb") as handle:
+                    digest.update(hashlib.sha256(handle.read()).digest())
+    return digest.hexdigest()
+
+
+def backup_dirs(repo: Path) -> dict[str, str]:
+    """``{backup_id: tier}`` of the backups published in the tiers (not work in progress)."""
+    return {entry.name: tier for tier in ("daily", "weekly", "monthly") if (repo / tier).is_dir()
+            for entry in (repo / tier).iterdir() if entry.is_dir()}

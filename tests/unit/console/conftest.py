@@ -1,0 +1,8 @@
+"""The console's unit tests share ``console_testkit`` with the integration tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "console"))

@@ -1,0 +1,74 @@
+"""Reading /metrics: Prometheus text, histogram quantiles, rates between two scrapes."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from playbooks.fleet.history import FleetHistory, linear_slope
+from playbooks.fleet.metrics import MetricsTracker, histogram_quantile, parse_metrics
+
+
+def scrape(registry: CollectorRegistry) -> str:
+    return generate_latest(registry).decode()
+
+
+def test_quantile_interpolates_like_prometheus() -> None:
+    buckets = ((0.1, 50.0), (0.2, 100.0), (float("inf"), 100.0))
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.75, buckets) == pytest.approx(0.15)
+    assert histogram_quantile(0.95, ((0.1, 0.0), (float("inf"), 10.0))) == 0.1  # highest finite bound
+    assert histogram_quantile(0.95, ((0.1, 0.0), (float("inf"), 0.0))) is None
+    assert histogram_quantile(0.95, ()) is None
+
+
+def test_a_real_registry_is_read_and_rates_come_from_two_scrapes() -> None:
+    registry = CollectorRegistry()
+    writes = Histogram("drconsole_write_latency_seconds", "w", registry=registry,
+                       buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5))
+    errors = Counter("drconsole_operation_errors", "e", registry=registry)
+    Gauge("drconsole_disk_usage_ratio", "d", registry=registry).set(0.5)
+    for _ in range(100):
+        writes.observe(0.004)
+    tracker = MetricsTracker()
+    first = parse_metrics(scrape(registry))
+    assert first.get("drconsole_disk_usage_ratio") == 0.5
+    rates = tracker.update(first, at=100.0)
+    assert rates.write_p95_ms == pytest.approx(4.75)  # all in the first bucket
+    assert rates.error_rate_per_second is None  # needs two scrapes
+    # Then 100 slow writes and 3 errors in 10 s: the p95 of *that interval* is slow.
+    for _ in range(100):
+        writes.observe(0.2)
+    errors.inc(3)
+    rates = tracker.update(parse_metrics(scrape(registry)), at=110.0)
+    assert 100 < rates.write_p95_ms <= 250
+    assert rates.error_rate_per_second == pytest.approx(0.3)
+    assert rates.read_p95_ms is None
+
+
+def test_a_restarted_node_does_not_give_negative_rates() -> None:
+    tracker = MetricsTracker()
+    tracker.update(parse_metrics("drconsole_operation_errors_total 50\n"), at=0.0)
+    rates = tracker.update(parse_metrics("drconsole_operation_errors_total 2\n"), at=1.0)
+    assert rates.error_rate_per_second is None
+
+
+def test_text_that_is_not_prometheus_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        parse_metrics("<html>not metrics</html>\n")
+
+
+def test_history_series_and_time_to_full() -> None:
+    from console_testkit import fixture_ticks
+
+    history = FleetHistory()
+    for tick in fixture_ticks():
+        history.add(tick)
+    assert len(history.series("ledger", "disk_used")) == 10
+    assert history.series("cache", "disk_used") == []  # unreachable: no figures
+    # ledger grows 25 MiB/s with 9 GiB - 225 MiB free: about 360 s left.
+    ttf = history.time_to_full("ledger")
+    assert ttf is not None and 350 < ttf < 370
+    assert history.time_to_full("orders-b") is None  # not growing
+    assert linear_slope([(0, 1), (1, 3)]) == 2
+    assert linear_slope([(1, 1), (1, 3)]) is None

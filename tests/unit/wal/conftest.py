@@ -1,0 +1,8 @@
+"""The WAL tests import their helpers from ``wal_testkit`` beside them (importlib import mode)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
