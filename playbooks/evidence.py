@@ -20,7 +20,7 @@ from engines.marker import MARKER_NAME, detect_backend
 from engines.registry import open_engine
 
 __all__ = [
-    "lock_held", "lock_holders", "mount_point", "DiskUsage", "disk_usage", "store_files", "missing_store_files",
+    "backend_from_files", "lock_held", "lock_holders", "mount_point", "DiskUsage", "disk_usage", "store_files", "missing_store_files",
     "UncleanShutdown", "unclean_shutdown", "component_sizes", "human_bytes", "existing_parent",
 ]
 
@@ -111,6 +111,18 @@ def store_files(data_dir: Path, backend: str) -> tuple[str, ...]:
     return _STORE_FILES.get(backend, ())
 
 
+_FILE_HINTS = (("data.cow", "cow"), ("manifest.json", "lsm"), ("sstables", "lsm"), ("rocksdb/CURRENT", "rocksdb"),
+               ("CURRENT", "rocksdb"))
+
+
+def backend_from_files(data_dir: Path) -> str | None:
+    """The backend the files show, ignoring the marker (as the guide's ``get_backend_type`` does)."""
+    for name, backend in _FILE_HINTS:
+        if (Path(data_dir) / name).exists():
+            return backend
+    return None
+
+
 def missing_store_files(data_dir: Path) -> tuple[str | None, list[str]]:
     """(backend or None, the files that should be there and are not)."""
     data_dir = Path(data_dir)
@@ -119,7 +131,10 @@ def missing_store_files(data_dir: Path) -> tuple[str | None, list[str]]:
     try:
         backend = detect_backend(data_dir)
     except EngineError:
-        return None, [MARKER_NAME, "the store's files (data.cow, manifest.json or rocksdb/CURRENT)"]
+        found = backend_from_files(data_dir)  # a damaged marker: the files still say what is there
+        if found is None:
+            return None, [MARKER_NAME, "the store's files (data.cow, manifest.json or rocksdb/CURRENT)"]
+        backend = found
     missing = [name for name in store_files(data_dir, backend) if not (data_dir / name).exists()]
     if not (data_dir / MARKER_NAME).exists():
         missing.append(MARKER_NAME)

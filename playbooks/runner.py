@@ -36,6 +36,7 @@ from playbooks.actions import REGISTRY, ActionContext, ActionResult, Registry
 from playbooks.audit import AuditLog
 from playbooks.conditions import parse_condition
 from playbooks.errors import ConfirmationRequired, NotApplicableError
+from playbooks.evidence import backend_from_files
 from playbooks.events import EventBus, Listener, ProgressClock, RunEvent
 from playbooks.incidents import IncidentStore
 from playbooks.journal import Journal, read_journal
@@ -221,9 +222,12 @@ class Runner:
                 return None
             raise
         except EngineError:
-            if playbook.target_may_be_missing or "config.repair" in {s.action for s in playbook.steps}:
-                return None  # a damaged marker: the playbook exists to deal with it
-            raise
+            found = backend_from_files(data_dir)  # a damaged marker: config-recovery exists to fix it
+            if found is None:
+                if playbook.target_may_be_missing:
+                    return None
+                raise
+            backend = found
         if backend not in playbook.backends:
             raise NotApplicableError(f"{playbook.id} does not apply to {data_dir}: it is a {backend} data dir and "
                                      f"the playbook is for {', '.join(playbook.backends)}",

@@ -49,7 +49,15 @@ class RunScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self._logged = 0
-        self.watch(self.console, "run_revision", self._show, init=True)
+        self.watch(self.console, "run_revision", self._show_if_current, init=False)
+        self._show()
+
+    def on_screen_resume(self) -> None:
+        self._show()
+
+    def _show_if_current(self) -> None:
+        if self.is_current:
+            self._show()
 
     def _show(self) -> None:
         state = self.console.run_state

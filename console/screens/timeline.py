@@ -39,7 +39,15 @@ class TimelineScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.watch(self.console, "incident_revision", self._show, init=True)
+        self.watch(self.console, "incident_revision", self._show_if_current, init=False)
+        self._show()
+
+    def on_screen_resume(self) -> None:
+        self._show()
+
+    def _show_if_current(self) -> None:
+        if self.is_current:
+            self._show()
 
     def _show(self) -> None:
         incident = self.console.incident

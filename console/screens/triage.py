@@ -56,10 +56,15 @@ class TriageScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.watch(self.console, "selected_node", self._show, init=False)
+        self.watch(self.console, "selected_node", self._show_if_current, init=False)
 
     def on_screen_resume(self) -> None:
         self._show()
+
+    def _show_if_current(self) -> None:
+        # Drawing the tree costs; a screen not shown is redrawn when it is shown again.
+        if self.is_current:
+            self._show()
 
     def view(self) -> TriageView | None:
         node = self.console.selected_node

@@ -261,7 +261,7 @@ class Repository:
         being pruned): nothing in ``.tmp/`` is ever a complete backup. Entries of a process that is
         still running are left alone.
         """
-        removed = []
+        removed: list[str] = []
         if not self.tmp.is_dir():
             return removed
         for item in self.tmp.iterdir():

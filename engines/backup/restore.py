@@ -214,6 +214,10 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
     clock = time.monotonic()
     repo = Repository.open(repo_path)
     target = Path(os.path.abspath(data_dir))
+    root = Path(os.path.abspath(repo.root))
+    if target == root or root.is_relative_to(target) or target.is_relative_to(root):
+        raise InvalidArgumentError(f"restore target {target} and backup repository {root} overlap",
+                                   hint="restore into a directory outside the repository")
     _check_target(target, replace)
     plan = plan_recovery(repo, reference=reference, until_ns=until_ns, until_lsn=until_lsn)
     meta = plan.base.require_metadata()

@@ -27,7 +27,7 @@ from typing import Any
 
 from engines.backup.archive import WalArchive
 from engines.backup.pitr import Reach, reaches
-from engines.backup.repository import TIERS, BackupEntry, Repository
+from engines.backup.repository import TIERS, Repository
 from engines.errors import InvalidArgumentError
 from engines.fsutil import fsync_dir
 

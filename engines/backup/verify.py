@@ -122,7 +122,7 @@ def verify_repository(repo_path: str, reference: str | None = None, *, quick: bo
                 wal_range = (meta.lsn_start, meta.lsn_end)
     result = VerifyResult(quick, [], None, "")
     for entry in chosen:
-        result.backups.append(_check_backup(entry, repo, archive, quick, progress, result))
+        result.backups.append(_check_backup(entry, archive, quick, progress, result))
     if wal_range is not None:
         result.wal = _check_wal(archive, wal_range, quick, result)
     try:
@@ -133,7 +133,7 @@ def verify_repository(repo_path: str, reference: str | None = None, *, quick: bo
     return result
 
 
-def _check_backup(entry: BackupEntry, repo: Repository, archive: WalArchive, quick: bool,
+def _check_backup(entry: BackupEntry, archive: WalArchive, quick: bool,
                   progress: ProgressCallback | None, result: VerifyResult) -> BackupCheck:
     meta = entry.metadata
     check = BackupCheck(entry.backup_id, None if meta is None else meta.type)

@@ -71,8 +71,8 @@ def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = Non
         assert tree.freelist is not None, "a read-only tree cannot commit"
         txid = tree.meta.txid + 1
         with tree.lock:  # writers wait on commit_lock: the buffer cannot change under us
-            chosen, cursor, meta_lsn = _choose(tree, lsn, chunk)
-            entries = [(key, tree.buffer[key]) for key in chosen]
+            chosen, remaining, cursor, meta_lsn = _choose(tree, lsn, chunk)
+            values = list(map(tree.buffer.__getitem__, chosen))
             reusable = txid - 2
             if tree.pins:
                 reusable = min(reusable, min(tree.pins.values()))
@@ -80,8 +80,8 @@ def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = Non
                 tree.cache.discard(page)
         work = _Commit(tree, txid)
         try:
-            if entries:
-                work.merge(entries)
+            if chosen:
+                work.merge(chosen, values)
             root = work.finish()
         except BaseException:
             work.abort()
@@ -103,13 +103,7 @@ def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = Non
             tree.meta = meta
             tree.key_count = work.count
             tree.freelist_span = work.freelist_span
-            buffer = tree.buffer
-            first_lsn = tree.buffer_lsn
-            for key in chosen:
-                del buffer[key]
-                del first_lsn[key]
-            tree.buffer_bytes = max(0, tree.buffer_bytes - tree.buffer_size(entries)) if buffer else 0
-            tree._buffer_keys = None
+            tree.forget_buffered(chosen, values, remaining)
             tree.commit_cursor = cursor
             tree.commits += 1
         # Pages past both metas' trees are free: give them back to the file system.
@@ -119,22 +113,22 @@ def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = Non
         return True
 
 
-def _choose(tree: CowTree, lsn: int, chunk: int | None) -> tuple[list[bytes], bytes | None, int]:
-    """The buffered keys to commit, the next cursor, and the LSN the commit may claim."""
-    ordered = tree._buffer_keys
-    if ordered is None:
-        ordered = tree._buffer_keys = sorted(tree.buffer)
+def _choose(tree: CowTree, lsn: int, chunk: int | None) -> tuple[list[bytes], list[bytes], bytes | None, int]:
+    """The buffered keys to commit, those left (in order), the next cursor, and the LSN to claim."""
+    ordered = tree.sorted_buffer_keys()
     if chunk is None or chunk >= len(ordered):
-        return ordered, None, lsn
+        return ordered, [], None, lsn
     cursor = tree.commit_cursor
     start = 0 if cursor is None else bisect_left(ordered, cursor)
     if start >= len(ordered):
         start = 0
     stop = min(len(ordered), start + chunk)
     chosen = ordered[start:stop]
-    first_lsn = tree.buffer_lsn
-    left = [first_lsn[key] for key in ordered[:start]] + [first_lsn[key] for key in ordered[stop:]]
-    return chosen, (ordered[stop] if stop < len(ordered) else None), min(left) - 1
+    # buffer_lsn iterates in the order keys were first buffered: the first key not chosen holds
+    # the oldest write that stays behind.
+    low, high = chosen[0], chosen[-1]
+    oldest = next(first for key, first in tree.buffer_lsn.items() if not low <= key <= high)
+    return chosen, ordered[:start] + ordered[stop:], (ordered[stop] if stop < len(ordered) else None), oldest - 1
 
 
 class _Commit:
@@ -157,29 +151,29 @@ class _Commit:
         self.pending_added = False
 
     # ------------------------------------------------------------------ merging the buffer
-    def merge(self, entries: list[tuple[bytes, bytes | None]]) -> None:
+    def merge(self, keys: list[bytes], values: list[bytes | None]) -> None:
+        """Apply buffered ``keys`` (in order) and their ``values`` to the dirty tree."""
         tree = self.tree
-        keys = [entry[0] for entry in entries]
-        total = len(entries)
+        total = len(keys)
         limit = self.settings.split_limit
         index = 0
         while index < total:
             with tree.lock:
-                if entries[index][1] is None:
-                    stop = self._skip_absent_deletes(keys, entries, index)
+                if values[index] is None:
+                    stop = self._skip_absent_deletes(keys, values, index)
                     if stop > index:
                         index = stop
                         continue
                 leaf, upper = self._own_path(keys[index])
             stop = total if upper is None else bisect_left(keys, upper, index + 1)
-            self._apply(leaf, entries, index, stop)
+            self._apply(leaf, keys, values, index, stop)
             if len(leaf.keys) > limit:
                 self._split(leaf)
             index = stop
             if self.dirty > self.spill_at and index < total:
                 self._spill_all()
 
-    def _skip_absent_deletes(self, keys: list[bytes], entries: list[tuple[bytes, bytes | None]], index: int) -> int:
+    def _skip_absent_deletes(self, keys: list[bytes], values: list[bytes | None], index: int) -> int:
         """Past a run of deletes whose keys are not in the tree (nothing to copy for them)."""
         node = self.root
         upper: bytes | None = None
@@ -195,21 +189,21 @@ class _Commit:
             node = node.children[slot]  # type: ignore[union-attr]
         leaf_keys = node.keys  # type: ignore[union-attr]
         stop = index
-        while stop < len(entries) and entries[stop][1] is None and (upper is None or keys[stop] < upper):
+        while stop < len(keys) and values[stop] is None and (upper is None or keys[stop] < upper):
             position = bisect_left(leaf_keys, keys[stop])
             if position < len(leaf_keys) and leaf_keys[position] == keys[stop]:
                 break
             stop += 1
         return stop
 
-    def _apply(self, leaf: Leaf, entries: list[tuple[bytes, bytes | None]], first: int, stop: int) -> None:
+    def _apply(self, leaf: Leaf, keys: list[bytes], values: list[bytes | None], first: int, stop: int) -> None:
         leaf_keys = leaf.keys
         leaf_values = leaf.values
         freed = self.freed
         low = 0
         added = 0
         count = self.count
-        for key, value in entries[first:stop]:
+        for key, value in zip(keys[first:stop], values[first:stop]):
             position = bisect_left(leaf_keys, key, low)
             if position < len(leaf_keys) and leaf_keys[position] == key:
                 old = leaf_values[position]

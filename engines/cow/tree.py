@@ -54,7 +54,10 @@ class CowTree:
         self.buffer_lsn: dict[bytes, int] = {}
         self.buffer_bytes = 0
         self.commit_cursor: bytes | None = None  # where the next partial commit starts
-        self._buffer_keys: list[bytes] | None = None  # sorted buffer keys, built when a scan needs them
+        # The buffer's keys in order, as of the last call of sorted_buffer_keys, and the keys
+        # buffered since (merged in on the next call: one linear merge, not a full sort).
+        self._buffer_keys: list[bytes] = []
+        self._fresh_keys: list[bytes] = []
         self.lock = threading.RLock()
         self.commit_lock = threading.Lock()
         self.pins: dict[int, int] = {}
@@ -132,9 +135,7 @@ class CowTree:
     def _with_buffer(self, keys: list[bytes], values: list, low: bytes | None,
                      high: bytes | None) -> tuple[list[bytes], list]:
         """Merge buffered changes with keys in [low, high) into a chunk of the tree (lock held)."""
-        ordered = self._buffer_keys
-        if ordered is None:
-            ordered = self._buffer_keys = sorted(self.buffer)
+        ordered = self.sorted_buffer_keys()
         first = 0 if low is None else bisect_left(ordered, low)
         last = len(ordered) if high is None else bisect_left(ordered, high, first)
         if first == last:
@@ -182,20 +183,41 @@ class CowTree:
             if self.failure is not None:
                 raise self.failure
             buffer = self.buffer
-            first = self.buffer_lsn.setdefault
+            first_lsn = self.buffer_lsn
+            fresh = self._fresh_keys
             size = 0
             for key, value in entries:
                 buffer[key] = value
-                first(key, lsn)
+                if key not in first_lsn:
+                    first_lsn[key] = lsn
+                    fresh.append(key)
                 size += len(key) if value is None else len(key) + len(value)
-            self._buffer_keys = None
             self.user_bytes += size
             self.buffer_bytes += size + BUFFER_ENTRY_OVERHEAD * len(entries)
 
-    def buffer_size(self, entries: Sequence[tuple[bytes, bytes | None]]) -> int:
-        """What ``entries`` count for in ``buffer_bytes``."""
-        return sum(len(key) + (0 if value is None else len(value)) for key, value in entries) \
-            + BUFFER_ENTRY_OVERHEAD * len(entries)
+    def sorted_buffer_keys(self) -> list[bytes]:
+        """The buffered keys in order (the lock is held)."""
+        fresh = self._fresh_keys
+        if fresh:
+            fresh.sort()
+            # Two sorted runs: timsort merges them in one linear pass.
+            self._buffer_keys = sorted(self._buffer_keys + fresh) if self._buffer_keys else fresh
+            self._fresh_keys = []
+        return self._buffer_keys
+
+    def forget_buffered(self, keys: list[bytes], values: list[bytes | None], remaining: list[bytes]) -> None:
+        """Drop committed ``keys`` from the buffer; ``remaining`` is what stays, in order (lock held)."""
+        buffer = self.buffer
+        first_lsn = self.buffer_lsn
+        for key in keys:
+            del buffer[key]
+            del first_lsn[key]
+        if buffer:
+            size = sum(map(len, keys)) + sum(map(len, filter(None, values))) + BUFFER_ENTRY_OVERHEAD * len(keys)
+            self.buffer_bytes = max(0, self.buffer_bytes - size)
+        else:
+            self.buffer_bytes = 0
+        self._buffer_keys = remaining
 
     @property
     def dirty(self) -> bool:

@@ -255,7 +255,10 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         layout = _assign_levels(list(sound.values()), levels or LsmSettings().levels, report)
         durable = max([old_durable] + [meta.durable_lsn for meta in sound.values()])
         wal_first = _wal_first_lsn(data_dir)
-        if wal_first is not None and wal_first > durable + 1:
+        if wal_first is None:
+            report.actions.append(f"the WAL holds no records: writes after LSN {durable} that only a lost or "
+                                  "missing table held cannot be detected; compare with the latest backup")
+        elif wal_first > durable + 1:
             report.lost.append(f"LSNs {durable + 1}..{wal_first - 1} are neither in a table nor in the WAL")
             report.lost_lsn_ranges.append((durable + 1, wal_first - 1))
             report.ok = False

@@ -324,7 +324,7 @@ def _shadow_of(rocks_dir: Path) -> Path:
     shadow = Path(tempfile.mkdtemp(prefix="drconsole-ro-"))
     for item in rocks_dir.iterdir():
         if item.name not in _SHADOW_SKIP and item.is_file():
-            os.symlink(item, shadow / item.name)
+            os.symlink(item.resolve(), shadow / item.name)
     return shadow
 
 

@@ -20,7 +20,6 @@ may have dropped), so the writer refuses everything afterwards instead of append
 from __future__ import annotations
 
 import _thread
-import errno
 import os
 import struct
 import threading
@@ -29,12 +28,12 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from engines.errors import ClosedError, EngineError, InvalidArgumentError, WalCorruptionError, map_os_error
+from engines.errors import ClosedError, EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import fsync_dir
+from engines.wal.files import check_ends_cleanly, write_all, write_durably
 from engines.wal.format import BLOCK_SIZE, frame_into
 from engines.wal.records import MAX_FIELD_LENGTH, PAYLOAD_PREFIX, Op, WalRecord, encode_batch
-from engines.wal.scan import Action, SegmentProblem, scan_segments
-from engines.wal.segments import SegmentInfo, list_segments, segment_name
+from engines.wal.segments import list_segments, segment_name
 
 __all__ = ["DURABILITY_MODES", "WalWriter"]
 
@@ -96,7 +95,7 @@ class WalWriter:
                 hint="open the writer with next_lsn = the last LSN in the WAL + 1",
             )
         if segments:
-            _check_ends_cleanly(segments[-1])
+            check_ends_cleanly(segments[-1])
         self._durability = durability
         self._segment_bytes = segment_bytes
         self._buffer_bytes = buffer_bytes
@@ -294,7 +293,7 @@ class WalWriter:
         """
         failure: OSError | None = None
         try:
-            _write_durably(fd, data, offset, synced)
+            write_durably(fd, data, offset, synced)
         except OSError as exc:
             failure = exc
         with self._cond:
@@ -425,7 +424,7 @@ class WalWriter:
         data = self._buffer
         self._buffer = bytearray()
         try:
-            _write_all(fd, data, self._written)
+            write_all(fd, data, self._written)
         except OSError as exc:
             self._fail(exc)
             raise self._refused() from exc
@@ -478,69 +477,3 @@ class WalWriter:
                 self.sync()
             except EngineError:
                 return  # the failure is kept and raised to every appender
-
-
-def _check_ends_cleanly(last: SegmentInfo) -> None:
-    """Refuse to start after a last segment that ends in a torn or damaged record.
-
-    The writer starts a new segment; damage left at the end of the old one would then sit in
-    the middle of the log, where no reader may tolerate it. After a crash, the torn tail must
-    be cut (into quarantine) first. Reads the last segment only.
-    """
-    found: list[SegmentProblem] = []
-
-    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
-        found.append(problem)
-        return Action.STOP
-
-    for _record in scan_segments([last], 0, 1 << 64, stop_at_first):
-        pass
-    if found:
-        raise WalCorruptionError(
-            last.path.name,
-            found[0].offset,
-            found[0].reason,
-            hint="cut it first: engines.wal.truncate_at_first_bad (or `drconsole wal truncate --yes`)",
-        )
-
-
-def _write_all(fd: int, data: bytearray, offset: int) -> None:
-    """Write ``data`` at ``offset``; ``pwrite`` may write less than asked, so loop.
-
-    Every write names its offset: commits use ``pwritev``, which does not move the file position,
-    so plain ``write`` calls would land in the wrong place.
-    """
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written
-
-
-_dsync_writes = hasattr(os, "RWF_DSYNC") and hasattr(os, "pwritev")
-
-
-def _write_durably(fd: int, data: bytearray, offset: int, synced: bool) -> None:
-    """Write ``data`` at ``offset`` and make the file durable up to its end.
-
-    One ``pwritev(RWF_DSYNC)`` does both in a single system call, so the GIL is released once
-    per commit instead of twice: between two calls, followers woken by the previous commit grab
-    the GIL and the disk waits for them. It syncs only the range it writes, hence only when
-    everything before ``offset`` is durable already (``synced``); otherwise write + fdatasync.
-    """
-    global _dsync_writes
-    if data and synced and _dsync_writes:
-        try:
-            written = os.pwritev(fd, [data], offset, os.RWF_DSYNC)
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                raise
-            _dsync_writes = False  # an old kernel or a file system without it
-        else:
-            if written == len(data):
-                return
-            data = data[written:]
-            offset += written
-    if data:
-        _write_all(fd, data, offset)
-    os.fdatasync(fd)

@@ -17,18 +17,9 @@ from engines.marker import MARKER_NAME, Marker, read_marker, write_marker
 from engines.options import EngineOptions
 from playbooks.actions.base import ActionContext, ActionResult, action
 from playbooks.actions.exclusive import exclusive
+from playbooks.evidence import backend_from_files
 
-__all__ = ["backend_from_files"]
-
-_FILES = (("data.cow", "cow"), ("manifest.json", "lsm"), ("sstables", "lsm"), ("rocksdb/CURRENT", "rocksdb"),
-          ("CURRENT", "rocksdb"))
-
-
-def backend_from_files(data_dir: Path) -> str | None:
-    for name, backend in _FILES:
-        if (data_dir / name).exists():
-            return backend
-    return None
+__all__: list[str] = []
 
 
 def _findings(data_dir: Path) -> tuple[list[str], Marker | None]:

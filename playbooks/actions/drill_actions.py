@@ -32,9 +32,10 @@ def measure(context: ActionContext, *, restored: str, target_rto_seconds: float 
     except EngineError as exc:
         context.log(f"the live data dir does not open ({exc.message}); RPO not measured", "warning")
     rpo = None if live_lsn is None else max(0, live_lsn - restored_lsn)
-    passed = rto <= float(target_rto_seconds) and (rpo is None or rpo <= int(target_rpo_records))
+    passed = rto <= float(target_rto_seconds) and (rpo is None or target_rpo_records is None
+                                                   or rpo <= int(target_rpo_records))
     context.log(f"RTO: {rto:.1f} s (target {target_rto_seconds} s)")
-    context.log(f"RPO: {'unknown' if rpo is None else f'{rpo} records'} (target {target_rpo_records}; "
+    context.log(f"RPO: {'unknown' if rpo is None else f'{rpo} records'} (target {target_rpo_records or 'none'}; "
                 f"restored LSN {restored_lsn}, live LSN {live_lsn})")
     return ActionResult(passed, f"drill: RTO {rto:.1f} s, RPO {'unknown' if rpo is None else f'{rpo} records'}, "
                                 f"{restored_keys} keys restored - {'PASSED' if passed else 'MISSED TARGET'}",

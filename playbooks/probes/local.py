@@ -111,11 +111,19 @@ def wal_damage_only(context: ProbeContext) -> Answer:
         return Answer(None, f"cannot verify: {exc.message}")
     if report.ok:
         return Answer(False, "verify found no problem at all")
-    kinds = sorted({problem.kind for problem in report.problems})
-    if kinds == ["wal"]:
+    if all(_is_wal_problem(problem) for problem in report.problems):
         problem = report.problems[0]
-        return Answer(True, f"only the WAL is damaged: {problem.detail} in {problem.file} at offset {problem.offset}")
+        return Answer(True, f"only the WAL is damaged: {problem.detail} ({problem.file} at offset {problem.offset})")
+    kinds = sorted({problem.kind for problem in report.problems if not _is_wal_problem(problem)})
     return Answer(False, f"the store itself is damaged ({', '.join(kinds)})")
+
+
+def _is_wal_problem(problem: Any) -> bool:
+    """A problem of the log: verify's "wal" kind, or an open that failed on a WAL segment."""
+    from engines.wal.segments import SEGMENT_SUFFIX
+
+    file = problem.file or ""
+    return problem.kind == "wal" or file.startswith("wal/") or file.endswith(SEGMENT_SUFFIX)
 
 
 @probe("wal.corrupt")

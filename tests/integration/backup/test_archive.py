@@ -150,7 +150,6 @@ create_backup(sys.argv[1], data_dir=sys.argv[2], progress=progress)
 
 
 def test_kill_9_mid_backup_leaves_no_backup_and_the_next_run_clears_up(tmp_path: Path) -> None:
-    import signal
     import subprocess
     import sys
 

@@ -94,3 +94,36 @@ def test_hot_backup_while_a_thread_writes_is_a_consistent_prefix(backend: str, t
     assert model.writes[-1][0] > result.lsn_end  # writes went on after the checkpoint
     restore_backup(repo, restored, reference=result.backup_id)
     assert export(restored) == model.state_at(result.lsn_end)
+
+
+def test_incremental_of_a_live_engine_seals_and_archives_while_writes_go_on(backend: str, tmp_path: Path) -> None:
+    source, repo = tmp_path / "data", tmp_path / "repo"
+    model = Model()
+    lock = threading.Lock()
+    stop = threading.Event()
+    with create_engine(source, backend=backend, durability="async", wal_segment_bytes=64 * 1024) as engine:
+        write_rows(engine, model, 0, 200, tag="seed")
+        create_backup(repo, engine=engine)
+
+        def writer() -> None:
+            n = 0
+            while not stop.is_set():
+                key = f"live{n:06d}".encode()
+                with lock:
+                    model.record(engine.put(key, b"x" * (n % 50)), [(key, b"x" * (n % 50))])
+                n += 1
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            threading.Event().wait(0.2)
+            incremental = create_backup(repo, engine=engine, incremental=True)
+            threading.Event().wait(0.1)
+        finally:
+            stop.set()
+            thread.join()
+    assert incremental.backup_id is not None and model.writes[-1][0] > incremental.lsn_end
+    restored = tmp_path / "restored"
+    result = restore_backup(repo, restored, reference=incremental.backup_id)
+    assert result.lsn == incremental.lsn_end
+    assert export(restored) == model.state_at(incremental.lsn_end)

@@ -72,3 +72,25 @@ def test_archived_wal_checks_by_hand(tmp_path: Path) -> None:
     assert _sh("sha256sum -c SHA256SUMS", repo / "wal-archive").returncode == 0
     if incremental.backup_id is not None:  # its SHA256SUMS names ../../wal-archive/<segment>
         assert _sh("sha256sum -c SHA256SUMS", incremental.path).returncode == 0
+
+
+@needs_tools
+def test_roll_forward_by_hand_with_the_archived_wal(backend: str, tmp_path: Path) -> None:
+    """Unpack the full backup, copy the archived segments into data/wal/: the engine replays them on open."""
+    from engines.backup import attach_archiver
+
+    source, repo = tmp_path / "data", tmp_path / "repo"
+    model = Model()
+    with create_engine(source, backend=backend, durability="async", wal_segment_bytes=64 * 1024) as engine:
+        write_rows(engine, model, 0, 500, tag="x")
+    full = create_backup(repo, data_dir=source)
+    with open_engine(source, durability="async") as engine:
+        attach_archiver(engine, repo)
+        write_rows(engine, model, 500, 3000, tag="y")
+    create_backup(repo, data_dir=source, incremental=True)
+    dest = tmp_path / "by-hand"
+    dest.mkdir()
+    done = _sh(f"tar --zstd -xf {full.path / (str(full.backup_id) + '.tar.zst')} -C {dest} "
+               f"&& cp {repo / 'wal-archive'}/*.wal {dest / 'data' / 'wal'}/", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert export(dest / "data") == model.state_at(10**9)

@@ -170,3 +170,11 @@ def test_a_full_disk_mid_restore_leaves_nothing_behind(repo_template, small_disk
     result = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target)
     assert "no space left" in assert_error(result, 1).lower()
     assert list(small_disk.iterdir()) == []  # neither the target nor our staging dir
+
+
+def test_a_target_that_holds_the_repository_is_refused(repo_template, tmp_path: Path, capsys) -> None:
+    repo, _model = repo_template
+    result = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", repo.parent, "--replace")
+    assert_error(result, 2, contains="overlap")
+    assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", repo / "daily" / "x"), 2)
+    assert repo.is_dir() and (repo / "wal-archive").is_dir()

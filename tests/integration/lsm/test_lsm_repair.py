@@ -157,10 +157,10 @@ def test_rebuild_keeps_one_generation_when_compaction_inputs_survive(tmp_path: P
 
 def test_rebuild_reports_writes_neither_in_tables_nor_in_the_wal(tmp_path: Path) -> None:
     data = tmp_path / "db"
-    with create_lsm(data, SIMPLE, wal_segment_bytes=64 * 1024, wal_keep_segments=0) as engine:
-        fill(engine, 300, prefix=b"a")
+    with create_lsm(data, SIMPLE, wal_segment_bytes=64 * 1024, wal_keep_segments=1) as engine:
+        fill(engine, 800, prefix=b"a")
         engine.flush()
-        newer = fill(engine, 300, prefix=b"b")
+        newer = fill(engine, 800, prefix=b"b")
         engine.flush()
     newest = tables(data)[-1]
     shutil.move(str(newest), tmp_path / newest.name)
@@ -168,7 +168,7 @@ def test_rebuild_reports_writes_neither_in_tables_nor_in_the_wal(tmp_path: Path)
     report = rebuild_manifest(data)
     assert not report.ok and report.lost_lsn_ranges
     gap = report.lost_lsn_ranges[0]
-    assert gap[0] == 301
+    assert gap[0] == 801
     with open_engine(data) as engine:  # opens: the gap is reported, not hidden
         assert engine.get(b"a000001") == value_of(1)
     assert newer

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import engines.wal.writer as writer_module
+import engines.wal.files as files_module
 from engines.errors import DiskFullError, StorageIOError
 from engines.wal import Op, RecoveryMode, WalReader, WalWriter
 
@@ -107,8 +107,8 @@ def test_a_failed_write_refuses_everything_after(
     writer.append(Op.PUT, b"a", b"1")
     writer.sync()
     calls = {"n": 0}
-    monkeypatch.setattr(writer_module.os, "pwritev", _failing(error, calls))
-    monkeypatch.setattr(writer_module.os, "pwrite", _failing(error, calls))
+    monkeypatch.setattr(files_module.os, "pwritev", _failing(error, calls))
+    monkeypatch.setattr(files_module.os, "pwrite", _failing(error, calls))
     lsn = writer.append(Op.PUT, b"b", b"2")
     with pytest.raises(expected):
         writer.sync(lsn)
@@ -136,8 +136,8 @@ def test_a_failure_under_concurrent_writers_wakes_everyone(tmp_path: Path, monke
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_pwritev(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(writer_module.os, "pwritev", flaky)
-    monkeypatch.setattr(writer_module.os, "pwrite", _failing(errno.ENOSPC, {"n": 0}))
+    monkeypatch.setattr(files_module.os, "pwritev", flaky)
+    monkeypatch.setattr(files_module.os, "pwrite", _failing(errno.ENOSPC, {"n": 0}))
     acknowledged: list[int] = []
     outcomes: list[str] = []
 

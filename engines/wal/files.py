@@ -1,0 +1,82 @@
+"""File I/O of the log writer: positional writes, durable writes, and the clean-end check.
+
+Kept apart from ``writer.py`` (the concurrency) because these are the system-call details:
+every write names its offset, and a commit is one ``pwritev(RWF_DSYNC)`` where available.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from engines.errors import WalCorruptionError
+from engines.wal.scan import Action, SegmentProblem, scan_segments
+from engines.wal.segments import SegmentInfo
+
+__all__ = ["check_ends_cleanly", "write_all", "write_durably"]
+
+
+def check_ends_cleanly(last: SegmentInfo) -> None:
+    """Refuse to start after a last segment that ends in a torn or damaged record.
+
+    The writer starts a new segment; damage left at the end of the old one would then sit in
+    the middle of the log, where no reader may tolerate it. After a crash, the torn tail must
+    be cut (into quarantine) first. Reads the last segment only.
+    """
+    found: list[SegmentProblem] = []
+
+    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
+        found.append(problem)
+        return Action.STOP
+
+    for _record in scan_segments([last], 0, 1 << 64, stop_at_first):
+        pass
+    if found:
+        raise WalCorruptionError(
+            last.path.name,
+            found[0].offset,
+            found[0].reason,
+            hint="cut it first: engines.wal.truncate_at_first_bad (or `drconsole wal truncate --yes`)",
+        )
+
+
+def write_all(fd: int, data: bytearray, offset: int) -> None:
+    """Write ``data`` at ``offset``; ``pwrite`` may write less than asked, so loop.
+
+    Every write names its offset: commits use ``pwritev``, which does not move the file position,
+    so plain ``write`` calls would land in the wrong place.
+    """
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+_dsync_writes = hasattr(os, "RWF_DSYNC") and hasattr(os, "pwritev")
+
+
+def write_durably(fd: int, data: bytearray, offset: int, synced: bool) -> None:
+    """Write ``data`` at ``offset`` and make the file durable up to its end.
+
+    One ``pwritev(RWF_DSYNC)`` does both in a single system call, so the GIL is released once
+    per commit instead of twice: between two calls, followers woken by the previous commit grab
+    the GIL and the disk waits for them. It syncs only the range it writes, hence only when
+    everything before ``offset`` is durable already (``synced``); otherwise write + fdatasync.
+    """
+    global _dsync_writes
+    if data and synced and _dsync_writes:
+        try:
+            written = os.pwritev(fd, [data], offset, os.RWF_DSYNC)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            _dsync_writes = False  # an old kernel or a file system without it
+        else:
+            if written == len(data):
+                return
+            data = data[written:]
+            offset += written
+    if data:
+        write_all(fd, data, offset)
+    os.fdatasync(fd)

@@ -1,0 +1,8 @@
+"""The console's integration tests: helpers in ``console_testkit`` beside this file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

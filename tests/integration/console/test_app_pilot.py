@@ -1,0 +1,227 @@
+"""The app driven with Textual's Pilot on the fixed fleet: screens, keys, palette, dialogs, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Input
+
+from console.app import DrConsoleApp
+from console.run_stub import SimulatedLauncher
+from console.screens.confirm import ConfirmScreen
+from console.screens.dashboard import DashboardScreen
+from console.screens.error_dialog import ErrorDialog
+from console.screens.help import HelpScreen
+from console.screens.overview import OverviewScreen
+from console.screens.run import RunScreen
+from console.screens.timeline import TimelineScreen
+from console.screens.triage import TriageScreen
+from console_testkit import fixture_app, fixture_ticks, frozen_clock, screen_text
+from playbooks.fleet import FixtureSource
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_the_overview_fits_80x24_and_says_every_status_in_words() -> None:
+    async def main():
+        app = fixture_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            return screen_text(app)
+
+    text = run(main())
+    for title in ("orders-a · lsm · primary · e3", "orders-b · lsm · standby · e3", "ledger · cow · primary · e1",
+                  "cache · rocksdb · primary · e2"):
+        assert title in text
+    for words in ("✔ OK", "▲ DEGRADED", "✖ DOWN", "✖ CRIT", "▲ WARN", "✔ verified", "▲ unverified"):
+        assert words in text
+    assert "unreachable for 38 s" in text and "since 12:03:31" in text
+    assert "lag  4,710 rec" in text
+    assert len(text.splitlines()) == 24 and max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_keys_move_between_screens_and_help_lists_them() -> None:
+    async def main():
+        app = fixture_app()
+        seen = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            for key in ("2", "3", "4", "1"):
+                await pilot.press(key)
+                seen.append(type(app.screen))
+            await pilot.press("question_mark")
+            seen.append(type(app.screen))
+            help_text = screen_text(app)
+            await pilot.press("escape")
+            seen.append(type(app.screen))
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            seen.append(type(app.screen))
+            await pilot.press("escape")
+            await pilot.press("ctrl+q")
+        return seen, help_text, app.return_code
+
+    seen, help_text, code = run(main())
+    assert seen == [TriageScreen, RunScreen, TimelineScreen, OverviewScreen, HelpScreen, OverviewScreen,
+                    CommandPalette]
+    assert "command palette" in help_text and "Accept" in help_text
+    assert code == 0
+
+
+def test_a_palette_command_is_run_by_typing_it() -> None:
+    async def main():
+        app = fixture_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"timeline")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause()
+            return type(app.screen), [command.title for command in app.get_system_commands(app.screen)]
+
+    screen, titles = run(main())
+    assert screen is TimelineScreen
+    assert titles == ["Overview", "Triage", "Run", "Timeline", "Open incident", "Start run", "Cancel run",
+                      "Resume run", "Export incident report", "Help", "Quit", "Theme"]
+
+
+def test_enter_on_a_card_triages_that_node_and_opens_an_incident() -> None:
+    async def main():
+        app = fixture_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("h")  # cache (the worst node, selected first) -> ledger
+            await pilot.press("enter")
+            await pilot.pause()
+            return app, type(app.screen)
+
+    app, screen = run(main())
+    assert app.selected_node == "ledger"
+    assert screen is TriageScreen
+    assert app.incident is not None and app.incident.severity == "P0" and app.incident.node == "ledger"
+    kinds = [event.kind for event in app.incident.events]
+    assert kinds[:3] == ["alert", "alert", "alert"] and "incident" in kinds
+
+
+def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
+    async def main():
+        app = fixture_app(launcher=SimulatedLauncher(step_seconds=0, clock=frozen_clock), report_dir=tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for key in ("h", "enter", "a", "n", "a", "enter", "s"):
+                await pilot.press(key)
+            for _ in range(50):
+                if isinstance(app.screen, ConfirmScreen):
+                    break
+                await pilot.pause(0.02)
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press(*"ledgr", "enter")
+            still_asking = isinstance(app.screen, ConfirmScreen)
+            button_disabled = app.screen.query_one("#confirm-run").disabled
+            app.screen.query_one(Input).value = ""
+            await pilot.press("escape")
+            for _ in range(50):
+                if app.run_state is not None and app.run_state.finished is not None:
+                    break
+                await pilot.pause(0.02)
+            return still_asking, button_disabled, app
+
+    still_asking, button_disabled, app = run(main())
+    assert still_asking and button_disabled
+    assert app.run_state.finished is not None and app.run_state.finished.status == "cancelled"
+    assert app.run_state.statuses["recycle-wal"] == "cancelled"
+    assert app.run_state.statuses["compact"] == "cancelled"
+    assert any(event.text == "recycle-wal declined" for event in app.timeline())
+
+
+def test_the_refresh_worker_feeds_history_and_the_cards() -> None:
+    async def main():
+        app = DrConsoleApp(source=FixtureSource(fixture_ticks()), refresh_seconds=0.01, clock=frozen_clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(100):
+                if len(app.history.snapshots) >= 10:
+                    break
+                await pilot.pause(0.02)
+            return app
+
+    app = run(main())
+    assert len(app.history.snapshots) >= 10
+    assert app.snapshot == fixture_ticks()[-1]
+
+
+class BrokenSource:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def collect(self):
+        raise self.error
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_source_failure_is_reported_and_a_bug_in_a_worker_becomes_a_dialog() -> None:
+    async def main(error: BaseException):
+        app = DrConsoleApp(source=BrokenSource(error), refresh_seconds=0.05, clock=frozen_clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            return app, type(app.screen)
+
+    app, screen = run(main(OSError(5, "Input/output error")))
+    assert screen is OverviewScreen
+    assert [event.kind for event in app.events] == ["source"]  # once, not once per tick
+    assert "Input/output error" in app.events[0].text
+    app, screen = run(main(RuntimeError("a bug")))
+    assert screen is ErrorDialog
+
+
+def test_sighup_ends_the_app_cleanly() -> None:
+    async def main():
+        app = fixture_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            os.kill(os.getpid(), signal.SIGHUP)
+            for _ in range(100):
+                if app.exit_reason:
+                    break
+                await pilot.pause(0.02)
+        return app
+
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        app = run(main())
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert app.exit_reason == "SIGHUP" and app.return_code == 0
+
+
+def test_the_dashboard_has_only_its_own_screen() -> None:
+    async def main():
+        app = fixture_app(mode="dashboard")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for key in ("1", "2", "3", "4", "i", "enter", "tab"):
+                await pilot.press(key)
+            return type(app.screen), screen_text(app)
+
+    screen, text = run(main())
+    assert screen is DashboardScreen
+    assert "✔ 2 OK  ▲ 1 DEGRADED  ✖ 1 DOWN" in text
+
+
+@pytest.mark.parametrize("theme", ["dark", "light", "wall", "colorblind"])
+def test_every_theme_starts(theme: str) -> None:
+    async def main():
+        app = fixture_app(theme=theme)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            return app.theme
+
+    assert run(main()) == f"drconsole-{theme}"

@@ -1,0 +1,153 @@
+"""Probes on real data dirs with real damage: each answers with evidence that says why."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engines import create_engine, open_engine
+from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot, Replication
+from playbooks.probes import PROBES, ProbeContext
+from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
+
+from support import crash_copy
+
+
+def ask(name: str, **context: object) -> tuple[bool | None, str]:
+    answer = PROBES[name](ProbeContext(**context))  # type: ignore[arg-type]
+    return answer.answer, answer.evidence
+
+
+def test_corrupt_rocksdb_table_is_detected_with_the_file_named(tmp_path: Path) -> None:
+    data = fill(tmp_path / "db")
+    table = corrupt_rocksdb_table(data)
+    before = tree_state(data)
+    answer, evidence = ask("engine.verify_quick", data_dir=data)
+    assert answer is True
+    assert f"rocksdb/{table.name}" in evidence and "checksum" in evidence
+    assert ask("wal.damage_only", data_dir=data)[0] is False
+    assert tree_state(data) == before  # probes only read
+
+
+def test_clean_dir_answers_no_with_what_was_checked(tmp_path: Path) -> None:
+    data = fill(tmp_path / "db", count=200)
+    answer, evidence = ask("engine.verify_quick", data_dir=data)
+    assert answer is False and "verify found no problem" in evidence and "keys" in evidence
+    assert ask("node.opens", data_dir=data)[0] is True
+    assert ask("node.running", data_dir=data)[0] is False
+    assert ask("data.files_present", data_dir=data)[0] is True
+    assert ask("config.broken", data_dir=data)[0] is False
+    assert ask("process.crashed", data_dir=data)[0] is False
+
+
+def test_disk_and_memory_evidence_name_usage_and_threshold(tmp_path: Path) -> None:
+    answer, evidence = ask("disk.full", data_dir=tmp_path, disk_threshold=0.0)
+    assert answer is True
+    assert "% used on /" in evidence and "threshold 0 %" in evidence
+    answer, evidence = ask("disk.full", data_dir=tmp_path, disk_threshold=1.0)
+    assert answer is False and "threshold 100 %" in evidence
+    answer, evidence = ask("memory.exhausted", memory_threshold=0.0)
+    assert answer is True and evidence.startswith("memory ") and "threshold 0 %" in evidence
+
+
+def test_a_running_process_holds_the_data_dir(tmp_path: Path) -> None:
+    data = fill(tmp_path / "db", count=10)
+    with open_engine(data):
+        assert ask("node.running", data_dir=data)[0] is True
+        answer, evidence = ask("node.opens", data_dir=data)
+        assert answer is True and "running process" in evidence
+        assert ask("process.crashed", data_dir=data)[0] is False
+
+
+def test_a_killed_writer_leaves_crash_evidence(tmp_path: Path) -> None:
+    data = tmp_path / "db"
+    engine = create_engine(data, backend="rocksdb")
+    engine.write_batch([(b"k%04d" % i, b"v") for i in range(50)])
+    engine._wal.flush()  # type: ignore[union-attr]
+    crashed = crash_copy(data, tmp_path / "crashed")  # as a SIGKILL leaves it: WAL ahead of the store
+    engine.close()
+    answer, evidence = ask("process.crashed", data_dir=crashed)
+    assert answer is True and "without a clean close" in evidence
+
+
+def test_damaged_marker_and_missing_files(tmp_path: Path) -> None:
+    data = fill(tmp_path / "db", count=10)
+    (data / "drconsole.json").write_text("{not json", encoding="utf-8")
+    answer, evidence = ask("config.broken", data_dir=data)
+    assert answer is True and "drconsole.json" in evidence
+    assert ask("node.opens", data_dir=data)[0] is False
+    gone = tmp_path / "gone"
+    answer, evidence = ask("data.files_present", data_dir=gone)
+    assert answer is False and "does not exist" in evidence
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert ask("data.files_present", data_dir=empty)[0] is False
+
+
+def test_corrupt_wal_in_the_middle_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "db"
+    with create_engine(data, backend="rocksdb") as engine:
+        for index in range(200):
+            engine.put(b"k%04d" % index, b"v" * 100)
+    segment = sorted((data / "wal").iterdir())[0]
+    flip_byte(segment, 40)
+    answer, evidence = ask("wal.corrupt", data_dir=data)
+    assert answer is True and segment.name in evidence and "offset" in evidence
+
+
+def test_ransomware_signs(tmp_path: Path) -> None:
+    data = fill(tmp_path / "db", count=10)
+    table = sorted((data / "rocksdb").glob("*.sst"))[0]
+    table.rename(table.with_name(table.name + ".locked"))
+    (data / "HOW_TO_DECRYPT.txt").write_text("pay", encoding="utf-8")
+    answer, evidence = ask("ransomware.signs", data_dir=data)
+    assert answer is True and "2 suspicious files" in evidence
+
+
+def test_backup_recent_from_a_real_repository(tmp_path: Path) -> None:
+    from engines.backup import create_backup
+
+    data = fill(tmp_path / "db", count=10)
+    repo = tmp_path / "repo"
+    assert ask("backup.recent", data_dir=data)[0] is None  # no repository: cannot tell, and says so
+    create_backup(repo, data_dir=data)
+    answer, evidence = ask("backup.recent", data_dir=data, repo=repo)
+    assert answer is True and "h old" in evidence
+    answer, _ = ask("backup.recent", data_dir=data, repo=repo, backup_max_age_seconds=-1)
+    assert answer is False
+
+
+def snapshot(*nodes: NodeSnapshot) -> FleetSnapshot:
+    return FleetSnapshot(taken_at=datetime.now(UTC), nodes=nodes, source="fixture")
+
+
+def test_fleet_probes_read_a_fleet_snapshot() -> None:
+    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK),
+                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK))
+    answer, evidence = ask("replication.split_brain", snapshot=split)
+    assert answer is True and "a, b" in evidence and "epoch 3" in evidence
+    failover = snapshot(NodeSnapshot(name="a", role="primary", epoch=1, health=Health.DOWN, reachable=False),
+                        NodeSnapshot(name="b", role="standby", epoch=1, health=Health.OK,
+                                     replication=Replication(lag_seconds=0.4)))
+    answer, evidence = ask("replication.primary_down", snapshot=failover)
+    assert answer is True and "standby b healthy" in evidence and "0.4 s" in evidence
+    assert ask("replication.split_brain", snapshot=failover)[0] is False
+    parted = snapshot(NodeSnapshot(name="a", role="primary", peers=("b",)), NodeSnapshot(name="b", peers=("a",)),
+                      NodeSnapshot(name="c", peers=()))
+    assert ask("cluster.partition", snapshot=parted)[0] is True
+    assert ask("cluster.isolated_node", snapshot=parted)[0] is True
+    down = snapshot(NodeSnapshot(name="a", reachable=False), NodeSnapshot(name="b", reachable=False),
+                    NodeSnapshot(name="c", reachable=True))
+    assert ask("cluster.minority_survives", snapshot=down)[0] is True
+    assert ask("cluster.all_down", snapshot=down)[0] is False
+    for name in ("replication.split_brain", "cluster.partition"):
+        answer, evidence = ask(name)
+        assert answer is None and "no fleet snapshot" in evidence
+
+
+def test_a_snapshot_loaded_as_plain_json_answers_the_same() -> None:
+    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK),
+                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK))
+    plain = json.loads(split.model_dump_json())
+    assert ask("replication.split_brain", snapshot=plain)[0] is True
