@@ -50,16 +50,19 @@ def value_source(seed: int) -> Callable[[int], bytes]:
 
 
 def build(data: Path, size_mb: int) -> int:
-    """Write rows (16 to a batch) until the data dir holds ``size_mb`` MB; returns the row count."""
+    """Write rows (16 to a batch) until the closed data dir holds ``size_mb`` MB; returns the row count.
+
+    Closing recycles the WAL the store covers, so the size is measured after each close.
+    """
     value = value_source(1)
     rows = 0
-    with create_engine(data, backend="rocksdb", durability="async") as engine:
-        while True:
-            for _ in range(64):
+    create_engine(data, backend="rocksdb", durability="async").close()
+    while directory_size(data) < size_mb * 1e6:
+        missing = size_mb * 1e6 - directory_size(data)
+        with open_engine(data, durability="async") as engine:
+            for _ in range(max(1, int(missing / VALUE_BYTES / 16))):
                 engine.write_batch([(b"row%010d" % n, value(n)) for n in range(rows, rows + 16)])
                 rows += 16
-            if directory_size(data) >= size_mb * 1e6:
-                break
     return rows
 
 

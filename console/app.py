@@ -506,6 +506,8 @@ def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool
         sys.stderr.write(f"drconsole: error: unknown mode {mode!r} (use one of {', '.join(MODES)})\n")
         return 2
     if config_path is None:
+        if not _has_terminal():
+            return _no_terminal()
         from console.demo import run_demo
 
         return run_demo(None, mode=mode, theme=theme, read_only=read_only)
@@ -521,12 +523,20 @@ def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool
     return launch(app)
 
 
+def _has_terminal() -> bool:
+    return sys.stdout.isatty() or bool(os.environ.get("DRCONSOLE_FORCE_TUI"))
+
+
+def _no_terminal() -> int:
+    sys.stderr.write("drconsole: error: the console needs a terminal (stdout is not a TTY) "
+                     "(use the headless commands, e.g. `drconsole engine stats --json`)\n")
+    return 2
+
+
 def launch(app: DrConsoleApp) -> int:
     """Run ``app`` on this terminal; its exit code."""
-    if not sys.stdout.isatty() and not os.environ.get("DRCONSOLE_FORCE_TUI"):
-        sys.stderr.write("drconsole: error: the console needs a terminal (stdout is not a TTY) "
-                         "(use the headless commands, e.g. `drconsole engine stats --json`)\n")
-        return 2
+    if not _has_terminal():
+        return _no_terminal()
     code = app.run()
     return int(code or app.return_code or 0)
 

@@ -160,10 +160,10 @@ def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
     else:
         from engines.backup.metadata import size_readable
 
+        archived = f"{result.archived_segments} WAL segment(s) archived, "
         text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
                 f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
-                f"{result.archived_segments} WAL segment(s) archived, {result.duration_seconds:.2f} s\n"
-                f"  {result.path}")
+                f"{archived}{result.duration_seconds:.2f} s\n  {result.path}")
     out.result(payload, text)
     return EXIT_OK
 

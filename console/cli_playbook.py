@@ -10,7 +10,7 @@
     drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT]
     drconsole audit verify [--json]
 
-``register(subparsers, parents=...)`` adds the commands; each leaf parser sets ``func`` to its
+``register(subparsers, common)`` adds the commands; each leaf parser sets ``func`` to its
 handler, ``handler(args, output=None) -> int``. This module imports only the standard library and
 the CLI's output helpers at load time, so building the parser stays cheap; the playbook layer is
 imported by the handler that runs. Run events are rendered on stderr (symbols and words, a Rich
@@ -52,9 +52,13 @@ def _target(parser: argparse.ArgumentParser) -> None:
                        help="the engine's data directory")
 
 
-def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Add ``playbook``, ``triage``, ``incident`` and ``audit`` to ``subparsers``."""
-    parents = list(parents)
+def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
+    """Add ``playbook``, ``triage``, ``incident`` and ``audit`` to ``subparsers``.
+
+    ``common`` is the main parser's shared options (``--config``, ``--json``), accepted after each
+    command too; without it each leaf command gets its own ``--json``.
+    """
+    parents = [common] if common is not None else []
 
     def leaf(sub: Any, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text,
@@ -285,6 +289,9 @@ def _run_text(result: Any) -> str:
         lines.append(f"{symbol} {step.status:<9} {step.id} ({step.duration_seconds:.1f} s): {step.summary}")
     partial = " (partially: some steps failed and were passed over)" if result.partial else ""
     lines.append(f"run {result.run_id}: {result.playbook} {result.status}{partial}")
+    if result.lost:
+        lines.append("reported as not recovered:")
+        lines += [f"  {item}" for item in result.lost]
     if result.simulated_from:
         lines.append(f"simulated in {result.data_dir}; {result.simulated_from} was not touched")
     if result.message and result.status != "succeeded":
@@ -433,7 +440,7 @@ def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
     snapshot = None
     data_dir = args.data_dir
     repo = args.repo
-    thresholds: dict[str, float] = {}
+    thresholds: dict[str, Any] = {}
     if spec is not None:
         data_dir = Path(spec.data_dir).absolute() if spec.data_dir is not None else None
         repo = repo or (Path(spec.backup_repo) if spec.backup_repo is not None else None)
@@ -575,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         common.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
         parser = _Parser(prog="drconsole", parents=[common])
         commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-        register(commands, parents=[common])
+        register(commands, common)
         args = parser.parse_args(argv)
         out.json_mode = bool(getattr(args, "json", False))
         return int(args.func(args, out))

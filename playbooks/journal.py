@@ -120,4 +120,4 @@ def list_journals(runs_dir: Path) -> list[JournalState]:
             found.append(read_journal(path))
         except UnknownPlaybookError:
             continue
-    return found
+    return sorted(found, key=lambda state: (float(state.header.get("time") or 0), state.run_id))

@@ -98,14 +98,16 @@ def load_playbook_file(path: Path) -> Playbook:
     playbook: Playbook = _validate(source, Playbook, data)
     if playbook.id != path.stem:
         raise source.fail(["id"], f"the id {playbook.id!r} must match the file name {path.stem!r}")
-    for name in playbook.params:
-        if name in RUN_VARIABLES:
-            raise source.fail(["params", name], f"{name!r} is a run variable; choose another parameter name")
+    for param in playbook.params:
+        if param in RUN_VARIABLES:
+            raise source.fail(["params", param], f"{param!r} is a run variable; choose another parameter name")
     known = set(RUN_VARIABLES) | set(playbook.params)
     for index, step in enumerate(playbook.steps):
         where: list[str | int] = ["steps", index]
-        for field_name, name, args in (("action", step.action, step.args), ("verify", step.verify, step.verify_args),
-                                       ("rollback", step.rollback, step.rollback_args)):
+        checked: tuple[tuple[str, str | None, dict[str, Any]], ...] = (
+            ("action", step.action, step.args), ("verify", step.verify, step.verify_args),
+            ("rollback", step.rollback, step.rollback_args))
+        for field_name, name, args in checked:
             if name is None:
                 if args and field_name != "action":
                     raise source.fail([*where, f"{field_name}_args"], f"arguments given but no {field_name} action")
@@ -131,9 +133,9 @@ def load_playbook_file(path: Path) -> Playbook:
             for reference in condition.references():
                 if reference[0] == "params" and len(reference) > 1 and reference[1] not in playbook.params:
                     raise source.fail([*where, "when"], f"no parameter {reference[1]!r} in this playbook")
-        for name in placeholders(step.args) + placeholders(step.verify_args) + placeholders(step.rollback_args):
-            if name not in known:
-                raise source.fail([*where, "args"], f"unknown placeholder {{{name}}}: use a run variable "
+        for placeholder in placeholders(step.args) + placeholders(step.verify_args) + placeholders(step.rollback_args):
+            if placeholder not in known:
+                raise source.fail([*where, "args"], f"unknown placeholder {{{placeholder}}}: use a run variable "
                                                     f"({', '.join(RUN_VARIABLES)}) or a parameter")
     return playbook
 

@@ -172,19 +172,20 @@ class Runner:
             "simulated_from": simulated_from, "incident": playbook.incident and options.open_incident and not options.simulate,
             "who": self.actor.to_json(),
         }
-        journal = Journal(self.state.journal(run_id))
-        journal.write("run_started", **header)
-        unconfirmed = self._unconfirmed(plan, params, backend, options)
-        if unconfirmed:
-            message = (f"{playbook.id} has destructive steps ({', '.join(unconfirmed)}) and they were not confirmed; "
-                       f"nothing was changed")
-            journal.write("run_finished", status="refused", message=message)
-            self._emit("run_finished", header, status="refused", message=message)
-            steps = [StepOutcome(p.id, p.step.action or "", "refused" if p.id in unconfirmed else "planned",
-                                 summary=p.step.title, destructive=p.step.destructive) for p in plan]
-            return RunResult(run_id, playbook.id, "refused", steps, str(data_dir), backend, message=message,
-                             journal=str(journal.path))
-        return self._execute(header, plan, journal, options, finished={}, interrupted=None)
+        with self._locks(run_id, data_dir):
+            journal = Journal(self.state.journal(run_id))
+            journal.write("run_started", **header)
+            unconfirmed = self._unconfirmed(plan, params, backend, options)
+            if unconfirmed:
+                message = (f"{playbook.id} has destructive steps ({', '.join(unconfirmed)}) and they were not "
+                           f"confirmed; nothing was changed")
+                journal.write("run_finished", status="refused", message=message)
+                self._emit("run_finished", header, status="refused", message=message)
+                steps = [StepOutcome(p.id, p.step.action or "", "refused" if p.id in unconfirmed else "planned",
+                                     summary=p.step.title, destructive=p.step.destructive) for p in plan]
+                return RunResult(run_id, playbook.id, "refused", steps, str(data_dir), backend, message=message,
+                                 journal=str(journal.path))
+            return self._steps(header, plan, journal, options, finished={}, interrupted=None)
 
     def resume(self, run_id: str, options: RunOptions | None = None) -> RunResult:
         options = options or RunOptions()
@@ -206,12 +207,13 @@ class Runner:
         if unconfirmed:
             raise ConfirmationRequired(f"run {run_id} has destructive steps not confirmed yet "
                                        f"({', '.join(unconfirmed)})", hint="resume with --yes to confirm them")
-        journal = Journal(state.path)
         finished = {step: record for step, record in state.finished.items()
                     if record.get("status") in _DONE or (record.get("status") == "failed" and record.get("continued"))}
         interrupted = state.interrupted_step
-        journal.write("run_resumed", who=self.actor.to_json(), interrupted_step=interrupted)
-        return self._execute(header, plan, journal, merged, finished=finished, interrupted=interrupted)
+        with self._locks(run_id, Path(header["data_dir"])):
+            journal = Journal(state.path)
+            journal.write("run_resumed", who=self.actor.to_json(), interrupted_step=interrupted)
+            return self._steps(header, plan, journal, merged, finished=finished, interrupted=interrupted)
 
     # ------------------------------------------------------------------ preparation
     def _backend(self, playbook: Playbook, data_dir: Path) -> str | None:
@@ -316,13 +318,6 @@ class Runner:
     def _emit(self, kind: str, header: dict[str, Any], **fields: Any) -> None:
         self.bus.emit(RunEvent(kind=kind, run_id=header["run_id"], playbook=header["playbook"], **fields))
 
-    def _execute(self, header: dict[str, Any], plan: list[PlannedStep], journal: Journal, options: RunOptions,
-                 finished: dict[str, dict[str, Any]], interrupted: str | None) -> RunResult:
-        run_id = header["run_id"]
-        data_dir = Path(header["data_dir"])
-        with self._locks(run_id, data_dir):
-            return self._steps(header, plan, journal, options, finished, interrupted)
-
     def _steps(self, header: dict[str, Any], plan: list[PlannedStep], journal: Journal, options: RunOptions,
                finished: dict[str, dict[str, Any]], interrupted: str | None) -> RunResult:
         run_id, data_dir, params = header["run_id"], Path(header["data_dir"]), header["params"]
@@ -357,8 +352,9 @@ class Runner:
                 continue
             if step.destructive:
                 if not safety_done and not waived and data_dir.exists():
-                    auto = PlannedStep("auto-safety-copy", Step(id="auto-safety-copy", action=SAFETY_ACTION,
-                                                                title="safety copy before destructive steps"),
+                    auto = PlannedStep("auto-safety-copy", Step.model_validate({
+                        "id": "auto-safety-copy", "action": SAFETY_ACTION,
+                        "title": "safety copy before destructive steps"}),
                                        "", header["playbook"])
                     outcome, result = self._run_step(header, journal, base, variables, auto, index, total,
                                                      resuming=interrupted == auto.id, incident=incident)
@@ -404,8 +400,9 @@ class Runner:
             status, message = "failed", f"{planned.id} failed: {outcome.summary}"
             if step.on_failure == "rollback":
                 rollback = PlannedStep(f"{planned.id}:rollback",
-                                       Step(id="rollback", action=step.rollback or "engine.restore_safety_copy",
-                                            args=step.rollback_args, title=f"roll back {planned.id}"),
+                                       Step.model_validate({
+                                           "id": "rollback", "action": step.rollback or "engine.restore_safety_copy",
+                                           "args": step.rollback_args, "title": f"roll back {planned.id}"}),
                                        planned.scope, planned.source)
                 rolled, _ = self._run_step(header, journal, base, variables, rollback, index, total,
                                            resuming=False, incident=incident)

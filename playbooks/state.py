@@ -44,8 +44,9 @@ def current_actor() -> Actor:
 
 
 def new_run_id() -> str:
-    """A sortable, unique run id: ``20261123-140501-3fa9c2``."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    """A sortable, unique run id: ``20261123-140501-042-3fa9`` (UTC, milliseconds, random)."""
+    now = time.time()
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}-" + secrets.token_hex(2)
 
 
 class StateDir:

@@ -7,9 +7,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Grid
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.screens.base import ConsoleScreen
+from console.widgets.key_bar import KeyBar
 from console.widgets.alert_strip import AlertStrip
 from console.widgets.dashboard_header import DashboardHeader
 from console.widgets.fleet_tile import FleetTile
@@ -41,7 +42,7 @@ class DashboardScreen(ConsoleScreen):
         yield AlertStrip()
         yield Grid(id="tiles")
         yield Static(self.console.notice, id="dashboard-notice", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -7,9 +7,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.screens.base import ConsoleScreen
+from console.widgets.key_bar import KeyBar
 from console.widgets.alert_strip import AlertStrip
 from console.widgets.node_card import CardSeries, NodeCard
 from console.widgets.split_brain_banner import SplitBrainBanner
@@ -42,7 +43,7 @@ class OverviewScreen(ConsoleScreen):
         with VerticalScroll(id="cards-scroll"):
             yield Grid(id="cards")
         yield Static(self.console.notice, id="overview-notice", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

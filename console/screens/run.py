@@ -7,9 +7,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from console.screens.base import ConsoleScreen
+from console.widgets.key_bar import KeyBar
 from console.widgets.run_progress import RunProgress
 from console.widgets.step_list import StepList
 from console.widgets.text import line
@@ -43,8 +44,8 @@ class RunScreen(ConsoleScreen):
             yield StepList(id="run-steps")
             with Vertical(id="run-side"):
                 yield RunProgress(id="run-progress")
-                yield RichLog(id="run-log", wrap=True, markup=False, max_lines=2000)
-        yield Footer()
+                yield RichLog(id="run-log", wrap=True, markup=False, max_lines=2000, min_width=20)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

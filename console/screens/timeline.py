@@ -6,9 +6,10 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.screens.base import ConsoleScreen
+from console.widgets.key_bar import KeyBar
 from console.widgets.text import line
 from console.widgets.timeline_table import TimelineTable
 
@@ -35,7 +36,7 @@ class TimelineScreen(ConsoleScreen):
         yield self.status_bar()
         yield Static(id="timeline-title")
         yield TimelineTable(tz=self.console.tz, id="timeline-table")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

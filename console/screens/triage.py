@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.screens.base import ConsoleScreen
+from console.widgets.key_bar import KeyBar
 from console.triage_stub import STAND_IN_NOTE
 from console.triage_view import TriageView
 from console.widgets.decision_tree import DecisionTree
@@ -52,7 +53,7 @@ class TriageScreen(ConsoleScreen):
                 yield EvidencePanel(id="triage-evidence")
                 yield Static(id="triage-path")
                 yield OptionList(id="triage-recommended")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

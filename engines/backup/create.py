@@ -10,9 +10,11 @@ sealing the open WAL segment need the engine; a data dir held by a running node 
 exit 3 (``SourceLockedError``) until the node API offers ``/admin/checkpoint``. Applications that
 embed an engine pass it in (``engine=``), and writes go on during the backup.
 
-Every run also archives the sealed WAL segments it finds, so point-in-time recovery can reach
-past the newest backup. Each run records what it observed ("at time t the log ended at LSN n") in
-the archive manifest: that bounds the recoverable window when no later write exists to bound it.
+WAL reaches the archive three ways: the engine archives each segment before it recycles it (the
+hook ``backup create`` sets on the engine it opens, and ``attach_archiver`` sets on a node's);
+every ``backup create`` archives the sealed segments it finds; and ``--incremental`` also seals
+the open segment first. Each run records what it observed ("at time t the log ended at LSN n")
+beside the archive: that bounds the recoverable window when no later write does.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from engines.backup.pack import pack_directory
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import OperationLog, Repository
 from engines.base import Engine
-from engines.errors import EngineError, LockedError, NotFoundError
+from engines.errors import CorruptionError, EngineError, LockedError, NotFoundError
 from engines.fsutil import atomic_write_text
 from engines.registry import open_engine
 from engines.wal import WalReader, list_segments
@@ -163,28 +164,6 @@ def _sealed_segments(engine: Engine, *, seal: bool) -> tuple[list[Path], int]:
         return segments, engine.last_lsn
 
 
-class _Background:
-    """Run a function in a thread; ``result()`` joins it and returns its value or raises its error."""
-
-    def __init__(self, function: Callable[[], list[ArchivedSegment]]) -> None:
-        self._value: list[ArchivedSegment] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(function,), name="wal-archiver", daemon=True)
-        self._thread.start()
-
-    def _run(self, function: Callable[[], list[ArchivedSegment]]) -> None:
-        try:
-            self._value = function()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
-            self._error = exc
-
-    def result(self) -> list[ArchivedSegment]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 def _archive_paths(archive: WalArchive, paths: list[Path]) -> list[ArchivedSegment]:
     added = []
     for path in paths:
@@ -212,14 +191,10 @@ def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationL
         checkpointed_ns = now_ns()
         lsn_start, lsn_end_time = _checkpoint_lsns(checkpoint, lsn, archive, checkpointed_ns)
         archive_name = f"{backup_id}.tar.zst"
-        # Archiving the sealed WAL is mostly I/O and hashing: it runs beside the packing, which
-        # keeps the cores busy compressing.
-        sealed, _last = _sealed_segments(engine, seal=False)
-        archiving = _Background(lambda: _archive_paths(archive, sealed))
-        try:
-            packed = pack_directory(checkpoint, staging / archive_name, progress=progress)
-        finally:
-            added = archiving.result()
+        packed = pack_directory(checkpoint, staging / archive_name, progress=progress)
+        # The sealed WAL is archived too: a node that recycles segments without archiving them
+        # leaves the archive a gap otherwise (until then, a segment lives from one run to the next).
+        added = _archive_paths(archive, _sealed_segments(engine, seal=False)[0])
         atomic_write_text(staging / SUMS_NAME, format_sums([(archive_name, packed.archive_sha256)]))
         with repo.lock():
             tier = choose_tier(repo, started)
@@ -248,8 +223,11 @@ def _checkpoint_lsns(checkpoint: Path, lsn: int, archive: WalArchive, checkpoint
     lsn_start = segments[0].first_lsn if segments else lsn
     if lsn == 0:
         return 0, checkpointed_ns
-    for record in WalReader(checkpoint / "wal").records(from_lsn=lsn, to_lsn=lsn):
-        return lsn_start, record.timestamp_ns
+    try:
+        for record in WalReader(checkpoint / "wal").records(from_lsn=lsn, to_lsn=lsn):
+            return lsn_start, record.timestamp_ns
+    except CorruptionError:
+        pass  # a damaged tail in the copy (the engine replays what it can); fall back below
     for segment in archive.segments():
         if segment.last_lsn == lsn and segment.last_time_ns is not None:
             return lsn_start, segment.last_time_ns

@@ -4,9 +4,9 @@ The policy is the reference's: the newest 7 backups of the daily tier, 4 of the 
 monthly (``choose_tier`` puts each full backup in one). On top of the counts:
 
 * the newest full backup is always kept, whatever the counts say;
-* a full backup the counts would drop is kept when it is the only one that can recover some LSN
-  range inside the retained window (the archive has a gap that only this backup bridges): a
-  retained point-in-time window never loses a point it had;
+* a full backup the counts would drop is kept when archived WAL after it exists and it is the
+  only base that can replay that range inside the retained window (the archive has a gap that
+  only this backup bridges): a retained point-in-time window never loses a point it had;
 * incremental backups and WAL segments are kept from the oldest kept full backup on (the WAL
   before it can no longer be replayed onto anything that is kept);
 * a backup whose metadata cannot be read is kept: what cannot be judged is not removed.
@@ -149,8 +149,8 @@ def _keep_for_pitr(decided: dict[str, Decision], found: list[Reach]) -> None:
     floor = min(reach.start for reach in kept)
     for reach in sorted(found, key=lambda r: r.start, reverse=True):
         decision = decided[reach.backup_id]
-        if decision.keep or reach.start < floor:
-            continue
+        if decision.keep or reach.start < floor or reach.end == reach.start:
+            continue  # kept already, older than the window, or no archived WAL depends on it
         if not _covered((reach.start, reach.end), [(r.start, r.end) for r in kept]):
             decision.keep = True
             decision.reason = f"the only backup that recovers LSN {reach.start}..{reach.end} (a gap in the WAL archive)"

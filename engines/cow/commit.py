@@ -145,7 +145,7 @@ class _Commit:
         self.allocated: list[tuple[int, int]] = []
         self.runs: Runs = []
         self.dirty = 0
-        self.spill_at = max(1 << 20, self.settings.dirty_budget_bytes // 2)
+        self.spill_at = max(1 << 16, self.settings.dirty_budget_bytes // 2)
         self.freelist_page = 0
         self.freelist_span = 0
         self.pending_added = False

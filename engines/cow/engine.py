@@ -201,7 +201,7 @@ class CowEngine(Engine):
         if not self._settings.snapshots:
             raise InvalidArgumentError("snapshots are off for this data dir (the low-memory profile)",
                                        hint="use checkpoint(dest) for a copy outside the data dir")
-        name = name or default_name()
+        name = default_name() if name is None else name
         target = snapshot_path(self.path, name)
         if target.exists():
             raise InvalidArgumentError(f"snapshot {name!r} already exists", hint="choose another name")

@@ -223,11 +223,13 @@ def split_ranges(sizes: list[int], capacity: int, max_entries: int) -> list[tupl
     minimum = 2 if n >= 4 else 1
     for index, size in enumerate(sizes):
         count = index - start
-        if count >= minimum and n - index >= minimum and (
-                filled + size > capacity or filled >= target or count >= per_piece):
-            ranges.append((start, index))
-            start = index
-            filled = 0
+        if count:
+            must = (max_entries and count >= per_piece) or (count >= minimum and filled + size > capacity)
+            may = count >= minimum and n - index >= minimum and (filled >= target or count >= per_piece)
+            if must or may:
+                ranges.append((start, index))
+                start = index
+                filled = 0
         filled += size
     ranges.append((start, n))
     return ranges

@@ -294,7 +294,7 @@ class LsmEngine(Engine):
         with self._manifest_lock:
             self._in_flight.discard(number)
 
-    def _commit(self, reason: str, added: list[tuple[TableMeta, Table]], removed: list[Table], *,
+    def _commit(self, reason: str, added: Sequence[tuple[TableMeta, Table]], removed: Sequence[Table], *,
                 durable_lsn: int | None = None, flushed: Memtable | None = None,
                 keep_removed: bool = False) -> Manifest:
         """Write the manifest for an edit, then switch readers to it and delete retired tables.

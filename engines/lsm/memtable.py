@@ -8,7 +8,7 @@ C-level slicing. Sorted lists are never changed in place, so a scan keeps a stab
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 __all__ = ["Memtable", "ENTRY_MEMORY"]
 
@@ -36,7 +36,7 @@ class Memtable:
     def __len__(self) -> int:
         return len(self.data)
 
-    def apply(self, lsn: int, entries: list[tuple[bytes, bytes | None]] | tuple) -> None:
+    def apply(self, lsn: int, entries: Sequence[tuple[bytes, bytes | None]]) -> None:
         data = self.data
         added = 0
         for key, value in entries:

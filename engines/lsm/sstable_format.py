@@ -91,9 +91,8 @@ def _u32_array(values: object) -> bytes:
 def encode_block(keys: list[bytes], values: list[bytes | None]) -> bytes:
     """The body of a block holding ``keys`` (sorted) and their values (None: a tombstone)."""
     tombstones = [index for index, value in enumerate(values) if value is None]
-    if tombstones:
-        values = [b"" if value is None else value for value in values]
-    parts = list(chain.from_iterable(zip(keys, values)))
+    stored: list[bytes] = [b"" if value is None else value for value in values] if tombstones else values  # type: ignore[assignment]
+    parts: list[bytes] = list(chain.from_iterable(zip(keys, stored)))
     offsets = _u32_array(accumulate(map(len, parts), initial=0))
     return b"".join(parts) + offsets + _u32_array(tombstones) + _COUNTS.pack(len(keys), len(tombstones))
 

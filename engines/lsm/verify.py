@@ -11,7 +11,7 @@ and the block offset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from engines.errors import EngineError
@@ -109,7 +109,7 @@ def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta 
     return len(report.problems) == before
 
 
-def verify_tables(data_dir: Path, manifest: Manifest, readers: dict[int, object], report: VerifyReport) -> None:
+def verify_tables(data_dir: Path, manifest: Manifest, readers: Mapping[int, object], report: VerifyReport) -> None:
     """Check every table the manifest names (through ``readers`` when open) and the level layout."""
     for problem in level_problems(manifest.levels):
         report.add("level-overlap", problem, file=MANIFEST_NAME)
@@ -162,8 +162,8 @@ def verify_data_dir(data_dir: Path) -> VerifyReport:
                 continue
             try:
                 reader = open_table(data_dir, number)
-            except TableCorruptionError as problem:
-                report.add(problem.kind, problem.message, file=problem.file, offset=problem.offset)
+            except TableCorruptionError as exc:
+                report.add(exc.kind, exc.message, file=exc.file, offset=exc.offset)
                 continue
             try:
                 verify_table(reader, report)

@@ -65,8 +65,13 @@ class Version:
             return (start is None or meta.max_key >= start) and (end is None or meta.min_key < end)
 
         sources: list[Iterator[Chunk]] = [table.chunks(start, end) for table in self.levels[0] if overlaps(table)]
-        for level in self.levels[1:]:
-            chosen = [table for table in level if overlaps(table)]
+        for level, max_keys in self._deep:
+            first = 0 if start is None else bisect_left(max_keys, start)
+            chosen = []
+            for table in level[first:]:
+                if end is not None and table.meta.min_key >= end:
+                    break
+                chosen.append(table)
             if len(chosen) == 1:
                 sources.append(chosen[0].chunks(start, end))
             elif chosen:

@@ -85,8 +85,8 @@ def repair(context: ActionContext) -> ActionResult:
                 raw = loaded if isinstance(loaded, dict) else {}
             except (OSError, ValueError):
                 raw = {}
-            epoch = raw.get("epoch") if isinstance(raw.get("epoch"), int) else 0
-            name = raw.get("node_name") if isinstance(raw.get("node_name"), str) else data_dir.name
+            epoch = raw["epoch"] if isinstance(raw.get("epoch"), int) else 0
+            name = raw["node_name"] if isinstance(raw.get("node_name"), str) else data_dir.name
             marker = Marker(backend=found, node_name=name, epoch=epoch)
             notes.append(f"rebuilt from the files: backend {found}, epoch {epoch}"
                          + ("" if "epoch" in raw else " (unknown before: check it before this node rejoins a fleet)"))

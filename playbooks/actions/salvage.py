@@ -37,7 +37,7 @@ def salvage_keys(source: Path) -> tuple[dict[bytes, bytes | None], list[str], in
     try:
         options = EngineOptions.model_validate(base | {"wal_recovery": RecoveryMode.SKIP_ANY_CORRUPTED.value})
     except ValueError:
-        options = EngineOptions(wal_recovery=RecoveryMode.SKIP_ANY_CORRUPTED.value)
+        options = EngineOptions.model_validate({"wal_recovery": RecoveryMode.SKIP_ANY_CORRUPTED.value})
     try:
         engine = engine_class(backend)(source, mode="ro", options=options)
     except EngineError as exc:
@@ -62,8 +62,8 @@ def salvage_keys(source: Path) -> tuple[dict[bytes, bytes | None], list[str], in
     replayed = 0
     try:
         for record in WalReader(source / "wal").records(mode=RecoveryMode.SKIP_ANY_CORRUPTED):
-            for key, value in record.entries():
-                keys[key] = value
+            for logged_key, logged_value in record.entries():
+                keys[logged_key] = logged_value
             replayed += 1
     except EngineError as exc:
         notes.append(f"WAL replay stopped: {exc.message}")

@@ -40,8 +40,9 @@ def _no_dir(context: ProbeContext) -> Answer | None:
 
 
 def verify_report(context: ProbeContext) -> Any:
-    assert context.data_dir is not None
-    return context.cached("verify", lambda: verify_data_dir(context.data_dir))
+    data_dir = context.data_dir
+    assert data_dir is not None
+    return context.cached("verify", lambda: verify_data_dir(data_dir))
 
 
 @probe("node.running")

@@ -82,7 +82,7 @@ def test_a_different_segment_under_an_archived_name_is_refused(tmp_path: Path) -
     archive = WalArchive(Repository.create(repo))
     archive.archive_sealed(data / "wal")
     other = tmp_path / "other"
-    with create_engine(other, backend="rocksdb", wal_segment_bytes=64 * 1024) as engine:
+    with create_engine(other, backend="rocksdb", durability="async", wal_segment_bytes=64 * 1024) as engine:
         for n in range(3000):
             engine.put(b"x%05d" % n, b"w" * 40)
     with pytest.raises(ArchiveConflictError, match="different"):
@@ -114,7 +114,7 @@ def test_writing_on_after_a_restore_to_an_earlier_point_is_a_conflict(tmp_path: 
             engine.put(b"y%05d" % n, b"y" * 40)
     create_backup(repo, data_dir=data, incremental=True)
     restore_backup(repo, restored, until_lsn=1000)
-    with open_engine(restored) as engine:
+    with open_engine(restored, durability="async") as engine:
         engine.put(b"fork", b"another history")
     result = cli(capsys, "backup", "create", "--data-dir", restored, "--repo", repo, "--incremental")
     assert_error(result, 4, contains="diverged")

@@ -15,7 +15,7 @@ from engines.backup import create_backup, restore_backup, verify_repository
 def test_cli_round_trip_equals_the_source(backend: str, tmp_path: Path, capsys) -> None:
     source, repo, restored = tmp_path / "data", tmp_path / "repo", tmp_path / "restored"
     model = Model()
-    with create_engine(source, backend=backend, wal_segment_bytes=64 * 1024) as engine:
+    with create_engine(source, backend=backend, durability="async", wal_segment_bytes=64 * 1024) as engine:
         write_rows(engine, model, 0, 600, tag="a")
     before = export(source)
     assert before == model.state_at(10**9)
@@ -41,11 +41,11 @@ def test_cli_round_trip_equals_the_source(backend: str, tmp_path: Path, capsys) 
 def test_restored_dir_takes_writes_and_backs_up_again(backend: str, tmp_path: Path) -> None:
     source, repo, restored = tmp_path / "data", tmp_path / "repo", tmp_path / "restored"
     model = Model()
-    with create_engine(source, backend=backend) as engine:
+    with create_engine(source, backend=backend, durability="async") as engine:
         write_rows(engine, model, 0, 200, tag="a")
     first = create_backup(repo, data_dir=source)
     restore_backup(repo, restored)
-    with open_engine(restored) as engine:
+    with open_engine(restored, durability="async") as engine:
         assert engine.last_lsn == first.lsn_end
         write_rows(engine, model, 200, 100, tag="b")  # LSNs continue where the backup ended
     second = create_backup(repo, data_dir=restored)

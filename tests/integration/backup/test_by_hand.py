@@ -24,7 +24,7 @@ def _sh(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_restore_by_hand_with_tar_zstd_and_sha256sum(backend: str, tmp_path: Path) -> None:
     source, repo = tmp_path / "data", tmp_path / "repo"
     model = Model()
-    with create_engine(source, backend=backend) as engine:
+    with create_engine(source, backend=backend, durability="async") as engine:
         write_rows(engine, model, 0, 500, tag="x")
     result = create_backup(repo, data_dir=source)
     backup_dir = result.path
@@ -64,7 +64,7 @@ def test_sha256sum_catches_a_damaged_archive_by_hand(tmp_path: Path) -> None:
 @needs_tools
 def test_archived_wal_checks_by_hand(tmp_path: Path) -> None:
     source, repo = tmp_path / "data", tmp_path / "repo"
-    with create_engine(source, backend="rocksdb", wal_segment_bytes=64 * 1024) as engine:
+    with create_engine(source, backend="rocksdb", durability="async", wal_segment_bytes=64 * 1024) as engine:
         for n in range(2000):
             engine.put(b"k%05d" % n, b"v" * 40)
     create_backup(repo, data_dir=source)

@@ -88,7 +88,7 @@ def test_every_key_and_every_palette_command_changes_nothing(tmp_path: Path, fle
     source = LocalSource(specs, thresholds=Thresholds(disk_usage=0.0001))
     app = DrConsoleApp(source=source, mode="dashboard" if mode == "dashboard" else "interactive",
                        read_only=mode == "read-only", thresholds=Thresholds(disk_usage=0.0001),
-                       refresh_seconds=0.1, launcher=spy, report_dir=reports)
+                       refresh_seconds=0.25, launcher=spy, report_dir=reports)
     screens: set[str] = set()
     titles: list[str] = []
 

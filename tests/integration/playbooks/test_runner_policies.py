@@ -17,7 +17,7 @@ from playbooks.incidents import IncidentStore, report_markdown
 from playbooks.journal import read_journal
 from playbooks.loader import LIBRARY_DIR, Library
 from playbooks.runner import Runner, RunOptions
-from playbook_support import fill
+from playbook_support import corrupt_rocksdb_table, fill
 
 
 def library_with(tmp_path: Path, playbook_id: str, steps: str, params: str = "") -> Library:
@@ -113,6 +113,7 @@ on_failure = "rollback"
 
 def test_events_reach_every_listener_in_order_with_progress_and_eta(tmp_path: Path) -> None:
     data = fill(tmp_path / "db", count=2000)
+    corrupt_rocksdb_table(data)
     seen: list[RunEvent] = []
     other: list[str] = []
 
@@ -120,12 +121,12 @@ def test_events_reach_every_listener_in_order_with_progress_and_eta(tmp_path: Pa
         raise RuntimeError("a renderer bug")
 
     runner = Runner(listeners=[seen.append, broken, lambda event: other.append(event.kind)])
-    result = runner.run("wal-truncate", data, RunOptions(assume_yes=True))
+    result = runner.run("data-recovery", data, RunOptions(assume_yes=True))
     assert result.status == "succeeded"
     kinds = [event.kind for event in seen]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert other == kinds
-    assert {"step_started", "step_finished", "progress", "log"} <= set(kinds)
+    assert {"step_started", "step_finished", "progress", "needs_confirmation"} <= set(kinds)
     progress = [event for event in seen if event.kind == "progress"]
     assert progress[-1].done == progress[-1].total and progress[-1].unit == "bytes"
     assert any(event.eta_seconds is not None for event in progress)
@@ -179,3 +180,25 @@ def test_incident_report_follows_the_guides_template(tmp_path: Path) -> None:
                     "## Lessons Learned", "### Action Items", "## Prevention"):
         assert heading in text
     assert "- **Severity**: P1" in text and "restart: succeeded" in text
+
+
+def test_a_failed_verification_fails_the_step_and_stops_the_run(tmp_path: Path) -> None:
+    data = fill(tmp_path / "db")
+    corrupt_rocksdb_table(data)
+    steps = '''
+[[steps]]
+id = "flush"
+action = "engine.flush"
+verify = "engine.verify"
+
+[[steps]]
+id = "never"
+action = "engine.verify"
+'''
+    library = library_with(tmp_path, "t-verify", steps)
+    result = Runner(library).run("t-verify", data, RunOptions())
+    assert result.status == "failed" and [step.id for step in result.steps] == ["flush"]
+    assert "verification failed" in result.steps[0].summary
+    journal = read_journal(Path(result.journal or ""))
+    assert journal.finished["flush"]["result"]["verification"]["ok"] is False
+    assert any("verification (engine.verify)" in record["message"] for record in journal.logs)

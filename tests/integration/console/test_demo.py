@@ -1,0 +1,81 @@
+"""The demo workspace: a real local fleet, read by LocalSource, shown by the console."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from console.app import build_app
+from console.config import load_config
+from console.demo import DEMO_MARKER, DemoLoad, available_backends, create_workspace
+from console_testkit import screen_text
+from engines import create_engine, open_engine
+from engines.errors import InvalidArgumentError
+
+pytestmark = pytest.mark.skipif(not available_backends(), reason="no backend built yet")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "ws"
+    create_workspace(path, keys=50)
+    return path
+
+
+def test_the_workspace_is_one_node_per_backend_and_a_standby(workspace: Path) -> None:
+    config = load_config(workspace / "drconsole.toml")
+    names = [node.name for node in config.nodes]
+    backends = available_backends()
+    assert len(names) == len(backends) + 1 and names[-1] == f"{names[0]}-standby"
+    assert [node.engine for node in config.nodes] == [*backends, backends[0]]
+    assert config.nodes[-1].role == "standby" and config.nodes[-1].upstream == names[0]
+    assert (workspace / DEMO_MARKER).is_file()
+    for node in config.nodes:
+        with open_engine(node.data_dir, mode="ro") as engine:
+            assert engine.stats().total_keys >= 50
+    assert create_workspace(workspace) == workspace / "drconsole.toml"  # reused, not rebuilt
+
+
+def test_a_directory_that_is_not_a_demo_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("user data")
+    with pytest.raises(InvalidArgumentError, match="not empty and is not a drconsole demo workspace"):
+        create_workspace(tmp_path)
+    assert [path.name for path in tmp_path.iterdir()] == ["precious.txt"]
+
+
+def test_the_overview_shows_the_demo_fleet_and_says_where_nodes_come_from(workspace: Path) -> None:
+    config = load_config(workspace / "drconsole.toml")
+    app = build_app(mode="interactive", theme=None, read_only=False, config=config, watch_terminal=False,
+                    notice=f"demo workspace {workspace}: node processes come with the node issue")
+
+    async def main() -> str:
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(200):
+                if app.snapshot is not None:
+                    break
+                await pilot.pause(0.02)
+            await pilot.pause(0.2)
+            return screen_text(app)
+
+    text = asyncio.run(main())
+    standby = app.snapshot.node(config.nodes[-1].name)
+    assert standby is not None and standby.replication.lag_records == 60
+    for node in config.nodes:
+        assert node.name in text
+    assert "node processes come with the node issue" in text
+    assert "✔ OK" in text
+
+
+def test_the_light_load_writes_and_lets_go(tmp_path: Path) -> None:
+    data = tmp_path / "n"
+    create_engine(data, backend=available_backends()[0]).close()
+    before = 0
+    load = DemoLoad([data], interval_seconds=0.02).start()
+    time.sleep(0.3)
+    load.stop()
+    assert load.error is None
+    with open_engine(data, mode="rw") as engine:  # the lock was released
+        assert engine.last_lsn > before
