@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--theme", metavar="NAME")
     _engine_commands(commands, common)
     _wal_commands(commands, common)
+    # These modules import only the standard library at load time, so startup stays fast.
+    from console.cli_backup import register as register_backup_commands
+    from console.cli_playbook import register as register_playbook_commands  # playbook, triage, incident, audit
+
+    register_backup_commands(commands, common)
+    register_playbook_commands(commands, common)
     return parser
 
 

@@ -131,6 +131,11 @@ class Engine(ABC):
         return self._last_lsn
 
     @property
+    def durable_lsn(self) -> int:
+        """The highest LSN the store holds on its own, without replaying the WAL."""
+        return self._store_durable_lsn()
+
+    @property
     def wal_dir(self) -> Path:
         return self.path / WAL_DIR
 

@@ -166,7 +166,7 @@ def unclean_shutdown(data_dir: Path) -> UncleanShutdown:
             torn = f"{problem.reason} in {problem.segment} at offset {problem.offset}"
     with open_engine(data_dir, mode="ro") as engine:
         # The store's durable LSN is the engine contract's hook; a clean close leaves it == last_lsn.
-        durable = int(engine._store_durable_lsn())
+        durable = int(engine.durable_lsn)
         last = engine.last_lsn
     return UncleanShutdown(max(0, last - durable), durable + 1, last, torn)
 

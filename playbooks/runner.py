@@ -328,6 +328,7 @@ class Runner:
         variables = self._variables(base, params, header.get("node"))
         incident = self._incident(header)
         history: dict[str, dict[str, Any]] = {sid: record.get("result", {}) for sid, record in finished.items()}
+        base.history = history  # the same dict: actions see every earlier step's result (the report)
         outcomes: list[StepOutcome] = []
         safety_done = any(record.get("action") == SAFETY_ACTION and record.get("status") == "succeeded"
                           for record in finished.values())

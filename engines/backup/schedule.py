@@ -57,6 +57,10 @@ def _systemd_quote(word: str) -> str:
 
 
 def _command() -> list[str]:
+    """The drconsole this process runs from: its venv's console script, else one on PATH."""
+    beside = Path(sys.executable).with_name("drconsole")
+    if beside.is_file():
+        return [str(beside)]
     found = shutil.which("drconsole")
     return [found] if found else [sys.executable, "-m", "console"]
 
@@ -102,7 +106,7 @@ def build_schedule(data_dir: Path, repo: Path, *, on_calendar: str = "*-*-* 02:0
         "",
     ])
     log = repo / "logs" / "cron.log"
-    cron_line = (f"{cron} {shlex.join(create)} && {shlex.join(prune)} >> {shlex.quote(str(log))} 2>&1")
+    cron_line = f"{cron} {{ {shlex.join(create)} && {shlex.join(prune)}; }} >> {shlex.quote(str(log))} 2>&1"
     return Schedule(unit, service, timer, cron_line)
 
 

@@ -452,7 +452,7 @@ class _Commit:
 
     def _write_leaves(self, keys: list[bytes], values: list[bytes | OverflowRef]) -> list[tuple[bytes, int]]:
         page_size = self.page_size
-        threshold = self.settings.overflow_threshold
+        threshold = page_size // 4  # larger values go to overflow runs: a leaf always holds several
         value_lengths = list(map(len, values))
         if value_lengths and max(value_lengths) > threshold:
             for index in [i for i, length in enumerate(value_lengths) if length > threshold]:

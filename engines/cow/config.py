@@ -36,11 +36,6 @@ class CowSettings:
     snapshots: bool = True
 
     @property
-    def overflow_threshold(self) -> int:
-        """Values longer than this go to overflow pages, so a leaf always holds several entries."""
-        return self.page_size // 4
-
-    @property
     def split_limit(self) -> int:
         """Entries a changed node may hold in memory before it is split (pages are cut at commit)."""
         return max(64, 8 * self.max_keys_per_node) if self.max_keys_per_node else 512

@@ -61,8 +61,9 @@ class CowEngine(Engine):
 
     def _store_open(self) -> None:
         self._settings = CowSettings.from_options(self.options)
+        # A page size named in the options must be the file's; otherwise the file's is used.
         self._tree, slots = open_tree(self.path / DATA_FILE, self._settings, writable=self.mode == "rw",
-                                      name=DATA_FILE)
+                                      name=DATA_FILE, check_page_size="page_size" in self.options.backend)
         self._applied_lsn = self._tree.meta.lsn
         # Why the newest meta was not used, when it was not (the open fell back to the older).
         self._meta_problems = dict(slots.problems)

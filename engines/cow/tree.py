@@ -54,6 +54,7 @@ class CowTree:
         self.buffer_lsn: dict[bytes, int] = {}
         self.buffer_bytes = 0
         self.commit_cursor: bytes | None = None  # where the next partial commit starts
+        self._in_tree: dict[bytes, bool] = {}  # buffered key -> in the committed tree (for counting)
         # The buffer's keys in order, as of the last call of sorted_buffer_keys, and the keys
         # buffered since (merged in on the next call: one linear merge, not a full sort).
         self._buffer_keys: list[bytes] = []
@@ -182,16 +183,13 @@ class CowTree:
         with self.commit_lock, self.lock:
             if self.failure is not None:
                 raise self.failure
-            buffer = self.buffer
-            first_lsn = self.buffer_lsn
-            fresh = self._fresh_keys
-            size = 0
-            for key, value in entries:
-                buffer[key] = value
-                if key not in first_lsn:
-                    first_lsn[key] = lsn
-                    fresh.append(key)
-                size += len(key) if value is None else len(key) + len(value)
+            keys = [key for key, _value in entries]
+            self.buffer.update(entries)
+            new = set(keys).difference(self.buffer_lsn)
+            if new:
+                self.buffer_lsn.update(dict.fromkeys(new, lsn))
+                self._fresh_keys.extend(new)
+            size = sum(map(len, keys)) + sum(map(len, filter(None, [value for _key, value in entries])))
             self.user_bytes += size
             self.buffer_bytes += size + BUFFER_ENTRY_OVERHEAD * len(entries)
 
@@ -209,9 +207,11 @@ class CowTree:
         """Drop committed ``keys`` from the buffer; ``remaining`` is what stays, in order (lock held)."""
         buffer = self.buffer
         first_lsn = self.buffer_lsn
+        known = self._in_tree
         for key in keys:
             del buffer[key]
             del first_lsn[key]
+            known.pop(key, None)
         if buffer:
             size = sum(map(len, keys)) + sum(map(len, filter(None, values))) + BUFFER_ENTRY_OVERHEAD * len(keys)
             self.buffer_bytes = max(0, self.buffer_bytes - size)
@@ -224,13 +224,34 @@ class CowTree:
         return bool(self.buffer)
 
     def live_key_count(self) -> int:
-        """Keys in the tree with the buffer applied (a lookup per buffered key)."""
+        """Keys in the tree with the buffer applied.
+
+        Whether a buffered key is in the committed tree cannot change before that key is
+        committed, so each is looked up once (``_in_tree``), not on every call.
+        """
         with self.lock:
+            known = self._in_tree
+            for key in self.buffer.keys() - known.keys():
+                known[key] = self._tree_has(key)
             count = self.key_count
             for key, value in self.buffer.items():
-                present = self._tree_get(key) is not None
-                count += (value is not None and not present) - (value is None and present)
+                if value is None:
+                    count -= known[key]
+                else:
+                    count += not known[key]
             return count
+
+    def _tree_has(self, key: bytes) -> bool:
+        node: int | Node = self.root
+        while True:
+            if type(node) is int:
+                node = self._load(node)
+            if node.__class__ is Leaf:
+                break
+            node = node.children[bisect_right(node.keys, key, 1) - 1]  # type: ignore[union-attr]
+        keys = node.keys  # type: ignore[union-attr]
+        index = bisect_left(keys, key)
+        return index < len(keys) and keys[index] == key
 
     # ------------------------------------------------------------------ pins and state
     def pin(self) -> tuple[int, Meta]:

@@ -103,7 +103,8 @@ class _Checker:
         self.listed[kind] = listed + 1
         if listed < _MAX_LISTED:
             where = f"page {page}: " if page is not None else ""
-            self.report.add(kind, f"{where}{detail}", file=self.name, offset=page)
+            note = " (offset = page number)" if page is not None else ""
+            self.report.add(kind, f"{where}{detail}{note}", file=self.name, offset=page)
 
     def run(self, slots: MetaSlots) -> None:
         meta = self.meta

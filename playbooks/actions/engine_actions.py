@@ -160,7 +160,7 @@ def recover(context: ActionContext, *, mode: str | None = None) -> ActionResult:
     else:
         engine = engine_class(detect_backend(data_dir))(data_dir, mode="rw", options=options)
     with engine:
-        durable = int(engine._store_durable_lsn())  # the contract hook: what the store held before replay
+        durable = int(engine.durable_lsn)  # what the store held before replay
         last = engine.last_lsn
         engine.flush()
     replayed = max(0, last - durable)

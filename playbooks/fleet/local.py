@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -135,7 +136,7 @@ class LocalNodeReader:
     async def read(self, now: datetime) -> NodeSnapshot:
         if self._pending is not None and not self._pending.done():
             return self.unreachable(now, "the previous read of the data dir is still running (slow disk?)")
-        pending = asyncio.ensure_future(asyncio.to_thread(self.read_blocking, now))
+        pending = in_daemon_thread(self.read_blocking, now, name=f"drconsole-read-{self.spec.name}")
         pending.add_done_callback(_retrieve)
         self._pending = pending
         # Shielded: when the tick's deadline cancels this read, the thread's result is still
@@ -193,6 +194,42 @@ class LocalNodeReader:
             replication=Replication(upstream=self.spec.upstream),
             backup=backup)
         return self.reachability.ok(node)
+
+
+def in_daemon_thread(function: Callable[[datetime], NodeSnapshot], now: datetime, *,
+                     name: str) -> asyncio.Future[NodeSnapshot]:
+    """Run ``function(now)`` in a daemon thread; its result as a future of the running loop.
+
+    Not the loop's default executor: its threads are joined when the interpreter exits, so one
+    read stuck on a dead disk (NFS, a failing device) would keep the console from ever exiting.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[NodeSnapshot] = loop.create_future()
+
+    def settle(result: NodeSnapshot | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert result is not None
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result = function(now)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine as is
+            error: BaseException | None = exc
+            result = None
+        else:
+            error = None
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:
+            pass  # the loop is closed: the console has exited and nobody waits for this read
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
 
 
 def _retrieve(future: asyncio.Future[NodeSnapshot]) -> None:

@@ -250,6 +250,9 @@ def test_routine_playbooks_succeed_on_a_healthy_dir(tmp_path: Path, playbook: st
     with open_engine(data) as engine:
         assert engine.verify().ok
         assert sum(1 for _ in engine.scan()) == 201  # the smoke tests left no probe key behind
+    if playbook == "post-recovery-validation":
+        report = StateDir().run_dir(result.run_id) / "recovery-validation-report.txt"  # type: ignore[attr-defined]
+        assert "integrity: PASSED" in report.read_text() and "load: PASSED" in report.read_text()
     if playbook == "verify-recovery":
         journal = read_journal(Path(result.journal))  # type: ignore[attr-defined]
         messages = [record["message"] for record in journal.logs]

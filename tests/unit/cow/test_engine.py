@@ -131,6 +131,14 @@ def test_bad_backend_options_are_refused(tmp_path: Path, backend: dict[str, obje
         create_cow(tmp_path / "d", backend=backend)
 
 
+def test_without_a_marker_the_page_size_comes_from_the_file(tmp_path: Path) -> None:
+    with create_cow(tmp_path / "d", backend={"page_size": 16384}) as engine:
+        engine.put(b"a", b"1")
+    (tmp_path / "d" / "drconsole.json").rename(tmp_path / "marker.json")  # lost marker
+    with open_engine(tmp_path / "d", mode="ro") as engine:
+        assert engine.get(b"a") == b"1" and engine.stats().details["page_size"] == 16384
+
+
 def test_opening_with_another_page_size_is_refused_and_writes_nothing(tmp_path: Path) -> None:
     create_cow(tmp_path / "d", backend={"page_size": 4096}).close()
     before = (tmp_path / "d" / DATA_FILE).read_bytes()

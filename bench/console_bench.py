@@ -1,0 +1,167 @@
+"""Console benchmark over a pty: first paint, CPU, terminal bytes per second and RSS at 1 Hz.
+
+    .venv/bin/python bench/console_bench.py [--seconds 20] [--nodes 8]
+
+The console runs in a real pseudo-terminal of 120x40 on a synthetic fleet of 8 nodes whose
+figures change every tick (the refresh worker at 1 Hz, as in production). The peer, measured in
+the same run and the same way, is a bare Textual app that shows the same fleet as one plain text
+block refreshed at 1 Hz: what Textual itself costs. Goals (issue 8): first paint <= 0.8 s,
+<= 3 % of a core, <= 4 KB/s to the terminal, <= 120 MB RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import termios
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS, LINES = 120, 40
+
+SYNTHETIC = textwrap.dedent('''
+    import asyncio, math, random, sys
+    from datetime import UTC, datetime, timedelta
+    from playbooks.fleet import (DiskComponents, DiskUsage, Health, MemoryUsage, NodeSnapshot, NodeSpec,
+                                 Performance, Replication, Thresholds, finalize)
+
+    GIB = 2**30
+    COUNT = int(sys.argv[2])
+    SPECS = [NodeSpec(name=f"node-{i + 1}", url=f"http://127.0.0.1:{8080 + i}",
+                      role="standby" if i % 2 else "primary", upstream=f"node-{i}" if i % 2 else None)
+             for i in range(COUNT)]
+
+    class SyntheticSource:
+        """Figures that move every tick, like a busy fleet."""
+        def __init__(self):
+            self.tick = 0
+            self.random = random.Random(8)
+        async def collect(self):
+            self.tick += 1
+            now = datetime.now(UTC)
+            nodes = []
+            for index, spec in enumerate(SPECS):
+                wave = math.sin(self.tick / 5 + index)
+                nodes.append(NodeSnapshot(
+                    name=spec.name, engine=("cow", "lsm", "rocksdb")[index % 3], role=spec.role, epoch=2,
+                    health=Health.OK, health_reason="serving", source="http", address=spec.url,
+                    last_lsn=100_000 + self.tick * 250 + index, total_keys=1_000_000 + self.tick,
+                    disk=DiskUsage(volume_path="/data", volume_total_bytes=500 * GIB,
+                                   volume_used_bytes=int((200 + index * 30 + self.tick * 0.01) * GIB),
+                                   components=DiskComponents(wal_bytes=GIB, store_bytes=80 * GIB, snapshots_bytes=GIB,
+                                                             backups_bytes=0, quarantine_bytes=0)),
+                    memory=MemoryUsage(host_total_bytes=64 * GIB, host_used_bytes=int((30 + 5 * wave) * GIB),
+                                       node_rss_bytes=int((2 + wave) * GIB), cache_bytes=GIB),
+                    replication=Replication(upstream=spec.upstream, lag_records=int(500 + 400 * wave) if spec.upstream else 0,
+                                            lag_bytes=int(90_000 + 50_000 * wave) if spec.upstream else 0,
+                                            lag_seconds=abs(3 * wave) if spec.upstream else 0.0),
+                    performance=Performance(write_p95_ms=10 + 5 * wave, read_p95_ms=2.0, error_rate_per_second=0.0)))
+            return finalize(nodes, SPECS, Thresholds(), now, source="synthetic")
+        async def aclose(self):
+            return None
+''')
+
+CONSOLE = SYNTHETIC + textwrap.dedent('''
+    from console.app import DrConsoleApp
+    app = DrConsoleApp(source=SyntheticSource(), refresh_seconds=1.0)
+    app.run()
+''')
+
+PEER = SYNTHETIC + textwrap.dedent('''
+    from textual.app import App
+    from textual.widgets import Static
+
+    class Peer(App):
+        def compose(self):
+            yield Static(id="fleet")
+        def on_mount(self):
+            self.source = SyntheticSource()
+            self.set_interval(1.0, self.refresh_fleet)
+            self.call_later(self.refresh_fleet)
+        async def refresh_fleet(self):
+            snapshot = await self.source.collect()
+            lines = ["drconsole peer · Overview"]
+            for node in snapshot.nodes:
+                lines.append(f"{node.name} {node.engine} {node.role} {node.health.value} disk {node.disk.usage_ratio:.0%} "
+                             f"mem {node.memory.usage_ratio:.0%} lag {node.replication.lag_records} lsn {node.last_lsn}")
+            self.query_one("#fleet", Static).update("\\n".join(lines))
+
+    Peer().run()
+''')
+
+
+def measure(code: str, seconds: float, nodes: int, marker: bytes) -> dict[str, float]:
+    """Run ``code`` in a 120x40 pty; first paint, then CPU, bytes/s and RSS over ``seconds``."""
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a terminal of our size, then the app
+        os.chdir(ROOT)
+        os.environ.update({"TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)})
+        fcntl.ioctl(sys.stdout.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+        os.execv(sys.executable, [sys.executable, "-c", code, "bench", str(nodes)])
+    started = time.monotonic()
+    received = b""
+    first_paint = None
+    try:
+        while first_paint is None and time.monotonic() - started < 30:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                received += os.read(master, 65536)
+                if marker in received:
+                    first_paint = time.monotonic() - started
+        if first_paint is None:
+            raise RuntimeError("no first paint within 30 s")
+        time.sleep(2)  # let start-up settle, then measure the steady state
+        while select.select([master], [], [], 0)[0]:
+            os.read(master, 65536)
+        process = psutil.Process(pid)
+        cpu_before = sum(process.cpu_times()[:2])
+        window_start = time.monotonic()
+        total = 0
+        while time.monotonic() - window_start < seconds:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                total += len(os.read(master, 65536))
+        elapsed = time.monotonic() - window_start
+        cpu = (sum(process.cpu_times()[:2]) - cpu_before) / elapsed * 100
+        rss = process.memory_info().rss / 2**20
+    finally:
+        os.kill(pid, signal.SIGHUP)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        os.close(master)
+    return {"first_paint_s": first_paint, "cpu_pct": cpu, "bytes_per_s": total / elapsed, "rss_mb": rss}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--nodes", type=int, default=8)
+    args = parser.parse_args()
+    console = measure(CONSOLE, args.seconds, args.nodes, b"node-8" if args.nodes >= 8 else b"node-1")
+    peer = measure(PEER, args.seconds, args.nodes, b"node-1")
+    goals = {"first_paint_s": 0.8, "cpu_pct": 3.0, "bytes_per_s": 4096, "rss_mb": 120}
+    print(f"console benchmark: {args.nodes} nodes, {COLUMNS}x{LINES}, refresh 1 Hz, {args.seconds:.0f} s steady state")
+    print(f"{'figure':<16}{'drconsole':>12}{'peer':>12}{'ratio':>9}{'goal':>10}  ")
+    for key, label, unit in (("first_paint_s", "first paint", "s"), ("cpu_pct", "CPU", "%"),
+                             ("bytes_per_s", "terminal", "B/s"), ("rss_mb", "RSS", "MB")):
+        ratio = console[key] / peer[key] if peer[key] else float("inf")
+        verdict = "ok" if console[key] <= goals[key] else "OVER"
+        print(f"{label + ' (' + unit + ')':<16}{console[key]:>12.2f}{peer[key]:>12.2f}{ratio:>8.2f}x{goals[key]:>10g}  {verdict}")
+    print("peer: a bare Textual app showing the same fleet as one text block at 1 Hz")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
