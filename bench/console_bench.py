@@ -100,46 +100,59 @@ PEER = SYNTHETIC + textwrap.dedent('''
 ''')
 
 
+def _drain(master: int, timeout: float) -> bytes:
+    """What the terminal received within ``timeout`` (never let the app block on a full pty)."""
+    ready, _, _ = select.select([master], [], [], timeout)
+    if not ready:
+        return b""
+    try:
+        return os.read(master, 65536)
+    except OSError:  # the child closed the terminal
+        return b""
+
+
 def measure(code: str, seconds: float, nodes: int, marker: bytes) -> dict[str, float]:
     """Run ``code`` in a 120x40 pty; first paint, then CPU, bytes/s and RSS over ``seconds``."""
     pid, master = pty.fork()
     if pid == 0:  # the child: a terminal of our size, then the app
-        os.chdir(ROOT)
-        os.environ.update({"TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)})
-        fcntl.ioctl(sys.stdout.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
-        os.execv(sys.executable, [sys.executable, "-c", code, "bench", str(nodes)])
+        try:
+            os.chdir(ROOT)
+            os.environ.update({"TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)})
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+            os.execv(sys.executable, [sys.executable, "-c", code, "bench", str(nodes)])
+        finally:
+            os._exit(127)
     started = time.monotonic()
     received = b""
     first_paint = None
     try:
         while first_paint is None and time.monotonic() - started < 30:
-            ready, _, _ = select.select([master], [], [], 0.05)
-            if ready:
-                received += os.read(master, 65536)
-                if marker in received:
-                    first_paint = time.monotonic() - started
+            received += _drain(master, 0.02)
+            if marker in received:
+                first_paint = time.monotonic() - started
         if first_paint is None:
-            raise RuntimeError("no first paint within 30 s")
-        time.sleep(2)  # let start-up settle, then measure the steady state
-        while select.select([master], [], [], 0)[0]:
-            os.read(master, 65536)
+            raise RuntimeError(f"no first paint within 30 s; the terminal got: {received[-400:]!r}")
+        settle = time.monotonic()
+        while time.monotonic() - settle < 2:  # let start-up settle, then measure the steady state
+            _drain(master, 0.1)
         process = psutil.Process(pid)
         cpu_before = sum(process.cpu_times()[:2])
         window_start = time.monotonic()
         total = 0
         while time.monotonic() - window_start < seconds:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                total += len(os.read(master, 65536))
+            total += len(_drain(master, 0.1))
         elapsed = time.monotonic() - window_start
         cpu = (sum(process.cpu_times()[:2]) - cpu_before) / elapsed * 100
         rss = process.memory_info().rss / 2**20
     finally:
         os.kill(pid, signal.SIGHUP)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
+        deadline = time.monotonic() + 10
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            _drain(master, 0.05)
         os.close(master)
     return {"first_paint_s": first_paint, "cpu_pct": cpu, "bytes_per_s": total / elapsed, "rss_mb": rss}
 

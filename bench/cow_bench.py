@@ -82,6 +82,7 @@ def main() -> None:
         scanned = sum(1 for _ in engine.scan())
         assert scanned == count
         loaded = rss_mib()
+        phases = {"load and reads": sampler.peak - baseline}
         stats = engine.stats()
         cache = stats.details["cache_capacity_bytes"] / 2**20
         print(f"{count} keys of {options.value_size} B: loaded in {load_seconds:.1f} s "
@@ -99,6 +100,7 @@ def main() -> None:
             engine.write_batch([(b"key%012d" % i, value) for i in order[first:first + 1000]])
         engine.flush()
         rewrite_seconds = time.perf_counter() - started
+        phases["rewrite"] = sampler.peak - baseline
         stats = engine.stats()
         size_rewritten = (root / "cow" / "data.cow").stat().st_size
         written = stats.details["bytes_written"] - written_before
@@ -109,11 +111,13 @@ def main() -> None:
         print(f"write amplification of the rewrite: data.cow {written / user:.2f}x; with the WAL "
               f"{(written + stats.wal_bytes) / user:.2f}x (WAL bytes on disk now: {stats.wal_bytes / 2**20:.1f} MiB)")
         engine.compact()
+        phases["compaction"] = sampler.peak - baseline
         size_compacted = (root / "cow" / "data.cow").stat().st_size
         print(f"after compact(): data.cow {size_compacted / 2**20:.1f} MiB ({size_compacted / raw:.2f}x)")
         peak = sampler.stop()
         print(f"peak RSS growth over the whole run (load, reads, rewrite, compaction): {peak - baseline:.1f} MiB "
-              f"(goal <= {cache + 50 * 1e6 / 2**20:.0f} MiB)")
+              f"(goal <= {cache + 50 * 1e6 / 2**20:.0f} MiB); peak so far after each phase: "
+              + ", ".join(f"{name} {value:.0f} MiB" for name, value in phases.items()))
         engine.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)

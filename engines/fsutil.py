@@ -7,6 +7,7 @@ are replaced by temp + fsync + rename + directory fsync.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -81,17 +82,50 @@ def new_quarantine(data_dir: Path, label: str) -> Path:
 
 
 def move_to_quarantine(paths: list[Path], quarantine: Path, *, base: Path | None = None) -> list[Path]:
-    """Move ``paths`` into ``quarantine`` (keeping their path relative to ``base``); return new paths."""
+    """Move ``paths`` into ``quarantine`` (keeping their path relative to ``base``); return new paths.
+
+    Never overwrites: a name already taken gets a ``.1``, ``.2``, ... suffix. Within one file
+    system this is a rename; across file systems the copy is fsynced before the source goes.
+    """
     moved = []
     for source in paths:
         source = Path(source)
         relative = source.relative_to(base) if base is not None else Path(source.name)
-        target = quarantine / relative
+        target = _free_name(quarantine / relative)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(source), str(target))
+        try:
+            os.rename(source, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise map_os_error(exc, f"moving {source} to quarantine") from exc
+            _durable_copy(source, target)
+            if source.is_dir():
+                shutil.rmtree(source)  # the fsynced copy is in quarantine: this is a move
+            else:
+                source.unlink()  # the fsynced copy is in quarantine: this is a move
+        fsync_dir(target.parent)
         moved.append(target)
-    fsync_dir(quarantine)
     return moved
+
+
+def _free_name(target: Path) -> Path:
+    candidate, number = target, 0
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = target.with_name(f"{target.name}.{number}")
+    return candidate
+
+
+def _durable_copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+        for root, _dirs, files in os.walk(target):
+            for name in files:
+                fsync_file(Path(root) / name)
+            fsync_dir(Path(root))
+    else:
+        shutil.copy2(source, target)
+        fsync_file(target)
 
 
 def tree_size(path: Path) -> int:

@@ -12,7 +12,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engines.cow.meta import Meta, encode_meta
-from engines.cow.node import OverflowRef, encode_branch, encode_leaf, make_run, stamp
+from engines.cow.node import (
+    BRANCH_ENTRY_OVERHEAD,
+    LEAF_ENTRY_OVERHEAD,
+    OverflowRef,
+    encode_branch,
+    encode_leaf,
+    make_run,
+    stamp,
+)
 from engines.cow.page import HEADER_SIZE, PageType
 from engines.errors import InvalidArgumentError, map_os_error
 from engines.fsutil import fsync_dir
@@ -107,7 +115,7 @@ def _write(fd: int, records: Iterable[tuple[bytes, bytes]], *, page_size: int, l
         if len(value) > threshold:
             run = make_run(PageType.OVERFLOW, 0, len(value), txid, value, page_size)
             stored = OverflowRef(writer.append(run), len(value), len(run) // page_size)
-        size = 7 + len(key) + len(stored)
+        size = LEAF_ENTRY_OVERHEAD + len(key) + len(stored)
         if keys and (filled + size > capacity or (max_keys and len(keys) >= max_keys)):
             flush_leaf()
             keys, values, filled = [], [], 0
@@ -123,7 +131,7 @@ def _write(fd: int, records: Iterable[tuple[bytes, bytes]], *, page_size: int, l
         group_pages: list[int] = []
         filled = 0
         for key, page in level:
-            size = 10 + len(key)
+            size = BRANCH_ENTRY_OVERHEAD + len(key)
             if group_keys and (filled + size > capacity or (max_keys and len(group_keys) >= max_keys)):
                 upper.append((group_keys[0], writer.append(make_run(
                     PageType.BRANCH, 0, len(group_keys), txid, encode_branch(group_keys, group_pages), page_size))))

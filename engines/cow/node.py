@@ -18,6 +18,7 @@ A node read from a page is *clean*: it lives in the cache and is never changed. 
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
 from engines.cow.page import HEADER, HEADER_SIZE, LEAF_HAS_OVERFLOW, PageType, pages_for, seal
@@ -28,13 +29,14 @@ __all__ = [
     "Node",
     "OverflowRef",
     "REF",
-    "branch_entry_size",
+    "BRANCH_ENTRY_OVERHEAD",
     "decode_branch",
     "decode_leaf",
     "encode_branch",
     "encode_leaf",
-    "leaf_entry_size",
+    "LEAF_ENTRY_OVERHEAD",
     "make_run",
+    "node_memory",
     "split_ranges",
     "stamp",
 ]
@@ -102,12 +104,9 @@ class Branch:
 Node = Leaf | Branch
 
 
-def leaf_entry_size(key: bytes, value: bytes | OverflowRef) -> int:
-    return LEAF_ENTRY_OVERHEAD + len(key) + len(value)
-
-
-def branch_entry_size(key: bytes) -> int:
-    return BRANCH_ENTRY_OVERHEAD + len(key)
+def node_memory(encoded_bytes: int, entries: int) -> int:
+    """Estimated Python memory of a decoded node (what the page cache counts)."""
+    return encoded_bytes + _PY_ENTRY_MEMORY * entries + _PY_NODE_MEMORY
 
 
 def overflow_span(length: int, page_size: int) -> int:
@@ -137,7 +136,7 @@ def encode_leaf(keys: list[bytes], values: list[bytes | OverflowRef]) -> tuple[i
     flags = 0
     stored: list[bytes] = values  # type: ignore[assignment]
     flag_bytes = bytes(n)
-    if any(value.__class__ is OverflowRef for value in values):
+    if OverflowRef in map(type, values):
         flags = LEAF_HAS_OVERFLOW
         marks = bytearray(n)
         stored = []
@@ -175,8 +174,7 @@ def decode_leaf(buffer: bytes, page: int, page_size: int) -> Leaf:
                     raise ValueError(f"entry {index} is an overflow reference of {len(raw)} bytes")
                 target, length = REF.unpack(raw)  # type: ignore[arg-type]
                 values[index] = OverflowRef(target, length, overflow_span(length, page_size))
-    memory = end + _PY_ENTRY_MEMORY * n + _PY_NODE_MEMORY
-    return Leaf(keys, values, page, overflow + 1, memory)
+    return Leaf(keys, values, page, overflow + 1, node_memory(end, n))
 
 
 def encode_branch(keys: list[bytes], children: list[int]) -> bytes:
@@ -193,43 +191,36 @@ def decode_branch(buffer: bytes, page: int) -> Branch:
     if key_ends[-1] > len(buffer):
         raise ValueError(f"keys end at byte {key_ends[-1]}, past the run's {len(buffer)} bytes")
     keys = [buffer[a:b] for a, b in zip(key_ends, key_ends[1:])]
-    memory = key_ends[-1] + _PY_ENTRY_MEMORY * n + _PY_NODE_MEMORY
-    return Branch(keys, children, page, overflow + 1, memory)  # type: ignore[arg-type]
+    return Branch(keys, children, page, overflow + 1, node_memory(key_ends[-1], n))  # type: ignore[arg-type]
 
 
 def split_ranges(sizes: list[int], capacity: int, max_entries: int) -> list[tuple[int, int]]:
     """Cut entries of the given encoded ``sizes`` into pieces that fit ``capacity`` bytes.
 
     Pieces are of even size rather than full-then-remainder, so a node that just overflowed
-    splits into two half-full nodes with room to grow; a long sorted run packs pages full.
+    splits into two half-full nodes with room to grow, and a long run packs pages full.
     ``max_entries`` (0: no limit) caps entries per piece (the low-memory profile's small nodes).
-    Pieces keep at least two entries when there are four or more, so a lone large entry makes a
-    multi-page node rather than a chain of single-entry nodes.
+    A single entry larger than ``capacity`` makes a piece of its own, spanning pages.
     """
     n = len(sizes)
-    total = sum(sizes)
+    ends = list(accumulate(sizes, initial=0))  # ends[i]: bytes of entries [0, i)
+    total = ends[n]
     pieces = max(1, -(-total // capacity))
     if max_entries:
         pieces = max(pieces, -(-n // max_entries))
     if pieces == 1 or n < 2:
         return [(0, n)]
-    target = total / pieces
-    per_piece = -(-n // pieces) if max_entries else n
-    if max_entries:
-        per_piece = min(per_piece, max_entries)
-    ranges = []
+    ranges: list[tuple[int, int]] = []
     start = 0
-    filled = 0
-    minimum = 2 if n >= 4 else 1
-    for index, size in enumerate(sizes):
-        count = index - start
-        if count:
-            must = (max_entries and count >= per_piece) or (count >= minimum and filled + size > capacity)
-            may = count >= minimum and n - index >= minimum and (filled >= target or count >= per_piece)
-            if must or may:
-                ranges.append((start, index))
-                start = index
-                filled = 0
-        filled += size
-    ranges.append((start, n))
+    while start < n:
+        left = max(1, pieces - len(ranges))
+        base = ends[start]
+        even = bisect_left(ends, base + (total - base) / left, start + 1)  # reaches an even share
+        full = bisect_right(ends, base + capacity, start + 1) - 1  # the most that fits
+        stop = min(even, full, n)
+        if max_entries:
+            stop = min(stop, start + max_entries)
+        stop = max(stop, start + 1)
+        ranges.append((start, stop))
+        start = stop
     return ranges

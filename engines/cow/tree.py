@@ -183,13 +183,21 @@ class CowTree:
         with self.commit_lock, self.lock:
             if self.failure is not None:
                 raise self.failure
-            keys = [key for key, _value in entries]
-            self.buffer.update(entries)
-            new = set(keys).difference(self.buffer_lsn)
-            if new:
-                self.buffer_lsn.update(dict.fromkeys(new, lsn))
-                self._fresh_keys.extend(new)
-            size = sum(map(len, keys)) + sum(map(len, filter(None, [value for _key, value in entries])))
+            if len(entries) == 1:  # single puts and deletes: the common case, kept short
+                key, value = entries[0]
+                self.buffer[key] = value
+                if key not in self.buffer_lsn:
+                    self.buffer_lsn[key] = lsn
+                    self._fresh_keys.append(key)
+                size = len(key) if value is None else len(key) + len(value)
+            else:
+                keys = [key for key, _value in entries]
+                self.buffer.update(entries)
+                new = set(keys).difference(self.buffer_lsn)
+                if new:
+                    self.buffer_lsn.update(dict.fromkeys(new, lsn))
+                    self._fresh_keys.extend(new)
+                size = sum(map(len, keys)) + sum(map(len, filter(None, [value for _key, value in entries])))
             self.user_bytes += size
             self.buffer_bytes += size + BUFFER_ENTRY_OVERHEAD * len(entries)
 

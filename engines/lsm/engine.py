@@ -7,13 +7,13 @@ Write path: the base logs a write and calls ``_store_apply`` under the write loc
 into the active memtable. A full memtable is frozen (reads still see it) and flushed to an L0
 table by the flusher thread: table written under a temporary name, fsynced, renamed, directory
 fsynced, the WAL synced up to the memtable's last LSN, then the manifest replaced. Only then do
-reads switch from the frozen memtable to the table. The compactor thread then merges levels
-that are over their target; reads work from immutable ``ReadState`` snapshots and never wait.
+reads switch from the frozen memtable to the table. The compactor thread merges levels that are
+over their target; reads work from immutable ``ReadState`` snapshots and never wait for it.
 
-Crash safety: a table is complete before any manifest names it; a superseded table is deleted
-only after the manifest that drops it is durable (one edit later, see ``manifest``). What a
-crash leaves behind (temporary files, uncommitted tables) is ours and is removed on the next
-read-write open; anything else in ``sstables/`` is left alone and reported by ``verify``.
+Crash safety (``version_set``): a table is complete before any manifest names it; a superseded
+table is deleted only after the manifest that drops it is durable. What a crash leaves behind
+(temporary files, uncommitted tables) is ours and is removed on the next read-write open;
+anything else in ``sstables/`` is left alone and reported by ``verify``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from engines.base import Engine, Entry
-from engines.errors import ClosedError, CorruptionError, EngineError, InvalidArgumentError, ReadOnlyError
+from engines.errors import (
+    ClosedError,
+    CorruptionError,
+    EngineError,
+    InvalidArgumentError,
+    ReadOnlyError,
+    SafetyRefusal,
+)
 from engines.fsutil import fsync_dir
+from engines.lsm.background import BackgroundWork
 from engines.lsm.block_cache import BlockCache
 from engines.lsm.compaction import (
     CompactionAborted,
@@ -39,22 +47,23 @@ from engines.lsm.compaction import (
     pick_compaction,
     run_compaction,
 )
-from engines.lsm.manifest import Edit, Manifest, load_manifest, save_manifest
-from engines.lsm.memtable import Memtable
+from engines.lsm.manifest import Manifest, save_manifest
+from engines.lsm.memtable import ENTRY_MEMORY, Memtable
 from engines.lsm.merge import live_rows, merge_chunks
 from engines.lsm.settings import LsmSettings, settings_from_options
-from engines.lsm.sstable_reader import MISSING, DamagedTable, TableCorruptionError, open_table
+from engines.lsm.sstable_reader import MISSING
 from engines.lsm.sstable_writer import TableWriter
-from engines.lsm.table_meta import SSTABLE_DIR, TEMP_SUFFIX, TableMeta, table_name, table_number
+from engines.lsm.stats import WorkCounters, describe
+from engines.lsm.table_meta import SSTABLE_DIR, table_name, table_number
 from engines.lsm.verify import find_orphans, verify_tables
-from engines.lsm.version import ReadState, Table, Version, sort_level
+from engines.lsm.version import ReadState, Version
+from engines.lsm.version_set import VersionSet
 from engines.options import EngineOptions
 from engines.reports import RepairReport, VerifyReport
 
 __all__ = ["LsmEngine"]
 
-_EXACT_COUNT_LIMIT = 100_000  # below this many stored entries, stats counts keys exactly
-_RETRY_SECONDS = 1.0
+_EXACT_COUNT_LIMIT = 50_000  # up to this many stored entries, stats counts keys exactly
 
 
 class LsmEngine(Engine):
@@ -74,138 +83,55 @@ class LsmEngine(Engine):
         self._cache = BlockCache(self._settings.cache_bytes)
         self._sst_dir = self.path / SSTABLE_DIR
         self._state_lock = threading.Lock()
-        self._manifest_lock = threading.RLock()
         self._flush_lock = threading.Lock()
         self._compaction_lock = threading.Lock()
-        self._wakeup = threading.Condition()
-        self._stopping = False
-        self._abort = threading.Event()
-        self._in_flight: set[int] = set()
         self._pointers: dict[int, bytes] = {}
-        self._flush_error: EngineError | None = None
-        self._compaction_error: str | None = None
-        self._compaction_wanted = False
-        self._threads: list[threading.Thread] = []
-        self._figures = {"flushes": 0, "flush_bytes": 0, "flush_seconds": 0.0, "compactions": 0,
-                         "compaction_bytes_read": 0, "compaction_bytes_written": 0,
-                         "compaction_seconds": 0.0, "dropped_tombstones": 0}
-        self._open_notes: list[str] = []
+        self._work = WorkCounters()
+        self._counted: tuple[tuple[int, int], int] = ((-1, -1), 0)
+        self._background: BackgroundWork | None = None
         if not self._sst_dir.is_dir():
             raise CorruptionError(f"{self._sst_dir} is missing", file=SSTABLE_DIR,
                                   hint="restore the data dir from a backup")
-        loaded = load_manifest(self.path)
-        manifest = self._fall_back_if_copied_mid_edit(loaded)
-        if manifest is not loaded and self.mode == "rw":
-            save_manifest(self.path, manifest)  # never leave a manifest naming a missing file
-        if len(manifest.levels) < self._settings.levels:
-            manifest = Manifest(levels=manifest.levels + tuple(() for _ in range(self._settings.levels
-                                                                                   - len(manifest.levels))),
-                                durable_lsn=manifest.durable_lsn, next_file_number=manifest.next_file_number,
-                                generation=manifest.generation, last_edit=manifest.last_edit,
-                                retired=manifest.retired, pending=manifest.pending)
-        self._manifest = manifest
-        self._next_number = manifest.next_file_number
-        if self.mode == "rw":
-            self._remove_leftovers(manifest)
-        readers = {meta.number: self._open_reader(meta) for meta in manifest.tables()}
-        version = Version([[readers[meta.number] for meta in level] for level in manifest.levels])
+        self._tables = VersionSet(self.path, levels=self._settings.levels, cache=self._cache,
+                                  writable=self.mode == "rw")
         self._active = Memtable()
-        self._state = ReadState(self._active, (), version)
+        self._state = ReadState(self._active, (), self._tables.version)
         if self.mode == "rw":
-            for name, target in (("flusher", self._flusher_loop), ("compactor", self._compactor_loop)):
-                thread = threading.Thread(target=target, name=f"lsm-{name}-{self.path.name}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
-
-    def _open_reader(self, meta: TableMeta) -> Table:
-        try:
-            return open_table(self.path, meta.number, meta=meta, cache=self._cache)
-        except TableCorruptionError as exc:
-            self._open_notes.append(exc.message)
-            return DamagedTable(meta, exc)
-
-    def _fall_back_if_copied_mid_edit(self, manifest: Manifest) -> Manifest:
-        """Undo the last edit when exactly its new tables are missing and its old ones present.
-
-        That is what a copy of a running data dir taken across a flush or compaction looks like
-        (the manifest copied after the edit, ``sstables/`` listed before it). A real crash never
-        needs this: tables are complete before a manifest names them.
-        """
-        edit = manifest.last_edit
-        missing = {meta.number for meta in manifest.tables() if not (self._sst_dir / meta.name).exists()}
-        if not missing or edit is None or not missing <= set(edit.added):
-            return manifest
-        if not all((self._sst_dir / meta.name).exists() for meta in edit.removed):
-            return manifest
-        added = set(edit.added)
-        levels = [[meta for meta in level if meta.number not in added] for level in manifest.levels]
-        for meta in edit.removed:
-            while len(levels) <= meta.level:
-                levels.append([])
-            levels[meta.level].append(meta)
-        self._open_notes.append(f"the manifest's last {edit.reason} named missing tables; using the state before it")
-        return Manifest(levels=tuple(tuple(sort_level(n, level)) for n, level in enumerate(levels)),
-                        durable_lsn=min(manifest.durable_lsn, edit.durable_lsn_before),
-                        next_file_number=manifest.next_file_number, generation=manifest.generation + 1,
-                        last_edit=None, retired=manifest.retired,
-                        pending=tuple(sorted(set(manifest.pending) | added)))
-
-    def _remove_leftovers(self, manifest: Manifest) -> None:
-        """Delete what our own interrupted work left: temp files, uncommitted and retired tables."""
-        live = manifest.numbers()
-        ours = set(manifest.retired) | set(manifest.pending)
-        if manifest.last_edit is not None:
-            ours |= {meta.number for meta in manifest.last_edit.removed}
-        removed = False
-        for path in list(self._sst_dir.iterdir()):
-            number = table_number(path.name)
-            if path.name.endswith(TEMP_SUFFIX) or (
-                    number is not None and number not in live
-                    and (number in ours or number >= manifest.next_file_number)):
-                path.unlink(missing_ok=True)
-                removed = True
-        for path in self.path.glob(".manifest.json.tmp-*"):
-            path.unlink(missing_ok=True)
-        if removed:
-            fsync_dir(self._sst_dir)
+            self._background = BackgroundWork(self.path.name, has_frozen=lambda: bool(self._state.immutables),
+                                              flush_one=lambda: self._flush_pending(all_of_them=False),
+                                              compact_once=self._compact_once)
 
     def _release(self) -> None:
-        if getattr(self, "_threads", None):
-            self._stop_background()
+        background = getattr(self, "_background", None)
+        if background is not None:
+            background.stop()  # also on a failed open, which never reaches _store_close
+            self._background = None
         super()._release()
 
-    def _stop_background(self) -> None:
-        self._abort.set()
-        with self._wakeup:
-            self._stopping = True
-            self._wakeup.notify_all()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join()
-        self._threads = []
-
     def _store_close(self) -> None:
-        self._stop_background()
-        if self.mode == "rw" and self._manifest.last_edit is not None and self._manifest.last_edit.removed:
+        if self._background is not None:
+            self._background.stop()
+            self._background = None
+        if self.mode == "rw":
             try:
-                self._commit("purge", [], [])
+                self._tables.purge()
             except EngineError:
                 pass  # the next open removes them
         self._state = ReadState(Memtable(), (), Version([[]]))
 
     # ------------------------------------------------------------------ write path
     def _store_durable_lsn(self) -> int:
-        return self._manifest.durable_lsn
+        return self._tables.manifest.durable_lsn
 
     def _store_apply(self, lsn: int, entries: Sequence[Entry]) -> None:
         memtable = self._active
-        data = memtable.data
-        if len(entries) == 1:
+        if len(entries) == 1:  # the common case, inlined: it is most of a put's own cost
             key, value = entries[0]
+            data = memtable.data
             previous = data.get(key, MISSING)
             if previous is MISSING:
                 memtable._new_keys.append(key)
-                memtable.bytes += len(key) + 120 + (0 if value is None else len(value))
+                memtable.bytes += len(key) + ENTRY_MEMORY + (0 if value is None else len(value))
             else:
                 memtable.bytes += (0 if value is None else len(value)) - (0 if previous is None else len(previous))
             data[key] = value
@@ -217,7 +143,9 @@ class LsmEngine(Engine):
             memtable.apply(lsn, entries)
         if memtable.bytes >= self._memtable_limit:
             self._freeze()
-            if len(self._state.immutables) > self._settings.max_immutable and self._flush_error is None:
+            background = self._background
+            if len(self._state.immutables) > self._settings.max_immutable and (
+                    background is None or background.flush_error is None):
                 self._flush_pending(all_of_them=False)  # write stall: the writer helps flushing
 
     def _freeze(self) -> None:
@@ -230,8 +158,8 @@ class LsmEngine(Engine):
             state = self._state
             self._active = Memtable()
             self._state = ReadState(self._active, (memtable,) + state.immutables, state.version)
-        with self._wakeup:
-            self._wakeup.notify_all()
+        if self._background is not None:
+            self._background.wake_flusher()
 
     def _flush_pending(self, *, all_of_them: bool = True) -> None:
         """Flush frozen memtables, oldest first (one, or until none is left)."""
@@ -248,7 +176,7 @@ class LsmEngine(Engine):
         started = time.monotonic()
         keys = memtable.sorted_keys()
         values = list(map(memtable.data.__getitem__, keys))
-        number = self._allocate()
+        number = self._tables.allocate()
         try:
             writer = self._new_writer(number, level=0)
             try:
@@ -259,22 +187,30 @@ class LsmEngine(Engine):
                 writer.abandon()
                 raise
             fsync_dir(self._sst_dir)
-            reader = open_table(self.path, number, meta=meta, cache=self._cache)
+            reader = self._tables.open_output(meta)
             wal = self._wal
             if wal is not None and wal.durable_lsn < memtable.max_lsn:
                 try:
                     wal.sync(memtable.max_lsn)  # the store must never be ahead of the log
                 except ClosedError:
                     pass  # closing seals (and fsyncs) every segment first
-            self._commit("flush", [(meta, reader)], [], durable_lsn=memtable.max_lsn, flushed=memtable)
+
+            def install(version: Version) -> None:
+                with self._state_lock:
+                    state = self._state
+                    immutables = tuple(m for m in state.immutables if m is not memtable)
+                    self._state = ReadState(state.active, immutables, version)
+
+            self._tables.commit("flush", [(meta, reader)], [], durable_lsn=memtable.max_lsn, install=install)
         except BaseException:
             (self._sst_dir / table_name(number)).unlink(missing_ok=True)  # our own uncommitted table
-            self._release_number(number)
+            self._tables.release(number)
             raise
-        self._figures["flushes"] += 1
-        self._figures["flush_bytes"] += meta.size
-        self._figures["flush_seconds"] += time.monotonic() - started
-        self._want_compaction()
+        self._work.flushes += 1
+        self._work.flush_bytes += meta.size
+        self._work.flush_seconds += time.monotonic() - started
+        if self._background is not None:
+            self._background.want_compaction()
 
     def _new_writer(self, number: int, level: int) -> TableWriter:
         settings = self._settings
@@ -282,57 +218,10 @@ class LsmEngine(Engine):
                            compression=settings.compression, compression_level=settings.compression_level,
                            bloom_bits_per_key=settings.bloom_bits_per_key)
 
-    def _allocate(self) -> int:
-        with self._manifest_lock:
-            number = self._next_number
-            self._next_number += 1
-            self._in_flight.add(number)
-            return number
-
-    def _release_number(self, number: int) -> None:
-        with self._manifest_lock:
-            self._in_flight.discard(number)
-
-    def _commit(self, reason: str, added: Sequence[tuple[TableMeta, Table]], removed: Sequence[Table], *,
-                durable_lsn: int | None = None, flushed: Memtable | None = None,
-                keep_removed: bool = False) -> Manifest:
-        """Write the manifest for an edit, then switch readers to it and delete retired tables.
-
-        ``keep_removed``: the removed tables are not ours to delete (quarantine moves them).
-        """
-        with self._manifest_lock:
-            old = self._manifest
-            gone = {table.meta.number for table in removed}
-            levels = [[meta for meta in level if meta.number not in gone] for level in old.levels]
-            for meta, _reader in added:
-                while len(levels) <= meta.level:
-                    levels.append([])
-                levels[meta.level].append(meta)
-            for meta, _reader in added:
-                self._in_flight.discard(meta.number)
-            retire = tuple(sorted(meta.number for meta in old.last_edit.removed)) if old.last_edit else ()
-            manifest = Manifest(
-                levels=tuple(tuple(sort_level(n, level)) for n, level in enumerate(levels)),
-                durable_lsn=max(old.durable_lsn, durable_lsn or 0),
-                next_file_number=self._next_number, generation=old.generation + 1,
-                last_edit=Edit(reason=reason, added=tuple(meta.number for meta, _ in added),
-                               removed=() if keep_removed else tuple(table.meta for table in removed),
-                               durable_lsn_before=old.durable_lsn),
-                retired=retire, pending=tuple(sorted(self._in_flight)))
-            save_manifest(self.path, manifest)
-            self._manifest = manifest
-            with self._state_lock:
-                state = self._state
-                tables = {table.meta.number: table for table in state.version.tables()}
-                tables.update((meta.number, reader) for meta, reader in added)
-                version = Version([[tables[meta.number] for meta in level] for level in manifest.levels])
-                immutables = tuple(m for m in state.immutables if m is not flushed)
-                self._state = ReadState(state.active, immutables, version)
-            for number in retire:
-                (self._sst_dir / table_name(number)).unlink(missing_ok=True)  # superseded, two edits ago
-            for table in removed:
-                self._cache.forget_table(table.id, len(table.index_keys))
-            return manifest
+    def _install(self, version: Version) -> None:
+        with self._state_lock:
+            state = self._state
+            self._state = ReadState(state.active, state.immutables, version)
 
     def flush(self) -> None:
         """Write every memtable to L0 tables, then run the compactions that makes due.
@@ -348,59 +237,16 @@ class LsmEngine(Engine):
         except CompactionAborted:
             pass
         except EngineError as exc:
-            self._compaction_error = exc.message
+            if self._background is not None:
+                self._background.compaction_error = exc.message
 
     def _store_flush(self) -> None:
         self._freeze()
-        if self._flush_error is not None:
-            self._flush_error = None  # retry now, in the caller's thread, and report what happens
+        if self._background is not None:
+            self._background.flush_error = None  # retried now, in the caller's thread
         self._flush_pending()
 
-    # ------------------------------------------------------------------ background work
-    def _want_compaction(self) -> None:
-        with self._wakeup:
-            self._compaction_wanted = True
-            self._wakeup.notify_all()
-
-    def _flusher_loop(self) -> None:
-        while True:
-            with self._wakeup:
-                while not self._stopping and (not self._state.immutables or self._flush_error is not None):
-                    if self._flush_error is not None:
-                        self._wakeup.wait(_RETRY_SECONDS)
-                        if self._stopping:
-                            return
-                        self._flush_error = None
-                    else:
-                        self._wakeup.wait()
-                if self._stopping:
-                    return
-            try:
-                self._flush_pending(all_of_them=False)
-            except EngineError as exc:
-                self._flush_error = exc
-            except OSError as exc:
-                self._flush_error = EngineError(f"flush failed: {exc}")
-
-    def _compactor_loop(self) -> None:
-        while True:
-            with self._wakeup:
-                while not self._stopping and not self._compaction_wanted:
-                    self._wakeup.wait()
-                if self._stopping:
-                    return
-                self._compaction_wanted = False
-            try:
-                while not self._stopping and self._compact_once():
-                    pass
-                self._compaction_error = None
-            except CompactionAborted:
-                return
-            except EngineError as exc:
-                self._compaction_error = exc.message
-            except OSError as exc:
-                self._compaction_error = f"compaction failed: {exc}"
-
+    # ------------------------------------------------------------------ compaction
     def _compact_once(self) -> bool:
         with self._compaction_lock:
             job = pick_compaction(self._state.version, self._settings, self._pointers)
@@ -413,23 +259,23 @@ class LsmEngine(Engine):
 
     def _run(self, job: CompactionJob) -> CompactionResult:
         """Run and commit one compaction (compaction lock held)."""
-        result = run_compaction(job, data_dir=self.path, settings=self._settings, allocate=self._allocate,
-                                release=self._release_number, abort=self._abort)
+        abort = self._background.abort if self._background is not None else None
+        result = run_compaction(job, data_dir=self.path, settings=self._settings, allocate=self._tables.allocate,
+                                release=self._tables.release, abort=abort)
         try:
-            added = [(meta, open_table(self.path, meta.number, meta=meta, cache=self._cache))
-                     for meta in result.outputs]
-            self._commit(job.reason, added, job.inputs)
+            added = [(meta, self._tables.open_output(meta)) for meta in result.outputs]
+            self._tables.commit(job.reason, added, job.inputs, install=self._install)
         except BaseException:
             for meta in result.outputs:
                 (self._sst_dir / meta.name).unlink(missing_ok=True)  # uncommitted output
-                self._release_number(meta.number)
+                self._tables.release(meta.number)
             raise
-        figures = self._figures
-        figures["compactions"] += 1
-        figures["compaction_bytes_read"] += result.input_bytes
-        figures["compaction_bytes_written"] += result.output_bytes
-        figures["compaction_seconds"] += result.seconds
-        figures["dropped_tombstones"] += result.dropped_tombstones
+        work = self._work
+        work.compactions += 1
+        work.compaction_bytes_read += result.input_bytes
+        work.compaction_bytes_written += result.output_bytes
+        work.compaction_seconds += result.seconds
+        work.dropped_tombstones += result.dropped_tombstones
         return result
 
     def _store_compact(self) -> None:
@@ -440,32 +286,32 @@ class LsmEngine(Engine):
             job = full_compaction(self._state.version)
             if job is not None:
                 self._run(job)
-            if self._manifest.last_edit is not None and self._manifest.last_edit.removed:
-                self._commit("purge", [], [])  # reclaim the space now, not one edit later
+            self._tables.purge()  # reclaim the space now, not one edit later
 
     def compact_level(self, level: int) -> dict[str, Any]:
         """Compact ``level`` into the next one now (the guide's ``force-compaction --level=N``)."""
         self._check_writable()
-        if not 0 <= level < len(self._state.version.levels) - 1:
-            raise InvalidArgumentError(f"level must be in 0..{len(self._state.version.levels) - 2}, not {level}")
+        levels = len(self._state.version.levels)
+        if not 0 <= level < levels - 1:
+            raise InvalidArgumentError(f"level must be in 0..{levels - 2}, not {level}")
         with self._compaction_lock:
             job = level_compaction(self._state.version, level, self._pointers.get(level))
             if job is None:
                 return {"level": level, "compacted": False, "input_bytes": 0, "output_bytes": 0}
             result = self._run(job)
-            if self._manifest.last_edit is not None and self._manifest.last_edit.removed:
-                self._commit("purge", [], [])
+            self._tables.purge()
         return {"level": level, "compacted": True, "input_bytes": result.input_bytes,
                 "output_bytes": result.output_bytes, "seconds": result.seconds}
 
     def wait_for_background(self, timeout: float = 30.0) -> None:
         """Block until no flush or compaction is pending (tests and benchmarks)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._state.immutables and not self._compaction_wanted and not self._compaction_lock.locked():
-                if pick_compaction(self._state.version, self._settings, self._pointers) is None \
-                        or self._compaction_error is not None:
-                    return
+        background = self._background
+        while background is not None and time.monotonic() < deadline:
+            if background.idle and not self._compaction_lock.locked() and (
+                    background.compaction_error is not None
+                    or pick_compaction(self._state.version, self._settings, self._pointers) is None):
+                return
             time.sleep(0.005)
 
     # ------------------------------------------------------------------ reads
@@ -494,68 +340,39 @@ class LsmEngine(Engine):
     # ------------------------------------------------------------------ stats, verify, checkpoint
     def _store_stats(self) -> dict[str, Any]:
         state = self._state
-        manifest = self._manifest
-        tables = manifest.tables()
+        manifest = self._tables.manifest
         memtables = [state.active, *state.immutables]
-        stored = sum(meta.entries for meta in tables) + sum(len(m) for m in memtables)
-        if stored <= _EXACT_COUNT_LIMIT:
+        stored = sum(meta.entries for meta in manifest.tables()) + sum(len(m) for m in memtables)
+        estimate = stored > _EXACT_COUNT_LIMIT
+        stamp = (self._last_lsn, manifest.generation)
+        if not estimate and self._counted[0] == stamp:
+            total = self._counted[1]  # health checks ask every second: count once per change
+        elif not estimate:
             try:
                 total = sum(1 for _ in self.scan())
-                estimate = False
+                self._counted = (stamp, total)
             except CorruptionError:
-                total, estimate = stored, True
-        else:
-            total = sum(meta.entries - meta.tombstones for meta in tables) + sum(len(m) for m in memtables)
-            estimate = True
-        figures = dict(self._figures)
-        flushed = figures["flush_bytes"]
-        written = flushed + figures["compaction_bytes_written"]
-        seconds = figures["compaction_seconds"]
-        readers = state.version.tables()
-        memory = (sum(m.bytes for m in memtables) + self._cache.used_bytes
-                  + sum(table.memory_bytes for table in readers))
+                estimate = True
+        if estimate:
+            total = sum(meta.entries - meta.tombstones for meta in manifest.tables()) + sum(map(len, memtables))
+        background = self._background
         return {
             "total_keys": total,
             "total_keys_is_estimate": estimate,
-            "memory_usage_bytes": memory,
-            "levels": [{"level": n, "files": len(level), "bytes": sum(meta.size for meta in level),
-                        "target_bytes": self._settings.level_target(n) if n else None}
-                       for n, level in enumerate(manifest.levels)],
-            "sstables": len(tables),
-            "sst_bytes": sum(meta.size for meta in tables),
-            "l0_files": len(manifest.levels[0]) if manifest.levels else 0,
-            "durable_lsn": manifest.durable_lsn,
-            "memtable_bytes": state.active.bytes,
-            "immutable_memtables": len(state.immutables),
-            "immutable_memtable_bytes": sum(m.bytes for m in state.immutables),
-            "write_buffer_bytes": self._memtable_limit,
-            "block_cache_bytes": self._cache.used_bytes,
-            "block_cache_capacity_bytes": self._cache.capacity_bytes,
-            "block_cache_hits": self._cache.hits,
-            "block_cache_misses": self._cache.misses,
-            "table_metadata_bytes": sum(table.memory_bytes for table in readers),
-            **figures,
-            "write_amplification": round(written / flushed, 3) if flushed else None,
-            "compaction_mb_per_s": round(figures["compaction_bytes_written"] / 2**20 / seconds, 2) if seconds else None,
-            "damaged_tables": [table.meta.relative_path for table in readers if table.damaged],
-            "flush_error": self._flush_error.message if self._flush_error is not None else None,
-            "compaction_error": self._compaction_error,
-            "open_notes": list(self._open_notes),
+            **describe(manifest=manifest, version=state.version, memtables=memtables, cache=self._cache,
+                       settings=self._settings, write_buffer_bytes=self._memtable_limit, work=self._work),
+            "flush_error": background.flush_error.message if background and background.flush_error else None,
+            "compaction_error": background.compaction_error if background else None,
+            "open_notes": list(self._tables.notes),
         }
 
     def _store_verify(self, report: VerifyReport) -> None:
-        with self._manifest_lock:
-            manifest = self._manifest
-            version = self._state.version
-            ignore = set(self._in_flight) | set(manifest.retired) | set(manifest.pending)
-            if manifest.last_edit is not None:
-                ignore |= {meta.number for meta in manifest.last_edit.removed}
-            limit = self._next_number
+        manifest, version, ignore, limit = self._tables.ours_to_ignore()
         readers = {table.meta.number: table for table in version.tables() if not table.damaged}
         verify_tables(self.path, manifest, readers, report)
         for name in find_orphans(self.path, manifest.numbers(), ignore):
             number = table_number(name)
-            if number is not None and number >= min(limit, manifest.next_file_number):
+            if number is not None and number >= limit:
                 continue  # being written right now, or left by a crash and removed on the next open
             report.add("orphan-file", f"{name} is in {SSTABLE_DIR}/ but not in the manifest",
                        file=f"{SSTABLE_DIR}/{name}")
@@ -563,8 +380,8 @@ class LsmEngine(Engine):
     def _store_checkpoint(self, dest: Path) -> tuple[int, Callable[[], None] | None]:
         if self.mode == "rw":
             self._store_flush()
-        with self._manifest_lock:
-            manifest = self._manifest
+        with self._tables.lock:
+            manifest = self._tables.manifest
             target = dest / SSTABLE_DIR
             target.mkdir()
             for meta in manifest.tables():
@@ -594,7 +411,8 @@ class LsmEngine(Engine):
         self._check_open()
         if cache_bytes < 0:
             raise InvalidArgumentError(f"cache_bytes must be >= 0, not {cache_bytes}")
-        before = {"block_cache_bytes": self._cache.used_bytes, "block_cache_capacity_bytes": self._cache.capacity_bytes,
+        before = {"block_cache_bytes": self._cache.used_bytes,
+                  "block_cache_capacity_bytes": self._cache.capacity_bytes,
                   "write_buffer_bytes": self._memtable_limit}
         self._cache.resize(cache_bytes)
         if write_buffer_bytes is not None:
@@ -628,8 +446,15 @@ class LsmEngine(Engine):
                 self._wal.flush()
             for record in WalReader(self.wal_dir).records(from_lsn=from_lsn, to_lsn=self._last_lsn,
                                                           mode=RecoveryMode(self.options.wal_recovery)):
+                if not count and record.lsn > max(from_lsn, 1):
+                    raise SafetyRefusal(f"the WAL starts at LSN {record.lsn}, after {from_lsn}: replaying it "
+                                        "would restore only part of what was lost",
+                                        hint="restore the range from a backup instead")
                 self._active.apply(record.lsn, record.entries())
                 count += 1
+            if not count and from_lsn <= self._last_lsn:
+                raise SafetyRefusal(f"the WAL holds no records from LSN {from_lsn} on",
+                                    hint="restore the range from a backup instead")
             self._store_flush()
         return count
 
@@ -639,16 +464,15 @@ class LsmEngine(Engine):
 
         return quarantine_sstable(self, file)
 
-    def _drop_table(self, number: int) -> TableMeta:
+    def _drop_table(self, number: int) -> Any:
         """Remove table ``number`` from the manifest (no deletion); returns its metadata."""
         if self.mode != "rw":
             raise ReadOnlyError(f"{self.path} is open read-only", hint="reopen with mode='rw'")
-        with self._compaction_lock, self._manifest_lock:
-            found = [table for table in self._state.version.tables() if table.meta.number == number]
-            if not found:
+        with self._compaction_lock:
+            dropped = self._tables.drop(number, install=self._install)
+            if dropped is None:
                 raise InvalidArgumentError(f"{table_name(number)} is not a live table of {self.path}")
-            self._commit("quarantine", [], found, keep_removed=True)
-            return found[0].meta
+            return dropped.meta
 
     @classmethod
     def repair(cls, path: Path) -> RepairReport:

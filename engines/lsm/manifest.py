@@ -37,7 +37,7 @@ __all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT_VERSION", "Manifest", "Edit", "load
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT_VERSION = 1
 _FORMAT = "drconsole-lsm-manifest"
-_REBUILD_HINT = "rebuild it from the SSTables with `drconsole engine repair` (the old one goes to quarantine)"
+_REBUILD_HINT = "rebuild it from the SSTables with `drconsole engine repair`; the old one goes to quarantine"
 
 
 class ManifestError(CorruptionError):

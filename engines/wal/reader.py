@@ -63,7 +63,7 @@ class WalReader:
         *,
         from_lsn: int = 1,
         to_lsn: int | None = None,
-        mode: RecoveryMode = RecoveryMode.TOLERATE_CORRUPTED_TAIL,
+        mode: RecoveryMode | str = RecoveryMode.TOLERATE_CORRUPTED_TAIL,
     ) -> Iterator[WalRecord]:
         """The records with ``from_lsn <= lsn <= to_lsn``, in LSN order across segments.
 
@@ -74,7 +74,7 @@ class WalReader:
             InvalidArgumentError: a bad bound or mode.
         """
         try:
-            mode = RecoveryMode(mode)
+            recovery = RecoveryMode(mode)
         except ValueError as exc:
             raise InvalidArgumentError(f"unknown WAL recovery mode {mode!r}") from exc
         if not isinstance(from_lsn, int) or from_lsn < 0:
@@ -83,7 +83,7 @@ class WalReader:
             raise InvalidArgumentError(f"to_lsn must be a non-negative integer, not {to_lsn!r}")
         upper = _NO_UPPER_BOUND if to_lsn is None else to_lsn
         self.tolerated_tail = None
-        return self._walk(list_segments(self._wal_dir), mode, from_lsn, upper, None, 0)
+        return self._walk(list_segments(self._wal_dir), recovery, from_lsn, upper, None, 0)
 
     def validate(self) -> WalValidation:
         """Read everything and report the first problem; the counts describe the valid prefix."""

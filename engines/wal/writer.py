@@ -110,7 +110,7 @@ class WalWriter:
         self._fd: int | None = None
         self._segment_path: Path | None = None
         self._segment_size = 0  # bytes of the open segment, buffered ones included
-        self._written = 0  # bytes of the open segment handed to the OS
+        self._written = 0  # bytes of the open segment handed to the OS, or reserved by a commit in flight
         self._synced = 0  # bytes of the open segment known durable
         self._block_offset = 0
         self._io_busy = False
@@ -160,6 +160,7 @@ class WalWriter:
     def current_segment(self) -> tuple[Path, int] | None:
         """The open segment and how many of its bytes the OS has (``flush`` first for all)."""
         with self._cond:
+            self._wait_for_io()  # a commit in flight: its bytes are reserved but maybe not written
             if self._segment_path is None:
                 return None
             return self._segment_path, self._written
@@ -226,7 +227,7 @@ class WalWriter:
             self._next_lsn = lsn + 1
             if self._segment_size >= self._segment_bytes:
                 self._seal_locked()
-            elif len(buffer) >= self._buffer_bytes and not self._io_busy:
+            elif len(buffer) >= self._buffer_bytes:
                 self._write_buffer_locked()
             return lsn
 
@@ -289,7 +290,12 @@ class WalWriter:
         data = self._buffer
         self._buffer = bytearray()
         self._io_busy = True
-        return fd, data, upto, self._written, self._written == self._synced
+        # The commit's byte range is reserved now, so that ``flush`` may hand later records to the
+        # OS (at their own offsets) while this commit is on disk: an engine calls ``flush`` under
+        # its write lock, and waiting there for the fsync would serialise every writer.
+        offset = self._written
+        self._written += len(data)
+        return fd, data, upto, offset, offset == self._synced
 
     def _finish_commit(
         self, fd: int, data: bytearray, upto: int, offset: int, synced: bool, *, go_on: bool
@@ -310,8 +316,7 @@ class WalWriter:
             if failure is not None:
                 self._fail(failure)
                 raise self._refused()
-            self._written += len(data)
-            self._synced = self._written
+            self._synced = max(self._synced, offset + len(data))
             self.fsync_count += 1
             if upto > self._durable_lsn:
                 self._durable_lsn = upto
@@ -350,7 +355,6 @@ class WalWriter:
     def flush(self) -> None:
         """Hand buffered bytes to the OS (a ``pwrite``), without fsync."""
         with self._cond:
-            self._wait_for_io()
             if self._failure is not None:
                 raise self._refused()
             if self._fd is not None:

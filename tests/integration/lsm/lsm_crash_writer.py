@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from engines import open_engine  # noqa: E402
 from engines.lsm import engine as lsm_engine  # noqa: E402
-from engines.lsm import sstable_writer  # noqa: E402
+from engines.lsm import sstable_writer, version_set  # noqa: E402
 
 from lsm_kit import create_lsm  # noqa: E402
 
@@ -31,7 +31,7 @@ def say(line: str) -> None:
 
 def instrument() -> None:
     finish = sstable_writer.TableWriter.finish
-    save = lsm_engine.save_manifest
+    save = version_set.save_manifest
     compact = lsm_engine.run_compaction
 
     def slow_finish(self, **kwargs):  # type: ignore[no-untyped-def]
@@ -52,7 +52,7 @@ def instrument() -> None:
         return compact(job, **kwargs)
 
     sstable_writer.TableWriter.finish = slow_finish  # type: ignore[method-assign]
-    lsm_engine.save_manifest = slow_save  # type: ignore[assignment]
+    version_set.save_manifest = slow_save  # type: ignore[assignment]
     lsm_engine.run_compaction = slow_compact  # type: ignore[assignment]
 
 

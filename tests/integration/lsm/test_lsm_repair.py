@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engines import open_engine
-from engines.errors import CorruptionError, LockedError
+from engines.errors import CorruptionError, LockedError, SafetyRefusal
 from engines.lsm.engine import LsmEngine
 from engines.lsm.repair import quarantine_sstable, rebuild_manifest
 
@@ -112,6 +112,7 @@ def test_quarantine_on_an_open_engine_and_refill_from_the_wal(tmp_path: Path) ->
         assert dict(engine.scan()) == newer
         assert engine.verify().ok
         assert engine.restore_from_wal(table.min_lsn or 1) == 400
+        assert engine.restore_from_wal(engine.last_lsn + 1) == 0  # nothing after the end: nothing to do
         assert dict(engine.scan()) == older | newer
     with open_engine(data) as engine:
         assert dict(engine.scan()) == older | newer
@@ -171,4 +172,6 @@ def test_rebuild_reports_writes_neither_in_tables_nor_in_the_wal(tmp_path: Path)
     assert gap[0] == 801
     with open_engine(data) as engine:  # opens: the gap is reported, not hidden
         assert engine.get(b"a000001") == value_of(1)
+        with pytest.raises(SafetyRefusal):  # the WAL cannot refill the gap: refuse, change nothing
+            engine.restore_from_wal(gap[0])  # type: ignore[attr-defined]
     assert newer

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 
 import crc32c
 import pytest
-import struct
 from wal_testkit import BLOCK, Placed, flip_byte, lsns, next_block, segment_paths, write_log
 
 from engines.errors import WalCorruptionError
@@ -182,12 +182,12 @@ def test_segment_cut_mid_record(log: tuple[Path, list[Placed]], tmp_path: Path, 
     for case in range(12):
         wal = tmp_path / f"cut-{case}"
         shutil.copytree(pristine_dir, wal)
-        victim = rng.choice([p for p in placed if p.segment == segment])
         if case == 0:
-            cut = victim.fragments[0][1] if len(victim.fragments) > 1 else victim.start + 3  # a block edge
+            # Exactly at a block edge, after a whole FIRST fragment: still a truncated record.
             victim = next(p for p in placed if p.segment == segment and len(p.fragments) > 1)
             cut = victim.fragments[0][1]
         else:
+            victim = rng.choice([p for p in placed if p.segment == segment])
             cut = rng.randrange(victim.start + 1, victim.end)
         os.truncate(wal / segment, cut)
 

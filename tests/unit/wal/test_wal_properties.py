@@ -43,7 +43,7 @@ def test_any_log_reads_back_as_written(
 ) -> None:
     with tempfile.TemporaryDirectory() as temp:
         wal = Path(temp) / "wal"
-        expected = []
+        expected: list[tuple[int, int, Op, bytes, bytes]] = []
         with WalWriter(wal, next_lsn=first_lsn, segment_bytes=segment_bytes) as writer:
             for op, key, size, batch, timestamp in written:
                 if op is Op.PUT:
