@@ -25,7 +25,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -77,11 +77,14 @@ class DrConsoleApp(App[int]):
     | ctrl+q | Quit (a running playbook keeps its journal). |
     """
 
-    snapshot: reactive[FleetSnapshot | None] = reactive(None)
-    now: reactive[datetime | None] = reactive(None)
-    selected_node: reactive[str | None] = reactive(None)
-    incident_revision: reactive[int] = reactive(0)
-    run_revision: reactive[int] = reactive(0)
+    # ``var``, not ``reactive``: a reactive on the app repaints the whole screen when it changes,
+    # which at 1 Hz is every byte of the terminal every second. Screens watch these and update
+    # the widgets concerned.
+    snapshot: var[FleetSnapshot | None] = var(None)
+    now: var[datetime | None] = var(None)
+    selected_node: var[str | None] = var(None)
+    incident_revision: var[int] = var(0)
+    run_revision: var[int] = var(0)
 
     def __init__(self, *, source: FleetSource | None = None, mode: str = "interactive", read_only: bool = False,
                  theme: LoadedTheme | None = None, thresholds: Thresholds | None = None,
@@ -101,6 +104,9 @@ class DrConsoleApp(App[int]):
         self.clock = clock
         self.tz = tz
         self.refresh_seconds = refresh_seconds
+        # One sparkline point per five ticks: a card's sparklines then move every few seconds, not
+        # on every tick (bytes over a slow link). Without a refresh loop (recorded fleets), one per tick.
+        self.sparkline_seconds: float | None = 5 * refresh_seconds if refresh_seconds else None
         self.initial = tuple(initial)
         # No launcher at all when read-only: nothing can start a run, whatever asks.
         self.launcher = None if not self.capabilities.can_write else launcher
@@ -121,8 +127,6 @@ class DrConsoleApp(App[int]):
         self.exit_reason = ""
         self._signals: list[signal.Signals] = []
         self._last_source_error = ""
-        for name in BUNDLED_THEMES:
-            self.register_theme(load_theme(name).theme)
         self.register_theme(theme.theme)
         self.theme = theme.theme.name
 
@@ -135,30 +139,41 @@ class DrConsoleApp(App[int]):
         return self.capabilities.dashboard
 
     def on_mount(self) -> None:
-        from console.screens.dashboard import DashboardScreen
-        from console.screens.overview import OverviewScreen
-        from console.screens.run import RunScreen
-        from console.screens.timeline import TimelineScreen
-        from console.screens.triage import TriageScreen
-
         for snapshot in self.initial:
             self._apply_snapshot(snapshot)
         self.now = self.clock()
         self.set_interval(1.0, self._tick_clock)
-        if self.dashboard:
-            self.install_screen(DashboardScreen(), "dashboard")
-            self.push_screen("dashboard")
-        else:
-            self.install_screen(OverviewScreen(), "overview")
-            self.install_screen(TriageScreen(), "triage")
-            self.install_screen(RunScreen(), "run")
-            self.install_screen(TimelineScreen(), "timeline")
-            self.push_screen("overview")
         if self.source is not None and self.refresh_seconds:
             self.refresh_fleet()
+        self._ensure_screen("dashboard" if self.dashboard else "overview")
+        self.push_screen("dashboard" if self.dashboard else "overview")
         self._install_signal_handlers()
         if self.watch_terminal:
             self.set_interval(2.0, self._check_terminal)
+        # After the first paint: what only the theme picker needs.
+        self.call_after_refresh(self._register_bundled_themes)
+
+    def _register_bundled_themes(self) -> None:
+        for name in BUNDLED_THEMES:
+            theme = load_theme(name).theme
+            if theme.name not in self.available_themes:
+                self.register_theme(theme)
+
+    def _ensure_screen(self, name: str) -> None:
+        """Install a screen the first time it is shown: first paint waits only for the first screen."""
+        if self.is_screen_installed(name):
+            return
+        if name == "dashboard":
+            from console.screens.dashboard import DashboardScreen as screen_class
+        elif name == "overview":
+            from console.screens.overview import OverviewScreen as screen_class  # type: ignore[assignment]
+        elif name == "triage":
+            from console.screens.triage import TriageScreen as screen_class  # type: ignore[assignment]
+        elif name == "run":
+            from console.screens.run import RunScreen as screen_class  # type: ignore[assignment]
+        else:
+            from console.screens.timeline import TimelineScreen as screen_class  # type: ignore[assignment]
+        self.install_screen(screen_class(), name)
 
     async def on_unmount(self) -> None:
         self._remove_signal_handlers()
@@ -258,6 +273,7 @@ class DrConsoleApp(App[int]):
             return
         if name == "triage" and self.selected_node is not None:
             self.ensure_incident(self.selected_node)
+        self._ensure_screen(name)
         self.switch_screen(name)
 
     def action_open_incident(self) -> None:
@@ -308,6 +324,7 @@ class DrConsoleApp(App[int]):
                 self.run_state.steps = tuple(self.launcher.plan(recommendation, node))
         self.record("playbook", f"chose {recommendation.playbook_id} ({recommendation.title})", node)
         self.run_revision += 1
+        self._ensure_screen("run")
         self.switch_screen("run")
 
     def action_start_run(self) -> None:

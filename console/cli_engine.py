@@ -19,7 +19,6 @@ from engines import Engine, create_engine, engine_class, open_engine
 from engines.base import MAX_KEY_BYTES, MAX_VALUE_BYTES
 from engines.errors import (
     BackendMismatchError,
-    CorruptionError,
     InvalidArgumentError,
     SafetyRefusal,
     UnsupportedFormatError,
@@ -203,14 +202,9 @@ def _verify_report(args: argparse.Namespace) -> VerifyReport:
     backend = detect_backend(args.data_dir)
     if args.engine is not None and args.engine != backend:
         raise BackendMismatchError(f"{args.data_dir} holds a {backend} engine, not {args.engine}")
-    try:
-        engine = _open(args, "ro")
-    except CorruptionError as exc:  # a dir that cannot even be opened is a verify finding, not a crash
-        report = VerifyReport(backend=backend)
-        report.add("open", exc.message, file=exc.file, offset=exc.offset)
-        return report
-    with engine:
-        return engine.verify()
+    from engines.checks import verify_data_dir
+
+    return verify_data_dir(args.data_dir)
 
 
 def run_verify(args: argparse.Namespace, out: Output) -> int:

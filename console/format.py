@@ -18,6 +18,7 @@ __all__ = [
     "bar",
     "bytes_text",
     "clock_text",
+    "coarse_duration_text",
     "count_text",
     "duration_text",
     "health_markup",
@@ -89,6 +90,15 @@ def duration_text(seconds: float | None) -> str:
         return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+def coarse_duration_text(seconds: float | None) -> str:
+    """A duration that changes at most once a minute: "<1m", "34m", "3h12m", "1d2h"."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return "<1m"
+    return duration_text(seconds - seconds % 60)
 
 
 def clock_text(moment: datetime | None, tz: tzinfo | None = None) -> str:

@@ -284,6 +284,17 @@ class Engine(ABC):
 
     # ------------------------------------------------------------------ hooks for backends
     @classmethod
+    def verify_unopenable(cls, path: Path, error: CorruptionError) -> VerifyReport:
+        """The verify report of a data dir that failed to open with ``error``.
+
+        The default reports the failure itself; a backend that can check its files without
+        opening (lsm: every table, the manifest, the WAL) overrides this to say more.
+        """
+        report = VerifyReport(backend=cls.backend)
+        report.add("open", f"cannot open: {error.message}", file=error.file, offset=error.offset)
+        return report
+
+    @classmethod
     @abstractmethod
     def _store_create(cls, path: Path, options: EngineOptions) -> None:
         """Lay out a new, empty store in ``path`` (the marker is already written)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engines.errors import CorruptionError, UnsupportedFormatError
 from engines.marker import detect_backend
-from engines.registry import open_engine
+from engines.registry import engine_class, open_engine
 from engines.reports import VerifyReport
 
 __all__ = ["verify_data_dir"]
@@ -22,11 +22,11 @@ def verify_data_dir(path: str | os.PathLike[str]) -> VerifyReport:
     backend = detect_backend(path)
     try:
         engine = open_engine(path, mode="ro")
-    except (CorruptionError, UnsupportedFormatError) as exc:
+    except CorruptionError as exc:
+        return engine_class(backend).verify_unopenable(path, exc)
+    except UnsupportedFormatError as exc:
         report = VerifyReport(backend=backend)
-        file = getattr(exc, "file", None)
-        offset = getattr(exc, "offset", None)
-        report.add("open", f"cannot open: {exc.message}", file=file, offset=offset)
+        report.add("format-version", exc.message)
         return report
     with engine:
         return engine.verify()

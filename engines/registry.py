@@ -35,11 +35,17 @@ def engine_class(backend: str) -> type[Engine]:
 
 
 def create_engine(path: str | os.PathLike[str], backend: str = "lsm", *, durability: str = "sync",
-                  node_name: str = "", low_memory: bool = False, **options: Any) -> Engine:
-    """Create a new data dir at ``path`` (absent or empty) and open it read-write."""
+                  node_name: str = "", low_memory: bool = False,
+                  backend_options: dict[str, Any] | None = None, **options: Any) -> Engine:
+    """Create a new data dir at ``path`` (absent or empty) and open it read-write.
+
+    ``options`` are ``EngineOptions`` fields; ``backend_options`` go to the backend (see its docs).
+    """
     cls = engine_class(backend)
     path = Path(path)
     settings: dict[str, Any] = {"durability": durability, **options}
+    if backend_options:
+        settings["backend"] = dict(backend_options)
     if low_memory:
         settings = {**LOW_MEMORY, **settings}
     try:

@@ -32,5 +32,11 @@ def crash_copy(source: Path, dest: Path) -> Path:
     def ignore(_dir: str, names: list[str]) -> list[str]:
         return [name for name in names if name in ("LOCK", "drconsole.lock")]
 
-    shutil.copytree(source, dest, ignore=ignore, symlinks=True)
+    def copy_if_present(src: str, dst: str) -> None:
+        try:
+            shutil.copy2(src, dst)
+        except FileNotFoundError:
+            pass  # retired by background work while we copied: a killed process would not see it either
+
+    shutil.copytree(source, dest, ignore=ignore, symlinks=True, copy_function=copy_if_present)
     return dest

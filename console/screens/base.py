@@ -24,10 +24,11 @@ class ConsoleScreen(Screen[None]):
         return cast("DrConsoleApp", self.app)
 
     def status_bar(self) -> StatusBar:
-        return StatusBar(tz=self.console.tz, id="status-bar")
+        self._status_bar = StatusBar(tz=self.console.tz, id="status-bar")
+        return self._status_bar
 
     def on_mount(self) -> None:
-        bar = self.query_one(StatusBar)
+        bar = self._status_bar
         bar.screen_name = self.SCREEN_LABEL
         caps = self.console.capabilities
         bar.mode = "READ-ONLY" if caps.read_only else ""
@@ -35,11 +36,12 @@ class ConsoleScreen(Screen[None]):
         self.watch(self.console, "now", self._bar_now, init=True)
         self.watch(self.console, "incident_revision", self._bar_incident, init=True)
 
+    # The bar is kept, not queried: a query walks the screen's DOM, and these run every tick.
     def _bar_snapshot(self) -> None:
-        self.query_one(StatusBar).snapshot = self.console.snapshot
+        self._status_bar.snapshot = self.console.snapshot
 
     def _bar_now(self) -> None:
-        self.query_one(StatusBar).now = self.console.now
+        self._status_bar.now = self.console.now
 
     def _bar_incident(self) -> None:
-        self.query_one(StatusBar).incident = self.console.incident
+        self._status_bar.incident = self.console.incident

@@ -47,36 +47,43 @@ class DashboardScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#dashboard-notice", Static).display = bool(self.console.notice)
+        # Kept, not queried every tick: a query walks the DOM.
+        self._header = self.query_one(DashboardHeader)
+        self._strip = self.query_one(AlertStrip)
+        self._banner = self.query_one(SplitBrainBanner)
+        self._grid = self.query_one("#tiles", Grid)
+        self._tile_list: list[FleetTile] = []
         self.watch(self.console, "snapshot", self._show, init=True)
         self.watch(self.console, "now", self._show_now, init=True)
 
     def _tiles(self) -> list[FleetTile]:
-        return list(self.query(FleetTile))
+        return self._tile_list
 
     def _show(self) -> None:
         snapshot = self.console.snapshot
-        header = self.query_one(DashboardHeader)
+        header = self._header
         header.snapshot = snapshot
         if snapshot is None:
             return
-        self.query_one(AlertStrip).alerts = snapshot.alerts
-        self.query_one(SplitBrainBanner).nodes = snapshot.split_brain_nodes
+        self._strip.alerts = snapshot.alerts
+        self._banner.nodes = snapshot.split_brain_nodes
         names = [node.name for node in snapshot.nodes]
-        grid = self.query_one("#tiles", Grid)
+        grid = self._grid
         if [tile.node_name for tile in self._tiles()] != names:
             grid.remove_children()
-            grid.mount_all([FleetTile(name, tz=self.console.tz, id=f"tile-{index}") for index, name in enumerate(names)])
+            self._tile_list = [FleetTile(name, tz=self.console.tz, id=f"tile-{index}")
+                               for index, name in enumerate(names)]
+            grid.mount_all(self._tile_list)
             self.call_after_refresh(self._show)
             return
         for tile, node in zip(self._tiles(), snapshot.nodes, strict=False):
+            tile.now = snapshot.taken_at  # ages as of the snapshot: a tile changes once per tick at most
             tile.node = node
-            tile.now = self.console.now
         count = len(names)
         width = self.size.width
         columns = min(count, 4 if width >= 180 else (3 if width >= 120 and count > 4 else 2)) or 1
-        grid.styles.grid_size_columns = columns
+        if grid.styles.grid_size_columns != columns:  # a restyle repaints the whole screen: only on a change
+            grid.styles.grid_size_columns = columns
 
     def _show_now(self) -> None:
-        self.query_one(DashboardHeader).now = self.console.now
-        for tile in self._tiles():
-            tile.now = self.console.now
+        self._header.now = self.console.now  # the big clock; the tiles change with the snapshot only

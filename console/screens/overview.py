@@ -47,38 +47,47 @@ class OverviewScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self._grid_layout: tuple[int, int, int] | None = None
+        self._strip = self.query_one(AlertStrip)
+        self._banner = self.query_one(SplitBrainBanner)
+        self._grid = self.query_one("#cards", Grid)
+        self._scroll = self.query_one("#cards-scroll", VerticalScroll)
+        self._card_list: list[NodeCard] = []
         notice = self.query_one("#overview-notice", Static)
         notice.display = bool(self.console.notice)
         self.watch(self.console, "snapshot", self._show, init=True)
-        self.watch(self.console, "now", self._show_now, init=True)
 
     def on_resize(self) -> None:
-        self._layout()
+        if self._card_list:
+            self._layout()
 
     def _cards(self) -> list[NodeCard]:
-        return list(self.query(NodeCard))
+        return self._card_list
 
     def _show(self) -> None:
         snapshot = self.console.snapshot
-        strip = self.query_one(AlertStrip)
-        banner = self.query_one(SplitBrainBanner)
+        strip, banner = self._strip, self._banner
         if snapshot is None:
             strip.alerts = ()
             return
         strip.alerts = snapshot.alerts
         banner.nodes = snapshot.split_brain_nodes
-        grid = self.query_one("#cards", Grid)
+        grid = self._grid
         names = [node.name for node in snapshot.nodes]
         if [card.node_name for card in self._cards()] != names:
             grid.remove_children()
-            grid.mount_all([NodeCard(name, tz=self.console.tz, id=f"card-{index}") for index, name in enumerate(names)])
+            self._card_list = [NodeCard(name, tz=self.console.tz, id=f"card-{index}")
+                               for index, name in enumerate(names)]
+            grid.mount_all(self._card_list)
             self.call_after_refresh(self._after_mount_cards)
         history = self.console.history
+        bucket = self.console.sparkline_seconds
         for card, node in zip(self._cards(), snapshot.nodes, strict=False):
-            card.series = CardSeries(disk=tuple(history.series(node.name, "disk_used")),
-                                     memory=tuple(history.series(node.name, "memory_ratio")),
-                                     lag=tuple(history.series(node.name, "lag_records")),
+            card.series = CardSeries(disk=tuple(history.series(node.name, "disk_used", bucket)),
+                                     memory=tuple(history.series(node.name, "memory_ratio", bucket)),
+                                     lag=tuple(history.series(node.name, "lag_records", bucket)),
                                      time_to_full_seconds=history.time_to_full(node.name))
+            card.now = snapshot.taken_at  # ages "as of" the snapshot: a card changes once per tick at most
             card.node = node
         self._layout()
 
@@ -89,11 +98,6 @@ class OverviewScreen(ConsoleScreen):
             if card.node_name == selected and self.focused is None:
                 card.focus()
 
-    def _show_now(self) -> None:
-        now = self.console.now
-        for card in self._cards():
-            card.now = now
-
     def _layout(self) -> None:
         """Two columns at 80 wide, three from 150; rows share the height unless that gets too small."""
         count = max(1, len(self._cards()))
@@ -101,10 +105,13 @@ class OverviewScreen(ConsoleScreen):
         columns = 1 if width < 60 else (3 if width >= 150 or (count > 4 and width >= 120) else 2)
         columns = min(columns, count)
         rows = -(-count // columns)
-        scroll = self.query_one("#cards-scroll", VerticalScroll)
-        available = scroll.size.height or max(1, self.size.height - 6)
+        available = self._scroll.size.height or max(1, self.size.height - 6)
         height = max(9, available // rows)
-        grid = self.query_one("#cards", Grid)
+        layout = (columns, height, rows)
+        if layout == self._grid_layout:
+            return  # restyling the grid relays out and repaints the whole screen: only on a change
+        self._grid_layout = layout
+        grid = self._grid
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
         grid.styles.height = height * rows

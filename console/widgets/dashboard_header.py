@@ -29,12 +29,16 @@ class DashboardHeader(Horizontal):
         self.title = title
 
     def compose(self) -> ComposeResult:
-        yield Digits("--:--:--", id="dashboard-clock")
+        yield Digits("--:--", id="dashboard-clock")
         yield Static(id="dashboard-tally")
 
     def watch_now(self, now: datetime | None) -> None:
         if self.is_mounted:
-            self.query_one("#dashboard-clock", Digits).update(clock_text(now, self.tz) if now else "--:--:--")
+            # Minutes: a wall clock's seconds would redraw three lines of large digits every second.
+            text = clock_text(now, self.tz)[:5] if now else "--:--"
+            clock = self.query_one("#dashboard-clock", Digits)
+            if clock.value != text:
+                clock.update(text)
 
     def watch_snapshot(self, snapshot: FleetSnapshot | None) -> None:
         if not self.is_mounted:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from textual.content import Content
-from textual.reactive import reactive
+from textual.geometry import Region, Size
+from textual.reactive import var
 from textual.widget import Widget
 
 from console.bigfont import big_rows, big_width
 from console.format import HEALTH_STYLE, clock_text, duration_text, percent_text, severity_markup
+from console.widgets.text import changed_lines
 from console.widgets.text import line
 from playbooks.fleet import NodeSnapshot
 
@@ -17,28 +19,71 @@ __all__ = ["FleetTile"]
 
 
 class FleetTile(Widget):
-    """Not focusable and without bindings: the dashboard offers no action at all."""
+    """Not focusable and without bindings: the dashboard offers no action at all.
 
-    node: reactive[NodeSnapshot | None] = reactive(None)
-    now: reactive[datetime | None] = reactive(None)
+    Like the Overview's cards, a tick redraws only the lines that changed.
+    """
+
+    LINES = 12
+
+    # ``var``: the tile itself is never repainted; its lines are, and only those that changed.
+    node: var[NodeSnapshot | None] = var(None)
+    now: var[datetime | None] = var(None)
 
     def __init__(self, node_name: str, *, tz: tzinfo | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
         self.node_name = node_name
         self.tz = tz
-        self.border_title = node_name
+        self.border_title = self._title = node_name
+        self._pending = False
+        self._shown: list[Content] = []
+        self._shown_size: Size | None = None
+
 
     def watch_node(self, node: NodeSnapshot | None) -> None:
         if node is not None:
-            self.border_title = f"{node.name} · {node.engine or '?'} · {node.role}"
+            title = f"{node.name} · {node.engine or '?'} · {node.role}"
+            if title != self._title:  # setting a border title repaints the whole tile
+                self._title = self.border_title = title
             for health in ("ok", "degraded", "down", "unknown"):
                 self.set_class(node.health.value == health, f"-{health}")
+        self._schedule()
+
+    def watch_now(self) -> None:
+        self._schedule()
+
+    def on_resize(self) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._pending and self.is_mounted:
+            self._pending = True
+            self.call_later(self._show)
+
+    def _show(self) -> None:
+        self._pending = False
+        lines = self._render_lines()
+        changed = changed_lines(self._shown, lines)
+        resized = self.content_size != self._shown_size
+        self._shown, self._shown_size = lines, self.content_size
+        if changed is None or resized:
+            self.refresh()
+        elif changed:
+            # Only the lines whose text changed are redrawn and sent to the terminal.
+            width = self.content_size.width
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     def render(self) -> Content:
+        return Content("\n").join(self._shown)
+
+    def render_text(self) -> str:
+        return "\n".join(content.plain for content in self._render_lines())
+
+    def _render_lines(self) -> list[Content]:
         node = self.node
         width = max(10, self.content_size.width)
         if node is None:
-            return line("[$status-unknown]? UNKNOWN[/]")
+            return [line("[$status-unknown]? UNKNOWN[/]")]
         symbol, word, variable = HEALTH_STYLE[node.health]
         lines: list[Content] = []
         rows = big_rows(word)
@@ -61,4 +106,4 @@ class FleetTile(Widget):
                 lines.append(line("backup [b]$age[/b] ago", age=duration_text(age)))
         for alert in node.alerts[:2]:
             lines.append(line(f"{severity_markup(alert.severity)} $message", message=alert.message))
-        return Content("\n").join(lines[: max(1, height)])
+        return lines[: max(1, height)]

@@ -8,13 +8,15 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.reactive import reactive
+from textual.geometry import Region, Size
+from textual.reactive import var
 from textual.widget import Widget
 
 from console.format import (
     bar,
     bytes_text,
     clock_text,
+    coarse_duration_text,
     count_text,
     duration_text,
     health_markup,
@@ -23,10 +25,13 @@ from console.format import (
     sparkline,
 )
 from console.messages import NodeSelected
+from console.widgets.text import changed_lines
 from console.widgets.text import line, spread
 from playbooks.fleet import NodeSnapshot
 
-__all__ = ["CardSeries", "NodeCard"]
+__all__ = ["CardSeries", "NodeCard", "MAX_LINES"]
+
+MAX_LINES = 16
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class CardSeries:
 class NodeCard(Widget, can_focus=True):
     """A node at a glance; focus it to select the node, press enter to triage it.
 
-    The card shows more as it gets more room (components of the disk, the reason on its own line).
+    The card shows more as it gets more room (components of the disk, performance, address). It is
+    one widget whose changed lines only are redrawn: a tick sends the terminal what changed, no more.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -54,24 +60,62 @@ class NodeCard(Widget, can_focus=True):
     | enter | Triage this node (opens an incident if none is open). |
     """
 
-    node: reactive[NodeSnapshot | None] = reactive(None)
-    series: reactive[CardSeries] = reactive(CardSeries)
-    now: reactive[datetime | None] = reactive(None)
+    # ``var``: the card itself is never repainted; its lines are, and only those that changed.
+    node: var[NodeSnapshot | None] = var(None)
+    series: var[CardSeries] = var(CardSeries)
+    now: var[datetime | None] = var(None)
 
     def __init__(self, node_name: str, *, tz: tzinfo | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.node_name = node_name
         self.tz = tz
-        self.border_title = node_name
+        self.border_title = self._title = node_name
+        self._pending = False
+        self._shown: list[Content] = []
+        self._shown_size: Size | None = None
+
 
     def watch_node(self, node: NodeSnapshot | None) -> None:
-        if node is None:
-            return
-        title = f"{node.name} · {node.engine or '?'} · {node.role}"
-        self.border_title = title if node.epoch is None else f"{title} · e{node.epoch}"
-        for health in ("ok", "degraded", "down", "unknown"):
-            self.set_class(node.health.value == health, f"-{health}")
+        if node is not None:
+            title = f"{node.name} · {node.engine or '?'} · {node.role}"
+            title = title if node.epoch is None else f"{title} · e{node.epoch}"
+            if title != self._title:  # setting a border title repaints the whole card
+                self._title = self.border_title = title
+            for health in ("ok", "degraded", "down", "unknown"):
+                self.set_class(node.health.value == health, f"-{health}")
+        self._schedule()
+
+    def watch_series(self) -> None:
+        self._schedule()
+
+    def watch_now(self) -> None:
+        self._schedule()
+
+    def on_resize(self) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Several attributes change per tick: lay the lines out once, after all of them."""
+        if not self._pending and self.is_mounted:
+            self._pending = True
+            self.call_later(self._show)
+
+    def _show(self) -> None:
+        self._pending = False
+        lines = self._render_lines()
+        changed = changed_lines(self._shown, lines)
+        resized = self.content_size != self._shown_size
+        self._shown, self._shown_size = lines, self.content_size
+        if changed is None or resized:
+            self.refresh()
+        elif changed:
+            # Only the lines whose text changed are redrawn and sent to the terminal.
+            width = self.content_size.width
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    def render(self) -> Content:
+        return Content("\n").join(self._shown)
 
     def on_focus(self) -> None:
         self.post_message(NodeSelected(self.node_name))
@@ -83,21 +127,24 @@ class NodeCard(Widget, can_focus=True):
         self.focus()
 
     # ---------------------------------------------------------------- rendering
-    def render(self) -> Content:
+    def _render_lines(self) -> list[Content]:
         node = self.node
         width = max(10, self.content_size.width)
         height = max(1, self.content_size.height)
         if node is None:
-            return line("[$status-unknown]? UNKNOWN[/] waiting for the first refresh")
-        lines = self._lines(node, width, height)
-        return Content("\n").join(lines[:height])
+            return [line("[$status-unknown]? UNKNOWN[/] waiting for the first refresh")]
+        return self._lines(node, width, height)[:height]
+
+    def render_text(self) -> str:
+        """The card's text, one line per line (for tests and logs)."""
+        return "\n".join(content.plain for content in self._render_lines())
 
     def _lines(self, node: NodeSnapshot, width: int, height: int) -> list[Content]:
         now = self.now
         lines: list[Content] = []
         if not node.reachable:
             since = node.unreachable_since
-            down_for = f" ({duration_text((now - since).total_seconds())})" if since and now else ""
+            down_for = f" ({coarse_duration_text((now - since).total_seconds())})" if since and now else ""
             lines.append(line(f"{health_markup(node.health)} unreachable since $since$for",
                               since=clock_text(since, self.tz), **{"for": down_for}) if width >= 44 else
                          line(f"{health_markup(node.health)} since $since$for",
@@ -152,7 +199,7 @@ class NodeCard(Widget, can_focus=True):
                     percent=percent_text(ratio), used=used)
         ttf = self.series.time_to_full_seconds
         if ttf is not None and wide:
-            left += line(" [dim]full in $ttf[/dim]", ttf=duration_text(ttf))
+            left += line(" [dim]full in ~$ttf[/dim]", ttf=coarse_duration_text(ttf))
         return spread(left, sparkline(self.series.disk, self._spark_width(width)), width)
 
     @staticmethod

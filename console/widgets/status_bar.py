@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from textual.content import Content
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.widget import Widget
 
 from console.format import HEALTH_STYLE, clock_text, duration_text
@@ -22,18 +22,33 @@ class StatusBar(Widget):
     No bindings: it only shows what it is given.
     """
 
-    screen_name: reactive[str] = reactive("")
-    mode: reactive[str] = reactive("")
-    snapshot: reactive[FleetSnapshot | None] = reactive(None)
-    incident: reactive[Incident | None] = reactive(None, always_update=True)
-    now: reactive[datetime | None] = reactive(None)
+    # The inputs are ``var``s and the line is the one ``reactive``: a tick that leaves the text as
+    # it was (the clock shows minutes while no incident is open) sends nothing to the terminal.
+    screen_name: var[str] = var("")
+    mode: var[str] = var("")
+    snapshot: var[FleetSnapshot | None] = var(None)
+    incident: var[Incident | None] = var(None, always_update=True)
+    now: var[datetime | None] = var(None)
+    text: reactive[Content] = reactive(Content(""))
 
     def __init__(self, *, tz: tzinfo | None = None, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.tz = tz
 
+    def _watch_inputs(self) -> None:
+        if self.is_mounted:
+            self.text = self._compose_text()
+
+    watch_screen_name = watch_mode = watch_snapshot = watch_incident = watch_now = _watch_inputs
+
+    def on_resize(self) -> None:
+        self._watch_inputs()
+
     def render(self) -> Content:
+        return self.text
+
+    def _compose_text(self) -> Content:
         left = line("[b]drconsole[/b] · $screen" + (" · [b $status-warn]$mode[/]" if self.mode else ""),
                     screen=self.screen_name, mode=self.mode)
         parts: list[Content] = []
@@ -53,6 +68,8 @@ class StatusBar(Widget):
             verdict = "[$status-ok]✔ on time[/]" if within else "[b $status-crit]✖ OVER[/]"
             parts.append(line(f"[b]$severity[/b] RTO $elapsed/$target {verdict}", severity=incident.severity,
                               elapsed=duration_text(elapsed), target=duration_text(incident.target_rto_seconds)))
-        parts.append(Content(clock_text(now, self.tz) if now else ""))
+        # Seconds only while an incident's clock runs: an idle board then changes once a minute.
+        clock = clock_text(now, self.tz) if now else ""
+        parts.append(Content(clock if incident is not None else clock[:5]))
         right = Content(" │ ").join(part for part in parts if part.cell_length)
         return spread(left, right, self.content_size.width or 80)

@@ -141,16 +141,15 @@ def pack_directory(source: Path, archive: Path, *, progress: ProgressCallback | 
     """Write ``source`` as ``data/`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``.
 
     The tar stream is framed here rather than by ``tarfile``'s writer, whose stream buffer copies
-    every byte twice: headers come from ``TarInfo.tobuf`` (POSIX pax format), file bytes go from
-    one reused buffer straight into the compressor.
+    every byte twice: headers come from ``TarInfo.tobuf`` (POSIX pax format), file bytes go
+    straight into the compressor (zstd's worker threads) and to the hashing thread.
     """
     entries = _walk(source)
     total = sum(info.st_size for _path, _name, info in entries if stat.S_ISREG(info.st_mode))
     tracker = ProgressTracker(progress, "pack", total)
-    sums: list[tuple[str, str]] = []
     compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-    buffer = bytearray(PACK_CHUNK_BYTES)
-    view = memoryview(buffer)
+    hasher = _MemberHasher()
+    names: list[str] = []
     try:
         with open(archive, "xb") as raw:
             output = _HashingWriter(raw)
@@ -163,22 +162,23 @@ def pack_directory(source: Path, archive: Path, *, progress: ProgressCallback | 
                     written += len(header)
                     if entry.type == tarfile.DIRTYPE:
                         continue
-                    digest = hashlib.sha256()
+                    hasher.begin(name)
                     with open(path, "rb", buffering=0) as handle:
                         remaining = entry.size
                         while remaining:
-                            count = handle.readinto(view[:min(remaining, PACK_CHUNK_BYTES)])
-                            if not count:
+                            chunk = handle.read(min(remaining, PACK_CHUNK_BYTES))
+                            if not chunk:
                                 raise BackupCorruptionError(f"{path} shrank while it was being packed",
                                                             file=str(path))
-                            chunk = view[:count]
-                            digest.update(chunk)
+                            hasher.update(chunk)
                             compressed.write(chunk)
-                            remaining -= count
-                            tracker.advance(count)
+                            remaining -= len(chunk)
+                            tracker.advance(len(chunk))
                     written += entry.size + _padding(entry.size)
                     compressed.write(bytes(_padding(entry.size)))
-                    sums.append((name, digest.hexdigest()))
+                    names.append(name)
+                digests = hasher.finish()
+                sums = [(n, digests[n]) for n in names]
                 listing = format_sums(sums).encode("utf-8")
                 entry = tarfile.TarInfo(SUMS_NAME)
                 entry.size, entry.mode, entry.mtime = len(listing), 0o644, int(entries[0][2].st_mtime)
@@ -191,6 +191,8 @@ def pack_directory(source: Path, archive: Path, *, progress: ProgressCallback | 
             os.fsync(raw.fileno())
     except OSError as exc:
         raise map_os_error(exc, f"writing backup archive {archive}") from exc
+    finally:
+        hasher.finish()  # after a failure too: the thread must not wait forever
     tracker.finish()
     return PackResult(output.digest.hexdigest(), output.count, total, len(sums))
 
@@ -320,9 +322,10 @@ class _MemberHasher:
         self._items.put(("data", chunk))
 
     def finish(self) -> dict[str, str]:
-        """Wait for the hashing to catch up; the digests by member name."""
-        self._items.put(None)
-        self._thread.join()
+        """Wait for the hashing to catch up; the digests by member name. Later calls just return them."""
+        if self._thread.is_alive():
+            self._items.put(None)
+            self._thread.join()
         return self.digests
 
     def _run(self) -> None:

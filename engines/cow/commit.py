@@ -93,9 +93,10 @@ def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = Non
             tree.forget_buffered(chosen, values, remaining)
             tree.commit_cursor = cursor
             tree.commits += 1
-        # Pages past both metas' trees are free: give them back to the file system.
+        # Pages past both metas' trees are free: give them back to the file system (not while a
+        # copy of a pinned, possibly longer, meta is being made).
         keep = max(meta.hwm, previous.hwm)
-        if tree.file.size() > keep * tree.page_size:
+        if not tree.pins and tree.file.size() > keep * tree.page_size:
             tree.file.truncate(keep)
         return True
 

@@ -74,8 +74,9 @@ def copy_committed(file: PageFile, meta: Meta, dest: Path) -> int:
                     data = os.pread(file.fd, count, offset)
                     copied = os.pwrite(out, data, offset)
                 if copied <= 0:
-                    raise OSError(f"{file.name} ended at byte {offset} while copying")
+                    break  # the rest is free pages a commit gave back: the copy holds them as holes
                 offset += copied
+            os.ftruncate(out, end)
             for slot in (0, 1):
                 os.pwrite(out, encode_meta(meta.with_slot(slot)), slot * page_size)
             os.fsync(out)

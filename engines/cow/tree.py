@@ -223,7 +223,8 @@ class CowTree:
         if buffer:
             size = sum(map(len, keys)) + sum(map(len, filter(None, values))) + BUFFER_ENTRY_OVERHEAD * len(keys)
             self.buffer_bytes = max(0, self.buffer_bytes - size)
-        else:
+        else:  # fresh dicts: emptied ones keep their tables (megabytes) allocated
+            self.buffer, self.buffer_lsn, self._in_tree = {}, {}, {}
             self.buffer_bytes = 0
         self._buffer_keys = remaining
 

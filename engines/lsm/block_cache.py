@@ -32,15 +32,22 @@ class BlockCache:
         return self._used
 
     def get(self, key: tuple[int, int]) -> Any:
-        """The cached value, or None."""
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return found[0]
+        """The cached value, or None.
+
+        No lock: each OrderedDict call is atomic under the GIL, and an entry evicted between
+        the two calls only costs its recency update. The hit counters are approximate.
+        """
+        entries = self._entries
+        found = entries.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        try:
+            entries.move_to_end(key)
+        except KeyError:
+            pass
+        self.hits += 1
+        return found[0]
 
     def put(self, key: tuple[int, int], value: Any, raw_bytes: int, entries: int) -> None:
         charge = raw_bytes + entries * _PER_ENTRY_OVERHEAD

@@ -475,6 +475,13 @@ class LsmEngine(Engine):
             return dropped.meta
 
     @classmethod
+    def verify_unopenable(cls, path: Path, error: CorruptionError) -> VerifyReport:
+        """Check every table, the manifest and the WAL without opening the engine."""
+        from engines.lsm.verify import verify_data_dir
+
+        return verify_data_dir(path)
+
+    @classmethod
     def repair(cls, path: Path) -> RepairReport:
         """Rebuild the manifest from the tables; corrupt tables go to quarantine (see ``repair``)."""
         from engines.lsm.repair import rebuild_manifest

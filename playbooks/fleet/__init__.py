@@ -4,15 +4,18 @@
     source = fleet_source(specs, thresholds=Thresholds())
     snapshot = await source.collect()          # one per refresh tick
 
-No Textual here (the house rule: console -> playbooks -> engines).
+No Textual here (the house rule: console -> playbooks -> engines). The sources are imported on
+first use (PEP 562): httpx, prometheus_client and the engines cost a few hundred milliseconds,
+which a console that must paint within a second only pays for the sources it uses.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from playbooks.fleet.alerts import RULES, Thresholds, evaluate_alerts
-from playbooks.fleet.fixture import FixtureSource, load_recording, save_recording
 from playbooks.fleet.history import FleetHistory
-from playbooks.fleet.http import HttpNodeReader, HttpSource
-from playbooks.fleet.local import LocalNodeReader, LocalSource
-from playbooks.fleet.mixed import MixedSource, fleet_source
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import (
     Alert,
@@ -30,6 +33,20 @@ from playbooks.fleet.snapshot import (
 )
 from playbooks.fleet.source import FleetSource, ReaderSource, finalize
 
+if TYPE_CHECKING:
+    from playbooks.fleet.fixture import FixtureSource, load_recording, save_recording
+    from playbooks.fleet.http import HttpNodeReader, HttpSource
+    from playbooks.fleet.local import LocalNodeReader, LocalSource
+    from playbooks.fleet.mixed import MixedSource, fleet_source
+
+_LAZY = {
+    "FixtureSource": "playbooks.fleet.fixture", "load_recording": "playbooks.fleet.fixture",
+    "save_recording": "playbooks.fleet.fixture", "HttpNodeReader": "playbooks.fleet.http",
+    "HttpSource": "playbooks.fleet.http", "LocalNodeReader": "playbooks.fleet.local",
+    "LocalSource": "playbooks.fleet.local", "MixedSource": "playbooks.fleet.mixed",
+    "fleet_source": "playbooks.fleet.mixed",
+}
+
 __all__ = [
     "Alert", "AlertSeverity", "BackupState", "DiskComponents", "DiskUsage", "FixtureSource", "FleetHistory",
     "FleetSnapshot", "FleetSource", "Health", "HttpNodeReader", "HttpSource", "LocalNodeReader", "LocalSource",
@@ -37,3 +54,12 @@ __all__ = [
     "Replication", "Thresholds", "evaluate_alerts", "finalize", "fleet_source", "load_recording",
     "save_recording", "utc_now",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'playbooks.fleet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

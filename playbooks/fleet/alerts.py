@@ -60,8 +60,10 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
         if node.unreachable_since is not None:
             down_for = (now - node.unreachable_since).total_seconds()
             if down_for >= thresholds.node_down_seconds:
+                # The message names the moment, not the length: it stays the same while the node is down.
+                since = node.unreachable_since.strftime("%H:%M:%S %Z").strip()
                 fire("node-down", AlertSeverity.CRITICAL,
-                     f"unreachable for {down_for:.0f} s (threshold {thresholds.node_down_seconds:.0f} s)",
+                     f"unreachable since {since} (threshold {thresholds.node_down_seconds:.0f} s)",
                      down_for, thresholds.node_down_seconds)
         # The rest of an unreachable node's figures are stale; do not alert on them.
         return tuple(alerts)

@@ -36,7 +36,7 @@ def linear_slope(points: list[tuple[float, float]]) -> float | None:
 class FleetHistory:
     """The last ``size`` snapshots; series are read per node and metric."""
 
-    def __init__(self, size: int = 60) -> None:
+    def __init__(self, size: int = 120) -> None:
         self.snapshots: deque[FleetSnapshot] = deque(maxlen=size)
 
     def add(self, snapshot: FleetSnapshot) -> None:
@@ -57,9 +57,21 @@ class FleetHistory:
                     points.append((snapshot.taken_at, value))
         return points
 
-    def series(self, name: str, metric: str) -> list[float]:
-        """The values of ``metric`` for node ``name``, oldest first (gaps skipped)."""
-        return [value for _at, value in self._points(name, metric)]
+    def series(self, name: str, metric: str, bucket_seconds: float | None = None) -> list[float]:
+        """The values of ``metric`` for node ``name``, oldest first (gaps skipped).
+
+        With ``bucket_seconds``, one value per bucket (their mean), the bucket still filling left
+        out: the series then changes once per bucket, not on every tick.
+        """
+        points = self._points(name, metric)
+        if not bucket_seconds:
+            return [value for _at, value in points]
+        buckets: dict[int, list[float]] = {}
+        for at, value in points:
+            buckets.setdefault(int(at.timestamp() // bucket_seconds), []).append(value)
+        latest = self.latest
+        current = int(latest.taken_at.timestamp() // bucket_seconds) if latest is not None else None
+        return [sum(values) / len(values) for key, values in sorted(buckets.items()) if key != current]
 
     def time_to_full(self, name: str) -> float | None:
         """Seconds until the node's volume is full at the recent growth rate; None if not growing."""

@@ -27,6 +27,7 @@ import httpx
 from playbooks.fleet.alerts import Thresholds
 from playbooks.fleet.local import read_backup_state
 from playbooks.fleet.metrics import MetricsReading, MetricsTracker, parse_metrics
+from playbooks.fleet.mixed import DEFAULT_TIMEOUT_SECONDS
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import (
     BackupState,
@@ -43,7 +44,6 @@ from playbooks.fleet.source import Clock, Reachability, ReaderSource
 
 __all__ = ["HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
 
-DEFAULT_TIMEOUT_SECONDS = 1.0
 _HEALTH_WORDS = {"ok": Health.OK, "healthy": Health.OK, "degraded": Health.DEGRADED, "down": Health.DOWN,
                  "unhealthy": Health.DOWN, "fenced": Health.DEGRADED}
 

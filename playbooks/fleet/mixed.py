@@ -3,22 +3,34 @@
 A node with a ``url`` is read over HTTP (its process is the authority on its own state); one with
 only a ``data_dir`` is read from disk. ``prefer="local"`` reads every node that has a data dir from
 disk (a responder on the box, nodes down); ``prefer="http"`` only over HTTP.
+
+The HTTP and local readers are imported when a node needs them: a fleet of data dirs never pays
+for httpx, and one of URLs never for the engines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from playbooks.fleet.alerts import Thresholds
-from playbooks.fleet.http import DEFAULT_TIMEOUT_SECONDS, HttpNodeReader
-from playbooks.fleet.local import LocalNodeReader, ProcessFinder
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import utc_now
 from playbooks.fleet.source import Clock, NodeReader, ReaderSource
 
-__all__ = ["MixedSource", "fleet_source"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "MixedSource", "fleet_source", "uses_http"]
+
+DEFAULT_TIMEOUT_SECONDS = 1.0
+
+
+def uses_http(spec: NodeSpec, prefer: str) -> bool:
+    """Whether ``spec`` is read over HTTP under ``prefer`` ("auto" | "local" | "http")."""
+    if spec.url is None:
+        return False
+    return not (prefer == "local" and spec.data_dir is not None)
 
 
 class MixedSource(ReaderSource):
@@ -28,24 +40,28 @@ class MixedSource(ReaderSource):
         if prefer not in ("auto", "local", "http"):
             raise ValueError(f"prefer must be auto, local or http, not {prefer!r}")
         self.client: httpx.AsyncClient | None = None
-        processes = ProcessFinder()
+        processes: Any = None
         readers: list[NodeReader] = []
-        kinds = set()
         for spec in specs:
-            use_http = spec.url is not None and (prefer == "http" or spec.data_dir is None or prefer == "auto")
-            if prefer == "local" and spec.data_dir is not None:
-                use_http = False
-            if use_http:
-                if self.client is None:
-                    self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds),
-                                                    headers={"User-Agent": "drconsole"})
-                readers.append(HttpNodeReader(spec, self.client))
-                kinds.add("http")
+            if uses_http(spec, prefer):
+                readers.append(self._http_reader(spec, timeout_seconds))
             else:
+                from playbooks.fleet.local import LocalNodeReader, ProcessFinder
+
+                processes = processes or ProcessFinder()
                 readers.append(LocalNodeReader(spec, processes))
-                kinds.add("local")
+        kinds = sorted({"http" if uses_http(spec, prefer) else "local" for spec in specs})
         super().__init__(readers, specs, thresholds=thresholds, clock=clock,
-                         deadline_seconds=timeout_seconds * 1.5, label="+".join(sorted(kinds)))
+                         deadline_seconds=timeout_seconds * 1.5, label="+".join(kinds))
+
+    def _http_reader(self, spec: NodeSpec, timeout_seconds: float) -> NodeReader:
+        import httpx
+
+        from playbooks.fleet.http import HttpNodeReader
+
+        if self.client is None:  # one client for the source's whole life
+            self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), headers={"User-Agent": "drconsole"})
+        return HttpNodeReader(spec, self.client)
 
     async def aclose(self) -> None:
         if self.client is not None:

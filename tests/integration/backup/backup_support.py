@@ -1,22 +1,15 @@
-"""Helpers of the backup tests: the CLI with ``backup`` registered, models of engine state, data dirs.
+"""Helpers of the backup tests: the CLI in-process, models of engine state, damage, tree hashes.
 
 Test modules import them with ``from backup_support import ...`` (the conftest puts this folder
 on sys.path).
-
-``console/cli.py`` registers ``backup`` through ``console.cli_backup.register``; until that hook is
-in, ``with_backup_command`` applies the same three lines to the module at test time, so the tests
-run the real ``main`` either way.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
 import random
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +18,6 @@ from typing import Any
 import pytest
 
 BACKENDS = ("cow", "lsm", "rocksdb")
-HERE = Path(__file__).parent
 
 
 def backend_present(backend: str) -> bool:
@@ -33,31 +25,6 @@ def backend_present(backend: str) -> bool:
         return importlib.util.find_spec(f"engines.{backend}.engine") is not None
     except ModuleNotFoundError:
         return False
-
-
-def with_backup_command() -> None:
-    """Make ``console.cli.main`` know ``backup`` (a no-op once console/cli.py registers it)."""
-    import console.cli as cli
-    from console import cli_backup
-
-    parser = cli.build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "backup" in commands.choices:
-        return
-    build_parser, handler = cli.build_parser, cli._handler
-
-    def build() -> argparse.ArgumentParser:
-        built = build_parser()
-        sub = next(a for a in built._actions if isinstance(a, argparse._SubParsersAction))
-        cli_backup.register(sub, cli._common_options())
-        return built
-
-    def find_handler(args: argparse.Namespace) -> Any:
-        func = getattr(args, "func", None)
-        return func if func is not None else handler(args)
-
-    cli.build_parser = build  # type: ignore[assignment]
-    cli._handler = find_handler  # type: ignore[assignment]
 
 
 @dataclass
@@ -79,7 +46,6 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
     """Run ``drconsole ARGS`` in-process."""
     from console.cli import main
 
-    with_backup_command()
     capsys.readouterr()
     code = main([str(arg) for arg in args])
     captured = capsys.readouterr()
@@ -155,12 +121,6 @@ def corrupt_byte(path: Path, offset: int) -> None:
         byte = handle.read(1)
         handle.seek(position)
         handle.write(bytes([byte[0] ^ 0xFF]))
-
-
-def run_script(code: str, *args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 def tree_hash(path: Path) -> str:

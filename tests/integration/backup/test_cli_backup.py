@@ -110,3 +110,18 @@ def test_progress_bar_renders_only_on_a_terminal(tmp_path: Path) -> None:
         bar.callback(ProgressEvent("pack", 5, 10, "bytes", 0.5, 0.5))
         bar.callback(ProgressEvent("replay", 3, 9, "records", 0.1, None))
         bar.callback(ProgressEvent("pack", 10, 10, "bytes", 1.0, 0.0, finished=True))
+
+
+def test_the_console_script_runs_backup_commands(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    drconsole = Path(sys.executable).with_name("drconsole")
+    data, repo = _data(tmp_path), tmp_path / "repo"
+    created = subprocess.run([str(drconsole), "backup", "create", "--data-dir", str(data), "--repo", str(repo), "--json"],
+                             capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["type"] == "full"
+    missing = subprocess.run([str(drconsole), "backup", "verify", "--repo", str(tmp_path / "nope")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 3 and missing.stderr.startswith("drconsole: error: ") and "Traceback" not in missing.stderr

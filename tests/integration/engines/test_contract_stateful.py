@@ -114,7 +114,7 @@ def make_machine(backend: str) -> type[RuleBasedStateMachine]:
 
 
 _SETTINGS = settings(max_examples=60 if SLOW else 12, stateful_step_count=40, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 
 for _backend in ALL_BACKENDS:
     _machine = make_machine(_backend)
