@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -30,19 +30,20 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from console.commands import COMMANDS, allowed
-from console.config import ConfigError, ConsoleConfig, load_config
 from console.incident import AlertTracker, Incident, TimelineEvent, severity_for
 from console.messages import NodeSelected, RefusedAction, RunEventReceived, SnapshotReady, SourceFailed
 from console.report import incident_report_markdown
 from console.run_state import RunState
 from console.run_view import NeedsConfirmation, RunFinished, RunLauncher, RunSession, StepFinished, StepStarted
 from console.safety import Capabilities, ReadOnlyRefusal
-from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, ThemeError, load_theme
+from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_theme
 from console.triage_stub import snapshot_triage
 from console.triage_view import Recommendation, TriageView
-from engines.errors import EngineError
-from engines.fsutil import atomic_write_text
 from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
+
+if TYPE_CHECKING:
+    from console.config import ConsoleConfig
+    from engines.errors import EngineError
 
 __all__ = ["DrConsoleApp", "MODES", "run", "run_app"]
 
@@ -150,14 +151,14 @@ class DrConsoleApp(App[int]):
         self._install_signal_handlers()
         if self.watch_terminal:
             self.set_interval(2.0, self._check_terminal)
-        # After the first paint: what only the theme picker needs.
-        self.call_after_refresh(self._register_bundled_themes)
 
-    def _register_bundled_themes(self) -> None:
+    def action_change_theme(self) -> None:
+        """The theme picker; the bundled themes are loaded when it is first opened, not at start-up."""
         for name in BUNDLED_THEMES:
             theme = load_theme(name).theme
             if theme.name not in self.available_themes:
                 self.register_theme(theme)
+        super().action_change_theme()
 
     def _ensure_screen(self, name: str) -> None:
         """Install a screen the first time it is shown: first paint waits only for the first screen."""
@@ -187,6 +188,8 @@ class DrConsoleApp(App[int]):
     @work(exclusive=True, group="refresh", exit_on_error=False)
     async def refresh_fleet(self) -> None:
         """One snapshot per tick; posts messages only (a worker never touches widgets)."""
+        from engines.errors import EngineError  # not at import time: first paint does not wait for it
+
         assert self.source is not None and self.refresh_seconds
         while True:
             try:
@@ -435,6 +438,8 @@ class DrConsoleApp(App[int]):
         except ReadOnlyRefusal as exc:
             self.refuse(exc)
             return None
+        from engines.fsutil import atomic_write_text
+
         incident = self.ensure_incident(self.selected_node)
         path = self.report_dir / f"{incident.id}.md"
         text = incident_report_markdown(incident, self.snapshot, now=self.clock(), tz=self.tz)
@@ -493,7 +498,7 @@ class DrConsoleApp(App[int]):
 
 
 # -------------------------------------------------------------------- entry points
-def _error(exc: EngineError) -> int:
+def _error(exc: EngineError | ReadOnlyRefusal) -> int:
     sys.stderr.write(f"drconsole: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
     return exc.exit_code
 
@@ -522,6 +527,9 @@ def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool
     if mode not in MODES:
         sys.stderr.write(f"drconsole: error: unknown mode {mode!r} (use one of {', '.join(MODES)})\n")
         return 2
+    from console.config import ConfigError, load_config
+    from console.themes import ThemeError
+
     if config_path is None:
         if not _has_terminal():
             return _no_terminal()

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from console.toml_lines import field_name, locate
 from engines.errors import InvalidArgumentError
 from playbooks.fleet import NodeSpec, Thresholds
 
@@ -98,46 +99,6 @@ class _FieldError(ValueError):
         self.message = message
 
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\".]+)\s*=")
-
-
-def locate(text: str, loc: tuple[str | int, ...]) -> int | None:
-    """The 1-based line of ``loc`` (a pydantic error location) in TOML ``text``, or the nearest enclosing line."""
-    lines: dict[tuple[str | int, ...], int] = {}
-    arrays: dict[tuple[str, ...], int] = {}
-    table: tuple[str | int, ...] = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        header = _HEADER.match(line)
-        if header:
-            names = tuple(part.strip().strip('"') for part in header.group(2).split("."))
-            if header.group(1) == "[[":
-                index = arrays.get(names, -1) + 1
-                arrays[names] = index
-                table = (*names, index)
-            else:
-                table = names
-            lines.setdefault(table, number)
-            continue
-        key = _KEY.match(line)
-        if key:
-            parts = tuple(part.strip('"') for part in key.group(1).split("."))
-            lines.setdefault((*table, *parts), number)
-    for length in range(len(loc), 0, -1):
-        if loc[:length] in lines:
-            return lines[loc[:length]]
-    return None
-
-
-def _field_name(loc: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(file)"
-
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     def absolute(value: Any) -> Any:
@@ -183,7 +144,7 @@ def load_config(path: str | Path) -> ConsoleConfig:
             loc, message = cause.loc, cause.message
         else:
             message = _message(error)
-        raise ConfigError(message, path=path, line=locate(text, loc) or 1, field=_field_name(loc)) from exc
+        raise ConfigError(message, path=path, line=locate(text, loc) or 1, field=field_name(loc)) from exc
     return config.model_copy(update={"path": path})
 
 

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engines.errors import ReadOnlyError
-
 __all__ = ["Capabilities", "ReadOnlyRefusal"]
 
 
-class ReadOnlyRefusal(ReadOnlyError):
-    """An action refused because the console is read-only (exit code 4 in the CLI's terms)."""
+class ReadOnlyRefusal(Exception):
+    """An action refused because the console is read-only (exit code 4 in the CLI's terms).
+
+    Not an ``engines.errors.ReadOnlyError``: it never leaves the console (it becomes a notice), and
+    importing the engines package would cost the console's first paint a few hundred milliseconds.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
 
 
 @dataclass(frozen=True)

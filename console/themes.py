@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from console.config import ConfigError, locate
+from console.toml_lines import locate
 
 __all__ = ["BUNDLED_THEMES", "LoadedTheme", "STATUS_DEFAULTS", "ThemeError", "load_theme", "themes_dir"]
 
@@ -36,8 +36,20 @@ STATUS_DEFAULTS = {"status-ok": "#3FB950", "status-warn": "#D29922", "status-cri
                    "status-unknown": "#8B949E"}
 
 
-class ThemeError(ConfigError):
-    """A theme that cannot be used (exit code 2, like any bad input)."""
+class ThemeError(ValueError):
+    """A theme that cannot be used: exit code 2, like any bad input; ``path``, ``line``, ``field`` say where.
+
+    Not an engines error: loading a theme must not import the engines (first paint waits for it).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        self.message = f"{where}: {field}: {message}" if field else f"{where}: {message}"
+        self.hint = hint or "fix the theme file, or pick one of " + ", ".join(BUNDLED_THEMES)
+        super().__init__(self.message)
+        self.path, self.line, self.field = path, line, field
 
 
 def themes_dir() -> Path:
