@@ -51,6 +51,9 @@ class ThemeError(ValueError):
         super().__init__(self.message)
         self.path, self.line, self.field = path, line, field
 
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})"
+
 
 def themes_dir() -> Path:
     import themes

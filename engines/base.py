@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from engines.errors import (
     ClosedError,
     CorruptionError,
+    WalCorruptionError,
     FencedError,
     InvalidArgumentError,
     LockedError,
@@ -43,6 +44,7 @@ from engines.marker import Marker, read_marker, write_marker
 from engines.options import EngineOptions
 from engines.reports import EngineStats, VerifyReport
 from engines.wal import Op, RecoveryMode, WalReader, WalWriter, list_segments, truncate_at_first_bad
+from engines.wal.files import check_ends_cleanly
 
 __all__ = ["Engine", "Entry", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "prefix_end"]
 
@@ -116,6 +118,7 @@ class Engine(ABC):
         self._checkpoint_every = self.options.checkpoint_every_records
         # Called with each WAL segment before it is recycled (the backup archiver sets it).
         self.archive_hook: Callable[[Path], None] | None = None
+        self.archive_error: str | None = None  # the last archiver failure, until one succeeds
         try:
             self._acquire_lock()
             self._store_open()
@@ -205,7 +208,7 @@ class Engine(ABC):
             memory_usage_bytes=memory,
             wal_bytes=tree_size(self.wal_dir),
             last_lsn=self._last_lsn,
-            details=details,
+            details=details | ({"archive_error": self.archive_error} if self.archive_error else {}),
         )
 
     def verify(self) -> VerifyReport:
@@ -240,7 +243,10 @@ class Engine(ABC):
             if finish is not None:
                 finish()
             (staging / WAL_DIR).mkdir()
-            for segment in segments:
+            # Segments wholly at or below ``lsn`` are covered by the copied store: leave them out.
+            needed = [segment for index, segment in enumerate(segments)
+                      if index + 1 >= len(segments) or segments[index + 1].first_lsn - 1 > lsn]
+            for segment in needed:
                 limit = current[1] if current is not None and segment.path == current[0] else None
                 _copy_prefix(segment.path, staging / WAL_DIR / segment.path.name, limit)
             fsync_dir(staging / WAL_DIR)
@@ -418,21 +424,28 @@ class Engine(ABC):
     def _truncate_torn_tail(self) -> None:
         """A torn record at the very end of the WAL (a crash mid-append) goes to quarantine.
 
-        Only in the tolerant mode, and only when it is the tail: corruption in the middle is
-        left for ``wal truncate`` after a human decides.
+        Only in the tolerant mode, and only what that mode tolerates: damage in the last segment
+        with no sound record after it. Anything else is left for the replay to raise, so that a
+        human decides (``wal truncate``). Reads the last segment only.
         """
         if RecoveryMode(self.options.wal_recovery) is not RecoveryMode.TOLERATE_CORRUPTED_TAIL:
             return
-        validation = WalReader(self.wal_dir).validate()
-        problem = validation.corruption
-        if problem is None:
-            return
         segments = list_segments(self.wal_dir)
-        if not segments or segments[-1].path.name != problem.segment:
-            return  # not the tail: the reader will raise WalCorruptionError
-        if "gap" in problem.reason or "order" in problem.reason:
+        if not segments:
             return
-        truncate_at_first_bad(self.wal_dir, new_quarantine(self.path, "wal-torn-tail"))
+        try:
+            check_ends_cleanly(segments[-1])
+            return
+        except WalCorruptionError:
+            pass
+        reader = WalReader(self.wal_dir)
+        try:
+            for _record in reader.records(from_lsn=segments[-1].first_lsn, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL):
+                pass
+        except WalCorruptionError:
+            return  # damage the tolerant mode does not accept: the replay reports it
+        if reader.tolerated_tail is not None:
+            truncate_at_first_bad(self.wal_dir, new_quarantine(self.path, "wal-torn-tail"))
 
     def _recycle_wal(self) -> None:
         """Retire sealed segments the store covers, keeping the newest few for standbys."""
@@ -449,11 +462,20 @@ class Engine(ABC):
             if following - 1 <= covered:
                 retire.append(segment)
         retire = retire[: max(0, len(retire) - self.options.wal_keep_segments)]
+        removed = False
         for segment in retire:
             if self.archive_hook is not None:
-                self.archive_hook(segment.path)
+                try:
+                    self.archive_hook(segment.path)
+                except Exception as exc:  # any archiver failure: keep the segment, say so, go on
+                    # A full backup disk must not fail the user's writes; the segment stays here
+                    # until the archiver succeeds, and stats()/health show why.
+                    self.archive_error = f"archiving {segment.path.name} failed: {exc}"
+                    break
+                self.archive_error = None
             segment.path.unlink()  # covered by the store and archived when archiving is on
-        if retire:
+            removed = True
+        if removed:
             fsync_dir(self.wal_dir)
 
     def _merge_overlay(self, rows: Iterator[tuple[bytes, bytes]], start: bytes | None,

@@ -28,7 +28,7 @@ def test_alerts_enter_the_timeline_when_raised_and_when_cleared() -> None:
     assert {event.node for event in raised} == {"ledger", "orders-b"}
     # cache has been unreachable for 29 s at the first tick and 30 s at the second: node-down fires then.
     [down] = tracker.update(ticks[1])
-    assert (down.node, down.text) == ("cache", "critical: unreachable for 30 s (threshold 30 s)")
+    assert (down.node, down.text) == ("cache", "critical: unreachable since 12:03:31 UTC (threshold 30 s)")
     assert tracker.update(ticks[2]) == []
     cleared = tracker.update(FleetSnapshot(taken_at=T0 + timedelta(seconds=20)))
     assert [event.kind for event in cleared] == ["alert-cleared"] * 3

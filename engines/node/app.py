@@ -1,0 +1,323 @@
+"""The node's HTTP API (Starlette); every route is a thin shell over ``Node``.
+
+    GET  /health                200 / 503: backend, role, epoch, last_lsn, stats, split_brain
+    GET  /ready                 write + read probe of a reserved key (read probe on a standby)
+    GET  /metrics               Prometheus text format
+    GET  /replication           role, epoch, upstream, applied/primary LSN, lag, split_brain
+    GET  /peers                 each peer's reachability, last contact, role, epoch, primary
+    GET|PUT|DELETE /kv/{key}    the key URL-encoded (any bytes); the body is the raw value
+    GET  /wal?from_lsn=N&wait=S&epoch=E&name=X     WAL frames for standbys (long-poll)
+    POST /admin/{action}        flush, compact, checkpoint, reduce-cache, promote, fence, demote,
+                                wal-archive; bearer token when configured
+
+Errors are JSON ``{"error", "hint", "kind"}`` with the status of their kind (400 bad input,
+401 token, 404, 409 refused: standby or fenced, 410 WAL recycled, 413 too large, 507 disk full).
+Engine calls block (fsync), so they run in the thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from engines.errors import (
+    ClosedError,
+    CorruptionError,
+    DiskFullError,
+    EngineError,
+    FencedError,
+    InvalidArgumentError,
+    NotFoundError,
+    ReadOnlyError,
+    SafetyRefusal,
+)
+from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError
+from engines.node.metrics import CONTENT_TYPE
+from engines.node.node import Node
+from engines.node.wal_tail import WalGoneError
+from engines.node.wire import encode_frames
+
+__all__ = ["build_app", "ADMIN_ACTIONS"]
+
+ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "wal-archive")
+_MAX_ADMIN_BODY = 64 * 1024
+_MAX_WAIT = 30.0
+
+_STATUS: list[tuple[type[EngineError], int]] = [
+    (NodeAuthError, 401),
+    (NodeBadRequestError, 400),
+    (InvalidArgumentError, 400),
+    (NodeRefusedError, 409),
+    (FencedError, 409),
+    (ReadOnlyError, 409),
+    (SafetyRefusal, 409),
+    (NotFoundError, 404),
+    (DiskFullError, 507),
+    (ClosedError, 503),
+    (CorruptionError, 500),
+]
+
+
+def _error(status: int, message: str, hint: str | None = None, kind: str = "error", **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, "hint": hint, "kind": kind, **extra}, status_code=status)
+
+
+def _engine_error(exc: EngineError) -> JSONResponse:
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    return _error(status, exc.message, exc.hint, type(exc).__name__)
+
+
+def build_app(node: Node) -> Starlette:
+    config = node.config
+    token = config.token
+
+    def check_token(request: Request) -> None:
+        if token is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise NodeAuthError("admin endpoints need the node's bearer token",
+                                hint="send 'Authorization: Bearer <token>' (drconsole: --token-file)")
+
+    def key_of(request: Request) -> bytes:
+        raw = request.scope.get("raw_path") or request.scope["path"].encode()
+        raw = raw.split(b"?", 1)[0]
+        prefix = b"/kv/"
+        if not raw.startswith(prefix):
+            raise NodeBadRequestError("malformed key path")
+        key = unquote_to_bytes(raw[len(prefix):])
+        if not key:
+            raise NodeBadRequestError("empty key", hint="PUT /kv/<url-encoded key>")
+        if len(key) > config.max_key_bytes:
+            raise _TooLarge(f"key of {len(key)} bytes exceeds the {config.max_key_bytes}-byte limit")
+        return key
+
+    async def read_body(request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > limit:
+                    raise _TooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
+            except ValueError:
+                raise NodeBadRequestError("malformed Content-Length") from None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(f"body exceeds the {limit}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def health(request: Request) -> Response:
+        try:
+            ok, body = await run_in_threadpool(node.health)
+        except EngineError as exc:
+            return JSONResponse({"status": "unhealthy", "error": str(exc), "role": node.role,
+                                 "epoch": node.epoch, "timestamp": time.time()}, status_code=503)
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def ready(request: Request) -> Response:
+        try:
+            body = await run_in_threadpool(node.ready_probe)
+        except EngineError as exc:
+            return JSONResponse({"ready": False, "error": str(exc), "role": node.role}, status_code=503)
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    async def metrics(request: Request) -> Response:
+        text = await run_in_threadpool(node.metrics.render, config.data_dir, node.metrics_values)
+        return Response(text, media_type=CONTENT_TYPE)
+
+    async def replication(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(node.replication))
+
+    async def peers(request: Request) -> Response:
+        if node.peers is None:
+            return JSONResponse({"peers": [], "isolated": False, "partition": False, "primaries_named": [],
+                                 "split_brain": False, "note": "no --peer configured"})
+        return JSONResponse(node.peers.report())
+
+    async def kv(request: Request) -> Response:
+        key = key_of(request)
+        if request.method == "GET":
+            try:
+                value = await run_in_threadpool(node.get, key)
+            except EngineError:
+                node.metrics.errors.labels("get").inc()
+                raise
+            if value is None:
+                return _error(404, f"key {key!r} not found", kind="NotFound")
+            return Response(value, media_type="application/octet-stream")
+        operation = "put" if request.method == "PUT" else "delete"
+        try:
+            if request.method == "PUT":
+                node.check_client_write(key)  # refuse before reading a body we would not keep
+                value = await read_body(request, config.max_value_bytes)
+                lsn = await run_in_threadpool(node.put, key, value)
+            else:
+                lsn = await run_in_threadpool(node.delete, key)
+        except (NodeRefusedError, FencedError):
+            raise
+        except EngineError:
+            node.metrics.errors.labels(operation).inc()
+            raise
+        return JSONResponse({"lsn": lsn, "durable": True, "epoch": node.epoch})
+
+    async def wal(request: Request) -> Response:
+        params = request.query_params
+        try:
+            from_lsn = int(params.get("from_lsn", "1"))
+            wait = min(_MAX_WAIT, max(0.0, float(params.get("wait", "0"))))
+            epoch = int(params.get("epoch", "0"))
+            max_bytes = min(16 << 20, max(4096, int(params.get("max_bytes", str(4 << 20)))))
+        except ValueError:
+            raise NodeBadRequestError("from_lsn, epoch and max_bytes are integers, wait a number") from None
+        if from_lsn < 1:
+            raise NodeBadRequestError("from_lsn starts at 1")
+        name = params.get("name", request.client.host if request.client else "?")
+        headers = lambda: {"x-drconsole-epoch": str(node.epoch), "x-drconsole-role": node.role,  # noqa: E731
+                           "x-drconsole-history": json.dumps([e.model_dump() for e in node.state.history])}
+        await run_in_threadpool(node.check_follower, from_lsn, epoch, name)
+        node.note_standby(name, from_lsn - 1, request.client.host if request.client else "?")
+        committed = node.committed_lsn
+        if committed < from_lsn and wait > 0:
+            committed = await run_in_threadpool(node.wait_for_commit, from_lsn - 1, wait)
+        if committed < from_lsn:
+            return Response(b"", media_type="application/octet-stream",
+                            headers={**headers(), "x-drconsole-last-lsn": str(committed),
+                                     "x-drconsole-remaining-bytes": "0"})
+        try:
+            batch = await run_in_threadpool(node.tail.read, from_lsn, committed, max_bytes=max_bytes)
+        except WalGoneError as exc:
+            return JSONResponse({"error": str(exc), "kind": "WalGone", "oldest_lsn": exc.oldest,
+                                 "hint": "read the missing records from the WAL archive"},
+                                status_code=410, headers=headers())
+        return Response(encode_frames(batch.payloads), media_type="application/octet-stream",
+                        headers={**headers(), "x-drconsole-last-lsn": str(committed),
+                                 "x-drconsole-remaining-bytes": str(batch.remaining_bytes)})
+
+    async def admin(request: Request) -> Response:
+        check_token(request)
+        action = request.path_params["action"]
+        if action not in ADMIN_ACTIONS:
+            return _error(404, f"unknown admin action {action!r}", hint=f"one of {', '.join(ADMIN_ACTIONS)}")
+        raw = await read_body(request, _MAX_ADMIN_BODY)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise NodeBadRequestError("the admin request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise NodeBadRequestError("the admin request body must be a JSON object")
+        try:
+            result = await run_in_threadpool(_run_admin, node, action, body)
+        except EngineError:
+            node.metrics.errors.labels("admin").inc()
+            raise
+        return JSONResponse({"action": action, "ok": True, **result})
+
+    async def on_engine_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, EngineError)
+        return _engine_error(exc)
+
+    async def on_too_large(request: Request, exc: Exception) -> Response:
+        return _error(413, str(exc), hint="keys up to the key limit, values up to --max-value-bytes",
+                      kind="TooLarge")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(node.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(node.close)
+
+    routes = [
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics),
+        Route("/replication", replication),
+        Route("/peers", peers),
+        Route("/wal", wal),
+        Route("/kv/{key:path}", kv, methods=["GET", "PUT", "DELETE"]),
+        Route("/admin/{action}", admin, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={EngineError: on_engine_error, _TooLarge: on_too_large})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    engine = node.engine
+    if action == "promote":
+        return node.promote()
+    if action == "fence":
+        epoch = body.get("epoch")
+        if epoch is not None and not isinstance(epoch, int):
+            raise NodeBadRequestError("epoch must be an integer")
+        if epoch is not None and epoch <= node.epoch and node.role == "primary" and not body.get("force"):
+            raise SafetyRefusal(f"refusing to fence: epoch {epoch} is not newer than this node's {node.epoch}",
+                                hint="send {\"force\": true} to fence anyway")
+        return node.fence(str(body.get("reason") or "fenced by an operator"), epoch)
+    if action == "demote":
+        follow = body.get("follow")
+        if not isinstance(follow, str):
+            raise NodeBadRequestError('demote needs {"follow": "<primary URL>"}')
+        return node.demote(follow)
+    if action == "flush":
+        engine.flush()
+        return {"last_lsn": engine.last_lsn, "durable_lsn": engine.durable_lsn}
+    if action == "compact":
+        started = time.perf_counter()
+        engine.compact()
+        return {"duration_seconds": round(time.perf_counter() - started, 3)}
+    if action == "checkpoint":
+        dest = body.get("dest")
+        if dest is None:
+            dest = str(node.config.data_dir.parent / f"{node.config.name}-checkpoint-{time.strftime('%Y%m%dT%H%M%S')}")
+        if not isinstance(dest, str) or not Path(dest).is_absolute():
+            raise NodeBadRequestError("checkpoint dest must be an absolute path")
+        lsn = engine.checkpoint(Path(dest))
+        return {"dest": dest, "lsn": lsn}
+    if action == "reduce-cache":
+        cache_bytes = body.get("cache_bytes", 8 * 2**20)
+        if not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise NodeBadRequestError("cache_bytes must be a non-negative integer")
+        reduce = getattr(engine, "reduce_cache", None)
+        if reduce is not None:
+            return {"cache": reduce(cache_bytes)}
+        clear = getattr(engine, "clear_cache", None)
+        if clear is not None:
+            clear()
+            return {"cache": "cleared"}
+        engine.flush()
+        return {"cache": "flushed (this backend has no cache control)"}
+    if action == "wal-archive":
+        from engines.backup import attach_archiver
+
+        repo = body.get("repo") or (str(node.config.archive) if node.config.archive else None)
+        if not repo:
+            raise NodeBadRequestError('wal-archive needs {"repo": PATH} or a node started with --archive')
+        archive = attach_archiver(engine, repo) if node.archive is None else node.archive
+        from engines.wal import list_segments
+
+        segments = list_segments(engine.wal_dir)
+        open_segment = segments[-1].path if segments else None
+        added = archive.archive_sealed(engine.wal_dir, exclude=open_segment)
+        return {"archived": [segment.name for segment in added], "repo": str(repo)}
+    raise NodeBadRequestError(f"unknown admin action {action!r}")

@@ -1,0 +1,75 @@
+"""What ``drconsole node serve`` was asked to do, in one validated object."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engines.errors import InvalidArgumentError
+
+__all__ = ["NodeConfig", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class NodeConfig:
+    """Settings of one node.
+
+    Attributes:
+        data_dir: the engine's data directory (created with ``engine`` when absent).
+        engine: backend for a new data dir; when the dir exists it must match (None: any).
+        host, port: where to listen (loopback unless ``allow_remote``).
+        name: the node's name (default: the data dir's name).
+        follow: the primary's URL: run as its standby.
+        peers: other nodes' URLs, polled for role and epoch.
+        token: the bearer token admin endpoints require (None: no token).
+        archive: a backup repository: the primary archives recycled WAL segments there, and a
+            standby that fell behind the primary's WAL reads them from there.
+        durability: for a new data dir.
+    """
+
+    data_dir: Path
+    port: int
+    engine: str | None = None
+    host: str = "127.0.0.1"
+    name: str = ""
+    follow: str | None = None
+    peers: list[str] = field(default_factory=list)
+    token: str | None = None
+    archive: Path | None = None
+    durability: str = "sync"
+    allow_remote: bool = False
+    max_key_bytes: int = 1024
+    max_value_bytes: int = 16 * 2**20
+    peer_interval: float = 1.0
+    long_poll_seconds: float = 1.0
+    wal_segment_bytes: int | None = None
+    advertise_url: str | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if not self.name:
+            self.name = self.data_dir.name
+        if not 0 <= self.port <= 65535:
+            raise InvalidArgumentError(f"port {self.port} is out of range")
+        if not self.allow_remote and not is_loopback(self.host):
+            raise InvalidArgumentError(
+                f"refusing to listen on {self.host}: it is not a loopback address",
+                hint="the node API has no TLS; pass --allow-remote to listen there anyway, behind a proxy")
+        self.follow = self.follow.rstrip("/") if self.follow else None
+        self.peers = [peer.rstrip("/") for peer in self.peers]
+
+    @property
+    def url(self) -> str:
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,82 @@
+"""The node's Prometheus metrics, named after the reference alert rules (DESIGN.md).
+
+Each node has its own ``CollectorRegistry`` (several nodes may run in one test process).
+Latencies and errors are recorded as requests happen; gauges are refreshed at scrape time from
+the node's state, so a scrape always shows the present.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["METRIC_NAMES", "NodeMetrics", "CONTENT_TYPE"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRIC_NAMES = (
+    "drconsole_write_latency_seconds",
+    "drconsole_read_latency_seconds",
+    "drconsole_disk_usage_ratio",
+    "drconsole_memory_usage_ratio",
+    "drconsole_operation_errors_total",
+    "drconsole_replication_lag_seconds",
+    "drconsole_replication_lag_bytes",
+    "drconsole_last_lsn",
+    "drconsole_epoch",
+    "drconsole_keys",
+)
+# Sync writes cost one fsync (0.1-10 ms); the alert thresholds are 50 and 100 ms.
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class NodeMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.write_latency = Histogram("drconsole_write_latency_seconds", "Time to make a write durable",
+                                       buckets=_BUCKETS, registry=r)
+        self.read_latency = Histogram("drconsole_read_latency_seconds", "Time to read a key",
+                                      buckets=_BUCKETS, registry=r)
+        self.errors = Counter("drconsole_operation_errors", "Failed operations", ["operation"], registry=r)
+        self.disk_usage = Gauge("drconsole_disk_usage_ratio", "Used fraction of the data dir's file system", registry=r)
+        self.memory_usage = Gauge("drconsole_memory_usage_ratio", "Used fraction of the host's memory", registry=r)
+        self.lag_seconds = Gauge("drconsole_replication_lag_seconds",
+                                 "Primary commit to standby apply, seconds (0 on a primary)", registry=r)
+        self.lag_bytes = Gauge("drconsole_replication_lag_bytes", "WAL bytes not yet applied (0 on a primary)",
+                               registry=r)
+        self.lag_records = Gauge("drconsole_replication_lag_records", "WAL records not yet applied", registry=r)
+        self.last_lsn = Gauge("drconsole_last_lsn", "LSN of the newest write applied", registry=r)
+        self.epoch = Gauge("drconsole_epoch", "The node's epoch (bumped by each promotion)", registry=r)
+        self.keys = Gauge("drconsole_keys", "Live keys in the engine", registry=r)
+        self.split_brain = Gauge("drconsole_split_brain", "1 when another primary holds the same epoch", registry=r)
+        self.fenced = Gauge("drconsole_fenced", "1 when the node refuses writes because a higher epoch exists",
+                            registry=r)
+        self.role = Gauge("drconsole_role", "The node's role (1 for the current one)", ["role"], registry=r)
+        for operation in ("get", "put", "delete", "replicate", "admin"):
+            self.errors.labels(operation)  # present from the first scrape, at 0
+
+    def render(self, data_dir: Path, refresh: Callable[[], dict[str, Any]]) -> bytes:
+        """Refresh the gauges from ``refresh()`` and the host, and return the text format."""
+        values = refresh()
+        try:
+            usage = shutil.disk_usage(data_dir)
+            self.disk_usage.set(usage.used / usage.total if usage.total else 0.0)
+        except OSError:
+            self.errors.labels("disk").inc()
+        self.memory_usage.set(psutil.virtual_memory().percent / 100.0)
+        self.lag_seconds.set(values.get("lag_seconds") or 0.0)
+        self.lag_bytes.set(values.get("lag_bytes") or 0)
+        self.lag_records.set(values.get("lag_records") or 0)
+        self.last_lsn.set(values.get("last_lsn", 0))
+        self.epoch.set(values.get("epoch", 0))
+        self.keys.set(values.get("keys", 0))
+        self.split_brain.set(1 if values.get("split_brain") else 0)
+        self.fenced.set(1 if values.get("role") == "fenced" else 0)
+        for role in ("primary", "standby", "fenced"):
+            self.role.labels(role).set(1 if values.get("role") == role else 0)
+        return generate_latest(self.registry)

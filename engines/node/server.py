@@ -1,0 +1,114 @@
+"""Running a node: uvicorn in the foreground (``drconsole node serve``) or in a thread (tests).
+
+SIGTERM and SIGINT ask uvicorn to stop: it stops accepting, lets requests in flight finish (long
+polls end within their wait), runs the app's shutdown (followers and peer polls stop, the engine
+closes and flushes), and ``serve`` returns 0. uvicorn re-raises a captured signal after shutdown
+by default, which would turn a clean stop into death by SIGTERM; ``_Server`` handles the signals
+itself instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+import time
+from collections.abc import Generator
+from types import FrameType
+
+import uvicorn
+
+from engines.node.app import build_app
+from engines.node.config import NodeConfig
+from engines.node.errors import NodeUnreachableError
+from engines.node.node import Node
+
+__all__ = ["serve", "ServerThread"]
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
+
+
+def _uvicorn_config(node: Node, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(build_app(node), host=node.config.host, port=node.config.port, log_level=log_level,
+                          access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+                          limit_concurrency=1000, backlog=2048)
+
+
+def serve(config: NodeConfig, *, log_level: str = "warning") -> int:
+    """Open the data dir and serve it until SIGTERM/SIGINT; return the exit code.
+
+    Raises:
+        EngineError: the data dir cannot be created or opened (nothing is served).
+    """
+    _check_port(config.host, config.port)
+    node = Node(config)
+    server = _Server(_uvicorn_config(node, log_level))
+    try:
+        server.run()
+    finally:
+        node.close()  # idempotent; covers a failed startup (port in use) too
+    return 0 if server.started else 3
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one clear message, before the data dir is opened, when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NodeUnreachableError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                       hint="choose another --port, or stop what holds it") from exc
+
+
+class ServerThread:
+    """A node served by uvicorn in a background thread (fast tests, the bench, the demo)."""
+
+    def __init__(self, config: NodeConfig, *, log_level: str = "warning") -> None:
+        self.node = Node(config)
+        self.server = _Server(_uvicorn_config(self.node, log_level))
+        self.thread = threading.Thread(target=self.server.run, name=f"node-{config.name}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.node.close()
+                raise RuntimeError(f"node {self.node.config.name} did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+        self.node.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
