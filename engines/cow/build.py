@@ -132,7 +132,8 @@ def _write(fd: int, records: Iterable[tuple[bytes, bytes]], *, page_size: int, l
         filled = 0
         for key, page in level:
             size = BRANCH_ENTRY_OVERHEAD + len(key)
-            if group_keys and (filled + size > capacity or (max_keys and len(group_keys) >= max_keys)):
+            # At least two children a branch, so each level is smaller than the one below.
+            if len(group_keys) >= 2 and (filled + size > capacity or (max_keys and len(group_keys) >= max_keys)):
                 upper.append((group_keys[0], writer.append(make_run(
                     PageType.BRANCH, 0, len(group_keys), txid, encode_branch(group_keys, group_pages), page_size))))
                 group_keys, group_pages, filled = [], [], 0

@@ -194,13 +194,15 @@ def decode_branch(buffer: bytes, page: int) -> Branch:
     return Branch(keys, children, page, overflow + 1, node_memory(key_ends[-1], n))  # type: ignore[arg-type]
 
 
-def split_ranges(sizes: list[int], capacity: int, max_entries: int) -> list[tuple[int, int]]:
+def split_ranges(sizes: list[int], capacity: int, max_entries: int, minimum: int = 1) -> list[tuple[int, int]]:
     """Cut entries of the given encoded ``sizes`` into pieces that fit ``capacity`` bytes.
 
     Pieces are of even size rather than full-then-remainder, so a node that just overflowed
     splits into two half-full nodes with room to grow, and a long run packs pages full.
     ``max_entries`` (0: no limit) caps entries per piece (the low-memory profile's small nodes).
-    A single entry larger than ``capacity`` makes a piece of its own, spanning pages.
+    A piece too big for ``capacity`` spans pages: a single large leaf entry, or the ``minimum``
+    entries every piece has (2 for branches, so that each level has fewer nodes than the one
+    below it however long the keys are).
     """
     n = len(sizes)
     ends = list(accumulate(sizes, initial=0))  # ends[i]: bytes of entries [0, i)
@@ -220,7 +222,9 @@ def split_ranges(sizes: list[int], capacity: int, max_entries: int) -> list[tupl
         stop = min(even, full, n)
         if max_entries:
             stop = min(stop, start + max_entries)
-        stop = max(stop, start + 1)
+        stop = max(stop, start + minimum)
+        if n - stop < minimum:
+            stop = n
         ranges.append((start, stop))
         start = stop
     return ranges

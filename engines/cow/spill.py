@@ -295,7 +295,8 @@ class DirtyTree:
         if BRANCH_ENTRY_OVERHEAD * count + sum(key_lengths) <= page_size - HEADER_SIZE and (not max_keys or count <= max_keys):
             ranges = [(0, count)]
         else:
-            ranges = split_ranges([BRANCH_ENTRY_OVERHEAD + k for k in key_lengths], page_size - HEADER_SIZE, max_keys)
+            ranges = split_ranges([BRANCH_ENTRY_OVERHEAD + k for k in key_lengths], page_size - HEADER_SIZE, max_keys,
+                                  minimum=2)
         cache = self.tree.cache
         out = []
         for start, stop in ranges:
