@@ -16,11 +16,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -43,7 +44,6 @@ from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds
 
 if TYPE_CHECKING:
     from console.config import ConsoleConfig
-    from engines.errors import EngineError
 
 __all__ = ["DrConsoleApp", "MODES", "run", "run_app"]
 
@@ -126,7 +126,10 @@ class DrConsoleApp(App[int]):
         self.run_session: RunSession | None = None
         self.pending: tuple[Recommendation, str] | None = None
         self.exit_reason = ""
-        self._signals: list[signal.Signals] = []
+        self._signals: list[tuple[signal.Signals, Any]] = []
+        # After a hang-up, the process ends this long after the app was told to exit, whatever
+        # happens (None: never forced; the tests run the app inside pytest).
+        self.hard_exit_seconds: float | None = 5.0 if watch_terminal else None
         self._last_source_error = ""
         self.register_theme(theme.theme)
         self.theme = theme.theme.name
@@ -464,28 +467,46 @@ class DrConsoleApp(App[int]):
 
     # ---------------------------------------------------------------- terminal
     def _install_signal_handlers(self) -> None:
+        """SIGHUP and SIGTERM end the app.
+
+        Python-level handlers, not the event loop's: on a hang-up the kernel sends SIGHUP and then
+        SIGCONT, and Textual's SIGCONT handler restarts the terminal (a new writer thread on a dead
+        tty, which then deadlocks the shutdown). Python runs pending handlers in signal-number
+        order, so ours (SIGHUP = 1) runs first and disarms SIGCONT (18) before it is handled.
+        """
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
+
+        def on_signal(number: int, _frame: object) -> None:
+            signal.signal(signal.SIGCONT, signal.SIG_DFL)
+            loop.call_soon_threadsafe(self.terminal_gone, signal.Signals(number).name)
+
         for number in (signal.SIGHUP, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(number, self.terminal_gone, number.name)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue
-            self._signals.append(number)
+            self._signals.append((number, signal.signal(number, on_signal)))
 
     def _remove_signal_handlers(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        for number in self._signals:
-            loop.remove_signal_handler(number)
+        for number, previous in self._signals:
+            signal.signal(number, previous)
         self._signals.clear()
 
     def terminal_gone(self, why: str) -> None:
-        """The terminal hung up (or we were told to stop): leave now; a playbook keeps its journal."""
+        """The terminal hung up (or we were told to stop): leave now; a playbook keeps its journal.
+
+        Should the shutdown itself hang on the dead terminal, the process ends anyway after a grace
+        period: a console whose terminal is gone must not linger holding data dirs.
+        """
+        if self.exit_reason:
+            return
         self.exit_reason = why
+        if self.hard_exit_seconds is not None:
+            grace = self.hard_exit_seconds
+
+            def hard_exit() -> None:
+                time.sleep(grace)
+                os._exit(0)
+
+            threading.Thread(target=hard_exit, name="drconsole-hangup-exit", daemon=True).start()
         self.exit(return_code=0)
 
     def _check_terminal(self) -> None:
@@ -498,9 +519,10 @@ class DrConsoleApp(App[int]):
 
 
 # -------------------------------------------------------------------- entry points
-def _error(exc: EngineError | ReadOnlyRefusal) -> int:
+def _error(exc: Any) -> int:
+    """Print a ConfigError, ThemeError or EngineError the CLI's way; its exit code."""
     sys.stderr.write(f"drconsole: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
-    return exc.exit_code
+    return int(exc.exit_code)
 
 
 def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleConfig,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.base import Engine, Entry
+from engines.base import WAL_DIR, Engine, Entry
 from engines.cow.build import build_file
 from engines.cow.commit import commit
 from engines.cow.config import CowSettings
@@ -32,10 +32,11 @@ from engines.cow.snapshots import (
 )
 from engines.cow.store import open_tree
 from engines.cow.tree import CowTree
-from engines.cow.verify import verify_file
-from engines.errors import InvalidArgumentError, ReadOnlyError
+from engines.cow.verify import verify_file, verify_path
+from engines.errors import CorruptionError, InvalidArgumentError, ReadOnlyError
 from engines.options import EngineOptions
 from engines.reports import RepairReport, VerifyReport
+from engines.wal import WalReader
 
 __all__ = ["CowEngine"]
 
@@ -242,6 +243,21 @@ class CowEngine(Engine):
             self._tree.cache.clear()
 
     # ------------------------------------------------------------------ repair
+    @classmethod
+    def verify_unopenable(cls, path: Path, error: CorruptionError) -> VerifyReport:
+        """Check ``data.cow`` (both metas, or what a truncated file still holds) and the WAL, reading only."""
+        report = VerifyReport(backend=cls.backend)
+        verify_path(Path(path) / DATA_FILE, report, name=DATA_FILE)
+        if report.ok:  # the file checks out now: report why the open failed
+            report.add("open", f"cannot open: {error.message}", file=error.file, offset=error.offset)
+        validation = WalReader(Path(path) / WAL_DIR).validate()
+        report.count("wal_records", validation.records)
+        report.count("wal_segments", validation.segments)
+        if validation.corruption is not None:
+            problem = validation.corruption
+            report.add("wal", problem.reason, file=f"{WAL_DIR}/{problem.segment}", offset=problem.offset)
+        return report
+
     @classmethod
     def repair(cls, path: Path) -> RepairReport:
         """Best-effort repair of a closed data dir; see ``engines.cow.repair.repair``."""

@@ -41,7 +41,9 @@ def verify_path(path: Path, report: VerifyReport, *, name: str | None = None,
         try:
             slots = read_meta_slots(fd, name, expected_page_size, allow_truncated=True)
         except PageCorruptionError as exc:
-            report.add(exc.kind, f"{exc.message} (offset = page number)", file=name, offset=exc.page)
+            pages = (0, 1) if exc.kind == "meta" and exc.page == 0 else (exc.page,)
+            for page in pages:
+                report.add(exc.kind, f"page {page}: {exc.message} (offset = page number)", file=name, offset=page)
             return
         except EngineError as exc:
             report.add("format", exc.message, file=name, offset=0)

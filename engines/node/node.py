@@ -49,8 +49,8 @@ class Node:
         self.state = saved or NodeState(known_epoch=self.engine.epoch)
         self.state.known_epoch = max(self.state.known_epoch, self.engine.epoch)
         if config.follow:
-            if self.state.role == "primary" and saved is not None and config.follow:
-                pass  # the operator says follow: a restarted old primary rejoins; the upstream checks divergence
+            # The operator says follow: even an old primary rejoins so; the upstream refuses it if
+            # its log diverged (check_follower).
             self.state.role = "standby"
             self.state.upstream = config.follow
         elif self.state.role == "primary" and self.state.known_epoch > self.engine.epoch:

@@ -143,8 +143,9 @@ class Follower:
         self.primary_lsn = primary_lsn
         self.lag_bytes = int(response.headers.get("x-drconsole-remaining-bytes", "0"))
         if node.engine.last_lsn >= primary_lsn:
-            self.lag_seconds = 0.0
             self.lag_bytes = 0
+            if not records:
+                self.lag_seconds = 0.0  # idle and caught up; after a batch, keep its commit-to-apply time
 
     def _apply(self, records: list[WalRecord]) -> None:
         expected = self.node.engine.last_lsn + 1
@@ -176,7 +177,7 @@ class Follower:
         if self.archive is None:
             self.state = "needs-reseed"
             self.last_error = (f"the upstream no longer holds LSN {need} (oldest kept: {oldest}) and no WAL "
-                               "archive is configured (--archive)")
+                               "archive is configured (--archive): reseed this standby from a backup")
             return False
         self.state = "archive"
         self.source = "archive"

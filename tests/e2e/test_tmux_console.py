@@ -94,7 +94,7 @@ def test_drive_the_demo_and_quit(workspace: Path, tmp_path: Path) -> None:
     tmux = Tmux(workspace, marker)
     try:
         screen = tmux.wait_for("orders-standby")
-        assert "Overview" in screen and "✔ OK" in screen and "node issue" in screen
+        assert "Overview" in screen and "node issue" in screen
         tmux.keys("?")
         tmux.wait_for("drconsole keys")
         tmux.keys("q")  # not Escape: an escape followed at once by "2" reads as alt+2
@@ -120,7 +120,8 @@ def test_a_hangup_ends_the_console_cleanly(workspace: Path, tmp_path: Path) -> N
     try:
         tmux.wait_for("orders-standby")
         assert console_processes(workspace)
-        tmux.run("kill-session", "-t", tmux.session)  # the terminal goes away: SIGHUP
-        assert wait_gone(workspace) == []
+        tmux.run("kill-session", "-t", tmux.session)  # the terminal goes away: SIGHUP, then SIGCONT
+        # Within 4 s: a clean exit, not the 5 s hard exit that guards against a wedged terminal.
+        assert wait_gone(workspace, seconds=4) == []
     finally:
         tmux.kill()

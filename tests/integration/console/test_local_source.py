@@ -42,7 +42,9 @@ def collect(source: LocalSource):
 def test_every_backend_is_read_read_only_and_nothing_changes(tmp_path: Path, backend: str) -> None:
     data = make(tmp_path / "fleet" / backend, backend, 40)
     before = tree_digest(tmp_path / "fleet")
-    snapshot = collect(LocalSource([NodeSpec(name="n", data_dir=data)]))
+    # Thresholds that never fire: the host's real memory and disk must not decide this test.
+    quiet = Thresholds(disk_usage=1.0, memory_usage=1.0)
+    snapshot = collect(LocalSource([NodeSpec(name="n", data_dir=data)], thresholds=quiet))
     assert tree_digest(tmp_path / "fleet") == before  # not a byte, not a lock file, not a rocksdict config
     [node] = snapshot.nodes
     assert (node.engine, node.reachable, node.health, node.total_keys, node.last_lsn) == (backend, True, Health.OK,

@@ -10,10 +10,7 @@ import random
 import sys
 from pathlib import Path
 
-from engines import open_engine
-from engines.cow.engine import CowEngine
-from engines.marker import Marker, write_marker
-from engines.options import EngineOptions
+from engines import Engine, create_engine, open_engine
 
 
 def batch_of(n: int) -> list[tuple[bytes, bytes | None]]:
@@ -30,15 +27,9 @@ def batch_of(n: int) -> list[tuple[bytes, bytes | None]]:
     return writes
 
 
-def create(data_dir: Path) -> CowEngine:
-    options = EngineOptions(durability="sync", wal_segment_bytes=256 * 1024,
-                            backend={"page_size": 1024, "dirty_budget_bytes": 65536})
-    data_dir.mkdir(parents=True)
-    write_marker(data_dir, Marker(backend="cow", node_name="crash", durability="sync",
-                                  options=options.model_dump(exclude={"durability"})))
-    (data_dir / "wal").mkdir()
-    CowEngine._store_create(data_dir, options)
-    return CowEngine(data_dir, mode="rw", options=options)
+def create(data_dir: Path) -> Engine:
+    return create_engine(data_dir, backend="cow", durability="sync", wal_segment_bytes=256 * 1024,
+                         backend_options={"page_size": 1024, "dirty_budget_bytes": 65536})
 
 
 def main() -> None:

@@ -7,32 +7,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engines import create_engine
 from engines.cow.engine import CowEngine
 from engines.cow.meta import read_meta_slots
 from engines.cow.page import DATA_FILE, HEADER, PageType
-from engines.marker import Marker, write_marker
-from engines.options import LOW_MEMORY, EngineOptions
 
 __all__ = ["create_cow", "dir_digest", "flip_byte", "page_size_of", "pages_of_type", "tree_pages", "newest_meta"]
 
 
 def create_cow(path: Path, *, durability: str = "sync", low_memory: bool = False,
                backend: dict[str, Any] | None = None, **fields: Any) -> CowEngine:
-    """``create_engine(path, backend="cow", ...)`` with ``options.backend`` too.
-
-    The registry's ``create_engine`` cannot pass ``EngineOptions.backend`` (its ``backend``
-    parameter names the engine), so this lays the data dir out the same way.
-    """
-    settings: dict[str, Any] = {"durability": durability, **fields, "backend": backend or {}}
-    if low_memory:
-        settings = {**LOW_MEMORY, **settings}
-    options = EngineOptions.model_validate(settings)
-    path.mkdir(parents=True, exist_ok=True)
-    write_marker(path, Marker(backend="cow", node_name=path.name, durability=options.durability,
-                              options=options.model_dump(exclude={"durability"})))
-    (path / "wal").mkdir()
-    CowEngine._store_create(path, options)
-    return CowEngine(path, mode="rw", options=options)
+    """A new cow data dir; ``backend`` holds the cow options (``EngineOptions.backend``)."""
+    engine = create_engine(path, backend="cow", durability=durability, low_memory=low_memory,
+                           backend_options=backend, **fields)
+    assert isinstance(engine, CowEngine)
+    return engine
 
 
 def dir_digest(path: Path) -> dict[str, tuple[int, str]]:

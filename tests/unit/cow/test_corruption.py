@@ -241,3 +241,15 @@ def test_verify_lists_leaked_and_double_free_pages(data_dir: Path, tmp_path: Pat
     assert {"free-and-reachable", "unreachable"} <= kinds
     shutil.rmtree(tmp_path / "unused", ignore_errors=True)
     assert os.path.getsize(data_dir / DATA_FILE) >= (meta.hwm + 1) * size
+
+
+def test_verify_of_a_dir_that_cannot_open_reports_both_metas_and_writes_nothing(data_dir: Path) -> None:
+    from engines.checks import verify_data_dir
+
+    flip_byte(data_dir, 0, 60)
+    flip_byte(data_dir, 1, 60)
+    before = dir_digest(data_dir)
+    report = verify_data_dir(data_dir)
+    assert [(p.kind, p.offset, p.file) for p in report.problems] == [("meta", 0, DATA_FILE), ("meta", 1, DATA_FILE)]
+    assert report.checked["wal_records"] > 0
+    assert dir_digest(data_dir) == before

@@ -22,7 +22,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from engines import open_engine
 from engines.base import Engine
 
-KEYS = st.binary(min_size=1, max_size=6).map(lambda raw: b"k" + raw) | st.sampled_from([b"k\x00", b"k\xff", b"ka", b"kb"])
+KEYS = (st.binary(min_size=1, max_size=6).map(lambda raw: b"k" + raw)
+        | st.sampled_from([b"k\x00", b"k\xff", b"ka", b"kb"])
+        | st.binary(min_size=600, max_size=1023).map(lambda raw: b"k" + raw))  # longer than 1 KiB pages hold
 VALUES = st.binary(max_size=40) | st.binary(min_size=300, max_size=2500)
 WRITES = st.lists(st.tuples(KEYS, st.none() | VALUES), min_size=1, max_size=12)
 

@@ -1,0 +1,217 @@
+"""Node benchmark: PUT throughput and latency over HTTP with sync durability, replication lag under that
+load, and failover time (kill -9 of the primary -> the promoted standby takes writes).
+
+    .venv/bin/python bench/node_bench.py [--seconds 10] [--clients 32] [--engine lsm]
+
+The peer measured in the same run is the embedded engine itself (``engine.put`` from the same
+number of threads, sync durability, same disk): the ratio says what HTTP hosting costs.
+Goals (issue 6): failover <= 5 s; steady-state lag under 100 ms at 5k writes/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engines import create_engine  # noqa: E402
+from engines.node.client import NodeClient  # noqa: E402
+
+# Runs `drconsole node serve` whether or not console/cli.py registers the node command yet.
+_BOOT = """
+import sys
+import console.cli as cli
+from console.cli_node import register
+build = cli.build_parser
+def build_parser():
+    parser = build()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    if "node" not in commands.choices:
+        register(commands, cli._common_options())
+    return parser
+cli.build_parser = build_parser
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_node(data_dir: Path, engine: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", _BOOT, "node", "serve", "--engine", engine, "--data-dir",
+                                str(data_dir), "--port", str(port), *extra], cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/health", timeout=0.5)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise SystemExit(f"node on {url} did not start")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def _client_process(url: str, first: int, clients: int, seconds: float) -> tuple[list[float], dict[bytes, int], list[str]]:
+    """One load process: ``clients`` threads, each PUTting its own keys until time is up."""
+    latencies: list[float] = []
+    acked: dict[bytes, int] = {}
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        mine: list[float] = []
+        with NodeClient(url, timeout=10) as client:
+            n = 0
+            while time.monotonic() < stop:
+                key = f"c{index:02d}-{n:07d}".encode()
+                started = time.perf_counter()
+                try:
+                    lsn = client.put(key, b"v" * 100)
+                except Exception as exc:  # noqa: BLE001 - a benchmark counts errors, it does not stop
+                    errors.append(str(exc))
+                    continue
+                mine.append(time.perf_counter() - started)
+                acked[key] = lsn
+                n += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(first + i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, acked, errors
+
+
+def http_load(url: str, clients: int, seconds: float, acked: dict[bytes, int]) -> list[float]:
+    """``clients`` concurrent HTTP clients spread over processes (one Python client process is GIL-bound)."""
+    processes = max(1, min(4, clients // 8))
+    share = clients // processes
+    latencies: list[float] = []
+    errors: list[str] = []
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        jobs = [pool.apply_async(_client_process, (url, i * share, share, seconds)) for i in range(processes)]
+        for job in jobs:
+            got, keys, failed = job.get()
+            latencies += got
+            acked.update(keys)
+            errors += failed
+    if errors:
+        print(f"  errors: {len(errors)} (first: {errors[0]})")
+    return latencies
+
+
+def embedded_load(path: Path, engine: str, clients: int, seconds: float) -> int:
+    store = create_engine(path, engine, durability="sync")
+    count = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        n = 0
+        while time.monotonic() < stop:
+            store.put(f"c{index:02d}-{n:07d}".encode(), b"v" * 100)
+            n += 1
+        count[index] = n
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+    return sum(count)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--engine", default="lsm", choices=("cow", "lsm", "rocksdb"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="node-bench-") as folder:
+        root = Path(folder)
+        primary, primary_url = start_node(root / "primary", args.engine)
+        standby, standby_url = start_node(root / "standby", args.engine, "--follow", primary_url)
+        lag_samples: list[tuple[int, float]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            with httpx.Client(timeout=2) as client:
+                while not sampling.is_set():
+                    primary_lsn = client.get(f"{primary_url}/health").json()["last_lsn"]
+                    report = client.get(f"{standby_url}/replication").json()
+                    # Records the primary had committed and the standby had not applied, read at
+                    # (nearly) the same moment; seconds as the standby measures them.
+                    lag_samples.append((max(0, primary_lsn - report["applied_lsn"]), report["lag_seconds"] or 0.0))
+                    sampling.wait(0.1)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        acked: dict[bytes, int] = {}
+        latencies = http_load(primary_url, args.clients, args.seconds, acked)
+        elapsed = args.seconds
+        sampling.set()
+        sampler.join()
+        rate = len(latencies) / elapsed
+        print(f"HTTP PUT, sync durability, {args.engine}, {args.clients} clients, {elapsed:.1f} s: "
+              f"{rate:,.0f} PUT/s, p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
+              f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms")
+        records = [lag for lag, _ in lag_samples]
+        seconds = [lag for _, lag in lag_samples]
+        print(f"replication lag under that load: records p50 {statistics.median(records):.0f} / max {max(records)}, "
+              f"ms p50 {statistics.median(seconds) * 1000:.1f} / p99 {percentile(seconds, 0.99) * 1000:.1f} / "
+              f"max {max(seconds) * 1000:.1f}")
+        # Failover: kill -9 the primary, promote the standby, time until it takes a write.
+        primary.send_signal(signal.SIGKILL)
+        primary.wait()
+        killed = time.monotonic()
+        with NodeClient(standby_url, timeout=10) as client:
+            client.promote()
+            while True:
+                try:
+                    client.put(b"after-failover", b"1")
+                    break
+                except Exception:  # noqa: BLE001
+                    time.sleep(0.01)
+            failover = time.monotonic() - killed
+            applied = client.health()["last_lsn"]
+        lost = sum(1 for lsn in acked.values() if lsn >= applied)
+        print(f"failover (kill -9 -> promoted standby took a write): {failover * 1000:.0f} ms; "
+              f"acknowledged but unreplicated writes (async replication RPO): {lost} of {len(acked):,}")
+        standby.send_signal(signal.SIGTERM)
+        standby.wait()
+        embedded = embedded_load(root / "embedded", args.engine, args.clients, args.seconds / 2)
+        embedded_rate = embedded / (args.seconds / 2)
+        print(f"peer: embedded engine.put, same threads and durability: {embedded_rate:,.0f} PUT/s; "
+              f"HTTP / embedded = {rate / embedded_rate:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""``drconsole node ...``: serve a data dir over HTTP, and look at or steer a running node.
+
+    drconsole node serve --engine E --data-dir D --port P [--host H] [--name N] [--follow URL]
+                         [--peer URL]... [--token-file F] [--archive REPO] [--durability sync|async]
+    drconsole node status URL [--json]         health, role, epoch, replication, peers (exit 1: a problem)
+    drconsole node promote URL                 standby -> primary in a new epoch
+    drconsole node fence URL --yes             stop a primary taking writes
+    drconsole node demote URL --follow URL2    rejoin a fenced (or, with --yes, a live) primary as a standby
+
+``register(subparsers, common)`` adds the command and sets ``func(args, output) -> int`` on each
+sub-command; errors are raised and rendered by ``console.cli``. Only the standard library is
+imported at load time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output
+
+__all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote"]
+
+BACKENDS = ("cow", "lsm", "rocksdb")
+
+
+def _path(text: str) -> Path:
+    return Path(text).absolute()
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is out of range 1-65535")
+    return value
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL (e.g. http://127.0.0.1:8081)")
+    return text.rstrip("/")
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Add ``node`` and its sub-commands to ``subparsers`` (the main parser's command list)."""
+    parents = [common] if common is not None else []
+    node: argparse.ArgumentParser = subparsers.add_parser(
+        "node", parents=parents, help="serve a data dir over HTTP; status, promote, fence, demote a node")
+    sub: Any = node.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(node))
+
+    def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text, description=help_text)
+        if common is None:
+            parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+        parser.set_defaults(func=func)
+        return parser
+
+    def token(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--token-file", type=_path, metavar="F", help="file holding the node's admin bearer token")
+
+    serve = add("serve", "host one data dir over HTTP (created with --engine when absent) until SIGTERM", run_serve)
+    serve.add_argument("--engine", choices=BACKENDS, help="backend of a new data dir; an existing one must match")
+    serve.add_argument("--data-dir", required=True, type=_path, metavar="D")
+    serve.add_argument("--port", required=True, type=_port, metavar="P")
+    serve.add_argument("--host", default="127.0.0.1", metavar="H", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a --host that is not a loopback address (the API has no TLS)")
+    serve.add_argument("--name", default="", metavar="N", help="node name (default: the data dir's name)")
+    serve.add_argument("--follow", type=_url, metavar="URL", help="run as a standby of the primary at URL")
+    serve.add_argument("--peer", type=_url, action="append", default=[], metavar="URL",
+                       help="another node to poll for role and epoch (repeatable)")
+    token(serve)
+    serve.add_argument("--archive", type=_path, metavar="REPO",
+                       help="backup repository: the primary archives recycled WAL there, a standby reads it")
+    serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
+    serve.add_argument("--max-value-bytes", type=int, default=16 * 2**20, metavar="N")
+    serve.add_argument("--peer-interval", type=float, default=1.0, metavar="S", help="seconds between peer polls")
+    serve.add_argument("--advertise-url", type=_url, metavar="URL", help="the URL peers and standbys use for this node")
+    serve.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+
+    status = add("status", "health, role, epoch, replication lag and peers of the node at URL "
+                           "(exit 1 when unhealthy, fenced or split-brained; 3 when unreachable)", run_status)
+    status.add_argument("url", type=_url, metavar="URL")
+    promote = add("promote", "make the standby at URL the primary in a new epoch; the old primary is fenced "
+                             "when it learns of it", run_promote)
+    promote.add_argument("url", type=_url, metavar="URL")
+    token(promote)
+    fence = add("fence", "make the node at URL refuse every write (needs --yes)", run_fence)
+    fence.add_argument("url", type=_url, metavar="URL")
+    fence.add_argument("--reason", default="fenced by an operator")
+    fence.add_argument("--epoch", type=int, help="the epoch of the new primary, if known")
+    fence.add_argument("--yes", action="store_true", help="confirm: the node stops taking writes")
+    token(fence)
+    demote = add("demote", "rejoin the node at URL as a standby of --follow (a live primary needs --yes)",
+                 run_demote)
+    demote.add_argument("url", type=_url, metavar="URL")
+    demote.add_argument("--follow", required=True, type=_url, metavar="URL2")
+    demote.add_argument("--yes", action="store_true", help="confirm demoting a node that is still a primary")
+    token(demote)
+    return node
+
+
+def _output(args: argparse.Namespace, output: Output | None) -> Output:
+    return output if output is not None else Output(json_mode=bool(getattr(args, "json", False)))
+
+
+def _client(args: argparse.Namespace, url: str) -> Any:
+    from engines.node.client import NodeClient, read_token_file
+
+    token_file = getattr(args, "token_file", None)
+    return NodeClient(url, token=read_token_file(token_file) if token_file else None)
+
+
+def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.node.client import read_token_file
+    from engines.node.config import NodeConfig
+    from engines.node.server import serve
+
+    out = _output(args, output)
+    config = NodeConfig(data_dir=args.data_dir, port=args.port, engine=args.engine, host=args.host, name=args.name,
+                        follow=args.follow, peers=list(args.peer),
+                        token=read_token_file(args.token_file) if args.token_file else None,
+                        archive=args.archive, durability=args.durability, allow_remote=args.allow_remote,
+                        max_value_bytes=args.max_value_bytes, peer_interval=args.peer_interval,
+                        advertise_url=args.advertise_url)
+    out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
+             + (f" as a standby of {config.follow}" if config.follow else ""))
+    code = serve(config, log_level=args.log_level)
+    out.note(f"node {config.name} stopped; engine closed")
+    return code
+
+
+def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
+    out = _output(args, output)
+    with _client(args, args.url) as client:
+        health = client.health()
+        replication = client.replication()
+        peers = client.peers()
+    problems = []
+    if health.get("status") != "healthy":
+        problems.append(f"status {health.get('status')}")
+    if health.get("split_brain") or replication.get("split_brain"):
+        problems.append("split brain: another primary holds the same epoch")
+    if peers.get("isolated"):
+        problems.append("isolated: no peer reachable")
+    if peers.get("partition"):
+        problems.append(f"partition: peers name different primaries {peers.get('primaries_named')}")
+    if replication.get("role") == "standby" and replication.get("connected") is False:
+        problems.append(f"standby not following: {replication.get('last_error')}")
+    payload = {"url": args.url, "ok": not problems, "problems": problems, "health": health,
+               "replication": replication, "peers": peers}
+    lag = replication.get("lag_seconds")
+    lines = [
+        f"{health.get('name')} at {args.url}: {'OK' if not problems else 'PROBLEM'} "
+        f"({health.get('status')}), {health.get('backend')}, role {health.get('role')}, epoch {health.get('epoch')}, "
+        f"last LSN {health.get('last_lsn')}",
+    ]
+    if replication.get("role") == "standby":
+        lines.append(f"  following {replication.get('upstream')}: applied {replication.get('applied_lsn')} of "
+                     f"{replication.get('primary_lsn')}, lag {replication.get('lag_records')} records, "
+                     f"{replication.get('lag_bytes')} bytes, "
+                     f"{'?' if lag is None else f'{lag * 1000:.0f} ms'}")
+    for standby in replication.get("standbys", []):
+        lines.append(f"  standby {standby['name']} at LSN {standby['applied_lsn']}")
+    for peer in peers.get("peers", []):
+        state = (f"{peer.get('role')} epoch {peer.get('epoch')}" if peer.get("reachable")
+                 else f"UNREACHABLE ({peer.get('last_error')})")
+        lines.append(f"  peer {peer['url']}: {state}")
+    lines += [f"  problem: {problem}" for problem in problems]
+    out.result(payload, "\n".join(lines))
+    return EXIT_OK if not problems else EXIT_PROBLEM
+
+
+def run_promote(args: argparse.Namespace, output: Output | None = None) -> int:
+    out = _output(args, output)
+    with _client(args, args.url) as client:
+        result = client.promote()
+    changed = result.get("changed")
+    text = (f"{result.get('name')} at {args.url} is now the primary in epoch {result.get('epoch')} "
+            f"(LSN {result.get('last_lsn')})" if changed else
+            f"{result.get('name')} at {args.url} already is the primary (epoch {result.get('epoch')}); nothing changed")
+    out.result(result, text)
+    return EXIT_OK
+
+
+def run_fence(args: argparse.Namespace, output: Output | None = None) -> int:
+    out = _output(args, output)
+    if not args.yes:
+        return out.error(f"fencing {args.url} stops it taking writes; not confirmed",
+                         hint="add --yes to fence it", exit_code=EXIT_REFUSED, kind="SafetyRefusal")
+    with _client(args, args.url) as client:
+        result = client.admin("fence", reason=args.reason, epoch=args.epoch, force=True)
+    out.result(result, f"{result.get('name')} at {args.url} is fenced: {result.get('fence_reason')}")
+    return EXIT_OK
+
+
+def run_demote(args: argparse.Namespace, output: Output | None = None) -> int:
+    out = _output(args, output)
+    with _client(args, args.url) as client:
+        if not args.yes and client.health().get("role") == "primary":
+            return out.error(f"{args.url} is a primary taking writes; demoting it stops them",
+                             hint="add --yes to demote it, or fence it first", exit_code=EXIT_REFUSED,
+                             kind="SafetyRefusal")
+        result = client.demote(args.follow)
+    out.result(result, f"{result.get('name')} at {args.url} is now a standby of {args.follow}")
+    return EXIT_OK
