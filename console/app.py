@@ -458,9 +458,10 @@ class DrConsoleApp(App[int]):
 
     # ---------------------------------------------------------------- command palette
     def get_system_commands(self, screen: Screen[object]) -> Sequence[SystemCommand]:  # type: ignore[override]
+        here = str(getattr(screen, "SCREEN_LABEL", "")).lower()
         commands = [SystemCommand(command.title, command.help, partial(self.run_action, command.action))
                     for command in COMMANDS
-                    if allowed(command, read_only=self.capabilities.read_only, dashboard=self.dashboard)]
+                    if allowed(command, read_only=self.capabilities.read_only, dashboard=self.dashboard, screen=here)]
         commands.append(SystemCommand("Theme", "Change the colours (dark, light, wall, colorblind)",
                                       self.action_change_theme))
         return commands

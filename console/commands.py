@@ -20,6 +20,7 @@ class ConsoleCommand:
     key: str  # as shown in the help screen
     writes: bool = False
     dashboard: bool = False
+    screen: str | None = None  # offered only on this screen ("triage"); None: everywhere
 
 
 COMMANDS: tuple[ConsoleCommand, ...] = (
@@ -31,6 +32,14 @@ COMMANDS: tuple[ConsoleCommand, ...] = (
     ConsoleCommand("Timeline", "Every event of the incident, with times", "show_screen('timeline')", "4"),
     ConsoleCommand("Open incident", "Open an incident now (severity from the alerts) and start its RTO clock",
                    "open_incident", "i"),
+    ConsoleCommand("Accept the probe's answer", "Triage: take the probe's answer to the current question",
+                   "screen.accept", "a (Triage)", screen="triage"),
+    ConsoleCommand("Answer yes", "Triage: answer yes (an override when the probe said no)", "screen.answer(True)",
+                   "y (Triage)", screen="triage"),
+    ConsoleCommand("Answer no", "Triage: answer no (an override when the probe said yes)", "screen.answer(False)",
+                   "n (Triage)", screen="triage"),
+    ConsoleCommand("Undo the last answer", "Triage: take the last answer back", "screen.undo", "u (Triage)",
+                   screen="triage"),
     ConsoleCommand("Start run", "Start the playbook chosen in Triage", "start_run", "s (Run)", writes=True),
     ConsoleCommand("Cancel run", "Cancel the running playbook after its current step", "cancel_run", "c (Run)"),
     ConsoleCommand("Resume run", "Resume the newest interrupted run from its journal", "resume_run", "r (Run)",
@@ -42,7 +51,10 @@ COMMANDS: tuple[ConsoleCommand, ...] = (
 )
 
 
-def allowed(command: ConsoleCommand, *, read_only: bool, dashboard: bool) -> bool:
+def allowed(command: ConsoleCommand, *, read_only: bool, dashboard: bool, screen: str | None = None) -> bool:
+    """Whether ``command`` is offered in this mode (and, for screen commands, on ``screen``)."""
     if dashboard:
         return command.dashboard
+    if command.screen is not None and screen is not None and command.screen != screen:
+        return False
     return not (read_only and command.writes)

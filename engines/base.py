@@ -234,14 +234,19 @@ class Engine(ABC):
             shutil.rmtree(staging)  # our own leftover from an interrupted checkpoint
         staging.mkdir(parents=True)
         try:
-            with self._write_lock:
-                if self._wal is not None:
-                    self._wal.flush()
-                lsn, finish = self._store_checkpoint(staging)
-                current = self._wal.current_segment() if self._wal is not None else None
-                segments = list_segments(self.wal_dir)
-            if finish is not None:
-                finish()
+            finish = None
+            try:
+                with self._write_lock:
+                    if self._wal is not None:
+                        self._wal.flush()
+                    lsn, finish = self._store_checkpoint(staging)
+                    current = self._wal.current_segment() if self._wal is not None else None
+                    segments = list_segments(self.wal_dir)
+            finally:
+                # The finisher also releases what the store pinned (cow: the meta's pages), so it
+                # runs even when something above failed.
+                if finish is not None:
+                    finish()
             (staging / WAL_DIR).mkdir()
             # Segments wholly at or below ``lsn`` are covered by the copied store: leave them out.
             needed = [segment for index, segment in enumerate(segments)

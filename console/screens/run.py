@@ -73,7 +73,7 @@ class RunScreen(ConsoleScreen):
         if launcher is None:
             mode = " · [b $status-warn]READ-ONLY[/] [dim](runs are refused)[/dim]"
         elif state.simulated or getattr(launcher, "simulated", False):
-            mode = " · [b $status-warn]SIMULATION[/] [dim](playbook runner not installed yet: nothing is changed)[/dim]"
+            mode = " · [b $status-warn]SIMULATION[/] [dim](no runner installed yet: nothing changes)[/dim]"
         else:
             mode = ""
         if state.finished is not None:
@@ -81,7 +81,7 @@ class RunScreen(ConsoleScreen):
                        "cancelled": "[b $status-warn]■ CANCELLED[/]", "refused": "[b $status-crit]✖ REFUSED[/]"}
             status = verdict[state.finished.status]
         elif state.waiting is not None:
-            status = "[b $status-warn]⏸ WAITING FOR CONFIRMATION[/]"
+            status = "[b $status-warn]◆ WAITING FOR CONFIRMATION[/]"
         elif state.running:
             status = "[b $accent]◐ RUNNING[/]"
         else:

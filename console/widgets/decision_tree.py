@@ -69,11 +69,12 @@ class DecisionTree(Tree[str]):
 
         add(self.root, view.root, "", 0, frozenset())
         self.root.expand()
-        self._move_to(current)
+        # After the refresh: the tree's lines (and so the cursor's positions) exist only then.
+        self.call_after_refresh(self._move_to, current)
 
     def _move_to(self, node_id: str) -> None:
         def find(node: UITreeNode[str]) -> UITreeNode[str] | None:
-            if node.data == node_id and node.is_expanded is not None and (node.parent is None or node.parent.is_expanded):
+            if node.data == node_id and (node.parent is None or node.parent.is_expanded):
                 return node
             for child in node.children:
                 found = find(child)

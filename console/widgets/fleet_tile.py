@@ -103,7 +103,8 @@ class FleetTile(Widget):
                               lag="—" if lag is None else duration_text(lag)))
             if height - len(lines) > len(node.alerts[:2]):
                 age = node.backup.age_seconds(self.now) if self.now else None
-                lines.append(line("backup [b]$age[/b] ago", age=duration_text(age)))
+                lines.append(line("backup [b]$age[/b] ago", age=duration_text(age)) if age is not None
+                             else line("backup [b $status-warn]▲ none[/]"))
         for alert in node.alerts[:2]:
             lines.append(line(f"{severity_markup(alert.severity)} $message", message=alert.message))
         return lines[: max(1, height)]

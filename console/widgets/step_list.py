@@ -13,7 +13,7 @@ __all__ = ["StepList", "STEP_STYLE"]
 
 STEP_STYLE: dict[str, tuple[str, str, str]] = {
     "pending": ("○", "pending", "status-unknown"),
-    "waiting": ("⏸", "confirm?", "status-warn"),
+    "waiting": ("◆", "confirm?", "status-warn"),
     "running": ("◐", "running", "accent"),
     "succeeded": ("✔", "done", "status-ok"),
     "failed": ("✖", "failed", "status-crit"),

@@ -5,7 +5,7 @@
 =====================  ==========================================================================
 ``page_size``          bytes per page, a power of two from 1024 to 65536; fixed at creation (4096)
 ``max_keys_per_node``  cap on entries per node; 0 = as many as fit a page (low memory: 32)
-``dirty_budget_bytes`` changed nodes held in memory before a commit is forced (16 MiB; low: 2 MiB)
+``dirty_budget_bytes`` memory of buffered writes before a commit is forced (16 MiB; low: 2 MiB)
 ``snapshots``          whether named snapshots may be taken (True; the low-memory profile: False)
 =====================  ==========================================================================
 

@@ -1,9 +1,10 @@
 """The copy-on-write B+ tree backend: ``data.cow`` plus the shared WAL.
 
-The WAL makes every write durable; the tree is committed (pages, fsync, meta, fsync) on flush,
-close and checkpoint, and whenever the changed nodes held in memory outgrow their budget. The
-meta records the last WAL LSN the tree holds, so an open replays only what comes after it. A
-commit first makes the WAL durable up to that LSN: the tree never gets ahead of the log.
+The WAL makes every write durable; writes then wait in the tree's write buffer. The tree is
+committed (pages, fsync, meta, fsync) on flush, close and checkpoint, and a slice of the buffer
+at a time whenever the buffer outgrows its budget (``commit.py``). The meta records the WAL LSN
+up to which the tree holds everything, so an open replays only what comes after it. A commit
+first makes the WAL durable up to the last LSN applied: the tree never gets ahead of the log.
 
 Read-only opens never write a byte: the file is opened ``O_RDONLY`` and WAL records the tree does
 not hold yet stay in the base class's overlay.

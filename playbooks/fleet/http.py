@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from playbooks.fleet.alerts import Thresholds
-from playbooks.fleet.local import read_backup_state
+from playbooks.fleet.local import in_daemon_thread, read_backup_state
 from playbooks.fleet.metrics import MetricsReading, MetricsTracker, parse_metrics
 from playbooks.fleet.mixed import DEFAULT_TIMEOUT_SECONDS
 from playbooks.fleet.nodes import NodeSpec
@@ -97,7 +97,14 @@ class HttpNodeReader:
             if isinstance(health, (httpx.HTTPError, OSError)):
                 return self.unreachable(now, f"GET {self.url}/health: {_describe(health)}")
             raise health
-        return self._build(now, health, replication, metrics, peers)
+        local_backup = None
+        reported = self._json(health).get("backup")
+        if not reported and self.spec.backup_repo is not None and self.spec.backup_repo.exists():
+            # A repository on this box: read off the event loop (a daemon thread: a dead disk
+            # must neither stall the tick nor keep the console from exiting).
+            local_backup = await in_daemon_thread(read_backup_state, self.spec.backup_repo,
+                                                  name=f"drconsole-backup-{self.spec.name}")
+        return self._build(now, health, replication, metrics, peers, local_backup)
 
     def _json(self, response: httpx.Response | BaseException) -> dict[str, Any]:
         if isinstance(response, BaseException) or response.status_code not in (200, 503):
@@ -108,7 +115,7 @@ class HttpNodeReader:
             return {}
 
     def _build(self, now: datetime, health_response: httpx.Response, replication_response: Any,
-               metrics_response: Any, peers_response: Any) -> NodeSnapshot:
+               metrics_response: Any, peers_response: Any, local_backup: BackupState | None) -> NodeSnapshot:
         body = self._json(health_response)
         stats = _dict(body.get("stats"))
         replication = self._json(replication_response)
@@ -160,7 +167,7 @@ class HttpNodeReader:
                 lag_records=_int(replication.get("lag_records")), lag_bytes=_int(replication.get("lag_bytes")),
                 lag_seconds=_float(replication.get("lag_seconds", reading.get("drconsole_replication_lag_seconds"))),
                 split_brain=bool(replication.get("split_brain", False))),
-            backup=self._backup(_dict(body.get("backup"))),
+            backup=local_backup or self._backup(_dict(body.get("backup"))),
             performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
                                     error_rate_per_second=rates.error_rate_per_second,
                                     errors_total=rates.errors_total),
@@ -186,8 +193,6 @@ class HttpNodeReader:
             return BackupState(last_backup_at=parsed if parsed is None or parsed.tzinfo else None,
                                last_backup_id=reported.get("last_backup_id"),
                                verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None)
-        if self.spec.backup_repo is not None and self.spec.backup_repo.exists():
-            return read_backup_state(self.spec.backup_repo)
         return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None)
 
     @staticmethod

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
 
@@ -36,7 +37,10 @@ from playbooks.fleet.snapshot import (
 )
 from playbooks.fleet.source import Clock, Reachability, ReaderSource
 
-__all__ = ["LocalSource", "LocalNodeReader", "ProcessFinder", "read_backup_state"]
+__all__ = ["LocalSource", "LocalNodeReader", "ProcessFinder", "in_daemon_thread", "read_backup_state"]
+
+T = TypeVar("T")
+A = TypeVar("A")
 
 SNAPSHOT_DIRS = ("snapshots", "checkpoints")
 
@@ -196,31 +200,29 @@ class LocalNodeReader:
         return self.reachability.ok(node)
 
 
-def in_daemon_thread(function: Callable[[datetime], NodeSnapshot], now: datetime, *,
-                     name: str) -> asyncio.Future[NodeSnapshot]:
-    """Run ``function(now)`` in a daemon thread; its result as a future of the running loop.
+def in_daemon_thread(function: Callable[[A], T], argument: A, *, name: str) -> asyncio.Future[T]:
+    """Run ``function(argument)`` in a daemon thread; its result as a future of the running loop.
 
     Not the loop's default executor: its threads are joined when the interpreter exits, so one
     read stuck on a dead disk (NFS, a failing device) would keep the console from ever exiting.
     """
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[NodeSnapshot] = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: NodeSnapshot | None, error: BaseException | None) -> None:
+    def settle(result: T | None, error: BaseException | None) -> None:
         if future.done():
             return
         if error is not None:
             future.set_exception(error)
         else:
-            assert result is not None
-            future.set_result(result)
+            future.set_result(result)  # type: ignore[arg-type]
 
     def target() -> None:
+        result: T | None = None
         try:
-            result = function(now)
+            result = function(argument)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine as is
             error: BaseException | None = exc
-            result = None
         else:
             error = None
         try:
@@ -232,7 +234,7 @@ def in_daemon_thread(function: Callable[[datetime], NodeSnapshot], now: datetime
     return future
 
 
-def _retrieve(future: asyncio.Future[NodeSnapshot]) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     """Fetch an abandoned read's exception so that asyncio does not log it as never retrieved."""
     if not future.cancelled():
         future.exception()

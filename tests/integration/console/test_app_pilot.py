@@ -225,3 +225,55 @@ def test_every_theme_starts(theme: str) -> None:
             return app.theme
 
     assert run(main()) == f"drconsole-{theme}"
+
+
+def test_a_split_brain_shows_a_banner_in_words() -> None:
+    from playbooks.fleet import NodeSnapshot, NodeSpec, Thresholds, finalize
+
+    specs = [NodeSpec(name="a", url="http://a"), NodeSpec(name="b", url="http://b", role="standby", upstream="a")]
+    nodes = [NodeSnapshot(name=name, engine="lsm", role="primary", epoch=7, health_reason="serving")
+             for name in ("a", "b")]
+    snapshot = finalize(nodes, specs, Thresholds(), fixture_ticks()[-1].taken_at)
+
+    async def main():
+        app = fixture_app(ticks=[snapshot])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            return screen_text(app)
+
+    text = run(main())
+    assert "✖ SPLIT BRAIN: a and b are primaries in the same epoch" in text
+    assert "repl ✖ SPLIT BRAIN epoch 7" in text
+
+
+def test_the_triage_palette_offers_the_answers_on_the_triage_screen_only() -> None:
+    async def main():
+        app = fixture_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            overview = [command.title for command in app.get_system_commands(app.screen)]
+            await pilot.press("2")
+            triage = [command.title for command in app.get_system_commands(app.screen)]
+            accept = next(command for command in app.get_system_commands(app.screen) if command.title == "Answer no")
+            await accept.callback()
+            await pilot.pause()
+            return overview, triage, [step.answer for step in app.triage(app.selected_node).path()]
+
+    overview, triage, answers = run(main())
+    assert "Answer yes" not in overview and {"Accept the probe's answer", "Answer yes", "Answer no"} <= set(triage)
+    assert answers == [False]
+
+
+def test_clicking_anywhere_on_the_dashboard_does_nothing() -> None:
+    async def main():
+        app = fixture_app(mode="dashboard")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            before = (len(app.events), app.incident, app.selected_node)
+            for y in (0, 2, 5, 10, 17, 23):  # status bar, clock, alerts, tiles, key bar
+                for x in (1, 40, 78):
+                    await pilot.click(offset=(x, y))
+            return type(app.screen), before, (len(app.events), app.incident, app.selected_node)
+
+    screen, before, after = run(main())
+    assert screen is DashboardScreen and before == after

@@ -1,0 +1,218 @@
+"""``drconsole fault|drill``: real faults and measured DR drills from the command line.
+
+    drconsole fault inject KIND --data-dir D [--seed N] [--repo R] [--pid P] [--json]
+    drconsole fault list [--json]
+    drconsole drill list [--json]
+    drconsole drill run SCENARIO [--engine E] [--seed N] [--keep] [--json]
+    drconsole drill all [--engine E] [--report FILE.md] [--json]
+
+``register(subparsers, common)`` adds the commands; each leaf parser sets ``func`` to its handler,
+``handler(args, output=None) -> int``. Only the standard library and the CLI's output helpers are
+imported at load time; the drill machinery is imported by the handler that runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
+
+__all__ = ["register", "run_fault_inject", "run_fault_list", "run_drill_list", "run_drill_run", "run_drill_all"]
+
+BACKENDS = ("cow", "lsm", "rocksdb")
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    if "--json" not in parser._option_string_actions:
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                            help="print exactly one JSON object on stdout")
+
+
+def _abs(text: str) -> Path:
+    return Path(text).absolute()
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
+    """Add ``fault`` and ``drill`` to ``subparsers``."""
+    parents = [common] if common is not None else []
+
+    def group(name: str, help_text: str) -> Any:
+        parser = subparsers.add_parser(name, parents=parents, help=help_text, description=help_text)
+        _json_option(parser)
+        return parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(parser))
+
+    def leaf(sub: Any, name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text, description=help_text)
+        _json_option(parser)
+        parser.set_defaults(func=handler)
+        return parser
+
+    fault = group("fault", "inject real faults into a data dir (for drills; destructive)")
+    inject = leaf(fault, "inject", "inject one fault; the report says what was changed (file, offset, bytes)",
+                  run_fault_inject)
+    inject.add_argument("kind", metavar="KIND", help="the fault (see `drconsole fault list`)")
+    inject.add_argument("--data-dir", required=True, type=_abs, metavar="D", help="the engine's data directory")
+    inject.add_argument("--seed", type=int, default=0, help="seed of the random choices (same seed, same bytes)")
+    inject.add_argument("--repo", type=_abs, metavar="R", help="backup repository (backup-corrupt)")
+    inject.add_argument("--pid", type=int, help="process to signal (process-kill/-hang; default: the lock holder)")
+    leaf(fault, "list", "the fault kinds", run_fault_list)
+
+    drill = group("drill", "DR drills: sandbox fleet, fault, autopilot, measured RTO/RPO")
+    leaf(drill, "list", "the drill scenarios, their engines and targets", run_drill_list)
+    run = leaf(drill, "run", "run one scenario in a sandbox and measure RTO/RPO (exit 1 when a target is missed)",
+               run_drill_run)
+    run.add_argument("scenario", metavar="SCENARIO")
+    run.add_argument("--engine", choices=BACKENDS, default=None, help="backend (default: the scenario's first)")
+    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--keep", action="store_true", help="keep the sandbox (its path is printed)")
+    every = leaf(drill, "all", "every scenario on every engine it applies to; a recovery-metrics table",
+                 run_drill_all)
+    every.add_argument("--engine", choices=BACKENDS, default=None, help="only this backend")
+    every.add_argument("--report", type=_abs, metavar="FILE.md", help="write the recovery-metrics table here")
+    every.add_argument("--seed", type=int, default=1)
+
+
+def _output(args: argparse.Namespace, output: Output | None) -> Output:
+    return output if output is not None else Output(json_mode=bool(getattr(args, "json", False)))
+
+
+def _progress(out: Output) -> Any:
+    if out.json_mode:
+        return None
+
+    def log(text: str) -> None:
+        sys.stderr.write(f"    {text}\n")
+        sys.stderr.flush()
+
+    return log
+
+
+# ------------------------------------------------------------------------------------------- fault
+def run_fault_list(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.faults import FAULTS
+
+    out = _output(args, output)
+    rows = [{"kind": kind, "description": description} for kind, (_f, description) in FAULTS.items()]
+    out.result({"faults": rows}, "\n".join(f"{row['kind']:<22} {row['description']}" for row in rows))
+    return EXIT_OK
+
+
+def run_fault_inject(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.faults import FAULTS, FaultError, inject
+
+    out = _output(args, output)
+    if args.kind not in FAULTS:
+        return out.error(f"fault inject: no fault {args.kind!r}", hint=f"known: {', '.join(FAULTS)}",
+                         exit_code=EXIT_USAGE, kind="UsageError")
+    if not args.data_dir.is_dir():
+        return out.error(f"fault inject: {args.data_dir} is not a directory", hint="check the --data-dir path",
+                         exit_code=3, kind="NotFoundError")
+    try:
+        report = inject(args.kind, args.data_dir, seed=args.seed, repo=args.repo, pid=args.pid)
+    except FaultError as exc:
+        return out.error(f"fault inject {args.kind}: {exc}", hint="nothing was changed", exit_code=EXIT_USAGE,
+                         kind="FaultError")
+    lines = [f"injected {report.kind} into {report.data_dir}: {report.summary}"]
+    for change in report.changes:
+        where = f" at offset {change.offset} ({change.length} bytes)" if change.offset is not None else ""
+        flip = f" {change.before[:32]} -> {change.after[:32]}" if change.before and change.after else ""
+        lines.append(f"  {change.action} {change.file}{where}{flip}{' ' + change.detail if change.detail else ''}")
+    out.result(report.to_json(), "\n".join(lines))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- drill
+def run_drill_list(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.drills import SCENARIOS
+
+    out = _output(args, output)
+    rows = [scenario.to_json() for scenario in SCENARIOS.values()]
+    text = [f"{'SCENARIO':<22} {'ENGINES':<18} {'RTO':>6} {'RPO':>6}  DESCRIPTION"]
+    text += [f"{row['scenario']:<22} {','.join(row['engines']):<18} {row['target_rto_seconds']:>5g}s "
+             f"{row['target_rpo_seconds']:>5g}s  {row['description']}" for row in rows]
+    out.result({"drills": rows}, "\n".join(text))
+    return EXIT_OK
+
+
+_CONTRACT = ("scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes", "lost_writes",
+             "target_rto_seconds", "target_rpo_seconds", "passed")
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    payload = result.to_json()
+    return {**{key: payload[key] for key in _CONTRACT}, **{k: v for k, v in payload.items() if k not in _CONTRACT}}
+
+
+def _result_line(result: Any) -> str:
+    rto = f"{result.rto_seconds:.2f} s" if result.rto_seconds is not None else "not recovered"
+    verdict = "PASS" if result.passed else "FAIL"
+    used = ", ".join(f"{run['playbook']}:{run['status']}" for run in result.playbooks) or "none"
+    line = (f"{verdict} {result.scenario} on {result.engine}: RTO {rto} (target {result.target_rto_seconds:g} s), "
+            f"RPO {result.lost_writes}/{result.acked_writes} acknowledged writes lost, {result.rpo_seconds:g} s "
+            f"(target {result.target_rpo_seconds:g} s); playbooks: {used}")
+    if result.error:
+        line += f"\n  drill error: {result.error}"
+    elif not result.recovered:
+        line += f"\n  not healthy: {result.health}"
+    return line
+
+
+def run_drill_run(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.drills import SCENARIOS, run_drill
+
+    out = _output(args, output)
+    scenario = SCENARIOS.get(args.scenario)
+    if scenario is None:
+        return out.error(f"drill run: no scenario {args.scenario!r}", hint="see `drconsole drill list`",
+                         exit_code=EXIT_USAGE, kind="UsageError")
+    engine = args.engine or scenario.engines[0]
+    if engine not in scenario.engines:
+        return out.error(f"drill run: {args.scenario} does not apply to {engine}",
+                         hint=f"it applies to {', '.join(scenario.engines)}", exit_code=EXIT_USAGE, kind="UsageError")
+    result = run_drill(args.scenario, engine, seed=args.seed, keep=args.keep, log=_progress(out))
+    text = _result_line(result) + (f"\n  sandbox kept: {result.sandbox}" if result.sandbox else "")
+    out.result(_result_json(result), text)
+    return EXIT_OK if result.passed else EXIT_PROBLEM
+
+
+def run_drill_all(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.fsutil import atomic_write_text
+    from playbooks.drills import report_markdown, run_drill, scenario_pairs
+
+    out = _output(args, output)
+    results = []
+    for name, engine in scenario_pairs(args.engine):
+        if not out.json_mode:
+            sys.stderr.write(f"drill {name} on {engine} ...\n")
+        results.append(run_drill(name, engine, seed=args.seed))
+    table = report_markdown(results)
+    if args.report is not None:
+        atomic_write_text(args.report, table)
+    passed = sum(1 for result in results if result.passed)
+    payload = {"drills": [_result_json(result) for result in results], "passed": passed, "total": len(results),
+               "report": str(args.report) if args.report else None}
+    out.result(payload, table + (f"\nwritten to {args.report}" if args.report else ""))
+    return EXIT_OK if passed == len(results) else EXIT_PROBLEM
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m console.cli_drill ...``: these commands on their own (until console/cli.py registers them)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = Output(json_mode="--json" in argv)
+    parser = argparse.ArgumentParser(prog="drconsole")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    register(parser.add_subparsers(dest="command", required=True), common)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    out.json_mode = bool(getattr(args, "json", False))
+    return int(args.func(args, out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
