@@ -163,7 +163,8 @@ class Engine(ABC):
     def get(self, key: bytes) -> bytes | None:
         if self._closed:
             self._check_open()
-        key = _check_key(key)
+        if type(key) is not bytes or not 0 < len(key) <= MAX_KEY_BYTES:
+            key = _check_key(key)  # inlined fast path above: get is the hottest call there is
         if self._overlay and key in self._overlay:
             return self._overlay[key]
         return self._store_get(key)
