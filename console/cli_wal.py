@@ -8,16 +8,14 @@ is created only when there is something to cut.
 from __future__ import annotations
 
 import argparse
-import fcntl
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output
-from engines.base import LOCK_NAME, WAL_DIR
-from engines.errors import LockedError, SafetyRefusal, map_os_error
+from engines.base import WAL_DIR
+from engines.errors import SafetyRefusal
+from engines.locking import data_dir_locked
 from engines.fsutil import new_quarantine
 from engines.marker import detect_backend
 from engines.wal import WalReader, truncate_at_first_bad
@@ -43,22 +41,9 @@ def run_validate(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK if validation.ok else EXIT_PROBLEM
 
 
-@contextmanager
-def _exclusive(data_dir: Path) -> Iterator[None]:
+def _exclusive(data_dir: Path) -> AbstractContextManager[None]:
     """Hold the data dir's engine lock, so the log is not cut under a running engine."""
-    try:
-        fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise map_os_error(exc, f"locking {data_dir}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise LockedError(f"{data_dir} is in use by another process",
-                              hint="stop the node that holds it, then run `wal truncate` again") from exc
-        yield
-    finally:
-        os.close(fd)
+    return data_dir_locked(data_dir, hint="stop the node that holds it, then run `wal truncate` again")
 
 
 def _as_json(value: Any) -> Any:

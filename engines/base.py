@@ -18,7 +18,6 @@ in-memory overlay that reads consult first.
 from __future__ import annotations
 
 import bisect
-import fcntl
 import os
 import shutil
 import threading
@@ -34,11 +33,11 @@ from engines.errors import (
     WalCorruptionError,
     FencedError,
     InvalidArgumentError,
-    LockedError,
     NotFoundError,
     ReadOnlyError,
     map_os_error,
 )
+from engines.locking import LOCK_NAME, acquire_data_dir_lock
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, new_quarantine, tree_size
 from engines.marker import Marker, read_marker, write_marker
 from engines.options import EngineOptions
@@ -46,12 +45,11 @@ from engines.reports import EngineStats, VerifyReport
 from engines.wal import Op, RecoveryMode, WalReader, WalWriter, list_segments, truncate_at_first_bad
 from engines.wal.files import check_ends_cleanly
 
-__all__ = ["Engine", "Entry", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "prefix_end"]
+__all__ = ["Engine", "Entry", "LOCK_NAME", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "WAL_DIR", "prefix_end"]
 
 Entry = tuple[bytes, bytes | None]  # (key, value); None deletes
 MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 64 * 2**20
-LOCK_NAME = "drconsole.lock"
 WAL_DIR = "wal"
 
 
@@ -534,17 +532,8 @@ class Engine(ABC):
             raise NotFoundError(f"data dir {self.path} does not exist")
         if self.mode == "ro":
             return  # read-only opens take no lock file: they must not create one
-        try:
-            fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise map_os_error(exc, f"opening {self.path}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise LockedError(f"{self.path} is in use by another process",
-                              hint="stop the node that holds it, or open it read-only") from exc
-        self._lock_fd = fd
+        self._lock_fd = acquire_data_dir_lock(
+            self.path, hint="stop the node that holds it, or open it read-only")
 
     def _release(self) -> None:
         if self._lock_fd is not None:

@@ -34,7 +34,7 @@ from engines.backup.errors import ArchiveConflictError, BackupCorruptionError
 from engines.backup.metadata import iso_utc, now_ns
 from engines.backup.repository import Repository
 from engines.errors import WalCorruptionError, map_os_error
-from engines.fsutil import atomic_write_text, fsync_dir
+from engines.fsutil import atomic_write_bytes, atomic_write_text, fsync_dir
 from engines.wal import RecoveryMode, WalReader, list_segments
 
 __all__ = ["MANIFEST_NAME", "ArchivedSegment", "WalArchive", "attach_archiver", "summarize_segment"]
@@ -234,17 +234,7 @@ class WalArchive:
                          "point?): archive it into a new repository")
 
     def _copy_in(self, target: Path, data: bytes) -> None:
-        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            with open(temp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.rename(temp, target)
-            fsync_dir(self.path)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)  # our own partial copy
-            raise map_os_error(exc, f"archiving WAL segment {target.name}") from exc
+        atomic_write_bytes(target, data)  # temp + fsync + rename + dir fsync; partial temp removed
 
     def _write_manifest(self, manifest: dict[str, ArchivedSegment]) -> None:
         ordered = sorted(manifest.values(), key=lambda segment: segment.first_lsn)

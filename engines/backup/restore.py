@@ -17,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import fcntl
 import os
 import shutil
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engines.locking import LOCK_NAME, is_data_dir_locked
 from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
 from engines.backup.metadata import iso_utc
@@ -39,7 +39,6 @@ from engines.registry import open_engine
 __all__ = ["RestoreResult", "restore_backup", "archive_checksum"]
 
 PARTIAL_MARK = ".drconsole-restore-partial"
-LOCK_NAME = "drconsole.lock"
 _RENAME_EXCHANGE = 2
 
 
@@ -111,18 +110,7 @@ def _check_target(target: Path, replace: bool) -> None:
 
 def _is_held(data_dir: Path) -> bool:
     """Whether another process holds the engine lock of ``data_dir`` (without creating the lock)."""
-    lock = data_dir / LOCK_NAME
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return is_data_dir_locked(data_dir)
 
 
 def _clear_stale_staging(parent: Path, name: str) -> None:

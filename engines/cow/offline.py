@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engines.base import LOCK_NAME, WAL_DIR
+from engines.base import WAL_DIR
+from engines.locking import data_dir_locked
 from engines.cow.meta import MetaSlots, read_meta_slots
 from engines.cow.page import DATA_FILE
-from engines.errors import LockedError, NotFoundError, map_os_error
+from engines.errors import NotFoundError
 from engines.fsutil import fsync_dir, new_quarantine
 from engines.reports import RepairReport
 from engines.wal import list_segments
@@ -25,19 +25,8 @@ def exclusive(data_dir: Path) -> Iterator[None]:
     """Hold the data dir's lock (the one ``Engine`` takes), so no engine has it open."""
     if not (data_dir / DATA_FILE).exists():
         raise NotFoundError(f"{data_dir / DATA_FILE} does not exist", hint="is this a cow data dir?")
-    try:
-        fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise map_os_error(exc, f"locking {data_dir}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise LockedError(f"{data_dir} is in use by another process",
-                              hint="stop the node that holds it before repairing") from exc
+    with data_dir_locked(data_dir, hint="stop the node that holds it before repairing"):
         yield
-    finally:
-        os.close(fd)
 
 
 def wal_first_lsn(data_dir: Path) -> int | None:

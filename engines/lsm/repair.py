@@ -13,7 +13,6 @@ from the tables' own records, with overlaps inside a level resolved towards the 
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from engines.errors import EngineError, InvalidArgumentError, LockedError, NotFoundError
+from engines.errors import EngineError, InvalidArgumentError, NotFoundError
 from engines.fsutil import move_to_quarantine, new_quarantine
+from engines.locking import data_dir_locked
 from engines.lsm.manifest import MANIFEST_NAME, Edit, Manifest, load_manifest, save_manifest
 from engines.lsm.settings import LsmSettings
 from engines.lsm.sstable_reader import TableCorruptionError, TableReader, open_table
@@ -34,7 +34,6 @@ from engines.reports import RepairReport, VerifyReport
 
 __all__ = ["QuarantinedTable", "LsmRepairReport", "quarantine_sstable", "rebuild_manifest"]
 
-LOCK_NAME = "drconsole.lock"
 
 
 class QuarantinedTable(BaseModel):
@@ -63,19 +62,8 @@ class LsmRepairReport(RepairReport):
 @contextmanager
 def _data_dir_lock(data_dir: Path) -> Iterator[None]:
     """Hold the data dir's lock, as an engine open does: refuse while a node has it open."""
-    try:
-        fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise NotFoundError(f"cannot lock {data_dir}: {exc.strerror}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise LockedError(f"{data_dir} is in use by another process",
-                              hint="stop the node, or pass its open engine instead of the path") from exc
+    with data_dir_locked(data_dir, hint="stop the node, or pass its open engine instead of the path"):
         yield
-    finally:
-        os.close(fd)
 
 
 def _wal_first_lsn(data_dir: Path) -> int | None:
