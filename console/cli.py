@@ -145,11 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     from console.cli_backup import register as register_backup_commands
     from console.cli_playbook import register as register_playbook_commands  # playbook, triage, incident, audit
 
+    from console.cli_drill import register as register_drill_commands  # fault, drill
     from console.cli_node import register as register_node_commands
 
     register_backup_commands(commands, common)
     register_playbook_commands(commands, common)
     register_node_commands(commands, common)
+    register_drill_commands(commands, common)
     return parser
 
 

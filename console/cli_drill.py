@@ -68,11 +68,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     run.add_argument("--engine", choices=BACKENDS, default=None, help="backend (default: the scenario's first)")
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--keep", action="store_true", help="keep the sandbox (its path is printed)")
+    _size_options(run)
     every = leaf(drill, "all", "every scenario on every engine it applies to; a recovery-metrics table",
                  run_drill_all)
     every.add_argument("--engine", choices=BACKENDS, default=None, help="only this backend")
     every.add_argument("--report", type=_abs, metavar="FILE.md", help="write the recovery-metrics table here")
     every.add_argument("--seed", type=int, default=1)
+    _size_options(every)
+
+
+def _size_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--writes", type=int, default=500, metavar="N",
+                        help="acknowledged writes of the load (60%% before the backup, 40%% after; default 500)")
+    parser.add_argument("--value-size", type=int, default=128, metavar="BYTES", help="bytes per value (default 128)")
+
+
+def _sizes(args: argparse.Namespace) -> dict[str, Any]:
+    writes = max(10, int(getattr(args, "writes", 500)))
+    before = writes * 3 // 5
+    return {"writes_before_backup": before, "writes_after_backup": writes - before,
+            "value_size": max(2, int(getattr(args, "value_size", 128)))}
 
 
 def _output(args: argparse.Namespace, output: Output | None) -> Output:
@@ -172,7 +187,7 @@ def run_drill_run(args: argparse.Namespace, output: Output | None = None) -> int
     if engine not in scenario.engines:
         return out.error(f"drill run: {args.scenario} does not apply to {engine}",
                          hint=f"it applies to {', '.join(scenario.engines)}", exit_code=EXIT_USAGE, kind="UsageError")
-    result = run_drill(args.scenario, engine, seed=args.seed, keep=args.keep, log=_progress(out))
+    result = run_drill(args.scenario, engine, seed=args.seed, keep=args.keep, log=_progress(out), **_sizes(args))
     text = _result_line(result) + (f"\n  sandbox kept: {result.sandbox}" if result.sandbox else "")
     out.result(_result_json(result), text)
     return EXIT_OK if result.passed else EXIT_PROBLEM
@@ -187,7 +202,7 @@ def run_drill_all(args: argparse.Namespace, output: Output | None = None) -> int
     for name, engine in scenario_pairs(args.engine):
         if not out.json_mode:
             sys.stderr.write(f"drill {name} on {engine} ...\n")
-        results.append(run_drill(name, engine, seed=args.seed))
+        results.append(run_drill(name, engine, seed=args.seed, **_sizes(args)))
     table = report_markdown(results)
     if args.report is not None:
         atomic_write_text(args.report, table)

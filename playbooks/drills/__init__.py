@@ -69,6 +69,10 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
              "Backup restore: RTO 10 min, RPO < 1 hour"),
     Scenario("config-broken", BACKENDS, 30, 0, "drconsole.json made invalid",
              "Application crash: RTO 30 s, RPO < 1 min"),
+    Scenario("process-kill", BACKENDS, 5, 0, "SIGKILL of the node process under load (sync durability)",
+             "Application crash: RTO 30 s (typical 22-26 s), RPO < 1 min", needs_node=True),
+    Scenario("process-hang", BACKENDS, 5, 0, "SIGSTOP of the node process under load (it holds its lock, serves nothing)",
+             "Application crash: RTO 30 s (typical 22-26 s), RPO < 1 min", needs_node=True),
 )}
 
 
@@ -251,7 +255,7 @@ def autopilot(data_dir: Path, repo: Path, *, rounds: int = 3, log: Callable[[str
 
 
 def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes_after_backup: int = 200,
-              seed: int = 1, keep: bool = False, archive_wal: bool = True, workdir: Path | None = None,
+              value_size: int = 128, seed: int = 1, keep: bool = False, archive_wal: bool = True, workdir: Path | None = None,
               log: Callable[[str], None] | None = None) -> DrillResult:
     """Run one scenario on one engine in a fresh sandbox; the sandbox is removed unless ``keep``."""
     from engines import create_engine
@@ -264,15 +268,27 @@ def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes
     data_dir, repo, ledger_path = sandbox / "data", sandbox / "backup", sandbox / "ledger" / "acked.jsonl"
     result = DrillResult(name, engine, None, 0.0, 0, 0, scenario.target_rto_seconds, scenario.target_rpo_seconds,
                          False, sandbox=str(sandbox) if keep else None)
+    if scenario.needs_node:
+        try:
+            with _state_dir(sandbox / "state"):
+                _node_drill(scenario, engine, sandbox, result, writes=writes_before_backup + writes_after_backup,
+                            seed=seed, log=log)
+        except Exception as exc:  # noqa: BLE001 - a drill that breaks is a failed drill, with the reason
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.passed = False
+        finally:
+            if not keep:
+                shutil.rmtree(sandbox, ignore_errors=True)
+        return result
     try:
         with _state_dir(sandbox / "state"):
             ledger = Ledger(ledger_path)
             try:
                 with create_engine(data_dir, backend=engine, durability="sync") as db:
-                    write_load(db, ledger, 0, writes_before_backup)
+                    write_load(db, ledger, 0, writes_before_backup, value_size=value_size)
                     db.flush()
                     create_backup(repo, engine=db)
-                    write_load(db, ledger, writes_before_backup, writes_after_backup)
+                    write_load(db, ledger, writes_before_backup, writes_after_backup, value_size=value_size)
                     db.flush()
                     until_ns = time.time_ns()  # what the reporter of a deletion says: "everything up to now was fine"
                     time.sleep(0.002)
@@ -296,18 +312,7 @@ def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes
             ok, why = healthy(data_dir)
             result.rto_seconds = round(time.monotonic() - fault_at, 3) if ok else None
             result.recovered, result.health = ok, why
-            try:
-                lost, acked = compare(ledger_path, data_dir)
-            except Exception as exc:  # noqa: BLE001 - unreadable: everything acknowledged counts as lost
-                expected = Ledger.expected(ledger_path)
-                lost, acked = list(expected.values()), Ledger.count(ledger_path)
-                result.health += f"; cannot read back ({type(exc).__name__}: {exc})"
-            result.acked_writes, result.lost_writes = acked, len(lost)
-            if lost:
-                oldest = min(entry["ack"] for entry in lost)
-                newest = max(entry["ack"] for entry in lost)
-                result.rpo_seconds = round(max(0.0, fault_wall - oldest), 3)
-                result.lost_span_seconds = round(newest - oldest, 3)
+            _measure_rpo(result, ledger_path, data_dir, fault_wall)
             result.passed = _passed(scenario, ok, result.rto_seconds, result.rpo_seconds, result.lost_writes)
     except Exception as exc:  # noqa: BLE001 - a drill that breaks is a failed drill, with the reason
         result.error = f"{type(exc).__name__}: {exc}"
@@ -316,6 +321,68 @@ def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes
         if not keep:
             shutil.rmtree(sandbox, ignore_errors=True)
     return result
+
+
+def _measure_rpo(result: DrillResult, ledger_path: Path, data_dir: Path, fault_wall: float) -> None:
+    try:
+        lost, acked = compare(ledger_path, data_dir)
+    except Exception as exc:  # noqa: BLE001 - unreadable: everything acknowledged counts as lost
+        lost, acked = list(Ledger.expected(ledger_path).values()), Ledger.count(ledger_path)
+        result.health += f"; cannot read back ({type(exc).__name__}: {exc})"
+    result.acked_writes, result.lost_writes = acked, len(lost)
+    if lost:
+        oldest = min(entry["ack"] for entry in lost)
+        newest = max(entry["ack"] for entry in lost)
+        result.rpo_seconds = round(max(0.0, fault_wall - oldest), 3)
+        result.lost_span_seconds = round(newest - oldest, 3)
+
+
+def _node_drill(scenario: Scenario, engine: str, sandbox: Path, result: DrillResult, *, writes: int, seed: int,
+                log: Callable[[str], None] | None) -> None:
+    """A node under load through its API is killed; the autopilot recovers the data dir and the node is
+    restarted (the supervisor's part). RTO: fault -> the restarted node serves a write and a read."""
+    from engines.node.client import NodeClient
+    from playbooks.drills.node import NodeLoad, NodeProcess
+
+    data_dir, repo, ledger_path = sandbox / "data", sandbox / "backup", sandbox / "ledger" / "acked.jsonl"  # no backup: a crash needs none
+    node = NodeProcess(data_dir, engine, sandbox / "node.log")
+    ledger = Ledger(ledger_path)
+    load: NodeLoad | None = None
+    try:
+        node.start()
+        load = NodeLoad(node.url, ledger).start()
+        load.wait_for(writes // 2)
+        fault = inject(scenario.name, data_dir, seed=seed, pid=node.pid)
+        fault_at, fault_wall = time.monotonic(), time.time()
+        result.fault = fault.to_json()
+        if log:
+            log(f"fault: {fault.summary} ({load.acked} writes acknowledged so far)")
+        if scenario.name == "process-kill":
+            node.reap()  # no zombie keeps the lock file open
+        load.stop()  # the clients see the node gone; nothing more is acknowledged
+        ledger.close()
+        result.playbooks, result.triage = autopilot(data_dir, repo, log=log)
+        ok, why = healthy(data_dir)
+        if ok:
+            node.start()  # the supervisor restarts the service
+            with NodeClient(node.url) as client:
+                client.put(b"__drill_probe__", b"up")
+                ok = client.get(b"__drill_probe__") == b"up"
+                client.delete(b"__drill_probe__")
+            why = "the restarted node serves reads and writes" if ok else "the node does not read back its write"
+            result.rto_seconds = round(time.monotonic() - fault_at, 3) if ok else None
+            node.stop()
+        result.recovered, result.health = ok, why
+        _measure_rpo(result, ledger_path, data_dir, fault_wall)
+        result.passed = _passed(scenario, ok, result.rto_seconds, result.rpo_seconds, result.lost_writes)
+    finally:
+        if load is not None:
+            load.stop()
+        try:
+            ledger.close()
+        except Exception:  # noqa: BLE001
+            pass
+        node.stop()
 
 
 def report_markdown(results: list[DrillResult]) -> str:
