@@ -4,24 +4,21 @@
 
 The app renders what ``playbooks`` computes: a ``FleetSource`` yields one ``FleetSnapshot`` per
 tick inside a worker that never touches widgets (it posts ``SnapshotReady``); screens watch the
-app's reactive attributes. Every action that could change something goes through
+app's attributes (Textual ``var``s). Every action that could change something goes through
 ``Capabilities`` (console.safety), so read-only and dashboard modes refuse it whatever the route.
-SIGHUP, SIGTERM or a lost terminal end the app cleanly.
+SIGHUP, SIGTERM or a lost terminal end the app cleanly (console.terminal); the run actions are in
+console.run_actions and the entry points in console.launch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -32,18 +29,17 @@ from textual.worker import Worker, WorkerState
 
 from console.commands import COMMANDS, allowed
 from console.incident import AlertTracker, Incident, TimelineEvent, severity_for
-from console.messages import NodeSelected, RefusedAction, RunEventReceived, SnapshotReady, SourceFailed
+from console.messages import NodeSelected, RefusedAction, SnapshotReady, SourceFailed
 from console.report import incident_report_markdown
+from console.run_actions import RunActions
 from console.run_state import RunState
-from console.run_view import NeedsConfirmation, RunFinished, RunLauncher, RunSession, StepFinished, StepStarted
+from console.run_view import RunLauncher, RunSession
 from console.safety import Capabilities, ReadOnlyRefusal
+from console.terminal import TerminalWatch
 from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_theme
 from console.triage_stub import snapshot_triage
 from console.triage_view import Recommendation, TriageView
 from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
-
-if TYPE_CHECKING:
-    from console.config import ConsoleConfig
 
 __all__ = ["DrConsoleApp", "MODES", "run", "run_app"]
 
@@ -52,7 +48,7 @@ APP_CSS = Path(__file__).with_name("app.tcss")
 TriageFactory = Callable[[FleetSnapshot | None, str], TriageView]
 
 
-class DrConsoleApp(App[int]):
+class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     """drconsole's console. Screens: overview, triage, run, timeline (interactive) or dashboard."""
 
     TITLE = "drconsole"
@@ -255,9 +251,6 @@ class DrConsoleApp(App[int]):
         return self.incident
 
     # ---------------------------------------------------------------- actions
-    def refuse(self, exc: ReadOnlyRefusal) -> None:
-        self.post_message(RefusedAction(exc.message, exc.hint or ""))
-
     def on_refused_action(self, message: RefusedAction) -> None:
         self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
 
@@ -311,130 +304,6 @@ class DrConsoleApp(App[int]):
             self.triage_sessions[node] = self.triage_factory(self.snapshot, node)
         return self.triage_sessions[node]
 
-    def choose_playbook(self, recommendation: Recommendation, node: str) -> None:
-        """Prepare a run of ``recommendation`` on ``node`` and show it (it starts on ``s``)."""
-        try:
-            self.capabilities.require_interactive("choose a playbook")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
-            return
-        incident = self.ensure_incident(node)
-        incident.playbook = recommendation.playbook_id
-        if recommendation.target_rto_seconds:
-            incident.target_rto_seconds = recommendation.target_rto_seconds
-        self.pending = (recommendation, node)
-        if self.run_state is None or not self.run_state.running:
-            self.run_state = RunState(recommendation.playbook_id, node, title=recommendation.title,
-                                      simulated=bool(getattr(self.launcher, "simulated", False)))
-            if self.launcher is not None:
-                self.run_state.steps = tuple(self.launcher.plan(recommendation, node))
-        self.record("playbook", f"chose {recommendation.playbook_id} ({recommendation.title})", node)
-        self.run_revision += 1
-        self._ensure_screen("run")
-        self.switch_screen("run")
-
-    def action_start_run(self) -> None:
-        try:
-            self.capabilities.require_write("start a playbook run")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
-            return
-        if self.launcher is None:
-            self.notify("no playbook runner is available", severity="warning")
-            return
-        if self.run_state is not None and self.run_state.running:
-            self.notify("a run is already under way; cancel it first (c)", severity="warning")
-            return
-        if self.pending is None:
-            self.notify("choose a recommended playbook in Triage (2) first", severity="warning")
-            return
-        recommendation, node = self.pending
-        session = self.launcher.start(recommendation, node)
-        self._begin(session, recommendation.title)
-
-    def action_resume_run(self) -> None:
-        try:
-            self.capabilities.require_write("resume a playbook run")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
-            return
-        if self.launcher is None:
-            self.notify("no playbook runner is available", severity="warning")
-            return
-        if self.run_state is not None and self.run_state.running:
-            self.notify("a run is already under way", severity="warning")
-            return
-        runs = list(self.launcher.resumable())
-        if not runs:
-            self.notify("no interrupted run to resume", title="resume")
-            return
-        newest = runs[-1]
-        self._begin(self.launcher.resume(newest.run_id), f"resume of {newest.playbook_id}")
-
-    def _begin(self, session: RunSession, title: str) -> None:
-        self.run_session = session
-        self.run_state = RunState(session.playbook_id, session.node, title=title, simulated=session.simulated)
-        self.run_state.steps = tuple(session.steps())
-        self.ensure_incident(session.node).playbook = session.playbook_id
-        self.record("run", f"started {session.playbook_id}" + (" (simulation)" if session.simulated else ""),
-                    session.node)
-        self.run_revision += 1
-        self.drive_run(session)
-
-    @work(exclusive=True, group="run", exit_on_error=False)
-    async def drive_run(self, session: RunSession) -> None:
-        """Relays the run's events as messages; never touches a widget."""
-        async for event in session.events():
-            self.post_message(RunEventReceived(event))
-
-    def on_run_event_received(self, message: RunEventReceived) -> None:
-        state, session, event = self.run_state, self.run_session, message.event
-        if state is None or session is None:
-            return
-        state.apply(event)
-        node = session.node
-        if isinstance(event, StepStarted):
-            step = state.step(event.step_id)
-            self.record("step", f"{event.step_id} started" + (f": {step.title}" if step else ""), node)
-        elif isinstance(event, StepFinished):
-            self.record("step", f"{event.step_id} {event.status}" + (f" ({event.detail})" if event.detail else ""), node)
-        elif isinstance(event, NeedsConfirmation):
-            self.record("step", f"{event.step_id} is destructive and waits for confirmation", node)
-            self._ask_confirmation(session, event)
-        elif isinstance(event, RunFinished):
-            incident = self.ensure_incident(node)
-            incident.outcome = event.status
-            self.record("run", f"{session.playbook_id} {event.status}" + (f": {event.detail}" if event.detail else ""),
-                        node)
-            if event.status == "succeeded" and incident.resolved_at is None:
-                incident.resolved_at = self.clock()
-                self.record("incident", f"resolved {incident.id}", node)
-        self.run_revision += 1
-
-    def _ask_confirmation(self, session: RunSession, event: NeedsConfirmation) -> None:
-        from console.screens.confirm import ConfirmScreen
-
-        def decided(typed: str | None) -> None:
-            if typed is not None and session.confirm(event.step_id, typed):
-                self.record("step", f"{event.step_id} confirmed by typing the node name", event.node)
-            else:
-                session.decline(event.step_id)
-                self.record("step", f"{event.step_id} declined", event.node)
-
-        self.push_screen(ConfirmScreen(event.node, event.what, event.step_id), decided)
-
-    def action_cancel_run(self) -> None:
-        try:
-            self.capabilities.require_interactive("cancel a run")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
-            return
-        if self.run_session is None or self.run_state is None or not self.run_state.running:
-            self.notify("no run under way", title="cancel")
-            return
-        self.run_session.cancel()
-        self.record("run", f"cancel requested for {self.run_session.playbook_id}", self.run_session.node)
-
     def action_export_report(self) -> Path | None:
         try:
             self.capabilities.require_write("export the incident report")
@@ -466,129 +335,18 @@ class DrConsoleApp(App[int]):
                                       self.action_change_theme))
         return commands
 
-    # ---------------------------------------------------------------- terminal
-    def _install_signal_handlers(self) -> None:
-        """SIGHUP and SIGTERM end the app.
 
-        Python-level handlers, not the event loop's: on a hang-up the kernel sends SIGHUP and then
-        SIGCONT, and Textual's SIGCONT handler restarts the terminal (a new writer thread on a dead
-        tty, which then deadlocks the shutdown). Python runs pending handlers in signal-number
-        order, so ours (SIGHUP = 1) runs first and disarms SIGCONT (18) before it is handled.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            return
-        loop = asyncio.get_running_loop()
-
-        def on_signal(number: int, _frame: object) -> None:
-            signal.signal(signal.SIGCONT, signal.SIG_DFL)
-            loop.call_soon_threadsafe(self.terminal_gone, signal.Signals(number).name)
-
-        for number in (signal.SIGHUP, signal.SIGTERM):
-            self._signals.append((number, signal.signal(number, on_signal)))
-
-    def _remove_signal_handlers(self) -> None:
-        for number, previous in self._signals:
-            signal.signal(number, previous)
-        self._signals.clear()
-
-    def terminal_gone(self, why: str) -> None:
-        """The terminal hung up (or we were told to stop): leave now; a playbook keeps its journal.
-
-        Should the shutdown itself hang on the dead terminal, the process ends anyway after a grace
-        period: a console whose terminal is gone must not linger holding data dirs.
-        """
-        if self.exit_reason:
-            return
-        self.exit_reason = why
-        if self.hard_exit_seconds is not None:
-            grace = self.hard_exit_seconds
-
-            def hard_exit() -> None:
-                time.sleep(grace)
-                os._exit(0)
-
-            threading.Thread(target=hard_exit, name="drconsole-hangup-exit", daemon=True).start()
-        self.exit(return_code=0)
-
-    def _check_terminal(self) -> None:
-        import termios
-
-        try:
-            termios.tcgetattr(sys.__stdin__.fileno() if sys.__stdin__ else 0)
-        except (termios.error, OSError, ValueError):
-            self.terminal_gone("lost TTY")
-
-
-# -------------------------------------------------------------------- entry points
-def _error(exc: Any) -> int:
-    """Print a ConfigError, ThemeError or EngineError the CLI's way; its exit code."""
-    sys.stderr.write(f"drconsole: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
-    return int(exc.exit_code)
-
-
-def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleConfig,
-              watch_terminal: bool = True, notice: str = "", launcher: RunLauncher | None = None) -> DrConsoleApp:
-    """The app for ``config`` (sources from its nodes); raises ``ThemeError`` for a bad theme."""
-    from console.run_stub import SimulatedLauncher
-    from playbooks.fleet import fleet_source
-
-    loaded = load_theme(theme or config.console.theme)
-    source = fleet_source(config.nodes, thresholds=config.thresholds, prefer=config.console.source)
-    report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
-    return DrConsoleApp(source=source, mode=mode, read_only=read_only, theme=loaded, thresholds=config.thresholds,
-                        refresh_seconds=config.console.refresh_seconds, report_dir=report_dir, notice=notice,
-                        launcher=launcher or SimulatedLauncher(), watch_terminal=watch_terminal)
-
-
+# -------------------------------------------------------------------- entry points (console.launch)
 def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool = False,
             config_path: Path | None = None) -> int:
-    """Run the console; returns the exit code (2: bad config or theme, nothing was changed).
+    """Run the console; the exit code (2: bad config or theme, or no terminal; nothing was changed)."""
+    from console.launch import run_app as run_app_
 
-    ``mode`` is "interactive" (``drconsole``, ``drconsole tui``) or "dashboard". With no
-    ``config_path`` the embedded demo workspace is used (see console.demo).
-    """
-    if mode not in MODES:
-        sys.stderr.write(f"drconsole: error: unknown mode {mode!r} (use one of {', '.join(MODES)})\n")
-        return 2
-    from console.config import ConfigError, load_config
-    from console.themes import ThemeError
-
-    if config_path is None:
-        if not _has_terminal():
-            return _no_terminal()
-        from console.demo import run_demo
-
-        return run_demo(None, mode=mode, theme=theme, read_only=read_only)
-    try:
-        config = load_config(config_path)
-        app = build_app(mode=mode, theme=theme, read_only=read_only, config=config)
-    except (ConfigError, ThemeError) as exc:
-        return _error(exc)
-    if not config.nodes:
-        sys.stderr.write(f"drconsole: error: {config_path}: no [[node]] configured (add one per node, "
-                         "or run `drconsole demo` to see a sample fleet)\n")
-        return 2
-    return launch(app)
-
-
-def _has_terminal() -> bool:
-    return sys.stdout.isatty() or bool(os.environ.get("DRCONSOLE_FORCE_TUI"))
-
-
-def _no_terminal() -> int:
-    sys.stderr.write("drconsole: error: the console needs a terminal (stdout is not a TTY) "
-                     "(use the headless commands, e.g. `drconsole engine stats --json`)\n")
-    return 2
-
-
-def launch(app: DrConsoleApp) -> int:
-    """Run ``app`` on this terminal; its exit code."""
-    if not _has_terminal():
-        return _no_terminal()
-    code = app.run()
-    return int(code or app.return_code or 0)
+    return run_app_(mode, theme, read_only, config_path)
 
 
 def run(*, config: Path | None, read_only: bool, theme: str | None, dashboard: bool) -> int:
-    """The entry point ``console.cli_status`` calls: same as ``run_app``."""
-    return run_app("dashboard" if dashboard else "interactive", theme, read_only, config)
+    """What ``console.cli_status`` calls: the same as ``run_app``."""
+    from console.launch import run as run_
+
+    return run_(config=config, read_only=read_only, theme=theme, dashboard=dashboard)

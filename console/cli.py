@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--theme", metavar="NAME")
     dashboard = commands.add_parser("dashboard", parents=[common], help="read-only status board")
     dashboard.add_argument("--theme", metavar="NAME")
+    demo = commands.add_parser("demo", parents=[common], help="open the console on a demo fleet (made if needed)")
+    demo.add_argument("--workspace", type=_path, metavar="DIR", default=None,
+                      help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)")
+    demo.add_argument("--theme", metavar="NAME")
     _engine_commands(commands, common)
     _wal_commands(commands, common)
     # These modules import only the standard library at load time, so startup stays fast.
@@ -166,6 +170,7 @@ _HANDLERS: dict[tuple[str | None, str | None], tuple[str, str]] = {
     (None, None): ("console.cli_status", "run_status"),
     ("tui", None): ("console.cli_status", "run_status"),
     ("dashboard", None): ("console.cli_status", "run_status"),
+    ("demo", None): ("console.demo", "run_cli"),
 }
 
 

@@ -29,7 +29,7 @@ from engines import create_engine, open_engine
 from engines.errors import EngineError, InvalidArgumentError
 from engines.marker import read_marker, write_marker
 
-__all__ = ["DEMO_MARKER", "DemoLoad", "create_workspace", "default_workspace", "main", "run_demo"]
+__all__ = ["DEMO_MARKER", "DemoLoad", "create_workspace", "default_workspace", "main", "run_cli", "run_demo"]
 
 DEMO_MARKER = "drconsole-demo.json"
 NODE_NAMES = {"lsm": "orders", "cow": "ledger", "rocksdb": "cache"}
@@ -161,10 +161,12 @@ class DemoLoad:
 def run_demo(workspace: Path | None = None, *, mode: str = "interactive", theme: str | None = None,
              read_only: bool = False) -> int:
     """Create the workspace if needed and open the console on it; the exit code."""
-    from console.app import build_app, launch
     from console.config import ConfigError, load_config
+    from console.launch import build_app, has_terminal, launch, no_terminal
     from console.themes import ThemeError
 
+    if not has_terminal():
+        return no_terminal()  # before creating anything
     path = Path(workspace) if workspace is not None else default_workspace()
     try:
         config_path = create_workspace(path)
@@ -183,6 +185,11 @@ def run_demo(workspace: Path | None = None, *, mode: str = "interactive", theme:
     finally:
         if load is not None:
             load.stop()
+
+
+def run_cli(args: argparse.Namespace, _output: object = None) -> int:
+    """The handler of ``drconsole demo [--workspace DIR] [--theme NAME]`` (console.cli's table)."""
+    return run_demo(getattr(args, "workspace", None), theme=getattr(args, "theme", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,7 +91,7 @@ class TriageScreen(ConsoleScreen):
         path_lines = [line("[b]Path so far[/b]")] if steps else [line("[dim]no answer yet[/dim]")]
         for step in steps:
             mark = "✎ override" if step.overridden else ("✔ accepted" if step.probe.answer is not None else "✔ answered")
-            path_lines.append(line(f"$mark $question [b]$answer[/b]", mark=mark, question=step.question,
+            path_lines.append(line("$mark $question [b]$answer[/b]", mark=mark, question=step.question,
                                    answer="yes" if step.answer else "no"))
         self.query_one("#triage-path", Static).update(Content("\n").join(path_lines))
         recommended.clear_options()

@@ -20,12 +20,13 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from playbooks.fleet.alerts import Thresholds
-from playbooks.fleet.local import in_daemon_thread, read_backup_state
+from playbooks.fleet.local import ProcessFinder, in_daemon_thread, read_backup_state
 from playbooks.fleet.metrics import MetricsReading, MetricsTracker, parse_metrics
 from playbooks.fleet.mixed import DEFAULT_TIMEOUT_SECONDS
 from playbooks.fleet.nodes import NodeSpec
@@ -71,10 +72,11 @@ def _describe(exc: BaseException) -> str:
 class HttpNodeReader:
     """Reads one node over HTTP with a client shared by the whole source."""
 
-    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient) -> None:
+    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient, processes: ProcessFinder | None = None) -> None:
         if spec.url is None:
             raise ValueError(f"node {spec.name!r} has no url")
         self.spec = spec
+        self.processes = processes or ProcessFinder()
         self.url = spec.url
         self.client = client
         self.reachability = Reachability()
@@ -97,14 +99,21 @@ class HttpNodeReader:
             if isinstance(health, (httpx.HTTPError, OSError)):
                 return self.unreachable(now, f"GET {self.url}/health: {_describe(health)}")
             raise health
-        local_backup = None
-        reported = self._json(health).get("backup")
-        if not reported and self.spec.backup_repo is not None and self.spec.backup_repo.exists():
-            # A repository on this box: read off the event loop (a daemon thread: a dead disk
-            # must neither stall the tick nor keep the console from exiting).
-            local_backup = await in_daemon_thread(read_backup_state, self.spec.backup_repo,
-                                                  name=f"drconsole-backup-{self.spec.name}")
-        return self._build(now, health, replication, metrics, peers, local_backup)
+        local = None
+        if self.spec.backup_repo is not None or self.spec.data_dir is not None:
+            # What this box can add (the backup repository, the node process's RSS), read off the
+            # event loop in a daemon thread: a dead disk must neither stall the tick nor keep the
+            # console from exiting.
+            local = await in_daemon_thread(self._local_facts, bool(self._json(health).get("backup")),
+                                           name=f"drconsole-local-{self.spec.name}")
+        return self._build(now, health, replication, metrics, peers, local)
+
+    def _local_facts(self, reported_backup: bool) -> tuple[BackupState | None, int | None]:
+        backup = None
+        if not reported_backup and self.spec.backup_repo is not None and self.spec.backup_repo.exists():
+            backup = read_backup_state(self.spec.backup_repo)
+        rss = self.processes.rss_bytes(Path(self.spec.data_dir)) if self.spec.data_dir is not None else None
+        return backup, rss
 
     def _json(self, response: httpx.Response | BaseException) -> dict[str, Any]:
         if isinstance(response, BaseException) or response.status_code not in (200, 503):
@@ -115,7 +124,9 @@ class HttpNodeReader:
             return {}
 
     def _build(self, now: datetime, health_response: httpx.Response, replication_response: Any,
-               metrics_response: Any, peers_response: Any, local_backup: BackupState | None) -> NodeSnapshot:
+               metrics_response: Any, peers_response: Any,
+               local: tuple[BackupState | None, int | None] | None) -> NodeSnapshot:
+        local_backup, local_rss = local or (None, None)
         body = self._json(health_response)
         stats = _dict(body.get("stats"))
         replication = self._json(replication_response)
@@ -157,7 +168,7 @@ class HttpNodeReader:
             memory=MemoryUsage(host_total_bytes=_int(memory.get("host_total_bytes")),
                                host_used_bytes=_int(memory.get("host_used_bytes")),
                                node_rss_bytes=_int(memory.get("rss_bytes"))
-                               or _int(reading.get("process_resident_memory_bytes")),
+                               or _int(reading.get("process_resident_memory_bytes")) or local_rss,
                                memtable_bytes=_int(stats.get("memory_usage_bytes")),
                                cache_bytes=_int(_dict(stats.get("details")).get("cache_bytes")),
                                reported_usage_ratio=reading.get("drconsole_memory_usage_ratio")),
@@ -175,10 +186,15 @@ class HttpNodeReader:
         return self.reachability.ok(node)
 
     def _health(self, response: httpx.Response, body: dict[str, Any]) -> tuple[Health, str]:
-        reason = str(body.get("reason") or body.get("error") or "")
+        reason = str(body.get("reason") or body.get("error") or body.get("fence_reason") or "")
         word = str(body.get("status", "")).lower()
         if response.status_code == 200:
-            return _HEALTH_WORDS.get(word, Health.OK), reason or "GET /health: 200"
+            if not reason:
+                # Minutes, not seconds: a reason that changes every tick redraws a line every tick.
+                uptime = _float(body.get("uptime_seconds"))
+                up = "" if uptime is None else (", up <1 min" if uptime < 60 else f", up {uptime // 60:.0f} min")
+                reason = (word or "answers /health") + up
+            return _HEALTH_WORDS.get(word, Health.OK), reason
         if response.status_code == 503:
             return _HEALTH_WORDS.get(word, Health.DOWN), reason or "GET /health: 503 (not serving)"
         return Health.UNKNOWN, f"GET /health answered {response.status_code}; is {self.url} a drconsole node?"

@@ -43,25 +43,28 @@ class MixedSource(ReaderSource):
         processes: Any = None
         readers: list[NodeReader] = []
         for spec in specs:
-            if uses_http(spec, prefer):
-                readers.append(self._http_reader(spec, timeout_seconds))
-            else:
-                from playbooks.fleet.local import LocalNodeReader, ProcessFinder
+            if spec.data_dir is not None and processes is None:
+                from playbooks.fleet.local import ProcessFinder
 
-                processes = processes or ProcessFinder()
+                processes = ProcessFinder()  # one scan of the process table serves every node
+            if uses_http(spec, prefer):
+                readers.append(self._http_reader(spec, timeout_seconds, processes))
+            else:
+                from playbooks.fleet.local import LocalNodeReader
+
                 readers.append(LocalNodeReader(spec, processes))
         kinds = sorted({"http" if uses_http(spec, prefer) else "local" for spec in specs})
         super().__init__(readers, specs, thresholds=thresholds, clock=clock,
                          deadline_seconds=timeout_seconds * 1.5, label="+".join(kinds))
 
-    def _http_reader(self, spec: NodeSpec, timeout_seconds: float) -> NodeReader:
+    def _http_reader(self, spec: NodeSpec, timeout_seconds: float, processes: Any) -> NodeReader:
         import httpx
 
         from playbooks.fleet.http import HttpNodeReader
 
         if self.client is None:  # one client for the source's whole life
             self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), headers={"User-Agent": "drconsole"})
-        return HttpNodeReader(spec, self.client)
+        return HttpNodeReader(spec, self.client, processes)
 
     async def aclose(self) -> None:
         if self.client is not None:

@@ -194,11 +194,17 @@ def test_sighup_ends_the_app_cleanly() -> None:
                 await pilot.pause(0.02)
         return app
 
-    previous = signal.getsignal(signal.SIGHUP)
+    previous = signal.getsignal(signal.SIGHUP), signal.getsignal(signal.SIGCONT)
+    signal.signal(signal.SIGCONT, lambda *_: None)  # as Textual's terminal driver installs one
     try:
         app = run(main())
+        # The kernel follows a hang-up with SIGCONT; its handler (Textual's would restart the
+        # terminal on the dead tty) must have been disarmed by ours.
+        assert signal.getsignal(signal.SIGCONT) == signal.SIG_DFL
+        assert signal.getsignal(signal.SIGHUP) == previous[0]  # ours is gone with the app
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        signal.signal(signal.SIGHUP, previous[0])
+        signal.signal(signal.SIGCONT, previous[1])
     assert app.exit_reason == "SIGHUP" and app.return_code == 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.app import build_app
+from console.launch import build_app
 from console.config import load_config
 from console.demo import DEMO_MARKER, DemoLoad, available_backends, create_workspace
 from console_testkit import screen_text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 from pathlib import Path
 
 import pytest
 
 from console.app import run, run_app
 from console.cli import main as cli_main
+from console.demo import run_cli
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -43,6 +46,7 @@ def test_an_unknown_theme_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_no_terminal_no_console(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DRCONSOLE_FORCE_TUI", raising=False)
+    monkeypatch.setattr("sys.__stdin__", io.StringIO())  # whatever runs the tests, no terminal here
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     path = write(tmp_path, '[[node]]\nname = "a"\nurl = "http://127.0.0.1:9"\n')
     assert run_app("dashboard", None, True, path) == 2
@@ -50,3 +54,7 @@ def test_no_terminal_no_console(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert run_app("interactive", None, False, None) == 2  # the demo is not even created
     assert not (tmp_path / "xdg").exists()
     assert run_app("drill", None, False, path) == 2
+    capsys.readouterr()
+    # `drconsole demo` (console.demo.run_cli, the CLI's handler): no terminal, no workspace made.
+    assert run_cli(argparse.Namespace(workspace=tmp_path / "demo", theme=None)) == 2
+    assert not (tmp_path / "demo").exists() and "needs a terminal" in capsys.readouterr().err

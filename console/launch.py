@@ -1,0 +1,101 @@
+"""The console's entry points, what the CLI calls: ``run_app`` and ``run`` (also exported by console.app).
+
+    run_app(mode, theme, read_only, config_path) -> int     mode: "interactive" | "dashboard"
+    run(config=..., read_only=..., theme=..., dashboard=...) -> int      (console.cli_status's call)
+
+Bad input (config, theme) is one line on stderr and exit 2, nothing changed; no terminal is exit 2.
+With no config the embedded demo workspace is opened (console.demo).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from console.app import MODES, DrConsoleApp
+from console.run_view import RunLauncher
+from console.themes import load_theme
+
+if TYPE_CHECKING:
+    from console.config import ConsoleConfig
+
+__all__ = ["build_app", "has_terminal", "launch", "no_terminal", "run", "run_app"]
+
+
+def _error(exc: Any) -> int:
+    """Print a ConfigError, ThemeError or EngineError the CLI's way; its exit code."""
+    sys.stderr.write(f"drconsole: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
+    return int(exc.exit_code)
+
+
+def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleConfig,
+              watch_terminal: bool = True, notice: str = "", launcher: RunLauncher | None = None) -> DrConsoleApp:
+    """The app for ``config`` (sources from its nodes); raises ``ThemeError`` for a bad theme."""
+    from console.run_stub import SimulatedLauncher
+    from playbooks.fleet import fleet_source
+
+    loaded = load_theme(theme or config.console.theme)
+    source = fleet_source(config.nodes, thresholds=config.thresholds, prefer=config.console.source)
+    report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
+    return DrConsoleApp(source=source, mode=mode, read_only=read_only, theme=loaded, thresholds=config.thresholds,
+                        refresh_seconds=config.console.refresh_seconds, report_dir=report_dir, notice=notice,
+                        launcher=launcher or SimulatedLauncher(), watch_terminal=watch_terminal)
+
+
+def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool = False,
+            config_path: Path | None = None) -> int:
+    """Run the console; returns the exit code (2: bad config or theme, nothing was changed).
+
+    ``mode`` is "interactive" (``drconsole``, ``drconsole tui``) or "dashboard". With no
+    ``config_path`` the embedded demo workspace is used (see console.demo).
+    """
+    if mode not in MODES:
+        sys.stderr.write(f"drconsole: error: unknown mode {mode!r} (use one of {', '.join(MODES)})\n")
+        return 2
+    from console.config import ConfigError, load_config
+    from console.themes import ThemeError
+
+    if config_path is None:
+        if not has_terminal():
+            return no_terminal()
+        from console.demo import run_demo
+
+        return run_demo(None, mode=mode, theme=theme, read_only=read_only)
+    try:
+        config = load_config(config_path)
+        app = build_app(mode=mode, theme=theme, read_only=read_only, config=config)
+    except (ConfigError, ThemeError) as exc:
+        return _error(exc)
+    if not config.nodes:
+        sys.stderr.write(f"drconsole: error: {config_path}: no [[node]] configured (add one per node, "
+                         "or run `drconsole demo` to see a sample fleet)\n")
+        return 2
+    return launch(app)
+
+
+def has_terminal() -> bool:
+    """Textual draws on stderr and reads stdin: both must be the terminal."""
+    if os.environ.get("DRCONSOLE_FORCE_TUI"):
+        return True
+    return all(stream is not None and stream.isatty() for stream in (sys.__stderr__, sys.__stdin__))
+
+
+def no_terminal() -> int:
+    sys.stderr.write("drconsole: error: the console needs a terminal (stdin or stderr is not a TTY) "
+                     "(use the headless commands, e.g. `drconsole engine stats --json`)\n")
+    return 2
+
+
+def launch(app: DrConsoleApp) -> int:
+    """Run ``app`` on this terminal; its exit code."""
+    if not has_terminal():
+        return no_terminal()
+    code = app.run()
+    return int(code or app.return_code or 0)
+
+
+def run(*, config: Path | None, read_only: bool, theme: str | None, dashboard: bool) -> int:
+    """The entry point ``console.cli_status`` calls: same as ``run_app``."""
+    return run_app("dashboard" if dashboard else "interactive", theme, read_only, config)

@@ -1,0 +1,173 @@
+"""The app's playbook-run actions: choose, start, resume, confirm, cancel, and relay the events.
+
+A mixin of ``DrConsoleApp`` (console.app), kept apart so that each module stays readable. The run
+itself belongs to the launcher (the playbooks' runner, or ``console.run_stub`` until it lands);
+this relays its events as messages from a worker that never touches a widget, folds them into
+``RunState`` and the incident's timeline, and asks for the node name before destructive steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from textual import work
+from textual.app import App
+from textual.reactive import var
+
+from console.incident import Incident
+from console.messages import RefusedAction, RunEventReceived
+from console.run_state import RunState
+from console.run_view import NeedsConfirmation, RunFinished, RunLauncher, RunSession, StepFinished, StepStarted
+from console.safety import Capabilities, ReadOnlyRefusal
+from console.triage_view import Recommendation
+
+__all__ = ["RunActions"]
+
+
+class RunActions(App[int]):
+    """Run actions; the attributes below are the app's (set in ``DrConsoleApp.__init__``)."""
+
+    capabilities: Capabilities
+    launcher: RunLauncher | None
+    run_state: RunState | None
+    run_session: RunSession | None
+    pending: tuple[Recommendation, str] | None
+    clock: Callable[[], datetime]
+    run_revision: var[int] = var(0)
+
+    def refuse(self, exc: ReadOnlyRefusal) -> None:
+        self.post_message(RefusedAction(exc.message, exc.hint or ""))
+
+    def ensure_incident(self, node: str | None = None) -> Incident:
+        raise NotImplementedError  # DrConsoleApp's
+
+    def record(self, kind: str, text: str, node: str | None = None, at: datetime | None = None) -> None:
+        raise NotImplementedError  # DrConsoleApp's
+
+    def _ensure_screen(self, name: str) -> None:
+        raise NotImplementedError  # DrConsoleApp's
+
+    def choose_playbook(self, recommendation: Recommendation, node: str) -> None:
+        """Prepare a run of ``recommendation`` on ``node`` and show it (it starts on ``s``)."""
+        try:
+            self.capabilities.require_interactive("choose a playbook")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        incident = self.ensure_incident(node)
+        incident.playbook = recommendation.playbook_id
+        if recommendation.target_rto_seconds:
+            incident.target_rto_seconds = recommendation.target_rto_seconds
+        self.pending = (recommendation, node)
+        if self.run_state is None or not self.run_state.running:
+            self.run_state = RunState(recommendation.playbook_id, node, title=recommendation.title,
+                                      simulated=bool(getattr(self.launcher, "simulated", False)))
+            if self.launcher is not None:
+                self.run_state.steps = tuple(self.launcher.plan(recommendation, node))
+        self.record("playbook", f"chose {recommendation.playbook_id} ({recommendation.title})", node)
+        self.run_revision += 1
+        self._ensure_screen("run")
+        self.switch_screen("run")
+
+    def action_start_run(self) -> None:
+        try:
+            self.capabilities.require_write("start a playbook run")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if self.launcher is None:
+            self.notify("no playbook runner is available", severity="warning")
+            return
+        if self.run_state is not None and self.run_state.running:
+            self.notify("a run is already under way; cancel it first (c)", severity="warning")
+            return
+        if self.pending is None:
+            self.notify("choose a recommended playbook in Triage (2) first", severity="warning")
+            return
+        recommendation, node = self.pending
+        session = self.launcher.start(recommendation, node)
+        self._begin(session, recommendation.title)
+
+    def action_resume_run(self) -> None:
+        try:
+            self.capabilities.require_write("resume a playbook run")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if self.launcher is None:
+            self.notify("no playbook runner is available", severity="warning")
+            return
+        if self.run_state is not None and self.run_state.running:
+            self.notify("a run is already under way", severity="warning")
+            return
+        runs = list(self.launcher.resumable())
+        if not runs:
+            self.notify("no interrupted run to resume", title="resume")
+            return
+        newest = runs[-1]
+        self._begin(self.launcher.resume(newest.run_id), f"resume of {newest.playbook_id}")
+
+    def _begin(self, session: RunSession, title: str) -> None:
+        self.run_session = session
+        self.run_state = RunState(session.playbook_id, session.node, title=title, simulated=session.simulated)
+        self.run_state.steps = tuple(session.steps())
+        self.ensure_incident(session.node).playbook = session.playbook_id
+        self.record("run", f"started {session.playbook_id}" + (" (simulation)" if session.simulated else ""),
+                    session.node)
+        self.run_revision += 1
+        self.drive_run(session)
+
+    @work(exclusive=True, group="run", exit_on_error=False)
+    async def drive_run(self, session: RunSession) -> None:
+        """Relays the run's events as messages; never touches a widget."""
+        async for event in session.events():
+            self.post_message(RunEventReceived(event))
+
+    def on_run_event_received(self, message: RunEventReceived) -> None:
+        state, session, event = self.run_state, self.run_session, message.event
+        if state is None or session is None:
+            return
+        state.apply(event)
+        node = session.node
+        if isinstance(event, StepStarted):
+            step = state.step(event.step_id)
+            self.record("step", f"{event.step_id} started" + (f": {step.title}" if step else ""), node)
+        elif isinstance(event, StepFinished):
+            self.record("step", f"{event.step_id} {event.status}" + (f" ({event.detail})" if event.detail else ""), node)
+        elif isinstance(event, NeedsConfirmation):
+            self.record("step", f"{event.step_id} is destructive and waits for confirmation", node)
+            self._ask_confirmation(session, event)
+        elif isinstance(event, RunFinished):
+            incident = self.ensure_incident(node)
+            incident.outcome = event.status
+            self.record("run", f"{session.playbook_id} {event.status}" + (f": {event.detail}" if event.detail else ""),
+                        node)
+            if event.status == "succeeded" and incident.resolved_at is None:
+                incident.resolved_at = self.clock()
+                self.record("incident", f"resolved {incident.id}", node)
+        self.run_revision += 1
+
+    def _ask_confirmation(self, session: RunSession, event: NeedsConfirmation) -> None:
+        from console.screens.confirm import ConfirmScreen
+
+        def decided(typed: str | None) -> None:
+            if typed is not None and session.confirm(event.step_id, typed):
+                self.record("step", f"{event.step_id} confirmed by typing the node name", event.node)
+            else:
+                session.decline(event.step_id)
+                self.record("step", f"{event.step_id} declined", event.node)
+
+        self.push_screen(ConfirmScreen(event.node, event.what, event.step_id), decided)
+
+    def action_cancel_run(self) -> None:
+        try:
+            self.capabilities.require_interactive("cancel a run")
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return
+        if self.run_session is None or self.run_state is None or not self.run_state.running:
+            self.notify("no run under way", title="cancel")
+            return
+        self.run_session.cancel()
+        self.record("run", f"cancel requested for {self.run_session.playbook_id}", self.run_session.node)
