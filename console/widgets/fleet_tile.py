@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 
 from textual.content import Content
-from textual.geometry import Region, Size
-from textual.reactive import var
-from textual.widget import Widget
 
 from console.bigfont import big_rows, big_width
 from console.format import HEALTH_STYLE, clock_text, duration_text, percent_text, severity_markup
-from console.widgets.text import changed_lines
+from console.widgets.node_lines import NodeLines
 from console.widgets.text import line
 from playbooks.fleet import NodeSnapshot
 
 __all__ = ["FleetTile"]
 
 
-class FleetTile(Widget):
+class FleetTile(NodeLines):
     """Not focusable and without bindings: the dashboard offers no action at all.
 
     Like the Overview's cards, a tick redraws only the lines that changed.
@@ -26,55 +23,8 @@ class FleetTile(Widget):
 
     LINES = 12
 
-    # ``var``: the tile itself is never repainted; its lines are, and only those that changed.
-    node: var[NodeSnapshot | None] = var(None)
-    now: var[datetime | None] = var(None)
-
     def __init__(self, node_name: str, *, tz: tzinfo | None = None, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.node_name = node_name
-        self.tz = tz
-        self.border_title = self._title = node_name
-        self._pending = False
-        self._shown: list[Content] = []
-        self._shown_size: Size | None = None
-
-
-    def watch_node(self, node: NodeSnapshot | None) -> None:
-        if node is not None:
-            title = f"{node.name} · {node.engine or '?'} · {node.role}"
-            if title != self._title:  # setting a border title repaints the whole tile
-                self._title = self.border_title = title
-            for health in ("ok", "degraded", "down", "unknown"):
-                self.set_class(node.health.value == health, f"-{health}")
-        self._schedule()
-
-    def watch_now(self) -> None:
-        self._schedule()
-
-    def on_resize(self) -> None:
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if not self._pending and self.is_mounted:
-            self._pending = True
-            self.call_later(self._show)
-
-    def _show(self) -> None:
-        self._pending = False
-        lines = self._render_lines()
-        changed = changed_lines(self._shown, lines)
-        resized = self.content_size != self._shown_size
-        self._shown, self._shown_size = lines, self.content_size
-        if changed is None or resized:
-            self.refresh()
-        elif changed:
-            # Only the lines whose text changed are redrawn and sent to the terminal.
-            width = self.content_size.width
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
-
-    def render(self) -> Content:
-        return Content("\n").join(self._shown)
+        super().__init__(node_name, tz=tz, id=id)
 
     def render_text(self) -> str:
         return "\n".join(content.plain for content in self._render_lines())

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.geometry import Region, Size
 from textual.reactive import var
-from textual.widget import Widget
 
 from console.format import (
     bar,
@@ -25,7 +22,7 @@ from console.format import (
     sparkline,
 )
 from console.messages import NodeSelected
-from console.widgets.text import changed_lines
+from console.widgets.node_lines import NodeLines
 from console.widgets.text import line, spread
 from playbooks.fleet import NodeSnapshot
 
@@ -44,7 +41,7 @@ class CardSeries:
     time_to_full_seconds: float | None = None
 
 
-class NodeCard(Widget, can_focus=True):
+class NodeCard(NodeLines, can_focus=True):
     """A node at a glance; focus it to select the node, press enter to triage it.
 
     The card shows more as it gets more room (components of the disk, performance, address). It is
@@ -60,62 +57,14 @@ class NodeCard(Widget, can_focus=True):
     | enter | Triage this node (opens an incident if none is open). |
     """
 
-    # ``var``: the card itself is never repainted; its lines are, and only those that changed.
-    node: var[NodeSnapshot | None] = var(None)
     series: var[CardSeries] = var(CardSeries)
-    now: var[datetime | None] = var(None)
 
-    def __init__(self, node_name: str, *, tz: tzinfo | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.node_name = node_name
-        self.tz = tz
-        self.border_title = self._title = node_name
-        self._pending = False
-        self._shown: list[Content] = []
-        self._shown_size: Size | None = None
-
-
-    def watch_node(self, node: NodeSnapshot | None) -> None:
-        if node is not None:
-            title = f"{node.name} · {node.engine or '?'} · {node.role}"
-            title = title if node.epoch is None else f"{title} · e{node.epoch}"
-            if title != self._title:  # setting a border title repaints the whole card
-                self._title = self.border_title = title
-            for health in ("ok", "degraded", "down", "unknown"):
-                self.set_class(node.health.value == health, f"-{health}")
-        self._schedule()
+    def _title(self, node: NodeSnapshot) -> str:
+        title = super()._title(node)
+        return title if node.epoch is None else f"{title} · e{node.epoch}"
 
     def watch_series(self) -> None:
         self._schedule()
-
-    def watch_now(self) -> None:
-        self._schedule()
-
-    def on_resize(self) -> None:
-        self._schedule()
-
-    def _schedule(self) -> None:
-        """Several attributes change per tick: lay the lines out once, after all of them."""
-        if not self._pending and self.is_mounted:
-            self._pending = True
-            self.call_later(self._show)
-
-    def _show(self) -> None:
-        self._pending = False
-        lines = self._render_lines()
-        changed = changed_lines(self._shown, lines)
-        resized = self.content_size != self._shown_size
-        self._shown, self._shown_size = lines, self.content_size
-        if changed is None or resized:
-            self.refresh()
-        elif changed:
-            # Only the lines whose text changed are redrawn and sent to the terminal.
-            width = self.content_size.width
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
-
-    def render(self) -> Content:
-        return Content("\n").join(self._shown)
 
     def on_focus(self) -> None:
         self.post_message(NodeSelected(self.node_name))

@@ -1,0 +1,78 @@
+"""The base of a node's widget (Overview card, dashboard tile): lines redrawn only where they change.
+
+Several attributes change per tick; the lines are laid out once after all of them, and only the
+lines whose text changed are sent to the terminal, which keeps a slow SSH link quiet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from textual.content import Content
+from textual.geometry import Region, Size
+from textual.reactive import var
+from textual.widget import Widget
+
+from console.widgets.text import changed_lines
+from playbooks.fleet import NodeSnapshot
+
+__all__ = ["NodeLines"]
+
+
+class NodeLines(Widget):
+    """Subclasses give ``_render_lines()`` and may extend ``_title()``."""
+
+    # ``var``: the widget itself is never repainted; its lines are, and only those that changed.
+    node: var[NodeSnapshot | None] = var(None)
+    now: var[datetime | None] = var(None)
+
+    def __init__(self, node_name: str, *, tz: tzinfo | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.node_name = node_name
+        self.tz = tz
+        self.border_title = self._title_shown = node_name
+        self._pending = False
+        self._shown: list[Content] = []
+        self._shown_size: Size | None = None
+
+    def _title(self, node: NodeSnapshot) -> str:
+        return f"{node.name} · {node.engine or '?'} · {node.role}"
+
+    def _render_lines(self) -> list[Content]:
+        raise NotImplementedError
+
+    def watch_node(self, node: NodeSnapshot | None) -> None:
+        if node is not None:
+            title = self._title(node)
+            if title != self._title_shown:  # setting a border title repaints the whole widget
+                self._title_shown = self.border_title = title
+            for health in ("ok", "degraded", "down", "unknown"):
+                self.set_class(node.health.value == health, f"-{health}")
+        self._schedule()
+
+    def watch_now(self) -> None:
+        self._schedule()
+
+    def on_resize(self) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._pending and self.is_mounted:
+            self._pending = True
+            self.call_later(self._show)
+
+    def _show(self) -> None:
+        self._pending = False
+        lines = self._render_lines()
+        changed = changed_lines(self._shown, lines)
+        resized = self.content_size != self._shown_size
+        self._shown, self._shown_size = lines, self.content_size
+        if changed is None or resized:
+            self.refresh()
+        elif changed:
+            width = self.content_size.width
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    def render(self) -> Content:
+        return Content("\n").join(self._shown)
