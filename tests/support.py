@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +44,30 @@ def crash_copy(source: Path, dest: Path) -> Path:
 
     shutil.copytree(source, dest, ignore=ignore, symlinks=True, copy_function=copy_if_present)
     return dest
+
+
+@dataclass
+class CliResult:
+    """What ``drconsole ARGS`` did: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        """stdout parsed as exactly one JSON object (the CLI contract for --json)."""
+        lines = [line for line in self.out.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r}"
+        value = json.loads(lines[0])
+        assert isinstance(value, dict)
+        return value
+
+
+def run_cli_in_process(capsys: pytest.CaptureFixture[str], main: Callable[[list[str]], int],
+                       *args: str | Path) -> CliResult:
+    """Run a CLI ``main`` in this process and capture what it printed; never a traceback."""
+    capsys.readouterr()
+    code = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    assert "Traceback (most recent call last)" not in captured.err + captured.out
+    return CliResult(code, captured.out, captured.err)

@@ -7,7 +7,6 @@ on sys.path).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import random
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support import CliResult, run_cli_in_process
 
 BACKENDS = ("cow", "lsm", "rocksdb")
 
@@ -27,29 +28,14 @@ def backend_present(backend: str) -> bool:
         return False
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        """stdout parsed as exactly one JSON object."""
-        lines = [line for line in self.out.splitlines() if line.strip()]
-        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r}"
-        value = json.loads(lines[0])
-        assert isinstance(value, dict)
-        return value
+Result = CliResult
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
     """Run ``drconsole ARGS`` in-process."""
     from console.cli import main
 
-    capsys.readouterr()
-    code = main([str(arg) for arg in args])
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+    return run_cli_in_process(capsys, main, *args)
 
 
 def assert_error(result: Result, code: int, *, contains: str | None = None) -> str:

@@ -11,11 +11,12 @@ import os
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
 
 import pytest
+
+from support import CliResult, run_cli_in_process
 
 from console.cli import main
 
@@ -47,27 +48,12 @@ def any_backend() -> str:
     pytest.skip("no backend exists yet")
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        """stdout parsed as exactly one JSON object."""
-        lines = [line for line in self.out.splitlines() if line.strip()]
-        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r}"
-        value = json.loads(lines[0])
-        assert isinstance(value, dict)
-        return value
+Result = CliResult
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
     """Run ``drconsole ARGS`` in-process."""
-    capsys.readouterr()
-    code = main([str(arg) for arg in args])
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+    return run_cli_in_process(capsys, main, *args)
 
 
 def run(*args: str | Path, timeout: float = 60, cwd: Path | None = None) -> Result:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support import CliResult, run_cli_in_process
 
 from engines import create_engine
 
@@ -91,26 +91,12 @@ def cli_command() -> list[str]:
     return [sys.executable, "-m", "console.cli_playbook"]
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        lines = [line for line in self.out.splitlines() if line.strip()]
-        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r}"
-        value = json.loads(lines[0])
-        assert isinstance(value, dict)
-        return value
+Result = CliResult
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
-    capsys.readouterr()
-    code = cli_main([str(arg) for arg in args])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err + captured.out
-    return Result(code, captured.out, captured.err)
+    """Run ``drconsole ARGS`` in-process."""
+    return run_cli_in_process(capsys, cli_main, *args)
 
 
 def spawn(*args: str | Path, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
