@@ -91,8 +91,8 @@ class Engine(ABC):
 
     backend: ClassVar[str]
     # True when the store may persist a write on its own schedule (RocksDB's background flushes):
-    # then the WAL record must reach the OS before the store sees the write, so a killed process
-    # never leaves the store ahead of the log.
+    # then the WAL record must reach the OS before the store can persist the write, so a killed
+    # process never leaves the store ahead of the log (see ``_wal_needed_before_apply``).
     wal_before_apply: ClassVar[bool] = False
 
     def __init__(self, path: Path, *, mode: str = "rw", options: EngineOptions | None = None) -> None:
@@ -188,6 +188,8 @@ class Engine(ABC):
         """Make the store durable on its own, then recycle the WAL segments it covers."""
         self._check_writable()
         with self._write_lock:
+            if self._wal is not None:
+                self._wal.flush()  # the log reaches the OS before the store persists anything
             self._store_flush()
         self._recycle_wal()
 
@@ -365,7 +367,7 @@ class Engine(ABC):
             else:
                 key, value = entries[0]
                 lsn = wal.append(op, key, value or b"")
-            if self.wal_before_apply:
+            if self.wal_before_apply and self._wal_needed_before_apply(entries):
                 wal.flush()
             self._store_apply(lsn, entries)
             self._last_lsn = lsn
@@ -373,6 +375,14 @@ class Engine(ABC):
             wal.sync(lsn)
         self._after_write()
         return lsn
+
+    def _wal_needed_before_apply(self, entries: Sequence[Entry]) -> bool:
+        """With ``wal_before_apply``: whether this write's record must reach the OS first.
+
+        The default says always; a backend that can tell when the store might persist on its
+        own (RocksDB: only at a memtable switch) says so only then.
+        """
+        return True
 
     def _after_write(self) -> None:
         """Checkpoint the tree and recycle WAL once enough WAL has accumulated."""

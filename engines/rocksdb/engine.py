@@ -52,13 +52,18 @@ _RECOVERY = {
 }
 
 
+def _write_buffer_bytes(options: EngineOptions) -> int:
+    return 4 * 2**20 if options.low_memory else 64 * 2**20
+
+
 def _rocks_options(options: EngineOptions, *, create: bool = False) -> Options:
     rocks = Options(raw_mode=True)
     rocks.create_if_missing(create)
     rocks.set_paranoid_checks(True)
     rocks.set_wal_recovery_mode(_RECOVERY[options.wal_recovery]())
+    # Set explicitly: the memtable-switch guard of RocksEngine reasons about this size.
+    rocks.set_write_buffer_size(_write_buffer_bytes(options))
     if options.low_memory:
-        rocks.set_write_buffer_size(4 * 2**20)
         rocks.set_max_write_buffer_number(2)
         rocks.set_max_open_files(64)
     else:
@@ -90,6 +95,7 @@ class RocksEngine(Engine):
         self._durable_lsn = self._read_state()
         self._write_options = WriteOptions()
         self._write_options.disable_wal = True
+        self._init_switch_guard()
         options = _rocks_options(self.options)
         if self.mode == "ro":
             self._shadow = _shadow_of(self.rocksdb_dir)
@@ -119,6 +125,40 @@ class RocksEngine(Engine):
     # ------------------------------------------------------------------ data path
     def _store_durable_lsn(self) -> int:
         return self._durable_lsn
+
+    # RocksDB persists a write on its own only by flushing a full memtable, and the active
+    # memtable is switched out only when it nears its write-buffer size. So the WAL record must
+    # reach the OS before the write only while the active memtable may be near that size: below
+    # it, the async flusher (every few ms) and every flush/checkpoint/close (which hand the WAL to
+    # the OS first) keep the log ahead. Growth is over-estimated per entry and the real size read
+    # back from RocksDB every ``_check_every`` estimated bytes.
+    _ENTRY_OVERHEAD = 64
+
+    def _init_switch_guard(self) -> None:
+        buffer = _write_buffer_bytes(self.options)
+        self._guard_margin = buffer // 4
+        self._guard_limit = buffer - self._guard_margin
+        self._check_every = self._guard_margin // 4
+        self._unchecked = 0
+        self._near_switch = True  # until the first reading says otherwise
+
+    def _wal_needed_before_apply(self, entries: Sequence[Entry]) -> bool:
+        size = 0
+        for key, value in entries:
+            size += len(key) + (0 if value is None else len(value)) + self._ENTRY_OVERHEAD
+        self._unchecked += size
+        if self._unchecked < self._check_every and not self._near_switch:
+            return False
+        if size >= self._check_every:
+            return True  # one write big enough to fill the memtable: never skip
+        if self._unchecked >= self._check_every or self._near_switch:
+            self._unchecked = 0
+            try:
+                active = self._db.property_int_value("rocksdb.cur-size-active-mem-table") or 0
+            except Exception as exc:  # rocksdict raises bare Exception: the boundary
+                raise map_rocksdb_error(exc, f"reading properties of {self.rocksdb_dir}") from exc
+            self._near_switch = active >= self._guard_limit
+        return self._near_switch
 
     # The three hot paths catch exceptions inline: a context manager per call costs more than
     # the RocksDB call itself. The message is only built on failure.
