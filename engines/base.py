@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 from engines.errors import (
     ClosedError,
     CorruptionError,
+    EngineError,
+    StorageIOError,
     WalCorruptionError,
     FencedError,
     InvalidArgumentError,
@@ -165,7 +167,12 @@ class Engine(ABC):
             key = _check_key(key)  # inlined fast path above: get is the hottest call there is
         if self._overlay and key in self._overlay:
             return self._overlay[key]
-        return self._store_get(key)
+        try:
+            return self._store_get(key)
+        except EngineError:
+            raise
+        except Exception as exc:  # a backend may bind a third-party call here directly: map it
+            raise self._map_store_error(exc, f"reading from {self.path}") from exc
 
     def scan(self, start: bytes | None = None, end: bytes | None = None, *,
              prefix: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
@@ -375,6 +382,12 @@ class Engine(ABC):
             wal.sync(lsn)
         self._after_write()
         return lsn
+
+    def _map_store_error(self, exc: Exception, what: str) -> EngineError:
+        """The engine error for a third-party exception raised by the store while doing ``what``."""
+        if isinstance(exc, OSError):
+            return map_os_error(exc, what)
+        return StorageIOError(f"{what}: {exc}")
 
     def _wal_needed_before_apply(self, entries: Sequence[Entry]) -> bool:
         """With ``wal_before_apply``: whether this write's record must reach the OS first.
