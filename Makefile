@@ -20,10 +20,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/python -m mypy engines playbooks
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
 
 test-all: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/python -m mypy engines playbooks
 	DRCONSOLE_SLOW=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 bench: $(STAMP)
