@@ -52,6 +52,12 @@ def map_rocksdb_error(exc: BaseException, what: str) -> EngineError:
         return LockedError(f"{what}: the RocksDB directory is locked by another user",
                            hint="stop the process that holds it, or open read-only")
     if "no such file or directory" in lowered or "does not exist" in lowered:
+        if file_match is not None and not file_match.group(1).endswith("CURRENT"):
+            # CURRENT names a MANIFEST (or the MANIFEST a table) that is gone: the database is
+            # damaged, not absent. That is what `repair` is for.
+            return CorruptionError(f"{what}: a file the database refers to is missing: {message}",
+                                   file=file_match.group(1),
+                                   hint="run `drconsole engine repair --yes` (it keeps a safety copy)")
         return NotFoundError(f"{what}: {message}")
     if lowered.startswith("invalid argument"):
         if "not compatible" in lowered or "format" in lowered or "version" in lowered:

@@ -33,6 +33,10 @@ SAMPLES = [
      LockedError),
     ("IO error: While lock file: /d/rocksdb/LOCK: Resource temporarily unavailable", LockedError),
     ("IO error: No such file or directory: While opening a file for sequentially reading: /d/CURRENT", NotFoundError),
+    ("IO error: No such file or directory: While opening a file for sequentially reading: "
+     "/d/rocksdb/MANIFEST-000009: No such file or directory", CorruptionError),
+    ("IO error: No such file or directory: While open a file for random read: /d/rocksdb/000012.sst: "
+     "No such file or directory", CorruptionError),
     ("Invalid argument: /d/rocksdb: does not exist (create_if_missing is false)", NotFoundError),
     ("Invalid argument: Column family not found: extra", InvalidArgumentError),
     ("Invalid argument: Unsupported format_version 9", UnsupportedFormatError),
