@@ -127,3 +127,51 @@ def restore_scratch(context: ActionContext, *, repo: str | None, into: str, refe
     if target.exists() and context.resuming and any(target.iterdir()):
         return ActionResult(True, f"{target} was restored before the run was cut off", {"data_dir": str(target)})
     return _restore(context, repo, target, reference, until, until_lsn, replace=False)
+
+
+@action("backup.replay_archive", writes=True, describe=_describe_repo)
+def replay_archive(context: ActionContext, *, repo: str | None) -> ActionResult:
+    """Re-apply the archived WAL, then the local WAL, over a repaired store, as new writes.
+
+    A repair that quarantined a table (or pages) lost the newest versions of some keys; the local
+    WAL may no longer reach back that far, but the archive does. Replaying every record from the
+    archive's first LSN to the end of the local log, in order, gives every key written in that
+    span its newest value again (a delete stays a delete); keys written only before it are left
+    as the repair left them. The records are written anew (new LSNs), so the change log stays
+    one unbroken history.
+    """
+    from engines.backup.archive import WalArchive
+    from engines.backup.repository import Repository
+    from engines.registry import open_engine
+    from engines.wal import RecoveryMode, WalReader
+
+    data_dir = context.require_data_dir()
+    archive = WalArchive(Repository.open(_repo(repo)))
+    segments = archive.segments(present=True)
+    if not segments:
+        return ActionResult(True, "the WAL archive is empty: nothing to replay", {"replayed": 0})
+    first = segments[0].first_lsn
+    with open_engine(data_dir, mode="rw") as engine:
+        last = engine.last_lsn
+        archived = list(WalReader(archive.path).records(from_lsn=first, to_lsn=last,
+                                                       mode=RecoveryMode.POINT_IN_TIME))
+        archive_end = archived[-1].lsn if archived else first - 1
+        local = list(WalReader(engine.wal_dir).records(from_lsn=archive_end + 1, to_lsn=last,
+                                                     mode=RecoveryMode.POINT_IN_TIME))
+        expected = archive_end + 1
+        if local and local[0].lsn != expected or not local and archive_end < last:
+            found = local[0].lsn if local else last + 1
+            return ActionResult(False, f"the archive ends at LSN {archive_end} and the local WAL resumes at "
+                                       f"{found}: LSNs {expected}..{found - 1} are in neither",
+                                {"archive_end": archive_end, "local_first": found})
+        replayed = 0
+        total = len(archived) + len(local)
+        for record in [*archived, *local]:
+            engine.write_batch(record.entries())
+            replayed += 1
+            if replayed % 1000 == 0:
+                context.progress(replayed, total, "records", "replay")
+        engine.flush()
+    return ActionResult(True, f"re-applied {replayed} records (LSN {first}..{last}) from the archive and the "
+                              f"local WAL", {"replayed": replayed, "from_lsn": first, "to_lsn": last},
+                        touched=[str(data_dir)])

@@ -18,7 +18,6 @@ CONTRACT = {"scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes", 
 
 # Measured gaps of other layers (see the drill report): the drill reports them; these tests do not hide them.
 KNOWN_GAPS = {
-    ("sstable-corrupt", "lsm"): "data-recovery drops the corrupt SSTable; wal-replay does not bring its keys back",
     **{("process-hang", engine): "triage on a data dir sees the lock held and answers 'running': no fault found"
        for engine in ("cow", "lsm", "rocksdb")},
 }
