@@ -350,7 +350,7 @@ def _count_keys(rocks_dir: Path) -> int | None:
     try:
         db = Rdict(str(shadow), Options(raw_mode=True), access_type=AccessType.read_only())
     except Exception:  # a store too damaged to open has no count; the report says None
-        shutil.rmtree(shadow, ignore_errors=True)
+        shutil.rmtree(shadow, ignore_errors=True)  # our private symlink shadow
         return None
     try:
         return sum(1 for _ in db.keys())
@@ -358,7 +358,7 @@ def _count_keys(rocks_dir: Path) -> int | None:
         return None
     finally:
         db.close()
-        shutil.rmtree(shadow, ignore_errors=True)
+        shutil.rmtree(shadow, ignore_errors=True)  # our private symlink shadow
 
 
 def _shadow_of(rocks_dir: Path) -> Path:

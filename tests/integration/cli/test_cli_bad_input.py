@@ -40,7 +40,7 @@ def command(name: str, data: Path, tmp_path: Path, *extra: str) -> list[str]:
     return [places.get(part, part) for part in COMMANDS[name]] + list(extra)
 
 
-def check_unchanged_failure(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, watched: Path,
+def assert_unchanged_failure(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, watched: Path,
                             tmp_path: Path, contains: str | None = None) -> Result:
     before = tree_hash(watched)
     result = cli(capsys, *argv)
@@ -54,7 +54,7 @@ def check_unchanged_failure(capsys: pytest.CaptureFixture[str], argv: list[str],
 @pytest.mark.parametrize("name", COMMANDS)
 def test_missing_data_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "missing" / "data"
-    result = check_unchanged_failure(capsys, command(name, data, tmp_path, "--json"), 3, tmp_path / "missing",
+    result = assert_unchanged_failure(capsys, command(name, data, tmp_path, "--json"), 3, tmp_path / "missing",
                                      tmp_path, contains="does not exist")
     assert not (tmp_path / "missing").exists()  # no mkdir, not even of the parent
     assert result.json()["exit_code"] == 3 and "does not exist" in result.json()["error"]
@@ -64,7 +64,7 @@ def test_missing_data_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_empty_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "empty"
     data.mkdir()
-    check_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
+    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
                             contains="not a drconsole data dir")
     assert list(data.iterdir()) == []
 
@@ -73,7 +73,7 @@ def test_empty_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_a_regular_file_as_data_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "file"
     data.write_text("precious")
-    check_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path, contains="not a directory")
+    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path, contains="not a directory")
     assert data.read_text() == "precious"
 
 
@@ -83,7 +83,7 @@ def test_a_foreign_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[
     (data / "2024").mkdir(parents=True)
     (data / "2024" / "beach.jpg").write_bytes(b"\xff\xd8\xff")
     (data / "notes.txt").write_text("not an engine")
-    check_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
+    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
                             contains="not a drconsole data dir")
 
 
@@ -92,7 +92,7 @@ def test_a_damaged_marker(name: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     data = tmp_path / "data"
     data.mkdir()
     (data / "drconsole.json").write_text("{ this is not json")
-    check_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
+    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
                             contains="drconsole.json")
 
 
@@ -101,7 +101,7 @@ def test_a_dir_of_another_backend(name: str, any_backend: str, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     other = next(b for b in BACKENDS if b != any_backend)
-    check_unchanged_failure(capsys, command(name, data, tmp_path, "--engine", other), 3, data, tmp_path,
+    assert_unchanged_failure(capsys, command(name, data, tmp_path, "--engine", other), 3, data, tmp_path,
                             contains=f"holds a {any_backend} engine, not {other}")
 
 
@@ -118,7 +118,7 @@ def test_init_over_something_that_exists(existing: str, any_backend: str, tmp_pa
     else:
         target.write_text("mine")
     for backend in BACKENDS:  # the same backend or another one: refused all the same
-        result = check_unchanged_failure(
+        result = assert_unchanged_failure(
             capsys, ["engine", "init", "--engine", backend, "--data-dir", str(target), "--json"], 2, target, tmp_path,
             contains="already exists")
         assert result.json()["exit_code"] == 2
@@ -129,7 +129,7 @@ def test_init_where_a_directory_cannot_be(any_backend: str, tmp_path: Path,
     # Root may write anywhere, but nobody can make a directory under a regular file.
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
-    check_unchanged_failure(capsys, ["engine", "init", "--engine", any_backend, "--data-dir",
+    assert_unchanged_failure(capsys, ["engine", "init", "--engine", any_backend, "--data-dir",
                                      str(blocker / "data")], 3, tmp_path, tmp_path, contains="blocker")
 
 
@@ -167,7 +167,7 @@ def test_bad_keys_on_the_command_line(name: str, key: str, any_backend: str, tmp
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     argv = command(name, data, tmp_path)
     argv[4] = key
-    check_unchanged_failure(capsys, argv, 2, data, tmp_path)
+    assert_unchanged_failure(capsys, argv, 2, data, tmp_path)
 
 
 def test_keys_of_the_wrong_type_through_the_api(backend: str, tmp_path: Path) -> None:
@@ -211,7 +211,7 @@ def test_malformed_jsonl_imports_nothing(case: str, any_backend: str, tmp_path: 
     good = b'{"key": "new1", "value": "x"}\n{"key": "new2", "value": "y"}\n'
     source.write_bytes(good + MALFORMED[case] + b'{"key": "new3", "value": "z"}\n')
     argv = ["engine", "import", "--data-dir", str(data), "--input", str(source), "--json"]
-    result = check_unchanged_failure(capsys, argv, 2, data, tmp_path, contains=f"{source}, line 3")
+    result = assert_unchanged_failure(capsys, argv, 2, data, tmp_path, contains=f"{source}, line 3")
     assert result.json()["exit_code"] == 2
     assert cli(capsys, "engine", "get", "--data-dir", data, "new1").code == 1
 
@@ -223,7 +223,7 @@ def test_import_input_that_is_not_a_file(what: str, any_backend: str, tmp_path: 
     source = tmp_path / "input"
     if what == "directory":
         source.mkdir()
-    check_unchanged_failure(capsys, ["engine", "import", "--data-dir", str(data), "--input", str(source)], 2,
+    assert_unchanged_failure(capsys, ["engine", "import", "--data-dir", str(data), "--input", str(source)], 2,
                             data, tmp_path, contains=str(source))
 
 
@@ -274,7 +274,7 @@ def test_repair_without_yes_is_refused(backend: str, tmp_path: Path, capsys: pyt
 
     data = make_data_dir(tmp_path / "data", backend, rows=3)
     code = 4 if hasattr(engine_class(backend), "repair") else 2
-    result = check_unchanged_failure(capsys, command("repair-unconfirmed", data, tmp_path, "--json"), code,
+    result = assert_unchanged_failure(capsys, command("repair-unconfirmed", data, tmp_path, "--json"), code,
                                      data, tmp_path)
     assert result.json()["exit_code"] == code
 
