@@ -46,6 +46,11 @@ class Peer:
     """rocksdict used directly: the same operations, no drconsole layer."""
 
     def __init__(self, root: Path) -> None:
+        # Created, closed and opened again, as our engine's create path does and as every database
+        # is after its first restart: rocksdict reads a database that was never reopened about 1.5x
+        # faster (measured here: 412k vs 260-267k gets/s on the same data), which is not the
+        # state a service runs in.
+        Rdict(str(root), Options(raw_mode=True)).close()
         self.db = Rdict(str(root), Options(raw_mode=True))
 
     def put(self, keys: list[bytes], value: bytes) -> int:
