@@ -1,0 +1,157 @@
+"""``PlaybookTriage``: a ``TriageView`` backed by the playbooks' decision tree and probes on a data dir.
+
+The tree (``playbooks/library/tree.toml``) and the probes belong to ``playbooks``; this module only
+translates: tree questions and leaves become ``TreeNode``s (inline leaves get the id
+``<question>:yes`` / ``<question>:no``), probe findings become ``ProbeAnswer``s, and the
+responder's answers become ``overrides`` for ``playbooks.triage.walk`` wherever they differ from
+the probe, so the path and the recommendation are the playbooks' own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from console.triage_view import PathStep, ProbeAnswer, Recommendation, TreeNode
+
+__all__ = ["PlaybookTriage", "recommendation_for"]
+
+
+def recommendation_for(library: Any, playbook_id: str, severity: str | None = None) -> Recommendation:
+    """The Run screen's view of a library playbook (or of a pending one, named but not runnable)."""
+    playbook = library.playbooks.get(playbook_id)
+    if playbook is None:
+        reason = library.tree.pending.get(playbook_id, "not in the playbook library") if library.tree else ""
+        return Recommendation(playbook_id, f"{playbook_id} (not runnable: {reason})", severity or "P1")
+    return Recommendation(playbook.id, playbook.title, playbook.severity,
+                          destructive=_destructive(library, playbook),
+                          target_rto_seconds=float(playbook.target_rto_seconds))
+
+
+def _destructive(library: Any, playbook: Any, depth: int = 0) -> bool:
+    """Whether a step of ``playbook`` (or of a playbook it includes) is destructive."""
+    for step in playbook.steps:
+        if step.destructive:
+            return True
+        included = library.playbooks.get(step.include) if getattr(step, "include", None) and depth < 5 else None
+        if included is not None and _destructive(library, included, depth + 1):
+            return True
+    return False
+
+
+class PlaybookTriage:
+    """The playbooks' tree walked for one node's data dir; probes run once, answers are the responder's."""
+
+    def __init__(self, node_name: str, data_dir: Path, *, snapshot: Any | None = None, library: Any | None = None,
+                 repo: Path | None = None, disk_threshold: float | None = None,
+                 memory_threshold: float | None = None) -> None:
+        from playbooks.loader import Library
+        from playbooks.probes import ProbeContext
+
+        self.node_name = node_name
+        self.data_dir = Path(data_dir).absolute()
+        self.library = library if library is not None else Library.load()
+        if self.library.tree is None:
+            raise ValueError("the playbook library has no tree.toml")
+        self.tree = self.library.tree
+        self.root = self.tree.root
+        self.context = ProbeContext(data_dir=self.data_dir, snapshot=snapshot, node=node_name,
+                                    repo=Path(repo) if repo is not None else None)
+        if disk_threshold is not None:
+            self.context.disk_threshold = disk_threshold
+        if memory_threshold is not None:
+            self.context.memory_threshold = memory_threshold
+        self._nodes = self._translate()
+        self._probes: dict[str, ProbeAnswer] = {}
+        self.steps: list[PathStep] = []
+
+    # ------------------------------------------------------------------ translation of the tree
+    def _translate(self) -> dict[str, TreeNode]:
+        nodes: dict[str, TreeNode] = {}
+        self._severities: dict[str, str] = {}
+        for leaf_id, leaf in self.tree.leaves.items():
+            self._severities[leaf_id] = leaf.severity
+            nodes[leaf_id] = TreeNode(leaf_id, conclusion=leaf.summary or "no fault found",
+                                      recommend=tuple(leaf.recommend))
+        for node_id, question in self.tree.nodes.items():
+            targets: dict[str, str] = {}
+            for word in ("yes", "no"):
+                branch = getattr(question, word)
+                if isinstance(branch, str):
+                    targets[word] = branch
+                else:
+                    leaf_id = f"{node_id}:{word}"
+                    self._severities[leaf_id] = branch.severity
+                    nodes[leaf_id] = TreeNode(leaf_id, conclusion=branch.summary or "no fault found",
+                                              recommend=tuple(branch.recommend))
+                    targets[word] = leaf_id
+            nodes[node_id] = TreeNode(node_id, question.question, question.probe, yes=targets["yes"],
+                                      no=targets["no"])
+        return nodes
+
+    # ------------------------------------------------------------------ TriageView
+    def nodes(self) -> Mapping[str, TreeNode]:
+        return self._nodes
+
+    def current(self) -> TreeNode:
+        node = self._nodes[self.root]
+        for step in self.steps:
+            next_id = node.yes if step.answer else node.no
+            if next_id is None:
+                break
+            node = self._nodes[next_id]
+        return node
+
+    def probe(self, node_id: str) -> ProbeAnswer:
+        if node_id not in self._probes:
+            from playbooks.probes import PROBES
+
+            question = self.tree.nodes.get(node_id)
+            if question is None:
+                return ProbeAnswer(None, "no probe for this question: answer from what you know")
+            try:
+                found = PROBES[question.probe](self.context)
+                self._probes[node_id] = ProbeAnswer(found.answer, found.evidence)
+            except Exception as exc:  # noqa: BLE001 - a failing probe cannot tell; the responder answers
+                self._probes[node_id] = ProbeAnswer(None, f"probe {question.probe} failed: {exc}")
+        return self._probes[node_id]
+
+    def path(self) -> Sequence[PathStep]:
+        return tuple(self.steps)
+
+    def answer(self, answer: bool) -> PathStep:
+        node = self.current()
+        if node.is_leaf or node.question is None:
+            raise ValueError("the walk has reached a leaf: nothing left to answer")
+        probe = self.probe(node.id)
+        step = PathStep(node_id=node.id, question=node.question, answer=answer, probe=probe,
+                        overridden=probe.answer is not None and probe.answer != answer)
+        self.steps.append(step)
+        return step
+
+    def undo(self) -> PathStep | None:
+        return self.steps.pop() if self.steps else None
+
+    def recommended(self) -> Sequence[Recommendation]:
+        node = self.current()
+        if not node.is_leaf:
+            return ()
+        severity = self._severities.get(node.id)
+        return tuple(recommendation_for(self.library, playbook, severity) for playbook in node.recommend)
+
+    # ------------------------------------------------------------------ for the record
+    def overrides(self) -> dict[str, bool]:
+        """The responder's answers as ``playbooks.triage`` overrides (unknown probes answered count too)."""
+        return {step.node_id: step.answer for step in self.steps if step.probe.answer != step.answer}
+
+    def result(self) -> Any:
+        """The ``playbooks.triage.TriageResult`` of the walk so far (for ``record_triage``)."""
+        from playbooks.triage import walk
+
+        result = walk(self.tree, self.context, self.overrides())
+        for playbook in result.recommended:
+            if playbook in self.library.playbooks:
+                result.pending.pop(playbook, None)
+        result.target = self.node_name
+        return result
