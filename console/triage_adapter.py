@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from console.triage_view import PathStep, ProbeAnswer, Recommendation, TreeNode
+from console.triage_view import PathStep, ProbeAnswer, Recommendation, TreeNode, TriageWalk
 
 __all__ = ["PlaybookTriage", "recommendation_for"]
 
@@ -40,7 +40,7 @@ def _destructive(library: Any, playbook: Any, depth: int = 0) -> bool:
     return False
 
 
-class PlaybookTriage:
+class PlaybookTriage(TriageWalk):
     """The playbooks' tree walked for one node's data dir; probes run once, answers are the responder's."""
 
     def __init__(self, node_name: str, data_dir: Path, *, snapshot: Any | None = None, library: Any | None = None,
@@ -116,22 +116,6 @@ class PlaybookTriage:
             except Exception as exc:  # noqa: BLE001 - a failing probe cannot tell; the responder answers
                 self._probes[node_id] = ProbeAnswer(None, f"probe {question.probe} failed: {exc}")
         return self._probes[node_id]
-
-    def path(self) -> Sequence[PathStep]:
-        return tuple(self.steps)
-
-    def answer(self, answer: bool) -> PathStep:
-        node = self.current()
-        if node.is_leaf or node.question is None:
-            raise ValueError("the walk has reached a leaf: nothing left to answer")
-        probe = self.probe(node.id)
-        step = PathStep(node_id=node.id, question=node.question, answer=answer, probe=probe,
-                        overridden=probe.answer is not None and probe.answer != answer)
-        self.steps.append(step)
-        return step
-
-    def undo(self) -> PathStep | None:
-        return self.steps.pop() if self.steps else None
 
     def recommended(self) -> Sequence[Recommendation]:
         node = self.current()

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ProbeAnswer", "PathStep", "Recommendation", "TreeNode", "TriageView", "StaticTriage"]
+__all__ = ["ProbeAnswer", "PathStep", "Recommendation", "TreeNode", "TriageView", "TriageWalk", "StaticTriage"]
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,39 @@ class TriageView(Protocol):
         ...
 
 
+class TriageWalk:
+    """The answer path of a ``TriageView``, shared by every implementation.
+
+    Needs ``steps``, ``current()`` and ``probe(node_id)`` from the class it is mixed into.
+    """
+
+    steps: list[PathStep]
+
+    def current(self) -> TreeNode:
+        raise NotImplementedError
+
+    def probe(self, node_id: str) -> ProbeAnswer:
+        raise NotImplementedError
+
+    def path(self) -> Sequence[PathStep]:
+        return tuple(self.steps)
+
+    def answer(self, answer: bool) -> PathStep:
+        node = self.current()
+        if node.is_leaf or node.question is None:
+            raise ValueError("the walk has reached a leaf: nothing left to answer")
+        probe = self.probe(node.id)
+        step = PathStep(node_id=node.id, question=node.question, answer=answer, probe=probe,
+                        overridden=probe.answer is not None and probe.answer != answer)
+        self.steps.append(step)
+        return step
+
+    def undo(self) -> PathStep | None:
+        return self.steps.pop() if self.steps else None
+
+
 @dataclass
-class StaticTriage:
+class StaticTriage(TriageWalk):
     """A ``TriageView`` over a tree and probe answers given as data."""
 
     node_name: str
@@ -119,22 +150,6 @@ class StaticTriage:
 
     def probe(self, node_id: str) -> ProbeAnswer:
         return self.answers.get(node_id, ProbeAnswer(None, "no probe for this question: answer from what you know"))
-
-    def path(self) -> Sequence[PathStep]:
-        return tuple(self.steps)
-
-    def answer(self, answer: bool) -> PathStep:
-        node = self.current()
-        if node.is_leaf or node.question is None:
-            raise ValueError("the walk has reached a leaf: nothing left to answer")
-        probe = self.probe(node.id)
-        step = PathStep(node_id=node.id, question=node.question, answer=answer, probe=probe,
-                        overridden=probe.answer is not None and probe.answer != answer)
-        self.steps.append(step)
-        return step
-
-    def undo(self) -> PathStep | None:
-        return self.steps.pop() if self.steps else None
 
     def recommended(self) -> Sequence[Recommendation]:
         node = self.current()
