@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,25 @@ def _sealed_segments(engine: Engine, *, seal: bool) -> tuple[list[Path], int]:
         return segments, engine.last_lsn
 
 
+def _segments_reaching(paths: list[Path], engine: Engine, lsn: int) -> list[Path]:
+    """The sealed segments among ``paths`` holding a record at ``lsn`` or later.
+
+    A segment's records end right before the next segment's first LSN (its name), so one whose
+    successor starts at or below ``lsn`` holds only older records.
+    """
+    if lsn <= 0:
+        return paths
+    starts = sorted(segment.first_lsn for segment in list_segments(engine.wal_dir))
+    kept = []
+    for path in paths:
+        first = int(path.name[:20])
+        later = [start for start in starts if start > first]
+        if later and later[0] <= lsn:
+            continue
+        kept.append(path)
+    return kept
+
+
 def _archive_paths(archive: WalArchive, paths: list[Path]) -> list[ArchivedSegment]:
     added = []
     for path in paths:
@@ -191,10 +211,21 @@ def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationL
         checkpointed_ns = now_ns()
         lsn_start, lsn_end_time = _checkpoint_lsns(checkpoint, lsn, archive, checkpointed_ns)
         archive_name = f"{backup_id}.tar.zst"
-        packed = pack_directory(checkpoint, staging / archive_name, progress=progress)
         # The sealed WAL is archived too: a node that recycles segments without archiving them
         # leaves the archive a gap otherwise (until then, a segment lives from one run to the next).
-        added = _archive_paths(archive, _sealed_segments(engine, seal=False)[0])
+        # It runs beside the packing: copying, hashing and fsyncing segments waits on the disk
+        # while zstd's threads wait on the CPU, so overlapping them hides most of the archiving.
+        # The first full backup of a repository skips segments wholly before its checkpoint's WAL:
+        # no base backup exists that could replay them, so they would only cost the copy.
+        useful_from = lsn_start if not repo.full_backups() else 0
+        archiving = _Background(lambda: _archive_paths(
+            archive, _segments_reaching(_sealed_segments(engine, seal=False)[0], engine, useful_from)))
+        try:
+            packed = pack_directory(checkpoint, staging / archive_name, progress=progress)
+        except BaseException:
+            archiving.join()  # the packing error is the one to report; the thread must end first
+            raise
+        added = archiving.result()
         atomic_write_text(staging / SUMS_NAME, format_sums([(archive_name, packed.archive_sha256)]))
         with repo.lock():
             tier = choose_tier(repo, started)
@@ -215,6 +246,32 @@ def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationL
         shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial backup otherwise
     return BackupResult(backup_id, "full", final, metadata.size_bytes, metadata.checksum, lsn_start, lsn,
                         metadata.duration_seconds, engine.backend, tier, len(added))
+
+
+class _Background:
+    """A function run on a thread; ``result()`` joins it and returns its value or raises its error."""
+
+    def __init__(self, function: Callable[[], list[ArchivedSegment]]) -> None:
+        self._value: list[ArchivedSegment] = []
+        self._error: BaseException | None = None
+        self._function = function
+        self._thread = threading.Thread(target=self._run, name="drconsole-backup-archive", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._function()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread by result()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> list[ArchivedSegment]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _checkpoint_lsns(checkpoint: Path, lsn: int, archive: WalArchive, checkpointed_ns: int) -> tuple[int, int]:

@@ -175,3 +175,30 @@ def test_kill_9_mid_backup_leaves_no_backup_and_the_next_run_clears_up(tmp_path:
     assert list((repo / ".tmp").iterdir()) == []
     assert set(backup_dirs(repo)) == {first.backup_id, second.backup_id}
     assert verify_repository(str(repo)).ok
+
+
+def test_the_first_full_backup_skips_wal_that_no_base_backup_could_replay(tmp_path: Path) -> None:
+    """Segments wholly before the first backup's checkpoint are not copied; later ones always are."""
+    data, repo = _filled(tmp_path), tmp_path / "repo"
+    sealed_before = [int(p.name[:20]) for p in _segments(data)]
+    first = create_backup(repo, data_dir=data)
+    archived = {s.name: s for s in WalArchive(Repository.create(repo)).segments()}
+    # Only segments holding a record at or after the checkpoint's first WAL LSN were archived.
+    assert all(s.last_lsn is None or s.last_lsn >= first.lsn_start for s in archived.values())
+    skipped = [lsn for lsn in sealed_before if "%020d.wal" % lsn not in archived]
+    assert skipped, "the data dir kept sealed segments the store covers; the first backup must skip them"
+    report = verify_repository(str(repo))
+    assert report.ok, report.problems
+    # With a base backup in the repository, every sealed segment counts: a later backup skips none.
+    with open_engine(data, durability="async") as engine:
+        for n in range(3000, 4500):
+            engine.put(b"k%05d" % n, b"w" * 40)
+        sealed_now = {p.name for p in _segments(data)}
+        second = create_backup(repo, engine=engine)
+    names = {s.name for s in WalArchive(Repository.create(repo)).segments()}
+    current = max(sealed_now)
+    assert sealed_now - {current} <= names, sealed_now - names
+    assert verify_repository(str(repo)).ok
+    restored = tmp_path / "restored"
+    restore_backup(repo, restored, until_lsn=second.lsn_end)
+    assert export(restored) == export(data)
