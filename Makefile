@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-all bench lint clean
+.PHONY: run test test-all bench lint clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/drconsole
 
-test: $(STAMP)
+# Debian's prometheus (with promtool) and prometheus-alertmanager, for tests/integration/prometheus.
+# Silent when present; otherwise installs them as root without starting their daemons.
+system-deps:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && \
+		command -v prometheus-alertmanager >/dev/null || sh deploy/install-system-deps.sh
+
+test: $(STAMP) system-deps
 	$(BIN)/lint-imports
 	$(BIN)/python -m mypy engines playbooks
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) system-deps
 	$(BIN)/lint-imports
 	$(BIN)/python -m mypy engines playbooks
 	DRCONSOLE_SLOW=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q

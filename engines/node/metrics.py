@@ -3,6 +3,11 @@
 Each node has its own ``CollectorRegistry`` (several nodes may run in one test process).
 Latencies and errors are recorded as requests happen; gauges are refreshed at scrape time from
 the node's state, so a scrape always shows the present.
+
+The exposition passes ``promtool check metrics`` with no lint finding (tests/integration/prometheus):
+base units in names (``_seconds``, ``_bytes``, ``_ratio``), counters exposed with ``_total`` (a
+``Counter("drconsole_operation_errors")`` is ``drconsole_operation_errors_total`` on the wire), help on
+every metric. deploy/prometheus/drconsole-alerts.yml reads these names: rename both together.
 """
 
 from __future__ import annotations
@@ -56,6 +61,12 @@ class NodeMetrics:
         self.split_brain = Gauge("drconsole_split_brain", "1 when another primary holds the same epoch", registry=r)
         self.fenced = Gauge("drconsole_fenced", "1 when the node refuses writes because a higher epoch exists",
                             registry=r)
+        self.standby_lag_records = Gauge("drconsole_standby_lag_records",
+                                         "Records each standby lacks, as this primary last saw it", ["standby"],
+                                         registry=r)
+        self.standby_lag_seconds = Gauge("drconsole_standby_lag_seconds",
+                                         "Seconds since the commit of the first record each standby lacks "
+                                         "(grows while a standby is stopped)", ["standby"], registry=r)
         self.role = Gauge("drconsole_role", "The node's role (1 for the current one)", ["role"], registry=r)
         for operation in ("get", "put", "delete", "replicate", "admin"):
             self.errors.labels(operation)  # present from the first scrape, at 0
@@ -77,6 +88,9 @@ class NodeMetrics:
         self.keys.set(values.get("keys", 0))
         self.split_brain.set(1 if values.get("split_brain") else 0)
         self.fenced.set(1 if values.get("role") == "fenced" else 0)
+        for standby in values.get("standbys", []):
+            self.standby_lag_records.labels(standby["name"]).set(standby.get("lag_records") or 0)
+            self.standby_lag_seconds.labels(standby["name"]).set(standby.get("lag_seconds") or 0.0)
         for role in ("primary", "standby", "fenced"):
             self.role.labels(role).set(1 if values.get("role") == role else 0)
         return generate_latest(self.registry)

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Install the system packages drconsole's tests use: Debian's prometheus (with promtool) and
+# prometheus-alertmanager, without recommends. Used by `make system-deps` and by tests/promstack.py.
+#
+# The packages' postinst would start both daemons on 9090/9093; the tests start their own on free
+# ports, and a stray daemon would go on scraping and alerting. A policy-rc.d that answers 101
+# ("action forbidden") stops invoke-rc.d and deb-systemd-invoke from starting them; we add one for
+# the install only, unless the machine has its own (containers usually do).
+set -eu
+
+PACKAGES="prometheus prometheus-alertmanager"
+POLICY=/usr/sbin/policy-rc.d
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-system-deps: need root to apt-get install $PACKAGES (run as root, or install them)" >&2
+    exit 1
+fi
+
+added_policy=""
+if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\n# drconsole install-system-deps: start no service during the install\nexit 101\n' > "$POLICY"
+    chmod 755 "$POLICY"
+    added_policy=1
+fi
+cleanup() { if [ -n "$added_policy" ]; then rm -f "$POLICY"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+install() { apt-get install -y -q --no-install-recommends $PACKAGES; }
+# A fresh machine has no package lists yet: update only when the first try fails.
+if ! install >/tmp/drconsole-apt.log 2>&1; then
+    apt-get update -q >>/tmp/drconsole-apt.log 2>&1 || true
+    if ! install >>/tmp/drconsole-apt.log 2>&1; then
+        tail -n 30 /tmp/drconsole-apt.log >&2
+        echo "install-system-deps: apt-get install $PACKAGES failed (log: /tmp/drconsole-apt.log)" >&2
+        exit 1
+    fi
+fi
+
+# If a service was started anyway (a policy-rc.d that allows it), stop and disable it.
+for service in $PACKAGES; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+        systemctl disable --now "$service" >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+        service "$service" stop >/dev/null 2>&1 || true
+    fi
+done
+
+for binary in promtool prometheus prometheus-alertmanager; do
+    command -v "$binary" >/dev/null || { echo "install-system-deps: $binary still missing" >&2; exit 1; }
+done
+echo "install-system-deps: installed $PACKAGES"
