@@ -5,6 +5,10 @@ load, and failover time (kill -9 of the primary -> the promoted standby takes wr
 
 The peer measured in the same run is the embedded engine itself (``engine.put`` from the same
 number of threads, sync durability, same disk): the ratio says what HTTP hosting costs.
+
+``--reseed-keys N`` (default 20000, 0 skips it) also times bringing up a new standby of a primary
+holding N keys two ways: streaming the whole WAL from LSN 1 (the peer) and reseeding from a full
+backup (``--backup-repo``) and then streaming only what came after it.
 Goals (issue 6): failover <= 5 s; steady-state lag under 100 ms at 5k writes/s.
 """
 
@@ -148,11 +152,59 @@ def embedded_load(path: Path, engine: str, clients: int, seconds: float) -> int:
     return sum(count)
 
 
+def wait_caught_up(url: str, lsn: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() < deadline:
+            try:
+                report = client.get(f"{url}/replication").json()
+                if report["applied_lsn"] >= lsn:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+    raise SystemExit(f"standby {url} did not reach LSN {lsn}")
+
+
+def reseed_vs_stream(root: Path, engine: str, keys: int) -> None:
+    """A new standby by streaming every record vs. by reseeding from a backup (then streaming the rest)."""
+    source = create_engine(root / "big", engine, durability="async")  # only the bench's setup is async
+    for i in range(keys):
+        source.put(f"key-{i:08d}".encode(), b"v" * 200)
+    source.close()
+    repo = root / "big-repo"
+    primary, url = start_node(root / "big", engine, "--backup-repo", str(repo))
+    try:
+        with NodeClient(url, timeout=600) as client:
+            backup = client.admin("backup")
+            for i in range(100):
+                client.put(f"after-backup-{i}".encode(), b"a")
+            last = client.health()["last_lsn"]
+        timings = {}
+        for label, extra in (("stream", ()), ("reseed", ("--backup-repo", str(repo)))):
+            started = time.monotonic()
+            standby, standby_url = start_node(root / f"standby-{label}", engine, "--follow", url, *extra)
+            wait_caught_up(standby_url, last)
+            timings[label] = time.monotonic() - started
+            report = httpx.get(f"{standby_url}/replication").json()
+            standby.send_signal(signal.SIGTERM)
+            standby.wait()
+            if label == "reseed":
+                assert report["reseed"] and report["reseed"]["state"] == "reseeded", report["reseed"]
+        print(f"new standby of a primary with {keys:,} keys ({backup['size_bytes']:,}-byte backup): "
+              f"reseed from backup + stream {timings['reseed']:.2f} s; peer: stream all WAL {timings['stream']:.2f} s; "
+              f"reseed / stream = {timings['reseed'] / timings['stream']:.2f}")
+    finally:
+        primary.send_signal(signal.SIGTERM)
+        primary.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--engine", default="lsm", choices=("cow", "lsm", "rocksdb"))
+    parser.add_argument("--reseed-keys", type=int, default=20000, metavar="N")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="node-bench-") as folder:
         root = Path(folder)
@@ -210,6 +262,8 @@ def main() -> int:
         embedded_rate = embedded / (args.seconds / 2)
         print(f"peer: embedded engine.put, same threads and durability: {embedded_rate:,.0f} PUT/s; "
               f"HTTP / embedded = {rate / embedded_rate:.2f}")
+        if args.reseed_keys:
+            reseed_vs_stream(root, args.engine, args.reseed_keys)
     return 0
 
 

@@ -6,6 +6,9 @@
     drconsole node promote URL                 standby -> primary in a new epoch
     drconsole node fence URL --yes             stop a primary taking writes
     drconsole node demote URL --follow URL2    rejoin a fenced (or, with --yes, a live) primary as a standby
+    drconsole node rejoin URL --primary URL2 [--yes]   rejoin an old primary as a standby of URL2; records
+                                               it holds past the fork are exported (JSONL) and its data
+                                               dir moved to quarantine (needs --yes when there are any)
 
 ``register(subparsers, common)`` adds the command and sets ``func(args, output) -> int`` on each
 sub-command; errors are raised and rendered by ``console.cli``. Only the standard library is
@@ -20,7 +23,7 @@ from typing import Any
 
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output
 
-__all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote"]
+__all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
 
 BACKENDS = ("cow", "lsm", "rocksdb")
 
@@ -76,7 +79,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     token(serve)
     serve.add_argument("--archive", type=_path, metavar="REPO",
                        help="backup repository: the primary archives recycled WAL there, a standby reads it")
+    serve.add_argument("--backup-repo", type=_path, metavar="R",
+                       help="backup repository: a standby too far behind (or empty) reseeds from its newest "
+                            "full backup; a primary advertises it to standbys (default: --archive)")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
+    serve.add_argument("--wal-segment-bytes", type=int, metavar="N",
+                       help="WAL segment size of a new data dir (default 64 MiB; small ones recycle sooner)")
     serve.add_argument("--max-value-bytes", type=int, default=16 * 2**20, metavar="N")
     serve.add_argument("--peer-interval", type=float, default=1.0, metavar="S", help="seconds between peer polls")
     serve.add_argument("--advertise-url", type=_url, metavar="URL", help="the URL peers and standbys use for this node")
@@ -101,6 +109,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     demote.add_argument("--follow", required=True, type=_url, metavar="URL2")
     demote.add_argument("--yes", action="store_true", help="confirm demoting a node that is still a primary")
     token(demote)
+    rejoin = add("rejoin", "rejoin the old primary at URL as a standby of --primary URL2; records it holds past "
+                           "the fork are exported to JSONL and its data dir moved to quarantine (needs --yes)",
+                 run_rejoin)
+    rejoin.add_argument("url", type=_url, metavar="URL")
+    rejoin.add_argument("--primary", required=True, type=_url, metavar="URL2")
+    rejoin.add_argument("--yes", action="store_true",
+                        help="confirm setting diverged records aside, or rejoining a node that is still a primary")
+    token(rejoin)
     return node
 
 
@@ -124,8 +140,9 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
     config = NodeConfig(data_dir=args.data_dir, port=args.port, engine=args.engine, host=args.host, name=args.name,
                         follow=args.follow, peers=list(args.peer),
                         token=read_token_file(args.token_file) if args.token_file else None,
-                        archive=args.archive, durability=args.durability, allow_remote=args.allow_remote,
-                        max_value_bytes=args.max_value_bytes, peer_interval=args.peer_interval,
+                        archive=args.archive, backup_repo=args.backup_repo, durability=args.durability, allow_remote=args.allow_remote,
+                        max_value_bytes=args.max_value_bytes, wal_segment_bytes=args.wal_segment_bytes,
+                        peer_interval=args.peer_interval,
                         advertise_url=args.advertise_url)
     out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
              + (f" as a standby of {config.follow}" if config.follow else ""))
@@ -149,8 +166,10 @@ def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
         problems.append("isolated: no peer reachable")
     if peers.get("partition"):
         problems.append(f"partition: peers name different primaries {peers.get('primaries_named')}")
-    if replication.get("role") == "standby" and replication.get("connected") is False:
-        problems.append(f"standby not following: {replication.get('last_error')}")
+    if replication.get("role") == "standby" and (replication.get("connected") is False
+                                                 or replication.get("follower_state") in ("needs-reseed", "refused")):
+        problems.append(f"standby not following ({replication.get('follower_state')}): "
+                        f"{replication.get('last_error')}")
     payload = {"url": args.url, "ok": not problems, "problems": problems, "health": health,
                "replication": replication, "peers": peers}
     lag = replication.get("lag_seconds")
@@ -164,8 +183,13 @@ def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
                      f"{replication.get('primary_lsn')}, lag {replication.get('lag_records')} records, "
                      f"{replication.get('lag_bytes')} bytes, "
                      f"{'?' if lag is None else f'{lag * 1000:.0f} ms'}")
+    reseed = replication.get("reseed")
+    if reseed:
+        lines.append(f"  reseed {reseed.get('state')}: backup {reseed.get('backup_id')} at LSN {reseed.get('lsn')} "
+                     f"({reseed.get('reason')}); old data dir in {reseed.get('quarantine')}")
     for standby in replication.get("standbys", []):
-        lines.append(f"  standby {standby['name']} at LSN {standby['applied_lsn']}")
+        lines.append(f"  standby {standby['name']} at LSN {standby['applied_lsn']}, lag {standby.get('lag_records')} "
+                     f"records, {standby.get('lag_seconds')} s")
     for peer in peers.get("peers", []):
         state = (f"{peer.get('role')} epoch {peer.get('epoch')}" if peer.get("reachable")
                  else f"UNREACHABLE ({peer.get('last_error')})")
@@ -207,4 +231,33 @@ def run_demote(args: argparse.Namespace, output: Output | None = None) -> int:
                              kind="SafetyRefusal")
         result = client.demote(args.follow)
     out.result(result, f"{result.get('name')} at {args.url} is now a standby of {args.follow}")
+    return EXIT_OK
+
+
+def run_rejoin(args: argparse.Namespace, output: Output | None = None) -> int:
+    out = _output(args, output)
+    with _client(args, args.url) as client:
+        planned = client.admin("rejoin", primary=args.primary, dry_run=True)
+        plan = planned.get("plan", {})
+        reasons = []
+        if plan.get("diverged"):
+            reasons.append(f"{args.url} holds {plan.get('diverged_records')} record(s) past LSN {plan.get('fork_lsn')} "
+                           f"that {args.primary} never had; rejoining exports them to JSONL and moves its data dir "
+                           "to quarantine")
+        if planned.get("role") == "primary":
+            reasons.append(f"{args.url} is a primary taking writes; rejoining stops them")
+        if reasons and not args.yes:
+            return out.error("; ".join(reasons), hint="review, then add --yes (nothing is deleted)",
+                             exit_code=EXIT_REFUSED, kind="SafetyRefusal")
+        result = client.admin("rejoin", primary=args.primary)
+    lines = [f"{result.get('name')} at {args.url} is now a standby of {args.primary} (epoch {result.get('epoch')})"]
+    if result.get("diverged"):
+        export = result.get("export") or {}
+        lines.append(f"  diverged after LSN {plan.get('fork_lsn')}: {export.get('records')} record(s) exported to "
+                     f"{export.get('path')}")
+        if export.get("missing"):
+            lines.append(f"  not in its WAL any more (their effect is in the quarantined data dir): "
+                         f"LSN ranges {export.get('missing')}")
+        lines.append(f"  old data dir kept in {result.get('quarantine')}")
+    out.result(result, "\n".join(lines))
     return EXIT_OK

@@ -5,7 +5,10 @@
     state.py        role, timeline history and known epoch, persisted in node.json (+ epoch in drconsole.json)
     app.py          the Starlette routes (/health /ready /metrics /replication /peers /kv /wal /admin)
     server.py       uvicorn in the foreground (serve) or in a thread (ServerThread), clean SIGTERM
-    replication.py  the standby's follower: pull WAL, apply in LSN order, archive fallback, lag
+    replication.py  the standby's follower: pull WAL, apply in LSN order, archive fallback, reseed, lag
+    reseed.py       which full backup a standby too far behind reseeds from, and the report of it
+    divergence.py   rejoining an old primary: the fork LSN, exporting its diverged records (JSONL)
+    lag.py          CommitClock: the primary's view of each standby's lag in seconds
     wal_tail.py     incremental reads of the primary's WAL for standbys
     wire.py         the framing of shipped WAL records (length + crc32c + WAL payload)
     peers.py        peer polling: fencing on a higher epoch, split brain, isolation, partitions

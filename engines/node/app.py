@@ -6,12 +6,44 @@
     GET  /replication           role, epoch, upstream, applied/primary LSN, lag, split_brain
     GET  /peers                 each peer's reachability, last contact, role, epoch, primary
     GET|PUT|DELETE /kv/{key}    the key URL-encoded (any bytes); the body is the raw value
-    GET  /wal?from_lsn=N&wait=S&epoch=E&name=X     WAL frames for standbys (long-poll)
+    GET  /wal?from_lsn=N&wait=S&epoch=E&name=X     WAL frames for standbys (long-poll); bearer
+                                token when configured (a standby sends its own --token-file)
     POST /admin/{action}        flush, compact, checkpoint, reduce-cache, promote, fence, demote,
-                                wal-archive; bearer token when configured
+                                rejoin, backup, wal-archive; bearer token when configured
+
+/health, /ready, /metrics, /replication and /peers stay open (monitoring needs no secret).
+
+Admin actions (POST, JSON object body, answer ``{"action", "ok": true, ...}``):
+
+    promote                      standby/fenced -> primary in epoch+1: {role, epoch, changed, ...}
+    fence {"reason", "epoch"?, "force"?}   refuse writes; a live primary is only fenced for a newer
+                                 epoch unless force
+    demote {"follow": URL}       become a standby of URL as is; the upstream refuses it (409 ->
+                                 follower_state "refused") when its records diverged
+    rejoin {"primary": URL, "dry_run"?: bool}   (or ``?primary=URL``) the reference's "rebuild
+                                 primary from standby": asks URL for its timeline history and
+                                 finds the fork LSN. Not diverged: same as demote. Diverged (this
+                                 node holds records past the fork): exports them to
+                                 ``<parent>/.quarantine/diverged-<epoch>-<ts>/<name>.diverged.jsonl``,
+                                 moves the data dir beside it, and follows URL from an empty data
+                                 dir (reseeding from a backup when one is at hand). Answer:
+                                 {role, epoch, plan: {fork_lsn, diverged, diverged_records, ...},
+                                 diverged, quarantine?, export?: {path, records, missing, complete}}.
+                                 dry_run: only {plan}, nothing changed. 409 when URL is not a
+                                 primary, or no fork point exists (split brain, newer epoch here).
+    backup {"repo"?, "incremental"?}   a hot backup of the open engine into repo (default: the
+                                 node's --backup-repo, else --archive): the backup's JSON
+    flush | compact | checkpoint {"dest"} | reduce-cache {"cache_bytes"} | wal-archive {"repo"?}
+
+``GET /replication`` also carries ``reseed`` (the last reseed from a backup: state
+reseeding|reseeded|failed, reason, backup_id, lsn, quarantine, duration_seconds), ``rejoin`` (the
+last rejoin), ``backup_repo`` (advertised to standbys), and for each standby the primary has seen
+``lag_records`` and ``lag_seconds`` (since the commit of the first record it lacks), which keep
+growing while that standby is stopped.
 
 Errors are JSON ``{"error", "hint", "kind"}`` with the status of their kind (400 bad input,
-401 token, 404, 409 refused: standby or fenced, 410 WAL recycled, 413 too large, 507 disk full).
+401 token, 404, 409 refused: standby or fenced, 410 WAL recycled, 413 too large, 502 a node this
+one had to ask is unreachable, 507 disk full).
 Engine calls block (fsync), so they run in the thread pool, never on the event loop.
 """
 
@@ -32,6 +64,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engines.backup import attach_archiver, create_backup
 from engines.errors import (
     ClosedError,
     CorruptionError,
@@ -43,15 +76,17 @@ from engines.errors import (
     ReadOnlyError,
     SafetyRefusal,
 )
-from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError
+from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError, NodeUnreachableError
 from engines.node.metrics import CONTENT_TYPE
 from engines.node.node import Node
 from engines.node.wal_tail import WalGoneError
 from engines.node.wire import encode_frames
+from engines.wal import list_segments
 
 __all__ = ["build_app", "ADMIN_ACTIONS"]
 
-ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "wal-archive")
+ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "rejoin", "backup",
+                 "wal-archive")
 _MAX_ADMIN_BODY = 64 * 1024
 _MAX_WAIT = 30.0
 
@@ -60,6 +95,7 @@ _STATUS: list[tuple[type[EngineError], int]] = [
     (NodeBadRequestError, 400),
     (InvalidArgumentError, 400),
     (NodeRefusedError, 409),
+    (NodeUnreachableError, 502),  # another node this one had to ask (rejoin's primary) did not answer
     (FencedError, 409),
     (ReadOnlyError, 409),
     (SafetyRefusal, 409),
@@ -83,13 +119,13 @@ def build_app(node: Node) -> Starlette:
     config = node.config
     token = config.token
 
-    def check_token(request: Request) -> None:
+    def check_token(request: Request, what: str = "admin endpoints") -> None:
         if token is None:
             return
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise NodeAuthError("admin endpoints need the node's bearer token",
+            raise NodeAuthError(f"{what} need the node's bearer token",
                                 hint="send 'Authorization: Bearer <token>' (drconsole: --token-file)")
 
     def key_of(request: Request) -> bytes:
@@ -177,6 +213,7 @@ def build_app(node: Node) -> Starlette:
         return JSONResponse({"lsn": lsn, "durable": True, "epoch": node.epoch})
 
     async def wal(request: Request) -> Response:
+        check_token(request, "WAL shipping (/wal) and admin endpoints")  # the log is every value ever written
         params = request.query_params
         try:
             from_lsn = int(params.get("from_lsn", "1"))
@@ -202,8 +239,10 @@ def build_app(node: Node) -> Starlette:
         try:
             batch = await run_in_threadpool(node.tail.read, from_lsn, committed, max_bytes=max_bytes)
         except WalGoneError as exc:
+            repo = config.backup_source
             return JSONResponse({"error": str(exc), "kind": "WalGone", "oldest_lsn": exc.oldest,
-                                 "hint": "read the missing records from the WAL archive"},
+                                 "backup_repo": None if repo is None else str(repo),
+                                 "hint": "read the missing records from the WAL archive, or reseed from a backup"},
                                 status_code=410, headers=headers())
         return Response(encode_frames(batch.payloads), media_type="application/octet-stream",
                         headers={**headers(), "x-drconsole-last-lsn": str(committed),
@@ -221,6 +260,8 @@ def build_app(node: Node) -> Starlette:
             raise NodeBadRequestError("the admin request body is not JSON") from None
         if not isinstance(body, dict):
             raise NodeBadRequestError("the admin request body must be a JSON object")
+        for name, value in request.query_params.items():
+            body.setdefault(name, value)  # /admin/rejoin?primary=URL: the query string works as the body
         try:
             result = await run_in_threadpool(_run_admin, node, action, body)
         except EngineError:
@@ -274,6 +315,18 @@ def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
             raise SafetyRefusal(f"refusing to fence: epoch {epoch} is not newer than this node's {node.epoch}",
                                 hint="send {\"force\": true} to fence anyway")
         return node.fence(str(body.get("reason") or "fenced by an operator"), epoch)
+    if action == "rejoin":
+        primary = body.get("primary")
+        if not isinstance(primary, str):
+            raise NodeBadRequestError('rejoin needs {"primary": "<primary URL>"} (or ?primary=URL)')
+        dry_run = body.get("dry_run", False)
+        return node.rejoin(primary, dry_run=dry_run in (True, "1", "true", "yes"))
+    if action == "backup":
+        repo = body.get("repo") or (str(node.config.backup_source) if node.config.backup_source else None)
+        if not isinstance(repo, str) or not Path(repo).is_absolute():
+            raise NodeBadRequestError('backup needs {"repo": ABSOLUTE_PATH} or a node started with --backup-repo',
+                                      hint="or --archive")
+        return create_backup(repo, engine=engine, incremental=bool(body.get("incremental"))).to_json()
     if action == "demote":
         follow = body.get("follow")
         if not isinstance(follow, str):
@@ -308,14 +361,10 @@ def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
         engine.flush()
         return {"cache": "flushed (this backend has no cache control)"}
     if action == "wal-archive":
-        from engines.backup import attach_archiver
-
         repo = body.get("repo") or (str(node.config.archive) if node.config.archive else None)
         if not repo:
             raise NodeBadRequestError('wal-archive needs {"repo": PATH} or a node started with --archive')
         archive = attach_archiver(engine, repo) if node.archive is None else node.archive
-        from engines.wal import list_segments
-
         segments = list_segments(engine.wal_dir)
         open_segment = segments[-1].path if segments else None
         added = archive.archive_sealed(engine.wal_dir, exclude=open_segment)

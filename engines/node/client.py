@@ -161,6 +161,8 @@ def _status_error(url: str, method: str, path: str, response: httpx.Response) ->
         return NodeRefusedError(where, hint=hint)
     if status in (400, 404, 413, 422):
         return NodeBadRequestError(where, hint=hint)
+    if status == 502:
+        return NodeUnreachableError(where, hint=hint or "the node could not reach the node it had to ask")
     if status == 503:
         return NodeUnreachableError(where, hint=hint or "the node is up but cannot serve")
     return NodeError(where, hint=hint)

@@ -34,6 +34,9 @@ class NodeConfig:
         token: the bearer token admin endpoints require (None: no token).
         archive: a backup repository: the primary archives recycled WAL segments there, and a
             standby that fell behind the primary's WAL reads them from there.
+        backup_repo: a backup repository whose newest full backup reseeds this node when it is a
+            standby too far behind (no WAL source reaches back) or empty; None: ``archive``, else
+            the one the primary advertises. A primary advertises it and ``/admin/backup`` writes there.
         durability: for a new data dir.
     """
 
@@ -46,6 +49,7 @@ class NodeConfig:
     peers: list[str] = field(default_factory=list)
     token: str | None = None
     archive: Path | None = None
+    backup_repo: Path | None = None
     durability: str = "sync"
     allow_remote: bool = False
     max_key_bytes: int = 1024
@@ -57,6 +61,7 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        self.backup_repo = Path(self.backup_repo) if self.backup_repo is not None else None
         if not self.name:
             self.name = self.data_dir.name
         if not 0 <= self.port <= 65535:
@@ -67,6 +72,11 @@ class NodeConfig:
                 hint="the node API has no TLS; pass --allow-remote to listen there anyway, behind a proxy")
         self.follow = self.follow.rstrip("/") if self.follow else None
         self.peers = [peer.rstrip("/") for peer in self.peers]
+
+    @property
+    def backup_source(self) -> Path | None:
+        """The repository holding this node's full backups (``backup_repo``, else ``archive``)."""
+        return self.backup_repo or self.archive
 
     @property
     def url(self) -> str:

@@ -9,21 +9,38 @@ A primary takes client writes. A standby applies what its follower (``replicatio
 from its upstream and refuses client writes, naming the primary. A fenced node refuses writes at
 the engine too (``Engine.fence``), so nothing in this process can write behind the new primary's
 back; it still serves reads, and can be rejoined as a standby.
+
+Two transitions swap the data dir under the running node (the engine is closed, the dir replaced,
+a new engine opened, all under the node lock; a request caught in between gets 503):
+* ``reseed``: a standby too far behind restores its repository's newest full backup
+  (``reseed.py``; the old dir goes to quarantine via ``engines.backup.restore_backup``);
+* ``rejoin``: an old primary with records the new primary never had exports them and moves its
+  dir aside (``divergence.py``), then follows the new primary from an empty data dir.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from engines import create_engine, open_engine
+from engines.backup import attach_archiver, restore_backup
 from engines.base import Engine
-from engines.errors import InvalidArgumentError, SafetyRefusal
+from engines.errors import EngineError, InvalidArgumentError, SafetyRefusal
+from engines.fsutil import move_to_quarantine
+from engines.node.client import NodeClient
 from engines.node.config import NodeConfig
+from engines.node.divergence import RejoinPlan, diverged_folder, export_records, plan_rejoin, write_summary
 from engines.node.errors import NodeRefusedError
+from engines.node.lag import CommitClock
 from engines.node.metrics import NodeMetrics
+from engines.node.peers import PeerMonitor
+from engines.node.replication import Follower
+from engines.node.reseed import ReseedReport, choose_backup
 from engines.node.state import NodeState, TimelineEntry, load_state, persist_epoch, save_state, switch_lsn
 from engines.node.wal_tail import WalTail
 
@@ -31,6 +48,7 @@ __all__ = ["Node", "RESERVED_PREFIX", "READY_KEY"]
 
 RESERVED_PREFIX = b"__drconsole__/"
 READY_KEY = RESERVED_PREFIX + b"ready"
+log = logging.getLogger("drconsole.node")
 
 
 class Node:
@@ -42,6 +60,7 @@ class Node:
         self._lock = threading.RLock()
         self._commit = threading.Condition(threading.Lock())
         self.committed_lsn = 0
+        self.commit_clock = CommitClock()
         self.engine: Engine = self._open_engine()
         self.committed_lsn = self.engine.last_lsn
         self.tail = WalTail(self.engine.wal_dir)
@@ -63,6 +82,8 @@ class Node:
         self.follower: Any = None
         self.peers: Any = None
         self.archive: Any = None
+        self.last_reseed: ReseedReport | None = None
+        self.last_rejoin: dict[str, Any] | None = None
         self.closed = False
         self.started_at = time.time()
 
@@ -74,17 +95,18 @@ class Node:
             if config.engine is None:
                 raise InvalidArgumentError(f"data dir {path} does not exist",
                                            hint="pass --engine to create it, or check the path")
-            options: dict[str, Any] = {}
-            if config.wal_segment_bytes:
-                options["wal_segment_bytes"] = config.wal_segment_bytes
-            return create_engine(path, config.engine, durability=config.durability, node_name=config.name,
-                                 **options)
+            return self._create_engine(config.engine)
         return open_engine(path, "rw", backend=config.engine)
+
+    def _create_engine(self, backend: str) -> Engine:
+        options: dict[str, Any] = {}
+        if self.config.wal_segment_bytes:
+            options["wal_segment_bytes"] = self.config.wal_segment_bytes
+        return create_engine(self.config.data_dir, backend, durability=self.config.durability,
+                             node_name=self.config.name, **options)
 
     def start(self) -> None:
         """Start the background work: following the upstream, polling peers, archiving."""
-        from engines.node.peers import PeerMonitor
-
         if self.state.role == "primary":
             self._attach_archiver()
         if self.state.role == "standby":
@@ -103,13 +125,13 @@ class Node:
         if self.peers is not None:
             self.peers.stop()
         self._stop_follower()
-        self.engine.close()
+        with self._lock:  # waits for a reseed or rejoin swapping the data dir to finish
+            self.engine.close()
 
     def _start_follower(self) -> None:
-        from engines.node.replication import Follower
-
         assert self.state.upstream is not None
-        self.follower = Follower(self, self.state.upstream, archive=self.config.archive)
+        self.follower = Follower(self, self.state.upstream, archive=self.config.archive or self.config.backup_repo,
+                                 backup_repo=self.config.backup_source, token=self.config.token)
         self.follower.start()
 
     def _stop_follower(self) -> None:
@@ -120,8 +142,6 @@ class Node:
     def _attach_archiver(self) -> None:
         if self.config.archive is None:
             return
-        from engines.backup import attach_archiver
-
         self.archive = attach_archiver(self.engine, self.config.archive)
 
     # ------------------------------------------------------------------ properties
@@ -205,6 +225,7 @@ class Node:
         with self._commit:
             if lsn > self.committed_lsn:
                 self.committed_lsn = lsn
+                self.commit_clock.note(lsn)
                 self._commit.notify_all()
 
     def wait_for_commit(self, after: int, timeout: float) -> int:
@@ -235,7 +256,8 @@ class Node:
                     f"standby {name} (epoch {follower_epoch}) holds LSN {from_lsn - 1}, but the timelines split "
                     f"after LSN {shared} (epoch {self.epoch} began there): its last "
                     f"{from_lsn - 1 - shared} record(s) were never on this primary",
-                    hint="reseed it from a backup of this node (its divergent data dir is kept aside)")
+                    hint=f"rejoin it: `drconsole node rejoin URL --primary {self.url}` (its diverged records are "
+                         "exported and its data dir kept in quarantine), or reseed it from a backup of this node")
 
     def note_standby(self, name: str, applied_lsn: int, address: str) -> None:
         self.standbys[name] = {"name": name, "applied_lsn": applied_lsn, "address": address,
@@ -294,11 +316,7 @@ class Node:
 
     def demote(self, follow: str) -> dict[str, Any]:
         """Become a standby of ``follow`` (a fenced old primary rejoining, or a planned switchover)."""
-        follow = follow.rstrip("/")
-        if not follow.startswith(("http://", "https://")):
-            raise InvalidArgumentError(f"follow must be an http(s) URL, not {follow!r}")
-        if follow == self.url:
-            raise InvalidArgumentError("a node cannot follow itself")
+        follow = self._check_upstream_url(follow)
         self._stop_follower()  # outside the lock: the follower takes it to adopt a timeline
         with self._lock:
             self.engine.archive_hook = None
@@ -308,6 +326,133 @@ class Node:
             save_state(self.config.data_dir, self.state)
             self._start_follower()
             return self.describe_role()
+
+    def rejoin(self, primary: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Make this node a standby of ``primary``, setting aside what it wrote after the fork.
+
+        A node whose records all lie on the primary's history is simply demoted. One with records
+        past the fork (``divergence.py``) exports them to JSONL, moves its data dir to
+        ``.quarantine/diverged-<epoch>-<ts>/`` and follows the primary from an empty data dir
+        (which reseeds from a backup when one is at hand). ``dry_run``: only the plan.
+
+        Raises:
+            NodeUnreachableError: the primary cannot be asked for its history (nothing changed).
+            NodeRefusedError: ``primary`` is not a primary.
+            SafetyRefusal: no fork point can be found (``plan_rejoin``); nothing changed.
+        """
+        primary = self._check_upstream_url(primary)
+        with NodeClient(primary, token=self.config.token, timeout=10.0) as client:
+            report = client.replication()
+        if report.get("role") != "primary":
+            raise NodeRefusedError(f"{primary} is not a primary (it is a {report.get('role')}); not rejoining to it",
+                                   hint="name the current primary with --primary")
+        history = [TimelineEntry(**entry) for entry in report.get("history", [])]
+        with self._lock:
+            plan = plan_rejoin(primary=primary, node_epoch=self.epoch, node_last_lsn=self.engine.last_lsn,
+                               primary_epoch=int(report["epoch"]), primary_last_lsn=int(report["applied_lsn"]),
+                               history=history, node_is_primary=self.state.role == "primary")
+        if dry_run:
+            return {**self.describe_role(), "plan": plan.to_json(), "dry_run": True}
+        if not plan.diverged:
+            result = {**self.demote(primary), "plan": plan.to_json(), "diverged": False}
+            self.last_rejoin = {"at": time.time(), "primary": primary, "diverged": False, "plan": plan.to_json()}
+            return result
+        self._stop_follower()  # outside the lock: the follower takes it to adopt a timeline
+        with self._lock:
+            outcome = self._set_diverged_aside(plan, history)
+            self._start_follower()
+            return {**self.describe_role(), "diverged": True, **outcome}
+
+    def _set_diverged_aside(self, plan: RejoinPlan, history: list[TimelineEntry]) -> dict[str, Any]:
+        data_dir = self.config.data_dir
+        old = self.engine
+        # Fenced first (and saved so): if anything below fails, the node stays a consistent fenced node.
+        self._fence_locked(f"rejoining {plan.primary}: records past LSN {plan.fork_lsn} are being set aside")
+        old.archive_hook = None  # its diverged segments must never reach the shared WAL archive
+        if old.last_lsn > plan.node_last_lsn:  # a client write landed between the plan and the fence
+            plan = dataclasses.replace(plan, node_last_lsn=old.last_lsn,
+                                       diverged_records=old.last_lsn - plan.fork_lsn)
+        folder = diverged_folder(data_dir, plan.node_epoch)
+        name = data_dir.name
+        # Read the WAL before closing: closing flushes the store and recycles covered segments.
+        export = export_records(old.wal_dir, plan.fork_lsn, plan.node_last_lsn, folder / f"{name}.diverged.jsonl")
+        write_summary(folder / f"{name}.diverged.json", plan, export, folder / name)
+        backend = old.backend
+        old.close()
+        try:
+            moved = move_to_quarantine([data_dir], folder)[0]
+        except EngineError:
+            self.engine = open_engine(data_dir, "rw", backend=backend)  # nothing moved: serve it again, fenced
+            self.engine.fence("a rejoin failed to move this data dir aside")
+            raise
+        self.engine = self._create_engine(backend)
+        self.tail = WalTail(self.engine.wal_dir)
+        self.committed_lsn = 0
+        self.archive = None
+        self.state.role = "standby"
+        self.state.upstream = plan.primary
+        self.state.fence_reason = None
+        self.state.known_epoch = max(self.state.known_epoch, plan.primary_epoch)
+        self.state.history = sorted(history, key=lambda entry: entry.epoch)
+        save_state(data_dir, self.state)
+        outcome = {"plan": plan.to_json(), "quarantine": str(moved), "export": export.to_json(),
+                   "summary": str(folder / f"{name}.diverged.json")}
+        self.last_rejoin = {"at": time.time(), "primary": plan.primary, "diverged": True, **outcome}
+        log.warning("node %s diverged from %s after LSN %d: %d record(s) exported to %s, data dir moved to %s; "
+                    "following %s from an empty data dir", self.config.name, plan.primary, plan.fork_lsn,
+                    export.records, export.path, moved, plan.primary)
+        return outcome
+
+    def reseed(self, repo: Path, *, reason: str, primary_lsn: int | None) -> ReseedReport:
+        """Replace this standby's data dir with the newest useful full backup in ``repo``.
+
+        Called by the follower (its own thread). The old data dir goes to quarantine
+        (``restore_backup(replace=True)``); a failed restore leaves it in place and serving.
+
+        Raises:
+            EngineError: no useful backup (``choose_backup``), or the restore failed.
+        """
+        with self._lock:
+            if self.state.role != "standby" or self.closed:
+                raise NodeRefusedError(f"node {self.config.name} is a {self.state.role}: only a standby reseeds")
+            applied = self.engine.last_lsn
+            backend = self.engine.backend
+            meta = choose_backup(Path(repo), applied_lsn=applied, backend=backend, primary_lsn=primary_lsn,
+                                 history=self.state.history)
+            report = ReseedReport(state="reseeding", reason=reason, repo=str(repo), backup_id=meta.backup_id,
+                                  lsn=meta.lsn_end, previous_lsn=applied, started_at=time.time())
+            self.last_reseed = report
+            log.warning("node %s reseeding from backup %s (LSN %d) in %s: %s", self.config.name, meta.backup_id,
+                        meta.lsn_end, repo, reason)
+            self.engine.archive_hook = None
+            self.engine.close()
+            try:
+                result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True)
+            except EngineError as exc:
+                report.finish("failed", error=str(exc))
+                log.error("node %s: reseed from %s failed, its data dir is unchanged: %s", self.config.name,
+                          meta.backup_id, exc)
+                raise
+            finally:
+                # The backup's data dir, or the old one, untouched, when the restore failed.
+                self.engine = open_engine(self.config.data_dir, "rw", backend=backend)
+                self.tail = WalTail(self.engine.wal_dir)
+                self.committed_lsn = self.engine.last_lsn
+            save_state(self.config.data_dir, self.state)  # the backup's dir has no node.json of ours
+            report.lsn = result.lsn
+            report.quarantine = None if result.quarantine is None else str(result.quarantine)
+            report.finish("reseeded")
+            log.warning("node %s reseeded from backup %s: now at LSN %d (was %d); the old data dir is in %s",
+                        self.config.name, meta.backup_id, result.lsn, applied, report.quarantine)
+            return report
+
+    def _check_upstream_url(self, url: str) -> str:
+        url = url.rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise InvalidArgumentError(f"the primary must be an http(s) URL, not {url!r}")
+        if url == self.url:
+            raise InvalidArgumentError("a node cannot follow itself")
+        return url
 
     def adopt_timeline(self, epoch: int, history: list[TimelineEntry]) -> None:
         """A standby takes its primary's epoch and history (so a later promotion continues them)."""
@@ -344,9 +489,22 @@ class Node:
             report.update(self.follower.status())
         elif self.state.role != "primary":
             report.update({"primary_lsn": None, "lag_records": None, "lag_bytes": None, "lag_seconds": None})
-        report["standbys"] = list(self.standbys.values())
+        report["standbys"] = self._standby_lag()
         report["history"] = [entry.model_dump() for entry in self.state.history]
+        report["backup_repo"] = None if self.config.backup_source is None else str(self.config.backup_source)
+        report["reseed"] = None if self.last_reseed is None else self.last_reseed.to_json()
+        report["rejoin"] = self.last_rejoin
         return report
+
+    def _standby_lag(self) -> list[dict[str, Any]]:
+        """Each standby as this node last saw it, with its lag: what a paused standby cannot report."""
+        committed, now, wall = self.committed_lsn, time.monotonic(), time.time()
+        standbys = []
+        for standby in list(self.standbys.values()):
+            records, seconds = self.commit_clock.lag(standby["applied_lsn"], committed, now)
+            standbys.append({**standby, "lag_records": records, "lag_seconds": round(seconds, 6),
+                             "last_seen_seconds_ago": round(wall - standby["last_seen"], 3)})
+        return standbys
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         stats = self.engine.stats()

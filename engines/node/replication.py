@@ -4,7 +4,13 @@ One thread per standby. It long-polls ``GET /wal?from_lsn=N&wait=S`` on the upst
 each batch with ``Engine.apply_replicated`` (which keeps the primary's LSNs and timestamps and
 fsyncs before it returns). When the upstream answers 410 Gone (it recycled the segment the
 standby needs), the follower reads the missing records from the WAL archive, if it has one,
-and then goes back to the upstream.
+and then goes back to the upstream. When the archive does not reach back either, it reseeds
+(``Node.reseed``) from the newest full backup of its backup repository (``--backup-repo``, else
+``--archive``, else the repository the upstream names in its 410 answer) and goes on from the
+backup's LSN. A standby that starts empty reseeds from its own repository's backup first, when
+there is one, rather than stream the whole history.
+
+With a token configured (``--token-file``) the follower sends it: the primary's ``/wal`` needs it.
 
 Lag, as ``/replication`` reports it:
 * ``lag_records``: the upstream's committed LSN minus the applied LSN (at the last response).
@@ -16,6 +22,7 @@ Lag, as ``/replication`` reports it:
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -25,6 +32,7 @@ import httpx
 
 from engines.backup.archive import WalArchive
 from engines.backup.repository import Repository
+from engines.backup.errors import BackupNotFoundError
 from engines.errors import CorruptionError, EngineError
 from engines.node.state import TimelineEntry
 from engines.node.wire import decode_frames
@@ -33,18 +41,22 @@ from engines.wal import RecoveryMode, WalReader, WalRecord
 __all__ = ["Follower"]
 
 _ARCHIVE_BATCH = 5000
+log = logging.getLogger("drconsole.node")
 
 
 class Follower:
-    def __init__(self, node: Any, upstream: str, *, archive: Path | None = None,
-                 wait_seconds: float = 0.5) -> None:
+    def __init__(self, node: Any, upstream: str, *, archive: Path | None = None, backup_repo: Path | None = None,
+                 token: str | None = None, wait_seconds: float = 0.5) -> None:
         self.node = node
         self.upstream = upstream.rstrip("/")
         self.archive = archive
+        self.backup_repo = backup_repo
         self.wait_seconds = wait_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"follower-{upstream}", daemon=True)
-        self._client = httpx.Client(timeout=httpx.Timeout(wait_seconds + 10.0, connect=2.0))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(timeout=httpx.Timeout(wait_seconds + 10.0, connect=2.0), headers=headers)
+        self._reseed_error: str | None = None
         self.connected = False
         self.primary_lsn: int | None = None
         self.primary_epoch: int | None = None
@@ -82,13 +94,17 @@ class Follower:
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:
         backoff = 0.05
+        if self.node.engine.last_lsn == 0 and self.backup_repo is not None:
+            self._reseed_if_possible("this standby is empty", [self.backup_repo], quiet_if_none=True)
         while not self._stop.is_set():
             try:
                 self._poll_once()
                 backoff = 0.05
             except _Gone as gone:
                 if not self._catch_up_from_archive(gone.oldest):
-                    self._pause(1.0)
+                    repos = [repo for repo in (self.backup_repo, gone.backup_repo) if repo is not None]
+                    if not self._reseed_if_possible(self.last_error or "too far behind", repos):
+                        self._pause(1.0)
             except httpx.HTTPError as exc:
                 self.connected = False
                 self.state = "disconnected"
@@ -120,7 +136,8 @@ class Follower:
         epoch = int(response.headers.get("x-drconsole-epoch", "-1"))
         if response.status_code == 410:
             body = _json(response)
-            raise _Gone(body.get("oldest_lsn"))
+            advertised = body.get("backup_repo")
+            raise _Gone(body.get("oldest_lsn"), Path(advertised) if isinstance(advertised, str) else None)
         if response.status_code != 200:
             raise _Refused(f"upstream {self.upstream} refused: HTTP {response.status_code}: "
                            f"{_json(response).get('error', response.text[:200])}")
@@ -169,6 +186,51 @@ class Follower:
                 engine.flush()
             except EngineError as exc:
                 self.last_error = f"flush after replication failed: {exc}"
+
+    # ------------------------------------------------------------------ reseeding
+    def _reseed_if_possible(self, reason: str, repos: list[Path], *, quiet_if_none: bool = False) -> bool:
+        """Reseed from the first of ``repos`` with a useful full backup. False: none could be used."""
+        problems = []
+        for repo in dict.fromkeys(repos):  # the same repository named twice is tried once
+            if self._stop.is_set():
+                return False
+            if not repo.is_dir():
+                problems.append(f"{repo}: not a directory on this host")
+                continue
+            previous = self.state
+            self.state = "reseeding"
+            try:
+                report = self.node.reseed(repo, reason=reason, primary_lsn=self.primary_lsn)
+            except BackupNotFoundError as exc:
+                self.state = previous
+                if quiet_if_none:
+                    return False  # an empty standby with no backup yet simply streams from the start
+                problems.append(str(exc))
+                continue
+            except EngineError as exc:
+                self.state = previous
+                problems.append(str(exc))
+                continue
+            self.state = "reseeded"
+            self.last_error = None
+            self._reseed_error = None
+            self.source = "backup"
+            log.info("standby %s reseeded from %s, following %s from LSN %s", self.node.config.name,
+                     report.backup_id, self.upstream, report.lsn)
+            return True
+        if not problems:
+            if not quiet_if_none:
+                self.last_error = (f"{reason}; no backup repository is known to reseed from "
+                                   "(--backup-repo, --archive, or the primary's)")
+            return False
+        message = f"{reason}; reseed impossible: " + "; ".join(problems)
+        if not quiet_if_none:
+            self.state = "needs-reseed"
+            self.last_error = message
+        if message != self._reseed_error:
+            log.error("standby %s: %s", self.node.config.name, message)
+            self._reseed_error = message
+        return False
 
     # ------------------------------------------------------------------ the archive
     def _catch_up_from_archive(self, oldest: int | None) -> bool:
@@ -221,9 +283,10 @@ class Follower:
 
 
 class _Gone(Exception):
-    def __init__(self, oldest: int | None) -> None:
+    def __init__(self, oldest: int | None, backup_repo: Path | None = None) -> None:
         super().__init__(f"upstream recycled the WAL (oldest kept: {oldest})")
         self.oldest = oldest
+        self.backup_repo = backup_repo
 
 
 class _Refused(Exception):

@@ -10,6 +10,7 @@ itself instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import socket
 import threading
@@ -59,6 +60,7 @@ def serve(config: NodeConfig, *, log_level: str = "warning") -> int:
         EngineError: the data dir cannot be created or opened (nothing is served).
     """
     _check_port(config.host, config.port)
+    _log_to_stderr(log_level)
     node = Node(config)
     server = _Server(_uvicorn_config(node, log_level))
     try:
@@ -66,6 +68,22 @@ def serve(config: NodeConfig, *, log_level: str = "warning") -> int:
     finally:
         node.close()  # idempotent; covers a failed startup (port in use) too
     return 0 if server.started else 3
+
+
+def _log_to_stderr(log_level: str) -> None:
+    """Send the node's own log (reseeds, rejoins, divergence) to stderr, at info or above.
+
+    Those events change the data dir, so they are logged even when uvicorn's ``--log-level`` is
+    quieter; ``debug`` lowers it for the node too.
+    """
+    logger = logging.getLogger("drconsole.node")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if log_level == "debug" else logging.INFO)
+    logger.propagate = False
 
 
 def _check_port(host: str, port: int) -> None:
