@@ -151,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from console.cli_drill import register as register_drill_commands  # fault, drill
     from console.cli_node import register as register_node_commands
+    from console.cli_serve import register as register_serve_commands  # serve ssh, serve web
 
     register_backup_commands(commands, common)
     register_playbook_commands(commands, common)
     register_node_commands(commands, common)
     register_drill_commands(commands, common)
+    register_serve_commands(commands, common)
     return parser
 
 
