@@ -59,9 +59,13 @@ def incident_report_markdown(incident: Incident, snapshot: FleetSnapshot | None,
         f" ({'within target' if incident.within_target(now) else 'target missed'})",
         f"- **Playbook**: {incident.playbook or 'none run'}"
         + (f" ({incident.outcome})" if incident.outcome else ""),
-        "",
-        "## Timeline",
     ]
+    if incident.responder:
+        lines.append(f"- **Responder**: {incident.responder}")
+    if incident.recorded_as:
+        lines.append(f"- **Recorded as**: {incident.recorded_as} (answers, overrides, who and when: "
+                     f"`drconsole incident show {incident.recorded_as}`)")
+    lines += ["", "## Timeline"]
     seen: set[str] = set()
     for event in events:
         kind = _milestone_kind(event)
@@ -77,10 +81,14 @@ def incident_report_markdown(incident: Incident, snapshot: FleetSnapshot | None,
         ["- No alert fired; the incident was opened by the responder."]
     lines += ["", "### Why It Happened"]
     if incident.triage_path:
+        answered_at = _answer_times(events)
+        by = f", by {incident.responder}" if incident.responder else ""
         for question, answer, evidence, overridden in incident.triage_path:
             verdict = "yes" if answer else "no"
+            when = answered_at.get(question)
             lines.append(f"- {question} **{verdict}**" + (f" — {evidence}" if evidence else "")
-                         + (" (answer overridden by the responder)" if overridden else ""))
+                         + (" (answer overridden by the responder)" if overridden else "")
+                         + (f" [{hms(when)}{by}]" if when is not None else ""))
     else:
         lines.append(f"- {TODO}")
     lines += ["", "### Detection"]
@@ -108,6 +116,19 @@ def incident_report_markdown(incident: Incident, snapshot: FleetSnapshot | None,
     lines += ["", "## Prevention", "### Monitoring Improvements", f"- {TODO}", "### Process Changes", f"- {TODO}",
               "### Code Changes", f"- {TODO}", ""]
     return "\n".join(lines)
+
+
+def _answer_times(events: list[TimelineEvent]) -> dict[str, datetime]:
+    """When each question was last answered (the triage screen records "<question> yes|no (...)")."""
+    found: dict[str, datetime] = {}
+    for event in events:
+        if event.kind in ("triage", "override"):
+            for verdict in (" yes (", " no ("):
+                question, sep, _rest = event.text.partition(verdict)
+                if sep:
+                    found[question] = event.at
+                    break
+    return found
 
 
 def _root_cause(incident: Incident) -> str:

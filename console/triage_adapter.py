@@ -9,13 +9,16 @@ the probe, so the path and the recommendation are the playbooks' own.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from console.triage_view import PathStep, ProbeAnswer, Recommendation, TreeNode, TriageWalk
 
-__all__ = ["PlaybookTriage", "recommendation_for"]
+__all__ = ["PlaybookTriage", "recommendation_for", "NO_PROBE"]
+
+NO_PROBE = ProbeAnswer(None, "no probe for this question: answer from what you know")
 
 
 def recommendation_for(library: Any, playbook_id: str, severity: str | None = None) -> Recommendation:
@@ -64,6 +67,7 @@ class PlaybookTriage(TriageWalk):
             self.context.memory_threshold = memory_threshold
         self._nodes = self._translate()
         self._probes: dict[str, ProbeAnswer] = {}
+        self._probe_lock = threading.Lock()
         self.steps: list[PathStep] = []
 
     # ------------------------------------------------------------------ translation of the tree
@@ -104,18 +108,26 @@ class PlaybookTriage(TriageWalk):
         return node
 
     def probe(self, node_id: str) -> ProbeAnswer:
-        if node_id not in self._probes:
-            from playbooks.probes import PROBES
+        """Runs the probe once (it may open and verify the engine: call it from a worker thread)."""
+        from playbooks.probes import PROBES
 
-            question = self.tree.nodes.get(node_id)
-            if question is None:
-                return ProbeAnswer(None, "no probe for this question: answer from what you know")
-            try:
-                found = PROBES[question.probe](self.context)
-                self._probes[node_id] = ProbeAnswer(found.answer, found.evidence)
-            except Exception as exc:  # noqa: BLE001 - a failing probe cannot tell; the responder answers
-                self._probes[node_id] = ProbeAnswer(None, f"probe {question.probe} failed: {exc}")
-        return self._probes[node_id]
+        question = self.tree.nodes.get(node_id)
+        if question is None:
+            return NO_PROBE
+        # One probe run per question even when the screen's worker and another caller ask at once.
+        with self._probe_lock:
+            if node_id not in self._probes:
+                try:
+                    found = PROBES[question.probe](self.context)
+                    self._probes[node_id] = ProbeAnswer(found.answer, found.evidence)
+                except Exception as exc:  # noqa: BLE001 - a failing probe cannot tell; the responder answers
+                    self._probes[node_id] = ProbeAnswer(None, f"probe {question.probe} failed: {exc}")
+            return self._probes[node_id]
+
+    def probed(self, node_id: str) -> ProbeAnswer | None:
+        if node_id not in self.tree.nodes:
+            return NO_PROBE
+        return self._probes.get(node_id)
 
     def recommended(self) -> Sequence[Recommendation]:
         node = self.current()

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ProbeAnswer", "PathStep", "Recommendation", "TreeNode", "TriageView", "TriageWalk", "StaticTriage"]
+__all__ = ["ProbeAnswer", "PathStep", "Recommendation", "TreeNode", "TriageView", "TriageWalk", "StaticTriage",
+           "UNPROBED"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class ProbeAnswer:
 
     answer: bool | None
     evidence: str
+
+
+# What an answer given before its probe finished records as the evidence.
+UNPROBED = ProbeAnswer(None, "answered before the probe finished")
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,22 @@ class TriageView(Protocol):
         """The question being asked, or the leaf reached."""
         ...
 
-    def probe(self, node_id: str) -> ProbeAnswer: ...
+    def probe(self, node_id: str) -> ProbeAnswer:
+        """The probe's answer, running the probe if needed: may block (run it in a worker thread)."""
+        ...
+
+    def probed(self, node_id: str) -> ProbeAnswer | None:
+        """The probe's answer if it is known without running anything; None while it has to run."""
+        ...
 
     def path(self) -> Sequence[PathStep]: ...
 
-    def answer(self, answer: bool) -> PathStep:
-        """Answer the current question (an override when it differs from the probe's answer)."""
+    def answer(self, answer: bool, probe: ProbeAnswer | None = None) -> PathStep:
+        """Answer the current question (an override when it differs from the probe's answer).
+
+        ``probe``: what the probe said, when the caller has it; else the known answer, never a new
+        probe run (an answer given before the probe finished records that).
+        """
         ...
 
     def undo(self) -> PathStep | None: ...
@@ -100,14 +115,17 @@ class TriageWalk:
     def probe(self, node_id: str) -> ProbeAnswer:
         raise NotImplementedError
 
+    def probed(self, node_id: str) -> ProbeAnswer | None:
+        raise NotImplementedError
+
     def path(self) -> Sequence[PathStep]:
         return tuple(self.steps)
 
-    def answer(self, answer: bool) -> PathStep:
+    def answer(self, answer: bool, probe: ProbeAnswer | None = None) -> PathStep:
         node = self.current()
         if node.is_leaf or node.question is None:
             raise ValueError("the walk has reached a leaf: nothing left to answer")
-        probe = self.probe(node.id)
+        probe = probe or self.probed(node.id) or UNPROBED
         step = PathStep(node_id=node.id, question=node.question, answer=answer, probe=probe,
                         overridden=probe.answer is not None and probe.answer != answer)
         self.steps.append(step)
@@ -150,6 +168,9 @@ class StaticTriage(TriageWalk):
 
     def probe(self, node_id: str) -> ProbeAnswer:
         return self.answers.get(node_id, ProbeAnswer(None, "no probe for this question: answer from what you know"))
+
+    def probed(self, node_id: str) -> ProbeAnswer | None:
+        return self.probe(node_id)  # answers given as data: known at once
 
     def recommended(self) -> Sequence[Recommendation]:
         node = self.current()

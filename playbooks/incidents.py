@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import map_os_error
+from playbooks.audit import AuditLog
 from playbooks.errors import UnknownPlaybookError
 from playbooks.state import Actor, StateDir, current_actor
 
@@ -129,6 +130,40 @@ class IncidentStore:
         self._append(incident_id, {"type": kind, "time": time.time(), "message": message, "who": actor.to_json(),
                                    **{key: value for key, value in data.items() if value is not None}})
 
+    def record_answer(self, target: str, *, question: str, answer: bool, evidence: str, probe_answer: bool | None,
+                      node: str | None = None, severity: str = "P2", title: str | None = None,
+                      actor: Actor | None = None) -> str:
+        """One triage answer as the responder gave it, on the target's incident (opened if there is none)
+        and in the audit log; an answer against the probe's is an override. Returns the incident id.
+
+        The console records each answer when it is given (``record_triage`` records a whole walk at once).
+        """
+        actor = actor or current_actor()
+        incident = self.open(target, severity=severity, title=title or f"triage of {target}", actor=actor)
+        overridden = probe_answer is not None and probe_answer != answer
+        kind = "override" if overridden else "answer"
+        how = (f"override: the probe said {_word(probe_answer)}" if overridden
+               else "accepted" if probe_answer is not None else "answered: the probe could not tell")
+        message = f"{question} {_word(answer)}: {evidence} ({how}; by {actor.describe()})"
+        self.record(incident.id, kind, message, actor=actor, question=question, answer=answer, evidence=evidence,
+                    probe_answer=probe_answer, node=node)
+        AuditLog(self.state.audit_log).append(actor=actor, action=f"triage.{kind}", target=target, outcome="recorded",
+                                              detail=message, incident=incident.id, question=question,
+                                              answer=_word(answer), evidence=evidence)
+        return incident.id
+
+    def record_undo(self, target: str, question: str, *, actor: Actor | None = None) -> str | None:
+        """The responder took back the answer to ``question``; on the open incident, if there is one."""
+        actor = actor or current_actor()
+        incident = self.open_for(target)
+        if incident is None:
+            return None
+        message = f"answer to {question} taken back (by {actor.describe()})"
+        self.record(incident.id, "answer_undone", message, actor=actor, question=question)
+        AuditLog(self.state.audit_log).append(actor=actor, action="triage.undo", target=target, outcome="recorded",
+                                              detail=message, incident=incident.id, question=question)
+        return incident.id
+
     def close(self, incident_id: str, reason: str, *, actor: Actor | None = None) -> None:
         self.record(incident_id, "closed", f"incident closed: {reason}", actor=actor)
 
@@ -172,6 +207,22 @@ def _parse(path: Path) -> Incident:
     return incident
 
 
+def _word(answer: bool | None) -> str:
+    return "yes" if answer is True else "no" if answer is False else "unknown"
+
+
+def _who(event: dict[str, Any]) -> str | None:
+    who = event.get("who")
+    return who.get("user") if isinstance(who, dict) else None
+
+
+def _answer_line(event: dict[str, Any]) -> str:
+    """An answer with its time and who gave it (a whole-walk record's message does not name who)."""
+    message = str(event.get("message", ""))
+    who = _who(event)
+    return f"- {_clock(event['time'])} {message}" + (f" ({who})" if who and who not in message else "")
+
+
 def _clock(moment: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(moment))
 
@@ -181,7 +232,7 @@ def report_markdown(incident: Incident) -> str:
     events = incident.events
     runs = [event for event in events if event["type"] == "run_finished"]
     steps = [event for event in events if event["type"] == "step"]
-    answers = [event for event in events if event["type"] in ("answer", "override")]
+    answers = [event for event in events if event["type"] in ("answer", "override", "answer_undone")]
     detected = events[0]["time"]
     first_run = next((event["time"] for event in events if event["type"] == "run_started"), None)
     identified = next((event["time"] for event in events if event["type"] == "triage"), None)
@@ -209,11 +260,11 @@ def report_markdown(incident: Incident) -> str:
         lines.append(f"- {_clock(incident.closed_at)} - Service restored, incident closed")
     lines += ["", "### Every event"]
     for event in events:
-        who = event.get("who", {}).get("user") if isinstance(event.get("who"), dict) else None
+        who = _who(event)
         lines.append(f"- {_clock(event['time'])} {event['type']}: {event.get('message', '')}"
                      + (f" ({who})" if who else ""))
     lines += ["", "## Root Cause Analysis", "### What Happened"]
-    lines += [f"- {answer.get('message', '')}" for answer in answers] or ["_to be filled in_"]
+    lines += [_answer_line(answer) for answer in answers] or ["_to be filled in_"]
     lines += ["### Why It Happened", "_to be filled in_", "### Detection",
               f"drconsole triage ({len([e for e in events if e['type'] == 'triage'])} run(s))", "### Response"]
     lines += [f"- playbook {run.get('playbook')} run {run.get('run_id')}: {run.get('status')}" for run in runs] or ["_none_"]

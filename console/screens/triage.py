@@ -1,25 +1,68 @@
-"""Triage: the decision tree, the current question with its evidence, accept or override, the path."""
+"""Triage: the decision tree, the current question with its evidence, accept or override, the path.
+
+Probes can be slow (a verify reads every page of a data dir), so they run in a thread worker: the
+screen shows "probing…" with a spinner until the evidence arrives, the responder may answer
+before it does, and leaving the screen cancels the probe (its answer, when it comes, is dropped).
+Each answer is written to the playbooks' incident and audit log off the UI thread
+(``console.incident.AnswerRecorder``), except in read-only mode, which writes nothing.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
+from console.incident import AnswerRecorder
 from console.screens.base import ConsoleScreen
-from console.widgets.key_bar import KeyBar
 from console.triage_stub import STAND_IN_NOTE
-from console.triage_view import TriageView
+from console.triage_view import ProbeAnswer, TriageView
 from console.widgets.decision_tree import DecisionTree
 from console.widgets.evidence_panel import EvidencePanel
+from console.widgets.key_bar import KeyBar
 from console.widgets.text import line
 
-__all__ = ["TriageScreen"]
+__all__ = ["AnswerRecorded", "ProbeFinished", "TriageReady", "TriageScreen", "SPINNER"]
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+PROBE_GROUP = "triage-probe"
+
+
+class TriageReady(Message):
+    """The walk for ``node`` was built (the playbook library loaded) off the UI thread."""
+
+    def __init__(self, node: str, view: TriageView) -> None:
+        super().__init__()
+        self.node = node
+        self.view = view
+
+
+class ProbeFinished(Message):
+    """The probe of ``question`` on ``node`` answered (posted by the probe worker)."""
+
+    def __init__(self, node: str, question: str, probe: ProbeAnswer) -> None:
+        super().__init__()
+        self.node = node
+        self.question = question
+        self.probe = probe
+
+
+class AnswerRecorded(Message):
+    """An answer reached the playbooks' incident ``incident_id`` (or failed to: ``error``)."""
+
+    def __init__(self, incident_id: str | None, error: str = "") -> None:
+        super().__init__()
+        self.incident_id = incident_id
+        self.error = error
 
 
 class TriageScreen(ConsoleScreen):
@@ -44,6 +87,14 @@ class TriageScreen(ConsoleScreen):
     | escape | Back to the Overview. |
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._probing: tuple[str, str] | None = None  # (node, question) of the probe under way
+        self._spinner: Timer | None = None
+        self._frame = 0
+        self._preparing: str | None = None
+        self.recorder: AnswerRecorder | None = None
+
     def compose(self) -> ComposeResult:
         yield self.status_bar()
         yield Static(id="triage-title")
@@ -58,27 +109,94 @@ class TriageScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.watch(self.console, "selected_node", self._show_if_current, init=False)
+        if self.console.capabilities.can_write:
+            self.recorder = AnswerRecorder(on_error=self._record_failed, on_recorded=self._recorded)
+
+    def on_unmount(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()  # the answers given are written before the app ends
 
     def on_screen_resume(self) -> None:
         self._show()
+
+    def on_screen_suspend(self) -> None:
+        # Leaving the screen cancels the probe; coming back starts it again if it had not answered.
+        self.workers.cancel_group(self, PROBE_GROUP)
+        self._probing = None
+        self._stop_spinner()
 
     def _show_if_current(self) -> None:
         # Drawing the tree costs; a screen not shown is redrawn when it is shown again.
         if self.is_current:
             self._show()
 
+    # ------------------------------------------------------------------ the walk and its probes
     def view(self) -> TriageView | None:
+        """The walk of the selected node if it exists; building it (loading the library) is the worker's job."""
         node = self.console.selected_node
-        return self.console.triage(node) if node is not None else None
+        if node is None:
+            return None
+        if node not in self.console.triage_sessions and self.console.triage_stand_in:
+            return self.console.triage(node)  # the built-in flowchart is data read from the snapshot: instant
+        return self.console.triage_sessions.get(node)
 
+    @work(thread=True, exclusive=True, group="triage-prepare", exit_on_error=False)
+    def _prepare(self, node: str) -> None:
+        view = self.console.triage_factory(self.console.snapshot, node)
+        if not get_current_worker().is_cancelled:
+            self.post_message(TriageReady(node, view))
+
+    def on_triage_ready(self, message: TriageReady) -> None:
+        self.console.triage_sessions.setdefault(message.node, message.view)
+        self._preparing = None
+        self._show_if_current()
+
+    @work(thread=True, exclusive=True, group=PROBE_GROUP, exit_on_error=False)
+    def _probe(self, view: TriageView, question: str) -> None:
+        """Runs one probe (it may block on the disk); posts its answer unless the screen was left."""
+        probe = view.probe(question)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ProbeFinished(view.node_name, question, probe))
+
+    def on_probe_finished(self, message: ProbeFinished) -> None:
+        if self._probing == (message.node, message.question):
+            self._probing = None
+            self._stop_spinner()
+        self._show_if_current()
+
+    def _start_spinner(self) -> None:
+        if self._spinner is None:
+            self._spinner = self.set_interval(0.25, self._spin)
+
+    def _stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+
+    def _spin(self) -> None:
+        self._frame += 1
+        self.query_one(EvidencePanel).probe = self._probing_answer()
+
+    def _probing_answer(self) -> ProbeAnswer:
+        frame = SPINNER[self._frame % len(SPINNER)]
+        return ProbeAnswer(None, f"{frame} probing… (the evidence appears here; y/n answer without it)")
+
+    # ------------------------------------------------------------------ drawing
     def _show(self) -> None:
-        view = self.view()
+        node = self.console.selected_node
         title = self.query_one("#triage-title", Static)
         evidence = self.query_one(EvidencePanel)
         recommended = self.query_one("#triage-recommended", OptionList)
-        if view is None:
+        view = self.view()
+        if node is None:
             title.update(line("[dim]no node selected: pick one on the Overview (1)[/dim]"))
             evidence.question = None
+            return
+        if view is None:
+            title.update(line("Triage of [b]$node[/b] · [dim]loading the decision tree…[/dim]", node=node))
+            if self._preparing != node:
+                self._preparing = node
+                self._prepare(node)
             return
         stand_in = self.console.triage_stand_in
         title.update(line("Triage of [b]$node[/b]" + (" · [dim]$note[/dim]" if stand_in else ""),
@@ -86,7 +204,18 @@ class TriageScreen(ConsoleScreen):
         self.query_one(DecisionTree).show(view)
         current = view.current()
         evidence.question = current
-        evidence.probe = None if current.is_leaf else view.probe(current.id)
+        if current.is_leaf:
+            evidence.probe = None
+        else:
+            known = view.probed(current.id)
+            if known is None:
+                if self._probing != (view.node_name, current.id):
+                    self._probing = (view.node_name, current.id)
+                    self._probe(view, current.id)
+                self._start_spinner()
+                evidence.probe = self._probing_answer()
+            else:
+                evidence.probe = known
         steps = view.path()
         path_lines = [line("[b]Path so far[/b]")] if steps else [line("[dim]no answer yet[/dim]")]
         for step in steps:
@@ -105,11 +234,21 @@ class TriageScreen(ConsoleScreen):
             recommended.highlighted = 0
             recommended.focus()
 
+    # ------------------------------------------------------------------ answers
+    def _loading(self) -> bool:
+        if self.console.selected_node is not None and self.view() is None:
+            self.notify("the decision tree is still loading", severity="warning")
+            return True
+        return False
+
     def action_accept(self) -> None:
         view = self.view()
-        if view is None or view.current().is_leaf:
+        if self._loading() or view is None or view.current().is_leaf:
             return
-        probe = view.probe(view.current().id)
+        probe = view.probed(view.current().id)
+        if probe is None:
+            self.notify("still probing: wait for the evidence, or answer y or n yourself", severity="warning")
+            return
         if probe.answer is None:
             self.notify("the probe has no answer here: answer y or n yourself", severity="warning")
             return
@@ -117,7 +256,7 @@ class TriageScreen(ConsoleScreen):
 
     def action_answer(self, answer: bool) -> None:
         view = self.view()
-        if view is None or view.current().is_leaf:
+        if self._loading() or view is None or view.current().is_leaf:
             return
         step = view.answer(answer)
         incident = self.console.ensure_incident(view.node_name)
@@ -129,6 +268,10 @@ class TriageScreen(ConsoleScreen):
                                 view.node_name)
         else:
             self.console.record("triage", f"{step.question} {verdict} ({step.probe.evidence})", view.node_name)
+        if self.recorder is not None:
+            incident.responder = self.recorder.actor.describe()
+            self.recorder.answer(view.node_name, step, severity=incident.severity,
+                                 title=f"{incident.severity} incident on {view.node_name} (console triage)")
         leaf = view.current()
         if leaf.is_leaf:
             ids = ", ".join(leaf.recommend) or "none"
@@ -146,7 +289,23 @@ class TriageScreen(ConsoleScreen):
             if incident.triage_path:
                 incident.triage_path.pop()
             self.console.record("triage", f"undid the answer to {step.question}", view.node_name)
+            if self.recorder is not None:
+                self.recorder.undo(view.node_name, step)
         self._show()
+
+    # ------------------------------------------------------------------ the recorder's reports
+    # Called on the recorder's thread: they only post (thread-safe, never waits for the UI).
+    def _record_failed(self, error: str) -> None:
+        self.post_message(AnswerRecorded(None, error))
+
+    def _recorded(self, incident_id: str) -> None:
+        self.post_message(AnswerRecorded(incident_id))
+
+    def on_answer_recorded(self, message: AnswerRecorded) -> None:
+        if message.error:
+            self.notify(f"the answer was not recorded: {message.error}", title="incident record", severity="error")
+        elif self.console.incident is not None:
+            self.console.incident.recorded_as = message.incident_id
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         view = self.view()

@@ -94,7 +94,7 @@ def test_drive_the_demo_and_quit(workspace: Path, tmp_path: Path) -> None:
     tmux = Tmux(workspace, marker)
     try:
         screen = tmux.wait_for("orders-standby")
-        assert "Overview" in screen and "node issue" in screen
+        assert "Overview" in screen and "node serve" in screen
         tmux.keys("?")
         tmux.wait_for("drconsole keys")
         tmux.keys("q")  # not Escape: an escape followed at once by "2" reads as alt+2

@@ -1,0 +1,60 @@
+"""Drill mode from the fixed fleet at a frozen clock: the Drill screen with the clock running (80x24,
+120x40), the clock line on the Overview, and the screen once the drill is measured."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from console.drill_mode import DrillApp
+from console.drill_sandbox import DrillSandbox
+from console_testkit import FROZEN, fixture_ticks, frozen_clock
+from playbooks.drills import SCENARIOS, DrillResult
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def drill_fixture_app() -> DrillApp:
+    """sstable-corrupt on ledger, injected 42 s before the frozen clock; nothing on disk is read."""
+    drill = DrillSandbox(SCENARIOS["sstable-corrupt"], "lsm", Path("/srv/drill-sandbox"),
+                         {"summary": "flipped 16 bytes of a data block in sstables/000002.sst"},
+                         "flipped 16 bytes of a data block in sstables/000002.sst", 0.0, FROZEN - timedelta(seconds=42),
+                         500, node_name="ledger")
+    return DrillApp(drill, report_path=Path("/srv/reports/drill.md"), initial=fixture_ticks(), clock=frozen_clock,
+                    tz=UTC, refresh_seconds=None)
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.pause()
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_drill_screen_running(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(drill_fixture_app(), terminal_size=size, run_before=settle)
+
+
+def test_drill_clock_on_the_overview(snap_compare) -> None:
+    async def overview(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("1")
+        await settle(pilot)
+
+    assert snap_compare(drill_fixture_app(), terminal_size=(80, 24), run_before=overview)
+
+
+def test_drill_screen_measured(snap_compare) -> None:
+    async def measured(pilot: Pilot) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, DrillApp)
+        app.drill_result = DrillResult("sstable-corrupt", "lsm", 12.4, 0.0, 500, 0, 30, 0, True, recovered=True)
+        app.drill_report = app.report_path
+        app.drill_revision += 1
+        await settle(pilot)
+
+    assert snap_compare(drill_fixture_app(), terminal_size=(80, 24), run_before=measured)
