@@ -16,46 +16,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output
+from console.cli_common import CommandGroup, absolute_path, whole_number
+from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = ["register", "run_create", "run_list", "run_verify", "run_restore", "run_prune", "run_schedule"]
 
 
-def _path(text: str) -> Path:
-    """An absolute path, so messages say exactly where whatever the working directory was."""
-    return Path(text).absolute()
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Add ``backup`` and its sub-commands to ``subparsers`` (the main parser's command list)."""
-    parents = [common] if common is not None else []
-    backup: argparse.ArgumentParser = subparsers.add_parser(
-        "backup", parents=parents, help="back up, verify, restore and recover to a point in time")
-    sub: Any = backup.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(backup))
-
-    def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text, description=help_text)
-        if common is None:
-            parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-        parser.set_defaults(func=func)
-        return parser
+    backup = CommandGroup(subparsers, "backup", "back up, verify, restore and recover to a point in time", common)
+    add = backup.add
 
     def repo(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--repo", required=True, type=_path, metavar="R", help="the backup repository")
+        parser.add_argument("--repo", required=True, type=absolute_path, metavar="R", help="the backup repository")
 
     create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); the "
                            "data dir is opened read-write, so a running node's dir is refused (exit 3)", run_create)
-    create.add_argument("--data-dir", required=True, type=_path, metavar="D")
+    create.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
     repo(create)
     create.add_argument("--incremental", action="store_true",
                         help="seal the WAL segment being written and archive every segment not archived yet")
@@ -70,33 +47,29 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                              "(--until / --until-lsn)", run_restore)
     repo(restore)
     restore.add_argument("backup_id", nargs="?", metavar="ID|latest")
-    restore.add_argument("--data-dir", required=True, type=_path, metavar="D2")
+    restore.add_argument("--data-dir", required=True, type=absolute_path, metavar="D2")
     target = restore.add_mutually_exclusive_group()
     target.add_argument("--until", metavar="ISO8601", help="recover to this time (UTC when no zone is given)")
-    target.add_argument("--until-lsn", type=_count, metavar="N", help="recover to this LSN")
+    target.add_argument("--until-lsn", type=whole_number, metavar="N", help="recover to this LSN")
     restore.add_argument("--replace", action="store_true",
                          help="restore over an existing data dir; the old one moves to <parent>/.quarantine/")
     prune = add("prune", "apply retention (default 7 daily, 4 weekly, 12 monthly); without --yes, only "
                          "print what would be removed", run_prune)
     repo(prune)
-    prune.add_argument("--keep-daily", type=_count, default=7, metavar="N")
-    prune.add_argument("--keep-weekly", type=_count, default=4, metavar="N")
-    prune.add_argument("--keep-monthly", type=_count, default=12, metavar="N")
+    prune.add_argument("--keep-daily", type=whole_number, default=7, metavar="N")
+    prune.add_argument("--keep-weekly", type=whole_number, default=4, metavar="N")
+    prune.add_argument("--keep-monthly", type=whole_number, default=12, metavar="N")
     prune.add_argument("--yes", action="store_true", help="remove the backups the policy drops")
     schedule = add("schedule", "print (with --install: write) a systemd timer + service and the cron line "
                                "for daily backups", run_schedule)
-    schedule.add_argument("--data-dir", required=True, type=_path, metavar="D")
+    schedule.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
     repo(schedule)
     schedule.add_argument("--on-calendar", default="*-*-* 02:00:00", metavar="SPEC", help="systemd OnCalendar")
     schedule.add_argument("--cron", default="0 2 * * *", metavar="SPEC", help="cron schedule (5 fields)")
     schedule.add_argument("--name", metavar="UNIT", help="unit name (default drconsole-backup-<dir name>)")
     schedule.add_argument("--install", action="store_true", help="write the unit files")
-    schedule.add_argument("--unit-dir", type=_path, default=Path("/etc/systemd/system"), metavar="DIR")
-    return backup
-
-
-def _output(args: argparse.Namespace, output: Output | None) -> Output:
-    return output if output is not None else Output(json_mode=bool(getattr(args, "json", False)))
+    schedule.add_argument("--unit-dir", type=absolute_path, default=Path("/etc/systemd/system"), metavar="DIR")
+    return backup.parser
 
 
 class _ProgressBar:
@@ -150,7 +123,7 @@ def _progress(args: argparse.Namespace) -> _ProgressBar:
 def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import create_backup
 
-    out = _output(args, output)
+    out = output_for(args, output)
     with _progress(args) as bar:
         result = create_backup(args.repo, data_dir=args.data_dir, incremental=args.incremental,
                                progress=bar.callback)
@@ -178,7 +151,7 @@ def _age(seconds: float) -> str:
 def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import list_backups
 
-    out = _output(args, output)
+    out = output_for(args, output)
     listing = list_backups(args.repo)
     rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED")]
     for item in listing.backups:
@@ -203,7 +176,7 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
 def run_verify(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import verify_repository
 
-    out = _output(args, output)
+    out = output_for(args, output)
     with _progress(args) as bar:
         result = verify_repository(args.repo, args.backup_id, quick=args.quick, progress=bar.callback)
     mode = "quick check" if args.quick else "verified"
@@ -229,7 +202,7 @@ def run_verify(args: argparse.Namespace, output: Output | None = None) -> int:
 def run_restore(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import parse_iso_utc, restore_backup
 
-    out = _output(args, output)
+    out = output_for(args, output)
     until_ns = parse_iso_utc(args.until) if args.until is not None else None
     with _progress(args) as bar:
         result = restore_backup(args.repo, args.data_dir, reference=args.backup_id, until_ns=until_ns,
@@ -250,7 +223,7 @@ def run_restore(args: argparse.Namespace, output: Output | None = None) -> int:
 def run_prune(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import RetentionPolicy, prune_repository
 
-    out = _output(args, output)
+    out = output_for(args, output)
     policy = RetentionPolicy(daily=args.keep_daily, weekly=args.keep_weekly, monthly=args.keep_monthly)
     plan = prune_repository(args.repo, policy, confirm=args.yes)
     verb = "removed" if plan.done else "would remove"
@@ -269,7 +242,7 @@ def run_prune(args: argparse.Namespace, output: Output | None = None) -> int:
 def run_schedule(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import build_schedule, install_schedule
 
-    out = _output(args, output)
+    out = output_for(args, output)
     schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name)
     payload = schedule.to_json()
     text = (f"# {schedule.service_name}\n{schedule.service}\n# {schedule.timer_name}\n{schedule.timer}\n"

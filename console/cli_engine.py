@@ -198,10 +198,16 @@ def run_stats(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _verify_report(args: argparse.Namespace) -> VerifyReport:
+def _backend_of(args: argparse.Namespace) -> str:
+    """The backend the data dir holds, checked against ``--engine`` before anything opens it."""
     backend = detect_backend(args.data_dir)
     if args.engine is not None and args.engine != backend:
         raise BackendMismatchError(f"{args.data_dir} holds a {backend} engine, not {args.engine}")
+    return backend
+
+
+def _verify_report(args: argparse.Namespace) -> VerifyReport:
+    _backend_of(args)
     from engines.checks import verify_data_dir
 
     return verify_data_dir(args.data_dir)
@@ -252,9 +258,7 @@ def _report_payload(report: Any) -> dict[str, Any]:
 
 def run_repair(args: argparse.Namespace, out: Output) -> int:
     path: Path = args.data_dir
-    backend = detect_backend(path)
-    if args.engine is not None and args.engine != backend:
-        raise BackendMismatchError(f"{path} holds a {backend} engine, not {args.engine}")
+    backend = _backend_of(args)
     with _backend_module(f"{backend} data dir {path}"):
         repair = getattr(engine_class(backend), "repair", None)
     if repair is None:

@@ -18,28 +18,12 @@ imported at load time.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output
+from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number
+from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
-
-BACKENDS = ("cow", "lsm", "rocksdb")
-
-
-def _path(text: str) -> Path:
-    return Path(text).absolute()
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is out of range 1-65535")
-    return value
 
 
 def _url(text: str) -> str:
@@ -50,25 +34,18 @@ def _url(text: str) -> str:
 
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Add ``node`` and its sub-commands to ``subparsers`` (the main parser's command list)."""
-    parents = [common] if common is not None else []
-    node: argparse.ArgumentParser = subparsers.add_parser(
-        "node", parents=parents, help="serve a data dir over HTTP; status, promote, fence, demote a node")
-    sub: Any = node.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(node))
-
-    def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text, description=help_text)
-        if common is None:
-            parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-        parser.set_defaults(func=func)
-        return parser
+    node = CommandGroup(subparsers, "node", "serve a data dir over HTTP; status, promote, fence, demote a node",
+                        common)
+    add = node.add
 
     def token(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--token-file", type=_path, metavar="F", help="file holding the node's admin bearer token")
+        parser.add_argument("--token-file", type=absolute_path, metavar="F",
+                            help="file holding the node's admin bearer token")
 
     serve = add("serve", "host one data dir over HTTP (created with --engine when absent) until SIGTERM", run_serve)
     serve.add_argument("--engine", choices=BACKENDS, help="backend of a new data dir; an existing one must match")
-    serve.add_argument("--data-dir", required=True, type=_path, metavar="D")
-    serve.add_argument("--port", required=True, type=_port, metavar="P")
+    serve.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
+    serve.add_argument("--port", required=True, type=port_number, metavar="P")
     serve.add_argument("--host", default="127.0.0.1", metavar="H", help="listen address (default 127.0.0.1)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow a --host that is not a loopback address (the API has no TLS)")
@@ -77,9 +54,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     serve.add_argument("--peer", type=_url, action="append", default=[], metavar="URL",
                        help="another node to poll for role and epoch (repeatable)")
     token(serve)
-    serve.add_argument("--archive", type=_path, metavar="REPO",
+    serve.add_argument("--archive", type=absolute_path, metavar="REPO",
                        help="backup repository: the primary archives recycled WAL there, a standby reads it")
-    serve.add_argument("--backup-repo", type=_path, metavar="R",
+    serve.add_argument("--backup-repo", type=absolute_path, metavar="R",
                        help="backup repository: a standby too far behind (or empty) reseeds from its newest "
                             "full backup; a primary advertises it to standbys (default: --archive)")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
@@ -117,11 +94,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     rejoin.add_argument("--yes", action="store_true",
                         help="confirm setting diverged records aside, or rejoining a node that is still a primary")
     token(rejoin)
-    return node
-
-
-def _output(args: argparse.Namespace, output: Output | None) -> Output:
-    return output if output is not None else Output(json_mode=bool(getattr(args, "json", False)))
+    return node.parser
 
 
 def _client(args: argparse.Namespace, url: str) -> Any:
@@ -136,7 +109,7 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.node.config import NodeConfig
     from engines.node.server import serve
 
-    out = _output(args, output)
+    out = output_for(args, output)
     config = NodeConfig(data_dir=args.data_dir, port=args.port, engine=args.engine, host=args.host, name=args.name,
                         follow=args.follow, peers=list(args.peer),
                         token=read_token_file(args.token_file) if args.token_file else None,
@@ -152,7 +125,7 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
-    out = _output(args, output)
+    out = output_for(args, output)
     with _client(args, args.url) as client:
         health = client.health()
         replication = client.replication()
@@ -200,7 +173,7 @@ def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 def run_promote(args: argparse.Namespace, output: Output | None = None) -> int:
-    out = _output(args, output)
+    out = output_for(args, output)
     with _client(args, args.url) as client:
         result = client.promote()
     changed = result.get("changed")
@@ -212,7 +185,7 @@ def run_promote(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 def run_fence(args: argparse.Namespace, output: Output | None = None) -> int:
-    out = _output(args, output)
+    out = output_for(args, output)
     if not args.yes:
         return out.error(f"fencing {args.url} stops it taking writes; not confirmed",
                          hint="add --yes to fence it", exit_code=EXIT_REFUSED, kind="SafetyRefusal")
@@ -223,7 +196,7 @@ def run_fence(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 def run_demote(args: argparse.Namespace, output: Output | None = None) -> int:
-    out = _output(args, output)
+    out = output_for(args, output)
     with _client(args, args.url) as client:
         if not args.yes and client.health().get("role") == "primary":
             return out.error(f"{args.url} is a primary taking writes; demoting it stops them",
@@ -235,7 +208,7 @@ def run_demote(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 def run_rejoin(args: argparse.Namespace, output: Output | None = None) -> int:
-    out = _output(args, output)
+    out = output_for(args, output)
     with _client(args, args.url) as client:
         planned = client.admin("rejoin", primary=args.primary, dry_run=True)
         plan = planned.get("plan", {})

@@ -7,11 +7,13 @@ so that a script reading stdout always gets one object.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
 
-__all__ = ["Output", "one_line", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "EXIT_UNREACHABLE", "EXIT_REFUSED"]
+__all__ = ["Output", "output_for", "one_line",
+           "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "EXIT_UNREACHABLE", "EXIT_REFUSED"]
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1  # a check ran and found a problem
@@ -76,3 +78,8 @@ class Output:
             sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
             sys.stdout.flush()
         return exit_code
+
+
+def output_for(args: argparse.Namespace, output: Output | None) -> Output:
+    """The ``Output`` a handler writes to: ``main``'s, or (a handler called directly) one of its own."""
+    return output if output is not None else Output(json_mode=bool(getattr(args, "json", False)))

@@ -15,11 +15,11 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from console.cli_common import BACKENDS
 from console.cli_output import EXIT_OK, Output
 
 __all__ = ["run_status", "resolve_config"]
 
-BACKENDS = ("cow", "lsm", "rocksdb")
 COMMANDS = """\
   drconsole engine init --engine {cow,lsm,rocksdb} --data-dir D [--durability sync|async]
   drconsole engine put|get|delete --data-dir D KEY [VALUE]

@@ -60,6 +60,12 @@ def _as_json(value: Any) -> Any:
     return str(value)
 
 
+def _nothing_to_truncate(out: Output, data_dir: Path) -> int:
+    out.result({"ok": True, "truncated": False, "corruption": None, "quarantine": None},
+               f"nothing to truncate: the WAL of {data_dir} is valid")
+    return EXIT_OK
+
+
 def run_truncate(args: argparse.Namespace, out: Output) -> int:
     data_dir: Path = args.data_dir
     detect_backend(data_dir)
@@ -68,15 +74,11 @@ def run_truncate(args: argparse.Namespace, out: Output) -> int:
                             hint="run `drconsole wal validate` to see the cut point, then re-run with --yes")
     wal_dir = data_dir / WAL_DIR
     if WalReader(wal_dir).validate().ok:
-        out.result({"ok": True, "truncated": False, "corruption": None, "quarantine": None},
-                   f"nothing to truncate: the WAL of {data_dir} is valid")
-        return EXIT_OK
+        return _nothing_to_truncate(out, data_dir)
     with _exclusive(data_dir):
         before = WalReader(wal_dir).validate()  # again, under the lock: what we cut is what we saw
         if before.ok:
-            out.result({"ok": True, "truncated": False, "corruption": None, "quarantine": None},
-                       f"nothing to truncate: the WAL of {data_dir} is valid")
-            return EXIT_OK
+            return _nothing_to_truncate(out, data_dir)
         quarantine = new_quarantine(data_dir, "wal-truncate")
         outcome = truncate_at_first_bad(wal_dir, quarantine)
         after = WalReader(wal_dir).validate()

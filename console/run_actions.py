@@ -39,6 +39,28 @@ class RunActions(App[int]):
     def refuse(self, exc: ReadOnlyRefusal) -> None:
         self.post_message(RefusedAction(exc.message, exc.hint or ""))
 
+    def permitted(self, require: Callable[[str], None], what: str) -> bool:
+        """Whether the mode allows ``what`` (``require``: a ``Capabilities`` check); a refusal is shown."""
+        try:
+            require(what)
+        except ReadOnlyRefusal as exc:
+            self.refuse(exc)
+            return False
+        return True
+
+    def _launcher_for(self, what: str, busy: str) -> RunLauncher | None:
+        """The launcher to start or resume a run with; None, the user told why, when the mode refuses
+        ``what``, there is no launcher, or a run is under way (``busy`` says so)."""
+        if not self.permitted(self.capabilities.require_write, what):
+            return None
+        if self.launcher is None:
+            self.notify("no playbook runner is available", severity="warning")
+            return None
+        if self.run_state is not None and self.run_state.running:
+            self.notify(busy, severity="warning")
+            return None
+        return self.launcher
+
     def ensure_incident(self, node: str | None = None) -> Incident:
         raise NotImplementedError  # DrConsoleApp's
 
@@ -50,10 +72,7 @@ class RunActions(App[int]):
 
     def choose_playbook(self, recommendation: Recommendation, node: str) -> None:
         """Prepare a run of ``recommendation`` on ``node`` and show it (it starts on ``s``)."""
-        try:
-            self.capabilities.require_interactive("choose a playbook")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
+        if not self.permitted(self.capabilities.require_interactive, "choose a playbook"):
             return
         incident = self.ensure_incident(node)
         incident.playbook = recommendation.playbook_id
@@ -71,42 +90,26 @@ class RunActions(App[int]):
         self.switch_screen("run")
 
     def action_start_run(self) -> None:
-        try:
-            self.capabilities.require_write("start a playbook run")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
-            return
-        if self.launcher is None:
-            self.notify("no playbook runner is available", severity="warning")
-            return
-        if self.run_state is not None and self.run_state.running:
-            self.notify("a run is already under way; cancel it first (c)", severity="warning")
+        launcher = self._launcher_for("start a playbook run", busy="a run is already under way; cancel it first (c)")
+        if launcher is None:
             return
         if self.pending is None:
             self.notify("choose a recommended playbook in Triage (2) first", severity="warning")
             return
         recommendation, node = self.pending
-        session = self.launcher.start(recommendation, node)
+        session = launcher.start(recommendation, node)
         self._begin(session, recommendation.title)
 
     def action_resume_run(self) -> None:
-        try:
-            self.capabilities.require_write("resume a playbook run")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
+        launcher = self._launcher_for("resume a playbook run", busy="a run is already under way")
+        if launcher is None:
             return
-        if self.launcher is None:
-            self.notify("no playbook runner is available", severity="warning")
-            return
-        if self.run_state is not None and self.run_state.running:
-            self.notify("a run is already under way", severity="warning")
-            return
-        runs = list(self.launcher.resumable())
+        runs = list(launcher.resumable())
         if not runs:
             self.notify("no interrupted run to resume", title="resume")
             return
         newest = runs[-1]
-        self._begin(self.launcher.resume(newest.run_id), f"resume of {newest.playbook_id}")
+        self._begin(launcher.resume(newest.run_id), f"resume of {newest.playbook_id}")
 
     def _begin(self, session: RunSession, title: str) -> None:
         self.run_session = session
@@ -132,11 +135,11 @@ class RunActions(App[int]):
         node = session.node
         if isinstance(event, StepStarted):
             step = state.step(event.step_id)
-            self.record("step", f"{event.step_id} started" + (f": {step.title}" if step else ""), node)
+            self._step_row(event.step_id, "started" + (f": {step.title}" if step else ""), node)
         elif isinstance(event, StepFinished):
-            self.record("step", f"{event.step_id} {event.status}" + (f" ({event.detail})" if event.detail else ""), node)
+            self._step_row(event.step_id, event.status + (f" ({event.detail})" if event.detail else ""), node)
         elif isinstance(event, NeedsConfirmation):
-            self.record("step", f"{event.step_id} is destructive and waits for confirmation", node)
+            self._step_row(event.step_id, "is destructive and waits for confirmation", node)
             self._ask_confirmation(session, event)
         elif isinstance(event, RunFinished):
             incident = self.ensure_incident(node)
@@ -148,23 +151,24 @@ class RunActions(App[int]):
                 self.record("incident", f"resolved {incident.id}", node)
         self.run_revision += 1
 
+    def _step_row(self, step_id: str, what: str, node: str) -> None:
+        """One timeline row about a step: ``<step id> <what happened>``."""
+        self.record("step", f"{step_id} {what}", node)
+
     def _ask_confirmation(self, session: RunSession, event: NeedsConfirmation) -> None:
         from console.screens.confirm import ConfirmScreen
 
         def decided(typed: str | None) -> None:
             if typed is not None and session.confirm(event.step_id, typed):
-                self.record("step", f"{event.step_id} confirmed by typing the node name", event.node)
+                self._step_row(event.step_id, "confirmed by typing the node name", event.node)
             else:
                 session.decline(event.step_id)
-                self.record("step", f"{event.step_id} declined", event.node)
+                self._step_row(event.step_id, "declined", event.node)
 
         self.push_screen(ConfirmScreen(event.node, event.what, event.step_id), decided)
 
     def action_cancel_run(self) -> None:
-        try:
-            self.capabilities.require_interactive("cancel a run")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
+        if not self.permitted(self.capabilities.require_interactive, "cancel a run"):
             return
         if self.run_session is None or self.run_state is None or not self.run_state.running:
             self.notify("no run under way", title="cancel")
