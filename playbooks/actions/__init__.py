@@ -2,7 +2,8 @@
 
 Importing this package registers them all: ``engine.*`` (engine_actions, safety, salvage),
 ``wal.*``, ``backup.*``, ``disk.*``/``memory.*``/``process.*``/``system.*``/``manual.*``/``triage.*``
-(system_actions), ``config.*``, ``checks.*``/``report.*``, ``drill.*``; and ``test.*`` only when
+(system_actions), ``config.*``, ``checks.*``/``report.*``, ``drill.*``, ``node.*`` (node_actions, node_rebuild: the
+cluster through the node API); and ``test.*`` only when
 ``DRCONSOLE_TEST_ACTIONS=1`` (the test suite).
 """
 
@@ -14,6 +15,8 @@ from playbooks.actions import (  # noqa: F401  (registration)
     config_actions,
     drill_actions,
     engine_actions,
+    node_actions,
+    node_rebuild,
     safety,
     salvage,
     system_actions,

@@ -4,12 +4,19 @@ Disk space is never freed by deleting data (the guides delete the oldest SSTable
 the WAL): flush and compaction free what the engines no longer need, and quarantine folders can
 be moved to another volume (``quarantine_volume``), never deleted. The breakdown says how much
 space quarantine holds, so the responder knows what a move would free.
+
+A hung holder of the data dir (stopped, or silent on /health) is resumed first; only one still
+hung after the deadline is killed, and the kill is a destructive step (confirmed, audited). The
+processes signalled are those holding the data dir's lock, or a drill's recorded memory hog: never
+a process found by name.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +31,9 @@ from playbooks.evidence import (
     lock_holders,
     unclean_shutdown,
 )
+from playbooks.faults.local import stop_memory_hogs
 from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
+from playbooks.probes.local import hung_holders
 
 __all__: list[str] = []
 
@@ -161,6 +170,11 @@ def inspect_process(context: ActionContext) -> ActionResult:
     if data["running"]:
         holders = lock_holders(data_dir)
         data["holders"] = [{"pid": pid, "command": command} for pid, command in holders]
+        hung = hung_holders(data_dir)
+        if hung:
+            data["crash_type"] = "HUNG"
+            data["hung"] = [entry.to_json() for entry in hung]
+            return ActionResult(True, "hung: " + "; ".join(entry.sentence(data_dir) for entry in hung), data)
         shown = ", ".join(f"pid {pid}" for pid, _ in holders) or "a process we cannot see"
         data["crash_type"] = "RUNNING"
         return ActionResult(True, f"{data_dir} is held by {shown}: the service is running", data)
@@ -187,6 +201,85 @@ def inspect_process(context: ActionContext) -> ActionResult:
         return ActionResult(True, f"the last process on {data_dir} crashed ({why}){oom}", data)
     data["crash_type"] = "CLEAN"
     return ActionResult(True, f"no process holds {data_dir}; the last one closed cleanly", data)
+
+
+def _wait(condition: Any, deadline: float, step: float = 0.05) -> bool:
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(step)
+
+
+@action("process.resume", writes=True)
+def resume_hung(context: ActionContext, *, deadline_seconds: float = 3.0) -> ActionResult:
+    """SIGCONT the hung holders of the data dir and wait (up to the deadline) until they serve again."""
+    data_dir = context.require_data_dir()
+    hung = hung_holders(data_dir)
+    if not hung:
+        return ActionResult(True, f"no hung process holds {data_dir}", {"back": True, "resumed": []})
+    clock = time.monotonic()
+    for entry in hung:
+        try:
+            os.kill(entry.pid, signal.SIGCONT)
+            context.log(f"SIGCONT sent to pid {entry.pid} ({entry.reason})")
+        except ProcessLookupError:
+            context.log(f"pid {entry.pid} is gone already")
+    back = _wait(lambda: not hung_holders(data_dir), clock + float(deadline_seconds))
+    seconds = time.monotonic() - clock
+    pids = [entry.pid for entry in hung]
+    if back:
+        return ActionResult(True, f"resumed pid {', '.join(map(str, pids))}: serving again after {seconds:.2f} s",
+                            {"back": True, "resumed": pids, "seconds": seconds}, touched=[f"pid {pid}" for pid in pids])
+    still = hung_holders(data_dir)
+    return ActionResult(True, f"still hung {seconds:.1f} s after SIGCONT: "
+                              + "; ".join(entry.sentence(data_dir) for entry in still),
+                        {"back": False, "resumed": pids, "seconds": seconds, "hung": [e.to_json() for e in still]},
+                        touched=[f"pid {pid}" for pid in pids])
+
+
+@action("process.kill_hung", writes=True)
+def kill_hung(context: ActionContext, *, release_seconds: float = 10.0) -> ActionResult:
+    """SIGKILL the holders of the data dir that are still hung, and wait until the lock is free.
+
+    Nothing on disk changes: with sync durability every acknowledged write is in the WAL, which
+    the restart replays. Only processes still hung now are killed (one that came back is spared).
+    """
+    data_dir = context.require_data_dir()
+    hung = hung_holders(data_dir)
+    killed = []
+    for entry in hung:
+        try:
+            os.kill(entry.pid, signal.SIGKILL)
+            killed.append(entry.pid)
+            context.log(f"SIGKILL sent to pid {entry.pid} ({entry.command[:80]}): {entry.reason}", "warning")
+        except ProcessLookupError:
+            continue
+    released = _wait(lambda: not lock_held(data_dir), time.monotonic() + float(release_seconds))
+    if not released:
+        raise InvalidArgumentError(f"the lock of {data_dir} is still held {release_seconds:g} s after the kill",
+                                   hint="look for another process holding it (lsof drconsole.lock)")
+    summary = (f"killed pid {', '.join(map(str, killed))}; the lock of {data_dir} is free" if killed
+               else f"no hung process left on {data_dir}; nothing killed")
+    return ActionResult(True, summary, {"killed": killed}, touched=[f"pid {pid}" for pid in killed])
+
+
+@action("memory.stop_fault_hogs", writes=True)
+def stop_fault_hogs(context: ActionContext) -> ActionResult:
+    """Stop the memory hogs a drill's memory-pressure fault started (recorded in the data dir's quarantine).
+
+    Only processes whose pid, start time and marker match a fault record: never a service.
+    """
+    data_dir = context.require_data_dir()
+    stopped = stop_memory_hogs(data_dir)
+    freed = sum(entry["rss_bytes"] for entry in stopped)
+    if not stopped:
+        return ActionResult(True, "no memory hog of a drill is running here: nothing stopped", {"stopped": []})
+    return ActionResult(True, f"stopped {len(stopped)} drill memory hog(s) (pid "
+                              f"{', '.join(str(entry['pid']) for entry in stopped)}), {human_bytes(freed)} freed",
+                        {"stopped": stopped, "freed_bytes": freed},
+                        touched=[f"pid {entry['pid']}" for entry in stopped])
 
 
 @action("system.sync", writes=False)

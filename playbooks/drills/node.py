@@ -17,9 +17,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NodeProcess", "NodeLoad", "free_port"]
+import httpx
+
+from engines.node.client import NodeClient
+
+__all__ = ["NodeProcess", "NodeLoad", "free_port", "node_serves"]
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def node_serves(url: str) -> tuple[bool, str]:
+    """The node at ``url`` takes a write and reads it back through its API."""
+    try:
+        with NodeClient(url, timeout=5.0) as client:
+            probe = f"{time.time_ns()}".encode()
+            client.put(b"__drill_probe__", probe)
+            if client.get(b"__drill_probe__") != probe:
+                return False, f"the node at {url} does not read back its write"
+            client.delete(b"__drill_probe__")
+    except Exception as exc:  # noqa: BLE001 - not serving, and why
+        return False, f"the node at {url} does not serve: {type(exc).__name__}: {exc}"
+    return True, f"the node at {url} serves reads and writes"
 
 
 def free_port() -> int:
@@ -37,11 +55,11 @@ class NodeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> NodeProcess:
-        import httpx
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def start(self, timeout: float = 30.0, *, same_port: bool = False) -> NodeProcess:
+        """Start the node; ``same_port``: a restart where the clients already look (the load goes on)."""
+        if not same_port:
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "console.cli", "node", "serve", "--engine", self.engine, "--data-dir",
@@ -59,6 +77,10 @@ class NodeProcess:
                 pass
             time.sleep(0.02)
         raise RuntimeError(f"node on {self.url} did not come up in {timeout:g} s")
+
+    def alive(self) -> bool:
+        """Running (or stopped by a signal), not exited: a killed node is reaped by ``reap``."""
+        return self.process is not None and self.process.poll() is None
 
     @property
     def pid(self) -> int | None:
@@ -103,9 +125,8 @@ class NodeLoad:
         return self
 
     def _run(self) -> None:
-        from engines.node.client import NodeClient
-
-        with NodeClient(self.url) as client:
+        # a short timeout: a hung node must not hold the load (and the drill) for the client's default 5 s
+        with NodeClient(self.url, timeout=2.0) as client:
             while not self._stop.is_set():
                 key = f"{self.prefix}{self.number:07d}".encode()
                 value = os.urandom(self.value_size // 2).hex().encode()

@@ -5,7 +5,8 @@
 
 Every injector changes only what its report lists. What a fault "loses" (a manifest, a file
 renamed) is moved aside into ``<data-dir>/.quarantine/fault-<ts>/`` so a drill can compare;
-nothing is deleted. Nothing here imports Textual or the console.
+nothing is deleted. Host faults (disk-full, memory-pressure) live in ``local.py``, the report
+types in ``report.py``. Nothing here imports Textual or the console.
 """
 
 from __future__ import annotations
@@ -16,57 +17,21 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FAULTS", "FaultReport", "FaultChange", "inject", "find_lock_holder", "xor_stream"]
+from playbooks.faults.cluster import CLUSTER_FAULTS
+from playbooks.faults.local import disk_full, memory_pressure, stop_memory_hogs
+from playbooks.faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
 
-QUARANTINE = ".quarantine"
+__all__ = ["FAULTS", "FaultReport", "FaultChange", "FaultError", "inject", "find_lock_holder", "xor_stream",
+           "stop_memory_hogs"]
+
 LOCKED_SUFFIX = ".locked"
 
 
-@dataclass
-class FaultChange:
-    """One change made: a file, where, and the bytes before and after (hex, short), or a rename/signal."""
-
-    file: str
-    action: str  # "flip" | "truncate" | "move" | "encrypt" | "rewrite" | "signal" | "delete-keys"
-    offset: int | None = None
-    length: int | None = None
-    before: str | None = None
-    after: str | None = None
-    detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if value is not None and value != ""}
-
-
-@dataclass
-class FaultReport:
-    kind: str
-    data_dir: str
-    seed: int
-    injected_at: float
-    changes: list[FaultChange] = field(default_factory=list)
-    summary: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "data_dir": self.data_dir, "seed": self.seed, "injected_at": self.injected_at,
-                "summary": self.summary, "changes": [change.to_json() for change in self.changes], **self.extra}
-
-
-class FaultError(Exception):
-    """The fault cannot be injected here (wrong backend, nothing to corrupt); nothing was changed."""
-
-
 # ------------------------------------------------------------------------------------------- helpers
-def _rel(data_dir: Path, path: Path) -> str:
-    try:
-        return str(path.relative_to(data_dir))
-    except ValueError:
-        return str(path)
+_rel = relative_name
 
 
 def _flip(path: Path, offset: int, length: int, rng: random.Random, data_dir: Path) -> FaultChange:
@@ -91,9 +56,7 @@ def _restore_bytes(path: Path, change: FaultChange) -> None:
 
 
 def _quarantine_dir(data_dir: Path) -> Path:
-    target = data_dir / QUARANTINE / f"fault-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
-    target.mkdir(parents=True, exist_ok=True)
-    return target
+    return fault_dir(data_dir)
 
 
 def _move_aside(path: Path, data_dir: Path) -> FaultChange:
@@ -293,8 +256,18 @@ def _accidental_deletion(data_dir: Path, rng: random.Random, report: FaultReport
     report.extra["deleted_keys"] = [key.decode(errors="replace") for key in doomed]
 
 
+_XOR_CHUNK = 16 * 2**20  # a multiple of 4: chunks of randbytes concatenate to the same stream
+
+
 def xor_stream(seed: int, length: int) -> bytes:
-    return random.Random(seed).randbytes(length)
+    """The key stream of ``seed``: the same bytes as ``random.Random(seed).randbytes(length)``."""
+    generator = random.Random(seed)
+    return b"".join(generator.randbytes(min(_XOR_CHUNK, length - done)) for done in range(0, length, _XOR_CHUNK))
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    # one big-integer XOR per chunk: a per-byte loop takes minutes on a 512 MB drill
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
 
 
 def _ransomware(data_dir: Path, rng: random.Random, report: FaultReport, **_: Any) -> None:
@@ -304,14 +277,15 @@ def _ransomware(data_dir: Path, rng: random.Random, report: FaultReport, **_: An
     if not files:
         raise FaultError(f"{data_dir} has no files to encrypt")
     for path in files:
-        data = path.read_bytes()
-        stream = xor_stream(key_seed, len(data))
         locked = path.with_name(path.name + LOCKED_SUFFIX)
-        locked.write_bytes(bytes(a ^ b for a, b in zip(data, stream)))
-        os.replace(locked, locked)  # written in full before the original goes
-        path.unlink()
-        report.changes.append(FaultChange(_rel(data_dir, path), "encrypt", 0, len(data),
-                                          detail=f"renamed {locked.name}"))
+        generator = random.Random(key_seed)  # xor_stream(key_seed, size), chunk by chunk: bounded memory
+        size = 0
+        with open(path, "rb") as source, open(locked, "wb") as target:
+            while chunk := source.read(_XOR_CHUNK):
+                target.write(_xor(chunk, generator.randbytes(len(chunk))))
+                size += len(chunk)
+        path.unlink()  # the .locked file is written in full before the original goes
+        report.changes.append(FaultChange(_rel(data_dir, path), "encrypt", 0, size, detail=f"renamed {locked.name}"))
     (data_dir / "README_RESTORE.txt").write_text("your data is locked (a drconsole drill)\n")
     report.summary = f"encrypted {len(files)} files in place (seeded XOR, key seed {key_seed}) and renamed them .locked"
     report.extra["key_seed"] = key_seed
@@ -360,7 +334,10 @@ FAULTS: dict[str, tuple[Injector, str]] = {
     "ransomware": (_ransomware, "files encrypted in place and renamed .locked"),
     "backup-corrupt": (_backup_corrupt, "a byte flipped in the newest backup archive"),
     "config-broken": (_config_broken, "drconsole.json made invalid"),
+    "disk-full": (disk_full, "the data dir's (small) filesystem filled until ENOSPC; the filler in .quarantine"),
+    "memory-pressure": (memory_pressure, "a process holding N MiB of touched memory (--megabytes)"),
 }
+FAULTS.update(CLUSTER_FAULTS)  # standby-lag, primary-loss, split-brain, isolated-node (faults/cluster.py)
 
 
 def inject(kind: str, data_dir: Path, *, seed: int = 0, **options: Any) -> FaultReport:

@@ -1,9 +1,11 @@
 """Probes answered from a fleet snapshot (``playbooks.fleet.FleetSnapshot``): replication and clusters.
 
 They read a node's ``name``, ``role``, ``epoch``, ``health``, ``reachable``, ``peers``,
-``replication`` and ``disk``/``memory`` by name (attribute or mapping key), so a recorded snapshot
+``replication``, ``disk``/``memory`` and ``alerts`` by name (attribute or mapping key), so a recorded snapshot
 loaded as plain JSON answers the same. Without a snapshot they answer "cannot tell", with why:
-replication state comes from the nodes' HTTP API, not from a data dir.
+replication state comes from the nodes' HTTP API, not from a data dir. Alerts firing in
+Alertmanager (merged into the snapshot by playbooks.fleet.alertmanager) are evidence too:
+"Alertmanager: DrconsoleNodeDown firing on orders-a since 12:03:41 UTC".
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from playbooks.probes.base import Answer, ProbeContext, probe
 
-__all__ = ["field", "fleet_nodes", "node_figure"]
+__all__ = ["alert_evidence", "field", "firing_alerts", "fleet_nodes", "node_figure"]
 
 _NO_FLEET = Answer(None, "no fleet snapshot: replication and cluster state come from the nodes' HTTP API "
                          "(use --node with a url in the config)")
@@ -74,6 +76,57 @@ def _names(nodes: Iterable[Any]) -> str:
     return ", ".join(_name(node) for node in nodes)
 
 
+def firing_alerts(context: ProbeContext, nodes: Iterable[Any] | None = None, *, rule: str | None = None) -> list[Any]:
+    """The Alertmanager alerts firing on ``nodes`` (default: every node), of ``rule`` when given."""
+    found = []
+    for node in fleet_nodes(context) if nodes is None else nodes:
+        for alert in field(node, "alerts", default=()) or ():
+            if field(alert, "source") == "alertmanager" and (rule is None or field(alert, "rule") == rule):
+                found.append(alert)
+    return found
+
+
+def _alert_name(alert: Any) -> str:
+    labels = dict(field(alert, "labels", default=()) or ())
+    return str(labels.get("alertname") or field(alert, "rule", default="alert"))
+
+
+def alert_evidence(alerts: Iterable[Any]) -> str:
+    """"Alertmanager: DrconsoleNodeDown firing on orders-a since 12:03:41 UTC; ..." ("" for none)."""
+    parts = []
+    for alert in alerts:
+        since = field(alert, "since")
+        when = f" since {since:%H:%M:%S %Z}".rstrip() if hasattr(since, "strftime") else ""
+        parts.append(f"{_alert_name(alert)} firing on {field(alert, 'node', default='?')}{when}")
+    return "Alertmanager: " + "; ".join(parts) if parts else ""
+
+
+def _with_alerts(answer: Answer, alerts: list[Any]) -> Answer:
+    """``answer`` with the Alertmanager alerts that bear on it added to its evidence."""
+    extra = alert_evidence(alerts)
+    if extra:
+        answer.evidence = f"{answer.evidence}; {extra}"
+        answer.data.setdefault("alerts", [_alert_name(alert) for alert in alerts])
+    return answer
+
+
+@probe("node.down")
+def node_down(context: ProbeContext) -> Answer:
+    """Is the node down (unreachable, or Alertmanager's node-down alert firing)?"""
+    nodes = fleet_nodes(context)
+    if not nodes or context.node is None:
+        return _NO_FLEET
+    node = next((item for item in nodes if _name(item) == context.node), None)
+    if node is None:
+        return Answer(None, f"{context.node} is not in the fleet snapshot")
+    alerts = firing_alerts(context, [node], rule="node-down")
+    if alerts:
+        return _with_alerts(Answer(True, f"{context.node} is down"), alerts)
+    if not _reachable(node):
+        return Answer(True, f"{context.node} unreachable: {field(node, 'health_reason', default='')}".rstrip(": "))
+    return Answer(False, f"{context.node} answers ({field(node, 'health_reason', default='reachable')})")
+
+
 @probe("fleet.available")
 def fleet_available(context: ProbeContext) -> Answer:
     """Is there a fleet snapshot to answer replication and cluster questions from?"""
@@ -97,11 +150,14 @@ def split_brain(context: ProbeContext) -> Answer:
     epochs: dict[Any, list[Any]] = {}
     for node in primaries:
         epochs.setdefault(field(node, "epoch"), []).append(node)
+    alerts = firing_alerts(context, rule="split-brain")
     for epoch, same in epochs.items():
         if len(same) > 1:
-            return Answer(True, f"{_names(same)} are all primary in epoch {epoch}")
+            return _with_alerts(Answer(True, f"{_names(same)} are all primary in epoch {epoch}"), alerts)
     if flagged:
-        return Answer(True, f"{_names(flagged)} report a split brain")
+        return _with_alerts(Answer(True, f"{_names(flagged)} report a split brain"), alerts)
+    if alerts:
+        return _with_alerts(Answer(True, "Prometheus saw two primaries in one epoch"), alerts)
     return Answer(False, f"{len(primaries)} reachable primary" + ("" if len(primaries) == 1 else "s")
                   + f" among {len(nodes)} nodes; no two in one epoch")
 
@@ -115,6 +171,11 @@ def primary_down(context: ProbeContext) -> Answer:
     primaries = [node for node in nodes if _role(node) == "primary"]
     standbys = [node for node in nodes if _role(node) in ("standby", "replica", "secondary") and _healthy(node)]
     down = [node for node in primaries if not _reachable(node)]
+    answer = _primary_down(primaries, standbys, down)
+    return _with_alerts(answer, firing_alerts(context, primaries, rule="node-down"))
+
+
+def _primary_down(primaries: list[Any], standbys: list[Any], down: list[Any]) -> Answer:
     if not primaries:
         return Answer(True if standbys else False, "no primary in the fleet"
                       + (f"; healthy standby: {_names(standbys)}" if standbys else "; no healthy standby either"))
@@ -127,6 +188,18 @@ def primary_down(context: ProbeContext) -> Answer:
     return Answer(False, f"primary {_names(primaries)} reachable")
 
 
+@probe("replication.fenced_node")
+def fenced_node(context: ProbeContext) -> Answer:
+    """Is a node fenced: an old primary that learnt of a newer epoch and takes no writes until it rejoins?"""
+    nodes = fleet_nodes(context)
+    if not nodes:
+        return _NO_FLEET
+    fenced = [node for node in nodes if _reachable(node) and _role(node) == "fenced"]
+    if fenced:
+        return Answer(True, f"{_names(fenced)} fenced: it refuses writes until it rejoins as a standby")
+    return Answer(False, "no node is fenced")
+
+
 @probe("cluster.all_down")
 def all_down(context: ProbeContext) -> Answer:
     """Are all nodes down (total cluster loss)?"""
@@ -134,7 +207,8 @@ def all_down(context: ProbeContext) -> Answer:
     if not nodes:
         return _NO_FLEET
     up = [node for node in nodes if _reachable(node)]
-    return Answer(not up, f"{len(up)} of {len(nodes)} nodes reachable")
+    return _with_alerts(Answer(not up, f"{len(up)} of {len(nodes)} nodes reachable"),
+                        firing_alerts(context, rule="node-down"))
 
 
 @probe("cluster.minority_survives")
@@ -144,8 +218,10 @@ def minority_survives(context: ProbeContext) -> Answer:
     if not nodes:
         return _NO_FLEET
     up = [node for node in nodes if _reachable(node)]
-    return Answer(len(up) * 2 <= len(nodes) and len(nodes) > 1,
-                  f"{len(up)} of {len(nodes)} nodes reachable ({_names(up) or 'none'})")
+    # Strictly fewer than half: one of a primary/standby pair lost is an isolated node, not a minority.
+    return _with_alerts(Answer(len(up) * 2 < len(nodes) and len(nodes) > 1,
+                               f"{len(up)} of {len(nodes)} nodes reachable ({_names(up) or 'none'})"),
+                        firing_alerts(context, rule="node-down"))
 
 
 @probe("cluster.partition")
@@ -178,4 +254,8 @@ def isolated_node(context: ProbeContext) -> Answer:
     isolated = [node for node in nodes if field(node, "peers") is not None and not field(node, "peers")]
     if len(nodes) > 1 and isolated:
         return Answer(True, f"{_names(isolated)} reachable but with no peers")
+    lost = [node for node in fleet_nodes(context) if not _reachable(node)]
+    if len(lost) == 1 and any(_role(node) == "primary" for node in nodes):
+        return Answer(True, f"{_names(lost)} unreachable while the rest of the cluster answers: cut off "
+                            "(isolated, or hung)")
     return Answer(False, "every reachable node has peers" if len(nodes) > 1 else "a single node: nothing to be isolated from")

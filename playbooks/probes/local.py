@@ -7,8 +7,12 @@ use them (the snapshot is what the console shows); otherwise they measure here.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
+import psutil
 
 from engines.checks import verify_data_dir
 from engines.errors import EngineError
@@ -21,13 +25,18 @@ from playbooks.evidence import (
     existing_parent,
     human_bytes,
     lock_held,
+    lock_holders,
     missing_store_files,
     unclean_shutdown,
 )
+from playbooks.faults.local import memory_hogs
 from playbooks.probes.base import Answer, ProbeContext, probe
 from playbooks.probes.fleet import node_figure
 
-__all__ = ["verify_report", "RANSOM_SUFFIXES"]
+__all__ = ["verify_report", "RANSOM_SUFFIXES", "HungProcess", "hung_holders", "listening_urls", "HEALTH_TIMEOUT"]
+
+HEALTH_TIMEOUT = 1.0  # a node that does not answer /health within this is not serving
+_STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
 RANSOM_SUFFIXES = (".locked", ".encrypted", ".crypt", ".enc", ".crypted")
 RANSOM_NOTES = ("decrypt", "ransom", "how_to_recover", "readme_for_decrypt")
@@ -55,6 +64,94 @@ def node_running(context: ProbeContext) -> Answer:
     if lock_held(context.data_dir):
         return Answer(True, f"a process holds the engine lock of {context.data_dir}")
     return Answer(False, f"no process holds the engine lock of {context.data_dir}")
+
+
+@dataclass(frozen=True)
+class HungProcess:
+    """A process holding the data dir's lock that serves nothing: stopped, or silent on /health."""
+
+    pid: int
+    command: str
+    state: str
+    reason: str
+    seen_at: float
+    url: str | None = None
+
+    def sentence(self, data_dir: Path) -> str:
+        seen = time.strftime("%H:%M:%S", time.localtime(self.seen_at))
+        return f"pid {self.pid} holds the lock of {data_dir}, {self.reason} (seen at {seen})"
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def listening_urls(process: psutil.Process) -> list[str]:
+    """http://host:port of the TCP sockets ``process`` listens on (a node's API), loopback first."""
+    urls = []
+    for connection in process.net_connections(kind="tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr:
+            host = connection.laddr.ip
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+            urls.append(f"http://{host}:{connection.laddr.port}")
+    return sorted(urls, key=lambda url: "127.0.0.1" not in url)
+
+
+def _silent(url: str, timeout: float) -> bool:
+    """True when ``url``/health accepts the connection but answers nothing within ``timeout``."""
+    try:
+        httpx.get(f"{url}/health", timeout=timeout)
+    except httpx.TimeoutException:
+        return True
+    except httpx.HTTPError:
+        return False  # refused or reset: not a hang (a crash is another question)
+    return False
+
+
+def hung_holders(data_dir: Path, *, health_timeout: float = HEALTH_TIMEOUT) -> list[HungProcess]:
+    """The lock holders of ``data_dir`` that are stopped (SIGSTOP, a debugger) or do not answer /health.
+
+    A stopped process keeps its lock, so "is it running?" answers yes while it serves nothing.
+    """
+    found = []
+    for pid, command in lock_holders(data_dir):
+        try:
+            process = psutil.Process(pid)
+            state = process.status()
+            seen = time.time()
+            if state in _STOPPED:
+                found.append(HungProcess(pid, command, state, f"state {state}: it runs no code and serves nothing",
+                                         seen))
+                continue
+            for url in listening_urls(process):
+                if _silent(url, health_timeout):
+                    found.append(HungProcess(pid, command, state, f"state {state}, but {url}/health did not answer "
+                                                                  f"within {health_timeout:g} s", seen, url))
+                    break
+        except psutil.Error:
+            continue  # gone while we looked: not hung
+    return found
+
+
+@probe("process.hung")
+def process_hung(context: ProbeContext) -> Answer:
+    """Is the process holding the data dir hung (stopped, or not answering its health check)?"""
+    missing = _no_dir(context)
+    if missing:
+        return missing
+    data_dir = context.data_dir
+    assert data_dir is not None
+    holders = lock_holders(data_dir)
+    if not holders:
+        if lock_held(data_dir):
+            return Answer(None, f"the lock of {data_dir} is held by a process we cannot see (another namespace?)")
+        return Answer(False, f"no process holds the lock of {data_dir}")
+    hung = hung_holders(data_dir)
+    if hung:
+        return Answer(True, "; ".join(entry.sentence(data_dir) for entry in hung),
+                      {"hung": [entry.to_json() for entry in hung]})
+    shown = ", ".join(f"pid {pid}" for pid, _ in holders)
+    return Answer(False, f"{shown} holds the lock of {data_dir} and is running (not stopped; its /health, when it "
+                         f"serves one, answers within {HEALTH_TIMEOUT:g} s)")
 
 
 @probe("node.opens")
@@ -161,8 +258,6 @@ def disk_full(context: ProbeContext) -> Answer:
 @probe("memory.exhausted")
 def memory_exhausted(context: ProbeContext) -> Answer:
     """Is memory exhausted?"""
-    import psutil
-
     threshold = context.memory_threshold
     ratio = node_figure(context, "memory_usage_ratio")
     if ratio is not None:
@@ -170,9 +265,33 @@ def memory_exhausted(context: ProbeContext) -> Answer:
                                          f"snapshot); threshold {threshold * 100:.0f} %", {"ratio": ratio})
     memory = psutil.virtual_memory()
     ratio = (memory.total - memory.available) / memory.total if memory.total else 0.0
-    return Answer(ratio > threshold, f"memory {ratio * 100:.0f} % used ({human_bytes(memory.total - memory.available)} "
-                                     f"of {human_bytes(memory.total)}); threshold {threshold * 100:.0f} %",
-                  {"ratio": ratio})
+    sentence = (f"memory {ratio * 100:.0f} % used ({human_bytes(memory.total - memory.available)} of "
+                f"{human_bytes(memory.total)}); threshold {threshold * 100:.0f} %")
+    data: dict[str, Any] = {"ratio": ratio}
+    if ratio > threshold:
+        largest = largest_process()
+        if largest is not None:
+            data["largest"] = largest
+            sentence += f"; largest: pid {largest['pid']} {largest['name']} ({human_bytes(largest['rss_bytes'])})"
+        if context.data_dir is not None:
+            hogs = memory_hogs(context.data_dir)
+            if hogs:
+                data["fault_hogs"] = [record["pid"] for _process, record in hogs]
+                sentence += "; a drill's memory hog is running: " + ", ".join(
+                    f"pid {record['pid']} ({record['megabytes']} MiB)" for _process, record in hogs)
+    return Answer(ratio > threshold, sentence, data)
+
+
+def largest_process() -> dict[str, Any] | None:
+    """pid, name and resident bytes of the process using the most memory here."""
+    best: dict[str, Any] | None = None
+    for process in psutil.process_iter(["pid", "name", "memory_info"]):
+        info = process.info
+        if info.get("memory_info") is None:
+            continue
+        if best is None or info["memory_info"].rss > best["rss_bytes"]:
+            best = {"pid": info["pid"], "name": info.get("name") or "?", "rss_bytes": info["memory_info"].rss}
+    return best
 
 
 @probe("process.crashed")

@@ -18,9 +18,10 @@ def test_playbook_list_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rows) >= 20
     for row in rows:
         assert set(row) >= {"id", "title", "severity", "destructive", "backends"}
-    assert {row["id"] for row in payload["pending"]} >= {"failover", "split-brain"}
+    assert {row["id"] for row in rows} >= {"failover", "split-brain"}
+    assert payload["pending"] == []  # every contract id is a playbook now
     text = cli(capsys, "playbook", "list")
-    assert "recover-rocksdb" in text.out and "not available yet" in text.out
+    assert "recover-rocksdb" in text.out and "split-brain" in text.out
 
 
 def test_playbook_show_and_unknown_ids(capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,8 +32,8 @@ def test_playbook_show_and_unknown_ids(capsys: pytest.CaptureFixture[str]) -> No
     assert unknown.code == 2
     assert unknown.err.count("\n") == 1 and "did you mean wal-truncate" in unknown.err
     assert unknown.json()["exit_code"] == 2
-    pending = cli(capsys, "playbook", "show", "failover")
-    assert pending.code == 2 and "not available yet" in pending.err
+    failover = cli(capsys, "playbook", "show", "failover")
+    assert failover.code == 0 and "[destructive]" in failover.out and "node.promote" in failover.out
 
 
 def test_run_json_shape_refusal_and_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -114,7 +114,7 @@ def test_simulate_runs_on_a_sandbox_copy(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("playbook,problem", [
-    ("recover-lsm", "does not apply"), ("no-such-playbook", "no playbook"), ("failover", "not available yet")])
+    ("recover-lsm", "does not apply"), ("no-such-playbook", "no playbook")])  # (no playbook is pending any more)
 def test_bad_requests_fail_before_anything_runs(tmp_path: Path, playbook: str, problem: str) -> None:
     from engines.errors import InvalidArgumentError
 

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
 
 from engines import create_engine, open_engine
+from playbooks.faults import inject, stop_memory_hogs
 from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot, Replication
 from playbooks.probes import PROBES, ProbeContext
 from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
@@ -151,3 +162,72 @@ def test_a_snapshot_loaded_as_plain_json_answers_the_same() -> None:
                      NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK))
     plain = json.loads(split.model_dump_json())
     assert ask("replication.split_brain", snapshot=plain)[0] is True
+
+
+# ------------------------------------------------------------------------------------------- hangs
+HOLDER = Path(__file__).resolve().parents[1] / "drills" / "lock_holder.py"
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], Path, int]]]:
+    """Start lock_holder.py on a fresh data dir: (process, data dir, silent port or 0); killed afterwards."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*mode: str) -> tuple[subprocess.Popen[str], Path, int]:
+        data = fill(tmp_path / f"db{len(started)}", backend="lsm", count=20)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        process = subprocess.Popen([sys.executable, str(HOLDER), str(data), *mode], stdout=subprocess.PIPE, text=True,
+                                   env=env)
+        started.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline().split()
+        assert line and line[0] == "ready", line
+        return process, data, int(line[1])
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        process.wait()
+
+
+def test_a_stopped_lock_holder_is_hung_with_pid_and_state(holder: Callable[..., Any]) -> None:
+    process, data, _port = holder()
+    assert ask("process.hung", data_dir=data)[0] is False  # running: not hung
+    os.kill(process.pid, signal.SIGSTOP)
+    assert ask("node.running", data_dir=data)[0] is True  # the lock is still held: "running" alone misleads
+    answer, evidence = ask("process.hung", data_dir=data)
+    assert answer is True
+    assert re.fullmatch(rf"pid {process.pid} holds the lock of {re.escape(str(data))}, state stopped: it runs no "
+                        rf"code and serves nothing \(seen at \d\d:\d\d:\d\d\)", evidence), evidence
+    os.kill(process.pid, signal.SIGCONT)
+    answer, evidence = ask("process.hung", data_dir=data)
+    assert answer is False and f"pid {process.pid} holds the lock" in evidence and "is running" in evidence
+
+
+def test_a_holder_silent_on_health_is_hung_and_no_holder_is_not(holder: Callable[..., Any], tmp_path: Path) -> None:
+    process, data, port = holder("silent")
+    answer, evidence = ask("process.hung", data_dir=data)
+    assert answer is True
+    assert f"pid {process.pid} holds the lock" in evidence
+    assert f"http://127.0.0.1:{port}/health did not answer within 1 s" in evidence
+    idle = fill(tmp_path / "idle", backend="lsm", count=5)
+    assert ask("process.hung", data_dir=idle) == (False, f"no process holds the lock of {idle}")
+
+
+def test_memory_evidence_names_the_largest_process_and_a_drill_hog(tmp_path: Path) -> None:
+    data = fill(tmp_path / "db", backend="lsm", count=5)
+    report = inject("memory-pressure", data, megabytes=64)
+    pid = report.extra["pid"]
+    try:
+        answer, evidence = ask("memory.exhausted", data_dir=data, memory_threshold=0.0)
+        assert answer is True
+        assert re.search(r"; largest: pid \d+ \S+ \(", evidence), evidence
+        assert f"a drill's memory hog is running: pid {pid} (64 MiB)" in evidence
+        assert psutil.Process(pid).memory_info().rss >= 60 * 2**20  # touched: resident, not just reserved
+    finally:
+        stopped = stop_memory_hogs(data)
+    assert [entry["pid"] for entry in stopped] == [pid]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert stop_memory_hogs(data) == []  # only a live, recorded hog is ever stopped

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -258,3 +263,46 @@ def test_routine_playbooks_succeed_on_a_healthy_dir(tmp_path: Path, playbook: st
         messages = [record["message"] for record in journal.logs]
         assert any(message.startswith("Total Checks: ") for message in messages)
         assert "RESULT: ALL CHECKS PASSED" in messages
+
+
+HOLDER = Path(__file__).resolve().parents[1] / "drills" / "lock_holder.py"
+
+
+@pytest.fixture
+def silent_holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """A process holding an lsm data dir (200 acked keys) that never answers its /health: a deadlock."""
+    data = tmp_path / "db"
+    with create_engine(data, backend="lsm", durability="sync") as engine:
+        for number in range(200):
+            engine.put(b"k%04d" % number, b"v%04d" % number)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    process = subprocess.Popen([sys.executable, str(HOLDER), str(data), "silent"], stdout=subprocess.PIPE, text=True,
+                               env=env)
+    assert process.stdout is not None and process.stdout.readline().startswith("ready")
+    yield process, data
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_a_hang_that_resume_does_not_cure_is_killed_audited_and_the_wal_replayed(
+        silent_holder: tuple[subprocess.Popen[str], Path]) -> None:
+    process, data = silent_holder
+    # The hung process holds the lock, so no safety copy can be taken: the kill is refused, nothing done.
+    first = run("process-hang", data, assume_yes=True, params={"hang_deadline_seconds": "1"})
+    assert first.status in ("failed", "refused") and "safety copy" in first.message  # type: ignore[attr-defined]
+    assert process.poll() is None
+    # Not confirmed: refused before any signal beyond the harmless SIGCONT.
+    unconfirmed = run("process-hang", data, params={"hang_deadline_seconds": "1"}, waive_safety_copy="test")
+    assert unconfirmed.status == "refused" and process.poll() is None  # type: ignore[attr-defined]
+    result = run("process-hang", data, assume_yes=True, params={"hang_deadline_seconds": "1"},
+                 waive_safety_copy="the hung holder keeps the lock; a kill changes no data file")
+    assert result.status == "succeeded", result.to_json()  # type: ignore[attr-defined]
+    assert process.wait(timeout=10) == -signal.SIGKILL
+    steps = {step.id: step.status for step in result.steps}  # type: ignore[attr-defined]
+    assert steps["resume"] == "succeeded" and steps["kill"] == "succeeded" and steps["restart"] == "succeeded"
+    entries = AuditLog(StateDir().audit_log).entries()
+    assert ("process.kill_hung", "succeeded") in [(entry["action"], entry["outcome"]) for entry in entries]
+    assert any(entry["action"] == "safety_copy.waived" for entry in entries)
+    with open_engine(data, mode="ro") as engine:
+        assert [engine.get(b"k%04d" % number) for number in range(200)] == [b"v%04d" % n for n in range(200)]

@@ -97,7 +97,13 @@ def test_manifest_lost_moves_into_quarantine(tmp_path: Path, backend: str) -> No
         assert aside.read_bytes() == before[change.file]
 
 
-def test_ransomware_encrypts_with_a_seeded_xor_and_renames(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_ransomware_encrypts_with_a_seeded_xor_and_renames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           chunk: int | None) -> None:
+    if chunk is not None:  # files larger than a chunk: encrypted piece by piece, same key stream
+        import playbooks.faults as faults
+
+        monkeypatch.setattr(faults, "_XOR_CHUNK", chunk)
     data_dir = tmp_path / "data"
     _fill(data_dir, "lsm")
     before = _snapshot(data_dir)
@@ -198,3 +204,14 @@ def test_process_faults_signal_the_lock_holder(tmp_path: Path, kind: str, expect
 
 def test_every_fault_has_a_description() -> None:
     assert all(description for _f, description in FAULTS.values())
+
+
+def test_the_key_stream_is_the_same_whole_or_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    import playbooks.faults as faults
+
+    whole = random.Random(7).randbytes(10_001)
+    assert xor_stream(7, 10_001) == whole
+    monkeypatch.setattr(faults, "_XOR_CHUNK", 64)  # a 512 MB file is encrypted 16 MiB at a time
+    assert xor_stream(7, 10_001) == whole

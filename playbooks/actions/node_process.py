@@ -1,0 +1,134 @@
+"""The process serving a data dir: who holds its lock, where it listens, and stopping or relaunching it.
+
+A node is ``drconsole node serve --data-dir D --port P ...``; the process that holds
+``D/drconsole.lock`` is the one serving D. Its command line says where it listens (``--host``,
+``--port``), whom it follows (``--follow``) and its peers (``--peer``), which is how a playbook or
+a fault given only a data dir finds the node's URL. Stopping is what a supervisor's ``stop`` does
+(SIGTERM, then SIGKILL after a grace period); relaunching runs the same command line again,
+detached, the supervisor's ``start``. Nothing here reads or writes the data dir itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from engines.base import LOCK_NAME
+
+__all__ = ["ServingProcess", "serving_process", "stop_process", "relaunch"]
+
+
+@dataclass(frozen=True)
+class ServingProcess:
+    """A live process holding a data dir's lock, and what its command line says."""
+
+    pid: int
+    cmdline: tuple[str, ...]
+    cwd: str
+    environ: dict[str, str] = field(default_factory=dict)
+
+    def option(self, name: str) -> str | None:
+        """The value of ``--name V`` or ``--name=V`` (the last one given)."""
+        found = None
+        for index, argument in enumerate(self.cmdline):
+            if argument == name and index + 1 < len(self.cmdline):
+                found = self.cmdline[index + 1]
+            elif argument.startswith(name + "="):
+                found = argument.split("=", 1)[1]
+        return found
+
+    def options(self, name: str) -> list[str]:
+        """Every value of a repeatable option (``--peer``)."""
+        values = []
+        for index, argument in enumerate(self.cmdline):
+            if argument == name and index + 1 < len(self.cmdline):
+                values.append(self.cmdline[index + 1])
+            elif argument.startswith(name + "="):
+                values.append(argument.split("=", 1)[1])
+        return values
+
+    @property
+    def url(self) -> str | None:
+        """Where the node listens, from ``--host``/``--port`` (None: not a ``node serve`` command)."""
+        port = self.option("--port")
+        if port is None or "serve" not in self.cmdline:
+            return None
+        host = self.option("--host") or "127.0.0.1"
+        return f"http://{host}:{port}"
+
+    @property
+    def stopped(self) -> bool:
+        """SIGSTOPped (a hung process): it holds its lock and answers nothing."""
+        try:
+            return psutil.Process(self.pid).status() == psutil.STATUS_STOPPED
+        except psutil.Error:
+            return False
+
+
+def serving_process(data_dir: Path) -> ServingProcess | None:
+    """The process holding ``data_dir``'s lock open (None when no process we can see does)."""
+    target = str((Path(data_dir) / LOCK_NAME).resolve())
+    own = os.getpid()
+    for process in psutil.process_iter(["pid"]):
+        if process.pid == own:
+            continue
+        try:
+            if not any(item.path == target for item in process.open_files()):
+                continue
+            environ: dict[str, str] = {}
+            try:
+                environ = dict(process.environ())
+            except psutil.Error:
+                pass  # another user's process: relaunching it is not ours to do anyway
+            return ServingProcess(process.pid, tuple(process.cmdline()), process.cwd(), environ)
+        except (psutil.Error, OSError):
+            continue
+    return None
+
+
+def stop_process(pid: int, *, grace_seconds: float = 10.0) -> str:
+    """Stop ``pid`` as a supervisor does: SIGCONT (a hung process cannot act on SIGTERM), SIGTERM,
+    and SIGKILL if it has not exited after ``grace_seconds``. Returns what it took."""
+    try:
+        process = psutil.Process(pid)
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+    except psutil.NoSuchProcess:
+        return "already gone"
+    try:
+        process.wait(timeout=grace_seconds)
+        return "SIGTERM"
+    except psutil.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        return f"SIGKILL (no exit {grace_seconds:g} s after SIGTERM)"
+
+
+def relaunch(serving: ServingProcess, log_path: Path, *, drop: tuple[str, ...] = ()) -> int:
+    """Run the same command line again, detached (its own session), output appended to ``log_path``.
+
+    ``drop``: options removed with their value (``--follow``: the node's saved state now says
+    whom it follows). Returns the new pid.
+    """
+    arguments: list[str] = []
+    skip = False
+    for argument in serving.cmdline:
+        if skip:
+            skip = False
+            continue
+        if argument in drop:
+            skip = True
+            continue
+        if any(argument.startswith(name + "=") for name in drop):
+            continue
+        arguments.append(argument)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(arguments, cwd=serving.cwd or None, env=serving.environ or None, stdout=log,
+                                 stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    return child.pid

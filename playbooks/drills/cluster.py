@@ -1,0 +1,381 @@
+"""Cluster drills: a primary and a standby (``drconsole node serve --follow``), a load with a ledger, a
+cluster fault, the autopilot's response through the fleet snapshot and the decision tree, measured.
+
+The sandbox fleet: two nodes on free loopback ports, sync durability (acknowledged = fsynced on
+the primary), the standby pulling the primary's WAL, each polling the other as a peer (a lower
+epoch is fenced by the nodes themselves; a split brain in one epoch is flagged and stays until the
+console resolves it). Replication is asynchronous: the drill's RPO 0 comes from the failover's
+salvage of the old primary's WAL, and ``lag_at_failure_records`` reports what it had to salvage.
+The load writes through
+the node API to whichever node is the primary, rediscovering it after a refusal or a timeout as a
+client library does, and ledgers each write once acknowledged (outside the data dirs).
+
+The autopilot: a fleet snapshot over HTTP, the decision tree, and each recommended playbook run
+with ``--yes`` and ``--param nodes=...`` on the data dir of the node it is about: the down primary
+(failover, rebuild-primary), each primary of a split brain (the playbook leaves the authoritative
+one alone), the node that does not answer (isolated-node). Between rounds the supervisor starts a
+node whose process is gone, on its own port: its saved state says what it is.
+
+RTO: fault -> the service is whole again: for primary-loss, the first write acknowledged by the new
+primary (``full_recovery_seconds`` adds the old primary rebuilt as a standby); otherwise one primary,
+every node answering and the standby caught up. RPO: acknowledged writes missing on the primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from engines.node.client import NodeClient
+from playbooks.actions.node_cluster import Member, survey
+from playbooks.actions.node_process import serving_process, stop_process
+from playbooks.drills import DrillResult, Ledger, Scenario, _passed
+from playbooks.drills.node import ROOT, free_port, node_serves
+from playbooks.faults import inject
+from playbooks.fleet import HttpSource, NodeSpec
+from playbooks.loader import Library
+from playbooks.runner import Runner, RunOptions
+from playbooks.triage import triage
+
+__all__ = ["ClusterNode", "ClusterLoad", "cluster_drill", "CLUSTER_TARGET_PLAYBOOKS"]
+
+Log = Callable[[str], None] | None
+
+# Which node's data dir a recommended playbook is run on.
+CLUSTER_TARGET_PLAYBOOKS = {"failover": "down-primary", "rebuild-primary": "stale-primary",
+                            "split-brain": "primaries", "isolated-node": "unreachable",
+                            "network-partition": "unreachable", "total-cluster-loss": "unreachable"}
+
+
+class ClusterNode:
+    """One ``node serve`` process of the sandbox fleet, on a port it keeps across restarts."""
+
+    def __init__(self, name: str, data_dir: Path, engine: str, log_path: Path, follow: str | None = None) -> None:
+        self.name, self.data_dir, self.engine, self.log_path, self.follow = name, data_dir, engine, log_path, follow
+        self.peers: list[str] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, follow: bool = True, timeout: float = 30.0) -> ClusterNode:
+        command = [sys.executable, "-m", "console.cli", "node", "serve", "--engine", self.engine, "--data-dir",
+                   str(self.data_dir), "--port", str(self.port), "--name", self.name, "--durability", "sync",
+                   "--log-level", "warning"]
+        if follow and self.follow:
+            command += ["--follow", self.follow]
+        for peer in self.peers:
+            command += ["--peer", peer]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log,
+                                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node {self.name} exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=0.5).status_code in (200, 503):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"node {self.name} on {self.url} did not come up in {timeout:g} s")
+
+    @property
+    def pid(self) -> int | None:
+        serving = serving_process(self.data_dir)
+        return serving.pid if serving is not None else None
+
+    def running(self) -> bool:
+        if self.process is not None and self.process.poll() is None:
+            return True
+        return serving_process(self.data_dir) is not None
+
+    def stop(self) -> None:
+        """Stop whatever serves the data dir: our child, or a process a playbook started again."""
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.kill(self.process.pid, signal.SIGCONT)
+            except OSError:
+                pass
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        serving = serving_process(self.data_dir) if self.data_dir.exists() else None
+        if serving is not None:
+            stop_process(serving.pid, grace_seconds=10)
+
+
+class ClusterLoad:
+    """Writes through the node API to the primary; each write ledgered once acknowledged.
+
+    After a refusal (409: a standby or a fenced node) or no answer, it looks for the primary again
+    among ``urls``, as a client library with a list of hosts does.
+    """
+
+    def __init__(self, urls: list[str], ledger: Any, *, prefix: str = "c", value_size: int = 128,
+                 pause: float = 0.004) -> None:
+        self.urls, self.ledger, self.prefix, self.value_size, self.pause = urls, ledger, prefix, value_size, pause
+        self.acked = self.failed = self.number = 0
+        self.target = urls[0]
+        self.acks: list[tuple[float, str]] = []  # (monotonic time, node) of each acknowledgement
+        self.last_lsn: dict[str, int] = {}  # node -> the LSN of the last write it acknowledged
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cluster-load", daemon=True)
+
+    def start(self) -> ClusterLoad:
+        self._thread.start()
+        return self
+
+    def _primary(self) -> str | None:
+        best: tuple[int, str] | None = None
+        for url in self.urls:
+            try:
+                body = httpx.get(f"{url}/health", timeout=0.3).json()
+            except (httpx.HTTPError, ValueError):
+                continue
+            if body.get("role") == "primary" and (best is None or int(body.get("epoch", 0)) > best[0]):
+                best = (int(body.get("epoch", 0)), url)
+        return best[1] if best else None
+
+    def _run(self) -> None:
+        clients = {url: NodeClient(url, timeout=1.0) for url in self.urls}
+        try:
+            while not self._stop.is_set():
+                key = f"{self.prefix}{self.number:07d}".encode()
+                value = os.urandom(self.value_size // 2).hex().encode()
+                self.number += 1
+                try:
+                    lsn = clients[self.target].put(key, value)
+                except Exception:  # noqa: BLE001 - not acknowledged: not in the ledger; find the primary
+                    self.failed += 1
+                    self.target = self._primary() or self.target
+                    self._stop.wait(0.02)
+                    continue
+                self.ledger.ack(key, value, lsn)
+                self.acked += 1
+                self.last_lsn[self.target] = lsn
+                self.acks.append((time.monotonic(), self.target))
+                self._stop.wait(self.pause)
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def first_ack_after(self, moment: float, node: str | None = None) -> float | None:
+        for when, where in list(self.acks):
+            if when > moment and (node is None or where == node):
+                return when
+        return None
+
+    def wait_for(self, acked: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.acked < acked and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+# ------------------------------------------------------------------------------------------- the autopilot
+def _snapshot(nodes: list[ClusterNode], roles: dict[str, str]) -> Any:
+    specs = [NodeSpec(name=node.name, url=node.url, role=roles.get(node.name, "standby"),
+                      engine=node.engine) for node in nodes]
+
+    async def collect() -> Any:
+        source = HttpSource(specs)
+        try:
+            return await source.collect()
+        finally:
+            await source.aclose()
+
+    return asyncio.run(collect())
+
+
+def _roles(nodes: list[ClusterNode], members: list[Member], roles: dict[str, str]) -> dict[str, str]:
+    """What each node last said it is (a fenced node counts as a standby-to-be; silence keeps the old)."""
+    by_url = {member.url: member for member in members}
+    updated = dict(roles)
+    for node in nodes:
+        member = by_url.get(node.url)
+        if member is not None and member.reachable:
+            updated[node.name] = "primary" if member.role == "primary" else "standby"
+    return updated
+
+
+def _targets(playbook: str, nodes: list[ClusterNode], members: list[Member], roles: dict[str, str]) -> list[ClusterNode]:
+    by_url = {member.url: member for member in members}
+    kind = CLUSTER_TARGET_PLAYBOOKS.get(playbook)
+    if kind == "down-primary":
+        return [n for n in nodes if roles.get(n.name) == "primary" and not by_url[n.url].reachable]
+    if kind == "stale-primary":  # down, or up and fenced: an old primary to rebuild as a standby
+        return [n for n in nodes if (roles.get(n.name) == "primary" and not by_url[n.url].reachable)
+                or by_url[n.url].role == "fenced"]
+    if kind == "primaries":
+        return [n for n in nodes if by_url[n.url].reachable and by_url[n.url].role == "primary"]
+    if kind == "unreachable":
+        return [n for n in nodes if not by_url[n.url].reachable]
+    return []
+
+
+def cluster_autopilot(nodes: list[ClusterNode], roles: dict[str, str], *, rounds: int = 3, log: Log = None,
+                      after_run: Callable[[str], None] | None = None,
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    """Triage the fleet, run each recommended playbook on its node's data dir; again until nothing is found."""
+    urls = ",".join(node.url for node in nodes)
+    library = Library.load()  # once: the failover clock is running
+    runs: list[dict[str, Any]] = []
+    walks: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        members = survey([node.url for node in nodes], timeout=1.0)
+        result = triage(snapshot=_snapshot(nodes, roles), library=library)
+        walks.append({"recommended": result.recommended, "summary": result.summary,
+                      "path": [[entry.node, entry.answer, entry.evidence] for entry in result.path]})
+        if log:
+            log(f"triage: {result.summary} -> {', '.join(result.recommended) or 'nothing'}")
+        if not set(result.recommended) & set(CLUSTER_TARGET_PLAYBOOKS):
+            break  # the fleet questions found nothing; the rest of the tree is about one data dir's files
+        for playbook in result.recommended:
+            members = survey([node.url for node in nodes], timeout=1.0)
+            for node in _targets(playbook, nodes, members, roles):
+                try:
+                    run = Runner(library).run(playbook, node.data_dir, RunOptions(params={"nodes": urls}, assume_yes=True,
+                                                                          node=node.name))
+                    runs.append({"playbook": playbook, "node": node.name, "status": run.status,
+                                 "message": run.message, "lost": run.lost,
+                                 "steps": [(step.id, step.status, step.summary) for step in run.steps]})
+                except Exception as exc:  # noqa: BLE001 - a playbook that cannot run is a finding, recorded
+                    runs.append({"playbook": playbook, "node": node.name, "status": "error",
+                                 "message": f"{type(exc).__name__}: {exc}"})
+                if log:
+                    log(f"  {playbook} on {node.name}: {runs[-1]['status']} {runs[-1]['message']}")
+                if after_run is not None:
+                    after_run(playbook)
+        for node in nodes:  # the supervisor: a node whose process is gone is started again
+            if not node.running():
+                node.start(follow=False)
+                if log:
+                    log(f"  supervisor: started {node.name} again on {node.url}")
+        roles = _roles(nodes, survey([node.url for node in nodes], timeout=1.0), roles)
+    return runs, walks, roles
+
+
+# ------------------------------------------------------------------------------------------- measuring
+def cluster_healthy(nodes: list[ClusterNode]) -> tuple[bool, str, str | None]:
+    """One primary that serves a write and a read, every node answering, each standby caught up."""
+    members = survey([node.url for node in nodes], timeout=1.0)
+    primaries = [m for m in members if m.reachable and m.role == "primary"]
+    if len(primaries) != 1:
+        return False, f"{len(primaries)} primaries: " + "; ".join(m.describe() for m in members), None
+    down = [m for m in members if not m.reachable]
+    if down:
+        return False, "not answering: " + ", ".join(m.url for m in down), primaries[0].url
+    behind = [m for m in members if m.role == "standby" and not (m.connected and m.lag_records == 0)]
+    if behind:
+        return False, "standby not caught up: " + "; ".join(m.describe() for m in behind), primaries[0].url
+    stale = [m for m in members if m.role not in ("primary", "standby")]
+    if stale:
+        return False, "not rejoined: " + "; ".join(m.describe() for m in stale), primaries[0].url
+    ok, why = node_serves(primaries[0].url)
+    return ok, why, primaries[0].url
+
+
+def wait_cluster_healthy(nodes: list[ClusterNode], timeout: float) -> tuple[bool, str, str | None]:
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, why, primary = cluster_healthy(nodes)
+        if ok or time.monotonic() >= deadline:
+            return ok, why, primary
+        time.sleep(0.1)
+
+
+def lost_on(primary: str, expected: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ledger's newest acknowledged value of each key that the primary does not return."""
+    lost = []
+    with NodeClient(primary, timeout=10.0) as client:
+        for key, entry in expected.items():
+            value = client.get(key.encode())
+            found = hashlib.sha256(value).hexdigest() if value is not None else None
+            if found != entry["sha256"]:
+                lost.append(entry)
+    return lost
+
+
+def cluster_drill(scenario: Scenario, engine: str, sandbox: Path, result: DrillResult, *, writes: int, seed: int,
+                  log: Log) -> None:
+    """Run one cluster scenario in ``sandbox``; fills ``result``."""
+    ledger_path = sandbox / "ledger" / "acked.jsonl"
+    primary = ClusterNode("node-a", sandbox / "node-a", engine, sandbox / "node-a.log")
+    standby = ClusterNode("node-b", sandbox / "node-b", engine, sandbox / "node-b.log", follow=primary.url)
+    nodes = [primary, standby]
+    primary.peers, standby.peers = [standby.url], [primary.url]  # each polls the other: fencing, split-brain flags
+    roles = {"node-a": "primary", "node-b": "standby"}
+    ledger = Ledger(ledger_path)
+    load: ClusterLoad | None = None
+    try:
+        primary.start()
+        standby.start()
+        load = ClusterLoad([node.url for node in nodes], ledger).start()
+        load.wait_for(writes)
+        target = standby if scenario.name in ("standby-lag", "isolated-node", "split-brain") else primary
+        before = survey([primary.url, standby.url], timeout=1.0)
+        fault = inject(scenario.name, target.data_dir, seed=seed)
+        fault_at, fault_wall = time.monotonic(), time.time()
+        result.fault = fault.to_json()
+        result.fault["acked_at_fault"] = load.acked
+        result.fault["before"] = [member.describe() for member in before]
+        if scenario.name == "primary-loss" and primary.process is not None:
+            primary.process.wait(timeout=10)  # reaped: no zombie keeps the lock file open
+        held = load.last_lsn.get(primary.url)  # the last LSN the primary acknowledged to the load
+        if log:
+            log(f"fault: {fault.summary} ({load.acked} writes acknowledged so far; the load goes on)")
+        if scenario.name in ("standby-lag", "isolated-node"):
+            load.wait_for(load.acked + 100, timeout=5)  # the primary takes writes the standby does not apply
+        result.playbooks, result.triage, roles = cluster_autopilot(nodes, roles, log=log)
+        ok, why, serving = wait_cluster_healthy(nodes, timeout=15)
+        healed_at = time.monotonic()
+        first = load.first_ack_after(fault_at, serving) if serving else None
+        recovered_at = first if scenario.name == "primary-loss" and first is not None else healed_at
+        result.rto_seconds = round(recovered_at - fault_at, 3) if ok else None
+        result.fault["full_recovery_seconds"] = round(healed_at - fault_at, 3)
+        if scenario.name == "primary-loss" and held is not None and serving is not None:
+            history = survey([serving], timeout=2.0)[0].history
+            promoted_at = max(history, key=lambda entry: entry.epoch).start_lsn if history else None
+            # The async RPO bound: acknowledged records of the dead primary the standby had not applied.
+            result.fault["lag_at_failure_records"] = None if promoted_at is None else max(0, held - promoted_at)
+        if ok:
+            load.wait_for(load.acked + 20, timeout=10)  # the clients get acknowledgements again
+        load.stop()
+        ledger.close()
+        result.recovered, result.health = ok, why
+        expected = Ledger.expected(ledger_path)
+        lost = lost_on(serving, expected) if serving else list(expected.values())
+        result.acked_writes, result.lost_writes = Ledger.count(ledger_path), len(lost)
+        if lost:
+            oldest = min(entry["ack"] for entry in lost)
+            result.rpo_seconds = round(max(0.0, fault_wall - oldest), 3)
+            result.lost_span_seconds = round(max(entry["ack"] for entry in lost) - oldest, 3)
+        result.passed = _passed(scenario, ok, result.rto_seconds, result.rpo_seconds, len(lost))
+    finally:
+        if load is not None:
+            load.stop()
+        try:
+            ledger.close()
+        except Exception:  # noqa: BLE001
+            pass
+        for node in nodes:
+            node.stop()
+

@@ -1,0 +1,127 @@
+"""Drills of host faults: a full disk and memory pressure, on a data dir without a node.
+
+- ``disk-full``: the data dir lives on its own 64 MiB tmpfs (a real filesystem: ENOSPC comes from
+  the kernel). After the load, the fault fills it; a writer process then keeps writing until the
+  engine refuses with DiskFullError (what it acknowledged is ledgered, the refusal is recorded);
+  the autopilot responds with a quarantine volume on the sandbox's real disk to move the filler to.
+  Where mounting is not permitted the drill fails saying so: the engines have no size quota to
+  fall back on yet.
+- ``memory-pressure``: a 4 GiB hog next to the engine. The sandbox's memory alert rule is the
+  used memory before the fault plus half the hog, so the probe sees the hog and only the hog on a
+  shared machine; healthy again = the engine serves and memory is back under that rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from playbooks.drills import DrillResult, Sandbox, Scenario, autopilot, healthy, met_targets, record_rpo
+from playbooks.drills.node import ROOT
+from playbooks.faults.local import MountRefused, sandbox_tmpfs, stop_memory_hogs
+
+__all__ = ["host_drill", "TMPFS_MEGABYTES", "HOG_MEGABYTES"]
+
+TMPFS_MEGABYTES = 64
+HOG_MEGABYTES = 4096  # big against the noise of a shared host: others come and go by a GiB
+Log = Callable[[str], None] | None
+
+
+def _used_ratio() -> float:
+    memory = psutil.virtual_memory()
+    return (memory.total - memory.available) / memory.total if memory.total else 0.0
+
+
+def host_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, *, writes_before_backup: int,
+               writes_after_backup: int, value_size: int, seed: int, log: Log) -> None:
+    if scenario.host == "disk":
+        _disk_full(scenario, engine, sandbox, result, writes_before_backup, writes_after_backup, value_size, seed, log)
+    elif scenario.host == "memory":
+        _memory_pressure(scenario, engine, sandbox, result, writes_before_backup, writes_after_backup, value_size,
+                         seed, log)
+    else:
+        raise ValueError(f"no host drill {scenario.host!r}")
+
+
+def _write_under_fault(data_dir: Path, ledger_path: Path, start: int, count: int = 2000) -> dict[str, Any]:
+    """A writer process that goes on writing on the full disk: what it acked, and how it was refused."""
+    done = subprocess.run([sys.executable, "-m", "playbooks.drills.writer", str(data_dir), str(ledger_path),
+                           str(start), str(count)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"error": f"the writer exited with {done.returncode}: {done.stderr.strip()[-300:]}"}
+    outcome: dict[str, Any] = json.loads(lines[-1])
+    return outcome
+
+
+def _disk_full(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, before: int, after: int,
+               value_size: int, seed: int, log: Log) -> None:
+    volume_root = sandbox.root / "volume"
+    quarantine_volume = sandbox.root / "quarantine-volume"  # the sandbox's real disk: "another volume"
+    quarantine_volume.mkdir(parents=True)
+    data_bytes = (before + after) * (value_size + 64)
+    megabytes = TMPFS_MEGABYTES + 3 * data_bytes // 2**20
+    with contextlib.ExitStack() as stack:
+        try:
+            volume = stack.enter_context(sandbox_tmpfs(volume_root, megabytes))
+        except MountRefused as exc:
+            raise RuntimeError(f"disk-full needs a small real filesystem and mounting a tmpfs is not permitted "
+                               f"here ({exc}); the engines have no size quota to fall back on") from exc
+        # the data dir on the small tmpfs; the backups and the ledger stay on the sandbox's real disk
+        on_volume = dataclasses.replace(sandbox, data_dir=volume / "data")
+        data_dir = on_volume.data_dir
+        on_volume.load(engine, before=before, after=after, value_size=value_size, archive_wal=False)
+        fault = on_volume.break_with(scenario.name, seed=seed)
+        result.fault = fault.to_json()
+        result.fault["method"] = f"tmpfs of {megabytes} MiB (a real ENOSPC)"
+        under = _write_under_fault(data_dir, on_volume.ledger_path, before + after)
+        result.fault["under_fault"] = under
+        if log:
+            log(f"fault: {fault.summary}")
+            log(f"writer on the full disk: {under.get('acked', 0)} acked, then {under.get('error')}")
+        result.playbooks, result.triage = autopilot(data_dir, on_volume.repo, log=log,
+                                                    defaults={"quarantine_volume": str(quarantine_volume)})
+        ok, why = healthy(data_dir)
+        result.rto_seconds = round(time.monotonic() - on_volume.fault_at, 3) if ok else None
+        result.recovered, result.health = ok, why
+        record_rpo(result, on_volume.ledger_path, data_dir, on_volume.fault_wall)
+        result.passed = met_targets(scenario, ok, result.rto_seconds, result.rpo_seconds, result.lost_writes)
+        if result.sandbox is not None:  # --keep: the tmpfs goes away with the drill, a copy of its data stays
+            shutil.copytree(data_dir, sandbox.data_dir, symlinks=True)
+
+
+def _memory_pressure(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, before: int, after: int,
+                     value_size: int, seed: int, log: Log) -> None:
+    data_dir = sandbox.data_dir
+    sandbox.load(engine, before=before, after=after, value_size=value_size, archive_wal=False)
+    total = psutil.virtual_memory().total
+    # The sandbox's alert rule: what is used now plus half the hog. The probe reads real host memory.
+    threshold = min(0.99, _used_ratio() + HOG_MEGABYTES * 2**20 / 2 / total)
+    try:
+        fault = sandbox.break_with(scenario.name, seed=seed, megabytes=HOG_MEGABYTES)
+        result.fault = fault.to_json()
+        result.fault["memory_threshold"] = round(threshold, 6)
+        if log:
+            log(f"fault: {fault.summary}; memory {_used_ratio() * 100:.1f} % used, the sandbox's alert at "
+                f"{threshold * 100:.1f} %")
+        result.playbooks, result.triage = autopilot(data_dir, sandbox.repo, log=log, memory_threshold=threshold)
+        ok, why = healthy(data_dir)
+        ratio = _used_ratio()
+        if ok and ratio > threshold:
+            ok, why = False, f"memory still {ratio * 100:.1f} % used; the alert is at {threshold * 100:.1f} %"
+        result.rto_seconds = round(time.monotonic() - sandbox.fault_at, 3) if ok else None
+        result.recovered, result.health = ok, why
+        record_rpo(result, sandbox.ledger_path, data_dir, sandbox.fault_wall)
+        result.passed = met_targets(scenario, ok, result.rto_seconds, result.rpo_seconds, result.lost_writes)
+    finally:
+        stop_memory_hogs(data_dir)  # a failed drill must not leave 1 GiB behind
