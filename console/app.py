@@ -113,6 +113,8 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.report_dir = report_dir or Path.cwd()
         self.notice = notice
         self.watch_terminal = watch_terminal
+        # Work that would slow the first frame (the demo's node processes) starts once it is shown.
+        self.after_first_paint: list[Callable[[], object]] = []
         self.history = FleetHistory()
         self.alert_tracker = AlertTracker()
         self.events: list[TimelineEvent] = []
@@ -150,6 +152,11 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self._install_signal_handlers()
         if self.watch_terminal:
             self.set_interval(2.0, self._check_terminal)
+
+    def on_ready(self) -> None:
+        """Textual's Ready: the first frame is on the terminal."""
+        for start in self.after_first_paint:
+            start()
 
     def action_change_theme(self) -> None:
         """The theme picker; the bundled themes are loaded when it is first opened, not at start-up."""
@@ -256,9 +263,10 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.dashboard and action in ("show_screen", "open_incident", "start_run", "cancel_run", "resume_run",
-                                         "export_report", "triage_node"):
+                                         "export_report", "triage_node", "silence_alert"):
             return False
-        if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report"):
+        if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report",
+                                                          "silence_alert"):
             return False
         return True
 
@@ -298,6 +306,24 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.selected_node = message.name
         if message.activate:
             self.action_show_screen("triage")
+
+    # Alerts (console.screens.silence): enter on the strip triages from the alert's question, s silences it.
+    def on_alert_strip_selected(self, message: Any) -> None:
+        from console.screens.silence import triage_alert
+
+        triage_alert(self, message.alert)
+
+    def on_alert_strip_silence_requested(self, message: Any) -> None:
+        self.action_silence_alert(message.alert)
+
+    def action_silence_alert(self, alert: Any = None) -> None:
+        from console.screens.silence import request_silence
+        from console.widgets.alert_strip import AlertStrip
+
+        if alert is None:  # from the palette: the alert under the strip's cursor
+            strips = self.screen.query(AlertStrip)
+            alert = strips.first().highlighted if strips else None
+        request_silence(self, alert)
 
     def triage(self, node: str) -> TriageView:
         if node not in self.triage_sessions:

@@ -5,6 +5,8 @@
     [[node]]       name, engine, url, data_dir, backup_repo, role, upstream, group
     [notify]       webhook
     [escalation]   path
+    [prometheus]   url, timeout_seconds, rate_window   (the fleet from PromQL; direct polling is the fallback)
+    [alertmanager] url, timeout_seconds                (firing alerts merged in; silences)
 
 Relative paths (data_dir, backup_repo, report_dir) are relative to the file's directory.
 ``ConfigError`` is an ``InvalidArgumentError`` (exit code 2), so the CLI renders it like every
@@ -17,6 +19,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -57,6 +60,57 @@ class ConsoleSection(_Section):
         return value
 
 
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+
+
+def _service_url(value: str | None) -> str | None:
+    """An http(s) base URL with a host; the trailing slash dropped (paths are appended to it)."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"url must be http:// or https:// with a host, e.g. \"http://127.0.0.1:9090\", not {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+    except ValueError as exc:
+        raise ValueError(f"url has a bad port: {value!r}") from exc
+    if parts.query or parts.fragment:
+        raise ValueError(f"url must not carry a query or fragment: {value!r}")
+    return value.rstrip("/")
+
+
+class PrometheusSection(_Section):
+    """Where the fleet snapshot comes from when set: PromQL instead of polling every node."""
+
+    url: str | None = None
+    timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    rate_window: str = "1m"  # the window of rate() for p95 latencies and error rates
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _service_url(value)
+
+    @field_validator("rate_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if not _DURATION.match(value):
+            raise ValueError(f"rate_window must be a Prometheus duration such as \"1m\" or \"30s\", not {value!r}")
+        return value
+
+
+class AlertmanagerSection(_Section):
+    """Where firing alerts are read and silences made."""
+
+    url: str | None = None
+    timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _service_url(value)
+
+
 class NotifySection(_Section):
     webhook: str | None = None
 
@@ -71,6 +125,8 @@ class ConsoleConfig(_Section):
     node: list[NodeSpec] = Field(default_factory=list)
     notify: NotifySection = Field(default_factory=NotifySection)
     escalation: EscalationSection = Field(default_factory=EscalationSection)
+    prometheus: PrometheusSection = Field(default_factory=PrometheusSection)
+    alertmanager: AlertmanagerSection = Field(default_factory=AlertmanagerSection)
     path: Path | None = Field(default=None, exclude=True)  # the file it came from
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from console.themes import load_theme
 if TYPE_CHECKING:
     from console.config import ConsoleConfig
 
-__all__ = ["build_app", "has_terminal", "launch", "no_terminal", "run", "run_app"]
+__all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "run", "run_app", "viewer_role"]
 
 
 def _error(exc: Any) -> int:
@@ -32,12 +32,23 @@ def _error(exc: Any) -> int:
 
 def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleConfig,
               watch_terminal: bool = True, notice: str = "", launcher: RunLauncher | None = None) -> DrConsoleApp:
-    """The app for ``config`` (sources from its nodes); raises ``ThemeError`` for a bad theme."""
+    """The app for ``config`` (sources from its nodes); raises ``ThemeError`` for a bad theme.
+
+    ``DRCONSOLE_ROLE=viewer`` (set by ``drconsole serve ssh|web`` for viewers) makes it the read-only
+    dashboard whatever the arguments said: the role is enforced here, not only by the command line.
+    """
     from console.run_stub import SimulatedLauncher
     from playbooks.fleet import fleet_source
 
+    if viewer_role():
+        mode, read_only = "dashboard", True
+    watch_terminal = watch_terminal and not in_browser()  # the web driver talks over pipes: no TTY to watch
     loaded = load_theme(theme or config.console.theme)
-    source = fleet_source(config.nodes, thresholds=config.thresholds, prefer=config.console.source)
+    source = fleet_source(config.nodes, thresholds=config.thresholds, prefer=config.console.source,
+                          prometheus_url=config.prometheus.url, alertmanager_url=config.alertmanager.url,
+                          prometheus_timeout_seconds=config.prometheus.timeout_seconds,
+                          alertmanager_timeout_seconds=config.alertmanager.timeout_seconds,
+                          rate_window=config.prometheus.rate_window)
     report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
     triage_factory = None
     if launcher is None and any(spec.data_dir is not None for spec in config.nodes):
@@ -100,16 +111,25 @@ def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool
         app = build_app(mode=mode, theme=theme, read_only=read_only, config=config)
     except (ConfigError, ThemeError) as exc:
         return _error(exc)
-    if not config.nodes:
+    if not config.nodes and config.prometheus.url is None:  # Prometheus alone names the nodes it scrapes
         sys.stderr.write(f"drconsole: error: {config_path}: no [[node]] configured (add one per node, "
-                         "or run `drconsole demo` to see a sample fleet)\n")
+                         "or a [prometheus] url, or run `drconsole demo` to see a sample fleet)\n")
         return 2
     return launch(app)
 
 
+def viewer_role() -> bool:
+    return os.environ.get("DRCONSOLE_ROLE", "") == "viewer"
+
+
+def in_browser() -> bool:
+    """Run by textual-serve (``drconsole serve web``): Textual's web driver, over pipes."""
+    return os.environ.get("TEXTUAL_DRIVER", "").endswith("web_driver:WebDriver")
+
+
 def has_terminal() -> bool:
     """Textual draws on stderr and reads stdin: both must be the terminal."""
-    if os.environ.get("DRCONSOLE_FORCE_TUI"):
+    if os.environ.get("DRCONSOLE_FORCE_TUI") or in_browser():
         return True
     return all(stream is not None and stream.isatty() for stream in (sys.__stderr__, sys.__stdin__))
 

@@ -66,6 +66,7 @@ class DashboardScreen(ConsoleScreen):
         if snapshot is None:
             return
         self._strip.alerts = snapshot.alerts
+        self._strip.notices = snapshot.notices
         self._banner.nodes = snapshot.split_brain_nodes
         names = [node.name for node in snapshot.nodes]
         grid = self._grid

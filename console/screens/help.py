@@ -66,6 +66,11 @@ class HelpScreen(ModalScreen[None]):
             for name, screen in (("overview", OverviewScreen), ("node card", NodeCard), ("triage", TriageScreen),
                                  ("run", RunScreen), ("timeline", TimelineScreen)):
                 sections.append((name, _keys(screen.BINDINGS)))
+            if getattr(app, "drill", None) is not None:  # drill mode (console.drill_mode): its own keys
+                from console.screens.drill import DrillScreen
+
+                drill_keys = dict(_keys(type(app).BINDINGS) + _keys(DrillScreen.BINDINGS))
+                sections.append(("drill", list(drill_keys.items())))
         for name, rows in sections:
             for index, (key, text) in enumerate(rows):
                 table.add_row(name if index == 0 else "", key, text)

@@ -27,6 +27,7 @@ class OverviewScreen(ConsoleScreen):
         Binding("up,k", "move(-1)", "Previous", show=False),
         Binding("right,l", "move(1)", "Next", show=False),
         Binding("left,h", "move(-1)", "Previous", show=False),
+        Binding("a", "focus_alerts", "Alerts", show=False),  # in the help and the palette; the key bar is full
     ]
     """
     | Key(s) | Description |
@@ -34,12 +35,13 @@ class OverviewScreen(ConsoleScreen):
     | down/right, j/l | Select the next node. |
     | up/left, k/h | Select the previous node. |
     | enter | Triage the selected node (opens an incident). |
+    | a | Select an alert in the strip (enter triages from it, s silences it). |
     """
 
     def compose(self) -> ComposeResult:
         yield self.status_bar()
         yield SplitBrainBanner()
-        yield AlertStrip()
+        yield AlertStrip(selectable=True)
         with VerticalScroll(id="cards-scroll"):
             yield Grid(id="cards")
         yield Static(self.console.notice, id="overview-notice", markup=False)
@@ -71,6 +73,7 @@ class OverviewScreen(ConsoleScreen):
             strip.alerts = ()
             return
         strip.alerts = snapshot.alerts
+        strip.notices = snapshot.notices
         banner.nodes = snapshot.split_brain_nodes
         grid = self._grid
         names = [node.name for node in snapshot.nodes]
@@ -115,6 +118,9 @@ class OverviewScreen(ConsoleScreen):
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
         grid.styles.height = height * rows
+
+    def action_focus_alerts(self) -> None:
+        self._strip.take_focus()
 
     def action_move(self, step: int) -> None:
         cards = self._cards()

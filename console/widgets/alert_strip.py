@@ -1,8 +1,20 @@
-"""The alert strip: every firing alert, critical first, as symbol + word + message."""
+"""The alert strip: a degraded source's notice, then every firing alert, critical first.
+
+On the Overview the strip is selectable (``AlertStrip(selectable=True)``, focused with ``a``, and
+focusable only until it loses focus again):
+up/down move the cursor, enter triages the alert's node at the question the alert starts
+(``Selected``), ``s`` asks to silence it in Alertmanager (``SilenceRequested``). The app decides
+what those may do (console.screens.silence); on the dashboard the strip cannot take focus, so no
+key reaches it.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -12,23 +24,109 @@ from playbooks.fleet import Alert
 
 __all__ = ["AlertStrip"]
 
+LINES = 4  # app.tcss caps the strip at four rows: notices first, then as many alerts as fit
+
 
 class AlertStrip(Widget):
-    """One line per alert, up to ``max_lines``; the rest are counted ("+2 more: see Timeline").
+    """Notices, then one line per alert; the rest are counted ("+2 more: see Timeline")."""
 
-    No bindings: the alerts are also on the cards and in the Timeline.
+    DEFAULT_CSS = """
+    AlertStrip:focus { background: $boost; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,j", "move(1)", "Next alert", show=False),
+        Binding("up,k", "move(-1)", "Previous alert", show=False),
+        Binding("enter", "select", "Triage"),
+        Binding("s", "silence", "Silence"),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | up/down | Move between alerts (when the strip has focus: a on the Overview). |
+    | enter | Triage the alert's node, starting at the question the alert links to. |
+    | s | Silence the alert in Alertmanager (asks for a duration and a comment). |
     """
 
+    class Selected(Message):
+        """The responder picked an alert: triage its node from the question it starts."""
+
+        def __init__(self, alert: Alert) -> None:
+            super().__init__()
+            self.alert = alert
+
+    class SilenceRequested(Message):
+        """The responder asked to silence an alert (the app checks the mode and asks to confirm)."""
+
+        def __init__(self, alert: Alert) -> None:
+            super().__init__()
+            self.alert = alert
+
     alerts: reactive[tuple[Alert, ...]] = reactive((), layout=True)
+    notices: reactive[tuple[str, ...]] = reactive((), layout=True)
+    cursor: reactive[int] = reactive(0)
     max_lines: reactive[int] = reactive(3, layout=True)
 
+    def __init__(self, *, selectable: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.selectable = selectable
+        # Focusable only while in use: otherwise the screen's first focus (and tab) would land here
+        # and the arrows would move in the strip instead of between the node cards.
+        self.can_focus = False
+
+    def take_focus(self) -> bool:
+        """Focus the strip to pick an alert (``a`` on the Overview); False when it is not selectable."""
+        if not self.selectable:
+            return False
+        self.can_focus = True
+        self.focus()
+        return True
+
+    @property
+    def highlighted(self) -> Alert | None:
+        if not self.alerts:
+            return None
+        return self.alerts[min(self.cursor, len(self.alerts) - 1)]
+
+    def watch_alerts(self) -> None:
+        self.cursor = min(self.cursor, max(0, len(self.alerts) - 1))
+
+    def action_move(self, step: int) -> None:
+        if self.alerts:
+            self.cursor = (self.cursor + step) % len(self.alerts)
+
+    def action_select(self) -> None:
+        if self.highlighted is not None:
+            self.post_message(self.Selected(self.highlighted))
+
+    def action_silence(self) -> None:
+        if self.highlighted is not None:
+            self.post_message(self.SilenceRequested(self.highlighted))
+
     def render(self) -> Content:
+        lines = [line("[b $status-warn]⚠ DEGRADED[/] $notice", notice=notice) for notice in self.notices[:LINES - 1]]
         alerts = self.alerts
         if not alerts:
-            return line("[$status-ok]✔ OK[/] no active alerts")
-        shown = alerts if len(alerts) <= self.max_lines else alerts[: max(1, self.max_lines - 1)]
-        lines = [line(f"{severity_markup(alert.severity)} [b]$node[/b] $message", node=alert.node,
-                      message=alert.message) for alert in shown]
-        if len(shown) < len(alerts):
-            lines.append(line(f"[dim]+{len(alerts) - len(shown)} more alerts: see the Timeline (4)[/dim]"))
+            lines.append(line("[$status-ok]✔ OK[/] no active alerts"))
+            return Content("\n").join(lines)
+        room = max(1, min(self.max_lines, LINES - len(lines)))
+        cursor = min(self.cursor, len(alerts) - 1)
+        count = len(alerts) if len(alerts) <= room else max(1, room - 1)  # the last row counts the rest
+        start = min(max(0, cursor - count + 1), len(alerts) - count)  # the cursor stays in view
+        shown = alerts[start:start + count]
+        marked = self.has_focus
+        for index, alert in enumerate(shown, start=start):
+            mark = ("▶ " if index == cursor else "  ") if marked else ""
+            silence = " [dim](s: silence)[/dim]" if marked and index == cursor and alert.source == "alertmanager" else ""
+            lines.append(line(f"$mark{severity_markup(alert.severity)} [b]$node[/b] $message{silence}",
+                              mark=mark, node=alert.node, message=alert.message))
+        hidden = len(alerts) - len(shown)
+        if hidden:
+            lines.append(line(f"[dim]+{hidden} more alerts: see the Timeline (4)[/dim]"))
         return Content("\n").join(lines)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.can_focus = False
+        self.refresh()

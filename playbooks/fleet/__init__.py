@@ -37,18 +37,21 @@ if TYPE_CHECKING:
     from playbooks.fleet.fixture import FixtureSource, load_recording, save_recording
     from playbooks.fleet.http import HttpNodeReader, HttpSource
     from playbooks.fleet.local import LocalNodeReader, LocalSource
+    from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient
     from playbooks.fleet.mixed import MixedSource, fleet_source
+    from playbooks.fleet.prometheus import PrometheusSource
 
 _LAZY = {
     "FixtureSource": "playbooks.fleet.fixture", "load_recording": "playbooks.fleet.fixture",
     "save_recording": "playbooks.fleet.fixture", "HttpNodeReader": "playbooks.fleet.http",
     "HttpSource": "playbooks.fleet.http", "LocalNodeReader": "playbooks.fleet.local",
     "LocalSource": "playbooks.fleet.local", "MixedSource": "playbooks.fleet.mixed",
-    "fleet_source": "playbooks.fleet.mixed",
+    "fleet_source": "playbooks.fleet.mixed", "PrometheusSource": "playbooks.fleet.prometheus",
+    "AlertingSource": "playbooks.fleet.alertmanager", "AlertmanagerClient": "playbooks.fleet.alertmanager",
 }
 
 __all__ = [
-    "Alert", "AlertSeverity", "BackupState", "DiskComponents", "DiskUsage", "FixtureSource", "FleetHistory",
+    "Alert", "AlertingSource", "AlertmanagerClient", "PrometheusSource", "AlertSeverity", "BackupState", "DiskComponents", "DiskUsage", "FixtureSource", "FleetHistory",
     "FleetSnapshot", "FleetSource", "Health", "HttpNodeReader", "HttpSource", "LocalNodeReader", "LocalSource",
     "MemoryUsage", "MixedSource", "NodeSnapshot", "NodeSpec", "Performance", "RULES", "ReaderSource",
     "Replication", "Thresholds", "evaluate_alerts", "finalize", "fleet_source", "load_recording",

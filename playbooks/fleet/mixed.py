@@ -2,7 +2,8 @@
 
 A node with a ``url`` is read over HTTP (its process is the authority on its own state); one with
 only a ``data_dir`` is read from disk. ``prefer="local"`` reads every node that has a data dir from
-disk (a responder on the box, nodes down); ``prefer="http"`` only over HTTP.
+disk (a responder on the box, nodes down); ``prefer="http"`` only over HTTP. With a Prometheus URL the fleet is read from Prometheus and these
+readers are its fallback; with an Alertmanager URL its firing alerts are merged in.
 
 The HTTP and local readers are imported when a node needs them: a fleet of data dirs never pays
 for httpx, and one of URLs never for the engines.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from playbooks.fleet.alerts import Thresholds
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import utc_now
-from playbooks.fleet.source import Clock, NodeReader, ReaderSource
+from playbooks.fleet.source import Clock, FleetSource, NodeReader, ReaderSource
 
 if TYPE_CHECKING:
     import httpx
@@ -72,6 +73,25 @@ class MixedSource(ReaderSource):
 
 
 def fleet_source(specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
-                 clock: Clock = utc_now, prefer: str = "auto") -> MixedSource:
-    """The source for ``specs`` (see the module docstring for which node is read how)."""
-    return MixedSource(specs, thresholds=thresholds, clock=clock, prefer=prefer)
+                 clock: Clock = utc_now, prefer: str = "auto", prometheus_url: str | None = None,
+                 alertmanager_url: str | None = None, prometheus_timeout_seconds: float = 2.0,
+                 alertmanager_timeout_seconds: float = 2.0, rate_window: str = "1m") -> FleetSource:
+    """The source for ``specs`` (see the module docstring for which node is read how).
+
+    With ``prometheus_url`` the snapshot comes from PromQL, and the direct polling of the nodes is
+    only its fallback (playbooks.fleet.prometheus); with ``alertmanager_url`` Alertmanager's firing
+    alerts are merged into the nodes (playbooks.fleet.alertmanager).
+    """
+    source: FleetSource = MixedSource(specs, thresholds=thresholds, clock=clock, prefer=prefer)
+    if prometheus_url is not None:
+        from playbooks.fleet.prometheus import PrometheusSource
+
+        source = PrometheusSource(specs, prometheus_url, thresholds=thresholds, clock=clock,
+                                  timeout_seconds=prometheus_timeout_seconds, rate_window=rate_window,
+                                  fallback=source)
+    if alertmanager_url is not None:
+        from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient
+
+        source = AlertingSource(source, AlertmanagerClient(alertmanager_url, timeout_seconds=alertmanager_timeout_seconds),
+                                specs, clock=clock)
+    return source

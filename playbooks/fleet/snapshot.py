@@ -77,6 +77,12 @@ class Alert(_Frozen):
     message: str
     value: float | None = None
     threshold: float | None = None
+    # An alert from Alertmanager (``source="alertmanager"``) keeps what silencing and triage need:
+    # its labels (the silence's matchers), since when it fires, and the tree question it starts.
+    source: str = "rules"  # "rules" (playbooks.fleet.alerts) | "alertmanager"
+    since: datetime | None = None
+    triage: str | None = None  # a decision-tree question id (playbooks/library/tree.toml)
+    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -204,6 +210,7 @@ class FleetSnapshot(_Frozen):
     taken_at: datetime
     nodes: tuple[NodeSnapshot, ...] = ()
     source: str = ""  # a short description of where it came from ("local", "http", "fixture")
+    notices: tuple[str, ...] = ()  # a degraded source says so ("Prometheus unreachable since ...")
 
     @field_validator("taken_at")
     @classmethod
