@@ -33,7 +33,7 @@ from playbooks.evidence import (
 )
 from playbooks.faults.local import stop_memory_hogs
 from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
-from playbooks.probes.local import hung_holders
+from playbooks.hung import hung_holders
 
 __all__: list[str] = []
 
