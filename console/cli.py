@@ -22,11 +22,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from console.cli_common import BACKENDS, absolute_path
 from console.cli_output import EXIT_PROBLEM, EXIT_USAGE, Output
 
 __all__ = ["main", "build_parser", "UsageError"]
-
-BACKENDS = ("cow", "lsm", "rocksdb")
 
 
 class UsageError(Exception):
@@ -55,13 +54,9 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def _path(text: str) -> Path:
-    """An absolute path: messages then say exactly where, whatever the working directory was."""
-    return Path(text).absolute()
-
-
 def _data_dir(parser: argparse.ArgumentParser, *, engine_option: bool = True) -> None:
-    parser.add_argument("--data-dir", required=True, type=_path, metavar="D", help="the engine's data directory")
+    parser.add_argument("--data-dir", required=True, type=absolute_path, metavar="D",
+                        help="the engine's data directory")
     if engine_option:
         parser.add_argument("--engine", choices=BACKENDS, default=None,
                             help="fail unless the data dir holds this backend")
@@ -82,7 +77,7 @@ def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
     init = add("init", "create a new, empty data directory")
     init.add_argument("--engine", required=True, choices=BACKENDS)
-    init.add_argument("--data-dir", required=True, type=_path, metavar="D")
+    init.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
     init.add_argument("--durability", choices=("sync", "async"), default="sync")
     put = add("put", "store VALUE under KEY (UTF-8 text)")
     _data_dir(put)
@@ -98,7 +93,7 @@ def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
                          'UTF-8 come as "key_b64"/"value_b64" (base64). The whole file is checked first: '
                          'one malformed line and nothing is imported')
     _data_dir(load)
-    load.add_argument("--input", required=True, type=_path, metavar="F.jsonl")
+    load.add_argument("--input", required=True, type=absolute_path, metavar="F.jsonl")
     load.add_argument("--batch", type=int, default=1000, help=argparse.SUPPRESS)
     dump = add("export", 'write all live keys, sorted by key, as {"key": str, "value": str} lines to a JSONL '
                          'file (\'-\': stdout); bytes that are not UTF-8 go base64-encoded under '
@@ -140,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", parents=[common], help="read-only status board")
     dashboard.add_argument("--theme", metavar="NAME")
     demo = commands.add_parser("demo", parents=[common], help="open the console on a demo fleet (made if needed)")
-    demo.add_argument("--workspace", type=_path, metavar="DIR", default=None,
+    demo.add_argument("--workspace", type=absolute_path, metavar="DIR", default=None,
                       help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)")
     demo.add_argument("--theme", metavar="NAME")
     _engine_commands(commands, common)

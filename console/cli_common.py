@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "port_number", "whole_number"]
+__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "listen_port", "port_number", "whole_number"]
 
 # The engine backends by name; spelled out rather than asked of ``engines``, which the parser must not import.
 BACKENDS = ("cow", "lsm", "rocksdb")
@@ -34,15 +34,51 @@ def whole_number(text: str) -> int:
     return value
 
 
-def port_number(text: str) -> int:
-    """A TCP port to connect to or listen on, 1-65535."""
+def _port(text: str, lowest: int, why_lowest: str = "") -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is out of range 1-65535")
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is out of range {lowest}-65535{why_lowest}")
     return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port to connect to or listen on, 1-65535."""
+    return _port(text, 1)
+
+
+def listen_port(text: str) -> int:
+    """A TCP port for a server to listen on, 0-65535: 0 lets the system pick a free one (tests, demos)."""
+    return _port(text, 0, " (0: any free port)")
+
+
+JSON_HELP = "print exactly one JSON object on stdout"
+
+
+def _own_json(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # SUPPRESS where a group's --json comes first: the action's parser then leaves the group's value alone
+    if suppress:
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
+    else:
+        parser.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def add_command(subparsers: Any, name: str, help_text: str, func: Callable[..., int],
+                common: argparse.ArgumentParser | None = None, *, description: str | None = None,
+                ) -> argparse.ArgumentParser:
+    """A top-level command without actions (``triage``); running it calls ``func(args, output)``.
+
+    Without ``common`` it gets its own ``--json``, as a ``CommandGroup``'s actions do.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, parents=[common] if common is not None else [], help=help_text,
+        description=help_text if description is None else description)
+    if common is None:
+        _own_json(parser, suppress=True)
+    parser.set_defaults(func=func)
+    return parser
 
 
 class CommandGroup:
@@ -50,22 +86,35 @@ class CommandGroup:
 
     ``common`` is the main parser's shared options (``--config``, ``--json``), accepted after the
     command and after each action too. Without it (a parser built on its own, as in a test) each
-    action gets its own ``--json``, so a handler can always read ``args.json``.
+    action gets its own ``--json``, so a handler can always read ``args.json``; with ``json_on_group``
+    the command takes one too (``drill --json list``), and then ``args.json`` is set only when given:
+    read it with ``getattr(args, "json", False)`` (``cli_output.output_for`` does).
+    ``description``: the command's ``--help`` text when it says more than ``help_text``.
     """
 
     def __init__(self, subparsers: Any, name: str, help_text: str,
-                 common: argparse.ArgumentParser | None = None) -> None:
+                 common: argparse.ArgumentParser | None = None, *, description: str | None = None,
+                 json_on_group: bool = False) -> None:
         self.parents = [common] if common is not None else []
         self.own_json = common is None
-        self.parser: argparse.ArgumentParser = subparsers.add_parser(name, parents=self.parents, help=help_text)
+        self.json_on_group = json_on_group
+        options: dict[str, Any] = {"description": description} if description is not None else {}
+        self.parser: argparse.ArgumentParser = subparsers.add_parser(name, parents=self.parents, help=help_text,
+                                                                     **options)
+        if self.own_json and json_on_group:
+            _own_json(self.parser, suppress=True)
         self._actions: Any = self.parser.add_subparsers(dest="action", metavar="ACTION", required=True,
                                                         parser_class=type(self.parser))
 
-    def add(self, name: str, help_text: str, func: Callable[..., int]) -> argparse.ArgumentParser:
-        """The parser of action ``name``; running it calls ``func(args, output)``."""
-        parser: argparse.ArgumentParser = self._actions.add_parser(name, parents=self.parents, help=help_text,
-                                                                   description=help_text)
+    def add(self, name: str, help_text: str, func: Callable[..., int], *,
+            description: str | None = None) -> argparse.ArgumentParser:
+        """The parser of action ``name``; running it calls ``func(args, output)``.
+
+        ``description``: its ``--help`` text when it says more than ``help_text`` (the default).
+        """
+        parser: argparse.ArgumentParser = self._actions.add_parser(
+            name, parents=self.parents, help=help_text, description=help_text if description is None else description)
         if self.own_json:
-            parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+            _own_json(parser, suppress=self.json_on_group)
         parser.set_defaults(func=func)
         return parser

@@ -26,7 +26,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output
+from console.cli_common import CommandGroup, absolute_path, add_command
+from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = [
     "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
@@ -39,45 +40,28 @@ _SYMBOLS = {"succeeded": "✓", "failed": "✗", "skipped": "-", "refused": "⛔
 
 
 # ------------------------------------------------------------------------------------------- parser
-def _json_option(parser: argparse.ArgumentParser) -> None:
-    if "--json" not in parser._option_string_actions:
-        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                            help="print exactly one JSON object on stdout")
-
-
 def _target(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--node", metavar="NAME", help="a node of the config file ([[node]] name)")
-    group.add_argument("--data-dir", type=lambda text: Path(text).absolute(), metavar="D",
-                       help="the engine's data directory")
+    group.add_argument("--data-dir", type=absolute_path, metavar="D", help="the engine's data directory")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
     """Add ``playbook``, ``triage``, ``incident`` and ``audit`` to ``subparsers``.
 
     ``common`` is the main parser's shared options (``--config``, ``--json``), accepted after each
-    command too; without it each leaf command gets its own ``--json``.
+    command too; without it each command and action gets its own ``--json``.
     """
-    parents = [common] if common is not None else []
 
-    def leaf(sub: Any, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=parents, help=help_text,
-                                                         description=help_text)
-        _json_option(parser)
-        parser.set_defaults(func=handler)
-        return parser
-
-    def group(name: str, help_text: str) -> Any:
-        parser = subparsers.add_parser(name, parents=parents, help=help_text, description=help_text)
-        _json_option(parser)
-        return parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(parser))
+    def group(name: str, help_text: str) -> CommandGroup:
+        return CommandGroup(subparsers, name, help_text, common, description=help_text, json_on_group=True)
 
     playbook = group("playbook", "list, show, run and resume recovery playbooks")
-    leaf(playbook, "list", "the playbooks of the library", run_playbook_list)
-    show = leaf(playbook, "show", "one playbook: parameters and steps", run_playbook_show)
+    playbook.add("list", "the playbooks of the library", run_playbook_list)
+    show = playbook.add("show", "one playbook: parameters and steps", run_playbook_show)
     show.add_argument("id", metavar="ID")
-    run = leaf(playbook, "run", "run a playbook against a data dir (destructive steps need --yes)",
-               run_playbook_run)
+    run = playbook.add("run", "run a playbook against a data dir (destructive steps need --yes)",
+                       run_playbook_run)
     run.add_argument("id", metavar="ID")
     _target(run)
     run.add_argument("--param", action="append", default=[], metavar="K=V", help="a playbook parameter (repeatable)")
@@ -88,46 +72,37 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     run.add_argument("--waive-safety-copy", metavar="REASON",
                      help="skip the safety copy before destructive steps (no space); the waiver is audited")
     run.add_argument("--read-only", action="store_true", help="refuse every step that would change something")
-    resume = leaf(playbook, "resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in",
-                  run_playbook_resume)
+    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in",
+                          run_playbook_resume)
     resume.add_argument("run_id", metavar="RUN_ID")
     resume.add_argument("--yes", action="store_true", help="confirm destructive steps not confirmed before")
-    leaf(playbook, "runs", "the runs in the journal folder, newest last", run_playbook_runs)
+    playbook.add("runs", "the runs in the journal folder, newest last", run_playbook_runs)
 
-    triage = subparsers.add_parser("triage", parents=parents, help="walk the decision tree with live evidence",
-                                   description="walk the decision tree with live evidence; exit 1 when a fault is found")
-    _json_option(triage)
-    triage.set_defaults(func=run_triage)
+    triage = add_command(subparsers, "triage", "walk the decision tree with live evidence", run_triage, common,
+                         description="walk the decision tree with live evidence; exit 1 when a fault is found")
     _target(triage)
-    triage.add_argument("--repo", type=lambda text: Path(text).absolute(), metavar="R",
+    triage.add_argument("--repo", type=absolute_path, metavar="R",
                         help="backup repository, for the 'recent backup?' question (default: the node's)")
     triage.add_argument("--override", action="append", default=[], metavar="QUESTION=yes|no",
                         help="the responder's answer to a question (its id in tree.toml); recorded")
     triage.add_argument("--read-only", action="store_true", help="record nothing (no incident, no audit entry)")
 
     incident = group("incident", "incident timelines and reports")
-    leaf(incident, "list", "every incident, newest last", run_incident_list)
-    shown = leaf(incident, "show", "one incident's timeline", run_incident_show)
+    incident.add("list", "every incident, newest last", run_incident_list)
+    shown = incident.add("show", "one incident's timeline", run_incident_show)
     shown.add_argument("id", metavar="ID")
-    report = leaf(incident, "report", "write the incident report (Markdown, the guides' template)",
-                  run_incident_report)
+    report = incident.add("report", "write the incident report (Markdown, the guides' template)", run_incident_report)
     report.add_argument("id", metavar="ID")
-    report.add_argument("--output", required=True, type=lambda text: Path(text).absolute(), metavar="F.md")
-    close = leaf(incident, "close", "close an incident by hand", run_incident_close)
+    report.add_argument("--output", required=True, type=absolute_path, metavar="F.md")
+    close = incident.add("close", "close an incident by hand", run_incident_close)
     close.add_argument("id", metavar="ID")
     close.add_argument("--reason", default="closed by the responder")
 
     audit = group("audit", "the hash-chained audit log")
-    leaf(audit, "verify", "check every entry's hash and link (exit 1 when tampered)", run_audit_verify)
+    audit.add("verify", "check every entry's hash and link (exit 1 when tampered)", run_audit_verify)
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _output(args: argparse.Namespace, output: Output | None) -> Output:
-    if output is None:
-        output = Output(json_mode=bool(getattr(args, "json", False)))
-    return output
-
-
 def _params(pairs: list[str]) -> dict[str, str]:
     from engines.errors import InvalidArgumentError
 
@@ -313,7 +288,7 @@ def _run_text(result: Any) -> str:
 def run_playbook_list(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.loader import Library
 
-    out = _output(args, output)
+    out = output_for(args, output)
     library = Library.load()
     rows = [library.playbooks[key].summary_json() for key in sorted(library.playbooks)]
     pending = [{"id": key, "reason": reason} for key, reason in sorted(library.pending().items())]
@@ -334,7 +309,7 @@ def run_playbook_list(args: argparse.Namespace, output: Output | None = None) ->
 def run_playbook_show(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.loader import Library
 
-    out = _output(args, output)
+    out = output_for(args, output)
     library = Library.load()
     playbook = library.get(args.id)
     payload = {**playbook.model_dump(mode="json"), "destructive": playbook.destructive,
@@ -378,7 +353,7 @@ def _finish_run(result: Any, out: Output) -> int:
 def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.runner import Runner, RunOptions
 
-    out = _output(args, output)
+    out = output_for(args, output)
     params = _params(args.param)
     config, spec = _node(args)
     data_dir = _node_data_dir(spec) if spec is not None else args.data_dir
@@ -398,7 +373,7 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
 def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.runner import Runner, RunOptions
 
-    out = _output(args, output)
+    out = output_for(args, output)
     runner = Runner(listeners=[_Renderer(quiet=out.json_mode)])
     return _finish_run(runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out)
 
@@ -407,7 +382,7 @@ def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) ->
     from playbooks.journal import list_journals
     from playbooks.state import StateDir
 
-    out = _output(args, output)
+    out = output_for(args, output)
     runs = [state.summary_json() for state in list_journals(StateDir().runs)]
     text = [f"{row['run_id']}  {row['playbook']:<26} {row['status']:<11} {row['data_dir']}"
             + (f" (cut off in {row['interrupted_step']})" if row["status"] == "interrupted" and row["interrupted_step"] else "")
@@ -434,7 +409,7 @@ def _overrides(pairs: list[str]) -> dict[str, bool]:
 def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.triage import answer_word, record_triage, triage
 
-    out = _output(args, output)
+    out = output_for(args, output)
     overrides = _overrides(args.override)
     config, spec = _node(args)
     snapshot = None
@@ -482,7 +457,7 @@ def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
 def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.incidents import IncidentStore
 
-    out = _output(args, output)
+    out = output_for(args, output)
     incidents = [incident.summary_json() for incident in IncidentStore().list()]
     text = [f"{row['id']}  {row['status']:<6} {row['severity']}  {row['opened_at']}  {row['target']}: {row['title']}"
             for row in incidents] or ["no incidents"]
@@ -493,7 +468,7 @@ def run_incident_list(args: argparse.Namespace, output: Output | None = None) ->
 def run_incident_show(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.incidents import IncidentStore
 
-    out = _output(args, output)
+    out = output_for(args, output)
     incident = IncidentStore().load(args.id)
     payload = incident.to_json()
     lines = [f"{incident.id} ({incident.status}, {incident.severity}) on {incident.target}: {incident.title}"]
@@ -507,7 +482,7 @@ def run_incident_report(args: argparse.Namespace, output: Output | None = None) 
     from engines.fsutil import atomic_write_text
     from playbooks.incidents import IncidentStore, report_markdown
 
-    out = _output(args, output)
+    out = output_for(args, output)
     incident = IncidentStore().load(args.id)
     atomic_write_text(args.output, report_markdown(incident))
     out.result({"incident": incident.id, "output": str(args.output)},
@@ -518,7 +493,7 @@ def run_incident_report(args: argparse.Namespace, output: Output | None = None) 
 def run_incident_close(args: argparse.Namespace, output: Output | None = None) -> int:
     from playbooks.incidents import IncidentStore
 
-    out = _output(args, output)
+    out = output_for(args, output)
     store = IncidentStore()
     incident = store.load(args.id)
     if incident.status == "closed":
@@ -533,7 +508,7 @@ def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> 
     from playbooks.audit import AuditLog
     from playbooks.state import StateDir
 
-    out = _output(args, output)
+    out = output_for(args, output)
     result = AuditLog(StateDir().audit_log).verify()
     if result.ok:
         text = f"ok: audit log {result.path}: {result.entries} entries, chain intact"

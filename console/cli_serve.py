@@ -16,50 +16,34 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from console.cli_common import CommandGroup, absolute_path, listen_port
 from console.cli_output import EXIT_OK, Output
 
 __all__ = ["register", "run_ssh", "run_web"]
 
 
-def _path(text: str) -> Path:
-    return Path(text).absolute()
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is out of range 0-65535 (0: any free port)")
-    return value
-
-
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
     """Add ``serve ssh`` and ``serve web`` to ``subparsers``."""
-    parents = [common] if common is not None else []
-    serve = subparsers.add_parser("serve", parents=parents, help="serve the console over SSH or the dashboard "
-                                  "over the web", description="serve the console over SSH or the dashboard over the web")
-    sub: Any = serve.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(serve))
+    about = "serve the console over SSH or the dashboard over the web"
+    serve = CommandGroup(subparsers, "serve", about, common, description=about)
 
-    ssh = sub.add_parser("ssh", parents=parents, help="one console per SSH session, by role (responder, viewer)",
-                         description="one console per SSH session (ssh -t), by role: a responder gets the "
-                                     "console, a viewer the read-only dashboard")
-    ssh.set_defaults(func=run_ssh)
-    ssh.add_argument("--port", type=_port, metavar="P", help="port to listen on (0: any free port)")
-    ssh.add_argument("--host-key", type=_path, metavar="FILE", help="the server's private host key")
-    ssh.add_argument("--users", type=_path, metavar="FILE",
+    ssh = serve.add("ssh", "one console per SSH session, by role (responder, viewer)", run_ssh,
+                    description="one console per SSH session (ssh -t), by role: a responder gets the console, a "
+                                "viewer the read-only dashboard")
+    ssh.add_argument("--port", type=listen_port, metavar="P", help="port to listen on (0: any free port)")
+    ssh.add_argument("--host-key", type=absolute_path, metavar="FILE", help="the server's private host key")
+    ssh.add_argument("--users", type=absolute_path, metavar="FILE",
                      help='users file (TOML): [[user]] name, role = "responder"|"viewer", keys = ["ssh-ed25519 ..."]')
-    ssh.add_argument("--generate-host-key", type=_path, metavar="FILE",
+    ssh.add_argument("--generate-host-key", type=absolute_path, metavar="FILE",
                      help="write a new ed25519 host key to FILE (and FILE.pub) and exit")
     _listen_options(ssh)
     ssh.add_argument("--max-sessions", type=int, default=32, metavar="N", help="sessions at once (default 32)")
 
-    web = sub.add_parser("web", parents=parents, help="the read-only dashboard in a browser (viewer role only)",
-                         description="the read-only dashboard in a browser (textual-serve); put an "
-                                     "authenticating TLS proxy in front of it (see deploy/README-operations.md)")
-    web.set_defaults(func=run_web)
-    web.add_argument("--port", type=_port, required=True, metavar="P", help="port to listen on (0: any free port)")
+    web = serve.add("web", "the read-only dashboard in a browser (viewer role only)", run_web,
+                    description="the read-only dashboard in a browser (textual-serve); put an authenticating TLS "
+                                "proxy in front of it (see deploy/README-operations.md)")
+    web.add_argument("--port", type=listen_port, required=True, metavar="P",
+                     help="port to listen on (0: any free port)")
     _listen_options(web)
     web.add_argument("--public-url", metavar="URL",
                      help="the URL browsers use (behind a proxy: https://wall.example.org); default http://H:P")

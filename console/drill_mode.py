@@ -45,16 +45,7 @@ from playbooks.drills import DrillResult
 from playbooks.fleet import LocalSource, NodeSpec, Thresholds
 from playbooks.state import StateDir, current_actor
 
-__all__ = ["DrillApp", "DrillChecked", "contract_json", "drill_app", "default_report_path", "run_drill_console"]
-
-_CONTRACT = ("scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes", "lost_writes",
-             "target_rto_seconds", "target_rpo_seconds", "passed")
-
-
-def contract_json(result: DrillResult) -> dict[str, Any]:
-    """``drill run --json``'s object: the contract's keys first, then the rest of the result."""
-    payload = result.to_json()
-    return {**{key: payload[key] for key in _CONTRACT}, **payload}
+__all__ = ["DrillApp", "DrillChecked", "drill_app", "default_report_path", "run_drill_console"]
 
 
 class DrillChecked(Message):
@@ -162,7 +153,7 @@ class DrillApp(DrConsoleApp):
         if result is not None:
             report = write_report(result, self.report_path, responder=current_actor().describe(), timeline=timeline)
             atomic_write_text(report.with_suffix(".json"),
-                              json.dumps(contract_json(result), indent=2, default=str) + "\n")
+                              json.dumps(result.contract_json(), indent=2, default=str) + "\n")
         self.post_message(DrillChecked(result, why, report))
 
     def on_drill_checked(self, message: DrillChecked) -> None:
@@ -245,7 +236,7 @@ def run_drill_console(args: argparse.Namespace, engine: str, output: Output | No
                             f"healthy again" + (f"\n  sandbox kept: {drill.root}" if getattr(args, "keep", False)
                                                 else ""))
         return EXIT_PROBLEM
-    payload = {**contract_json(result), "report": str(report_path)}
+    payload = {**result.contract_json(), "report": str(report_path)}
     verdict = "PASS" if result.passed else "FAIL"
     out.result(payload, f"{verdict} {result.scenario} on {result.engine} (responded in the console): RTO "
                         f"{result.rto_seconds:.2f} s (target {result.target_rto_seconds:g} s), RPO "

@@ -3,19 +3,16 @@
     sandbox = build_sandbox("sstable-corrupt", "lsm")    # data dir, backups, ledger; the fault injected
     outcome = measure(sandbox)                           # None while the node is not healthy; else a DrillResult
 
-The same scenario, load and fault as the unattended ``drconsole drill run`` (``playbooks.drills``):
-a sync-durability engine takes a load whose acknowledged writes are kept in a ledger outside the
-data dir, a full backup is taken part-way and the WAL is archived, then the scenario's fault is
-injected. The console's drill mode (console.drill_mode) lets a person respond; ``measure`` uses the
-drill's own health check and ledger comparison. No Textual here.
+The same scenario, load and fault as the unattended ``drconsole drill run``, built by the same code
+(``playbooks.drills.Sandbox``): a sync-durability engine takes a load whose acknowledged writes are
+kept in a ledger outside the data dir, a full backup is taken part-way and the WAL is archived, then
+the scenario's fault is injected. The console's drill mode (console.drill_mode) lets a person
+respond; ``measure`` uses the drill's own health check, RPO measure and targets. No Textual here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,11 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engines import create_engine
-from engines.backup import create_backup
 from engines.fsutil import atomic_write_text
-from playbooks.drills import SCENARIOS, DrillResult, Ledger, Scenario, compare, healthy, report_markdown, write_load
-from playbooks.faults import inject
+from playbooks.drills import (
+    SCENARIOS,
+    DrillResult,
+    Ledger,
+    Sandbox,
+    Scenario,
+    drill_state_dir,
+    healthy,
+    measure_rpo,
+    met_targets,
+    report_markdown,
+)
 
 __all__ = ["DrillSandbox", "SandboxError", "build_sandbox", "measure", "state_dir_of", "write_report"]
 
@@ -50,26 +55,36 @@ class DrillSandbox:
     checks: list[str] = field(default_factory=list)  # the health checks so far, and why they failed
 
     @property
+    def sandbox(self) -> Sandbox:
+        """The folder's layout, as the unattended drill has it."""
+        return Sandbox.at(self.root)
+
+    @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.sandbox.data_dir
 
     @property
     def repo(self) -> Path:
-        return self.root / "backup"
+        return self.sandbox.repo
 
     @property
     def ledger_path(self) -> Path:
-        return self.root / "ledger" / "acked.jsonl"
+        return self.sandbox.ledger_path
 
     @property
     def state_dir(self) -> Path:
-        return self.root / "state"
+        return self.sandbox.state_dir
 
     def elapsed(self, now: float | None = None) -> float:
         return max(0.0, (time.monotonic() if now is None else now) - self.fault_at)
 
     def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)  # the drill's own temp dir, never user data
+        self.sandbox.remove()
+
+
+def _plays_on_a_data_dir(scenario: Any) -> bool:
+    """Whether a scenario's fault acts on one data dir only (not a node process, a fleet or the host)."""
+    return not (scenario.needs_node or scenario.cluster or scenario.host)
 
 
 def build_sandbox(name: str, engine: str, *, writes: int = 500, value_size: int = 128, seed: int = 1,
@@ -80,68 +95,51 @@ def build_sandbox(name: str, engine: str, *, writes: int = 500, value_size: int 
         raise SandboxError(f"no scenario {name!r} (see `drconsole drill list`)")
     if engine not in scenario.engines:
         raise SandboxError(f"{name} does not apply to {engine}; it applies to {', '.join(scenario.engines)}")
-    if scenario.needs_node:
-        local = ", ".join(sorted(key for key, value in SCENARIOS.items() if not value.needs_node))
-        raise SandboxError(f"{name} needs a node process; the console drill plays the data-dir scenarios: {local}")
-    root = Path(tempfile.mkdtemp(prefix=f"drill-console-{name}-{engine}-", dir=workdir))
-    try:
-        return _fill(root, scenario, engine, writes=max(10, writes), value_size=max(2, value_size), seed=seed,
-                     log=log)
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-
-
-def _fill(root: Path, scenario: Scenario, engine: str, *, writes: int, value_size: int, seed: int,
-          log: Callable[[str], None] | None) -> DrillSandbox:
-    data_dir, repo = root / "data", root / "backup"
-    ledger = Ledger(root / "ledger" / "acked.jsonl")
-    before = writes * 3 // 5
+    if not _plays_on_a_data_dir(scenario):
+        local = ", ".join(sorted(key for key, value in SCENARIOS.items() if _plays_on_a_data_dir(value)))
+        # A host or cluster fault built as a plain data dir would act on the real host (a disk-full
+        # filler on the temp dir's real file system): refuse rather than improvise.
+        why = ("a node process" if scenario.needs_node else "a primary and a standby" if scenario.cluster
+               else "its own small file system or a memory hog")
+        raise SandboxError(f"{name} needs {why}; the console drill plays the data-dir scenarios: {local}")
+    sandbox = Sandbox.create(workdir, prefix=f"drill-console-{name}-{engine}-")
+    writes, value_size = max(10, writes), max(2, value_size)
     try:
         if log:
-            log(f"sandbox {root}: {engine} data dir, sync durability, {writes} acknowledged writes")
-        with create_engine(data_dir, backend=engine, durability="sync", node_name="drill-node") as db:
-            write_load(db, ledger, 0, before, value_size=value_size)
-            db.flush()
-            create_backup(repo, engine=db)
-            write_load(db, ledger, before, writes - before, value_size=value_size)
-            db.flush()
-            db.put(b"__drill_mark__", b"end of load")
-            create_backup(repo, engine=db, incremental=True)  # continuous archiving: the WAL shipped so far
-    finally:
-        ledger.close()
-    report = inject(scenario.name, data_dir, seed=seed, repo=repo)
-    fault_at, fault_wall = time.monotonic(), datetime.now(UTC)
+            log(f"sandbox {sandbox.root}: {engine} data dir, sync durability, {writes} acknowledged writes")
+        before = writes * 3 // 5
+        sandbox.load(engine, before=before, after=writes - before, value_size=value_size, node_name="drill-node")
+        fault = sandbox.break_with(scenario.name, seed=seed)
+    except BaseException:
+        sandbox.remove()
+        raise
     if log:
-        log(f"fault: {report.summary}")
-    return DrillSandbox(scenario, engine, root, report.to_json(), report.summary, fault_at, fault_wall,
-                        Ledger.count(root / "ledger" / "acked.jsonl"))
+        log(f"fault: {fault.summary}")
+    return DrillSandbox(scenario, engine, sandbox.root, fault.to_json(), fault.summary, sandbox.fault_at,
+                        datetime.fromtimestamp(sandbox.fault_wall, UTC), Ledger.count(sandbox.ledger_path))
 
 
 def measure(sandbox: DrillSandbox, *, playbooks: list[dict[str, Any]] | None = None,
             triage: list[dict[str, Any]] | None = None) -> tuple[DrillResult | None, str]:
     """(the drill's result, why) once the node is healthy; (None, why not) before. Blocks: run it in a worker.
 
-    Healthy is the unattended drill's test: the engine opens read-write, verifies ok, and serves a
-    write and a read. RTO is fault -> that check passing; RPO the acknowledged writes missing.
+    Healthy, the RPO and the targets are the unattended drill's: the engine opens read-write, verifies
+    ok, and serves a write and a read; RTO is fault -> that check passing; RPO the acknowledged writes missing.
     """
     ok, why = healthy(sandbox.data_dir)
     if not ok:
         sandbox.checks.append(why)
         return None, why
     rto = round(sandbox.elapsed(), 3)
-    lost, acked = compare(sandbox.ledger_path, sandbox.data_dir)
+    rpo = measure_rpo(sandbox.ledger_path, sandbox.data_dir, sandbox.fault_wall.timestamp())
+    if rpo.unreadable is not None:
+        why += f"; cannot read back ({rpo.unreadable})"
     scenario = sandbox.scenario
-    rpo = span = 0.0
-    if lost:
-        fault_wall = sandbox.fault_wall.timestamp()
-        rpo = round(max(0.0, fault_wall - min(entry["ack"] for entry in lost)), 3)
-        span = round(max(entry["ack"] for entry in lost) - min(entry["ack"] for entry in lost), 3)
-    within_rpo = not lost if scenario.target_rpo_seconds == 0 else rpo <= scenario.target_rpo_seconds
-    result = DrillResult(scenario.name, sandbox.engine, rto, rpo, acked, len(lost), scenario.target_rto_seconds,
-                         scenario.target_rpo_seconds, rto <= scenario.target_rto_seconds and within_rpo,
+    result = DrillResult(scenario.name, sandbox.engine, rto, rpo.rpo_seconds, rpo.acked_writes, rpo.lost_writes,
+                         scenario.target_rto_seconds, scenario.target_rpo_seconds,
+                         met_targets(scenario, True, rto, rpo.rpo_seconds, rpo.lost_writes),
                          recovered=True, health=why, playbooks=list(playbooks or []), triage=list(triage or []),
-                         fault=sandbox.fault, lost_span_seconds=span)
+                         fault=sandbox.fault, lost_span_seconds=rpo.lost_span_seconds)
     return result, why
 
 
@@ -165,12 +163,5 @@ def write_report(result: DrillResult, path: Path, *, responder: str, timeline: l
 @contextlib.contextmanager
 def state_dir_of(sandbox: DrillSandbox) -> Iterator[None]:
     """Runs, incidents and the audit log of a drill go to its sandbox, not the responder's state dir."""
-    old = os.environ.get("DRCONSOLE_STATE_DIR")
-    os.environ["DRCONSOLE_STATE_DIR"] = str(sandbox.state_dir)
-    try:
+    with drill_state_dir(sandbox.state_dir):
         yield
-    finally:
-        if old is None:
-            os.environ.pop("DRCONSOLE_STATE_DIR", None)
-        else:
-            os.environ["DRCONSOLE_STATE_DIR"] = old

@@ -1,8 +1,8 @@
 """A drill's sandbox: a data dir loaded with a ledger of acknowledged writes, its backups, the fault; then RPO.
 
-    sandbox = Sandbox.create(workdir, prefix="drill-sstable-corrupt-lsm-")
-    sandbox.load("lsm", before=300, after=200)               # sync engine, full backup part-way, WAL archived
-    sandbox.break_with("sstable-corrupt", seed=1)            # the fault; the RTO clock starts here
+    sandbox = Sandbox.create(workdir, prefix="drill-")   # a temp folder: data, backup, ledger, state
+    sandbox.load("lsm", before=300, after=200)           # sync engine, full backup part-way, WAL archived
+    sandbox.break_with("sstable-corrupt", seed=1)        # the fault; the RTO clock starts here
     rpo = measure_rpo(sandbox.ledger_path, sandbox.data_dir, sandbox.fault_wall)
 
 The unattended drills (``playbooks.drills.run_drill`` and its host drills) and the console's drill
@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,20 +114,21 @@ class Sandbox:
     repo, the ledger and the state dir; after ``break_with``, the fault and when it was injected."""
 
     root: Path
-    data_dir: Path = field(default=Path())
+    data_dir: Path
     until_ns: int = 0  # the end of the load: what the reporter of a deletion says ("all fine up to now")
     fault: FaultReport | None = None
     fault_at: float = 0.0  # time.monotonic() at the fault: the RTO clock starts here
     fault_wall: float = 0.0  # time.time() at the fault: the RPO is measured back from here
 
-    def __post_init__(self) -> None:
-        if self.data_dir == Path():
-            self.data_dir = self.root / "data"
+    @classmethod
+    def at(cls, root: Path) -> Sandbox:
+        """The sandbox in folder ``root``, its data dir in ``root/data``."""
+        return cls(root, root / "data")
 
     @classmethod
     def create(cls, workdir: Path | None, *, prefix: str) -> Sandbox:
         """A fresh temporary folder (under ``workdir``, else the system's temp dir)."""
-        return cls(Path(tempfile.mkdtemp(prefix=prefix, dir=workdir)))
+        return cls.at(Path(tempfile.mkdtemp(prefix=prefix, dir=workdir)))
 
     @property
     def repo(self) -> Path:

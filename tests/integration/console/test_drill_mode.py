@@ -142,9 +142,13 @@ def test_the_clock_runs_on_every_screen_until_recovery(tmp_path: Path) -> None:
         drill.remove()
 
 
-def test_scenarios_that_need_a_node_process_are_refused_before_anything_is_built(tmp_path: Path) -> None:
-    with pytest.raises(SandboxError, match="needs a node process"):
-        build_sandbox("process-kill", "lsm", workdir=tmp_path)
+@pytest.mark.parametrize(("scenario", "needs"), [("process-kill", "a node process"),
+                                               ("primary-loss", "a primary and a standby"),
+                                               ("disk-full", "its own small file system")])
+def test_scenarios_beyond_one_data_dir_are_refused_before_anything_is_built(tmp_path: Path, scenario: str,
+                                                                          needs: str) -> None:
+    with pytest.raises(SandboxError, match=f"{scenario} needs {needs}"):
+        build_sandbox(scenario, "lsm", workdir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
