@@ -173,7 +173,7 @@ def _fleet_snapshot(config: Any) -> Any:
         return None
 
     async def collect() -> Any:
-        source = fleet_source(config.nodes, thresholds=config.thresholds)
+        source = fleet_source(config.nodes, **config.source_options())  # Alertmanager's alerts reach the probes too
         try:
             return await source.collect()
         finally:

@@ -145,6 +145,18 @@ class ConsoleConfig(_Section):
     def nodes(self) -> list[NodeSpec]:
         return self.node
 
+    def source_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``playbooks.fleet.fleet_source`` this config asks for.
+
+        One place, so the console and the CLI's triage read the fleet the same way (Prometheus,
+        Alertmanager, thresholds, the source preference).
+        """
+        return {"thresholds": self.thresholds, "prefer": self.console.source,
+                "prometheus_url": self.prometheus.url, "alertmanager_url": self.alertmanager.url,
+                "prometheus_timeout_seconds": self.prometheus.timeout_seconds,
+                "alertmanager_timeout_seconds": self.alertmanager.timeout_seconds,
+                "rate_window": self.prometheus.rate_window}
+
 
 class _FieldError(ValueError):
     """A cross-field problem with the exact location pydantic cannot know."""

@@ -44,11 +44,7 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
         mode, read_only = "dashboard", True
     watch_terminal = watch_terminal and not in_browser()  # the web driver talks over pipes: no TTY to watch
     loaded = load_theme(theme or config.console.theme)
-    source = fleet_source(config.nodes, thresholds=config.thresholds, prefer=config.console.source,
-                          prometheus_url=config.prometheus.url, alertmanager_url=config.alertmanager.url,
-                          prometheus_timeout_seconds=config.prometheus.timeout_seconds,
-                          alertmanager_timeout_seconds=config.alertmanager.timeout_seconds,
-                          rate_window=config.prometheus.rate_window)
+    source = fleet_source(config.nodes, **config.source_options())
     report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
     triage_factory = None
     if launcher is None and any(spec.data_dir is not None for spec in config.nodes):

@@ -8,6 +8,7 @@ and last the silence made from the console (it hides the alert, so nothing after
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from textual.widgets import Input
 
 import promstack
 from console.app import DrConsoleApp
+from console.cli import main
 from console.config import load_config
 from console.launch import build_app
 from console.screens.silence import SilenceForm, SilenceScreen, silence_alert
@@ -28,6 +30,7 @@ from playbooks.audit import AuditLog
 from playbooks.fleet import Alert, FleetSnapshot, fleet_source
 from playbooks.probes import PROBES, ProbeContext
 from promsource_kit import Stack
+from support import run_cli_in_process
 
 AM_EVIDENCE = "Alertmanager: DrconsoleNodeDown firing on orders-a since "
 
@@ -101,6 +104,16 @@ def test_the_alert_is_in_the_snapshot_and_the_probes_evidence(killed: Stack) -> 
     assert AM_EVIDENCE in primary_down.evidence
     down = PROBES["node.down"](context)
     assert down.answer is True and AM_EVIDENCE in down.evidence
+
+
+def test_the_cli_triage_reads_alertmanager_too(killed: Stack, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`drconsole triage --node` builds its snapshot from the same config sections as the console."""
+    config = killed.config(tmp_path / "drconsole.toml")
+    result = run_cli_in_process(capsys, main, "--config", config, "triage", "--node", "orders-a", "--json")
+    report = json.loads(result.out)
+    evidence = [step["evidence"] for step in report["path"]]
+    assert any(AM_EVIDENCE in text for text in evidence), evidence
 
 
 def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(killed: Stack,
