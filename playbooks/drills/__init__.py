@@ -38,7 +38,7 @@ from playbooks.drills.sandbox import (
 __all__ = ["Scenario", "SCENARIOS", "DrillResult", "RESULT_CONTRACT", "run_drill", "scenario_pairs", "report_markdown",
            "healthy", "autopilot", "met_targets", "record_rpo",
            # the sandbox API (playbooks.drills.sandbox), shared with the console's drill mode
-           "Sandbox", "Ledger", "Rpo", "measure_rpo", "rpo_of", "drill_state_dir", "write_load", "compare",
+           "Sandbox", "Ledger", "Rpo", "measure_rpo", "rpo_of", "set_rpo", "drill_state_dir", "write_load", "compare",
            "BULK_BATCH", "BULK_VALUE_SIZE"]
 
 BACKENDS = ("cow", "lsm", "rocksdb")
@@ -172,12 +172,13 @@ def met_targets(scenario: Scenario, recovered: bool, rto: float | None, rpo: flo
     return rpo <= scenario.target_rpo_seconds
 
 
-_passed = met_targets  # the name playbooks.drills.cluster imports
-
-
 def record_rpo(result: DrillResult, ledger_path: Path, data_dir: Path, fault_wall: float) -> Rpo:
     """Measure the RPO into ``result`` (a data dir that cannot be read back is said in its health)."""
-    rpo = measure_rpo(ledger_path, data_dir, fault_wall)
+    return set_rpo(result, measure_rpo(ledger_path, data_dir, fault_wall))
+
+
+def set_rpo(result: DrillResult, rpo: Rpo) -> Rpo:
+    """Put a measured RPO into ``result``, however the lost writes were found (a data dir, a node's API)."""
     result.acked_writes, result.lost_writes = rpo.acked_writes, rpo.lost_writes
     if rpo.lost_writes:
         result.rpo_seconds, result.lost_span_seconds = rpo.rpo_seconds, rpo.lost_span_seconds

@@ -40,7 +40,7 @@ import httpx
 from engines.node.client import NodeClient
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
-from playbooks.drills import DrillResult, Ledger, Scenario, _passed
+from playbooks.drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
 from playbooks.drills.node import ROOT, free_port, node_serves
 from playbooks.faults import inject
 from playbooks.fleet import HttpSource, NodeSpec
@@ -363,12 +363,8 @@ def cluster_drill(scenario: Scenario, engine: str, sandbox: Path, result: DrillR
         result.recovered, result.health = ok, why
         expected = Ledger.expected(ledger_path)
         lost = lost_on(serving, expected) if serving else list(expected.values())
-        result.acked_writes, result.lost_writes = Ledger.count(ledger_path), len(lost)
-        if lost:
-            oldest = min(entry["ack"] for entry in lost)
-            result.rpo_seconds = round(max(0.0, fault_wall - oldest), 3)
-            result.lost_span_seconds = round(max(entry["ack"] for entry in lost) - oldest, 3)
-        result.passed = _passed(scenario, ok, result.rto_seconds, result.rpo_seconds, len(lost))
+        set_rpo(result, rpo_of(lost, Ledger.count(ledger_path), fault_wall))
+        result.passed = met_targets(scenario, ok, result.rto_seconds, result.rpo_seconds, len(lost))
     finally:
         if load is not None:
             load.stop()
