@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -41,7 +40,7 @@ from engines.node.client import NodeClient
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
 from playbooks.drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
-from playbooks.drills.node import ROOT, free_port, node_serves
+from playbooks.drills.node import ROOT, free_port, node_serves, stop_child
 from playbooks.faults import inject
 from playbooks.fleet import HttpSource, NodeSpec
 from playbooks.loader import Library
@@ -103,17 +102,7 @@ class ClusterNode:
 
     def stop(self) -> None:
         """Stop whatever serves the data dir: our child, or a process a playbook started again."""
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.kill(self.process.pid, signal.SIGCONT)
-            except OSError:
-                pass
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process)
         serving = serving_process(self.data_dir) if self.data_dir.exists() else None
         if serving is not None:
             stop_process(serving.pid, grace_seconds=10)

@@ -96,17 +96,23 @@ class NodeProcess:
             return None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.kill(self.process.pid, signal.SIGCONT)
-            except OSError:
-                pass
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process)
+
+
+def stop_child(process: subprocess.Popen[bytes] | None) -> None:
+    """End a node process we started: SIGCONT first (a drill may have stopped it), SIGTERM, then SIGKILL."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.kill(process.pid, signal.SIGCONT)
+    except OSError:
+        pass
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class NodeLoad:
