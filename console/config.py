@@ -185,22 +185,30 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path) -> ConsoleConfig:
-    """Read and validate ``path``; raises ``ConfigError`` (file, line, field) on any problem."""
-    path = Path(path)
+def read_toml(path: Path, error: type[ConfigError], *, missing: str, hint: str) -> tuple[str, dict[str, Any]]:
+    """The text and the parsed tables of the TOML file ``path``; ``error`` (file, line) when it cannot be.
+
+    The text is kept so that validation errors can be located by line (console.toml_lines).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError("the file does not exist", path=path, line=None, field=None,
-                          hint="check --config, or leave it out to use the default search") from exc
+        raise error(missing, path=path, line=None, field=None, hint=hint) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot be read: {exc}", path=path, line=None, field=None) from exc
+        raise error(f"cannot be read: {exc}", path=path, line=None, field=None) from exc
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None,
-                          field=None) from exc
+        raise error(f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None,
+                    field=None) from exc
+
+
+def load_config(path: str | Path) -> ConsoleConfig:
+    """Read and validate ``path``; raises ``ConfigError`` (file, line, field) on any problem."""
+    path = Path(path)
+    text, data = read_toml(path, ConfigError, missing="the file does not exist",
+                           hint="check --config, or leave it out to use the default search")
     data = _resolve_paths(data, path.parent.resolve())
     try:
         config = ConsoleConfig.model_validate(data)

@@ -12,7 +12,6 @@ started. A key may belong to one user only: the key, not the name typed, says wh
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +19,7 @@ from typing import Any, Literal
 import asyncssh
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from console.config import ConfigError
+from console.config import ConfigError, read_toml
 from console.toml_lines import field_name, locate
 
 __all__ = ["ROLES", "User", "Users", "UsersFileError", "load_users"]
@@ -97,19 +96,7 @@ def _message(error: Any) -> str:
 def load_users(path: str | Path) -> Users:
     """Read and validate ``path``; raises ``UsersFileError`` (file, line, field) on any problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UsersFileError("the users file does not exist", path=path, line=None, field=None,
-                             hint="check --users") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsersFileError(f"cannot be read: {exc}", path=path, line=None, field=None) from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"at line (\d+)", str(exc))
-        raise UsersFileError(f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None,
-                             field=None) from exc
+    text, data = read_toml(path, UsersFileError, missing="the users file does not exist", hint="check --users")
     try:
         parsed = _UsersFile.model_validate(data)
     except ValidationError as exc:
