@@ -191,7 +191,11 @@ class SshTerminal:
         os.killpg(self.process.pid, signal.SIGWINCH)  # what a terminal emulator does; ssh forwards it
 
     def exit_code(self, timeout: float = 10.0) -> int:
-        return self.process.wait(timeout)
+        code = self.process.wait(timeout)
+        # The client's last words ("Permission denied") may still sit in the pty: the reader ends
+        # once the process is gone and nothing is left to read, so joining it drains them.
+        self._reader.join(timeout)
+        return code
 
     def kill9(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
