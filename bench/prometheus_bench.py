@@ -113,14 +113,15 @@ async def serve_fleet(count: int, port_file: Path) -> None:
 
 # ------------------------------------------------------------------------------ measuring
 class RequestLog:
-    """Counts a client's requests and keeps the longest wait for an answer (headers) since ``reset``."""
+    """Counts the clients' requests and keeps the longest wait for an answer (headers) since ``reset``."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
         self.count = 0
         self.longest_ms = 0.0
         self._sent: dict[int, float] = {}
-        client.event_hooks["request"].append(self._request)
-        client.event_hooks["response"].append(self._response)
+        for client in clients:
+            client.event_hooks["request"].append(self._request)
+            client.event_hooks["response"].append(self._response)
 
     async def _request(self, request: httpx.Request) -> None:
         self.count += 1
@@ -132,8 +133,9 @@ class RequestLog:
             self.longest_ms = max(self.longest_ms, (time.perf_counter() - sent) * 1000)
 
 
-async def measure(source: Any, client: httpx.AsyncClient, ticks: int, warmup: int) -> dict[str, Any]:
-    log = RequestLog(client)
+async def measure(source: Any, clients: httpx.AsyncClient | list[httpx.AsyncClient], ticks: int,
+                  warmup: int) -> dict[str, Any]:
+    log = RequestLog(clients if isinstance(clients, list) else [clients])
     for _ in range(warmup):
         await source.collect()
     times, requests, waits = [], [], []
@@ -191,8 +193,8 @@ def main() -> int:
                 ours = PrometheusSource(specs, prometheus.url, timeout_seconds=5.0)
                 ours_result = await measure(ours, ours.http, args.ticks, warmup=3)
                 peer = MixedSource(specs, prefer="http", timeout_seconds=5.0)
-                assert peer.client is not None
-                peer_result = await measure(peer, peer.client, max(5, args.ticks // 3), warmup=1)
+                assert peer.clients
+                peer_result = await measure(peer, peer.clients, max(5, args.ticks // 3), warmup=1)
                 return ours_result, peer_result
 
             ours, peer = asyncio.run(run())

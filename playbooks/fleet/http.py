@@ -3,7 +3,8 @@
 Per node and per tick, concurrently: ``GET /health`` (200 or 503; backend, role, epoch,
 last_lsn, stats), ``GET /replication`` (role, epoch, upstream, applied_lsn, primary_lsn,
 lag_records, lag_bytes, lag_seconds, split_brain), ``GET /metrics`` (Prometheus text) and
-``GET /peers``. One ``httpx.AsyncClient`` serves the source's whole life. Every request has a
+``GET /peers``. Each node has its own ``httpx.AsyncClient`` for the source's whole life (see
+``node_client``). Every request has a
 timeout and the tick has a deadline, so a slow or dead node costs at most that and shows as
 "unreachable since HH:MM:SS". Only ``/health`` decides reachability; the other three are
 optional, and a node that lacks one simply shows less.
@@ -43,7 +44,7 @@ from playbooks.fleet.snapshot import (
 )
 from playbooks.fleet.source import Clock, Reachability, ReaderSource
 
-__all__ = ["HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
+__all__ = ["node_client", "HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
 
 _HEALTH_WORDS = {"ok": Health.OK, "healthy": Health.OK, "degraded": Health.DEGRADED, "down": Health.DOWN,
                  "unhealthy": Health.DOWN, "fenced": Health.DEGRADED}
@@ -231,17 +232,28 @@ class HttpNodeReader:
         return tuple(names)
 
 
+def node_client(timeout_seconds: float) -> httpx.AsyncClient:
+    """The HTTP client of one node, kept for the source's life (its connections stay open between ticks).
+
+    One client per node, not one for the fleet: httpcore's pool matches every queued request
+    against every connection, so a single pool serving 200 nodes x 4 requests spent ~10 s of CPU
+    per tick (measured with bench/prometheus_bench.py's fleet) and no node answered in time.
+    """
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), headers={"User-Agent": "drconsole"})
+
+
 class HttpSource(ReaderSource):
-    """Every node read over HTTP; ``timeout_seconds`` bounds each request."""
+    """Every node read over HTTP; ``timeout_seconds`` bounds each request (``client``: one for all, in tests)."""
 
     def __init__(self, specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
                  clock: Clock = utc_now, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                  client: httpx.AsyncClient | None = None) -> None:
-        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds),
-                                                  headers={"User-Agent": "drconsole"})
-        readers = [HttpNodeReader(spec, self.client) for spec in specs]
+        self.clients = [client] if client is not None else [node_client(timeout_seconds) for _spec in specs]
+        readers = [HttpNodeReader(spec, self.clients[0 if client is not None else index])
+                   for index, spec in enumerate(specs)]
         super().__init__(readers, specs, thresholds=thresholds, clock=clock,
                          deadline_seconds=timeout_seconds * 1.5, label="http")
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()

@@ -40,7 +40,7 @@ class MixedSource(ReaderSource):
                  timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         if prefer not in ("auto", "local", "http"):
             raise ValueError(f"prefer must be auto, local or http, not {prefer!r}")
-        self.client: httpx.AsyncClient | None = None
+        self.clients: list[httpx.AsyncClient] = []  # one per node read over HTTP (see http.node_client)
         processes: Any = None
         readers: list[NodeReader] = []
         for spec in specs:
@@ -59,17 +59,15 @@ class MixedSource(ReaderSource):
                          deadline_seconds=timeout_seconds * 1.5, label="+".join(kinds))
 
     def _http_reader(self, spec: NodeSpec, timeout_seconds: float, processes: Any) -> NodeReader:
-        import httpx
+        from playbooks.fleet.http import HttpNodeReader, node_client
 
-        from playbooks.fleet.http import HttpNodeReader
-
-        if self.client is None:  # one client for the source's whole life
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), headers={"User-Agent": "drconsole"})
-        return HttpNodeReader(spec, self.client, processes)
+        client = node_client(timeout_seconds)
+        self.clients.append(client)
+        return HttpNodeReader(spec, client, processes)
 
     async def aclose(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
 
 def fleet_source(specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
