@@ -28,7 +28,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +39,7 @@ from engines.node.client import NodeClient
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
 from playbooks.drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
-from playbooks.drills.node import ROOT, free_port, node_serves, stop_child
+from playbooks.drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
 from playbooks.faults import inject
 from playbooks.fleet import HttpSource, NodeSpec
 from playbooks.loader import Library
@@ -108,7 +107,7 @@ class ClusterNode:
             stop_process(serving.pid, grace_seconds=10)
 
 
-class ClusterLoad:
+class ClusterLoad(BackgroundLoad):
     """Writes through the node API to the primary; each write ledgered once acknowledged.
 
     After a refusal (409: a standby or a fenced node) or no answer, it looks for the primary again
@@ -118,16 +117,10 @@ class ClusterLoad:
     def __init__(self, urls: list[str], ledger: Any, *, prefix: str = "c", value_size: int = 128,
                  pause: float = 0.004) -> None:
         self.urls, self.ledger, self.prefix, self.value_size, self.pause = urls, ledger, prefix, value_size, pause
-        self.acked = self.failed = self.number = 0
         self.target = urls[0]
         self.acks: list[tuple[float, str]] = []  # (monotonic time, node) of each acknowledgement
         self.last_lsn: dict[str, int] = {}  # node -> the LSN of the last write it acknowledged
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cluster-load", daemon=True)
-
-    def start(self) -> ClusterLoad:
-        self._thread.start()
-        return self
+        super().__init__("cluster-load")
 
     def _primary(self) -> str | None:
         best: tuple[int, str] | None = None
@@ -168,16 +161,6 @@ class ClusterLoad:
             if when > moment and (node is None or where == node):
                 return when
         return None
-
-    def wait_for(self, acked: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.acked < acked and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
 
 # ------------------------------------------------------------------------------------------- the autopilot
 def _snapshot(nodes: list[ClusterNode], roles: dict[str, str]) -> Any:

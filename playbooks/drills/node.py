@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -115,20 +115,37 @@ def stop_child(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
-class NodeLoad:
+class BackgroundLoad:
+    """A writer thread (``_run``) and its counters: what every drill load shares."""
+
+    def __init__(self, name: str) -> None:
+        self.acked = self.failed = self.number = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def wait_for(self, acked: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.acked < acked and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+class NodeLoad(BackgroundLoad):
     """A writer thread putting keys through the node API; each put is ledgered after its 2xx (acked)."""
 
     def __init__(self, url: str, ledger: Any, *, prefix: str = "n", value_size: int = 128) -> None:
         self.url, self.ledger, self.prefix, self.value_size = url, ledger, prefix, value_size
-        self.acked = 0
-        self.failed = 0
-        self.number = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="drill-load", daemon=True)
-
-    def start(self) -> NodeLoad:
-        self._thread.start()
-        return self
+        super().__init__("drill-load")
 
     def _run(self) -> None:
         # a short timeout: a hung node must not hold the load (and the drill) for the client's default 5 s
@@ -146,12 +163,3 @@ class NodeLoad:
                     continue
                 self.ledger.ack(key, value, lsn if isinstance(lsn, int) else None)
                 self.acked += 1
-
-    def wait_for(self, acked: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.acked < acked and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
