@@ -6,7 +6,9 @@ use them (the snapshot is what the console shows); otherwise they measure here.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,16 @@ RANSOM_SUFFIXES = (".locked", ".encrypted", ".crypt", ".enc", ".crypted")
 RANSOM_NOTES = ("decrypt", "ransom", "how_to_recover", "readme_for_decrypt")
 
 
-def _no_dir(context: ProbeContext) -> Answer | None:
-    if context.data_dir is None:
-        return Answer(None, "no data dir to look at (pass --data-dir, or --node with a data_dir in the config)")
-    return None
+def needs_data_dir(function: Callable[[ProbeContext, Path], Answer]) -> Callable[[ProbeContext], Answer]:
+    """A probe of the local data dir: without one it cannot tell, and says why (the probe gets the dir)."""
+
+    @functools.wraps(function)
+    def checked(context: ProbeContext) -> Answer:
+        if context.data_dir is None:
+            return Answer(None, "no data dir to look at (pass --data-dir, or --node with a data_dir in the config)")
+        return function(context, context.data_dir)
+
+    return checked
 
 
 def verify_report(context: ProbeContext) -> Any:
@@ -52,25 +60,18 @@ def verify_report(context: ProbeContext) -> Any:
 
 
 @probe("node.running")
-def node_running(context: ProbeContext) -> Answer:
+@needs_data_dir
+def node_running(context: ProbeContext, data_dir: Path) -> Answer:
     """Is a process running on the data dir (holding its engine lock)?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    assert context.data_dir is not None
-    if lock_held(context.data_dir):
-        return Answer(True, f"a process holds the engine lock of {context.data_dir}")
-    return Answer(False, f"no process holds the engine lock of {context.data_dir}")
+    if lock_held(data_dir):
+        return Answer(True, f"a process holds the engine lock of {data_dir}")
+    return Answer(False, f"no process holds the engine lock of {data_dir}")
 
 
 @probe("process.hung")
-def process_hung(context: ProbeContext) -> Answer:
+@needs_data_dir
+def process_hung(context: ProbeContext, data_dir: Path) -> Answer:
     """Is the process holding the data dir hung (stopped, or not answering its health check)?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    data_dir = context.data_dir
-    assert data_dir is not None
     holders = lock_holders(data_dir)
     if not holders:
         if lock_held(data_dir):
@@ -86,13 +87,9 @@ def process_hung(context: ProbeContext) -> Answer:
 
 
 @probe("node.opens")
-def node_opens(context: ProbeContext) -> Answer:
+@needs_data_dir
+def node_opens(context: ProbeContext, data_dir: Path) -> Answer:
     """Can the service start: does the engine open?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    data_dir = context.data_dir
-    assert data_dir is not None
     if lock_held(data_dir):
         return Answer(True, f"a running process holds {data_dir}: the service started")
     clock = time.monotonic()
@@ -108,11 +105,9 @@ def node_opens(context: ProbeContext) -> Answer:
 
 
 @probe("engine.verify_quick")
-def corruption_detected(context: ProbeContext) -> Answer:
+@needs_data_dir
+def corruption_detected(context: ProbeContext, data_dir: Path) -> Answer:
     """Is data corruption detected (every checksum and invariant, read-only)?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
     try:
         report = verify_report(context)
     except EngineError as exc:
@@ -129,11 +124,9 @@ def corruption_detected(context: ProbeContext) -> Answer:
 
 
 @probe("wal.damage_only")
-def wal_damage_only(context: ProbeContext) -> Answer:
+@needs_data_dir
+def wal_damage_only(context: ProbeContext, data_dir: Path) -> Answer:
     """Is the damage confined to the write-ahead log?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
     try:
         report = verify_report(context)
     except EngineError as exc:
@@ -156,13 +149,10 @@ def _is_wal_problem(problem: Any) -> bool:
 
 
 @probe("wal.corrupt")
-def wal_corrupt(context: ProbeContext) -> Answer:
+@needs_data_dir
+def wal_corrupt(context: ProbeContext, data_dir: Path) -> Answer:
     """Is the write-ahead log corrupt?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    assert context.data_dir is not None
-    validation = WalReader(context.data_dir / "wal").validate()
+    validation = WalReader(data_dir / "wal").validate()
     if validation.corruption is None:
         return Answer(False, f"WAL valid: {validation.records} records in {validation.segments} segments")
     problem = validation.corruption
@@ -226,16 +216,13 @@ def largest_process() -> dict[str, Any] | None:
 
 
 @probe("process.crashed")
-def process_crashed(context: ProbeContext) -> Answer:
+@needs_data_dir
+def process_crashed(context: ProbeContext, data_dir: Path) -> Answer:
     """Did the process crash (stop without a clean close)?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    assert context.data_dir is not None
-    if lock_held(context.data_dir):
-        return Answer(False, f"a process is running on {context.data_dir}")
+    if lock_held(data_dir):
+        return Answer(False, f"a process is running on {data_dir}")
     try:
-        found = unclean_shutdown(context.data_dir)
+        found = unclean_shutdown(data_dir)
     except EngineError as exc:
         return Answer(None, f"cannot tell: the dir does not open read-only ({exc.message})")
     if found.torn_tail:
@@ -249,13 +236,9 @@ def process_crashed(context: ProbeContext) -> Answer:
 
 
 @probe("config.broken")
-def config_broken(context: ProbeContext) -> Answer:
+@needs_data_dir
+def config_broken(context: ProbeContext, data_dir: Path) -> Answer:
     """Is the configuration (the data dir's drconsole.json) broken?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    data_dir = context.data_dir
-    assert data_dir is not None
     try:
         marker = read_marker(data_dir)
     except EngineError as exc:
@@ -276,13 +259,9 @@ def config_broken(context: ProbeContext) -> Answer:
 
 
 @probe("data.files_present")
-def files_present(context: ProbeContext) -> Answer:
+@needs_data_dir
+def files_present(context: ProbeContext, data_dir: Path) -> Answer:
     """Are the data files present?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    data_dir = context.data_dir
-    assert data_dir is not None
     if not data_dir.exists():
         return Answer(False, f"data dir {data_dir} does not exist (nearest existing parent: {existing_parent(data_dir)})")
     backend, missing_files = missing_store_files(data_dir)
@@ -313,16 +292,14 @@ def backup_recent(context: ProbeContext) -> Answer:
 
 
 @probe("ransomware.signs")
-def ransomware_signs(context: ProbeContext) -> Answer:
+@needs_data_dir
+def ransomware_signs(context: ProbeContext, data_dir: Path) -> Answer:
     """Are there signs of ransomware (encrypted or renamed files, ransom notes)?"""
-    missing = _no_dir(context)
-    if missing:
-        return missing
-    found = ransomware_files(context.data_dir)  # type: ignore[arg-type]
+    found = ransomware_files(data_dir)  # type: ignore[arg-type]
     if found:
         shown = ", ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
         return Answer(True, f"{len(found)} suspicious files: {shown}", {"files": found})
-    return Answer(False, f"no encrypted-looking files or ransom notes under {context.data_dir}")
+    return Answer(False, f"no encrypted-looking files or ransom notes under {data_dir}")
 
 
 def ransomware_files(data_dir: Path) -> list[str]:
