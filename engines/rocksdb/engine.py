@@ -99,19 +99,27 @@ class RocksEngine(Engine):
         options = _rocks_options(self.options)
         if self.mode == "ro":
             self._shadow = _shadow_of(self.rocksdb_dir)
-            with rocks_call(f"opening {self.rocksdb_dir} read-only"):
-                self._db = Rdict(str(self._shadow), options, access_type=AccessType.read_only())
+            try:
+                with rocks_call(f"opening {self.rocksdb_dir} read-only"):
+                    self._db = Rdict(str(self._shadow), options, access_type=AccessType.read_only())
+            except BaseException:
+                # A store that does not open is never closed: its shadow would outlive us in /tmp.
+                shutil.rmtree(self._shadow, ignore_errors=True)  # our private symlink shadow
+                self._shadow = None
+                raise
         else:
             with rocks_call(f"opening {self.rocksdb_dir}"):
                 self._db = Rdict(str(self.rocksdb_dir), options)
         self._store_get = self._db.get  # type: ignore[method-assign]  # see _store_get
 
     def _store_close(self) -> None:
-        with rocks_call(f"closing {self.rocksdb_dir}"):
-            self._db.close()
-        if self._shadow is not None:
-            shutil.rmtree(self._shadow, ignore_errors=True)  # our private symlink shadow
-            self._shadow = None
+        try:
+            with rocks_call(f"closing {self.rocksdb_dir}"):
+                self._db.close()
+        finally:
+            if self._shadow is not None:
+                shutil.rmtree(self._shadow, ignore_errors=True)  # our private symlink shadow
+                self._shadow = None
 
     def _read_state(self) -> int:
         path = self.path / STATE_FILE
