@@ -18,6 +18,7 @@ in-memory overlay that reads consult first.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import shutil
 import threading
@@ -119,11 +120,22 @@ class Engine(ABC):
         # Called with each WAL segment before it is recycled (the backup archiver sets it).
         self.archive_hook: Callable[[Path], None] | None = None
         self.archive_error: str | None = None  # the last archiver failure, until one succeeds
+        store_open = False
         try:
             self._acquire_lock()
             self._store_open()
+            store_open = True
             self._recover()
         except BaseException:
+            # A failed recovery must not leave the store open behind the caller's back: RocksDB
+            # would keep its LOCK (a repair in this process could not open it) and a read-only
+            # open its shadow directory. Nothing of ours is written: no flush, no WAL recycling.
+            if self._wal is not None:
+                with contextlib.suppress(Exception):
+                    self._wal.close()
+            if store_open:
+                with contextlib.suppress(Exception):
+                    self._store_abandon()
             self._release()
             raise
 
@@ -358,6 +370,14 @@ class Engine(ABC):
         Returns the LSN the copy holds exactly and, optionally, a function that finishes the copy
         after the lock is released (for copying pinned pages while writes go on).
         """
+
+    def _store_abandon(self) -> None:
+        """Release what the store holds after an open that failed in recovery, writing nothing if it can.
+
+        By default the plain close; a backend whose close tidies files (lsm purges retired tables)
+        overrides it, so a failed open leaves the files as it found them.
+        """
+        self._store_close()
 
     @abstractmethod
     def _store_close(self) -> None: ...

@@ -108,6 +108,13 @@ class LsmEngine(Engine):
             self._background = None
         super()._release()
 
+    def _store_abandon(self) -> None:
+        # No purge: an open that failed leaves the manifest and the tables as it found them.
+        if self._background is not None:
+            self._background.stop()
+            self._background = None
+        self._state = ReadState(Memtable(), (), Version([[]]))
+
     def _store_close(self) -> None:
         if self._background is not None:
             self._background.stop()
