@@ -44,15 +44,21 @@ def data_dir_locked(data_dir: Path, *, hint: str = "stop the node that holds it 
 
 
 def is_data_dir_locked(data_dir: Path) -> bool:
-    """Whether another process holds the lock of ``data_dir``; creates no lock file."""
+    """Whether another process holds the lock of ``data_dir``; creates no lock file.
+
+    Opened read-only: flock needs no write access, so a responder who may only read the data dir
+    can still tell whether a process holds it.
+    """
     try:
-        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDWR)
+        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDONLY)
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    except OSError:
+        return False
     finally:
         os.close(fd)
     return False

@@ -7,7 +7,6 @@ tested on the existing lock file only, and engines are opened read-only.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from engines.base import LOCK_NAME, WAL_DIR
 from engines.errors import EngineError
 from engines.fsutil import QUARANTINE_DIR, tree_size
+from engines.locking import is_data_dir_locked
 from engines.marker import MARKER_NAME, detect_backend
 from engines.registry import open_engine
 
@@ -45,19 +45,7 @@ def existing_parent(path: Path) -> Path:
 
 def lock_held(data_dir: Path) -> bool:
     """Whether a process holds ``data_dir``'s engine lock (tested without creating the lock file)."""
-    try:
-        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False
+    return is_data_dir_locked(data_dir)
 
 
 def lock_holders(data_dir: Path) -> list[tuple[int, str]]:
