@@ -32,6 +32,9 @@ HEALTH_STYLE: dict[Health, tuple[str, str, str]] = {
     Health.OK: ("✔", "OK", "status-ok"),
     Health.DEGRADED: ("▲", "DEGRADED", "status-warn"),
     Health.DOWN: ("✖", "DOWN", "status-crit"),
+    Health.CORRUPT: ("✖", "CORRUPT", "status-crit"),
+    Health.RECOVERING: ("↻", "RECOVERING", "status-warn"),
+    Health.FENCED: ("■", "FENCED", "status-warn"),
     Health.UNKNOWN: ("?", "UNKNOWN", "status-unknown"),
 }
 SEVERITY_STYLE: dict[AlertSeverity, tuple[str, str, str]] = {

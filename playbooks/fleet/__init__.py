@@ -21,6 +21,7 @@ from playbooks.fleet.snapshot import (
     Alert,
     AlertSeverity,
     BackupState,
+    Corruption,
     DiskComponents,
     DiskUsage,
     FleetSnapshot,
@@ -51,7 +52,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Alert", "AlertingSource", "AlertmanagerClient", "PrometheusSource", "AlertSeverity", "BackupState", "DiskComponents", "DiskUsage", "FixtureSource", "FleetHistory",
+    "Alert", "AlertingSource", "AlertmanagerClient", "PrometheusSource", "AlertSeverity", "BackupState", "Corruption", "DiskComponents", "DiskUsage", "FixtureSource", "FleetHistory",
     "FleetSnapshot", "FleetSource", "Health", "HttpNodeReader", "HttpSource", "LocalNodeReader", "LocalSource",
     "MemoryUsage", "MixedSource", "NodeSnapshot", "NodeSpec", "Performance", "RULES", "ReaderSource",
     "Replication", "Thresholds", "evaluate_alerts", "finalize", "fleet_source", "load_recording",

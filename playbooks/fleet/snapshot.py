@@ -28,6 +28,7 @@ __all__ = [
     "Alert",
     "AlertSeverity",
     "BackupState",
+    "Corruption",
     "DiskComponents",
     "DiskUsage",
     "FleetSnapshot",
@@ -53,14 +54,18 @@ class Health(StrEnum):
     """A node's health. The console always shows it as a symbol and a word, never colour alone."""
 
     OK = "ok"
-    DEGRADED = "degraded"
+    DEGRADED = "degraded"  # serving, with a reason (disk, memory, archive lag, stale backup)
+    RECOVERING = "recovering"  # a playbook holds the data dir; clients get 503 "recovering"
+    FENCED = "fenced"  # an old primary that saw a higher epoch; it refuses writes
     DOWN = "down"
+    CORRUPT = "corrupt"  # a read, a compaction or the scrub met a checksum failure
     UNKNOWN = "unknown"
 
     @property
     def rank(self) -> int:
-        """Badness, for picking the worst of several: ok < unknown < degraded < down."""
-        return {"ok": 0, "unknown": 1, "degraded": 2, "down": 3}[self.value]
+        """Badness, for picking the worst of several: ok < unknown < degraded < fenced < recovering < down < corrupt."""
+        return {"ok": 0, "unknown": 1, "degraded": 2, "fenced": 3, "recovering": 4, "down": 5,
+                "corrupt": 6}[self.value]
 
 
 class AlertSeverity(StrEnum):
@@ -173,6 +178,16 @@ class Performance(_Frozen):
     errors_total: float | None = None
 
 
+class Corruption(_Frozen):
+    """Where a node met damaged bytes (its ``/health`` ``corruption`` object)."""
+
+    file: str | None = None
+    offset: int | None = None
+    detail: str = ""
+    found_by: str = ""  # "read" | "compaction" | "scrub"
+    since: datetime | None = None
+
+
 class NodeSnapshot(_Frozen):
     """One node at one tick."""
 
@@ -182,6 +197,8 @@ class NodeSnapshot(_Frozen):
     epoch: int | None = None
     health: Health = Health.UNKNOWN
     health_reason: str = ""
+    corruption: Corruption | None = None  # set while health is CORRUPT
+    group: str | None = None  # replication group: nodes that replicate share one (split brain is per group)
     reachable: bool = True
     unreachable_since: datetime | None = None
     source: str = "local"  # "local" | "http" | "fixture"
