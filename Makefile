@@ -22,7 +22,8 @@ run: $(STAMP)
 # Silent when present; otherwise installs them as root without starting their daemons.
 system-deps:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null && \
-		command -v prometheus-alertmanager >/dev/null || sh deploy/install-system-deps.sh
+		command -v prometheus-alertmanager >/dev/null && command -v haproxy >/dev/null || \
+		sh deploy/install-system-deps.sh
 
 test: $(STAMP) system-deps
 	$(BIN)/lint-imports

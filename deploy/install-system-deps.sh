@@ -1,14 +1,15 @@
 #!/bin/sh
-# Install the system packages drconsole's tests use: Debian's prometheus (with promtool) and
-# prometheus-alertmanager, without recommends. Used by `make system-deps` and by tests/promstack.py.
+# Install the system packages drconsole's tests use: Debian's prometheus (with promtool),
+# prometheus-alertmanager and haproxy (the load balancer of deploy/haproxy/haproxy.cfg), without
+# recommends. Used by `make system-deps`, tests/promstack.py and tests/haproxy_support.py.
 #
-# The packages' postinst would start both daemons on 9090/9093; the tests start their own on free
-# ports, and a stray daemon would go on scraping and alerting. A policy-rc.d that answers 101
+# The packages' postinst would start the daemons (9090/9093, and haproxy on its packaged config);
+# the tests start their own on free ports, and a stray daemon would go on scraping and alerting. A policy-rc.d that answers 101
 # ("action forbidden") stops invoke-rc.d and deb-systemd-invoke from starting them; we add one for
 # the install only, unless the machine has its own (containers usually do).
 set -eu
 
-PACKAGES="prometheus prometheus-alertmanager"
+PACKAGES="prometheus prometheus-alertmanager haproxy"
 POLICY=/usr/sbin/policy-rc.d
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -46,7 +47,7 @@ for service in $PACKAGES; do
     fi
 done
 
-for binary in promtool prometheus prometheus-alertmanager; do
+for binary in promtool prometheus prometheus-alertmanager haproxy; do
     command -v "$binary" >/dev/null || { echo "install-system-deps: $binary still missing" >&2; exit 1; }
 done
 echo "install-system-deps: installed $PACKAGES"
