@@ -74,16 +74,26 @@ class CorruptionRecord(BaseModel):
     found_by: str  # one of FOUND_BY
     since: str  # ISO 8601 UTC
     since_epoch: float
+    page: int | None = None  # page-addressed files (data.cow): the page; ``offset`` is then its first byte
     count: int = 1
     last_at: str | None = None
     files: list[str] = []
 
 
-class HealthTracker:
-    """The corrupt and recovering states of one node; thread-safe, and never holds the node lock."""
+Locate = Callable[[str | None, int | None], tuple[int | None, int | None]]
 
-    def __init__(self, data_dir: Path) -> None:
+
+class HealthTracker:
+    """The corrupt and recovering states of one node; thread-safe, and never holds the node lock.
+
+    ``locate(file, offset)`` -> (byte offset, page): engines that address a file by pages (cow
+    errors and verify problems give a page number as the offset) say so, and ``offset`` is kept
+    in bytes for every backend.
+    """
+
+    def __init__(self, data_dir: Path, locate: Locate | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.locate = locate
         self._lock = threading.Lock()
         self.corruption: CorruptionRecord | None = self._load()
         self.recovering: dict[str, Any] | None = None
@@ -93,11 +103,18 @@ class HealthTracker:
     def note(self, *, file: str | None, offset: int | None, detail: str, found_by: str) -> bool:
         """Record damage; True when the node has just become corrupt."""
         file = self._relative(file)
+        page = None
+        if self.locate is not None:
+            offset, page = self.locate(file, offset)
+        if page is not None:
+            detail = detail.replace(" (offset = page number)", "")
+        if file:
+            detail = detail.removeprefix(f"{file}: ")  # the file is a field of its own
         with self._lock:
             record = self.corruption
             if record is None:
                 now = time.time()
-                record = CorruptionRecord(file=file, offset=offset, detail=detail, found_by=found_by,
+                record = CorruptionRecord(file=file, offset=offset, page=page, detail=detail, found_by=found_by,
                                           since=iso_utc(int(now * 1e9)), since_epoch=now,
                                           files=[file] if file else [])
                 self.corruption = record
@@ -116,8 +133,7 @@ class HealthTracker:
         return self.note(file=error.file, offset=error.offset, detail=error.message, found_by=found_by)
 
     def note_problem(self, problem: Problem, found_by: str) -> bool:
-        return self.note(file=problem.file, offset=problem.offset, detail=f"{problem.kind}: {problem.detail}",
-                         found_by=found_by)
+        return self.note(file=problem.file, offset=problem.offset, detail=problem.detail, found_by=found_by)
 
     def clear(self, reason: str) -> CorruptionRecord | None:
         """Leave the corrupt state (the damage was repaired or proved gone); the record cleared."""

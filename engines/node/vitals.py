@@ -55,7 +55,7 @@ class NodeVitals:
     def __init__(self, node: Node) -> None:
         self.node = node
         config = node.config
-        self.tracker = HealthTracker(config.data_dir)
+        self.tracker = HealthTracker(config.data_dir, locate=self._locate)
         self.degraded = DegradedProbe(config.data_dir, config.backup_source)
         self.scrubber: Scrubber | None = None
         self.recheck: dict[str, Any] | None = None
@@ -71,6 +71,13 @@ class NodeVitals:
     def stop(self) -> None:
         if self.scrubber is not None:
             self.scrubber.stop()
+
+    def _locate(self, file: str | None, offset: int | None) -> tuple[int | None, int | None]:
+        """(byte offset, page) of a place an engine named: a COW file's offsets are page numbers."""
+        page_size = getattr(self.node.engine, "page_size", None)
+        if offset is not None and isinstance(page_size, int) and file is not None and file.endswith(".cow"):
+            return offset * page_size, offset
+        return offset, None
 
     def _units(self) -> list[Any]:
         return self.node.engine.scrub_units()
