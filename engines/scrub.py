@@ -46,8 +46,12 @@ log = logging.getLogger("drconsole.scrub")
 Pace = Callable[[int], None]
 
 
-class ScrubStopped(Exception):
-    """The scrub was asked to stop (the node closes or drains): the pass ends where it is."""
+class ScrubStopped(BaseException):
+    """The scrub was asked to stop (the node closes, drains or swaps its data dir): the pass ends where it is.
+
+    A ``BaseException``, as ``GeneratorExit`` is: it must pass through the ``except Exception`` with
+    which backends map third-party errors (``rocks_call``), not become an I/O error of the file.
+    """
 
 
 @dataclass(frozen=True)
@@ -92,17 +96,22 @@ class ScrubPass:
 
 
 class Pacer:
-    """Sleeps after each read so that bytes read stay under ``rate`` per second (0: no limit)."""
+    """Sleeps after each read so that bytes read stay under ``rate`` per second (0: no limit).
 
-    def __init__(self, rate: float, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
+    Raises ``ScrubStopped`` at the next read once ``stop`` is set or ``halt()`` answers True.
+    """
+
+    def __init__(self, rate: float, stop: threading.Event, clock: Callable[[], float] = time.monotonic,
+                 halt: Callable[[], bool] = lambda: False) -> None:
         self.rate = rate
         self.stop = stop
+        self.halt = halt
         self.clock = clock
         self.bytes = 0
         self._due = clock()
 
     def __call__(self, nbytes: int) -> None:
-        if self.stop.is_set():
+        if self.stop.is_set() or self.halt():
             raise ScrubStopped
         self.bytes += nbytes
         if self.rate <= 0:
@@ -149,6 +158,7 @@ class Scrubber:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pass_lock = threading.Lock()
+        self._unit_lock = threading.Lock()  # held while a unit reads its file (see wait_idle)
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -164,6 +174,13 @@ class Scrubber:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no unit is reading (after ``paused()`` turned True, the next read stops it)."""
+        if not self._unit_lock.acquire(timeout=timeout):
+            return False
+        self._unit_lock.release()
+        return True
 
     def trigger(self) -> None:
         """Start the next pass now instead of at its time."""
@@ -194,7 +211,7 @@ class Scrubber:
         with self._pass_lock:
             record = ScrubPass(started_at=time.time())
             self.current = record
-            pacer = self._pacer = Pacer(self.rate if rate is None else rate, self._stop)
+            pacer = self._pacer = Pacer(self.rate if rate is None else rate, self._stop, halt=self.paused)
             try:
                 units = list(self.units())
                 record.units = len(units)
@@ -203,11 +220,12 @@ class Scrubber:
                         record.interrupted = "the data dir is being recovered"
                         break
                     self.current_file = unit.file
-                    self._check(unit, pacer, record)
+                    with self._unit_lock:
+                        self._check(unit, pacer, record)
                 else:
                     record.complete = True
             except ScrubStopped:
-                record.interrupted = "stopped"
+                record.interrupted = "stopped" if self._stop.is_set() else "the data dir is being recovered"
             except (EngineError, OSError) as exc:
                 record.interrupted = f"{type(exc).__name__}: {exc}"
             finally:

@@ -59,6 +59,7 @@ class NodeVitals:
         self.degraded = DegradedProbe(config.data_dir, config.backup_source)
         self.scrubber: Scrubber | None = None
         self.recheck: dict[str, Any] | None = None
+        self._scrubbed_engine: Any = None  # the engine whose files the running pass reads
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -80,10 +81,20 @@ class NodeVitals:
         return offset, None
 
     def _units(self) -> list[Any]:
-        return self.node.engine.scrub_units()
+        engine = self._scrubbed_engine = self.node.engine
+        return engine.scrub_units()
 
     def _paused(self) -> bool:
-        return self.tracker.recovering is not None or self.node.closed
+        """No scrub while a playbook holds the data dir, once the node closes, or once the engine the
+        pass began with was swapped (a reseed or a rejoin replaced the data dir: a table number may
+        now name another file)."""
+        swapped = self._scrubbed_engine is not None and self._scrubbed_engine is not self.node.engine
+        return self.tracker.recovering is not None or self.node.closed or swapped
+
+    def set_recovering(self, reason: str, *, timeout: float = 10.0) -> bool:
+        """Enter ``recovering`` and wait until the scrub has stopped reading the data dir (True) or ``timeout``."""
+        self.tracker.set_recovering(reason)
+        return self.scrubber is None or self.scrubber.wait_idle(timeout)
 
     def _recheck(self) -> None:
         """A corruption recorded before this start: is the damage still there?"""
