@@ -8,8 +8,8 @@ One mechanism serves every backend. A backend says what can be checked through
 ``Engine.scrub_units()``: one ``ScrubUnit`` per file (an SSTable, ``data.cow``, a RocksDB table,
 a sealed WAL segment). A unit's check reads its file from disk (never from a cache), adds what it
 finds to a ``VerifyReport`` and calls ``pace(n)`` after every ``n`` bytes it read; ``pace``
-sleeps to keep the pass under its rate, so the reading is spread in small steps between
-foreground requests rather than done in bursts.
+sleeps to keep the pass under its rate, in steps of about 50 ms, so the reading is spread
+between foreground requests rather than done in one burst per file.
 
 The ``Scrubber`` runs one pass every ``interval`` seconds (start to start; a pass that takes
 longer is followed at once by the next). A damaged byte is therefore found within two intervals
@@ -41,6 +41,9 @@ DEFAULT_INTERVAL_SECONDS = 3600.0
 DEFAULT_RATE_BYTES = 4 * 2**20
 _FIRST_PASS_DELAY = 60.0  # a node restarted every few minutes must still be scrubbed
 _BURST_SECONDS = 0.05  # how far ahead of the rate a pass may run after waiting for a unit
+# Sleep in steps of at least this much, not after every 4 KiB block: each wake-up of the scrub thread
+# asks for the GIL, and a thousand a second made the node's request threads wait for it (p99).
+_MIN_SLEEP_SECONDS = 0.05
 log = logging.getLogger("drconsole.scrub")
 
 Pace = Callable[[int], None]
@@ -120,7 +123,7 @@ class Pacer:
         # Never more than a short burst ahead: time spent idle between units is not credit.
         self._due = max(self._due, now - _BURST_SECONDS) + nbytes / self.rate
         delay = self._due - now
-        if delay > 0 and self.stop.wait(delay):
+        if delay >= _MIN_SLEEP_SECONDS and self.stop.wait(delay):
             raise ScrubStopped
 
 
