@@ -124,8 +124,11 @@ class Pacer:
         # Never more than a short burst ahead: time spent idle between units is not credit.
         self._due = max(self._due, now - _BURST_SECONDS) + nbytes / self.rate
         delay = self._due - now
-        if delay >= _MIN_SLEEP_SECONDS and self.stop.wait(delay):
-            raise ScrubStopped
+        if delay >= _MIN_SLEEP_SECONDS:
+            if self.stop.wait(delay):
+                raise ScrubStopped
+        else:
+            time.sleep(0)  # let a request thread waiting for the GIL run before the next block
 
 
 class Scrubber:
