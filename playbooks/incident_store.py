@@ -41,6 +41,11 @@ def answer_word(answer: bool | None) -> str:
     return "yes" if answer is True else "no" if answer is False else "unknown"
 
 
+def node_of(target: str) -> str | None:
+    """The node column of a target's own events: its name (a data dir's path is not a node)."""
+    return None if target.startswith("/") else target
+
+
 class IncidentStore:
     """The incidents of one state dir. ``clock`` gives epoch seconds (the console passes its own)."""
 
@@ -154,7 +159,7 @@ class IncidentStore:
                 now = self.clock() if at is None else at
                 created = self._new_id(now)
                 self.record(created, "opened", f"incident opened as {severity}: {title}", actor=actor, at=now,
-                            id=created, target=target, severity=severity, title=title,
+                            node=node_of(target), id=created, target=target, severity=severity, title=title,
                             target_rto_seconds=target_rto_seconds, rto_basis=rto_basis,
                             recommended=list(recommended))
         if existing is None:
@@ -164,7 +169,7 @@ class IncidentStore:
             return incident, True
         if rank(severity) < rank(existing.severity):
             self.record(existing.id, "severity", f"severity raised {existing.severity} -> {severity}: {title}",
-                        actor=actor, at=at, severity=severity)
+                        actor=actor, at=at, node=node_of(target), severity=severity)
             existing = self.load(existing.id)
             self._notify(existing, "severity")
         return existing, False
@@ -179,8 +184,8 @@ class IncidentStore:
         how = (f"override: the probe said {answer_word(probe_answer)}" if overridden
                else "accepted" if probe_answer is not None else "answered: the probe could not tell")
         self.record(incident_id, kind, f"{question} {answer_word(answer)}: {evidence} ({how}; by {actor.describe()})",
-                    actor=actor, at=at, question=question, answer=answer, evidence=evidence,
-                    probe_answer=probe_answer, question_id=node, target=target)
+                    actor=actor, at=at, node=node_of(target), question=question, answer=answer, evidence=evidence,
+                    probe_answer=probe_answer, question_id=node)
 
     def audit(self, action: str, target: str, detail: str, *, actor: Actor | None = None,
               incident: str | None = None, **extra: Any) -> None:
@@ -201,7 +206,7 @@ class IncidentStore:
             return None
         moment = self.clock() if at is None else at
         self.record(incident.id, "verified", f"service restored: {evidence}", actor=actor, at=moment,
-                    run_id=run_id, evidence=evidence)
+                    node=node_of(target), run_id=run_id, evidence=evidence)
         resolved = self.load(incident.id)
         self._notify(resolved, "resolved")
         return resolved

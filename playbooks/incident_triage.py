@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from playbooks.incident_model import Incident, rto_target
-from playbooks.incident_store import IncidentStore, answer_word
+from playbooks.incident_model import Incident, IncidentEvent, rto_target
+from playbooks.incident_store import IncidentStore, answer_word, node_of
 from playbooks.state import Actor, StateDir, current_actor
 
 __all__ = ["TriageRecord", "record_triage", "playbook_targets"]
@@ -40,6 +40,7 @@ class _Pending:
     probe_answer: bool | None
     question_id: str | None
     at: float
+    undo: bool = False  # the responder took back the answer to ``question``
 
 
 class TriageRecord:
@@ -82,18 +83,20 @@ class TriageRecord:
         if self.audit_answers:
             self.store.audit("triage.undo", self.target, message, actor=self.actor,
                              incident=incident.id if incident else None, question=question)
-        for index in range(len(self.pending) - 1, -1, -1):
-            if self.pending[index].question == question:
-                del self.pending[index]
-                return None
-        if incident is None:
+        if incident is None:  # kept with the answers: the incident's story shows what was taken back
+            self.pending.append(_Pending(question, None, "", None, None, self.store.clock() if at is None else at, True))
             return None
-        self.store.record(incident.id, "answer_undone", message, actor=self.actor, at=at, question=question)
+        self.store.record(incident.id, "answer_undone", message, actor=self.actor, at=at, node=node_of(self.target),
+                          question=question)
         return incident.id
 
     def concluded(self, *, severity: str | None, summary: str, recommended: Sequence[str],
-                  targets: Mapping[str, float], at: float | None = None) -> Incident | None:
+                  targets: Mapping[str, float], story: Sequence[IncidentEvent] = (),
+                  at: float | None = None) -> Incident | None:
         """The walk reached a leaf. ``severity`` is the diagnosis' (None: no fault found).
+
+        ``story``: events that led here (the alerts still firing on the target, from the first);
+        written, with their own times, when this opens the incident.
 
         Returns the target's incident (opened, joined, or the open one a healthy walk was noted
         on), or None when the walk found nothing and no incident is open.
@@ -106,20 +109,30 @@ class TriageRecord:
             if incident is not None:
                 self.store.record(incident.id, "triage", f"triage: {summary or 'no fault found'}; the incident stays "
                                   "open until a run's checks pass and the node serves again (or it is closed)",
-                                  actor=self.actor, at=moment, recommended=[], severity=None)
+                                  actor=self.actor, at=moment, node=node_of(self.target), recommended=[], severity=None)
             return incident
         seconds, basis = rto_target(severity, recommended, dict(targets))
-        incident, _created = self.store.open(self.target, severity=severity, title=summary or f"triage of {self.target}",
+        incident, created = self.store.open(self.target, severity=severity, title=summary or f"triage of {self.target}",
                                              target_rto_seconds=seconds, rto_basis=basis, recommended=recommended,
                                              actor=self.actor, at=moment)
         self.store.record(incident.id, "triage", f"triage: {summary or 'fault found'} ({severity}); recommended {found}",
-                          actor=self.actor, at=moment, recommended=list(recommended), severity=severity)
+                          actor=self.actor, at=moment, node=node_of(self.target), recommended=list(recommended),
+                          severity=severity)
+        if created:
+            for event in story:
+                self.store.record(incident.id, event.kind, event.message, actor=self.actor, at=event.time,
+                                  node=event.node, **event.data)
         for entry in self.pending:
             self._write(incident.id, entry)
         self.pending.clear()
         return self.store.load(incident.id)
 
     def _write(self, incident_id: str, entry: _Pending) -> None:
+        if entry.undo:
+            self.store.record(incident_id, "answer_undone", f"answer to {entry.question} taken back (by "
+                              f"{self.actor.describe()})", actor=self.actor, at=entry.at, node=node_of(self.target),
+                              question=entry.question)
+            return
         self.store.record_answer(incident_id, target=self.target, question=entry.question, answer=entry.answer,
                                  evidence=entry.evidence, probe_answer=entry.probe_answer, node=entry.question_id,
                                  at=entry.at, actor=self.actor)

@@ -525,7 +525,7 @@ class Runner:
         if incident is not None:
             lost = namespace.get("lost") if isinstance(namespace.get("lost"), list) else None
             self.incidents.record(incident, "step", f"{planned.id}: {result.summary}", actor=self.actor,
-                                  step=planned.id, status=status, run_id=header["run_id"], lost=lost)
+                                  node=header.get("node"), step=planned.id, status=status, run_id=header["run_id"], lost=lost)
         return (StepOutcome(planned.id, action_name, status, duration, result.summary, attempts, step.destructive),
                 namespace)
 
@@ -544,7 +544,8 @@ class Runner:
                     float(LEVELS[header.get("severity", "P2")].response_seconds),
                     rto_basis=f"playbook {header['playbook']}", recommended=[header["playbook"]], actor=self.actor)
             self.incidents.record(incident.id, "run_started", f"playbook {header['playbook']} run {header['run_id']} "
-                                                              f"started", actor=self.actor, run_id=header["run_id"],
+                                                              f"started", actor=self.actor, node=header.get("node"),
+                                  run_id=header["run_id"],
                                   playbook=header["playbook"])
         except EngineError:
             return None
@@ -565,8 +566,8 @@ class Runner:
         if incident is not None:
             self.incidents.record(incident, "run_finished", f"playbook {header['playbook']} {status}"
                                   + (" (partially)" if partial else "") + (f": {message}" if message else ""),
-                                  actor=self.actor, run_id=run_id, playbook=header["playbook"], status=status,
-                                  partial=partial, checks_passed=checks_passed, lost=lost, recovered=recovered,
+                                  actor=self.actor, node=header.get("node"), run_id=run_id,
+                                  playbook=header["playbook"], status=status, partial=partial, checks_passed=checks_passed, lost=lost, recovered=recovered,
                                   ready_url=ready_url)
             verified = self._verify(header, journal, incident, checks_passed, ready_url)
             severity = self.incidents.load(incident).severity
