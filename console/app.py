@@ -1,6 +1,4 @@
-"""The Textual app: screens, the refresh worker, the incidents, and the launch entry points.
-
-    run_app(mode, theme, read_only, config_path) -> int      what ``drconsole [tui|dashboard]`` calls
+"""The Textual app: screens, the refresh worker and the incidents.
 
 The app renders what ``playbooks`` computes: a ``FleetSource`` yields one ``FleetSnapshot`` per
 tick inside a worker that never touches widgets (it posts ``SnapshotReady``); screens watch the
@@ -57,7 +55,7 @@ from playbooks.incident_model import Incident, IncidentEvent
 from playbooks.incident_store import IncidentStore
 from playbooks.severity import rank
 
-__all__ = ["DrConsoleApp", "MODES", "run", "run_app"]
+__all__ = ["DrConsoleApp", "MODES"]
 
 MODES = ("interactive", "dashboard")
 FLEET_EVENTS_KEPT = 500  # fleet events (no incident) kept in memory for the Timeline
@@ -450,19 +448,3 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         commands.append(SystemCommand("Theme", "Change the colours (dark, light, wall, colorblind)",
                                       self.action_change_theme))
         return commands
-
-
-# -------------------------------------------------------------------- entry points (console.launch)
-def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool = False,
-            config_path: Path | None = None) -> int:
-    """Run the console; the exit code (2: bad config or theme, or no terminal; nothing was changed)."""
-    from console.launch import run_app as run_app_
-
-    return run_app_(mode, theme, read_only, config_path)
-
-
-def run(*, config: Path | None, read_only: bool, theme: str | None, dashboard: bool) -> int:
-    """What ``console.cli_status`` calls: the same as ``run_app``."""
-    from console.launch import run as run_
-
-    return run_(config=config, read_only=read_only, theme=theme, dashboard=dashboard)
