@@ -461,7 +461,8 @@ def _incident_line(incident: Any) -> str:
 
     row = incident.summary_json()
     clock = f"RTO {duration_text(row['rto_seconds'])}/{duration_text(row['target_rto_seconds'])}"
-    return f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} {row['target']}: {row['title']}"
+    return (f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} "
+            f"{row['target']}: {row['title']}")
 
 
 def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:

@@ -36,6 +36,7 @@ def report_markdown(incident: Incident, *, now: float | None = None, tz: tzinfo 
     events = incident.events
     alerts = [event for event in events if event.kind == "alert"]
     clock_seconds = incident.clock_seconds(now)
+    verdict = "within target" if clock_seconds <= incident.target_rto_seconds else "target missed"
     nodes = sorted({event.node for event in events if event.node and event.kind in ("alert", "alert_cleared")}
                    | {incident.target})
     who = sorted({event.user for event in events if event.user and event.kind not in ("alert", "alert_cleared")})
@@ -50,7 +51,7 @@ def report_markdown(incident: Incident, *, now: float | None = None, tz: tzinfo 
         f"- **Affected Users**: {TODO}",
         f"- **Root Cause**: {_root_cause(incident)}",
         f"- **RTO**: {duration_text(clock_seconds)} against a target of {duration_text(incident.target_rto_seconds)}"
-        f" ({incident.rto_basis}): {'within target' if clock_seconds <= incident.target_rto_seconds else 'target missed'}"
+        f" ({incident.rto_basis}): {verdict}"
         + ("" if incident.status != "open" else ", clock still running"),
         f"- **Data Lost**: {_data_lost(incident)}",
         f"- **Playbooks**: {_runs_line(incident)}",
@@ -73,7 +74,8 @@ def report_markdown(incident: Incident, *, now: float | None = None, tz: tzinfo 
     lines.append(f"- First detected at {clock(alerts[0].time)} by the alert rules: {alerts[0].message}." if alerts
                  else f"- Found by the decision tree (drconsole triage) at {clock(incident.opened_at)}.")
     lines += ["", "### Response",
-              f"- Incident {incident.id} opened at {clock(incident.opened_at)} as {incident.severity}: {incident.title}."]
+              f"- Incident {incident.id} opened at {clock(incident.opened_at)} as {incident.severity}: "
+              f"{incident.title}."]
     if incident.recommended:
         lines.append(f"- The decision tree recommended: {', '.join(incident.recommended)}.")
     lines += [f"- Playbook {run.playbook} (run {run.run_id}): {run.status or 'not finished'}"
@@ -166,7 +168,8 @@ def _milestones(incident: Incident) -> list[tuple[float, str]]:
     if fixed is not None:
         found.append((fixed.time, f"Fix applied: {fixed.data.get('playbook')} {fixed.data.get('status')}"))
     if incident.resolved_at is not None:
-        found.append((incident.resolved_at, f"Service restored: {incident.resolution.removeprefix('service restored: ')}"))
+        restored = incident.resolution.removeprefix("service restored: ")
+        found.append((incident.resolved_at, f"Service restored: {restored}"))
     if incident.closed_at is not None:
         found.append((incident.closed_at, f"Incident closed: {incident.close_reason}"))
     return sorted(found, key=lambda row: row[0])
@@ -194,7 +197,8 @@ def _lessons(incident: Incident, now: float) -> tuple[list[str], list[str], list
     if incident.status == "resolved" or incident.resolved_at is not None:
         (went_well if incident.within_target(now) else improve).append(
             f"Service restored in {duration_text(incident.clock_seconds(now))}: "
-            + (f"within the {target} RTO target." if incident.within_target(now) else f"the {target} RTO target was missed."))
+            + (f"within the {target} RTO target." if incident.within_target(now)
+               else f"the {target} RTO target was missed."))
     elif not incident.within_target(now):
         improve.append(f"The {target} RTO target was missed.")
     overridden = [answer.question for answer in incident.answers() if answer.overridden]

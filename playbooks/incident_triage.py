@@ -5,13 +5,14 @@
     record.concluded(severity="P0", summary="Data corruption", recommended=["data-recovery"], targets=targets)
 
 The console records each answer as the responder gives it; ``record_triage`` records a whole walk
-(``drconsole triage``). Either way: answers wait in the record until the walk ends. A walk that
-ends on a fault opens the target's incident with the diagnosis' severity (or joins the open one,
-raising its severity if this one is worse) and writes the answers with the times they were given;
-one that ends healthy opens nothing and is only noted on the target's open incident, if any (it
-does not resolve it: that takes a run whose checks passed and the node serving again). While an
-incident is open, answers go to it at once. Overrides (and, from the console, every answer) go to
-the audit log when given, incident or not.
+(``drconsole triage``). While no incident is open, answers (and undos) wait in the record. A walk
+that ends on a fault opens the target's incident with the diagnosis' severity (or joins the open
+one, raising its severity if this one is worse) and writes them with the times they were given.
+One that ends healthy opens nothing; its answers keep waiting (an undo from the healthy leaf may
+still lead to a fault), and it is only noted on the target's open incident, if there is one (that
+does not resolve it: resolving takes a run whose checks passed and the node serving again). While
+an incident is open, answers go to it at once. Overrides (and, from the console, every answer) go
+to the audit log when given, incident or not.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class TriageRecord:
             self.store.audit("triage.undo", self.target, message, actor=self.actor,
                              incident=incident.id if incident else None, question=question)
         if incident is None:  # kept with the answers: the incident's story shows what was taken back
-            self.pending.append(_Pending(question, None, "", None, None, self.store.clock() if at is None else at, True))
+            moment = self.store.clock() if at is None else at
+            self.pending.append(_Pending(question, None, "", None, None, moment, undo=True))
             return None
         self.store.record(incident.id, "answer_undone", message, actor=self.actor, at=at, node=node_of(self.target),
                           question=question)
@@ -104,8 +106,7 @@ class TriageRecord:
         moment = self.store.clock() if at is None else at
         found = ", ".join(recommended) or "nothing"
         if severity is None:
-            incident = self._open()
-            self.pending.clear()
+            incident = self._open()  # the pending answers stay: after an undo the walk may yet find a fault
             if incident is not None:
                 self.store.record(incident.id, "triage", f"triage: {summary or 'no fault found'}; the incident stays "
                                   "open until a run's checks pass and the node serves again (or it is closed)",
@@ -115,7 +116,8 @@ class TriageRecord:
         incident, created = self.store.open(self.target, severity=severity, title=summary or f"triage of {self.target}",
                                              target_rto_seconds=seconds, rto_basis=basis, recommended=recommended,
                                              actor=self.actor, at=moment)
-        self.store.record(incident.id, "triage", f"triage: {summary or 'fault found'} ({severity}); recommended {found}",
+        self.store.record(incident.id, "triage",
+                          f"triage: {summary or 'fault found'} ({severity}); recommended {found}",
                           actor=self.actor, at=moment, node=node_of(self.target), recommended=list(recommended),
                           severity=severity)
         if created:

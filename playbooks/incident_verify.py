@@ -83,6 +83,6 @@ def verify_recovery(store: IncidentStore, target: str, *, url: str | None = None
     moment = store.clock()
     if not ready:
         return Verification(False, evidence, incident)
-    resolved = store.record_verified(target, evidence=f"{evidence}; run {run.run_id} ({run.playbook}) passed its checks",
-                                     at=moment, run_id=run.run_id)
+    passed = f"{evidence}; run {run.run_id} ({run.playbook}) passed its checks"
+    resolved = store.record_verified(target, evidence=passed, at=moment, run_id=run.run_id)
     return Verification(resolved is not None, evidence, resolved)

@@ -62,7 +62,8 @@ def incident_message(incident: Incident, what: str, *, now: float | None = None)
     return f"☑️ {head}: closed - {incident.close_reason}; {clock}"
 
 
-def send_webhook(url: str | None, text: str, *, timeout: float = 5.0, extra: dict[str, Any] | None = None) -> NotifyResult:
+def send_webhook(url: str | None, text: str, *, timeout: float = 5.0,
+                 extra: dict[str, Any] | None = None) -> NotifyResult:
     """POST ``{"text": text}`` to ``url``; never raises."""
     if not url:
         return NotifyResult(False, "no webhook configured")

@@ -19,7 +19,7 @@ __all__ = ["TimelineScreen"]
 
 
 class TimelineScreen(ConsoleScreen):
-    """The selected node's incident (else the headline one); with none, the fleet's events (alerts raised and cleared)."""
+    """The selected node's incident (else the headline one); with none, the fleet's events (alerts, failures)."""
 
     SCREEN_LABEL = "Timeline"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -57,7 +57,8 @@ class TimelineScreen(ConsoleScreen):
         incident = self.console.timeline_incident()
         title = self.query_one("#timeline-title", Static)
         if incident is None:
-            title.update(line("[b]Fleet events[/b] · no incident open [dim](one opens when a triage finds a fault)[/dim]"))
+            title.update(line("[b]Fleet events[/b] · no incident open "
+                              "[dim](one opens when a triage finds a fault)[/dim]"))
         else:
             title.update(line("[b]$id[/b] · $severity · $state · opened $opened · RTO target $target · "
                               "[dim]e: export[/dim]",

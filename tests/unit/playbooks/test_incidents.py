@@ -93,6 +93,28 @@ def test_a_healthy_walk_opens_nothing_and_a_fault_opens_with_the_diagnosis_sever
     assert noted is not None and noted.id == incident.id and noted.status == "open"
 
 
+def test_a_walk_undone_from_a_healthy_leaf_to_a_fault_writes_its_whole_path() -> None:
+    clock = Clock()
+    store = store_at(clock)
+    walk = TriageRecord(store, "orders")
+    walk.answered(question="Is there a fleet?", answer=True, evidence="1 node", probe_answer=True)
+    walk.answered(question="Is data corruption detected?", answer=False, evidence="checksum mismatch",
+                  probe_answer=True)  # an override, to a healthy leaf
+    assert walk.concluded(severity=None, summary="no fault found", recommended=[], targets={}) is None
+    clock.now += 3
+    walk.undone("Is data corruption detected?")
+    clock.now += 1
+    walk.answered(question="Is data corruption detected?", answer=True, evidence="checksum mismatch",
+                  probe_answer=True)
+    clock.now += 1
+    incident = walk.concluded(severity="P0", summary="Data corruption", recommended=["data-recovery"], targets={})
+    assert incident is not None
+    assert [(answer.question, answer.answer) for answer in incident.answers()] == [
+        ("Is there a fleet?", True), ("Is data corruption detected?", True)]
+    assert [event.kind for event in incident.events] == ["answer", "override", "answer_undone", "answer", "opened",
+                                                         "triage"]
+
+
 def test_the_rto_clock_stops_when_the_target_is_verified_serving_not_before() -> None:
     clock = Clock()
     store = store_at(clock)
