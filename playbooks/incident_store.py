@@ -187,6 +187,34 @@ class IncidentStore:
                     actor=actor, at=at, node=node_of(target), question=question, answer=answer, evidence=evidence,
                     probe_answer=probe_answer, question_id=node)
 
+    # ------------------------------------------------------------------ runs (the local runner, the agent path)
+    def join_run(self, target: str, *, run_id: str, playbook: str, severity: str, title: str,
+                 target_rto_seconds: float, actor: Actor | None = None, at: float | None = None) -> Incident:
+        """A recovery run joins the target's open incident (opened by a diagnosis), or opens one with the
+        playbook's severity and target when none is open; returns the incident."""
+        incident = self.open_for(target)
+        if incident is None:
+            incident, _created = self.open(target, severity=severity, title=f"{title} on {target}",
+                                           target_rto_seconds=target_rto_seconds, rto_basis=f"playbook {playbook}",
+                                           recommended=[playbook], actor=actor, at=at)
+        self.record(incident.id, "run_started", f"playbook {playbook} run {run_id} started", actor=actor, at=at,
+                    node=node_of(target), run_id=run_id, playbook=playbook)
+        return incident
+
+    def record_run_finished(self, incident_id: str, target: str, *, run_id: str, playbook: str, status: str,
+                            partial: bool, message: str = "", lost: Sequence[str] = (),
+                            recovered: Sequence[str] = (), ready_url: str | None = None,
+                            actor: Actor | None = None, at: float | None = None) -> Incident:
+        """How the run ended. Its checks passed when it succeeded with nothing passed over; ``lost`` is its
+        final accounting (playbooks.accounting); ``ready_url``: the node that serves the target, whose
+        ``/ready`` resolves the incident (``verify_recovery``). Nothing here resolves it."""
+        checks_passed = status == "succeeded" and not partial
+        self.record(incident_id, "run_finished", f"playbook {playbook} {status}" + (" (partially)" if partial else "")
+                    + (f": {message}" if message else ""), actor=actor, at=at, node=node_of(target), run_id=run_id,
+                    playbook=playbook, status=status, partial=partial, checks_passed=checks_passed, lost=list(lost),
+                    recovered=list(recovered), ready_url=ready_url)
+        return self.load(incident_id)
+
     def audit(self, action: str, target: str, detail: str, *, actor: Actor | None = None,
               incident: str | None = None, **extra: Any) -> None:
         """An entry in the hash-chained audit log (triage overrides and the responder's decisions)."""

@@ -525,7 +525,8 @@ class Runner:
         if incident is not None:
             lost = namespace.get("lost") if isinstance(namespace.get("lost"), list) else None
             self.incidents.record(incident, "step", f"{planned.id}: {result.summary}", actor=self.actor,
-                                  node=header.get("node"), step=planned.id, status=status, run_id=header["run_id"], lost=lost)
+                                  node=header.get("node"), step=planned.id, status=status, run_id=header["run_id"],
+                                  lost=lost)
         return (StepOutcome(planned.id, action_name, status, duration, result.summary, attempts, step.destructive),
                 namespace)
 
@@ -535,18 +536,12 @@ class Runner:
         if not header.get("incident"):
             return None
         target = header.get("node") or header["data_dir"]
+        severity = header.get("severity", "P2")
         try:
-            incident = self.incidents.open_for(target)
-            if incident is None:
-                incident, _created = self.incidents.open(
-                    target, severity=header.get("severity", "P2"), title=f"{header['title']} on {target}",
-                    target_rto_seconds=float(header.get("target_rto_seconds") or 0) or
-                    float(LEVELS[header.get("severity", "P2")].response_seconds),
-                    rto_basis=f"playbook {header['playbook']}", recommended=[header["playbook"]], actor=self.actor)
-            self.incidents.record(incident.id, "run_started", f"playbook {header['playbook']} run {header['run_id']} "
-                                                              f"started", actor=self.actor, node=header.get("node"),
-                                  run_id=header["run_id"],
-                                  playbook=header["playbook"])
+            incident = self.incidents.join_run(
+                target, run_id=header["run_id"], playbook=header["playbook"], severity=severity, title=header["title"],
+                target_rto_seconds=float(header.get("target_rto_seconds") or LEVELS[severity].response_seconds),
+                actor=self.actor)
         except EngineError:
             return None
         return incident.id
@@ -564,13 +559,10 @@ class Runner:
         verified = None
         severity = None
         if incident is not None:
-            self.incidents.record(incident, "run_finished", f"playbook {header['playbook']} {status}"
-                                  + (" (partially)" if partial else "") + (f": {message}" if message else ""),
-                                  actor=self.actor, node=header.get("node"), run_id=run_id,
-                                  playbook=header["playbook"], status=status, partial=partial, checks_passed=checks_passed, lost=lost, recovered=recovered,
-                                  ready_url=ready_url)
+            severity = self.incidents.record_run_finished(
+                incident, target, run_id=run_id, playbook=header["playbook"], status=status, partial=partial,
+                message=message, lost=lost, recovered=recovered, ready_url=ready_url, actor=self.actor).severity
             verified = self._verify(header, journal, incident, checks_passed, ready_url)
-            severity = self.incidents.load(incident).severity
         webhook = options.webhook or os.environ.get("DRCONSOLE_WEBHOOK_URL")
         if webhook and not header.get("simulated_from"):
             tag = (incident, severity) if incident is not None and severity is not None else None

@@ -277,3 +277,20 @@ def test_a_run_that_did_not_pass_its_checks_awaits_nothing(status: str) -> None:
     store.record(incident.id, "run_finished", f"playbook p {status}", run_id="r", playbook="p", status=status,
                  checks_passed=False)
     assert not store.load(incident.id).awaiting_verification
+
+
+def test_a_run_joins_the_diagnosis_incident_and_opens_one_only_when_none_is_open() -> None:
+    clock = Clock()
+    store = store_at(clock)
+    diagnosed, _ = store.open("orders", severity="P0", title="Data corruption", target_rto_seconds=7200,
+                              rto_basis="playbook data-recovery")
+    joined = store.join_run("orders", run_id="r1", playbook="process-crash", severity="P1", title="Process crash",
+                            target_rto_seconds=300)
+    assert joined.id == diagnosed.id and joined.severity == "P0" and joined.target_rto_seconds == 7200
+    ended = store.record_run_finished(joined.id, "orders", run_id="r1", playbook="process-crash", status="succeeded",
+                                      partial=True)
+    assert not ended.awaiting_verification  # a step was passed over: its checks did not all pass
+    alone = store.join_run("ledger", run_id="r2", playbook="process-crash", severity="P1", title="Process crash",
+                           target_rto_seconds=300)
+    assert alone.id != diagnosed.id and (alone.severity, alone.target_rto_seconds) == ("P1", 300)
+    assert alone.rto_basis == "playbook process-crash" and alone.last_run is not None
