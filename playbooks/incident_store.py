@@ -199,7 +199,7 @@ class IncidentStore:
                                            recommended=[playbook], actor=actor, at=at)
         self.record(incident.id, "run_started", f"playbook {playbook} run {run_id} started", actor=actor, at=at,
                     node=node_of(target), run_id=run_id, playbook=playbook)
-        return incident
+        return self.load(incident.id)
 
     def record_run_finished(self, incident_id: str, target: str, *, run_id: str, playbook: str, status: str,
                             partial: bool, message: str = "", lost: Sequence[str] = (),
