@@ -116,6 +116,10 @@ class RunResult:
     simulated_from: str | None = None
     lost: list[str] = field(default_factory=list)  # what the steps reported as not recovered
     exit_code_hint: int | None = None
+    # Through a node's agent: when the node had reopened its engine and answered /ready after a
+    # run that succeeded (the moment the recovery is verified), and the node's URL.
+    verified_ready_at: float | None = None
+    node_url: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -130,7 +134,8 @@ class RunResult:
         for key in ("dry_run", "partial"):
             if getattr(self, key):
                 payload[key] = True
-        for key in ("message", "journal", "incident", "escalation", "simulated_from", "lost"):
+        for key in ("message", "journal", "incident", "escalation", "simulated_from", "lost", "verified_ready_at",
+                    "node_url"):
             if getattr(self, key):
                 payload[key] = getattr(self, key)
         return payload
