@@ -2,6 +2,8 @@
 
     drconsole node serve --engine E --data-dir D --port P [--host H] [--name N] [--follow URL]
                          [--peer URL]... [--token-file F] [--archive REPO] [--durability sync|async]
+                         [--state-dir S]     (the node is also the agent of its own recovery:
+                                              playbooks run on it under /agent, playbooks/agent/)
     drconsole node status URL [--json]         health, role, epoch, replication, peers (exit 1: a problem)
     drconsole node promote URL                 standby -> primary in a new epoch
     drconsole node fence URL --yes             stop a primary taking writes
@@ -66,6 +68,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     serve.add_argument("--peer-interval", type=float, default=1.0, metavar="S", help="seconds between peer polls")
     serve.add_argument("--advertise-url", type=_url, metavar="URL", help="the URL peers and standbys use for this node")
     serve.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--state-dir", type=absolute_path, metavar="S",
+                       help="where the node's playbook agent keeps run journals and its audit log "
+                            "(default: $DRCONSOLE_STATE_DIR, else ~/.local/state/drconsole)")
 
     status = add("status", "health, role, epoch, replication lag and peers of the node at URL "
                            "(exit 1 when unhealthy, fenced or split-brained; 3 when unreachable)", run_status)
@@ -117,9 +122,14 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
                         max_value_bytes=args.max_value_bytes, wal_segment_bytes=args.wal_segment_bytes,
                         peer_interval=args.peer_interval,
                         advertise_url=args.advertise_url)
+    from playbooks.agent.service import agent_extension
+    from playbooks.state import StateDir
+
+    state = StateDir(args.state_dir) if args.state_dir else StateDir()
     out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
-             + (f" as a standby of {config.follow}" if config.follow else ""))
-    code = serve(config, log_level=args.log_level)
+             + (f" as a standby of {config.follow}" if config.follow else "")
+             + f"; playbook agent on {config.url}/agent (journals in {state.runs})")
+    code = serve(config, log_level=args.log_level, extensions=[agent_extension(state=state, token_file=args.token_file)])
     out.note(f"node {config.name} stopped; engine closed")
     return code
 

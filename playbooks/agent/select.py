@@ -69,17 +69,20 @@ class LocalRunner(Runner):
         self.cancelled.set()
 
 
-def runner_for(node: Any, *, listeners: list[Listener] | None = None, state: StateDir | None = None,
-               library: Any | None = None, token: str | None = None, timeout: float = 10.0,
-               reconnect_seconds: float = 60.0) -> RemoteRunner | LocalRunner:
+def runner_for(node: Any | None, *, data_dir: Path | None = None, listeners: list[Listener] | None = None,
+               state: StateDir | None = None, library: Any | None = None, token: str | None = None,
+               timeout: float = 10.0, reconnect_seconds: float = 60.0) -> RemoteRunner | LocalRunner:
     """The runner for ``node`` (a ``NodeSpec``, or anything with ``name``, ``url``, ``data_dir``, ``token_file``).
 
     ``url`` set: ``RemoteRunner`` on the node's agent (``token_file`` is read at each request, or
-    ``token`` given). Else ``LocalRunner`` on ``data_dir``.
+    ``token`` given). Else ``LocalRunner`` on the node's ``data_dir`` (``node`` None: on
+    ``data_dir``, the CLI's ``--data-dir D``; or neither, for ``resume`` of a local journal).
 
     Raises:
         InvalidArgumentError: the node has neither (the config validation normally prevents it).
     """
+    if node is None:
+        return LocalRunner(data_dir, library, state=state, listeners=listeners)
     url = getattr(node, "url", None)
     name = getattr(node, "name", None)
     if url:
@@ -87,7 +90,7 @@ def runner_for(node: Any, *, listeners: list[Listener] | None = None, state: Sta
         return RemoteRunner(url, token=token, token_file=Path(token_file) if token_file else None, node=name,
                             listeners=listeners, state=state, library=library, timeout=timeout,
                             reconnect_seconds=reconnect_seconds)
-    data_dir = getattr(node, "data_dir", None)
+    data_dir = getattr(node, "data_dir", None) or data_dir
     if data_dir is None:
         raise InvalidArgumentError(f"node {name} has neither a url nor a data_dir",
                                    hint="give its [[node]] table a url (its agent) or a data_dir (local files)")
