@@ -121,7 +121,8 @@ def result_from_json(payload: dict[str, Any]) -> RunResult:
                      partial=bool(payload.get("partial")), message=payload.get("message", ""),
                      journal=payload.get("journal"), incident=payload.get("incident"),
                      escalation=payload.get("escalation"), simulated_from=payload.get("simulated_from"),
-                     lost=list(payload.get("lost", [])), verified_ready_at=payload.get("verified_ready_at"),
+                     lost=list(payload.get("lost", [])), recovered=list(payload.get("recovered", [])),
+                     verified=payload.get("verified"), verified_ready_at=payload.get("verified_ready_at"),
                      node_url=payload.get("node_url"), exit_code_hint=payload.get("exit_code_hint"))
 
 
