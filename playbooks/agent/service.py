@@ -216,6 +216,8 @@ class Agent:
             except EngineError as exc:
                 problem = f"the node did not reopen its data dir: {exc}"
         succeeded = result is not None and result.status == "succeeded"
+        if succeeded and not problem:
+            self._clear_corruption(run)
         ready, detail = (False, problem) if problem else self._ready() if (drained or succeeded) else (False, "")
         now = time.time()
         if result is None:
@@ -242,6 +244,24 @@ class Agent:
         run.emit(replace(held, status=status, message=message, time=time.time(),
                          data={**held.data, "verified_ready_at": verified, "ready": ready, "node_url": self.node.url}))
         return self._stamp(payload)
+
+    def _clear_corruption(self, run: AgentRun) -> None:
+        """A node marked corrupt stays so (and not ready) until a full verify of the reopened engine is clean."""
+        tracker = self.node.vitals.tracker
+        if tracker.corruption is None or self.control.released:
+            return
+        try:
+            report = self.node.engine.verify()
+        except EngineError as exc:
+            self._log(run, None, f"the verify of the reopened engine failed: {exc}; the node stays corrupt", "error")
+            return
+        if not report.ok:
+            self._log(run, None, f"the reopened engine still has {len(report.problems)} problem(s); the node stays "
+                                 "corrupt", "error")
+            return
+        self.node.clear_corruption(f"run {run.run_id} ({run.playbook}) passed its checks and a full verify of the "
+                                   "reopened engine is clean")
+        self._log(run, None, "corrupt state cleared: a full verify of the reopened engine is clean")
 
     def _ready(self) -> tuple[bool, str]:
         """Ask the node's own ``/ready`` over HTTP, as a client would; retried for ``READY_TIMEOUT``."""
