@@ -126,7 +126,12 @@ class Node:
                              node_name=self.config.name, **options)
 
     def start(self) -> None:
-        """Start the background work: following the upstream, polling peers, archiving."""
+        """Start the background work: following the upstream, polling peers, archiving.
+
+        A released node (``release_data_dir``) starts nothing; ``reopen_data_dir`` starts it.
+        """
+        if self.released:
+            return
         if self.state.role == "primary":
             self._attach_archiver()
         if self.state.role == "standby":

@@ -97,9 +97,29 @@ class Agent:
         self.drain_seconds = drain_seconds
         self.audit = AuditLog(self.state.audit_log)
         self.runs: dict[str, AgentRun] = {}
+        self.held_for: str | None = None  # a cut-off run that left the data dir released
         self._lock = threading.Lock()
         self.on_close: list[Callable[[], None]] = []
         self.routes = agent_routes(self)
+        self._hold_for_cut_off_run()
+
+    def _hold_for_cut_off_run(self) -> None:
+        """A run killed with the node while it held the data dir: do not serve it half-recovered.
+
+        The node starts released ("recovering", 503) until that run is resumed (and reopens it at
+        its end) or cancelled; the journal is what says so.
+        """
+        for journal in list_journals(self.state.runs):
+            if journal.status is not None:
+                continue
+            marks = [record["type"] for record in journal.records
+                     if record.get("type") in ("agent_released", "agent_reopened")]
+            if marks and marks[-1] == "agent_released":
+                why = (f"run {journal.run_id} ({journal.header.get('playbook')}) was cut off while it held the data "
+                       f"dir; resume it (drconsole playbook resume {journal.run_id} --node ...) or cancel it")
+                self.control.release(why, drain_seconds=0.0)
+                self.held_for = journal.run_id
+                return
 
     # ------------------------------------------------------------------ starting, resuming
     def start(self, request: StartRequest, actor: Actor) -> dict[str, Any]:
@@ -209,6 +229,8 @@ class Agent:
         assert run.run_id is not None
         journal = Journal(self.state.journal(run.run_id))
         drained = self.control.released
+        if run.run_id == self.held_for:
+            self.held_for = None
         problem = ""
         if drained:
             try:
@@ -368,13 +390,27 @@ class Agent:
         return {"accepted": accepted, "reason": reason}
 
     def cancel(self, run_id: str, actor: Actor) -> dict[str, Any]:
-        run = self.runs.get(run_id)
+        run = self.runs.get(_check_id(run_id))
+        if (run is None or not run.live) and run_id == self.held_for:
+            return self._abandon(run_id, actor)
         if run is None or not run.live:
             self.find(run_id)
             return {"cancelled": False, "reason": f"run {run_id} is not running"}
         run.cancel()
         self._audit(actor, "agent.cancel", "requested", f"run {run_id}", run_id)
         return {"cancelled": True, "status": run.status}
+
+    def _abandon(self, run_id: str, actor: Actor) -> dict[str, Any]:
+        """Cancel a cut-off run that left the data dir released: it ends refused, the node serves again."""
+        journal = Journal(self.state.journal(run_id))
+        journal.write("run_finished", status="refused", message="cancelled by the responder after it was cut off",
+                      who=actor.to_json())
+        info = self.control.reopen()
+        journal.write("agent_reopened", why="the cut-off run was cancelled", **info)
+        self.held_for = None
+        self._audit(actor, "agent.cancel", "abandoned", f"run {run_id} (cut off); the node reopened its data dir",
+                    run_id)
+        return {"cancelled": True, "status": "refused", "reopened": True}
 
     def _audit(self, actor: Actor, action: str, outcome: str, detail: str, run_id: str | None) -> None:
         self.audit.append(actor=actor, action=action, target=str(self.data_dir), outcome=outcome, detail=detail,
