@@ -77,7 +77,8 @@ class AgentNode:
         self.process: subprocess.Popen[str] | None = None
         self.log = state.parent / f"{data_dir.name}-node.log"
 
-    def start(self, timeout: float = 30.0) -> AgentNode:
+    def start(self, timeout: float = 30.0, probe: Callable[[], bool] | None = None) -> AgentNode:
+        """Start it and wait until ``probe`` (default: GET /health from this process) says it is up."""
         self.state.mkdir(parents=True, exist_ok=True)
         handle = open(self.log, "a")
         self.process = subprocess.Popen([*self.prefix, *self.args], cwd=ROOT, env=self.env, stdout=handle,
@@ -86,7 +87,7 @@ class AgentNode:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"node exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
-            if self.call("GET", "/health") is not None:
+            if (probe() if probe is not None else self.call("GET", "/health") is not None):
                 return self
             time.sleep(0.1)
         raise AssertionError(f"node on {self.url} did not come up: {self.log.read_text()[-2000:]}")
