@@ -52,10 +52,29 @@ def remove_marker(data_dir: Path) -> None:
 
 
 def serving_node(data_dir: Path) -> ServingMarker | None:
-    """The node serving ``data_dir`` now: its marker, when the data dir's lock is held; else None."""
-    if not is_data_dir_locked(Path(data_dir)):
+    """The node serving ``data_dir`` now: its marker, when the data dir's lock is held; else None.
+
+    A node whose agent released the data dir for a recovery step holds no lock but is alive (its
+    process is the marker's): it is still the one to ask (it answers 503 "recovering" until done).
+    """
+    marker = _read(Path(data_dir) / MARKER_NAME)
+    if marker is None:
         return None
-    return _read(Path(data_dir) / MARKER_NAME)
+    if is_data_dir_locked(Path(data_dir)) or _alive(marker.pid):
+        return marker
+    return None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's (the node runs as its own service user)
+    return True
 
 
 def _read(path: Path) -> ServingMarker | None:
