@@ -87,6 +87,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     triage.add_argument("--override", action="append", default=[], metavar="QUESTION=yes|no",
                         help="the responder's answer to a question (its id in tree.toml); recorded")
     triage.add_argument("--read-only", action="store_true", help="record nothing (no incident, no audit entry)")
+    triage.add_argument("--log-file", type=absolute_path, metavar="F",
+                        help="the node's log (node serve --log-file), for how its process ended (default: the "
+                             "node's log_file)")
 
     incident = group("incident", "incident timelines and reports")
     incident.add("list", "every incident, newest last", run_incident_list)
@@ -428,7 +431,7 @@ def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
         if not data_dir.parent.exists():
             raise NotFoundError(f"{data_dir} does not exist, nor does its parent", hint="check the --data-dir path")
     result = triage(data_dir=data_dir, snapshot=snapshot, node=spec.name if spec is not None else None, repo=repo,
-                    overrides=overrides, **options)
+                    overrides=overrides, log_file=args.log_file, **options)
     if not args.read_only:
         record_triage(result)
     target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"

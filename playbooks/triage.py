@@ -136,7 +136,7 @@ def walk(tree: DecisionTree, context: ProbeContext, overrides: dict[str, bool] |
 def triage(*, data_dir: Path | None = None, snapshot: Any | None = None, node: str | None = None,
            repo: Path | None = None, overrides: dict[str, bool] | None = None, library: Library | None = None,
            disk_threshold: float | None = None, memory_threshold: float | None = None,
-           specs: Sequence[Any] = (), thresholds: Any | None = None) -> TriageResult:
+           specs: Sequence[Any] = (), thresholds: Any | None = None, log_file: Path | None = None) -> TriageResult:
     """Walk the library's tree for one node (``node``, with its ``data_dir`` when it is on this host) or a data dir.
 
     ``specs``: the configured nodes (their data dirs, logs and backup repositories are evidence for
@@ -146,7 +146,8 @@ def triage(*, data_dir: Path | None = None, snapshot: Any | None = None, node: s
     if library.tree is None:
         raise InvalidArgumentError("the playbook library has no tree.toml")
     context = probe_context(data_dir=data_dir, snapshot=snapshot, node=node, repo=repo, specs=specs,
-                            thresholds=thresholds, disk_threshold=disk_threshold, memory_threshold=memory_threshold)
+                            thresholds=thresholds, disk_threshold=disk_threshold, memory_threshold=memory_threshold,
+                            log_file=log_file)
     result = walk(library.tree, context, overrides)
     for playbook in result.recommended:
         if playbook in library.playbooks:
@@ -157,10 +158,12 @@ def triage(*, data_dir: Path | None = None, snapshot: Any | None = None, node: s
 
 def probe_context(*, data_dir: Path | None = None, snapshot: Any | None = None, node: str | None = None,
                   repo: Path | None = None, specs: Sequence[Any] = (), thresholds: Any | None = None,
-                  disk_threshold: float | None = None, memory_threshold: float | None = None) -> ProbeContext:
+                  disk_threshold: float | None = None, memory_threshold: float | None = None,
+                  log_file: Path | None = None) -> ProbeContext:
     """The probes' context, the same for the CLI and the console: thresholds from the config where given."""
     context = ProbeContext(data_dir=Path(data_dir).absolute() if data_dir else None, snapshot=snapshot, node=node,
-                           repo=Path(repo) if repo else None, specs=tuple(specs))
+                           repo=Path(repo) if repo else None, specs=tuple(specs),
+                           log_file=Path(log_file) if log_file else None)
     if thresholds is not None:
         context.disk_threshold = thresholds.disk_usage
         context.memory_threshold = thresholds.memory_usage

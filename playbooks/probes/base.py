@@ -46,6 +46,7 @@ class ProbeContext:
     lag_threshold_seconds: float = LAG_THRESHOLD_SECONDS
     archive_lag_seconds: float = ARCHIVE_LAG_SECONDS
     specs: tuple[Any, ...] = ()  # the configured nodes (playbooks.fleet.NodeSpec): data dirs, logs, repos
+    log_file: Path | None = None  # the target's log, when not in its spec (``triage --data-dir D --log-file F``)
     cache: dict[str, Any] = field(default_factory=dict)
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -56,6 +57,14 @@ class ProbeContext:
     def spec(self, name: str | None) -> Any | None:
         """The configured ``[[node]]`` called ``name``, if any."""
         return next((spec for spec in self.specs if spec.name == name), None)
+
+    def log_file_of(self, name: str | None) -> Path | None:
+        """Where node ``name`` logs: the target's ``log_file``, else its spec's."""
+        if name == self.node and self.log_file is not None:
+            return self.log_file
+        spec = self.spec(name)
+        found = getattr(spec, "log_file", None) if spec is not None else None
+        return Path(found) if found is not None else None
 
     def data_dir_of(self, name: str | None) -> Path | None:
         """The data dir of node ``name`` on this host: the target's own, else its configured one."""

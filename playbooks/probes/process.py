@@ -29,10 +29,9 @@ def _alive(data_dir: Path | None) -> bool | None:
 
 def node_ending(context: ProbeContext, name: str | None) -> tuple[Ending | None, str]:
     """How node ``name``'s last process ended according to its log, and where the log was read."""
-    spec = context.spec(name)
     lines: list[str] | None = None
     where = ""
-    log_file = getattr(spec, "log_file", None) if spec is not None else None
+    log_file = context.log_file_of(name)
     if log_file is not None:
         try:
             lines, where = read_log_tail(Path(log_file)), f"log {log_file}"
