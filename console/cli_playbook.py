@@ -91,13 +91,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     cancel.add_argument("--node", required=True, metavar="NAME", help="the node whose agent runs it")
 
     triage = add_command(subparsers, "triage", "walk the decision tree with live evidence", run_triage, common,
-                         description="walk the decision tree with live evidence; exit 1 when a fault is found")
+                         description="walk the decision tree with live evidence; exit 0 when no fault is found, "
+                                     "1 when one is, or when a question cannot be answered from here (unknown)")
     _target(triage)
     triage.add_argument("--repo", type=absolute_path, metavar="R",
                         help="backup repository, for the 'recent backup?' question (default: the node's)")
     triage.add_argument("--override", action="append", default=[], metavar="QUESTION=yes|no",
                         help="the responder's answer to a question (its id in tree.toml); recorded")
     triage.add_argument("--read-only", action="store_true", help="record nothing (no incident, no audit entry)")
+    triage.add_argument("--log-file", type=absolute_path, metavar="F",
+                        help="the node's log (node serve --log-file), for how its process ended (default: the "
+                             "node's log_file)")
 
     incident = group("incident", "incident timelines and reports")
     incident.add("list", "every incident, newest last", run_incident_list)
@@ -452,7 +456,7 @@ def _overrides(pairs: list[str]) -> dict[str, bool]:
 
 
 def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.triage import answer_word, record_triage, triage
+    from playbooks.triage import record_triage, triage
 
     out = output_for(args, output)
     overrides = _overrides(args.override)
@@ -460,42 +464,58 @@ def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
     snapshot = None
     data_dir = args.data_dir
     repo = args.repo
-    thresholds: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if spec is not None:
         data_dir = Path(spec.data_dir).absolute() if spec.data_dir is not None else None
         repo = repo or (Path(spec.backup_repo) if spec.backup_repo is not None else None)
         snapshot = _fleet_snapshot(config)
-        thresholds = {"disk_threshold": config.thresholds.disk_usage, "memory_threshold": config.thresholds.memory_usage}
+        options = {"specs": config.nodes, "thresholds": config.thresholds}
     if data_dir is not None and not data_dir.exists() and spec is None:
         from engines.errors import NotFoundError
 
         if not data_dir.parent.exists():
             raise NotFoundError(f"{data_dir} does not exist, nor does its parent", hint="check the --data-dir path")
     result = triage(data_dir=data_dir, snapshot=snapshot, node=spec.name if spec is not None else None, repo=repo,
-                    overrides=overrides, **thresholds)
+                    overrides=overrides, log_file=args.log_file, **options)
     if not args.read_only:
         record_triage(result)
+    target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"
+    run_target = f"--node {result.run_on}" if spec is not None and result.run_on else target
+    out.result(result.to_json(), "\n".join(triage_lines(result, target, run_target)))
+    return EXIT_OK if result.healthy else EXIT_PROBLEM
+
+
+def triage_lines(result: Any, target: str, run_target: str) -> list[str]:
+    """The walk as the CLI prints it: each question, its answer and evidence (and log lines), then the outcome."""
+    from playbooks.triage import answer_word
+
     lines = []
     for entry in result.path:
         mark = " (override)" if entry.overridden else ""
-        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}")
+        about = f" [{entry.subject}]" if entry.subject else ""
+        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}{about}")
         lines.append(f"    {entry.evidence}")
+        lines += [f"    | {line}" for line in entry.lines]
     lines.append("")
-    if result.recommended:
-        lines.append(f"severity {result.severity}: {result.summary}")
+    if result.unknown is not None:
+        lines.append(f"unknown: {result.unknown.question}")
+        lines.append(f"    {result.unknown.evidence}")
+        lines.append(f"answer it from what you know: drconsole triage {target} --override {result.unknown.node}=yes "
+                     f"(or =no)")
+    elif result.fault is not None:
+        where = f" on {result.run_on}" if result.run_on else ""
+        lines.append(f"severity {result.severity} ({result.fault}{where}): {result.summary}")
         for playbook in result.recommended:
             why = f" (not available yet: {result.pending[playbook]})" if playbook in result.pending else ""
             lines.append(f"  recommended: {playbook}{why}")
         runnable = [playbook for playbook in result.recommended if playbook not in result.pending]
         if runnable:
-            target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"
-            lines.append(f"next: drconsole playbook run {runnable[0]} {target} --dry-run")
+            lines.append(f"next: drconsole playbook run {runnable[0]} {run_target} --dry-run")
     else:
         lines.append(result.summary or "no fault found")
     if result.incident:
         lines.append(f"incident {result.incident}")
-    out.result(result.to_json(), "\n".join(lines))
-    return EXIT_PROBLEM if result.recommended else EXIT_OK
+    return lines
 
 
 # ------------------------------------------------------------------------------------------- incidents

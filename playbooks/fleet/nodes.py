@@ -30,7 +30,8 @@ class NodeSpec(BaseModel):
     backup_repo: Path | None = None
     role: str = "primary"
     upstream: str | None = None  # the name of the node a standby follows
-    group: str | None = None  # replica set; default: the root of the upstream chain
+    group: str | None = None  # replication group; default: from upstream and the nodes' /replication and /peers
+    log_file: Path | None = None  # its `node serve --log-file`: evidence of how its process ended
 
     @field_validator("name")
     @classmethod
