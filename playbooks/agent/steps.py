@@ -79,7 +79,7 @@ class AgentRegistry(CancellableRegistry):
         if not self.cancelled.is_set() and self._own(context):
             if needs_data_dir(entry) and name != "backup.create":
                 self.node.release(f"step {context.step} ({name}) of run {context.run_id} needs the data dir")
-            elif talks_to_nodes(entry) and name not in ("node.stop", "node.restart"):
+            elif talks_to_nodes(entry) and name not in ("node.stop", "node.start", "node.restart"):
                 self.node.reopen(f"step {context.step} ({name}) asks the nodes over HTTP")
         return super().invoke(name, context, args)
 
