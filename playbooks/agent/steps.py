@@ -19,6 +19,7 @@ the node's own hot backup (no drain, no outage). Those of other nodes act as the
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -88,6 +89,7 @@ class AgentRegistry(CancellableRegistry):
 
     # ------------------------------------------------------------------ this node's own process
     def _stop(self, original: Callable[..., ActionResult]) -> Callable[..., ActionResult]:
+        @functools.wraps(original)  # the action keeps its arguments (checked at load time)
         def stop(context: ActionContext, **args: Any) -> ActionResult:
             if not self._own(context):
                 return original(context, **args)
@@ -99,6 +101,7 @@ class AgentRegistry(CancellableRegistry):
         return stop
 
     def _start(self, original: Callable[..., ActionResult]) -> Callable[..., ActionResult]:
+        @functools.wraps(original)  # the action keeps its arguments (checked at load time)
         def start(context: ActionContext, **args: Any) -> ActionResult:
             if not self._own(context):
                 return original(context, **args)
@@ -109,6 +112,7 @@ class AgentRegistry(CancellableRegistry):
         return start
 
     def _restart(self, original: Callable[..., ActionResult]) -> Callable[..., ActionResult]:
+        @functools.wraps(original)  # the action keeps its arguments (checked at load time)
         def restart(context: ActionContext, **args: Any) -> ActionResult:
             if not self._own(context):
                 return original(context, **args)
@@ -120,6 +124,7 @@ class AgentRegistry(CancellableRegistry):
         return restart
 
     def _backup(self, original: Callable[..., ActionResult]) -> Callable[..., ActionResult]:
+        @functools.wraps(original)  # the action keeps its arguments (checked at load time)
         def create(context: ActionContext, **args: Any) -> ActionResult:
             if not self._own(context) or not self.node.serving():
                 return original(context, **args)
