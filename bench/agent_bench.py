@@ -3,8 +3,11 @@
     .venv/bin/python bench/agent_bench.py [--mb 100] [--engines cow,lsm,rocksdb]
 
 For each engine a data dir of ``--mb`` MB is built (4 KiB values), served by ``drconsole node
-serve`` with a token, and damaged while it serves (the engine's own corruption fault: a flipped
-SSTable block for lsm, an SST file for rocksdb, a B+ tree page for cow). The figure is the time
+serve`` with a token and a backup repository (``--archive``: recycled WAL is archived there), backed
+up once through the node (``backup create`` finds it by its marker, untimed), and damaged while it
+serves (the engine's own corruption fault: a flipped SSTable block for lsm, an SST file for rocksdb,
+a B+ tree page for cow). The playbook runs with ``fill_gap=true``: what the repair cannot keep is
+brought back from the WAL archive and the backup, so every key must be served afterwards. The figure is the time
 from "start run" (``RemoteRunner.run("data-recovery")`` from another process's point of view) to
 "node ready" (the node reopened its engine and answered ``/ready``: ``verified_ready_at``).
 
@@ -68,8 +71,8 @@ def build(path: Path, backend: str, megabytes: int) -> int:
 
 
 class Node:
-    def __init__(self, data_dir: Path, state: Path, token_file: Path) -> None:
-        self.data_dir, self.state, self.token_file = data_dir, state, token_file
+    def __init__(self, data_dir: Path, state: Path, token_file: Path, repo: Path) -> None:
+        self.data_dir, self.state, self.token_file, self.repo = data_dir, state, token_file, repo
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -78,7 +81,7 @@ class Node:
         env = {"DRCONSOLE_STATE_DIR": str(self.state), "PATH": "/usr/bin:/bin", "HOME": str(self.state)}
         self.process = subprocess.Popen([DRCONSOLE, "node", "serve", "--data-dir", str(self.data_dir), "--port",
                                          str(self.port), "--token-file", str(self.token_file),
-                                         "--scrub-interval", "0"], env=env, stdout=subprocess.DEVNULL,
+                                         "--archive", str(self.repo), "--scrub-interval", "0"], env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         wait_ready(self.url, 120)
 
@@ -109,15 +112,26 @@ def check(url: str, count: int) -> int:
     return wrong
 
 
+def backup(node: Node) -> None:
+    done = subprocess.run([DRCONSOLE, "backup", "create", "--data-dir", str(node.data_dir), "--repo", str(node.repo),
+                           "--json"], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 or "through_node" not in done.stdout:
+        raise RuntimeError(f"backup through the node failed: {done.stderr}")
+
+
+PARAMS = {"fill_gap": "true"}
+
+
 def agent_path(work: Path, data: Path, backend: str, count: int, token_file: Path) -> tuple[float, int]:
-    node = Node(data, work / "agent-node-state", token_file)
+    node = Node(data, work / "agent-node-state", token_file, work / "agent-repo")
     node.start()
     try:
+        backup(node)
         inject(FAULT[backend], data, seed=1)
         runner = RemoteRunner(node.url, token=TOKEN, node="bench", state=StateDir(work / "responder"),
                               timeout=60.0)
         started = time.time()
-        result = runner.run("data-recovery", None, RunOptions(assume_yes=True))
+        result = runner.run("data-recovery", None, RunOptions(params=dict(PARAMS), assume_yes=True))
         if result.status != "succeeded" or result.verified_ready_at is None:
             raise RuntimeError(f"agent run {result.status}: {result.message}")
         return result.verified_ready_at - started, check(node.url, count)
@@ -126,13 +140,15 @@ def agent_path(work: Path, data: Path, backend: str, count: int, token_file: Pat
 
 
 def manual_path(work: Path, data: Path, backend: str, count: int, token_file: Path) -> tuple[float, int]:
-    node = Node(data, work / "manual-node-state", token_file)
+    node = Node(data, work / "manual-node-state", token_file, work / "manual-repo")
     node.start()
+    backup(node)
     inject(FAULT[backend], data, seed=1)
     started = time.time()
     node.stop()  # the responder stops the node to get the data dir
     runner = LocalRunner(data, state=StateDir(work / "manual-state"))
-    result = runner.run("data-recovery", None, RunOptions(assume_yes=True, open_incident=False))
+    result = runner.run("data-recovery", None, RunOptions(params={**PARAMS, "repo": str(node.repo)}, assume_yes=True,
+                                                          open_incident=False))
     if result.status != "succeeded":
         raise RuntimeError(f"local run {result.status}: {result.message}")
     node.start()  # ... and starts it again
