@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from engines import create_engine  # noqa: E402
 from playbooks.agent import RemoteRunner  # noqa: E402
 from playbooks.agent.select import LocalRunner  # noqa: E402
+from playbooks.events import RunEvent  # noqa: E402
 from playbooks.faults import inject  # noqa: E402
 from playbooks.runner import RunOptions  # noqa: E402
 from playbooks.state import StateDir  # noqa: E402
@@ -122,18 +123,30 @@ def backup(node: Node) -> None:
 PARAMS = {"fill_gap": "true"}
 
 
+def overhead(events: list[RunEvent]) -> float:
+    """Seconds the node spent draining, reopening and answering /ready (from the run's own events)."""
+    def at(prefix: str) -> float:
+        return next(event.time for event in events if event.kind == "log" and event.message.startswith(prefix))
+
+    drain = at("engine closed") - at("draining")
+    back = next(event.time for event in events if event.kind == "run_finished") - at("reopening")
+    return drain + back
+
+
 def agent_path(work: Path, data: Path, backend: str, count: int, token_file: Path) -> tuple[float, int]:
     node = Node(data, work / "agent-node-state", token_file, work / "agent-repo")
     node.start()
     try:
         backup(node)
         inject(FAULT[backend], data, seed=1)
+        events: list[RunEvent] = []
         runner = RemoteRunner(node.url, token=TOKEN, node="bench", state=StateDir(work / "responder"),
-                              timeout=60.0)
+                              timeout=60.0, listeners=[events.append])
         started = time.time()
         result = runner.run("data-recovery", None, RunOptions(params=dict(PARAMS), assume_yes=True))
         if result.status != "succeeded" or result.verified_ready_at is None:
             raise RuntimeError(f"agent run {result.status}: {result.message}")
+        print(f"{backend}: the agent's own part (drain + reopen + /ready) {overhead(events):.2f} s", flush=True)
         return result.verified_ready_at - started, check(node.url, count)
     finally:
         node.stop()

@@ -142,7 +142,7 @@ class Agent:
             self._audit(actor, "agent.resume", "attached", f"run {run_id}", run_id)
             return self._answer(live, after=0, attached=True)
         header = read_journal(self.state.journal(run_id)).header  # UnknownPlaybookError (exit 2) when none
-        self._refuse_if_busy()
+        self._refuse_if_busy(resuming=run_id)
         run = AgentRun(self.state, run_id, str(header.get("playbook", "")), str(header.get("node") or
                                                                               self.node.config.name))
         after = run.log.last_seq if run.log is not None else 0
@@ -150,13 +150,18 @@ class Agent:
         self._audit(actor, "agent.resume", "resumed", f"run {run_id}", run_id)
         return self._answer(run, after=after, attached=False)
 
-    def _refuse_if_busy(self) -> None:
+    def _refuse_if_busy(self, resuming: str | None = None) -> None:
         with self._lock:
             busy = [run.run_id for run in self.runs.values() if run.live]
         if busy:
             raise LockedError(f"run {busy[0]} is still working on {self.data_dir}",
                               hint=f"wait for it, follow it (`drconsole playbook resume {busy[0]} --node ...`) "
                                    "or cancel it")
+        if self.held_for is not None and resuming != self.held_for:
+            raise LockedError(f"run {self.held_for} was cut off while it held {self.data_dir}; the node does not "
+                              "start another on a data dir that may be half-recovered",
+                              hint=f"resume it (`drconsole playbook resume {self.held_for} --node ...`) or cancel it "
+                                   "(`drconsole playbook cancel ...`), then start a new run")
 
     def _launch(self, run: AgentRun, request: StartRequest, actor: Actor, *, resume_id: str | None) -> None:
         first = threading.Event()
