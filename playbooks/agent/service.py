@@ -27,6 +27,7 @@ import httpx
 
 from engines.errors import EngineError, LockedError
 from engines.node.drain import NodeControl
+from playbooks.actions.node_process import serve_here
 from playbooks.agent.marker import remove_marker, write_marker
 from playbooks.agent.protocol import PREFIX, StartRequest
 from playbooks.agent.runs import AgentRun, EventLog, events_exist, saved_result
@@ -101,7 +102,20 @@ class Agent:
         self._lock = threading.Lock()
         self.on_close: list[Callable[[], None]] = []
         self.routes = agent_routes(self)
+        serve_here(self.data_dir, self._cmdline())  # node actions of a run here see this node's URL and peers
+        self.on_close.append(lambda: serve_here(self.data_dir, None))
         self._hold_for_cut_off_run()
+
+    def _cmdline(self) -> tuple[str, ...]:
+        """The ``node serve`` command line this node answers to (host, port, peers, upstream)."""
+        config = self.node.config
+        line = ["drconsole", "node", "serve", "--data-dir", str(self.data_dir), "--host", config.host,
+                "--port", str(config.port), "--name", config.name]
+        for peer in config.peers:
+            line += ["--peer", peer]
+        if config.follow:
+            line += ["--follow", config.follow]
+        return tuple(line)
 
     def _hold_for_cut_off_run(self) -> None:
         """A run killed with the node while it held the data dir: do not serve it half-recovered.
