@@ -146,7 +146,9 @@ def agent_path(work: Path, data: Path, backend: str, count: int, token_file: Pat
         result = runner.run("data-recovery", None, RunOptions(params=dict(PARAMS), assume_yes=True))
         if result.status != "succeeded" or result.verified_ready_at is None:
             raise RuntimeError(f"agent run {result.status}: {result.message}")
-        print(f"{backend}: the agent's own part (drain + reopen + /ready) {overhead(events):.2f} s", flush=True)
+        print(f"{backend}: the agent's own part (drain + reopen + /ready) {overhead(events):.2f} s; steps: "
+              + ", ".join(f"{step.id.split('/')[-1]} {step.duration_seconds:.1f}" for step in result.steps
+                          if step.duration_seconds >= 0.5), flush=True)
         return result.verified_ready_at - started, check(node.url, count)
     finally:
         node.stop()
