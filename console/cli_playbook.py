@@ -393,7 +393,23 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
         webhook=getattr(getattr(config, "notify", None), "webhook", None),
         escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None)
     runner = _runner(spec, None if spec is not None else args.data_dir, out.json_mode or args.dry_run)
-    return _finish_run(runner.run(args.id, None, options), out)
+    return _finish_run(_detachable(runner, lambda: runner.run(args.id, None, options), out), out)
+
+
+def _detachable(runner: Any, call: Callable[[], Any], out: Output) -> Any:
+    """``call()``; on a node's agent, Ctrl-C only stops following: the run goes on on the node."""
+    if not hasattr(runner, "client"):
+        return call()
+    try:
+        return call()
+    except KeyboardInterrupt:
+        run_id = getattr(runner, "run_id", None) or "RUN_ID"
+        node = getattr(runner, "node", None) or "NAME"
+        out.error(f"stopped following run {run_id}; it goes on on the node {node}",
+                  hint=f"follow it again: drconsole playbook resume {run_id} --node {node} "
+                       f"(or stop it: drconsole playbook cancel {run_id} --node {node})",
+                  exit_code=130, kind="interrupted")
+        raise SystemExit(130) from None
 
 
 def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -402,7 +418,8 @@ def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) 
     out = output_for(args, output)
     _, spec = _node(args)
     runner = _runner(spec, None, out.json_mode)
-    return _finish_run(runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out)
+    return _finish_run(_detachable(runner, lambda: runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out),
+                       out)
 
 
 def run_playbook_cancel(args: argparse.Namespace, output: Output | None = None) -> int:
