@@ -47,7 +47,6 @@ from console.run_view import RunLauncher, RunSession
 from console.safety import Capabilities, ReadOnlyRefusal
 from console.terminal import TerminalWatch
 from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_theme
-from console.triage_stub import snapshot_triage
 from console.triage_view import PathStep, Recommendation, TriageView
 from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
 from playbooks.incident_alerts import AlertTracker
@@ -121,9 +120,7 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.initial = tuple(initial)
         # No launcher at all when read-only: nothing can start a run, whatever asks.
         self.launcher = None if not self.capabilities.can_write else launcher
-        self.triage_stand_in = triage_factory is None
-        self.triage_factory: TriageFactory = triage_factory or (
-            lambda snapshot, node: snapshot_triage(snapshot, node, self.thresholds))
+        self.triage_factory: TriageFactory = triage_factory or self._snapshot_triage
         self.report_dir = report_dir or Path.cwd()
         self.notice = notice
         self.watch_terminal = watch_terminal
@@ -402,6 +399,12 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             strips = self.screen.query(AlertStrip)
             alert = strips.first().highlighted if strips else None
         request_silence(self, alert)
+
+    def _snapshot_triage(self, snapshot: FleetSnapshot | None, node: str) -> TriageView:
+        """The playbooks' tree for ``node`` answered from the fleet snapshot (no config: no data dir, no specs)."""
+        from console.triage_adapter import PlaybookTriage
+
+        return PlaybookTriage(node, snapshot=snapshot, thresholds=self.thresholds)
 
     def triage(self, node: str) -> TriageView:
         if node not in self.triage_sessions:

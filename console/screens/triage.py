@@ -24,14 +24,13 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from console.screens.base import ConsoleScreen
-from console.triage_stub import STAND_IN_NOTE
-from console.triage_view import ProbeAnswer, TriageView
+from console.triage_view import ProbeAnswer, TreeNode, TriageView
 from console.widgets.decision_tree import DecisionTree
 from console.widgets.evidence_panel import EvidencePanel
 from console.widgets.key_bar import KeyBar
 from console.widgets.text import line
 
-__all__ = ["ProbeFinished", "TriageReady", "TriageScreen", "SPINNER"]
+__all__ = ["ProbeFinished", "TriageFailed", "TriageReady", "TriageScreen", "SPINNER"]
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 PROBE_GROUP = "triage-probe"
@@ -44,6 +43,15 @@ class TriageReady(Message):
         super().__init__()
         self.node = node
         self.view = view
+
+
+class TriageFailed(Message):
+    """The walk for ``node`` could not be built (a broken playbook library): ``error`` says why."""
+
+    def __init__(self, node: str, error: str) -> None:
+        super().__init__()
+        self.node = node
+        self.error = error
 
 
 class ProbeFinished(Message):
@@ -84,6 +92,7 @@ class TriageScreen(ConsoleScreen):
         self._spinner: Timer | None = None
         self._frame = 0
         self._preparing: str | None = None
+        self._failed: tuple[str, str] | None = None  # (node, why) the walk could not be built
 
     def compose(self) -> ComposeResult:
         yield self.status_bar()
@@ -120,15 +129,22 @@ class TriageScreen(ConsoleScreen):
         node = self.console.selected_node
         if node is None:
             return None
-        if node not in self.console.triage_sessions and self.console.triage_stand_in:
-            return self.console.triage(node)  # the built-in flowchart is data read from the snapshot: instant
         return self.console.triage_sessions.get(node)
 
     @work(thread=True, exclusive=True, group="triage-prepare", exit_on_error=False)
     def _prepare(self, node: str) -> None:
-        view = self.console.triage_factory(self.console.snapshot, node)
+        try:
+            view = self.console.triage_factory(self.console.snapshot, node)
+        except Exception as exc:  # noqa: BLE001 - a broken library is shown, not raised into the UI
+            self.post_message(TriageFailed(node, f"{type(exc).__name__}: {exc}"))
+            return
         if not get_current_worker().is_cancelled:
             self.post_message(TriageReady(node, view))
+
+    def on_triage_failed(self, message: TriageFailed) -> None:
+        self._preparing = None
+        self._failed = (message.node, message.error)
+        self._show_if_current()
 
     def on_triage_ready(self, message: TriageReady) -> None:
         self.console.triage_sessions.setdefault(message.node, message.view)
@@ -177,16 +193,18 @@ class TriageScreen(ConsoleScreen):
             evidence.question = None
             return
         if view is None:
+            if self._failed is not None and self._failed[0] == node:
+                title.update(line("Triage of [b]$node[/b] · ✖ the decision tree cannot be loaded: $why",
+                                  node=node, why=self._failed[1]))
+                return
             title.update(line("Triage of [b]$node[/b] · [dim]loading the decision tree…[/dim]", node=node))
             if self._preparing != node:
                 self._preparing = node
                 self._prepare(node)
             return
-        stand_in = self.console.triage_stand_in
-        title.update(line("Triage of [b]$node[/b]" + (" · [dim]$note[/dim]" if stand_in else ""),
-                          node=view.node_name, note=STAND_IN_NOTE))
         self.query_one(DecisionTree).show(view)
         current = view.current()
+        title.update(self._title(view, current))
         evidence.question = current
         if current.is_leaf:
             evidence.probe = None
@@ -218,6 +236,20 @@ class TriageScreen(ConsoleScreen):
             recommended.highlighted = 0
             recommended.focus()
 
+    @staticmethod
+    def _title(view: TriageView, current: TreeNode) -> Content:
+        """The node, and once a leaf is reached the conclusion: severity and fault kind, or no fault."""
+        if not current.is_leaf:
+            return line("Triage of [b]$node[/b]", node=view.node_name)
+        fault = getattr(view, "fault", lambda: None)()
+        if fault is None:
+            return line("Triage of [b]$node[/b] · ✔ no fault found", node=view.node_name)
+        severity = getattr(view, "severity", lambda: None)() or "?"
+        run_on = getattr(view, "run_on", lambda: view.node_name)()
+        on = "" if run_on == view.node_name else f" · run on {run_on}"
+        return line("Triage of [b]$node[/b] · ✖ [b]$severity[/b] $fault$on", node=view.node_name, severity=severity,
+                    fault=fault, on=on)
+
     # ------------------------------------------------------------------ answers
     def _loading(self) -> bool:
         if self.console.selected_node is not None and self.view() is None:
@@ -234,7 +266,9 @@ class TriageScreen(ConsoleScreen):
             self.notify("still probing: wait for the evidence, or answer y or n yourself", severity="warning")
             return
         if probe.answer is None:
-            self.notify("the probe has no answer here: answer y or n yourself", severity="warning")
+            # Cannot tell is an answer of its own: nothing is assumed, the responder decides.
+            self.notify("the probe cannot tell (see the evidence): answer y or n from what you know",
+                        severity="warning")
             return
         self.action_answer(probe.answer)
 
@@ -261,5 +295,6 @@ class TriageScreen(ConsoleScreen):
             return
         for recommendation in view.recommended():
             if recommendation.playbook_id == event.option.id:
-                self.console.choose_playbook(recommendation, view.node_name)
+                # The node the diagnosis names (a down primary, a hung member), which may not be this one.
+                self.console.choose_playbook(recommendation, getattr(view, "run_on", lambda: view.node_name)())
                 return

@@ -23,17 +23,28 @@ from console.config import load_config
 from console.launch import build_app
 from console.screens.triage import PROBE_GROUP, TriageScreen
 from console.triage_adapter import PlaybookTriage
-from console.triage_stub import CATALOGUE, TREE
-from console.triage_view import ProbeAnswer, StaticTriage
+from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode
 from playbooks.audit import AuditLog
 from playbooks.incidents import IncidentStore
 from playbooks.state import StateDir
 from support import run_cli_in_process
 
 
+# A two-question tree as data: what the screen renders does not depend on the playbooks' tree here.
+TREE = {node.id: node for node in (
+    TreeNode("can-start", "Can the service start?", "node.opens", yes="disk", no="crashed"),
+    TreeNode("disk", "Is the disk nearly full?", "disk.full", yes="free-disk", no="healthy"),
+    TreeNode("crashed", conclusion="Process crashed", recommend=("process-crash",)),
+    TreeNode("free-disk", conclusion="Free disk space", recommend=("disk-space",)),
+    TreeNode("healthy", conclusion="No fault found"),
+)}
+CATALOGUE = {"disk-space": Recommendation("disk-space", "Free disk space", "P1", destructive=True),
+             "process-crash": Recommendation("process-crash", "Restart with WAL replay", "P1")}
+
+
 @dataclass
 class GatedTriage(StaticTriage):
-    """The built-in tree whose probes each wait for ``gate``: a probe as slow as the test wants."""
+    """A tree whose probes each wait for ``gate``: a probe as slow as the test wants."""
 
     gate: threading.Event = field(default_factory=threading.Event)
     done: dict[str, ProbeAnswer] = field(default_factory=dict)
