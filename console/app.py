@@ -32,8 +32,8 @@ from console.incident import AlertTracker, Incident, TimelineEvent, severity_for
 from console.messages import NodeSelected, RefusedAction, SnapshotReady, SourceFailed
 from console.report import incident_report_markdown
 from console.run_actions import RunActions
+from console.run_adapter import RunLauncher, RunSession
 from console.run_state import RunState
-from console.run_view import RunLauncher, RunSession
 from console.safety import Capabilities, ReadOnlyRefusal
 from console.terminal import TerminalWatch
 from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_theme
@@ -262,8 +262,8 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.dashboard and action in ("show_screen", "open_incident", "start_run", "cancel_run", "resume_run",
-                                         "export_report", "triage_node", "silence_alert"):
+        if self.dashboard and action in ("show_screen", "open_incident", "start_run", "plan_run", "cancel_run",
+                                         "resume_run", "export_report", "triage_node", "silence_alert"):
             return False
         if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report",
                                                           "silence_alert"):
