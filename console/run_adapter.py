@@ -255,7 +255,9 @@ class RunLauncher:
     def spec(self, node: str) -> NodeSpec:
         spec = self.nodes.get(node)
         if spec is None:
-            raise CannotAct(f"{node} is not a node of the config", hint="add a [[node]] for it")
+            raise CannotAct(f"{node} has no [[node]] in the config (the fleet source lists it), so the console has "
+                            "neither a url nor a data_dir for it and runs nothing on it",
+                            hint=f"add a [[node]] for {node} with its url (and token_file), or its data_dir")
         return spec
 
     def data_dir(self, node: str) -> Path | None:
