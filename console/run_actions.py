@@ -274,18 +274,19 @@ class RunActions(App[int]):
         if state is None or session is None:
             return
         state.cancelled = session.cancelled
-        verified = Verified(self.clock(), ended.verified) if ended.verified is not None else None
+        now = self.clock()  # one moment: the outcome, then the verification, in that order on the timeline
+        verified = Verified(now, ended.verified) if ended.verified is not None else None
         state.settle(ended.result, ended.error, verified, ended.unverified)
         node = session.node
         incident = self.ensure_incident(node)
         incident.outcome = state.status
         result = ended.result
         what = result.message if result is not None else ended.error
-        self.record("run", f"{session.playbook_id} {state.status}" + (f": {what}" if what else ""), node)
+        self.record("run", f"{session.playbook_id} {state.status}" + (f": {what}" if what else ""), node, at=now)
         if verified is not None:
             self.recovery_verified(node, verified)
         elif state.outcome == "succeeded":
-            self.record("run", f"not verified: {ended.unverified}; the incident stays open", node)
+            self.record("run", f"not verified: {ended.unverified}; the incident stays open", node, at=now)
         self._changed()
 
     def recovery_verified(self, node: str, verified: Verified) -> None:
