@@ -4,10 +4,15 @@
     drconsole playbook show ID [--json]
     drconsole playbook run ID (--node NAME | --data-dir D) [--param K=V]... [--dry-run] [--yes]
                       [--simulate] [--waive-safety-copy REASON] [--read-only] [--json]
-    drconsole playbook resume RUN_ID [--yes] [--json]
-    drconsole playbook runs [--json]
+    drconsole playbook resume RUN_ID [--node NAME] [--yes] [--json]
+    drconsole playbook runs [--node NAME] [--json]
+    drconsole playbook cancel RUN_ID --node NAME [--json]
+
+With ``--node NAME`` and a ``url`` in its [[node]] table, run/resume/runs/cancel act through the
+node's agent (``playbooks.agent.runner_for``): the node runs the playbook on its own data dir
+and keeps the journal; the events, exit codes and --json are those of a local run.
     drconsole triage (--node NAME | --data-dir D) [--repo R] [--override QUESTION=yes|no]... [--json]
-    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT]
+    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT] | verify ID [--url URL]
     drconsole audit verify [--json]
 
 ``register(subparsers, common)`` adds the commands; each leaf parser sets ``func`` to its
@@ -31,8 +36,8 @@ from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = [
     "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
-    "run_playbook_runs", "run_triage", "run_incident_list", "run_incident_show", "run_incident_report",
-    "run_incident_close", "run_audit_verify", "HANDLERS",
+    "run_playbook_runs", "run_playbook_cancel", "run_triage", "run_incident_list", "run_incident_show",
+    "run_incident_report", "run_incident_close", "run_incident_verify", "run_audit_verify", "HANDLERS",
 ]
 
 Handler = Callable[..., int]
@@ -72,11 +77,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     run.add_argument("--waive-safety-copy", metavar="REASON",
                      help="skip the safety copy before destructive steps (no space); the waiver is audited")
     run.add_argument("--read-only", action="store_true", help="refuse every step that would change something")
-    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in",
-                          run_playbook_resume)
+    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in; "
+                                    "with --node, follow or resume it on the node's agent", run_playbook_resume)
     resume.add_argument("run_id", metavar="RUN_ID")
+    resume.add_argument("--node", metavar="NAME", help="the node whose agent holds the run's journal")
     resume.add_argument("--yes", action="store_true", help="confirm destructive steps not confirmed before")
-    playbook.add("runs", "the runs in the journal folder, newest last", run_playbook_runs)
+    runs = playbook.add("runs", "the runs in the journal folder (with --node: on the node's agent), newest last",
+                        run_playbook_runs)
+    runs.add_argument("--node", metavar="NAME", help="list the runs of this node's agent")
+    cancel = playbook.add("cancel", "stop a run on a node's agent at the next step boundary (resumable)",
+                          run_playbook_cancel)
+    cancel.add_argument("run_id", metavar="RUN_ID")
+    cancel.add_argument("--node", required=True, metavar="NAME", help="the node whose agent runs it")
 
     triage = add_command(subparsers, "triage", "walk the decision tree with live evidence", run_triage, common,
                          description="walk the decision tree with live evidence; exit 1 when a fault is found")
@@ -97,6 +109,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     close = incident.add("close", "close an incident by hand", run_incident_close)
     close.add_argument("id", metavar="ID")
     close.add_argument("--reason", default="closed by the responder")
+    verify = incident.add("verify", "resolve the incident if its last run passed its checks and the node serves "
+                                    "again (GET /ready 200; a data dir: it opens); exit 1 while it does not",
+                          run_incident_verify)
+    verify.add_argument("id", metavar="ID")
+    verify.add_argument("--url", metavar="URL", help="the node's URL (default: the run's, else the config's)")
 
     audit = group("audit", "the hash-chained audit log")
     audit.add("verify", "check every entry's hash and link (exit 1 when tampered)", run_audit_verify)
@@ -116,13 +133,9 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
-    given = getattr(args, "config", None)
-    if given is not None:
-        return Path(given)
-    for candidate in (Path("drconsole.toml"), Path.home() / ".config" / "drconsole" / "drconsole.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+    from console.config_lookup import resolve_config
+
+    return resolve_config(getattr(args, "config", None))[0]
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -350,13 +363,21 @@ def _finish_run(result: Any, out: Output) -> int:
     return int(result.exit_code)
 
 
+def _runner(spec: Any, data_dir: Path | None, quiet: bool) -> Any:
+    """The one choice (``playbooks.agent.runner_for``): the node's agent when it has a url, else local files."""
+    from playbooks.agent import runner_for
+
+    if spec is not None and not spec.url:
+        _node_data_dir(spec)  # a node with neither: the config's own message
+    return runner_for(spec, data_dir=data_dir, listeners=[_Renderer(quiet=quiet)])
+
+
 def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.runner import Runner, RunOptions
+    from playbooks.runner import RunOptions
 
     out = output_for(args, output)
     params = _params(args.param)
     config, spec = _node(args)
-    data_dir = _node_data_dir(spec) if spec is not None else args.data_dir
     defaults: dict[str, Any] = {}
     if spec is not None and spec.backup_repo is not None:
         defaults["repo"] = str(spec.backup_repo)
@@ -364,18 +385,38 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
         params=params, param_defaults=defaults, assume_yes=args.yes, dry_run=args.dry_run,
         read_only=args.read_only, simulate=args.simulate, waive_safety_copy=args.waive_safety_copy,
         node=spec.name if spec is not None else None,
+        ready_url=spec.url if spec is not None else None,  # a served node: its incident resolves on /ready
         webhook=getattr(getattr(config, "notify", None), "webhook", None),
         escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None)
-    runner = Runner(listeners=[_Renderer(quiet=out.json_mode or args.dry_run)])
-    return _finish_run(runner.run(args.id, data_dir, options), out)
+    runner = _runner(spec, None if spec is not None else args.data_dir, out.json_mode or args.dry_run)
+    return _finish_run(runner.run(args.id, None, options), out)
 
 
 def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.runner import Runner, RunOptions
+    from playbooks.runner import RunOptions
 
     out = output_for(args, output)
-    runner = Runner(listeners=[_Renderer(quiet=out.json_mode)])
+    _, spec = _node(args)
+    runner = _runner(spec, None, out.json_mode)
     return _finish_run(runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out)
+
+
+def run_playbook_cancel(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.errors import InvalidArgumentError
+
+    out = output_for(args, output)
+    _, spec = _node(args)
+    if not spec.url:
+        raise InvalidArgumentError(f"node {spec.name} has no url: only a run on a node's agent can be cancelled "
+                                   "from here", hint="a local run stops with Ctrl-C and resumes from its journal")
+    runner = _runner(spec, None, True)
+    with runner.client() as client:
+        answer = client.cancel(args.run_id)
+    text = (f"run {args.run_id} on {spec.name}: cancel requested; it stops at the next step boundary "
+            f"(resume it with `drconsole playbook resume {args.run_id} --node {spec.name}`)"
+            if answer.get("cancelled") else f"run {args.run_id} on {spec.name}: {answer.get('reason')}")
+    out.result({"run_id": args.run_id, "node": spec.name, **answer}, text)
+    return EXIT_OK
 
 
 def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -383,7 +424,11 @@ def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) ->
     from playbooks.state import StateDir
 
     out = output_for(args, output)
-    runs = [state.summary_json() for state in list_journals(StateDir().runs)]
+    _, spec = _node(args)
+    if spec is not None and spec.url:
+        runs = _runner(spec, None, True).runs()
+    else:
+        runs = [state.summary_json() for state in list_journals(StateDir().runs)]
     text = [f"{row['run_id']}  {row['playbook']:<26} {row['status']:<11} {row['data_dir']}"
             + (f" (cut off in {row['interrupted_step']})" if row["status"] == "interrupted" and row["interrupted_step"] else "")
             for row in runs] or ["no runs yet"]
@@ -454,33 +499,48 @@ def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 # ------------------------------------------------------------------------------------------- incidents
+def _incident_line(incident: Any) -> str:
+    from playbooks.incident_model import duration_text
+
+    row = incident.summary_json()
+    clock = f"RTO {duration_text(row['rto_seconds'])}/{duration_text(row['target_rto_seconds'])}"
+    return f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} {row['target']}: {row['title']}"
+
+
 def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
-    incidents = [incident.summary_json() for incident in IncidentStore().list()]
-    text = [f"{row['id']}  {row['status']:<6} {row['severity']}  {row['opened_at']}  {row['target']}: {row['title']}"
-            for row in incidents] or ["no incidents"]
-    out.result({"incidents": incidents}, "\n".join(text))
+    incidents = IncidentStore().list()
+    text = [_incident_line(incident) for incident in incidents] or ["no incidents"]
+    out.result({"incidents": [incident.summary_json() for incident in incidents]}, "\n".join(text))
     return EXIT_OK
 
 
 def run_incident_show(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     incident = IncidentStore().load(args.id)
     payload = incident.to_json()
-    lines = [f"{incident.id} ({incident.status}, {incident.severity}) on {incident.target}: {incident.title}"]
-    for event in payload["timeline"]:
-        lines.append(f"  {event['time']}  {event['type']:<12} {event.get('message', '')}")
+    lines = [_incident_line(incident), f"  target RTO: {incident.rto_basis}"]
+    if incident.resolution:
+        lines.append(f"  {incident.resolution}")
+    if incident.close_reason:
+        lines.append(f"  closed: {incident.close_reason}")
+    lines += [f"  lost: {item}" for item in incident.lost()]
+    for event in incident.events:
+        where = f" [{event.node}]" if event.node else ""
+        lines.append(f"  {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(event.time))}  {event.kind:<15} "
+                     f"{event.message}{where}")
     out.result(payload, "\n".join(lines))
     return EXIT_OK
 
 
 def run_incident_report(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.fsutil import atomic_write_text
-    from playbooks.incidents import IncidentStore, report_markdown
+    from playbooks.incident_report import report_markdown
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     incident = IncidentStore().load(args.id)
@@ -491,7 +551,7 @@ def run_incident_report(args: argparse.Namespace, output: Output | None = None) 
 
 
 def run_incident_close(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     store = IncidentStore()
@@ -499,9 +559,39 @@ def run_incident_close(args: argparse.Namespace, output: Output | None = None) -
     if incident.status == "closed":
         out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} was already closed")
         return EXIT_OK
-    store.close(incident.id, args.reason)
-    out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} closed: {args.reason}")
+    closed = store.close(incident.id, args.reason)
+    out.result({"incident": closed.id, "status": closed.status, "rto_seconds": round(closed.clock_seconds(), 1)},
+               f"{closed.id} closed: {args.reason}")
     return EXIT_OK
+
+
+def run_incident_verify(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.incident_store import IncidentStore
+    from playbooks.incident_verify import verify_recovery
+
+    out = output_for(args, output)
+    store = IncidentStore()
+    incident = store.load(args.id)
+    if not incident.is_open:
+        out.result({"incident": incident.id, "resolved": incident.resolved_at is not None, "status": incident.status,
+                    "why": incident.resolution or incident.close_reason},
+                   f"{incident.id} is already {incident.status}")
+        return EXIT_OK
+    url, data_dir = args.url, None
+    if Path(incident.target).is_absolute():
+        data_dir = Path(incident.target)
+    elif url is None and not incident.ready_url and _config_path(args) is not None:
+        spec = next((node for node in _load_config(args).nodes if node.name == incident.target), None)
+        if spec is not None:
+            url, data_dir = spec.url, spec.data_dir
+    outcome = verify_recovery(store, incident.target, url=url, data_dir=data_dir)
+    after = outcome.incident or incident
+    payload = {"incident": after.id, "resolved": outcome.resolved, "status": after.status, "why": outcome.why,
+               "rto_seconds": round(after.clock_seconds(), 1)}
+    text = (f"{after.id} resolved: {outcome.why}; RTO {payload['rto_seconds']} s" if outcome.resolved
+            else f"{after.id} stays open: {outcome.why}")
+    out.result(payload, text)
+    return EXIT_OK if outcome.resolved else EXIT_PROBLEM
 
 
 def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -523,9 +613,11 @@ def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> 
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("playbook", "list"): run_playbook_list, ("playbook", "show"): run_playbook_show,
     ("playbook", "run"): run_playbook_run, ("playbook", "resume"): run_playbook_resume,
-    ("playbook", "runs"): run_playbook_runs, ("triage", None): run_triage,
+    ("playbook", "runs"): run_playbook_runs, ("playbook", "cancel"): run_playbook_cancel,
+    ("triage", None): run_triage,
     ("incident", "list"): run_incident_list, ("incident", "show"): run_incident_show,
     ("incident", "report"): run_incident_report, ("incident", "close"): run_incident_close,
+    ("incident", "verify"): run_incident_verify,
     ("audit", "verify"): run_audit_verify,
 }
 

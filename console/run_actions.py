@@ -11,7 +11,7 @@ The incident resolves when, and only when, the node is verified ready after the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from textual import work
 from textual.app import App
@@ -141,9 +141,12 @@ class RunActions(App[int]):
         if state is None or self.launcher is None:
             self.notify("choose a playbook in Triage (2) first", title="plan", severity="warning")
             return
-        if state.cannot:
-            self.notify(state.cannot, title="plan", severity="warning")
-            return
+        if state.cannot and not state.started:
+            why = self.launcher.check(state.node)
+            if why:
+                self.notify(why, title="plan", severity="warning")
+                return
+            state.cannot = ""  # the plan failed before (an unreachable node): ask again
         if state.plan is None:
             state.planning = state.plan_wanted = True
             self.plan_run(self.launcher, state.playbook_id, state.node)
@@ -172,6 +175,10 @@ class RunActions(App[int]):
             self.notify("choose a recommended playbook in Triage (2) first", severity="warning")
             return
         recommendation, node = self.pending
+        current = self.run_state
+        if current is not None and current.cannot and current.node == node and not current.started:
+            self.notify(f"{current.cannot}\n(p asks for the plan again)", title="cannot start", severity="warning")
+            return
         try:
             session = launcher.start(recommendation.playbook_id, node)
         except CannotAct as exc:
@@ -275,7 +282,10 @@ class RunActions(App[int]):
             return
         state.cancelled = session.cancelled
         now = self.clock()  # one moment: the outcome, then the verification, in that order on the timeline
-        verified = Verified(now, ended.verified) if ended.verified is not None else None
+        verified = None
+        if ended.verified is not None:  # when the node said it was ready, else when the console heard it
+            at = datetime.fromtimestamp(ended.verified_at, UTC) if ended.verified_at is not None else now
+            verified = Verified(at, ended.verified)
         state.settle(ended.result, ended.error, verified, ended.unverified)
         node = session.node
         incident = self.ensure_incident(node)

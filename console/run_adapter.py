@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # imported when a run is planned or started: the runner pulls
 
 __all__ = ["CannotAct", "RunEnded", "RunLauncher", "RunSession", "runner_for", "verification"]
 
-RESUMABLE = (None, "failed", "refused")  # a journal's status: None is a run that was cut off
+RESUMABLE = ("interrupted", "failed", "refused")  # ``playbook runs`` statuses a resume picks up
 
 
 class CannotAct(Exception):
@@ -55,64 +55,53 @@ class RunEnded:
     result: RunResult | None
     error: str = ""
     verified: str | None = None
+    verified_at: float | None = None  # when the node said it was ready (a remote run)
     unverified: str = ""
 
 
-def runner_for(spec: NodeSpec, *, library: Any, state: Any, registry: Any, listeners: list[Listener]) -> Any:
-    """The runner that acts on ``spec``: a local ``Runner`` for a data dir on this host.
+def runner_for(spec: NodeSpec, *, library: Any, state: Any, listeners: list[Listener]) -> Any:
+    """The runner that acts on ``spec`` (``playbooks.agent.select.runner_for``): its agent, or local files.
 
-    A node reached only by url is acted on by the node itself (its agent, issue 16); until that
-    client is part of this build such a node is refused here, plainly, rather than simulated.
+    A node with a url: ``RemoteRunner`` (the node drains, runs, reopens and answers /ready itself).
+    A node with only a data_dir: ``LocalRunner``, the playbooks' ``Runner`` on that data dir.
     """
-    from playbooks.runner import Runner
+    from engines.errors import EngineError
+    from playbooks.agent.select import runner_for as choose
 
-    if spec.data_dir is not None:
-        return Runner(library, state=state, registry=registry, listeners=listeners)
-    if spec.url is not None:
-        raise CannotAct(f"{spec.name} is reached at {spec.url}: a run on it goes through the node's own agent, "
-                        "which this build cannot reach yet",
-                        hint=f"run the playbook on {spec.name}'s host, or give [[node]] a data_dir on this host")
-    raise CannotAct(f"{spec.name} has neither a url nor a data_dir in the config, so the console cannot reach "
-                    "its data and runs nothing on it",
-                    hint="add url (and token_file) for a node that serves, or data_dir for a data dir on this host")
+    try:
+        return choose(spec, listeners=listeners, state=state, library=library)
+    except EngineError as exc:
+        raise CannotAct(exc.message, exc.hint or "") from exc
 
 
-def verification(result: RunResult) -> tuple[str | None, str]:
-    """(what verified the node ready, or None; why it is not verified).
+def verification(result: RunResult) -> tuple[str | None, float | None, str]:
+    """(what verified the node ready or None, when (epoch seconds) if the node said, why it is not verified).
 
-    A run that succeeded is verified by its last verification step (a checksum verify, a
-    write-read-delete probe) having succeeded. A remote run's agent reports readiness itself.
+    The runner decides: ``result.verified`` is its evidence that the target serves again (a local
+    run: its checks passed and the data dir opens; through the agent: the node reopened its engine
+    and answered /ready at ``verified_ready_at``). A run that kept no incident (a routine playbook)
+    is verified by its last verification step having succeeded.
     """
     if result.status != "succeeded":
-        return None, f"the run {result.status}"
-    reported = getattr(result, "verified", None)  # the agent's word: the node answered /ready after the run
-    if isinstance(reported, str) and reported:
-        return reported, ""
+        return None, None, f"the run {result.status}"
+    ready_at = getattr(result, "verified_ready_at", None)
+    evidence = getattr(result, "verified", None)
+    if evidence:
+        return str(evidence), ready_at, ""
+    if ready_at is not None and not result.partial:
+        return f"the node answered /ready after run {result.run_id}", ready_at, ""
+    if result.partial:
+        return None, None, "a step failed and the run went on, so not all of its checks passed"
+    if getattr(result, "incident", None) is not None or getattr(result, "node_url", None):
+        return None, None, "the node was not seen ready after the run (the log says why)"
     checks = [step for step in result.steps if step.action in VERIFY_ACTIONS]
     if not checks:
-        return None, ("the playbook has no step that checks the node; run post-recovery-validation to verify it")
+        return None, None, "the playbook has no step that checks the node; run post-recovery-validation to verify it"
     last = checks[-1]
     if last.status != "succeeded":
-        return None, f"its last check, {last.id}, {last.status}: {last.summary}"
+        return None, None, f"its last check, {last.id}, {last.status}: {last.summary}"
     passed = [step for step in checks if step.status == "succeeded"][-2:]
-    return "; ".join(f"{step.id}: {step.summary}" for step in passed), ""
-
-
-def _cancellable(cancelled: threading.Event) -> Any:
-    """The action registry, whose ``invoke`` refuses once the run is cancelled (the runner stops on it)."""
-    from engines.errors import SafetyRefusal
-    from playbooks.actions import REGISTRY, Registry
-
-    class CancellableRegistry(Registry):
-        def invoke(self, name: str, context: Any, args: dict[str, Any]) -> Any:
-            if cancelled.is_set():
-                raise SafetyRefusal("the run was cancelled by the responder", hint="resume it (r) to go on")
-            return super().invoke(name, context, args)
-
-    registry = CancellableRegistry()
-    for entry in REGISTRY:
-        registry.register(entry)
-    return registry
+    return "; ".join(f"{step.id}: {step.summary}" for step in passed), None, ""
 
 
 class RunSession:
@@ -128,6 +117,7 @@ class RunSession:
         self.steps = list(steps)  # a resume's rows, from its journal (summary: the step's title)
         self.reasons = dict(reasons or {})  # what the journal says of the steps that finished
         self._cancelled = threading.Event()
+        self._runner: Any | None = None
         self._decisions: dict[str, concurrent.futures.Future[bool]] = {}
         self._lock = threading.Lock()
 
@@ -154,9 +144,19 @@ class RunSession:
         self._cancelled.set()
         with self._lock:
             decisions = list(self._decisions.values())
+            runner = self._runner
         for decision in decisions:
             if not decision.done():
                 decision.set_result(False)
+        if runner is not None:  # through an agent this is a request: never on the UI thread
+            threading.Thread(target=self._cancel_runner, args=(runner,), name="run-cancel", daemon=True).start()
+
+    @staticmethod
+    def _cancel_runner(runner: Any) -> None:
+        try:
+            runner.cancel()
+        except Exception:  # noqa: BLE001 - an unreachable node: the run stops when the node hears, or not at all
+            return
 
     @property
     def cancelled(self) -> bool:
@@ -184,12 +184,16 @@ class RunSession:
             self._seen(event)
             emit(event)
 
-        runner = self.launcher.runner(self.node, [listener], _cancellable(self._cancelled))
+        runner = self.launcher.runner(self.node, [listener])
+        with self._lock:
+            self._runner = runner
+        if self._cancelled.is_set():
+            runner.cancel()
         options = RunOptions(read_only=self.launcher.read_only, node=self.node, confirm=self._confirm,
                              param_defaults=self.launcher.param_defaults.get(self.node, {}))
         if self.resume_id is not None:
             return runner.resume(self.resume_id, options)  # type: ignore[no-any-return]
-        return runner.run(self.playbook_id, self.launcher.data_dir(self.node), options)  # type: ignore[no-any-return]
+        return runner.run(self.playbook_id, None, options)  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ the screen's side
     async def events(self) -> AsyncIterator[RunEvent | RunEnded]:
@@ -210,8 +214,8 @@ class RunSession:
                 hint = getattr(exc, "hint", None)
                 ended = RunEnded(None, message + (f" ({hint})" if hint else ""))
             else:
-                verified, unverified = verification(result)
-                ended = RunEnded(result, verified=verified, unverified=unverified)
+                verified, verified_at, unverified = verification(result)
+                ended = RunEnded(result, verified=verified, verified_at=verified_at, unverified=unverified)
             loop.call_soon_threadsafe(queue.put_nowait, ended)
 
         threading.Thread(target=work, name=f"playbook-run-{self.playbook_id}", daemon=True).start()
@@ -272,14 +276,9 @@ class RunLauncher:
         data_dir = self.data_dir(node)
         return str(data_dir) if data_dir is not None else (spec.url or "nowhere")
 
-    def runner(self, node: str, listeners: list[Listener], registry: Any | None = None) -> Any:
+    def runner(self, node: str, listeners: list[Listener]) -> Any:
         """The runner for ``node`` (raises ``CannotAct`` with the reason when there is none)."""
-        if registry is None:
-            from playbooks.actions import REGISTRY
-
-            registry = REGISTRY
-        return runner_for(self.spec(node), library=self.library, state=self.state, registry=registry,
-                          listeners=listeners)
+        return runner_for(self.spec(node), library=self.library, state=self.state, listeners=listeners)
 
     def check(self, node: str) -> str:
         """Why the console cannot act on ``node`` ("" when it can); nothing is started."""
@@ -294,7 +293,7 @@ class RunLauncher:
         from playbooks.runner import RunOptions
 
         runner = self.runner(node, [])
-        return runner.run(playbook_id, self.data_dir(node),  # type: ignore[no-any-return]
+        return runner.run(playbook_id, None,  # type: ignore[no-any-return]
                           RunOptions(dry_run=True, node=node, param_defaults=self.param_defaults.get(node, {})))
 
     def start(self, playbook_id: str, node: str) -> RunSession:
@@ -302,40 +301,48 @@ class RunLauncher:
         return RunSession(self, node, playbook_id)
 
     # ------------------------------------------------------------------ resume
-    def last_resumable(self, node: str) -> Any:
-        """The newest journal of ``node`` that was cut off or failed; ``CannotAct`` says exactly why none is."""
+    def last_resumable(self, node: str) -> dict[str, Any]:
+        """The newest run of ``node`` that was cut off, failed or refused (``playbook runs`` row, plus its journal
+        when it is here); ``CannotAct`` says exactly why there is none."""
         from playbooks.journal import list_journals
 
-        self.runner(node, [])
-        data_dir = self.data_dir(node)
-        mine = [journal for journal in list_journals(self.state.runs)
-                if journal.header.get("node") == node
-                or (data_dir is not None and journal.header.get("data_dir") == str(data_dir))]
-        if not mine:
-            raise CannotAct(f"no run of {node} in the journal folder {self.state.runs}, so there is nothing to resume",
-                            hint="start the playbook (s)")
-        mine.sort(key=lambda journal: float(journal.header.get("time", 0.0)))
-        newest = mine[-1]
-        if newest.status not in RESUMABLE:
-            raise CannotAct(f"the last run of {node} ({newest.header.get('playbook')} {newest.run_id}) "
-                            f"{newest.status}; there is nothing to resume", hint="start a new run (s)")
+        runner = self.runner(node, [])
+        spec = self.spec(node)
+        if spec.url:  # the journal is on the node: its agent lists the runs
+            where = f"the journal of {spec.url}"
+            rows = [dict(row) for row in runner.runs()]
+        else:
+            where = f"the journal folder {self.state.runs}"
+            data_dir = self.data_dir(node)
+            rows = [{**journal.summary_json(), "journal": journal} for journal in list_journals(self.state.runs)
+                    if journal.header.get("node") == node
+                    or (data_dir is not None and journal.header.get("data_dir") == str(data_dir))]
+        if not rows:
+            raise CannotAct(f"no run of {node} in {where}, so there is nothing to resume", hint="start the playbook (s)")
+        rows.sort(key=lambda row: float(row.get("started") or 0.0))
+        newest = rows[-1]
+        if newest.get("status") not in RESUMABLE and not newest.get("live"):
+            raise CannotAct(f"the last run of {node} ({newest.get('playbook')} {newest.get('run_id')}) "
+                            f"{newest.get('status')}; there is nothing to resume", hint="start a new run (s)")
         return newest
 
     def resume(self, node: str) -> RunSession:
-        """A session that resumes the newest interrupted or failed run of ``node`` from its journal."""
+        """A session that resumes (or, on a node, attaches to) the newest interrupted or failed run of ``node``."""
         from playbooks.plan import plan_from_json
         from playbooks.runner import StepOutcome
 
-        journal = self.last_resumable(node)
+        row = self.last_resumable(node)
+        journal = row.get("journal")
         rows, reasons = [], {}
-        for planned in plan_from_json(journal.header.get("plan", [])):
-            record = journal.finished.get(planned.id) or {}
-            status = record.get("status", "planned")
-            if status not in ("succeeded", "skipped", "problem"):  # it runs again
-                status = "planned"
-            else:
-                reasons[planned.id] = str(record.get("summary", ""))
-            rows.append(StepOutcome(planned.id, planned.step.action or "", status,
-                                    summary=planned.step.title or planned.id, destructive=planned.step.destructive))
-        return RunSession(self, node, str(journal.header.get("playbook")), resume_id=journal.run_id, steps=rows,
+        if journal is not None:  # a local run: its rows and what finished, from the journal
+            for planned in plan_from_json(journal.header.get("plan", [])):
+                record = journal.finished.get(planned.id) or {}
+                status = record.get("status", "planned")
+                if status not in ("succeeded", "skipped", "problem"):  # it runs again
+                    status = "planned"
+                else:
+                    reasons[planned.id] = str(record.get("summary", ""))
+                rows.append(StepOutcome(planned.id, planned.step.action or "", status,
+                                        summary=planned.step.title or planned.id, destructive=planned.step.destructive))
+        return RunSession(self, node, str(row.get("playbook")), resume_id=str(row["run_id"]), steps=rows,
                           reasons=reasons)

@@ -254,7 +254,7 @@ def test_read_only_no_run_and_the_runner_refuses_every_write(tmp_path: Path, bac
 
 
 @pytest.mark.parametrize(("spec", "why"), [
-    (NodeSpec(name="ledger", url="http://127.0.0.1:9"), "http://127.0.0.1:9"),
+    (NodeSpec(name="ledger", url="http://127.0.0.1:9"), "no plan: node http://127.0.0.1:9 is unreachable"),
     (NodeSpec(name="elsewhere", url="http://127.0.0.1:9"), "ledger has no [[node]] in the config"),
 ], ids=["url-only", "not-configured"])
 def test_a_node_the_console_cannot_reach_says_so_and_runs_nothing(tmp_path: Path, spec: NodeSpec, why: str) -> None:

@@ -65,20 +65,30 @@ def test_a_diagnostic_problem_is_not_a_failure_and_a_failed_step_never_sits_in_a
 def test_succeeded_is_shown_only_once_verified() -> None:
     steps = [StepOutcome("check", "engine.verify", "problem"), StepOutcome("repair", "engine.repair", "succeeded"),
              StepOutcome("final-verify", "engine.verify", "succeeded", summary="verify ok: 400 keys")]
-    result = RunResult("r1", "recover-lsm", "succeeded", steps)
-    verified, why = verification(result)
-    assert verified == "final-verify: verify ok: 400 keys" and why == ""
+    # The runner kept an incident and resolved it: its evidence is the verification.
+    kept = RunResult("r1", "recover-lsm", "succeeded", steps, incident="INC-1", verified="the data dir opens")
+    assert verification(kept) == ("the data dir opens", None, "")
+    # It kept one and did not resolve it: not verified, whatever the steps say.
+    open_still = RunResult("r1", "recover-lsm", "succeeded", steps, incident="INC-1")
+    assert verification(open_still)[0] is None
+    # Through an agent: the node's own moment of /ready.
+    remote = RunResult("r1", "recover-lsm", "succeeded", steps, node_url="http://n", verified_ready_at=1_700_000_000.0)
+    assert verification(remote)[:2] == ("the node answered /ready after run r1", 1_700_000_000.0)
+    # No incident kept (a routine playbook): its last verification step decides.
+    routine = RunResult("r1", "recover-lsm", "succeeded", steps)
+    verified, at, why = verification(routine)
+    assert verified == "final-verify: verify ok: 400 keys" and at is None and why == ""
     state = planned_state()
-    state.settle(result, verified=Verified(datetime(2026, 1, 1, tzinfo=UTC), verified))
+    state.settle(routine, verified=Verified(datetime(2026, 1, 1, tzinfo=UTC), verified))
     assert state.status == "succeeded"
     unchecked = RunResult("r2", "disk-space", "succeeded", [StepOutcome("usage", "disk.usage", "succeeded")])
-    assert verification(unchecked) == (None, "the playbook has no step that checks the node; "
-                                             "run post-recovery-validation to verify it")
+    assert verification(unchecked) == (None, None, "the playbook has no step that checks the node; "
+                                                   "run post-recovery-validation to verify it")
     state = planned_state()
-    state.settle(unchecked, unverified=verification(unchecked)[1])
+    state.settle(unchecked, unverified=verification(unchecked)[2])
     assert state.status == "unverified"
     problem = RunResult("r3", "x", "succeeded", [StepOutcome("verify-after", "engine.verify", "problem", summary="bad")])
-    assert verification(problem)[0] is None and "verify-after, problem: bad" in verification(problem)[1]
+    assert verification(problem)[0] is None and "verify-after, problem: bad" in verification(problem)[2]
 
 
 def test_steps_the_plan_did_not_show_get_rows_where_they_ran() -> None:
