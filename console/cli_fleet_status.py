@@ -137,7 +137,7 @@ def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
                                    hint="scripts poll `drconsole status --json` instead")
     path, source = _config(args)
     config = load_config(path)
-    if not config.nodes:
+    if not config.nodes and config.prometheus.url is None:  # Prometheus alone names the nodes it scrapes
         raise InvalidArgumentError(f"{path}: no [[node]] configured", hint="add one [[node]] table per node")
     if watch is None:
         payload = _payload(path, source, _snapshot(config))
