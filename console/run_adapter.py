@@ -318,7 +318,8 @@ class RunLauncher:
                     if journal.header.get("node") == node
                     or (data_dir is not None and journal.header.get("data_dir") == str(data_dir))]
         if not rows:
-            raise CannotAct(f"no run of {node} in {where}, so there is nothing to resume", hint="start the playbook (s)")
+            raise CannotAct(f"no run of {node} in {where}, so there is nothing to resume",
+                            hint="start the playbook (s)")
         rows.sort(key=lambda row: float(row.get("started") or 0.0))
         newest = rows[-1]
         if newest.get("status") not in RESUMABLE and not newest.get("live"):

@@ -75,7 +75,8 @@ async def walk_to_triage(pilot: Pilot, answers: tuple[bool | None, ...]) -> None
 
 
 async def walk_to_run(pilot: Pilot, *, finish: bool) -> None:
-    """ledger: triage (yes, no, yes), then recover-lsm on its real data dir; confirm and finish, or stop at the dialog."""
+    """ledger: triage (yes, no, yes), then recover-lsm on its real data dir; confirm and finish, or stop at the
+    dialog."""
     app = pilot.app
     await walk_to_triage(pilot, (None, False, None))
     app.choose("recover-lsm", "ledger")

@@ -87,7 +87,8 @@ def test_succeeded_is_shown_only_once_verified() -> None:
     state = planned_state()
     state.settle(unchecked, unverified=verification(unchecked)[2])
     assert state.status == "unverified"
-    problem = RunResult("r3", "x", "succeeded", [StepOutcome("verify-after", "engine.verify", "problem", summary="bad")])
+    problem = RunResult("r3", "x", "succeeded",
+                        [StepOutcome("verify-after", "engine.verify", "problem", summary="bad")])
     assert verification(problem)[0] is None and "verify-after, problem: bad" in verification(problem)[2]
 
 
