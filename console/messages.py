@@ -6,12 +6,21 @@ UI's side) applies it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from console.run_view import RunEvent
+from playbooks.events import RunEvent
 from playbooks.fleet import FleetSnapshot
+from playbooks.incident_model import Incident
 
-__all__ = ["NodeSelected", "RunEventReceived", "SnapshotReady", "SourceFailed", "TriageAnswered", "RefusedAction"]
+if TYPE_CHECKING:
+    from console.run_adapter import RunEnded
+    from playbooks.runner import RunResult
+
+__all__ = ["IncidentsChanged", "IncidentTrouble", "NodeSelected", "RunEndedReceived", "RunEventReceived", "RunPlanned",
+           "SnapshotReady", "SourceFailed",
+           "TriageAnswered", "RefusedAction"]
 
 
 class SnapshotReady(Message):
@@ -50,11 +59,30 @@ class TriageAnswered(Message):
 
 
 class RunEventReceived(Message):
-    """The run worker received an event from the playbook run."""
+    """The run worker received an event from the playbook run (the runner's own ``RunEvent``)."""
 
     def __init__(self, event: RunEvent) -> None:
         super().__init__()
         self.event = event
+
+
+class RunEndedReceived(Message):
+    """The runner returned or raised: its result, and whether the node was verified ready."""
+
+    def __init__(self, ended: RunEnded) -> None:
+        super().__init__()
+        self.ended = ended
+
+
+class RunPlanned(Message):
+    """The dry run of ``playbook`` on ``node`` finished: its plan, or why there is none."""
+
+    def __init__(self, node: str, playbook: str, plan: RunResult | None, error: str = "") -> None:
+        super().__init__()
+        self.node = node
+        self.playbook = playbook
+        self.plan = plan
+        self.error = error
 
 
 class RefusedAction(Message):
@@ -64,3 +92,19 @@ class RefusedAction(Message):
         super().__init__()
         self.action = action
         self.reason = reason
+
+
+class IncidentsChanged(Message):
+    """The incident desk read the incidents back from the store (id -> incident): what the screens show."""
+
+    def __init__(self, incidents: dict[str, Incident]) -> None:
+        super().__init__()
+        self.incidents = incidents
+
+
+class IncidentTrouble(Message):
+    """Writing or reading an incident failed; the responder is told, the console goes on."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error

@@ -48,6 +48,10 @@ class Thresholds(BaseModel):
     error_rate_window_seconds: float = Field(default=120, ge=10, le=3600,
                                              description="the error rate is averaged over this window")
     replication_lag_seconds: float | None = Field(default=None, gt=0, description="off unless set")
+    # What triage calls stale and behind (no alert rule of their own): a daily backup with slack, and
+    # five of the node's 60 s archive timeouts.
+    backup_max_age_seconds: float = Field(default=26 * 3600, gt=0, description="newest full backup older is stale")
+    archive_lag_seconds: float = Field(default=300, gt=0, description="a sealed WAL segment waiting longer: behind")
 
 
 def _percent(ratio: float) -> str:

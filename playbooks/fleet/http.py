@@ -188,12 +188,14 @@ class HttpNodeReader:
                 applied_lsn=_int(replication.get("applied_lsn")), primary_lsn=_int(replication.get("primary_lsn")),
                 lag_records=_int(replication.get("lag_records")), lag_bytes=_int(replication.get("lag_bytes")),
                 lag_seconds=_float(replication.get("lag_seconds", reading.get("drconsole_replication_lag_seconds"))),
-                split_brain=bool(replication.get("split_brain", False))),
+                split_brain=bool(replication.get("split_brain", False)),
+                standbys=self._standbys(replication),
+                connected=replication["connected"] if isinstance(replication.get("connected"), bool) else None),
             backup=local_backup or self._backup(_dict(body.get("backup"))),
             performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
                                     error_rate_per_second=rates.error_rate_per_second,
                                     errors_total=rates.errors_total),
-            peers=self._peers(peers_response))
+            **self._peer_view(peers_response))
         return self.reachability.ok(node)
 
     def _health(self, response: httpx.Response, body: dict[str, Any]) -> tuple[Health, str]:
@@ -237,23 +239,40 @@ class HttpNodeReader:
         return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None)
 
     @staticmethod
-    def _peers(response: Any) -> tuple[str, ...]:
-        if not isinstance(response, httpx.Response) or response.status_code != 200:
+    def _standbys(replication: dict[str, Any]) -> tuple[str, ...]:
+        """The standbys a primary serves, by name (what replication groups are built from)."""
+        items = replication.get("standbys")
+        if not isinstance(items, list):
             return ()
+        return tuple(str(item["name"]) for item in items if isinstance(item, dict) and item.get("name"))
+
+    @staticmethod
+    def _peer_view(response: Any) -> dict[str, Any]:
+        """``peers``, ``peers_reachable`` and ``primaries_named`` of the node's ``GET /peers``."""
+        if not isinstance(response, httpx.Response) or response.status_code != 200:
+            return {}
         try:
             body = response.json()
         except ValueError:
-            return ()
+            return {}
         items = body.get("peers", []) if isinstance(body, dict) else body
         if not isinstance(items, list):
-            return ()
-        names = []
+            return {}
+        names, reachable = [], []
         for item in items:
             if isinstance(item, str):
                 names.append(item)
             elif isinstance(item, dict) and (item.get("name") or item.get("url")):
                 names.append(str(item.get("name") or item.get("url")))
-        return tuple(names)
+                if item.get("reachable"):
+                    reachable.append(names[-1])
+        view: dict[str, Any] = {"peers": tuple(names)}
+        if isinstance(body, dict) and items and all(isinstance(item, dict) for item in items):
+            view["peers_reachable"] = tuple(reachable)
+            named = body.get("primaries_named")
+            if isinstance(named, list):
+                view["primaries_named"] = tuple(str(item) for item in named)
+        return view
 
 
 def node_client(timeout_seconds: float) -> httpx.AsyncClient:

@@ -1,14 +1,10 @@
-"""The interfaces the Triage and Run screens render: StaticTriage, the stand-in tree, simulated runs."""
+"""The interface the Triage screen renders: StaticTriage and the playbooks' tree on a snapshot."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from console.run_stub import PLANS, SimulatedLauncher
-from console.run_view import NeedsConfirmation, RunFinished, StepFinished
-from console.triage_stub import snapshot_triage
+from console.triage_adapter import PlaybookTriage
 from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode, TriageView
 from console_testkit import fixture_ticks
 from playbooks.fleet import Thresholds
@@ -40,57 +36,32 @@ def test_a_tree_pointing_nowhere_is_refused() -> None:
         StaticTriage("n", "q", {"q": TreeNode("q", "?", yes="gone")}, {})
 
 
-def test_the_stand_in_tree_answers_from_the_snapshot() -> None:
+def accept_all(view: PlaybookTriage) -> list[tuple[str, bool | None]]:
+    """Accept every probe's answer down the tree; stop at the first it cannot give (as the screen does)."""
+    walked: list[tuple[str, bool | None]] = []
+    while not view.current().is_leaf:
+        node = view.current()
+        found = view.probe(node.id)
+        walked.append((node.id, found.answer))
+        if found.answer is None:
+            break
+        view.answer(found.answer)
+    return walked
+
+
+def test_the_playbooks_tree_answers_a_remote_node_from_the_snapshot() -> None:
+    """No data dir, no config: the fixture fleet's nodes are triaged from what they report."""
     snapshot = fixture_ticks()[-1]
-    ledger = snapshot_triage(snapshot, "ledger", Thresholds())
-    assert ledger.probe("can-start").answer is True
-    assert ledger.probe("corruption").answer is None  # a snapshot cannot tell: the responder decides
-    disk = ledger.probe("disk-pressure")
-    assert disk.answer is True and disk.evidence == "disk 91% used on /srv, threshold 85%"
-    ledger.answer(True)
-    ledger.answer(False)
-    ledger.answer(True)
-    assert [r.playbook_id for r in ledger.recommended()] == ["free-disk-space"]
-    cache = snapshot_triage(snapshot, "cache", Thresholds())
-    assert cache.probe("can-start").answer is False
-    assert "unreachable" in cache.probe("disk-full").evidence
-
-
-async def collect(launcher: SimulatedLauncher, answer: str | None, cancel_after: int | None = None) -> list[object]:
-    run = launcher.start(Recommendation("free-disk-space", "Free disk"), "ledger")
-    events = []
-    async for event in run.events():
-        events.append(event)
-        if isinstance(event, NeedsConfirmation):
-            if answer is None:
-                run.decline(event.step_id)
-            else:
-                assert not run.confirm(event.step_id, "not-the-node")  # checked at the action layer
-                assert run.confirm(event.step_id, answer)
-        if cancel_after is not None and len(events) == cancel_after:
-            run.cancel()
-    return events
-
-
-def test_a_simulated_run_asks_before_its_destructive_step() -> None:
-    events = asyncio.run(collect(SimulatedLauncher(step_seconds=0), "ledger"))
-    asks = [event for event in events if isinstance(event, NeedsConfirmation)]
-    assert [event.step_id for event in asks] == ["recycle-wal"]
-    finished = [event.step_id for event in events if isinstance(event, StepFinished) and event.status == "succeeded"]
-    assert finished == [step.id for step in PLANS["free-disk-space"]]
-    assert events[-1] == RunFinished("succeeded", "every step succeeded (simulated)")
-
-
-def test_declining_stops_the_run_and_cancel_stops_it_too() -> None:
-    events = asyncio.run(collect(SimulatedLauncher(step_seconds=0), None))
-    assert isinstance(events[-1], RunFinished) and events[-1].status == "cancelled"
-    events = asyncio.run(collect(SimulatedLauncher(step_seconds=0), "ledger", cancel_after=3))
-    assert isinstance(events[-1], RunFinished) and events[-1].status == "cancelled"
-    assert not any(isinstance(event, NeedsConfirmation) for event in events)
-
-
-def test_nothing_to_resume_for_simulated_runs() -> None:
-    launcher = SimulatedLauncher()
-    assert launcher.resumable() == ()
-    with pytest.raises(LookupError):
-        launcher.resume("x")
+    ledger = PlaybookTriage("ledger", snapshot=snapshot, thresholds=Thresholds())
+    walked = accept_all(ledger)
+    assert walked[:4] == [("fleet", True), ("in-group", False), ("data-here", False), ("answers", True)]
+    disk = ledger.probe("running-disk")
+    assert disk.answer is True and "disk 91 % used on node ledger on /srv" in disk.evidence
+    assert [r.playbook_id for r in ledger.recommended()] == ["disk-space"]
+    assert (ledger.fault(), ledger.severity(), ledger.run_on()) == ("disk-nearly-full", "P1", "ledger")
+    assert all(r.severity == "P1" for r in ledger.recommended())  # the diagnosis's, not the playbook's default
+    cache = PlaybookTriage("cache", snapshot=snapshot, thresholds=Thresholds())
+    walked = accept_all(cache)
+    assert walked[-2:] == [("answers", False), ("remote-crashed", None)]  # why it is down cannot be read here
+    assert "cannot be read from here" in cache.probe("remote-crashed").evidence
+    assert cache.recommended() == () and cache.fault() is None
