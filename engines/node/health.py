@@ -47,7 +47,7 @@ from engines.backup.metadata import iso_utc
 from engines.errors import CorruptionError, EngineError
 from engines.fsutil import atomic_write_text
 from engines.reports import Problem
-from engines.scrub import ScrubPass, Scrubber, ScrubUnit
+from engines.scrub import ScrubPass, ScrubUnit
 
 __all__ = ["CORRUPTION_FILE", "CorruptionRecord", "HealthTracker", "DegradedProbe", "FOUND_BY"]
 
@@ -250,17 +250,3 @@ class DegradedProbe:
             found = None
         self._backup = (time.monotonic(), found)
         return found
-
-
-def start_scrubber(units: Callable[[], list[ScrubUnit]], tracker: HealthTracker, *, interval: float, rate: float,
-                   paused: Callable[[], bool], name: str) -> Scrubber:
-    """The node's background scrub, feeding ``tracker`` (found_by "scrub")."""
-
-    def on_pass(record: ScrubPass) -> None:
-        tracker.clear_after_pass(record)
-
-    def on_problem(problem: Problem) -> None:
-        tracker.note_problem(problem, "scrub")
-
-    return Scrubber(units, interval=interval, rate=rate, paused=paused, name=name, on_pass=on_pass,
-                    on_problem=on_problem).start()

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from engines.errors import CorruptionError, EngineError
 from engines.node.errors import NodeBadRequestError, NodeError
-from engines.node.health import DegradedProbe, HealthTracker, recheck_units, start_scrubber
-from engines.scrub import Scrubber
+from engines.node.health import DegradedProbe, HealthTracker, recheck_units
+from engines.reports import Problem
+from engines.scrub import ScrubPass, Scrubber
 
 if TYPE_CHECKING:
     from engines.node.node import Node
@@ -64,8 +65,10 @@ class NodeVitals:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         config = self.node.config
-        self.scrubber = start_scrubber(self._units, self.tracker, interval=config.scrub_interval,
-                                       rate=config.scrub_rate, paused=self._paused, name=config.name)
+        self._scrubbed_engine = None
+        self.scrubber = Scrubber(self._units, interval=config.scrub_interval, rate=config.scrub_rate,
+                                 paused=self._paused, name=config.name, on_pass=self._after_pass,
+                                 on_problem=self._on_problem).start()
         if self.tracker.corruption is not None:
             threading.Thread(target=self._recheck, name=f"recheck-{config.name}", daemon=True).start()
 
@@ -79,6 +82,13 @@ class NodeVitals:
         if offset is not None and isinstance(page_size, int) and file is not None and file.endswith(".cow"):
             return offset * page_size, offset
         return offset, None
+
+    def _on_problem(self, problem: Problem) -> None:
+        self.tracker.note_problem(problem, "scrub")
+
+    def _after_pass(self, record: ScrubPass) -> None:
+        self._scrubbed_engine = None  # between passes no engine is being read: a swap pauses nothing
+        self.tracker.clear_after_pass(record)
 
     def _units(self) -> list[Any]:
         engine = self._scrubbed_engine = self.node.engine
@@ -112,6 +122,7 @@ class NodeVitals:
             scrub = Scrubber(lambda: units, interval=0, rate=0, paused=self._paused, name="recheck",
                              on_problem=lambda problem: None)
             result = scrub.run_pass()
+            self._scrubbed_engine = None
             if result.complete and not result.problems:
                 self.tracker.clear(f"re-checked at start: {', '.join(unit.file for unit in units)} sound")
             self.recheck = {"state": "done", "complete": result.complete, "problems": len(result.problems)}
