@@ -1,0 +1,8 @@
+"""Fixtures of the triage matrix; helpers in ``triage_kit`` (real fleets) and ``matrix`` (the table)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
