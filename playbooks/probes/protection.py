@@ -57,8 +57,12 @@ def backup_stale(context: ProbeContext) -> Answer:
     repo = _repo(context)
     node = target_node(context)
     if repo is not None and not repo.exists() and context.data_dir is not None:
-        return Answer(True, f"the backup repository {repo} configured for {context.node or context.data_dir} does "
-                            "not exist: no backup can be restored", {"repo": str(repo)})
+        spec = context.spec(context.node)
+        if spec is not None and spec.backup_repo is not None and Path(spec.backup_repo) == repo:
+            return Answer(True, f"the backup repository {repo} configured for {context.node} does not exist: no "
+                                "backup can be restored", {"repo": str(repo)})
+        return Answer(None, f"no backup repository at {repo} (given with --repo): where this dir's backups are is "
+                            "not known here")
     if repo is None or not repo.exists():
         reported = node.backup if node is not None else None
         if reported is not None and reported.last_backup_at is not None and context.snapshot is not None:
