@@ -161,7 +161,7 @@ def archive_lag(context: ProbeContext) -> Answer:
     per_segment = max(1, sum(last - first + 1 for first, last in ranges) // max(1, len(ranges)))
     behind = max(0, node.last_lsn - archived_last)
     newest_at = max((segment.archived_at for segment in segments if segment.archived_at), default="")
-    late = behind > (keep + 2) * per_segment  # the kept segments and the one being written wait normally
-    return Answer(late, f"{node.name} is at LSN {node.last_lsn}, the archive in {repo} reaches {archived_last} "
+    lagging = behind > (keep + 2) * per_segment  # the kept segments and the one being written wait normally
+    return Answer(lagging, f"{node.name} is at LSN {node.last_lsn}, the archive in {repo} reaches {archived_last} "
                         f"({behind} records behind; a segment holds ~{per_segment}; newest archived {newest_at or '?'})",
                   {"behind_records": behind})

@@ -103,8 +103,8 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- a primary and its standby
     *_per_engine("primary-loss", "primary-down", "P1", "failover", ENGINES, fast_engine="lsm", topology="pair",
                  target="s", on="p", run_on="p"),
-    Case("pair", "primary-loss", "cow", "p", "primary-down", "P1", "failover", run_on="p"),
-    Case("pair", "primary-loss", "rocksdb", "s", "primary-down", "P1", "failover", run_on="p", remote=True),
+    Case("pair", "primary-loss", "cow", "p", "primary-down", "P1", "failover", run_on="p", on="p"),
+    Case("pair", "primary-loss", "rocksdb", "s", "primary-down", "P1", "failover", run_on="p", on="p", remote=True),
     *_per_engine("split-brain", "split-brain", "P0", "split-brain", ENGINES, fast_engine="rocksdb", topology="pair",
                  target="p", on="s"),
     Case("pair", "split-brain", "lsm", "s", "split-brain", "P0", "split-brain", on="s", remote=True),
