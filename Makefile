@@ -1,28 +1,44 @@
-# The two commands a new user needs: `make run` and `make test`. Both bootstrap .venv.
+# The two commands a new user needs: `make run` and `make test`. Both bootstrap .venv from the lock.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+LOCK := requirements/lock.txt
+# pip's own chatter (version nags) stays out of the way; its errors still show.
+PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/python -m pip
 
-.PHONY: run test test-all bench lint clean system-deps
+.PHONY: run test test-all bench lint clean system-deps lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Every package, pip and setuptools included, comes from the lock with its hash checked; the
+# project itself is installed on top without resolving anything (no build isolation: the locked
+# setuptools builds it). pyproject.toml keeps ranges for people who install the wheel themselves.
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Refresh the lock on purpose (newest releases within pyproject's ranges), then run `make test`
+# and commit requirements/*.txt. pip-tools runs from a venv of its own so the lock never pins it.
+LOCK_TOOLS := .venv-lock
+PIP_COMPILE := $(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --upgrade
+lock:
+	test -x $(LOCK_TOOLS)/bin/pip-compile || ($(PYTHON) -m venv $(LOCK_TOOLS) && \
+		$(LOCK_TOOLS)/bin/python -m pip install --quiet pip-tools==7.7.0)
+	$(PIP_COMPILE) -o requirements/runtime.txt pyproject.toml
+	$(PIP_COMPILE) --extra test -c requirements/runtime.txt -o $(LOCK) pyproject.toml requirements/build.in
 
 run: $(STAMP)
 	$(BIN)/drconsole
 
-# Debian's prometheus (with promtool) and prometheus-alertmanager, for tests/integration/prometheus.
-# Silent when present; otherwise installs them as root without starting their daemons.
+# The Debian packages tests need (Prometheus, Alertmanager, zsh, fish: the list is in the script).
+# Silent when present; otherwise installs the missing ones as root without starting daemons.
 system-deps:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null && \
-		command -v prometheus-alertmanager >/dev/null || sh deploy/install-system-deps.sh
+	@sh deploy/install-system-deps.sh
 
 test: $(STAMP) system-deps
 	$(BIN)/lint-imports
@@ -42,4 +58,4 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy engines playbooks
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOCK_TOOLS) build *.egg-info

@@ -1,6 +1,4 @@
-"""The Textual app: screens, the refresh worker, the incident, and the launch entry points.
-
-    run_app(mode, theme, read_only, config_path) -> int      what ``drconsole [tui|dashboard]`` calls
+"""The Textual app: screens, the refresh worker and the incident.
 
 The app renders what ``playbooks`` computes: a ``FleetSource`` yields one ``FleetSnapshot`` per
 tick inside a worker that never touches widgets (it posts ``SnapshotReady``); screens watch the
@@ -40,7 +38,7 @@ from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_th
 from console.triage_view import Recommendation, TriageView
 from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
 
-__all__ = ["DrConsoleApp", "MODES", "run", "run_app"]
+__all__ = ["DrConsoleApp", "MODES"]
 
 MODES = ("interactive", "dashboard")
 APP_CSS = Path(__file__).with_name("app.tcss")
@@ -363,19 +361,3 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         commands.append(SystemCommand("Theme", "Change the colours (dark, light, wall, colorblind)",
                                       self.action_change_theme))
         return commands
-
-
-# -------------------------------------------------------------------- entry points (console.launch)
-def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool = False,
-            config_path: Path | None = None) -> int:
-    """Run the console; the exit code (2: bad config or theme, or no terminal; nothing was changed)."""
-    from console.launch import run_app as run_app_
-
-    return run_app_(mode, theme, read_only, config_path)
-
-
-def run(*, config: Path | None, read_only: bool, theme: str | None, dashboard: bool) -> int:
-    """What ``console.cli_status`` calls: the same as ``run_app``."""
-    from console.launch import run as run_
-
-    return run_(config=config, read_only=read_only, theme=theme, dashboard=dashboard)

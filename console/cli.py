@@ -24,8 +24,9 @@ from typing import Any, NoReturn
 
 from console.cli_common import BACKENDS, absolute_path
 from console.cli_output import EXIT_PROBLEM, EXIT_USAGE, Output
+from console.quiet import quiet_dependency_warnings
 
-__all__ = ["main", "build_parser", "UsageError"]
+__all__ = ["main", "build_parser", "UsageError", "version"]
 
 
 class UsageError(Exception):
@@ -47,8 +48,9 @@ def _common_options() -> argparse.ArgumentParser:
     """Options accepted before the command and after it (SUPPRESS: a later parser keeps an earlier value)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS,
-                        help="configuration file (default: ./drconsole.toml, then "
-                             "~/.config/drconsole/drconsole.toml, then the demo workspace)")
+                        help="configuration file (default: $DRCONSOLE_CONFIG, then ./drconsole.toml, then "
+                             "$XDG_CONFIG_HOME/drconsole/drconsole.toml (~/.config by default), "
+                             "then the demo workspace)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print exactly one JSON object on stdout")
     return common
@@ -128,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = _Parser(prog="drconsole", parents=[common],
                      description="Disaster-recovery console for drconsole storage engines.")
+    parser.add_argument("--version", action="version", version=f"drconsole {version()}")
     commands: Any = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     tui = commands.add_parser("tui", parents=[common], help="the interactive console (default)")
     tui.add_argument("--read-only", action="store_true")
@@ -147,12 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     from console.cli_drill import register as register_drill_commands  # fault, drill
     from console.cli_node import register as register_node_commands
     from console.cli_serve import register as register_serve_commands  # serve ssh, serve web
+    from console.cli_fleet_status import register as register_status_command
+    from console.completion import register as register_completion_command
 
     register_backup_commands(commands, common)
     register_playbook_commands(commands, common)
     register_node_commands(commands, common)
     register_drill_commands(commands, common)
     register_serve_commands(commands, common)
+    register_status_command(commands, common)
+    register_completion_command(commands, common)
     return parser
 
 
@@ -164,9 +171,9 @@ _HANDLERS: dict[tuple[str | None, str | None], tuple[str, str]] = {
     ("engine", "export"): ("console.cli_engine", "run_export"),
     ("wal", "validate"): ("console.cli_wal", "run_validate"),
     ("wal", "truncate"): ("console.cli_wal", "run_truncate"),
-    (None, None): ("console.cli_status", "run_status"),
-    ("tui", None): ("console.cli_status", "run_status"),
-    ("dashboard", None): ("console.cli_status", "run_status"),
+    (None, None): ("console.cli_console", "run_console"),
+    ("tui", None): ("console.cli_console", "run_console"),
+    ("dashboard", None): ("console.cli_console", "run_console"),
     ("demo", None): ("console.demo", "run_cli"),
 }
 
@@ -211,14 +218,29 @@ def _default_hint(exit_code: int) -> str:
 
 
 def _check_config(args: argparse.Namespace) -> None:
-    config = getattr(args, "config", None)
-    if config is not None and not Path(config).is_file():
-        raise UsageError(f"config file {config} does not exist", "drconsole",
-                         hint="check the --config path, or leave it out to use the default search")
+    """An explicitly named config (--config, $DRCONSOLE_CONFIG) must be a file: fail before doing anything."""
+    from console.config_lookup import ConfigLookupError, resolve_config
+
+    try:
+        resolve_config(getattr(args, "config", None))
+    except ConfigLookupError as exc:
+        raise UsageError(exc.message, "drconsole", hint=exc.hint) from None
+
+
+def version() -> str:
+    """The installed distribution's version (what `pip show drconsole` says)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("drconsole")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``drconsole`` command; return its exit code (the console script exits with it)."""
+    quiet_dependency_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     output = Output(json_mode="--json" in argv)
     try:

@@ -120,13 +120,9 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
-    given = getattr(args, "config", None)
-    if given is not None:
-        return Path(given)
-    for candidate in (Path("drconsole.toml"), Path.home() / ".config" / "drconsole" / "drconsole.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+    from console.config_lookup import resolve_config
+
+    return resolve_config(getattr(args, "config", None))[0]
 
 
 def _load_config(args: argparse.Namespace) -> Any:

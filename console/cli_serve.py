@@ -69,7 +69,7 @@ def _check_listen(args: argparse.Namespace, what: str) -> None:
 
 def _config(args: argparse.Namespace) -> Path | None:
     """The fleet the consoles show: checked now, so that a bad config stops the server, not every session."""
-    from console.cli_status import resolve_config
+    from console.config_lookup import resolve_config
     from console.config import load_config
 
     path, _source = resolve_config(getattr(args, "config", None))

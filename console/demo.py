@@ -34,6 +34,7 @@ from pathlib import Path
 
 from console.app import DrConsoleApp
 from console.config import ConfigError, load_config
+from console.config_lookup import demo_workspace_path
 from console.launch import build_app, has_terminal, launch, no_terminal
 from console.themes import ThemeError
 from engines import create_engine, open_engine
@@ -58,8 +59,7 @@ def available_backends() -> list[str]:
 
 
 def default_workspace() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    path = Path(base) / "drconsole" / "demo"
+    path = demo_workspace_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError:  # a read-only home: fall back to the temp dir

@@ -31,6 +31,7 @@ from textual.screen import Screen
 from console.app import DrConsoleApp
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
 from console.drill_sandbox import DrillSandbox, SandboxError, build_sandbox, measure, state_dir_of, write_report
+from console.format import clock_text
 from console.launch import has_terminal, launch, no_terminal
 from console.run_adapter import PlaybookLauncher
 from console.screens.base import ConsoleScreen
@@ -136,7 +137,7 @@ class DrillApp(DrConsoleApp):
             return
         self.drill_checking = True
         self.drill_revision += 1
-        timeline = [f"{event.at.astimezone(self.tz):%H:%M:%S} {event.kind}: {event.text}" for event in self.timeline()]
+        timeline = [f"{clock_text(event.at, self.tz)} {event.kind}: {event.text}" for event in self.timeline()]
         self._check_recovery(self._triage_rows(), timeline)
 
     def _triage_rows(self) -> list[dict[str, Any]]:

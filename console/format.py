@@ -8,7 +8,7 @@ exact strings. Status is always a symbol and a word; colour is added on top by t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from playbooks.fleet import AlertSeverity, Health
 
@@ -18,6 +18,7 @@ __all__ = [
     "bar",
     "bytes_text",
     "clock_text",
+    "local_clock_text",
     "coarse_duration_text",
     "count_text",
     "duration_text",
@@ -105,10 +106,18 @@ def coarse_duration_text(seconds: float | None) -> str:
 
 
 def clock_text(moment: datetime | None, tz: tzinfo | None = None) -> str:
-    """HH:MM:SS in ``tz`` (None: the local zone)."""
+    """HH:MM:SS in ``tz`` (None: UTC, the one convention of the console, the alerts and the reports)."""
     if moment is None:
         return "—"
-    return moment.astimezone(tz).strftime("%H:%M:%S")
+    return moment.astimezone(tz or UTC).strftime("%H:%M:%S")
+
+
+def local_clock_text(moment: datetime) -> str | None:
+    """"HH:MM CET": the same moment on the host's local clock, or None when the host runs on UTC."""
+    local = moment.astimezone()
+    if local.utcoffset() == timedelta(0):
+        return None
+    return f"{local:%H:%M} {local.tzname() or local.strftime('%z')}"
 
 
 def bar(ratio: float | None, width: int) -> str:

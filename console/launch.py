@@ -1,7 +1,6 @@
-"""The console's entry points, what the CLI calls: ``run_app`` and ``run`` (also exported by console.app).
+"""The console's entry point, what the CLI calls (console.cli_console): ``run_app``.
 
     run_app(mode, theme, read_only, config_path) -> int     mode: "interactive" | "dashboard"
-    run(config=..., read_only=..., theme=..., dashboard=...) -> int      (console.cli_status's call)
 
 Bad input (config, theme) is one line on stderr and exit 2, nothing changed; no terminal is exit 2.
 With no config the embedded demo workspace is opened (console.demo).
@@ -21,7 +20,7 @@ from console.themes import load_theme
 if TYPE_CHECKING:
     from console.config import ConsoleConfig
 
-__all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "run", "run_app", "triage_factory",
+__all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "run_app", "triage_factory",
            "viewer_role"]
 
 
@@ -144,8 +143,3 @@ def launch(app: DrConsoleApp) -> int:
         return no_terminal()
     code = app.run()
     return int(code or app.return_code or 0)
-
-
-def run(*, config: Path | None, read_only: bool, theme: str | None, dashboard: bool) -> int:
-    """The entry point ``console.cli_status`` calls: same as ``run_app``."""
-    return run_app("dashboard" if dashboard else "interactive", theme, read_only, config)

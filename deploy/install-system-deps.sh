@@ -1,14 +1,34 @@
 #!/bin/sh
-# Install the system packages drconsole's tests use: Debian's prometheus (with promtool) and
-# prometheus-alertmanager, without recommends. Used by `make system-deps` and by tests/promstack.py.
+# Install the system packages drconsole's tests use, without recommends, only those missing:
+# Debian's prometheus (with promtool) and prometheus-alertmanager, and the shells whose completion
+# scripts the tests load (zsh, fish). Used by `make system-deps` (every `make test`) and by
+# tests/promstack.py. Silent when everything is there.
 #
-# The packages' postinst would start both daemons on 9090/9093; the tests start their own on free
-# ports, and a stray daemon would go on scraping and alerting. A policy-rc.d that answers 101
-# ("action forbidden") stops invoke-rc.d and deb-systemd-invoke from starting them; we add one for
-# the install only, unless the machine has its own (containers usually do).
+# The packages' postinst would start the daemons (Prometheus on 9090, Alertmanager on 9093); the
+# tests start their own on free ports, and a stray daemon would go on scraping and alerting. A
+# policy-rc.d that answers 101 ("action forbidden") stops invoke-rc.d and deb-systemd-invoke from
+# starting them; we add one for the install only, unless the machine has its own (containers usually do).
 set -eu
 
-PACKAGES="prometheus prometheus-alertmanager"
+# One "binary:package" per line: the package is installed when the binary is missing.
+NEEDS="
+promtool:prometheus
+prometheus:prometheus
+prometheus-alertmanager:prometheus-alertmanager
+zsh:zsh
+fish:fish
+"
+PACKAGES=""
+for need in $NEEDS; do
+    binary=${need%%:*}
+    package=${need#*:}
+    if ! command -v "$binary" >/dev/null 2>&1; then
+        case " $PACKAGES " in *" $package "*) ;; *) PACKAGES="$PACKAGES $package" ;; esac
+    fi
+done
+PACKAGES=${PACKAGES# }
+[ -n "$PACKAGES" ] || exit 0
+
 POLICY=/usr/sbin/policy-rc.d
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -38,7 +58,7 @@ if ! install >/tmp/drconsole-apt.log 2>&1; then
 fi
 
 # If a service was started anyway (a policy-rc.d that allows it), stop and disable it.
-for service in $PACKAGES; do
+for service in prometheus prometheus-alertmanager; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl disable --now "$service" >/dev/null 2>&1 || true
     elif command -v service >/dev/null 2>&1; then
@@ -46,7 +66,7 @@ for service in $PACKAGES; do
     fi
 done
 
-for binary in promtool prometheus prometheus-alertmanager; do
-    command -v "$binary" >/dev/null || { echo "install-system-deps: $binary still missing" >&2; exit 1; }
+for need in $NEEDS; do
+    command -v "${need%%:*}" >/dev/null || { echo "install-system-deps: ${need%%:*} still missing" >&2; exit 1; }
 done
 echo "install-system-deps: installed $PACKAGES"

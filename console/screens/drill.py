@@ -15,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import Static
 
+from console.format import clock_text
 from console.screens.base import ConsoleScreen
 from console.widgets.drill_clock import DrillClock
 from console.widgets.key_bar import KeyBar
@@ -68,7 +69,7 @@ class DrillScreen(ConsoleScreen):
                  engine=drill.engine, node=drill.node_name),
             line("[dim]$description · reference: $reference[/dim]", description=scenario.description,
                  reference=scenario.reference or "-"),
-            line("Fault injected at $at: $fault", at=drill.fault_wall.astimezone(app.tz).strftime("%H:%M:%S"),
+            line("Fault injected at $at: $fault", at=clock_text(drill.fault_wall, app.tz) + " UTC",
                  fault=drill.fault_summary),
             line("Load: $acked acknowledged writes before the fault (ledger kept outside the data dir)",
                  acked=drill.acked_writes),

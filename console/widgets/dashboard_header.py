@@ -54,7 +54,8 @@ class DashboardHeader(Horizontal):
                  for health, count in counts.items() if count]
         alerts = len(snapshot.alerts)
         tally.update(Content("\n").join([
-            line("[b]$title[/b] · $count nodes · read-only", title=self.title, count=str(len(snapshot.nodes))),
+            line("[b]$title[/b] · $count nodes · read-only · clock $zone", title=self.title,
+                 count=str(len(snapshot.nodes)), zone="UTC" if self.tz is None else str(self.tz)),
             line("  ".join(parts)),
             line(f"{alerts} active alert{'s' if alerts != 1 else ''}" if alerts else "[$status-ok]✔ no active alerts[/]"),
         ]))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from textual.content import Content
 from textual.reactive import reactive, var
 from textual.widget import Widget
 
-from console.format import HEALTH_STYLE, clock_text, duration_text
+from console.format import HEALTH_STYLE, clock_text, duration_text, local_clock_text
 from console.incident import Incident
 from console.widgets.text import line, spread
 from playbooks.fleet import FleetSnapshot, Health
@@ -69,7 +69,11 @@ class StatusBar(Widget):
             parts.append(line(f"[b]$severity[/b] RTO $elapsed/$target {verdict}", severity=incident.severity,
                               elapsed=duration_text(elapsed), target=duration_text(incident.target_rto_seconds)))
         # Seconds only while an incident's clock runs: an idle board then changes once a minute.
-        clock = clock_text(now, self.tz) if now else ""
-        parts.append(Content(clock if incident is not None else clock[:5]))
+        if now is not None:
+            clock = clock_text(now, self.tz)
+            zone = now.astimezone(self.tz or UTC).tzname() or ""
+            clock = f"{clock if incident is not None else clock[:5]} {zone}".rstrip()
+            local = local_clock_text(now) if self.tz is None and (self.content_size.width or 80) >= 110 else None
+            parts.append(Content(f"{clock} ({local})" if local else clock))
         right = Content(" │ ").join(part for part in parts if part.cell_length)
         return spread(left, right, self.content_size.width or 80)

@@ -309,7 +309,7 @@ def test_global_options_go_before_or_after_the_command(any_backend: str, tmp_pat
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     config = tmp_path / "drconsole.toml"
-    config.write_text("[console]\n")
+    config.write_text(f'[console]\n\n[[node]]\nname = "one"\ndata_dir = "{data}"\n')
     for argv in (["--json", "engine", "stats", "--data-dir", str(data)],
                  ["--config", str(config), "engine", "stats", "--data-dir", str(data), "--json"],
                  ["engine", "--json", "stats", "--data-dir", str(data)]):

@@ -1,4 +1,4 @@
-"""``drconsole`` with no command, ``tui`` and ``dashboard``: the app when it exists, else a status."""
+"""``drconsole`` with no command, ``tui`` and ``dashboard`` open the console with the documented arguments."""
 
 from __future__ import annotations
 
@@ -11,27 +11,18 @@ from typing import Any
 import pytest
 from cli_support import cli, run
 
-import console.cli_status
 
-
-def test_without_an_app_a_status_is_printed(capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    real = console.cli_status._module_exists
-    monkeypatch.setattr(console.cli_status, "_module_exists", lambda name: name != "console.app" and real(name))
-    for argv in ([], ["tui", "--read-only"], ["dashboard", "--theme", "dark"]):
-        result = cli(capsys, *argv)
-        assert result.code == 0 and "drconsole engine init" in result.out and result.err == ""
-
-
-def test_the_app_is_opened_with_the_documented_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_console_is_opened_with_the_documented_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no ./drconsole.toml, no user config: the demo workspace
     monkeypatch.setenv("HOME", str(tmp_path))
-    calls: list[dict[str, Any]] = []
-    fake = types.ModuleType("console.app")
-    fake.__spec__ = importlib.machinery.ModuleSpec("console.app", None)
-    fake.run = lambda **kwargs: calls.append(kwargs) or 0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "console.app", fake)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("DRCONSOLE_CONFIG", raising=False)
+    calls: list[tuple[Any, ...]] = []
+    fake = types.ModuleType("console.launch")
+    fake.__spec__ = importlib.machinery.ModuleSpec("console.launch", None)
+    fake.run_app = lambda *arguments: calls.append(arguments) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "console.launch", fake)
     config = tmp_path / "etc" / "custom.toml"
     config.parent.mkdir()
     config.write_text("")
@@ -40,13 +31,17 @@ def test_the_app_is_opened_with_the_documented_arguments(tmp_path: Path, capsys:
     (tmp_path / "drconsole.toml").write_text("")
     assert cli(capsys, "dashboard").code == 0
     assert calls == [
-        {"config": config, "read_only": False, "theme": None, "dashboard": False},
-        {"config": None, "read_only": True, "theme": "light", "dashboard": False},
-        {"config": tmp_path / "drconsole.toml", "read_only": True, "theme": None, "dashboard": True},
+        ("interactive", None, False, config),
+        ("interactive", "light", True, None),
+        ("dashboard", None, True, tmp_path / "drconsole.toml"),
     ]
 
 
-def test_status_as_json_from_the_console_script() -> None:
-    done = run("--json")
-    assert done.code == 0 and "Traceback" not in done.err
-    assert {"config", "config_source", "backends"} <= set(done.json())
+def test_json_without_a_command_is_the_fleet_status(tmp_path: Path) -> None:
+    config = tmp_path / "drconsole.toml"
+    config.write_text('[[node]]\nname = "gone"\nurl = "http://127.0.0.1:9"\n')
+    done = run("--config", config, "--json")
+    assert done.code == 1 and "Traceback" not in done.err  # the one node does not answer: not healthy
+    payload = done.json()
+    assert payload["config"] == str(config) and payload["nodes"][0]["name"] == "gone"
+    assert payload["nodes"][0]["health"] == "down"

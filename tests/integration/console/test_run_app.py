@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.app import run, run_app
+from console.launch import run_app
 from console.cli import main as cli_main
 from console.demo import run_cli
 
@@ -39,7 +39,7 @@ def test_the_cli_renders_config_errors_the_same_way(tmp_path: Path, capsys: pyte
 
 def test_an_unknown_theme_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, '[[node]]\nname = "a"\nurl = "http://127.0.0.1:9"\n')
-    assert run(config=path, read_only=False, theme="neon", dashboard=False) == 2
+    assert run_app("interactive", "neon", False, path) == 2
     assert "no theme named 'neon'" in capsys.readouterr().err
 
 

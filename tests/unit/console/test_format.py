@@ -63,3 +63,28 @@ def test_large_type() -> None:
     assert big_width("OK") == 7
     assert big_rows("ok?") is not None
     assert big_rows("Z") is None and big_rows("") is None
+
+
+def test_the_clock_is_utc_unless_told_otherwise_and_local_time_is_named() -> None:
+    import os
+    import time
+
+    from console.format import local_clock_text
+
+    moment = datetime(2026, 12, 6, 3, 0, 5, tzinfo=UTC)
+    assert clock_text(moment) == "03:00:05"
+    saved = os.environ.get("TZ")
+    try:
+        os.environ["TZ"] = "America/New_York"
+        time.tzset()
+        assert clock_text(moment) == "03:00:05"  # the host's zone does not move the console's clock
+        assert local_clock_text(moment) == "22:00 EST"
+        os.environ["TZ"] = "UTC"
+        time.tzset()
+        assert local_clock_text(moment) is None  # nothing to add on a UTC host
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()

@@ -1,0 +1,77 @@
+"""Which configuration file a command uses: the one lookup order of the CLI contract.
+
+    1. ``--config PATH``
+    2. ``$DRCONSOLE_CONFIG``
+    3. ``./drconsole.toml``
+    4. ``$XDG_CONFIG_HOME/drconsole/drconsole.toml`` (``XDG_CONFIG_HOME`` defaults to ``~/.config``)
+    5. none: the console opens the demo workspace; commands that need nodes say so
+
+An explicit choice (1 or 2) that names no file is an error, not a reason to fall through: a
+responder who pointed at a config must not silently get another fleet. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["resolve_config", "check_explicit_config", "ConfigLookupError", "ENV_VAR", "demo_workspace_path"]
+
+ENV_VAR = "DRCONSOLE_CONFIG"
+
+
+class ConfigLookupError(ValueError):
+    """An explicitly named config is not a readable file; ``hint`` says what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _user_config(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec: a relative value is invalid and must be ignored.
+    root = Path(base) if base and Path(base).is_absolute() else Path(environ.get("HOME") or Path.home()) / ".config"
+    return root / "drconsole" / "drconsole.toml"
+
+
+def demo_workspace_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the embedded demo workspace lives: ``$XDG_DATA_HOME/drconsole/demo`` (~/.local/share)."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_DATA_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path(environ.get("HOME") or Path.home()) / ".local" / "share"
+    return root / "drconsole" / "demo"
+
+
+def check_explicit_config(path: Path, source: str) -> None:
+    """Raise ``ConfigLookupError`` unless ``path`` (from ``source``) is a file."""
+    if path.is_dir():
+        raise ConfigLookupError(f"{source} {path} is a directory, not a config file",
+                                hint=f"name the file, e.g. {path / 'drconsole.toml'}")
+    if not path.is_file():
+        raise ConfigLookupError(f"{source} {path} does not exist",
+                                hint="check the path, or unset it to use the default search (see `drconsole --help`)")
+
+
+def resolve_config(explicit: Path | None = None, *, environ: Mapping[str, str] | None = None,
+                   cwd: Path | None = None) -> tuple[Path | None, str]:
+    """(the config file, where it came from); (None, "demo workspace") when there is none."""
+    environ = os.environ if environ is None else environ
+    if explicit is not None:
+        path = Path(explicit).absolute()
+        check_explicit_config(path, "--config")
+        return path, "--config"
+    named = environ.get(ENV_VAR, "")
+    if named:
+        path = Path(named).absolute()
+        check_explicit_config(path, f"${ENV_VAR}")
+        return path, f"${ENV_VAR}"
+    local = (cwd or Path.cwd()) / "drconsole.toml"
+    if local.is_file():
+        return local, "./drconsole.toml"
+    user = _user_config(environ)
+    if user.is_file():
+        return user, "user config"
+    return None, "demo workspace"

@@ -1,0 +1,82 @@
+"""``drconsole status``: a running fleet of real node processes in one table; exit 1 once one is down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from engines.node.client import NodeClient
+from integration.node.node_support import wait_until
+
+DRCONSOLE = Path(sys.executable).with_name("drconsole")
+
+
+def _status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(DRCONSOLE), "--config", str(config), "status", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_status_lists_a_running_fleet_and_fails_when_a_node_dies(node_process, tmp_path: Path) -> None:
+    primary = node_process("orders-a")
+    standby = node_process("orders-b", "--follow", primary.url)
+    with NodeClient(primary.url) as client:
+        for index in range(20):
+            client.put(f"k{index}".encode(), b"v")
+    wait_until(lambda: httpx.get(f"{standby.url}/replication").json()["applied_lsn"] == 20)
+    config = tmp_path / "drconsole.toml"
+    config.write_text(f'[[node]]\nname = "orders-a"\nurl = "{primary.url}"\n\n'
+                      f'[[node]]\nname = "orders-b"\nurl = "{standby.url}"\nupstream = "orders-a"\n')
+
+    done = _status(config, "--json")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["healthy"] is True and payload["version"]
+    rows = {row["name"]: row for row in payload["nodes"]}
+    assert rows["orders-a"]["role"] == "primary" and rows["orders-a"]["last_lsn"] == 20
+    assert rows["orders-b"]["role"] == "standby" and rows["orders-b"]["lag_records"] == 0
+    assert {row["engine"] for row in rows.values()} == {"lsm"}
+
+    table = _status(config)
+    assert table.returncode == 0 and table.stderr == ""
+    header, *lines = table.stdout.splitlines()[1:]
+    assert header.split() == ["NODE", "ENGINE", "ROLE", "EPOCH", "LSN", "LAG", "HEALTH", "DISK", "BACKUP", "ALERTS"]
+    assert [line.split()[:3] for line in lines] == [["orders-a", "lsm", "primary"], ["orders-b", "lsm", "standby"]]
+    assert all("✔ OK" in line for line in lines)
+
+    standby.kill(signal.SIGKILL)
+    down = _status(config, "--json")
+    assert down.returncode == 1
+    rows = {row["name"]: row for row in json.loads(down.stdout)["nodes"]}
+    assert rows["orders-b"]["health"] == "down" and rows["orders-a"]["health"] == "ok"
+
+
+def test_watch_redraws_until_interrupted(node_process, tmp_path: Path) -> None:
+    node = node_process("solo")
+    config = tmp_path / "drconsole.toml"
+    config.write_text(f'[[node]]\nname = "solo"\nurl = "{node.url}"\n')
+    watcher = subprocess.Popen([str(DRCONSOLE), "--config", str(config), "status", "--watch", "0.2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == 0, err
+    assert out.count("NODE  ") >= 2 and "ctrl+c to stop" in out
+
+
+def test_watch_with_json_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "drconsole.toml"
+    config.write_text('[[node]]\nname = "x"\nurl = "http://127.0.0.1:9"\n')
+    done = _status(config, "--watch", "--json")
+    assert done.returncode == 2 and "cannot be combined with --json" in done.stderr
+    assert os.path.exists(config)
