@@ -2,6 +2,7 @@
 
     drconsole node serve --engine E --data-dir D --port P [--host H] [--name N] [--follow URL]
                          [--peer URL]... [--token-file F] [--archive REPO] [--durability sync|async]
+                         [--scrub-interval SECONDS] [--scrub-rate BYTES_PER_SEC]
     drconsole node status URL [--json]         health, role, epoch, replication, peers (exit 1: a problem)
     drconsole node promote URL                 standby -> primary in a new epoch
     drconsole node fence URL --yes             stop a primary taking writes
@@ -31,6 +32,32 @@ from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_numbe
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
+
+
+_SIZE_UNITS = {"": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30, "gib": 2**30}
+
+
+def _rate(text: str) -> float:
+    """Bytes per second: ``4194304``, ``4MiB``, ``512k`` (binary units)."""
+    number = text.rstrip("KkMmGgIiBb")
+    unit = text[len(number):].lower()
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate in bytes per second (e.g. 4194304 or 4MiB)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the rate must not be negative (0: unthrottled)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the interval must not be negative (0: no scrub)")
+    return value
 
 
 def _url(text: str) -> str:
@@ -72,6 +99,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     serve.add_argument("--max-value-bytes", type=int, default=16 * 2**20, metavar="N")
     serve.add_argument("--peer-interval", type=float, default=1.0, metavar="S", help="seconds between peer polls")
     serve.add_argument("--advertise-url", type=_url, metavar="URL", help="the URL peers and standbys use for this node")
+    serve.add_argument("--scrub-interval", type=_seconds, default=3600.0, metavar="SECONDS",
+                       help="background scrub: seconds from one pass over every cold file to the next "
+                            "(default 3600; 0 disables it); damage no read touches is found within two")
+    serve.add_argument("--scrub-rate", type=_rate, default=4 * 2**20, metavar="BYTES_PER_SEC",
+                       help="the most the scrub reads per second (default 4MiB: <= 10 %% cost to foreground "
+                            "latency and throughput, bench/scrub_bench.py; 0: unthrottled)")
     serve.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
     serve.add_argument("--log-file", type=absolute_path, metavar="F",
                        help="append the node's log to F (its stderr: start and exit lines, errors, tracebacks, fatal "
@@ -126,7 +159,8 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
                         archive=args.archive, backup_repo=args.backup_repo, durability=args.durability, allow_remote=args.allow_remote,
                         max_value_bytes=args.max_value_bytes, wal_segment_bytes=args.wal_segment_bytes,
                         peer_interval=args.peer_interval,
-                        advertise_url=args.advertise_url)
+                        advertise_url=args.advertise_url, scrub_interval=args.scrub_interval,
+                        scrub_rate=args.scrub_rate)
     with node_log(args.log_file, name=config.name, data_dir=str(config.data_dir), url=config.url) as outcome:
         out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
                  + (f" as a standby of {config.follow}" if config.follow else ""))
@@ -210,6 +244,13 @@ def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
                      f"{replication.get('primary_lsn')}, lag {replication.get('lag_records')} records, "
                      f"{replication.get('lag_bytes')} bytes, "
                      f"{'?' if lag is None else f'{lag * 1000:.0f} ms'}")
+    corruption = health.get("corruption")
+    if isinstance(corruption, dict):
+        lines.append(f"  corrupt since {corruption.get('since')} (found by {corruption.get('found_by')}): "
+                     f"{corruption.get('file') or 'file unknown'} offset {corruption.get('offset')}: "
+                     f"{corruption.get('detail')}")
+    if health.get("reason") and health.get("status") not in ("healthy", "corrupt"):
+        lines.append(f"  {health.get('status')}: {health.get('reason')}")
     reseed = replication.get("reseed")
     if reseed:
         lines.append(f"  reseed {reseed.get('state')}: backup {reseed.get('backup_id')} at LSN {reseed.get('lsn')} "

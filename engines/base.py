@@ -45,6 +45,7 @@ from engines.fsutil import QUARANTINE_DIR, fsync_dir, new_quarantine, tree_size
 from engines.marker import Marker, read_marker, write_marker
 from engines.options import EngineOptions
 from engines.reports import EngineStats, VerifyReport
+from engines.scrub import ScrubUnit, wal_units
 from engines.wal import Op, RecoveryMode, WalReader, WalWriter, list_segments, truncate_at_first_bad
 from engines.wal.files import check_ends_cleanly
 
@@ -120,6 +121,9 @@ class Engine(ABC):
         # Called with each WAL segment before it is recycled (the backup archiver sets it).
         self.archive_hook: Callable[[Path], None] | None = None
         self.archive_error: str | None = None  # the last archiver failure, until one succeeds
+        # Called with a corruption met by background work no caller sees (an LSM compaction), and
+        # what found it ("compaction"): a node turns it into its ``corrupt`` health state.
+        self.corruption_hook: Callable[[CorruptionError, str], None] | None = None
         store_open = False
         try:
             self._acquire_lock()
@@ -238,6 +242,12 @@ class Engine(ABC):
         self._store_verify(report)
         self._verify_wal(report)
         return report
+
+    def scrub_units(self) -> list[ScrubUnit]:
+        """The files a background scrub checks, one unit each (``engines.scrub``): the store's
+        own files and the sealed WAL segments. Reading them changes nothing."""
+        self._check_open()
+        return [*self._store_scrub_units(), *wal_units(self.wal_dir)]
 
     def checkpoint(self, dest: Path) -> int:
         """Write a consistent, openable copy of this data dir to ``dest``; returns the LSN it holds.
@@ -362,6 +372,10 @@ class Engine(ABC):
     @abstractmethod
     def _store_verify(self, report: VerifyReport) -> None:
         """Add every store problem to ``report``; must not write."""
+
+    def _store_scrub_units(self) -> list[ScrubUnit]:
+        """One ``ScrubUnit`` per store file (see ``engines.scrub``); none by default."""
+        return []
 
     @abstractmethod
     def _store_checkpoint(self, dest: Path) -> tuple[int, Callable[[], None] | None]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engines.errors import InvalidArgumentError
+from engines.scrub import DEFAULT_INTERVAL_SECONDS, DEFAULT_RATE_BYTES
 
 __all__ = ["NodeConfig", "is_loopback"]
 
@@ -38,6 +39,8 @@ class NodeConfig:
             standby too far behind (no WAL source reaches back) or empty; None: ``archive``, else
             the one the primary advertises. A primary advertises it and ``/admin/backup`` writes there.
         durability: for a new data dir.
+        scrub_interval: seconds from one background scrub pass to the next (0: no scrub).
+        scrub_rate: bytes per second the scrub reads at most (0: unthrottled).
     """
 
     data_dir: Path
@@ -58,6 +61,8 @@ class NodeConfig:
     long_poll_seconds: float = 1.0
     wal_segment_bytes: int | None = None
     advertise_url: str | None = None
+    scrub_interval: float = DEFAULT_INTERVAL_SECONDS
+    scrub_rate: float = DEFAULT_RATE_BYTES
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -72,6 +77,9 @@ class NodeConfig:
                 hint="the node API has no TLS; pass --allow-remote to listen there anyway, behind a proxy")
         self.follow = self.follow.rstrip("/") if self.follow else None
         self.peers = [peer.rstrip("/") for peer in self.peers]
+        if self.scrub_interval < 0 or self.scrub_rate < 0:
+            raise InvalidArgumentError("--scrub-interval and --scrub-rate must not be negative",
+                                       hint="0 disables the scrub (interval) or its throttle (rate)")
 
     @property
     def backup_source(self) -> Path | None:

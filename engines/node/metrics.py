@@ -34,6 +34,7 @@ METRIC_NAMES = (
     "drconsole_last_lsn",
     "drconsole_epoch",
     "drconsole_keys",
+    "drconsole_corruption_detected",
 )
 # Sync writes cost one fsync (0.1-10 ms); the alert thresholds are 50 and 100 ms.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -68,6 +69,16 @@ class NodeMetrics:
                                          "Seconds since the commit of the first record each standby lacks "
                                          "(grows while a standby is stopped)", ["standby"], registry=r)
         self.role = Gauge("drconsole_role", "The node's role (1 for the current one)", ["role"], registry=r)
+        self.corruption = Gauge("drconsole_corruption_detected",
+                                "1 while the node is corrupt: a read, a compaction or the scrub met damaged bytes "
+                                "(until a repair clears it)", registry=r)
+        self.recovering = Gauge("drconsole_recovering", "1 while a playbook holds the data dir", registry=r)
+        self.scrub_bytes = Counter("drconsole_scrub_read_bytes", "Bytes the background scrub has read and checked",
+                                   registry=r)
+        self.scrub_passes = Counter("drconsole_scrub_passes", "Background scrub passes run", registry=r)
+        self.scrub_last = Gauge("drconsole_scrub_last_complete_pass_timestamp_seconds",
+                                "When the last complete scrub pass ended (0: none yet)", registry=r)
+        self._scrub_seen = (0, 0)
         for operation in ("get", "put", "delete", "replicate", "admin"):
             self.errors.labels(operation)  # present from the first scrape, at 0
 
@@ -85,7 +96,8 @@ class NodeMetrics:
         self.lag_records.set(values.get("lag_records") or 0)
         self.last_lsn.set(values.get("last_lsn", 0))
         self.epoch.set(values.get("epoch", 0))
-        self.keys.set(values.get("keys", 0))
+        if "keys" in values:  # not while recovering: the engine is closed
+            self.keys.set(values["keys"])
         self.split_brain.set(1 if values.get("split_brain") else 0)
         self.fenced.set(1 if values.get("role") == "fenced" else 0)
         for standby in values.get("standbys", []):
@@ -93,4 +105,12 @@ class NodeMetrics:
             self.standby_lag_seconds.labels(standby["name"]).set(standby.get("lag_seconds") or 0.0)
         for role in ("primary", "standby", "fenced"):
             self.role.labels(role).set(1 if values.get("role") == role else 0)
+        self.corruption.set(1 if values.get("corruption_detected") else 0)
+        self.recovering.set(1 if values.get("recovering") else 0)
+        read, passes = int(values.get("scrub_bytes_total", 0)), int(values.get("scrub_passes", 0))
+        self.scrub_bytes.inc(max(0, read - self._scrub_seen[0]))
+        self.scrub_passes.inc(max(0, passes - self._scrub_seen[1]))
+        self._scrub_seen = (max(read, self._scrub_seen[0]), max(passes, self._scrub_seen[1]))
+        if values.get("scrub_last_complete"):
+            self.scrub_last.set(values["scrub_last_complete"])
         return generate_latest(self.registry)

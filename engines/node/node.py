@@ -30,7 +30,7 @@ from typing import Any
 from engines import create_engine, open_engine
 from engines.backup import attach_archiver, restore_backup
 from engines.base import Engine
-from engines.errors import EngineError, InvalidArgumentError, SafetyRefusal
+from engines.errors import CorruptionError, EngineError, InvalidArgumentError, SafetyRefusal
 from engines.fsutil import move_to_quarantine
 from engines.node.client import NodeClient
 from engines.node.config import NodeConfig
@@ -42,6 +42,7 @@ from engines.node.peers import PeerMonitor
 from engines.node.replication import Follower
 from engines.node.reseed import ReseedReport, choose_backup
 from engines.node.state import NodeState, TimelineEntry, load_state, persist_epoch, save_state, switch_lsn
+from engines.node.vitals import NodeVitals
 from engines.node.wal_tail import WalTail
 
 __all__ = ["Node", "RESERVED_PREFIX", "READY_KEY"]
@@ -61,7 +62,8 @@ class Node:
         self._commit = threading.Condition(threading.Lock())
         self.committed_lsn = 0
         self.commit_clock = CommitClock()
-        self.engine: Engine = self._open_engine()
+        self.vitals = NodeVitals(self)
+        self.engine = self._open_engine()
         self.committed_lsn = self.engine.last_lsn
         self.tail = WalTail(self.engine.wal_dir)
         saved = load_state(config.data_dir)
@@ -88,6 +90,17 @@ class Node:
         self.started_at = time.time()
 
     # ------------------------------------------------------------------ lifecycle
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        # Every engine the node serves (reopened, reseeded, rejoined, reopened by the recovery
+        # agent) reports the damage its background work meets.
+        engine.corruption_hook = self.vitals.on_background_corruption
+        self._engine = engine
+
     def _open_engine(self) -> Engine:
         config = self.config
         path = config.data_dir
@@ -114,6 +127,7 @@ class Node:
         if self.config.peers:
             self.peers = PeerMonitor(self, self.config.peers, self.config.peer_interval)
             self.peers.start()
+        self.vitals.start()
 
     def close(self) -> None:
         with self._lock:
@@ -122,6 +136,7 @@ class Node:
             self.closed = True
         with self._commit:
             self._commit.notify_all()
+        self.vitals.stop()
         if self.peers is not None:
             self.peers.stop()
         self._stop_follower()
@@ -196,20 +211,52 @@ class Node:
         return self._timed_write(lambda: self.engine.delete(key))
 
     def _timed_write(self, write: Any) -> int:
+        self.vitals.check_serving()
         started = time.perf_counter()
-        lsn: int = write()
+        with self.vitals.watch():  # a COW write reads the pages it copies
+            lsn: int = write()
         self.metrics.write_latency.observe(time.perf_counter() - started)
         self.note_committed(lsn)
         return lsn
 
     def get(self, key: bytes) -> bytes | None:
+        self.vitals.check_serving()
         started = time.perf_counter()
-        value = self.engine.get(key)
+        with self.vitals.watch():
+            value = self.engine.get(key)
         self.metrics.read_latency.observe(time.perf_counter() - started)
         return value
 
+    # ------------------------------------------------------------------ health (the recovery agent's handles)
+    def set_recovering(self, reason: str) -> None:
+        """Enter ``recovering``: /health and /ready answer 503, /kv 503 "recovering", the scrub pauses.
+
+        The caller (the recovery agent) drains, closes and reopens the engine itself; this only
+        says so to every client.
+        """
+        self.vitals.tracker.set_recovering(reason)
+
+    def clear_recovering(self) -> None:
+        """Leave ``recovering``: the node serves again (with the engine it holds now)."""
+        self.vitals.tracker.clear_recovering()
+
+    def clear_corruption(self, reason: str) -> dict[str, Any] | None:
+        """Leave ``corrupt`` after a repair verified clean; returns the record cleared (None: was not corrupt)."""
+        record = self.vitals.tracker.clear(reason)
+        return None if record is None else record.model_dump()
+
+    def note_corruption(self, error: CorruptionError, found_by: str = "read") -> None:
+        """Enter ``corrupt`` (an engine call outside the node's own paths met damaged bytes)."""
+        self.vitals.tracker.note_error(error, found_by)
+
     def ready_probe(self) -> dict[str, Any]:
-        """The reference's readiness check: a write and a read of a reserved key (primary only)."""
+        """The reference's readiness check: a write and a read of a reserved key (primary only).
+
+        A corrupt or recovering node is not ready, whatever the probe would say.
+        """
+        gate = self.vitals.ready_gate()
+        if gate is not None:
+            return gate
         if self.state.role != "primary":
             present = self.engine.get(READY_KEY)
             following = self.follower is not None and self.follower.connected
@@ -398,6 +445,7 @@ class Node:
         outcome = {"plan": plan.to_json(), "quarantine": str(moved), "export": export.to_json(),
                    "summary": str(folder / f"{name}.diverged.json")}
         self.last_rejoin = {"at": time.time(), "primary": plan.primary, "diverged": True, **outcome}
+        self.vitals.tracker.clear(f"the data dir was set aside ({moved}) and replaced by an empty one")
         log.warning("node %s diverged from %s after LSN %d: %d record(s) exported to %s, data dir moved to %s; "
                     "following %s from an empty data dir", self.config.name, plan.primary, plan.fork_lsn,
                     export.records, export.path, moved, plan.primary)
@@ -442,6 +490,8 @@ class Node:
             report.lsn = result.lsn
             report.quarantine = None if result.quarantine is None else str(result.quarantine)
             report.finish("reseeded")
+            self.vitals.tracker.clear(f"the data dir was replaced by backup {meta.backup_id} "
+                                      f"(the old one is in {report.quarantine})")
             log.warning("node %s reseeded from backup %s: now at LSN %d (was %d); the old data dir is in %s",
                         self.config.name, meta.backup_id, result.lsn, applied, report.quarantine)
             return report
@@ -507,23 +557,16 @@ class Node:
         return standbys
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        stats = self.engine.stats()
-        body = {**self.describe_role(), "status": "healthy", "backend": self.engine.backend,
-                "split_brain": self.split_brain,
-                "stats": {"total_keys": stats.total_keys, "disk_usage_bytes": stats.disk_usage_bytes,
-                          "memory_usage_bytes": stats.memory_usage_bytes, "wal_bytes": stats.wal_bytes,
-                          "last_lsn": stats.last_lsn},
-                "uptime_seconds": round(time.time() - self.started_at, 3), "timestamp": time.time()}
-        ok = True
-        if self.state.role == "fenced":
-            body["status"], ok = "fenced", False
-        elif self.split_brain:
-            body["status"] = "split-brain"
-        return ok, body
+        """(HTTP 200?, the /health body): the states of ``vitals.py``."""
+        code, body = self.vitals.health()
+        return code == 200, body
 
     def metrics_values(self) -> dict[str, Any]:
         replication = self.replication()
-        return {**replication, "last_lsn": self.engine.last_lsn, "keys": self.engine.stats().total_keys}
+        values = {**replication, "last_lsn": self.engine.last_lsn, **self.vitals.metrics()}
+        if self.vitals.tracker.recovering is None:
+            values["keys"] = self.engine.stats().total_keys
+        return values
 
     def data_dir(self) -> Path:
         return self.config.data_dir

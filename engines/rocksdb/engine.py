@@ -37,6 +37,8 @@ from engines.fsutil import atomic_write_text, fsync_dir, new_quarantine
 from engines.options import EngineOptions
 from engines.reports import RepairReport, VerifyReport
 from engines.rocksdb.errors import map_rocksdb_error, rocks_call
+from engines.rocksdb.scrub import table_units
+from engines.scrub import ScrubUnit
 
 __all__ = ["RocksEngine", "ROCKSDB_DIR", "STATE_FILE"]
 
@@ -284,6 +286,13 @@ class RocksEngine(Engine):
         except CorruptionError as exc:
             report.add("checksum", exc.message, file=self._relative(exc.file), offset=exc.offset)
         report.count("keys", rows)
+
+    def _store_scrub_units(self) -> list[ScrubUnit]:
+        def live_files() -> list[dict[str, Any]]:
+            with rocks_call(f"listing live files of {self.rocksdb_dir}"):
+                return list(self._db.live_files())
+
+        return table_units(lambda: self._db, live_files, ROCKSDB_DIR, self._relative)
 
     def _relative(self, file: str | None) -> str | None:
         """A file named in a RocksDB message, relative to the data dir (shadow paths mapped back)."""

@@ -6,14 +6,18 @@ The rules and default thresholds are those of the Orbit guide's ``orbit_alerts.y
     disk-usage      volume usage  > thresholds.disk_usage (0.85)  critical
     memory-usage    host memory   > thresholds.memory_usage (0.90) critical
     node-down       unreachable for >= node_down_seconds (30)    critical
+    corruption      the node reports damaged bytes (health CORRUPT) critical
     error-rate      operation errors/s > error_rate_per_second (0.01) warning
+                    (the rate over the last error_rate_window_seconds, 120: not one scrape)
     write-p95       p95 write latency > write_p95_ms (100)        warning
     read-p95        p95 read latency  > read_p95_ms (50)          warning
     split-brain     two primaries in one epoch                   critical
     replication-lag lag_seconds > replication_lag_seconds (off by default) warning
 
 The guide's ``for: 2m`` hold times are not applied (a tick shows what is true now), except for
-node-down, whose 30 s is the point of the rule.
+node-down, whose 30 s is the point of the rule. The error rate is averaged over a window instead
+(``playbooks.fleet.metrics.MetricsTracker``, as Prometheus' ``rate(...[2m])``), so a steady error
+stream is one alert, not one that fires and clears with every burst of retries.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from playbooks.fleet.snapshot import Alert, AlertSeverity, NodeSnapshot
+from playbooks.fleet.snapshot import Alert, AlertSeverity, Health, NodeSnapshot
 
 __all__ = ["Thresholds", "evaluate_alerts", "RULES"]
 
-RULES = ("disk-usage", "memory-usage", "node-down", "error-rate", "write-p95", "read-p95",
+RULES = ("disk-usage", "memory-usage", "node-down", "corruption", "error-rate", "write-p95", "read-p95",
          "split-brain", "replication-lag")
 
 
@@ -41,6 +45,8 @@ class Thresholds(BaseModel):
     write_p95_ms: float = Field(default=100, gt=0)
     read_p95_ms: float = Field(default=50, gt=0)
     error_rate_per_second: float = Field(default=0.01, ge=0)
+    error_rate_window_seconds: float = Field(default=120, ge=10, le=3600,
+                                             description="the error rate is averaged over this window")
     replication_lag_seconds: float | None = Field(default=None, gt=0, description="off unless set")
     # What triage calls stale and behind (no alert rule of their own): a daily backup with slack, and
     # five of the node's 60 s archive timeouts.
@@ -71,6 +77,13 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
                      down_for, thresholds.node_down_seconds)
         # The rest of an unreachable node's figures are stale; do not alert on them.
         return tuple(alerts)
+    if node.health == Health.CORRUPT:
+        found = node.corruption
+        where = ""
+        if found is not None and found.file:
+            where = f" in {found.file}" + (f" at offset {found.offset}" if found.offset is not None else "")
+        how = f" (found by {found.found_by})" if found is not None and found.found_by else ""
+        fire("corruption", AlertSeverity.CRITICAL, f"data corruption{where}{how}", None, None)
     disk = node.disk.usage_ratio
     if disk is not None and disk > thresholds.disk_usage:
         where = f" on {node.disk.volume_path}" if node.disk.volume_path else ""

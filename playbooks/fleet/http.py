@@ -9,10 +9,16 @@ timeout and the tick has a deadline, so a slow or dead node costs at most that a
 "unreachable since HH:MM:SS". Only ``/health`` decides reachability; the other three are
 optional, and a node that lacks one simply shows less.
 
-Optional ``/health`` fields read when present: ``status`` ("ok" | "degraded" | "down"),
-``reason``, ``disk`` {path, total_bytes, used_bytes}, ``memory`` {host_total_bytes,
-host_used_bytes, rss_bytes}, ``components`` {wal_bytes, store_bytes, snapshots_bytes,
-backups_bytes, quarantine_bytes}, ``backup`` {last_backup_at (ISO 8601), last_backup_id, verified}.
+Optional ``/health`` fields read when present: ``status`` (a node's: "healthy" | "degraded" |
+"corrupt" | "recovering" | "fenced" | "split-brain"; others' "ok" | "down"), ``reason``,
+``corruption`` {file, offset, detail, found_by, since (ISO 8601)}, ``disk`` {path, total_bytes,
+used_bytes}, ``memory`` {host_total_bytes, host_used_bytes, rss_bytes}, ``components``
+{wal_bytes, store_bytes, snapshots_bytes, backups_bytes, quarantine_bytes}, ``backup``
+{last_backup_at (ISO 8601), last_backup_id, verified}.
+
+A node answers /health with 503 when it must not take traffic (corrupt, recovering, fenced); it
+answered, so it is reachable and shows as that state, never as "down". A 503 without a known
+status word is DOWN ("not serving").
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ import httpx
 
 from playbooks.fleet.alerts import Thresholds
 from playbooks.fleet.local import ProcessFinder, in_daemon_thread, read_backup_state
-from playbooks.fleet.metrics import MetricsReading, MetricsTracker, parse_metrics
+from playbooks.fleet.metrics import DEFAULT_RATE_WINDOW_SECONDS, MetricsReading, MetricsTracker, parse_metrics
 from playbooks.fleet.mixed import DEFAULT_TIMEOUT_SECONDS
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import (
     BackupState,
+    Corruption,
     DiskComponents,
     DiskUsage,
     Health,
@@ -47,7 +54,8 @@ from playbooks.fleet.source import Clock, Reachability, ReaderSource
 __all__ = ["node_client", "HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
 
 _HEALTH_WORDS = {"ok": Health.OK, "healthy": Health.OK, "degraded": Health.DEGRADED, "down": Health.DOWN,
-                 "unhealthy": Health.DOWN, "fenced": Health.DEGRADED}
+                 "unhealthy": Health.DOWN, "fenced": Health.FENCED, "corrupt": Health.CORRUPT,
+                 "recovering": Health.RECOVERING}
 
 
 def _int(value: Any) -> int | None:
@@ -86,7 +94,8 @@ def _describe(exc: BaseException) -> str:
 class HttpNodeReader:
     """Reads one node over HTTP with a client shared by the whole source."""
 
-    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient, processes: ProcessFinder | None = None) -> None:
+    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient, processes: ProcessFinder | None = None, *,
+                 rate_window_seconds: float = DEFAULT_RATE_WINDOW_SECONDS) -> None:
         if spec.url is None:
             raise ValueError(f"node {spec.name!r} has no url")
         self.spec = spec
@@ -94,7 +103,7 @@ class HttpNodeReader:
         self.url = spec.url
         self.client = client
         self.reachability = Reachability()
-        self.metrics = MetricsTracker()
+        self.metrics = MetricsTracker(rate_window_seconds)
 
     def unreachable(self, now: datetime, reason: str) -> NodeSnapshot:
         return self.reachability.failed(self.spec, now, reason, source="http", address=self.url)
@@ -169,6 +178,7 @@ class HttpNodeReader:
             role=str(replication.get("role") or body.get("role") or self.spec.role),
             epoch=_int(replication.get("epoch", body.get("epoch"))),
             health=health, health_reason=reason, reachable=True, source="http", address=self.url,
+            corruption=self._corruption(body) if health == Health.CORRUPT else None,
             last_lsn=_int(body.get("last_lsn", stats.get("last_lsn"))),
             total_keys=_int(stats.get("total_keys")),
             disk=DiskUsage(volume_path=disk.get("path"), volume_total_bytes=_int(disk.get("total_bytes")),
@@ -214,6 +224,20 @@ class HttpNodeReader:
         if response.status_code == 503:
             return _HEALTH_WORDS.get(word, Health.DOWN), reason or "GET /health: 503 (not serving)"
         return Health.UNKNOWN, f"GET /health answered {response.status_code}; is {self.url} a drconsole node?"
+
+    @staticmethod
+    def _corruption(body: dict[str, Any]) -> Corruption:
+        reported = _dict(body.get("corruption"))
+        since = reported.get("since")
+        try:
+            parsed = datetime.fromisoformat(since) if isinstance(since, str) else None
+        except ValueError:
+            parsed = None
+        return Corruption(file=reported.get("file") if isinstance(reported.get("file"), str) else None,
+                          offset=_int(reported.get("offset")),
+                          detail=str(reported.get("detail") or body.get("reason") or "the node reports corruption"),
+                          found_by=str(reported.get("found_by") or ""),
+                          since=parsed if parsed is None or parsed.tzinfo else None)
 
     def _backup(self, reported: dict[str, Any]) -> BackupState:
         if reported:
@@ -281,7 +305,8 @@ class HttpSource(ReaderSource):
                  clock: Clock = utc_now, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                  client: httpx.AsyncClient | None = None) -> None:
         self.clients = [client] if client is not None else [node_client(timeout_seconds) for _spec in specs]
-        readers = [HttpNodeReader(spec, self.clients[0 if client is not None else index])
+        window = (thresholds or Thresholds()).error_rate_window_seconds
+        readers = [HttpNodeReader(spec, self.clients[0 if client is not None else index], rate_window_seconds=window)
                    for index, spec in enumerate(specs)]
         super().__init__(readers, specs, thresholds=thresholds, clock=clock,
                          deadline_seconds=timeout_seconds * 1.5, label="http")
