@@ -99,6 +99,9 @@ CASES: list[Case] = [
     Case("single", "process-kill", "lsm", "n1", None, None, None, remote=True, unknown="remote-crashed", fast=True),
     Case("single", "process-kill", "rocksdb", "n1", "process-crash", "P1", "process-crash", remote=True, logs=True),
     Case("single", "sstable-corrupt", "lsm", "n1", "data-corruption", "P0", "data-recovery", remote=True,
+         needs="health", fast=True),
+    Case("single", "page-corrupt", "cow", "n1", "data-corruption", "P0", "data-recovery", remote=True, needs="health"),
+    Case("single", "sst-corrupt", "rocksdb", "n1", "data-corruption", "P0", "data-recovery", remote=True,
          needs="health"),
     # ---------------------------------------------------------------- a primary and its standby
     *_per_engine("primary-loss", "primary-down", "P1", "failover", ENGINES, fast_engine="lsm", topology="pair",

@@ -16,15 +16,16 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
 from matrix import CASES, Case
 from playbooks.faults import inject, stop_memory_hogs
 from playbooks.faults.local import MountRefused, sandbox_tmpfs
-from triage_kit import Fleet, Outcome
+from triage_kit import Fleet, NodeProc, Outcome
 
-ON_HEALTH_BRANCH = False  # the nodes' /health corrupt state (branch `health`) is not on this branch yet
+ON_HEALTH_BRANCH = True  # the nodes' /health corrupt state (branch `health`, merged)
 
 
 def _param(case: Case) -> object:
@@ -99,8 +100,20 @@ def _live(kind: str) -> Callable[[Fleet, Case], None]:
         inject(kind, node.data_dir, seed=7)
         if kind in ("process-kill", "primary-loss"):
             node.reap()
+        if case.needs == "health":
+            _wait_reported_corrupt(node)
 
     return put
+
+
+def _wait_reported_corrupt(node: NodeProc, timeout: float = 20.0) -> None:
+    """The node's own scrub (every second here) finds the flipped bytes no read touched, and says so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{node.url}/health", timeout=2).json().get("status") == "corrupt":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{node.name} did not report corrupt within {timeout:g} s")
 
 
 def _backup(fleet: Fleet, case: Case) -> None:
@@ -172,8 +185,10 @@ def test_each_fault_is_diagnosed_with_its_severity_and_first_playbook(
                 data_root = stack.enter_context(sandbox_tmpfs(tmp_path / "tmpfs", megabytes=64))
             except MountRefused as exc:
                 pytest.skip(f"a real full disk needs a tmpfs, and mounting one is refused here: {exc}")
-        fleet = Fleet(tmp_path / "fleet", case.topology, case.engine, data_root=data_root,
-                      **FLEET_OPTIONS.get(case.state, {}))  # type: ignore[arg-type]
+        options = dict(FLEET_OPTIONS.get(case.state, {}))
+        if case.needs == "health":
+            options["extra"] = ["--scrub-interval", "1"]
+        fleet = Fleet(tmp_path / "fleet", case.topology, case.engine, data_root=data_root, **options)  # type: ignore[arg-type]
         stack.callback(fleet.close)
         fleet.start()
         PUT.get(case.state, _live(case.state))(fleet, case)
