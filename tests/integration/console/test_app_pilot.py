@@ -115,8 +115,15 @@ def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
         app = fixture_app(launcher=SimulatedLauncher(step_seconds=0, clock=frozen_clock), report_dir=tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            for key in ("h", "enter", "a", "n", "a", "enter", "s"):
-                await pilot.press(key)
+            await pilot.press("h", "enter")  # ledger, into Triage
+            for _ in range(400):  # accept each probe's answer once its worker has it, down to a leaf
+                view = app.triage_sessions.get("ledger")
+                if view is not None and view.current().is_leaf:
+                    break
+                if view is not None and view.probed(view.current().id) is not None:
+                    await pilot.press("a")
+                await pilot.pause(0.02)
+            await pilot.press("enter", "s")  # the first recommendation (disk-space), started
             for _ in range(50):
                 if isinstance(app.screen, ConfirmScreen):
                     break
@@ -136,9 +143,10 @@ def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
     still_asking, button_disabled, app = run(main())
     assert still_asking and button_disabled
     assert app.run_state.finished is not None and app.run_state.finished.status == "cancelled"
-    assert app.run_state.statuses["recycle-wal"] == "cancelled"
-    assert app.run_state.statuses["compact"] == "cancelled"
-    assert any(event.text == "recycle-wal declined" for event in app.timeline())
+    # disk-space (the real tree's recommendation for ledger) in the simulated launcher's default plan
+    assert app.run_state.statuses["apply"] == "cancelled"
+    assert app.run_state.statuses["validate"] == "cancelled"
+    assert any(event.text == "apply declined" for event in app.timeline())
 
 
 def test_the_refresh_worker_feeds_history_and_the_cards() -> None:

@@ -129,9 +129,14 @@ def test_alert_to_report_on_real_engines(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.alerts)
             assert app.snapshot.alerts[0].rule == "disk-usage"
             await pilot.press("2")  # triage the selected node (opens the incident)
-            for key in ("a", "n", "a"):  # can start: yes (probe); corruption: no (ours); disk: yes (probe)
-                await pilot.press(key)
-            assert [r.playbook_id for r in app.triage("orders").recommended()] == ["free-disk-space"]
+            # The playbooks' tree, from the snapshot: each probe's answer accepted once it is in, down to the
+            # disk question the alert's threshold answers yes.
+            await wait_for(pilot, lambda: "orders" in app.triage_sessions)
+            view = app.triage_sessions["orders"]
+            while not view.current().is_leaf:
+                await wait_for(pilot, lambda: view.probed(view.current().id) is not None)
+                await pilot.press("a")
+            assert [r.playbook_id for r in view.recommended()] == ["disk-space"]
             await pilot.press("enter")  # the recommended playbook, into Run
             await pilot.press("s")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -150,11 +155,11 @@ def test_alert_to_report_on_real_engines(tmp_path: Path) -> None:
     text = report.read_text()
     assert "- **Severity**: P1 (partial service degradation)" in text
     assert "Issue detected: critical: disk" in text
-    assert "Is disk usage above the alert threshold? **yes**" in text
+    assert "Is the disk nearly full? **yes**" in text
     assert "Is data corruption detected? **no**" in text
     assert "checkpoint confirmed by typing the node name" in text
-    assert "Fix applied: free-disk-space succeeded" in text
-    assert "- **Playbook**: free-disk-space (succeeded)" in text
+    assert "Fix applied: disk-space succeeded" in text
+    assert "- **Playbook**: disk-space (succeeded)" in text
     kinds = [event.kind for event in app.incident.events]
     assert kinds.index("alert") < kinds.index("incident") < kinds.index("triage") < kinds.index("playbook") \
         < kinds.index("run") < kinds.index("export")

@@ -137,7 +137,7 @@ def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(k
             evidence = view.probe("primary-down")
             assert evidence.answer is True and AM_EVIDENCE in evidence.evidence
             text = screen_text(app)
-            assert "Triage of orders-a" in text and "Is the primary down while a standby is healthy?" in text
+            assert "Triage of orders-a" in text and "Is the group's primary down while a standby is healthy?" in text
             assert "Alertmanager: DrconsoleNodeDown" in " ".join(text.split())
             await pilot.press("a")  # accept the probe's answer: the path records the alert as evidence
             assert app.incident is not None
