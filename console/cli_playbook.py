@@ -7,7 +7,7 @@
     drconsole playbook resume RUN_ID [--yes] [--json]
     drconsole playbook runs [--json]
     drconsole triage (--node NAME | --data-dir D) [--repo R] [--override QUESTION=yes|no]... [--json]
-    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT]
+    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT] | verify ID [--url URL]
     drconsole audit verify [--json]
 
 ``register(subparsers, common)`` adds the commands; each leaf parser sets ``func`` to its
@@ -32,7 +32,7 @@ from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 __all__ = [
     "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
     "run_playbook_runs", "run_triage", "run_incident_list", "run_incident_show", "run_incident_report",
-    "run_incident_close", "run_audit_verify", "HANDLERS",
+    "run_incident_close", "run_incident_verify", "run_audit_verify", "HANDLERS",
 ]
 
 Handler = Callable[..., int]
@@ -101,6 +101,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     close = incident.add("close", "close an incident by hand", run_incident_close)
     close.add_argument("id", metavar="ID")
     close.add_argument("--reason", default="closed by the responder")
+    verify = incident.add("verify", "resolve the incident if its last run passed its checks and the node serves "
+                                    "again (GET /ready 200; a data dir: it opens); exit 1 while it does not",
+                          run_incident_verify)
+    verify.add_argument("id", metavar="ID")
+    verify.add_argument("--url", metavar="URL", help="the node's URL (default: the run's, else the config's)")
 
     audit = group("audit", "the hash-chained audit log")
     audit.add("verify", "check every entry's hash and link (exit 1 when tampered)", run_audit_verify)
@@ -364,6 +369,7 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
         params=params, param_defaults=defaults, assume_yes=args.yes, dry_run=args.dry_run,
         read_only=args.read_only, simulate=args.simulate, waive_safety_copy=args.waive_safety_copy,
         node=spec.name if spec is not None else None,
+        ready_url=spec.url if spec is not None else None,  # a served node: its incident resolves on /ready
         webhook=getattr(getattr(config, "notify", None), "webhook", None),
         escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None)
     runner = Runner(listeners=[_Renderer(quiet=out.json_mode or args.dry_run)])
@@ -470,33 +476,49 @@ def triage_lines(result: Any, target: str, run_target: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------- incidents
+def _incident_line(incident: Any) -> str:
+    from playbooks.incident_model import duration_text
+
+    row = incident.summary_json()
+    clock = f"RTO {duration_text(row['rto_seconds'])}/{duration_text(row['target_rto_seconds'])}"
+    return (f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} "
+            f"{row['target']}: {row['title']}")
+
+
 def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
-    incidents = [incident.summary_json() for incident in IncidentStore().list()]
-    text = [f"{row['id']}  {row['status']:<6} {row['severity']}  {row['opened_at']}  {row['target']}: {row['title']}"
-            for row in incidents] or ["no incidents"]
-    out.result({"incidents": incidents}, "\n".join(text))
+    incidents = IncidentStore().list()
+    text = [_incident_line(incident) for incident in incidents] or ["no incidents"]
+    out.result({"incidents": [incident.summary_json() for incident in incidents]}, "\n".join(text))
     return EXIT_OK
 
 
 def run_incident_show(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     incident = IncidentStore().load(args.id)
     payload = incident.to_json()
-    lines = [f"{incident.id} ({incident.status}, {incident.severity}) on {incident.target}: {incident.title}"]
-    for event in payload["timeline"]:
-        lines.append(f"  {event['time']}  {event['type']:<12} {event.get('message', '')}")
+    lines = [_incident_line(incident), f"  target RTO: {incident.rto_basis}"]
+    if incident.resolution:
+        lines.append(f"  {incident.resolution}")
+    if incident.close_reason:
+        lines.append(f"  closed: {incident.close_reason}")
+    lines += [f"  lost: {item}" for item in incident.lost()]
+    for event in incident.events:
+        where = f" [{event.node}]" if event.node else ""
+        lines.append(f"  {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(event.time))}  {event.kind:<15} "
+                     f"{event.message}{where}")
     out.result(payload, "\n".join(lines))
     return EXIT_OK
 
 
 def run_incident_report(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.fsutil import atomic_write_text
-    from playbooks.incidents import IncidentStore, report_markdown
+    from playbooks.incident_report import report_markdown
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     incident = IncidentStore().load(args.id)
@@ -507,7 +529,7 @@ def run_incident_report(args: argparse.Namespace, output: Output | None = None) 
 
 
 def run_incident_close(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     store = IncidentStore()
@@ -515,9 +537,39 @@ def run_incident_close(args: argparse.Namespace, output: Output | None = None) -
     if incident.status == "closed":
         out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} was already closed")
         return EXIT_OK
-    store.close(incident.id, args.reason)
-    out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} closed: {args.reason}")
+    closed = store.close(incident.id, args.reason)
+    out.result({"incident": closed.id, "status": closed.status, "rto_seconds": round(closed.clock_seconds(), 1)},
+               f"{closed.id} closed: {args.reason}")
     return EXIT_OK
+
+
+def run_incident_verify(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.incident_store import IncidentStore
+    from playbooks.incident_verify import verify_recovery
+
+    out = output_for(args, output)
+    store = IncidentStore()
+    incident = store.load(args.id)
+    if not incident.is_open:
+        out.result({"incident": incident.id, "resolved": incident.resolved_at is not None, "status": incident.status,
+                    "why": incident.resolution or incident.close_reason},
+                   f"{incident.id} is already {incident.status}")
+        return EXIT_OK
+    url, data_dir = args.url, None
+    if Path(incident.target).is_absolute():
+        data_dir = Path(incident.target)
+    elif url is None and not incident.ready_url and _config_path(args) is not None:
+        spec = next((node for node in _load_config(args).nodes if node.name == incident.target), None)
+        if spec is not None:
+            url, data_dir = spec.url, spec.data_dir
+    outcome = verify_recovery(store, incident.target, url=url, data_dir=data_dir)
+    after = outcome.incident or incident
+    payload = {"incident": after.id, "resolved": outcome.resolved, "status": after.status, "why": outcome.why,
+               "rto_seconds": round(after.clock_seconds(), 1)}
+    text = (f"{after.id} resolved: {outcome.why}; RTO {payload['rto_seconds']} s" if outcome.resolved
+            else f"{after.id} stays open: {outcome.why}")
+    out.result(payload, text)
+    return EXIT_OK if outcome.resolved else EXIT_PROBLEM
 
 
 def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -542,6 +594,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("playbook", "runs"): run_playbook_runs, ("triage", None): run_triage,
     ("incident", "list"): run_incident_list, ("incident", "show"): run_incident_show,
     ("incident", "report"): run_incident_report, ("incident", "close"): run_incident_close,
+    ("incident", "verify"): run_incident_verify,
     ("audit", "verify"): run_audit_verify,
 }
 

@@ -39,6 +39,7 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
     """
     from console.run_stub import SimulatedLauncher
     from playbooks.fleet import fleet_source
+    from playbooks.incident_store import IncidentStore
 
     if viewer_role():
         mode, read_only = "dashboard", True
@@ -52,7 +53,14 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
     return DrConsoleApp(source=source, mode=mode, read_only=read_only, theme=loaded, thresholds=config.thresholds,
                         refresh_seconds=config.console.refresh_seconds, report_dir=report_dir, notice=notice,
                         launcher=launcher or SimulatedLauncher(), watch_terminal=watch_terminal,
-                        triage_factory=triage_factory(config, getattr(launcher, "library", None)))
+                        triage_factory=triage_factory(config, getattr(launcher, "library", None)),
+                        node_urls=_node_urls(config),
+                        incident_store=IncidentStore(webhook=config.notify.webhook) if config.notify.webhook else None)
+
+
+def _node_urls(config: ConsoleConfig) -> dict[str, str]:
+    """Each node's URL: a run's incident on it resolves when it answers /ready again."""
+    return {spec.name: spec.url for spec in config.nodes if spec.url is not None}
 
 
 def _playbook_launcher(config: ConsoleConfig, read_only: bool, fallback: RunLauncher) -> RunLauncher:
@@ -62,7 +70,8 @@ def _playbook_launcher(config: ConsoleConfig, read_only: bool, fallback: RunLaun
     specs = {spec.name: spec for spec in config.nodes}
     data_dirs = {name: Path(spec.data_dir) for name, spec in specs.items() if spec.data_dir is not None}
     repos = {name: {"repo": str(spec.backup_repo)} for name, spec in specs.items() if spec.backup_repo is not None}
-    return PlaybookLauncher(data_dirs, fallback=fallback, read_only=read_only, param_defaults=repos)
+    return PlaybookLauncher(data_dirs, fallback=fallback, read_only=read_only, param_defaults=repos,
+                            ready_urls=_node_urls(config))
 
 
 def triage_factory(config: ConsoleConfig, library: Any | None = None) -> Any:

@@ -83,7 +83,8 @@ class PlaybookTriage(TriageWalk):
         for leaf_id, leaf in self.tree.leaves.items():
             self._leaves[leaf_id] = leaf
             nodes[leaf_id] = TreeNode(leaf_id, conclusion=leaf.summary or "no fault found",
-                                      recommend=tuple(leaf.recommend))
+                                      recommend=tuple(leaf.recommend),
+                                      severity=leaf.severity if leaf.recommend else None)
         for node_id, question in self.tree.nodes.items():
             targets: dict[str, str] = {}
             for word in ("yes", "no"):
@@ -94,7 +95,8 @@ class PlaybookTriage(TriageWalk):
                     leaf_id = f"{node_id}:{word}"
                     self._leaves[leaf_id] = branch
                     nodes[leaf_id] = TreeNode(leaf_id, conclusion=branch.summary or "no fault found",
-                                              recommend=tuple(branch.recommend))
+                                              recommend=tuple(branch.recommend),
+                                              severity=branch.severity if branch.recommend else None)
                     targets[word] = leaf_id
             nodes[node_id] = TreeNode(node_id, question.question, question.probe, yes=targets["yes"],
                                       no=targets["no"])

@@ -48,6 +48,7 @@ class TreeNode:
     no: str | None = None
     conclusion: str | None = None  # a leaf's text: "Execute data recovery"
     recommend: tuple[str, ...] = ()
+    severity: str | None = None  # a leaf's: the diagnosis' severity (None: healthy, or not known here)
 
     @property
     def is_leaf(self) -> bool:

@@ -9,8 +9,8 @@
 
 ``overrides`` maps a node id to the responder's answer; the probe still runs, and the entry keeps
 both answers, so the record shows what the evidence said and what the human decided.
-``record_triage`` writes the outcome to the incident timeline (opening one when something is
-recommended, closing the open one when the target is healthy) and overrides to the audit log.
+``record_triage`` writes the outcome to the incident timeline (opening one when a fault is found;
+a healthy walk opens none) and overrides to the audit log.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import InvalidArgumentError
-from playbooks.audit import AuditLog
-from playbooks.incidents import IncidentStore
 from playbooks.loader import Library
 from playbooks.probes import PROBES, ProbeContext
-from playbooks.state import Actor, StateDir, current_actor
+from playbooks.state import Actor, StateDir
 from playbooks.tree import DecisionTree, Leaf
 
 __all__ = ["PathEntry", "TriageResult", "triage", "walk", "record_triage", "answer_word"]
@@ -181,31 +179,8 @@ def probe_context(*, data_dir: Path | None = None, snapshot: Any | None = None, 
 
 
 def record_triage(result: TriageResult, *, state: StateDir | None = None, actor: Actor | None = None) -> TriageResult:
-    """Put the triage on the incident timeline and overrides in the audit log; returns ``result``."""
-    state = state or StateDir()
-    actor = actor or current_actor()
-    store = IncidentStore(state)
-    target = result.target
-    incident = store.open_for(target)
-    if result.fault is not None and result.severity is not None:
-        incident = store.open(target, severity=result.severity,
-                              title=f"{result.summary or 'triage'}", actor=actor)
-    if incident is None:
-        return result
-    result.incident = incident.id
-    store.record(incident.id, "triage", f"triage: {result.summary or 'no fault found'}; recommended "
-                                        f"{', '.join(result.recommended) or 'nothing'}", actor=actor, fault=result.fault,
-                 recommended=result.recommended, severity=result.severity)
-    audit = AuditLog(state.audit_log)
-    for entry in result.path:
-        kind = "override" if entry.overridden else "answer"
-        store.record(incident.id, kind, f"{entry.question} {answer_word(entry.answer)}: {entry.evidence}",
-                     actor=actor, question=entry.question, answer=entry.answer, evidence=entry.evidence,
-                     node=entry.node)
-        if entry.overridden:
-            audit.append(actor=actor, action="triage.override", target=target, outcome="recorded",
-                         detail=f"{entry.node}: probe said {answer_word(entry.probe_answer)}, responder said "
-                                f"{answer_word(entry.answer)}", incident=incident.id)
-    if result.healthy:
-        store.close(incident.id, "triage found no fault: service restored", actor=actor)
-    return result
+    """Put the triage on the target's incident (``playbooks.incident_triage``: a fault opens or joins
+    one, a healthy walk opens none) and overrides in the audit log; returns ``result``."""
+    from playbooks.incident_triage import record_triage as record
+
+    return record(result, state=state, actor=actor)  # type: ignore[no-any-return]

@@ -3,8 +3,9 @@
 Probes can be slow (a verify reads every page of a data dir), so they run in a thread worker: the
 screen shows "probing…" with a spinner until the evidence arrives, the responder may answer
 before it does, and leaving the screen cancels the probe (its answer, when it comes, is dropped).
-Each answer is written to the playbooks' incident and audit log off the UI thread
-(``console.incident.AnswerRecorder``), except in read-only mode, which writes nothing.
+Each answer goes to the app (``triage_answered``), which hands it to the incident desk: a walk that
+ends on a fault opens (or joins) the node's incident with the diagnosis' severity, one that ends
+healthy opens none (playbooks.incident_triage); read-only mode writes nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from console.incident import AnswerRecorder
 from console.screens.base import ConsoleScreen
 from console.triage_view import ProbeAnswer, TreeNode, TriageView
 from console.widgets.decision_tree import DecisionTree
@@ -30,7 +30,7 @@ from console.widgets.evidence_panel import EvidencePanel
 from console.widgets.key_bar import KeyBar
 from console.widgets.text import line
 
-__all__ = ["AnswerRecorded", "ProbeFinished", "TriageFailed", "TriageReady", "TriageScreen", "SPINNER"]
+__all__ = ["ProbeFinished", "TriageFailed", "TriageReady", "TriageScreen", "SPINNER"]
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 PROBE_GROUP = "triage-probe"
@@ -64,17 +64,8 @@ class ProbeFinished(Message):
         self.probe = probe
 
 
-class AnswerRecorded(Message):
-    """An answer reached the playbooks' incident ``incident_id`` (or failed to: ``error``)."""
-
-    def __init__(self, incident_id: str | None, error: str = "") -> None:
-        super().__init__()
-        self.incident_id = incident_id
-        self.error = error
-
-
 class TriageScreen(ConsoleScreen):
-    """Answer each question from the evidence; every answer goes on the incident's timeline."""
+    """Answer each question from the evidence; the answers go on the node's incident when the walk finds a fault."""
 
     SCREEN_LABEL = "Triage"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -102,7 +93,6 @@ class TriageScreen(ConsoleScreen):
         self._frame = 0
         self._preparing: str | None = None
         self._failed: tuple[str, str] | None = None  # (node, why) the walk could not be built
-        self.recorder: AnswerRecorder | None = None
 
     def compose(self) -> ComposeResult:
         yield self.status_bar()
@@ -118,12 +108,6 @@ class TriageScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.watch(self.console, "selected_node", self._show_if_current, init=False)
-        if self.console.capabilities.can_write:
-            self.recorder = AnswerRecorder(on_error=self._record_failed, on_recorded=self._recorded)
-
-    def on_unmount(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()  # the answers given are written before the app ends
 
     def on_screen_resume(self) -> None:
         self._show()
@@ -293,24 +277,7 @@ class TriageScreen(ConsoleScreen):
         if self._loading() or view is None or view.current().is_leaf:
             return
         step = view.answer(answer)
-        incident = self.console.ensure_incident(view.node_name)
-        incident.triage_path.append((step.question, step.answer, step.probe.evidence, step.overridden))
-        verdict = "yes" if step.answer else "no"
-        if step.overridden:
-            said = "yes" if step.probe.answer else "no"
-            self.console.record("override", f"{step.question} {verdict} (probe said {said}: {step.probe.evidence})",
-                                view.node_name)
-        else:
-            self.console.record("triage", f"{step.question} {verdict} ({step.probe.evidence})", view.node_name)
-        if self.recorder is not None:
-            incident.responder = self.recorder.actor.describe()
-            self.recorder.answer(view.node_name, step, severity=incident.severity,
-                                 title=f"{incident.severity} incident on {view.node_name} (console triage)")
-        leaf = view.current()
-        if leaf.is_leaf:
-            ids = ", ".join(leaf.recommend) or "none"
-            incident.recommended = list(leaf.recommend)
-            self.console.record("triage", f"recommended: {ids} ({leaf.conclusion})", view.node_name)
+        self.console.triage_answered(view, step)
         self._show()
 
     def action_undo(self) -> None:
@@ -319,27 +286,8 @@ class TriageScreen(ConsoleScreen):
             return
         step = view.undo()
         if step is not None:
-            incident = self.console.ensure_incident(view.node_name)
-            if incident.triage_path:
-                incident.triage_path.pop()
-            self.console.record("triage", f"undid the answer to {step.question}", view.node_name)
-            if self.recorder is not None:
-                self.recorder.undo(view.node_name, step)
+            self.console.triage_undone(view, step)
         self._show()
-
-    # ------------------------------------------------------------------ the recorder's reports
-    # Called on the recorder's thread: they only post (thread-safe, never waits for the UI).
-    def _record_failed(self, error: str) -> None:
-        self.post_message(AnswerRecorded(None, error))
-
-    def _recorded(self, incident_id: str) -> None:
-        self.post_message(AnswerRecorded(incident_id))
-
-    def on_answer_recorded(self, message: AnswerRecorded) -> None:
-        if message.error:
-            self.notify(f"the answer was not recorded: {message.error}", title="incident record", severity="error")
-        elif self.console.incident is not None:
-            self.console.incident.recorded_as = message.incident_id
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         view = self.view()

@@ -41,13 +41,13 @@ from engines.node.metrics import NodeMetrics
 from engines.node.peers import PeerMonitor
 from engines.node.replication import Follower
 from engines.node.reseed import ReseedReport, choose_backup
+from engines.keys import RESERVED_PREFIX, check_user_key
 from engines.node.state import NodeState, TimelineEntry, load_state, persist_epoch, save_state, switch_lsn
 from engines.node.vitals import NodeVitals
 from engines.node.wal_tail import WalTail
 
 __all__ = ["Node", "RESERVED_PREFIX", "READY_KEY"]
 
-RESERVED_PREFIX = b"__drconsole__/"
 READY_KEY = RESERVED_PREFIX + b"ready"
 log = logging.getLogger("drconsole.node")
 
@@ -185,8 +185,7 @@ class Node:
 
     # ------------------------------------------------------------------ data
     def check_client_write(self, key: bytes) -> None:
-        if key.startswith(RESERVED_PREFIX):
-            raise InvalidArgumentError(f"keys under {RESERVED_PREFIX.decode()!r} are reserved for drconsole")
+        check_user_key(key)
         self._check_primary()
 
     def _check_primary(self) -> None:

@@ -102,6 +102,8 @@ def _restore(context: ActionContext, repo: str | None, target: Path, reference: 
     result = restore_backup(_repo(repo), target, reference=reference if reference not in (None, "") else None,
                             until_ns=until_ns, until_lsn=lsn, replace=replace, progress=_progress(context))
     data = result.to_json()
+    if replace:  # the live data dir now holds every write up to the restored LSN (playbooks.accounting)
+        data["recovered_lsn_ranges"] = [[0, int(result.lsn)]]
     aside = f"; the previous data dir is in {result.quarantine}" if result.quarantine else ""
     point = f", replayed {result.replayed_records} WAL records" if result.replayed_records else ""
     return ActionResult(True, f"restored {result.backup_id} into {target} at LSN {result.lsn}{point}{aside}",
@@ -172,6 +174,9 @@ def replay_archive(context: ActionContext, *, repo: str | None) -> ActionResult:
             if replayed % 1000 == 0:
                 context.progress(replayed, total, "records", "replay")
         engine.flush()
+    # recovered_lsn_ranges: the run's accounting (playbooks.accounting) counts what a repair lost
+    # in this span as brought back.
     return ActionResult(True, f"re-applied {replayed} records (LSN {first}..{last}) from the archive and the "
-                              f"local WAL", {"replayed": replayed, "from_lsn": first, "to_lsn": last},
+                              f"local WAL", {"replayed": replayed, "from_lsn": first, "to_lsn": last,
+                                             "recovered_lsn_ranges": [[first, last]] if replayed else []},
                         touched=[str(data_dir)])

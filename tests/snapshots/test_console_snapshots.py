@@ -18,6 +18,8 @@ SIZES = [(80, 24), (120, 40)]
 
 
 async def settle(pilot: Pilot) -> None:
+    pilot.app.desk.flush(5)  # the incident desk's writes are read back before the picture is taken
+    await pilot.pause()
     pilot.app.clear_notifications()
     await pilot.pause()
 
