@@ -3,6 +3,8 @@
     drconsole node serve --engine E --data-dir D --port P [--host H] [--name N] [--follow URL]
                          [--peer URL]... [--token-file F] [--archive REPO] [--durability sync|async]
                          [--scrub-interval SECONDS] [--scrub-rate BYTES_PER_SEC]
+                         [--state-dir S]     (the node is also the agent of its own recovery:
+                                              playbooks run on it under /agent, playbooks/agent/)
     drconsole node status URL [--json]         health, role, epoch, replication, peers (exit 1: a problem)
     drconsole node promote URL                 standby -> primary in a new epoch
     drconsole node fence URL --yes             stop a primary taking writes
@@ -109,6 +111,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     serve.add_argument("--log-file", type=absolute_path, metavar="F",
                        help="append the node's log to F (its stderr: start and exit lines, errors, tracebacks, fatal "
                             "signals); triage reads it to tell how the process ended (log_file in [[node]])")
+    serve.add_argument("--state-dir", type=absolute_path, metavar="S",
+                       help="where the node's playbook agent keeps run journals and its audit log "
+                            "(default: $DRCONSOLE_STATE_DIR, else ~/.local/state/drconsole)")
 
     status = add("status", "health, role, epoch, replication lag and peers of the node at URL "
                            "(exit 1 when unhealthy, fenced or split-brained; 3 when unreachable)", run_status)
@@ -161,10 +166,16 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
                         peer_interval=args.peer_interval,
                         advertise_url=args.advertise_url, scrub_interval=args.scrub_interval,
                         scrub_rate=args.scrub_rate)
+    from playbooks.agent.service import agent_extension
+    from playbooks.state import StateDir
+
+    state = StateDir(args.state_dir) if args.state_dir else StateDir()
     with node_log(args.log_file, name=config.name, data_dir=str(config.data_dir), url=config.url) as outcome:
         out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
-                 + (f" as a standby of {config.follow}" if config.follow else ""))
-        outcome["code"] = serve(config, log_level=args.log_level)
+                 + (f" as a standby of {config.follow}" if config.follow else "")
+                 + f"; playbook agent on {config.url}/agent (journals in {state.runs})")
+        outcome["code"] = serve(config, log_level=args.log_level,
+                                extensions=[agent_extension(state=state, token_file=args.token_file)])
         out.note(f"node {config.name} stopped; engine closed")
     return int(outcome["code"])
 

@@ -4,8 +4,13 @@
     drconsole playbook show ID [--json]
     drconsole playbook run ID (--node NAME | --data-dir D) [--param K=V]... [--dry-run] [--yes]
                       [--simulate] [--waive-safety-copy REASON] [--read-only] [--json]
-    drconsole playbook resume RUN_ID [--yes] [--json]
-    drconsole playbook runs [--json]
+    drconsole playbook resume RUN_ID [--node NAME] [--yes] [--json]
+    drconsole playbook runs [--node NAME] [--json]
+    drconsole playbook cancel RUN_ID --node NAME [--json]
+
+With ``--node NAME`` and a ``url`` in its [[node]] table, run/resume/runs/cancel act through the
+node's agent (``playbooks.agent.runner_for``): the node runs the playbook on its own data dir
+and keeps the journal; the events, exit codes and --json are those of a local run.
     drconsole triage (--node NAME | --data-dir D) [--repo R] [--override QUESTION=yes|no]... [--json]
     drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT] | verify ID [--url URL]
     drconsole audit verify [--json]
@@ -31,8 +36,8 @@ from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = [
     "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
-    "run_playbook_runs", "run_triage", "run_incident_list", "run_incident_show", "run_incident_report",
-    "run_incident_close", "run_incident_verify", "run_audit_verify", "HANDLERS",
+    "run_playbook_runs", "run_playbook_cancel", "run_triage", "run_incident_list", "run_incident_show",
+    "run_incident_report", "run_incident_close", "run_incident_verify", "run_audit_verify", "HANDLERS",
 ]
 
 Handler = Callable[..., int]
@@ -72,11 +77,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     run.add_argument("--waive-safety-copy", metavar="REASON",
                      help="skip the safety copy before destructive steps (no space); the waiver is audited")
     run.add_argument("--read-only", action="store_true", help="refuse every step that would change something")
-    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in",
-                          run_playbook_resume)
+    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in; "
+                                    "with --node, follow or resume it on the node's agent", run_playbook_resume)
     resume.add_argument("run_id", metavar="RUN_ID")
+    resume.add_argument("--node", metavar="NAME", help="the node whose agent holds the run's journal")
     resume.add_argument("--yes", action="store_true", help="confirm destructive steps not confirmed before")
-    playbook.add("runs", "the runs in the journal folder, newest last", run_playbook_runs)
+    runs = playbook.add("runs", "the runs in the journal folder (with --node: on the node's agent), newest last",
+                        run_playbook_runs)
+    runs.add_argument("--node", metavar="NAME", help="list the runs of this node's agent")
+    cancel = playbook.add("cancel", "stop a run on a node's agent at the next step boundary (resumable)",
+                          run_playbook_cancel)
+    cancel.add_argument("run_id", metavar="RUN_ID")
+    cancel.add_argument("--node", required=True, metavar="NAME", help="the node whose agent runs it")
 
     triage = add_command(subparsers, "triage", "walk the decision tree with live evidence", run_triage, common,
                          description="walk the decision tree with live evidence; exit 0 when no fault is found, "
@@ -355,13 +367,21 @@ def _finish_run(result: Any, out: Output) -> int:
     return int(result.exit_code)
 
 
+def _runner(spec: Any, data_dir: Path | None, quiet: bool) -> Any:
+    """The one choice (``playbooks.agent.runner_for``): the node's agent when it has a url, else local files."""
+    from playbooks.agent import runner_for
+
+    if spec is not None and not spec.url:
+        _node_data_dir(spec)  # a node with neither: the config's own message
+    return runner_for(spec, data_dir=data_dir, listeners=[_Renderer(quiet=quiet)])
+
+
 def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.runner import Runner, RunOptions
+    from playbooks.runner import RunOptions
 
     out = output_for(args, output)
     params = _params(args.param)
     config, spec = _node(args)
-    data_dir = _node_data_dir(spec) if spec is not None else args.data_dir
     defaults: dict[str, Any] = {}
     if spec is not None and spec.backup_repo is not None:
         defaults["repo"] = str(spec.backup_repo)
@@ -372,16 +392,52 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
         ready_url=spec.url if spec is not None else None,  # a served node: its incident resolves on /ready
         webhook=getattr(getattr(config, "notify", None), "webhook", None),
         escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None)
-    runner = Runner(listeners=[_Renderer(quiet=out.json_mode or args.dry_run)])
-    return _finish_run(runner.run(args.id, data_dir, options), out)
+    runner = _runner(spec, None if spec is not None else args.data_dir, out.json_mode or args.dry_run)
+    return _finish_run(_detachable(runner, lambda: runner.run(args.id, None, options), out), out)
+
+
+def _detachable(runner: Any, call: Callable[[], Any], out: Output) -> Any:
+    """``call()``; on a node's agent, Ctrl-C only stops following: the run goes on on the node."""
+    if not hasattr(runner, "client"):
+        return call()
+    try:
+        return call()
+    except KeyboardInterrupt:
+        run_id = getattr(runner, "run_id", None) or "RUN_ID"
+        node = getattr(runner, "node", None) or "NAME"
+        out.error(f"stopped following run {run_id}; it goes on on the node {node}",
+                  hint=f"follow it again: drconsole playbook resume {run_id} --node {node} "
+                       f"(or stop it: drconsole playbook cancel {run_id} --node {node})",
+                  exit_code=130, kind="interrupted")
+        raise SystemExit(130) from None
 
 
 def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.runner import Runner, RunOptions
+    from playbooks.runner import RunOptions
 
     out = output_for(args, output)
-    runner = Runner(listeners=[_Renderer(quiet=out.json_mode)])
-    return _finish_run(runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out)
+    _, spec = _node(args)
+    runner = _runner(spec, None, out.json_mode)
+    return _finish_run(_detachable(runner, lambda: runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out),
+                       out)
+
+
+def run_playbook_cancel(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.errors import InvalidArgumentError
+
+    out = output_for(args, output)
+    _, spec = _node(args)
+    if not spec.url:
+        raise InvalidArgumentError(f"node {spec.name} has no url: only a run on a node's agent can be cancelled "
+                                   "from here", hint="a local run stops with Ctrl-C and resumes from its journal")
+    runner = _runner(spec, None, True)
+    with runner.client() as client:
+        answer = client.cancel(args.run_id)
+    text = (f"run {args.run_id} on {spec.name}: cancel requested; it stops at the next step boundary "
+            f"(resume it with `drconsole playbook resume {args.run_id} --node {spec.name}`)"
+            if answer.get("cancelled") else f"run {args.run_id} on {spec.name}: {answer.get('reason')}")
+    out.result({"run_id": args.run_id, "node": spec.name, **answer}, text)
+    return EXIT_OK
 
 
 def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -389,7 +445,11 @@ def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) ->
     from playbooks.state import StateDir
 
     out = output_for(args, output)
-    runs = [state.summary_json() for state in list_journals(StateDir().runs)]
+    _, spec = _node(args)
+    if spec is not None and spec.url:
+        runs = _runner(spec, None, True).runs()
+    else:
+        runs = [state.summary_json() for state in list_journals(StateDir().runs)]
     text = [f"{row['run_id']}  {row['playbook']:<26} {row['status']:<11} {row['data_dir']}"
             + (f" (cut off in {row['interrupted_step']})" if row["status"] == "interrupted" and row["interrupted_step"] else "")
             for row in runs] or ["no runs yet"]
@@ -591,7 +651,8 @@ def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> 
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("playbook", "list"): run_playbook_list, ("playbook", "show"): run_playbook_show,
     ("playbook", "run"): run_playbook_run, ("playbook", "resume"): run_playbook_resume,
-    ("playbook", "runs"): run_playbook_runs, ("triage", None): run_triage,
+    ("playbook", "runs"): run_playbook_runs, ("playbook", "cancel"): run_playbook_cancel,
+    ("triage", None): run_triage,
     ("incident", "list"): run_incident_list, ("incident", "show"): run_incident_show,
     ("incident", "report"): run_incident_report, ("incident", "close"): run_incident_close,
     ("incident", "verify"): run_incident_verify,

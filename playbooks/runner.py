@@ -125,6 +125,10 @@ class RunResult:
     recovered: list[str] = field(default_factory=list)  # reported lost by a step, re-applied by a later one
     verified: str | None = None  # the incident resolved: the evidence the target serves again
     exit_code_hint: int | None = None
+    # Through a node's agent: when the node had reopened its engine and answered /ready after a
+    # run that succeeded (the moment the recovery is verified), and the node's URL.
+    verified_ready_at: float | None = None
+    node_url: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -139,7 +143,8 @@ class RunResult:
         for key in ("dry_run", "partial"):
             if getattr(self, key):
                 payload[key] = True
-        for key in ("message", "journal", "incident", "escalation", "simulated_from", "lost", "recovered", "verified"):
+        for key in ("message", "journal", "incident", "escalation", "simulated_from", "lost", "recovered", "verified",
+                    "verified_ready_at", "node_url"):
             if getattr(self, key):
                 payload[key] = getattr(self, key)
         return payload

@@ -17,6 +17,10 @@
 /health, /ready, /primary, /replica, /metrics, /replication and /peers stay open (monitoring
 needs no secret). The health routes and states live in ``health_routes.py`` and ``vitals.py``.
 
+Extensions (``build_app(node, extensions=[factory])``, ``drain.py``) add routes under their own
+prefix and may drain the node: while it is released every route but the health routes and the
+extensions' answers 503 ``{"status": "recovering"}``, and ``/health`` says ``recovering``.
+
 Admin actions (POST, JSON object body, answer ``{"action", "ok": true, ...}``):
 
     promote                      standby/fenced -> primary in epoch+1: {role, epoch, changed, ...}
@@ -61,7 +65,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -69,9 +73,10 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from engines.backup import attach_archiver, create_backup
 from engines.errors import (
@@ -85,6 +90,7 @@ from engines.errors import (
     ReadOnlyError,
     SafetyRefusal,
 )
+from engines.node.drain import ExtensionFactory, GateMiddleware, NodeControl, RequestGate
 from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError, NodeUnreachableError
 from engines.node.health_routes import health_routes
 from engines.node.metrics import CONTENT_TYPE
@@ -127,9 +133,11 @@ def _engine_error(exc: EngineError) -> JSONResponse:
     return _error(status, exc.message, exc.hint, type(exc).__name__)
 
 
-def build_app(node: Node) -> Starlette:
+def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starlette:
     config = node.config
     token = config.token
+    gate = RequestGate()
+    mounted = [factory(NodeControl(node, gate)) for factory in extensions]
 
     def check_token(request: Request, what: str = "admin endpoints") -> None:
         if token is None:
@@ -283,9 +291,11 @@ def build_app(node: Node) -> Starlette:
         try:
             yield
         finally:
+            for extension in mounted:
+                await run_in_threadpool(extension.close)
             await run_in_threadpool(node.close)
 
-    routes = [
+    routes: list[BaseRoute] = [
         *health_routes(node),
         Route("/metrics", metrics),
         Route("/replication", replication),
@@ -294,7 +304,12 @@ def build_app(node: Node) -> Starlette:
         Route("/kv/{key:path}", kv, methods=["GET", "PUT", "DELETE"]),
         Route("/admin/{action}", admin, methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan,
+    for extension in mounted:
+        routes.extend(extension.routes)
+    health_paths = ["/health", "/ready", "/primary", "/replica"]  # they answer "recovering" themselves
+    gated = Middleware(GateMiddleware, gate=gate, open_prefixes=[*health_paths, *(ext.prefix for ext in mounted)],
+                       name=config.name)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[gated],
                      exception_handlers={EngineError: on_engine_error, _TooLarge: on_too_large})
 
 

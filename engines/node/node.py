@@ -30,7 +30,7 @@ from typing import Any
 from engines import create_engine, open_engine
 from engines.backup import attach_archiver, restore_backup
 from engines.base import Engine
-from engines.errors import CorruptionError, EngineError, InvalidArgumentError, SafetyRefusal
+from engines.errors import ClosedError, CorruptionError, EngineError, InvalidArgumentError, NotFoundError, SafetyRefusal
 from engines.fsutil import move_to_quarantine
 from engines.node.client import NodeClient
 from engines.node.config import NodeConfig
@@ -66,20 +66,8 @@ class Node:
         self.engine = self._open_engine()
         self.committed_lsn = self.engine.last_lsn
         self.tail = WalTail(self.engine.wal_dir)
-        saved = load_state(config.data_dir)
-        self.state = saved or NodeState(known_epoch=self.engine.epoch)
-        self.state.known_epoch = max(self.state.known_epoch, self.engine.epoch)
-        if config.follow:
-            # The operator says follow: even an old primary rejoins so; the upstream refuses it if
-            # its log diverged (check_follower).
-            self.state.role = "standby"
-            self.state.upstream = config.follow
-        elif self.state.role == "primary" and self.state.known_epoch > self.engine.epoch:
-            self.state.role = "fenced"
-            self.state.fence_reason = f"epoch {self.state.known_epoch} exists elsewhere"
-        if self.state.role == "fenced":
-            self.engine.fence(self.state.fence_reason or "fenced")
-        save_state(config.data_dir, self.state)
+        self.state = self._saved_state()
+        self.released = False  # the engine is closed for a recovery step (drain.py); see release_data_dir
         self.standbys: dict[str, dict[str, Any]] = {}
         self.follower: Any = None
         self.peers: Any = None
@@ -111,6 +99,25 @@ class Node:
             return self._create_engine(config.engine)
         return open_engine(path, "rw", backend=config.engine)
 
+    def _saved_state(self) -> NodeState:
+        """The role ``node.json`` records, reconciled with the open engine (and ``--follow``)."""
+        config = self.config
+        saved = load_state(config.data_dir)
+        state = saved or NodeState(known_epoch=self.engine.epoch)
+        state.known_epoch = max(state.known_epoch, self.engine.epoch)
+        if config.follow:
+            # The operator says follow: even an old primary rejoins so; the upstream refuses it if
+            # its log diverged (check_follower).
+            state.role = "standby"
+            state.upstream = config.follow
+        elif state.role == "primary" and state.known_epoch > self.engine.epoch:
+            state.role = "fenced"
+            state.fence_reason = f"epoch {state.known_epoch} exists elsewhere"
+        if state.role == "fenced":
+            self.engine.fence(state.fence_reason or "fenced")
+        save_state(config.data_dir, state)
+        return state
+
     def _create_engine(self, backend: str) -> Engine:
         options: dict[str, Any] = {}
         if self.config.wal_segment_bytes:
@@ -119,7 +126,12 @@ class Node:
                              node_name=self.config.name, **options)
 
     def start(self) -> None:
-        """Start the background work: following the upstream, polling peers, archiving."""
+        """Start the background work: following the upstream, polling peers, archiving.
+
+        A released node (``release_data_dir``) starts nothing; ``reopen_data_dir`` starts it.
+        """
+        if self.released:
+            return
         if self.state.role == "primary":
             self._attach_archiver()
         if self.state.role == "standby":
@@ -142,6 +154,68 @@ class Node:
         self._stop_follower()
         with self._lock:  # waits for a reseed or rejoin swapping the data dir to finish
             self.engine.close()
+
+    @property
+    def recovering(self) -> dict[str, Any] | None:
+        """Why and since when a playbook holds the data dir (``health.py``'s state); None when serving."""
+        return self.vitals.tracker.recovering
+
+    def release_data_dir(self, reason: str) -> None:
+        """Enter ``recovering``, stop the background work and close the engine: a recovery step has the data dir.
+
+        The HTTP side has drained first (``drain.NodeControl``). ``reopen_data_dir`` undoes it.
+        """
+        with self._lock:
+            if self.closed:
+                raise ClosedError(f"node {self.config.name} is shutting down")
+            if self.released:
+                return
+            self.set_recovering(reason)
+            self.released = True
+        with self._commit:
+            self._commit.notify_all()  # long polls of standbys end now, not after their wait
+        peers, self.peers = self.peers, None
+        if peers is not None:
+            peers.stop()
+        self._stop_follower()
+        self.vitals.stop()
+        with self._lock:
+            self.engine.close()
+            self.archive = None
+        log.warning("node %s released its data dir: %s", self.config.name, reason)
+
+    def reopen_data_dir(self) -> dict[str, Any]:
+        """Open the engine again (its WAL replays), read the role back from ``node.json``, serve.
+
+        Raises:
+            EngineError: the data dir does not open; the node stays ``recovering`` (with the
+                error) and serves nothing but the health routes and its extensions.
+        """
+        with self._lock:
+            if not self.released:
+                return {"reopened": False, "last_lsn": self.engine.last_lsn}
+            clock = time.monotonic()
+            try:
+                if not self.config.data_dir.is_dir():
+                    raise NotFoundError(f"data dir {self.config.data_dir} is gone",
+                                        hint="restore it (playbook restore), then reopen")
+                self.engine = open_engine(self.config.data_dir, "rw", backend=self.config.engine)
+            except EngineError as exc:
+                recovering = self.vitals.tracker.recovering
+                if recovering is not None:
+                    recovering["error"] = str(exc)
+                raise
+            self.committed_lsn = self.engine.last_lsn
+            self.tail = WalTail(self.engine.wal_dir)
+            self.state = self._saved_state()
+            self.released = False
+            self.clear_recovering()
+            seconds = time.monotonic() - clock
+        self.start()
+        log.warning("node %s reopened its data dir in %.2f s (LSN %d, %s)", self.config.name, seconds,
+                    self.engine.last_lsn, self.state.role)
+        return {"reopened": True, "open_seconds": round(seconds, 3), "last_lsn": self.engine.last_lsn,
+                "role": self.state.role}
 
     def _start_follower(self) -> None:
         assert self.state.upstream is not None
@@ -278,7 +352,7 @@ class Node:
         """Wait until a write after LSN ``after`` is durable (or ``timeout``); the committed LSN."""
         deadline = time.monotonic() + timeout
         with self._commit:
-            while self.committed_lsn <= after and not self.closed:
+            while self.committed_lsn <= after and not self.closed and not self.released:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
