@@ -3,7 +3,9 @@
 One row per case. ``state`` is "healthy", a kind of ``drconsole fault list`` (injected for real with
 ``playbooks.faults.inject``, the code behind ``drconsole fault inject``), or a state no fault kind
 makes: "stale-backup" (the backup-age limit passed), "archive-lag" (the archiver failing: its
-directory made immutable, as a read-only backup mount is). ``on`` is the node the state is put on,
+directory made immutable, as a read-only backup mount is), "all-killed" (every node of the group
+SIGKILLed), "promoted" (the standby promoted through its API: the old primary learns the new epoch
+from its peer and fences itself). ``on`` is the node the state is put on,
 ``target`` the node triaged (``drconsole triage --node TARGET``). ``remote``: the config has URLs only
 (the console on another host), ``logs`` says whether it still names the nodes' log files.
 
@@ -118,6 +120,9 @@ CASES: list[Case] = [
                  target="s", on="p", run_on="p"),
     Case("pair", "isolated-node", "cow", "s", "process-hang", "P1", "process-hang", on="s", run_on="s"),
     Case("pair", "process-kill", "rocksdb", "p", "process-crash", "P1", "process-crash", on="s", run_on="s"),
+    # states no single fault kind makes: both nodes killed; the standby promoted (the old primary fences itself)
+    Case("pair", "all-killed", "lsm", "s", "total-cluster-loss", "P0", "total-cluster-loss", remote=True),
+    Case("pair", "promoted", "cow", "s", "fenced-node", "P1", "rebuild-primary", run_on="p"),
     # ---------------------------------------------------------------- several groups in one config
     Case("independent", "process-kill", "lsm", "ledger", "process-crash", "P1", "process-crash", on="ledger",
          fast=True),

@@ -162,7 +162,24 @@ def _archive_lag(fleet: Fleet, case: Case) -> None:
     time.sleep(1.5)
 
 
+def _all_killed(fleet: Fleet, case: Case) -> None:
+    for node in fleet.nodes.values():
+        node.process.kill()  # type: ignore[union-attr]
+        node.reap()
+
+
+def _promoted(fleet: Fleet, case: Case) -> None:
+    with fleet.nodes["s"].client() as standby:
+        standby.promote()
+    deadline = time.monotonic() + 20
+    with fleet.nodes["p"].client() as old:
+        while old.health().get("role") != "fenced":
+            assert time.monotonic() < deadline, "the old primary did not fence itself"
+            time.sleep(0.1)
+
+
 PUT: dict[str, Callable[[Fleet, Case], None]] = {
+    "all-killed": _all_killed, "promoted": _promoted,
     "meta-corrupt": _stop_then("meta-corrupt"), "manifest-lost": _stop_then("manifest-lost"),
     "config-broken": _stop_then("config-broken"), "accidental-deletion": _stop_then("accidental-deletion", restart=True),
     "backup-corrupt": _backup_corrupt, "stale-backup": _stale_backup, "memory-pressure": _memory_pressure,
