@@ -1,6 +1,7 @@
 """``drconsole.json``: the marker every data directory carries, and backend detection.
 
-The marker names the backend, format version, node name, epoch and durability. When it is lost,
+The marker names the backend, format version, node name, epoch and durability, and the backup
+repository the data dir archives its WAL into, once a backup has recorded one. When it is lost,
 the backend is still detected from the files (as the reference guide's ``get_backend_type``
 does): ``data.cow`` means cow, ``manifest.json`` or ``sstables/`` means lsm, ``rocksdb/CURRENT``
 means rocksdb.
@@ -18,11 +19,24 @@ from pydantic import BaseModel, ValidationError
 from engines.errors import NotFoundError, UnsupportedFormatError
 from engines.fsutil import atomic_write_text
 
-__all__ = ["MARKER_NAME", "BACKENDS", "FORMAT_VERSION", "Marker", "read_marker", "write_marker", "detect_backend"]
+__all__ = ["MARKER_NAME", "BACKENDS", "FORMAT_VERSION", "ArchiveRecord", "Marker", "read_marker", "write_marker", "detect_backend"]
 
 MARKER_NAME = "drconsole.json"
 BACKENDS = ("cow", "lsm", "rocksdb")
 FORMAT_VERSION = 1
+
+
+class ArchiveRecord(BaseModel):
+    """The backup repository a data dir archives its WAL into (``backup create`` records it).
+
+    ``data_dir`` is where the data dir was when the repository was recorded: a copy of it elsewhere
+    (a drill sandbox, a ``cp -a``) must not archive into the original's repository, so it holds its
+    WAL instead until a backup records a repository for it.
+    """
+
+    repo: str
+    data_dir: str
+    since: str = ""
 
 
 class Marker(BaseModel):
@@ -33,6 +47,7 @@ class Marker(BaseModel):
     durability: str = "sync"
     created_at: float = 0.0
     options: dict[str, Any] = {}
+    archive: ArchiveRecord | None = None
 
 
 def read_marker(data_dir: Path) -> Marker | None:

@@ -25,6 +25,9 @@ class EngineOptions(BaseModel):
         "tolerate_corrupted_tail_records", "absolute_consistency", "point_in_time", "skip_any_corrupted_records"
     ] = "tolerate_corrupted_tail_records"
     wal_keep_segments: int = Field(2, ge=0)  # covered segments kept for standbys and the archiver
+    # WAL kept for an unreachable archive beyond this many bytes makes writes fail (WalHeldError)
+    # rather than fill the disk; a data dir without a backup repository holds none.
+    wal_hold_max_bytes: int = Field(2 * 2**30, ge=0)
     checkpoint_every_records: int = Field(1_000_000, ge=1)
     cache_bytes: int = Field(64 * 2**20, ge=0)
     low_memory: bool = False

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Problem", "VerifyReport", "EngineStats", "RepairReport"]
+__all__ = ["Problem", "VerifyReport", "ArchiveState", "EngineStats", "RepairReport"]
 
 
 class Problem(BaseModel):
@@ -34,6 +34,31 @@ class VerifyReport(BaseModel):
         self.checked[what] = self.checked.get(what, 0) + n
 
 
+class ArchiveState(BaseModel):
+    """Where a data dir's WAL archiving stands (``EngineStats.archive``; ``/health`` carries it too).
+
+    ``state``: ``ok`` (everything sealed is archived), ``pending`` (sealed segments wait for the
+    next archiver: a process that closes, flushes or, on a node, the archive timer), ``failing``
+    (the last attempt failed: ``error`` says why; the segments stay), ``refusing`` (the WAL held
+    reached ``ceiling_bytes``: writes are refused until the archive catches up), ``held`` (the
+    data dir was copied or moved since its repository was recorded: it archives nothing and
+    recycles nothing unarchived until a backup records a repository for it), ``standby`` (a
+    standby's WAL is its primary's, archived by the primary).
+    """
+
+    repo: str
+    state: str
+    error: str | None = None
+    held_segments: int = 0
+    held_bytes: int = 0
+    ceiling_bytes: int = 0
+    lag_seconds: float = 0.0
+    """Age of the oldest write not yet in the archive (0 when everything written is archived)."""
+    archived_lsn: int | None = None
+    """Every record up to this LSN is in the archive (None: not known in this process yet)."""
+    last_archived_at: str | None = None
+
+
 class EngineStats(BaseModel):
     backend: str
     total_keys: int
@@ -42,6 +67,8 @@ class EngineStats(BaseModel):
     wal_bytes: int
     last_lsn: int
     details: dict[str, Any] = Field(default_factory=dict)
+    archive: ArchiveState | None = None
+    """None when the data dir records no backup repository."""
 
 
 class RepairReport(BaseModel):

@@ -10,17 +10,20 @@ sealing the open WAL segment need the engine; a data dir held by a running node 
 exit 3 (``SourceLockedError``) until the node API offers ``/admin/checkpoint``. Applications that
 embed an engine pass it in (``engine=``), and writes go on during the backup.
 
-WAL reaches the archive three ways: the engine archives each segment before it recycles it (the
-hook ``backup create`` sets on the engine it opens, and ``attach_archiver`` sets on a node's);
-every ``backup create`` archives the sealed segments it finds; and ``--incremental`` also seals
-the open segment first. Each run records what it observed ("at time t the log ended at LSN n")
-beside the archive: that bounds the recoverable window when no later write does.
+Every backup records the repository in the data dir (``drconsole.json``): from then on no process
+that opens the data dir recycles a WAL segment before it is in the repository's archive
+(``engines/archiving.py``). WAL also reaches the archive here: every ``backup create`` archives
+the sealed segments not archived yet (on a repository's first full backup, none: its checkpoint
+covers them, and the recoverable window starts there), and ``--incremental`` seals the open
+segment first. Each run records what it observed ("at time t the log ended at LSN n") beside the
+archive: that bounds the recoverable window when no later write does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import shutil
 import threading
 import time
@@ -41,7 +44,7 @@ from engines.base import Engine
 from engines.errors import CorruptionError, EngineError, LockedError, NotFoundError
 from engines.fsutil import atomic_write_text
 from engines.registry import open_engine
-from engines.wal import WalReader, list_segments
+from engines.wal import SegmentInfo, WalReader, archive_status, list_segments
 
 __all__ = ["BackupResult", "RETENTION_LABELS", "create_backup", "choose_tier"]
 
@@ -129,19 +132,20 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
         clock_ns: the backup's start time instead of the clock (tests of retention tiers).
     """
     source = Path(data_dir) if data_dir is not None else None
-    with _engine_for(source, engine) as (target, owned):
+    with _engine_for(source, engine) as (target, _owned):
         repo = Repository.create(Path(repo_path))
         archive = WalArchive(repo)
-        if owned:
-            target.archive_hook = archive.hook  # segments recycled when we close it are archived first
         log = repo.log("backup")
         try:
             with repo.lock():
                 repo.claim_source(target.backend, target.marker.node_name)
             if incremental:
-                result = _incremental(repo, archive, target, log, clock_ns)
+                result, done = _incremental(repo, archive, target, log, clock_ns)
             else:
-                result = _full(repo, archive, target, log, progress, clock_ns)
+                result, done = _full(repo, archive, target, log, progress, clock_ns)
+            # From now on every process that opens the data dir archives into this repository
+            # before it recycles a segment; closing the engine we opened archives the rest.
+            target.record_archive(repo.root, done)
         except EngineError as exc:
             log.error(str(exc))
             raise
@@ -151,53 +155,28 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
     return result
 
 
-def _sealed_segments(engine: Engine, *, seal: bool) -> tuple[list[Path], int]:
-    """The sealed WAL segments of ``engine`` and its last LSN (``seal``: seal the open segment first).
-
-    Under the engine's write lock, so no write starts a segment between the seal and the listing.
-    """
-    with engine._write_lock:
-        wal = engine._wal
-        if wal is not None and seal:
-            wal.seal()
-        current = wal.current_segment() if wal is not None else None
-        segments = [s.path for s in list_segments(engine.wal_dir) if current is None or s.path != current[0]]
-        return segments, engine.last_lsn
-
-
-def _segments_reaching(paths: list[Path], engine: Engine, lsn: int) -> list[Path]:
-    """The sealed segments among ``paths`` holding a record at ``lsn`` or later.
-
-    A segment's records end right before the next segment's first LSN (its name), so one whose
-    successor starts at or below ``lsn`` holds only older records.
-    """
-    if lsn <= 0:
-        return paths
-    starts = sorted(segment.first_lsn for segment in list_segments(engine.wal_dir))
-    kept = []
-    for path in paths:
-        first = int(path.name[:20])
-        later = [start for start in starts if start > first]
-        if later and later[0] <= lsn:
-            continue
-        kept.append(path)
-    return kept
-
-
-def _archive_paths(archive: WalArchive, paths: list[Path]) -> list[ArchivedSegment]:
+def _archive_paths(archive: WalArchive, engine: Engine, segments: list[SegmentInfo]) -> list[ArchivedSegment]:
+    """Archive ``segments`` (those already ``.done`` into this repository are skipped unread)."""
+    recorded = engine.marker.archive
+    same = recorded is not None and os.path.abspath(recorded.repo) == os.path.abspath(archive.repo.root)
+    done = archive_status.statuses(engine.wal_dir) if same else {}
     added = []
-    for path in paths:
+    for segment in segments:
+        if done.get(segment.path.name) == archive_status.DONE:
+            continue
         try:
-            segment = archive.archive_segment(path)
+            archived = archive.archive_segment(segment.path)
         except NotFoundError:
-            continue  # recycled meanwhile; the engine's archive hook had it archived first
-        if segment is not None:
-            added.append(segment)
+            if segment.path.exists():
+                raise
+            continue  # recycled meanwhile: only after it was archived (engines/archiving.py)
+        if archived is not None:
+            added.append(archived)
     return added
 
 
 def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationLog,
-          progress: ProgressCallback | None, clock_ns: int | None) -> BackupResult:
+          progress: ProgressCallback | None, clock_ns: int | None) -> tuple[BackupResult, list[str]]:
     started = clock_ns if clock_ns is not None else now_ns()
     clock = time.monotonic()
     with repo.lock():
@@ -206,20 +185,18 @@ def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationL
         staging = repo.staging(backup_id)
     checkpoint = repo.scratch(backup_id, "checkpoint")
     log.info(f"full backup {backup_id} of {engine.path} ({engine.backend}) started")
+    first = not repo.full_backups()
     try:
+        sealed, _last = engine.sealed_segments()
         lsn = engine.checkpoint(checkpoint)
         checkpointed_ns = now_ns()
         lsn_start, lsn_end_time = _checkpoint_lsns(checkpoint, lsn, archive, checkpointed_ns)
         archive_name = f"{backup_id}.tar.zst"
-        # The sealed WAL is archived too: a node that recycles segments without archiving them
-        # leaves the archive a gap otherwise (until then, a segment lives from one run to the next).
-        # It runs beside the packing: copying, hashing and fsyncing segments waits on the disk
-        # while zstd's threads wait on the CPU, so overlapping them hides most of the archiving.
-        # The first full backup of a repository skips segments wholly before its checkpoint's WAL:
-        # no base backup exists that could replay them, so they would only cost the copy.
-        useful_from = lsn_start if not repo.full_backups() else 0
-        archiving = _Background(lambda: _archive_paths(
-            archive, _segments_reaching(_sealed_segments(engine, seal=False)[0], engine, useful_from)))
+        # The sealed WAL not archived yet goes into the archive beside the packing: copying,
+        # hashing and fsyncing segments waits on the disk while zstd's threads wait on the CPU.
+        # On a repository's first full backup every segment sealed before the checkpoint is
+        # covered by it, and no earlier base backup could replay them: nothing to archive.
+        archiving = _Background(lambda: [] if first else _archive_paths(archive, engine, sealed))
         try:
             packed = pack_directory(checkpoint, staging / archive_name, progress=progress)
         except BaseException:
@@ -244,8 +221,9 @@ def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationL
     finally:
         shutil.rmtree(checkpoint, ignore_errors=True)  # our temporary checkpoint copy
         shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial backup otherwise
-    return BackupResult(backup_id, "full", final, metadata.size_bytes, metadata.checksum, lsn_start, lsn,
-                        metadata.duration_seconds, engine.backend, tier, len(added))
+    return (BackupResult(backup_id, "full", final, metadata.size_bytes, metadata.checksum, lsn_start, lsn,
+                         metadata.duration_seconds, engine.backend, tier, len(added)),
+            [segment.path.name for segment in sealed])
 
 
 class _Background:
@@ -292,21 +270,27 @@ def _checkpoint_lsns(checkpoint: Path, lsn: int, archive: WalArchive, checkpoint
 
 
 def _incremental(repo: Repository, archive: WalArchive, engine: Engine, log: OperationLog,
-                 clock_ns: int | None) -> BackupResult:
+                 clock_ns: int | None) -> tuple[BackupResult, list[str]]:
     started = clock_ns if clock_ns is not None else now_ns()
     clock = time.monotonic()
-    sealed, last_lsn = _sealed_segments(engine, seal=True)
-    added = _archive_paths(archive, sealed)
+    sealed, last_lsn = engine.sealed_segments(seal=True)
+    added = _archive_paths(archive, engine, sealed)
+    done = [segment.path.name for segment in sealed]
     with repo.lock():
         archive.observe(started, last_lsn)
-    if not added:
+    # The increment is the WAL archived since the newest backup, whoever archived it: every
+    # process that opened the data dir since has archived its segments already.
+    since = max((entry.metadata.lsn_end for entry in repo.backups() if entry.metadata is not None), default=0)
+    new = [segment for segment in archive.segments()
+           if segment.last_lsn is not None and since < segment.last_lsn <= last_lsn]
+    if not new:
         log.info(f"incremental backup of {engine.path}: nothing new to archive (LSN {last_lsn})")
         return BackupResult(None, "incremental", archive.path, 0, None, last_lsn, last_lsn,
-                            time.monotonic() - clock, engine.backend, None, 0)
-    first = min(segment.first_lsn for segment in added)
-    last = max(segment.last_lsn or segment.first_lsn for segment in added)
-    names = [f"../../{archive.path.name}/{segment.name}" for segment in added]
-    sums = format_sums([(name, segment.sha256) for name, segment in zip(names, added)])
+                            time.monotonic() - clock, engine.backend, None, 0), done
+    first = min(segment.first_lsn for segment in new)
+    last = max(segment.last_lsn or segment.first_lsn for segment in new)
+    names = [f"../../{archive.path.name}/{segment.name}" for segment in new]
+    sums = format_sums([(name, segment.sha256) for name, segment in zip(names, new)])
     with repo.lock():
         repo.clear_stale()
         backup_id = repo.new_backup_id("incr", started)
@@ -314,19 +298,19 @@ def _incremental(repo: Repository, archive: WalArchive, engine: Engine, log: Ope
         try:
             atomic_write_text(staging / SUMS_NAME, sums)
             fulls = [m for m in repo.full_backups() if m.lsn_end < first]
-            size = sum(segment.size for segment in added)
+            size = sum(segment.size for segment in new)
             metadata = BackupMetadata(
                 backup_id=backup_id, type="incremental", engine=engine.backend, timestamp=iso_utc(started),
                 size_bytes=size, size_readable=size_readable(size), duration_seconds=round(time.monotonic() - clock, 3),
                 files=[SUMS_NAME, *names], checksum=prefixed(hashlib.sha256(sums.encode("utf-8")).hexdigest()),
                 lsn_start=first, lsn_end=last, retention=INCREMENTAL_RETENTION, tier="daily",
-                timestamp_ns=started, lsn_end_time_ns=max(s.last_time_ns or 0 for s in added) or started,
+                timestamp_ns=started, lsn_end_time_ns=max(s.last_time_ns or 0 for s in new) or started,
                 node_name=engine.marker.node_name, source=str(engine.path), source_bytes=size,
-                file_count=len(added), compression="none",
-                base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in added])
+                file_count=len(new), compression="none",
+                base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in new])
             write_metadata(staging / metadata_name(backup_id), metadata)
             final = repo.publish(staging, "daily", backup_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial record otherwise
-    return BackupResult(backup_id, "incremental", final, size, metadata.checksum, first, last,
-                        metadata.duration_seconds, engine.backend, "daily", len(added))
+    return (BackupResult(backup_id, "incremental", final, size, metadata.checksum, first, last,
+                         metadata.duration_seconds, engine.backend, "daily", len(added)), done)

@@ -319,7 +319,7 @@ class Node:
         follow = self._check_upstream_url(follow)
         self._stop_follower()  # outside the lock: the follower takes it to adopt a timeline
         with self._lock:
-            self.engine.archive_hook = None
+            self.engine.suspend_archiving("standby")
             self.state.role = "standby"
             self.state.upstream = follow
             self.state.fence_reason = None
@@ -368,7 +368,7 @@ class Node:
         old = self.engine
         # Fenced first (and saved so): if anything below fails, the node stays a consistent fenced node.
         self._fence_locked(f"rejoining {plan.primary}: records past LSN {plan.fork_lsn} are being set aside")
-        old.archive_hook = None  # its diverged segments must never reach the shared WAL archive
+        old.suspend_archiving("diverged")  # its diverged segments must never reach the shared WAL archive
         if old.last_lsn > plan.node_last_lsn:  # a client write landed between the plan and the fence
             plan = dataclasses.replace(plan, node_last_lsn=old.last_lsn,
                                        diverged_records=old.last_lsn - plan.fork_lsn)
@@ -424,7 +424,7 @@ class Node:
             self.last_reseed = report
             log.warning("node %s reseeding from backup %s (LSN %d) in %s: %s", self.config.name, meta.backup_id,
                         meta.lsn_end, repo, reason)
-            self.engine.archive_hook = None
+            self.engine.suspend_archiving("reseeding")
             self.engine.close()
             try:
                 result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True)
