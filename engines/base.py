@@ -163,6 +163,11 @@ class Engine(ABC):
         return self.marker.epoch
 
     @property
+    def open_segment_started_ns(self) -> int | None:
+        """When the WAL segment being written got its first record (None: none is open)."""
+        return None if self._wal is None else self._wal.segment_started_ns
+
+    @property
     def archive_error(self) -> str | None:
         """Why the WAL is not reaching the archive (the last failure, a copy, the ceiling); None when it is."""
         state = self.archiving.state(None)

@@ -32,6 +32,7 @@ from engines.backup import attach_archiver, restore_backup
 from engines.base import Engine
 from engines.errors import EngineError, InvalidArgumentError, SafetyRefusal
 from engines.fsutil import move_to_quarantine
+from engines.node.archive_timer import ArchiveTimer, BackupWatch
 from engines.node.client import NodeClient
 from engines.node.config import NodeConfig
 from engines.node.divergence import RejoinPlan, diverged_folder, export_records, plan_rejoin, write_summary
@@ -82,6 +83,8 @@ class Node:
         self.follower: Any = None
         self.peers: Any = None
         self.archive: Any = None
+        self.archive_timer: ArchiveTimer | None = None
+        self.backup_watch = BackupWatch()
         self.last_reseed: ReseedReport | None = None
         self.last_rejoin: dict[str, Any] | None = None
         self.closed = False
@@ -110,7 +113,10 @@ class Node:
         if self.state.role == "primary":
             self._attach_archiver()
         if self.state.role == "standby":
+            self.engine.suspend_archiving("standby")
             self._start_follower()
+        if self.config.archive_timeout > 0:
+            self.archive_timer = ArchiveTimer(self, self.config.archive_timeout).start()
         if self.config.peers:
             self.peers = PeerMonitor(self, self.config.peers, self.config.peer_interval)
             self.peers.start()
@@ -124,6 +130,8 @@ class Node:
             self._commit.notify_all()
         if self.peers is not None:
             self.peers.stop()
+        if self.archive_timer is not None:
+            self.archive_timer.stop()
         self._stop_follower()
         with self._lock:  # waits for a reseed or rejoin swapping the data dir to finish
             self.engine.close()
@@ -140,9 +148,20 @@ class Node:
             follower.stop()
 
     def _attach_archiver(self) -> None:
-        if self.config.archive is None:
-            return
-        self.archive = attach_archiver(self.engine, self.config.archive)
+        """A primary archives into ``--archive`` (recorded in the data dir), else the one recorded."""
+        keeper = self.engine.archiving
+        if self.config.wal_hold_max_bytes is not None:
+            keeper.ceiling_bytes = self.config.wal_hold_max_bytes
+        if keeper.suspended == "standby":
+            keeper.resume()
+        if self.config.archive is not None:
+            self.archive = attach_archiver(self.engine, self.config.archive)
+
+    @property
+    def archive_repo(self) -> Path | None:
+        """The repository this node's WAL goes to (``--archive`` or the one its data dir records)."""
+        record = self.engine.marker.archive
+        return self.config.archive or (Path(record.repo) if record is not None else None)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -514,16 +533,30 @@ class Node:
                           "memory_usage_bytes": stats.memory_usage_bytes, "wal_bytes": stats.wal_bytes,
                           "last_lsn": stats.last_lsn},
                 "uptime_seconds": round(time.time() - self.started_at, 3), "timestamp": time.time()}
+        # How the WAL reaches the archive (held bytes and why), and the newest backups' ages.
+        body["archive"] = None if stats.archive is None else stats.archive.model_dump()
+        body["backup"] = self.backup_watch.report(self.config.backup_source or self.archive_repo)
         ok = True
+        archive_error = self.engine.archive_error
         if self.state.role == "fenced":
             body["status"], ok = "fenced", False
         elif self.split_brain:
             body["status"] = "split-brain"
+        elif archive_error:
+            body["status"], body["reason"] = "degraded", f"archive lag: {archive_error}"
+            body["reasons"] = [body["reason"]]
         return ok, body
 
     def metrics_values(self) -> dict[str, Any]:
         replication = self.replication()
-        return {**replication, "last_lsn": self.engine.last_lsn, "keys": self.engine.stats().total_keys}
+        stats = self.engine.stats()
+        ages, _error = self.backup_watch.ages(self.config.backup_source or self.archive_repo)
+        now = time.time_ns()
+        return {**replication, "last_lsn": self.engine.last_lsn, "keys": stats.total_keys,
+                "archive_lag_seconds": None if stats.archive is None else stats.archive.lag_seconds,
+                "wal_held_bytes": None if stats.archive is None else stats.archive.held_bytes,
+                "last_backup_age_seconds": None if ages is None else ages.age_seconds(now),
+                "last_verified_backup_age_seconds": None if ages is None else ages.verified_age_seconds(now)}
 
     def data_dir(self) -> Path:
         return self.config.data_dir
