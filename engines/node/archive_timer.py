@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engines.backup.listing import BackupAges, backup_ages
+from engines.backup.repository import TIERS
 from engines.errors import EngineError
 
 if TYPE_CHECKING:
@@ -91,25 +92,26 @@ class ArchiveTimer:
 
 
 class BackupWatch:
-    """The newest full and verified backup of a repository, re-read at most every 30 s."""
+    """The newest full and verified backup of a repository, re-read when a backup lands in a tier or 30 s passed."""
 
     def __init__(self) -> None:
-        self._cache: tuple[float, Path | None, BackupAges | None, str | None] = (0.0, None, None, None)
+        self._cache: tuple[float, tuple[Any, ...], BackupAges | None, str | None] = (0.0, (), None, None)
         self._lock = threading.Lock()
 
     def ages(self, repo: Path | None) -> tuple[BackupAges | None, str | None]:
         """(ages, why unknown) of ``repo``; (None, None) when the node has no repository."""
         if repo is None:
             return None, None
+        key = (repo, *(_mtime(repo / tier) for tier in TIERS))  # a published backup renames into a tier
         with self._lock:
-            checked, cached_repo, ages, error = self._cache
-            if cached_repo == repo and time.monotonic() - checked < _BACKUP_CHECK_SECONDS:
+            checked, cached_key, ages, error = self._cache
+            if cached_key == key and time.monotonic() - checked < _BACKUP_CHECK_SECONDS:
                 return ages, error
             try:
                 ages, error = backup_ages(repo), None
             except (EngineError, OSError) as exc:
                 ages, error = None, exc.message if isinstance(exc, EngineError) else str(exc)
-            self._cache = (time.monotonic(), repo, ages, error)
+            self._cache = (time.monotonic(), key, ages, error)
             return ages, error
 
     def report(self, repo: Path | None) -> dict[str, Any] | None:
@@ -120,3 +122,10 @@ class BackupWatch:
         if ages is None:
             return {"repo": str(repo), "error": error}
         return {"repo": str(repo), **ages.to_json(time.time_ns())}
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
