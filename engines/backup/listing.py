@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from engines.backup.archive import WalArchive
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.metadata import iso_utc, now_ns, size_readable
 from engines.backup.pitr import reaches, window_text
-from engines.backup.repository import Repository
+from engines.backup.repository import TIERS, Repository, backup_date
+from engines.errors import InvalidArgumentError
 
 __all__ = ["BackupListing", "BackupAges", "backup_ages", "list_backups"]
 
@@ -78,12 +80,19 @@ def backup_ages(repo_path: str | Path) -> BackupAges:
     return ages
 
 
-def list_backups(repo_path: str | Path) -> BackupListing:
-    """The repository's backups, oldest first (unreadable ones included, with their error)."""
+def list_backups(repo_path: str | Path, *, tier: str | None = None, on_date: dt.date | None = None) -> BackupListing:
+    """The repository's backups, oldest first (unreadable ones included, with their error).
+
+    ``tier`` / ``on_date``: only the backups in that tier, taken on that UTC date.
+    """
     repo = Repository.open(repo_path)
+    if tier is not None and tier not in TIERS:
+        raise InvalidArgumentError(f"no tier {tier!r}; the tiers are {', '.join(TIERS)}")
     listing = BackupListing(repo.root)
     now = now_ns()
     for entry in repo.backups():
+        if tier not in (None, entry.tier) or on_date not in (None, backup_date(entry)):
+            continue
         meta = entry.metadata
         if meta is None:
             listing.backups.append({

@@ -15,6 +15,7 @@ process is refused even then.
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import ctypes.util
 import errno
 import os
@@ -192,8 +193,12 @@ def _swap_into_place(staging: Path, target: Path) -> Path | None:
 
 def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: str | None = None,
                    until_ns: int | None = None, until_lsn: int | None = None, replace: bool = False,
-                   progress: ProgressCallback | None = None) -> RestoreResult:
+                   progress: ProgressCallback | None = None, tier: str | None = None,
+                   on_date: dt.date | None = None) -> RestoreResult:
     """Restore ``reference`` (default: the newest backup), or recover to a point in time, into ``data_dir``.
+
+    ``tier`` / ``on_date`` (instead of ``reference``): the newest full backup of that tier, taken
+    on that UTC date (``Repository.pick``), as the reference's ``--from daily|weekly|monthly``.
 
     Raises:
         RepositoryError (3), BackupNotFoundError (2), RecoveryTargetError (2), RestoreRefusedError (4),
@@ -207,6 +212,10 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         raise InvalidArgumentError(f"restore target {target} and backup repository {root} overlap",
                                    hint="restore into a directory outside the repository")
     _check_target(target, replace)
+    if tier is not None or on_date is not None:
+        if reference not in (None, "latest"):
+            raise InvalidArgumentError("name a backup ID or a tier/date, not both")
+        reference = repo.pick(tier, on_date).backup_id
     plan = plan_recovery(repo, reference=reference, until_ns=until_ns, until_lsn=until_lsn)
     meta = plan.base.require_metadata()
     archive, checksum = archive_checksum(plan.base)
