@@ -23,16 +23,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from engines.errors import EngineError, WalHeldError
-from engines.marker import ArchiveRecord
-from engines.reports import ArchiveState
+from engines.marker import ArchiveRecord, Marker, read_marker, write_marker
 from engines.wal import archive_status
 from engines.wal.segments import SegmentInfo, first_timestamp_ns
 
-__all__ = ["ArchiveKeeper", "RETRY_SECONDS"]
+__all__ = ["ArchiveKeeper", "ArchiveState", "RETRY_SECONDS", "record_repository"]
 
 RETRY_SECONDS = 5.0  # a refused write retries archiving at most this often
 
@@ -41,11 +42,68 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns // 1000 % 1_000_000:06d}Z"
 
 
+def record_repository(data_dir: Path, wal_dir: Path, marker: Marker, repo: Path,
+                      done: Iterable[str] = ()) -> ArchiveRecord | None:
+    """Record ``repo`` in ``data_dir``'s marker and mark ``done`` segments; the new record, or None if unchanged.
+
+    Call with the data dir held (its lock, or an open read-write engine's write lock). ``done``
+    names the sealed segments that need no archiving (just archived, or covered by the full backup
+    being taken into a repository that has none yet); every other sealed segment is ready.
+    Recording another repository, or the same one from a new path (a copy, a moved dir), starts
+    the statuses afresh.
+    """
+    record = ArchiveRecord(repo=os.path.abspath(repo), data_dir=os.path.abspath(data_dir),
+                           since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    current = marker.archive
+    same = current is not None and (current.repo, current.data_dir) == (record.repo, record.data_dir)
+    if not same:
+        archive_status.reset(wal_dir)
+    for name in done:
+        if (wal_dir / name).exists():
+            archive_status.mark(wal_dir, name, archive_status.DONE)
+    if same:
+        return None
+    on_disk = read_marker(data_dir) or marker
+    on_disk.archive = record
+    write_marker(data_dir, on_disk)
+    marker.archive = record
+    return record
+
+
+@dataclass
+class ArchiveState:
+    """Where a data dir's WAL archiving stands (``EngineStats.archive``; ``/health`` carries it too).
+
+    ``state``: ``ok`` (everything sealed is archived), ``pending`` (sealed segments wait for the
+    next archiver: a process that closes, flushes or, on a node, the archive timer), ``failing``
+    (the last attempt failed: ``error`` says why; the segments stay), ``refusing`` (the WAL held
+    reached ``ceiling_bytes``: writes are refused until the archive catches up), ``held`` (the
+    data dir was copied or moved since its repository was recorded: it archives nothing and
+    recycles nothing unarchived until a backup records a repository for it), ``standby`` (a
+    standby's WAL is its primary's, archived by the primary).
+    """
+
+    repo: str
+    state: str
+    error: str | None = None
+    held_segments: int = 0
+    held_bytes: int = 0
+    ceiling_bytes: int = 0
+    lag_seconds: float = 0.0
+    """Age of the oldest write not yet in the archive (0 when everything written is archived)."""
+    archived_lsn: int | None = None
+    """Every record up to this LSN is in the archive (None: not known in this process yet)."""
+    last_archived_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class ArchiveKeeper:
     """The archive-before-recycle rule for one open read-write engine. Thread-safe."""
 
     def __init__(self, data_dir: Path, wal_dir: Path, record: ArchiveRecord | None, ceiling_bytes: int,
-                 retry: Callable[[], None] | None = None) -> None:
+                 retry: Callable[[], object] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.wal_dir = Path(wal_dir)
         self.record = record

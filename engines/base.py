@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from engines.archiving import ArchiveKeeper
+from engines.archiving import ArchiveKeeper, record_repository
 from engines.errors import (
     ClosedError,
     CorruptionError,
@@ -44,7 +44,7 @@ from engines.errors import (
 )
 from engines.locking import LOCK_NAME, acquire_data_dir_lock
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, new_quarantine, tree_size
-from engines.marker import ArchiveRecord, Marker, read_marker, write_marker
+from engines.marker import Marker, read_marker, write_marker
 from engines.options import EngineOptions
 from engines.reports import EngineStats, VerifyReport
 from engines.wal import Op, RecoveryMode, SegmentInfo, WalReader, WalWriter, list_segments, truncate_at_first_bad
@@ -285,31 +285,14 @@ class Engine(ABC):
     def record_archive(self, repo: Path, done: Iterable[str] = ()) -> bool:
         """Record ``repo`` as the backup repository this data dir archives its WAL into.
 
-        ``done`` names the sealed segments that need no archiving: those just archived, and on a
-        repository's first full backup those its checkpoint covers (the recoverable window starts
-        at a full backup). Every other sealed segment is ready to archive. Recording another
-        repository, or the same one from a new path (a copy, a moved dir), starts the statuses
-        afresh. Returns whether the record changed.
+        See ``engines.archiving.record_repository`` for ``done``. Returns whether the record changed.
         """
         self._check_writable(allow_fenced=True)
-        record = ArchiveRecord(repo=os.path.abspath(repo), data_dir=os.path.abspath(self.path),
-                               since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        current = self.marker.archive
-        same = current is not None and (current.repo, current.data_dir) == (record.repo, record.data_dir)
         with self._write_lock:
-            if not same:
-                archive_status.reset(self.wal_dir)
-            for name in done:
-                if (self.wal_dir / name).exists():
-                    archive_status.mark(self.wal_dir, name, archive_status.DONE)
-            if same:
-                return False
-            on_disk = read_marker(self.path) or self.marker
-            on_disk.archive = record
-            write_marker(self.path, on_disk)
-            self.marker.archive = record
-            self.archiving.adopt(record)
-        return True
+            record = record_repository(self.path, self.wal_dir, self.marker, repo, done)
+            if record is not None:
+                self.archiving.adopt(record)
+        return record is not None
 
     def suspend_archiving(self, reason: str) -> None:
         """Neither archive nor hold WAL in this process (a standby: its WAL is the primary's)."""

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from engines.archiving import ArchiveState
+
 __all__ = ["Problem", "VerifyReport", "ArchiveState", "EngineStats", "RepairReport"]
 
 
@@ -32,31 +34,6 @@ class VerifyReport(BaseModel):
 
     def count(self, what: str, n: int = 1) -> None:
         self.checked[what] = self.checked.get(what, 0) + n
-
-
-class ArchiveState(BaseModel):
-    """Where a data dir's WAL archiving stands (``EngineStats.archive``; ``/health`` carries it too).
-
-    ``state``: ``ok`` (everything sealed is archived), ``pending`` (sealed segments wait for the
-    next archiver: a process that closes, flushes or, on a node, the archive timer), ``failing``
-    (the last attempt failed: ``error`` says why; the segments stay), ``refusing`` (the WAL held
-    reached ``ceiling_bytes``: writes are refused until the archive catches up), ``held`` (the
-    data dir was copied or moved since its repository was recorded: it archives nothing and
-    recycles nothing unarchived until a backup records a repository for it), ``standby`` (a
-    standby's WAL is its primary's, archived by the primary).
-    """
-
-    repo: str
-    state: str
-    error: str | None = None
-    held_segments: int = 0
-    held_bytes: int = 0
-    ceiling_bytes: int = 0
-    lag_seconds: float = 0.0
-    """Age of the oldest write not yet in the archive (0 when everything written is archived)."""
-    archived_lsn: int | None = None
-    """Every record up to this LSN is in the archive (None: not known in this process yet)."""
-    last_archived_at: str | None = None
 
 
 class EngineStats(BaseModel):

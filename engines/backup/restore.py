@@ -29,13 +29,12 @@ from engines.locking import LOCK_NAME, is_data_dir_locked
 from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
 from engines.backup.metadata import iso_utc
-from engines.backup.pack import read_archive
+from engines.backup.unpack import read_archive
 from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
-from engines.registry import open_engine
 
 __all__ = ["RestoreResult", "restore_backup", "archive_checksum"]
 
@@ -258,6 +257,8 @@ def _restore_into(staging: Path, target: Path, plan: RecoveryPlan, repo: Reposit
                                     hint="nothing was restored; try an older backup (`backup list`)")
     lsn, when, replayed = meta.lsn_end, meta.lsn_end_time_ns if meta.lsn_end else None, 0
     if plan.replays:
+        from engines.registry import open_engine  # the engines load only for a replay
+
         engine = open_engine(staging, mode="rw")
         try:
             outcome = replay(engine, repo.wal_archive, plan, progress)

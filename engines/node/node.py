@@ -534,7 +534,7 @@ class Node:
                           "last_lsn": stats.last_lsn},
                 "uptime_seconds": round(time.time() - self.started_at, 3), "timestamp": time.time()}
         # How the WAL reaches the archive (held bytes and why), and the newest backups' ages.
-        body["archive"] = None if stats.archive is None else stats.archive.model_dump()
+        body["archive"] = None if stats.archive is None else stats.archive.to_json()
         body["backup"] = self.backup_watch.report(self.config.backup_source or self.archive_repo)
         ok = True
         archive_error = self.engine.archive_error

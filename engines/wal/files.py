@@ -13,7 +13,7 @@ from engines.errors import WalCorruptionError
 from engines.wal.scan import Action, SegmentProblem, scan_segments
 from engines.wal.segments import SegmentInfo
 
-__all__ = ["check_ends_cleanly", "write_all", "write_durably"]
+__all__ = ["check_ends_cleanly", "segment_tail", "write_all", "write_durably"]
 
 
 def check_ends_cleanly(last: SegmentInfo) -> None:
@@ -38,6 +38,29 @@ def check_ends_cleanly(last: SegmentInfo) -> None:
             found[0].reason,
             hint="cut it first: engines.wal.truncate_at_first_bad (or `drconsole wal truncate --yes`)",
         )
+
+
+def segment_tail(segment: SegmentInfo) -> tuple[int, int] | None:
+    """The (LSN, time stamp) of the last record of ``segment``; None when it holds none.
+
+    Reads the whole segment, checking every record as ``check_ends_cleanly`` does.
+
+    Raises:
+        WalCorruptionError: the segment does not end cleanly (or is damaged before its end).
+    """
+    found: list[SegmentProblem] = []
+
+    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
+        found.append(problem)
+        return Action.STOP
+
+    last: tuple[int, int] | None = None
+    for record in scan_segments([segment], 0, 1 << 64, stop_at_first):
+        last = (record.lsn, record.timestamp_ns)
+    if found:
+        raise WalCorruptionError(segment.path.name, found[0].offset, found[0].reason,
+                                 hint="cut it first: `drconsole wal truncate --yes`")
+    return last
 
 
 def write_all(fd: int, data: bytearray, offset: int) -> None:
