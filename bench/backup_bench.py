@@ -89,7 +89,8 @@ def build(dataset: str, target: Path, size_mb: int) -> str:
     if dataset == "lsm-wal":
         # Half the rows reach the store, the other half stay in the WAL of a writer killed with
         # SIGKILL: what a node that crashed under load leaves behind.
-        create_engine(target, backend="lsm", durability="async", checkpoint_every_records=10**9).close()
+        create_engine(target, backend="lsm", durability="async", checkpoint_every_records=10**9,
+                      wal_keep_segments=0).close()
         rows = int(size_mb * 1e6 / 2 / VALUE_BYTES)
         with open_engine(target, durability="async") as engine:
             for n in range(0, rows, 16):
@@ -105,7 +106,8 @@ def build(dataset: str, target: Path, size_mb: int) -> str:
     create_engine(target, backend=dataset, durability="async").close()
     rows = 0
     while tree_bytes(target) < size_mb * 1e6:
-        missing = size_mb * 1e6 - tree_bytes(target)
+        # In steps of at most 32 MB: a COW file grows by more than it was written (copied pages).
+        missing = min(32e6, size_mb * 1e6 - tree_bytes(target))
         with open_engine(target, durability="async") as engine:
             for _ in range(max(1, int(missing / VALUE_BYTES / 16))):
                 engine.write_batch([(b"row%010d" % n, value(n)) for n in range(rows, rows + 16)])

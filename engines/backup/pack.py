@@ -14,6 +14,7 @@ back is ``unpack.py``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tarfile
@@ -25,7 +26,7 @@ import zstandard
 
 from engines.backup.checksums import SUMS_NAME, format_sums
 from engines.backup.errors import BackupCorruptionError
-from engines.backup.hashing import Digest, MemberHasher
+from engines.backup.hashing import InlineMemberHasher
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
 
@@ -33,11 +34,12 @@ __all__ = ["DATA_PREFIX", "ZSTD_LEVEL", "Member", "PackResult", "members_of", "p
 
 DATA_PREFIX = "data"
 ZSTD_LEVEL = 3
-# Compression runs on every core (zstd's own worker threads, outside the GIL); reading, tar
-# framing and writing run in this thread, hashing in two more.
+# Compression runs on every core (zstd's worker threads); reading, tar framing, hashing and writing
+# run in this thread.
 ZSTD_THREADS = os.cpu_count() or 1
 READ_BYTES = 4 << 20
 WRITE_BYTES = 4 << 20
+FRAME_BYTES = 32 << 20  # tar bytes per zstd frame: large enough that frame boundaries cost little ratio
 # Start the kernel writing the archive out every this many bytes, so the fsync at the end waits
 # for the last stretch only (Linux: POSIX_FADV_DONTNEED on dirty pages starts their writeback).
 WRITEBACK_BYTES = 16 << 20
@@ -115,11 +117,11 @@ def directory_size(source: Path) -> int:
 
 
 class _ArchiveSink:
-    """The compressed stream's destination: hashed in a thread, written here, pushed to disk early."""
+    """The compressed stream's destination: hashed, written, pushed to disk early."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.digest = Digest("archive-hasher")
+        self.digest = hashlib.sha256()
         self.count = 0
         self._kicked = 0
 
@@ -142,40 +144,39 @@ def pack_members(members: list[Member], archive: Path, *, progress: ProgressCall
                  level: int = ZSTD_LEVEL, threads: int = ZSTD_THREADS) -> PackResult:
     """Write ``members`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``, fsynced.
 
-    The tar stream is framed here rather than by ``tarfile``'s writer, whose stream buffer copies
-    every byte twice: headers come from ``TarInfo.tobuf`` (POSIX pax format), file bytes go
-    straight into the compressor and to the member-hashing thread.
+    One Python thread reads, frames the tar stream and hashes; zstd's own worker threads compress
+    (C threads: they never wait for the GIL, which a loaded machine makes slow to come back). A
+    frame ends every ``FRAME_BYTES`` of tar stream, so restore and verify can decompress one frame
+    while they hash and write the previous one. The tar stream is framed here rather than by
+    ``tarfile``'s writer, whose stream buffer copies every byte twice: headers come from
+    ``TarInfo.tobuf`` (POSIX pax format).
 
     Raises:
         BackupCorruptionError: a file changed size while it was read.
     """
     total = sum(member.size for member in members)
     tracker = ProgressTracker(progress, "pack", total)
-    compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-    hasher = MemberHasher()
+    hasher = InlineMemberHasher()
     owner = (os.getuid(), os.getgid())
     names: list[str] = []
-    sink: _ArchiveSink | None = None
+    compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
     try:
         fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             sink = _ArchiveSink(fd)
             with compressor.stream_writer(sink, closefd=False, write_size=WRITE_BYTES) as compressed:  # type: ignore[arg-type]
-                written = 0
+                stream = _TarStream(compressed)
                 for member in members:
-                    header = member.header(owner)
-                    compressed.write(header)
-                    written += len(header)
+                    stream.add(member.header(owner))
                     if member.directory:
                         continue
                     hasher.begin(member.name)
                     if member.content is not None:
                         hasher.update(member.content)
-                        compressed.write(member.content)
+                        stream.add(member.content)
                     else:
-                        _copy_file(member, compressed, hasher, tracker)
-                    written += member.size + _padding(member.size)
-                    compressed.write(bytes(_padding(member.size)))
+                        stream.add_file(member, hasher, tracker)
+                    stream.add(bytes(_padding(member.size)))
                     names.append(member.name)
                 digests = hasher.finish()
                 listing = format_sums([(name, digests[name]) for name in names]).encode("utf-8")
@@ -183,37 +184,51 @@ def pack_members(members: list[Member], archive: Path, *, progress: ProgressCall
                 entry.size, entry.mode = len(listing), 0o644
                 entry.mtime = int(members[0].mtime) if members else 0
                 entry.uid, entry.gid = owner
-                header = entry.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-                written += len(header) + len(listing) + _padding(len(listing)) + 2 * tarfile.BLOCKSIZE
+                stream.add(entry.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + listing
+                           + bytes(_padding(len(listing)) + 2 * tarfile.BLOCKSIZE))
                 # The end-of-archive marker, padded to a whole record as tar writes it.
-                trailer = bytes(_padding(len(listing)) + 2 * tarfile.BLOCKSIZE + (-written) % tarfile.RECORDSIZE)
-                compressed.write(header + listing + trailer)
+                stream.add(bytes((-stream.written) % tarfile.RECORDSIZE))
             os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
         raise map_os_error(exc, f"writing backup archive {archive}") from exc
-    finally:
-        hasher.finish()  # after a failure too: the thread must not wait forever
-        archive_sha256 = sink.digest.finish() if sink is not None else ""
     tracker.finish()
-    assert sink is not None
-    return PackResult(archive_sha256, sink.count, total, len(names))
+    return PackResult(sink.digest.hexdigest(), sink.count, total, len(names))
 
 
-def _copy_file(member: Member, compressed: zstandard.ZstdCompressionWriter, hasher: MemberHasher,
-               tracker: ProgressTracker) -> None:
-    assert member.path is not None
-    with open(member.path, "rb", buffering=0) as handle:
-        remaining = member.size
-        while remaining:
-            chunk = handle.read(min(remaining, READ_BYTES))
-            if not chunk:
-                raise BackupCorruptionError(f"{member.path} shrank while it was being packed", file=str(member.path))
-            hasher.update(chunk)
-            compressed.write(chunk)
-            remaining -= len(chunk)
-            tracker.advance(len(chunk))
+class _TarStream:
+    """The tar stream into the compressor, a new zstd frame every ``FRAME_BYTES``."""
+
+    def __init__(self, compressed: zstandard.ZstdCompressionWriter) -> None:
+        self._compressed = compressed
+        self._in_frame = 0
+        self.written = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        self._compressed.write(data)
+        self._count(len(data))
+
+    def add_file(self, member: Member, hasher: InlineMemberHasher, tracker: ProgressTracker) -> None:
+        assert member.path is not None
+        with open(member.path, "rb", buffering=0) as handle:
+            remaining = member.size
+            while remaining:
+                chunk = handle.read(min(remaining, READ_BYTES))
+                if not chunk:
+                    raise BackupCorruptionError(f"{member.path} shrank while it was being packed",
+                                                file=str(member.path))
+                hasher.update(chunk)
+                self.add(chunk)
+                remaining -= len(chunk)
+                tracker.advance(len(chunk))
+
+    def _count(self, size: int) -> None:
+        self.written += size
+        self._in_frame += size
+        if self._in_frame >= FRAME_BYTES:
+            self._compressed.flush(zstandard.FLUSH_FRAME)
+            self._in_frame = 0
 
 
 def _padding(size: int) -> int:
