@@ -33,7 +33,7 @@ from engines.marker import ArchiveRecord, Marker, read_marker, write_marker
 from engines.wal import archive_status
 from engines.wal.segments import SegmentInfo, first_timestamp_ns
 
-__all__ = ["ArchiveKeeper", "ArchiveState", "RETRY_SECONDS", "record_repository"]
+__all__ = ["ArchiveKeeper", "ArchiveState", "inspect_archive", "RETRY_SECONDS", "record_repository"]
 
 RETRY_SECONDS = 5.0  # a refused write retries archiving at most this often
 
@@ -318,3 +318,20 @@ class ArchiveKeeper:
                             held_bytes=self.held_bytes, ceiling_bytes=self.ceiling_bytes,
                             lag_seconds=round(lag, 3), archived_lsn=self.archived_lsn,
                             last_archived_at=None if self.last_archived_ns is None else _iso(self.last_archived_ns))
+
+
+def inspect_archive(data_dir: Path) -> ArchiveState | None:
+    """The archive state of a data dir read from its files alone (no engine, nothing written).
+
+    For a console looking at a data dir it does not serve: every segment counts as sealed (a
+    process writing the newest one makes the figures a little high, never low).
+    """
+    from engines.wal.segments import list_segments  # here, not at the top: engines.wal imports nothing of ours
+
+    marker = read_marker(data_dir)
+    if marker is None or marker.archive is None:
+        return None
+    wal_dir = Path(data_dir) / "wal"
+    keeper = ArchiveKeeper(Path(data_dir), wal_dir, marker.archive, 0)
+    keeper.refresh([segment for segment in list_segments(wal_dir) if segment.size > 0])
+    return keeper.state(None)

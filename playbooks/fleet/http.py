@@ -12,7 +12,8 @@ optional, and a node that lacks one simply shows less.
 Optional ``/health`` fields read when present: ``status`` ("ok" | "degraded" | "down"),
 ``reason``, ``disk`` {path, total_bytes, used_bytes}, ``memory`` {host_total_bytes,
 host_used_bytes, rss_bytes}, ``components`` {wal_bytes, store_bytes, snapshots_bytes,
-backups_bytes, quarantine_bytes}, ``backup`` {last_backup_at (ISO 8601), last_backup_id, verified}.
+backups_bytes, quarantine_bytes}, ``backup`` {last_backup_at (ISO 8601), last_backup_id, verified,
+last_verified_at}, ``archive`` {state, lag_seconds, held_bytes, error} (how the WAL reaches the archive).
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ class HttpNodeReader:
                 lag_records=_int(replication.get("lag_records")), lag_bytes=_int(replication.get("lag_bytes")),
                 lag_seconds=_float(replication.get("lag_seconds", reading.get("drconsole_replication_lag_seconds"))),
                 split_brain=bool(replication.get("split_brain", False))),
-            backup=local_backup or self._backup(_dict(body.get("backup"))),
+            backup=local_backup or self._backup(_dict(body.get("backup")), _dict(body.get("archive"))),
             performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
                                     error_rate_per_second=rates.error_rate_per_second,
                                     errors_total=rates.errors_total),
@@ -200,17 +201,17 @@ class HttpNodeReader:
             return _HEALTH_WORDS.get(word, Health.DOWN), reason or "GET /health: 503 (not serving)"
         return Health.UNKNOWN, f"GET /health answered {response.status_code}; is {self.url} a drconsole node?"
 
-    def _backup(self, reported: dict[str, Any]) -> BackupState:
-        if reported:
-            at = reported.get("last_backup_at")
-            try:
-                parsed = datetime.fromisoformat(at) if isinstance(at, str) else None
-            except ValueError:
-                parsed = None
-            return BackupState(last_backup_at=parsed if parsed is None or parsed.tzinfo else None,
+    def _backup(self, reported: dict[str, Any], archive: dict[str, Any]) -> BackupState:
+        wal = {"archive_state": archive.get("state") if isinstance(archive.get("state"), str) else None,
+               "archive_lag_seconds": _float(archive.get("lag_seconds")), "wal_held_bytes": _int(archive.get("held_bytes")),
+               "archive_error": archive.get("error") if isinstance(archive.get("error"), str) else None}
+        if reported.get("last_backup_at") or reported.get("last_backup_id"):
+            return BackupState(last_backup_at=_moment(reported.get("last_backup_at")),
                                last_backup_id=reported.get("last_backup_id"),
-                               verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None)
-        return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None)
+                               verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None,
+                               last_verified_at=_moment(reported.get("last_verified_at")), **wal)
+        return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None,
+                           error=reported.get("error") if isinstance(reported.get("error"), str) else None, **wal)
 
     @staticmethod
     def _peers(response: Any) -> tuple[str, ...]:
@@ -257,3 +258,14 @@ class HttpSource(ReaderSource):
     async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time with its zone (``...Z`` included), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
