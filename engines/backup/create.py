@@ -71,6 +71,8 @@ class BackupResult:
     archived_segments: int
     phases: dict[str, float] = field(default_factory=dict)
     """Seconds by phase: open, checkpoint, pack, archive-wal, publish, record, close."""
+    method: str = ""
+    """``in-place`` (a data dir no process held, packed under its lock) or ``checkpoint``."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,7 +80,7 @@ class BackupResult:
             "size_bytes": self.size_bytes, "checksum": self.checksum, "lsn_start": self.lsn_start,
             "lsn_end": self.lsn_end, "duration_seconds": round(self.duration_seconds, 3),
             "engine": self.engine, "tier": self.tier, "archived_segments": self.archived_segments,
-            "phases": self.phases,
+            "phases": self.phases, "method": self.method,
         }
 
 
@@ -177,10 +179,11 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
             raise
     clock.mark("close")
     result.phases = clock.phases
+    result.method = "in-place" if isinstance(source, ColdSource) else "checkpoint"
     if result.backup_id is not None:
         log.info(f"{result.type} backup {result.backup_id} done: LSN {result.lsn_start}..{result.lsn_end}, "
                  f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s ({clock.text()}, "
-                 f"{'in place' if isinstance(source, ColdSource) else 'from a checkpoint'})")
+                 f"{result.method})")
     return result
 
 
