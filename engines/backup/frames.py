@@ -63,7 +63,7 @@ class FrameSplitter:
                 yield from self._stream_out(end)
                 yield "end", b""
             elif end > 0:
-                yield "frame", bytes(self._buffer[:end])
+                yield "frame", bytes(memoryview(self._buffer)[:end])  # one copy, not two
             del self._buffer[:end - self._streamed]
             self._position, self._header_done, self._streaming, self._streamed = 0, False, False, 0
 
@@ -72,7 +72,7 @@ class FrameSplitter:
         self._streaming = True
         take = upto - self._streamed
         if take > 0:
-            yield "stream", bytes(self._buffer[:take])
+            yield "stream", bytes(memoryview(self._buffer)[:take])
             del self._buffer[:take]
             self._streamed += take
 
