@@ -1,4 +1,4 @@
-"""The Textual app: screens, the refresh worker and the incident.
+"""The Textual app: screens, the refresh worker and the incidents.
 
 The app renders what ``playbooks`` computes: a ``FleetSource`` yields one ``FleetSnapshot`` per
 tick inside a worker that never touches widgets (it posts ``SnapshotReady``); screens watch the
@@ -6,13 +6,19 @@ app's attributes (Textual ``var``s). Every action that could change something go
 ``Capabilities`` (console.safety), so read-only and dashboard modes refuse it whatever the route.
 SIGHUP, SIGTERM or a lost terminal end the app cleanly (console.terminal); the run actions are in
 console.run_actions and the entry points in console.launch.
+
+Incidents are the playbooks' (``playbooks.incidents``), read and written through the incident desk
+(console.incident) off the UI thread: a triage that concludes on a fault opens (or joins) the
+node's incident with the diagnosis' severity, a healthy one opens none; alerts on a node with an
+open incident join its timeline; after a run whose checks passed, the refresh loop asks the node's
+``/ready`` and the incident resolves (its RTO clock stops) when it answers 200.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
@@ -26,22 +32,32 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from console.commands import COMMANDS, allowed
-from console.incident import AlertTracker, Incident, TimelineEvent, severity_for
-from console.messages import NodeSelected, RefusedAction, SnapshotReady, SourceFailed
-from console.report import incident_report_markdown
+from console.incident import IncidentDesk, diagnosis
+from console.messages import (
+    IncidentsChanged,
+    IncidentTrouble,
+    NodeSelected,
+    RefusedAction,
+    SnapshotReady,
+    SourceFailed,
+)
 from console.run_actions import RunActions
 from console.run_state import RunState
 from console.run_view import RunLauncher, RunSession
 from console.safety import Capabilities, ReadOnlyRefusal
 from console.terminal import TerminalWatch
 from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_theme
-from console.triage_stub import snapshot_triage
-from console.triage_view import Recommendation, TriageView
+from console.triage_view import PathStep, Recommendation, TriageView
 from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
+from playbooks.incident_alerts import AlertTracker
+from playbooks.incident_model import Incident, IncidentEvent
+from playbooks.incident_store import IncidentStore
+from playbooks.severity import rank
 
 __all__ = ["DrConsoleApp", "MODES"]
 
 MODES = ("interactive", "dashboard")
+FLEET_EVENTS_KEPT = 500  # fleet events (no incident) kept in memory for the Timeline
 APP_CSS = Path(__file__).with_name("app.tcss")
 TriageFactory = Callable[[FleetSnapshot | None, str], TriageView]
 
@@ -55,7 +71,6 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         Binding("2", "show_screen('triage')", "Triage"),
         Binding("3", "show_screen('run')", "Run"),
         Binding("4", "show_screen('timeline')", "Timeline"),
-        Binding("i", "open_incident", "Incident", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -66,7 +81,6 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     | 2 | Triage the selected node. |
     | 3 | Run: the playbook run. |
     | 4 | Timeline of the incident. |
-    | i | Open an incident (severity from the alerts). |
     | ? | Help: every key and command. |
     | ctrl+p | Command palette. |
     | ctrl+q | Quit (a running playbook keeps its journal). |
@@ -86,7 +100,8 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
                  clock: Callable[[], datetime] = utc_now, tz: tzinfo | None = None,
                  refresh_seconds: float | None = 1.0, initial: Sequence[FleetSnapshot] = (),
                  launcher: RunLauncher | None = None, triage_factory: TriageFactory | None = None,
-                 report_dir: Path | None = None, notice: str = "", watch_terminal: bool = False) -> None:
+                 report_dir: Path | None = None, notice: str = "", watch_terminal: bool = False,
+                 node_urls: Mapping[str, str] | None = None, incident_store: IncidentStore | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         theme = theme or load_theme("dark")
@@ -105,9 +120,7 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.initial = tuple(initial)
         # No launcher at all when read-only: nothing can start a run, whatever asks.
         self.launcher = None if not self.capabilities.can_write else launcher
-        self.triage_stand_in = triage_factory is None
-        self.triage_factory: TriageFactory = triage_factory or (
-            lambda snapshot, node: snapshot_triage(snapshot, node, self.thresholds))
+        self.triage_factory: TriageFactory = triage_factory or self._snapshot_triage
         self.report_dir = report_dir or Path.cwd()
         self.notice = notice
         self.watch_terminal = watch_terminal
@@ -115,8 +128,13 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.after_first_paint: list[Callable[[], object]] = []
         self.history = FleetHistory()
         self.alert_tracker = AlertTracker()
-        self.events: list[TimelineEvent] = []
-        self.incident: Incident | None = None
+        self.events: list[IncidentEvent] = []  # fleet events: what happened outside any incident
+        self.incidents: dict[str, Incident] = {}  # id -> incident, as the store last read them
+        self.node_urls = dict(node_urls or {})  # where to ask /ready once a run's checks passed
+        self.desk = IncidentDesk(incident_store or IncidentStore(clock=lambda: self.clock().timestamp()),
+                                 writable=self.capabilities.can_write,
+                                 on_change=lambda incidents: self.post_message(IncidentsChanged(incidents)),
+                                 on_error=lambda error: self.post_message(IncidentTrouble(error)))
         self.triage_sessions: dict[str, TriageView] = {}
         self.run_state: RunState | None = None
         self.run_session: RunSession | None = None
@@ -182,6 +200,7 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
 
     async def on_unmount(self) -> None:
         self._remove_signal_handlers()
+        self.desk.close()  # what the responder did is on disk before the app ends
         if self.source is not None:
             await self.source.aclose()
 
@@ -216,11 +235,27 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     def _apply_snapshot(self, snapshot: FleetSnapshot) -> None:
         self.history.add(snapshot)
         for event in self.alert_tracker.update(snapshot):
-            self._append(event)
+            self._fleet_event(event)
+            if event.node is not None:  # an alert on a node with an open incident is part of its story
+                self.desk.record_on(event.node, event)
         self.snapshot = snapshot
         if (self.selected_node is None or snapshot.node(self.selected_node) is None) and snapshot.nodes:
             worst = max(snapshot.nodes, key=lambda node: (node.health.rank, len(node.alerts)))
             self.selected_node = worst.name
+        self._verify_recoveries(snapshot)
+        self.desk.refresh()  # what a runner, the CLI or a node's agent wrote meanwhile
+
+    def _verify_recoveries(self, snapshot: FleetSnapshot) -> None:
+        """After a run whose checks passed, ask the node's /ready: the incident resolves when it answers 200."""
+        for incident in list(self.incidents.values()):
+            if not incident.awaiting_verification:
+                continue
+            node = snapshot.node(incident.target)
+            url = incident.ready_url or self.node_urls.get(incident.target)
+            if url is None and node is not None and node.source == "http":
+                url = node.address
+            if url is not None and (node is None or node.reachable):
+                self.desk.verify(incident, url)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a worker's unexpected error becomes a dialog."""
@@ -231,36 +266,93 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             self.push_screen(ErrorDialog(f"{event.worker.name or 'background task'} failed",
                                          f"{type(error).__name__}: {error}"))
 
-    # ---------------------------------------------------------------- incident and timeline
-    def record(self, kind: str, text: str, node: str | None = None, at: datetime | None = None) -> None:
-        self._append(TimelineEvent(at or self.clock(), kind, text, node))
-
-    def _append(self, event: TimelineEvent) -> None:
-        self.events.append(event)
-        if self.incident is not None:
-            self.incident.events.append(event)
+    # ---------------------------------------------------------------- incidents and the timeline
+    def on_incidents_changed(self, message: IncidentsChanged) -> None:
+        self.incidents = message.incidents
         self.incident_revision += 1
 
-    def timeline(self) -> list[TimelineEvent]:
-        return list(self.incident.events) if self.incident is not None else list(self.events)
+    def on_incident_trouble(self, message: IncidentTrouble) -> None:
+        self.notify(message.error, title="incident record", severity="error")
 
-    def ensure_incident(self, node: str | None = None) -> Incident:
-        if self.incident is None:
-            now = self.clock()
-            incident = Incident.open(now, severity_for(self.snapshot), node)
-            start = self.alert_tracker.first_active_at()
-            if start is not None:  # the alerts that led here belong to the incident's story
-                incident.events = [event for event in self.events if event.at >= start]
-            self.incident = incident
-            self.record("incident", f"opened {incident.id} as {incident.severity}", node)
-        return self.incident
+    @property
+    def incident(self) -> Incident | None:
+        """The headline incident (status bar): the worst open one, else the one that ended last this session."""
+        found = list(self.incidents.values())
+        live = [incident for incident in found if incident.is_open]
+        if live:
+            return min(live, key=lambda incident: (rank(incident.severity), incident.opened_at))
+        return max(found, key=lambda incident: incident.resolved_at or incident.closed_at or 0.0, default=None)
+
+    def open_incident_for(self, node: str | None) -> Incident | None:
+        if node is None:
+            return None
+        return next((incident for incident in self.incidents.values()
+                     if incident.target == node and incident.is_open), None)
+
+    def incident_for(self, node: str | None) -> Incident | None:
+        """The node's open incident, else the one of this session that ended last on it."""
+        found = self.open_incident_for(node)
+        if found is not None or node is None:
+            return found
+        ended = [incident for incident in self.incidents.values() if incident.target == node]
+        return max(ended, key=lambda incident: incident.opened_at, default=None)
+
+    def timeline_incident(self) -> Incident | None:
+        """What the Timeline shows and ``e`` exports: the selected node's incident, else the headline."""
+        return self.incident_for(self.selected_node) or self.incident
+
+    def timeline(self) -> list[IncidentEvent]:
+        incident = self.timeline_incident()
+        return list(incident.events) if incident is not None else list(self.events)
+
+    def record(self, kind: str, text: str, node: str | None = None, at: datetime | None = None) -> None:
+        """An event of the fleet's log, and of ``node``'s open incident when it has one (and the console may write)."""
+        event = IncidentEvent((at or self.clock()).timestamp(), kind, text, node)
+        self._fleet_event(event)
+        if node is not None:
+            self.desk.record_on(node, event)
+
+    def _fleet_event(self, event: IncidentEvent) -> None:
+        self.events.append(event)
+        del self.events[:-FLEET_EVENTS_KEPT]
+        self.incident_revision += 1
+
+    # The Triage screen's answers; the desk applies the rules (playbooks.incident_triage).
+    def triage_answered(self, view: TriageView, step: PathStep) -> None:
+        moment = self.clock().timestamp()
+        if self.desk.writable:
+            self.desk.answered(view.node_name, step, moment)
+        else:
+            verdict = "yes" if step.answer else "no"
+            kind = "override" if step.overridden else "answer"
+            self._fleet_event(IncidentEvent(moment, kind, f"{step.question} {verdict} ({step.probe.evidence})",
+                                            view.node_name))
+        found = diagnosis(view)
+        if found is None:
+            return
+        if self.desk.writable:
+            start = self.alert_tracker.first_active_at(view.node_name)
+            story = [event for event in self.events if event.node == view.node_name and start is not None
+                     and event.time >= start and event.kind in ("alert", "alert_cleared")]
+            self.desk.concluded(view.node_name, found, story, moment)
+        else:
+            what = f"{found.severity}: {found.summary}" if found.severity else f"no fault found ({found.summary})"
+            self._fleet_event(IncidentEvent(moment, "triage", f"triage: {what}", view.node_name))
+
+    def triage_undone(self, view: TriageView, step: PathStep) -> None:
+        moment = self.clock().timestamp()
+        if self.desk.writable:
+            self.desk.undone(view.node_name, step.question, moment)
+        else:
+            self._fleet_event(IncidentEvent(moment, "answer_undone", f"undid the answer to {step.question}",
+                                            view.node_name))
 
     # ---------------------------------------------------------------- actions
     def on_refused_action(self, message: RefusedAction) -> None:
         self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.dashboard and action in ("show_screen", "open_incident", "start_run", "cancel_run", "resume_run",
+        if self.dashboard and action in ("show_screen", "start_run", "cancel_run", "resume_run",
                                          "export_report", "triage_node", "silence_alert"):
             return False
         if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report",
@@ -276,23 +368,8 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             return
         if name not in ("overview", "triage", "run", "timeline"):
             return
-        if name == "triage" and self.selected_node is not None:
-            self.ensure_incident(self.selected_node)
         self._ensure_screen(name)
         self.switch_screen(name)
-
-    def action_open_incident(self) -> None:
-        try:
-            self.capabilities.require_interactive("open an incident")
-        except ReadOnlyRefusal as exc:
-            self.refuse(exc)
-            return
-        if self.incident is not None:
-            self.notify(f"{self.incident.id} is already open", title="incident")
-            return
-        incident = self.ensure_incident(self.selected_node)
-        self.notify(f"{incident.id} ({incident.severity}); RTO target {incident.target_rto_seconds / 60:.0f} min",
-                    title="incident opened")
 
     def action_help(self) -> None:
         from console.screens.help import HelpScreen
@@ -323,6 +400,12 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             alert = strips.first().highlighted if strips else None
         request_silence(self, alert)
 
+    def _snapshot_triage(self, snapshot: FleetSnapshot | None, node: str) -> TriageView:
+        """The playbooks' tree for ``node`` answered from the fleet snapshot (no config: no data dir, no specs)."""
+        from console.triage_adapter import PlaybookTriage
+
+        return PlaybookTriage(node, snapshot=snapshot, thresholds=self.thresholds)
+
     def triage(self, node: str) -> TriageView:
         if node not in self.triage_sessions:
             self.triage_sessions[node] = self.triage_factory(self.snapshot, node)
@@ -335,17 +418,27 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             self.refuse(exc)
             return None
         from engines.fsutil import atomic_write_text
+        from playbooks.incident_report import report_markdown
 
-        incident = self.ensure_incident(self.selected_node)
+        shown = self.timeline_incident()
+        if shown is None:
+            self.notify("no incident: one opens when a triage finds a fault (2)", title="export", severity="warning")
+            return None
+        self.desk.flush(timeout=5.0)  # every event given so far is in the report
+        try:
+            incident = self.desk.store.load(shown.id)
+        except Exception as exc:  # noqa: BLE001 - an unreadable state dir is told, not raised
+            self.notify(f"cannot read {shown.id}: {exc}", title="export failed", severity="error")
+            return None
         path = self.report_dir / f"{incident.id}.md"
-        text = incident_report_markdown(incident, self.snapshot, now=self.clock(), tz=self.tz)
+        text = report_markdown(incident, now=self.clock().timestamp(), tz=self.tz)
         try:
             self.report_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, text)
         except OSError as exc:
             self.notify(f"cannot write {path}: {exc.strerror or exc}", title="export failed", severity="error")
             return None
-        self.record("export", f"incident report written to {path}")
+        self.desk.record(incident.id, "export", f"incident report written to {path}")
         self.notify(str(path), title="report exported")
         return path
 

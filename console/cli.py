@@ -198,7 +198,7 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output],
     return handler
 
 
-def _render_failure(exc: BaseException, output: Output) -> int:
+def _render_failure(exc: BaseException, output: Output, command: str | None = None) -> int:
     """Turn any exception into the one-line error of the contract (no traceback, ever)."""
     if isinstance(exc, KeyboardInterrupt):
         return output.error("interrupted", hint="nothing more was done after the interrupt",
@@ -210,14 +210,19 @@ def _render_failure(exc: BaseException, output: Output) -> int:
     if map_os_error is not None and isinstance(exc, OSError):
         exc = map_os_error(exc, "accessing the file system")
     if EngineError is not None and isinstance(exc, EngineError):
-        return output.error(exc.message, hint=exc.hint or _default_hint(exc.exit_code),
+        return output.error(exc.message, hint=exc.hint or _default_hint(exc.exit_code, command),
                             exit_code=exc.exit_code, kind=type(exc).__name__)
     return output.error(f"unexpected {type(exc).__name__}: {exc}",
                         hint="this is a bug in drconsole; please report it with the command you ran",
                         exit_code=EXIT_PROBLEM, kind=type(exc).__name__)
 
 
-def _default_hint(exit_code: int) -> str:
+def _default_hint(exit_code: int, command: str | None = None) -> str:
+    """What to do next when the error itself did not say; a backup's problem points at backup verify."""
+    if command == "backup":
+        return {1: "run `drconsole backup verify --repo R` for details",
+                3: "check the --repo and --data-dir paths and that no other process holds them"}.get(
+            exit_code, _default_hint(exit_code))
     return {
         1: "run `drconsole engine verify --data-dir D` for details",
         2: "check the command's arguments with --help",
@@ -266,7 +271,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except BaseException as exc:  # noqa: BLE001 - the contract: no traceback, ever
-        return _render_failure(exc, output)
+        return _render_failure(exc, output, _command_of(argv))
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (the first argument that is not an option or an option's value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--config":
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _quiet_broken_pipe() -> int:

@@ -32,8 +32,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     def repo(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--repo", required=True, type=absolute_path, metavar="R", help="the backup repository")
 
-    create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); the "
-                           "data dir is opened read-write, so a running node's dir is refused (exit 3)", run_create)
+    create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); a data dir "
+                           "a running node serves is backed up by that node (its admin API, found through "
+                           "node-agent.json in the data dir)", run_create)
     create.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
     repo(create)
     create.add_argument("--incremental", action="store_true",
@@ -129,10 +130,43 @@ def _progress(args: argparse.Namespace) -> _ProgressBar:
 
 
 # ------------------------------------------------------------------------ create / list
+def _through_node(args: argparse.Namespace) -> dict[str, Any] | None:
+    """A data dir a running node holds: the node takes the backup (its admin API); else None.
+
+    The node left ``node-agent.json`` in the data dir (its URL and token file); the backup it
+    takes is the same hot backup of the open engine, so the shipped timer works on live nodes.
+    """
+    from engines.node.client import NodeClient, read_token_file
+    from playbooks.agent.marker import serving_node
+
+    serving = serving_node(args.data_dir)
+    if serving is None:
+        return None
+    token = read_token_file(serving.token_file) if serving.token_file else None
+    with NodeClient(serving.url, token=token, timeout=3600.0) as client:
+        answer = client.admin("backup", repo=str(args.repo), incremental=bool(args.incremental))
+    answer.pop("action", None)
+    answer.pop("ok", None)
+    return {**answer, "through_node": {"name": serving.name, "url": serving.url}}
+
+
 def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import create_backup
+    from engines.backup.metadata import size_readable
 
     out = output_for(args, output)
+    payload = _through_node(args)
+    if payload is not None:
+        node = payload["through_node"]
+        where = f" (taken by node {node['name']} at {node['url']}, which serves it)"
+        if payload.get("backup_id") is None:
+            text = f"incremental backup of {args.data_dir}: nothing new to archive{where}"
+        else:
+            text = (f"{payload.get('type')} backup {payload['backup_id']} of {args.data_dir}{where}: "
+                    f"{size_readable(int(payload.get('size_bytes') or 0))}, LSN {payload.get('lsn_start')}.."
+                    f"{payload.get('lsn_end')}\n  {payload.get('path')}")
+        out.result(payload, text)
+        return EXIT_OK
     with _progress(args) as bar:
         result = create_backup(args.repo, data_dir=args.data_dir, incremental=args.incremental,
                                progress=bar.callback)
@@ -140,8 +174,6 @@ def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
     if result.backup_id is None:
         text = f"incremental backup of {args.data_dir}: nothing new to archive (WAL ends at LSN {result.lsn_end})"
     else:
-        from engines.backup.metadata import size_readable
-
         archived = f"{result.archived_segments} WAL segment(s) archived, "
         text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
                 f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "

@@ -24,6 +24,7 @@ from engines.errors import (
     UnsupportedFormatError,
     map_os_error,
 )
+from engines.keys import check_user_key, is_reserved
 from engines.marker import detect_backend
 from engines.reports import VerifyReport
 from engines.transfer import encode_field, encode_row, export_jsonl, import_jsonl, validate_jsonl
@@ -120,6 +121,7 @@ def run_init(args: argparse.Namespace, out: Output) -> int:
 # ------------------------------------------------------------------------------- key/value
 def run_put(args: argparse.Namespace, out: Output) -> int:
     key, value = as_bytes(args.key, "key"), as_bytes(args.value, "value")
+    check_user_key(key)
     with _open(args, "rw") as engine:
         lsn = engine.put(key, value)
     out.result({"ok": True, **encode_field("key", key), "lsn": lsn}, f"stored {args.key} (LSN {lsn})")
@@ -146,6 +148,7 @@ def run_get(args: argparse.Namespace, out: Output) -> int:
 
 def run_delete(args: argparse.Namespace, out: Output) -> int:
     key = as_bytes(args.key, "key")
+    check_user_key(key)
     with _open(args, "rw") as engine:
         existed = engine.get(key) is not None
         lsn = engine.delete(key)
@@ -175,7 +178,8 @@ def run_export(args: argparse.Namespace, out: Output) -> int:
                                        hint="give a file path with --json")
         with _open(args, "ro") as engine:
             for key, value in engine.scan():
-                sys.stdout.write(encode_row(key, value) + "\n")
+                if not is_reserved(key):
+                    sys.stdout.write(encode_row(key, value) + "\n")
         sys.stdout.flush()
         return EXIT_OK
     output = Path(args.output).absolute()

@@ -3,6 +3,9 @@
     drconsole node serve --engine E --data-dir D --port P [--host H] [--name N] [--follow URL]
                          [--peer URL]... [--token-file F] [--archive REPO] [--durability sync|async]
                          [--archive-timeout SECONDS] [--wal-hold-max BYTES]
+                         [--scrub-interval SECONDS] [--scrub-rate BYTES_PER_SEC]
+                         [--state-dir S]     (the node is also the agent of its own recovery:
+                                              playbooks run on it under /agent, playbooks/agent/)
     drconsole node status URL [--json]         health, role, epoch, replication, peers (exit 1: a problem)
     drconsole node promote URL                 standby -> primary in a new epoch
     drconsole node fence URL --yes             stop a primary taking writes
@@ -19,12 +22,45 @@ imported at load time.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
+
+
+_SIZE_UNITS = {"": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30, "gib": 2**30}
+
+
+def _rate(text: str) -> float:
+    """Bytes per second: ``4194304``, ``4MiB``, ``512k`` (binary units)."""
+    number = text.rstrip("KkMmGgIiBb")
+    unit = text[len(number):].lower()
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate in bytes per second (e.g. 4194304 or 4MiB)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the rate must not be negative (0: unthrottled)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the interval must not be negative (0: no scrub)")
+    return value
 
 
 def _url(text: str) -> str:
@@ -72,7 +108,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     serve.add_argument("--max-value-bytes", type=int, default=16 * 2**20, metavar="N")
     serve.add_argument("--peer-interval", type=float, default=1.0, metavar="S", help="seconds between peer polls")
     serve.add_argument("--advertise-url", type=_url, metavar="URL", help="the URL peers and standbys use for this node")
+    serve.add_argument("--scrub-interval", type=_seconds, default=3600.0, metavar="SECONDS",
+                       help="background scrub: seconds from one pass over every cold file to the next "
+                            "(default 3600; 0 disables it); damage no read touches is found within two")
+    serve.add_argument("--scrub-rate", type=_rate, default=4 * 2**20, metavar="BYTES_PER_SEC",
+                       help="the most the scrub reads per second (default 4MiB: <= 10 %% cost to foreground "
+                            "latency and throughput, bench/scrub_bench.py; 0: unthrottled)")
     serve.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--log-file", type=absolute_path, metavar="F",
+                       help="append the node's log to F (its stderr: start and exit lines, errors, tracebacks, fatal "
+                            "signals); triage reads it to tell how the process ended (log_file in [[node]])")
+    serve.add_argument("--state-dir", type=absolute_path, metavar="S",
+                       help="where the node's playbook agent keeps run journals and its audit log "
+                            "(default: $DRCONSOLE_STATE_DIR, else ~/.local/state/drconsole)")
 
     status = add("status", "health, role, epoch, replication lag and peers of the node at URL "
                            "(exit 1 when unhealthy, fenced or split-brained; 3 when unreachable)", run_status)
@@ -123,13 +171,64 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
                         archive=args.archive, backup_repo=args.backup_repo, durability=args.durability, allow_remote=args.allow_remote,
                         max_value_bytes=args.max_value_bytes, wal_segment_bytes=args.wal_segment_bytes,
                         peer_interval=args.peer_interval,
-                        advertise_url=args.advertise_url, archive_timeout=args.archive_timeout,
+                        advertise_url=args.advertise_url, scrub_interval=args.scrub_interval,
+                        scrub_rate=args.scrub_rate, archive_timeout=args.archive_timeout,
                         wal_hold_max_bytes=args.wal_hold_max)
-    out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
-             + (f" as a standby of {config.follow}" if config.follow else ""))
-    code = serve(config, log_level=args.log_level)
-    out.note(f"node {config.name} stopped; engine closed")
-    return code
+    from playbooks.agent.service import agent_extension
+    from playbooks.state import StateDir
+
+    state = StateDir(args.state_dir) if args.state_dir else StateDir()
+    with node_log(args.log_file, name=config.name, data_dir=str(config.data_dir), url=config.url) as outcome:
+        out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
+                 + (f" as a standby of {config.follow}" if config.follow else "")
+                 + f"; playbook agent on {config.url}/agent (journals in {state.runs})")
+        outcome["code"] = serve(config, log_level=args.log_level,
+                                extensions=[agent_extension(state=state, token_file=args.token_file)])
+        out.note(f"node {config.name} stopped; engine closed")
+    return int(outcome["code"])
+
+
+@contextlib.contextmanager
+def node_log(log_file: Path | None, *, name: str, data_dir: str, url: str) -> Iterator[dict[str, int]]:
+    """The node's log: stderr appended to ``log_file`` (when given), a start line, an exit line saying how it ended.
+
+    Python's faulthandler reports a fatal signal (SIGSEGV, SIGABRT) on the same stream, and an
+    unexpected exception leaves its traceback there before the exit line (playbooks.nodelog reads them).
+    """
+    from engines.errors import EngineError
+    from playbooks.nodelog import exit_line, start_line
+
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        sys.stderr.flush()
+        os.dup2(descriptor, 2)  # fd 2 itself: what C code and a dying interpreter write reaches the file too
+        os.close(descriptor)
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    pid = os.getpid()
+
+    def say(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    say(start_line(name=name, pid=pid, data_dir=data_dir, url=url))
+    outcome = {"code": 0}
+    try:
+        yield outcome
+    except EngineError as exc:
+        say(exit_line(name=name, pid=pid, how="error", code=exc.exit_code, error=exc.message))
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        say(exit_line(name=name, pid=pid, how="clean", code=0))
+        raise
+    except BaseException as exc:
+        traceback.print_exc(file=sys.stderr)
+        say(exit_line(name=name, pid=pid, how="panic", code=1, error=f"{type(exc).__name__}: {exc}"))
+        raise
+    else:
+        code = outcome["code"]
+        say(exit_line(name=name, pid=pid, how="clean" if code == 0 else "error", code=code,
+                      error="" if code == 0 else "the node did not start serving"))
 
 
 def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -164,6 +263,13 @@ def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
                      f"{replication.get('primary_lsn')}, lag {replication.get('lag_records')} records, "
                      f"{replication.get('lag_bytes')} bytes, "
                      f"{'?' if lag is None else f'{lag * 1000:.0f} ms'}")
+    corruption = health.get("corruption")
+    if isinstance(corruption, dict):
+        lines.append(f"  corrupt since {corruption.get('since')} (found by {corruption.get('found_by')}): "
+                     f"{corruption.get('file') or 'file unknown'} offset {corruption.get('offset')}: "
+                     f"{corruption.get('detail')}")
+    if health.get("reason") and health.get("status") not in ("healthy", "corrupt"):
+        lines.append(f"  {health.get('status')}: {health.get('reason')}")
     reseed = replication.get("reseed")
     if reseed:
         lines.append(f"  reseed {reseed.get('state')}: backup {reseed.get('backup_id')} at LSN {reseed.get('lsn')} "

@@ -4,10 +4,15 @@
     drconsole playbook show ID [--json]
     drconsole playbook run ID (--node NAME | --data-dir D) [--param K=V]... [--dry-run] [--yes]
                       [--simulate] [--waive-safety-copy REASON] [--read-only] [--json]
-    drconsole playbook resume RUN_ID [--yes] [--json]
-    drconsole playbook runs [--json]
+    drconsole playbook resume RUN_ID [--node NAME] [--yes] [--json]
+    drconsole playbook runs [--node NAME] [--json]
+    drconsole playbook cancel RUN_ID --node NAME [--json]
+
+With ``--node NAME`` and a ``url`` in its [[node]] table, run/resume/runs/cancel act through the
+node's agent (``playbooks.agent.runner_for``): the node runs the playbook on its own data dir
+and keeps the journal; the events, exit codes and --json are those of a local run.
     drconsole triage (--node NAME | --data-dir D) [--repo R] [--override QUESTION=yes|no]... [--json]
-    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT]
+    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT] | verify ID [--url URL]
     drconsole audit verify [--json]
 
 ``register(subparsers, common)`` adds the commands; each leaf parser sets ``func`` to its
@@ -31,8 +36,8 @@ from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = [
     "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
-    "run_playbook_runs", "run_triage", "run_incident_list", "run_incident_show", "run_incident_report",
-    "run_incident_close", "run_audit_verify", "HANDLERS",
+    "run_playbook_runs", "run_playbook_cancel", "run_triage", "run_incident_list", "run_incident_show",
+    "run_incident_report", "run_incident_close", "run_incident_verify", "run_audit_verify", "HANDLERS",
 ]
 
 Handler = Callable[..., int]
@@ -72,20 +77,31 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     run.add_argument("--waive-safety-copy", metavar="REASON",
                      help="skip the safety copy before destructive steps (no space); the waiver is audited")
     run.add_argument("--read-only", action="store_true", help="refuse every step that would change something")
-    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in",
-                          run_playbook_resume)
+    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in; "
+                                    "with --node, follow or resume it on the node's agent", run_playbook_resume)
     resume.add_argument("run_id", metavar="RUN_ID")
+    resume.add_argument("--node", metavar="NAME", help="the node whose agent holds the run's journal")
     resume.add_argument("--yes", action="store_true", help="confirm destructive steps not confirmed before")
-    playbook.add("runs", "the runs in the journal folder, newest last", run_playbook_runs)
+    runs = playbook.add("runs", "the runs in the journal folder (with --node: on the node's agent), newest last",
+                        run_playbook_runs)
+    runs.add_argument("--node", metavar="NAME", help="list the runs of this node's agent")
+    cancel = playbook.add("cancel", "stop a run on a node's agent at the next step boundary (resumable)",
+                          run_playbook_cancel)
+    cancel.add_argument("run_id", metavar="RUN_ID")
+    cancel.add_argument("--node", required=True, metavar="NAME", help="the node whose agent runs it")
 
     triage = add_command(subparsers, "triage", "walk the decision tree with live evidence", run_triage, common,
-                         description="walk the decision tree with live evidence; exit 1 when a fault is found")
+                         description="walk the decision tree with live evidence; exit 0 when no fault is found, "
+                                     "1 when one is, or when a question cannot be answered from here (unknown)")
     _target(triage)
     triage.add_argument("--repo", type=absolute_path, metavar="R",
                         help="backup repository, for the 'recent backup?' question (default: the node's)")
     triage.add_argument("--override", action="append", default=[], metavar="QUESTION=yes|no",
                         help="the responder's answer to a question (its id in tree.toml); recorded")
     triage.add_argument("--read-only", action="store_true", help="record nothing (no incident, no audit entry)")
+    triage.add_argument("--log-file", type=absolute_path, metavar="F",
+                        help="the node's log (node serve --log-file), for how its process ended (default: the "
+                             "node's log_file)")
 
     incident = group("incident", "incident timelines and reports")
     incident.add("list", "every incident, newest last", run_incident_list)
@@ -97,6 +113,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     close = incident.add("close", "close an incident by hand", run_incident_close)
     close.add_argument("id", metavar="ID")
     close.add_argument("--reason", default="closed by the responder")
+    verify = incident.add("verify", "resolve the incident if its last run passed its checks and the node serves "
+                                    "again (GET /ready 200; a data dir: it opens); exit 1 while it does not",
+                          run_incident_verify)
+    verify.add_argument("id", metavar="ID")
+    verify.add_argument("--url", metavar="URL", help="the node's URL (default: the run's, else the config's)")
 
     audit = group("audit", "the hash-chained audit log")
     audit.add("verify", "check every entry's hash and link (exit 1 when tampered)", run_audit_verify)
@@ -346,13 +367,21 @@ def _finish_run(result: Any, out: Output) -> int:
     return int(result.exit_code)
 
 
+def _runner(spec: Any, data_dir: Path | None, quiet: bool) -> Any:
+    """The one choice (``playbooks.agent.runner_for``): the node's agent when it has a url, else local files."""
+    from playbooks.agent import runner_for
+
+    if spec is not None and not spec.url:
+        _node_data_dir(spec)  # a node with neither: the config's own message
+    return runner_for(spec, data_dir=data_dir, listeners=[_Renderer(quiet=quiet)])
+
+
 def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.runner import Runner, RunOptions
+    from playbooks.runner import RunOptions
 
     out = output_for(args, output)
     params = _params(args.param)
     config, spec = _node(args)
-    data_dir = _node_data_dir(spec) if spec is not None else args.data_dir
     defaults: dict[str, Any] = {}
     if spec is not None and spec.backup_repo is not None:
         defaults["repo"] = str(spec.backup_repo)
@@ -360,18 +389,55 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
         params=params, param_defaults=defaults, assume_yes=args.yes, dry_run=args.dry_run,
         read_only=args.read_only, simulate=args.simulate, waive_safety_copy=args.waive_safety_copy,
         node=spec.name if spec is not None else None,
+        ready_url=spec.url if spec is not None else None,  # a served node: its incident resolves on /ready
         webhook=getattr(getattr(config, "notify", None), "webhook", None),
         escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None)
-    runner = Runner(listeners=[_Renderer(quiet=out.json_mode or args.dry_run)])
-    return _finish_run(runner.run(args.id, data_dir, options), out)
+    runner = _runner(spec, None if spec is not None else args.data_dir, out.json_mode or args.dry_run)
+    return _finish_run(_detachable(runner, lambda: runner.run(args.id, None, options), out), out)
+
+
+def _detachable(runner: Any, call: Callable[[], Any], out: Output) -> Any:
+    """``call()``; on a node's agent, Ctrl-C only stops following: the run goes on on the node."""
+    if not hasattr(runner, "client"):
+        return call()
+    try:
+        return call()
+    except KeyboardInterrupt:
+        run_id = getattr(runner, "run_id", None) or "RUN_ID"
+        node = getattr(runner, "node", None) or "NAME"
+        out.error(f"stopped following run {run_id}; it goes on on the node {node}",
+                  hint=f"follow it again: drconsole playbook resume {run_id} --node {node} "
+                       f"(or stop it: drconsole playbook cancel {run_id} --node {node})",
+                  exit_code=130, kind="interrupted")
+        raise SystemExit(130) from None
 
 
 def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.runner import Runner, RunOptions
+    from playbooks.runner import RunOptions
 
     out = output_for(args, output)
-    runner = Runner(listeners=[_Renderer(quiet=out.json_mode)])
-    return _finish_run(runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out)
+    _, spec = _node(args)
+    runner = _runner(spec, None, out.json_mode)
+    return _finish_run(_detachable(runner, lambda: runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out),
+                       out)
+
+
+def run_playbook_cancel(args: argparse.Namespace, output: Output | None = None) -> int:
+    from engines.errors import InvalidArgumentError
+
+    out = output_for(args, output)
+    _, spec = _node(args)
+    if not spec.url:
+        raise InvalidArgumentError(f"node {spec.name} has no url: only a run on a node's agent can be cancelled "
+                                   "from here", hint="a local run stops with Ctrl-C and resumes from its journal")
+    runner = _runner(spec, None, True)
+    with runner.client() as client:
+        answer = client.cancel(args.run_id)
+    text = (f"run {args.run_id} on {spec.name}: cancel requested; it stops at the next step boundary "
+            f"(resume it with `drconsole playbook resume {args.run_id} --node {spec.name}`)"
+            if answer.get("cancelled") else f"run {args.run_id} on {spec.name}: {answer.get('reason')}")
+    out.result({"run_id": args.run_id, "node": spec.name, **answer}, text)
+    return EXIT_OK
 
 
 def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -379,7 +445,11 @@ def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) ->
     from playbooks.state import StateDir
 
     out = output_for(args, output)
-    runs = [state.summary_json() for state in list_journals(StateDir().runs)]
+    _, spec = _node(args)
+    if spec is not None and spec.url:
+        runs = _runner(spec, None, True).runs()
+    else:
+        runs = [state.summary_json() for state in list_journals(StateDir().runs)]
     text = [f"{row['run_id']}  {row['playbook']:<26} {row['status']:<11} {row['data_dir']}"
             + (f" (cut off in {row['interrupted_step']})" if row["status"] == "interrupted" and row["interrupted_step"] else "")
             for row in runs] or ["no runs yet"]
@@ -403,7 +473,7 @@ def _overrides(pairs: list[str]) -> dict[str, bool]:
 
 
 def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.triage import answer_word, record_triage, triage
+    from playbooks.triage import record_triage, triage
 
     out = output_for(args, output)
     overrides = _overrides(args.override)
@@ -411,72 +481,104 @@ def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
     snapshot = None
     data_dir = args.data_dir
     repo = args.repo
-    thresholds: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if spec is not None:
         data_dir = Path(spec.data_dir).absolute() if spec.data_dir is not None else None
         repo = repo or (Path(spec.backup_repo) if spec.backup_repo is not None else None)
         snapshot = _fleet_snapshot(config)
-        thresholds = {"disk_threshold": config.thresholds.disk_usage, "memory_threshold": config.thresholds.memory_usage}
+        options = {"specs": config.nodes, "thresholds": config.thresholds}
     if data_dir is not None and not data_dir.exists() and spec is None:
         from engines.errors import NotFoundError
 
         if not data_dir.parent.exists():
             raise NotFoundError(f"{data_dir} does not exist, nor does its parent", hint="check the --data-dir path")
     result = triage(data_dir=data_dir, snapshot=snapshot, node=spec.name if spec is not None else None, repo=repo,
-                    overrides=overrides, **thresholds)
+                    overrides=overrides, log_file=args.log_file, **options)
     if not args.read_only:
         record_triage(result)
+    target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"
+    run_target = f"--node {result.run_on}" if spec is not None and result.run_on else target
+    out.result(result.to_json(), "\n".join(triage_lines(result, target, run_target)))
+    return EXIT_OK if result.healthy else EXIT_PROBLEM
+
+
+def triage_lines(result: Any, target: str, run_target: str) -> list[str]:
+    """The walk as the CLI prints it: each question, its answer and evidence (and log lines), then the outcome."""
+    from playbooks.triage import answer_word
+
     lines = []
     for entry in result.path:
         mark = " (override)" if entry.overridden else ""
-        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}")
+        about = f" [{entry.subject}]" if entry.subject else ""
+        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}{about}")
         lines.append(f"    {entry.evidence}")
+        lines += [f"    | {line}" for line in entry.lines]
     lines.append("")
-    if result.recommended:
-        lines.append(f"severity {result.severity}: {result.summary}")
+    if result.unknown is not None:
+        lines.append(f"unknown: {result.unknown.question}")
+        lines.append(f"    {result.unknown.evidence}")
+        lines.append(f"answer it from what you know: drconsole triage {target} --override {result.unknown.node}=yes "
+                     f"(or =no)")
+    elif result.fault is not None:
+        where = f" on {result.run_on}" if result.run_on else ""
+        lines.append(f"severity {result.severity} ({result.fault}{where}): {result.summary}")
         for playbook in result.recommended:
             why = f" (not available yet: {result.pending[playbook]})" if playbook in result.pending else ""
             lines.append(f"  recommended: {playbook}{why}")
         runnable = [playbook for playbook in result.recommended if playbook not in result.pending]
         if runnable:
-            target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"
-            lines.append(f"next: drconsole playbook run {runnable[0]} {target} --dry-run")
+            lines.append(f"next: drconsole playbook run {runnable[0]} {run_target} --dry-run")
     else:
         lines.append(result.summary or "no fault found")
     if result.incident:
         lines.append(f"incident {result.incident}")
-    out.result(result.to_json(), "\n".join(lines))
-    return EXIT_PROBLEM if result.recommended else EXIT_OK
+    return lines
 
 
 # ------------------------------------------------------------------------------------------- incidents
+def _incident_line(incident: Any) -> str:
+    from playbooks.incident_model import duration_text
+
+    row = incident.summary_json()
+    clock = f"RTO {duration_text(row['rto_seconds'])}/{duration_text(row['target_rto_seconds'])}"
+    return (f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} "
+            f"{row['target']}: {row['title']}")
+
+
 def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
-    incidents = [incident.summary_json() for incident in IncidentStore().list()]
-    text = [f"{row['id']}  {row['status']:<6} {row['severity']}  {row['opened_at']}  {row['target']}: {row['title']}"
-            for row in incidents] or ["no incidents"]
-    out.result({"incidents": incidents}, "\n".join(text))
+    incidents = IncidentStore().list()
+    text = [_incident_line(incident) for incident in incidents] or ["no incidents"]
+    out.result({"incidents": [incident.summary_json() for incident in incidents]}, "\n".join(text))
     return EXIT_OK
 
 
 def run_incident_show(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     incident = IncidentStore().load(args.id)
     payload = incident.to_json()
-    lines = [f"{incident.id} ({incident.status}, {incident.severity}) on {incident.target}: {incident.title}"]
-    for event in payload["timeline"]:
-        lines.append(f"  {event['time']}  {event['type']:<12} {event.get('message', '')}")
+    lines = [_incident_line(incident), f"  target RTO: {incident.rto_basis}"]
+    if incident.resolution:
+        lines.append(f"  {incident.resolution}")
+    if incident.close_reason:
+        lines.append(f"  closed: {incident.close_reason}")
+    lines += [f"  lost: {item}" for item in incident.lost()]
+    for event in incident.events:
+        where = f" [{event.node}]" if event.node else ""
+        lines.append(f"  {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(event.time))}  {event.kind:<15} "
+                     f"{event.message}{where}")
     out.result(payload, "\n".join(lines))
     return EXIT_OK
 
 
 def run_incident_report(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.fsutil import atomic_write_text
-    from playbooks.incidents import IncidentStore, report_markdown
+    from playbooks.incident_report import report_markdown
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     incident = IncidentStore().load(args.id)
@@ -487,7 +589,7 @@ def run_incident_report(args: argparse.Namespace, output: Output | None = None) 
 
 
 def run_incident_close(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incidents import IncidentStore
+    from playbooks.incident_store import IncidentStore
 
     out = output_for(args, output)
     store = IncidentStore()
@@ -495,9 +597,39 @@ def run_incident_close(args: argparse.Namespace, output: Output | None = None) -
     if incident.status == "closed":
         out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} was already closed")
         return EXIT_OK
-    store.close(incident.id, args.reason)
-    out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} closed: {args.reason}")
+    closed = store.close(incident.id, args.reason)
+    out.result({"incident": closed.id, "status": closed.status, "rto_seconds": round(closed.clock_seconds(), 1)},
+               f"{closed.id} closed: {args.reason}")
     return EXIT_OK
+
+
+def run_incident_verify(args: argparse.Namespace, output: Output | None = None) -> int:
+    from playbooks.incident_store import IncidentStore
+    from playbooks.incident_verify import verify_recovery
+
+    out = output_for(args, output)
+    store = IncidentStore()
+    incident = store.load(args.id)
+    if not incident.is_open:
+        out.result({"incident": incident.id, "resolved": incident.resolved_at is not None, "status": incident.status,
+                    "why": incident.resolution or incident.close_reason},
+                   f"{incident.id} is already {incident.status}")
+        return EXIT_OK
+    url, data_dir = args.url, None
+    if Path(incident.target).is_absolute():
+        data_dir = Path(incident.target)
+    elif url is None and not incident.ready_url and _config_path(args) is not None:
+        spec = next((node for node in _load_config(args).nodes if node.name == incident.target), None)
+        if spec is not None:
+            url, data_dir = spec.url, spec.data_dir
+    outcome = verify_recovery(store, incident.target, url=url, data_dir=data_dir)
+    after = outcome.incident or incident
+    payload = {"incident": after.id, "resolved": outcome.resolved, "status": after.status, "why": outcome.why,
+               "rto_seconds": round(after.clock_seconds(), 1)}
+    text = (f"{after.id} resolved: {outcome.why}; RTO {payload['rto_seconds']} s" if outcome.resolved
+            else f"{after.id} stays open: {outcome.why}")
+    out.result(payload, text)
+    return EXIT_OK if outcome.resolved else EXIT_PROBLEM
 
 
 def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -519,9 +651,11 @@ def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> 
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("playbook", "list"): run_playbook_list, ("playbook", "show"): run_playbook_show,
     ("playbook", "run"): run_playbook_run, ("playbook", "resume"): run_playbook_resume,
-    ("playbook", "runs"): run_playbook_runs, ("triage", None): run_triage,
+    ("playbook", "runs"): run_playbook_runs, ("playbook", "cancel"): run_playbook_cancel,
+    ("triage", None): run_triage,
     ("incident", "list"): run_incident_list, ("incident", "show"): run_incident_show,
     ("incident", "report"): run_incident_report, ("incident", "close"): run_incident_close,
+    ("incident", "verify"): run_incident_verify,
     ("audit", "verify"): run_audit_verify,
 }
 

@@ -1,6 +1,7 @@
 """``drconsole serve ssh|web``: the console for responders over SSH, the dashboard for wall screens.
 
     drconsole serve ssh --port P --host-key FILE --users FILE [--host H] [--allow-remote] [--max-sessions N]
+                        [--responder-seats N]
     drconsole serve ssh --generate-host-key FILE          a new ed25519 host key (mode 0600; never overwrites)
     drconsole serve web --port P [--host H] [--allow-remote] [--public-url URL]
 
@@ -38,6 +39,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                      help="write a new ed25519 host key to FILE (and FILE.pub) and exit")
     _listen_options(ssh)
     ssh.add_argument("--max-sessions", type=int, default=32, metavar="N", help="sessions at once (default 32)")
+    ssh.add_argument("--responder-seats", type=int, default=4, metavar="N",
+                     help="of those, seats only responders may take, so viewers (wall screens) can never lock "
+                          "them out (default 4)")
 
     web = serve.add("web", "the read-only dashboard in a browser (viewer role only)", run_web,
                     description="the read-only dashboard in a browser (textual-serve); put an authenticating TLS "
@@ -100,8 +104,11 @@ def run_ssh(args: argparse.Namespace, output: Output) -> int:
     host_key = load_host_key(args.host_key)
     users = load_users(args.users)
     config = _config(args)
+    if not 0 <= args.responder_seats <= args.max_sessions:
+        raise InvalidArgumentError(f"serve ssh: --responder-seats {args.responder_seats} must be between 0 and "
+                                   f"--max-sessions ({args.max_sessions})")
     return run_ssh_server(host_key, users, host=args.host, port=args.port, config=config,
-                          max_sessions=args.max_sessions, output=output)
+                          max_sessions=args.max_sessions, responder_seats=args.responder_seats, output=output)
 
 
 # -------------------------------------------------------------------------------------------- web

@@ -30,8 +30,6 @@ COMMANDS: tuple[ConsoleCommand, ...] = (
                    "show_screen('triage')", "2"),
     ConsoleCommand("Run", "The playbook run: steps, progress with bytes and ETA, live log", "show_screen('run')", "3"),
     ConsoleCommand("Timeline", "Every event of the incident, with times", "show_screen('timeline')", "4"),
-    ConsoleCommand("Open incident", "Open an incident now (severity from the alerts) and start its RTO clock",
-                   "open_incident", "i"),
     ConsoleCommand("Accept the probe's answer", "Triage: take the probe's answer to the current question",
                    "screen.accept", "a (Triage)", screen="triage"),
     ConsoleCommand("Answer yes", "Triage: answer yes (an override when the probe said no)", "screen.answer(True)",

@@ -2,13 +2,14 @@
 
     [console]      refresh_seconds, theme, source ("auto" | "local" | "http"), report_dir
     [thresholds]   the reference alert rules (playbooks.fleet.alerts.Thresholds)
-    [[node]]       name, engine, url, data_dir, backup_repo, role, upstream, group
+    [[node]]       name, engine, url, token_file, data_dir, backup_repo, role, upstream, group, log_file
     [notify]       webhook
     [escalation]   path
     [prometheus]   url, timeout_seconds, rate_window   (the fleet from PromQL; direct polling is the fallback)
     [alertmanager] url, timeout_seconds                (firing alerts merged in; silences)
 
-Relative paths (data_dir, backup_repo, report_dir) are relative to the file's directory.
+Relative paths (data_dir, token_file, backup_repo, log_file, report_dir) are relative to the file's directory.
+A ``token_file`` is only named here; it is read when a request to the node needs the token.
 ``ConfigError`` is an ``InvalidArgumentError`` (exit code 2), so the CLI renders it like every
 other bad input: one line, no traceback.
 """
@@ -139,6 +140,13 @@ class ConsoleConfig(_Section):
             if spec.upstream is not None and spec.upstream not in names:
                 raise _FieldError(("node", index, "upstream"),
                                   f"upstream {spec.upstream!r} is not a configured node ({', '.join(names)})")
+        by_name = {spec.name: spec for spec in self.node}
+        for index, spec in enumerate(self.node):
+            upstream = by_name.get(spec.upstream or "")
+            if spec.group and upstream is not None and upstream.group and upstream.group != spec.group:
+                raise _FieldError(("node", index, "group"),
+                                  f"group {spec.group!r} differs from the group {upstream.group!r} of its upstream "
+                                  f"{upstream.name!r}: a standby replicates within its primary's group")
         return self
 
     @property
@@ -176,7 +184,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(nodes, list):
         for node in nodes:
             if isinstance(node, dict):
-                for key in ("data_dir", "backup_repo"):
+                for key in ("data_dir", "token_file", "backup_repo", "log_file"):
                     if key in node:
                         node[key] = absolute(node[key])
     console = data.get("console")

@@ -137,14 +137,14 @@ class DrillApp(DrConsoleApp):
             return
         self.drill_checking = True
         self.drill_revision += 1
-        timeline = [f"{clock_text(event.at, self.tz)} {event.kind}: {event.text}" for event in self.timeline()]
+        timeline = [f"{clock_text(event.at, self.tz)} {event.kind}: {event.message}" for event in self.timeline()]
         self._check_recovery(self._triage_rows(), timeline)
 
     def _triage_rows(self) -> list[dict[str, Any]]:
-        incident = self.incident
-        rows = incident.triage_path if incident is not None else []
-        return [{"question": question, "answer": "yes" if answer else "no", "evidence": evidence,
-                 "overridden": overridden} for question, answer, evidence, overridden in rows]
+        incident = self.incident_for(self.drill.node_name)
+        rows = incident.answers() if incident is not None else []
+        return [{"question": row.question, "answer": "yes" if row.answer else "no", "evidence": row.evidence,
+                 "overridden": row.overridden} for row in rows]
 
     @work(thread=True, exclusive=True, group="drill-health", exit_on_error=False)
     def _check_recovery(self, triage: list[dict[str, Any]], timeline: list[str]) -> None:

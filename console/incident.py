@@ -1,154 +1,169 @@
-"""The incident the responder is working: severity, RTO clock, and the timeline of what happened.
+"""The console's hands on the incidents: ``IncidentDesk`` runs the store's work off the UI thread.
 
-The console keeps it in memory and renders it (Timeline screen, report export). Alerts enter the
-timeline when they start and when they clear (``AlertTracker`` compares successive snapshots).
-Severity follows the Orbit guide's table; the RTO target is the recommended playbook's when one
-is chosen, else the guide's response time for the severity.
+The incident is the playbooks' (``playbooks.incidents``: model, store, triage record, verification);
+the console only renders it. Every write and reload runs on one background thread, in order: the
+UI never waits for an fsync, and answers land in the order they were given. After each job the
+incidents the console shows (the open ones, and those it saw this session) are read back from the
+store and handed to ``on_change`` from that thread (the app posts them as a message), so the
+screen shows exactly what ``drconsole incident list`` shows. A read-only desk writes nothing.
+
+``diagnosis(view)`` reads what a finished walk of the decision tree concluded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime
+from typing import Any
 
-from console.triage_view import PathStep
-from playbooks.fleet import Alert, AlertSeverity, FleetSnapshot
-from playbooks.incidents import IncidentStore
-from playbooks.state import StateDir, current_actor
+from console.triage_view import PathStep, TriageView
+from playbooks.incident_model import Incident, IncidentEvent
+from playbooks.incident_store import IncidentStore
+from playbooks.incident_triage import TriageRecord
+from playbooks.incident_verify import verify_recovery
+from playbooks.severity import worst
+from playbooks.state import current_actor
 
-__all__ = ["AlertTracker", "AnswerRecorder", "Incident", "SEVERITY_TARGETS", "TimelineEvent", "severity_for"]
+__all__ = ["Diagnosis", "IncidentDesk", "diagnosis"]
 
-# The Orbit guide's severity levels and their response times.
-SEVERITY_TARGETS = {"P0": 15 * 60, "P1": 60 * 60, "P2": 4 * 3600, "P3": 24 * 3600}
-SEVERITY_MEANING = {"P0": "complete service outage", "P1": "partial service degradation",
-                    "P2": "performance issues", "P3": "minor issues"}
-
-
-@dataclass(frozen=True)
-class TimelineEvent:
-    at: datetime
-    kind: str  # "alert", "alert-cleared", "incident", "triage", "override", "playbook", "step", "run", "note", "export"
-    text: str
-    node: str | None = None
+Job = Callable[[IncidentStore], object]
 
 
-def severity_for(snapshot: FleetSnapshot | None) -> str:
-    """P0 when a node is down or split-brained, P1 on another critical alert, P2 on a warning, else P3."""
-    if snapshot is None:
-        return "P3"
-    alerts = snapshot.alerts
-    if any(alert.rule in ("node-down", "split-brain") for alert in alerts):
-        return "P0"
-    if any(alert.severity == AlertSeverity.CRITICAL for alert in alerts):
-        return "P1"
-    if alerts:
-        return "P2"
-    return "P3"
+class Diagnosis:
+    """What a walk concluded: the severity (None: no fault), the summary, the recommended playbooks."""
+
+    def __init__(self, severity: str | None, summary: str, recommended: Sequence[str],
+                 targets: dict[str, float]) -> None:
+        self.severity = severity
+        self.summary = summary
+        self.recommended = list(recommended)
+        self.targets = targets
 
 
-@dataclass
-class Incident:
-    id: str
-    opened_at: datetime
-    severity: str
-    target_rto_seconds: float
-    node: str | None = None
-    resolved_at: datetime | None = None
-    events: list[TimelineEvent] = field(default_factory=list)
-    triage_path: list[tuple[str, bool, str, bool]] = field(default_factory=list)  # question, answer, evidence, overridden
-    recommended: list[str] = field(default_factory=list)
-    playbook: str | None = None
-    outcome: str | None = None
-    recorded_as: str | None = None  # the playbooks' incident (state dir) the answers were written to
-    responder: str | None = None  # who answered the triage (login user, and where from over SSH)
+def diagnosis(view: TriageView) -> Diagnosis | None:
+    """The conclusion of ``view`` once its walk reached a leaf (None before).
 
-    @classmethod
-    def open(cls, at: datetime, severity: str, node: str | None = None) -> Incident:
-        return cls(id=f"INC-{at:%Y%m%d-%H%M%S}", opened_at=at, severity=severity,
-                   target_rto_seconds=SEVERITY_TARGETS[severity], node=node)
-
-    def elapsed_seconds(self, now: datetime) -> float:
-        end = self.resolved_at or now
-        return max(0.0, (end - self.opened_at).total_seconds())
-
-    def within_target(self, now: datetime) -> bool:
-        return self.elapsed_seconds(now) <= self.target_rto_seconds
-
-
-class AlertTracker:
-    """Turns successive snapshots into "alert raised" / "alert cleared" timeline events."""
-
-    def __init__(self) -> None:
-        self.active: dict[tuple[str, str], Alert] = {}
-        self.raised_at: dict[tuple[str, str], datetime] = {}
-
-    def update(self, snapshot: FleetSnapshot) -> list[TimelineEvent]:
-        current = {alert.key: alert for alert in snapshot.alerts}
-        events = [TimelineEvent(snapshot.taken_at, "alert", f"{alert.severity.value}: {alert.message}", alert.node)
-                  for key, alert in current.items() if key not in self.active]
-        events += [TimelineEvent(snapshot.taken_at, "alert-cleared", f"cleared: {alert.message}", alert.node)
-                   for key, alert in self.active.items() if key not in current]
-        for key in current:
-            self.raised_at.setdefault(key, snapshot.taken_at)
-        for key in [key for key in self.raised_at if key not in current]:
-            del self.raised_at[key]
-        self.active = current
-        return events
-
-    def first_active_at(self) -> datetime | None:
-        """When the oldest alert still firing was raised: where an incident's story begins."""
-        return min(self.raised_at.values()) if self.raised_at else None
-
-
-class AnswerRecorder:
-    """Writes each triage answer, override and undo to the playbooks' incident and audit log.
-
-    The writes (a lock, an fsync, a scan of the open incidents) run on one background thread, so
-    the UI never waits for the disk and the answers land in the order they were given.
-    ``on_error`` is called (from that thread) with what failed; ``on_recorded`` with the incident id.
+    A leaf that recommends playbooks is a fault; its severity is the leaf's (the decision tree's
+    diagnosis), else the worst of what it recommends. A leaf that recommends nothing is healthy.
     """
+    leaf = view.current()
+    if not leaf.is_leaf:
+        return None
+    recommendations = list(view.recommended())
+    targets = {item.playbook_id: float(item.target_rto_seconds) for item in recommendations
+               if item.target_rto_seconds}
+    if not leaf.recommend:
+        return Diagnosis(None, leaf.conclusion or "no fault found", [], targets)
+    severity = leaf.severity or worst([item.severity for item in recommendations])
+    return Diagnosis(severity, leaf.conclusion or "", list(leaf.recommend), targets)
 
-    def __init__(self, state: StateDir | None = None, *, on_error: Callable[[str], None] | None = None,
-                 on_recorded: Callable[[str], None] | None = None) -> None:
-        self.state = state
+
+class IncidentDesk:
+    def __init__(self, store: IncidentStore, *, writable: bool, on_change: Callable[[dict[str, Incident]], object],
+                 on_error: Callable[[str], object]) -> None:
+        self.store = store
+        self.writable = writable
+        self.on_change = on_change
         self.on_error = on_error
-        self.on_recorded = on_recorded
         self.actor = current_actor()  # who: the login user (and SSH_CLIENT) of this console
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drconsole-record")
-        self._pending: list[Future[str | None]] = []
+        self.known: set[str] = set()  # incidents seen this session: still shown once resolved
+        self.records: dict[str, TriageRecord] = {}
+        self.verifying: set[str] = set()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drconsole-incidents")
+        self._pending: list[Future[object]] = []
+        self._signature: list[tuple[str, str, str, int]] | None = None
 
-    def _store(self) -> IncidentStore:
-        return IncidentStore(self.state or StateDir())
-
-    def _submit(self, write: Callable[[], str | None]) -> Future[str | None]:
-        def guarded() -> str | None:
+    # ------------------------------------------------------------------ the thread
+    def submit(self, job: Job, *, write: bool = True) -> Future[object]:
+        """Run ``job(store)`` on the desk's thread (a write on a read-only desk does nothing), then reload."""
+        def run() -> object:
+            result: object = None
             try:
-                incident_id = write()
+                if self.writable or not write:
+                    result = job(self.store)
             except Exception as exc:  # noqa: BLE001 - told to the responder; the console goes on
-                if self.on_error is not None:
-                    self.on_error(f"{type(exc).__name__}: {exc}")
-                raise
-            if incident_id is not None and self.on_recorded is not None:
-                self.on_recorded(incident_id)
-            return incident_id
+                self.on_error(f"{type(exc).__name__}: {exc}")
+            self._reload()
+            return result
 
-        future = self._executor.submit(guarded)
+        future = self._executor.submit(run)
         self._pending = [pending for pending in self._pending if not pending.done()] + [future]
         return future
 
-    def answer(self, target: str, step: PathStep, *, severity: str, title: str) -> Future[str | None]:
-        return self._submit(lambda: self._store().record_answer(
-            target, question=step.question, answer=step.answer, evidence=step.probe.evidence,
-            probe_answer=step.probe.answer, node=step.node_id, severity=severity, title=title, actor=self.actor))
+    def _reload(self) -> None:
+        try:
+            shown = {incident.id: incident for incident in self.store.open_incidents()}
+            for incident_id in self.known - set(shown):
+                shown[incident_id] = self.store.load(incident_id)
+        except Exception as exc:  # noqa: BLE001 - an unreadable state dir is shown, not raised
+            self.on_error(f"reading the incidents: {type(exc).__name__}: {exc}")
+            return
+        self.known |= set(shown)
+        signature = sorted((incident.id, incident.status, incident.severity, len(incident.events))
+                           for incident in shown.values())
+        if signature != self._signature:  # a tick that changed nothing repaints nothing
+            self._signature = signature
+            self.on_change(shown)
 
-    def undo(self, target: str, step: PathStep) -> Future[str | None]:
-        return self._submit(lambda: self._store().record_undo(target, step.question, actor=self.actor))
+    def refresh(self) -> None:
+        self.submit(lambda store: None, write=False)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every answer given so far is on disk (tests; the app's exit)."""
+        """Wait until every job submitted so far is done (tests; the app's exit)."""
         wait(list(self._pending), timeout=timeout)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ the jobs
+    def _record(self, node: str) -> TriageRecord:
+        if node not in self.records:
+            self.records[node] = TriageRecord(self.store, node, actor=self.actor)
+        return self.records[node]
+
+    def answered(self, node: str, step: PathStep, at: float) -> None:
+        self.submit(lambda store: self._record(node).answered(
+            question=step.question, answer=step.answer, evidence=step.probe.evidence,
+            probe_answer=step.probe.answer, question_id=step.node_id, at=at))
+
+    def undone(self, node: str, question: str, at: float) -> None:
+        self.submit(lambda store: self._record(node).undone(question, at=at))
+
+    def concluded(self, node: str, found: Diagnosis, story: Sequence[IncidentEvent], at: float) -> None:
+        """The walk on ``node`` reached a leaf; ``story``: the alerts that led here (written if it opens)."""
+        self.submit(lambda store: self._record(node).concluded(
+            severity=found.severity, summary=found.summary, recommended=found.recommended, targets=found.targets,
+            story=story, at=at))
+
+    def record(self, incident_id: str, kind: str, message: str, *, node: str | None = None, at: float | None = None,
+               **data: Any) -> None:
+        self.submit(lambda store: store.record(incident_id, kind, message, actor=self.actor, at=at, node=node, **data))
+
+    def record_on(self, node: str, event: IncidentEvent) -> None:
+        """``event`` on the open incident of ``node``, if it has one when the desk gets to it.
+
+        Decided on the desk's thread, after every earlier job: an answer that opened the incident a
+        moment ago has opened it by then, whatever the screens have read back so far.
+        """
+        def job(store: IncidentStore) -> object:
+            incident = store.open_for(node)
+            if incident is None:
+                return None
+            return store.record(incident.id, event.kind, event.message, actor=self.actor, at=event.time, node=node,
+                                **event.data)
+
+        self.submit(job)
+
+    def verify(self, incident: Incident, url: str) -> None:
+        """Ask ``url``/ready whether the node of an incident awaiting verification serves again (once at a time)."""
+        if not self.writable or incident.id in self.verifying:
+            return
+        self.verifying.add(incident.id)
+
+        def job(store: IncidentStore) -> object:
+            try:
+                return verify_recovery(store, incident.target, url=url)
+            finally:
+                self.verifying.discard(incident.id)
+
+        self.submit(job)

@@ -20,7 +20,8 @@ from console.themes import load_theme
 if TYPE_CHECKING:
     from console.config import ConsoleConfig
 
-__all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "run_app", "viewer_role"]
+__all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "run_app", "triage_factory",
+           "viewer_role"]
 
 
 def _error(exc: Any) -> int:
@@ -38,6 +39,7 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
     """
     from console.run_stub import SimulatedLauncher
     from playbooks.fleet import fleet_source
+    from playbooks.incident_store import IncidentStore
 
     if viewer_role():
         mode, read_only = "dashboard", True
@@ -45,41 +47,50 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
     loaded = load_theme(theme or config.console.theme)
     source = fleet_source(config.nodes, **config.source_options())
     report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
-    triage_factory = None
     if launcher is None and any(spec.data_dir is not None for spec in config.nodes):
-        # Nodes with a local data dir get the playbooks' tree and runner; the others keep the stand-ins.
-        launcher, triage_factory = _playbook_adapters(config, read_only, SimulatedLauncher())
+        # Nodes with a local data dir get the playbooks' runner; the others keep the stand-in launcher.
+        launcher = _playbook_launcher(config, read_only, SimulatedLauncher())
     return DrConsoleApp(source=source, mode=mode, read_only=read_only, theme=loaded, thresholds=config.thresholds,
                         refresh_seconds=config.console.refresh_seconds, report_dir=report_dir, notice=notice,
                         launcher=launcher or SimulatedLauncher(), watch_terminal=watch_terminal,
-                        triage_factory=triage_factory)
+                        triage_factory=triage_factory(config, getattr(launcher, "library", None)),
+                        node_urls=_node_urls(config),
+                        incident_store=IncidentStore(webhook=config.notify.webhook) if config.notify.webhook else None)
 
 
-def _playbook_adapters(config: ConsoleConfig, read_only: bool, fallback: RunLauncher) -> tuple[RunLauncher, Any]:
-    """The real launcher and triage for the nodes with a ``data_dir`` (console.run_adapter, console.triage_adapter)."""
+def _node_urls(config: ConsoleConfig) -> dict[str, str]:
+    """Each node's URL: a run's incident on it resolves when it answers /ready again."""
+    return {spec.name: spec.url for spec in config.nodes if spec.url is not None}
+
+
+def _playbook_launcher(config: ConsoleConfig, read_only: bool, fallback: RunLauncher) -> RunLauncher:
+    """The real launcher for the nodes with a ``data_dir`` (console.run_adapter)."""
     from console.run_adapter import PlaybookLauncher
-    from engines.errors import EngineError
-    from console.triage_adapter import PlaybookTriage
-    from console.triage_stub import snapshot_triage
 
     specs = {spec.name: spec for spec in config.nodes}
     data_dirs = {name: Path(spec.data_dir) for name, spec in specs.items() if spec.data_dir is not None}
     repos = {name: {"repo": str(spec.backup_repo)} for name, spec in specs.items() if spec.backup_repo is not None}
-    launcher = PlaybookLauncher(data_dirs, fallback=fallback, read_only=read_only, param_defaults=repos)
+    return PlaybookLauncher(data_dirs, fallback=fallback, read_only=read_only, param_defaults=repos,
+                            ready_urls=_node_urls(config))
 
-    def triage_factory(snapshot: Any, node: str) -> Any:
+
+def triage_factory(config: ConsoleConfig, library: Any | None = None) -> Any:
+    """The playbooks' tree for any node of ``config``: its data dir when here, else the fleet snapshot.
+
+    The same evidence as ``drconsole triage --node``: the configured nodes (for a group member's
+    data dir and log), the thresholds, the backup repository.
+    """
+    from console.triage_adapter import PlaybookTriage
+
+    specs = {spec.name: spec for spec in config.nodes}
+
+    def build(snapshot: Any, node: str) -> Any:
         spec = specs.get(node)
-        if spec is None or spec.data_dir is None:
-            return snapshot_triage(snapshot, node, config.thresholds)
-        try:
-            return PlaybookTriage(node, Path(spec.data_dir), snapshot=snapshot, library=launcher.library,
-                                  repo=Path(spec.backup_repo) if spec.backup_repo is not None else None,
-                                  disk_threshold=config.thresholds.disk_usage,
-                                  memory_threshold=config.thresholds.memory_usage)
-        except (EngineError, ValueError):  # a broken playbook library: the built-in flowchart still works
-            return snapshot_triage(snapshot, node, config.thresholds)
+        return PlaybookTriage(node, Path(spec.data_dir) if spec is not None and spec.data_dir is not None else None,
+                              snapshot=snapshot, library=library, specs=config.nodes, thresholds=config.thresholds,
+                              repo=Path(spec.backup_repo) if spec is not None and spec.backup_repo is not None else None)
 
-    return launcher, triage_factory
+    return build
 
 
 def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool = False,

@@ -10,8 +10,10 @@ from textual.message import Message
 
 from console.run_view import RunEvent
 from playbooks.fleet import FleetSnapshot
+from playbooks.incident_model import Incident
 
-__all__ = ["NodeSelected", "RunEventReceived", "SnapshotReady", "SourceFailed", "TriageAnswered", "RefusedAction"]
+__all__ = ["IncidentsChanged", "IncidentTrouble", "NodeSelected", "RunEventReceived", "SnapshotReady", "SourceFailed",
+           "TriageAnswered", "RefusedAction"]
 
 
 class SnapshotReady(Message):
@@ -64,3 +66,19 @@ class RefusedAction(Message):
         super().__init__()
         self.action = action
         self.reason = reason
+
+
+class IncidentsChanged(Message):
+    """The incident desk read the incidents back from the store (id -> incident): what the screens show."""
+
+    def __init__(self, incidents: dict[str, Incident]) -> None:
+        super().__init__()
+        self.incidents = incidents
+
+
+class IncidentTrouble(Message):
+    """Writing or reading an incident failed; the responder is told, the console goes on."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error

@@ -3,7 +3,10 @@
 A mixin of ``DrConsoleApp`` (console.app), kept apart so that each module stays readable. The run
 itself belongs to the launcher (the playbooks' runner, or ``console.run_stub`` until it lands);
 this relays its events as messages from a worker that never touches a widget, folds them into
-``RunState`` and the incident's timeline, and asks for the node name before destructive steps.
+``RunState``, and asks for the node name before destructive steps. The runner writes the run to
+the node's incident itself (started, each step, finished with its checks, and the resolution when
+the target is verified); the console adds only what the responder decided here (the playbook
+chosen, each confirmation), and never resolves an incident because a run ended.
 """
 
 from __future__ import annotations
@@ -15,10 +18,9 @@ from textual import work
 from textual.app import App
 from textual.reactive import var
 
-from console.incident import Incident
 from console.messages import RefusedAction, RunEventReceived
 from console.run_state import RunState
-from console.run_view import NeedsConfirmation, RunFinished, RunLauncher, RunSession, StepFinished, StepStarted
+from console.run_view import NeedsConfirmation, RunFinished, RunLauncher, RunSession
 from console.safety import Capabilities, ReadOnlyRefusal
 from console.triage_view import Recommendation
 
@@ -61,9 +63,6 @@ class RunActions(App[int]):
             return None
         return self.launcher
 
-    def ensure_incident(self, node: str | None = None) -> Incident:
-        raise NotImplementedError  # DrConsoleApp's
-
     def record(self, kind: str, text: str, node: str | None = None, at: datetime | None = None) -> None:
         raise NotImplementedError  # DrConsoleApp's
 
@@ -74,17 +73,13 @@ class RunActions(App[int]):
         """Prepare a run of ``recommendation`` on ``node`` and show it (it starts on ``s``)."""
         if not self.permitted(self.capabilities.require_interactive, "choose a playbook"):
             return
-        incident = self.ensure_incident(node)
-        incident.playbook = recommendation.playbook_id
-        if recommendation.target_rto_seconds:
-            incident.target_rto_seconds = recommendation.target_rto_seconds
         self.pending = (recommendation, node)
         if self.run_state is None or not self.run_state.running:
             self.run_state = RunState(recommendation.playbook_id, node, title=recommendation.title,
                                       simulated=bool(getattr(self.launcher, "simulated", False)))
             if self.launcher is not None:
                 self.run_state.steps = tuple(self.launcher.plan(recommendation, node))
-        self.record("playbook", f"chose {recommendation.playbook_id} ({recommendation.title})", node)
+        self.record("playbook_chosen", f"chose {recommendation.playbook_id} ({recommendation.title})", node)
         self.run_revision += 1
         self._ensure_screen("run")
         self.switch_screen("run")
@@ -115,9 +110,6 @@ class RunActions(App[int]):
         self.run_session = session
         self.run_state = RunState(session.playbook_id, session.node, title=title, simulated=session.simulated)
         self.run_state.steps = tuple(session.steps())
-        self.ensure_incident(session.node).playbook = session.playbook_id
-        self.record("run", f"started {session.playbook_id}" + (" (simulation)" if session.simulated else ""),
-                    session.node)
         self.run_revision += 1
         self.drive_run(session)
 
@@ -133,27 +125,15 @@ class RunActions(App[int]):
             return
         state.apply(event)
         node = session.node
-        if isinstance(event, StepStarted):
-            step = state.step(event.step_id)
-            self._step_row(event.step_id, "started" + (f": {step.title}" if step else ""), node)
-        elif isinstance(event, StepFinished):
-            self._step_row(event.step_id, event.status + (f" ({event.detail})" if event.detail else ""), node)
-        elif isinstance(event, NeedsConfirmation):
-            self._step_row(event.step_id, "is destructive and waits for confirmation", node)
+        if isinstance(event, NeedsConfirmation):
             self._ask_confirmation(session, event)
-        elif isinstance(event, RunFinished):
-            incident = self.ensure_incident(node)
-            incident.outcome = event.status
-            self.record("run", f"{session.playbook_id} {event.status}" + (f": {event.detail}" if event.detail else ""),
-                        node)
-            if event.status == "succeeded" and incident.resolved_at is None:
-                incident.resolved_at = self.clock()
-                self.record("incident", f"resolved {incident.id}", node)
+        elif isinstance(event, RunFinished) and session.simulated:
+            self.record("run", f"{session.playbook_id} simulated: {event.status} (nothing was changed)", node)
         self.run_revision += 1
 
     def _step_row(self, step_id: str, what: str, node: str) -> None:
-        """One timeline row about a step: ``<step id> <what happened>``."""
-        self.record("step", f"{step_id} {what}", node)
+        """One timeline row about the responder's decision on a step: ``<step id> <what happened>``."""
+        self.record("confirmation", f"{step_id} {what}", node)
 
     def _ask_confirmation(self, session: RunSession, event: NeedsConfirmation) -> None:
         from console.screens.confirm import ConfirmScreen

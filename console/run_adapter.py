@@ -68,7 +68,8 @@ class PlaybookRun:
 
     def __init__(self, recommendation: Recommendation, node: str, data_dir: Path, steps: Sequence[StepInfo], *,
                  read_only: bool = False, state: Any | None = None, library: Any | None = None,
-                 param_defaults: Mapping[str, Any] | None = None, resume_id: str | None = None) -> None:
+                 param_defaults: Mapping[str, Any] | None = None, resume_id: str | None = None,
+                 ready_url: str | None = None) -> None:
         self.recommendation = recommendation
         self.playbook_id = recommendation.playbook_id
         self.node = node
@@ -79,6 +80,7 @@ class PlaybookRun:
         self.library = library
         self.param_defaults = dict(param_defaults or {})
         self.resume_id = resume_id
+        self.ready_url = ready_url  # a node serves this data dir: its incident resolves when /ready answers
         self.result: Any | None = None
         self._steps = tuple(steps)
         self._cancelled = threading.Event()
@@ -172,7 +174,7 @@ class PlaybookRun:
 
         runner = Runner(self.library, state=self.state, registry=_registry(self._cancelled), listeners=[emit])
         options = RunOptions(read_only=self.read_only, node=self.node, confirm=self._ask,
-                             param_defaults=self.param_defaults)
+                             param_defaults=self.param_defaults, ready_url=self.ready_url)
         if self.resume_id is not None:
             return runner.resume(self.resume_id, options)
         return runner.run(self.playbook_id, self.data_dir, options)
@@ -222,13 +224,15 @@ class PlaybookLauncher:
 
     def __init__(self, data_dirs: Mapping[str, Path], *, fallback: RunLauncher | None = None, read_only: bool = False,
                  state: Any | None = None, library: Any | None = None,
-                 param_defaults: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 param_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+                 ready_urls: Mapping[str, str] | None = None) -> None:
         self.data_dirs = {name: Path(path).absolute() for name, path in data_dirs.items()}
         self.fallback = fallback
         self.read_only = read_only
         self.state = state
         self._library = library
         self.param_defaults = {name: dict(values) for name, values in (param_defaults or {}).items()}
+        self.ready_urls = dict(ready_urls or {})
         self.runs: list[RunSession] = []
 
     @property
@@ -267,7 +271,7 @@ class PlaybookLauncher:
             return self.fallback.start(recommendation, node)
         session = PlaybookRun(recommendation, node, data_dir, self.plan(recommendation, node),
                               read_only=self.read_only, state=self.state, library=self.library,
-                              param_defaults=self.param_defaults.get(node, {}))
+                              param_defaults=self.param_defaults.get(node, {}), ready_url=self.ready_urls.get(node))
         self.runs.append(session)
         return session
 
@@ -314,7 +318,7 @@ class PlaybookLauncher:
                                             header.get("severity", "P1"))
             session = PlaybookRun(recommendation, run.node, self.data_dirs[run.node], steps,
                                   read_only=self.read_only, state=self.state, library=self.library,
-                                  resume_id=run_id)
+                                  resume_id=run_id, ready_url=self.ready_urls.get(run.node))
             self.runs.append(session)
             return session
         raise LookupError(f"no interrupted run {run_id!r}")

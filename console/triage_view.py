@@ -1,9 +1,9 @@
 """What the Triage screen needs from a decision tree: ``TriageView``, and ``StaticTriage`` over data.
 
 The decision tree itself (tree.toml, probes) belongs to ``playbooks``; the screen only renders a
-``TriageView`` and forwards the responder's answers to it. ``StaticTriage`` implements the view
-over a tree given as data and probe answers computed beforehand; it serves the tests and, until
-the playbooks' tree lands, the built-in stand-in of ``console.triage_stub``.
+``TriageView`` and forwards the responder's answers to it (``console.triage_adapter.PlaybookTriage``
+is the console's, over the playbooks' tree). ``StaticTriage`` implements the view over a tree given
+as data and probe answers computed beforehand, for the screen's own tests.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class TreeNode:
     no: str | None = None
     conclusion: str | None = None  # a leaf's text: "Execute data recovery"
     recommend: tuple[str, ...] = ()
+    severity: str | None = None  # a leaf's: the diagnosis' severity (None: healthy, or not known here)
 
     @property
     def is_leaf(self) -> bool:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the system packages drconsole's tests use, without recommends, only those missing:
-# Debian's prometheus (with promtool) and prometheus-alertmanager, and the shells whose completion
-# scripts the tests load (zsh, fish). Used by `make system-deps` (every `make test`) and by
+# Debian's prometheus (with promtool), prometheus-alertmanager, haproxy (the load balancer of
+# deploy/haproxy/haproxy.cfg) and the shells whose completion scripts the tests load (zsh, fish).
+# Used by `make system-deps` (every `make test`) and by
 # tests/promstack.py. Silent when everything is there.
 #
 # The packages' postinst would start the daemons (Prometheus on 9090, Alertmanager on 9093); the
@@ -17,6 +18,7 @@ prometheus:prometheus
 prometheus-alertmanager:prometheus-alertmanager
 zsh:zsh
 fish:fish
+haproxy:haproxy
 "
 PACKAGES=""
 for need in $NEEDS; do

@@ -47,6 +47,7 @@ from engines.fsutil import QUARANTINE_DIR, fsync_dir, new_quarantine, tree_size
 from engines.marker import Marker, read_marker, write_marker
 from engines.options import EngineOptions
 from engines.reports import EngineStats, VerifyReport
+from engines.scrub import ScrubUnit, wal_units
 from engines.wal import Op, RecoveryMode, SegmentInfo, WalReader, WalWriter, list_segments, truncate_at_first_bad
 from engines.wal import archive_status
 from engines.wal.files import check_ends_cleanly
@@ -124,6 +125,9 @@ class Engine(ABC):
         # repository keeps every sealed segment until it is in that repository's WAL archive.
         self.archiving = ArchiveKeeper(self.path, self.wal_dir, self.marker.archive if mode == "rw" else None,
                                        self.options.wal_hold_max_bytes, retry=self.archive_now)
+        # Called with a corruption met by background work no caller sees (an LSM compaction), and
+        # what found it ("compaction"): a node turns it into its ``corrupt`` health state.
+        self.corruption_hook: Callable[[CorruptionError, str], None] | None = None
         store_open = False
         try:
             self._acquire_lock()
@@ -306,6 +310,12 @@ class Engine(ABC):
         self._verify_wal(report)
         return report
 
+    def scrub_units(self) -> list[ScrubUnit]:
+        """The files a background scrub checks, one unit each (``engines.scrub``): the store's
+        own files and the sealed WAL segments. Reading them changes nothing."""
+        self._check_open()
+        return [*self._store_scrub_units(), *wal_units(self.wal_dir)]
+
     def checkpoint(self, dest: Path) -> int:
         """Write a consistent, openable copy of this data dir to ``dest``; returns the LSN it holds.
 
@@ -432,6 +442,10 @@ class Engine(ABC):
     @abstractmethod
     def _store_verify(self, report: VerifyReport) -> None:
         """Add every store problem to ``report``; must not write."""
+
+    def _store_scrub_units(self) -> list[ScrubUnit]:
+        """One ``ScrubUnit`` per store file (see ``engines.scrub``); none by default."""
+        return []
 
     @abstractmethod
     def _store_checkpoint(self, dest: Path) -> tuple[int, Callable[[], None] | None]:

@@ -6,7 +6,8 @@ The format is one JSON object per line::
 
 ``key`` and ``value`` hold the bytes decoded as UTF-8. Bytes that are not valid UTF-8 are written
 base64-encoded (standard alphabet, with padding) under ``key_b64`` / ``value_b64`` instead, so
-every key and value round-trips exactly::
+every key and value round-trips exactly (keys under ``__drconsole__/``, drconsole's own, are left
+out of exports and refused by imports: engines/keys.py)::
 
     {"key_b64": "/wA=", "value": "binary key, text value"}
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from engines.base import MAX_KEY_BYTES, MAX_VALUE_BYTES, Engine, Entry
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import fsync_dir
+from engines.keys import RESERVED_PREFIX, is_reserved
 
 __all__ = ["DEFAULT_BATCH", "encode_field", "encode_row", "decode_row", "read_jsonl", "validate_jsonl", "export_jsonl", "import_jsonl"]
 
@@ -76,6 +78,8 @@ def decode_row(line: str) -> tuple[bytes, bytes]:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from exc
+    except RecursionError:  # a line of 100k nested brackets: bad input, not a crash
+        raise ValueError("not valid input: JSON nested too deeply (a record is one flat object)") from None
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     unknown = sorted(set(row) - _FIELDS)
@@ -85,6 +89,8 @@ def decode_row(line: str) -> tuple[bytes, bytes]:
     value = _decode_field(row, "value")
     if not key:
         raise ValueError("empty keys are not allowed")
+    if is_reserved(key):
+        raise ValueError(f"keys under {RESERVED_PREFIX.decode()!r} are reserved for drconsole")
     if len(key) > MAX_KEY_BYTES:
         raise ValueError(f"key of {len(key)} bytes exceeds the {MAX_KEY_BYTES}-byte limit")
     if len(value) > MAX_VALUE_BYTES:
@@ -141,6 +147,8 @@ def export_jsonl(engine: Engine, path: str | os.PathLike[str]) -> int:
     try:
         with open(temp, "w", encoding="utf-8") as handle:
             for key, value in engine.scan():
+                if is_reserved(key):
+                    continue  # drconsole's own (the node's ready probe): not user data, and import refuses it
                 handle.write(encode_row(key, value))
                 handle.write("\n")
                 count += 1

@@ -7,8 +7,10 @@
 Modules: ``models`` and ``tree`` (the data models), ``loader`` (TOML files with file/line/field
 errors; ``library/`` holds the files), ``actions/`` (the action registry and its gate: read-only
 refusal and the audit log), ``probes/`` (answers with evidence), ``triage``, ``plan`` (includes and
-parameters), ``runner``, ``events``, ``journal``, ``audit``, ``incidents``, ``notify``,
-``evidence`` (local facts about a data dir), ``state`` (where runs, audit and incidents live).
+parameters), ``runner``, ``accounting`` (a run's final account of lost data), ``events``, ``journal``,
+``audit``, ``incidents`` (the one incident model: ``incident_model``, ``incident_store``,
+``incident_triage``, ``incident_alerts``, ``incident_verify``, ``incident_report``), ``severity``,
+``notify``, ``evidence`` (local facts about a data dir), ``state`` (where runs, audit and incidents live).
 ``fleet/`` (the fleet snapshot and its sources) belongs to the console.
 
 Nothing here imports Textual or the console; importing this package imports nothing else.

@@ -80,8 +80,11 @@ def _validate(source: _Source, model: type[BaseModel], data: dict[str, Any]) -> 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        problem = error["msg"]
+        errors = exc.errors()
+        # A branch is a node id or an inline leaf: a bad leaf fails both, and the leaf's error says why.
+        leaf_errors = [error for error in errors if any("Leaf" in str(part) for part in error["loc"])]
+        error = leaf_errors[0] if leaf_errors else errors[0]
+        problem = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             problem = "unknown field (a typo?)"
         elif error["type"] == "missing":

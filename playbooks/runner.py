@@ -38,12 +38,15 @@ from playbooks.conditions import parse_condition
 from playbooks.errors import ConfirmationRequired, NotApplicableError
 from playbooks.evidence import backend_from_files
 from playbooks.events import EventBus, Listener, ProgressClock, RunEvent
-from playbooks.incidents import IncidentStore
+from playbooks.accounting import account
+from playbooks.incident_store import IncidentStore
+from playbooks.incident_verify import engine_opens
 from playbooks.journal import Journal, read_journal
 from playbooks.loader import Library
 from playbooks.models import Playbook, Step
 from playbooks.notify import escalation_path, run_message, send_webhook
 from playbooks.plan import PlannedStep, build_plan, plan_from_json, resolve_params, static_condition
+from playbooks.severity import LEVELS
 from playbooks.state import StateDir, current_actor, new_run_id
 from playbooks.templating import render_args
 
@@ -68,6 +71,10 @@ class RunOptions:
     webhook: str | None = None
     escalation: list[str] | None = None
     open_incident: bool = True
+    # The URL of the node that serves this data dir: the incident then resolves when it answers
+    # /ready (playbooks.incident_verify), not when the run ends. None: nobody serves it, and the
+    # incident resolves when the run's checks pass and the data dir opens.
+    ready_url: str | None = None
 
 
 @dataclass
@@ -114,8 +121,14 @@ class RunResult:
     incident: str | None = None
     escalation: list[str] | None = None
     simulated_from: str | None = None
-    lost: list[str] = field(default_factory=list)  # what the steps reported as not recovered
+    lost: list[str] = field(default_factory=list)  # the final accounting: not recovered, in quarantine
+    recovered: list[str] = field(default_factory=list)  # reported lost by a step, re-applied by a later one
+    verified: str | None = None  # the incident resolved: the evidence the target serves again
     exit_code_hint: int | None = None
+    # Through a node's agent: when the node had reopened its engine and answered /ready after a
+    # run that succeeded (the moment the recovery is verified), and the node's URL.
+    verified_ready_at: float | None = None
+    node_url: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -130,7 +143,8 @@ class RunResult:
         for key in ("dry_run", "partial"):
             if getattr(self, key):
                 payload[key] = True
-        for key in ("message", "journal", "incident", "escalation", "simulated_from", "lost"):
+        for key in ("message", "journal", "incident", "escalation", "simulated_from", "lost", "recovered", "verified",
+                    "verified_ready_at", "node_url"):
             if getattr(self, key):
                 payload[key] = getattr(self, key)
         return payload
@@ -170,7 +184,7 @@ class Runner:
             "node": options.node, "params": params, "plan": [step.to_json() for step in plan],
             "assume_yes": options.assume_yes, "waive_safety_copy": options.waive_safety_copy,
             "simulated_from": simulated_from, "incident": playbook.incident and options.open_incident and not options.simulate,
-            "who": self.actor.to_json(),
+            "ready_url": options.ready_url, "who": self.actor.to_json(),
         }
         with self._locks(run_id, data_dir):
             journal = Journal(self.state.journal(run_id))
@@ -516,21 +530,23 @@ class Runner:
         if incident is not None:
             lost = namespace.get("lost") if isinstance(namespace.get("lost"), list) else None
             self.incidents.record(incident, "step", f"{planned.id}: {result.summary}", actor=self.actor,
-                                  step=planned.id, status=status, run_id=header["run_id"], lost=lost)
+                                  node=header.get("node"), step=planned.id, status=status, run_id=header["run_id"],
+                                  lost=lost)
         return (StepOutcome(planned.id, action_name, status, duration, result.summary, attempts, step.destructive),
                 namespace)
 
     # ------------------------------------------------------------------ the end of a run
     def _incident(self, header: dict[str, Any]) -> str | None:
+        """Join the target's open incident (a diagnosis opened it), or open one with the playbook's severity."""
         if not header.get("incident"):
             return None
         target = header.get("node") or header["data_dir"]
+        severity = header.get("severity", "P2")
         try:
-            incident = self.incidents.open(target, severity=header.get("severity", "P2"),
-                                           title=f"{header['title']} on {target}", actor=self.actor)
-            self.incidents.record(incident.id, "run_started", f"playbook {header['playbook']} run {header['run_id']} "
-                                                              f"started", actor=self.actor, run_id=header["run_id"],
-                                  playbook=header["playbook"])
+            incident = self.incidents.join_run(
+                target, run_id=header["run_id"], playbook=header["playbook"], severity=severity, title=header["title"],
+                target_rto_seconds=float(header.get("target_rto_seconds") or LEVELS[severity].response_seconds),
+                actor=self.actor)
         except EngineError:
             return None
         return incident.id
@@ -540,20 +556,49 @@ class Runner:
                 history: dict[str, dict[str, Any]]) -> RunResult:
         run_id = header["run_id"]
         target = header.get("node") or header["data_dir"]
-        lost = [str(item) for result in history.values() if isinstance(result.get("lost"), list)
-                for item in result["lost"]]
-        journal.write("run_finished", status=status, partial=partial, message=message, lost=lost)
+        accounting = account(history)
+        lost, recovered = accounting.lost, accounting.recovered
+        checks_passed = status == "succeeded" and not partial
+        ready_url = header.get("ready_url")
+        journal.write("run_finished", status=status, partial=partial, message=message, lost=lost, recovered=recovered)
+        verified = None
+        severity = None
         if incident is not None:
-            self.incidents.record(incident, "run_finished", f"playbook {header['playbook']} {status}"
-                                  + (" (partially)" if partial else "") + (f": {message}" if message else ""),
-                                  actor=self.actor, run_id=run_id, playbook=header["playbook"], status=status)
+            severity = self.incidents.record_run_finished(
+                incident, target, run_id=run_id, playbook=header["playbook"], status=status, partial=partial,
+                message=message, lost=lost, recovered=recovered, ready_url=ready_url, actor=self.actor).severity
+            verified = self._verify(header, journal, incident, checks_passed, ready_url)
         webhook = options.webhook or os.environ.get("DRCONSOLE_WEBHOOK_URL")
         if webhook and not header.get("simulated_from"):
-            sent = send_webhook(webhook, run_message(header["playbook"], run_id, status, partial, target))
+            tag = (incident, severity) if incident is not None and severity is not None else None
+            sent = send_webhook(webhook, run_message(header["playbook"], run_id, status, partial, target, tag),
+                                extra={"incident": incident, "severity": severity} if tag else None)
             self._log(header, journal, None, f"notification: {sent.detail}", "info" if sent.sent else "warning")
         escalation = escalation_path(options.escalation) if status == "failed" else None
         self._emit("run_finished", header, status=status, message=message,
-                   data={"partial": partial, "escalation": escalation})
+                   data={"partial": partial, "escalation": escalation, "lost": lost, "checks_passed": checks_passed,
+                         "incident": incident, "verified": verified})
         return RunResult(run_id, header["playbook"], status, outcomes, header["data_dir"], header.get("backend"),
                          partial=partial, message=message, journal=str(journal.path), incident=incident,
-                         escalation=escalation, simulated_from=header.get("simulated_from"), lost=lost)
+                         escalation=escalation, simulated_from=header.get("simulated_from"), lost=lost,
+                         recovered=recovered, verified=verified)
+
+    def _verify(self, header: dict[str, Any], journal: Journal, incident: str, checks_passed: bool,
+                ready_url: str | None) -> str | None:
+        """Resolve the incident when the target is verified serving; the evidence, or None (it stays open)."""
+        if not checks_passed:
+            self._log(header, journal, None, f"incident {incident} stays open: the run did not pass all its checks",
+                      "warning")
+            return None
+        if ready_url:
+            self._log(header, journal, None, f"incident {incident} resolves when {ready_url}/ready answers 200")
+            return None
+        opens, evidence = engine_opens(header["data_dir"])
+        if not opens:
+            self._log(header, journal, None, f"incident {incident} stays open: {evidence}", "warning")
+            return None
+        evidence = f"{evidence}; run {header['run_id']} ({header['playbook']}) passed its checks"
+        self.incidents.record_verified(header.get("node") or header["data_dir"], evidence=evidence,
+                                       run_id=header["run_id"], actor=self.actor)
+        self._log(header, journal, None, f"incident {incident} resolved: {evidence}")
+        return evidence

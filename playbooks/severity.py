@@ -40,6 +40,7 @@ FAULT_SEVERITY: dict[str, Level] = {
     "data-corruption": "P0",
     "wal-corruption": "P0",
     "files-missing": "P0",
+    "index-lost": "P0",  # the store's index (lsm manifest, rocksdb MANIFEST, cow meta pages) lost: it cannot start
     "split-brain": "P0",
     "ransomware": "P0",
     "total-cluster-loss": "P0",

@@ -23,16 +23,25 @@ __all__ = ["StateDir", "Actor", "current_actor", "new_run_id"]
 
 @dataclass(frozen=True)
 class Actor:
-    """Who did something: the login name and, over SSH, where from (``SSH_CLIENT``)."""
+    """Who did something: the login name and, over SSH, where from (``SSH_CLIENT``).
+
+    ``via``: how the action reached this host when the responder is elsewhere (a node's agent
+    writes "agent request from <address>"); None for someone acting on this host.
+    """
 
     user: str
     ssh_client: str | None
+    via: str | None = None
 
     def describe(self) -> str:
-        return self.user if not self.ssh_client else f"{self.user} from {self.ssh_client.split()[0]}"
+        who = self.user if not self.ssh_client else f"{self.user} from {self.ssh_client.split()[0]}"
+        return who if not self.via else f"{who} ({self.via})"
 
     def to_json(self) -> dict[str, str | None]:
-        return {"user": self.user, "ssh_client": self.ssh_client}
+        row = {"user": self.user, "ssh_client": self.ssh_client}
+        if self.via:
+            row["via"] = self.via
+        return row
 
 
 def current_actor() -> Actor:

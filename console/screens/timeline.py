@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from console.format import clock_text, duration_text
 from console.screens.base import ConsoleScreen
 from console.widgets.key_bar import KeyBar
 from console.widgets.text import line
@@ -17,7 +19,7 @@ __all__ = ["TimelineScreen"]
 
 
 class TimelineScreen(ConsoleScreen):
-    """Before an incident is open it shows the fleet's events (alerts raised and cleared)."""
+    """The selected node's incident (else the headline one); with none, the fleet's events (alerts, failures)."""
 
     SCREEN_LABEL = "Timeline"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -41,6 +43,7 @@ class TimelineScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.watch(self.console, "incident_revision", self._show_if_current, init=False)
+        self.watch(self.console, "selected_node", self._show_if_current, init=False)
         self._show()
 
     def on_screen_resume(self) -> None:
@@ -51,12 +54,15 @@ class TimelineScreen(ConsoleScreen):
             self._show()
 
     def _show(self) -> None:
-        incident = self.console.incident
+        incident = self.console.timeline_incident()
         title = self.query_one("#timeline-title", Static)
         if incident is None:
-            title.update(line("[b]Fleet events[/b] · no incident open [dim](i opens one; e exports a report)[/dim]"))
+            title.update(line("[b]Fleet events[/b] · no incident open "
+                              "[dim](one opens when a triage finds a fault)[/dim]"))
         else:
-            title.update(line("[b]$id[/b] · $severity · opened $opened · [dim]e: export the report[/dim]",
-                              id=incident.id, severity=incident.severity,
-                              opened=incident.opened_at.astimezone(self.console.tz).strftime("%H:%M:%S")))
+            title.update(line("[b]$id[/b] · $severity · $state · opened $opened · RTO target $target · "
+                              "[dim]e: export[/dim]",
+                              id=incident.id, severity=incident.severity, state=incident.status,
+                              opened=clock_text(datetime.fromtimestamp(incident.opened_at, UTC), self.console.tz),
+                              target=duration_text(incident.target_rto_seconds)))
         self.query_one(TimelineTable).show(self.console.timeline())

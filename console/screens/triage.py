@@ -3,8 +3,9 @@
 Probes can be slow (a verify reads every page of a data dir), so they run in a thread worker: the
 screen shows "probing…" with a spinner until the evidence arrives, the responder may answer
 before it does, and leaving the screen cancels the probe (its answer, when it comes, is dropped).
-Each answer is written to the playbooks' incident and audit log off the UI thread
-(``console.incident.AnswerRecorder``), except in read-only mode, which writes nothing.
+Each answer goes to the app (``triage_answered``), which hands it to the incident desk: a walk that
+ends on a fault opens (or joins) the node's incident with the diagnosis' severity, one that ends
+healthy opens none (playbooks.incident_triage); read-only mode writes nothing.
 """
 
 from __future__ import annotations
@@ -22,16 +23,14 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from console.incident import AnswerRecorder
 from console.screens.base import ConsoleScreen
-from console.triage_stub import STAND_IN_NOTE
-from console.triage_view import ProbeAnswer, TriageView
+from console.triage_view import ProbeAnswer, TreeNode, TriageView
 from console.widgets.decision_tree import DecisionTree
 from console.widgets.evidence_panel import EvidencePanel
 from console.widgets.key_bar import KeyBar
 from console.widgets.text import line
 
-__all__ = ["AnswerRecorded", "ProbeFinished", "TriageReady", "TriageScreen", "SPINNER"]
+__all__ = ["ProbeFinished", "TriageFailed", "TriageReady", "TriageScreen", "SPINNER"]
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 PROBE_GROUP = "triage-probe"
@@ -46,6 +45,15 @@ class TriageReady(Message):
         self.view = view
 
 
+class TriageFailed(Message):
+    """The walk for ``node`` could not be built (a broken playbook library): ``error`` says why."""
+
+    def __init__(self, node: str, error: str) -> None:
+        super().__init__()
+        self.node = node
+        self.error = error
+
+
 class ProbeFinished(Message):
     """The probe of ``question`` on ``node`` answered (posted by the probe worker)."""
 
@@ -56,17 +64,8 @@ class ProbeFinished(Message):
         self.probe = probe
 
 
-class AnswerRecorded(Message):
-    """An answer reached the playbooks' incident ``incident_id`` (or failed to: ``error``)."""
-
-    def __init__(self, incident_id: str | None, error: str = "") -> None:
-        super().__init__()
-        self.incident_id = incident_id
-        self.error = error
-
-
 class TriageScreen(ConsoleScreen):
-    """Answer each question from the evidence; every answer goes on the incident's timeline."""
+    """Answer each question from the evidence; the answers go on the node's incident when the walk finds a fault."""
 
     SCREEN_LABEL = "Triage"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -93,7 +92,7 @@ class TriageScreen(ConsoleScreen):
         self._spinner: Timer | None = None
         self._frame = 0
         self._preparing: str | None = None
-        self.recorder: AnswerRecorder | None = None
+        self._failed: tuple[str, str] | None = None  # (node, why) the walk could not be built
 
     def compose(self) -> ComposeResult:
         yield self.status_bar()
@@ -109,12 +108,6 @@ class TriageScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.watch(self.console, "selected_node", self._show_if_current, init=False)
-        if self.console.capabilities.can_write:
-            self.recorder = AnswerRecorder(on_error=self._record_failed, on_recorded=self._recorded)
-
-    def on_unmount(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()  # the answers given are written before the app ends
 
     def on_screen_resume(self) -> None:
         self._show()
@@ -136,15 +129,22 @@ class TriageScreen(ConsoleScreen):
         node = self.console.selected_node
         if node is None:
             return None
-        if node not in self.console.triage_sessions and self.console.triage_stand_in:
-            return self.console.triage(node)  # the built-in flowchart is data read from the snapshot: instant
         return self.console.triage_sessions.get(node)
 
     @work(thread=True, exclusive=True, group="triage-prepare", exit_on_error=False)
     def _prepare(self, node: str) -> None:
-        view = self.console.triage_factory(self.console.snapshot, node)
+        try:
+            view = self.console.triage_factory(self.console.snapshot, node)
+        except Exception as exc:  # noqa: BLE001 - a broken library is shown, not raised into the UI
+            self.post_message(TriageFailed(node, f"{type(exc).__name__}: {exc}"))
+            return
         if not get_current_worker().is_cancelled:
             self.post_message(TriageReady(node, view))
+
+    def on_triage_failed(self, message: TriageFailed) -> None:
+        self._preparing = None
+        self._failed = (message.node, message.error)
+        self._show_if_current()
 
     def on_triage_ready(self, message: TriageReady) -> None:
         self.console.triage_sessions.setdefault(message.node, message.view)
@@ -193,16 +193,18 @@ class TriageScreen(ConsoleScreen):
             evidence.question = None
             return
         if view is None:
+            if self._failed is not None and self._failed[0] == node:
+                title.update(line("Triage of [b]$node[/b] · ✖ the decision tree cannot be loaded: $why",
+                                  node=node, why=self._failed[1]))
+                return
             title.update(line("Triage of [b]$node[/b] · [dim]loading the decision tree…[/dim]", node=node))
             if self._preparing != node:
                 self._preparing = node
                 self._prepare(node)
             return
-        stand_in = self.console.triage_stand_in
-        title.update(line("Triage of [b]$node[/b]" + (" · [dim]$note[/dim]" if stand_in else ""),
-                          node=view.node_name, note=STAND_IN_NOTE))
         self.query_one(DecisionTree).show(view)
         current = view.current()
+        title.update(self._title(view, current))
         evidence.question = current
         if current.is_leaf:
             evidence.probe = None
@@ -234,6 +236,20 @@ class TriageScreen(ConsoleScreen):
             recommended.highlighted = 0
             recommended.focus()
 
+    @staticmethod
+    def _title(view: TriageView, current: TreeNode) -> Content:
+        """The node, and once a leaf is reached the conclusion: severity and fault kind, or no fault."""
+        if not current.is_leaf:
+            return line("Triage of [b]$node[/b]", node=view.node_name)
+        fault = getattr(view, "fault", lambda: None)()
+        if fault is None:
+            return line("Triage of [b]$node[/b] · ✔ no fault found", node=view.node_name)
+        severity = getattr(view, "severity", lambda: None)() or "?"
+        run_on = getattr(view, "run_on", lambda: view.node_name)()
+        on = "" if run_on == view.node_name else f" · run on {run_on}"
+        return line("Triage of [b]$node[/b] · ✖ [b]$severity[/b] $fault$on", node=view.node_name, severity=severity,
+                    fault=fault, on=on)
+
     # ------------------------------------------------------------------ answers
     def _loading(self) -> bool:
         if self.console.selected_node is not None and self.view() is None:
@@ -250,7 +266,9 @@ class TriageScreen(ConsoleScreen):
             self.notify("still probing: wait for the evidence, or answer y or n yourself", severity="warning")
             return
         if probe.answer is None:
-            self.notify("the probe has no answer here: answer y or n yourself", severity="warning")
+            # Cannot tell is an answer of its own: nothing is assumed, the responder decides.
+            self.notify("the probe cannot tell (see the evidence): answer y or n from what you know",
+                        severity="warning")
             return
         self.action_answer(probe.answer)
 
@@ -259,24 +277,7 @@ class TriageScreen(ConsoleScreen):
         if self._loading() or view is None or view.current().is_leaf:
             return
         step = view.answer(answer)
-        incident = self.console.ensure_incident(view.node_name)
-        incident.triage_path.append((step.question, step.answer, step.probe.evidence, step.overridden))
-        verdict = "yes" if step.answer else "no"
-        if step.overridden:
-            said = "yes" if step.probe.answer else "no"
-            self.console.record("override", f"{step.question} {verdict} (probe said {said}: {step.probe.evidence})",
-                                view.node_name)
-        else:
-            self.console.record("triage", f"{step.question} {verdict} ({step.probe.evidence})", view.node_name)
-        if self.recorder is not None:
-            incident.responder = self.recorder.actor.describe()
-            self.recorder.answer(view.node_name, step, severity=incident.severity,
-                                 title=f"{incident.severity} incident on {view.node_name} (console triage)")
-        leaf = view.current()
-        if leaf.is_leaf:
-            ids = ", ".join(leaf.recommend) or "none"
-            incident.recommended = list(leaf.recommend)
-            self.console.record("triage", f"recommended: {ids} ({leaf.conclusion})", view.node_name)
+        self.console.triage_answered(view, step)
         self._show()
 
     def action_undo(self) -> None:
@@ -285,27 +286,8 @@ class TriageScreen(ConsoleScreen):
             return
         step = view.undo()
         if step is not None:
-            incident = self.console.ensure_incident(view.node_name)
-            if incident.triage_path:
-                incident.triage_path.pop()
-            self.console.record("triage", f"undid the answer to {step.question}", view.node_name)
-            if self.recorder is not None:
-                self.recorder.undo(view.node_name, step)
+            self.console.triage_undone(view, step)
         self._show()
-
-    # ------------------------------------------------------------------ the recorder's reports
-    # Called on the recorder's thread: they only post (thread-safe, never waits for the UI).
-    def _record_failed(self, error: str) -> None:
-        self.post_message(AnswerRecorded(None, error))
-
-    def _recorded(self, incident_id: str) -> None:
-        self.post_message(AnswerRecorded(incident_id))
-
-    def on_answer_recorded(self, message: AnswerRecorded) -> None:
-        if message.error:
-            self.notify(f"the answer was not recorded: {message.error}", title="incident record", severity="error")
-        elif self.console.incident is not None:
-            self.console.incident.recorded_as = message.incident_id
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         view = self.view()
@@ -313,5 +295,6 @@ class TriageScreen(ConsoleScreen):
             return
         for recommendation in view.recommended():
             if recommendation.playbook_id == event.option.id:
-                self.console.choose_playbook(recommendation, view.node_name)
+                # The node the diagnosis names (a down primary, a hung member), which may not be this one.
+                self.console.choose_playbook(recommendation, getattr(view, "run_on", lambda: view.node_name)())
                 return

@@ -47,7 +47,8 @@ def _reload(server: SSHConsoleServer, output: Output) -> None:
 
 
 def run_ssh_server(host_key: asyncssh.SSHKey, users: Users, *, host: str, port: int, config: Path | None,
-                   max_sessions: int, output: Output) -> int:
-    server = SSHConsoleServer(host_key, users, host=host, port=port, config=config, max_sessions=max_sessions)
+                   max_sessions: int, output: Output, responder_seats: int = 4) -> int:
+    server = SSHConsoleServer(host_key, users, host=host, port=port, config=config, max_sessions=max_sessions,
+                              responder_seats=responder_seats)
     asyncio.run(_serve(server, output))
     return EXIT_OK

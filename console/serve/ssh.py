@@ -74,10 +74,10 @@ class _Session(asyncssh.SSHServerSession[bytes]):
             self.chan.write_stderr(NO_PTY_MESSAGE.encode())
             self.chan.exit(EXIT_NO_PTY)
             return
-        if not self.server.admit(self):
-            self.audit.refused("too many sessions")
-            self.chan.write_stderr(f"drconsole: the server is at its limit of {self.server.max_sessions} "
-                                   "sessions; try again later\r\n".encode())
+        refusal = self.server.admit(self)
+        if refusal is not None:
+            self.audit.refused(refusal)
+            self.chan.write_stderr(f"drconsole: {refusal}; try again later\r\n".encode())
             self.chan.exit(4)
             return
         term, cols, rows = self.pty
@@ -177,7 +177,8 @@ class _Connection(asyncssh.SSHServer):
 
 class SSHConsoleServer:
     def __init__(self, host_key: asyncssh.SSHKey, users: Users, *, host: str = "127.0.0.1", port: int = 0,
-                 config: Path | None = None, max_sessions: int = 32, cwd: Path | None = None,
+                 config: Path | None = None, max_sessions: int = 32, responder_seats: int = 4,
+                 cwd: Path | None = None,
                  console_args: Callable[[str, Path | None], list[str]] = console_args,
                  audit_log: Callable[[], AuditLog] | None = None, spawner: Spawner | None = None) -> None:
         self.host_key = host_key
@@ -186,6 +187,9 @@ class SSHConsoleServer:
         self.port = port
         self.config = config
         self.max_sessions = max_sessions
+        # Seats only responders may take: wall screens reconnecting in a loop must never lock the
+        # people fixing the incident out of their console.
+        self.responder_seats = min(responder_seats, max_sessions)
         self.cwd = cwd
         self.console_args = console_args  # a bench runs `true` here to measure SSH alone
         # None: a zygote that has imported the console forks each one (first frame in a fraction
@@ -214,11 +218,16 @@ class SSHConsoleServer:
         self.port = int(self._acceptor.sockets[0].getsockname()[1])
         return self.port
 
-    def admit(self, session: _Session) -> bool:
+    def admit(self, session: _Session) -> str | None:
+        """Take a seat for ``session``; None when admitted, else why not (said to the client, audited)."""
         if len(self.sessions) >= self.max_sessions:
-            return False
+            return f"the server is at its limit of {self.max_sessions} sessions"
+        viewer_limit = self.max_sessions - self.responder_seats
+        if session.user.role != "responder" and len(self.sessions) >= viewer_limit:
+            return (f"the server keeps its last {self.responder_seats} of {self.max_sessions} seats for responders "
+                    "and the others are taken")
         self.sessions.add(session)
-        return True
+        return None
 
     def release(self, session: _Session) -> None:
         self.sessions.discard(session)

@@ -52,22 +52,27 @@ class DecisionTree(Tree[str]):
                 return Text(f"{prefix}● {text}", style="bold")
             return Text(f"{prefix}· {text}", style="dim")
 
-        def add(parent: UITreeNode[str], node_id: str, branch: str, depth: int, seen: frozenset[str]) -> None:
+        def add(parent: UITreeNode[str], node_id: str, branch: str, depth: int, seen: frozenset[str],
+                on_path: bool) -> None:
+            # The tree is a graph (two questions may lead to one): only the branch actually taken is
+            # the path; the same question reached another way is shown folded and unmarked.
             node = nodes[node_id]
-            on_path = node_id in answers or node_id == current
-            item = parent.add(label(node, branch), data=node_id, expand=on_path)
-            if depth > 12 or node_id in seen:
+            item = parent.add(label(node, branch) if on_path else Text(f"{branch} · {node.question or node.conclusion}",
+                                                                       style="dim"), data=node_id, expand=on_path)
+            if depth > 24 or node_id in seen:
                 return
+            step = answers.get(node_id) if on_path else None
             for answer, target in (("yes", node.yes), ("no", node.no)):
                 if target is not None:
-                    add(item, target, f"{answer}:", depth + 1, seen | {node_id})
+                    taken = step is not None and step.answer == (answer == "yes")
+                    add(item, target, f"{answer}:", depth + 1, seen | {node_id}, taken)
             if node.is_leaf and node.recommend:
                 for playbook in node.recommend:
                     item.add_leaf(Text(f"→ playbook {playbook}"), data=f"playbook:{playbook}")
             if not on_path:
                 item.collapse()
 
-        add(self.root, view.root, "", 0, frozenset())
+        add(self.root, view.root, "", 0, frozenset(), True)
         self.root.expand()
         # After the refresh: the tree's lines (and so the cursor's positions) exist only then.
         self.call_after_refresh(self._move_to, current)

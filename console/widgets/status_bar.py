@@ -9,9 +9,9 @@ from textual.reactive import reactive, var
 from textual.widget import Widget
 
 from console.format import HEALTH_STYLE, clock_text, duration_text, local_clock_text
-from console.incident import Incident
 from console.widgets.text import line, spread
 from playbooks.fleet import FleetSnapshot, Health
+from playbooks.incident_model import Incident
 
 __all__ = ["StatusBar"]
 
@@ -52,6 +52,7 @@ class StatusBar(Widget):
         left = line("[b]drconsole[/b] · $screen" + (" · [b $status-warn]$mode[/]" if self.mode else ""),
                     screen=self.screen_name, mode=self.mode)
         parts: list[Content] = []
+        width = self.content_size.width or 80
         snapshot = self.snapshot
         if snapshot is not None:
             counts = {health: 0 for health in Health}
@@ -59,21 +60,31 @@ class StatusBar(Widget):
                 counts[node.health] += 1
             tallies = [f"[${HEALTH_STYLE[health][2]}]{count}{HEALTH_STYLE[health][0]}[/]"
                        for health, count in counts.items() if count]
-            prefix = f"{len(snapshot.nodes)} nodes " if (self.content_size.width or 80) >= 100 else ""
+            prefix = f"{len(snapshot.nodes)} nodes " if width >= 100 else ""
             parts.append(line(prefix + " ".join(tallies)))
         incident, now = self.incident, self.now
         if incident is not None and now is not None:
-            elapsed = incident.elapsed_seconds(now)
-            within = incident.within_target(now)
-            verdict = "[$status-ok]✔ on time[/]" if within else "[b $status-crit]✖ OVER[/]"
-            parts.append(line(f"[b]$severity[/b] RTO $elapsed/$target {verdict}", severity=incident.severity,
-                              elapsed=duration_text(elapsed), target=duration_text(incident.target_rto_seconds)))
+            moment = now.timestamp()
+            elapsed = incident.clock_seconds(moment)
+            if incident.status == "resolved":
+                late = not incident.within_target(moment)
+                verdict = "[$status-warn]✔ restored late[/]" if late else "[$status-ok]✔ restored[/]"
+            elif incident.status == "closed":
+                verdict = "■ closed"
+            elif incident.within_target(moment):
+                verdict = "[$status-ok]✔ on time[/]"
+            else:
+                verdict = "[b $status-crit]✖ OVER[/]"
+            name = "$id " if width >= 100 else ""  # the id is on the Timeline when the bar is narrow
+            parts.append(line(f"[b]$severity[/b] {name}RTO $elapsed/$target {verdict}", severity=incident.severity,
+                              id=incident.id, elapsed=duration_text(elapsed),
+                              target=duration_text(incident.target_rto_seconds)))
         # Seconds only while an incident's clock runs: an idle board then changes once a minute.
         if now is not None:
             clock = clock_text(now, self.tz)
             zone = now.astimezone(self.tz or UTC).tzname() or ""
-            clock = f"{clock if incident is not None else clock[:5]} {zone}".rstrip()
-            local = local_clock_text(now) if self.tz is None and (self.content_size.width or 80) >= 110 else None
+            clock = f"{clock if incident is not None and incident.is_open else clock[:5]} {zone}".rstrip()
+            local = local_clock_text(now) if self.tz is None and width >= 110 else None
             parts.append(Content(f"{clock} ({local})" if local else clock))
         right = Content(" │ ").join(part for part in parts if part.cell_length)
-        return spread(left, right, self.content_size.width or 80)
+        return spread(left, right, width)

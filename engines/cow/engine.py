@@ -31,12 +31,14 @@ from engines.cow.snapshots import (
     list_snapshots,
     snapshot_path,
 )
+from engines.cow.scrub import cow_units
 from engines.cow.store import open_tree
 from engines.cow.tree import CowTree
 from engines.cow.verify import verify_file, verify_path
 from engines.errors import CorruptionError, InvalidArgumentError, ReadOnlyError
 from engines.options import EngineOptions
 from engines.reports import RepairReport, VerifyReport
+from engines.scrub import ScrubUnit
 from engines.wal import WalReader
 
 __all__ = ["CowEngine"]
@@ -179,6 +181,9 @@ class CowEngine(Engine):
             verify_file(tree.file, slots, meta, report)
         finally:
             tree.unpin(token)
+
+    def _store_scrub_units(self) -> list[ScrubUnit]:
+        return cow_units(self.path, lambda: self._tree, self._write_lock)
 
     # ------------------------------------------------------------------ copies
     def _store_checkpoint(self, dest: Path) -> tuple[int, Callable[[], None] | None]:

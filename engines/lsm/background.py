@@ -3,7 +3,8 @@
 The flusher writes frozen memtables to L0 (oldest first); the compactor runs compactions while
 any level is over its target. Neither takes the engine's write lock, so writes and reads go on.
 A failed flush is retried every second (the memtable stays readable meanwhile); a failed
-compaction is retried at the next trigger. Their last errors are kept for ``stats()``.
+compaction is retried at the next trigger. Their last errors are kept for ``stats()``; a
+compaction that met damaged bytes is also handed to ``on_corruption`` (no caller would see it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from engines.errors import EngineError
+from engines.errors import CorruptionError, EngineError
 from engines.lsm.compaction import CompactionAborted
 
 __all__ = ["BackgroundWork"]
@@ -23,8 +24,10 @@ class BackgroundWork:
     """Runs ``flush_one`` while ``has_frozen()`` and ``compact_once`` while it returns True."""
 
     def __init__(self, name: str, *, has_frozen: Callable[[], bool], flush_one: Callable[[], None],
-                 compact_once: Callable[[], bool]) -> None:
+                 compact_once: Callable[[], bool],
+                 on_corruption: Callable[[CorruptionError], None] | None = None) -> None:
         self._has_frozen = has_frozen
+        self._on_corruption = on_corruption
         self._flush_one = flush_one
         self._compact_once = compact_once
         self._wakeup = threading.Condition()
@@ -95,5 +98,7 @@ class BackgroundWork:
                 return
             except EngineError as exc:
                 self.compaction_error = exc.message
+                if isinstance(exc, CorruptionError) and self._on_corruption is not None:
+                    self._on_corruption(exc)
             except OSError as exc:
                 self.compaction_error = f"compaction failed: {exc}"

@@ -50,6 +50,7 @@ from engines.lsm.compaction import (
 from engines.lsm.manifest import Manifest, save_manifest
 from engines.lsm.memtable import ENTRY_MEMORY, Memtable
 from engines.lsm.merge import live_rows, merge_chunks
+from engines.lsm.scrub import table_units
 from engines.lsm.settings import LsmSettings, settings_from_options
 from engines.lsm.sstable_reader import MISSING
 from engines.lsm.sstable_writer import TableWriter
@@ -60,6 +61,7 @@ from engines.lsm.version import ReadState, Version
 from engines.lsm.version_set import VersionSet
 from engines.options import EngineOptions
 from engines.reports import RepairReport, VerifyReport
+from engines.scrub import ScrubUnit
 
 __all__ = ["LsmEngine"]
 
@@ -99,7 +101,8 @@ class LsmEngine(Engine):
         if self.mode == "rw":
             self._background = BackgroundWork(self.path.name, has_frozen=lambda: bool(self._state.immutables),
                                               flush_one=lambda: self._flush_pending(all_of_them=False),
-                                              compact_once=self._compact_once)
+                                              compact_once=self._compact_once,
+                                              on_corruption=self._background_corruption)
 
     def _release(self) -> None:
         background = getattr(self, "_background", None)
@@ -383,6 +386,14 @@ class LsmEngine(Engine):
                 continue  # being written right now, or left by a crash and removed on the next open
             report.add("orphan-file", f"{name} is in {SSTABLE_DIR}/ but not in the manifest",
                        file=f"{SSTABLE_DIR}/{name}")
+
+    def _store_scrub_units(self) -> list[ScrubUnit]:
+        return table_units(self.path, lambda: self._tables.manifest)
+
+    def _background_corruption(self, error: CorruptionError) -> None:
+        hook = self.corruption_hook
+        if hook is not None:
+            hook(error, "compaction")
 
     def _store_checkpoint(self, dest: Path) -> tuple[int, Callable[[], None] | None]:
         if self.mode == "rw":

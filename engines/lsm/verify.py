@@ -11,7 +11,7 @@ and the block offset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from engines.errors import EngineError
@@ -23,8 +23,13 @@ from engines.reports import VerifyReport
 __all__ = ["verify_table", "verify_tables", "verify_data_dir", "find_orphans"]
 
 
-def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta | None = None) -> bool:
-    """Check every block of one open table; returns True when it is sound."""
+def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta | None = None, *,
+                 pace: Callable[[int], None] | None = None) -> bool:
+    """Check every block of one open table; returns True when it is sound.
+
+    ``pace(n)`` is called after each data block with the bytes read (the background scrub sleeps
+    there to stay under its rate).
+    """
     relative = reader.relative
     before = len(report.problems)
     report.count("sstables")
@@ -44,6 +49,8 @@ def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta 
             report.add("index", f"data block {index} starts at {offset}, expected {expected_offset}",
                        file=relative, offset=reader.footer.index[0])
         expected_offset = offset + size + 5
+        if pace is not None:
+            pace(size + 5)
         try:
             keys, values = reader.raw_block(index)
         except TableCorruptionError as exc:

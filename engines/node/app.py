@@ -1,7 +1,10 @@
 """The node's HTTP API (Starlette); every route is a thin shell over ``Node``.
 
-    GET  /health                200 / 503: backend, role, epoch, last_lsn, stats, split_brain
-    GET  /ready                 write + read probe of a reserved key (read probe on a standby)
+    GET  /health                200 healthy|degraded|split-brain, 503 corrupt|recovering|fenced:
+                                status, reason, corruption, scrub, backend, role, epoch, stats
+    GET  /ready                 write + read probe of a reserved key (read probe on a standby);
+                                503 when corrupt or recovering
+    GET  /primary, /replica     200 only in that role (Patroni's convention, for HAProxy)
     GET  /metrics               Prometheus text format
     GET  /replication           role, epoch, upstream, applied/primary LSN, lag, split_brain
     GET  /peers                 each peer's reachability, last contact, role, epoch, primary
@@ -9,9 +12,14 @@
     GET  /wal?from_lsn=N&wait=S&epoch=E&name=X     WAL frames for standbys (long-poll); bearer
                                 token when configured (a standby sends its own --token-file)
     POST /admin/{action}        flush, compact, checkpoint, reduce-cache, promote, fence, demote,
-                                rejoin, backup, wal-archive; bearer token when configured
+                                rejoin, backup, wal-archive, verify, scrub; bearer token when configured
 
-/health, /ready, /metrics, /replication and /peers stay open (monitoring needs no secret).
+/health, /ready, /primary, /replica, /metrics, /replication and /peers stay open (monitoring
+needs no secret). The health routes and states live in ``health_routes.py`` and ``vitals.py``.
+
+Extensions (``build_app(node, extensions=[factory])``, ``drain.py``) add routes under their own
+prefix and may drain the node: while it is released every route but the health routes and the
+extensions' answers 503 ``{"status": "recovering"}``, and ``/health`` says ``recovering``.
 
 Admin actions (POST, JSON object body, answer ``{"action", "ok": true, ...}``):
 
@@ -34,6 +42,10 @@ Admin actions (POST, JSON object body, answer ``{"action", "ok": true, ...}``):
     backup {"repo"?, "incremental"?}   a hot backup of the open engine into repo (default: the
                                  node's --backup-repo, else --archive): the backup's JSON
     flush | compact | checkpoint {"dest"} | reduce-cache {"cache_bytes"} | wal-archive {"repo"?}
+    verify                       a full verify of the open engine: {verify, cleared, status}; a clean
+                                 one clears the corrupt state, problems make the node corrupt
+    scrub {"rate"?}              one scrub pass now (bytes/s, default the node's --scrub-rate):
+                                 {pass: {bytes_read, checked, problems, ...}, status}
 
 ``GET /replication`` also carries ``reseed`` (the last reseed from a backup: state
 reseeding|reseeded|failed, reason, backup_id, lsn, quarantine, duration_seconds), ``rejoin`` (the
@@ -42,8 +54,9 @@ last rejoin), ``backup_repo`` (advertised to standbys), and for each standby the
 growing while that standby is stopped.
 
 Errors are JSON ``{"error", "hint", "kind"}`` with the status of their kind (400 bad input,
-401 token, 404, 409 refused: standby or fenced, 410 WAL recycled, 413 too large, 502 a node this
-one had to ask is unreachable, 507 disk full).
+401 token, 404, 409 refused: standby or fenced, 410 WAL recycled, 413 too large, 500 corruption
+(the key's block is damaged; other keys serve), 502 a node this one had to ask is unreachable,
+503 recovering (a playbook holds the data dir), 507 disk full).
 Engine calls block (fsync), so they run in the thread pool, never on the event loop.
 """
 
@@ -52,7 +65,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -60,9 +73,10 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from engines.backup import attach_archiver, create_backup
 from engines.errors import (
@@ -76,9 +90,12 @@ from engines.errors import (
     ReadOnlyError,
     SafetyRefusal,
 )
+from engines.node.drain import ExtensionFactory, GateMiddleware, NodeControl, RequestGate
 from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError, NodeUnreachableError
+from engines.node.health_routes import health_routes
 from engines.node.metrics import CONTENT_TYPE
 from engines.node.node import Node
+from engines.node.vitals import NodeRecoveringError
 from engines.node.wal_tail import WalGoneError
 from engines.node.wire import encode_frames
 from engines.wal import list_segments
@@ -86,11 +103,12 @@ from engines.wal import list_segments
 __all__ = ["build_app", "ADMIN_ACTIONS"]
 
 ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "rejoin", "backup",
-                 "wal-archive")
+                 "wal-archive", "verify", "scrub")
 _MAX_ADMIN_BODY = 64 * 1024
 _MAX_WAIT = 30.0
 
 _STATUS: list[tuple[type[EngineError], int]] = [
+    (NodeRecoveringError, 503),
     (NodeAuthError, 401),
     (NodeBadRequestError, 400),
     (InvalidArgumentError, 400),
@@ -115,9 +133,11 @@ def _engine_error(exc: EngineError) -> JSONResponse:
     return _error(status, exc.message, exc.hint, type(exc).__name__)
 
 
-def build_app(node: Node) -> Starlette:
+def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starlette:
     config = node.config
     token = config.token
+    gate = RequestGate()
+    mounted = [factory(NodeControl(node, gate)) for factory in extensions]
 
     def check_token(request: Request, what: str = "admin endpoints") -> None:
         if token is None:
@@ -158,21 +178,6 @@ def build_app(node: Node) -> Starlette:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def health(request: Request) -> Response:
-        try:
-            ok, body = await run_in_threadpool(node.health)
-        except EngineError as exc:
-            return JSONResponse({"status": "unhealthy", "error": str(exc), "role": node.role,
-                                 "epoch": node.epoch, "timestamp": time.time()}, status_code=503)
-        return JSONResponse(body, status_code=200 if ok else 503)
-
-    async def ready(request: Request) -> Response:
-        try:
-            body = await run_in_threadpool(node.ready_probe)
-        except EngineError as exc:
-            return JSONResponse({"ready": False, "error": str(exc), "role": node.role}, status_code=503)
-        return JSONResponse(body, status_code=200 if body["ready"] else 503)
-
     async def metrics(request: Request) -> Response:
         text = await run_in_threadpool(node.metrics.render, config.data_dir, node.metrics_values)
         return Response(text, media_type=CONTENT_TYPE)
@@ -191,6 +196,8 @@ def build_app(node: Node) -> Starlette:
         if request.method == "GET":
             try:
                 value = await run_in_threadpool(node.get, key)
+            except NodeRecoveringError:
+                raise  # a refusal while a playbook holds the data dir, not a failed read
             except EngineError:
                 node.metrics.errors.labels("get").inc()
                 raise
@@ -205,7 +212,7 @@ def build_app(node: Node) -> Starlette:
                 lsn = await run_in_threadpool(node.put, key, value)
             else:
                 lsn = await run_in_threadpool(node.delete, key)
-        except (NodeRefusedError, FencedError):
+        except (NodeRefusedError, FencedError, NodeRecoveringError):
             raise
         except EngineError:
             node.metrics.errors.labels(operation).inc()
@@ -214,6 +221,7 @@ def build_app(node: Node) -> Starlette:
 
     async def wal(request: Request) -> Response:
         check_token(request, "WAL shipping (/wal) and admin endpoints")  # the log is every value ever written
+        node.vitals.check_serving()  # a playbook may be moving the WAL under us
         params = request.query_params
         try:
             from_lsn = int(params.get("from_lsn", "1"))
@@ -283,11 +291,12 @@ def build_app(node: Node) -> Starlette:
         try:
             yield
         finally:
+            for extension in mounted:
+                await run_in_threadpool(extension.close)
             await run_in_threadpool(node.close)
 
-    routes = [
-        Route("/health", health),
-        Route("/ready", ready),
+    routes: list[BaseRoute] = [
+        *health_routes(node),
         Route("/metrics", metrics),
         Route("/replication", replication),
         Route("/peers", peers),
@@ -295,7 +304,12 @@ def build_app(node: Node) -> Starlette:
         Route("/kv/{key:path}", kv, methods=["GET", "PUT", "DELETE"]),
         Route("/admin/{action}", admin, methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan,
+    for extension in mounted:
+        routes.extend(extension.routes)
+    health_paths = ["/health", "/ready", "/primary", "/replica"]  # they answer "recovering" themselves
+    gated = Middleware(GateMiddleware, gate=gate, open_prefixes=[*health_paths, *(ext.prefix for ext in mounted)],
+                       name=config.name)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[gated],
                      exception_handlers={EngineError: on_engine_error, _TooLarge: on_too_large})
 
 
@@ -369,4 +383,11 @@ def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
         open_segment = segments[-1].path if segments else None
         added = archive.archive_sealed(engine.wal_dir, exclude=open_segment)
         return {"archived": [segment.name for segment in added], "repo": str(repo)}
+    if action == "verify":
+        return node.vitals.verify_and_clear()
+    if action == "scrub":
+        rate = body.get("rate")
+        if rate is not None and (not isinstance(rate, (int, float)) or rate < 0):
+            raise NodeBadRequestError("rate must be a non-negative number of bytes per second")
+        return node.vitals.scrub_now(rate)
     raise NodeBadRequestError(f"unknown admin action {action!r}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engines.errors import InvalidArgumentError
+from engines.scrub import DEFAULT_INTERVAL_SECONDS, DEFAULT_RATE_BYTES
 
 __all__ = ["NodeConfig", "is_loopback"]
 
@@ -42,6 +43,8 @@ class NodeConfig:
             archived (PostgreSQL's ``archive_timeout``): a PITR loses at most that much. 0: off.
         wal_hold_max_bytes: the ceiling of WAL kept for an unreachable archive before writes are
             refused (None: the data dir's ``wal_hold_max_bytes`` option).
+        scrub_interval: seconds from one background scrub pass to the next (0: no scrub).
+        scrub_rate: bytes per second the scrub reads at most (0: unthrottled).
     """
 
     data_dir: Path
@@ -64,6 +67,8 @@ class NodeConfig:
     advertise_url: str | None = None
     archive_timeout: float = 60.0
     wal_hold_max_bytes: int | None = None
+    scrub_interval: float = DEFAULT_INTERVAL_SECONDS
+    scrub_rate: float = DEFAULT_RATE_BYTES
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -80,6 +85,9 @@ class NodeConfig:
                 hint="the node API has no TLS; pass --allow-remote to listen there anyway, behind a proxy")
         self.follow = self.follow.rstrip("/") if self.follow else None
         self.peers = [peer.rstrip("/") for peer in self.peers]
+        if self.scrub_interval < 0 or self.scrub_rate < 0:
+            raise InvalidArgumentError("--scrub-interval and --scrub-rate must not be negative",
+                                       hint="0 disables the scrub (interval) or its throttle (rate)")
 
     @property
     def backup_source(self) -> Path | None:

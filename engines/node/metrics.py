@@ -37,6 +37,7 @@ METRIC_NAMES = (
     "drconsole_archive_lag_seconds",
     "drconsole_last_backup_age_seconds",
     "drconsole_last_verified_backup_age_seconds",
+    "drconsole_corruption_detected",
 )
 _UNKNOWN = float("nan")  # no repository, or no backup yet: the alert rules see no sample above a threshold
 # Sync writes cost one fsync (0.1-10 ms); the alert thresholds are 50 and 100 ms.
@@ -81,6 +82,16 @@ class NodeMetrics:
         self.verified_backup_age = Gauge("drconsole_last_verified_backup_age_seconds",
                                          "Age of the newest full backup that passed a full verify (NaN: none)",
                                          registry=r)
+        self.corruption = Gauge("drconsole_corruption_detected",
+                                "1 while the node is corrupt: a read, a compaction or the scrub met damaged bytes "
+                                "(until a repair clears it)", registry=r)
+        self.recovering = Gauge("drconsole_recovering", "1 while a playbook holds the data dir", registry=r)
+        self.scrub_bytes = Counter("drconsole_scrub_read_bytes", "Bytes the background scrub has read and checked",
+                                   registry=r)
+        self.scrub_passes = Counter("drconsole_scrub_passes", "Background scrub passes run", registry=r)
+        self.scrub_last = Gauge("drconsole_scrub_last_complete_pass_timestamp_seconds",
+                                "When the last complete scrub pass ended (0: none yet)", registry=r)
+        self._scrub_seen = (0, 0)
         for operation in ("get", "put", "delete", "replicate", "admin"):
             self.errors.labels(operation)  # present from the first scrape, at 0
 
@@ -98,7 +109,8 @@ class NodeMetrics:
         self.lag_records.set(values.get("lag_records") or 0)
         self.last_lsn.set(values.get("last_lsn", 0))
         self.epoch.set(values.get("epoch", 0))
-        self.keys.set(values.get("keys", 0))
+        if "keys" in values:  # not while recovering: the engine is closed
+            self.keys.set(values["keys"])
         self.split_brain.set(1 if values.get("split_brain") else 0)
         self.fenced.set(1 if values.get("role") == "fenced" else 0)
         for standby in values.get("standbys", []):
@@ -111,4 +123,12 @@ class NodeMetrics:
             gauge.set(_UNKNOWN if value is None else value)
         for role in ("primary", "standby", "fenced"):
             self.role.labels(role).set(1 if values.get("role") == role else 0)
+        self.corruption.set(1 if values.get("corruption_detected") else 0)
+        self.recovering.set(1 if values.get("recovering") else 0)
+        read, passes = int(values.get("scrub_bytes_total", 0)), int(values.get("scrub_passes", 0))
+        self.scrub_bytes.inc(max(0, read - self._scrub_seen[0]))
+        self.scrub_passes.inc(max(0, passes - self._scrub_seen[1]))
+        self._scrub_seen = (max(read, self._scrub_seen[0]), max(passes, self._scrub_seen[1]))
+        if values.get("scrub_last_complete"):
+            self.scrub_last.set(values["scrub_last_complete"])
         return generate_latest(self.registry)

@@ -30,7 +30,7 @@ from typing import Any
 from engines import create_engine, open_engine
 from engines.backup import attach_archiver, restore_backup
 from engines.base import Engine
-from engines.errors import EngineError, InvalidArgumentError, SafetyRefusal
+from engines.errors import ClosedError, CorruptionError, EngineError, InvalidArgumentError, NotFoundError, SafetyRefusal
 from engines.fsutil import move_to_quarantine
 from engines.node.archive_timer import ArchiveTimer, BackupWatch
 from engines.node.client import NodeClient
@@ -42,12 +42,13 @@ from engines.node.metrics import NodeMetrics
 from engines.node.peers import PeerMonitor
 from engines.node.replication import Follower
 from engines.node.reseed import ReseedReport, choose_backup
+from engines.keys import RESERVED_PREFIX, check_user_key
 from engines.node.state import NodeState, TimelineEntry, load_state, persist_epoch, save_state, switch_lsn
+from engines.node.vitals import NodeVitals
 from engines.node.wal_tail import WalTail
 
 __all__ = ["Node", "RESERVED_PREFIX", "READY_KEY"]
 
-RESERVED_PREFIX = b"__drconsole__/"
 READY_KEY = RESERVED_PREFIX + b"ready"
 log = logging.getLogger("drconsole.node")
 
@@ -62,35 +63,35 @@ class Node:
         self._commit = threading.Condition(threading.Lock())
         self.committed_lsn = 0
         self.commit_clock = CommitClock()
-        self.engine: Engine = self._open_engine()
+        self.backup_watch = BackupWatch()
+        self.vitals = NodeVitals(self)
+        self.engine = self._open_engine()
         self.committed_lsn = self.engine.last_lsn
         self.tail = WalTail(self.engine.wal_dir)
-        saved = load_state(config.data_dir)
-        self.state = saved or NodeState(known_epoch=self.engine.epoch)
-        self.state.known_epoch = max(self.state.known_epoch, self.engine.epoch)
-        if config.follow:
-            # The operator says follow: even an old primary rejoins so; the upstream refuses it if
-            # its log diverged (check_follower).
-            self.state.role = "standby"
-            self.state.upstream = config.follow
-        elif self.state.role == "primary" and self.state.known_epoch > self.engine.epoch:
-            self.state.role = "fenced"
-            self.state.fence_reason = f"epoch {self.state.known_epoch} exists elsewhere"
-        if self.state.role == "fenced":
-            self.engine.fence(self.state.fence_reason or "fenced")
-        save_state(config.data_dir, self.state)
+        self.state = self._saved_state()
+        self.released = False  # the engine is closed for a recovery step (drain.py); see release_data_dir
         self.standbys: dict[str, dict[str, Any]] = {}
         self.follower: Any = None
         self.peers: Any = None
         self.archive: Any = None
         self.archive_timer: ArchiveTimer | None = None
-        self.backup_watch = BackupWatch()
         self.last_reseed: ReseedReport | None = None
         self.last_rejoin: dict[str, Any] | None = None
         self.closed = False
         self.started_at = time.time()
 
     # ------------------------------------------------------------------ lifecycle
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        # Every engine the node serves (reopened, reseeded, rejoined, reopened by the recovery
+        # agent) reports the damage its background work meets.
+        engine.corruption_hook = self.vitals.on_background_corruption
+        self._engine = engine
+
     def _open_engine(self) -> Engine:
         config = self.config
         path = config.data_dir
@@ -101,6 +102,25 @@ class Node:
             return self._create_engine(config.engine)
         return open_engine(path, "rw", backend=config.engine)
 
+    def _saved_state(self) -> NodeState:
+        """The role ``node.json`` records, reconciled with the open engine (and ``--follow``)."""
+        config = self.config
+        saved = load_state(config.data_dir)
+        state = saved or NodeState(known_epoch=self.engine.epoch)
+        state.known_epoch = max(state.known_epoch, self.engine.epoch)
+        if config.follow:
+            # The operator says follow: even an old primary rejoins so; the upstream refuses it if
+            # its log diverged (check_follower).
+            state.role = "standby"
+            state.upstream = config.follow
+        elif state.role == "primary" and state.known_epoch > self.engine.epoch:
+            state.role = "fenced"
+            state.fence_reason = f"epoch {state.known_epoch} exists elsewhere"
+        if state.role == "fenced":
+            self.engine.fence(state.fence_reason or "fenced")
+        save_state(config.data_dir, state)
+        return state
+
     def _create_engine(self, backend: str) -> Engine:
         options: dict[str, Any] = {}
         if self.config.wal_segment_bytes:
@@ -109,17 +129,23 @@ class Node:
                              node_name=self.config.name, **options)
 
     def start(self) -> None:
-        """Start the background work: following the upstream, polling peers, archiving."""
+        """Start the background work: following the upstream, polling peers, archiving.
+
+        A released node (``release_data_dir``) starts nothing; ``reopen_data_dir`` starts it.
+        """
+        if self.released:
+            return
         if self.state.role == "primary":
             self._attach_archiver()
         if self.state.role == "standby":
             self.engine.suspend_archiving("standby")
             self._start_follower()
-        if self.config.archive_timeout > 0:
+        if self.config.archive_timeout > 0 and self.archive_timer is None:  # one timer across reopens
             self.archive_timer = ArchiveTimer(self, self.config.archive_timeout).start()
         if self.config.peers:
             self.peers = PeerMonitor(self, self.config.peers, self.config.peer_interval)
             self.peers.start()
+        self.vitals.start()
 
     def close(self) -> None:
         with self._lock:
@@ -128,6 +154,7 @@ class Node:
             self.closed = True
         with self._commit:
             self._commit.notify_all()
+        self.vitals.stop()
         if self.peers is not None:
             self.peers.stop()
         if self.archive_timer is not None:
@@ -135,6 +162,68 @@ class Node:
         self._stop_follower()
         with self._lock:  # waits for a reseed or rejoin swapping the data dir to finish
             self.engine.close()
+
+    @property
+    def recovering(self) -> dict[str, Any] | None:
+        """Why and since when a playbook holds the data dir (``health.py``'s state); None when serving."""
+        return self.vitals.tracker.recovering
+
+    def release_data_dir(self, reason: str) -> None:
+        """Enter ``recovering``, stop the background work and close the engine: a recovery step has the data dir.
+
+        The HTTP side has drained first (``drain.NodeControl``). ``reopen_data_dir`` undoes it.
+        """
+        with self._lock:
+            if self.closed:
+                raise ClosedError(f"node {self.config.name} is shutting down")
+            if self.released:
+                return
+            self.set_recovering(reason)
+            self.released = True
+        with self._commit:
+            self._commit.notify_all()  # long polls of standbys end now, not after their wait
+        peers, self.peers = self.peers, None
+        if peers is not None:
+            peers.stop()
+        self._stop_follower()
+        self.vitals.stop()
+        with self._lock:
+            self.engine.close()
+            self.archive = None
+        log.warning("node %s released its data dir: %s", self.config.name, reason)
+
+    def reopen_data_dir(self) -> dict[str, Any]:
+        """Open the engine again (its WAL replays), read the role back from ``node.json``, serve.
+
+        Raises:
+            EngineError: the data dir does not open; the node stays ``recovering`` (with the
+                error) and serves nothing but the health routes and its extensions.
+        """
+        with self._lock:
+            if not self.released:
+                return {"reopened": False, "last_lsn": self.engine.last_lsn}
+            clock = time.monotonic()
+            try:
+                if not self.config.data_dir.is_dir():
+                    raise NotFoundError(f"data dir {self.config.data_dir} is gone",
+                                        hint="restore it (playbook restore), then reopen")
+                self.engine = open_engine(self.config.data_dir, "rw", backend=self.config.engine)
+            except EngineError as exc:
+                recovering = self.vitals.tracker.recovering
+                if recovering is not None:
+                    recovering["error"] = str(exc)
+                raise
+            self.committed_lsn = self.engine.last_lsn
+            self.tail = WalTail(self.engine.wal_dir)
+            self.state = self._saved_state()
+            self.released = False
+            self.clear_recovering()
+            seconds = time.monotonic() - clock
+        self.start()
+        log.warning("node %s reopened its data dir in %.2f s (LSN %d, %s)", self.config.name, seconds,
+                    self.engine.last_lsn, self.state.role)
+        return {"reopened": True, "open_seconds": round(seconds, 3), "last_lsn": self.engine.last_lsn,
+                "role": self.state.role}
 
     def _start_follower(self) -> None:
         assert self.state.upstream is not None
@@ -163,6 +252,11 @@ class Node:
         record = self.engine.marker.archive
         return self.config.archive or (Path(record.repo) if record is not None else None)
 
+    @property
+    def backup_repo(self) -> Path | None:
+        """Where this node's full backups are (``--backup-repo``, ``--archive``, or the one recorded)."""
+        return self.config.backup_source or self.archive_repo
+
     # ------------------------------------------------------------------ properties
     @property
     def role(self) -> str:
@@ -189,8 +283,7 @@ class Node:
 
     # ------------------------------------------------------------------ data
     def check_client_write(self, key: bytes) -> None:
-        if key.startswith(RESERVED_PREFIX):
-            raise InvalidArgumentError(f"keys under {RESERVED_PREFIX.decode()!r} are reserved for drconsole")
+        check_user_key(key)
         self._check_primary()
 
     def _check_primary(self) -> None:
@@ -215,20 +308,52 @@ class Node:
         return self._timed_write(lambda: self.engine.delete(key))
 
     def _timed_write(self, write: Any) -> int:
+        self.vitals.check_serving()
         started = time.perf_counter()
-        lsn: int = write()
+        with self.vitals.watch():  # a COW write reads the pages it copies
+            lsn: int = write()
         self.metrics.write_latency.observe(time.perf_counter() - started)
         self.note_committed(lsn)
         return lsn
 
     def get(self, key: bytes) -> bytes | None:
+        self.vitals.check_serving()
         started = time.perf_counter()
-        value = self.engine.get(key)
+        with self.vitals.watch():
+            value = self.engine.get(key)
         self.metrics.read_latency.observe(time.perf_counter() - started)
         return value
 
+    # ------------------------------------------------------------------ health (the recovery agent's handles)
+    def set_recovering(self, reason: str) -> None:
+        """Enter ``recovering``: /health and /ready answer 503, /kv 503 "recovering", the scrub pauses.
+
+        The caller (the recovery agent) drains, closes and reopens the engine itself; this only
+        says so to every client.
+        """
+        self.vitals.tracker.set_recovering(reason)
+
+    def clear_recovering(self) -> None:
+        """Leave ``recovering``: the node serves again (with the engine it holds now)."""
+        self.vitals.tracker.clear_recovering()
+
+    def clear_corruption(self, reason: str) -> dict[str, Any] | None:
+        """Leave ``corrupt`` after a repair verified clean; returns the record cleared (None: was not corrupt)."""
+        record = self.vitals.tracker.clear(reason)
+        return None if record is None else record.model_dump()
+
+    def note_corruption(self, error: CorruptionError, found_by: str = "read") -> None:
+        """Enter ``corrupt`` (an engine call outside the node's own paths met damaged bytes)."""
+        self.vitals.tracker.note_error(error, found_by)
+
     def ready_probe(self) -> dict[str, Any]:
-        """The reference's readiness check: a write and a read of a reserved key (primary only)."""
+        """The reference's readiness check: a write and a read of a reserved key (primary only).
+
+        A corrupt or recovering node is not ready, whatever the probe would say.
+        """
+        gate = self.vitals.ready_gate()
+        if gate is not None:
+            return gate
         if self.state.role != "primary":
             present = self.engine.get(READY_KEY)
             following = self.follower is not None and self.follower.connected
@@ -251,7 +376,7 @@ class Node:
         """Wait until a write after LSN ``after`` is durable (or ``timeout``); the committed LSN."""
         deadline = time.monotonic() + timeout
         with self._commit:
-            while self.committed_lsn <= after and not self.closed:
+            while self.committed_lsn <= after and not self.closed and not self.released:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -417,6 +542,7 @@ class Node:
         outcome = {"plan": plan.to_json(), "quarantine": str(moved), "export": export.to_json(),
                    "summary": str(folder / f"{name}.diverged.json")}
         self.last_rejoin = {"at": time.time(), "primary": plan.primary, "diverged": True, **outcome}
+        self.vitals.tracker.clear(f"the data dir was set aside ({moved}) and replaced by an empty one")
         log.warning("node %s diverged from %s after LSN %d: %d record(s) exported to %s, data dir moved to %s; "
                     "following %s from an empty data dir", self.config.name, plan.primary, plan.fork_lsn,
                     export.records, export.path, moved, plan.primary)
@@ -461,6 +587,8 @@ class Node:
             report.lsn = result.lsn
             report.quarantine = None if result.quarantine is None else str(result.quarantine)
             report.finish("reseeded")
+            self.vitals.tracker.clear(f"the data dir was replaced by backup {meta.backup_id} "
+                                      f"(the old one is in {report.quarantine})")
             log.warning("node %s reseeded from backup %s: now at LSN %d (was %d); the old data dir is in %s",
                         self.config.name, meta.backup_id, result.lsn, applied, report.quarantine)
             return report
@@ -526,37 +654,25 @@ class Node:
         return standbys
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        stats = self.engine.stats()
-        body = {**self.describe_role(), "status": "healthy", "backend": self.engine.backend,
-                "split_brain": self.split_brain,
-                "stats": {"total_keys": stats.total_keys, "disk_usage_bytes": stats.disk_usage_bytes,
-                          "memory_usage_bytes": stats.memory_usage_bytes, "wal_bytes": stats.wal_bytes,
-                          "last_lsn": stats.last_lsn},
-                "uptime_seconds": round(time.time() - self.started_at, 3), "timestamp": time.time()}
-        # How the WAL reaches the archive (held bytes and why), and the newest backups' ages.
-        body["archive"] = None if stats.archive is None else stats.archive.to_json()
-        body["backup"] = self.backup_watch.report(self.config.backup_source or self.archive_repo)
-        ok = True
-        archive_error = self.engine.archive_error
-        if self.state.role == "fenced":
-            body["status"], ok = "fenced", False
-        elif self.split_brain:
-            body["status"] = "split-brain"
-        elif archive_error:
-            body["status"], body["reason"] = "degraded", f"archive lag: {archive_error}"
-            body["reasons"] = [body["reason"]]
-        return ok, body
+        """(HTTP 200?, the /health body): the states of ``vitals.py``."""
+        code, body = self.vitals.health()
+        return code == 200, body
 
     def metrics_values(self) -> dict[str, Any]:
         replication = self.replication()
-        stats = self.engine.stats()
-        ages, _error = self.backup_watch.ages(self.config.backup_source or self.archive_repo)
-        now = time.time_ns()
-        return {**replication, "last_lsn": self.engine.last_lsn, "keys": stats.total_keys,
-                "archive_lag_seconds": None if stats.archive is None else stats.archive.lag_seconds,
-                "wal_held_bytes": None if stats.archive is None else stats.archive.held_bytes,
-                "last_backup_age_seconds": None if ages is None else ages.age_seconds(now),
-                "last_verified_backup_age_seconds": None if ages is None else ages.verified_age_seconds(now)}
+        values = {**replication, "last_lsn": self.engine.last_lsn, **self.vitals.metrics()}
+        if self.vitals.tracker.recovering is None:
+            stats = self.engine.stats()
+            values["keys"] = stats.total_keys
+            if stats.archive is not None:
+                values["archive_lag_seconds"] = stats.archive.lag_seconds
+                values["wal_held_bytes"] = stats.archive.held_bytes
+        ages, _error = self.backup_watch.ages(self.backup_repo)
+        if ages is not None:
+            now = time.time_ns()
+            values["last_backup_age_seconds"] = ages.age_seconds(now)
+            values["last_verified_backup_age_seconds"] = ages.verified_age_seconds(now)
+        return values
 
     def data_dir(self) -> Path:
         return self.config.data_dir

@@ -15,13 +15,14 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from types import FrameType
 
 import uvicorn
 
 from engines.node.app import build_app
 from engines.node.config import NodeConfig
+from engines.node.drain import ExtensionFactory
 from engines.node.errors import NodeUnreachableError
 from engines.node.node import Node
 
@@ -47,14 +48,16 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _uvicorn_config(node: Node, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(build_app(node), host=node.config.host, port=node.config.port, log_level=log_level,
+def _uvicorn_config(node: Node, log_level: str, extensions: Sequence[ExtensionFactory] = ()) -> uvicorn.Config:
+    return uvicorn.Config(build_app(node, extensions), host=node.config.host, port=node.config.port, log_level=log_level,
                           access_log=False, lifespan="on", timeout_graceful_shutdown=10,
                           limit_concurrency=1000, backlog=2048)
 
 
-def serve(config: NodeConfig, *, log_level: str = "warning") -> int:
+def serve(config: NodeConfig, *, log_level: str = "warning", extensions: Sequence[ExtensionFactory] = ()) -> int:
     """Open the data dir and serve it until SIGTERM/SIGINT; return the exit code.
+
+    ``extensions`` mount more routes (``drain.py``): ``node serve`` adds the playbook agent.
 
     Raises:
         EngineError: the data dir cannot be created or opened (nothing is served).
@@ -62,7 +65,7 @@ def serve(config: NodeConfig, *, log_level: str = "warning") -> int:
     _check_port(config.host, config.port)
     _log_to_stderr(log_level)
     node = Node(config)
-    server = _Server(_uvicorn_config(node, log_level))
+    server = _Server(_uvicorn_config(node, log_level, extensions))
     try:
         server.run()
     finally:
@@ -101,9 +104,10 @@ def _check_port(host: str, port: int) -> None:
 class ServerThread:
     """A node served by uvicorn in a background thread (fast tests, the bench, the demo)."""
 
-    def __init__(self, config: NodeConfig, *, log_level: str = "warning") -> None:
+    def __init__(self, config: NodeConfig, *, log_level: str = "warning",
+                 extensions: Sequence[ExtensionFactory] = ()) -> None:
         self.node = Node(config)
-        self.server = _Server(_uvicorn_config(self.node, log_level))
+        self.server = _Server(_uvicorn_config(self.node, log_level, extensions))
         self.thread = threading.Thread(target=self.server.run, name=f"node-{config.name}", daemon=True)
 
     @property

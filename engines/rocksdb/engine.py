@@ -31,12 +31,15 @@ from rocksdict import (
     WriteOptions,
 )
 
-from engines.base import Engine, Entry
+from engines.base import WAL_DIR, Engine, Entry
 from engines.errors import CorruptionError, EngineError, NotFoundError
 from engines.fsutil import atomic_write_text, fsync_dir, new_quarantine
 from engines.options import EngineOptions
 from engines.reports import RepairReport, VerifyReport
 from engines.rocksdb.errors import map_rocksdb_error, rocks_call
+from engines.rocksdb.scrub import table_units
+from engines.scrub import ScrubUnit
+from engines.wal import list_segments
 
 __all__ = ["RocksEngine", "ROCKSDB_DIR", "STATE_FILE"]
 
@@ -285,6 +288,13 @@ class RocksEngine(Engine):
             report.add("checksum", exc.message, file=self._relative(exc.file), offset=exc.offset)
         report.count("keys", rows)
 
+    def _store_scrub_units(self) -> list[ScrubUnit]:
+        def live_files() -> list[dict[str, Any]]:
+            with rocks_call(f"listing live files of {self.rocksdb_dir}"):
+                return list(self._db.live_files())
+
+        return table_units(lambda: self._db, live_files, ROCKSDB_DIR, self._relative)
+
     def _relative(self, file: str | None) -> str | None:
         """A file named in a RocksDB message, relative to the data dir (shadow paths mapped back)."""
         if file is None:
@@ -346,9 +356,13 @@ class RocksEngine(Engine):
             report.lost.append(f"table {name} was dropped (its copy is in {safety})")
         report.keys_after = _count_keys(rocks_dir)
         # Replay the whole WAL we still hold on next open: it re-creates what the dropped tables
-        # held if the WAL still covers it, and replay is idempotent for the rest.
-        atomic_write_text(path / STATE_FILE, json.dumps({"durable_lsn": 0}) + "\n")
-        report.actions.append("the next open replays the whole drconsole WAL")
+        # held if the WAL still covers it, and replay is idempotent for the rest. A WAL whose first
+        # segments were recycled starts later than LSN 1: replay from there (what the dropped
+        # tables held before it is reported lost above), or the open would refuse the gap.
+        segments = list_segments(path / WAL_DIR)
+        replay_from = segments[0].first_lsn - 1 if segments else 0
+        atomic_write_text(path / STATE_FILE, json.dumps({"durable_lsn": replay_from}) + "\n")
+        report.actions.append(f"the next open replays the whole drconsole WAL (from LSN {replay_from + 1})")
         report.ok = True
         return report
 

@@ -102,6 +102,8 @@ def _restore(context: ActionContext, repo: str | None, target: Path, reference: 
     result = restore_backup(_repo(repo), target, reference=reference if reference not in (None, "") else None,
                             until_ns=until_ns, until_lsn=lsn, replace=replace, progress=_progress(context))
     data = result.to_json()
+    if replace:  # the live data dir now holds every write up to the restored LSN (playbooks.accounting)
+        data["recovered_lsn_ranges"] = [[0, int(result.lsn)]]
     aside = f"; the previous data dir is in {result.quarantine}" if result.quarantine else ""
     point = f", replayed {result.replayed_records} WAL records" if result.replayed_records else ""
     return ActionResult(True, f"restored {result.backup_id} into {target} at LSN {result.lsn}{point}{aside}",
@@ -130,7 +132,7 @@ def restore_scratch(context: ActionContext, *, repo: str | None, into: str, refe
 
 
 @action("backup.replay_archive", writes=True, describe=_describe_repo)
-def replay_archive(context: ActionContext, *, repo: str | None) -> ActionResult:
+def replay_archive(context: ActionContext, *, repo: str | None = None) -> ActionResult:
     """Re-apply the archived WAL, then the local WAL, over a repaired store, as new writes.
 
     A repair that quarantined a table (or pages) lost the newest versions of some keys; the local
@@ -138,7 +140,8 @@ def replay_archive(context: ActionContext, *, repo: str | None) -> ActionResult:
     archive's first LSN to the end of the local log, in order, gives every key written in that
     span its newest value again (a delete stays a delete); keys written only before it are left
     as the repair left them. The records are written anew (new LSNs), so the change log stays
-    one unbroken history.
+    one unbroken history. Without a repository (or with an empty archive) the local WAL alone is
+    replayed, from its first record: a store whose WAL still reaches back needs no backup.
     """
     from engines.backup.archive import WalArchive
     from engines.backup.repository import Repository
@@ -146,18 +149,22 @@ def replay_archive(context: ActionContext, *, repo: str | None) -> ActionResult:
     from engines.wal import RecoveryMode, WalReader
 
     data_dir = context.require_data_dir()
-    archive = WalArchive(Repository.open(_repo(repo)))
-    segments = archive.segments(present=True)
-    if not segments:
-        return ActionResult(True, "the WAL archive is empty: nothing to replay", {"replayed": 0})
-    first = segments[0].first_lsn
+    archive = WalArchive(Repository.open(str(repo))) if repo else None
+    segments = archive.segments(present=True) if archive is not None else []
     with open_engine(data_dir, mode="rw") as engine:
         last = engine.last_lsn
-        archived = list(WalReader(archive.path).records(from_lsn=first, to_lsn=last,
-                                                       mode=RecoveryMode.POINT_IN_TIME))
-        archive_end = archived[-1].lsn if archived else first - 1
+        if archive is not None and segments:
+            first = segments[0].first_lsn
+            archived = list(WalReader(archive.path).records(from_lsn=first, to_lsn=last,
+                                                           mode=RecoveryMode.POINT_IN_TIME))
+            archive_end = archived[-1].lsn if archived else first - 1
+        else:
+            archived, archive_end = [], 0
         local = list(WalReader(engine.wal_dir).records(from_lsn=archive_end + 1, to_lsn=last,
                                                      mode=RecoveryMode.POINT_IN_TIME))
+        if not segments:
+            first = local[0].lsn if local else last + 1
+            archive_end = first - 1
         expected = archive_end + 1
         if local and local[0].lsn != expected or not local and archive_end < last:
             found = local[0].lsn if local else last + 1
@@ -172,6 +179,12 @@ def replay_archive(context: ActionContext, *, repo: str | None) -> ActionResult:
             if replayed % 1000 == 0:
                 context.progress(replayed, total, "records", "replay")
         engine.flush()
-    return ActionResult(True, f"re-applied {replayed} records (LSN {first}..{last}) from the archive and the "
-                              f"local WAL", {"replayed": replayed, "from_lsn": first, "to_lsn": last},
+    if not total:
+        return ActionResult(True, "no WAL record to replay (archive and local WAL empty)", {"replayed": 0})
+    source = "the archive and the local WAL" if archived else "the local WAL"
+    # recovered_lsn_ranges: the run's accounting (playbooks.accounting) counts what a repair lost
+    # in this span as brought back.
+    return ActionResult(True, f"re-applied {replayed} records (LSN {first}..{last}) from {source}",
+                        {"replayed": replayed, "from_lsn": first, "to_lsn": last,
+                         "recovered_lsn_ranges": [[first, last]] if replayed else []},
                         touched=[str(data_dir)])

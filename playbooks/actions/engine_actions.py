@@ -169,7 +169,10 @@ def recover(context: ActionContext, *, mode: str | None = None) -> ActionResult:
     span = f" (LSN {durable + 1}..{last})" if replayed else ""
     return ActionResult(True, f"replayed {replayed} WAL record(s){span} into {data_dir} in "
                               f"{time.monotonic() - clock:.2f} s{set_aside}",
-                        {"replayed": replayed, "last_lsn": last, "quarantined": new}, touched=[str(data_dir)])
+                        {"replayed": replayed, "last_lsn": last, "quarantined": new,
+                         # the run's accounting (playbooks.accounting): these writes are in the store again
+                         "recovered_lsn_ranges": [[durable + 1, last]] if replayed else []},
+                        touched=[str(data_dir)])
 
 
 @action("engine.smoke_test", writes=True)

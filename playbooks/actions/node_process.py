@@ -20,7 +20,7 @@ import psutil
 
 from engines.base import LOCK_NAME
 
-__all__ = ["ServingProcess", "serving_process", "stop_process", "relaunch"]
+__all__ = ["ServingProcess", "serving_process", "serve_here", "stop_process", "relaunch"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,24 @@ class ServingProcess:
             return False
 
 
+_SERVED_HERE: dict[str, ServingProcess] = {}
+
+
+def serve_here(data_dir: Path, cmdline: tuple[str, ...] | None) -> None:
+    """This process is the node serving ``data_dir`` (its playbook agent runs here): ``serving_process``
+    answers with it, so node actions find its URL and peers; None forgets it."""
+    key = str(Path(data_dir).resolve())
+    if cmdline is None:
+        _SERVED_HERE.pop(key, None)
+    else:
+        _SERVED_HERE[key] = ServingProcess(os.getpid(), cmdline, os.getcwd())
+
+
 def serving_process(data_dir: Path) -> ServingProcess | None:
     """The process holding ``data_dir``'s lock open (None when no process we can see does)."""
+    here = _SERVED_HERE.get(str(Path(data_dir).resolve()))
+    if here is not None:
+        return here
     target = str((Path(data_dir) / LOCK_NAME).resolve())
     own = os.getpid()
     for process in psutil.process_iter(["pid"]):

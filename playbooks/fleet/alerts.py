@@ -6,21 +6,25 @@ The rules and default thresholds are those of the Orbit guide's ``orbit_alerts.y
     disk-usage      volume usage  > thresholds.disk_usage (0.85)  critical
     memory-usage    host memory   > thresholds.memory_usage (0.90) critical
     node-down       unreachable for >= node_down_seconds (30)    critical
+    corruption      the node reports damaged bytes (health CORRUPT) critical
     error-rate      operation errors/s > error_rate_per_second (0.01) warning
+                    (the rate over the last error_rate_window_seconds, 120: not one scrape)
     write-p95       p95 write latency > write_p95_ms (100)        warning
     read-p95        p95 read latency  > read_p95_ms (50)          warning
     split-brain     two primaries in one epoch                   critical
     replication-lag lag_seconds > replication_lag_seconds (off by default) warning
     archive-lag     oldest unarchived write > archive_lag_seconds (300), warning; critical
                     while writes are refused (the WAL held reached its ceiling)
-    backup-age      newest full backup > backup_age_hours (26), or newest verified one
+    backup-age      newest full backup > backup_max_age_seconds (26 h), or newest verified one
                     > verified_backup_age_hours (192)                   warning
 
 archive-lag and backup-age are also rules of deploy/prometheus/drconsole-alerts.yml (the node's
 ``drconsole_archive_lag_seconds`` and ``drconsole_last_*backup_age_seconds``).
 
 The guide's ``for: 2m`` hold times are not applied (a tick shows what is true now), except for
-node-down, whose 30 s is the point of the rule.
+node-down, whose 30 s is the point of the rule. The error rate is averaged over a window instead
+(``playbooks.fleet.metrics.MetricsTracker``, as Prometheus' ``rate(...[2m])``), so a steady error
+stream is one alert, not one that fires and clears with every burst of retries.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from playbooks.fleet.snapshot import Alert, AlertSeverity, NodeSnapshot
+from playbooks.fleet.snapshot import Alert, AlertSeverity, Health, NodeSnapshot
 
 __all__ = ["Thresholds", "evaluate_alerts", "RULES"]
 
-RULES = ("disk-usage", "memory-usage", "node-down", "error-rate", "write-p95", "read-p95",
+RULES = ("disk-usage", "memory-usage", "node-down", "corruption", "error-rate", "write-p95", "read-p95",
          "split-brain", "replication-lag", "archive-lag", "backup-age")
 
 
@@ -49,9 +53,12 @@ class Thresholds(BaseModel):
     write_p95_ms: float = Field(default=100, gt=0)
     read_p95_ms: float = Field(default=50, gt=0)
     error_rate_per_second: float = Field(default=0.01, ge=0)
+    error_rate_window_seconds: float = Field(default=120, ge=10, le=3600,
+                                             description="the error rate is averaged over this window")
     replication_lag_seconds: float | None = Field(default=None, gt=0, description="off unless set")
+    # A daily backup with slack, and five of the node's 60 s archive timeouts (triage uses them too).
+    backup_max_age_seconds: float = Field(default=26 * 3600, gt=0, description="newest full backup older is stale")
     archive_lag_seconds: float = Field(default=300, gt=0, description="oldest write not yet in the WAL archive")
-    backup_age_hours: float = Field(default=26, gt=0, description="newest full backup")
     verified_backup_age_hours: float = Field(default=192, gt=0, description="newest verified full backup")
 
 
@@ -78,6 +85,13 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
                      down_for, thresholds.node_down_seconds)
         # The rest of an unreachable node's figures are stale; do not alert on them.
         return tuple(alerts)
+    if node.health == Health.CORRUPT:
+        found = node.corruption
+        where = ""
+        if found is not None and found.file:
+            where = f" in {found.file}" + (f" at offset {found.offset}" if found.offset is not None else "")
+        how = f" (found by {found.found_by})" if found is not None and found.found_by else ""
+        fire("corruption", AlertSeverity.CRITICAL, f"data corruption{where}{how}", None, None)
     disk = node.disk.usage_ratio
     if disk is not None and disk > thresholds.disk_usage:
         where = f" on {node.disk.volume_path}" if node.disk.volume_path else ""
@@ -126,10 +140,10 @@ def _backup_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime, fi
              f"{thresholds.archive_lag_seconds / 60:.0f} min){why}", backup.archive_lag_seconds,
              thresholds.archive_lag_seconds)
     age = backup.age_seconds(now)
-    if age is not None and age > thresholds.backup_age_hours * 3600:
+    if age is not None and age > thresholds.backup_max_age_seconds:
         fire("backup-age", AlertSeverity.WARNING,
-             f"newest full backup {age / 3600:.0f} h old (threshold {thresholds.backup_age_hours:.0f} h)",
-             age, thresholds.backup_age_hours * 3600)
+             f"newest full backup {age / 3600:.0f} h old (threshold {thresholds.backup_max_age_seconds / 3600:.0f} h)",
+             age, thresholds.backup_max_age_seconds)
     if backup.last_backup_at is not None:
         # Never verified: as old as the newest backup (a fresh unverified backup is no alert yet).
         verified_at = backup.last_verified_at or backup.last_backup_at

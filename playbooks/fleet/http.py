@@ -9,11 +9,17 @@ timeout and the tick has a deadline, so a slow or dead node costs at most that a
 "unreachable since HH:MM:SS". Only ``/health`` decides reachability; the other three are
 optional, and a node that lacks one simply shows less.
 
-Optional ``/health`` fields read when present: ``status`` ("ok" | "degraded" | "down"),
-``reason``, ``disk`` {path, total_bytes, used_bytes}, ``memory`` {host_total_bytes,
-host_used_bytes, rss_bytes}, ``components`` {wal_bytes, store_bytes, snapshots_bytes,
-backups_bytes, quarantine_bytes}, ``backup`` {last_backup_at (ISO 8601), last_backup_id, verified,
-last_verified_at}, ``archive`` {state, lag_seconds, held_bytes, error} (how the WAL reaches the archive).
+Optional ``/health`` fields read when present: ``status`` (a node's: "healthy" | "degraded" |
+"corrupt" | "recovering" | "fenced" | "split-brain"; others' "ok" | "down"), ``reason``,
+``corruption`` {file, offset, detail, found_by, since (ISO 8601)}, ``disk`` {path, total_bytes,
+used_bytes}, ``memory`` {host_total_bytes, host_used_bytes, rss_bytes}, ``components``
+{wal_bytes, store_bytes, snapshots_bytes, backups_bytes, quarantine_bytes}, ``backup``
+{last_backup_at (ISO 8601), last_backup_id, verified, last_verified_at}, ``archive`` {state,
+lag_seconds, held_bytes, error} (how the WAL reaches the archive).
+
+A node answers /health with 503 when it must not take traffic (corrupt, recovering, fenced); it
+answered, so it is reachable and shows as that state, never as "down". A 503 without a known
+status word is DOWN ("not serving").
 """
 
 from __future__ import annotations
@@ -29,11 +35,12 @@ import httpx
 
 from playbooks.fleet.alerts import Thresholds
 from playbooks.fleet.local import ProcessFinder, in_daemon_thread, read_backup_state
-from playbooks.fleet.metrics import MetricsReading, MetricsTracker, parse_metrics
+from playbooks.fleet.metrics import DEFAULT_RATE_WINDOW_SECONDS, MetricsReading, MetricsTracker, parse_metrics
 from playbooks.fleet.mixed import DEFAULT_TIMEOUT_SECONDS
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import (
     BackupState,
+    Corruption,
     DiskComponents,
     DiskUsage,
     Health,
@@ -48,7 +55,8 @@ from playbooks.fleet.source import Clock, Reachability, ReaderSource
 __all__ = ["node_client", "HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
 
 _HEALTH_WORDS = {"ok": Health.OK, "healthy": Health.OK, "degraded": Health.DEGRADED, "down": Health.DOWN,
-                 "unhealthy": Health.DOWN, "fenced": Health.DEGRADED}
+                 "unhealthy": Health.DOWN, "fenced": Health.FENCED, "corrupt": Health.CORRUPT,
+                 "recovering": Health.RECOVERING}
 
 
 def _int(value: Any) -> int | None:
@@ -74,7 +82,8 @@ def _describe(exc: BaseException) -> str:
 class HttpNodeReader:
     """Reads one node over HTTP with a client shared by the whole source."""
 
-    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient, processes: ProcessFinder | None = None) -> None:
+    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient, processes: ProcessFinder | None = None, *,
+                 rate_window_seconds: float = DEFAULT_RATE_WINDOW_SECONDS) -> None:
         if spec.url is None:
             raise ValueError(f"node {spec.name!r} has no url")
         self.spec = spec
@@ -82,7 +91,7 @@ class HttpNodeReader:
         self.url = spec.url
         self.client = client
         self.reachability = Reachability()
-        self.metrics = MetricsTracker()
+        self.metrics = MetricsTracker(rate_window_seconds)
 
     def unreachable(self, now: datetime, reason: str) -> NodeSnapshot:
         return self.reachability.failed(self.spec, now, reason, source="http", address=self.url)
@@ -157,6 +166,7 @@ class HttpNodeReader:
             role=str(replication.get("role") or body.get("role") or self.spec.role),
             epoch=_int(replication.get("epoch", body.get("epoch"))),
             health=health, health_reason=reason, reachable=True, source="http", address=self.url,
+            corruption=self._corruption(body) if health == Health.CORRUPT else None,
             last_lsn=_int(body.get("last_lsn", stats.get("last_lsn"))),
             total_keys=_int(stats.get("total_keys")),
             disk=DiskUsage(volume_path=disk.get("path"), volume_total_bytes=_int(disk.get("total_bytes")),
@@ -179,12 +189,14 @@ class HttpNodeReader:
                 applied_lsn=_int(replication.get("applied_lsn")), primary_lsn=_int(replication.get("primary_lsn")),
                 lag_records=_int(replication.get("lag_records")), lag_bytes=_int(replication.get("lag_bytes")),
                 lag_seconds=_float(replication.get("lag_seconds", reading.get("drconsole_replication_lag_seconds"))),
-                split_brain=bool(replication.get("split_brain", False))),
+                split_brain=bool(replication.get("split_brain", False)),
+                standbys=self._standbys(replication),
+                connected=replication["connected"] if isinstance(replication.get("connected"), bool) else None),
             backup=local_backup or self._backup(_dict(body.get("backup")), _dict(body.get("archive"))),
             performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
                                     error_rate_per_second=rates.error_rate_per_second,
                                     errors_total=rates.errors_total),
-            peers=self._peers(peers_response))
+            **self._peer_view(peers_response))
         return self.reachability.ok(node)
 
     def _health(self, response: httpx.Response, body: dict[str, Any]) -> tuple[Health, str]:
@@ -201,6 +213,20 @@ class HttpNodeReader:
             return _HEALTH_WORDS.get(word, Health.DOWN), reason or "GET /health: 503 (not serving)"
         return Health.UNKNOWN, f"GET /health answered {response.status_code}; is {self.url} a drconsole node?"
 
+    @staticmethod
+    def _corruption(body: dict[str, Any]) -> Corruption:
+        reported = _dict(body.get("corruption"))
+        since = reported.get("since")
+        try:
+            parsed = datetime.fromisoformat(since) if isinstance(since, str) else None
+        except ValueError:
+            parsed = None
+        return Corruption(file=reported.get("file") if isinstance(reported.get("file"), str) else None,
+                          offset=_int(reported.get("offset")),
+                          detail=str(reported.get("detail") or body.get("reason") or "the node reports corruption"),
+                          found_by=str(reported.get("found_by") or ""),
+                          since=parsed if parsed is None or parsed.tzinfo else None)
+
     def _backup(self, reported: dict[str, Any], archive: dict[str, Any]) -> BackupState:
         wal = {"archive_state": archive.get("state") if isinstance(archive.get("state"), str) else None,
                "archive_lag_seconds": _float(archive.get("lag_seconds")), "wal_held_bytes": _int(archive.get("held_bytes")),
@@ -214,23 +240,40 @@ class HttpNodeReader:
                            error=reported.get("error") if isinstance(reported.get("error"), str) else None, **wal)
 
     @staticmethod
-    def _peers(response: Any) -> tuple[str, ...]:
-        if not isinstance(response, httpx.Response) or response.status_code != 200:
+    def _standbys(replication: dict[str, Any]) -> tuple[str, ...]:
+        """The standbys a primary serves, by name (what replication groups are built from)."""
+        items = replication.get("standbys")
+        if not isinstance(items, list):
             return ()
+        return tuple(str(item["name"]) for item in items if isinstance(item, dict) and item.get("name"))
+
+    @staticmethod
+    def _peer_view(response: Any) -> dict[str, Any]:
+        """``peers``, ``peers_reachable`` and ``primaries_named`` of the node's ``GET /peers``."""
+        if not isinstance(response, httpx.Response) or response.status_code != 200:
+            return {}
         try:
             body = response.json()
         except ValueError:
-            return ()
+            return {}
         items = body.get("peers", []) if isinstance(body, dict) else body
         if not isinstance(items, list):
-            return ()
-        names = []
+            return {}
+        names, reachable = [], []
         for item in items:
             if isinstance(item, str):
                 names.append(item)
             elif isinstance(item, dict) and (item.get("name") or item.get("url")):
                 names.append(str(item.get("name") or item.get("url")))
-        return tuple(names)
+                if item.get("reachable"):
+                    reachable.append(names[-1])
+        view: dict[str, Any] = {"peers": tuple(names)}
+        if isinstance(body, dict) and items and all(isinstance(item, dict) for item in items):
+            view["peers_reachable"] = tuple(reachable)
+            named = body.get("primaries_named")
+            if isinstance(named, list):
+                view["primaries_named"] = tuple(str(item) for item in named)
+        return view
 
 
 def node_client(timeout_seconds: float) -> httpx.AsyncClient:
@@ -250,7 +293,8 @@ class HttpSource(ReaderSource):
                  clock: Clock = utc_now, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                  client: httpx.AsyncClient | None = None) -> None:
         self.clients = [client] if client is not None else [node_client(timeout_seconds) for _spec in specs]
-        readers = [HttpNodeReader(spec, self.clients[0 if client is not None else index])
+        window = (thresholds or Thresholds()).error_rate_window_seconds
+        readers = [HttpNodeReader(spec, self.clients[0 if client is not None else index], rate_window_seconds=window)
                    for index, spec in enumerate(specs)]
         super().__init__(readers, specs, thresholds=thresholds, clock=clock,
                          deadline_seconds=timeout_seconds * 1.5, label="http")

@@ -2,19 +2,21 @@
 
 ``parse_metrics`` keeps the drconsole series by name; ``histogram_quantile`` interpolates a
 quantile from cumulative buckets the way Prometheus' ``histogram_quantile`` does; and
-``MetricsTracker`` turns two successive readings into rates (errors per second) and the p95 of
-the requests between them, as ``rate(...[window])`` would.
+``MetricsTracker`` turns successive readings into the p95 of the requests between the last two,
+and the error rate over a window (``rate(...[2m])``): a rate from one scrape to the next jumps
+with every burst of retries, and an alert on it fires and clears by the second.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = ["MetricsReading", "MetricsTracker", "Rates", "histogram_quantile", "parse_metrics",
-           "WRITE_LATENCY", "READ_LATENCY", "ERRORS_TOTAL"]
+           "WRITE_LATENCY", "READ_LATENCY", "ERRORS_TOTAL", "DEFAULT_RATE_WINDOW_SECONDS"]
 
 WRITE_LATENCY = "drconsole_write_latency_seconds"
 READ_LATENCY = "drconsole_read_latency_seconds"
@@ -89,12 +91,22 @@ class Rates:
     errors_total: float | None
 
 
-class MetricsTracker:
-    """Remembers the previous scrape of one node to compute rates over the interval between two."""
+DEFAULT_RATE_WINDOW_SECONDS = 120.0
 
-    def __init__(self) -> None:
+
+class MetricsTracker:
+    """Remembers the scrapes of one node: p95 between the last two, errors/s over ``window_seconds``.
+
+    The error rate spans the readings of the last ``window_seconds`` (until the window fills, all
+    of them since the first). A counter that went down means the node restarted: the window
+    starts again there.
+    """
+
+    def __init__(self, window_seconds: float = DEFAULT_RATE_WINDOW_SECONDS) -> None:
+        self.window_seconds = window_seconds
         self._previous: MetricsReading | None = None
         self._previous_at: float | None = None
+        self._errors: deque[tuple[float, float]] = deque()
 
     def update(self, reading: MetricsReading, at: float) -> Rates:
         previous, previous_at = self._previous, self._previous_at
@@ -112,10 +124,19 @@ class MetricsTracker:
             return None if value is None else value * 1000
 
         errors = reading.get(ERRORS_TOTAL)
-        rate = None
-        if errors is not None and previous is not None and previous_at is not None and at > previous_at:
-            before = previous.get(ERRORS_TOTAL)
-            if before is not None:
-                rate = max(0.0, errors - before) / (at - previous_at) if errors >= before else None
         return Rates(write_p95_ms=p95_ms(WRITE_LATENCY), read_p95_ms=p95_ms(READ_LATENCY),
-                     error_rate_per_second=rate, errors_total=errors)
+                     error_rate_per_second=self._error_rate(errors, at), errors_total=errors)
+
+    def _error_rate(self, errors: float | None, at: float) -> float | None:
+        window = self._errors
+        if errors is None:
+            return None
+        if window and (errors < window[-1][1] or at <= window[-1][0]):
+            window.clear()  # a restart (the counter began again), or a clock that went back
+        window.append((at, errors))
+        while len(window) > 2 and at - window[1][0] >= self.window_seconds:
+            window.popleft()  # keep one reading at the window's edge, so the span is the window
+        first_at, first = window[0]
+        if len(window) < 2:
+            return None
+        return (errors - first) / (at - first_at)

@@ -1,7 +1,10 @@
 """``NodeSpec``: one node of the fleet as configured (the ``[[node]]`` tables of drconsole.toml).
 
 A node is read over HTTP when it has a ``url`` and from its data directory when it has a
-``data_dir`` (both may be given: playbooks use the data dir, the panes prefer the URL).
+``data_dir`` (both may be given: the panes prefer the URL). Playbooks run on the node's own agent
+whenever it has a ``url`` (``playbooks.agent.runner_for``), else on the local ``data_dir``.
+``token_file`` names the file holding the node's bearer token; it is read when a request needs
+it, never stored in the spec and never logged.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ class NodeSpec(BaseModel):
     engine: str | None = None
     url: str | None = None
     data_dir: Path | None = None
+    token_file: Path | None = None  # the node's bearer token (admin API and agent), read when needed
     backup_repo: Path | None = None
     role: str = "primary"
     upstream: str | None = None  # the name of the node a standby follows
-    group: str | None = None  # replica set; default: the root of the upstream chain
+    group: str | None = None  # replication group; default: from upstream and the nodes' /replication and /peers
+    log_file: Path | None = None  # its `node serve --log-file`: evidence of how its process ended
 
     @field_validator("name")
     @classmethod

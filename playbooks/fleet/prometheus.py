@@ -33,6 +33,7 @@ from playbooks.fleet.alerts import Thresholds
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import (
     BackupState,
+    Corruption,
     DiskUsage,
     FleetSnapshot,
     Health,
@@ -47,7 +48,8 @@ from playbooks.fleet.source import Clock, FleetSource, Reachability, finalize
 __all__ = ["ApiError", "DERIVED", "GAUGES", "derived_query", "PrometheusClient", "PrometheusSource", "api_json", "netloc"]
 
 GAUGE_NAMES = ("disk_usage_ratio", "memory_usage_ratio", "replication_lag_seconds", "replication_lag_bytes",
-               "replication_lag_records", "last_lsn", "epoch", "keys", "split_brain", "fenced")
+               "replication_lag_records", "last_lsn", "epoch", "keys", "split_brain", "fenced",
+               "corruption_detected", "recovering")
 # drconsole_role has one series per role, 1 for the node's own: only that one is fetched.
 GAUGES = '{__name__=~"drconsole_(%s)"} or drconsole_role == 1' % "|".join(GAUGE_NAMES)
 FIGURE_LABEL = "drconsole_figure"
@@ -320,15 +322,23 @@ class PrometheusSource:
                                        source="prometheus", address=address)
         gauges, figures = item.gauges, item.figures
         role = item.role or (spec.role if spec is not None else "unknown")
+        corruption = None
         if state != "up" and not gauges:
             health, reason = Health.UNKNOWN, "not scraped by Prometheus yet"
+        elif gauges.get("recovering") == 1:
+            health, reason = Health.RECOVERING, "recovering: a playbook holds the data dir (Prometheus)"
+        elif gauges.get("corruption_detected") == 1:
+            # Prometheus carries the fact, not the place: the node's /health names the file and offset.
+            health, reason = Health.CORRUPT, "corrupt: drconsole_corruption_detected 1 (Prometheus)"
+            corruption = Corruption(detail="the node reports damaged bytes (drconsole_corruption_detected 1); "
+                                           "GET /health on the node names the file and offset")
         elif role == "fenced" or gauges.get("fenced") == 1:
-            health, reason = Health.DEGRADED, "fenced: a higher epoch exists (Prometheus)"
+            health, reason = Health.FENCED, "fenced: a higher epoch exists (Prometheus)"
         else:
             health, reason = Health.OK, f"scraped by Prometheus (job {item.labels.get('job', '?')})"
         node = NodeSnapshot(
             name=name, engine=spec.engine if spec is not None else None, role=role,
-            epoch=_int(gauges.get("epoch")), health=health, health_reason=reason, reachable=True,
+            epoch=_int(gauges.get("epoch")), health=health, health_reason=reason, reachable=True, corruption=corruption,
             source="prometheus", address=address, last_lsn=_int(gauges.get("last_lsn")),
             total_keys=_int(gauges.get("keys")),
             disk=DiskUsage(reported_usage_ratio=gauges.get("disk_usage_ratio")),

@@ -156,6 +156,8 @@ class Replication(_Frozen):
     lag_bytes: int | None = None
     lag_seconds: float | None = None
     split_brain: bool = False
+    standbys: tuple[str, ...] = ()  # the standbys a primary serves (names or URLs), for replication groups
+    connected: bool | None = None  # a standby's link to its upstream (None: not a standby, or not reported)
 
 
 class BackupState(_Frozen):
@@ -218,6 +220,10 @@ class NodeSnapshot(_Frozen):
     backup: BackupState = Field(default_factory=BackupState)
     performance: Performance = Field(default_factory=Performance)
     peers: tuple[str, ...] = ()
+    # Of ``peers``, those the node reached at its last poll (None: it does not report it), and the
+    # primaries its reachable peers name: two different ones within a group is a partition.
+    peers_reachable: tuple[str, ...] | None = None
+    primaries_named: tuple[str, ...] = ()
     alerts: tuple[Alert, ...] = ()
 
     @field_validator("unreachable_since")

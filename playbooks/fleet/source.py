@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from playbooks.fleet.alerts import Thresholds, evaluate_alerts
+from playbooks.fleet.groups import GroupTracker, group_links, label_groups
 from playbooks.fleet.nodes import NodeSpec
 from playbooks.fleet.snapshot import (
     AlertSeverity,
@@ -93,11 +94,12 @@ class ReaderSource:
         self.clock = clock
         self.deadline_seconds = deadline_seconds
         self.label = label
+        self.groups = GroupTracker()
 
     async def collect(self) -> FleetSnapshot:
         now = self.clock()
         nodes = await asyncio.gather(*(self._read_one(reader, now) for reader in self.readers))
-        return finalize(nodes, self.specs, self.thresholds, now, source=self.label)
+        return finalize(nodes, self.specs, self.thresholds, now, source=self.label, groups=self.groups)
 
     async def _read_one(self, reader: NodeReader, now: datetime) -> NodeSnapshot:
         try:
@@ -111,16 +113,9 @@ class ReaderSource:
 
 
 def replica_groups(specs: Iterable[NodeSpec]) -> dict[str, str]:
-    """node name -> replica group: ``group`` when set, else the root of its upstream chain."""
-    by_name = {spec.name: spec for spec in specs}
-    groups: dict[str, str] = {}
-    for spec in by_name.values():
-        current, seen = spec, {spec.name}
-        while current.group is None and current.upstream in by_name and current.upstream not in seen:
-            current = by_name[current.upstream]
-            seen.add(current.name)
-        groups[spec.name] = current.group or current.name
-    return groups
+    """node name -> replication group, from the config alone (``group``, else the upstream chain)."""
+    specs = list(specs)
+    return label_groups([spec.name for spec in specs], group_links((), specs), specs)
 
 
 def _local_replication(node: NodeSnapshot, spec: NodeSpec | None, by_name: dict[str, NodeSnapshot]) -> NodeSnapshot:
@@ -139,25 +134,28 @@ def _local_replication(node: NodeSnapshot, spec: NodeSpec | None, by_name: dict[
     return node.model_copy(update={"replication": replication})
 
 
-def _split_brain(nodes: list[NodeSnapshot], specs: Sequence[NodeSpec]) -> list[NodeSnapshot]:
-    """Two reachable primaries of one replica group in the same epoch: both are marked."""
-    groups = replica_groups(specs)
+def _split_brain(nodes: list[NodeSnapshot]) -> list[NodeSnapshot]:
+    """Two reachable primaries of one replication group in the same epoch: both are marked."""
     primaries: dict[tuple[str, int], list[str]] = {}
     for node in nodes:
         if node.reachable and node.role == "primary" and node.epoch is not None:
-            primaries.setdefault((groups.get(node.name, node.name), node.epoch), []).append(node.name)
+            primaries.setdefault((node.group or node.name, node.epoch), []).append(node.name)
     split = {name for names in primaries.values() if len(names) > 1 for name in names}
     return [node.model_copy(update={"replication": node.replication.model_copy(update={"split_brain": True})})
             if node.name in split and not node.replication.split_brain else node for node in nodes]
 
 
 def finalize(nodes: Sequence[NodeSnapshot], specs: Sequence[NodeSpec], thresholds: Thresholds,
-             now: datetime, *, source: str = "") -> FleetSnapshot:
-    """Fleet-wide facts and the alert rules applied to what the readers returned."""
+             now: datetime, *, source: str = "", groups: GroupTracker | None = None) -> FleetSnapshot:
+    """Fleet-wide facts and the alert rules applied to what the readers returned.
+
+    ``groups``: the source's tracker, which remembers replication links across ticks.
+    """
     spec_by_name = {spec.name: spec for spec in specs}
     by_name = {node.name: node for node in nodes}
     done = [_local_replication(node, spec_by_name.get(node.name), by_name) for node in nodes]
-    done = _split_brain(done, specs)
+    done = (groups or GroupTracker()).assign(done, specs)
+    done = _split_brain(done)
     result = []
     for node in done:
         alerts = evaluate_alerts(node, thresholds, now)

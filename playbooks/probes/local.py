@@ -29,12 +29,10 @@ from playbooks.evidence import (
     missing_store_files,
     unclean_shutdown,
 )
-from playbooks.faults.local import memory_hogs
 from playbooks.hung import HEALTH_TIMEOUT, HungProcess, hung_holders, listening_urls
 from playbooks.probes.base import Answer, ProbeContext, probe
-from playbooks.probes.fleet import node_figure
 
-__all__ = ["verify_report", "RANSOM_SUFFIXES", "HungProcess", "hung_holders", "listening_urls", "HEALTH_TIMEOUT"]
+__all__ = ["hung_answer", "largest_process", "needs_data_dir", "verify_report", "RANSOM_SUFFIXES", "HungProcess", "hung_holders", "listening_urls", "HEALTH_TIMEOUT"]
 
 
 RANSOM_SUFFIXES = (".locked", ".encrypted", ".crypt", ".enc", ".crypted")
@@ -72,6 +70,11 @@ def node_running(context: ProbeContext, data_dir: Path) -> Answer:
 @needs_data_dir
 def process_hung(context: ProbeContext, data_dir: Path) -> Answer:
     """Is the process holding the data dir hung (stopped, or not answering its health check)?"""
+    return hung_answer(data_dir)
+
+
+def hung_answer(data_dir: Path) -> Answer:
+    """Whether the process holding ``data_dir``'s lock is hung, with the evidence (no holder: no)."""
     holders = lock_holders(data_dir)
     if not holders:
         if lock_held(data_dir):
@@ -104,50 +107,6 @@ def node_opens(context: ProbeContext, data_dir: Path) -> Answer:
                   {"seconds": elapsed})
 
 
-@probe("engine.verify_quick")
-@needs_data_dir
-def corruption_detected(context: ProbeContext, data_dir: Path) -> Answer:
-    """Is data corruption detected (every checksum and invariant, read-only)?"""
-    try:
-        report = verify_report(context)
-    except EngineError as exc:
-        return Answer(None, f"cannot verify: {exc.message}")
-    checked = ", ".join(f"{count} {what}" for what, count in sorted(report.checked.items())) or "nothing"
-    if report.ok:
-        return Answer(False, f"verify found no problem ({checked} checked)")
-    first = report.problems[0]
-    where = f" in {first.file}" if first.file else ""
-    offset = f" at offset {first.offset}" if first.offset is not None else ""
-    more = f" (+{len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-    return Answer(True, f"{first.kind}: {first.detail}{where}{offset}{more}",
-                  {"problems": [problem.model_dump() for problem in report.problems]})
-
-
-@probe("wal.damage_only")
-@needs_data_dir
-def wal_damage_only(context: ProbeContext, data_dir: Path) -> Answer:
-    """Is the damage confined to the write-ahead log?"""
-    try:
-        report = verify_report(context)
-    except EngineError as exc:
-        return Answer(None, f"cannot verify: {exc.message}")
-    if report.ok:
-        return Answer(False, "verify found no problem at all")
-    if all(_is_wal_problem(problem) for problem in report.problems):
-        problem = report.problems[0]
-        return Answer(True, f"only the WAL is damaged: {problem.detail} ({problem.file} at offset {problem.offset})")
-    kinds = sorted({problem.kind for problem in report.problems if not _is_wal_problem(problem)})
-    return Answer(False, f"the store itself is damaged ({', '.join(kinds)})")
-
-
-def _is_wal_problem(problem: Any) -> bool:
-    """A problem of the log: verify's "wal" kind, or an open that failed on a WAL segment."""
-    from engines.wal.segments import SEGMENT_SUFFIX
-
-    file = problem.file or ""
-    return problem.kind == "wal" or file.startswith("wal/") or file.endswith(SEGMENT_SUFFIX)
-
-
 @probe("wal.corrupt")
 @needs_data_dir
 def wal_corrupt(context: ProbeContext, data_dir: Path) -> Answer:
@@ -160,49 +119,6 @@ def wal_corrupt(context: ProbeContext, data_dir: Path) -> Answer:
                         f"({validation.records} good records before it)", {"corruption": problem.to_json()})
 
 
-@probe("disk.full")
-def disk_full(context: ProbeContext) -> Answer:
-    """Is the disk nearly full?"""
-    threshold = context.disk_threshold
-    ratio = node_figure(context, "disk_usage_ratio")
-    if ratio is not None:
-        verdict = ratio > threshold
-        return Answer(verdict, f"disk {ratio * 100:.0f} % used on node {context.node} (fleet snapshot); "
-                               f"threshold {threshold * 100:.0f} %", {"ratio": ratio})
-    if context.data_dir is None:
-        return Answer(None, "no data dir, and no fleet snapshot with disk figures")
-    usage = disk_usage(context.data_dir)
-    return Answer(usage.ratio > threshold, usage.sentence(threshold),
-                  {"ratio": usage.ratio, "free": usage.free, "mount": str(usage.mount)})
-
-
-@probe("memory.exhausted")
-def memory_exhausted(context: ProbeContext) -> Answer:
-    """Is memory exhausted?"""
-    threshold = context.memory_threshold
-    ratio = node_figure(context, "memory_usage_ratio")
-    if ratio is not None:
-        return Answer(ratio > threshold, f"memory {ratio * 100:.0f} % used on node {context.node} (fleet "
-                                         f"snapshot); threshold {threshold * 100:.0f} %", {"ratio": ratio})
-    memory = psutil.virtual_memory()
-    ratio = (memory.total - memory.available) / memory.total if memory.total else 0.0
-    sentence = (f"memory {ratio * 100:.0f} % used ({human_bytes(memory.total - memory.available)} of "
-                f"{human_bytes(memory.total)}); threshold {threshold * 100:.0f} %")
-    data: dict[str, Any] = {"ratio": ratio}
-    if ratio > threshold:
-        largest = largest_process()
-        if largest is not None:
-            data["largest"] = largest
-            sentence += f"; largest: pid {largest['pid']} {largest['name']} ({human_bytes(largest['rss_bytes'])})"
-        if context.data_dir is not None:
-            hogs = memory_hogs(context.data_dir)
-            if hogs:
-                data["fault_hogs"] = [record["pid"] for _process, record in hogs]
-                sentence += "; a drill's memory hog is running: " + ", ".join(
-                    f"pid {record['pid']} ({record['megabytes']} MiB)" for _process, record in hogs)
-    return Answer(ratio > threshold, sentence, data)
-
-
 def largest_process() -> dict[str, Any] | None:
     """pid, name and resident bytes of the process using the most memory here."""
     best: dict[str, Any] | None = None
@@ -213,26 +129,6 @@ def largest_process() -> dict[str, Any] | None:
         if best is None or info["memory_info"].rss > best["rss_bytes"]:
             best = {"pid": info["pid"], "name": info.get("name") or "?", "rss_bytes": info["memory_info"].rss}
     return best
-
-
-@probe("process.crashed")
-@needs_data_dir
-def process_crashed(context: ProbeContext, data_dir: Path) -> Answer:
-    """Did the process crash (stop without a clean close)?"""
-    if lock_held(data_dir):
-        return Answer(False, f"a process is running on {data_dir}")
-    try:
-        found = unclean_shutdown(data_dir)
-    except EngineError as exc:
-        return Answer(None, f"cannot tell: the dir does not open read-only ({exc.message})")
-    if found.torn_tail:
-        return Answer(True, f"the WAL ends in a torn record ({found.torn_tail}): the writer died mid-append",
-                      {"torn_tail": found.torn_tail})
-    if found.unflushed_records:
-        return Answer(True, f"the WAL holds {found.unflushed_records} records (LSN {found.first_lsn}..{found.last_lsn}) "
-                            f"the store never flushed: the last process stopped without a clean close",
-                      {"unflushed_records": found.unflushed_records})
-    return Answer(False, "no process running and the last one closed cleanly (the store covers the whole WAL)")
 
 
 @probe("config.broken")
@@ -278,12 +174,15 @@ def backup_recent(context: ProbeContext) -> Answer:
     """Is the newest backup recent?"""
     from engines.backup import list_backups
 
-    if context.repo is None:
-        return Answer(None, "no backup repository known (pass --param repo=PATH, or set backup_repo for the node)")
-    listing = list_backups(context.repo)
+    spec = context.spec(context.node)
+    repo = context.repo or (Path(spec.backup_repo) if spec is not None and spec.backup_repo is not None else None)
+    if repo is None:
+        return Answer(None, "no backup repository known: whether a backup exists elsewhere cannot be told from "
+                            "here (pass --repo R, or set backup_repo for the node)")
+    listing = list_backups(repo)
     fulls = [entry for entry in listing.backups if entry.get("type") == "full"]
     if not fulls:
-        return Answer(False, f"no full backup in {context.repo}")
+        return Answer(False, f"no full backup in {repo}")
     newest = min(fulls, key=lambda entry: entry.get("age_seconds") or 0.0)
     age = float(newest.get("age_seconds") or 0.0)
     limit = context.backup_max_age_seconds

@@ -1,5 +1,6 @@
 """Every screen, from the fixed fleet at a frozen clock: overview, dashboard and help in every theme
-at 80x24 and 120x40; triage, run, timeline and the confirmation dialog in the default theme."""
+at 80x24 and 120x40; triage (the real decision tree), run, timeline and the confirmation dialog in the
+default theme."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.widgets import Input
 
 from console.run_stub import SimulatedLauncher
 from console.screens.confirm import ConfirmScreen
-from console.triage_stub import CATALOGUE
+from console.triage_view import Recommendation
 from console_testkit import fixture_app, frozen_clock
 
 THEMES = ["dark", "light", "wall", "colorblind"]
@@ -17,6 +18,8 @@ SIZES = [(80, 24), (120, 40)]
 
 
 async def settle(pilot: Pilot) -> None:
+    pilot.app.desk.flush(5)  # the incident desk's writes are read back before the picture is taken
+    await pilot.pause()
     pilot.app.clear_notifications()
     await pilot.pause()
 
@@ -48,26 +51,40 @@ def test_help(snap_compare, theme: str, size: tuple[int, int]) -> None:
 
 
 async def walk_to_triage(pilot: Pilot, answers: tuple[bool | None, ...]) -> None:
-    """ledger in Triage with ``answers`` given (None: accept the probe's). Keys are tested elsewhere;
-    here the app's actions are called directly, which keeps these tests quick."""
+    """ledger in the real Triage screen (the playbooks' tree, answered from the fixture snapshot) with
+    ``answers`` given (None: accept the probe's, once its worker has answered). Keys are tested
+    elsewhere; here the app's actions are called directly, which keeps these tests quick."""
     app = pilot.app
     await pilot.pause()
     app.selected_node = "ledger"
     app.action_show_screen("triage")
-    await pilot.pause()
     for answer in answers:
+        for _ in range(400):  # the walk is built, and each probe runs, in a worker thread
+            view = app.triage_sessions.get("ledger")
+            if view is not None and view.probed(view.current().id) is not None:
+                break
+            await pilot.pause(0.01)
         if answer is None:
             app.screen.action_accept()
         else:
             app.screen.action_answer(answer)
+    for _ in range(400):
+        view = app.triage_sessions.get("ledger")
+        if view is not None and (view.current().is_leaf or view.probed(view.current().id) is not None):
+            break
+        await pilot.pause(0.01)
     await pilot.pause()
 
 
 async def walk_to_run(pilot: Pilot, *, finish: bool) -> None:
-    """ledger: triage (yes, no, yes) -> free-disk-space -> start; then confirm and finish, or stop at the dialog."""
+    """ledger: triage down to disk nearly full (the probes' answers) -> a run -> start; then confirm and finish,
+    or stop at the dialog. The run is the simulated launcher's plan of the same name."""
     app = pilot.app
-    await walk_to_triage(pilot, (None, False, None))
-    app.choose_playbook(CATALOGUE["free-disk-space"], "ledger")
+    await walk_to_triage(pilot, (None,) * 7)
+    view = app.triage_sessions["ledger"]
+    assert [r.playbook_id for r in view.recommended()] == ["disk-space"]
+    app.choose_playbook(Recommendation("free-disk-space", "Free disk space safely", "P1", destructive=True,
+                                       target_rto_seconds=1800), "ledger")
     app.action_start_run()
     for _ in range(200):
         if isinstance(app.screen, ConfirmScreen):
@@ -90,7 +107,7 @@ def flow_app():
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
 def test_triage(snap_compare, size: tuple[int, int]) -> None:
     async def triage(pilot: Pilot) -> None:
-        await walk_to_triage(pilot, (None, False))
+        await walk_to_triage(pilot, (None, None, None, None))  # at "Is data corruption detected?", with evidence
         await settle(pilot)
 
     assert snap_compare(flow_app(), terminal_size=size, run_before=triage)

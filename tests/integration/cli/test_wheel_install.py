@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,11 @@ def test_the_runtime_lock_is_the_test_lock_minus_the_test_tools() -> None:
 
 
 def test_the_wheel_installs_into_a_clean_venv_from_the_lock(tmp_path: Path) -> None:
-    wheels = tmp_path / "dist"
-    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT)
+    wheels, source = tmp_path / "dist", tmp_path / "source"
+    # Built from a copy: setuptools writes build/ into the tree it builds, and the checkout stays clean.
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests",
+                                                                "bench"))
+    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels, source)
     (wheel,) = wheels.glob("drconsole-*.whl")
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in

@@ -19,13 +19,13 @@ def fleet(*nodes: NodeSnapshot) -> FleetSnapshot:
 
 
 def up(name: str, role: str, epoch: int = 1) -> NodeSnapshot:
-    """A node of the pair a, b that answers; each polls the other as its peer."""
-    return NodeSnapshot(name=name, role=role, epoch=epoch, health=Health.OK, reachable=True,
+    """A node of the pair a, b (replication group "ab", as the sources set it) that answers; each polls the other."""
+    return NodeSnapshot(name=name, role=role, epoch=epoch, health=Health.OK, reachable=True, group="ab",
                         peers=("b" if name == "a" else "a",))
 
 
 def down(name: str, role: str) -> NodeSnapshot:
-    return NodeSnapshot(name=name, role=role, health=Health.DOWN, reachable=False)
+    return NodeSnapshot(name=name, role=role, health=Health.DOWN, reachable=False, group="ab")
 
 
 @pytest.mark.parametrize(("snapshot", "recommended", "evidence"), [
@@ -33,15 +33,15 @@ def down(name: str, role: str) -> NodeSnapshot:
     (fleet(up("a", "primary"), up("b", "primary")), ["split-brain"], "epoch 1"),
     (fleet(up("a", "primary", 2), up("b", "fenced", 2)), ["rebuild-primary"], "b fenced"),
     # one of a pair lost is not "a minority survives": the standby is cut off (standby-lag, isolated-node)
-    (fleet(up("a", "primary"), down("b", "standby")), ["isolated-node"], "b unreachable while the rest"),
+    (fleet(up("a", "primary"), down("b", "standby")), ["isolated-node"], "b's data dir is not on this host"),
     (fleet(down("a", "primary"), down("b", "standby")), ["total-cluster-loss", "restore"], "0 of 2"),
 ], ids=["primary-down", "split-brain", "fenced", "standby-cut-off", "all-down"])
 def test_each_cluster_fault_leads_to_its_playbook(snapshot: FleetSnapshot, recommended: list[str],
                                                   evidence: str) -> None:
     result = triage(snapshot=snapshot)
-    assert result.recommended == recommended
+    assert result.recommended == recommended, [(entry.node, entry.answer, entry.evidence) for entry in result.path]
     assert result.pending == {}
-    assert evidence in result.path[-1].evidence
+    assert any(evidence in entry.evidence for entry in result.path[-2:]), [entry.evidence for entry in result.path]
 
 
 def test_a_healthy_pair_leads_to_no_cluster_playbook() -> None:
@@ -51,3 +51,20 @@ def test_a_healthy_pair_leads_to_no_cluster_playbook() -> None:
     assert answers["minority"] is False and answers["partition"] is False and answers["isolated"] is False
     assert not {"failover", "split-brain", "rebuild-primary", "isolated-node", "network-partition",
                 "total-cluster-loss"} & set(result.recommended)
+
+
+def test_the_playbook_runs_on_the_node_the_question_found() -> None:
+    """Triaging the standby when the primary is lost: failover is run on the primary (run_on), P1."""
+    result = triage(snapshot=fleet(down("a", "primary"), up("b", "standby")), node="b")
+    assert result.recommended[0] == "failover" and result.run_on == "a"
+    assert (result.fault, result.severity) == ("primary-down", "P1")
+
+
+def test_a_problem_in_another_group_is_not_this_nodes() -> None:
+    """Two groups: a split brain in group "ab" does not touch the triage of c, alone in its group."""
+    other = NodeSnapshot(name="c", role="primary", epoch=1, health=Health.OK, reachable=True, group="c")
+    snapshot = fleet(up("a", "primary"), up("b", "primary"), other)
+    assert triage(snapshot=snapshot, node="a").fault == "split-brain"
+    alone = triage(snapshot=snapshot, node="c")
+    assert [entry.node for entry in alone.path][:3] == ["fleet", "in-group", "data-here"]
+    assert alone.fault != "split-brain"

@@ -23,7 +23,6 @@ from console.run_stub import SimulatedLauncher
 from console.run_view import NeedsConfirmation, RunEvent, RunFinished, RunStarted, StepFinished, StepStarted
 from console.screens.confirm import ConfirmScreen
 from console.triage_adapter import PlaybookTriage, recommendation_for
-from console.triage_stub import STAND_IN_NOTE
 from engines import create_engine
 from engines.checks import verify_data_dir
 from playbooks.faults import inject
@@ -71,7 +70,7 @@ def test_triage_and_recovery_of_a_corrupt_data_dir_through_the_console(tmp_path:
     data = corrupt_node(tmp_path, backend)
     config = load_config(write_config(tmp_path, backend))
     app = build_app(mode="interactive", theme=None, read_only=False, config=config, watch_terminal=False)
-    assert isinstance(app.launcher, PlaybookLauncher) and not app.triage_stand_in
+    assert isinstance(app.launcher, PlaybookLauncher)
 
     async def main() -> tuple[str, str]:
         async with app.run_test(size=(140, 45)) as pilot:
@@ -93,13 +92,15 @@ def test_triage_and_recovery_of_a_corrupt_data_dir_through_the_console(tmp_path:
             app.screen.query_one(Input).value = "orders"
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.run_state is not None and app.run_state.finished is not None)
+            # Nobody serves this data dir: the runner resolved the incident once its checks passed and it opened.
+            await wait_for(pilot, lambda: app.incident is not None and app.incident.status == "resolved")
             await pilot.press("4")  # Timeline
             await pilot.pause(0.2)
             return triage_text, screen_text(app)
 
     triage_text, timeline_text = asyncio.run(main())
     assert "Is data corruption detected?" in triage_text
-    assert STAND_IN_NOTE not in triage_text
+    assert "✖ P0 data-corruption" in triage_text  # the real tree's conclusion, severity from the table
     state = app.run_state
     assert state is not None and state.finished is not None
     assert state.finished.status == "succeeded", (state.finished, state.log[-10:])
@@ -107,12 +108,15 @@ def test_triage_and_recovery_of_a_corrupt_data_dir_through_the_console(tmp_path:
     assert any(state.statuses.get(step.id) == "succeeded" and step.destructive for step in state.steps)
     assert verify_data_dir(data).ok
     assert app.incident is not None
-    texts = [event.text for event in app.incident.events]
+    incident = app.incident
+    assert incident.severity == "P0" and incident.target == "orders" and incident.resolved_at is not None
+    texts = [event.message for event in incident.events]
     assert any("confirmed by typing the node name" in text for text in texts)
-    assert any(text.startswith("data-recovery succeeded") for text in texts)
-    step_lines = [text for text in texts if " started" in text or " succeeded" in text]
-    assert len(step_lines) >= 4
-    assert "data-recovery succeeded" in timeline_text
+    assert any(text.startswith("playbook data-recovery succeeded") for text in texts)
+    assert len([event for event in incident.events if event.kind == "step"]) >= 4
+    finished = next(event for event in incident.events if event.kind == "run_finished")
+    assert finished.data["checks_passed"] and incident.resolved_at >= finished.time
+    assert "playbook data-recovery succeeded" in timeline_text and "service restored" in timeline_text
 
 
 @pytest.mark.parametrize("backend", BACKENDS[:1])
@@ -201,11 +205,13 @@ def test_read_only_the_real_launcher_refuses_to_run_anything(tmp_path: Path, bac
     assert tree_digest(data) == before
 
 
-def test_nodes_without_a_data_dir_keep_the_stand_ins(tmp_path: Path) -> None:
+def test_nodes_without_a_data_dir_get_the_real_tree_from_the_snapshot(tmp_path: Path) -> None:
     path = tmp_path / "drconsole.toml"
     path.write_text('[[node]]\nname = "remote"\nurl = "http://127.0.0.1:9"\n')
     app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(path), watch_terminal=False)
-    assert isinstance(app.launcher, SimulatedLauncher) and app.triage_stand_in
+    assert isinstance(app.launcher, SimulatedLauncher)
+    view = app.triage_factory(None, "remote")
+    assert isinstance(view, PlaybookTriage) and view.data_dir is None and view.root == "fleet"
 
 
 @pytest.mark.parametrize("backend", BACKENDS[:1])

@@ -23,17 +23,28 @@ from console.config import load_config
 from console.launch import build_app
 from console.screens.triage import PROBE_GROUP, TriageScreen
 from console.triage_adapter import PlaybookTriage
-from console.triage_stub import CATALOGUE, TREE
-from console.triage_view import ProbeAnswer, StaticTriage
+from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode
 from playbooks.audit import AuditLog
 from playbooks.incidents import IncidentStore
 from playbooks.state import StateDir
 from support import run_cli_in_process
 
 
+# A two-question tree as data: what the screen renders does not depend on the playbooks' tree here.
+TREE = {node.id: node for node in (
+    TreeNode("can-start", "Can the service start?", "node.opens", yes="disk", no="crashed"),
+    TreeNode("disk", "Is the disk nearly full?", "disk.full", yes="free-disk", no="healthy"),
+    TreeNode("crashed", conclusion="Process crashed", recommend=("process-crash",)),
+    TreeNode("free-disk", conclusion="Free disk space", recommend=("disk-space",)),
+    TreeNode("healthy", conclusion="No fault found"),
+)}
+CATALOGUE = {"disk-space": Recommendation("disk-space", "Free disk space", "P1", destructive=True),
+             "process-crash": Recommendation("process-crash", "Restart with WAL replay", "P1")}
+
+
 @dataclass
 class GatedTriage(StaticTriage):
-    """The built-in tree whose probes each wait for ``gate``: a probe as slow as the test wants."""
+    """A tree whose probes each wait for ``gate``: a probe as slow as the test wants."""
 
     gate: threading.Event = field(default_factory=threading.Event)
     done: dict[str, ProbeAnswer] = field(default_factory=dict)
@@ -149,10 +160,9 @@ def test_answers_overrides_and_undo_reach_the_incident_and_the_audit_log(
                 await wait_for(pilot, evidence_in)
                 probe = view.probed(view.current().id)
                 await pilot.press("a" if probe is not None and probe.answer is not None else "n")
-            screen = app.screen
-            assert isinstance(screen, TriageScreen) and screen.recorder is not None
-            screen.recorder.flush(10)
-            await wait_for(pilot, lambda: app.incident is not None and app.incident.recorded_as is not None)
+            assert isinstance(app.screen, TriageScreen) and app.desk.writable
+            app.desk.flush(10)
+            await wait_for(pilot, lambda: app.incident is not None)
             await pilot.press("4")
             await pilot.press("e")
             await pilot.pause(0.2)
@@ -160,19 +170,21 @@ def test_answers_overrides_and_undo_reach_the_incident_and_the_audit_log(
             return next((tmp_path / "reports").glob("*.md"), None), walked
 
     exported, walked = asyncio.run(main())
-    assert app.incident is not None and app.incident.recorded_as is not None
-    incident_id = app.incident.recorded_as
-    incident = IncidentStore().load(incident_id)
-    assert incident.target == "orders"
-    rows = [event for event in incident.events if event["type"] in ("answer", "override", "answer_undone")]
-    kinds = [row["type"] for row in rows]
+    assert app.incident is not None
+    incident_id = app.incident.id
+    incident = IncidentStore().load(incident_id)  # what the CLI reads: the same incident the console showed
+    assert incident.target == "orders" and incident.severity == app.incident.severity == "P0"
+    rows = [event for event in incident.events if event.kind in ("answer", "override", "answer_undone")]
+    kinds = [row.kind for row in rows]
+    # Given before the walk found the fault, written when it did, in order and with their own times.
     assert kinds[:2] == ["override", "answer_undone"] and kinds[2:] == ["answer"] * len(walked)
     override = rows[0]
-    assert override["who"] == {"user": "alice-oncall", "ssh_client": "10.1.2.3 51000 22"}
-    assert override["question"] == walked[0][0] and override["probe_answer"] is not override["answer"]
-    assert override["evidence"] and isinstance(override["time"], float)
-    assert "override: the probe said" in override["message"] and "by alice-oncall from 10.1.2.3" in override["message"]
-    assert [(row["question"], row["answer"]) for row in rows[2:]] == [(q, a) for q, a, _o in walked]
+    assert override.who == {"user": "alice-oncall", "ssh_client": "10.1.2.3 51000 22"}
+    assert override.data["question"] == walked[0][0] and override.data["probe_answer"] is not override.data["answer"]
+    assert override.data["evidence"] and override.time <= incident.opened_at
+    assert "override: the probe said" in override.message and "by alice-oncall from 10.1.2.3" in override.message
+    assert [(row.data["question"], row.data["answer"]) for row in rows[2:]] == [(q, a) for q, a, _o in walked]
+    assert [(answer.question, answer.answer) for answer in incident.answers()] == [(q, a) for q, a, _o in walked]
 
     audit = AuditLog(StateDir().audit_log)
     assert audit.verify().ok
@@ -182,8 +194,9 @@ def test_answers_overrides_and_undo_reach_the_incident_and_the_audit_log(
 
     shown = run_cli_in_process(capsys, cli_main, "incident", "show", incident_id)
     assert shown.code == 0
-    assert f"override     {walked[0][0]}" in shown.out and "by alice-oncall from 10.1.2.3" in shown.out
-    assert shown.out.count("answer       ") == len(walked)
+    kinds_shown = [line.split()[1] for line in shown.out.splitlines()[1:] if line.startswith("  20")]
+    assert kinds_shown.count("override") == 1 and kinds_shown.count("answer") == len(walked)
+    assert f"override        {walked[0][0]}" in shown.out and "by alice-oncall from 10.1.2.3" in shown.out
     report_path = tmp_path / "incident.md"
     reported = run_cli_in_process(capsys, cli_main, "incident", "report", incident_id, "--output", report_path)
     assert reported.code == 0
@@ -192,8 +205,8 @@ def test_answers_overrides_and_undo_reach_the_incident_and_the_audit_log(
 
     assert exported is not None
     text = exported.read_text()
-    assert "- **Responder**: alice-oncall from 10.1.2.3" in text
-    assert f"- **Recorded as**: {incident_id}" in text
+    assert text.startswith(f"# Incident Report: {incident_id}") and "- **Responders**: alice-oncall" in text
+    assert "- **Severity**: P0" in text
     assert f"{walked[-1][0]} **{'yes' if walked[-1][1] else 'no'}**" in text
 
 
@@ -212,7 +225,7 @@ def test_read_only_triage_records_nothing(tmp_path: Path, backend: str) -> None:
             await wait_for(pilot, lambda: view.probed(view.current().id) is not None)
             await pilot.press("y", "n")
             await pilot.pause(0.2)
-            assert isinstance(app.screen, TriageScreen) and app.screen.recorder is None
+            assert isinstance(app.screen, TriageScreen) and not app.desk.writable
             return len(view.path())
 
     assert asyncio.run(main()) == 2

@@ -111,18 +111,31 @@ def test_node_needs_a_config_and_uses_it(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_incidents_list_show_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = fill(tmp_path / "db")
+    assert cli(capsys, "triage", "--data-dir", data, "--json").json().get("incident") is None  # healthy: none
+    assert cli(capsys, "incident", "list", "--json").json()["incidents"] == []
     corrupt_rocksdb_table(data)
-    incident = cli(capsys, "triage", "--data-dir", data, "--json").json()["incident"]
-    assert cli(capsys, "playbook", "run", "data-recovery", "--data-dir", data, "--yes").code == 0
+    sick = cli(capsys, "triage", "--data-dir", data, "--json").json()
+    incident = sick["incident"]
     listed = cli(capsys, "incident", "list", "--json").json()["incidents"]
     assert [row["id"] for row in listed] == [incident] and listed[0]["status"] == "open"
+    assert listed[0]["severity"] == sick["severity"] == "P0"
+    assert cli(capsys, "incident", "verify", incident).code == 1  # no run has passed its checks yet
+    assert cli(capsys, "playbook", "run", "data-recovery", "--data-dir", data, "--yes").code == 0
+    listed = cli(capsys, "incident", "list", "--json").json()["incidents"]
+    # Nobody serves this data dir: the run's checks passed and it opens, so the incident is resolved.
+    assert [row["id"] for row in listed] == [incident] and listed[0]["status"] == "resolved"
+    assert listed[0]["resolved_at"] and listed[0]["rto_seconds"] <= listed[0]["target_rto_seconds"]
     shown = cli(capsys, "incident", "show", incident)
-    assert "triage" in shown.out and "run_finished" in shown.out
+    assert "triage" in shown.out and "run_finished" in shown.out and "verified" in shown.out
     report = tmp_path / "report.md"
     assert cli(capsys, "incident", "report", incident, "--output", report).code == 0
     text = report.read_text()
     assert text.startswith(f"# Incident Report: {incident}") and "## Timeline (UTC)" in text
-    assert cli(capsys, "triage", "--data-dir", data).code == 0  # healthy again: closes the incident
+    assert "Service restored:" in text and "- **Severity**: P0" in text
+    assert cli(capsys, "triage", "--data-dir", data).code == 0  # healthy again: nothing new is opened
+    assert len(cli(capsys, "incident", "list", "--json").json()["incidents"]) == 1
+    closed = cli(capsys, "incident", "close", incident, "--reason", "postmortem done", "--json")
+    assert closed.json()["status"] == "closed"
     assert cli(capsys, "incident", "list", "--json").json()["incidents"][0]["status"] == "closed"
     assert cli(capsys, "incident", "show", "INC-19990101-001").code == 2
 

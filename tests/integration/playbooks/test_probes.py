@@ -134,22 +134,27 @@ def snapshot(*nodes: NodeSnapshot) -> FleetSnapshot:
 
 
 def test_fleet_probes_read_a_fleet_snapshot() -> None:
-    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK),
-                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK))
+    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK, group="g"),
+                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK, group="g"))
     answer, evidence = ask("replication.split_brain", snapshot=split)
-    assert answer is True and "a, b" in evidence and "epoch 3" in evidence
+    assert answer is True and "a, b" in evidence and "epoch 3" in evidence and "group g" in evidence
     failover = snapshot(NodeSnapshot(name="a", role="primary", epoch=1, health=Health.DOWN, reachable=False),
                         NodeSnapshot(name="b", role="standby", epoch=1, health=Health.OK,
-                                     replication=Replication(lag_seconds=0.4)))
+                                     replication=Replication(upstream="a", lag_seconds=0.4)))
     answer, evidence = ask("replication.primary_down", snapshot=failover)
     assert answer is True and "standby b healthy" in evidence and "0.4 s" in evidence
     assert ask("replication.split_brain", snapshot=failover)[0] is False
-    parted = snapshot(NodeSnapshot(name="a", role="primary", peers=("b",)), NodeSnapshot(name="b", peers=("a",)),
-                      NodeSnapshot(name="c", peers=()))
+    # c polls a and b but reaches neither, while both answer here: c is cut off from its group.
+    cut = snapshot(NodeSnapshot(name="a", role="primary", peers=("b", "c"), peers_reachable=("b",)),
+                   NodeSnapshot(name="b", role="standby", peers=("a", "c"), peers_reachable=("a",)),
+                   NodeSnapshot(name="c", role="standby", peers=("a", "b"), peers_reachable=()))
+    answer, evidence = ask("cluster.isolated_node", snapshot=cut)
+    assert answer is True and evidence.startswith("c answers here but reaches none of its peers")
+    parted = snapshot(NodeSnapshot(name="a", role="primary", peers=("b",), primaries_named=("a", "b")),
+                      NodeSnapshot(name="b", role="primary", epoch=1, peers=("a",)))
     assert ask("cluster.partition", snapshot=parted)[0] is True
-    assert ask("cluster.isolated_node", snapshot=parted)[0] is True
-    down = snapshot(NodeSnapshot(name="a", reachable=False), NodeSnapshot(name="b", reachable=False),
-                    NodeSnapshot(name="c", reachable=True))
+    down = snapshot(NodeSnapshot(name="a", reachable=False, group="g"), NodeSnapshot(name="b", reachable=False, group="g"),
+                    NodeSnapshot(name="c", reachable=True, group="g"))
     assert ask("cluster.minority_survives", snapshot=down)[0] is True
     assert ask("cluster.all_down", snapshot=down)[0] is False
     for name in ("replication.split_brain", "cluster.partition"):
@@ -157,9 +162,22 @@ def test_fleet_probes_read_a_fleet_snapshot() -> None:
         assert answer is None and "no fleet snapshot" in evidence
 
 
+def test_independent_nodes_are_not_a_replication_group() -> None:
+    """Three primaries in one config, each alone (the shipped demo): no cluster question misfires."""
+    alone = snapshot(*(NodeSnapshot(name=name, role="primary", epoch=0, health=Health.OK, peers=())
+                       for name in ("orders", "ledger", "cache")))
+    for name in ("replication.split_brain", "replication.primary_down", "replication.fenced_node",
+                 "cluster.all_down", "cluster.minority_survives", "cluster.partition", "cluster.isolated_node",
+                 "cluster.member_down", "replication.in_group"):
+        answer, evidence = ask(name, snapshot=alone)
+        assert answer is False, (name, evidence)
+        answer, evidence = ask(name, snapshot=alone, node="ledger")
+        assert answer is False and "ledger is not in a replication group" in evidence, (name, evidence)
+
+
 def test_a_snapshot_loaded_as_plain_json_answers_the_same() -> None:
-    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK),
-                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK))
+    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK, group="g"),
+                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK, group="g"))
     plain = json.loads(split.model_dump_json())
     assert ask("replication.split_brain", snapshot=plain)[0] is True
 

@@ -63,7 +63,8 @@ def test_rocksdb_corrupt_table_recovers_with_safety_copy_and_nothing_deleted(tmp
     assert audit.verify().ok
     assert ("engine.repair", "succeeded") in [(entry["action"], entry["outcome"]) for entry in audit.entries()]
     incident = IncidentStore().load(result.incident)  # type: ignore[attr-defined]
-    assert incident.severity == "P0" and any(event["type"] == "run_finished" for event in incident.events)
+    assert incident.severity == "P0" and any(event.kind == "run_finished" for event in incident.events)
+    assert incident.status == "resolved" and incident.resolved_at is not None  # checks passed, the data dir opens
 
 
 def corrupt(data: Path, backend: str) -> None:

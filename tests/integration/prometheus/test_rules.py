@@ -18,10 +18,10 @@ from integration.prometheus.rules_support import (
 
 pytestmark = pytest.mark.usefixtures("prom_tools")
 
-REFERENCE_ALERTS = {  # the Orbit guide's orbit_alerts.yml, renamed; plus replication lag and split brain
+REFERENCE_ALERTS = {  # the Orbit guide's orbit_alerts.yml, renamed; plus replication lag, split brain, corruption
     "DrconsoleHighWriteLatency", "DrconsoleHighReadLatency", "DrconsoleDiskSpaceLow", "DrconsoleMemoryHigh",
     "DrconsoleNodeDown", "DrconsoleErrorRateHigh", "DrconsoleReplicationLagHigh", "DrconsoleReplicationLagCritical",
-    "DrconsoleSplitBrain", "DrconsoleTwoPrimariesSameEpoch",
+    "DrconsoleSplitBrain", "DrconsoleTwoPrimariesSameEpoch", "DrconsoleCorruptionDetected",
 }
 THRESHOLD = re.compile(r">\s*([0-9.]+)\s*$")
 
@@ -84,8 +84,8 @@ def _mutants(workdir: Path) -> list[tuple[str, str, Path]]:
 
 def test_unit_tests_catch_a_lowered_threshold_or_a_shorter_for(tmp_path: Path) -> None:
     mutants = _mutants(tmp_path)
-    # Every alert but the node's own split-brain flag (`== 1`, no `for`) has a threshold or a `for`.
-    assert {alert for alert, _, _ in mutants} == set(alert_rules()) - {"DrconsoleSplitBrain"}
+    # Every alert but the node's own flags (split brain, corruption: `== 1`, no `for`) has a threshold or a `for`.
+    assert {alert for alert, _, _ in mutants} == set(alert_rules()) - {"DrconsoleSplitBrain", "DrconsoleCorruptionDetected"}
     # All at once: each promtool run is a fraction of a second of CPU, mostly start-up.
     runs = [(alert, change, subprocess.Popen(["promtool", "test", "rules", str(tests)], stdout=subprocess.PIPE,
                                              stderr=subprocess.STDOUT, text=True))

@@ -71,7 +71,7 @@ def test_the_strip_takes_focus_only_when_asked_and_enter_triages_from_the_alerts
             view = app.triage("ledger")
             assert app.selected_node == "ledger" and view.root == "disk-full" and view.current().id == "disk-full"
             assert "Is the disk full?" in screen_text(app)
-            assert any("triage starts at 'disk-full'" in event.text for event in app.events)
+            assert any("triage starts at 'disk-full'" in event.message for event in app.events)
 
     asyncio.run(main())
 

@@ -53,6 +53,12 @@ def killed(stack: Stack) -> Iterator[Stack]:
         stack.scraped()
 
 
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Triage records (incidents, audit) go to the test's directory, never the user's state dir."""
+    monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
+
+
 def silences(stack: Stack) -> list[dict[str, Any]]:
     answer = httpx.get(f"{stack.alertmanager.url}/api/v2/silences", timeout=5)
     answer.raise_for_status()
@@ -140,8 +146,9 @@ def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(k
             assert "Triage of orders-a" in text and "Is the primary down while a standby is healthy?" in text
             assert "Alertmanager: DrconsoleNodeDown" in " ".join(text.split())
             await pilot.press("a")  # accept the probe's answer: the path records the alert as evidence
-            assert app.incident is not None
-            assert any(AM_EVIDENCE in evidence for _q, _a, evidence, _o in app.incident.triage_path)
+            incident = await wait_until(pilot, lambda: app.incident, "the incident the diagnosis opens")
+            assert incident.target == "orders-a" and incident.severity == "P0"  # primary lost: the leaf's P0
+            assert any(AM_EVIDENCE in answer.evidence for answer in incident.answers())
 
     asyncio.run(main())
 

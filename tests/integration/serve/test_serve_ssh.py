@@ -160,3 +160,26 @@ def test_a_wrong_key_is_not_let_in(setup: Setup, terminals: list[SshTerminal]) -
     assert terminal.exit_code() == 255
     assert b"Permission denied" in terminal.output()
     assert not setup.console_processes()
+
+
+def test_viewers_cannot_take_the_seats_kept_for_responders(tmp_path: Path, terminals: list[SshTerminal]) -> None:
+    made = Setup(tmp_path)  # a server of its own: 2 sessions, 1 kept for responders
+    made.server.stop()
+    made.server = ServerProcess(["ssh", "--port", "0", "--host-key", str(made.host_key), "--users", str(made.users),
+                                 "--config", str(made.config), "--max-sessions", "2", "--responder-seats", "1"],
+                                tmp_path, pattern=r"on 127\.0\.0\.1:(\d+)")
+    try:
+        wall = made.terminal("bob")
+        terminals.append(wall)
+        wall.wait_for("Dashboard")
+        second_wall = made.terminal("carol")  # a wall screen reconnecting: the last seat is not for it
+        terminals.append(second_wall)
+        assert second_wall.exit_code() == 4
+        assert b"keeps its last 1 of 2 seats for responders" in second_wall.output()
+        responder = made.terminal("alice")  # mid-incident, the responder still gets in
+        terminals.append(responder)
+        responder.wait_for("Overview")
+        refused = [entry for entry in made.sessions("carol") if entry["action"] == "session_refused"]
+        assert refused and "seats for responders" in refused[0]["detail"]
+    finally:
+        made.server.stop()

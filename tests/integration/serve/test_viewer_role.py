@@ -52,7 +52,7 @@ def test_the_viewer_app_refuses_every_action_by_key_or_direct_call(config: Path,
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.pause()
             seen.append(app.screen.SCREEN_LABEL)  # type: ignore[attr-defined]
-            for action in ("show_screen('triage')", "start_run", "resume_run", "export_report", "open_incident"):
+            for action in ("show_screen('triage')", "start_run", "resume_run", "export_report"):
                 await app.run_action(action)
             await pilot.press("2", "3", "s", "e", "i")
             await pilot.pause()

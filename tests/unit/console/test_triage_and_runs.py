@@ -1,4 +1,4 @@
-"""The interfaces the Triage and Run screens render: StaticTriage, the stand-in tree, simulated runs."""
+"""The interfaces the Triage and Run screens render: StaticTriage, the playbooks' tree on a snapshot, runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from console.run_stub import PLANS, SimulatedLauncher
 from console.run_view import NeedsConfirmation, RunFinished, StepFinished
-from console.triage_stub import snapshot_triage
+from console.triage_adapter import PlaybookTriage
 from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode, TriageView
 from console_testkit import fixture_ticks
 from playbooks.fleet import Thresholds
@@ -40,20 +40,35 @@ def test_a_tree_pointing_nowhere_is_refused() -> None:
         StaticTriage("n", "q", {"q": TreeNode("q", "?", yes="gone")}, {})
 
 
-def test_the_stand_in_tree_answers_from_the_snapshot() -> None:
+def accept_all(view: PlaybookTriage) -> list[tuple[str, bool | None]]:
+    """Accept every probe's answer down the tree; stop at the first it cannot give (as the screen does)."""
+    walked: list[tuple[str, bool | None]] = []
+    while not view.current().is_leaf:
+        node = view.current()
+        found = view.probe(node.id)
+        walked.append((node.id, found.answer))
+        if found.answer is None:
+            break
+        view.answer(found.answer)
+    return walked
+
+
+def test_the_playbooks_tree_answers_a_remote_node_from_the_snapshot() -> None:
+    """No data dir, no config: the fixture fleet's nodes are triaged from what they report."""
     snapshot = fixture_ticks()[-1]
-    ledger = snapshot_triage(snapshot, "ledger", Thresholds())
-    assert ledger.probe("can-start").answer is True
-    assert ledger.probe("corruption").answer is None  # a snapshot cannot tell: the responder decides
-    disk = ledger.probe("disk-pressure")
-    assert disk.answer is True and disk.evidence == "disk 91% used on /srv, threshold 85%"
-    ledger.answer(True)
-    ledger.answer(False)
-    ledger.answer(True)
-    assert [r.playbook_id for r in ledger.recommended()] == ["free-disk-space"]
-    cache = snapshot_triage(snapshot, "cache", Thresholds())
-    assert cache.probe("can-start").answer is False
-    assert "unreachable" in cache.probe("disk-full").evidence
+    ledger = PlaybookTriage("ledger", snapshot=snapshot, thresholds=Thresholds())
+    walked = accept_all(ledger)
+    assert walked[:4] == [("fleet", True), ("in-group", False), ("data-here", False), ("answers", True)]
+    disk = ledger.probe("running-disk")
+    assert disk.answer is True and "disk 91 % used on node ledger on /srv" in disk.evidence
+    assert [r.playbook_id for r in ledger.recommended()] == ["disk-space"]
+    assert (ledger.fault(), ledger.severity(), ledger.run_on()) == ("disk-nearly-full", "P1", "ledger")
+    assert all(r.severity == "P1" for r in ledger.recommended())  # the diagnosis's, not the playbook's default
+    cache = PlaybookTriage("cache", snapshot=snapshot, thresholds=Thresholds())
+    walked = accept_all(cache)
+    assert walked[-2:] == [("answers", False), ("remote-crashed", None)]  # why it is down cannot be read here
+    assert "cannot be read from here" in cache.probe("remote-crashed").evidence
+    assert cache.recommended() == () and cache.fault() is None
 
 
 async def collect(launcher: SimulatedLauncher, answer: str | None, cancel_after: int | None = None) -> list[object]:

@@ -119,7 +119,7 @@ TREE = '''root = "start"
 question = "Can it start?"
 probe = "node.opens"
 yes = "monitor"
-no = { recommend = ["restore"], severity = "P0" }
+no = { fault = "files-missing", recommend = ["restore"] }
 
 [leaves.monitor]
 recommend = []
@@ -134,6 +134,17 @@ def test_tree_dangling_branch_and_unknown_probe_are_located(tmp_path: Path) -> N
     with pytest.raises(PlaybookFileError) as caught:
         load_tree_file(write(tmp_path, "tree.toml", TREE.replace('"node.opens"', '"node.open"')))
     assert (caught.value.line, caught.value.field) == (5, "nodes.start.probe")
+
+
+def test_a_leaf_takes_its_severity_from_its_fault_kind_only(tmp_path: Path) -> None:
+    """One source for severity (playbooks/severity.py): a leaf that states its own is refused, located."""
+    leaf = '{ fault = "files-missing", recommend = ["restore"] }'
+    for bad, problem in ((leaf.replace(" }", ', severity = "P3" }'), "unknown field"),
+                         ('{ recommend = ["restore"] }', "names its fault kind"),
+                         (leaf.replace("files-missing", "files-gone"), "has no severity")):
+        with pytest.raises(PlaybookFileError) as caught:
+            load_tree_file(write(tmp_path, "tree.toml", TREE.replace(leaf, bad)))
+        assert problem in caught.value.problem and caught.value.line == 7, caught.value
 
 
 def test_tree_cycle_and_unreachable_node(tmp_path: Path) -> None:
