@@ -174,7 +174,8 @@ def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
     if result.backup_id is None:
         text = f"incremental backup of {args.data_dir}: nothing new to archive (WAL ends at LSN {result.lsn_end})"
     else:
-        archived = f"{result.archived_segments} WAL segment(s) archived, "
+        archived = (f"{result.archived_segments} WAL segment(s) archived, " if result.type == "full" else
+                    f"the WAL archived since the last backup ({result.archived_segments} segment(s) by this run), ")
         text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
                 f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
                 f"{archived}{result.duration_seconds:.2f} s\n  {result.path}")

@@ -33,9 +33,10 @@ from engines.marker import ArchiveRecord, Marker, read_marker, write_marker
 from engines.wal import archive_status
 from engines.wal.segments import SegmentInfo, first_timestamp_ns
 
-__all__ = ["ArchiveKeeper", "ArchiveState", "inspect_archive", "RETRY_SECONDS", "record_repository"]
+__all__ = ["ArchiveKeeper", "ArchiveState", "DEFAULT_HOLD_MAX_BYTES", "inspect_archive", "RETRY_SECONDS", "record_repository"]
 
 RETRY_SECONDS = 5.0  # a refused write retries archiving at most this often
+DEFAULT_HOLD_MAX_BYTES = 2 * 2**30  # EngineOptions.wal_hold_max_bytes
 
 
 def _iso(ns: int) -> str:
@@ -332,6 +333,7 @@ def inspect_archive(data_dir: Path) -> ArchiveState | None:
     if marker is None or marker.archive is None:
         return None
     wal_dir = Path(data_dir) / "wal"
-    keeper = ArchiveKeeper(Path(data_dir), wal_dir, marker.archive, 0)
+    ceiling = marker.options.get("wal_hold_max_bytes", DEFAULT_HOLD_MAX_BYTES)
+    keeper = ArchiveKeeper(Path(data_dir), wal_dir, marker.archive, ceiling if isinstance(ceiling, int) else 0)
     keeper.refresh([segment for segment in list_segments(wal_dir) if segment.size > 0])
     return keeper.state(None)

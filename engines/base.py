@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from engines.archiving import ArchiveKeeper, record_repository
+from engines.archiving import ArchiveKeeper, inspect_archive, record_repository
 from engines.errors import (
     ClosedError,
     CorruptionError,
@@ -253,6 +253,8 @@ class Engine(ABC):
 
     def archive_state(self) -> Any:
         """The WAL archiving of this data dir (``ArchiveState``), or None when it records no repository."""
+        if self.mode == "ro":
+            return inspect_archive(self.path)  # read from the files: a read-only open archives nothing
         if self.archiving.record is None:
             return None
         with self._write_lock:
