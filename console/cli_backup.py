@@ -136,6 +136,10 @@ def _through_node(args: argparse.Namespace) -> dict[str, Any] | None:
     The node left ``node-agent.json`` in the data dir (its URL and token file); the backup it
     takes is the same hot backup of the open engine, so the shipped timer works on live nodes.
     """
+    from engines.locking import SERVING_MARKER_NAME
+
+    if not (Path(args.data_dir) / SERVING_MARKER_NAME).exists():
+        return None  # no node serves it: the imports below cost more than most backups
     from engines.node.client import NodeClient, read_token_file
     from playbooks.agent.marker import serving_node
 
