@@ -89,7 +89,7 @@ class Marker:
         return json.dumps(self.model_dump(), indent=indent)
 
     def model_copy(self, update: dict[str, Any] | None = None) -> Marker:
-        return replace(self, options=dict(self.options), **(update or {}))
+        return replace(self, **{"options": dict(self.options), **(update or {})})
 
 
 _KINDS: dict[str, Any] = {"backend": str, "format_version": int, "node_name": str, "epoch": int, "durability": str,

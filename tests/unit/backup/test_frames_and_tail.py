@@ -105,5 +105,6 @@ def test_metadata_and_marker_check_their_fields_and_keep_unknown_ones() -> None:
     assert marker.epoch == 3 and marker.archive is not None and marker.archive.repo == "/r"
     assert json.loads(marker.model_dump_json())["archive"] == {"repo": "/r", "data_dir": "/d", "since": ""}
     assert marker.model_copy(update={"archive": None}).archive is None and marker.archive is not None
+    assert marker.model_copy(update={"options": {"low_memory": True}}).options == {"low_memory": True}
     with pytest.raises(ValueError, match="epoch"):
         Marker.model_validate({"backend": "cow", "epoch": "3"})
