@@ -20,7 +20,7 @@ archive and records the repository in the data dir; restore checks every checksu
 file before renaming the result into place; verify checks every file inside the archive too.
 
 Usage: python bench/backup_bench.py [--size-mb 250] [--runs 5] [--work DIR] [--datasets cow,lsm,rocksdb,lsm-wal]
-       [--commands create,restore,verify]
+       [--commands create,restore,verify] [--quiet-load 2.5] [--json FILE]
 """
 
 from __future__ import annotations
@@ -129,9 +129,23 @@ def clear(*paths: Path) -> None:
             path.unlink()
 
 
+QUIET_LOAD: float | None = None  # --quiet-load: wait for the machine to calm down before each figure
+QUIET_WAIT_SECONDS = 300.0
+
+
+def wait_for_quiet() -> None:
+    """On a shared machine, wait (at most QUIET_WAIT_SECONDS) until the 1-minute load is under QUIET_LOAD."""
+    if QUIET_LOAD is None:
+        return
+    deadline = time.monotonic() + QUIET_WAIT_SECONDS
+    while os.getloadavg()[0] > QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def duel(name: str, mb: float, runs: int, peer: Callable[[], float], ours: Callable[[], float],
          setup: Callable[[], None]) -> dict[str, float]:
     """Alternate the two sides ``runs`` times (who goes first alternates too); print and return the figures."""
+    wait_for_quiet()
     load_before = os.getloadavg()[0]
     peer_times: list[float] = []
     our_times: list[float] = []
@@ -208,7 +222,11 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--commands", default="create,restore,verify")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--quiet-load", type=float, metavar="L",
+                        help="before each figure, wait up to 5 min for the 1-minute load average to drop under L")
     args = parser.parse_args()
+    global QUIET_LOAD
+    QUIET_LOAD = args.quiet_load
     for tool in ("tar", "zstd", "sha256sum", "sync"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is needed for the peer figures")
