@@ -42,8 +42,8 @@ from console.messages import (
     SourceFailed,
 )
 from console.run_actions import RunActions
-from console.run_state import RunState
-from console.run_view import RunLauncher, RunSession
+from console.run_adapter import RunLauncher, RunSession
+from console.run_state import RunState, Verified
 from console.safety import Capabilities, ReadOnlyRefusal
 from console.terminal import TerminalWatch
 from console.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_theme
@@ -305,6 +305,10 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         incident = self.timeline_incident()
         return list(incident.events) if incident is not None else list(self.events)
 
+    def recovery_verified(self, node: str, verified: Verified) -> None:
+        """The runner resolved ``node``'s incident in the store at ``verified.at``: show it now."""
+        self.desk.refresh()
+
     def record(self, kind: str, text: str, node: str | None = None, at: datetime | None = None) -> None:
         """An event of the fleet's log, and of ``node``'s open incident when it has one (and the console may write)."""
         event = IncidentEvent((at or self.clock()).timestamp(), kind, text, node)
@@ -352,7 +356,7 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.dashboard and action in ("show_screen", "start_run", "cancel_run", "resume_run",
+        if self.dashboard and action in ("show_screen", "start_run", "plan_run", "cancel_run", "resume_run",
                                          "export_report", "triage_node", "silence_alert"):
             return False
         if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report",

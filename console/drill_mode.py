@@ -33,7 +33,7 @@ from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
 from console.drill_sandbox import DrillSandbox, SandboxError, build_sandbox, measure, state_dir_of, write_report
 from console.format import clock_text
 from console.launch import has_terminal, launch, no_terminal
-from console.run_adapter import PlaybookLauncher
+from console.run_adapter import RunLauncher
 from console.screens.base import ConsoleScreen
 from console.screens.drill import DrillScreen
 from console.themes import load_theme
@@ -119,13 +119,13 @@ class DrillApp(DrConsoleApp):
     # ---------------------------------------------------------------- the clock stops when the node is healthy
     def _run_changed(self) -> None:
         state = self.run_state
-        if state is None or state.finished is None or id(state) in self._finished_runs:
+        if state is None or not state.done or id(state) in self._finished_runs:
             return
         self._finished_runs.add(id(state))
-        self.drill_runs.append({"playbook": state.playbook_id, "status": state.finished.status})
+        self.drill_runs.append({"playbook": state.playbook_id, "status": state.outcome})
         # The probes saw the data dir before the run: a new walk starts from what it is now.
         self.triage_sessions.pop(state.node, None)
-        if state.finished.status == "succeeded" and self.drill_result is None:
+        if state.outcome == "succeeded" and self.drill_result is None:
             self.action_check_recovery()
 
     def action_check_recovery(self) -> None:
@@ -185,8 +185,7 @@ def drill_app(drill: DrillSandbox, *, report_path: Path, theme: str | None = Non
     """The console on the sandbox's one node: local source, the playbooks' tree and runner, its backups."""
     spec = NodeSpec(name=drill.node_name, engine=drill.engine, data_dir=drill.data_dir, backup_repo=drill.repo)
     thresholds = Thresholds()
-    launcher = PlaybookLauncher({drill.node_name: drill.data_dir},
-                                param_defaults={drill.node_name: {"repo": str(drill.repo)}})
+    launcher = RunLauncher([spec])
 
     def triage_factory(snapshot: Any, node: str) -> PlaybookTriage:
         return PlaybookTriage(node, drill.data_dir, snapshot=snapshot, library=launcher.library, repo=drill.repo,

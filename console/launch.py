@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.app import MODES, DrConsoleApp
-from console.run_view import RunLauncher
 from console.themes import load_theme
 
 if TYPE_CHECKING:
     from console.config import ConsoleConfig
+    from console.run_adapter import RunLauncher
 
 __all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "run_app", "triage_factory",
            "viewer_role"]
@@ -37,7 +37,7 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
     ``DRCONSOLE_ROLE=viewer`` (set by ``drconsole serve ssh|web`` for viewers) makes it the read-only
     dashboard whatever the arguments said: the role is enforced here, not only by the command line.
     """
-    from console.run_stub import SimulatedLauncher
+    from console.run_adapter import RunLauncher
     from playbooks.fleet import fleet_source
     from playbooks.incident_store import IncidentStore
 
@@ -47,12 +47,11 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
     loaded = load_theme(theme or config.console.theme)
     source = fleet_source(config.nodes, **config.source_options())
     report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
-    if launcher is None and any(spec.data_dir is not None for spec in config.nodes):
-        # Nodes with a local data dir get the playbooks' runner; the others keep the stand-in launcher.
-        launcher = _playbook_launcher(config, read_only, SimulatedLauncher())
+    # Every node's runs go through the one launcher: it picks each node's runner, or says why there is none.
+    launcher = launcher or RunLauncher(config.nodes, read_only=read_only)
     return DrConsoleApp(source=source, mode=mode, read_only=read_only, theme=loaded, thresholds=config.thresholds,
                         refresh_seconds=config.console.refresh_seconds, report_dir=report_dir, notice=notice,
-                        launcher=launcher or SimulatedLauncher(), watch_terminal=watch_terminal,
+                        launcher=launcher, watch_terminal=watch_terminal,
                         triage_factory=triage_factory(config, getattr(launcher, "library", None)),
                         node_urls=_node_urls(config),
                         incident_store=IncidentStore(webhook=config.notify.webhook) if config.notify.webhook else None)
@@ -61,17 +60,6 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
 def _node_urls(config: ConsoleConfig) -> dict[str, str]:
     """Each node's URL: a run's incident on it resolves when it answers /ready again."""
     return {spec.name: spec.url for spec in config.nodes if spec.url is not None}
-
-
-def _playbook_launcher(config: ConsoleConfig, read_only: bool, fallback: RunLauncher) -> RunLauncher:
-    """The real launcher for the nodes with a ``data_dir`` (console.run_adapter)."""
-    from console.run_adapter import PlaybookLauncher
-
-    specs = {spec.name: spec for spec in config.nodes}
-    data_dirs = {name: Path(spec.data_dir) for name, spec in specs.items() if spec.data_dir is not None}
-    repos = {name: {"repo": str(spec.backup_repo)} for name, spec in specs.items() if spec.backup_repo is not None}
-    return PlaybookLauncher(data_dirs, fallback=fallback, read_only=read_only, param_defaults=repos,
-                            ready_urls=_node_urls(config))
 
 
 def triage_factory(config: ConsoleConfig, library: Any | None = None) -> Any:

@@ -6,13 +6,20 @@ UI's side) applies it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from console.run_view import RunEvent
+from playbooks.events import RunEvent
 from playbooks.fleet import FleetSnapshot
 from playbooks.incident_model import Incident
 
-__all__ = ["IncidentsChanged", "IncidentTrouble", "NodeSelected", "RunEventReceived", "SnapshotReady", "SourceFailed",
+if TYPE_CHECKING:
+    from console.run_adapter import RunEnded
+    from playbooks.runner import RunResult
+
+__all__ = ["IncidentsChanged", "IncidentTrouble", "NodeSelected", "RunEndedReceived", "RunEventReceived", "RunPlanned",
+           "SnapshotReady", "SourceFailed",
            "TriageAnswered", "RefusedAction"]
 
 
@@ -52,11 +59,30 @@ class TriageAnswered(Message):
 
 
 class RunEventReceived(Message):
-    """The run worker received an event from the playbook run."""
+    """The run worker received an event from the playbook run (the runner's own ``RunEvent``)."""
 
     def __init__(self, event: RunEvent) -> None:
         super().__init__()
         self.event = event
+
+
+class RunEndedReceived(Message):
+    """The runner returned or raised: its result, and whether the node was verified ready."""
+
+    def __init__(self, ended: RunEnded) -> None:
+        super().__init__()
+        self.ended = ended
+
+
+class RunPlanned(Message):
+    """The dry run of ``playbook`` on ``node`` finished: its plan, or why there is none."""
+
+    def __init__(self, node: str, playbook: str, plan: RunResult | None, error: str = "") -> None:
+        super().__init__()
+        self.node = node
+        self.playbook = playbook
+        self.plan = plan
+        self.error = error
 
 
 class RefusedAction(Message):

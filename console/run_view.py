@@ -1,126 +1,75 @@
-"""What the Run screen needs from a playbook run: ``RunSession`` and the events it streams.
+"""How the Run screen words and draws what the playbooks' runner reports; presentation only.
 
-The runner belongs to ``playbooks`` (it executes steps, writes the journal and the audit log);
-the Run screen renders its event stream and forwards the responder's decisions: confirm a
-destructive step (by typing the node name), decline it, or cancel the run. ``RunLauncher``
-starts runs and lists interrupted ones to resume. A read-only console has no launcher at all.
+The event stream is ``playbooks.events.RunEvent`` and a step's final status is the runner's own
+(``playbooks.runner.StepOutcome.status``: succeeded, problem, skipped, failed, refused; planned in
+a dry run). The screen adds only what a step is *while* the run goes: ``running`` (after
+``step_started``), ``waiting`` (after ``needs_confirmation``), and ``not-run`` for a planned step
+the run never reached. A run's status is the runner's ``RunResult.status``; ``succeeded`` is shown
+as such only once the node is verified (console.run_state.RunState.status says which).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from datetime import datetime, tzinfo
 
-from console.triage_view import Recommendation
+from console.format import bytes_text, duration_text
 
-__all__ = [
-    "LogLine", "NeedsConfirmation", "ResumableRun", "RunEvent", "RunFinished", "RunLauncher", "RunSession",
-    "RunStarted", "StepFinished", "StepInfo", "StepProgress", "StepStarted", "StepStatus",
-]
+__all__ = ["RUN_STYLE", "STEP_STYLE", "VERIFY_ACTIONS", "progress_figures", "step_word", "verified_text"]
 
-StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "cancelled", "waiting"]
+# status -> (symbol, word, theme variable). Symbol and word, never colour alone.
+STEP_STYLE: dict[str, tuple[str, str, str]] = {
+    "planned": ("○", "planned", "status-unknown"),
+    "not-run": ("·", "not run", "status-unknown"),
+    "running": ("◐", "running", "accent"),
+    "waiting": ("◆", "confirm?", "status-warn"),
+    "succeeded": ("✔", "done", "status-ok"),
+    # A diagnostic step that found what it looks for ("Find the damage"): the run goes on; not a failure.
+    "problem": ("⚑", "found", "status-warn"),
+    "skipped": ("⊘", "skipped", "status-unknown"),
+    "failed": ("✖", "failed", "status-crit"),
+    "refused": ("✖", "refused", "status-crit"),
+}
 
+# RunState.status -> (symbol and word, theme variable)
+RUN_STYLE: dict[str, tuple[str, str]] = {
+    "idle": ("", "dim"),
+    "cannot": ("✖ CANNOT ACT", "status-crit"),
+    "planning": ("… PLANNING", "dim"),
+    "ready": ("○ READY", "accent"),
+    "running": ("◐ RUNNING", "accent"),
+    "waiting": ("◆ WAITING FOR CONFIRMATION", "status-warn"),
+    "verifying": ("◐ VERIFYING", "accent"),
+    "succeeded": ("✔ SUCCEEDED", "status-ok"),
+    "unverified": ("◇ DONE, NOT VERIFIED", "status-warn"),
+    "failed": ("✖ FAILED", "status-crit"),
+    "refused": ("✖ REFUSED", "status-crit"),
+    "cancelled": ("■ CANCELLED", "status-warn"),
+}
 
-@dataclass(frozen=True)
-class StepInfo:
-    id: str
-    title: str
-    action: str = ""
-    destructive: bool = False
-
-
-@dataclass(frozen=True)
-class RunStarted:
-    run_id: str
-    playbook_id: str
-    node: str
-    steps: tuple[StepInfo, ...]
-
-
-@dataclass(frozen=True)
-class StepStarted:
-    step_id: str
-
-
-@dataclass(frozen=True)
-class StepProgress:
-    step_id: str
-    done: int
-    total: int
-    bytes_done: int | None = None
-    bytes_total: int | None = None
-    eta_seconds: float | None = None
+# Actions whose success says the node's data checks out (verification steps of a local run).
+VERIFY_ACTIONS = frozenset({"engine.verify", "engine.smoke_test", "checks.smoke", "checks.verify_recovery"})
 
 
-@dataclass(frozen=True)
-class LogLine:
-    text: str
-    level: str = "info"  # "info" | "warning" | "error"
+def step_word(status: str) -> tuple[str, str, str]:
+    """The symbol, word and theme variable of a step status (an unknown one is shown as failed)."""
+    return STEP_STYLE.get(status, STEP_STYLE["failed"])
 
 
-@dataclass(frozen=True)
-class NeedsConfirmation:
-    """A destructive step waits: the responder must type ``node`` to let it run."""
-
-    step_id: str
-    node: str
-    what: str
-
-
-@dataclass(frozen=True)
-class StepFinished:
-    step_id: str
-    status: StepStatus
-    detail: str = ""
+def progress_figures(done: int | None, total: int | None, unit: str | None, eta_seconds: float | None) -> str:
+    """``12.0M of 40.0M · ETA 3s`` for bytes, ``3/10 ticks`` otherwise; "" without figures."""
+    if done is None or not total:
+        return ""
+    if unit == "bytes":
+        text = f"{bytes_text(done)} of {bytes_text(total)}"
+    else:
+        text = f"{done}/{total}" + (f" {unit}" if unit else "")
+    if eta_seconds is not None and done < total:
+        text += f" · ETA {duration_text(eta_seconds)}"
+    return text
 
 
-@dataclass(frozen=True)
-class RunFinished:
-    status: Literal["succeeded", "failed", "cancelled", "refused"]
-    detail: str = ""
-
-
-RunEvent = RunStarted | StepStarted | StepProgress | LogLine | NeedsConfirmation | StepFinished | RunFinished
-
-
-@runtime_checkable
-class RunSession(Protocol):
-    run_id: str
-    playbook_id: str
-    node: str
-    simulated: bool
-
-    def steps(self) -> Sequence[StepInfo]: ...
-
-    def events(self) -> AsyncIterator[RunEvent]:
-        """The run's events until ``RunFinished`` (the run starts when this is first iterated)."""
-        ...
-
-    def confirm(self, step_id: str, typed: str) -> bool:
-        """Let a waiting destructive step run; refused (False) unless ``typed`` is the node name."""
-        ...
-
-    def decline(self, step_id: str) -> None: ...
-
-    def cancel(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class ResumableRun:
-    run_id: str
-    playbook_id: str
-    node: str
-    step_id: str  # the step it was in
-
-
-class RunLauncher(Protocol):
-    def plan(self, recommendation: Recommendation, node: str) -> Sequence[StepInfo]:
-        """The steps a run would take (shown before it starts; changes nothing)."""
-        ...
-
-    def start(self, recommendation: Recommendation, node: str) -> RunSession: ...
-
-    def resumable(self) -> Sequence[ResumableRun]: ...
-
-    def resume(self, run_id: str) -> RunSession: ...
+def verified_text(at: datetime, tz: tzinfo | None) -> str:
+    """``node ready at 12:04:09 UTC`` in the console's zone (UTC unless told)."""
+    local = at.astimezone(tz) if tz is not None else at
+    zone = local.tzname() or "UTC"
+    return f"node ready at {local:%H:%M:%S} {zone}"

@@ -49,10 +49,11 @@ def node_of(target: str) -> str | None:
 class IncidentStore:
     """The incidents of one state dir. ``clock`` gives epoch seconds (the console passes its own)."""
 
-    def __init__(self, state: StateDir | None = None, *, clock: Callable[[], float] = time.time,
+    def __init__(self, state: StateDir | None = None, *, clock: Callable[[], float] | None = None,
                  webhook: str | None = None) -> None:
         self.state = state or StateDir()
-        self.clock = clock
+        # Looked up at each call (not bound at import), so one patched ``time`` freezes every store.
+        self.clock: Callable[[], float] = clock or (lambda: time.time())
         self.webhook = webhook if webhook is not None else os.environ.get("DRCONSOLE_WEBHOOK_URL") or None
         self._cache: dict[Path, tuple[int, int, Incident]] = {}
 

@@ -581,7 +581,8 @@ class Runner:
         return RunResult(run_id, header["playbook"], status, outcomes, header["data_dir"], header.get("backend"),
                          partial=partial, message=message, journal=str(journal.path), incident=incident,
                          escalation=escalation, simulated_from=header.get("simulated_from"), lost=lost,
-                         recovered=recovered, verified=verified)
+                         recovered=recovered, verified=verified,
+                         verified_ready_at=header.get("verified_ready_at") if verified else None)
 
     def _verify(self, header: dict[str, Any], journal: Journal, incident: str, checks_passed: bool,
                 ready_url: str | None) -> str | None:
@@ -598,7 +599,9 @@ class Runner:
             self._log(header, journal, None, f"incident {incident} stays open: {evidence}", "warning")
             return None
         evidence = f"{evidence}; run {header['run_id']} ({header['playbook']}) passed its checks"
-        self.incidents.record_verified(header.get("node") or header["data_dir"], evidence=evidence,
+        # One moment for the incident's resolution and the run's result: the RTO clock and the screen agree.
+        header["verified_ready_at"] = moment = time.time()
+        self.incidents.record_verified(header.get("node") or header["data_dir"], evidence=evidence, at=moment,
                                        run_id=header["run_id"], actor=self.actor)
         self._log(header, journal, None, f"incident {incident} resolved: {evidence}")
         return evidence

@@ -1,40 +1,36 @@
-"""A run's steps with their status: symbol + word, destructive steps marked."""
+"""A run's steps with their status: symbol + word, destructive steps marked (console.run_view.STEP_STYLE)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from console.run_view import StepInfo, StepStatus
+from console.run_view import step_word
 from console.widgets.text import line
 
-__all__ = ["StepList", "STEP_STYLE"]
+if TYPE_CHECKING:
+    from playbooks.runner import StepOutcome
 
-STEP_STYLE: dict[str, tuple[str, str, str]] = {
-    "pending": ("○", "pending", "status-unknown"),
-    "waiting": ("◆", "confirm?", "status-warn"),
-    "running": ("◐", "running", "accent"),
-    "succeeded": ("✔", "done", "status-ok"),
-    "failed": ("✖", "failed", "status-crit"),
-    "skipped": ("⊘", "skipped", "status-unknown"),
-    "cancelled": ("■", "cancelled", "status-warn"),
-}
+__all__ = ["StepList"]
 
 
 class StepList(Widget):
-    """``steps`` in order with ``statuses`` by step id. No bindings."""
+    """``steps`` (the plan's rows) in order with ``statuses`` by step id (the runner's words). No bindings."""
 
-    steps: reactive[tuple[StepInfo, ...]] = reactive((), layout=True)
-    statuses: reactive[dict[str, StepStatus]] = reactive(dict, always_update=True)
+    steps: reactive[tuple[StepOutcome, ...]] = reactive((), layout=True, always_update=True)
+    statuses: reactive[dict[str, str]] = reactive(dict, always_update=True)
+    empty: reactive[str] = reactive("no run yet: choose a recommended playbook in Triage (2)")
 
     def render(self) -> Content:
         if not self.steps:
-            return line("[dim]no run yet: choose a recommended playbook in Triage (2)[/dim]")
+            return line("[dim]$empty[/dim]", empty=self.empty)
         lines = []
         for index, step in enumerate(self.steps, start=1):
-            status = self.statuses.get(step.id, "pending")
-            symbol, word, variable = STEP_STYLE[status]
+            symbol, word, variable = step_word(self.statuses.get(step.id, "planned"))
             danger = " [b $status-warn]⚠[/]" if step.destructive else ""
-            lines.append(line(f"[${variable}]{symbol} {word:<9}[/] {index}. $title{danger}", title=step.title))
+            lines.append(line(f"[${variable}]{symbol} {word:<8}[/] {index:>2}. $title{danger}",
+                              title=step.summary or step.id))
         return Content("\n").join(lines)

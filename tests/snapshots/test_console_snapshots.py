@@ -1,17 +1,28 @@
 """Every screen, from the fixed fleet at a frozen clock: overview, dashboard and help in every theme
 at 80x24 and 120x40; triage (the real decision tree), run, timeline and the confirmation dialog in the
-default theme."""
+default theme.
+
+The Run screen is the real one on a real run: ledger is a real lsm data dir with a flipped SSTable
+byte (at a fixed path, with a fixed run id, so the picture is the same every time), recovered by
+the playbooks' runner through the console's launcher.
+"""
 
 from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from console.run_stub import SimulatedLauncher
+from console.run_adapter import RunLauncher
 from console.screens.confirm import ConfirmScreen
-from console.triage_view import Recommendation
-from console_testkit import fixture_app, frozen_clock
+from console_testkit import FROZEN, fixture_app
+from engines import create_engine
+from playbooks.faults import inject
+from playbooks.fleet import NodeSpec
 
 THEMES = ["dark", "light", "wall", "colorblind"]
 SIZES = [(80, 24), (120, 40)]
@@ -77,31 +88,76 @@ async def walk_to_triage(pilot: Pilot, answers: tuple[bool | None, ...]) -> None
 
 
 async def walk_to_run(pilot: Pilot, *, finish: bool) -> None:
-    """ledger: triage down to disk nearly full (the probes' answers) -> a run -> start; then confirm and finish,
-    or stop at the dialog. The run is the simulated launcher's plan of the same name."""
+    """ledger: the real triage down to its conclusion, then recover-lsm on its real data dir; confirm and finish,
+    or stop at the dialog."""
     app = pilot.app
     await walk_to_triage(pilot, (None,) * 7)
-    view = app.triage_sessions["ledger"]
-    assert [r.playbook_id for r in view.recommended()] == ["disk-space"]
-    app.choose_playbook(Recommendation("free-disk-space", "Free disk space safely", "P1", destructive=True,
-                                       target_rto_seconds=1800), "ledger")
-    app.action_start_run()
-    for _ in range(200):
-        if isinstance(app.screen, ConfirmScreen):
+    app.desk.flush(5)  # the answers are on the incident before the run starts (one frozen moment: order is all)
+    app.choose("recover-lsm", "ledger")
+    for _ in range(1000):
+        if app.run_state.plan is not None:
             break
-        await pilot.pause(0.01)
+        await pilot.pause(0.02)
+    app.action_start_run()
+    for _ in range(1000):  # the dialog is up and composed (its Input exists)
+        if isinstance(app.screen, ConfirmScreen) and app.screen.query(Input):
+            break
+        await pilot.pause(0.02)
     app.screen.query_one(Input).cursor_blink = False
     if finish:
         app.screen.dismiss("ledger")
-        for _ in range(200):
-            if app.run_state.finished is not None:
+        for _ in range(1000):
+            if app.run_state.done:
                 break
-            await pilot.pause(0.01)
+            await pilot.pause(0.02)
+        log_pane = app.screen.query_one("#run-log")
+        app.desk.flush(5)
+        for _ in range(500):  # the log pane has written every line of the run (a loaded machine is slow)
+            if log_pane._written == len(app.run_state.log):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        log_pane.scroll_end(animate=False, immediate=True)
+        await pilot.pause(0.1)
     await settle(pilot)
 
 
-def flow_app():
-    return fixture_app(launcher=SimulatedLauncher(step_seconds=0, clock=frozen_clock))
+class FrozenTime:
+    """``time`` as the run's actions and incident store see it here: stopped at the fleet's frozen moment."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    @staticmethod
+    def monotonic() -> float:
+        return 1000.0
+
+    @staticmethod
+    def time() -> float:
+        return FROZEN.timestamp()
+
+    @staticmethod
+    def gmtime(seconds: float | None = None) -> time.struct_time:
+        return time.gmtime(FROZEN.timestamp())
+
+
+@pytest.fixture
+def flow_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The fixed fleet with ledger as a real corrupt lsm data dir at a fixed path, and a fixed run id."""
+    root = Path("/tmp/drconsole-snapshots") / request.node.name.replace("[", "-").replace("]", "")
+    shutil.rmtree(root, ignore_errors=True)
+    data = root / "ledger"
+    with create_engine(data, backend="lsm") as engine:
+        for index in range(200):
+            engine.put(f"entry:{index:04d}".encode(), b"balance" * 10)
+    inject("sstable-corrupt", data, seed=7)
+    # The frozen clock of the fleet, for the run too: its id, its incident's id, the durations it reports.
+    monkeypatch.setattr("playbooks.runner.new_run_id", lambda: "20240514-120409-000-snap")
+    monkeypatch.setattr("playbooks.actions.engine_actions.time", FrozenTime())
+    monkeypatch.setattr("playbooks.incident_store.time", FrozenTime())
+    monkeypatch.setattr("playbooks.runner.time", FrozenTime())
+    yield lambda: fixture_app(launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm", data_dir=data)]))
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
@@ -110,18 +166,18 @@ def test_triage(snap_compare, size: tuple[int, int]) -> None:
         await walk_to_triage(pilot, (None, None, None, None))  # at "Is data corruption detected?", with evidence
         await settle(pilot)
 
-    assert snap_compare(flow_app(), terminal_size=size, run_before=triage)
+    assert snap_compare(fixture_app(), terminal_size=size, run_before=triage)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
-def test_run_finished(snap_compare, size: tuple[int, int]) -> None:
+def test_run_finished(snap_compare, flow_app, size: tuple[int, int]) -> None:
     async def run(pilot: Pilot) -> None:
         await walk_to_run(pilot, finish=True)
 
     assert snap_compare(flow_app(), terminal_size=size, run_before=run)
 
 
-def test_confirmation_dialog(snap_compare) -> None:
+def test_confirmation_dialog(snap_compare, flow_app) -> None:
     async def confirm(pilot: Pilot) -> None:
         await walk_to_run(pilot, finish=False)
         await pilot.press(*"ledg")
@@ -131,7 +187,7 @@ def test_confirmation_dialog(snap_compare) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
-def test_timeline(snap_compare, size: tuple[int, int]) -> None:
+def test_timeline(snap_compare, flow_app, size: tuple[int, int]) -> None:
     async def timeline(pilot: Pilot) -> None:
         await walk_to_run(pilot, finish=True)
         pilot.app.action_show_screen("timeline")

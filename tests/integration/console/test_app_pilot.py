@@ -12,7 +12,7 @@ from textual.command import CommandPalette
 from textual.widgets import Input
 
 from console.app import DrConsoleApp
-from console.run_stub import SimulatedLauncher
+from console.run_adapter import RunLauncher
 from console.screens.confirm import ConfirmScreen
 from console.screens.dashboard import DashboardScreen
 from console.screens.error_dialog import ErrorDialog
@@ -21,8 +21,10 @@ from console.screens.overview import OverviewScreen
 from console.screens.run import RunScreen
 from console.screens.timeline import TimelineScreen
 from console.screens.triage import TriageScreen
-from console_testkit import fixture_app, fixture_ticks, frozen_clock, screen_text
-from playbooks.fleet import FixtureSource
+from console_testkit import fixture_app, fixture_ticks, frozen_clock, screen_text, tree_digest
+from engines import create_engine
+from playbooks.faults import inject
+from playbooks.fleet import FixtureSource, NodeSpec
 
 
 def run(coroutine):
@@ -88,7 +90,7 @@ def test_a_palette_command_is_run_by_typing_it() -> None:
 
     screen, titles = run(main())
     assert screen is TimelineScreen
-    assert titles == ["Overview", "Triage", "Run", "Timeline", "Start run", "Cancel run",
+    assert titles == ["Overview", "Triage", "Run", "Timeline", "Start run", "Plan run", "Cancel run",
                       "Resume run", "Export incident report", "Help", "Quit", "Theme"]
 
 
@@ -103,8 +105,15 @@ def test_enter_on_a_card_triages_that_node_and_a_fault_found_opens_the_incident(
             app.desk.flush(5)
             await pilot.pause()
             before = app.incident  # opening Triage opens nothing
-            for key in ("a", "n", "a"):  # can start: yes (probe); corruption: no; disk pressure: yes (probe)
-                await pilot.press(key)
+            # The real tree, answered from the fixture snapshot: accept each probe's answer down to the leaf
+            # (ledger's disk is 91 % used: disk nearly full).
+            for _ in range(40):
+                view = app.triage_sessions.get("ledger")
+                if view is not None and view.current().is_leaf:
+                    break
+                if view is not None and view.probed(view.current().id) is not None:
+                    await pilot.press("a")
+                await pilot.pause(0.05)
             for _ in range(100):
                 app.desk.flush(5)
                 await pilot.pause(0.02)
@@ -115,20 +124,31 @@ def test_enter_on_a_card_triages_that_node_and_a_fault_found_opens_the_incident(
     app, screen, before = run(main())
     assert app.selected_node == "ledger" and screen is TriageScreen and before is None
     incident = app.incident
-    # The stand-in tree's leaf recommends free-disk-space: its P1 is the diagnosis' severity, not the alerts'.
+    # The leaf is "disk nearly full": its P1 is the diagnosis' severity (playbooks/severity.py), not the alerts'.
     assert incident is not None and incident.severity == "P1" and incident.target == "ledger"
     kinds = [event.kind for event in incident.events]
-    assert kinds[0] == "alert" and "opened" in kinds and kinds.count("answer") == 3
+    answers = [event for event in incident.events if event.kind == "answer"]
+    assert kinds[0] == "alert" and "opened" in kinds and len(answers) >= 4
+    assert any("disk" in event.message and "91" in event.message for event in answers)
 
 
 def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
+    """ledger of the recorded fleet is a real corrupt lsm data dir here: a wrong name never lets the step run."""
+    data = tmp_path / "ledger"
+    with create_engine(data, backend="lsm") as engine:
+        for index in range(100):
+            engine.put(f"k{index}".encode(), b"v" * 40)
+    inject("sstable-corrupt", data, seed=3)
+    before = tree_digest(data)
+
     async def main():
-        app = fixture_app(launcher=SimulatedLauncher(step_seconds=0, clock=frozen_clock), report_dir=tmp_path)
+        app = fixture_app(launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm", data_dir=data)]),
+                          report_dir=tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            for key in ("h", "enter", "a", "n", "a", "enter", "s"):
-                await pilot.press(key)
-            for _ in range(50):
+            app.choose("recover-lsm", "ledger")
+            await pilot.press("s")
+            for _ in range(500):
                 if isinstance(app.screen, ConfirmScreen):
                     break
                 await pilot.pause(0.02)
@@ -138,8 +158,8 @@ def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
             button_disabled = app.screen.query_one("#confirm-run").disabled
             app.screen.query_one(Input).value = ""
             await pilot.press("escape")
-            for _ in range(50):
-                if app.run_state is not None and app.run_state.finished is not None:
+            for _ in range(500):
+                if app.run_state is not None and app.run_state.done:
                     break
                 await pilot.pause(0.02)
             app.desk.flush(5)
@@ -148,12 +168,14 @@ def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
 
     still_asking, button_disabled, app = run(main())
     assert still_asking and button_disabled
-    assert app.run_state.finished is not None and app.run_state.finished.status == "cancelled"
-    assert app.run_state.statuses["recycle-wal"] == "cancelled"
-    assert app.run_state.statuses["compact"] == "cancelled"
+    assert app.run_state.status == "refused" and app.run_state.result.status == "refused"
+    assert app.run_state.statuses["repair"] == "refused"
+    assert app.run_state.statuses["final-verify"] == "not-run"
     # The decline is on the incident the triage opened (ledger's), the one the Timeline shows.
     assert app.timeline_incident() is not None and app.timeline_incident().target == "ledger"
-    assert any(event.message == "recycle-wal declined" for event in app.timeline())
+    assert any(event.message == "repair declined" for event in app.timeline())
+    snapshot_copies = {path for path in tree_digest(data) if path.startswith(".quarantine")}
+    assert {path: digest for path, digest in tree_digest(data).items() if path not in snapshot_copies} == before
 
 
 def test_the_refresh_worker_feeds_history_and_the_cards() -> None:

@@ -15,7 +15,7 @@ import pytest
 from textual.binding import Binding
 
 from console.app import DrConsoleApp
-from console.run_stub import SimulatedLauncher
+from console.run_adapter import RunLauncher
 from console.screens.confirm import ConfirmScreen
 from console.screens.dashboard import DashboardScreen
 from console.screens.help import HelpScreen
@@ -34,20 +34,24 @@ BACKENDS = available_backends()
 pytestmark = pytest.mark.skipif(not BACKENDS, reason="no backend built yet")
 
 
-class SpyLauncher(SimulatedLauncher):
-    """Records every call: in read-only mode the app must not even hold it."""
+class SpyLauncher(RunLauncher):
+    """The real launcher, recording every call: in read-only mode the app must not even hold it."""
 
-    def __init__(self) -> None:
-        super().__init__(step_seconds=0)
+    def __init__(self, specs: list[NodeSpec]) -> None:
+        super().__init__(specs)
         self.calls: list[str] = []
 
-    def start(self, recommendation, node):
-        self.calls.append(f"start {recommendation.playbook_id}")
-        return super().start(recommendation, node)
+    def plan(self, playbook_id, node):
+        self.calls.append(f"plan {playbook_id}")
+        return super().plan(playbook_id, node)
 
-    def resume(self, run_id):
-        self.calls.append(f"resume {run_id}")
-        return super().resume(run_id)
+    def start(self, playbook_id, node):
+        self.calls.append(f"start {playbook_id}")
+        return super().start(playbook_id, node)
+
+    def resume(self, node):
+        self.calls.append(f"resume {node}")
+        return super().resume(node)
 
 
 def every_key() -> list[str]:
@@ -83,7 +87,7 @@ def test_every_key_and_every_palette_command_changes_nothing(tmp_path: Path, fle
     work.mkdir()
     monkeypatch.chdir(work)
     before = tree_digest(tmp_path)
-    spy = SpyLauncher()
+    spy = SpyLauncher(specs)
     # Thresholds that fire, so that there are alerts, a triage, and playbooks to refuse.
     source = LocalSource(specs, thresholds=Thresholds(disk_usage=0.0001))
     app = DrConsoleApp(source=source, mode="dashboard" if mode == "dashboard" else "interactive",

@@ -1,13 +1,9 @@
-"""The interfaces the Triage and Run screens render: StaticTriage, the playbooks' tree on a snapshot, runs."""
+"""The interface the Triage screen renders: StaticTriage and the playbooks' tree on a snapshot."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from console.run_stub import PLANS, SimulatedLauncher
-from console.run_view import NeedsConfirmation, RunFinished, StepFinished
 from console.triage_adapter import PlaybookTriage
 from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode, TriageView
 from console_testkit import fixture_ticks
@@ -69,43 +65,3 @@ def test_the_playbooks_tree_answers_a_remote_node_from_the_snapshot() -> None:
     assert walked[-2:] == [("answers", False), ("remote-crashed", None)]  # why it is down cannot be read here
     assert "cannot be read from here" in cache.probe("remote-crashed").evidence
     assert cache.recommended() == () and cache.fault() is None
-
-
-async def collect(launcher: SimulatedLauncher, answer: str | None, cancel_after: int | None = None) -> list[object]:
-    run = launcher.start(Recommendation("free-disk-space", "Free disk"), "ledger")
-    events = []
-    async for event in run.events():
-        events.append(event)
-        if isinstance(event, NeedsConfirmation):
-            if answer is None:
-                run.decline(event.step_id)
-            else:
-                assert not run.confirm(event.step_id, "not-the-node")  # checked at the action layer
-                assert run.confirm(event.step_id, answer)
-        if cancel_after is not None and len(events) == cancel_after:
-            run.cancel()
-    return events
-
-
-def test_a_simulated_run_asks_before_its_destructive_step() -> None:
-    events = asyncio.run(collect(SimulatedLauncher(step_seconds=0), "ledger"))
-    asks = [event for event in events if isinstance(event, NeedsConfirmation)]
-    assert [event.step_id for event in asks] == ["recycle-wal"]
-    finished = [event.step_id for event in events if isinstance(event, StepFinished) and event.status == "succeeded"]
-    assert finished == [step.id for step in PLANS["free-disk-space"]]
-    assert events[-1] == RunFinished("succeeded", "every step succeeded (simulated)")
-
-
-def test_declining_stops_the_run_and_cancel_stops_it_too() -> None:
-    events = asyncio.run(collect(SimulatedLauncher(step_seconds=0), None))
-    assert isinstance(events[-1], RunFinished) and events[-1].status == "cancelled"
-    events = asyncio.run(collect(SimulatedLauncher(step_seconds=0), "ledger", cancel_after=3))
-    assert isinstance(events[-1], RunFinished) and events[-1].status == "cancelled"
-    assert not any(isinstance(event, NeedsConfirmation) for event in events)
-
-
-def test_nothing_to_resume_for_simulated_runs() -> None:
-    launcher = SimulatedLauncher()
-    assert launcher.resumable() == ()
-    with pytest.raises(LookupError):
-        launcher.resume("x")

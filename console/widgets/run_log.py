@@ -1,0 +1,47 @@
+"""The run's log: every log line of the run as it arrives, wrapped to the pane and re-wrapped on resize."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.events import Resize
+from textual.widgets import RichLog
+
+from console.run_state import LogLine
+
+__all__ = ["RunLog"]
+
+_STYLE = {"warning": ("⚠ ", "bold yellow"), "error": ("✖ ", "bold red")}
+
+
+class RunLog(RichLog):
+    """``show(lines)`` appends what is new; a new run (fewer lines) or a new width writes them all again."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(wrap=True, markup=False, max_lines=5000, min_width=20, **options)  # type: ignore[arg-type]
+        self._lines: Sequence[LogLine] = ()
+        self._written = 0
+        self._width = 0
+
+    def show(self, lines: Sequence[LogLine]) -> None:
+        if len(lines) < self._written:
+            self.clear()
+            self._written = 0
+        self._lines = lines
+        for entry in lines[self._written:]:
+            self.write(self._text(entry))
+        self._written = len(lines)
+
+    @staticmethod
+    def _text(entry: LogLine) -> Text:
+        prefix, style = _STYLE.get(entry.level, ("", ""))
+        return Text(prefix + entry.text, style=style)
+
+    def on_resize(self, event: Resize) -> None:
+        # RichLog wraps a line once, when written: after a resize the old lines keep the old width.
+        if event.size.width != self._width:
+            self._width = event.size.width
+            self.clear()
+            self._written = 0
+            self.call_after_refresh(self.show, self._lines)
