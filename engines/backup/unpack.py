@@ -18,7 +18,6 @@ decompression it waits for. It accepts what a POSIX tar writes for regular files
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import tarfile
@@ -30,8 +29,7 @@ from typing import Any
 import zstandard
 
 from engines.backup.checksums import SUMS_NAME, parse_sums
-from engines.backup.frames import FrameDecoder, FrameError, FrameSplitter
-from engines.backup.hashing import InlineMemberHasher
+from engines.backup.hashing import Digest, MemberHasher
 from engines.backup.pack import DATA_PREFIX
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
@@ -39,9 +37,9 @@ from engines.fsutil import fsync_dir
 
 __all__ = ["ArchiveCheck", "read_archive"]
 
-READ_BYTES = 4 << 20  # compressed bytes per read
+READ_BYTES = 1 << 20  # compressed bytes per read: a few MB decompressed, few queue hand-offs
 _BLOCK = tarfile.BLOCKSIZE
-
+_QUEUE_DEPTH = 16
 
 
 @dataclass
@@ -59,58 +57,84 @@ class ArchiveCheck:
         return not self.problems
 
 
-class _Files:
-    """Writes extracted files in this thread (os.write releases the GIL) and fsyncs each complete
-    one in a thread, so waiting for the disk overlaps the rest of the archive."""
+class _FileWriter:
+    """Writes extracted files in a thread and fsyncs them in another, in the order given.
+
+    A failure in a helper is raised to the caller at its next call, or by ``finish``.
+    """
 
     def __init__(self) -> None:
+        self._writes: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=_QUEUE_DEPTH * 2)
         self._syncs: queue.Queue[int | None] = queue.Queue()
         self._error: BaseException | None = None
         self._durable = True
         self._finished = False
-        self._fd: int | None = None
-        self._mode, self._mtime = 0o644, 0.0
+        self._writer = threading.Thread(target=self._write_loop, name="restore-writer", daemon=True)
         self._syncer = threading.Thread(target=self._sync_loop, name="restore-fsync", daemon=True)
+        self._writer.start()
         self._syncer.start()
 
     def mkdir(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+        self._put(("mkdir", path))
 
     def open(self, path: Path, mode: int, mtime: float) -> None:
-        self._raise_failure()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        self._mode, self._mtime = mode, mtime
+        self._put(("open", path, mode, mtime))
 
     def write(self, chunk: Any) -> None:
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(self._fd, view):]  # type: ignore[arg-type]
+        self._put(("data", chunk))
 
     def close(self) -> None:
-        fd, self._fd = self._fd, None
-        assert fd is not None
-        os.fchmod(fd, self._mode)
-        os.utime(fd, (self._mtime, self._mtime))
-        self._syncs.put(fd)
+        self._put(("close",))
 
     def finish(self, *, durable: bool) -> None:
-        """Wait for every file to be fsynced (when ``durable``); raise the fsync thread's error."""
+        """Wait for every file to be written (and fsynced when ``durable``); raise a helper's error."""
         if self._finished:
             return
         self._finished = True
         self._durable = durable
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._writes.put(None)
+        self._writer.join()
         self._syncs.put(None)
         self._syncer.join()
-        if durable:
-            self._raise_failure()
+        if self._error is not None and durable:
+            raise self._error
 
-    def _raise_failure(self) -> None:
+    def _put(self, item: tuple[Any, ...]) -> None:
         if self._error is not None:
             raise self._error
+        self._writes.put(item)
+
+    def _write_loop(self) -> None:
+        fd: int | None = None
+        mode, mtime = 0o644, 0.0
+        while (item := self._writes.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the producer never blocks
+            try:
+                kind = item[0]
+                if kind == "data":
+                    view = memoryview(item[1])
+                    while view:
+                        view = view[os.write(fd, view):]  # type: ignore[arg-type]
+                elif kind == "open":
+                    path, mode, mtime = item[1], item[2], item[3]
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                elif kind == "close":
+                    assert fd is not None
+                    os.fchmod(fd, mode)
+                    os.utime(fd, (mtime, mtime))
+                    self._syncs.put(fd)
+                    fd = None
+                elif kind == "mkdir":
+                    item[1].mkdir(parents=True, exist_ok=True)
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer
+                self._error = exc
+                if fd is not None:
+                    os.close(fd)
+                    fd = None
+        if fd is not None:
+            os.close(fd)
 
     def _sync_loop(self) -> None:
         while (fd := self._syncs.get()) is not None:
@@ -156,8 +180,8 @@ def _safe_member_path(name: str) -> PurePosixPath | None:
 class _TarWalk:
     """Walks a tar stream fed in arbitrary chunks; member bytes go out as views of those chunks."""
 
-    def __init__(self, check: ArchiveCheck, label: str, extract_to: Path | None, writer: _Files | None,
-                 hasher: InlineMemberHasher) -> None:
+    def __init__(self, check: ArchiveCheck, label: str, extract_to: Path | None, writer: _FileWriter | None,
+                 hasher: MemberHasher) -> None:
         self.check, self.label = check, label
         self.extract_to, self.writer, self.hasher = extract_to, writer, hasher
         self.listed: list[tuple[str, str]] | None = None
@@ -300,45 +324,46 @@ def read_archive(archive: Path, *, extract_to: Path | None = None, expected_sha2
         check.problems.append((label, f"cannot read the archive: {map_os_error(exc, 'reading').message}"))
         return check
     tracker = ProgressTracker(progress, phase, total)
-    writer = _Files() if extract_to is not None else None
-    hasher = InlineMemberHasher()
-    whole = hashlib.sha256()
+    writer = _FileWriter() if extract_to is not None else None
+    hasher = MemberHasher()
+    whole = Digest("archive-hasher")
     walk = _TarWalk(check, label, extract_to, writer, hasher)
-    splitter, decoder = FrameSplitter(), FrameDecoder(workers=1)
     read = 0
     try:
         with open(archive, "rb", buffering=0) as raw:
-            # Whole frames go to the decoder's pool and come back in order; this thread walks
-            # the tar stream, hashes and writes (each of which releases the GIL meanwhile).
+            # Frame after frame (pack.py ends one every 32 MB of tar stream; any .zst may hold
+            # several): a frame's end hands what follows it to a fresh decompressor.
+            new_frame = zstandard.ZstdDecompressor().decompressobj
+            decompressor = new_frame()
+            inside = False  # bytes of the current frame have been fed
             while chunk := raw.read(READ_BYTES):
                 whole.update(chunk)
                 read += len(chunk)
                 tracker.advance(len(chunk))
-                for kind, data in splitter.feed(chunk):
-                    for out in decoder.add(kind, data):
-                        walk.feed(out)
-            if splitter.inside:
+                while chunk:
+                    walk.feed(decompressor.decompress(chunk))
+                    inside = True
+                    if not decompressor.eof:
+                        break
+                    chunk = decompressor.unused_data
+                    decompressor, inside = new_frame(), False
+            if inside:
                 raise _Damaged("the last zstd frame is cut short (truncated archive)")
-            for out in decoder.drain():
-                walk.feed(out)
             if not walk.ended:
                 raise _Damaged("the tar stream ends without its end-of-archive blocks (truncated)")
         if writer is not None:
             writer.finish(durable=True)
     except zstandard.ZstdError as exc:
         check.problems.append((label, f"zstd decompression failed: {exc}"))
-    except FrameError as exc:
-        check.problems.append((label, f"zstd decompression failed: {exc}"))
     except _Damaged as exc:
         check.problems.append((label, f"the tar stream is damaged: {exc}"))
     except OSError as exc:
         raise map_os_error(exc, f"reading backup archive {archive}") from exc
     finally:
-        decoder.close()
         member_sums = hasher.finish()
         if writer is not None:
             writer.finish(durable=False)  # after a failure: stop the helpers, keep nothing durable
-        check.archive_sha256 = whole.hexdigest()
+        check.archive_sha256 = whole.finish()
     tracker.finish()
     check.archive_bytes = read
     if expected_sha256 is not None and check.archive_sha256 != expected_sha256:

@@ -8,10 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-import zstandard
-
 from engines import create_engine
-from engines.backup.frames import FrameDecoder, FrameError, FrameSplitter
 from engines.backup.metadata import BackupMetadata
 from engines.errors import WalCorruptionError
 from engines.marker import Marker
@@ -20,54 +17,31 @@ from engines.wal.files import _tail_from_last_blocks, segment_tail
 from engines.wal.scan import Action, scan_segments
 
 
-def _decode(stream: bytes, piece: int, workers: int = 1) -> bytes:
-    splitter, decoder = FrameSplitter(), FrameDecoder(workers=workers)
-    out = []
+def test_an_archive_of_many_frames_reads_back(tmp_path: Path) -> None:
+    """A .zst of several frames (as pack.py writes them), damage and a cut included."""
+    from engines.backup.pack import members_of, pack_members
+    import engines.backup.pack as pack
+    from engines.backup.unpack import read_archive
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a").write_bytes(os.urandom(300_000) * 4)
+    (source / "b").write_bytes(b"z" * 2_000_000)
+    before, pack.FRAME_BYTES = pack.FRAME_BYTES, 256 * 1024  # many frames on little data
     try:
-        for start in range(0, len(stream), piece):
-            for kind, data in splitter.feed(stream[start:start + piece]):
-                out.extend(decoder.add(kind, data))
-        assert not splitter.inside
-        out.extend(decoder.drain())
+        packed = pack_members(members_of(source), tmp_path / "a.tar.zst")
     finally:
-        decoder.close()
-    return b"".join(out)
-
-
-@pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 20])
-def test_frames_come_back_in_order_whatever_the_pieces(piece: int) -> None:
-    rng = random.Random(piece)
-    parts = [rng.randbytes(rng.randrange(1, 200_000)) + b"x" * rng.randrange(0, 50_000) for _ in range(6)]
-    compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
-    skippable = (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"skip!"
-    stream = b"".join(compressor.compress(part) for part in parts[:3]) + skippable + \
-        b"".join(compressor.compress(part) for part in parts[3:])
-    assert _decode(stream, piece) == b"".join(parts)
-
-
-def test_a_streamed_frame_without_a_content_size_is_decoded_too() -> None:
-    data = os.urandom(300_000) * 3
-    writer_frames = zstandard.ZstdCompressor(level=1, threads=2).compress(data)  # one frame
-    import engines.backup.frames as frames
-
-    before, frames.WHOLE_FRAME_BYTES = frames.WHOLE_FRAME_BYTES, 10_000  # force the streaming path
-    try:
-        assert _decode(writer_frames + zstandard.ZstdCompressor().compress(b"tail"), 65536) == data + b"tail"
-    finally:
-        frames.WHOLE_FRAME_BYTES = before
-
-
-def test_damage_is_reported_not_decoded() -> None:
-    frame = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(os.urandom(50_000)))
-    with pytest.raises(FrameError):
-        _decode(b"not zstd at all", 4)
-    truncated = bytes(frame[:-10])
-    splitter = FrameSplitter()
-    list(splitter.feed(truncated))
-    assert splitter.inside  # the caller reports "cut short"
-    frame[len(frame) // 2] ^= 0xFF
-    with pytest.raises((zstandard.ZstdError, FrameError)):
-        _decode(bytes(frame), 1000)
+        pack.FRAME_BYTES = before
+    archive = tmp_path / "a.tar.zst"
+    check = read_archive(archive, expected_sha256=packed.archive_sha256)
+    assert check.ok and check.file_count == 2
+    data = archive.read_bytes()
+    (tmp_path / "cut.tar.zst").write_bytes(data[: len(data) // 2])
+    assert not read_archive(tmp_path / "cut.tar.zst").ok
+    damaged = bytearray(data)
+    damaged[len(data) // 3] ^= 0xFF
+    (tmp_path / "bad.tar.zst").write_bytes(bytes(damaged))
+    assert not read_archive(tmp_path / "bad.tar.zst").ok
 
 
 def test_the_wal_tail_from_the_last_blocks_equals_a_full_scan(tmp_path: Path) -> None:
