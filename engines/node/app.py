@@ -351,7 +351,8 @@ def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"last_lsn": engine.last_lsn, "durable_lsn": engine.durable_lsn}
     if action == "compact":
         started = time.perf_counter()
-        engine.compact()
+        with node.vitals.watch("compaction"):
+            engine.compact()
         return {"duration_seconds": round(time.perf_counter() - started, 3)}
     if action == "checkpoint":
         dest = body.get("dest")
