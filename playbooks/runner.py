@@ -32,13 +32,13 @@ from typing import Any
 
 from engines.errors import EngineError, InvalidArgumentError, LockedError, NotFoundError, map_os_error
 from engines.marker import detect_backend
+from playbooks.accounting import account
 from playbooks.actions import REGISTRY, ActionContext, ActionResult, Registry
 from playbooks.audit import AuditLog
 from playbooks.conditions import parse_condition
 from playbooks.errors import ConfirmationRequired, NotApplicableError
-from playbooks.evidence import backend_from_files
 from playbooks.events import EventBus, Listener, ProgressClock, RunEvent
-from playbooks.accounting import account
+from playbooks.evidence import backend_from_files
 from playbooks.incident_store import IncidentStore
 from playbooks.incident_verify import engine_opens
 from playbooks.journal import Journal, read_journal

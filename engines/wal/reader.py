@@ -23,7 +23,7 @@ __all__ = ["RecoveryMode", "WalReader"]
 _NO_UPPER_BOUND = 1 << 64
 
 
-class RecoveryMode(str, Enum):
+class RecoveryMode(str, Enum):  # noqa: UP042 - str() of a member keeps naming the class in messages
     """What to do about a problem, as RocksDB's ``WALRecoveryMode`` names it."""
 
     TOLERATE_CORRUPTED_TAIL = "tolerate_corrupted_tail_records"

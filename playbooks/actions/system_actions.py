@@ -32,8 +32,8 @@ from playbooks.evidence import (
     unclean_shutdown,
 )
 from playbooks.faults.local import stop_memory_hogs
-from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
 from playbooks.hung import hung_holders
+from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
 
 __all__: list[str] = []
 

@@ -13,9 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 import pytest
-
 from support import CliResult, run_cli_in_process
 
 from console.cli import main

@@ -8,8 +8,8 @@ primary-loss on rocksdb (about 11 s) runs in the fast suite, every scenario on e
 from __future__ import annotations
 
 import pytest
-
 from cluster_support import cli
+
 from playbooks.drills import SCENARIOS, run_drill
 
 CLUSTER = [name for name, scenario in SCENARIOS.items() if scenario.cluster]

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from integration.engines.contract_machine import Inputs, contract_machine
+from support import ALL_BACKENDS, SLOW, available_backends
 
 from engines import create_engine
 from engines.base import Engine
-
-from integration.engines.contract_machine import Inputs, contract_machine
-from support import ALL_BACKENDS, SLOW, available_backends
 
 _SETTINGS = settings(max_examples=60 if SLOW else 12, stateful_step_count=40, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])

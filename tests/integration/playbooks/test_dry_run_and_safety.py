@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playbook_support import corrupt_rocksdb_table, fill, tree_state
 
 from engines.backup import create_backup
 from playbooks.audit import AuditLog
 from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
 from playbooks.state import StateDir
-from playbook_support import corrupt_rocksdb_table, fill, tree_state
 
 REQUIRED = {"repo", "until"}
 

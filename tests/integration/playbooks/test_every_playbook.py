@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from playbook_support import backend_present, fill
 
 from engines import open_engine
 from engines.backup import create_backup, iso_utc
 from playbooks.evidence import disk_usage
 from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
-from playbook_support import backend_present, fill
 
 PLAYBOOKS = sorted(Library.load().playbooks)
 BACKENDS = ["rocksdb", pytest.param("lsm", marks=pytest.mark.slow), pytest.param("cow", marks=pytest.mark.slow)]

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playbook_support import corrupt_rocksdb_table, fill, flip_byte, need, tree_state
+from support import crash_copy
 
 from engines import create_engine, open_engine
 from engines.fsutil import QUARANTINE_DIR
@@ -21,9 +23,6 @@ from playbooks.incidents import IncidentStore
 from playbooks.journal import read_journal
 from playbooks.runner import Runner, RunOptions
 from playbooks.state import StateDir
-from playbook_support import corrupt_rocksdb_table, fill, flip_byte, need, tree_state
-
-from support import crash_copy
 
 
 def contents(root: Path) -> set[str]:

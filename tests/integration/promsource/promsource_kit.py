@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-
 import promstack
+
 from playbooks.fleet import NodeSpec
 
 ROOT = Path(__file__).resolve().parents[3]
