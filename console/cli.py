@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     _wal_commands(commands, common)
     # These modules import only the standard library at load time, so startup stays fast.
     from console.cli_backup import register as register_backup_commands
-    from console.cli_playbook import register as register_playbook_commands  # playbook, triage, incident, audit
+    from console.cli_playbook import register as register_playbook_commands  # playbook, triage, incident
+    from console.cli_audit import register as register_audit_commands
 
     from console.cli_drill import register as register_drill_commands  # fault, drill
     from console.cli_node import register as register_node_commands
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_backup_commands(commands, common)
     register_playbook_commands(commands, common)
+    register_audit_commands(commands, common)
     register_node_commands(commands, common)
     register_drill_commands(commands, common)
     register_serve_commands(commands, common)
@@ -252,7 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         output.json_mode = bool(getattr(args, "json", False))
         _check_config(args)
-        return _handler(args)(args, output)
+        from console.cli_audit import run_audited
+
+        return run_audited(args, output, _handler(args))
     except UsageError as exc:
         where = exc.prog.removeprefix("drconsole").strip()  # "engine get", or "" at the top level
         return output.error(f"{where}: {exc.message}" if where else exc.message, hint=exc.hint,

@@ -107,8 +107,9 @@ class NodeClient:
     def promote(self) -> dict[str, Any]:
         return self.admin("promote")
 
-    def fence(self, reason: str, epoch: int | None = None) -> dict[str, Any]:
-        return self.admin("fence", reason=reason, epoch=epoch)
+    def fence(self, reason: str, epoch: int | None = None, *, force: bool = False) -> dict[str, Any]:
+        """Fence the node; a live primary needs a newer ``epoch`` or ``force`` (the caller confirmed)."""
+        return self.admin("fence", reason=reason, epoch=epoch, force=force)
 
     def demote(self, follow: str) -> dict[str, Any]:
         return self.admin("demote", follow=follow)
