@@ -19,7 +19,14 @@ BACKENDS = ("cow", "lsm", "rocksdb")
 
 
 def absolute_path(text: str) -> Path:
-    """An absolute path, so messages say exactly where, whatever the working directory was."""
+    """An absolute path, so messages say exactly where, whatever the working directory was.
+
+    An empty one is refused: it would silently mean the working directory.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (it would mean the current directory)")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("a path cannot hold a NUL byte")
     return Path(text).absolute()
 
 

@@ -128,6 +128,9 @@ def _params(pairs: list[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise InvalidArgumentError(f"--param {pair!r} is not NAME=VALUE", hint="e.g. --param repo=/backup/orders-a")
+        if not value.strip():  # `repo=` would otherwise mean the current directory
+            raise InvalidArgumentError(f"--param {name.strip()}= has no value",
+                                       hint="leave the parameter out to take its default")
         found[name.strip()] = value
     return found
 

@@ -73,6 +73,30 @@ def _digest(entry: dict[str, Any], key: AuditKey | None = None) -> str:
     return key.mac(_canonical(entry))
 
 
+def _text_safe(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8 (bytes the shell passed undecoded as ``\\xff``)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape" if _escapable(value) else "backslashreplace").decode(
+                "utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {str(_text_safe(key)): _text_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_text_safe(item) for item in value]
+    return value
+
+
+def _escapable(text: str) -> bool:
+    try:
+        text.encode("utf-8", "surrogateescape")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _now() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
@@ -134,6 +158,7 @@ class AuditLog:
                 "key_id": key.key_id,
                 "prev_hash": previous,
             }
+            entry = _text_safe(entry)
             entry["hash"] = _digest(entry, key)
             os.write(fd, (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
             os.fsync(fd)
