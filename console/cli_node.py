@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number
+from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number, positive_int, whole_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
@@ -67,16 +67,6 @@ def _size(text: str) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("it must be at least 1")
-    return value
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -93,6 +83,13 @@ def _interval(text: str) -> float:
     value = _seconds(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("the interval must be more than 0 seconds")
+    return value
+
+
+def _epoch(text: str) -> int:
+    value = whole_number(text)
+    if value > 2**53 - 1:
+        raise argparse.ArgumentTypeError(f"epoch {text[:30]} is past the largest one (2**53-1)")
     return value
 
 
@@ -130,19 +127,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                        help="backup repository: a standby too far behind (or empty) reseeds from its newest "
                             "full backup; a primary advertises it to standbys (default: --archive)")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
-    serve.add_argument("--wal-segment-bytes", type=_positive_int, metavar="N",
+    serve.add_argument("--wal-segment-bytes", type=positive_int, metavar="N",
                        help="WAL segment size of a new data dir (default 64 MiB; small ones recycle sooner)")
     serve.add_argument("--read-token-file", type=absolute_path, metavar="F",
                        help="file holding a second bearer token that /kv requests (reads and writes) need; "
                             "the admin token works there too (default: /kv is open)")
-    serve.add_argument("--max-value-bytes", type=_positive_int, default=16 * 2**20, metavar="N")
+    serve.add_argument("--max-value-bytes", type=positive_int, default=16 * 2**20, metavar="N")
     serve.add_argument("--max-body-memory", type=_size, default=64 * 2**20, metavar="BYTES",
                        help="what request bodies in flight may hold together (default 64MiB); past it the "
                             "node answers 503 at once")
     serve.add_argument("--body-idle-seconds", type=_interval, default=15.0, metavar="S",
                        help="a client that stops sending its request body for S seconds gets 408 and its share "
                             "of --max-body-memory back (default 15)")
-    serve.add_argument("--max-connections", type=_positive_int, default=256, metavar="N",
+    serve.add_argument("--max-connections", type=positive_int, default=256, metavar="N",
                        help="connections served at once (default 256); more get 503 at once")
     serve.add_argument("--peer-interval", type=_interval, default=1.0, metavar="S", help="seconds between peer polls")
     serve.add_argument("--advertise-url", type=_url, metavar="URL", help="the URL peers and standbys use for this node")
@@ -170,7 +167,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     fence = add("fence", "make the node at URL refuse every write (needs --yes)", run_fence)
     fence.add_argument("url", type=_url, metavar="URL")
     fence.add_argument("--reason", default="fenced by an operator")
-    fence.add_argument("--epoch", type=int, help="the epoch of the new primary, if known")
+    fence.add_argument("--epoch", type=_epoch, help="the epoch of the new primary, if known")
     fence.add_argument("--yes", action="store_true", help="confirm: the node stops taking writes")
     token(fence)
     demote = add("demote", "rejoin the node at URL as a standby of --follow (a live primary needs --yes)",
