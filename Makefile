@@ -35,7 +35,7 @@ lock:
 run: $(STAMP)
 	$(BIN)/drconsole
 
-# The Debian packages tests need (Prometheus, Alertmanager, zsh, fish: the list is in the script).
+# The Debian packages tests need (Prometheus, Alertmanager, HAProxy, zsh, fish: the list is in the script).
 # Silent when present; otherwise installs the missing ones as root without starting daemons.
 system-deps:
 	@sh deploy/install-system-deps.sh

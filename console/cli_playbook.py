@@ -509,7 +509,7 @@ def triage_lines(result: Any, target: str, run_target: str) -> list[str]:
     for entry in result.path:
         mark = " (override)" if entry.overridden else ""
         about = f" [{entry.subject}]" if entry.subject else ""
-        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}{about}")
+        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}{about}  [{entry.node}]")
         lines.append(f"    {entry.evidence}")
         lines += [f"    | {line}" for line in entry.lines]
     lines.append("")

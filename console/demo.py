@@ -99,7 +99,8 @@ def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
             (nodes_dir / name).rename(nodes_dir / f".failed-{name}") if (nodes_dir / name).exists() else None
             skipped.append(f"{backend}: {type(exc).__name__}: {exc}")
             continue
-        entries.append({"name": name, "engine": backend, "data_dir": f"nodes/{name}", "role": "primary"})
+        entries.append({"name": name, "engine": backend, "data_dir": f"nodes/{name}", "role": "primary",
+                        "log_file": f"logs/{name}.log"})
     if not entries:
         raise InvalidArgumentError(f"no backend could create a demo node ({'; '.join(skipped)})")
     primary = entries[0]
@@ -115,7 +116,7 @@ def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
         marker.node_name = standby_name
         write_marker(standby, marker)
     entries.append({"name": standby_name, "engine": primary["engine"], "data_dir": f"nodes/{standby_name}",
-                    "role": "standby", "upstream": primary["name"]})
+                    "role": "standby", "upstream": primary["name"], "log_file": f"logs/{standby_name}.log"})
     if importlib.util.find_spec("engines.backup") is not None:
         try:
             from engines.backup import create_backup

@@ -189,7 +189,7 @@ def drill_app(drill: DrillSandbox, *, report_path: Path, theme: str | None = Non
 
     def triage_factory(snapshot: Any, node: str) -> PlaybookTriage:
         return PlaybookTriage(node, drill.data_dir, snapshot=snapshot, library=launcher.library, repo=drill.repo,
-                              disk_threshold=thresholds.disk_usage, memory_threshold=thresholds.memory_usage)
+                              specs=[spec], thresholds=thresholds)
 
     return DrillApp(drill, report_path=report_path, source=LocalSource([spec], thresholds=thresholds),
                     theme=load_theme(theme or "dark"), thresholds=thresholds, launcher=launcher,

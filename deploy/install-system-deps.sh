@@ -1,13 +1,13 @@
 #!/bin/sh
 # Install the system packages drconsole's tests use, without recommends, only those missing:
-# Debian's prometheus (with promtool), prometheus-alertmanager, haproxy (the load balancer of
-# deploy/haproxy/haproxy.cfg) and the shells whose completion scripts the tests load (zsh, fish).
-# Used by `make system-deps` (every `make test`) and by
-# tests/promstack.py. Silent when everything is there.
+# Debian's prometheus (with promtool) and prometheus-alertmanager, haproxy (the load balancer of
+# deploy/haproxy/haproxy.cfg), and the shells whose completion scripts the tests load (zsh, fish).
+# Used by `make system-deps` (every `make test`), tests/promstack.py and tests/haproxy_support.py.
+# Silent when everything is there.
 #
-# The packages' postinst would start the daemons (Prometheus on 9090, Alertmanager on 9093); the
-# tests start their own on free ports, and a stray daemon would go on scraping and alerting. A
-# policy-rc.d that answers 101 ("action forbidden") stops invoke-rc.d and deb-systemd-invoke from
+# The packages' postinst would start the daemons (Prometheus on 9090, Alertmanager on 9093, HAProxy
+# on its packaged config); the tests start their own on free ports, and a stray daemon would go on
+# scraping, alerting or holding a port. A policy-rc.d that answers 101 ("action forbidden") stops invoke-rc.d and deb-systemd-invoke from
 # starting them; we add one for the install only, unless the machine has its own (containers usually do).
 set -eu
 
@@ -16,9 +16,9 @@ NEEDS="
 promtool:prometheus
 prometheus:prometheus
 prometheus-alertmanager:prometheus-alertmanager
+haproxy:haproxy
 zsh:zsh
 fish:fish
-haproxy:haproxy
 "
 PACKAGES=""
 for need in $NEEDS; do
@@ -60,7 +60,7 @@ if ! install >/tmp/drconsole-apt.log 2>&1; then
 fi
 
 # If a service was started anyway (a policy-rc.d that allows it), stop and disable it.
-for service in prometheus prometheus-alertmanager; do
+for service in prometheus prometheus-alertmanager haproxy; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl disable --now "$service" >/dev/null 2>&1 || true
     elif command -v service >/dev/null 2>&1; then

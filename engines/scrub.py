@@ -144,7 +144,8 @@ class Scrubber:
         self.current: ScrubPass | None = None
         self.current_file: str | None = None
         self.passes = 0
-        self.bytes_total = 0
+        self._bytes_done = 0  # by finished passes
+        self._pacer: Pacer | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pass_lock = threading.Lock()
@@ -193,7 +194,7 @@ class Scrubber:
         with self._pass_lock:
             record = ScrubPass(started_at=time.time())
             self.current = record
-            pacer = Pacer(self.rate if rate is None else rate, self._stop)
+            pacer = self._pacer = Pacer(self.rate if rate is None else rate, self._stop)
             try:
                 units = list(self.units())
                 record.units = len(units)
@@ -212,7 +213,8 @@ class Scrubber:
             finally:
                 record.finished_at = time.time()
                 record.bytes_read = pacer.bytes
-                self.bytes_total += pacer.bytes
+                self._bytes_done += pacer.bytes
+                self._pacer = None
                 self.current = self.current_file = None
                 self.last_pass = record
                 self.passes += 1
@@ -243,6 +245,12 @@ class Scrubber:
             self.on_problem(problem)
 
     # ------------------------------------------------------------------ reporting
+    @property
+    def bytes_total(self) -> int:
+        """Bytes read by every pass so far, the running one included."""
+        pacer = self._pacer
+        return self._bytes_done + (pacer.bytes if pacer is not None else 0)
+
     def status(self) -> dict[str, Any]:
         last = self.last_pass
         current = self.current
@@ -252,7 +260,8 @@ class Scrubber:
             "enabled": self.interval > 0, "interval_seconds": self.interval, "rate_bytes_per_second": self.rate,
             "running": current is not None, "passes": self.passes, "bytes_read_total": self.bytes_total,
             "current": None if current is None else {"file": self.current_file, "started_at": current.started_at,
-                                                     "units": current.units, "checked": current.checked},
+                                                     "units": current.units, "checked": current.checked,
+                                                     "bytes_read": self.bytes_total - self._bytes_done},
             "last_pass": None if last is None else last.to_json(),
             "behind": behind,
         }

@@ -107,11 +107,12 @@ def classify(lines: Sequence[str], *, alive: bool | None = None, kernel: Sequenc
     tracebacks = [index for index, line in enumerate(run) if line.startswith("Traceback (most recent call last)")]
     if alive:
         return Ending("running", pid, f"pid {pid} is still running", shown)
-    for line in kernel:
-        match = _OOM.search(line)
-        if match and pid is not None and int(match.group(1) or match.group(3)) == pid:
-            return Ending("oom-kill", pid, f"the kernel killed pid {pid} for want of memory (OOM kill)",
-                          shown + [line.strip()])
+    started = _when(run[0])
+    said = [line.strip() for line in kernel if (match := _OOM.search(line)) and pid is not None
+            and int(match.group(1) or match.group(3)) == pid
+            and not (started is not None and (at := _when(line)) is not None and at < started)]  # a reused pid
+    if said:
+        return Ending("oom-kill", pid, f"the kernel killed pid {pid} for want of memory (OOM kill)", shown + said)
     ending = [text for text in run if text.strip()][-1:]
     if tracebacks and alive is False and ending and _EXCEPTION.match(ending[0]) and len(run) - tracebacks[-1] < 60:
         # A traceback at the very end, the process gone: it died of it (a handled one is followed by more log).
@@ -125,6 +126,16 @@ def classify(lines: Sequence[str], *, alive: bool | None = None, kernel: Sequenc
                                      "power)", shown + last)
     return Ending("unknown", pid, f"the log of pid {pid} has no exit line; whether it still runs is not known here",
                   shown)
+
+
+def _when(line: str) -> datetime | None:
+    """The ISO time a log line (``2026-12-06T05:46:26+00:00 ...``) or a kernel line (``...T08:03:35,97+00:00``) starts with."""
+    head = line.split(" ", 1)[0].replace(",", ".")
+    try:
+        moment = datetime.fromisoformat(head)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def read_log_tail(path: Path, limit: int = TAIL_BYTES) -> list[str]:
@@ -152,7 +163,8 @@ def journal_lines(unit: str, count: int = 400) -> list[str] | None:
 
 def kernel_oom_kills() -> tuple[list[str], str]:
     """(the kernel's OOM-kill lines, how they were read or why not); never raises."""
-    for command in (["dmesg", "--notime"], ["journalctl", "-k", "--no-pager", "-q", "-o", "cat", "-n", "5000"]):
+    for command in (["dmesg", "--time-format=iso"], ["journalctl", "-k", "--no-pager", "-q", "-o", "short-iso", "-n",
+                                                        "5000"]):
         lines = _run(command)
         if lines is not None:
             return [line for line in lines if _OOM.search(line)], f"{command[0]} read"

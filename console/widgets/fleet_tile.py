@@ -8,7 +8,7 @@ from textual.content import Content
 
 from console.bigfont import big_rows, big_width
 from console.format import HEALTH_STYLE, clock_text, duration_text, percent_text, severity_markup
-from console.widgets.node_lines import NodeLines
+from console.widgets.node_lines import NodeLines, corruption_text
 from console.widgets.text import line
 from playbooks.fleet import NodeSnapshot
 
@@ -43,6 +43,9 @@ class FleetTile(NodeLines):
                            f"   [b ${variable}]$row[/]", row=row) for index, row in enumerate(rows)]
         else:
             lines.append(line(f"[b ${variable}]{symbol} {word}[/]"))
+        where = corruption_text(node, width)
+        if where:
+            lines.append(line(f"[b ${variable}]$where[/]", where=where))
         if not node.reachable:
             since = node.unreachable_since
             lines.append(line("unreachable since [b]$since[/b]", since=clock_text(since, self.tz)))

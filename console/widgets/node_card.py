@@ -22,7 +22,7 @@ from console.format import (
     sparkline,
 )
 from console.messages import NodeSelected
-from console.widgets.node_lines import NodeLines
+from console.widgets.node_lines import NodeLines, corruption_text
 from console.widgets.text import line, spread
 from playbooks.fleet import NodeSnapshot
 
@@ -103,7 +103,7 @@ class NodeCard(NodeLines, can_focus=True):
             lines.append(line("[dim]no figures while unreachable[/dim]"))
             lines += self._alert_lines(node, max(1, height - len(lines)))
             return lines
-        lines.append(line(f"{health_markup(node.health)} $reason", reason=node.health_reason))
+        lines.append(self._health_line(node, width))
         lines.append(self._role_line(node, width))
         lines.append(self._disk_line(node, width))
         wide = height >= 9
@@ -118,6 +118,18 @@ class NodeCard(NodeLines, can_focus=True):
             lines.append(line("[dim]$address$peers[/dim]", address=node.address or node.source,
                               peers=f" · peers {', '.join(node.peers)}" if node.peers else ""))
         return lines + alerts
+
+    @staticmethod
+    def _health_line(node: NodeSnapshot, width: int) -> Content:
+        """The state and why; for a corrupt node, where the damage is (file and offset) and what found it."""
+        where = corruption_text(node, width - 10)
+        if not where:
+            return line(f"{health_markup(node.health)} $reason", reason=node.health_reason)
+        found = node.corruption
+        assert found is not None
+        how = f" · {found.found_by}: {found.detail}" if found.found_by else f" · {found.detail}"
+        return line(f"{health_markup(node.health)} $where[dim]$how[/dim]", where=where, how=how).truncate(
+            width, ellipsis=True)
 
     def _performance_line(self, node: NodeSnapshot) -> Content:
         performance = node.performance

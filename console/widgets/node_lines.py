@@ -14,9 +14,22 @@ from textual.reactive import var
 from textual.widget import Widget
 
 from console.widgets.text import changed_lines
-from playbooks.fleet import NodeSnapshot
+from playbooks.fleet import Health, NodeSnapshot
 
-__all__ = ["NodeLines"]
+__all__ = ["NodeLines", "corruption_text"]
+
+
+def corruption_text(node: NodeSnapshot, width: int) -> str:
+    """Where a corrupt node met damage, as much as ``width`` cells allow: "sstables/000012.sst @4096"
+    (the file's own name alone when the path does not fit); "" when the node does not say."""
+    found = node.corruption
+    if node.health != Health.CORRUPT or found is None or not found.file:
+        return ""
+    at = f" @{found.offset}" if found.offset is not None else ""
+    text = f"{found.file}{at}"
+    if len(text) > width:
+        text = f"{found.file.rsplit('/', 1)[-1]}{at}"
+    return text
 
 
 class NodeLines(Widget):
@@ -47,8 +60,8 @@ class NodeLines(Widget):
             title = self._title(node)
             if title != self._title_shown:  # setting a border title repaints the whole widget
                 self._title_shown = self.border_title = title
-            for health in ("ok", "degraded", "down", "unknown"):
-                self.set_class(node.health.value == health, f"-{health}")
+            for health in Health:
+                self.set_class(node.health == health, f"-{health.value}")
         self._schedule()
 
     def watch_now(self) -> None:

@@ -403,7 +403,8 @@ def _run_admin(node: Node, action: str, body: AdminBody) -> dict[str, Any]:
         return {"last_lsn": engine.last_lsn, "durable_lsn": engine.durable_lsn}
     if action == "compact":
         started = time.perf_counter()
-        engine.compact()
+        with node.vitals.watch("compaction"):
+            engine.compact()
         return {"duration_seconds": round(time.perf_counter() - started, 3)}
     if isinstance(body, CheckpointBody):
         dest = body.dest

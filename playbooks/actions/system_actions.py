@@ -306,8 +306,14 @@ def triage_run(context: ActionContext) -> ActionResult:
     for entry in result.path:
         context.log(f"{entry.question} {'yes' if entry.answer else 'no' if entry.answer is False else 'unknown'}: "
                     f"{entry.evidence}")
-    recommended = ", ".join(result.recommended) or "nothing: monitor"
-    return ActionResult(True, f"triage recommends {recommended} ({result.severity})", result.to_json())
+    if result.unknown is not None:
+        return ActionResult(True, f"triage stops at a question it cannot answer here: {result.unknown.question} "
+                                  f"({result.unknown.evidence}); answer it: drconsole triage --override "
+                                  f"{result.unknown.node}=yes|no", result.to_json())
+    if result.fault is None:
+        return ActionResult(True, "triage found no fault: monitor", result.to_json())
+    return ActionResult(True, f"triage: {result.fault} ({result.severity}); recommends {', '.join(result.recommended)}",
+                        result.to_json())
 
 
 @action("ransomware.scan", writes=False)

@@ -90,7 +90,7 @@ def label_groups(names: Sequence[str], links: Iterable[tuple[str, str]],
     by_name = {spec.name: spec for spec in specs}
     labels: dict[str, str] = {}
     for group in members.values():
-        explicit = sorted({by_name[name].group for name in group if name in by_name and by_name[name].group})
+        explicit = sorted({str(by_name[name].group) for name in group if name in by_name and by_name[name].group})
         roots = sorted(name for name in group if name in by_name and by_name[name].upstream is None
                        and by_name[name].role == "primary")
         label = explicit[0] if explicit else roots[0] if roots else sorted(group)[0]

@@ -221,9 +221,35 @@ def standby_lag(context: ProbeContext) -> Answer:
         return Answer(False, f"{node.name} is a {node.role}, not a standby: it lags behind no one")
     lag = node.replication.lag_seconds
     limit = context.lag_threshold_seconds
-    if lag is None:
-        return Answer(None, f"standby {node.name} reports no replication lag")
     records = node.replication.lag_records
+    if lag is None and records == 0:
+        return Answer(False, f"standby {node.name} has applied every record of {node.replication.upstream}")
+    if lag is None:
+        lag = _replay_lag(context, node)
+    if lag is None:
+        return Answer(None, f"standby {node.name} reports no replication lag in seconds"
+                            + (f" ({records} records behind)" if records is not None else ""))
     behind = f"{lag:.1f} s" + (f" ({records} records)" if records is not None else "")
     return Answer(lag > limit, f"standby {node.name} is {behind} behind {node.replication.upstream or 'its primary'}; "
                                f"limit {limit:g} s", {"lag_seconds": lag})
+
+
+def _replay_lag(context: ProbeContext, node: NodeSnapshot) -> float | None:
+    """Seconds between the primary's newest write and the standby's newest applied one, from the
+    primary's WAL here (the lag of data dirs read locally, which report records but no seconds)."""
+    from engines.wal import WalReader
+
+    upstream = context.data_dir_of(node.replication.upstream)
+    applied, newest = node.replication.applied_lsn, node.replication.primary_lsn
+    if upstream is None or applied is None or newest is None or newest <= applied:
+        return None
+    times = {}
+    try:
+        for lsn in (max(1, applied), newest):
+            for record in WalReader(upstream / "wal").records(from_lsn=lsn, to_lsn=lsn):
+                times[lsn] = record.timestamp_ns / 1e9
+    except EngineError:
+        return None
+    if len(times) < 2:
+        return None  # recycled already: the WAL no longer reaches back
+    return max(0.0, times[newest] - times[max(1, applied)])

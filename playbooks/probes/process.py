@@ -14,16 +14,24 @@ from engines.errors import EngineError
 from playbooks.evidence import lock_held, unclean_shutdown
 from playbooks.nodelog import START, Ending, classify, journal_lines, kernel_oom_kills, read_log_tail
 from playbooks.probes.base import Answer, ProbeContext, probe
-from playbooks.probes.fleet import down_primary, lost_member, target_node
+from playbooks.probes.fleet import down_primary, fleet_nodes, lost_member, target_node
 from playbooks.probes.local import hung_answer
 
 __all__ = ["node_ending"]
 
 
-def _alive(data_dir: Path | None) -> bool | None:
-    """Whether the node's process still runs, as far as this host can tell (None: its data dir is not here)."""
+def _alive(context: ProbeContext, name: str | None) -> bool | None:
+    """Whether the node's process still runs, as far as can be told from here (None: it cannot).
+
+    Its data dir here: whether a process holds its lock. Else its URL refusing connections says no
+    process listens there any more (a timeout would be a hung process, or the network).
+    """
+    data_dir = context.data_dir_of(name)
     if data_dir is not None and data_dir.exists():
         return lock_held(data_dir)
+    node = next((item for item in fleet_nodes(context) if item.name == name), None)
+    if node is not None and not node.reachable and "connection refused" in node.health_reason:
+        return False
     return None
 
 
@@ -46,7 +54,7 @@ def node_ending(context: ProbeContext, name: str | None) -> tuple[Ending | None,
                               "drconsole-node@ unit"
     kernel, kernel_note = kernel_oom_kills()
     note = kernel_note if "not readable" in kernel_note else f"{kernel_note}: no OOM kill of it"
-    return classify(lines, alive=_alive(context.data_dir_of(name)), kernel=kernel, kernel_note=note), where
+    return classify(lines, alive=_alive(context, name), kernel=kernel, kernel_note=note), where
 
 
 def _meant_to_serve(context: ProbeContext) -> bool:

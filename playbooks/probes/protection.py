@@ -57,8 +57,12 @@ def backup_stale(context: ProbeContext) -> Answer:
     repo = _repo(context)
     node = target_node(context)
     if repo is not None and not repo.exists() and context.data_dir is not None:
-        return Answer(True, f"the backup repository {repo} configured for {context.node or context.data_dir} does "
-                            "not exist: no backup can be restored", {"repo": str(repo)})
+        spec = context.spec(context.node)
+        if spec is not None and spec.backup_repo is not None and Path(spec.backup_repo) == repo:
+            return Answer(True, f"the backup repository {repo} configured for {context.node} does not exist: no "
+                                "backup can be restored", {"repo": str(repo)})
+        return Answer(None, f"no backup repository at {repo} (given with --repo): where this dir's backups are is "
+                            "not known here")
     if repo is None or not repo.exists():
         reported = node.backup if node is not None else None
         if reported is not None and reported.last_backup_at is not None and context.snapshot is not None:
@@ -83,8 +87,26 @@ def backup_stale(context: ProbeContext) -> Answer:
                                f"limit {limit / 3600:.1f} h", {"backup_id": newest["backup_id"], "age_seconds": age})
 
 
+def _kept_segments(data_dir: Path | None) -> int:
+    """The engine's ``wal_keep_segments`` (its marker's options; the default when unknown)."""
+    from engines.errors import EngineError
+    from engines.marker import read_marker
+    from engines.options import EngineOptions
+
+    default = EngineOptions().wal_keep_segments
+    if data_dir is None:
+        return default
+    try:
+        marker = read_marker(data_dir)
+    except EngineError:
+        return default
+    value = marker.options.get("wal_keep_segments", default) if marker is not None else default
+    return int(value) if isinstance(value, int) else default
+
+
 def unarchived_segments(data_dir: Path, repo: Path) -> tuple[list[tuple[str, float]], int]:
-    """(sealed WAL segments of ``data_dir`` the archive does not hold, with their age in seconds; archived count).
+    """(sealed WAL segments of ``data_dir`` the archive does not hold, oldest first, with their age in seconds;
+    the archived count).
 
     Every segment but the newest is sealed; PostgreSQL calls these ``.ready``: written, not yet archived.
     """
@@ -114,16 +136,19 @@ def archive_lag(context: ProbeContext) -> Answer:
     if repo is None or not (repo / "wal-archive").exists():
         return Answer(False, f"no WAL archive is configured for {context.node or context.data_dir} (a backup_repo "
                              "with a wal-archive): nothing to lag behind")
+    keep = _kept_segments(context.data_dir)
     if context.data_dir is not None:
         waiting, archived = unarchived_segments(context.data_dir, repo)
-        late = [(name, age) for name, age in waiting if age > limit]
+        # The newest `wal_keep_segments` sealed segments stay for standbys and are archived when
+        # recycled: waiting is normal for them, not for more.
+        late = [(name, age) for name, age in waiting[:max(0, len(waiting) - keep)] if age > limit]
         if late:
             oldest = max(age for _name, age in late)
-            return Answer(True, f"{len(late)} sealed WAL segment(s) of {context.data_dir} not archived in {repo} "
-                                f"(oldest sealed {oldest:.0f} s ago, first {late[0][0]}); limit {limit:g} s",
-                          {"waiting": [name for name, _age in late]})
-        return Answer(False, f"{len(waiting)} sealed segment(s) waiting, none for more than {limit:g} s; "
-                             f"{archived} archived in {repo}")
+            return Answer(True, f"{len(waiting)} sealed WAL segment(s) of {context.data_dir} not archived in {repo}, "
+                                f"{len(late)} beyond the {keep} kept for standbys (oldest sealed {oldest:.0f} s ago, "
+                                f"{late[0][0]}); limit {limit:g} s", {"waiting": [name for name, _age in late]})
+        return Answer(False, f"{len(waiting)} sealed segment(s) waiting (up to {keep} are kept for standbys), none "
+                             f"beyond them for more than {limit:g} s; {archived} archived in {repo}")
     node = target_node(context)
     segments = WalArchive(Repository.open(repo)).segments()
     if node is None or node.last_lsn is None or not node.reachable:
@@ -136,7 +161,7 @@ def archive_lag(context: ProbeContext) -> Answer:
     per_segment = max(1, sum(last - first + 1 for first, last in ranges) // max(1, len(ranges)))
     behind = max(0, node.last_lsn - archived_last)
     newest_at = max((segment.archived_at for segment in segments if segment.archived_at), default="")
-    late = behind > 2 * per_segment
-    return Answer(late, f"{node.name} is at LSN {node.last_lsn}, the archive in {repo} reaches {archived_last} "
+    lagging = behind > (keep + 2) * per_segment  # the kept segments and the one being written wait normally
+    return Answer(lagging, f"{node.name} is at LSN {node.last_lsn}, the archive in {repo} reaches {archived_last} "
                         f"({behind} records behind; a segment holds ~{per_segment}; newest archived {newest_at or '?'})",
                   {"behind_records": behind})

@@ -105,15 +105,13 @@ def test_enter_on_a_card_triages_that_node_and_a_fault_found_opens_the_incident(
             app.desk.flush(5)
             await pilot.pause()
             before = app.incident  # opening Triage opens nothing
-            # The real tree, answered from the fixture snapshot: accept each probe's answer down to the leaf
-            # (ledger's disk is 91 % used: disk nearly full).
-            for _ in range(40):
+            for _ in range(400):  # the real tree: each probe's answer accepted once it is in, down to a leaf
                 view = app.triage_sessions.get("ledger")
                 if view is not None and view.current().is_leaf:
                     break
                 if view is not None and view.probed(view.current().id) is not None:
                     await pilot.press("a")
-                await pilot.pause(0.05)
+                await pilot.pause(0.02)
             for _ in range(100):
                 app.desk.flush(5)
                 await pilot.pause(0.02)

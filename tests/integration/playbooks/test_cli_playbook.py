@@ -77,13 +77,19 @@ def test_triage_json_shape_and_exit_codes(tmp_path: Path, capsys: pytest.Capture
     healthy = cli(capsys, "triage", "--data-dir", data, "--json")
     assert healthy.code == 0
     payload = healthy.json()
-    assert payload["recommended"] == [] and payload["severity"] == "P3"
+    assert payload["recommended"] == [] and payload["severity"] is None and payload["fault"] is None
+    assert payload["unknown"] is None
     assert all(set(entry) >= {"question", "answer", "evidence"} for entry in payload["path"])
+    unknown = cli(capsys, "triage", "--data-dir", tmp_path / "gone", "--json")  # no backup known: it cannot tell
+    assert unknown.code == 1 and unknown.json()["unknown"]["node"] == "backup-recent"
+    assert unknown.json()["recommended"] == [] and unknown.json()["severity"] is None
+    said = cli(capsys, "triage", "--data-dir", tmp_path / "gone")
+    assert "unknown: Is there a recent backup?" in said.out and "--override backup-recent=yes" in said.out
     corrupt_rocksdb_table(data)
     sick = cli(capsys, "triage", "--data-dir", data, "--json")
     assert sick.code == 1
     assert sick.json()["recommended"][0] == "data-recovery" and sick.json()["incident"]
-    text = cli(capsys, "triage", "--data-dir", data, "--override", "corruption=no")
+    text = cli(capsys, "triage", "--data-dir", data, "--override", "stopped-corruption=no")
     assert text.code in (0, 1) and "(override)" in text.out
     assert cli(capsys, "triage", "--data-dir", data, "--override", "corruption=maybe").code == 2
     assert cli(capsys, "triage", "--data-dir", data, "--override", "nosuch=yes").code == 2

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,3 +250,28 @@ def test_memory_evidence_names_the_largest_process_and_a_drill_hog(tmp_path: Pat
     assert [entry["pid"] for entry in stopped] == [pid]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert stop_memory_hogs(data) == []  # only a live, recorded hog is ever stopped
+
+
+def test_standby_lag_from_the_snapshot_and_from_the_primarys_wal(tmp_path: Path) -> None:
+    """Seconds behind: what a node reports; for data dirs read here, the primary's WAL times of the two LSNs."""
+    lagging = snapshot(NodeSnapshot(name="p", role="primary", group="g"),
+                       NodeSnapshot(name="s", role="standby", group="g",
+                                    replication=Replication(upstream="p", lag_seconds=95.0, lag_records=40)))
+    answer, evidence = ask("replication.standby_lag", snapshot=lagging, node="s")
+    assert answer is True and "95.0 s (40 records) behind p" in evidence and "limit 60 s" in evidence
+    assert ask("replication.standby_lag", snapshot=lagging, node="p")[0] is False
+    from engines import create_engine
+    from playbooks.fleet import NodeSpec
+
+    primary = tmp_path / "p"
+    with create_engine(primary, backend="lsm") as engine:
+        engine.put(b"a", b"1")
+        time.sleep(1.2)
+        engine.put(b"b", b"2")
+    local = snapshot(NodeSnapshot(name="p", role="primary", group="g", last_lsn=2),
+                     NodeSnapshot(name="s", role="standby", group="g",
+                                  replication=Replication(upstream="p", applied_lsn=1, primary_lsn=2, lag_records=1)))
+    specs = (NodeSpec(name="p", data_dir=primary), NodeSpec(name="s", data_dir=tmp_path / "s"))
+    found = PROBES["replication.standby_lag"](ProbeContext(snapshot=local, node="s", specs=specs,
+                                                           lag_threshold_seconds=1.0))
+    assert found.answer is True and found.data["lag_seconds"] >= 1.1, found.evidence

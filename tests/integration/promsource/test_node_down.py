@@ -143,11 +143,16 @@ def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(k
             evidence = view.probe("primary-down")
             assert evidence.answer is True and AM_EVIDENCE in evidence.evidence
             text = screen_text(app)
-            assert "Triage of orders-a" in text and "Is the primary down while a standby is healthy?" in text
+            assert "Triage of orders-a" in text and "Is the group's primary down while a standby is healthy?" in text
             assert "Alertmanager: DrconsoleNodeDown" in " ".join(text.split())
             await pilot.press("a")  # accept the probe's answer: the path records the alert as evidence
+            # then: is the down primary hung on this host? (its data dir is not here: no) -> primary lost
+            await wait_until(pilot, lambda: view.current().is_leaf or view.probed(view.current().id), "the evidence")
+            await pilot.press("a")
             incident = await wait_until(pilot, lambda: app.incident, "the incident the diagnosis opens")
-            assert incident.target == "orders-a" and incident.severity == "P0"  # primary lost: the leaf's P0
+            assert [item.playbook_id for item in view.recommended()][0] == "failover"
+            # primary lost with a standby to take over: the severity table's P1 (part of the service out)
+            assert incident.target == "orders-a" and incident.severity == "P1"
             assert any(AM_EVIDENCE in answer.evidence for answer in incident.answers())
 
     asyncio.run(main())

@@ -95,3 +95,21 @@ def test_tree_covers_the_guides_questions() -> None:
                    "replication.primary_down", "replication.split_brain", "cluster.isolated_node",
                    "cluster.partition", "cluster.minority_survives", "cluster.all_down"):
         assert needed in probes, needed
+
+
+def test_every_leaf_takes_its_severity_from_the_fault_table() -> None:
+    """One source: a leaf names its fault kind, its severity is that kind's level; healthy has none."""
+    from playbooks.loader import _leaves
+    from playbooks.severity import FAULT_SEVERITY
+
+    tree = Library.load().tree
+    assert tree is not None
+    leaves = [leaf for _where, leaf in _leaves(tree)]
+    healthy = [leaf for leaf in leaves if leaf.fault is None]
+    assert len(healthy) == 1 and healthy[0].recommend == [] and healthy[0].severity is None
+    for leaf in leaves:
+        if leaf.fault is not None:
+            assert leaf.recommend, leaf
+            assert leaf.severity == FAULT_SEVERITY[leaf.fault], leaf
+    assert {leaf.fault for leaf in leaves} >= {"data-corruption", "split-brain", "index-lost", "primary-down",
+                                               "process-crash", "stale-backup", "archive-lag", None}
