@@ -573,9 +573,11 @@ class Node:
             log.warning("node %s reseeding from backup %s (LSN %d) in %s: %s", self.config.name, meta.backup_id,
                         meta.lsn_end, repo, reason)
             self.engine.suspend_archiving("reseeding")
+            own_name = self.engine.marker.node_name  # its own data dir, though the backup is its primary's
             self.engine.close()
             try:
-                result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True)
+                result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True,
+                                        replace_node=own_name)
             except EngineError as exc:
                 report.finish("failed", error=str(exc))
                 log.error("node %s: reseed from %s failed, its data dir is unchanged: %s", self.config.name,
