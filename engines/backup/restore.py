@@ -118,10 +118,6 @@ def _check_replaceable(target: Path, meta: BackupMetadata, also_node: str | None
     would move it all to quarantine and put a backup in its place (issue 18). ``also_node``: a
     second node name whose data dir may be replaced (a standby reseeding from its primary's backup).
     """
-    why = system_directory(target)
-    if why is not None:
-        raise RestoreRefusedError(f"refusing to restore over {target}: {why}",
-                                  hint="restore into the node's own data dir, or a new directory")
     if not target.exists() or _is_empty_dir(target):
         return
     try:
@@ -246,8 +242,12 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         BackupCorruptionError (1): before the target is touched.
     """
     clock = time.monotonic()
-    repo = Repository.open(repo_path)
     target = Path(os.path.abspath(data_dir))
+    why = system_directory(target)
+    if why is not None:
+        raise RestoreRefusedError(f"refusing to restore over {target}: {why}",
+                                  hint="restore into the node's own data dir, or a new directory")
+    repo = Repository.open(repo_path)
     root = Path(os.path.abspath(repo.root))
     if target == root or root.is_relative_to(target) or target.is_relative_to(root):
         raise InvalidArgumentError(f"restore target {target} and backup repository {root} overlap",
