@@ -23,6 +23,7 @@ the world's valid values (``BASE``); each case then breaks exactly one argument 
     deep-json     an import line nested 100k deep                                -> 2
     reserved      a key under __drconsole__/ (the node's own)                    -> 2
     seats         serve ssh --responder-seats above --max-sessions               -> 2
+    damaged-*     backup restore from an archive with a flipped byte, or unreadable metadata -> 1
 
 Where the message is certain, the case also names words the error line must hold (``MESSAGES``).
 
@@ -48,13 +49,14 @@ EXPECTED = {
     "missing": 2, "bad-choice": 2, "garbage": 2, "wrong-type": 2, "negative": 2, "huge": 2, "non-utf8": 2, "nul": 2,
     "empty-path": 2, "long-path": 2, "bad-url": 2, "config-missing": 2, "config-directory": 2,
     "not-there": 3, "a-file": 3, "unwritable": 3, "wrong-backend": 3, "read-only": 3,
-    "deep-json": 2, "reserved": 2, "seats": 2,
+    "deep-json": 2, "reserved": 2, "seats": 2, "damaged-archive": 1, "damaged-metadata": 1,
 }
 MESSAGES = {
     "missing": "required", "bad-choice": "invalid choice", "non-utf8": "UTF-8", "nul": "NUL",
     "empty-path": "empty path", "long-path": "longer than a path can be", "config-missing": "does not exist",
     "config-directory": "is a directory", "not-there": "does not exist", "read-only": "read-only file system",
     "wrong-backend": "not cow", "deep-json": "line 2", "reserved": "reserved", "seats": "--responder-seats",
+    "damaged-archive": "damaged", "damaged-metadata": "metadata.json",
 }
 
 # Valid values by argument (dest), with the world's places in braces (test_cli_bad_input_table.World).
@@ -243,6 +245,11 @@ def cases() -> list[Case]:
             found.append(Case(command, "key", "reserved",
                               _assemble(command, [(a, ["__drconsole__/ready"] if a.dest == "key" else w)
                                                   for a, w in parts], []), 2))
+        if command == "backup restore":
+            for kind in ("damaged-archive", "damaged-metadata"):
+                found.append(Case(command, "--repo", kind, _assemble(
+                    command, [(a, [w[0], "{" + kind.replace("-", "_") + "}"] if a.dest == "repo" else w)
+                              for a, w in parts], []), 1))
         if command == "serve ssh":
             found.append(Case(command, "--responder-seats", "seats",
                               _assemble(command, parts, ["--port", "0", "--host-key", "{file}", "--users", "{file}",

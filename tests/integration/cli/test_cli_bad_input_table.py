@@ -3,7 +3,8 @@
 Each case runs ``main()`` in this process against one shared world (a data dir, a backup
 repository, a config, read-only mounts of copies of both) and checks: the documented exit code,
 exactly one line on stderr (``drconsole: error: ...``, no traceback, never "a bug"), nothing on
-stdout, and the world's tree unchanged, byte for byte (cli_support.tree_hash). A case that
+stdout, and the world's tree unchanged, byte for byte (cli_support.tree_hash; a repository's own
+operation log may grow). A case that
 changed it fails and the world is put back, so that one bug does not spread to the next case.
 """
 
@@ -80,6 +81,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (root / "drconsole.toml").write_text(
         f'[[node]]\nname = "orders"\nengine = "lsm"\nurl = "{dead}"\ndata_dir = "{data}"\n'
         f'backup_repo = "{root / "repo"}"\n', encoding="utf-8")
+    for name, damage in (("damaged_archive", "archive"), ("damaged_metadata", "metadata")):
+        shutil.copytree(root / "repo", root / name)
+        folder = next(path for path in (root / name).glob("*/backup_*") if path.is_dir())
+        if damage == "archive":
+            archive = folder / f"{folder.name}.tar.zst"
+            raw = bytearray(archive.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF
+            archive.write_bytes(bytes(raw))
+        else:
+            (folder / f"{folder.name}.metadata.json").write_text("{ cut short")
     ro = root / "ro"
     shutil.copytree(data, ro / "data")
     shutil.copytree(root / "repo", ro / "repo")
@@ -90,12 +101,26 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     places = {"data": str(data), "repo": str(root / "repo"), "rows": str(root / "rows.jsonl"), "deep": str(root / "deep.jsonl"),
               "file": str(root / "file.txt"), "cwd": str(root / "cwd"), "config": str(root / "drconsole.toml"),
               "out": str(root / "out.jsonl"), "fresh": str(root / "fresh"), "missing": str(root / "missing"),
-              "dead": dead, "ro_data": str(ro / "data"), "ro_repo": str(ro / "repo")}
+              "dead": dead, "ro_data": str(ro / "data"), "ro_repo": str(ro / "repo"),
+              "damaged_archive": str(root / "damaged_archive"), "damaged_metadata": str(root / "damaged_metadata")}
     try:
         yield World(root, pristine, places, why)
     finally:
         if why is None:
             subprocess.run(["umount", str(ro)], capture_output=True, timeout=30)
+
+
+def world_hash(root: Path) -> str:
+    """``tree_hash`` of the world, but for the repositories' own operation logs (``<repo>/logs/``):
+    a restore that starts and then finds the archive damaged says so there, by design."""
+    parts = []
+    for child in sorted(root.iterdir()):
+        if (child / "drconsole-backup.json").exists():
+            parts += [f"{child.name}/{inner.name}:{tree_hash(inner)}" for inner in sorted(child.iterdir())
+                      if inner.name != "logs"]
+        else:
+            parts.append(f"{child.name}:{tree_hash(child)}")
+    return "\n".join(parts)
 
 
 class _Hung(BaseException):  # not an Exception: no handler on the way may swallow it
@@ -113,7 +138,7 @@ def _run(case: Case, world: World, capsys: pytest.CaptureFixture[str], monkeypat
         pytest.skip(world.read_only)
     monkeypatch.chdir(world.places["cwd"])
     argv = world.fill(case.argv) + list(extra)
-    before = tree_hash(world.root)
+    before = world_hash(world.root)
     if real:
         done = subprocess.run([str(DRCONSOLE), *argv], capture_output=True, timeout=60, cwd=world.places["cwd"])
         result = Result(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
@@ -125,7 +150,7 @@ def _run(case: Case, world: World, capsys: pytest.CaptureFixture[str], monkeypat
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
-    changed = tree_hash(world.root) != before
+    changed = world_hash(world.root) != before
     if changed:
         world.restore()
     lines = [line for line in result.err.splitlines() if line.strip()]
