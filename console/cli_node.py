@@ -196,9 +196,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
 
 def _client(args: argparse.Namespace, url: str) -> Any:
     from engines.node.client import NodeClient, read_token_file
+    from playbooks.agent.protocol import actor_header
+    from playbooks.state import current_actor
 
     token_file = getattr(args, "token_file", None)
-    return NodeClient(url, token=read_token_file(token_file) if token_file else None)
+    return NodeClient(url, token=read_token_file(token_file) if token_file else None,
+                      actor=actor_header(current_actor()))  # the node's audit log names who asked
 
 
 def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
