@@ -7,8 +7,9 @@
 #
 # The packages' postinst would start the daemons (Prometheus on 9090, Alertmanager on 9093, HAProxy
 # on its packaged config); the tests start their own on free ports, and a stray daemon would go on
-# scraping, alerting or holding a port. A policy-rc.d that answers 101 ("action forbidden") stops invoke-rc.d and deb-systemd-invoke from
-# starting them; we add one for the install only, unless the machine has its own (containers usually do).
+# scraping, alerting or holding a port. A policy-rc.d that answers 101 ("action forbidden") stops
+# invoke-rc.d and deb-systemd-invoke from starting them; we add one for the install only, unless
+# the machine has its own (containers usually do).
 set -eu
 
 # One "binary:package" per line: the package is installed when the binary is missing.

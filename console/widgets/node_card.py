@@ -127,7 +127,8 @@ class NodeCard(NodeLines, can_focus=True):
             return line(f"{health_markup(node.health)} $reason", reason=node.health_reason)
         found = node.corruption
         assert found is not None
-        how = f" · {found.found_by}: {found.detail}" if found.found_by else f" · {found.detail}"
+        detail = found.detail.removeprefix(f"{found.file}: ")
+        how = f" · {found.found_by}: {detail}" if found.found_by else f" · {detail}"
         return line(f"{health_markup(node.health)} $where[dim]$how[/dim]", where=where, how=how).truncate(
             width, ellipsis=True)
 

@@ -182,6 +182,11 @@ class CowEngine(Engine):
         finally:
             tree.unpin(token)
 
+    @property
+    def page_size(self) -> int:
+        """Bytes per page of ``data.cow``: problems and page errors name pages, offset = page * page_size."""
+        return self._tree.page_size
+
     def _store_scrub_units(self) -> list[ScrubUnit]:
         return cow_units(self.path, lambda: self._tree, self._write_lock)
 

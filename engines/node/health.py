@@ -47,7 +47,7 @@ from engines.errors import CorruptionError, EngineError
 from engines.fsutil import atomic_write_text
 from engines.node.archive_timer import BackupWatch
 from engines.reports import Problem
-from engines.scrub import ScrubPass, Scrubber, ScrubUnit
+from engines.scrub import ScrubPass, ScrubUnit
 
 __all__ = ["CORRUPTION_FILE", "CorruptionRecord", "HealthTracker", "DegradedProbe", "FOUND_BY"]
 
@@ -73,16 +73,26 @@ class CorruptionRecord(BaseModel):
     found_by: str  # one of FOUND_BY
     since: str  # ISO 8601 UTC
     since_epoch: float
+    page: int | None = None  # page-addressed files (data.cow): the page; ``offset`` is then its first byte
     count: int = 1
     last_at: str | None = None
     files: list[str] = []
 
 
-class HealthTracker:
-    """The corrupt and recovering states of one node; thread-safe, and never holds the node lock."""
+Locate = Callable[[str | None, int | None], tuple[int | None, int | None]]
 
-    def __init__(self, data_dir: Path) -> None:
+
+class HealthTracker:
+    """The corrupt and recovering states of one node; thread-safe, and never holds the node lock.
+
+    ``locate(file, offset)`` -> (byte offset, page): engines that address a file by pages (cow
+    errors and verify problems give a page number as the offset) say so, and ``offset`` is kept
+    in bytes for every backend.
+    """
+
+    def __init__(self, data_dir: Path, locate: Locate | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.locate = locate
         self._lock = threading.Lock()
         self.corruption: CorruptionRecord | None = self._load()
         self.recovering: dict[str, Any] | None = None
@@ -92,11 +102,18 @@ class HealthTracker:
     def note(self, *, file: str | None, offset: int | None, detail: str, found_by: str) -> bool:
         """Record damage; True when the node has just become corrupt."""
         file = self._relative(file)
+        page = None
+        if self.locate is not None:
+            offset, page = self.locate(file, offset)
+        if page is not None:
+            detail = detail.replace(" (offset = page number)", "")
+        if file:
+            detail = detail.removeprefix(f"{file}: ")  # the file is a field of its own
         with self._lock:
             record = self.corruption
             if record is None:
                 now = time.time()
-                record = CorruptionRecord(file=file, offset=offset, detail=detail, found_by=found_by,
+                record = CorruptionRecord(file=file, offset=offset, page=page, detail=detail, found_by=found_by,
                                           since=iso_utc(int(now * 1e9)), since_epoch=now,
                                           files=[file] if file else [])
                 self.corruption = record
@@ -115,8 +132,7 @@ class HealthTracker:
         return self.note(file=error.file, offset=error.offset, detail=error.message, found_by=found_by)
 
     def note_problem(self, problem: Problem, found_by: str) -> bool:
-        return self.note(file=problem.file, offset=problem.offset, detail=f"{problem.kind}: {problem.detail}",
-                         found_by=found_by)
+        return self.note(file=problem.file, offset=problem.offset, detail=problem.detail, found_by=found_by)
 
     def clear(self, reason: str) -> CorruptionRecord | None:
         """Leave the corrupt state (the damage was repaired or proved gone); the record cleared."""
@@ -217,17 +233,3 @@ class DegradedProbe:
     def backup(self) -> dict[str, Any] | None:
         """The newest full and verified backup of the node's repository (``BackupWatch`` caches it)."""
         return self.watch.report(self.repo())
-
-
-def start_scrubber(units: Callable[[], list[ScrubUnit]], tracker: HealthTracker, *, interval: float, rate: float,
-                   paused: Callable[[], bool], name: str) -> Scrubber:
-    """The node's background scrub, feeding ``tracker`` (found_by "scrub")."""
-
-    def on_pass(record: ScrubPass) -> None:
-        tracker.clear_after_pass(record)
-
-    def on_problem(problem: Problem) -> None:
-        tracker.note_problem(problem, "scrub")
-
-    return Scrubber(units, interval=interval, rate=rate, paused=paused, name=name, on_pass=on_pass,
-                    on_problem=on_problem).start()

@@ -326,12 +326,13 @@ class Node:
 
     # ------------------------------------------------------------------ health (the recovery agent's handles)
     def set_recovering(self, reason: str) -> None:
-        """Enter ``recovering``: /health and /ready answer 503, /kv 503 "recovering", the scrub pauses.
+        """Enter ``recovering``: /health and /ready answer 503, /kv 503 "recovering", the scrub stops
+        reading the data dir (this returns once it has, within a read of 64 KiB or so).
 
-        The caller (the recovery agent) drains, closes and reopens the engine itself; this only
-        says so to every client.
+        The caller (the recovery agent) drains requests in flight, closes and reopens the engine
+        itself; assigning ``node.engine`` a reopened engine is enough for health to follow it.
         """
-        self.vitals.tracker.set_recovering(reason)
+        self.vitals.set_recovering(reason)
 
     def clear_recovering(self) -> None:
         """Leave ``recovering``: the node serves again (with the engine it holds now)."""

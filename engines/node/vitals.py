@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from engines.errors import CorruptionError, EngineError
 from engines.node.errors import NodeBadRequestError, NodeError
-from engines.node.health import DegradedProbe, HealthTracker, recheck_units, start_scrubber
-from engines.scrub import Scrubber
+from engines.node.health import DegradedProbe, HealthTracker, recheck_units
+from engines.reports import Problem
+from engines.scrub import ScrubPass, Scrubber
 
 if TYPE_CHECKING:
     from engines.node.node import Node
@@ -55,16 +56,19 @@ class NodeVitals:
     def __init__(self, node: Node) -> None:
         self.node = node
         config = node.config
-        self.tracker = HealthTracker(config.data_dir)
+        self.tracker = HealthTracker(config.data_dir, locate=self._locate)
         self.degraded = DegradedProbe(config.data_dir, lambda: node.backup_repo, node.backup_watch)
         self.scrubber: Scrubber | None = None
         self.recheck: dict[str, Any] | None = None
+        self._scrubbed_engine: Any = None  # the engine whose files the running pass reads
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         config = self.node.config
-        self.scrubber = start_scrubber(self._units, self.tracker, interval=config.scrub_interval,
-                                       rate=config.scrub_rate, paused=self._paused, name=config.name)
+        self._scrubbed_engine = None
+        self.scrubber = Scrubber(self._units, interval=config.scrub_interval, rate=config.scrub_rate,
+                                 paused=self._paused, name=config.name, on_pass=self._after_pass,
+                                 on_problem=self._on_problem).start()
         if self.tracker.corruption is not None:
             threading.Thread(target=self._recheck, name=f"recheck-{config.name}", daemon=True).start()
 
@@ -72,11 +76,35 @@ class NodeVitals:
         if self.scrubber is not None:
             self.scrubber.stop()
 
+    def _locate(self, file: str | None, offset: int | None) -> tuple[int | None, int | None]:
+        """(byte offset, page) of a place an engine named: a COW file's offsets are page numbers."""
+        page_size = getattr(self.node.engine, "page_size", None)
+        if offset is not None and isinstance(page_size, int) and file is not None and file.endswith(".cow"):
+            return offset * page_size, offset
+        return offset, None
+
+    def _on_problem(self, problem: Problem) -> None:
+        self.tracker.note_problem(problem, "scrub")
+
+    def _after_pass(self, record: ScrubPass) -> None:
+        self._scrubbed_engine = None  # between passes no engine is being read: a swap pauses nothing
+        self.tracker.clear_after_pass(record)
+
     def _units(self) -> list[Any]:
-        return self.node.engine.scrub_units()
+        engine = self._scrubbed_engine = self.node.engine
+        return engine.scrub_units()
 
     def _paused(self) -> bool:
-        return self.tracker.recovering is not None or self.node.closed
+        """No scrub while a playbook holds the data dir, once the node closes, or once the engine the
+        pass began with was swapped (a reseed or a rejoin replaced the data dir: a table number may
+        now name another file)."""
+        swapped = self._scrubbed_engine is not None and self._scrubbed_engine is not self.node.engine
+        return self.tracker.recovering is not None or self.node.closed or swapped
+
+    def set_recovering(self, reason: str, *, timeout: float = 10.0) -> bool:
+        """Enter ``recovering`` and wait until the scrub has stopped reading the data dir (True) or ``timeout``."""
+        self.tracker.set_recovering(reason)
+        return self.scrubber is None or self.scrubber.wait_idle(timeout)
 
     def _recheck(self) -> None:
         """A corruption recorded before this start: is the damage still there?"""
@@ -94,6 +122,7 @@ class NodeVitals:
             scrub = Scrubber(lambda: units, interval=0, rate=0, paused=self._paused, name="recheck",
                              on_problem=lambda problem: None)
             result = scrub.run_pass()
+            self._scrubbed_engine = None
             if result.complete and not result.problems:
                 self.tracker.clear(f"re-checked at start: {', '.join(unit.file for unit in units)} sound")
             self.recheck = {"state": "done", "complete": result.complete, "problems": len(result.problems)}

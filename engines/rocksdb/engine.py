@@ -37,7 +37,7 @@ from engines.fsutil import atomic_write_text, fsync_dir, new_quarantine
 from engines.options import EngineOptions
 from engines.reports import RepairReport, VerifyReport
 from engines.rocksdb.errors import map_rocksdb_error, rocks_call
-from engines.rocksdb.scrub import table_units
+from engines.rocksdb.scrub import range_units
 from engines.scrub import ScrubUnit
 from engines.wal import list_segments
 
@@ -293,7 +293,7 @@ class RocksEngine(Engine):
             with rocks_call(f"listing live files of {self.rocksdb_dir}"):
                 return list(self._db.live_files())
 
-        return table_units(lambda: self._db, live_files, ROCKSDB_DIR, self._relative)
+        return range_units(lambda: self._db, live_files, ROCKSDB_DIR, self._relative)
 
     def _relative(self, file: str | None) -> str | None:
         """A file named in a RocksDB message, relative to the data dir (shadow paths mapped back)."""

@@ -81,3 +81,21 @@ def test_a_table_retired_by_compaction_is_not_reported(tmp_path: Path) -> None:
         assert not found and record.skipped == len(units)
     finally:
         engine.close()
+
+
+def test_rocksdb_overlapping_tables_are_read_once_per_pass(tmp_path: Path) -> None:
+    engine = create_engine(tmp_path / "r", backend="rocksdb", durability="async")
+    try:
+        logical = 0
+        for round_number in range(4):  # four L0 tables, each spanning the whole key space
+            for index in range(2000):
+                key, value = f"key{index * 4 + round_number:08d}".encode(), os.urandom(100)
+                engine.put(key, value)
+                logical += len(key) + len(value)
+            engine.flush()
+        units = [unit for unit in engine.scrub_units() if unit.file.startswith("rocksdb/")]
+        assert len(units) >= 2
+        record = Scrubber(lambda: units, interval=0, rate=0, on_problem=print).run_pass()
+        assert record.complete and logical <= record.bytes_read <= logical * 1.01, (record.bytes_read, logical)
+    finally:
+        engine.close()

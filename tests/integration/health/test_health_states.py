@@ -87,15 +87,6 @@ def test_primary_and_replica_follow_the_roles_through_a_promotion(threaded: Call
     assert health.status_code == 503 and health.json()["status"] == "fenced"
 
 
-def test_a_failing_archive_makes_the_node_degraded_not_down(threaded: Callable[..., Any]) -> None:
-    server = threaded("cache")
-    server.node.engine.archive_error = "archiving 00000000000000000001.wal failed: no space left"
-    health = httpx.get(f"{server.url}/health")
-    assert health.status_code == 200 and health.json()["status"] == "degraded"
-    assert health.json()["reasons"] == ["archive lag: archiving 00000000000000000001.wal failed: no space left"]
-    assert httpx.get(f"{server.url}/ready").status_code == 200
-
-
 def test_a_background_compaction_that_meets_damage_makes_the_node_corrupt(threaded: Callable[..., Any],
                                                                           tmp_path: Path) -> None:
     # Small memtables and L0 -> L1 at two tables: the second flush starts a compaction of both.
@@ -143,3 +134,20 @@ def test_the_background_compactor_reports_through_the_engine_hook(tmp_path: Path
         except CorruptionError:
             pass
     assert met and met[0][1] == "compaction" and met[0][0].file == f"sstables/{table.name}"
+
+
+def test_the_scrub_goes_on_after_the_agent_releases_and_reopens_the_data_dir(threaded: Callable[..., Any]) -> None:
+    server = threaded("orders", scrub_interval=0.5, scrub_rate=0)
+    url, node = server.url, server.node
+    with httpx.Client(base_url=url) as client:
+        for index in range(500):
+            client.put(f"/kv/k{index:06d}", content=b"x" * 100).raise_for_status()
+        client.post("/admin/flush").raise_for_status()
+    wait_until(lambda: node.vitals.scrubber.passes >= 1, 10, "a first pass")
+    node.release_data_dir("data-recovery step 3 holds the data dir")
+    assert httpx.get(f"{url}/health").json()["status"] == "recovering"
+    node.reopen_data_dir()
+    flipped = flip_lsm_block(node.config.data_dir)
+    body = wait_until(lambda: (lambda b: b if b["status"] == "corrupt" else None)(httpx.get(f"{url}/health").json()),
+                      10, "the scrub finding the flipped byte after the reopen")
+    assert body["corruption"]["found_by"] == "scrub" and body["corruption"]["file"] == flipped.file

@@ -102,6 +102,8 @@ def test_the_scrub_finds_a_cold_flipped_byte_within_two_intervals(served: Served
     assert took <= 2 * interval + 0.5, f"found after {took:.1f} s"
     corruption = body["corruption"]
     assert corruption["found_by"] == "scrub" and corruption["file"] == file, corruption
+    if engine == "cow":  # a page-addressed file: the page, and ``offset`` in bytes as for every backend
+        assert corruption["page"] == offset // 4096 and corruption["offset"] == corruption["page"] * 4096
     assert metric(node.url, "drconsole_corruption_detected") == 1
     assert metric(node.url, "drconsole_scrub_passes_total") >= 2
 

@@ -118,3 +118,24 @@ def test_trigger_starts_the_next_pass_now_and_behind_says_a_pass_outgrew_the_int
         assert scrubber.status()["behind"] is True
     finally:
         scrubber.stop()
+
+
+def test_a_pause_stops_a_paced_unit_at_its_next_read_and_wait_idle_returns() -> None:
+    paused, reading_started = threading.Event(), threading.Event()
+
+    def long_read(report: VerifyReport, pace) -> None:
+        for _ in range(1000):  # 64 MB at 1 MB/s: a minute, unless stopped
+            reading_started.set()
+            pace(64 * 1024)
+
+    scrubber = Scrubber(lambda: [ScrubUnit("big.sst", 64 << 20, long_read)], interval=0, rate=1_000_000,
+                        on_problem=print, paused=paused.is_set)
+    records = []
+    runner = threading.Thread(target=lambda: records.append(scrubber.run_pass()))
+    runner.start()
+    assert reading_started.wait(5)
+    started = time.monotonic()
+    paused.set()  # what Node.set_recovering does before the agent closes the engine
+    assert scrubber.wait_idle(5) and time.monotonic() - started < 1.0
+    runner.join(5)
+    assert records and records[0].interrupted == "the data dir is being recovered" and not records[0].complete
