@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from console.toml_lines import field_name, locate
+from playbooks.toml_locate import field_name, locate
 from engines.errors import InvalidArgumentError
 from playbooks.fleet import NodeSpec, Thresholds
 
@@ -196,7 +196,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
 def read_toml(path: Path, error: type[ConfigError], *, missing: str, hint: str) -> tuple[str, dict[str, Any]]:
     """The text and the parsed tables of the TOML file ``path``; ``error`` (file, line) when it cannot be.
 
-    The text is kept so that validation errors can be located by line (console.toml_lines).
+    The text is kept so that validation errors can be located by line (playbooks.toml_locate).
     """
     try:
         text = path.read_text(encoding="utf-8")
