@@ -684,11 +684,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return out.error("interrupted", hint="the run's journal is kept: `drconsole playbook resume RUN_ID`",
                          exit_code=130, kind="interrupted")
     except BaseException as exc:  # noqa: BLE001 - the contract: no traceback, ever
-        from engines.errors import EngineError, map_os_error
+        from engines.errors import DrconsoleError, map_os_error
 
         if isinstance(exc, OSError):
             exc = map_os_error(exc, "accessing the file system")
-        if isinstance(exc, EngineError):
+        if isinstance(exc, DrconsoleError):
             return out.error(exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
         return out.error(f"unexpected {type(exc).__name__}: {exc}", hint="this is a bug in drconsole; please report it",
                          exit_code=1, kind=type(exc).__name__)

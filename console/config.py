@@ -10,8 +10,8 @@
 
 Relative paths (data_dir, token_file, backup_repo, log_file, report_dir) are relative to the file's directory.
 A ``token_file`` is only named here; it is read when a request to the node needs the token.
-``ConfigError`` is an ``InvalidArgumentError`` (exit code 2), so the CLI renders it like every
-other bad input: one line, no traceback.
+``ConfigError`` is a ``DrconsoleError`` with exit code 2 (bad input, not an engine failure), so the
+CLI renders it like every other bad input: one line, no traceback.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from playbooks.toml_locate import field_name, locate
-from engines.errors import InvalidArgumentError
+from engines.errors import DrconsoleError
 from playbooks.fleet import NodeSpec, Thresholds
 
 __all__ = ["ConfigError", "ConsoleConfig", "ConsoleSection", "load_config", "locate"]
 
 
-class ConfigError(InvalidArgumentError):
+class ConfigError(DrconsoleError, ValueError):
     """A configuration file that cannot be used: ``path``, ``line`` and ``field`` say where."""
+
+    exit_code = 2
 
     def __init__(self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None) -> None:
         where = f"{path}:{line}" if line else str(path)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines.errors import EngineError, InvalidArgumentError, LockedError, NotFoundError, map_os_error
+from engines.errors import DrconsoleError, EngineError, InvalidArgumentError, LockedError, NotFoundError, map_os_error
 from engines.marker import detect_backend
 from playbooks.accounting import account
 from playbooks.actions import REGISTRY, ActionContext, ActionResult, Registry
@@ -494,7 +494,7 @@ class Runner:
             except KeyError as exc:
                 error = exc
                 result = ActionResult(False, f"the placeholder {{{exc.args[0]}}} has no value (a parameter not given?)")
-            except EngineError as exc:
+            except DrconsoleError as exc:
                 error = exc
                 result = ActionResult(False, str(exc), {"error": type(exc).__name__, "exit_code": exc.exit_code})
             except OSError as exc:
@@ -547,7 +547,7 @@ class Runner:
                 target, run_id=header["run_id"], playbook=header["playbook"], severity=severity, title=header["title"],
                 target_rto_seconds=float(header.get("target_rto_seconds") or LEVELS[severity].response_seconds),
                 actor=self.actor)
-        except EngineError:
+        except DrconsoleError:
             return None
         return incident.id
 

@@ -116,11 +116,11 @@ def test_simulate_runs_on_a_sandbox_copy(tmp_path: Path) -> None:
 @pytest.mark.parametrize("playbook,problem", [
     ("recover-lsm", "does not apply"), ("no-such-playbook", "no playbook")])  # (no playbook is pending any more)
 def test_bad_requests_fail_before_anything_runs(tmp_path: Path, playbook: str, problem: str) -> None:
-    from engines.errors import InvalidArgumentError
+    from playbooks.errors import PlaybookInputError
 
     data = fill(tmp_path / "db", count=10)
     before = tree_state(data)
-    with pytest.raises(InvalidArgumentError) as caught:
+    with pytest.raises(PlaybookInputError) as caught:
         Runner().run(playbook, data, RunOptions(assume_yes=True))
     assert problem in caught.value.message and caught.value.exit_code == 2
     assert tree_state(data) == before
