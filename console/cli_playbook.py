@@ -283,8 +283,8 @@ def _run_text(result: Any) -> str:
     if result.lost:
         lines.append("reported as not recovered:")
         lines += [f"  {item}" for item in result.lost]
-    if result.simulated_from:
-        lines.append(f"simulated in {result.data_dir}; {result.simulated_from} was not touched")
+    if result.sandboxed_from:
+        lines.append(f"simulated in {result.data_dir}; {result.sandboxed_from} was not touched")
     if result.message and result.status != "succeeded":
         lines.append(result.message)
     if result.status == "refused":
@@ -386,7 +386,7 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
         defaults["repo"] = str(spec.backup_repo)
     options = RunOptions(
         params=params, param_defaults=defaults, assume_yes=args.yes, dry_run=args.dry_run,
-        read_only=args.read_only, simulate=args.simulate, waive_safety_copy=args.waive_safety_copy,
+        read_only=args.read_only, sandbox=args.simulate, waive_safety_copy=args.waive_safety_copy,
         node=spec.name if spec is not None else None,
         ready_url=spec.url if spec is not None else None,  # a served node: its incident resolves on /ready
         webhook=getattr(getattr(config, "notify", None), "webhook", None),

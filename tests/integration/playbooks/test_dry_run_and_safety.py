@@ -106,9 +106,9 @@ def test_simulate_runs_on_a_sandbox_copy(tmp_path: Path) -> None:
     data = fill(tmp_path / "db")
     corrupt_rocksdb_table(data)
     before = tree_state(data)
-    result = Runner().run("data-recovery", data, RunOptions(assume_yes=True, simulate=True))
+    result = Runner().run("data-recovery", data, RunOptions(assume_yes=True, sandbox=True))
     assert result.status == "succeeded", result.to_json()
-    assert result.simulated_from == str(data) and result.data_dir != str(data)
+    assert result.sandboxed_from == str(data) and result.data_dir != str(data)
     assert tree_state(data) == before
     assert result.incident is None
 
