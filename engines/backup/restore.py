@@ -36,7 +36,7 @@ from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
-from engines.marker import detect_backend, read_marker
+from engines.marker import MARKER_NAME, detect_backend, read_marker
 from engines.pids import process_alive
 from engines.system_paths import system_directory
 
@@ -131,7 +131,7 @@ def _check_replaceable(target: Path, meta: BackupMetadata, also_node: str | None
             found = detect_backend(target)  # a data dir that lost its marker still has its engine's files
         except EngineError:
             found = None
-        if found == meta.engine:
+        if found == meta.engine or _encrypted_data_dir(target):
             return
         raise RestoreRefusedError(f"refusing to replace {target}: it holds no drconsole.json and no {meta.engine} "
                                   "files, so it is not a data dir of this backup's node (a parent directory? "
@@ -143,6 +143,17 @@ def _check_replaceable(target: Path, meta: BackupMetadata, also_node: str | None
             f"refusing to replace {target}: it is the {marker.backend} data dir of node {marker.node_name or '?'}, "
             f"and backup {meta.backup_id} is of node {meta.node_name or '?'} ({meta.engine})",
             hint="restore into a new directory; replace only the backup's own node's data dir")
+
+
+def _encrypted_data_dir(target: Path) -> bool:
+    """A data dir whose files ransomware renamed (``drconsole.json.locked``) but whose layout stands.
+
+    Restoring over exactly this is what the ransomware playbook is for, and its marker cannot be
+    read. Recognised narrowly: our marker's name with an extension added, beside a ``wal``
+    directory; a parent directory or another program's tree has neither at its top.
+    """
+    marked = any(item.name.startswith(f"{MARKER_NAME}.") and item.is_file() for item in target.iterdir())
+    return marked and (target / "wal").is_dir()
 
 
 def _is_held(data_dir: Path) -> bool:

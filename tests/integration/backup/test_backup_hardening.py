@@ -221,6 +221,28 @@ def test_replace_takes_the_nodes_own_data_dir_and_one_that_lost_its_marker(backe
     assert again.code == 0, again.err
 
 
+def test_replace_takes_a_data_dir_ransomware_renamed(backed_up: tuple[Path, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The ransomware playbook restores over a data dir whose files carry ``.locked``: its marker is
+    unreadable, its layout (the marker's name, the wal directory) still says what it is."""
+    from playbooks.faults import inject
+
+    data, repo = backed_up
+    inject("ransomware", data, seed=3)
+    assert not (data / "drconsole.json").exists() and (data / "drconsole.json.locked").exists()
+    restored = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", data, "--replace", "--json")
+    assert restored.code == 0, restored.err
+    quarantine = Path(restored.json()["quarantine"])
+    assert list(quarantine.rglob("drconsole.json.locked")), "the encrypted files are kept, not deleted"
+    # A directory that merely holds a file with that name (and no wal/) is still refused.
+    lookalike = tmp_path / "lookalike"
+    lookalike.mkdir()
+    (lookalike / "drconsole.json.bak").write_text("{}")
+    (lookalike / "notes.txt").write_text("someone's notes")
+    assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", lookalike, "--replace"), 4,
+                 contains="not a data dir")
+
+
 @pytest.mark.parametrize("target", ["/", "/usr", "/var/lib"])
 def test_replace_refuses_system_directories(target: str, backed_up: tuple[Path, Path],
                                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -57,9 +57,8 @@ def test_destructive_commands_are_audited_with_who_where_and_outcome(
         handle.write(b"\x07" * 40)
     assert cli(capsys, "wal", "truncate", "--data-dir", data, "--yes").code == 0
     assert cli(capsys, "engine", "repair", "--data-dir", data, "--yes").code == 0
-    target = tmp_path / "restored"
-    make_data_dir(target, any_backend, rows=1)
-    restored = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--replace")
+    # --replace puts the backup back over its own node's data dir (another node's is refused, exit 4).
+    restored = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", data, "--replace")
     assert restored.code == 0, restored.err
     assert cli(capsys, "backup", "prune", "--repo", repo, "--keep-daily", "0", "--keep-weekly", "0",
                "--keep-monthly", "0", "--yes").code == 0
@@ -72,7 +71,7 @@ def test_destructive_commands_are_audited_with_who_where_and_outcome(
     assert prune["who"]["ssh_client"] == "192.0.2.10 50022 22" and prune["who"]["user"]
     assert prune["target"] == f"repo={repo}" and prune["args"]["yes"] == "True"
     restore = next(entry for entry in entries if entry["action"] == "cli.backup.restore")
-    assert restore["args"]["replace"] == "True" and f"data_dir={target}" in restore["target"]
+    assert restore["args"]["replace"] == "True" and f"data_dir={data}" in restore["target"]
     text = cli(capsys, "audit", "show", "--action", "cli.engine.repair").out
     assert "from 192.0.2.10" in text and "cli.engine.repair" in text and "succeeded" in text
     assert cli(capsys, "audit", "verify").code == 0
