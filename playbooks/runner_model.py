@@ -18,9 +18,15 @@ from playbooks.journal import Journal
 from playbooks.models import Playbook
 from playbooks.plan import PlannedStep, plan_from_json
 
-__all__ = ["Confirm", "RunOptions", "StepOutcome", "RunResult", "Run", "SafetyCopyState"]
+__all__ = ["Confirm", "RunOptions", "StepOutcome", "RunResult", "Run", "SafetyCopyState", "STEP_STATUSES", "RUN_STATUSES"]
 
 Confirm = Callable[[PlannedStep, str], bool]
+
+# The one vocabulary of a step's final status (the journal's, the events', the JSON's); renderers
+# add only what a step is while the run goes (console.run_view: running, waiting, not-run).
+# problem: a diagnostic step found what it looks for (not a failure); planned: a dry run's step.
+STEP_STATUSES = ("succeeded", "problem", "skipped", "failed", "refused", "planned")
+RUN_STATUSES = ("succeeded", "failed", "refused")
 
 
 @dataclass
@@ -49,7 +55,7 @@ class RunOptions:
 class StepOutcome:
     id: str
     action: str
-    status: str  # succeeded | failed | skipped | refused | problem | planned
+    status: str  # one of STEP_STATUSES
     duration_seconds: float = 0.0
     summary: str = ""
     attempts: int = 0
@@ -78,7 +84,7 @@ class StepOutcome:
 class RunResult:
     run_id: str | None
     playbook: str
-    status: str  # succeeded | failed | refused
+    status: str  # one of RUN_STATUSES
     steps: list[StepOutcome]
     data_dir: str | None = None
     backend: str | None = None

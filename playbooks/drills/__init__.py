@@ -368,7 +368,8 @@ def _node_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: Drill
 
 def report_markdown(results: list[DrillResult]) -> str:
     lines = ["# Recovery metrics", "",
-             "| scenario | engine | target RTO | measured RTO | target RPO | measured RPO | acked | lost | result | playbooks |",
+             "| scenario | engine | target RTO | measured RTO | target RPO | measured RPO | acked | lost | result "
+             "| playbooks |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for result in results:
         rto = f"{result.rto_seconds:.2f} s" if result.rto_seconds is not None else "not recovered"
