@@ -12,6 +12,10 @@ reports a problem, or its ``verify`` action does; ``on_failure`` then stops, ret
 or rolls back (the step's ``rollback`` action, else the run's safety copy is put back). Every
 writing action passes the registry's gate: refused in read-only mode, appended to the audit log.
 
+With ``RunOptions.sandbox`` (the CLI's ``--simulate``) the run works on a copy of the data dir made
+in its own run directory: every step really runs, the data dir itself is not touched, no incident
+is opened and no notification sent.
+
 Resuming reads the journal: steps that finished are not run again, the step that was cut off runs
 again (actions are written to be re-run: a safety copy already taken is found, a restore already
 swapped in is seen), then the run goes on.
@@ -156,6 +160,7 @@ class Runner:
                 and static_condition(p.step.when, params, backend) is not False]
 
     def _sandbox(self, run_id: str, data_dir: Path) -> Path:
+        """Copy ``data_dir`` into the run's directory; a sandbox run (``--simulate``) really runs, on the copy."""
         if not data_dir.is_dir():
             raise NotFoundError(f"cannot copy {data_dir} into a sandbox: it does not exist")
         target = self.state.run_dir(run_id) / "sandbox" / data_dir.name
