@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from console.cli_common import CommandGroup, absolute_path, whole_number
+from console.cli_common import CommandGroup, absolute_path, repository, whole_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 TIER_CHOICES = ("daily", "weekly", "monthly")
@@ -27,10 +27,16 @@ __all__ = ["register", "run_create", "run_list", "run_verify", "run_restore", "r
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Add ``backup`` and its sub-commands to ``subparsers`` (the main parser's command list)."""
     backup = CommandGroup(subparsers, "backup", "back up, verify, restore and recover to a point in time", common)
-    add = backup.add
+
+    def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        return backup.add(name, help_text, _with_access(func))
 
     def repo(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--repo", required=True, type=absolute_path, metavar="R", help="the backup repository")
+        parser.add_argument("--repo", required=True, type=repository, metavar="R",
+                            help="the backup repository: a directory, or sftp://USER@HOST[:PORT]/PATH")
+        parser.add_argument("--ssh-key", type=absolute_path, metavar="FILE",
+                            help="private key for an sftp:// repository (default: ~/.ssh/config, "
+                                 "IdentityFile and the default keys, as ssh does)")
 
     create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); a data dir "
                            "a running node serves is backed up by that node (its admin API, found through "
@@ -80,6 +86,22 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     schedule.add_argument("--install", action="store_true", help="write the unit files")
     schedule.add_argument("--unit-dir", type=absolute_path, default=Path("/etc/systemd/system"), metavar="DIR")
     return backup.parser
+
+
+def _with_access(func: Any) -> Any:
+    """``func`` run with the repository access options of its command line (``--ssh-key``)."""
+
+    def run(args: argparse.Namespace, output: Output | None = None) -> int:
+        if getattr(args, "ssh_key", None) is None:
+            return int(func(args, output))
+        from engines.backup.mirror import access
+
+        with access(ssh_key=args.ssh_key):
+            return int(func(args, output))
+
+    run.__name__ = run.__qualname__ = getattr(func, "__name__", "run")
+    run.__doc__ = func.__doc__
+    return run
 
 
 class _ProgressBar:
@@ -304,7 +326,9 @@ def run_schedule(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import build_schedule, install_schedule
 
     out = output_for(args, output)
-    schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name)
+    options = ["--ssh-key", str(args.ssh_key)] if args.ssh_key is not None else []
+    schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name,
+                              repo_options=options)
     payload = schedule.to_json()
     text = (f"# {schedule.service_name}\n{schedule.service}\n# {schedule.timer_name}\n{schedule.timer}\n"
             f"# or, with cron:\n{schedule.cron}\n")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "listen_port", "port_number", "whole_number"]
+__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "repository", "listen_port", "port_number", "whole_number"]
 
 # The engine backends by name; spelled out rather than asked of ``engines``, which the parser must not import.
 BACKENDS = ("cow", "lsm", "rocksdb")
@@ -21,6 +21,19 @@ BACKENDS = ("cow", "lsm", "rocksdb")
 def absolute_path(text: str) -> Path:
     """An absolute path, so messages say exactly where, whatever the working directory was."""
     return Path(text).absolute()
+
+
+def repository(text: str) -> Path | str:
+    """A backup repository: a local path (made absolute) or an ``sftp://USER@HOST[:PORT]/PATH`` URL."""
+    if "://" not in text:
+        return absolute_path(text)
+    from engines.backup.location import location_text  # small, standard library only
+    from engines.errors import EngineError
+
+    try:
+        return location_text(text)
+    except EngineError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def whole_number(text: str) -> int:

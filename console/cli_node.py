@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number
+from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number, repository
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
@@ -93,9 +93,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     token(serve)
     serve.add_argument("--archive", type=absolute_path, metavar="REPO",
                        help="backup repository: the primary archives recycled WAL there, a standby reads it")
-    serve.add_argument("--backup-repo", type=absolute_path, metavar="R",
-                       help="backup repository: a standby too far behind (or empty) reseeds from its newest "
-                            "full backup; a primary advertises it to standbys (default: --archive)")
+    serve.add_argument("--backup-repo", type=repository, metavar="R",
+                       help="backup repository (a directory or sftp://USER@HOST[:PORT]/PATH, keys from "
+                            "~/.ssh/config): a standby too far behind (or empty) reseeds from its newest full "
+                            "backup; a primary advertises it to standbys (default: --archive)")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
     serve.add_argument("--archive-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="seal and archive the WAL segment being written once its first write is this old, "

@@ -178,7 +178,9 @@ class _FieldError(ValueError):
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     def absolute(value: Any) -> Any:
-        return str((base / value).resolve()) if isinstance(value, str) and value and not Path(value).is_absolute() else value
+        if not isinstance(value, str) or not value or Path(value).is_absolute() or "://" in value:
+            return value  # absolute, or a URL (backup_repo = "sftp://...")
+        return str((base / value).resolve())
 
     nodes = data.get("node")
     if isinstance(nodes, list):

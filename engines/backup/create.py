@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from engines.backup.archive import ArchivedSegment, WalArchive
 from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
 from engines.backup.errors import SourceLockedError
+from engines.backup.location import is_remote, location_text
+from engines.backup.mirror import working_copy
 from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
 from engines.backup.pack import pack_members
 from engines.backup.progress import ProgressCallback
@@ -60,7 +62,8 @@ class BackupResult:
 
     backup_id: str | None
     type: str
-    path: Path
+    path: Path | str
+    """Where the backup is: a path, or a URL for a repository on another host."""
     size_bytes: int
     checksum: str | None
     lsn_start: int
@@ -156,6 +159,12 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
     Args:
         clock_ns: the backup's start time instead of the clock (tests of retention tiers).
     """
+    if is_remote(repo_path):
+        with working_copy(repo_path, create=True) as local:
+            result = create_backup(local, data_dir=data_dir, engine=engine, incremental=incremental,
+                                   progress=progress, clock_ns=clock_ns)
+            result.path = Repository(local).shown(Path(result.path))
+        return result
     clock = _Phases()
     source_path = Path(data_dir) if data_dir is not None else None
     with _source_for(source_path, engine) as source:
@@ -172,7 +181,7 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
                 result, done = _full(repo, archive, source, log, progress, clock_ns, clock)
             # From now on every process that opens the data dir archives into this repository
             # before it recycles a segment; closing an engine we opened archives the rest.
-            source.record(repo.root, done)
+            source.record(repo.location, done)
             clock.mark("record")
         except EngineError as exc:
             log.error(str(exc))
@@ -206,7 +215,7 @@ class _Phases:
 def _archive_paths(archive: WalArchive, source: LiveSource | ColdSource, segments: list[SegmentInfo]) -> list[ArchivedSegment]:
     """Archive ``segments`` (those already ``.done`` into this repository are skipped unread)."""
     recorded = source.marker.archive
-    same = recorded is not None and os.path.abspath(recorded.repo) == os.path.abspath(archive.repo.root)
+    same = recorded is not None and location_text(recorded.repo) == location_text(archive.repo.location)
     done = archive_status.statuses(source.wal_dir) if same else {}
     added = []
     for segment in segments:

@@ -25,6 +25,7 @@ from engines.backup.metadata import iso_utc, now_ns, write_metadata
 from engines.backup.unpack import read_archive
 from engines.backup.pitr import reaches, window_text
 from engines.backup.progress import ProgressCallback
+from engines.backup.mirror import working_copy
 from engines.backup.repository import BackupEntry, Repository
 
 __all__ = ["BackupCheck", "BackupProblem", "WalCheck", "VerifyResult", "verify_repository"]
@@ -115,8 +116,12 @@ class VerifyResult:
 def verify_repository(repo_path: str, reference: str | None = None, *, quick: bool = False,
                       progress: ProgressCallback | None = None) -> VerifyResult:
     """Verify the whole repository (``reference`` None) or what restoring one backup needs."""
+    with working_copy(repo_path, fetch="all") as local:  # remote: every byte read back from the store
+        return _verify(Repository.open(local), reference, quick, progress)
+
+
+def _verify(repo: Repository, reference: str | None, quick: bool, progress: ProgressCallback | None) -> VerifyResult:
     clock = time.monotonic()
-    repo = Repository.open(repo_path)
     archive = WalArchive(repo)
     entries = repo.backups()
     wal_range: tuple[int | None, int | None] | None = None

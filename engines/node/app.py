@@ -79,6 +79,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from engines.backup import attach_archiver, create_backup
+from engines.backup.location import is_remote, location_text
 from engines.errors import (
     ClosedError,
     CorruptionError,
@@ -249,7 +250,7 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
         except WalGoneError as exc:
             repo = config.backup_source
             return JSONResponse({"error": str(exc), "kind": "WalGone", "oldest_lsn": exc.oldest,
-                                 "backup_repo": None if repo is None else str(repo),
+                                 "backup_repo": None if repo is None else location_text(repo),
                                  "hint": "read the missing records from the WAL archive, or reseed from a backup"},
                                 status_code=410, headers=headers())
         return Response(encode_frames(batch.payloads), media_type="application/octet-stream",
@@ -336,9 +337,9 @@ def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
         dry_run = body.get("dry_run", False)
         return node.rejoin(primary, dry_run=dry_run in (True, "1", "true", "yes"))
     if action == "backup":
-        repo = body.get("repo") or (str(node.config.backup_source) if node.config.backup_source else None)
-        if not isinstance(repo, str) or not Path(repo).is_absolute():
-            raise NodeBadRequestError('backup needs {"repo": ABSOLUTE_PATH} or a node started with --backup-repo',
+        repo = body.get("repo") or (location_text(node.config.backup_source) if node.config.backup_source else None)
+        if not isinstance(repo, str) or not (Path(repo).is_absolute() or is_remote(repo)):
+            raise NodeBadRequestError('backup needs {"repo": ABSOLUTE_PATH or sftp:// URL} or a node started with --backup-repo',
                                       hint="or --archive")
         return create_backup(repo, engine=engine, incremental=bool(body.get("incremental"))).to_json()
     if action == "demote":
