@@ -37,6 +37,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
         parser.add_argument("--ssh-key", type=absolute_path, metavar="FILE",
                             help="private key for an sftp:// repository (default: ~/.ssh/config, "
                                  "IdentityFile and the default keys, as ssh does)")
+        parser.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
+                            help="32-byte key file: archives and archived WAL are stored AES-256-GCM encrypted; "
+                                 "restore and verify of an encrypted repository need it")
 
     create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); a data dir "
                            "a running node serves is backed up by that node (its admin API, found through "
@@ -92,11 +95,12 @@ def _with_access(func: Any) -> Any:
     """``func`` run with the repository access options of its command line (``--ssh-key``)."""
 
     def run(args: argparse.Namespace, output: Output | None = None) -> int:
-        if getattr(args, "ssh_key", None) is None:
+        settings = {name: getattr(args, name, None) for name in ("ssh_key", "encrypt_key")}
+        if not any(settings.values()):
             return int(func(args, output))
         from engines.backup.mirror import access
 
-        with access(ssh_key=args.ssh_key):
+        with access(**settings):
             return int(func(args, output))
 
     run.__name__ = run.__qualname__ = getattr(func, "__name__", "run")
@@ -326,7 +330,8 @@ def run_schedule(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import build_schedule, install_schedule
 
     out = output_for(args, output)
-    options = ["--ssh-key", str(args.ssh_key)] if args.ssh_key is not None else []
+    options = [word for flag, value in (("--ssh-key", args.ssh_key), ("--encrypt-key", args.encrypt_key))
+               if value is not None for word in (flag, str(value))]
     schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name,
                               repo_options=options)
     payload = schedule.to_json()

@@ -97,6 +97,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                        help="backup repository (a directory or sftp://USER@HOST[:PORT]/PATH, keys from "
                             "~/.ssh/config): a standby too far behind (or empty) reseeds from its newest full "
                             "backup; a primary advertises it to standbys (default: --archive)")
+    serve.add_argument("--ssh-key", type=absolute_path, metavar="FILE",
+                       help="private key for an sftp:// repository (default: ~/.ssh/config and the default keys)")
+    serve.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
+                       help="32-byte key file: the backups and archived WAL this node writes are encrypted")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
     serve.add_argument("--archive-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="seal and archive the WAL segment being written once its first write is this old, "
@@ -166,6 +170,10 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.node.server import serve
 
     out = output_for(args, output)
+    if args.ssh_key is not None or args.encrypt_key is not None:
+        from engines.backup.mirror import Access, set_process_access
+
+        set_process_access(Access(ssh_key=args.ssh_key, encrypt_key=args.encrypt_key))
     config = NodeConfig(data_dir=args.data_dir, port=args.port, engine=args.engine, host=args.host, name=args.name,
                         follow=args.follow, peers=list(args.peer),
                         token=read_token_file(args.token_file) if args.token_file else None,

@@ -2,8 +2,7 @@
 # Install the system packages drconsole's tests use, without recommends, only those missing:
 # Debian's prometheus (with promtool) and prometheus-alertmanager, haproxy (the load balancer of
 # deploy/haproxy/haproxy.cfg), the shells whose completion scripts the tests load (zsh, fish),
-# OpenSSH's server (the off-site SFTP repositories' tests start their own sshd on a loopback port)
-# and age (the README's manual decrypt of an encrypted backup, checked by a test).
+# and OpenSSH's server (the off-site SFTP repositories' tests start their own sshd on a loopback port).
 # Used by `make system-deps` (every `make test`), tests/promstack.py and tests/haproxy_support.py.
 # Silent when everything is there.
 #
@@ -25,7 +24,6 @@ haproxy:haproxy
 zsh:zsh
 fish:fish
 sshd:openssh-server
-age:age
 "
 PACKAGES=""
 for need in $NEEDS; do

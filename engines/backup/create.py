@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from engines.backup.archive import ArchivedSegment, WalArchive
 from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
 from engines.backup.errors import SourceLockedError
-from engines.backup.location import is_remote, location_text
+from engines.backup.location import location_text
 from engines.backup.mirror import working_copy
 from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
 from engines.backup.pack import pack_members
@@ -159,12 +159,14 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
     Args:
         clock_ns: the backup's start time instead of the clock (tests of retention tiers).
     """
-    if is_remote(repo_path):
-        with working_copy(repo_path, create=True) as local:
-            result = create_backup(local, data_dir=data_dir, engine=engine, incremental=incremental,
-                                   progress=progress, clock_ns=clock_ns)
-            result.path = Repository(local).shown(Path(result.path))
-        return result
+    with working_copy(repo_path, create=True) as local:  # the repository itself when local and plain
+        result = _create(local, data_dir, engine, incremental, progress, clock_ns)
+        result.path = Repository(local).shown(Path(result.path))
+    return result
+
+
+def _create(repo_path: Path, data_dir: str | Path | None, engine: Engine | None, incremental: bool,
+            progress: ProgressCallback | None, clock_ns: int | None) -> BackupResult:
     clock = _Phases()
     source_path = Path(data_dir) if data_dir is not None else None
     with _source_for(source_path, engine) as source:

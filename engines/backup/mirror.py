@@ -22,8 +22,9 @@ for one operation at a time, and one repository has one writer (its node), as fo
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,13 +36,12 @@ from typing import Literal
 
 from engines.backup.errors import ArchiveConflictError, RepositoryError
 from engines.backup.location import (SftpLocation, forget_working_copy, parse_location, register_working_copy)
-from engines.backup.store import LocalStore, RepositoryStore, StoredFile
+from engines.fsutil import atomic_write_text
+from engines.backup.store import LocalStore, RepositoryStore, StoredFile, backup_dir, bulk_kind
 
 __all__ = ["Access", "access", "current_access", "open_store", "working_copy", "push_changes", "Fetch"]
 
 Fetch = Literal["metadata", "wal", "all"]
-_SEGMENT = re.compile(r"^wal-archive/\d{20}\.wal$")
-_TIER_FILE = re.compile(r"^(daily|weekly|monthly)/([^/]+)/(.+)$")
 _SKIPPED_PREFIXES = (".tmp/", ".lock")
 MARKER = "drconsole-backup.json"
 
@@ -51,48 +51,85 @@ class Access:
     """How to reach and read repositories in this context (the CLI sets it from its options)."""
 
     ssh_key: Path | None = None
+    encrypt_key: Path | None = None
+    """A 32-byte key file: archives and archived WAL are stored encrypted (engines/backup/cipher.py)."""
 
 
-_ACCESS: ContextVar[Access] = ContextVar("drconsole_backup_access", default=Access())
+_PROCESS_ACCESS = [Access()]
+_ACCESS: ContextVar[Access | None] = ContextVar("drconsole_backup_access", default=None)
 
 
 def current_access() -> Access:
-    return _ACCESS.get()
+    return _ACCESS.get() or _PROCESS_ACCESS[0]
+
+
+def set_process_access(settings: Access) -> None:
+    """The access settings of every thread of this process (a node: its archiver and its admin API)."""
+    _PROCESS_ACCESS[0] = settings
 
 
 @contextmanager
 def access(**changes: object) -> Iterator[Access]:
     """Use these access settings (``ssh_key=...``) for the repositories opened inside the block."""
-    token = _ACCESS.set(replace(_ACCESS.get(), **changes))  # type: ignore[arg-type]
+    token = _ACCESS.set(replace(current_access(), **changes))  # type: ignore[arg-type]
     try:
-        yield _ACCESS.get()
+        yield current_access()
     finally:
         _ACCESS.reset(token)
 
 
 def open_store(location: Path | SftpLocation) -> RepositoryStore:
+    """The store at ``location``, its archives and WAL encrypted with the context's key (if any)."""
+    from engines.backup.cipher import EncryptionKey
+    from engines.backup.cipher_store import CipherStore
+
+    settings = current_access()
+    inner: RepositoryStore
     if isinstance(location, SftpLocation):
         from engines.backup.sftp_store import SftpStore  # asyncssh loads only for remote repositories
 
-        return SftpStore(location, key_file=current_access().ssh_key)
-    return LocalStore(location)
+        inner = SftpStore(location, key_file=settings.ssh_key)
+    else:
+        inner = LocalStore(location)
+    key = EncryptionKey.from_file(settings.encrypt_key) if settings.encrypt_key is not None else None
+    return CipherStore(inner, key)
 
 
-def _bulk(path: str) -> Literal["segment", "archive", None]:
-    """Whether ``path`` is one of the big files a metadata-only copy leaves on the store."""
-    if _SEGMENT.match(path):
-        return "segment"
-    tier_file = _TIER_FILE.match(path)
-    if tier_file is not None:
-        name = tier_file.group(3)
-        if name != "SHA256SUMS" and not name.endswith(".metadata.json"):
-            return "archive"
-    return None
+def _encryption(marker: Path) -> dict[str, str] | None:
+    try:
+        value = json.loads(marker.read_text(encoding="utf-8")).get("encryption")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
-def _backup_dir(path: str) -> str | None:
-    match = _TIER_FILE.match(path)
-    return None if match is None else f"{match.group(1)}/{match.group(2)}"
+def _check_key(store: RepositoryStore, local: Path, *, needs_key: bool) -> None:
+    """Refuse a key that is not the repository's, or no key where encrypted files are needed."""
+    from engines.backup.cipher_store import CipherStore, EncryptionKeyError
+
+    recorded = _encryption(local / MARKER)
+    key = store.key if isinstance(store, CipherStore) else None
+    if recorded is None:
+        return
+    if key is not None and recorded.get("key_id") != key.key_id:
+        raise EncryptionKeyError(f"{store.description} is encrypted with key {recorded.get('key_id')}; "
+                                 f"--encrypt-key is key {key.key_id}", hint="give the repository's key file")
+    if key is None and needs_key:
+        raise EncryptionKeyError(f"{store.description} is encrypted (key {recorded.get('key_id')})",
+                                 hint="give its key with --encrypt-key FILE")
+
+
+def _record_encryption(store: RepositoryStore, local: Path) -> None:
+    """The first encrypted backup records the key's id in the marker (never the key)."""
+    from engines.backup.cipher import CHUNK_BYTES
+    from engines.backup.cipher_store import CipherStore
+
+    marker = local / MARKER
+    if not isinstance(store, CipherStore) or store.key is None or not marker.exists() or _encryption(marker):
+        return
+    body = json.loads(marker.read_text(encoding="utf-8"))
+    body["encryption"] = {"cipher": "aes-256-gcm", "chunk_bytes": str(CHUNK_BYTES), "key_id": store.key.key_id}
+    atomic_write_text(marker, json.dumps(body, indent=2) + "\n")
 
 
 @dataclass
@@ -117,43 +154,69 @@ def working_copy(repo: str | os.PathLike[str] | SftpLocation, *, fetch: Fetch = 
         RepositoryError: the store is unreachable, or holds no repository and ``create`` is False.
     """
     location = parse_location(repo)
-    if not isinstance(location, SftpLocation):
-        yield location
+    if not isinstance(location, SftpLocation) and current_access().encrypt_key is None:
+        if _encryption(location / MARKER) is None:
+            yield location  # a plain local repository: the backup code works on it directly
+            return
+    shown = location.url if isinstance(location, SftpLocation) else str(location)
+    with _held(location):
+        store = open_store(location)
+        local = Path(tempfile.mkdtemp(prefix="drconsole-repo-"))
+        register_working_copy(local, shown)
+        try:
+            yield from _session(store, local, shown, fetch, archives_for, write, create)
+        finally:
+            forget_working_copy(local)
+            store.close()
+            shutil.rmtree(local, ignore_errors=True)  # our private copy; the repository is the store
+
+
+def _session(store: RepositoryStore, local: Path, shown: str, fetch: Fetch,
+             archives_for: Callable[[Path], set[str]] | None, write: bool, create: bool) -> Iterator[Path]:
+    pulled = _pull(store, local, fetch, archives_for, shown=shown, create=create, write=write)
+    yield local
+    if write:
+        _record_encryption(store, local)
+        push_changes(store, local, pulled.remote, pulled.snapshot)
+
+
+@contextmanager
+def _held(location: Path | SftpLocation) -> Iterator[None]:
+    """A local repository's own lock for the whole session (a remote one has one writer, its node)."""
+    if isinstance(location, SftpLocation) or not location.is_dir():
+        yield
         return
-    store = open_store(location)
-    local = Path(tempfile.mkdtemp(prefix="drconsole-repo-"))
-    register_working_copy(local, location.url)
+    fd = os.open(location / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        pulled = _pull(store, local, fetch, archives_for)
-        if MARKER not in pulled.remote and not create:
-            raise RepositoryError(f"{location.url} is not a drconsole backup repository (no {MARKER})",
-                                  hint="check --repo; `backup create` makes a new one")
-        yield local
-        if write:
-            push_changes(store, local, pulled.remote, pulled.snapshot)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
-        forget_working_copy(local)
-        store.close()
-        shutil.rmtree(local, ignore_errors=True)  # our private copy; the repository is the store
+        os.close(fd)
 
 
-def _pull(store: RepositoryStore, local: Path, fetch: Fetch,
-          archives_for: Callable[[Path], set[str]] | None) -> _Pulled:
+def _pull(store: RepositoryStore, local: Path, fetch: Fetch, archives_for: Callable[[Path], set[str]] | None,
+          *, shown: str, create: bool, write: bool) -> _Pulled:
+    """The small files first; then, once the repository and the key are known to fit, the bulk asked for."""
     remote = {item.path: item for item in store.files() if not item.path.startswith(_SKIPPED_PREFIXES)}
-    later: list[str] = []
+    if MARKER not in remote and not create:
+        raise RepositoryError(f"{shown} is not a drconsole backup repository (no {MARKER})",
+                              hint="check --repo; `backup create` makes a new one")
+    bulk: list[str] = []
     for path in remote:
-        kind = _bulk(path)
         if path.startswith("logs/"):
             continue  # written by operations, read by people on the repository host
-        if kind is None or fetch == "all" or (kind == "segment" and fetch == "wal"):
+        if bulk_kind(path) is None:
             store.fetch(path, local / path)
-        elif kind == "archive":
-            later.append(path)
-    if archives_for is not None and later:
-        wanted = archives_for(local)
-        for path in later:
-            if _backup_dir(path) in wanted:
-                store.fetch(path, local / path)
+        else:
+            bulk.append(path)
+    _check_key(store, local, needs_key=write or fetch != "metadata" or archives_for is not None)
+    segments = [path for path in bulk if bulk_kind(path) == "segment"]
+    for path in segments if fetch in ("all", "wal") else []:
+        store.fetch(path, local / path)
+    wanted = archives_for(local) if archives_for is not None else set()  # knowing the WAL there is
+    for path in bulk:
+        if path not in segments and (fetch == "all" or backup_dir(path) in wanted):
+            store.fetch(path, local / path)
     if (local / MARKER).exists():
         for name in ("daily", "weekly", "monthly", "wal-archive", "logs"):
             (local / name).mkdir(exist_ok=True)
@@ -177,13 +240,13 @@ def push_changes(store: RepositoryStore, local: Path, remote: dict[str, StoredFi
                  snapshot: dict[str, tuple[int, int]]) -> None:
     """Make ``store`` hold what ``local`` holds now, for the files it held or pulled (module docstring)."""
     now = _scan(local)
-    remote_dirs = {folder for folder in map(_backup_dir, remote) if folder is not None}
-    local_dirs = {folder for folder in map(_backup_dir, now) if folder is not None}
+    remote_dirs = {folder for folder in map(backup_dir, remote) if folder is not None}
+    local_dirs = {folder for folder in map(backup_dir, now) if folder is not None}
     for folder in sorted(remote_dirs - local_dirs):
         if not (local / folder).exists():
             store.remove_directory(folder)
     new_dirs = local_dirs - remote_dirs
-    for path in sorted(path for path in now if path not in snapshot and _backup_dir(path) not in new_dirs):
+    for path in sorted(path for path in now if path not in snapshot and backup_dir(path) not in new_dirs):
         try:
             store.put(local / path, path)
         except ArchiveConflictError:
@@ -193,5 +256,5 @@ def push_changes(store: RepositoryStore, local: Path, remote: dict[str, StoredFi
         store.replace(local / path, path)
     for folder in sorted(new_dirs):
         store.put_directory(local / folder, folder)
-    for path in sorted(path for path in snapshot if path not in now and _backup_dir(path) not in remote_dirs - local_dirs):
+    for path in sorted(path for path in snapshot if path not in now and backup_dir(path) not in remote_dirs - local_dirs):
         store.remove(path)

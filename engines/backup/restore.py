@@ -32,7 +32,6 @@ from engines.backup.metadata import iso_utc
 from engines.backup.unpack import read_archive
 from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
 from engines.backup.progress import ProgressCallback
-from engines.backup.location import is_remote
 from engines.backup.mirror import working_copy
 from engines.backup.repository import BackupEntry, Repository
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
@@ -205,16 +204,19 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         RepositoryError (3), BackupNotFoundError (2), RecoveryTargetError (2), RestoreRefusedError (4),
         BackupCorruptionError (1): before the target is touched.
     """
-    if is_remote(repo_path):
-        def base_of(local: Path) -> set[str]:  # the one full backup the restore reads, for its archive
-            repo = Repository.open(local)
-            chosen = repo.pick(tier, on_date).backup_id if tier is not None or on_date is not None else reference
-            base = plan_recovery(repo, reference=chosen, until_ns=until_ns, until_lsn=until_lsn).base
-            return {f"{base.tier}/{base.backup_id}"}
+    def base_of(local: Path) -> set[str]:  # the one full backup the restore reads, for its archive
+        repo = Repository.open(local)
+        chosen = repo.pick(tier, on_date).backup_id if tier is not None or on_date is not None else reference
+        base = plan_recovery(repo, reference=chosen, until_ns=until_ns, until_lsn=until_lsn).base
+        return {f"{base.tier}/{base.backup_id}"}
 
-        with working_copy(repo_path, fetch="wal", archives_for=base_of) as local:
-            return restore_backup(local, data_dir, reference=reference, until_ns=until_ns, until_lsn=until_lsn,
-                                  replace=replace, progress=progress, tier=tier, on_date=on_date)
+    with working_copy(repo_path, fetch="wal", archives_for=base_of) as local:  # itself when local and plain
+        return _restore(local, data_dir, reference, until_ns, until_lsn, replace, progress, tier, on_date)
+
+
+def _restore(repo_path: Path, data_dir: str | Path, reference: str | None, until_ns: int | None,
+             until_lsn: int | None, replace: bool, progress: ProgressCallback | None, tier: str | None,
+             on_date: dt.date | None) -> RestoreResult:
     clock = time.monotonic()
     repo = Repository.open(repo_path)
     target = Path(os.path.abspath(data_dir))

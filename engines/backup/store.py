@@ -22,20 +22,46 @@ dropped link leaves nothing but a temp that the next attempt resumes. Files are 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from engines.backup.checksums import sha256_file
 from engines.backup.errors import ArchiveConflictError
 from engines.errors import map_os_error
 from engines.fsutil import fsync_dir
 
-__all__ = ["StoredFile", "RepositoryStore", "LocalStore", "UPLOAD_DIR", "same_bytes_or_conflict"]
+__all__ = ["StoredFile", "RepositoryStore", "LocalStore", "UPLOAD_DIR", "bulk_kind", "backup_dir",
+           "same_bytes_or_conflict"]
 
 UPLOAD_DIR = ".tmp/upload"
 """Where a store writes files before renaming them into place (temporary, resumable)."""
+
+
+_SEGMENT = re.compile(r"^wal-archive/\d{20}\.wal$")
+_TIER_FILE = re.compile(r"^(daily|weekly|monthly)/([^/]+)/(.+)$")
+
+
+def bulk_kind(path: str) -> Literal["segment", "archive", None]:
+    """Whether ``path`` is one of a repository's big files: an archived WAL segment or a backup's
+    archive (anything in a backup directory but its metadata and ``SHA256SUMS``). The others are
+    small and rewritten in place; these are write-once, and the ones encryption applies to."""
+    if _SEGMENT.match(path):
+        return "segment"
+    tier_file = _TIER_FILE.match(path)
+    if tier_file is not None:
+        name = tier_file.group(3)
+        if name != "SHA256SUMS" and not name.endswith(".metadata.json"):
+            return "archive"
+    return None
+
+
+def backup_dir(path: str) -> str | None:
+    """``daily/<id>`` for a file of a backup directory, else None."""
+    match = _TIER_FILE.match(path)
+    return None if match is None else f"{match.group(1)}/{match.group(2)}"
 
 
 @dataclass(frozen=True)
