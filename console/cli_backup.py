@@ -40,6 +40,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
         parser.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
                             help="32-byte key file: archives and archived WAL are stored AES-256-GCM encrypted; "
                                  "restore and verify of an encrypted repository need it")
+        parser.add_argument("--sign-key", type=absolute_path, metavar="FILE",
+                            help="ed25519 key (ssh-keygen -t ed25519): create signs each backup with it; verify "
+                                 "and restore (private or .pub) pin the key the repository must record")
 
     create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); a data dir "
                            "a running node serves is backed up by that node (its admin API, found through "
@@ -95,7 +98,7 @@ def _with_access(func: Any) -> Any:
     """``func`` run with the repository access options of its command line (``--ssh-key``)."""
 
     def run(args: argparse.Namespace, output: Output | None = None) -> int:
-        settings = {name: getattr(args, name, None) for name in ("ssh_key", "encrypt_key")}
+        settings = {name: getattr(args, name, None) for name in ("ssh_key", "encrypt_key", "sign_key")}
         if not any(settings.values()):
             return int(func(args, output))
         from engines.backup.mirror import access
@@ -330,7 +333,8 @@ def run_schedule(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import build_schedule, install_schedule
 
     out = output_for(args, output)
-    options = [word for flag, value in (("--ssh-key", args.ssh_key), ("--encrypt-key", args.encrypt_key))
+    options = [word for flag, value in (("--ssh-key", args.ssh_key), ("--encrypt-key", args.encrypt_key),
+                                        ("--sign-key", args.sign_key))
                if value is not None for word in (flag, str(value))]
     schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name,
                               repo_options=options)

@@ -101,6 +101,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                        help="private key for an sftp:// repository (default: ~/.ssh/config and the default keys)")
     serve.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
                        help="32-byte key file: the backups and archived WAL this node writes are encrypted")
+    serve.add_argument("--sign-key", type=absolute_path, metavar="FILE",
+                       help="ed25519 private key: the backups this node takes are signed")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
     serve.add_argument("--archive-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="seal and archive the WAL segment being written once its first write is this old, "
@@ -170,10 +172,10 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.node.server import serve
 
     out = output_for(args, output)
-    if args.ssh_key is not None or args.encrypt_key is not None:
+    if args.ssh_key is not None or args.encrypt_key is not None or args.sign_key is not None:
         from engines.backup.mirror import Access, set_process_access
 
-        set_process_access(Access(ssh_key=args.ssh_key, encrypt_key=args.encrypt_key))
+        set_process_access(Access(ssh_key=args.ssh_key, encrypt_key=args.encrypt_key, sign_key=args.sign_key))
     config = NodeConfig(data_dir=args.data_dir, port=args.port, engine=args.engine, host=args.host, name=args.name,
                         follow=args.follow, peers=list(args.peer),
                         token=read_token_file(args.token_file) if args.token_file else None,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import threading
@@ -37,13 +38,14 @@ from engines.backup.archive import ArchivedSegment, WalArchive
 from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
 from engines.backup.errors import SourceLockedError
 from engines.backup.location import location_text
-from engines.backup.mirror import working_copy
+from engines.backup.mirror import current_access, working_copy
 from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
 from engines.backup.pack import pack_members
 from engines.backup.progress import ProgressCallback
-from engines.backup.repository import OperationLog, Repository
+from engines.backup.repository import REPO_MARKER, OperationLog, Repository
+from engines.backup.signing import load_signing_key, sign_backup, trust_key, trusted_key
 from engines.backup.sources import ColdSource, LiveSource, hold_data_dir
-from engines.errors import EngineError, LockedError, NotFoundError
+from engines.errors import EngineError, LockedError, NotFoundError, SafetyRefusal
 from engines.fsutil import atomic_write_text
 from engines.wal import SegmentInfo, archive_status
 
@@ -159,6 +161,9 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
     Args:
         clock_ns: the backup's start time instead of the clock (tests of retention tiers).
     """
+    key_file = current_access().sign_key
+    if key_file is not None:
+        load_signing_key(key_file)  # a bad key: exit 2 before anything is done
     with working_copy(repo_path, create=True) as local:  # the repository itself when local and plain
         result = _create(local, data_dir, engine, incremental, progress, clock_ns)
         result.path = Repository(local).shown(Path(result.path))
@@ -196,6 +201,25 @@ def _create(repo_path: Path, data_dir: str | Path | None, engine: Engine | None,
                  f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s ({clock.text()}, "
                  f"{result.method})")
     return result
+
+
+def _sign(repo: Repository, staging: Path, backup_id: str) -> None:
+    """Sign the staged backup (``--sign-key``); the first signed backup makes the repository trust the key.
+
+    Raises:
+        SafetyRefusal: the repository trusts another key, or its backups are signed and no key was given.
+    """
+    key_file = current_access().sign_key
+    marker = repo.marker()
+    if key_file is None:
+        if trusted_key(marker) is not None:
+            raise SafetyRefusal(f"{repo.location}'s backups are signed; an unsigned one would fail every verify",
+                                hint="give the repository's signing key with --sign-key FILE")
+        return
+    key = load_signing_key(key_file)
+    if trust_key(marker, key, repo.location):
+        atomic_write_text(repo.root / REPO_MARKER, json.dumps(marker, indent=2) + "\n")
+    sign_backup(staging, backup_id, key)
 
 
 class _Phases:
@@ -277,6 +301,7 @@ def _full(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource
                 source_bytes=packed.source_bytes, file_count=packed.file_count,
                 compression="zstd-3", archive=archive_name)
             write_metadata(staging / metadata_name(backup_id), metadata)
+            _sign(repo, staging, backup_id)
             final = repo.publish(staging, tier, backup_id)
             archive.observe(started, view.lsn)
         clock.mark("publish")
@@ -365,6 +390,7 @@ def _incremental(repo: Repository, archive: WalArchive, source: LiveSource | Col
                 file_count=len(new), compression="none",
                 base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in new])
             write_metadata(staging / metadata_name(backup_id), metadata)
+            _sign(repo, staging, backup_id)
             final = repo.publish(staging, "daily", backup_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial record otherwise

@@ -53,6 +53,9 @@ class Access:
     ssh_key: Path | None = None
     encrypt_key: Path | None = None
     """A 32-byte key file: archives and archived WAL are stored encrypted (engines/backup/cipher.py)."""
+    sign_key: Path | None = None
+    """An ed25519 key: new backups are signed (engines/backup/signing.py); verify/restore: the key
+    (private or public) the repository's recorded one must be."""
 
 
 _PROCESS_ACCESS = [Access()]

@@ -53,7 +53,7 @@ def bulk_kind(path: str) -> Literal["segment", "archive", None]:
     tier_file = _TIER_FILE.match(path)
     if tier_file is not None:
         name = tier_file.group(3)
-        if name != "SHA256SUMS" and not name.endswith(".metadata.json"):
+        if name != "SHA256SUMS" and not name.endswith((".metadata.json", ".signature.json")):
             return "archive"
     return None
 
