@@ -41,6 +41,10 @@ class CipherStore:
         self._sealed: set[str] = set()
         self._scratch = Path(tempfile.mkdtemp(prefix="drconsole-cipher-"))
 
+    @property
+    def append_only(self) -> bool:
+        return bool(getattr(self.inner, "append_only", False))
+
     def _need_key(self, path: str) -> EncryptionKey:
         if self.key is None:
             raise EncryptionKeyError(f"{self.description}: {path} is encrypted",

@@ -166,7 +166,9 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
         load_signing_key(key_file)  # a bad key: exit 2 before anything is done
     with working_copy(repo_path, create=True) as local:  # the repository itself when local and plain
         result = _create(local, data_dir, engine, incremental, progress, clock_ns)
-        result.path = Repository(local).shown(Path(result.path))
+        working = Repository(local)
+        if working.location != str(working.root):  # a working copy: say where the backup really is
+            result.path = working.shown(Path(result.path))
     return result
 
 

@@ -32,11 +32,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from engines.backup.errors import ArchiveConflictError, RepositoryError
 from engines.backup.location import (SftpLocation, forget_working_copy, parse_location, register_working_copy)
 from engines.fsutil import atomic_write_text
+from engines.backup.versioned_store import VersionedStore, has_versions
 from engines.backup.store import LocalStore, RepositoryStore, StoredFile, backup_dir, bulk_kind
 
 __all__ = ["Access", "access", "current_access", "open_store", "working_copy", "push_changes", "Fetch"]
@@ -95,7 +96,17 @@ def open_store(location: Path | SftpLocation) -> RepositoryStore:
     else:
         inner = LocalStore(location)
     key = EncryptionKey.from_file(settings.encrypt_key) if settings.encrypt_key is not None else None
-    return CipherStore(inner, key)
+    return VersionedStore(CipherStore(inner, key))
+
+
+def _cipher(store: RepositoryStore) -> Any:
+    """The ``CipherStore`` layer of ``store`` (stores wrap one another through ``inner``)."""
+    from engines.backup.cipher_store import CipherStore
+
+    layer: Any = store
+    while layer is not None and not isinstance(layer, CipherStore):
+        layer = getattr(layer, "inner", None)
+    return layer
 
 
 def _encryption(marker: Path) -> dict[str, str] | None:
@@ -108,10 +119,11 @@ def _encryption(marker: Path) -> dict[str, str] | None:
 
 def _check_key(store: RepositoryStore, local: Path, *, needs_key: bool) -> None:
     """Refuse a key that is not the repository's, or no key where encrypted files are needed."""
-    from engines.backup.cipher_store import CipherStore, EncryptionKeyError
+    from engines.backup.cipher_store import EncryptionKeyError
 
     recorded = _encryption(local / MARKER)
-    key = store.key if isinstance(store, CipherStore) else None
+    cipher = _cipher(store)
+    key = cipher.key if cipher is not None else None
     if recorded is None:
         return
     if key is not None and recorded.get("key_id") != key.key_id:
@@ -125,13 +137,13 @@ def _check_key(store: RepositoryStore, local: Path, *, needs_key: bool) -> None:
 def _record_encryption(store: RepositoryStore, local: Path) -> None:
     """The first encrypted backup records the key's id in the marker (never the key)."""
     from engines.backup.cipher import CHUNK_BYTES
-    from engines.backup.cipher_store import CipherStore
 
     marker = local / MARKER
-    if not isinstance(store, CipherStore) or store.key is None or not marker.exists() or _encryption(marker):
+    cipher = _cipher(store)
+    if cipher is None or cipher.key is None or not marker.exists() or _encryption(marker):
         return
     body = json.loads(marker.read_text(encoding="utf-8"))
-    body["encryption"] = {"cipher": "aes-256-gcm", "chunk_bytes": str(CHUNK_BYTES), "key_id": store.key.key_id}
+    body["encryption"] = {"cipher": "aes-256-gcm", "chunk_bytes": str(CHUNK_BYTES), "key_id": cipher.key.key_id}
     atomic_write_text(marker, json.dumps(body, indent=2) + "\n")
 
 
@@ -158,7 +170,7 @@ def working_copy(repo: str | os.PathLike[str] | SftpLocation, *, fetch: Fetch = 
     """
     location = parse_location(repo)
     if not isinstance(location, SftpLocation) and current_access().encrypt_key is None:
-        if _encryption(location / MARKER) is None:
+        if _encryption(location / MARKER) is None and not has_versions(location):
             yield location  # a plain local repository: the backup code works on it directly
             return
     shown = location.url if isinstance(location, SftpLocation) else str(location)

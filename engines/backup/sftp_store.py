@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import asyncssh
 
 from engines.backup.checksums import sha256_file
-from engines.backup.errors import BackupCorruptionError, RepositoryError
+from engines.backup.errors import ArchiveConflictError, BackupCorruptionError, RepositoryError
 from engines.backup.location import SftpLocation
 from engines.backup.store import UPLOAD_DIR, StoredFile, same_bytes_or_conflict
 
@@ -64,6 +64,7 @@ class SftpStore:
         self.resumed: list[tuple[str, int]] = []
         """(path, offset) of every upload that went on from a temp an earlier attempt left."""
         self.fsync_supported: bool | None = None
+        self._append_only: bool | None = None
         self._connection: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._loop = asyncio.new_event_loop()
@@ -194,7 +195,34 @@ class SftpStore:
         return hasher.hexdigest()
 
     # ------------------------------------------------------------------ writing
+    @property
+    def append_only(self) -> bool:
+        """Whether the account may not rename (``internal-sftp -P ...rename...``): then files are
+        written straight to their final, write-once names (see ``put``). Found out once, on the
+        first write, by renaming a probe file of ours (a fixed name, so probes never pile up)."""
+        if self._append_only is None:
+            probe = self._remote(f"{UPLOAD_DIR}/rename-probe")
+
+            async def check(sftp: asyncssh.SFTPClient) -> bool:
+                await sftp.makedirs(posixpath.dirname(probe), exist_ok=True)
+                try:
+                    async with sftp.open(probe, "wb"):
+                        pass
+                    await sftp.posix_rename(probe, probe + ".renamed")
+                except (asyncssh.SFTPPermissionDenied, asyncssh.SFTPOpUnsupported, asyncssh.SFTPFailure):
+                    return True
+                await sftp.remove(probe + ".renamed")
+                return False
+
+            self._append_only = self._run(check, "checking what the account may do")
+        return self._append_only
+
     def put(self, local: Path, path: str) -> None:
+        """Write-once: temp, fsync, read back, rename; on an append-only account, straight to ``path``
+        (resuming a prefix a dropped link left there, refusing any other bytes, read back)."""
+        if self.append_only:
+            self._upload(local, path, exact=True, write_once=True)
+            return
         if same_bytes_or_conflict(self, local, path):
             return
         self._place(self._upload(local, path), path, overwrite=False)
@@ -216,7 +244,17 @@ class SftpStore:
         self._run(place, f"renaming {path} into place")
 
     def put_directory(self, local: Path, path: str) -> None:
-        """Upload every file of ``local`` under a temp directory, then rename it to ``path`` at once."""
+        """Upload every file of ``local`` under a temp directory, then rename it to ``path`` at once.
+
+        On an append-only account the files go straight into ``path``, the metadata last: a backup
+        directory without its metadata is one whose upload was cut (listed as unreadable; the
+        repository host's prune clears it)."""
+        if self.append_only:
+            files = sorted((item for item in local.rglob("*") if item.is_file()),
+                           key=lambda item: (item.name.endswith(".metadata.json"), item.name))
+            for file in files:
+                self._upload(file, f"{path}/{file.relative_to(local).as_posix()}", exact=True, write_once=True)
+            return
         folder = f"{UPLOAD_DIR}/{posixpath.basename(path)}.dir"
         for file in sorted(item for item in local.rglob("*") if item.is_file()):
             relative = file.relative_to(local).as_posix()
@@ -229,10 +267,11 @@ class SftpStore:
 
         self._run(publish, f"renaming {path} into place")
 
-    def _upload(self, local: Path, path: str, *, exact: bool = False) -> str:
+    def _upload(self, local: Path, path: str, *, exact: bool = False, write_once: bool = False) -> str:
         """Write ``local`` to a temp name (resuming one an earlier attempt left); its remote path.
 
-        ``exact``: ``path`` is the temp name itself (inside a directory being uploaded).
+        ``exact``: write to ``path`` itself. ``write_once``: an existing file there is never cut or
+        overwritten: the same bytes are a no-op, a prefix of them is resumed, anything else is refused.
         """
         digest = sha256_file(local)
         total = local.stat().st_size
@@ -241,6 +280,12 @@ class SftpStore:
         async def upload(sftp: asyncssh.SFTPClient) -> None:
             await sftp.makedirs(posixpath.dirname(temp), exist_ok=True)
             offset = await self._resume_offset(sftp, temp, local, total)
+            if write_once and offset < 0:
+                raise ArchiveConflictError(f"{self.description} already holds a different {path}",
+                                           hint="a backup file is never overwritten")
+            if write_once and offset == total and total and await self._remote_sha256(sftp, temp) == digest:
+                return  # already there, whole
+            offset = max(offset, 0)
             if offset:
                 self.resumed.append((path, offset))
             flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | (0 if offset else asyncssh.FXF_TRUNC)
@@ -254,7 +299,8 @@ class SftpStore:
                             self.progress(path, offset, total)
                 await self._fsync(handle)
             if await self._remote_sha256(sftp, temp) != digest:
-                await sftp.remove(temp)
+                if not write_once:
+                    await sftp.remove(temp)
                 raise BackupCorruptionError(f"{self.description}: {path} read back with other bytes than sent; "
                                             "the upload was discarded", hint="check the remote disk, then retry")
 
@@ -262,15 +308,16 @@ class SftpStore:
         return temp
 
     async def _resume_offset(self, sftp: asyncssh.SFTPClient, temp: str, local: Path, total: int) -> int:
-        """How much of ``temp`` already holds ``local``'s first bytes (0: start over)."""
+        """How much of ``temp`` already holds ``local``'s first bytes: 0 when absent or empty, -1 when
+        it holds other bytes (a temp is then started over; a write-once file refused)."""
         try:
             have = int((await sftp.stat(temp)).size or 0)
         except asyncssh.SFTPNoSuchFile:
             return 0
-        if have == 0 or have > total:
+        if have == 0:
             return 0
-        if await self._remote_sha256(sftp, temp, limit=have) != sha256_file(local, limit=have):
-            return 0
+        if have > total or await self._remote_sha256(sftp, temp, limit=have) != sha256_file(local, limit=have):
+            return -1
         return have
 
     async def _fsync(self, handle: asyncssh.SFTPClientFile) -> None:
