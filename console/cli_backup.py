@@ -51,6 +51,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     repo(create)
     create.add_argument("--incremental", action="store_true",
                         help="seal the WAL segment being written and archive every segment not archived yet")
+    create.add_argument("--copy", dest="copies", action="append", type=repository, default=[], metavar="R2",
+                        help="also keep every backup and archived WAL segment in R2 (recorded in the repository: "
+                             "later writers copy there too; repeatable)")
     listing = add("list", "every backup with its age, size, LSNs and verified state", run_list)
     repo(listing)
     listing.add_argument("--from", dest="tier", choices=TIER_CHOICES, metavar="TIER",
@@ -99,6 +102,8 @@ def _with_access(func: Any) -> Any:
 
     def run(args: argparse.Namespace, output: Output | None = None) -> int:
         settings = {name: getattr(args, name, None) for name in ("ssh_key", "encrypt_key", "sign_key")}
+        if getattr(args, "copies", None):
+            settings["copies"] = tuple(str(copy) for copy in args.copies)
         if not any(settings.values()):
             return int(func(args, output))
         from engines.backup.mirror import access
@@ -212,8 +217,11 @@ def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
         text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
                 f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
                 f"{archived}{result.duration_seconds:.2f} s\n  {result.path}")
+    for copy in result.copies:
+        text += (f"\n  copy {copy['repo']}: {copy['files_copied']} file(s) copied" if copy["ok"]
+                 else f"\n  copy {copy['repo']}: FAILED: {copy['error']}")
     out.result(payload, text)
-    return EXIT_OK
+    return EXIT_OK if all(copy["ok"] for copy in result.copies) else EXIT_PROBLEM
 
 
 def _age(seconds: float) -> str:
@@ -228,14 +236,16 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
 
     out = output_for(args, output)
     listing = list_backups(args.repo, tier=args.tier, on_date=_date(args))
-    rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED")]
+    rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED", *(("COPIES",) if listing.copies else ()))]
     for item in listing.backups:
         if item.get("error"):
-            rows.append((item["backup_id"], "?", item["tier"], "-", "-", "-", "unreadable: " + item["error"]))
+            rows.append((item["backup_id"], "?", item["tier"], "-", "-", "-", "unreadable: " + item["error"],
+                         *(("-",) if listing.copies else ())))
             continue
+        where = (f"{len(item['locations']) - 1}/{len(listing.copies)}",) if listing.copies else ()
         rows.append((item["backup_id"], item["type"], item["tier"], _age(item["age_seconds"]),
                      item["size_readable"], f"{item['lsn_start']}..{item['lsn_end']}",
-                     "yes" if item["verified"] else item["restorability"].lower()))
+                     "yes" if item["verified"] else item["restorability"].lower(), *where))
     widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
     lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
     if len(rows) == 1:
@@ -244,6 +254,9 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
     wal = (f"WAL archive: {listing.wal_segments} segment(s), LSN {listing.wal_first_lsn}..{listing.wal_last_lsn}"
            if listing.wal_segments else "WAL archive: empty")
     lines += [wal, f"recoverable window: {listing.window}"]
+    for copy in listing.copies:
+        lines.append(f"copy {copy['repo']}: " + (f"{copy['backups']} backup(s)" if copy["reachable"]
+                                                  else "UNREACHABLE"))
     out.result(listing.to_json(), "\n".join(lines))
     return EXIT_OK
 

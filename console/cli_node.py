@@ -101,6 +101,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                        help="private key for an sftp:// repository (default: ~/.ssh/config and the default keys)")
     serve.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
                        help="32-byte key file: the backups and archived WAL this node writes are encrypted")
+    serve.add_argument("--backup-copy", dest="backup_copies", action="append", type=repository, default=[],
+                       metavar="R2", help="also keep every backup and archived WAL segment in R2 (repeatable)")
     serve.add_argument("--sign-key", type=absolute_path, metavar="FILE",
                        help="ed25519 private key: the backups this node takes are signed")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
@@ -172,10 +174,11 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.node.server import serve
 
     out = output_for(args, output)
-    if args.ssh_key is not None or args.encrypt_key is not None or args.sign_key is not None:
+    if args.ssh_key is not None or args.encrypt_key is not None or args.sign_key is not None or args.backup_copies:
         from engines.backup.mirror import Access, set_process_access
 
-        set_process_access(Access(ssh_key=args.ssh_key, encrypt_key=args.encrypt_key, sign_key=args.sign_key))
+        set_process_access(Access(ssh_key=args.ssh_key, encrypt_key=args.encrypt_key, sign_key=args.sign_key,
+                                  copies=tuple(str(copy) for copy in args.backup_copies)))
     config = NodeConfig(data_dir=args.data_dir, port=args.port, engine=args.engine, host=args.host, name=args.name,
                         follow=args.follow, peers=list(args.peer),
                         token=read_token_file(args.token_file) if args.token_file else None,

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from engines.backup.checksums import SUMS_NAME, format_sums, sha256_file
-from engines.backup.errors import ArchiveConflictError, BackupCorruptionError
+from engines.backup.errors import ArchiveConflictError, BackupCorruptionError, RepositoryError
 from engines.backup.metadata import iso_utc, now_ns
+from engines.backup.copies import copies_of, sync_copies
 from engines.backup.mirror import working_copy
 from engines.backup.repository import Repository
 from engines.errors import WalCorruptionError, map_os_error
@@ -285,7 +286,14 @@ def attach_archiver(engine: Any, repo_path: str | Path) -> WalArchive:
 def archive_into(repo_path: str | Path, segment: Path) -> ArchivedSegment | None:
     """``WalArchive.archive_segment`` into the repository at ``repo_path`` (local or remote)."""
     with working_copy(repo_path) as local:
-        return WalArchive(Repository.open(local)).archive_segment(segment)
+        repo = Repository.open(local)
+        archived = WalArchive(repo).archive_segment(segment)
+        copies = copies_of(repo.marker(), repo.location)
+    for outcome in sync_copies(repo.location, copies):  # the segment is archived once it is in every copy
+        if outcome.error is not None:
+            raise RepositoryError(f"copying the WAL archive to {outcome.repo} failed: {outcome.error}",
+                                  hint="the segment stays in the data dir until every copy has it")
+    return archived
 
 
 def observe_into(repo_path: str | Path, at_ns: int, lsn: int) -> None:

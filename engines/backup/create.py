@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from engines.backup.archive import ArchivedSegment, WalArchive
 from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
+from engines.backup.copies import copies_of, sync_copies, with_copies
 from engines.backup.errors import SourceLockedError
 from engines.backup.location import location_text
 from engines.backup.mirror import current_access, working_copy
@@ -78,6 +79,8 @@ class BackupResult:
     """Seconds by phase: open, checkpoint, pack, archive-wal, publish, record, close."""
     method: str = ""
     """``in-place`` (a data dir no process held, packed under its lock) or ``checkpoint``."""
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    """One ``{repo, files_copied, ok, error}`` per copy of the repository (engines/backup/copies.py)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,7 +88,7 @@ class BackupResult:
             "size_bytes": self.size_bytes, "checksum": self.checksum, "lsn_start": self.lsn_start,
             "lsn_end": self.lsn_end, "duration_seconds": round(self.duration_seconds, 3),
             "engine": self.engine, "tier": self.tier, "archived_segments": self.archived_segments,
-            "phases": self.phases, "method": self.method,
+            "phases": self.phases, "method": self.method, "copies": self.copies,
         }
 
 
@@ -169,6 +172,9 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
         working = Repository(local)
         if working.location != str(working.root):  # a working copy: say where the backup really is
             result.path = working.shown(Path(result.path))
+        copies = copies_of(working.marker(), working.location)
+    if copies:
+        result.copies = [outcome.to_json() for outcome in sync_copies(working.location, copies)]
     return result
 
 
@@ -184,6 +190,9 @@ def _create(repo_path: Path, data_dir: str | Path | None, engine: Engine | None,
         try:
             with repo.lock():
                 repo.claim_source(source.backend, source.node_name)
+                marker = repo.marker()
+                if with_copies(marker, current_access().copies):
+                    atomic_write_text(repo.root / REPO_MARKER, json.dumps(marker, indent=2) + "\n")
             if incremental:
                 result, done = _incremental(repo, archive, source, log, clock_ns, clock)
             else:

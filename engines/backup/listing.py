@@ -11,6 +11,7 @@ from engines.backup.archive import WalArchive
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.metadata import iso_utc, now_ns, size_readable
 from engines.backup.pitr import reaches, window_text
+from engines.backup.copies import backups_in, copies_of
 from engines.backup.mirror import working_copy
 from engines.backup.repository import TIERS, Repository, backup_date
 from engines.errors import InvalidArgumentError
@@ -27,12 +28,14 @@ class BackupListing:
     wal_last_lsn: int | None = None
     wal_bytes: int = 0
     window: str = ""
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    """The repository's copies: ``{repo, reachable, backups}`` (engines/backup/copies.py)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"repo": str(self.repo), "backups": self.backups,
                 "wal": {"segments": self.wal_segments, "first_lsn": self.wal_first_lsn,
                         "last_lsn": self.wal_last_lsn, "bytes": self.wal_bytes},
-                "window": self.window}
+                "window": self.window, "copies": self.copies}
 
 
 @dataclass
@@ -64,6 +67,17 @@ class BackupAges:
                 "last_verified_id": self.last_verified_id,
                 "last_verified_at": None if self.last_verified_ns is None else iso_utc(self.last_verified_ns),
                 "verified_age_seconds": None if verified_age is None else round(verified_age)}
+
+
+def _locate(repo: Repository, listing: BackupListing) -> None:
+    """Where each backup is: this repository, and each of its copies that holds it."""
+    copies = copies_of(repo.marker(), repo.location)
+    held = {copy: backups_in(copy) for copy in copies}
+    listing.copies = [{"repo": copy, "reachable": ids is not None, "backups": len(ids or ())}
+                      for copy, ids in held.items()]
+    for item in listing.backups:
+        item["locations"] = [str(listing.repo)] + [copy for copy, ids in held.items()
+                                                   if ids is not None and item["backup_id"] in ids]
 
 
 def backup_ages(repo_path: str | Path) -> BackupAges:
@@ -114,6 +128,7 @@ def _list(repo: Repository, tier: str | None, on_date: dt.date | None) -> Backup
             "verified": meta.verified, "tier": entry.tier, "engine": meta.engine,
             "size_readable": size_readable(meta.size_bytes), "restorability": meta.restorability,
             "age_seconds": max(0, round((now - meta.timestamp_ns) / 1e9, 1)), "path": repo.shown(entry.path)})
+    _locate(repo, listing)
     archive = WalArchive(repo)
     try:
         segments = archive.segments()

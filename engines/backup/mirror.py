@@ -52,6 +52,8 @@ class Access:
     """How to reach and read repositories in this context (the CLI sets it from its options)."""
 
     ssh_key: Path | None = None
+    copies: tuple[str, ...] = ()
+    """Repositories to record as copies of the one written (engines/backup/copies.py)."""
     encrypt_key: Path | None = None
     """A 32-byte key file: archives and archived WAL are stored encrypted (engines/backup/cipher.py)."""
     sign_key: Path | None = None
@@ -82,21 +84,27 @@ def access(**changes: object) -> Iterator[Access]:
         _ACCESS.reset(token)
 
 
+def _plain_store(location: Path | SftpLocation) -> RepositoryStore:
+    if isinstance(location, SftpLocation):
+        from engines.backup.sftp_store import SftpStore  # asyncssh loads only for remote repositories
+
+        return SftpStore(location, key_file=current_access().ssh_key)
+    return LocalStore(location)
+
+
 def open_store(location: Path | SftpLocation) -> RepositoryStore:
     """The store at ``location``, its archives and WAL encrypted with the context's key (if any)."""
     from engines.backup.cipher import EncryptionKey
     from engines.backup.cipher_store import CipherStore
 
-    settings = current_access()
-    inner: RepositoryStore
-    if isinstance(location, SftpLocation):
-        from engines.backup.sftp_store import SftpStore  # asyncssh loads only for remote repositories
+    key_file = current_access().encrypt_key
+    key = EncryptionKey.from_file(key_file) if key_file is not None else None
+    return VersionedStore(CipherStore(_plain_store(location), key))
 
-        inner = SftpStore(location, key_file=settings.ssh_key)
-    else:
-        inner = LocalStore(location)
-    key = EncryptionKey.from_file(settings.encrypt_key) if settings.encrypt_key is not None else None
-    return VersionedStore(CipherStore(inner, key))
+
+def raw_store(location: Path | SftpLocation) -> RepositoryStore:
+    """The store at ``location`` with its files as stored (encrypted ones stay so), versions collapsed."""
+    return VersionedStore(_plain_store(location))
 
 
 def _cipher(store: RepositoryStore) -> Any:

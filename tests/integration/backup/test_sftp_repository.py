@@ -229,3 +229,43 @@ def test_a_node_with_an_sftp_backup_repo_backs_up_and_archives_off_site(tmp_path
     done = cli(capsys, "backup", "restore", "--repo", url, "--data-dir", restored, "--until-lsn", "21", "--json")
     assert done.code == 0, done.err
     assert _keys(restored)[b"after19"] == b"x" and len(_keys(restored)) == 21
+
+
+def test_backup_copies_hold_every_backup_and_the_off_site_one_restores_alone(
+        tmp_path: Path, sshd: SshServer, ssh_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _data(tmp_path / "data", 200)
+    local, remote = tmp_path / "local-repo", tmp_path / "offsite"
+    url = sshd.url(str(remote))
+    full = cli(capsys, "backup", "create", "--data-dir", data, "--repo", local, "--copy", url, "--json")
+    assert full.code == 0, full.err
+    assert full.json()["copies"][0]["ok"] and full.json()["copies"][0]["repo"] == url
+    assert json.loads((local / "drconsole-backup.json").read_text())["copies"] == [url]
+    # Later runs copy without being told again (the repository records its copies).
+    _data(data, 30, start=200)
+    incremental = cli(capsys, "backup", "create", "--data-dir", data, "--repo", local, "--incremental", "--json")
+    assert incremental.code == 0 and incremental.json()["copies"][0]["files_copied"] > 0
+    listed = cli(capsys, "backup", "list", "--repo", local, "--json").json()
+    assert listed["copies"] == [{"repo": url, "reachable": True, "backups": 2}]
+    assert all(item["locations"] == [str(local), url] for item in listed["backups"])
+    assert "COPIES" in cli(capsys, "backup", "list", "--repo", local).out
+
+    # Ransomware takes the host: the data dir and the local repository are gone.
+    shutil.rmtree(data)
+    shutil.rmtree(local)
+    assert cli(capsys, "backup", "verify", "--repo", url).code == 0
+    restored = tmp_path / "restored"
+    done = cli(capsys, "backup", "restore", "--repo", url, "--data-dir", restored, "--until-lsn", "230")
+    assert done.code == 0, done.err
+    assert len(_keys(restored)) == 230
+
+
+def test_an_unreachable_copy_fails_the_backup_run_but_not_the_backup(tmp_path: Path, sshd: SshServer,
+                                                                     ssh_home: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    data, local = _data(tmp_path / "data", 20), tmp_path / "repo"
+    dead = f"sftp://{sshd.user}@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    made = cli(capsys, "backup", "create", "--data-dir", data, "--repo", local, "--copy", dead, "--json")
+    assert made.code == 1
+    assert made.json()["backup_id"] and made.json()["copies"][0]["ok"] is False
+    listed = cli(capsys, "backup", "list", "--repo", local)
+    assert listed.code == 0 and f"copy {dead}: UNREACHABLE" in listed.out
