@@ -146,6 +146,8 @@ Subsystem sftp internal-sftp {sftp_options}
     Port {port}
     User {user}
     IdentityFile {client_key}
+    IdentitiesOnly yes
+    UserKnownHostsFile {home}/.ssh/known_hosts
 """)
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory

@@ -34,12 +34,12 @@ class EncryptionKeyError(InvalidArgumentError):
 class CipherStore:
     """``inner`` with its archives and WAL segments encrypted under ``key`` (see the module docstring)."""
 
-    def __init__(self, inner: RepositoryStore, key: EncryptionKey | None) -> None:
+    def __init__(self, inner: RepositoryStore, key: EncryptionKey | None, scratch: Path | None = None) -> None:
         self.inner = inner
         self.key = key
         self.description = inner.description
         self._sealed: set[str] = set()
-        self._scratch = Path(tempfile.mkdtemp(prefix="drconsole-cipher-"))
+        self._scratch = Path(tempfile.mkdtemp(prefix="drconsole-cipher-", dir=scratch))
 
     @property
     def append_only(self) -> bool:

@@ -99,7 +99,13 @@ def open_store(location: Path | SftpLocation) -> RepositoryStore:
 
     key_file = current_access().encrypt_key
     key = EncryptionKey.from_file(key_file) if key_file is not None else None
-    return VersionedStore(CipherStore(_plain_store(location), key))
+    inner = _plain_store(location)
+    return VersionedStore(CipherStore(inner, key, _scratch_of(inner)))
+
+
+def _scratch_of(store: RepositoryStore) -> Path | None:
+    """Where a working copy of ``store`` goes: the repository's own disk when local, else ``$TMPDIR``."""
+    return store.scratch() if isinstance(store, LocalStore) else None
 
 
 def raw_store(location: Path | SftpLocation) -> RepositoryStore:
@@ -184,7 +190,7 @@ def working_copy(repo: str | os.PathLike[str] | SftpLocation, *, fetch: Fetch = 
     shown = location.url if isinstance(location, SftpLocation) else str(location)
     with _held(location):
         store = open_store(location)
-        local = Path(tempfile.mkdtemp(prefix="drconsole-repo-"))
+        local = Path(tempfile.mkdtemp(prefix="drconsole-repo-", dir=_scratch_of(_cipher(store).inner)))
         register_working_copy(local, shown)
         try:
             yield from _session(store, local, shown, fetch, archives_for, write, create)

@@ -148,7 +148,11 @@ class LocalStore:
         staging = self.root / UPLOAD_DIR / f"{Path(path).name}.{os.getpid()}.partial"
         try:
             shutil.rmtree(staging, ignore_errors=True)  # ours: a copy an earlier run of ours left unfinished
-            shutil.copytree(local, staging)
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(local, staging)  # a working copy on this file system (scratch(): ours to take)
+            except OSError:
+                shutil.copytree(local, staging)
             for file in staging.rglob("*"):
                 if file.is_file():
                     with open(file, "rb+") as handle:
@@ -160,6 +164,16 @@ class LocalStore:
             fsync_dir(target.parent)
         except OSError as exc:
             raise map_os_error(exc, f"writing {self.root / path}") from exc
+
+    def scratch(self) -> Path | None:
+        """Where working copies of this repository go: its own disk (a backup taken during a disk-full
+        incident must not take the data dir's space, and published files then move by rename)."""
+        folder = self.root / ".tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return folder
 
     def remove(self, path: str) -> None:
         (self.root / path).unlink(missing_ok=True)
