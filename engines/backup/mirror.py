@@ -23,10 +23,12 @@ for one operation at a time, and one repository has one writer (its node), as fo
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -188,16 +190,38 @@ def working_copy(repo: str | os.PathLike[str] | SftpLocation, *, fetch: Fetch = 
             yield location  # a plain local repository: the backup code works on it directly
             return
     shown = location.url if isinstance(location, SftpLocation) else str(location)
-    with _held(location):
+    active = _active()
+    if shown in active:
+        # Nested in a session of this thread (closing the engine a backup opened archives its WAL):
+        # the same copy, which the outer session pushes once; a second copy pushed later would undo
+        # the first one's manifest.
+        yield active[shown]
+        return
+    with _held(location, shown):
         store = open_store(location)
         local = Path(tempfile.mkdtemp(prefix="drconsole-repo-", dir=_scratch_of(_cipher(store).inner)))
         register_working_copy(local, shown)
+        active[shown] = local
         try:
             yield from _session(store, local, shown, fetch, archives_for, write, create)
         finally:
+            active.pop(shown, None)
             forget_working_copy(local)
             store.close()
             shutil.rmtree(local, ignore_errors=True)  # our private copy; the repository is the store
+
+
+_THREAD = threading.local()
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _active() -> dict[str, Path]:
+    """The working copies open in this thread, by repository."""
+    copies: dict[str, Path] | None = getattr(_THREAD, "copies", None)
+    if copies is None:
+        copies = _THREAD.copies = {}
+    return copies
 
 
 def _session(store: RepositoryStore, local: Path, shown: str, fetch: Fetch,
@@ -210,17 +234,30 @@ def _session(store: RepositoryStore, local: Path, shown: str, fetch: Fetch,
 
 
 @contextmanager
-def _held(location: Path | SftpLocation) -> Iterator[None]:
-    """A local repository's own lock for the whole session (a remote one has one writer, its node)."""
-    if isinstance(location, SftpLocation) or not location.is_dir():
-        yield
-        return
-    fd = os.open(location / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _held(location: Path | SftpLocation, shown: str) -> Iterator[None]:
+    """One session at a time per repository on this host, for the whole pull-work-push.
+
+    Between threads a lock of this process; between processes a file lock: the repository's own
+    ``.lock`` when it is local, one in ``$TMPDIR`` named after the URL when it is remote (writers
+    on other hosts are not serialized: a repository has one writer, its node).
+    """
+    with _PROCESS_LOCKS_GUARD:
+        thread_lock = _PROCESS_LOCKS.setdefault(shown, threading.Lock())
+    with thread_lock:
+        if isinstance(location, SftpLocation):
+            name = hashlib.sha256(location.url.encode()).hexdigest()[:16]
+            lock_path = Path(tempfile.gettempdir()) / f"drconsole-sftp-{name}.lock"
+        elif location.is_dir():
+            lock_path = location / ".lock"
+        else:
+            yield  # a repository about to be created: nobody else can have it open yet
+            return
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
 
 def _pull(store: RepositoryStore, local: Path, fetch: Fetch, archives_for: Callable[[Path], set[str]] | None,

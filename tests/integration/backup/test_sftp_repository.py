@@ -269,3 +269,26 @@ def test_an_unreachable_copy_fails_the_backup_run_but_not_the_backup(tmp_path: P
     assert made.json()["backup_id"] and made.json()["copies"][0]["ok"] is False
     listed = cli(capsys, "backup", "list", "--repo", local)
     assert listed.code == 0 and f"copy {dead}: UNREACHABLE" in listed.out
+
+
+def test_a_nested_session_shares_the_outer_working_copy(tmp_path: Path, sshd: SshServer, ssh_home: Path) -> None:
+    """Closing an engine inside a backup archives its WAL into the same repository: that inner session
+    works on the outer copy, so the outer push keeps what the inner one archived (one manifest)."""
+    from engines.backup.archive import WalArchive, archive_into
+    from engines.backup.mirror import working_copy
+    from engines.backup.repository import Repository
+
+    data = _data(tmp_path / "data", 50)
+    remote = tmp_path / "offsite"
+    url = sshd.url(str(remote))
+    create_backup(url, data_dir=data)
+    _data(data, 10, start=50)
+    segment = sorted((data / "wal").glob("*.wal"))[-1]
+    with working_copy(url) as outer:
+        with Repository.open(outer).lock():
+            WalArchive(Repository.open(outer)).observe(1, 1)
+        assert archive_into(url, segment) is not None
+        assert (outer / "wal-archive" / segment.name).exists()  # the inner session wrote into the outer copy
+    manifest = json.loads((remote / "wal-archive" / "manifest.json").read_text())
+    assert segment.name in manifest["segments"] and (remote / "wal-archive" / segment.name).exists()
+    assert (remote / "wal-archive" / "observed.json").exists()
