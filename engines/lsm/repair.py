@@ -235,6 +235,7 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
             report.quarantined.append(str(moved))
             report.actions.append(f"moved the old {MANIFEST_NAME} to {moved}")
         sound: dict[int, TableMeta] = {}
+        damaged: list[tuple[int, TableMeta | None, QuarantinedTable]] = []
         numbers = [table_number(path.name) for path in directory.iterdir()]
         highest = max([number for number in numbers if number is not None], default=0)
         for path in sorted(directory.iterdir()):
@@ -261,18 +262,25 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
                 table = (_describe(meta, moved, f"damaged: {problem}") if meta is not None else
                          QuarantinedTable(file=f"{SSTABLE_DIR}/{path.name}", moved_to=str(moved),
                                           reason=f"damaged: {problem}"))
-                if meta is not None:
-                    highest += 1
-                    salvaged = _salvage(quarantine, number, data_dir, highest, table, report)
-                    if salvaged is not None:
-                        sound[salvaged.number] = salvaged
-                    if table.salvaged_into is not None and not table.lost_entries:
-                        continue  # every data block was sound (a damaged filter or property block)
-                report.tables.append(table)
-                report.lost.append(_lost_line(table))
+                damaged.append((number, meta, table))
                 continue
             sound[number] = reader.meta
             reader.close()
+        wal_first = _wal_first_lsn(data_dir)
+        # Where the WAL reaches back to every damaged table's first write, its replay brings them
+        # back whole (_replay_quarantined_from_wal); else each one's sound blocks are salvaged.
+        replayable = bool(damaged) and wal_first is not None and all(
+            meta is not None and wal_first <= meta.min_lsn for _, meta, _ in damaged)
+        for number, meta, table in damaged:
+            if meta is not None and not replayable:
+                highest += 1
+                salvaged = _salvage(quarantine, number, data_dir, highest, table, report)
+                if salvaged is not None:
+                    sound[salvaged.number] = salvaged
+                if table.salvaged_into is not None and not table.lost_entries:
+                    continue  # every data block was sound (a damaged filter or property block)
+            report.tables.append(table)
+            report.lost.append(_lost_line(table))
         superseded, uncommitted = _resolve_lineage(sound)
         for number, why in sorted({**superseded, **uncommitted}.items()):
             meta = sound.pop(number)
@@ -281,7 +289,6 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
             report.actions.append(f"moved {meta.name} to quarantine: {why}")
         layout = _assign_levels(list(sound.values()), levels or LsmSettings().levels, report)
         durable = max([old_durable] + [meta.durable_lsn for meta in sound.values()])
-        wal_first = _wal_first_lsn(data_dir)
         durable = _replay_quarantined_from_wal(report, durable, wal_first)
         if wal_first is None:
             report.actions.append(f"the WAL holds no records: writes after LSN {durable} that only a lost or "
