@@ -6,18 +6,16 @@ unpacks it and ``sha256sum -c`` checks it. Inside the archive::
     data/...            the data directory, ready to open
     SHA256SUMS          the SHA-256 of every file under data/, the last member
 
-The archive itself is covered by the ``SHA256SUMS`` beside it. The zstd stream is a sequence of
-independent frames of at most 32 MB of tar stream, each with its content size and checksum
-(``frames.py``): they are compressed on every core at once, and read back the same way
-(``unpack.py``). Packing reads every file once, straight into the buffer zstd compresses, and
-hashes it there.
+The archive itself is covered by the ``SHA256SUMS`` beside it. Packing reads every file once:
+its bytes go to the compressor (zstd's worker threads) and to a thread hashing the members,
+and the compressed stream to a thread hashing the archive while this one writes it. Reading it
+back is ``unpack.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import stat
 import tarfile
 from collections.abc import Iterable
@@ -28,7 +26,6 @@ import zstandard
 
 from engines.backup.checksums import SUMS_NAME, format_sums
 from engines.backup.errors import BackupCorruptionError
-from engines.backup.frames import FRAME_BYTES, OrderedPool, worker_count
 from engines.backup.hashing import InlineMemberHasher
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
@@ -37,6 +34,12 @@ __all__ = ["DATA_PREFIX", "ZSTD_LEVEL", "Member", "PackResult", "members_of", "p
 
 DATA_PREFIX = "data"
 ZSTD_LEVEL = 3
+# Compression runs on every core (zstd's worker threads); reading, tar framing, hashing and writing
+# run in this thread.
+ZSTD_THREADS = os.cpu_count() or 1
+READ_BYTES = 4 << 20
+WRITE_BYTES = 4 << 20
+FRAME_BYTES = 32 << 20  # tar bytes per zstd frame: large enough that frame boundaries cost little ratio
 # Start the kernel writing the archive out every this many bytes, so the fsync at the end waits
 # for the last stretch only (Linux: POSIX_FADV_DONTNEED on dirty pages starts their writeback).
 WRITEBACK_BYTES = 16 << 20
@@ -113,117 +116,38 @@ def directory_size(source: Path) -> int:
     return sum(member.size for member in members_of(source))
 
 
-class _Packer:
-    """The tar stream cut into frames: filled here, compressed on the pool, written here in order.
+class _ArchiveSink:
+    """The compressed stream's destination: hashed, written, pushed to disk early."""
 
-    The tar stream is laid out straight into ``FRAME_BYTES`` buffers (files are read into them
-    with ``readinto``, member bytes hashed there), so no byte is copied on its way to zstd; each
-    full buffer becomes one frame, compressed on a worker while this thread fills the next. There
-    are one more buffer than workers, reused: a worker hands its buffer back when its frame is
-    done. Frames are written in order as they come back: hashed (the archive's SHA-256), written,
-    and pushed to disk early so the final fsync waits for the last stretch only.
-    """
-
-    def __init__(self, fd: int, level: int, workers: int, frame_bytes: int) -> None:
+    def __init__(self, fd: int) -> None:
         self.fd = fd
         self.digest = hashlib.sha256()
-        self.count = 0  # compressed bytes written
-        self.written = 0  # tar bytes laid out
+        self.count = 0
         self._kicked = 0
-        self._frame_bytes = frame_bytes
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        for _ in range(workers + 1):
-            self._free.put(bytearray(frame_bytes))
-        self._pool: OrderedPool[tuple[bytearray, int], bytes] = OrderedPool(
-            self._compress, lambda: zstandard.ZstdCompressor(level=level, write_checksum=True), workers, "zstd")
-        self._block = self._free.get()
-        self._view = memoryview(self._block)
-        self._fill = 0
 
-    def _compress(self, job: tuple[bytearray, int], compressor: zstandard.ZstdCompressor) -> bytes:
-        block, length = job
-        try:
-            with memoryview(block) as view:
-                return compressor.compress(view[:length])
-        finally:
-            self._free.put(block)
-
-    def add(self, data: bytes) -> None:
-        """Copy ``data`` (headers, padding, bytes held in memory) into the stream."""
-        done = 0
-        while done < len(data):
-            take = min(len(data) - done, self._frame_bytes - self._fill)
-            self._view[self._fill:self._fill + take] = data[done:done + take]
-            self._fill += take
-            done += take
-            self._advance(take)
-
-    def add_file(self, member: Member, hasher: InlineMemberHasher, tracker: ProgressTracker) -> None:
-        """Read ``member``'s bytes straight into the stream, hashing them there."""
-        assert member.path is not None
-        with open(member.path, "rb", buffering=0) as handle:
-            remaining = member.size
-            while remaining:
-                room = min(remaining, self._frame_bytes - self._fill)
-                piece = self._view[self._fill:self._fill + room]
-                got = handle.readinto(piece) or 0
-                if not got:
-                    raise BackupCorruptionError(f"{member.path} shrank while it was being packed",
-                                                file=str(member.path))
-                hasher.update(piece[:got])
-                self._fill += got
-                remaining -= got
-                tracker.advance(got)
-                self._advance(got)
-
-    def _advance(self, size: int) -> None:
-        self.written += size
-        if self._fill == self._frame_bytes:
-            self._submit()
-
-    def _submit(self) -> None:
-        if not self._fill:
-            return
-        self._view.release()
-        self._pool.submit((self._block, self._fill))
-        while self._pool.ready():
-            self._write(self._pool.pop())
-        while True:
-            try:
-                self._block = self._free.get_nowait()
-                break
-            except queue.Empty:
-                self._write(self._pool.pop())  # the oldest frame's worker hands its buffer back
-        self._view = memoryview(self._block)
-        self._fill = 0
-
-    def finish(self) -> None:
-        """Compress what is left and write every frame."""
-        self._submit()
-        while len(self._pool):
-            self._write(self._pool.pop())
-
-    def close(self) -> None:
-        self._view.release()
-        self._pool.close()
-
-    def _write(self, frame: bytes) -> None:
-        self.digest.update(frame)
-        with memoryview(frame) as view:
-            while view:
-                view = view[os.write(self.fd, view):]
-        self.count += len(frame)
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        self.count += len(data)
         if self.count - self._kicked >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self.fd, self._kicked, self.count - self._kicked, os.POSIX_FADV_DONTNEED)
             self._kicked = self.count
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 def pack_members(members: list[Member], archive: Path, *, progress: ProgressCallback | None = None,
-                 level: int = ZSTD_LEVEL, threads: int | None = None) -> PackResult:
+                 level: int = ZSTD_LEVEL, threads: int = ZSTD_THREADS) -> PackResult:
     """Write ``members`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``, fsynced.
 
-    This thread reads the files and hashes them; ``threads`` workers (default: one per core)
-    compress whole frames at once (``frames.py``). The tar stream is laid out here rather than by
+    One Python thread reads, frames the tar stream and hashes; zstd's own worker threads compress
+    (C threads: they never wait for the GIL, which a loaded machine makes slow to come back). A
+    frame ends every ``FRAME_BYTES`` of tar stream, so restore and verify can decompress one frame
+    while they hash and write the previous one. The tar stream is framed here rather than by
     ``tarfile``'s writer, whose stream buffer copies every byte twice: headers come from
     ``TarInfo.tobuf`` (POSIX pax format).
 
@@ -235,11 +159,13 @@ def pack_members(members: list[Member], archive: Path, *, progress: ProgressCall
     hasher = InlineMemberHasher()
     owner = (os.getuid(), os.getgid())
     names: list[str] = []
+    compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
     try:
         fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            stream = _Packer(fd, level, threads or worker_count(), FRAME_BYTES)
-            try:
+            sink = _ArchiveSink(fd)
+            with compressor.stream_writer(sink, closefd=False, write_size=WRITE_BYTES) as compressed:  # type: ignore[arg-type]
+                stream = _TarStream(compressed)
                 for member in members:
                     stream.add(member.header(owner))
                     if member.directory:
@@ -262,16 +188,47 @@ def pack_members(members: list[Member], archive: Path, *, progress: ProgressCall
                            + bytes(_padding(len(listing)) + 2 * tarfile.BLOCKSIZE))
                 # The end-of-archive marker, padded to a whole record as tar writes it.
                 stream.add(bytes((-stream.written) % tarfile.RECORDSIZE))
-                stream.finish()
-            finally:
-                stream.close()
             os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
         raise map_os_error(exc, f"writing backup archive {archive}") from exc
     tracker.finish()
-    return PackResult(stream.digest.hexdigest(), stream.count, total, len(names))
+    return PackResult(sink.digest.hexdigest(), sink.count, total, len(names))
+
+
+class _TarStream:
+    """The tar stream into the compressor, a new zstd frame every ``FRAME_BYTES``."""
+
+    def __init__(self, compressed: zstandard.ZstdCompressionWriter) -> None:
+        self._compressed = compressed
+        self._in_frame = 0
+        self.written = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        self._compressed.write(data)
+        self._count(len(data))
+
+    def add_file(self, member: Member, hasher: InlineMemberHasher, tracker: ProgressTracker) -> None:
+        assert member.path is not None
+        with open(member.path, "rb", buffering=0) as handle:
+            remaining = member.size
+            while remaining:
+                chunk = handle.read(min(remaining, READ_BYTES))
+                if not chunk:
+                    raise BackupCorruptionError(f"{member.path} shrank while it was being packed",
+                                                file=str(member.path))
+                hasher.update(chunk)
+                self.add(chunk)
+                remaining -= len(chunk)
+                tracker.advance(len(chunk))
+
+    def _count(self, size: int) -> None:
+        self.written += size
+        self._in_frame += size
+        if self._in_frame >= FRAME_BYTES:
+            self._compressed.flush(zstandard.FLUSH_FRAME)
+            self._in_frame = 0
 
 
 def _padding(size: int) -> int:
