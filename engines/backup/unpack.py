@@ -3,7 +3,7 @@
 One pass over the archive does everything ``zstd -t``, ``sha256sum`` and ``tar -x`` would do in
 three processes, spread over the cores instead:
 
-* this thread reads the compressed file in large chunks and decompresses them (zstd releases
+* this thread reads the compressed file in small chunks and decompresses them (zstd releases
   the GIL), then walks the tar headers and slices member bytes out of the decompressed chunks
   without copying them;
 * a thread hashes the compressed bytes (the archive's SHA-256, against the ``SHA256SUMS`` beside
@@ -37,7 +37,11 @@ from engines.fsutil import fsync_dir
 
 __all__ = ["ArchiveCheck", "read_archive"]
 
-READ_BYTES = 1 << 20  # compressed bytes per read: a few MB decompressed, few queue hand-offs
+# Compressed bytes per read. Small: the few hundred KB they decompress to are hashed (twice when
+# restoring: member hash, then the write's copy) while still in the CPU cache, and malloc reuses the
+# same memory instead of faulting in fresh pages. Measured on a 250 MB backup: 1 MB reads 0.40 s CPU
+# to verify, 64 KB reads 0.27 s (32 KB and 16 KB no better).
+READ_BYTES = 64 << 10
 _BLOCK = tarfile.BLOCKSIZE
 _QUEUE_DEPTH = 16
 
