@@ -23,7 +23,12 @@ extensions' answers 503 ``{"status": "recovering"}``, and ``/health`` says ``rec
 
 Admin actions (POST, JSON object body, answer ``{"action", "ok": true, ...}``):
 
-    promote                      standby/fenced -> primary in epoch+1: {role, epoch, changed, ...}
+    promote {"hold_writes_seconds"?}   standby/fenced -> primary in epoch+1: {role, epoch, changed, ...};
+                                 with a hold, client writes answer 503 until release-writes or the
+                                 deadline (the handover of ``handover.py``: the salvage goes first)
+    apply {"rows": [...]}        compare-and-set rows (base64 key, value, expect): the salvage of an
+                                 old primary's tail; {rows: [{outcome, current}], applied, lsn}
+    release-writes               end a hold: client writes are taken again
     fence {"reason", "epoch"?, "force"?}   refuse writes; a live primary is only fenced for a newer
                                  epoch unless force
     demote {"follow": URL}       become a standby of URL as is; the upstream refuses it (409 ->
@@ -92,6 +97,7 @@ from engines.errors import (
 )
 from engines.node.drain import ExtensionFactory, GateMiddleware, NodeControl, RequestGate
 from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError, NodeUnreachableError
+from engines.node.handover import HandoverError
 from engines.node.health_routes import health_routes
 from engines.node.metrics import CONTENT_TYPE
 from engines.node.node import Node
@@ -103,12 +109,14 @@ from engines.wal import list_segments
 __all__ = ["build_app", "ADMIN_ACTIONS"]
 
 ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "rejoin", "backup",
-                 "wal-archive", "verify", "scrub")
+                 "wal-archive", "verify", "scrub", "apply", "release-writes")
 _MAX_ADMIN_BODY = 64 * 1024
+_MAX_APPLY_BODY = 48 * 2**20  # a salvage batch: base64 rows, one value of up to 16 MiB among them
 _MAX_WAIT = 30.0
 
 _STATUS: list[tuple[type[EngineError], int]] = [
     (NodeRecoveringError, 503),
+    (HandoverError, 503),
     (NodeAuthError, 401),
     (NodeBadRequestError, 400),
     (InvalidArgumentError, 400),
@@ -212,7 +220,7 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
                 lsn = await run_in_threadpool(node.put, key, value)
             else:
                 lsn = await run_in_threadpool(node.delete, key)
-        except (NodeRefusedError, FencedError, NodeRecoveringError):
+        except (NodeRefusedError, FencedError, NodeRecoveringError, HandoverError):
             raise
         except EngineError:
             node.metrics.errors.labels(operation).inc()
@@ -261,7 +269,7 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
         action = request.path_params["action"]
         if action not in ADMIN_ACTIONS:
             return _error(404, f"unknown admin action {action!r}", hint=f"one of {', '.join(ADMIN_ACTIONS)}")
-        raw = await read_body(request, _MAX_ADMIN_BODY)
+        raw = await read_body(request, _MAX_APPLY_BODY if action == "apply" else _MAX_ADMIN_BODY)
         try:
             body = json.loads(raw) if raw.strip() else {}
         except ValueError:
@@ -320,7 +328,14 @@ class _TooLarge(Exception):
 def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
     engine = node.engine
     if action == "promote":
-        return node.promote()
+        hold = body.get("hold_writes_seconds")
+        if hold is not None and (isinstance(hold, bool) or not isinstance(hold, (int, float))):
+            raise NodeBadRequestError("hold_writes_seconds must be a number of seconds")
+        return node.promote(hold_writes_seconds=hold)
+    if action == "apply":
+        return node.apply_salvage(body.get("rows"))
+    if action == "release-writes":
+        return node.release_writes()
     if action == "fence":
         epoch = body.get("epoch")
         if epoch is not None and not isinstance(epoch, int):
