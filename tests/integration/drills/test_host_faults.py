@@ -104,3 +104,7 @@ def test_host_fault_drills_on_every_engine(tmp_path: Path, scenario: str, engine
     result = run_drill(scenario, engine, workdir=tmp_path)
     assert result.error is None, result.error
     assert result.passed, (result.health, result.rto_seconds, result.lost_writes, result.playbooks)
+    assert result.rto_seconds is not None and result.rto_seconds <= SCENARIOS[scenario].target_rto_seconds
+    assert result.lost_writes == 0 and result.rpo_seconds <= SCENARIOS[scenario].target_rpo_seconds
+    if scenario == "memory-pressure":  # found by sampling RSS and stopped by the playbook, not the cleanup
+        assert result.fault["hog_stopped_by_recovery"] is True, result.fault
