@@ -9,6 +9,10 @@ cut-off one keeps running, and what it takes meanwhile is reconciled when the ne
 apart. A supervisor's restart runs the new process in the same named namespace (``ip netns exec``).
 
 Entering a namespace needs CAP_SYS_ADMIN; without it ``ask_inside`` says it cannot tell (None).
+``cables``/``set_cables``: the namespace's network interfaces other than loopback, set down or up:
+a cable pulled on the node's side. Its own address stays local to it (the kernel keeps the local
+route of a down interface), so a client inside the namespace still reaches it: the cut-off side
+of a partition keeps working.
 Nothing here imports the rest of playbooks.
 """
 
@@ -16,12 +20,15 @@ from __future__ import annotations
 
 import ctypes
 import http.client
+import json
 import os
+import subprocess
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["netns_inode", "same_netns", "netns_name", "ask_inside", "netns_prefix", "NETNS_DIR"]
+__all__ = ["netns_inode", "same_netns", "netns_name", "ask_inside", "netns_prefix", "NETNS_DIR", "cables",
+           "set_cables", "NetnsCommandError"]
 
 NETNS_DIR = Path("/run/netns")  # where `ip netns add NAME` binds the namespaces it names
 _CLONE_NEWNET = 0x40000000
@@ -103,3 +110,31 @@ def ask_inside(pid: int, url: str, *, timeout: float = 1.0) -> str | None:
     worker.start()
     worker.join(timeout + 2.0)
     return outcome[0]
+
+
+class NetnsCommandError(Exception):
+    """``ip`` refused (not root, no such namespace)."""
+
+
+def _ip(*args: str) -> str:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20, check=False)
+    if done.returncode != 0:
+        raise NetnsCommandError(f"`ip {' '.join(args)}` failed: {done.stderr.strip() or done.returncode}")
+    return done.stdout
+
+
+def cables(name: str) -> list[dict[str, object]]:
+    """The interfaces of namespace ``name`` other than loopback: [{"name", "up"}]."""
+    links = json.loads(_ip("-j", "-n", name, "link", "show") or "[]")
+    return [{"name": link["ifname"], "up": "UP" in link.get("flags", [])} for link in links
+            if link.get("link_type") != "loopback"]
+
+
+def set_cables(name: str, up: bool) -> list[str]:
+    """Set every non-loopback interface of namespace ``name`` up or down; the interfaces changed."""
+    changed = []
+    for cable in cables(name):
+        if bool(cable["up"]) != up:
+            _ip("-n", name, "link", "set", str(cable["name"]), "up" if up else "down")
+            changed.append(str(cable["name"]))
+    return changed

@@ -249,6 +249,43 @@ def wait_converged(context: ActionContext, *, nodes: str | None = None, timeout:
         time.sleep(0.2)
 
 
+@action("node.wait_heal", writes=True, describe=describe_change("waits until a cut-off node answers here; "
+                                                                "POST /admin/fence on it if it is a primary"))
+def wait_heal(context: ActionContext, *, nodes: str | None = None, timeout: float = 60.0) -> ActionResult:
+    """A node cut off by the network (alive, serving its own namespace): wait until it answers here.
+
+    Nothing is restarted: a restart does not mend a network. Once it answers, an old primary that
+    kept taking writes on its side is fenced in the new primary's epoch (it may not have heard of it
+    yet), so its log stops growing before it is salvaged. Not cut off: nothing to wait for.
+    """
+    data_dir = context.require_data_dir()
+    serving = serving_process(data_dir)
+    if serving is None or not serving.url or not _cut_off(serving):
+        return ActionResult(True, f"{data_dir} is not served by a node cut off from here: nothing to wait for",
+                            {"cut_off": False})
+    context.log(f"{serving.url} (pid {serving.pid}) serves its namespace {serving.netns} but not this network: "
+                f"waiting up to {float(timeout):g} s for the network to heal", "warning")
+    clock = time.monotonic()
+    try:
+        member = wait_for_node(serving.url, timeout=float(timeout))
+    except NodeUnreachableError as exc:
+        raise NodeUnreachableError(f"{serving.url} is still cut off after {float(timeout):g} s",
+                                   hint="fix the network (its links, a firewall rule), then run this again") from exc
+    waited = round(time.monotonic() - clock, 3)
+    fenced = False
+    if member.role == "primary":
+        members = members_of(context, nodes)
+        newer = [m for m in _primaries(members) if m.url != serving.url and (m.epoch or 0) > (member.epoch or 0)]
+        if newer:
+            with NodeClient(serving.url, timeout=5.0) as client:
+                client.fence(f"rejoined after a partition: {newer[0].url} is primary in epoch {newer[0].epoch} "
+                             f"(run {context.run_id})", epoch=newer[0].epoch)
+            fenced = True
+    return ActionResult(True, f"{serving.url} answers again after {waited:g} s" + (
+        "; fenced (the new primary's epoch is newer): its writes on its side stop here" if fenced else ""),
+        {"cut_off": True, "waited_seconds": waited, "fenced": fenced, "url": serving.url})
+
+
 # ------------------------------------------------------------------------------------------- fencing and promotion
 def _fence_saved_state(data_dir: Path, reason: str) -> None:
     """Fence the node in its saved state: a restart then comes back fenced, not as a primary."""

@@ -23,7 +23,7 @@ import psutil
 from engines.base import LOCK_NAME
 from playbooks.netns import netns_name, netns_prefix
 
-__all__ = ["ServingProcess", "serving_process", "serve_here", "stop_process", "relaunch"]
+__all__ = ["ServingProcess", "serving_process", "serving_at", "serve_here", "stop_process", "relaunch"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,22 @@ def serving_process(data_dir: Path) -> ServingProcess | None:
                                   netns_name(process.pid))
         except (psutil.Error, OSError):
             continue
+    return None
+
+
+def serving_at(url: str) -> ServingProcess | None:
+    """The ``node serve`` process on this host whose command line says it is reached at ``url``."""
+    wanted = url.rstrip("/")
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        command = tuple(process.info.get("cmdline") or ())
+        if "serve" not in command or "--data-dir" not in " ".join(command):
+            continue
+        candidate = ServingProcess(process.pid, command, "")
+        if candidate.url == wanted:
+            try:
+                return ServingProcess(process.pid, command, process.cwd(), {}, netns_name(process.pid))
+            except psutil.Error:
+                return None
     return None
 
 

@@ -39,6 +39,7 @@ from engines.node.client import NodeClient
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
 from playbooks.drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
+from playbooks.drills.netlab import PartitionLab
 from playbooks.drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
 from playbooks.faults import inject
 from playbooks.fleet import HttpSource, NodeSpec
@@ -57,19 +58,27 @@ CLUSTER_TARGET_PLAYBOOKS = {"failover": "down-primary", "rebuild-primary": "stal
 
 
 class ClusterNode:
-    """One ``node serve`` process of the sandbox fleet, on a port it keeps across restarts."""
+    """One ``node serve`` process of the sandbox fleet, on a port it keeps across restarts.
 
-    def __init__(self, name: str, data_dir: Path, engine: str, log_path: Path, follow: str | None = None) -> None:
+    ``lab``: it runs in its own network namespace of that partition lab, on the lab's address.
+    """
+
+    def __init__(self, name: str, data_dir: Path, engine: str, log_path: Path, follow: str | None = None,
+                 lab: PartitionLab | None = None) -> None:
         self.name, self.data_dir, self.engine, self.log_path, self.follow = name, data_dir, engine, log_path, follow
         self.peers: list[str] = []
+        self.lab = lab
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = lab.address(name) if lab is not None else "127.0.0.1"
+        self.url = f"http://{self.host}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, follow: bool = True, timeout: float = 30.0) -> ClusterNode:
-        command = [sys.executable, "-m", "console.cli", "node", "serve", "--engine", self.engine, "--data-dir",
-                   str(self.data_dir), "--port", str(self.port), "--name", self.name, "--durability", "sync",
-                   "--log-level", "warning"]
+        command = [*(self.lab.prefix(self.name) if self.lab else []), sys.executable, "-m", "console.cli", "node",
+                   "serve", "--engine", self.engine, "--data-dir", str(self.data_dir), "--port", str(self.port),
+                   "--name", self.name, "--durability", "sync", "--log-level", "warning"]
+        if self.lab is not None:
+            command += ["--host", self.host, "--advertise-url", self.url]
         if follow and self.follow:
             command += ["--follow", self.follow]
         for peer in self.peers:
