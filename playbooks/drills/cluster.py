@@ -38,7 +38,7 @@ import httpx
 from engines.node.client import NodeClient
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
-from playbooks.drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
+from playbooks.drills import run_waiving
 from playbooks.drills.netlab import PartitionLab
 from playbooks.drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
 from playbooks.faults import inject
@@ -47,7 +47,8 @@ from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
 from playbooks.triage import triage
 
-__all__ = ["ClusterNode", "ClusterLoad", "cluster_drill", "CLUSTER_TARGET_PLAYBOOKS"]
+__all__ = ["ClusterNode", "ClusterLoad", "cluster_autopilot", "cluster_healthy", "wait_cluster_healthy", "lost_on",
+           "CLUSTER_TARGET_PLAYBOOKS"]
 
 Log = Callable[[str], None] | None
 
@@ -78,7 +79,8 @@ class ClusterNode:
                    "serve", "--engine", self.engine, "--data-dir", str(self.data_dir), "--port", str(self.port),
                    "--name", self.name, "--durability", "sync", "--log-level", "warning"]
         if self.lab is not None:
-            command += ["--host", self.host, "--advertise-url", self.url]
+            # a lab address is not loopback: the lab's network is this host's own, behind no router
+            command += ["--host", self.host, "--advertise-url", self.url, "--allow-remote"]
         if follow and self.follow:
             command += ["--follow", self.follow]
         for peer in self.peers:
@@ -233,8 +235,8 @@ def cluster_autopilot(nodes: list[ClusterNode], roles: dict[str, str], *, rounds
             members = survey([node.url for node in nodes], timeout=1.0)
             for node in _targets(playbook, nodes, members, roles):
                 try:
-                    run = Runner(library).run(playbook, node.data_dir, RunOptions(params={"nodes": urls}, assume_yes=True,
-                                                                          node=node.name))
+                    run = run_waiving(Runner(library), playbook, node.data_dir,
+                                      RunOptions(params={"nodes": urls}, assume_yes=True, node=node.name), runs, node.name)
                     runs.append({"playbook": playbook, "node": node.name, "status": run.status,
                                  "message": run.message, "lost": run.lost,
                                  "steps": [(step.id, step.status, step.summary) for step in run.steps]})
@@ -293,66 +295,3 @@ def lost_on(primary: str, expected: dict[str, dict[str, Any]]) -> list[dict[str,
             if found != entry["sha256"]:
                 lost.append(entry)
     return lost
-
-
-def cluster_drill(scenario: Scenario, engine: str, sandbox: Path, result: DrillResult, *, writes: int, seed: int,
-                  log: Log) -> None:
-    """Run one cluster scenario in ``sandbox``; fills ``result``."""
-    ledger_path = sandbox / "ledger" / "acked.jsonl"
-    primary = ClusterNode("node-a", sandbox / "node-a", engine, sandbox / "node-a.log")
-    standby = ClusterNode("node-b", sandbox / "node-b", engine, sandbox / "node-b.log", follow=primary.url)
-    nodes = [primary, standby]
-    primary.peers, standby.peers = [standby.url], [primary.url]  # each polls the other: fencing, split-brain flags
-    roles = {"node-a": "primary", "node-b": "standby"}
-    ledger = Ledger(ledger_path)
-    load: ClusterLoad | None = None
-    try:
-        primary.start()
-        standby.start()
-        load = ClusterLoad([node.url for node in nodes], ledger).start()
-        load.wait_for(writes)
-        target = standby if scenario.name in ("standby-lag", "isolated-node", "split-brain") else primary
-        before = survey([primary.url, standby.url], timeout=1.0)
-        fault = inject(scenario.name, target.data_dir, seed=seed)
-        fault_at, fault_wall = time.monotonic(), time.time()
-        result.fault = fault.to_json()
-        result.fault["acked_at_fault"] = load.acked
-        result.fault["before"] = [member.describe() for member in before]
-        if scenario.name == "primary-loss" and primary.process is not None:
-            primary.process.wait(timeout=10)  # reaped: no zombie keeps the lock file open
-        held = load.last_lsn.get(primary.url)  # the last LSN the primary acknowledged to the load
-        if log:
-            log(f"fault: {fault.summary} ({load.acked} writes acknowledged so far; the load goes on)")
-        if scenario.name in ("standby-lag", "isolated-node"):
-            load.wait_for(load.acked + 100, timeout=5)  # the primary takes writes the standby does not apply
-        result.playbooks, result.triage, roles = cluster_autopilot(nodes, roles, log=log)
-        ok, why, serving = wait_cluster_healthy(nodes, timeout=15)
-        healed_at = time.monotonic()
-        first = load.first_ack_after(fault_at, serving) if serving else None
-        recovered_at = first if scenario.name == "primary-loss" and first is not None else healed_at
-        result.rto_seconds = round(recovered_at - fault_at, 3) if ok else None
-        result.fault["full_recovery_seconds"] = round(healed_at - fault_at, 3)
-        if scenario.name == "primary-loss" and held is not None and serving is not None:
-            history = survey([serving], timeout=2.0)[0].history
-            promoted_at = max(history, key=lambda entry: entry.epoch).start_lsn if history else None
-            # The async RPO bound: acknowledged records of the dead primary the standby had not applied.
-            result.fault["lag_at_failure_records"] = None if promoted_at is None else max(0, held - promoted_at)
-        if ok:
-            load.wait_for(load.acked + 20, timeout=10)  # the clients get acknowledgements again
-        load.stop()
-        ledger.close()
-        result.recovered, result.health = ok, why
-        expected = Ledger.expected(ledger_path)
-        lost = lost_on(serving, expected) if serving else list(expected.values())
-        set_rpo(result, rpo_of(lost, Ledger.count(ledger_path), fault_wall))
-        result.passed = met_targets(scenario, ok, result.rto_seconds, result.rpo_seconds, len(lost))
-    finally:
-        if load is not None:
-            load.stop()
-        try:
-            ledger.close()
-        except Exception:  # noqa: BLE001
-            pass
-        for node in nodes:
-            node.stop()
-
