@@ -55,7 +55,7 @@ Log = Callable[[str], None] | None
 # Which node's data dir a recommended playbook is run on.
 CLUSTER_TARGET_PLAYBOOKS = {"failover": "down-primary", "rebuild-primary": "stale-primary",
                             "split-brain": "primaries", "isolated-node": "unreachable",
-                            "network-partition": "unreachable", "total-cluster-loss": "unreachable"}
+                            "network-partition": "partitioned", "total-cluster-loss": "unreachable"}
 
 
 class ClusterNode:
@@ -175,8 +175,10 @@ class ClusterLoad(BackgroundLoad):
 
 # ------------------------------------------------------------------------------------------- the autopilot
 def _snapshot(nodes: list[ClusterNode], roles: dict[str, str]) -> Any:
-    specs = [NodeSpec(name=node.name, url=node.url, role=roles.get(node.name, "standby"),
-                      engine=node.engine) for node in nodes]
+    # The inventory an operator keeps: each node's URL, data dir and replication group (a group
+    # whose every node is down is still known to be one).
+    specs = [NodeSpec(name=node.name, url=node.url, role=roles.get(node.name, "standby"), engine=node.engine,
+                      data_dir=node.data_dir, group="drill") for node in nodes]
 
     async def collect() -> Any:
         source = HttpSource(specs)
@@ -211,6 +213,11 @@ def _targets(playbook: str, nodes: list[ClusterNode], members: list[Member], rol
         return [n for n in nodes if by_url[n.url].reachable and by_url[n.url].role == "primary"]
     if kind == "unreachable":
         return [n for n in nodes if not by_url[n.url].reachable]
+    if kind == "partitioned":  # cut off, else a standby that follows another node than the primary
+        down = [n for n in nodes if not by_url[n.url].reachable]
+        primaries = {m.url for m in members if m.reachable and m.role == "primary"}
+        return down or [n for n in nodes if by_url[n.url].role == "standby"
+                        and (by_url[n.url].upstream or "").rstrip("/") not in primaries]
     return []
 
 
