@@ -19,7 +19,7 @@ def test_promote_with_a_hold_refuses_client_writes_until_released(node_thread) -
     node = node_thread("a")
     with NodeClient(node.url) as client:
         client.put(b"k", b"old")
-        client.fence("test")
+        client.fence("test", force=True)
         answer = client.promote(hold_writes_seconds=30)
         assert answer["role"] == "primary" and answer["writes_held"] is not None
         refused = httpx.put(f"{node.url}/kv/k", content=b"client")
@@ -46,7 +46,7 @@ def test_promote_with_a_hold_refuses_client_writes_until_released(node_thread) -
 def test_a_hold_ends_by_itself_at_its_deadline(node_thread) -> None:
     node = node_thread("a")
     with NodeClient(node.url) as client:
-        client.fence("test")
+        client.fence("test", force=True)
         client.promote(hold_writes_seconds=0.5)
         assert httpx.put(f"{node.url}/kv/x", content=b"1").status_code == 503
         time.sleep(0.7)
@@ -60,6 +60,6 @@ def test_apply_refuses_bad_rows_and_a_standby(node_thread) -> None:
         assert bad.status_code == 400 and "base64" in bad.json()["error"]
         assert httpx.post(f"{node.url}/admin/apply", json={"rows": "x"}).status_code == 400
         assert httpx.post(f"{node.url}/admin/promote", json={"hold_writes_seconds": 10_000}).status_code == 400
-        client.fence("test")
+        client.fence("test", force=True)
         fenced = httpx.post(f"{node.url}/admin/apply", json={"rows": []})
         assert fenced.status_code == 409
