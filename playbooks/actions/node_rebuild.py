@@ -215,7 +215,7 @@ def repoint(context: ActionContext, *, nodes: str | None = None, primary: str | 
     """
     members = members_of(context, nodes)
     winner = the_primary(members, primary)
-    moved = []
+    moved: list[dict[str, Any]] = []
     for member in members:  # an unreachable one has no known role: not one of these
         if member.url == winner.url or member.role != "standby" or (member.upstream or "").rstrip("/") == winner.url:
             continue
@@ -223,7 +223,7 @@ def repoint(context: ActionContext, *, nodes: str | None = None, primary: str | 
             answer = client.admin("rejoin", primary=winner.url)
         moved.append({"url": member.url, "diverged": bool(answer.get("diverged"))})
     for entry in moved:
-        wait_for_node(entry["url"], timeout=float(timeout), role="standby")
+        wait_for_node(str(entry["url"]), timeout=float(timeout), role="standby")
     if not moved:
         return ActionResult(True, f"every reachable standby follows {winner.url}", {"moved": [], "primary": winner.url})
     return ActionResult(True, f"{len(moved)} standby(s) now follow {winner.url}: "
