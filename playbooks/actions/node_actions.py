@@ -60,6 +60,11 @@ def the_primary(members: list[Member], given: str | None = None) -> Member:
                 return member
         raise NodeUnreachableError(f"the primary {given} does not answer", hint="check the URL, or wait for it")
     primaries = _primaries(members)
+    newest = max((member.epoch or 0 for member in primaries), default=0)
+    if len(primaries) > 1 and sum(1 for member in primaries if (member.epoch or 0) == newest) == 1:
+        # An older epoch's primary has been superseded (a partition healing before it heard of the
+        # promotion: it fences itself on its next peer poll); two in the newest epoch are a split brain.
+        primaries = [member for member in primaries if (member.epoch or 0) == newest]
     if len(primaries) != 1:
         named = ", ".join(member.url for member in primaries) or "none"
         raise SafetyRefusal(f"expected exactly one reachable primary, found {len(primaries)}: {named}",
