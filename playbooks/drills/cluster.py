@@ -1,24 +1,22 @@
-"""Cluster drills: a primary and a standby (``drconsole node serve --follow``), a load with a ledger, a
-cluster fault, the autopilot's response through the fleet snapshot and the decision tree, measured.
+"""Cluster drills' fleet, load and autopilot (``playbooks.drills.cluster_drill`` runs a drill with them).
 
-The sandbox fleet: two nodes on free loopback ports, sync durability (acknowledged = fsynced on
-the primary), the standby pulling the primary's WAL, each polling the other as a peer (a lower
-epoch is fenced by the nodes themselves; a split brain in one epoch is flagged and stays until the
-console resolves it). Replication is asynchronous: the drill's RPO 0 comes from the failover's
-salvage of the old primary's WAL, and ``lag_at_failure_records`` reports what it had to salvage.
-The load writes through
-the node API to whichever node is the primary, rediscovering it after a refusal or a timeout as a
-client library does, and ledgers each write once acknowledged (outside the data dirs).
+The sandbox fleet: two or three nodes (``drconsole node serve``, the others ``--follow`` the first)
+on free loopback ports, or each in its own network namespace of a partition lab
+(``playbooks.drills.netlab``), sync durability (acknowledged = fsynced on the primary), the standbys
+pulling the primary's WAL, each node polling the others as peers (a lower epoch is fenced by the
+nodes themselves; a split brain in one epoch is flagged and stays until the console resolves it).
+Replication is asynchronous: the drill's RPO 0 comes from the failover's salvage of the old
+primary's WAL, and ``lag_at_failure_records`` reports what it had to salvage. The load writes
+through the node API to whichever node is the primary, rediscovering it after a refusal or a
+timeout as a client library does, and ledgers each write once acknowledged (outside the data dirs).
 
-The autopilot: a fleet snapshot over HTTP, the decision tree, and each recommended playbook run
-with ``--yes`` and ``--param nodes=...`` on the data dir of the node it is about: the down primary
-(failover, rebuild-primary), each primary of a split brain (the playbook leaves the authoritative
-one alone), the node that does not answer (isolated-node). Between rounds the supervisor starts a
-node whose process is gone, on its own port: its saved state says what it is.
-
-RTO: fault -> the service is whole again: for primary-loss, the first write acknowledged by the new
-primary (``full_recovery_seconds`` adds the old primary rebuilt as a standby); otherwise one primary,
-every node answering and the standby caught up. RPO: acknowledged writes missing on the primary.
+The autopilot: a fleet snapshot over HTTP (the inventory names each node's data dir and group), the
+decision tree, and each recommended playbook run with ``--yes`` and ``--param nodes=...`` on the data
+dir of the node it is about: the down primary (failover, rebuild-primary), each primary of a split
+brain (the playbook leaves the authoritative one alone), the node that does not answer
+(isolated-node, total-cluster-loss), a cut-off node or a standby following another node than the
+primary (network-partition). Between rounds the supervisor starts a node whose process is gone, on
+its own port: its saved state says what it is.
 """
 
 from __future__ import annotations
