@@ -30,6 +30,7 @@ from playbooks.evidence import (
     human_bytes,
     lock_held,
     lock_holders,
+    mount_point,
     unclean_shutdown,
 )
 from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
@@ -66,6 +67,49 @@ def breakdown(context: ActionContext) -> ActionResult:
                 f"deletes it, so it frees no space here; pass --param quarantine_volume=PATH to move it off this volume")
     return ActionResult(True, f"{data_dir}: {human_bytes(sizes['total'])} ({parts}){note}",
                         {"sizes": sizes, "quarantine_folders": folders})
+
+
+@action("disk.foreign_files", writes=False)
+def foreign_files(context: ActionContext, *, count: int = 5, max_files: int = 200_000) -> ActionResult:
+    """The largest files on the data dir's filesystem outside the data dir: reported, never touched.
+
+    What fills a disk is often not ours (a runaway log, a core dump, someone's copy): drconsole
+    frees only its own files and names the others for a human to decide on. The walk stays on the
+    filesystem (no other mounts) and stops after ``max_files`` files.
+    """
+    data_dir = context.require_data_dir().resolve()
+    root = mount_point(data_dir)
+    device = os.stat(root).st_dev
+    found: list[tuple[int, str]] = []
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = [name for name in dirs if (here / name).resolve() != data_dir and _same_device(here / name, device)]
+        for name in files:
+            seen += 1
+            try:
+                info = os.lstat(here / name)
+            except OSError:
+                continue
+            found.append((info.st_size, str(here / name)))
+        if seen >= int(max_files):
+            break
+    found.sort(reverse=True)
+    top = [{"path": path, "bytes": size} for size, path in found[: int(count)] if size > 0]
+    for entry in top:
+        context.log(f"{human_bytes(entry['bytes']):>10}  {entry['path']}  (not ours: reported, not touched)")
+    summary = ("largest files on " + str(root) + " outside the data dir: "
+               + ", ".join(f"{entry['path']} ({human_bytes(entry['bytes'])})" for entry in top)
+               if top else f"no file outside the data dir on {root}")
+    return ActionResult(True, summary + ("" if seen < int(max_files) else f" (first {seen} files only)"),
+                        {"foreign": top, "mount": str(root), "files_seen": seen})
+
+
+def _same_device(path: Path, device: int) -> bool:
+    try:
+        return os.lstat(path).st_dev == device
+    except OSError:
+        return False
 
 
 def _move_tree(source: Path, target: Path) -> None:
