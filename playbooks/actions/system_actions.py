@@ -95,12 +95,13 @@ def foreign_files(context: ActionContext, *, count: int = 5, max_files: int = 20
         if seen >= int(max_files):
             break
     found.sort(reverse=True)
-    top = [{"path": path, "bytes": size} for size, path in found[: int(count)] if size > 0]
-    for entry in top:
-        context.log(f"{human_bytes(entry['bytes']):>10}  {entry['path']}  (not ours: reported, not touched)")
+    largest = [(size, path) for size, path in found[: int(count)] if size > 0]
+    for size, path in largest:
+        context.log(f"{human_bytes(size):>10}  {path}  (not ours: reported, not touched)")
+    top = [{"path": path, "bytes": size} for size, path in largest]
     summary = ("largest files on " + str(root) + " outside the data dir: "
-               + ", ".join(f"{entry['path']} ({human_bytes(entry['bytes'])})" for entry in top)
-               if top else f"no file outside the data dir on {root}")
+               + ", ".join(f"{path} ({human_bytes(size)})" for size, path in largest)
+               if largest else f"no file outside the data dir on {root}")
     return ActionResult(True, summary + ("" if seen < int(max_files) else f" (first {seen} files only)"),
                         {"foreign": top, "mount": str(root), "files_seen": seen})
 
