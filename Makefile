@@ -40,22 +40,20 @@ run: $(STAMP)
 system-deps:
 	@sh deploy/install-system-deps.sh
 
-test: $(STAMP) system-deps
-	$(BIN)/lint-imports
-	$(BIN)/python -m mypy engines playbooks
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
 
-test-all: $(STAMP) system-deps
-	$(BIN)/lint-imports
-	$(BIN)/python -m mypy engines playbooks
+test-all: $(STAMP) system-deps lint
 	DRCONSOLE_SLOW=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 bench: $(STAMP)
 	@for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# The checks `make test` runs first: the import layers, the linter, the types of every package.
 lint: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m mypy engines playbooks
+	$(BIN)/ruff check .
+	$(BIN)/python -m mypy engines playbooks console
 
 clean:
 	rm -rf $(VENV) $(LOCK_TOOLS) build *.egg-info

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rocksdict import Options, Rdict, ReadOptions, WriteBatch  # noqa: E402
+from rocksdict import Options, Rdict, WriteBatch  # noqa: E402
 
 from engines import create_engine  # noqa: E402
 
@@ -129,12 +129,12 @@ def compare(backend: str, root: Path, keys: list[bytes], value: bytes, lookups: 
     for attempt in range(repeat):
         sides = [Peer(root / f"peer-{attempt}"), Ours(backend, root / f"{backend}-{attempt}")]
         for index, side in enumerate(sides):
-            best["put"][index] = max(best["put"][index], timed(lambda: side.put(single, value)))
+            best["put"][index] = max(best["put"][index], timed(lambda side=side: side.put(single, value)))
         for index, side in enumerate(sides):
-            best["batch_put"][index] = max(best["batch_put"][index], timed(lambda: side.batch_put(keys, value)))
+            best["batch_put"][index] = max(best["batch_put"][index], timed(lambda side=side: side.batch_put(keys, value)))
             side.flush()
         for index, side in enumerate(sides):
-            best["get"][index] = max(best["get"][index], timed(lambda: side.get(lookups)))
+            best["get"][index] = max(best["get"][index], timed(lambda side=side: side.get(lookups)))
         for index, side in enumerate(sides):
             best["scan"][index] = max(best["scan"][index], timed(side.scan))
         ours = sides[1]

@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # promstack: the Prometheus the tests use
 
 import httpx  # noqa: E402
+import promstack  # noqa: E402
 from prometheus_client import generate_latest  # noqa: E402
 
-import promstack  # noqa: E402
 from engines.node.metrics import NodeMetrics  # noqa: E402
 from playbooks.fleet import FleetSnapshot, Health, MixedSource, NodeSpec, PrometheusSource  # noqa: E402
 

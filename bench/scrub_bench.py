@@ -38,10 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from node_bench import percentile, start_node  # noqa: E402  # one way to start a node for the benches
+
 from engines import create_engine  # noqa: E402
 from engines.node.client import NodeClient  # noqa: E402
 from engines.scrub import DEFAULT_RATE_BYTES  # noqa: E402
-from node_bench import percentile, start_node  # noqa: E402  # one way to start a node for the benches
 
 Sample = tuple[float, float]  # (monotonic start, seconds)
 

@@ -220,12 +220,12 @@ def _render_failure(exc: BaseException, output: Output, command: str | None = No
         return output.error("interrupted", hint="nothing more was done after the interrupt",
                             exit_code=130, kind="interrupted")
     try:
-        from engines.errors import EngineError, map_os_error
+        from engines.errors import DrconsoleError, map_os_error
     except Exception:  # noqa: BLE001 - the engines package itself failed to import
-        EngineError, map_os_error = None, None  # type: ignore[assignment,misc]
+        DrconsoleError, map_os_error = None, None  # type: ignore[assignment,misc]
     if map_os_error is not None and isinstance(exc, OSError):
         exc = map_os_error(exc, "accessing the file system")
-    if EngineError is not None and isinstance(exc, EngineError):
+    if DrconsoleError is not None and isinstance(exc, DrconsoleError):
         return output.error(exc.message, hint=exc.hint or _default_hint(exc.exit_code, command),
                             exit_code=exc.exit_code, kind=type(exc).__name__)
     return output.error(f"unexpected {type(exc).__name__}: {exc}",

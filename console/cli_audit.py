@@ -94,7 +94,8 @@ def run_verify(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 def _who(entry: dict[str, Any]) -> str:
-    who = entry.get("who") if isinstance(entry.get("who"), dict) else {}
+    found = entry.get("who")
+    who: dict[str, Any] = found if isinstance(found, dict) else {}
     user = str(who.get("user") or "?")
     client = who.get("ssh_client")
     text = f"{user} from {str(client).split()[0]}" if client else user

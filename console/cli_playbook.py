@@ -300,8 +300,8 @@ def _run_text(result: Any) -> str:
     if result.lost:
         lines.append("reported as not recovered:")
         lines += [f"  {item}" for item in result.lost]
-    if result.simulated_from:
-        lines.append(f"simulated in {result.data_dir}; {result.simulated_from} was not touched")
+    if result.sandboxed_from:
+        lines.append(f"simulated in {result.data_dir}; {result.sandboxed_from} was not touched")
     if result.message and result.status != "succeeded":
         lines.append(result.message)
     if result.status == "refused":
@@ -403,7 +403,7 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
         defaults["repo"] = str(spec.backup_repo)
     options = RunOptions(
         params=params, param_defaults=defaults, assume_yes=args.yes, dry_run=args.dry_run,
-        read_only=args.read_only, simulate=args.simulate, waive_safety_copy=args.waive_safety_copy,
+        read_only=args.read_only, sandbox=args.simulate, waive_safety_copy=args.waive_safety_copy,
         node=spec.name if spec is not None else None,
         ready_url=spec.url if spec is not None else None,  # a served node: its incident resolves on /ready
         webhook=getattr(getattr(config, "notify", None), "webhook", None),
@@ -701,11 +701,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return out.error("interrupted", hint="the run's journal is kept: `drconsole playbook resume RUN_ID`",
                          exit_code=130, kind="interrupted")
     except BaseException as exc:  # noqa: BLE001 - the contract: no traceback, ever
-        from engines.errors import EngineError, map_os_error
+        from engines.errors import DrconsoleError, map_os_error
 
         if isinstance(exc, OSError):
             exc = map_os_error(exc, "accessing the file system")
-        if isinstance(exc, EngineError):
+        if isinstance(exc, DrconsoleError):
             return out.error(exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
         return out.error(f"unexpected {type(exc).__name__}: {exc}", hint="this is a bug in drconsole; please report it",
                          exit_code=1, kind=type(exc).__name__)

@@ -10,8 +10,8 @@
 
 Relative paths (data_dir, token_file, backup_repo, log_file, report_dir) are relative to the file's directory.
 A ``token_file`` is only named here; it is read when a request to the node needs the token.
-``ConfigError`` is an ``InvalidArgumentError`` (exit code 2), so the CLI renders it like every
-other bad input: one line, no traceback.
+``ConfigError`` is a ``DrconsoleError`` with exit code 2 (bad input, not an engine failure), so the
+CLI renders it like every other bad input: one line, no traceback.
 """
 
 from __future__ import annotations
@@ -24,15 +24,17 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from console.toml_lines import field_name, locate
-from engines.errors import InvalidArgumentError
+from playbooks.toml_locate import field_name, locate
+from engines.errors import DrconsoleError
 from playbooks.fleet import NodeSpec, Thresholds
 
 __all__ = ["ConfigError", "ConsoleConfig", "ConsoleSection", "load_config", "locate"]
 
 
-class ConfigError(InvalidArgumentError):
+class ConfigError(DrconsoleError, ValueError):
     """A configuration file that cannot be used: ``path``, ``line`` and ``field`` say where."""
+
+    exit_code = 2
 
     def __init__(self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None) -> None:
         where = f"{path}:{line}" if line else str(path)
@@ -200,7 +202,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
 def read_toml(path: Path, error: type[ConfigError], *, missing: str, hint: str) -> tuple[str, dict[str, Any]]:
     """The text and the parsed tables of the TOML file ``path``; ``error`` (file, line) when it cannot be.
 
-    The text is kept so that validation errors can be located by line (console.toml_lines).
+    The text is kept so that validation errors can be located by line (playbooks.toml_locate).
     """
     try:
         text = path.read_text(encoding="utf-8")

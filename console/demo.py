@@ -38,7 +38,7 @@ from console.config_lookup import demo_workspace_path
 from console.launch import build_app, has_terminal, launch, no_terminal
 from console.themes import ThemeError
 from engines import create_engine, open_engine
-from engines.errors import EngineError, InvalidArgumentError
+from engines.errors import DrconsoleError, EngineError, InvalidArgumentError
 from engines.marker import read_marker, write_marker
 from engines.node.client import NodeClient
 from playbooks.drills.node import free_port
@@ -311,7 +311,7 @@ class DemoSession:
 def demo_session(path: Path, *, mode: str = "interactive", theme: str | None = None, read_only: bool = False,
                  watch_terminal: bool = True) -> DemoSession:
     """The workspace at ``path`` (created if needed) as a console with its nodes to start; raises
-    ConfigError, ThemeError or EngineError on bad input, before any process is started."""
+    ConfigError, ThemeError or DrconsoleError on bad input, before any process is started."""
     config = load_config(create_workspace(path))
     fleet = DemoFleet(config.nodes, path / "logs")
     # The nodes are read over their API (source "auto"), as a real fleet is.
@@ -331,7 +331,7 @@ def run_demo(workspace: Path | None = None, *, mode: str = "interactive", theme:
     path = Path(workspace) if workspace is not None else default_workspace()
     try:
         session = demo_session(path, mode=mode, theme=theme, read_only=read_only)
-    except (ConfigError, ThemeError, EngineError) as exc:
+    except (ConfigError, ThemeError, DrconsoleError) as exc:
         sys.stderr.write(f"drconsole: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
         return exc.exit_code
     try:

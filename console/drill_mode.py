@@ -40,7 +40,7 @@ from console.themes import load_theme
 from console.triage_adapter import PlaybookTriage
 from console.widgets.drill_clock import DrillClock
 from console.widgets.status_bar import StatusBar
-from engines.errors import EngineError
+from engines.errors import DrconsoleError
 from engines.fsutil import atomic_write_text
 from playbooks.drills import DrillResult
 from playbooks.fleet import LocalSource, NodeSpec, Thresholds
@@ -215,7 +215,7 @@ def run_drill_console(args: argparse.Namespace, engine: str, output: Output | No
     except SandboxError as exc:
         return out.error(f"drill run --console: {exc}", hint="see `drconsole drill list`", exit_code=EXIT_USAGE,
                          kind="UsageError")
-    except EngineError as exc:
+    except DrconsoleError as exc:
         return out.error(f"drill run --console: {exc.message}", hint=exc.hint, exit_code=exc.exit_code,
                          kind=type(exc).__name__)
     try:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from playbooks.fleet import AlertSeverity, Health
+# One duration format for the screens, the reports and the notifications (the incident model's).
+from playbooks.incident_model import duration_text
 
 __all__ = [
     "HEALTH_STYLE",
@@ -77,23 +79,6 @@ def count_text(count: int | None) -> str:
 
 def percent_text(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio * 100:.0f}%"
-
-
-def duration_text(seconds: float | None) -> str:
-    """A short duration: "38s", "4m12s", "3h12m", "1d2h"; "—" when unknown."""
-    if seconds is None:
-        return "—"
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s" if seconds else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h" if hours else f"{days}d"
 
 
 def coarse_duration_text(seconds: float | None) -> str:

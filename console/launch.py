@@ -25,7 +25,7 @@ __all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "
 
 
 def _error(exc: Any) -> int:
-    """Print a ConfigError, ThemeError or EngineError the CLI's way; its exit code."""
+    """Print a ConfigError, ThemeError or DrconsoleError the CLI's way; its exit code."""
     sys.stderr.write(f"drconsole: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
     return int(exc.exit_code)
 

@@ -65,12 +65,12 @@ def runner_for(spec: NodeSpec, *, library: Any, state: Any, listeners: list[List
     A node with a url: ``RemoteRunner`` (the node drains, runs, reopens and answers /ready itself).
     A node with only a data_dir: ``LocalRunner``, the playbooks' ``Runner`` on that data dir.
     """
-    from engines.errors import EngineError
+    from engines.errors import DrconsoleError
     from playbooks.agent.select import runner_for as choose
 
     try:
         return choose(spec, listeners=listeners, state=state, library=library)
-    except EngineError as exc:
+    except DrconsoleError as exc:
         raise CannotAct(exc.message, exc.hint or "") from exc
 
 

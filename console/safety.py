@@ -10,22 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The one refusal of a writing action in read-only mode, whoever refuses it (the console's keys or
+# the playbook registry's gate): a SafetyRefusal, exit code 4 in the CLI's terms.
+from playbooks.errors import ReadOnlyRefusal
+
 __all__ = ["Capabilities", "ReadOnlyRefusal"]
-
-
-class ReadOnlyRefusal(Exception):
-    """An action refused because the console is read-only (exit code 4 in the CLI's terms).
-
-    Not an ``engines.errors.ReadOnlyError``: it never leaves the console (it becomes a notice), and
-    importing the engines package would cost the console's first paint a few hundred milliseconds.
-    """
-
-    exit_code = 4
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from console.toml_lines import locate
+from playbooks.toml_locate import locate
 
 __all__ = ["BUNDLED_THEMES", "LoadedTheme", "STATUS_DEFAULTS", "ThemeError", "load_theme", "themes_dir"]
 

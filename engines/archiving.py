@@ -23,10 +23,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
 from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from engines.backup.location import location_text
 from engines.errors import EngineError, WalHeldError

@@ -34,22 +34,30 @@ from engines.errors import (
     ClosedError,
     CorruptionError,
     EngineError,
-    StorageIOError,
-    WalCorruptionError,
     FencedError,
     InvalidArgumentError,
     NotFoundError,
     ReadOnlyError,
+    StorageIOError,
+    WalCorruptionError,
     map_os_error,
 )
-from engines.locking import LOCK_NAME, acquire_data_dir_lock
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, new_quarantine, tree_size
+from engines.locking import LOCK_NAME, acquire_data_dir_lock
 from engines.marker import Marker, read_marker, write_marker
 from engines.options import EngineOptions
 from engines.reports import EngineStats, VerifyReport
 from engines.scrub import ScrubUnit, wal_units
-from engines.wal import Op, RecoveryMode, SegmentInfo, WalReader, WalWriter, list_segments, truncate_at_first_bad
-from engines.wal import archive_status
+from engines.wal import (
+    Op,
+    RecoveryMode,
+    SegmentInfo,
+    WalReader,
+    WalWriter,
+    archive_status,
+    list_segments,
+    truncate_at_first_bad,
+)
 from engines.wal.files import check_ends_cleanly
 
 __all__ = ["Engine", "Entry", "LOCK_NAME", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "WAL_DIR", "prefix_end"]
@@ -434,7 +442,7 @@ class Engine(ABC):
     def _store_flush(self) -> None:
         """Persist everything applied so far so that ``_store_durable_lsn() == last_lsn``."""
 
-    def _store_compact(self) -> None:
+    def _store_compact(self) -> None:  # noqa: B027 - an optional hook, not abstract: most stores have nothing to do
         """Reclaim space; default: nothing to do."""
 
     @abstractmethod

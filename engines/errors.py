@@ -1,10 +1,16 @@
-"""The one error hierarchy of drconsole's engines.
+"""The root of drconsole's errors, and the engines' own hierarchy under it.
 
-Every failure an engine, the WAL, a backup or a node client can raise is one of these; third-party
-exceptions (rocksdict raises bare ``Exception``, the OS raises ``OSError``) are mapped at the
-boundary with ``raise ... from exc`` so callers never see them.
+``DrconsoleError`` carries what the CLI prints (``message``, ``hint``) and the exit code it maps to;
+the CLI catches it once. Under it stand the engines' failures (``EngineError``, below), the
+playbook layer's (``playbooks.errors.PlaybookError``) and the console's bad configuration
+(``console.config.ConfigError``): a wrong playbook parameter is not an engine failure.
 
-    EngineError                      base; ``exit_code`` is the CLI exit code it maps to
+Every failure an engine, the WAL, a backup or a node client can raise is an ``EngineError``;
+third-party exceptions (rocksdict raises bare ``Exception``, the OS raises ``OSError``) are mapped
+at the boundary with ``raise ... from exc`` so callers never see them.
+
+    DrconsoleError                   root; ``exit_code`` is the CLI exit code it maps to
+    EngineError                      the engines' failures
     ├── InvalidArgumentError         bad input from the caller (key type, size, option)   -> 2
     ├── NotFoundError                data dir / file missing, not an engine dir             -> 3
     │   └── BackendMismatchError     dir holds another backend than asked for              -> 3
@@ -26,6 +32,7 @@ from __future__ import annotations
 import errno
 
 __all__ = [
+    "DrconsoleError",
     "EngineError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -45,8 +52,8 @@ __all__ = [
 ]
 
 
-class EngineError(Exception):
-    """Base of every engine error. ``hint`` tells the user what to do next."""
+class DrconsoleError(Exception):
+    """Base of every error drconsole reports. ``hint`` tells the user what to do next."""
 
     exit_code = 1
 
@@ -59,6 +66,10 @@ class EngineError(Exception):
         if self.hint:
             return f"{self.message} ({self.hint})"
         return self.message
+
+
+class EngineError(DrconsoleError):
+    """A failure of an engine, the WAL, a backup, or a node and its client."""
 
 
 class InvalidArgumentError(EngineError, ValueError):

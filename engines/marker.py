@@ -15,7 +15,6 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-
 from engines.errors import NotFoundError, UnsupportedFormatError
 from engines.fsutil import atomic_write_text
 

@@ -30,7 +30,7 @@ from typing import Any
 from engines.errors import CorruptionError, EngineError
 from engines.reports import Problem, VerifyReport
 from engines.wal import list_segments
-from engines.wal.scan import Action, SegmentProblem, scan_segments
+from engines.wal.scan import ScanAction, SegmentProblem, scan_segments
 
 __all__ = ["Pace", "ScrubUnit", "ScrubPass", "Scrubber", "ScrubStopped", "Pacer", "wal_units",
            "DEFAULT_INTERVAL_SECONDS", "DEFAULT_RATE_BYTES"]
@@ -298,9 +298,9 @@ def wal_units(wal_dir: Any) -> list[ScrubUnit]:
     units = []
     for info in segments[:-1]:
         def check(report: VerifyReport, pace: Pace, info: Any = info) -> None:
-            def stop(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
+            def stop(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> ScanAction:
                 report.add("wal", problem.reason, file=f"wal/{info.path.name}", offset=problem.offset)
-                return Action.STOP
+                return ScanAction.STOP
 
             position = 0
             for record in scan_segments([info], 1, 2**63, stop):

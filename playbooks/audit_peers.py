@@ -162,10 +162,10 @@ def peer_heads(log: AuditLog, peers: list[str], *, token_file: Path | None = Non
     Raises:
         NodeUnreachableError / NodeError: a peer cannot be asked.
     """
+    import httpx
+
     from engines.node.client import read_token_file
     from engines.node.errors import NodeError, NodeUnreachableError
-
-    import httpx
 
     key = AuditKey.load(log.key_path)
     if key is None:

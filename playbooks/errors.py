@@ -1,22 +1,26 @@
-"""Errors of the playbook layer, as members of the one engine hierarchy (so the CLI maps exit codes once).
+"""Errors of the playbook layer: beside the engines' errors under the one root (the CLI maps exit codes once).
 
-    EngineError                          engines/errors.py
-    ├── InvalidArgumentError             -> 2
-    │   ├── PlaybookFileError            a library file is malformed: file, line and field
-    │   ├── UnknownPlaybookError         no playbook (or run, or incident) with that id
-    │   ├── PlaybookNotAvailableError    the playbook needs actions another issue brings
-    │   ├── ParameterError               a missing, unknown or bad --param
-    │   └── NotApplicableError           the playbook does not apply to the target's backend
-    └── SafetyRefusal                    -> 4
-        ├── ConfirmationRequired         a destructive step was not confirmed (--yes)
-        └── ReadOnlyRefusal              a writing action in read-only mode
+    DrconsoleError                       engines/errors.py
+    └── PlaybookError
+        ├── PlaybookInputError           -> 2
+        │   ├── PlaybookFileError        a library file is malformed: file, line and field
+        │   ├── UnknownPlaybookError     no playbook (or run, or incident) with that id
+        │   ├── PlaybookNotAvailableError  the tree names it as pending (with why), not runnable
+        │   ├── ParameterError           a missing, unknown or bad --param
+        │   └── NotApplicableError       the playbook does not apply to the target's backend
+        └── PlaybookRefusal              -> 4
+            ├── ConfirmationRequired     a destructive step was not confirmed (--yes)
+            └── ReadOnlyRefusal          a writing action in read-only mode
 """
 
 from __future__ import annotations
 
-from engines.errors import InvalidArgumentError, SafetyRefusal
+from engines.errors import DrconsoleError
 
 __all__ = [
+    "PlaybookError",
+    "PlaybookInputError",
+    "PlaybookRefusal",
     "PlaybookFileError",
     "UnknownPlaybookError",
     "PlaybookNotAvailableError",
@@ -27,7 +31,19 @@ __all__ = [
 ]
 
 
-class PlaybookFileError(InvalidArgumentError):
+class PlaybookError(DrconsoleError):
+    """A playbook, its parameters or its run refused or malformed; never an engine failure."""
+
+
+class PlaybookInputError(PlaybookError, ValueError):
+    exit_code = 2
+
+
+class PlaybookRefusal(PlaybookError):
+    exit_code = 4
+
+
+class PlaybookFileError(PlaybookInputError):
     """A playbook or tree file that does not load. ``file``, ``line`` and ``field`` locate the fault."""
 
     def __init__(self, file: str, line: int | None, field: str | None, problem: str) -> None:
@@ -41,25 +57,25 @@ class PlaybookFileError(InvalidArgumentError):
         self.problem = problem
 
 
-class UnknownPlaybookError(InvalidArgumentError):
+class UnknownPlaybookError(PlaybookInputError):
     pass
 
 
-class PlaybookNotAvailableError(InvalidArgumentError):
+class PlaybookNotAvailableError(PlaybookInputError):
     pass
 
 
-class ParameterError(InvalidArgumentError):
+class ParameterError(PlaybookInputError):
     pass
 
 
-class NotApplicableError(InvalidArgumentError):
+class NotApplicableError(PlaybookInputError):
     pass
 
 
-class ConfirmationRequired(SafetyRefusal):
+class ConfirmationRequired(PlaybookRefusal):
     pass
 
 
-class ReadOnlyRefusal(SafetyRefusal):
+class ReadOnlyRefusal(PlaybookRefusal):
     pass

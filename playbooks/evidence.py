@@ -20,7 +20,7 @@ from engines.marker import MARKER_NAME, detect_backend
 from engines.registry import open_engine
 
 __all__ = [
-    "backend_from_files", "lock_held", "lock_holders", "mount_point", "DiskUsage", "disk_usage", "store_files", "missing_store_files",
+    "backend_from_files", "lock_held", "lock_holders", "mount_point", "MountUsage", "disk_usage", "store_files", "missing_store_files",
     "UncleanShutdown", "unclean_shutdown", "component_sizes", "human_bytes", "existing_parent",
 ]
 
@@ -71,7 +71,7 @@ def mount_point(path: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class DiskUsage:
+class MountUsage:
     path: Path
     mount: Path
     total: int
@@ -87,12 +87,12 @@ class DiskUsage:
                 f"{human_bytes(self.total)}); threshold {threshold * 100:.0f} %")
 
 
-def disk_usage(path: Path) -> DiskUsage:
+def disk_usage(path: Path) -> MountUsage:
     where = existing_parent(path)
     usage = shutil.disk_usage(where)
     # used/total as df shows it: blocks reserved for root count as used.
     used = usage.total - usage.free
-    return DiskUsage(path=Path(path), mount=mount_point(where), total=usage.total, used=used, free=usage.free)
+    return MountUsage(path=Path(path), mount=mount_point(where), total=usage.total, used=used, free=usage.free)
 
 
 def store_files(data_dir: Path, backend: str) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from playbooks.severity import LEVELS, rank
 
-__all__ = ["KINDS", "IncidentEvent", "Answer", "RunRecord", "Incident", "fold", "rto_target", "iso", "duration_text"]
+__all__ = ["KINDS", "IncidentEvent", "RecordedAnswer", "RunRecord", "Incident", "fold", "rto_target", "iso", "duration_text"]
 
 # The kinds of events an incident's timeline holds (the ``type`` of a JSONL row).
 KINDS = (
@@ -96,7 +96,7 @@ class IncidentEvent:
 
 
 @dataclass(frozen=True)
-class Answer:
+class RecordedAnswer:
     """A triage answer as it stands (an answer taken back is gone)."""
 
     question: str
@@ -183,13 +183,13 @@ class Incident:
         """What the runs' own final accounting says could not be recovered (each run's, labelled)."""
         return [f"{item} (run {run.run_id}, {run.playbook})" for run in self.runs for item in run.lost]
 
-    def answers(self) -> list[Answer]:
+    def answers(self) -> list[RecordedAnswer]:
         """The triage answers as they stand: an undo takes back the newest answer to its question."""
-        found: list[Answer] = []
+        found: list[RecordedAnswer] = []
         for event in self.events:
             if event.kind in ("answer", "override"):
                 answer = event.data.get("answer")
-                found.append(Answer(str(event.data.get("question", "")), answer if isinstance(answer, bool) else None,
+                found.append(RecordedAnswer(str(event.data.get("question", "")), answer if isinstance(answer, bool) else None,
                                     str(event.data.get("evidence", "")), event.kind == "override", event.time,
                                     event.user))
             elif event.kind == "answer_undone":

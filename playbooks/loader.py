@@ -257,7 +257,7 @@ class Library:
     def _check_leaves(self, source: _Source) -> None:
         assert self.tree is not None
         for location, leaf in _leaves(self.tree):
-            for index, playbook_id in enumerate(leaf.recommend):
+            for playbook_id in leaf.recommend:
                 if playbook_id not in self.playbooks and playbook_id not in self.tree.pending:
                     raise source.fail([*location, "recommend"],
                                       f"recommends {playbook_id!r}, which is neither a playbook nor pending")

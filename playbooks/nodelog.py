@@ -129,7 +129,8 @@ def classify(lines: Sequence[str], *, alive: bool | None = None, kernel: Sequenc
 
 
 def _when(line: str) -> datetime | None:
-    """The ISO time a log line (``2026-12-06T05:46:26+00:00 ...``) or a kernel line (``...T08:03:35,97+00:00``) starts with."""
+    """The ISO time a log line (``2026-12-06T05:46:26+00:00 ...``) or a kernel line (``...T08:03:35,97+00:00``)
+    starts with."""
     head = line.split(" ", 1)[0].replace(",", ".")
     try:
         moment = datetime.fromisoformat(head)

@@ -3,7 +3,9 @@
 ``tomllib`` returns plain dicts without positions, so the line is found in the text: the table
 headers are indexed (``[a.b]``, and ``[[steps]]`` counted per array), the longest prefix of the
 field's path that names a table picks the block, and the key is searched inside that block. A
-field that is missing points at its table's header.
+field that is missing points at its table's header (a missing top-level one at the file's top). A dotted key (``a.b = 1``) is found as the
+path it spells. The one locator for every TOML file drconsole reads: playbooks, the decision tree,
+the console's config, themes and users file.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["locate", "format_field"]
+__all__ = ["locate", "format_field", "field_name"]
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
@@ -68,7 +70,9 @@ def locate(text: str, location: Sequence[str | int]) -> int | None:
     line = None
     cursor = start + (1 if path else 0)
     for key in keys:
-        pattern = re.compile(r'(^|[\s{,])("?' + re.escape(key) + r'"?)\s*=')
+        # The key, then "=" or "." (a dotted key's first part); before it a line start, space, "{", "," or "."
+        # (a dotted key's later part).
+        pattern = re.compile(r'(^|[\s{,.])("?' + re.escape(key) + r'"?)\s*[=.]')
         for number in range(cursor, end):
             if pattern.search(lines[number]):
                 line = number
@@ -90,3 +94,8 @@ def format_field(location: Sequence[str | int]) -> str:
         else:
             text += ("." if text else "") + part
     return text
+
+
+def field_name(location: Sequence[str | int]) -> str:
+    """``format_field`` for a reader: the whole file, when the location is empty, is ``(file)``."""
+    return format_field(location) or "(file)"

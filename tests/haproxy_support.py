@@ -25,9 +25,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import pytest
-
 import promstack
+import pytest
 
 __all__ = ["SHIPPED_CONFIG", "FailoverResult", "HaproxyProcess", "ensure_installed", "failover_through_haproxy",
            "render_config", "start_haproxy"]
@@ -159,6 +158,7 @@ def failover_through_haproxy(workdir: Path, *, engine: str = "lsm", before: floa
     of the primary after ``before`` s; the failover playbook (promote + salvage); the writer goes on for
     ``after`` s once it is back. Everything started here is stopped here."""
     from integration.health.health_support import ServedNode, free_port
+
     from playbooks.drills import Ledger
     from playbooks.drills.node import NodeLoad
 

@@ -21,9 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import promstack
+import pytest
 
 __all__ = ["SshServer", "ensure_installed", "start_sshd", "SSHD"]
 

@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from console.screens.base import ConsoleScreen
 from console.triage_view import ProbeAnswer, TreeNode, TriageView
-from console.widgets.decision_tree import DecisionTree
+from console.widgets.decision_tree import DecisionTreeWidget
 from console.widgets.evidence_panel import EvidencePanel
 from console.widgets.key_bar import KeyBar
 from console.widgets.text import line
@@ -98,7 +98,7 @@ class TriageScreen(ConsoleScreen):
         yield self.status_bar()
         yield Static(id="triage-title")
         with Horizontal(id="triage-body"):
-            yield DecisionTree(id="triage-tree")
+            yield DecisionTreeWidget(id="triage-tree")
             with Vertical(id="triage-side"):
                 yield EvidencePanel(id="triage-evidence")
                 yield Static(id="triage-path")
@@ -202,7 +202,7 @@ class TriageScreen(ConsoleScreen):
                 self._preparing = node
                 self._prepare(node)
             return
-        self.query_one(DecisionTree).show(view)
+        self.query_one(DecisionTreeWidget).show(view)
         current = view.current()
         title.update(self._title(view, current))
         evidence.question = current

@@ -20,7 +20,7 @@ import asyncssh
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from console.config import ConfigError, read_toml
-from console.toml_lines import field_name, locate
+from playbooks.toml_locate import field_name, locate
 
 __all__ = ["ROLES", "User", "Users", "UsersFileError", "load_users"]
 

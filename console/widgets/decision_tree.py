@@ -11,10 +11,10 @@ from textual.widgets.tree import TreeNode as UITreeNode
 
 from console.triage_view import TriageView, TreeNode
 
-__all__ = ["DecisionTree"]
+__all__ = ["DecisionTreeWidget"]
 
 
-class DecisionTree(Tree[str]):
+class DecisionTreeWidget(Tree[str]):
     """Read-only view of the walk; answers are given with the screen's keys, not here.
 
     Bindings are Tree's own (cursor movement, expand/collapse).

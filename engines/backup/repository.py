@@ -37,6 +37,7 @@ from engines.backup.location import shown_location
 from engines.backup.metadata import BackupMetadata, iso_utc, metadata_name, now_ns, read_metadata
 from engines.errors import InvalidArgumentError, SafetyRefusal, map_os_error
 from engines.fsutil import atomic_write_text, fsync_dir
+from engines.pids import process_alive
 
 __all__ = ["TIERS", "WAL_ARCHIVE", "LOGS", "REPO_MARKER", "BackupEntry", "Repository", "OperationLog", "backup_date",
            "parse_backup_date"]
@@ -303,7 +304,7 @@ class Repository:
         for item in self.tmp.iterdir():
             parts = item.name.lstrip(".").split(".")
             pid = next((int(part) for part in parts[1:] if part.isdigit()), None)
-            if pid is not None and _alive(pid):
+            if pid is not None and process_alive(pid):
                 continue
             if item.is_dir():
                 shutil.rmtree(item, ignore_errors=True)
@@ -377,15 +378,3 @@ def parse_backup_date(text: str) -> dt.date:
         except ValueError:
             continue
     raise InvalidArgumentError(f"{text!r} is not a date", hint="write it as YYYY-MM-DD (UTC), e.g. 2026-11-23")
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

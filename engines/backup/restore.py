@@ -39,6 +39,7 @@ from engines.backup.repository import BackupEntry, Repository
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
 from engines.marker import MARKER_NAME, detect_backend, read_marker
+from engines.pids import process_alive
 from engines.system_paths import system_directory
 
 __all__ = ["RestoreResult", "restore_backup", "archive_checksum"]
@@ -174,24 +175,12 @@ def _clear_stale_staging(parent: Path, name: str) -> None:
         if not item.name.startswith(prefix) or not item.name.endswith(".partial") or not item.is_dir():
             continue
         pid = item.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
             continue  # another restore of the same target is running
         if (item / PARTIAL_MARK).exists():
             shutil.rmtree(item, ignore_errors=True)
         else:
             _quarantine(item, parent, name)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _quarantine(path: Path, parent: Path, name: str) -> Path:

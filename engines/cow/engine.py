@@ -22,6 +22,7 @@ from engines.cow.commit import commit
 from engines.cow.config import CowSettings
 from engines.cow.meta import read_meta_slots
 from engines.cow.page import DATA_FILE, PageCorruptionError
+from engines.cow.scrub import cow_units
 from engines.cow.snapshots import (
     SNAPSHOT_DIR,
     SnapshotInfo,
@@ -31,7 +32,6 @@ from engines.cow.snapshots import (
     list_snapshots,
     snapshot_path,
 )
-from engines.cow.scrub import cow_units
 from engines.cow.store import open_tree
 from engines.cow.tree import CowTree
 from engines.cow.verify import verify_file, verify_path

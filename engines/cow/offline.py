@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engines.base import WAL_DIR
-from engines.locking import data_dir_locked
 from engines.cow.meta import MetaSlots, read_meta_slots
 from engines.cow.page import DATA_FILE
 from engines.errors import NotFoundError
 from engines.fsutil import fsync_dir, new_quarantine
+from engines.locking import data_dir_locked
 from engines.reports import RepairReport
 from engines.wal import list_segments
 

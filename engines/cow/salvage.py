@@ -186,7 +186,7 @@ class _Salvager:
                 found.append((txid, page))
         taken: set[bytes] = set()
         recovered = 0
-        for txid, page in sorted(found, reverse=True):
+        for _txid, page in sorted(found, reverse=True):
             try:
                 buffer = file.read_run(page, pages, (PageType.LEAF,))
                 leaf = decode_leaf(buffer, page, page_size)

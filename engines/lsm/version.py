@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any
 
 from engines.lsm.memtable import Memtable
 from engines.lsm.merge import Chunk
@@ -18,7 +18,7 @@ from engines.lsm.table_meta import TableMeta
 
 __all__ = ["Table", "Version", "ReadState", "sort_level"]
 
-Table = Union[TableReader, DamagedTable]
+Table = TableReader | DamagedTable
 
 
 def sort_level(level: int, tables: list[Any]) -> list[Any]:

@@ -12,7 +12,7 @@ import os
 from engines.errors import WalCorruptionError
 from engines.wal.format import BLOCK_SIZE, FIRST, FULL, HEADER, HEADER_SIZE, LAST, fragment_crc
 from engines.wal.records import PAYLOAD_PREFIX
-from engines.wal.scan import Action, SegmentProblem, scan_segments
+from engines.wal.scan import ScanAction, SegmentProblem, scan_segments
 from engines.wal.segments import SegmentInfo
 
 __all__ = ["check_ends_cleanly", "segment_tail", "write_all", "write_durably"]
@@ -27,9 +27,9 @@ def check_ends_cleanly(last: SegmentInfo) -> None:
     """
     found: list[SegmentProblem] = []
 
-    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
+    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> ScanAction:
         found.append(problem)
-        return Action.STOP
+        return ScanAction.STOP
 
     for _record in scan_segments([last], 0, 1 << 64, stop_at_first):
         pass
@@ -57,9 +57,9 @@ def segment_tail(segment: SegmentInfo) -> tuple[int, int] | None:
         return quick
     found: list[SegmentProblem] = []
 
-    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
+    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> ScanAction:
         found.append(problem)
-        return Action.STOP
+        return ScanAction.STOP
 
     last: tuple[int, int] | None = None
     for record in scan_segments([segment], 0, 1 << 64, stop_at_first):

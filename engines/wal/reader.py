@@ -14,7 +14,7 @@ from pathlib import Path
 from engines.errors import InvalidArgumentError, WalCorruptionError
 from engines.wal.problems import NOT_A_SEGMENT, WalProblem, WalValidation
 from engines.wal.records import WalRecord
-from engines.wal.scan import Action, SegmentProblem, has_sound_fragment_after, scan_segments
+from engines.wal.scan import ScanAction, SegmentProblem, has_sound_fragment_after, scan_segments
 from engines.wal.segments import SegmentInfo, list_segments
 
 __all__ = ["RecoveryMode", "WalReader"]
@@ -23,7 +23,7 @@ __all__ = ["RecoveryMode", "WalReader"]
 _NO_UPPER_BOUND = 1 << 64
 
 
-class RecoveryMode(str, Enum):
+class RecoveryMode(str, Enum):  # noqa: UP042 - str() of a member keeps naming the class in messages
     """What to do about a problem, as RocksDB's ``WALRecoveryMode`` names it."""
 
     TOLERATE_CORRUPTED_TAIL = "tolerate_corrupted_tail_records"
@@ -136,15 +136,15 @@ class WalReader:
                 break
             start = index
 
-        def on_problem(segment: str, data: bytes, is_last: bool, problem: SegmentProblem) -> Action:
+        def on_problem(segment: str, data: bytes, is_last: bool, problem: SegmentProblem) -> ScanAction:
             if found is not None:
                 found.append(WalProblem(segment, problem.offset, problem.reason))
                 if len(found) >= limit:
-                    return Action.STOP
+                    return ScanAction.STOP
             if mode is RecoveryMode.POINT_IN_TIME:
-                return Action.STOP
+                return ScanAction.STOP
             if mode is RecoveryMode.SKIP_ANY_CORRUPTED:
-                return Action.NEXT_SEGMENT if problem.reason == NOT_A_SEGMENT else Action.RESUME
+                return ScanAction.NEXT_SEGMENT if problem.reason == NOT_A_SEGMENT else ScanAction.RESUME
             # Physical damage (``resync``) is what a torn write leaves behind; a sound record with
             # a wrong LSN, or a file that is no segment at all, never is.
             if (
@@ -155,7 +155,7 @@ class WalReader:
                 and not has_sound_fragment_after(data, problem.at)
             ):
                 self.tolerated_tail = WalProblem(segment, problem.offset, problem.reason)
-                return Action.STOP
+                return ScanAction.STOP
             raise WalCorruptionError(segment, problem.offset, problem.reason) from None
 
         return scan_segments(segments[start:], from_lsn, to_lsn, on_problem)

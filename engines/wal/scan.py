@@ -32,7 +32,7 @@ from engines.wal.segments import SegmentInfo, read_segment
 
 __all__ = [
     "UNKNOWN_LSN",
-    "Action",
+    "ScanAction",
     "ProblemHandler",
     "SegmentProblem",
     "scan_segments",
@@ -192,7 +192,7 @@ def _lsn_problem(lsn: int, expect: int, start: int, stop: int) -> SegmentProblem
     return SegmentProblem(start, LSN_OUT_OF_ORDER, at=start, resume=stop, resync=False, lsn=lsn)
 
 
-class Action(Enum):
+class ScanAction(Enum):
     """What a reader tells the scan to do about a problem."""
 
     STOP = "stop"
@@ -200,7 +200,7 @@ class Action(Enum):
     RESUME = "resume"
 
 
-ProblemHandler = Callable[[str, bytes, bool, SegmentProblem], Action]
+ProblemHandler = Callable[[str, bytes, bool, SegmentProblem], ScanAction]
 """Called with (segment name, segment bytes, whether it is the last segment, problem).
 
 It raises to end the scan with an error, or returns what to do next."""
@@ -311,9 +311,9 @@ def scan_segments(
                 break
             except SegmentProblem as problem:
                 action = on_problem(segment, data, index == last_index, problem)
-                if action is Action.STOP:
+                if action is ScanAction.STOP:
                     return
-                if action is Action.NEXT_SEGMENT:
+                if action is ScanAction.NEXT_SEGMENT:
                     break
                 if problem.lsn != unknown and problem.resume == problem.offset:
                     expect = problem.lsn  # a gap: accept the jump, go on from this very record

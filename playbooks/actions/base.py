@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engines.errors import EngineError, InvalidArgumentError
+from engines.errors import DrconsoleError, InvalidArgumentError
 from engines.fsutil import QUARANTINE_DIR
 from playbooks.errors import ReadOnlyRefusal
 from playbooks.state import Actor, StateDir, current_actor
@@ -143,7 +143,7 @@ class Action:
         if self.describe is not None:
             try:
                 return self.describe(context, **args)
-            except (EngineError, OSError, KeyError, TypeError, ValueError) as exc:
+            except (DrconsoleError, OSError, KeyError, TypeError, ValueError) as exc:
                 return [f"(cannot tell yet: {exc})"]
         where = context.target()
         return [f"changes {where}"] if self.writes else [f"reads {where}"]

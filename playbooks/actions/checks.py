@@ -60,7 +60,8 @@ class CheckList:
                 context.log(line, "info" if not line.startswith("[FAIL]") else "warning")
         data = {"level": level, "total": len(self.rows), "passed": len(self.rows) - self.failed,
                 "failed": self.failed, "checks": self.rows, "report": "\n".join(self.lines())}
-        summary = f"{level} verification: {len(self.rows)} checks, {len(self.rows) - self.failed} passed, {self.failed} failed"
+        passed = len(self.rows) - self.failed
+        summary = f"{level} verification: {len(self.rows)} checks, {passed} passed, {self.failed} failed"
         return ActionResult(self.failed == 0, summary, data)
 
 

@@ -33,9 +33,9 @@ from playbooks.evidence import (
     mount_point,
     unclean_shutdown,
 )
-from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
 from playbooks.hung import hung_holders
 from playbooks.memory_culprit import stop_culprit, survey_memory
+from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
 
 __all__: list[str] = []
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from engines.errors import EngineError, InvalidArgumentError, LockedError, NotFoundError, SafetyRefusal
+from engines.errors import DrconsoleError, InvalidArgumentError, LockedError, NotFoundError, SafetyRefusal
 from engines.node.config import is_loopback
 from engines.node.errors import NodeAuthError
 from playbooks.agent.protocol import (
@@ -31,7 +31,7 @@ from playbooks.agent.protocol import (
     actor_from_header,
 )
 from playbooks.audit_peers import PeerAnchorStore, anchor_routes
-from playbooks.errors import UnknownPlaybookError
+from playbooks.errors import PlaybookInputError, PlaybookRefusal, UnknownPlaybookError
 from playbooks.state import Actor
 
 if TYPE_CHECKING:
@@ -44,21 +44,21 @@ _POLL = 0.05
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _status(exc: EngineError) -> int:
+def _status(exc: DrconsoleError) -> int:
     if isinstance(exc, NodeAuthError):
         return 401
     if isinstance(exc, UnknownPlaybookError):
         return 404
-    if isinstance(exc, InvalidArgumentError):
+    if isinstance(exc, (InvalidArgumentError, PlaybookInputError)):
         return 400
-    if isinstance(exc, (LockedError, SafetyRefusal)):
+    if isinstance(exc, (LockedError, SafetyRefusal, PlaybookRefusal)):
         return 409
     if isinstance(exc, NotFoundError):
         return 404
     return 500
 
 
-def _error(exc: EngineError) -> JSONResponse:
+def _error(exc: DrconsoleError) -> JSONResponse:
     return JSONResponse({"error": exc.message, "hint": exc.hint, "kind": type(exc).__name__,
                          "exit_code": int(exc.exit_code)}, status_code=_status(exc))
 
@@ -100,7 +100,7 @@ def agent_routes(agent: Agent) -> list[BaseRoute]:
         async def route(request: Request) -> Response:
             try:
                 return await handler(request)
-            except EngineError as exc:
+            except DrconsoleError as exc:
                 return _error(exc)
 
         return route

@@ -239,7 +239,7 @@ class RemoteRunner:
             self._remember_plan(answer.get("plan") or [])
             self._audit("agent.run", "started", f"{playbook_id} on {self._target()}", run_id=self.run_id,
                         assume_yes=options.assume_yes or None)
-            if options.open_incident and not options.simulate:
+            if options.open_incident and not options.sandbox:
                 self._incident = open_remote_incident(self.state, playbook_id, node=self.node or self.url,
                                                       actor=self.actor, run_id=self.run_id, library=self.library)
             return self._follow(client, self.run_id, int(answer.get("after", 0)), options)

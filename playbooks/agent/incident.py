@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engines.errors import EngineError
+from engines.errors import DrconsoleError
 from playbooks.incident_store import IncidentStore
 from playbooks.runner import RunResult
 from playbooks.severity import LEVELS
@@ -27,7 +27,7 @@ def _playbook(library: Any | None, playbook_id: str) -> Any | None:
 
     try:
         return (library or Library.load()).get(playbook_id)
-    except EngineError:
+    except DrconsoleError:
         return None  # a playbook only the node has: no incident on this side
 
 
@@ -48,7 +48,7 @@ def open_remote_incident(state: StateDir, playbook_id: str, *, node: str, actor:
                 rto_basis=f"playbook {playbook_id}", recommended=[playbook_id], actor=actor)
         store.record(incident.id, "run_started", f"playbook {playbook_id} run {run_id} started on the node's agent",
                      actor=actor, run_id=run_id, playbook=playbook_id)
-    except EngineError:
+    except DrconsoleError:
         return None
     return incident.id
 
@@ -77,5 +77,5 @@ def record_remote_run(state: StateDir, result: RunResult, *, node: str, actor: A
             if store.record_verified(node, evidence=evidence, at=result.verified_ready_at, run_id=result.run_id,
                                      actor=actor) is not None:
                 result.verified = evidence
-    except EngineError:
+    except DrconsoleError:
         return

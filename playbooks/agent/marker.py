@@ -18,6 +18,7 @@ from typing import Any
 
 from engines.fsutil import atomic_write_text
 from engines.locking import SERVING_MARKER_NAME, is_data_dir_locked
+from engines.pids import process_alive
 
 __all__ = ["MARKER_NAME", "ServingMarker", "write_marker", "remove_marker", "serving_node"]
 
@@ -60,21 +61,10 @@ def serving_node(data_dir: Path) -> ServingMarker | None:
     marker = _read(Path(data_dir) / MARKER_NAME)
     if marker is None:
         return None
-    if is_data_dir_locked(Path(data_dir)) or _alive(marker.pid):
+    if is_data_dir_locked(Path(data_dir)) or (marker.pid != os.getpid() and process_alive(marker.pid)):
         return marker
     return None
 
-
-def _alive(pid: int) -> bool:
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's (the node runs as its own service user)
-    return True
 
 
 def _read(path: Path) -> ServingMarker | None:

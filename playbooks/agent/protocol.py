@@ -72,6 +72,8 @@ class StartRequest:
     assume_yes: bool = False
     dry_run: bool = False
     read_only: bool = False
+    # The wire name of RunOptions.sandbox, as the CLI flag --simulate: a node that did not know a new
+    # name would ignore it and run on the real data dir, so the field keeps its name.
     simulate: bool = False
     waive_safety_copy: str | None = None
     node: str | None = None
@@ -83,7 +85,7 @@ class StartRequest:
         return cls(playbook=playbook, params={key: _plain(value) for key, value in options.params.items()},
                    param_defaults={key: _plain(value) for key, value in options.param_defaults.items()},
                    assume_yes=options.assume_yes, dry_run=options.dry_run, read_only=options.read_only,
-                   simulate=options.simulate, waive_safety_copy=options.waive_safety_copy, node=options.node,
+                   simulate=options.sandbox, waive_safety_copy=options.waive_safety_copy, node=options.node,
                    interactive=options.confirm is not None, open_incident=options.open_incident)
 
     @classmethod
@@ -100,7 +102,7 @@ class StartRequest:
     def options(self) -> RunOptions:
         return RunOptions(params=dict(self.params), param_defaults=dict(self.param_defaults),
                           assume_yes=bool(self.assume_yes), dry_run=bool(self.dry_run),
-                          read_only=bool(self.read_only), simulate=bool(self.simulate),
+                          read_only=bool(self.read_only), sandbox=bool(self.simulate),
                           waive_safety_copy=self.waive_safety_copy, node=self.node,
                           open_incident=bool(self.open_incident))
 
@@ -120,7 +122,8 @@ def result_from_json(payload: dict[str, Any]) -> RunResult:
                      payload.get("data_dir"), payload.get("backend"), dry_run=bool(payload.get("dry_run")),
                      partial=bool(payload.get("partial")), message=payload.get("message", ""),
                      journal=payload.get("journal"), incident=payload.get("incident"),
-                     escalation=payload.get("escalation"), simulated_from=payload.get("simulated_from"),
+                     escalation=payload.get("escalation"),
+                     sandboxed_from=payload.get("sandboxed_from") or payload.get("simulated_from"),  # an older node's key
                      lost=list(payload.get("lost", [])), recovered=list(payload.get("recovered", [])),
                      verified=payload.get("verified"), verified_ready_at=payload.get("verified_ready_at"),
                      node_url=payload.get("node_url"), exit_code_hint=payload.get("exit_code_hint"))

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from engines.errors import EngineError, LockedError
+from engines.errors import DrconsoleError, EngineError, LockedError
 from engines.node.drain import NodeControl
 from playbooks.actions.node_process import serve_here
 from playbooks.agent.marker import remove_marker, write_marker
@@ -197,7 +197,7 @@ class Agent:
             return []
         try:
             return list(read_journal(self.state.journal(run_id)).header.get("plan", []))
-        except EngineError:
+        except DrconsoleError:
             return []
 
     def _options(self, request: StartRequest, run: AgentRun | None) -> Any:
@@ -254,7 +254,7 @@ class Agent:
         if drained:
             try:
                 self.reopen(run, "the run is over")
-            except EngineError as exc:
+            except DrconsoleError as exc:
                 problem = f"the node did not reopen its data dir: {exc}"
         succeeded = result is not None and result.status == "succeeded"
         if succeeded and not problem:
@@ -293,7 +293,7 @@ class Agent:
             return
         try:
             report = self.node.engine.verify()
-        except EngineError as exc:
+        except DrconsoleError as exc:
             self._log(run, None, f"the verify of the reopened engine failed: {exc}; the node stays corrupt", "error")
             return
         if not report.ok:
@@ -346,7 +346,7 @@ class Agent:
         self._log(run, None, f"reopening {self.node.config.name}: {why}")
         try:
             info = self.control.reopen()
-        except EngineError as exc:
+        except DrconsoleError as exc:
             self._journal(run, "agent_reopen_failed", why=why, error=str(exc))
             self._log(run, None, f"the engine does not open: {exc}; the node stays in recovering", "error")
             raise

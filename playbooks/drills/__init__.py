@@ -22,7 +22,6 @@ from typing import Any
 
 from engines import open_engine
 from engines.backup import iso_utc
-from playbooks.faults import inject
 from playbooks.drills.sandbox import (
     BULK_BATCH,
     BULK_VALUE_SIZE,
@@ -35,6 +34,7 @@ from playbooks.drills.sandbox import (
     rpo_of,
     write_load,
 )
+from playbooks.faults import inject
 
 __all__ = ["Scenario", "SCENARIOS", "DrillResult", "RESULT_CONTRACT", "run_drill", "scenario_pairs", "report_markdown",
            "healthy", "autopilot", "met_targets", "record_rpo", "run_waiving",
@@ -399,7 +399,8 @@ def _node_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: Drill
 
 def report_markdown(results: list[DrillResult]) -> str:
     lines = ["# Recovery metrics", "",
-             "| scenario | engine | target RTO | measured RTO | target RPO | measured RPO | acked | lost | result | playbooks |",
+             "| scenario | engine | target RTO | measured RTO | target RPO | measured RPO | acked | lost | result "
+             "| playbooks |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for result in results:
         rto = f"{result.rto_seconds:.2f} s" if result.rto_seconds is not None else "not recovered"

@@ -39,7 +39,6 @@ from playbooks.actions.node_process import serving_process, stop_process
 from playbooks.drills import run_waiving
 from playbooks.drills.netlab import PartitionLab
 from playbooks.drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
-from playbooks.faults import inject
 from playbooks.fleet import HttpSource, NodeSpec
 from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions

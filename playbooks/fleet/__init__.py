@@ -35,10 +35,10 @@ from playbooks.fleet.snapshot import (
 from playbooks.fleet.source import FleetSource, ReaderSource, finalize
 
 if TYPE_CHECKING:
+    from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient
     from playbooks.fleet.fixture import FixtureSource, load_recording, save_recording
     from playbooks.fleet.http import HttpNodeReader, HttpSource
     from playbooks.fleet.local import LocalNodeReader, LocalSource
-    from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient
     from playbooks.fleet.mixed import MixedSource, fleet_source
     from playbooks.fleet.prometheus import PrometheusSource
 

@@ -109,7 +109,7 @@ class MetricsTracker:
         self._errors: deque[tuple[float, float]] = deque()
 
     def update(self, reading: MetricsReading, at: float) -> Rates:
-        previous, previous_at = self._previous, self._previous_at
+        previous = self._previous
         self._previous, self._previous_at = reading, at
 
         def p95_ms(name: str) -> float | None:

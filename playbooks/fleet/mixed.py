@@ -2,8 +2,9 @@
 
 A node with a ``url`` is read over HTTP (its process is the authority on its own state); one with
 only a ``data_dir`` is read from disk. ``prefer="local"`` reads every node that has a data dir from
-disk (a responder on the box, nodes down); ``prefer="http"`` only over HTTP. With a Prometheus URL the fleet is read from Prometheus and these
-readers are its fallback; with an Alertmanager URL its firing alerts are merged in.
+disk (a responder on the box, nodes down); ``prefer="http"`` only over HTTP. With a Prometheus URL
+the fleet is read from Prometheus and these readers are its fallback; with an Alertmanager URL its
+firing alerts are merged in.
 
 The HTTP and local readers are imported when a node needs them: a fleet of data dirs never pays
 for httpx, and one of URLs never for the engines.

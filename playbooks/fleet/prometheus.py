@@ -51,7 +51,7 @@ GAUGE_NAMES = ("disk_usage_ratio", "memory_usage_ratio", "replication_lag_second
                "replication_lag_records", "last_lsn", "epoch", "keys", "split_brain", "fenced",
                "corruption_detected", "recovering")
 # drconsole_role has one series per role, 1 for the node's own: only that one is fetched.
-GAUGES = '{__name__=~"drconsole_(%s)"} or drconsole_role == 1' % "|".join(GAUGE_NAMES)
+GAUGES = '{__name__=~"drconsole_(' + "|".join(GAUGE_NAMES) + ')"} or drconsole_role == 1'
 FIGURE_LABEL = "drconsole_figure"
 
 

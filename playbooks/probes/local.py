@@ -21,13 +21,10 @@ from engines.options import EngineOptions
 from engines.registry import open_engine
 from engines.wal import WalReader
 from playbooks.evidence import (
-    disk_usage,
     existing_parent,
-    human_bytes,
     lock_held,
     lock_holders,
     missing_store_files,
-    unclean_shutdown,
 )
 from playbooks.hung import HEALTH_TIMEOUT, HungProcess, hung_holders, listening_urls
 from playbooks.probes.base import Answer, ProbeContext, probe

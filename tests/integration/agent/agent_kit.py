@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from support import CliResult
 
 ROOT = Path(__file__).resolve().parents[3]

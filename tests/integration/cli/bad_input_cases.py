@@ -215,7 +215,7 @@ def cases() -> list[Case]:
     found: list[Case] = []
     for command, parser in leaves():
         parts = _baseline(command, parser)
-        for index, (action, words) in enumerate(parts):
+        for index, (action, _words) in enumerate(parts):
             name = action.option_strings[0] if action.option_strings else action.dest
             without = parts[:index] + parts[index + 1:]
             if not (command in GROUP_CHOICE and action.dest == "data_dir"):

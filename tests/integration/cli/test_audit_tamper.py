@@ -159,7 +159,7 @@ def test_an_old_unkeyed_log_still_verifies_and_is_reported_unkeyed(capsys: pytes
     previous = GENESIS
     lines = []
     for seq in (1, 2):
-        entry = {"seq": seq, "time": "2020-01-01T00:00:0%d.000Z" % seq, "who": {"user": "old", "ssh_client": None},
+        entry = {"seq": seq, "time": f"2020-01-01T00:00:0{seq}.000Z", "who": {"user": "old", "ssh_client": None},
                  "action": "engine.repair", "target": "/d", "outcome": "succeeded", "detail": "", "prev_hash": previous}
         entry["hash"] = previous = _plain(entry)
         lines.append(json.dumps(entry, sort_keys=True))

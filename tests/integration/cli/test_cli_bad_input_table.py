@@ -22,7 +22,6 @@ from types import FrameType
 import pytest
 from bad_input_cases import Case, cases
 from cli_support import DRCONSOLE, Result, cli, make_data_dir, tree_hash
-
 from integration.node.node_support import free_port
 
 CASES = cases()

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from support import run_cli_in_process
 
 from console.cli import main
 from engines import create_engine, open_engine
 from engines.keys import RESERVED_PREFIX
-from support import run_cli_in_process
 
 
 def _data_dir(path: Path) -> Path:

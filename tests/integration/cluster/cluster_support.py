@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support import CliResult, run_cli_in_process
 
 from engines.node.client import NodeClient

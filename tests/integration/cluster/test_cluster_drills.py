@@ -13,8 +13,8 @@ Where the kernel refuses network namespaces (not root, no iproute2), the partiti
 from __future__ import annotations
 
 import pytest
-
 from cluster_support import cli
+
 from playbooks.drills import SCENARIOS, run_drill
 
 CLUSTER = [name for name, scenario in SCENARIOS.items() if scenario.cluster]

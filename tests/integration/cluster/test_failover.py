@@ -14,8 +14,8 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from cluster_support import Fleet, audit_actions, cli, missing, role_in_state, write
+
 from engines.errors import SafetyRefusal
 from engines.node.client import NodeClient
 from playbooks.actions import REGISTRY, ActionContext

@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from cluster_support import Fleet, cli, missing, role_in_state, write
+
 from engines import create_engine
 from engines.backup import create_backup
 from engines.node.client import NodeClient

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from cluster_support import Fleet, audit_actions, cli, missing, write
+
 from engines.node.client import NodeClient
 
 

@@ -1,13 +1,12 @@
 """HttpSource against real ``drconsole node serve`` processes: a primary and its standby.
 
-Skipped until the node package is built. The processes are started on free loopback ports and
-stopped at the end; killing the primary shows it unreachable with the time it went away.
+The processes are started on free loopback ports and stopped at the end; killing the primary shows
+it unreachable with the time it went away.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import signal
 import socket
 import subprocess
@@ -16,11 +15,9 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from playbooks.fleet import Health, HttpSource, NodeSpec
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("engines.node") is None, reason="node package not built yet")
 ROOT = Path(__file__).resolve().parents[3]
 
 

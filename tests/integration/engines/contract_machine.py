@@ -21,11 +21,10 @@ from pathlib import Path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from hypothesis.strategies import SearchStrategy
+from support import crash_copy
 
 from engines import open_engine
 from engines.base import Engine
-
-from support import crash_copy
 
 __all__ = ["Inputs", "Writes", "contract_machine", "KEYS", "VALUES"]
 

@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import SLOW
 
 from engines import open_engine
-
-from support import SLOW
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROUNDS = 200 if SLOW else 20

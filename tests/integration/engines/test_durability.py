@@ -11,9 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from engines import create_engine, open_engine
-
 from support import crash_copy
+
+from engines import create_engine, open_engine
 
 
 def test_sync_group_commit_keeps_every_acknowledged_write(tmp_path: Path, backend: str) -> None:

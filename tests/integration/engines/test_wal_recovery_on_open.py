@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import crash_copy
 
 from engines import create_engine, open_engine
 from engines.errors import WalCorruptionError
 from engines.wal import list_segments
-
-from support import crash_copy
 
 
 def write_rows(path: Path, backend: str, count: int = 200) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from integration.health.health_support import ServedNode
 
 
@@ -36,10 +35,10 @@ def served(tmp_path: Path) -> Iterator[Callable[..., ServedNode]]:
 @pytest.fixture
 def threaded(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """``threaded(name, **NodeConfig options)`` -> a started node served by uvicorn in a thread."""
+    from integration.health.health_support import free_port
+
     from engines.node.config import NodeConfig
     from engines.node.server import ServerThread
-
-    from integration.health.health_support import free_port
 
     started: list[ServerThread] = []
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from integration.health.health_support import ServedNode, fill, flip_lsm_block
 
 from console.app import DrConsoleApp
 from console.widgets.fleet_tile import FleetTile
 from console.widgets.node_card import NodeCard
-from integration.health.health_support import ServedNode, fill, flip_lsm_block
 from playbooks.fleet import HttpSource, NodeSpec
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 import promstack
 from integration.health.health_support import ROOT, ServedNode, fill, flip_lsm_block
+
 from playbooks.fleet import FleetSnapshot, Health, HttpSource, NodeSpec, PrometheusSource
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-import pytest
-
 import haproxy_support
+import httpx
 import promstack
+import pytest
 from integration.health.health_support import ServedNode
 
 

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+from integration.health.health_support import flip_lsm_block, wait_until
+from integration.health.test_node_health import metric
 
 from engines import open_engine
 from engines.errors import CorruptionError
-from integration.health.health_support import flip_lsm_block, wait_until
-
-from integration.health.test_node_health import metric
 
 
 def test_recovering_answers_503_recovering_to_clients_and_monitoring(threaded: Callable[..., Any]) -> None:
@@ -105,8 +103,9 @@ def test_a_background_compaction_that_meets_damage_makes_the_node_corrupt(thread
 
 
 def test_the_background_compactor_reports_through_the_engine_hook(tmp_path: Path) -> None:
-    from engines import create_engine
     from integration.health.health_support import flip_byte
+
+    from engines import create_engine
     from engines.lsm.sstable_reader import open_table
 
     met: list[tuple[CorruptionError, str]] = []

@@ -6,12 +6,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-
 from integration.health.health_support import ROOT, ServedNode, fill, flip_byte, flip_lsm_block, wait_until
 
 ServedFactory = Callable[..., ServedNode]
@@ -47,7 +46,7 @@ def test_a_read_of_a_damaged_block_makes_the_node_corrupt_until_the_damage_is_go
         flipped.file, flipped.block_offset, "read")
     assert "checksum" in corruption["detail"]
     since = datetime.fromisoformat(corruption["since"])
-    assert since.tzinfo is not None and abs(datetime.now(timezone.utc) - since) < timedelta(minutes=1)
+    assert since.tzinfo is not None and abs(datetime.now(UTC) - since) < timedelta(minutes=1)
     ready = httpx.get(f"{node.url}/ready")
     assert ready.status_code == 503 and ready.json()["status"] == "corrupt"
     assert metric(node.url, "drconsole_corruption_detected") == 1
@@ -117,11 +116,12 @@ def flip_cold_byte(data_dir: Path, engine: str) -> tuple[str, int]:
         table = max((data_dir / "rocksdb").glob("*.sst"), key=lambda path: path.stat().st_size)
         flip_byte(table, 200)  # inside the first data block (the index and filter sit at the end)
         return f"rocksdb/{table.name}", 200
+    import os
+
     from engines.cow.meta import read_meta_slots
     from engines.cow.page import DATA_FILE, HEADER_SIZE, PageType
     from engines.cow.pagefile import PageFile
     from engines.cow.verify import inspect
-    import os
 
     path = data_dir / DATA_FILE
     fd = os.open(path, os.O_RDONLY)

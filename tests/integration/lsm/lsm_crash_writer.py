@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from lsm_kit import create_lsm  # noqa: E402
+
 from engines import open_engine  # noqa: E402
 from engines.lsm import engine as lsm_engine  # noqa: E402
 from engines.lsm import sstable_writer, version_set  # noqa: E402
-
-from lsm_kit import create_lsm  # noqa: E402
 
 PAUSE = random.Random(os.getpid())
 

@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from lsm_kit import create_lsm, fill, flip, tables, value_of
 
 from engines import open_engine
 from engines.errors import CorruptionError, UnsupportedFormatError
@@ -18,8 +19,6 @@ from engines.lsm.engine import LsmEngine
 from engines.lsm.sstable_format import FOOTER_SIZE
 from engines.lsm.sstable_reader import open_table
 from engines.lsm.verify import verify_data_dir
-
-from lsm_kit import create_lsm, fill, flip, tables, value_of
 
 WIDE = {"memtable_bytes": 1 << 20, "block_bytes": 512, "compression": "zstd", "levels": 4}
 

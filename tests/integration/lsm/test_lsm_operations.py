@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from lsm_kit import TINY, crash_copy, create_lsm, fill, tables, tree_state, value_of
 
 from engines import create_engine, open_engine
-from engines.errors import EngineError, DiskFullError, ReadOnlyError
+from engines.errors import DiskFullError, EngineError, ReadOnlyError
 from engines.lsm import compaction
 from engines.lsm.engine import LsmEngine
 from engines.lsm.manifest import load_manifest
-
-from lsm_kit import TINY, crash_copy, create_lsm, fill, tables, tree_state, value_of
 
 
 def test_read_only_open_writes_nothing(tmp_path: Path) -> None:

@@ -6,13 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lsm_kit import create_lsm, fill, flip, tables, value_of
 
 from engines import open_engine
 from engines.errors import CorruptionError, LockedError, SafetyRefusal
 from engines.lsm.engine import LsmEngine
 from engines.lsm.repair import quarantine_sstable, rebuild_manifest
-
-from lsm_kit import create_lsm, fill, flip, tables, value_of
 
 # Keep every WAL segment: the tests decide what the WAL still covers.
 LAYERED = {"memtable_bytes": 16 * 1024, "l0_trigger": 2, "level_base_bytes": 32 * 1024, "level_multiplier": 3,

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support import SLOW
 
 from engines import open_engine
 from engines.lsm.manifest import load_manifest
-
-from support import SLOW
 
 WRITER = Path(__file__).with_name("lsm_crash_writer.py")
 ROUNDS = 40 if SLOW else 6

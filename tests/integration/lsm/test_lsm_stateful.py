@@ -14,14 +14,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
+from integration.engines.contract_machine import Inputs, contract_machine
+from lsm_kit import create_lsm
+from support import SLOW, crash_copy
 
 from engines import open_engine
 from engines.lsm.engine import LsmEngine
 from engines.lsm.manifest import load_manifest
-
-from integration.engines.contract_machine import Inputs, contract_machine
-from lsm_kit import create_lsm
-from support import SLOW, crash_copy
 
 LSM_INPUTS = Inputs(
     keys=st.binary(min_size=1, max_size=6).map(lambda raw: b"k" + raw) | st.sampled_from([b"k\x00", b"k\xff", b"ka"]),

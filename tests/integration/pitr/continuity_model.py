@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from integration.node.node_support import ROOT, RUNNER, free_port
 
 from engines import open_engine
-
-from integration.node.node_support import ROOT, RUNNER, free_port
 
 KEYS = 60  # a small key space: overwrites and deletes of earlier keys are common
 Write = tuple[str, str | None]  # (key, value); None deletes

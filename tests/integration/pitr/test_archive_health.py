@@ -5,16 +5,14 @@ repository is back. Real node processes on loopback; the repository unmounted by
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from integration.node.node_support import wait_until
 
 from engines.backup import verify_repository
 from engines.node.client import NodeClient
-
-from integration.node.node_support import wait_until
 
 
 def _put(url: str, key: str, value: bytes) -> int:
@@ -46,7 +44,7 @@ def test_an_unreachable_repository_is_reported_and_writes_stop_at_the_ceiling(no
         from playbooks.fleet.alerts import Thresholds, evaluate_alerts
         snapshot = _snapshot(node.url)
         assert snapshot.backup.archive_state == "failing" and (snapshot.backup.wal_held_bytes or 0) >= 65536
-        alerts = evaluate_alerts(snapshot, Thresholds(archive_lag_seconds=0.5), datetime.now(timezone.utc))
+        alerts = evaluate_alerts(snapshot, Thresholds(archive_lag_seconds=0.5), datetime.now(UTC))
         assert any(alert.rule == "archive-lag" for alert in alerts)
         assert "▲ wal" in NodeCard._archive_text(snapshot) and "held" in NodeCard._archive_text(snapshot)
 

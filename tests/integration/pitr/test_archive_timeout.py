@@ -9,10 +9,10 @@ import json
 import time
 from pathlib import Path
 
+from integration.node.node_support import drconsole
+
 from engines.backup import iso_utc
 from engines.node.client import NodeClient
-
-from integration.node.node_support import drconsole
 
 
 def _restore_until(repo: Path, target: Path, until_ns: int) -> tuple[int, str]:

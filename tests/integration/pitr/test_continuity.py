@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from support import run_cli_in_process
 
 from engines import create_engine, open_engine
 from engines.backup import iso_utc, restore_backup, verify_repository
 from engines.errors import WalHeldError
-from support import run_cli_in_process
 
 SEGMENT = 64 * 1024
 

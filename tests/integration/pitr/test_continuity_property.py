@@ -19,11 +19,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
-from engines import create_engine, open_engine
-from engines.backup import iso_utc
-from support import available_backends
-
 from integration.pitr.continuity_model import (
     Model,
     describe,
@@ -32,6 +27,10 @@ from integration.pitr.continuity_model import (
     node_run,
     writes_for,
 )
+from support import available_backends
+
+from engines import create_engine, open_engine
+from engines.backup import iso_utc
 
 SEGMENT = 64 * 1024
 

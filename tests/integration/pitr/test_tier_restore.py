@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from support import run_cli_in_process
 
 from engines import create_engine, open_engine
 from engines.backup import create_backup
-from support import run_cli_in_process
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path):  # type: ignore[no-untyped-def]
@@ -19,7 +19,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str | Path):  # type: ignore[
 
 
 def at(year: int, month: int, day: int) -> int:
-    return int(dt.datetime(year, month, day, 2, 0, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    return int(dt.datetime(year, month, day, 2, 0, tzinfo=dt.UTC).timestamp()) * 10**9
 
 
 def _state(data: Path) -> dict[bytes, bytes]:

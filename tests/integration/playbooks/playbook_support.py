@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,24 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support import CliResult, run_cli_in_process
 
 from engines import create_engine
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def backend_present(backend: str) -> bool:
-    try:
-        return importlib.util.find_spec(f"engines.{backend}.engine") is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def need(backend: str) -> None:
-    if not backend_present(backend):
-        pytest.skip(f"engines/{backend}/engine.py does not exist yet")
 
 
 def fill(path: Path, backend: str = "rocksdb", count: int = 3000, *, batches: int = 1) -> Path:

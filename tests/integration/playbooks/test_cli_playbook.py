@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from playbook_support import cli, corrupt_rocksdb_table, fill, tree_state
 
 

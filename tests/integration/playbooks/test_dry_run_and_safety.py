@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playbook_support import corrupt_rocksdb_table, fill, tree_state
 
 from engines.backup import create_backup
 from playbooks.audit import AuditLog
 from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
 from playbooks.state import StateDir
-from playbook_support import corrupt_rocksdb_table, fill, tree_state
 
 REQUIRED = {"repo", "until"}
 
@@ -106,9 +106,9 @@ def test_simulate_runs_on_a_sandbox_copy(tmp_path: Path) -> None:
     data = fill(tmp_path / "db")
     corrupt_rocksdb_table(data)
     before = tree_state(data)
-    result = Runner().run("data-recovery", data, RunOptions(assume_yes=True, simulate=True))
+    result = Runner().run("data-recovery", data, RunOptions(assume_yes=True, sandbox=True))
     assert result.status == "succeeded", result.to_json()
-    assert result.simulated_from == str(data) and result.data_dir != str(data)
+    assert result.sandboxed_from == str(data) and result.data_dir != str(data)
     assert tree_state(data) == before
     assert result.incident is None
 
@@ -116,11 +116,11 @@ def test_simulate_runs_on_a_sandbox_copy(tmp_path: Path) -> None:
 @pytest.mark.parametrize("playbook,problem", [
     ("recover-lsm", "does not apply"), ("no-such-playbook", "no playbook")])  # (no playbook is pending any more)
 def test_bad_requests_fail_before_anything_runs(tmp_path: Path, playbook: str, problem: str) -> None:
-    from engines.errors import InvalidArgumentError
+    from playbooks.errors import PlaybookInputError
 
     data = fill(tmp_path / "db", count=10)
     before = tree_state(data)
-    with pytest.raises(InvalidArgumentError) as caught:
+    with pytest.raises(PlaybookInputError) as caught:
         Runner().run(playbook, data, RunOptions(assume_yes=True))
     assert problem in caught.value.message and caught.value.exit_code == 2
     assert tree_state(data) == before

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from integration.served_node import ServedNode
+
 from playbooks.incident_report import report_markdown
 from playbooks.incident_store import IncidentStore
 from playbooks.incident_verify import verify_recovery

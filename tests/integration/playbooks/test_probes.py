@@ -16,14 +16,13 @@ from typing import Any
 
 import psutil
 import pytest
+from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
+from support import crash_copy
 
 from engines import create_engine, open_engine
 from playbooks.faults import inject
 from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot, Replication
 from playbooks.probes import PROBES, ProbeContext
-from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
-
-from support import crash_copy
 
 
 def ask(name: str, **context: object) -> tuple[bool | None, str]:

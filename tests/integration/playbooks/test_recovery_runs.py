@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
+from support import crash_copy
 
 from engines import create_engine, open_engine
 from engines.fsutil import QUARANTINE_DIR
@@ -21,9 +23,6 @@ from playbooks.incidents import IncidentStore
 from playbooks.journal import read_journal
 from playbooks.runner import Runner, RunOptions
 from playbooks.state import StateDir
-from playbook_support import corrupt_rocksdb_table, fill, flip_byte, need, tree_state
-
-from support import crash_copy
 
 
 def contents(root: Path) -> set[str]:
@@ -80,7 +79,6 @@ def corrupt(data: Path, backend: str) -> None:
 
 @pytest.mark.parametrize("backend", ["lsm", "cow", "rocksdb"])
 def test_data_recovery_on_each_backend_verifies_clean_or_reports_the_loss(tmp_path: Path, backend: str) -> None:
-    need(backend)
     data = fill(tmp_path / "db", backend, count=3000, batches=3)
     corrupt(data, backend)
     before = contents(data)
@@ -95,7 +93,6 @@ def test_data_recovery_on_each_backend_verifies_clean_or_reports_the_loss(tmp_pa
 
 
 def test_lsm_lost_table_is_filled_back_from_a_backup(tmp_path: Path) -> None:
-    need("lsm")
     from engines.backup import create_backup
 
     data = fill(tmp_path / "db", "lsm", count=3000, batches=3)

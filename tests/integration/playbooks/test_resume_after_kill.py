@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from playbook_support import cli, fill, spawn
 
 import playbooks.actions.testing  # noqa: F401  (test.sleep, for the in-process resume)
 from playbooks.journal import list_journals, read_journal
-from playbook_support import cli, fill, spawn
 
 SLOW = '''id = "t-slow"
 title = "a run with a slow step"

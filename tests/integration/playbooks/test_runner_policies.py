@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playbook_support import corrupt_rocksdb_table, fill
 
 import playbooks.actions.testing  # noqa: F401  (registers test.sleep and test.fail)
 from engines import open_engine
@@ -17,7 +18,6 @@ from playbooks.incidents import IncidentStore, report_markdown
 from playbooks.journal import read_journal
 from playbooks.loader import LIBRARY_DIR, Library
 from playbooks.runner import Runner, RunOptions
-from playbook_support import corrupt_rocksdb_table, fill
 
 
 def library_with(tmp_path: Path, playbook_id: str, steps: str, params: str = "") -> Library:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
+
 from playbooks.audit import AuditLog
 from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot
 from playbooks.incidents import IncidentStore
 from playbooks.state import StateDir
 from playbooks.triage import record_triage, triage
-from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
 
 
 def nodes(result: object) -> list[tuple[str, str]]:

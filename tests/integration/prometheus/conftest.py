@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import promstack
 import pytest
 
-import promstack
 from playbooks.drills.node import NodeProcess
 
 

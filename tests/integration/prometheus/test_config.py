@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from integration.prometheus.rules_support import RULES, SAMPLE_CONFIG, alert_rules, load_yaml, promtool
 
 pytestmark = pytest.mark.usefixtures("prom_tools")

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from integration.prometheus.rules_support import alert_rules, promtool
 
 from engines.node.metrics import METRIC_NAMES
 from playbooks.drills.node import NodeProcess
-
-from integration.prometheus.rules_support import alert_rules, promtool
 
 pytestmark = pytest.mark.usefixtures("prom_tools")
 

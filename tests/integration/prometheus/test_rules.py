@@ -8,13 +8,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from integration.prometheus.rules_support import (
+    RULE_TESTS,
+    RULES,
+    TREE,
+    alert_rules,
+    load_yaml,
+    promtool,
+    seconds,
+    with_rule_changed,
+)
 
 from playbooks.fleet.alerts import RULES as CONSOLE_RULES
 from playbooks.loader import load_tree_file
-
-from integration.prometheus.rules_support import (
-    RULE_TESTS, RULES, TREE, alert_rules, load_yaml, promtool, seconds, with_rule_changed,
-)
 
 pytestmark = pytest.mark.usefixtures("prom_tools")
 

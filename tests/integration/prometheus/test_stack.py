@@ -10,13 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import promstack
 import pytest
+from integration.prometheus.rules_support import RULES, alert_rules, rules_with_changes, seconds
 
 import playbooks.drills.node as drill_node
-import promstack
 from playbooks.drills.node import NodeProcess
-
-from integration.prometheus.rules_support import RULES, alert_rules, rules_with_changes, seconds
 
 FIRST_SCRAPE = 20.0  # Prometheus's first scrape of a new target comes within about 5 s
 

@@ -1,4 +1,5 @@
-"""Helpers of the promsource tests (importable as ``promsource_kit``): a real fleet behind a real Prometheus and Alertmanager, on loopback (see ``promstack``).
+"""Helpers of the promsource tests (importable as ``promsource_kit``): a real fleet behind a real
+Prometheus and Alertmanager, on loopback (see ``promstack``).
 
 ``Stack``: ``orders-a`` (primary) and ``orders-b`` (its standby), two ``drconsole node serve``
 processes; a Prometheus scraping both every second with the shipped alert rules; an Alertmanager
@@ -22,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-
 import promstack
+
 from playbooks.fleet import NodeSpec
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import promstack
 import pytest
 from console_testkit import screen_text
+from promsource_kit import Stack
+from support import run_cli_in_process
 from textual.widgets import Input
 
-import promstack
 from console.app import DrConsoleApp
 from console.cli import main
 from console.config import load_config
@@ -29,8 +31,6 @@ from console.widgets.alert_strip import AlertStrip
 from playbooks.audit import AuditLog
 from playbooks.fleet import Alert, FleetSnapshot, fleet_source
 from playbooks.probes import PROBES, ProbeContext
-from promsource_kit import Stack
-from support import run_cli_in_process
 
 AM_EVIDENCE = "Alertmanager: DrconsoleNodeDown firing on orders-a since "
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import promstack
 import pytest
 from console_testkit import screen_text
+from promsource_kit import Stack
 
-import promstack
 from console.config import load_config
 from console.launch import build_app
-from promsource_kit import Stack
 from playbooks.fleet import FleetSnapshot, Health, MixedSource, NodeSpec, PrometheusSource, fleet_source
 from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient, SilenceRequest
 from playbooks.fleet.prometheus import ApiError

@@ -6,12 +6,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from support import crash_copy
 
 from engines import create_engine, open_engine
 from engines.errors import CorruptionError, LockedError, NotFoundError, ReadOnlyError
 from engines.rocksdb.engine import RocksEngine
-
-from support import crash_copy
 
 
 def tree_state(root: Path) -> dict[str, tuple[int, int, str]]:

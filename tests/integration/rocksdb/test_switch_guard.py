@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import SLOW
 
 from engines import open_engine
-
-from support import SLOW
 
 WRITER = Path(__file__).with_name("switch_writer.py")
 

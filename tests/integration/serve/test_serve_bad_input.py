@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from serve_kit import make_key, server_env
 
 from console.cli import main as cli_main
-from serve_kit import make_key, server_env
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from typing import Any
 
 import psutil
 import pytest
+from serve_kit import SSH, ServerProcess, SshTerminal, audit_entries, make_fleet, make_key, wait_until, write_users
 
 from console.cli import main as cli_main
-from serve_kit import SSH, ServerProcess, SshTerminal, audit_entries, make_fleet, make_key, wait_until, write_users
 
 pytestmark = pytest.mark.skipif(SSH is None, reason="the system ssh client is not installed")
 
@@ -81,7 +81,7 @@ def test_a_responder_session_renders_the_console_and_follows_a_resize(setup: Set
     terminal.wait_for("Overview")
     screen = terminal.wait_for("orders")  # the fleet of --config, read from its data dir
     assert "READ-ONLY" not in screen
-    assert "\x1b[31;1H".encode() not in terminal.output()  # nothing drawn below row 30 yet
+    assert b"\x1b[31;1H" not in terminal.output()  # nothing drawn below row 30 yet
     terminal.resize(150, 40)
     # The console re-lays out for 150 x 40: its key bar moves to the new last row, full width.
     assert wait_until(lambda: "palette" in terminal.screen.display[39], 10), terminal.text()
@@ -129,7 +129,7 @@ def test_a_session_without_a_terminal_is_refused(setup: Setup, terminals: list[S
         terminal = setup.terminal("dave", **options)
         terminals.append(terminal)
         assert terminal.exit_code() == 2
-        assert wait_until(lambda: b"use ssh -t" in terminal.output(), 5)
+        assert wait_until(lambda terminal=terminal: b"use ssh -t" in terminal.output(), 5)
         assert b"uid=" not in terminal.output()
     assert [entry["action"] for entry in setup.sessions("dave")] == ["session_refused", "session_refused"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from serve_kit import SSH, ServerProcess, SshTerminal, audit_entries, make_fleet, make_key, wait_until, write_users
 
 from console.cli import main as cli_main
-from serve_kit import SSH, ServerProcess, SshTerminal, audit_entries, make_fleet, make_key, wait_until, write_users
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SSH is None, reason="the system ssh client is not installed")]
 

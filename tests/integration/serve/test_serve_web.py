@@ -12,7 +12,6 @@ import aiohttp
 import psutil
 import pyte
 import pytest
-
 from serve_kit import ServerProcess, audit_entries, make_fleet, wait_until
 
 
@@ -47,7 +46,7 @@ async def _session(port: int, keys: list[str]) -> tuple[str, str, list[str]]:
                     return
                 try:
                     message = await ws.receive(timeout=remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
                 if message.type == aiohttp.WSMsgType.BINARY:
                     stream.feed(message.data)

@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from serve_kit import make_fleet
 
 from console.config import load_config
 from console.launch import build_app
 from console.safety import ReadOnlyRefusal
-from serve_kit import make_fleet
 
 
 @pytest.fixture

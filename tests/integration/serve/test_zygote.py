@@ -10,11 +10,11 @@ from pathlib import Path
 import psutil
 import pyte
 import pytest
+from serve_kit import ROOT, make_fleet
 
 from console.serve.pty_console import PtyConsole
 from console.serve.roles import console_environment
 from console.serve.spawners import ZygoteSpawner
-from serve_kit import ROOT, make_fleet
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from console_testkit import screen_text
+from triage_kit import Fleet
 
 from console.config import load_config
 from console.launch import build_app
 from console.triage_adapter import PlaybookTriage
 from console.widgets.node_card import NodeCard
 from playbooks.faults import inject
-from triage_kit import Fleet
 
 
 async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float, what: str) -> None:

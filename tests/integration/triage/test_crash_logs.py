@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import run_cli_in_process
+from triage_kit import Fleet
 
 from console.cli import main as cli_main
 from playbooks.drills.node import free_port
 from playbooks.nodelog import classify, kernel_oom_kills, start_line
-from support import run_cli_in_process
-from triage_kit import Fleet
 
 
 def triage_json(fleet: Fleet, capsys: pytest.CaptureFixture[str], **config: bool) -> dict:

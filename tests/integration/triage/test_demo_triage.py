@@ -13,13 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import run_cli_in_process
 
 from console.cli import main as cli_main
 from console.config import load_config
 from console.demo import DemoFleet, available_backends, create_workspace
 from playbooks.fleet import NodeSpec
 from playbooks.incidents import IncidentStore
-from support import run_cli_in_process
 
 pytestmark = pytest.mark.skipif(not available_backends(), reason="no backend built yet")
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-
 from matrix import CASES, Case
+from triage_kit import Fleet, NodeProc, Outcome
+
 from playbooks.faults import inject, stop_memory_hogs
 from playbooks.faults.local import MountRefused, sandbox_tmpfs
-from triage_kit import Fleet, NodeProc, Outcome
 
 ON_HEALTH_BRANCH = True  # the nodes' /health corrupt state (branch `health`, merged)
 

@@ -146,7 +146,7 @@ class Fleet:
         self.thresholds: dict[str, float] = {}
         self.cleanups: list[Callable[[], None]] = []
         (root / "logs").mkdir(parents=True, exist_ok=True)
-        for name, role, follows, fixed in TOPOLOGIES[topology]:
+        for name, role, _follows, fixed in TOPOLOGIES[topology]:
             node = NodeProc(name, fixed or engine, (data_root or root / "nodes") / name, root / "logs" / f"{name}.log",
                             role=role, extra=list(extra or []))
             if backup or archive:
@@ -154,7 +154,7 @@ class Fleet:
             if archive:
                 node.extra += ["--archive", str(node.backup_repo)]
             self.nodes[name] = node
-        for name, role, follows, _fixed in TOPOLOGIES[topology]:
+        for name, _role, follows, _fixed in TOPOLOGIES[topology]:
             if follows is not None:
                 self.nodes[name].follow = self.nodes[follows].url
                 if peers and topology == "pair":  # the pair polls each other (fencing, split-brain flags)

@@ -14,7 +14,7 @@ from engines.errors import WalCorruptionError
 from engines.marker import Marker
 from engines.wal import list_segments
 from engines.wal.files import _tail_from_last_blocks, segment_tail
-from engines.wal.scan import Action, scan_segments
+from engines.wal.scan import ScanAction, scan_segments
 
 
 def test_an_archive_of_many_frames_reads_back(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_the_wal_tail_from_the_last_blocks_equals_a_full_scan(tmp_path: Path) ->
     assert len(segments) > 20
     for segment in segments:
         last = None
-        for record in scan_segments([segment], 0, 1 << 64, lambda *args: Action.STOP):
+        for record in scan_segments([segment], 0, 1 << 64, lambda *args: ScanAction.STOP):
             last = (record.lsn, record.timestamp_ns)
         assert _tail_from_last_blocks(segment) == last == segment_tail(segment)
     torn = segments[-1]

@@ -111,4 +111,5 @@ def test_locate_finds_tables_arrays_and_dotted_keys() -> None:
     assert locate(text, ("n", 1, "y")) == 6
     assert locate(text, ("n", 1, "b", "c")) == 7
     assert locate(text, ("n", 1, "missing")) == 5  # the enclosing table
-    assert locate(text, ("zzz",)) is None
+    assert locate(text, ("zzz",)) == 1  # a missing top-level field: the file's top (the one locator's rule)
+    assert locate("", ("zzz",)) is None

@@ -63,7 +63,7 @@ def keys_under(data_dir: Path, page: int) -> list[bytes]:
 def overflow_owner(data_dir: Path) -> tuple[int, bytes]:
     tree, _slots = open_tree(data_dir / DATA_FILE, CowSettings(), writable=False, check_page_size=False)
     try:
-        for key, value in tree.scan(None, None):
+        for _key, _value in tree.scan(None, None):
             pass
         for page in pages_of_type(data_dir, PageType.LEAF):
             node = tree.file.read_node(page, tree.hwm)

@@ -6,7 +6,6 @@ every acknowledged write is back after the repair and a reopen.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest

@@ -19,11 +19,10 @@ from cow_testkit import create_cow
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
+from integration.engines.contract_machine import Inputs, Writes, contract_machine
 
 from engines import open_engine
 from engines.base import Engine
-
-from integration.engines.contract_machine import Inputs, Writes, contract_machine
 
 COW_INPUTS = Inputs(
     keys=(st.binary(min_size=1, max_size=6).map(lambda raw: b"k" + raw)

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from lsm_unit_kit import flip, write_table
 
 from engines.errors import CorruptionError, DiskFullError
 from engines.lsm import compaction
@@ -14,8 +15,6 @@ from engines.lsm.merge import live_rows, merge_chunks
 from engines.lsm.settings import LsmSettings
 from engines.lsm.sstable_reader import open_table
 from engines.lsm.version import Version, sort_level
-
-from lsm_unit_kit import flip, write_table
 
 SETTINGS = LsmSettings(memtable_bytes=4096, levels=4, l0_trigger=2, level_multiplier=4, level_base_bytes=8192,
                        target_file_bytes=6000, block_bytes=512, compression="none")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lsm_unit_kit import flip, write_table
 
 from engines.errors import CorruptionError, InvalidArgumentError
 from engines.lsm.block_cache import BlockCache
@@ -18,8 +19,6 @@ from engines.lsm.sstable_reader import MISSING, TableCorruptionError, open_table
 from engines.lsm.sstable_writer import TableWriter
 from engines.lsm.verify import verify_table
 from engines.reports import VerifyReport
-
-from lsm_unit_kit import flip, write_table
 
 ENTRIES: dict[bytes, bytes | None] = {b"key%05d" % i: (None if i % 7 == 3 else b"value-%d" % i * (i % 5))
                                       for i in range(400)}

@@ -29,7 +29,8 @@ SAMPLES = [
      CorruptionError),
     ("Corruption: bad magic number in /d/rocksdb/000012.sst", CorruptionError),
     ("IO error: No space left on device: While appending to file: /d/rocksdb/000010.log", DiskFullError),
-    ("IO error: lock hold by current process, acquire time 1 acquiring thread 2: /d/rocksdb/LOCK: No locks available",
+    ("IO error: lock hold by current process, acquire time 1 acquiring thread 2: /d/rocksdb/LOCK: "
+     "No locks available",
      LockedError),
     ("IO error: While lock file: /d/rocksdb/LOCK: Resource temporarily unavailable", LockedError),
     ("IO error: No such file or directory: While opening a file for sequentially reading: /d/CURRENT", NotFoundError),

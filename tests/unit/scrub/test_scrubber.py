@@ -9,7 +9,7 @@ import pytest
 
 from engines.errors import CorruptionError, StorageIOError
 from engines.reports import Problem, VerifyReport
-from engines.scrub import Pacer, ScrubStopped, Scrubber, ScrubUnit
+from engines.scrub import Pacer, Scrubber, ScrubStopped, ScrubUnit
 
 
 def reading(chunks: int, size: int, damage: bool = False):
