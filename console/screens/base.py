@@ -24,7 +24,7 @@ class ConsoleScreen(Screen[None]):
         return cast("DrConsoleApp", self.app)
 
     def status_bar(self) -> StatusBar:
-        self._status_bar = StatusBar(tz=self.console.tz, id="status-bar")
+        self._status_bar = StatusBar(tz=self.console.tz, thresholds=self.console.thresholds, id="status-bar")
         return self._status_bar
 
     def on_mount(self) -> None:

@@ -45,3 +45,12 @@ class RunLog(RichLog):
             self.clear()
             self._written = 0
             self.call_after_refresh(self.show, self._lines)
+
+    def write(self, content: object, width: int | None = None, expand: bool = False, shrink: bool = True,
+              scroll_end: bool | None = None, animate: bool = False) -> RunLog:
+        # Wrapped to the pane as it is now (its size less the scrollbar), not to the width the log
+        # had before a resize: RichLog measures the content region, which lags one layout behind.
+        if width is None and self._width:
+            width = max(self.min_width, self._width - self.styles.scrollbar_size_vertical)
+        super().write(content, width=width, expand=expand, shrink=shrink, scroll_end=scroll_end, animate=animate)
+        return self

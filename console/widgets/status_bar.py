@@ -8,9 +8,9 @@ from textual.content import Content
 from textual.reactive import reactive, var
 from textual.widget import Widget
 
-from console.format import HEALTH_STYLE, clock_text, duration_text, local_clock_text
+from console.format import LAGGING_STYLE, clock_text, duration_text, fleet_tally, local_clock_text
 from console.widgets.text import line, spread
-from playbooks.fleet import FleetSnapshot, Health
+from playbooks.fleet import FleetSnapshot, Thresholds
 from playbooks.incident_model import Incident
 
 __all__ = ["StatusBar"]
@@ -29,18 +29,20 @@ class StatusBar(Widget):
     snapshot: var[FleetSnapshot | None] = var(None)
     incident: var[Incident | None] = var(None, always_update=True)
     now: var[datetime | None] = var(None)
+    show_tally: var[bool] = var(True)  # the dashboard's header has the tally in large type
     text: reactive[Content] = reactive(Content(""))
 
-    def __init__(self, *, tz: tzinfo | None = None, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, *, tz: tzinfo | None = None, thresholds: Thresholds | None = None, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.tz = tz
+        self.thresholds = thresholds or Thresholds()
 
     def _watch_inputs(self) -> None:
         if self.is_mounted:
             self.text = self._compose_text()
 
-    watch_screen_name = watch_mode = watch_snapshot = watch_incident = watch_now = _watch_inputs
+    watch_screen_name = watch_mode = watch_snapshot = watch_incident = watch_now = watch_show_tally = _watch_inputs
 
     def on_resize(self) -> None:
         self._watch_inputs()
@@ -54,12 +56,10 @@ class StatusBar(Widget):
         parts: list[Content] = []
         width = self.content_size.width or 80
         snapshot = self.snapshot
-        if snapshot is not None:
-            counts = {health: 0 for health in Health}
-            for node in snapshot.nodes:
-                counts[node.health] += 1
-            tallies = [f"[${HEALTH_STYLE[health][2]}]{count}{HEALTH_STYLE[health][0]}[/]"
-                       for health, count in counts.items() if count]
+        if snapshot is not None and self.show_tally:
+            # A symbol per state; "lag" beside LAGGING's, which shares DEGRADED's warning triangle.
+            tallies = [f"[${variable}]{count}{symbol}{'lag' if (symbol, word, variable) == LAGGING_STYLE else ''}[/]"
+                       for (symbol, word, variable), count in fleet_tally(snapshot, self.thresholds)]
             prefix = f"{len(snapshot.nodes)} nodes " if width >= 100 else ""
             parts.append(line(prefix + " ".join(tallies)))
         incident, now = self.incident, self.now

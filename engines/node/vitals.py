@@ -212,6 +212,7 @@ class NodeVitals:
         backup = self.degraded.backup()
         if backup is not None:
             body["backup"] = backup
+        body.update(self.degraded.volume())
         if self.tracker.recovering is None:
             stats = node.engine.stats()
             body["stats"] = {"total_keys": stats.total_keys, "disk_usage_bytes": stats.disk_usage_bytes,
