@@ -73,7 +73,8 @@ class DrillScreen(ConsoleScreen):
                  fault=drill.fault_summary),
             line("Load: $acked acknowledged writes before the fault (ledger kept outside the data dir)",
                  acked=drill.acked_writes),
-            line("Targets: RTO $rto · RPO $rpo", rto=f"{scenario.target_rto_seconds:g} s",
+            line("Targets: RTO $rto · RPO $rpo", rto=f"{scenario.console_target_rto_seconds:g} s (a person at the "
+                                                     f"keys; the unattended drill's: {scenario.target_rto_seconds:g} s)",
                  rpo=f"{scenario.target_rpo_seconds:g} s" + (" (no acknowledged write lost)"
                                                               if scenario.target_rpo_seconds == 0 else "")),
             Content(""),

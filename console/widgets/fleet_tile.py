@@ -106,7 +106,8 @@ class FleetTile(NodeLines):
         if room < 3 or not trends:
             return []
         shown = trends[:room - 1]
-        rows = max(1, min(4, (room - 1) // len(shown)))
+        # Taller charts only once there is something to chart: empty rows would read as a flat zero.
+        rows = max(1, min(4, (room - 1) // len(shown))) if any(self.trends.of(metric) for metric, _ in shown) else 1
         title = self.trends.window_text() + ("" if node.reachable else " before it went down")
         lines = [line("[dim]── $title $rule[/dim]", title=title, rule="─" * max(0, width - len(title) - 4))]
         label_width = max(len(label) for _metric, label in shown) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 
 from textual.content import Content
@@ -37,6 +38,19 @@ class StatusBar(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.tz = tz
         self.thresholds = thresholds or Thresholds()
+        self.rto_clock: Callable[[Incident, float], tuple[float, float, str]] = self.incident_clock
+
+    @staticmethod
+    def incident_clock(incident: Incident, moment: float) -> tuple[float, float, str]:
+        """(elapsed, target, state) of ``incident``'s RTO clock: "on time", "over", "restored",
+        "restored late" or "closed". Drill mode gives the drill's clock instead (``rto_clock``)."""
+        elapsed = incident.clock_seconds(moment)
+        within = incident.within_target(moment)
+        if incident.status == "resolved":
+            return elapsed, incident.target_rto_seconds, "restored" if within else "restored late"
+        if incident.status == "closed":
+            return elapsed, incident.target_rto_seconds, "closed"
+        return elapsed, incident.target_rto_seconds, "on time" if within else "over"
 
     def _watch_inputs(self) -> None:
         if self.is_mounted:
@@ -64,21 +78,13 @@ class StatusBar(Widget):
             parts.append(line(prefix + " ".join(tallies)))
         incident, now = self.incident, self.now
         if incident is not None and now is not None:
-            moment = now.timestamp()
-            elapsed = incident.clock_seconds(moment)
-            if incident.status == "resolved":
-                late = not incident.within_target(moment)
-                verdict = "[$status-warn]✔ restored late[/]" if late else "[$status-ok]✔ restored[/]"
-            elif incident.status == "closed":
-                verdict = "■ closed"
-            elif incident.within_target(moment):
-                verdict = "[$status-ok]✔ on time[/]"
-            else:
-                verdict = "[b $status-crit]✖ OVER[/]"
+            elapsed, target, state = self.rto_clock(incident, now.timestamp())
+            verdict = {"restored late": "[$status-warn]✔ restored late[/]", "restored": "[$status-ok]✔ restored[/]",
+                       "closed": "■ closed", "on time": "[$status-ok]✔ on time[/]"}.get(state,
+                                                                                      "[b $status-crit]✖ OVER[/]")
             name = "$id " if width >= 100 else ""  # the id is on the Timeline when the bar is narrow
             parts.append(line(f"[b]$severity[/b] {name}RTO $elapsed/$target {verdict}", severity=incident.severity,
-                              id=incident.id, elapsed=duration_text(elapsed),
-                              target=duration_text(incident.target_rto_seconds)))
+                              id=incident.id, elapsed=duration_text(elapsed), target=duration_text(target)))
         # Seconds only while an incident's clock runs: an idle board then changes once a minute.
         if now is not None:
             clock = clock_text(now, self.tz)
