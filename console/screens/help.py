@@ -18,12 +18,13 @@ __all__ = ["HelpScreen"]
 
 
 def _keys(bindings: list[BindingType]) -> list[tuple[str, str]]:
-    rows = []
+    """(keys, what) per binding; keys that do the same thing share a row ("down,j right,l  Next")."""
+    rows: dict[str, list[str]] = {}
     for binding in bindings:
         if isinstance(binding, Binding) and binding.description:
             keys = binding.key_display or binding.key.replace("question_mark", "?")
-            rows.append((keys, binding.description))
-    return rows
+            rows.setdefault(binding.description, []).append(keys)
+    return [(" ".join(keys), description) for description, keys in rows.items()]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -69,9 +70,9 @@ class HelpScreen(ModalScreen[None]):
             from console.screens.node import NodeScreen
             from console.widgets.alert_strip import AlertStrip
 
-            for name, screen in (("overview", OverviewScreen), ("node card", NodeCard), ("alert strip", AlertStrip),
-                                 ("node trends", NodeScreen), ("triage", TriageScreen), ("run", RunScreen),
-                                 ("timeline", TimelineScreen)):
+            for name, screen in (("overview", OverviewScreen), ("node card", NodeCard), ("triage", TriageScreen),
+                                 ("run", RunScreen), ("timeline", TimelineScreen), ("alert strip", AlertStrip),
+                                 ("node trends", NodeScreen)):
                 sections.append((name, _keys(screen.BINDINGS)))
             if getattr(app, "drill", None) is not None:  # drill mode (console.drill_mode): its own keys
                 from console.screens.drill import DrillScreen
