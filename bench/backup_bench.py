@@ -1,29 +1,37 @@
-"""Backup, restore, verify and PITR throughput against tar, zstd and sha256sum in the same run.
+"""Whole ``drconsole backup`` commands against tar, zstd and sha256sum on the same data dirs, in one run.
 
-A RocksDB data dir of about ``--size-mb`` MB (values half random, half repeated: zstd shrinks them
-about 2x, as real rows do) is backed up with ``backup create`` and packed by the peer,
-``tar -I 'zstd -3 -T0' -cf``. Restore is compared with ``tar -I zstd -xf`` of the same archive,
-verification with ``zstd -t`` + ``sha256sum`` of the archive (and with ``sha256sum`` of the data
-dir's files). Then archived WAL is written after the backup and a point-in-time recovery to its
-middle is timed. Each figure is the best of ``--runs`` runs, page cache warm for both sides.
+Each figure is a whole process, start to exit, as a user or a cron job runs it:
 
-Our side does more than the peers: backup hashes every file and the archive and archives the
-sealed WAL (on a repository's first backup, only the segments that reach past its
-checkpoint: each run here starts a new repository, as a first backup does); restore checks every checksum and fsyncs every file (``tar -x`` does neither, so
-restore is also compared with ``tar -x`` followed by ``sync -f``);
-verify checks every file inside the archive too.
+    create   drconsole backup create --data-dir D --repo R     tar -I 'zstd -3 -T0' -cf A -C D .
+    restore  drconsole backup restore --repo R latest --data-dir T
+                                                             mkdir T && tar -I zstd -xf A -C T && sync -f T
+    verify   drconsole backup verify --repo R latest           zstd -qt A && sha256sum A
 
-Goals (issue 5): >= 1.0x on backup, restore and verify; PITR of 512 MB in under 15 s on 2 cores.
+on a data dir of about ``--size-mb`` MB of each engine (values half random, half repeated: zstd
+shrinks them about 2x, as real rows do), plus an LSM dir whose WAL is most of it (a node killed
+before its memtable reached the store). The two sides alternate within each round, every round
+starts from a fresh copy of the data dir (untimed) and a new repository, so both see the same page
+cache and the same load. Reported: min and median of ``--runs`` rounds, the ratio peer/ours (above
+1.0: ours is faster) and the load average around each duel; the machine is shared, so rerun a
+figure whose load moved.
 
-Usage: python bench/backup_bench.py [--size-mb 200] [--runs 3] [--keep DIR]
+Our side does more than the peers: create takes a consistent checkpoint, hashes every file and the
+archive and records the repository in the data dir; restore checks every checksum and fsyncs every
+file before renaming the result into place; verify checks every file inside the archive too.
+
+Usage: python bench/backup_bench.py [--size-mb 250] [--runs 5] [--work DIR] [--datasets cow,lsm,rocksdb,lsm-wal]
+       [--commands create,restore,verify] [--quiet-load 2.5] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,13 +39,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engines import create_engine, open_engine  # noqa: E402
-from engines.backup import attach_archiver, create_backup, restore_backup, verify_repository  # noqa: E402
-from engines.backup.pack import directory_size  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 VALUE_BYTES = 4096
+DATASETS = ("cow", "lsm", "rocksdb", "lsm-wal")
+# The installed entry point, as a user runs it (python -m console where it is not installed).
+_ENTRY = Path(sys.executable).with_name("drconsole")
+DRCONSOLE = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "console"]
 
 
 def value_source(seed: int) -> Callable[[int], bytes]:
@@ -51,40 +60,65 @@ def value_source(seed: int) -> Callable[[int], bytes]:
     return value
 
 
-def build(data: Path, size_mb: int) -> int:
-    """Write rows (16 to a batch) until the closed data dir holds ``size_mb`` MB; returns the row count.
+def tree_bytes(path: Path) -> int:
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
 
-    Closing recycles the WAL the store covers, so the size is measured after each close.
-    """
+
+_KILLED_WRITER = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from bench.backup_bench import value_source
+from engines import open_engine
+value = value_source(1)
+engine = open_engine(sys.argv[1], durability="async")
+rows = int(sys.argv[2])
+for n in range(0, rows, 16):
+    engine.write_batch([(b"row%010d" % i, value(i)) for i in range(n, min(rows, n + 16))])
+engine._wal.flush()
+print("written", flush=True)
+import time; time.sleep(600)
+"""
+
+
+def build(dataset: str, target: Path, size_mb: int) -> str:
+    """Write rows (16 to a batch) until the closed data dir holds ``size_mb`` MB; a description."""
+    from engines import create_engine, open_engine
+
     value = value_source(1)
+    started = time.perf_counter()
+    if dataset == "lsm-wal":
+        # Half the rows reach the store, the other half stay in the WAL of a writer killed with
+        # SIGKILL: what a node that crashed under load leaves behind.
+        create_engine(target, backend="lsm", durability="async", checkpoint_every_records=10**9,
+                      wal_keep_segments=0).close()
+        rows = int(size_mb * 1e6 / 2 / VALUE_BYTES)
+        with open_engine(target, durability="async") as engine:
+            for n in range(0, rows, 16):
+                engine.write_batch([(b"row%010d" % i, value(i)) for i in range(n, n + 16)])
+        child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target), str(rows), str(ROOT)],
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None and child.stdout.readline().startswith("written")
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        wal = tree_bytes(target / "wal")
+        return (f"lsm, {rows * 2} rows of {VALUE_BYTES} B, WAL {wal / 1e6:.0f} MB of {tree_bytes(target) / 1e6:.0f} MB "
+                f"(writer killed), built in {time.perf_counter() - started:.0f} s")
+    create_engine(target, backend=dataset, durability="async").close()
     rows = 0
-    create_engine(data, backend="rocksdb", durability="async").close()
-    while directory_size(data) < size_mb * 1e6:
-        missing = size_mb * 1e6 - directory_size(data)
-        with open_engine(data, durability="async") as engine:
+    while tree_bytes(target) < size_mb * 1e6:
+        # In steps of at most 32 MB: a COW file grows by more than it was written (copied pages).
+        missing = min(32e6, size_mb * 1e6 - tree_bytes(target))
+        with open_engine(target, durability="async") as engine:
             for _ in range(max(1, int(missing / VALUE_BYTES / 16))):
                 engine.write_batch([(b"row%010d" % n, value(n)) for n in range(rows, rows + 16)])
                 rows += 16
-    return rows
+    return f"{dataset}, {rows} rows of {VALUE_BYTES} B, built in {time.perf_counter() - started:.0f} s"
 
 
-def duel(runs: int, peer: Callable[[], None], ours: Callable[[], None],
-         peer_setup: Callable[[], None] | None = None, our_setup: Callable[[], None] | None = None) -> tuple[float, float]:
-    """Best time of each side over ``runs`` rounds, the two alternating so both see the same load."""
-    peer_times: list[float] = []
-    our_times: list[float] = []
-    for _ in range(runs):
-        for action, setup, times in ((peer, peer_setup, peer_times), (ours, our_setup, our_times)):
-            if setup is not None:
-                setup()
-            started = time.perf_counter()
-            action()
-            times.append(time.perf_counter() - started)
-    return min(peer_times), min(our_times)
-
-
-def sh(command: str) -> None:
-    subprocess.run(["bash", "-c", command], check=True, stdout=subprocess.DEVNULL)
+def timed(command: list[str] | str) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, shell=isinstance(command, str), cwd=ROOT)
+    return time.perf_counter() - started
 
 
 def clear(*paths: Path) -> None:
@@ -95,94 +129,121 @@ def clear(*paths: Path) -> None:
             path.unlink()
 
 
+QUIET_LOAD: float | None = None  # --quiet-load: wait for the machine to calm down before each figure
+QUIET_WAIT_SECONDS = 300.0
+
+
+def wait_for_quiet() -> None:
+    """On a shared machine, wait (at most QUIET_WAIT_SECONDS) until the 1-minute load is under QUIET_LOAD."""
+    if QUIET_LOAD is None:
+        return
+    deadline = time.monotonic() + QUIET_WAIT_SECONDS
+    while os.getloadavg()[0] > QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+
+
+def duel(name: str, mb: float, runs: int, peer: Callable[[], float], ours: Callable[[], float],
+         setup: Callable[[], None]) -> dict[str, float]:
+    """Alternate the two sides ``runs`` times (who goes first alternates too); print and return the figures."""
+    wait_for_quiet()
+    load_before = os.getloadavg()[0]
+    peer_times: list[float] = []
+    our_times: list[float] = []
+    for run in range(runs):
+        for side in ((peer, peer_times), (ours, our_times))[:: 1 if run % 2 == 0 else -1]:
+            setup()
+            side[1].append(side[0]())
+    load_after = os.getloadavg()[0]
+    figures = {"peer_min": min(peer_times), "ours_min": min(our_times), "peer_median": statistics.median(peer_times),
+               "ours_median": statistics.median(our_times), "load_before": load_before, "load_after": load_after}
+    figures["ratio_min"] = figures["peer_min"] / figures["ours_min"]
+    figures["ratio_median"] = figures["peer_median"] / figures["ours_median"]
+    print(f"  {name:8} ours {figures['ours_min']:6.2f} s (median {figures['ours_median']:.2f}, "
+          f"{mb / figures['ours_min']:5.0f} MB/s)   peer {figures['peer_min']:6.2f} s (median "
+          f"{figures['peer_median']:.2f})   ratio {figures['ratio_min']:.2f}x (median {figures['ratio_median']:.2f}x)"
+          f"   load {load_before:.1f} -> {load_after:.1f}", flush=True)
+    return figures
+
+
+def bench_dataset(dataset: str, work: Path, size_mb: int, runs: int, commands: list[str]) -> dict[str, dict[str, float]]:
+    base = work / dataset
+    pristine = base / "pristine"
+    if not (base / "built.json").exists():
+        clear(pristine)
+        base.mkdir(parents=True, exist_ok=True)
+        note = build(dataset, pristine, size_mb)
+        (base / "built.json").write_text(json.dumps({"size_mb": size_mb, "note": note}))
+    note = json.loads((base / "built.json").read_text())["note"]
+    data, repo, archive = base / "data", base / "repo", base / "peer.tar.zst"
+    target, peer_target = base / "restored", base / "peer-restored"
+    mb = tree_bytes(pristine) / 1e6
+    print(f"{dataset}: {mb:.0f} MB ({note})", flush=True)
+    results: dict[str, dict[str, float]] = {}
+
+    def settle() -> None:
+        clear(target, peer_target)
+        os.sync()
+
+    def fresh() -> None:
+        clear(data, repo, archive)
+        subprocess.run(["cp", "-a", str(pristine), str(data)], check=True)
+        os.sync()  # the copy's dirty pages must not be written back during (and charged to) the next command
+
+    if "create" in commands:
+        results["create"] = duel(
+            "create", mb, runs, lambda: timed(f"tar -I 'zstd -3 -T0' -cf {archive} -C {data} ."),
+            lambda: timed([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(repo)]), fresh)
+    fresh()  # one backup of each kind for restore and verify
+    subprocess.run([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(repo)], check=True,
+                   stdout=subprocess.DEVNULL, cwd=ROOT)
+    clear(data)
+    subprocess.run(["cp", "-a", str(pristine), str(data)], check=True)
+    subprocess.run(f"tar -I 'zstd -3 -T0' -cf {archive} -C {data} .", shell=True, check=True)
+    if "restore" in commands:
+        results["restore"] = duel(
+            "restore", mb, runs,
+            lambda: timed(f"mkdir {peer_target} && tar -I zstd -xf {archive} -C {peer_target} && sync -f {peer_target}"),
+            lambda: timed([*DRCONSOLE, "backup", "restore", "--repo", str(repo), "latest", "--data-dir", str(target)]),
+            settle)
+    if "verify" in commands:
+        ours_archive = next(repo.glob("*/backup_*/*.tar.zst"))
+        results["verify"] = duel(
+            "verify", mb, runs, lambda: timed(f"zstd -qt {ours_archive} && sha256sum {ours_archive}"),
+            lambda: timed([*DRCONSOLE, "backup", "verify", "--repo", str(repo), "latest"]), lambda: None)
+    clear(data, repo, archive, target, peer_target)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="work in this directory and leave it")
+    parser.add_argument("--size-mb", type=int, default=250)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--work", type=Path, help="build the data dirs here and keep them for the next run")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--commands", default="create,restore,verify")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--quiet-load", type=float, metavar="L",
+                        help="before each figure, wait up to 5 min for the 1-minute load average to drop under L")
     args = parser.parse_args()
-    for tool in ("tar", "zstd", "sha256sum"):
+    global QUIET_LOAD
+    QUIET_LOAD = args.quiet_load
+    for tool in ("tar", "zstd", "sha256sum", "sync"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is needed for the peer figures")
-    root = args.keep or Path(tempfile.mkdtemp(prefix="drconsole-backup-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
-    data, repo = root / "data", root / "repo"
+    work = args.work or Path(tempfile.mkdtemp(prefix="drconsole-backup-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"{os.cpu_count()} cores; {args.runs} rounds per figure; load average {os.getloadavg()[0]:.1f}", flush=True)
+    figures: dict[str, dict[str, dict[str, float]]] = {}
     try:
-        clear(data, repo)
-        started = time.perf_counter()
-        rows = build(data, args.size_mb)
-        size = directory_size(data)
-        mb = size / 1e6
-        print(f"data dir: {mb:.0f} MB ({rows} rows of {VALUE_BYTES} B, rocksdb), built in "
-              f"{time.perf_counter() - started:.1f} s; {os.cpu_count()} cores; best of {args.runs}")
-
-        # ---- backup
-        peer_archive = root / "peer.tar.zst"
-        created = []
-        packing: list[float] = []  # the pack phase of each run, from the progress events
-
-        def track(event: object) -> None:
-            if getattr(event, "finished", False) and getattr(event, "phase") == "pack":
-                packing.append(getattr(event, "elapsed_seconds"))
-
-        peer_backup, ours_backup = duel(
-            args.runs, lambda: sh(f"tar -I 'zstd -3 -T0' -cf {peer_archive} -C {data} ."),
-            lambda: created.append(create_backup(repo, data_dir=data, progress=track)),
-            lambda: clear(peer_archive), lambda: clear(repo))
-        result = created[-1]
-        fastest = min(zip((r.duration_seconds for r in created), packing))
-        archive = result.path / f"{result.backup_id}.tar.zst"
-        print(f"backup   ours {mb / ours_backup:7.1f} MB/s ({ours_backup:.2f} s, {result.size_bytes / 1e6:.0f} MB; "
-              f"packing {fastest[1]:.2f} s of it)"
-              f"   tar|zstd -3 -T0 {mb / peer_backup:7.1f} MB/s ({peer_backup:.2f} s, "
-              f"{peer_archive.stat().st_size / 1e6:.0f} MB)   ratio {peer_backup / ours_backup:.2f}x "
-              f"(the packing stage alone: {peer_backup / fastest[1]:.2f}x)")
-
-        # ---- restore
-        target, peer_target = root / "restored", root / "peer-restored"
-        peer_restore, ours_restore = duel(
-            args.runs, lambda: sh(f"mkdir -p {peer_target} && tar -I zstd -xf {archive} -C {peer_target}"),
-            lambda: restore_backup(repo, target, reference=result.backup_id),
-            lambda: clear(peer_target), lambda: clear(target))
-        # tar -x leaves the files in the page cache; ours are fsynced before the rename into place.
-        # The second peer adds `sync -f` (one syncfs of the target's file system) for a durable pair.
-        durable_restore, _ = duel(
-            args.runs, lambda: sh(f"mkdir -p {peer_target} && tar -I zstd -xf {archive} -C {peer_target} "
-                                  f"&& sync -f {peer_target}"),
-            lambda: None, lambda: clear(peer_target))
-        print(f"restore  ours {mb / ours_restore:7.1f} MB/s ({ours_restore:.2f} s)"
-              f"   tar -I zstd -xf {mb / peer_restore:7.1f} MB/s ({peer_restore:.2f} s)"
-              f"   ratio {peer_restore / ours_restore:.2f}x;   tar -xf + sync -f {mb / durable_restore:7.1f} MB/s "
-              f"({durable_restore:.2f} s)   ratio {durable_restore / ours_restore:.2f}x")
-
-        # ---- verify
-        peer_verify, ours_verify = duel(args.runs, lambda: sh(f"zstd -qt {archive} && sha256sum {archive}"),
-                                        lambda: verify_repository(str(repo), result.backup_id))
-        peer_files, _ = duel(args.runs, lambda: sh(f"cd {data} && find . -type f -print0 | xargs -0 sha256sum"),
-                             lambda: None)
-        print(f"verify   ours {mb / ours_verify:7.1f} MB/s ({ours_verify:.2f} s)"
-              f"   zstd -t + sha256sum {mb / peer_verify:7.1f} MB/s ({peer_verify:.2f} s)"
-              f"   ratio {peer_verify / ours_verify:.2f}x;   sha256sum of the data dir's files "
-              f"{mb / peer_files:7.1f} MB/s   ratio {peer_files / ours_verify:.2f}x")
-
-        # ---- point-in-time recovery: the backup plus archived WAL of single puts (~10% of the data)
-        value = value_source(2)
-        with open_engine(data, durability="async") as engine:
-            attach_archiver(engine, repo)
-            for n in range(max(1000, rows // 10)):
-                engine.put(b"late%010d" % n, value(n))
-            middle = result.lsn_end + (engine.last_lsn - result.lsn_end) // 2
-        create_backup(repo, data_dir=data, incremental=True)
-        pitr_target = root / "pitr"
-        outcome = []
-        _, pitr = duel(args.runs, lambda: None,
-                       lambda: outcome.append(restore_backup(repo, pitr_target, until_lsn=middle)),
-                       None, lambda: clear(pitr_target))
-        print(f"pitr     {pitr:.2f} s to LSN {middle} of a {mb:.0f} MB data dir "
-              f"({outcome[-1].replayed_records} WAL records replayed after the restore); goal < 15 s for 512 MB")
+        for dataset in args.datasets.split(","):
+            figures[dataset] = bench_dataset(dataset, work, args.size_mb, args.runs, args.commands.split(","))
     finally:
-        if args.keep is None:
-            shutil.rmtree(root, ignore_errors=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=1))
+    worst = min((f["ratio_min"], d, c) for d, by in figures.items() for c, f in by.items())
+    print(f"lowest ratio: {worst[0]:.2f}x ({worst[1]} {worst[2]}); goal >= 1.0x everywhere")
 
 
 if __name__ == "__main__":

@@ -126,11 +126,20 @@ def _wal_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     _confirm(truncate, "confirm the truncation (destructive)")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the distribution's version, looked up only when asked (importlib.metadata is slow)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser._print_message(f"drconsole {version()}\n", sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = _Parser(prog="drconsole", parents=[common],
                      description="Disaster-recovery console for drconsole storage engines.")
-    parser.add_argument("--version", action="version", version=f"drconsole {version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     commands: Any = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     tui = commands.add_parser("tui", parents=[common], help="the interactive console (default)")
     tui.add_argument("--read-only", action="store_true")

@@ -19,6 +19,8 @@ from typing import Any
 from console.cli_common import CommandGroup, absolute_path, whole_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
+TIER_CHOICES = ("daily", "weekly", "monthly")
+
 __all__ = ["register", "run_create", "run_list", "run_verify", "run_restore", "run_prune", "run_schedule"]
 
 
@@ -39,6 +41,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                         help="seal the WAL segment being written and archive every segment not archived yet")
     listing = add("list", "every backup with its age, size, LSNs and verified state", run_list)
     repo(listing)
+    listing.add_argument("--from", dest="tier", choices=TIER_CHOICES, metavar="TIER",
+                         help="only this tier: daily, weekly or monthly")
+    listing.add_argument("--date", metavar="YYYY-MM-DD", help="only backups taken on this date (UTC)")
     verify = add("verify", "check every checksum without restoring (no ID: everything; an ID: what restoring "
                            "it needs); exit 1 on a problem", run_verify)
     repo(verify)
@@ -48,6 +53,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                              "(--until / --until-lsn)", run_restore)
     repo(restore)
     restore.add_argument("backup_id", nargs="?", metavar="ID|latest")
+    restore.add_argument("--from", dest="tier", choices=TIER_CHOICES, metavar="TIER",
+                         help="the newest full backup of this tier (daily, weekly, monthly) instead of an ID")
+    restore.add_argument("--date", metavar="YYYY-MM-DD",
+                         help="with --from (or alone): the newest full backup taken on this date (UTC)")
     restore.add_argument("--data-dir", required=True, type=absolute_path, metavar="D2")
     target = restore.add_mutually_exclusive_group()
     target.add_argument("--until", metavar="ISO8601", help="recover to this time (UTC when no zone is given)")
@@ -127,6 +136,10 @@ def _through_node(args: argparse.Namespace) -> dict[str, Any] | None:
     The node left ``node-agent.json`` in the data dir (its URL and token file); the backup it
     takes is the same hot backup of the open engine, so the shipped timer works on live nodes.
     """
+    from engines.locking import SERVING_MARKER_NAME
+
+    if not (Path(args.data_dir) / SERVING_MARKER_NAME).exists():
+        return None  # no node serves it: the imports below cost more than most backups
     from engines.node.client import NodeClient, read_token_file
     from playbooks.agent.marker import serving_node
 
@@ -165,7 +178,8 @@ def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
     if result.backup_id is None:
         text = f"incremental backup of {args.data_dir}: nothing new to archive (WAL ends at LSN {result.lsn_end})"
     else:
-        archived = f"{result.archived_segments} WAL segment(s) archived, "
+        archived = (f"{result.archived_segments} WAL segment(s) archived, " if result.type == "full" else
+                    f"the WAL archived since the last backup ({result.archived_segments} segment(s) by this run), ")
         text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
                 f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
                 f"{archived}{result.duration_seconds:.2f} s\n  {result.path}")
@@ -184,7 +198,7 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import list_backups
 
     out = output_for(args, output)
-    listing = list_backups(args.repo)
+    listing = list_backups(args.repo, tier=args.tier, on_date=_date(args))
     rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED")]
     for item in listing.backups:
         if item.get("error"):
@@ -196,7 +210,8 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
     widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
     lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
     if len(rows) == 1:
-        lines = [f"no backups in {listing.repo}"]
+        which = ", ".join(part for part in (args.tier, f"taken on {args.date}" if args.date else "") if part)
+        lines = [f"no backups{f' ({which})' if which else ''} in {listing.repo}"]
     wal = (f"WAL archive: {listing.wal_segments} segment(s), LSN {listing.wal_first_lsn}..{listing.wal_last_lsn}"
            if listing.wal_segments else "WAL archive: empty")
     lines += [wal, f"recoverable window: {listing.window}"]
@@ -231,14 +246,28 @@ def run_verify(args: argparse.Namespace, output: Output | None = None) -> int:
 
 
 # ------------------------------------------------------------------------ restore
+def _date(args: argparse.Namespace) -> Any:
+    if args.date is None:
+        return None
+    from engines.backup.repository import parse_backup_date
+
+    return parse_backup_date(args.date)
+
+
 def run_restore(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import parse_iso_utc, restore_backup
 
     out = output_for(args, output)
     until_ns = parse_iso_utc(args.until) if args.until is not None else None
+    on_date = _date(args)
+    if (args.tier is not None or on_date is not None) and args.backup_id not in (None, "latest"):
+        from engines.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("name a backup ID or --from/--date, not both")
     with _progress(args) as bar:
         result = restore_backup(args.repo, args.data_dir, reference=args.backup_id, until_ns=until_ns,
-                                until_lsn=args.until_lsn, replace=args.replace, progress=bar.callback)
+                                until_lsn=args.until_lsn, replace=args.replace, progress=bar.callback,
+                                tier=args.tier, on_date=on_date)
     payload = result.to_json()
     what = "recovered" if result.type == "pitr" else "restored"
     text = (f"{what} {args.data_dir} from {result.backup_id}: LSN {result.lsn}"

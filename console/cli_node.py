@@ -2,6 +2,7 @@
 
     drconsole node serve --engine E --data-dir D --port P [--host H] [--name N] [--follow URL]
                          [--peer URL]... [--token-file F] [--archive REPO] [--durability sync|async]
+                         [--archive-timeout SECONDS] [--wal-hold-max BYTES]
                          [--scrub-interval SECONDS] [--scrub-rate BYTES_PER_SEC]
                          [--state-dir S]     (the node is also the agent of its own recovery:
                                               playbooks run on it under /agent, playbooks/agent/)
@@ -96,6 +97,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                        help="backup repository: a standby too far behind (or empty) reseeds from its newest "
                             "full backup; a primary advertises it to standbys (default: --archive)")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
+    serve.add_argument("--archive-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="seal and archive the WAL segment being written once its first write is this old, "
+                            "so a PITR loses at most that much (default 60; 0: only full segments)")
+    serve.add_argument("--wal-hold-max", type=int, metavar="BYTES",
+                       help="WAL kept for an unreachable archive before writes are refused (default: the data "
+                            "dir's wal_hold_max_bytes, 2 GiB)")
     serve.add_argument("--wal-segment-bytes", type=int, metavar="N",
                        help="WAL segment size of a new data dir (default 64 MiB; small ones recycle sooner)")
     serve.add_argument("--max-value-bytes", type=int, default=16 * 2**20, metavar="N")
@@ -165,7 +172,8 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
                         max_value_bytes=args.max_value_bytes, wal_segment_bytes=args.wal_segment_bytes,
                         peer_interval=args.peer_interval,
                         advertise_url=args.advertise_url, scrub_interval=args.scrub_interval,
-                        scrub_rate=args.scrub_rate)
+                        scrub_rate=args.scrub_rate, archive_timeout=args.archive_timeout,
+                        wal_hold_max_bytes=args.wal_hold_max)
     from playbooks.agent.service import agent_extension
     from playbooks.state import StateDir
 

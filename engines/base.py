@@ -22,12 +22,14 @@ import contextlib
 import os
 import shutil
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
+from engines.archiving import ArchiveKeeper, inspect_archive, record_repository
 from engines.errors import (
     ClosedError,
     CorruptionError,
@@ -46,7 +48,8 @@ from engines.marker import Marker, read_marker, write_marker
 from engines.options import EngineOptions
 from engines.reports import EngineStats, VerifyReport
 from engines.scrub import ScrubUnit, wal_units
-from engines.wal import Op, RecoveryMode, WalReader, WalWriter, list_segments, truncate_at_first_bad
+from engines.wal import Op, RecoveryMode, SegmentInfo, WalReader, WalWriter, list_segments, truncate_at_first_bad
+from engines.wal import archive_status
 from engines.wal.files import check_ends_cleanly
 
 __all__ = ["Engine", "Entry", "LOCK_NAME", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "WAL_DIR", "prefix_end"]
@@ -118,9 +121,10 @@ class Engine(ABC):
         self._recycled_upto = 0
         self._sync = self.options.durability == "sync"
         self._checkpoint_every = self.options.checkpoint_every_records
-        # Called with each WAL segment before it is recycled (the backup archiver sets it).
-        self.archive_hook: Callable[[Path], None] | None = None
-        self.archive_error: str | None = None  # the last archiver failure, until one succeeds
+        # Archive before recycle (engines/archiving.py): a data dir that records a backup
+        # repository keeps every sealed segment until it is in that repository's WAL archive.
+        self.archiving = ArchiveKeeper(self.path, self.wal_dir, self.marker.archive if mode == "rw" else None,
+                                       self.options.wal_hold_max_bytes, retry=self.archive_now)
         # Called with a corruption met by background work no caller sees (an LSM compaction), and
         # what found it ("compaction"): a node turns it into its ``corrupt`` health state.
         self.corruption_hook: Callable[[CorruptionError, str], None] | None = None
@@ -161,6 +165,17 @@ class Engine(ABC):
     @property
     def epoch(self) -> int:
         return self.marker.epoch
+
+    @property
+    def open_segment_started_ns(self) -> int | None:
+        """When the WAL segment being written got its first record (None: none is open)."""
+        return None if self._wal is None else self._wal.segment_started_ns
+
+    @property
+    def archive_error(self) -> str | None:
+        """Why the WAL is not reaching the archive (the last failure, a copy, the ceiling); None when it is."""
+        state = self.archiving.state(None)
+        return None if state is None or state.state in ("ok", "pending", "standby") else state.error
 
     def put(self, key: bytes, value: bytes) -> int:
         """Store ``value`` under ``key``; returns the write's LSN once it is as durable as promised."""
@@ -232,8 +247,62 @@ class Engine(ABC):
             memory_usage_bytes=memory,
             wal_bytes=tree_size(self.wal_dir),
             last_lsn=self._last_lsn,
-            details=details | ({"archive_error": self.archive_error} if self.archive_error else {}),
+            details=details,
+            archive=self.archive_state(),
         )
+
+    def archive_state(self) -> Any:
+        """The WAL archiving of this data dir (``ArchiveState``), or None when it records no repository."""
+        if self.mode == "ro":
+            return inspect_archive(self.path)  # read from the files: a read-only open archives nothing
+        if self.archiving.record is None:
+            return None
+        with self._write_lock:
+            sealed, _end = self._sealed_segments()
+        self.archiving.refresh(sealed)
+        return self.archiving.state(self._wal.segment_started_ns if self._wal is not None else None)
+
+    def archive_now(self, *, seal: bool = False) -> int:
+        """Archive every sealed segment not archived yet (``seal``: seal the open one first).
+
+        What a node's archive timer calls; any read-write open does it when it flushes or closes.
+        Returns how many segments went into the archive; failures are in ``archive_state()``.
+        """
+        if self.mode != "rw" or self._wal is None or self._closed:
+            return 0
+        with self._write_lock:
+            if seal:
+                self._wal.seal()
+            sealed, end_lsn = self._sealed_segments()
+            observed = (time.time_ns(), self._last_lsn)
+        return self.archiving.archive(sealed, end_lsn, observed=observed if seal else None)
+
+    def sealed_segments(self, *, seal: bool = False) -> tuple[list[SegmentInfo], int]:
+        """The sealed WAL segments and the last LSN written (``seal``: seal the open segment first)."""
+        self._check_open()
+        if self._wal is None:
+            return list_segments(self.wal_dir), self._last_lsn
+        with self._write_lock:
+            if seal:
+                self._wal.seal()
+            sealed, _end = self._sealed_segments()
+            return sealed, self._last_lsn
+
+    def record_archive(self, repo: Path, done: Iterable[str] = ()) -> bool:
+        """Record ``repo`` as the backup repository this data dir archives its WAL into.
+
+        See ``engines.archiving.record_repository`` for ``done``. Returns whether the record changed.
+        """
+        self._check_writable(allow_fenced=True)
+        with self._write_lock:
+            record = record_repository(self.path, self.wal_dir, self.marker, repo, done)
+            if record is not None:
+                self.archiving.adopt(record)
+        return record is not None
+
+    def suspend_archiving(self, reason: str) -> None:
+        """Neither archive nor hold WAL in this process (a standby: its WAL is the primary's)."""
+        self.archiving.suspend(reason)
 
     def verify(self) -> VerifyReport:
         """Check every checksum and invariant of the store and the WAL. Changes nothing."""
@@ -285,7 +354,9 @@ class Engine(ABC):
                 limit = current[1] if current is not None and segment.path == current[0] else None
                 _copy_prefix(segment.path, staging / WAL_DIR / segment.path.name, limit)
             fsync_dir(staging / WAL_DIR)
-            write_marker(staging, self.marker.model_copy())
+            # A copy is a new data dir: it must not archive into this one's repository (its
+            # history forks from here), so it records none until a backup records one for it.
+            write_marker(staging, self.marker.model_copy(update={"archive": None}))
             fsync_dir(staging)
             os.rename(staging, dest)
             fsync_dir(dest.parent)
@@ -310,7 +381,8 @@ class Engine(ABC):
                     if self._wal is not None:
                         self._wal.close()
                     self._store_flush()
-                self._recycle_wal()
+                    closed_at = time.time_ns()  # no write can follow: the log ends here
+                self._recycle_wal(observed=(closed_at, self._last_lsn))
             self._store_close()
         finally:
             self._release()
@@ -402,6 +474,8 @@ class Engine(ABC):
         if wal is None or self._fenced or self._closed:
             self._check_writable()
         assert wal is not None
+        if self.archiving.refusal is not None:
+            self.archiving.check_writable()  # the WAL held for the archive reached its ceiling
         with self._write_lock:
             if op is Op.BATCH:
                 lsn = wal.append_batch(entries)
@@ -480,7 +554,8 @@ class Engine(ABC):
             self._wal = WalWriter(self.wal_dir, next_lsn=last + 1, durability=self.options.durability,
                                   segment_bytes=self.options.wal_segment_bytes,
                                   async_interval_ms=self.options.async_interval_ms,
-                                  buffer_bytes=self.options.wal_buffer_bytes)
+                                  buffer_bytes=self.options.wal_buffer_bytes,
+                                  on_seal=self.archiving.note_sealed)
 
     def _truncate_torn_tail(self) -> None:
         """A torn record at the very end of the WAL (a crash mid-append) goes to quarantine.
@@ -508,33 +583,46 @@ class Engine(ABC):
         if reader.tolerated_tail is not None:
             truncate_at_first_bad(self.wal_dir, new_quarantine(self.path, "wal-torn-tail"))
 
-    def _recycle_wal(self) -> None:
-        """Retire sealed segments the store covers, keeping the newest few for standbys."""
+    def _sealed_segments(self) -> tuple[list[SegmentInfo], int]:
+        """The sealed segments and the last LSN they can hold (call with the write lock held).
+
+        Under the lock no append can seal a segment or open one, so the open segment is told apart
+        exactly: a segment still being written must never reach the archive.
+        """
+        assert self._wal is not None
+        current = self._wal.current_segment()
+        segments = list_segments(self.wal_dir)
+        if current is None:
+            return segments, self._wal.next_lsn - 1
+        sealed = [segment for segment in segments if segment.path != current[0]]
+        return sealed, int(current[0].name[:20]) - 1
+
+    def _recycle_wal(self, observed: tuple[int, int] | None = None) -> None:
+        """Retire sealed segments the store covers, keeping the newest few for standbys.
+
+        With a backup repository recorded, each is archived first (``engines/archiving.py``); one
+        that cannot be stops the recycling there and stays, with every later one.
+        """
         if self.mode != "rw" or self._wal is None:
             return
         covered = self._store_durable_lsn()
         self._recycled_upto = max(self._recycled_upto, covered)
-        segments = list_segments(self.wal_dir)
-        current = self._wal.current_segment()
-        sealed = [s for s in segments if current is None or s.path != current[0]]
+        with self._write_lock:
+            sealed, end_lsn = self._sealed_segments()
+        self.archiving.archive(sealed, end_lsn, observed=observed)
+        statuses = archive_status.statuses(self.wal_dir) if self.archiving.keeps else {}
         retire = []
         for index, segment in enumerate(sealed):
-            following = sealed[index + 1].first_lsn if index + 1 < len(sealed) else self._wal.next_lsn
+            following = sealed[index + 1].first_lsn if index + 1 < len(sealed) else end_lsn + 1
             if following - 1 <= covered:
                 retire.append(segment)
         retire = retire[: max(0, len(retire) - self.options.wal_keep_segments)]
         removed = False
         for segment in retire:
-            if self.archive_hook is not None:
-                try:
-                    self.archive_hook(segment.path)
-                except Exception as exc:  # any archiver failure: keep the segment, say so, go on
-                    # A full backup disk must not fail the user's writes; the segment stays here
-                    # until the archiver succeeds, and stats()/health show why.
-                    self.archive_error = f"archiving {segment.path.name} failed: {exc}"
-                    break
-                self.archive_error = None
-            segment.path.unlink()  # covered by the store and archived when archiving is on
+            if not self.archiving.recyclable(segment, statuses):
+                break  # not in the archive yet: it stays, and so does every later one
+            segment.path.unlink()  # covered by the store, and archived when a repository is recorded
+            self.archiving.forget(segment)
             removed = True
         if removed:
             fsync_dir(self.wal_dir)

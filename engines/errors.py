@@ -14,6 +14,7 @@ boundary with ``raise ... from exc`` so callers never see them.
     ├── CorruptionError              a checksum or structural check failed                 -> 1
     │   └── WalCorruptionError       the WAL, with segment/offset/reason                   -> 1
     ├── DiskFullError                ENOSPC or quota; nothing half-written is left         -> 1
+    │   └── WalHeldError             WAL waiting for the archive reached its ceiling        -> 1
     ├── StorageIOError               any other OS-level failure                            -> 3
     ├── ReadOnlyError                write attempted in read-only mode                     -> 4
     ├── FencedError                  node fenced by a higher epoch                         -> 4
@@ -35,6 +36,7 @@ __all__ = [
     "CorruptionError",
     "WalCorruptionError",
     "DiskFullError",
+    "WalHeldError",
     "StorageIOError",
     "ReadOnlyError",
     "FencedError",
@@ -117,6 +119,14 @@ class WalCorruptionError(CorruptionError):
 
 class DiskFullError(EngineError):
     exit_code = 1
+
+
+class WalHeldError(DiskFullError):
+    """Writes refused: the WAL kept for an unreachable archive reached the configured ceiling.
+
+    The ceiling stands in for the disk: past it the data dir would fill up with WAL that must not
+    be recycled before it is archived, so the refusal comes first, with room to spare.
+    """
 
 
 class StorageIOError(EngineError):

@@ -14,9 +14,12 @@ from pathlib import Path
 
 from engines.errors import LockedError, map_os_error
 
-__all__ = ["LOCK_NAME", "acquire_data_dir_lock", "data_dir_locked", "is_data_dir_locked"]
+__all__ = ["LOCK_NAME", "SERVING_MARKER_NAME", "acquire_data_dir_lock", "data_dir_locked", "is_data_dir_locked"]
 
 LOCK_NAME = "drconsole.lock"
+# The file a node that serves a data dir leaves in it (playbooks/agent/marker.py writes it): a
+# command that finds none needs not ask whether a node would do the work for it.
+SERVING_MARKER_NAME = "node-agent.json"
 
 
 def acquire_data_dir_lock(data_dir: Path, *, hint: str) -> int:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engines.archiving import DEFAULT_HOLD_MAX_BYTES
+
 __all__ = ["EngineOptions", "LOW_MEMORY"]
 
 
@@ -25,6 +27,9 @@ class EngineOptions(BaseModel):
         "tolerate_corrupted_tail_records", "absolute_consistency", "point_in_time", "skip_any_corrupted_records"
     ] = "tolerate_corrupted_tail_records"
     wal_keep_segments: int = Field(2, ge=0)  # covered segments kept for standbys and the archiver
+    # WAL kept for an unreachable archive beyond this many bytes makes writes fail (WalHeldError)
+    # rather than fill the disk; a data dir without a backup repository holds none.
+    wal_hold_max_bytes: int = Field(DEFAULT_HOLD_MAX_BYTES, ge=0)  # 0: no ceiling
     checkpoint_every_records: int = Field(1_000_000, ge=1)
     cache_bytes: int = Field(64 * 2**20, ge=0)
     low_memory: bool = False

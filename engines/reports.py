@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Problem", "VerifyReport", "EngineStats", "RepairReport"]
+from engines.archiving import ArchiveState
+
+__all__ = ["Problem", "VerifyReport", "ArchiveState", "EngineStats", "RepairReport"]
 
 
 class Problem(BaseModel):
@@ -42,6 +44,8 @@ class EngineStats(BaseModel):
     wal_bytes: int
     last_lsn: int
     details: dict[str, Any] = Field(default_factory=dict)
+    archive: ArchiveState | None = None
+    """None when the data dir records no backup repository."""
 
 
 class RepairReport(BaseModel):

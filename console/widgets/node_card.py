@@ -101,7 +101,7 @@ class NodeCard(NodeLines, can_focus=True):
         lines.append(self._disk_line(node, width))
         lines.append(self._memory_line(node, width))
         lines.append(self._replication_line(node, width))
-        lines.append(self._backup_line(node))
+        lines.append(self._backup_line(node, width))
         alerts = self._alert_lines(node, max(1, height - len(lines)))
         # What more room shows, most useful first; drawn in this order between the figures and the alerts.
         extras = [found for found in (
@@ -224,15 +224,30 @@ class NodeCard(NodeLines, can_focus=True):
                     seconds="—" if replication.lag_seconds is None else f"{replication.lag_seconds:.0f}s")
         return spread(left, self._spark("lag_seconds", width), width)
 
-    def _backup_line(self, node: NodeSnapshot) -> Content:
+    def _backup_line(self, node: NodeSnapshot, width: int) -> Content:
         backup = node.backup
+        wal = self._archive_text(node) if width >= 44 else ""
         if backup.last_backup_at is None:
             reason = backup.error or "no backup repository configured"
-            return line("bkp  [$status-warn]▲ NONE[/] [dim]$reason[/dim]", reason=reason)
+            return line(f"bkp  [$status-warn]▲ NONE[/] [dim]$reason[/dim]{wal}", reason=reason)
         age = duration_text(backup.age_seconds(self.now)) if self.now else "—"
         verified = {True: "[$status-ok]✔ verified[/]", False: "[$status-warn]▲ unverified[/]",
                     None: "[$status-unknown]? unknown[/]"}[backup.verified]
-        return line(f"bkp  $age ago {verified}", age=age)
+        return line(f"bkp  $age ago {verified}{wal}", age=age)
+
+    @staticmethod
+    def _archive_text(node: NodeSnapshot) -> str:
+        """`` · wal 4s`` (the oldest write not yet archived), or why the WAL is held, when the node says."""
+        backup = node.backup
+        if backup.archive_state is None or backup.archive_state == "standby":
+            return ""
+        lag = "—" if backup.archive_lag_seconds is None else duration_text(backup.archive_lag_seconds)
+        held = f", {bytes_text(backup.wal_held_bytes)} held" if backup.wal_held_bytes else ""
+        if backup.archive_state == "refusing":
+            return f" · [$status-crit]✖ wal full{held}[/]"
+        if backup.archive_state in ("failing", "held"):
+            return f" · [$status-warn]▲ wal {lag}{held}[/]"
+        return f" · [dim]wal {lag}[/dim]"
 
     def _alert_lines(self, node: NodeSnapshot, room: int) -> list[Content]:
         if not node.alerts:

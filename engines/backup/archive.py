@@ -13,8 +13,8 @@ time recovery replay writes that never happened together. A segment that is a by
 archived one (a data dir restored from a backup holds the prefix of the segment being written
 when the checkpoint was taken) is the same history, and already archived.
 
-Use ``WalArchive(repo).hook`` as ``engine.archive_hook`` so that the engine archives each segment
-before it recycles it.
+``attach_archiver`` records a repository in a data dir; the engine then archives each segment
+before it recycles it (``engines/archiving.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -140,14 +139,6 @@ class WalArchive:
         return sorted(entry.name for entry in os.scandir(self.path) if _SEGMENT.match(entry.name))
 
     # ------------------------------------------------------------------ archiving
-    @property
-    def hook(self) -> Callable[[Path], None]:
-        """A function for ``engine.archive_hook``."""
-        return self._hook
-
-    def _hook(self, path: Path) -> None:
-        self.archive_segment(path)
-
     def archive_sealed(self, wal_dir: Path, *, exclude: Path | None = None) -> list[ArchivedSegment]:
         """Archive every segment of ``wal_dir`` not archived yet (``exclude``: the open one)."""
         added = []
@@ -275,11 +266,14 @@ class WalArchive:
 
 
 def attach_archiver(engine: Any, repo_path: str | Path) -> WalArchive:
-    """Archive every WAL segment ``engine`` recycles into the repository at ``repo_path`` (created if new).
+    """Make ``engine``'s data dir archive its WAL into the repository at ``repo_path`` (created if new).
 
-    This is continuous archiving: without it, segments the store no longer needs are deleted and
-    point-in-time recovery has a gap there (``backup verify`` reports it).
+    The repository is recorded in the data dir (``Engine.record_archive``), so every later open
+    keeps archiving there too. A repository without a full backup yet needs none of the segments
+    sealed so far: its first full backup will cover them.
     """
-    archive = WalArchive(Repository.create(Path(repo_path)))
-    engine.archive_hook = archive.hook
+    repo = Repository.create(Path(repo_path))
+    archive = WalArchive(repo)
+    sealed, _last = engine.sealed_segments()
+    engine.record_archive(repo.root, [segment.path.name for segment in sealed] if not repo.full_backups() else [])
     return archive

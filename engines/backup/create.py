@@ -10,38 +10,43 @@ sealing the open WAL segment need the engine; a data dir held by a running node 
 exit 3 (``SourceLockedError``) until the node API offers ``/admin/checkpoint``. Applications that
 embed an engine pass it in (``engine=``), and writes go on during the backup.
 
-WAL reaches the archive three ways: the engine archives each segment before it recycles it (the
-hook ``backup create`` sets on the engine it opens, and ``attach_archiver`` sets on a node's);
-every ``backup create`` archives the sealed segments it finds; and ``--incremental`` also seals
-the open segment first. Each run records what it observed ("at time t the log ended at LSN n")
-beside the archive: that bounds the recoverable window when no later write does.
+Every backup records the repository in the data dir (``drconsole.json``): from then on no process
+that opens the data dir recycles a WAL segment before it is in the repository's archive
+(``engines/archiving.py``). WAL also reaches the archive here: every ``backup create`` archives
+the sealed segments not archived yet (on a repository's first full backup, none: its checkpoint
+covers them, and the recoverable window starts there), and ``--incremental`` seals the open
+segment first. Each run records what it observed ("at time t the log ended at LSN n") beside the
+archive: that bounds the recoverable window when no later write does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engines.backup.archive import ArchivedSegment, WalArchive
 from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
 from engines.backup.errors import SourceLockedError
 from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
-from engines.backup.pack import pack_directory
+from engines.backup.pack import pack_members
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import OperationLog, Repository
-from engines.base import Engine
-from engines.errors import CorruptionError, EngineError, LockedError, NotFoundError
+from engines.backup.sources import ColdSource, LiveSource, hold_data_dir
+from engines.errors import EngineError, LockedError, NotFoundError
 from engines.fsutil import atomic_write_text
-from engines.registry import open_engine
-from engines.wal import WalReader, list_segments
+from engines.wal import SegmentInfo, archive_status
+
+if TYPE_CHECKING:
+    from engines.base import Engine
 
 __all__ = ["BackupResult", "RETENTION_LABELS", "create_backup", "choose_tier"]
 
@@ -64,6 +69,10 @@ class BackupResult:
     engine: str
     tier: str | None
     archived_segments: int
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds by phase: open, checkpoint, pack, archive-wal, publish, record, close."""
+    method: str = ""
+    """``in-place`` (a data dir no process held, packed under its lock) or ``checkpoint``."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +80,7 @@ class BackupResult:
             "size_bytes": self.size_bytes, "checksum": self.checksum, "lsn_start": self.lsn_start,
             "lsn_end": self.lsn_end, "duration_seconds": round(self.duration_seconds, 3),
             "engine": self.engine, "tier": self.tier, "archived_segments": self.archived_segments,
+            "phases": self.phases, "method": self.method,
         }
 
 
@@ -98,24 +108,42 @@ def choose_tier(repo: Repository, started_ns: int) -> Tier:
 
 
 @contextmanager
-def _engine_for(data_dir: Path | None, engine: Engine | None) -> Iterator[tuple[Engine, bool]]:
-    """The engine to back up, and whether we opened it (and so must close it)."""
+def _source_for(data_dir: Path | None, engine: Engine | None) -> Iterator[LiveSource | ColdSource]:
+    """What to back up: the given engine (hot), the data dir in place (cold), or, when it needs its
+    engine first (a torn WAL tail), the data dir opened read-write (hot)."""
     if engine is not None:
-        yield engine, False
+        yield LiveSource(engine)
         return
     if data_dir is None:
         raise NotFoundError("no data dir given to back up")
     try:
+        fd, cold = hold_data_dir(data_dir)
+    except LockedError as exc:
+        raise _locked(data_dir) from exc
+    if cold is not None:
+        try:
+            yield cold
+        finally:
+            os.close(fd)
+        return
+    os.close(fd)
+    from engines.registry import open_engine  # the engines load only when the dir needs opening
+
+    try:
         opened = open_engine(data_dir, mode="rw")
     except LockedError as exc:
-        raise SourceLockedError(
-            f"data dir {data_dir} is in use by another process (a running node?); `backup create` "
-            f"opens it read-write to take a consistent checkpoint",
-            hint="stop the node and retry; the node's /admin/checkpoint will take backups of live nodes") from exc
+        raise _locked(data_dir) from exc
     try:
-        yield opened, True
+        yield LiveSource(opened)
     finally:
         opened.close()
+
+
+def _locked(data_dir: Path) -> SourceLockedError:
+    return SourceLockedError(
+        f"data dir {data_dir} is in use by another process (a running node?); `backup create` "
+        f"needs it to itself to take a consistent copy",
+        hint="stop the node and retry; the node's /admin/checkpoint will take backups of live nodes")
 
 
 def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, engine: Engine | None = None,
@@ -123,129 +151,130 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
                   clock_ns: int | None = None) -> BackupResult:
     """Take a full (default) or incremental backup of ``data_dir`` (or of the open ``engine``).
 
-    The data dir is opened first: one that cannot be opened leaves no repository behind.
+    The data dir is checked first: one that cannot be backed up leaves no repository behind.
 
     Args:
         clock_ns: the backup's start time instead of the clock (tests of retention tiers).
     """
-    source = Path(data_dir) if data_dir is not None else None
-    with _engine_for(source, engine) as (target, owned):
+    clock = _Phases()
+    source_path = Path(data_dir) if data_dir is not None else None
+    with _source_for(source_path, engine) as source:
+        clock.mark("open")
         repo = Repository.create(Path(repo_path))
         archive = WalArchive(repo)
-        if owned:
-            target.archive_hook = archive.hook  # segments recycled when we close it are archived first
         log = repo.log("backup")
         try:
             with repo.lock():
-                repo.claim_source(target.backend, target.marker.node_name)
+                repo.claim_source(source.backend, source.node_name)
             if incremental:
-                result = _incremental(repo, archive, target, log, clock_ns)
+                result, done = _incremental(repo, archive, source, log, clock_ns, clock)
             else:
-                result = _full(repo, archive, target, log, progress, clock_ns)
+                result, done = _full(repo, archive, source, log, progress, clock_ns, clock)
+            # From now on every process that opens the data dir archives into this repository
+            # before it recycles a segment; closing an engine we opened archives the rest.
+            source.record(repo.root, done)
+            clock.mark("record")
         except EngineError as exc:
             log.error(str(exc))
             raise
+    clock.mark("close")
+    result.phases = clock.phases
+    result.method = "in-place" if isinstance(source, ColdSource) else "checkpoint"
     if result.backup_id is not None:
         log.info(f"{result.type} backup {result.backup_id} done: LSN {result.lsn_start}..{result.lsn_end}, "
-                 f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s")
+                 f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s ({clock.text()}, "
+                 f"{result.method})")
     return result
 
 
-def _sealed_segments(engine: Engine, *, seal: bool) -> tuple[list[Path], int]:
-    """The sealed WAL segments of ``engine`` and its last LSN (``seal``: seal the open segment first).
+class _Phases:
+    """Where a backup's time goes: seconds since the previous mark, by phase."""
 
-    Under the engine's write lock, so no write starts a segment between the seal and the listing.
-    """
-    with engine._write_lock:
-        wal = engine._wal
-        if wal is not None and seal:
-            wal.seal()
-        current = wal.current_segment() if wal is not None else None
-        segments = [s.path for s in list_segments(engine.wal_dir) if current is None or s.path != current[0]]
-        return segments, engine.last_lsn
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.phases: dict[str, float] = {}
 
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - self._last, 4)
+        self._last = now
 
-def _segments_reaching(paths: list[Path], engine: Engine, lsn: int) -> list[Path]:
-    """The sealed segments among ``paths`` holding a record at ``lsn`` or later.
-
-    A segment's records end right before the next segment's first LSN (its name), so one whose
-    successor starts at or below ``lsn`` holds only older records.
-    """
-    if lsn <= 0:
-        return paths
-    starts = sorted(segment.first_lsn for segment in list_segments(engine.wal_dir))
-    kept = []
-    for path in paths:
-        first = int(path.name[:20])
-        later = [start for start in starts if start > first]
-        if later and later[0] <= lsn:
-            continue
-        kept.append(path)
-    return kept
+    def text(self) -> str:
+        return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.phases.items())
 
 
-def _archive_paths(archive: WalArchive, paths: list[Path]) -> list[ArchivedSegment]:
+def _archive_paths(archive: WalArchive, source: LiveSource | ColdSource, segments: list[SegmentInfo]) -> list[ArchivedSegment]:
+    """Archive ``segments`` (those already ``.done`` into this repository are skipped unread)."""
+    recorded = source.marker.archive
+    same = recorded is not None and os.path.abspath(recorded.repo) == os.path.abspath(archive.repo.root)
+    done = archive_status.statuses(source.wal_dir) if same else {}
     added = []
-    for path in paths:
+    for segment in segments:
+        if done.get(segment.path.name) == archive_status.DONE:
+            continue
         try:
-            segment = archive.archive_segment(path)
+            archived = archive.archive_segment(segment.path)
         except NotFoundError:
-            continue  # recycled meanwhile; the engine's archive hook had it archived first
-        if segment is not None:
-            added.append(segment)
+            if segment.path.exists():
+                raise
+            continue  # recycled meanwhile: only after it was archived (engines/archiving.py)
+        if archived is not None:
+            added.append(archived)
     return added
 
 
-def _full(repo: Repository, archive: WalArchive, engine: Engine, log: OperationLog,
-          progress: ProgressCallback | None, clock_ns: int | None) -> BackupResult:
+def _full(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource, log: OperationLog,
+          progress: ProgressCallback | None, clock_ns: int | None, clock: _Phases) -> tuple[BackupResult, list[str]]:
     started = clock_ns if clock_ns is not None else now_ns()
-    clock = time.monotonic()
+    began = time.monotonic()
     with repo.lock():
         repo.clear_stale()
         backup_id = repo.new_backup_id("backup", started)
         staging = repo.staging(backup_id)
-    checkpoint = repo.scratch(backup_id, "checkpoint")
-    log.info(f"full backup {backup_id} of {engine.path} ({engine.backend}) started")
+    scratch = repo.scratch(backup_id, "checkpoint")
+    log.info(f"full backup {backup_id} of {source.path} ({source.backend}) started")
+    first = not repo.full_backups()
     try:
-        lsn = engine.checkpoint(checkpoint)
-        checkpointed_ns = now_ns()
-        lsn_start, lsn_end_time = _checkpoint_lsns(checkpoint, lsn, archive, checkpointed_ns)
+        sealed, _last = source.sealed(seal=False)
+        view = source.snapshot(scratch)
+        clock.mark("checkpoint")
         archive_name = f"{backup_id}.tar.zst"
-        # The sealed WAL is archived too: a node that recycles segments without archiving them
-        # leaves the archive a gap otherwise (until then, a segment lives from one run to the next).
-        # It runs beside the packing: copying, hashing and fsyncing segments waits on the disk
-        # while zstd's threads wait on the CPU, so overlapping them hides most of the archiving.
-        # The first full backup of a repository skips segments wholly before its checkpoint's WAL:
-        # no base backup exists that could replay them, so they would only cost the copy.
-        useful_from = lsn_start if not repo.full_backups() else 0
-        archiving = _Background(lambda: _archive_paths(
-            archive, _segments_reaching(_sealed_segments(engine, seal=False)[0], engine, useful_from)))
+        # The sealed WAL not archived yet goes into the archive beside the packing: copying,
+        # hashing and fsyncing segments waits on the disk while zstd's threads wait on the CPU.
+        # On a repository's first full backup every segment sealed before the snapshot is
+        # covered by it, and no earlier base backup could replay them: nothing to archive.
+        archiving = _Background(lambda: [] if first else _archive_paths(archive, source, sealed))
         try:
-            packed = pack_directory(checkpoint, staging / archive_name, progress=progress)
+            packed = pack_members(view.members, staging / archive_name, progress=progress)
         except BaseException:
             archiving.join()  # the packing error is the one to report; the thread must end first
             raise
+        clock.mark("pack")
         added = archiving.result()
+        clock.mark("archive-wal")
+        lsn_end_time = view.lsn_end_time_ns or _archived_time(archive, view.lsn) or now_ns()
         atomic_write_text(staging / SUMS_NAME, format_sums([(archive_name, packed.archive_sha256)]))
         with repo.lock():
             tier = choose_tier(repo, started)
             metadata = BackupMetadata(
-                backup_id=backup_id, type="full", engine=engine.backend, timestamp=iso_utc(started),
+                backup_id=backup_id, type="full", engine=source.backend, timestamp=iso_utc(started),
                 size_bytes=packed.archive_bytes, size_readable=size_readable(packed.archive_bytes),
-                duration_seconds=round(time.monotonic() - clock, 3), files=[archive_name, SUMS_NAME],
-                checksum=prefixed(packed.archive_sha256), lsn_start=lsn_start, lsn_end=lsn,
+                duration_seconds=round(time.monotonic() - began, 3), files=[archive_name, SUMS_NAME],
+                checksum=prefixed(packed.archive_sha256), lsn_start=view.lsn_start, lsn_end=view.lsn,
                 retention=RETENTION_LABELS[tier], tier=tier, timestamp_ns=started,
-                lsn_end_time_ns=lsn_end_time, node_name=engine.marker.node_name, source=str(engine.path),
+                lsn_end_time_ns=lsn_end_time, node_name=source.node_name, source=str(source.path),
                 source_bytes=packed.source_bytes, file_count=packed.file_count,
                 compression="zstd-3", archive=archive_name)
             write_metadata(staging / metadata_name(backup_id), metadata)
             final = repo.publish(staging, tier, backup_id)
-            archive.observe(started, lsn)
+            archive.observe(started, view.lsn)
+        clock.mark("publish")
     finally:
-        shutil.rmtree(checkpoint, ignore_errors=True)  # our temporary checkpoint copy
+        shutil.rmtree(scratch, ignore_errors=True)  # our temporary checkpoint copy, when there was one
         shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial backup otherwise
-    return BackupResult(backup_id, "full", final, metadata.size_bytes, metadata.checksum, lsn_start, lsn,
-                        metadata.duration_seconds, engine.backend, tier, len(added))
+    return (BackupResult(backup_id, "full", final, metadata.size_bytes, metadata.checksum, view.lsn_start, view.lsn,
+                         metadata.duration_seconds, source.backend, tier, len(added)),
+            [segment.path.name for segment in sealed])
 
 
 class _Background:
@@ -274,39 +303,39 @@ class _Background:
         return self._value
 
 
-def _checkpoint_lsns(checkpoint: Path, lsn: int, archive: WalArchive, checkpointed_ns: int) -> tuple[int, int]:
-    """The checkpoint's first WAL LSN and the wall time of its record ``lsn`` (see metadata.py)."""
-    segments = [s for s in list_segments(checkpoint / "wal") if s.size > 0]
-    lsn_start = segments[0].first_lsn if segments else lsn
+def _archived_time(archive: WalArchive, lsn: int) -> int | None:
+    """The time of record ``lsn`` from the archive's manifest, when a segment ends there."""
     if lsn == 0:
-        return 0, checkpointed_ns
-    try:
-        for record in WalReader(checkpoint / "wal").records(from_lsn=lsn, to_lsn=lsn):
-            return lsn_start, record.timestamp_ns
-    except CorruptionError:
-        pass  # a damaged tail in the copy (the engine replays what it can); fall back below
+        return None
     for segment in archive.segments():
         if segment.last_lsn == lsn and segment.last_time_ns is not None:
-            return lsn_start, segment.last_time_ns
-    return lsn_start, checkpointed_ns  # unknown: the checkpoint's completion bounds it
+            return segment.last_time_ns
+    return None
 
 
-def _incremental(repo: Repository, archive: WalArchive, engine: Engine, log: OperationLog,
-                 clock_ns: int | None) -> BackupResult:
+def _incremental(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource, log: OperationLog,
+                 clock_ns: int | None, phases: _Phases) -> tuple[BackupResult, list[str]]:
     started = clock_ns if clock_ns is not None else now_ns()
     clock = time.monotonic()
-    sealed, last_lsn = _sealed_segments(engine, seal=True)
-    added = _archive_paths(archive, sealed)
+    sealed, last_lsn = source.sealed(seal=True)
+    added = _archive_paths(archive, source, sealed)
+    phases.mark("archive-wal")
+    done = [segment.path.name for segment in sealed]
     with repo.lock():
         archive.observe(started, last_lsn)
-    if not added:
-        log.info(f"incremental backup of {engine.path}: nothing new to archive (LSN {last_lsn})")
+    # The increment is the WAL archived since the newest backup, whoever archived it: every
+    # process that opened the data dir since has archived its segments already.
+    since = max((entry.metadata.lsn_end for entry in repo.backups() if entry.metadata is not None), default=0)
+    new = [segment for segment in archive.segments()
+           if segment.last_lsn is not None and since < segment.last_lsn <= last_lsn]
+    if not new:
+        log.info(f"incremental backup of {source.path}: nothing new to archive (LSN {last_lsn})")
         return BackupResult(None, "incremental", archive.path, 0, None, last_lsn, last_lsn,
-                            time.monotonic() - clock, engine.backend, None, 0)
-    first = min(segment.first_lsn for segment in added)
-    last = max(segment.last_lsn or segment.first_lsn for segment in added)
-    names = [f"../../{archive.path.name}/{segment.name}" for segment in added]
-    sums = format_sums([(name, segment.sha256) for name, segment in zip(names, added)])
+                            time.monotonic() - clock, source.backend, None, 0), done
+    first = min(segment.first_lsn for segment in new)
+    last = max(segment.last_lsn or segment.first_lsn for segment in new)
+    names = [f"../../{archive.path.name}/{segment.name}" for segment in new]
+    sums = format_sums([(name, segment.sha256) for name, segment in zip(names, new)])
     with repo.lock():
         repo.clear_stale()
         backup_id = repo.new_backup_id("incr", started)
@@ -314,19 +343,19 @@ def _incremental(repo: Repository, archive: WalArchive, engine: Engine, log: Ope
         try:
             atomic_write_text(staging / SUMS_NAME, sums)
             fulls = [m for m in repo.full_backups() if m.lsn_end < first]
-            size = sum(segment.size for segment in added)
+            size = sum(segment.size for segment in new)
             metadata = BackupMetadata(
-                backup_id=backup_id, type="incremental", engine=engine.backend, timestamp=iso_utc(started),
+                backup_id=backup_id, type="incremental", engine=source.backend, timestamp=iso_utc(started),
                 size_bytes=size, size_readable=size_readable(size), duration_seconds=round(time.monotonic() - clock, 3),
                 files=[SUMS_NAME, *names], checksum=prefixed(hashlib.sha256(sums.encode("utf-8")).hexdigest()),
                 lsn_start=first, lsn_end=last, retention=INCREMENTAL_RETENTION, tier="daily",
-                timestamp_ns=started, lsn_end_time_ns=max(s.last_time_ns or 0 for s in added) or started,
-                node_name=engine.marker.node_name, source=str(engine.path), source_bytes=size,
-                file_count=len(added), compression="none",
-                base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in added])
+                timestamp_ns=started, lsn_end_time_ns=max(s.last_time_ns or 0 for s in new) or started,
+                node_name=source.node_name, source=str(source.path), source_bytes=size,
+                file_count=len(new), compression="none",
+                base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in new])
             write_metadata(staging / metadata_name(backup_id), metadata)
             final = repo.publish(staging, "daily", backup_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial record otherwise
-    return BackupResult(backup_id, "incremental", final, size, metadata.checksum, first, last,
-                        metadata.duration_seconds, engine.backend, "daily", len(added))
+    return (BackupResult(backup_id, "incremental", final, size, metadata.checksum, first, last,
+                         metadata.duration_seconds, source.backend, "daily", len(added)), done)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engines.backup.archive import WalArchive
 from engines.backup.errors import BackupCorruptionError
-from engines.backup.metadata import now_ns, size_readable
+from engines.backup.metadata import iso_utc, now_ns, size_readable
 from engines.backup.pitr import reaches, window_text
-from engines.backup.repository import Repository
+from engines.backup.repository import TIERS, Repository, backup_date
+from engines.errors import InvalidArgumentError
 
-__all__ = ["BackupListing", "list_backups"]
+__all__ = ["BackupListing", "BackupAges", "backup_ages", "list_backups"]
 
 
 @dataclass
@@ -32,12 +34,65 @@ class BackupListing:
                 "window": self.window}
 
 
-def list_backups(repo_path: str | Path) -> BackupListing:
-    """The repository's backups, oldest first (unreadable ones included, with their error)."""
+@dataclass
+class BackupAges:
+    """The newest full backup of a repository and the newest one a full ``verify`` passed.
+
+    What a node exports as ``drconsole_last_backup_age_seconds`` and
+    ``drconsole_last_verified_backup_age_seconds``, and ``/health`` as ``backup``.
+    """
+
+    last_backup_id: str | None = None
+    last_backup_ns: int | None = None
+    verified: bool | None = None
+    """Whether that newest full backup has passed a full verify."""
+    last_verified_id: str | None = None
+    last_verified_ns: int | None = None
+
+    def age_seconds(self, now_ns: int) -> float | None:
+        return None if self.last_backup_ns is None else max(0.0, (now_ns - self.last_backup_ns) / 1e9)
+
+    def verified_age_seconds(self, now_ns: int) -> float | None:
+        return None if self.last_verified_ns is None else max(0.0, (now_ns - self.last_verified_ns) / 1e9)
+
+    def to_json(self, now_ns: int) -> dict[str, Any]:
+        age, verified_age = self.age_seconds(now_ns), self.verified_age_seconds(now_ns)
+        return {"last_backup_id": self.last_backup_id,
+                "last_backup_at": None if self.last_backup_ns is None else iso_utc(self.last_backup_ns),
+                "verified": self.verified, "age_seconds": None if age is None else round(age),
+                "last_verified_id": self.last_verified_id,
+                "last_verified_at": None if self.last_verified_ns is None else iso_utc(self.last_verified_ns),
+                "verified_age_seconds": None if verified_age is None else round(verified_age)}
+
+
+def backup_ages(repo_path: str | Path) -> BackupAges:
+    """The newest full backup of ``repo_path`` and the newest verified one (reads only metadata)."""
+    fulls = [entry.metadata for entry in Repository.open(repo_path).backups()
+             if entry.metadata is not None and entry.metadata.type == "full"]
+    ages = BackupAges()
+    if fulls:
+        newest = max(fulls, key=lambda meta: meta.timestamp_ns)
+        ages.last_backup_id, ages.last_backup_ns, ages.verified = newest.backup_id, newest.timestamp_ns, newest.verified
+    verified = [meta for meta in fulls if meta.verified]
+    if verified:
+        newest = max(verified, key=lambda meta: meta.timestamp_ns)
+        ages.last_verified_id, ages.last_verified_ns = newest.backup_id, newest.timestamp_ns
+    return ages
+
+
+def list_backups(repo_path: str | Path, *, tier: str | None = None, on_date: dt.date | None = None) -> BackupListing:
+    """The repository's backups, oldest first (unreadable ones included, with their error).
+
+    ``tier`` / ``on_date``: only the backups in that tier, taken on that UTC date.
+    """
     repo = Repository.open(repo_path)
+    if tier is not None and tier not in TIERS:
+        raise InvalidArgumentError(f"no tier {tier!r}; the tiers are {', '.join(TIERS)}")
     listing = BackupListing(repo.root)
     now = now_ns()
     for entry in repo.backups():
+        if tier not in (None, entry.tier) or on_date not in (None, backup_date(entry)):
+            continue
         meta = entry.metadata
         if meta is None:
             listing.backups.append({

@@ -17,10 +17,10 @@ import datetime as dt
 import json
 import re
 import time
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engines.backup.errors import BackupCorruptionError
 from engines.errors import InvalidArgumentError, map_os_error
@@ -101,13 +101,23 @@ def size_readable(size: int) -> str:
     return f"{size}B"  # not reached
 
 
-class BackupMetadata(BaseModel):
-    """One backup's metadata file."""
+Restorability = Literal["UNVERIFIED", "VERIFIED", "CORRUPT"]
+BackupType = Literal["full", "incremental"]
+_CHOICES: dict[str, tuple[str, ...]] = {"BackupType": ("full", "incremental"), "Tier": ("daily", "weekly", "monthly"),
+                                        "Restorability": ("UNVERIFIED", "VERIFIED", "CORRUPT")}
 
-    model_config = ConfigDict(extra="allow")
+
+@dataclass(kw_only=True)
+class BackupMetadata:
+    """One backup's metadata file.
+
+    A plain dataclass checked by ``from_json`` (not a pydantic model): ``backup verify`` and
+    ``backup restore`` read it in short-lived processes where importing pydantic would cost more
+    than the check itself. Fields a newer drconsole wrote are kept in ``extra`` and written back.
+    """
 
     backup_id: str
-    type: Literal["full", "incremental"]
+    type: BackupType
     engine: str
     timestamp: str
     size_bytes: int
@@ -119,7 +129,7 @@ class BackupMetadata(BaseModel):
     lsn_end: int
     verified: bool = False
     retention: str
-    restorability: Literal["UNVERIFIED", "VERIFIED", "CORRUPT"] = "UNVERIFIED"
+    restorability: Restorability = "UNVERIFIED"
     # drconsole's additions
     format_version: int = FORMAT_VERSION
     tier: Tier
@@ -134,15 +144,57 @@ class BackupMetadata(BaseModel):
     compression: str = "zstd"
     archive: str | None = None
     base_backup_id: str | None = None
-    segments: list[str] = []
+    segments: list[str] = field(default_factory=list)
     verified_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def started_ns(self) -> int:
         return self.timestamp_ns
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        body = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "extra"}
+        body["files"], body["segments"] = list(self.files), list(self.segments)
+        return {**body, **{key: value for key, value in self.extra.items() if key not in body}}
+
+    @classmethod
+    def from_json(cls, raw: object) -> BackupMetadata:
+        """Check and build; ``ValueError`` names the first bad field."""
+        if not isinstance(raw, dict):
+            raise ValueError("field '(root)': not a JSON object")
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            if item.name == "extra":
+                continue
+            if item.name not in raw:
+                if item.default is MISSING and item.default_factory is MISSING:
+                    raise ValueError(f"field {item.name!r}: Field required")
+                continue
+            values[item.name] = _checked(item.name, str(item.type), raw[item.name])
+        known = {item.name for item in fields(cls)}
+        return cls(**values, extra={key: value for key, value in raw.items() if key not in known})
+
+
+def _checked(name: str, kind: str, value: Any) -> Any:
+    """``value`` as the field's type (JSON's numbers: an int is a valid float), else ValueError."""
+    optional = kind.endswith(" | None")
+    kind = kind.removesuffix(" | None")
+    if value is None and optional:
+        return None
+    if kind in _CHOICES and value in _CHOICES[kind]:
+        return value
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == "list[str]" and isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    wanted = f"one of {', '.join(_CHOICES[kind])}" if kind in _CHOICES else f"a valid {kind}"
+    raise ValueError(f"field {name!r}: Input should be {wanted}, not {value!r}")
 
 
 def metadata_name(backup_id: str) -> str:
@@ -164,14 +216,12 @@ def read_metadata(path: Path) -> BackupMetadata:
             raise map_os_error(exc, f"reading {path}") from exc
         raise BackupCorruptionError(f"metadata file {path} is not UTF-8 text", file=str(path)) from exc
     try:
-        return BackupMetadata.model_validate(json.loads(text))
+        return BackupMetadata.from_json(json.loads(text))
     except json.JSONDecodeError as exc:
         raise BackupCorruptionError(f"metadata file {path} is not valid JSON: {exc.msg} at line {exc.lineno}",
                                     file=str(path), hint="the archive may still be sound: run `backup verify`") from exc
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "(root)"
-        raise BackupCorruptionError(f"metadata file {path}: field {field!r}: {error['msg']}", file=str(path),
+    except ValueError as exc:
+        raise BackupCorruptionError(f"metadata file {path}: {exc}", file=str(path),
                                     hint="the archive may still be sound: run `backup verify`") from exc
 
 

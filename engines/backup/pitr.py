@@ -18,14 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engines.backup.archive import ArchivedSegment, WalArchive
 from engines.backup.errors import RecoveryTargetError
 from engines.backup.metadata import BackupMetadata, iso_utc
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.backup.repository import BackupEntry, Repository
-from engines.base import Engine
 from engines.wal import RecoveryMode, WalReader, WalRecord
+
+if TYPE_CHECKING:
+    from engines.base import Engine
 
 __all__ = ["Reach", "RecoveryPlan", "ReplayResult", "reaches", "window_text", "plan_recovery", "replay"]
 

@@ -21,6 +21,7 @@ place, so a listing never shows half a backup.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -33,10 +34,11 @@ from pathlib import Path
 
 from engines.backup.errors import BackupCorruptionError, BackupNotFoundError, RepositoryError
 from engines.backup.metadata import BackupMetadata, iso_utc, metadata_name, now_ns, read_metadata
-from engines.errors import SafetyRefusal, map_os_error
+from engines.errors import InvalidArgumentError, SafetyRefusal, map_os_error
 from engines.fsutil import atomic_write_text, fsync_dir
 
-__all__ = ["TIERS", "WAL_ARCHIVE", "LOGS", "REPO_MARKER", "BackupEntry", "Repository", "OperationLog"]
+__all__ = ["TIERS", "WAL_ARCHIVE", "LOGS", "REPO_MARKER", "BackupEntry", "Repository", "OperationLog", "backup_date",
+           "parse_backup_date"]
 
 TIERS = ("daily", "weekly", "monthly")
 WAL_ARCHIVE = "wal-archive"
@@ -221,6 +223,27 @@ class Repository:
         raise BackupNotFoundError(f"no backup {reference!r} in {self.root}",
                                   hint=f"`drconsole backup list --repo {self.root}` shows them; newest: {known}")
 
+    def pick(self, tier: str | None = None, on_date: dt.date | None = None) -> BackupEntry:
+        """The newest full backup of ``tier`` (any tier when None), taken on ``on_date`` (UTC) if given.
+
+        The reference scripts' ``--from daily|weekly|monthly`` and ``--from YYYYMMDD``.
+
+        Raises:
+            BackupNotFoundError: none matches (the message lists the dates that tier has).
+        """
+        if tier is not None and tier not in TIERS:
+            raise BackupNotFoundError(f"no tier {tier!r}; the tiers are {', '.join(TIERS)}")
+        fulls = [entry for entry in self.backups()
+                 if entry.metadata is not None and entry.metadata.type == "full" and tier in (None, entry.tier)]
+        chosen = [entry for entry in fulls if on_date is None or backup_date(entry) == on_date]
+        if chosen:
+            return chosen[-1]
+        what = f"{tier} backup" if tier else "full backup"
+        when = f" taken on {on_date.isoformat()} (UTC)" if on_date else ""
+        dates = sorted({backup_date(entry).isoformat() for entry in fulls})
+        known = f"{what}s on: {', '.join(dates[-7:])}" if dates else f"there is no {what} at all"
+        raise BackupNotFoundError(f"no {what}{when} in {self.root}", hint=known)
+
     def full_backups(self) -> list[BackupMetadata]:
         return [e.metadata for e in self.backups() if e.metadata is not None and e.metadata.type == "full"]
 
@@ -319,6 +342,28 @@ class OperationLog:
 
     def error(self, message: str) -> None:
         self.write("ERROR", message)
+
+
+def backup_date(entry: BackupEntry) -> dt.date:
+    """The UTC date a backup was taken (its metadata time; the ID's stamp when unreadable)."""
+    if entry.metadata is not None:
+        return dt.datetime.fromtimestamp(entry.metadata.timestamp_ns / 1e9, dt.timezone.utc).date()
+    stamp = entry.backup_id.split("_")[1] if "_" in entry.backup_id else ""
+    return dt.datetime.strptime(stamp, "%Y%m%d").date() if len(stamp) == 8 and stamp.isdigit() else dt.date.min
+
+
+def parse_backup_date(text: str) -> dt.date:
+    """``2026-11-23`` or ``20261123`` (the reference's spelling) as a date.
+
+    Raises:
+        InvalidArgumentError: anything else.
+    """
+    for pattern in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(text.strip(), pattern).date()
+        except ValueError:
+            continue
+    raise InvalidArgumentError(f"{text!r} is not a date", hint="write it as YYYY-MM-DD (UTC), e.g. 2026-11-23")
 
 
 def _alive(pid: int) -> bool:

@@ -15,6 +15,7 @@ process is refused even then.
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import ctypes.util
 import errno
 import os
@@ -28,13 +29,12 @@ from engines.locking import LOCK_NAME, is_data_dir_locked
 from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
 from engines.backup.metadata import iso_utc
-from engines.backup.pack import read_archive
+from engines.backup.unpack import read_archive
 from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
-from engines.registry import open_engine
 
 __all__ = ["RestoreResult", "restore_backup", "archive_checksum"]
 
@@ -192,8 +192,12 @@ def _swap_into_place(staging: Path, target: Path) -> Path | None:
 
 def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: str | None = None,
                    until_ns: int | None = None, until_lsn: int | None = None, replace: bool = False,
-                   progress: ProgressCallback | None = None) -> RestoreResult:
+                   progress: ProgressCallback | None = None, tier: str | None = None,
+                   on_date: dt.date | None = None) -> RestoreResult:
     """Restore ``reference`` (default: the newest backup), or recover to a point in time, into ``data_dir``.
+
+    ``tier`` / ``on_date`` (instead of ``reference``): the newest full backup of that tier, taken
+    on that UTC date (``Repository.pick``), as the reference's ``--from daily|weekly|monthly``.
 
     Raises:
         RepositoryError (3), BackupNotFoundError (2), RecoveryTargetError (2), RestoreRefusedError (4),
@@ -207,6 +211,10 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         raise InvalidArgumentError(f"restore target {target} and backup repository {root} overlap",
                                    hint="restore into a directory outside the repository")
     _check_target(target, replace)
+    if tier is not None or on_date is not None:
+        if reference not in (None, "latest"):
+            raise InvalidArgumentError("name a backup ID or a tier/date, not both")
+        reference = repo.pick(tier, on_date).backup_id
     plan = plan_recovery(repo, reference=reference, until_ns=until_ns, until_lsn=until_lsn)
     meta = plan.base.require_metadata()
     archive, checksum = archive_checksum(plan.base)
@@ -249,6 +257,8 @@ def _restore_into(staging: Path, target: Path, plan: RecoveryPlan, repo: Reposit
                                     hint="nothing was restored; try an older backup (`backup list`)")
     lsn, when, replayed = meta.lsn_end, meta.lsn_end_time_ns if meta.lsn_end else None, 0
     if plan.replays:
+        from engines.registry import open_engine  # the engines load only for a replay
+
         engine = open_engine(staging, mode="rw")
         try:
             outcome = replay(engine, repo.wal_archive, plan, progress)

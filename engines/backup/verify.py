@@ -22,13 +22,29 @@ from engines.backup.archive import ArchivedSegment, WalArchive, summarize_segmen
 from engines.backup.checksums import SUMS_NAME, parse_sums, sha256_file
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.metadata import iso_utc, now_ns, write_metadata
-from engines.backup.pack import read_archive
+from engines.backup.unpack import read_archive
 from engines.backup.pitr import reaches, window_text
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
-from engines.reports import Problem
 
-__all__ = ["BackupCheck", "WalCheck", "VerifyResult", "verify_repository"]
+__all__ = ["BackupCheck", "BackupProblem", "WalCheck", "VerifyResult", "verify_repository"]
+
+
+@dataclass
+class BackupProblem:
+    """One thing verification found wrong (the shape of ``engines.reports.Problem``, without pydantic:
+    ``backup verify`` runs in a short process where importing it would cost more than the check)."""
+
+    kind: str
+    file: str | None = None
+    detail: str = ""
+    offset: int | None = None
+
+    def model_dump(self) -> dict[str, Any]:
+        return {"kind": self.kind, "file": self.file, "offset": self.offset, "detail": self.detail}
+
+
+Problem = BackupProblem
 
 
 @dataclass

@@ -21,8 +21,7 @@ from __future__ import annotations
 import struct
 from enum import IntEnum
 
-from crc32c import crc32c
-
+from engines.crc import crc32c
 from engines.errors import CorruptionError
 
 __all__ = [

@@ -15,7 +15,7 @@ import sys
 from array import array
 from collections.abc import Iterable
 
-from crc32c import crc32c
+from engines.crc import crc32c
 
 __all__ = ["BloomFilter", "build_bloom", "key_hash"]
 

@@ -501,7 +501,21 @@ class LsmEngine(Engine):
 
     @classmethod
     def repair(cls, path: Path) -> RepairReport:
-        """Rebuild the manifest from the tables; corrupt tables go to quarantine (see ``repair``)."""
-        from engines.lsm.repair import rebuild_manifest
+        """Rebuild the manifest from the tables; corrupt tables go to quarantine (see ``repair``).
 
-        return rebuild_manifest(path)
+        When the WAL still holds what a quarantined table held, the rebuilt manifest lets the WAL
+        replay it; the data dir is opened once here so the repair ends with those writes back in the
+        store (a repair on its own must not leave a data dir whose next open silently differs).
+        """
+        from engines.lsm.repair import rebuild_manifest
+        from engines.registry import open_engine
+
+        report = rebuild_manifest(path)
+        if report.recovered_lsn_ranges:
+            with open_engine(path, "rw", backend="lsm") as engine:
+                engine.flush()
+                report.keys_after = engine.stats().total_keys
+            report.actions.append(f"opened the data dir: the WAL replayed LSNs "
+                                  f"{', '.join(f'{low}..{high}' for low, high in report.recovered_lsn_ranges)}; "
+                                  f"{report.keys_after} keys")
+        return report

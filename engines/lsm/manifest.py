@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crc32c import crc32c
-
+from engines.crc import crc32c
 from engines.errors import CorruptionError, UnsupportedFormatError
 from engines.fsutil import atomic_write_bytes
 from engines.lsm.table_meta import TableMeta

@@ -57,6 +57,7 @@ class LsmRepairReport(RepairReport):
     wal_first_lsn: int | None = None
     wal_covers: bool | None = None  # the WAL reaches back to every quarantined table's first LSN
     lost_lsn_ranges: list[tuple[int, int]] = Field(default_factory=list)
+    recovered_lsn_ranges: list[tuple[int, int]] = Field(default_factory=list)  # brought back by WAL replay
 
 
 @contextmanager
@@ -97,7 +98,7 @@ def _lost_line(table: QuarantinedTable) -> str:
 def _finish_coverage(report: LsmRepairReport, data_dir: Path) -> None:
     report.wal_first_lsn = _wal_first_lsn(data_dir)
     ranges = [(t.min_lsn, t.max_lsn) for t in report.tables if t.min_lsn is not None and t.max_lsn is not None]
-    report.lost_lsn_ranges = ranges
+    report.lost_lsn_ranges = [span for span in ranges if span not in report.recovered_lsn_ranges]
     if report.tables:
         known = all(t.min_lsn is not None for t in report.tables)
         report.wal_covers = bool(known and report.wal_first_lsn is not None
@@ -243,6 +244,7 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         layout = _assign_levels(list(sound.values()), levels or LsmSettings().levels, report)
         durable = max([old_durable] + [meta.durable_lsn for meta in sound.values()])
         wal_first = _wal_first_lsn(data_dir)
+        durable = _replay_quarantined_from_wal(report, durable, wal_first)
         if wal_first is None:
             report.actions.append(f"the WAL holds no records: writes after LSN {durable} that only a lost or "
                                   "missing table held cannot be detected; compare with the latest backup")
@@ -262,6 +264,30 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
     _finish_coverage(report, data_dir)
     report.lost_lsn_ranges = gaps + report.lost_lsn_ranges
     return report
+
+
+def _replay_quarantined_from_wal(report: LsmRepairReport, durable: int, wal_first: int | None) -> int:
+    """The durable LSN the rebuilt manifest may claim, so that the WAL brings back what it still holds.
+
+    "Every write up to durable_lsn is in the listed tables" stops being true when a quarantined table
+    held writes at or below it. Where the WAL still reaches back to the first of them, the durable
+    LSN goes down to just before it: the next open replays those writes (replaying a write a sound
+    table also holds is harmless, the same key gets the same value at the same LSN), and nothing the
+    WAL covers is reported lost. Where it does not reach back, the writes are lost and said so.
+    """
+    held = [(table.min_lsn, table.max_lsn) for table in report.tables
+            if table.min_lsn is not None and table.max_lsn is not None]
+    if not held or len(held) != len(report.tables) or wal_first is None:
+        return durable
+    first = min(low for low, _ in held)
+    if first > durable or wal_first > first:
+        return durable
+    covered = [_lost_line(table) for table in report.tables]
+    report.lost = [line for line in report.lost if line not in covered]
+    report.recovered_lsn_ranges = held
+    report.actions.append(f"the WAL still holds LSN {first} on: durable LSN set to {first - 1} (was {durable}), so "
+                          f"opening the data dir replays the quarantined tables' writes ({len(held)} table(s))")
+    return first - 1
 
 
 def _resolve_lineage(tables: dict[int, TableMeta]) -> tuple[dict[int, str], dict[int, str]]:

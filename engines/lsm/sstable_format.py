@@ -34,7 +34,8 @@ from array import array
 from itertools import accumulate, chain
 
 import zstandard
-from crc32c import crc32c
+
+from engines.crc import crc32c
 
 __all__ = [
     "MAGIC",

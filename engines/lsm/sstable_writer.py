@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
-from crc32c import crc32c
 
+from engines.crc import crc32c
 from engines.errors import InvalidArgumentError, map_os_error
 from engines.lsm.bloom import build_bloom
 from engines.lsm.sstable_format import (

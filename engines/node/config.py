@@ -39,6 +39,10 @@ class NodeConfig:
             standby too far behind (no WAL source reaches back) or empty; None: ``archive``, else
             the one the primary advertises. A primary advertises it and ``/admin/backup`` writes there.
         durability: for a new data dir.
+        archive_timeout: seconds after its first write that the open WAL segment is sealed and
+            archived (PostgreSQL's ``archive_timeout``): a PITR loses at most that much. 0: off.
+        wal_hold_max_bytes: the ceiling of WAL kept for an unreachable archive before writes are
+            refused (None: the data dir's ``wal_hold_max_bytes`` option).
         scrub_interval: seconds from one background scrub pass to the next (0: no scrub).
         scrub_rate: bytes per second the scrub reads at most (0: unthrottled).
     """
@@ -61,6 +65,8 @@ class NodeConfig:
     long_poll_seconds: float = 1.0
     wal_segment_bytes: int | None = None
     advertise_url: str | None = None
+    archive_timeout: float = 60.0
+    wal_hold_max_bytes: int | None = None
     scrub_interval: float = DEFAULT_INTERVAL_SECONDS
     scrub_rate: float = DEFAULT_RATE_BYTES
 
@@ -69,6 +75,8 @@ class NodeConfig:
         self.backup_repo = Path(self.backup_repo) if self.backup_repo is not None else None
         if not self.name:
             self.name = self.data_dir.name
+        if self.archive_timeout < 0:
+            raise InvalidArgumentError(f"--archive-timeout must be 0 (off) or more seconds, not {self.archive_timeout}")
         if not 0 <= self.port <= 65535:
             raise InvalidArgumentError(f"port {self.port} is out of range")
         if not self.allow_remote and not is_loopback(self.host):

@@ -42,10 +42,10 @@ from typing import Any
 import psutil
 from pydantic import BaseModel
 
-from engines.backup import Repository
 from engines.backup.metadata import iso_utc
 from engines.errors import CorruptionError, EngineError
 from engines.fsutil import atomic_write_text
+from engines.node.archive_timer import BackupWatch
 from engines.reports import Problem
 from engines.scrub import ScrubPass, ScrubUnit
 
@@ -56,7 +56,6 @@ FOUND_BY = ("read", "compaction", "scrub", "verify")
 DISK_THRESHOLD = 0.85  # the reference alert rules (playbooks/fleet/alerts.py defaults)
 MEMORY_THRESHOLD = 0.90
 BACKUP_MAX_AGE_SECONDS = 26 * 3600  # a daily backup, plus slack
-_BACKUP_CHECK_SECONDS = 60.0
 _MAX_FILES = 20
 log = logging.getLogger("drconsole.node")
 
@@ -206,10 +205,10 @@ def recheck_units(record: CorruptionRecord, units: list[ScrubUnit]) -> tuple[lis
 class DegradedProbe:
     """Why a serving node is degraded: disk, memory, archive, stale backup (cheap enough per /health)."""
 
-    def __init__(self, data_dir: Path, backup_repo: Path | None) -> None:
+    def __init__(self, data_dir: Path, repo: Callable[[], Path | None], watch: BackupWatch) -> None:
         self.data_dir = data_dir
-        self.backup_repo = backup_repo
-        self._backup: tuple[float, dict[str, Any] | None] = (0.0, None)
+        self.repo = repo  # asked each time: the data dir may record its repository while the node runs
+        self.watch = watch
 
     def reasons(self, archive_error: str | None) -> list[str]:
         found = []
@@ -226,7 +225,7 @@ class DegradedProbe:
         if archive_error:
             found.append(f"archive lag: {archive_error}")
         backup = self.backup()
-        if backup is not None and backup.get("age_seconds", 0) > BACKUP_MAX_AGE_SECONDS:
+        if backup is not None and (backup.get("age_seconds") or 0) > BACKUP_MAX_AGE_SECONDS:
             found.append(f"stale backup: the newest full backup is {backup['age_seconds'] / 3600:.0f} h old "
                          f"(threshold {BACKUP_MAX_AGE_SECONDS // 3600} h)")
         return found
@@ -247,21 +246,5 @@ class DegradedProbe:
         return found
 
     def backup(self) -> dict[str, Any] | None:
-        """The newest full backup of the node's repository (read at most once a minute)."""
-        if self.backup_repo is None:
-            return None
-        checked_at, cached = self._backup
-        if time.monotonic() - checked_at < _BACKUP_CHECK_SECONDS:
-            return cached
-        found: dict[str, Any] | None = None
-        try:
-            fulls = [entry.metadata for entry in Repository.open(self.backup_repo).backups()
-                     if entry.metadata is not None and entry.metadata.type == "full"]
-            if fulls:
-                newest = max(fulls, key=lambda meta: meta.timestamp_ns)
-                found = {"last_backup_at": newest.timestamp, "last_backup_id": newest.backup_id,
-                         "verified": newest.verified, "age_seconds": round(time.time() - newest.timestamp_ns / 1e9)}
-        except (EngineError, OSError):
-            found = None
-        self._backup = (time.monotonic(), found)
-        return found
+        """The newest full and verified backup of the node's repository (``BackupWatch`` caches it)."""
+        return self.watch.report(self.repo())

@@ -34,8 +34,12 @@ METRIC_NAMES = (
     "drconsole_last_lsn",
     "drconsole_epoch",
     "drconsole_keys",
+    "drconsole_archive_lag_seconds",
+    "drconsole_last_backup_age_seconds",
+    "drconsole_last_verified_backup_age_seconds",
     "drconsole_corruption_detected",
 )
+_UNKNOWN = float("nan")  # no repository, or no backup yet: the alert rules see no sample above a threshold
 # Sync writes cost one fsync (0.1-10 ms); the alert thresholds are 50 and 100 ms.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -69,6 +73,15 @@ class NodeMetrics:
                                          "Seconds since the commit of the first record each standby lacks "
                                          "(grows while a standby is stopped)", ["standby"], registry=r)
         self.role = Gauge("drconsole_role", "The node's role (1 for the current one)", ["role"], registry=r)
+        self.archive_lag = Gauge("drconsole_archive_lag_seconds",
+                                 "Age of the oldest write not yet in the WAL archive (0: all archived; NaN: no "
+                                 "backup repository)", registry=r)
+        self.wal_held = Gauge("drconsole_wal_held_bytes", "Sealed WAL kept until it is archived", registry=r)
+        self.backup_age = Gauge("drconsole_last_backup_age_seconds",
+                                "Age of the newest full backup (NaN: no repository or no backup)", registry=r)
+        self.verified_backup_age = Gauge("drconsole_last_verified_backup_age_seconds",
+                                         "Age of the newest full backup that passed a full verify (NaN: none)",
+                                         registry=r)
         self.corruption = Gauge("drconsole_corruption_detected",
                                 "1 while the node is corrupt: a read, a compaction or the scrub met damaged bytes "
                                 "(until a repair clears it)", registry=r)
@@ -103,6 +116,11 @@ class NodeMetrics:
         for standby in values.get("standbys", []):
             self.standby_lag_records.labels(standby["name"]).set(standby.get("lag_records") or 0)
             self.standby_lag_seconds.labels(standby["name"]).set(standby.get("lag_seconds") or 0.0)
+        for gauge, key in ((self.archive_lag, "archive_lag_seconds"), (self.wal_held, "wal_held_bytes"),
+                           (self.backup_age, "last_backup_age_seconds"),
+                           (self.verified_backup_age, "last_verified_backup_age_seconds")):
+            value = values.get(key)
+            gauge.set(_UNKNOWN if value is None else value)
         for role in ("primary", "standby", "fenced"):
             self.role.labels(role).set(1 if values.get("role") == role else 0)
         self.corruption.set(1 if values.get("corruption_detected") else 0)

@@ -32,6 +32,7 @@ from engines.backup import attach_archiver, restore_backup
 from engines.base import Engine
 from engines.errors import ClosedError, CorruptionError, EngineError, InvalidArgumentError, NotFoundError, SafetyRefusal
 from engines.fsutil import move_to_quarantine
+from engines.node.archive_timer import ArchiveTimer, BackupWatch
 from engines.node.client import NodeClient
 from engines.node.config import NodeConfig
 from engines.node.divergence import RejoinPlan, diverged_folder, export_records, plan_rejoin, write_summary
@@ -62,6 +63,7 @@ class Node:
         self._commit = threading.Condition(threading.Lock())
         self.committed_lsn = 0
         self.commit_clock = CommitClock()
+        self.backup_watch = BackupWatch()
         self.vitals = NodeVitals(self)
         self.engine = self._open_engine()
         self.committed_lsn = self.engine.last_lsn
@@ -72,6 +74,7 @@ class Node:
         self.follower: Any = None
         self.peers: Any = None
         self.archive: Any = None
+        self.archive_timer: ArchiveTimer | None = None
         self.last_reseed: ReseedReport | None = None
         self.last_rejoin: dict[str, Any] | None = None
         self.closed = False
@@ -135,7 +138,10 @@ class Node:
         if self.state.role == "primary":
             self._attach_archiver()
         if self.state.role == "standby":
+            self.engine.suspend_archiving("standby")
             self._start_follower()
+        if self.config.archive_timeout > 0 and self.archive_timer is None:  # one timer across reopens
+            self.archive_timer = ArchiveTimer(self, self.config.archive_timeout).start()
         if self.config.peers:
             self.peers = PeerMonitor(self, self.config.peers, self.config.peer_interval)
             self.peers.start()
@@ -151,6 +157,8 @@ class Node:
         self.vitals.stop()
         if self.peers is not None:
             self.peers.stop()
+        if self.archive_timer is not None:
+            self.archive_timer.stop()
         self._stop_follower()
         with self._lock:  # waits for a reseed or rejoin swapping the data dir to finish
             self.engine.close()
@@ -229,9 +237,25 @@ class Node:
             follower.stop()
 
     def _attach_archiver(self) -> None:
-        if self.config.archive is None:
-            return
-        self.archive = attach_archiver(self.engine, self.config.archive)
+        """A primary archives into ``--archive`` (recorded in the data dir), else the one recorded."""
+        keeper = self.engine.archiving
+        if self.config.wal_hold_max_bytes is not None:
+            keeper.ceiling_bytes = self.config.wal_hold_max_bytes
+        if keeper.suspended == "standby":
+            keeper.resume()
+        if self.config.archive is not None:
+            self.archive = attach_archiver(self.engine, self.config.archive)
+
+    @property
+    def archive_repo(self) -> Path | None:
+        """The repository this node's WAL goes to (``--archive`` or the one its data dir records)."""
+        record = self.engine.marker.archive
+        return self.config.archive or (Path(record.repo) if record is not None else None)
+
+    @property
+    def backup_repo(self) -> Path | None:
+        """Where this node's full backups are (``--backup-repo``, ``--archive``, or the one recorded)."""
+        return self.config.backup_source or self.archive_repo
 
     # ------------------------------------------------------------------ properties
     @property
@@ -440,7 +464,7 @@ class Node:
         follow = self._check_upstream_url(follow)
         self._stop_follower()  # outside the lock: the follower takes it to adopt a timeline
         with self._lock:
-            self.engine.archive_hook = None
+            self.engine.suspend_archiving("standby")
             self.state.role = "standby"
             self.state.upstream = follow
             self.state.fence_reason = None
@@ -489,7 +513,7 @@ class Node:
         old = self.engine
         # Fenced first (and saved so): if anything below fails, the node stays a consistent fenced node.
         self._fence_locked(f"rejoining {plan.primary}: records past LSN {plan.fork_lsn} are being set aside")
-        old.archive_hook = None  # its diverged segments must never reach the shared WAL archive
+        old.suspend_archiving("diverged")  # its diverged segments must never reach the shared WAL archive
         if old.last_lsn > plan.node_last_lsn:  # a client write landed between the plan and the fence
             plan = dataclasses.replace(plan, node_last_lsn=old.last_lsn,
                                        diverged_records=old.last_lsn - plan.fork_lsn)
@@ -546,7 +570,7 @@ class Node:
             self.last_reseed = report
             log.warning("node %s reseeding from backup %s (LSN %d) in %s: %s", self.config.name, meta.backup_id,
                         meta.lsn_end, repo, reason)
-            self.engine.archive_hook = None
+            self.engine.suspend_archiving("reseeding")
             self.engine.close()
             try:
                 result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True)
@@ -639,7 +663,16 @@ class Node:
         replication = self.replication()
         values = {**replication, "last_lsn": self.engine.last_lsn, **self.vitals.metrics()}
         if self.vitals.tracker.recovering is None:
-            values["keys"] = self.engine.stats().total_keys
+            stats = self.engine.stats()
+            values["keys"] = stats.total_keys
+            if stats.archive is not None:
+                values["archive_lag_seconds"] = stats.archive.lag_seconds
+                values["wal_held_bytes"] = stats.archive.held_bytes
+        ages, _error = self.backup_watch.ages(self.backup_repo)
+        if ages is not None:
+            now = time.time_ns()
+            values["last_backup_age_seconds"] = ages.age_seconds(now)
+            values["last_verified_backup_age_seconds"] = ages.verified_age_seconds(now)
         return values
 
     def data_dir(self) -> Path:

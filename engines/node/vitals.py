@@ -57,7 +57,7 @@ class NodeVitals:
         self.node = node
         config = node.config
         self.tracker = HealthTracker(config.data_dir, locate=self._locate)
-        self.degraded = DegradedProbe(config.data_dir, config.backup_source)
+        self.degraded = DegradedProbe(config.data_dir, lambda: node.backup_repo, node.backup_watch)
         self.scrubber: Scrubber | None = None
         self.recheck: dict[str, Any] | None = None
         self._scrubbed_engine: Any = None  # the engine whose files the running pass reads
@@ -215,6 +215,8 @@ class NodeVitals:
         body.update(self.degraded.volume())
         if self.tracker.recovering is None:
             stats = node.engine.stats()
+            # How the WAL reaches the archive: its state, why it fails, how much is held.
+            body["archive"] = None if stats.archive is None else stats.archive.to_json()
             body["stats"] = {"total_keys": stats.total_keys, "disk_usage_bytes": stats.disk_usage_bytes,
                              "memory_usage_bytes": stats.memory_usage_bytes, "wal_bytes": stats.wal_bytes,
                              "last_lsn": stats.last_lsn}

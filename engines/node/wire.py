@@ -15,8 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-import crc32c
-
+from engines.crc import crc32c
 from engines.errors import CorruptionError
 from engines.wal.records import WalRecord, decode_payload, encode_payload
 
@@ -34,7 +33,7 @@ def encode_frames(payloads: Iterable[bytes]) -> bytes:
     """Frame raw WAL payloads for a response body."""
     parts: list[bytes] = []
     for payload in payloads:
-        parts.append(FRAME_HEADER.pack(len(payload), crc32c.crc32c(payload)))
+        parts.append(FRAME_HEADER.pack(len(payload), crc32c(payload)))
         parts.append(payload)
     return b"".join(parts)
 
@@ -58,7 +57,7 @@ def decode_frames(body: bytes, source: str = "replication stream") -> list[WalRe
         if end > size:
             raise CorruptionError("truncated frame", file=source, offset=position)
         payload = bytes(view[start:end])
-        if crc32c.crc32c(payload) != checksum:
+        if crc32c(payload) != checksum:
             raise CorruptionError("checksum mismatch", file=source, offset=position)
         records.append(decode_payload(payload, source, position))
         position = end

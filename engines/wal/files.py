@@ -10,10 +10,12 @@ import errno
 import os
 
 from engines.errors import WalCorruptionError
+from engines.wal.format import BLOCK_SIZE, FIRST, FULL, HEADER, HEADER_SIZE, LAST, fragment_crc
+from engines.wal.records import PAYLOAD_PREFIX
 from engines.wal.scan import Action, SegmentProblem, scan_segments
 from engines.wal.segments import SegmentInfo
 
-__all__ = ["check_ends_cleanly", "write_all", "write_durably"]
+__all__ = ["check_ends_cleanly", "segment_tail", "write_all", "write_durably"]
 
 
 def check_ends_cleanly(last: SegmentInfo) -> None:
@@ -38,6 +40,97 @@ def check_ends_cleanly(last: SegmentInfo) -> None:
             found[0].reason,
             hint="cut it first: engines.wal.truncate_at_first_bad (or `drconsole wal truncate --yes`)",
         )
+
+
+def segment_tail(segment: SegmentInfo) -> tuple[int, int] | None:
+    """The (LSN, time stamp) of the last record of ``segment``; None when it holds none.
+
+    Reads the last blocks only when they parse cleanly (every fragment's CRC checked, the file
+    ending on a record boundary); anything else is settled by reading the whole segment as
+    ``check_ends_cleanly`` does.
+
+    Raises:
+        WalCorruptionError: the segment does not end cleanly.
+    """
+    quick = _tail_from_last_blocks(segment)
+    if quick is not None:
+        return quick
+    found: list[SegmentProblem] = []
+
+    def stop_at_first(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> Action:
+        found.append(problem)
+        return Action.STOP
+
+    last: tuple[int, int] | None = None
+    for record in scan_segments([segment], 0, 1 << 64, stop_at_first):
+        last = (record.lsn, record.timestamp_ns)
+    if found:
+        raise WalCorruptionError(segment.path.name, found[0].offset, found[0].reason,
+                                 hint="cut it first: `drconsole wal truncate --yes`")
+    return last
+
+
+def _tail_from_last_blocks(segment: SegmentInfo, max_blocks: int = 64) -> tuple[int, int] | None:
+    """The last record's (LSN, time) from the end of the file; None when that is not plainly sound.
+
+    Fragments never cross a 32 KiB block, so a parse may start at any block boundary: fragments
+    continuing an earlier record are passed over until a record starts (a FULL or FIRST).
+    """
+    size = segment.size
+    if size <= 0:
+        return None
+    with open(segment.path, "rb", buffering=0) as handle:
+        for blocks in (1, 4, max_blocks):
+            start = max(0, ((size - 1) // BLOCK_SIZE - (blocks - 1)) * BLOCK_SIZE)
+            handle.seek(start)
+            data = handle.read(size - start)
+            found = _last_record_in(data, start == 0)
+            if found is not None:
+                return found if found[0] >= 0 else None
+            if start == 0:
+                return None
+    return None
+
+
+def _last_record_in(data: bytes, from_segment_start: bool) -> tuple[int, int] | None:
+    """(LSN, time) of the last record that starts in ``data``; (-1, 0) for "parsed, but no record
+    starts here" at the segment's start; None when it does not parse cleanly or none starts here."""
+    position, end = 0, len(data)
+    last: tuple[int, int] | None = None
+    started: int | None = None  # where the open logical record's first fragment is
+    seen_start = from_segment_start
+    while position < end:
+        left = BLOCK_SIZE - position % BLOCK_SIZE
+        if left < HEADER_SIZE:
+            if any(data[position:position + left]):
+                return None
+            position += left
+            continue
+        if position + HEADER_SIZE > end:
+            return None
+        masked, length, kind = HEADER.unpack_from(data, position)
+        stop = position + HEADER_SIZE + length
+        if stop > end or length > left - HEADER_SIZE or not FULL <= kind <= LAST:
+            return None
+        if fragment_crc(kind, memoryview(data)[position + HEADER_SIZE:stop]) != masked:
+            return None
+        if kind in (FULL, FIRST):
+            if started is not None:
+                return None  # a record started before the previous one ended
+            started, seen_start = position + HEADER_SIZE, True
+        elif started is None and seen_start:
+            return None  # a continuation of nothing
+        if kind in (FULL, LAST) and started is not None:
+            if started + PAYLOAD_PREFIX.size > end:
+                return None
+            lsn, timestamp, _op, _key = PAYLOAD_PREFIX.unpack_from(data, started)
+            last, started = (lsn, timestamp), None
+        position = stop
+    if started is not None:
+        return None  # the file ends inside a record: torn
+    if last is None:
+        return (-1, 0) if from_segment_start else None
+    return last
 
 
 def write_all(fd: int, data: bytearray, offset: int) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-import crc32c
+from engines.crc import crc32c
 
 __all__ = [
     "BLOCK_SIZE",
@@ -42,7 +42,7 @@ MIDDLE = 3
 LAST = 4
 
 _MASK_DELTA = 0xA282EAD8
-_crc32c = crc32c.crc32c
+_crc32c = crc32c
 # CRC of the lone type byte, continued over the fragment: saves a concatenation per record.
 _TYPE_CRC = tuple(_crc32c(bytes([kind])) for kind in range(5))
 _TRAILER_ZEROS = bytes(HEADER_SIZE)

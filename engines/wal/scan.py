@@ -14,8 +14,7 @@ import struct
 from collections.abc import Callable, Iterator
 from enum import Enum
 
-import crc32c
-
+from engines.crc import crc32c
 from engines.errors import CorruptionError
 from engines.wal.format import BLOCK_SIZE, FIRST, FULL, HEADER, HEADER_SIZE, LAST, MIDDLE, mask_crc
 from engines.wal.problems import (
@@ -98,7 +97,7 @@ def _fragment_fault(data: bytes, position: int, block_end: int, end: int) -> str
         return TRUNCATED_RECORD
     # The CRC covers the type byte, so a flipped type shows as a checksum mismatch; a bad type
     # behind a good CRC can only come from a writer that wrote it so.
-    if mask_crc(crc32c.crc32c(memoryview(data)[position + HEADER_SIZE - 1 : stop])) != masked:
+    if mask_crc(crc32c(memoryview(data)[position + HEADER_SIZE - 1 : stop])) != masked:
         return CHECKSUM_MISMATCH
     if not FULL <= kind <= LAST:
         return BAD_RECORD_TYPE
@@ -226,7 +225,7 @@ def scan_segments(
     """
     unpack_head = _HEAD.unpack_from
     unpack_u32 = _U32.unpack_from
-    crc = crc32c.crc32c
+    crc = crc32c
     new = object.__new__
     shell = _RecordBuilder
     record_class = WalRecord

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engines.errors import map_os_error
+from engines.wal.format import HEADER_SIZE
+from engines.wal.records import PAYLOAD_PREFIX
 
-__all__ = ["SEGMENT_SUFFIX", "SegmentInfo", "segment_name", "list_segments", "read_segment"]
+__all__ = ["SEGMENT_SUFFIX", "SegmentInfo", "segment_name", "list_segments", "read_segment", "first_timestamp_ns"]
 
 SEGMENT_SUFFIX = ".wal"
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.wal$")
@@ -74,3 +76,20 @@ def read_segment(path: Path) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise map_os_error(exc, f"reading WAL segment {path}") from exc
+
+
+def first_timestamp_ns(path: Path) -> int | None:
+    """The time stamp of a segment's first record, read from its first bytes without a CRC check.
+
+    For estimates only (how long a segment's oldest write has waited for the archive); None when
+    the file is empty or unreadable.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEADER_SIZE + PAYLOAD_PREFIX.size)
+    except OSError:
+        return None
+    if len(head) < HEADER_SIZE + PAYLOAD_PREFIX.size:
+        return None
+    _lsn, timestamp_ns, _op, _key_length = PAYLOAD_PREFIX.unpack_from(head, HEADER_SIZE)
+    return int(timestamp_ns)

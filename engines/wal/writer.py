@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engines.errors import ClosedError, EngineError, InvalidArgumentError, map_os_error
@@ -62,6 +62,8 @@ class WalWriter:
         segment_bytes: a segment is sealed once it reaches this size (at a record boundary).
         async_interval_ms: period of the background commit in ``async`` mode.
         buffer_bytes: buffered bytes are handed to the OS once the buffer reaches this size.
+        on_seal: called with each segment once it is sealed (fsynced and closed), under the
+            writer's lock: the archive status marks it ``.ready`` there. It must be quick.
 
     Raises:
         InvalidArgumentError: bad options, or ``wal_dir`` already holds records at or after
@@ -79,6 +81,7 @@ class WalWriter:
         segment_bytes: int = 64 * 2**20,
         async_interval_ms: int = 10,
         buffer_bytes: int = 1 * 2**20,
+        on_seal: Callable[[Path], None] | None = None,
     ) -> None:
         if not isinstance(next_lsn, int) or next_lsn < 1:
             raise InvalidArgumentError(f"next_lsn must be a positive integer, not {next_lsn!r}")
@@ -109,6 +112,9 @@ class WalWriter:
         self._buffer = bytearray()
         self._fd: int | None = None
         self._segment_path: Path | None = None
+        self._on_seal = on_seal
+        self.segment_started_ns: int | None = None
+        """When the open segment got its first record (None: no segment open)."""
         self._segment_size = 0  # bytes of the open segment, buffered ones included
         self._written = 0  # bytes of the open segment handed to the OS, or reserved by a commit in flight
         self._synced = 0  # bytes of the open segment known durable
@@ -421,6 +427,7 @@ class WalWriter:
             raise map_os_error(exc, f"creating WAL segment {path}") from exc
         self._fd = fd
         self._segment_path = path
+        self.segment_started_ns = _time_ns()
         self._segment_size = 0
         self._written = 0
         self._synced = 0
@@ -459,12 +466,15 @@ class WalWriter:
         self.fsync_count += 1
         self._fd = None
         self._segment_path = None
+        self.segment_started_ns = None
         self._segment_size = 0
         self._written = 0
         self._synced = 0
         self._block_offset = 0
         self._durable_lsn = self._next_lsn - 1
         self._wake_locked()
+        if self._on_seal is not None and path is not None:
+            self._on_seal(path)
         return path
 
     def _fail(self, exc: OSError) -> None:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from engines.fsutil import atomic_write_text
-from engines.locking import is_data_dir_locked
+from engines.locking import SERVING_MARKER_NAME, is_data_dir_locked
 
 __all__ = ["MARKER_NAME", "ServingMarker", "write_marker", "remove_marker", "serving_node"]
 
-MARKER_NAME = "node-agent.json"
+MARKER_NAME = SERVING_MARKER_NAME
 
 
 @dataclass(frozen=True)

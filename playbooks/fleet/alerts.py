@@ -13,6 +13,13 @@ The rules and default thresholds are those of the Orbit guide's ``orbit_alerts.y
     read-p95        p95 read latency  > read_p95_ms (50)          warning
     split-brain     two primaries in one epoch                   critical
     replication-lag lag_seconds > replication_lag_seconds (off by default) warning
+    archive-lag     oldest unarchived write > archive_lag_seconds (300), warning; critical
+                    while writes are refused (the WAL held reached its ceiling)
+    backup-age      newest full backup > backup_max_age_seconds (26 h), or newest verified one
+                    > verified_backup_age_hours (192)                   warning
+
+archive-lag and backup-age are also rules of deploy/prometheus/drconsole-alerts.yml (the node's
+``drconsole_archive_lag_seconds`` and ``drconsole_last_*backup_age_seconds``).
 
 The guide's ``for: 2m`` hold times are not applied (a tick shows what is true now), except for
 node-down, whose 30 s is the point of the rule. The error rate is averaged over a window instead
@@ -23,6 +30,7 @@ stream is one alert, not one that fires and clears with every burst of retries.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,7 +39,7 @@ from playbooks.fleet.snapshot import Alert, AlertSeverity, Health, NodeSnapshot
 __all__ = ["Thresholds", "evaluate_alerts", "RULES"]
 
 RULES = ("disk-usage", "memory-usage", "node-down", "corruption", "error-rate", "write-p95", "read-p95",
-         "split-brain", "replication-lag")
+         "split-brain", "replication-lag", "archive-lag", "backup-age")
 
 
 class Thresholds(BaseModel):
@@ -51,10 +59,10 @@ class Thresholds(BaseModel):
     # No alert of its own either: how far behind a serving standby may be before the console shows
     # it LAGGING instead of OK (a standby 37 s behind is not "OK" to a person reading a wall screen).
     standby_lag_warning_seconds: float = Field(default=10, gt=0, description="a standby further behind shows LAGGING")
-    # What triage calls stale and behind (no alert rule of their own): a daily backup with slack, and
-    # five of the node's 60 s archive timeouts.
+    # A daily backup with slack, and five of the node's 60 s archive timeouts (triage uses them too).
     backup_max_age_seconds: float = Field(default=26 * 3600, gt=0, description="newest full backup older is stale")
-    archive_lag_seconds: float = Field(default=300, gt=0, description="a sealed WAL segment waiting longer: behind")
+    archive_lag_seconds: float = Field(default=300, gt=0, description="oldest write not yet in the WAL archive")
+    verified_backup_age_hours: float = Field(default=192, gt=0, description="newest verified full backup")
 
 
 def _percent(ratio: float) -> str:
@@ -118,4 +126,35 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
         fire("replication-lag", AlertSeverity.WARNING,
              f"replication lag {lag:.0f} s (threshold {thresholds.replication_lag_seconds:.0f} s)",
              lag, thresholds.replication_lag_seconds)
+    _backup_alerts(node, thresholds, now, fire)
     return tuple(alerts)
+
+
+def _backup_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime, fire: Any) -> None:
+    backup = node.backup
+    if backup.archive_state == "refusing":
+        fire("archive-lag", AlertSeverity.CRITICAL, f"writes refused: {backup.archive_error or 'WAL held past its ceiling'}",
+             backup.archive_lag_seconds, thresholds.archive_lag_seconds)
+    elif backup.archive_lag_seconds is not None and backup.archive_lag_seconds > thresholds.archive_lag_seconds:
+        held = f", {backup.wal_held_bytes / 1e6:.0f} MB of WAL held" if backup.wal_held_bytes else ""
+        why = f": {backup.archive_error}" if backup.archive_error else ""
+        fire("archive-lag", AlertSeverity.WARNING,
+             f"WAL archive {backup.archive_lag_seconds / 60:.0f} min behind{held} (threshold "
+             f"{thresholds.archive_lag_seconds / 60:.0f} min){why}", backup.archive_lag_seconds,
+             thresholds.archive_lag_seconds)
+    age = backup.age_seconds(now)
+    if age is not None and age > thresholds.backup_max_age_seconds:
+        fire("backup-age", AlertSeverity.WARNING,
+             f"newest full backup {age / 3600:.0f} h old (threshold {thresholds.backup_max_age_seconds / 3600:.0f} h)",
+             age, thresholds.backup_max_age_seconds)
+    if backup.last_backup_at is not None:
+        # Never verified: as old as the newest backup (a fresh unverified backup is no alert yet).
+        verified_at = backup.last_verified_at or backup.last_backup_at
+        verified_age = max(0.0, (now - verified_at).total_seconds())
+        limit = thresholds.verified_backup_age_hours * 3600
+        if verified_age > limit:
+            what = ("no backup verified yet" if backup.last_verified_at is None
+                    else f"newest verified backup {verified_age / 86400:.0f} d old")
+            fire("backup-age", AlertSeverity.WARNING,
+                 f"{what} (threshold {thresholds.verified_backup_age_hours / 24:.0f} d; run `drconsole backup verify`)",
+                 verified_age, limit)

@@ -14,7 +14,8 @@ Optional ``/health`` fields read when present: ``status`` (a node's: "healthy" |
 ``corruption`` {file, offset, detail, found_by, since (ISO 8601)}, ``disk`` {path, total_bytes,
 used_bytes}, ``memory`` {host_total_bytes, host_used_bytes, rss_bytes}, ``components``
 {wal_bytes, store_bytes, snapshots_bytes, backups_bytes, quarantine_bytes}, ``backup``
-{last_backup_at (ISO 8601), last_backup_id, verified}.
+{last_backup_at (ISO 8601), last_backup_id, verified, last_verified_at}, ``archive`` {state,
+lag_seconds, held_bytes, error} (how the WAL reaches the archive).
 
 A node answers /health with 503 when it must not take traffic (corrupt, recovering, fenced); it
 answered, so it is reachable and shows as that state, never as "down". A 503 without a known
@@ -204,7 +205,7 @@ class HttpNodeReader:
                 split_brain=bool(replication.get("split_brain", False)),
                 standbys=self._standbys(replication),
                 connected=replication["connected"] if isinstance(replication.get("connected"), bool) else None),
-            backup=local_backup or self._backup(_dict(body.get("backup"))),
+            backup=local_backup or self._backup(_dict(body.get("backup")), _dict(body.get("archive"))),
             performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
                                     error_rate_per_second=rates.error_rate_per_second,
                                     errors_total=rates.errors_total, write_ops_per_second=rates.write_ops_per_second,
@@ -240,17 +241,17 @@ class HttpNodeReader:
                           found_by=str(reported.get("found_by") or ""),
                           since=parsed if parsed is None or parsed.tzinfo else None)
 
-    def _backup(self, reported: dict[str, Any]) -> BackupState:
-        if reported:
-            at = reported.get("last_backup_at")
-            try:
-                parsed = datetime.fromisoformat(at) if isinstance(at, str) else None
-            except ValueError:
-                parsed = None
-            return BackupState(last_backup_at=parsed if parsed is None or parsed.tzinfo else None,
+    def _backup(self, reported: dict[str, Any], archive: dict[str, Any]) -> BackupState:
+        wal = {"archive_state": archive.get("state") if isinstance(archive.get("state"), str) else None,
+               "archive_lag_seconds": _float(archive.get("lag_seconds")), "wal_held_bytes": _int(archive.get("held_bytes")),
+               "archive_error": archive.get("error") if isinstance(archive.get("error"), str) else None}
+        if reported.get("last_backup_at") or reported.get("last_backup_id"):
+            return BackupState(last_backup_at=_moment(reported.get("last_backup_at")),
                                last_backup_id=reported.get("last_backup_id"),
-                               verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None)
-        return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None)
+                               verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None,
+                               last_verified_at=_moment(reported.get("last_verified_at")), **wal)
+        return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None,
+                           error=reported.get("error") if isinstance(reported.get("error"), str) else None, **wal)
 
     @staticmethod
     def _standbys(replication: dict[str, Any]) -> tuple[str, ...]:
@@ -315,3 +316,14 @@ class HttpSource(ReaderSource):
     async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time with its zone (``...Z`` included), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None

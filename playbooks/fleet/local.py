@@ -110,13 +110,30 @@ def read_backup_state(repo: Path | None) -> BackupState:
         entries = Repository.open(repo).backups()
     except EngineError as exc:
         return BackupState(repo=str(repo), error=exc.message)
-    readable = [entry for entry in entries if entry.metadata is not None]
+    readable = [entry.metadata for entry in entries if entry.metadata is not None]
     if not readable:
         return BackupState(repo=str(repo), error="no backup yet")
-    newest = readable[-1].metadata
-    assert newest is not None
+    newest = readable[-1]
+    verified = [meta for meta in readable if meta.verified]
     return BackupState(repo=str(repo), last_backup_at=datetime.fromtimestamp(newest.timestamp_ns / 1e9, UTC),
-                       last_backup_id=newest.backup_id, verified=newest.verified)
+                       last_backup_id=newest.backup_id, verified=newest.verified,
+                       last_verified_at=datetime.fromtimestamp(verified[-1].timestamp_ns / 1e9, UTC) if verified else None)
+
+
+def with_archive_state(backup: BackupState, data_dir: Path | None) -> BackupState:
+    """``backup`` plus how the data dir's WAL reaches its archive, read from its files (changes nothing)."""
+    if data_dir is None:
+        return backup
+    from engines.archiving import inspect_archive
+
+    try:
+        state = inspect_archive(data_dir)
+    except (EngineError, OSError):
+        return backup
+    if state is None:
+        return backup
+    return backup.model_copy(update={"archive_state": state.state, "archive_lag_seconds": state.lag_seconds,
+                                     "wal_held_bytes": state.held_bytes, "archive_error": state.error})
 
 
 def _dir_size(path: Path) -> int:
@@ -167,7 +184,7 @@ class LocalNodeReader:
         opened_ms = (time.perf_counter() - started) * 1000
         snapshots = sum(_dir_size(self.data_dir / name) for name in SNAPSHOT_DIRS)
         quarantine = _dir_size(self.data_dir / QUARANTINE_DIR)
-        backup = read_backup_state(self.spec.backup_repo)
+        backup = with_archive_state(read_backup_state(self.spec.backup_repo), self.data_dir)
         backups_bytes = _dir_size(self.spec.backup_repo) if self.spec.backup_repo is not None else None
         try:
             volume = psutil.disk_usage(str(self.data_dir))

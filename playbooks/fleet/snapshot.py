@@ -161,11 +161,18 @@ class Replication(_Frozen):
 
 
 class BackupState(_Frozen):
+    """The newest backup, the newest verified one, and how the WAL reaches the archive."""
+
     repo: str | None = None
     last_backup_at: datetime | None = None
     last_backup_id: str | None = None
     verified: bool | None = None
     error: str | None = None
+    last_verified_at: datetime | None = None
+    archive_state: str | None = None  # ok | pending | failing | refusing | held | standby (engines/archiving.py)
+    archive_lag_seconds: float | None = None
+    wal_held_bytes: int | None = None
+    archive_error: str | None = None
 
     def age_seconds(self, now: datetime) -> float | None:
         if self.last_backup_at is None:

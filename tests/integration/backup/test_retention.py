@@ -10,7 +10,15 @@ import pytest
 from backup_support import backup_dirs, cli, export, tree_hash
 
 from engines import create_engine, open_engine
-from engines.backup import attach_archiver, create_backup, prune_repository, restore_backup, verify_repository
+from engines.backup import (
+    Repository,
+    WalArchive,
+    attach_archiver,
+    create_backup,
+    prune_repository,
+    restore_backup,
+    verify_repository,
+)
 from engines.backup.retention import RetentionPolicy
 
 DAY = 86400 * 10**9
@@ -109,7 +117,12 @@ def test_the_only_backup_bridging_a_wal_gap_is_kept(tmp_path: Path) -> None:
     with create_engine(source, backend="rocksdb", durability="async", wal_segment_bytes=64 * 1024) as engine:
         engine.put(b"a", b"1")
     create_backup(repo, data_dir=source, clock_ns=at(2026, 1, 5))  # monthly
-    _write(source, 0, 3000)  # no archiver: these segments are recycled unarchived -> a gap
+    _write(source, 0, 3000)
+    # The data dir archives these itself now; an archive that lost them (written by a drconsole
+    # that recycled unarchived WAL, or a file deleted by hand) has a gap here.
+    archive = WalArchive(Repository.open(repo))
+    with Repository.open(repo).lock():
+        archive.remove([segment.name for segment in archive.segments()])
     bridge = create_backup(repo, data_dir=source, clock_ns=at(2026, 1, 6))  # daily
     _write(source, 3000, 3000, repo)  # archived
     create_backup(repo, data_dir=source, clock_ns=at(2026, 1, 7))  # daily, the newest

@@ -87,15 +87,6 @@ def test_primary_and_replica_follow_the_roles_through_a_promotion(threaded: Call
     assert health.status_code == 503 and health.json()["status"] == "fenced"
 
 
-def test_a_failing_archive_makes_the_node_degraded_not_down(threaded: Callable[..., Any]) -> None:
-    server = threaded("cache")
-    server.node.engine.archive_error = "archiving 00000000000000000001.wal failed: no space left"
-    health = httpx.get(f"{server.url}/health")
-    assert health.status_code == 200 and health.json()["status"] == "degraded"
-    assert health.json()["reasons"] == ["archive lag: archiving 00000000000000000001.wal failed: no space left"]
-    assert httpx.get(f"{server.url}/ready").status_code == 200
-
-
 def test_a_background_compaction_that_meets_damage_makes_the_node_corrupt(threaded: Callable[..., Any],
                                                                           tmp_path: Path) -> None:
     # Small memtables and L0 -> L1 at two tables: the second flush starts a compaction of both.

@@ -69,7 +69,9 @@ def test_manifest_that_is_not_json_goes_to_quarantine_and_is_rebuilt(tmp_path: P
         assert dict(engine.scan()) == model
 
 
-def test_rebuild_quarantines_a_corrupt_table_and_reports_what_it_held(tmp_path: Path) -> None:
+def test_rebuild_quarantines_a_corrupt_table_and_the_wal_brings_its_writes_back(tmp_path: Path) -> None:
+    """The WAL still holds what the damaged table held: nothing is lost (before the fix the durable LSN
+    stayed past the table's writes, the next open replayed none of them, and 200 keys were gone)."""
     data = tmp_path / "db"
     with create_lsm(data, SIMPLE) as engine:
         older = fill(engine, 200, prefix=b"a")
@@ -81,16 +83,47 @@ def test_rebuild_quarantines_a_corrupt_table_and_reports_what_it_held(tmp_path: 
     (data / "manifest.json").unlink()
     report = rebuild_manifest(data)
     assert [Path(t.file).name for t in report.tables] == [first.name]
-    lost = report.tables[0]
-    assert (bytes.fromhex(lost.min_key or ""), bytes.fromhex(lost.max_key or "")) == (b"a000000", b"a000199")
-    assert (lost.min_lsn, lost.max_lsn) == (1, 200)
-    assert "a000000" in report.lost[0] and "LSNs 1..200" in report.lost[0]
-    assert Path(lost.moved_to).exists() and not first.exists()
+    held = report.tables[0]
+    assert (bytes.fromhex(held.min_key or ""), bytes.fromhex(held.max_key or "")) == (b"a000000", b"a000199")
+    assert (held.min_lsn, held.max_lsn) == (1, 200)
+    assert report.wal_covers and report.recovered_lsn_ranges == [(1, 200)]
+    assert report.lost == [] and report.lost_lsn_ranges == [] and report.durable_lsn == 0
+    assert Path(held.moved_to).exists() and not first.exists()  # the damaged file is kept, not deleted
     with open_engine(data) as engine:
-        assert dict(engine.scan()) == newer  # the rest reads; the a-range is gone, not wrong
-        assert engine.get(b"a000001") is None
+        assert dict(engine.scan()) == {**older, **newer}
         assert engine.verify().ok
-    assert older
+
+
+def test_a_corrupt_table_the_wal_no_longer_holds_is_reported_lost(tmp_path: Path) -> None:
+    data = tmp_path / "db"
+    with create_lsm(data, SIMPLE, wal_segment_bytes=64 * 1024, wal_keep_segments=1) as engine:
+        fill(engine, 800, prefix=b"a")
+        engine.flush()
+        newer = fill(engine, 800, prefix=b"b")
+        engine.flush()
+    first = tables(data)[0]
+    flip(first, 40)
+    (data / "manifest.json").unlink()
+    report = rebuild_manifest(data)
+    assert not report.wal_covers and report.recovered_lsn_ranges == []
+    assert len(report.lost) == 1 and "a000000" in report.lost[0] and "LSNs 1..800" in report.lost[0]
+    assert report.lost_lsn_ranges == [(1, 800)]
+    with open_engine(data) as engine:
+        assert dict(engine.scan()) == newer  # the rest reads; the a-range is gone (and said so), not wrong
+        assert engine.verify().ok
+
+
+def test_engine_repair_on_the_cli_leaves_every_key_the_wal_holds(tmp_path: Path) -> None:
+    """The command an operator runs by hand: one corrupt SSTable, the WAL intact -> every key is back."""
+    data = tmp_path / "db"
+    with create_lsm(data, SIMPLE) as engine:
+        model = fill(engine, 400, prefix=b"k")
+        engine.flush()
+    flip(tables(data)[0], 40)
+    report = LsmEngine.repair(data)
+    assert report.lost == [] and report.keys_after == 400
+    with open_engine(data) as engine:
+        assert dict(engine.scan()) == model
 
 
 def test_quarantine_on_an_open_engine_and_refill_from_the_wal(tmp_path: Path) -> None:

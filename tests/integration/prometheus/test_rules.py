@@ -22,6 +22,8 @@ REFERENCE_ALERTS = {  # the Orbit guide's orbit_alerts.yml, renamed; plus replic
     "DrconsoleHighWriteLatency", "DrconsoleHighReadLatency", "DrconsoleDiskSpaceLow", "DrconsoleMemoryHigh",
     "DrconsoleNodeDown", "DrconsoleErrorRateHigh", "DrconsoleReplicationLagHigh", "DrconsoleReplicationLagCritical",
     "DrconsoleSplitBrain", "DrconsoleTwoPrimariesSameEpoch", "DrconsoleCorruptionDetected",
+    # issue 17: the archive's time bound and the backups' age
+    "DrconsoleArchiveLagging", "DrconsoleBackupTooOld", "DrconsoleVerifiedBackupTooOld",
 }
 THRESHOLD = re.compile(r">\s*([0-9.]+)\s*$")
 

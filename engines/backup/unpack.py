@@ -1,0 +1,398 @@
+"""Reading a backup archive back: decompress, walk the tar stream, hash, and (restore) write the files.
+
+One pass over the archive does everything ``zstd -t``, ``sha256sum`` and ``tar -x`` would do in
+three processes, spread over the cores instead:
+
+* this thread reads the compressed file in large chunks and decompresses them (zstd releases
+  the GIL), then walks the tar headers and slices member bytes out of the decompressed chunks
+  without copying them;
+* a thread hashes the compressed bytes (the archive's SHA-256, against the ``SHA256SUMS`` beside
+  it), another hashes each member (against the ``SHA256SUMS`` inside); hashlib releases the GIL;
+* when extracting, one thread writes the files and another fsyncs each one once it is complete.
+
+The tar walk is our own (headers parsed by ``tarfile.TarInfo.frombuf``, pax records by hand):
+``tarfile``'s stream mode re-buffers every byte in small pieces, which cost more than the zstd
+decompression it waits for. It accepts what a POSIX tar writes for regular files and directories
+(ustar, pax, GNU long names); anything else (links, devices) is reported, never extracted.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import zstandard
+
+from engines.backup.checksums import SUMS_NAME, parse_sums
+from engines.backup.hashing import Digest, MemberHasher
+from engines.backup.pack import DATA_PREFIX
+from engines.backup.progress import ProgressCallback, ProgressTracker
+from engines.errors import map_os_error
+from engines.fsutil import fsync_dir
+
+__all__ = ["ArchiveCheck", "read_archive"]
+
+READ_BYTES = 1 << 20  # compressed bytes per read: a few MB decompressed, few queue hand-offs
+_BLOCK = tarfile.BLOCKSIZE
+_QUEUE_DEPTH = 16
+
+
+@dataclass
+class ArchiveCheck:
+    """What reading an archive found. ``problems`` are (file, detail) pairs; empty means sound."""
+
+    archive_sha256: str = ""
+    archive_bytes: int = 0
+    data_bytes: int = 0
+    file_count: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _FileWriter:
+    """Writes extracted files in a thread and fsyncs them in another, in the order given.
+
+    A failure in a helper is raised to the caller at its next call, or by ``finish``.
+    """
+
+    def __init__(self) -> None:
+        self._writes: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=_QUEUE_DEPTH * 2)
+        self._syncs: queue.Queue[int | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._durable = True
+        self._finished = False
+        self._writer = threading.Thread(target=self._write_loop, name="restore-writer", daemon=True)
+        self._syncer = threading.Thread(target=self._sync_loop, name="restore-fsync", daemon=True)
+        self._writer.start()
+        self._syncer.start()
+
+    def mkdir(self, path: Path) -> None:
+        self._put(("mkdir", path))
+
+    def open(self, path: Path, mode: int, mtime: float) -> None:
+        self._put(("open", path, mode, mtime))
+
+    def write(self, chunk: Any) -> None:
+        self._put(("data", chunk))
+
+    def close(self) -> None:
+        self._put(("close",))
+
+    def finish(self, *, durable: bool) -> None:
+        """Wait for every file to be written (and fsynced when ``durable``); raise a helper's error."""
+        if self._finished:
+            return
+        self._finished = True
+        self._durable = durable
+        self._writes.put(None)
+        self._writer.join()
+        self._syncs.put(None)
+        self._syncer.join()
+        if self._error is not None and durable:
+            raise self._error
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._writes.put(item)
+
+    def _write_loop(self) -> None:
+        fd: int | None = None
+        mode, mtime = 0o644, 0.0
+        while (item := self._writes.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the producer never blocks
+            try:
+                kind = item[0]
+                if kind == "data":
+                    view = memoryview(item[1])
+                    while view:
+                        view = view[os.write(fd, view):]  # type: ignore[arg-type]
+                elif kind == "open":
+                    path, mode, mtime = item[1], item[2], item[3]
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                elif kind == "close":
+                    assert fd is not None
+                    os.fchmod(fd, mode)
+                    os.utime(fd, (mtime, mtime))
+                    self._syncs.put(fd)
+                    fd = None
+                elif kind == "mkdir":
+                    item[1].mkdir(parents=True, exist_ok=True)
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer
+                self._error = exc
+                if fd is not None:
+                    os.close(fd)
+                    fd = None
+        if fd is not None:
+            os.close(fd)
+
+    def _sync_loop(self) -> None:
+        while (fd := self._syncs.get()) is not None:
+            try:
+                if self._durable and self._error is None:
+                    os.fsync(fd)
+            except OSError as exc:
+                self._error = self._error or exc
+            finally:
+                os.close(fd)
+
+
+class _Damaged(Exception):
+    """The tar stream does not parse."""
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """``<length> <key>=<value>\\n`` records of a pax extended header."""
+    records: dict[str, str] = {}
+    position = 0
+    while position < len(data) and data[position:position + 1] not in (b"\0", b""):
+        space = data.find(b" ", position)
+        if space < 0:
+            raise _Damaged("a pax record has no length")
+        length = int(data[position:space])
+        record = data[space + 1:position + length]
+        if length <= 0 or not record.endswith(b"\n") or b"=" not in record:
+            raise _Damaged("a pax record is malformed")
+        key, _, value = record[:-1].partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        position += length
+    return records
+
+
+def _safe_member_path(name: str) -> PurePosixPath | None:
+    """The path under ``data/`` of a member, or None if it is not one (absolute, ``..``, outside)."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != DATA_PREFIX:
+        return None
+    return PurePosixPath(*path.parts[1:]) if len(path.parts) > 1 else PurePosixPath(".")
+
+
+class _TarWalk:
+    """Walks a tar stream fed in arbitrary chunks; member bytes go out as views of those chunks."""
+
+    def __init__(self, check: ArchiveCheck, label: str, extract_to: Path | None, writer: _FileWriter | None,
+                 hasher: MemberHasher) -> None:
+        self.check, self.label = check, label
+        self.extract_to, self.writer, self.hasher = extract_to, writer, hasher
+        self.listed: list[tuple[str, str]] | None = None
+        self.ended = False
+        self._header = bytearray()
+        self._need = _BLOCK  # bytes wanted for the current header or special member
+        self._special: str | None = None  # "pax", "longname", "sums", or None (header)
+        self._special_data = bytearray()
+        self._remaining = 0  # member bytes left to hand out
+        self._padding = 0  # zero bytes after the member
+        self._extracting = False
+        self._pending: dict[str, str] = {}  # pax/GNU overrides for the next member
+        self._zero_blocks = 0
+        self._special_size = 0
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._remaining:
+                take = min(self._remaining, len(view))
+                piece = view[:take]
+                self.hasher.update(piece)
+                if self._extracting:
+                    assert self.writer is not None
+                    self.writer.write(piece)
+                self._remaining -= take
+                view = view[take:]
+                if not self._remaining:
+                    self._end_member()
+                continue
+            if self._padding:
+                take = min(self._padding, len(view))
+                self._padding -= take
+                view = view[take:]
+                continue
+            take = min(self._need - len(self._header), len(view))
+            self._header += view[:take]
+            view = view[take:]
+            if len(self._header) == self._need:
+                block, self._header = bytes(self._header), bytearray()
+                self._need = _BLOCK
+                if self._special is None:
+                    self._on_header(block)
+                else:
+                    self._on_special(block)
+
+    def _on_header(self, block: bytes) -> None:
+        if self.ended:
+            if block.strip(b"\0"):
+                raise _Damaged("data after the end-of-archive blocks")
+            return
+        if not block.strip(b"\0"):
+            self._zero_blocks += 1
+            self.ended = self._zero_blocks >= 2
+            return
+        if self._zero_blocks:
+            raise _Damaged("a zero block in the middle of the archive")
+        try:
+            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.HeaderError as exc:
+            raise _Damaged(f"bad tar header: {exc}") from exc
+        kind = info.type
+        if kind in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.SOLARIS_XHDTYPE):
+            self._special = "longname" if kind == tarfile.GNUTYPE_LONGNAME else (
+                "global" if kind == tarfile.XGLTYPE else "pax")
+            self._need = info.size + (-info.size) % _BLOCK
+            self._special_size = info.size
+            if self._need == 0:
+                self._on_special(b"")
+            return
+        name = self._pending.pop("path", info.name)
+        size = int(self._pending.pop("size", info.size))
+        mtime = float(self._pending.pop("mtime", info.mtime))
+        self._pending.clear()
+        if name == SUMS_NAME and info.isfile():
+            self._special, self._special_size = "sums", size
+            self._need = size + (-size) % _BLOCK
+            if self._need == 0:
+                self._on_special(b"")
+            return
+        relative = _safe_member_path(name)
+        if relative is None or not (info.isfile() or info.isdir()):
+            self.check.problems.append((f"{self.label}:{name}", "unexpected member"))
+            self._skip(size)
+            return
+        target = None if self.extract_to is None else self.extract_to / relative
+        if info.isdir():
+            if self.writer is not None and target is not None:
+                self.writer.mkdir(target)
+            return
+        self.hasher.begin(name)
+        self._extracting = self.writer is not None and target is not None
+        if self._extracting:
+            assert self.writer is not None and target is not None
+            self.writer.open(target, info.mode & 0o7777, mtime)
+        self.check.file_count += 1
+        self.check.data_bytes += size
+        self._remaining, self._padding = size, (-size) % _BLOCK
+        if not size:
+            self._end_member()
+
+    def _skip(self, size: int) -> None:
+        """Pass over a member we do not take, without hashing or writing it."""
+        self._padding = size + (-size) % _BLOCK
+
+    def _end_member(self) -> None:
+        if self._extracting:
+            assert self.writer is not None
+            self.writer.close()
+        self._extracting = False
+
+    def _on_special(self, block: bytes) -> None:
+        special, self._special = self._special, None
+        data = block[:self._special_size]
+        if special == "pax":
+            self._pending.update(_pax_records(data))
+        elif special == "longname":
+            self._pending["path"] = data.rstrip(b"\0").decode("utf-8", "surrogateescape")
+        elif special == "sums":
+            try:
+                self.listed = parse_sums(data.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                self.check.problems.append((f"{self.label}:{SUMS_NAME}", f"unreadable: {exc}"))
+                self.listed = []
+
+
+def read_archive(archive: Path, *, extract_to: Path | None = None, expected_sha256: str | None = None,
+                 progress: ProgressCallback | None = None, phase: str = "verify") -> ArchiveCheck:
+    """Read a whole archive: hash it, decompress it, hash every member, compare with SHA256SUMS.
+
+    With ``extract_to`` (an existing empty directory) the members under ``data/`` are written
+    there and fsynced. Problems are returned, not raised, so verify can report them all; an
+    extraction must treat any problem as fatal.
+    """
+    check = ArchiveCheck()
+    label = str(archive)
+    try:
+        total = archive.stat().st_size
+    except OSError as exc:
+        check.problems.append((label, f"cannot read the archive: {map_os_error(exc, 'reading').message}"))
+        return check
+    tracker = ProgressTracker(progress, phase, total)
+    writer = _FileWriter() if extract_to is not None else None
+    hasher = MemberHasher()
+    whole = Digest("archive-hasher")
+    walk = _TarWalk(check, label, extract_to, writer, hasher)
+    read = 0
+    try:
+        with open(archive, "rb", buffering=0) as raw:
+            # Frame after frame (pack.py ends one every 32 MB of tar stream; any .zst may hold
+            # several): a frame's end hands what follows it to a fresh decompressor.
+            new_frame = zstandard.ZstdDecompressor().decompressobj
+            decompressor = new_frame()
+            inside = False  # bytes of the current frame have been fed
+            while chunk := raw.read(READ_BYTES):
+                whole.update(chunk)
+                read += len(chunk)
+                tracker.advance(len(chunk))
+                while chunk:
+                    walk.feed(decompressor.decompress(chunk))
+                    inside = True
+                    if not decompressor.eof:
+                        break
+                    chunk = decompressor.unused_data
+                    decompressor, inside = new_frame(), False
+            if inside:
+                raise _Damaged("the last zstd frame is cut short (truncated archive)")
+            if not walk.ended:
+                raise _Damaged("the tar stream ends without its end-of-archive blocks (truncated)")
+        if writer is not None:
+            writer.finish(durable=True)
+    except zstandard.ZstdError as exc:
+        check.problems.append((label, f"zstd decompression failed: {exc}"))
+    except _Damaged as exc:
+        check.problems.append((label, f"the tar stream is damaged: {exc}"))
+    except OSError as exc:
+        raise map_os_error(exc, f"reading backup archive {archive}") from exc
+    finally:
+        member_sums = hasher.finish()
+        if writer is not None:
+            writer.finish(durable=False)  # after a failure: stop the helpers, keep nothing durable
+        check.archive_sha256 = whole.finish()
+    tracker.finish()
+    check.archive_bytes = read
+    if expected_sha256 is not None and check.archive_sha256 != expected_sha256:
+        check.problems.insert(0, (label, f"checksum mismatch: sha256 is {check.archive_sha256}, "
+                                         f"SHA256SUMS says {expected_sha256}"))
+    if check.ok or walk.listed is not None:
+        _compare_sums(check, label, member_sums, walk.listed)
+    if extract_to is not None and check.ok:
+        _fsync_tree(extract_to)
+    return check
+
+
+def _compare_sums(check: ArchiveCheck, label: str, member_sums: dict[str, str],
+                  listed: list[tuple[str, str]] | None) -> None:
+    if listed is None:
+        check.problems.append((f"{label}:{SUMS_NAME}", "the archive has no SHA256SUMS member (truncated?)"))
+        return
+    expected = dict(listed)
+    for name, digest in member_sums.items():
+        if name not in expected:
+            check.problems.append((f"{label}:{name}", "not listed in the archive's SHA256SUMS"))
+        elif expected[name] != digest:
+            check.problems.append((f"{label}:{name}", f"checksum mismatch: sha256 is {digest}, "
+                                                      f"SHA256SUMS says {expected[name]}"))
+    for name in expected:
+        if name not in member_sums:
+            check.problems.append((f"{label}:{name}", "listed in SHA256SUMS but missing from the archive"))
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _dirs, _files in os.walk(root, topdown=False):
+        fsync_dir(Path(folder))
