@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the system packages drconsole's tests use, without recommends, only those missing:
 # Debian's prometheus (with promtool) and prometheus-alertmanager, haproxy (the load balancer of
-# deploy/haproxy/haproxy.cfg), and the shells whose completion scripts the tests load (zsh, fish).
+# deploy/haproxy/haproxy.cfg), the shells whose completion scripts the tests load (zsh, fish), and
+# chromium (the headless browser that screenshots `drconsole serve web`).
 # Used by `make system-deps` (every `make test`), tests/promstack.py and tests/haproxy_support.py.
 # Silent when everything is there.
 #
@@ -20,6 +21,7 @@ prometheus-alertmanager:prometheus-alertmanager
 haproxy:haproxy
 zsh:zsh
 fish:fish
+chromium:chromium
 "
 PACKAGES=""
 for need in $NEEDS; do
