@@ -5,7 +5,7 @@
 The sandbox is built and loaded and the fault injected (console.drill_sandbox, the same scenario as
 the unattended drill); then ``DrillApp`` opens on the Drill screen. The responder triages and runs
 playbooks with the usual screens; the clock line (console.widgets.drill_clock) stays on each of
-them. When a run succeeds (or on ``h``) a worker checks the node's health the drill's way; once it
+them. When a run succeeds (or on ``v``) a worker checks the node's health the drill's way; once it
 is healthy the clock stops, and the measured RTO/RPO are shown and written to the drill report
 (Markdown, plus the ``drill run --json`` object beside it). On exit the command prints the result
 as ``drill run`` does and removes the sandbox (unless ``--keep``).
@@ -64,13 +64,13 @@ class DrillApp(DrConsoleApp):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("5", "show_drill", "Drill"),
-        Binding("h", "check_recovery", "Check health", show=False),
+        Binding("v", "check_recovery", "Check health", show=False),  # "h" is the previous card
     ]
     """
     | Key(s) | Description |
     | :- | :- |
     | 5 | The Drill screen: scenario, fault, clock, targets, measured RTO/RPO. |
-    | h | Check the node's health now. |
+    | v | Check (verify) the node's health now. |
     """
 
     drill_revision: var[int] = var(0)
@@ -95,7 +95,7 @@ class DrillApp(DrConsoleApp):
         return [*super().get_system_commands(screen),
                 SystemCommand("Drill", "The drill: scenario, fault, clock, targets, measured RTO/RPO (5)",
                               self.action_show_drill),
-                SystemCommand("Check health", "Drill: check the node's health now; the clock stops when healthy (h)",
+                SystemCommand("Check health", "Drill: check the node's health now; the clock stops when healthy (v)",
                               self.action_check_recovery)]
 
     def rto_clock(self, incident: Any, moment: float) -> tuple[float, float, str]:

@@ -38,12 +38,12 @@ class DrillScreen(ConsoleScreen):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("h", "app.check_recovery", "Check health"),
+        Binding("v", "app.check_recovery", "Check health"),
     ]
     """
     | Key(s) | Description |
     | :- | :- |
-    | h | Check the node's health now (the clock stops when it is healthy). |
+    | v | Check (verify) the node's health now (the clock stops when it is healthy). |
     """
 
     @property
@@ -82,7 +82,7 @@ class DrillScreen(ConsoleScreen):
         if result is None:
             lines.append(line("[b]Respond as you would for real:[/b] 2 triage the node · enter on a recommended "
                               "playbook · s start it · type the node name to confirm a destructive step."))
-            lines.append(line("The clock stops when a run leaves the node healthy (h: check now)."))
+            lines.append(line("The clock stops when a run leaves the node healthy (v: check now)."))
             if drill.checks:
                 lines.append(line("[dim]last health check: $why[/dim]", why=drill.checks[-1]))
         else:

@@ -87,10 +87,10 @@ class FleetTile(NodeLines):
             down = f" ({coarse_duration_text((self.now - since).total_seconds())})" if since and self.now else ""
             lines.append(line("unreachable since [b]$since[/b]$down", since=clock_text(since, self.tz), down=down))
             lines.append(line("[dim]$reason[/dim]", reason=node.health_reason))
-            lines.append(self._role(node))
+            lines.append(self._role(node, width))
             lag: Content | None = None
         else:
-            lines.append(self._role(node))
+            lines.append(self._role(node, width))
             lag = self._lag(node)
             if lag is not None:
                 lines.append(lag)
@@ -137,12 +137,17 @@ class FleetTile(NodeLines):
             lines.append(line(f"[b ${variable}]$where[/]", where=where))
         return lines
 
-    def _role(self, node: NodeSnapshot) -> Content:
+    def _role(self, node: NodeSnapshot, width: int) -> Content:
+        """Role, epoch and LSN; when short of room the epoch shrinks ("e3"), then goes: the LSN stays."""
         role = node.role
         if role == "standby":
             role = f"standby of {self.upstream or node.replication.upstream or '?'}"
-        epoch = "" if node.epoch is None else f" · epoch {node.epoch}"
-        return line("[b]$role[/b]$epoch · lsn $lsn", role=role, epoch=epoch, lsn=count_text(node.last_lsn))
+        epochs = ("", "") if node.epoch is None else (f" · epoch {node.epoch}", f" · e{node.epoch}", "")
+        for epoch in epochs:
+            text = line("[b]$role[/b]$epoch · lsn $lsn", role=role, epoch=epoch, lsn=count_text(node.last_lsn))
+            if text.cell_length <= width:
+                return text
+        return text.truncate(width, ellipsis=True)
 
     def _lag(self, node: NodeSnapshot) -> Content | None:
         """A standby's lag (warned past the threshold); None for a primary: it has no lag to show."""
