@@ -25,7 +25,7 @@ from textual.widgets.option_list import Option
 
 from console.widgets.text import line
 
-__all__ = ["PlaybookChoice", "PlaybookPicker", "matches"]
+__all__ = ["PlaybookChoice", "PlaybookPicker", "matches", "relevance"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,13 @@ def matches(choice: PlaybookChoice, text: str) -> bool:
     """Every word of ``text`` appears in the playbook's id, title, severity, backends or summary."""
     haystack = choice.haystack()
     return all(word in haystack for word in text.lower().split())
+
+
+def relevance(choice: PlaybookChoice, text: str) -> int:
+    """How closely ``text`` names the playbook: a word in its id counts most, then in its title
+    ("recover lsm" puts recover-lsm before every playbook that merely runs on lsm)."""
+    words = text.lower().split()
+    return sum(2 * (word in choice.id) + (word in choice.title.lower()) for word in words)
 
 
 class _Loaded(Message):
@@ -143,8 +150,10 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
         if self.picked is None:
             engine = self._engine(self.selected)
             shown = [choice for choice in self.choices if matches(choice, text)]
-            # What applies to the selected node first; the rest stays visible, marked.
-            shown.sort(key=lambda choice: engine is not None and engine not in choice.backends)
+            # The closest to what was typed first, then what applies to the selected node; the rest
+            # stays visible, marked.
+            shown.sort(key=lambda choice: (-relevance(choice, text),
+                                           engine is not None and engine not in choice.backends))
             for choice in shown:
                 danger = " ⚠ destructive" if choice.destructive else ""
                 fits = engine is None or engine in choice.backends
