@@ -45,7 +45,8 @@ def _label(unit: str) -> Callable[[float], str]:
         return _ms
     if unit == "s":
         return lambda value: coarse_duration_text(value) if value >= 60 else f"{value:.0f}s"
-    return lambda value: rate_text(value)
+    # Small rates (errors) keep two significant digits: 0.014/s is not "0".
+    return lambda value: rate_text(value) if value >= 10 or value == 0 else f"{value:.2g}"
 
 
 def _current(metric: str, node: NodeSnapshot) -> str:
@@ -111,6 +112,22 @@ class NodeScreen(ConsoleScreen):
         if grid.styles.grid_size_columns != columns:
             grid.styles.grid_size_columns = columns
 
+    def _window(self, name: str) -> str:
+        history = self.console.history
+        if history.bucket_seconds:
+            return f"last {coarse_duration_text(history.span_seconds)} kept"
+        return f"last {len(history.points(name, 'disk_ratio'))} readings"
+
+    def _span(self, name: str, end: float) -> float:
+        """The plots' time window: what the history keeps; for a replayed recording (one point per
+        reading, no refresh clock) the time its readings cover, so ten readings are not one column."""
+        history = self.console.history
+        if history.bucket_seconds:
+            return history.span_seconds
+        points = history.points(name, "disk_ratio")
+        covered = end - points[0][0] if points else 0.0
+        return max(10.0, covered * 1.1)
+
     def _show_if_current(self) -> None:
         if self.is_current:
             self._show()
@@ -133,12 +150,14 @@ class NodeScreen(ConsoleScreen):
                           " · disk $disk$sizes$ttf · [dim]$window[/dim]",
                           name=node.name, engine=node.engine or "?", role=role, disk=percent_text(disk.usage_ratio),
                           sizes=sizes, ttf=f", full in ~{coarse_duration_text(ttf)}" if ttf is not None else "",
-                          window=f"last {coarse_duration_text(history.span_seconds)} kept"))
+                          window=self._window(node.name)))
         revision = (node.name, history.revision(node.name))
         end = snapshot.taken_at.timestamp()
+        span = self._span(node.name, end)
         for metric, plot in self._plots.items():
             plot.current = _current(metric, node)
             if revision != self._shown_revision:
+                plot.span_seconds = span
                 plot.end = end
                 plot.points = tuple(history.points(node.name, metric))
         self._shown_revision = revision

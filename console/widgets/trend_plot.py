@@ -44,8 +44,11 @@ def plot_lines(points: Sequence[tuple[float, float]], *, end: float, span_second
     if floor is not None:
         low = min(low, floor)
     high = max(known) if known else 1.0
-    if high <= low:
-        high = low + 1.0
+    if high <= low:  # a flat line: its value on top, a tenth below it at the bottom (91 %, not 191 %)
+        if high:
+            low = high - abs(high) * 0.1
+        else:
+            high = low + 1.0
     levels = rows * 8
     heights = [None if value is None else max(1, round((value - low) / (high - low) * levels)) for value in means]
     lines = []
