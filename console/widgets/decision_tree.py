@@ -94,8 +94,11 @@ class _TreeLines(Widget):
         width = max(12, self.content_size.width or (self.size.width - 2))
         rows: list[Content] = []
         self.current_row = 0
+        # Deep walks in a narrow pane: the indent stops growing once half the width is taken, so a
+        # label always has room to wrap into (past that it was re-wrapped a few letters per row).
+        deepest = max(0, (width - max(16, width // 2)) // 2)
         for entry in self.entries:
-            indent = "  " * entry.depth
+            indent = "  " * min(entry.depth, deepest)
             room = max(6, width - len(indent))
             wrapped = textwrap.wrap(entry.text, room, subsequent_indent="  ", break_long_words=True) or [""]
             if entry.style == "current":
