@@ -129,6 +129,15 @@ async def walk_to_run(pilot: Pilot, *, finish: bool) -> None:
             break
         await pilot.pause(0.02)
     app.screen.query_one(Input).cursor_blink = False
+    if not finish:  # the log under the dialog: every line written, scrolled to its end (a loaded machine is slow)
+        log_pane = app.get_screen("run").query_one("#run-log")
+        for _ in range(500):
+            if log_pane._written == len(app.run_state.log):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        log_pane.scroll_end(animate=False, immediate=True)
+        await pilot.pause(0.1)
     if finish:
         app.screen.dismiss("ledger")
         for _ in range(1000):

@@ -13,8 +13,8 @@ def test_every_data_dir_drill_has_a_human_target_and_the_others_keep_theirs() ->
     assert {"sstable-corrupt", "wal-corrupt-tail", "page-corrupt", "config-broken"} <= set(DATA_DIR)
     for name, scenario in SCENARIOS.items():
         if name in DATA_DIR:
-            # 2 s a key measured 21.5-31.5 s: the target leaves a slower reader room, never below that.
-            assert scenario.console_target_rto_seconds == CONSOLE_RTO_SECONDS >= 2 * 31.5 - 5
+            # 2 s a key measured 17.7-36.2 s: the target leaves a slower reader room (1.5x the slowest).
+            assert scenario.console_target_rto_seconds == CONSOLE_RTO_SECONDS >= 1.5 * 36.2
             assert scenario.console_target_rto_seconds <= 120  # the reference's 2 minutes stays the ceiling
         else:
             assert scenario.console_target_rto_seconds == scenario.target_rto_seconds
