@@ -46,24 +46,26 @@ TILE_TRENDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _latest(metric: str, node: NodeSnapshot) -> str:
-    performance = node.performance
-    if metric == "disk_ratio":
-        return percent_text(node.disk.usage_ratio)
-    if metric == "memory_ratio":
-        return percent_text(node.memory.usage_ratio)
-    if metric == "write_rate":
-        return f"{rate_text(performance.write_ops_per_second)}/s"
-    if metric == "read_rate":
-        return f"{rate_text(performance.read_ops_per_second)}/s"
+def _latest(metric: str, node: NodeSnapshot) -> float | None:
+    performance, replication = node.performance, node.replication
+    return {"disk_ratio": node.disk.usage_ratio, "memory_ratio": node.memory.usage_ratio,
+            "write_rate": performance.write_ops_per_second, "read_rate": performance.read_ops_per_second,
+            "write_p95": performance.write_p95_ms, "read_p95": performance.read_p95_ms,
+            "error_rate": performance.error_rate_per_second, "lag_seconds": replication.lag_seconds}.get(metric)
+
+
+def _value_text(metric: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if metric in ("disk_ratio", "memory_ratio"):
+        return percent_text(value)
+    if metric in ("write_rate", "read_rate"):
+        return f"{rate_text(value)}/s"
     if metric in ("write_p95", "read_p95"):
-        value = performance.write_p95_ms if metric == "write_p95" else performance.read_p95_ms
-        return "—" if value is None else f"{value:.0f}ms"
+        return f"{value:.0f}ms"
     if metric == "error_rate":
-        errors = performance.error_rate_per_second
-        return "—" if errors is None else f"{errors:.2f}/s"
-    lag = node.replication.lag_seconds
-    return "—" if lag is None else duration_text(lag)
+        return f"{value:.2f}/s"
+    return duration_text(value)
 
 
 class FleetTile(NodeLines):
@@ -113,7 +115,12 @@ class FleetTile(NodeLines):
         label_width = max(len(label) for _metric, label in shown) + 1
         spark_width = max(4, width - label_width - 9)
         for metric, label in shown:
-            value = _latest(metric, node) if node.reachable else "—"
+            # The figure beside a trend is its newest point, so the row moves once per bucket as the
+            # sparkline does, not on every tick (the live figures are in the lines above); a
+            # recording replayed without buckets shows the reading itself.
+            points = self.trends.of(metric)
+            newest = points[-1] if points and self.trends.bucket_seconds else _latest(metric, node)
+            value = _value_text(metric, newest) if node.reachable else "—"
             floor = 0.0 if metric != "disk_ratio" else None  # rates and latencies from zero; disk from its low
             chart = spark_rows(self.trends.of(metric), spark_width, rows, floor=floor)
             for index, row in enumerate(chart):
