@@ -229,7 +229,18 @@ def load_config(path: str | Path) -> ConsoleConfig:
         else:
             message = _message(error)
         raise ConfigError(message, path=path, line=locate(text, loc) or 1, field=field_name(loc)) from exc
+    _book_tokens(config)
     return config.model_copy(update={"path": path})
+
+
+def _book_tokens(config: ConsoleConfig) -> None:
+    """Each node's token file, for calls that name its URL only: a local run's failover fences and
+    promotes the group's nodes (engines/node/tokens.py). Files are read when a request needs them."""
+    from engines.node.tokens import book_token_file
+
+    for node in config.node:
+        if node.url and node.token_file:
+            book_token_file(node.url, node.token_file)
 
 
 def _message(error: Any) -> str:
