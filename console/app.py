@@ -114,8 +114,9 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.clock = clock
         self.tz = tz
         self.refresh_seconds = refresh_seconds
-        # One sparkline point per five ticks: a card's sparklines then move every few seconds, not
-        # on every tick (bytes over a slow link). Without a refresh loop (recorded fleets), one per tick.
+        # One trend point per five ticks, 15 minutes of them per node: a card's sparklines then move
+        # every few seconds, not on every tick (bytes over a slow link). Without a refresh loop
+        # (recorded fleets), one point per snapshot.
         self.sparkline_seconds: float | None = 5 * refresh_seconds if refresh_seconds else None
         self.initial = tuple(initial)
         # No launcher at all when read-only: nothing can start a run, whatever asks.
@@ -126,7 +127,8 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.watch_terminal = watch_terminal
         # Work that would slow the first frame (the demo's node processes) starts once it is shown.
         self.after_first_paint: list[Callable[[], object]] = []
-        self.history = FleetHistory()
+        self.history = FleetHistory(span_seconds=180 * (self.sparkline_seconds or 5),
+                                    bucket_seconds=self.sparkline_seconds or 0)
         self.alert_tracker = AlertTracker()
         self.events: list[IncidentEvent] = []  # fleet events: what happened outside any incident
         self.incidents: dict[str, Incident] = {}  # id -> incident, as the store last read them
@@ -194,6 +196,8 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             from console.screens.triage import TriageScreen as screen_class  # type: ignore[assignment]
         elif name == "run":
             from console.screens.run import RunScreen as screen_class  # type: ignore[assignment]
+        elif name == "node":
+            from console.screens.node import NodeScreen as screen_class  # type: ignore[assignment]
         else:
             from console.screens.timeline import TimelineScreen as screen_class  # type: ignore[assignment]
         self.install_screen(screen_class(), name)
@@ -356,11 +360,11 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.dashboard and action in ("show_screen", "start_run", "plan_run", "cancel_run", "resume_run",
+        if self.dashboard and action in ("show_screen", "show_node", "pick_playbook", "start_run", "plan_run", "cancel_run", "resume_run",
                                          "export_report", "triage_node", "silence_alert"):
             return False
         if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report",
-                                                          "silence_alert"):
+                                                          "silence_alert", "pick_playbook"):
             return False
         return True
 
@@ -370,7 +374,7 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         except ReadOnlyRefusal as exc:
             self.refuse(exc)
             return
-        if name not in ("overview", "triage", "run", "timeline"):
+        if name not in ("overview", "triage", "run", "timeline", "node"):
             return
         self._ensure_screen(name)
         self.switch_screen(name)
@@ -385,6 +389,45 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.selected_node = message.name
         if message.activate:
             self.action_show_screen("triage")
+        elif message.screen is not None:
+            self.action_show_screen(message.screen)
+
+    def action_pick_playbook(self) -> None:
+        """"Run playbook…" (the palette): any playbook of the library on a node, its dry-run plan shown first."""
+        from console.screens.playbook_picker import PlaybookPicker
+
+        if not self.permitted(self.capabilities.require_write, "run a playbook"):
+            return
+        if self.launcher is None:
+            self.notify("this console cannot run playbooks", severity="warning")
+            return
+        snapshot = self.snapshot
+        engines = {node.name: node.engine for node in snapshot.nodes} if snapshot is not None else {}
+        nodes = [(name, engines.get(name) or (spec.engine if spec.engine else None))
+                 for name, spec in self.launcher.nodes.items()]
+        others = [name for name in engines if name not in self.launcher.nodes]
+        nodes += [(name, engines[name]) for name in others]
+
+        def picked(choice: tuple[str, str] | None) -> None:
+            if choice is None:
+                return
+            playbook_id, node = choice
+            self.selected_node = node
+            self.choose(playbook_id, node)
+            if self.run_state is not None and self.run_state.playbook_id == playbook_id and not self.run_state.started:
+                self.run_state.plan_wanted = True  # the dry-run plan goes to the log as soon as it is known
+                if self.run_state.plan is not None:
+                    self.run_state.log_plan()
+                self.run_revision += 1
+
+        self.push_screen(PlaybookPicker(self.launcher, nodes, self.selected_node, unreachable=others), picked)
+
+    def action_show_node(self) -> None:
+        """The selected node's trends, plotted (``t`` on a card)."""
+        if self.selected_node is None:
+            self.notify("select a node on the Overview first", title="trends", severity="warning")
+            return
+        self.action_show_screen("node")
 
     # Alerts (console.screens.silence): enter on the strip triages from the alert's question, s silences it.
     def on_alert_strip_selected(self, message: Any) -> None:

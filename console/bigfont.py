@@ -1,6 +1,7 @@
 """Large type for wall screens: words drawn three rows high with box-drawing characters.
 
-Only the letters the status words need (OK, DEGRADED, DOWN, UNKNOWN) plus digits and a few
+Only the letters the status words need (OK, DEGRADED, LAGGING, DOWN, CORRUPT, RECOVERING, FENCED,
+UNKNOWN) plus digits and a few
 signs; ``big_rows`` returns None for text it cannot draw, and the caller falls back to normal type.
 """
 
@@ -9,7 +10,9 @@ from __future__ import annotations
 __all__ = ["big_rows", "big_width"]
 
 _GLYPHS = {
-    "A": ("┏━┓", "┣━┫", "╹ ╹"), "D": ("┏━╮", "┃ ┃", "┗━╯"), "E": ("┏━╸", "┣━ ", "┗━╸"),
+    "A": ("┏━┓", "┣━┫", "╹ ╹"), "C": ("┏━╸", "┃  ", "┗━╸"), "F": ("┏━╸", "┣━ ", "╹  "),
+    "I": ("╻", "┃", "╹"), "L": ("╻  ", "┃  ", "┗━╸"), "P": ("┏━┓", "┣━┛", "╹  "), "T": ("╺┳╸", " ┃ ", " ╹ "),
+    "V": ("╻ ╻", "┃ ┃", "╰┳╯"), "S": ("┏━╸", "┗━┓", "╺━┛"), "D": ("┏━╮", "┃ ┃", "┗━╯"), "E": ("┏━╸", "┣━ ", "┗━╸"),
     "G": ("┏━╸", "┃╺┓", "┗━┛"), "K": ("╻ ╻", "┣┳┛", "╹┗╸"), "N": ("┏┓╻", "┃┗┫", "╹ ╹"),
     "O": ("┏━┓", "┃ ┃", "┗━┛"), "R": ("┏━┓", "┣┳┛", "╹┗╸"), "U": ("╻ ╻", "┃ ┃", "┗━┛"),
     "W": ("╻ ╻", "┃┃┃", "┗┻┛"), "0": ("┏━┓", "┃ ┃", "┗━┛"), "1": ("╺┓ ", " ┃ ", "╺┻╸"),

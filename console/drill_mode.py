@@ -5,7 +5,7 @@
 The sandbox is built and loaded and the fault injected (console.drill_sandbox, the same scenario as
 the unattended drill); then ``DrillApp`` opens on the Drill screen. The responder triages and runs
 playbooks with the usual screens; the clock line (console.widgets.drill_clock) stays on each of
-them. When a run succeeds (or on ``h``) a worker checks the node's health the drill's way; once it
+them. When a run succeeds (or on ``v``) a worker checks the node's health the drill's way; once it
 is healthy the clock stops, and the measured RTO/RPO are shown and written to the drill report
 (Markdown, plus the ``drill run --json`` object beside it). On exit the command prints the result
 as ``drill run`` does and removes the sandbox (unless ``--keep``).
@@ -64,13 +64,13 @@ class DrillApp(DrConsoleApp):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("5", "show_drill", "Drill"),
-        Binding("h", "check_recovery", "Check health", show=False),
+        Binding("v", "check_recovery", "Check health", show=False),  # "h" is the previous card
     ]
     """
     | Key(s) | Description |
     | :- | :- |
     | 5 | The Drill screen: scenario, fault, clock, targets, measured RTO/RPO. |
-    | h | Check the node's health now. |
+    | v | Check (verify) the node's health now. |
     """
 
     drill_revision: var[int] = var(0)
@@ -95,8 +95,18 @@ class DrillApp(DrConsoleApp):
         return [*super().get_system_commands(screen),
                 SystemCommand("Drill", "The drill: scenario, fault, clock, targets, measured RTO/RPO (5)",
                               self.action_show_drill),
-                SystemCommand("Check health", "Drill: check the node's health now; the clock stops when healthy (h)",
+                SystemCommand("Check health", "Drill: check the node's health now; the clock stops when healthy (v)",
                               self.action_check_recovery)]
+
+    def rto_clock(self, incident: Any, moment: float) -> tuple[float, float, str]:
+        """The header's RTO clock in a drill is the drill's: from the fault (not from the triage that opened
+        the incident) against the scenario's console target, stopped at the measured RTO."""
+        target = self.drill.scenario.console_target_rto_seconds
+        result = self.drill_result
+        if result is not None and result.rto_seconds is not None:
+            return result.rto_seconds, target, "restored" if result.rto_seconds <= target else "restored late"
+        elapsed = max(0.0, moment - self.drill.fault_wall.timestamp())
+        return elapsed, target, "on time" if elapsed <= target else "over"
 
     def action_show_drill(self) -> None:
         if not self.is_screen_installed("drill"):
@@ -229,7 +239,7 @@ def run_drill_console(args: argparse.Namespace, engine: str, output: Output | No
     if result is None:
         payload = {"scenario": drill.scenario.name, "engine": engine, "rto_seconds": None, "rpo_seconds": None,
                    "acked_writes": drill.acked_writes, "lost_writes": None,
-                   "target_rto_seconds": drill.scenario.target_rto_seconds,
+                   "target_rto_seconds": drill.scenario.console_target_rto_seconds,
                    "target_rpo_seconds": drill.scenario.target_rpo_seconds, "passed": False, "recovered": False,
                    "health": drill.checks[-1] if drill.checks else "not checked"}
         out.result(payload, f"FAIL {drill.scenario.name} on {engine}: the console was left before the node was "

@@ -123,8 +123,9 @@ def measure(sandbox: DrillSandbox, *, playbooks: list[dict[str, Any]] | None = N
             triage: list[dict[str, Any]] | None = None) -> tuple[DrillResult | None, str]:
     """(the drill's result, why) once the node is healthy; (None, why not) before. Blocks: run it in a worker.
 
-    Healthy, the RPO and the targets are the unattended drill's: the engine opens read-write, verifies
-    ok, and serves a write and a read; RTO is fault -> that check passing; RPO the acknowledged writes missing.
+    Healthy and the RPO are the unattended drill's: the engine opens read-write, verifies ok, and serves
+    a write and a read; RTO is fault -> that check passing; RPO the acknowledged writes missing. The RTO
+    target is the scenario's console target (a person at the keys), not the autopilot's.
     """
     ok, why = healthy(sandbox.data_dir)
     if not ok:
@@ -135,9 +136,10 @@ def measure(sandbox: DrillSandbox, *, playbooks: list[dict[str, Any]] | None = N
     if rpo.unreadable is not None:
         why += f"; cannot read back ({rpo.unreadable})"
     scenario = sandbox.scenario
+    target = scenario.console_target_rto_seconds  # a person's target, not the autopilot's
     result = DrillResult(scenario.name, sandbox.engine, rto, rpo.rpo_seconds, rpo.acked_writes, rpo.lost_writes,
-                         scenario.target_rto_seconds, scenario.target_rpo_seconds,
-                         met_targets(scenario, True, rto, rpo.rpo_seconds, rpo.lost_writes),
+                         target, scenario.target_rpo_seconds,
+                         met_targets(scenario, True, rto, rpo.rpo_seconds, rpo.lost_writes, target_rto_seconds=target),
                          recovered=True, health=why, playbooks=list(playbooks or []), triage=list(triage or []),
                          fault=sandbox.fault, lost_span_seconds=rpo.lost_span_seconds)
     return result, why

@@ -10,12 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from playbooks.fleet import AlertSeverity, Health
+from playbooks.fleet import AlertSeverity, FleetSnapshot, Health, NodeSnapshot, Thresholds
 # One duration format for the screens, the reports and the notifications (the incident model's).
 from playbooks.incident_model import duration_text
 
 __all__ = [
     "HEALTH_STYLE",
+    "LAGGING_STYLE",
+    "fleet_tally",
+    "lagging_seconds",
+    "quiet_fleet_note",
+    "rate_text",
+    "shown_health",
+    "upstream_name",
     "SEVERITY_STYLE",
     "bar",
     "bytes_text",
@@ -28,6 +35,7 @@ __all__ = [
     "percent_text",
     "severity_markup",
     "sparkline",
+    "spark_rows",
 ]
 
 # health -> (symbol, word, status variable)
@@ -40,6 +48,8 @@ HEALTH_STYLE: dict[Health, tuple[str, str, str]] = {
     Health.FENCED: ("■", "FENCED", "status-warn"),
     Health.UNKNOWN: ("?", "UNKNOWN", "status-unknown"),
 }
+# A serving standby further behind than ``Thresholds.standby_lag_warning_seconds``: not "OK" on a wall.
+LAGGING_STYLE = ("▲", "LAGGING", "status-warn")
 SEVERITY_STYLE: dict[AlertSeverity, tuple[str, str, str]] = {
     AlertSeverity.CRITICAL: ("✖", "CRIT", "status-crit"),
     AlertSeverity.WARNING: ("▲", "WARN", "status-warn"),
@@ -47,9 +57,77 @@ SEVERITY_STYLE: dict[AlertSeverity, tuple[str, str, str]] = {
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
-def health_markup(health: Health, *, bold: bool = True) -> str:
-    symbol, word, variable = HEALTH_STYLE[health]
+def health_markup(health: Health | tuple[str, str, str], *, bold: bool = True) -> str:
+    """``health`` (or a ``shown_health`` style) as markup: symbol and word in its status colour."""
+    symbol, word, variable = health if isinstance(health, tuple) else HEALTH_STYLE[health]
     return f"[{'bold ' if bold else ''}${variable}]{symbol} {word}[/]"
+
+
+def lagging_seconds(node: NodeSnapshot, thresholds: Thresholds) -> float | None:
+    """How far behind a serving standby is, when that is past the warning threshold; else None."""
+    lag = node.replication.lag_seconds
+    standby = node.role == "standby" or node.replication.upstream is not None
+    if not standby or not node.reachable or lag is None or lag <= thresholds.standby_lag_warning_seconds:
+        return None
+    return lag
+
+
+def shown_health(node: NodeSnapshot, thresholds: Thresholds) -> tuple[str, str, str]:
+    """(symbol, word, status variable) a person should read: the node's health, except that a healthy
+    standby lagging past the threshold reads "▲ LAGGING", never "✔ OK"."""
+    if node.health == Health.OK and lagging_seconds(node, thresholds) is not None:
+        return LAGGING_STYLE
+    return HEALTH_STYLE[node.health]
+
+
+def fleet_tally(snapshot: FleetSnapshot, thresholds: Thresholds) -> list[tuple[tuple[str, str, str], int]]:
+    """Each shown state with its node count, worst last (the order of ``HEALTH_STYLE``, LAGGING after OK)."""
+    order = [HEALTH_STYLE[Health.OK], LAGGING_STYLE] + [HEALTH_STYLE[health] for health in Health
+                                                        if health != Health.OK]
+    counts: dict[tuple[str, str, str], int] = {}
+    for node in snapshot.nodes:
+        style = shown_health(node, thresholds)
+        counts[style] = counts.get(style, 0) + 1
+    return [(style, counts[style]) for style in order if counts.get(style)]
+
+
+def quiet_fleet_note(snapshot: FleetSnapshot, thresholds: Thresholds) -> str:
+    """What the alert strip says when no alert fires: "" when every node reads OK, else which do not
+    (alerts wait for their rule: a node-down alert only fires after ``node_down_seconds``)."""
+    if snapshot.alerts:
+        return ""
+    not_ok = [(node.name, shown_health(node, thresholds)[1]) for node in snapshot.nodes
+              if shown_health(node, thresholds)[1] != "OK"]
+    if not not_ok:
+        return ""
+    words: dict[str, list[str]] = {}
+    for name, word in not_ok:
+        words.setdefault(word, []).append(name)
+    parts = [f"{len(names)} {word}" + (f" ({', '.join(names)})" if len(names) <= 3 else "")
+             for word, names in words.items()]
+    return f"no alert has fired yet, but {len(not_ok)} of {len(snapshot.nodes)} nodes are not OK: {'; '.join(parts)}"
+
+
+def upstream_name(node: NodeSnapshot, snapshot: FleetSnapshot | None) -> str | None:
+    """The name of the node ``node`` follows (its upstream is often a URL), else the upstream as given."""
+    upstream = node.replication.upstream
+    if upstream is None or snapshot is None:
+        return upstream
+    for other in snapshot.nodes:
+        if upstream in (other.name, other.address) or (other.address and upstream.rstrip("/") == other.address.rstrip("/")):
+            return other.name
+    return upstream
+
+
+def rate_text(per_second: float | None) -> str:
+    """Requests per second, short: "0", "3.2", "350", "12k"; "—" when unknown."""
+    if per_second is None:
+        return "—"
+    if per_second >= 10_000:
+        return f"{per_second / 1000:.0f}k"
+    if per_second >= 100:
+        return f"{per_second:.0f}"
+    return f"{per_second:.1f}".removesuffix(".0")
 
 
 def severity_markup(severity: AlertSeverity) -> str:
@@ -125,3 +203,25 @@ def sparkline(values: Sequence[float], width: int) -> str:
         return _SPARKS[0] * len(recent)
     scale = (len(_SPARKS) - 1) / (high - low)
     return "".join(_SPARKS[round((value - low) * scale)] for value in recent)
+
+
+def spark_rows(values: Sequence[float], width: int, rows: int, *, floor: float | None = None) -> list[str]:
+    """The last ``width`` values as a bar chart ``rows`` high (top row first), eight levels per row.
+
+    Scaled to ``floor`` (or the values' minimum) .. their maximum; a flat series is one low line.
+    """
+    if width <= 0 or rows <= 0:
+        return []
+    recent = list(values)[-width:]
+    if not recent:
+        return [""] * rows
+    low = min(recent) if floor is None else min(floor, min(recent))
+    high = max(recent)
+    levels = rows * 8
+    heights = [1 if high == low else max(1, round((value - low) / (high - low) * levels)) for value in recent]
+    lines = []
+    for row in range(rows - 1, -1, -1):  # the top row first
+        base = row * 8
+        lines.append("".join(" " if height <= base else ("█" if height >= base + 8 else _SPARKS[height - base - 1])
+                             for height in heights))
+    return lines

@@ -40,12 +40,14 @@ class SourceFailed(Message):
 
 
 class NodeSelected(Message):
-    """The responder picked a node (a card was focused or activated)."""
+    """The responder picked a node (a card was focused or activated: ``activate`` opens Triage,
+    ``screen`` another screen about the node, such as "node" for its trends)."""
 
-    def __init__(self, name: str, activate: bool = False) -> None:
+    def __init__(self, name: str, activate: bool = False, screen: str | None = None) -> None:
         super().__init__()
         self.name = name
         self.activate = activate
+        self.screen = screen
 
 
 class TriageAnswered(Message):

@@ -2,7 +2,8 @@
 # Install the system packages drconsole's tests use, without recommends, only those missing:
 # Debian's prometheus (with promtool) and prometheus-alertmanager, haproxy (the load balancer of
 # deploy/haproxy/haproxy.cfg), the shells whose completion scripts the tests load (zsh, fish),
-# and OpenSSH's server (the off-site SFTP repositories' tests start their own sshd on a loopback port).
+# OpenSSH's server (the off-site SFTP repositories' tests start their own sshd on a loopback port) and
+# chromium (the headless browser that screenshots `drconsole serve web`).
 # Used by `make system-deps` (every `make test`), tests/promstack.py and tests/haproxy_support.py.
 # Silent when everything is there.
 #
@@ -24,6 +25,7 @@ haproxy:haproxy
 zsh:zsh
 fish:fish
 sshd:openssh-server
+chromium:chromium
 "
 PACKAGES=""
 for need in $NEEDS; do

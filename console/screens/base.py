@@ -24,7 +24,10 @@ class ConsoleScreen(Screen[None]):
         return cast("DrConsoleApp", self.app)
 
     def status_bar(self) -> StatusBar:
-        self._status_bar = StatusBar(tz=self.console.tz, id="status-bar")
+        self._status_bar = StatusBar(tz=self.console.tz, thresholds=self.console.thresholds, id="status-bar")
+        clock = getattr(self.console, "rto_clock", None)
+        if clock is not None:  # drill mode: the header's clock is the drill's (console.drill_mode)
+            self._status_bar.rto_clock = clock
         return self._status_bar
 
     def on_mount(self) -> None:

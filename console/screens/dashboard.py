@@ -1,4 +1,9 @@
-"""The wall-screen dashboard: read-only, large type, nothing to act on."""
+"""The wall-screen dashboard: read-only, large type, nothing to act on, the whole screen used.
+
+Tiles share the screen whatever its size (``tile_grid``: the columns that give each tile the most
+room, the rows filling the height); each tile has its status in large type, its figures and its
+trends. Alerts are in one place, the strip under the header, which grows with the screen.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,36 @@ from textual.binding import BindingType
 from textual.containers import Grid
 from textual.widgets import Static
 
+from console.format import quiet_fleet_note, upstream_name
 from console.screens.base import ConsoleScreen
+from console.trends import TrendReader
 from console.widgets.key_bar import KeyBar
 from console.widgets.alert_strip import AlertStrip
 from console.widgets.dashboard_header import DashboardHeader
 from console.widgets.fleet_tile import FleetTile
 from console.widgets.split_brain_banner import SplitBrainBanner
 
-__all__ = ["DashboardScreen"]
+__all__ = ["DashboardScreen", "tile_grid"]
+
+HEADER_ROWS = 5  # the status bar, the header (3), the key bar
+
+
+def tile_grid(count: int, width: int, height: int) -> tuple[int, int]:
+    """(columns, rows) of ``count`` tiles on ``width`` x ``height`` cells: the layout whose tiles are the
+    largest, a cell being about twice as tall as it is wide (a tile 60 wide and 24 high reads square)."""
+    if count <= 0:
+        return 1, 1
+    best: tuple[float, int, int] | None = None
+    for columns in range(1, count + 1):
+        rows = -(-count // columns)
+        tile_width, tile_height = width / columns, height / rows
+        if tile_width < 30 and columns > 1:
+            break
+        score = min(tile_width / 2.5, tile_height)
+        if best is None or score > best[0]:
+            best = (score, columns, rows)
+    assert best is not None
+    return best[1], best[2]
 
 
 class DashboardScreen(ConsoleScreen):
@@ -37,7 +64,7 @@ class DashboardScreen(ConsoleScreen):
 
     def compose(self) -> ComposeResult:
         yield self.status_bar()
-        yield DashboardHeader(tz=self.console.tz, id="dashboard-header")
+        yield DashboardHeader(tz=self.console.tz, thresholds=self.console.thresholds, id="dashboard-header")
         yield SplitBrainBanner()
         yield AlertStrip()
         yield Grid(id="tiles")
@@ -53,6 +80,9 @@ class DashboardScreen(ConsoleScreen):
         self._banner = self.query_one(SplitBrainBanner)
         self._grid = self.query_one("#tiles", Grid)
         self._tile_list: list[FleetTile] = []
+        self._trends = TrendReader(self.console.history)
+        self._grid_shape: tuple[int, int] | None = None
+        self._status_bar.show_tally = False  # the header says it in large type: once is enough
         self.watch(self.console, "snapshot", self._show, init=True)
         self.watch(self.console, "now", self._show_now, init=True)
 
@@ -67,24 +97,40 @@ class DashboardScreen(ConsoleScreen):
             return
         self._strip.alerts = snapshot.alerts
         self._strip.notices = snapshot.notices
+        self._strip.quiet_note = quiet_fleet_note(snapshot, self.console.thresholds)
         self._banner.nodes = snapshot.split_brain_nodes
         names = [node.name for node in snapshot.nodes]
         grid = self._grid
         if [tile.node_name for tile in self._tiles()] != names:
             grid.remove_children()
-            self._tile_list = [FleetTile(name, tz=self.console.tz, id=f"tile-{index}")
-                               for index, name in enumerate(names)]
+            self._tile_list = [FleetTile(name, tz=self.console.tz, thresholds=self.console.thresholds,
+                                         id=f"tile-{index}") for index, name in enumerate(names)]
             grid.mount_all(self._tile_list)
+            self._layout()
             self.call_after_refresh(self._show)
             return
         for tile, node in zip(self._tiles(), snapshot.nodes, strict=False):
+            tile.trends = self._trends.of(node.name)
+            tile.upstream = upstream_name(node, snapshot)
             tile.now = snapshot.taken_at  # ages as of the snapshot: a tile changes once per tick at most
             tile.node = node
-        count = len(names)
-        width = self.size.width
-        columns = min(count, 4 if width >= 180 else (3 if width >= 120 and count > 4 else 2)) or 1
-        if grid.styles.grid_size_columns != columns:  # a restyle repaints the whole screen: only on a change
-            grid.styles.grid_size_columns = columns
+        self._layout()
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        """The grid fills the screen; the strip gets more rows on a tall one (alerts are listed nowhere else)."""
+        width, height = self.size
+        self._strip.max_lines = max(2, min(10, height // 6))
+        rows_left = max(1, height - HEADER_ROWS - self._strip.max_lines)
+        shape = tile_grid(len(self._tiles()), width, rows_left)
+        if shape == self._grid_shape:
+            return  # a restyle repaints the whole screen: only on a change
+        self._grid_shape = shape
+        grid = self._grid
+        grid.styles.grid_size_columns, grid.styles.grid_size_rows = shape
+        grid.styles.grid_rows = "1fr"
 
     def _show_now(self) -> None:
         self._header.now = self.console.now  # the big clock; the tiles change with the snapshot only

@@ -38,12 +38,12 @@ class DrillScreen(ConsoleScreen):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("h", "app.check_recovery", "Check health"),
+        Binding("v", "app.check_recovery", "Check health"),
     ]
     """
     | Key(s) | Description |
     | :- | :- |
-    | h | Check the node's health now (the clock stops when it is healthy). |
+    | v | Check (verify) the node's health now (the clock stops when it is healthy). |
     """
 
     @property
@@ -73,7 +73,8 @@ class DrillScreen(ConsoleScreen):
                  fault=drill.fault_summary),
             line("Load: $acked acknowledged writes before the fault (ledger kept outside the data dir)",
                  acked=drill.acked_writes),
-            line("Targets: RTO $rto · RPO $rpo", rto=f"{scenario.target_rto_seconds:g} s",
+            line("Targets: RTO $rto · RPO $rpo", rto=f"{scenario.console_target_rto_seconds:g} s (a person at the "
+                                                     f"keys; the unattended drill's: {scenario.target_rto_seconds:g} s)",
                  rpo=f"{scenario.target_rpo_seconds:g} s" + (" (no acknowledged write lost)"
                                                               if scenario.target_rpo_seconds == 0 else "")),
             Content(""),
@@ -81,7 +82,7 @@ class DrillScreen(ConsoleScreen):
         if result is None:
             lines.append(line("[b]Respond as you would for real:[/b] 2 triage the node · enter on a recommended "
                               "playbook · s start it · type the node name to confirm a destructive step."))
-            lines.append(line("The clock stops when a run leaves the node healthy (h: check now)."))
+            lines.append(line("The clock stops when a run leaves the node healthy (v: check now)."))
             if drill.checks:
                 lines.append(line("[dim]last health check: $why[/dim]", why=drill.checks[-1]))
         else:

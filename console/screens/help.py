@@ -12,17 +12,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from console.commands import COMMANDS, allowed
+from console.widgets.text import line
 
 __all__ = ["HelpScreen"]
 
 
 def _keys(bindings: list[BindingType]) -> list[tuple[str, str]]:
-    rows = []
+    """(keys, what) per binding; keys that do the same thing share a row ("down,j right,l  Next")."""
+    rows: dict[str, list[str]] = {}
     for binding in bindings:
         if isinstance(binding, Binding) and binding.description:
             keys = binding.key_display or binding.key.replace("question_mark", "?")
-            rows.append((keys, binding.description))
-    return rows
+            rows.setdefault(binding.description, []).append(keys)
+    return [(" ".join(keys), description) for description, keys in rows.items()]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -39,6 +41,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
+            yield Static(line("[b $accent]escape[/] or [b $accent]?[/] closes this help · "
+                              "[b $accent]↑ ↓[/] scroll"), id="help-close")
             yield Static(self._content(), id="help-text")
 
     def _content(self) -> Table:
@@ -63,8 +67,12 @@ class HelpScreen(ModalScreen[None]):
             sections.append(("dashboard", [("—", "read-only status board: no action is available")]))
         else:
             sections[0][1][:0] = [(key, text) for key, text in _keys(DrConsoleApp.BINDINGS) if key not in ("?", "ctrl+q")]
+            from console.screens.node import NodeScreen
+            from console.widgets.alert_strip import AlertStrip
+
             for name, screen in (("overview", OverviewScreen), ("node card", NodeCard), ("triage", TriageScreen),
-                                 ("run", RunScreen), ("timeline", TimelineScreen)):
+                                 ("run", RunScreen), ("timeline", TimelineScreen), ("alert strip", AlertStrip),
+                                 ("node trends", NodeScreen)):
                 sections.append((name, _keys(screen.BINDINGS)))
             if getattr(app, "drill", None) is not None:  # drill mode (console.drill_mode): its own keys
                 from console.screens.drill import DrillScreen

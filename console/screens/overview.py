@@ -12,7 +12,9 @@ from textual.widgets import Static
 from console.screens.base import ConsoleScreen
 from console.widgets.key_bar import KeyBar
 from console.widgets.alert_strip import AlertStrip
-from console.widgets.node_card import CardSeries, NodeCard
+from console.format import quiet_fleet_note, upstream_name
+from console.trends import TrendReader
+from console.widgets.node_card import NodeCard
 from console.widgets.split_brain_banner import SplitBrainBanner
 
 __all__ = ["OverviewScreen"]
@@ -27,7 +29,8 @@ class OverviewScreen(ConsoleScreen):
         Binding("up,k", "move(-1)", "Previous", show=False),
         Binding("right,l", "move(1)", "Next", show=False),
         Binding("left,h", "move(-1)", "Previous", show=False),
-        Binding("a", "focus_alerts", "Alerts", show=False),  # in the help and the palette; the key bar is full
+        # "!", not "a": a key means one thing across the screens, and "a" accepts on Triage.
+        Binding("exclamation_mark", "focus_alerts", "Alerts", key_display="!", show=False),
     ]
     """
     | Key(s) | Description |
@@ -35,7 +38,8 @@ class OverviewScreen(ConsoleScreen):
     | down/right, j/l | Select the next node. |
     | up/left, k/h | Select the previous node. |
     | enter | Triage the selected node (opens an incident). |
-    | a | Select an alert in the strip (enter triages from it, s silences it). |
+    | t | The selected node's trends, plotted (the card's binding). |
+    | ! | Select an alert in the strip (enter triages from it, m silences it). |
     """
 
     def compose(self) -> ComposeResult:
@@ -55,6 +59,7 @@ class OverviewScreen(ConsoleScreen):
         self._grid = self.query_one("#cards", Grid)
         self._scroll = self.query_one("#cards-scroll", VerticalScroll)
         self._card_list: list[NodeCard] = []
+        self._trends = TrendReader(self.console.history)
         notice = self.query_one("#overview-notice", Static)
         notice.display = bool(self.console.notice)
         self.watch(self.console, "snapshot", self._show, init=True)
@@ -74,32 +79,40 @@ class OverviewScreen(ConsoleScreen):
             return
         strip.alerts = snapshot.alerts
         strip.notices = snapshot.notices
+        strip.quiet_note = quiet_fleet_note(snapshot, self.console.thresholds)
         banner.nodes = snapshot.split_brain_nodes
         grid = self._grid
         names = [node.name for node in snapshot.nodes]
         if [card.node_name for card in self._cards()] != names:
             grid.remove_children()
-            self._card_list = [NodeCard(name, tz=self.console.tz, id=f"card-{index}")
-                               for index, name in enumerate(names)]
+            self._card_list = [NodeCard(name, tz=self.console.tz, thresholds=self.console.thresholds,
+                                        id=f"card-{index}") for index, name in enumerate(names)]
             grid.mount_all(self._card_list)
             self.call_after_refresh(self._after_mount_cards)
-        history = self.console.history
-        bucket = self.console.sparkline_seconds
         for card, node in zip(self._cards(), snapshot.nodes, strict=False):
-            card.series = CardSeries(disk=tuple(history.series(node.name, "disk_used", bucket)),
-                                     memory=tuple(history.series(node.name, "memory_ratio", bucket)),
-                                     lag=tuple(history.series(node.name, "lag_records", bucket)),
-                                     time_to_full_seconds=history.time_to_full(node.name))
+            card.trends = self._trends.of(node.name)
+            card.upstream = upstream_name(node, snapshot)
             card.now = snapshot.taken_at  # ages "as of" the snapshot: a card changes once per tick at most
             card.node = node
         self._layout()
 
     def _after_mount_cards(self) -> None:
         self._show()
+        self._focus_selected()
+
+    def on_screen_resume(self) -> None:
+        self._focus_selected()
+
+    def _focus_selected(self) -> None:
+        """A card has the focus whenever the Overview shows (the selected node's, else the first):
+        enter works at once, without a tab first."""
+        cards = self._cards()
+        if not cards or isinstance(self.focused, NodeCard) or (self.focused is not None and self.focused.has_focus
+                                                                and self.focused is self._strip):
+            return
         selected = self.console.selected_node
-        for card in self._cards():
-            if card.node_name == selected and self.focused is None:
-                card.focus()
+        card = next((card for card in cards if card.node_name == selected), cards[0])
+        card.focus(scroll_visible=False)
 
     def _layout(self) -> None:
         """Two columns at 80 wide, three from 150; rows share the height unless that gets too small."""

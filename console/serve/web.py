@@ -6,6 +6,10 @@ pipes; the command is fixed here (nothing the browser sends chooses it) and its 
 (console.launch.build_app). The environment is console.serve.roles' allow-list, not the server's:
 an authenticating proxy's secrets or a node token in the server's environment never reach it.
 Sessions are audited like SSH sessions (user "web", the client's address).
+
+The page is textual-serve's with drconsole's template (console/serve/web_assets): the terminal's
+font is served from ``/assets/fonts/`` by this server, so the page requests nothing from any other
+host (textual-serve's own template loads it from an external font service).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
@@ -29,6 +34,7 @@ from playbooks.state import StateDir
 __all__ = ["WallServer", "viewer_command"]
 
 STOP_GRACE_SECONDS = 3.0  # a dashboard that does not quit when asked is killed after this
+ASSETS = Path(__file__).with_name("web_assets")
 log = logging.getLogger("drconsole.serve.web")
 
 
@@ -58,12 +64,25 @@ class WallServer(Server):
     def __init__(self, *, host: str = "127.0.0.1", port: int = 8000, config: Path | None = None,
                  public_url: str | None = None, max_sessions: int = 32) -> None:
         super().__init__(viewer_command(config), host=host, port=port, title="drconsole dashboard",
-                         public_url=public_url)
+                         public_url=public_url, templates_path=ASSETS / "templates")
         self.max_sessions = max_sessions
         self.sessions = 0
 
     def initialize_logging(self) -> None:
         logging.basicConfig(level="INFO", format="drconsole: serve web: %(message)s", stream=sys.stderr)
+
+    async def _make_app(self) -> web.Application:
+        app = await super()._make_app()
+        app.router.add_static("/assets", ASSETS, name="assets")
+        return app
+
+    @aiohttp_jinja2.template("app_index.html")
+    async def handle_index(self, request: web.Request) -> dict[str, object]:
+        """textual-serve's page context, plus where the bundled font is (``assets_url``)."""
+        context: dict[str, object] = await Server.handle_index.__wrapped__(self, request)  # type: ignore[attr-defined]
+        path = request.app.router["assets"].url_for(filename="/")
+        context["assets_url"] = f"{self.public_url}{path}".rstrip("/") + "/"
+        return context
 
     async def on_startup(self, app: web.Application) -> None:
         """Nothing: the line saying where we listen is printed once the socket is bound (``_serve``)."""

@@ -1,9 +1,11 @@
 """The alert strip: a degraded source's notice, then every firing alert, critical first.
 
-On the Overview the strip is selectable (``AlertStrip(selectable=True)``, focused with ``a``, and
+On the Overview the strip is selectable (``AlertStrip(selectable=True)``, focused with ``!``, and
 focusable only until it loses focus again):
 up/down move the cursor, enter triages the alert's node at the question the alert starts
-(``Selected``), ``s`` asks to silence it in Alertmanager (``SilenceRequested``). The app decides
+(``Selected``), ``m`` (mute) asks to silence it in Alertmanager (``SilenceRequested``).
+When no alert fires, the strip says so once, and says which nodes are not OK all the same
+(``quiet_note``): alerts wait for their rule (node-down after 30 s), a wall screen must not. The app decides
 what those may do (console.screens.silence); on the dashboard the strip cannot take focus, so no
 key reaches it.
 """
@@ -24,7 +26,7 @@ from playbooks.fleet import Alert
 
 __all__ = ["AlertStrip"]
 
-LINES = 4  # app.tcss caps the strip at four rows: notices first, then as many alerts as fit
+LINES = 4  # the strip's rows by default: notices first, then as many alerts as fit (a wall screen sets more)
 
 
 class AlertStrip(Widget):
@@ -37,14 +39,14 @@ class AlertStrip(Widget):
         Binding("down,j", "move(1)", "Next alert", show=False),
         Binding("up,k", "move(-1)", "Previous alert", show=False),
         Binding("enter", "select", "Triage"),
-        Binding("s", "silence", "Silence"),
+        Binding("m", "silence", "Silence"),  # m(ute): "s" starts a run on the Run screen
     ]
     """
     | Key(s) | Description |
     | :- | :- |
-    | up/down | Move between alerts (when the strip has focus: a on the Overview). |
+    | up/down | Move between alerts (when the strip has focus: ! on the Overview). |
     | enter | Triage the alert's node, starting at the question the alert links to. |
-    | s | Silence the alert in Alertmanager (asks for a duration and a comment). |
+    | m | Silence (mute) the alert in Alertmanager (asks for a duration and a comment). |
     """
 
     class Selected(Message):
@@ -63,8 +65,9 @@ class AlertStrip(Widget):
 
     alerts: reactive[tuple[Alert, ...]] = reactive((), layout=True)
     notices: reactive[tuple[str, ...]] = reactive((), layout=True)
+    quiet_note: reactive[str] = reactive("", layout=True)
     cursor: reactive[int] = reactive(0)
-    max_lines: reactive[int] = reactive(3, layout=True)
+    max_lines: reactive[int] = reactive(LINES, layout=True)
 
     def __init__(self, *, selectable: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -103,12 +106,16 @@ class AlertStrip(Widget):
             self.post_message(self.SilenceRequested(self.highlighted))
 
     def render(self) -> Content:
-        lines = [line("[b $status-warn]⚠ DEGRADED[/] $notice", notice=notice) for notice in self.notices[:LINES - 1]]
+        lines = [line("[b $status-warn]⚠ DEGRADED[/] $notice", notice=notice)
+                 for notice in self.notices[:self.max_lines - 1]]
         alerts = self.alerts
         if not alerts:
-            lines.append(line("[$status-ok]✔ OK[/] no active alerts"))
+            if self.quiet_note:
+                lines.append(line("[b $status-warn]▲ NOT OK[/] $note", note=self.quiet_note))
+            else:
+                lines.append(line("[$status-ok]✔ OK[/] no active alerts"))
             return Content("\n").join(lines)
-        room = max(1, min(self.max_lines, LINES - len(lines)))
+        room = max(1, self.max_lines - len(lines))
         cursor = min(self.cursor, len(alerts) - 1)
         count = len(alerts) if len(alerts) <= room else max(1, room - 1)  # the last row counts the rest
         start = min(max(0, cursor - count + 1), len(alerts) - count)  # the cursor stays in view
@@ -116,7 +123,7 @@ class AlertStrip(Widget):
         marked = self.has_focus
         for index, alert in enumerate(shown, start=start):
             mark = ("▶ " if index == cursor else "  ") if marked else ""
-            silence = " [dim](s: silence)[/dim]" if marked and index == cursor and alert.source == "alertmanager" else ""
+            silence = " [dim](m: silence)[/dim]" if marked and index == cursor and alert.source == "alertmanager" else ""
             lines.append(line(f"$mark{severity_markup(alert.severity)} [b]$node[/b] $message{silence}",
                               mark=mark, node=alert.node, message=alert.message))
         hidden = len(alerts) - len(shown)

@@ -1,4 +1,8 @@
-"""The dashboard's headline: the time in large digits and the fleet's tally in words."""
+"""The dashboard's headline: the time (UTC) in large digits and the fleet's tally in words.
+
+The alerts are not counted here: the strip under the header lists them, once. The third line says
+how fresh the board is ("as of 12:04:09 UTC"): a wall screen whose source stalled must show it.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,9 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Digits, Static
 
-from console.format import HEALTH_STYLE, clock_text
+from console.format import clock_text, fleet_tally
 from console.widgets.text import line
-from playbooks.fleet import FleetSnapshot, Health
+from playbooks.fleet import FleetSnapshot, Thresholds
 
 __all__ = ["DashboardHeader"]
 
@@ -23,13 +27,16 @@ class DashboardHeader(Horizontal):
     snapshot: reactive[FleetSnapshot | None] = reactive(None)
     now: reactive[datetime | None] = reactive(None)
 
-    def __init__(self, *, tz: tzinfo | None = None, title: str = "drconsole", id: str | None = None) -> None:
+    def __init__(self, *, tz: tzinfo | None = None, title: str = "drconsole", thresholds: Thresholds | None = None,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.tz = tz
         self.title = title
+        self.thresholds = thresholds or Thresholds()
 
     def compose(self) -> ComposeResult:
         yield Digits("--:--", id="dashboard-clock")
+        yield Static("\n" + ("UTC" if self.tz is None else str(self.tz)), id="dashboard-zone")
         yield Static(id="dashboard-tally")
 
     def watch_now(self, now: datetime | None) -> None:
@@ -47,17 +54,14 @@ class DashboardHeader(Horizontal):
         if snapshot is None:
             tally.update(line("[b]$title[/b]\nwaiting for the first refresh", title=self.title))
             return
-        counts = {health: 0 for health in Health}
-        for node in snapshot.nodes:
-            counts[node.health] += 1
-        parts = [f"[b ${HEALTH_STYLE[health][2]}]{HEALTH_STYLE[health][0]} {count} {HEALTH_STYLE[health][1]}[/]"
-                 for health, count in counts.items() if count]
-        alerts = len(snapshot.alerts)
+        parts = [f"[b ${variable}]{symbol} {count} {word}[/]" for (symbol, word, variable), count
+                 in fleet_tally(snapshot, self.thresholds)]
+        zone = "UTC" if self.tz is None else str(self.tz)
         tally.update(Content("\n").join([
-            line("[b]$title[/b] · $count nodes · read-only · clock $zone", title=self.title,
-                 count=str(len(snapshot.nodes)), zone="UTC" if self.tz is None else str(self.tz)),
+            line("[b]$title[/b] · $count nodes · read-only · times in $zone", title=self.title,
+                 count=str(len(snapshot.nodes)), zone=zone),
             line("  ".join(parts)),
-            line(f"{alerts} active alert{'s' if alerts != 1 else ''}" if alerts else "[$status-ok]✔ no active alerts[/]"),
+            line("[dim]as of $at $zone[/dim]", at=clock_text(snapshot.taken_at, self.tz), zone=zone),
         ]))
 
     def on_mount(self) -> None:

@@ -60,7 +60,7 @@ class DrillClock(Widget):
         now = getattr(self.app, "now", None)
         # The app's clock (frozen in tests), like every other clock on screen; the measured RTO is monotonic.
         elapsed = (now - drill.fault_wall).total_seconds() if now is not None else drill.elapsed()
-        self.text = drill_line(scenario.name, drill.engine, elapsed, scenario.target_rto_seconds,
+        self.text = drill_line(scenario.name, drill.engine, elapsed, scenario.console_target_rto_seconds,
                                scenario.target_rpo_seconds, result, bool(getattr(self.app, "drill_checking", False)))
 
     def render(self) -> Content:

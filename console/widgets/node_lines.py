@@ -13,8 +13,10 @@ from textual.geometry import Region, Size
 from textual.reactive import var
 from textual.widget import Widget
 
+from console.format import lagging_seconds
+from console.trends import Trends
 from console.widgets.text import changed_lines
-from playbooks.fleet import Health, NodeSnapshot
+from playbooks.fleet import Health, NodeSnapshot, Thresholds
 
 __all__ = ["NodeLines", "corruption_text"]
 
@@ -33,17 +35,24 @@ def corruption_text(node: NodeSnapshot, width: int) -> str:
 
 
 class NodeLines(Widget):
-    """Subclasses give ``_render_lines()`` and may extend ``_title()``."""
+    """Subclasses give ``_render_lines()`` and may extend ``_title()``.
+
+    The screen sets ``trends`` (the node's recent figures), ``upstream`` (the name of the node a
+    standby follows) and then ``node``, once per tick; ``thresholds`` decide when a standby lags.
+    """
 
     # ``var``: the widget itself is never repainted; its lines are, and only those that changed.
     node: var[NodeSnapshot | None] = var(None)
     now: var[datetime | None] = var(None)
+    trends: var[Trends] = var(Trends)
+    upstream: var[str | None] = var(None)
 
-    def __init__(self, node_name: str, *, tz: tzinfo | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, node_name: str, *, tz: tzinfo | None = None, thresholds: Thresholds | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.node_name = node_name
         self.tz = tz
+        self.thresholds = thresholds or Thresholds()
         self.border_title = self._title_shown = node_name
         self._pending = False
         self._shown: list[Content] = []
@@ -62,9 +71,14 @@ class NodeLines(Widget):
                 self._title_shown = self.border_title = title
             for health in Health:
                 self.set_class(node.health == health, f"-{health.value}")
+            self.set_class(node.health == Health.OK and lagging_seconds(node, self.thresholds) is not None,
+                           "-lagging")
         self._schedule()
 
     def watch_now(self) -> None:
+        self._schedule()
+
+    def watch_trends(self) -> None:
         self._schedule()
 
     def on_resize(self) -> None:

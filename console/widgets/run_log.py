@@ -45,3 +45,14 @@ class RunLog(RichLog):
             self.clear()
             self._written = 0
             self.call_after_refresh(self.show, self._lines)
+
+    def write(self, content: object, width: int | None = None, expand: bool = False, shrink: bool = True,
+              scroll_end: bool | None = None, animate: bool = False) -> RunLog:
+        # Wrapped to the pane as it is now (its size less border, padding and scrollbar), not to the
+        # width the log had before a resize: RichLog measures the content region, which lags one
+        # layout behind. Wider than the content region, a line was cut at the right edge.
+        if width is None and self._width:
+            room = self._width - self.styles.gutter.width - self.styles.scrollbar_size_vertical
+            width = max(self.min_width, room)
+        super().write(content, width=width, expand=expand, shrink=shrink, scroll_end=scroll_end, animate=animate)
+        return self

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 
 from textual.content import Content
 from textual.reactive import reactive, var
 from textual.widget import Widget
 
-from console.format import HEALTH_STYLE, clock_text, duration_text, local_clock_text
+from console.format import LAGGING_STYLE, clock_text, duration_text, fleet_tally, local_clock_text
 from console.widgets.text import line, spread
-from playbooks.fleet import FleetSnapshot, Health
+from playbooks.fleet import FleetSnapshot, Thresholds
 from playbooks.incident_model import Incident
 
 __all__ = ["StatusBar"]
@@ -29,18 +30,33 @@ class StatusBar(Widget):
     snapshot: var[FleetSnapshot | None] = var(None)
     incident: var[Incident | None] = var(None, always_update=True)
     now: var[datetime | None] = var(None)
+    show_tally: var[bool] = var(True)  # the dashboard's header has the tally in large type
     text: reactive[Content] = reactive(Content(""))
 
-    def __init__(self, *, tz: tzinfo | None = None, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, *, tz: tzinfo | None = None, thresholds: Thresholds | None = None, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.tz = tz
+        self.thresholds = thresholds or Thresholds()
+        self.rto_clock: Callable[[Incident, float], tuple[float, float, str]] = self.incident_clock
+
+    @staticmethod
+    def incident_clock(incident: Incident, moment: float) -> tuple[float, float, str]:
+        """(elapsed, target, state) of ``incident``'s RTO clock: "on time", "over", "restored",
+        "restored late" or "closed". Drill mode gives the drill's clock instead (``rto_clock``)."""
+        elapsed = incident.clock_seconds(moment)
+        within = incident.within_target(moment)
+        if incident.status == "resolved":
+            return elapsed, incident.target_rto_seconds, "restored" if within else "restored late"
+        if incident.status == "closed":
+            return elapsed, incident.target_rto_seconds, "closed"
+        return elapsed, incident.target_rto_seconds, "on time" if within else "over"
 
     def _watch_inputs(self) -> None:
         if self.is_mounted:
             self.text = self._compose_text()
 
-    watch_screen_name = watch_mode = watch_snapshot = watch_incident = watch_now = _watch_inputs
+    watch_screen_name = watch_mode = watch_snapshot = watch_incident = watch_now = watch_show_tally = _watch_inputs
 
     def on_resize(self) -> None:
         self._watch_inputs()
@@ -54,33 +70,23 @@ class StatusBar(Widget):
         parts: list[Content] = []
         width = self.content_size.width or 80
         snapshot = self.snapshot
-        if snapshot is not None:
-            counts = {health: 0 for health in Health}
-            for node in snapshot.nodes:
-                counts[node.health] += 1
-            tallies = [f"[${HEALTH_STYLE[health][2]}]{count}{HEALTH_STYLE[health][0]}[/]"
-                       for health, count in counts.items() if count]
+        if snapshot is not None and self.show_tally:
+            # A symbol per state; "lag" beside LAGGING's, which shares DEGRADED's warning triangle.
+            tallies = [f"[${variable}]{count}{symbol}{'lag' if (symbol, word, variable) == LAGGING_STYLE else ''}[/]"
+                       for (symbol, word, variable), count in fleet_tally(snapshot, self.thresholds)]
             prefix = f"{len(snapshot.nodes)} nodes " if width >= 100 else ""
             parts.append(line(prefix + " ".join(tallies)))
         incident, now = self.incident, self.now
         if incident is not None and now is not None:
-            moment = now.timestamp()
-            elapsed = incident.clock_seconds(moment)
-            if incident.status == "resolved":
-                late = not incident.within_target(moment)
-                verdict = "[$status-warn]✔ restored late[/]" if late else "[$status-ok]✔ restored[/]"
-                if incident.lost():  # the service is back, not all of its data: say so where the clock is
-                    verdict += " [b $status-crit]⚠ data lost[/]"
-            elif incident.status == "closed":
-                verdict = "■ closed"
-            elif incident.within_target(moment):
-                verdict = "[$status-ok]✔ on time[/]"
-            else:
-                verdict = "[b $status-crit]✖ OVER[/]"
+            elapsed, target, state = self.rto_clock(incident, now.timestamp())
+            verdict = {"restored late": "[$status-warn]✔ restored late[/]", "restored": "[$status-ok]✔ restored[/]",
+                       "closed": "■ closed", "on time": "[$status-ok]✔ on time[/]"}.get(state,
+                                                                                      "[b $status-crit]✖ OVER[/]")
+            if state in ("restored", "restored late") and incident.lost():
+                verdict += " [b $status-crit]⚠ data lost[/]"  # the service is back, not all of its data
             name = "$id " if width >= 100 else ""  # the id is on the Timeline when the bar is narrow
             parts.append(line(f"[b]$severity[/b] {name}RTO $elapsed/$target {verdict}", severity=incident.severity,
-                              id=incident.id, elapsed=duration_text(elapsed),
-                              target=duration_text(incident.target_rto_seconds)))
+                              id=incident.id, elapsed=duration_text(elapsed), target=duration_text(target)))
         # Seconds only while an incident's clock runs: an idle board then changes once a minute.
         if now is not None:
             clock = clock_text(now, self.tz)

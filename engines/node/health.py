@@ -230,6 +230,21 @@ class DegradedProbe:
                          f"(threshold {BACKUP_MAX_AGE_SECONDS // 3600} h)")
         return found
 
+    def volume(self) -> dict[str, Any]:
+        """The data dir's volume and the host's memory in bytes (``/health``'s ``disk`` and ``memory``):
+        a console shows "120G/200G", and a trend of used bytes gives a time-to-full."""
+        found: dict[str, Any] = {}
+        try:
+            usage = shutil.disk_usage(self.data_dir)
+        except OSError:
+            pass
+        else:
+            found["disk"] = {"path": str(self.data_dir), "total_bytes": usage.total, "used_bytes": usage.used}
+        memory = psutil.virtual_memory()
+        found["memory"] = {"host_total_bytes": memory.total, "host_used_bytes": memory.total - memory.available,
+                           "rss_bytes": psutil.Process().memory_info().rss}
+        return found
+
     def backup(self) -> dict[str, Any] | None:
         """The newest full and verified backup of the node's repository (``BackupWatch`` caches it)."""
         return self.watch.report(self.repo())

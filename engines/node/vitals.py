@@ -212,6 +212,7 @@ class NodeVitals:
         backup = self.degraded.backup()
         if backup is not None:
             body["backup"] = backup
+        body.update(self.degraded.volume())
         if self.tracker.recovering is None:
             stats = node.engine.stats()
             # How the WAL reaches the archive: its state, why it fails, how much is held.

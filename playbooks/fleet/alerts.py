@@ -56,6 +56,9 @@ class Thresholds(BaseModel):
     error_rate_window_seconds: float = Field(default=120, ge=10, le=3600,
                                              description="the error rate is averaged over this window")
     replication_lag_seconds: float | None = Field(default=None, gt=0, description="off unless set")
+    # No alert of its own either: how far behind a serving standby may be before the console shows
+    # it LAGGING instead of OK (a standby 37 s behind is not "OK" to a person reading a wall screen).
+    standby_lag_warning_seconds: float = Field(default=10, gt=0, description="a standby further behind shows LAGGING")
     # A daily backup with slack, and five of the node's 60 s archive timeouts (triage uses them too).
     backup_max_age_seconds: float = Field(default=26 * 3600, gt=0, description="newest full backup older is stale")
     archive_lag_seconds: float = Field(default=300, gt=0, description="oldest write not yet in the WAL archive")

@@ -211,7 +211,8 @@ class HttpNodeReader:
             backup=local_backup or self._backup(_dict(body.get("backup")), _dict(body.get("archive"))),
             performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
                                     error_rate_per_second=rates.error_rate_per_second,
-                                    errors_total=rates.errors_total),
+                                    errors_total=rates.errors_total, write_ops_per_second=rates.write_ops_per_second,
+                                    read_ops_per_second=rates.read_ops_per_second),
             **self._peer_view(peers_response))
         return self.reachability.ok(node)
 

@@ -3,7 +3,8 @@
 ``parse_metrics`` keeps the drconsole series by name; ``histogram_quantile`` interpolates a
 quantile from cumulative buckets the way Prometheus' ``histogram_quantile`` does; and
 ``MetricsTracker`` turns successive readings into the p95 of the requests between the last two,
-and the error rate over a window (``rate(...[2m])``): a rate from one scrape to the next jumps
+the requests served per second between them (each latency histogram's count), and the error rate
+over a window (``rate(...[2m])``): a rate from one scrape to the next jumps
 with every burst of retries, and an alert on it fires and clears by the second.
 """
 
@@ -89,6 +90,8 @@ class Rates:
     read_p95_ms: float | None
     error_rate_per_second: float | None
     errors_total: float | None
+    write_ops_per_second: float | None = None
+    read_ops_per_second: float | None = None
 
 
 DEFAULT_RATE_WINDOW_SECONDS = 120.0
@@ -109,7 +112,7 @@ class MetricsTracker:
         self._errors: deque[tuple[float, float]] = deque()
 
     def update(self, reading: MetricsReading, at: float) -> Rates:
-        previous = self._previous
+        previous, previous_at = self._previous, self._previous_at
         self._previous, self._previous_at = reading, at
 
         def p95_ms(name: str) -> float | None:
@@ -123,9 +126,19 @@ class MetricsTracker:
             value = histogram_quantile(0.95, delta)
             return None if value is None else value * 1000
 
+        def per_second(name: str) -> float | None:
+            # A latency histogram counts every request it timed: its _count is the requests served.
+            current = reading.histograms.get(name)
+            before = previous.histograms.get(name) if previous is not None else None
+            if current is None or before is None or previous_at is None or at <= previous_at:
+                return None
+            served = current[-1][1] - before[-1][1]
+            return None if served < 0 else served / (at - previous_at)  # < 0: the node restarted
+
         errors = reading.get(ERRORS_TOTAL)
         return Rates(write_p95_ms=p95_ms(WRITE_LATENCY), read_p95_ms=p95_ms(READ_LATENCY),
-                     error_rate_per_second=self._error_rate(errors, at), errors_total=errors)
+                     error_rate_per_second=self._error_rate(errors, at), errors_total=errors,
+                     write_ops_per_second=per_second(WRITE_LATENCY), read_ops_per_second=per_second(READ_LATENCY))
 
     def _error_rate(self, errors: float | None, at: float) -> float | None:
         window = self._errors

@@ -4,7 +4,7 @@ One tick is one batch of three concurrent requests, whatever the number of nodes
 
     GET /api/v1/targets?state=active     which nodes Prometheus scrapes, and whether the last scrape worked
     GET /api/v1/query  GAUGES            every drconsole gauge of every node, and its role (one instant vector)
-    GET /api/v1/query  DERIVED           p95 write/read latency, error rate, errors total per instance
+    GET /api/v1/query  DERIVED           p95 write/read latency, writes/reads per second, error rate, errors total
 
 Series are grouped by ``instance``; a target is mapped to a configured ``[[node]]`` by its ``node``
 label (``labels: {node: orders-a}`` in prometheus.yml) or by its address (``instance`` equal to
@@ -70,6 +70,8 @@ def derived_query(window: str) -> str:
         labelled("read_p95", "histogram_quantile(0.95, sum by (instance, le) "
                              f"(rate(drconsole_read_latency_seconds_bucket[{window}])))"),
         labelled("error_rate", f"sum by (instance) (rate(drconsole_operation_errors_total[{window}]))"),
+        labelled("write_rate", f"sum by (instance) (rate(drconsole_write_latency_seconds_count[{window}]))"),
+        labelled("read_rate", f"sum by (instance) (rate(drconsole_read_latency_seconds_count[{window}]))"),
         labelled("errors_total", "sum by (instance) (drconsole_operation_errors_total)"),
     ))
 
@@ -355,5 +357,6 @@ class PrometheusSource:
             performance=Performance(
                 write_p95_ms=None if "write_p95" not in figures else figures["write_p95"] * 1000,
                 read_p95_ms=None if "read_p95" not in figures else figures["read_p95"] * 1000,
-                error_rate_per_second=figures.get("error_rate"), errors_total=figures.get("errors_total")))
+                error_rate_per_second=figures.get("error_rate"), errors_total=figures.get("errors_total"),
+                write_ops_per_second=figures.get("write_rate"), read_ops_per_second=figures.get("read_rate")))
         return reachability.ok(node)

@@ -183,6 +183,8 @@ class BackupState(_Frozen):
 class Performance(_Frozen):
     write_p95_ms: float | None = None
     read_p95_ms: float | None = None
+    write_ops_per_second: float | None = None  # writes (and reads) served per second, between two readings
+    read_ops_per_second: float | None = None
     error_rate_per_second: float | None = None
     errors_total: float | None = None
 

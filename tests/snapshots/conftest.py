@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "console"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # snapshot_grid
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,13 @@
-"""Every screen, from the fixed fleet at a frozen clock: overview, dashboard and help in every theme
-at 80x24 and 120x40; triage (the real decision tree), run, timeline and the confirmation dialog in the
-default theme.
+"""Every screen, from the fixed fleet at a frozen clock, at 80x24, 120x40 and 200x60 in every theme:
+overview, dashboard (the wall), help, node trends, the Run playbook… picker, triage (the real
+decision tree), run, timeline and the confirmation dialog.
 
 The Run screen is the real one on a real run: ledger is a real lsm data dir with a flipped SSTable
 byte (at a fixed path, with a fixed run id, so the picture is the same every time), recovered by
 the playbooks' runner through the console's launcher.
+
+The fast suite keeps a representative set (the default theme at the sizes where layouts differ,
+every theme where colours are the point); the rest of the grid is marked ``slow`` (``make test-all``).
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ from textual.widgets import Input
 
 from console.run_adapter import RunLauncher
 from console.screens.confirm import ConfirmScreen
+from console.screens.playbook_picker import PlaybookPicker
 from console_testkit import FROZEN, fixture_app
+from snapshot_grid import EVERY_THEME_TWO_SIZES, grid
 from engines import create_engine
 from playbooks.faults import inject
 from playbooks.fleet import NodeSpec
-
-THEMES = ["dark", "light", "wall", "colorblind"]
-SIZES = [(80, 24), (120, 40)]
 
 
 async def settle(pilot: Pilot) -> None:
@@ -35,30 +37,53 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-def size_id(size: tuple[int, int]) -> str:
-    return f"{size[0]}x{size[1]}"
-
-
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
-@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize(("theme", "size"), grid([*EVERY_THEME_TWO_SIZES, "dark-200x60"]))
 def test_overview(snap_compare, theme: str, size: tuple[int, int]) -> None:
     assert snap_compare(fixture_app(theme=theme), terminal_size=size, run_before=settle)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
-@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize(("theme", "size"), grid([*EVERY_THEME_TWO_SIZES, "wall-200x60"]))
 def test_dashboard(snap_compare, theme: str, size: tuple[int, int]) -> None:
     assert snap_compare(fixture_app(mode="dashboard", theme=theme), terminal_size=size, run_before=settle)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
-@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize(("theme", "size"), grid(EVERY_THEME_TWO_SIZES))
 def test_help(snap_compare, theme: str, size: tuple[int, int]) -> None:
     async def open_help(pilot: Pilot) -> None:
         await pilot.press("question_mark")
         await settle(pilot)
 
     assert snap_compare(fixture_app(theme=theme), terminal_size=size, run_before=open_help)
+
+
+@pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24", "dark-120x40", "wall-200x60"]))
+def test_node_trends(snap_compare, theme: str, size: tuple[int, int]) -> None:
+    async def trends(pilot: Pilot) -> None:
+        await pilot.pause()
+        pilot.app.selected_node = "ledger"
+        pilot.app.action_show_node()
+        await settle(pilot)
+
+    assert snap_compare(fixture_app(theme=theme), terminal_size=size, run_before=trends)
+
+
+@pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24", "dark-120x40"]))
+def test_playbook_picker(snap_compare, flow_app, theme: str, size: tuple[int, int]) -> None:
+    """Run playbook… with "recover" typed: the library filtered, the closest first, the rest marked."""
+    async def picker(pilot: Pilot) -> None:
+        app = pilot.app
+        await pilot.pause()
+        app.selected_node = "ledger"
+        app.action_pick_playbook()
+        for _ in range(500):  # the library loads in a worker thread
+            if isinstance(app.screen, PlaybookPicker) and app.screen.choices:
+                break
+            await pilot.pause(0.02)
+        app.screen.query_one(Input).cursor_blink = False
+        await pilot.press(*"recover")
+        await settle(pilot)
+
+    assert snap_compare(flow_app(theme=theme), terminal_size=size, run_before=picker)
 
 
 async def walk_to_triage(pilot: Pilot, answers: tuple[bool | None, ...]) -> None:
@@ -104,6 +129,15 @@ async def walk_to_run(pilot: Pilot, *, finish: bool) -> None:
             break
         await pilot.pause(0.02)
     app.screen.query_one(Input).cursor_blink = False
+    if not finish:  # the log under the dialog: every line written, scrolled to its end (a loaded machine is slow)
+        log_pane = app.get_screen("run").query_one("#run-log")
+        for _ in range(500):
+            if log_pane._written == len(app.run_state.log):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        log_pane.scroll_end(animate=False, immediate=True)
+        await pilot.pause(0.1)
     if finish:
         app.screen.dismiss("ledger")
         for _ in range(1000):
@@ -156,41 +190,43 @@ def flow_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):  
     monkeypatch.setattr("playbooks.actions.engine_actions.time", FrozenTime())
     monkeypatch.setattr("playbooks.incident_store.time", FrozenTime())
     monkeypatch.setattr("playbooks.runner.time", FrozenTime())
-    yield lambda: fixture_app(launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm", data_dir=data)]))
+    yield lambda theme="dark": fixture_app(theme=theme, launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm",
+                                                                                       data_dir=data)]))
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
-def test_triage(snap_compare, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24", "dark-120x40", "colorblind-200x60"]))
+def test_triage(snap_compare, theme: str, size: tuple[int, int]) -> None:
     async def triage(pilot: Pilot) -> None:
         await walk_to_triage(pilot, (None, None, None, None))  # at "Is data corruption detected?", with evidence
         await settle(pilot)
 
-    assert snap_compare(fixture_app(), terminal_size=size, run_before=triage)
+    assert snap_compare(fixture_app(theme=theme), terminal_size=size, run_before=triage)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
-def test_run_finished(snap_compare, flow_app, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24", "dark-120x40"]))
+def test_run_finished(snap_compare, flow_app, theme: str, size: tuple[int, int]) -> None:
     async def run(pilot: Pilot) -> None:
         await walk_to_run(pilot, finish=True)
 
-    assert snap_compare(flow_app(), terminal_size=size, run_before=run)
+    assert snap_compare(flow_app(theme=theme), terminal_size=size, run_before=run)
 
 
-def test_confirmation_dialog(snap_compare, flow_app) -> None:
+@pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24"]))
+def test_confirmation_dialog(snap_compare, flow_app, theme: str, size: tuple[int, int]) -> None:
     async def confirm(pilot: Pilot) -> None:
         await walk_to_run(pilot, finish=False)
         await pilot.press(*"ledg")
         await settle(pilot)
 
-    assert snap_compare(flow_app(), terminal_size=(80, 24), run_before=confirm)
+    assert snap_compare(flow_app(theme=theme), terminal_size=size, run_before=confirm)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
-def test_timeline(snap_compare, flow_app, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24", "dark-120x40"]))
+def test_timeline(snap_compare, flow_app, theme: str, size: tuple[int, int]) -> None:
     async def timeline(pilot: Pilot) -> None:
         await walk_to_run(pilot, finish=True)
         pilot.app.action_show_screen("timeline")
         await settle(pilot)
 
-    assert snap_compare(flow_app(), terminal_size=size, run_before=timeline)
+    assert snap_compare(flow_app(theme=theme), terminal_size=size, run_before=timeline)

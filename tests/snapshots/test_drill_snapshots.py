@@ -1,5 +1,6 @@
-"""Drill mode from the fixed fleet at a frozen clock: the Drill screen with the clock running (80x24,
-120x40), the clock line on the Overview, and the screen once the drill is measured."""
+"""Drill mode from the fixed fleet at a frozen clock: the Drill screen with the clock running (every
+theme at 80x24, 120x40 and 200x60; the default theme at the two smaller sizes in the fast suite),
+the clock line on the Overview, and the screen once the drill is measured."""
 
 from __future__ import annotations
 
@@ -11,20 +12,20 @@ from textual.pilot import Pilot
 
 from console.drill_mode import DrillApp
 from console.drill_sandbox import DrillSandbox
+from console.themes import load_theme
 from console_testkit import FROZEN, fixture_ticks, frozen_clock
 from playbooks.drills import SCENARIOS, DrillResult
+from snapshot_grid import grid
 
-SIZES = [(80, 24), (120, 40)]
 
-
-def drill_fixture_app() -> DrillApp:
+def drill_fixture_app(theme: str = "dark") -> DrillApp:
     """sstable-corrupt on ledger, injected 42 s before the frozen clock; nothing on disk is read."""
     drill = DrillSandbox(SCENARIOS["sstable-corrupt"], "lsm", Path("/srv/drill-sandbox"),
                          {"summary": "flipped 16 bytes of a data block in sstables/000002.sst"},
                          "flipped 16 bytes of a data block in sstables/000002.sst", 0.0, FROZEN - timedelta(seconds=42),
                          500, node_name="ledger")
     return DrillApp(drill, report_path=Path("/srv/reports/drill.md"), initial=fixture_ticks(), clock=frozen_clock,
-                    tz=UTC, refresh_seconds=None)
+                    tz=UTC, refresh_seconds=None, theme=load_theme(theme))
 
 
 async def settle(pilot: Pilot) -> None:
@@ -33,9 +34,9 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
-def test_drill_screen_running(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(drill_fixture_app(), terminal_size=size, run_before=settle)
+@pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24", "dark-120x40"]))
+def test_drill_screen_running(snap_compare, theme: str, size: tuple[int, int]) -> None:
+    assert snap_compare(drill_fixture_app(theme), terminal_size=size, run_before=settle)
 
 
 def test_drill_clock_on_the_overview(snap_compare) -> None:

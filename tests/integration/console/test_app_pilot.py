@@ -90,8 +90,8 @@ def test_a_palette_command_is_run_by_typing_it() -> None:
 
     screen, titles = run(main())
     assert screen is TimelineScreen
-    assert titles == ["Overview", "Triage", "Run", "Timeline", "Start run", "Plan run", "Cancel run",
-                      "Resume run", "Export incident report", "Help", "Quit", "Theme"]
+    assert titles == ["Overview", "Triage", "Run", "Timeline", "Node trends", "Run playbook…", "Start run",
+                      "Plan run", "Cancel run", "Resume run", "Export incident report", "Help", "Quit", "Theme"]
 
 
 def test_enter_on_a_card_triages_that_node_and_a_fault_found_opens_the_incident() -> None:
@@ -181,13 +181,14 @@ def test_the_refresh_worker_feeds_history_and_the_cards() -> None:
         app = DrConsoleApp(source=FixtureSource(fixture_ticks()), refresh_seconds=0.01, clock=frozen_clock)
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(100):
-                if len(app.history.snapshots) >= 10:
+                if len(app.history.series("orders-a", "write_rate")) >= 9 and app.snapshot == fixture_ticks()[-1]:
                     break
                 await pilot.pause(0.02)
             return app
 
     app = run(main())
-    assert len(app.history.snapshots) >= 10
+    # The recording's ticks are 1 s apart, each in a bucket of its own; the last one is still filling.
+    assert len(app.history.series("orders-a", "write_rate")) >= 9
     assert app.snapshot == fixture_ticks()[-1]
 
 
@@ -254,7 +255,7 @@ def test_the_dashboard_has_only_its_own_screen() -> None:
 
     screen, text = run(main())
     assert screen is DashboardScreen
-    assert "✔ 2 OK  ▲ 1 DEGRADED  ✖ 1 DOWN" in text
+    assert "✔ 1 OK  ▲ 1 LAGGING  ▲ 1 DEGRADED  ✖ 1 DOWN" in text  # orders-b is 14.6 s behind
 
 
 @pytest.mark.parametrize("theme", ["dark", "light", "wall", "colorblind"])

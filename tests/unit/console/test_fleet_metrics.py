@@ -61,7 +61,7 @@ def test_text_that_is_not_prometheus_is_an_error() -> None:
 def test_history_series_and_time_to_full() -> None:
     from console_testkit import fixture_ticks
 
-    history = FleetHistory()
+    history = FleetHistory(bucket_seconds=0)  # one point per snapshot (a recording, no refresh clock)
     for tick in fixture_ticks():
         history.add(tick)
     assert len(history.series("ledger", "disk_used")) == 10
@@ -72,3 +72,21 @@ def test_history_series_and_time_to_full() -> None:
     assert history.time_to_full("orders-b") is None  # not growing
     assert linear_slope([(0, 1), (1, 3)]) == 2
     assert linear_slope([(1, 1), (1, 3)]) is None
+
+
+def test_history_buckets_fold_ticks_and_leave_the_filling_one_out() -> None:
+    from console_testkit import fixture_ticks
+
+    ticks = fixture_ticks()  # ten ticks 1 s apart, 12:04:00 .. 12:04:09
+    history = FleetHistory(span_seconds=6, bucket_seconds=2)  # three buckets kept per node
+    for tick in ticks:
+        history.add(tick)
+    # buckets 12:04:04-05, 06-07 closed, 08-09 still filling; older ones fell out of the ring.
+    points = history.points("ledger", "disk_used")
+    assert len(points) == 2
+    used = [node.disk.volume_used_bytes for tick in ticks for node in tick.nodes if node.name == "ledger"]
+    assert points[0][1] == pytest.approx((used[4] + used[5]) / 2)
+    assert points[0][0] == pytest.approx((ticks[4].taken_at.timestamp() + ticks[5].taken_at.timestamp()) / 2)
+    assert points[1][1] == pytest.approx((used[6] + used[7]) / 2)
+    with pytest.raises(KeyError):
+        history.points("ledger", "no-such-metric")

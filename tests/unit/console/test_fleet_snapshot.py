@@ -54,7 +54,7 @@ def test_fleet_level_views() -> None:
     last = fixture_ticks()[-1]
     assert [node.name for node in last.nodes] == ["orders-a", "orders-b", "ledger", "cache"]
     assert last.worst_health() == Health.DOWN
-    assert [alert.severity.value for alert in last.alerts] == ["critical", "critical", "warning"]
+    assert [alert.severity.value for alert in last.alerts] == ["critical", "critical", "warning", "warning"]
     assert last.node("ledger") is not None and last.node("nope") is None
     assert FleetSnapshot(taken_at=NOW).worst_health() == Health.UNKNOWN
 
