@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from engines import fsio
 from engines.errors import map_os_error
 
 __all__ = [
@@ -36,19 +37,15 @@ def utc_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + f"-{int(now * 1e6) % 1_000_000:06d}"
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path, site: str | None = None) -> None:
     """Make a rename or create inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsio.fsync_dir(path, site)
 
 
-def fsync_file(path: Path) -> None:
+def fsync_file(path: Path, site: str | None = None) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        fsio.fsync(fd, site)
     finally:
         os.close(fd)
 
@@ -61,8 +58,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+            fsio.fsync(handle.fileno())
+        fsio.replace(temp, path)
         fsync_dir(path.parent)
     except OSError as exc:
         if temp.exists():
@@ -94,7 +91,7 @@ def move_to_quarantine(paths: list[Path], quarantine: Path, *, base: Path | None
         target = _free_name(quarantine / relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.rename(source, target)
+            fsio.rename(source, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise map_os_error(exc, f"moving {source} to quarantine") from exc

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines import fsio
 from engines.errors import map_os_error
 from engines.fsutil import atomic_write_bytes, fsync_dir, fsync_file
 from engines.wal.reader import WalReader
@@ -127,7 +128,7 @@ def _write_durably(path: Path, data: bytes) -> None:
     with open(path, "xb") as handle:
         handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
+        fsio.fsync(handle.fileno())
     fsync_dir(path.parent)
 
 
@@ -138,7 +139,7 @@ def _move_durably(source: Path, target: Path) -> Path:
     cross-device copy before removing the source, hence this variant.
     """
     try:
-        os.rename(source, target)
+        fsio.rename(source, target)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
