@@ -144,9 +144,9 @@ class PageFile:
             raise map_os_error(exc, f"writing meta page {meta.slot} of {self.path}") from exc
         self.bytes_written += len(page)
 
-    def sync(self) -> None:
+    def sync(self, site: str | None = None) -> None:
         try:
-            fsio.fdatasync(self.fd)
+            fsio.fdatasync(self.fd, site)
         except OSError as exc:
             raise map_os_error(exc, f"syncing {self.path}") from exc
 

@@ -53,10 +53,10 @@ def _write_state(fd: int, page_size: int, keep: Meta, *, txid: int, slot: int, f
     stamp(run, first)
     file = PageFile(fd, Path(DATA_FILE), page_size, writable=True, name=DATA_FILE)
     file.write_runs([(first, run)])
-    file.sync()
+    file.sync(site="cow.repair.pages")
     meta = Meta(txid, keep.root, first, first + span, keep.lsn, key_count, page_size, slot)
     file.write_meta(meta)
-    file.sync()
+    file.sync(site="cow.repair.meta")
     return meta
 
 

@@ -5,12 +5,13 @@ what was acknowledged with ``run.ack(...)``: an acknowledgement counts only if n
 happened when the call returned (the cut happens inside a sync call, before it makes anything
 durable, so a call that returned before the cut made its data durable first). After the cut the
 workload may go on (every later sync is ignored, as after a real power loss nothing reaches the
-disk); ``check(root, acked)`` then runs on the rebooted directory.
+disk); ``check(run)`` then runs on the rebooted directory.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,14 @@ def noop_sites() -> frozenset[str] | str:
 
 
 class Run:
-    def __init__(self, root: Path, cut_at: int | str | None) -> None:
+    def __init__(self, root: Path, cut_at: int | str | None, live: tuple[str, ...] = (),
+                 torn_seed: int | None = None) -> None:
         self.root = root
         self.cut_at = cut_at
         self.acked: list[Any] = []
-        self.fs = PowerCutFS(root, cut_at=cut_at if isinstance(cut_at, int) else None, noop_sites=noop_sites())
+        self.sent: list[Any] = []  # what was attempted, acknowledged or not (workloads fill it)
+        self.fs = PowerCutFS(root, cut_at=cut_at if isinstance(cut_at, int) else None, noop_sites=noop_sites(),
+                             live=live, torn_seed=torn_seed)
 
     @property
     def cut(self) -> bool:
@@ -54,12 +58,13 @@ class Run:
 
 
 Workload = Callable[[Run], None]
-Check = Callable[[Path, list[Any]], None]
+Check = Callable[[Run], None]
 
 
-def run_once(root: Path, workload: Workload, cut_at: int | str | None) -> Run:
+def run_once(root: Path, workload: Workload, cut_at: int | str | None, live: tuple[str, ...] = (),
+             torn_seed: int | None = None) -> Run:
     root.mkdir(parents=True, exist_ok=True)
-    run = Run(root, cut_at)
+    run = Run(root, cut_at, live, torn_seed)
     previous = fsio.install(run.fs)
     try:
         workload(run)
@@ -78,21 +83,27 @@ def cut_points(total: int, limit: int) -> list[int]:
     return sorted({1 + round(step * number) for number in range(limit)})
 
 
-def explore(tmp_path: Path, workload: Workload, check: Check, *, limit: int, points: tuple[str, ...] = ()) -> int:
+def explore(tmp_path: Path, workload: Workload, check: Check, *, limit: int, points: tuple[str, ...] = (),
+            live: tuple[str, ...] = ()) -> int:
     """Cut ``workload`` at up to ``limit`` sync calls, at each named point, and after it ends; check each.
+
+    Each cut is tried twice: forgetting every unsynced write, and keeping a random part of them (torn).
 
     Returns how many cuts were checked. An assertion names the cut and the sync site it hit.
     """
-    dry = run_once(tmp_path / "dry", workload, None)
-    check(dry.root, dry.acked)
+    dry = run_once(tmp_path / "dry", workload, None, live)
+    check(dry)
     total = dry.fs.calls
     assert total > 0, "the workload made no sync call: nothing to cut"
     cuts: list[int | str] = [*cut_points(total, limit), *points]
     for cut_at in cuts:
-        run = run_once(tmp_path / f"cut-{cut_at}", workload, cut_at)
-        try:
-            check(run.root, run.acked)
-        except AssertionError as exc:
-            where = run.fs.cut_site or cut_at
-            raise AssertionError(f"after a power cut at sync call {cut_at} of {total} ({where}): {exc}") from exc
-    return len(cuts) + 1
+        for torn in (False, True):
+            seed = zlib.crc32(f"{cut_at}/{total}".encode()) if torn else None
+            run = run_once(tmp_path / f"cut-{cut_at}{'-torn' if torn else ''}", workload, cut_at, live, seed)
+            try:
+                check(run)
+            except AssertionError as exc:
+                where = run.fs.cut_site or cut_at
+                how = f"torn, seed {seed}" if torn else "unsynced writes lost"
+                raise AssertionError(f"power cut at sync call {cut_at} of {total} ({where}; {how}): {exc}") from exc
+    return 2 * len(cuts) + 1

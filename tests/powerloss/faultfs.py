@@ -12,15 +12,24 @@ Writes need no interception: at each sync the file's content is read back throug
 this model holds, which is exactly "what was written since the last sync is now durable". Holding
 one descriptor per known inode also keeps inode numbers from being reused while the model runs.
 
+``torn_seed``: instead of forgetting every write since a file's last sync, keep part of them
+(seeded): a random half of the 4 KiB blocks overwritten inside the synced length, in any order,
+and a prefix of what was appended, cut at any byte. (Appended data reaching the disk with a hole
+before it is not modelled: the WAL's tolerate-torn-tail recovery, like RocksDB's, refuses that.) This is what catches a missing sync *between* two writes of one
+file (cow pages before meta): without it the later sync would cover both.
+
 ``cut_at=k`` cuts the power just before the k-th sync call (1-based): the durable image is taken
 then, and every later sync is ignored. ``power_cycle()`` then wipes ``root`` and writes the image
 back, which is what a machine finds after rebooting. Everything outside ``root`` is out of the
-model (syncs there are ignored).
+model (syncs there are ignored). ``live`` names subtrees of ``root`` whose files are written by
+code outside the engines' reach (rocksdict's own files): the image takes them as the OS holds
+them at the cut, i.e. with the semantics of a killed process, not of a power cut.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import stat
 import sys
@@ -33,6 +42,7 @@ from engines import fsio
 
 Image = dict[str, Union[bytes, None, tuple[str, str]]]  # relpath -> content | None (a dir) | ("link", target)
 
+BLOCK = 4096
 _HELPER_FILES = ("engines/fsio.py", "engines/fsutil.py", "powerloss/faultfs.py")
 _REPO = str(Path(__file__).resolve().parents[2]) + os.sep
 
@@ -46,8 +56,11 @@ class _Node:
 
 
 class PowerCutFS(fsio.FileSystem):
-    def __init__(self, root: Path, *, cut_at: int | None = None, noop_sites: frozenset[str] | str = frozenset()):
+    def __init__(self, root: Path, *, cut_at: int | None = None, noop_sites: frozenset[str] | str = frozenset(),
+                 live: tuple[str, ...] = (), torn_seed: int | None = None):
         self.root = Path(root).resolve()
+        self.torn = random.Random(torn_seed) if torn_seed is not None else None
+        self.live = live
         self.cut_at = cut_at
         self.noop_sites = noop_sites  # "*" turns every sync into a no-op
         self.calls = 0
@@ -199,10 +212,34 @@ class PowerCutFS(fsio.FileSystem):
                 elif isinstance(durable, str):
                     image[relpath] = ("link", durable)
                 else:
-                    image[relpath] = durable if isinstance(durable, bytes) else b""
+                    image[relpath] = self._file_image(self._nodes[child].fd, durable if isinstance(durable, bytes) else b"")
 
         walk(self._root_ino, "")
+        for relpath in self.live:
+            for stale in [path for path in image if path == relpath or path.startswith(relpath + "/")]:
+                del image[stale]
+            _copy_live(self.root, relpath, image)
         return image
+
+
+    def _file_image(self, fd: int, synced: bytes) -> bytes:
+        if self.torn is None:
+            return synced
+        now = _read_all(fd)
+        if now == synced:
+            return synced
+        # Overwrites inside the synced length: any subset of the changed blocks reached the disk.
+        result = bytearray(synced)
+        for start in range(0, min(len(synced), len(now)), BLOCK):
+            if now[start:start + BLOCK] != synced[start:start + BLOCK] and self.torn.random() < 0.5:
+                end = min(start + BLOCK, len(synced), len(now))
+                result[start:end] = now[start:end]
+        # Appends: a prefix of them, cut anywhere (a torn last record); a truncate: either size.
+        if len(now) > len(synced):
+            result += now[len(synced):self.torn.randint(len(synced), len(now))]
+        elif len(now) < len(synced) and self.torn.random() < 0.5:
+            del result[len(now):]
+        return bytes(result)
 
 
 def site_name(site: str | None, kind: str) -> str:
@@ -236,3 +273,22 @@ def _read_all(fd: int) -> bytes:
 
 def _is_dir_fd(fd: int) -> bool:
     return stat.S_ISDIR(os.fstat(fd).st_mode)
+
+
+def _copy_live(root: Path, relpath: str, image: Image) -> None:
+    """What a killed process leaves of ``root/relpath``: the bytes the OS holds now (lock files aside)."""
+    top = root / relpath
+    if not top.is_dir():
+        return
+    image[relpath] = None
+    for folder, dirs, files in os.walk(top):
+        base = Path(folder).relative_to(root).as_posix()
+        for name in dirs:
+            image[f"{base}/{name}"] = None
+        for name in files:
+            if name in ("LOCK", "drconsole.lock"):
+                continue
+            try:
+                image[f"{base}/{name}"] = (Path(folder) / name).read_bytes()
+            except FileNotFoundError:
+                continue  # retired while we copied: a killed process would not see it either
