@@ -22,6 +22,7 @@ __all__ = [
     "atomic_write_text",
     "fsync_dir",
     "fsync_file",
+    "mkdir_durable",
     "new_quarantine",
     "move_to_quarantine",
     "tree_size",
@@ -50,6 +51,22 @@ def fsync_file(path: Path, site: str | None = None) -> None:
         os.close(fd)
 
 
+def mkdir_durable(path: Path) -> None:
+    """``mkdir -p`` whose result survives a power cut: each directory it creates is fsynced into its parent.
+
+    A quarantine folder made by plain ``mkdir`` is a name no directory fsync covers: a file
+    renamed into it, once its old directory is fsynced by later work, has no durable name at all.
+    """
+    path = Path(path)
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        fsync_dir(folder.parent)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves the old or the new file, never a mix."""
     path = Path(path)
@@ -74,7 +91,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 def new_quarantine(data_dir: Path, label: str) -> Path:
     """Create and return a fresh quarantine folder under ``data_dir``."""
     target = Path(data_dir) / QUARANTINE_DIR / f"{utc_stamp()}-{label}"
-    target.mkdir(parents=True, exist_ok=False)
+    mkdir_durable(target.parent)
+    target.mkdir()  # a clash raises FileExistsError: a fresh folder, never someone's
+    fsync_dir(target.parent)
     return target
 
 
@@ -89,7 +108,7 @@ def move_to_quarantine(paths: list[Path], quarantine: Path, *, base: Path | None
         source = Path(source)
         relative = source.relative_to(base) if base is not None else Path(source.name)
         target = _free_name(quarantine / relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        mkdir_durable(target.parent)
         try:
             fsio.rename(source, target)
         except OSError as exc:
@@ -101,6 +120,7 @@ def move_to_quarantine(paths: list[Path], quarantine: Path, *, base: Path | None
             else:
                 source.unlink()  # the fsynced copy is in quarantine: this is a move
         fsync_dir(target.parent)
+        fsync_dir(source.parent)  # else a power cut can bring the moved file back where it was
         moved.append(target)
     return moved
 

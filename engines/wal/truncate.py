@@ -17,7 +17,7 @@ from typing import Any
 
 from engines import fsio
 from engines.errors import map_os_error
-from engines.fsutil import atomic_write_bytes, fsync_dir, fsync_file
+from engines.fsutil import atomic_write_bytes, fsync_dir, fsync_file, mkdir_durable
 from engines.wal.reader import WalReader
 from engines.wal.segments import list_segments
 
@@ -84,7 +84,7 @@ def truncate_at_first_bad(wal_dir: Path, quarantine_dir: Path) -> TruncateReport
     moved: list[Path] = []
     bytes_moved = 0
     try:
-        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        mkdir_durable(quarantine_dir)
         if problem.offset == 0:
             later.insert(0, damaged)
         else:

@@ -62,8 +62,11 @@ Check = Callable[[Run], None]
 
 
 def run_once(root: Path, workload: Workload, cut_at: int | str | None, live: tuple[str, ...] = (),
-             torn_seed: int | None = None) -> Run:
+             torn_seed: int | None = None, setup: Callable[[Path], None] | None = None) -> Run:
+    """``setup(root)`` runs on the real file system first: what it leaves is durable."""
     root.mkdir(parents=True, exist_ok=True)
+    if setup is not None:
+        setup(root)
     run = Run(root, cut_at, live, torn_seed)
     previous = fsio.install(run.fs)
     try:
@@ -84,14 +87,14 @@ def cut_points(total: int, limit: int) -> list[int]:
 
 
 def explore(tmp_path: Path, workload: Workload, check: Check, *, limit: int, points: tuple[str, ...] = (),
-            live: tuple[str, ...] = ()) -> int:
+            live: tuple[str, ...] = (), setup: Callable[[Path], None] | None = None) -> int:
     """Cut ``workload`` at up to ``limit`` sync calls, at each named point, and after it ends; check each.
 
     Each cut is tried twice: forgetting every unsynced write, and keeping a random part of them (torn).
 
     Returns how many cuts were checked. An assertion names the cut and the sync site it hit.
     """
-    dry = run_once(tmp_path / "dry", workload, None, live)
+    dry = run_once(tmp_path / "dry", workload, None, live, setup=setup)
     check(dry)
     total = dry.fs.calls
     assert total > 0, "the workload made no sync call: nothing to cut"
@@ -99,7 +102,7 @@ def explore(tmp_path: Path, workload: Workload, check: Check, *, limit: int, poi
     for cut_at in cuts:
         for torn in (False, True):
             seed = zlib.crc32(f"{cut_at}/{total}".encode()) if torn else None
-            run = run_once(tmp_path / f"cut-{cut_at}{'-torn' if torn else ''}", workload, cut_at, live, seed)
+            run = run_once(tmp_path / f"cut-{cut_at}{'-torn' if torn else ''}", workload, cut_at, live, seed, setup)
             try:
                 check(run)
             except AssertionError as exc:

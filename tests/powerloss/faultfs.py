@@ -243,7 +243,7 @@ class PowerCutFS(fsio.FileSystem):
 
 
 def site_name(site: str | None, kind: str) -> str:
-    """``site`` if given, else the first caller outside the fsio helpers: ``file:function``."""
+    """``site`` if given, else the first caller outside the fsio helpers: ``file:line function``."""
     if site is not None:
         return f"{site} [{kind}]"
     frame = sys._getframe(2)
@@ -256,7 +256,7 @@ def site_name(site: str | None, kind: str) -> str:
         return f"? [{kind}]"
     filename = frame.f_code.co_filename.removeprefix(_REPO)
     via = f" via {helper}" if helper else ""
-    return f"{filename}:{frame.f_code.co_name}{via} [{kind}]"
+    return f"{filename}:{frame.f_lineno} {frame.f_code.co_name}{via} [{kind}]"
 
 
 def _read_all(fd: int) -> bytes:
