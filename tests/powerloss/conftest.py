@@ -23,7 +23,8 @@ import crashkit  # noqa: E402
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).parent == here:
+        path = Path(str(item.fspath))
+        if path.parent == here and path.name != "test_fsync_mutations.py":
             item.add_marker(pytest.mark.powerloss)
 
 

@@ -250,7 +250,7 @@ def site_name(site: str | None, kind: str) -> str:
     helper = None
     while frame is not None and frame.f_code.co_filename.endswith(_HELPER_FILES):
         if frame.f_code.co_filename.endswith("engines/fsutil.py"):
-            helper = frame.f_code.co_name
+            helper = f"{frame.f_code.co_name}:{frame.f_lineno}"  # the outermost helper frame wins
         frame = frame.f_back
     if frame is None:
         return f"? [{kind}]"
