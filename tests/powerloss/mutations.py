@@ -12,6 +12,7 @@ list; tests/powerloss/test_fsync_mutations.py runs the same check (slow).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -24,6 +25,44 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST = "powerloss and not slow"
 # A site whose sync is redundant with a later one in every path that reaches it: site -> why.
 REDUNDANT: dict[str, str] = {}
+
+
+# The entry points that sync (engines/fsio.py, and engines/fsutil.py's helpers built on it).
+SYNC_CALLS = {"fsync", "fdatasync", "pwrite_dsync", "fsync_dir", "fsync_file", "atomic_write_bytes",
+              "atomic_write_text", "mkdir_durable", "move_to_quarantine", "new_quarantine"}
+
+
+def static_sites() -> dict[str, str]:
+    """``file:line`` of every call to a sync entry point in engine code -> the function called.
+
+    Calls inside engines/fsio.py and engines/fsutil.py are the helpers themselves: their sites
+    are their callers. A call with ``site="name"`` is known by that name.
+    """
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "engines").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in ("engines/fsio.py", "engines/fsutil.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            explicit = [k.value.value for k in node.keywords
+                        if k.arg == "site" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)]
+            forwards = any(isinstance(arg, ast.Name) and arg.id == "site" for arg in node.args)
+            if explicit:
+                found[explicit[0]] = name
+            elif forwards:
+                continue  # a helper handing its caller's site on (PageFile.sync): its callers are the sites
+            elif name in SYNC_CALLS:
+                found[f"{relative}:{node.lineno}"] = name
+    return found
+
+
+def site_key(site: str) -> str:
+    """The static key of a recorded site: ``file:line`` or the explicit name."""
+    return site.rpartition(" [")[0].split(" ")[0]
 
 
 @dataclass
@@ -85,6 +124,11 @@ def report(outcomes: list[Outcome], everything: subprocess.CompletedProcess[str]
         name, _, kind = outcome.site.rpartition(" [")
         caught = f"`{outcome.caught_by}`" if outcome.caught_by else f"**not caught** {REDUNDANT.get(outcome.site, '')}"
         lines.append(f"| `{name}` | {kind.rstrip(']')} | {caught} |")
+    reached = {site_key(outcome.site) for outcome in outcomes}
+    unexercised = {key: name for key, name in static_sites().items() if key not in reached}
+    if unexercised:
+        lines += ["", "Call sites no power-loss scenario goes through (so no mutation tells about them):", ""]
+        lines += [f"- `{key}` ({name})" for key, name in sorted(unexercised.items())]
     summary = everything.stdout.strip().splitlines()[-1] if everything.stdout.strip() else "?"
     lines += ["", f"With every site a no-op at once, `pytest -m \"{FAST}\" tests/powerloss`: {summary} "
               f"(exit {everything.returncode})."]

@@ -30,9 +30,9 @@ def _assert_restores(repo: Path, target: Path) -> None:
     _assert_holds_every_key(target)
 
 
-def _assert_holds_every_key(data_dir: Path) -> None:
+def _assert_holds_every_key(data_dir: Path, more: dict[bytes, bytes] | None = None) -> None:
     with open_engine(data_dir) as engine:
-        wrong = [key for key, value in KEYS.items() if engine.get(key) != value]
+        wrong = [key for key, value in {**KEYS, **(more or {})}.items() if engine.get(key) != value]
         assert not wrong, f"{len(wrong)} keys wrong in {data_dir.name}, first {wrong[0]!r}"
         report = engine.verify()
         assert report.ok, f"verify of {data_dir.name}: {report.problems[:3]}"
@@ -78,6 +78,39 @@ def _check_restore(run: Run) -> None:
         # What the cut left of the target is refused or replaced, never trusted: restore again.
         restore_backup(repo, run.root / "target", replace=True)
         _assert_holds_every_key(run.root / "target")
+
+
+EXTRA = {b"extra%03d" % number: b"more%03d" % number * 20 for number in range(40)}
+
+
+def _live_backups(run: Run) -> None:
+    """A full backup of an open engine (a checkpoint), more writes, an incremental (archived WAL)."""
+    with open_engine(run.root / "data") as engine:
+        create_backup(run.root / "repo", engine=engine)
+        run.ack("full")
+        for key, value in EXTRA.items():
+            engine.put(key, value)
+            run.ack(key)
+        engine.archive_now(seal=True)
+        create_backup(run.root / "repo", engine=engine, incremental=True)
+        run.ack("incremental")
+
+
+def _check_live_backups(run: Run) -> None:
+    repo = run.root / "repo"
+    acked_keys = {key: EXTRA[key] for key in run.acked if isinstance(key, bytes)}
+    _assert_holds_every_key(run.root / "data", acked_keys)
+    if "full" not in run.acked:
+        return
+    result = verify_repository(str(repo))
+    assert result.ok, f"repository after acknowledged backups {run.acked}: {result.problems[:3]}"
+    restore_backup(repo, run.root / "restored")
+    _assert_holds_every_key(run.root / "restored", EXTRA if "incremental" in run.acked else {})
+
+
+@pytest.mark.parametrize("limit", [6, pytest.param(300, marks=pytest.mark.slow)])
+def test_live_and_incremental_backups_survive_power_cuts(tmp_path: Path, limit: int) -> None:
+    explore(tmp_path, _live_backups, _check_live_backups, limit=limit, setup=_source)
 
 
 @pytest.mark.parametrize("limit", [6, pytest.param(300, marks=pytest.mark.slow)])
