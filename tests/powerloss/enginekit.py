@@ -26,8 +26,10 @@ BACKEND_OPTIONS: dict[str, dict[str, Any]] = {
 
 def engine_workload(backend: str, durability: str, writes: int = 90, flush_every: int = 30) -> Workload:
     def workload(run: Run) -> None:
+        # No WAL kept beyond what the store covers: a store commit that is not durable, with the
+        # WAL it covered recycled, loses writes, so the store's own syncs are under test too.
         engine = create_engine(run.root / "data", backend, durability=durability, wal_segment_bytes=65536,
-                               backend_options=BACKEND_OPTIONS[backend])
+                               wal_keep_segments=0, backend_options=BACKEND_OPTIONS[backend])
         run.ack(("created", None, 0))
         with engine:
             for number in range(writes):
@@ -35,7 +37,7 @@ def engine_workload(backend: str, durability: str, writes: int = 90, flush_every
                 if number % 11 == 10:
                     value, lsn = None, engine.delete(key)
                 else:
-                    value = b"v%04d-" % number + b"x" * 400
+                    value = b"v%04d-" % number + b"x" * 1500
                     lsn = engine.put(key, value)
                 run.sent.append((key, value, lsn))
                 if durability == "sync":
@@ -46,6 +48,7 @@ def engine_workload(backend: str, durability: str, writes: int = 90, flush_every
                         run.acked = [("created", None, 0)] + [item for item in run.sent if item[2] <= durable]
                 if number % flush_every == flush_every - 1:
                     engine.flush()
+            engine.compact()  # lsm: retires tables, and their deletion must be durable too
             run.point("before-close")
 
     return workload

@@ -3,8 +3,8 @@
 The model of RocksDB's ``FaultInjectionTestFS`` and Jepsen's LazyFS, for the calls of
 ``engines.fsio``. Durable state is kept per inode:
 
-* a file's durable content is what it held at its last fsync/fdatasync/``pwrite_dsync``
-  (empty if it was never synced);
+* a file's durable content is what it held at its last fsync/fdatasync (empty if it was never
+  synced), plus the ranges written since with ``pwrite_dsync`` (``RWF_DSYNC`` syncs only them);
 * a directory's durable entries are what it listed at its last directory fsync, so a create, a
   rename in or out, or an unlink is durable only once the directory holding it is fsynced.
 
@@ -80,8 +80,16 @@ class PowerCutFS(fsio.FileSystem):
         self._sync_fd(fd, site, "fdatasync")
 
     def pwrite_dsync(self, fd: int, data: bytes | bytearray | memoryview, offset: int, site: str | None) -> int:
+        """``RWF_DSYNC`` makes the written range durable (and the size), not the rest of the file."""
         written = os.pwrite(fd, data, offset)
-        self._sync_fd(fd, site, "pwrite_dsync")
+        with self._lock:
+            if not self._counts(site, "pwrite_dsync"):
+                return written
+            node = self._fd_node(fd)
+            if node is not None:
+                before = node.durable if isinstance(node.durable, bytes) else b""
+                end = offset + written
+                node.durable = before[:offset].ljust(offset, b"\0") + bytes(data[:written]) + before[end:]
         return written
 
     def fsync_dir(self, path: fsio.StrPath, site: str | None) -> None:
@@ -149,18 +157,22 @@ class PowerCutFS(fsio.FileSystem):
         with self._lock:
             if not self._counts(site, kind):
                 return
-            try:
-                path = Path(os.readlink(f"/proc/self/fd/{fd}"))
-            except OSError:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                self._sync_dir(Path(os.readlink(f"/proc/self/fd/{fd}")))
                 return
-            if not path.is_relative_to(self.root):
-                return
-            info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                self._sync_dir(path)
-                return
-            node = self._node(info.st_ino, path, is_dir=False)
-            node.durable = _read_all(node.fd)
+            node = self._fd_node(fd)
+            if node is not None:
+                node.durable = _read_all(node.fd)
+
+    def _fd_node(self, fd: int) -> _Node | None:
+        """The node of the file open as ``fd``; None outside ``root``."""
+        try:
+            path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            return None
+        if not path.is_relative_to(self.root):
+            return None
+        return self._node(os.fstat(fd).st_ino, path, is_dir=False)
 
     def _sync_dir(self, directory: Path) -> None:
         node = self._node(directory.stat().st_ino, directory, is_dir=True)
