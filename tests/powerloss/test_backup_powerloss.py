@@ -14,6 +14,7 @@ from crashkit import Run, explore
 
 from engines.backup import create_backup, restore_backup, verify_repository
 from engines.backup.repository import Repository
+from engines.marker import read_marker
 from engines.registry import create_engine, open_engine
 
 KEYS = {b"key%03d" % number: b"value%03d" % number * 20 for number in range(60)}
@@ -55,6 +56,8 @@ def _check_backup(run: Run) -> None:
         return
     result = verify_repository(str(repo))
     assert result.ok, f"repository after an acknowledged backup: {result.problems[:3]}"
+    claim = Repository.open(repo).marker()
+    assert claim.get("node_name") == "data", f"the repository forgot which node it belongs to: {claim}"
     assert [entry.backup_id for entry in Repository.open(repo).backups()] == run.acked
     _assert_restores(repo, run.root / "restored")
 
@@ -102,6 +105,9 @@ def _check_live_backups(run: Run) -> None:
     _assert_holds_every_key(run.root / "data", acked_keys)
     if "full" not in run.acked:
         return
+    # The data dir must remember its repository (archive before recycle) once a backup is acknowledged.
+    marker = read_marker(run.root / "data")
+    assert marker is not None and marker.archive is not None, "the data dir forgot its backup repository"
     result = verify_repository(str(repo))
     assert result.ok, f"repository after acknowledged backups {run.acked}: {result.problems[:3]}"
     restore_backup(repo, run.root / "restored")
