@@ -194,11 +194,14 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         report.quarantine = str(quarantine)
         report.safety_copy = str(quarantine)
         old_durable = 0
+        unfinished: int | None = None  # the durable LSN of a rebuild whose WAL replay never finished
         if (data_dir / MANIFEST_NAME).exists():
             try:
                 old = load_manifest(data_dir)
                 old_durable = old.durable_lsn
                 levels = levels or len(old.levels)
+                if old.last_edit is not None and old.last_edit.reason == "rebuild":
+                    unfinished = old.durable_lsn
             except EngineError as exc:
                 report.actions.append(f"the old manifest was unusable: {exc.message}")
             moved = move_to_quarantine([data_dir / MANIFEST_NAME], quarantine, base=data_dir)[0]
@@ -243,6 +246,11 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
             report.actions.append(f"moved {meta.name} to quarantine: {why}")
         layout = _assign_levels(list(sound.values()), levels or LsmSettings().levels, report)
         durable = max([old_durable] + [meta.durable_lsn for meta in sound.values()])
+        if unfinished is not None:
+            # A repair cut short (a power cut before its WAL replay was flushed) quarantined
+            # tables this run cannot see any more: keep its lower LSN so the WAL replays them
+            # (replay is idempotent for what the tables already hold).
+            durable = min(durable, unfinished)
         wal_first = _wal_first_lsn(data_dir)
         durable = _replay_quarantined_from_wal(report, durable, wal_first)
         if wal_first is None:
