@@ -6,6 +6,7 @@ a recovery discards is deleted), even when the directory it left is made durable
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,14 +50,18 @@ def _check_move(run: Run) -> None:
             assert not here.exists(), f"{name} acknowledged as moved but back in sub/ after the cut"
 
 
-def _torn_wal(root: Path) -> None:
-    with WalWriter(root / "wal", next_lsn=1, segment_bytes=32768) as writer:
-        for number in range(120):
-            writer.sync(writer.append(Op.PUT, b"k%03d" % number, b"v" * 600))
-    last = sorted((root / "wal").glob("*.wal"))[-1]
-    with open(last, "r+b") as handle:  # a torn record in the middle of the last segment
-        handle.seek(last.stat().st_size // 2)
-        handle.write(b"\xff" * 64)
+def _damaged_wal(position: int) -> Callable[[Path], None]:
+    """A WAL of several segments with 64 bytes of garbage in the middle of segment ``position``."""
+    def setup(root: Path) -> None:
+        with WalWriter(root / "wal", next_lsn=1, segment_bytes=32768) as writer:
+            for number in range(120):
+                writer.sync(writer.append(Op.PUT, b"k%03d" % number, b"v" * 600))
+        segment = sorted((root / "wal").glob("*.wal"))[position]
+        with open(segment, "r+b") as handle:
+            handle.seek(segment.stat().st_size // 2)
+            handle.write(b"\xff" * 64)
+
+    return setup
 
 
 def _good_records(root: Path) -> dict[int, bytes]:
@@ -65,6 +70,10 @@ def _good_records(root: Path) -> dict[int, bytes]:
 
 def _truncate(run: Run) -> None:
     run.sent.append(_good_records(run.root))
+    segments = sorted((run.root / "wal").glob("*.wal"))
+    damaged = next(index for index, path in enumerate(segments) if b"\xff" * 64 in path.read_bytes())
+    # What must land in quarantine: the damaged segment's tail and every later segment, whole.
+    run.sent.append([path.read_bytes() for path in segments[damaged + 1:]])
     truncate_at_first_bad(run.root / "wal", run.root / "quarantine")
     run.ack("truncated")
 
@@ -72,17 +81,21 @@ def _truncate(run: Run) -> None:
 def _check_truncate(run: Run) -> None:
     before = run.sent[0]
     assert _good_records(run.root) == before, "records in front of the damage were lost"
-    tail = b"".join(path.read_bytes() for path in sorted((run.root / "quarantine").rglob("*")) if path.is_file()) \
-        if (run.root / "quarantine").is_dir() else b""
+    quarantined = [path.read_bytes() for path in sorted((run.root / "quarantine").rglob("*")) if path.is_file()] \
+        if (run.root / "quarantine").is_dir() else []
+    tail = b"".join(quarantined)
     if run.acked:
         assert b"\xff" * 64 in tail, "the cut-off tail is not in quarantine"
-        WalReader(run.root / "wal").records(mode=RecoveryMode.ABSOLUTE_CONSISTENCY)
+        later = run.sent[1]
+        assert all(data in quarantined for data in later), "a later segment is not whole in quarantine"
+        assert len(quarantined) == len(later) + 1, f"{len(quarantined)} files in quarantine, not {len(later)} + the tail"
         assert len(list(WalReader(run.root / "wal").records(mode=RecoveryMode.ABSOLUTE_CONSISTENCY))) == len(before)
     else:
         # Cut short: the damaged bytes are still in the WAL or whole in quarantine, and a
         # second truncate finishes the job.
-        in_wal = b"".join(path.read_bytes() for path in sorted((run.root / "wal").glob("*.wal")))
-        assert b"\xff" * 64 in in_wal + tail, "the damaged tail vanished instead of going to quarantine"
+        segments = [path.read_bytes() for path in sorted((run.root / "wal").glob("*.wal"))]
+        assert b"\xff" * 64 in b"".join(segments) + tail, "the damaged tail vanished instead of going to quarantine"
+        assert all(data in segments + quarantined for data in run.sent[1]), "a later segment was lost on its way"
         truncate_at_first_bad(run.root / "wal", run.root / "quarantine")
         assert len(list(WalReader(run.root / "wal").records(mode=RecoveryMode.ABSOLUTE_CONSISTENCY))) == len(before)
 
@@ -92,6 +105,7 @@ def test_quarantine_moves_survive_power_cuts(tmp_path: Path, limit: int) -> None
     explore(tmp_path, _move, _check_move, limit=limit, setup=_files)
 
 
+@pytest.mark.parametrize("position", [-1, 0], ids=["last-segment", "first-segment"])
 @pytest.mark.parametrize("limit", [8, pytest.param(200, marks=pytest.mark.slow)])
-def test_wal_truncate_survives_power_cuts(tmp_path: Path, limit: int) -> None:
-    explore(tmp_path, _truncate, _check_truncate, limit=limit, setup=_torn_wal)
+def test_wal_truncate_survives_power_cuts(tmp_path: Path, limit: int, position: int) -> None:
+    explore(tmp_path, _truncate, _check_truncate, limit=limit, setup=_damaged_wal(position))
