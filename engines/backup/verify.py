@@ -26,6 +26,7 @@ from engines.backup.unpack import read_archive
 from engines.backup.pitr import reaches, window_text
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
+from engines.wal.segments import segment_name
 
 __all__ = ["BackupCheck", "BackupProblem", "WalCheck", "VerifyResult", "verify_repository"]
 
@@ -241,7 +242,8 @@ def _check_wal(archive: WalArchive, span: tuple[int | None, int | None], quick: 
     except BackupCorruptionError as exc:
         check.problems.append(Problem(kind="manifest", file=exc.file, detail=exc.message))
         return check
-    present = set(archive.files())
+    needed_from = segment_name(span[0]) if span and span[0] is not None else None
+    present = set(archive.files()) - set(archive.pruned_leftovers(needed_from))  # an interrupted prune's
     for name in sorted(present - set(listed)):
         check.problems.append(Problem(kind="unlisted-segment", file=f"{label}/{name}",
                                       detail="a segment file the manifest does not list"))

@@ -7,12 +7,13 @@ leaves the repository intact and a second restore succeeds.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from crashkit import Run, explore
 
-from engines.backup import create_backup, restore_backup, verify_repository
+from engines.backup import RetentionPolicy, create_backup, prune_repository, restore_backup, verify_repository
 from engines.backup.repository import Repository
 from engines.marker import read_marker
 from engines.registry import create_engine, open_engine
@@ -112,6 +113,38 @@ def _check_live_backups(run: Run) -> None:
     assert result.ok, f"repository after acknowledged backups {run.acked}: {result.problems[:3]}"
     restore_backup(repo, run.root / "restored")
     _assert_holds_every_key(run.root / "restored", EXTRA if "incremental" in run.acked else {})
+
+
+DAY_NS = 86_400 * 10**9
+
+
+def _three_days_of_backups(root: Path) -> None:
+    _source(root)
+    now = time.time_ns()
+    for days_ago in (2, 1, 0):
+        with open_engine(root / "data") as engine:
+            engine.put(b"day%d" % days_ago, b"x" * 5000)
+            create_backup(root / "repo", engine=engine, clock_ns=now - days_ago * DAY_NS)
+
+
+def _prune(run: Run) -> None:
+    prune_repository(run.root / "repo", RetentionPolicy(daily=1, weekly=0, monthly=0), confirm=True)
+    run.ack("pruned")
+
+
+def _check_prune(run: Run) -> None:
+    repo = run.root / "repo"
+    result = verify_repository(str(repo))
+    assert result.ok, f"repository after a prune cut at this point: {result.problems[:3]}"
+    kept = Repository.open(repo).backups()
+    if run.acked:
+        assert len(kept) == 1, f"{len(kept)} backups listed after an acknowledged prune to one"
+    _assert_restores(repo, run.root / "restored")
+
+
+@pytest.mark.parametrize("limit", [6, pytest.param(300, marks=pytest.mark.slow)])
+def test_prune_survives_power_cuts(tmp_path: Path, limit: int) -> None:
+    explore(tmp_path, _prune, _check_prune, limit=limit, setup=_three_days_of_backups)
 
 
 @pytest.mark.parametrize("limit", [6, pytest.param(300, marks=pytest.mark.slow)])
