@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     _wal_commands(commands, common)
     # These modules import only the standard library at load time, so startup stays fast.
     from console.cli_backup import register as register_backup_commands
-    from console.cli_playbook import register as register_playbook_commands  # playbook, triage, incident, audit
+    from console.cli_playbook import register as register_playbook_commands  # playbook, triage, incident
+    from console.cli_audit import register as register_audit_commands
 
     from console.cli_drill import register as register_drill_commands  # fault, drill
     from console.cli_node import register as register_node_commands
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_backup_commands(commands, common)
     register_playbook_commands(commands, common)
+    register_audit_commands(commands, common)
     register_node_commands(commands, common)
     register_drill_commands(commands, common)
     register_serve_commands(commands, common)
@@ -231,6 +233,37 @@ def _default_hint(exit_code: int, command: str | None = None) -> str:
     }.get(exit_code, "see `drconsole --help`")
 
 
+# Arguments that may carry bytes that are not UTF-8 (the shell passes them as they are): a key or
+# value is data, and paths are the file system's business. Every other text must be UTF-8.
+_RAW_BYTES = frozenset({"key", "value"})
+
+
+def _check_text(args: argparse.Namespace) -> None:
+    """Text arguments that are not UTF-8 are bad input (exit 2) before anything runs or is recorded."""
+    for name, value in vars(args).items():
+        if name in _RAW_BYTES:
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not _is_utf8(text):
+                option = name if name in ("id", "run_id", "kind", "scenario", "url") else "--" + name.replace("_", "-")
+                try:
+                    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                except UnicodeEncodeError:
+                    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+                raise UsageError(f"{option}: {shown[:80]} is not valid UTF-8 text", "drconsole",
+                                 hint="pass UTF-8 text")
+            if isinstance(text, str) and "\0" in text:
+                raise UsageError(f"--{name.replace('_', '-')}: a NUL byte is not allowed", "drconsole")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_config(args: argparse.Namespace) -> None:
     """An explicitly named config (--config, $DRCONSOLE_CONFIG) must be a file: fail before doing anything."""
     from console.config_lookup import ConfigLookupError, resolve_config
@@ -260,8 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         output.json_mode = bool(getattr(args, "json", False))
+        _check_text(args)
         _check_config(args)
-        return _handler(args)(args, output)
+        from console.cli_audit import run_audited
+
+        return run_audited(args, output, _handler(args))
     except UsageError as exc:
         where = exc.prog.removeprefix("drconsole").strip()  # "engine get", or "" at the top level
         return output.error(f"{where}: {exc.message}" if where else exc.message, hint=exc.hint,

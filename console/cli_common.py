@@ -8,18 +8,31 @@ its parsers the same way. Only the standard library is imported: building the pa
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "listen_port", "port_number", "whole_number"]
+__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "listen_port", "port_number", "whole_number",
+           "positive_int", "positive_seconds"]
 
 # The engine backends by name; spelled out rather than asked of ``engines``, which the parser must not import.
 BACKENDS = ("cow", "lsm", "rocksdb")
 
 
 def absolute_path(text: str) -> Path:
-    """An absolute path, so messages say exactly where, whatever the working directory was."""
+    """An absolute path, so messages say exactly where, whatever the working directory was.
+
+    An empty one is refused: it would silently mean the working directory.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (it would mean the current directory)")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("a path cannot hold a NUL byte")
+    encoded = os.fsencode(text)
+    if len(encoded) >= 4096 or any(len(part) > 255 for part in encoded.split(b"/")):
+        raise argparse.ArgumentTypeError(f"the path {text[:60]}... is longer than a path can be")
     return Path(text).absolute()
 
 
@@ -31,6 +44,25 @@ def whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count of at least one."""
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("it must be at least 1")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A duration in seconds, more than zero and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
 
 

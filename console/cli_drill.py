@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Any
 
-from console.cli_common import BACKENDS, CommandGroup, absolute_path
+from console.cli_common import BACKENDS, CommandGroup, absolute_path, positive_int, whole_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output, output_for
 
 __all__ = ["register", "run_fault_inject", "run_fault_list", "run_drill_list", "run_drill_run", "run_drill_all"]
@@ -35,10 +35,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     inject.add_argument("kind", metavar="KIND", help="the fault (see `drconsole fault list`)")
     inject.add_argument("--data-dir", required=True, type=absolute_path, metavar="D",
                         help="the engine's data directory")
-    inject.add_argument("--seed", type=int, default=0, help="seed of the random choices (same seed, same bytes)")
+    inject.add_argument("--seed", type=whole_number, default=0, help="seed of the random choices (same seed, same bytes)")
     inject.add_argument("--repo", type=absolute_path, metavar="R", help="backup repository (backup-corrupt)")
-    inject.add_argument("--pid", type=int, help="process to signal (process-kill/-hang; default: the lock holder)")
-    inject.add_argument("--megabytes", type=int, default=1024, metavar="MB",
+    inject.add_argument("--pid", type=positive_int, help="process to signal (process-kill/-hang; default: the lock holder)")
+    inject.add_argument("--megabytes", type=positive_int, default=1024, metavar="MB",
                         help="memory-pressure: MiB the hog allocates and touches (default 1024)")
     fault.add("list", "the fault kinds", run_fault_list)
 
@@ -48,7 +48,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                     run_drill_run)
     run.add_argument("scenario", metavar="SCENARIO")
     run.add_argument("--engine", choices=BACKENDS, default=None, help="backend (default: the scenario's first)")
-    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--seed", type=whole_number, default=1)
     run.add_argument("--keep", action="store_true", help="keep the sandbox (its path is printed)")
     run.add_argument("--console", action="store_true",
                      help="respond yourself: the console opens on the broken sandbox with the drill clock running "
@@ -60,14 +60,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                       run_drill_all)
     every.add_argument("--engine", choices=BACKENDS, default=None, help="only this backend")
     every.add_argument("--report", type=absolute_path, metavar="FILE.md", help="write the recovery-metrics table here")
-    every.add_argument("--seed", type=int, default=1)
+    every.add_argument("--seed", type=whole_number, default=1)
     _size_options(every)
 
 
 def _size_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--writes", type=int, default=500, metavar="N",
+    parser.add_argument("--writes", type=positive_int, default=500, metavar="N",
                         help="acknowledged writes of the load (60%% before the backup, 40%% after; default 500)")
-    parser.add_argument("--value-size", type=int, default=128, metavar="BYTES", help="bytes per value (default 128)")
+    parser.add_argument("--value-size", type=positive_int, default=128, metavar="BYTES", help="bytes per value (default 128)")
     parser.add_argument("--data-mb", "--size", dest="data_mb", type=_megabytes, default=None, metavar="N|100MB",
                         help="load N MiB of 4 KiB random values instead of --writes (e.g. 100MB, 512MB)")
 
@@ -76,10 +76,10 @@ def _megabytes(text: str) -> float:
     """``100``, ``100MB``, ``512M``, ``1GB`` -> MiB; argparse turns a ValueError into exit 2."""
     cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
     factor = 1024.0 if cleaned.endswith("G") else 1.0
-    number = float(cleaned.rstrip("MG"))
-    if number <= 0:
+    number = float(cleaned.rstrip("MG")) * factor
+    if not 0 < number <= 2**20:  # inf and nan too; a drill's sandbox of a TiB is a typo
         raise ValueError(text)
-    return number * factor
+    return number
 
 
 def _sizes(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,7 +118,8 @@ def run_fault_inject(args: argparse.Namespace, output: Output | None = None) -> 
         return out.error(f"fault inject: no fault {args.kind!r}", hint=f"known: {', '.join(FAULTS)}",
                          exit_code=EXIT_USAGE, kind="UsageError")
     if not args.data_dir.is_dir():
-        return out.error(f"fault inject: {args.data_dir} is not a directory", hint="check the --data-dir path",
+        what = "is not a directory" if args.data_dir.exists() else "does not exist"
+        return out.error(f"fault inject: {args.data_dir} {what}", hint="check the --data-dir path",
                          exit_code=3, kind="NotFoundError")
     try:
         report = inject(args.kind, args.data_dir, seed=args.seed, repo=args.repo, pid=args.pid,

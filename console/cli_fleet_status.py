@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from console.cli_common import add_command
+from console.cli_common import add_command, positive_seconds
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 from console.config_lookup import resolve_config
 
@@ -29,7 +29,7 @@ COLUMNS = ("NODE", "ENGINE", "ROLE", "EPOCH", "LSN", "LAG", "HEALTH", "DISK", "B
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
     parser = add_command(subparsers, "status", "the configured fleet in one table (exit 1 when a node is unhealthy)",
                          run_status, common)
-    parser.add_argument("--watch", nargs="?", type=float, const=2.0, default=None, metavar="SECONDS",
+    parser.add_argument("--watch", nargs="?", type=positive_seconds, const=2.0, default=None, metavar="SECONDS",
                         help="redraw every SECONDS (default 2) until ctrl+c")
 
 

@@ -1,8 +1,9 @@
 """``drconsole node ...``: serve a data dir over HTTP, and look at or steer a running node.
 
     drconsole node serve --engine E --data-dir D --port P [--host H] [--name N] [--follow URL]
-                         [--peer URL]... [--token-file F] [--archive REPO] [--durability sync|async]
-                         [--archive-timeout SECONDS] [--wal-hold-max BYTES]
+                         [--peer URL]... [--token-file F] [--read-token-file F] [--archive REPO]
+                         [--durability sync|async] [--archive-timeout SECONDS] [--wal-hold-max BYTES]
+                         [--max-body-memory BYTES] [--max-connections N]
                          [--scrub-interval SECONDS] [--scrub-rate BYTES_PER_SEC]
                          [--state-dir S]     (the node is also the agent of its own recovery:
                                               playbooks run on it under /agent, playbooks/agent/)
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import math
 import os
 import sys
 import traceback
@@ -31,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number
+from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number, positive_int, whole_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
@@ -47,9 +49,22 @@ def _rate(text: str) -> float:
     try:
         value = float(number) * _SIZE_UNITS[unit]
     except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate in bytes per second (e.g. 4194304 or 4MiB)") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate in bytes per second (e.g. 4194304 or 4MiB)")
     if value < 0:
         raise argparse.ArgumentTypeError("the rate must not be negative (0: unthrottled)")
+    return value
+
+
+def _size(text: str) -> int:
+    """Bytes: ``67108864``, ``64MiB``, ``512k`` (binary units); at least one."""
+    try:
+        value = int(_rate(text))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes (e.g. 67108864 or 64MiB)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the size must be at least one byte")
     return value
 
 
@@ -57,9 +72,25 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
     if value < 0:
         raise argparse.ArgumentTypeError("the interval must not be negative (0: no scrub)")
+    return value
+
+
+def _interval(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the interval must be more than 0 seconds")
+    return value
+
+
+def _epoch(text: str) -> int:
+    value = whole_number(text)
+    if value > 2**53 - 1:
+        raise argparse.ArgumentTypeError(f"epoch {text[:30]} is past the largest one (2**53-1)")
     return value
 
 
@@ -97,16 +128,27 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
                        help="backup repository: a standby too far behind (or empty) reseeds from its newest "
                             "full backup; a primary advertises it to standbys (default: --archive)")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
-    serve.add_argument("--archive-timeout", type=float, default=60.0, metavar="SECONDS",
+    serve.add_argument("--archive-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                        help="seal and archive the WAL segment being written once its first write is this old, "
                             "so a PITR loses at most that much (default 60; 0: only full segments)")
-    serve.add_argument("--wal-hold-max", type=int, metavar="BYTES",
+    serve.add_argument("--wal-hold-max", type=_size, metavar="BYTES",
                        help="WAL kept for an unreachable archive before writes are refused (default: the data "
                             "dir's wal_hold_max_bytes, 2 GiB)")
-    serve.add_argument("--wal-segment-bytes", type=int, metavar="N",
+    serve.add_argument("--wal-segment-bytes", type=positive_int, metavar="N",
                        help="WAL segment size of a new data dir (default 64 MiB; small ones recycle sooner)")
-    serve.add_argument("--max-value-bytes", type=int, default=16 * 2**20, metavar="N")
-    serve.add_argument("--peer-interval", type=float, default=1.0, metavar="S", help="seconds between peer polls")
+    serve.add_argument("--read-token-file", type=absolute_path, metavar="F",
+                       help="file holding a second bearer token that /kv requests (reads and writes) need; "
+                            "the admin token works there too (default: /kv is open)")
+    serve.add_argument("--max-value-bytes", type=positive_int, default=16 * 2**20, metavar="N")
+    serve.add_argument("--max-body-memory", type=_size, default=64 * 2**20, metavar="BYTES",
+                       help="what request bodies in flight may hold together (default 64MiB); past it the "
+                            "node answers 503 at once")
+    serve.add_argument("--body-idle-seconds", type=_interval, default=15.0, metavar="S",
+                       help="a client that stops sending its request body for S seconds gets 408 and its share "
+                            "of --max-body-memory back (default 15)")
+    serve.add_argument("--max-connections", type=positive_int, default=256, metavar="N",
+                       help="connections served at once (default 256); more get 503 at once")
+    serve.add_argument("--peer-interval", type=_interval, default=1.0, metavar="S", help="seconds between peer polls")
     serve.add_argument("--advertise-url", type=_url, metavar="URL", help="the URL peers and standbys use for this node")
     serve.add_argument("--scrub-interval", type=_seconds, default=3600.0, metavar="SECONDS",
                        help="background scrub: seconds from one pass over every cold file to the next "
@@ -132,7 +174,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     fence = add("fence", "make the node at URL refuse every write (needs --yes)", run_fence)
     fence.add_argument("url", type=_url, metavar="URL")
     fence.add_argument("--reason", default="fenced by an operator")
-    fence.add_argument("--epoch", type=int, help="the epoch of the new primary, if known")
+    fence.add_argument("--epoch", type=_epoch, help="the epoch of the new primary, if known")
     fence.add_argument("--yes", action="store_true", help="confirm: the node stops taking writes")
     token(fence)
     demote = add("demote", "rejoin the node at URL as a standby of --follow (a live primary needs --yes)",
@@ -154,9 +196,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
 
 def _client(args: argparse.Namespace, url: str) -> Any:
     from engines.node.client import NodeClient, read_token_file
+    from playbooks.agent.protocol import actor_header
+    from playbooks.state import current_actor
 
     token_file = getattr(args, "token_file", None)
-    return NodeClient(url, token=read_token_file(token_file) if token_file else None)
+    return NodeClient(url, token=read_token_file(token_file) if token_file else None,
+                      actor=actor_header(current_actor()))  # the node's audit log names who asked
 
 
 def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -173,30 +218,74 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
                         peer_interval=args.peer_interval,
                         advertise_url=args.advertise_url, scrub_interval=args.scrub_interval,
                         scrub_rate=args.scrub_rate, archive_timeout=args.archive_timeout,
-                        wal_hold_max_bytes=args.wal_hold_max)
+                        wal_hold_max_bytes=args.wal_hold_max, max_body_memory=args.max_body_memory,
+                        max_connections=args.max_connections, body_idle_seconds=args.body_idle_seconds,
+                        read_token=read_token_file(args.read_token_file) if args.read_token_file else None)
     from playbooks.agent.service import agent_extension
+    from playbooks.node_audit import admin_audit, anchor_to_peers
     from playbooks.state import StateDir
 
     state = StateDir(args.state_dir) if args.state_dir else StateDir()
-    with node_log(args.log_file, name=config.name, data_dir=str(config.data_dir), url=config.url) as outcome:
-        out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
-                 + (f" as a standby of {config.follow}" if config.follow else "")
-                 + f"; playbook agent on {config.url}/agent (journals in {state.runs})")
-        outcome["code"] = serve(config, log_level=args.log_level,
-                                extensions=[agent_extension(state=state, token_file=args.token_file)])
+    stop_anchoring = anchor_to_peers(state, config.peers, token=config.token, node=config.name)
+    with node_log(args.log_file, name=config.name, data_dir=str(config.data_dir), url=config.url) as log:
+        def started() -> None:
+            out.note(f"node {config.name} serving {config.data_dir} on {config.url}"
+                     + (f" as a standby of {config.follow}" if config.follow else "")
+                     + f"; playbook agent on {config.url}/agent (journals in {state.runs})")
+
+        try:
+            log.code = serve(config, log_level=args.log_level, on_open=log.opened, on_started=started,
+                             extensions=[agent_extension(state=state, token_file=args.token_file)],
+                             audit=admin_audit(state))
+        finally:
+            stop_anchoring()
         out.note(f"node {config.name} stopped; engine closed")
-    return int(outcome["code"])
+    return log.code
+
+
+class NodeLog:
+    """The start and exit lines of one ``node serve`` (playbooks.nodelog reads them).
+
+    With ``--log-file`` both go to the file at once. On a bare stderr (a terminal, journald) the
+    start line waits until the data dir is open: a node that never opened it (locked, missing,
+    damaged) prints only its error, and no exit line for a start nobody saw.
+    """
+
+    def __init__(self, *, name: str, data_dir: str, url: str, eager: bool) -> None:
+        from playbooks.nodelog import start_line
+
+        self.name, self.pid = name, os.getpid()
+        self._start = start_line(name=name, pid=self.pid, data_dir=data_dir, url=url)
+        self.announced = False
+        self.code = 0
+        if eager:
+            self.opened()
+
+    @staticmethod
+    def say(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def opened(self) -> None:
+        if not self.announced:
+            self.announced = True
+            self.say(self._start)
+
+    def exit(self, how: str, code: int, error: str = "") -> None:
+        from playbooks.nodelog import exit_line
+
+        if self.announced:
+            self.say(exit_line(name=self.name, pid=self.pid, how=how, code=code, error=error))
 
 
 @contextlib.contextmanager
-def node_log(log_file: Path | None, *, name: str, data_dir: str, url: str) -> Iterator[dict[str, int]]:
+def node_log(log_file: Path | None, *, name: str, data_dir: str, url: str) -> Iterator[NodeLog]:
     """The node's log: stderr appended to ``log_file`` (when given), a start line, an exit line saying how it ended.
 
     Python's faulthandler reports a fatal signal (SIGSEGV, SIGABRT) on the same stream, and an
     unexpected exception leaves its traceback there before the exit line (playbooks.nodelog reads them).
     """
     from engines.errors import EngineError
-    from playbooks.nodelog import exit_line, start_line
 
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -205,30 +294,23 @@ def node_log(log_file: Path | None, *, name: str, data_dir: str, url: str) -> It
         os.dup2(descriptor, 2)  # fd 2 itself: what C code and a dying interpreter write reaches the file too
         os.close(descriptor)
     faulthandler.enable(file=sys.stderr, all_threads=True)
-    pid = os.getpid()
-
-    def say(line: str) -> None:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-    say(start_line(name=name, pid=pid, data_dir=data_dir, url=url))
-    outcome = {"code": 0}
+    log = NodeLog(name=name, data_dir=data_dir, url=url, eager=log_file is not None)
     try:
-        yield outcome
+        yield log
     except EngineError as exc:
-        say(exit_line(name=name, pid=pid, how="error", code=exc.exit_code, error=exc.message))
+        log.exit("error", exc.exit_code, exc.message)
         raise
     except (KeyboardInterrupt, SystemExit):
-        say(exit_line(name=name, pid=pid, how="clean", code=0))
+        log.exit("clean", 0)
         raise
     except BaseException as exc:
+        log.opened()  # a panic is always worth the two lines around its traceback
         traceback.print_exc(file=sys.stderr)
-        say(exit_line(name=name, pid=pid, how="panic", code=1, error=f"{type(exc).__name__}: {exc}"))
+        log.exit("panic", 1, f"{type(exc).__name__}: {exc}")
         raise
     else:
-        code = outcome["code"]
-        say(exit_line(name=name, pid=pid, how="clean" if code == 0 else "error", code=code,
-                      error="" if code == 0 else "the node did not start serving"))
+        log.exit("clean" if log.code == 0 else "error", log.code,
+                 "" if log.code == 0 else "the node did not start serving")
 
 
 def run_status(args: argparse.Namespace, output: Output | None = None) -> int:

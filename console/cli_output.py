@@ -36,6 +36,7 @@ class Output:
     def __init__(self, *, json_mode: bool = False) -> None:
         self.json_mode = json_mode
         self.emitted = False  # one JSON object per command, never two
+        self.last_error: str | None = None  # the last error reported (the audit records it)
 
     def result(self, payload: dict[str, Any], text: str | None = None) -> None:
         """Print a command's result: ``payload`` as JSON in ``--json`` mode, else ``text`` (if any)."""
@@ -67,6 +68,7 @@ class Output:
               **extra: Any) -> int:
         """Report a failure the documented way and return its exit code."""
         message = one_line(message)
+        self.last_error = message
         line = f"drconsole: error: {message}"
         if hint:
             line += f" ({one_line(hint)})"

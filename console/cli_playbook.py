@@ -1,4 +1,4 @@
-"""``drconsole playbook|triage|incident|audit``: the playbook layer from the command line.
+"""``drconsole playbook|triage|incident``: the playbook layer from the command line (audit: cli_audit.py).
 
     drconsole playbook list [--json]
     drconsole playbook show ID [--json]
@@ -13,7 +13,6 @@ node's agent (``playbooks.agent.runner_for``): the node runs the playbook on its
 and keeps the journal; the events, exit codes and --json are those of a local run.
     drconsole triage (--node NAME | --data-dir D) [--repo R] [--override QUESTION=yes|no]... [--json]
     drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT] | verify ID [--url URL]
-    drconsole audit verify [--json]
 
 ``register(subparsers, common)`` adds the commands; each leaf parser sets ``func`` to its
 handler, ``handler(args, output=None) -> int``. This module imports only the standard library and
@@ -37,7 +36,7 @@ from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 __all__ = [
     "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
     "run_playbook_runs", "run_playbook_cancel", "run_triage", "run_incident_list", "run_incident_show",
-    "run_incident_report", "run_incident_close", "run_incident_verify", "run_audit_verify", "HANDLERS",
+    "run_incident_report", "run_incident_close", "run_incident_verify", "HANDLERS",
 ]
 
 Handler = Callable[..., int]
@@ -52,7 +51,7 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
-    """Add ``playbook``, ``triage``, ``incident`` and ``audit`` to ``subparsers``.
+    """Add ``playbook``, ``triage`` and ``incident`` to ``subparsers``.
 
     ``common`` is the main parser's shared options (``--config``, ``--json``), accepted after each
     command too; without it each command and action gets its own ``--json``.
@@ -119,9 +118,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     verify.add_argument("id", metavar="ID")
     verify.add_argument("--url", metavar="URL", help="the node's URL (default: the run's, else the config's)")
 
-    audit = group("audit", "the hash-chained audit log")
-    audit.add("verify", "check every entry's hash and link (exit 1 when tampered)", run_audit_verify)
-
 
 # ------------------------------------------------------------------------------------------- helpers
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -132,6 +128,9 @@ def _params(pairs: list[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise InvalidArgumentError(f"--param {pair!r} is not NAME=VALUE", hint="e.g. --param repo=/backup/orders-a")
+        if not value.strip():  # `repo=` would otherwise mean the current directory
+            raise InvalidArgumentError(f"--param {name.strip()}= has no value",
+                                       hint="leave the parameter out to take its default")
         found[name.strip()] = value
     return found
 
@@ -632,21 +631,6 @@ def run_incident_verify(args: argparse.Namespace, output: Output | None = None) 
     return EXIT_OK if outcome.resolved else EXIT_PROBLEM
 
 
-def run_audit_verify(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.audit import AuditLog
-    from playbooks.state import StateDir
-
-    out = output_for(args, output)
-    result = AuditLog(StateDir().audit_log).verify()
-    if result.ok:
-        text = f"ok: audit log {result.path}: {result.entries} entries, chain intact"
-    else:
-        text = "\n".join([f"TAMPERED: audit log {result.path}: {len(result.problems)} problem(s)"]
-                         + [f"  line {problem['line'] or '-'}: {problem['reason']}" for problem in result.problems])
-    out.result(result.to_json(), text)
-    return EXIT_OK if result.ok else EXIT_PROBLEM
-
-
 # (command, action) -> handler, for a dispatcher keyed that way (console/cli.py's _HANDLERS).
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("playbook", "list"): run_playbook_list, ("playbook", "show"): run_playbook_show,
@@ -656,7 +640,6 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("incident", "list"): run_incident_list, ("incident", "show"): run_incident_show,
     ("incident", "report"): run_incident_report, ("incident", "close"): run_incident_close,
     ("incident", "verify"): run_incident_verify,
-    ("audit", "verify"): run_audit_verify,
 }
 
 

@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from console.cli_common import CommandGroup, absolute_path, listen_port
+from console.cli_common import CommandGroup, absolute_path, listen_port, positive_int, whole_number
 from console.cli_output import EXIT_OK, Output
 
 __all__ = ["register", "run_ssh", "run_web"]
@@ -38,8 +38,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     ssh.add_argument("--generate-host-key", type=absolute_path, metavar="FILE",
                      help="write a new ed25519 host key to FILE (and FILE.pub) and exit")
     _listen_options(ssh)
-    ssh.add_argument("--max-sessions", type=int, default=32, metavar="N", help="sessions at once (default 32)")
-    ssh.add_argument("--responder-seats", type=int, default=4, metavar="N",
+    ssh.add_argument("--max-sessions", type=positive_int, default=32, metavar="N", help="sessions at once (default 32)")
+    ssh.add_argument("--responder-seats", type=whole_number, default=4, metavar="N",
                      help="of those, seats only responders may take, so viewers (wall screens) can never lock "
                           "them out (default 4)")
 
@@ -51,7 +51,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     _listen_options(web)
     web.add_argument("--public-url", metavar="URL",
                      help="the URL browsers use (behind a proxy: https://wall.example.org); default http://H:P")
-    web.add_argument("--max-sessions", type=int, default=32, metavar="N", help="browser sessions at once")
+    web.add_argument("--max-sessions", type=positive_int, default=32, metavar="N", help="browser sessions at once")
 
 
 def _listen_options(parser: argparse.ArgumentParser) -> None:
@@ -101,12 +101,12 @@ def run_ssh(args: argparse.Namespace, output: Output) -> int:
         raise InvalidArgumentError(f"serve ssh: {', '.join(missing)} required",
                                    hint="drconsole serve ssh --port P --host-key FILE --users FILE")
     _check_listen(args, "ssh")
-    host_key = load_host_key(args.host_key)
-    users = load_users(args.users)
-    config = _config(args)
     if not 0 <= args.responder_seats <= args.max_sessions:
         raise InvalidArgumentError(f"serve ssh: --responder-seats {args.responder_seats} must be between 0 and "
                                    f"--max-sessions ({args.max_sessions})")
+    host_key = load_host_key(args.host_key)
+    users = load_users(args.users)
+    config = _config(args)
     return run_ssh_server(host_key, users, host=args.host, port=args.port, config=config,
                           max_sessions=args.max_sessions, responder_seats=args.responder_seats, output=output)
 

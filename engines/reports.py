@@ -60,3 +60,6 @@ class RepairReport(BaseModel):
     actions: list[str] = Field(default_factory=list)
     keys_before: int | None = None
     keys_after: int | None = None
+    # Writes the repair brought back by replaying the WAL (the repair ends with one open): a
+    # run's accounting (playbooks.accounting) counts them as recovered, not lost.
+    recovered_lsn_ranges: list[tuple[int, int]] = Field(default_factory=list)

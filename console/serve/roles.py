@@ -19,7 +19,8 @@ __all__ = ["ROLE_ENV", "base_environment", "console_args", "console_argv", "cons
 ROLE_ENV = "DRCONSOLE_ROLE"
 # What a console needs of the server's environment: where things are, language, time zone, state dirs.
 _KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV",
-         "DRCONSOLE_STATE_DIR", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME")
+         "DRCONSOLE_STATE_DIR", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
+         "DRCONSOLE_AUDIT_KEY", "DRCONSOLE_AUDIT_SYSLOG")  # paths, not secrets: one audit key per host
 _TERM = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import time
 from dataclasses import MISSING, dataclass, field, fields
@@ -175,6 +176,9 @@ class BackupMetadata:
         return cls(**values, extra={key: value for key, value in raw.items() if key not in known})
 
 
+_MAX_INT = 2**63 - 1
+
+
 def _checked(name: str, kind: str, value: Any) -> Any:
     """``value`` as the field's type (JSON's numbers: an int is a valid float), else ValueError."""
     optional = kind.endswith(" | None")
@@ -188,8 +192,12 @@ def _checked(name: str, kind: str, value: Any) -> Any:
     if kind == "bool" and isinstance(value, bool):
         return value
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= _MAX_INT:  # LSNs and nanosecond times are 64-bit; no count is negative
+            raise ValueError(f"field {name!r}: {str(value)[:40]} is out of range (0 to 2**63-1)")
         return value
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or not 0 <= value <= _MAX_INT:
+            raise ValueError(f"field {name!r}: {str(value)[:40]} is out of range")
         return float(value)
     if kind == "list[str]" and isinstance(value, list) and all(isinstance(item, str) for item in value):
         return list(value)

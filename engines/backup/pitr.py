@@ -138,6 +138,10 @@ def plan_recovery(repo: Repository, *, reference: str | None = None, until_ns: i
     """
     archive = WalArchive(repo)
     found = {reach.backup_id: reach for reach in reaches(repo, archive)}
+    if not found:
+        damaged = [entry.error for entry in repo.backups() if entry.error is not None]
+        if damaged:
+            raise damaged[-1]  # names the damaged metadata file (exit 1), not an empty window
     if until_ns is None and until_lsn is None:
         entry = repo.find(reference)
         meta = entry.require_metadata()

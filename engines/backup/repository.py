@@ -214,6 +214,9 @@ class Repository:
         if reference in (None, "latest"):
             readable = [entry for entry in entries if entry.metadata is not None]
             if not readable:
+                damaged = [entry.error for entry in entries if entry.error is not None]
+                if damaged:
+                    raise damaged[-1]  # names the damaged metadata file (exit 1), not "no backup"
                 raise BackupNotFoundError(f"repository {self.root} holds no backup",
                                           hint="create one with `drconsole backup create`")
             return readable[-1]

@@ -6,7 +6,8 @@ replayed there, everything is fsynced, and only then does the staging directory 
 target's name. A restore cut off at any moment (kill -9, a bad checksum, a full disk) leaves the
 target as it was; the staging directory it leaves is cleared by the next restore.
 
-A target that exists and is not empty is only replaced with ``replace=True``; the old directory is
+A target that exists and is not empty is only replaced with ``replace=True``, and only when it is
+a data dir of the backup's node and backend (never ``/`` or a system directory); the old directory is
 then moved to ``<parent>/.quarantine/pre-restore-<ts>-<name>``, never deleted (the swap itself is
 one atomic ``renameat2(RENAME_EXCHANGE)`` where the kernel has it). A data dir held by a running
 process is refused even then.
@@ -29,13 +30,15 @@ from engines import fsio
 from engines.locking import LOCK_NAME, is_data_dir_locked
 from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
-from engines.backup.metadata import iso_utc
+from engines.backup.metadata import BackupMetadata, iso_utc
 from engines.backup.unpack import read_archive
 from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
+from engines.marker import MARKER_NAME, detect_backend, read_marker
+from engines.system_paths import system_directory
 
 __all__ = ["RestoreResult", "restore_backup", "archive_checksum"]
 
@@ -107,6 +110,50 @@ def _check_target(target: Path, replace: bool) -> None:
     if _is_held(target):
         raise RestoreRefusedError(f"data dir {target} is in use by a running process (a node?)",
                                   hint="stop the process that holds it, then restore")
+
+
+def _check_replaceable(target: Path, meta: BackupMetadata, also_node: str | None) -> None:
+    """Refuse to move aside a non-empty ``target`` that is not a data dir of the backup's node and backend.
+
+    ``--replace`` aimed at the wrong path (a parent directory, another node's data dir, ``/``)
+    would move it all to quarantine and put a backup in its place (issue 18). ``also_node``: a
+    second node name whose data dir may be replaced (a standby reseeding from its primary's backup).
+    """
+    if not target.exists() or _is_empty_dir(target):
+        return
+    try:
+        marker = read_marker(target)
+    except EngineError as exc:
+        raise RestoreRefusedError(f"refusing to replace {target}: its drconsole.json is damaged ({exc.message})",
+                                  hint="restore into a new directory and look at the old one first") from exc
+    if marker is None:
+        try:
+            found = detect_backend(target)  # a data dir that lost its marker still has its engine's files
+        except EngineError:
+            found = None
+        if found == meta.engine or _encrypted_data_dir(target):
+            return
+        raise RestoreRefusedError(f"refusing to replace {target}: it holds no drconsole.json and no {meta.engine} "
+                                  "files, so it is not a data dir of this backup's node (a parent directory? "
+                                  "another program's files?)",
+                                  hint="name the node's data dir itself, or restore into a new directory")
+    names = {name for name in (meta.node_name, also_node) if name}
+    if marker.backend != meta.engine or (names and marker.node_name and marker.node_name not in names):
+        raise RestoreRefusedError(
+            f"refusing to replace {target}: it is the {marker.backend} data dir of node {marker.node_name or '?'}, "
+            f"and backup {meta.backup_id} is of node {meta.node_name or '?'} ({meta.engine})",
+            hint="restore into a new directory; replace only the backup's own node's data dir")
+
+
+def _encrypted_data_dir(target: Path) -> bool:
+    """A data dir whose files ransomware renamed (``drconsole.json.locked``) but whose layout stands.
+
+    Restoring over exactly this is what the ransomware playbook is for, and its marker cannot be
+    read. Recognised narrowly: our marker's name with an extension added, beside a ``wal``
+    directory; a parent directory or another program's tree has neither at its top.
+    """
+    marked = any(item.name.startswith(f"{MARKER_NAME}.") and item.is_file() for item in target.iterdir())
+    return marked and (target / "wal").is_dir()
 
 
 def _is_held(data_dir: Path) -> bool:
@@ -194,19 +241,25 @@ def _swap_into_place(staging: Path, target: Path) -> Path | None:
 def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: str | None = None,
                    until_ns: int | None = None, until_lsn: int | None = None, replace: bool = False,
                    progress: ProgressCallback | None = None, tier: str | None = None,
-                   on_date: dt.date | None = None) -> RestoreResult:
+                   on_date: dt.date | None = None, replace_node: str | None = None) -> RestoreResult:
     """Restore ``reference`` (default: the newest backup), or recover to a point in time, into ``data_dir``.
 
     ``tier`` / ``on_date`` (instead of ``reference``): the newest full backup of that tier, taken
     on that UTC date (``Repository.pick``), as the reference's ``--from daily|weekly|monthly``.
+    ``replace`` moves only a data dir of the backup's node and backend aside (or of ``replace_node``),
+    never ``/``, a system directory or a directory that is not a data dir.
 
     Raises:
         RepositoryError (3), BackupNotFoundError (2), RecoveryTargetError (2), RestoreRefusedError (4),
         BackupCorruptionError (1): before the target is touched.
     """
     clock = time.monotonic()
-    repo = Repository.open(repo_path)
     target = Path(os.path.abspath(data_dir))
+    why = system_directory(target)
+    if why is not None:
+        raise RestoreRefusedError(f"refusing to restore over {target}: {why}",
+                                  hint="restore into the node's own data dir, or a new directory")
+    repo = Repository.open(repo_path)
     root = Path(os.path.abspath(repo.root))
     if target == root or root.is_relative_to(target) or target.is_relative_to(root):
         raise InvalidArgumentError(f"restore target {target} and backup repository {root} overlap",
@@ -218,6 +271,8 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         reference = repo.pick(tier, on_date).backup_id
     plan = plan_recovery(repo, reference=reference, until_ns=until_ns, until_lsn=until_lsn)
     meta = plan.base.require_metadata()
+    if replace:
+        _check_replaceable(target, meta, replace_node)
     archive, checksum = archive_checksum(plan.base)
     log = repo.log("restore")
     log.info(f"restore of {meta.backup_id} into {target} started"

@@ -36,7 +36,7 @@ from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
 from engines.fsutil import fsync_dir
 
-__all__ = ["ArchiveCheck", "read_archive"]
+__all__ = ["ArchiveCheck", "read_archive", "restored_mode"]
 
 READ_BYTES = 1 << 20  # compressed bytes per read: a few MB decompressed, few queue hand-offs
 _BLOCK = tarfile.BLOCKSIZE
@@ -170,6 +170,15 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
+def restored_mode(archived: int) -> int:
+    """The mode a restored file gets: 0644, or 0755 when the archive had an execute bit.
+
+    Never the archive's own bits: a crafted backup must not plant setuid, setgid, sticky or
+    world-writable files in a data dir (issue 18).
+    """
+    return 0o755 if archived & 0o111 else 0o644
+
+
 def _safe_member_path(name: str) -> PurePosixPath | None:
     """The path under ``data/`` of a member, or None if it is not one (absolute, ``..``, outside)."""
     path = PurePosixPath(name)
@@ -195,6 +204,7 @@ class _TarWalk:
         self._padding = 0  # zero bytes after the member
         self._extracting = False
         self._pending: dict[str, str] = {}  # pax/GNU overrides for the next member
+        self._seen: set[PurePosixPath] = set()
         self._zero_blocks = 0
         self._special_size = 0
 
@@ -268,16 +278,22 @@ class _TarWalk:
             self.check.problems.append((f"{self.label}:{name}", "unexpected member"))
             self._skip(size)
             return
+        encoded = str(relative).encode("utf-8", "surrogateescape")
+        if len(encoded) >= 4000 or any(len(part) > 255 for part in encoded.split(b"/")):
+            raise _Damaged(f"member {name[:80]}... has a name longer than a file name can be")
         target = None if self.extract_to is None else self.extract_to / relative
         if info.isdir():
             if self.writer is not None and target is not None:
                 self.writer.mkdir(target)
             return
+        if relative in self._seen:  # a second copy would overwrite (or, exclusive, fail on) the first
+            raise _Damaged(f"member {name} appears twice")
+        self._seen.add(relative)
         self.hasher.begin(name)
         self._extracting = self.writer is not None and target is not None
         if self._extracting:
             assert self.writer is not None and target is not None
-            self.writer.open(target, info.mode & 0o7777, mtime)
+            self.writer.open(target, restored_mode(info.mode), mtime)
         self.check.file_count += 1
         self.check.data_bytes += size
         self._remaining, self._padding = size, (-size) % _BLOCK

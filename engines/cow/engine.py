@@ -272,7 +272,22 @@ class CowEngine(Engine):
 
     @classmethod
     def repair(cls, path: Path) -> RepairReport:
-        """Best-effort repair of a closed data dir; see ``engines.cow.repair.repair``."""
-        from engines.cow.repair import repair
+        """Best-effort repair of a closed data dir (``engines.cow.repair.repair``), ending with one open.
 
-        return repair(Path(path))
+        Rollback and salvage leave what the WAL still holds to the next open; opening here makes
+        the report's key count and recovered LSNs those of the data dir the next user sees.
+        """
+        import os
+
+        from engines.cow.repair import repair
+        from engines.repair_replay import replay_after_repair
+
+        report = repair(Path(path))
+        if report.ok and (report.safety_copy or report.quarantine):  # something was changed
+            fd = os.open(Path(path) / DATA_FILE, os.O_RDONLY)
+            try:
+                store_lsn = read_meta_slots(fd, DATA_FILE, None).newest.lsn
+            finally:
+                os.close(fd)
+            replay_after_repair(Path(path), cls.backend, report, replay_from=store_lsn)
+        return report

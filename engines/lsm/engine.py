@@ -508,14 +508,13 @@ class LsmEngine(Engine):
         store (a repair on its own must not leave a data dir whose next open silently differs).
         """
         from engines.lsm.repair import rebuild_manifest
-        from engines.registry import open_engine
+        from engines.repair_replay import replay_after_repair
 
         report = rebuild_manifest(path)
-        if report.recovered_lsn_ranges:
-            with open_engine(path, "rw", backend="lsm") as engine:
-                engine.flush()
-                report.keys_after = engine.stats().total_keys
-            report.actions.append(f"opened the data dir: the WAL replayed LSNs "
-                                  f"{', '.join(f'{low}..{high}' for low, high in report.recovered_lsn_ranges)}; "
-                                  f"{report.keys_after} keys")
+        if report.recovered_lsn_ranges and report.durable_lsn is not None:
+            # The tables' own ranges stay the record of what came back (the accounting matches
+            # them against what was lost); the replay may add the WAL's tail beyond them.
+            held = list(report.recovered_lsn_ranges)
+            replay_after_repair(path, cls.backend, report, replay_from=report.durable_lsn)
+            report.recovered_lsn_ranges = held
         return report

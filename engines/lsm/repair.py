@@ -57,7 +57,6 @@ class LsmRepairReport(RepairReport):
     wal_first_lsn: int | None = None
     wal_covers: bool | None = None  # the WAL reaches back to every quarantined table's first LSN
     lost_lsn_ranges: list[tuple[int, int]] = Field(default_factory=list)
-    recovered_lsn_ranges: list[tuple[int, int]] = Field(default_factory=list)  # brought back by WAL replay
 
 
 @contextmanager

@@ -15,7 +15,10 @@
                                 rejoin, backup, wal-archive, verify, scrub; bearer token when configured
 
 /health, /ready, /primary, /replica, /metrics, /replication and /peers stay open (monitoring
-needs no secret). The health routes and states live in ``health_routes.py`` and ``vitals.py``.
+needs no secret). ``/kv`` is open unless the node has a read token (``--read-token-file``): then
+every ``/kv`` request needs it or the admin token. ``/wal`` takes only the admin token: a standby
+reports its epoch there, and a higher one fences the primary. Request bodies share one memory
+budget (``body_budget.py``, ``--max-body-memory``): past it 503 at once. The health routes and states live in ``health_routes.py`` and ``vitals.py``.
 
 Extensions (``build_app(node, extensions=[factory])``, ``drain.py``) add routes under their own
 prefix and may drain the node: while it is released every route but the health routes and the
@@ -24,8 +27,11 @@ extensions' answers 503 ``{"status": "recovering"}``, and ``/health`` says ``rec
 Admin actions (POST, JSON object body, answer ``{"action", "ok": true, ...}``):
 
     promote                      standby/fenced -> primary in epoch+1: {role, epoch, changed, ...}
-    fence {"reason", "epoch"?, "force"?}   refuse writes; a live primary is only fenced for a newer
-                                 epoch unless force
+    fence {"reason"?, "epoch"?, "force"?}   refuse writes; a live primary is fenced only for a newer
+                                 epoch (or with force); epochs are 0..2**53-1, and one more than
+                                 1000 past the highest seen needs force
+
+Every body is checked strictly (``admin_bodies.py``): exact JSON types, no unknown fields.
     demote {"follow": URL}       become a standby of URL as is; the upstream refuses it (409 ->
                                  follower_state "refused") when its records diverged
     rejoin {"primary": URL, "dry_run"?: bool}   (or ``?primary=URL``) the reference's "rebuild
@@ -90,11 +96,27 @@ from engines.errors import (
     ReadOnlyError,
     SafetyRefusal,
 )
+from engines.node.admin_audit import ACTOR_HEADER, AdminAudit, AdminCall
+from engines.node.admin_bodies import (
+    AdminBody,
+    BackupBody,
+    CheckpointBody,
+    DemoteBody,
+    FenceBody,
+    ReduceCacheBody,
+    RejoinBody,
+    ScrubBody,
+    WalArchiveBody,
+    admin_body,
+    parse_admin_body,
+)
+from engines.node.body_budget import BodyBudget, BodyTimeout, BodyTooLarge, BudgetExceeded
 from engines.node.drain import ExtensionFactory, GateMiddleware, NodeControl, RequestGate
 from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError, NodeUnreachableError
 from engines.node.health_routes import health_routes
 from engines.node.metrics import CONTENT_TYPE
 from engines.node.node import Node
+from engines.node.state import MAX_EPOCH, plausible_epoch
 from engines.node.vitals import NodeRecoveringError
 from engines.node.wal_tail import WalGoneError
 from engines.node.wire import encode_frames
@@ -105,6 +127,7 @@ __all__ = ["build_app", "ADMIN_ACTIONS"]
 ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "rejoin", "backup",
                  "wal-archive", "verify", "scrub")
 _MAX_ADMIN_BODY = 64 * 1024
+EPOCH_LEAP = 1000  # an epoch this far past the highest seen is a typo or an attack, not a promotion
 _MAX_WAIT = 30.0
 
 _STATUS: list[tuple[type[EngineError], int]] = [
@@ -133,20 +156,35 @@ def _engine_error(exc: EngineError) -> JSONResponse:
     return _error(status, exc.message, exc.hint, type(exc).__name__)
 
 
-def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starlette:
+def _summary(result: dict[str, Any]) -> str:
+    """A short line of what an admin call answered, for its audit entry."""
+    fields = [f"{name}={result[name]}" for name in ("role", "epoch", "backup_id", "dest", "lsn", "archived", "status")
+              if name in result and result[name] not in (None, "", [])]
+    return ", ".join(fields)[:300]
+
+
+def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: AdminAudit | None = None) -> Starlette:
     config = node.config
     token = config.token
     gate = RequestGate()
     mounted = [factory(NodeControl(node, gate)) for factory in extensions]
 
+    def presented(request: Request, *accepted: str | None) -> bool:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and any(
+            candidate is not None and hmac.compare_digest(given.strip().encode(), candidate.encode())
+            for candidate in accepted)
+
     def check_token(request: Request, what: str = "admin endpoints") -> None:
-        if token is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if token is not None and not presented(request, token):
             raise NodeAuthError(f"{what} need the node's bearer token",
                                 hint="send 'Authorization: Bearer <token>' (drconsole: --token-file)")
+
+    def check_data_token(request: Request) -> None:
+        """With --read-token-file, /kv (reads and writes) needs that token or the admin one."""
+        if config.read_token is not None and not presented(request, config.read_token, token):
+            raise NodeAuthError("/kv needs a bearer token on this node (it was started with --read-token-file)",
+                                hint="send 'Authorization: Bearer <read token>' (or the admin token)")
 
     def key_of(request: Request) -> bytes:
         raw = request.scope.get("raw_path") or request.scope["path"].encode()
@@ -158,25 +196,12 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
         if not key:
             raise NodeBadRequestError("empty key", hint="PUT /kv/<url-encoded key>")
         if len(key) > config.max_key_bytes:
-            raise _TooLarge(f"key of {len(key)} bytes exceeds the {config.max_key_bytes}-byte limit")
+            raise BodyTooLarge(f"key of {len(key)} bytes exceeds the {config.max_key_bytes}-byte limit")
         return key
 
-    async def read_body(request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                if int(declared) > limit:
-                    raise _TooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
-            except ValueError:
-                raise NodeBadRequestError("malformed Content-Length") from None
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge(f"body exceeds the {limit}-byte limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
+    budget = BodyBudget(config.max_body_memory, config.body_idle_seconds)
+
+    read_body = budget.body
 
     async def metrics(request: Request) -> Response:
         text = await run_in_threadpool(node.metrics.render, config.data_dir, node.metrics_values)
@@ -192,6 +217,7 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
         return JSONResponse(node.peers.report())
 
     async def kv(request: Request) -> Response:
+        check_data_token(request)
         key = key_of(request)
         if request.method == "GET":
             try:
@@ -208,8 +234,8 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
         try:
             if request.method == "PUT":
                 node.check_client_write(key)  # refuse before reading a body we would not keep
-                value = await read_body(request, config.max_value_bytes)
-                lsn = await run_in_threadpool(node.put, key, value)
+                async with read_body(request, config.max_value_bytes) as value:
+                    lsn = await run_in_threadpool(node.put, key, value)
             else:
                 lsn = await run_in_threadpool(node.delete, key)
         except (NodeRefusedError, FencedError, NodeRecoveringError):
@@ -232,6 +258,8 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
             raise NodeBadRequestError("from_lsn, epoch and max_bytes are integers, wait a number") from None
         if from_lsn < 1:
             raise NodeBadRequestError("from_lsn starts at 1")
+        if plausible_epoch(epoch) is None:
+            raise NodeBadRequestError(f"epoch must be 0..{MAX_EPOCH}")
         name = params.get("name", request.client.host if request.client else "?")
         headers = lambda: {"x-drconsole-epoch": str(node.epoch), "x-drconsole-role": node.role,  # noqa: E731
                            "x-drconsole-history": json.dumps([e.model_dump() for e in node.state.history])}
@@ -261,20 +289,23 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
         action = request.path_params["action"]
         if action not in ADMIN_ACTIONS:
             return _error(404, f"unknown admin action {action!r}", hint=f"one of {', '.join(ADMIN_ACTIONS)}")
-        raw = await read_body(request, _MAX_ADMIN_BODY)
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise NodeBadRequestError("the admin request body is not JSON") from None
-        if not isinstance(body, dict):
-            raise NodeBadRequestError("the admin request body must be a JSON object")
-        for name, value in request.query_params.items():
-            body.setdefault(name, value)  # /admin/rejoin?primary=URL: the query string works as the body
+        async with read_body(request, _MAX_ADMIN_BODY) as raw:
+            body = admin_body(action, parse_admin_body(raw), dict(request.query_params))
+        call = AdminCall(node=config.name, action=action, args=body.model_dump(exclude_defaults=True),
+                         client=request.client.host if request.client else "?",
+                         actor=request.headers.get(ACTOR_HEADER))
+        if audit is not None:
+            await run_in_threadpool(audit, call, "started")  # raises when it cannot write: nothing runs
         try:
             result = await run_in_threadpool(_run_admin, node, action, body)
-        except EngineError:
+        except EngineError as exc:
             node.metrics.errors.labels("admin").inc()
+            if audit is not None:
+                outcome = "refused" if exc.exit_code == 4 else "failed"
+                await run_in_threadpool(audit, call, outcome, exc.message)
             raise
+        if audit is not None:
+            await run_in_threadpool(audit, call, "succeeded", _summary(result))
         return JSONResponse({"action": action, "ok": True, **result})
 
     async def on_engine_error(request: Request, exc: Exception) -> Response:
@@ -284,6 +315,18 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
     async def on_too_large(request: Request, exc: Exception) -> Response:
         return _error(413, str(exc), hint="keys up to the key limit, values up to --max-value-bytes",
                       kind="TooLarge")
+
+    async def on_busy(request: Request, exc: Exception) -> Response:
+        response = _error(503, str(exc), hint="retry shortly; the node holds a bounded amount of request bodies",
+                          kind="Busy")
+        response.headers["Retry-After"] = "1"
+        response.headers["Connection"] = "close"  # the unread body is not worth waiting for
+        return response
+
+    async def on_stalled(request: Request, exc: Exception) -> Response:
+        response = _error(408, str(exc), hint="send the body without pausing", kind="Timeout")
+        response.headers["Connection"] = "close"
+        return response
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -310,42 +353,51 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = ()) -> Starle
     gated = Middleware(GateMiddleware, gate=gate, open_prefixes=[*health_paths, *(ext.prefix for ext in mounted)],
                        name=config.name)
     return Starlette(routes=routes, lifespan=lifespan, middleware=[gated],
-                     exception_handlers={EngineError: on_engine_error, _TooLarge: on_too_large})
+                     exception_handlers={EngineError: on_engine_error, BodyTooLarge: on_too_large,
+                                         BudgetExceeded: on_busy, BodyTimeout: on_stalled})
 
 
-class _TooLarge(Exception):
-    pass
+def _fence(node: Node, body: FenceBody) -> dict[str, Any]:
+    """Fence, refusing what only a mistake or an attack sends unless ``force``.
+
+    A live primary is fenced only for a newer epoch (a promotion elsewhere) or with ``force``; an
+    epoch far past any this node has seen would be stored for good and outrun every real
+    promotion, so it needs ``force`` too.
+    """
+    epoch, force = body.epoch, body.force
+    live_primary = node.role == "primary"
+    if live_primary and not force:
+        if epoch is None:
+            raise SafetyRefusal("refusing to fence a live primary without the epoch of the primary that replaces it",
+                                hint='send {"epoch": N} of the new primary, or {"force": true} '
+                                     "(`drconsole node fence URL --yes` forces)")
+        if epoch <= node.epoch:
+            raise SafetyRefusal(f"refusing to fence: epoch {epoch} is not newer than this node's {node.epoch}",
+                                hint='send {"force": true} to fence anyway')
+    highest = max(node.epoch, node.state.known_epoch)
+    if epoch is not None and epoch > highest + EPOCH_LEAP and not force:
+        raise SafetyRefusal(f"refusing epoch {epoch}: it is more than {EPOCH_LEAP} past the highest this node has "
+                            f"seen ({highest}), and would be kept for good",
+                            hint='promotions add one each; send {"force": true} if it is real')
+    return node.fence(body.reason or "fenced by an operator", epoch)
 
 
-def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
+def _run_admin(node: Node, action: str, body: AdminBody) -> dict[str, Any]:
     engine = node.engine
     if action == "promote":
         return node.promote()
-    if action == "fence":
-        epoch = body.get("epoch")
-        if epoch is not None and not isinstance(epoch, int):
-            raise NodeBadRequestError("epoch must be an integer")
-        if epoch is not None and epoch <= node.epoch and node.role == "primary" and not body.get("force"):
-            raise SafetyRefusal(f"refusing to fence: epoch {epoch} is not newer than this node's {node.epoch}",
-                                hint="send {\"force\": true} to fence anyway")
-        return node.fence(str(body.get("reason") or "fenced by an operator"), epoch)
-    if action == "rejoin":
-        primary = body.get("primary")
-        if not isinstance(primary, str):
-            raise NodeBadRequestError('rejoin needs {"primary": "<primary URL>"} (or ?primary=URL)')
-        dry_run = body.get("dry_run", False)
-        return node.rejoin(primary, dry_run=dry_run in (True, "1", "true", "yes"))
-    if action == "backup":
-        repo = body.get("repo") or (str(node.config.backup_source) if node.config.backup_source else None)
-        if not isinstance(repo, str) or not Path(repo).is_absolute():
+    if isinstance(body, FenceBody):
+        return _fence(node, body)
+    if isinstance(body, RejoinBody):
+        return node.rejoin(body.primary, dry_run=body.dry_run)
+    if isinstance(body, BackupBody):
+        repo = body.repo or (str(node.config.backup_source) if node.config.backup_source else None)
+        if repo is None or not Path(repo).is_absolute():
             raise NodeBadRequestError('backup needs {"repo": ABSOLUTE_PATH} or a node started with --backup-repo',
                                       hint="or --archive")
-        return create_backup(repo, engine=engine, incremental=bool(body.get("incremental"))).to_json()
-    if action == "demote":
-        follow = body.get("follow")
-        if not isinstance(follow, str):
-            raise NodeBadRequestError('demote needs {"follow": "<primary URL>"}')
-        return node.demote(follow)
+        return create_backup(repo, engine=engine, incremental=body.incremental).to_json()
+    if isinstance(body, DemoteBody):
+        return node.demote(body.follow)
     if action == "flush":
         engine.flush()
         return {"last_lsn": engine.last_lsn, "durable_lsn": engine.durable_lsn}
@@ -354,29 +406,26 @@ def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
         with node.vitals.watch("compaction"):
             engine.compact()
         return {"duration_seconds": round(time.perf_counter() - started, 3)}
-    if action == "checkpoint":
-        dest = body.get("dest")
+    if isinstance(body, CheckpointBody):
+        dest = body.dest
         if dest is None:
             dest = str(node.config.data_dir.parent / f"{node.config.name}-checkpoint-{time.strftime('%Y%m%dT%H%M%S')}")
-        if not isinstance(dest, str) or not Path(dest).is_absolute():
+        if not Path(dest).is_absolute():
             raise NodeBadRequestError("checkpoint dest must be an absolute path")
         lsn = engine.checkpoint(Path(dest))
         return {"dest": dest, "lsn": lsn}
-    if action == "reduce-cache":
-        cache_bytes = body.get("cache_bytes", 8 * 2**20)
-        if not isinstance(cache_bytes, int) or cache_bytes < 0:
-            raise NodeBadRequestError("cache_bytes must be a non-negative integer")
+    if isinstance(body, ReduceCacheBody):
         reduce = getattr(engine, "reduce_cache", None)
         if reduce is not None:
-            return {"cache": reduce(cache_bytes)}
+            return {"cache": reduce(body.cache_bytes)}
         clear = getattr(engine, "clear_cache", None)
         if clear is not None:
             clear()
             return {"cache": "cleared"}
         engine.flush()
         return {"cache": "flushed (this backend has no cache control)"}
-    if action == "wal-archive":
-        repo = body.get("repo") or (str(node.config.archive) if node.config.archive else None)
+    if isinstance(body, WalArchiveBody):
+        repo = body.repo or (str(node.config.archive) if node.config.archive else None)
         if not repo:
             raise NodeBadRequestError('wal-archive needs {"repo": PATH} or a node started with --archive')
         archive = attach_archiver(engine, repo) if node.archive is None else node.archive
@@ -386,9 +435,6 @@ def _run_admin(node: Node, action: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"archived": [segment.name for segment in added], "repo": str(repo)}
     if action == "verify":
         return node.vitals.verify_and_clear()
-    if action == "scrub":
-        rate = body.get("rate")
-        if rate is not None and (not isinstance(rate, (int, float)) or rate < 0):
-            raise NodeBadRequestError("rate must be a non-negative number of bytes per second")
-        return node.vitals.scrub_now(rate)
+    if isinstance(body, ScrubBody):
+        return node.vitals.scrub_now(body.rate)
     raise NodeBadRequestError(f"unknown admin action {action!r}")

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from engines.errors import ReadOnlyError
+from engines.node.admin_audit import ACTOR_HEADER
 from engines.node.errors import (
     NodeAuthError,
     NodeBadRequestError,
@@ -54,10 +55,14 @@ class NodeClient:
     """A synchronous client of one node's HTTP API."""
 
     def __init__(self, url: str, *, token: str | None = None, read_only: bool = False,
-                 timeout: float = 5.0, transport: httpx.BaseTransport | None = None) -> None:
+                 timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
+                 actor: str | None = None) -> None:
+        """``actor``: who acts, as the ``x-drconsole-actor`` header (the node's audit log records it)."""
         self.url = url.rstrip("/")
         self.read_only = read_only
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if actor:
+            headers[ACTOR_HEADER] = actor
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -107,8 +112,9 @@ class NodeClient:
     def promote(self) -> dict[str, Any]:
         return self.admin("promote")
 
-    def fence(self, reason: str, epoch: int | None = None) -> dict[str, Any]:
-        return self.admin("fence", reason=reason, epoch=epoch)
+    def fence(self, reason: str, epoch: int | None = None, *, force: bool = False) -> dict[str, Any]:
+        """Fence the node; a live primary needs a newer ``epoch`` or ``force`` (the caller confirmed)."""
+        return self.admin("fence", reason=reason, epoch=epoch, force=force)
 
     def demote(self, follow: str) -> dict[str, Any]:
         return self.admin("demote", follow=follow)

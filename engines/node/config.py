@@ -9,7 +9,15 @@ from pathlib import Path
 from engines.errors import InvalidArgumentError
 from engines.scrub import DEFAULT_INTERVAL_SECONDS, DEFAULT_RATE_BYTES
 
-__all__ = ["NodeConfig", "is_loopback"]
+__all__ = ["NodeConfig", "is_loopback", "DEFAULT_MAX_CONNECTIONS", "DEFAULT_BODY_MEMORY", "DEFAULT_IDLE_SECONDS"]
+
+# Four bodies of the default --max-value-bytes at once (engines/node/body_budget.py).
+DEFAULT_BODY_MEMORY = 64 * 2**20
+DEFAULT_IDLE_SECONDS = 15.0
+
+# Enough for every standby's long poll, the agent's event streams and a busy set of clients; each
+# connection holds at most uvicorn's 64 KiB read buffer outside the body budget.
+DEFAULT_MAX_CONNECTIONS = 256
 
 
 def is_loopback(host: str) -> bool:
@@ -45,6 +53,12 @@ class NodeConfig:
             refused (None: the data dir's ``wal_hold_max_bytes`` option).
         scrub_interval: seconds from one background scrub pass to the next (0: no scrub).
         scrub_rate: bytes per second the scrub reads at most (0: unthrottled).
+        max_body_memory: what request bodies in flight may hold together; past it 503
+            (``body_budget.py``). At least ``max_value_bytes``.
+        body_idle_seconds: a client silent this long in the middle of its body gets 408.
+        max_connections: connections uvicorn serves at once; more get 503 at once.
+        read_token: the bearer token reads of values (``GET /kv``) require (None: open reads);
+            the admin token works for reads too.
     """
 
     data_dir: Path
@@ -69,6 +83,10 @@ class NodeConfig:
     wal_hold_max_bytes: int | None = None
     scrub_interval: float = DEFAULT_INTERVAL_SECONDS
     scrub_rate: float = DEFAULT_RATE_BYTES
+    max_body_memory: int = DEFAULT_BODY_MEMORY
+    body_idle_seconds: float = DEFAULT_IDLE_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    read_token: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -85,6 +103,12 @@ class NodeConfig:
                 hint="the node API has no TLS; pass --allow-remote to listen there anyway, behind a proxy")
         self.follow = self.follow.rstrip("/") if self.follow else None
         self.peers = [peer.rstrip("/") for peer in self.peers]
+        if not 0 < self.max_value_bytes <= self.max_body_memory:
+            raise InvalidArgumentError(
+                f"--max-body-memory ({self.max_body_memory}) must be at least --max-value-bytes ({self.max_value_bytes})",
+                hint="else a value of the largest allowed size could never be accepted")
+        if self.max_connections < 1 or self.body_idle_seconds <= 0:
+            raise InvalidArgumentError("--max-connections and the body idle timeout must be positive")
         if self.scrub_interval < 0 or self.scrub_rate < 0:
             raise InvalidArgumentError("--scrub-interval and --scrub-rate must not be negative",
                                        hint="0 disables the scrub (interval) or its throttle (rate)")

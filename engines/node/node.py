@@ -43,7 +43,7 @@ from engines.node.peers import PeerMonitor
 from engines.node.replication import Follower
 from engines.node.reseed import ReseedReport, choose_backup
 from engines.keys import RESERVED_PREFIX, check_user_key
-from engines.node.state import NodeState, TimelineEntry, load_state, persist_epoch, save_state, switch_lsn
+from engines.node.state import MAX_EPOCH, NodeState, TimelineEntry, load_state, persist_epoch, save_state, switch_lsn
 from engines.node.vitals import NodeVitals
 from engines.node.wal_tail import WalTail
 
@@ -443,6 +443,9 @@ class Node:
             if self.state.role == "primary":
                 return {**self.describe_role(), "changed": False}
             new_epoch = max(self.epoch, self.state.known_epoch) + 1
+            if new_epoch > MAX_EPOCH:
+                raise SafetyRefusal(f"refusing to promote: epoch {new_epoch} is past the largest one ({MAX_EPOCH})",
+                                    hint="a forced fence stored an absurd epoch; reseed the group from a backup")
             if getattr(self.engine, "_fenced", False):
                 # Fencing is in memory only: a reopen is the one way back to a writable engine.
                 self.engine.close()
@@ -571,9 +574,11 @@ class Node:
             log.warning("node %s reseeding from backup %s (LSN %d) in %s: %s", self.config.name, meta.backup_id,
                         meta.lsn_end, repo, reason)
             self.engine.suspend_archiving("reseeding")
+            own_name = self.engine.marker.node_name  # its own data dir, though the backup is its primary's
             self.engine.close()
             try:
-                result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True)
+                result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True,
+                                        replace_node=own_name)
             except EngineError as exc:
                 report.finish("failed", error=str(exc))
                 log.error("node %s: reseed from %s failed, its data dir is unchanged: %s", self.config.name,

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from engines.node.state import plausible_epoch
+
 __all__ = ["PeerStatus", "PeerMonitor"]
 
 
@@ -70,7 +72,9 @@ class PeerMonitor:
             peer.last_error = None
             peer.name = body.get("name")
             peer.role = body.get("role")
-            peer.epoch = int(body.get("epoch", 0))
+            peer.epoch = plausible_epoch(body.get("epoch", 0))
+            if peer.epoch is None:
+                raise ValueError(f"epoch {str(body.get('epoch'))[:40]} is not an epoch (0..2**53-1)")
             peer.last_lsn = body.get("last_lsn")
             peer.primary = body.get("primary")
             peer.split_brain = body.get("split_brain")

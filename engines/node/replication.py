@@ -34,7 +34,7 @@ from engines.backup.archive import WalArchive
 from engines.backup.repository import Repository
 from engines.backup.errors import BackupNotFoundError
 from engines.errors import CorruptionError, EngineError
-from engines.node.state import TimelineEntry
+from engines.node.state import MAX_EPOCH, TimelineEntry
 from engines.node.wire import decode_frames
 from engines.wal import RecoveryMode, WalReader, WalRecord
 
@@ -134,6 +134,8 @@ class Follower:
             "from_lsn": applied + 1, "wait": self.wait_seconds, "epoch": node.epoch, "name": node.config.name})
         self.last_contact = time.time()
         epoch = int(response.headers.get("x-drconsole-epoch", "-1"))
+        if epoch > MAX_EPOCH:
+            raise _Refused(f"upstream {self.upstream} claims epoch {str(epoch)[:40]}, beyond any real one")
         if response.status_code == 410:
             body = _json(response)
             advertised = body.get("backup_repo")

@@ -15,11 +15,12 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import FrameType
 
 import uvicorn
 
+from engines.node.admin_audit import AdminAudit
 from engines.node.app import build_app
 from engines.node.config import NodeConfig
 from engines.node.drain import ExtensionFactory
@@ -30,6 +31,15 @@ __all__ = ["serve", "ServerThread"]
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()  # listening, the app's startup done: now it may say "serving"
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         if threading.current_thread() is not threading.main_thread():
@@ -48,16 +58,22 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _uvicorn_config(node: Node, log_level: str, extensions: Sequence[ExtensionFactory] = ()) -> uvicorn.Config:
-    return uvicorn.Config(build_app(node, extensions), host=node.config.host, port=node.config.port, log_level=log_level,
+def _uvicorn_config(node: Node, log_level: str, extensions: Sequence[ExtensionFactory] = (),
+                    audit: AdminAudit | None = None) -> uvicorn.Config:
+    return uvicorn.Config(build_app(node, extensions, audit), host=node.config.host, port=node.config.port, log_level=log_level,
                           access_log=False, lifespan="on", timeout_graceful_shutdown=10,
-                          limit_concurrency=1000, backlog=2048)
+                          limit_concurrency=node.config.max_connections, backlog=2048)
 
 
-def serve(config: NodeConfig, *, log_level: str = "warning", extensions: Sequence[ExtensionFactory] = ()) -> int:
+def serve(config: NodeConfig, *, log_level: str = "warning", extensions: Sequence[ExtensionFactory] = (),
+          on_open: Callable[[], None] | None = None, on_started: Callable[[], None] | None = None,
+          audit: AdminAudit | None = None) -> int:
     """Open the data dir and serve it until SIGTERM/SIGINT; return the exit code.
 
     ``extensions`` mount more routes (``drain.py``): ``node serve`` adds the playbook agent.
+    ``on_open`` is called once the data dir is open, ``on_started`` once the node listens (so
+    nothing says "serving" for a data dir that could not be opened). ``audit`` records every admin
+    call (``admin_audit.py``).
 
     Raises:
         EngineError: the data dir cannot be created or opened (nothing is served).
@@ -65,7 +81,9 @@ def serve(config: NodeConfig, *, log_level: str = "warning", extensions: Sequenc
     _check_port(config.host, config.port)
     _log_to_stderr(log_level)
     node = Node(config)
-    server = _Server(_uvicorn_config(node, log_level, extensions))
+    if on_open is not None:
+        on_open()
+    server = _Server(_uvicorn_config(node, log_level, extensions, audit), on_started)
     try:
         server.run()
     finally:
@@ -105,9 +123,9 @@ class ServerThread:
     """A node served by uvicorn in a background thread (fast tests, the bench, the demo)."""
 
     def __init__(self, config: NodeConfig, *, log_level: str = "warning",
-                 extensions: Sequence[ExtensionFactory] = ()) -> None:
+                 extensions: Sequence[ExtensionFactory] = (), audit: AdminAudit | None = None) -> None:
         self.node = Node(config)
-        self.server = _Server(_uvicorn_config(self.node, log_level, extensions))
+        self.server = _Server(_uvicorn_config(self.node, log_level, extensions, audit))
         self.thread = threading.Thread(target=self.server.run, name=f"node-{config.name}", daemon=True)
 
     @property

@@ -19,21 +19,24 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from engines.errors import UnsupportedFormatError
 from engines.fsutil import atomic_write_text
 from engines.marker import read_marker, write_marker
 
 __all__ = ["STATE_NAME", "Role", "TimelineEntry", "NodeState", "load_state", "save_state", "switch_lsn",
-           "persist_epoch"]
+           "persist_epoch", "MAX_EPOCH", "plausible_epoch"]
 
 STATE_NAME = "node.json"
+# Epochs go up by one per promotion; past 2**53 a Prometheus sample (a float) cannot hold one exactly,
+# so no epoch beyond that is taken from anyone (an API body, a peer, a header).
+MAX_EPOCH = 2**53 - 1
 Role = Literal["primary", "standby", "fenced"]
 
 
 class TimelineEntry(BaseModel):
-    epoch: int
+    epoch: int = Field(ge=0, le=MAX_EPOCH)
     start_lsn: int
 
 
@@ -41,8 +44,15 @@ class NodeState(BaseModel):
     role: Role = "primary"
     upstream: str | None = None
     fence_reason: str | None = None
-    known_epoch: int = 0
+    known_epoch: int = Field(default=0, ge=0, le=MAX_EPOCH)
     history: list[TimelineEntry] = []
+
+
+def plausible_epoch(value: object) -> int | None:
+    """``value`` as an epoch when it is one (an int, not a bool, 0..MAX_EPOCH); else None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH:
+        return None
+    return value
 
 
 def load_state(data_dir: Path) -> NodeState | None:

@@ -36,6 +36,7 @@ from engines.errors import CorruptionError, EngineError, NotFoundError
 from engines import fsio
 from engines.fsutil import atomic_write_text, fsync_dir, new_quarantine
 from engines.options import EngineOptions
+from engines.repair_replay import replay_after_repair
 from engines.reports import RepairReport, VerifyReport
 from engines.rocksdb.errors import map_rocksdb_error, rocks_call
 from engines.rocksdb.scrub import range_units
@@ -365,7 +366,16 @@ class RocksEngine(Engine):
         segments = list_segments(path / WAL_DIR)
         replay_from = segments[0].first_lsn - 1 if segments else 0
         atomic_write_text(path / STATE_FILE, json.dumps({"durable_lsn": replay_from}) + "\n")
-        report.actions.append(f"the next open replays the whole drconsole WAL (from LSN {replay_from + 1})")
+        report.actions.append(f"replaying the whole drconsole WAL (from LSN {replay_from + 1})")
+        replay_after_repair(path, cls.backend, report, replay_from=replay_from)
+        if replay_from == 0 and report.recovered_lsn_ranges:
+            # The WAL reaches back to the first write: whatever the dropped files held came back.
+            # They stay in quarantine; they are not lost.
+            report.actions.extend(f"{line}; its writes came back from the WAL" for line in report.lost)
+            report.lost = []
+        elif report.lost:
+            report.lost.append(f"writes before LSN {replay_from + 1} that only those files held are not in the "
+                               "WAL: compare with the latest backup, or replay the WAL archive")
         report.ok = True
         return report
 

@@ -99,6 +99,9 @@ def _last_record_in(data: bytes, from_segment_start: bool) -> tuple[int, int] | 
     position, end = 0, len(data)
     last: tuple[int, int] | None = None
     started: int | None = None  # where the open logical record's first fragment is
+    # The record's (LSN, time) prefix, gathered across fragments: a FIRST fragment at a block's end
+    # may hold fewer bytes than the prefix (one read past it took the next header as a time stamp).
+    prefix = bytearray()
     seen_start = from_segment_start
     while position < end:
         left = BLOCK_SIZE - position % BLOCK_SIZE
@@ -119,12 +122,15 @@ def _last_record_in(data: bytes, from_segment_start: bool) -> tuple[int, int] | 
             if started is not None:
                 return None  # a record started before the previous one ended
             started, seen_start = position + HEADER_SIZE, True
+            prefix = bytearray(data[started:min(stop, started + PAYLOAD_PREFIX.size)])
         elif started is None and seen_start:
             return None  # a continuation of nothing
+        elif started is not None and len(prefix) < PAYLOAD_PREFIX.size:
+            prefix += data[position + HEADER_SIZE:min(stop, position + HEADER_SIZE + PAYLOAD_PREFIX.size - len(prefix))]
         if kind in (FULL, LAST) and started is not None:
-            if started + PAYLOAD_PREFIX.size > end:
+            if len(prefix) < PAYLOAD_PREFIX.size:
                 return None
-            lsn, timestamp, _op, _key = PAYLOAD_PREFIX.unpack_from(data, started)
+            lsn, timestamp, _op, _key = PAYLOAD_PREFIX.unpack_from(prefix)
             last, started = (lsn, timestamp), None
         position = stop
     if started is not None:

@@ -266,7 +266,7 @@ def fence(context: ActionContext, *, url: str | None = None,
     if target:
         try:
             with NodeClient(target, timeout=2.0) as client:
-                answer = client.fence(why)
+                answer = client.fence(why, force=True)  # a confirmed step
             return ActionResult(True, f"{target} fenced through its API: role {answer.get('role')}, epoch "
                                       f"{answer.get('epoch')}", {"fenced": True, "how": "api", "url": target})
         except NodeUnreachableError as exc:

@@ -30,6 +30,7 @@ from playbooks.agent.protocol import (
     StartRequest,
     actor_from_header,
 )
+from playbooks.audit_peers import PeerAnchorStore, anchor_routes
 from playbooks.errors import UnknownPlaybookError
 from playbooks.state import Actor
 
@@ -181,4 +182,5 @@ def agent_routes(agent: Agent) -> list[BaseRoute]:
         Route(f"{base}/runs/{{run_id}}/confirm", guarded(confirm), methods=["POST"]),
         Route(f"{base}/runs/{{run_id}}/cancel", guarded(cancel), methods=["POST"]),
         Route(f"{base}/runs/{{run_id}}/resume", guarded(resume), methods=["POST"]),
+        *anchor_routes(PeerAnchorStore(agent.state.root / "peer-anchors"), check, guarded),  # peers' audit heads
     ]

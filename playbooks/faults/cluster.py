@@ -97,7 +97,7 @@ def _split_brain(data_dir: Path, rng: random.Random, report: FaultReport, url: s
         # the old primary's peer poll could learn the new epoch in between and fence itself.
         os.kill(serving.pid, signal.SIGSTOP)
         try:
-            to_primary.fence("split-brain drill: fenced for an instant, then promoted again")
+            to_primary.fence("split-brain drill: fenced for an instant, then promoted again", force=True)
             again = to_primary.promote()
         finally:
             os.kill(serving.pid, signal.SIGCONT)

@@ -85,7 +85,9 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
                      down_for, thresholds.node_down_seconds)
         # The rest of an unreachable node's figures are stale; do not alert on them.
         return tuple(alerts)
-    if node.health == Health.CORRUPT:
+    # Corruption stays an alert while a recovery runs on it (the node drains and says
+    # ``recovering``): it clears when the run's verify is clean, not when the run starts.
+    if node.health == Health.CORRUPT or (node.health == Health.RECOVERING and node.corruption is not None):
         found = node.corruption
         where = ""
         if found is not None and found.file:

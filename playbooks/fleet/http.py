@@ -179,7 +179,10 @@ class HttpNodeReader:
             role=str(replication.get("role") or body.get("role") or self.spec.role),
             epoch=_int(replication.get("epoch", body.get("epoch"))),
             health=health, health_reason=reason, reachable=True, source="http", address=self.url,
-            corruption=self._corruption(body) if health == Health.CORRUPT else None,
+            # A node recovering from corruption still holds the damage until its run's verify is
+            # clean: keep reporting it, or the alert would clear when the drain starts.
+            corruption=(self._corruption(body) if health == Health.CORRUPT
+                        or (health == Health.RECOVERING and _dict(body.get("corruption"))) else None),
             last_lsn=_int(body.get("last_lsn", stats.get("last_lsn"))),
             total_keys=_int(stats.get("total_keys")),
             disk=DiskUsage(volume_path=disk.get("path"), volume_total_bytes=_int(disk.get("total_bytes")),

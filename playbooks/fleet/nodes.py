@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from engines.system_paths import system_directory
+
 __all__ = ["NodeSpec", "ENGINES", "ROLES"]
 
 ENGINES = ("cow", "lsm", "rocksdb")
@@ -52,6 +54,15 @@ class NodeSpec(BaseModel):
     def _role(cls, value: str) -> str:
         if value not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {value!r}")
+        return value
+
+    @field_validator("data_dir", "backup_repo")
+    @classmethod
+    def _not_a_system_directory(cls, value: Path | None) -> Path | None:
+        why = None if value is None else system_directory(value)
+        if why is not None:
+            raise ValueError(f"{why}: a data dir or repository must be a directory of its own "
+                             "(a restore moves what is there aside)")
         return value
 
     @field_validator("url")

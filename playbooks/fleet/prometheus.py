@@ -327,6 +327,9 @@ class PrometheusSource:
             health, reason = Health.UNKNOWN, "not scraped by Prometheus yet"
         elif gauges.get("recovering") == 1:
             health, reason = Health.RECOVERING, "recovering: a playbook holds the data dir (Prometheus)"
+            if gauges.get("corruption_detected") == 1:  # the damage stays until the run's verify is clean
+                corruption = Corruption(detail="the node reports damaged bytes (drconsole_corruption_detected 1); "
+                                               "a recovery is under way")
         elif gauges.get("corruption_detected") == 1:
             # Prometheus carries the fact, not the place: the node's /health names the file and offset.
             health, reason = Health.CORRUPT, "corrupt: drconsole_corruption_detected 1 (Prometheus)"

@@ -38,8 +38,8 @@ def repo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Model
 
 @pytest.fixture
 def old_data_dir(tmp_path: Path) -> Path:
-    """A live-looking data dir that a restore must never lose."""
-    with create_engine(tmp_path / "orders", backend="rocksdb") as engine:
+    """A live-looking data dir that a restore must never lose: the backed-up node's own (node "data")."""
+    with create_engine(tmp_path / "orders", backend="rocksdb", node_name="data") as engine:
         engine.put(b"precious", b"only copy")
     return tmp_path / "orders"
 

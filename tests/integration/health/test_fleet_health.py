@@ -56,6 +56,29 @@ def test_http_source_shows_recovering_and_fenced_as_reachable_states(threaded: C
     assert (cache.health, cache.reachable) == (Health.FENCED, True)
 
 
+def test_corruption_stays_an_alert_while_a_recovery_drains_the_node(threaded: Callable[..., Any]) -> None:
+    """The drain that starts a recovery must not clear the corruption alert: the damage is there until
+    the run's verify is clean (a console showed "cleared" three seconds before the repair ran)."""
+    server = threaded("orders")
+    fill(server.url, 300)
+    flipped = flip_lsm_block(server.node.config.data_dir)
+    assert httpx.get(f"{server.url}/kv/{flipped.keys[0].decode()}", timeout=5).status_code == 500
+    server.node.set_recovering("data-recovery run 7")
+    try:
+        snapshot = collect(HttpSource([NodeSpec(name="orders", url=server.url)], timeout_seconds=2.0))
+        found = snapshot.node("orders")
+        assert found is not None and found.health == Health.RECOVERING
+        assert found.corruption is not None and found.corruption.file == flipped.file
+        assert [alert.rule for alert in found.alerts if alert.rule == "corruption"] == ["corruption"]
+        # A recovery with nothing damaged raises no corruption alert.
+        server.node.clear_corruption("verified clean")
+        again = collect(HttpSource([NodeSpec(name="orders", url=server.url)], timeout_seconds=2.0)).node("orders")
+        assert again is not None and again.health == Health.RECOVERING and again.corruption is None
+        assert not [alert for alert in again.alerts if alert.rule == "corruption"]
+    finally:
+        server.node.clear_recovering()
+
+
 def test_prometheus_source_reads_the_corruption_gauge(served: Callable[..., ServedNode], tmp_path: Path) -> None:
     node = served("events", "--scrub-interval", "0")
     fill(node.url, 500)

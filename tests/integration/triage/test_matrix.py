@@ -97,7 +97,12 @@ def _stop_then(kind: str, *, restart: bool = False) -> Callable[[Fleet, Case], N
 def _live(kind: str) -> Callable[[Fleet, Case], None]:
     def put(fleet: Fleet, case: Case) -> None:
         node = fleet.nodes[case.on or case.target]
-        inject(kind, node.data_dir, seed=7)
+        report = inject(kind, node.data_dir, seed=7)
+        if kind == "split-brain" and not report.extra.get("same_epoch"):
+            # The old primary's peer poll learned the new epoch in the instant between the two
+            # promotions (a loaded machine widens it) and fenced itself: the fleet holds a fenced
+            # node, not a split brain, so this case's ground truth was not produced.
+            pytest.skip(f"the split-brain fault could not make two primaries in one epoch here: {report.summary}")
         if kind in ("process-kill", "primary-loss"):
             node.reap()
         if case.needs == "health":

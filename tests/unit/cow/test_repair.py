@@ -149,6 +149,9 @@ def test_repair_chooses_the_least_destructive_remedy(data_dir: tuple[Path, dict[
     flip_byte(path, newest_leaf(path))
     rolled = CowEngine.repair(path)
     assert any("rolled back" in action for action in rolled.actions)
+    # The report is the data dir the next user sees: the rollback's WAL replay is done and counted.
+    assert rolled.keys_after == len(model) and rolled.lost == []
+    assert rolled.recovered_lsn_ranges and rolled.recovered_lsn_ranges[0][1] >= 2
     assert_holds(path, model)
     flip_byte(path, 0, 60)
     flip_byte(path, 1, 60)
