@@ -208,6 +208,10 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
             report.actions.append(f"moved the old {MANIFEST_NAME} to {moved}")
         sound: dict[int, TableMeta] = {}
         highest = 0
+        # Tables leave sstables/ only after the manifest that no longer names them (and whose
+        # durable LSN makes the WAL replay them) is durable: a repair cut short by a power cut
+        # before that point leaves them in place, so the next repair finds the same damage.
+        deferred: list[Path] = []
         for path in sorted(directory.iterdir()):
             if path.name.endswith(TEMP_SUFFIX):
                 moved = move_to_quarantine([path], quarantine, base=data_dir)[0]
@@ -227,7 +231,8 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
                     partial.close()
                 except TableCorruptionError:
                     pass
-                moved = move_to_quarantine([path], quarantine, base=data_dir)[0]
+                moved = quarantine / path.relative_to(data_dir)  # moved once the new manifest is durable
+                deferred.append(path)
                 report.quarantined.append(str(moved))
                 table = (_describe(meta, moved, f"damaged: {problem}") if meta is not None else
                          QuarantinedTable(file=f"{SSTABLE_DIR}/{path.name}", moved_to=str(moved),
@@ -240,7 +245,8 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         superseded, uncommitted = _resolve_lineage(sound)
         for number, why in sorted({**superseded, **uncommitted}.items()):
             meta = sound.pop(number)
-            moved = move_to_quarantine([directory / meta.name], quarantine, base=data_dir)[0]
+            moved = quarantine / SSTABLE_DIR / meta.name
+            deferred.append(directory / meta.name)
             report.quarantined.append(str(moved))
             report.actions.append(f"moved {meta.name} to quarantine: {why}")
         layout = _assign_levels(list(sound.values()), levels or LsmSettings().levels, report)
@@ -263,6 +269,8 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         manifest = Manifest(levels=layout, durable_lsn=durable, next_file_number=highest + 1,
                             last_edit=Edit(reason="rebuild", durable_lsn_before=durable))
         save_manifest(data_dir, manifest)
+        for path in deferred:
+            move_to_quarantine([path], quarantine, base=data_dir)
         report.actions.append(f"wrote {MANIFEST_NAME}: {len(sound)} tables in {sum(1 for lv in layout if lv)} "
                               f"levels, durable LSN {durable}")
         report.keys_after = sum(meta.entries - meta.tombstones for meta in sound.values())
