@@ -7,6 +7,10 @@ LevelDB's ``Env`` and RocksDB's ``FileSystem`` play this part there: the engines
 directory was not fsynced). The default is a pass-through: one module-global lookup and one
 method call on top of the system call it wraps.
 
+Opens, writes and mkdirs are not routed: the power-cut model reads each file back through its
+own descriptor when it is synced and lists each directory when it is fsynced, so what was
+written or created in between needs no interception.
+
 ``site`` names the call site for the fault-injecting file system (its mutation check turns one
 site at a time into a no-op). When it is None the fault file system names the site after the
 caller's module and function; the pass-through ignores it.
