@@ -14,6 +14,8 @@ import pytest
 from crashkit import Run, explore
 
 from engines.backup import RetentionPolicy, create_backup, prune_repository, restore_backup, verify_repository
+from engines.backup.archive import WalArchive
+from engines.backup.checksums import SUMS_NAME, parse_sums, sha256_file
 from engines.backup.repository import Repository
 from engines.marker import read_marker
 from engines.registry import create_engine, open_engine
@@ -111,6 +113,12 @@ def _check_live_backups(run: Run) -> None:
     assert marker is not None and marker.archive is not None, "the data dir forgot its backup repository"
     result = verify_repository(str(repo))
     assert result.ok, f"repository after acknowledged backups {run.acked}: {result.problems[:3]}"
+    # The archive's SHA256SUMS (what a by-hand `sha256sum -c` trusts) matches its manifest.
+    archive = WalArchive(Repository.open(repo))
+    sums = dict(parse_sums((archive.path / SUMS_NAME).read_text(encoding="utf-8")))
+    listed = archive.manifest()
+    assert set(sums) == set(listed), f"archive SHA256SUMS lists {sorted(sums)}, manifest {sorted(listed)}"
+    assert all(sha256_file(archive.path / name) == digest for name, digest in sums.items())
     restore_backup(repo, run.root / "restored")
     _assert_holds_every_key(run.root / "restored", EXTRA if "incremental" in run.acked else {})
 

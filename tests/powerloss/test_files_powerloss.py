@@ -1,4 +1,4 @@
-"""Whole files an engine writes beside its store, under power cuts: cow snapshots and exports.
+"""Whole copies an engine writes, under power cuts: checkpoints, cow snapshots and exports.
 
 A snapshot acknowledged opens and holds the committed state; an export acknowledged is whole
 and the previous export, until then, is never replaced by a part of the new one.
@@ -60,6 +60,30 @@ def _check_export(run: Run) -> None:
         return
     rows = {key: value for _number, key, value in read_jsonl(run.root / "out.jsonl")}
     assert rows == MODEL, f"an export that is neither the old one nor whole: {len(rows)} rows"
+
+
+def _checkpoint(run: Run) -> None:
+    with open_engine(run.root / "data") as engine:
+        engine.checkpoint(run.root / "copy")
+        run.ack("checkpoint")
+
+
+def _check_checkpoint(run: Run) -> None:
+    if not run.acked:
+        return
+    with open_engine(run.root / "copy") as engine:
+        assert dict(engine.scan()) == MODEL, "the acknowledged checkpoint does not hold the data"
+        assert engine.verify().ok
+
+
+@pytest.mark.parametrize("backend", ["lsm", "cow"])
+@pytest.mark.parametrize("limit", [6, pytest.param(200, marks=pytest.mark.slow)])
+def test_checkpoint_survives_power_cuts(tmp_path: Path, limit: int, backend: str) -> None:
+    def setup(root: Path) -> None:
+        with create_engine(root / "data", backend) as engine:
+            engine.write_batch(list(MODEL.items()))
+
+    explore(tmp_path, _checkpoint, _check_checkpoint, limit=limit, setup=setup)
 
 
 @pytest.mark.parametrize("limit", [6, pytest.param(200, marks=pytest.mark.slow)])
