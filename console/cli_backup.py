@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from console.cli_common import CommandGroup, absolute_path, whole_number
+from console.cli_common import CommandGroup, absolute_path, repository, whole_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 TIER_CHOICES = ("daily", "weekly", "monthly")
@@ -27,10 +27,22 @@ __all__ = ["register", "run_create", "run_list", "run_verify", "run_restore", "r
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Add ``backup`` and its sub-commands to ``subparsers`` (the main parser's command list)."""
     backup = CommandGroup(subparsers, "backup", "back up, verify, restore and recover to a point in time", common)
-    add = backup.add
+
+    def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        return backup.add(name, help_text, _with_access(func))
 
     def repo(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--repo", required=True, type=absolute_path, metavar="R", help="the backup repository")
+        parser.add_argument("--repo", required=True, type=repository, metavar="R",
+                            help="the backup repository: a directory, or sftp://USER@HOST[:PORT]/PATH")
+        parser.add_argument("--ssh-key", type=absolute_path, metavar="FILE",
+                            help="private key for an sftp:// repository (default: ~/.ssh/config, "
+                                 "IdentityFile and the default keys, as ssh does)")
+        parser.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
+                            help="32-byte key file: archives and archived WAL are stored AES-256-GCM encrypted; "
+                                 "restore and verify of an encrypted repository need it")
+        parser.add_argument("--sign-key", type=absolute_path, metavar="FILE",
+                            help="ed25519 key (ssh-keygen -t ed25519): create signs each backup with it; verify "
+                                 "and restore (private or .pub) pin the key the repository must record")
 
     create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); a data dir "
                            "a running node serves is backed up by that node (its admin API, found through "
@@ -39,6 +51,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     repo(create)
     create.add_argument("--incremental", action="store_true",
                         help="seal the WAL segment being written and archive every segment not archived yet")
+    create.add_argument("--copy", dest="copies", action="append", type=repository, default=[], metavar="R2",
+                        help="also keep every backup and archived WAL segment in R2 (recorded in the repository: "
+                             "later writers copy there too; repeatable)")
     listing = add("list", "every backup with its age, size, LSNs and verified state", run_list)
     repo(listing)
     listing.add_argument("--from", dest="tier", choices=TIER_CHOICES, metavar="TIER",
@@ -80,6 +95,25 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     schedule.add_argument("--install", action="store_true", help="write the unit files")
     schedule.add_argument("--unit-dir", type=absolute_path, default=Path("/etc/systemd/system"), metavar="DIR")
     return backup.parser
+
+
+def _with_access(func: Any) -> Any:
+    """``func`` run with the repository access options of its command line (``--ssh-key``)."""
+
+    def run(args: argparse.Namespace, output: Output | None = None) -> int:
+        settings = {name: getattr(args, name, None) for name in ("ssh_key", "encrypt_key", "sign_key")}
+        if getattr(args, "copies", None):
+            settings["copies"] = tuple(str(copy) for copy in args.copies)
+        if not any(settings.values()):
+            return int(func(args, output))
+        from engines.backup.mirror import access
+
+        with access(**settings):
+            return int(func(args, output))
+
+    run.__name__ = run.__qualname__ = getattr(func, "__name__", "run")
+    run.__doc__ = func.__doc__
+    return run
 
 
 class _ProgressBar:
@@ -183,8 +217,11 @@ def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
         text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
                 f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
                 f"{archived}{result.duration_seconds:.2f} s\n  {result.path}")
+    for copy in result.copies:
+        text += (f"\n  copy {copy['repo']}: {copy['files_copied']} file(s) copied" if copy["ok"]
+                 else f"\n  copy {copy['repo']}: FAILED: {copy['error']}")
     out.result(payload, text)
-    return EXIT_OK
+    return EXIT_OK if all(copy["ok"] for copy in result.copies) else EXIT_PROBLEM
 
 
 def _age(seconds: float) -> str:
@@ -199,14 +236,16 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
 
     out = output_for(args, output)
     listing = list_backups(args.repo, tier=args.tier, on_date=_date(args))
-    rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED")]
+    rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED", *(("COPIES",) if listing.copies else ()))]
     for item in listing.backups:
         if item.get("error"):
-            rows.append((item["backup_id"], "?", item["tier"], "-", "-", "-", "unreadable: " + item["error"]))
+            rows.append((item["backup_id"], "?", item["tier"], "-", "-", "-", "unreadable: " + item["error"],
+                         *(("-",) if listing.copies else ())))
             continue
+        where = (f"{len(item['locations']) - 1}/{len(listing.copies)}",) if listing.copies else ()
         rows.append((item["backup_id"], item["type"], item["tier"], _age(item["age_seconds"]),
                      item["size_readable"], f"{item['lsn_start']}..{item['lsn_end']}",
-                     "yes" if item["verified"] else item["restorability"].lower()))
+                     "yes" if item["verified"] else item["restorability"].lower(), *where))
     widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
     lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
     if len(rows) == 1:
@@ -215,6 +254,9 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
     wal = (f"WAL archive: {listing.wal_segments} segment(s), LSN {listing.wal_first_lsn}..{listing.wal_last_lsn}"
            if listing.wal_segments else "WAL archive: empty")
     lines += [wal, f"recoverable window: {listing.window}"]
+    for copy in listing.copies:
+        lines.append(f"copy {copy['repo']}: " + (f"{copy['backups']} backup(s)" if copy["reachable"]
+                                                  else "UNREACHABLE"))
     out.result(listing.to_json(), "\n".join(lines))
     return EXIT_OK
 
@@ -304,7 +346,11 @@ def run_schedule(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import build_schedule, install_schedule
 
     out = output_for(args, output)
-    schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name)
+    options = [word for flag, value in (("--ssh-key", args.ssh_key), ("--encrypt-key", args.encrypt_key),
+                                        ("--sign-key", args.sign_key))
+               if value is not None for word in (flag, str(value))]
+    schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name,
+                              repo_options=options)
     payload = schedule.to_json()
     text = (f"# {schedule.service_name}\n{schedule.service}\n# {schedule.timer_name}\n{schedule.timer}\n"
             f"# or, with cron:\n{schedule.cron}\n")

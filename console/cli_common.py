@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "listen_port", "port_number", "whole_number",
-           "positive_int", "positive_seconds"]
+__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "listen_port", "port_number", "repository",
+           "whole_number", "positive_int", "positive_seconds"]
 
 # The engine backends by name; spelled out rather than asked of ``engines``, which the parser must not import.
 BACKENDS = ("cow", "lsm", "rocksdb")
@@ -34,6 +34,19 @@ def absolute_path(text: str) -> Path:
     if len(encoded) >= 4096 or any(len(part) > 255 for part in encoded.split(b"/")):
         raise argparse.ArgumentTypeError(f"the path {text[:60]}... is longer than a path can be")
     return Path(text).absolute()
+
+
+def repository(text: str) -> Path | str:
+    """A backup repository: a local path (made absolute) or an ``sftp://USER@HOST[:PORT]/PATH`` URL."""
+    if "://" not in text:
+        return absolute_path(text)
+    from engines.backup.location import location_text  # small, standard library only
+    from engines.errors import EngineError
+
+    try:
+        return location_text(text)
+    except EngineError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def whole_number(text: str) -> int:

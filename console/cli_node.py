@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number, positive_int, whole_number
+from console.cli_common import BACKENDS, CommandGroup, absolute_path, port_number, positive_int, repository, whole_number
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
@@ -124,9 +124,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     token(serve)
     serve.add_argument("--archive", type=absolute_path, metavar="REPO",
                        help="backup repository: the primary archives recycled WAL there, a standby reads it")
-    serve.add_argument("--backup-repo", type=absolute_path, metavar="R",
-                       help="backup repository: a standby too far behind (or empty) reseeds from its newest "
-                            "full backup; a primary advertises it to standbys (default: --archive)")
+    serve.add_argument("--backup-repo", type=repository, metavar="R",
+                       help="backup repository (a directory or sftp://USER@HOST[:PORT]/PATH, keys from "
+                            "~/.ssh/config): a standby too far behind (or empty) reseeds from its newest full "
+                            "backup; a primary advertises it to standbys (default: --archive)")
+    serve.add_argument("--ssh-key", type=absolute_path, metavar="FILE",
+                       help="private key for an sftp:// repository (default: ~/.ssh/config and the default keys)")
+    serve.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
+                       help="32-byte key file: the backups and archived WAL this node writes are encrypted")
+    serve.add_argument("--backup-copy", dest="backup_copies", action="append", type=repository, default=[],
+                       metavar="R2", help="also keep every backup and archived WAL segment in R2 (repeatable)")
+    serve.add_argument("--sign-key", type=absolute_path, metavar="FILE",
+                       help="ed25519 private key: the backups this node takes are signed")
     serve.add_argument("--durability", choices=("sync", "async"), default="sync", help="for a new data dir")
     serve.add_argument("--archive-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                        help="seal and archive the WAL segment being written once its first write is this old, "
@@ -210,6 +219,11 @@ def run_serve(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.node.server import serve
 
     out = output_for(args, output)
+    if args.ssh_key is not None or args.encrypt_key is not None or args.sign_key is not None or args.backup_copies:
+        from engines.backup.mirror import Access, set_process_access
+
+        set_process_access(Access(ssh_key=args.ssh_key, encrypt_key=args.encrypt_key, sign_key=args.sign_key,
+                                  copies=tuple(str(copy) for copy in args.backup_copies)))
     config = NodeConfig(data_dir=args.data_dir, port=args.port, engine=args.engine, host=args.host, name=args.name,
                         follow=args.follow, peers=list(args.peer),
                         token=read_token_file(args.token_file) if args.token_file else None,

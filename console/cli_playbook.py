@@ -161,6 +161,7 @@ def _node(args: argparse.Namespace) -> tuple[Any, Any]:
     from engines.errors import InvalidArgumentError
 
     if not getattr(args, "node", None):
+        _book_config_tokens(args)
         return None, None
     config = _load_config(args)
     for spec in config.nodes:
@@ -168,6 +169,22 @@ def _node(args: argparse.Namespace) -> tuple[Any, Any]:
             return config, spec
     names = ", ".join(spec.name for spec in config.nodes) or "none"
     raise InvalidArgumentError(f"no node {args.node!r} in {config.path}", hint=f"configured nodes: {names}")
+
+
+def _book_config_tokens(args: argparse.Namespace) -> None:
+    """A ``--data-dir`` run still calls the group's nodes (failover promotes a standby): the config's
+    token files, when there is a config, go with those calls (engines/node/tokens.py). A run on
+    local files does not need the config otherwise, so one that cannot be read is left alone here."""
+    from engines.errors import EngineError
+
+    try:
+        path = _config_path(args)
+        if path is not None:
+            from console.config import load_config
+
+            load_config(path)  # books each [[node]]'s token_file for its url
+    except (EngineError, ImportError):
+        return
 
 
 def _node_data_dir(spec: Any) -> Path:

@@ -2,7 +2,7 @@
 
     [console]      refresh_seconds, theme, source ("auto" | "local" | "http"), report_dir
     [thresholds]   the reference alert rules (playbooks.fleet.alerts.Thresholds)
-    [[node]]       name, engine, url, token_file, data_dir, backup_repo, role, upstream, group, log_file
+    [[node]]       name, engine, url, token_file, data_dir, backup_repo, backup_copies, role, upstream, group, log_file
     [notify]       webhook
     [escalation]   path
     [prometheus]   url, timeout_seconds, rate_window   (the fleet from PromQL; direct polling is the fallback)
@@ -178,7 +178,9 @@ class _FieldError(ValueError):
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     def absolute(value: Any) -> Any:
-        return str((base / value).resolve()) if isinstance(value, str) and value and not Path(value).is_absolute() else value
+        if not isinstance(value, str) or not value or Path(value).is_absolute() or "://" in value:
+            return value  # absolute, or a URL (backup_repo = "sftp://...")
+        return str((base / value).resolve())
 
     nodes = data.get("node")
     if isinstance(nodes, list):
@@ -187,6 +189,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
                 for key in ("data_dir", "token_file", "backup_repo", "log_file"):
                     if key in node:
                         node[key] = absolute(node[key])
+                if isinstance(node.get("backup_copies"), list):
+                    node["backup_copies"] = [absolute(copy) for copy in node["backup_copies"]]
     console = data.get("console")
     if isinstance(console, dict) and "report_dir" in console:
         console["report_dir"] = absolute(console["report_dir"])
@@ -229,7 +233,18 @@ def load_config(path: str | Path) -> ConsoleConfig:
         else:
             message = _message(error)
         raise ConfigError(message, path=path, line=locate(text, loc) or 1, field=field_name(loc)) from exc
+    _book_tokens(config)
     return config.model_copy(update={"path": path})
+
+
+def _book_tokens(config: ConsoleConfig) -> None:
+    """Each node's token file, for calls that name its URL only: a local run's failover fences and
+    promotes the group's nodes (engines/node/tokens.py). Files are read when a request needs them."""
+    from engines.node.tokens import book_token_file
+
+    for node in config.node:
+        if node.url and node.token_file:
+            book_token_file(node.url, node.token_file)
 
 
 def _message(error: Any) -> str:

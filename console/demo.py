@@ -227,6 +227,8 @@ class DemoFleet:
                 command += ["--engine", spec.engine]
             if spec.backup_repo is not None:  # the node reports its backups (the card's bkp line)
                 command += ["--backup-repo", str(spec.backup_repo)]
+                for copy in spec.backup_copies:
+                    command += ["--backup-copy", copy]
             if spec.name in self._follow:
                 command += ["--follow", self._follow[spec.name]]
             with open(self.logs / f"{spec.name}.log", "ab") as log:

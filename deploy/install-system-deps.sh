@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the system packages drconsole's tests use, without recommends, only those missing:
 # Debian's prometheus (with promtool) and prometheus-alertmanager, haproxy (the load balancer of
-# deploy/haproxy/haproxy.cfg), and the shells whose completion scripts the tests load (zsh, fish).
+# deploy/haproxy/haproxy.cfg), the shells whose completion scripts the tests load (zsh, fish),
+# and OpenSSH's server (the off-site SFTP repositories' tests start their own sshd on a loopback port).
 # Used by `make system-deps` (every `make test`), tests/promstack.py and tests/haproxy_support.py.
 # Silent when everything is there.
 #
@@ -11,6 +12,8 @@
 # invoke-rc.d and deb-systemd-invoke from starting them; we add one for the install only, unless
 # the machine has its own (containers usually do).
 set -eu
+# sshd lives in /usr/sbin, which an unprivileged PATH often lacks.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 # One "binary:package" per line: the package is installed when the binary is missing.
 NEEDS="
@@ -20,6 +23,7 @@ prometheus-alertmanager:prometheus-alertmanager
 haproxy:haproxy
 zsh:zsh
 fish:fish
+sshd:openssh-server
 "
 PACKAGES=""
 for need in $NEEDS; do
@@ -60,8 +64,11 @@ if ! install >/tmp/drconsole-apt.log 2>&1; then
     fi
 fi
 
-# If a service was started anyway (a policy-rc.d that allows it), stop and disable it.
-for service in prometheus prometheus-alertmanager haproxy; do
+# If a service was started anyway (a policy-rc.d that allows it), stop and disable it; only those of
+# packages installed just now (a machine's own sshd, say, is none of our business).
+for pair in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager haproxy:haproxy ssh:openssh-server; do
+    service=${pair%%:*}
+    case " $PACKAGES " in *" ${pair#*:} "*) ;; *) continue ;; esac
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl disable --now "$service" >/dev/null 2>&1 || true
     elif command -v service >/dev/null 2>&1; then

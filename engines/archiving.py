@@ -28,6 +28,7 @@ from typing import Any
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from engines.backup.location import location_text
 from engines.errors import EngineError, WalHeldError
 from engines.marker import ArchiveRecord, Marker, read_marker, write_marker
 from engines.wal import archive_status
@@ -43,7 +44,7 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns // 1000 % 1_000_000:06d}Z"
 
 
-def record_repository(data_dir: Path, wal_dir: Path, marker: Marker, repo: Path,
+def record_repository(data_dir: Path, wal_dir: Path, marker: Marker, repo: Path | str,
                       done: Iterable[str] = ()) -> ArchiveRecord | None:
     """Record ``repo`` in ``data_dir``'s marker and mark ``done`` segments; the new record, or None if unchanged.
 
@@ -53,7 +54,7 @@ def record_repository(data_dir: Path, wal_dir: Path, marker: Marker, repo: Path,
     Recording another repository, or the same one from a new path (a copy, a moved dir), starts
     the statuses afresh.
     """
-    record = ArchiveRecord(repo=os.path.abspath(repo), data_dir=os.path.abspath(data_dir),
+    record = ArchiveRecord(repo=location_text(repo), data_dir=os.path.abspath(data_dir),
                            since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     current = marker.archive
     same = current is not None and (current.repo, current.data_dir) == (record.repo, record.data_dir)
@@ -215,13 +216,10 @@ class ArchiveKeeper:
             return archived
 
     def _observe(self, at_ns: int, lsn: int) -> None:
-        from engines.backup.archive import WalArchive
-        from engines.backup.repository import Repository
+        from engines.backup.archive import observe_into
 
         try:
-            repo = Repository.open(self.repo)  # type: ignore[arg-type]
-            with repo.lock():
-                WalArchive(repo).observe(at_ns, lsn)
+            observe_into(self.repo, at_ns, lsn)  # type: ignore[arg-type]
         except (EngineError, OSError):
             pass  # only the window's end is less precise; the next observation makes up for it
 
@@ -229,12 +227,11 @@ class ArchiveKeeper:
         """None when ``segment`` is in the archive now; else why not."""
         if segment.size == 0:
             return None  # created by a writer killed before its first record: nothing to keep
-        from engines.backup.archive import WalArchive  # the backup package loads only when needed
-        from engines.backup.repository import Repository
+        from engines.backup.archive import archive_into  # the backup package loads only when needed
 
         repo = self.repo
         try:
-            WalArchive(Repository.open(repo)).archive_segment(segment.path)  # type: ignore[arg-type]
+            archive_into(repo, segment.path)  # type: ignore[arg-type]
         except (EngineError, OSError) as exc:
             if not segment.path.exists():
                 return None  # recycled by another path meanwhile; nothing of ours to keep

@@ -289,7 +289,7 @@ class Engine(ABC):
             sealed, _end = self._sealed_segments()
             return sealed, self._last_lsn
 
-    def record_archive(self, repo: Path, done: Iterable[str] = ()) -> bool:
+    def record_archive(self, repo: Path | str, done: Iterable[str] = ()) -> bool:
         """Record ``repo`` as the backup repository this data dir archives its WAL into.
 
         See ``engines.archiving.record_repository`` for ``done``. Returns whether the record changed.

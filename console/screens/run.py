@@ -122,8 +122,9 @@ class RunScreen(ConsoleScreen):
         if state.cannot:
             return line("[b $status-crit]✖[/] $why", why=state.cannot)
         if state.status == "succeeded" and state.verified is not None:
-            return line("[b $status-ok]✔ verified:[/] $when [dim]($detail)[/dim]",
-                        when=verified_text(state.verified.at, self.console.tz), detail=state.verified.detail)
+            verified = line("[b $status-ok]✔ verified:[/] $when [dim]($detail)[/dim]",
+                            when=verified_text(state.verified.at, self.console.tz), detail=state.verified.detail)
+            return Content("\n").join([verified, *self._lost(state)])
         if state.status == "unverified":
             return line("[b $status-warn]◇ not verified:[/] $why; the incident stays open", why=state.unverified)
         if state.status in ("failed", "refused", "cancelled"):
@@ -132,6 +133,17 @@ class RunScreen(ConsoleScreen):
             return line("[dim]press [b]s[/b] to start on $target, [b]p[/b] for the dry-run plan "
                         "(what each step would touch)[/dim]", target=state.target or state.node)
         return Content("")
+
+    def _lost(self, state: RunState) -> list[Content]:
+        """The run's final accounting of what it could not recover: the node serves again, but a
+        responder who reads only "verified" would close an incident that lost data."""
+        lost = state.result.lost if state.result is not None else []
+        if not lost:
+            return []
+        parts = [line("[b $status-crit]⚠ data lost:[/] $count item(s) not recovered (kept in quarantine); "
+                      "restore them from a backup", count=str(len(lost)))]
+        parts += [line("  [dim]│[/dim] $item", item=item) for item in lost[:STEP_LOG_LINES]]
+        return parts
 
     def _failure(self, state: RunState) -> Content:
         step = state.failed_step()

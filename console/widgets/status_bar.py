@@ -69,6 +69,8 @@ class StatusBar(Widget):
             if incident.status == "resolved":
                 late = not incident.within_target(moment)
                 verdict = "[$status-warn]✔ restored late[/]" if late else "[$status-ok]✔ restored[/]"
+                if incident.lost():  # the service is back, not all of its data: say so where the clock is
+                    verdict += " [b $status-crit]⚠ data lost[/]"
             elif incident.status == "closed":
                 verdict = "■ closed"
             elif incident.within_target(moment):

@@ -29,14 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from engines.backup.checksums import SUMS_NAME, format_sums, sha256_file
-from engines.backup.errors import ArchiveConflictError, BackupCorruptionError
+from engines.backup.errors import ArchiveConflictError, BackupCorruptionError, RepositoryError
 from engines.backup.metadata import iso_utc, now_ns
+from engines.backup.copies import copies_of, sync_copies
+from engines.backup.mirror import working_copy
 from engines.backup.repository import Repository
 from engines.errors import WalCorruptionError, map_os_error
 from engines.fsutil import atomic_write_bytes, atomic_write_text, fsync_dir
 from engines.wal import RecoveryMode, WalReader, list_segments
 
-__all__ = ["MANIFEST_NAME", "ArchivedSegment", "WalArchive", "attach_archiver", "summarize_segment"]
+__all__ = ["MANIFEST_NAME", "ArchivedSegment", "WalArchive", "attach_archiver", "archive_into", "observe_into",
+           "summarize_segment"]
 
 MANIFEST_NAME = "manifest.json"
 OBSERVED_NAME = "observed.json"
@@ -285,8 +288,30 @@ def attach_archiver(engine: Any, repo_path: str | Path) -> WalArchive:
     keeps archiving there too. A repository without a full backup yet needs none of the segments
     sealed so far: its first full backup will cover them.
     """
-    repo = Repository.create(Path(repo_path))
-    archive = WalArchive(repo)
-    sealed, _last = engine.sealed_segments()
-    engine.record_archive(repo.root, [segment.path.name for segment in sealed] if not repo.full_backups() else [])
+    with working_copy(repo_path, create=True) as local:
+        repo = Repository.create(local)
+        archive = WalArchive(repo)
+        sealed, _last = engine.sealed_segments()
+        engine.record_archive(repo.location, [segment.path.name for segment in sealed] if not repo.full_backups() else [])
     return archive
+
+
+def archive_into(repo_path: str | Path, segment: Path) -> ArchivedSegment | None:
+    """``WalArchive.archive_segment`` into the repository at ``repo_path`` (local or remote)."""
+    with working_copy(repo_path) as local:
+        repo = Repository.open(local)
+        archived = WalArchive(repo).archive_segment(segment)
+        copies = copies_of(repo.marker(), repo.location)
+    for outcome in sync_copies(repo.location, copies):  # the segment is archived once it is in every copy
+        if outcome.error is not None:
+            raise RepositoryError(f"copying the WAL archive to {outcome.repo} failed: {outcome.error}",
+                                  hint="the segment stays in the data dir until every copy has it")
+    return archived
+
+
+def observe_into(repo_path: str | Path, at_ns: int, lsn: int) -> None:
+    """``WalArchive.observe`` in the repository at ``repo_path`` (local or remote), under its lock."""
+    with working_copy(repo_path) as local:
+        repo = Repository.open(local)
+        with repo.lock():
+            WalArchive(repo).observe(at_ns, lsn)

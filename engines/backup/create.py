@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import threading
@@ -35,13 +36,17 @@ from typing import TYPE_CHECKING, Any
 
 from engines.backup.archive import ArchivedSegment, WalArchive
 from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
+from engines.backup.copies import copies_of, sync_copies, with_copies
 from engines.backup.errors import SourceLockedError
+from engines.backup.location import location_text
+from engines.backup.mirror import current_access, working_copy
 from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
 from engines.backup.pack import pack_members
 from engines.backup.progress import ProgressCallback
-from engines.backup.repository import OperationLog, Repository
+from engines.backup.repository import REPO_MARKER, OperationLog, Repository
+from engines.backup.signing import load_signing_key, sign_backup, trust_key, trusted_key
 from engines.backup.sources import ColdSource, LiveSource, hold_data_dir
-from engines.errors import EngineError, LockedError, NotFoundError
+from engines.errors import EngineError, LockedError, NotFoundError, SafetyRefusal
 from engines.fsutil import atomic_write_text
 from engines.wal import SegmentInfo, archive_status
 
@@ -60,7 +65,8 @@ class BackupResult:
 
     backup_id: str | None
     type: str
-    path: Path
+    path: Path | str
+    """Where the backup is: a path, or a URL for a repository on another host."""
     size_bytes: int
     checksum: str | None
     lsn_start: int
@@ -73,6 +79,8 @@ class BackupResult:
     """Seconds by phase: open, checkpoint, pack, archive-wal, publish, record, close."""
     method: str = ""
     """``in-place`` (a data dir no process held, packed under its lock) or ``checkpoint``."""
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    """One ``{repo, files_copied, ok, error}`` per copy of the repository (engines/backup/copies.py)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,7 +88,7 @@ class BackupResult:
             "size_bytes": self.size_bytes, "checksum": self.checksum, "lsn_start": self.lsn_start,
             "lsn_end": self.lsn_end, "duration_seconds": round(self.duration_seconds, 3),
             "engine": self.engine, "tier": self.tier, "archived_segments": self.archived_segments,
-            "phases": self.phases, "method": self.method,
+            "phases": self.phases, "method": self.method, "copies": self.copies,
         }
 
 
@@ -156,6 +164,22 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
     Args:
         clock_ns: the backup's start time instead of the clock (tests of retention tiers).
     """
+    key_file = current_access().sign_key
+    if key_file is not None:
+        load_signing_key(key_file)  # a bad key: exit 2 before anything is done
+    with working_copy(repo_path, create=True) as local:  # the repository itself when local and plain
+        result = _create(local, data_dir, engine, incremental, progress, clock_ns)
+        working = Repository(local)
+        if working.location != str(working.root):  # a working copy: say where the backup really is
+            result.path = working.shown(Path(result.path))
+        copies = copies_of(working.marker(), working.location)
+    if copies:
+        result.copies = [outcome.to_json() for outcome in sync_copies(working.location, copies)]
+    return result
+
+
+def _create(repo_path: Path, data_dir: str | Path | None, engine: Engine | None, incremental: bool,
+            progress: ProgressCallback | None, clock_ns: int | None) -> BackupResult:
     clock = _Phases()
     source_path = Path(data_dir) if data_dir is not None else None
     with _source_for(source_path, engine) as source:
@@ -166,13 +190,16 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
         try:
             with repo.lock():
                 repo.claim_source(source.backend, source.node_name)
+                marker = repo.marker()
+                if with_copies(marker, current_access().copies):
+                    atomic_write_text(repo.root / REPO_MARKER, json.dumps(marker, indent=2) + "\n")
             if incremental:
                 result, done = _incremental(repo, archive, source, log, clock_ns, clock)
             else:
                 result, done = _full(repo, archive, source, log, progress, clock_ns, clock)
             # From now on every process that opens the data dir archives into this repository
             # before it recycles a segment; closing an engine we opened archives the rest.
-            source.record(repo.root, done)
+            source.record(repo.location, done)
             clock.mark("record")
         except EngineError as exc:
             log.error(str(exc))
@@ -185,6 +212,25 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
                  f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s ({clock.text()}, "
                  f"{result.method})")
     return result
+
+
+def _sign(repo: Repository, staging: Path, backup_id: str) -> None:
+    """Sign the staged backup (``--sign-key``); the first signed backup makes the repository trust the key.
+
+    Raises:
+        SafetyRefusal: the repository trusts another key, or its backups are signed and no key was given.
+    """
+    key_file = current_access().sign_key
+    marker = repo.marker()
+    if key_file is None:
+        if trusted_key(marker) is not None:
+            raise SafetyRefusal(f"{repo.location}'s backups are signed; an unsigned one would fail every verify",
+                                hint="give the repository's signing key with --sign-key FILE")
+        return
+    key = load_signing_key(key_file)
+    if trust_key(marker, key, repo.location):
+        atomic_write_text(repo.root / REPO_MARKER, json.dumps(marker, indent=2) + "\n")
+    sign_backup(staging, backup_id, key)
 
 
 class _Phases:
@@ -206,7 +252,7 @@ class _Phases:
 def _archive_paths(archive: WalArchive, source: LiveSource | ColdSource, segments: list[SegmentInfo]) -> list[ArchivedSegment]:
     """Archive ``segments`` (those already ``.done`` into this repository are skipped unread)."""
     recorded = source.marker.archive
-    same = recorded is not None and os.path.abspath(recorded.repo) == os.path.abspath(archive.repo.root)
+    same = recorded is not None and location_text(recorded.repo) == location_text(archive.repo.location)
     done = archive_status.statuses(source.wal_dir) if same else {}
     added = []
     for segment in segments:
@@ -266,6 +312,7 @@ def _full(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource
                 source_bytes=packed.source_bytes, file_count=packed.file_count,
                 compression="zstd-3", archive=archive_name)
             write_metadata(staging / metadata_name(backup_id), metadata)
+            _sign(repo, staging, backup_id)
             final = repo.publish(staging, tier, backup_id)
             archive.observe(started, view.lsn)
         clock.mark("publish")
@@ -354,6 +401,7 @@ def _incremental(repo: Repository, archive: WalArchive, source: LiveSource | Col
                 file_count=len(new), compression="none",
                 base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in new])
             write_metadata(staging / metadata_name(backup_id), metadata)
+            _sign(repo, staging, backup_id)
             final = repo.publish(staging, "daily", backup_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial record otherwise

@@ -11,6 +11,8 @@ from engines.backup.archive import WalArchive
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.metadata import iso_utc, now_ns, size_readable
 from engines.backup.pitr import reaches, window_text
+from engines.backup.copies import backups_in, copies_of
+from engines.backup.mirror import working_copy
 from engines.backup.repository import TIERS, Repository, backup_date
 from engines.errors import InvalidArgumentError
 
@@ -19,19 +21,21 @@ __all__ = ["BackupListing", "BackupAges", "backup_ages", "list_backups"]
 
 @dataclass
 class BackupListing:
-    repo: Path
+    repo: Path | str
     backups: list[dict[str, Any]] = field(default_factory=list)
     wal_segments: int = 0
     wal_first_lsn: int | None = None
     wal_last_lsn: int | None = None
     wal_bytes: int = 0
     window: str = ""
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    """The repository's copies: ``{repo, reachable, backups}`` (engines/backup/copies.py)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"repo": str(self.repo), "backups": self.backups,
                 "wal": {"segments": self.wal_segments, "first_lsn": self.wal_first_lsn,
                         "last_lsn": self.wal_last_lsn, "bytes": self.wal_bytes},
-                "window": self.window}
+                "window": self.window, "copies": self.copies}
 
 
 @dataclass
@@ -65,10 +69,22 @@ class BackupAges:
                 "verified_age_seconds": None if verified_age is None else round(verified_age)}
 
 
+def _locate(repo: Repository, listing: BackupListing) -> None:
+    """Where each backup is: this repository, and each of its copies that holds it."""
+    copies = copies_of(repo.marker(), repo.location)
+    held = {copy: backups_in(copy) for copy in copies}
+    listing.copies = [{"repo": copy, "reachable": ids is not None, "backups": len(ids or ())}
+                      for copy, ids in held.items()]
+    for item in listing.backups:
+        item["locations"] = [str(listing.repo)] + [copy for copy, ids in held.items()
+                                                   if ids is not None and item["backup_id"] in ids]
+
+
 def backup_ages(repo_path: str | Path) -> BackupAges:
     """The newest full backup of ``repo_path`` and the newest verified one (reads only metadata)."""
-    fulls = [entry.metadata for entry in Repository.open(repo_path).backups()
-             if entry.metadata is not None and entry.metadata.type == "full"]
+    with working_copy(repo_path, write=False) as local:
+        fulls = [entry.metadata for entry in Repository.open(local).backups()
+                 if entry.metadata is not None and entry.metadata.type == "full"]
     ages = BackupAges()
     if fulls:
         newest = max(fulls, key=lambda meta: meta.timestamp_ns)
@@ -85,10 +101,16 @@ def list_backups(repo_path: str | Path, *, tier: str | None = None, on_date: dt.
 
     ``tier`` / ``on_date``: only the backups in that tier, taken on that UTC date.
     """
-    repo = Repository.open(repo_path)
     if tier is not None and tier not in TIERS:
         raise InvalidArgumentError(f"no tier {tier!r}; the tiers are {', '.join(TIERS)}")
-    listing = BackupListing(repo.root)
+    with working_copy(repo_path, write=False) as local:
+        return _list(Repository.open(local), tier, on_date)
+
+
+def _list(repo: Repository, tier: str | None, on_date: dt.date | None) -> BackupListing:
+    if tier is not None and tier not in TIERS:
+        raise InvalidArgumentError(f"no tier {tier!r}; the tiers are {', '.join(TIERS)}")
+    listing = BackupListing(repo.location)
     now = now_ns()
     for entry in repo.backups():
         if tier not in (None, entry.tier) or on_date not in (None, backup_date(entry)):
@@ -105,7 +127,8 @@ def list_backups(repo_path: str | Path, *, tier: str | None = None, on_date: dt.
             "size_bytes": meta.size_bytes, "lsn_start": meta.lsn_start, "lsn_end": meta.lsn_end,
             "verified": meta.verified, "tier": entry.tier, "engine": meta.engine,
             "size_readable": size_readable(meta.size_bytes), "restorability": meta.restorability,
-            "age_seconds": max(0, round((now - meta.timestamp_ns) / 1e9, 1)), "path": str(entry.path)})
+            "age_seconds": max(0, round((now - meta.timestamp_ns) / 1e9, 1)), "path": repo.shown(entry.path)})
+    _locate(repo, listing)
     archive = WalArchive(repo)
     try:
         segments = archive.segments()

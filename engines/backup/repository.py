@@ -34,6 +34,7 @@ from pathlib import Path
 
 from engines import fsio
 from engines.backup.errors import BackupCorruptionError, BackupNotFoundError, RepositoryError
+from engines.backup.location import shown_location
 from engines.backup.metadata import BackupMetadata, iso_utc, metadata_name, now_ns, read_metadata
 from engines.errors import InvalidArgumentError, SafetyRefusal, map_os_error
 from engines.fsutil import atomic_write_text, fsync_dir
@@ -76,6 +77,9 @@ class Repository:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.location = shown_location(self.root)
+        """What this repository is to the user and to the data dirs that record it: its path, or
+        the ``sftp://`` URL of the store it is a working copy of (engines/backup/mirror.py)."""
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -87,12 +91,12 @@ class Repository:
         """
         repo = cls(Path(root))
         if not repo.root.exists():
-            raise RepositoryError(f"backup repository {repo.root} does not exist",
+            raise RepositoryError(f"backup repository {repo.location} does not exist",
                                   hint="check --repo; `backup create` makes a new one")
         if not repo.root.is_dir():
-            raise RepositoryError(f"backup repository {repo.root} is not a directory", hint="check --repo")
+            raise RepositoryError(f"backup repository {repo.location} is not a directory", hint="check --repo")
         if not repo.is_repository():
-            raise RepositoryError(f"{repo.root} is not a drconsole backup repository "
+            raise RepositoryError(f"{repo.location} is not a drconsole backup repository "
                                   f"(no {REPO_MARKER}, no daily/ and wal-archive/)", hint="check --repo")
         return repo
 
@@ -101,12 +105,12 @@ class Repository:
         """The repository at ``root``, laid out first if the path is new or an empty directory."""
         repo = cls(Path(root))
         if repo.root.exists() and not repo.root.is_dir():
-            raise RepositoryError(f"backup repository {repo.root} is not a directory", hint="check --repo")
+            raise RepositoryError(f"backup repository {repo.location} is not a directory", hint="check --repo")
         if repo.root.is_dir() and repo.is_repository():
             repo._ensure_layout()
             return repo
         if repo.root.is_dir() and any(repo.root.iterdir()):
-            raise RepositoryError(f"{repo.root} is not empty and is not a drconsole backup repository",
+            raise RepositoryError(f"{repo.location} is not empty and is not a drconsole backup repository",
                                   hint="give a new or empty directory for --repo")
         try:
             repo.root.mkdir(parents=True, exist_ok=True)
@@ -115,8 +119,14 @@ class Repository:
                 {"format": REPO_FORMAT, "version": 1, "created": iso_utc(now_ns())}, indent=2) + "\n")
             fsync_dir(repo.root.parent)
         except OSError as exc:
-            raise map_os_error(exc, f"creating backup repository {repo.root}") from exc
+            raise map_os_error(exc, f"creating backup repository {repo.location}") from exc
         return repo
+
+    def shown(self, path: Path) -> str:
+        """How to name ``path`` (inside the repository) to the user: under the URL for a working copy."""
+        if self.location == str(self.root):
+            return str(path)
+        return f"{self.location.rstrip('/')}/{Path(path).relative_to(self.root).as_posix()}"
 
     def is_repository(self) -> bool:
         return (self.root / REPO_MARKER).is_file() or (
@@ -152,7 +162,7 @@ class Repository:
             return
         if known_backend != backend or known_node != node_name:
             raise SafetyRefusal(
-                f"repository {self.root} holds backups of node {known_node!r} ({known_backend}); "
+                f"repository {self.location} holds backups of node {known_node!r} ({known_backend}); "
                 f"this data dir is node {node_name!r} ({backend})",
                 hint="use one backup repository per node")
 
@@ -178,7 +188,7 @@ class Repository:
         try:
             fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise map_os_error(exc, f"locking backup repository {self.root}") from exc
+            raise map_os_error(exc, f"locking backup repository {self.location}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -217,15 +227,15 @@ class Repository:
                 damaged = [entry.error for entry in entries if entry.error is not None]
                 if damaged:
                     raise damaged[-1]  # names the damaged metadata file (exit 1), not "no backup"
-                raise BackupNotFoundError(f"repository {self.root} holds no backup",
+                raise BackupNotFoundError(f"repository {self.location} holds no backup",
                                           hint="create one with `drconsole backup create`")
             return readable[-1]
         for entry in entries:
             if entry.backup_id == reference:
                 return entry
         known = ", ".join(entry.backup_id for entry in entries[-5:]) or "none"
-        raise BackupNotFoundError(f"no backup {reference!r} in {self.root}",
-                                  hint=f"`drconsole backup list --repo {self.root}` shows them; newest: {known}")
+        raise BackupNotFoundError(f"no backup {reference!r} in {self.location}",
+                                  hint=f"`drconsole backup list --repo {self.location}` shows them; newest: {known}")
 
     def pick(self, tier: str | None = None, on_date: dt.date | None = None) -> BackupEntry:
         """The newest full backup of ``tier`` (any tier when None), taken on ``on_date`` (UTC) if given.
@@ -246,7 +256,7 @@ class Repository:
         when = f" taken on {on_date.isoformat()} (UTC)" if on_date else ""
         dates = sorted({backup_date(entry).isoformat() for entry in fulls})
         known = f"{what}s on: {', '.join(dates[-7:])}" if dates else f"there is no {what} at all"
-        raise BackupNotFoundError(f"no {what}{when} in {self.root}", hint=known)
+        raise BackupNotFoundError(f"no {what}{when} in {self.location}", hint=known)
 
     def full_backups(self) -> list[BackupMetadata]:
         return [e.metadata for e in self.backups() if e.metadata is not None and e.metadata.type == "full"]

@@ -34,6 +34,8 @@ from engines.backup.metadata import BackupMetadata, iso_utc
 from engines.backup.unpack import read_archive
 from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
 from engines.backup.progress import ProgressCallback
+from engines.backup.mirror import current_access, working_copy
+from engines.backup.signing import pinned_key, signature_problem, trusted_key
 from engines.backup.repository import BackupEntry, Repository
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
@@ -253,6 +255,20 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         RepositoryError (3), BackupNotFoundError (2), RecoveryTargetError (2), RestoreRefusedError (4),
         BackupCorruptionError (1): before the target is touched.
     """
+    def base_of(local: Path) -> set[str]:  # the one full backup the restore reads, for its archive
+        repo = Repository.open(local)
+        chosen = repo.pick(tier, on_date).backup_id if tier is not None or on_date is not None else reference
+        base = plan_recovery(repo, reference=chosen, until_ns=until_ns, until_lsn=until_lsn).base
+        return {f"{base.tier}/{base.backup_id}"}
+
+    with working_copy(repo_path, fetch="wal", archives_for=base_of) as local:  # itself when local and plain
+        return _restore(local, data_dir, reference, until_ns, until_lsn, replace, progress, tier, on_date,
+                        replace_node)
+
+
+def _restore(repo_path: Path, data_dir: str | Path, reference: str | None, until_ns: int | None,
+             until_lsn: int | None, replace: bool, progress: ProgressCallback | None, tier: str | None,
+             on_date: dt.date | None, replace_node: str | None) -> RestoreResult:
     clock = time.monotonic()
     target = Path(os.path.abspath(data_dir))
     why = system_directory(target)
@@ -270,6 +286,7 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
             raise InvalidArgumentError("name a backup ID or a tier/date, not both")
         reference = repo.pick(tier, on_date).backup_id
     plan = plan_recovery(repo, reference=reference, until_ns=until_ns, until_lsn=until_lsn)
+    _check_signed(repo, plan.base)
     meta = plan.base.require_metadata()
     if replace:
         _check_replaceable(target, meta, replace_node)
@@ -301,6 +318,23 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
     log.info(f"restored {meta.backup_id} into {target} at LSN {result.lsn}"
              + (f"; the old data dir is in {result.quarantine}" if result.quarantine else ""))
     return result
+
+
+def _check_signed(repo: Repository, entry: BackupEntry) -> None:
+    """A repository whose backups are signed restores only a backup signed by its key.
+
+    Raises:
+        BackupCorruptionError: unsigned, signed by another key, or changed since it was signed.
+    """
+    key_file = current_access().sign_key
+    trusted = trusted_key(repo.marker(), pinned_key(key_file) if key_file is not None else None, repo.location)
+    if trusted is None:
+        return
+    problem = signature_problem(entry.path, entry.backup_id, trusted)
+    if problem is not None:
+        raise BackupCorruptionError(f"backup {entry.backup_id} fails its signature check: {problem}",
+                                    hint="nothing was restored; the repository may have been tampered with: "
+                                         "restore from another copy (`backup verify` lists what is sound)")
 
 
 def _restore_into(staging: Path, target: Path, plan: RecoveryPlan, repo: Repository, archive: Path, checksum: str,

@@ -28,6 +28,7 @@ from typing import Any
 from engines import fsio
 from engines.backup.archive import WalArchive
 from engines.backup.pitr import Reach, reaches
+from engines.backup.mirror import working_copy
 from engines.backup.repository import TIERS, Repository
 from engines.errors import InvalidArgumentError
 from engines.fsutil import fsync_dir
@@ -161,8 +162,11 @@ def _keep_for_pitr(decided: dict[str, Decision], found: list[Reach]) -> None:
 def prune_repository(repo_path: str | Path, policy: RetentionPolicy | None = None, *,
                      confirm: bool = False) -> PrunePlan:
     """Plan pruning, and carry it out when ``confirm`` is true."""
-    repo = Repository.open(repo_path)
-    policy = policy or RetentionPolicy()
+    with working_copy(repo_path, fetch="wal" if confirm else "metadata", write=confirm) as local:
+        return _prune(Repository.open(local), policy or RetentionPolicy(), confirm)
+
+
+def _prune(repo: Repository, policy: RetentionPolicy, confirm: bool) -> PrunePlan:
     log = repo.log("prune")
     with repo.lock():
         plan = plan_prune(repo, policy)

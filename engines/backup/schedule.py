@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engines.backup.location import is_remote, location_text
 from engines.errors import InvalidArgumentError, SafetyRefusal, map_os_error
 from engines.fsutil import atomic_write_text
 
@@ -65,10 +66,14 @@ def _command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "console"]
 
 
-def build_schedule(data_dir: Path, repo: Path, *, on_calendar: str = "*-*-* 02:00:00", cron: str = "0 2 * * *",
-                   name: str | None = None, command: list[str] | None = None) -> Schedule:
-    """The unit files and cron line that back ``data_dir`` up into ``repo`` daily."""
-    data_dir, repo = Path(data_dir).absolute(), Path(repo).absolute()
+def build_schedule(data_dir: Path, repo: Path | str, *, on_calendar: str = "*-*-* 02:00:00", cron: str = "0 2 * * *",
+                   name: str | None = None, command: list[str] | None = None,
+                   repo_options: list[str] | None = None) -> Schedule:
+    """The unit files and cron line that back ``data_dir`` up into ``repo`` (a path or an sftp URL) daily.
+
+    ``repo_options``: options every backup command of the timer takes (``--ssh-key FILE``...).
+    """
+    data_dir, repo = Path(data_dir).absolute(), location_text(repo)
     if len(cron.split()) != 5:
         raise InvalidArgumentError(f"cron schedule {cron!r} must have 5 fields", hint='e.g. "0 2 * * *"')
     derived = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in data_dir.name)
@@ -76,8 +81,9 @@ def build_schedule(data_dir: Path, repo: Path, *, on_calendar: str = "*-*-* 02:0
     if not all(ch.isalnum() or ch in "-_.@" for ch in unit):
         raise InvalidArgumentError(f"unit name {unit!r} may hold only letters, digits and -_.@")
     program = command or _command()
-    create = [*program, "backup", "create", "--data-dir", str(data_dir), "--repo", str(repo), "--json"]
-    prune = [*program, "backup", "prune", "--repo", str(repo), "--yes"]
+    extra = list(repo_options or [])
+    create = [*program, "backup", "create", "--data-dir", str(data_dir), "--repo", repo, *extra, "--json"]
+    prune = [*program, "backup", "prune", "--repo", repo, *extra, "--yes"]
     service = "\n".join([
         "[Unit]",
         f"Description=drconsole daily backup of {data_dir}",
@@ -105,7 +111,8 @@ def build_schedule(data_dir: Path, repo: Path, *, on_calendar: str = "*-*-* 02:0
         "WantedBy=timers.target",
         "",
     ])
-    log = repo / "logs" / "cron.log"
+    # cron's output goes beside the backups; for one on another host, to /var/log
+    log = Path(repo) / "logs" / "cron.log" if not is_remote(repo) else Path("/var/log/drconsole-backup-cron.log")
     cron_line = f"{cron} {{ {shlex.join(create)} && {shlex.join(prune)}; }} >> {shlex.quote(str(log))} 2>&1"
     return Schedule(unit, service, timer, cron_line)
 

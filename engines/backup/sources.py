@@ -87,7 +87,7 @@ class LiveSource:
                 when = None  # a damaged tail in the copy (the engine replays what it can)
         return Snapshot(members_of(scratch), lsn, segments[0].first_lsn if segments else lsn, when)
 
-    def record(self, repo: Path, done: list[str]) -> None:
+    def record(self, repo: Path | str, done: list[str]) -> None:
         self.engine.record_archive(repo, done)
 
 
@@ -124,7 +124,7 @@ class ColdSource:
         lsn_start = needed[0].first_lsn if needed else self._last[0]
         return Snapshot(members, self._last[0], lsn_start, self._last[1])
 
-    def record(self, repo: Path, done: list[str]) -> None:
+    def record(self, repo: Path | str, done: list[str]) -> None:
         record_repository(self.path, self.wal_dir, self.marker, repo, done)
 
 

@@ -25,6 +25,8 @@ from engines.backup.metadata import iso_utc, now_ns, write_metadata
 from engines.backup.unpack import read_archive
 from engines.backup.pitr import reaches, window_text
 from engines.backup.progress import ProgressCallback
+from engines.backup.mirror import current_access, working_copy
+from engines.backup.signing import SIGNATURE_SUFFIX, pinned_key, signature_problem, trusted_key
 from engines.backup.repository import BackupEntry, Repository
 from engines.wal.segments import segment_name
 
@@ -116,8 +118,12 @@ class VerifyResult:
 def verify_repository(repo_path: str, reference: str | None = None, *, quick: bool = False,
                       progress: ProgressCallback | None = None) -> VerifyResult:
     """Verify the whole repository (``reference`` None) or what restoring one backup needs."""
+    with working_copy(repo_path, fetch="all") as local:  # remote: every byte read back from the store
+        return _verify(Repository.open(local), reference, quick, progress)
+
+
+def _verify(repo: Repository, reference: str | None, quick: bool, progress: ProgressCallback | None) -> VerifyResult:
     clock = time.monotonic()
-    repo = Repository.open(repo_path)
     archive = WalArchive(repo)
     entries = repo.backups()
     wal_range: tuple[int | None, int | None] | None = None
@@ -138,8 +144,9 @@ def verify_repository(repo_path: str, reference: str | None = None, *, quick: bo
             else:
                 wal_range = (meta.lsn_start, meta.lsn_end)
     result = VerifyResult(quick, [], None, "")
+    trusted = trusted_key(repo.marker(), _pinned(), repo.location)
     for entry in chosen:
-        result.backups.append(_check_backup(entry, archive, quick, progress, result))
+        result.backups.append(_check_backup(entry, archive, quick, progress, result, trusted))
     if wal_range is not None:
         result.wal = _check_wal(archive, wal_range, quick, result)
     try:
@@ -150,8 +157,14 @@ def verify_repository(repo_path: str, reference: str | None = None, *, quick: bo
     return result
 
 
+def _pinned() -> str | None:
+    """The signing key the caller vouches for (``--sign-key``, private or public), as hex."""
+    key_file = current_access().sign_key
+    return pinned_key(key_file) if key_file is not None else None
+
+
 def _check_backup(entry: BackupEntry, archive: WalArchive, quick: bool,
-                  progress: ProgressCallback | None, result: VerifyResult) -> BackupCheck:
+                  progress: ProgressCallback | None, result: VerifyResult, trusted: str | None = None) -> BackupCheck:
     meta = entry.metadata
     check = BackupCheck(entry.backup_id, None if meta is None else meta.type)
     if meta is None:
@@ -171,6 +184,10 @@ def _check_backup(entry: BackupEntry, archive: WalArchive, quick: bool,
         _check_full(entry, dict(sums), quick, progress, check, result)
     else:
         _check_incremental(entry, sums, archive, quick, check, result)
+    if trusted is not None:
+        problem = signature_problem(entry.path, entry.backup_id, trusted)
+        if problem is not None:
+            check.add("signature", str(entry.path / f"{entry.backup_id}{SIGNATURE_SUFFIX}"), problem)
     if not quick:
         _record_outcome(entry, check)
     return check

@@ -48,6 +48,10 @@ class QuarantinedTable(BaseModel):
     min_lsn: int | None = None
     max_lsn: int | None = None
     entries: int | None = None
+    salvaged_into: str | None = None  # the new table holding its sound blocks (engines/lsm/salvage.py)
+    salvaged_entries: int | None = None
+    lost_entries: int | None = None  # in its damaged blocks, when it was salvaged
+    lost_keys: str | None = None  # the damaged blocks' key ranges, when it was salvaged
 
 
 class LsmRepairReport(RepairReport):
@@ -89,6 +93,10 @@ def _describe(meta: TableMeta, moved_to: Path, reason: str) -> QuarantinedTable:
 def _lost_line(table: QuarantinedTable) -> str:
     if table.min_key is None:
         return f"{table.file}: unreadable, its key and LSN range are unknown ({table.reason})"
+    if table.salvaged_into is not None:
+        return (f"{table.file}: {table.lost_entries} of {table.entries} entries in damaged blocks (keys "
+                f"{table.lost_keys}), LSNs {table.min_lsn}..{table.max_lsn} (level {table.level}); the other "
+                f"{table.salvaged_entries} were salvaged into {table.salvaged_into}")
     return (f"{table.file}: keys {bytes.fromhex(table.min_key)!r}..{bytes.fromhex(table.max_key or '')!r}, "
             f"LSNs {table.min_lsn}..{table.max_lsn}, {table.entries} entries (level {table.level}); "
             "reads in that range now return older versions or nothing")
@@ -163,6 +171,29 @@ def _move(data_dir: Path, number: int, meta: TableMeta | None, report: LsmRepair
     report.lost.append(_lost_line(table))
 
 
+def _salvage(source: Path, number: int, data_dir: Path, new_number: int, table: QuarantinedTable,
+             report: LsmRepairReport) -> TableMeta | None:
+    """The sound blocks of damaged table ``number`` (in ``source``/sstables/), copied into table ``new_number``."""
+    from engines.lsm.salvage import salvage_table
+
+    try:
+        salvaged = salvage_table(source, number, data_dir, new_number)
+    except TableCorruptionError as exc:
+        report.actions.append(f"{table.file}: nothing salvaged ({exc.message})")
+        return None
+    if salvaged.meta is None:
+        report.actions.append(f"{table.file}: no data block could be read; nothing salvaged")
+        return None
+    ranges = ", ".join(f"{'[' if included else '('}{low!r}..{high!r}]" for low, high, included in salvaged.bad_ranges)
+    table.salvaged_into = salvaged.meta.relative_path
+    table.salvaged_entries = salvaged.kept
+    table.lost_entries = salvaged.lost
+    table.lost_keys = ranges or "none"
+    report.actions.append(f"salvaged {salvaged.kept} of {table.entries} entries of {table.file} into "
+                          f"{salvaged.meta.relative_path} ({len(salvaged.bad_ranges)} damaged block(s) left out)")
+    return salvaged.meta
+
+
 def _check_table(data_dir: Path, number: int) -> tuple[TableReader | None, str | None]:
     """Open and fully verify one table; (reader, None) when sound, (None, why) otherwise."""
     try:
@@ -207,11 +238,13 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
             report.quarantined.append(str(moved))
             report.actions.append(f"moved the old {MANIFEST_NAME} to {moved}")
         sound: dict[int, TableMeta] = {}
-        highest = 0
         # Tables leave sstables/ only after the manifest that no longer names them (and whose
         # durable LSN makes the WAL replay them) is durable: a repair cut short by a power cut
         # before that point leaves them in place, so the next repair finds the same damage.
         deferred: list[Path] = []
+        damaged: list[tuple[int, TableMeta | None, QuarantinedTable]] = []
+        numbers = [table_number(path.name) for path in directory.iterdir()]
+        highest = max([number for number in numbers if number is not None], default=0)
         for path in sorted(directory.iterdir()):
             if path.name.endswith(TEMP_SUFFIX):
                 moved = move_to_quarantine([path], quarantine, base=data_dir)[0]
@@ -237,11 +270,26 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
                 table = (_describe(meta, moved, f"damaged: {problem}") if meta is not None else
                          QuarantinedTable(file=f"{SSTABLE_DIR}/{path.name}", moved_to=str(moved),
                                           reason=f"damaged: {problem}"))
-                report.tables.append(table)
-                report.lost.append(_lost_line(table))
+                damaged.append((number, meta, table))
                 continue
             sound[number] = reader.meta
             reader.close()
+        wal_first = _wal_first_lsn(data_dir)
+        # Where the WAL reaches back to every damaged table's first write, its replay brings them
+        # back whole (_replay_quarantined_from_wal); else each one's sound blocks are salvaged.
+        replayable = bool(damaged) and wal_first is not None and all(
+            meta is not None and wal_first <= meta.min_lsn for _, meta, _ in damaged)
+        for number, meta, table in damaged:
+            if meta is not None and not replayable:
+                highest += 1
+                # Read where it still is: it moves to quarantine once the new manifest is durable.
+                salvaged = _salvage(data_dir, number, data_dir, highest, table, report)
+                if salvaged is not None:
+                    sound[salvaged.number] = salvaged
+                if table.salvaged_into is not None and not table.lost_entries:
+                    continue  # every data block was sound (a damaged filter or property block)
+            report.tables.append(table)
+            report.lost.append(_lost_line(table))
         superseded, uncommitted = _resolve_lineage(sound)
         for number, why in sorted({**superseded, **uncommitted}.items()):
             meta = sound.pop(number)
@@ -256,7 +304,6 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
             # tables this run cannot see any more: keep its lower LSN so the WAL replays them
             # (replay is idempotent for what the tables already hold).
             durable = min(durable, unfinished)
-        wal_first = _wal_first_lsn(data_dir)
         durable = _replay_quarantined_from_wal(report, durable, wal_first)
         if wal_first is None:
             report.actions.append(f"the WAL holds no records: writes after LSN {durable} that only a lost or "

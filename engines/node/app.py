@@ -85,6 +85,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from engines.backup import attach_archiver, create_backup
+from engines.backup.location import is_remote, location_text
 from engines.errors import (
     ClosedError,
     CorruptionError,
@@ -277,7 +278,7 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
         except WalGoneError as exc:
             repo = config.backup_source
             return JSONResponse({"error": str(exc), "kind": "WalGone", "oldest_lsn": exc.oldest,
-                                 "backup_repo": None if repo is None else str(repo),
+                                 "backup_repo": None if repo is None else location_text(repo),
                                  "hint": "read the missing records from the WAL archive, or reseed from a backup"},
                                 status_code=410, headers=headers())
         return Response(encode_frames(batch.payloads), media_type="application/octet-stream",
@@ -391,9 +392,10 @@ def _run_admin(node: Node, action: str, body: AdminBody) -> dict[str, Any]:
     if isinstance(body, RejoinBody):
         return node.rejoin(body.primary, dry_run=body.dry_run)
     if isinstance(body, BackupBody):
-        repo = body.repo or (str(node.config.backup_source) if node.config.backup_source else None)
-        if repo is None or not Path(repo).is_absolute():
-            raise NodeBadRequestError('backup needs {"repo": ABSOLUTE_PATH} or a node started with --backup-repo',
+        repo = body.repo or (location_text(node.config.backup_source) if node.config.backup_source else None)
+        if repo is None or not (Path(repo).is_absolute() or is_remote(repo)):
+            raise NodeBadRequestError('backup needs {"repo": ABSOLUTE_PATH or sftp:// URL} or a node started with '
+                                      '--backup-repo',
                                       hint="or --archive")
         return create_backup(repo, engine=engine, incremental=body.incremental).to_json()
     if isinstance(body, DemoteBody):

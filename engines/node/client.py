@@ -27,6 +27,7 @@ from engines.node.errors import (
     NodeRefusedError,
     NodeUnreachableError,
 )
+from engines.node.tokens import booked_token
 
 __all__ = ["NodeClient", "read_token_file", "key_path"]
 
@@ -60,6 +61,8 @@ class NodeClient:
         """``actor``: who acts, as the ``x-drconsole-actor`` header (the node's audit log records it)."""
         self.url = url.rstrip("/")
         self.read_only = read_only
+        if token is None:  # a group's node actions name URLs only (engines/node/tokens.py)
+            token = booked_token(self.url)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if actor:
             headers[ACTOR_HEADER] = actor

@@ -29,6 +29,7 @@ from typing import Any
 
 from engines import create_engine, open_engine
 from engines.backup import attach_archiver, restore_backup
+from engines.backup.location import location_text
 from engines.base import Engine
 from engines.errors import ClosedError, CorruptionError, EngineError, InvalidArgumentError, NotFoundError, SafetyRefusal
 from engines.fsutil import move_to_quarantine
@@ -644,7 +645,7 @@ class Node:
             report.update({"primary_lsn": None, "lag_records": None, "lag_bytes": None, "lag_seconds": None})
         report["standbys"] = self._standby_lag()
         report["history"] = [entry.model_dump() for entry in self.state.history]
-        report["backup_repo"] = None if self.config.backup_source is None else str(self.config.backup_source)
+        report["backup_repo"] = None if self.config.backup_source is None else location_text(self.config.backup_source)
         report["reseed"] = None if self.last_reseed is None else self.last_reseed.to_json()
         report["rejoin"] = self.last_rejoin
         return report

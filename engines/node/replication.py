@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from engines.backup.location import is_remote
 from engines.backup.archive import WalArchive
 from engines.backup.repository import Repository
 from engines.backup.errors import BackupNotFoundError
@@ -196,7 +197,7 @@ class Follower:
         for repo in dict.fromkeys(repos):  # the same repository named twice is tried once
             if self._stop.is_set():
                 return False
-            if not repo.is_dir():
+            if not is_remote(repo) and not repo.is_dir():
                 problems.append(f"{repo}: not a directory on this host")
                 continue
             previous = self.state

@@ -32,6 +32,7 @@ import zstandard
 from engines.backup.errors import BackupNotFoundError
 from engines.backup.metadata import BackupMetadata
 from engines.backup.pack import DATA_PREFIX
+from engines.backup.mirror import working_copy
 from engines.backup.repository import Repository
 from engines.backup.restore import archive_checksum
 from engines.errors import EngineError
@@ -97,17 +98,26 @@ def choose_backup(repo_path: Path, *, applied_lsn: int, backend: str, primary_ls
             says what it holds).
         RepositoryError: the repository does not exist.
     """
-    repo = Repository.open(repo_path)
+    def candidates(local: Path) -> set[str]:  # the archives whose epoch may be read (a remote repository)
+        return {f"{entry.tier}/{entry.backup_id}" for entry in Repository.open(local).backups()
+                if entry.metadata is not None and entry.metadata.type == "full" and entry.metadata.lsn_end > applied_lsn}
+
+    with working_copy(repo_path, write=False, archives_for=candidates if history else None) as local:
+        return _choose(Repository.open(local), applied_lsn, backend, primary_lsn, history)
+
+
+def _choose(repo: Repository, applied_lsn: int, backend: str, primary_lsn: int | None,
+            history: Sequence[TimelineEntry]) -> BackupMetadata:
     fulls = repo.full_backups()
     if not fulls:
-        raise BackupNotFoundError(f"backup repository {repo_path} holds no full backup",
+        raise BackupNotFoundError(f"backup repository {repo.location} holds no full backup",
                                   hint="take one on the primary: `POST /admin/backup` or `drconsole backup create`")
     usable = [meta for meta in fulls if meta.lsn_end > applied_lsn
               and (primary_lsn is None or meta.lsn_end <= primary_lsn)]
     if not usable:
         newest = max(fulls, key=lambda meta: meta.lsn_end)
         raise ReplicationError(
-            f"no full backup in {repo_path} is past this standby's LSN {applied_lsn}"
+            f"no full backup in {repo.location} is past this standby's LSN {applied_lsn}"
             + (f" and within the primary's {primary_lsn}" if primary_lsn is not None else "")
             + f" (newest: {newest.backup_id} at LSN {newest.lsn_end})",
             hint="take a new full backup of the primary, then the standby reseeds from it")
@@ -119,7 +129,7 @@ def choose_backup(repo_path: Path, *, applied_lsn: int, backend: str, primary_ls
             break
         skipped.append(f"{chosen.backup_id} (epoch {epoch}, LSN {chosen.lsn_end}, past the fork at LSN {fork})")
     else:
-        raise ReplicationError(f"every full backup in {repo_path} past LSN {applied_lsn} is from another timeline: "
+        raise ReplicationError(f"every full backup in {repo.location} past LSN {applied_lsn} is from another timeline: "
                                + "; ".join(skipped),
                                hint="take a new full backup of the current primary")
     if chosen.engine != backend:

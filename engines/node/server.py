@@ -26,6 +26,7 @@ from engines.node.config import NodeConfig
 from engines.node.drain import ExtensionFactory
 from engines.node.errors import NodeUnreachableError
 from engines.node.node import Node
+from engines.node.tokens import book_token
 
 __all__ = ["serve", "ServerThread"]
 
@@ -81,6 +82,7 @@ def serve(config: NodeConfig, *, log_level: str = "warning", extensions: Sequenc
     _check_port(config.host, config.port)
     _log_to_stderr(log_level)
     node = Node(config)
+    _book_group_token(config)
     if on_open is not None:
         on_open()
     server = _Server(_uvicorn_config(node, log_level, extensions, audit), on_started)
@@ -89,6 +91,17 @@ def serve(config: NodeConfig, *, log_level: str = "warning", extensions: Sequenc
     finally:
         node.close()  # idempotent; covers a failed startup (port in use) too
     return 0 if server.started else 3
+
+
+def _book_group_token(config: NodeConfig) -> None:
+    """A group shares one admin token: a run on this node's agent fences and promotes its members
+    (engines/node/tokens.py). Only this process's own node books; test threads serving several
+    nodes in one process do not, so a call there without a token still goes without one."""
+    if not config.token:
+        return
+    for url in (config.url, f"http://{config.host}:{config.port}", config.follow, *config.peers):
+        if url:
+            book_token(url, config.token)
 
 
 def _log_to_stderr(log_level: str) -> None:

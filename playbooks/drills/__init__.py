@@ -22,6 +22,7 @@ from typing import Any
 
 from engines import open_engine
 from engines.backup import iso_utc
+from playbooks.faults import inject
 from playbooks.drills.sandbox import (
     BULK_BATCH,
     BULK_VALUE_SIZE,
@@ -57,6 +58,8 @@ class Scenario:
     reported: str | None = None  # the playbook a human's report leads to when the probes see nothing
     host: str | None = None  # "disk" | "memory": a fault of the host, drilled by playbooks.drills.host
     cluster: bool = False  # a primary + standby fleet, drilled by playbooks.drills.cluster
+    offsite: bool = False  # the repository has an off-site copy; the fault hits the local repository too
+    fault: str | None = None  # the fault kind it injects, when not its name
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.name, "engines": list(self.engines), "target_rto_seconds": self.target_rto_seconds,
@@ -83,6 +86,9 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
              "Backup restore: RTO 10 min, RPO < 1 hour", reported="accidental-deletion"),
     Scenario("ransomware", BACKENDS, 30, 3600, "files encrypted in place and renamed .locked",
              "Backup restore: RTO 10 min, RPO < 1 hour"),
+    Scenario("ransomware-offsite", BACKENDS, 30, 3600,
+             "the data dir and the local backup repository encrypted; restored from the off-site copy",
+             "Backup restore: RTO 10 min, RPO < 1 hour", offsite=True, fault="ransomware"),
     Scenario("config-broken", BACKENDS, 30, 0, "drconsole.json made invalid",
              "Application crash: RTO 30 s, RPO < 1 min"),
     Scenario("process-kill", BACKENDS, 5, 0, "SIGKILL of the node process under load (sync durability)",
@@ -296,14 +302,21 @@ def _data_dir_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: D
                     after: int, value_size: int, seed: int, archive_wal: bool,
                     log: Callable[[str], None] | None) -> None:
     """A fault in the data dir of a loaded engine; the autopilot responds; RTO to healthy, then the RPO."""
-    sandbox.load(engine, before=before, after=after, value_size=value_size, archive_wal=archive_wal)
-    fault = sandbox.break_with(scenario.name, seed=seed)
+    sandbox.load(engine, before=before, after=after, value_size=value_size, archive_wal=archive_wal,
+                 offsite=scenario.offsite)
+    fault = sandbox.break_with(scenario.fault or scenario.name, seed=seed)
+    repo = sandbox.repo
+    if scenario.offsite:
+        # The attacker holds the host: its own backup repository is encrypted too. What is left is
+        # the copy every backup and archived segment also went to (engines/backup/copies.py).
+        inject(scenario.fault or scenario.name, sandbox.repo, seed=seed + 1)
+        repo = sandbox.offsite
     result.fault = fault.to_json()
     if log:
-        log(f"fault: {fault.summary}")
+        log(f"fault: {fault.summary}" + (f"; and the local repository {sandbox.repo}" if scenario.offsite else ""))
     # an accidental deletion is reported by a human: "everything up to the end of the load was fine"
     reported = (scenario.reported, {"until": iso_utc(sandbox.until_ns)}) if scenario.reported else None
-    result.playbooks, result.triage = autopilot(sandbox.data_dir, sandbox.repo, log=log, reported=reported)
+    result.playbooks, result.triage = autopilot(sandbox.data_dir, repo, log=log, reported=reported)
     ok, why = healthy(sandbox.data_dir)
     result.rto_seconds = round(time.monotonic() - sandbox.fault_at, 3) if ok else None
     result.recovered, result.health = ok, why

@@ -27,6 +27,7 @@ from typing import Any
 
 from engines import create_engine, open_engine
 from engines.backup import attach_archiver, create_backup
+from engines.backup.mirror import access
 from playbooks.faults import inject
 from playbooks.faults.report import FaultReport
 
@@ -135,6 +136,11 @@ class Sandbox:
         return self.root / "backup"
 
     @property
+    def offsite(self) -> Path:
+        """The repository's off-site copy (a directory here; sftp:// in production, the same code)."""
+        return self.root / "offsite"
+
+    @property
     def ledger_path(self) -> Path:
         return self.root / "ledger" / "acked.jsonl"
 
@@ -143,7 +149,7 @@ class Sandbox:
         return self.root / "state"
 
     def load(self, engine: str, *, before: int, after: int, value_size: int = 128, archive_wal: bool = True,
-             node_name: str | None = None) -> None:
+             node_name: str | None = None, offsite: bool = False) -> None:
         """A sync-durability engine takes ``before`` ledgered writes, a full backup, then ``after`` more.
 
         ``archive_wal``: continuous archiving as in production (the archiver attached after the full
@@ -155,7 +161,8 @@ class Sandbox:
             with create_engine(self.data_dir, backend=engine, durability="sync", **options) as db:
                 write_load(db, ledger, 0, before, value_size=value_size)
                 db.flush()
-                create_backup(self.repo, engine=db)
+                with access(copies=(str(self.offsite),) if offsite else ()):
+                    create_backup(self.repo, engine=db)  # records the copy: every later write reaches it too
                 if archive_wal:
                     # a segment a flush recycles is archived first, so the window has no gap once the
                     # WAL outgrows a segment (a --data-mb load does)

@@ -30,6 +30,7 @@ class NodeSpec(BaseModel):
     data_dir: Path | None = None
     token_file: Path | None = None  # the node's bearer token (admin API and agent), read when needed
     backup_repo: Path | None = None
+    backup_copies: list[str] = []  # repositories that also get every backup and WAL segment (engines/backup/copies.py)
     role: str = "primary"
     upstream: str | None = None  # the name of the node a standby follows
     group: str | None = None  # replication group; default: from upstream and the nodes' /replication and /peers
