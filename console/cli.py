@@ -135,43 +135,57 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The commands each module registers (``register(subparsers, common)``), in the order of
+# ``drconsole --help``. A run builds only its own command's parser: importing and building them
+# all cost every short command (`backup verify`) ~40 ms, more on a loaded machine.
+# tests/unit/console/test_cli_parser.py keeps this table equal to what the modules register.
+_REGISTERED_BY: dict[str, tuple[str, ...]] = {
+    "console.cli_backup": ("backup",),
+    "console.cli_playbook": ("playbook", "triage", "incident"),
+    "console.cli_audit": ("audit",),
+    "console.cli_node": ("node",),
+    "console.cli_drill": ("fault", "drill"),
+    "console.cli_serve": ("serve",),
+    "console.cli_fleet_status": ("status",),
+    "console.completion": ("completion",),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given a ``command`` that a module registers, only that command
+    (its arguments, help and errors are the same; the top level then knows no other command)."""
     common = _common_options()
     parser = _Parser(prog="drconsole", parents=[common],
                      description="Disaster-recovery console for drconsole storage engines.")
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     commands: Any = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    tui = commands.add_parser("tui", parents=[common], help="the interactive console (default)")
-    tui.add_argument("--read-only", action="store_true")
-    tui.add_argument("--theme", metavar="NAME")
-    dashboard = commands.add_parser("dashboard", parents=[common], help="read-only status board")
-    dashboard.add_argument("--theme", metavar="NAME")
-    demo = commands.add_parser("demo", parents=[common], help="open the console on a demo fleet (made if needed)")
-    demo.add_argument("--workspace", type=absolute_path, metavar="DIR", default=None,
-                      help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)")
-    demo.add_argument("--theme", metavar="NAME")
-    _engine_commands(commands, common)
-    _wal_commands(commands, common)
+    modules = [module for module, words in _REGISTERED_BY.items() if command in words]
+    if not modules:
+        modules = list(_REGISTERED_BY)
+        tui = commands.add_parser("tui", parents=[common], help="the interactive console (default)")
+        tui.add_argument("--read-only", action="store_true")
+        tui.add_argument("--theme", metavar="NAME")
+        dashboard = commands.add_parser("dashboard", parents=[common], help="read-only status board")
+        dashboard.add_argument("--theme", metavar="NAME")
+        demo = commands.add_parser("demo", parents=[common], help="open the console on a demo fleet (made if needed)")
+        demo.add_argument("--workspace", type=absolute_path, metavar="DIR", default=None,
+                          help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)")
+        demo.add_argument("--theme", metavar="NAME")
+        _engine_commands(commands, common)
+        _wal_commands(commands, common)
     # These modules import only the standard library at load time, so startup stays fast.
-    from console.cli_backup import register as register_backup_commands
-    from console.cli_playbook import register as register_playbook_commands  # playbook, triage, incident
-    from console.cli_audit import register as register_audit_commands
-
-    from console.cli_drill import register as register_drill_commands  # fault, drill
-    from console.cli_node import register as register_node_commands
-    from console.cli_serve import register as register_serve_commands  # serve ssh, serve web
-    from console.cli_fleet_status import register as register_status_command
-    from console.completion import register as register_completion_command
-
-    register_backup_commands(commands, common)
-    register_playbook_commands(commands, common)
-    register_audit_commands(commands, common)
-    register_node_commands(commands, common)
-    register_drill_commands(commands, common)
-    register_serve_commands(commands, common)
-    register_status_command(commands, common)
-    register_completion_command(commands, common)
+    for module in modules:
+        importlib.import_module(module).register(commands, common)
     return parser
+
+
+def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser ``argv`` needs: one command's, unless a top-level --help or --version comes first."""
+    command = _command_of(argv)
+    before = argv[:argv.index(command)] if command is not None else argv
+    if any(word in ("-h", "--help", "--version") for word in before):
+        command = None
+    return build_parser(command)
 
 
 # (command, action) -> (module, function); modules are imported only for the command run.
@@ -291,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     output = Output(json_mode="--json" in argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = _parser_for(argv).parse_args(argv)
         output.json_mode = bool(getattr(args, "json", False))
         _check_text(args)
         _check_config(args)

@@ -1,5 +1,8 @@
 """Processes that hold a data dir's lock but serve nothing: stopped (SIGSTOP, a debugger) or silent on /health.
 
+A process in another network namespace is asked from inside it (``playbooks.netns``): silence
+across a cut network is a partition, not a hang.
+
 Shared by the ``process.hung`` probe and the ``process-hang`` actions; it imports neither, so
 probes, actions and faults can all use it without importing each other.
 """
@@ -15,6 +18,7 @@ import httpx
 import psutil
 
 from playbooks.evidence import lock_holders
+from playbooks.netns import ask_inside, same_netns
 
 __all__ = ["HEALTH_TIMEOUT", "HungProcess", "hung_holders", "listening_urls"]
 
@@ -78,7 +82,15 @@ def hung_holders(data_dir: Path, *, health_timeout: float = HEALTH_TIMEOUT) -> l
                 found.append(HungProcess(pid, command, state, f"state {state}: it runs no code and serves nothing",
                                          seen))
                 continue
+            inside = not same_netns(pid)  # another network: ask from inside it, or a cut is taken for a hang
             for url in listening_urls(process):
+                if inside:
+                    if ask_inside(pid, url, timeout=health_timeout) == "timeout":
+                        found.append(HungProcess(pid, command, state, f"state {state}, but {url}/health did not "
+                                                                      f"answer within {health_timeout:g} s even from "
+                                                                      "inside its network namespace", seen, url))
+                        break
+                    continue
                 if _silent(url, health_timeout):
                     found.append(HungProcess(pid, command, state, f"state {state}, but {url}/health did not answer "
                                                                   f"within {health_timeout:g} s", seen, url))

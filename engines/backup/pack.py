@@ -38,8 +38,11 @@ ZSTD_LEVEL = 3
 # Compression runs on every core (zstd's worker threads); reading, tar framing, hashing and writing
 # run in this thread.
 ZSTD_THREADS = os.cpu_count() or 1
-READ_BYTES = 4 << 20
-WRITE_BYTES = 4 << 20
+# Small pieces: each is read, hashed and handed to zstd while it is still in the CPU cache, and
+# malloc reuses the same memory for the next one (a fresh 4 MB buffer per read cost a page fault
+# per 4 KB). Measured on 250 MB: 4 MB pieces 0.85-0.88 s CPU, 128 KB reads + 256 KB writes 0.73-0.76.
+READ_BYTES = 128 << 10
+WRITE_BYTES = 256 << 10
 FRAME_BYTES = 32 << 20  # tar bytes per zstd frame: large enough that frame boundaries cost little ratio
 # Start the kernel writing the archive out every this many bytes, so the fsync at the end waits
 # for the last stretch only (Linux: POSIX_FADV_DONTNEED on dirty pages starts their writeback).

@@ -14,7 +14,20 @@
 Repair primitives for playbooks: ``quarantine_sstable``, ``rebuild_manifest``, ``verify_data_dir``.
 """
 
-from engines.lsm.repair import LsmRepairReport, QuarantinedTable, quarantine_sstable, rebuild_manifest
-from engines.lsm.verify import verify_data_dir
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["LsmRepairReport", "QuarantinedTable", "quarantine_sstable", "rebuild_manifest", "verify_data_dir"]
+
+# The repair primitives load on first use: importing any submodule (``backup create`` reads
+# ``manifest.py`` only) runs this file, and repair's imports cost a short process ~80 ms.
+_LAZY = {"LsmRepairReport": "repair", "QuarantinedTable": "repair", "quarantine_sstable": "repair",
+         "rebuild_manifest": "repair", "verify_data_dir": "verify"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

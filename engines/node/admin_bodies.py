@@ -15,18 +15,41 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engines.node.errors import NodeBadRequestError
+from engines.node.handover import MAX_HOLD_SECONDS
 from engines.node.state import MAX_EPOCH
 
-__all__ = ["AdminBody", "FenceBody", "RejoinBody", "DemoteBody", "BackupBody", "CheckpointBody", "ReduceCacheBody",
+__all__ = ["AdminBody", "PromoteBody", "ApplyBody", "ApplyRow", "FenceBody", "RejoinBody", "DemoteBody", "BackupBody", "CheckpointBody", "ReduceCacheBody",
            "WalArchiveBody", "ScrubBody", "parse_admin_body", "admin_body"]
 
 _MAX_TEXT = 4096  # a path, a URL or a reason; longer is not one
+_MAX_KEY_B64 = 8 * 1024  # base64 of a key, with room (check_user_key bounds the key itself)
 
 
 class AdminBody(BaseModel):
     """An action that takes no arguments: only ``{}`` (or no body)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    def audit_args(self) -> dict[str, Any]:
+        """What the admin audit log keeps of the call's arguments."""
+        return self.model_dump(exclude_defaults=True)
+
+
+class PromoteBody(AdminBody):
+    hold_writes_seconds: float | None = Field(default=None, gt=0, le=MAX_HOLD_SECONDS, allow_inf_nan=False)
+
+
+class ApplyRow(AdminBody):
+    key: str = Field(max_length=_MAX_KEY_B64)
+    value: str | None = None
+    expect: str | None = None
+
+
+class ApplyBody(AdminBody):
+    rows: list[ApplyRow] = Field(max_length=1_000_000)
+
+    def audit_args(self) -> dict[str, Any]:
+        return {"rows": len(self.rows)}  # the values are the application's data: not the audit log's
 
 
 class FenceBody(AdminBody):
@@ -66,6 +89,7 @@ class ScrubBody(AdminBody):
 
 
 _MODELS: dict[str, type[AdminBody]] = {
+    "promote": PromoteBody, "apply": ApplyBody,
     "fence": FenceBody, "demote": DemoteBody, "rejoin": RejoinBody, "backup": BackupBody,
     "checkpoint": CheckpointBody, "reduce-cache": ReduceCacheBody, "wal-archive": WalArchiveBody, "scrub": ScrubBody,
 }

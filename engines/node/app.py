@@ -26,7 +26,12 @@ extensions' answers 503 ``{"status": "recovering"}``, and ``/health`` says ``rec
 
 Admin actions (POST, JSON object body, answer ``{"action", "ok": true, ...}``):
 
-    promote                      standby/fenced -> primary in epoch+1: {role, epoch, changed, ...}
+    promote {"hold_writes_seconds"?}   standby/fenced -> primary in epoch+1: {role, epoch, changed, ...};
+                                 with a hold, client writes answer 503 until release-writes or the
+                                 deadline (the handover of ``handover.py``: the salvage goes first)
+    apply {"rows": [...]}        compare-and-set rows (base64 key, value, expect): the salvage of an
+                                 old primary's tail; {rows: [{outcome, current}], applied, lsn}
+    release-writes               end a hold: client writes are taken again
     fence {"reason"?, "epoch"?, "force"?}   refuse writes; a live primary is fenced only for a newer
                                  epoch (or with force); epochs are 0..2**53-1, and one more than
                                  1000 past the highest seen needs force
@@ -100,10 +105,12 @@ from engines.errors import (
 from engines.node.admin_audit import ACTOR_HEADER, AdminAudit, AdminCall
 from engines.node.admin_bodies import (
     AdminBody,
+    ApplyBody,
     BackupBody,
     CheckpointBody,
     DemoteBody,
     FenceBody,
+    PromoteBody,
     ReduceCacheBody,
     RejoinBody,
     ScrubBody,
@@ -114,6 +121,7 @@ from engines.node.admin_bodies import (
 from engines.node.body_budget import BodyBudget, BodyTimeout, BodyTooLarge, BudgetExceeded
 from engines.node.drain import ExtensionFactory, GateMiddleware, NodeControl, RequestGate
 from engines.node.errors import NodeAuthError, NodeBadRequestError, NodeRefusedError, NodeUnreachableError
+from engines.node.handover import HandoverError
 from engines.node.health_routes import health_routes
 from engines.node.metrics import CONTENT_TYPE
 from engines.node.node import Node
@@ -126,13 +134,15 @@ from engines.wal import list_segments
 __all__ = ["build_app", "ADMIN_ACTIONS"]
 
 ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "rejoin", "backup",
-                 "wal-archive", "verify", "scrub")
+                 "wal-archive", "verify", "scrub", "apply", "release-writes")
 _MAX_ADMIN_BODY = 64 * 1024
+_MAX_APPLY_BODY = 48 * 2**20  # a salvage batch: base64 rows, one value of up to 16 MiB among them
 EPOCH_LEAP = 1000  # an epoch this far past the highest seen is a typo or an attack, not a promotion
 _MAX_WAIT = 30.0
 
 _STATUS: list[tuple[type[EngineError], int]] = [
     (NodeRecoveringError, 503),
+    (HandoverError, 503),
     (NodeAuthError, 401),
     (NodeBadRequestError, 400),
     (InvalidArgumentError, 400),
@@ -239,7 +249,7 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
                     lsn = await run_in_threadpool(node.put, key, value)
             else:
                 lsn = await run_in_threadpool(node.delete, key)
-        except (NodeRefusedError, FencedError, NodeRecoveringError):
+        except (NodeRefusedError, FencedError, NodeRecoveringError, HandoverError):
             raise
         except EngineError:
             node.metrics.errors.labels(operation).inc()
@@ -290,9 +300,9 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
         action = request.path_params["action"]
         if action not in ADMIN_ACTIONS:
             return _error(404, f"unknown admin action {action!r}", hint=f"one of {', '.join(ADMIN_ACTIONS)}")
-        async with read_body(request, _MAX_ADMIN_BODY) as raw:
+        async with read_body(request, _MAX_APPLY_BODY if action == "apply" else _MAX_ADMIN_BODY) as raw:
             body = admin_body(action, parse_admin_body(raw), dict(request.query_params))
-        call = AdminCall(node=config.name, action=action, args=body.model_dump(exclude_defaults=True),
+        call = AdminCall(node=config.name, action=action, args=body.audit_args(),
                          client=request.client.host if request.client else "?",
                          actor=request.headers.get(ACTOR_HEADER))
         if audit is not None:
@@ -385,8 +395,12 @@ def _fence(node: Node, body: FenceBody) -> dict[str, Any]:
 
 def _run_admin(node: Node, action: str, body: AdminBody) -> dict[str, Any]:
     engine = node.engine
-    if action == "promote":
-        return node.promote()
+    if isinstance(body, PromoteBody):
+        return node.promote(hold_writes_seconds=body.hold_writes_seconds)
+    if isinstance(body, ApplyBody):
+        return node.apply_salvage([row.model_dump() for row in body.rows])
+    if action == "release-writes":
+        return node.release_writes()
     if isinstance(body, FenceBody):
         return _fence(node, body)
     if isinstance(body, RejoinBody):

@@ -112,7 +112,9 @@ class NodeClient:
         self._refuse_if_read_only(f"admin action {action}")
         return self._json("POST", f"/admin/{action}", json=params)
 
-    def promote(self) -> dict[str, Any]:
+    def promote(self, hold_writes_seconds: float | None = None) -> dict[str, Any]:
+        if hold_writes_seconds:
+            return self.admin("promote", hold_writes_seconds=hold_writes_seconds)
         return self.admin("promote")
 
     def fence(self, reason: str, epoch: int | None = None, *, force: bool = False) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from engines.node.client import NodeClient
 from engines.node.config import NodeConfig
 from engines.node.divergence import RejoinPlan, diverged_folder, export_records, plan_rejoin, write_summary
 from engines.node.errors import NodeRefusedError
+from engines.node.handover import WriteHold, apply_rows
 from engines.node.lag import CommitClock
 from engines.node.metrics import NodeMetrics
 from engines.node.peers import PeerMonitor
@@ -78,6 +79,7 @@ class Node:
         self.archive_timer: ArchiveTimer | None = None
         self.last_reseed: ReseedReport | None = None
         self.last_rejoin: dict[str, Any] | None = None
+        self.write_hold = WriteHold()  # after a promotion: client writes wait for the salvage (handover.py)
         self.closed = False
         self.started_at = time.time()
 
@@ -286,6 +288,7 @@ class Node:
     def check_client_write(self, key: bytes) -> None:
         check_user_key(key)
         self._check_primary()
+        self.write_hold.check()
 
     def _check_primary(self) -> None:
         role = self.state.role
@@ -361,6 +364,9 @@ class Node:
             following = self.follower is not None and self.follower.connected
             return {"ready": self.state.role == "standby" and following, "probe": "read",
                     "read_ok": True, "role": self.state.role, "value_present": present is not None}
+        held = self.write_hold.status()
+        if held is not None:  # promoted, the salvage not applied yet: clients' writes would be refused
+            return {"ready": False, "probe": "held", "role": "primary", "writes_held": held}
         stamp = str(time.time_ns()).encode()
         lsn = self._timed_write(lambda: self.engine.put(READY_KEY, stamp))
         back = self.get(READY_KEY)
@@ -435,8 +441,14 @@ class Node:
         self.engine.fence(reason)
         save_state(self.config.data_dir, self.state)
 
-    def promote(self) -> dict[str, Any]:
-        """Become the primary in a new epoch (persisted before the first write is taken)."""
+    def promote(self, hold_writes_seconds: float | None = None) -> dict[str, Any]:
+        """Become the primary in a new epoch (persisted before the first write is taken).
+
+        ``hold_writes_seconds``: client writes wait (503) until ``release_writes`` or that deadline,
+        so the old primary's unreplicated writes are applied first (``handover.py``).
+        """
+        if hold_writes_seconds:
+            self.write_hold.hold(float(hold_writes_seconds), "promoted: the old primary's writes are being applied")
         if self.state.role == "primary":
             return {**self.describe_role(), "changed": False}
         self._stop_follower()  # outside the lock: the follower takes it to adopt a timeline
@@ -462,6 +474,20 @@ class Node:
             self.committed_lsn = self.engine.last_lsn
             self._attach_archiver()
             return {**self.describe_role(), "changed": True}
+
+    def apply_salvage(self, rows: Any) -> dict[str, Any]:
+        """Compare-and-set the old primary's rows (``handover.apply_rows``); a primary only, held or not."""
+        with self._lock:
+            self._check_primary()
+            self.vitals.check_serving()
+            outcomes, lsn = apply_rows(self.engine, rows)
+        if lsn is not None:
+            self.note_committed(lsn)
+        return {"rows": outcomes, "lsn": lsn,
+                "applied": sum(1 for row in outcomes if row["outcome"] == "applied")}
+
+    def release_writes(self) -> dict[str, Any]:
+        return {**self.write_hold.release(), "role": self.state.role, "epoch": self.epoch}
 
     def demote(self, follow: str) -> dict[str, Any]:
         """Become a standby of ``follow`` (a fenced old primary rejoining, or a planned switchover)."""
@@ -629,6 +655,7 @@ class Node:
 
     def describe_role(self) -> dict[str, Any]:
         return {"name": self.config.name, "url": self.url, "role": self.state.role, "epoch": self.epoch,
+                "writes_held": self.write_hold.status(),
                 "known_epoch": self.state.known_epoch, "upstream": self.state.upstream,
                 "primary": self.believed_primary(), "fence_reason": self.state.fence_reason,
                 "last_lsn": self.engine.last_lsn}

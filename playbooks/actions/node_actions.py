@@ -35,6 +35,7 @@ from playbooks.actions.base import ActionContext, ActionResult, action
 from playbooks.actions.exclusive import exclusive
 from playbooks.actions.node_cluster import Member, cluster_urls, node_url, survey
 from playbooks.actions.node_process import ServingProcess, serving_process
+from playbooks.netns import ask_inside, same_netns
 
 __all__ = ["members_of", "the_primary", "describe_nodes", "describe_change", "remember", "remembered",
            "wait_for_node"]
@@ -59,6 +60,11 @@ def the_primary(members: list[Member], given: str | None = None) -> Member:
                 return member
         raise NodeUnreachableError(f"the primary {given} does not answer", hint="check the URL, or wait for it")
     primaries = _primaries(members)
+    newest = max((member.epoch or 0 for member in primaries), default=0)
+    if len(primaries) > 1 and sum(1 for member in primaries if (member.epoch or 0) == newest) == 1:
+        # An older epoch's primary has been superseded (a partition healing before it heard of the
+        # promotion: it fences itself on its next peer poll); two in the newest epoch are a split brain.
+        primaries = [member for member in primaries if (member.epoch or 0) == newest]
     if len(primaries) != 1:
         named = ", ".join(member.url for member in primaries) or "none"
         raise SafetyRefusal(f"expected exactly one reachable primary, found {len(primaries)}: {named}",
@@ -95,7 +101,8 @@ def remember(context: ActionContext, serving: ServingProcess) -> None:
     keep = {key: value for key, value in serving.environ.items() if key in ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "HOME")}
     context.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(_stopped_file(context), json.dumps({"cmdline": list(serving.cmdline), "cwd": serving.cwd,
-                                                          "environ": keep, "url": serving.url}) + "\n")
+                                                          "environ": keep, "url": serving.url,
+                                                          "netns": serving.netns}) + "\n")
 
 
 def remembered(context: ActionContext) -> ServingProcess | None:
@@ -103,7 +110,8 @@ def remembered(context: ActionContext) -> ServingProcess | None:
     if not path.exists():
         return None
     saved = json.loads(path.read_text(encoding="utf-8"))
-    return ServingProcess(0, tuple(saved["cmdline"]), saved.get("cwd") or "", {**os.environ, **saved.get("environ", {})})
+    return ServingProcess(0, tuple(saved["cmdline"]), saved.get("cwd") or "", {**os.environ, **saved.get("environ", {})},
+                          saved.get("netns"))
 
 
 def wait_for_node(url: str, *, timeout: float, role: str | None = None, caught_up: bool = False) -> Member:
@@ -246,6 +254,43 @@ def wait_converged(context: ActionContext, *, nodes: str | None = None, timeout:
         time.sleep(0.2)
 
 
+@action("node.wait_heal", writes=True, describe=describe_change("waits until a cut-off node answers here; "
+                                                                "POST /admin/fence on it if it is a primary"))
+def wait_heal(context: ActionContext, *, nodes: str | None = None, timeout: float = 60.0) -> ActionResult:
+    """A node cut off by the network (alive, serving its own namespace): wait until it answers here.
+
+    Nothing is restarted: a restart does not mend a network. Once it answers, an old primary that
+    kept taking writes on its side is fenced in the new primary's epoch (it may not have heard of it
+    yet), so its log stops growing before it is salvaged. Not cut off: nothing to wait for.
+    """
+    data_dir = context.require_data_dir()
+    serving = serving_process(data_dir)
+    if serving is None or not serving.url or not _cut_off(serving):
+        return ActionResult(True, f"{data_dir} is not served by a node cut off from here: nothing to wait for",
+                            {"cut_off": False})
+    context.log(f"{serving.url} (pid {serving.pid}) serves its namespace {serving.netns} but not this network: "
+                f"waiting up to {float(timeout):g} s for the network to heal", "warning")
+    clock = time.monotonic()
+    try:
+        member = wait_for_node(serving.url, timeout=float(timeout))
+    except NodeUnreachableError as exc:
+        raise NodeUnreachableError(f"{serving.url} is still cut off after {float(timeout):g} s",
+                                   hint="fix the network (its links, a firewall rule), then run this again") from exc
+    waited = round(time.monotonic() - clock, 3)
+    fenced = False
+    if member.role == "primary":
+        members = members_of(context, nodes)
+        newer = [m for m in _primaries(members) if m.url != serving.url and (m.epoch or 0) > (member.epoch or 0)]
+        if newer:
+            with NodeClient(serving.url, timeout=5.0) as client:
+                client.fence(f"rejoined after a partition: {newer[0].url} is primary in epoch {newer[0].epoch} "
+                             f"(run {context.run_id})", epoch=newer[0].epoch)
+            fenced = True
+    return ActionResult(True, f"{serving.url} answers again after {waited:g} s" + (
+        "; fenced (the new primary's epoch is newer): its writes on its side stop here" if fenced else ""),
+        {"cut_off": True, "waited_seconds": waited, "fenced": fenced, "url": serving.url})
+
+
 # ------------------------------------------------------------------------------------------- fencing and promotion
 def _fence_saved_state(data_dir: Path, reason: str) -> None:
     """Fence the node in its saved state: a restart then comes back fenced, not as a primary."""
@@ -277,6 +322,16 @@ def fence(context: ActionContext, *, url: str | None = None,
                             {"fenced": False, "how": "none"})
     serving = serving_process(data_dir)
     how = "state"
+    if serving is not None and serving.url and _cut_off(serving):
+        # Not hung: it serves its own network, which is not ours (a partition). Killing a healthy
+        # process for a network fault is not ours to do; it fences itself when it hears the new
+        # epoch, and what it takes meanwhile is salvaged when it rejoins (rebuild-primary).
+        return ActionResult(True, f"{serving.url} (pid {serving.pid}) does not answer from here but serves its own "
+                                  f"network namespace {serving.netns or '(unnamed)'}: cut off, not hung; not fenced "
+                                  "now: it fences itself on its next contact with the new primary, and its writes "
+                                  "meanwhile are salvaged when it rejoins",
+                            {"fenced": False, "how": "cut-off", "cut_off": True, "pid": serving.pid,
+                             "url": serving.url, "netns": serving.netns})
     if serving is not None:
         # It holds its data dir but answers nothing (hung, SIGSTOPped): shoot it before anyone else
         # takes writes, as STONITH does; it could wake up and write otherwise.
@@ -289,6 +344,13 @@ def fence(context: ActionContext, *, url: str | None = None,
     return ActionResult(True, f"{killed}fenced the saved state of {data_dir}: a restart comes back fenced",
                         {"fenced": True, "how": how, "pid": serving.pid if serving else None},
                         touched=[str(data_dir / "node.json")])
+
+
+def _cut_off(serving: ServingProcess) -> bool:
+    """Running (not stopped), in another network namespace, and answering /health from inside it."""
+    if same_netns(serving.pid) or serving.stopped or not serving.url:
+        return False
+    return ask_inside(serving.pid, serving.url, timeout=1.0) == "answered"
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
@@ -317,11 +379,14 @@ def _zombie(pid: int) -> bool:
 
 
 @action("node.promote", writes=True, describe=describe_change("POST /admin/promote on the best standby"))
-def promote(context: ActionContext, *, nodes: str | None = None, force: bool = False) -> ActionResult:
+def promote(context: ActionContext, *, nodes: str | None = None, force: bool = False,
+            hold_writes_seconds: float | str = 0) -> ActionResult:
     """Promote the best standby (highest applied LSN): it takes writes in a new epoch.
 
     Refused while a primary still answers and is not fenced (two would take writes: a split
-    brain), unless ``force``.
+    brain), unless ``force``. ``hold_writes_seconds``: the new primary refuses client writes (503)
+    until ``node.salvage`` (with ``release``) has applied the old primary's tail, or that many
+    seconds (``engines.node.handover``).
     """
     members = members_of(context, nodes)
     if not members:
@@ -341,10 +406,12 @@ def promote(context: ActionContext, *, nodes: str | None = None, force: bool = F
         raise NodeUnreachableError("no reachable standby to promote",
                                    hint="restore the primary from a backup instead (playbook restore)")
     best = standbys[0]
+    hold = float(hold_writes_seconds or 0)
     with NodeClient(best.url, timeout=10.0) as client:
-        answer = client.promote()
+        answer = client.promote(hold_writes_seconds=hold or None)
     return ActionResult(True, f"promoted {best.name or best.url} at LSN {best.applied_lsn}: primary in epoch "
                               f"{answer.get('epoch')}" + (f" ({len(standbys) - 1} other standby(s) must now follow "
                                                          f"it)" if len(standbys) > 1 else ""),
                         {"primary": best.url, "epoch": answer.get("epoch"), "start_lsn": best.applied_lsn,
-                         "changed": True, "forced": forced and bool(live)})
+                         "changed": True, "forced": forced and bool(live), "writes_held": hold or None,
+                         "other_standbys": [m.url for m in standbys[1:]]})

@@ -1,11 +1,13 @@
 """The process serving a data dir: who holds its lock, where it listens, and stopping or relaunching it.
 
 A node is ``drconsole node serve --data-dir D --port P ...``; the process that holds
-``D/drconsole.lock`` is the one serving D. Its command line says where it listens (``--host``,
-``--port``), whom it follows (``--follow``) and its peers (``--peer``), which is how a playbook or
-a fault given only a data dir finds the node's URL. Stopping is what a supervisor's ``stop`` does
-(SIGTERM, then SIGKILL after a grace period); relaunching runs the same command line again,
-detached, the supervisor's ``start``. Nothing here reads or writes the data dir itself.
+``D/drconsole.lock`` is the one serving D. Its command line says where it listens
+(``--advertise-url``, else ``--host`` and ``--port``), whom it follows (``--follow``) and its peers
+(``--peer``), which is how a playbook or a fault given only a data dir finds the node's URL.
+Stopping is what a supervisor's ``stop`` does (SIGTERM, then SIGKILL after a grace period);
+relaunching runs the same command line again, detached, the supervisor's ``start``, in the same
+named network namespace when the node ran in one (``playbooks.netns``). Nothing here reads or
+writes the data dir itself.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 import psutil
 
 from engines.base import LOCK_NAME
+from playbooks.netns import netns_name, netns_prefix
 
-__all__ = ["ServingProcess", "serving_process", "serve_here", "stop_process", "relaunch"]
+__all__ = ["ServingProcess", "serving_process", "serving_at", "serve_here", "stop_process", "relaunch"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class ServingProcess:
     cmdline: tuple[str, ...]
     cwd: str
     environ: dict[str, str] = field(default_factory=dict)
+    netns: str | None = None  # the ``ip netns`` name of its network namespace, when not ours
 
     def option(self, name: str) -> str | None:
         """The value of ``--name V`` or ``--name=V`` (the last one given)."""
@@ -54,10 +58,13 @@ class ServingProcess:
 
     @property
     def url(self) -> str | None:
-        """Where the node listens, from ``--host``/``--port`` (None: not a ``node serve`` command)."""
+        """Where the node is reached: ``--advertise-url``, else ``--host``/``--port`` (None: not ``node serve``)."""
         port = self.option("--port")
         if port is None or "serve" not in self.cmdline:
             return None
+        advertised = self.option("--advertise-url")
+        if advertised:
+            return advertised.rstrip("/")
         host = self.option("--host") or "127.0.0.1"
         return f"http://{host}:{port}"
 
@@ -101,9 +108,26 @@ def serving_process(data_dir: Path) -> ServingProcess | None:
                 environ = dict(process.environ())
             except psutil.Error:
                 pass  # another user's process: relaunching it is not ours to do anyway
-            return ServingProcess(process.pid, tuple(process.cmdline()), process.cwd(), environ)
+            return ServingProcess(process.pid, tuple(process.cmdline()), process.cwd(), environ,
+                                  netns_name(process.pid))
         except (psutil.Error, OSError):
             continue
+    return None
+
+
+def serving_at(url: str) -> ServingProcess | None:
+    """The ``node serve`` process on this host whose command line says it is reached at ``url``."""
+    wanted = url.rstrip("/")
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        command = tuple(process.info.get("cmdline") or ())
+        if "serve" not in command or "--data-dir" not in " ".join(command):
+            continue
+        candidate = ServingProcess(process.pid, command, "")
+        if candidate.url == wanted:
+            try:
+                return ServingProcess(process.pid, command, process.cwd(), {}, netns_name(process.pid))
+            except psutil.Error:
+                return None
     return None
 
 
@@ -131,7 +155,7 @@ def relaunch(serving: ServingProcess, log_path: Path, *, drop: tuple[str, ...] =
     ``drop``: options removed with their value (``--follow``: the node's saved state now says
     whom it follows). Returns the new pid.
     """
-    arguments: list[str] = []
+    arguments: list[str] = netns_prefix(serving.netns)
     skip = False
     for argument in serving.cmdline:
         if skip:

@@ -22,6 +22,7 @@ from engines.errors import NotFoundError, SafetyRefusal
 from engines.fsutil import QUARANTINE_DIR, atomic_write_text, fsync_dir, utc_stamp
 from engines.node.client import NodeClient
 from engines.node.errors import NodeBadRequestError, NodeRefusedError
+from engines.node.handover import decode_bytes, encode_bytes
 from engines.node.state import NodeState, save_state
 from engines.registry import open_engine
 from playbooks.actions.base import ActionContext, ActionResult, action
@@ -40,6 +41,7 @@ from playbooks.actions.node_process import ServingProcess, relaunch, serving_pro
 __all__: list[str] = []
 
 ROOT = Path(__file__).resolve().parents[2]
+_APPLY_BYTES = 4 * 2**20  # base64 bytes per POST /admin/apply (the node takes up to 48 MiB)
 
 
 # ------------------------------------------------------------------------------------------- salvage
@@ -49,61 +51,93 @@ def _salvage_file(context: ActionContext, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _batches(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``rows`` cut into requests of about ``_APPLY_BYTES`` each (one row at least)."""
+    batches: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for row in rows:
+        weight = sum(len(value or "") for value in row.values()) + 64
+        if batches[-1] and size + weight > _APPLY_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(row)
+        size += weight
+    return [batch for batch in batches if batch]
+
+
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", errors="backslashreplace")
 
 
 @action("node.salvage", writes=True, describe=describe_change("reads the data dir's WAL after the split; "
-                                                               "PUT/DELETE on the primary for keys it did not change"))
-def salvage(context: ActionContext, *, nodes: str | None = None, primary: str | None = None) -> ActionResult:
+                                                               "compare-and-set on the primary for keys it did not "
+                                                               "change (POST /admin/apply)"))
+def salvage(context: ActionContext, *, nodes: str | None = None, primary: str | None = None,
+            release: bool | str = False) -> ActionResult:
     """Give the primary the acknowledged writes only this data dir holds (its log after the split).
 
     A key is re-applied when the primary still holds what it held at the split (it never changed
-    it); a key both sides changed is a conflict, left as the primary has it. Every divergent record
-    is kept in the run's quarantine as JSON lines, for reconciliation by the application.
+    it); a key both sides changed is a conflict, left as the primary has it. The primary does the
+    compare-and-set itself (``POST /admin/apply``, one batch). Every divergent record is kept in the
+    run's quarantine as JSON lines, for reconciliation by the application. ``release``: end the
+    primary's write hold afterwards (a failover's handover), whatever happened here.
+    A data dir still served by a live node cut off from here is not read: its tail is still growing;
+    it is salvaged when the node rejoins (rebuild-primary).
     """
     data_dir = context.require_data_dir()
     members = members_of(context, nodes)
     winner = the_primary(members, primary)
+    try:
+        return _salvage_into(context, data_dir, winner)
+    finally:
+        if str(release).lower() in ("1", "true", "yes"):
+            with NodeClient(winner.url, timeout=10.0) as client:
+                released = client.admin("release-writes")
+            context.log(f"{winner.url} takes client writes again (held {released.get('held_seconds', 0)} s)")
+
+
+def _salvage_into(context: ActionContext, data_dir: Path, winner: Member) -> ActionResult:
     own = node_url(data_dir)
     if own == winner.url:
         return ActionResult(True, f"{data_dir} is the primary's own data dir: nothing to salvage", {"applied": 0})
+    serving = serving_process(data_dir)
+    if serving is not None and own is not None and own not in {m.url for m in survey([own], timeout=1.0) if m.reachable}:
+        return ActionResult(True, f"{data_dir} is still served by pid {serving.pid} ({own}), which does not answer "
+                                  "here: its log after the split is still growing; it is salvaged when the node "
+                                  "rejoins (rebuild-primary)", {"applied": 0, "deferred": True})
     history, role = histories_of(data_dir)
     split = divergence(history, role, winner.history, winner.epoch)
     if split is None:
         return ActionResult(True, f"{data_dir} and {winner.url} share one timeline: nothing diverged",
                             {"applied": 0, "split": None})
     tail = read_tail(data_dir, split)
-    applied, present, conflicts, rows = 0, 0, [], []
-    with NodeClient(winner.url, timeout=10.0) as client:
-        for key, value in tail.newest.items():
-            current = client.get(key)
-            before = tail.before.get(key)
-            if current == value:
-                outcome = "present"
-                present += 1
-            elif current == before:
-                if value is None:
-                    client.delete(key)
-                else:
-                    client.put(key, value)
-                outcome = "applied"
-                applied += 1
-            else:
-                outcome = "conflict"
-                conflicts.append(_text(key))
-            rows.append({"key": _text(key), "value": _text(value), "primary_value": _text(current),
-                         "outcome": outcome})
-    saved = _salvage_file(context, rows) if rows else None
+    keys = list(tail.newest)
+    rows = [{"key": encode_bytes(key), "value": encode_bytes(tail.newest[key]),
+             "expect": encode_bytes(tail.before.get(key))} for key in keys]
+    outcomes: list[dict[str, Any]] = []
+    with NodeClient(winner.url, timeout=60.0) as client:
+        for batch in _batches(rows):
+            outcomes += client.admin("apply", rows=batch)["rows"]
+    counts = {"applied": 0, "present": 0, "conflict": 0}
+    saved_rows, conflicts = [], []
+    for key, outcome in zip(keys, outcomes):
+        counts[outcome["outcome"]] += 1
+        if outcome["outcome"] == "conflict":
+            conflicts.append(_text(key))
+        current = decode_bytes(outcome.get("current"), "current")
+        saved_rows.append({"key": _text(key), "value": _text(tail.newest[key]), "primary_value": _text(current),
+                           "outcome": outcome["outcome"]})
+    saved = _salvage_file(context, saved_rows) if saved_rows else None
     lost = [f"{len(conflicts)} key(s) changed on both sides after LSN {split} (kept in {saved}): "
             f"{', '.join(str(key) for key in conflicts[:5])}"] if conflicts else []
     if tail.gap is not None:
         lost.append(f"LSNs {tail.gap[0]}..{tail.gap[1]} of {data_dir} are no longer in its WAL (flushed and "
                     "recycled); compare `engine export` of both sides for them")
-    return ActionResult(True, f"{tail.records} record(s) after LSN {split} in {data_dir}: {applied} key(s) re-applied "
-                              f"to {winner.url}, {present} already there, {len(conflicts)} conflict(s)",
-                        {"split": split, "records": tail.records, "applied": applied, "present": present,
-                         "conflicts": len(conflicts), "file": str(saved) if saved else None, "lost": lost},
+    return ActionResult(True, f"{tail.records} record(s) after LSN {split} in {data_dir}: {counts['applied']} key(s) "
+                              f"re-applied to {winner.url}, {counts['present']} already there, "
+                              f"{counts['conflict']} conflict(s)",
+                        {"split": split, "records": tail.records, **counts, "conflicts": counts["conflict"],
+                         "conflict_keys": conflicts[:100], "file": str(saved) if saved else None, "lost": lost},
                         touched=[str(saved)] if saved else [])
 
 
@@ -166,6 +200,36 @@ def start(context: ActionContext, *, port: int | str | None = None, follow: str 
     url = f"http://127.0.0.1:{int(port)}"
     member = wait_for_node(url, timeout=float(timeout))
     return ActionResult(True, f"started pid {pid}: {member.describe()}", {"url": url, "pid": pid, "started": True})
+
+
+@action("node.repoint", writes=True, describe=describe_change("POST /admin/rejoin on each standby that follows "
+                                                               "another node than the primary"))
+def repoint(context: ActionContext, *, nodes: str | None = None, primary: str | None = None,
+            timeout: float = 30.0) -> ActionResult:
+    """Every reachable standby that follows another node than the primary follows the primary now.
+
+    After a failover the other standbys still follow the old primary. ``/admin/rejoin`` makes each
+    follow the new one: one whose log is a prefix of the new primary's is just demoted onto it; one
+    that applied records the new primary never had sets them aside itself (exported, its data dir
+    kept in quarantine). A standby that does not answer is left to its own playbook.
+    """
+    members = members_of(context, nodes)
+    winner = the_primary(members, primary)
+    moved: list[dict[str, Any]] = []
+    for member in members:  # an unreachable one has no known role: not one of these
+        if member.url == winner.url or member.role != "standby" or (member.upstream or "").rstrip("/") == winner.url:
+            continue
+        with NodeClient(member.url, timeout=60.0) as client:
+            answer = client.admin("rejoin", primary=winner.url)
+        moved.append({"url": member.url, "diverged": bool(answer.get("diverged"))})
+    for entry in moved:
+        wait_for_node(str(entry["url"]), timeout=float(timeout), role="standby")
+    if not moved:
+        return ActionResult(True, f"every reachable standby follows {winner.url}", {"moved": [], "primary": winner.url})
+    return ActionResult(True, f"{len(moved)} standby(s) now follow {winner.url}: "
+                              + ", ".join(f"{m['url']}{' (diverged tail set aside)' if m['diverged'] else ''}"
+                                          for m in moved),
+                        {"moved": moved, "primary": winner.url})
 
 
 # ------------------------------------------------------------------------------------------- rejoin

@@ -23,7 +23,7 @@ from engines.errors import SafetyRefusal, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
 from playbooks.actions.base import ActionContext, ActionResult, action
 from playbooks.actions.exclusive import exclusive
-from playbooks.evidence import disk_usage, human_bytes
+from playbooks.evidence import disk_usage, human_bytes, lock_holders
 
 __all__ = ["copy_plan", "SAFETY_COPY_NAME", "MANIFEST_NAME", "latest_safety_copy"]
 
@@ -104,11 +104,23 @@ def _transfer(source_dir: Path, plan: list[tuple[Path, int, bool]], target_dir: 
 
 
 @action("engine.safety_copy", writes=True, describe=_describe_copy)
-def safety_copy(context: ActionContext, *, dest: str | None = None) -> ActionResult:
-    """Take a hard-link safety copy of the data dir (before anything destructive)."""
+def safety_copy(context: ActionContext, *, dest: str | None = None, unless_served: bool | str = False) -> ActionResult:
+    """Take a hard-link safety copy of the data dir (before anything destructive).
+
+    ``unless_served``: a data dir a live process still holds (a node fenced through its API, or cut
+    off on its side of a partition) is not copied (it cannot be, consistently) and the step says so:
+    for a playbook whose destructive steps act on other nodes, never on this data dir (failover).
+    """
     data_dir = context.require_data_dir()
     if not data_dir.exists():
         return ActionResult(True, f"{data_dir} does not exist: nothing to copy", {"taken": False})
+    if str(unless_served).lower() in ("1", "true", "yes"):
+        holders = lock_holders(data_dir)
+        if holders:
+            pid, command = holders[0]
+            return ActionResult(True, f"no copy: pid {pid} still serves {data_dir} ({command[:80]}); nothing here "
+                                      "changes it, and its writes are salvaged from it", {"taken": False,
+                                                                                          "served_by": pid})
     target = Path(dest) if dest else context.quarantine() / SAFETY_COPY_NAME
     if (target / MANIFEST_NAME).exists():
         return ActionResult(True, f"safety copy already taken in {target}", {"taken": True, "path": str(target)})

@@ -7,8 +7,9 @@ space quarantine holds, so the responder knows what a move would free.
 
 A hung holder of the data dir (stopped, or silent on /health) is resumed first; only one still
 hung after the deadline is killed, and the kill is a destructive step (confirmed, audited). The
-processes signalled are those holding the data dir's lock, or a drill's recorded memory hog: never
-a process found by name.
+processes signalled are those holding the data dir's lock, or the one process outside the node that
+alone holds the memory above the alert rule, found by sampling every process's RSS
+(``playbooks.memory_culprit``): never a process found by name, never one a fault recorded.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from playbooks.evidence import (
     human_bytes,
     lock_held,
     lock_holders,
+    mount_point,
     unclean_shutdown,
 )
-from playbooks.faults.local import stop_memory_hogs
 from playbooks.probes.base import DISK_THRESHOLD, MEMORY_THRESHOLD
 from playbooks.hung import hung_holders
+from playbooks.memory_culprit import stop_culprit, survey_memory
 
 __all__: list[str] = []
 
@@ -65,6 +67,50 @@ def breakdown(context: ActionContext) -> ActionResult:
                 f"deletes it, so it frees no space here; pass --param quarantine_volume=PATH to move it off this volume")
     return ActionResult(True, f"{data_dir}: {human_bytes(sizes['total'])} ({parts}){note}",
                         {"sizes": sizes, "quarantine_folders": folders})
+
+
+@action("disk.foreign_files", writes=False)
+def foreign_files(context: ActionContext, *, count: int = 5, max_files: int = 200_000) -> ActionResult:
+    """The largest files on the data dir's filesystem outside the data dir: reported, never touched.
+
+    What fills a disk is often not ours (a runaway log, a core dump, someone's copy): drconsole
+    frees only its own files and names the others for a human to decide on. The walk stays on the
+    filesystem (no other mounts) and stops after ``max_files`` files.
+    """
+    data_dir = context.require_data_dir().resolve()
+    root = mount_point(data_dir)
+    device = os.stat(root).st_dev
+    found: list[tuple[int, str]] = []
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = [name for name in dirs if (here / name).resolve() != data_dir and _same_device(here / name, device)]
+        for name in files:
+            seen += 1
+            try:
+                info = os.lstat(here / name)
+            except OSError:
+                continue
+            found.append((info.st_size, str(here / name)))
+        if seen >= int(max_files):
+            break
+    found.sort(reverse=True)
+    largest = [(size, path) for size, path in found[: int(count)] if size > 0]
+    for size, path in largest:
+        context.log(f"{human_bytes(size):>10}  {path}  (not ours: reported, not touched)")
+    top = [{"path": path, "bytes": size} for size, path in largest]
+    summary = ("largest files on " + str(root) + " outside the data dir: "
+               + ", ".join(f"{path} ({human_bytes(size)})" for size, path in largest)
+               if largest else f"no file outside the data dir on {root}")
+    return ActionResult(True, summary + ("" if seen < int(max_files) else f" (first {seen} files only)"),
+                        {"foreign": top, "mount": str(root), "files_seen": seen})
+
+
+def _same_device(path: Path, device: int) -> bool:
+    try:
+        return os.lstat(path).st_dev == device
+    except OSError:
+        return False
 
 
 def _move_tree(source: Path, target: Path) -> None:
@@ -265,21 +311,33 @@ def kill_hung(context: ActionContext, *, release_seconds: float = 10.0) -> Actio
     return ActionResult(True, summary, {"killed": killed}, touched=[f"pid {pid}" for pid in killed])
 
 
-@action("memory.stop_fault_hogs", writes=True)
-def stop_fault_hogs(context: ActionContext) -> ActionResult:
-    """Stop the memory hogs a drill's memory-pressure fault started (recorded in the data dir's quarantine).
+@action("memory.stop_culprit", writes=True)
+def stop_memory_culprit(context: ActionContext, *, threshold: float = MEMORY_THRESHOLD,
+                        sample_seconds: float = 1.0) -> ActionResult:
+    """Stop the process outside the node that alone holds the memory above the alert rule.
 
-    Only processes whose pid, start time and marker match a fault record: never a service.
+    Found by probing (``playbooks.memory_culprit``): every process's RSS sampled twice, the largest
+    one we may stop (not the node, not a node of the fleet, not pid 1, not us) whose RSS is at
+    least the excess. None qualifies: nothing is stopped, the top processes are reported.
     """
-    data_dir = context.require_data_dir()
-    stopped = stop_memory_hogs(data_dir)
-    freed = sum(entry["rss_bytes"] for entry in stopped)
-    if not stopped:
-        return ActionResult(True, "no memory hog of a drill is running here: nothing stopped", {"stopped": []})
-    return ActionResult(True, f"stopped {len(stopped)} drill memory hog(s) (pid "
-                              f"{', '.join(str(entry['pid']) for entry in stopped)}), {human_bytes(freed)} freed",
-                        {"stopped": stopped, "freed_bytes": freed},
-                        touched=[f"pid {entry['pid']}" for entry in stopped])
+    view = survey_memory(context.data_dir, threshold=float(threshold), sample_seconds=float(sample_seconds))
+    for entry in view.largest:
+        context.log(f"{entry.pid:>7} {human_bytes(entry.rss_bytes):>10} growth {human_bytes(max(0, entry.growth_bytes))}"
+                    f"  {entry.name}" + (f"  (spared: {view.spared[entry.pid]})" if entry.pid in view.spared else ""))
+    data: dict[str, Any] = {"excess_bytes": view.excess_bytes, "largest": [entry.to_json() for entry in view.largest],
+                            "spared": {str(pid): why for pid, why in view.spared.items()}}
+    if view.excess_bytes == 0:
+        return ActionResult(True, f"memory is under the rule ({float(threshold) * 100:.0f} %): nothing stopped",
+                            {**data, "stopped": None})
+    if view.culprit is None:
+        return ActionResult(True, view.sentence() + ": nothing stopped", {**data, "stopped": None})
+    culprit = view.culprit
+    freed = stop_culprit(culprit)
+    context.log(f"SIGTERM sent to pid {culprit.pid} ({culprit.command[:80]}): {human_bytes(culprit.rss_bytes)} "
+                "resident", "warning")
+    return ActionResult(True, f"stopped {view.sentence()}; {human_bytes(freed)} freed",
+                        {**data, "stopped": culprit.to_json(), "freed_bytes": freed},
+                        touched=[f"pid {culprit.pid}"])
 
 
 @action("system.sync", writes=False)

@@ -36,7 +36,7 @@ __all__ = ["AgentRegistry", "NodeSide", "needs_data_dir", "talks_to_nodes", "WRI
 # Writing actions that never touch the data dir's files (their writes go to a repository, a report
 # or a process): they run while the node serves.
 WRITES_ELSEWHERE = frozenset({
-    "backup.verify", "report.validation", "drill.cleanup", "memory.stop_fault_hogs", "process.kill_hung",
+    "backup.verify", "report.validation", "drill.cleanup", "memory.stop_culprit", "process.kill_hung",
     "process.resume", "checks.smoke",
 })
 

@@ -37,7 +37,7 @@ from playbooks.drills.sandbox import (
 )
 
 __all__ = ["Scenario", "SCENARIOS", "DrillResult", "RESULT_CONTRACT", "run_drill", "scenario_pairs", "report_markdown",
-           "healthy", "autopilot", "met_targets", "record_rpo",
+           "healthy", "autopilot", "met_targets", "record_rpo", "run_waiving",
            # the sandbox API (playbooks.drills.sandbox), shared with the console's drill mode
            "Sandbox", "Ledger", "Rpo", "measure_rpo", "rpo_of", "set_rpo", "drill_state_dir", "write_load", "compare",
            "BULK_BATCH", "BULK_VALUE_SIZE"]
@@ -106,8 +106,14 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
              "Split brain (Lightning: fence the non-authoritative side, rebuild it)", cluster=True),
     Scenario("standby-lag", BACKENDS, 30, 0, "the standby SIGSTOPped while the primary takes writes",
              "Replication lag (Orbit: replication lag alert); no reference timing", cluster=True),
-    Scenario("isolated-node", BACKENDS, 30, 0, "a node cut off from its peers (SIGSTOP on one machine)",
-             "Plumtree: Isolated Node; no reference timing", cluster=True),
+    Scenario("isolated-node", BACKENDS, 30, 0, "a standby's network cable pulled (its namespace's links down) for 10 s; "
+             "it keeps running", "Plumtree: Isolated Node; no reference timing", cluster=True),
+    Scenario("network-partition", BACKENDS, 30, 0, "the primary of three cut off for 14 s while clients on its side "
+             "keep writing to it: failover, then its writes reconciled", "Plumtree: Network Partition", cluster=True),
+    Scenario("two-node-loss", BACKENDS, 30, 0, "SIGKILL of the primary and a standby of three under load",
+             "Plumtree: Multiple Node Failure (minority survives)", cluster=True),
+    Scenario("total-cluster-loss", BACKENDS, 60, 0, "SIGKILL of all three nodes under load",
+             "Plumtree: Total Cluster Loss", cluster=True),
 )}
 
 
@@ -232,15 +238,8 @@ def autopilot(data_dir: Path, repo: Path, *, rounds: int = 3, log: Callable[[str
             if playbook in result.pending:
                 continue
             try:
-                run = Runner().run(playbook, data_dir, RunOptions(params=params, param_defaults=param_defaults,
-                                                                  assume_yes=True))
-                if run.status != "succeeded" and SAFETY_COPY_FAILED in (run.message or ""):
-                    # What a responder does when the copy cannot be taken (no room on a full disk, the
-                    # lock held by a hung process): waive it, saying why; the runner audits the waiver.
-                    runs.append({"playbook": playbook, "status": run.status, "message": run.message, "lost": run.lost})
-                    run = Runner().run(playbook, data_dir, RunOptions(
-                        params=params, param_defaults=param_defaults, assume_yes=True,
-                        waive_safety_copy=f"drill autopilot: {run.message}"))
+                run = run_waiving(Runner(), playbook, data_dir, RunOptions(params=params, param_defaults=param_defaults,
+                                                                           assume_yes=True), runs)
                 runs.append({"playbook": playbook, "status": run.status, "message": run.message, "lost": run.lost})
             except Exception as exc:  # noqa: BLE001 - a playbook that cannot run is a finding, recorded
                 runs.append({"playbook": playbook, "status": "error", "message": f"{type(exc).__name__}: {exc}"})
@@ -250,6 +249,25 @@ def autopilot(data_dir: Path, repo: Path, *, rounds: int = 3, log: Callable[[str
         if not ran:
             break
     return runs, walks
+
+
+def run_waiving(runner: Any, playbook: str, data_dir: Path, options: Any, runs: list[dict[str, Any]],
+                node: str | None = None) -> Any:
+    """Run ``playbook``; when its safety copy could not be taken, run it again with the copy waived.
+
+    What a responder does when the copy cannot be taken (no room on a full disk, the lock held by a
+    hung process or by a node cut off on its side of a partition): waive it, saying why; the runner
+    audits the waiver. The failed first run is appended to ``runs``.
+    """
+    import dataclasses
+
+    run = runner.run(playbook, data_dir, options)
+    if run.status != "succeeded" and SAFETY_COPY_FAILED in (run.message or ""):
+        runs.append({"playbook": playbook, "status": run.status, "message": run.message, "lost": run.lost,
+                     **({"node": node} if node else {})})
+        run = runner.run(playbook, data_dir, dataclasses.replace(
+            options, waive_safety_copy=f"drill autopilot: {run.message}"))
+    return run
 
 
 def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes_after_backup: int = 200,
@@ -273,7 +291,7 @@ def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes
     try:
         with drill_state_dir(sandbox.state_dir):
             if scenario.cluster:
-                from playbooks.drills.cluster import cluster_drill
+                from playbooks.drills.cluster_drill import cluster_drill
 
                 cluster_drill(scenario, engine, sandbox.root, result, writes=writes_before_backup + writes_after_backup,
                               seed=seed, log=log)

@@ -1,24 +1,22 @@
-"""Cluster drills: a primary and a standby (``drconsole node serve --follow``), a load with a ledger, a
-cluster fault, the autopilot's response through the fleet snapshot and the decision tree, measured.
+"""Cluster drills' fleet, load and autopilot (``playbooks.drills.cluster_drill`` runs a drill with them).
 
-The sandbox fleet: two nodes on free loopback ports, sync durability (acknowledged = fsynced on
-the primary), the standby pulling the primary's WAL, each polling the other as a peer (a lower
-epoch is fenced by the nodes themselves; a split brain in one epoch is flagged and stays until the
-console resolves it). Replication is asynchronous: the drill's RPO 0 comes from the failover's
-salvage of the old primary's WAL, and ``lag_at_failure_records`` reports what it had to salvage.
-The load writes through
-the node API to whichever node is the primary, rediscovering it after a refusal or a timeout as a
-client library does, and ledgers each write once acknowledged (outside the data dirs).
+The sandbox fleet: two or three nodes (``drconsole node serve``, the others ``--follow`` the first)
+on free loopback ports, or each in its own network namespace of a partition lab
+(``playbooks.drills.netlab``), sync durability (acknowledged = fsynced on the primary), the standbys
+pulling the primary's WAL, each node polling the others as peers (a lower epoch is fenced by the
+nodes themselves; a split brain in one epoch is flagged and stays until the console resolves it).
+Replication is asynchronous: the drill's RPO 0 comes from the failover's salvage of the old
+primary's WAL, and ``lag_at_failure_records`` reports what it had to salvage. The load writes
+through the node API to whichever node is the primary, rediscovering it after a refusal or a
+timeout as a client library does, and ledgers each write once acknowledged (outside the data dirs).
 
-The autopilot: a fleet snapshot over HTTP, the decision tree, and each recommended playbook run
-with ``--yes`` and ``--param nodes=...`` on the data dir of the node it is about: the down primary
-(failover, rebuild-primary), each primary of a split brain (the playbook leaves the authoritative
-one alone), the node that does not answer (isolated-node). Between rounds the supervisor starts a
-node whose process is gone, on its own port: its saved state says what it is.
-
-RTO: fault -> the service is whole again: for primary-loss, the first write acknowledged by the new
-primary (``full_recovery_seconds`` adds the old primary rebuilt as a standby); otherwise one primary,
-every node answering and the standby caught up. RPO: acknowledged writes missing on the primary.
+The autopilot: a fleet snapshot over HTTP (the inventory names each node's data dir and group), the
+decision tree, and each recommended playbook run with ``--yes`` and ``--param nodes=...`` on the data
+dir of the node it is about: the down primary (failover, rebuild-primary), each primary of a split
+brain (the playbook leaves the authoritative one alone), the node that does not answer
+(isolated-node, total-cluster-loss), a cut-off node or a standby following another node than the
+primary (network-partition). Between rounds the supervisor starts a node whose process is gone, on
+its own port: its saved state says what it is.
 """
 
 from __future__ import annotations
@@ -38,7 +36,8 @@ import httpx
 from engines.node.client import NodeClient
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
-from playbooks.drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
+from playbooks.drills import run_waiving
+from playbooks.drills.netlab import PartitionLab
 from playbooks.drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
 from playbooks.faults import inject
 from playbooks.fleet import HttpSource, NodeSpec
@@ -46,30 +45,40 @@ from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
 from playbooks.triage import triage
 
-__all__ = ["ClusterNode", "ClusterLoad", "cluster_drill", "CLUSTER_TARGET_PLAYBOOKS"]
+__all__ = ["ClusterNode", "ClusterLoad", "cluster_autopilot", "cluster_healthy", "wait_cluster_healthy", "lost_on",
+           "CLUSTER_TARGET_PLAYBOOKS"]
 
 Log = Callable[[str], None] | None
 
 # Which node's data dir a recommended playbook is run on.
 CLUSTER_TARGET_PLAYBOOKS = {"failover": "down-primary", "rebuild-primary": "stale-primary",
                             "split-brain": "primaries", "isolated-node": "unreachable",
-                            "network-partition": "unreachable", "total-cluster-loss": "unreachable"}
+                            "network-partition": "partitioned", "total-cluster-loss": "unreachable"}
 
 
 class ClusterNode:
-    """One ``node serve`` process of the sandbox fleet, on a port it keeps across restarts."""
+    """One ``node serve`` process of the sandbox fleet, on a port it keeps across restarts.
 
-    def __init__(self, name: str, data_dir: Path, engine: str, log_path: Path, follow: str | None = None) -> None:
+    ``lab``: it runs in its own network namespace of that partition lab, on the lab's address.
+    """
+
+    def __init__(self, name: str, data_dir: Path, engine: str, log_path: Path, follow: str | None = None,
+                 lab: PartitionLab | None = None) -> None:
         self.name, self.data_dir, self.engine, self.log_path, self.follow = name, data_dir, engine, log_path, follow
         self.peers: list[str] = []
+        self.lab = lab
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = lab.address(name) if lab is not None else "127.0.0.1"
+        self.url = f"http://{self.host}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, follow: bool = True, timeout: float = 30.0) -> ClusterNode:
-        command = [sys.executable, "-m", "console.cli", "node", "serve", "--engine", self.engine, "--data-dir",
-                   str(self.data_dir), "--port", str(self.port), "--name", self.name, "--durability", "sync",
-                   "--log-level", "warning"]
+        command = [*(self.lab.prefix(self.name) if self.lab else []), sys.executable, "-m", "console.cli", "node",
+                   "serve", "--engine", self.engine, "--data-dir", str(self.data_dir), "--port", str(self.port),
+                   "--name", self.name, "--durability", "sync", "--log-level", "warning"]
+        if self.lab is not None:
+            # a lab address is not loopback: the lab's network is this host's own, behind no router
+            command += ["--host", self.host, "--advertise-url", self.url, "--allow-remote"]
         if follow and self.follow:
             command += ["--follow", self.follow]
         for peer in self.peers:
@@ -164,8 +173,10 @@ class ClusterLoad(BackgroundLoad):
 
 # ------------------------------------------------------------------------------------------- the autopilot
 def _snapshot(nodes: list[ClusterNode], roles: dict[str, str]) -> Any:
-    specs = [NodeSpec(name=node.name, url=node.url, role=roles.get(node.name, "standby"),
-                      engine=node.engine) for node in nodes]
+    # The inventory an operator keeps: each node's URL, data dir and replication group (a group
+    # whose every node is down is still known to be one).
+    specs = [NodeSpec(name=node.name, url=node.url, role=roles.get(node.name, "standby"), engine=node.engine,
+                      data_dir=node.data_dir, group="drill") for node in nodes]
 
     async def collect() -> Any:
         source = HttpSource(specs)
@@ -200,6 +211,11 @@ def _targets(playbook: str, nodes: list[ClusterNode], members: list[Member], rol
         return [n for n in nodes if by_url[n.url].reachable and by_url[n.url].role == "primary"]
     if kind == "unreachable":
         return [n for n in nodes if not by_url[n.url].reachable]
+    if kind == "partitioned":  # cut off, else a standby that follows another node than the primary
+        down = [n for n in nodes if not by_url[n.url].reachable]
+        primaries = {m.url for m in members if m.reachable and m.role == "primary"}
+        return down or [n for n in nodes if by_url[n.url].role == "standby"
+                        and (by_url[n.url].upstream or "").rstrip("/") not in primaries]
     return []
 
 
@@ -224,8 +240,8 @@ def cluster_autopilot(nodes: list[ClusterNode], roles: dict[str, str], *, rounds
             members = survey([node.url for node in nodes], timeout=1.0)
             for node in _targets(playbook, nodes, members, roles):
                 try:
-                    run = Runner(library).run(playbook, node.data_dir, RunOptions(params={"nodes": urls}, assume_yes=True,
-                                                                          node=node.name))
+                    run = run_waiving(Runner(library), playbook, node.data_dir,
+                                      RunOptions(params={"nodes": urls}, assume_yes=True, node=node.name), runs, node.name)
                     runs.append({"playbook": playbook, "node": node.name, "status": run.status,
                                  "message": run.message, "lost": run.lost,
                                  "steps": [(step.id, step.status, step.summary) for step in run.steps]})
@@ -284,66 +300,3 @@ def lost_on(primary: str, expected: dict[str, dict[str, Any]]) -> list[dict[str,
             if found != entry["sha256"]:
                 lost.append(entry)
     return lost
-
-
-def cluster_drill(scenario: Scenario, engine: str, sandbox: Path, result: DrillResult, *, writes: int, seed: int,
-                  log: Log) -> None:
-    """Run one cluster scenario in ``sandbox``; fills ``result``."""
-    ledger_path = sandbox / "ledger" / "acked.jsonl"
-    primary = ClusterNode("node-a", sandbox / "node-a", engine, sandbox / "node-a.log")
-    standby = ClusterNode("node-b", sandbox / "node-b", engine, sandbox / "node-b.log", follow=primary.url)
-    nodes = [primary, standby]
-    primary.peers, standby.peers = [standby.url], [primary.url]  # each polls the other: fencing, split-brain flags
-    roles = {"node-a": "primary", "node-b": "standby"}
-    ledger = Ledger(ledger_path)
-    load: ClusterLoad | None = None
-    try:
-        primary.start()
-        standby.start()
-        load = ClusterLoad([node.url for node in nodes], ledger).start()
-        load.wait_for(writes)
-        target = standby if scenario.name in ("standby-lag", "isolated-node", "split-brain") else primary
-        before = survey([primary.url, standby.url], timeout=1.0)
-        fault = inject(scenario.name, target.data_dir, seed=seed)
-        fault_at, fault_wall = time.monotonic(), time.time()
-        result.fault = fault.to_json()
-        result.fault["acked_at_fault"] = load.acked
-        result.fault["before"] = [member.describe() for member in before]
-        if scenario.name == "primary-loss" and primary.process is not None:
-            primary.process.wait(timeout=10)  # reaped: no zombie keeps the lock file open
-        held = load.last_lsn.get(primary.url)  # the last LSN the primary acknowledged to the load
-        if log:
-            log(f"fault: {fault.summary} ({load.acked} writes acknowledged so far; the load goes on)")
-        if scenario.name in ("standby-lag", "isolated-node"):
-            load.wait_for(load.acked + 100, timeout=5)  # the primary takes writes the standby does not apply
-        result.playbooks, result.triage, roles = cluster_autopilot(nodes, roles, log=log)
-        ok, why, serving = wait_cluster_healthy(nodes, timeout=15)
-        healed_at = time.monotonic()
-        first = load.first_ack_after(fault_at, serving) if serving else None
-        recovered_at = first if scenario.name == "primary-loss" and first is not None else healed_at
-        result.rto_seconds = round(recovered_at - fault_at, 3) if ok else None
-        result.fault["full_recovery_seconds"] = round(healed_at - fault_at, 3)
-        if scenario.name == "primary-loss" and held is not None and serving is not None:
-            history = survey([serving], timeout=2.0)[0].history
-            promoted_at = max(history, key=lambda entry: entry.epoch).start_lsn if history else None
-            # The async RPO bound: acknowledged records of the dead primary the standby had not applied.
-            result.fault["lag_at_failure_records"] = None if promoted_at is None else max(0, held - promoted_at)
-        if ok:
-            load.wait_for(load.acked + 20, timeout=10)  # the clients get acknowledgements again
-        load.stop()
-        ledger.close()
-        result.recovered, result.health = ok, why
-        expected = Ledger.expected(ledger_path)
-        lost = lost_on(serving, expected) if serving else list(expected.values())
-        set_rpo(result, rpo_of(lost, Ledger.count(ledger_path), fault_wall))
-        result.passed = met_targets(scenario, ok, result.rto_seconds, result.rpo_seconds, len(lost))
-    finally:
-        if load is not None:
-            load.stop()
-        try:
-            ledger.close()
-        except Exception:  # noqa: BLE001
-            pass
-        for node in nodes:
-            node.stop()
-

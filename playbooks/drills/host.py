@@ -8,7 +8,9 @@
   fall back on yet.
 - ``memory-pressure``: a 4 GiB hog next to the engine. The sandbox's memory alert rule is the
   used memory before the fault plus half the hog, so the probe sees the hog and only the hog on a
-  shared machine; healthy again = the engine serves and memory is back under that rule.
+  shared machine; healthy again = the engine serves and memory is back under that rule. Recovery
+  finds the hog by sampling every process's RSS (``playbooks.memory_culprit``), not by the fault's
+  record; ``hog_stopped_by_recovery`` says whether the playbook, not the drill's cleanup, stopped it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ def host_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillR
                          seed, log)
     else:
         raise ValueError(f"no host drill {scenario.host!r}")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _write_under_fault(data_dir: Path, ledger_path: Path, start: int, count: int = 2000) -> dict[str, Any]:
@@ -115,6 +124,7 @@ def _memory_pressure(scenario: Scenario, engine: str, sandbox: Sandbox, result: 
             log(f"fault: {fault.summary}; memory {_used_ratio() * 100:.1f} % used, the sandbox's alert at "
                 f"{threshold * 100:.1f} %")
         result.playbooks, result.triage = autopilot(data_dir, sandbox.repo, log=log, memory_threshold=threshold)
+        result.fault["hog_stopped_by_recovery"] = _gone(int(fault.extra["pid"]))
         ok, why = healthy(data_dir)
         ratio = _used_ratio()
         if ok and ratio > threshold:

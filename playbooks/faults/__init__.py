@@ -337,7 +337,7 @@ FAULTS: dict[str, tuple[Injector, str]] = {
     "disk-full": (disk_full, "the data dir's (small) filesystem filled until ENOSPC; the filler in .quarantine"),
     "memory-pressure": (memory_pressure, "a process holding N MiB of touched memory (--megabytes)"),
 }
-FAULTS.update(CLUSTER_FAULTS)  # standby-lag, primary-loss, split-brain, isolated-node (faults/cluster.py)
+FAULTS.update(CLUSTER_FAULTS)  # standby-lag, primary-loss, split-brain, isolated-node, network-partition, ... (faults/cluster.py)
 
 
 def inject(kind: str, data_dir: Path, *, seed: int = 0, **options: Any) -> FaultReport:

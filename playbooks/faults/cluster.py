@@ -12,9 +12,16 @@ says where it listens and whom it follows (``playbooks.actions.node_process``).
   (a partition), the old primary is fenced and promoted again: both are primary in the same epoch
   and both take writes (what two failover managers on two sides of a partition do). Peers that
   poll each other flag it (``split_brain``) but fence only a lower epoch, so it stays.
-* ``isolated-node``: the node has no admin endpoint that drops peer traffic, and cutting a
-  loopback link needs root, so the node is SIGSTOPped: on one machine, the closest honest
-  isolation (no peer, and no client either, reaches it). The report says which.
+* ``isolated-node`` / ``network-partition``: the node's network cable is pulled: every interface
+  of its network namespace but loopback set down (``playbooks.netns.set_cables``). It keeps
+  running, and a client on its side (inside its namespace) still gets writes acknowledged; no peer
+  and no client elsewhere reaches it. A node on this host's own network (not in a namespace of its
+  own) is refused: cutting it would cut the host. ``isolated-node`` is meant for a standby,
+  ``network-partition`` for a primary (the cut-off side keeps taking writes). Undo: the report's
+  ``ip -n NS link set IF up``.
+* ``two-node-loss``: SIGKILL of the node and of the first peer its command line names (``--peer``,
+  else ``--follow``) served on this host: two of three nodes lost.
+* ``total-cluster-loss``: SIGKILL of the node and of every node its command line names.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from typing import Any
 from engines.errors import EngineError
 from engines.node.client import NodeClient
 from engines.node.state import load_state
-from playbooks.actions.node_process import ServingProcess, serving_process
+from playbooks.actions.node_process import ServingProcess, serving_at, serving_process
+from playbooks.netns import NetnsCommandError, set_cables
 from playbooks.faults.report import FaultChange, FaultError, FaultReport
 
 __all__ = ["CLUSTER_FAULTS"]
@@ -118,19 +126,77 @@ def _split_brain(data_dir: Path, rng: random.Random, report: FaultReport, url: s
                          "same_epoch": same})
 
 
+def _cut(data_dir: Path, report: FaultReport, what: str, pid: int | None = None) -> None:
+    serving = _serving(data_dir, pid)
+    if serving.netns is None:
+        raise FaultError(f"pid {serving.pid} ({serving.url}) is on this host's own network, not in a network "
+                         "namespace of its own: cutting its network would cut the host",
+                         hint="run the node under `ip netns exec NS` (drconsole drill run does, as root)")
+    try:
+        pulled = set_cables(serving.netns, up=False)
+    except NetnsCommandError as exc:
+        raise FaultError(str(exc)) from exc
+    if not pulled:
+        raise FaultError(f"namespace {serving.netns} has no interface up to cut")
+    for cable in pulled:
+        report.changes.append(FaultChange(f"netns {serving.netns}", "link-down", detail=f"ip link set {cable} down"))
+    undo = "; ".join(f"ip -n {serving.netns} link set {cable} up" for cable in pulled)
+    report.summary = (f"pulled the network cable of pid {serving.pid} ({serving.url}, namespace {serving.netns}): "
+                      f"{what}; it keeps running; undo: {undo}")
+    report.extra.update({"pid": serving.pid, "url": serving.url, "netns": serving.netns, "cables": pulled,
+                         "method": "link down", "undo": undo})
+
+
 def _isolated_node(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None,
                    **_: Any) -> None:
-    serving = _serving(data_dir, pid)
-    _send(report, serving, signal.SIGSTOP, "cut off from its peers")
-    report.summary = (f"SIGSTOP to pid {serving.pid} ({serving.url}): no admin endpoint drops peer traffic and a "
-                      "loopback link cannot be cut without root, so the node is stopped: no peer (and no client) "
-                      f"reaches it; undo: kill -CONT {serving.pid}")
-    report.extra.update({"method": "SIGSTOP", "undo": f"kill -CONT {serving.pid}"})
+    _cut(data_dir, report, "no peer and no client outside its namespace reaches it", pid)
+
+
+def _network_partition(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None,
+                       **_: Any) -> None:
+    _cut(data_dir, report, "its side of the partition (clients in its namespace) goes on writing to it", pid)
+
+
+def _named_peers(serving: ServingProcess) -> list[str]:
+    named, take = [], False
+    for argument in serving.cmdline:
+        if take:
+            named.append(argument.rstrip("/"))
+        take = argument in ("--peer", "--follow")
+    return list(dict.fromkeys(named))
+
+
+def _kill_nodes(data_dir: Path, report: FaultReport, count: int | None) -> None:
+    serving = _serving(data_dir, None)
+    victims = [serving]
+    for url in _named_peers(serving):
+        peer = serving_at(url)
+        if peer is not None and peer.pid not in {victim.pid for victim in victims}:
+            victims.append(peer)
+    victims = victims[:count] if count else victims
+    if count and len(victims) < count:
+        raise FaultError(f"only {len(victims)} node(s) of {serving.url}'s cluster run on this host; {count} needed")
+    for victim in victims:
+        _send(report, victim, signal.SIGKILL, "the node dies")
+    report.summary = (f"SIGKILL to {len(victims)} node(s): " + ", ".join(f"pid {v.pid} ({v.url})" for v in victims)
+                      + "; their data dirs are left as the crash left them")
+    report.extra.update({"pids": [v.pid for v in victims], "urls": [v.url for v in victims]})
+
+
+def _two_node_loss(data_dir: Path, rng: random.Random, report: FaultReport, **_: Any) -> None:
+    _kill_nodes(data_dir, report, 2)
+
+
+def _total_cluster_loss(data_dir: Path, rng: random.Random, report: FaultReport, **_: Any) -> None:
+    _kill_nodes(data_dir, report, None)
 
 
 CLUSTER_FAULTS: dict[str, tuple[Callable[..., None], str]] = {
     "standby-lag": (_standby_lag, "SIGSTOP of a standby: it stops applying while the primary takes writes"),
     "primary-loss": (_primary_loss, "SIGKILL of a primary node's process"),
     "split-brain": (_split_brain, "a standby promoted while its primary keeps running: two primaries, one epoch"),
-    "isolated-node": (_isolated_node, "a node cut off from its peers (SIGSTOP on one machine; the report says so)"),
+    "isolated-node": (_isolated_node, "a node's network cable pulled (its namespace's links down); it runs on"),
+    "network-partition": (_network_partition, "a primary cut off (links down) while clients on its side write on"),
+    "two-node-loss": (_two_node_loss, "SIGKILL of a node and of the first peer it names: two of three lost"),
+    "total-cluster-loss": (_total_cluster_loss, "SIGKILL of a node and of every node it names"),
 }

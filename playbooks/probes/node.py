@@ -176,7 +176,7 @@ def disk_exhausted(context: ProbeContext) -> Answer:
 @probe("memory.exhausted")
 def memory_exhausted(context: ProbeContext) -> Answer:
     """Is memory exhausted (host memory in use above the alert threshold)?"""
-    from playbooks.faults.local import memory_hogs
+    from playbooks.memory_culprit import survey_memory
 
     threshold = context.memory_threshold
     node = target_node(context)
@@ -199,12 +199,10 @@ def memory_exhausted(context: ProbeContext) -> Answer:
         if largest is not None:
             data["largest"] = largest
             sentence += f"; largest: pid {largest['pid']} {largest['name']} ({human_bytes(largest['rss_bytes'])})"
-        if context.data_dir is not None:
-            hogs = memory_hogs(context.data_dir)
-            if hogs:
-                data["fault_hogs"] = [record["pid"] for _process, record in hogs]
-                sentence += "; a drill's memory hog is running: " + ", ".join(
-                    f"pid {record['pid']} ({record['megabytes']} MiB)" for _process, record in hogs)
+        view = survey_memory(context.data_dir, threshold=threshold)
+        if view.culprit is not None:
+            data["culprit"] = view.culprit.to_json()
+        sentence += f"; {view.sentence()}"
     return Answer(ratio > threshold, sentence, data)
 
 

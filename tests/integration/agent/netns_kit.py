@@ -3,15 +3,14 @@
 Everything lives inside namespaces the test creates (their names and addresses are unique to
 this process, and no address is added to the host's own namespace), and everything is removed
 afterwards: deleting a namespace removes its end of the veth pair, and the other end with it.
-Needs root and a kernel that lets it create namespaces; ``NetnsUnavailable`` says why not.
+Needs root and a kernel that lets it create namespaces; ``NetnsUnavailable`` says why not (the ``ip``
+helper and that check are the drills' partition lab's, ``playbooks.drills.netlab``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,13 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playbooks.drills.netlab import NetnsUnavailable, check_netns, ip
+
 __all__ = ["Hosts", "NetnsUnavailable", "two_hosts", "in_host"]
 
 CLIENT_SCRIPT = Path(__file__).with_name("netns_client.py")
-
-
-class NetnsUnavailable(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -40,18 +37,9 @@ class Hosts:
         return ["ip", "netns", "exec", namespace]
 
 
-def _ip(*args: str) -> None:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
-    if done.returncode != 0:
-        raise NetnsUnavailable(f"`ip {' '.join(args)}` failed: {done.stderr.strip() or done.returncode}")
-
-
 @contextmanager
 def two_hosts() -> Iterator[Hosts]:
-    if os.geteuid() != 0:
-        raise NetnsUnavailable("network namespaces need root (ip netns add)")
-    if shutil.which("ip") is None:
-        raise NetnsUnavailable("iproute2's `ip` is not installed")
+    check_netns()
     tag = f"drc{secrets.token_hex(3)}"  # interface names are at most 15 characters
     console, node = f"{tag}-c", f"{tag}-n"
     subnet = f"10.{secrets.randbelow(200) + 20}.{secrets.randbelow(250)}"
@@ -59,13 +47,13 @@ def two_hosts() -> Iterator[Hosts]:
     created: list[str] = []
     try:
         for name in (console, node):
-            _ip("netns", "add", name)
+            ip("netns", "add", name)
             created.append(name)
-        _ip("link", "add", f"{tag}c", "netns", console, "type", "veth", "peer", "name", f"{tag}n", "netns", node)
+        ip("link", "add", f"{tag}c", "netns", console, "type", "veth", "peer", "name", f"{tag}n", "netns", node)
         for name, device, address in ((console, f"{tag}c", hosts.console_ip), (node, f"{tag}n", hosts.node_ip)):
-            _ip("-n", name, "addr", "add", f"{address}/30", "dev", device)
-            _ip("-n", name, "link", "set", device, "up")
-            _ip("-n", name, "link", "set", "lo", "up")
+            ip("-n", name, "addr", "add", f"{address}/30", "dev", device)
+            ip("-n", name, "link", "set", device, "up")
+            ip("-n", name, "link", "set", "lo", "up")
         yield hosts
     finally:
         for name in created:

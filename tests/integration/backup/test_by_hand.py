@@ -99,3 +99,33 @@ def test_roll_forward_by_hand_with_the_archived_wal(backend: str, tmp_path: Path
                f"&& cp {repo / 'wal-archive'}/*.wal {dest / 'data' / 'wal'}/", tmp_path)
     assert done.returncode == 0, done.stderr
     assert export(dest / "data") == model.state_at(10**9)
+
+
+@needs_tools
+def test_an_archive_of_many_frames_unpacks_by_hand_with_tar_i_zstd(tmp_path: Path) -> None:
+    """The frames pack.py cuts the stream into read back as one stream with ``tar -I zstd -xf``."""
+    import os
+
+    import engines.backup.pack as pack
+
+    source = tmp_path / "source"
+    (source / "sub").mkdir(parents=True)
+    (source / "a").write_bytes(os.urandom(200_000) * 5)
+    (source / "sub" / "b").write_bytes(b"row|" * 400_000)
+    before, pack.FRAME_BYTES = pack.FRAME_BYTES, 128 * 1024
+    try:
+        pack.pack_members(pack.members_of(source), tmp_path / "a.tar.zst")
+    finally:
+        pack.FRAME_BYTES = before
+    frames = _sh("zstd -lv a.tar.zst", tmp_path)
+    assert frames.returncode == 0, frames.stderr
+    counts = [line for line in frames.stdout.splitlines() if "Frames:" in line]
+    assert counts and int(counts[0].split(":")[1]) >= 3, frames.stdout  # a frame ends after each file here
+    dest = tmp_path / "by-hand"
+    dest.mkdir()
+    unpacked = _sh(f"tar -I zstd -xf {tmp_path / 'a.tar.zst'} -C {dest}", tmp_path)
+    assert unpacked.returncode == 0, unpacked.stderr
+    inner = _sh("sha256sum -c --quiet SHA256SUMS", dest)
+    assert inner.returncode == 0, inner.stdout + inner.stderr
+    assert (dest / "data" / "a").read_bytes() == (source / "a").read_bytes()
+    assert (dest / "data" / "sub" / "b").read_bytes() == (source / "sub" / "b").read_bytes()

@@ -35,6 +35,8 @@ def test_a_full_disk_refuses_writes_with_disk_full_and_loses_no_acknowledged_one
         for number in range(300):
             engine.put(b"k%05d" % number, b"v%05d" % number)
             acked[b"k%05d" % number] = b"v%05d" % number
+    runaway = small_volume / "app-debug.log"  # not ours: named by the playbook, never touched
+    runaway.write_bytes(b"x" * 2**18)
     report = inject("disk-full", data)
     filler = Path(report.extra["filler"])
     assert filler.name == FILLER_NAME and ".quarantine" in filler.parts and filler.stat().st_size > 15 * 2**20
@@ -51,6 +53,8 @@ def test_a_full_disk_refuses_writes_with_disk_full_and_loses_no_acknowledged_one
     assert stuck.status == "failed"
     breakdown = next(step for step in stuck.steps if step.id == "breakdown")
     assert "quarantine holds" in breakdown.summary and "frees no space here" in breakdown.summary
+    foreign = next(step for step in stuck.steps if step.id == "foreign")
+    assert f"{runaway} (" in foreign.summary, foreign.summary
     volume = tmp_path / "quarantine-volume"
     volume.mkdir()
     freed = Runner().run("disk-space", data, RunOptions(assume_yes=True, params={"quarantine_volume": str(volume)},
@@ -58,6 +62,7 @@ def test_a_full_disk_refuses_writes_with_disk_full_and_loses_no_acknowledged_one
     assert freed.status == "succeeded", freed.to_json()
     moved = list(volume.rglob(FILLER_NAME))
     assert len(moved) == 1 and moved[0].stat().st_size == report.extra["filled_bytes"]  # moved, not deleted
+    assert runaway.stat().st_size == 2**18  # reported, never deleted
     with open_engine(data, mode="rw") as engine:
         assert all(engine.get(key) == value for key, value in acked.items())
         engine.put(b"after", b"space")
@@ -104,3 +109,7 @@ def test_host_fault_drills_on_every_engine(tmp_path: Path, scenario: str, engine
     result = run_drill(scenario, engine, workdir=tmp_path)
     assert result.error is None, result.error
     assert result.passed, (result.health, result.rto_seconds, result.lost_writes, result.playbooks)
+    assert result.rto_seconds is not None and result.rto_seconds <= SCENARIOS[scenario].target_rto_seconds
+    assert result.lost_writes == 0 and result.rpo_seconds <= SCENARIOS[scenario].target_rpo_seconds
+    if scenario == "memory-pressure":  # found by sampling RSS and stopped by the playbook, not the cleanup
+        assert result.fault["hog_stopped_by_recovery"] is True, result.fault

@@ -173,7 +173,11 @@ def test_disk_space_moves_old_quarantine_to_another_volume_never_deletes(tmp_pat
 
 def test_memory_recovery_switches_to_the_low_memory_profile(tmp_path: Path) -> None:
     data = fill(tmp_path / "db", count=50)
-    result = run("memory-recovery", data, params={"force_low_memory": "yes"})
+    unconfirmed = run("memory-recovery", data, params={"force_low_memory": "yes"})
+    # stopping the process that holds the excess memory is a confirmed step, even when none will be found
+    assert unconfirmed.status == "refused" and "stop-culprit" in unconfirmed.message  # type: ignore[attr-defined]
+    assert json.loads((data / "drconsole.json").read_text())["options"].get("low_memory") is not True
+    result = run("memory-recovery", data, params={"force_low_memory": "yes"}, assume_yes=True)
     assert result.status == "succeeded", result.to_json()  # type: ignore[attr-defined]
     marker = json.loads((data / "drconsole.json").read_text())
     assert marker["options"]["low_memory"] is True

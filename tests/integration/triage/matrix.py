@@ -16,9 +16,13 @@ shape); the rest in ``make test-all``. ``needs``: "root" (a tmpfs or chattr; ski
 the reason), "health" (the node's ``/health`` corrupt state, branch ``health``).
 
 Why some rows expect what they do, where the fault's name suggests otherwise:
-* on one machine ``isolated-node`` and ``standby-lag`` are a SIGSTOP (faults/cluster.py says so):
-  the truth is a stopped process, which a console on the same host sees (process-hang, run on it);
-  read from another host it is a member that does not answer (isolated-node).
+* ``standby-lag`` is a SIGSTOP (faults/cluster.py says so), as is ``process-hang`` on a member of a
+  pair: the truth is a stopped process, which a console on the same host sees (process-hang, run on
+  it); read from another host it is a member that does not answer (isolated-node).
+* ``isolated-node`` and ``network-partition`` cut a node's network in its own namespace, and
+  ``two-node-loss`` needs three nodes: this matrix's fleets are on loopback, pairs at most; the
+  cluster drills (tests/integration/cluster/test_cluster_drills.py) triage those three, and
+  ``total-cluster-loss``, end to end on live nodes, every engine (one of each in ``make test``).
 * ``accidental-deletion`` deletes keys through the engine: valid writes, no probe can see them; the
   responder reports it (the accidental-deletion playbook), triage rightly finds no fault.
 * ``manifest-lost`` and ``meta-corrupt`` are found at a restart (a live lsm node rewrites its
@@ -116,9 +120,9 @@ CASES: list[Case] = [
     *_per_engine("standby-lag", "process-hang", "P1", "process-hang", ENGINES, fast_engine="cow", topology="pair",
                  target="p", on="s", run_on="s"),
     Case("pair", "standby-lag", "lsm", "p", "isolated-node", "P1", "isolated-node", on="s", run_on="s", remote=True),
-    *_per_engine("isolated-node", "process-hang", "P1", "process-hang", ENGINES, fast_engine="lsm", topology="pair",
+    *_per_engine("process-hang", "process-hang", "P1", "process-hang", ENGINES, fast_engine="lsm", topology="pair",
                  target="s", on="p", run_on="p"),
-    Case("pair", "isolated-node", "cow", "s", "process-hang", "P1", "process-hang", on="s", run_on="s"),
+    Case("pair", "process-hang", "cow", "s", "process-hang", "P1", "process-hang", on="s", run_on="s"),
     Case("pair", "process-kill", "rocksdb", "p", "process-crash", "P1", "process-crash", on="s", run_on="s"),
     # states no single fault kind makes: both nodes killed; the standby promoted (the old primary fences itself)
     Case("pair", "all-killed", "lsm", "s", "total-cluster-loss", "P0", "total-cluster-loss", remote=True),
