@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
+from engines import fsio
 from engines.archiving import ArchiveKeeper, inspect_archive, record_repository
 from engines.errors import (
     ClosedError,
@@ -366,7 +367,7 @@ class Engine(ABC):
             # history forks from here), so it records none until a backup records one for it.
             write_marker(staging, self.marker.model_copy(update={"archive": None}))
             fsync_dir(staging)
-            os.rename(staging, dest)
+            fsio.rename(staging, dest)
             fsync_dir(dest.parent)
         except OSError as exc:
             raise map_os_error(exc, f"writing checkpoint {dest}") from exc
@@ -705,4 +706,4 @@ def _copy_prefix(source: Path, target: Path, limit: int | None) -> None:
             if remaining is not None:
                 remaining -= len(chunk)
         writer.flush()
-        os.fsync(writer.fileno())
+        fsio.fsync(writer.fileno())

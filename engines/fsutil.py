@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from engines import fsio
 from engines.errors import map_os_error
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "atomic_write_text",
     "fsync_dir",
     "fsync_file",
+    "mkdir_durable",
     "new_quarantine",
     "move_to_quarantine",
     "tree_size",
@@ -36,21 +38,33 @@ def utc_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + f"-{int(now * 1e6) % 1_000_000:06d}"
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path, site: str | None = None) -> None:
     """Make a rename or create inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsio.fsync_dir(path, site)
 
 
-def fsync_file(path: Path) -> None:
+def fsync_file(path: Path, site: str | None = None) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        fsio.fsync(fd, site)
     finally:
         os.close(fd)
+
+
+def mkdir_durable(path: Path) -> None:
+    """``mkdir -p`` whose result survives a power cut: each directory it creates is fsynced into its parent.
+
+    A quarantine folder made by plain ``mkdir`` is a name no directory fsync covers: a file
+    renamed into it, once its old directory is fsynced by later work, has no durable name at all.
+    """
+    path = Path(path)
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        fsync_dir(folder.parent)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -61,8 +75,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+            fsio.fsync(handle.fileno())
+        fsio.replace(temp, path)
         fsync_dir(path.parent)
     except OSError as exc:
         if temp.exists():
@@ -77,7 +91,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 def new_quarantine(data_dir: Path, label: str) -> Path:
     """Create and return a fresh quarantine folder under ``data_dir``."""
     target = Path(data_dir) / QUARANTINE_DIR / f"{utc_stamp()}-{label}"
-    target.mkdir(parents=True, exist_ok=False)
+    mkdir_durable(target.parent)
+    target.mkdir()  # a clash raises FileExistsError: a fresh folder, never someone's
+    fsync_dir(target.parent)
     return target
 
 
@@ -92,9 +108,9 @@ def move_to_quarantine(paths: list[Path], quarantine: Path, *, base: Path | None
         source = Path(source)
         relative = source.relative_to(base) if base is not None else Path(source.name)
         target = _free_name(quarantine / relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        mkdir_durable(target.parent)
         try:
-            os.rename(source, target)
+            fsio.rename(source, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise map_os_error(exc, f"moving {source} to quarantine") from exc
@@ -104,6 +120,7 @@ def move_to_quarantine(paths: list[Path], quarantine: Path, *, base: Path | None
             else:
                 source.unlink()  # the fsynced copy is in quarantine: this is a move
         fsync_dir(target.parent)
+        fsync_dir(source.parent)  # else a power cut can bring the moved file back where it was
         moved.append(target)
     return moved
 

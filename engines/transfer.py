@@ -26,6 +26,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from engines import fsio
 from engines.base import MAX_KEY_BYTES, MAX_VALUE_BYTES, Engine, Entry
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import fsync_dir
@@ -153,8 +154,8 @@ def export_jsonl(engine: Engine, path: str | os.PathLike[str]) -> int:
                 handle.write("\n")
                 count += 1
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+            fsio.fsync(handle.fileno())
+        fsio.replace(temp, path)
         fsync_dir(path.parent)
     except OSError as exc:
         raise map_os_error(exc, f"writing export {path}") from exc

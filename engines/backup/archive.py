@@ -141,6 +141,19 @@ class WalArchive:
             return []
         return sorted(entry.name for entry in os.scandir(self.path) if _SEGMENT.match(entry.name))
 
+    def pruned_leftovers(self, before: str | None = None) -> list[str]:
+        """Unlisted segment files older than every listed one (or than ``before`` when none is).
+
+        ``remove`` writes the manifest first, so a crash before its unlinks are durable leaves
+        files no kept backup can use: what a prune cut short left. The next ``remove`` deletes
+        them and verify does not count them as problems.
+        """
+        listed = self.manifest()
+        oldest = min(listed) if listed else before  # zero-padded first LSNs: names sort as numbers
+        if oldest is None:
+            return []
+        return [name for name in self.files() if name < oldest and name not in listed]
+
     # ------------------------------------------------------------------ archiving
     def archive_sealed(self, wal_dir: Path, *, exclude: Path | None = None) -> list[ArchivedSegment]:
         """Archive every segment of ``wal_dir`` not archived yet (``exclude``: the open one)."""
@@ -263,7 +276,7 @@ class WalArchive:
         for name in names:
             manifest.pop(name, None)
         self._write_manifest(manifest)
-        for name in names:
+        for name in [*names, *self.pruned_leftovers(before=max(names, default=None))]:
             (self.path / name).unlink(missing_ok=True)
         fsync_dir(self.path)
 

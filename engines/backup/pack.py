@@ -24,6 +24,7 @@ from pathlib import Path
 
 import zstandard
 
+from engines import fsio
 from engines.backup.checksums import SUMS_NAME, format_sums
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.hashing import InlineMemberHasher
@@ -191,7 +192,7 @@ def pack_members(members: list[Member], archive: Path, *, progress: ProgressCall
                            + bytes(_padding(len(listing)) + 2 * tarfile.BLOCKSIZE))
                 # The end-of-archive marker, padded to a whole record as tar writes it.
                 stream.add(bytes((-stream.written) % tarfile.RECORDSIZE))
-            os.fsync(fd)
+            fsio.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from engines import fsio
 from engines.backup.errors import BackupCorruptionError, BackupNotFoundError, RepositoryError
 from engines.backup.location import shown_location
 from engines.backup.metadata import BackupMetadata, iso_utc, metadata_name, now_ns, read_metadata
@@ -318,7 +319,7 @@ class Repository:
         target = self.tier_dir(tier) / backup_id
         try:
             fsync_dir(staging)
-            os.rename(staging, target)
+            fsio.rename(staging, target)
             fsync_dir(self.tier_dir(tier))
             fsync_dir(self.tmp)
         except OSError as exc:

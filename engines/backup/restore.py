@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engines import fsio
 from engines.locking import LOCK_NAME, is_data_dir_locked
 from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
@@ -187,7 +188,7 @@ def _quarantine(path: Path, parent: Path, name: str) -> Path:
     folder = parent / QUARANTINE_DIR
     folder.mkdir(exist_ok=True)
     destination = folder / f"pre-restore-{utc_stamp()}-{name}"
-    os.rename(path, destination)
+    fsio.rename(path, destination)
     fsync_dir(folder)
     fsync_dir(parent)
     return destination
@@ -216,14 +217,14 @@ def _swap_into_place(staging: Path, target: Path) -> Path | None:
     (staging / PARTIAL_MARK).unlink()
     fsync_dir(staging)
     if not target.exists() or _is_empty_dir(target):
-        os.rename(staging, target)  # rename(2) replaces an empty directory atomically
+        fsio.rename(staging, target)  # rename(2) replaces an empty directory atomically
         fsync_dir(parent)
         return None
     if _exchange(staging, target):
         fsync_dir(parent)
         return _quarantine(staging, parent, name)  # staging now holds the old data dir
     moved = _quarantine(target, parent, name)
-    os.rename(staging, target)
+    fsio.rename(staging, target)
     fsync_dir(parent)
     return moved
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines import fsio
 from engines.backup.archive import WalArchive
 from engines.backup.pitr import Reach, reaches
 from engines.backup.mirror import working_copy
@@ -175,7 +176,7 @@ def _prune(repo: Repository, policy: RetentionPolicy, confirm: bool) -> PrunePla
         for decision in plan.removed:
             # Our own backup copy, removed by the retention policy the operator set and confirmed.
             doomed = repo.scratch(decision.backup_id, "pruning")
-            os.rename(decision.path, doomed)
+            fsio.rename(decision.path, doomed)
             fsync_dir(decision.path.parent)
             shutil.rmtree(doomed)
             log.info(f"removed {decision.type} backup {decision.backup_id} ({decision.tier}): {decision.reason}")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from engines import fsio
 from engines.backup.checksums import sha256_file
 from engines.backup.errors import ArchiveConflictError
 from engines.errors import map_os_error
@@ -150,17 +151,17 @@ class LocalStore:
             shutil.rmtree(staging, ignore_errors=True)  # ours: a copy an earlier run of ours left unfinished
             staging.parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.rename(local, staging)  # a working copy on this file system (scratch(): ours to take)
+                fsio.rename(local, staging)  # a working copy on this file system (scratch(): ours to take)
             except OSError:
                 shutil.copytree(local, staging)
             for file in staging.rglob("*"):
                 if file.is_file():
                     with open(file, "rb+") as handle:
-                        os.fsync(handle.fileno())
+                        fsio.fsync(handle.fileno())
             fsync_dir(staging)
             target = self.root / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, target)
+            fsio.rename(staging, target)
             fsync_dir(target.parent)
         except OSError as exc:
             raise map_os_error(exc, f"writing {self.root / path}") from exc
@@ -191,10 +192,10 @@ class LocalStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(local, temp)
             with open(temp, "rb+") as handle:
-                os.fsync(handle.fileno())
+                fsio.fsync(handle.fileno())
             if sha256_file(temp) != sha256_file(local):
                 raise OSError(f"{temp} does not read back as written")
-            os.replace(temp, target)
+            fsio.replace(temp, target)
             fsync_dir(target.parent)
         except OSError as exc:
             temp.unlink(missing_ok=True)  # our own temp copy

@@ -30,6 +30,7 @@ from typing import Any
 
 import zstandard
 
+from engines import fsio
 from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.hashing import Digest, MemberHasher
 from engines.backup.pack import DATA_PREFIX
@@ -163,7 +164,7 @@ class _FileWriter:
         while (fd := self._syncs.get()) is not None:
             try:
                 if self._durable and self._error is None:
-                    os.fsync(fd)
+                    fsio.fsync(fd)
             except OSError as exc:
                 self._error = self._error or exc
             finally:

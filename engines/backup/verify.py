@@ -28,6 +28,7 @@ from engines.backup.progress import ProgressCallback
 from engines.backup.mirror import current_access, working_copy
 from engines.backup.signing import SIGNATURE_SUFFIX, pinned_key, signature_problem, trusted_key
 from engines.backup.repository import BackupEntry, Repository
+from engines.wal.segments import segment_name
 
 __all__ = ["BackupCheck", "BackupProblem", "WalCheck", "VerifyResult", "verify_repository"]
 
@@ -258,7 +259,8 @@ def _check_wal(archive: WalArchive, span: tuple[int | None, int | None], quick: 
     except BackupCorruptionError as exc:
         check.problems.append(Problem(kind="manifest", file=exc.file, detail=exc.message))
         return check
-    present = set(archive.files())
+    needed_from = segment_name(span[0]) if span and span[0] is not None else None
+    present = set(archive.files()) - set(archive.pruned_leftovers(needed_from))  # an interrupted prune's
     for name in sorted(present - set(listed)):
         check.problems.append(Problem(kind="unlisted-segment", file=f"{label}/{name}",
                                       detail="a segment file the manifest does not list"))

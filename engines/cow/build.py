@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from engines import fsio
 from engines.cow.meta import Meta, encode_meta
 from engines.cow.node import (
     BRANCH_ENTRY_OVERHEAD,
@@ -77,10 +78,10 @@ def build_file(path: Path, records: Iterable[tuple[bytes, bytes]], *, page_size:
         fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             meta = _write(fd, records, page_size=page_size, lsn=lsn, max_keys=max_keys_per_node, txid=txid)
-            os.fsync(fd)
+            fsio.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, path)
+        fsio.replace(temp, path)
         fsync_dir(path.parent)
     except OSError as exc:
         raise map_os_error(exc, f"writing {path}") from exc

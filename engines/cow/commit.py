@@ -77,9 +77,9 @@ def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = Non
         try:
             if before_meta is not None:
                 before_meta()
-            tree.file.sync()
+            tree.file.sync(site="cow.commit.pages")  # pages durable before a meta points at them
             tree.file.write_meta(meta)
-            tree.file.sync()
+            tree.file.sync(site="cow.commit.meta")
         except BaseException as exc:
             tree.fail(exc)
             raise

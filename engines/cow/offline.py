@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engines import fsio
 from engines.base import WAL_DIR
 from engines.cow.meta import MetaSlots, read_meta_slots
 from engines.cow.page import DATA_FILE
@@ -40,7 +41,7 @@ def safety_copy(data_dir: Path, label: str, report: RepairReport) -> Path:
     target = quarantine / DATA_FILE
     shutil.copyfile(data_dir / DATA_FILE, target)
     with open(target, "rb+") as handle:
-        os.fsync(handle.fileno())
+        fsio.fsync(handle.fileno())
     fsync_dir(quarantine)
     report.quarantine = str(quarantine)
     report.safety_copy = str(target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engines import fsio
 from engines.cow.freelist import Freelist, decode_freelist
 from engines.cow.meta import Meta, encode_meta
 from engines.cow.node import Branch, Leaf, OverflowRef, decode_branch, decode_leaf
@@ -143,9 +144,9 @@ class PageFile:
             raise map_os_error(exc, f"writing meta page {meta.slot} of {self.path}") from exc
         self.bytes_written += len(page)
 
-    def sync(self) -> None:
+    def sync(self, site: str | None = None) -> None:
         try:
-            os.fdatasync(self.fd)
+            fsio.fdatasync(self.fd, site)
         except OSError as exc:
             raise map_os_error(exc, f"syncing {self.path}") from exc
 

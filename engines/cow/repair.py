@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engines import fsio
 from engines.cow.freelist import Freelist
 from engines.cow.meta import Meta, read_meta_slots
 from engines.cow.node import make_run, stamp
@@ -52,10 +53,10 @@ def _write_state(fd: int, page_size: int, keep: Meta, *, txid: int, slot: int, f
     stamp(run, first)
     file = PageFile(fd, Path(DATA_FILE), page_size, writable=True, name=DATA_FILE)
     file.write_runs([(first, run)])
-    file.sync()
+    file.sync(site="cow.repair.pages")
     meta = Meta(txid, keep.root, first, first + span, keep.lsn, key_count, page_size, slot)
     file.write_meta(meta)
-    file.sync()
+    file.sync(site="cow.repair.meta")
     return meta
 
 
@@ -200,8 +201,8 @@ def rebuild_from_snapshot(data_dir: Path, snapshot: Path, *, allow_loss: bool = 
         try:
             shutil.copyfile(snapshot, temp)
             with open(temp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
+                fsio.fsync(handle.fileno())
+            fsio.replace(temp, target)
             fsync_dir(data_dir)
         finally:
             if temp.exists():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from engines import fsio
 from engines.cow.config import CowSettings
 from engines.cow.meta import Meta, encode_meta
 from engines.cow.pagefile import PageFile
@@ -79,10 +80,10 @@ def copy_committed(file: PageFile, meta: Meta, dest: Path) -> int:
             os.ftruncate(out, end)
             for slot in (0, 1):
                 os.pwrite(out, encode_meta(meta.with_slot(slot)), slot * page_size)
-            os.fsync(out)
+            fsio.fsync(out)
         finally:
             os.close(out)
-        os.replace(temp, dest)
+        fsio.replace(temp, dest)
         fsync_dir(dest.parent)
     except OSError as exc:
         raise map_os_error(exc, f"copying {file.name} to {dest}") from exc

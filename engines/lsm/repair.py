@@ -171,13 +171,13 @@ def _move(data_dir: Path, number: int, meta: TableMeta | None, report: LsmRepair
     report.lost.append(_lost_line(table))
 
 
-def _salvage(quarantine: Path, number: int, data_dir: Path, new_number: int, table: QuarantinedTable,
+def _salvage(source: Path, number: int, data_dir: Path, new_number: int, table: QuarantinedTable,
              report: LsmRepairReport) -> TableMeta | None:
-    """The sound blocks of a damaged table, copied into table ``new_number``; ``table`` says what."""
+    """The sound blocks of damaged table ``number`` (in ``source``/sstables/), copied into table ``new_number``."""
     from engines.lsm.salvage import salvage_table
 
     try:
-        salvaged = salvage_table(quarantine, number, data_dir, new_number)
+        salvaged = salvage_table(source, number, data_dir, new_number)
     except TableCorruptionError as exc:
         report.actions.append(f"{table.file}: nothing salvaged ({exc.message})")
         return None
@@ -224,17 +224,24 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         report.quarantine = str(quarantine)
         report.safety_copy = str(quarantine)
         old_durable = 0
+        unfinished: int | None = None  # the durable LSN of a rebuild whose WAL replay never finished
         if (data_dir / MANIFEST_NAME).exists():
             try:
                 old = load_manifest(data_dir)
                 old_durable = old.durable_lsn
                 levels = levels or len(old.levels)
+                if old.last_edit is not None and old.last_edit.reason == "rebuild":
+                    unfinished = old.durable_lsn
             except EngineError as exc:
                 report.actions.append(f"the old manifest was unusable: {exc.message}")
             moved = move_to_quarantine([data_dir / MANIFEST_NAME], quarantine, base=data_dir)[0]
             report.quarantined.append(str(moved))
             report.actions.append(f"moved the old {MANIFEST_NAME} to {moved}")
         sound: dict[int, TableMeta] = {}
+        # Tables leave sstables/ only after the manifest that no longer names them (and whose
+        # durable LSN makes the WAL replay them) is durable: a repair cut short by a power cut
+        # before that point leaves them in place, so the next repair finds the same damage.
+        deferred: list[Path] = []
         damaged: list[tuple[int, TableMeta | None, QuarantinedTable]] = []
         numbers = [table_number(path.name) for path in directory.iterdir()]
         highest = max([number for number in numbers if number is not None], default=0)
@@ -257,7 +264,8 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
                     partial.close()
                 except TableCorruptionError:
                     pass
-                moved = move_to_quarantine([path], quarantine, base=data_dir)[0]
+                moved = quarantine / path.relative_to(data_dir)  # moved once the new manifest is durable
+                deferred.append(path)
                 report.quarantined.append(str(moved))
                 table = (_describe(meta, moved, f"damaged: {problem}") if meta is not None else
                          QuarantinedTable(file=f"{SSTABLE_DIR}/{path.name}", moved_to=str(moved),
@@ -274,7 +282,8 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         for number, meta, table in damaged:
             if meta is not None and not replayable:
                 highest += 1
-                salvaged = _salvage(quarantine, number, data_dir, highest, table, report)
+                # Read where it still is: it moves to quarantine once the new manifest is durable.
+                salvaged = _salvage(data_dir, number, data_dir, highest, table, report)
                 if salvaged is not None:
                     sound[salvaged.number] = salvaged
                 if table.salvaged_into is not None and not table.lost_entries:
@@ -284,11 +293,17 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         superseded, uncommitted = _resolve_lineage(sound)
         for number, why in sorted({**superseded, **uncommitted}.items()):
             meta = sound.pop(number)
-            moved = move_to_quarantine([directory / meta.name], quarantine, base=data_dir)[0]
+            moved = quarantine / SSTABLE_DIR / meta.name
+            deferred.append(directory / meta.name)
             report.quarantined.append(str(moved))
             report.actions.append(f"moved {meta.name} to quarantine: {why}")
         layout = _assign_levels(list(sound.values()), levels or LsmSettings().levels, report)
         durable = max([old_durable] + [meta.durable_lsn for meta in sound.values()])
+        if unfinished is not None:
+            # A repair cut short (a power cut before its WAL replay was flushed) quarantined
+            # tables this run cannot see any more: keep its lower LSN so the WAL replays them
+            # (replay is idempotent for what the tables already hold).
+            durable = min(durable, unfinished)
         durable = _replay_quarantined_from_wal(report, durable, wal_first)
         if wal_first is None:
             report.actions.append(f"the WAL holds no records: writes after LSN {durable} that only a lost or "
@@ -301,6 +316,8 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         manifest = Manifest(levels=layout, durable_lsn=durable, next_file_number=highest + 1,
                             last_edit=Edit(reason="rebuild", durable_lsn_before=durable))
         save_manifest(data_dir, manifest)
+        for path in deferred:
+            move_to_quarantine([path], quarantine, base=data_dir)
         report.actions.append(f"wrote {MANIFEST_NAME}: {len(sound)} tables in {sum(1 for lv in layout if lv)} "
                               f"levels, durable LSN {durable}")
         report.keys_after = sum(meta.entries - meta.tombstones for meta in sound.values())

@@ -20,6 +20,7 @@ from typing import Any
 
 import zstandard
 
+from engines import fsio
 from engines.crc import crc32c
 from engines.errors import InvalidArgumentError, map_os_error
 from engines.lsm.bloom import build_bloom
@@ -178,10 +179,10 @@ class TableWriter:
         fd = self._fd
         assert fd is not None
         try:
-            os.fsync(fd)
+            fsio.fsync(fd)
             os.close(fd)
             self._fd = None
-            os.rename(self.temp_path, self.path)
+            fsio.rename(self.temp_path, self.path)
         except OSError as exc:
             self.abandon()
             raise map_os_error(exc, f"finishing {self.path}") from exc

@@ -113,6 +113,10 @@ class VersionSet:
                 install(self.version)
             for number in retire:
                 (self.directory / table_name(number)).unlink(missing_ok=True)  # superseded two edits ago
+            if retire:
+                # The next manifest forgets these numbers: their deletion must be durable first,
+                # or a power cut brings them back as orphans that no open recognises as ours.
+                fsync_dir(self.directory)
             for table in removed:
                 self.cache.forget_table(table.id, len(table.index_keys))
             return manifest

@@ -33,6 +33,7 @@ from rocksdict import (
 
 from engines.base import WAL_DIR, Engine, Entry
 from engines.errors import CorruptionError, EngineError, NotFoundError
+from engines import fsio
 from engines.fsutil import atomic_write_text, fsync_dir, new_quarantine
 from engines.options import EngineOptions
 from engines.repair_replay import replay_after_repair
@@ -350,7 +351,9 @@ class RocksEngine(Engine):
                 if item.is_file():
                     report.lost.append(f"RocksDB set aside {item.relative_to(rocks_dir)}")
             moved = quarantine / "rocksdb-lost"
-            shutil.move(str(lost_dir), str(moved))
+            fsio.rename(lost_dir, moved)  # both under the data dir: one file system
+            fsync_dir(quarantine)
+            fsync_dir(rocks_dir)
             report.quarantined.append(str(moved))
         after = {p.name for p in rocks_dir.glob("*.sst")}
         for name in sorted(before - after):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 
+from engines import fsio
 from engines.errors import WalCorruptionError
 from engines.wal.format import BLOCK_SIZE, FIRST, FULL, HEADER, HEADER_SIZE, LAST, fragment_crc
 from engines.wal.records import PAYLOAD_PREFIX
@@ -166,7 +167,7 @@ def write_durably(fd: int, data: bytearray, offset: int, synced: bool) -> None:
     global _dsync_writes
     if data and synced and _dsync_writes:
         try:
-            written = os.pwritev(fd, [data], offset, os.RWF_DSYNC)
+            written = fsio.pwrite_dsync(fd, data, offset)
         except OSError as exc:
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                 raise
@@ -178,4 +179,4 @@ def write_durably(fd: int, data: bytearray, offset: int, synced: bool) -> None:
             offset += written
     if data:
         write_all(fd, data, offset)
-    os.fdatasync(fd)
+    fsio.fdatasync(fd)

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines import fsio
 from engines.errors import map_os_error
-from engines.fsutil import atomic_write_bytes, fsync_dir, fsync_file
+from engines.fsutil import atomic_write_bytes, fsync_dir, fsync_file, mkdir_durable
 from engines.wal.reader import WalReader
 from engines.wal.segments import list_segments
 
@@ -83,7 +84,7 @@ def truncate_at_first_bad(wal_dir: Path, quarantine_dir: Path) -> TruncateReport
     moved: list[Path] = []
     bytes_moved = 0
     try:
-        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        mkdir_durable(quarantine_dir)
         if problem.offset == 0:
             later.insert(0, damaged)
         else:
@@ -127,7 +128,7 @@ def _write_durably(path: Path, data: bytes) -> None:
     with open(path, "xb") as handle:
         handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
+        fsio.fsync(handle.fileno())
     fsync_dir(path.parent)
 
 
@@ -138,7 +139,7 @@ def _move_durably(source: Path, target: Path) -> Path:
     cross-device copy before removing the source, hence this variant.
     """
     try:
-        os.rename(source, target)
+        fsio.rename(source, target)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise

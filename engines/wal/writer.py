@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engines import fsio
 from engines.errors import ClosedError, EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import fsync_dir
 from engines.wal.files import check_ends_cleanly, write_all, write_durably
@@ -458,7 +459,7 @@ class WalWriter:
             return None
         self._write_buffer_locked()
         try:
-            os.fdatasync(fd)
+            fsio.fdatasync(fd)
             os.close(fd)
         except OSError as exc:
             self._fail(exc)
