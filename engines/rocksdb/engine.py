@@ -31,9 +31,9 @@ from rocksdict import (
     WriteOptions,
 )
 
+from engines import fsio
 from engines.base import WAL_DIR, Engine, Entry
 from engines.errors import CorruptionError, EngineError, NotFoundError
-from engines import fsio
 from engines.fsutil import atomic_write_text, fsync_dir, new_quarantine
 from engines.options import EngineOptions
 from engines.repair_replay import replay_after_repair

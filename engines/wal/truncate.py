@@ -9,7 +9,6 @@ Run it with the writer closed; it never deletes anything.
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -36,11 +36,10 @@ import sys
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Union
 
 from engines import fsio
 
-Image = dict[str, Union[bytes, None, tuple[str, str]]]  # relpath -> content | None (a dir) | ("link", target)
+Image = dict[str, bytes | None | tuple[str, str]]  # relpath -> content | None (a dir) | ("link", target)
 
 BLOCK = 4096
 _HELPER_FILES = ("engines/fsio.py", "engines/fsutil.py", "powerloss/faultfs.py")
