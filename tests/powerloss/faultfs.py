@@ -200,7 +200,7 @@ class PowerCutFS(fsio.FileSystem):
 
     def _adopt_tree(self, root: Path) -> int:
         """Everything already under ``root`` when the model starts is durable."""
-        for folder, dirs, files in os.walk(root, topdown=False):
+        for folder, _dirs, files in os.walk(root, topdown=False):
             for name in files:
                 path = Path(folder) / name
                 info = os.lstat(path)
