@@ -80,10 +80,26 @@ class Node:
 
     def start(self) -> None:
         env = {"DRCONSOLE_STATE_DIR": str(self.state), "PATH": "/usr/bin:/bin", "HOME": str(self.state)}
-        self.process = subprocess.Popen([DRCONSOLE, "node", "serve", "--data-dir", str(self.data_dir), "--port",
-                                         str(self.port), "--token-file", str(self.token_file),
-                                         "--archive", str(self.repo), "--scrub-interval", "0"], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                DRCONSOLE,
+                "node",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--token-file",
+                str(self.token_file),
+                "--archive",
+                str(self.repo),
+                "--scrub-interval",
+                "0",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_ready(self.url, 120)
 
     def stop(self) -> None:
@@ -114,8 +130,12 @@ def check(url: str, count: int) -> int:
 
 
 def backup(node: Node) -> None:
-    done = subprocess.run([DRCONSOLE, "backup", "create", "--data-dir", str(node.data_dir), "--repo", str(node.repo),
-                           "--json"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [DRCONSOLE, "backup", "create", "--data-dir", str(node.data_dir), "--repo", str(node.repo), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0 or "through_node" not in done.stdout:
         raise RuntimeError(f"backup through the node failed: {done.stderr}")
 
@@ -125,6 +145,7 @@ PARAMS = {"fill_gap": "true"}
 
 def overhead(events: list[RunEvent]) -> float:
     """Seconds the node spent draining, reopening and answering /ready (from the run's own events)."""
+
     def at(prefix: str) -> float:
         return next(event.time for event in events if event.kind == "log" and event.message.startswith(prefix))
 
@@ -140,15 +161,27 @@ def agent_path(work: Path, data: Path, backend: str, count: int, token_file: Pat
         backup(node)
         inject(FAULT[backend], data, seed=1)
         events: list[RunEvent] = []
-        runner = RemoteRunner(node.url, token=TOKEN, node="bench", state=StateDir(work / "responder"),
-                              timeout=60.0, listeners=[events.append])
+        runner = RemoteRunner(
+            node.url,
+            token=TOKEN,
+            node="bench",
+            state=StateDir(work / "responder"),
+            timeout=60.0,
+            listeners=[events.append],
+        )
         started = time.time()
         result = runner.run("data-recovery", None, RunOptions(params=dict(PARAMS), assume_yes=True))
         if result.status != "succeeded" or result.verified_ready_at is None:
             raise RuntimeError(f"agent run {result.status}: {result.message}")
-        print(f"{backend}: the agent's own part (drain + reopen + /ready) {overhead(events):.2f} s; steps: "
-              + ", ".join(f"{step.id.split('/')[-1]} {step.duration_seconds:.1f}" for step in result.steps
-                          if step.duration_seconds >= 0.5), flush=True)
+        print(
+            f"{backend}: the agent's own part (drain + reopen + /ready) {overhead(events):.2f} s; steps: "
+            + ", ".join(
+                f"{step.id.split('/')[-1]} {step.duration_seconds:.1f}"
+                for step in result.steps
+                if step.duration_seconds >= 0.5
+            ),
+            flush=True,
+        )
         return result.verified_ready_at - started, check(node.url, count)
     finally:
         node.stop()
@@ -162,8 +195,11 @@ def manual_path(work: Path, data: Path, backend: str, count: int, token_file: Pa
     started = time.time()
     node.stop()  # the responder stops the node to get the data dir
     runner = LocalRunner(data, state=StateDir(work / "manual-state"))
-    result = runner.run("data-recovery", None, RunOptions(params={**PARAMS, "repo": str(node.repo)}, assume_yes=True,
-                                                          open_incident=False))
+    result = runner.run(
+        "data-recovery",
+        None,
+        RunOptions(params={**PARAMS, "repo": str(node.repo)}, assume_yes=True, open_incident=False),
+    )
     if result.status != "succeeded":
         raise RuntimeError(f"local run {result.status}: {result.message}")
     node.start()  # ... and starts it again
@@ -197,14 +233,20 @@ def main() -> int:
             rows.append((backend, agent_seconds, manual_seconds, agent_wrong + manual_wrong))
             shutil.rmtree(work)
     print()
-    print(f"corruption RTO at {args.mb} MB: start run -> node ready (goal <= {GOAL:.0f} s; reference guides "
-          f"{REFERENCE[0]:.0f}-{REFERENCE[1]:.0f} s)")
-    print(f"{'engine':<8} {'agent':>8} {'stop+local+start':>17} {'peer/agent':>11} {'reference/agent':>16} {'goal':>5}"
-          f" {'wrong keys':>10}")
+    print(
+        f"corruption RTO at {args.mb} MB: start run -> node ready (goal <= {GOAL:.0f} s; reference guides "
+        f"{REFERENCE[0]:.0f}-{REFERENCE[1]:.0f} s)"
+    )
+    print(
+        f"{'engine':<8} {'agent':>8} {'stop+local+start':>17} {'peer/agent':>11} {'reference/agent':>16} {'goal':>5}"
+        f" {'wrong keys':>10}"
+    )
     for backend, agent_seconds, manual_seconds, wrong in rows:
         goal = "ok" if agent_seconds <= GOAL else "MISS"
-        print(f"{backend:<8} {agent_seconds:>7.1f}s {manual_seconds:>16.1f}s {manual_seconds / agent_seconds:>10.2f}x "
-              f"{REFERENCE[0] / agent_seconds:>6.1f}-{REFERENCE[1] / agent_seconds:.1f}x {goal:>5} {wrong:>10}")
+        print(
+            f"{backend:<8} {agent_seconds:>7.1f}s {manual_seconds:>16.1f}s {manual_seconds / agent_seconds:>10.2f}x "
+            f"{REFERENCE[0] / agent_seconds:>6.1f}-{REFERENCE[1] / agent_seconds:.1f}x {goal:>5} {wrong:>10}"
+        )
     return 0 if all(agent <= GOAL and not wrong for _, agent, _, wrong in rows) else 1
 
 

@@ -63,7 +63,7 @@ def value_source(seed: int) -> Callable[[int], bytes]:
 
     def value(n: int) -> bytes:
         start = (n * 7919) % (len(pool) - VALUE_BYTES // 2)
-        return pool[start:start + VALUE_BYTES // 2] + (b"%08d|" % n) * (VALUE_BYTES // 18)
+        return pool[start : start + VALUE_BYTES // 2] + (b"%08d|" % n) * (VALUE_BYTES // 18)
 
     return value
 
@@ -97,20 +97,24 @@ def build(dataset: str, target: Path, size_mb: int) -> str:
     if dataset == "lsm-wal":
         # Half the rows reach the store, the other half stay in the WAL of a writer killed with
         # SIGKILL: what a node that crashed under load leaves behind.
-        create_engine(target, backend="lsm", durability="async", checkpoint_every_records=10**9,
-                      wal_keep_segments=0).close()
+        create_engine(
+            target, backend="lsm", durability="async", checkpoint_every_records=10**9, wal_keep_segments=0
+        ).close()
         rows = int(size_mb * 1e6 / 2 / VALUE_BYTES)
         with open_engine(target, durability="async") as engine:
             for n in range(0, rows, 16):
                 engine.write_batch([(b"row%010d" % i, value(i)) for i in range(n, n + 16)])
-        child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target), str(rows), str(ROOT)],
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_WRITER, str(target), str(rows), str(ROOT)], stdout=subprocess.PIPE, text=True
+        )
         assert child.stdout is not None and child.stdout.readline().startswith("written")
         child.send_signal(signal.SIGKILL)
         child.wait()
         wal = tree_bytes(target / "wal")
-        return (f"lsm, {rows * 2} rows of {VALUE_BYTES} B, WAL {wal / 1e6:.0f} MB of {tree_bytes(target) / 1e6:.0f} MB "
-                f"(writer killed), built in {time.perf_counter() - started:.0f} s")
+        return (
+            f"lsm, {rows * 2} rows of {VALUE_BYTES} B, WAL {wal / 1e6:.0f} MB of {tree_bytes(target) / 1e6:.0f} MB "
+            f"(writer killed), built in {time.perf_counter() - started:.0f} s"
+        )
     create_engine(target, backend=dataset, durability="async").close()
     rows = 0
     while tree_bytes(target) < size_mb * 1e6:
@@ -150,8 +154,9 @@ def wait_for_quiet() -> None:
         time.sleep(5)
 
 
-def duel(name: str, mb: float, runs: int, peer: Callable[[], float], ours: Callable[[], float],
-         setup: Callable[[], None]) -> dict[str, float]:
+def duel(
+    name: str, mb: float, runs: int, peer: Callable[[], float], ours: Callable[[], float], setup: Callable[[], None]
+) -> dict[str, float]:
     """Alternate the two sides ``runs`` times (who goes first alternates too); print and return the figures."""
     wait_for_quiet()
     load_before = os.getloadavg()[0]
@@ -162,18 +167,29 @@ def duel(name: str, mb: float, runs: int, peer: Callable[[], float], ours: Calla
             setup()
             side[1].append(side[0]())
     load_after = os.getloadavg()[0]
-    figures = {"peer_min": min(peer_times), "ours_min": min(our_times), "peer_median": statistics.median(peer_times),
-               "ours_median": statistics.median(our_times), "load_before": load_before, "load_after": load_after}
+    figures = {
+        "peer_min": min(peer_times),
+        "ours_min": min(our_times),
+        "peer_median": statistics.median(peer_times),
+        "ours_median": statistics.median(our_times),
+        "load_before": load_before,
+        "load_after": load_after,
+    }
     figures["ratio_min"] = figures["peer_min"] / figures["ours_min"]
     figures["ratio_median"] = figures["peer_median"] / figures["ours_median"]
-    print(f"  {name:8} ours {figures['ours_min']:6.2f} s (median {figures['ours_median']:.2f}, "
-          f"{mb / figures['ours_min']:5.0f} MB/s)   peer {figures['peer_min']:6.2f} s (median "
-          f"{figures['peer_median']:.2f})   ratio {figures['ratio_min']:.2f}x (median {figures['ratio_median']:.2f}x)"
-          f"   load {load_before:.1f} -> {load_after:.1f}", flush=True)
+    print(
+        f"  {name:8} ours {figures['ours_min']:6.2f} s (median {figures['ours_median']:.2f}, "
+        f"{mb / figures['ours_min']:5.0f} MB/s)   peer {figures['peer_min']:6.2f} s (median "
+        f"{figures['peer_median']:.2f})   ratio {figures['ratio_min']:.2f}x (median {figures['ratio_median']:.2f}x)"
+        f"   load {load_before:.1f} -> {load_after:.1f}",
+        flush=True,
+    )
     return figures
 
 
-def bench_dataset(dataset: str, work: Path, size_mb: int, runs: int, commands: list[str]) -> dict[str, dict[str, float]]:
+def bench_dataset(
+    dataset: str, work: Path, size_mb: int, runs: int, commands: list[str]
+) -> dict[str, dict[str, float]]:
     base = work / dataset
     pristine = base / "pristine"
     if not (base / "built.json").exists():
@@ -199,33 +215,53 @@ def bench_dataset(dataset: str, work: Path, size_mb: int, runs: int, commands: l
 
     if "create" in commands:
         results["create"] = duel(
-            "create", mb, runs, lambda: timed(f"tar -I 'zstd -3 -T0' -cf {archive} -C {data} ."),
-            lambda: timed([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(repo)]), fresh)
+            "create",
+            mb,
+            runs,
+            lambda: timed(f"tar -I 'zstd -3 -T0' -cf {archive} -C {data} ."),
+            lambda: timed([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(repo)]),
+            fresh,
+        )
     fresh()  # one backup of each kind for restore and verify
-    subprocess.run([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(repo)], check=True,
-                   stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(
+        [*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(repo)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     clear(data)
     subprocess.run(["cp", "-a", str(pristine), str(data)], check=True)
     subprocess.run(f"tar -I 'zstd -3 -T0' -cf {archive} -C {data} .", shell=True, check=True)
     if "restore" in commands:
         results["restore"] = duel(
-            "restore", mb, runs,
-            lambda: timed(f"mkdir {peer_target} && tar -I zstd -xf {archive} -C {peer_target} && sync -f {peer_target}"),
+            "restore",
+            mb,
+            runs,
+            lambda: timed(
+                f"mkdir {peer_target} && tar -I zstd -xf {archive} -C {peer_target} && sync -f {peer_target}"
+            ),
             lambda: timed([*DRCONSOLE, "backup", "restore", "--repo", str(repo), "latest", "--data-dir", str(target)]),
-            settle)
+            settle,
+        )
     if "verify" in commands:
         ours_archive = next(repo.glob("*/backup_*/*.tar.zst"))
         results["verify"] = duel(
-            "verify", mb, runs, lambda: timed(f"zstd -qt {ours_archive} && sha256sum {ours_archive}"),
-            lambda: timed([*DRCONSOLE, "backup", "verify", "--repo", str(repo), "latest"]), lambda: None)
+            "verify",
+            mb,
+            runs,
+            lambda: timed(f"zstd -qt {ours_archive} && sha256sum {ours_archive}"),
+            lambda: timed([*DRCONSOLE, "backup", "verify", "--repo", str(repo), "latest"]),
+            lambda: None,
+        )
     if "offsite" in commands or "encrypt" in commands:
         results.update(bench_offsite(base, data, mb, runs, commands, fresh))
     clear(data, repo, archive, target, peer_target)
     return results
 
 
-def bench_offsite(base: Path, data: Path, mb: float, runs: int, commands: list[str],
-                  fresh: Callable[[], None]) -> dict[str, dict[str, float]]:
+def bench_offsite(
+    base: Path, data: Path, mb: float, runs: int, commands: list[str], fresh: Callable[[], None]
+) -> dict[str, dict[str, float]]:
     """The off-site figures: sftp against tar | ssh, and encryption against none."""
     sys.path.insert(0, str(ROOT / "tests"))
     from sshd_support import HOST_ALIAS, start_sshd
@@ -240,8 +276,9 @@ def bench_offsite(base: Path, data: Path, mb: float, runs: int, commands: list[s
 
     def run(command: list[str] | str) -> float:
         started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, shell=isinstance(command, str), cwd=ROOT,
-                       env=env)
+        subprocess.run(
+            command, check=True, stdout=subprocess.DEVNULL, shell=isinstance(command, str), cwd=ROOT, env=env
+        )
         return time.perf_counter() - started
 
     def setup() -> None:
@@ -251,16 +288,36 @@ def bench_offsite(base: Path, data: Path, mb: float, runs: int, commands: list[s
     try:
         if "offsite" in commands:
             results["offsite"] = duel(
-                "offsite", mb, runs,
+                "offsite",
+                mb,
+                runs,
                 lambda: run(f"tar -I 'zstd -3 -T0' -cf - -C {data} . | {ssh} 'cat > {peer_file}'"),
-                lambda: run([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo",
-                             server.url(str(remote))]), setup)
+                lambda: run(
+                    [*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", server.url(str(remote))]
+                ),
+                setup,
+            )
         if "encrypt" in commands:
             results["encrypt"] = duel(
-                "encrypt", mb, runs,
+                "encrypt",
+                mb,
+                runs,
                 lambda: run([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(local_repo)]),
-                lambda: run([*DRCONSOLE, "backup", "create", "--data-dir", str(data), "--repo", str(local_repo),
-                             "--encrypt-key", str(key)]), setup)
+                lambda: run(
+                    [
+                        *DRCONSOLE,
+                        "backup",
+                        "create",
+                        "--data-dir",
+                        str(data),
+                        "--repo",
+                        str(local_repo),
+                        "--encrypt-key",
+                        str(key),
+                    ]
+                ),
+                setup,
+            )
     finally:
         server.stop()
         clear(remote, peer_file, local_repo)
@@ -275,8 +332,12 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--commands", default="create,restore,verify")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--quiet-load", type=float, metavar="L",
-                        help="before each figure, wait up to 5 min for the 1-minute load average to drop under L")
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        metavar="L",
+        help="before each figure, wait up to 5 min for the 1-minute load average to drop under L",
+    )
     args = parser.parse_args()
     global QUIET_LOAD
     QUIET_LOAD = args.quiet_load
@@ -285,8 +346,12 @@ def main() -> None:
             sys.exit(f"{tool} is needed for the peer figures")
     # Byte-compiled as pip leaves an installed package: a checkout run with PYTHONDONTWRITEBYTECODE
     # (or a read-only one) would compile every module at every start, ~60 ms no user pays.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "console", "engines", "playbooks"], check=True,
-                   stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "console", "engines", "playbooks"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     work = args.work or Path(tempfile.mkdtemp(prefix="drconsole-backup-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} cores; {args.runs} rounds per figure; load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -303,8 +368,10 @@ def main() -> None:
     print(f"lowest ratio: {worst[0]:.2f}x ({worst[1]} {worst[2]}); goal >= 1.0x everywhere")
     encrypt = [f["ratio_min"] for by in figures.values() for c, f in by.items() if c == "encrypt"]
     if encrypt:
-        print(f"encryption costs {100 * (1 / min(encrypt) - 1):.0f} % at worst (plain/encrypted {min(encrypt):.2f}x); "
-              "goal <= 15 %")
+        print(
+            f"encryption costs {100 * (1 / min(encrypt) - 1):.0f} % at worst (plain/encrypted {min(encrypt):.2f}x); "
+            "goal <= 15 %"
+        )
 
 
 if __name__ == "__main__":

@@ -76,13 +76,13 @@ SYNTHETIC = textwrap.dedent('''
             return None
 ''')
 
-CONSOLE = SYNTHETIC + textwrap.dedent('''
+CONSOLE = SYNTHETIC + textwrap.dedent("""
     from console.app import DrConsoleApp
     app = DrConsoleApp(source=SyntheticSource(), refresh_seconds=1.0, mode=sys.argv[3])
     app.run()
-''')
+""")
 
-PEER = SYNTHETIC + textwrap.dedent('''
+PEER = SYNTHETIC + textwrap.dedent("""
     from textual.app import App
     from textual.widgets import Static
 
@@ -102,7 +102,7 @@ PEER = SYNTHETIC + textwrap.dedent('''
             self.query_one("#fleet", Static).update("\\n".join(lines))
 
     Peer().run()
-''')
+""")
 
 
 def _drain(master: int, timeout: float) -> bytes:
@@ -168,21 +168,31 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=8)
     args = parser.parse_args()
     marker = b"node-8" if args.nodes >= 8 else b"node-1"
-    runs = {"overview": measure(CONSOLE, args.seconds, args.nodes, marker),
-            "wall": measure(CONSOLE, args.seconds, args.nodes, marker, mode="dashboard")}
+    runs = {
+        "overview": measure(CONSOLE, args.seconds, args.nodes, marker),
+        "wall": measure(CONSOLE, args.seconds, args.nodes, marker, mode="dashboard"),
+    }
     peer = measure(PEER, args.seconds, args.nodes, b"node-1")
     goals = {"first_paint_s": 0.5, "cpu_pct": 3.0, "bytes_per_s": 4096, "rss_mb": 120}
-    print(f"console benchmark: {args.nodes} nodes, {COLUMNS}x{LINES}, refresh 1 Hz, trends on, "
-          f"{args.seconds:.0f} s steady state")
+    print(
+        f"console benchmark: {args.nodes} nodes, {COLUMNS}x{LINES}, refresh 1 Hz, trends on, "
+        f"{args.seconds:.0f} s steady state"
+    )
     for name, console in runs.items():
         print(f"\n{name}")
         print(f"{'figure':<16}{'drconsole':>12}{'peer':>12}{'ratio':>9}{'goal':>10}  ")
-        for key, label, unit in (("first_paint_s", "first paint", "s"), ("cpu_pct", "CPU", "%"),
-                                 ("bytes_per_s", "terminal", "B/s"), ("rss_mb", "RSS", "MB")):
+        for key, label, unit in (
+            ("first_paint_s", "first paint", "s"),
+            ("cpu_pct", "CPU", "%"),
+            ("bytes_per_s", "terminal", "B/s"),
+            ("rss_mb", "RSS", "MB"),
+        ):
             ratio = console[key] / peer[key] if peer[key] else float("inf")
             verdict = "ok" if console[key] <= goals[key] else "OVER"
-            print(f"{label + ' (' + unit + ')':<16}{console[key]:>12.2f}{peer[key]:>12.2f}{ratio:>8.2f}x"
-                  f"{goals[key]:>10g}  {verdict}")
+            print(
+                f"{label + ' (' + unit + ')':<16}{console[key]:>12.2f}{peer[key]:>12.2f}{ratio:>8.2f}x"
+                f"{goals[key]:>10g}  {verdict}"
+            )
     print("\npeer: a bare Textual app showing the same fleet as one text block at 1 Hz")
     return 0
 

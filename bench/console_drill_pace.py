@@ -26,8 +26,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DRCONSOLE = ROOT / ".venv" / "bin" / "drconsole"
-DEFAULT = ["sstable-corrupt:lsm", "wal-corrupt-tail:cow", "sst-corrupt:rocksdb", "page-corrupt:cow",
-           "manifest-lost:lsm", "config-broken:rocksdb"]
+DEFAULT = [
+    "sstable-corrupt:lsm",
+    "wal-corrupt-tail:cow",
+    "sst-corrupt:rocksdb",
+    "page-corrupt:cow",
+    "manifest-lost:lsm",
+    "config-broken:rocksdb",
+]
 
 
 def tmux(*args: str) -> str:
@@ -84,9 +90,25 @@ def console_drill(scenario: str, engine: str, pace: float, workdir: Path) -> dic
     session = f"pace-{os.getpid()}-{scenario}-{engine}"
     out = workdir / f"{scenario}-{engine}.json"
     env = {"DRCONSOLE_STATE_DIR": str(workdir / "state"), "TERM": "xterm-256color"}
-    command = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items()) + " " + shlex.join(
-        [str(DRCONSOLE), "drill", "run", scenario, "--engine", engine, "--console", "--json",
-         "--drill-report", str(workdir / f"{scenario}-{engine}.md")]) + f" > {shlex.quote(str(out))}; sleep 2"
+    command = (
+        " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+        + " "
+        + shlex.join(
+            [
+                str(DRCONSOLE),
+                "drill",
+                "run",
+                scenario,
+                "--engine",
+                engine,
+                "--console",
+                "--json",
+                "--drill-report",
+                str(workdir / f"{scenario}-{engine}.md"),
+            ]
+        )
+        + f" > {shlex.quote(str(out))}; sleep 2"
+    )
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     try:
         started = time.monotonic()
@@ -108,9 +130,13 @@ def console_drill(scenario: str, engine: str, pace: float, workdir: Path) -> dic
 
 
 def autopilot(scenario: str, engine: str, workdir: Path) -> float | None:
-    done = subprocess.run([str(DRCONSOLE), "drill", "run", scenario, "--engine", engine, "--json"],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DRCONSOLE_STATE_DIR": str(workdir / "state-auto")})
+    done = subprocess.run(
+        [str(DRCONSOLE), "drill", "run", scenario, "--engine", engine, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DRCONSOLE_STATE_DIR": str(workdir / "state-auto")},
+    )
     return json.loads(done.stdout).get("rto_seconds") if done.stdout.strip() else None
 
 
@@ -120,8 +146,10 @@ def main() -> int:
     parser.add_argument("--scenario", action="append", metavar="NAME:ENGINE", help="default: " + " ".join(DEFAULT))
     args = parser.parse_args()
     print(f"console drills at a human pace: one key per {args.pace:g} s, 120x40, read before each key")
-    print(f"{'scenario':<24}{'engine':<9}{'keys':>5}{'console RTO':>13}{'autopilot':>11}{'ratio':>8}"
-          f"{'target':>8}  verdict")
+    print(
+        f"{'scenario':<24}{'engine':<9}{'keys':>5}{'console RTO':>13}{'autopilot':>11}{'ratio':>8}"
+        f"{'target':>8}  verdict"
+    )
     from playbooks.drills import SCENARIOS
 
     for item in args.scenario or DEFAULT:
@@ -133,8 +161,11 @@ def main() -> int:
         rto = float(human["rto"])  # type: ignore[arg-type]
         target = SCENARIOS[scenario].console_target_rto_seconds
         ratio = f"{rto / peer:.1f}x" if peer else "-"
-        print(f"{scenario:<24}{engine:<9}{human['keys']:>5}{rto:>12.1f}s{(peer or 0):>10.1f}s{ratio:>8}"
-              f"{target:>7g}s  {'PASS' if human['passed'] else 'FAIL'}", flush=True)
+        print(
+            f"{scenario:<24}{engine:<9}{human['keys']:>5}{rto:>12.1f}s{(peer or 0):>10.1f}s{ratio:>8}"
+            f"{target:>7g}s  {'PASS' if human['passed'] else 'FAIL'}",
+            flush=True,
+        )
     print("peer: the unattended drill (autopilot: the same triage and playbooks, no keys)")
     return 0
 

@@ -73,7 +73,7 @@ def main() -> None:
         value = rng.randbytes(options.value_size)
         started = time.perf_counter()
         for first in range(0, count, 1000):
-            engine.write_batch([(b"key%012d" % i, value) for i in order[first:first + 1000]])
+            engine.write_batch([(b"key%012d" % i, value) for i in order[first : first + 1000]])
         engine.flush()
         load_seconds = time.perf_counter() - started
         for i in rng.sample(range(count), min(count, 200_000)):
@@ -84,11 +84,15 @@ def main() -> None:
         phases = {"load and reads": sampler.peak - baseline}
         stats = engine.stats()
         cache = stats.details["cache_capacity_bytes"] / 2**20
-        print(f"{count} keys of {options.value_size} B: loaded in {load_seconds:.1f} s "
-              f"({count / load_seconds:,.0f} puts/s, batches of 1000, async)")
-        print(f"memory: RSS grew {loaded - baseline:.1f} MiB (engine's own figure "
-              f"{stats.memory_usage_bytes / 2**20:.1f} MiB); goal <= cache {cache:.0f} MiB + 50 MB "
-              f"-> {'ok' if loaded - baseline <= cache + 50 * 1e6 / 2**20 else 'OVER'}")
+        print(
+            f"{count} keys of {options.value_size} B: loaded in {load_seconds:.1f} s "
+            f"({count / load_seconds:,.0f} puts/s, batches of 1000, async)"
+        )
+        print(
+            f"memory: RSS grew {loaded - baseline:.1f} MiB (engine's own figure "
+            f"{stats.memory_usage_bytes / 2**20:.1f} MiB); goal <= cache {cache:.0f} MiB + 50 MB "
+            f"-> {'ok' if loaded - baseline <= cache + 50 * 1e6 / 2**20 else 'OVER'}"
+        )
         size_loaded = (root / "cow" / "data.cow").stat().st_size
         written_before = stats.details["bytes_written"]
         user_before = stats.details["user_bytes_applied"]
@@ -96,7 +100,7 @@ def main() -> None:
         value = rng.randbytes(options.value_size)
         started = time.perf_counter()
         for first in range(0, count, 1000):
-            engine.write_batch([(b"key%012d" % i, value) for i in order[first:first + 1000]])
+            engine.write_batch([(b"key%012d" % i, value) for i in order[first : first + 1000]])
         engine.flush()
         rewrite_seconds = time.perf_counter() - started
         phases["rewrite"] = sampler.peak - baseline
@@ -104,19 +108,25 @@ def main() -> None:
         size_rewritten = (root / "cow" / "data.cow").stat().st_size
         written = stats.details["bytes_written"] - written_before
         user = stats.details["user_bytes_applied"] - user_before
-        print(f"raw data {raw / 2**20:.1f} MiB; data.cow {size_loaded / 2**20:.1f} MiB after the load "
-              f"({size_loaded / raw:.2f}x), {size_rewritten / 2**20:.1f} MiB after a full rewrite "
-              f"({size_rewritten / raw:.2f}x, goal <= 2x) in {rewrite_seconds:.1f} s")
-        print(f"write amplification of the rewrite: data.cow {written / user:.2f}x; with the WAL "
-              f"{(written + stats.wal_bytes) / user:.2f}x (WAL bytes on disk now: {stats.wal_bytes / 2**20:.1f} MiB)")
+        print(
+            f"raw data {raw / 2**20:.1f} MiB; data.cow {size_loaded / 2**20:.1f} MiB after the load "
+            f"({size_loaded / raw:.2f}x), {size_rewritten / 2**20:.1f} MiB after a full rewrite "
+            f"({size_rewritten / raw:.2f}x, goal <= 2x) in {rewrite_seconds:.1f} s"
+        )
+        print(
+            f"write amplification of the rewrite: data.cow {written / user:.2f}x; with the WAL "
+            f"{(written + stats.wal_bytes) / user:.2f}x (WAL bytes on disk now: {stats.wal_bytes / 2**20:.1f} MiB)"
+        )
         engine.compact()
         phases["compaction"] = sampler.peak - baseline
         size_compacted = (root / "cow" / "data.cow").stat().st_size
         print(f"after compact(): data.cow {size_compacted / 2**20:.1f} MiB ({size_compacted / raw:.2f}x)")
         peak = sampler.stop()
-        print(f"peak RSS growth over the whole run (load, reads, rewrite, compaction): {peak - baseline:.1f} MiB "
-              f"(goal <= {cache + 50 * 1e6 / 2**20:.0f} MiB); peak so far after each phase: "
-              + ", ".join(f"{name} {value:.0f} MiB" for name, value in phases.items()))
+        print(
+            f"peak RSS growth over the whole run (load, reads, rewrite, compaction): {peak - baseline:.1f} MiB "
+            f"(goal <= {cache + 50 * 1e6 / 2**20:.0f} MiB); peak so far after each phase: "
+            + ", ".join(f"{name} {value:.0f} MiB" for name, value in phases.items())
+        )
         engine.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -62,7 +62,7 @@ class Peer:
     def batch_put(self, keys: list[bytes], value: bytes) -> int:
         for i in range(0, len(keys), 1000):
             batch = WriteBatch(raw_mode=True)
-            for key in keys[i:i + 1000]:
+            for key in keys[i : i + 1000]:
                 batch.put(key, value)
             self.db.write(batch)
         return len(keys)
@@ -97,7 +97,7 @@ class Ours:
 
     def batch_put(self, keys: list[bytes], value: bytes) -> int:
         for i in range(0, len(keys), 1000):
-            self.engine.write_batch([(key, value) for key in keys[i:i + 1000]])
+            self.engine.write_batch([(key, value) for key in keys[i : i + 1000]])
         return len(keys)
 
     def get(self, keys: list[bytes]) -> int:
@@ -116,8 +116,9 @@ class Ours:
         self.engine.close()
 
 
-def compare(backend: str, root: Path, keys: list[bytes], value: bytes, lookups: list[bytes],
-            repeat: int) -> tuple[dict[str, tuple[float, float]], float]:
+def compare(
+    backend: str, root: Path, keys: list[bytes], value: bytes, lookups: list[bytes], repeat: int
+) -> tuple[dict[str, tuple[float, float]], float]:
     """Each operation runs on the peer and on ours in turn, ``repeat`` times; best of each.
 
     Interleaving means both sides see the same machine load, which on a shared box moves a lot.
@@ -131,7 +132,9 @@ def compare(backend: str, root: Path, keys: list[bytes], value: bytes, lookups: 
         for index, side in enumerate(sides):
             best["put"][index] = max(best["put"][index], timed(lambda side=side: side.put(single, value)))
         for index, side in enumerate(sides):
-            best["batch_put"][index] = max(best["batch_put"][index], timed(lambda side=side: side.batch_put(keys, value)))
+            best["batch_put"][index] = max(
+                best["batch_put"][index], timed(lambda side=side: side.batch_put(keys, value))
+            )
             side.flush()
         for index, side in enumerate(sides):
             best["get"][index] = max(best["get"][index], timed(lambda side=side: side.get(lookups)))
@@ -159,8 +162,10 @@ def main() -> None:
     keys, value, lookups = workload(options.keys, options.value_size)
     root = Path(tempfile.mkdtemp(prefix="engine-bench-"))
     try:
-        print(f"{options.keys} keys, {options.value_size} B values, async durability, "
-              f"best of {options.repeat}, peer and ours interleaved")
+        print(
+            f"{options.keys} keys, {options.value_size} B values, async durability, "
+            f"best of {options.repeat}, peer and ours interleaved"
+        )
         print(f"{'backend':<10}{'op':<11}{'ours ops/s':>14}{'rocksdict ops/s':>17}{'ratio':>8}")
         for backend in options.backends.split(","):
             if importlib.util.find_spec(f"engines.{backend}.engine") is None:

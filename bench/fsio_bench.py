@@ -39,8 +39,15 @@ def _best(function: Callable[[int], None], calls: int, repeat: int) -> float:
     return best
 
 
-def _pair(name: str, layer: Callable[[int], None], bare: Callable[[int], None], calls: int, repeat: int,
-          unit: float, label: str) -> None:
+def _pair(
+    name: str,
+    layer: Callable[[int], None],
+    bare: Callable[[int], None],
+    calls: int,
+    repeat: int,
+    unit: float,
+    label: str,
+) -> None:
     # Interleave the sides so that load from other processes hits both alike.
     ours, peer = float("inf"), float("inf")
     for _ in range(repeat):
@@ -58,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
         fd = os.open(Path(scratch) / "bench", os.O_WRONLY | os.O_CREAT, 0o644)
         try:
+
             def layer_sync(calls: int) -> None:
                 for number in range(calls):
                     os.pwrite(fd, BLOCK, number * 4096)
@@ -84,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=shm) as scratch:
         fd = os.open(Path(scratch) / "bench", os.O_WRONLY | os.O_CREAT, 0o644)
         try:
+
             def layer_free(calls: int) -> None:
                 for _ in range(calls):
                     fsio.fsync(fd)

@@ -45,15 +45,19 @@ def main() -> int:
             outages.append(result.outage)
             promoted.append(result.promoted)
             lost += len(result.missing)
-            print(f"run {run + 1}: outage {result.outage:.2f} s; failover itself {result.promoted:.2f} s "
-                  f"(playbook {result.playbook_seconds:.2f} s); HAProxy adds {result.outage - result.promoted:+.2f} s; "
-                  f"{result.acked} writes acknowledged, {result.acked_after} after the kill, "
-                  f"{len(result.missing)} missing")
+            print(
+                f"run {run + 1}: outage {result.outage:.2f} s; failover itself {result.promoted:.2f} s "
+                f"(playbook {result.playbook_seconds:.2f} s); HAProxy adds {result.outage - result.promoted:+.2f} s; "
+                f"{result.acked} writes acknowledged, {result.acked_after} after the kill, "
+                f"{len(result.missing)} missing"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     outage, failover = statistics.median(outages), statistics.median(promoted)
-    print(f"median outage through HAProxy {outage:.2f} s vs the failover's own {failover:.2f} s -> ratio "
-          f"{outage / failover:.2f}; worst {max(outages):.2f} s; goal <= 5 s: {'met' if outage <= 5 else 'NOT met'}")
+    print(
+        f"median outage through HAProxy {outage:.2f} s vs the failover's own {failover:.2f} s -> ratio "
+        f"{outage / failover:.2f}; worst {max(outages):.2f} s; goal <= 5 s: {'met' if outage <= 5 else 'NOT met'}"
+    )
     print(f"acknowledged writes lost: {lost} (goal 0)")
     return 0 if lost == 0 else 1
 

@@ -69,9 +69,24 @@ def free_port() -> int:
 
 def start_node(data_dir: Path, engine: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", _BOOT, "node", "serve", "--engine", engine, "--data-dir",
-                                str(data_dir), "--port", str(port), *extra], cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _BOOT,
+            "node",
+            "serve",
+            "--engine",
+            engine,
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            *extra,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -88,7 +103,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def _client_process(url: str, first: int, clients: int, seconds: float) -> tuple[list[float], dict[bytes, int], list[str]]:
+def _client_process(
+    url: str, first: int, clients: int, seconds: float
+) -> tuple[list[float], dict[bytes, int], list[str]]:
     """One load process: ``clients`` threads, each PUTting its own keys until time is up."""
     latencies: list[float] = []
     acked: dict[bytes, int] = {}
@@ -200,9 +217,11 @@ def reseed_vs_stream(root: Path, engine: str, keys: int) -> None:
             standby.wait()
             if label == "reseed":
                 assert report["reseed"] and report["reseed"]["state"] == "reseeded", report["reseed"]
-        print(f"new standby of a primary with {keys:,} keys ({backup['size_bytes']:,}-byte backup): "
-              f"reseed from backup + stream {timings['reseed']:.2f} s; peer: stream all WAL {timings['stream']:.2f} s; "
-              f"reseed / stream = {timings['reseed'] / timings['stream']:.2f}")
+        print(
+            f"new standby of a primary with {keys:,} keys ({backup['size_bytes']:,}-byte backup): "
+            f"reseed from backup + stream {timings['reseed']:.2f} s; peer: stream all WAL {timings['stream']:.2f} s; "
+            f"reseed / stream = {timings['reseed'] / timings['stream']:.2f}"
+        )
     finally:
         primary.send_signal(signal.SIGTERM)
         primary.wait()
@@ -231,11 +250,14 @@ def failover_whole(root: Path, engine: str, runs: int) -> None:
 
     whole, full, salvaged, promote = [], [], [], []
     for run in range(runs):
-        result = run_drill("primary-loss", engine, writes_before_backup=150, writes_after_backup=150, seed=run,
-                           workdir=root)
+        result = run_drill(
+            "primary-loss", engine, writes_before_backup=150, writes_after_backup=150, seed=run, workdir=root
+        )
         if result.rto_seconds is None or result.lost_writes:
-            print(f"  run {run}: not recovered or lost writes ({result.error or result.health}); lost "
-                  f"{result.lost_writes}")
+            print(
+                f"  run {run}: not recovered or lost writes ({result.error or result.health}); lost "
+                f"{result.lost_writes}"
+            )
             continue
         whole.append(result.rto_seconds)
         full.append(result.fault.get("full_recovery_seconds") or 0.0)
@@ -253,13 +275,17 @@ def failover_whole(root: Path, engine: str, runs: int) -> None:
         print("failover whole: no run recovered")
         return
     median_whole, median_promote = statistics.median(whole), statistics.median(promote)
-    print(f"failover whole ({engine}, {len(whole)} runs; kill -9 -> detection, fencing, choice, promotion, "
-          f"salvage -> first write acknowledged by the new primary): median {median_whole * 1000:.0f} ms "
-          f"(min {min(whole) * 1000:.0f}, max {max(whole) * 1000:.0f}); old primary rebuilt as a standby too: "
-          f"median {statistics.median(full) * 1000:.0f} ms; records salvaged per run: median "
-          f"{statistics.median(salvaged):.0f}, 0 acknowledged writes lost")
-    print(f"peer: promote-only (kill -9 -> POST /admin/promote on the known standby -> a PUT), {len(promote)} runs: "
-          f"median {median_promote * 1000:.0f} ms; whole / promote-only = {median_whole / median_promote:.1f}x")
+    print(
+        f"failover whole ({engine}, {len(whole)} runs; kill -9 -> detection, fencing, choice, promotion, "
+        f"salvage -> first write acknowledged by the new primary): median {median_whole * 1000:.0f} ms "
+        f"(min {min(whole) * 1000:.0f}, max {max(whole) * 1000:.0f}); old primary rebuilt as a standby too: "
+        f"median {statistics.median(full) * 1000:.0f} ms; records salvaged per run: median "
+        f"{statistics.median(salvaged):.0f}, 0 acknowledged writes lost"
+    )
+    print(
+        f"peer: promote-only (kill -9 -> POST /admin/promote on the known standby -> a PUT), {len(promote)} runs: "
+        f"median {median_promote * 1000:.0f} ms; whole / promote-only = {median_whole / median_promote:.1f}x"
+    )
 
 
 def main() -> int:
@@ -295,25 +321,33 @@ def main() -> int:
         sampling.set()
         sampler.join()
         rate = len(latencies) / elapsed
-        print(f"HTTP PUT, sync durability, {args.engine}, {args.clients} clients, {elapsed:.1f} s: "
-              f"{rate:,.0f} PUT/s, p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
-              f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms")
+        print(
+            f"HTTP PUT, sync durability, {args.engine}, {args.clients} clients, {elapsed:.1f} s: "
+            f"{rate:,.0f} PUT/s, p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms"
+        )
         records = [lag for lag, _ in lag_samples]
         seconds = [lag for _, lag in lag_samples]
-        print(f"replication lag under that load: records p50 {statistics.median(records):.0f} / max {max(records)}, "
-              f"ms p50 {statistics.median(seconds) * 1000:.1f} / p99 {percentile(seconds, 0.99) * 1000:.1f} / "
-              f"max {max(seconds) * 1000:.1f}")
+        print(
+            f"replication lag under that load: records p50 {statistics.median(records):.0f} / max {max(records)}, "
+            f"ms p50 {statistics.median(seconds) * 1000:.1f} / p99 {percentile(seconds, 0.99) * 1000:.1f} / "
+            f"max {max(seconds) * 1000:.1f}"
+        )
         failover, applied = promote_only(primary, standby_url)
         lost = sum(1 for lsn in acked.values() if lsn >= applied)
-        print(f"promote-only failover after that load (kill -9 -> promote the known standby -> it took a write): "
-              f"{failover * 1000:.0f} ms; acknowledged but unreplicated writes, before any salvage: {lost} of "
-              f"{len(acked):,}")
+        print(
+            f"promote-only failover after that load (kill -9 -> promote the known standby -> it took a write): "
+            f"{failover * 1000:.0f} ms; acknowledged but unreplicated writes, before any salvage: {lost} of "
+            f"{len(acked):,}"
+        )
         standby.send_signal(signal.SIGTERM)
         standby.wait()
         embedded = embedded_load(root / "embedded", args.engine, args.clients, args.seconds / 2)
         embedded_rate = embedded / (args.seconds / 2)
-        print(f"peer: embedded engine.put, same threads and durability: {embedded_rate:,.0f} PUT/s; "
-              f"HTTP / embedded = {rate / embedded_rate:.2f}")
+        print(
+            f"peer: embedded engine.put, same threads and durability: {embedded_rate:,.0f} PUT/s; "
+            f"HTTP / embedded = {rate / embedded_rate:.2f}"
+        )
         if args.reseed_keys:
             reseed_vs_stream(root, args.engine, args.reseed_keys)
         if args.failover_runs:

@@ -64,12 +64,30 @@ class FakeNode:
         self.metrics.keys.set(500 + index)
         self.metrics.epoch.set(1)
         self.metrics.role.labels(role).set(1)
-        self.health = json.dumps({"name": f"node-{index:03d}", "role": role, "epoch": 1, "last_lsn": 1000 + index,
-                                  "status": "healthy", "backend": "lsm",
-                                  "stats": {"total_keys": 500 + index, "last_lsn": 1000 + index}}).encode()
-        self.replication = json.dumps({"role": role, "epoch": 1, "upstream": None, "applied_lsn": 1000 + index,
-                                       "primary_lsn": 1000 + index, "lag_records": 0, "lag_bytes": 0,
-                                       "lag_seconds": 0.0, "split_brain": False}).encode()
+        self.health = json.dumps(
+            {
+                "name": f"node-{index:03d}",
+                "role": role,
+                "epoch": 1,
+                "last_lsn": 1000 + index,
+                "status": "healthy",
+                "backend": "lsm",
+                "stats": {"total_keys": 500 + index, "last_lsn": 1000 + index},
+            }
+        ).encode()
+        self.replication = json.dumps(
+            {
+                "role": role,
+                "epoch": 1,
+                "upstream": None,
+                "applied_lsn": 1000 + index,
+                "primary_lsn": 1000 + index,
+                "lag_records": 0,
+                "lag_bytes": 0,
+                "lag_seconds": 0.0,
+                "split_brain": False,
+            }
+        ).encode()
         self.scrapes = 0
 
     def answer(self, path: str) -> tuple[bytes, str]:
@@ -92,8 +110,14 @@ async def _serve_connection(node: FakeNode, reader: asyncio.StreamReader, writer
             head = await reader.readuntil(b"\r\n\r\n")
             path = head.split(b" ", 2)[1].decode()
             body, kind = node.answer(path)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + kind.encode() + b"\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: "
+                + kind.encode()
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, IndexError):
         pass
@@ -133,8 +157,9 @@ class RequestLog:
             self.longest_ms = max(self.longest_ms, (time.perf_counter() - sent) * 1000)
 
 
-async def measure(source: Any, clients: httpx.AsyncClient | list[httpx.AsyncClient], ticks: int,
-                  warmup: int) -> dict[str, Any]:
+async def measure(
+    source: Any, clients: httpx.AsyncClient | list[httpx.AsyncClient], ticks: int, warmup: int
+) -> dict[str, Any]:
     log = RequestLog(clients if isinstance(clients, list) else [clients])
     for _ in range(warmup):
         await source.collect()
@@ -152,11 +177,17 @@ async def measure(source: Any, clients: httpx.AsyncClient | list[httpx.AsyncClie
     await source.aclose()
     assert snapshot is not None
     times.sort()
-    return {"median_ms": statistics.median(times), "cpu_ms": cpu_ms, "wait_ms": statistics.median(waits), "p95_ms": times[max(0, int(len(times) * 0.95) - 1)],
-            "requests": statistics.median(requests), "nodes": len(snapshot.nodes),
-            "ok": sum(1 for node in snapshot.nodes if node.health == Health.OK),
-            "with_p95": sum(1 for node in snapshot.nodes if node.performance.write_p95_ms is not None),
-            "notices": snapshot.notices}
+    return {
+        "median_ms": statistics.median(times),
+        "cpu_ms": cpu_ms,
+        "wait_ms": statistics.median(waits),
+        "p95_ms": times[max(0, int(len(times) * 0.95) - 1)],
+        "requests": statistics.median(requests),
+        "nodes": len(snapshot.nodes),
+        "ok": sum(1 for node in snapshot.nodes if node.health == Health.OK),
+        "with_p95": sum(1 for node in snapshot.nodes if node.performance.write_p95_ms is not None),
+        "notices": snapshot.notices,
+    }
 
 
 def main() -> int:
@@ -172,21 +203,34 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="drconsole-prom-bench-") as tmp:
         work = Path(tmp)
         port_file = work / "ports.json"
-        fleet = subprocess.Popen([sys.executable, __file__, "--nodes", str(args.nodes), "--serve-fleet", str(port_file)],
-                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        fleet = subprocess.Popen(
+            [sys.executable, __file__, "--nodes", str(args.nodes), "--serve-fleet", str(port_file)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         prometheus = None
         try:
             promstack.wait_for(port_file.exists, 60, "the synthetic fleet listening")
             ports = json.loads(port_file.read_text())
             urls = [f"http://127.0.0.1:{port}" for port in ports]
-            prometheus = promstack.start_prometheus(work / "prom", targets=urls, scrape_interval=SCRAPE,
-                                                    evaluation_interval=SCRAPE)
+            prometheus = promstack.start_prometheus(
+                work / "prom", targets=urls, scrape_interval=SCRAPE, evaluation_interval=SCRAPE
+            )
             promql = "count(up == 1)"
-            promstack.wait_for(lambda: (promstack.query(prometheus.url, promql) or [{"value": [0, "0"]}])[0]["value"][1]
-                               == str(args.nodes), 60, f"Prometheus scraping {args.nodes} targets")
+            promstack.wait_for(
+                lambda: (
+                    (promstack.query(prometheus.url, promql) or [{"value": [0, "0"]}])[0]["value"][1] == str(args.nodes)
+                ),
+                60,
+                f"Prometheus scraping {args.nodes} targets",
+            )
             rate = "count(rate(drconsole_write_latency_seconds_count[1m]) > 0)"
-            promstack.wait_for(lambda: (promstack.query(prometheus.url, rate) or [{"value": [0, "0"]}])[0]["value"][1]
-                               == str(args.nodes), 60, "a rate for every node (two scrapes each)")
+            promstack.wait_for(
+                lambda: (
+                    (promstack.query(prometheus.url, rate) or [{"value": [0, "0"]}])[0]["value"][1] == str(args.nodes)
+                ),
+                60,
+                "a rate for every node (two scrapes each)",
+            )
             specs = [NodeSpec(name=f"node-{index:03d}", url=url) for index, url in enumerate(urls)]
 
             async def run() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -203,21 +247,31 @@ def main() -> int:
                 prometheus.stop()
             fleet.terminate()
             fleet.wait(timeout=10)
-    print(f"fleet snapshot of {args.nodes} nodes, one tick (Prometheus {prometheus.url if prometheus else '?'}, "
-          f"scrape {SCRAPE})")
-    print(f"{'source':<34}{'median':>10}{'p95':>10}{'our CPU':>10}{'slowest answer':>16}{'requests/tick':>15}"
-          f"{'nodes ok':>10}{'p95 known':>11}")
+    print(
+        f"fleet snapshot of {args.nodes} nodes, one tick (Prometheus {prometheus.url if prometheus else '?'}, "
+        f"scrape {SCRAPE})"
+    )
+    print(
+        f"{'source':<34}{'median':>10}{'p95':>10}{'our CPU':>10}{'slowest answer':>16}{'requests/tick':>15}"
+        f"{'nodes ok':>10}{'p95 known':>11}"
+    )
     for label, result in (("ours: PrometheusSource (PromQL)", ours), ("peer: direct HTTP polling", peer)):
-        print(f"{label:<34}{result['median_ms']:>8.1f}ms{result['p95_ms']:>8.1f}ms{result['cpu_ms']:>8.1f}ms"
-              f"{result['wait_ms']:>14.1f}ms{result['requests']:>15.0f}{result['ok']:>6}/{result['nodes']:<3}"
-              f"{result['with_p95']:>11}")
-    print("(our CPU: the console process's CPU time per tick; slowest answer: the median over ticks of the "
-          "longest wait for a response's headers)")
+        print(
+            f"{label:<34}{result['median_ms']:>8.1f}ms{result['p95_ms']:>8.1f}ms{result['cpu_ms']:>8.1f}ms"
+            f"{result['wait_ms']:>14.1f}ms{result['requests']:>15.0f}{result['ok']:>6}/{result['nodes']:<3}"
+            f"{result['with_p95']:>11}"
+        )
+    print(
+        "(our CPU: the console process's CPU time per tick; slowest answer: the median over ticks of the "
+        "longest wait for a response's headers)"
+    )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     verdict = "meets" if ours["median_ms"] < GOAL_MS else "misses"
-    print(f"goal: under {GOAL_MS:.0f} ms, one query batch per tick -> median {ours['median_ms']:.1f} ms {verdict} it "
-          f"(median/goal = {ours['median_ms'] / GOAL_MS:.2f}); {peer['median_ms'] / ours['median_ms']:.0f}x faster "
-          f"than polling the nodes, with {ours['requests']:.0f} requests per tick instead of {peer['requests']:.0f}")
+    print(
+        f"goal: under {GOAL_MS:.0f} ms, one query batch per tick -> median {ours['median_ms']:.1f} ms {verdict} it "
+        f"(median/goal = {ours['median_ms'] / GOAL_MS:.2f}); {peer['median_ms'] / ours['median_ms']:.0f}x faster "
+        f"than polling the nodes, with {ours['requests']:.0f} requests per tick instead of {peer['requests']:.0f}"
+    )
     if ours["notices"]:
         print("notices:", *ours["notices"])
     return 0 if ours["median_ms"] < GOAL_MS and ours["requests"] <= 3 else 1

@@ -87,8 +87,9 @@ def _clients(url: str, first: int, clients: int, stop_file: str) -> list[Sample]
     return samples
 
 
-def measure(url: str, clients: int, windows: int, rate: float,
-            stop_file: Path) -> tuple[dict[bool, list[float]], dict[bool, float]]:
+def measure(
+    url: str, clients: int, windows: int, rate: float, stop_file: Path
+) -> tuple[dict[bool, list[float]], dict[bool, float]]:
     """Latencies per kind of window (on/off) and the time spent in each."""
     marks: list[tuple[float, float, bool]] = []
     done = threading.Event()
@@ -187,8 +188,10 @@ def main() -> int:
         data_dir = work / "node"
         build(data_dir, args.engine, args.data_mb)
         size = sum(path.stat().st_size for path in data_dir.rglob("*") if path.is_file())
-        print(f"{args.engine}: {size / 2**20:.0f} MiB on disk; scrub rate {args.rate / 2**20:.1f} MiB/s; "
-              f"{args.clients} clients; {args.windows} scrub-on windows, each followed by an off one as long")
+        print(
+            f"{args.engine}: {size / 2**20:.0f} MiB on disk; scrub rate {args.rate / 2**20:.1f} MiB/s; "
+            f"{args.clients} clients; {args.windows} scrub-on windows, each followed by an off one as long"
+        )
         process, url = start_node(data_dir, args.engine, "--scrub-interval", "0")
         try:
             latencies, spent = measure(url, args.clients, args.windows, args.rate, work / "stop")
@@ -197,10 +200,15 @@ def main() -> int:
             process.wait(timeout=60)
         figures = {}
         for on in (False, True):
-            figures[on] = (len(latencies[on]) / spent[on], percentile(latencies[on], 0.99) * 1000,
-                           percentile(latencies[on], 0.50) * 1000)
-            print(f"  scrub {'on ' if on else 'off'}: {spent[on]:6.1f} s, {len(latencies[on]):6d} writes, "
-                  f"{figures[on][0]:7.0f} writes/s  p50 {figures[on][2]:6.2f} ms  p99 {figures[on][1]:6.2f} ms")
+            figures[on] = (
+                len(latencies[on]) / spent[on],
+                percentile(latencies[on], 0.99) * 1000,
+                percentile(latencies[on], 0.50) * 1000,
+            )
+            print(
+                f"  scrub {'on ' if on else 'off'}: {spent[on]:6.1f} s, {len(latencies[on]):6d} writes, "
+                f"{figures[on][0]:7.0f} writes/s  p50 {figures[on][2]:6.2f} ms  p99 {figures[on][1]:6.2f} ms"
+            )
         throughput_ratio = figures[True][0] / figures[False][0]
         p99_ratio = figures[True][1] / figures[False][1]
         print(f"throughput: scrub on / off = {throughput_ratio:.3f} ({(1 - throughput_ratio) * 100:+.1f} % worse)")
@@ -208,9 +216,11 @@ def main() -> int:
         print(f"goal (<= 10 % worse on both): {'met' if throughput_ratio >= 0.9 and p99_ratio <= 1.1 else 'NOT met'}")
         if not args.no_detect and args.engine != "cow":
             took, interval, pass_seconds, read = detection(data_dir, args.engine, args.rate)
-            print(f"cold flipped byte found after {took:.1f} s (scrub interval {interval:g} s; one pass over "
-                  f"{read / 2**20:.0f} MiB at {args.rate / 2**20:.1f} MiB/s takes {pass_seconds:.1f} s; "
-                  f"bound: two intervals = {2 * interval:g} s -> ratio {took / (2 * interval):.2f})")
+            print(
+                f"cold flipped byte found after {took:.1f} s (scrub interval {interval:g} s; one pass over "
+                f"{read / 2**20:.0f} MiB at {args.rate / 2**20:.1f} MiB/s takes {pass_seconds:.1f} s; "
+                f"bound: two intervals = {2 * interval:g} s -> ratio {took / (2 * interval):.2f})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -69,22 +69,36 @@ def make_workspace(root: Path) -> dict[str, Path]:
         key = asyncssh.generate_private_key("ssh-ed25519")
         (root / name).write_bytes(key.export_private_key())
         (root / name).chmod(0o600)
-        lines.append(f'[[user]]\nname = "{name}"\nrole = "{role}"\nkeys = ["{key.export_public_key().decode().strip()}"]\n')
+        lines.append(
+            f'[[user]]\nname = "{name}"\nrole = "{role}"\nkeys = ["{key.export_public_key().decode().strip()}"]\n'
+        )
     users = root / "users.toml"
     users.write_text("\n".join(lines), encoding="utf-8")
     return {"config": config, "host_key": host_key, "users": users, "alice": root / "alice", "bob": root / "bob"}
 
 
 def environment(root: Path) -> dict[str, str]:
-    env = dict(os.environ, DRCONSOLE_STATE_DIR=str(root / "state"), XDG_DATA_HOME=str(root / "xdg"),
-               TERM="xterm-256color", PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        DRCONSOLE_STATE_DIR=str(root / "state"),
+        XDG_DATA_HOME=str(root / "xdg"),
+        TERM="xterm-256color",
+        PYTHONPATH=str(ROOT),
+    )
     env.pop("DRCONSOLE_ROLE", None)
     return env
 
 
 def start_server(argv: list[str], root: Path) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(argv, cwd=root, env=environment(root), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        argv,
+        cwd=root,
+        env=environment(root),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stderr is not None
     for line in process.stderr:
         match = re.search(r"on 127\.0\.0\.1:(\d+)", line)
@@ -109,11 +123,19 @@ def peer_server(mode: str, root: Path) -> int:
 
     async def serve() -> None:
         if mode == "true":
-            server = SSHConsoleServer(asyncssh.read_private_key(files["host_key"]), load_users(files["users.toml"]),
-                                      spawner=DirectSpawner(argv=[]), console_args=lambda role, config: ["true"])
+            server = SSHConsoleServer(
+                asyncssh.read_private_key(files["host_key"]),
+                load_users(files["users.toml"]),
+                spawner=DirectSpawner(argv=[]),
+                console_args=lambda role, config: ["true"],
+            )
         else:
-            server = SSHConsoleServer(asyncssh.read_private_key(files["host_key"]), load_users(files["users.toml"]),
-                                      config=files["drconsole.toml"], spawner=DirectSpawner())
+            server = SSHConsoleServer(
+                asyncssh.read_private_key(files["host_key"]),
+                load_users(files["users.toml"]),
+                config=files["drconsole.toml"],
+                spawner=DirectSpawner(),
+            )
         port = await server.start()
         sys.stderr.write(f"listening on 127.0.0.1:{port}\n")
         sys.stderr.flush()
@@ -136,8 +158,9 @@ class Terminal:
         self.screen = pyte.Screen(COLS, ROWS)
         self.stream = pyte.ByteStream(self.screen)
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True
+        )
         os.close(slave)
 
     def pump(self, timeout: float) -> bool:
@@ -178,9 +201,27 @@ class Terminal:
 
 def ssh_argv(port: int, user: str, key: Path) -> list[str]:
     assert SSH is not None
-    return [SSH, "-tt", "-p", str(port), "-i", str(key), "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-            "-o", "IdentitiesOnly=yes", f"{user}@127.0.0.1"]
+    return [
+        SSH,
+        "-tt",
+        "-p",
+        str(port),
+        "-i",
+        str(key),
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "IdentitiesOnly=yes",
+        f"{user}@127.0.0.1",
+    ]
 
 
 def frame_times(make: object, screen_name: str, runs: int) -> list[float]:
@@ -227,9 +268,11 @@ def memory(port: int, server_pid: int, files: dict[str, Path], sessions: int) ->
             overhead, consoles = tree_rss(server_pid)
             uss = [process.memory_full_info().uss for process in consoles]
             rss = [process.memory_info().rss for process in consoles]
-            rows.append(f"  {count} session(s): console USS {statistics.mean(uss) / 2**20:5.1f} MiB each, "
-                        f"RSS {statistics.mean(rss) / 2**20:5.1f} MiB each; server+zygote RSS "
-                        f"{overhead / 2**20:5.1f} MiB ({(overhead - base) / 2**20 / count:+.2f} MiB per session)")
+            rows.append(
+                f"  {count} session(s): console USS {statistics.mean(uss) / 2**20:5.1f} MiB each, "
+                f"RSS {statistics.mean(rss) / 2**20:5.1f} MiB each; server+zygote RSS "
+                f"{overhead / 2**20:5.1f} MiB ({(overhead - base) / 2**20 / count:+.2f} MiB per session)"
+            )
     finally:
         for terminal in opened:
             terminal.close()
@@ -254,35 +297,59 @@ def main() -> int:
         root = Path(tmp)
         files = make_workspace(root)
         env = environment(root)
-        server, port = start_server([sys.executable, "-m", "console", "serve", "ssh", "--port", "0", "--host-key",
-                                     str(files["host_key"]), "--users", str(files["users"]), "--config",
-                                     str(files["config"])], root)
+        server, port = start_server(
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "serve",
+                "ssh",
+                "--port",
+                "0",
+                "--host-key",
+                str(files["host_key"]),
+                "--users",
+                str(files["users"]),
+                "--config",
+                str(files["config"]),
+            ],
+            root,
+        )
         results: dict[str, list[float]] = {}
         try:
             frame_times(lambda: Terminal(ssh_argv(port, "bob", files["bob"])), "Dashboard", 1)  # warm caches
             results["ssh, viewer (dashboard)"] = frame_times(
-                lambda: Terminal(ssh_argv(port, "bob", files["bob"])), "Dashboard", args.runs)
+                lambda: Terminal(ssh_argv(port, "bob", files["bob"])), "Dashboard", args.runs
+            )
             results["ssh, responder (console)"] = frame_times(
-                lambda: Terminal(ssh_argv(port, "alice", files["alice"])), "Overview", args.runs)
+                lambda: Terminal(ssh_argv(port, "alice", files["alice"])), "Overview", args.runs
+            )
             mem = memory(port, server.pid, files, args.sessions)
         finally:
             stop(server)
         true_server, true_port = start_server([sys.executable, __file__, "--peer-server", "true", "--root", tmp], root)
         try:
             results["peer: ssh -tt to the same server running `true`"] = [
-                Terminal(ssh_argv(true_port, "bob", files["bob"])).until_exit() for _ in range(args.runs)]
+                Terminal(ssh_argv(true_port, "bob", files["bob"])).until_exit() for _ in range(args.runs)
+            ]
         finally:
             stop(true_server)
-        direct_server, direct_port = start_server([sys.executable, __file__, "--peer-server", "direct", "--root", tmp],
-                                                  root)
+        direct_server, direct_port = start_server(
+            [sys.executable, __file__, "--peer-server", "direct", "--root", tmp], root
+        )
         try:
             results["peer: ssh, viewer, fresh interpreter (no zygote)"] = frame_times(
-                lambda: Terminal(ssh_argv(direct_port, "bob", files["bob"])), "Dashboard", args.runs)
+                lambda: Terminal(ssh_argv(direct_port, "bob", files["bob"])), "Dashboard", args.runs
+            )
         finally:
             stop(direct_server)
         results["peer: local `drconsole dashboard` on a pty (no ssh)"] = frame_times(
-            lambda: Terminal([sys.executable, "-m", "console", "dashboard", "--config", str(files["config"])],
-                             env=env, cwd=root), "Dashboard", args.runs)
+            lambda: Terminal(
+                [sys.executable, "-m", "console", "dashboard", "--config", str(files["config"])], env=env, cwd=root
+            ),
+            "Dashboard",
+            args.runs,
+        )
     load = os.getloadavg()[0]
     print(f"SSH session first frame ({COLS}x{ROWS}; goal < 500 ms; load average {load:.1f} on {os.cpu_count()} cores)")
     for name, times in results.items():

@@ -198,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     per_fsync = 0.0
     with tempfile.TemporaryDirectory(prefix="wal-bench-") as temp:
         root = Path(temp)
-        print(f"records={args.records:,} value={VALUE_SIZE} B threads={args.threads} repeat={args.repeat} "
-              f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"records={args.records:,} value={VALUE_SIZE} B threads={args.threads} repeat={args.repeat} "
+            f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         for run in range(args.repeat):
             ours_dir = root / f"ours-async-{run}" / "wal"
             append = _best(append, ours_async_append(ours_dir, args.records))
@@ -213,29 +216,81 @@ def main(argv: list[str] | None = None) -> int:
             peer_sync = _best(peer_sync, peer_sync_put(root / f"peer-sync-{run}", args.threads, args.seconds))
             for path in (ours_dir.parent, peer_dir, root / f"ours-sync-{run}", root / f"peer-sync-{run}"):
                 shutil.rmtree(path)
-            print(f"  run {run + 1}/{args.repeat}: ours append {append.rate:,.0f}/s replay {replay.wall:.2f} s "
-                  f"sync {sync.rate:,.0f}/s | rocksdict put {peer_append.rate:,.0f}/s scan {peer_scanned.wall:.2f} s "
-                  f"sync {peer_sync.rate:,.0f}/s   (best so far)", flush=True)
+            print(
+                f"  run {run + 1}/{args.repeat}: ours append {append.rate:,.0f}/s replay {replay.wall:.2f} s "
+                f"sync {sync.rate:,.0f}/s | rocksdict put {peer_append.rate:,.0f}/s scan {peer_scanned.wall:.2f} s "
+                f"sync {peer_sync.rate:,.0f}/s   (best so far)",
+                flush=True,
+            )
     assert append and replay and sync and peer_append and peer_scanned and peer_sync
 
     replay_seconds_per_million = replay.wall * 1_000_000 / max(replay.operations, 1)
     print()
     print(f"{'figure':<30} {'ours':>12} {'rocksdict':>12} {'ratio':>8}  {'goal':<16} verdict")
-    print(_row("async append, records/s", f"{append.rate:,.0f}", f"{peer_append.rate:,.0f}",
-               append.rate / peer_append.rate, ">= 300,000", "ok" if append.rate >= 300_000 else "MISSED"))
-    print(_row("  per CPU second", f"{append.cpu_rate:,.0f}", f"{peer_append.cpu_rate:,.0f}",
-               append.cpu_rate / peer_append.cpu_rate, "", ""))
-    print(_row(f"sync, {args.threads} writers, acks/s", f"{sync.rate:,.0f}", f"{peer_sync.rate:,.0f}",
-               sync.rate / peer_sync.rate, ">= 20,000", "ok" if sync.rate >= 20_000 else "MISSED"))
-    print(_row("replay, records/s", f"{replay.rate:,.0f}", f"{peer_scanned.rate:,.0f}",
-               replay.rate / peer_scanned.rate, "", ""))
-    print(_row("  per CPU second", f"{replay.cpu_rate:,.0f}", f"{peer_scanned.cpu_rate:,.0f}",
-               replay.cpu_rate / peer_scanned.cpu_rate, "", ""))
-    print(_row("replay of 1M, seconds", f"{replay_seconds_per_million:.2f}",
-               f"{peer_scanned.wall * 1_000_000 / max(peer_scanned.operations, 1):.2f}",
-               peer_scanned.wall / replay.wall, "<= 2 s", "ok" if replay_seconds_per_million <= 2 else "MISSED"))
-    print(f"sync: {per_fsync:.1f} writes per fdatasync. Replay peer: a full scan of the same records "
-          f"(rocksdict items()); ratio of seconds is peer/ours. Best of {args.repeat} runs each.")
+    print(
+        _row(
+            "async append, records/s",
+            f"{append.rate:,.0f}",
+            f"{peer_append.rate:,.0f}",
+            append.rate / peer_append.rate,
+            ">= 300,000",
+            "ok" if append.rate >= 300_000 else "MISSED",
+        )
+    )
+    print(
+        _row(
+            "  per CPU second",
+            f"{append.cpu_rate:,.0f}",
+            f"{peer_append.cpu_rate:,.0f}",
+            append.cpu_rate / peer_append.cpu_rate,
+            "",
+            "",
+        )
+    )
+    print(
+        _row(
+            f"sync, {args.threads} writers, acks/s",
+            f"{sync.rate:,.0f}",
+            f"{peer_sync.rate:,.0f}",
+            sync.rate / peer_sync.rate,
+            ">= 20,000",
+            "ok" if sync.rate >= 20_000 else "MISSED",
+        )
+    )
+    print(
+        _row(
+            "replay, records/s",
+            f"{replay.rate:,.0f}",
+            f"{peer_scanned.rate:,.0f}",
+            replay.rate / peer_scanned.rate,
+            "",
+            "",
+        )
+    )
+    print(
+        _row(
+            "  per CPU second",
+            f"{replay.cpu_rate:,.0f}",
+            f"{peer_scanned.cpu_rate:,.0f}",
+            replay.cpu_rate / peer_scanned.cpu_rate,
+            "",
+            "",
+        )
+    )
+    print(
+        _row(
+            "replay of 1M, seconds",
+            f"{replay_seconds_per_million:.2f}",
+            f"{peer_scanned.wall * 1_000_000 / max(peer_scanned.operations, 1):.2f}",
+            peer_scanned.wall / replay.wall,
+            "<= 2 s",
+            "ok" if replay_seconds_per_million <= 2 else "MISSED",
+        )
+    )
+    print(
+        f"sync: {per_fsync:.1f} writes per fdatasync. Replay peer: a full scan of the same records "
+        f"(rocksdict items()); ratio of seconds is peer/ours. Best of {args.repeat} runs each."
+    )
     return 0
 
 

@@ -95,13 +95,26 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     incident_revision: var[int] = var(0)
     run_revision: var[int] = var(0)
 
-    def __init__(self, *, source: FleetSource | None = None, mode: str = "interactive", read_only: bool = False,
-                 theme: LoadedTheme | None = None, thresholds: Thresholds | None = None,
-                 clock: Callable[[], datetime] = utc_now, tz: tzinfo | None = None,
-                 refresh_seconds: float | None = 1.0, initial: Sequence[FleetSnapshot] = (),
-                 launcher: RunLauncher | None = None, triage_factory: TriageFactory | None = None,
-                 report_dir: Path | None = None, notice: str = "", watch_terminal: bool = False,
-                 node_urls: Mapping[str, str] | None = None, incident_store: IncidentStore | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        source: FleetSource | None = None,
+        mode: str = "interactive",
+        read_only: bool = False,
+        theme: LoadedTheme | None = None,
+        thresholds: Thresholds | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        tz: tzinfo | None = None,
+        refresh_seconds: float | None = 1.0,
+        initial: Sequence[FleetSnapshot] = (),
+        launcher: RunLauncher | None = None,
+        triage_factory: TriageFactory | None = None,
+        report_dir: Path | None = None,
+        notice: str = "",
+        watch_terminal: bool = False,
+        node_urls: Mapping[str, str] | None = None,
+        incident_store: IncidentStore | None = None,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         theme = theme or load_theme("dark")
@@ -127,16 +140,19 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.watch_terminal = watch_terminal
         # Work that would slow the first frame (the demo's node processes) starts once it is shown.
         self.after_first_paint: list[Callable[[], object]] = []
-        self.history = FleetHistory(span_seconds=180 * (self.sparkline_seconds or 5),
-                                    bucket_seconds=self.sparkline_seconds or 0)
+        self.history = FleetHistory(
+            span_seconds=180 * (self.sparkline_seconds or 5), bucket_seconds=self.sparkline_seconds or 0
+        )
         self.alert_tracker = AlertTracker()
         self.events: list[IncidentEvent] = []  # fleet events: what happened outside any incident
         self.incidents: dict[str, Incident] = {}  # id -> incident, as the store last read them
         self.node_urls = dict(node_urls or {})  # where to ask /ready once a run's checks passed
-        self.desk = IncidentDesk(incident_store or IncidentStore(clock=lambda: self.clock().timestamp()),
-                                 writable=self.capabilities.can_write,
-                                 on_change=lambda incidents: self.post_message(IncidentsChanged(incidents)),
-                                 on_error=lambda error: self.post_message(IncidentTrouble(error)))
+        self.desk = IncidentDesk(
+            incident_store or IncidentStore(clock=lambda: self.clock().timestamp()),
+            writable=self.capabilities.can_write,
+            on_change=lambda incidents: self.post_message(IncidentsChanged(incidents)),
+            on_error=lambda error: self.post_message(IncidentTrouble(error)),
+        )
         self.triage_sessions: dict[str, TriageView] = {}
         self.run_state: RunState | None = None
         self.run_session: RunSession | None = None
@@ -267,8 +283,9 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             from console.screens.error_dialog import ErrorDialog
 
             error = event.worker.error
-            self.push_screen(ErrorDialog(f"{event.worker.name or 'background task'} failed",
-                                         f"{type(error).__name__}: {error}"))
+            self.push_screen(
+                ErrorDialog(f"{event.worker.name or 'background task'} failed", f"{type(error).__name__}: {error}")
+            )
 
     # ---------------------------------------------------------------- incidents and the timeline
     def on_incidents_changed(self, message: IncidentsChanged) -> None:
@@ -290,8 +307,9 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     def open_incident_for(self, node: str | None) -> Incident | None:
         if node is None:
             return None
-        return next((incident for incident in self.incidents.values()
-                     if incident.target == node and incident.is_open), None)
+        return next(
+            (incident for incident in self.incidents.values() if incident.target == node and incident.is_open), None
+        )
 
     def incident_for(self, node: str | None) -> Incident | None:
         """The node's open incident, else the one of this session that ended last on it."""
@@ -333,15 +351,22 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         else:
             verdict = "yes" if step.answer else "no"
             kind = "override" if step.overridden else "answer"
-            self._fleet_event(IncidentEvent(moment, kind, f"{step.question} {verdict} ({step.probe.evidence})",
-                                            view.node_name))
+            self._fleet_event(
+                IncidentEvent(moment, kind, f"{step.question} {verdict} ({step.probe.evidence})", view.node_name)
+            )
         found = diagnosis(view)
         if found is None:
             return
         if self.desk.writable:
             start = self.alert_tracker.first_active_at(view.node_name)
-            story = [event for event in self.events if event.node == view.node_name and start is not None
-                     and event.time >= start and event.kind in ("alert", "alert_cleared")]
+            story = [
+                event
+                for event in self.events
+                if event.node == view.node_name
+                and start is not None
+                and event.time >= start
+                and event.kind in ("alert", "alert_cleared")
+            ]
             self.desk.concluded(view.node_name, found, story, moment)
         else:
             what = f"{found.severity}: {found.summary}" if found.severity else f"no fault found ({found.summary})"
@@ -352,19 +377,35 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         if self.desk.writable:
             self.desk.undone(view.node_name, step.question, moment)
         else:
-            self._fleet_event(IncidentEvent(moment, "answer_undone", f"undid the answer to {step.question}",
-                                            view.node_name))
+            self._fleet_event(
+                IncidentEvent(moment, "answer_undone", f"undid the answer to {step.question}", view.node_name)
+            )
 
     # ---------------------------------------------------------------- actions
     def on_refused_action(self, message: RefusedAction) -> None:
         self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.dashboard and action in ("show_screen", "show_node", "pick_playbook", "start_run", "plan_run", "cancel_run", "resume_run",
-                                         "export_report", "triage_node", "silence_alert"):
+        if self.dashboard and action in (
+            "show_screen",
+            "show_node",
+            "pick_playbook",
+            "start_run",
+            "plan_run",
+            "cancel_run",
+            "resume_run",
+            "export_report",
+            "triage_node",
+            "silence_alert",
+        ):
             return False
-        if not self.capabilities.can_write and action in ("start_run", "resume_run", "export_report",
-                                                          "silence_alert", "pick_playbook"):
+        if not self.capabilities.can_write and action in (
+            "start_run",
+            "resume_run",
+            "export_report",
+            "silence_alert",
+            "pick_playbook",
+        ):
             return False
         return True
 
@@ -393,7 +434,7 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             self.action_show_screen(message.screen)
 
     def action_pick_playbook(self) -> None:
-        """"Run playbook…" (the palette): any playbook of the library on a node, its dry-run plan shown first."""
+        """ "Run playbook…" (the palette): any playbook of the library on a node, its dry-run plan shown first."""
         from console.screens.playbook_picker import PlaybookPicker
 
         if not self.permitted(self.capabilities.require_write, "run a playbook"):
@@ -403,8 +444,10 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             return
         snapshot = self.snapshot
         engines = {node.name: node.engine for node in snapshot.nodes} if snapshot is not None else {}
-        nodes = [(name, engines.get(name) or (spec.engine if spec.engine else None))
-                 for name, spec in self.launcher.nodes.items()]
+        nodes = [
+            (name, engines.get(name) or (spec.engine if spec.engine else None))
+            for name, spec in self.launcher.nodes.items()
+        ]
         others = [name for name in engines if name not in self.launcher.nodes]
         nodes += [(name, engines[name]) for name in others]
 
@@ -492,9 +535,12 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     # ---------------------------------------------------------------- command palette
     def get_system_commands(self, screen: Screen[object]) -> Sequence[SystemCommand]:  # type: ignore[override]
         here = str(getattr(screen, "SCREEN_LABEL", "")).lower()
-        commands = [SystemCommand(command.title, command.help, partial(self.run_action, command.action))
-                    for command in COMMANDS
-                    if allowed(command, read_only=self.capabilities.read_only, dashboard=self.dashboard, screen=here)]
-        commands.append(SystemCommand("Theme", "Change the colours (dark, light, wall, colorblind)",
-                                      self.action_change_theme))
+        commands = [
+            SystemCommand(command.title, command.help, partial(self.run_action, command.action))
+            for command in COMMANDS
+            if allowed(command, read_only=self.capabilities.read_only, dashboard=self.dashboard, screen=here)
+        ]
+        commands.append(
+            SystemCommand("Theme", "Change the colours (dark, light, wall, colorblind)", self.action_change_theme)
+        )
         return commands

@@ -47,21 +47,29 @@ class _Parser(argparse.ArgumentParser):
 def _common_options() -> argparse.ArgumentParser:
     """Options accepted before the command and after it (SUPPRESS: a later parser keeps an earlier value)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS,
-                        help="configuration file (default: $DRCONSOLE_CONFIG, then ./drconsole.toml, then "
-                             "$XDG_CONFIG_HOME/drconsole/drconsole.toml (~/.config by default), "
-                             "then the demo workspace)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print exactly one JSON object on stdout")
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $DRCONSOLE_CONFIG, then ./drconsole.toml, then "
+        "$XDG_CONFIG_HOME/drconsole/drconsole.toml (~/.config by default), "
+        "then the demo workspace)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print exactly one JSON object on stdout"
+    )
     return common
 
 
 def _data_dir(parser: argparse.ArgumentParser, *, engine_option: bool = True) -> None:
-    parser.add_argument("--data-dir", required=True, type=absolute_path, metavar="D",
-                        help="the engine's data directory")
+    parser.add_argument(
+        "--data-dir", required=True, type=absolute_path, metavar="D", help="the engine's data directory"
+    )
     if engine_option:
-        parser.add_argument("--engine", choices=BACKENDS, default=None,
-                            help="fail unless the data dir holds this backend")
+        parser.add_argument(
+            "--engine", choices=BACKENDS, default=None, help="fail unless the data dir holds this backend"
+        )
 
 
 def _confirm(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -73,8 +81,7 @@ def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     sub: Any = engine.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help_text,
-                                                         description=help_text)
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         return parser
 
     init = add("init", "create a new, empty data directory")
@@ -91,21 +98,29 @@ def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     delete = add("delete", "delete KEY")
     _data_dir(delete)
     delete.add_argument("key", metavar="KEY")
-    load = add("import", 'write every {"key": str, "value": str} line of a JSONL file; bytes that are not '
-                         'UTF-8 come as "key_b64"/"value_b64" (base64). The whole file is checked first: '
-                         'one malformed line and nothing is imported')
+    load = add(
+        "import",
+        'write every {"key": str, "value": str} line of a JSONL file; bytes that are not '
+        'UTF-8 come as "key_b64"/"value_b64" (base64). The whole file is checked first: '
+        "one malformed line and nothing is imported",
+    )
     _data_dir(load)
     load.add_argument("--input", required=True, type=absolute_path, metavar="F.jsonl")
     load.add_argument("--batch", type=int, default=1000, help=argparse.SUPPRESS)
-    dump = add("export", 'write all live keys, sorted by key, as {"key": str, "value": str} lines to a JSONL '
-                         'file (\'-\': stdout); bytes that are not UTF-8 go base64-encoded under '
-                         '"key_b64"/"value_b64"')
+    dump = add(
+        "export",
+        'write all live keys, sorted by key, as {"key": str, "value": str} lines to a JSONL '
+        "file ('-': stdout); bytes that are not UTF-8 go base64-encoded under "
+        '"key_b64"/"value_b64"',
+    )
     _data_dir(dump)
     dump.add_argument("--output", required=True, metavar="F.jsonl")
     _data_dir(add("stats", "keys, disk, memory, WAL size and last LSN"))
     _data_dir(add("verify", "check every checksum and invariant (read-only; exit 1 on a problem)"))
-    for name, help_text in (("flush", "make the store durable on its own and recycle covered WAL"),
-                            ("compact", "compact the store")):
+    for name, help_text in (
+        ("flush", "make the store durable on its own and recycle covered WAL"),
+        ("compact", "compact the store"),
+    ):
         command = add(name, help_text)
         _data_dir(command)
         _confirm(command, "accepted for symmetry; not needed")
@@ -117,11 +132,13 @@ def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 def _wal_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     wal = commands.add_parser("wal", parents=[common], help="inspect and repair the write-ahead log")
     sub: Any = wal.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
-    validate = sub.add_parser("validate", parents=[common],
-                              help="check every WAL record (read-only; exit 1 on a problem)")
+    validate = sub.add_parser(
+        "validate", parents=[common], help="check every WAL record (read-only; exit 1 on a problem)"
+    )
     _data_dir(validate, engine_option=False)
-    truncate = sub.add_parser("truncate", parents=[common],
-                              help="cut the WAL at the first bad record; the tail goes to quarantine")
+    truncate = sub.add_parser(
+        "truncate", parents=[common], help="cut the WAL at the first bad record; the tail goes to quarantine"
+    )
     _data_dir(truncate, engine_option=False)
     _confirm(truncate, "confirm the truncation (destructive)")
 
@@ -129,8 +146,13 @@ def _wal_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 class _VersionAction(argparse.Action):
     """``--version``: the distribution's version, looked up only when asked (importlib.metadata is slow)."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         parser._print_message(f"drconsole {version()}\n", sys.stdout)
         parser.exit()
 
@@ -155,8 +177,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; given a ``command`` that a module registers, only that command
     (its arguments, help and errors are the same; the top level then knows no other command)."""
     common = _common_options()
-    parser = _Parser(prog="drconsole", parents=[common],
-                     description="Disaster-recovery console for drconsole storage engines.")
+    parser = _Parser(
+        prog="drconsole", parents=[common], description="Disaster-recovery console for drconsole storage engines."
+    )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     commands: Any = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     modules = [module for module, words in _REGISTERED_BY.items() if command in words]
@@ -168,8 +191,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         dashboard = commands.add_parser("dashboard", parents=[common], help="read-only status board")
         dashboard.add_argument("--theme", metavar="NAME")
         demo = commands.add_parser("demo", parents=[common], help="open the console on a demo fleet (made if needed)")
-        demo.add_argument("--workspace", type=absolute_path, metavar="DIR", default=None,
-                          help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)")
+        demo.add_argument(
+            "--workspace",
+            type=absolute_path,
+            metavar="DIR",
+            default=None,
+            help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)",
+        )
         demo.add_argument("--theme", metavar="NAME")
         _engine_commands(commands, common)
         _wal_commands(commands, common)
@@ -182,7 +210,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
     """The parser ``argv`` needs: one command's, unless a top-level --help or --version comes first."""
     command = _command_of(argv)
-    before = argv[:argv.index(command)] if command is not None else argv
+    before = argv[: argv.index(command)] if command is not None else argv
     if any(word in ("-h", "--help", "--version") for word in before):
         command = None
     return build_parser(command)
@@ -190,8 +218,10 @@ def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
 
 # (command, action) -> (module, function); modules are imported only for the command run.
 _HANDLERS: dict[tuple[str | None, str | None], tuple[str, str]] = {
-    **{("engine", action): ("console.cli_engine", f"run_{action}")
-       for action in ("init", "put", "get", "delete", "stats", "verify", "flush", "compact", "repair")},
+    **{
+        ("engine", action): ("console.cli_engine", f"run_{action}")
+        for action in ("init", "put", "get", "delete", "stats", "verify", "flush", "compact", "repair")
+    },
     ("engine", "import"): ("console.cli_engine", "run_import"),
     ("engine", "export"): ("console.cli_engine", "run_export"),
     ("wal", "validate"): ("console.cli_wal", "run_validate"),
@@ -217,8 +247,9 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output],
 def _render_failure(exc: BaseException, output: Output, command: str | None = None) -> int:
     """Turn any exception into the one-line error of the contract (no traceback, ever)."""
     if isinstance(exc, KeyboardInterrupt):
-        return output.error("interrupted", hint="nothing more was done after the interrupt",
-                            exit_code=130, kind="interrupted")
+        return output.error(
+            "interrupted", hint="nothing more was done after the interrupt", exit_code=130, kind="interrupted"
+        )
     try:
         from engines.errors import DrconsoleError, map_os_error
     except Exception:  # noqa: BLE001 - the engines package itself failed to import
@@ -226,19 +257,27 @@ def _render_failure(exc: BaseException, output: Output, command: str | None = No
     if map_os_error is not None and isinstance(exc, OSError):
         exc = map_os_error(exc, "accessing the file system")
     if DrconsoleError is not None and isinstance(exc, DrconsoleError):
-        return output.error(exc.message, hint=exc.hint or _default_hint(exc.exit_code, command),
-                            exit_code=exc.exit_code, kind=type(exc).__name__)
-    return output.error(f"unexpected {type(exc).__name__}: {exc}",
-                        hint="this is a bug in drconsole; please report it with the command you ran",
-                        exit_code=EXIT_PROBLEM, kind=type(exc).__name__)
+        return output.error(
+            exc.message,
+            hint=exc.hint or _default_hint(exc.exit_code, command),
+            exit_code=exc.exit_code,
+            kind=type(exc).__name__,
+        )
+    return output.error(
+        f"unexpected {type(exc).__name__}: {exc}",
+        hint="this is a bug in drconsole; please report it with the command you ran",
+        exit_code=EXIT_PROBLEM,
+        kind=type(exc).__name__,
+    )
 
 
 def _default_hint(exit_code: int, command: str | None = None) -> str:
     """What to do next when the error itself did not say; a backup's problem points at backup verify."""
     if command == "backup":
-        return {1: "run `drconsole backup verify --repo R` for details",
-                3: "check the --repo and --data-dir paths and that no other process holds them"}.get(
-            exit_code, _default_hint(exit_code))
+        return {
+            1: "run `drconsole backup verify --repo R` for details",
+            3: "check the --repo and --data-dir paths and that no other process holds them",
+        }.get(exit_code, _default_hint(exit_code))
     return {
         1: "run `drconsole engine verify --data-dir D` for details",
         2: "check the command's arguments with --help",
@@ -264,8 +303,7 @@ def _check_text(args: argparse.Namespace) -> None:
                     shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
                 except UnicodeEncodeError:
                     shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
-                raise UsageError(f"{option}: {shown[:80]} is not valid UTF-8 text", "drconsole",
-                                 hint="pass UTF-8 text")
+                raise UsageError(f"{option}: {shown[:80]} is not valid UTF-8 text", "drconsole", hint="pass UTF-8 text")
             if isinstance(text, str) and "\0" in text:
                 raise UsageError(f"--{name.replace('_', '-')}: a NUL byte is not allowed", "drconsole")
 
@@ -314,8 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_audited(args, output, _handler(args))
     except UsageError as exc:
         where = exc.prog.removeprefix("drconsole").strip()  # "engine get", or "" at the top level
-        return output.error(f"{where}: {exc.message}" if where else exc.message, hint=exc.hint,
-                            exit_code=EXIT_USAGE, kind="UsageError")
+        return output.error(
+            f"{where}: {exc.message}" if where else exc.message, hint=exc.hint, exit_code=EXIT_USAGE, kind="UsageError"
+        )
     except SystemExit as exc:  # --help prints and exits 0
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
     except BrokenPipeError:

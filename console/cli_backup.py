@@ -32,61 +32,115 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
         return backup.add(name, help_text, _with_access(func))
 
     def repo(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--repo", required=True, type=repository, metavar="R",
-                            help="the backup repository: a directory, or sftp://USER@HOST[:PORT]/PATH")
-        parser.add_argument("--ssh-key", type=absolute_path, metavar="FILE",
-                            help="private key for an sftp:// repository (default: ~/.ssh/config, "
-                                 "IdentityFile and the default keys, as ssh does)")
-        parser.add_argument("--encrypt-key", type=absolute_path, metavar="FILE",
-                            help="32-byte key file: archives and archived WAL are stored AES-256-GCM encrypted; "
-                                 "restore and verify of an encrypted repository need it")
-        parser.add_argument("--sign-key", type=absolute_path, metavar="FILE",
-                            help="ed25519 key (ssh-keygen -t ed25519): create signs each backup with it; verify "
-                                 "and restore (private or .pub) pin the key the repository must record")
+        parser.add_argument(
+            "--repo",
+            required=True,
+            type=repository,
+            metavar="R",
+            help="the backup repository: a directory, or sftp://USER@HOST[:PORT]/PATH",
+        )
+        parser.add_argument(
+            "--ssh-key",
+            type=absolute_path,
+            metavar="FILE",
+            help="private key for an sftp:// repository (default: ~/.ssh/config, "
+            "IdentityFile and the default keys, as ssh does)",
+        )
+        parser.add_argument(
+            "--encrypt-key",
+            type=absolute_path,
+            metavar="FILE",
+            help="32-byte key file: archives and archived WAL are stored AES-256-GCM encrypted; "
+            "restore and verify of an encrypted repository need it",
+        )
+        parser.add_argument(
+            "--sign-key",
+            type=absolute_path,
+            metavar="FILE",
+            help="ed25519 key (ssh-keygen -t ed25519): create signs each backup with it; verify "
+            "and restore (private or .pub) pin the key the repository must record",
+        )
 
-    create = add("create", "take a hot full backup (or, with --incremental, archive the sealed WAL); a data dir "
-                           "a running node serves is backed up by that node (its admin API, found through "
-                           "node-agent.json in the data dir)", run_create)
+    create = add(
+        "create",
+        "take a hot full backup (or, with --incremental, archive the sealed WAL); a data dir "
+        "a running node serves is backed up by that node (its admin API, found through "
+        "node-agent.json in the data dir)",
+        run_create,
+    )
     create.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
     repo(create)
-    create.add_argument("--incremental", action="store_true",
-                        help="seal the WAL segment being written and archive every segment not archived yet")
-    create.add_argument("--copy", dest="copies", action="append", type=repository, default=[], metavar="R2",
-                        help="also keep every backup and archived WAL segment in R2 (recorded in the repository: "
-                             "later writers copy there too; repeatable)")
+    create.add_argument(
+        "--incremental",
+        action="store_true",
+        help="seal the WAL segment being written and archive every segment not archived yet",
+    )
+    create.add_argument(
+        "--copy",
+        dest="copies",
+        action="append",
+        type=repository,
+        default=[],
+        metavar="R2",
+        help="also keep every backup and archived WAL segment in R2 (recorded in the repository: "
+        "later writers copy there too; repeatable)",
+    )
     listing = add("list", "every backup with its age, size, LSNs and verified state", run_list)
     repo(listing)
-    listing.add_argument("--from", dest="tier", choices=TIER_CHOICES, metavar="TIER",
-                         help="only this tier: daily, weekly or monthly")
+    listing.add_argument(
+        "--from", dest="tier", choices=TIER_CHOICES, metavar="TIER", help="only this tier: daily, weekly or monthly"
+    )
     listing.add_argument("--date", metavar="YYYY-MM-DD", help="only backups taken on this date (UTC)")
-    verify = add("verify", "check every checksum without restoring (no ID: everything; an ID: what restoring "
-                           "it needs); exit 1 on a problem", run_verify)
+    verify = add(
+        "verify",
+        "check every checksum without restoring (no ID: everything; an ID: what restoring "
+        "it needs); exit 1 on a problem",
+        run_verify,
+    )
     repo(verify)
     verify.add_argument("backup_id", nargs="?", metavar="ID|latest")
     verify.add_argument("--quick", action="store_true", help="sizes and metadata only; read no data")
-    restore = add("restore", "restore a backup into a new data dir, or recover to a point in time "
-                             "(--until / --until-lsn)", run_restore)
+    restore = add(
+        "restore",
+        "restore a backup into a new data dir, or recover to a point in time (--until / --until-lsn)",
+        run_restore,
+    )
     repo(restore)
     restore.add_argument("backup_id", nargs="?", metavar="ID|latest")
-    restore.add_argument("--from", dest="tier", choices=TIER_CHOICES, metavar="TIER",
-                         help="the newest full backup of this tier (daily, weekly, monthly) instead of an ID")
-    restore.add_argument("--date", metavar="YYYY-MM-DD",
-                         help="with --from (or alone): the newest full backup taken on this date (UTC)")
+    restore.add_argument(
+        "--from",
+        dest="tier",
+        choices=TIER_CHOICES,
+        metavar="TIER",
+        help="the newest full backup of this tier (daily, weekly, monthly) instead of an ID",
+    )
+    restore.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="with --from (or alone): the newest full backup taken on this date (UTC)"
+    )
     restore.add_argument("--data-dir", required=True, type=absolute_path, metavar="D2")
     target = restore.add_mutually_exclusive_group()
     target.add_argument("--until", metavar="ISO8601", help="recover to this time (UTC when no zone is given)")
     target.add_argument("--until-lsn", type=whole_number, metavar="N", help="recover to this LSN")
-    restore.add_argument("--replace", action="store_true",
-                         help="restore over an existing data dir; the old one moves to <parent>/.quarantine/")
-    prune = add("prune", "apply retention (default 7 daily, 4 weekly, 12 monthly); without --yes, only "
-                         "print what would be removed", run_prune)
+    restore.add_argument(
+        "--replace",
+        action="store_true",
+        help="restore over an existing data dir; the old one moves to <parent>/.quarantine/",
+    )
+    prune = add(
+        "prune",
+        "apply retention (default 7 daily, 4 weekly, 12 monthly); without --yes, only print what would be removed",
+        run_prune,
+    )
     repo(prune)
     prune.add_argument("--keep-daily", type=whole_number, default=7, metavar="N")
     prune.add_argument("--keep-weekly", type=whole_number, default=4, metavar="N")
     prune.add_argument("--keep-monthly", type=whole_number, default=12, metavar="N")
     prune.add_argument("--yes", action="store_true", help="remove the backups the policy drops")
-    schedule = add("schedule", "print (with --install: write) a systemd timer + service and the cron line "
-                               "for daily backups", run_schedule)
+    schedule = add(
+        "schedule",
+        "print (with --install: write) a systemd timer + service and the cron line for daily backups",
+        run_schedule,
+    )
     schedule.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
     repo(schedule)
     schedule.add_argument("--on-calendar", default="*-*-* 02:00:00", metavar="SPEC", help="systemd OnCalendar")
@@ -129,17 +183,24 @@ class _ProgressBar:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                  TextColumn("{task.fields[amount]}"), TimeRemainingColumn(),
-                                  console=Console(file=sys.stderr), transient=True)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[amount]}"),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
 
     def __enter__(self) -> _ProgressBar:
         if self._progress is not None:
             self._progress.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()
 
@@ -200,26 +261,35 @@ def run_create(args: argparse.Namespace, output: Output | None = None) -> int:
         if payload.get("backup_id") is None:
             text = f"incremental backup of {args.data_dir}: nothing new to archive{where}"
         else:
-            text = (f"{payload.get('type')} backup {payload['backup_id']} of {args.data_dir}{where}: "
-                    f"{size_readable(int(payload.get('size_bytes') or 0))}, LSN {payload.get('lsn_start')}.."
-                    f"{payload.get('lsn_end')}\n  {payload.get('path')}")
+            text = (
+                f"{payload.get('type')} backup {payload['backup_id']} of {args.data_dir}{where}: "
+                f"{size_readable(int(payload.get('size_bytes') or 0))}, LSN {payload.get('lsn_start')}.."
+                f"{payload.get('lsn_end')}\n  {payload.get('path')}"
+            )
         out.result(payload, text)
         return EXIT_OK
     with _progress(args) as bar:
-        result = create_backup(args.repo, data_dir=args.data_dir, incremental=args.incremental,
-                               progress=bar.callback)
+        result = create_backup(args.repo, data_dir=args.data_dir, incremental=args.incremental, progress=bar.callback)
     payload = result.to_json()
     if result.backup_id is None:
         text = f"incremental backup of {args.data_dir}: nothing new to archive (WAL ends at LSN {result.lsn_end})"
     else:
-        archived = (f"{result.archived_segments} WAL segment(s) archived, " if result.type == "full" else
-                    f"the WAL archived since the last backup ({result.archived_segments} segment(s) by this run), ")
-        text = (f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
-                f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
-                f"{archived}{result.duration_seconds:.2f} s\n  {result.path}")
+        archived = (
+            f"{result.archived_segments} WAL segment(s) archived, "
+            if result.type == "full"
+            else f"the WAL archived since the last backup ({result.archived_segments} segment(s) by this run), "
+        )
+        text = (
+            f"{result.type} backup {result.backup_id} ({result.tier}) of {args.data_dir}: "
+            f"{size_readable(result.size_bytes)}, LSN {result.lsn_start}..{result.lsn_end}, "
+            f"{archived}{result.duration_seconds:.2f} s\n  {result.path}"
+        )
     for copy in result.copies:
-        text += (f"\n  copy {copy['repo']}: {copy['files_copied']} file(s) copied" if copy["ok"]
-                 else f"\n  copy {copy['repo']}: FAILED: {copy['error']}")
+        text += (
+            f"\n  copy {copy['repo']}: {copy['files_copied']} file(s) copied"
+            if copy["ok"]
+            else f"\n  copy {copy['repo']}: FAILED: {copy['error']}"
+        )
     out.result(payload, text)
     return EXIT_OK if all(copy["ok"] for copy in result.copies) else EXIT_PROBLEM
 
@@ -239,24 +309,47 @@ def run_list(args: argparse.Namespace, output: Output | None = None) -> int:
     rows = [("ID", "TYPE", "TIER", "AGE", "SIZE", "LSN", "VERIFIED", *(("COPIES",) if listing.copies else ()))]
     for item in listing.backups:
         if item.get("error"):
-            rows.append((item["backup_id"], "?", item["tier"], "-", "-", "-", "unreadable: " + item["error"],
-                         *(("-",) if listing.copies else ())))
+            rows.append(
+                (
+                    item["backup_id"],
+                    "?",
+                    item["tier"],
+                    "-",
+                    "-",
+                    "-",
+                    "unreadable: " + item["error"],
+                    *(("-",) if listing.copies else ()),
+                )
+            )
             continue
         where = (f"{len(item['locations']) - 1}/{len(listing.copies)}",) if listing.copies else ()
-        rows.append((item["backup_id"], item["type"], item["tier"], _age(item["age_seconds"]),
-                     item["size_readable"], f"{item['lsn_start']}..{item['lsn_end']}",
-                     "yes" if item["verified"] else item["restorability"].lower(), *where))
+        rows.append(
+            (
+                item["backup_id"],
+                item["type"],
+                item["tier"],
+                _age(item["age_seconds"]),
+                item["size_readable"],
+                f"{item['lsn_start']}..{item['lsn_end']}",
+                "yes" if item["verified"] else item["restorability"].lower(),
+                *where,
+            )
+        )
     widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
     lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
     if len(rows) == 1:
         which = ", ".join(part for part in (args.tier, f"taken on {args.date}" if args.date else "") if part)
         lines = [f"no backups{f' ({which})' if which else ''} in {listing.repo}"]
-    wal = (f"WAL archive: {listing.wal_segments} segment(s), LSN {listing.wal_first_lsn}..{listing.wal_last_lsn}"
-           if listing.wal_segments else "WAL archive: empty")
+    wal = (
+        f"WAL archive: {listing.wal_segments} segment(s), LSN {listing.wal_first_lsn}..{listing.wal_last_lsn}"
+        if listing.wal_segments
+        else "WAL archive: empty"
+    )
     lines += [wal, f"recoverable window: {listing.window}"]
     for copy in listing.copies:
-        lines.append(f"copy {copy['repo']}: " + (f"{copy['backups']} backup(s)" if copy["reachable"]
-                                                  else "UNREACHABLE"))
+        lines.append(
+            f"copy {copy['repo']}: " + (f"{copy['backups']} backup(s)" if copy["reachable"] else "UNREACHABLE")
+        )
     out.result(listing.to_json(), "\n".join(lines))
     return EXIT_OK
 
@@ -307,15 +400,25 @@ def run_restore(args: argparse.Namespace, output: Output | None = None) -> int:
 
         raise InvalidArgumentError("name a backup ID or --from/--date, not both")
     with _progress(args) as bar:
-        result = restore_backup(args.repo, args.data_dir, reference=args.backup_id, until_ns=until_ns,
-                                until_lsn=args.until_lsn, replace=args.replace, progress=bar.callback,
-                                tier=args.tier, on_date=on_date)
+        result = restore_backup(
+            args.repo,
+            args.data_dir,
+            reference=args.backup_id,
+            until_ns=until_ns,
+            until_lsn=args.until_lsn,
+            replace=args.replace,
+            progress=bar.callback,
+            tier=args.tier,
+            on_date=on_date,
+        )
     payload = result.to_json()
     what = "recovered" if result.type == "pitr" else "restored"
-    text = (f"{what} {args.data_dir} from {result.backup_id}: LSN {result.lsn}"
-            + (f" ({payload['timestamp']})" if payload["timestamp"] else "")
-            + (f", {result.replayed_records} WAL record(s) replayed" if result.type == "pitr" else "")
-            + f", {result.duration_seconds:.2f} s")
+    text = (
+        f"{what} {args.data_dir} from {result.backup_id}: LSN {result.lsn}"
+        + (f" ({payload['timestamp']})" if payload["timestamp"] else "")
+        + (f", {result.replayed_records} WAL record(s) replayed" if result.type == "pitr" else "")
+        + f", {result.duration_seconds:.2f} s"
+    )
     if result.quarantine is not None:
         text += f"\n  the previous data dir is in {result.quarantine}"
     out.result(payload, text)
@@ -346,14 +449,24 @@ def run_schedule(args: argparse.Namespace, output: Output | None = None) -> int:
     from engines.backup import build_schedule, install_schedule
 
     out = output_for(args, output)
-    options = [word for flag, value in (("--ssh-key", args.ssh_key), ("--encrypt-key", args.encrypt_key),
-                                        ("--sign-key", args.sign_key))
-               if value is not None for word in (flag, str(value))]
-    schedule = build_schedule(args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name,
-                              repo_options=options)
+    options = [
+        word
+        for flag, value in (
+            ("--ssh-key", args.ssh_key),
+            ("--encrypt-key", args.encrypt_key),
+            ("--sign-key", args.sign_key),
+        )
+        if value is not None
+        for word in (flag, str(value))
+    ]
+    schedule = build_schedule(
+        args.data_dir, args.repo, on_calendar=args.on_calendar, cron=args.cron, name=args.name, repo_options=options
+    )
     payload = schedule.to_json()
-    text = (f"# {schedule.service_name}\n{schedule.service}\n# {schedule.timer_name}\n{schedule.timer}\n"
-            f"# or, with cron:\n{schedule.cron}\n")
+    text = (
+        f"# {schedule.service_name}\n{schedule.service}\n# {schedule.timer_name}\n{schedule.timer}\n"
+        f"# or, with cron:\n{schedule.cron}\n"
+    )
     if args.install:
         written = install_schedule(schedule, args.unit_dir)
         payload["installed"] = [str(path) for path in written]

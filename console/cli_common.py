@@ -14,8 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "CommandGroup", "absolute_path", "add_command", "listen_port", "port_number", "repository",
-           "whole_number", "positive_int", "positive_seconds"]
+__all__ = [
+    "BACKENDS",
+    "CommandGroup",
+    "absolute_path",
+    "add_command",
+    "listen_port",
+    "port_number",
+    "repository",
+    "whole_number",
+    "positive_int",
+    "positive_seconds",
+]
 
 # The engine backends by name; spelled out rather than asked of ``engines``, which the parser must not import.
 BACKENDS = ("cow", "lsm", "rocksdb")
@@ -110,16 +120,25 @@ def _own_json(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         parser.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
-def add_command(subparsers: Any, name: str, help_text: str, func: Callable[..., int],
-                common: argparse.ArgumentParser | None = None, *, description: str | None = None,
-                ) -> argparse.ArgumentParser:
+def add_command(
+    subparsers: Any,
+    name: str,
+    help_text: str,
+    func: Callable[..., int],
+    common: argparse.ArgumentParser | None = None,
+    *,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
     """A top-level command without actions (``triage``); running it calls ``func(args, output)``.
 
     Without ``common`` it gets its own ``--json``, as a ``CommandGroup``'s actions do.
     """
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, parents=[common] if common is not None else [], help=help_text,
-        description=help_text if description is None else description)
+        name,
+        parents=[common] if common is not None else [],
+        help=help_text,
+        description=help_text if description is None else description,
+    )
     if common is None:
         _own_json(parser, suppress=True)
     parser.set_defaults(func=func)
@@ -137,28 +156,39 @@ class CommandGroup:
     ``description``: the command's ``--help`` text when it says more than ``help_text``.
     """
 
-    def __init__(self, subparsers: Any, name: str, help_text: str,
-                 common: argparse.ArgumentParser | None = None, *, description: str | None = None,
-                 json_on_group: bool = False) -> None:
+    def __init__(
+        self,
+        subparsers: Any,
+        name: str,
+        help_text: str,
+        common: argparse.ArgumentParser | None = None,
+        *,
+        description: str | None = None,
+        json_on_group: bool = False,
+    ) -> None:
         self.parents = [common] if common is not None else []
         self.own_json = common is None
         self.json_on_group = json_on_group
         options: dict[str, Any] = {"description": description} if description is not None else {}
-        self.parser: argparse.ArgumentParser = subparsers.add_parser(name, parents=self.parents, help=help_text,
-                                                                     **options)
+        self.parser: argparse.ArgumentParser = subparsers.add_parser(
+            name, parents=self.parents, help=help_text, **options
+        )
         if self.own_json and json_on_group:
             _own_json(self.parser, suppress=True)
-        self._actions: Any = self.parser.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                                        parser_class=type(self.parser))
+        self._actions: Any = self.parser.add_subparsers(
+            dest="action", metavar="ACTION", required=True, parser_class=type(self.parser)
+        )
 
-    def add(self, name: str, help_text: str, func: Callable[..., int], *,
-            description: str | None = None) -> argparse.ArgumentParser:
+    def add(
+        self, name: str, help_text: str, func: Callable[..., int], *, description: str | None = None
+    ) -> argparse.ArgumentParser:
         """The parser of action ``name``; running it calls ``func(args, output)``.
 
         ``description``: its ``--help`` text when it says more than ``help_text`` (the default).
         """
         parser: argparse.ArgumentParser = self._actions.add_parser(
-            name, parents=self.parents, help=help_text, description=help_text if description is None else description)
+            name, parents=self.parents, help=help_text, description=help_text if description is None else description
+        )
         if self.own_json:
             _own_json(parser, suppress=self.json_on_group)
         parser.set_defaults(func=func)

@@ -24,5 +24,9 @@ def run_console(args: argparse.Namespace, out: Output) -> int:
 
     config, _source = resolve_config(getattr(args, "config", None))
     dashboard = args.command == "dashboard"
-    return run_app("dashboard" if dashboard else "interactive", getattr(args, "theme", None),
-                   dashboard or bool(getattr(args, "read_only", False)), config)
+    return run_app(
+        "dashboard" if dashboard else "interactive",
+        getattr(args, "theme", None),
+        dashboard or bool(getattr(args, "read_only", False)),
+        config,
+    )

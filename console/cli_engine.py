@@ -30,8 +30,18 @@ from engines.reports import VerifyReport
 from engines.transfer import encode_field, encode_row, export_jsonl, import_jsonl, validate_jsonl
 
 __all__ = [
-    "run_init", "run_put", "run_get", "run_delete", "run_import", "run_export",
-    "run_stats", "run_verify", "run_flush", "run_compact", "run_repair", "as_bytes",
+    "run_init",
+    "run_put",
+    "run_get",
+    "run_delete",
+    "run_import",
+    "run_export",
+    "run_stats",
+    "run_verify",
+    "run_flush",
+    "run_compact",
+    "run_repair",
+    "as_bytes",
 ]
 
 
@@ -44,14 +54,17 @@ def as_bytes(text: str, what: str) -> bytes:
     try:
         data = text.encode("utf-8", errors="surrogateescape")
     except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(f"the {what} {text!r} is not valid text",
-                                   hint="pass UTF-8 text; use `engine import` with key_b64/value_b64 for binary") from exc
+        raise InvalidArgumentError(
+            f"the {what} {text!r} is not valid text",
+            hint="pass UTF-8 text; use `engine import` with key_b64/value_b64 for binary",
+        ) from exc
     limit = MAX_KEY_BYTES if what == "key" else MAX_VALUE_BYTES
     if what == "key" and not data:
         raise InvalidArgumentError("empty keys are not allowed", hint="give a key of at least one byte")
     if len(data) > limit:
-        raise InvalidArgumentError(f"the {what} is {len(data)} bytes, over the {limit}-byte limit",
-                                   hint=f"shorten the {what}")
+        raise InvalidArgumentError(
+            f"the {what} is {len(data)} bytes, over the {limit}-byte limit", hint=f"shorten the {what}"
+        )
     return data
 
 
@@ -61,8 +74,9 @@ def _backend_module(what: str) -> Iterator[None]:
     try:
         yield
     except ModuleNotFoundError as exc:
-        raise UnsupportedFormatError(f"{what}: the backend is not available in this build ({exc})",
-                                     hint="use a drconsole build that includes it") from exc
+        raise UnsupportedFormatError(
+            f"{what}: the backend is not available in this build ({exc})", hint="use a drconsole build that includes it"
+        ) from exc
 
 
 def _open(args: argparse.Namespace, mode: str) -> Engine:
@@ -104,8 +118,10 @@ def run_init(args: argparse.Namespace, out: Output) -> int:
     except OSError as exc:
         raise map_os_error(exc, f"reading {path}") from exc
     if path.exists() and not was_empty:  # before anything else, whichever backend was asked for
-        raise InvalidArgumentError(f"{path} already exists and is not empty",
-                                   hint="choose a new path; an existing data dir is opened by the other engine commands")
+        raise InvalidArgumentError(
+            f"{path} already exists and is not empty",
+            hint="choose a new path; an existing data dir is opened by the other engine commands",
+        )
     try:
         with _backend_module(f"{args.engine} data dir {path}"):
             engine = create_engine(path, backend=args.engine, durability=args.durability)
@@ -113,8 +129,10 @@ def run_init(args: argparse.Namespace, out: Output) -> int:
     except BaseException:
         _undo_init(path, created, was_empty)
         raise
-    out.result({"ok": True, "backend": args.engine, "data_dir": str(path), "durability": args.durability},
-               f"created {args.engine} data dir {path} (durability {args.durability})")
+    out.result(
+        {"ok": True, "backend": args.engine, "data_dir": str(path), "durability": args.durability},
+        f"created {args.engine} data dir {path} (durability {args.durability})",
+    )
     return EXIT_OK
 
 
@@ -166,16 +184,19 @@ def run_import(args: argparse.Namespace, out: Output) -> int:
     with _open(args, "rw") as engine:
         written = import_jsonl(engine, args.input, batch=args.batch, validate=False)
         lsn = engine.last_lsn
-    out.result({"ok": True, "records": written, "input": str(args.input), "last_lsn": lsn},
-               f"imported {written} records from {args.input} into {args.data_dir}")
+    out.result(
+        {"ok": True, "records": written, "input": str(args.input), "last_lsn": lsn},
+        f"imported {written} records from {args.input} into {args.data_dir}",
+    )
     return EXIT_OK if written == records else EXIT_PROBLEM
 
 
 def run_export(args: argparse.Namespace, out: Output) -> int:
     if args.output == "-":
         if out.json_mode:
-            raise InvalidArgumentError("--output - writes the records to stdout, which --json needs",
-                                       hint="give a file path with --json")
+            raise InvalidArgumentError(
+                "--output - writes the records to stdout, which --json needs", hint="give a file path with --json"
+            )
         with _open(args, "ro") as engine:
             for key, value in engine.scan():
                 if not is_reserved(key):
@@ -185,8 +206,10 @@ def run_export(args: argparse.Namespace, out: Output) -> int:
     output = Path(args.output).absolute()
     with _open(args, "ro") as engine:
         count = export_jsonl(engine, output)
-    out.result({"ok": True, "records": count, "output": str(output)},
-               f"exported {count} records from {args.data_dir} to {output}")
+    out.result(
+        {"ok": True, "records": count, "output": str(output)},
+        f"exported {count} records from {args.data_dir} to {output}",
+    )
     return EXIT_OK
 
 
@@ -266,23 +289,30 @@ def run_repair(args: argparse.Namespace, out: Output) -> int:
     with _backend_module(f"{backend} data dir {path}"):
         repair = getattr(engine_class(backend), "repair", None)
     if repair is None:
-        return out.error(f"repair is not available for the {backend} backend ({path})",
-                         hint="use `drconsole engine verify` and restore from a backup", exit_code=EXIT_USAGE,
-                         kind="NotAvailable")
+        return out.error(
+            f"repair is not available for the {backend} backend ({path})",
+            hint="use `drconsole engine verify` and restore from a backup",
+            exit_code=EXIT_USAGE,
+            kind="NotAvailable",
+        )
     if not args.yes:
-        raise SafetyRefusal(f"engine repair of {path} is destructive and was not confirmed",
-                            hint=f"re-run with --yes; what repair drops is moved to {path / '.quarantine'}")
+        raise SafetyRefusal(
+            f"engine repair of {path} is destructive and was not confirmed",
+            hint=f"re-run with --yes; what repair drops is moved to {path / '.quarantine'}",
+        )
     try:
         with _backend_module(f"repairing {backend} data dir {path}"):
             report = repair(path)
     except NotImplementedError:
-        return out.error(f"repair is not available for the {backend} backend ({path})",
-                         hint="use `drconsole engine verify` and restore from a backup", exit_code=EXIT_USAGE,
-                         kind="NotAvailable")
+        return out.error(
+            f"repair is not available for the {backend} backend ({path})",
+            hint="use `drconsole engine verify` and restore from a backup",
+            exit_code=EXIT_USAGE,
+            kind="NotAvailable",
+        )
     payload = {"backend": backend, "data_dir": str(path), **_report_payload(report)}
     payload.setdefault("ok", True)
     lines = [f"repaired {backend} data dir {path}"]
     lines += [f"  {name}: {value}" for name, value in payload.items() if name not in ("backend", "data_dir", "ok")]
     out.result(payload, "\n".join(lines))
     return EXIT_OK if payload["ok"] else EXIT_PROBLEM
-

@@ -27,10 +27,18 @@ COLUMNS = ("NODE", "ENGINE", "ROLE", "EPOCH", "LSN", "LAG", "HEALTH", "DISK", "B
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
-    parser = add_command(subparsers, "status", "the configured fleet in one table (exit 1 when a node is unhealthy)",
-                         run_status, common)
-    parser.add_argument("--watch", nargs="?", type=positive_seconds, const=2.0, default=None, metavar="SECONDS",
-                        help="redraw every SECONDS (default 2) until ctrl+c")
+    parser = add_command(
+        subparsers, "status", "the configured fleet in one table (exit 1 when a node is unhealthy)", run_status, common
+    )
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=positive_seconds,
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="redraw every SECONDS (default 2) until ctrl+c",
+    )
 
 
 def _config(args: argparse.Namespace) -> tuple[Path, str]:
@@ -41,8 +49,10 @@ def _config(args: argparse.Namespace) -> tuple[Path, str]:
     if path is None:
         demo = demo_workspace_path() / "drconsole.toml"
         if not demo.is_file():
-            raise InvalidArgumentError("no config found and no demo workspace to show",
-                                       hint="pass --config PATH (or set $DRCONSOLE_CONFIG), or run `drconsole demo` once")
+            raise InvalidArgumentError(
+                "no config found and no demo workspace to show",
+                hint="pass --config PATH (or set $DRCONSOLE_CONFIG), or run `drconsole demo` once",
+            )
         path, source = demo, "demo workspace"
     return path, source
 
@@ -67,18 +77,30 @@ def status_rows(snapshot: Any) -> list[dict[str, Any]]:
     rows = []
     for node in snapshot.nodes:
         backup_age = node.backup.age_seconds(snapshot.taken_at)
-        rows.append({
-            "name": node.name, "engine": node.engine, "role": node.role, "epoch": node.epoch,
-            "last_lsn": node.last_lsn, "group": node.group,
-            "lag_seconds": node.replication.lag_seconds, "lag_records": node.replication.lag_records,
-            "health": node.health.value, "health_reason": node.health_reason, "reachable": node.reachable,
-            "disk_usage_ratio": node.disk.usage_ratio, "disk_used_bytes": node.disk.volume_used_bytes,
-            "disk_total_bytes": node.disk.volume_total_bytes,
-            "last_backup_age_seconds": None if backup_age is None else round(backup_age, 1),
-            "alerts": [{"rule": alert.rule, "severity": alert.severity.value, "message": alert.message}
-                       for alert in node.alerts],
-            "address": node.address,
-        })
+        rows.append(
+            {
+                "name": node.name,
+                "engine": node.engine,
+                "role": node.role,
+                "epoch": node.epoch,
+                "last_lsn": node.last_lsn,
+                "group": node.group,
+                "lag_seconds": node.replication.lag_seconds,
+                "lag_records": node.replication.lag_records,
+                "health": node.health.value,
+                "health_reason": node.health_reason,
+                "reachable": node.reachable,
+                "disk_usage_ratio": node.disk.usage_ratio,
+                "disk_used_bytes": node.disk.volume_used_bytes,
+                "disk_total_bytes": node.disk.volume_total_bytes,
+                "last_backup_age_seconds": None if backup_age is None else round(backup_age, 1),
+                "alerts": [
+                    {"rule": alert.rule, "severity": alert.severity.value, "message": alert.message}
+                    for alert in node.alerts
+                ],
+                "address": node.address,
+            }
+        )
     return rows
 
 
@@ -91,14 +113,28 @@ def _cells(row: dict[str, Any]) -> tuple[str, ...]:
     if row["disk_total_bytes"]:
         disk += f" {bytes_text(row['disk_used_bytes'])}/{bytes_text(row['disk_total_bytes'])}"
     # A primary has no lag: "—" rather than a "0s" that reads like a measurement.
-    parts = [] if row["role"] == "primary" else [
-        *([duration_text(row["lag_seconds"])] if row["lag_seconds"] is not None else []),
-        *([f"{row['lag_records']} rec"] if row["lag_records"] else [])]
+    parts = (
+        []
+        if row["role"] == "primary"
+        else [
+            *([duration_text(row["lag_seconds"])] if row["lag_seconds"] is not None else []),
+            *([f"{row['lag_records']} rec"] if row["lag_records"] else []),
+        ]
+    )
     lag = " ".join(parts) or "—"
     alerts = ", ".join(f"{'✖' if alert['severity'] == 'critical' else '▲'} {alert['rule']}" for alert in row["alerts"])
-    return (row["name"], row["engine"] or "?", row["role"], "—" if row["epoch"] is None else str(row["epoch"]),
-            "—" if row["last_lsn"] is None else str(row["last_lsn"]), lag, f"{symbol} {word}", disk,
-            duration_text(row["last_backup_age_seconds"]), alerts or "—")
+    return (
+        row["name"],
+        row["engine"] or "?",
+        row["role"],
+        "—" if row["epoch"] is None else str(row["epoch"]),
+        "—" if row["last_lsn"] is None else str(row["last_lsn"]),
+        lag,
+        f"{symbol} {word}",
+        disk,
+        duration_text(row["last_backup_age_seconds"]),
+        alerts or "—",
+    )
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
@@ -112,9 +148,15 @@ def _payload(config_path: Path, source: str, snapshot: Any) -> dict[str, Any]:
     from console.cli import version
 
     rows = status_rows(snapshot)
-    return {"version": version(), "config": str(config_path), "config_source": source,
-            "taken_at": snapshot.taken_at.isoformat(), "healthy": all(row["health"] == "ok" for row in rows),
-            "nodes": rows, "notices": list(snapshot.notices)}
+    return {
+        "version": version(),
+        "config": str(config_path),
+        "config_source": source,
+        "taken_at": snapshot.taken_at.isoformat(),
+        "healthy": all(row["health"] == "ok" for row in rows),
+        "nodes": rows,
+        "notices": list(snapshot.notices),
+    }
 
 
 def _heading(payload: dict[str, Any]) -> str:
@@ -133,8 +175,10 @@ def run_status(args: argparse.Namespace, output: Output | None = None) -> int:
     out = output_for(args, output)
     watch = getattr(args, "watch", None)
     if watch is not None and (out.json_mode or watch <= 0):
-        raise InvalidArgumentError("--watch takes a positive number of seconds and cannot be combined with --json",
-                                   hint="scripts poll `drconsole status --json` instead")
+        raise InvalidArgumentError(
+            "--watch takes a positive number of seconds and cannot be combined with --json",
+            hint="scripts poll `drconsole status --json` instead",
+        )
     path, source = _config(args)
     config = load_config(path)
     if not config.nodes and config.prometheus.url is None:  # Prometheus alone names the nodes it scrapes
@@ -155,8 +199,14 @@ def _watch(config: Any, path: Path, source: str, every: float, out: Output) -> i
             payload = _payload(path, source, _snapshot(config))
             healthy = payload["healthy"]
             clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
-            out.result({}, clear + _heading(payload) + f" · every {every:g}s, ctrl+c to stop\n"
-                       + render_table(payload["nodes"]) + "\n")
+            out.result(
+                {},
+                clear
+                + _heading(payload)
+                + f" · every {every:g}s, ctrl+c to stop\n"
+                + render_table(payload["nodes"])
+                + "\n",
+            )
             time.sleep(every)
     except KeyboardInterrupt:
         return EXIT_OK if healthy else EXIT_PROBLEM

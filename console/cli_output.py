@@ -12,8 +12,16 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["Output", "output_for", "one_line",
-           "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "EXIT_UNREACHABLE", "EXIT_REFUSED"]
+__all__ = [
+    "Output",
+    "output_for",
+    "one_line",
+    "EXIT_OK",
+    "EXIT_PROBLEM",
+    "EXIT_USAGE",
+    "EXIT_UNREACHABLE",
+    "EXIT_REFUSED",
+]
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1  # a check ran and found a problem
@@ -64,8 +72,7 @@ class Output:
         sys.stderr.write(f"drconsole: {one_line(text)}\n")
         sys.stderr.flush()
 
-    def error(self, message: str, *, hint: str | None, exit_code: int, kind: str = "error",
-              **extra: Any) -> int:
+    def error(self, message: str, *, hint: str | None, exit_code: int, kind: str = "error", **extra: Any) -> int:
         """Report a failure the documented way and return its exit code."""
         message = one_line(message)
         self.last_error = message

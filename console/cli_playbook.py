@@ -34,9 +34,20 @@ from console.cli_common import CommandGroup, absolute_path, add_command
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = [
-    "register", "run_playbook_list", "run_playbook_show", "run_playbook_run", "run_playbook_resume",
-    "run_playbook_runs", "run_playbook_cancel", "run_triage", "run_incident_list", "run_incident_show",
-    "run_incident_report", "run_incident_close", "run_incident_verify", "HANDLERS",
+    "register",
+    "run_playbook_list",
+    "run_playbook_show",
+    "run_playbook_run",
+    "run_playbook_resume",
+    "run_playbook_runs",
+    "run_playbook_cancel",
+    "run_triage",
+    "run_incident_list",
+    "run_incident_show",
+    "run_incident_report",
+    "run_incident_close",
+    "run_incident_verify",
+    "HANDLERS",
 ]
 
 Handler = Callable[..., int]
@@ -64,43 +75,74 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     playbook.add("list", "the playbooks of the library", run_playbook_list)
     show = playbook.add("show", "one playbook: parameters and steps", run_playbook_show)
     show.add_argument("id", metavar="ID")
-    run = playbook.add("run", "run a playbook against a data dir (destructive steps need --yes)",
-                       run_playbook_run)
+    run = playbook.add("run", "run a playbook against a data dir (destructive steps need --yes)", run_playbook_run)
     run.add_argument("id", metavar="ID")
     _target(run)
     run.add_argument("--param", action="append", default=[], metavar="K=V", help="a playbook parameter (repeatable)")
-    run.add_argument("--dry-run", action="store_true", help="print the plan and what each step would touch; change nothing")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the plan and what each step would touch; change nothing"
+    )
     run.add_argument("--yes", action="store_true", help="confirm the destructive steps")
-    run.add_argument("--simulate", action="store_true",
-                     help="run against a sandbox copy of the data dir (the real one is not touched)")
-    run.add_argument("--waive-safety-copy", metavar="REASON",
-                     help="skip the safety copy before destructive steps (no space); the waiver is audited")
+    run.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run against a sandbox copy of the data dir (the real one is not touched)",
+    )
+    run.add_argument(
+        "--waive-safety-copy",
+        metavar="REASON",
+        help="skip the safety copy before destructive steps (no space); the waiver is audited",
+    )
     run.add_argument("--read-only", action="store_true", help="refuse every step that would change something")
-    resume = playbook.add("resume", "resume a run that was cut off (kill -9, dropped SSH) at the step it was in; "
-                                    "with --node, follow or resume it on the node's agent", run_playbook_resume)
+    resume = playbook.add(
+        "resume",
+        "resume a run that was cut off (kill -9, dropped SSH) at the step it was in; "
+        "with --node, follow or resume it on the node's agent",
+        run_playbook_resume,
+    )
     resume.add_argument("run_id", metavar="RUN_ID")
     resume.add_argument("--node", metavar="NAME", help="the node whose agent holds the run's journal")
     resume.add_argument("--yes", action="store_true", help="confirm destructive steps not confirmed before")
-    runs = playbook.add("runs", "the runs in the journal folder (with --node: on the node's agent), newest last",
-                        run_playbook_runs)
+    runs = playbook.add(
+        "runs", "the runs in the journal folder (with --node: on the node's agent), newest last", run_playbook_runs
+    )
     runs.add_argument("--node", metavar="NAME", help="list the runs of this node's agent")
-    cancel = playbook.add("cancel", "stop a run on a node's agent at the next step boundary (resumable)",
-                          run_playbook_cancel)
+    cancel = playbook.add(
+        "cancel", "stop a run on a node's agent at the next step boundary (resumable)", run_playbook_cancel
+    )
     cancel.add_argument("run_id", metavar="RUN_ID")
     cancel.add_argument("--node", required=True, metavar="NAME", help="the node whose agent runs it")
 
-    triage = add_command(subparsers, "triage", "walk the decision tree with live evidence", run_triage, common,
-                         description="walk the decision tree with live evidence; exit 0 when no fault is found, "
-                                     "1 when one is, or when a question cannot be answered from here (unknown)")
+    triage = add_command(
+        subparsers,
+        "triage",
+        "walk the decision tree with live evidence",
+        run_triage,
+        common,
+        description="walk the decision tree with live evidence; exit 0 when no fault is found, "
+        "1 when one is, or when a question cannot be answered from here (unknown)",
+    )
     _target(triage)
-    triage.add_argument("--repo", type=absolute_path, metavar="R",
-                        help="backup repository, for the 'recent backup?' question (default: the node's)")
-    triage.add_argument("--override", action="append", default=[], metavar="QUESTION=yes|no",
-                        help="the responder's answer to a question (its id in tree.toml); recorded")
+    triage.add_argument(
+        "--repo",
+        type=absolute_path,
+        metavar="R",
+        help="backup repository, for the 'recent backup?' question (default: the node's)",
+    )
+    triage.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="QUESTION=yes|no",
+        help="the responder's answer to a question (its id in tree.toml); recorded",
+    )
     triage.add_argument("--read-only", action="store_true", help="record nothing (no incident, no audit entry)")
-    triage.add_argument("--log-file", type=absolute_path, metavar="F",
-                        help="the node's log (node serve --log-file), for how its process ended (default: the "
-                             "node's log_file)")
+    triage.add_argument(
+        "--log-file",
+        type=absolute_path,
+        metavar="F",
+        help="the node's log (node serve --log-file), for how its process ended (default: the node's log_file)",
+    )
 
     incident = group("incident", "incident timelines and reports")
     incident.add("list", "every incident, newest last", run_incident_list)
@@ -112,9 +154,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     close = incident.add("close", "close an incident by hand", run_incident_close)
     close.add_argument("id", metavar="ID")
     close.add_argument("--reason", default="closed by the responder")
-    verify = incident.add("verify", "resolve the incident if its last run passed its checks and the node serves "
-                                    "again (GET /ready 200; a data dir: it opens); exit 1 while it does not",
-                          run_incident_verify)
+    verify = incident.add(
+        "verify",
+        "resolve the incident if its last run passed its checks and the node serves "
+        "again (GET /ready 200; a data dir: it opens); exit 1 while it does not",
+        run_incident_verify,
+    )
     verify.add_argument("id", metavar="ID")
     verify.add_argument("--url", metavar="URL", help="the node's URL (default: the run's, else the config's)")
 
@@ -129,8 +174,9 @@ def _params(pairs: list[str]) -> dict[str, str]:
         if not sep or not name.strip():
             raise InvalidArgumentError(f"--param {pair!r} is not NAME=VALUE", hint="e.g. --param repo=/backup/orders-a")
         if not value.strip():  # `repo=` would otherwise mean the current directory
-            raise InvalidArgumentError(f"--param {name.strip()}= has no value",
-                                       hint="leave the parameter out to take its default")
+            raise InvalidArgumentError(
+                f"--param {name.strip()}= has no value", hint="leave the parameter out to take its default"
+            )
         found[name.strip()] = value
     return found
 
@@ -146,13 +192,16 @@ def _load_config(args: argparse.Namespace) -> Any:
 
     path = _config_path(args)
     if path is None:
-        raise InvalidArgumentError("--node needs a config file with [[node]] entries, and none was found",
-                                   hint="pass --config PATH (or create ./drconsole.toml), or use --data-dir D")
+        raise InvalidArgumentError(
+            "--node needs a config file with [[node]] entries, and none was found",
+            hint="pass --config PATH (or create ./drconsole.toml), or use --data-dir D",
+        )
     try:
         from console.config import load_config
     except ImportError as exc:
-        raise InvalidArgumentError(f"--node needs the config support, which is not available ({exc})",
-                                   hint="use --data-dir D") from exc
+        raise InvalidArgumentError(
+            f"--node needs the config support, which is not available ({exc})", hint="use --data-dir D"
+        ) from exc
     return load_config(path)
 
 
@@ -191,8 +240,10 @@ def _node_data_dir(spec: Any) -> Path:
     from engines.errors import InvalidArgumentError
 
     if spec.data_dir is None:
-        raise InvalidArgumentError(f"node {spec.name} has no data_dir in the config; playbooks work on local files",
-                                   hint="add data_dir to its [[node]] table, or run on the node's host with --data-dir")
+        raise InvalidArgumentError(
+            f"node {spec.name} has no data_dir in the config; playbooks work on local files",
+            hint="add data_dir to its [[node]] table, or run on the node's host with --data-dir",
+        )
     return Path(spec.data_dir).absolute()
 
 
@@ -283,8 +334,10 @@ class _Renderer:
 def _run_text(result: Any) -> str:
     lines = []
     if result.dry_run:
-        lines.append(f"plan of {result.playbook} on {result.data_dir} ({result.backend or 'no backend yet'}); "
-                     f"nothing is changed:")
+        lines.append(
+            f"plan of {result.playbook} on {result.data_dir} ({result.backend or 'no backend yet'}); "
+            f"nothing is changed:"
+        )
         for number, step in enumerate(result.steps, start=1):
             flag = " [destructive: needs --yes]" if step.destructive else ""
             when = f" (if {step.when})" if step.when else ""
@@ -305,8 +358,10 @@ def _run_text(result: Any) -> str:
     if result.message and result.status != "succeeded":
         lines.append(result.message)
     if result.status == "refused":
-        lines.append("nothing more was changed; confirm destructive steps with --yes "
-                     f"(or `drconsole playbook resume {result.run_id} --yes`)")
+        lines.append(
+            "nothing more was changed; confirm destructive steps with --yes "
+            f"(or `drconsole playbook resume {result.run_id} --yes`)"
+        )
     if result.status == "failed":
         lines.append(f"the journal says what was done: {result.journal}")
         lines.append(f"after fixing the cause: drconsole playbook resume {result.run_id}")
@@ -329,8 +384,10 @@ def run_playbook_list(args: argparse.Namespace, output: Output | None = None) ->
     for key in sorted(library.playbooks):
         playbook = library.playbooks[key]
         mark = " (destructive)" if playbook.destructive else ""
-        text.append(f"{playbook.id:<26} {playbook.severity:<4} {playbook.target_rto_seconds:>5}s  "
-                    f"{','.join(playbook.backends):<17} {playbook.title}{mark}")
+        text.append(
+            f"{playbook.id:<26} {playbook.severity:<4} {playbook.target_rto_seconds:>5}s  "
+            f"{','.join(playbook.backends):<17} {playbook.title}{mark}"
+        )
     if pending:
         text.append("")
         text.append("not available yet:")
@@ -345,11 +402,16 @@ def run_playbook_show(args: argparse.Namespace, output: Output | None = None) ->
     out = output_for(args, output)
     library = Library.load()
     playbook = library.get(args.id)
-    payload = {**playbook.model_dump(mode="json"), "destructive": playbook.destructive,
-               "source": str(library.sources[playbook.id])}
-    lines = [f"{playbook.id}: {playbook.title}",
-             f"severity {playbook.severity}, target RTO {playbook.target_rto_seconds} s, backends "
-             f"{', '.join(playbook.backends)}"]
+    payload = {
+        **playbook.model_dump(mode="json"),
+        "destructive": playbook.destructive,
+        "source": str(library.sources[playbook.id]),
+    }
+    lines = [
+        f"{playbook.id}: {playbook.title}",
+        f"severity {playbook.severity}, target RTO {playbook.target_rto_seconds} s, backends "
+        f"{', '.join(playbook.backends)}",
+    ]
     if playbook.guide:
         lines.append(f"implements: {playbook.guide}")
     if playbook.summary:
@@ -357,7 +419,9 @@ def run_playbook_show(args: argparse.Namespace, output: Output | None = None) ->
     if playbook.params:
         lines += ["", "parameters:"]
         for name, spec in playbook.params.items():
-            need = "required" if spec.required else f"default {spec.default!r}" if spec.default is not None else "optional"
+            need = (
+                "required" if spec.required else f"default {spec.default!r}" if spec.default is not None else "optional"
+            )
             choices = f", one of {', '.join(spec.choices)}" if spec.choices else ""
             lines.append(f"  --param {name}=<{spec.type}> ({need}{choices}) {spec.help}")
     lines += ["", "steps:"]
@@ -402,12 +466,18 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
     if spec is not None and spec.backup_repo is not None:
         defaults["repo"] = str(spec.backup_repo)
     options = RunOptions(
-        params=params, param_defaults=defaults, assume_yes=args.yes, dry_run=args.dry_run,
-        read_only=args.read_only, sandbox=args.simulate, waive_safety_copy=args.waive_safety_copy,
+        params=params,
+        param_defaults=defaults,
+        assume_yes=args.yes,
+        dry_run=args.dry_run,
+        read_only=args.read_only,
+        sandbox=args.simulate,
+        waive_safety_copy=args.waive_safety_copy,
         node=spec.name if spec is not None else None,
         ready_url=spec.url if spec is not None else None,  # a served node: its incident resolves on /ready
         webhook=getattr(getattr(config, "notify", None), "webhook", None),
-        escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None)
+        escalation=list(getattr(getattr(config, "escalation", None), "path", []) or []) or None,
+    )
     runner = _runner(spec, None if spec is not None else args.data_dir, out.json_mode or args.dry_run)
     return _finish_run(_detachable(runner, lambda: runner.run(args.id, None, options), out), out)
 
@@ -421,10 +491,13 @@ def _detachable(runner: Any, call: Callable[[], Any], out: Output) -> Any:
     except KeyboardInterrupt:
         run_id = getattr(runner, "run_id", None) or "RUN_ID"
         node = getattr(runner, "node", None) or "NAME"
-        out.error(f"stopped following run {run_id}; it goes on on the node {node}",
-                  hint=f"follow it again: drconsole playbook resume {run_id} --node {node} "
-                       f"(or stop it: drconsole playbook cancel {run_id} --node {node})",
-                  exit_code=130, kind="interrupted")
+        out.error(
+            f"stopped following run {run_id}; it goes on on the node {node}",
+            hint=f"follow it again: drconsole playbook resume {run_id} --node {node} "
+            f"(or stop it: drconsole playbook cancel {run_id} --node {node})",
+            exit_code=130,
+            kind="interrupted",
+        )
         raise SystemExit(130) from None
 
 
@@ -434,8 +507,9 @@ def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) 
     out = output_for(args, output)
     _, spec = _node(args)
     runner = _runner(spec, None, out.json_mode)
-    return _finish_run(_detachable(runner, lambda: runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out),
-                       out)
+    return _finish_run(
+        _detachable(runner, lambda: runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out), out
+    )
 
 
 def run_playbook_cancel(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -444,14 +518,19 @@ def run_playbook_cancel(args: argparse.Namespace, output: Output | None = None) 
     out = output_for(args, output)
     _, spec = _node(args)
     if not spec.url:
-        raise InvalidArgumentError(f"node {spec.name} has no url: only a run on a node's agent can be cancelled "
-                                   "from here", hint="a local run stops with Ctrl-C and resumes from its journal")
+        raise InvalidArgumentError(
+            f"node {spec.name} has no url: only a run on a node's agent can be cancelled from here",
+            hint="a local run stops with Ctrl-C and resumes from its journal",
+        )
     runner = _runner(spec, None, True)
     with runner.client() as client:
         answer = client.cancel(args.run_id)
-    text = (f"run {args.run_id} on {spec.name}: cancel requested; it stops at the next step boundary "
-            f"(resume it with `drconsole playbook resume {args.run_id} --node {spec.name}`)"
-            if answer.get("cancelled") else f"run {args.run_id} on {spec.name}: {answer.get('reason')}")
+    text = (
+        f"run {args.run_id} on {spec.name}: cancel requested; it stops at the next step boundary "
+        f"(resume it with `drconsole playbook resume {args.run_id} --node {spec.name}`)"
+        if answer.get("cancelled")
+        else f"run {args.run_id} on {spec.name}: {answer.get('reason')}"
+    )
     out.result({"run_id": args.run_id, "node": spec.name, **answer}, text)
     return EXIT_OK
 
@@ -466,9 +545,15 @@ def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) ->
         runs = _runner(spec, None, True).runs()
     else:
         runs = [state.summary_json() for state in list_journals(StateDir().runs)]
-    text = [f"{row['run_id']}  {row['playbook']:<26} {row['status']:<11} {row['data_dir']}"
-            + (f" (cut off in {row['interrupted_step']})" if row["status"] == "interrupted" and row["interrupted_step"] else "")
-            for row in runs] or ["no runs yet"]
+    text = [
+        f"{row['run_id']}  {row['playbook']:<26} {row['status']:<11} {row['data_dir']}"
+        + (
+            f" (cut off in {row['interrupted_step']})"
+            if row["status"] == "interrupted" and row["interrupted_step"]
+            else ""
+        )
+        for row in runs
+    ] or ["no runs yet"]
     out.result({"runs": runs}, "\n".join(text))
     return EXIT_OK
 
@@ -482,8 +567,10 @@ def _overrides(pairs: list[str]) -> dict[str, bool]:
         name, sep, value = pair.partition("=")
         word = value.strip().lower()
         if not sep or word not in ("yes", "no", "y", "n", "true", "false"):
-            raise InvalidArgumentError(f"--override {pair!r} is not QUESTION=yes|no",
-                                       hint="QUESTION is the node id in tree.toml, e.g. --override can-start=no")
+            raise InvalidArgumentError(
+                f"--override {pair!r} is not QUESTION=yes|no",
+                hint="QUESTION is the node id in tree.toml, e.g. --override can-start=no",
+            )
         found[name.strip()] = word in ("yes", "y", "true")
     return found
 
@@ -508,8 +595,15 @@ def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
 
         if not data_dir.parent.exists():
             raise NotFoundError(f"{data_dir} does not exist, nor does its parent", hint="check the --data-dir path")
-    result = triage(data_dir=data_dir, snapshot=snapshot, node=spec.name if spec is not None else None, repo=repo,
-                    overrides=overrides, log_file=args.log_file, **options)
+    result = triage(
+        data_dir=data_dir,
+        snapshot=snapshot,
+        node=spec.name if spec is not None else None,
+        repo=repo,
+        overrides=overrides,
+        log_file=args.log_file,
+        **options,
+    )
     if not args.read_only:
         record_triage(result)
     target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"
@@ -533,8 +627,9 @@ def triage_lines(result: Any, target: str, run_target: str) -> list[str]:
     if result.unknown is not None:
         lines.append(f"unknown: {result.unknown.question}")
         lines.append(f"    {result.unknown.evidence}")
-        lines.append(f"answer it from what you know: drconsole triage {target} --override {result.unknown.node}=yes "
-                     f"(or =no)")
+        lines.append(
+            f"answer it from what you know: drconsole triage {target} --override {result.unknown.node}=yes (or =no)"
+        )
     elif result.fault is not None:
         where = f" on {result.run_on}" if result.run_on else ""
         lines.append(f"severity {result.severity} ({result.fault}{where}): {result.summary}")
@@ -557,8 +652,10 @@ def _incident_line(incident: Any) -> str:
 
     row = incident.summary_json()
     clock = f"RTO {duration_text(row['rto_seconds'])}/{duration_text(row['target_rto_seconds'])}"
-    return (f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} "
-            f"{row['target']}: {row['title']}")
+    return (
+        f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} "
+        f"{row['target']}: {row['title']}"
+    )
 
 
 def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:
@@ -585,8 +682,9 @@ def run_incident_show(args: argparse.Namespace, output: Output | None = None) ->
     lines += [f"  lost: {item}" for item in incident.lost()]
     for event in incident.events:
         where = f" [{event.node}]" if event.node else ""
-        lines.append(f"  {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(event.time))}  {event.kind:<15} "
-                     f"{event.message}{where}")
+        lines.append(
+            f"  {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(event.time))}  {event.kind:<15} {event.message}{where}"
+        )
     out.result(payload, "\n".join(lines))
     return EXIT_OK
 
@@ -599,8 +697,10 @@ def run_incident_report(args: argparse.Namespace, output: Output | None = None) 
     out = output_for(args, output)
     incident = IncidentStore().load(args.id)
     atomic_write_text(args.output, report_markdown(incident))
-    out.result({"incident": incident.id, "output": str(args.output)},
-               f"incident report of {incident.id} written to {args.output}")
+    out.result(
+        {"incident": incident.id, "output": str(args.output)},
+        f"incident report of {incident.id} written to {args.output}",
+    )
     return EXIT_OK
 
 
@@ -614,8 +714,10 @@ def run_incident_close(args: argparse.Namespace, output: Output | None = None) -
         out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} was already closed")
         return EXIT_OK
     closed = store.close(incident.id, args.reason)
-    out.result({"incident": closed.id, "status": closed.status, "rto_seconds": round(closed.clock_seconds(), 1)},
-               f"{closed.id} closed: {args.reason}")
+    out.result(
+        {"incident": closed.id, "status": closed.status, "rto_seconds": round(closed.clock_seconds(), 1)},
+        f"{closed.id} closed: {args.reason}",
+    )
     return EXIT_OK
 
 
@@ -627,9 +729,15 @@ def run_incident_verify(args: argparse.Namespace, output: Output | None = None) 
     store = IncidentStore()
     incident = store.load(args.id)
     if not incident.is_open:
-        out.result({"incident": incident.id, "resolved": incident.resolved_at is not None, "status": incident.status,
-                    "why": incident.resolution or incident.close_reason},
-                   f"{incident.id} is already {incident.status}")
+        out.result(
+            {
+                "incident": incident.id,
+                "resolved": incident.resolved_at is not None,
+                "status": incident.status,
+                "why": incident.resolution or incident.close_reason,
+            },
+            f"{incident.id} is already {incident.status}",
+        )
         return EXIT_OK
     url, data_dir = args.url, None
     if Path(incident.target).is_absolute():
@@ -640,22 +748,35 @@ def run_incident_verify(args: argparse.Namespace, output: Output | None = None) 
             url, data_dir = spec.url, spec.data_dir
     outcome = verify_recovery(store, incident.target, url=url, data_dir=data_dir)
     after = outcome.incident or incident
-    payload = {"incident": after.id, "resolved": outcome.resolved, "status": after.status, "why": outcome.why,
-               "rto_seconds": round(after.clock_seconds(), 1)}
-    text = (f"{after.id} resolved: {outcome.why}; RTO {payload['rto_seconds']} s" if outcome.resolved
-            else f"{after.id} stays open: {outcome.why}")
+    payload = {
+        "incident": after.id,
+        "resolved": outcome.resolved,
+        "status": after.status,
+        "why": outcome.why,
+        "rto_seconds": round(after.clock_seconds(), 1),
+    }
+    text = (
+        f"{after.id} resolved: {outcome.why}; RTO {payload['rto_seconds']} s"
+        if outcome.resolved
+        else f"{after.id} stays open: {outcome.why}"
+    )
     out.result(payload, text)
     return EXIT_OK if outcome.resolved else EXIT_PROBLEM
 
 
 # (command, action) -> handler, for a dispatcher keyed that way (console/cli.py's _HANDLERS).
 HANDLERS: dict[tuple[str, str | None], Handler] = {
-    ("playbook", "list"): run_playbook_list, ("playbook", "show"): run_playbook_show,
-    ("playbook", "run"): run_playbook_run, ("playbook", "resume"): run_playbook_resume,
-    ("playbook", "runs"): run_playbook_runs, ("playbook", "cancel"): run_playbook_cancel,
+    ("playbook", "list"): run_playbook_list,
+    ("playbook", "show"): run_playbook_show,
+    ("playbook", "run"): run_playbook_run,
+    ("playbook", "resume"): run_playbook_resume,
+    ("playbook", "runs"): run_playbook_runs,
+    ("playbook", "cancel"): run_playbook_cancel,
     ("triage", None): run_triage,
-    ("incident", "list"): run_incident_list, ("incident", "show"): run_incident_show,
-    ("incident", "report"): run_incident_report, ("incident", "close"): run_incident_close,
+    ("incident", "list"): run_incident_list,
+    ("incident", "show"): run_incident_show,
+    ("incident", "report"): run_incident_report,
+    ("incident", "close"): run_incident_close,
     ("incident", "verify"): run_incident_verify,
 }
 
@@ -693,13 +814,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, out))
     except _UsageError as exc:
         where = exc.prog.removeprefix("drconsole").strip()
-        return out.error(f"{where}: {exc.message}" if where else exc.message, hint=f"see `{exc.prog} --help`",
-                         exit_code=2, kind="UsageError")
+        return out.error(
+            f"{where}: {exc.message}" if where else exc.message,
+            hint=f"see `{exc.prog} --help`",
+            exit_code=2,
+            kind="UsageError",
+        )
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except KeyboardInterrupt:
-        return out.error("interrupted", hint="the run's journal is kept: `drconsole playbook resume RUN_ID`",
-                         exit_code=130, kind="interrupted")
+        return out.error(
+            "interrupted",
+            hint="the run's journal is kept: `drconsole playbook resume RUN_ID`",
+            exit_code=130,
+            kind="interrupted",
+        )
     except BaseException as exc:  # noqa: BLE001 - the contract: no traceback, ever
         from engines.errors import DrconsoleError, map_os_error
 
@@ -707,8 +836,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc = map_os_error(exc, "accessing the file system")
         if isinstance(exc, DrconsoleError):
             return out.error(exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
-        return out.error(f"unexpected {type(exc).__name__}: {exc}", hint="this is a bug in drconsole; please report it",
-                         exit_code=1, kind=type(exc).__name__)
+        return out.error(
+            f"unexpected {type(exc).__name__}: {exc}",
+            hint="this is a bug in drconsole; please report it",
+            exit_code=1,
+            kind=type(exc).__name__,
+        )
 
 
 if __name__ == "__main__":

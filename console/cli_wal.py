@@ -15,8 +15,8 @@ from typing import Any
 from console.cli_output import EXIT_OK, EXIT_PROBLEM, Output
 from engines.base import WAL_DIR
 from engines.errors import SafetyRefusal
-from engines.locking import data_dir_locked
 from engines.fsutil import new_quarantine
+from engines.locking import data_dir_locked
 from engines.marker import detect_backend
 from engines.wal import WalReader, truncate_at_first_bad
 
@@ -29,8 +29,10 @@ def _describe(validation: Any, data_dir: Path) -> str:
         span = "" if report["first_lsn"] is None else f", LSN {report['first_lsn']}..{report['last_lsn']}"
         return f"ok: WAL of {data_dir}: {report['records']} records{span}"
     problem = report["corruption"]
-    return (f"FAILED: WAL of {data_dir}: {problem['reason']} in {problem['segment']} at offset "
-            f"{problem['offset']} ({report['records']} good records before it)")
+    return (
+        f"FAILED: WAL of {data_dir}: {problem['reason']} in {problem['segment']} at offset "
+        f"{problem['offset']} ({report['records']} good records before it)"
+    )
 
 
 def run_validate(args: argparse.Namespace, out: Output) -> int:
@@ -61,8 +63,10 @@ def _as_json(value: Any) -> Any:
 
 
 def _nothing_to_truncate(out: Output, data_dir: Path) -> int:
-    out.result({"ok": True, "truncated": False, "corruption": None, "quarantine": None},
-               f"nothing to truncate: the WAL of {data_dir} is valid")
+    out.result(
+        {"ok": True, "truncated": False, "corruption": None, "quarantine": None},
+        f"nothing to truncate: the WAL of {data_dir} is valid",
+    )
     return EXIT_OK
 
 
@@ -70,8 +74,10 @@ def run_truncate(args: argparse.Namespace, out: Output) -> int:
     data_dir: Path = args.data_dir
     detect_backend(data_dir)
     if not args.yes:
-        raise SafetyRefusal(f"wal truncate of {data_dir} cuts the log and was not confirmed",
-                            hint="run `drconsole wal validate` to see the cut point, then re-run with --yes")
+        raise SafetyRefusal(
+            f"wal truncate of {data_dir} cuts the log and was not confirmed",
+            hint="run `drconsole wal validate` to see the cut point, then re-run with --yes",
+        )
     wal_dir = data_dir / WAL_DIR
     if WalReader(wal_dir).validate().ok:
         return _nothing_to_truncate(out, data_dir)
@@ -91,8 +97,13 @@ def run_truncate(args: argparse.Namespace, out: Output) -> int:
         "kept": {"records": after.records, "first_lsn": after.first_lsn, "last_lsn": after.last_lsn},
         "result": _as_json(outcome),
     }
-    text = (f"truncated the WAL of {data_dir} at {problem.segment} offset {problem.offset} ({problem.reason}); "
-            f"kept {after.records} records, the tail is in {quarantine}") if problem is not None else \
-        f"truncated the WAL of {data_dir}; the tail is in {quarantine}"
+    text = (
+        (
+            f"truncated the WAL of {data_dir} at {problem.segment} offset {problem.offset} ({problem.reason}); "
+            f"kept {after.records} records, the tail is in {quarantine}"
+        )
+        if problem is not None
+        else f"truncated the WAL of {data_dir}; the tail is in {quarantine}"
+    )
     out.result(payload, text)
     return EXIT_OK if after.ok else EXIT_PROBLEM

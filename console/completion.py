@@ -23,15 +23,30 @@ __all__ = ["register", "run_completion", "script", "SHELLS"]
 
 SHELLS = ("bash", "zsh", "fish")
 _DIRECTORIES = {"--data-dir", "--repo", "--workspace", "--quarantine"}
-_FILES = {"--config", "--input", "--output", "--token-file", "--host-key", "--users", "--report", "--ssh-key",
-          "--encrypt-key", "--sign-key"}
+_FILES = {
+    "--config",
+    "--input",
+    "--output",
+    "--token-file",
+    "--host-key",
+    "--users",
+    "--report",
+    "--ssh-key",
+    "--encrypt-key",
+    "--sign-key",
+}
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
-    parser = add_command(subparsers, "completion", "print a shell completion script (bash, zsh or fish)",
-                         run_completion, common,
-                         description="print a shell completion script generated from drconsole's parser; "
-                                     "e.g. `drconsole completion bash > ~/.local/share/bash-completion/completions/drconsole`")
+    parser = add_command(
+        subparsers,
+        "completion",
+        "print a shell completion script (bash, zsh or fish)",
+        run_completion,
+        common,
+        description="print a shell completion script generated from drconsole's parser; "
+        "e.g. `drconsole completion bash > ~/.local/share/bash-completion/completions/drconsole`",
+    )
     parser.add_argument("shell", choices=SHELLS)
 
 

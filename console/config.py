@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from playbooks.toml_locate import field_name, locate
 from engines.errors import DrconsoleError
 from playbooks.fleet import NodeSpec, Thresholds
+from playbooks.toml_locate import field_name, locate
 
 __all__ = ["ConfigError", "ConsoleConfig", "ConsoleSection", "load_config", "locate"]
 
@@ -36,7 +36,9 @@ class ConfigError(DrconsoleError, ValueError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None
+    ) -> None:
         where = f"{path}:{line}" if line else str(path)
         text = f"{where}: {field}: {message}" if field else f"{where}: {message}"
         super().__init__(text, hint=hint or "fix that line and run again")
@@ -72,7 +74,7 @@ def _service_url(value: str | None) -> str | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"url must be http:// or https:// with a host, e.g. \"http://127.0.0.1:9090\", not {value!r}")
+        raise ValueError(f'url must be http:// or https:// with a host, e.g. "http://127.0.0.1:9090", not {value!r}')
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
     except ValueError as exc:
@@ -98,7 +100,7 @@ class PrometheusSection(_Section):
     @classmethod
     def _window(cls, value: str) -> str:
         if not _DURATION.match(value):
-            raise ValueError(f"rate_window must be a Prometheus duration such as \"1m\" or \"30s\", not {value!r}")
+            raise ValueError(f'rate_window must be a Prometheus duration such as "1m" or "30s", not {value!r}')
         return value
 
 
@@ -140,15 +142,19 @@ class ConsoleConfig(_Section):
                 raise _FieldError(("node", index, "name"), f"node name {name!r} is used twice")
         for index, spec in enumerate(self.node):
             if spec.upstream is not None and spec.upstream not in names:
-                raise _FieldError(("node", index, "upstream"),
-                                  f"upstream {spec.upstream!r} is not a configured node ({', '.join(names)})")
+                raise _FieldError(
+                    ("node", index, "upstream"),
+                    f"upstream {spec.upstream!r} is not a configured node ({', '.join(names)})",
+                )
         by_name = {spec.name: spec for spec in self.node}
         for index, spec in enumerate(self.node):
             upstream = by_name.get(spec.upstream or "")
             if spec.group and upstream is not None and upstream.group and upstream.group != spec.group:
-                raise _FieldError(("node", index, "group"),
-                                  f"group {spec.group!r} differs from the group {upstream.group!r} of its upstream "
-                                  f"{upstream.name!r}: a standby replicates within its primary's group")
+                raise _FieldError(
+                    ("node", index, "group"),
+                    f"group {spec.group!r} differs from the group {upstream.group!r} of its upstream "
+                    f"{upstream.name!r}: a standby replicates within its primary's group",
+                )
         return self
 
     @property
@@ -161,11 +167,15 @@ class ConsoleConfig(_Section):
         One place, so the console and the CLI's triage read the fleet the same way (Prometheus,
         Alertmanager, thresholds, the source preference).
         """
-        return {"thresholds": self.thresholds, "prefer": self.console.source,
-                "prometheus_url": self.prometheus.url, "alertmanager_url": self.alertmanager.url,
-                "prometheus_timeout_seconds": self.prometheus.timeout_seconds,
-                "alertmanager_timeout_seconds": self.alertmanager.timeout_seconds,
-                "rate_window": self.prometheus.rate_window}
+        return {
+            "thresholds": self.thresholds,
+            "prefer": self.console.source,
+            "prometheus_url": self.prometheus.url,
+            "alertmanager_url": self.alertmanager.url,
+            "prometheus_timeout_seconds": self.prometheus.timeout_seconds,
+            "alertmanager_timeout_seconds": self.alertmanager.timeout_seconds,
+            "rate_window": self.prometheus.rate_window,
+        }
 
 
 class _FieldError(ValueError):
@@ -175,7 +185,6 @@ class _FieldError(ValueError):
         super().__init__(message)
         self.loc = loc
         self.message = message
-
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -214,15 +223,20 @@ def read_toml(path: Path, error: type[ConfigError], *, missing: str, hint: str) 
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
-        raise error(f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None,
-                    field=None) from exc
+        raise error(
+            f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None, field=None
+        ) from exc
 
 
 def load_config(path: str | Path) -> ConsoleConfig:
     """Read and validate ``path``; raises ``ConfigError`` (file, line, field) on any problem."""
     path = Path(path)
-    text, data = read_toml(path, ConfigError, missing="the file does not exist",
-                           hint="check --config, or leave it out to use the default search")
+    text, data = read_toml(
+        path,
+        ConfigError,
+        missing="the file does not exist",
+        hint="check --config, or leave it out to use the default search",
+    )
     data = _resolve_paths(data, path.parent.resolve())
     try:
         config = ConsoleConfig.model_validate(data)

@@ -41,22 +41,30 @@ def demo_workspace_path(environ: Mapping[str, str] | None = None) -> Path:
     """Where the embedded demo workspace lives: ``$XDG_DATA_HOME/drconsole/demo`` (~/.local/share)."""
     environ = os.environ if environ is None else environ
     base = environ.get("XDG_DATA_HOME", "")
-    root = Path(base) if base and Path(base).is_absolute() else Path(environ.get("HOME") or Path.home()) / ".local" / "share"
+    root = (
+        Path(base)
+        if base and Path(base).is_absolute()
+        else Path(environ.get("HOME") or Path.home()) / ".local" / "share"
+    )
     return root / "drconsole" / "demo"
 
 
 def check_explicit_config(path: Path, source: str) -> None:
     """Raise ``ConfigLookupError`` unless ``path`` (from ``source``) is a file."""
     if path.is_dir():
-        raise ConfigLookupError(f"{source} {path} is a directory, not a config file",
-                                hint=f"name the file, e.g. {path / 'drconsole.toml'}")
+        raise ConfigLookupError(
+            f"{source} {path} is a directory, not a config file", hint=f"name the file, e.g. {path / 'drconsole.toml'}"
+        )
     if not path.is_file():
-        raise ConfigLookupError(f"{source} {path} does not exist",
-                                hint="check the path, or unset it to use the default search (see `drconsole --help`)")
+        raise ConfigLookupError(
+            f"{source} {path} does not exist",
+            hint="check the path, or unset it to use the default search (see `drconsole --help`)",
+        )
 
 
-def resolve_config(explicit: Path | None = None, *, environ: Mapping[str, str] | None = None,
-                   cwd: Path | None = None) -> tuple[Path | None, str]:
+def resolve_config(
+    explicit: Path | None = None, *, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> tuple[Path | None, str]:
     """(the config file, where it came from); (None, "demo workspace") when there is none."""
     environ = os.environ if environ is None else environ
     if explicit is not None:

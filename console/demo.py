@@ -44,13 +44,26 @@ from engines.node.client import NodeClient
 from playbooks.drills.node import free_port
 from playbooks.fleet import FleetSnapshot, FleetSource, Health, NodeSpec
 
-__all__ = ["DEMO_MARKER", "DemoFleet", "DemoLoad", "DemoSession", "StartingSource", "create_workspace",
-           "default_workspace", "demo_session", "main", "run_cli", "run_demo"]
+__all__ = [
+    "DEMO_MARKER",
+    "DemoFleet",
+    "DemoLoad",
+    "DemoSession",
+    "StartingSource",
+    "create_workspace",
+    "default_workspace",
+    "demo_session",
+    "main",
+    "run_cli",
+    "run_demo",
+]
 
 DEMO_MARKER = "drconsole-demo.json"
 NODE_NAMES = {"lsm": "orders", "cow": "ledger", "rocksdb": "cache"}
-NOTICE = ("demo workspace {path}: {count} `drconsole node serve` processes on 127.0.0.1 (logs in {path}/logs), "
-          "stopped when you quit")
+NOTICE = (
+    "demo workspace {path}: {count} `drconsole node serve` processes on 127.0.0.1 (logs in {path}/logs), "
+    "stopped when you quit"
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,7 +84,7 @@ def _seed(engine_path: Path, backend: str, name: str, keys: int) -> None:
     with create_engine(engine_path, backend=backend, node_name=name) as engine:
         batch = [(f"{name}:{index:06d}".encode(), f"value {index} of {name}".encode() * 4) for index in range(keys)]
         for start in range(0, len(batch), 200):
-            engine.write_batch(batch[start:start + 200])
+            engine.write_batch(batch[start : start + 200])
         engine.flush()
 
 
@@ -82,8 +95,10 @@ def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
     if (workspace / DEMO_MARKER).is_file() and config.is_file():
         return config
     if workspace.exists() and any(workspace.iterdir()):
-        raise InvalidArgumentError(f"{workspace} is not empty and is not a drconsole demo workspace",
-                                   hint="give an empty or new directory with --workspace")
+        raise InvalidArgumentError(
+            f"{workspace} is not empty and is not a drconsole demo workspace",
+            hint="give an empty or new directory with --workspace",
+        )
     backends = available_backends()
     if not backends:
         raise InvalidArgumentError("no storage backend is installed", hint="reinstall drconsole")
@@ -99,8 +114,15 @@ def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
             (nodes_dir / name).rename(nodes_dir / f".failed-{name}") if (nodes_dir / name).exists() else None
             skipped.append(f"{backend}: {type(exc).__name__}: {exc}")
             continue
-        entries.append({"name": name, "engine": backend, "data_dir": f"nodes/{name}", "role": "primary",
-                        "log_file": f"logs/{name}.log"})
+        entries.append(
+            {
+                "name": name,
+                "engine": backend,
+                "data_dir": f"nodes/{name}",
+                "role": "primary",
+                "log_file": f"logs/{name}.log",
+            }
+        )
     if not entries:
         raise InvalidArgumentError(f"no backend could create a demo node ({'; '.join(skipped)})")
     primary = entries[0]
@@ -115,8 +137,16 @@ def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
     if marker is not None:
         marker.node_name = standby_name
         write_marker(standby, marker)
-    entries.append({"name": standby_name, "engine": primary["engine"], "data_dir": f"nodes/{standby_name}",
-                    "role": "standby", "upstream": primary["name"], "log_file": f"logs/{standby_name}.log"})
+    entries.append(
+        {
+            "name": standby_name,
+            "engine": primary["engine"],
+            "data_dir": f"nodes/{standby_name}",
+            "role": "standby",
+            "upstream": primary["name"],
+            "log_file": f"logs/{standby_name}.log",
+        }
+    )
     if importlib.util.find_spec("engines.backup") is not None:
         try:
             from engines.backup import create_backup
@@ -127,16 +157,29 @@ def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
         except (EngineError, OSError, ImportError):
             pass  # the demo works without a backup; the card then says "no backup yet"
     (workspace / "reports").mkdir(exist_ok=True)
-    lines = ["# The drconsole demo workspace (made by `drconsole demo`); safe to delete.",
-             "[console]", "refresh_seconds = 1", 'theme = "dark"', 'source = "local"', 'report_dir = "reports"', "",
-             "[thresholds]", "disk_usage = 0.85", "memory_usage = 0.90", "node_down_seconds = 30", ""]
+    lines = [
+        "# The drconsole demo workspace (made by `drconsole demo`); safe to delete.",
+        "[console]",
+        "refresh_seconds = 1",
+        'theme = "dark"',
+        'source = "local"',
+        'report_dir = "reports"',
+        "",
+        "[thresholds]",
+        "disk_usage = 0.85",
+        "memory_usage = 0.90",
+        "node_down_seconds = 30",
+        "",
+    ]
     for entry in entries:
         lines.append("[[node]]")
         lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
         lines.append("")
     config.write_text("\n".join(lines), encoding="utf-8")
-    (workspace / DEMO_MARKER).write_text(json.dumps({"created_by": "drconsole demo", "nodes": len(entries),
-                                                     "skipped_backends": skipped}) + "\n", encoding="utf-8")
+    (workspace / DEMO_MARKER).write_text(
+        json.dumps({"created_by": "drconsole demo", "nodes": len(entries), "skipped_backends": skipped}) + "\n",
+        encoding="utf-8",
+    )
     return config
 
 
@@ -147,8 +190,9 @@ class DemoLoad:
     for a fleet of data dirs without processes. A node still starting only makes a write fail.
     """
 
-    def __init__(self, data_dirs: Sequence[Path] = (), *, urls: Sequence[str] = (),
-                 interval_seconds: float = 0.5) -> None:
+    def __init__(
+        self, data_dirs: Sequence[Path] = (), *, urls: Sequence[str] = (), interval_seconds: float = 0.5
+    ) -> None:
         self.data_dirs = list(data_dirs)
         self.urls = list(urls)
         self.interval_seconds = interval_seconds
@@ -212,8 +256,11 @@ class DemoFleet:
         self.urls = {spec.name: f"http://127.0.0.1:{free_port()}" for spec in specs}
         primaries = {spec.name for spec in specs if spec.role != "standby"}
         self.specs = [spec.model_copy(update={"url": self.urls[spec.name]}) for spec in specs]
-        self._follow = {spec.name: self.urls[spec.upstream] for spec in specs
-                        if spec.role == "standby" and spec.upstream in primaries}
+        self._follow = {
+            spec.name: self.urls[spec.upstream]
+            for spec in specs
+            if spec.role == "standby" and spec.upstream in primaries
+        }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> DemoFleet:
@@ -221,8 +268,21 @@ class DemoFleet:
         self.logs.mkdir(parents=True, exist_ok=True)
         for spec in self.specs:
             assert spec.data_dir is not None and spec.url is not None
-            command = [sys.executable, "-m", "console.cli", "node", "serve", "--data-dir", str(spec.data_dir),
-                       "--port", spec.url.rsplit(":", 1)[1], "--name", spec.name, "--log-level", "warning"]
+            command = [
+                sys.executable,
+                "-m",
+                "console.cli",
+                "node",
+                "serve",
+                "--data-dir",
+                str(spec.data_dir),
+                "--port",
+                spec.url.rsplit(":", 1)[1],
+                "--name",
+                spec.name,
+                "--log-level",
+                "warning",
+            ]
             if spec.engine:
                 command += ["--engine", spec.engine]
             if spec.backup_repo is not None:  # the node reports its backups (the card's bkp line)
@@ -233,15 +293,21 @@ class DemoFleet:
                 command += ["--follow", self._follow[spec.name]]
             with open(self.logs / f"{spec.name}.log", "ab") as log:
                 self.processes[spec.name] = subprocess.Popen(
-                    command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_background_child)
+                    command,
+                    cwd=ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                    preexec_fn=_background_child,
+                )
         return self
 
     def primary_urls(self) -> list[str]:
         return [self.urls[spec.name] for spec in self.specs if spec.role != "standby"]
 
     def state(self, name: str) -> str | None:
-        """"starting (...)" until it answers, "exited with N" if it ended; None: not a node of the demo."""
+        """ "starting (...)" until it answers, "exited with N" if it ended; None: not a node of the demo."""
         if name not in self.urls:
             return None
         process = self.processes.get(name)
@@ -283,8 +349,17 @@ class StartingSource:
                 nodes.append(node)
                 continue
             # A node that never answered yet is starting (or failed to start): no alert, no "since".
-            nodes.append(node.model_copy(update={"reachable": True, "unreachable_since": None, "alerts": (),
-                                                 "health": Health.UNKNOWN, "health_reason": state}))
+            nodes.append(
+                node.model_copy(
+                    update={
+                        "reachable": True,
+                        "unreachable_since": None,
+                        "alerts": (),
+                        "health": Health.UNKNOWN,
+                        "health_reason": state,
+                    }
+                )
+            )
         return snapshot.model_copy(update={"nodes": tuple(nodes)})
 
     async def aclose(self) -> None:
@@ -308,23 +383,37 @@ class DemoSession:
         self.fleet.stop()
 
 
-def demo_session(path: Path, *, mode: str = "interactive", theme: str | None = None, read_only: bool = False,
-                 watch_terminal: bool = True) -> DemoSession:
+def demo_session(
+    path: Path,
+    *,
+    mode: str = "interactive",
+    theme: str | None = None,
+    read_only: bool = False,
+    watch_terminal: bool = True,
+) -> DemoSession:
     """The workspace at ``path`` (created if needed) as a console with its nodes to start; raises
     ConfigError, ThemeError or DrconsoleError on bad input, before any process is started."""
     config = load_config(create_workspace(path))
     fleet = DemoFleet(config.nodes, path / "logs")
     # The nodes are read over their API (source "auto"), as a real fleet is.
-    config = config.model_copy(update={"node": fleet.specs,
-                                       "console": config.console.model_copy(update={"source": "auto"})})
-    app = build_app(mode=mode, theme=theme, read_only=read_only, config=config, watch_terminal=watch_terminal,
-                    notice=NOTICE.format(path=path, count=len(fleet.specs)))
+    config = config.model_copy(
+        update={"node": fleet.specs, "console": config.console.model_copy(update={"source": "auto"})}
+    )
+    app = build_app(
+        mode=mode,
+        theme=theme,
+        read_only=read_only,
+        config=config,
+        watch_terminal=watch_terminal,
+        notice=NOTICE.format(path=path, count=len(fleet.specs)),
+    )
     load = DemoLoad(urls=fleet.primary_urls()) if mode == "interactive" and not read_only else None
     return DemoSession(app, fleet, load)
 
 
-def run_demo(workspace: Path | None = None, *, mode: str = "interactive", theme: str | None = None,
-             read_only: bool = False) -> int:
+def run_demo(
+    workspace: Path | None = None, *, mode: str = "interactive", theme: str | None = None, read_only: bool = False
+) -> int:
     """Create the workspace if needed, start its nodes, open the console on them; the exit code."""
     if not has_terminal():
         return no_terminal()  # before creating anything
@@ -347,14 +436,22 @@ def run_cli(args: argparse.Namespace, _output: object = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drconsole demo", description="Open the console on a demo fleet.")
-    parser.add_argument("--workspace", type=Path, default=None, help="where the demo fleet lives "
-                        "(default: ~/.local/share/drconsole/demo)")
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=None,
+        help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)",
+    )
     parser.add_argument("--theme", default=None)
     parser.add_argument("--read-only", action="store_true")
     parser.add_argument("--dashboard", action="store_true")
     args = parser.parse_args(argv)
-    return run_demo(args.workspace, mode="dashboard" if args.dashboard else "interactive", theme=args.theme,
-                    read_only=args.read_only)
+    return run_demo(
+        args.workspace,
+        mode="dashboard" if args.dashboard else "interactive",
+        theme=args.theme,
+        read_only=args.read_only,
+    )
 
 
 if __name__ == "__main__":

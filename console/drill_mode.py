@@ -92,11 +92,17 @@ class DrillApp(DrConsoleApp):
         self.call_later(self.action_show_drill)
 
     def get_system_commands(self, screen: Screen[object]) -> Sequence[SystemCommand]:  # type: ignore[override]
-        return [*super().get_system_commands(screen),
-                SystemCommand("Drill", "The drill: scenario, fault, clock, targets, measured RTO/RPO (5)",
-                              self.action_show_drill),
-                SystemCommand("Check health", "Drill: check the node's health now; the clock stops when healthy (v)",
-                              self.action_check_recovery)]
+        return [
+            *super().get_system_commands(screen),
+            SystemCommand(
+                "Drill", "The drill: scenario, fault, clock, targets, measured RTO/RPO (5)", self.action_show_drill
+            ),
+            SystemCommand(
+                "Check health",
+                "Drill: check the node's health now; the clock stops when healthy (v)",
+                self.action_check_recovery,
+            ),
+        ]
 
     def rto_clock(self, incident: Any, moment: float) -> tuple[float, float, str]:
         """The header's RTO clock in a drill is the drill's: from the fault (not from the triage that opened
@@ -153,8 +159,15 @@ class DrillApp(DrConsoleApp):
     def _triage_rows(self) -> list[dict[str, Any]]:
         incident = self.incident_for(self.drill.node_name)
         rows = incident.answers() if incident is not None else []
-        return [{"question": row.question, "answer": "yes" if row.answer else "no", "evidence": row.evidence,
-                 "overridden": row.overridden} for row in rows]
+        return [
+            {
+                "question": row.question,
+                "answer": "yes" if row.answer else "no",
+                "evidence": row.evidence,
+                "overridden": row.overridden,
+            }
+            for row in rows
+        ]
 
     @work(thread=True, exclusive=True, group="drill-health", exit_on_error=False)
     def _check_recovery(self, triage: list[dict[str, Any]], timeline: list[str]) -> None:
@@ -163,8 +176,9 @@ class DrillApp(DrConsoleApp):
         report = None
         if result is not None:
             report = write_report(result, self.report_path, responder=current_actor().describe(), timeline=timeline)
-            atomic_write_text(report.with_suffix(".json"),
-                              json.dumps(result.contract_json(), indent=2, default=str) + "\n")
+            atomic_write_text(
+                report.with_suffix(".json"), json.dumps(result.contract_json(), indent=2, default=str) + "\n"
+            )
         self.post_message(DrillChecked(result, why, report))
 
     def on_drill_checked(self, message: DrillChecked) -> None:
@@ -172,16 +186,25 @@ class DrillApp(DrConsoleApp):
         node = self.drill.node_name
         if message.result is None:
             self.record("drill", f"health check: not healthy yet ({message.why})", node)
-            self.notify(f"{message.why}\ntriage again (2) from what the data dir is now", title="not healthy yet",
-                        severity="warning")
+            self.notify(
+                f"{message.why}\ntriage again (2) from what the data dir is now",
+                title="not healthy yet",
+                severity="warning",
+            )
         else:
             result = message.result
             self.drill_result, self.drill_report = result, message.report
-            self.record("drill", f"healthy again: RTO {result.rto_seconds:.1f} s, RPO {result.rpo_seconds:g} s "
-                                 f"({result.lost_writes}/{result.acked_writes} writes lost); "
-                                 f"{'PASS' if result.passed else 'FAIL'}", node)
-            self.notify(f"RTO {result.rto_seconds:.1f} s · RPO {result.lost_writes} writes lost\n{message.report}",
-                        title="drill: recovered")
+            self.record(
+                "drill",
+                f"healthy again: RTO {result.rto_seconds:.1f} s, RPO {result.rpo_seconds:g} s "
+                f"({result.lost_writes}/{result.acked_writes} writes lost); "
+                f"{'PASS' if result.passed else 'FAIL'}",
+                node,
+            )
+            self.notify(
+                f"RTO {result.rto_seconds:.1f} s · RPO {result.lost_writes} writes lost\n{message.report}",
+                title="drill: recovered",
+            )
         self.drill_revision += 1
 
 
@@ -190,21 +213,37 @@ def default_report_path(scenario: str, engine: str) -> Path:
     return StateDir().root / "drills" / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}-{engine}.md"
 
 
-def drill_app(drill: DrillSandbox, *, report_path: Path, theme: str | None = None,
-              watch_terminal: bool = False) -> DrillApp:
+def drill_app(
+    drill: DrillSandbox, *, report_path: Path, theme: str | None = None, watch_terminal: bool = False
+) -> DrillApp:
     """The console on the sandbox's one node: local source, the playbooks' tree and runner, its backups."""
     spec = NodeSpec(name=drill.node_name, engine=drill.engine, data_dir=drill.data_dir, backup_repo=drill.repo)
     thresholds = Thresholds()
     launcher = RunLauncher([spec])
 
     def triage_factory(snapshot: Any, node: str) -> PlaybookTriage:
-        return PlaybookTriage(node, drill.data_dir, snapshot=snapshot, library=launcher.library, repo=drill.repo,
-                              specs=[spec], thresholds=thresholds)
+        return PlaybookTriage(
+            node,
+            drill.data_dir,
+            snapshot=snapshot,
+            library=launcher.library,
+            repo=drill.repo,
+            specs=[spec],
+            thresholds=thresholds,
+        )
 
-    return DrillApp(drill, report_path=report_path, source=LocalSource([spec], thresholds=thresholds),
-                    theme=load_theme(theme or "dark"), thresholds=thresholds, launcher=launcher,
-                    triage_factory=triage_factory, report_dir=report_path.parent, watch_terminal=watch_terminal,
-                    notice=f"DRILL {drill.scenario.name} on {drill.engine}: sandbox {drill.root}")
+    return DrillApp(
+        drill,
+        report_path=report_path,
+        source=LocalSource([spec], thresholds=thresholds),
+        theme=load_theme(theme or "dark"),
+        thresholds=thresholds,
+        launcher=launcher,
+        triage_factory=triage_factory,
+        report_dir=report_path.parent,
+        watch_terminal=watch_terminal,
+        notice=f"DRILL {drill.scenario.name} on {drill.engine}: sandbox {drill.root}",
+    )
 
 
 def run_drill_console(args: argparse.Namespace, engine: str, output: Output | None = None) -> int:
@@ -219,15 +258,22 @@ def run_drill_console(args: argparse.Namespace, engine: str, output: Output | No
         sys.stderr.flush()
 
     try:
-        drill = build_sandbox(args.scenario, engine, writes=int(getattr(args, "writes", 500)),
-                              value_size=int(getattr(args, "value_size", 128)), seed=int(getattr(args, "seed", 1)),
-                              log=log)
+        drill = build_sandbox(
+            args.scenario,
+            engine,
+            writes=int(getattr(args, "writes", 500)),
+            value_size=int(getattr(args, "value_size", 128)),
+            seed=int(getattr(args, "seed", 1)),
+            log=log,
+        )
     except SandboxError as exc:
-        return out.error(f"drill run --console: {exc}", hint="see `drconsole drill list`", exit_code=EXIT_USAGE,
-                         kind="UsageError")
+        return out.error(
+            f"drill run --console: {exc}", hint="see `drconsole drill list`", exit_code=EXIT_USAGE, kind="UsageError"
+        )
     except DrconsoleError as exc:
-        return out.error(f"drill run --console: {exc.message}", hint=exc.hint, exit_code=exc.exit_code,
-                         kind=type(exc).__name__)
+        return out.error(
+            f"drill run --console: {exc.message}", hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__
+        )
     try:
         with state_dir_of(drill):
             app = drill_app(drill, report_path=report_path, theme=getattr(args, "theme", None), watch_terminal=True)
@@ -237,19 +283,32 @@ def run_drill_console(args: argparse.Namespace, engine: str, output: Output | No
             drill.remove()
     result = app.drill_result
     if result is None:
-        payload = {"scenario": drill.scenario.name, "engine": engine, "rto_seconds": None, "rpo_seconds": None,
-                   "acked_writes": drill.acked_writes, "lost_writes": None,
-                   "target_rto_seconds": drill.scenario.console_target_rto_seconds,
-                   "target_rpo_seconds": drill.scenario.target_rpo_seconds, "passed": False, "recovered": False,
-                   "health": drill.checks[-1] if drill.checks else "not checked"}
-        out.result(payload, f"FAIL {drill.scenario.name} on {engine}: the console was left before the node was "
-                            f"healthy again" + (f"\n  sandbox kept: {drill.root}" if getattr(args, "keep", False)
-                                                else ""))
+        payload = {
+            "scenario": drill.scenario.name,
+            "engine": engine,
+            "rto_seconds": None,
+            "rpo_seconds": None,
+            "acked_writes": drill.acked_writes,
+            "lost_writes": None,
+            "target_rto_seconds": drill.scenario.console_target_rto_seconds,
+            "target_rpo_seconds": drill.scenario.target_rpo_seconds,
+            "passed": False,
+            "recovered": False,
+            "health": drill.checks[-1] if drill.checks else "not checked",
+        }
+        out.result(
+            payload,
+            f"FAIL {drill.scenario.name} on {engine}: the console was left before the node was "
+            f"healthy again" + (f"\n  sandbox kept: {drill.root}" if getattr(args, "keep", False) else ""),
+        )
         return EXIT_PROBLEM
     payload = {**result.contract_json(), "report": str(report_path)}
     verdict = "PASS" if result.passed else "FAIL"
-    out.result(payload, f"{verdict} {result.scenario} on {result.engine} (responded in the console): RTO "
-                        f"{result.rto_seconds:.2f} s (target {result.target_rto_seconds:g} s), RPO "
-                        f"{result.lost_writes}/{result.acked_writes} acknowledged writes lost, "
-                        f"{result.rpo_seconds:g} s\n  drill report: {report_path}")
+    out.result(
+        payload,
+        f"{verdict} {result.scenario} on {result.engine} (responded in the console): RTO "
+        f"{result.rto_seconds:.2f} s (target {result.target_rto_seconds:g} s), RPO "
+        f"{result.lost_writes}/{result.acked_writes} acknowledged writes lost, "
+        f"{result.rpo_seconds:g} s\n  drill report: {report_path}",
+    )
     return EXIT_OK if result.passed else EXIT_PROBLEM

@@ -87,8 +87,16 @@ def _plays_on_a_data_dir(scenario: Any) -> bool:
     return not (scenario.needs_node or scenario.cluster or scenario.host)
 
 
-def build_sandbox(name: str, engine: str, *, writes: int = 500, value_size: int = 128, seed: int = 1,
-                  workdir: Path | None = None, log: Callable[[str], None] | None = None) -> DrillSandbox:
+def build_sandbox(
+    name: str,
+    engine: str,
+    *,
+    writes: int = 500,
+    value_size: int = 128,
+    seed: int = 1,
+    workdir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> DrillSandbox:
     """A fresh sandbox with the load, the backups and the fault of scenario ``name`` on ``engine``."""
     scenario = SCENARIOS.get(name)
     if scenario is None:
@@ -99,8 +107,13 @@ def build_sandbox(name: str, engine: str, *, writes: int = 500, value_size: int 
         local = ", ".join(sorted(key for key, value in SCENARIOS.items() if _plays_on_a_data_dir(value)))
         # A host or cluster fault built as a plain data dir would act on the real host (a disk-full
         # filler on the temp dir's real file system): refuse rather than improvise.
-        why = ("a node process" if scenario.needs_node else "a primary and a standby" if scenario.cluster
-               else "its own small file system or a memory hog")
+        why = (
+            "a node process"
+            if scenario.needs_node
+            else "a primary and a standby"
+            if scenario.cluster
+            else "its own small file system or a memory hog"
+        )
         raise SandboxError(f"{name} needs {why}; the console drill plays the data-dir scenarios: {local}")
     sandbox = Sandbox.create(workdir, prefix=f"drill-console-{name}-{engine}-")
     writes, value_size = max(10, writes), max(2, value_size)
@@ -115,12 +128,21 @@ def build_sandbox(name: str, engine: str, *, writes: int = 500, value_size: int 
         raise
     if log:
         log(f"fault: {fault.summary}")
-    return DrillSandbox(scenario, engine, sandbox.root, fault.to_json(), fault.summary, sandbox.fault_at,
-                        datetime.fromtimestamp(sandbox.fault_wall, UTC), Ledger.count(sandbox.ledger_path))
+    return DrillSandbox(
+        scenario,
+        engine,
+        sandbox.root,
+        fault.to_json(),
+        fault.summary,
+        sandbox.fault_at,
+        datetime.fromtimestamp(sandbox.fault_wall, UTC),
+        Ledger.count(sandbox.ledger_path),
+    )
 
 
-def measure(sandbox: DrillSandbox, *, playbooks: list[dict[str, Any]] | None = None,
-            triage: list[dict[str, Any]] | None = None) -> tuple[DrillResult | None, str]:
+def measure(
+    sandbox: DrillSandbox, *, playbooks: list[dict[str, Any]] | None = None, triage: list[dict[str, Any]] | None = None
+) -> tuple[DrillResult | None, str]:
     """(the drill's result, why) once the node is healthy; (None, why not) before. Blocks: run it in a worker.
 
     Healthy and the RPO are the unattended drill's: the engine opens read-write, verifies ok, and serves
@@ -137,23 +159,47 @@ def measure(sandbox: DrillSandbox, *, playbooks: list[dict[str, Any]] | None = N
         why += f"; cannot read back ({rpo.unreadable})"
     scenario = sandbox.scenario
     target = scenario.console_target_rto_seconds  # a person's target, not the autopilot's
-    result = DrillResult(scenario.name, sandbox.engine, rto, rpo.rpo_seconds, rpo.acked_writes, rpo.lost_writes,
-                         target, scenario.target_rpo_seconds,
-                         met_targets(scenario, True, rto, rpo.rpo_seconds, rpo.lost_writes, target_rto_seconds=target),
-                         recovered=True, health=why, playbooks=list(playbooks or []), triage=list(triage or []),
-                         fault=sandbox.fault, lost_span_seconds=rpo.lost_span_seconds)
+    result = DrillResult(
+        scenario.name,
+        sandbox.engine,
+        rto,
+        rpo.rpo_seconds,
+        rpo.acked_writes,
+        rpo.lost_writes,
+        target,
+        scenario.target_rpo_seconds,
+        met_targets(scenario, True, rto, rpo.rpo_seconds, rpo.lost_writes, target_rto_seconds=target),
+        recovered=True,
+        health=why,
+        playbooks=list(playbooks or []),
+        triage=list(triage or []),
+        fault=sandbox.fault,
+        lost_span_seconds=rpo.lost_span_seconds,
+    )
     return result, why
 
 
 def write_report(result: DrillResult, path: Path, *, responder: str, timeline: list[str]) -> Path:
     """The recovery-metrics table of ``drill all`` for this drill, then what the responder did."""
-    lines = [report_markdown([result]).rstrip("\n"), "", "## Responded by a human in the console", "",
-             f"- **Responder**: {responder}", f"- **Fault**: {result.fault.get('summary', result.scenario)}",
-             f"- **Measured RTO**: {result.rto_seconds} s (target {result.target_rto_seconds:g} s)",
-             f"- **Measured RPO**: {result.rpo_seconds:g} s, {result.lost_writes} of {result.acked_writes} "
-             f"acknowledged writes lost (target {result.target_rpo_seconds:g} s)", "", "### Triage"]
-    lines += [f"- {row['question']} **{row['answer']}**" + (" (override)" if row.get("overridden") else "")
-              + f" — {row['evidence']}" for row in result.triage] or ["- (no triage answers)"]
+    lines = [
+        report_markdown([result]).rstrip("\n"),
+        "",
+        "## Responded by a human in the console",
+        "",
+        f"- **Responder**: {responder}",
+        f"- **Fault**: {result.fault.get('summary', result.scenario)}",
+        f"- **Measured RTO**: {result.rto_seconds} s (target {result.target_rto_seconds:g} s)",
+        f"- **Measured RPO**: {result.rpo_seconds:g} s, {result.lost_writes} of {result.acked_writes} "
+        f"acknowledged writes lost (target {result.target_rpo_seconds:g} s)",
+        "",
+        "### Triage",
+    ]
+    lines += [
+        f"- {row['question']} **{row['answer']}**"
+        + (" (override)" if row.get("overridden") else "")
+        + f" — {row['evidence']}"
+        for row in result.triage
+    ] or ["- (no triage answers)"]
     lines += ["", "### Playbook runs"]
     lines += [f"- {run['playbook']}: {run['status']}" for run in result.playbooks] or ["- (none)"]
     lines += ["", "### Timeline"] + [f"- {entry}" for entry in timeline] + [""]

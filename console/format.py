@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from playbooks.fleet import AlertSeverity, FleetSnapshot, Health, NodeSnapshot, Thresholds
+
 # One duration format for the screens, the reports and the notifications (the incident model's).
 from playbooks.incident_model import duration_text
 
@@ -82,8 +83,9 @@ def shown_health(node: NodeSnapshot, thresholds: Thresholds) -> tuple[str, str, 
 
 def fleet_tally(snapshot: FleetSnapshot, thresholds: Thresholds) -> list[tuple[tuple[str, str, str], int]]:
     """Each shown state with its node count, worst last (the order of ``HEALTH_STYLE``, LAGGING after OK)."""
-    order = [HEALTH_STYLE[Health.OK], LAGGING_STYLE] + [HEALTH_STYLE[health] for health in Health
-                                                        if health != Health.OK]
+    order = [HEALTH_STYLE[Health.OK], LAGGING_STYLE] + [
+        HEALTH_STYLE[health] for health in Health if health != Health.OK
+    ]
     counts: dict[tuple[str, str, str], int] = {}
     for node in snapshot.nodes:
         style = shown_health(node, thresholds)
@@ -96,15 +98,19 @@ def quiet_fleet_note(snapshot: FleetSnapshot, thresholds: Thresholds) -> str:
     (alerts wait for their rule: a node-down alert only fires after ``node_down_seconds``)."""
     if snapshot.alerts:
         return ""
-    not_ok = [(node.name, shown_health(node, thresholds)[1]) for node in snapshot.nodes
-              if shown_health(node, thresholds)[1] != "OK"]
+    not_ok = [
+        (node.name, shown_health(node, thresholds)[1])
+        for node in snapshot.nodes
+        if shown_health(node, thresholds)[1] != "OK"
+    ]
     if not not_ok:
         return ""
     words: dict[str, list[str]] = {}
     for name, word in not_ok:
         words.setdefault(word, []).append(name)
-    parts = [f"{len(names)} {word}" + (f" ({', '.join(names)})" if len(names) <= 3 else "")
-             for word, names in words.items()]
+    parts = [
+        f"{len(names)} {word}" + (f" ({', '.join(names)})" if len(names) <= 3 else "") for word, names in words.items()
+    ]
     return f"no alert has fired yet, but {len(not_ok)} of {len(snapshot.nodes)} nodes are not OK: {'; '.join(parts)}"
 
 
@@ -114,7 +120,9 @@ def upstream_name(node: NodeSnapshot, snapshot: FleetSnapshot | None) -> str | N
     if upstream is None or snapshot is None:
         return upstream
     for other in snapshot.nodes:
-        if upstream in (other.name, other.address) or (other.address and upstream.rstrip("/") == other.address.rstrip("/")):
+        if upstream in (other.name, other.address) or (
+            other.address and upstream.rstrip("/") == other.address.rstrip("/")
+        ):
             return other.name
     return upstream
 
@@ -176,7 +184,7 @@ def clock_text(moment: datetime | None, tz: tzinfo | None = None) -> str:
 
 
 def local_clock_text(moment: datetime) -> str | None:
-    """"HH:MM CET": the same moment on the host's local clock, or None when the host runs on UTC."""
+    """ "HH:MM CET": the same moment on the host's local clock, or None when the host runs on UTC."""
     local = moment.astimezone()
     if local.utcoffset() == timedelta(0):
         return None
@@ -222,6 +230,10 @@ def spark_rows(values: Sequence[float], width: int, rows: int, *, floor: float |
     lines = []
     for row in range(rows - 1, -1, -1):  # the top row first
         base = row * 8
-        lines.append("".join(" " if height <= base else ("█" if height >= base + 8 else _SPARKS[height - base - 1])
-                             for height in heights))
+        lines.append(
+            "".join(
+                " " if height <= base else ("█" if height >= base + 8 else _SPARKS[height - base - 1])
+                for height in heights
+            )
+        )
     return lines

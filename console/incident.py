@@ -32,8 +32,9 @@ Job = Callable[[IncidentStore], object]
 class Diagnosis:
     """What a walk concluded: the severity (None: no fault), the summary, the recommended playbooks."""
 
-    def __init__(self, severity: str | None, summary: str, recommended: Sequence[str],
-                 targets: dict[str, float]) -> None:
+    def __init__(
+        self, severity: str | None, summary: str, recommended: Sequence[str], targets: dict[str, float]
+    ) -> None:
         self.severity = severity
         self.summary = summary
         self.recommended = list(recommended)
@@ -50,8 +51,7 @@ def diagnosis(view: TriageView) -> Diagnosis | None:
     if not leaf.is_leaf:
         return None
     recommendations = list(view.recommended())
-    targets = {item.playbook_id: float(item.target_rto_seconds) for item in recommendations
-               if item.target_rto_seconds}
+    targets = {item.playbook_id: float(item.target_rto_seconds) for item in recommendations if item.target_rto_seconds}
     if not leaf.recommend:
         return Diagnosis(None, leaf.conclusion or "no fault found", [], targets)
     severity = leaf.severity or worst([item.severity for item in recommendations])
@@ -59,8 +59,14 @@ def diagnosis(view: TriageView) -> Diagnosis | None:
 
 
 class IncidentDesk:
-    def __init__(self, store: IncidentStore, *, writable: bool, on_change: Callable[[dict[str, Incident]], object],
-                 on_error: Callable[[str], object]) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        *,
+        writable: bool,
+        on_change: Callable[[dict[str, Incident]], object],
+        on_error: Callable[[str], object],
+    ) -> None:
         self.store = store
         self.writable = writable
         self.on_change = on_change
@@ -76,6 +82,7 @@ class IncidentDesk:
     # ------------------------------------------------------------------ the thread
     def submit(self, job: Job, *, write: bool = True) -> Future[object]:
         """Run ``job(store)`` on the desk's thread (a write on a read-only desk does nothing), then reload."""
+
         def run() -> object:
             result: object = None
             try:
@@ -99,8 +106,9 @@ class IncidentDesk:
             self.on_error(f"reading the incidents: {type(exc).__name__}: {exc}")
             return
         self.known |= set(shown)
-        signature = sorted((incident.id, incident.status, incident.severity, len(incident.events))
-                           for incident in shown.values())
+        signature = sorted(
+            (incident.id, incident.status, incident.severity, len(incident.events)) for incident in shown.values()
+        )
         if signature != self._signature:  # a tick that changed nothing repaints nothing
             self._signature = signature
             self.on_change(shown)
@@ -122,21 +130,43 @@ class IncidentDesk:
         return self.records[node]
 
     def answered(self, node: str, step: PathStep, at: float) -> None:
-        self.submit(lambda store: self._record(node).answered(
-            question=step.question, answer=step.answer, evidence=step.probe.evidence,
-            probe_answer=step.probe.answer, question_id=step.node_id, at=at))
+        self.submit(
+            lambda store: self._record(node).answered(
+                question=step.question,
+                answer=step.answer,
+                evidence=step.probe.evidence,
+                probe_answer=step.probe.answer,
+                question_id=step.node_id,
+                at=at,
+            )
+        )
 
     def undone(self, node: str, question: str, at: float) -> None:
         self.submit(lambda store: self._record(node).undone(question, at=at))
 
     def concluded(self, node: str, found: Diagnosis, story: Sequence[IncidentEvent], at: float) -> None:
         """The walk on ``node`` reached a leaf; ``story``: the alerts that led here (written if it opens)."""
-        self.submit(lambda store: self._record(node).concluded(
-            severity=found.severity, summary=found.summary, recommended=found.recommended, targets=found.targets,
-            story=story, at=at))
+        self.submit(
+            lambda store: self._record(node).concluded(
+                severity=found.severity,
+                summary=found.summary,
+                recommended=found.recommended,
+                targets=found.targets,
+                story=story,
+                at=at,
+            )
+        )
 
-    def record(self, incident_id: str, kind: str, message: str, *, node: str | None = None, at: float | None = None,
-               **data: Any) -> None:
+    def record(
+        self,
+        incident_id: str,
+        kind: str,
+        message: str,
+        *,
+        node: str | None = None,
+        at: float | None = None,
+        **data: Any,
+    ) -> None:
         self.submit(lambda store: store.record(incident_id, kind, message, actor=self.actor, at=at, node=node, **data))
 
     def record_on(self, node: str, event: IncidentEvent) -> None:
@@ -145,12 +175,14 @@ class IncidentDesk:
         Decided on the desk's thread, after every earlier job: an answer that opened the incident a
         moment ago has opened it by then, whatever the screens have read back so far.
         """
+
         def job(store: IncidentStore) -> object:
             incident = store.open_for(node)
             if incident is None:
                 return None
-            return store.record(incident.id, event.kind, event.message, actor=self.actor, at=event.time, node=node,
-                                **event.data)
+            return store.record(
+                incident.id, event.kind, event.message, actor=self.actor, at=event.time, node=node, **event.data
+            )
 
         self.submit(job)
 

@@ -20,8 +20,16 @@ if TYPE_CHECKING:
     from console.config import ConsoleConfig
     from console.run_adapter import RunLauncher
 
-__all__ = ["build_app", "has_terminal", "in_browser", "launch", "no_terminal", "run_app", "triage_factory",
-           "viewer_role"]
+__all__ = [
+    "build_app",
+    "has_terminal",
+    "in_browser",
+    "launch",
+    "no_terminal",
+    "run_app",
+    "triage_factory",
+    "viewer_role",
+]
 
 
 def _error(exc: Any) -> int:
@@ -30,8 +38,16 @@ def _error(exc: Any) -> int:
     return int(exc.exit_code)
 
 
-def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleConfig,
-              watch_terminal: bool = True, notice: str = "", launcher: RunLauncher | None = None) -> DrConsoleApp:
+def build_app(
+    *,
+    mode: str,
+    theme: str | None,
+    read_only: bool,
+    config: ConsoleConfig,
+    watch_terminal: bool = True,
+    notice: str = "",
+    launcher: RunLauncher | None = None,
+) -> DrConsoleApp:
     """The app for ``config`` (sources from its nodes); raises ``ThemeError`` for a bad theme.
 
     ``DRCONSOLE_ROLE=viewer`` (set by ``drconsole serve ssh|web`` for viewers) makes it the read-only
@@ -49,12 +65,21 @@ def build_app(*, mode: str, theme: str | None, read_only: bool, config: ConsoleC
     report_dir = config.console.report_dir or (config.path.parent if config.path else Path.cwd())
     # Every node's runs go through the one launcher: it picks each node's runner, or says why there is none.
     launcher = launcher or RunLauncher(config.nodes, read_only=read_only)
-    return DrConsoleApp(source=source, mode=mode, read_only=read_only, theme=loaded, thresholds=config.thresholds,
-                        refresh_seconds=config.console.refresh_seconds, report_dir=report_dir, notice=notice,
-                        launcher=launcher, watch_terminal=watch_terminal,
-                        triage_factory=triage_factory(config, getattr(launcher, "library", None)),
-                        node_urls=_node_urls(config),
-                        incident_store=IncidentStore(webhook=config.notify.webhook) if config.notify.webhook else None)
+    return DrConsoleApp(
+        source=source,
+        mode=mode,
+        read_only=read_only,
+        theme=loaded,
+        thresholds=config.thresholds,
+        refresh_seconds=config.console.refresh_seconds,
+        report_dir=report_dir,
+        notice=notice,
+        launcher=launcher,
+        watch_terminal=watch_terminal,
+        triage_factory=triage_factory(config, getattr(launcher, "library", None)),
+        node_urls=_node_urls(config),
+        incident_store=IncidentStore(webhook=config.notify.webhook) if config.notify.webhook else None,
+    )
 
 
 def _node_urls(config: ConsoleConfig) -> dict[str, str]:
@@ -74,15 +99,22 @@ def triage_factory(config: ConsoleConfig, library: Any | None = None) -> Any:
 
     def build(snapshot: Any, node: str) -> Any:
         spec = specs.get(node)
-        return PlaybookTriage(node, Path(spec.data_dir) if spec is not None and spec.data_dir is not None else None,
-                              snapshot=snapshot, library=library, specs=config.nodes, thresholds=config.thresholds,
-                              repo=Path(spec.backup_repo) if spec is not None and spec.backup_repo is not None else None)
+        return PlaybookTriage(
+            node,
+            Path(spec.data_dir) if spec is not None and spec.data_dir is not None else None,
+            snapshot=snapshot,
+            library=library,
+            specs=config.nodes,
+            thresholds=config.thresholds,
+            repo=Path(spec.backup_repo) if spec is not None and spec.backup_repo is not None else None,
+        )
 
     return build
 
 
-def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool = False,
-            config_path: Path | None = None) -> int:
+def run_app(
+    mode: str = "interactive", theme: str | None = None, read_only: bool = False, config_path: Path | None = None
+) -> int:
     """Run the console; returns the exit code (2: bad config or theme, nothing was changed).
 
     ``mode`` is "interactive" (``drconsole``, ``drconsole tui``) or "dashboard". With no
@@ -106,8 +138,10 @@ def run_app(mode: str = "interactive", theme: str | None = None, read_only: bool
     except (ConfigError, ThemeError) as exc:
         return _error(exc)
     if not config.nodes and config.prometheus.url is None:  # Prometheus alone names the nodes it scrapes
-        sys.stderr.write(f"drconsole: error: {config_path}: no [[node]] configured (add one per node, "
-                         "or a [prometheus] url, or run `drconsole demo` to see a sample fleet)\n")
+        sys.stderr.write(
+            f"drconsole: error: {config_path}: no [[node]] configured (add one per node, "
+            "or a [prometheus] url, or run `drconsole demo` to see a sample fleet)\n"
+        )
         return 2
     return launch(app)
 
@@ -129,8 +163,10 @@ def has_terminal() -> bool:
 
 
 def no_terminal() -> int:
-    sys.stderr.write("drconsole: error: the console needs a terminal (stdin or stderr is not a TTY) "
-                     "(use the headless commands, e.g. `drconsole engine stats --json`)\n")
+    sys.stderr.write(
+        "drconsole: error: the console needs a terminal (stdin or stderr is not a TTY) "
+        "(use the headless commands, e.g. `drconsole engine stats --json`)\n"
+    )
     return 2
 
 

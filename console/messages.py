@@ -18,9 +18,18 @@ if TYPE_CHECKING:
     from console.run_adapter import RunEnded
     from playbooks.runner import RunResult
 
-__all__ = ["IncidentsChanged", "IncidentTrouble", "NodeSelected", "RunEndedReceived", "RunEventReceived", "RunPlanned",
-           "SnapshotReady", "SourceFailed",
-           "TriageAnswered", "RefusedAction"]
+__all__ = [
+    "IncidentsChanged",
+    "IncidentTrouble",
+    "NodeSelected",
+    "RunEndedReceived",
+    "RunEventReceived",
+    "RunPlanned",
+    "SnapshotReady",
+    "SourceFailed",
+    "TriageAnswered",
+    "RefusedAction",
+]
 
 
 class SnapshotReady(Message):

@@ -84,8 +84,12 @@ class RunActions(App[int]):
         except Exception as exc:  # noqa: BLE001 - an unknown id: said, not raised
             self.notify(getattr(exc, "message", None) or str(exc), title="no such playbook", severity="warning")
             return
-        self.choose_playbook(Recommendation(playbook.id, playbook.title, playbook.severity,
-                                            target_rto_seconds=playbook.target_rto_seconds), node)
+        self.choose_playbook(
+            Recommendation(
+                playbook.id, playbook.title, playbook.severity, target_rto_seconds=playbook.target_rto_seconds
+            ),
+            node,
+        )
 
     def _fresh_state(self, recommendation: Recommendation, node: str) -> RunState:
         state = RunState(recommendation.playbook_id, node, title=recommendation.title)
@@ -180,8 +184,7 @@ class RunActions(App[int]):
         state = self.run_state
         if state is None or state.node != node or state.playbook_id != recommendation.playbook_id or state.done:
             previous_plan = state.plan if state is not None and state.node == node else None
-            state = RunState(recommendation.playbook_id, node, title=recommendation.title,
-                             target=launcher.where(node))
+            state = RunState(recommendation.playbook_id, node, title=recommendation.title, target=launcher.where(node))
             if previous_plan is not None and previous_plan.playbook == recommendation.playbook_id:
                 state.show_plan(previous_plan)
         self._begin(session, state)
@@ -204,8 +207,7 @@ class RunActions(App[int]):
             self.notify(getattr(exc, "message", None) or str(exc), title="cannot resume", severity="error")
             return
         title = self._playbook_title(launcher, session.playbook_id)
-        state = RunState(session.playbook_id, node, title=title, target=launcher.where(node),
-                         run_id=session.run_id)
+        state = RunState(session.playbook_id, node, title=title, target=launcher.where(node), run_id=session.run_id)
         state.resume_from(session.steps, session.reasons)
         self.record("run", f"resuming {session.playbook_id} run {session.run_id}", node)
         self._begin(session, state)

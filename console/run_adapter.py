@@ -107,8 +107,16 @@ def verification(result: RunResult) -> tuple[str | None, float | None, str]:
 class RunSession:
     """One run (``resume_id``: a resume of that run) on one node, through the launcher's runner."""
 
-    def __init__(self, launcher: RunLauncher, node: str, playbook_id: str, *, resume_id: str | None = None,
-                 steps: Sequence[StepOutcome] = (), reasons: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        launcher: RunLauncher,
+        node: str,
+        playbook_id: str,
+        *,
+        resume_id: str | None = None,
+        steps: Sequence[StepOutcome] = (),
+        reasons: Mapping[str, str] | None = None,
+    ) -> None:
         self.launcher = launcher
         self.node = node
         self.playbook_id = playbook_id
@@ -189,8 +197,12 @@ class RunSession:
             self._runner = runner
         if self._cancelled.is_set():
             runner.cancel()
-        options = RunOptions(read_only=self.launcher.read_only, node=self.node, confirm=self._confirm,
-                             param_defaults=self.launcher.param_defaults.get(self.node, {}))
+        options = RunOptions(
+            read_only=self.launcher.read_only,
+            node=self.node,
+            confirm=self._confirm,
+            param_defaults=self.launcher.param_defaults.get(self.node, {}),
+        )
         if self.resume_id is not None:
             return runner.resume(self.resume_id, options)  # type: ignore[no-any-return]
         return runner.run(self.playbook_id, None, options)  # type: ignore[no-any-return]
@@ -229,8 +241,15 @@ class RunSession:
 class RunLauncher:
     """Starts, plans and resumes runs on the configured nodes; the runner for each from ``runner_for``."""
 
-    def __init__(self, nodes: Sequence[NodeSpec], *, read_only: bool = False, state: Any | None = None,
-                 library: Any | None = None, param_defaults: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[NodeSpec],
+        *,
+        read_only: bool = False,
+        state: Any | None = None,
+        library: Any | None = None,
+        param_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.nodes = {spec.name: spec for spec in nodes}
         self.read_only = read_only
         self._state = state
@@ -259,9 +278,11 @@ class RunLauncher:
     def spec(self, node: str) -> NodeSpec:
         spec = self.nodes.get(node)
         if spec is None:
-            raise CannotAct(f"{node} has no [[node]] in the config (the fleet source lists it), so the console has "
-                            "neither a url nor a data_dir for it and runs nothing on it",
-                            hint=f"add a [[node]] for {node} with its url (and token_file), or its data_dir")
+            raise CannotAct(
+                f"{node} has no [[node]] in the config (the fleet source lists it), so the console has "
+                "neither a url nor a data_dir for it and runs nothing on it",
+                hint=f"add a [[node]] for {node} with its url (and token_file), or its data_dir",
+            )
         return spec
 
     def data_dir(self, node: str) -> Path | None:
@@ -293,8 +314,11 @@ class RunLauncher:
         from playbooks.runner import RunOptions
 
         runner = self.runner(node, [])
-        return runner.run(playbook_id, None,  # type: ignore[no-any-return]
-                          RunOptions(dry_run=True, node=node, param_defaults=self.param_defaults.get(node, {})))
+        return runner.run(
+            playbook_id,
+            None,  # type: ignore[no-any-return]
+            RunOptions(dry_run=True, node=node, param_defaults=self.param_defaults.get(node, {})),
+        )
 
     def start(self, playbook_id: str, node: str) -> RunSession:
         self.runner(node, [])  # refuses now, with the reason, rather than from the worker
@@ -314,17 +338,24 @@ class RunLauncher:
         else:
             where = f"the journal folder {self.state.runs}"
             data_dir = self.data_dir(node)
-            rows = [{**journal.summary_json(), "journal": journal} for journal in list_journals(self.state.runs)
-                    if journal.header.get("node") == node
-                    or (data_dir is not None and journal.header.get("data_dir") == str(data_dir))]
+            rows = [
+                {**journal.summary_json(), "journal": journal}
+                for journal in list_journals(self.state.runs)
+                if journal.header.get("node") == node
+                or (data_dir is not None and journal.header.get("data_dir") == str(data_dir))
+            ]
         if not rows:
-            raise CannotAct(f"no run of {node} in {where}, so there is nothing to resume",
-                            hint="start the playbook (s)")
+            raise CannotAct(
+                f"no run of {node} in {where}, so there is nothing to resume", hint="start the playbook (s)"
+            )
         rows.sort(key=lambda row: float(row.get("started") or 0.0))
         newest = rows[-1]
         if newest.get("status") not in RESUMABLE and not newest.get("live"):
-            raise CannotAct(f"the last run of {node} ({newest.get('playbook')} {newest.get('run_id')}) "
-                            f"{newest.get('status')}; there is nothing to resume", hint="start a new run (s)")
+            raise CannotAct(
+                f"the last run of {node} ({newest.get('playbook')} {newest.get('run_id')}) "
+                f"{newest.get('status')}; there is nothing to resume",
+                hint="start a new run (s)",
+            )
         return newest
 
     def resume(self, node: str) -> RunSession:
@@ -343,7 +374,15 @@ class RunLauncher:
                     status = "planned"
                 else:
                     reasons[planned.id] = str(record.get("summary", ""))
-                rows.append(StepOutcome(planned.id, planned.step.action or "", status,
-                                        summary=planned.step.title or planned.id, destructive=planned.step.destructive))
-        return RunSession(self, node, str(row.get("playbook")), resume_id=str(row["run_id"]), steps=rows,
-                          reasons=reasons)
+                rows.append(
+                    StepOutcome(
+                        planned.id,
+                        planned.step.action or "",
+                        status,
+                        summary=planned.step.title or planned.id,
+                        destructive=planned.step.destructive,
+                    )
+                )
+        return RunSession(
+            self, node, str(row.get("playbook")), resume_id=str(row["run_id"]), steps=rows, reasons=reasons
+        )

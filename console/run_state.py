@@ -141,12 +141,17 @@ class RunState:
         plan = self.plan
         if plan is None:
             return
-        self._log("info", f"plan of {plan.playbook} on {self.target or self.node} (dry run: nothing was changed):",
-                  source="run")
+        self._log(
+            "info",
+            f"plan of {plan.playbook} on {self.target or self.node} (dry run: nothing was changed):",
+            source="run",
+        )
         for index, step in enumerate(plan.steps, start=1):
-            marks = (" ⚠ destructive: asks for the node name" if step.destructive else "") + (
-                f" (if {step.when})" if step.when else "") + (" (skipped: its condition is false)"
-                                                              if step.status == "skipped" else "")
+            marks = (
+                (" ⚠ destructive: asks for the node name" if step.destructive else "")
+                + (f" (if {step.when})" if step.when else "")
+                + (" (skipped: its condition is false)" if step.status == "skipped" else "")
+            )
             self._log("info", f"{index:>2}. {step.id}: {step.summary}{marks}", source="run")
             for touched in step.would_touch:
                 self._log("info", f"      {touched}", source="run")
@@ -189,16 +194,24 @@ class RunState:
                 self.waiting = None
             level = "error" if status in ("failed", "refused") else "info"
             symbol, word, _ = step_word(status)
-            self._log(level, f"{symbol} {step_id} {word}" + (f": {event.message}" if event.message else ""), step_id,
-                      source="step")
+            self._log(
+                level,
+                f"{symbol} {step_id} {word}" + (f": {event.message}" if event.message else ""),
+                step_id,
+                source="step",
+            )
         elif kind == "run_finished":
             self.finished = event
             self.current, self.progress, self.waiting = None, None, None
-            self._log("error" if event.status != "succeeded" else "info",
-                      f"run {event.status}" + (f": {event.message}" if event.message else ""), source="run")
+            self._log(
+                "error" if event.status != "succeeded" else "info",
+                f"run {event.status}" + (f": {event.message}" if event.message else ""),
+                source="run",
+            )
 
-    def settle(self, result: RunResult | None, error: str = "", verified: Verified | None = None,
-               unverified: str = "") -> None:
+    def settle(
+        self, result: RunResult | None, error: str = "", verified: Verified | None = None, unverified: str = ""
+    ) -> None:
         """The run is over: the runner's result decides every row and the run's status."""
         self.result, self.error = result, error
         self.verified, self.unverified = verified, unverified
@@ -228,8 +241,12 @@ class RunState:
         if self.step(step_id) is None:
             from playbooks.runner import StepOutcome
 
-            row = StepOutcome(step_id, str(event.data.get("action", "")), "planned",
-                              summary=event.message if event.kind == "step_started" else step_id)
+            row = StepOutcome(
+                step_id,
+                str(event.data.get("action", "")),
+                "planned",
+                summary=event.message if event.kind == "step_started" else step_id,
+            )
             position = self._position(event)
             self.steps.insert(position, row)
         return step_id
@@ -246,4 +263,3 @@ class RunState:
 
     def _log(self, level: str, text: str, step_id: str | None = None, source: str = "log") -> None:
         self.log.append(LogLine(level if level in ("info", "warning", "error") else "info", text, step_id, source))
-

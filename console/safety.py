@@ -29,10 +29,13 @@ class Capabilities:
     def require_write(self, what: str) -> None:
         if not self.can_write:
             mode = "dashboard" if self.dashboard else "read-only"
-            raise ReadOnlyRefusal(f"{what}: refused, the console is {mode}",
-                                  hint="run `drconsole tui` without --read-only to act")
+            raise ReadOnlyRefusal(
+                f"{what}: refused, the console is {mode}", hint="run `drconsole tui` without --read-only to act"
+            )
 
     def require_interactive(self, what: str) -> None:
         if self.dashboard:
-            raise ReadOnlyRefusal(f"{what}: refused, the dashboard is a read-only status board",
-                                  hint="run `drconsole tui` for the interactive console")
+            raise ReadOnlyRefusal(
+                f"{what}: refused, the dashboard is a read-only status board",
+                hint="run `drconsole tui` for the interactive console",
+            )

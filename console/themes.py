@@ -32,8 +32,12 @@ from playbooks.toml_locate import locate
 __all__ = ["BUNDLED_THEMES", "LoadedTheme", "STATUS_DEFAULTS", "ThemeError", "load_theme", "themes_dir"]
 
 BUNDLED_THEMES = ("dark", "light", "wall", "colorblind")
-STATUS_DEFAULTS = {"status-ok": "#3FB950", "status-warn": "#D29922", "status-crit": "#F85149",
-                   "status-unknown": "#8B949E"}
+STATUS_DEFAULTS = {
+    "status-ok": "#3FB950",
+    "status-warn": "#D29922",
+    "status-crit": "#F85149",
+    "status-unknown": "#8B949E",
+}
 
 
 class ThemeError(ValueError):
@@ -44,7 +48,9 @@ class ThemeError(ValueError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: Path, line: int | None, field: str | None, hint: str | None = None
+    ) -> None:
         where = f"{path}:{line}" if line else str(path)
         self.message = f"{where}: {field}: {message}" if field else f"{where}: {message}"
         self.hint = hint or "fix the theme file, or pick one of " + ", ".join(BUNDLED_THEMES)
@@ -125,8 +131,13 @@ def _resolve(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    raise ThemeError(f"no theme named {name_or_path!r} and no such file", path=Path(name_or_path), line=None,
-                     field=None, hint=f"use one of {', '.join(BUNDLED_THEMES)}, or a path to a theme .toml file")
+    raise ThemeError(
+        f"no theme named {name_or_path!r} and no such file",
+        path=Path(name_or_path),
+        line=None,
+        field=None,
+        hint=f"use one of {', '.join(BUNDLED_THEMES)}, or a path to a theme .toml file",
+    )
 
 
 def load_theme(name_or_path: str) -> LoadedTheme:
@@ -155,7 +166,11 @@ def load_theme(name_or_path: str) -> LoadedTheme:
         if not tcss.is_file():
             raise ThemeError(f"stylesheet {tcss} does not exist", path=path, line=locate(text, ("tcss",)), field="tcss")
     colors = spec.colors.model_dump(exclude_none=True)
-    variables = {"status-ok": spec.status.ok, "status-warn": spec.status.warn,
-                 "status-crit": spec.status.crit, "status-unknown": spec.status.unknown}
+    variables = {
+        "status-ok": spec.status.ok,
+        "status-warn": spec.status.warn,
+        "status-crit": spec.status.crit,
+        "status-unknown": spec.status.unknown,
+    }
     theme = Theme(name=spec.name, dark=spec.dark, variables=variables, **colors)
     return LoadedTheme(theme=theme, tcss=tcss, path=path, description=spec.description)

@@ -53,7 +53,10 @@ class TrendReader:
         if built is not None and built[0] == revision:
             return built[1]
         history = self.history
-        trends = Trends({metric: tuple(history.series(name, metric)) for metric, _label, _unit in TREND_METRICS},
-                        history.time_to_full(name), history.bucket_seconds)
+        trends = Trends(
+            {metric: tuple(history.series(name, metric)) for metric, _label, _unit in TREND_METRICS},
+            history.time_to_full(name),
+            history.bucket_seconds,
+        )
         self._built[name] = (revision, trends)
         return trends

@@ -34,9 +34,13 @@ def recommendation_for(library: Any, playbook_id: str, severity: str | None = No
     if playbook is None:
         reason = library.tree.pending.get(playbook_id, "not in the playbook library") if library.tree else ""
         return Recommendation(playbook_id, f"{playbook_id} (not runnable: {reason})", severity or "P1")
-    return Recommendation(playbook.id, playbook.title, severity or playbook.severity,
-                          destructive=_destructive(library, playbook),
-                          target_rto_seconds=float(playbook.target_rto_seconds))
+    return Recommendation(
+        playbook.id,
+        playbook.title,
+        severity or playbook.severity,
+        destructive=_destructive(library, playbook),
+        target_rto_seconds=float(playbook.target_rto_seconds),
+    )
 
 
 def _destructive(library: Any, playbook: Any, depth: int = 0) -> bool:
@@ -53,10 +57,19 @@ def _destructive(library: Any, playbook: Any, depth: int = 0) -> bool:
 class PlaybookTriage(TriageWalk):
     """The playbooks' tree walked for one node; probes run once, answers are the responder's."""
 
-    def __init__(self, node_name: str, data_dir: Path | None = None, *, snapshot: Any | None = None,
-                 library: Any | None = None, repo: Path | None = None, specs: Sequence[Any] = (),
-                 thresholds: Any | None = None, disk_threshold: float | None = None,
-                 memory_threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        node_name: str,
+        data_dir: Path | None = None,
+        *,
+        snapshot: Any | None = None,
+        library: Any | None = None,
+        repo: Path | None = None,
+        specs: Sequence[Any] = (),
+        thresholds: Any | None = None,
+        disk_threshold: float | None = None,
+        memory_threshold: float | None = None,
+    ) -> None:
         from playbooks.loader import Library
         from playbooks.triage import probe_context
 
@@ -67,9 +80,16 @@ class PlaybookTriage(TriageWalk):
             raise ValueError("the playbook library has no tree.toml")
         self.tree = self.library.tree
         self.root = self.tree.root
-        self.context = probe_context(data_dir=self.data_dir, snapshot=snapshot, node=node_name, repo=repo, specs=specs,
-                                     thresholds=thresholds, disk_threshold=disk_threshold,
-                                     memory_threshold=memory_threshold)
+        self.context = probe_context(
+            data_dir=self.data_dir,
+            snapshot=snapshot,
+            node=node_name,
+            repo=repo,
+            specs=specs,
+            thresholds=thresholds,
+            disk_threshold=disk_threshold,
+            memory_threshold=memory_threshold,
+        )
         self._nodes = self._translate()
         self._probes: dict[str, ProbeAnswer] = {}
         self._subjects: dict[str, str] = {}
@@ -82,9 +102,12 @@ class PlaybookTriage(TriageWalk):
         self._leaves: dict[str, Any] = {}
         for leaf_id, leaf in self.tree.leaves.items():
             self._leaves[leaf_id] = leaf
-            nodes[leaf_id] = TreeNode(leaf_id, conclusion=leaf.summary or "no fault found",
-                                      recommend=tuple(leaf.recommend),
-                                      severity=leaf.severity if leaf.recommend else None)
+            nodes[leaf_id] = TreeNode(
+                leaf_id,
+                conclusion=leaf.summary or "no fault found",
+                recommend=tuple(leaf.recommend),
+                severity=leaf.severity if leaf.recommend else None,
+            )
         for node_id, question in self.tree.nodes.items():
             targets: dict[str, str] = {}
             for word in ("yes", "no"):
@@ -94,12 +117,14 @@ class PlaybookTriage(TriageWalk):
                 else:
                     leaf_id = f"{node_id}:{word}"
                     self._leaves[leaf_id] = branch
-                    nodes[leaf_id] = TreeNode(leaf_id, conclusion=branch.summary or "no fault found",
-                                              recommend=tuple(branch.recommend),
-                                              severity=branch.severity if branch.recommend else None)
+                    nodes[leaf_id] = TreeNode(
+                        leaf_id,
+                        conclusion=branch.summary or "no fault found",
+                        recommend=tuple(branch.recommend),
+                        severity=branch.severity if branch.recommend else None,
+                    )
                     targets[word] = leaf_id
-            nodes[node_id] = TreeNode(node_id, question.question, question.probe, yes=targets["yes"],
-                                      no=targets["no"])
+            nodes[node_id] = TreeNode(node_id, question.question, question.probe, yes=targets["yes"], no=targets["no"])
         return nodes
 
     # ------------------------------------------------------------------ TriageView

@@ -12,8 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ProbeAnswer", "PathStep", "Recommendation", "TreeNode", "TriageView", "TriageWalk", "StaticTriage",
-           "UNPROBED"]
+__all__ = [
+    "ProbeAnswer",
+    "PathStep",
+    "Recommendation",
+    "TreeNode",
+    "TriageView",
+    "TriageWalk",
+    "StaticTriage",
+    "UNPROBED",
+]
 
 
 @dataclass(frozen=True)
@@ -127,8 +135,13 @@ class TriageWalk:
         if node.is_leaf or node.question is None:
             raise ValueError("the walk has reached a leaf: nothing left to answer")
         probe = probe or self.probed(node.id) or UNPROBED
-        step = PathStep(node_id=node.id, question=node.question, answer=answer, probe=probe,
-                        overridden=probe.answer is not None and probe.answer != answer)
+        step = PathStep(
+            node_id=node.id,
+            question=node.question,
+            answer=answer,
+            probe=probe,
+            overridden=probe.answer is not None and probe.answer != answer,
+        )
         self.steps.append(step)
         return step
 

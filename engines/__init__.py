@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from engines.registry import create_engine, engine_class, open_engine
     from engines.reports import EngineStats, Problem, VerifyReport
 
-__all__ = ["Engine", "EngineError", "EngineStats", "Problem", "VerifyReport", "create_engine", "engine_class", "open_engine"]
+__all__ = [
+    "Engine",
+    "EngineError",
+    "EngineStats",
+    "Problem",
+    "VerifyReport",
+    "create_engine",
+    "engine_class",
+    "open_engine",
+]
 
 _HOMES = {
     "Engine": "engines.base",

@@ -34,7 +34,14 @@ from engines.marker import ArchiveRecord, Marker, read_marker, write_marker
 from engines.wal import archive_status
 from engines.wal.segments import SegmentInfo, first_timestamp_ns
 
-__all__ = ["ArchiveKeeper", "ArchiveState", "DEFAULT_HOLD_MAX_BYTES", "inspect_archive", "RETRY_SECONDS", "record_repository"]
+__all__ = [
+    "ArchiveKeeper",
+    "ArchiveState",
+    "DEFAULT_HOLD_MAX_BYTES",
+    "inspect_archive",
+    "RETRY_SECONDS",
+    "record_repository",
+]
 
 RETRY_SECONDS = 5.0  # a refused write retries archiving at most this often
 DEFAULT_HOLD_MAX_BYTES = 2 * 2**30  # EngineOptions.wal_hold_max_bytes
@@ -44,8 +51,9 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns // 1000 % 1_000_000:06d}Z"
 
 
-def record_repository(data_dir: Path, wal_dir: Path, marker: Marker, repo: Path | str,
-                      done: Iterable[str] = ()) -> ArchiveRecord | None:
+def record_repository(
+    data_dir: Path, wal_dir: Path, marker: Marker, repo: Path | str, done: Iterable[str] = ()
+) -> ArchiveRecord | None:
     """Record ``repo`` in ``data_dir``'s marker and mark ``done`` segments; the new record, or None if unchanged.
 
     Call with the data dir held (its lock, or an open read-write engine's write lock). ``done``
@@ -54,8 +62,11 @@ def record_repository(data_dir: Path, wal_dir: Path, marker: Marker, repo: Path 
     Recording another repository, or the same one from a new path (a copy, a moved dir), starts
     the statuses afresh.
     """
-    record = ArchiveRecord(repo=location_text(repo), data_dir=os.path.abspath(data_dir),
-                           since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    record = ArchiveRecord(
+        repo=location_text(repo),
+        data_dir=os.path.abspath(data_dir),
+        since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
     current = marker.archive
     same = current is not None and (current.repo, current.data_dir) == (record.repo, record.data_dir)
     if not same:
@@ -104,8 +115,14 @@ class ArchiveState:
 class ArchiveKeeper:
     """The archive-before-recycle rule for one open read-write engine. Thread-safe."""
 
-    def __init__(self, data_dir: Path, wal_dir: Path, record: ArchiveRecord | None, ceiling_bytes: int,
-                 retry: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        wal_dir: Path,
+        record: ArchiveRecord | None,
+        ceiling_bytes: int,
+        retry: Callable[[], object] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.wal_dir = Path(wal_dir)
         self.record = record
@@ -252,9 +269,12 @@ class ArchiveKeeper:
             self._retry()
             if self.refusal is None:
                 return
-        raise WalHeldError(self.refusal, hint=f"make {self.repo} reachable again (the next flush, close or "
-                                              "node archive timer archives the held WAL), or raise "
-                                              "wal_hold_max_bytes")
+        raise WalHeldError(
+            self.refusal,
+            hint=f"make {self.repo} reachable again (the next flush, close or "
+            "node archive timer archives the held WAL), or raise "
+            "wal_hold_max_bytes",
+        )
 
     def refresh(self, sealed: list[SegmentInfo], statuses: dict[str, str] | None = None) -> None:
         """Recount the WAL held for the archive and update the refusal."""
@@ -270,9 +290,11 @@ class ArchiveKeeper:
         self.held_segments = len(held)
         self._oldest_held_ns = self._first_time(held[0]) if held else None
         if self.ceiling_bytes and self.held_bytes > self.ceiling_bytes:
-            self.refusal = (f"writes refused: {self.held_bytes} bytes of WAL in {self.held_segments} segment(s) "
-                            f"wait for the archive {self.repo} (ceiling {self.ceiling_bytes} bytes)"
-                            + (f": {self.error}" if self.error else ""))
+            self.refusal = (
+                f"writes refused: {self.held_bytes} bytes of WAL in {self.held_segments} segment(s) "
+                f"wait for the archive {self.repo} (ceiling {self.ceiling_bytes} bytes)"
+                + (f": {self.error}" if self.error else "")
+            )
         else:
             self.refusal = None
 
@@ -308,14 +330,23 @@ class ArchiveKeeper:
         if error is not None and self.held_segments:
             error += f"; {self.held_bytes} bytes of WAL in {self.held_segments} segment(s) held until it succeeds"
         if state == "held":
-            error = (f"this data dir is not at {self.record.data_dir}, where its repository was recorded (a "
-                     "copy?): it archives nothing until `backup create` records a repository for it")
+            error = (
+                f"this data dir is not at {self.record.data_dir}, where its repository was recorded (a "
+                "copy?): it archives nothing until `backup create` records a repository for it"
+            )
         if state == "refusing":
             error = self.refusal
-        return ArchiveState(repo=self.record.repo, state=state, error=error, held_segments=self.held_segments,
-                            held_bytes=self.held_bytes, ceiling_bytes=self.ceiling_bytes,
-                            lag_seconds=round(lag, 3), archived_lsn=self.archived_lsn,
-                            last_archived_at=None if self.last_archived_ns is None else _iso(self.last_archived_ns))
+        return ArchiveState(
+            repo=self.record.repo,
+            state=state,
+            error=error,
+            held_segments=self.held_segments,
+            held_bytes=self.held_bytes,
+            ceiling_bytes=self.ceiling_bytes,
+            lag_seconds=round(lag, 3),
+            archived_lsn=self.archived_lsn,
+            last_archived_at=None if self.last_archived_ns is None else _iso(self.last_archived_ns),
+        )
 
 
 def inspect_archive(data_dir: Path) -> ArchiveState | None:

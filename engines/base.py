@@ -81,8 +81,9 @@ def _check_key(key: object) -> bytes:
     if type(key) is bytes and 0 < len(key) <= MAX_KEY_BYTES:
         return key  # the common case, checked first: this runs on every read and write
     if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise InvalidArgumentError(f"keys are bytes, got {type(key).__name__}",
-                                   hint="encode text keys, e.g. key.encode('utf-8')")
+        raise InvalidArgumentError(
+            f"keys are bytes, got {type(key).__name__}", hint="encode text keys, e.g. key.encode('utf-8')"
+        )
     key = bytes(key)
     if not key:
         raise InvalidArgumentError("empty keys are not allowed")
@@ -118,7 +119,9 @@ class Engine(ABC):
         self.mode = mode
         marker = read_marker(self.path)
         self.marker = marker or Marker(backend=self.backend)
-        self.options = options or EngineOptions.model_validate(self.marker.options | {"durability": self.marker.durability})
+        self.options = options or EngineOptions.model_validate(
+            self.marker.options | {"durability": self.marker.durability}
+        )
         self._closed = False
         self._fenced = False
         self._write_lock = threading.RLock()
@@ -132,8 +135,13 @@ class Engine(ABC):
         self._checkpoint_every = self.options.checkpoint_every_records
         # Archive before recycle (engines/archiving.py): a data dir that records a backup
         # repository keeps every sealed segment until it is in that repository's WAL archive.
-        self.archiving = ArchiveKeeper(self.path, self.wal_dir, self.marker.archive if mode == "rw" else None,
-                                       self.options.wal_hold_max_bytes, retry=self.archive_now)
+        self.archiving = ArchiveKeeper(
+            self.path,
+            self.wal_dir,
+            self.marker.archive if mode == "rw" else None,
+            self.options.wal_hold_max_bytes,
+            retry=self.archive_now,
+        )
         # Called with a corruption met by background work no caller sees (an LSM compaction), and
         # what found it ("compaction"): a node turns it into its ``corrupt`` health state.
         self.corruption_hook: Callable[[CorruptionError, str], None] | None = None
@@ -214,8 +222,9 @@ class Engine(ABC):
         except Exception as exc:  # a backend may bind a third-party call here directly: map it
             raise self._map_store_error(exc, f"reading from {self.path}") from exc
 
-    def scan(self, start: bytes | None = None, end: bytes | None = None, *,
-             prefix: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def scan(
+        self, start: bytes | None = None, end: bytes | None = None, *, prefix: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         """Live keys in order, ``start`` inclusive, ``end`` exclusive, optionally under ``prefix``."""
         self._check_open()
         if prefix is not None:
@@ -357,8 +366,11 @@ class Engine(ABC):
                     finish()
             (staging / WAL_DIR).mkdir()
             # Segments wholly at or below ``lsn`` are covered by the copied store: leave them out.
-            needed = [segment for index, segment in enumerate(segments)
-                      if index + 1 >= len(segments) or segments[index + 1].first_lsn - 1 > lsn]
+            needed = [
+                segment
+                for index, segment in enumerate(segments)
+                if index + 1 >= len(segments) or segments[index + 1].first_lsn - 1 > lsn
+            ]
             for segment in needed:
                 limit = current[1] if current is not None and segment.path == current[0] else None
                 _copy_prefix(segment.path, staging / WAL_DIR / segment.path.name, limit)
@@ -400,8 +412,9 @@ class Engine(ABC):
     def __enter__(self) -> Engine:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()
 
     # ------------------------------------------------------------------ hooks for backends
@@ -547,8 +560,10 @@ class Engine(ABC):
                 raise CorruptionError(
                     f"the WAL resumes at LSN {record.lsn} but the store holds only up to {durable}: "
                     f"LSNs {durable + 1}..{record.lsn - 1} are missing",
-                    file=f"{WAL_DIR}/{record.segment}", offset=record.offset,
-                    hint="restore the missing WAL segments from the archive, or restore a backup")
+                    file=f"{WAL_DIR}/{record.segment}",
+                    offset=record.offset,
+                    hint="restore the missing WAL segments from the archive, or restore a backup",
+                )
             if self.mode == "rw":
                 self._store_apply(record.lsn, record.entries())
             else:
@@ -560,11 +575,15 @@ class Engine(ABC):
         self._last_lsn = last
         self._recycled_upto = durable
         if self.mode == "rw":
-            self._wal = WalWriter(self.wal_dir, next_lsn=last + 1, durability=self.options.durability,
-                                  segment_bytes=self.options.wal_segment_bytes,
-                                  async_interval_ms=self.options.async_interval_ms,
-                                  buffer_bytes=self.options.wal_buffer_bytes,
-                                  on_seal=self.archiving.note_sealed)
+            self._wal = WalWriter(
+                self.wal_dir,
+                next_lsn=last + 1,
+                durability=self.options.durability,
+                segment_bytes=self.options.wal_segment_bytes,
+                async_interval_ms=self.options.async_interval_ms,
+                buffer_bytes=self.options.wal_buffer_bytes,
+                on_seal=self.archiving.note_sealed,
+            )
 
     def _truncate_torn_tail(self) -> None:
         """A torn record at the very end of the WAL (a crash mid-append) goes to quarantine.
@@ -636,8 +655,9 @@ class Engine(ABC):
         if removed:
             fsync_dir(self.wal_dir)
 
-    def _merge_overlay(self, rows: Iterator[tuple[bytes, bytes]], start: bytes | None,
-                       end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+    def _merge_overlay(
+        self, rows: Iterator[tuple[bytes, bytes]], start: bytes | None, end: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
         keys = self._overlay_keys
         low = 0 if start is None else bisect.bisect_left(keys, start)
         high = len(keys) if end is None else bisect.bisect_left(keys, end)
@@ -678,16 +698,17 @@ class Engine(ABC):
         if self.mode != "rw":
             raise ReadOnlyError(f"{self.path} is open read-only", hint="reopen with mode='rw'")
         if self._fenced and not allow_fenced:
-            raise FencedError(f"{self.path} is fenced: {getattr(self, '_fence_reason', 'fenced')}",
-                              hint="a newer primary exists; rejoin this node as a standby")
+            raise FencedError(
+                f"{self.path} is fenced: {getattr(self, '_fence_reason', 'fenced')}",
+                hint="a newer primary exists; rejoin this node as a standby",
+            )
 
     def _acquire_lock(self) -> None:
         if not self.path.is_dir():
             raise NotFoundError(f"data dir {self.path} does not exist")
         if self.mode == "ro":
             return  # read-only opens take no lock file: they must not create one
-        self._lock_fd = acquire_data_dir_lock(
-            self.path, hint="stop the node that holds it, or open it read-only")
+        self._lock_fd = acquire_data_dir_lock(self.path, hint="stop the node that holds it, or open it read-only")
 
     def _release(self) -> None:
         if self._lock_fd is not None:

@@ -163,9 +163,13 @@ def map_os_error(exc: OSError, what: str) -> EngineError:
     if exc.errno == errno.ENOENT:
         return NotFoundError(f"{what}: {exc.filename or ''} does not exist".strip())
     if exc.errno == errno.EROFS:
-        return StorageIOError(f"{what}: {exc.filename or 'the path'} is on a read-only file system",
-                              hint="remount it read-write (or pick a writable path); permissions are not the problem")
+        return StorageIOError(
+            f"{what}: {exc.filename or 'the path'} is on a read-only file system",
+            hint="remount it read-write (or pick a writable path); permissions are not the problem",
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return StorageIOError(f"{what}: permission denied on {exc.filename or 'path'}",
-                              hint="check ownership and mode (ls -l), or run as the data dir's owner")
+        return StorageIOError(
+            f"{what}: permission denied on {exc.filename or 'path'}",
+            hint="check ownership and mode (ls -l), or run as the data dir's owner",
+        )
     return StorageIOError(f"{what}: {exc.strerror or exc}")

@@ -22,5 +22,7 @@ def is_reserved(key: bytes) -> bool:
 def check_user_key(key: bytes) -> None:
     """Refuse (exit 2) a key under the reserved prefix."""
     if is_reserved(key):
-        raise InvalidArgumentError(f"keys under {RESERVED_PREFIX.decode()!r} are reserved for drconsole",
-                                   hint="choose another key; nothing was written")
+        raise InvalidArgumentError(
+            f"keys under {RESERVED_PREFIX.decode()!r} are reserved for drconsole",
+            hint="choose another key; nothing was written",
+        )

@@ -18,7 +18,16 @@ from typing import Any
 from engines.errors import NotFoundError, UnsupportedFormatError
 from engines.fsutil import atomic_write_text
 
-__all__ = ["MARKER_NAME", "BACKENDS", "FORMAT_VERSION", "ArchiveRecord", "Marker", "read_marker", "write_marker", "detect_backend"]
+__all__ = [
+    "MARKER_NAME",
+    "BACKENDS",
+    "FORMAT_VERSION",
+    "ArchiveRecord",
+    "Marker",
+    "read_marker",
+    "write_marker",
+    "detect_backend",
+]
 
 MARKER_NAME = "drconsole.json"
 BACKENDS = ("cow", "lsm", "rocksdb")
@@ -72,8 +81,12 @@ class Marker:
             value = raw[item.name]
             kind = _KINDS[item.name]
             if item.name == "archive" and value is not None:
-                if not isinstance(value, dict) or not all(isinstance(value.get(key, ""), str) for key in ("repo", "data_dir", "since")) \
-                        or "repo" not in value or "data_dir" not in value:
+                if (
+                    not isinstance(value, dict)
+                    or not all(isinstance(value.get(key, ""), str) for key in ("repo", "data_dir", "since"))
+                    or "repo" not in value
+                    or "data_dir" not in value
+                ):
                     raise ValueError("archive: should be {repo, data_dir, since}")
                 value = ArchiveRecord(value["repo"], value["data_dir"], value.get("since", ""))
             elif item.name != "archive" and (not isinstance(value, kind) or isinstance(value, bool)):
@@ -91,10 +104,26 @@ class Marker:
         return replace(self, **{"options": dict(self.options), **(update or {})})
 
 
-_KINDS: dict[str, Any] = {"backend": str, "format_version": int, "node_name": str, "epoch": int, "durability": str,
-                          "created_at": (int, float), "options": dict, "archive": object}
-_WORDS = {"backend": "string", "format_version": "integer", "node_name": "string", "epoch": "integer",
-          "durability": "string", "created_at": "number", "options": "dictionary", "archive": "object"}
+_KINDS: dict[str, Any] = {
+    "backend": str,
+    "format_version": int,
+    "node_name": str,
+    "epoch": int,
+    "durability": str,
+    "created_at": (int, float),
+    "options": dict,
+    "archive": object,
+}
+_WORDS = {
+    "backend": "string",
+    "format_version": "integer",
+    "node_name": "string",
+    "epoch": "integer",
+    "durability": "string",
+    "created_at": "number",
+    "options": "dictionary",
+    "archive": "object",
+}
 
 
 def read_marker(data_dir: Path) -> Marker | None:
@@ -112,7 +141,9 @@ def read_marker(data_dir: Path) -> Marker | None:
     if marker.format_version > FORMAT_VERSION:
         raise UnsupportedFormatError(
             f"{path}: format version {marker.format_version} is newer than this drconsole "
-            f"understands ({FORMAT_VERSION})", hint="upgrade drconsole")
+            f"understands ({FORMAT_VERSION})",
+            hint="upgrade drconsole",
+        )
     if marker.backend not in BACKENDS:
         raise UnsupportedFormatError(f"{path}: unknown backend {marker.backend!r}")
     return marker
@@ -128,8 +159,9 @@ def detect_backend(data_dir: Path) -> str:
     """The backend of ``data_dir``, from its marker or, failing that, from its files."""
     data_dir = Path(data_dir)
     if not data_dir.exists():
-        raise NotFoundError(f"data dir {data_dir} does not exist",
-                            hint="check the path, or create one with `drconsole engine init`")
+        raise NotFoundError(
+            f"data dir {data_dir} does not exist", hint="check the path, or create one with `drconsole engine init`"
+        )
     if not data_dir.is_dir():
         raise NotFoundError(f"{data_dir} is not a directory")
     marker = read_marker(data_dir)
@@ -141,5 +173,7 @@ def detect_backend(data_dir: Path) -> str:
         return "lsm"
     if (data_dir / "rocksdb" / "CURRENT").exists() or (data_dir / "CURRENT").exists():
         return "rocksdb"
-    raise NotFoundError(f"{data_dir} is not a drconsole data dir (no {MARKER_NAME}, no engine files)",
-                        hint="create one with `drconsole engine init`, or check the path")
+    raise NotFoundError(
+        f"{data_dir} is not a drconsole data dir (no {MARKER_NAME}, no engine files)",
+        hint="create one with `drconsole engine init`, or check the path",
+    )

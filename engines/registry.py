@@ -34,9 +34,16 @@ def engine_class(backend: str) -> type[Engine]:
     return cls
 
 
-def create_engine(path: str | os.PathLike[str], backend: str = "lsm", *, durability: str = "sync",
-                  node_name: str = "", low_memory: bool = False,
-                  backend_options: dict[str, Any] | None = None, **options: Any) -> Engine:
+def create_engine(
+    path: str | os.PathLike[str],
+    backend: str = "lsm",
+    *,
+    durability: str = "sync",
+    node_name: str = "",
+    low_memory: bool = False,
+    backend_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> Engine:
     """Create a new data dir at ``path`` (absent or empty) and open it read-write.
 
     ``options`` are ``EngineOptions`` fields; ``backend_options`` go to the backend (see its docs).
@@ -53,14 +60,19 @@ def create_engine(path: str | os.PathLike[str], backend: str = "lsm", *, durabil
     except ValueError as exc:
         raise InvalidArgumentError(f"bad engine option: {str(exc).splitlines()[-1].strip()}") from exc
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise InvalidArgumentError(f"{path} already exists and is not empty",
-                                   hint="choose a new path; open existing data dirs with open_engine")
+        raise InvalidArgumentError(
+            f"{path} already exists and is not empty",
+            hint="choose a new path; open existing data dirs with open_engine",
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         fsync_dir(path.parent)
-        marker = Marker(backend=backend, node_name=node_name or path.name,
-                        durability=engine_options.durability,
-                        options=engine_options.model_dump(exclude={"durability"}))
+        marker = Marker(
+            backend=backend,
+            node_name=node_name or path.name,
+            durability=engine_options.durability,
+            options=engine_options.model_dump(exclude={"durability"}),
+        )
         write_marker(path, marker)
         (path / "wal").mkdir()
         cls._store_create(path, engine_options)
@@ -70,8 +82,9 @@ def create_engine(path: str | os.PathLike[str], backend: str = "lsm", *, durabil
     return cls(path, mode="rw", options=engine_options)
 
 
-def open_engine(path: str | os.PathLike[str], mode: str = "rw", *, backend: str | None = None,
-                durability: str | None = None) -> Engine:
+def open_engine(
+    path: str | os.PathLike[str], mode: str = "rw", *, backend: str | None = None, durability: str | None = None
+) -> Engine:
     """Open an existing data dir; the backend is detected (marker, else files)."""
     path = Path(path)
     found = detect_backend(path)

@@ -32,8 +32,9 @@ def replay_after_repair(path: Path, backend: str, report: RepairReport, *, repla
         span = (replay_from + 1, last)
         if span not in report.recovered_lsn_ranges:
             report.recovered_lsn_ranges.append(span)
-        report.actions.append(f"opened the data dir: the WAL replayed LSNs {span[0]}..{span[1]}; "
-                              f"{report.keys_after} keys")
+        report.actions.append(
+            f"opened the data dir: the WAL replayed LSNs {span[0]}..{span[1]}; {report.keys_after} keys"
+        )
     else:
         report.actions.append(f"opened the data dir: nothing to replay; {report.keys_after} keys")
     return last

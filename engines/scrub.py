@@ -32,8 +32,17 @@ from engines.reports import Problem, VerifyReport
 from engines.wal import list_segments
 from engines.wal.scan import ScanAction, SegmentProblem, scan_segments
 
-__all__ = ["Pace", "ScrubUnit", "ScrubPass", "Scrubber", "ScrubStopped", "Pacer", "wal_units",
-           "DEFAULT_INTERVAL_SECONDS", "DEFAULT_RATE_BYTES"]
+__all__ = [
+    "Pace",
+    "ScrubUnit",
+    "ScrubPass",
+    "Scrubber",
+    "ScrubStopped",
+    "Pacer",
+    "wal_units",
+    "DEFAULT_INTERVAL_SECONDS",
+    "DEFAULT_RATE_BYTES",
+]
 
 DEFAULT_INTERVAL_SECONDS = 3600.0
 # bench/scrub_bench.py (scrub-on and scrub-off windows interleaved in one loaded lsm node, 16
@@ -93,10 +102,19 @@ class ScrubPass:
 
     def to_json(self) -> dict[str, Any]:
         duration = None if self.finished_at is None else round(self.finished_at - self.started_at, 3)
-        return {"started_at": self.started_at, "finished_at": self.finished_at, "duration_seconds": duration,
-                "bytes_read": self.bytes_read, "units": self.units, "checked": self.checked,
-                "skipped": self.skipped, "problems": [problem.model_dump() for problem in self.problems[:20]],
-                "problem_count": len(self.problems), "complete": self.complete, "interrupted": self.interrupted}
+        return {
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_seconds": duration,
+            "bytes_read": self.bytes_read,
+            "units": self.units,
+            "checked": self.checked,
+            "skipped": self.skipped,
+            "problems": [problem.model_dump() for problem in self.problems[:20]],
+            "problem_count": len(self.problems),
+            "complete": self.complete,
+            "interrupted": self.interrupted,
+        }
 
 
 class Pacer:
@@ -105,8 +123,13 @@ class Pacer:
     Raises ``ScrubStopped`` at the next read once ``stop`` is set or ``halt()`` answers True.
     """
 
-    def __init__(self, rate: float, stop: threading.Event, clock: Callable[[], float] = time.monotonic,
-                 halt: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        rate: float,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+        halt: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.rate = rate
         self.stop = stop
         self.halt = halt
@@ -144,10 +167,18 @@ class Scrubber:
             reports nothing (the data dir is being recovered under the scrub).
     """
 
-    def __init__(self, units: Callable[[], Sequence[ScrubUnit]], *, interval: float, rate: float,
-                 on_problem: Callable[[Problem], None], on_pass: Callable[[ScrubPass], None] | None = None,
-                 paused: Callable[[], bool] = lambda: False, name: str = "scrub",
-                 first_delay: float | None = None) -> None:
+    def __init__(
+        self,
+        units: Callable[[], Sequence[ScrubUnit]],
+        *,
+        interval: float,
+        rate: float,
+        on_problem: Callable[[Problem], None],
+        on_pass: Callable[[ScrubPass], None] | None = None,
+        paused: Callable[[], bool] = lambda: False,
+        name: str = "scrub",
+        first_delay: float | None = None,
+    ) -> None:
         self.units = units
         self.interval = interval
         self.rate = rate
@@ -279,14 +310,29 @@ class Scrubber:
     def status(self) -> dict[str, Any]:
         last = self.last_pass
         current = self.current
-        behind = bool(last is not None and last.complete and last.finished_at is not None and self.interval > 0
-                      and last.finished_at - last.started_at > self.interval)
+        behind = bool(
+            last is not None
+            and last.complete
+            and last.finished_at is not None
+            and self.interval > 0
+            and last.finished_at - last.started_at > self.interval
+        )
         return {
-            "enabled": self.interval > 0, "interval_seconds": self.interval, "rate_bytes_per_second": self.rate,
-            "running": current is not None, "passes": self.passes, "bytes_read_total": self.bytes_total,
-            "current": None if current is None else {"file": self.current_file, "started_at": current.started_at,
-                                                     "units": current.units, "checked": current.checked,
-                                                     "bytes_read": self.bytes_total - self._bytes_done},
+            "enabled": self.interval > 0,
+            "interval_seconds": self.interval,
+            "rate_bytes_per_second": self.rate,
+            "running": current is not None,
+            "passes": self.passes,
+            "bytes_read_total": self.bytes_total,
+            "current": None
+            if current is None
+            else {
+                "file": self.current_file,
+                "started_at": current.started_at,
+                "units": current.units,
+                "checked": current.checked,
+                "bytes_read": self.bytes_total - self._bytes_done,
+            },
             "last_pass": None if last is None else last.to_json(),
             "behind": behind,
         }
@@ -297,6 +343,7 @@ def wal_units(wal_dir: Any) -> list[ScrubUnit]:
     segments = list_segments(wal_dir)
     units = []
     for info in segments[:-1]:
+
         def check(report: VerifyReport, pace: Pace, info: Any = info) -> None:
             def stop(_segment: str, _data: bytes, _is_last: bool, problem: SegmentProblem) -> ScanAction:
                 report.add("wal", problem.reason, file=f"wal/{info.path.name}", offset=problem.offset)
@@ -309,6 +356,5 @@ def wal_units(wal_dir: Any) -> list[ScrubUnit]:
                     position = record.offset
             pace(max(0, info.size - position))
 
-        units.append(ScrubUnit(file=f"wal/{info.path.name}", size=info.size, check=check,
-                               live=info.path.exists))
+        units.append(ScrubUnit(file=f"wal/{info.path.name}", size=info.size, check=check, live=info.path.exists))
     return units

@@ -32,7 +32,16 @@ from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import fsync_dir
 from engines.keys import RESERVED_PREFIX, is_reserved
 
-__all__ = ["DEFAULT_BATCH", "encode_field", "encode_row", "decode_row", "read_jsonl", "validate_jsonl", "export_jsonl", "import_jsonl"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "encode_field",
+    "encode_row",
+    "decode_row",
+    "read_jsonl",
+    "validate_jsonl",
+    "export_jsonl",
+    "import_jsonl",
+]
 
 DEFAULT_BATCH = 1000
 _FIELDS = {"key", "key_b64", "value", "value_b64"}
@@ -63,8 +72,10 @@ def _decode_field(row: dict[str, object], name: str) -> bytes:
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise ValueError(f'"{name}" holds a lone surrogate (\\u{ord(text[exc.start]):04x}); '
-                             f'write such bytes base64-encoded under "{name}_b64"') from exc
+            raise ValueError(
+                f'"{name}" holds a lone surrogate (\\u{ord(text[exc.start]):04x}); '
+                f'write such bytes base64-encoded under "{name}_b64"'
+            ) from exc
     if not isinstance(encoded, str):
         raise ValueError(f'"{name}_b64" must be a base64 string, not {type(encoded).__name__}')
     try:
@@ -121,7 +132,8 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes, bytes
             except UnicodeDecodeError as exc:
                 raise InvalidArgumentError(
                     f"{path}, line {number}: not valid UTF-8 (byte {exc.start})",
-                    hint="fix or remove that line; nothing was imported") from exc
+                    hint="fix or remove that line; nothing was imported",
+                ) from exc
             if not line.strip():
                 continue
             try:
@@ -129,7 +141,8 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes, bytes
             except ValueError as exc:
                 raise InvalidArgumentError(
                     f"{path}, line {number}: {exc}",
-                    hint='each line must be {"key": str, "value": str}; fix it, nothing was imported') from exc
+                    hint='each line must be {"key": str, "value": str}; fix it, nothing was imported',
+                ) from exc
             yield number, key, value
 
 
@@ -165,8 +178,9 @@ def export_jsonl(engine: Engine, path: str | os.PathLike[str]) -> int:
     return count
 
 
-def import_jsonl(engine: Engine, path: str | os.PathLike[str], batch: int = DEFAULT_BATCH, *,
-                 validate: bool = True) -> int:
+def import_jsonl(
+    engine: Engine, path: str | os.PathLike[str], batch: int = DEFAULT_BATCH, *, validate: bool = True
+) -> int:
     """Validate all of ``path``, then write its records in atomic batches; return the count.
 
     Nothing is written when any line is malformed. A failure while writing (disk full) leaves the

@@ -73,13 +73,13 @@ def account(history: Mapping[str, Mapping[str, Any]]) -> Accounting:
             ranges = _ranges(result.get("lost_lsn_ranges"))
             exact = ranges if ranges is not None and len(ranges) == len(lines) else None
             quarantine = result.get("quarantine")
-            losses.append(_Loss(step, [str(line) for line in lines], exact,
-                                str(quarantine) if quarantine else None))
+            losses.append(_Loss(step, [str(line) for line in lines], exact, str(quarantine) if quarantine else None))
     accounting = Accounting()
     for loss in losses:
         if loss.recovered_by is not None:
-            accounting.recovered += [f"{line} (reported by {loss.step}, re-applied by {loss.recovered_by})"
-                                     for line in loss.lines]
+            accounting.recovered += [
+                f"{line} (reported by {loss.step}, re-applied by {loss.recovered_by})" for line in loss.lines
+            ]
         else:
             kept = f" (kept in {loss.quarantine})" if loss.quarantine else ""
             accounting.lost += [f"{line}{kept}" for line in loss.lines]

@@ -81,7 +81,8 @@ def _text_safe(value: Any) -> Any:
             return value
         except UnicodeEncodeError:
             return value.encode("utf-8", "surrogateescape" if _escapable(value) else "backslashreplace").decode(
-                "utf-8", "backslashreplace")
+                "utf-8", "backslashreplace"
+            )
     if isinstance(value, dict):
         return {str(_text_safe(key)): _text_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -122,9 +123,17 @@ class AuditVerification:
         self.problems.append({"line": line, "reason": reason})
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "problems": self.problems, "path": self.path,
-                "keyed_entries": self.keyed_entries, "unkeyed_entries": self.unkeyed_entries,
-                "unkeyed": self.unkeyed, "key": self.key, "anchors": self.anchors}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "problems": self.problems,
+            "path": self.path,
+            "keyed_entries": self.keyed_entries,
+            "unkeyed_entries": self.unkeyed_entries,
+            "unkeyed": self.unkeyed,
+            "key": self.key,
+            "anchors": self.anchors,
+        }
 
 
 class AuditLog:
@@ -134,8 +143,9 @@ class AuditLog:
         self.key_path = key_path or key_path_for(self.path)
         self.journals = self.path.parent / "runs"  # the state dir's layout (playbooks.state)
 
-    def append(self, *, actor: Actor, action: str, target: str, outcome: str, detail: str = "",
-               **extra: Any) -> dict[str, Any]:
+    def append(
+        self, *, actor: Actor, action: str, target: str, outcome: str, detail: str = "", **extra: Any
+    ) -> dict[str, Any]:
         """Append one keyed entry and anchor the new head; return the entry (with its hash)."""
         key = AuditKey.load_or_create(self.key_path)
         try:
@@ -217,8 +227,9 @@ class AuditLog:
                     rows.append({"unreadable": line})
         return rows
 
-    def verify(self, *, syslog: Path | None = None, journal: bool = True,
-               peer_heads: list[tuple[str, Head]] | None = None) -> AuditVerification:
+    def verify(
+        self, *, syslog: Path | None = None, journal: bool = True, peer_heads: list[tuple[str, Head]] | None = None
+    ) -> AuditVerification:
         """Re-check every MAC and link, the head, and every anchor outside the log's directory.
 
         ``syslog``: a syslog file to read anchored heads from (else the journal, when ``journal``).
@@ -239,24 +250,39 @@ class AuditLog:
         last_seq, last_hash = max(by_seq.items()) if by_seq else (0, GENESIS)
         self._verify_head(result, last_seq, last_hash)
         if key is not None and result.keyed_entries and anchor is None:
-            result.problem(None, f"the anchor of this log beside the audit key ({AnchorFile(key, self.path).path}) "
-                                 "is missing: it was deleted")
+            result.problem(
+                None,
+                f"the anchor of this log beside the audit key ({AnchorFile(key, self.path).path}) "
+                "is missing: it was deleted",
+            )
         elif anchor is not None and not anchor.genuine:
             result.problem(None, "the anchor beside the audit key does not carry the key's MAC: it was forged")
         elif anchor is not None and anchor.first_keyed == 0:
-            result.problem(None, "the anchor beside the audit key was missing or forged once, and made again: "
-                                 "entries may have been cut off before that")
+            result.problem(
+                None,
+                "the anchor beside the audit key was missing or forged once, and made again: "
+                "entries may have been cut off before that",
+            )
         for where, head in heads:
             if head.seq > last_seq:
-                result.problem(None, f"the log ends at entry {last_seq} but {where} holds entry {head.seq}: "
-                                     "lines were cut off the end")
+                result.problem(
+                    None,
+                    f"the log ends at entry {last_seq} but {where} holds entry {head.seq}: lines were cut off the end",
+                )
             elif by_seq.get(head.seq) != head.hash:
                 result.problem(head.seq, f"entry {head.seq} differs from the one {where} recorded: it was rewritten")
         result.ok = not result.problems
         return result
 
-    def _outside_heads(self, key: AuditKey | None, result: AuditVerification, *, syslog: Path | None,
-                       journal: bool, peer_heads: list[tuple[str, Head]]) -> list[tuple[str, Head]]:
+    def _outside_heads(
+        self,
+        key: AuditKey | None,
+        result: AuditVerification,
+        *,
+        syslog: Path | None,
+        journal: bool,
+        peer_heads: list[tuple[str, Head]],
+    ) -> list[tuple[str, Head]]:
         """The newest head each anchor outside the directory holds (only MAC-checked ones)."""
         if key is None:
             return []
@@ -282,11 +308,12 @@ class AuditLog:
             result.problem(None, f"the audit log is missing but {where} says it held {head.seq} entries")
         journals = sorted(self.journals.glob("*.jsonl")) if self.journals.is_dir() else []
         if journals:
-            result.problem(None, f"the audit log is missing but {len(journals)} run journal(s) exist in "
-                                 f"{self.journals}: it was deleted")
+            result.problem(
+                None,
+                f"the audit log is missing but {len(journals)} run journal(s) exist in {self.journals}: it was deleted",
+            )
 
-    def _verify_chain(self, result: AuditVerification, key: AuditKey | None,
-                      anchor: Any) -> dict[int, str]:
+    def _verify_chain(self, result: AuditVerification, key: AuditKey | None, anchor: Any) -> dict[int, str]:
         """Check each line; return seq -> recorded hash of the lines read."""
         previous = GENESIS
         sequence = 0
@@ -315,19 +342,25 @@ class AuditLog:
         return by_seq
 
     @staticmethod
-    def _verify_entry(result: AuditVerification, number: int, entry: dict[str, Any], key: AuditKey | None,
-                      first_keyed: int | None) -> None:
+    def _verify_entry(
+        result: AuditVerification, number: int, entry: dict[str, Any], key: AuditKey | None, first_keyed: int | None
+    ) -> None:
         recorded = str(entry.get("hash"))
         if "key_id" not in entry:
             result.unkeyed_entries += 1
             if result.keyed_entries:
                 result.problem(number, "an unkeyed entry after keyed ones: the chain was rewritten without the key")
             elif first_keyed is not None and isinstance(entry.get("seq"), int) and entry["seq"] >= first_keyed:
-                result.problem(number, f"entry {entry['seq']} is unkeyed, but entries from {first_keyed} on were "
-                                       "keyed: the chain was rewritten without the key")
+                result.problem(
+                    number,
+                    f"entry {entry['seq']} is unkeyed, but entries from {first_keyed} on were "
+                    "keyed: the chain was rewritten without the key",
+                )
             elif key is not None and str(entry.get("time", "")) >= key.created:
-                result.problem(number, "an unkeyed entry written after the audit key existed: the chain was "
-                                       "rewritten without the key")
+                result.problem(
+                    number,
+                    "an unkeyed entry written after the audit key existed: the chain was rewritten without the key",
+                )
             if not hmac.compare_digest(_digest(entry), recorded):
                 result.problem(number, "the line was edited: its hash does not match")
             return
@@ -335,8 +368,11 @@ class AuditLog:
         if key is None:
             result.problem(number, "the entry is keyed but the audit key is missing: it cannot be checked")
         elif entry["key_id"] != key.key_id:
-            result.problem(number, f"the entry names the key {str(entry['key_id'])[:16]}, not this one "
-                                   f"({key.key_id}): made with another key")
+            result.problem(
+                number,
+                f"the entry names the key {str(entry['key_id'])[:16]}, not this one "
+                f"({key.key_id}): made with another key",
+            )
         elif not hmac.compare_digest(_digest(entry, key), recorded):
             result.problem(number, "the line was edited: its MAC does not match")
 
@@ -345,8 +381,11 @@ class AuditLog:
             try:
                 head = json.loads(self.head_path.read_text(encoding="utf-8"))
                 if head.get("hash") != last_hash or head.get("seq") != last_seq:
-                    result.problem(None, f"the log ends at entry {last_seq} but the head says {head.get('seq')}: "
-                                         "lines were cut off the end")
+                    result.problem(
+                        None,
+                        f"the log ends at entry {last_seq} but the head says {head.get('seq')}: "
+                        "lines were cut off the end",
+                    )
             except (json.JSONDecodeError, AttributeError):
                 result.problem(None, f"{self.head_path} is damaged")
         elif result.entries:

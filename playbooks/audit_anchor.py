@@ -36,8 +36,10 @@ __all__ = ["Head", "AnchorRecord", "AnchorFile", "SyslogAnchor", "log_id", "head
 SYSLOG_ENV = "DRCONSOLE_AUDIT_SYSLOG"
 SYSLOG_TAG = "drconsole-audit"
 _AUTHPRIV_INFO = 10 * 8 + 6
-_LINE = re.compile(r"drconsole-audit(?:\[\d+\])?: head log_id=(?P<log>[0-9a-f]{16}) seq=(?P<seq>\d{1,15}) "
-                   r"hash=(?P<hash>[0-9a-f]{64}) mac=(?P<mac>[0-9a-f]{64})")
+_LINE = re.compile(
+    r"drconsole-audit(?:\[\d+\])?: head log_id=(?P<log>[0-9a-f]{16}) seq=(?P<seq>\d{1,15}) "
+    r"hash=(?P<hash>[0-9a-f]{64}) mac=(?P<mac>[0-9a-f]{64})"
+)
 
 
 def log_id(log_path: Path) -> str:
@@ -73,8 +75,14 @@ class AnchorFile:
         self.path = anchor_dir_for(key.path) / f"{self.identity}.json"
 
     def write(self, head: Head, first_keyed: int) -> None:
-        record = {"log": str(self.log_path), "log_id": self.identity, "seq": head.seq, "hash": head.hash,
-                  "first_keyed": first_keyed, "mac": head_mac(self.key, self.identity, head, first_keyed)}
+        record = {
+            "log": str(self.log_path),
+            "log_id": self.identity,
+            "seq": head.seq,
+            "hash": head.hash,
+            "first_keyed": first_keyed,
+            "mac": head_mac(self.key, self.identity, head, first_keyed),
+        }
         try:
             if not self.path.parent.exists():
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -106,8 +114,9 @@ class SyslogAnchor:
         self.socket_path = os.environ.get(SYSLOG_ENV) or "/dev/log"
 
     def message(self, head: Head) -> str:
-        return (f"head log_id={self.identity} seq={head.seq} hash={head.hash} "
-                f"mac={head_mac(self.key, self.identity, head)}")
+        return (
+            f"head log_id={self.identity} seq={head.seq} hash={head.hash} mac={head_mac(self.key, self.identity, head)}"
+        )
 
     def send(self, head: Head) -> bool:
         """Best effort: False when no syslog listens here (the anchor file still holds the head)."""
@@ -136,8 +145,12 @@ class SyslogAnchor:
             if journalctl is None:
                 return [], "no journalctl here"
             try:
-                done = subprocess.run([journalctl, "-t", SYSLOG_TAG, "-o", "cat", "--no-pager", "-q"],
-                                      capture_output=True, text=True, timeout=30)
+                done = subprocess.run(
+                    [journalctl, "-t", SYSLOG_TAG, "-o", "cat", "--no-pager", "-q"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 return [], f"journalctl failed: {exc}"
             if done.returncode != 0:

@@ -84,9 +84,10 @@ class AuditKey:
                 raise ValueError("unknown format")
             return cls(path=path, secret=bytes.fromhex(data["key"]), created=str(data["created"]))
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise StorageIOError(f"the audit key {path} is damaged",
-                                 hint="restore it from a backup; a new key cannot check the entries the old one made"
-                                 ) from None
+            raise StorageIOError(
+                f"the audit key {path} is damaged",
+                hint="restore it from a backup; a new key cannot check the entries the old one made",
+            ) from None
 
     @classmethod
     def load_or_create(cls, path: Path) -> AuditKey:
@@ -118,4 +119,3 @@ class AuditKey:
             raise map_os_error(exc, f"writing the audit key {path}") from exc
         os.close(descriptor)
         return cls(path=path, secret=secret, created=created)
-

@@ -76,9 +76,11 @@ class PeerAnchorStore:
         return {"kept": True, "seq": seq}
 
 
-def anchor_routes(store: PeerAnchorStore, check: Callable[[Request], object],
-                  guarded: Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]],
-                  ) -> list[BaseRoute]:
+def anchor_routes(
+    store: PeerAnchorStore,
+    check: Callable[[Request], object],
+    guarded: Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]],
+) -> list[BaseRoute]:
     """The two routes, behind ``check`` (the agent's token check)."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse

@@ -1,16 +1,16 @@
 """Errors of the playbook layer: beside the engines' errors under the one root (the CLI maps exit codes once).
 
-    DrconsoleError                       engines/errors.py
-    └── PlaybookError
-        ├── PlaybookInputError           -> 2
-        │   ├── PlaybookFileError        a library file is malformed: file, line and field
-        │   ├── UnknownPlaybookError     no playbook (or run, or incident) with that id
-        │   ├── PlaybookNotAvailableError  the tree names it as pending (with why), not runnable
-        │   ├── ParameterError           a missing, unknown or bad --param
-        │   └── NotApplicableError       the playbook does not apply to the target's backend
-        └── PlaybookRefusal              -> 4
-            ├── ConfirmationRequired     a destructive step was not confirmed (--yes)
-            └── ReadOnlyRefusal          a writing action in read-only mode
+DrconsoleError                       engines/errors.py
+└── PlaybookError
+    ├── PlaybookInputError           -> 2
+    │   ├── PlaybookFileError        a library file is malformed: file, line and field
+    │   ├── UnknownPlaybookError     no playbook (or run, or incident) with that id
+    │   ├── PlaybookNotAvailableError  the tree names it as pending (with why), not runnable
+    │   ├── ParameterError           a missing, unknown or bad --param
+    │   └── NotApplicableError       the playbook does not apply to the target's backend
+    └── PlaybookRefusal              -> 4
+        ├── ConfirmationRequired     a destructive step was not confirmed (--yes)
+        └── ReadOnlyRefusal          a writing action in read-only mode
 """
 
 from __future__ import annotations

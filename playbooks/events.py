@@ -17,8 +17,7 @@ from typing import Any
 
 __all__ = ["RunEvent", "Listener", "EventBus", "EVENT_KINDS", "ProgressClock"]
 
-EVENT_KINDS = ("run_started", "step_started", "progress", "log", "needs_confirmation", "step_finished",
-               "run_finished")
+EVENT_KINDS = ("run_started", "step_started", "progress", "log", "needs_confirmation", "step_finished", "run_finished")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,19 @@ from engines.marker import MARKER_NAME, detect_backend
 from engines.registry import open_engine
 
 __all__ = [
-    "backend_from_files", "lock_held", "lock_holders", "mount_point", "MountUsage", "disk_usage", "store_files", "missing_store_files",
-    "UncleanShutdown", "unclean_shutdown", "component_sizes", "human_bytes", "existing_parent",
+    "backend_from_files",
+    "lock_held",
+    "lock_holders",
+    "mount_point",
+    "MountUsage",
+    "disk_usage",
+    "store_files",
+    "missing_store_files",
+    "UncleanShutdown",
+    "unclean_shutdown",
+    "component_sizes",
+    "human_bytes",
+    "existing_parent",
 ]
 
 # The files without which each backend's store cannot open.
@@ -83,8 +94,10 @@ class MountUsage:
         return self.used / self.total if self.total else 0.0
 
     def sentence(self, threshold: float) -> str:
-        return (f"disk {self.ratio * 100:.0f} % used on {self.mount} ({human_bytes(self.free)} free of "
-                f"{human_bytes(self.total)}); threshold {threshold * 100:.0f} %")
+        return (
+            f"disk {self.ratio * 100:.0f} % used on {self.mount} ({human_bytes(self.free)} free of "
+            f"{human_bytes(self.total)}); threshold {threshold * 100:.0f} %"
+        )
 
 
 def disk_usage(path: Path) -> MountUsage:
@@ -99,8 +112,13 @@ def store_files(data_dir: Path, backend: str) -> tuple[str, ...]:
     return _STORE_FILES.get(backend, ())
 
 
-_FILE_HINTS = (("data.cow", "cow"), ("manifest.json", "lsm"), ("sstables", "lsm"), ("rocksdb/CURRENT", "rocksdb"),
-               ("CURRENT", "rocksdb"))
+_FILE_HINTS = (
+    ("data.cow", "cow"),
+    ("manifest.json", "lsm"),
+    ("sstables", "lsm"),
+    ("rocksdb/CURRENT", "rocksdb"),
+    ("CURRENT", "rocksdb"),
+)
 
 
 def backend_from_files(data_dir: Path) -> str | None:
@@ -162,8 +180,11 @@ def unclean_shutdown(data_dir: Path) -> UncleanShutdown:
 def component_sizes(data_dir: Path) -> dict[str, int]:
     """Bytes per component of a data dir: WAL, store, snapshots, quarantine, other."""
     data_dir = Path(data_dir)
-    sizes = {"wal": tree_size(data_dir / WAL_DIR), "quarantine": tree_size(data_dir / QUARANTINE_DIR),
-             "snapshots": tree_size(data_dir / "snapshots")}
+    sizes = {
+        "wal": tree_size(data_dir / WAL_DIR),
+        "quarantine": tree_size(data_dir / QUARANTINE_DIR),
+        "snapshots": tree_size(data_dir / "snapshots"),
+    }
     total = tree_size(data_dir)
     sizes["store"] = max(0, total - sum(sizes.values()))
     sizes["total"] = total

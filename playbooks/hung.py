@@ -79,21 +79,39 @@ def hung_holders(data_dir: Path, *, health_timeout: float = HEALTH_TIMEOUT) -> l
             state = process.status()
             seen = time.time()
             if state in _STOPPED:
-                found.append(HungProcess(pid, command, state, f"state {state}: it runs no code and serves nothing",
-                                         seen))
+                found.append(
+                    HungProcess(pid, command, state, f"state {state}: it runs no code and serves nothing", seen)
+                )
                 continue
             inside = not same_netns(pid)  # another network: ask from inside it, or a cut is taken for a hang
             for url in listening_urls(process):
                 if inside:
                     if ask_inside(pid, url, timeout=health_timeout) == "timeout":
-                        found.append(HungProcess(pid, command, state, f"state {state}, but {url}/health did not "
-                                                                      f"answer within {health_timeout:g} s even from "
-                                                                      "inside its network namespace", seen, url))
+                        found.append(
+                            HungProcess(
+                                pid,
+                                command,
+                                state,
+                                f"state {state}, but {url}/health did not "
+                                f"answer within {health_timeout:g} s even from "
+                                "inside its network namespace",
+                                seen,
+                                url,
+                            )
+                        )
                         break
                     continue
                 if _silent(url, health_timeout):
-                    found.append(HungProcess(pid, command, state, f"state {state}, but {url}/health did not answer "
-                                                                  f"within {health_timeout:g} s", seen, url))
+                    found.append(
+                        HungProcess(
+                            pid,
+                            command,
+                            state,
+                            f"state {state}, but {url}/health did not answer within {health_timeout:g} s",
+                            seen,
+                            url,
+                        )
+                    )
                     break
         except psutil.Error:
             continue  # gone while we looked: not hung

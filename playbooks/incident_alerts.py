@@ -26,12 +26,22 @@ class AlertTracker:
     def update(self, snapshot: FleetSnapshot) -> list[IncidentEvent]:
         now = snapshot.taken_at.timestamp()
         current = {alert.key: alert for alert in snapshot.alerts}
-        events = [IncidentEvent(now, "alert", f"{alert.severity.value}: {alert.message}", alert.node,
-                                data={"rule": alert.rule, "alert_severity": alert.severity.value})
-                  for key, alert in current.items() if key not in self.active]
-        events += [IncidentEvent(now, "alert_cleared", f"cleared: {alert.message}", alert.node,
-                                 data={"rule": alert.rule})
-                   for key, alert in self.active.items() if key not in current]
+        events = [
+            IncidentEvent(
+                now,
+                "alert",
+                f"{alert.severity.value}: {alert.message}",
+                alert.node,
+                data={"rule": alert.rule, "alert_severity": alert.severity.value},
+            )
+            for key, alert in current.items()
+            if key not in self.active
+        ]
+        events += [
+            IncidentEvent(now, "alert_cleared", f"cleared: {alert.message}", alert.node, data={"rule": alert.rule})
+            for key, alert in self.active.items()
+            if key not in current
+        ]
         for key in current:
             self.raised_at.setdefault(key, now)
         for key in [key for key in self.raised_at if key not in current]:

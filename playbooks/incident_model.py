@@ -22,13 +22,40 @@ from typing import Any
 
 from playbooks.severity import LEVELS, rank
 
-__all__ = ["KINDS", "IncidentEvent", "RecordedAnswer", "RunRecord", "Incident", "fold", "rto_target", "iso", "duration_text"]
+__all__ = [
+    "KINDS",
+    "IncidentEvent",
+    "RecordedAnswer",
+    "RunRecord",
+    "Incident",
+    "fold",
+    "rto_target",
+    "iso",
+    "duration_text",
+]
 
 # The kinds of events an incident's timeline holds (the ``type`` of a JSONL row).
 KINDS = (
-    "opened", "severity", "triage", "answer", "override", "answer_undone", "alert", "alert_cleared",
-    "playbook_chosen", "run_started", "step", "confirmation", "run_finished", "verified", "closed",
-    "export", "note", "drill", "silence", "source",
+    "opened",
+    "severity",
+    "triage",
+    "answer",
+    "override",
+    "answer_undone",
+    "alert",
+    "alert_cleared",
+    "playbook_chosen",
+    "run_started",
+    "step",
+    "confirmation",
+    "run_finished",
+    "verified",
+    "closed",
+    "export",
+    "note",
+    "drill",
+    "silence",
+    "source",
 )
 _TOP_LEVEL = ("type", "time", "message", "who", "node")
 
@@ -87,9 +114,14 @@ class IncidentEvent:
     def from_record(cls, row: dict[str, Any]) -> IncidentEvent:
         who = row.get("who")
         node = row.get("node")
-        return cls(float(row["time"]), str(row["type"]), str(row.get("message", "")),
-                   str(node) if node is not None else None, who if isinstance(who, dict) else None,
-                   {key: value for key, value in row.items() if key not in _TOP_LEVEL})
+        return cls(
+            float(row["time"]),
+            str(row["type"]),
+            str(row.get("message", "")),
+            str(node) if node is not None else None,
+            who if isinstance(who, dict) else None,
+            {key: value for key, value in row.items() if key not in _TOP_LEVEL},
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {**self.to_record(), "time": iso(self.time)}
@@ -189,9 +221,16 @@ class Incident:
         for event in self.events:
             if event.kind in ("answer", "override"):
                 answer = event.data.get("answer")
-                found.append(RecordedAnswer(str(event.data.get("question", "")), answer if isinstance(answer, bool) else None,
-                                    str(event.data.get("evidence", "")), event.kind == "override", event.time,
-                                    event.user))
+                found.append(
+                    RecordedAnswer(
+                        str(event.data.get("question", "")),
+                        answer if isinstance(answer, bool) else None,
+                        str(event.data.get("evidence", "")),
+                        event.kind == "override",
+                        event.time,
+                        event.user,
+                    )
+                )
             elif event.kind == "answer_undone":
                 question = event.data.get("question")
                 for index in range(len(found) - 1, -1, -1):
@@ -203,22 +242,44 @@ class Incident:
     # ------------------------------------------------------------------ JSON
     def summary_json(self, now: float | None = None) -> dict[str, Any]:
         clock = self.clock_seconds(now)
-        return {"id": self.id, "target": self.target, "status": self.status, "severity": self.severity,
-                "title": self.title, "opened_at": iso(self.opened_at),
-                "resolved_at": None if self.resolved_at is None else iso(self.resolved_at),
-                "closed_at": None if self.closed_at is None else iso(self.closed_at),
-                "rto_seconds": round(clock, 1), "duration_seconds": round(clock, 1),
-                "target_rto_seconds": self.target_rto_seconds, "rto_basis": self.rto_basis,
-                "within_target": clock <= self.target_rto_seconds,
-                "awaiting_verification": self.awaiting_verification, "events": len(self.events)}
+        return {
+            "id": self.id,
+            "target": self.target,
+            "status": self.status,
+            "severity": self.severity,
+            "title": self.title,
+            "opened_at": iso(self.opened_at),
+            "resolved_at": None if self.resolved_at is None else iso(self.resolved_at),
+            "closed_at": None if self.closed_at is None else iso(self.closed_at),
+            "rto_seconds": round(clock, 1),
+            "duration_seconds": round(clock, 1),
+            "target_rto_seconds": self.target_rto_seconds,
+            "rto_basis": self.rto_basis,
+            "within_target": clock <= self.target_rto_seconds,
+            "awaiting_verification": self.awaiting_verification,
+            "events": len(self.events),
+        }
 
     def to_json(self, now: float | None = None) -> dict[str, Any]:
-        return {**self.summary_json(now), "recommended": self.recommended, "resolution": self.resolution or None,
-                "close_reason": self.close_reason or None, "lost": self.lost(),
-                "runs": [{"run_id": run.run_id, "playbook": run.playbook, "status": run.status,
-                          "partial": run.partial, "checks_passed": run.checks_passed, "lost": run.lost}
-                         for run in self.runs],
-                "timeline": [event.to_json() for event in self.events]}
+        return {
+            **self.summary_json(now),
+            "recommended": self.recommended,
+            "resolution": self.resolution or None,
+            "close_reason": self.close_reason or None,
+            "lost": self.lost(),
+            "runs": [
+                {
+                    "run_id": run.run_id,
+                    "playbook": run.playbook,
+                    "status": run.status,
+                    "partial": run.partial,
+                    "checks_passed": run.checks_passed,
+                    "lost": run.lost,
+                }
+                for run in self.runs
+            ],
+            "timeline": [event.to_json() for event in self.events],
+        }
 
 
 def rto_target(severity: str, recommended: Sequence[str], targets: dict[str, float]) -> tuple[float, str]:
@@ -244,8 +305,17 @@ def fold(rows: Iterable[dict[str, Any]]) -> Incident:
         target, basis = float(data["target_rto_seconds"]), str(data.get("rto_basis", ""))
     else:  # written before targets were recorded
         target, basis = rto_target(severity, (), {})
-    incident = Incident(str(data["id"]), str(data["target"]), head.time, severity, str(data.get("title", "")),
-                        target, basis, events, recommended)
+    incident = Incident(
+        str(data["id"]),
+        str(data["target"]),
+        head.time,
+        severity,
+        str(data.get("title", "")),
+        target,
+        basis,
+        events,
+        recommended,
+    )
     runs: dict[str, RunRecord] = {}
     for event in events:
         _apply(incident, runs, event)

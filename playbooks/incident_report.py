@@ -37,11 +37,13 @@ def report_markdown(incident: Incident, *, now: float | None = None, tz: tzinfo 
     alerts = [event for event in events if event.kind == "alert"]
     clock_seconds = incident.clock_seconds(now)
     verdict = "within target" if clock_seconds <= incident.target_rto_seconds else "target missed"
-    nodes = sorted({event.node for event in events if event.node and event.kind in ("alert", "alert_cleared")}
-                   | {incident.target})
+    nodes = sorted(
+        {event.node for event in events if event.node and event.kind in ("alert", "alert_cleared")} | {incident.target}
+    )
     who = sorted({event.user for event in events if event.user and event.kind not in ("alert", "alert_cleared")})
     lines = [
-        f"# Incident Report: {incident.id}", "",
+        f"# Incident Report: {incident.id}",
+        "",
         "## Incident Summary",
         f"- **Date**: {datetime.fromtimestamp(incident.opened_at, zone):%Y-%m-%d}",
         f"- **Duration**: {duration_text(clock_seconds)} ({_state(incident)})",
@@ -51,8 +53,7 @@ def report_markdown(incident: Incident, *, now: float | None = None, tz: tzinfo 
         f"- **Affected Users**: {TODO}",
         f"- **Root Cause**: {_root_cause(incident)}",
         f"- **RTO**: {duration_text(clock_seconds)} against a target of {duration_text(incident.target_rto_seconds)}"
-        f" ({incident.rto_basis}): {verdict}"
-        + ("" if incident.status != "open" else ", clock still running"),
+        f" ({incident.rto_basis}): {verdict}" + ("" if incident.status != "open" else ", clock still running"),
         f"- **Data Lost**: {_data_lost(incident)}",
         f"- **Playbooks**: {_runs_line(incident)}",
     ]
@@ -63,41 +64,72 @@ def report_markdown(incident: Incident, *, now: float | None = None, tz: tzinfo 
     lines += ["", "### Every event"]
     lines += [_event_line(event, clock) for event in events]
     lines += ["", "## Root Cause Analysis", "### What Happened"]
-    lines += [f"- {clock(event.time)} {event.message}" + (f" [{event.node}]" if event.node else "")
-              for event in alerts] or ["- No alert fired before the diagnosis opened the incident."]
+    lines += [
+        f"- {clock(event.time)} {event.message}" + (f" [{event.node}]" if event.node else "") for event in alerts
+    ] or ["- No alert fired before the diagnosis opened the incident."]
     lines += ["", "### Why It Happened"]
-    lines += [f"- {answer.question} **{_word(answer.answer)}**" + (f" — {answer.evidence}" if answer.evidence else "")
-              + (" (answer overridden by the responder)" if answer.overridden else "")
-              + f" [{clock(answer.at)}" + (f", {answer.who}" if answer.who else "") + "]"
-              for answer in incident.answers()] or [f"- {TODO}"]
+    lines += [
+        f"- {answer.question} **{_word(answer.answer)}**"
+        + (f" — {answer.evidence}" if answer.evidence else "")
+        + (" (answer overridden by the responder)" if answer.overridden else "")
+        + f" [{clock(answer.at)}"
+        + (f", {answer.who}" if answer.who else "")
+        + "]"
+        for answer in incident.answers()
+    ] or [f"- {TODO}"]
     lines += ["", "### Detection"]
-    lines.append(f"- First detected at {clock(alerts[0].time)} by the alert rules: {alerts[0].message}." if alerts
-                 else f"- Found by the decision tree (drconsole triage) at {clock(incident.opened_at)}.")
-    lines += ["", "### Response",
-              f"- Incident {incident.id} opened at {clock(incident.opened_at)} as {incident.severity}: "
-              f"{incident.title}."]
+    lines.append(
+        f"- First detected at {clock(alerts[0].time)} by the alert rules: {alerts[0].message}."
+        if alerts
+        else f"- Found by the decision tree (drconsole triage) at {clock(incident.opened_at)}."
+    )
+    lines += [
+        "",
+        "### Response",
+        f"- Incident {incident.id} opened at {clock(incident.opened_at)} as {incident.severity}: {incident.title}.",
+    ]
     if incident.recommended:
         lines.append(f"- The decision tree recommended: {', '.join(incident.recommended)}.")
-    lines += [f"- Playbook {run.playbook} (run {run.run_id}): {run.status or 'not finished'}"
-              + (", partially" if run.partial else "") + (", every check passed" if run.checks_passed else "") + "."
-              for run in incident.runs]
+    lines += [
+        f"- Playbook {run.playbook} (run {run.run_id}): {run.status or 'not finished'}"
+        + (", partially" if run.partial else "")
+        + (", every check passed" if run.checks_passed else "")
+        + "."
+        for run in incident.runs
+    ]
     lines += ["", "## Resolution", "### Immediate Actions"]
     steps = [event for event in events if event.kind == "step"]
-    lines += [f"{index}. {clock(event.time)} {event.data.get('step', '')}: {event.data.get('status', '')} - "
-              f"{event.message.partition(': ')[2] or event.message}" for index, event in enumerate(steps, start=1)] \
-        or [f"- {TODO}"]
+    lines += [
+        f"{index}. {clock(event.time)} {event.data.get('step', '')}: {event.data.get('status', '')} - "
+        f"{event.message.partition(': ')[2] or event.message}"
+        for index, event in enumerate(steps, start=1)
+    ] or [f"- {TODO}"]
     lines += ["", "### Data"]
-    lines += [f"- Lost: {item}" for item in incident.lost()] or ["- Nothing lost, by the runs' final accounting."
-                                                                 if incident.runs else f"- {TODO}"]
-    lines += [f"- Re-applied: {item}" for run_event in events if run_event.kind == "run_finished"
-              for item in run_event.data.get("recovered") or []]
+    lines += [f"- Lost: {item}" for item in incident.lost()] or [
+        "- Nothing lost, by the runs' final accounting." if incident.runs else f"- {TODO}"
+    ]
+    lines += [
+        f"- Re-applied: {item}"
+        for run_event in events
+        if run_event.kind == "run_finished"
+        for item in run_event.data.get("recovered") or []
+    ]
     lines += ["", "### Long-term Fixes", f"- {TODO}", "", "## Lessons Learned"]
     went_well, improve, actions = _lessons(incident, now)
     lines += ["### What Went Well"] + ([f"- {item}" for item in went_well] or [f"- {TODO}"])
     lines += ["", "### What Could Be Improved"] + ([f"- {item}" for item in improve] or [f"- {TODO}"])
     lines += ["", "### Action Items"] + [f"- [ ] {item}" for item in actions]
-    lines += ["", "## Prevention", "### Monitoring Improvements", f"- {TODO}", "### Process Changes", f"- {TODO}",
-              "### Code Changes", f"- {TODO}", ""]
+    lines += [
+        "",
+        "## Prevention",
+        "### Monitoring Improvements",
+        f"- {TODO}",
+        "### Process Changes",
+        f"- {TODO}",
+        "### Code Changes",
+        f"- {TODO}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -145,8 +177,9 @@ def _data_lost(incident: Incident) -> str:
 def _runs_line(incident: Incident) -> str:
     if not incident.runs:
         return "none run"
-    return ", ".join(f"{run.playbook} ({run.status or 'running'}{', partially' if run.partial else ''})"
-                     for run in incident.runs)
+    return ", ".join(
+        f"{run.playbook} ({run.status or 'running'}{', partially' if run.partial else ''})" for run in incident.runs
+    )
 
 
 def _milestones(incident: Incident) -> list[tuple[float, str]]:
@@ -158,8 +191,11 @@ def _milestones(incident: Incident) -> list[tuple[float, str]]:
 
     found: list[tuple[float, str]] = []
     alert = first("alert")
-    found.append((alert.time, f"Issue detected: {alert.message}") if alert is not None
-                 else (incident.opened_at, f"Issue detected: {incident.title}"))
+    found.append(
+        (alert.time, f"Issue detected: {alert.message}")
+        if alert is not None
+        else (incident.opened_at, f"Issue detected: {incident.title}")
+    )
     found.append((incident.opened_at, f"Response initiated: {incident.id} opened as {incident.severity}"))
     cause = first("triage", lambda event: bool(event.data.get("recommended")))
     if cause is not None:
@@ -191,14 +227,20 @@ def _lessons(incident: Incident, now: float) -> tuple[list[str], list[str], list
         if run.status == "succeeded" and run.checks_passed:
             went_well.append(f"Playbook {run.playbook} completed and passed its checks.")
         elif run.status is not None:
-            improve.append(f"Playbook {run.playbook} did not complete cleanly ({run.status}"
-                           f"{', partially' if run.partial else ''}).")
+            improve.append(
+                f"Playbook {run.playbook} did not complete cleanly ({run.status}"
+                f"{', partially' if run.partial else ''})."
+            )
     target = duration_text(incident.target_rto_seconds)
     if incident.status == "resolved" or incident.resolved_at is not None:
         (went_well if incident.within_target(now) else improve).append(
             f"Service restored in {duration_text(incident.clock_seconds(now))}: "
-            + (f"within the {target} RTO target." if incident.within_target(now)
-               else f"the {target} RTO target was missed."))
+            + (
+                f"within the {target} RTO target."
+                if incident.within_target(now)
+                else f"the {target} RTO target was missed."
+            )
+        )
     elif not incident.within_target(now):
         improve.append(f"The {target} RTO target was missed.")
     overridden = [answer.question for answer in incident.answers() if answer.overridden]

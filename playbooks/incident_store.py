@@ -49,8 +49,9 @@ def node_of(target: str) -> str | None:
 class IncidentStore:
     """The incidents of one state dir. ``clock`` gives epoch seconds (the console passes its own)."""
 
-    def __init__(self, state: StateDir | None = None, *, clock: Callable[[], float] | None = None,
-                 webhook: str | None = None) -> None:
+    def __init__(
+        self, state: StateDir | None = None, *, clock: Callable[[], float] | None = None, webhook: str | None = None
+    ) -> None:
         self.state = state or StateDir()
         # Looked up at each call (not bound at import), so one patched ``time`` freezes every store.
         self.clock: Callable[[], float] = clock or (lambda: time.time())
@@ -135,17 +136,35 @@ class IncidentStore:
             return candidate
         raise RuntimeError("too many incidents today")
 
-    def record(self, incident_id: str, kind: str, message: str, *, actor: Actor | None = None,
-               at: float | None = None, node: str | None = None, **data: Any) -> IncidentEvent:
+    def record(
+        self,
+        incident_id: str,
+        kind: str,
+        message: str,
+        *,
+        actor: Actor | None = None,
+        at: float | None = None,
+        node: str | None = None,
+        **data: Any,
+    ) -> IncidentEvent:
         """Append one event (``at``: when it happened, default now)."""
         actor = actor or current_actor()
         event = IncidentEvent(self.clock() if at is None else at, kind, message, node, actor.to_json(), data)
         self._append(incident_id, event.to_record())
         return event
 
-    def open(self, target: str, *, severity: str, title: str, target_rto_seconds: float, rto_basis: str,
-             recommended: Sequence[str] = (), actor: Actor | None = None,
-             at: float | None = None) -> tuple[Incident, bool]:
+    def open(
+        self,
+        target: str,
+        *,
+        severity: str,
+        title: str,
+        target_rto_seconds: float,
+        rto_basis: str,
+        recommended: Sequence[str] = (),
+        actor: Actor | None = None,
+        at: float | None = None,
+    ) -> tuple[Incident, bool]:
         """The open incident on ``target`` (its severity raised if ``severity`` is worse), or a new one.
 
         Returns the incident and whether it was created now.
@@ -159,71 +178,185 @@ class IncidentStore:
             if existing is None:
                 now = self.clock() if at is None else at
                 created = self._new_id(now)
-                self.record(created, "opened", f"incident opened as {severity}: {title}", actor=actor, at=now,
-                            node=node_of(target), id=created, target=target, severity=severity, title=title,
-                            target_rto_seconds=target_rto_seconds, rto_basis=rto_basis,
-                            recommended=list(recommended))
+                self.record(
+                    created,
+                    "opened",
+                    f"incident opened as {severity}: {title}",
+                    actor=actor,
+                    at=now,
+                    node=node_of(target),
+                    id=created,
+                    target=target,
+                    severity=severity,
+                    title=title,
+                    target_rto_seconds=target_rto_seconds,
+                    rto_basis=rto_basis,
+                    recommended=list(recommended),
+                )
         if existing is None:
             assert created is not None
             incident = self.load(created)
             self._notify(incident, "opened")  # outside the lock: a slow webhook holds up nobody else
             return incident, True
         if rank(severity) < rank(existing.severity):
-            self.record(existing.id, "severity", f"severity raised {existing.severity} -> {severity}: {title}",
-                        actor=actor, at=at, node=node_of(target), severity=severity)
+            self.record(
+                existing.id,
+                "severity",
+                f"severity raised {existing.severity} -> {severity}: {title}",
+                actor=actor,
+                at=at,
+                node=node_of(target),
+                severity=severity,
+            )
             existing = self.load(existing.id)
             self._notify(existing, "severity")
         return existing, False
 
-    def record_answer(self, incident_id: str, *, target: str, question: str, answer: bool | None, evidence: str,
-                      probe_answer: bool | None, node: str | None = None, at: float | None = None,
-                      actor: Actor | None = None) -> None:
+    def record_answer(
+        self,
+        incident_id: str,
+        *,
+        target: str,
+        question: str,
+        answer: bool | None,
+        evidence: str,
+        probe_answer: bool | None,
+        node: str | None = None,
+        at: float | None = None,
+        actor: Actor | None = None,
+    ) -> None:
         """One triage answer as the responder gave it (an answer against the probe's is an override)."""
         actor = actor or current_actor()
         overridden = probe_answer is not None and answer is not None and probe_answer != answer
         kind = "override" if overridden else "answer"
-        how = (f"override: the probe said {answer_word(probe_answer)}" if overridden
-               else "accepted" if probe_answer is not None else "answered: the probe could not tell")
-        self.record(incident_id, kind, f"{question} {answer_word(answer)}: {evidence} ({how}; by {actor.describe()})",
-                    actor=actor, at=at, node=node_of(target), question=question, answer=answer, evidence=evidence,
-                    probe_answer=probe_answer, question_id=node)
+        how = (
+            f"override: the probe said {answer_word(probe_answer)}"
+            if overridden
+            else "accepted"
+            if probe_answer is not None
+            else "answered: the probe could not tell"
+        )
+        self.record(
+            incident_id,
+            kind,
+            f"{question} {answer_word(answer)}: {evidence} ({how}; by {actor.describe()})",
+            actor=actor,
+            at=at,
+            node=node_of(target),
+            question=question,
+            answer=answer,
+            evidence=evidence,
+            probe_answer=probe_answer,
+            question_id=node,
+        )
 
     # ------------------------------------------------------------------ runs (the local runner, the agent path)
-    def join_run(self, target: str, *, run_id: str, playbook: str, severity: str, title: str,
-                 target_rto_seconds: float, actor: Actor | None = None, at: float | None = None) -> Incident:
+    def join_run(
+        self,
+        target: str,
+        *,
+        run_id: str,
+        playbook: str,
+        severity: str,
+        title: str,
+        target_rto_seconds: float,
+        actor: Actor | None = None,
+        at: float | None = None,
+    ) -> Incident:
         """A recovery run joins the target's open incident (opened by a diagnosis), or opens one with the
         playbook's severity and target when none is open; returns the incident."""
         incident = self.open_for(target)
         if incident is None:
-            incident, _created = self.open(target, severity=severity, title=f"{title} on {target}",
-                                           target_rto_seconds=target_rto_seconds, rto_basis=f"playbook {playbook}",
-                                           recommended=[playbook], actor=actor, at=at)
-        self.record(incident.id, "run_started", f"playbook {playbook} run {run_id} started", actor=actor, at=at,
-                    node=node_of(target), run_id=run_id, playbook=playbook)
+            incident, _created = self.open(
+                target,
+                severity=severity,
+                title=f"{title} on {target}",
+                target_rto_seconds=target_rto_seconds,
+                rto_basis=f"playbook {playbook}",
+                recommended=[playbook],
+                actor=actor,
+                at=at,
+            )
+        self.record(
+            incident.id,
+            "run_started",
+            f"playbook {playbook} run {run_id} started",
+            actor=actor,
+            at=at,
+            node=node_of(target),
+            run_id=run_id,
+            playbook=playbook,
+        )
         return self.load(incident.id)
 
-    def record_run_finished(self, incident_id: str, target: str, *, run_id: str, playbook: str, status: str,
-                            partial: bool, message: str = "", lost: Sequence[str] = (),
-                            recovered: Sequence[str] = (), ready_url: str | None = None,
-                            actor: Actor | None = None, at: float | None = None) -> Incident:
+    def record_run_finished(
+        self,
+        incident_id: str,
+        target: str,
+        *,
+        run_id: str,
+        playbook: str,
+        status: str,
+        partial: bool,
+        message: str = "",
+        lost: Sequence[str] = (),
+        recovered: Sequence[str] = (),
+        ready_url: str | None = None,
+        actor: Actor | None = None,
+        at: float | None = None,
+    ) -> Incident:
         """How the run ended. Its checks passed when it succeeded with nothing passed over; ``lost`` is its
         final accounting (playbooks.accounting); ``ready_url``: the node that serves the target, whose
         ``/ready`` resolves the incident (``verify_recovery``). Nothing here resolves it."""
         checks_passed = status == "succeeded" and not partial
-        self.record(incident_id, "run_finished", f"playbook {playbook} {status}" + (" (partially)" if partial else "")
-                    + (f": {message}" if message else ""), actor=actor, at=at, node=node_of(target), run_id=run_id,
-                    playbook=playbook, status=status, partial=partial, checks_passed=checks_passed, lost=list(lost),
-                    recovered=list(recovered), ready_url=ready_url)
+        self.record(
+            incident_id,
+            "run_finished",
+            f"playbook {playbook} {status}" + (" (partially)" if partial else "") + (f": {message}" if message else ""),
+            actor=actor,
+            at=at,
+            node=node_of(target),
+            run_id=run_id,
+            playbook=playbook,
+            status=status,
+            partial=partial,
+            checks_passed=checks_passed,
+            lost=list(lost),
+            recovered=list(recovered),
+            ready_url=ready_url,
+        )
         return self.load(incident_id)
 
-    def audit(self, action: str, target: str, detail: str, *, actor: Actor | None = None,
-              incident: str | None = None, **extra: Any) -> None:
+    def audit(
+        self,
+        action: str,
+        target: str,
+        detail: str,
+        *,
+        actor: Actor | None = None,
+        incident: str | None = None,
+        **extra: Any,
+    ) -> None:
         """An entry in the hash-chained audit log (triage overrides and the responder's decisions)."""
-        AuditLog(self.state.audit_log).append(actor=actor or current_actor(), action=action, target=target,
-                                              outcome="recorded", detail=detail, incident=incident, **extra)
+        AuditLog(self.state.audit_log).append(
+            actor=actor or current_actor(),
+            action=action,
+            target=target,
+            outcome="recorded",
+            detail=detail,
+            incident=incident,
+            **extra,
+        )
 
-    def record_verified(self, target: str, *, evidence: str, at: float | None = None, run_id: str | None = None,
-                        actor: Actor | None = None) -> Incident | None:
+    def record_verified(
+        self,
+        target: str,
+        *,
+        evidence: str,
+        at: float | None = None,
+        run_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> Incident | None:
         """The target is verified serving again: its open incident resolves, and the RTO clock stops at ``at``.
 
         Called by the local runner (checks passed and the engine opens), by the agent path (the node
@@ -234,8 +367,16 @@ class IncidentStore:
         if incident is None:
             return None
         moment = self.clock() if at is None else at
-        self.record(incident.id, "verified", f"service restored: {evidence}", actor=actor, at=moment,
-                    node=node_of(target), run_id=run_id, evidence=evidence)
+        self.record(
+            incident.id,
+            "verified",
+            f"service restored: {evidence}",
+            actor=actor,
+            at=moment,
+            node=node_of(target),
+            run_id=run_id,
+            evidence=evidence,
+        )
         resolved = self.load(incident.id)
         self._notify(resolved, "resolved")
         return resolved
@@ -249,5 +390,8 @@ class IncidentStore:
 
     def _notify(self, incident: Incident, what: str) -> None:
         if self.webhook:
-            send_webhook(self.webhook, incident_message(incident, what, now=self.clock()),
-                         extra={"incident": incident.id, "severity": incident.severity, "status": incident.status})
+            send_webhook(
+                self.webhook,
+                incident_message(incident, what, now=self.clock()),
+                extra={"incident": incident.id, "severity": incident.severity, "status": incident.status},
+            )

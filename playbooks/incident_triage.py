@@ -47,8 +47,9 @@ class _Pending:
 class TriageRecord:
     """One walk of the decision tree on ``target``, recorded by the rules above."""
 
-    def __init__(self, store: IncidentStore, target: str, *, actor: Actor | None = None,
-                 audit_answers: bool = True) -> None:
+    def __init__(
+        self, store: IncidentStore, target: str, *, actor: Actor | None = None, audit_answers: bool = True
+    ) -> None:
         self.store = store
         self.target = target
         self.actor = actor or current_actor()
@@ -58,8 +59,16 @@ class TriageRecord:
     def _open(self) -> Incident | None:
         return self.store.open_for(self.target)
 
-    def answered(self, *, question: str, answer: bool | None, evidence: str, probe_answer: bool | None,
-                 question_id: str | None = None, at: float | None = None) -> str | None:
+    def answered(
+        self,
+        *,
+        question: str,
+        answer: bool | None,
+        evidence: str,
+        probe_answer: bool | None,
+        question_id: str | None = None,
+        at: float | None = None,
+    ) -> str | None:
         """An answer; the id of the incident it was written to, or None while the walk has found nothing."""
         moment = self.store.clock() if at is None else at
         overridden = probe_answer is not None and answer is not None and probe_answer != answer
@@ -67,9 +76,16 @@ class TriageRecord:
         if overridden or self.audit_answers:
             kind = "override" if overridden else "answer"
             said = f"; the probe said {answer_word(probe_answer)}" if overridden else ""
-            self.store.audit(f"triage.{kind}", self.target, f"{question} {answer_word(answer)}: {evidence}{said}",
-                             actor=self.actor, incident=incident.id if incident else None, question=question,
-                             answer=answer_word(answer), evidence=evidence)
+            self.store.audit(
+                f"triage.{kind}",
+                self.target,
+                f"{question} {answer_word(answer)}: {evidence}{said}",
+                actor=self.actor,
+                incident=incident.id if incident else None,
+                question=question,
+                answer=answer_word(answer),
+                evidence=evidence,
+            )
         entry = _Pending(question, answer, evidence, probe_answer, question_id, moment)
         if incident is None:
             self.pending.append(entry)
@@ -82,19 +98,33 @@ class TriageRecord:
         incident = self._open()
         message = f"answer to {question} taken back (by {self.actor.describe()})"
         if self.audit_answers:
-            self.store.audit("triage.undo", self.target, message, actor=self.actor,
-                             incident=incident.id if incident else None, question=question)
+            self.store.audit(
+                "triage.undo",
+                self.target,
+                message,
+                actor=self.actor,
+                incident=incident.id if incident else None,
+                question=question,
+            )
         if incident is None:  # kept with the answers: the incident's story shows what was taken back
             moment = self.store.clock() if at is None else at
             self.pending.append(_Pending(question, None, "", None, None, moment, undo=True))
             return None
-        self.store.record(incident.id, "answer_undone", message, actor=self.actor, at=at, node=node_of(self.target),
-                          question=question)
+        self.store.record(
+            incident.id, "answer_undone", message, actor=self.actor, at=at, node=node_of(self.target), question=question
+        )
         return incident.id
 
-    def concluded(self, *, severity: str | None, summary: str, recommended: Sequence[str],
-                  targets: Mapping[str, float], story: Sequence[IncidentEvent] = (),
-                  at: float | None = None) -> Incident | None:
+    def concluded(
+        self,
+        *,
+        severity: str | None,
+        summary: str,
+        recommended: Sequence[str],
+        targets: Mapping[str, float],
+        story: Sequence[IncidentEvent] = (),
+        at: float | None = None,
+    ) -> Incident | None:
         """The walk reached a leaf. ``severity`` is the diagnosis' (None: no fault found).
 
         ``story``: events that led here (the alerts still firing on the target, from the first);
@@ -108,22 +138,50 @@ class TriageRecord:
         if severity is None:
             incident = self._open()  # the pending answers stay: after an undo the walk may yet find a fault
             if incident is not None:
-                self.store.record(incident.id, "triage", f"triage: {summary or 'no fault found'}; the incident stays "
-                                  "open until a run's checks pass and the node serves again (or it is closed)",
-                                  actor=self.actor, at=moment, node=node_of(self.target), recommended=[], severity=None)
+                self.store.record(
+                    incident.id,
+                    "triage",
+                    f"triage: {summary or 'no fault found'}; the incident stays "
+                    "open until a run's checks pass and the node serves again (or it is closed)",
+                    actor=self.actor,
+                    at=moment,
+                    node=node_of(self.target),
+                    recommended=[],
+                    severity=None,
+                )
             return incident
         seconds, basis = rto_target(severity, recommended, dict(targets))
-        incident, created = self.store.open(self.target, severity=severity, title=summary or f"triage of {self.target}",
-                                             target_rto_seconds=seconds, rto_basis=basis, recommended=recommended,
-                                             actor=self.actor, at=moment)
-        self.store.record(incident.id, "triage",
-                          f"triage: {summary or 'fault found'} ({severity}); recommended {found}",
-                          actor=self.actor, at=moment, node=node_of(self.target), recommended=list(recommended),
-                          severity=severity)
+        incident, created = self.store.open(
+            self.target,
+            severity=severity,
+            title=summary or f"triage of {self.target}",
+            target_rto_seconds=seconds,
+            rto_basis=basis,
+            recommended=recommended,
+            actor=self.actor,
+            at=moment,
+        )
+        self.store.record(
+            incident.id,
+            "triage",
+            f"triage: {summary or 'fault found'} ({severity}); recommended {found}",
+            actor=self.actor,
+            at=moment,
+            node=node_of(self.target),
+            recommended=list(recommended),
+            severity=severity,
+        )
         if created:
             for event in story:
-                self.store.record(incident.id, event.kind, event.message, actor=self.actor, at=event.time,
-                                  node=event.node, **event.data)
+                self.store.record(
+                    incident.id,
+                    event.kind,
+                    event.message,
+                    actor=self.actor,
+                    at=event.time,
+                    node=event.node,
+                    **event.data,
+                )
         for entry in self.pending:
             self._write(incident.id, entry)
         self.pending.clear()
@@ -131,17 +189,32 @@ class TriageRecord:
 
     def _write(self, incident_id: str, entry: _Pending) -> None:
         if entry.undo:
-            self.store.record(incident_id, "answer_undone", f"answer to {entry.question} taken back (by "
-                              f"{self.actor.describe()})", actor=self.actor, at=entry.at, node=node_of(self.target),
-                              question=entry.question)
+            self.store.record(
+                incident_id,
+                "answer_undone",
+                f"answer to {entry.question} taken back (by {self.actor.describe()})",
+                actor=self.actor,
+                at=entry.at,
+                node=node_of(self.target),
+                question=entry.question,
+            )
             return
-        self.store.record_answer(incident_id, target=self.target, question=entry.question, answer=entry.answer,
-                                 evidence=entry.evidence, probe_answer=entry.probe_answer, node=entry.question_id,
-                                 at=entry.at, actor=self.actor)
+        self.store.record_answer(
+            incident_id,
+            target=self.target,
+            question=entry.question,
+            answer=entry.answer,
+            evidence=entry.evidence,
+            probe_answer=entry.probe_answer,
+            node=entry.question_id,
+            at=entry.at,
+            actor=self.actor,
+        )
 
 
-def record_triage(result: Any, *, state: StateDir | None = None, actor: Actor | None = None,
-                  library: Any | None = None) -> Any:
+def record_triage(
+    result: Any, *, state: StateDir | None = None, actor: Actor | None = None, library: Any | None = None
+) -> Any:
     """Record a whole ``playbooks.triage.TriageResult`` (``drconsole triage``); sets ``result.incident``.
 
     The diagnosis has a fault when it recommends something; its severity is the result's.
@@ -149,15 +222,23 @@ def record_triage(result: Any, *, state: StateDir | None = None, actor: Actor | 
     store = IncidentStore(state)
     record = TriageRecord(store, result.target, actor=actor, audit_answers=False)
     for entry in result.path:
-        record.answered(question=entry.question, answer=entry.answer, evidence=entry.evidence,
-                        probe_answer=entry.probe_answer if entry.overridden else entry.answer, question_id=entry.node)
+        record.answered(
+            question=entry.question,
+            answer=entry.answer,
+            evidence=entry.evidence,
+            probe_answer=entry.probe_answer if entry.overridden else entry.answer,
+            question_id=entry.node,
+        )
     if library is None and result.recommended:
         from playbooks.loader import Library
 
         library = Library.load()
     fault = bool(result.recommended) and result.severity is not None
-    incident = record.concluded(severity=result.severity if fault else None, summary=result.summary,
-                                recommended=result.recommended,
-                                targets=playbook_targets(library) if library is not None else {})
+    incident = record.concluded(
+        severity=result.severity if fault else None,
+        summary=result.summary,
+        recommended=result.recommended,
+        targets=playbook_targets(library) if library is not None else {},
+    )
     result.incident = incident.id if incident is not None else None
     return result

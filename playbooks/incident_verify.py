@@ -56,8 +56,14 @@ def engine_opens(data_dir: str | Path) -> tuple[bool, str]:
     return True, f"{data_dir} opens ({stats.backend}, {stats.total_keys} keys, LSN {stats.last_lsn})"
 
 
-def verify_recovery(store: IncidentStore, target: str, *, url: str | None = None,
-                    data_dir: str | Path | None = None, timeout: float = 2.0) -> Verification:
+def verify_recovery(
+    store: IncidentStore,
+    target: str,
+    *,
+    url: str | None = None,
+    data_dir: str | Path | None = None,
+    timeout: float = 2.0,
+) -> Verification:
     """Resolve the open incident on ``target`` if its last run's checks passed and the target serves again.
 
     ``url`` (else the one the run recorded) is asked ``/ready``; with no URL, ``data_dir`` must open.
@@ -68,11 +74,19 @@ def verify_recovery(store: IncidentStore, target: str, *, url: str | None = None
         return Verification(False, f"no open incident on {target}")
     run = incident.last_run
     if run is None or run.finished_at is None:
-        return Verification(False, f"{incident.id}: no run has finished on it yet; run the recommended playbook, "
-                                   "or close it by hand with the reason", incident)
+        return Verification(
+            False,
+            f"{incident.id}: no run has finished on it yet; run the recommended playbook, "
+            "or close it by hand with the reason",
+            incident,
+        )
     if not incident.awaiting_verification:
-        return Verification(False, f"{incident.id}: the last run ({run.playbook}, {run.status}"
-                                   f"{', partially' if run.partial else ''}) did not pass all its checks", incident)
+        return Verification(
+            False,
+            f"{incident.id}: the last run ({run.playbook}, {run.status}"
+            f"{', partially' if run.partial else ''}) did not pass all its checks",
+            incident,
+        )
     url = url or incident.ready_url
     if url:
         ready, evidence = node_ready(url, timeout=timeout)

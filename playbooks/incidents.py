@@ -24,5 +24,16 @@ from playbooks.incident_store import IncidentStore
 from playbooks.incident_triage import TriageRecord, playbook_targets, record_triage
 from playbooks.incident_verify import Verification, verify_recovery
 
-__all__ = ["Incident", "IncidentEvent", "IncidentStore", "TriageRecord", "Verification", "fold", "playbook_targets",
-           "record_triage", "report_markdown", "rto_target", "verify_recovery"]
+__all__ = [
+    "Incident",
+    "IncidentEvent",
+    "IncidentStore",
+    "TriageRecord",
+    "Verification",
+    "fold",
+    "playbook_targets",
+    "record_triage",
+    "report_markdown",
+    "rto_target",
+    "verify_recovery",
+]

@@ -72,9 +72,14 @@ class JournalState:
         return None
 
     def summary_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "playbook": self.header.get("playbook"),
-                "status": self.status or "interrupted", "data_dir": self.header.get("data_dir"),
-                "started": self.header.get("time"), "interrupted_step": self.interrupted_step}
+        return {
+            "run_id": self.run_id,
+            "playbook": self.header.get("playbook"),
+            "status": self.status or "interrupted",
+            "data_dir": self.header.get("data_dir"),
+            "started": self.header.get("time"),
+            "interrupted_step": self.interrupted_step,
+        }
 
 
 def read_journal(path: Path) -> JournalState:

@@ -108,8 +108,10 @@ def load_playbook_file(path: Path) -> Playbook:
     for index, step in enumerate(playbook.steps):
         where: list[str | int] = ["steps", index]
         checked: tuple[tuple[str, str | None, dict[str, Any]], ...] = (
-            ("action", step.action, step.args), ("verify", step.verify, step.verify_args),
-            ("rollback", step.rollback, step.rollback_args))
+            ("action", step.action, step.args),
+            ("verify", step.verify, step.verify_args),
+            ("rollback", step.rollback, step.rollback_args),
+        )
         for field_name, name, args in checked:
             if name is None:
                 if args and field_name != "action":
@@ -138,8 +140,11 @@ def load_playbook_file(path: Path) -> Playbook:
                     raise source.fail([*where, "when"], f"no parameter {reference[1]!r} in this playbook")
         for placeholder in placeholders(step.args) + placeholders(step.verify_args) + placeholders(step.rollback_args):
             if placeholder not in known:
-                raise source.fail([*where, "args"], f"unknown placeholder {{{placeholder}}}: use a run variable "
-                                                    f"({', '.join(RUN_VARIABLES)}) or a parameter")
+                raise source.fail(
+                    [*where, "args"],
+                    f"unknown placeholder {{{placeholder}}}: use a run variable "
+                    f"({', '.join(RUN_VARIABLES)}) or a parameter",
+                )
     return playbook
 
 
@@ -168,7 +173,7 @@ def _check_shape(tree: DecisionTree, source: _Source) -> None:
 
     def walk(node_id: str) -> None:
         if node_id in path:
-            cycle = " -> ".join([*path[path.index(node_id):], node_id])
+            cycle = " -> ".join([*path[path.index(node_id) :], node_id])
             raise source.fail(["nodes", node_id], f"the tree has a cycle: {cycle}")
         if node_id in reached:
             return
@@ -207,7 +212,7 @@ class Library:
     def load(cls, dirs: Sequence[Path] | None = None) -> Library:
         library = cls()
         tree_source = None
-        for directory in (list(dirs) if dirs is not None else library_dirs()):
+        for directory in list(dirs) if dirs is not None else library_dirs():
             directory = Path(directory)
             if not directory.is_dir():
                 raise PlaybookFileError(str(directory), None, None, "playbook folder does not exist")
@@ -219,9 +224,12 @@ class Library:
                     continue
                 playbook = load_playbook_file(path)
                 if playbook.id in library.playbooks:
-                    raise PlaybookFileError(str(path), locate(path.read_text(encoding="utf-8"), ["id"]), "id",
-                                            f"playbook {playbook.id!r} is already defined in "
-                                            f"{library.sources[playbook.id]}")
+                    raise PlaybookFileError(
+                        str(path),
+                        locate(path.read_text(encoding="utf-8"), ["id"]),
+                        "id",
+                        f"playbook {playbook.id!r} is already defined in {library.sources[playbook.id]}",
+                    )
                 library.playbooks[playbook.id] = playbook
                 library.sources[playbook.id] = path
         library._check_includes()
@@ -244,13 +252,17 @@ class Library:
                     if included is None:
                         raise source.fail(["steps", index, "include"], f"includes {target!r}, which does not exist")
                     if backend not in included.backends:
-                        raise source.fail(["steps", index, "include"],
-                                          f"{target!r} does not apply to {backend}, which this playbook lists")
+                        raise source.fail(
+                            ["steps", index, "include"],
+                            f"{target!r} does not apply to {backend}, which this playbook lists",
+                        )
                     missing = sorted(set(included.params) - set(playbook.params))
                     if missing:
-                        raise source.fail(["steps", index, "include"],
-                                          f"{target!r} takes the parameter {missing[0]!r}, which this playbook does "
-                                          f"not declare (parameters pass through to included steps)")
+                        raise source.fail(
+                            ["steps", index, "include"],
+                            f"{target!r} takes the parameter {missing[0]!r}, which this playbook does "
+                            f"not declare (parameters pass through to included steps)",
+                        )
                     if any(inner.include for inner in included.steps):
                         raise source.fail(["steps", index, "include"], f"{target!r} includes others; one level only")
 
@@ -259,20 +271,23 @@ class Library:
         for location, leaf in _leaves(self.tree):
             for playbook_id in leaf.recommend:
                 if playbook_id not in self.playbooks and playbook_id not in self.tree.pending:
-                    raise source.fail([*location, "recommend"],
-                                      f"recommends {playbook_id!r}, which is neither a playbook nor pending")
+                    raise source.fail(
+                        [*location, "recommend"], f"recommends {playbook_id!r}, which is neither a playbook nor pending"
+                    )
 
     def get(self, playbook_id: str) -> Playbook:
         if playbook_id in self.playbooks:
             return self.playbooks[playbook_id]
         if self.tree is not None and playbook_id in self.tree.pending:
-            raise PlaybookNotAvailableError(f"playbook {playbook_id!r} is not available yet: "
-                                            f"{self.tree.pending[playbook_id]}",
-                                            hint="see `drconsole playbook list` for what runs today")
+            raise PlaybookNotAvailableError(
+                f"playbook {playbook_id!r} is not available yet: {self.tree.pending[playbook_id]}",
+                hint="see `drconsole playbook list` for what runs today",
+            )
         close = difflib.get_close_matches(playbook_id, list(self.playbooks), n=3)
-        raise UnknownPlaybookError(f"no playbook {playbook_id!r}",
-                                   hint=(f"did you mean {', '.join(close)}? " if close else "")
-                                   + "see `drconsole playbook list`")
+        raise UnknownPlaybookError(
+            f"no playbook {playbook_id!r}",
+            hint=(f"did you mean {', '.join(close)}? " if close else "") + "see `drconsole playbook list`",
+        )
 
     def pending(self) -> dict[str, str]:
         if self.tree is None:

@@ -56,12 +56,22 @@ class MemoryView:
     def sentence(self) -> str:
         if self.culprit is None:
             top = self.largest[0] if self.largest else None
-            return ("no single process we may stop holds the excess of " + _mib(self.excess_bytes)
-                    + (f" (largest: pid {top.pid} {top.name}, {_mib(top.rss_bytes)}"
-                       + (f", spared: {self.spared[top.pid]}" if top.pid in self.spared else "") + ")" if top else ""))
+            return (
+                "no single process we may stop holds the excess of "
+                + _mib(self.excess_bytes)
+                + (
+                    f" (largest: pid {top.pid} {top.name}, {_mib(top.rss_bytes)}"
+                    + (f", spared: {self.spared[top.pid]}" if top.pid in self.spared else "")
+                    + ")"
+                    if top
+                    else ""
+                )
+            )
         c = self.culprit
-        return (f"culprit: pid {c.pid} {c.name} with {_mib(c.rss_bytes)} resident ({_growth(c.growth_bytes)}), "
-                f"the excess over the rule is {_mib(self.excess_bytes)}")
+        return (
+            f"culprit: pid {c.pid} {c.name} with {_mib(c.rss_bytes)} resident ({_growth(c.growth_bytes)}), "
+            f"the excess over the rule is {_mib(self.excess_bytes)}"
+        )
 
 
 def _mib(value: int) -> str:
@@ -91,8 +101,7 @@ def _rss_table() -> dict[int, tuple[int, float]]:
     return table
 
 
-def survey_memory(data_dir: Path | None, *, threshold: float, sample_seconds: float = 0.3,
-                  top: int = 5) -> MemoryView:
+def survey_memory(data_dir: Path | None, *, threshold: float, sample_seconds: float = 0.3, top: int = 5) -> MemoryView:
     """Sample every process's RSS twice; the culprit, if one alone holds the excess over ``threshold``."""
     memory = psutil.virtual_memory()
     used = memory.total - memory.available

@@ -97,5 +97,10 @@ class Playbook(BaseModel):
         return any(step.destructive for step in self.steps)
 
     def summary_json(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "severity": self.severity,
-                "destructive": self.destructive, "backends": list(self.backends)}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "destructive": self.destructive,
+            "backends": list(self.backends),
+        }

@@ -27,8 +27,17 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["netns_inode", "same_netns", "netns_name", "ask_inside", "netns_prefix", "NETNS_DIR", "cables",
-           "set_cables", "NetnsCommandError"]
+__all__ = [
+    "netns_inode",
+    "same_netns",
+    "netns_name",
+    "ask_inside",
+    "netns_prefix",
+    "NETNS_DIR",
+    "cables",
+    "set_cables",
+    "NetnsCommandError",
+]
 
 NETNS_DIR = Path("/run/netns")  # where `ip netns add NAME` binds the namespaces it names
 _CLONE_NEWNET = 0x40000000
@@ -126,8 +135,11 @@ def _ip(*args: str) -> str:
 def cables(name: str) -> list[dict[str, object]]:
     """The interfaces of namespace ``name`` other than loopback: [{"name", "up"}]."""
     links = json.loads(_ip("-j", "-n", name, "link", "show") or "[]")
-    return [{"name": link["ifname"], "up": "UP" in link.get("flags", [])} for link in links
-            if link.get("link_type") != "loopback"]
+    return [
+        {"name": link["ifname"], "up": "UP" in link.get("flags", [])}
+        for link in links
+        if link.get("link_type") != "loopback"
+    ]
 
 
 def set_cables(name: str, up: bool) -> list[str]:

@@ -26,9 +26,15 @@ def admin_audit(state: StateDir) -> AdminAudit:
 
     def record(call: AdminCall, outcome: str, detail: str = "") -> None:
         actor = dataclasses.replace(actor_from_header(call.actor, call.client), via=f"admin API from {call.client}")
-        log.append(actor=actor, action=f"admin.{call.action}", target=f"node {call.node}", outcome=outcome,
-                   detail=detail, args={name: str(value) for name, value in call.args.items()},
-                   client_address=call.client)
+        log.append(
+            actor=actor,
+            action=f"admin.{call.action}",
+            target=f"node {call.node}",
+            outcome=outcome,
+            detail=detail,
+            args={name: str(value) for name, value in call.args.items()},
+            client_address=call.client,
+        )
 
     return record
 

@@ -24,19 +24,37 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["Ending", "START", "EXIT", "start_line", "exit_line", "classify", "kernel_oom_kills", "read_log_tail",
-           "journal_lines"]
+__all__ = [
+    "Ending",
+    "START",
+    "EXIT",
+    "start_line",
+    "exit_line",
+    "classify",
+    "kernel_oom_kills",
+    "read_log_tail",
+    "journal_lines",
+]
 
 START = "drconsole-node start"
 EXIT = "drconsole-node exit"
 _FIELDS = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
-_FATAL = re.compile(r"Fatal Python error: (Segmentation fault|Aborted|Bus error|Floating[- ]point exception|"
-                    r"Illegal instruction)")
-_SIGNALS = {"Segmentation fault": "SIGSEGV", "Aborted": "SIGABRT", "Bus error": "SIGBUS",
-            "Floating point exception": "SIGFPE", "Floating-point exception": "SIGFPE",
-            "Illegal instruction": "SIGILL"}
-_OOM = re.compile(r"(?:Out of memory|Memory cgroup out of memory): Killed process (\d+) \(([^)]*)\)"
-                  r"|oom-kill:.*?\bpid=(\d+)")
+_FATAL = re.compile(
+    r"Fatal Python error: (Segmentation fault|Aborted|Bus error|Floating[- ]point exception|"
+    r"Illegal instruction)"
+)
+_SIGNALS = {
+    "Segmentation fault": "SIGSEGV",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Floating point exception": "SIGFPE",
+    "Floating-point exception": "SIGFPE",
+    "Illegal instruction": "SIGILL",
+}
+_OOM = re.compile(
+    r"(?:Out of memory|Memory cgroup out of memory): Killed process (\d+) \(([^)]*)\)"
+    r"|oom-kill:.*?\bpid=(\d+)"
+)
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
 TAIL_BYTES = 256 * 1024  # the end of a log is where a death is written
 
@@ -77,13 +95,14 @@ class Ending:
         return self.kind not in ("running", "clean-exit", "unknown")
 
 
-def classify(lines: Sequence[str], *, alive: bool | None = None, kernel: Sequence[str] = (),
-             kernel_note: str = "") -> Ending:
+def classify(
+    lines: Sequence[str], *, alive: bool | None = None, kernel: Sequence[str] = (), kernel_note: str = ""
+) -> Ending:
     """How the last run in ``lines`` ended. ``alive``: whether its pid still runs (None: not known here)."""
     starts = [index for index, line in enumerate(lines) if START in line]
     if not starts:
         return Ending("unknown", None, "the log has no start line of drconsole node serve")
-    run = list(lines[starts[-1]:])
+    run = list(lines[starts[-1] :])
     pid_text = _parse(run[0]).get("pid", "")
     pid = int(pid_text) if pid_text.isdigit() else None
     shown = [run[0]]
@@ -92,40 +111,63 @@ def classify(lines: Sequence[str], *, alive: bool | None = None, kernel: Sequenc
             values = _parse(line)
             how = values.get("how", "?")
             if how == "clean":
-                return Ending("clean-exit", pid, f"pid {pid} stopped cleanly (exit {values.get('code', '0')}) at "
-                                                 f"{line.split(' ', 1)[0]}", shown + [line])
-            context = [text for text in run[max(1, index - 12):index] if text.strip()]
+                return Ending(
+                    "clean-exit",
+                    pid,
+                    f"pid {pid} stopped cleanly (exit {values.get('code', '0')}) at {line.split(' ', 1)[0]}",
+                    shown + [line],
+                )
+            context = [text for text in run[max(1, index - 12) : index] if text.strip()]
             kind = "panic" if how == "panic" else "error-exit"
             what = "panicked (an unexpected exception)" if kind == "panic" else "exited on an error"
-            return Ending(kind, pid, f"pid {pid} {what}: {values.get('error', '?')} (exit {values.get('code', '?')})",
-                          shown + context + [line])
+            return Ending(
+                kind,
+                pid,
+                f"pid {pid} {what}: {values.get('error', '?')} (exit {values.get('code', '?')})",
+                shown + context + [line],
+            )
         fatal = _FATAL.search(line)
         if fatal:
             signal = _SIGNALS.get(fatal.group(1), fatal.group(1))
-            return Ending(signal, pid, f"pid {pid} died of {signal} (Python's faulthandler: {line.strip()})",
-                          shown + run[index:index + 6])
+            return Ending(
+                signal,
+                pid,
+                f"pid {pid} died of {signal} (Python's faulthandler: {line.strip()})",
+                shown + run[index : index + 6],
+            )
     tracebacks = [index for index, line in enumerate(run) if line.startswith("Traceback (most recent call last)")]
     if alive:
         return Ending("running", pid, f"pid {pid} is still running", shown)
     started = _when(run[0])
-    said = [line.strip() for line in kernel if (match := _OOM.search(line)) and pid is not None
-            and int(match.group(1) or match.group(3)) == pid
-            and not (started is not None and (at := _when(line)) is not None and at < started)]  # a reused pid
+    said = [
+        line.strip()
+        for line in kernel
+        if (match := _OOM.search(line))
+        and pid is not None
+        and int(match.group(1) or match.group(3)) == pid
+        and not (started is not None and (at := _when(line)) is not None and at < started)
+    ]  # a reused pid
     if said:
         return Ending("oom-kill", pid, f"the kernel killed pid {pid} for want of memory (OOM kill)", shown + said)
     ending = [text for text in run if text.strip()][-1:]
     if tracebacks and alive is False and ending and _EXCEPTION.match(ending[0]) and len(run) - tracebacks[-1] < 60:
         # A traceback at the very end, the process gone: it died of it (a handled one is followed by more log).
-        tail = [text for text in run[tracebacks[-1]:] if text.strip()][-14:]
+        tail = [text for text in run[tracebacks[-1] :] if text.strip()][-14:]
         return Ending("panic", pid, f"pid {pid} died after a traceback: {ending[0].strip()}", shown + tail)
     if alive is False:
         kernel_said = kernel_note or "the kernel log names no OOM kill of it"
         last = [text for text in run[-3:] if text.strip() and text not in shown]
-        return Ending("killed", pid, f"pid {pid} is gone and its log ends without an exit line, a traceback or a "
-                                     f"fatal signal; {kernel_said}: it was killed with SIGKILL (or the host lost "
-                                     "power)", shown + last)
-    return Ending("unknown", pid, f"the log of pid {pid} has no exit line; whether it still runs is not known here",
-                  shown)
+        return Ending(
+            "killed",
+            pid,
+            f"pid {pid} is gone and its log ends without an exit line, a traceback or a "
+            f"fatal signal; {kernel_said}: it was killed with SIGKILL (or the host lost "
+            "power)",
+            shown + last,
+        )
+    return Ending(
+        "unknown", pid, f"the log of pid {pid} has no exit line; whether it still runs is not known here", shown
+    )
 
 
 def _when(line: str) -> datetime | None:
@@ -164,8 +206,10 @@ def journal_lines(unit: str, count: int = 400) -> list[str] | None:
 
 def kernel_oom_kills() -> tuple[list[str], str]:
     """(the kernel's OOM-kill lines, how they were read or why not); never raises."""
-    for command in (["dmesg", "--time-format=iso"], ["journalctl", "-k", "--no-pager", "-q", "-o", "short-iso", "-n",
-                                                        "5000"]):
+    for command in (
+        ["dmesg", "--time-format=iso"],
+        ["journalctl", "-k", "--no-pager", "-q", "-o", "short-iso", "-n", "5000"],
+    ):
         lines = _run(command)
         if lines is not None:
             return [line for line in lines if _OOM.search(line)], f"{command[0]} read"

@@ -35,15 +35,17 @@ class NotifyResult:
     detail: str
 
 
-def run_message(playbook: str, run_id: str, status: str, partial: bool, target: str,
-                incident: tuple[str, str] | None = None) -> str:
+def run_message(
+    playbook: str, run_id: str, status: str, partial: bool, target: str, incident: tuple[str, str] | None = None
+) -> str:
     """The end of a run; ``incident``: (id, severity) of the incident it belongs to."""
     tag = f" [{incident[0]} {incident[1]}]" if incident else ""
     if status == "succeeded" and not partial:
         return f"✅ drconsole{tag}: {playbook} succeeded on {target} (run {run_id})"
     if status == "succeeded":
-        return (f"⚠️ drconsole{tag}: {playbook} partially succeeded on {target} - manual verification needed "
-                f"(run {run_id})")
+        return (
+            f"⚠️ drconsole{tag}: {playbook} partially succeeded on {target} - manual verification needed (run {run_id})"
+        )
     if status == "refused":
         return f"⛔ drconsole{tag}: {playbook} was refused on {target} (run {run_id})"
     return f"🚨 drconsole{tag}: {playbook} FAILED on {target} - immediate attention required (run {run_id})"
@@ -62,8 +64,9 @@ def incident_message(incident: Incident, what: str, *, now: float | None = None)
     return f"☑️ {head}: closed - {incident.close_reason}; {clock}"
 
 
-def send_webhook(url: str | None, text: str, *, timeout: float = 5.0,
-                 extra: dict[str, Any] | None = None) -> NotifyResult:
+def send_webhook(
+    url: str | None, text: str, *, timeout: float = 5.0, extra: dict[str, Any] | None = None
+) -> NotifyResult:
     """POST ``{"text": text}`` to ``url``; never raises."""
     if not url:
         return NotifyResult(False, "no webhook configured")

@@ -32,8 +32,10 @@ class PlannedStep:
 
 
 def plan_from_json(rows: list[dict[str, Any]]) -> list[PlannedStep]:
-    return [PlannedStep(row["id"], Step.model_validate(row["step"]), row.get("scope", ""), row.get("source", ""))
-            for row in rows]
+    return [
+        PlannedStep(row["id"], Step.model_validate(row["step"]), row.get("scope", ""), row.get("source", ""))
+        for row in rows
+    ]
 
 
 def build_plan(library: Library, playbook: Playbook, backend: str | None) -> list[PlannedStep]:
@@ -43,9 +45,10 @@ def build_plan(library: Library, playbook: Playbook, backend: str | None) -> lis
             plan.append(PlannedStep(step.id, step, "", playbook.id))
             continue
         if "{backend}" in step.include and backend is None:
-            raise NotApplicableError(f"{playbook.id} chooses its steps by backend, and the target's backend "
-                                     f"is unknown (no data dir?)",
-                                     hint="restore the data dir first (playbook `restore`)")
+            raise NotApplicableError(
+                f"{playbook.id} chooses its steps by backend, and the target's backend is unknown (no data dir?)",
+                hint="restore the data dir first (playbook `restore`)",
+            )
         included = library.get(step.include.replace("{backend}", backend or ""))
         scope = f"{included.id}/"
         for inner in included.steps:
@@ -86,8 +89,9 @@ def _convert(name: str, spec: Param, value: Any) -> Any:
         try:
             parse_iso_utc(text)
         except EngineError as exc:
-            raise ParameterError(f"--param {name}={text}: {exc.message}",
-                                 hint="use ISO 8601, e.g. 2026-11-23T14:30:00Z") from None
+            raise ParameterError(
+                f"--param {name}={text}: {exc.message}", hint="use ISO 8601, e.g. 2026-11-23T14:30:00Z"
+            ) from None
         return text
     if spec.choices and text not in spec.choices:
         raise ParameterError(f"--param {name}={text}: choose one of {', '.join(spec.choices)}")

@@ -18,7 +18,16 @@ from playbooks.journal import Journal
 from playbooks.models import Playbook
 from playbooks.plan import PlannedStep, plan_from_json
 
-__all__ = ["Confirm", "RunOptions", "StepOutcome", "RunResult", "Run", "SafetyCopyState", "STEP_STATUSES", "RUN_STATUSES"]
+__all__ = [
+    "Confirm",
+    "RunOptions",
+    "StepOutcome",
+    "RunResult",
+    "Run",
+    "SafetyCopyState",
+    "STEP_STATUSES",
+    "RUN_STATUSES",
+]
 
 Confirm = Callable[[PlannedStep, str], bool]
 
@@ -64,8 +73,14 @@ class StepOutcome:
     when: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"id": self.id, "status": self.status, "duration_seconds": round(self.duration_seconds, 3),
-                               "action": self.action, "summary": self.summary, "destructive": self.destructive}
+        row: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "action": self.action,
+            "summary": self.summary,
+            "destructive": self.destructive,
+        }
         if self.attempts > 1:
             row["attempts"] = self.attempts
         if self.would_touch:
@@ -76,8 +91,15 @@ class StepOutcome:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> StepOutcome:
-        return cls(record["step"], record.get("action", ""), record["status"], record.get("duration_seconds", 0.0),
-                   record.get("summary", ""), record.get("attempts", 1), record.get("destructive", False))
+        return cls(
+            record["step"],
+            record.get("action", ""),
+            record["status"],
+            record.get("duration_seconds", 0.0),
+            record.get("summary", ""),
+            record.get("attempts", 1),
+            record.get("destructive", False),
+        )
 
 
 @dataclass
@@ -111,14 +133,29 @@ class RunResult:
         return {"succeeded": 0, "failed": 1, "refused": 4}.get(self.status, 1)
 
     def to_json(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {"run_id": self.run_id, "playbook": self.playbook, "status": self.status,
-                                   "steps": [step.to_json() for step in self.steps], "data_dir": self.data_dir,
-                                   "backend": self.backend}
+        payload: dict[str, Any] = {
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "status": self.status,
+            "steps": [step.to_json() for step in self.steps],
+            "data_dir": self.data_dir,
+            "backend": self.backend,
+        }
         for key in ("dry_run", "partial"):
             if getattr(self, key):
                 payload[key] = True
-        for key in ("message", "journal", "incident", "escalation", "sandboxed_from", "lost", "recovered", "verified",
-                    "verified_ready_at", "node_url"):
+        for key in (
+            "message",
+            "journal",
+            "incident",
+            "escalation",
+            "sandboxed_from",
+            "lost",
+            "recovered",
+            "verified",
+            "verified_ready_at",
+            "node_url",
+        ):
             if getattr(self, key):
                 payload[key] = getattr(self, key)
         return payload
@@ -164,39 +201,82 @@ class Run:
     verified_ready_at: float | None = None
 
     @classmethod
-    def new(cls, run_id: str, playbook: Playbook, data_dir: Path, backend: str | None, params: dict[str, Any],
-            plan: list[PlannedStep], options: RunOptions, who: dict[str, Any],
-            sandboxed_from: str | None) -> Run:
-        return cls(run_id=run_id, playbook=playbook.id, title=playbook.title, severity=playbook.severity,
-                   target_rto_seconds=playbook.target_rto_seconds, data_dir=data_dir, backend=backend,
-                   node=options.node, params=params, plan=plan, options=options, who=who,
-                   assume_yes=options.assume_yes, sandboxed_from=sandboxed_from,
-                   wants_incident=bool(playbook.incident and options.open_incident and not options.sandbox),
-                   ready_url=options.ready_url, safety=SafetyCopyState(waived=options.waive_safety_copy))
+    def new(
+        cls,
+        run_id: str,
+        playbook: Playbook,
+        data_dir: Path,
+        backend: str | None,
+        params: dict[str, Any],
+        plan: list[PlannedStep],
+        options: RunOptions,
+        who: dict[str, Any],
+        sandboxed_from: str | None,
+    ) -> Run:
+        return cls(
+            run_id=run_id,
+            playbook=playbook.id,
+            title=playbook.title,
+            severity=playbook.severity,
+            target_rto_seconds=playbook.target_rto_seconds,
+            data_dir=data_dir,
+            backend=backend,
+            node=options.node,
+            params=params,
+            plan=plan,
+            options=options,
+            who=who,
+            assume_yes=options.assume_yes,
+            sandboxed_from=sandboxed_from,
+            wants_incident=bool(playbook.incident and options.open_incident and not options.sandbox),
+            ready_url=options.ready_url,
+            safety=SafetyCopyState(waived=options.waive_safety_copy),
+        )
 
     @classmethod
     def from_header(cls, header: dict[str, Any], options: RunOptions) -> Run:
         """The run a journal's ``run_started`` record describes, resumed with ``options``."""
-        return cls(run_id=header["run_id"], playbook=header["playbook"], title=header.get("title", header["playbook"]),
-                   severity=header.get("severity", "P2"), target_rto_seconds=header.get("target_rto_seconds"),
-                   data_dir=Path(header["data_dir"]), backend=header.get("backend"), node=header.get("node"),
-                   params=header["params"], plan=plan_from_json(header["plan"]), options=options,
-                   who=header.get("who") or {}, assume_yes=bool(header.get("assume_yes")),
-                   # "simulated_from": the key of journals written before the runner's copy was called a sandbox.
-                   sandboxed_from=header.get("sandboxed_from") or header.get("simulated_from"),
-                   wants_incident=bool(header.get("incident")), ready_url=header.get("ready_url"),
-                   started_at=header.get("time"),
-                   safety=SafetyCopyState(waived=header.get("waive_safety_copy")))
+        return cls(
+            run_id=header["run_id"],
+            playbook=header["playbook"],
+            title=header.get("title", header["playbook"]),
+            severity=header.get("severity", "P2"),
+            target_rto_seconds=header.get("target_rto_seconds"),
+            data_dir=Path(header["data_dir"]),
+            backend=header.get("backend"),
+            node=header.get("node"),
+            params=header["params"],
+            plan=plan_from_json(header["plan"]),
+            options=options,
+            who=header.get("who") or {},
+            assume_yes=bool(header.get("assume_yes")),
+            # "simulated_from": the key of journals written before the runner's copy was called a sandbox.
+            sandboxed_from=header.get("sandboxed_from") or header.get("simulated_from"),
+            wants_incident=bool(header.get("incident")),
+            ready_url=header.get("ready_url"),
+            started_at=header.get("time"),
+            safety=SafetyCopyState(waived=header.get("waive_safety_copy")),
+        )
 
     def header(self) -> dict[str, Any]:
         """The journal's ``run_started`` record."""
         return {
-            "run_id": self.run_id, "playbook": self.playbook, "title": self.title, "severity": self.severity,
-            "target_rto_seconds": self.target_rto_seconds, "data_dir": str(self.data_dir), "backend": self.backend,
-            "node": self.node, "params": self.params, "plan": [step.to_json() for step in self.plan],
-            "assume_yes": self.assume_yes, "waive_safety_copy": self.safety.waived,
-            "sandboxed_from": self.sandboxed_from, "incident": self.wants_incident,
-            "ready_url": self.ready_url, "who": self.who,
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "title": self.title,
+            "severity": self.severity,
+            "target_rto_seconds": self.target_rto_seconds,
+            "data_dir": str(self.data_dir),
+            "backend": self.backend,
+            "node": self.node,
+            "params": self.params,
+            "plan": [step.to_json() for step in self.plan],
+            "assume_yes": self.assume_yes,
+            "waive_safety_copy": self.safety.waived,
+            "sandboxed_from": self.sandboxed_from,
+            "incident": self.wants_incident,
+            "ready_url": self.ready_url,
+            "who": self.who,
         }
 
     @property

@@ -3,8 +3,9 @@
 ``tomllib`` returns plain dicts without positions, so the line is found in the text: the table
 headers are indexed (``[a.b]``, and ``[[steps]]`` counted per array), the longest prefix of the
 field's path that names a table picks the block, and the key is searched inside that block. A
-field that is missing points at its table's header (a missing top-level one at the file's top). A dotted key (``a.b = 1``) is found as the
-path it spells. The one locator for every TOML file drconsole reads: playbooks, the decision tree,
+field that is missing points at its table's header (a missing top-level one at the file's top).
+A dotted key (``a.b = 1``) is found as the path it spells. The one locator for every TOML file
+drconsole reads: playbooks, the decision tree,
 the console's config, themes and users file.
 """
 
@@ -64,7 +65,7 @@ def locate(text: str, location: Sequence[str | int]) -> int | None:
     if best is None:
         return None
     path, start, end = best
-    rest = location[len(path):]
+    rest = location[len(path) :]
     keys = [part for part in rest if isinstance(part, str)]
     # Search the first key of the rest in the block, then deeper keys after it (inline tables).
     line = None

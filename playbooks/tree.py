@@ -38,7 +38,7 @@ class Leaf(BaseModel):
         if self.fault is not None and self.fault not in FAULT_SEVERITY:
             raise ValueError(f"fault {self.fault!r} has no severity; kinds: {', '.join(sorted(FAULT_SEVERITY))}")
         if self.recommend and self.fault is None:
-            raise ValueError("a leaf that recommends a playbook names its fault kind (fault = \"...\")")
+            raise ValueError('a leaf that recommends a playbook names its fault kind (fault = "...")')
         return self
 
     @property

@@ -46,8 +46,13 @@ class PathEntry:
     lines: list[str] = field(default_factory=list)  # the log lines the evidence rests on
 
     def to_json(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"question": self.question, "answer": answer_word(self.answer), "evidence": self.evidence,
-                               "node": self.node, "probe": self.probe}
+        row: dict[str, Any] = {
+            "question": self.question,
+            "answer": answer_word(self.answer),
+            "evidence": self.evidence,
+            "node": self.node,
+            "probe": self.probe,
+        }
         if self.subject:
             row["subject"] = self.subject
         if self.lines:
@@ -84,12 +89,18 @@ class TriageResult:
         return self.fault is None and self.unknown is None and not self.recommended
 
     def to_json(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {"path": [entry.to_json() for entry in self.path], "recommended": self.recommended,
-                                   "severity": self.severity, "fault": self.fault, "summary": self.summary,
-                                   "target": self.target, "run_on": self.run_on,
-                                   "unknown": None if self.unknown is None else {
-                                       "node": self.unknown.node, "question": self.unknown.question,
-                                       "evidence": self.unknown.evidence}}
+        payload: dict[str, Any] = {
+            "path": [entry.to_json() for entry in self.path],
+            "recommended": self.recommended,
+            "severity": self.severity,
+            "fault": self.fault,
+            "summary": self.summary,
+            "target": self.target,
+            "run_on": self.run_on,
+            "unknown": None
+            if self.unknown is None
+            else {"node": self.unknown.node, "question": self.unknown.question, "evidence": self.unknown.evidence},
+        }
         if self.pending:
             payload["pending"] = self.pending
         if self.incident:
@@ -102,8 +113,9 @@ def walk(tree: DecisionTree, context: ProbeContext, overrides: dict[str, bool] |
     overrides = dict(overrides or {})
     missing = sorted(set(overrides) - set(tree.nodes))
     if missing:
-        raise InvalidArgumentError(f"no question {missing[0]!r} in the decision tree",
-                                   hint=f"questions: {', '.join(sorted(tree.nodes))}")
+        raise InvalidArgumentError(
+            f"no question {missing[0]!r} in the decision tree", hint=f"questions: {', '.join(sorted(tree.nodes))}"
+        )
     path: list[PathEntry] = []
     node_id: str | None = tree.root
     leaf: Leaf | None = None
@@ -111,8 +123,15 @@ def walk(tree: DecisionTree, context: ProbeContext, overrides: dict[str, bool] |
         node = tree.nodes[node_id]
         found = PROBES[node.probe](context)
         subject = found.data.get("subject")
-        entry = PathEntry(node_id, node.question, node.probe, found.answer, found.evidence,
-                          subject=str(subject) if subject else None, lines=list(found.data.get("lines") or []))
+        entry = PathEntry(
+            node_id,
+            node.question,
+            node.probe,
+            found.answer,
+            found.evidence,
+            subject=str(subject) if subject else None,
+            lines=list(found.data.get("lines") or []),
+        )
         if node_id in overrides:
             entry.overridden = True
             entry.probe_answer = found.answer
@@ -127,14 +146,31 @@ def walk(tree: DecisionTree, context: ProbeContext, overrides: dict[str, bool] |
     pending = {playbook: tree.pending[playbook] for playbook in leaf.recommend if playbook in tree.pending}
     subject = next((entry.subject for entry in reversed(path) if entry.subject), None)
     run_on = (subject or context.node) if leaf.run_on == "subject" else context.node
-    return TriageResult(path, list(leaf.recommend), leaf.severity, leaf.summary, pending, fault=leaf.fault,
-                        run_on=run_on if leaf.fault is not None else None)
+    return TriageResult(
+        path,
+        list(leaf.recommend),
+        leaf.severity,
+        leaf.summary,
+        pending,
+        fault=leaf.fault,
+        run_on=run_on if leaf.fault is not None else None,
+    )
 
 
-def triage(*, data_dir: Path | None = None, snapshot: Any | None = None, node: str | None = None,
-           repo: Path | None = None, overrides: dict[str, bool] | None = None, library: Library | None = None,
-           disk_threshold: float | None = None, memory_threshold: float | None = None,
-           specs: Sequence[Any] = (), thresholds: Any | None = None, log_file: Path | None = None) -> TriageResult:
+def triage(
+    *,
+    data_dir: Path | None = None,
+    snapshot: Any | None = None,
+    node: str | None = None,
+    repo: Path | None = None,
+    overrides: dict[str, bool] | None = None,
+    library: Library | None = None,
+    disk_threshold: float | None = None,
+    memory_threshold: float | None = None,
+    specs: Sequence[Any] = (),
+    thresholds: Any | None = None,
+    log_file: Path | None = None,
+) -> TriageResult:
     """Walk the library's tree for one node (``node``, with its ``data_dir`` when it is on this host) or a data dir.
 
     ``specs``: the configured nodes (their data dirs, logs and backup repositories are evidence for
@@ -143,9 +179,17 @@ def triage(*, data_dir: Path | None = None, snapshot: Any | None = None, node: s
     library = library if library is not None else Library.load()
     if library.tree is None:
         raise InvalidArgumentError("the playbook library has no tree.toml")
-    context = probe_context(data_dir=data_dir, snapshot=snapshot, node=node, repo=repo, specs=specs,
-                            thresholds=thresholds, disk_threshold=disk_threshold, memory_threshold=memory_threshold,
-                            log_file=log_file)
+    context = probe_context(
+        data_dir=data_dir,
+        snapshot=snapshot,
+        node=node,
+        repo=repo,
+        specs=specs,
+        thresholds=thresholds,
+        disk_threshold=disk_threshold,
+        memory_threshold=memory_threshold,
+        log_file=log_file,
+    )
     result = walk(library.tree, context, overrides)
     for playbook in result.recommended:
         if playbook in library.playbooks:
@@ -154,14 +198,27 @@ def triage(*, data_dir: Path | None = None, snapshot: Any | None = None, node: s
     return result
 
 
-def probe_context(*, data_dir: Path | None = None, snapshot: Any | None = None, node: str | None = None,
-                  repo: Path | None = None, specs: Sequence[Any] = (), thresholds: Any | None = None,
-                  disk_threshold: float | None = None, memory_threshold: float | None = None,
-                  log_file: Path | None = None) -> ProbeContext:
+def probe_context(
+    *,
+    data_dir: Path | None = None,
+    snapshot: Any | None = None,
+    node: str | None = None,
+    repo: Path | None = None,
+    specs: Sequence[Any] = (),
+    thresholds: Any | None = None,
+    disk_threshold: float | None = None,
+    memory_threshold: float | None = None,
+    log_file: Path | None = None,
+) -> ProbeContext:
     """The probes' context, the same for the CLI and the console: thresholds from the config where given."""
-    context = ProbeContext(data_dir=Path(data_dir).absolute() if data_dir else None, snapshot=snapshot, node=node,
-                           repo=Path(repo) if repo else None, specs=tuple(specs),
-                           log_file=Path(log_file) if log_file else None)
+    context = ProbeContext(
+        data_dir=Path(data_dir).absolute() if data_dir else None,
+        snapshot=snapshot,
+        node=node,
+        repo=Path(repo) if repo else None,
+        specs=tuple(specs),
+        log_file=Path(log_file) if log_file else None,
+    )
     if thresholds is not None:
         context.disk_threshold = thresholds.disk_usage
         context.memory_threshold = thresholds.memory_usage

@@ -28,8 +28,15 @@ import httpx
 import promstack
 import pytest
 
-__all__ = ["SHIPPED_CONFIG", "FailoverResult", "HaproxyProcess", "ensure_installed", "failover_through_haproxy",
-           "render_config", "start_haproxy"]
+__all__ = [
+    "SHIPPED_CONFIG",
+    "FailoverResult",
+    "HaproxyProcess",
+    "ensure_installed",
+    "failover_through_haproxy",
+    "render_config",
+    "start_haproxy",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
@@ -42,8 +49,11 @@ def ensure_installed() -> None:
     if shutil.which("haproxy") is not None:
         return
     if os.geteuid() != 0:
-        pytest.fail("haproxy is not installed and this is not root: run `make system-deps` as root "
-                    "(apt-get install --no-install-recommends haproxy)", pytrace=False)
+        pytest.fail(
+            "haproxy is not installed and this is not root: run `make system-deps` as root "
+            "(apt-get install --no-install-recommends haproxy)",
+            pytrace=False,
+        )
     with promstack.INSTALL_LOCK.open("w") as lock:  # one installer at a time, with promstack's users too
         fcntl.flock(lock, fcntl.LOCK_EX)
         if shutil.which("haproxy") is None:
@@ -80,13 +90,19 @@ class HaproxyProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> HaproxyProcess:
-        check = subprocess.run(["haproxy", "-c", "-f", str(self.config_path)], capture_output=True, text=True,
-                               timeout=30)
+        check = subprocess.run(
+            ["haproxy", "-c", "-f", str(self.config_path)], capture_output=True, text=True, timeout=30
+        )
         assert check.returncode == 0, check.stdout + check.stderr
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(["haproxy", "-db", "-f", str(self.config_path)], cwd=self.workdir,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                ["haproxy", "-db", "-f", str(self.config_path)],
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         for port in self.ports:
             while True:
@@ -116,8 +132,9 @@ class HaproxyProcess:
     def __enter__(self) -> HaproxyProcess:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -132,6 +149,7 @@ def start_haproxy(workdir: Path, servers: list[tuple[str, str]]) -> tuple[Haprox
 
 
 # --- a failover measured through HAProxy -------------------------------------------------------
+
 
 @dataclass
 class FailoverResult:
@@ -152,8 +170,9 @@ class FailoverResult:
     playbook: dict[str, Any]
 
 
-def failover_through_haproxy(workdir: Path, *, engine: str = "lsm", before: float = 1.5,
-                             after: float = 2.0, timeout: float = 60.0) -> FailoverResult:
+def failover_through_haproxy(
+    workdir: Path, *, engine: str = "lsm", before: float = 1.5, after: float = 2.0, timeout: float = 60.0
+) -> FailoverResult:
     """A primary and its standby behind the shipped HAProxy config; a writer through HAProxy; ``kill -9``
     of the primary after ``before`` s; the failover playbook (promote + salvage); the writer goes on for
     ``after`` s once it is back. Everything started here is stopped here."""
@@ -164,17 +183,23 @@ def failover_through_haproxy(workdir: Path, *, engine: str = "lsm", before: floa
 
     workdir.mkdir(parents=True, exist_ok=True)
     primary = ServedNode(workdir / "a", "--scrub-interval", "0", engine=engine, name="a", port=free_port())
-    standby = ServedNode(workdir / "b", "--scrub-interval", "0", "--follow", primary.url, engine=engine,
-                         name="b", port=free_port())
+    standby = ServedNode(
+        workdir / "b", "--scrub-interval", "0", "--follow", primary.url, engine=engine, name="b", port=free_port()
+    )
     started: list[Any] = []
     try:
         started += [primary.start(), standby.start()]
-        proxy, ports = start_haproxy(workdir / "haproxy", [("a", primary.url.removeprefix("http://")),
-                                                             ("b", standby.url.removeprefix("http://"))])
+        proxy, ports = start_haproxy(
+            workdir / "haproxy",
+            [("a", primary.url.removeprefix("http://")), ("b", standby.url.removeprefix("http://"))],
+        )
         started.append(proxy)
         front = f"http://127.0.0.1:{ports[5000]}"
-        promstack.wait_for(lambda: httpx.put(f"{front}/kv/warmup", content=b"1", timeout=2).status_code == 200,
-                           20, "HAProxy routing writes to the primary")
+        promstack.wait_for(
+            lambda: httpx.put(f"{front}/kv/warmup", content=b"1", timeout=2).status_code == 200,
+            20,
+            "HAProxy routing writes to the primary",
+        )
         ledger_path = workdir / "ledger.jsonl"
         ledger = Ledger(ledger_path)
         load = NodeLoad(front, ledger, prefix="w").start()
@@ -196,9 +221,26 @@ def failover_through_haproxy(workdir: Path, *, engine: str = "lsm", before: floa
         watcher = threading.Thread(target=watch_standby, daemon=True)
         watcher.start()
         acked_at_kill = load.acked
-        run = subprocess.run([sys.executable, "-m", "console", "playbook", "run", "failover", "--data-dir",
-                              str(primary.data_dir), "--param", f"nodes={primary.url},{standby.url}", "--yes",
-                              "--json"], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "playbook",
+                "run",
+                "failover",
+                "--data-dir",
+                str(primary.data_dir),
+                "--param",
+                f"nodes={primary.url},{standby.url}",
+                "--yes",
+                "--json",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         playbook_seconds = time.monotonic() - killed_at
         assert run.returncode == 0, run.stdout + run.stderr
         watcher.join(timeout)
@@ -215,9 +257,15 @@ def failover_through_haproxy(workdir: Path, *, engine: str = "lsm", before: floa
                 value = client.get(f"/kv/{entry['key']}")
                 if value.status_code != 200 or hashlib.sha256(value.content).hexdigest() != entry["sha256"]:
                     missing.append(entry["key"])
-        return FailoverResult(acked=len(entries), acked_after=len(entries) - acked_at_kill,
-                              outage=outage, promoted=(promoted_at[0] - killed_at) if promoted_at else float("nan"),
-                              playbook_seconds=playbook_seconds, missing=missing, playbook=json.loads(run.stdout))
+        return FailoverResult(
+            acked=len(entries),
+            acked_after=len(entries) - acked_at_kill,
+            outage=outage,
+            promoted=(promoted_at[0] - killed_at) if promoted_at else float("nan"),
+            playbook_seconds=playbook_seconds,
+            missing=missing,
+            playbook=json.loads(run.stdout),
+        )
     finally:
         for thing in reversed(started):
             thing.stop()

@@ -34,8 +34,17 @@ import httpx
 import pytest
 
 __all__ = [
-    "AmProcess", "PromProcess", "alertmanager_alerts", "ensure_installed", "free_port", "prometheus_alerts",
-    "query", "start_alertmanager", "start_prometheus", "targets", "wait_for",
+    "AmProcess",
+    "PromProcess",
+    "alertmanager_alerts",
+    "ensure_installed",
+    "free_port",
+    "prometheus_alerts",
+    "query",
+    "start_alertmanager",
+    "start_prometheus",
+    "targets",
+    "wait_for",
 ]
 
 PROMETHEUS = "prometheus"
@@ -75,6 +84,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 # --- installing ------------------------------------------------------------------------------
 
+
 def _missing() -> list[str]:
     return [name for name in BINARIES if shutil.which(name) is None]
 
@@ -83,8 +93,10 @@ def _install() -> None:
     # The same script as `make system-deps`: it keeps the packages from starting their daemons.
     result = subprocess.run(["sh", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=1200)
     if result.returncode != 0:
-        pytest.fail(f"{INSTALL_SCRIPT.name} failed ({result.returncode}):\n{result.stdout[-2000:]}\n"
-                    f"{result.stderr[-2000:]}", pytrace=False)
+        pytest.fail(
+            f"{INSTALL_SCRIPT.name} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}",
+            pytrace=False,
+        )
 
 
 def ensure_installed() -> None:
@@ -95,8 +107,11 @@ def ensure_installed() -> None:
     missing = _missing()
     if missing:
         if os.geteuid() != 0:
-            pytest.fail(f"{', '.join(missing)} not installed and not root: run `make system-deps` as root "
-                        f"(apt-get install --no-install-recommends {' '.join(APT_PACKAGES)})", pytrace=False)
+            pytest.fail(
+                f"{', '.join(missing)} not installed and not root: run `make system-deps` as root "
+                f"(apt-get install --no-install-recommends {' '.join(APT_PACKAGES)})",
+                pytrace=False,
+            )
         # pytest-xdist workers each get here: one installs, the others wait and find it done.
         with INSTALL_LOCK.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -109,6 +124,7 @@ def ensure_installed() -> None:
 
 
 # --- processes -------------------------------------------------------------------------------
+
 
 class _Server:
     """A server binary in its own session, with its output in ``log_path``."""
@@ -127,8 +143,14 @@ class _Server:
 
     def _start(self, timeout: float) -> None:
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(self._command(), cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self._command(),
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             wait_for(self._ready, timeout, f"{self.name} on {self.url} ready")
         except AssertionError as error:
@@ -157,8 +179,9 @@ class _Server:
     def __enter__(self) -> _Server:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -170,9 +193,14 @@ class PromProcess(_Server):
         self.config_path = config_path
 
     def _command(self) -> list[str]:
-        return [PROMETHEUS, f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle", "--log.level=warn"]
+        return [
+            PROMETHEUS,
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ]
 
     def __enter__(self) -> PromProcess:
         return self
@@ -187,9 +215,14 @@ class AmProcess(_Server):
 
     def _command(self) -> list[str]:
         # --cluster.listen-address= turns off gossip, which would otherwise bind 9094 on all interfaces.
-        return [ALERTMANAGER, f"--config.file={self.config_path}",
-                f"--storage.path={self.workdir / 'alertmanager-data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=warn"]
+        return [
+            ALERTMANAGER,
+            f"--config.file={self.config_path}",
+            f"--storage.path={self.workdir / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
 
     def __enter__(self) -> AmProcess:
         return self
@@ -199,14 +232,28 @@ def _host_port(url: str) -> str:
     return httpx.URL(url).netloc.decode()
 
 
-def _prometheus_config(targets: Iterable[str], rule_files: Iterable[Path], alertmanager_url: str | None,
-                       scrape_interval: str, evaluation_interval: str) -> dict[str, Any]:
+def _prometheus_config(
+    targets: Iterable[str],
+    rule_files: Iterable[Path],
+    alertmanager_url: str | None,
+    scrape_interval: str,
+    evaluation_interval: str,
+) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval,
-                   "scrape_timeout": scrape_interval},
+        "global": {
+            "scrape_interval": scrape_interval,
+            "evaluation_interval": evaluation_interval,
+            "scrape_timeout": scrape_interval,
+        },
         "rule_files": [str(Path(path).resolve()) for path in rule_files],
-        "scrape_configs": [{"job_name": "drconsole", "static_configs": [
-            {"targets": [_host_port(target) if "://" in target else target for target in targets]}]}],
+        "scrape_configs": [
+            {
+                "job_name": "drconsole",
+                "static_configs": [
+                    {"targets": [_host_port(target) if "://" in target else target for target in targets]}
+                ],
+            }
+        ],
     }
     if alertmanager_url is not None:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [_host_port(alertmanager_url)]}]}]}
@@ -226,17 +273,27 @@ def _start_with_retry(make: Callable[[int], _Server], timeout: float) -> Any:
     raise AssertionError("unreachable")
 
 
-def start_prometheus(workdir: Path, *, targets: list[str], rule_files: list[Path] = [],  # noqa: B006 - read only
-                     alertmanager_url: str | None = None, scrape_interval: str = "1s",
-                     evaluation_interval: str = "1s", timeout: float = READY_TIMEOUT) -> PromProcess:
+def start_prometheus(
+    workdir: Path,
+    *,
+    targets: list[str],
+    rule_files: list[Path] = [],  # noqa: B006 - read only
+    alertmanager_url: str | None = None,
+    scrape_interval: str = "1s",
+    evaluation_interval: str = "1s",
+    timeout: float = READY_TIMEOUT,
+) -> PromProcess:
     """A Prometheus scraping ``targets`` (``host:port`` or URLs) as job ``drconsole``.
 
     JSON is YAML, so the config is written with ``json`` (no YAML dependency)."""
     ensure_installed()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "prometheus.yml"
-    config_path.write_text(json.dumps(_prometheus_config(targets, rule_files, alertmanager_url, scrape_interval,
-                                                         evaluation_interval), indent=2))
+    config_path.write_text(
+        json.dumps(
+            _prometheus_config(targets, rule_files, alertmanager_url, scrape_interval, evaluation_interval), indent=2
+        )
+    )
     process: PromProcess = _start_with_retry(lambda port: PromProcess(workdir, port, config_path), timeout)
     return process
 
@@ -244,8 +301,13 @@ def start_prometheus(workdir: Path, *, targets: list[str], rule_files: list[Path
 # Alertmanager groups alerts before notifying; these are short so a test sees them at once.
 # /api/v2/alerts lists an alert as soon as it is received, whatever the route.
 _ALERTMANAGER_CONFIG = {
-    "route": {"receiver": "tests", "group_by": ["alertname", "instance"], "group_wait": "0s",
-              "group_interval": "1s", "repeat_interval": "1h"},
+    "route": {
+        "receiver": "tests",
+        "group_by": ["alertname", "instance"],
+        "group_wait": "0s",
+        "group_interval": "1s",
+        "repeat_interval": "1h",
+    },
     "receivers": [{"name": "tests"}],
 }
 
@@ -260,6 +322,7 @@ def start_alertmanager(workdir: Path, *, timeout: float = READY_TIMEOUT) -> AmPr
 
 
 # --- HTTP API helpers ------------------------------------------------------------------------
+
 
 def _get_json(url: str, params: dict[str, str] | None = None) -> Any:
     response = httpx.get(url, params=params, timeout=5.0)

@@ -35,8 +35,9 @@ def ensure_installed() -> None:
     if Path(SSHD).exists() and shutil.which("ssh-keygen"):
         return
     if os.geteuid() != 0:
-        pytest.fail("openssh-server is not installed and this is not root: run `make system-deps` as root",
-                    pytrace=False)
+        pytest.fail(
+            "openssh-server is not installed and this is not root: run `make system-deps` as root", pytrace=False
+        )
     with promstack.INSTALL_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not Path(SSHD).exists():
@@ -104,8 +105,9 @@ class SshServer:
 
 
 def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "drconsole-test", "-f", str(path)],
-                   check=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "drconsole-test", "-f", str(path)], check=True, timeout=30
+    )
     return Path(f"{path}.pub").read_text().strip()
 
 
@@ -151,8 +153,9 @@ Subsystem sftp internal-sftp {sftp_options}
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     log = workdir / "sshd.log"
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=log.open("wb"), start_new_session=True)
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True
+    )
     server = SshServer(process, port, user, workdir, home, client_key, log)
     deadline = time.monotonic() + 15
     while True:

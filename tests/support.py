@@ -30,6 +30,7 @@ def crash_copy(source: Path, dest: Path) -> Path:
 
     The engine stays open; its user-space buffers are not in the copy, exactly as after SIGKILL.
     """
+
     def ignore(_dir: str, names: list[str]) -> list[str]:
         return [name for name in names if name in ("LOCK", "drconsole.lock")]
 
@@ -60,8 +61,9 @@ class CliResult:
         return value
 
 
-def run_cli_in_process(capsys: pytest.CaptureFixture[str], main: Callable[[list[str]], int],
-                       *args: str | Path) -> CliResult:
+def run_cli_in_process(
+    capsys: pytest.CaptureFixture[str], main: Callable[[list[str]], int], *args: str | Path
+) -> CliResult:
     """Run a CLI ``main`` in this process and capture what it printed; never a traceback."""
     capsys.readouterr()
     code = main([str(arg) for arg in args])

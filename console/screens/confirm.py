@@ -39,9 +39,16 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Static(line("[b $status-warn]⚠ DESTRUCTIVE STEP[/] $step\n$what\n\n"
-                              "Type the node name [b]$node[/b] to run it; escape declines.",
-                              step=self.step_id, what=self.what, node=self.node), id="confirm-text")
+            yield Static(
+                line(
+                    "[b $status-warn]⚠ DESTRUCTIVE STEP[/] $step\n$what\n\n"
+                    "Type the node name [b]$node[/b] to run it; escape declines.",
+                    step=self.step_id,
+                    what=self.what,
+                    node=self.node,
+                ),
+                id="confirm-text",
+            )
             yield Input(placeholder=self.node, id="confirm-input")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Run step", id="confirm-run", variant="error", disabled=True)

@@ -17,10 +17,10 @@ from textual.widgets import Static
 from console.format import quiet_fleet_note, upstream_name
 from console.screens.base import ConsoleScreen
 from console.trends import TrendReader
-from console.widgets.key_bar import KeyBar
 from console.widgets.alert_strip import AlertStrip
 from console.widgets.dashboard_header import DashboardHeader
 from console.widgets.fleet_tile import FleetTile
+from console.widgets.key_bar import KeyBar
 from console.widgets.split_brain_banner import SplitBrainBanner
 
 __all__ = ["DashboardScreen", "tile_grid"]
@@ -103,8 +103,10 @@ class DashboardScreen(ConsoleScreen):
         grid = self._grid
         if [tile.node_name for tile in self._tiles()] != names:
             grid.remove_children()
-            self._tile_list = [FleetTile(name, tz=self.console.tz, thresholds=self.console.thresholds,
-                                         id=f"tile-{index}") for index, name in enumerate(names)]
+            self._tile_list = [
+                FleetTile(name, tz=self.console.tz, thresholds=self.console.thresholds, id=f"tile-{index}")
+                for index, name in enumerate(names)
+            ]
             grid.mount_all(self._tile_list)
             self._layout()
             self.call_after_refresh(self._show)

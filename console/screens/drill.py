@@ -65,32 +65,62 @@ class DrillScreen(ConsoleScreen):
         drill, result = app.drill, app.drill_result
         scenario = drill.scenario
         lines = [
-            line("[b]Drill[/b] $scenario on [b]$engine[/b] · node [b]$node[/b]", scenario=scenario.name,
-                 engine=drill.engine, node=drill.node_name),
-            line("[dim]$description · reference: $reference[/dim]", description=scenario.description,
-                 reference=scenario.reference or "-"),
-            line("Fault injected at $at: $fault", at=clock_text(drill.fault_wall, app.tz) + " UTC",
-                 fault=drill.fault_summary),
-            line("Load: $acked acknowledged writes before the fault (ledger kept outside the data dir)",
-                 acked=drill.acked_writes),
-            line("Targets: RTO $rto · RPO $rpo", rto=f"{scenario.console_target_rto_seconds:g} s (a person at the "
-                                                     f"keys; the unattended drill's: {scenario.target_rto_seconds:g} s)",
-                 rpo=f"{scenario.target_rpo_seconds:g} s" + (" (no acknowledged write lost)"
-                                                              if scenario.target_rpo_seconds == 0 else "")),
+            line(
+                "[b]Drill[/b] $scenario on [b]$engine[/b] · node [b]$node[/b]",
+                scenario=scenario.name,
+                engine=drill.engine,
+                node=drill.node_name,
+            ),
+            line(
+                "[dim]$description · reference: $reference[/dim]",
+                description=scenario.description,
+                reference=scenario.reference or "-",
+            ),
+            line(
+                "Fault injected at $at: $fault",
+                at=clock_text(drill.fault_wall, app.tz) + " UTC",
+                fault=drill.fault_summary,
+            ),
+            line(
+                "Load: $acked acknowledged writes before the fault (ledger kept outside the data dir)",
+                acked=drill.acked_writes,
+            ),
+            line(
+                "Targets: RTO $rto · RPO $rpo",
+                rto=f"{scenario.console_target_rto_seconds:g} s (a person at the "
+                f"keys; the unattended drill's: {scenario.target_rto_seconds:g} s)",
+                rpo=f"{scenario.target_rpo_seconds:g} s"
+                + (" (no acknowledged write lost)" if scenario.target_rpo_seconds == 0 else ""),
+            ),
             Content(""),
         ]
         if result is None:
-            lines.append(line("[b]Respond as you would for real:[/b] 2 triage the node · enter on a recommended "
-                              "playbook · s start it · type the node name to confirm a destructive step."))
+            lines.append(
+                line(
+                    "[b]Respond as you would for real:[/b] 2 triage the node · enter on a recommended "
+                    "playbook · s start it · type the node name to confirm a destructive step."
+                )
+            )
             lines.append(line("The clock stops when a run leaves the node healthy (v: check now)."))
             if drill.checks:
                 lines.append(line("[dim]last health check: $why[/dim]", why=drill.checks[-1]))
         else:
             verdict = "[b $status-ok]✔ PASS[/]" if result.passed else "[b $status-crit]✖ FAIL[/]"
-            lines.append(line(f"{verdict} recovered: measured RTO [b]$rto[/b] (target $target)",
-                              rto=f"{result.rto_seconds:.1f} s", target=f"{result.target_rto_seconds:g} s"))
-            lines.append(line("measured RPO [b]$rpo[/b]: $lost of $acked acknowledged writes lost",
-                              rpo=f"{result.rpo_seconds:g} s", lost=result.lost_writes, acked=result.acked_writes))
+            lines.append(
+                line(
+                    f"{verdict} recovered: measured RTO [b]$rto[/b] (target $target)",
+                    rto=f"{result.rto_seconds:.1f} s",
+                    target=f"{result.target_rto_seconds:g} s",
+                )
+            )
+            lines.append(
+                line(
+                    "measured RPO [b]$rpo[/b]: $lost of $acked acknowledged writes lost",
+                    rpo=f"{result.rpo_seconds:g} s",
+                    lost=result.lost_writes,
+                    acked=result.acked_writes,
+                )
+            )
             if app.drill_report is not None:
                 lines.append(line("drill report: $path", path=str(app.drill_report)))
         self.query_one("#drill-body", Static).update(Content("\n").join(lines))

@@ -34,6 +34,11 @@ class ErrorDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error-dialog"):
-            yield Static(line("[b $status-crit]✖ $title[/]\n$detail\n\n[dim]This is a bug in drconsole if it "
-                              "repeats; the console keeps running. enter closes.[/dim]",
-                              title=self.title_text, detail=self.detail))
+            yield Static(
+                line(
+                    "[b $status-crit]✖ $title[/]\n$detail\n\n[dim]This is a bug in drconsole if it "
+                    "repeats; the console keeps running. enter closes.[/dim]",
+                    title=self.title_text,
+                    detail=self.detail,
+                )
+            )

@@ -41,8 +41,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Static(line("[b $accent]escape[/] or [b $accent]?[/] closes this help · "
-                              "[b $accent]↑ ↓[/] scroll"), id="help-close")
+            yield Static(
+                line("[b $accent]escape[/] or [b $accent]?[/] closes this help · [b $accent]↑ ↓[/] scroll"),
+                id="help-close",
+            )
             yield Static(self._content(), id="help-text")
 
     def _content(self) -> Table:
@@ -66,13 +68,21 @@ class HelpScreen(ModalScreen[None]):
         if dashboard:
             sections.append(("dashboard", [("—", "read-only status board: no action is available")]))
         else:
-            sections[0][1][:0] = [(key, text) for key, text in _keys(DrConsoleApp.BINDINGS) if key not in ("?", "ctrl+q")]
+            sections[0][1][:0] = [
+                (key, text) for key, text in _keys(DrConsoleApp.BINDINGS) if key not in ("?", "ctrl+q")
+            ]
             from console.screens.node import NodeScreen
             from console.widgets.alert_strip import AlertStrip
 
-            for name, screen in (("overview", OverviewScreen), ("node card", NodeCard), ("triage", TriageScreen),
-                                 ("run", RunScreen), ("timeline", TimelineScreen), ("alert strip", AlertStrip),
-                                 ("node trends", NodeScreen)):
+            for name, screen in (
+                ("overview", OverviewScreen),
+                ("node card", NodeCard),
+                ("triage", TriageScreen),
+                ("run", RunScreen),
+                ("timeline", TimelineScreen),
+                ("alert strip", AlertStrip),
+                ("node trends", NodeScreen),
+            ):
                 sections.append((name, _keys(screen.BINDINGS)))
             if getattr(app, "drill", None) is not None:  # drill mode (console.drill_mode): its own keys
                 from console.screens.drill import DrillScreen

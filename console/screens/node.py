@@ -58,7 +58,9 @@ def _current(metric: str, node: NodeSnapshot) -> str:
         "read_rate": f"{rate_text(performance.read_ops_per_second)}/s",
         "write_p95": "—" if performance.write_p95_ms is None else _ms(performance.write_p95_ms),
         "read_p95": "—" if performance.read_p95_ms is None else _ms(performance.read_p95_ms),
-        "error_rate": "—" if performance.error_rate_per_second is None else f"{performance.error_rate_per_second:.2f}/s",
+        "error_rate": "—"
+        if performance.error_rate_per_second is None
+        else f"{performance.error_rate_per_second:.2f}/s",
         "lag_seconds": "—" if replication.lag_seconds is None else f"{replication.lag_seconds:.0f}s",
     }
     return values.get(metric, "—") if node.reachable else "—"
@@ -87,10 +89,16 @@ class NodeScreen(ConsoleScreen):
             with Grid(id="node-plots"):
                 span = self.console.history.span_seconds
                 for metric, label, unit in TREND_METRICS:
-                    title = {"ratio": f"{label} (%)", "ms": f"{label} (ms)", "s": f"{label} (s)"}.get(unit,
-                                                                                                  f"{label} ({unit})")
-                    yield TrendPlot(title, _label(unit), span_seconds=span, floor=None if metric == "disk_ratio" else 0.0,
-                                    id=f"plot-{metric}")
+                    title = {"ratio": f"{label} (%)", "ms": f"{label} (ms)", "s": f"{label} (s)"}.get(
+                        unit, f"{label} ({unit})"
+                    )
+                    yield TrendPlot(
+                        title,
+                        _label(unit),
+                        span_seconds=span,
+                        floor=None if metric == "disk_ratio" else 0.0,
+                        id=f"plot-{metric}",
+                    )
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -143,14 +151,25 @@ class NodeScreen(ConsoleScreen):
         history = console.history
         ttf = history.time_to_full(node.name)
         disk = node.disk
-        sizes = (f" ({bytes_text(disk.volume_used_bytes)} of {bytes_text(disk.volume_total_bytes)})"
-                 if disk.volume_used_bytes is not None and disk.volume_total_bytes else "")
+        sizes = (
+            f" ({bytes_text(disk.volume_used_bytes)} of {bytes_text(disk.volume_total_bytes)})"
+            if disk.volume_used_bytes is not None and disk.volume_total_bytes
+            else ""
+        )
         role = node.role if node.role != "standby" else f"standby of {upstream_name(node, snapshot) or '?'}"
-        title.update(line(f"[b]$name[/b] · $engine · $role · {health_markup(shown_health(node, console.thresholds))}"
-                          " · disk $disk$sizes$ttf · [dim]$window[/dim]",
-                          name=node.name, engine=node.engine or "?", role=role, disk=percent_text(disk.usage_ratio),
-                          sizes=sizes, ttf=f", full in ~{coarse_duration_text(ttf)}" if ttf is not None else "",
-                          window=self._window(node.name)))
+        title.update(
+            line(
+                f"[b]$name[/b] · $engine · $role · {health_markup(shown_health(node, console.thresholds))}"
+                " · disk $disk$sizes$ttf · [dim]$window[/dim]",
+                name=node.name,
+                engine=node.engine or "?",
+                role=role,
+                disk=percent_text(disk.usage_ratio),
+                sizes=sizes,
+                ttf=f", full in ~{coarse_duration_text(ttf)}" if ttf is not None else "",
+                window=self._window(node.name),
+            )
+        )
         revision = (node.name, history.revision(node.name))
         end = snapshot.taken_at.timestamp()
         span = self._span(node.name, end)

@@ -9,11 +9,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.widgets import Static
 
-from console.screens.base import ConsoleScreen
-from console.widgets.key_bar import KeyBar
-from console.widgets.alert_strip import AlertStrip
 from console.format import quiet_fleet_note, upstream_name
+from console.screens.base import ConsoleScreen
 from console.trends import TrendReader
+from console.widgets.alert_strip import AlertStrip
+from console.widgets.key_bar import KeyBar
 from console.widgets.node_card import NodeCard
 from console.widgets.split_brain_banner import SplitBrainBanner
 
@@ -85,8 +85,10 @@ class OverviewScreen(ConsoleScreen):
         names = [node.name for node in snapshot.nodes]
         if [card.node_name for card in self._cards()] != names:
             grid.remove_children()
-            self._card_list = [NodeCard(name, tz=self.console.tz, thresholds=self.console.thresholds,
-                                        id=f"card-{index}") for index, name in enumerate(names)]
+            self._card_list = [
+                NodeCard(name, tz=self.console.tz, thresholds=self.console.thresholds, id=f"card-{index}")
+                for index, name in enumerate(names)
+            ]
             grid.mount_all(self._card_list)
             self.call_after_refresh(self._after_mount_cards)
         for card, node in zip(self._cards(), snapshot.nodes, strict=False):
@@ -107,8 +109,11 @@ class OverviewScreen(ConsoleScreen):
         """A card has the focus whenever the Overview shows (the selected node's, else the first):
         enter works at once, without a tab first."""
         cards = self._cards()
-        if not cards or isinstance(self.focused, NodeCard) or (self.focused is not None and self.focused.has_focus
-                                                                and self.focused is self._strip):
+        if (
+            not cards
+            or isinstance(self.focused, NodeCard)
+            or (self.focused is not None and self.focused.has_focus and self.focused is self._strip)
+        ):
             return
         selected = self.console.selected_node
         card = next((card for card in cards if card.node_name == selected), cards[0])

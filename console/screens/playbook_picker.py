@@ -41,12 +41,26 @@ class PlaybookChoice:
 
     @classmethod
     def of(cls, playbook: Any) -> PlaybookChoice:
-        return cls(playbook.id, playbook.title, str(playbook.severity), tuple(playbook.backends),
-                   bool(playbook.destructive), str(getattr(playbook, "summary", "") or ""))
+        return cls(
+            playbook.id,
+            playbook.title,
+            str(playbook.severity),
+            tuple(playbook.backends),
+            bool(playbook.destructive),
+            str(getattr(playbook, "summary", "") or ""),
+        )
 
     def haystack(self) -> str:
-        return " ".join((self.id, self.title, self.severity, *self.backends, self.summary,
-                         "destructive" if self.destructive else "")).lower()
+        return " ".join(
+            (
+                self.id,
+                self.title,
+                self.severity,
+                *self.backends,
+                self.summary,
+                "destructive" if self.destructive else "",
+            )
+        ).lower()
 
 
 def matches(choice: PlaybookChoice, text: str) -> bool:
@@ -88,8 +102,13 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
     | escape | Back to the playbooks, or close. |
     """
 
-    def __init__(self, launcher: Any, nodes: Sequence[tuple[str, str | None]], selected: str | None,
-                 unreachable: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        launcher: Any,
+        nodes: Sequence[tuple[str, str | None]],
+        selected: str | None,
+        unreachable: Sequence[str] = (),
+    ) -> None:
         super().__init__()
         self.launcher = launcher
         self.nodes = list(nodes)  # (name, engine)
@@ -103,8 +122,13 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
             yield Static(id="picker-title")
             yield Input(placeholder="filter: id, title, severity, backend (e.g. lsm restore)", id="picker-filter")
             yield OptionList(id="picker-list")
-            yield Static(line("[dim]↑↓ move · enter pick · escape back · the Run screen shows the dry-run plan "
-                              "before anything starts[/dim]"), id="picker-help")
+            yield Static(
+                line(
+                    "[dim]↑↓ move · enter pick · escape back · the Run screen shows the dry-run plan "
+                    "before anything starts[/dim]"
+                ),
+                id="picker-help",
+            )
 
     def on_mount(self) -> None:
         self._title()
@@ -134,8 +158,10 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
     # ------------------------------------------------------------------ the two steps
     def _title(self) -> None:
         if self.picked is None:
-            text = line("[b]Run playbook…[/b] pick one of the library · [dim]node: $node[/dim]",
-                        node=self.selected or "pick it next")
+            text = line(
+                "[b]Run playbook…[/b] pick one of the library · [dim]node: $node[/dim]",
+                node=self.selected or "pick it next",
+            )
         else:
             text = line("[b]Run $id[/b] · $title · pick the node", id=self.picked.id, title=self.picked.title)
         self.query_one("#picker-title", Static).update(text)
@@ -152,14 +178,20 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
             shown = [choice for choice in self.choices if matches(choice, text)]
             # The closest to what was typed first, then what applies to the selected node; the rest
             # stays visible, marked.
-            shown.sort(key=lambda choice: (-relevance(choice, text),
-                                           engine is not None and engine not in choice.backends))
+            shown.sort(
+                key=lambda choice: (-relevance(choice, text), engine is not None and engine not in choice.backends)
+            )
             for choice in shown:
                 danger = " ⚠ destructive" if choice.destructive else ""
                 fits = engine is None or engine in choice.backends
                 note = "" if fits else f" (not for {engine})"
-                options.add_option(Option(f"{choice.id:<24} {choice.severity}{danger}{note}\n"
-                                          f"  {choice.title} · {', '.join(choice.backends)}", id=choice.id))
+                options.add_option(
+                    Option(
+                        f"{choice.id:<24} {choice.severity}{danger}{note}\n"
+                        f"  {choice.title} · {', '.join(choice.backends)}",
+                        id=choice.id,
+                    )
+                )
             if not shown:
                 options.add_option(Option(f"no playbook matches {text!r}", disabled=True))
         else:
@@ -169,9 +201,11 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
                     continue
                 fits = engine is None or engine in self.picked.backends
                 why = ("" if fits else f" (the playbook is for {', '.join(self.picked.backends)})") or (
-                    " (no url or data_dir in the config: nothing can run on it)" if name in self.cannot else "")
-                options.add_option(Option(f"{name} · {engine or 'engine unknown'}{why}", id=f"node:{name}",
-                                          disabled=bool(why)))
+                    " (no url or data_dir in the config: nothing can run on it)" if name in self.cannot else ""
+                )
+                options.add_option(
+                    Option(f"{name} · {engine or 'engine unknown'}{why}", id=f"node:{name}", disabled=bool(why))
+                )
             if not options.option_count:
                 options.add_option(Option("no node matches", disabled=True))
         self._highlight_default()
@@ -186,8 +220,9 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
             if wanted is None or option.id == wanted:
                 options.highlighted = index
                 return
-        first = next((index for index in range(options.option_count)
-                      if not options.get_option_at_index(index).disabled), None)
+        first = next(
+            (index for index in range(options.option_count) if not options.get_option_at_index(index).disabled), None
+        )
         options.highlighted = first
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -206,8 +241,11 @@ class PlaybookPicker(ModalScreen[tuple[str, str] | None]):
             return
         if self.picked is None:
             self.picked = next(choice for choice in self.choices if choice.id == option.id)
-            fitting = [name for name, engine in self.nodes
-                       if (engine is None or engine in self.picked.backends) and name not in self.cannot]
+            fitting = [
+                name
+                for name, engine in self.nodes
+                if (engine is None or engine in self.picked.backends) and name not in self.cannot
+            ]
             if len(fitting) == 1:
                 self.dismiss((self.picked.id, fitting[0]))
                 return

@@ -86,15 +86,27 @@ class RunScreen(ConsoleScreen):
             return
         word, variable = RUN_STYLE[state.status]
         mode = " · [b $status-warn]READ-ONLY[/] [dim](runs are refused)[/dim]" if self.console.launcher is None else ""
-        title.update(line(f"[b]$playbook[/b] on [b]$node[/b] · $title · [b ${variable}]$word[/]{mode}",
-                          playbook=state.playbook_id, node=state.node, title=state.title, word=word))
+        title.update(
+            line(
+                f"[b]$playbook[/b] on [b]$node[/b] · $title · [b ${variable}]$word[/]{mode}",
+                playbook=state.playbook_id,
+                node=state.node,
+                title=state.title,
+                word=word,
+            )
+        )
         text = self._outcome(state)
         outcome.display = bool(text.cell_length)
         outcome.update(text)
         outcome.set_class(state.status in ("failed", "refused", "cancelled", "cannot"), "-failed")
         outcome.set_class(state.status == "succeeded", "-verified")
-        steps.empty = (f"planning {state.playbook_id}…" if state.planning
-                       else "no step to show" if not state.cannot else "nothing can run on this node")
+        steps.empty = (
+            f"planning {state.playbook_id}…"
+            if state.planning
+            else "no step to show"
+            if not state.cannot
+            else "nothing can run on this node"
+        )
         steps.steps = tuple(state.steps)
         steps.statuses = dict(state.statuses)
         self._progress(state)
@@ -109,29 +121,39 @@ class RunScreen(ConsoleScreen):
             index = next((i for i, row in enumerate(state.steps, start=1) if row.id == state.current), 0)
             progress.label = f"step {index}/{total} · {step.summary if step else state.current}"
             event = state.progress
-            progress.figures = (progress_figures(event.done, event.total, event.unit, event.eta_seconds)
-                                if event is not None else "")
+            progress.figures = (
+                progress_figures(event.done, event.total, event.unit, event.eta_seconds) if event is not None else ""
+            )
         else:
             progress.figures = ""
-            progress.label = {"waiting": "waiting for the node name", "verifying": "checking the result",
-                              "ready": f"{total} steps planned", "planning": "planning"}.get(
-                state.status, f"{state.status.replace('-', ' ')}" if state.done else "idle")
+            progress.label = {
+                "waiting": "waiting for the node name",
+                "verifying": "checking the result",
+                "ready": f"{total} steps planned",
+                "planning": "planning",
+            }.get(state.status, f"{state.status.replace('-', ' ')}" if state.done else "idle")
 
     def _outcome(self, state: RunState) -> Content:
         """The lines under the title: what the responder needs to know or do now."""
         if state.cannot:
             return line("[b $status-crit]✖[/] $why", why=state.cannot)
         if state.status == "succeeded" and state.verified is not None:
-            verified = line("[b $status-ok]✔ verified:[/] $when [dim]($detail)[/dim]",
-                            when=verified_text(state.verified.at, self.console.tz), detail=state.verified.detail)
+            verified = line(
+                "[b $status-ok]✔ verified:[/] $when [dim]($detail)[/dim]",
+                when=verified_text(state.verified.at, self.console.tz),
+                detail=state.verified.detail,
+            )
             return Content("\n").join([verified, *self._lost(state)])
         if state.status == "unverified":
             return line("[b $status-warn]◇ not verified:[/] $why; the incident stays open", why=state.unverified)
         if state.status in ("failed", "refused", "cancelled"):
             return self._failure(state)
         if state.status == "ready":
-            return line("[dim]press [b]s[/b] to start on $target, [b]p[/b] for the dry-run plan "
-                        "(what each step would touch)[/dim]", target=state.target or state.node)
+            return line(
+                "[dim]press [b]s[/b] to start on $target, [b]p[/b] for the dry-run plan "
+                "(what each step would touch)[/dim]",
+                target=state.target or state.node,
+            )
         return Content("")
 
     def _lost(self, state: RunState) -> list[Content]:
@@ -140,8 +162,13 @@ class RunScreen(ConsoleScreen):
         lost = state.result.lost if state.result is not None else []
         if not lost:
             return []
-        parts = [line("[b $status-crit]⚠ data lost:[/] $count item(s) not recovered (kept in quarantine); "
-                      "restore them from a backup", count=str(len(lost)))]
+        parts = [
+            line(
+                "[b $status-crit]⚠ data lost:[/] $count item(s) not recovered (kept in quarantine); "
+                "restore them from a backup",
+                count=str(len(lost)),
+            )
+        ]
         parts += [line("  [dim]│[/dim] $item", item=item) for item in lost[:STEP_LOG_LINES]]
         return parts
 
@@ -149,8 +176,14 @@ class RunScreen(ConsoleScreen):
         step = state.failed_step()
         parts: list[Content] = []
         if step is not None:
-            parts.append(line("[b $status-crit]✖ $step $status:[/] $reason", step=step.id,
-                              status=state.statuses.get(step.id, "failed"), reason=state.reasons.get(step.id, "")))
+            parts.append(
+                line(
+                    "[b $status-crit]✖ $step $status:[/] $reason",
+                    step=step.id,
+                    status=state.statuses.get(step.id, "failed"),
+                    reason=state.reasons.get(step.id, ""),
+                )
+            )
             for entry in state.step_log(step.id)[-STEP_LOG_LINES:]:  # its own log
                 parts.append(line("  [dim]│ $text[/dim]", text=entry.text))
         elif state.error:

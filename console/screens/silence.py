@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import partial
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -35,8 +35,15 @@ if TYPE_CHECKING:
     from console.app import DrConsoleApp
     from console.triage_view import TriageView
 
-__all__ = ["SilenceForm", "SilenceScreen", "parse_duration", "request_silence", "silence_alert", "start_at",
-           "triage_alert"]
+__all__ = [
+    "SilenceForm",
+    "SilenceScreen",
+    "parse_duration",
+    "request_silence",
+    "silence_alert",
+    "start_at",
+    "triage_alert",
+]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -44,7 +51,7 @@ MAX_SILENCE_SECONDS = 7 * 86400  # longer than a week is no longer "while we wor
 
 
 def parse_duration(text: str) -> float:
-    """"30m", "2h", "1d" -> seconds; ``ValueError`` saying what is accepted."""
+    """ "30m", "2h", "1d" -> seconds; ``ValueError`` saying what is accepted."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"duration {text!r}: write it as 30m, 2h or 1d")
@@ -85,8 +92,13 @@ def triage_alert(app: DrConsoleApp, alert: Alert) -> None:
     if not question or (existing is not None and existing.root == question):
         app.action_show_screen("triage")  # already walking from there: keep the answers given
         return
-    app.run_worker(partial(_prepare_walk, app, alert, question), thread=True, group="alert-triage",
-                   exclusive=True, exit_on_error=False)
+    app.run_worker(
+        partial(_prepare_walk, app, alert, question),
+        thread=True,
+        group="alert-triage",
+        exclusive=True,
+        exit_on_error=False,
+    )
 
 
 def _prepare_walk(app: DrConsoleApp, alert: Alert, question: str) -> None:
@@ -99,8 +111,11 @@ def _open_walk(app: DrConsoleApp, alert: Alert, question: str, view: TriageView,
     if started:
         app.record("triage", f"from alert {alert_name(alert)}: triage starts at {question!r}", alert.node)
     else:
-        app.notify(f"this decision tree has no question {question!r}: triage starts at its root",
-                   title="triage", severity="warning")
+        app.notify(
+            f"this decision tree has no question {question!r}: triage starts at its root",
+            title="triage",
+            severity="warning",
+        )
     app.triage_sessions[alert.node] = view
     app.selected_node = alert.node
     app.action_show_screen("triage")
@@ -140,10 +155,17 @@ class SilenceScreen(ModalScreen[SilenceForm | None]):
     def compose(self) -> ComposeResult:
         matchers = ", ".join(f"{name}={value}" for name, value in self.alert.labels)
         with Vertical(id="silence-dialog"):
-            yield Static(line("[b $status-warn]Silence[/] $name on [b]$node[/b] in Alertmanager\n"
-                              "[dim]matchers: $matchers[/dim]\nauthor: $author",
-                              name=alert_name(self.alert), node=self.alert.node, matchers=matchers,
-                              author=self.author), id="silence-text")
+            yield Static(
+                line(
+                    "[b $status-warn]Silence[/] $name on [b]$node[/b] in Alertmanager\n"
+                    "[dim]matchers: $matchers[/dim]\nauthor: $author",
+                    name=alert_name(self.alert),
+                    node=self.alert.node,
+                    matchers=matchers,
+                    author=self.author,
+                ),
+                id="silence-text",
+            )
             yield Input(value="1h", placeholder="duration: 30m, 2h, 1d", id="silence-duration")
             yield Input(placeholder="comment (why, and who is on it)", id="silence-comment")
             yield Static(id="silence-error")
@@ -200,8 +222,11 @@ def request_silence(app: DrConsoleApp, alert: Alert | None) -> None:
         app.notify("pick an alert first: a on the Overview, then up/down", title="silence", severity="warning")
         return
     if alert.source != "alertmanager" or not alert.labels:
-        app.notify("this alert is the console's own rule, not Alertmanager's: there is nothing to silence",
-                   title="silence", severity="warning")
+        app.notify(
+            "this alert is the console's own rule, not Alertmanager's: there is nothing to silence",
+            title="silence",
+            severity="warning",
+        )
         return
     if _client(app) is None:
         app.notify("no [alertmanager] url in the configuration", title="silence", severity="warning")
@@ -227,20 +252,31 @@ async def silence_alert(app: DrConsoleApp, alert: Alert, form: SilenceForm, auth
         app.notify("no [alertmanager] url in the configuration", title="silence", severity="warning")
         return None
     name = alert_name(alert)
-    request = SilenceRequest(labels=alert.labels, duration_seconds=form.duration_seconds, author=author,
-                             comment=form.comment)
+    request = SilenceRequest(
+        labels=alert.labels, duration_seconds=form.duration_seconds, author=author, comment=form.comment
+    )
     now = app.clock()
     silence_id: str | None = None
     try:
         silence_id = await client.silence(request, now)
-        outcome, detail = "ok", f"silence {silence_id} until {now + timedelta(seconds=form.duration_seconds):%H:%M:%S %Z}"
+        outcome, detail = (
+            "ok",
+            f"silence {silence_id} until {now + timedelta(seconds=form.duration_seconds):%H:%M:%S %Z}",
+        )
     except (ApiError, ValueError) as exc:
         outcome, detail = "failed", str(exc)
     try:
         AuditLog(StateDir().audit_log).append(
-            actor=current_actor(), action="alertmanager.silence", target=f"{alert.node}/{name}", outcome=outcome,
-            detail=detail, comment=form.comment, duration_seconds=form.duration_seconds,
-            matchers=dict(alert.labels), alertmanager=client.url)
+            actor=current_actor(),
+            action="alertmanager.silence",
+            target=f"{alert.node}/{name}",
+            outcome=outcome,
+            detail=detail,
+            comment=form.comment,
+            duration_seconds=form.duration_seconds,
+            matchers=dict(alert.labels),
+            alertmanager=client.url,
+        )
     except EngineError as exc:
         app.notify(f"the audit log could not be written: {exc.message}", title="audit", severity="error")
     if silence_id is None:
@@ -250,4 +286,3 @@ async def silence_alert(app: DrConsoleApp, alert: Alert, form: SilenceForm, auth
     app.record("silence", f"silenced {name} for {form.duration_seconds / 60:.0f} min ({form.comment})", alert.node)
     app.notify(f"{name} on {alert.node}: {detail}", title="silenced")
     return silence_id
-

@@ -57,12 +57,18 @@ class TimelineScreen(ConsoleScreen):
         incident = self.console.timeline_incident()
         title = self.query_one("#timeline-title", Static)
         if incident is None:
-            title.update(line("[b]Fleet events[/b] · no incident open "
-                              "[dim](one opens when a triage finds a fault)[/dim]"))
+            title.update(
+                line("[b]Fleet events[/b] · no incident open [dim](one opens when a triage finds a fault)[/dim]")
+            )
         else:
-            title.update(line("[b]$id[/b] · $severity · $state · opened $opened · RTO target $target · "
-                              "[dim]e: export[/dim]",
-                              id=incident.id, severity=incident.severity, state=incident.status,
-                              opened=clock_text(datetime.fromtimestamp(incident.opened_at, UTC), self.console.tz),
-                              target=duration_text(incident.target_rto_seconds)))
+            title.update(
+                line(
+                    "[b]$id[/b] · $severity · $state · opened $opened · RTO target $target · [dim]e: export[/dim]",
+                    id=incident.id,
+                    severity=incident.severity,
+                    state=incident.status,
+                    opened=clock_text(datetime.fromtimestamp(incident.opened_at, UTC), self.console.tz),
+                    target=duration_text(incident.target_rto_seconds),
+                )
+            )
         self.query_one(TimelineTable).show(self.console.timeline())

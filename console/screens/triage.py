@@ -194,8 +194,13 @@ class TriageScreen(ConsoleScreen):
             return
         if view is None:
             if self._failed is not None and self._failed[0] == node:
-                title.update(line("Triage of [b]$node[/b] · ✖ the decision tree cannot be loaded: $why",
-                                  node=node, why=self._failed[1]))
+                title.update(
+                    line(
+                        "Triage of [b]$node[/b] · ✖ the decision tree cannot be loaded: $why",
+                        node=node,
+                        why=self._failed[1],
+                    )
+                )
                 return
             title.update(line("Triage of [b]$node[/b] · [dim]loading the decision tree…[/dim]", node=node))
             if self._preparing != node:
@@ -221,17 +226,29 @@ class TriageScreen(ConsoleScreen):
         steps = view.path()
         path_lines = [line("[b]Path so far[/b]")] if steps else [line("[dim]no answer yet[/dim]")]
         for step in steps:
-            mark = "✎ override" if step.overridden else ("✔ accepted" if step.probe.answer is not None else "✔ answered")
-            path_lines.append(line("$mark $question [b]$answer[/b]", mark=mark, question=step.question,
-                                   answer="yes" if step.answer else "no"))
+            mark = (
+                "✎ override" if step.overridden else ("✔ accepted" if step.probe.answer is not None else "✔ answered")
+            )
+            path_lines.append(
+                line(
+                    "$mark $question [b]$answer[/b]",
+                    mark=mark,
+                    question=step.question,
+                    answer="yes" if step.answer else "no",
+                )
+            )
         self.query_one("#triage-path", Static).update(Content("\n").join(path_lines))
         recommended.clear_options()
         options = view.recommended()
         recommended.display = bool(options)
         for recommendation in options:
             danger = " ⚠ destructive" if recommendation.destructive else ""
-            recommended.add_option(Option(f"▶ {recommendation.playbook_id}: {recommendation.title} "
-                                          f"({recommendation.severity}){danger}", id=recommendation.playbook_id))
+            recommended.add_option(
+                Option(
+                    f"▶ {recommendation.playbook_id}: {recommendation.title} ({recommendation.severity}){danger}",
+                    id=recommendation.playbook_id,
+                )
+            )
         if options:
             recommended.highlighted = 0
             recommended.focus()
@@ -247,8 +264,13 @@ class TriageScreen(ConsoleScreen):
         severity = getattr(view, "severity", lambda: None)() or "?"
         run_on = getattr(view, "run_on", lambda: view.node_name)()
         on = "" if run_on == view.node_name else f" · run on {run_on}"
-        return line("Triage of [b]$node[/b] · ✖ [b]$severity[/b] $fault$on", node=view.node_name, severity=severity,
-                    fault=fault, on=on)
+        return line(
+            "Triage of [b]$node[/b] · ✖ [b]$severity[/b] $fault$on",
+            node=view.node_name,
+            severity=severity,
+            fault=fault,
+            on=on,
+        )
 
     # ------------------------------------------------------------------ answers
     def _loading(self) -> bool:
@@ -267,8 +289,9 @@ class TriageScreen(ConsoleScreen):
             return
         if probe.answer is None:
             # Cannot tell is an answer of its own: nothing is assumed, the responder decides.
-            self.notify("the probe cannot tell (see the evidence): answer y or n from what you know",
-                        severity="warning")
+            self.notify(
+                "the probe cannot tell (see the evidence): answer y or n from what you know", severity="warning"
+            )
             return
         self.action_answer(probe.answer)
 

@@ -34,9 +34,17 @@ class SessionAudit:
         return self.client.split()[0] if self.client else ""
 
     def _append(self, action: str, outcome: str, detail: str, **extra: object) -> None:
-        self.log.append(actor=Actor(user=self.user, ssh_client=self.client or None), action=action,
-                        target=f"{self.via}-session", outcome=outcome, detail=detail, session=self.session,
-                        role=self.role, client_address=self.address, **extra)
+        self.log.append(
+            actor=Actor(user=self.user, ssh_client=self.client or None),
+            action=action,
+            target=f"{self.via}-session",
+            outcome=outcome,
+            detail=detail,
+            session=self.session,
+            role=self.role,
+            client_address=self.address,
+            **extra,
+        )
 
     def start(self, detail: str = "") -> None:
         self.started = time.monotonic()

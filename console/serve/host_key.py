@@ -20,19 +20,24 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise InvalidArgumentError(f"serve ssh: host key {path} does not exist", hint=f"make one: {_GENERATE}") from None
+        raise InvalidArgumentError(
+            f"serve ssh: host key {path} does not exist", hint=f"make one: {_GENERATE}"
+        ) from None
     except OSError as exc:
         raise InvalidArgumentError(f"serve ssh: host key {path}: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(mode):
         raise InvalidArgumentError(f"serve ssh: host key {path} is not a file")
     if mode & 0o077:
-        raise InvalidArgumentError(f"serve ssh: host key {path} is readable by others (mode {mode & 0o777:o})",
-                                   hint=f"chmod 600 {path}: whoever reads it can impersonate this server")
+        raise InvalidArgumentError(
+            f"serve ssh: host key {path} is readable by others (mode {mode & 0o777:o})",
+            hint=f"chmod 600 {path}: whoever reads it can impersonate this server",
+        )
     try:
         return asyncssh.read_private_key(path)
     except (asyncssh.KeyImportError, ValueError) as exc:
-        raise InvalidArgumentError(f"serve ssh: host key {path} is not an unencrypted private key ({exc})",
-                                   hint=f"make one: {_GENERATE}") from exc
+        raise InvalidArgumentError(
+            f"serve ssh: host key {path} is not an unencrypted private key ({exc})", hint=f"make one: {_GENERATE}"
+        ) from exc
     except OSError as exc:
         raise InvalidArgumentError(f"serve ssh: host key {path}: {exc.strerror or exc}") from exc
 
@@ -43,8 +48,9 @@ def generate_host_key(path: Path) -> str:
     public = Path(f"{path}.pub")
     for target in (path, public):
         if target.exists():
-            raise SafetyRefusal(f"serve ssh: {target} exists; not overwritten",
-                                hint="move it away first, or give another FILE")
+            raise SafetyRefusal(
+                f"serve ssh: {target} exists; not overwritten", hint="move it away first, or give another FILE"
+            )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

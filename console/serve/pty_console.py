@@ -35,9 +35,18 @@ def set_window_size(fd: int, cols: int, rows: int, width_px: int = 0, height_px:
 
 
 class PtyConsole:
-    def __init__(self, args: Sequence[str], env: dict[str, str], *, cols: int = 80, rows: int = 24,
-                 cwd: Path | None = None, spawner: Spawner | None = None, on_output: Callable[[bytes], None] | None = None,
-                 on_exit: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: dict[str, str],
+        *,
+        cols: int = 80,
+        rows: int = 24,
+        cwd: Path | None = None,
+        spawner: Spawner | None = None,
+        on_output: Callable[[bytes], None] | None = None,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> None:
         self.args = list(args)
         self.env = env
         self.cols, self.rows = cols, rows
@@ -181,6 +190,6 @@ class PtyConsole:
             self._signal(signal.SIGHUP)
             try:
                 await asyncio.wait_for(asyncio.shield(self._exited.wait()), grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._signal(signal.SIGKILL)
         return await self.wait()

@@ -18,9 +18,22 @@ __all__ = ["ROLE_ENV", "base_environment", "console_args", "console_argv", "cons
 
 ROLE_ENV = "DRCONSOLE_ROLE"
 # What a console needs of the server's environment: where things are, language, time zone, state dirs.
-_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV",
-         "DRCONSOLE_STATE_DIR", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
-         "DRCONSOLE_AUDIT_KEY", "DRCONSOLE_AUDIT_SYSLOG")  # paths, not secrets: one audit key per host
+_KEPT = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "DRCONSOLE_STATE_DIR",
+    "XDG_STATE_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "DRCONSOLE_AUDIT_KEY",
+    "DRCONSOLE_AUDIT_SYSLOG",
+)  # paths, not secrets: one audit key per host
 _TERM = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
 
 
@@ -47,8 +60,9 @@ def base_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in _KEPT if name in os.environ}
 
 
-def console_environment(role: str, *, user: str, client: str = "", term: str | None = None,
-                        extra: dict[str, str] | None = None) -> dict[str, str]:
+def console_environment(
+    role: str, *, user: str, client: str = "", term: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The environment of one console process.
 
     ``USER``/``LOGNAME`` are the session's user and ``SSH_CLIENT`` its address, so that what the

@@ -29,8 +29,10 @@ async def _serve(server: SSHConsoleServer, output: Output) -> None:
     loop.add_signal_handler(signal.SIGHUP, _reload, server, output)
     port = await server.start()
     config = server.config if server.config is not None else "the demo workspace"
-    output.note(f"serving the console over SSH on {server.host}:{port} ({len(server.users)} users, "
-                f"config {config}); connect with: ssh -t -p {port} USER@{server.host}")
+    output.note(
+        f"serving the console over SSH on {server.host}:{port} ({len(server.users)} users, "
+        f"config {config}); connect with: ssh -t -p {port} USER@{server.host}"
+    )
     try:
         await stop.wait()
     finally:
@@ -46,9 +48,19 @@ def _reload(server: SSHConsoleServer, output: Output) -> None:
     output.note(f"reloaded {server.users.path}: {len(server.users)} users")
 
 
-def run_ssh_server(host_key: asyncssh.SSHKey, users: Users, *, host: str, port: int, config: Path | None,
-                   max_sessions: int, output: Output, responder_seats: int = 4) -> int:
-    server = SSHConsoleServer(host_key, users, host=host, port=port, config=config, max_sessions=max_sessions,
-                              responder_seats=responder_seats)
+def run_ssh_server(
+    host_key: asyncssh.SSHKey,
+    users: Users,
+    *,
+    host: str,
+    port: int,
+    config: Path | None,
+    max_sessions: int,
+    output: Output,
+    responder_seats: int = 4,
+) -> int:
+    server = SSHConsoleServer(
+        host_key, users, host=host, port=port, config=config, max_sessions=max_sessions, responder_seats=responder_seats
+    )
     asyncio.run(_serve(server, output))
     return EXIT_OK

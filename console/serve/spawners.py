@@ -43,8 +43,16 @@ class DirectSpawner:
         self.argv = list(argv)
 
     async def spawn(self, args: Sequence[str], env: dict[str, str], cwd: Path | None, slave: int) -> Child:
-        return subprocess.Popen([*self.argv, *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-                                start_new_session=True, close_fds=True)
+        return subprocess.Popen(
+            [*self.argv, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 class _ZygoteChild:
@@ -89,9 +97,13 @@ class ZygoteSpawner:
         try:
             # The allow-list only: a forked console's /proc/PID/environ is the zygote's, whatever
             # its os.environ says after the fork, so nothing else may be in it to begin with.
-            self.process = subprocess.Popen([sys.executable, "-m", "console.serve.zygote", str(theirs.fileno())],
-                                            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                            env=base_environment(), start_new_session=True)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "console.serve.zygote", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=base_environment(),
+                start_new_session=True,
+            )
         except OSError:
             ours.close()
             return False
@@ -103,7 +115,7 @@ class ZygoteSpawner:
         self._loop.add_reader(ours.fileno(), self._readable)
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), timeout)
-        except (asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError):
             self._lost()
             return False
         return True
@@ -162,7 +174,7 @@ class ZygoteSpawner:
         try:
             self.sock.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [slave]))])
             return await asyncio.wait_for(future, 10.0)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             if future in self._pending:
                 self._pending.remove(future)
             return await self.fallback.spawn(args, env, cwd, slave)

@@ -22,8 +22,8 @@ import asyncssh
 
 from console.serve.audit import SessionAudit
 from console.serve.pty_console import PtyConsole
-from console.serve.spawners import DirectSpawner, Spawner, ZygoteSpawner
 from console.serve.roles import console_args, console_environment
+from console.serve.spawners import DirectSpawner, Spawner, ZygoteSpawner
 from console.serve.users import User, Users
 from playbooks.audit import AuditLog
 from playbooks.state import StateDir
@@ -51,8 +51,7 @@ class _Session(asyncssh.SSHServerSession[bytes]):
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
         self.chan = chan
 
-    def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int],
-                      term_modes: Any) -> bool:
+    def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Any) -> bool:
         self.pty = (term_type, term_size[0] or 80, term_size[1] or 24)
         return True
 
@@ -82,9 +81,16 @@ class _Session(asyncssh.SSHServerSession[bytes]):
             return
         term, cols, rows = self.pty
         env = console_environment(self.user.role, user=self.user.name, client=self.client, term=term)
-        self.console = PtyConsole(self.server.console_args(self.user.role, self.server.config), env,
-                                  cols=cols, rows=rows, cwd=self.server.cwd, spawner=self.server.spawner,
-                                  on_output=self._output, on_exit=self._console_exited)
+        self.console = PtyConsole(
+            self.server.console_args(self.user.role, self.server.config),
+            env,
+            cols=cols,
+            rows=rows,
+            cwd=self.server.cwd,
+            spawner=self.server.spawner,
+            on_output=self._output,
+            on_exit=self._console_exited,
+        )
         self.audit.start()
         self.server.track(self._start_console(self.console))
 
@@ -176,11 +182,21 @@ class _Connection(asyncssh.SSHServer):
 
 
 class SSHConsoleServer:
-    def __init__(self, host_key: asyncssh.SSHKey, users: Users, *, host: str = "127.0.0.1", port: int = 0,
-                 config: Path | None = None, max_sessions: int = 32, responder_seats: int = 4,
-                 cwd: Path | None = None,
-                 console_args: Callable[[str, Path | None], list[str]] = console_args,
-                 audit_log: Callable[[], AuditLog] | None = None, spawner: Spawner | None = None) -> None:
+    def __init__(
+        self,
+        host_key: asyncssh.SSHKey,
+        users: Users,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        config: Path | None = None,
+        max_sessions: int = 32,
+        responder_seats: int = 4,
+        cwd: Path | None = None,
+        console_args: Callable[[str, Path | None], list[str]] = console_args,
+        audit_log: Callable[[], AuditLog] | None = None,
+        spawner: Spawner | None = None,
+    ) -> None:
         self.host_key = host_key
         self.users = users
         self.host = host
@@ -211,10 +227,21 @@ class SSHConsoleServer:
             if await zygote.start():
                 self.spawner = zygote
         self._acceptor = await asyncssh.create_server(
-            lambda: _Connection(self), self.host, self.port, server_host_keys=[self.host_key],
-            encoding=None, line_editor=False, password_auth=False, kbdint_auth=False,
-            agent_forwarding=False, x11_forwarding=False, allow_scp=False,
-            login_timeout=30, keepalive_interval=15, keepalive_count_max=3)
+            lambda: _Connection(self),
+            self.host,
+            self.port,
+            server_host_keys=[self.host_key],
+            encoding=None,
+            line_editor=False,
+            password_auth=False,
+            kbdint_auth=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            allow_scp=False,
+            login_timeout=30,
+            keepalive_interval=15,
+            keepalive_count_max=3,
+        )
         self.port = int(self._acceptor.sockets[0].getsockname()[1])
         return self.port
 
@@ -224,8 +251,10 @@ class SSHConsoleServer:
             return f"the server is at its limit of {self.max_sessions} sessions"
         viewer_limit = self.max_sessions - self.responder_seats
         if session.user.role != "responder" and len(self.sessions) >= viewer_limit:
-            return (f"the server keeps its last {self.responder_seats} of {self.max_sessions} seats for responders "
-                    "and the others are taken")
+            return (
+                f"the server keeps its last {self.responder_seats} of {self.max_sessions} seats for responders "
+                "and the others are taken"
+            )
         self.sessions.add(session)
         return None
 

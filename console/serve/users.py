@@ -102,30 +102,39 @@ def load_users(path: str | Path) -> Users:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = tuple(error["loc"])
-        raise UsersFileError(_message(error), path=path, line=locate(text, where) or 1,
-                             field=field_name(where)) from exc
+        raise UsersFileError(
+            _message(error), path=path, line=locate(text, where) or 1, field=field_name(where)
+        ) from exc
     users: list[User] = []
     owners: dict[bytes, str] = {}
     for index, entry in enumerate(parsed.user):
         loc: tuple[str | int, ...] = ("user", index)
         if any(user.name == entry.name for user in users):
             loc = ("user", index, "name")
-            raise UsersFileError(f"user {entry.name!r} is listed twice", path=path, line=locate(text, loc),
-                                 field=field_name(loc))
+            raise UsersFileError(
+                f"user {entry.name!r} is listed twice", path=path, line=locate(text, loc), field=field_name(loc)
+            )
         keys = []
         for number, line in enumerate(entry.keys):
             loc = ("user", index, "keys", number)
             try:
                 key = asyncssh.import_public_key(line)
             except (asyncssh.KeyImportError, ValueError) as exc:
-                raise UsersFileError(f"not an OpenSSH public key ({exc})", path=path,
-                                     line=locate(text, loc), field=field_name(loc),
-                                     hint='paste one line of a .pub file, e.g. "ssh-ed25519 AAAA... alice@laptop"'
-                                     ) from exc
+                raise UsersFileError(
+                    f"not an OpenSSH public key ({exc})",
+                    path=path,
+                    line=locate(text, loc),
+                    field=field_name(loc),
+                    hint='paste one line of a .pub file, e.g. "ssh-ed25519 AAAA... alice@laptop"',
+                ) from exc
             owner = owners.setdefault(key.public_data, entry.name)
             if owner != entry.name:
-                raise UsersFileError(f"this key is already {owner!r}'s: a key must say who connected",
-                                     path=path, line=locate(text, loc), field=field_name(loc))
+                raise UsersFileError(
+                    f"this key is already {owner!r}'s: a key must say who connected",
+                    path=path,
+                    line=locate(text, loc),
+                    field=field_name(loc),
+                )
             keys.append(key)
         users.append(User(entry.name, entry.role, tuple(keys)))
     return Users(users, path)

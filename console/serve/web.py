@@ -48,9 +48,11 @@ class _ViewerService(AppService):
 
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         inherited = super()._build_environment(width, height)
-        textual = {name: value for name, value in inherited.items()
-                   if name.startswith("TEXTUAL_") or name in ("TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS",
-                                                              "ROWS")}
+        textual = {
+            name: value
+            for name, value in inherited.items()
+            if name.startswith("TEXTUAL_") or name in ("TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "ROWS")
+        }
         return console_environment("viewer", user="web", extra=textual)
 
     async def kill(self) -> None:
@@ -61,10 +63,23 @@ class _ViewerService(AppService):
 
 
 class WallServer(Server):
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 8000, config: Path | None = None,
-                 public_url: str | None = None, max_sessions: int = 32) -> None:
-        super().__init__(viewer_command(config), host=host, port=port, title="drconsole dashboard",
-                         public_url=public_url, templates_path=ASSETS / "templates")
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        config: Path | None = None,
+        public_url: str | None = None,
+        max_sessions: int = 32,
+    ) -> None:
+        super().__init__(
+            viewer_command(config),
+            host=host,
+            port=port,
+            title="drconsole dashboard",
+            public_url=public_url,
+            templates_path=ASSETS / "templates",
+        )
         self.max_sessions = max_sessions
         self.sessions = 0
 
@@ -103,9 +118,13 @@ class WallServer(Server):
         self.sessions += 1
         try:
             await websocket.prepare(request)
-            service = _ViewerService(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
-                                     close=websocket.close,  # type: ignore[arg-type]
-                                     download_manager=self.download_manager)
+            service = _ViewerService(
+                self.command,
+                write_bytes=websocket.send_bytes,
+                write_str=websocket.send_str,
+                close=websocket.close,  # type: ignore[arg-type]
+                download_manager=self.download_manager,
+            )
             audit.start()
             await service.start(width, height)
             await self._process_messages(websocket, service)
@@ -123,7 +142,7 @@ class WallServer(Server):
     async def _stop(self, service: _ViewerService) -> None:
         try:
             await asyncio.wait_for(service.stop(), STOP_GRACE_SECONDS)
-        except (asyncio.TimeoutError, OSError, RuntimeError):
+        except (TimeoutError, OSError, RuntimeError):
             await service.kill()
         await service.kill()  # stop() returns when its output ends; make sure the process is gone too
 
@@ -146,8 +165,9 @@ class WallServer(Server):
             self.port = int(server.sockets[0].getsockname()[1])
         if self.public_url.endswith(":0"):
             self.public_url = f"http://{self.host}:{self.port}"
-        sys.stderr.write(f"drconsole: serving the read-only dashboard on {self.public_url} "
-                         f"(listening on {self.host}:{self.port})\n")
+        sys.stderr.write(
+            f"drconsole: serving the read-only dashboard on {self.public_url} (listening on {self.host}:{self.port})\n"
+        )
         sys.stderr.flush()
         try:
             await stop.wait()

@@ -32,12 +32,33 @@ __all__ = ["serve"]
 
 # What a session imports anyway, measured (sys.modules after `drconsole tui|dashboard`): imported
 # once here, shared copy-on-write by every fork. A name here that no longer exists costs nothing.
-PRELOAD = ("console.app", "console.launch", "console.config", "console.cli_console", "console.demo",
-           "console.run_adapter", "console.triage_adapter", "console.screens.dashboard",
-           "console.screens.overview", "playbooks.fleet", "playbooks.fleet.local", "playbooks.fleet.http",
-           "playbooks.fleet.mixed", "playbooks.actions", "playbooks.probes", "playbooks.evidence",
-           "engines.backup", "engines.node", "textual.drivers.linux_driver", "textual.scrollbar",
-           "textual.layouts.horizontal", "textual.layouts.stream", "httpx", "psutil", "themes")
+PRELOAD = (
+    "console.app",
+    "console.launch",
+    "console.config",
+    "console.cli_console",
+    "console.demo",
+    "console.run_adapter",
+    "console.triage_adapter",
+    "console.screens.dashboard",
+    "console.screens.overview",
+    "playbooks.fleet",
+    "playbooks.fleet.local",
+    "playbooks.fleet.http",
+    "playbooks.fleet.mixed",
+    "playbooks.actions",
+    "playbooks.probes",
+    "playbooks.evidence",
+    "engines.backup",
+    "engines.node",
+    "textual.drivers.linux_driver",
+    "textual.scrollbar",
+    "textual.layouts.horizontal",
+    "textual.layouts.stream",
+    "httpx",
+    "psutil",
+    "themes",
+)
 for _name in PRELOAD:
     try:
         importlib.import_module(_name)

@@ -106,8 +106,10 @@ class AlertStrip(Widget):
             self.post_message(self.SilenceRequested(self.highlighted))
 
     def render(self) -> Content:
-        lines = [line("[b $status-warn]⚠ DEGRADED[/] $notice", notice=notice)
-                 for notice in self.notices[:self.max_lines - 1]]
+        lines = [
+            line("[b $status-warn]⚠ DEGRADED[/] $notice", notice=notice)
+            for notice in self.notices[: self.max_lines - 1]
+        ]
         alerts = self.alerts
         if not alerts:
             if self.quiet_note:
@@ -119,13 +121,21 @@ class AlertStrip(Widget):
         cursor = min(self.cursor, len(alerts) - 1)
         count = len(alerts) if len(alerts) <= room else max(1, room - 1)  # the last row counts the rest
         start = min(max(0, cursor - count + 1), len(alerts) - count)  # the cursor stays in view
-        shown = alerts[start:start + count]
+        shown = alerts[start : start + count]
         marked = self.has_focus
         for index, alert in enumerate(shown, start=start):
             mark = ("▶ " if index == cursor else "  ") if marked else ""
-            silence = " [dim](m: silence)[/dim]" if marked and index == cursor and alert.source == "alertmanager" else ""
-            lines.append(line(f"$mark{severity_markup(alert.severity)} [b]$node[/b] $message{silence}",
-                              mark=mark, node=alert.node, message=alert.message))
+            silence = (
+                " [dim](m: silence)[/dim]" if marked and index == cursor and alert.source == "alertmanager" else ""
+            )
+            lines.append(
+                line(
+                    f"$mark{severity_markup(alert.severity)} [b]$node[/b] $message{silence}",
+                    mark=mark,
+                    node=alert.node,
+                    message=alert.message,
+                )
+            )
         hidden = len(alerts) - len(shown)
         if hidden:
             lines.append(line(f"[dim]+{hidden} more alerts: see the Timeline (4)[/dim]"))

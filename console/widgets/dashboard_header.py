@@ -27,8 +27,14 @@ class DashboardHeader(Horizontal):
     snapshot: reactive[FleetSnapshot | None] = reactive(None)
     now: reactive[datetime | None] = reactive(None)
 
-    def __init__(self, *, tz: tzinfo | None = None, title: str = "drconsole", thresholds: Thresholds | None = None,
-                 id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tz: tzinfo | None = None,
+        title: str = "drconsole",
+        thresholds: Thresholds | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.tz = tz
         self.title = title
@@ -54,15 +60,25 @@ class DashboardHeader(Horizontal):
         if snapshot is None:
             tally.update(line("[b]$title[/b]\nwaiting for the first refresh", title=self.title))
             return
-        parts = [f"[b ${variable}]{symbol} {count} {word}[/]" for (symbol, word, variable), count
-                 in fleet_tally(snapshot, self.thresholds)]
+        parts = [
+            f"[b ${variable}]{symbol} {count} {word}[/]"
+            for (symbol, word, variable), count in fleet_tally(snapshot, self.thresholds)
+        ]
         zone = "UTC" if self.tz is None else str(self.tz)
-        tally.update(Content("\n").join([
-            line("[b]$title[/b] · $count nodes · read-only · times in $zone", title=self.title,
-                 count=str(len(snapshot.nodes)), zone=zone),
-            line("  ".join(parts)),
-            line("[dim]as of $at $zone[/dim]", at=clock_text(snapshot.taken_at, self.tz), zone=zone),
-        ]))
+        tally.update(
+            Content("\n").join(
+                [
+                    line(
+                        "[b]$title[/b] · $count nodes · read-only · times in $zone",
+                        title=self.title,
+                        count=str(len(snapshot.nodes)),
+                        zone=zone,
+                    ),
+                    line("  ".join(parts)),
+                    line("[dim]as of $at $zone[/dim]", at=clock_text(snapshot.taken_at, self.tz), zone=zone),
+                ]
+            )
+        )
 
     def on_mount(self) -> None:
         self.watch_now(self.now)

@@ -12,14 +12,25 @@ from console.widgets.text import line
 __all__ = ["DrillClock", "drill_line"]
 
 
-def drill_line(scenario: str, engine: str, elapsed: float, target_rto: float, target_rpo: float,
-               result: object | None, checking: bool = False) -> Content:
+def drill_line(
+    scenario: str,
+    engine: str,
+    elapsed: float,
+    target_rto: float,
+    target_rpo: float,
+    result: object | None,
+    checking: bool = False,
+) -> Content:
     """The clock running ("fault 42s ago"), or stopped with the measured RTO/RPO and the verdict."""
     if result is None:
         state = "[b $status-warn]◌ checking health…[/]" if checking else "[b $status-warn]◌ not recovered[/]"
-        return line(f"[b $status-crit]◉ DRILL[/] $scenario/$engine · [b]$elapsed[/b] since fault · RTO ≤ $rto · "
-                    f"{state}", scenario=scenario, engine=engine, elapsed=duration_text(elapsed),
-                    rto=f"{target_rto:g} s")
+        return line(
+            f"[b $status-crit]◉ DRILL[/] $scenario/$engine · [b]$elapsed[/b] since fault · RTO ≤ $rto · {state}",
+            scenario=scenario,
+            engine=engine,
+            elapsed=duration_text(elapsed),
+            rto=f"{target_rto:g} s",
+        )
     rto = getattr(result, "rto_seconds", None)
     lost = getattr(result, "lost_writes", 0)
     acked = getattr(result, "acked_writes", 0)
@@ -27,9 +38,16 @@ def drill_line(scenario: str, engine: str, elapsed: float, target_rto: float, ta
     passed = bool(getattr(result, "passed", False))
     verdict = "[b $status-ok]✔ PASS[/]" if passed else "[b $status-crit]✖ FAIL[/]"
     # The RPO target is on the Drill screen; this line keeps to 80 columns.
-    return line(f"{verdict} DRILL $scenario/$engine · RTO [b]$rto[/b] (≤ $target) · RPO [b]$rpo[/b], $lost/$acked lost",
-                scenario=scenario, engine=engine, rto=f"{rto:.1f} s" if rto is not None else "-",
-                target=f"{target_rto:g} s", rpo=f"{rpo:g} s", lost=lost, acked=acked)
+    return line(
+        f"{verdict} DRILL $scenario/$engine · RTO [b]$rto[/b] (≤ $target) · RPO [b]$rpo[/b], $lost/$acked lost",
+        scenario=scenario,
+        engine=engine,
+        rto=f"{rto:.1f} s" if rto is not None else "-",
+        target=f"{target_rto:g} s",
+        rpo=f"{rpo:g} s",
+        lost=lost,
+        acked=acked,
+    )
 
 
 class DrillClock(Widget):
@@ -60,8 +78,15 @@ class DrillClock(Widget):
         now = getattr(self.app, "now", None)
         # The app's clock (frozen in tests), like every other clock on screen; the measured RTO is monotonic.
         elapsed = (now - drill.fault_wall).total_seconds() if now is not None else drill.elapsed()
-        self.text = drill_line(scenario.name, drill.engine, elapsed, scenario.console_target_rto_seconds,
-                               scenario.target_rpo_seconds, result, bool(getattr(self.app, "drill_checking", False)))
+        self.text = drill_line(
+            scenario.name,
+            drill.engine,
+            elapsed,
+            scenario.console_target_rto_seconds,
+            scenario.target_rpo_seconds,
+            result,
+            bool(getattr(self.app, "drill_checking", False)),
+        )
 
     def render(self) -> Content:
         return self.text

@@ -41,17 +41,29 @@ __all__ = ["FleetTile", "TILE_TRENDS"]
 
 # The trends under a tile, most telling first: (metric, label, how the latest value reads).
 TILE_TRENDS: tuple[tuple[str, str], ...] = (
-    ("disk_ratio", "disk"), ("write_rate", "writes"), ("write_p95", "p95 wr"), ("lag_seconds", "lag"),
-    ("error_rate", "errors"), ("read_rate", "reads"), ("read_p95", "p95 rd"), ("memory_ratio", "memory"),
+    ("disk_ratio", "disk"),
+    ("write_rate", "writes"),
+    ("write_p95", "p95 wr"),
+    ("lag_seconds", "lag"),
+    ("error_rate", "errors"),
+    ("read_rate", "reads"),
+    ("read_p95", "p95 rd"),
+    ("memory_ratio", "memory"),
 )
 
 
 def _latest(metric: str, node: NodeSnapshot) -> float | None:
     performance, replication = node.performance, node.replication
-    return {"disk_ratio": node.disk.usage_ratio, "memory_ratio": node.memory.usage_ratio,
-            "write_rate": performance.write_ops_per_second, "read_rate": performance.read_ops_per_second,
-            "write_p95": performance.write_p95_ms, "read_p95": performance.read_p95_ms,
-            "error_rate": performance.error_rate_per_second, "lag_seconds": replication.lag_seconds}.get(metric)
+    return {
+        "disk_ratio": node.disk.usage_ratio,
+        "memory_ratio": node.memory.usage_ratio,
+        "write_rate": performance.write_ops_per_second,
+        "read_rate": performance.read_ops_per_second,
+        "write_p95": performance.write_p95_ms,
+        "read_p95": performance.read_p95_ms,
+        "error_rate": performance.error_rate_per_second,
+        "lag_seconds": replication.lag_seconds,
+    }.get(metric)
 
 
 def _value_text(metric: str, value: float | None) -> str:
@@ -103,11 +115,14 @@ class FleetTile(NodeLines):
 
     def _trend_lines(self, node: NodeSnapshot, width: int, room: int, standby: bool) -> list[Content]:
         """The trends under the figures, as many as fit, each as tall as the room allows (up to 4 rows)."""
-        trends = [(metric, label) for metric, label in TILE_TRENDS
-                  if (metric != "lag_seconds" or standby) and (node.reachable or self.trends.of(metric))]
+        trends = [
+            (metric, label)
+            for metric, label in TILE_TRENDS
+            if (metric != "lag_seconds" or standby) and (node.reachable or self.trends.of(metric))
+        ]
         if room < 3 or not trends:
             return []
-        shown = trends[:room - 1]
+        shown = trends[: room - 1]
         # Taller charts only once there is something to chart: empty rows would read as a flat zero.
         rows = max(1, min(4, (room - 1) // len(shown))) if any(self.trends.of(metric) for metric, _ in shown) else 1
         title = self.trends.window_text() + ("" if node.reachable else " before it went down")
@@ -126,8 +141,11 @@ class FleetTile(NodeLines):
             for index, row in enumerate(chart):
                 last = index == len(chart) - 1
                 left = line("[dim]$label[/dim]", label=(label if last else "").ljust(label_width)) + Content(row)
-                lines.append(spread(left, line("[b]$value[/b]", value=value.rjust(7)) if last else Content(""), width)
-                             if last else left)
+                lines.append(
+                    spread(left, line("[b]$value[/b]", value=value.rjust(7)) if last else Content(""), width)
+                    if last
+                    else left
+                )
         return lines
 
     def _status(self, node: NodeSnapshot, width: int, height: int) -> list[Content]:
@@ -135,8 +153,15 @@ class FleetTile(NodeLines):
         rows = big_rows(word)
         lines: list[Content] = []
         if rows is not None and big_width(word) + 4 <= width and height >= 8:
-            lines += [line(f"[b ${variable}]{symbol}[/]  [b ${variable}]$row[/]" if index == 1 else
-                           f"   [b ${variable}]$row[/]", row=row) for index, row in enumerate(rows)]
+            lines += [
+                line(
+                    f"[b ${variable}]{symbol}[/]  [b ${variable}]$row[/]"
+                    if index == 1
+                    else f"   [b ${variable}]$row[/]",
+                    row=row,
+                )
+                for index, row in enumerate(rows)
+            ]
         else:
             lines.append(line(f"[b ${variable}]{symbol} {word}[/]"))
         where = corruption_text(node, width)
@@ -163,26 +188,40 @@ class FleetTile(NodeLines):
             return None
         seconds = replication.lag_seconds
         state = "status-warn" if lagging_seconds(node, self.thresholds) is not None else "status-ok"
-        return line(f"lag [b ${state}]$seconds[/] · $records records · $bytes behind",
-                    seconds="—" if seconds is None else duration_text(seconds),
-                    records=count_text(replication.lag_records), bytes=bytes_text(replication.lag_bytes))
+        return line(
+            f"lag [b ${state}]$seconds[/] · $records records · $bytes behind",
+            seconds="—" if seconds is None else duration_text(seconds),
+            records=count_text(replication.lag_records),
+            bytes=bytes_text(replication.lag_bytes),
+        )
 
     def _disk(self, node: NodeSnapshot, width: int) -> Content:
         disk = node.disk
         crit = any(alert.rule == "disk-usage" for alert in node.alerts)
         state = "status-crit" if crit else "status-ok"
-        sizes = (f" {bytes_text(disk.volume_used_bytes)}/{bytes_text(disk.volume_total_bytes)}"
-                 if disk.volume_used_bytes is not None and disk.volume_total_bytes else "")
+        sizes = (
+            f" {bytes_text(disk.volume_used_bytes)}/{bytes_text(disk.volume_total_bytes)}"
+            if disk.volume_used_bytes is not None and disk.volume_total_bytes
+            else ""
+        )
         ttf = self.trends.time_to_full_seconds
         full = f" · full in ~{coarse_duration_text(ttf)}" if ttf is not None else ""
-        return line(f"disk [b ${state}]$percent[/] $bar$sizes$full", percent=percent_text(disk.usage_ratio),
-                    bar=bar(disk.usage_ratio, 10 if width >= 40 else 5), sizes=sizes, full=full)
+        return line(
+            f"disk [b ${state}]$percent[/] $bar$sizes$full",
+            percent=percent_text(disk.usage_ratio),
+            bar=bar(disk.usage_ratio, 10 if width >= 40 else 5),
+            sizes=sizes,
+            full=full,
+        )
 
     def _backup(self, node: NodeSnapshot) -> Content:
         backup = node.backup
         age = backup.age_seconds(self.now) if self.now else None
         if backup.last_backup_at is None or age is None:
             return line("backup [b $status-warn]▲ none[/] [dim]$why[/dim]", why=backup.error or "")
-        verified = {True: "[$status-ok]✔ verified[/]", False: "[$status-warn]▲ unverified[/]",
-                    None: "[$status-unknown]? unknown[/]"}[backup.verified]
+        verified = {
+            True: "[$status-ok]✔ verified[/]",
+            False: "[$status-warn]▲ unverified[/]",
+            None: "[$status-unknown]? unknown[/]",
+        }[backup.verified]
         return line(f"backup [b]$age[/b] ago {verified}", age=duration_text(age))

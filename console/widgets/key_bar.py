@@ -22,8 +22,17 @@ __all__ = ["KeyBar", "SHORT_LABELS"]
 
 # The label a binding gets when room is short (80 columns with a focused card and a drill running).
 SHORT_LABELS = {
-    "Overview": "Ovw", "Triage": "Tri", "Timeline": "Time", "Export report": "Export", "Check health": "Health",
-    "Trends": "Trnd", "Resume": "Resm", "Cancel": "Canc", "Silence": "Mute", "Close": "Close", "Drill": "Drl",
+    "Overview": "Ovw",
+    "Triage": "Tri",
+    "Timeline": "Time",
+    "Export report": "Export",
+    "Check health": "Health",
+    "Trends": "Trnd",
+    "Resume": "Resm",
+    "Cancel": "Canc",
+    "Silence": "Mute",
+    "Close": "Close",
+    "Drill": "Drl",
 }
 _KEEP = ("help", "quit")  # the actions that are never dropped
 
@@ -47,8 +56,13 @@ class KeyBar(Widget):
                 seen.add(id(binding))
                 shown.append(active)
         # What this screen offers first, then the app's keys, help and quit last.
-        shown.sort(key=lambda active: (active.node is self.app, active.binding.action in _KEEP,
-                                       active.binding.action == "quit"))
+        shown.sort(
+            key=lambda active: (
+                active.node is self.app,
+                active.binding.action in _KEEP,
+                active.binding.action == "quit",
+            )
+        )
         return shown
 
     def _part(self, active: ActiveBinding, short: bool) -> Content:
@@ -67,7 +81,7 @@ class KeyBar(Widget):
         others = [active for active in shown if active not in kept and active not in screens]
         palette = line("[b $accent]^p[/] palette") if self.app.ENABLE_COMMAND_PALETTE else Content("")
         keys = [self.app.get_key_display(active.binding) for active in screens]
-        screens_hint = (line("[b $accent]$keys[/] screens", keys=f"{keys[0]}-{keys[-1]}") if len(keys) > 1 else None)
+        screens_hint = line("[b $accent]$keys[/] screens", keys=f"{keys[0]}-{keys[-1]}") if len(keys) > 1 else None
 
         def build(short: bool, collapse: bool, with_palette: bool) -> tuple[Content, Content]:
             parts = [self._part(active, short) for active in others]

@@ -6,7 +6,6 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.reactive import var
 
 from console.format import (
     bar,
@@ -87,10 +86,19 @@ class NodeCard(NodeLines, can_focus=True):
         if not node.reachable:
             since = node.unreachable_since
             down_for = f" ({coarse_duration_text((now - since).total_seconds())})" if since and now else ""
-            lines.append(line(f"{health_markup(node.health)} unreachable since $since$for",
-                              since=clock_text(since, self.tz), **{"for": down_for}) if width >= 44 else
-                         line(f"{health_markup(node.health)} since $since$for",
-                              since=clock_text(since, self.tz), **{"for": down_for}))
+            lines.append(
+                line(
+                    f"{health_markup(node.health)} unreachable since $since$for",
+                    since=clock_text(since, self.tz),
+                    **{"for": down_for},
+                )
+                if width >= 44
+                else line(
+                    f"{health_markup(node.health)} since $since$for",
+                    since=clock_text(since, self.tz),
+                    **{"for": down_for},
+                )
+            )
             lines.append(line("[dim]$reason[/dim]", reason=node.health_reason))
             lines.append(self._role_line(node, width))
             lines.append(line("[dim]no figures while unreachable[/dim]"))
@@ -104,11 +112,22 @@ class NodeCard(NodeLines, can_focus=True):
         lines.append(self._backup_line(node, width))
         alerts = self._alert_lines(node, max(1, height - len(lines)))
         # What more room shows, most useful first; drawn in this order between the figures and the alerts.
-        extras = [found for found in (
-            self._performance_line(node, width), self._rates_line(node, width), self._reads_line(node, width),
-            self._errors_line(node, width), self._components_line(node),
-            line("[dim]$address$peers[/dim]", address=node.address or node.source,
-                 peers=f" · peers {', '.join(node.peers)}" if node.peers else "")) if found is not None]
+        extras = [
+            found
+            for found in (
+                self._performance_line(node, width),
+                self._rates_line(node, width),
+                self._reads_line(node, width),
+                self._errors_line(node, width),
+                self._components_line(node),
+                line(
+                    "[dim]$address$peers[/dim]",
+                    address=node.address or node.source,
+                    peers=f" · peers {', '.join(node.peers)}" if node.peers else "",
+                ),
+            )
+            if found is not None
+        ]
         room = max(0, height - len(lines) - len(alerts))
         return lines + extras[:room] + alerts
 
@@ -118,15 +137,19 @@ class NodeCard(NodeLines, can_focus=True):
         if not where:
             behind = lagging_seconds(node, self.thresholds)
             if behind is not None:
-                return line(f"{health_markup(shown_health(node, self.thresholds))} $behind behind $upstream",
-                            behind=duration_text(behind), upstream=self.upstream or "its primary")
+                return line(
+                    f"{health_markup(shown_health(node, self.thresholds))} $behind behind $upstream",
+                    behind=duration_text(behind),
+                    upstream=self.upstream or "its primary",
+                )
             return line(f"{health_markup(node.health)} $reason", reason=node.health_reason)
         found = node.corruption
         assert found is not None
         detail = found.detail.removeprefix(f"{found.file}: ")
         how = f" · {found.found_by}: {detail}" if found.found_by else f" · {detail}"
         return line(f"{health_markup(node.health)} $where[dim]$how[/dim]", where=where, how=how).truncate(
-            width, ellipsis=True)
+            width, ellipsis=True
+        )
 
     def _spark(self, metric: str, width: int) -> str:
         return sparkline(self.trends.of(metric), self._spark_width(width))
@@ -137,29 +160,46 @@ class NodeCard(NodeLines, can_focus=True):
         def ms(value: float | None) -> str:
             return "—" if value is None else f"{value:.0f}ms"
 
-        return spread(line("p95  write $write · read $read", write=ms(performance.write_p95_ms),
-                           read=ms(performance.read_p95_ms)), self._spark("write_p95", width), width)
+        return spread(
+            line(
+                "p95  write $write · read $read", write=ms(performance.write_p95_ms), read=ms(performance.read_p95_ms)
+            ),
+            self._spark("write_p95", width),
+            width,
+        )
 
     def _rates_line(self, node: NodeSnapshot, width: int) -> Content | None:
         performance = node.performance
         if performance.write_ops_per_second is None and performance.read_ops_per_second is None:
             return None  # a source that does not count requests (a data dir read locally)
-        return spread(line("ops  $writes writes/s", writes=rate_text(performance.write_ops_per_second)),
-                      self._spark("write_rate", width), width)
+        return spread(
+            line("ops  $writes writes/s", writes=rate_text(performance.write_ops_per_second)),
+            self._spark("write_rate", width),
+            width,
+        )
 
     def _reads_line(self, node: NodeSnapshot, width: int) -> Content | None:
         if node.performance.read_ops_per_second is None and not self.trends.of("read_rate"):
             return None
-        return spread(line("     $reads reads/s", reads=rate_text(node.performance.read_ops_per_second)),
-                      self._spark("read_rate", width), width)
+        return spread(
+            line("     $reads reads/s", reads=rate_text(node.performance.read_ops_per_second)),
+            self._spark("read_rate", width),
+            width,
+        )
 
     def _errors_line(self, node: NodeSnapshot, width: int) -> Content:
         errors = node.performance.error_rate_per_second
         state = "status-warn" if node_alert(node, "error-rate") else "status-ok"
         total = node.performance.errors_total
-        return spread(line(f"err  [${state}]$rate/s[/]$total", rate="—" if errors is None else f"{errors:.2f}",
-                           total="" if total is None else f" · {total:,.0f} since start"),
-                      self._spark("error_rate", width), width)
+        return spread(
+            line(
+                f"err  [${state}]$rate/s[/]$total",
+                rate="—" if errors is None else f"{errors:.2f}",
+                total="" if total is None else f" · {total:,.0f} since start",
+            ),
+            self._spark("error_rate", width),
+            width,
+        )
 
     def _role_line(self, node: NodeSnapshot, width: int) -> Content:
         role = node.role
@@ -175,11 +215,18 @@ class NodeCard(NodeLines, can_focus=True):
         ratio = disk.usage_ratio
         state = "status-crit" if node_alert(node, "disk-usage") else "status-ok"
         # Sizes only when the source knows them (Prometheus has the ratio alone): never "—/—".
-        used = (f" {bytes_text(disk.volume_used_bytes)}/{bytes_text(disk.volume_total_bytes)}"
-                if disk.volume_used_bytes is not None and disk.volume_total_bytes else "")
+        used = (
+            f" {bytes_text(disk.volume_used_bytes)}/{bytes_text(disk.volume_total_bytes)}"
+            if disk.volume_used_bytes is not None and disk.volume_total_bytes
+            else ""
+        )
         wide = width >= 44
-        left = line(f"disk [${state}]$bar[/] $percent$used", bar=bar(ratio, 10 if wide else 6),
-                    percent=percent_text(ratio), used=used)
+        left = line(
+            f"disk [${state}]$bar[/] $percent$used",
+            bar=bar(ratio, 10 if wide else 6),
+            percent=percent_text(ratio),
+            used=used,
+        )
         ttf = self.trends.time_to_full_seconds
         if ttf is not None:
             left += line(" [dim]full in ~$ttf[/dim]" if wide else " [dim]~$ttf[/dim]", ttf=coarse_duration_text(ttf))
@@ -192,22 +239,32 @@ class NodeCard(NodeLines, can_focus=True):
 
     def _components_line(self, node: NodeSnapshot) -> Content:
         parts = node.disk.components
-        return line("[dim]wal $wal · store $store · snap $snap · bkp $bkp · quar $quar[/dim]",
-                    wal=bytes_text(parts.wal_bytes), store=bytes_text(parts.store_bytes),
-                    snap=bytes_text(parts.snapshots_bytes), bkp=bytes_text(parts.backups_bytes),
-                    quar=bytes_text(parts.quarantine_bytes))
+        return line(
+            "[dim]wal $wal · store $store · snap $snap · bkp $bkp · quar $quar[/dim]",
+            wal=bytes_text(parts.wal_bytes),
+            store=bytes_text(parts.store_bytes),
+            snap=bytes_text(parts.snapshots_bytes),
+            bkp=bytes_text(parts.backups_bytes),
+            quar=bytes_text(parts.quarantine_bytes),
+        )
 
     def _memory_line(self, node: NodeSnapshot, width: int) -> Content:
         memory = node.memory
         state = "status-crit" if node_alert(node, "memory-usage") else "status-ok"
         cache = memory.cache_bytes if memory.cache_bytes is not None else memory.memtable_bytes
         if width >= 44:
-            left = line(f"mem  [${state}]$percent[/] host · rss $rss · cache $cache",
-                        percent=percent_text(memory.usage_ratio), rss=bytes_text(memory.node_rss_bytes),
-                        cache=bytes_text(cache))
+            left = line(
+                f"mem  [${state}]$percent[/] host · rss $rss · cache $cache",
+                percent=percent_text(memory.usage_ratio),
+                rss=bytes_text(memory.node_rss_bytes),
+                cache=bytes_text(cache),
+            )
         else:
-            left = line(f"mem  [${state}]$percent[/] · rss $rss", percent=percent_text(memory.usage_ratio),
-                        rss=bytes_text(memory.node_rss_bytes))
+            left = line(
+                f"mem  [${state}]$percent[/] · rss $rss",
+                percent=percent_text(memory.usage_ratio),
+                rss=bytes_text(memory.node_rss_bytes),
+            )
         return spread(left, self._spark("memory_ratio", width), width)
 
     def _replication_line(self, node: NodeSnapshot, width: int) -> Content:
@@ -219,9 +276,12 @@ class NodeCard(NodeLines, can_focus=True):
             standbys = f"serves {', '.join(replication.standbys)}" if replication.standbys else "no upstream"
             return line(f"repl [dim]{node.role}, $standbys[/dim]", standbys=standbys)
         lag_state = "status-warn" if lagging_seconds(node, self.thresholds) is not None else "status-ok"
-        left = line(f"lag  [${lag_state}]$records rec · $bytes · $seconds[/]",
-                    records=count_text(replication.lag_records), bytes=bytes_text(replication.lag_bytes),
-                    seconds="—" if replication.lag_seconds is None else f"{replication.lag_seconds:.0f}s")
+        left = line(
+            f"lag  [${lag_state}]$records rec · $bytes · $seconds[/]",
+            records=count_text(replication.lag_records),
+            bytes=bytes_text(replication.lag_bytes),
+            seconds="—" if replication.lag_seconds is None else f"{replication.lag_seconds:.0f}s",
+        )
         return spread(left, self._spark("lag_seconds", width), width)
 
     def _backup_line(self, node: NodeSnapshot, width: int) -> Content:
@@ -231,8 +291,11 @@ class NodeCard(NodeLines, can_focus=True):
             reason = backup.error or "no backup repository configured"
             return line(f"bkp  [$status-warn]▲ NONE[/] [dim]$reason[/dim]{wal}", reason=reason)
         age = duration_text(backup.age_seconds(self.now)) if self.now else "—"
-        verified = {True: "[$status-ok]✔ verified[/]", False: "[$status-warn]▲ unverified[/]",
-                    None: "[$status-unknown]? unknown[/]"}[backup.verified]
+        verified = {
+            True: "[$status-ok]✔ verified[/]",
+            False: "[$status-warn]▲ unverified[/]",
+            None: "[$status-unknown]? unknown[/]",
+        }[backup.verified]
         return line(f"bkp  $age ago {verified}{wal}", age=age)
 
     @staticmethod

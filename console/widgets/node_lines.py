@@ -47,8 +47,15 @@ class NodeLines(Widget):
     trends: var[Trends] = var(Trends)
     upstream: var[str | None] = var(None)
 
-    def __init__(self, node_name: str, *, tz: tzinfo | None = None, thresholds: Thresholds | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        node_name: str,
+        *,
+        tz: tzinfo | None = None,
+        thresholds: Thresholds | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.node_name = node_name
         self.tz = tz
@@ -71,8 +78,7 @@ class NodeLines(Widget):
                 self._title_shown = self.border_title = title
             for health in Health:
                 self.set_class(node.health == health, f"-{health.value}")
-            self.set_class(node.health == Health.OK and lagging_seconds(node, self.thresholds) is not None,
-                           "-lagging")
+            self.set_class(node.health == Health.OK and lagging_seconds(node, self.thresholds) is not None, "-lagging")
         self._schedule()
 
     def watch_now(self) -> None:

@@ -29,7 +29,7 @@ class RunLog(RichLog):
             self.clear()
             self._written = 0
         self._lines = lines
-        for entry in lines[self._written:]:
+        for entry in lines[self._written :]:
             self.write(self._text(entry))
         self._written = len(lines)
 
@@ -46,8 +46,15 @@ class RunLog(RichLog):
             self._written = 0
             self.call_after_refresh(self.show, self._lines)
 
-    def write(self, content: object, width: int | None = None, expand: bool = False, shrink: bool = True,
-              scroll_end: bool | None = None, animate: bool = False) -> RunLog:
+    def write(
+        self,
+        content: object,
+        width: int | None = None,
+        expand: bool = False,
+        shrink: bool = True,
+        scroll_end: bool | None = None,
+        animate: bool = False,
+    ) -> RunLog:
         # Wrapped to the pane as it is now (its size less border, padding and scrollbar), not to the
         # width the log had before a resize: RichLog measures the content region, which lags one
         # layout behind. Wider than the content region, a line was cut at the right edge.

@@ -20,5 +20,7 @@ class SplitBrainBanner(Widget):
         self.display = bool(nodes)
 
     def render(self) -> Content:
-        return line("[b]✖ SPLIT BRAIN[/b]: $names are primaries in the same epoch; fence one before any write",
-                    names=" and ".join(self.nodes))
+        return line(
+            "[b]✖ SPLIT BRAIN[/b]: $names are primaries in the same epoch; fence one before any write",
+            names=" and ".join(self.nodes),
+        )

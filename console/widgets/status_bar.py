@@ -33,8 +33,15 @@ class StatusBar(Widget):
     show_tally: var[bool] = var(True)  # the dashboard's header has the tally in large type
     text: reactive[Content] = reactive(Content(""))
 
-    def __init__(self, *, tz: tzinfo | None = None, thresholds: Thresholds | None = None, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tz: tzinfo | None = None,
+        thresholds: Thresholds | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.tz = tz
         self.thresholds = thresholds or Thresholds()
@@ -65,28 +72,43 @@ class StatusBar(Widget):
         return self.text
 
     def _compose_text(self) -> Content:
-        left = line("[b]drconsole[/b] · $screen" + (" · [b $status-warn]$mode[/]" if self.mode else ""),
-                    screen=self.screen_name, mode=self.mode)
+        left = line(
+            "[b]drconsole[/b] · $screen" + (" · [b $status-warn]$mode[/]" if self.mode else ""),
+            screen=self.screen_name,
+            mode=self.mode,
+        )
         parts: list[Content] = []
         width = self.content_size.width or 80
         snapshot = self.snapshot
         if snapshot is not None and self.show_tally:
             # A symbol per state; "lag" beside LAGGING's, which shares DEGRADED's warning triangle.
-            tallies = [f"[${variable}]{count}{symbol}{'lag' if (symbol, word, variable) == LAGGING_STYLE else ''}[/]"
-                       for (symbol, word, variable), count in fleet_tally(snapshot, self.thresholds)]
+            tallies = [
+                f"[${variable}]{count}{symbol}{'lag' if (symbol, word, variable) == LAGGING_STYLE else ''}[/]"
+                for (symbol, word, variable), count in fleet_tally(snapshot, self.thresholds)
+            ]
             prefix = f"{len(snapshot.nodes)} nodes " if width >= 100 else ""
             parts.append(line(prefix + " ".join(tallies)))
         incident, now = self.incident, self.now
         if incident is not None and now is not None:
             elapsed, target, state = self.rto_clock(incident, now.timestamp())
-            verdict = {"restored late": "[$status-warn]✔ restored late[/]", "restored": "[$status-ok]✔ restored[/]",
-                       "closed": "■ closed", "on time": "[$status-ok]✔ on time[/]"}.get(state,
-                                                                                      "[b $status-crit]✖ OVER[/]")
+            verdict = {
+                "restored late": "[$status-warn]✔ restored late[/]",
+                "restored": "[$status-ok]✔ restored[/]",
+                "closed": "■ closed",
+                "on time": "[$status-ok]✔ on time[/]",
+            }.get(state, "[b $status-crit]✖ OVER[/]")
             if state in ("restored", "restored late") and incident.lost():
                 verdict += " [b $status-crit]⚠ data lost[/]"  # the service is back, not all of its data
             name = "$id " if width >= 100 else ""  # the id is on the Timeline when the bar is narrow
-            parts.append(line(f"[b]$severity[/b] {name}RTO $elapsed/$target {verdict}", severity=incident.severity,
-                              id=incident.id, elapsed=duration_text(elapsed), target=duration_text(target)))
+            parts.append(
+                line(
+                    f"[b]$severity[/b] {name}RTO $elapsed/$target {verdict}",
+                    severity=incident.severity,
+                    id=incident.id,
+                    elapsed=duration_text(elapsed),
+                    target=duration_text(target),
+                )
+            )
         # Seconds only while an incident's clock runs: an idle board then changes once a minute.
         if now is not None:
             clock = clock_text(now, self.tz)

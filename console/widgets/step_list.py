@@ -31,6 +31,7 @@ class StepList(Widget):
         for index, step in enumerate(self.steps, start=1):
             symbol, word, variable = step_word(self.statuses.get(step.id, "planned"))
             danger = " [b $status-warn]⚠[/]" if step.destructive else ""
-            lines.append(line(f"[${variable}]{symbol} {word:<8}[/] {index:>2}. $title{danger}",
-                              title=step.summary or step.id))
+            lines.append(
+                line(f"[${variable}]{symbol} {word:<8}[/] {index:>2}. $title{danger}", title=step.summary or step.id)
+            )
         return Content("\n").join(lines)

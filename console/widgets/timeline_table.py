@@ -14,12 +14,29 @@ from playbooks.incident_model import IncidentEvent
 __all__ = ["TimelineTable", "KIND_SYMBOL"]
 
 # An event kind (playbooks.incident_model.KINDS) as a symbol and a word: never colour alone.
-KIND_SYMBOL = {"alert": "✖ alert", "alert_cleared": "✔ cleared", "opened": "● opened", "severity": "▲ severity",
-               "triage": "? triage", "answer": "✔ answer", "override": "✎ override", "answer_undone": "↶ undone",
-               "playbook_chosen": "▶ playbook", "run_started": "▶ run", "step": "· step",
-               "confirmation": "✔ confirmed", "run_finished": "■ run", "run": "■ run", "verified": "✔ restored",
-               "closed": "■ closed", "export": "⇩ export", "note": "✎ note", "source": "! source",
-               "drill": "⏱ drill", "silence": "◌ silence"}
+KIND_SYMBOL = {
+    "alert": "✖ alert",
+    "alert_cleared": "✔ cleared",
+    "opened": "● opened",
+    "severity": "▲ severity",
+    "triage": "? triage",
+    "answer": "✔ answer",
+    "override": "✎ override",
+    "answer_undone": "↶ undone",
+    "playbook_chosen": "▶ playbook",
+    "run_started": "▶ run",
+    "step": "· step",
+    "confirmation": "✔ confirmed",
+    "run_finished": "■ run",
+    "run": "■ run",
+    "verified": "✔ restored",
+    "closed": "■ closed",
+    "export": "⇩ export",
+    "note": "✎ note",
+    "source": "! source",
+    "drill": "⏱ drill",
+    "silence": "◌ silence",
+}
 
 
 class TimelineTable(DataTable[Text]):
@@ -42,8 +59,12 @@ class TimelineTable(DataTable[Text]):
             count = 0
         for event in events[count:]:
             # Text, not str: a DataTable parses str cells as markup, and event text is data.
-            self.add_row(Text(clock_text(event.at, self.tz)), Text(KIND_SYMBOL.get(event.kind, event.kind)),
-                         Text(event.node or ""), Text(event.message))
+            self.add_row(
+                Text(clock_text(event.at, self.tz)),
+                Text(KIND_SYMBOL.get(event.kind, event.kind)),
+                Text(event.node or ""),
+                Text(event.message),
+            )
         if len(events) > count:
             self.move_cursor(row=len(events) - 1)
         self.shown = list(events)

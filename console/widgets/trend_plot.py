@@ -27,8 +27,16 @@ __all__ = ["TrendPlot", "plot_lines"]
 _LEVELS = "▁▂▃▄▅▆▇█"
 
 
-def plot_lines(points: Sequence[tuple[float, float]], *, end: float, span_seconds: float, width: int, rows: int,
-               label: Callable[[float], str], floor: float | None = 0.0) -> list[str]:
+def plot_lines(
+    points: Sequence[tuple[float, float]],
+    *,
+    end: float,
+    span_seconds: float,
+    width: int,
+    rows: int,
+    label: Callable[[float], str],
+    floor: float | None = 0.0,
+) -> list[str]:
     """The plot as plain lines: ``rows`` of bars with the scale, the axis, the time labels."""
     scale_width = 7
     plot_width = max(4, width - scale_width - 2)
@@ -54,8 +62,10 @@ def plot_lines(points: Sequence[tuple[float, float]], *, end: float, span_second
     lines = []
     for row in range(rows - 1, -1, -1):
         base = row * 8
-        cells = "".join(" " if height is None or height <= base
-                        else ("█" if height >= base + 8 else _LEVELS[height - base - 1]) for height in heights)
+        cells = "".join(
+            " " if height is None or height <= base else ("█" if height >= base + 8 else _LEVELS[height - base - 1])
+            for height in heights
+        )
         scale = label(high) if row == rows - 1 else (label(low) if row == 0 else "")
         tick = "┤" if scale else "│"
         lines.append(f"{scale:>{scale_width}} {tick}{cells}")
@@ -65,8 +75,8 @@ def plot_lines(points: Sequence[tuple[float, float]], *, end: float, span_second
         text = f"-{duration_text(span_seconds * (1 - fraction))}"
         at = int(fraction * plot_width)
         if at + len(text) <= plot_width - 4:
-            marks[at:at + len(text)] = list(text)
-    marks[plot_width - 3:] = list("now")
+            marks[at : at + len(text)] = list(text)
+    marks[plot_width - 3 :] = list("now")
     lines.append(" " * (scale_width + 2) + "".join(marks))
     return lines
 
@@ -85,8 +95,15 @@ class TrendPlot(Widget):
     end: reactive[float] = reactive(0.0)
     current: reactive[str] = reactive("—")
 
-    def __init__(self, title: str, label: Callable[[float], str], *, span_seconds: float,
-                 floor: float | None = 0.0, id: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        label: Callable[[float], str],
+        *,
+        span_seconds: float,
+        floor: float | None = 0.0,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.title = title
         self.label = label
@@ -97,11 +114,23 @@ class TrendPlot(Widget):
         width = max(20, self.content_size.width)
         rows = max(1, self.content_size.height - 3)
         values = [value for _at, value in self.points]
-        summary = (f"now {self.current} · low {self.label(min(values))} · high {self.label(max(values))}"
-                   if values else f"now {self.current} · no points yet")
+        summary = (
+            f"now {self.current} · low {self.label(min(values))} · high {self.label(max(values))}"
+            if values
+            else f"now {self.current} · no points yet"
+        )
         head = line("[b]$title[/b]", title=self.title)
         room = width - head.cell_length - 1
-        head += Content(" " * max(1, room - len(summary))) + line("[dim]$summary[/dim]", summary=summary[:max(0, room)])
-        body = plot_lines(self.points, end=self.end, span_seconds=self.span_seconds, width=width, rows=rows,
-                          label=self.label, floor=self.floor)
+        head += Content(" " * max(1, room - len(summary))) + line(
+            "[dim]$summary[/dim]", summary=summary[: max(0, room)]
+        )
+        body = plot_lines(
+            self.points,
+            end=self.end,
+            span_seconds=self.span_seconds,
+            width=width,
+            rows=rows,
+            label=self.label,
+            floor=self.floor,
+        )
         return Content("\n").join([head, *(Content(text) for text in body)])

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engines.backup.archive import ArchivedSegment, WalArchive, attach_archiver
     from engines.backup.create import BackupResult, create_backup
-    from engines.backup.errors import ArchiveConflictError, BackupCorruptionError, BackupNotFoundError, RecoveryTargetError, RepositoryError, RestoreRefusedError, SourceLockedError
+    from engines.backup.errors import (
+        ArchiveConflictError,
+        BackupCorruptionError,
+        BackupNotFoundError,
+        RecoveryTargetError,
+        RepositoryError,
+        RestoreRefusedError,
+        SourceLockedError,
+    )
     from engines.backup.listing import BackupAges, BackupListing, backup_ages, list_backups
     from engines.backup.metadata import BackupMetadata, iso_utc, parse_iso_utc
     from engines.backup.progress import ProgressEvent

@@ -29,17 +29,24 @@ from pathlib import Path
 from typing import Any
 
 from engines.backup.checksums import SUMS_NAME, format_sums, sha256_file
+from engines.backup.copies import copies_of, sync_copies
 from engines.backup.errors import ArchiveConflictError, BackupCorruptionError, RepositoryError
 from engines.backup.metadata import iso_utc, now_ns
-from engines.backup.copies import copies_of, sync_copies
 from engines.backup.mirror import working_copy
 from engines.backup.repository import Repository
 from engines.errors import WalCorruptionError, map_os_error
 from engines.fsutil import atomic_write_bytes, atomic_write_text, fsync_dir
 from engines.wal import RecoveryMode, WalReader, list_segments
 
-__all__ = ["MANIFEST_NAME", "ArchivedSegment", "WalArchive", "attach_archiver", "archive_into", "observe_into",
-           "summarize_segment"]
+__all__ = [
+    "MANIFEST_NAME",
+    "ArchivedSegment",
+    "WalArchive",
+    "attach_archiver",
+    "archive_into",
+    "observe_into",
+    "summarize_segment",
+]
 
 MANIFEST_NAME = "manifest.json"
 OBSERVED_NAME = "observed.json"
@@ -96,8 +103,17 @@ def summarize_segment(path: Path, sha256: str) -> ArchivedSegment:
             problem = f"{exc.reason} at offset {exc.offset}"
     if first is not None and first != first_lsn:
         problem = problem or f"first record has LSN {first}, the file name says {first_lsn}"
-    return ArchivedSegment(path.name, sha256, path.stat().st_size, first if first is not None else first_lsn,
-                           last, first_time, last_time, count, problem)
+    return ArchivedSegment(
+        path.name,
+        sha256,
+        path.stat().st_size,
+        first if first is not None else first_lsn,
+        last,
+        first_time,
+        last_time,
+        count,
+        problem,
+    )
 
 
 class WalArchive:
@@ -123,9 +139,11 @@ class WalArchive:
         except OSError as exc:
             raise map_os_error(exc, f"reading {path}") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise BackupCorruptionError(f"WAL archive manifest {path} is damaged: {exc}", file=str(path),
-                                        hint="the segments themselves are intact if their "
-                                             "SHA256SUMS checks; re-list them with `backup verify`") from exc
+            raise BackupCorruptionError(
+                f"WAL archive manifest {path} is damaged: {exc}",
+                file=str(path),
+                hint="the segments themselves are intact if their SHA256SUMS checks; re-list them with `backup verify`",
+            ) from exc
 
     def segments(self, *, present: bool = False) -> list[ArchivedSegment]:
         """The listed segments, by first LSN (``present``: only those whose file exists)."""
@@ -179,8 +197,12 @@ class WalArchive:
             info = source.stat()
             identity = f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}"
             listed = self.manifest().get(source.name)
-            if (listed is not None and listed.source_id == identity and listed.size == info.st_size
-                    and (self.path / source.name).exists()):
+            if (
+                listed is not None
+                and listed.source_id == identity
+                and listed.size == info.st_size
+                and (self.path / source.name).exists()
+            ):
                 return None  # this very file, unchanged since it was archived
             data = source.read_bytes()
         except OSError as exc:
@@ -216,13 +238,16 @@ class WalArchive:
                 f"wal-archive already holds a different {name} (sha256 {listed.sha256[:12]}..., "
                 f"{listed.size} bytes; this one: {digest[:12]}..., {len(data)} bytes)",
                 hint="this data dir's history diverged from the archive (restored to an earlier "
-                     "point?): archive it into a new repository")
+                "point?): archive it into a new repository",
+            )
         if target.exists():
             # Renamed in by a run that crashed before listing it: list it if it is this segment.
             on_disk = sha256_file(target)
             if on_disk != digest:
-                raise ArchiveConflictError(f"wal-archive holds an unlisted, different {name}",
-                                           hint="run `drconsole backup verify` on the repository")
+                raise ArchiveConflictError(
+                    f"wal-archive holds an unlisted, different {name}",
+                    hint="run `drconsole backup verify` on the repository",
+                )
         return False
 
     def _check_overlap(self, summary: ArchivedSegment, manifest: dict[str, ArchivedSegment]) -> None:
@@ -238,7 +263,8 @@ class WalArchive:
                     f"segment {summary.name} (LSN {span[0]}..{span[1]}) overlaps archived {other.name} "
                     f"(LSN {other_span[0]}..{other_span[1]}) with other writes",
                     hint="this data dir's history diverged from the archive (restored to an earlier "
-                         "point?): archive it into a new repository")
+                    "point?): archive it into a new repository",
+                )
 
     def _copy_in(self, target: Path, data: bytes) -> None:
         atomic_write_bytes(target, data)  # temp + fsync + rename + dir fsync; partial temp removed
@@ -259,8 +285,9 @@ class WalArchive:
         previous = self.observation()
         if previous is not None and previous[0] >= at_ns:
             return
-        atomic_write_text(self.path / OBSERVED_NAME,
-                          json.dumps({"at_ns": at_ns, "at": iso_utc(at_ns), "lsn": lsn}) + "\n")
+        atomic_write_text(
+            self.path / OBSERVED_NAME, json.dumps({"at_ns": at_ns, "at": iso_utc(at_ns), "lsn": lsn}) + "\n"
+        )
 
     def observation(self) -> tuple[int, int] | None:
         """The newest ``(at_ns, lsn)`` observation, or None."""
@@ -292,7 +319,9 @@ def attach_archiver(engine: Any, repo_path: str | Path) -> WalArchive:
         repo = Repository.create(local)
         archive = WalArchive(repo)
         sealed, _last = engine.sealed_segments()
-        engine.record_archive(repo.location, [segment.path.name for segment in sealed] if not repo.full_backups() else [])
+        engine.record_archive(
+            repo.location, [segment.path.name for segment in sealed] if not repo.full_backups() else []
+        )
     return archive
 
 
@@ -304,8 +333,10 @@ def archive_into(repo_path: str | Path, segment: Path) -> ArchivedSegment | None
         copies = copies_of(repo.marker(), repo.location)
     for outcome in sync_copies(repo.location, copies):  # the segment is archived once it is in every copy
         if outcome.error is not None:
-            raise RepositoryError(f"copying the WAL archive to {outcome.repo} failed: {outcome.error}",
-                                  hint="the segment stays in the data dir until every copy has it")
+            raise RepositoryError(
+                f"copying the WAL archive to {outcome.repo} failed: {outcome.error}",
+                hint="the segment stays in the data dir until every copy has it",
+            )
     return archived
 
 

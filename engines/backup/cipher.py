@@ -54,8 +54,10 @@ class EncryptionKey:
         try:
             raw = Path(path).read_bytes()
         except OSError as exc:
-            raise InvalidArgumentError(f"cannot read the encryption key {path}: {exc.strerror}",
-                                       hint="make one with: head -c 32 /dev/urandom > KEY && chmod 600 KEY") from exc
+            raise InvalidArgumentError(
+                f"cannot read the encryption key {path}: {exc.strerror}",
+                hint="make one with: head -c 32 /dev/urandom > KEY && chmod 600 KEY",
+            ) from exc
         text = raw.strip()
         if len(raw) == 32:
             return cls(raw)
@@ -64,8 +66,10 @@ class EncryptionKey:
                 return cls(bytes.fromhex(text.decode("ascii")))
             except ValueError:
                 pass
-        raise InvalidArgumentError(f"{path} is not an encryption key: {len(raw)} bytes, want 32 (or 64 hex digits)",
-                                   hint="make one with: head -c 32 /dev/urandom > KEY && chmod 600 KEY")
+        raise InvalidArgumentError(
+            f"{path} is not an encryption key: {len(raw)} bytes, want 32 (or 64 hex digits)",
+            hint="make one with: head -c 32 /dev/urandom > KEY && chmod 600 KEY",
+        )
 
     def encrypt_chunk(self, nonce: bytes, data: bytes, aad: bytes) -> bytes:
         return self._aead.encrypt(nonce, data, aad)
@@ -119,8 +123,10 @@ def decrypt_file(source: Path, target: Path, key: EncryptionKey, *, name: str | 
             try:
                 out.write(key.decrypt_chunk(prefix + counter, chunk, header + counter + bytes([last])))
             except InvalidTag:
-                raise BackupCorruptionError(f"{label}: chunk {number} fails authentication (damaged, cut short, "
-                                            "or encrypted with another key)", file=label) from None
+                raise BackupCorruptionError(
+                    f"{label}: chunk {number} fails authentication (damaged, cut short, or encrypted with another key)",
+                    file=label,
+                ) from None
             if last:
                 return
             chunk, number = following, number + 1

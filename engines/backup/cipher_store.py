@@ -47,8 +47,9 @@ class CipherStore:
 
     def _need_key(self, path: str) -> EncryptionKey:
         if self.key is None:
-            raise EncryptionKeyError(f"{self.description}: {path} is encrypted",
-                                     hint="give the repository's key with --encrypt-key FILE")
+            raise EncryptionKeyError(
+                f"{self.description}: {path} is encrypted", hint="give the repository's key with --encrypt-key FILE"
+            )
         return self.key
 
     def _temp(self, name: str) -> Path:
@@ -60,8 +61,8 @@ class CipherStore:
     def files(self, under: str = "") -> list[StoredFile]:
         shown = []
         for item in self.inner.files(under):
-            if item.path.endswith(SUFFIX) and bulk_kind(item.path[:-len(SUFFIX)]):
-                plain = item.path[:-len(SUFFIX)]
+            if item.path.endswith(SUFFIX) and bulk_kind(item.path[: -len(SUFFIX)]):
+                plain = item.path[: -len(SUFFIX)]
                 self._sealed.add(plain)
                 shown.append(StoredFile(plain, item.size))
             else:
@@ -108,8 +109,9 @@ class CipherStore:
         if stored is not None:
             if stored == sha256_file(local):
                 return
-            raise ArchiveConflictError(f"{self.description} already holds a different {path}",
-                                       hint="a backup file is never overwritten")
+            raise ArchiveConflictError(
+                f"{self.description} already holds a different {path}", hint="a backup file is never overwritten"
+            )
         sealed = self._sealed_copy(local, path)
         try:
             self.inner.put(sealed, path + SUFFIX)

@@ -73,13 +73,17 @@ def sync_copy(source: str, target: str) -> int:
         with tempfile.TemporaryDirectory(prefix="drconsole-copy-") as scratch:
             folder = Path(scratch)
             copy_dirs = {name for name in map(backup_dir, have) if name is not None}
-            new_dirs = sorted({name for name in (backup_dir(item.path) for item in wanted) if name is not None}
-                              - copy_dirs)
+            new_dirs = sorted(
+                {name for name in (backup_dir(item.path) for item in wanted) if name is not None} - copy_dirs
+            )
             loose = [item for item in wanted if backup_dir(item.path) is None]
             for item in sorted(loose, key=lambda item: (_bulk(item.path) is None, item.path)):
                 local = folder / "files" / item.path
-                if item.path in have and (_bulk(item.path) or have[item.path].size == item.size
-                                          and copy.sha256(item.path) == origin.sha256(item.path)):
+                if item.path in have and (
+                    _bulk(item.path)
+                    or have[item.path].size == item.size
+                    and copy.sha256(item.path) == origin.sha256(item.path)
+                ):
                     continue
                 origin.fetch(item.path, local)
                 if item.path in have:
@@ -100,7 +104,7 @@ def sync_copy(source: str, target: str) -> int:
 
 def _bulk(path: str) -> str | None:
     """``bulk_kind`` of a file as stored (``.enc``: an encrypted one)."""
-    return bulk_kind(path[:-len(".enc")] if path.endswith(".enc") else path)
+    return bulk_kind(path[: -len(".enc")] if path.endswith(".enc") else path)
 
 
 def sync_copies(source: str | os.PathLike[str], copies: list[str]) -> list[CopyOutcome]:
@@ -129,8 +133,11 @@ def backups_in(location: str) -> set[str] | None:
     except EngineError:
         return None
     try:
-        return {path.split("/")[1] for path in (item.path for item in store.files())
-                if backup_dir(path) is not None and path.endswith(".metadata.json")}
+        return {
+            path.split("/")[1]
+            for path in (item.path for item in store.files())
+            if backup_dir(path) is not None and path.endswith(".metadata.json")
+        }
     except (EngineError, OSError):
         return None
     finally:

@@ -39,8 +39,8 @@ from engines.backup.checksums import SUMS_NAME, format_sums, prefixed
 from engines.backup.copies import copies_of, sync_copies, with_copies
 from engines.backup.errors import SourceLockedError
 from engines.backup.location import location_text
-from engines.backup.mirror import current_access, working_copy
 from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
+from engines.backup.mirror import current_access, working_copy
 from engines.backup.pack import pack_members
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import REPO_MARKER, OperationLog, Repository
@@ -84,11 +84,20 @@ class BackupResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "backup_id": self.backup_id, "type": self.type, "path": str(self.path),
-            "size_bytes": self.size_bytes, "checksum": self.checksum, "lsn_start": self.lsn_start,
-            "lsn_end": self.lsn_end, "duration_seconds": round(self.duration_seconds, 3),
-            "engine": self.engine, "tier": self.tier, "archived_segments": self.archived_segments,
-            "phases": self.phases, "method": self.method, "copies": self.copies,
+            "backup_id": self.backup_id,
+            "type": self.type,
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "checksum": self.checksum,
+            "lsn_start": self.lsn_start,
+            "lsn_end": self.lsn_end,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "engine": self.engine,
+            "tier": self.tier,
+            "archived_segments": self.archived_segments,
+            "phases": self.phases,
+            "method": self.method,
+            "copies": self.copies,
         }
 
 
@@ -98,14 +107,14 @@ def choose_tier(repo: Repository, started_ns: int) -> Tier:
     The first full backup of a calendar month (UTC) is a monthly one, the first of an ISO week a
     weekly one, any other a daily one.
     """
-    moment = dt.datetime.fromtimestamp(started_ns / 1e9, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(started_ns / 1e9, dt.UTC)
     month, week = (moment.year, moment.month), moment.isocalendar()[:2]
     monthly_seen = weekly_seen = False
     for entry in repo.backups():
         meta = entry.metadata
         if meta is None or meta.type != "full" or entry.tier == "daily":
             continue
-        when = dt.datetime.fromtimestamp(meta.timestamp_ns / 1e9, dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(meta.timestamp_ns / 1e9, dt.UTC)
         if entry.tier == "monthly" and (when.year, when.month) == month:
             monthly_seen = True
         if when.isocalendar()[:2] == week:
@@ -151,12 +160,19 @@ def _locked(data_dir: Path) -> SourceLockedError:
     return SourceLockedError(
         f"data dir {data_dir} is in use by another process (a running node?); `backup create` "
         f"needs it to itself to take a consistent copy",
-        hint="stop the node and retry; the node's /admin/checkpoint will take backups of live nodes")
+        hint="stop the node and retry; the node's /admin/checkpoint will take backups of live nodes",
+    )
 
 
-def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, engine: Engine | None = None,
-                  incremental: bool = False, progress: ProgressCallback | None = None,
-                  clock_ns: int | None = None) -> BackupResult:
+def create_backup(
+    repo_path: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    engine: Engine | None = None,
+    incremental: bool = False,
+    progress: ProgressCallback | None = None,
+    clock_ns: int | None = None,
+) -> BackupResult:
     """Take a full (default) or incremental backup of ``data_dir`` (or of the open ``engine``).
 
     The data dir is checked first: one that cannot be backed up leaves no repository behind.
@@ -178,8 +194,14 @@ def create_backup(repo_path: str | Path, *, data_dir: str | Path | None = None, 
     return result
 
 
-def _create(repo_path: Path, data_dir: str | Path | None, engine: Engine | None, incremental: bool,
-            progress: ProgressCallback | None, clock_ns: int | None) -> BackupResult:
+def _create(
+    repo_path: Path,
+    data_dir: str | Path | None,
+    engine: Engine | None,
+    incremental: bool,
+    progress: ProgressCallback | None,
+    clock_ns: int | None,
+) -> BackupResult:
     clock = _Phases()
     source_path = Path(data_dir) if data_dir is not None else None
     with _source_for(source_path, engine) as source:
@@ -208,9 +230,11 @@ def _create(repo_path: Path, data_dir: str | Path | None, engine: Engine | None,
     result.phases = clock.phases
     result.method = "in-place" if isinstance(source, ColdSource) else "checkpoint"
     if result.backup_id is not None:
-        log.info(f"{result.type} backup {result.backup_id} done: LSN {result.lsn_start}..{result.lsn_end}, "
-                 f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s ({clock.text()}, "
-                 f"{result.method})")
+        log.info(
+            f"{result.type} backup {result.backup_id} done: LSN {result.lsn_start}..{result.lsn_end}, "
+            f"{result.size_bytes} bytes in {result.duration_seconds:.2f} s ({clock.text()}, "
+            f"{result.method})"
+        )
     return result
 
 
@@ -224,8 +248,10 @@ def _sign(repo: Repository, staging: Path, backup_id: str) -> None:
     marker = repo.marker()
     if key_file is None:
         if trusted_key(marker) is not None:
-            raise SafetyRefusal(f"{repo.location}'s backups are signed; an unsigned one would fail every verify",
-                                hint="give the repository's signing key with --sign-key FILE")
+            raise SafetyRefusal(
+                f"{repo.location}'s backups are signed; an unsigned one would fail every verify",
+                hint="give the repository's signing key with --sign-key FILE",
+            )
         return
     key = load_signing_key(key_file)
     if trust_key(marker, key, repo.location):
@@ -249,7 +275,9 @@ class _Phases:
         return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.phases.items())
 
 
-def _archive_paths(archive: WalArchive, source: LiveSource | ColdSource, segments: list[SegmentInfo]) -> list[ArchivedSegment]:
+def _archive_paths(
+    archive: WalArchive, source: LiveSource | ColdSource, segments: list[SegmentInfo]
+) -> list[ArchivedSegment]:
     """Archive ``segments`` (those already ``.done`` into this repository are skipped unread)."""
     recorded = source.marker.archive
     same = recorded is not None and location_text(recorded.repo) == location_text(archive.repo.location)
@@ -269,8 +297,15 @@ def _archive_paths(archive: WalArchive, source: LiveSource | ColdSource, segment
     return added
 
 
-def _full(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource, log: OperationLog,
-          progress: ProgressCallback | None, clock_ns: int | None, clock: _Phases) -> tuple[BackupResult, list[str]]:
+def _full(
+    repo: Repository,
+    archive: WalArchive,
+    source: LiveSource | ColdSource,
+    log: OperationLog,
+    progress: ProgressCallback | None,
+    clock_ns: int | None,
+    clock: _Phases,
+) -> tuple[BackupResult, list[str]]:
     started = clock_ns if clock_ns is not None else now_ns()
     began = time.monotonic()
     with repo.lock():
@@ -303,14 +338,28 @@ def _full(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource
         with repo.lock():
             tier = choose_tier(repo, started)
             metadata = BackupMetadata(
-                backup_id=backup_id, type="full", engine=source.backend, timestamp=iso_utc(started),
-                size_bytes=packed.archive_bytes, size_readable=size_readable(packed.archive_bytes),
-                duration_seconds=round(time.monotonic() - began, 3), files=[archive_name, SUMS_NAME],
-                checksum=prefixed(packed.archive_sha256), lsn_start=view.lsn_start, lsn_end=view.lsn,
-                retention=RETENTION_LABELS[tier], tier=tier, timestamp_ns=started,
-                lsn_end_time_ns=lsn_end_time, node_name=source.node_name, source=str(source.path),
-                source_bytes=packed.source_bytes, file_count=packed.file_count,
-                compression="zstd-3", archive=archive_name)
+                backup_id=backup_id,
+                type="full",
+                engine=source.backend,
+                timestamp=iso_utc(started),
+                size_bytes=packed.archive_bytes,
+                size_readable=size_readable(packed.archive_bytes),
+                duration_seconds=round(time.monotonic() - began, 3),
+                files=[archive_name, SUMS_NAME],
+                checksum=prefixed(packed.archive_sha256),
+                lsn_start=view.lsn_start,
+                lsn_end=view.lsn,
+                retention=RETENTION_LABELS[tier],
+                tier=tier,
+                timestamp_ns=started,
+                lsn_end_time_ns=lsn_end_time,
+                node_name=source.node_name,
+                source=str(source.path),
+                source_bytes=packed.source_bytes,
+                file_count=packed.file_count,
+                compression="zstd-3",
+                archive=archive_name,
+            )
             write_metadata(staging / metadata_name(backup_id), metadata)
             _sign(repo, staging, backup_id)
             final = repo.publish(staging, tier, backup_id)
@@ -319,9 +368,22 @@ def _full(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # our temporary checkpoint copy, when there was one
         shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial backup otherwise
-    return (BackupResult(backup_id, "full", final, metadata.size_bytes, metadata.checksum, view.lsn_start, view.lsn,
-                         metadata.duration_seconds, source.backend, tier, len(added)),
-            [segment.path.name for segment in sealed])
+    return (
+        BackupResult(
+            backup_id,
+            "full",
+            final,
+            metadata.size_bytes,
+            metadata.checksum,
+            view.lsn_start,
+            view.lsn,
+            metadata.duration_seconds,
+            source.backend,
+            tier,
+            len(added),
+        ),
+        [segment.path.name for segment in sealed],
+    )
 
 
 class _Background:
@@ -360,8 +422,14 @@ def _archived_time(archive: WalArchive, lsn: int) -> int | None:
     return None
 
 
-def _incremental(repo: Repository, archive: WalArchive, source: LiveSource | ColdSource, log: OperationLog,
-                 clock_ns: int | None, phases: _Phases) -> tuple[BackupResult, list[str]]:
+def _incremental(
+    repo: Repository,
+    archive: WalArchive,
+    source: LiveSource | ColdSource,
+    log: OperationLog,
+    clock_ns: int | None,
+    phases: _Phases,
+) -> tuple[BackupResult, list[str]]:
     started = clock_ns if clock_ns is not None else now_ns()
     clock = time.monotonic()
     sealed, last_lsn = source.sealed(seal=True)
@@ -373,12 +441,26 @@ def _incremental(repo: Repository, archive: WalArchive, source: LiveSource | Col
     # The increment is the WAL archived since the newest backup, whoever archived it: every
     # process that opened the data dir since has archived its segments already.
     since = max((entry.metadata.lsn_end for entry in repo.backups() if entry.metadata is not None), default=0)
-    new = [segment for segment in archive.segments()
-           if segment.last_lsn is not None and since < segment.last_lsn <= last_lsn]
+    new = [
+        segment
+        for segment in archive.segments()
+        if segment.last_lsn is not None and since < segment.last_lsn <= last_lsn
+    ]
     if not new:
         log.info(f"incremental backup of {source.path}: nothing new to archive (LSN {last_lsn})")
-        return BackupResult(None, "incremental", archive.path, 0, None, last_lsn, last_lsn,
-                            time.monotonic() - clock, source.backend, None, 0), done
+        return BackupResult(
+            None,
+            "incremental",
+            archive.path,
+            0,
+            None,
+            last_lsn,
+            last_lsn,
+            time.monotonic() - clock,
+            source.backend,
+            None,
+            0,
+        ), done
     first = min(segment.first_lsn for segment in new)
     last = max(segment.last_lsn or segment.first_lsn for segment in new)
     names = [f"../../{archive.path.name}/{segment.name}" for segment in new]
@@ -392,18 +474,47 @@ def _incremental(repo: Repository, archive: WalArchive, source: LiveSource | Col
             fulls = [m for m in repo.full_backups() if m.lsn_end < first]
             size = sum(segment.size for segment in new)
             metadata = BackupMetadata(
-                backup_id=backup_id, type="incremental", engine=source.backend, timestamp=iso_utc(started),
-                size_bytes=size, size_readable=size_readable(size), duration_seconds=round(time.monotonic() - clock, 3),
-                files=[SUMS_NAME, *names], checksum=prefixed(hashlib.sha256(sums.encode("utf-8")).hexdigest()),
-                lsn_start=first, lsn_end=last, retention=INCREMENTAL_RETENTION, tier="daily",
-                timestamp_ns=started, lsn_end_time_ns=max(s.last_time_ns or 0 for s in new) or started,
-                node_name=source.node_name, source=str(source.path), source_bytes=size,
-                file_count=len(new), compression="none",
-                base_backup_id=fulls[-1].backup_id if fulls else None, segments=[s.name for s in new])
+                backup_id=backup_id,
+                type="incremental",
+                engine=source.backend,
+                timestamp=iso_utc(started),
+                size_bytes=size,
+                size_readable=size_readable(size),
+                duration_seconds=round(time.monotonic() - clock, 3),
+                files=[SUMS_NAME, *names],
+                checksum=prefixed(hashlib.sha256(sums.encode("utf-8")).hexdigest()),
+                lsn_start=first,
+                lsn_end=last,
+                retention=INCREMENTAL_RETENTION,
+                tier="daily",
+                timestamp_ns=started,
+                lsn_end_time_ns=max(s.last_time_ns or 0 for s in new) or started,
+                node_name=source.node_name,
+                source=str(source.path),
+                source_bytes=size,
+                file_count=len(new),
+                compression="none",
+                base_backup_id=fulls[-1].backup_id if fulls else None,
+                segments=[s.name for s in new],
+            )
             write_metadata(staging / metadata_name(backup_id), metadata)
             _sign(repo, staging, backup_id)
             final = repo.publish(staging, "daily", backup_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # gone after publishing; our partial record otherwise
-    return (BackupResult(backup_id, "incremental", final, size, metadata.checksum, first, last,
-                         metadata.duration_seconds, source.backend, "daily", len(added)), done)
+    return (
+        BackupResult(
+            backup_id,
+            "incremental",
+            final,
+            size,
+            metadata.checksum,
+            first,
+            last,
+            metadata.duration_seconds,
+            source.backend,
+            "daily",
+            len(added),
+        ),
+        done,
+    )

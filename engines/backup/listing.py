@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from engines.backup.archive import WalArchive
+from engines.backup.copies import backups_in, copies_of
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.metadata import iso_utc, now_ns, size_readable
-from engines.backup.pitr import reaches, window_text
-from engines.backup.copies import backups_in, copies_of
 from engines.backup.mirror import working_copy
+from engines.backup.pitr import reaches, window_text
 from engines.backup.repository import TIERS, Repository, backup_date
 from engines.errors import InvalidArgumentError
 
@@ -32,10 +32,18 @@ class BackupListing:
     """The repository's copies: ``{repo, reachable, backups}`` (engines/backup/copies.py)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"repo": str(self.repo), "backups": self.backups,
-                "wal": {"segments": self.wal_segments, "first_lsn": self.wal_first_lsn,
-                        "last_lsn": self.wal_last_lsn, "bytes": self.wal_bytes},
-                "window": self.window, "copies": self.copies}
+        return {
+            "repo": str(self.repo),
+            "backups": self.backups,
+            "wal": {
+                "segments": self.wal_segments,
+                "first_lsn": self.wal_first_lsn,
+                "last_lsn": self.wal_last_lsn,
+                "bytes": self.wal_bytes,
+            },
+            "window": self.window,
+            "copies": self.copies,
+        }
 
 
 @dataclass
@@ -61,30 +69,38 @@ class BackupAges:
 
     def to_json(self, now_ns: int) -> dict[str, Any]:
         age, verified_age = self.age_seconds(now_ns), self.verified_age_seconds(now_ns)
-        return {"last_backup_id": self.last_backup_id,
-                "last_backup_at": None if self.last_backup_ns is None else iso_utc(self.last_backup_ns),
-                "verified": self.verified, "age_seconds": None if age is None else round(age),
-                "last_verified_id": self.last_verified_id,
-                "last_verified_at": None if self.last_verified_ns is None else iso_utc(self.last_verified_ns),
-                "verified_age_seconds": None if verified_age is None else round(verified_age)}
+        return {
+            "last_backup_id": self.last_backup_id,
+            "last_backup_at": None if self.last_backup_ns is None else iso_utc(self.last_backup_ns),
+            "verified": self.verified,
+            "age_seconds": None if age is None else round(age),
+            "last_verified_id": self.last_verified_id,
+            "last_verified_at": None if self.last_verified_ns is None else iso_utc(self.last_verified_ns),
+            "verified_age_seconds": None if verified_age is None else round(verified_age),
+        }
 
 
 def _locate(repo: Repository, listing: BackupListing) -> None:
     """Where each backup is: this repository, and each of its copies that holds it."""
     copies = copies_of(repo.marker(), repo.location)
     held = {copy: backups_in(copy) for copy in copies}
-    listing.copies = [{"repo": copy, "reachable": ids is not None, "backups": len(ids or ())}
-                      for copy, ids in held.items()]
+    listing.copies = [
+        {"repo": copy, "reachable": ids is not None, "backups": len(ids or ())} for copy, ids in held.items()
+    ]
     for item in listing.backups:
-        item["locations"] = [str(listing.repo)] + [copy for copy, ids in held.items()
-                                                   if ids is not None and item["backup_id"] in ids]
+        item["locations"] = [str(listing.repo)] + [
+            copy for copy, ids in held.items() if ids is not None and item["backup_id"] in ids
+        ]
 
 
 def backup_ages(repo_path: str | Path) -> BackupAges:
     """The newest full backup of ``repo_path`` and the newest verified one (reads only metadata)."""
     with working_copy(repo_path, write=False) as local:
-        fulls = [entry.metadata for entry in Repository.open(local).backups()
-                 if entry.metadata is not None and entry.metadata.type == "full"]
+        fulls = [
+            entry.metadata
+            for entry in Repository.open(local).backups()
+            if entry.metadata is not None and entry.metadata.type == "full"
+        ]
     ages = BackupAges()
     if fulls:
         newest = max(fulls, key=lambda meta: meta.timestamp_ns)
@@ -117,17 +133,37 @@ def _list(repo: Repository, tier: str | None, on_date: dt.date | None) -> Backup
             continue
         meta = entry.metadata
         if meta is None:
-            listing.backups.append({
-                "backup_id": entry.backup_id, "type": None, "timestamp": None, "size_bytes": None,
-                "lsn_start": None, "lsn_end": None, "verified": False, "tier": entry.tier,
-                "error": entry.error.message if entry.error else "unreadable metadata"})
+            listing.backups.append(
+                {
+                    "backup_id": entry.backup_id,
+                    "type": None,
+                    "timestamp": None,
+                    "size_bytes": None,
+                    "lsn_start": None,
+                    "lsn_end": None,
+                    "verified": False,
+                    "tier": entry.tier,
+                    "error": entry.error.message if entry.error else "unreadable metadata",
+                }
+            )
             continue
-        listing.backups.append({
-            "backup_id": meta.backup_id, "type": meta.type, "timestamp": meta.timestamp,
-            "size_bytes": meta.size_bytes, "lsn_start": meta.lsn_start, "lsn_end": meta.lsn_end,
-            "verified": meta.verified, "tier": entry.tier, "engine": meta.engine,
-            "size_readable": size_readable(meta.size_bytes), "restorability": meta.restorability,
-            "age_seconds": max(0, round((now - meta.timestamp_ns) / 1e9, 1)), "path": repo.shown(entry.path)})
+        listing.backups.append(
+            {
+                "backup_id": meta.backup_id,
+                "type": meta.type,
+                "timestamp": meta.timestamp,
+                "size_bytes": meta.size_bytes,
+                "lsn_start": meta.lsn_start,
+                "lsn_end": meta.lsn_end,
+                "verified": meta.verified,
+                "tier": entry.tier,
+                "engine": meta.engine,
+                "size_readable": size_readable(meta.size_bytes),
+                "restorability": meta.restorability,
+                "age_seconds": max(0, round((now - meta.timestamp_ns) / 1e9, 1)),
+                "path": repo.shown(entry.path),
+            }
+        )
     _locate(repo, listing)
     archive = WalArchive(repo)
     try:

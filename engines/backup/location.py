@@ -16,8 +16,17 @@ from urllib.parse import unquote, urlsplit
 
 from engines.errors import InvalidArgumentError
 
-__all__ = ["SFTP_SCHEME", "SftpLocation", "Location", "parse_location", "is_remote", "location_text",
-           "register_working_copy", "forget_working_copy", "shown_location"]
+__all__ = [
+    "SFTP_SCHEME",
+    "SftpLocation",
+    "Location",
+    "parse_location",
+    "is_remote",
+    "location_text",
+    "register_working_copy",
+    "forget_working_copy",
+    "shown_location",
+]
 
 SFTP_SCHEME = "sftp://"
 
@@ -63,12 +72,13 @@ def parse_location(value: str | os.PathLike[str] | SftpLocation) -> Location:
         return value
     text = os.fspath(value)
     if text.startswith("sftp:/") and not text.startswith(SFTP_SCHEME):
-        text = SFTP_SCHEME + text[len("sftp:/"):]  # a URL that went through Path() lost a slash
+        text = SFTP_SCHEME + text[len("sftp:/") :]  # a URL that went through Path() lost a slash
     if "://" not in text:
         return Path(text).absolute()
     if not text.startswith(SFTP_SCHEME):
-        raise InvalidArgumentError(f"{text!r}: only local paths and sftp://USER@HOST[:PORT]/PATH repositories "
-                                   "are supported")
+        raise InvalidArgumentError(
+            f"{text!r}: only local paths and sftp://USER@HOST[:PORT]/PATH repositories are supported"
+        )
     parts = urlsplit(text)
     hint = "write it as sftp://USER@HOST[:PORT]/ABSOLUTE/PATH (or /~/PATH, under the account's home)"
     try:
@@ -84,8 +94,9 @@ def parse_location(value: str | os.PathLike[str] | SftpLocation) -> Location:
         path = "/" + path.strip("/")
     while "//" in path:
         path = path.replace("//", "/")
-    return SftpLocation(host=parts.hostname, path=path, user=unquote(parts.username) if parts.username else None,
-                        port=port)
+    return SftpLocation(
+        host=parts.hostname, path=path, user=unquote(parts.username) if parts.username else None, port=port
+    )
 
 
 def location_text(value: str | os.PathLike[str] | SftpLocation) -> str:

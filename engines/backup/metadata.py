@@ -22,7 +22,6 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-
 from engines.backup.errors import BackupCorruptionError
 from engines.errors import InvalidArgumentError, map_os_error
 from engines.fsutil import atomic_write_text
@@ -54,7 +53,7 @@ def now_ns() -> int:
 def iso_utc(ns: int) -> str:
     """``2026-11-23T13:47:47.123456Z`` for a time in nanoseconds since the epoch."""
     seconds, remainder = divmod(ns, 1_000_000_000)
-    moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{remainder // 1000:06d}Z"
 
 
@@ -76,16 +75,17 @@ def parse_iso_utc(text: str) -> int:
     if match is not None:
         digits = match.group(1)
         fraction_ns = int((digits + "000000000")[:9])
-        raw = raw[: match.start()] + raw[match.end():]
+        raw = raw[: match.start()] + raw[match.end() :]
     if raw.endswith(("Z", "z")):
         raw = raw[:-1] + "+00:00"
     try:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise InvalidArgumentError(f"{text!r} is not an ISO 8601 time",
-                                   hint="write it as 2026-11-23T14:30:00Z (UTC)") from exc
+        raise InvalidArgumentError(
+            f"{text!r} is not an ISO 8601 time", hint="write it as 2026-11-23T14:30:00Z (UTC)"
+        ) from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     whole = int(moment.timestamp())
     return whole * 1_000_000_000 + fraction_ns
 
@@ -104,8 +104,11 @@ def size_readable(size: int) -> str:
 
 Restorability = Literal["UNVERIFIED", "VERIFIED", "CORRUPT"]
 BackupType = Literal["full", "incremental"]
-_CHOICES: dict[str, tuple[str, ...]] = {"BackupType": ("full", "incremental"), "Tier": ("daily", "weekly", "monthly"),
-                                        "Restorability": ("UNVERIFIED", "VERIFIED", "CORRUPT")}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "BackupType": ("full", "incremental"),
+    "Tier": ("daily", "weekly", "monthly"),
+    "Restorability": ("UNVERIFIED", "VERIFIED", "CORRUPT"),
+}
 
 
 @dataclass(kw_only=True)
@@ -226,11 +229,15 @@ def read_metadata(path: Path) -> BackupMetadata:
     try:
         return BackupMetadata.from_json(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise BackupCorruptionError(f"metadata file {path} is not valid JSON: {exc.msg} at line {exc.lineno}",
-                                    file=str(path), hint="the archive may still be sound: run `backup verify`") from exc
+        raise BackupCorruptionError(
+            f"metadata file {path} is not valid JSON: {exc.msg} at line {exc.lineno}",
+            file=str(path),
+            hint="the archive may still be sound: run `backup verify`",
+        ) from exc
     except ValueError as exc:
-        raise BackupCorruptionError(f"metadata file {path}: {exc}", file=str(path),
-                                    hint="the archive may still be sound: run `backup verify`") from exc
+        raise BackupCorruptionError(
+            f"metadata file {path}: {exc}", file=str(path), hint="the archive may still be sound: run `backup verify`"
+        ) from exc
 
 
 def write_metadata(path: Path, metadata: BackupMetadata) -> None:

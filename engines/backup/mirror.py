@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engines.backup.errors import ArchiveConflictError, RepositoryError
-from engines.backup.location import (SftpLocation, forget_working_copy, parse_location, register_working_copy)
-from engines.fsutil import atomic_write_text
-from engines.backup.versioned_store import VersionedStore, has_versions
+from engines.backup.location import SftpLocation, forget_working_copy, parse_location, register_working_copy
 from engines.backup.store import LocalStore, RepositoryStore, StoredFile, backup_dir, bulk_kind
+from engines.backup.versioned_store import VersionedStore, has_versions
+from engines.fsutil import atomic_write_text
 
 __all__ = ["Access", "access", "current_access", "open_store", "working_copy", "push_changes", "Fetch"]
 
@@ -143,11 +143,15 @@ def _check_key(store: RepositoryStore, local: Path, *, needs_key: bool) -> None:
     if recorded is None:
         return
     if key is not None and recorded.get("key_id") != key.key_id:
-        raise EncryptionKeyError(f"{store.description} is encrypted with key {recorded.get('key_id')}; "
-                                 f"--encrypt-key is key {key.key_id}", hint="give the repository's key file")
+        raise EncryptionKeyError(
+            f"{store.description} is encrypted with key {recorded.get('key_id')}; --encrypt-key is key {key.key_id}",
+            hint="give the repository's key file",
+        )
     if key is None and needs_key:
-        raise EncryptionKeyError(f"{store.description} is encrypted (key {recorded.get('key_id')})",
-                                 hint="give its key with --encrypt-key FILE")
+        raise EncryptionKeyError(
+            f"{store.description} is encrypted (key {recorded.get('key_id')})",
+            hint="give its key with --encrypt-key FILE",
+        )
 
 
 def _record_encryption(store: RepositoryStore, local: Path) -> None:
@@ -170,9 +174,14 @@ class _Pulled:
 
 
 @contextmanager
-def working_copy(repo: str | os.PathLike[str] | SftpLocation, *, fetch: Fetch = "metadata",
-                 archives_for: Callable[[Path], set[str]] | None = None, write: bool = True,
-                 create: bool = False) -> Iterator[Path]:
+def working_copy(
+    repo: str | os.PathLike[str] | SftpLocation,
+    *,
+    fetch: Fetch = "metadata",
+    archives_for: Callable[[Path], set[str]] | None = None,
+    write: bool = True,
+    create: bool = False,
+) -> Iterator[Path]:
     """The repository as a local directory: itself when local, else a copy pushed back afterwards.
 
     Args:
@@ -224,8 +233,15 @@ def _active() -> dict[str, Path]:
     return copies
 
 
-def _session(store: RepositoryStore, local: Path, shown: str, fetch: Fetch,
-             archives_for: Callable[[Path], set[str]] | None, write: bool, create: bool) -> Iterator[Path]:
+def _session(
+    store: RepositoryStore,
+    local: Path,
+    shown: str,
+    fetch: Fetch,
+    archives_for: Callable[[Path], set[str]] | None,
+    write: bool,
+    create: bool,
+) -> Iterator[Path]:
     pulled = _pull(store, local, fetch, archives_for, shown=shown, create=create, write=write)
     yield local
     if write:
@@ -260,13 +276,23 @@ def _held(location: Path | SftpLocation, shown: str) -> Iterator[None]:
             os.close(fd)
 
 
-def _pull(store: RepositoryStore, local: Path, fetch: Fetch, archives_for: Callable[[Path], set[str]] | None,
-          *, shown: str, create: bool, write: bool) -> _Pulled:
+def _pull(
+    store: RepositoryStore,
+    local: Path,
+    fetch: Fetch,
+    archives_for: Callable[[Path], set[str]] | None,
+    *,
+    shown: str,
+    create: bool,
+    write: bool,
+) -> _Pulled:
     """The small files first; then, once the repository and the key are known to fit, the bulk asked for."""
     remote = {item.path: item for item in store.files() if not item.path.startswith(_SKIPPED_PREFIXES)}
     if MARKER not in remote and not create:
-        raise RepositoryError(f"{shown} is not a drconsole backup repository (no {MARKER})",
-                              hint="check --repo; `backup create` makes a new one")
+        raise RepositoryError(
+            f"{shown} is not a drconsole backup repository (no {MARKER})",
+            hint="check --repo; `backup create` makes a new one",
+        )
     bulk: list[str] = []
     for path in remote:
         if path.startswith("logs/"):
@@ -302,8 +328,9 @@ def _scan(local: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def push_changes(store: RepositoryStore, local: Path, remote: dict[str, StoredFile],
-                 snapshot: dict[str, tuple[int, int]]) -> None:
+def push_changes(
+    store: RepositoryStore, local: Path, remote: dict[str, StoredFile], snapshot: dict[str, tuple[int, int]]
+) -> None:
     """Make ``store`` hold what ``local`` holds now, for the files it held or pulled (module docstring)."""
     now = _scan(local)
     remote_dirs = {folder for folder in map(backup_dir, remote) if folder is not None}
@@ -322,5 +349,7 @@ def push_changes(store: RepositoryStore, local: Path, remote: dict[str, StoredFi
         store.replace(local / path, path)
     for folder in sorted(new_dirs):
         store.put_directory(local / folder, folder)
-    for path in sorted(path for path in snapshot if path not in now and backup_dir(path) not in remote_dirs - local_dirs):
+    for path in sorted(
+        path for path in snapshot if path not in now and backup_dir(path) not in remote_dirs - local_dirs
+    ):
         store.remove(path)

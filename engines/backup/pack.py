@@ -101,8 +101,14 @@ def members_of(source: Path, relative: Iterable[str] | None = None, prefix: str 
             base = Path(root)
             rel = base.relative_to(source).as_posix()
             info = os.stat(base)
-            found.append(Member(prefix if rel == "." else f"{prefix}/{rel}", stat.S_IMODE(info.st_mode),
-                                info.st_mtime, directory=True))
+            found.append(
+                Member(
+                    prefix if rel == "." else f"{prefix}/{rel}",
+                    stat.S_IMODE(info.st_mode),
+                    info.st_mtime,
+                    directory=True,
+                )
+            )
             for file_name in sorted(files):
                 path = base / file_name
                 if stat.S_ISREG(os.lstat(path).st_mode):
@@ -112,8 +118,13 @@ def members_of(source: Path, relative: Iterable[str] | None = None, prefix: str 
 
 def _file_member(source: Path, path: Path, prefix: str) -> Member:
     info = os.lstat(path)
-    return Member(f"{prefix}/{path.relative_to(source).as_posix()}", stat.S_IMODE(info.st_mode), info.st_mtime,
-                  info.st_size, path=path)
+    return Member(
+        f"{prefix}/{path.relative_to(source).as_posix()}",
+        stat.S_IMODE(info.st_mode),
+        info.st_mtime,
+        info.st_size,
+        path=path,
+    )
 
 
 def directory_size(source: Path) -> int:
@@ -133,7 +144,7 @@ class _ArchiveSink:
         self.digest.update(data)
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd, view):]
+            view = view[os.write(self.fd, view) :]
         self.count += len(data)
         if self.count - self._kicked >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self.fd, self._kicked, self.count - self._kicked, os.POSIX_FADV_DONTNEED)
@@ -144,8 +155,14 @@ class _ArchiveSink:
         pass
 
 
-def pack_members(members: list[Member], archive: Path, *, progress: ProgressCallback | None = None,
-                 level: int = ZSTD_LEVEL, threads: int = ZSTD_THREADS) -> PackResult:
+def pack_members(
+    members: list[Member],
+    archive: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    level: int = ZSTD_LEVEL,
+    threads: int = ZSTD_THREADS,
+) -> PackResult:
     """Write ``members`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``, fsynced.
 
     One Python thread reads, frames the tar stream and hashes; zstd's own worker threads compress
@@ -188,8 +205,11 @@ def pack_members(members: list[Member], archive: Path, *, progress: ProgressCall
                 entry.size, entry.mode = len(listing), 0o644
                 entry.mtime = int(members[0].mtime) if members else 0
                 entry.uid, entry.gid = owner
-                stream.add(entry.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + listing
-                           + bytes(_padding(len(listing)) + 2 * tarfile.BLOCKSIZE))
+                stream.add(
+                    entry.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+                    + listing
+                    + bytes(_padding(len(listing)) + 2 * tarfile.BLOCKSIZE)
+                )
                 # The end-of-archive marker, padded to a whole record as tar writes it.
                 stream.add(bytes((-stream.written) % tarfile.RECORDSIZE))
             fsio.fsync(fd)
@@ -220,8 +240,9 @@ class _TarStream:
             while remaining:
                 chunk = handle.read(min(remaining, READ_BYTES))
                 if not chunk:
-                    raise BackupCorruptionError(f"{member.path} shrank while it was being packed",
-                                                file=str(member.path))
+                    raise BackupCorruptionError(
+                        f"{member.path} shrank while it was being packed", file=str(member.path)
+                    )
                 hasher.update(chunk)
                 self.add(chunk)
                 remaining -= len(chunk)

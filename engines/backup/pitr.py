@@ -121,12 +121,12 @@ def window_text(found: list[Reach]) -> str:
                 last.end, last.end_time_ns = reach.end, max(last.end_time_ns, reach.end_time_ns)
             continue
         merged.append(Reach(reach.backup_id, reach.start, reach.end, reach.start_time_ns, reach.end_time_ns))
-    return "; ".join(f"LSN {r.start}..{r.end} ({iso_utc(r.start_time_ns)} .. {iso_utc(r.end_time_ns)})"
-                     for r in merged)
+    return "; ".join(f"LSN {r.start}..{r.end} ({iso_utc(r.start_time_ns)} .. {iso_utc(r.end_time_ns)})" for r in merged)
 
 
-def plan_recovery(repo: Repository, *, reference: str | None = None, until_ns: int | None = None,
-                  until_lsn: int | None = None) -> RecoveryPlan:
+def plan_recovery(
+    repo: Repository, *, reference: str | None = None, until_ns: int | None = None, until_lsn: int | None = None
+) -> RecoveryPlan:
     """The newest full backup that reaches the target (or the one named), checked against the window.
 
     Without a target: ``reference`` (or the newest backup); an incremental one is recovered to
@@ -152,8 +152,10 @@ def plan_recovery(repo: Repository, *, reference: str | None = None, until_ns: i
         raise RecoveryTargetError(f"--until-lsn must be 0 or more, not {until_lsn}")
     named = repo.find(reference) if reference not in (None, "latest") else None
     if named is not None and named.require_metadata().type != "full":
-        raise RecoveryTargetError(f"{named.backup_id} is an incremental backup; point-in-time recovery "
-                                  f"starts from a full one", hint="leave out the ID to pick the base")
+        raise RecoveryTargetError(
+            f"{named.backup_id} is an incremental backup; point-in-time recovery starts from a full one",
+            hint="leave out the ID to pick the base",
+        )
     candidates = [reach for reach in found.values() if named is None or reach.backup_id == named.backup_id]
     if until_lsn is not None:
         eligible = [r for r in candidates if r.start <= until_lsn]
@@ -164,21 +166,25 @@ def plan_recovery(repo: Repository, *, reference: str | None = None, until_ns: i
         what = iso_utc(until_ns)
     if not eligible:
         where = f"backup {named.backup_id}" if named is not None else "the oldest full backup"
-        raise RecoveryTargetError(f"target {what} is before {where}; recoverable window: {window_text(list(found.values()))}",
-                                  hint="pick a target inside the window")
+        raise RecoveryTargetError(
+            f"target {what} is before {where}; recoverable window: {window_text(list(found.values()))}",
+            hint="pick a target inside the window",
+        )
     best = max(eligible, key=lambda r: (r.start, r.start_time_ns))
     inside = until_lsn <= best.end if until_lsn is not None else until_ns is not None and until_ns <= best.end_time_ns
     if not inside:
         raise RecoveryTargetError(
             f"target {what} is after the newest WAL that backup {best.backup_id} can replay to "
             f"(LSN {best.end}, {iso_utc(best.end_time_ns)}); recoverable window: {window_text(list(found.values()))}",
-            hint="archive newer WAL with `backup create --incremental`, or pick a target inside the window")
+            hint="archive newer WAL with `backup create --incremental`, or pick a target inside the window",
+        )
     entries = {entry.backup_id: entry for entry in repo.backups()}
     return RecoveryPlan(entries[best.backup_id], until_lsn, until_ns, best)
 
 
-def _bounded(records: Iterable[WalRecord], until_ns: int | None, result: ReplayResult,
-             tracker: ProgressTracker) -> Iterator[WalRecord]:
+def _bounded(
+    records: Iterable[WalRecord], until_ns: int | None, result: ReplayResult, tracker: ProgressTracker
+) -> Iterator[WalRecord]:
     for record in records:
         if until_ns is not None and record.timestamp_ns > until_ns:
             result.passed_target_time = True
@@ -189,8 +195,9 @@ def _bounded(records: Iterable[WalRecord], until_ns: int | None, result: ReplayR
         yield record
 
 
-def replay(engine: Engine, archive_dir: Path, plan: RecoveryPlan,
-           progress: ProgressCallback | None = None) -> ReplayResult:
+def replay(
+    engine: Engine, archive_dir: Path, plan: RecoveryPlan, progress: ProgressCallback | None = None
+) -> ReplayResult:
     """Apply archived WAL after the base backup's LSN up to the plan's target, keeping LSNs.
 
     Raises:
@@ -210,5 +217,6 @@ def replay(engine: Engine, archive_dir: Path, plan: RecoveryPlan,
         raise RecoveryTargetError(
             f"replay stopped at LSN {result.lsn}, before LSN {to_lsn}: the archive does not hold the "
             f"records in between (a missing or damaged segment)",
-            hint="run `drconsole backup verify --repo R` to see what is missing")
+            hint="run `drconsole backup verify --repo R` to see what is missing",
+        )
     return result

@@ -49,8 +49,9 @@ ProgressCallback = Callable[[ProgressEvent], None]
 class ProgressTracker:
     """Counts one phase and calls the callback at most every ``interval`` seconds."""
 
-    def __init__(self, callback: ProgressCallback | None, phase: str, total: int, *, unit: str = "bytes",
-                 interval: float = 0.1) -> None:
+    def __init__(
+        self, callback: ProgressCallback | None, phase: str, total: int, *, unit: str = "bytes", interval: float = 0.1
+    ) -> None:
         self.callback = callback
         self.phase = phase
         self.total = max(0, total)

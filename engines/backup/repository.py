@@ -40,8 +40,17 @@ from engines.errors import InvalidArgumentError, SafetyRefusal, map_os_error
 from engines.fsutil import atomic_write_text, fsync_dir
 from engines.pids import process_alive
 
-__all__ = ["TIERS", "WAL_ARCHIVE", "LOGS", "REPO_MARKER", "BackupEntry", "Repository", "OperationLog", "backup_date",
-           "parse_backup_date"]
+__all__ = [
+    "TIERS",
+    "WAL_ARCHIVE",
+    "LOGS",
+    "REPO_MARKER",
+    "BackupEntry",
+    "Repository",
+    "OperationLog",
+    "backup_date",
+    "parse_backup_date",
+]
 
 TIERS = ("daily", "weekly", "monthly")
 WAL_ARCHIVE = "wal-archive"
@@ -92,13 +101,17 @@ class Repository:
         """
         repo = cls(Path(root))
         if not repo.root.exists():
-            raise RepositoryError(f"backup repository {repo.location} does not exist",
-                                  hint="check --repo; `backup create` makes a new one")
+            raise RepositoryError(
+                f"backup repository {repo.location} does not exist",
+                hint="check --repo; `backup create` makes a new one",
+            )
         if not repo.root.is_dir():
             raise RepositoryError(f"backup repository {repo.location} is not a directory", hint="check --repo")
         if not repo.is_repository():
-            raise RepositoryError(f"{repo.location} is not a drconsole backup repository "
-                                  f"(no {REPO_MARKER}, no daily/ and wal-archive/)", hint="check --repo")
+            raise RepositoryError(
+                f"{repo.location} is not a drconsole backup repository (no {REPO_MARKER}, no daily/ and wal-archive/)",
+                hint="check --repo",
+            )
         return repo
 
     @classmethod
@@ -111,13 +124,17 @@ class Repository:
             repo._ensure_layout()
             return repo
         if repo.root.is_dir() and any(repo.root.iterdir()):
-            raise RepositoryError(f"{repo.location} is not empty and is not a drconsole backup repository",
-                                  hint="give a new or empty directory for --repo")
+            raise RepositoryError(
+                f"{repo.location} is not empty and is not a drconsole backup repository",
+                hint="give a new or empty directory for --repo",
+            )
         try:
             repo.root.mkdir(parents=True, exist_ok=True)
             repo._ensure_layout()
-            atomic_write_text(repo.root / REPO_MARKER, json.dumps(
-                {"format": REPO_FORMAT, "version": 1, "created": iso_utc(now_ns())}, indent=2) + "\n")
+            atomic_write_text(
+                repo.root / REPO_MARKER,
+                json.dumps({"format": REPO_FORMAT, "version": 1, "created": iso_utc(now_ns())}, indent=2) + "\n",
+            )
             fsync_dir(repo.root.parent)
         except OSError as exc:
             raise map_os_error(exc, f"creating backup repository {repo.location}") from exc
@@ -131,7 +148,8 @@ class Repository:
 
     def is_repository(self) -> bool:
         return (self.root / REPO_MARKER).is_file() or (
-            (self.root / "daily").is_dir() and (self.root / WAL_ARCHIVE).is_dir())
+            (self.root / "daily").is_dir() and (self.root / WAL_ARCHIVE).is_dir()
+        )
 
     def _ensure_layout(self) -> None:
         for name in (*TIERS, WAL_ARCHIVE, LOGS):
@@ -165,7 +183,8 @@ class Repository:
             raise SafetyRefusal(
                 f"repository {self.location} holds backups of node {known_node!r} ({known_backend}); "
                 f"this data dir is node {node_name!r} ({backend})",
-                hint="use one backup repository per node")
+                hint="use one backup repository per node",
+            )
 
     # ------------------------------------------------------------------ paths
     def tier_dir(self, tier: str) -> Path:
@@ -228,15 +247,18 @@ class Repository:
                 damaged = [entry.error for entry in entries if entry.error is not None]
                 if damaged:
                     raise damaged[-1]  # names the damaged metadata file (exit 1), not "no backup"
-                raise BackupNotFoundError(f"repository {self.location} holds no backup",
-                                          hint="create one with `drconsole backup create`")
+                raise BackupNotFoundError(
+                    f"repository {self.location} holds no backup", hint="create one with `drconsole backup create`"
+                )
             return readable[-1]
         for entry in entries:
             if entry.backup_id == reference:
                 return entry
         known = ", ".join(entry.backup_id for entry in entries[-5:]) or "none"
-        raise BackupNotFoundError(f"no backup {reference!r} in {self.location}",
-                                  hint=f"`drconsole backup list --repo {self.location}` shows them; newest: {known}")
+        raise BackupNotFoundError(
+            f"no backup {reference!r} in {self.location}",
+            hint=f"`drconsole backup list --repo {self.location}` shows them; newest: {known}",
+        )
 
     def pick(self, tier: str | None = None, on_date: dt.date | None = None) -> BackupEntry:
         """The newest full backup of ``tier`` (any tier when None), taken on ``on_date`` (UTC) if given.
@@ -248,8 +270,11 @@ class Repository:
         """
         if tier is not None and tier not in TIERS:
             raise BackupNotFoundError(f"no tier {tier!r}; the tiers are {', '.join(TIERS)}")
-        fulls = [entry for entry in self.backups()
-                 if entry.metadata is not None and entry.metadata.type == "full" and tier in (None, entry.tier)]
+        fulls = [
+            entry
+            for entry in self.backups()
+            if entry.metadata is not None and entry.metadata.type == "full" and tier in (None, entry.tier)
+        ]
         chosen = [entry for entry in fulls if on_date is None or backup_date(entry) == on_date]
         if chosen:
             return chosen[-1]
@@ -362,7 +387,7 @@ class OperationLog:
 def backup_date(entry: BackupEntry) -> dt.date:
     """The UTC date a backup was taken (its metadata time; the ID's stamp when unreadable)."""
     if entry.metadata is not None:
-        return dt.datetime.fromtimestamp(entry.metadata.timestamp_ns / 1e9, dt.timezone.utc).date()
+        return dt.datetime.fromtimestamp(entry.metadata.timestamp_ns / 1e9, dt.UTC).date()
     stamp = entry.backup_id.split("_")[1] if "_" in entry.backup_id else ""
     return dt.datetime.strptime(stamp, "%Y%m%d").date() if len(stamp) == 8 and stamp.isdigit() else dt.date.min
 

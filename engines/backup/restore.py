@@ -16,8 +16,8 @@ process is refused even then.
 from __future__ import annotations
 
 import ctypes
-import datetime as dt
 import ctypes.util
+import datetime as dt
 import errno
 import os
 import shutil
@@ -27,18 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from engines import fsio
-from engines.locking import LOCK_NAME, is_data_dir_locked
 from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
 from engines.backup.metadata import BackupMetadata, iso_utc
-from engines.backup.unpack import read_archive
+from engines.backup.mirror import current_access, working_copy
 from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
 from engines.backup.progress import ProgressCallback
-from engines.backup.mirror import current_access, working_copy
-from engines.backup.signing import pinned_key, signature_problem, trusted_key
 from engines.backup.repository import BackupEntry, Repository
+from engines.backup.signing import pinned_key, signature_problem, trusted_key
+from engines.backup.unpack import read_archive
 from engines.errors import EngineError, InvalidArgumentError, map_os_error
 from engines.fsutil import QUARANTINE_DIR, fsync_dir, utc_stamp
+from engines.locking import LOCK_NAME, is_data_dir_locked
 from engines.marker import MARKER_NAME, detect_backend, read_marker
 from engines.pids import process_alive
 from engines.system_paths import system_directory
@@ -63,8 +63,11 @@ class RestoreResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "backup_id": self.backup_id, "type": self.type, "data_dir": str(self.data_dir),
-            "engine": self.backend, "lsn": self.lsn,
+            "backup_id": self.backup_id,
+            "type": self.type,
+            "data_dir": str(self.data_dir),
+            "engine": self.backend,
+            "lsn": self.lsn,
             "timestamp": None if self.timestamp_ns is None else iso_utc(self.timestamp_ns),
             "replayed_records": self.replayed_records,
             "quarantine": None if self.quarantine is None else str(self.quarantine),
@@ -102,17 +105,21 @@ def _is_empty_dir(path: Path) -> bool:
 def _check_target(target: Path, replace: bool) -> None:
     """Refuse, before anything is changed, what restoring into ``target`` must not do."""
     if target.exists() and not target.is_dir():
-        raise InvalidArgumentError(f"restore target {target} exists and is not a directory",
-                                   hint="give a directory path for --data-dir")
+        raise InvalidArgumentError(
+            f"restore target {target} exists and is not a directory", hint="give a directory path for --data-dir"
+        )
     if not target.exists() or _is_empty_dir(target):
         return
     if not replace:
         raise RestoreRefusedError(
             f"data dir {target} exists and is not empty; restoring over it would replace its data",
-            hint="restore into a new directory, or pass --replace to move the old one to quarantine first")
+            hint="restore into a new directory, or pass --replace to move the old one to quarantine first",
+        )
     if _is_held(target):
-        raise RestoreRefusedError(f"data dir {target} is in use by a running process (a node?)",
-                                  hint="stop the process that holds it, then restore")
+        raise RestoreRefusedError(
+            f"data dir {target} is in use by a running process (a node?)",
+            hint="stop the process that holds it, then restore",
+        )
 
 
 def _check_replaceable(target: Path, meta: BackupMetadata, also_node: str | None) -> None:
@@ -127,8 +134,10 @@ def _check_replaceable(target: Path, meta: BackupMetadata, also_node: str | None
     try:
         marker = read_marker(target)
     except EngineError as exc:
-        raise RestoreRefusedError(f"refusing to replace {target}: its drconsole.json is damaged ({exc.message})",
-                                  hint="restore into a new directory and look at the old one first") from exc
+        raise RestoreRefusedError(
+            f"refusing to replace {target}: its drconsole.json is damaged ({exc.message})",
+            hint="restore into a new directory and look at the old one first",
+        ) from exc
     if marker is None:
         try:
             found = detect_backend(target)  # a data dir that lost its marker still has its engine's files
@@ -136,16 +145,19 @@ def _check_replaceable(target: Path, meta: BackupMetadata, also_node: str | None
             found = None
         if found == meta.engine or _encrypted_data_dir(target):
             return
-        raise RestoreRefusedError(f"refusing to replace {target}: it holds no drconsole.json and no {meta.engine} "
-                                  "files, so it is not a data dir of this backup's node (a parent directory? "
-                                  "another program's files?)",
-                                  hint="name the node's data dir itself, or restore into a new directory")
+        raise RestoreRefusedError(
+            f"refusing to replace {target}: it holds no drconsole.json and no {meta.engine} "
+            "files, so it is not a data dir of this backup's node (a parent directory? "
+            "another program's files?)",
+            hint="name the node's data dir itself, or restore into a new directory",
+        )
     names = {name for name in (meta.node_name, also_node) if name}
     if marker.backend != meta.engine or (names and marker.node_name and marker.node_name not in names):
         raise RestoreRefusedError(
             f"refusing to replace {target}: it is the {marker.backend} data dir of node {marker.node_name or '?'}, "
             f"and backup {meta.backup_id} is of node {meta.node_name or '?'} ({meta.engine})",
-            hint="restore into a new directory; replace only the backup's own node's data dir")
+            hint="restore into a new directory; replace only the backup's own node's data dir",
+        )
 
 
 def _encrypted_data_dir(target: Path) -> bool:
@@ -175,7 +187,7 @@ def _clear_stale_staging(parent: Path, name: str) -> None:
     for item in parent.iterdir():
         if not item.name.startswith(prefix) or not item.name.endswith(".partial") or not item.is_dir():
             continue
-        pid = item.name[len(prefix):].split("-", 1)[0]
+        pid = item.name[len(prefix) :].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
             continue  # another restore of the same target is running
         if (item / PARTIAL_MARK).exists():
@@ -229,10 +241,19 @@ def _swap_into_place(staging: Path, target: Path) -> Path | None:
     return moved
 
 
-def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: str | None = None,
-                   until_ns: int | None = None, until_lsn: int | None = None, replace: bool = False,
-                   progress: ProgressCallback | None = None, tier: str | None = None,
-                   on_date: dt.date | None = None, replace_node: str | None = None) -> RestoreResult:
+def restore_backup(
+    repo_path: str | Path,
+    data_dir: str | Path,
+    *,
+    reference: str | None = None,
+    until_ns: int | None = None,
+    until_lsn: int | None = None,
+    replace: bool = False,
+    progress: ProgressCallback | None = None,
+    tier: str | None = None,
+    on_date: dt.date | None = None,
+    replace_node: str | None = None,
+) -> RestoreResult:
     """Restore ``reference`` (default: the newest backup), or recover to a point in time, into ``data_dir``.
 
     ``tier`` / ``on_date`` (instead of ``reference``): the newest full backup of that tier, taken
@@ -244,6 +265,7 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         RepositoryError (3), BackupNotFoundError (2), RecoveryTargetError (2), RestoreRefusedError (4),
         BackupCorruptionError (1): before the target is touched.
     """
+
     def base_of(local: Path) -> set[str]:  # the one full backup the restore reads, for its archive
         repo = Repository.open(local)
         chosen = repo.pick(tier, on_date).backup_id if tier is not None or on_date is not None else reference
@@ -251,24 +273,35 @@ def restore_backup(repo_path: str | Path, data_dir: str | Path, *, reference: st
         return {f"{base.tier}/{base.backup_id}"}
 
     with working_copy(repo_path, fetch="wal", archives_for=base_of) as local:  # itself when local and plain
-        return _restore(local, data_dir, reference, until_ns, until_lsn, replace, progress, tier, on_date,
-                        replace_node)
+        return _restore(local, data_dir, reference, until_ns, until_lsn, replace, progress, tier, on_date, replace_node)
 
 
-def _restore(repo_path: Path, data_dir: str | Path, reference: str | None, until_ns: int | None,
-             until_lsn: int | None, replace: bool, progress: ProgressCallback | None, tier: str | None,
-             on_date: dt.date | None, replace_node: str | None) -> RestoreResult:
+def _restore(
+    repo_path: Path,
+    data_dir: str | Path,
+    reference: str | None,
+    until_ns: int | None,
+    until_lsn: int | None,
+    replace: bool,
+    progress: ProgressCallback | None,
+    tier: str | None,
+    on_date: dt.date | None,
+    replace_node: str | None,
+) -> RestoreResult:
     clock = time.monotonic()
     target = Path(os.path.abspath(data_dir))
     why = system_directory(target)
     if why is not None:
-        raise RestoreRefusedError(f"refusing to restore over {target}: {why}",
-                                  hint="restore into the node's own data dir, or a new directory")
+        raise RestoreRefusedError(
+            f"refusing to restore over {target}: {why}", hint="restore into the node's own data dir, or a new directory"
+        )
     repo = Repository.open(repo_path)
     root = Path(os.path.abspath(repo.root))
     if target == root or root.is_relative_to(target) or target.is_relative_to(root):
-        raise InvalidArgumentError(f"restore target {target} and backup repository {root} overlap",
-                                   hint="restore into a directory outside the repository")
+        raise InvalidArgumentError(
+            f"restore target {target} and backup repository {root} overlap",
+            hint="restore into a directory outside the repository",
+        )
     _check_target(target, replace)
     if tier is not None or on_date is not None:
         if reference not in (None, "latest"):
@@ -281,9 +314,11 @@ def _restore(repo_path: Path, data_dir: str | Path, reference: str | None, until
         _check_replaceable(target, meta, replace_node)
     archive, checksum = archive_checksum(plan.base)
     log = repo.log("restore")
-    log.info(f"restore of {meta.backup_id} into {target} started"
-             + (f", recovering to LSN {until_lsn}" if until_lsn is not None else "")
-             + (f", recovering to {iso_utc(until_ns)}" if until_ns is not None else ""))
+    log.info(
+        f"restore of {meta.backup_id} into {target} started"
+        + (f", recovering to LSN {until_lsn}" if until_lsn is not None else "")
+        + (f", recovering to {iso_utc(until_ns)}" if until_ns is not None else "")
+    )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _clear_stale_staging(target.parent, target.name)
@@ -304,8 +339,10 @@ def _restore(repo_path: Path, data_dir: str | Path, reference: str | None, until
         if staging.exists() and (staging / PARTIAL_MARK).exists():
             shutil.rmtree(staging, ignore_errors=True)  # our own unfinished copy; the target is untouched
     result.duration_seconds = time.monotonic() - clock
-    log.info(f"restored {meta.backup_id} into {target} at LSN {result.lsn}"
-             + (f"; the old data dir is in {result.quarantine}" if result.quarantine else ""))
+    log.info(
+        f"restored {meta.backup_id} into {target} at LSN {result.lsn}"
+        + (f"; the old data dir is in {result.quarantine}" if result.quarantine else "")
+    )
     return result
 
 
@@ -321,19 +358,32 @@ def _check_signed(repo: Repository, entry: BackupEntry) -> None:
         return
     problem = signature_problem(entry.path, entry.backup_id, trusted)
     if problem is not None:
-        raise BackupCorruptionError(f"backup {entry.backup_id} fails its signature check: {problem}",
-                                    hint="nothing was restored; the repository may have been tampered with: "
-                                         "restore from another copy (`backup verify` lists what is sound)")
+        raise BackupCorruptionError(
+            f"backup {entry.backup_id} fails its signature check: {problem}",
+            hint="nothing was restored; the repository may have been tampered with: "
+            "restore from another copy (`backup verify` lists what is sound)",
+        )
 
 
-def _restore_into(staging: Path, target: Path, plan: RecoveryPlan, repo: Repository, archive: Path, checksum: str,
-                  progress: ProgressCallback | None, replace: bool) -> RestoreResult:
+def _restore_into(
+    staging: Path,
+    target: Path,
+    plan: RecoveryPlan,
+    repo: Repository,
+    archive: Path,
+    checksum: str,
+    progress: ProgressCallback | None,
+    replace: bool,
+) -> RestoreResult:
     meta = plan.base.require_metadata()
     check = read_archive(archive, extract_to=staging, expected_sha256=checksum, progress=progress, phase="restore")
     if not check.ok:
         where, detail = check.problems[0]
-        raise BackupCorruptionError(f"backup {meta.backup_id} is damaged: {where}: {detail}", file=where,
-                                    hint="nothing was restored; try an older backup (`backup list`)")
+        raise BackupCorruptionError(
+            f"backup {meta.backup_id} is damaged: {where}: {detail}",
+            file=where,
+            hint="nothing was restored; try an older backup (`backup list`)",
+        )
     lsn, when, replayed = meta.lsn_end, meta.lsn_end_time_ns if meta.lsn_end else None, 0
     if plan.replays:
         from engines.registry import open_engine  # the engines load only for a replay
@@ -348,5 +398,6 @@ def _restore_into(staging: Path, target: Path, plan: RecoveryPlan, repo: Reposit
     if replace:
         _check_target(target, replace)  # a node may have started on it meanwhile
     quarantine = _swap_into_place(staging, target)
-    return RestoreResult(meta.backup_id, "pitr" if plan.replays else "full", target, meta.engine, lsn, when,
-                         replayed, quarantine, 0.0)
+    return RestoreResult(
+        meta.backup_id, "pitr" if plan.replays else "full", target, meta.engine, lsn, when, replayed, quarantine, 0.0
+    )

@@ -19,7 +19,6 @@ never leaves half a backup listed in a tier.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +26,8 @@ from typing import Any
 
 from engines import fsio
 from engines.backup.archive import WalArchive
-from engines.backup.pitr import Reach, reaches
 from engines.backup.mirror import working_copy
+from engines.backup.pitr import Reach, reaches
 from engines.backup.repository import TIERS, Repository
 from engines.errors import InvalidArgumentError
 from engines.fsutil import fsync_dir
@@ -62,8 +61,13 @@ class Decision:
     path: Path
 
     def to_json(self) -> dict[str, Any]:
-        return {"backup_id": self.backup_id, "type": self.type, "tier": self.tier, "keep": self.keep,
-                "reason": self.reason}
+        return {
+            "backup_id": self.backup_id,
+            "type": self.type,
+            "tier": self.tier,
+            "keep": self.keep,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -82,9 +86,13 @@ class PrunePlan:
         return [decision for decision in self.decisions if decision.keep]
 
     def to_json(self) -> dict[str, Any]:
-        return {"dry_run": not self.done, "removed": [d.to_json() for d in self.removed],
-                "kept": [d.to_json() for d in self.kept], "wal_segments_removed": len(self.wal_segments),
-                "wal_bytes_removed": self.wal_bytes}
+        return {
+            "dry_run": not self.done,
+            "removed": [d.to_json() for d in self.removed],
+            "kept": [d.to_json() for d in self.kept],
+            "wal_segments_removed": len(self.wal_segments),
+            "wal_bytes_removed": self.wal_bytes,
+        }
 
 
 def _covered(span: tuple[int, int], ranges: list[tuple[int, int]]) -> bool:
@@ -106,8 +114,9 @@ def plan_prune(repo: Repository, policy: RetentionPolicy) -> PrunePlan:
     decided: dict[str, Decision] = {}
     fulls = [e for e in entries if e.metadata is not None and e.metadata.type == "full"]
     for tier in TIERS:
-        in_tier = sorted((e for e in fulls if e.tier == tier), key=lambda e: e.require_metadata().timestamp_ns,
-                         reverse=True)
+        in_tier = sorted(
+            (e for e in fulls if e.tier == tier), key=lambda e: e.require_metadata().timestamp_ns, reverse=True
+        )
         limit = policy.count(tier)
         for rank, entry in enumerate(in_tier):
             keep = rank < limit
@@ -125,8 +134,9 @@ def plan_prune(repo: Repository, policy: RetentionPolicy) -> PrunePlan:
     for entry in entries:
         meta = entry.metadata
         if meta is None:
-            decided[entry.backup_id] = Decision(entry.backup_id, None, entry.tier, True,
-                                                "metadata unreadable: kept until it is repaired", entry.path)
+            decided[entry.backup_id] = Decision(
+                entry.backup_id, None, entry.tier, True, "metadata unreadable: kept until it is repaired", entry.path
+            )
         elif meta.type == "incremental":
             keep = floor is None or meta.lsn_end > floor
             reason = "WAL after the oldest kept full backup" if keep else "before the oldest kept full backup"
@@ -159,8 +169,9 @@ def _keep_for_pitr(decided: dict[str, Decision], found: list[Reach]) -> None:
             kept.append(reach)
 
 
-def prune_repository(repo_path: str | Path, policy: RetentionPolicy | None = None, *,
-                     confirm: bool = False) -> PrunePlan:
+def prune_repository(
+    repo_path: str | Path, policy: RetentionPolicy | None = None, *, confirm: bool = False
+) -> PrunePlan:
     """Plan pruning, and carry it out when ``confirm`` is true."""
     with working_copy(repo_path, fetch="wal" if confirm else "metadata", write=confirm) as local:
         return _prune(Repository.open(local), policy or RetentionPolicy(), confirm)
@@ -183,7 +194,9 @@ def _prune(repo: Repository, policy: RetentionPolicy, confirm: bool) -> PrunePla
         if plan.wal_segments:
             # Archived copies of WAL that no kept backup can replay any more.
             WalArchive(repo).remove(plan.wal_segments)
-            log.info(f"removed {len(plan.wal_segments)} archived WAL segments ({plan.wal_bytes} bytes) "
-                     f"before the oldest kept full backup")
+            log.info(
+                f"removed {len(plan.wal_segments)} archived WAL segments ({plan.wal_bytes} bytes) "
+                f"before the oldest kept full backup"
+            )
         plan.done = True
     return plan

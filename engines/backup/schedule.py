@@ -45,9 +45,15 @@ class Schedule:
         return f"systemctl daemon-reload && systemctl enable --now {self.timer_name}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "service_file": self.service_name, "service": self.service,
-                "timer_file": self.timer_name, "timer": self.timer, "cron": self.cron,
-                "enable": self.enable_command()}
+        return {
+            "name": self.name,
+            "service_file": self.service_name,
+            "service": self.service,
+            "timer_file": self.timer_name,
+            "timer": self.timer,
+            "cron": self.cron,
+            "enable": self.enable_command(),
+        }
 
 
 def _systemd_quote(word: str) -> str:
@@ -66,9 +72,16 @@ def _command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "console"]
 
 
-def build_schedule(data_dir: Path, repo: Path | str, *, on_calendar: str = "*-*-* 02:00:00", cron: str = "0 2 * * *",
-                   name: str | None = None, command: list[str] | None = None,
-                   repo_options: list[str] | None = None) -> Schedule:
+def build_schedule(
+    data_dir: Path,
+    repo: Path | str,
+    *,
+    on_calendar: str = "*-*-* 02:00:00",
+    cron: str = "0 2 * * *",
+    name: str | None = None,
+    command: list[str] | None = None,
+    repo_options: list[str] | None = None,
+) -> Schedule:
     """The unit files and cron line that back ``data_dir`` up into ``repo`` (a path or an sftp URL) daily.
 
     ``repo_options``: options every backup command of the timer takes (``--ssh-key FILE``...).
@@ -84,33 +97,37 @@ def build_schedule(data_dir: Path, repo: Path | str, *, on_calendar: str = "*-*-
     extra = list(repo_options or [])
     create = [*program, "backup", "create", "--data-dir", str(data_dir), "--repo", repo, *extra, "--json"]
     prune = [*program, "backup", "prune", "--repo", repo, *extra, "--yes"]
-    service = "\n".join([
-        "[Unit]",
-        f"Description=drconsole daily backup of {data_dir}",
-        "After=local-fs.target",
-        "",
-        "[Service]",
-        "Type=oneshot",
-        "ExecStart=" + " ".join(_systemd_quote(word) for word in create),
-        "ExecStart=" + " ".join(_systemd_quote(word) for word in prune),
-        "Nice=10",
-        "IOSchedulingClass=best-effort",
-        "IOSchedulingPriority=7",
-        "",
-    ])
-    timer = "\n".join([
-        "[Unit]",
-        f"Description=drconsole daily backup of {data_dir}",
-        "",
-        "[Timer]",
-        f"OnCalendar={on_calendar}",
-        "Persistent=true",
-        "RandomizedDelaySec=300",
-        "",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ])
+    service = "\n".join(
+        [
+            "[Unit]",
+            f"Description=drconsole daily backup of {data_dir}",
+            "After=local-fs.target",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            "ExecStart=" + " ".join(_systemd_quote(word) for word in create),
+            "ExecStart=" + " ".join(_systemd_quote(word) for word in prune),
+            "Nice=10",
+            "IOSchedulingClass=best-effort",
+            "IOSchedulingPriority=7",
+            "",
+        ]
+    )
+    timer = "\n".join(
+        [
+            "[Unit]",
+            f"Description=drconsole daily backup of {data_dir}",
+            "",
+            "[Timer]",
+            f"OnCalendar={on_calendar}",
+            "Persistent=true",
+            "RandomizedDelaySec=300",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+            "",
+        ]
+    )
     # cron's output goes beside the backups; for one on another host, to /var/log
     log = Path(repo) / "logs" / "cron.log" if not is_remote(repo) else Path("/var/log/drconsole-backup-cron.log")
     cron_line = f"{cron} {{ {shlex.join(create)} && {shlex.join(prune)}; }} >> {shlex.quote(str(log))} 2>&1"
@@ -128,8 +145,9 @@ def install_schedule(schedule: Schedule, unit_dir: Path = DEFAULT_UNIT_DIR) -> l
     for file_name, text in files.items():
         path = Path(unit_dir) / file_name
         if path.exists() and path.read_text(encoding="utf-8") != text:
-            raise SafetyRefusal(f"{path} exists with other content; not overwritten",
-                                hint="remove it or choose another --name")
+            raise SafetyRefusal(
+                f"{path} exists with other content; not overwritten", hint="remove it or choose another --name"
+            )
     try:
         Path(unit_dir).mkdir(parents=True, exist_ok=True)
         for file_name, text in files.items():

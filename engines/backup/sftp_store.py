@@ -51,18 +51,36 @@ ATTEMPTS = 5
 CONNECT_TIMEOUT = 15.0
 # AES-GCM first: with AES-NI it is several times cheaper per byte than asyncssh's default
 # chacha20-poly1305, and the client's CPU bounds an upload on a fast link.
-CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes256-ctr",
-           "aes128-ctr"]
+CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes128-ctr",
+]
 _UNRECOVERABLE = (asyncssh.HostKeyNotVerifiable, asyncssh.PermissionDenied)
-_LINK_ERRORS = (asyncssh.DisconnectError, asyncssh.SFTPConnectionLost, asyncssh.ChannelOpenError,
-                ConnectionError, asyncio.TimeoutError, OSError)
+_LINK_ERRORS = (
+    asyncssh.DisconnectError,
+    asyncssh.SFTPConnectionLost,
+    asyncssh.ChannelOpenError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    OSError,
+)
 
 
 class SftpStore:
     """A repository directory on an SSH host (see the module docstring)."""
 
-    def __init__(self, location: SftpLocation, *, key_file: Path | None = None, progress: ProgressHook | None = None,
-                 attempts: int = ATTEMPTS, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        location: SftpLocation,
+        *,
+        key_file: Path | None = None,
+        progress: ProgressHook | None = None,
+        attempts: int = ATTEMPTS,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
         self.location = location
         self.description = location.url
         self.key_file = key_file
@@ -87,8 +105,12 @@ class SftpStore:
 
     async def _client(self) -> asyncssh.SFTPClient:
         if self._sftp is None:
-            options: dict[str, Any] = {"connect_timeout": self.connect_timeout, "keepalive_interval": 10,
-                                       "keepalive_count_max": 3, "encryption_algs": CIPHERS}
+            options: dict[str, Any] = {
+                "connect_timeout": self.connect_timeout,
+                "keepalive_interval": 10,
+                "keepalive_count_max": 3,
+                "encryption_algs": CIPHERS,
+            }
             if self.location.port:
                 options["port"] = self.location.port
             if self.location.user:
@@ -118,9 +140,11 @@ class SftpStore:
                 self._call(self._disconnect())
                 raise self._refused(exc) from exc
             except asyncssh.SFTPPermissionDenied as exc:
-                raise RepositoryError(f"{self.description}: {what}: permission denied ({exc.reason})",
-                                            hint="the SFTP account may not do this (an append-only account "
-                                                 "cannot delete or rename: prune on the repository host)") from exc
+                raise RepositoryError(
+                    f"{self.description}: {what}: permission denied ({exc.reason})",
+                    hint="the SFTP account may not do this (an append-only account "
+                    "cannot delete or rename: prune on the repository host)",
+                ) from exc
             except asyncssh.SFTPError as exc:
                 raise RepositoryError(f"{self.description}: {what} failed: {exc.reason}") from exc
             except _LINK_ERRORS as exc:
@@ -129,8 +153,10 @@ class SftpStore:
                 if number + 1 < self.attempts:
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
-        raise RepositoryError(f"{self.description}: {what} failed after {self.attempts} attempts: {last}",
-                              hint="check that the host is reachable (`ssh` with the same user, port and key)")
+        raise RepositoryError(
+            f"{self.description}: {what} failed after {self.attempts} attempts: {last}",
+            hint="check that the host is reachable (`ssh` with the same user, port and key)",
+        )
 
     def _call(self, coroutine: Awaitable[T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
@@ -138,12 +164,16 @@ class SftpStore:
     def _refused(self, exc: Exception) -> RepositoryError:
         where = self.location.host + (f" -p {self.location.port}" if self.location.port else "")
         if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-            return RepositoryError(f"{self.description}: the host key of {self.location.host} is not a known one "
-                                   f"({exc.reason}); refusing to connect",
-                                   hint=f"if the host is the right one, add its key: ssh-keyscan {where} >> "
-                                        "~/.ssh/known_hosts (check the fingerprint out of band)")
-        return RepositoryError(f"{self.description}: the server refused our key ({exc})",
-                               hint="give the key with --ssh-key FILE or IdentityFile in ~/.ssh/config")
+            return RepositoryError(
+                f"{self.description}: the host key of {self.location.host} is not a known one "
+                f"({exc.reason}); refusing to connect",
+                hint=f"if the host is the right one, add its key: ssh-keyscan {where} >> "
+                "~/.ssh/known_hosts (check the fingerprint out of band)",
+            )
+        return RepositoryError(
+            f"{self.description}: the server refused our key ({exc})",
+            hint="give the key with --ssh-key FILE or IdentityFile in ~/.ssh/config",
+        )
 
     # ------------------------------------------------------------------ reading
     def exists(self) -> bool:
@@ -201,12 +231,13 @@ class SftpStore:
         if self.server_hash is not False and self._connection is not None and size >= SERVER_HASH_BYTES:
             try:
                 done = await asyncio.wait_for(
-                    self._connection.run(f"sha256sum -- {shlex.quote(remote)}", input="", check=False), 600)
+                    self._connection.run(f"sha256sum -- {shlex.quote(remote)}", input="", check=False), 600
+                )
                 words = str(done.stdout or "").split()
                 if done.exit_status == 0 and words and re.fullmatch(r"[0-9a-f]{64}", words[0]):
                     self.server_hash = True
                     return words[0]
-            except (asyncssh.Error, asyncio.TimeoutError, OSError):
+            except (TimeoutError, asyncssh.Error, OSError):
                 pass
             self.server_hash = False
         return await self._remote_sha256(sftp, remote)
@@ -281,8 +312,10 @@ class SftpStore:
         directory without its metadata is one whose upload was cut (listed as unreadable; the
         repository host's prune clears it)."""
         if self.append_only:
-            files = sorted((item for item in local.rglob("*") if item.is_file()),
-                           key=lambda item: (item.name.endswith(".metadata.json"), item.name))
+            files = sorted(
+                (item for item in local.rglob("*") if item.is_file()),
+                key=lambda item: (item.name.endswith(".metadata.json"), item.name),
+            )
             for file in files:
                 self._upload(file, f"{path}/{file.relative_to(local).as_posix()}", exact=True, write_once=True)
             return
@@ -312,8 +345,9 @@ class SftpStore:
             await sftp.makedirs(posixpath.dirname(temp), exist_ok=True)
             offset = await self._resume_offset(sftp, temp, local, total)
             if write_once and offset < 0:
-                raise ArchiveConflictError(f"{self.description} already holds a different {path}",
-                                           hint="a backup file is never overwritten")
+                raise ArchiveConflictError(
+                    f"{self.description} already holds a different {path}", hint="a backup file is never overwritten"
+                )
             if write_once and offset == total and total and await self._stored_sha256(sftp, temp) == digest:
                 return  # already there, whole
             offset = max(offset, 0)
@@ -332,8 +366,10 @@ class SftpStore:
             if await self._stored_sha256(sftp, temp) != digest:
                 if not write_once:
                     await sftp.remove(temp)
-                raise BackupCorruptionError(f"{self.description}: {path} read back with other bytes than sent; "
-                                            "the upload was discarded", hint="check the remote disk, then retry")
+                raise BackupCorruptionError(
+                    f"{self.description}: {path} read back with other bytes than sent; the upload was discarded",
+                    hint="check the remote disk, then retry",
+                )
 
         self._run(upload, f"uploading {path}")
         return temp

@@ -32,8 +32,16 @@ from engines.backup.checksums import SUMS_NAME
 from engines.backup.metadata import metadata_name
 from engines.errors import InvalidArgumentError, SafetyRefusal
 
-__all__ = ["SIGNATURE_SUFFIX", "load_signing_key", "pinned_key", "public_hex", "sign_backup", "signature_problem",
-           "trusted_key", "trust_key"]
+__all__ = [
+    "SIGNATURE_SUFFIX",
+    "load_signing_key",
+    "pinned_key",
+    "public_hex",
+    "sign_backup",
+    "signature_problem",
+    "trusted_key",
+    "trust_key",
+]
 
 SIGNATURE_SUFFIX = ".signature.json"
 STATEMENT = "drconsole-backup-v1"
@@ -91,8 +99,12 @@ def _statement(folder: Path, backup_id: str) -> bytes:
 
 def sign_backup(folder: Path, backup_id: str, key: Ed25519PrivateKey) -> None:
     """Write ``<id>.signature.json`` in the (staged) backup directory ``folder``."""
-    body = {"algorithm": "ed25519", "public_key": public_hex(key), "statement": STATEMENT,
-            "signature": base64.b64encode(key.sign(_statement(folder, backup_id))).decode()}
+    body = {
+        "algorithm": "ed25519",
+        "public_key": public_hex(key),
+        "statement": STATEMENT,
+        "signature": base64.b64encode(key.sign(_statement(folder, backup_id))).decode(),
+    }
     (folder / f"{backup_id}{SIGNATURE_SUFFIX}").write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
 
 
@@ -132,9 +144,11 @@ def trusted_key(marker: dict[str, Any], pinned: str | None = None, where: str = 
     if pinned is not None and recorded != pinned:
         from engines.backup.errors import BackupCorruptionError
 
-        raise BackupCorruptionError(f"{where} records signing key {str(recorded)[:16]}..., not the one given with "
-                                    f"--sign-key ({pinned[:16]}...)",
-                                    hint="someone who can write the repository may have replaced its key")
+        raise BackupCorruptionError(
+            f"{where} records signing key {str(recorded)[:16]}..., not the one given with "
+            f"--sign-key ({pinned[:16]}...)",
+            hint="someone who can write the repository may have replaced its key",
+        )
     return recorded
 
 
@@ -148,7 +162,9 @@ def trust_key(marker: dict[str, Any], key: Ed25519PrivateKey, where: str) -> boo
     if known == mine:
         return False
     if known is not None:
-        raise SafetyRefusal(f"{where} records signing key {known[:16]}...; --sign-key is {mine[:16]}...",
-                            hint="sign with the repository's key (a new key needs a new repository)")
+        raise SafetyRefusal(
+            f"{where} records signing key {known[:16]}...; --sign-key is {mine[:16]}...",
+            hint="sign with the repository's key (a new key needs a new repository)",
+        )
     marker["signing"] = {"algorithm": "ed25519", "public_key": mine}
     return True

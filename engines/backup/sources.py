@@ -57,8 +57,11 @@ class Snapshot:
 
 def _needed(segments: list[SegmentInfo], covered: int) -> list[SegmentInfo]:
     """Segments holding a record after ``covered`` (a segment's records end where the next begins)."""
-    return [segment for index, segment in enumerate(segments)
-            if index + 1 >= len(segments) or segments[index + 1].first_lsn - 1 > covered]
+    return [
+        segment
+        for index, segment in enumerate(segments)
+        if index + 1 >= len(segments) or segments[index + 1].first_lsn - 1 > covered
+    ]
 
 
 class LiveSource:
@@ -94,8 +97,9 @@ class LiveSource:
 class ColdSource:
     """A data dir held by nobody but us (its lock): packed in place. Build with ``cold_source``."""
 
-    def __init__(self, path: Path, marker: Marker, segments: list[SegmentInfo], last: tuple[int, int],
-                 covered: int) -> None:
+    def __init__(
+        self, path: Path, marker: Marker, segments: list[SegmentInfo], last: tuple[int, int], covered: int
+    ) -> None:
         self.path = path
         self.marker = marker
         self.backend = marker.backend
@@ -117,10 +121,13 @@ class ColdSource:
         content = (marker.model_dump_json(indent=2) + "\n").encode("utf-8")
         marker_time = os.stat(self.path / MARKER_NAME).st_mtime
         wal_info = os.stat(self.wal_dir)
-        members = [root, Member(f"{DATA_PREFIX}/{MARKER_NAME}", 0o644, marker_time, len(content), content=content),
-                   *store, Member(f"{DATA_PREFIX}/{WAL_DIR}", stat.S_IMODE(wal_info.st_mode), wal_info.st_mtime,
-                                  directory=True),
-                   *members_of(self.path, [f"{WAL_DIR}/{segment.path.name}" for segment in needed])[1:]]
+        members = [
+            root,
+            Member(f"{DATA_PREFIX}/{MARKER_NAME}", 0o644, marker_time, len(content), content=content),
+            *store,
+            Member(f"{DATA_PREFIX}/{WAL_DIR}", stat.S_IMODE(wal_info.st_mode), wal_info.st_mtime, directory=True),
+            *members_of(self.path, [f"{WAL_DIR}/{segment.path.name}" for segment in needed])[1:],
+        ]
         lsn_start = needed[0].first_lsn if needed else self._last[0]
         return Snapshot(members, self._last[0], lsn_start, self._last[1])
 

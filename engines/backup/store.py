@@ -34,8 +34,15 @@ from engines.backup.errors import ArchiveConflictError
 from engines.errors import map_os_error
 from engines.fsutil import fsync_dir
 
-__all__ = ["StoredFile", "RepositoryStore", "LocalStore", "UPLOAD_DIR", "bulk_kind", "backup_dir",
-           "same_bytes_or_conflict"]
+__all__ = [
+    "StoredFile",
+    "RepositoryStore",
+    "LocalStore",
+    "UPLOAD_DIR",
+    "bulk_kind",
+    "backup_dir",
+    "same_bytes_or_conflict",
+]
 
 UPLOAD_DIR = ".tmp/upload"
 """Where a store writes files before renaming them into place (temporary, resumable)."""
@@ -98,9 +105,10 @@ def same_bytes_or_conflict(store: RepositoryStore, local: Path, path: str) -> bo
     if stored is None:
         return False
     if stored != sha256_file(local):
-        raise ArchiveConflictError(f"{store.description} already holds a different {path}",
-                                   hint="a backup file is never overwritten; run `drconsole backup verify` "
-                                        "on that repository")
+        raise ArchiveConflictError(
+            f"{store.description} already holds a different {path}",
+            hint="a backup file is never overwritten; run `drconsole backup verify` on that repository",
+        )
     return True
 
 

@@ -133,7 +133,7 @@ class _FileWriter:
                     digest.update(item[1])
                     view = memoryview(item[1])
                     while view:
-                        view = view[os.write(fd, view):]  # type: ignore[arg-type]
+                        view = view[os.write(fd, view) :]  # type: ignore[arg-type]
                 elif kind == "begin":
                     if name:
                         self.digests[name] = digest.hexdigest()
@@ -179,12 +179,12 @@ def _pax_records(data: bytes) -> dict[str, str]:
     """``<length> <key>=<value>\\n`` records of a pax extended header."""
     records: dict[str, str] = {}
     position = 0
-    while position < len(data) and data[position:position + 1] not in (b"\0", b""):
+    while position < len(data) and data[position : position + 1] not in (b"\0", b""):
         space = data.find(b" ", position)
         if space < 0:
             raise _Damaged("a pax record has no length")
         length = int(data[position:space])
-        record = data[space + 1:position + length]
+        record = data[space + 1 : position + length]
         if length <= 0 or not record.endswith(b"\n") or b"=" not in record:
             raise _Damaged("a pax record is malformed")
         key, _, value = record[:-1].partition(b"=")
@@ -213,8 +213,14 @@ def _safe_member_path(name: str) -> PurePosixPath | None:
 class _TarWalk:
     """Walks a tar stream fed in arbitrary chunks; member bytes go out as views of those chunks."""
 
-    def __init__(self, check: ArchiveCheck, label: str, extract_to: Path | None, writer: _FileWriter | None,
-                 hasher: MemberHasher | _FileWriter) -> None:
+    def __init__(
+        self,
+        check: ArchiveCheck,
+        label: str,
+        extract_to: Path | None,
+        writer: _FileWriter | None,
+        hasher: MemberHasher | _FileWriter,
+    ) -> None:
         self.check, self.label = check, label
         self.extract_to, self.writer, self.hasher = extract_to, writer, hasher
         self.listed: list[tuple[str, str]] | None = None
@@ -276,8 +282,9 @@ class _TarWalk:
             raise _Damaged(f"bad tar header: {exc}") from exc
         kind = info.type
         if kind in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.SOLARIS_XHDTYPE):
-            self._special = "longname" if kind == tarfile.GNUTYPE_LONGNAME else (
-                "global" if kind == tarfile.XGLTYPE else "pax")
+            self._special = (
+                "longname" if kind == tarfile.GNUTYPE_LONGNAME else ("global" if kind == tarfile.XGLTYPE else "pax")
+            )
             self._need = info.size + (-info.size) % _BLOCK
             self._special_size = info.size
             if self._need == 0:
@@ -332,7 +339,7 @@ class _TarWalk:
 
     def _on_special(self, block: bytes) -> None:
         special, self._special = self._special, None
-        data = block[:self._special_size]
+        data = block[: self._special_size]
         if special == "pax":
             self._pending.update(_pax_records(data))
         elif special == "longname":
@@ -345,8 +352,14 @@ class _TarWalk:
                 self.listed = []
 
 
-def read_archive(archive: Path, *, extract_to: Path | None = None, expected_sha256: str | None = None,
-                 progress: ProgressCallback | None = None, phase: str = "verify") -> ArchiveCheck:
+def read_archive(
+    archive: Path,
+    *,
+    extract_to: Path | None = None,
+    expected_sha256: str | None = None,
+    progress: ProgressCallback | None = None,
+    phase: str = "verify",
+) -> ArchiveCheck:
     """Read a whole archive: hash it, decompress it, hash every member, compare with SHA256SUMS.
 
     With ``extract_to`` (an existing empty directory) the members under ``data/`` are written
@@ -404,8 +417,9 @@ def read_archive(archive: Path, *, extract_to: Path | None = None, expected_sha2
     tracker.finish()
     check.archive_bytes = read
     if expected_sha256 is not None and check.archive_sha256 != expected_sha256:
-        check.problems.insert(0, (label, f"checksum mismatch: sha256 is {check.archive_sha256}, "
-                                         f"SHA256SUMS says {expected_sha256}"))
+        check.problems.insert(
+            0, (label, f"checksum mismatch: sha256 is {check.archive_sha256}, SHA256SUMS says {expected_sha256}")
+        )
     if check.ok or walk.listed is not None:
         _compare_sums(check, label, member_sums, walk.listed)
     if extract_to is not None and check.ok:
@@ -413,8 +427,9 @@ def read_archive(archive: Path, *, extract_to: Path | None = None, expected_sha2
     return check
 
 
-def _compare_sums(check: ArchiveCheck, label: str, member_sums: dict[str, str],
-                  listed: list[tuple[str, str]] | None) -> None:
+def _compare_sums(
+    check: ArchiveCheck, label: str, member_sums: dict[str, str], listed: list[tuple[str, str]] | None
+) -> None:
     if listed is None:
         check.problems.append((f"{label}:{SUMS_NAME}", "the archive has no SHA256SUMS member (truncated?)"))
         return
@@ -423,8 +438,9 @@ def _compare_sums(check: ArchiveCheck, label: str, member_sums: dict[str, str],
         if name not in expected:
             check.problems.append((f"{label}:{name}", "not listed in the archive's SHA256SUMS"))
         elif expected[name] != digest:
-            check.problems.append((f"{label}:{name}", f"checksum mismatch: sha256 is {digest}, "
-                                                      f"SHA256SUMS says {expected[name]}"))
+            check.problems.append(
+                (f"{label}:{name}", f"checksum mismatch: sha256 is {digest}, SHA256SUMS says {expected[name]}")
+            )
     for name in expected:
         if name not in member_sums:
             check.problems.append((f"{label}:{name}", "listed in SHA256SUMS but missing from the archive"))

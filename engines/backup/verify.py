@@ -22,12 +22,12 @@ from engines.backup.archive import ArchivedSegment, WalArchive, summarize_segmen
 from engines.backup.checksums import SUMS_NAME, parse_sums, sha256_file
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.metadata import iso_utc, now_ns, write_metadata
-from engines.backup.unpack import read_archive
+from engines.backup.mirror import current_access, working_copy
 from engines.backup.pitr import reaches, window_text
 from engines.backup.progress import ProgressCallback
-from engines.backup.mirror import current_access, working_copy
-from engines.backup.signing import SIGNATURE_SUFFIX, pinned_key, signature_problem, trusted_key
 from engines.backup.repository import BackupEntry, Repository
+from engines.backup.signing import SIGNATURE_SUFFIX, pinned_key, signature_problem, trusted_key
+from engines.backup.unpack import read_archive
 from engines.wal.segments import segment_name
 
 __all__ = ["BackupCheck", "BackupProblem", "WalCheck", "VerifyResult", "verify_repository"]
@@ -64,8 +64,12 @@ class BackupCheck:
         self.problems.append(Problem(kind=kind, file=file, detail=detail))
 
     def to_json(self) -> dict[str, Any]:
-        return {"backup_id": self.backup_id, "type": self.type, "ok": self.ok,
-                "problems": [problem.model_dump() for problem in self.problems]}
+        return {
+            "backup_id": self.backup_id,
+            "type": self.type,
+            "ok": self.ok,
+            "problems": [problem.model_dump() for problem in self.problems],
+        }
 
 
 @dataclass
@@ -81,9 +85,14 @@ class WalCheck:
         return not self.problems and not self.missing
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "segments": self.segments, "first_lsn": self.first_lsn, "last_lsn": self.last_lsn,
-                "missing": [{"first_lsn": a, "last_lsn": b} for a, b in self.missing],
-                "problems": [problem.model_dump() for problem in self.problems]}
+        return {
+            "ok": self.ok,
+            "segments": self.segments,
+            "first_lsn": self.first_lsn,
+            "last_lsn": self.last_lsn,
+            "missing": [{"first_lsn": a, "last_lsn": b} for a, b in self.missing],
+            "problems": [problem.model_dump() for problem in self.problems],
+        }
 
 
 @dataclass
@@ -104,19 +113,28 @@ class VerifyResult:
         found = [problem for check in self.backups for problem in check.problems]
         if self.wal is not None:
             found += self.wal.problems
-            found += [Problem(kind="wal-gap", file="wal-archive", detail=f"LSNs {a}..{b} are missing")
-                      for a, b in self.wal.missing]
+            found += [
+                Problem(kind="wal-gap", file="wal-archive", detail=f"LSNs {a}..{b} are missing")
+                for a, b in self.wal.missing
+            ]
         return found
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "quick": self.quick, "backups": [check.to_json() for check in self.backups],
-                "wal": None if self.wal is None else self.wal.to_json(), "window": self.window,
-                "problems": [problem.model_dump() for problem in self.problems],
-                "bytes_read": self.bytes_read, "duration_seconds": round(self.duration_seconds, 3)}
+        return {
+            "ok": self.ok,
+            "quick": self.quick,
+            "backups": [check.to_json() for check in self.backups],
+            "wal": None if self.wal is None else self.wal.to_json(),
+            "window": self.window,
+            "problems": [problem.model_dump() for problem in self.problems],
+            "bytes_read": self.bytes_read,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
 
 
-def verify_repository(repo_path: str, reference: str | None = None, *, quick: bool = False,
-                      progress: ProgressCallback | None = None) -> VerifyResult:
+def verify_repository(
+    repo_path: str, reference: str | None = None, *, quick: bool = False, progress: ProgressCallback | None = None
+) -> VerifyResult:
     """Verify the whole repository (``reference`` None) or what restoring one backup needs."""
     with working_copy(repo_path, fetch="all") as local:  # remote: every byte read back from the store
         return _verify(Repository.open(local), reference, quick, progress)
@@ -136,8 +154,11 @@ def _verify(repo: Repository, reference: str | None, quick: bool, progress: Prog
         chosen = [entry]
         meta = entry.metadata
         if meta is not None and meta.type == "incremental":
-            bases = [e for e in entries if e.metadata is not None and e.metadata.type == "full"
-                     and e.metadata.lsn_end <= meta.lsn_end]
+            bases = [
+                e
+                for e in entries
+                if e.metadata is not None and e.metadata.type == "full" and e.metadata.lsn_end <= meta.lsn_end
+            ]
             if bases:
                 chosen = [bases[-1], entry]
                 wal_range = (bases[-1].require_metadata().lsn_end + 1, meta.lsn_end)
@@ -163,8 +184,14 @@ def _pinned() -> str | None:
     return pinned_key(key_file) if key_file is not None else None
 
 
-def _check_backup(entry: BackupEntry, archive: WalArchive, quick: bool,
-                  progress: ProgressCallback | None, result: VerifyResult, trusted: str | None = None) -> BackupCheck:
+def _check_backup(
+    entry: BackupEntry,
+    archive: WalArchive,
+    quick: bool,
+    progress: ProgressCallback | None,
+    result: VerifyResult,
+    trusted: str | None = None,
+) -> BackupCheck:
     meta = entry.metadata
     check = BackupCheck(entry.backup_id, None if meta is None else meta.type)
     if meta is None:
@@ -193,8 +220,14 @@ def _check_backup(entry: BackupEntry, archive: WalArchive, quick: bool,
     return check
 
 
-def _check_full(entry: BackupEntry, sums: dict[str, str], quick: bool, progress: ProgressCallback | None,
-                check: BackupCheck, result: VerifyResult) -> None:
+def _check_full(
+    entry: BackupEntry,
+    sums: dict[str, str],
+    quick: bool,
+    progress: ProgressCallback | None,
+    check: BackupCheck,
+    result: VerifyResult,
+) -> None:
     meta = entry.require_metadata()
     name = meta.archive or f"{entry.backup_id}.tar.zst"
     path = entry.path / name
@@ -219,8 +252,14 @@ def _check_full(entry: BackupEntry, sums: dict[str, str], quick: bool, progress:
         check.add("archive", str(path), f"{report.file_count} files inside, the metadata says {meta.file_count}")
 
 
-def _check_incremental(entry: BackupEntry, sums: list[tuple[str, str]], archive: WalArchive, quick: bool,
-                       check: BackupCheck, result: VerifyResult) -> None:
+def _check_incremental(
+    entry: BackupEntry,
+    sums: list[tuple[str, str]],
+    archive: WalArchive,
+    quick: bool,
+    check: BackupCheck,
+    result: VerifyResult,
+) -> None:
     listed = archive.manifest()
     for name, digest in sums:
         path = (entry.path / name).resolve()
@@ -262,32 +301,49 @@ def _check_wal(archive: WalArchive, span: tuple[int | None, int | None], quick: 
     needed_from = segment_name(span[0]) if span and span[0] is not None else None
     present = set(archive.files()) - set(archive.pruned_leftovers(needed_from))  # an interrupted prune's
     for name in sorted(present - set(listed)):
-        check.problems.append(Problem(kind="unlisted-segment", file=f"{label}/{name}",
-                                      detail="a segment file the manifest does not list"))
+        check.problems.append(
+            Problem(kind="unlisted-segment", file=f"{label}/{name}", detail="a segment file the manifest does not list")
+        )
     usable: list[ArchivedSegment] = []
     for segment in sorted(listed.values(), key=lambda s: s.first_lsn):
         path = archive.path / segment.name
         if segment.name not in present:
-            check.problems.append(Problem(kind="missing-segment", file=str(path),
-                                          detail=f"listed in the manifest (LSN {segment.first_lsn}.."
-                                                 f"{segment.last_lsn}) but missing"))
+            check.problems.append(
+                Problem(
+                    kind="missing-segment",
+                    file=str(path),
+                    detail=f"listed in the manifest (LSN {segment.first_lsn}..{segment.last_lsn}) but missing",
+                )
+            )
             continue
         size = path.stat().st_size
         if size != segment.size:
-            check.problems.append(Problem(kind="size", file=str(path), detail=f"{size} bytes, the manifest says {segment.size}"))
+            check.problems.append(
+                Problem(kind="size", file=str(path), detail=f"{size} bytes, the manifest says {segment.size}")
+            )
             continue
         if not quick:
             digest = sha256_file(path)
             result.bytes_read += size
             if digest != segment.sha256:
-                check.problems.append(Problem(kind="checksum", file=str(path),
-                                              detail=f"checksum mismatch: sha256 is {digest}, the manifest says {segment.sha256}"))
+                check.problems.append(
+                    Problem(
+                        kind="checksum",
+                        file=str(path),
+                        detail=f"checksum mismatch: sha256 is {digest}, the manifest says {segment.sha256}",
+                    )
+                )
                 continue
             actual = summarize_segment(path, digest)
             if (actual.first_lsn, actual.last_lsn) != (segment.first_lsn, segment.last_lsn):
-                check.problems.append(Problem(kind="wal", file=str(path),
-                                              detail=f"holds LSN {actual.first_lsn}..{actual.last_lsn}, the manifest "
-                                                     f"says {segment.first_lsn}..{segment.last_lsn}"))
+                check.problems.append(
+                    Problem(
+                        kind="wal",
+                        file=str(path),
+                        detail=f"holds LSN {actual.first_lsn}..{actual.last_lsn}, the manifest "
+                        f"says {segment.first_lsn}..{segment.last_lsn}",
+                    )
+                )
         if segment.problem is not None:
             check.problems.append(Problem(kind="wal", file=str(path), detail=segment.problem))
         usable.append(segment)

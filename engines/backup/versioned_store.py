@@ -29,8 +29,12 @@ VERSION = re.compile(r"^(?P<base>.+)\.v(?P<number>\d{6})$")
 
 def has_versions(root: Path) -> bool:
     """Whether a local repository holds versioned files (written through an append-only account)."""
-    return any(VERSION.match(item.name) for folder in (root, root / "wal-archive") if folder.is_dir()
-               for item in folder.iterdir())
+    return any(
+        VERSION.match(item.name)
+        for folder in (root, root / "wal-archive")
+        if folder.is_dir()
+        for item in folder.iterdir()
+    )
 
 
 class VersionedStore:

@@ -64,8 +64,15 @@ class _Writer:
             self.buffered = 0
 
 
-def build_file(path: Path, records: Iterable[tuple[bytes, bytes]], *, page_size: int, lsn: int,
-               max_keys_per_node: int = 0, txid: int = 1) -> Meta:
+def build_file(
+    path: Path,
+    records: Iterable[tuple[bytes, bytes]],
+    *,
+    page_size: int,
+    lsn: int,
+    max_keys_per_node: int = 0,
+    txid: int = 1,
+) -> Meta:
     """Write ``path`` holding ``records`` (strictly ascending keys) as of WAL ``lsn``.
 
     Raises:
@@ -91,8 +98,9 @@ def build_file(path: Path, records: Iterable[tuple[bytes, bytes]], *, page_size:
     return meta
 
 
-def _write(fd: int, records: Iterable[tuple[bytes, bytes]], *, page_size: int, lsn: int, max_keys: int,
-           txid: int) -> Meta:
+def _write(
+    fd: int, records: Iterable[tuple[bytes, bytes]], *, page_size: int, lsn: int, max_keys: int, txid: int
+) -> Meta:
     writer = _Writer(fd, page_size)
     capacity = page_size - HEADER_SIZE
     threshold = page_size // 4
@@ -105,8 +113,9 @@ def _write(fd: int, records: Iterable[tuple[bytes, bytes]], *, page_size: int, l
 
     def flush_leaf() -> None:
         flags, body = encode_leaf(keys, values)
-        level.append((keys[0] if keys else b"", writer.append(make_run(PageType.LEAF, flags, len(keys), txid,
-                                                                          body, page_size))))
+        level.append(
+            (keys[0] if keys else b"", writer.append(make_run(PageType.LEAF, flags, len(keys), txid, body, page_size)))
+        )
 
     for key, value in records:
         if previous is not None and key <= previous:
@@ -135,14 +144,35 @@ def _write(fd: int, records: Iterable[tuple[bytes, bytes]], *, page_size: int, l
             size = BRANCH_ENTRY_OVERHEAD + len(key)
             # At least two children a branch, so each level is smaller than the one below.
             if len(group_keys) >= 2 and (filled + size > capacity or (max_keys and len(group_keys) >= max_keys)):
-                upper.append((group_keys[0], writer.append(make_run(
-                    PageType.BRANCH, 0, len(group_keys), txid, encode_branch(group_keys, group_pages), page_size))))
+                upper.append(
+                    (
+                        group_keys[0],
+                        writer.append(
+                            make_run(
+                                PageType.BRANCH,
+                                0,
+                                len(group_keys),
+                                txid,
+                                encode_branch(group_keys, group_pages),
+                                page_size,
+                            )
+                        ),
+                    )
+                )
                 group_keys, group_pages, filled = [], [], 0
             group_keys.append(key)
             group_pages.append(page)
             filled += size
-        upper.append((group_keys[0], writer.append(make_run(
-            PageType.BRANCH, 0, len(group_keys), txid, encode_branch(group_keys, group_pages), page_size))))
+        upper.append(
+            (
+                group_keys[0],
+                writer.append(
+                    make_run(
+                        PageType.BRANCH, 0, len(group_keys), txid, encode_branch(group_keys, group_pages), page_size
+                    )
+                ),
+            )
+        )
         level = upper
     writer.flush()
     root = level[0][1]

@@ -34,8 +34,14 @@ __all__ = ["commit"]
 _ENTRY_MEMORY = 110  # Python memory of an entry added to a dirty leaf, beyond its bytes
 
 
-def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = None, *, chunk: int | None = None,
-           force: bool = False) -> bool:
+def commit(
+    tree: CowTree,
+    lsn: int,
+    before_meta: Callable[[], None] | None = None,
+    *,
+    chunk: int | None = None,
+    force: bool = False,
+) -> bool:
     """Commit the buffer (or ``chunk`` keys of it); False if there was nothing to do.
 
     ``lsn`` is the last WAL record applied. The meta records it when the whole buffer is
@@ -72,8 +78,9 @@ def commit(tree: CowTree, lsn: int, before_meta: Callable[[], None] | None = Non
             work.abort()
             raise
         previous = tree.meta
-        meta = Meta(txid, root, work.freelist_page, tree.hwm, meta_lsn, work.count, tree.page_size,
-                    slot=1 - previous.slot)
+        meta = Meta(
+            txid, root, work.freelist_page, tree.hwm, meta_lsn, work.count, tree.page_size, slot=1 - previous.slot
+        )
         try:
             if before_meta is not None:
                 before_meta()
@@ -224,4 +231,3 @@ class _Commit(DirtyTree):
                 for page in range(first, first + span):
                     tree.cache.discard(page)
         freelist.give_back([page for first, span in self.allocated for page in range(first, first + span)])
-

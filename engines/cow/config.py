@@ -46,8 +46,9 @@ class CowSettings:
         backend = dict(options.backend)
         unknown = sorted(set(backend) - set(_KEYS))
         if unknown:
-            raise InvalidArgumentError(f"unknown cow option(s): {', '.join(unknown)}",
-                                       hint=f"the cow backend takes {', '.join(_KEYS)}")
+            raise InvalidArgumentError(
+                f"unknown cow option(s): {', '.join(unknown)}", hint=f"the cow backend takes {', '.join(_KEYS)}"
+            )
         low = options.low_memory
         try:
             page_size = check_page_size(backend.get("page_size", DEFAULT_PAGE_SIZE))
@@ -62,5 +63,10 @@ class CowSettings:
             raise InvalidArgumentError(f"bad cow option: dirty_budget_bytes must be at least 65536, not {budget!r}")
         if not isinstance(snapshots, bool):
             raise InvalidArgumentError(f"bad cow option: snapshots must be true or false, not {snapshots!r}")
-        return cls(page_size=page_size, max_keys_per_node=max_keys, dirty_budget_bytes=budget,
-                   cache_bytes=options.cache_bytes, snapshots=snapshots)
+        return cls(
+            page_size=page_size,
+            max_keys_per_node=max_keys,
+            dirty_budget_bytes=budget,
+            cache_bytes=options.cache_bytes,
+            snapshots=snapshots,
+        )

@@ -66,8 +66,13 @@ class CowEngine(Engine):
     def _store_open(self) -> None:
         self._settings = CowSettings.from_options(self.options)
         # A page size named in the options must be the file's; otherwise the file's is used.
-        self._tree, slots = open_tree(self.path / DATA_FILE, self._settings, writable=self.mode == "rw",
-                                      name=DATA_FILE, check_page_size="page_size" in self.options.backend)
+        self._tree, slots = open_tree(
+            self.path / DATA_FILE,
+            self._settings,
+            writable=self.mode == "rw",
+            name=DATA_FILE,
+            check_page_size="page_size" in self.options.backend,
+        )
         self._applied_lsn = self._tree.meta.lsn
         # The hot read paths go straight to the tree (one call less per read).
         self._store_get = self._tree.get  # type: ignore[method-assign]
@@ -128,8 +133,14 @@ class CowEngine(Engine):
             meta = tree.meta
             path = self.path / DATA_FILE
             # Writers wait on the write lock; readers go on reading the old file meanwhile.
-            build_file(path, tree.scan(None, None), page_size=tree.page_size, lsn=meta.lsn,
-                       max_keys_per_node=self._settings.max_keys_per_node, txid=meta.txid + 1)
+            build_file(
+                path,
+                tree.scan(None, None),
+                page_size=tree.page_size,
+                lsn=meta.lsn,
+                max_keys_per_node=self._settings.max_keys_per_node,
+                txid=meta.txid + 1,
+            )
             fresh, _slots = open_tree(path, self._settings, writable=True, name=DATA_FILE)
             tree.adopt(fresh)
 
@@ -162,8 +173,9 @@ class CowEngine(Engine):
             "bytes_written": written,
             "user_bytes_applied": tree.user_bytes,
             "write_amplification": round(written / tree.user_bytes, 3) if tree.user_bytes else None,
-            "meta_fallback": ({str(slot): reason for slot, reason in self._meta_problems.items()}
-                              if self._meta_problems else None),
+            "meta_fallback": (
+                {str(slot): reason for slot, reason in self._meta_problems.items()} if self._meta_problems else None
+            ),
             "low_memory": self.options.low_memory,
             "max_keys_per_node": self._settings.max_keys_per_node,
         }
@@ -215,8 +227,10 @@ class CowEngine(Engine):
         if self.mode != "rw":
             raise ReadOnlyError(f"{self.path} is open read-only: a snapshot writes a file into it")
         if not self._settings.snapshots:
-            raise InvalidArgumentError("snapshots are off for this data dir (the low-memory profile)",
-                                       hint="use checkpoint(dest) for a copy outside the data dir")
+            raise InvalidArgumentError(
+                "snapshots are off for this data dir (the low-memory profile)",
+                hint="use checkpoint(dest) for a copy outside the data dir",
+            )
         name = default_name() if name is None else name
         target = snapshot_path(self.path, name)
         if target.exists():

@@ -103,7 +103,7 @@ class Freelist:
             if index == len(ascending) or ascending[index] != ascending[index - 1] + 1:
                 if index - start >= count:
                     first = ascending[start]
-                    del ascending[start:start + count]
+                    del ascending[start : start + count]
                     ascending.reverse()
                     self._free = ascending
                     return first
@@ -130,11 +130,13 @@ class Freelist:
         for txid in sorted(self._pending):
             rows.extend((start, length, txid) for start, length in extents(self._pending[txid]))
         n = len(rows)
-        body = b"".join([
-            struct.pack(f"<{n}Q", *(row[0] for row in rows)),
-            struct.pack(f"<{n}I", *(row[1] for row in rows)),
-            struct.pack(f"<{n}Q", *(row[2] for row in rows)),
-        ])
+        body = b"".join(
+            [
+                struct.pack(f"<{n}Q", *(row[0] for row in rows)),
+                struct.pack(f"<{n}I", *(row[1] for row in rows)),
+                struct.pack(f"<{n}Q", *(row[2] for row in rows)),
+            ]
+        )
         return n, body
 
 

@@ -60,8 +60,9 @@ def encode_meta(meta: Meta) -> bytearray:
     """The page that holds ``meta`` in slot ``meta.slot``, sealed."""
     page = bytearray(meta.page_size)
     HEADER.pack_into(page, 0, 0, PageType.META, 0, 0, meta.slot, 0, 0, meta.txid)
-    BODY.pack_into(page, HEADER_SIZE, MAGIC, FORMAT, meta.page_size, meta.root, meta.freelist, meta.hwm,
-                   meta.lsn, meta.key_count)
+    BODY.pack_into(
+        page, HEADER_SIZE, MAGIC, FORMAT, meta.page_size, meta.root, meta.freelist, meta.hwm, meta.lsn, meta.key_count
+    )
     seal(page)
     return page
 
@@ -105,8 +106,9 @@ class MetaSlots:
         return min(self.metas, key=lambda meta: meta.txid) if len(self.metas) == 2 else None
 
 
-def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None, *,
-                    allow_truncated: bool = False) -> MetaSlots:
+def read_meta_slots(
+    fd: int, file_name: str, expected_page_size: int | None, *, allow_truncated: bool = False
+) -> MetaSlots:
     """Read and check both meta pages of an open ``data.cow``; nothing is written.
 
     ``allow_truncated`` (for verify, which reports it itself) skips the file length check.
@@ -122,7 +124,7 @@ def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None, *,
     problems: dict[int, str] = {}
     metas: list[Meta] = []
     sizes: list[int] = []
-    if len(head) == HEADER_SIZE + BODY.size and head[HEADER_SIZE:HEADER_SIZE + 8] == MAGIC:
+    if len(head) == HEADER_SIZE + BODY.size and head[HEADER_SIZE : HEADER_SIZE + 8] == MAGIC:
         (own,) = struct.unpack_from("<I", head, _PAGE_SIZE_OFFSET)
         if own in _CANDIDATE_SIZES:
             sizes.append(own)
@@ -135,12 +137,12 @@ def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None, *,
         reasons: list[str] = []
         for page_size in sizes if slot0 is None else [slot0.page_size]:
             page = os.pread(fd, page_size, slot * page_size)
-            if page[HEADER_SIZE:HEADER_SIZE + 8] == MAGIC:
+            if page[HEADER_SIZE : HEADER_SIZE + 8] == MAGIC:
                 magic_seen = True
             try:
                 meta = decode_meta(page, slot)
             except ValueError as exc:
-                if not reasons or page[HEADER_SIZE:HEADER_SIZE + 8] == MAGIC:
+                if not reasons or page[HEADER_SIZE : HEADER_SIZE + 8] == MAGIC:
                     reasons.append(str(exc))
                 continue
             metas.append(meta)
@@ -152,22 +154,31 @@ def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None, *,
         if not magic_seen:
             raise UnsupportedFormatError(
                 f"{file_name} is not a drconsole COW file (page 0: no COW meta page)"
-                if size else f"{file_name} is empty: not a drconsole COW file",
-                hint="check the data dir; restore it from a backup if the file was overwritten")
+                if size
+                else f"{file_name} is empty: not a drconsole COW file",
+                hint="check the data dir; restore it from a backup if the file was overwritten",
+            )
         raise PageCorruptionError(
             f"both meta pages of {file_name} are corrupt (page 0: {problems.get(0)}; page 1: {problems.get(1)})",
-            file=file_name, page=0, kind="meta",
-            hint="salvage the readable records with `drconsole engine repair`, or restore a backup")
+            file=file_name,
+            page=0,
+            kind="meta",
+            hint="salvage the readable records with `drconsole engine repair`, or restore a backup",
+        )
     page_size = metas[0].page_size
     if len(metas) == 2 and metas[1].page_size != page_size:
-        raise PageCorruptionError(f"the meta pages of {file_name} disagree on the page size "
-                                  f"({page_size} and {metas[1].page_size})", file=file_name, page=1,
-                                  kind="meta")
+        raise PageCorruptionError(
+            f"the meta pages of {file_name} disagree on the page size ({page_size} and {metas[1].page_size})",
+            file=file_name,
+            page=1,
+            kind="meta",
+        )
     if expected_page_size and page_size != expected_page_size:
         raise UnsupportedFormatError(
             f"page size mismatch: {file_name} has {page_size}-byte pages (meta page {metas[0].slot}), "
             f"the options say {expected_page_size}",
-            hint="open it with the page_size it was created with (drconsole.json, options.backend.page_size)")
+            hint="open it with the page_size it was created with (drconsole.json, options.backend.page_size)",
+        )
     slots = MetaSlots(page_size, metas, problems, size)
     newest = slots.newest
     if newest.hwm * page_size > size and not allow_truncated:
@@ -175,6 +186,9 @@ def read_meta_slots(fd: int, file_name: str, expected_page_size: int | None, *,
         raise PageCorruptionError(
             f"{file_name} is truncated: meta page {newest.slot} (txid {newest.txid}) uses {newest.hwm} pages, "
             f"the file holds {size} bytes; page {first_missing} onwards is missing",
-            file=file_name, page=first_missing, kind="truncated",
-            hint="restore the data dir from a backup, or salvage what is left with `drconsole engine repair`")
+            file=file_name,
+            page=first_missing,
+            kind="truncated",
+            hint="restore the data dir from a backup, or salvage what is left with `drconsole engine repair`",
+        )
     return slots

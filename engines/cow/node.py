@@ -78,8 +78,9 @@ class Leaf:
 
     __slots__ = ("keys", "values", "page", "span", "memory")
 
-    def __init__(self, keys: list[bytes], values: list[bytes | OverflowRef], page: int = 0, span: int = 1,
-                 memory: int = 0) -> None:
+    def __init__(
+        self, keys: list[bytes], values: list[bytes | OverflowRef], page: int = 0, span: int = 1, memory: int = 0
+    ) -> None:
         self.keys = keys
         self.values = values
         self.page = page
@@ -92,8 +93,9 @@ class Branch:
 
     __slots__ = ("keys", "children", "page", "span", "memory")
 
-    def __init__(self, keys: list[bytes], children: list[int | Node], page: int = 0, span: int = 1,
-                 memory: int = 0) -> None:
+    def __init__(
+        self, keys: list[bytes], children: list[int | Node], page: int = 0, span: int = 1, memory: int = 0
+    ) -> None:
         self.keys = keys
         self.children = children
         self.page = page
@@ -113,8 +115,7 @@ def overflow_span(length: int, page_size: int) -> int:
     return pages_for(HEADER_SIZE + length, page_size)
 
 
-def make_run(kind: PageType, flags: int, count: int, txid: int, body: bytes | memoryview,
-             page_size: int) -> bytearray:
+def make_run(kind: PageType, flags: int, count: int, txid: int, body: bytes | memoryview, page_size: int) -> bytearray:
     """A whole run (header + body, zero padded to whole pages); ``stamp`` gives it its page id."""
     length = HEADER_SIZE + len(body)
     span = pages_for(length, page_size)
@@ -147,8 +148,9 @@ def encode_leaf(keys: list[bytes], values: list[bytes | OverflowRef]) -> tuple[i
             else:
                 stored.append(value)  # type: ignore[arg-type]
         flag_bytes = bytes(marks)
-    body = b"".join([struct.pack(f"<{n}H", *map(len, keys)), struct.pack(f"<{n}I", *map(len, stored)),
-                     flag_bytes, *keys, *stored])
+    body = b"".join(
+        [struct.pack(f"<{n}H", *map(len, keys)), struct.pack(f"<{n}I", *map(len, stored)), flag_bytes, *keys, *stored]
+    )
     return flags, body
 
 
@@ -166,7 +168,7 @@ def decode_leaf(buffer: bytes, page: int, page_size: int) -> Leaf:
     keys = [buffer[a:b] for a, b in zip(key_ends, key_ends[1:])]
     values: list[bytes | OverflowRef] = [buffer[a:b] for a, b in zip(value_ends, value_ends[1:])]
     if flags & LEAF_HAS_OVERFLOW:
-        marks = buffer[flag_start:flag_start + n]
+        marks = buffer[flag_start : flag_start + n]
         for index in range(n):
             if marks[index]:
                 raw = values[index]

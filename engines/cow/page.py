@@ -70,8 +70,7 @@ class PageCorruptionError(CorruptionError):
     "meta").
     """
 
-    def __init__(self, message: str, *, file: str, page: int, kind: str = "checksum",
-                 hint: str | None = None) -> None:
+    def __init__(self, message: str, *, file: str, page: int, kind: str = "checksum", hint: str | None = None) -> None:
         super().__init__(
             message,
             file=file,
@@ -84,10 +83,14 @@ class PageCorruptionError(CorruptionError):
 
 def check_page_size(page_size: object) -> int:
     """``page_size`` if it is a power of two in [MIN_PAGE_SIZE, MAX_PAGE_SIZE]; else ValueError."""
-    if (not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < MIN_PAGE_SIZE
-            or page_size > MAX_PAGE_SIZE or page_size & (page_size - 1)):
-        raise ValueError(f"page_size must be a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, "
-                         f"not {page_size!r}")
+    if (
+        not isinstance(page_size, int)
+        or isinstance(page_size, bool)
+        or page_size < MIN_PAGE_SIZE
+        or page_size > MAX_PAGE_SIZE
+        or page_size & (page_size - 1)
+    ):
+        raise ValueError(f"page_size must be a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, not {page_size!r}")
     return page_size
 
 

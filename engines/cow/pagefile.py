@@ -52,7 +52,9 @@ class PageFile:
             if page + 1 + overflow > hwm:
                 if not verify_checksum(buffer):
                     raise self._corrupt(page, "checksum mismatch")
-                raise self._corrupt(page, f"a run of {overflow + 1} pages would pass the {hwm} pages in use", "page-header")
+                raise self._corrupt(
+                    page, f"a run of {overflow + 1} pages would pass the {hwm} pages in use", "page-header"
+                )
             try:
                 buffer = os.pread(self.fd, size * (overflow + 1), page * size)
             except OSError as exc:
@@ -82,9 +84,13 @@ class PageFile:
         buffer = self.read_run(ref.page, hwm, (PageType.OVERFLOW,))
         _checksum, _kind, _flags, _reserved, _page, overflow, length, _txid = HEADER.unpack_from(buffer)
         if length != ref.length or overflow + 1 != ref.span:
-            raise self._corrupt(ref.page, f"overflow run holds {length} bytes in {overflow + 1} pages, "
-                                          f"the leaf expects {ref.length} bytes in {ref.span}", "overflow")
-        return buffer[HEADER_SIZE:HEADER_SIZE + length]
+            raise self._corrupt(
+                ref.page,
+                f"overflow run holds {length} bytes in {overflow + 1} pages, "
+                f"the leaf expects {ref.length} bytes in {ref.span}",
+                "overflow",
+            )
+        return buffer[HEADER_SIZE : HEADER_SIZE + length]
 
     def read_freelist(self, meta: Meta) -> tuple[Freelist, int]:
         """The freelist of ``meta`` and the number of pages its own run takes."""
@@ -100,8 +106,11 @@ class PageFile:
         pending: dict[int, list[int]] = {}
         for start, length, txid in rows:
             if start < 2 or start + length > meta.hwm:
-                raise self._corrupt(meta.freelist, f"freelist extent {start}+{length} is outside the "
-                                                   f"{meta.hwm} pages in use", "freelist")
+                raise self._corrupt(
+                    meta.freelist,
+                    f"freelist extent {start}+{length} is outside the {meta.hwm} pages in use",
+                    "freelist",
+                )
             pages = range(start, start + length)
             if txid:
                 pending.setdefault(txid, []).extend(pages)

@@ -40,8 +40,9 @@ __all__ = ["rebuild_freelist", "rebuild_from_snapshot", "repair", "rollback_to_o
 _FREELIST_AREAS = {"freelist", "space"}
 
 
-def _write_state(fd: int, page_size: int, keep: Meta, *, txid: int, slot: int, free: list[int],
-                 pending: list[int], key_count: int) -> Meta:
+def _write_state(
+    fd: int, page_size: int, keep: Meta, *, txid: int, slot: int, free: list[int], pending: list[int], key_count: int
+) -> Meta:
     """Write a new freelist run past ``keep.hwm`` and a meta for ``keep``'s tree into ``slot``."""
     freelist = Freelist(free, {txid: pending} if pending else None)
     span = pages_for(freelist.encoded_size(), page_size)
@@ -79,23 +80,28 @@ def rollback_to_older_meta(data_dir: Path, *, allow_loss: bool = False) -> Repai
             slots = open_slots(data_dir, fd)
             older = slots.older
             if older is None or older.txid >= slots.newest.txid:
-                raise SafetyRefusal(f"{DATA_FILE} has no older meta to roll back to "
-                                    f"(valid metas: {[m.slot for m in slots.metas]})",
-                                    hint="salvage the readable records instead")
+                raise SafetyRefusal(
+                    f"{DATA_FILE} has no older meta to roll back to (valid metas: {[m.slot for m in slots.metas]})",
+                    hint="salvage the readable records instead",
+                )
             newest = slots.newest
             file = PageFile(fd, data_dir / DATA_FILE, slots.page_size, writable=True, name=DATA_FILE)
             found = inspect(file, slots, older)
             if not found.tree_intact:
                 problems = "; ".join(p.detail for p in found.report.problems[:3])
-                raise SafetyRefusal(f"the older meta's tree (txid {older.txid}) is damaged too: {problems}",
-                                    hint="salvage the readable records instead")
+                raise SafetyRefusal(
+                    f"the older meta's tree (txid {older.txid}) is damaged too: {problems}",
+                    hint="salvage the readable records instead",
+                )
             first_wal = wal_first_lsn(data_dir)
             covered = first_wal is not None and first_wal <= older.lsn + 1 or newest.lsn == older.lsn
             if not covered and not allow_loss:
                 raise SafetyRefusal(
                     f"rolling back to LSN {older.lsn} would lose LSNs {older.lsn + 1}..{newest.lsn}: "
-                    f"the WAL starts at {first_wal}", hint="restore the WAL from the archive first, "
-                    "or pass allow_loss=True and replay the archive afterwards")
+                    f"the WAL starts at {first_wal}",
+                    hint="restore the WAL from the archive first, "
+                    "or pass allow_loss=True and replay the archive afterwards",
+                )
             safety_copy(data_dir, "cow-rollback", report)
             reachable = found.reachable
             free = [page for page in range(2, older.hwm) if not reachable[page]]
@@ -105,17 +111,29 @@ def rollback_to_older_meta(data_dir: Path, *, allow_loss: bool = False) -> Repai
                 pending = list(range(older.freelist, older.freelist + span))
                 keep = set(pending)
                 free = [page for page in free if page not in keep]
-            meta = _write_state(fd, slots.page_size, older, txid=newest.txid + 1, slot=newest.slot,
-                                free=free, pending=pending, key_count=found.keys)
+            meta = _write_state(
+                fd,
+                slots.page_size,
+                older,
+                txid=newest.txid + 1,
+                slot=newest.slot,
+                free=free,
+                pending=pending,
+                key_count=found.keys,
+            )
         finally:
             os.close(fd)
-    report.actions.append(f"rolled back from txid {newest.txid} (LSN {newest.lsn}) to the tree of txid "
-                          f"{older.txid} (LSN {older.lsn}), now committed as txid {meta.txid}")
+    report.actions.append(
+        f"rolled back from txid {newest.txid} (LSN {newest.lsn}) to the tree of txid "
+        f"{older.txid} (LSN {older.lsn}), now committed as txid {meta.txid}"
+    )
     if covered:
         report.actions.append(f"the next open replays the WAL from LSN {older.lsn + 1}")
     else:
-        report.lost.append(f"LSNs {older.lsn + 1}..{newest.lsn}: not in the WAL (it starts at {first_wal}); "
-                           f"replay them from the WAL archive")
+        report.lost.append(
+            f"LSNs {older.lsn + 1}..{newest.lsn}: not in the WAL (it starts at {first_wal}); "
+            f"replay them from the WAL archive"
+        )
         report.ok = False
     report.keys_after = found.keys
     return report
@@ -134,8 +152,10 @@ def rebuild_freelist(data_dir: Path) -> RepairReport:
             file = PageFile(fd, data_dir / DATA_FILE, slots.page_size, writable=True, name=DATA_FILE)
             found = inspect(file, slots, newest)
             if not found.tree_intact:
-                raise SafetyRefusal("the tree itself is damaged; rebuilding the freelist would not help",
-                                    hint="roll back to the older meta or salvage")
+                raise SafetyRefusal(
+                    "the tree itself is damaged; rebuilding the freelist would not help",
+                    hint="roll back to the older meta or salvage",
+                )
             safety_copy(data_dir, "cow-freelist", report)
             pending: list[int] = []
             if newest.freelist:  # newest stays as the fallback: keep its freelist run untouched
@@ -146,12 +166,21 @@ def rebuild_freelist(data_dir: Path) -> RepairReport:
             reachable = found.reachable
             keep = set(pending)
             free = [page for page in range(2, newest.hwm) if not reachable[page] and page not in keep]
-            meta = _write_state(fd, slots.page_size, newest, txid=newest.txid + 1, slot=1 - newest.slot,
-                                free=free, pending=pending, key_count=found.keys)
+            meta = _write_state(
+                fd,
+                slots.page_size,
+                newest,
+                txid=newest.txid + 1,
+                slot=1 - newest.slot,
+                free=free,
+                pending=pending,
+                key_count=found.keys,
+            )
         finally:
             os.close(fd)
-    report.actions.append(f"rebuilt the freelist ({len(free)} free pages) and key count ({found.keys}) "
-                          f"as txid {meta.txid}")
+    report.actions.append(
+        f"rebuilt the freelist ({len(free)} free pages) and key count ({found.keys}) as txid {meta.txid}"
+    )
     report.keys_before = newest.key_count
     report.keys_after = found.keys
     return report
@@ -170,8 +199,9 @@ def rebuild_from_snapshot(data_dir: Path, snapshot: Path, *, allow_loss: bool = 
     check = VerifyReport(backend="cow")
     verify_path(snapshot, check, name=str(snapshot))
     if not check.ok:
-        raise SafetyRefusal(f"snapshot {snapshot} is damaged: {check.problems[0].detail}",
-                            hint="choose another snapshot or backup")
+        raise SafetyRefusal(
+            f"snapshot {snapshot} is damaged: {check.problems[0].detail}", hint="choose another snapshot or backup"
+        )
     fd = os.open(snapshot, os.O_RDONLY)
     try:
         meta = read_meta_slots(fd, str(snapshot), None).newest
@@ -180,15 +210,18 @@ def rebuild_from_snapshot(data_dir: Path, snapshot: Path, *, allow_loss: bool = 
     marker = read_marker(data_dir)
     wanted = (marker.options.get("backend") or {}).get("page_size", DEFAULT_PAGE_SIZE) if marker else None
     if wanted is not None and wanted != meta.page_size:
-        raise UnsupportedFormatError(f"snapshot {snapshot} has {meta.page_size}-byte pages, the data dir "
-                                     f"{wanted}-byte pages")
+        raise UnsupportedFormatError(
+            f"snapshot {snapshot} has {meta.page_size}-byte pages, the data dir {wanted}-byte pages"
+        )
     with exclusive(data_dir) if (data_dir / DATA_FILE).exists() else _nothing():
         first_wal = wal_first_lsn(data_dir)
         covered = first_wal is None or first_wal <= meta.lsn + 1
         if first_wal is not None and not covered and not allow_loss:
-            raise SafetyRefusal(f"the snapshot holds LSN {meta.lsn} but the WAL starts at {first_wal}: "
-                                f"LSNs {meta.lsn + 1}..{first_wal - 1} would be missing",
-                                hint="replay them from the WAL archive, or pass allow_loss=True")
+            raise SafetyRefusal(
+                f"the snapshot holds LSN {meta.lsn} but the WAL starts at {first_wal}: "
+                f"LSNs {meta.lsn + 1}..{first_wal - 1} would be missing",
+                hint="replay them from the WAL archive, or pass allow_loss=True",
+            )
         target = data_dir / DATA_FILE
         if target.exists():
             quarantine = new_quarantine(data_dir, "cow-from-snapshot")

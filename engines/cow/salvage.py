@@ -63,8 +63,9 @@ def salvage(data_dir: Path, *, lsn: int | None = None) -> RepairReport:
         report.quarantined.append(str(quarantine / DATA_FILE))
         build_file(source, sorted(records.items()), page_size=page_size, lsn=lsn)
     report.keys_after = len(records)
-    report.actions.append(f"salvaged {len(records)} records into a new {DATA_FILE}; the damaged file is "
-                          f"in {quarantine}")
+    report.actions.append(
+        f"salvaged {len(records)} records into a new {DATA_FILE}; the damaged file is in {quarantine}"
+    )
     report.actions.append(f"the next open replays the WAL from LSN {lsn + 1}")
     report.ok = not report.lost
     return report
@@ -75,16 +76,21 @@ def _salvage_lsn(data_dir: Path, meta_lsn: int | None, report: RepairReport) -> 
     first_wal = wal_first_lsn(data_dir)
     if first_wal is None:
         if meta_lsn is None:
-            report.lost.append("no meta and no WAL: the salvaged tree starts again at LSN 0; if this node's "
-                               "WAL was archived, restore it before writing")
+            report.lost.append(
+                "no meta and no WAL: the salvaged tree starts again at LSN 0; if this node's "
+                "WAL was archived, restore it before writing"
+            )
             return 0
         return meta_lsn
     if meta_lsn is None:
-        report.actions.append(f"no meta: the salvaged records are taken as the state before LSN {first_wal}, "
-                              f"the first one the WAL holds")
+        report.actions.append(
+            f"no meta: the salvaged records are taken as the state before LSN {first_wal}, the first one the WAL holds"
+        )
     elif first_wal - 1 > meta_lsn:
-        report.lost.append(f"LSNs {meta_lsn + 1}..{first_wal - 1}: in neither the tree nor the WAL; replay them "
-                           f"from the WAL archive if there is one")
+        report.lost.append(
+            f"LSNs {meta_lsn + 1}..{first_wal - 1}: in neither the tree nor the WAL; replay them "
+            f"from the WAL archive if there is one"
+        )
     # Replaying from the start of the WAL is idempotent for what the salvaged tree already holds.
     return first_wal - 1
 
@@ -111,8 +117,10 @@ class _Salvager:
             self.lost_ranges = [(None, None)]
             report.keys_before = None
             self._orphans(file, hwm, None, set())
-            report.lost.append("values come from the newest readable leaf page of each key: deleted keys may "
-                               "be back and values may be older than the last writes before the damage")
+            report.lost.append(
+                "values come from the newest readable leaf page of each key: deleted keys may "
+                "be back and values may be older than the last writes before the damage"
+            )
             return self.records, None, page_size
         meta = slots.newest
         file = PageFile(self.fd, self.data_dir / DATA_FILE, slots.page_size, writable=False, name=DATA_FILE)
@@ -130,8 +138,12 @@ class _Salvager:
                 return size
         for size in (4096, 8192, 16384, 32768, 65536, 1024, 2048):
             page = os.pread(self.fd, size, 2 * size)
-            if len(page) == size and HEADER.unpack_from(page)[4] == 2 and HEADER.unpack_from(page)[5] == 0 \
-                    and verify_checksum(page):
+            if (
+                len(page) == size
+                and HEADER.unpack_from(page)[4] == 2
+                and HEADER.unpack_from(page)[5] == 0
+                and verify_checksum(page)
+            ):
                 return size
         return DEFAULT_PAGE_SIZE
 
@@ -147,27 +159,36 @@ class _Salvager:
                 node = file.read_node(page, meta.hwm)
             except CorruptionError as exc:
                 self.lost_ranges.append((low, high))
-                self.report.lost.append(f"page {page} unreadable ({exc.message}): keys in "
-                                        f"[{_show(low)}, {_show(high)}) come from older pages if any")
+                self.report.lost.append(
+                    f"page {page} unreadable ({exc.message}): keys in "
+                    f"[{_show(low)}, {_show(high)}) come from older pages if any"
+                )
                 continue
             if node.__class__.__name__ == "Leaf":
                 self._take_leaf(file, meta.hwm, node.keys, node.values, page)  # type: ignore[union-attr]
                 continue
             keys = node.keys
             for index in range(len(keys) - 1, -1, -1):
-                stack.append((int(node.children[index]), keys[index] if index else low,  # type: ignore[union-attr, arg-type]
-                              keys[index + 1] if index + 1 < len(keys) else high))
+                stack.append(
+                    (
+                        int(node.children[index]),  # type: ignore[union-attr, arg-type]
+                        keys[index] if index else low,
+                        keys[index + 1] if index + 1 < len(keys) else high,
+                    )
+                )
         return visited
 
-    def _take_leaf(self, file: PageFile, hwm: int, keys: list[bytes], values: list[bytes | OverflowRef],
-                   page: int) -> None:
+    def _take_leaf(
+        self, file: PageFile, hwm: int, keys: list[bytes], values: list[bytes | OverflowRef], page: int
+    ) -> None:
         for key, value in zip(keys, values):
             if value.__class__ is OverflowRef:
                 try:
                     value = file.read_overflow(value, hwm)  # type: ignore[arg-type]
                 except CorruptionError as exc:
-                    self.report.lost.append(f"key {_show(key)} (leaf page {page}): its value is unreadable "
-                                            f"({exc.message})")
+                    self.report.lost.append(
+                        f"key {_show(key)} (leaf page {page}): its value is unreadable ({exc.message})"
+                    )
                     continue
             self.records[key] = value  # type: ignore[assignment]
 
@@ -204,11 +225,14 @@ class _Salvager:
                 self.records[key] = value  # type: ignore[assignment]
                 recovered += 1
         if recovered and max_txid is None:
-            self.report.actions.append(f"read {recovered} records from {len(found)} leaf pages found by scanning "
-                                       f"the whole file")
+            self.report.actions.append(
+                f"read {recovered} records from {len(found)} leaf pages found by scanning the whole file"
+            )
         elif recovered:
-            self.report.lost.append(f"{recovered} records were recovered from leaf pages outside the tree "
-                                    f"(earlier commits): they may be older than the lost pages held")
+            self.report.lost.append(
+                f"{recovered} records were recovered from leaf pages outside the tree "
+                f"(earlier commits): they may be older than the lost pages held"
+            )
         if max_txid is not None:
             self.report.actions.append(f"searched {len(found)} leaf pages outside the tree for lost key ranges")
 

@@ -57,9 +57,14 @@ def cow_units(data_dir: Path, tree: Callable[[], CowTree], write_lock: threading
     units = [ScrubUnit(file=DATA_FILE, size=_size(data_dir / DATA_FILE), check=check_tree)]
     folder = data_dir / SNAPSHOT_DIR
     for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
-        units.append(ScrubUnit(file=f"{SNAPSHOT_DIR}/{path.name}", size=_size(path),
-                               check=functools.partial(_check_file, path),
-                               live=path.exists))
+        units.append(
+            ScrubUnit(
+                file=f"{SNAPSHOT_DIR}/{path.name}",
+                size=_size(path),
+                check=functools.partial(_check_file, path),
+                live=path.exists,
+            )
+        )
     return units
 
 

@@ -25,8 +25,15 @@ from engines.cow.store import open_tree
 from engines.errors import InvalidArgumentError, NotFoundError, map_os_error
 from engines.fsutil import fsync_dir
 
-__all__ = ["SNAPSHOT_DIR", "SnapshotInfo", "SnapshotReader", "copy_committed", "list_snapshots",
-           "open_snapshot", "snapshot_path"]
+__all__ = [
+    "SNAPSHOT_DIR",
+    "SnapshotInfo",
+    "SnapshotReader",
+    "copy_committed",
+    "list_snapshots",
+    "open_snapshot",
+    "snapshot_path",
+]
 
 SNAPSHOT_DIR = "snapshots"
 SUFFIX = ".cow"
@@ -48,8 +55,9 @@ class SnapshotInfo:
 def snapshot_path(data_dir: Path, name: str) -> Path:
     """Where snapshot ``name`` lives. Raises InvalidArgumentError for a name that is not plain."""
     if not isinstance(name, str) or not _NAME.match(name) or name.endswith(SUFFIX):
-        raise InvalidArgumentError(f"bad snapshot name {name!r}",
-                                   hint="use letters, digits, '.', '_' and '-' (at most 128), no path")
+        raise InvalidArgumentError(
+            f"bad snapshot name {name!r}", hint="use letters, digits, '.', '_' and '-' (at most 128), no path"
+        )
     return Path(data_dir) / SNAPSHOT_DIR / f"{name}{SUFFIX}"
 
 
@@ -119,9 +127,13 @@ class SnapshotReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise NotFoundError(f"snapshot {self.path} does not exist")
-        self.tree, self.slots = open_tree(self.path, settings or CowSettings(cache_bytes=8 * 2**20),
-                                          writable=False, name=f"{SNAPSHOT_DIR}/{self.path.name}",
-                                          check_page_size=False)
+        self.tree, self.slots = open_tree(
+            self.path,
+            settings or CowSettings(cache_bytes=8 * 2**20),
+            writable=False,
+            name=f"{SNAPSHOT_DIR}/{self.path.name}",
+            check_page_size=False,
+        )
 
     @property
     def meta(self) -> Meta:
@@ -139,8 +151,9 @@ class SnapshotReader:
     def __enter__(self) -> SnapshotReader:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()
 
 

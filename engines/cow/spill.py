@@ -101,19 +101,23 @@ class DirtyTree:
             count = len(node.keys)  # type: ignore[union-attr]
             step = -(-count // -(-count // max(2, limit // 2)))
             if node.__class__ is Leaf:
-                pieces: list[Node] = [Leaf(node.keys[at:at + step], node.values[at:at + step])  # type: ignore[union-attr]
-                                      for at in range(step, count, step)]
+                pieces: list[Node] = [
+                    Leaf(node.keys[at : at + step], node.values[at : at + step])  # type: ignore[union-attr]
+                    for at in range(step, count, step)
+                ]
                 del node.values[step:]  # type: ignore[union-attr]
             else:
-                pieces = [Branch(node.keys[at:at + step], node.children[at:at + step])  # type: ignore[union-attr]
-                          for at in range(step, count, step)]
+                pieces = [
+                    Branch(node.keys[at : at + step], node.children[at : at + step])  # type: ignore[union-attr]
+                    for at in range(step, count, step)
+                ]
                 del node.children[step:]  # type: ignore[union-attr]
             del node.keys[step:]  # type: ignore[union-attr]
             bounds = [piece.keys[0] for piece in pieces]
             if path:
                 parent, index = path.pop()
-                parent.keys[index + 1:index + 1] = bounds
-                parent.children[index + 1:index + 1] = pieces
+                parent.keys[index + 1 : index + 1] = bounds
+                parent.children[index + 1 : index + 1] = pieces
                 node = parent
             else:
                 node = Branch([node.keys[0], *bounds], [node, *pieces])  # type: ignore[union-attr]
@@ -292,11 +296,14 @@ class DirtyTree:
         max_keys = self.settings.max_keys_per_node
         count = len(keys)
         key_lengths = list(map(len, keys))
-        if BRANCH_ENTRY_OVERHEAD * count + sum(key_lengths) <= page_size - HEADER_SIZE and (not max_keys or count <= max_keys):
+        if BRANCH_ENTRY_OVERHEAD * count + sum(key_lengths) <= page_size - HEADER_SIZE and (
+            not max_keys or count <= max_keys
+        ):
             ranges = [(0, count)]
         else:
-            ranges = split_ranges([BRANCH_ENTRY_OVERHEAD + k for k in key_lengths], page_size - HEADER_SIZE, max_keys,
-                                  minimum=2)
+            ranges = split_ranges(
+                [BRANCH_ENTRY_OVERHEAD + k for k in key_lengths], page_size - HEADER_SIZE, max_keys, minimum=2
+            )
         cache = self.tree.cache
         out = []
         for start, stop in ranges:
@@ -339,7 +346,6 @@ class DirtyTree:
         self.runs.append((page, run))
         self.freelist_page = page
         self.freelist_span = span
-
 
 
 def _merge(left: Node, right: Node, bound: bytes) -> None:

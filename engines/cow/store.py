@@ -14,8 +14,9 @@ from engines.errors import map_os_error
 __all__ = ["open_tree"]
 
 
-def open_tree(path: Path, settings: CowSettings, *, writable: bool, name: str | None = None,
-              check_page_size: bool = True) -> tuple[CowTree, MetaSlots]:
+def open_tree(
+    path: Path, settings: CowSettings, *, writable: bool, name: str | None = None, check_page_size: bool = True
+) -> tuple[CowTree, MetaSlots]:
     """Open the COW file at ``path``; read-only opens never write a byte.
 
     ``name`` is how errors name the file (relative to the data dir). With ``check_page_size``

@@ -36,8 +36,16 @@ BUFFER_ENTRY_OVERHEAD = 230
 class CowTree:
     """The tree of one open COW file (``writable``: with a freelist, able to commit)."""
 
-    def __init__(self, file: PageFile, meta: Meta, settings: CowSettings, *, freelist: Freelist | None = None,
-                 freelist_span: int = 0, cache: PageCache | None = None) -> None:
+    def __init__(
+        self,
+        file: PageFile,
+        meta: Meta,
+        settings: CowSettings,
+        *,
+        freelist: Freelist | None = None,
+        freelist_span: int = 0,
+        cache: PageCache | None = None,
+    ) -> None:
         self.file = file
         self.settings = settings
         self.page_size = file.page_size
@@ -133,8 +141,9 @@ class CowTree:
                 return
             seek = upper
 
-    def _with_buffer(self, keys: list[bytes], values: list, low: bytes | None,
-                     high: bytes | None) -> tuple[list[bytes], list]:
+    def _with_buffer(
+        self, keys: list[bytes], values: list, low: bytes | None, high: bytes | None
+    ) -> tuple[list[bytes], list]:
         """Merge buffered changes with keys in [low, high) into a chunk of the tree (lock held)."""
         ordered = self.sorted_buffer_keys()
         first = 0 if low is None else bisect_left(ordered, low)
@@ -283,7 +292,8 @@ class CowTree:
         if self.failure is None:
             self.failure = StorageIOError(
                 f"{self.file.name}: a commit failed ({exc}); the data dir must be reopened",
-                hint="fix the cause (disk space, I/O errors) and reopen: the WAL replays every acknowledged write")
+                hint="fix the cause (disk space, I/O errors) and reopen: the WAL replays every acknowledged write",
+            )
 
     def adopt(self, other: CowTree) -> None:
         """Take over ``other``'s file and state (compaction put a new file in place of ours)."""

@@ -28,8 +28,9 @@ _UNSEEN, _REACHABLE, _FREE = 0, 1, 2
 _MAX_LISTED = 50  # per kind; past that the report says how many more
 
 
-def verify_path(path: Path, report: VerifyReport, *, name: str | None = None,
-                expected_page_size: int | None = None) -> None:
+def verify_path(
+    path: Path, report: VerifyReport, *, name: str | None = None, expected_page_size: int | None = None
+) -> None:
     """Verify the COW file at ``path`` (not open elsewhere for writing); never writes."""
     name = name or Path(path).name
     try:
@@ -112,27 +113,44 @@ class _Checker:
         meta = self.meta
         report = self.report
         for slot, reason in sorted(slots.problems.items()):
-            self.add("meta", slot, f"meta page {slot} is invalid ({reason}); the other meta "
-                                   f"(txid {meta.txid}) is in use and there is no fallback", "meta")
+            self.add(
+                "meta",
+                slot,
+                f"meta page {slot} is invalid ({reason}); the other meta "
+                f"(txid {meta.txid}) is in use and there is no fallback",
+                "meta",
+            )
         report.count("meta_pages", len(slots.metas))
         size = slots.file_size
         if meta.hwm * self.file.page_size > size:
-            self.add("truncated", size // self.file.page_size,
-                     f"the file holds {size} bytes but meta page {meta.slot} uses {meta.hwm} pages")
+            self.add(
+                "truncated",
+                size // self.file.page_size,
+                f"the file holds {size} bytes but meta page {meta.slot} uses {meta.hwm} pages",
+            )
         self.state[0:2] = bytes([_REACHABLE, _REACHABLE])
         self.walk()
         self.check_freelist()
         self.check_leaks()
         if self.complete and self.keys != meta.key_count:
-            self.add("key-count", meta.slot, f"meta page {meta.slot} records {meta.key_count} keys, "
-                                             f"the tree holds {self.keys}", "freelist")
+            self.add(
+                "key-count",
+                meta.slot,
+                f"meta page {meta.slot} records {meta.key_count} keys, the tree holds {self.keys}",
+                "freelist",
+            )
         older = slots.older
         if older is not None and older.txid < meta.txid:
             try:
                 self.file.read_run(older.root, older.hwm, (PageType.BRANCH, PageType.LEAF))
             except CorruptionError as exc:
-                self.add("meta", older.slot, f"the older meta (txid {older.txid}) has an unreadable root "
-                                             f"page {older.root}, so there is no fallback: {exc.message}", "meta")
+                self.add(
+                    "meta",
+                    older.slot,
+                    f"the older meta (txid {older.txid}) has an unreadable root "
+                    f"page {older.root}, so there is no fallback: {exc.message}",
+                    "meta",
+                )
         for kind, count in self.listed.items():
             if count > _MAX_LISTED:
                 report.add(kind, f"... and {count - _MAX_LISTED} more {kind} problems", file=self.name)
@@ -150,7 +168,7 @@ class _Checker:
             if state[index] == _REACHABLE:
                 self.add("double-reference", index, f"referenced again, by {what} at page {page}", area)
                 return False
-        state[page:page + span] = bytes([_REACHABLE]) * span
+        state[page : page + span] = bytes([_REACHABLE]) * span
         return True
 
     def read(self, page: int, kinds: tuple[PageType, ...], what: str, area: str = "tree") -> bytes | None:
@@ -167,7 +185,8 @@ class _Checker:
         report = self.report
         page_size = self.file.page_size
         stack: list[tuple[int, bytes | None, bytes | None, int, str]] = [
-            (self.meta.root, None, None, 0, f"the root of meta page {self.meta.slot}")]
+            (self.meta.root, None, None, 0, f"the root of meta page {self.meta.slot}")
+        ]
         while stack:
             page, low, high, depth, what = stack.pop()
             if page < len(self.state) and self.state[page] == _REACHABLE:
@@ -180,7 +199,9 @@ class _Checker:
             if not self.claim(page, span, what):
                 continue
             try:
-                node = decode_leaf(buffer, page, page_size) if buffer[4] == PageType.LEAF else decode_branch(buffer, page)
+                node = (
+                    decode_leaf(buffer, page, page_size) if buffer[4] == PageType.LEAF else decode_branch(buffer, page)
+                )
             except (ValueError, OverflowError) as exc:
                 self.complete = False
                 self.add("structure", page, f"malformed page: {exc}")
@@ -205,14 +226,24 @@ class _Checker:
                 continue
             for index in range(len(children) - 1, -1, -1):
                 child_high = keys[index + 1] if index + 1 < len(keys) else high
-                stack.append((int(children[index]), keys[index], child_high, depth + 1,  # type: ignore[arg-type]
-                              f"child {index} of branch page {page}"))
+                stack.append(
+                    (
+                        int(children[index]),  # type: ignore[arg-type]
+                        keys[index],
+                        child_high,
+                        depth + 1,
+                        f"child {index} of branch page {page}",
+                    )
+                )
 
     def check_order(self, page: int, keys: list[bytes], low: bytes | None, high: bytes | None) -> None:
         for index in range(1, len(keys)):
             if keys[index] <= keys[index - 1]:
-                self.add("key-order", page, f"key {index} ({keys[index]!r}) is not after key {index - 1} "
-                                            f"({keys[index - 1]!r})")
+                self.add(
+                    "key-order",
+                    page,
+                    f"key {index} ({keys[index]!r}) is not after key {index - 1} ({keys[index - 1]!r})",
+                )
                 break
         if keys and low is not None and keys[0] < low:
             self.add("key-order", page, f"first key {keys[0]!r} is below its parent's bound {low!r}")
@@ -225,8 +256,11 @@ class _Checker:
             self.file.read_overflow(ref, self.meta.hwm)
         except PageCorruptionError as exc:
             self.complete = False
-            self.add("overflow" if exc.kind in ("overflow", "page-header", "reference") else exc.kind,
-                     ref.page, f"{what}: {exc.message}")
+            self.add(
+                "overflow" if exc.kind in ("overflow", "page-header", "reference") else exc.kind,
+                ref.page,
+                f"{what}: {exc.message}",
+            )
             if 0 <= ref.page < len(self.state) and self.state[ref.page] == _UNSEEN:
                 self.state[ref.page] = _REACHABLE
             return
@@ -238,8 +272,7 @@ class _Checker:
         meta = self.meta
         if not meta.freelist:
             return
-        buffer = self.read(meta.freelist, (PageType.FREELIST,), f"the freelist of meta page {meta.slot}",
-                           "freelist")
+        buffer = self.read(meta.freelist, (PageType.FREELIST,), f"the freelist of meta page {meta.slot}", "freelist")
         if buffer is None:
             self.freelist_read = False
             return
@@ -255,8 +288,12 @@ class _Checker:
         free = 0
         for start, length, _txid in rows:
             if start < 2 or start + length > meta.hwm:
-                self.add("freelist", meta.freelist, f"free extent {start}+{length} lies outside the "
-                                                    f"{meta.hwm} pages in use", "freelist")
+                self.add(
+                    "freelist",
+                    meta.freelist,
+                    f"free extent {start}+{length} lies outside the {meta.hwm} pages in use",
+                    "freelist",
+                )
                 continue
             for page in range(start, start + length):
                 if state[page] == _REACHABLE:
@@ -280,5 +317,4 @@ class _Checker:
             while page < len(state) and state[page] == _UNSEEN:
                 page += 1
             through = "" if page - start == 1 else f" (and every page through {page - 1})"
-            self.add("unreachable", start, f"neither reachable from the root nor free{through}: leaked space",
-                     "space")
+            self.add("unreachable", start, f"neither reachable from the root nor free{through}: leaked space", "space")

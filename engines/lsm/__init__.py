@@ -23,8 +23,13 @@ __all__ = ["LsmRepairReport", "QuarantinedTable", "quarantine_sstable", "rebuild
 
 # The repair primitives load on first use: importing any submodule (``backup create`` reads
 # ``manifest.py`` only) runs this file, and repair's imports cost a short process ~80 ms.
-_LAZY = {"LsmRepairReport": "repair", "QuarantinedTable": "repair", "quarantine_sstable": "repair",
-         "rebuild_manifest": "repair", "verify_data_dir": "verify"}
+_LAZY = {
+    "LsmRepairReport": "repair",
+    "QuarantinedTable": "repair",
+    "quarantine_sstable": "repair",
+    "rebuild_manifest": "repair",
+    "verify_data_dir": "verify",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -23,9 +23,15 @@ _RETRY_SECONDS = 1.0
 class BackgroundWork:
     """Runs ``flush_one`` while ``has_frozen()`` and ``compact_once`` while it returns True."""
 
-    def __init__(self, name: str, *, has_frozen: Callable[[], bool], flush_one: Callable[[], None],
-                 compact_once: Callable[[], bool],
-                 on_corruption: Callable[[CorruptionError], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        has_frozen: Callable[[], bool],
+        flush_one: Callable[[], None],
+        compact_once: Callable[[], bool],
+        on_corruption: Callable[[CorruptionError], None] | None = None,
+    ) -> None:
         self._has_frozen = has_frozen
         self._on_corruption = on_corruption
         self._flush_one = flush_one
@@ -36,8 +42,10 @@ class BackgroundWork:
         self.abort = threading.Event()  # compactions check it between chunks
         self.flush_error: EngineError | None = None
         self.compaction_error: str | None = None
-        self._threads = [threading.Thread(target=self._flusher, name=f"lsm-flusher-{name}", daemon=True),
-                         threading.Thread(target=self._compactor, name=f"lsm-compactor-{name}", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._flusher, name=f"lsm-flusher-{name}", daemon=True),
+            threading.Thread(target=self._compactor, name=f"lsm-compactor-{name}", daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
 

@@ -82,7 +82,7 @@ class BloomFilter:
         if len(body) != _HEADER.size + 8 * count:
             raise ValueError(f"bloom block of {len(body)} bytes does not hold {count} words")
         words = array("Q")
-        words.frombytes(body[_HEADER.size:])
+        words.frombytes(body[_HEADER.size :])
         if sys.byteorder != "little":
             words.byteswap()
         return cls(words, probes)

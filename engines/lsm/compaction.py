@@ -31,8 +31,17 @@ from engines.lsm.sstable_writer import TableWriter
 from engines.lsm.table_meta import SSTABLE_DIR, TableMeta
 from engines.lsm.version import Table, Version
 
-__all__ = ["CompactionJob", "CompactionResult", "pick_compaction", "full_compaction", "level_compaction",
-           "run_compaction", "free_bytes", "CompactionAborted", "DISK_MARGIN_BYTES"]
+__all__ = [
+    "CompactionJob",
+    "CompactionResult",
+    "pick_compaction",
+    "full_compaction",
+    "level_compaction",
+    "run_compaction",
+    "free_bytes",
+    "CompactionAborted",
+    "DISK_MARGIN_BYTES",
+]
 
 DISK_MARGIN_BYTES = 1 * 2**20
 
@@ -76,7 +85,7 @@ def _overlapping(level: list[Table], low: bytes, high: bytes) -> list[Table]:
 
 
 def _is_bottom(version: Version, output_level: int, low: bytes, high: bytes) -> bool:
-    return not any(_overlapping(level, low, high) for level in version.levels[output_level + 1:])
+    return not any(_overlapping(level, low, high) for level in version.levels[output_level + 1 :])
 
 
 def _range(tables: list[Table]) -> tuple[bytes, bytes]:
@@ -101,12 +110,12 @@ def level_compaction(version: Version, level: int, pointer: bytes | None = None)
         below = _overlapping(levels[level + 1], low, high)
     inputs = chosen + below
     low, high = _range(inputs)
-    return CompactionJob(level=level, output_level=level + 1, inputs=inputs,
-                         drop_tombstones=_is_bottom(version, level + 1, low, high))
+    return CompactionJob(
+        level=level, output_level=level + 1, inputs=inputs, drop_tombstones=_is_bottom(version, level + 1, low, high)
+    )
 
 
-def pick_compaction(version: Version, settings: LsmSettings,
-                    pointers: dict[int, bytes]) -> CompactionJob | None:
+def pick_compaction(version: Version, settings: LsmSettings, pointers: dict[int, bytes]) -> CompactionJob | None:
     """The most urgent compaction, or None when every level is within its target."""
     levels = version.levels
     scores: list[tuple[float, int]] = []
@@ -140,9 +149,15 @@ def full_compaction(version: Version) -> CompactionJob | None:
     return CompactionJob(level=0, output_level=bottom, inputs=tables, drop_tombstones=True, reason="full compaction")
 
 
-def run_compaction(job: CompactionJob, *, data_dir: Path, settings: LsmSettings,
-                   allocate: Callable[[], int], release: Callable[[int], None],
-                   abort: threading.Event | None = None) -> CompactionResult:
+def run_compaction(
+    job: CompactionJob,
+    *,
+    data_dir: Path,
+    settings: LsmSettings,
+    allocate: Callable[[], int],
+    release: Callable[[int], None],
+    abort: threading.Event | None = None,
+) -> CompactionResult:
     """Merge ``job.inputs`` into new tables at ``job.output_level``; nothing is committed here.
 
     Raises:
@@ -153,15 +168,19 @@ def run_compaction(job: CompactionJob, *, data_dir: Path, settings: LsmSettings,
     """
     damaged = [table for table in job.inputs if table.damaged]
     if damaged:
-        raise CorruptionError(f"cannot compact: {damaged[0].meta.relative_path} is damaged",
-                              file=damaged[0].meta.relative_path,
-                              hint="quarantine the damaged table first (drconsole playbook recover-lsm)")
+        raise CorruptionError(
+            f"cannot compact: {damaged[0].meta.relative_path} is damaged",
+            file=damaged[0].meta.relative_path,
+            hint="quarantine the damaged table first (drconsole playbook recover-lsm)",
+        )
     directory = Path(data_dir) / SSTABLE_DIR
     needed = job.input_bytes + DISK_MARGIN_BYTES
     available = free_bytes(directory)
     if available < needed:
-        raise DiskFullError(f"compaction needs up to {needed} bytes of free space in {directory}, "
-                            f"only {available} are free", hint="free disk space, then compact again")
+        raise DiskFullError(
+            f"compaction needs up to {needed} bytes of free space in {directory}, only {available} are free",
+            hint="free disk space, then compact again",
+        )
     started = time.monotonic()
     inputs = [table.meta for table in job.inputs]
     lineage_inputs = sorted(meta.number for meta in inputs)
@@ -180,13 +199,25 @@ def run_compaction(job: CompactionJob, *, data_dir: Path, settings: LsmSettings,
         number = allocate()
         numbers.append(number)
         compaction_id = compaction_id or f"c{number}"
-        return TableWriter(directory, number, level=job.output_level, block_bytes=settings.block_bytes,
-                           compression=settings.compression, compression_level=settings.compression_level,
-                           bloom_bits_per_key=settings.bloom_bits_per_key)
+        return TableWriter(
+            directory,
+            number,
+            level=job.output_level,
+            block_bytes=settings.block_bytes,
+            compression=settings.compression,
+            compression_level=settings.compression_level,
+            bloom_bits_per_key=settings.bloom_bits_per_key,
+        )
 
     def finish(current: TableWriter, last: bool) -> None:
-        outputs.append(current.finish(min_lsn=min_lsn, max_lsn=max_lsn, durable_lsn=durable_lsn, lineage={
-            "compaction": compaction_id, "inputs": lineage_inputs, "output": len(outputs), "last": last}))
+        outputs.append(
+            current.finish(
+                min_lsn=min_lsn,
+                max_lsn=max_lsn,
+                durable_lsn=durable_lsn,
+                lineage={"compaction": compaction_id, "inputs": lineage_inputs, "output": len(outputs), "last": last},
+            )
+        )
 
     try:
         for keys, values in merge_chunks([table.chunks(None, None) for table in job.inputs]):
@@ -219,7 +250,12 @@ def run_compaction(job: CompactionJob, *, data_dir: Path, settings: LsmSettings,
             release(number)
         raise
     output_bytes = sum(meta.size for meta in outputs)
-    return CompactionResult(outputs=outputs, input_bytes=job.input_bytes, output_bytes=output_bytes,
-                            seconds=time.monotonic() - started,
-                            entries_in=sum(meta.entries for meta in inputs),
-                            entries_out=sum(meta.entries for meta in outputs), dropped_tombstones=dropped)
+    return CompactionResult(
+        outputs=outputs,
+        input_bytes=job.input_bytes,
+        output_bytes=output_bytes,
+        seconds=time.monotonic() - started,
+        entries_in=sum(meta.entries for meta in inputs),
+        entries_out=sum(meta.entries for meta in outputs),
+        dropped_tombstones=dropped,
+    )

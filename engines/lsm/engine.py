@@ -92,17 +92,22 @@ class LsmEngine(Engine):
         self._counted: tuple[tuple[int, int], int] = ((-1, -1), 0)
         self._background: BackgroundWork | None = None
         if not self._sst_dir.is_dir():
-            raise CorruptionError(f"{self._sst_dir} is missing", file=SSTABLE_DIR,
-                                  hint="restore the data dir from a backup")
-        self._tables = VersionSet(self.path, levels=self._settings.levels, cache=self._cache,
-                                  writable=self.mode == "rw")
+            raise CorruptionError(
+                f"{self._sst_dir} is missing", file=SSTABLE_DIR, hint="restore the data dir from a backup"
+            )
+        self._tables = VersionSet(
+            self.path, levels=self._settings.levels, cache=self._cache, writable=self.mode == "rw"
+        )
         self._active = Memtable()
         self._state = ReadState(self._active, (), self._tables.version)
         if self.mode == "rw":
-            self._background = BackgroundWork(self.path.name, has_frozen=lambda: bool(self._state.immutables),
-                                              flush_one=lambda: self._flush_pending(all_of_them=False),
-                                              compact_once=self._compact_once,
-                                              on_corruption=self._background_corruption)
+            self._background = BackgroundWork(
+                self.path.name,
+                has_frozen=lambda: bool(self._state.immutables),
+                flush_one=lambda: self._flush_pending(all_of_them=False),
+                compact_once=self._compact_once,
+                on_corruption=self._background_corruption,
+            )
 
     def _release(self) -> None:
         background = getattr(self, "_background", None)
@@ -155,7 +160,8 @@ class LsmEngine(Engine):
             self._freeze()
             background = self._background
             if len(self._state.immutables) > self._settings.max_immutable and (
-                    background is None or background.flush_error is None):
+                background is None or background.flush_error is None
+            ):
                 self._flush_pending(all_of_them=False)  # write stall: the writer helps flushing
 
     def _freeze(self) -> None:
@@ -191,8 +197,7 @@ class LsmEngine(Engine):
             writer = self._new_writer(number, level=0)
             try:
                 writer.add_many(keys, values)
-                meta = writer.finish(min_lsn=memtable.min_lsn, max_lsn=memtable.max_lsn,
-                                     durable_lsn=memtable.max_lsn)
+                meta = writer.finish(min_lsn=memtable.min_lsn, max_lsn=memtable.max_lsn, durable_lsn=memtable.max_lsn)
             except BaseException:
                 writer.abandon()
                 raise
@@ -224,9 +229,15 @@ class LsmEngine(Engine):
 
     def _new_writer(self, number: int, level: int) -> TableWriter:
         settings = self._settings
-        return TableWriter(self._sst_dir, number, level=level, block_bytes=settings.block_bytes,
-                           compression=settings.compression, compression_level=settings.compression_level,
-                           bloom_bits_per_key=settings.bloom_bits_per_key)
+        return TableWriter(
+            self._sst_dir,
+            number,
+            level=level,
+            block_bytes=settings.block_bytes,
+            compression=settings.compression,
+            compression_level=settings.compression_level,
+            bloom_bits_per_key=settings.bloom_bits_per_key,
+        )
 
     def _install(self, version: Version) -> None:
         with self._state_lock:
@@ -270,8 +281,14 @@ class LsmEngine(Engine):
     def _run(self, job: CompactionJob) -> CompactionResult:
         """Run and commit one compaction (compaction lock held)."""
         abort = self._background.abort if self._background is not None else None
-        result = run_compaction(job, data_dir=self.path, settings=self._settings, allocate=self._tables.allocate,
-                                release=self._tables.release, abort=abort)
+        result = run_compaction(
+            job,
+            data_dir=self.path,
+            settings=self._settings,
+            allocate=self._tables.allocate,
+            release=self._tables.release,
+            abort=abort,
+        )
         try:
             added = [(meta, self._tables.open_output(meta)) for meta in result.outputs]
             self._tables.commit(job.reason, added, job.inputs, install=self._install)
@@ -310,17 +327,27 @@ class LsmEngine(Engine):
                 return {"level": level, "compacted": False, "input_bytes": 0, "output_bytes": 0}
             result = self._run(job)
             self._tables.purge()
-        return {"level": level, "compacted": True, "input_bytes": result.input_bytes,
-                "output_bytes": result.output_bytes, "seconds": result.seconds}
+        return {
+            "level": level,
+            "compacted": True,
+            "input_bytes": result.input_bytes,
+            "output_bytes": result.output_bytes,
+            "seconds": result.seconds,
+        }
 
     def wait_for_background(self, timeout: float = 30.0) -> None:
         """Block until no flush or compaction is pending (tests and benchmarks)."""
         deadline = time.monotonic() + timeout
         background = self._background
         while background is not None and time.monotonic() < deadline:
-            if background.idle and not self._compaction_lock.locked() and (
+            if (
+                background.idle
+                and not self._compaction_lock.locked()
+                and (
                     background.compaction_error is not None
-                    or pick_compaction(self._state.version, self._settings, self._pointers) is None):
+                    or pick_compaction(self._state.version, self._settings, self._pointers) is None
+                )
+            ):
                 return
             time.sleep(0.005)
 
@@ -369,8 +396,15 @@ class LsmEngine(Engine):
         return {
             "total_keys": total,
             "total_keys_is_estimate": estimate,
-            **describe(manifest=manifest, version=state.version, memtables=memtables, cache=self._cache,
-                       settings=self._settings, write_buffer_bytes=self._memtable_limit, work=self._work),
+            **describe(
+                manifest=manifest,
+                version=state.version,
+                memtables=memtables,
+                cache=self._cache,
+                settings=self._settings,
+                write_buffer_bytes=self._memtable_limit,
+                work=self._work,
+            ),
             "flush_error": background.flush_error.message if background and background.flush_error else None,
             "compaction_error": background.compaction_error if background else None,
             "open_notes": list(self._tables.notes),
@@ -384,8 +418,9 @@ class LsmEngine(Engine):
             number = table_number(name)
             if number is not None and number >= limit:
                 continue  # being written right now, or left by a crash and removed on the next open
-            report.add("orphan-file", f"{name} is in {SSTABLE_DIR}/ but not in the manifest",
-                       file=f"{SSTABLE_DIR}/{name}")
+            report.add(
+                "orphan-file", f"{name} is in {SSTABLE_DIR}/ but not in the manifest", file=f"{SSTABLE_DIR}/{name}"
+            )
 
     def _store_scrub_units(self) -> list[ScrubUnit]:
         return table_units(self.path, lambda: self._tables.manifest)
@@ -411,8 +446,12 @@ class LsmEngine(Engine):
                 except OSError:
                     shutil.copy2(source, target / meta.name)  # another file system
             fsync_dir(target)
-            save_manifest(dest, Manifest(levels=manifest.levels, durable_lsn=manifest.durable_lsn,
-                                         next_file_number=manifest.next_file_number))
+            save_manifest(
+                dest,
+                Manifest(
+                    levels=manifest.levels, durable_lsn=manifest.durable_lsn, next_file_number=manifest.next_file_number
+                ),
+            )
         return self._last_lsn, None
 
     # ------------------------------------------------------------------ memory controls
@@ -429,15 +468,20 @@ class LsmEngine(Engine):
         self._check_open()
         if cache_bytes < 0:
             raise InvalidArgumentError(f"cache_bytes must be >= 0, not {cache_bytes}")
-        before = {"block_cache_bytes": self._cache.used_bytes,
-                  "block_cache_capacity_bytes": self._cache.capacity_bytes,
-                  "write_buffer_bytes": self._memtable_limit}
+        before = {
+            "block_cache_bytes": self._cache.used_bytes,
+            "block_cache_capacity_bytes": self._cache.capacity_bytes,
+            "write_buffer_bytes": self._memtable_limit,
+        }
         self._cache.resize(cache_bytes)
         if write_buffer_bytes is not None:
             self.set_write_buffer(write_buffer_bytes)
-        return {**{f"{name}_before": value for name, value in before.items()},
-                "block_cache_bytes": self._cache.used_bytes, "block_cache_capacity_bytes": self._cache.capacity_bytes,
-                "write_buffer_bytes": self._memtable_limit}
+        return {
+            **{f"{name}_before": value for name, value in before.items()},
+            "block_cache_bytes": self._cache.used_bytes,
+            "block_cache_capacity_bytes": self._cache.capacity_bytes,
+            "write_buffer_bytes": self._memtable_limit,
+        }
 
     def set_write_buffer(self, write_buffer_bytes: int) -> None:
         """Change the memtable size limit; a memtable already over it is flushed now."""
@@ -462,17 +506,21 @@ class LsmEngine(Engine):
         with self._write_lock:
             if self._wal is not None:
                 self._wal.flush()
-            for record in WalReader(self.wal_dir).records(from_lsn=from_lsn, to_lsn=self._last_lsn,
-                                                          mode=RecoveryMode(self.options.wal_recovery)):
+            for record in WalReader(self.wal_dir).records(
+                from_lsn=from_lsn, to_lsn=self._last_lsn, mode=RecoveryMode(self.options.wal_recovery)
+            ):
                 if not count and record.lsn > max(from_lsn, 1):
-                    raise SafetyRefusal(f"the WAL starts at LSN {record.lsn}, after {from_lsn}: replaying it "
-                                        "would restore only part of what was lost",
-                                        hint="restore the range from a backup instead")
+                    raise SafetyRefusal(
+                        f"the WAL starts at LSN {record.lsn}, after {from_lsn}: replaying it "
+                        "would restore only part of what was lost",
+                        hint="restore the range from a backup instead",
+                    )
                 self._active.apply(record.lsn, record.entries())
                 count += 1
             if not count and from_lsn <= self._last_lsn:
-                raise SafetyRefusal(f"the WAL holds no records from LSN {from_lsn} on",
-                                    hint="restore the range from a backup instead")
+                raise SafetyRefusal(
+                    f"the WAL holds no records from LSN {from_lsn} on", hint="restore the range from a backup instead"
+                )
             self._store_flush()
         return count
 

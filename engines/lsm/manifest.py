@@ -30,8 +30,16 @@ from engines.errors import CorruptionError, UnsupportedFormatError
 from engines.fsutil import atomic_write_bytes
 from engines.lsm.table_meta import TableMeta
 
-__all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT_VERSION", "Manifest", "Edit", "load_manifest", "save_manifest",
-           "ManifestError", "level_problems"]
+__all__ = [
+    "MANIFEST_NAME",
+    "MANIFEST_FORMAT_VERSION",
+    "Manifest",
+    "Edit",
+    "load_manifest",
+    "save_manifest",
+    "ManifestError",
+    "level_problems",
+]
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT_VERSION = 1
@@ -56,15 +64,21 @@ class Edit:
     durable_lsn_before: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"reason": self.reason, "added": list(self.added),
-                "removed": [meta.to_json() for meta in self.removed],
-                "durable_lsn_before": self.durable_lsn_before}
+        return {
+            "reason": self.reason,
+            "added": list(self.added),
+            "removed": [meta.to_json() for meta in self.removed],
+            "durable_lsn_before": self.durable_lsn_before,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Edit:
-        return cls(reason=str(data["reason"]), added=tuple(int(n) for n in data["added"]),
-                   removed=tuple(TableMeta.from_json(item) for item in data["removed"]),
-                   durable_lsn_before=int(data["durable_lsn_before"]))
+        return cls(
+            reason=str(data["reason"]),
+            added=tuple(int(n) for n in data["added"]),
+            removed=tuple(TableMeta.from_json(item) for item in data["removed"]),
+            durable_lsn_before=int(data["durable_lsn_before"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -146,19 +160,26 @@ def load_manifest(data_dir: Path) -> Manifest:
         raise ManifestError("is not a drconsole LSM manifest")
     version = body.get("format_version")
     if not isinstance(version, int) or version > MANIFEST_FORMAT_VERSION:
-        raise UnsupportedFormatError(f"{path}: manifest format version {version!r} is newer than this drconsole "
-                                     f"understands ({MANIFEST_FORMAT_VERSION})", hint="upgrade drconsole")
+        raise UnsupportedFormatError(
+            f"{path}: manifest format version {version!r} is newer than this drconsole "
+            f"understands ({MANIFEST_FORMAT_VERSION})",
+            hint="upgrade drconsole",
+        )
     stored = body.pop("checksum", None)
     if stored != _checksum(body):
         raise ManifestError(f"checksum mismatch (stored {stored}, computed {_checksum(body)})")
     try:
         levels = tuple(tuple(TableMeta.from_json(item) for item in level) for level in body["levels"])
         last_edit = Edit.from_json(body["last_edit"]) if body.get("last_edit") else None
-        manifest = Manifest(levels=levels, durable_lsn=int(body["durable_lsn"]),
-                            next_file_number=int(body["next_file_number"]),
-                            generation=int(body.get("generation", 0)), last_edit=last_edit,
-                            retired=tuple(int(n) for n in body.get("retired", ())),
-                            pending=tuple(int(n) for n in body.get("pending", ())))
+        manifest = Manifest(
+            levels=levels,
+            durable_lsn=int(body["durable_lsn"]),
+            next_file_number=int(body["next_file_number"]),
+            generation=int(body.get("generation", 0)),
+            last_edit=last_edit,
+            retired=tuple(int(n) for n in body.get("retired", ())),
+            pending=tuple(int(n) for n in body.get("pending", ())),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise ManifestError(f"has a malformed entry ({type(exc).__name__}: {exc})") from None
     for number, level in enumerate(manifest.levels):

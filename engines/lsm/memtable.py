@@ -74,8 +74,9 @@ class Memtable:
             self._sorted = merged
         return self._sorted
 
-    def chunks(self, start: bytes | None, end: bytes | None,
-               lock: object | None = None) -> Iterator[tuple[list[bytes], list[bytes | None]]]:
+    def chunks(
+        self, start: bytes | None, end: bytes | None, lock: object | None = None
+    ) -> Iterator[tuple[list[bytes], list[bytes | None]]]:
         """Sorted ``(keys, values)`` chunks of keys in ``[start, end)``.
 
         Each chunk is read under ``lock`` (the engine's write lock) so that it reflects whole
@@ -91,7 +92,7 @@ class Memtable:
         size = _FIRST_CHUNK
         data = self.data
         while low < high:
-            chunk = keys[low:min(high, low + size)]
+            chunk = keys[low : min(high, low + size)]
             if lock is not None:
                 with lock:  # type: ignore[attr-defined]
                     values = list(map(data.__getitem__, chunk))

@@ -35,7 +35,6 @@ from engines.reports import RepairReport, VerifyReport
 __all__ = ["QuarantinedTable", "LsmRepairReport", "quarantine_sstable", "rebuild_manifest"]
 
 
-
 class QuarantinedTable(BaseModel):
     """A table taken out of the live set, and what it held (None where it could not be read)."""
 
@@ -85,21 +84,33 @@ def _number_of(file: str | os.PathLike[str]) -> int:
 
 
 def _describe(meta: TableMeta, moved_to: Path, reason: str) -> QuarantinedTable:
-    return QuarantinedTable(file=meta.relative_path, moved_to=str(moved_to), reason=reason, level=meta.level,
-                            min_key=meta.min_key.hex(), max_key=meta.max_key.hex(), min_lsn=meta.min_lsn,
-                            max_lsn=meta.max_lsn, entries=meta.entries)
+    return QuarantinedTable(
+        file=meta.relative_path,
+        moved_to=str(moved_to),
+        reason=reason,
+        level=meta.level,
+        min_key=meta.min_key.hex(),
+        max_key=meta.max_key.hex(),
+        min_lsn=meta.min_lsn,
+        max_lsn=meta.max_lsn,
+        entries=meta.entries,
+    )
 
 
 def _lost_line(table: QuarantinedTable) -> str:
     if table.min_key is None:
         return f"{table.file}: unreadable, its key and LSN range are unknown ({table.reason})"
     if table.salvaged_into is not None:
-        return (f"{table.file}: {table.lost_entries} of {table.entries} entries in damaged blocks (keys "
-                f"{table.lost_keys}), LSNs {table.min_lsn}..{table.max_lsn} (level {table.level}); the other "
-                f"{table.salvaged_entries} were salvaged into {table.salvaged_into}")
-    return (f"{table.file}: keys {bytes.fromhex(table.min_key)!r}..{bytes.fromhex(table.max_key or '')!r}, "
-            f"LSNs {table.min_lsn}..{table.max_lsn}, {table.entries} entries (level {table.level}); "
-            "reads in that range now return older versions or nothing")
+        return (
+            f"{table.file}: {table.lost_entries} of {table.entries} entries in damaged blocks (keys "
+            f"{table.lost_keys}), LSNs {table.min_lsn}..{table.max_lsn} (level {table.level}); the other "
+            f"{table.salvaged_entries} were salvaged into {table.salvaged_into}"
+        )
+    return (
+        f"{table.file}: keys {bytes.fromhex(table.min_key)!r}..{bytes.fromhex(table.max_key or '')!r}, "
+        f"LSNs {table.min_lsn}..{table.max_lsn}, {table.entries} entries (level {table.level}); "
+        "reads in that range now return older versions or nothing"
+    )
 
 
 def _finish_coverage(report: LsmRepairReport, data_dir: Path) -> None:
@@ -108,8 +119,9 @@ def _finish_coverage(report: LsmRepairReport, data_dir: Path) -> None:
     report.lost_lsn_ranges = [span for span in ranges if span not in report.recovered_lsn_ranges]
     if report.tables:
         known = all(t.min_lsn is not None for t in report.tables)
-        report.wal_covers = bool(known and report.wal_first_lsn is not None
-                                 and all(low >= report.wal_first_lsn for low, _ in ranges))
+        report.wal_covers = bool(
+            known and report.wal_first_lsn is not None and all(low >= report.wal_first_lsn for low, _ in ranges)
+        )
 
 
 def quarantine_sstable(engine_or_path: Any, file: str | os.PathLike[str]) -> LsmRepairReport:
@@ -135,11 +147,18 @@ def quarantine_sstable(engine_or_path: Any, file: str | os.PathLike[str]) -> Lsm
             meta = found[0] if found else None
             if meta is not None:
                 levels = tuple(tuple(m for m in level if m.number != number) for level in manifest.levels)
-                save_manifest(data_dir, Manifest(
-                    levels=levels, durable_lsn=manifest.durable_lsn, next_file_number=manifest.next_file_number,
-                    generation=manifest.generation + 1,
-                    last_edit=Edit(reason="quarantine", durable_lsn_before=manifest.durable_lsn),
-                    retired=manifest.retired, pending=manifest.pending))
+                save_manifest(
+                    data_dir,
+                    Manifest(
+                        levels=levels,
+                        durable_lsn=manifest.durable_lsn,
+                        next_file_number=manifest.next_file_number,
+                        generation=manifest.generation + 1,
+                        last_edit=Edit(reason="quarantine", durable_lsn_before=manifest.durable_lsn),
+                        retired=manifest.retired,
+                        pending=manifest.pending,
+                    ),
+                )
                 report.actions.append(f"removed {table_name(number)} from {MANIFEST_NAME}")
             elif not (data_dir / SSTABLE_DIR / table_name(number)).exists():
                 raise InvalidArgumentError(f"{SSTABLE_DIR}/{table_name(number)} is neither in the manifest nor on disk")
@@ -165,14 +184,18 @@ def _move(data_dir: Path, number: int, meta: TableMeta | None, report: LsmRepair
             reader.close()
         except TableCorruptionError:
             meta = None
-    table = (_describe(meta, moved, reason) if meta is not None
-             else QuarantinedTable(file=f"{SSTABLE_DIR}/{source.name}", moved_to=str(moved), reason=reason))
+    table = (
+        _describe(meta, moved, reason)
+        if meta is not None
+        else QuarantinedTable(file=f"{SSTABLE_DIR}/{source.name}", moved_to=str(moved), reason=reason)
+    )
     report.tables.append(table)
     report.lost.append(_lost_line(table))
 
 
-def _salvage(source: Path, number: int, data_dir: Path, new_number: int, table: QuarantinedTable,
-             report: LsmRepairReport) -> TableMeta | None:
+def _salvage(
+    source: Path, number: int, data_dir: Path, new_number: int, table: QuarantinedTable, report: LsmRepairReport
+) -> TableMeta | None:
     """The sound blocks of damaged table ``number`` (in ``source``/sstables/), copied into table ``new_number``."""
     from engines.lsm.salvage import salvage_table
 
@@ -189,8 +212,10 @@ def _salvage(source: Path, number: int, data_dir: Path, new_number: int, table: 
     table.salvaged_entries = salvaged.kept
     table.lost_entries = salvaged.lost
     table.lost_keys = ranges or "none"
-    report.actions.append(f"salvaged {salvaged.kept} of {table.entries} entries of {table.file} into "
-                          f"{salvaged.meta.relative_path} ({len(salvaged.bad_ranges)} damaged block(s) left out)")
+    report.actions.append(
+        f"salvaged {salvaged.kept} of {table.entries} entries of {table.file} into "
+        f"{salvaged.meta.relative_path} ({len(salvaged.bad_ranges)} damaged block(s) left out)"
+    )
     return salvaged.meta
 
 
@@ -267,9 +292,13 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
                 moved = quarantine / path.relative_to(data_dir)  # moved once the new manifest is durable
                 deferred.append(path)
                 report.quarantined.append(str(moved))
-                table = (_describe(meta, moved, f"damaged: {problem}") if meta is not None else
-                         QuarantinedTable(file=f"{SSTABLE_DIR}/{path.name}", moved_to=str(moved),
-                                          reason=f"damaged: {problem}"))
+                table = (
+                    _describe(meta, moved, f"damaged: {problem}")
+                    if meta is not None
+                    else QuarantinedTable(
+                        file=f"{SSTABLE_DIR}/{path.name}", moved_to=str(moved), reason=f"damaged: {problem}"
+                    )
+                )
                 damaged.append((number, meta, table))
                 continue
             sound[number] = reader.meta
@@ -277,8 +306,11 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
         wal_first = _wal_first_lsn(data_dir)
         # Where the WAL reaches back to every damaged table's first write, its replay brings them
         # back whole (_replay_quarantined_from_wal); else each one's sound blocks are salvaged.
-        replayable = bool(damaged) and wal_first is not None and all(
-            meta is not None and wal_first <= meta.min_lsn for _, meta, _ in damaged)
+        replayable = (
+            bool(damaged)
+            and wal_first is not None
+            and all(meta is not None and wal_first <= meta.min_lsn for _, meta, _ in damaged)
+        )
         for number, meta, table in damaged:
             if meta is not None and not replayable:
                 highest += 1
@@ -306,20 +338,28 @@ def rebuild_manifest(data_dir: str | os.PathLike[str], *, levels: int | None = N
             durable = min(durable, unfinished)
         durable = _replay_quarantined_from_wal(report, durable, wal_first)
         if wal_first is None:
-            report.actions.append(f"the WAL holds no records: writes after LSN {durable} that only a lost or "
-                                  "missing table held cannot be detected; compare with the latest backup")
+            report.actions.append(
+                f"the WAL holds no records: writes after LSN {durable} that only a lost or "
+                "missing table held cannot be detected; compare with the latest backup"
+            )
         elif wal_first > durable + 1:
             report.lost.append(f"LSNs {durable + 1}..{wal_first - 1} are neither in a table nor in the WAL")
             report.lost_lsn_ranges.append((durable + 1, wal_first - 1))
             report.ok = False
             durable = wal_first - 1
-        manifest = Manifest(levels=layout, durable_lsn=durable, next_file_number=highest + 1,
-                            last_edit=Edit(reason="rebuild", durable_lsn_before=durable))
+        manifest = Manifest(
+            levels=layout,
+            durable_lsn=durable,
+            next_file_number=highest + 1,
+            last_edit=Edit(reason="rebuild", durable_lsn_before=durable),
+        )
         save_manifest(data_dir, manifest)
         for path in deferred:
             move_to_quarantine([path], quarantine, base=data_dir)
-        report.actions.append(f"wrote {MANIFEST_NAME}: {len(sound)} tables in {sum(1 for lv in layout if lv)} "
-                              f"levels, durable LSN {durable}")
+        report.actions.append(
+            f"wrote {MANIFEST_NAME}: {len(sound)} tables in {sum(1 for lv in layout if lv)} "
+            f"levels, durable LSN {durable}"
+        )
         report.keys_after = sum(meta.entries - meta.tombstones for meta in sound.values())
     report.durable_lsn = durable
     gaps = list(report.lost_lsn_ranges)
@@ -337,8 +377,11 @@ def _replay_quarantined_from_wal(report: LsmRepairReport, durable: int, wal_firs
     table also holds is harmless, the same key gets the same value at the same LSN), and nothing the
     WAL covers is reported lost. Where it does not reach back, the writes are lost and said so.
     """
-    held = [(table.min_lsn, table.max_lsn) for table in report.tables
-            if table.min_lsn is not None and table.max_lsn is not None]
+    held = [
+        (table.min_lsn, table.max_lsn)
+        for table in report.tables
+        if table.min_lsn is not None and table.max_lsn is not None
+    ]
     if not held or len(held) != len(report.tables) or wal_first is None:
         return durable
     first = min(low for low, _ in held)
@@ -347,8 +390,10 @@ def _replay_quarantined_from_wal(report: LsmRepairReport, durable: int, wal_firs
     covered = [_lost_line(table) for table in report.tables]
     report.lost = [line for line in report.lost if line not in covered]
     report.recovered_lsn_ranges = held
-    report.actions.append(f"the WAL still holds LSN {first} on: durable LSN set to {first - 1} (was {durable}), so "
-                          f"opening the data dir replays the quarantined tables' writes ({len(held)} table(s))")
+    report.actions.append(
+        f"the WAL still holds LSN {first} on: durable LSN set to {first - 1} (was {durable}), so "
+        f"opening the data dir replays the quarantined tables' writes ({len(held)} table(s))"
+    )
     return first - 1
 
 
@@ -378,14 +423,17 @@ def _resolve_lineage(tables: dict[int, TableMeta]) -> tuple[dict[int, str], dict
     return superseded, redundant
 
 
-def _assign_levels(tables: list[TableMeta], configured: int, report: LsmRepairReport) -> tuple[tuple[TableMeta, ...], ...]:
+def _assign_levels(
+    tables: list[TableMeta], configured: int, report: LsmRepairReport
+) -> tuple[tuple[TableMeta, ...], ...]:
     """Tables at the level they were written for; an overlap inside a level moves the older deeper."""
     depth = max([configured] + [meta.level + 1 for meta in tables])
     levels: list[list[TableMeta]] = [[] for _ in range(depth)]
     for meta in sorted(tables, key=lambda m: (m.durable_lsn, m.number), reverse=True):
         level = meta.level
-        while level > 0 and any(other.max_key >= meta.min_key and other.min_key <= meta.max_key
-                                for other in levels[level]):
+        while level > 0 and any(
+            other.max_key >= meta.min_key and other.min_key <= meta.max_key for other in levels[level]
+        ):
             level += 1
             if level == len(levels):
                 levels.append([])

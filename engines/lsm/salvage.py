@@ -62,6 +62,7 @@ def salvage_table(quarantine: Path, number: int, data_dir: Path, new_number: int
     if result.kept == 0:
         writer.abandon()
         return result
-    result.meta = writer.finish(min_lsn=meta.min_lsn, max_lsn=meta.max_lsn, durable_lsn=meta.durable_lsn,
-                                lineage={"salvaged_from": meta.number})
+    result.meta = writer.finish(
+        min_lsn=meta.min_lsn, max_lsn=meta.max_lsn, durable_lsn=meta.durable_lsn, lineage={"salvaged_from": meta.number}
+    )
     return result

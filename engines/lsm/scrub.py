@@ -32,7 +32,8 @@ def table_units(data_dir: Path, manifest: Callable[[], Manifest]) -> list[ScrubU
             finally:
                 reader.close()
 
-        return ScrubUnit(file=meta.relative_path, size=meta.size, check=check,
-                         live=lambda: meta.number in manifest().numbers())
+        return ScrubUnit(
+            file=meta.relative_path, size=meta.size, check=check, live=lambda: meta.number in manifest().numbers()
+        )
 
     return [unit(meta) for meta in manifest().tables()]

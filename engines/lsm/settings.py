@@ -85,8 +85,9 @@ def settings_from_options(options: EngineOptions) -> LsmSettings:
     known = {field.name for field in fields(LsmSettings)}
     for name, value in options.backend.items():
         if name not in known:
-            raise InvalidArgumentError(f"unknown lsm option {name!r}",
-                                       hint=f"known options: {', '.join(sorted(known))}")
+            raise InvalidArgumentError(
+                f"unknown lsm option {name!r}", hint=f"known options: {', '.join(sorted(known))}"
+            )
         values[name] = value
     for name, value in values.items():
         if name == "compression":

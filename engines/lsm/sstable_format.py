@@ -172,8 +172,9 @@ class Footer:
 
     __slots__ = ("index", "bloom", "props", "version")
 
-    def __init__(self, index: tuple[int, int], bloom: tuple[int, int], props: tuple[int, int],
-                 version: int = FORMAT_VERSION) -> None:
+    def __init__(
+        self, index: tuple[int, int], bloom: tuple[int, int], props: tuple[int, int], version: int = FORMAT_VERSION
+    ) -> None:
         self.index = index
         self.bloom = bloom
         self.props = props
@@ -194,14 +195,20 @@ def decode_footer(raw: bytes, offset: int, file_size: int) -> Footer:
     if magic != MAGIC:
         raise BlockError("footer", offset, f"bad magic {magic!r} (not a drconsole SSTable, or damaged)")
     if version > FORMAT_VERSION:
-        raise BlockError("format-version", offset,
-                         f"format version {version} is newer than this drconsole understands ({FORMAT_VERSION})")
-    body = raw[:_FOOTER_BODY.size]
+        raise BlockError(
+            "format-version",
+            offset,
+            f"format version {version} is newer than this drconsole understands ({FORMAT_VERSION})",
+        )
+    body = raw[: _FOOTER_BODY.size]
     if version < 1 or crc32c(struct.pack("<I", version), value=crc32c(body)) != checksum:
         raise BlockError("footer", offset, "footer checksum mismatch")
     index_offset, index_size, bloom_offset, bloom_size, props_offset, props_size = _FOOTER_BODY.unpack(body)
-    for name, start, size in (("index", index_offset, index_size), ("bloom", bloom_offset, bloom_size),
-                              ("properties", props_offset, props_size)):
+    for name, start, size in (
+        ("index", index_offset, index_size),
+        ("bloom", bloom_offset, bloom_size),
+        ("properties", props_offset, props_size),
+    ):
         if start + size + TRAILER_SIZE > offset:
             raise BlockError("footer", offset, f"{name} handle ({start}, {size}) points past the footer")
     return Footer((index_offset, index_size), (bloom_offset, bloom_size), (props_offset, props_size), version)

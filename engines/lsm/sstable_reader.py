@@ -46,16 +46,23 @@ _table_ids = itertools.count(1)
 class TableCorruptionError(CorruptionError):
     """A table failed a check. ``kind`` is the verify problem kind (checksum, footer, ...)."""
 
-    def __init__(self, kind: str, message: str, *, file: str, offset: int | None,
-                 hint: str | None = None) -> None:
-        super().__init__(message, file=file, offset=offset,
-                         hint=hint or "run `drconsole engine verify`; quarantine the table or restore a backup")
+    def __init__(self, kind: str, message: str, *, file: str, offset: int | None, hint: str | None = None) -> None:
+        super().__init__(
+            message,
+            file=file,
+            offset=offset,
+            hint=hint or "run `drconsole engine verify`; quarantine the table or restore a backup",
+        )
         self.kind = kind
 
 
 def _error(relative: str, problem: BlockError, what: str) -> TableCorruptionError:
-    return TableCorruptionError(problem.kind, f"{relative}: {what} at offset {problem.offset}: {problem.detail}",
-                                file=relative, offset=problem.offset)
+    return TableCorruptionError(
+        problem.kind,
+        f"{relative}: {what} at offset {problem.offset}: {problem.detail}",
+        file=relative,
+        offset=problem.offset,
+    )
 
 
 class TableReader:
@@ -63,10 +70,22 @@ class TableReader:
 
     damaged = False
 
-    def __init__(self, path: Path, relative: str, fd: int, size: int, footer: Footer,
-                 properties: dict[str, Any], index_keys: list[bytes], offsets: list[int],
-                 sizes: list[int], bloom: BloomFilter | None, bloom_problem: TableCorruptionError | None,
-                 meta: TableMeta, cache: BlockCache | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        relative: str,
+        fd: int,
+        size: int,
+        footer: Footer,
+        properties: dict[str, Any],
+        index_keys: list[bytes],
+        offsets: list[int],
+        sizes: list[int],
+        bloom: BloomFilter | None,
+        bloom_problem: TableCorruptionError | None,
+        meta: TableMeta,
+        cache: BlockCache | None,
+    ) -> None:
         self.path = path
         self.relative = relative
         self._fd: int | None = fd
@@ -127,11 +146,16 @@ class TableReader:
         try:
             data = os.pread(fd, length, offset)
         except OSError as exc:
-            raise TableCorruptionError("io", f"{self.relative}: read of {length} bytes at {offset} failed: "
-                                       f"{exc.strerror}", file=self.relative, offset=offset) from exc
+            raise TableCorruptionError(
+                "io",
+                f"{self.relative}: read of {length} bytes at {offset} failed: {exc.strerror}",
+                file=self.relative,
+                offset=offset,
+            ) from exc
         if len(data) != length:
-            raise TableCorruptionError("checksum", f"{self.relative}: block at offset {offset} is truncated",
-                                       file=self.relative, offset=offset)
+            raise TableCorruptionError(
+                "checksum", f"{self.relative}: block at offset {offset} is truncated", file=self.relative, offset=offset
+            )
         return data
 
     def _decode(self, stored: bytes | memoryview, offset: int) -> Chunk:
@@ -141,15 +165,23 @@ class TableReader:
         except BlockError as problem:
             raise _error(self.relative, problem, "data block") from None
         except ValueError as exc:
-            raise TableCorruptionError("checksum", f"{self.relative}: data block at offset {offset} is malformed: "
-                                       f"{exc}", file=self.relative, offset=offset) from None
+            raise TableCorruptionError(
+                "checksum",
+                f"{self.relative}: data block at offset {offset} is malformed: {exc}",
+                file=self.relative,
+                offset=offset,
+            ) from None
 
     def _load(self, index: int, cache: BlockCache | None) -> Chunk:
         offset, size = self.offsets[index], self.sizes[index]
         block = self._decode(self._read(offset, size + TRAILER_SIZE), offset)
         if not block[0] or block[0][-1] != self.index_keys[index]:
-            raise TableCorruptionError("index", f"{self.relative}: data block at offset {offset} does not end with "
-                                       "the key the index names", file=self.relative, offset=offset)
+            raise TableCorruptionError(
+                "index",
+                f"{self.relative}: data block at offset {offset} does not end with the key the index names",
+                file=self.relative,
+                offset=offset,
+            )
         if cache is not None:
             cache.put((self.id, index), block, size, len(block[0]))
         return block
@@ -182,11 +214,15 @@ class TableReader:
             raw = memoryview(self._read(base, offsets[group_end - 1] + sizes[group_end - 1] + TRAILER_SIZE - base))
             for block_index in range(index, group_end):
                 at = offsets[block_index] - base
-                keys, values = self._decode(raw[at:at + sizes[block_index] + TRAILER_SIZE], offsets[block_index])
+                keys, values = self._decode(raw[at : at + sizes[block_index] + TRAILER_SIZE], offsets[block_index])
                 if not keys or keys[-1] != index_keys[block_index]:
-                    raise TableCorruptionError("index", f"{self.relative}: data block at offset "
-                                               f"{offsets[block_index]} does not end with the key the index names",
-                                               file=self.relative, offset=offsets[block_index])
+                    raise TableCorruptionError(
+                        "index",
+                        f"{self.relative}: data block at offset "
+                        f"{offsets[block_index]} does not end with the key the index names",
+                        file=self.relative,
+                        offset=offsets[block_index],
+                    )
                 if end is not None and keys[-1] >= end:
                     high = bisect_left(keys, end)
                     if high:
@@ -217,9 +253,11 @@ class DamagedTable:
 
     def _raise(self) -> Any:
         raise CorruptionError(
-            f"{self.relative} (keys {self.meta.min_key!r}..{self.meta.max_key!r}) cannot be read: "
-            f"{self.error.message}", file=self.error.file or self.relative, offset=self.error.offset,
-            hint="run `drconsole engine verify`; quarantine the table and restore its range from a backup")
+            f"{self.relative} (keys {self.meta.min_key!r}..{self.meta.max_key!r}) cannot be read: {self.error.message}",
+            file=self.error.file or self.relative,
+            offset=self.error.offset,
+            hint="run `drconsole engine verify`; quarantine the table and restore its range from a backup",
+        )
 
     def get(self, key: bytes) -> Any:
         return self._raise()
@@ -234,16 +272,23 @@ class DamagedTable:
 
 def _meta_from_properties(number: int, size: int, properties: dict[str, Any]) -> TableMeta:
     return TableMeta(
-        number=number, level=int(properties["level"]), size=size,
-        entries=int(properties["entries"]), tombstones=int(properties["tombstones"]),
-        min_key=bytes.fromhex(properties["min_key"]), max_key=bytes.fromhex(properties["max_key"]),
-        min_lsn=int(properties["min_lsn"]), max_lsn=int(properties["max_lsn"]),
+        number=number,
+        level=int(properties["level"]),
+        size=size,
+        entries=int(properties["entries"]),
+        tombstones=int(properties["tombstones"]),
+        min_key=bytes.fromhex(properties["min_key"]),
+        max_key=bytes.fromhex(properties["max_key"]),
+        min_lsn=int(properties["min_lsn"]),
+        max_lsn=int(properties["max_lsn"]),
         durable_lsn=int(properties.get("durable_lsn", properties["max_lsn"])),
-        lineage=dict(properties.get("lineage") or {}))
+        lineage=dict(properties.get("lineage") or {}),
+    )
 
 
-def open_table(data_dir: Path, number: int, *, meta: TableMeta | None = None,
-               cache: BlockCache | None = None) -> TableReader:
+def open_table(
+    data_dir: Path, number: int, *, meta: TableMeta | None = None, cache: BlockCache | None = None
+) -> TableReader:
     """Open ``sstables/NNNNNN.sst`` of ``data_dir``; raises ``TableCorruptionError``.
 
     Without ``meta`` (rebuild, verify of stray files) the table's own properties describe it.
@@ -255,12 +300,17 @@ def open_table(data_dir: Path, number: int, *, meta: TableMeta | None = None,
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        raise TableCorruptionError("missing-file", f"{relative} is missing", file=relative, offset=None,
-                                   hint="run `drconsole engine repair` to rebuild the manifest, or restore a backup"
-                                   ) from None
+        raise TableCorruptionError(
+            "missing-file",
+            f"{relative} is missing",
+            file=relative,
+            offset=None,
+            hint="run `drconsole engine repair` to rebuild the manifest, or restore a backup",
+        ) from None
     except OSError as exc:
-        raise TableCorruptionError("io", f"{relative} cannot be opened: {exc.strerror}", file=relative,
-                                   offset=None) from exc
+        raise TableCorruptionError(
+            "io", f"{relative} cannot be opened: {exc.strerror}", file=relative, offset=None
+        ) from exc
     try:
         return _open_fd(path, relative, fd, number, meta, cache)
     except BaseException:
@@ -274,12 +324,14 @@ def _read_meta_block(fd: int, relative: str, handle: tuple[int, int], kind: str,
     try:
         return open_block(stored, offset)
     except BlockError as problem:
-        raise TableCorruptionError(kind, f"{relative}: {what} block at offset {offset}: {problem.detail}",
-                                   file=relative, offset=offset) from None
+        raise TableCorruptionError(
+            kind, f"{relative}: {what} block at offset {offset}: {problem.detail}", file=relative, offset=offset
+        ) from None
 
 
-def _open_fd(path: Path, relative: str, fd: int, number: int, meta: TableMeta | None,
-             cache: BlockCache | None) -> TableReader:
+def _open_fd(
+    path: Path, relative: str, fd: int, number: int, meta: TableMeta | None, cache: BlockCache | None
+) -> TableReader:
     size = os.fstat(fd).st_size
     footer_at = max(0, size - FOOTER_SIZE)
     try:
@@ -291,15 +343,27 @@ def _open_fd(path: Path, relative: str, fd: int, number: int, meta: TableMeta | 
         properties = json.loads(props_body)
         if int(properties["format_version"]) > FORMAT_VERSION:
             raise TableCorruptionError(
-                "format-version", f"{relative}: properties say format version {properties['format_version']}, "
-                f"newer than this drconsole understands ({FORMAT_VERSION})", file=relative, offset=footer.props[0])
+                "format-version",
+                f"{relative}: properties say format version {properties['format_version']}, "
+                f"newer than this drconsole understands ({FORMAT_VERSION})",
+                file=relative,
+                offset=footer.props[0],
+            )
         described = _meta_from_properties(number, size, properties)
     except (ValueError, KeyError, TypeError) as exc:
-        raise TableCorruptionError("properties", f"{relative}: properties block at offset {footer.props[0]} "
-                                   f"is malformed: {exc}", file=relative, offset=footer.props[0]) from None
+        raise TableCorruptionError(
+            "properties",
+            f"{relative}: properties block at offset {footer.props[0]} is malformed: {exc}",
+            file=relative,
+            offset=footer.props[0],
+        ) from None
     if int(properties.get("number", number)) != number:
-        raise TableCorruptionError("properties", f"{relative}: properties name table {properties['number']}",
-                                   file=relative, offset=footer.props[0])
+        raise TableCorruptionError(
+            "properties",
+            f"{relative}: properties name table {properties['number']}",
+            file=relative,
+            offset=footer.props[0],
+        )
     index_body = _read_meta_block(fd, relative, footer.index, "index", "index")
     try:
         index_keys, handles = decode_block(index_body)
@@ -307,13 +371,21 @@ def _open_fd(path: Path, relative: str, fd: int, number: int, meta: TableMeta | 
         if len(positions) != len(index_keys) or not index_keys:
             raise ValueError("index entries without handles, or no entries")
     except (ValueError, TypeError) as exc:
-        raise TableCorruptionError("index", f"{relative}: index block at offset {footer.index[0]} is malformed: "
-                                   f"{exc}", file=relative, offset=footer.index[0]) from None
+        raise TableCorruptionError(
+            "index",
+            f"{relative}: index block at offset {footer.index[0]} is malformed: {exc}",
+            file=relative,
+            offset=footer.index[0],
+        ) from None
     offsets = [position[0] for position in positions]
     sizes = [position[1] for position in positions]
     if any(offset + length + TRAILER_SIZE > footer.bloom[0] for offset, length in positions):
-        raise TableCorruptionError("index", f"{relative}: index block at offset {footer.index[0]} points past "
-                                   "the data blocks", file=relative, offset=footer.index[0])
+        raise TableCorruptionError(
+            "index",
+            f"{relative}: index block at offset {footer.index[0]} points past the data blocks",
+            file=relative,
+            offset=footer.index[0],
+        )
     bloom: BloomFilter | None = None
     bloom_problem: TableCorruptionError | None = None
     if footer.bloom[1]:
@@ -322,7 +394,24 @@ def _open_fd(path: Path, relative: str, fd: int, number: int, meta: TableMeta | 
         except TableCorruptionError as exc:
             bloom_problem = exc
         except ValueError as exc:
-            bloom_problem = TableCorruptionError("bloom", f"{relative}: bloom block at offset {footer.bloom[0]} "
-                                                 f"is malformed: {exc}", file=relative, offset=footer.bloom[0])
-    return TableReader(path, relative, fd, size, footer, properties, index_keys, offsets, sizes, bloom,
-                       bloom_problem, meta or described, cache)
+            bloom_problem = TableCorruptionError(
+                "bloom",
+                f"{relative}: bloom block at offset {footer.bloom[0]} is malformed: {exc}",
+                file=relative,
+                offset=footer.bloom[0],
+            )
+    return TableReader(
+        path,
+        relative,
+        fd,
+        size,
+        footer,
+        properties,
+        index_keys,
+        offsets,
+        sizes,
+        bloom,
+        bloom_problem,
+        meta or described,
+        cache,
+    )

@@ -43,16 +43,24 @@ _WRITE_CHUNK = 1 << 20
 class TableWriter:
     """Accepts entries in strictly increasing key order (``add_many``), then ``finish``."""
 
-    def __init__(self, directory: Path, number: int, *, level: int, block_bytes: int = 4096,
-                 compression: str = "zstd", compression_level: int = 1, bloom_bits_per_key: int = 10) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        number: int,
+        *,
+        level: int,
+        block_bytes: int = 4096,
+        compression: str = "zstd",
+        compression_level: int = 1,
+        bloom_bits_per_key: int = 10,
+    ) -> None:
         self.directory = Path(directory)
         self.number = number
         self.level = level
         self.path = self.directory / table_name(number)
         self.temp_path = self.directory / f"{number:06d}{TEMP_SUFFIX}"
         self._block_bytes = block_bytes
-        self._compressor = (zstandard.ZstdCompressor(level=compression_level)
-                            if compression == "zstd" else None)
+        self._compressor = zstandard.ZstdCompressor(level=compression_level) if compression == "zstd" else None
         self._compression = compression
         self._bloom_bits = bloom_bits_per_key
         self._pending_keys: list[bytes] = []
@@ -142,16 +150,18 @@ class TableWriter:
         self._buffer += seal_block(body, None)
         return offset, len(body)
 
-    def finish(self, *, min_lsn: int, max_lsn: int, durable_lsn: int,
-               lineage: dict[str, Any] | None = None) -> TableMeta:
+    def finish(
+        self, *, min_lsn: int, max_lsn: int, durable_lsn: int, lineage: dict[str, Any] | None = None
+    ) -> TableMeta:
         """Write filter, properties, index and footer; fsync; rename into place."""
         if self._first_key is None or self._last_key is None:
             self.abandon()
             raise InvalidArgumentError(f"table {self.number} has no entries")
         if self._pending_keys:
             self._emit_block()
-        bloom = self._append_block(build_bloom(self._hashes, self.entries, self._bloom_bits)
-                                   if self._bloom_bits else b"")
+        bloom = self._append_block(
+            build_bloom(self._hashes, self.entries, self._bloom_bits) if self._bloom_bits else b""
+        )
         created = time.time()
         properties = {
             "format_version": FORMAT_VERSION,
@@ -186,9 +196,19 @@ class TableWriter:
         except OSError as exc:
             self.abandon()
             raise map_os_error(exc, f"finishing {self.path}") from exc
-        return TableMeta(number=self.number, level=self.level, size=size, entries=self.entries,
-                         tombstones=self.tombstones, min_key=self._first_key, max_key=self._last_key,
-                         min_lsn=min_lsn, max_lsn=max_lsn, durable_lsn=durable_lsn, lineage=lineage or {})
+        return TableMeta(
+            number=self.number,
+            level=self.level,
+            size=size,
+            entries=self.entries,
+            tombstones=self.tombstones,
+            min_key=self._first_key,
+            max_key=self._last_key,
+            min_lsn=min_lsn,
+            max_lsn=max_lsn,
+            durable_lsn=durable_lsn,
+            lineage=lineage or {},
+        )
 
     def abandon(self) -> None:
         """Close and remove the temporary file (our own partial output, never user data)."""

@@ -28,8 +28,16 @@ class WorkCounters:
     dropped_tombstones: int = 0
 
 
-def describe(*, manifest: Manifest, version: Version, memtables: list[Memtable], cache: BlockCache,
-             settings: LsmSettings, write_buffer_bytes: int, work: WorkCounters) -> dict[str, Any]:
+def describe(
+    *,
+    manifest: Manifest,
+    version: Version,
+    memtables: list[Memtable],
+    cache: BlockCache,
+    settings: LsmSettings,
+    write_buffer_bytes: int,
+    work: WorkCounters,
+) -> dict[str, Any]:
     """Everything but the key count. Write amplification = table bytes written / bytes flushed."""
     readers = version.tables()
     figures = asdict(work)
@@ -38,9 +46,15 @@ def describe(*, manifest: Manifest, version: Version, memtables: list[Memtable],
     metadata = sum(table.memory_bytes for table in readers)
     return {
         "memory_usage_bytes": sum(m.bytes for m in memtables) + cache.used_bytes + metadata,
-        "levels": [{"level": n, "files": len(level), "bytes": sum(meta.size for meta in level),
-                    "target_bytes": settings.level_target(n) if n else None}
-                   for n, level in enumerate(manifest.levels)],
+        "levels": [
+            {
+                "level": n,
+                "files": len(level),
+                "bytes": sum(meta.size for meta in level),
+                "target_bytes": settings.level_target(n) if n else None,
+            }
+            for n, level in enumerate(manifest.levels)
+        ],
         "sstables": len(manifest.tables()),
         "sst_bytes": sum(meta.size for meta in manifest.tables()),
         "l0_files": len(manifest.levels[0]) if manifest.levels else 0,
@@ -56,7 +70,10 @@ def describe(*, manifest: Manifest, version: Version, memtables: list[Memtable],
         "table_metadata_bytes": metadata,
         **figures,
         "write_amplification": round(written / flushed, 3) if flushed else None,
-        "compaction_mb_per_s": (round(work.compaction_bytes_written / 2**20 / work.compaction_seconds, 2)
-                                if work.compaction_seconds else None),
+        "compaction_mb_per_s": (
+            round(work.compaction_bytes_written / 2**20 / work.compaction_seconds, 2)
+            if work.compaction_seconds
+            else None
+        ),
         "damaged_tables": [table.meta.relative_path for table in readers if table.damaged],
     }

@@ -23,8 +23,13 @@ from engines.reports import VerifyReport
 __all__ = ["verify_table", "verify_tables", "verify_data_dir", "find_orphans"]
 
 
-def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta | None = None, *,
-                 pace: Callable[[int], None] | None = None) -> bool:
+def verify_table(
+    reader: TableReader,
+    report: VerifyReport,
+    expected: TableMeta | None = None,
+    *,
+    pace: Callable[[int], None] | None = None,
+) -> bool:
     """Check every block of one open table; returns True when it is sound.
 
     ``pace(n)`` is called after each data block with the bytes read (the background scrub sleeps
@@ -34,8 +39,9 @@ def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta 
     before = len(report.problems)
     report.count("sstables")
     if reader.bloom_problem is not None:
-        report.add(reader.bloom_problem.kind, reader.bloom_problem.message, file=relative,
-                   offset=reader.bloom_problem.offset)
+        report.add(
+            reader.bloom_problem.kind, reader.bloom_problem.message, file=relative, offset=reader.bloom_problem.offset
+        )
     properties = reader.properties
     previous: bytes | None = None
     entries = tombstones = 0
@@ -46,8 +52,12 @@ def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta 
     for index, (offset, size) in enumerate(zip(reader.offsets, reader.sizes)):
         report.count("data_blocks")
         if offset != expected_offset:
-            report.add("index", f"data block {index} starts at {offset}, expected {expected_offset}",
-                       file=relative, offset=reader.footer.index[0])
+            report.add(
+                "index",
+                f"data block {index} starts at {offset}, expected {expected_offset}",
+                file=relative,
+                offset=reader.footer.index[0],
+            )
         expected_offset = offset + size + 5
         if pace is not None:
             pace(size + 5)
@@ -61,14 +71,24 @@ def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta 
             report.add("key-order", f"data block {index} is empty", file=relative, offset=offset)
             continue
         if previous is not None and keys[0] <= previous:
-            report.add("key-order", f"block {index} starts with {keys[0]!r}, not after {previous!r}",
-                       file=relative, offset=offset)
+            report.add(
+                "key-order",
+                f"block {index} starts with {keys[0]!r}, not after {previous!r}",
+                file=relative,
+                offset=offset,
+            )
         if any(low >= high for low, high in zip(keys, keys[1:])):
-            report.add("key-order", f"keys of data block {index} are not strictly increasing",
-                       file=relative, offset=offset)
+            report.add(
+                "key-order", f"keys of data block {index} are not strictly increasing", file=relative, offset=offset
+            )
         if keys[-1] != reader.index_keys[index]:
-            report.add("index", f"index names {reader.index_keys[index]!r} as the last key of block {index}, "
-                       f"the block ends with {keys[-1]!r}", file=relative, offset=offset)
+            report.add(
+                "index",
+                f"index names {reader.index_keys[index]!r} as the last key of block {index}, "
+                f"the block ends with {keys[-1]!r}",
+                file=relative,
+                offset=offset,
+            )
         if first is None:
             first = keys[0]
         previous = keys[-1]
@@ -78,41 +98,68 @@ def verify_table(reader: TableReader, report: VerifyReport, expected: TableMeta 
             bloom_misses += sum(1 for key in keys if not bloom.may_contain(key))
     report.count("entries", entries)
     if expected_offset != reader.footer.bloom[0]:
-        report.add("index", f"data blocks end at {expected_offset}, the bloom block starts at "
-                   f"{reader.footer.bloom[0]}", file=relative, offset=reader.footer.index[0])
+        report.add(
+            "index",
+            f"data blocks end at {expected_offset}, the bloom block starts at {reader.footer.bloom[0]}",
+            file=relative,
+            offset=reader.footer.index[0],
+        )
     props_offset = reader.footer.props[0]
     damaged_blocks = any(p.file == relative and p.kind == "checksum" for p in report.problems[before:])
     if not damaged_blocks:
         if entries != int(properties["entries"]):
-            report.add("entry-count", f"{entries} entries, the properties say {properties['entries']}",
-                       file=relative, offset=props_offset)
+            report.add(
+                "entry-count",
+                f"{entries} entries, the properties say {properties['entries']}",
+                file=relative,
+                offset=props_offset,
+            )
         if tombstones != int(properties["tombstones"]):
-            report.add("entry-count", f"{tombstones} tombstones, the properties say {properties['tombstones']}",
-                       file=relative, offset=props_offset)
-        if first is not None and (first.hex() != properties["min_key"] or previous is None
-                                  or previous.hex() != properties["max_key"]):
-            report.add("key-range", "the keys do not span the properties' min/max key", file=relative,
-                       offset=props_offset)
+            report.add(
+                "entry-count",
+                f"{tombstones} tombstones, the properties say {properties['tombstones']}",
+                file=relative,
+                offset=props_offset,
+            )
+        if first is not None and (
+            first.hex() != properties["min_key"] or previous is None or previous.hex() != properties["max_key"]
+        ):
+            report.add(
+                "key-range", "the keys do not span the properties' min/max key", file=relative, offset=props_offset
+            )
     if bloom_misses:
-        report.add("bloom", f"the bloom filter rejects {bloom_misses} keys the table holds", file=relative,
-                   offset=reader.footer.bloom[0])
+        report.add(
+            "bloom",
+            f"the bloom filter rejects {bloom_misses} keys the table holds",
+            file=relative,
+            offset=reader.footer.bloom[0],
+        )
     if expected is not None:
         described = reader.meta if reader.meta is not expected else None
         if described is None:
             try:
-                described = TableMeta(number=expected.number, level=int(properties["level"]), size=reader.size,
-                                      entries=int(properties["entries"]), tombstones=int(properties["tombstones"]),
-                                      min_key=bytes.fromhex(properties["min_key"]),
-                                      max_key=bytes.fromhex(properties["max_key"]),
-                                      min_lsn=int(properties["min_lsn"]), max_lsn=int(properties["max_lsn"]))
+                described = TableMeta(
+                    number=expected.number,
+                    level=int(properties["level"]),
+                    size=reader.size,
+                    entries=int(properties["entries"]),
+                    tombstones=int(properties["tombstones"]),
+                    min_key=bytes.fromhex(properties["min_key"]),
+                    max_key=bytes.fromhex(properties["max_key"]),
+                    min_lsn=int(properties["min_lsn"]),
+                    max_lsn=int(properties["max_lsn"]),
+                )
             except (KeyError, ValueError, TypeError):
                 described = None
         if described is not None:
             # Not the level: a manifest rebuild may place a table below an overlapping newer one.
             for name in ("size", "entries", "min_key", "max_key", "min_lsn", "max_lsn"):
                 if getattr(described, name) != getattr(expected, name):
-                    report.add("manifest", f"manifest says {name} {getattr(expected, name)!r}, the table "
-                               f"{getattr(described, name)!r}", file=relative)
+                    report.add(
+                        "manifest",
+                        f"manifest says {name} {getattr(expected, name)!r}, the table {getattr(described, name)!r}",
+                        file=relative,
+                    )
     return len(report.problems) == before
 
 
@@ -185,8 +232,9 @@ def verify_data_dir(data_dir: Path) -> VerifyReport:
             number = table_number(name)
             if number is not None and number >= manifest.next_file_number:
                 continue  # an interrupted flush/compaction's output; the next open removes it
-            report.add("orphan-file", f"{name} is in {SSTABLE_DIR}/ but not in the manifest",
-                       file=f"{SSTABLE_DIR}/{name}")
+            report.add(
+                "orphan-file", f"{name} is in {SSTABLE_DIR}/ but not in the manifest", file=f"{SSTABLE_DIR}/{name}"
+            )
     validation = WalReader(data_dir / "wal").validate()
     report.count("wal_records", validation.records)
     if validation.corruption is not None:

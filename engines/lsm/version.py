@@ -23,8 +23,10 @@ Table = TableReader | DamagedTable
 
 def sort_level(level: int, tables: list[Any]) -> list[Any]:
     """L0 newest first (by LSN, then file number); deeper levels by key."""
+
     def meta(item: Any) -> TableMeta:
         return item if isinstance(item, TableMeta) else item.meta
+
     if level == 0:
         return sorted(tables, key=lambda item: (meta(item).max_lsn, meta(item).number), reverse=True)
     return sorted(tables, key=lambda item: meta(item).min_key)
@@ -60,6 +62,7 @@ class Version:
 
     def sources(self, start: bytes | None, end: bytes | None) -> list[Iterator[Chunk]]:
         """Chunk sources for ``[start, end)``, newest first: each L0 table, then each level."""
+
         def overlaps(table: Table) -> bool:
             meta = table.meta
             return (start is None or meta.max_key >= start) and (end is None or meta.min_key < end)

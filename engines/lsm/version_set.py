@@ -79,9 +79,16 @@ class VersionSet:
             return manifest, self.version, ignore, min(self.next_number, manifest.next_file_number)
 
     # -- edits ---------------------------------------------------------------------------------
-    def commit(self, reason: str, added: Sequence[tuple[TableMeta, Table]], removed: Sequence[Table], *,
-               durable_lsn: int | None = None, keep_removed: bool = False,
-               install: Callable[[Version], None] | None = None) -> Manifest:
+    def commit(
+        self,
+        reason: str,
+        added: Sequence[tuple[TableMeta, Table]],
+        removed: Sequence[Table],
+        *,
+        durable_lsn: int | None = None,
+        keep_removed: bool = False,
+        install: Callable[[Version], None] | None = None,
+    ) -> Manifest:
         """Write the manifest for an edit, swap the version in (``install``), delete retired tables.
 
         ``keep_removed``: the removed tables are not ours to delete (quarantine moves them).
@@ -99,11 +106,17 @@ class VersionSet:
             manifest = Manifest(
                 levels=tuple(tuple(sort_level(n, level)) for n, level in enumerate(levels)),
                 durable_lsn=max(old.durable_lsn, durable_lsn or 0),
-                next_file_number=self.next_number, generation=old.generation + 1,
-                last_edit=Edit(reason=reason, added=tuple(meta.number for meta, _ in added),
-                               removed=() if keep_removed else tuple(table.meta for table in removed),
-                               durable_lsn_before=old.durable_lsn),
-                retired=retire, pending=tuple(sorted(self._in_flight)))
+                next_file_number=self.next_number,
+                generation=old.generation + 1,
+                last_edit=Edit(
+                    reason=reason,
+                    added=tuple(meta.number for meta, _ in added),
+                    removed=() if keep_removed else tuple(table.meta for table in removed),
+                    durable_lsn_before=old.durable_lsn,
+                ),
+                retired=retire,
+                pending=tuple(sorted(self._in_flight)),
+            )
             save_manifest(self.path, manifest)
             self.manifest = manifest
             tables = {table.meta.number: table for table in self.version.tables()}
@@ -156,11 +169,15 @@ class VersionSet:
                 levels.append([])
             levels[meta.level].append(meta)
         self.notes.append(f"the manifest's last {edit.reason} named missing tables; using the state before it")
-        return Manifest(levels=tuple(tuple(sort_level(n, level)) for n, level in enumerate(levels)),
-                        durable_lsn=min(manifest.durable_lsn, edit.durable_lsn_before),
-                        next_file_number=manifest.next_file_number, generation=manifest.generation + 1,
-                        last_edit=None, retired=manifest.retired,
-                        pending=tuple(sorted(set(manifest.pending) | added)))
+        return Manifest(
+            levels=tuple(tuple(sort_level(n, level)) for n, level in enumerate(levels)),
+            durable_lsn=min(manifest.durable_lsn, edit.durable_lsn_before),
+            next_file_number=manifest.next_file_number,
+            generation=manifest.generation + 1,
+            last_edit=None,
+            retired=manifest.retired,
+            pending=tuple(sorted(set(manifest.pending) | added)),
+        )
 
     def _remove_leftovers(self, manifest: Manifest) -> None:
         """Delete what our own interrupted work left: temp files, uncommitted and retired tables.
@@ -175,8 +192,8 @@ class VersionSet:
         for path in list(self.directory.iterdir()):
             number = table_number(path.name)
             if path.name.endswith(TEMP_SUFFIX) or (
-                    number is not None and number not in live
-                    and (number in ours or number >= manifest.next_file_number)):
+                number is not None and number not in live and (number in ours or number >= manifest.next_file_number)
+            ):
                 path.unlink(missing_ok=True)
                 removed = True
         for path in self.path.glob(".manifest.json.tmp-*"):
@@ -186,6 +203,12 @@ class VersionSet:
 
 
 def _with_levels(manifest: Manifest, levels: tuple[tuple[TableMeta, ...], ...]) -> Manifest:
-    return Manifest(levels=levels, durable_lsn=manifest.durable_lsn, next_file_number=manifest.next_file_number,
-                    generation=manifest.generation, last_edit=manifest.last_edit, retired=manifest.retired,
-                    pending=manifest.pending)
+    return Manifest(
+        levels=levels,
+        durable_lsn=manifest.durable_lsn,
+        next_file_number=manifest.next_file_number,
+        generation=manifest.generation,
+        last_edit=manifest.last_edit,
+        retired=manifest.retired,
+        pending=manifest.pending,
+    )

@@ -18,8 +18,22 @@ from engines.node.errors import NodeBadRequestError
 from engines.node.handover import MAX_HOLD_SECONDS
 from engines.node.state import MAX_EPOCH
 
-__all__ = ["AdminBody", "PromoteBody", "ApplyBody", "ApplyRow", "FenceBody", "RejoinBody", "DemoteBody", "BackupBody", "CheckpointBody", "ReduceCacheBody",
-           "WalArchiveBody", "ScrubBody", "parse_admin_body", "admin_body"]
+__all__ = [
+    "AdminBody",
+    "PromoteBody",
+    "ApplyBody",
+    "ApplyRow",
+    "FenceBody",
+    "RejoinBody",
+    "DemoteBody",
+    "BackupBody",
+    "CheckpointBody",
+    "ReduceCacheBody",
+    "WalArchiveBody",
+    "ScrubBody",
+    "parse_admin_body",
+    "admin_body",
+]
 
 _MAX_TEXT = 4096  # a path, a URL or a reason; longer is not one
 _MAX_KEY_B64 = 8 * 1024  # base64 of a key, with room (check_user_key bounds the key itself)
@@ -89,9 +103,16 @@ class ScrubBody(AdminBody):
 
 
 _MODELS: dict[str, type[AdminBody]] = {
-    "promote": PromoteBody, "apply": ApplyBody,
-    "fence": FenceBody, "demote": DemoteBody, "rejoin": RejoinBody, "backup": BackupBody,
-    "checkpoint": CheckpointBody, "reduce-cache": ReduceCacheBody, "wal-archive": WalArchiveBody, "scrub": ScrubBody,
+    "promote": PromoteBody,
+    "apply": ApplyBody,
+    "fence": FenceBody,
+    "demote": DemoteBody,
+    "rejoin": RejoinBody,
+    "backup": BackupBody,
+    "checkpoint": CheckpointBody,
+    "reduce-cache": ReduceCacheBody,
+    "wal-archive": WalArchiveBody,
+    "scrub": ScrubBody,
 }
 _QUERY_FIELDS: dict[str, dict[str, type]] = {"rejoin": {"primary": str, "dry_run": bool}}
 _TRUTH = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -116,8 +137,9 @@ def admin_body(action: str, body: dict[str, Any], query: dict[str, str]) -> Admi
     for name, text in query.items():
         kind = allowed.get(name)
         if kind is None:
-            raise NodeBadRequestError(f"{action}: unexpected query parameter {name!r}",
-                                      hint="send the arguments as a JSON object body")
+            raise NodeBadRequestError(
+                f"{action}: unexpected query parameter {name!r}", hint="send the arguments as a JSON object body"
+            )
         if kind is bool:
             if text.lower() not in _TRUTH:
                 raise NodeBadRequestError(f"{action}: {name} must be true or false, not {text[:40]!r}")
@@ -131,5 +153,7 @@ def admin_body(action: str, body: dict[str, Any], query: dict[str, str]) -> Admi
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "body"
         given = repr(error.get("input"))
-        raise NodeBadRequestError(f"{action}: {field}: {error['msg'].lower()} (got {given[:60]})",
-                                  hint=f"fields of {action}: {', '.join(model.model_fields) or 'none'}") from None
+        raise NodeBadRequestError(
+            f"{action}: {field}: {error['msg'].lower()} (got {given[:60]})",
+            hint=f"fields of {action}: {', '.join(model.model_fields) or 'none'}",
+        ) from None

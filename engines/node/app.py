@@ -18,7 +18,8 @@
 needs no secret). ``/kv`` is open unless the node has a read token (``--read-token-file``): then
 every ``/kv`` request needs it or the admin token. ``/wal`` takes only the admin token: a standby
 reports its epoch there, and a higher one fences the primary. Request bodies share one memory
-budget (``body_budget.py``, ``--max-body-memory``): past it 503 at once. The health routes and states live in ``health_routes.py`` and ``vitals.py``.
+budget (``body_budget.py``, ``--max-body-memory``): past it 503 at once. The health routes and states
+live in ``health_routes.py`` and ``vitals.py``.
 
 Extensions (``build_app(node, extensions=[factory])``, ``drain.py``) add routes under their own
 prefix and may drain the node: while it is released every route but the health routes and the
@@ -133,8 +134,22 @@ from engines.wal import list_segments
 
 __all__ = ["build_app", "ADMIN_ACTIONS"]
 
-ADMIN_ACTIONS = ("flush", "compact", "checkpoint", "reduce-cache", "promote", "fence", "demote", "rejoin", "backup",
-                 "wal-archive", "verify", "scrub", "apply", "release-writes")
+ADMIN_ACTIONS = (
+    "flush",
+    "compact",
+    "checkpoint",
+    "reduce-cache",
+    "promote",
+    "fence",
+    "demote",
+    "rejoin",
+    "backup",
+    "wal-archive",
+    "verify",
+    "scrub",
+    "apply",
+    "release-writes",
+)
 _MAX_ADMIN_BODY = 64 * 1024
 _MAX_APPLY_BODY = 48 * 2**20  # a salvage batch: base64 rows, one value of up to 16 MiB among them
 EPOCH_LEAP = 1000  # an epoch this far past the highest seen is a typo or an attack, not a promotion
@@ -169,8 +184,11 @@ def _engine_error(exc: EngineError) -> JSONResponse:
 
 def _summary(result: dict[str, Any]) -> str:
     """A short line of what an admin call answered, for its audit entry."""
-    fields = [f"{name}={result[name]}" for name in ("role", "epoch", "backup_id", "dest", "lsn", "archived", "status")
-              if name in result and result[name] not in (None, "", [])]
+    fields = [
+        f"{name}={result[name]}"
+        for name in ("role", "epoch", "backup_id", "dest", "lsn", "archived", "status")
+        if name in result and result[name] not in (None, "", [])
+    ]
     return ", ".join(fields)[:300]
 
 
@@ -184,18 +202,23 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         return scheme.lower() == "bearer" and any(
             candidate is not None and hmac.compare_digest(given.strip().encode(), candidate.encode())
-            for candidate in accepted)
+            for candidate in accepted
+        )
 
     def check_token(request: Request, what: str = "admin endpoints") -> None:
         if token is not None and not presented(request, token):
-            raise NodeAuthError(f"{what} need the node's bearer token",
-                                hint="send 'Authorization: Bearer <token>' (drconsole: --token-file)")
+            raise NodeAuthError(
+                f"{what} need the node's bearer token",
+                hint="send 'Authorization: Bearer <token>' (drconsole: --token-file)",
+            )
 
     def check_data_token(request: Request) -> None:
         """With --read-token-file, /kv (reads and writes) needs that token or the admin one."""
         if config.read_token is not None and not presented(request, config.read_token, token):
-            raise NodeAuthError("/kv needs a bearer token on this node (it was started with --read-token-file)",
-                                hint="send 'Authorization: Bearer <read token>' (or the admin token)")
+            raise NodeAuthError(
+                "/kv needs a bearer token on this node (it was started with --read-token-file)",
+                hint="send 'Authorization: Bearer <read token>' (or the admin token)",
+            )
 
     def key_of(request: Request) -> bytes:
         raw = request.scope.get("raw_path") or request.scope["path"].encode()
@@ -203,7 +226,7 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
         prefix = b"/kv/"
         if not raw.startswith(prefix):
             raise NodeBadRequestError("malformed key path")
-        key = unquote_to_bytes(raw[len(prefix):])
+        key = unquote_to_bytes(raw[len(prefix) :])
         if not key:
             raise NodeBadRequestError("empty key", hint="PUT /kv/<url-encoded key>")
         if len(key) > config.max_key_bytes:
@@ -223,8 +246,16 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
 
     async def peers(request: Request) -> Response:
         if node.peers is None:
-            return JSONResponse({"peers": [], "isolated": False, "partition": False, "primaries_named": [],
-                                 "split_brain": False, "note": "no --peer configured"})
+            return JSONResponse(
+                {
+                    "peers": [],
+                    "isolated": False,
+                    "partition": False,
+                    "primaries_named": [],
+                    "split_brain": False,
+                    "note": "no --peer configured",
+                }
+            )
         return JSONResponse(node.peers.report())
 
     async def kv(request: Request) -> Response:
@@ -272,28 +303,46 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
         if plausible_epoch(epoch) is None:
             raise NodeBadRequestError(f"epoch must be 0..{MAX_EPOCH}")
         name = params.get("name", request.client.host if request.client else "?")
-        headers = lambda: {"x-drconsole-epoch": str(node.epoch), "x-drconsole-role": node.role,  # noqa: E731
-                           "x-drconsole-history": json.dumps([e.model_dump() for e in node.state.history])}
+        headers = lambda: {
+            "x-drconsole-epoch": str(node.epoch),
+            "x-drconsole-role": node.role,  # noqa: E731
+            "x-drconsole-history": json.dumps([e.model_dump() for e in node.state.history]),
+        }
         await run_in_threadpool(node.check_follower, from_lsn, epoch, name)
         node.note_standby(name, from_lsn - 1, request.client.host if request.client else "?")
         committed = node.committed_lsn
         if committed < from_lsn and wait > 0:
             committed = await run_in_threadpool(node.wait_for_commit, from_lsn - 1, wait)
         if committed < from_lsn:
-            return Response(b"", media_type="application/octet-stream",
-                            headers={**headers(), "x-drconsole-last-lsn": str(committed),
-                                     "x-drconsole-remaining-bytes": "0"})
+            return Response(
+                b"",
+                media_type="application/octet-stream",
+                headers={**headers(), "x-drconsole-last-lsn": str(committed), "x-drconsole-remaining-bytes": "0"},
+            )
         try:
             batch = await run_in_threadpool(node.tail.read, from_lsn, committed, max_bytes=max_bytes)
         except WalGoneError as exc:
             repo = config.backup_source
-            return JSONResponse({"error": str(exc), "kind": "WalGone", "oldest_lsn": exc.oldest,
-                                 "backup_repo": None if repo is None else location_text(repo),
-                                 "hint": "read the missing records from the WAL archive, or reseed from a backup"},
-                                status_code=410, headers=headers())
-        return Response(encode_frames(batch.payloads), media_type="application/octet-stream",
-                        headers={**headers(), "x-drconsole-last-lsn": str(committed),
-                                 "x-drconsole-remaining-bytes": str(batch.remaining_bytes)})
+            return JSONResponse(
+                {
+                    "error": str(exc),
+                    "kind": "WalGone",
+                    "oldest_lsn": exc.oldest,
+                    "backup_repo": None if repo is None else location_text(repo),
+                    "hint": "read the missing records from the WAL archive, or reseed from a backup",
+                },
+                status_code=410,
+                headers=headers(),
+            )
+        return Response(
+            encode_frames(batch.payloads),
+            media_type="application/octet-stream",
+            headers={
+                **headers(),
+                "x-drconsole-last-lsn": str(committed),
+                "x-drconsole-remaining-bytes": str(batch.remaining_bytes),
+            },
+        )
 
     async def admin(request: Request) -> Response:
         check_token(request)
@@ -302,9 +351,13 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
             return _error(404, f"unknown admin action {action!r}", hint=f"one of {', '.join(ADMIN_ACTIONS)}")
         async with read_body(request, _MAX_APPLY_BODY if action == "apply" else _MAX_ADMIN_BODY) as raw:
             body = admin_body(action, parse_admin_body(raw), dict(request.query_params))
-        call = AdminCall(node=config.name, action=action, args=body.audit_args(),
-                         client=request.client.host if request.client else "?",
-                         actor=request.headers.get(ACTOR_HEADER))
+        call = AdminCall(
+            node=config.name,
+            action=action,
+            args=body.audit_args(),
+            client=request.client.host if request.client else "?",
+            actor=request.headers.get(ACTOR_HEADER),
+        )
         if audit is not None:
             await run_in_threadpool(audit, call, "started")  # raises when it cannot write: nothing runs
         try:
@@ -324,12 +377,12 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
         return _engine_error(exc)
 
     async def on_too_large(request: Request, exc: Exception) -> Response:
-        return _error(413, str(exc), hint="keys up to the key limit, values up to --max-value-bytes",
-                      kind="TooLarge")
+        return _error(413, str(exc), hint="keys up to the key limit, values up to --max-value-bytes", kind="TooLarge")
 
     async def on_busy(request: Request, exc: Exception) -> Response:
-        response = _error(503, str(exc), hint="retry shortly; the node holds a bounded amount of request bodies",
-                          kind="Busy")
+        response = _error(
+            503, str(exc), hint="retry shortly; the node holds a bounded amount of request bodies", kind="Busy"
+        )
         response.headers["Retry-After"] = "1"
         response.headers["Connection"] = "close"  # the unread body is not worth waiting for
         return response
@@ -361,11 +414,20 @@ def build_app(node: Node, extensions: Sequence[ExtensionFactory] = (), audit: Ad
     for extension in mounted:
         routes.extend(extension.routes)
     health_paths = ["/health", "/ready", "/primary", "/replica"]  # they answer "recovering" themselves
-    gated = Middleware(GateMiddleware, gate=gate, open_prefixes=[*health_paths, *(ext.prefix for ext in mounted)],
-                       name=config.name)
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[gated],
-                     exception_handlers={EngineError: on_engine_error, BodyTooLarge: on_too_large,
-                                         BudgetExceeded: on_busy, BodyTimeout: on_stalled})
+    gated = Middleware(
+        GateMiddleware, gate=gate, open_prefixes=[*health_paths, *(ext.prefix for ext in mounted)], name=config.name
+    )
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[gated],
+        exception_handlers={
+            EngineError: on_engine_error,
+            BodyTooLarge: on_too_large,
+            BudgetExceeded: on_busy,
+            BodyTimeout: on_stalled,
+        },
+    )
 
 
 def _fence(node: Node, body: FenceBody) -> dict[str, Any]:
@@ -379,17 +441,23 @@ def _fence(node: Node, body: FenceBody) -> dict[str, Any]:
     live_primary = node.role == "primary"
     if live_primary and not force:
         if epoch is None:
-            raise SafetyRefusal("refusing to fence a live primary without the epoch of the primary that replaces it",
-                                hint='send {"epoch": N} of the new primary, or {"force": true} '
-                                     "(`drconsole node fence URL --yes` forces)")
+            raise SafetyRefusal(
+                "refusing to fence a live primary without the epoch of the primary that replaces it",
+                hint='send {"epoch": N} of the new primary, or {"force": true} '
+                "(`drconsole node fence URL --yes` forces)",
+            )
         if epoch <= node.epoch:
-            raise SafetyRefusal(f"refusing to fence: epoch {epoch} is not newer than this node's {node.epoch}",
-                                hint='send {"force": true} to fence anyway')
+            raise SafetyRefusal(
+                f"refusing to fence: epoch {epoch} is not newer than this node's {node.epoch}",
+                hint='send {"force": true} to fence anyway',
+            )
     highest = max(node.epoch, node.state.known_epoch)
     if epoch is not None and epoch > highest + EPOCH_LEAP and not force:
-        raise SafetyRefusal(f"refusing epoch {epoch}: it is more than {EPOCH_LEAP} past the highest this node has "
-                            f"seen ({highest}), and would be kept for good",
-                            hint='promotions add one each; send {"force": true} if it is real')
+        raise SafetyRefusal(
+            f"refusing epoch {epoch}: it is more than {EPOCH_LEAP} past the highest this node has "
+            f"seen ({highest}), and would be kept for good",
+            hint='promotions add one each; send {"force": true} if it is real',
+        )
     return node.fence(body.reason or "fenced by an operator", epoch)
 
 
@@ -408,9 +476,10 @@ def _run_admin(node: Node, action: str, body: AdminBody) -> dict[str, Any]:
     if isinstance(body, BackupBody):
         repo = body.repo or (location_text(node.config.backup_source) if node.config.backup_source else None)
         if repo is None or not (Path(repo).is_absolute() or is_remote(repo)):
-            raise NodeBadRequestError('backup needs {"repo": ABSOLUTE_PATH or sftp:// URL} or a node started with '
-                                      '--backup-repo',
-                                      hint="or --archive")
+            raise NodeBadRequestError(
+                'backup needs {"repo": ABSOLUTE_PATH or sftp:// URL} or a node started with --backup-repo',
+                hint="or --archive",
+            )
         return create_backup(repo, engine=engine, incremental=body.incremental).to_json()
     if isinstance(body, DemoteBody):
         return node.demote(body.follow)

@@ -75,7 +75,8 @@ class ArchiveTimer:
             return
         started = engine.open_segment_started_ns
         due = (started is not None and (time.time_ns() - started) / 1e9 >= self.timeout) or (
-            started is None and now - self._last_seal >= self.timeout)
+            started is None and now - self._last_seal >= self.timeout
+        )
         if due:
             engine.archive_now(seal=True)
             self._last_seal = now

@@ -34,7 +34,6 @@ __all__ = ["BodyBudget", "BudgetExceeded", "BodyTimeout", "BodyTooLarge", "SMALL
 SMALL_BODY = 64 * 1024  # uvicorn's own read buffer per connection is as large
 
 
-
 class BudgetExceeded(Exception):
     """The bodies in flight already take the budget: 503, retry shortly."""
 
@@ -59,8 +58,10 @@ class BodyBudget:
     def _take(self, size: int) -> None:
         if self.reserved + size > self.limit:
             self.refused += 1
-            raise BudgetExceeded(f"request bodies in flight already hold {self.reserved} of the "
-                                 f"{self.limit}-byte budget (--max-body-memory)")
+            raise BudgetExceeded(
+                f"request bodies in flight already hold {self.reserved} of the "
+                f"{self.limit}-byte budget (--max-body-memory)"
+            )
         self.reserved += size
 
     @asynccontextmanager
@@ -91,7 +92,7 @@ class BodyBudget:
                     chunk = await asyncio.wait_for(stream.__anext__(), self.idle_seconds)
                 except StopAsyncIteration:
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise BodyTimeout(f"no body byte for {self.idle_seconds:g} s after {size} bytes") from None
                 size += len(chunk)
                 if size > limit:

@@ -41,8 +41,9 @@ def read_token_file(path: str | Path) -> str:
     try:
         token = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise NodeBadRequestError(f"cannot read the token file {path}: {exc}",
-                                  hint="pass a readable file holding the bearer token") from exc
+        raise NodeBadRequestError(
+            f"cannot read the token file {path}: {exc}", hint="pass a readable file holding the bearer token"
+        ) from exc
     if not token:
         raise NodeBadRequestError(f"token file {path} is empty", hint="write the bearer token into it")
     return token
@@ -55,9 +56,16 @@ def key_path(key: bytes) -> str:
 class NodeClient:
     """A synchronous client of one node's HTTP API."""
 
-    def __init__(self, url: str, *, token: str | None = None, read_only: bool = False,
-                 timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
-                 actor: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        read_only: bool = False,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+        actor: str | None = None,
+    ) -> None:
         """``actor``: who acts, as the ``x-drconsole-actor`` header (the node's audit log records it)."""
         self.url = url.rstrip("/")
         self.read_only = read_only
@@ -127,16 +135,19 @@ class NodeClient:
     # ------------------------------------------------------------------ plumbing
     def _refuse_if_read_only(self, what: str) -> None:
         if self.read_only:
-            raise ReadOnlyError(f"refused to {what} on {self.url}: this client is read-only",
-                                hint="read-only mode (dashboard, --read-only) has no write capability")
+            raise ReadOnlyError(
+                f"refused to {what} on {self.url}: this client is read-only",
+                hint="read-only mode (dashboard, --read-only) has no write capability",
+            )
 
     def _json(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, ok=ok, **kwargs)
         try:
             body = response.json()
         except ValueError as exc:
-            raise NodeError(f"{self.url}{path} answered with something that is not JSON",
-                            hint="is this a drconsole node?") from exc
+            raise NodeError(
+                f"{self.url}{path} answered with something that is not JSON", hint="is this a drconsole node?"
+            ) from exc
         if not isinstance(body, dict):
             raise NodeError(f"{self.url}{path} answered with a JSON {type(body).__name__}, not an object")
         return body
@@ -145,11 +156,15 @@ class NodeClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise NodeUnreachableError(f"node {self.url} did not answer {method} {path} in time",
-                                       hint="check that the node is up and not overloaded") from exc
+            raise NodeUnreachableError(
+                f"node {self.url} did not answer {method} {path} in time",
+                hint="check that the node is up and not overloaded",
+            ) from exc
         except httpx.TransportError as exc:
-            raise NodeUnreachableError(f"node {self.url} is unreachable: {exc or type(exc).__name__}",
-                                       hint="check the URL and that `drconsole node serve` runs there") from exc
+            raise NodeUnreachableError(
+                f"node {self.url} is unreachable: {exc or type(exc).__name__}",
+                hint="check the URL and that `drconsole node serve` runs there",
+            ) from exc
         except httpx.HTTPError as exc:
             raise NodeError(f"request to {self.url}{path} failed: {exc}") from exc
         if response.status_code in ok:

@@ -100,18 +100,23 @@ class NodeConfig:
         if not self.allow_remote and not is_loopback(self.host):
             raise InvalidArgumentError(
                 f"refusing to listen on {self.host}: it is not a loopback address",
-                hint="the node API has no TLS; pass --allow-remote to listen there anyway, behind a proxy")
+                hint="the node API has no TLS; pass --allow-remote to listen there anyway, behind a proxy",
+            )
         self.follow = self.follow.rstrip("/") if self.follow else None
         self.peers = [peer.rstrip("/") for peer in self.peers]
         if not 0 < self.max_value_bytes <= self.max_body_memory:
             raise InvalidArgumentError(
-                f"--max-body-memory ({self.max_body_memory}) must be at least --max-value-bytes ({self.max_value_bytes})",
-                hint="else a value of the largest allowed size could never be accepted")
+                f"--max-body-memory ({self.max_body_memory}) must be at least "
+                f"--max-value-bytes ({self.max_value_bytes})",
+                hint="else a value of the largest allowed size could never be accepted",
+            )
         if self.max_connections < 1 or self.body_idle_seconds <= 0:
             raise InvalidArgumentError("--max-connections and the body idle timeout must be positive")
         if self.scrub_interval < 0 or self.scrub_rate < 0:
-            raise InvalidArgumentError("--scrub-interval and --scrub-rate must not be negative",
-                                       hint="0 disables the scrub (interval) or its throttle (rate)")
+            raise InvalidArgumentError(
+                "--scrub-interval and --scrub-rate must not be negative",
+                hint="0 disables the scrub (interval) or its throttle (rate)",
+            )
 
     @property
     def backup_source(self) -> Path | None:

@@ -61,12 +61,26 @@ class ExportResult:
     missing: list[list[int]] = field(default_factory=list)  # [from, to] ranges the WAL no longer held
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": str(self.path), "records": self.records, "first_lsn": self.first_lsn,
-                "last_lsn": self.last_lsn, "missing": self.missing, "complete": not self.missing}
+        return {
+            "path": str(self.path),
+            "records": self.records,
+            "first_lsn": self.first_lsn,
+            "last_lsn": self.last_lsn,
+            "missing": self.missing,
+            "complete": not self.missing,
+        }
 
 
-def plan_rejoin(*, primary: str, node_epoch: int, node_last_lsn: int, primary_epoch: int, primary_last_lsn: int,
-                history: list[TimelineEntry], node_is_primary: bool = False) -> RejoinPlan:
+def plan_rejoin(
+    *,
+    primary: str,
+    node_epoch: int,
+    node_last_lsn: int,
+    primary_epoch: int,
+    primary_last_lsn: int,
+    history: list[TimelineEntry],
+    node_is_primary: bool = False,
+) -> RejoinPlan:
     """Where this node's history meets the primary's.
 
     Raises:
@@ -75,24 +89,37 @@ def plan_rejoin(*, primary: str, node_epoch: int, node_last_lsn: int, primary_ep
             point to cut at, so nothing is decided for the operator.
     """
     if node_epoch > primary_epoch:
-        raise SafetyRefusal(f"this node is in epoch {node_epoch}, newer than {primary}'s {primary_epoch}: "
-                            "it would be the one to follow", hint="rejoin the other node to this one instead")
+        raise SafetyRefusal(
+            f"this node is in epoch {node_epoch}, newer than {primary}'s {primary_epoch}: "
+            "it would be the one to follow",
+            hint="rejoin the other node to this one instead",
+        )
     if node_is_primary and node_epoch == primary_epoch:
-        raise SafetyRefusal(f"this node and {primary} are both primaries in epoch {node_epoch}: a split brain, "
-                            "and both may hold writes the other lacks",
-                            hint="promote the node to keep (it starts a new epoch), then rejoin this one to it")
+        raise SafetyRefusal(
+            f"this node and {primary} are both primaries in epoch {node_epoch}: a split brain, "
+            "and both may hold writes the other lacks",
+            hint="promote the node to keep (it starts a new epoch), then rejoin this one to it",
+        )
     fork = switch_lsn(history, node_epoch)
     if fork is None:
         if node_last_lsn > primary_last_lsn:
             raise SafetyRefusal(
                 f"this node and {primary} are both in epoch {node_epoch} and this node holds LSN {node_last_lsn}, "
                 f"past the primary's {primary_last_lsn}: there is no fork point to cut at",
-                hint="promote the node to keep (it starts a new epoch), then rejoin this one to it")
+                hint="promote the node to keep (it starts a new epoch), then rejoin this one to it",
+            )
         fork = node_last_lsn
     diverged = node_last_lsn > fork
-    return RejoinPlan(primary=primary, node_epoch=node_epoch, node_last_lsn=node_last_lsn,
-                      primary_epoch=primary_epoch, primary_last_lsn=primary_last_lsn, fork_lsn=fork,
-                      diverged=diverged, diverged_records=max(0, node_last_lsn - fork))
+    return RejoinPlan(
+        primary=primary,
+        node_epoch=node_epoch,
+        node_last_lsn=node_last_lsn,
+        primary_epoch=primary_epoch,
+        primary_last_lsn=primary_last_lsn,
+        fork_lsn=fork,
+        diverged=diverged,
+        diverged_records=max(0, node_last_lsn - fork),
+    )
 
 
 def diverged_folder(data_dir: Path, epoch: int) -> Path:
@@ -117,11 +144,25 @@ def _field(name: str, data: bytes | None) -> dict[str, Any]:
 def _lines(record: WalRecord) -> list[dict[str, Any]]:
     when = {"lsn": record.lsn, "time": iso_utc(record.timestamp_ns), "timestamp_ns": record.timestamp_ns}
     if record.op == Op.BATCH:
-        return [{**when, "op": "put" if value is not None else "delete", "batch": True, **_field("key", key),
-                 **_field("value", value)} for key, value in decode_batch(record.value)]
+        return [
+            {
+                **when,
+                "op": "put" if value is not None else "delete",
+                "batch": True,
+                **_field("key", key),
+                **_field("value", value),
+            }
+            for key, value in decode_batch(record.value)
+        ]
     value = record.value if record.op == Op.PUT else None
-    return [{**when, "op": "put" if record.op == Op.PUT else "delete", **_field("key", record.key),
-             **_field("value", value)}]
+    return [
+        {
+            **when,
+            "op": "put" if record.op == Op.PUT else "delete",
+            **_field("key", record.key),
+            **_field("value", value),
+        }
+    ]
 
 
 def export_records(wal_dir: Path, fork_lsn: int, last_lsn: int, dest: Path) -> ExportResult:
@@ -161,7 +202,11 @@ def export_records(wal_dir: Path, fork_lsn: int, last_lsn: int, dest: Path) -> E
 
 def write_summary(path: Path, plan: RejoinPlan, export: ExportResult, moved: Path | None) -> None:
     """The ``<name>.diverged.json`` beside the export: what diverged, from what, and where it is."""
-    body = {"plan": plan.to_json(), "export": export.to_json(), "data_dir": None if moved is None else str(moved),
-            "note": "records past fork_lsn were on this node only; review them and replay what must be kept "
-                    "on the primary by hand"}
+    body = {
+        "plan": plan.to_json(),
+        "export": export.to_json(),
+        "data_dir": None if moved is None else str(moved),
+        "note": "records past fork_lsn were on this node only; review them and replay what must be kept "
+        "on the primary by hand",
+    }
     atomic_write_text(path, json.dumps(body, indent=2) + "\n")

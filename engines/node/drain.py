@@ -89,10 +89,16 @@ class GateMiddleware:
             return
         reason = self.gate.enter()
         if reason is not None:
-            response = JSONResponse({"error": f"node {self.name} is recovering: {reason}", "kind": "Recovering",
-                                     "status": "recovering",
-                                     "hint": "a recovery holds the data dir; retry shortly (see GET /health)"},
-                                    status_code=503, headers={"Retry-After": "2"})
+            response = JSONResponse(
+                {
+                    "error": f"node {self.name} is recovering: {reason}",
+                    "kind": "Recovering",
+                    "status": "recovering",
+                    "hint": "a recovery holds the data dir; retry shortly (see GET /health)",
+                },
+                status_code=503,
+                headers={"Retry-After": "2"},
+            )
             await response(scope, receive, send)
             return
         try:
@@ -125,8 +131,7 @@ class NodeControl:
             except BaseException:
                 self.gate.open()
                 raise
-            return {"released": True, "drain_seconds": round(time.monotonic() - clock, 3),
-                    "requests_cut_off": left}
+            return {"released": True, "drain_seconds": round(time.monotonic() - clock, 3), "requests_cut_off": left}
 
     def reopen(self) -> dict[str, Any]:
         """Open the engine again (WAL replay), then admit requests. Raises when it does not open."""

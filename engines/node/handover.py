@@ -78,8 +78,10 @@ class WriteHold:
     def check(self) -> None:
         status = self.status()
         if status is not None:
-            raise HandoverError(f"writes are held: {status['reason']} ({status['seconds_left']:.1f} s left at most)",
-                                hint="retry shortly: the node takes writes once the old primary's are applied")
+            raise HandoverError(
+                f"writes are held: {status['reason']} ({status['seconds_left']:.1f} s left at most)",
+                hint="retry shortly: the node takes writes once the old primary's are applied",
+            )
 
 
 def encode_bytes(value: bytes | None) -> str | None:

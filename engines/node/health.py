@@ -113,13 +113,25 @@ class HealthTracker:
             record = self.corruption
             if record is None:
                 now = time.time()
-                record = CorruptionRecord(file=file, offset=offset, page=page, detail=detail, found_by=found_by,
-                                          since=iso_utc(int(now * 1e9)), since_epoch=now,
-                                          files=[file] if file else [])
+                record = CorruptionRecord(
+                    file=file,
+                    offset=offset,
+                    page=page,
+                    detail=detail,
+                    found_by=found_by,
+                    since=iso_utc(int(now * 1e9)),
+                    since_epoch=now,
+                    files=[file] if file else [],
+                )
                 self.corruption = record
                 self._save(record)
-                log.error("node data dir %s is corrupt (%s): %s%s", self.data_dir, found_by, detail,
-                          f" [{file} offset {offset}]" if file else "")
+                log.error(
+                    "node data dir %s is corrupt (%s): %s%s",
+                    self.data_dir,
+                    found_by,
+                    detail,
+                    f" [{file} offset {offset}]" if file else "",
+                )
                 return True
             record.count += 1
             record.last_at = _now_iso()
@@ -153,8 +165,10 @@ class HealthTracker:
         current = self.corruption
         if current is None or not record.complete or record.problems or record.started_at <= current.since_epoch:
             return False
-        return self.clear(f"a complete scrub pass found no damage ({record.checked} files, "
-                          f"{record.bytes_read} bytes)") is not None
+        return (
+            self.clear(f"a complete scrub pass found no damage ({record.checked} files, {record.bytes_read} bytes)")
+            is not None
+        )
 
     # ------------------------------------------------------------------ recovering
     def set_recovering(self, reason: str) -> None:
@@ -183,8 +197,12 @@ class HealthTracker:
             return None
         except (OSError, ValueError) as exc:
             # Unreadable: the safe reading is that damage was recorded and not yet cleared.
-            return CorruptionRecord(detail=f"{CORRUPTION_FILE} is unreadable ({exc}); re-checking every file",
-                                    found_by="verify", since=_now_iso(), since_epoch=time.time())
+            return CorruptionRecord(
+                detail=f"{CORRUPTION_FILE} is unreadable ({exc}); re-checking every file",
+                found_by="verify",
+                since=_now_iso(),
+                since_epoch=time.time(),
+            )
 
     def _save(self, record: CorruptionRecord) -> None:
         try:
@@ -226,8 +244,10 @@ class DegradedProbe:
             found.append(f"archive lag: {archive_error}")
         backup = self.backup()
         if backup is not None and (backup.get("age_seconds") or 0) > BACKUP_MAX_AGE_SECONDS:
-            found.append(f"stale backup: the newest full backup is {backup['age_seconds'] / 3600:.0f} h old "
-                         f"(threshold {BACKUP_MAX_AGE_SECONDS // 3600} h)")
+            found.append(
+                f"stale backup: the newest full backup is {backup['age_seconds'] / 3600:.0f} h old "
+                f"(threshold {BACKUP_MAX_AGE_SECONDS // 3600} h)"
+            )
         return found
 
     def volume(self) -> dict[str, Any]:
@@ -241,8 +261,11 @@ class DegradedProbe:
         else:
             found["disk"] = {"path": str(self.data_dir), "total_bytes": usage.total, "used_bytes": usage.used}
         memory = psutil.virtual_memory()
-        found["memory"] = {"host_total_bytes": memory.total, "host_used_bytes": memory.total - memory.available,
-                           "rss_bytes": psutil.Process().memory_info().rss}
+        found["memory"] = {
+            "host_total_bytes": memory.total,
+            "host_used_bytes": memory.total - memory.available,
+            "rss_bytes": psutil.Process().memory_info().rss,
+        }
         return found
 
     def backup(self) -> dict[str, Any] | None:

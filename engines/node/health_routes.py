@@ -33,8 +33,16 @@ def health_routes(node: Node) -> list[Route]:
         try:
             ok, body = await run_in_threadpool(node.health)
         except EngineError as exc:
-            return JSONResponse({"status": "unhealthy", "error": str(exc), "role": node.role,
-                                 "epoch": node.epoch, "timestamp": time.time()}, status_code=503)
+            return JSONResponse(
+                {
+                    "status": "unhealthy",
+                    "error": str(exc),
+                    "role": node.role,
+                    "epoch": node.epoch,
+                    "timestamp": time.time(),
+                },
+                status_code=503,
+            )
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def ready(request: Request) -> Response:
@@ -52,5 +60,9 @@ def health_routes(node: Node) -> list[Route]:
         code, body = await run_in_threadpool(node.vitals.replica, request.query_params.get("lag"))
         return JSONResponse(body, status_code=code)
 
-    return [Route("/health", health, methods=_METHODS), Route("/ready", ready, methods=_METHODS),
-            Route("/primary", primary, methods=_METHODS), Route("/replica", replica, methods=_METHODS)]
+    return [
+        Route("/health", health, methods=_METHODS),
+        Route("/ready", ready, methods=_METHODS),
+        Route("/primary", primary, methods=_METHODS),
+        Route("/replica", replica, methods=_METHODS),
+    ]

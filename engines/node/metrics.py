@@ -48,49 +48,74 @@ class NodeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.write_latency = Histogram("drconsole_write_latency_seconds", "Time to make a write durable",
-                                       buckets=_BUCKETS, registry=r)
-        self.read_latency = Histogram("drconsole_read_latency_seconds", "Time to read a key",
-                                      buckets=_BUCKETS, registry=r)
+        self.write_latency = Histogram(
+            "drconsole_write_latency_seconds", "Time to make a write durable", buckets=_BUCKETS, registry=r
+        )
+        self.read_latency = Histogram(
+            "drconsole_read_latency_seconds", "Time to read a key", buckets=_BUCKETS, registry=r
+        )
         self.errors = Counter("drconsole_operation_errors", "Failed operations", ["operation"], registry=r)
         self.disk_usage = Gauge("drconsole_disk_usage_ratio", "Used fraction of the data dir's file system", registry=r)
         self.memory_usage = Gauge("drconsole_memory_usage_ratio", "Used fraction of the host's memory", registry=r)
-        self.lag_seconds = Gauge("drconsole_replication_lag_seconds",
-                                 "Primary commit to standby apply, seconds (0 on a primary)", registry=r)
-        self.lag_bytes = Gauge("drconsole_replication_lag_bytes", "WAL bytes not yet applied (0 on a primary)",
-                               registry=r)
+        self.lag_seconds = Gauge(
+            "drconsole_replication_lag_seconds", "Primary commit to standby apply, seconds (0 on a primary)", registry=r
+        )
+        self.lag_bytes = Gauge(
+            "drconsole_replication_lag_bytes", "WAL bytes not yet applied (0 on a primary)", registry=r
+        )
         self.lag_records = Gauge("drconsole_replication_lag_records", "WAL records not yet applied", registry=r)
         self.last_lsn = Gauge("drconsole_last_lsn", "LSN of the newest write applied", registry=r)
         self.epoch = Gauge("drconsole_epoch", "The node's epoch (bumped by each promotion)", registry=r)
         self.keys = Gauge("drconsole_keys", "Live keys in the engine", registry=r)
         self.split_brain = Gauge("drconsole_split_brain", "1 when another primary holds the same epoch", registry=r)
-        self.fenced = Gauge("drconsole_fenced", "1 when the node refuses writes because a higher epoch exists",
-                            registry=r)
-        self.standby_lag_records = Gauge("drconsole_standby_lag_records",
-                                         "Records each standby lacks, as this primary last saw it", ["standby"],
-                                         registry=r)
-        self.standby_lag_seconds = Gauge("drconsole_standby_lag_seconds",
-                                         "Seconds since the commit of the first record each standby lacks "
-                                         "(grows while a standby is stopped)", ["standby"], registry=r)
+        self.fenced = Gauge(
+            "drconsole_fenced", "1 when the node refuses writes because a higher epoch exists", registry=r
+        )
+        self.standby_lag_records = Gauge(
+            "drconsole_standby_lag_records",
+            "Records each standby lacks, as this primary last saw it",
+            ["standby"],
+            registry=r,
+        )
+        self.standby_lag_seconds = Gauge(
+            "drconsole_standby_lag_seconds",
+            "Seconds since the commit of the first record each standby lacks (grows while a standby is stopped)",
+            ["standby"],
+            registry=r,
+        )
         self.role = Gauge("drconsole_role", "The node's role (1 for the current one)", ["role"], registry=r)
-        self.archive_lag = Gauge("drconsole_archive_lag_seconds",
-                                 "Age of the oldest write not yet in the WAL archive (0: all archived; NaN: no "
-                                 "backup repository)", registry=r)
+        self.archive_lag = Gauge(
+            "drconsole_archive_lag_seconds",
+            "Age of the oldest write not yet in the WAL archive (0: all archived; NaN: no backup repository)",
+            registry=r,
+        )
         self.wal_held = Gauge("drconsole_wal_held_bytes", "Sealed WAL kept until it is archived", registry=r)
-        self.backup_age = Gauge("drconsole_last_backup_age_seconds",
-                                "Age of the newest full backup (NaN: no repository or no backup)", registry=r)
-        self.verified_backup_age = Gauge("drconsole_last_verified_backup_age_seconds",
-                                         "Age of the newest full backup that passed a full verify (NaN: none)",
-                                         registry=r)
-        self.corruption = Gauge("drconsole_corruption_detected",
-                                "1 while the node is corrupt: a read, a compaction or the scrub met damaged bytes "
-                                "(until a repair clears it)", registry=r)
+        self.backup_age = Gauge(
+            "drconsole_last_backup_age_seconds",
+            "Age of the newest full backup (NaN: no repository or no backup)",
+            registry=r,
+        )
+        self.verified_backup_age = Gauge(
+            "drconsole_last_verified_backup_age_seconds",
+            "Age of the newest full backup that passed a full verify (NaN: none)",
+            registry=r,
+        )
+        self.corruption = Gauge(
+            "drconsole_corruption_detected",
+            "1 while the node is corrupt: a read, a compaction or the scrub met damaged bytes "
+            "(until a repair clears it)",
+            registry=r,
+        )
         self.recovering = Gauge("drconsole_recovering", "1 while a playbook holds the data dir", registry=r)
-        self.scrub_bytes = Counter("drconsole_scrub_read_bytes", "Bytes the background scrub has read and checked",
-                                   registry=r)
+        self.scrub_bytes = Counter(
+            "drconsole_scrub_read_bytes", "Bytes the background scrub has read and checked", registry=r
+        )
         self.scrub_passes = Counter("drconsole_scrub_passes", "Background scrub passes run", registry=r)
-        self.scrub_last = Gauge("drconsole_scrub_last_complete_pass_timestamp_seconds",
-                                "When the last complete scrub pass ended (0: none yet)", registry=r)
+        self.scrub_last = Gauge(
+            "drconsole_scrub_last_complete_pass_timestamp_seconds",
+            "When the last complete scrub pass ended (0: none yet)",
+            registry=r,
+        )
         self._scrub_seen = (0, 0)
         for operation in ("get", "put", "delete", "replicate", "admin"):
             self.errors.labels(operation)  # present from the first scrape, at 0
@@ -116,9 +141,12 @@ class NodeMetrics:
         for standby in values.get("standbys", []):
             self.standby_lag_records.labels(standby["name"]).set(standby.get("lag_records") or 0)
             self.standby_lag_seconds.labels(standby["name"]).set(standby.get("lag_seconds") or 0.0)
-        for gauge, key in ((self.archive_lag, "archive_lag_seconds"), (self.wal_held, "wal_held_bytes"),
-                           (self.backup_age, "last_backup_age_seconds"),
-                           (self.verified_backup_age, "last_verified_backup_age_seconds")):
+        for gauge, key in (
+            (self.archive_lag, "archive_lag_seconds"),
+            (self.wal_held, "wal_held_bytes"),
+            (self.backup_age, "last_backup_age_seconds"),
+            (self.verified_backup_age, "last_verified_backup_age_seconds"),
+        ):
             value = values.get(key)
             gauge.set(_UNKNOWN if value is None else value)
         for role in ("primary", "standby", "fenced"):

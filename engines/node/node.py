@@ -33,6 +33,7 @@ from engines.backup.location import location_text
 from engines.base import Engine
 from engines.errors import ClosedError, CorruptionError, EngineError, InvalidArgumentError, NotFoundError, SafetyRefusal
 from engines.fsutil import move_to_quarantine
+from engines.keys import RESERVED_PREFIX, check_user_key
 from engines.node.archive_timer import ArchiveTimer, BackupWatch
 from engines.node.client import NodeClient
 from engines.node.config import NodeConfig
@@ -44,7 +45,6 @@ from engines.node.metrics import NodeMetrics
 from engines.node.peers import PeerMonitor
 from engines.node.replication import Follower
 from engines.node.reseed import ReseedReport, choose_backup
-from engines.keys import RESERVED_PREFIX, check_user_key
 from engines.node.state import MAX_EPOCH, NodeState, TimelineEntry, load_state, persist_epoch, save_state, switch_lsn
 from engines.node.vitals import NodeVitals
 from engines.node.wal_tail import WalTail
@@ -100,8 +100,9 @@ class Node:
         path = config.data_dir
         if not path.exists() or (path.is_dir() and not any(path.iterdir())):
             if config.engine is None:
-                raise InvalidArgumentError(f"data dir {path} does not exist",
-                                           hint="pass --engine to create it, or check the path")
+                raise InvalidArgumentError(
+                    f"data dir {path} does not exist", hint="pass --engine to create it, or check the path"
+                )
             return self._create_engine(config.engine)
         return open_engine(path, "rw", backend=config.engine)
 
@@ -128,8 +129,9 @@ class Node:
         options: dict[str, Any] = {}
         if self.config.wal_segment_bytes:
             options["wal_segment_bytes"] = self.config.wal_segment_bytes
-        return create_engine(self.config.data_dir, backend, durability=self.config.durability,
-                             node_name=self.config.name, **options)
+        return create_engine(
+            self.config.data_dir, backend, durability=self.config.durability, node_name=self.config.name, **options
+        )
 
     def start(self) -> None:
         """Start the background work: following the upstream, polling peers, archiving.
@@ -208,8 +210,9 @@ class Node:
             clock = time.monotonic()
             try:
                 if not self.config.data_dir.is_dir():
-                    raise NotFoundError(f"data dir {self.config.data_dir} is gone",
-                                        hint="restore it (playbook restore), then reopen")
+                    raise NotFoundError(
+                        f"data dir {self.config.data_dir} is gone", hint="restore it (playbook restore), then reopen"
+                    )
                 self.engine = open_engine(self.config.data_dir, "rw", backend=self.config.engine)
             except EngineError as exc:
                 recovering = self.vitals.tracker.recovering
@@ -223,15 +226,29 @@ class Node:
             self.clear_recovering()
             seconds = time.monotonic() - clock
         self.start()
-        log.warning("node %s reopened its data dir in %.2f s (LSN %d, %s)", self.config.name, seconds,
-                    self.engine.last_lsn, self.state.role)
-        return {"reopened": True, "open_seconds": round(seconds, 3), "last_lsn": self.engine.last_lsn,
-                "role": self.state.role}
+        log.warning(
+            "node %s reopened its data dir in %.2f s (LSN %d, %s)",
+            self.config.name,
+            seconds,
+            self.engine.last_lsn,
+            self.state.role,
+        )
+        return {
+            "reopened": True,
+            "open_seconds": round(seconds, 3),
+            "last_lsn": self.engine.last_lsn,
+            "role": self.state.role,
+        }
 
     def _start_follower(self) -> None:
         assert self.state.upstream is not None
-        self.follower = Follower(self, self.state.upstream, archive=self.config.archive or self.config.backup_repo,
-                                 backup_repo=self.config.backup_source, token=self.config.token)
+        self.follower = Follower(
+            self,
+            self.state.upstream,
+            archive=self.config.archive or self.config.backup_repo,
+            backup_repo=self.config.backup_source,
+            token=self.config.token,
+        )
         self.follower.start()
 
     def _stop_follower(self) -> None:
@@ -295,13 +312,16 @@ class Node:
         if role == "primary":
             return
         if role == "standby":
-            raise NodeRefusedError(f"node {self.config.name} is a standby and takes no writes; "
-                                   f"the primary is {self.state.upstream}",
-                                   hint=f"send writes to {self.state.upstream}")
+            raise NodeRefusedError(
+                f"node {self.config.name} is a standby and takes no writes; the primary is {self.state.upstream}",
+                hint=f"send writes to {self.state.upstream}",
+            )
         primary = self.believed_primary()
-        raise NodeRefusedError(f"node {self.config.name} is fenced: {self.state.fence_reason}",
-                               hint=f"send writes to the current primary{f' ({primary})' if primary else ''}; "
-                                    "rejoin this node with `POST /admin/demote` {\"follow\": URL}")
+        raise NodeRefusedError(
+            f"node {self.config.name} is fenced: {self.state.fence_reason}",
+            hint=f"send writes to the current primary{f' ({primary})' if primary else ''}; "
+            'rejoin this node with `POST /admin/demote` {"follow": URL}',
+        )
 
     def put(self, key: bytes, value: bytes) -> int:
         self.check_client_write(key)
@@ -362,8 +382,13 @@ class Node:
         if self.state.role != "primary":
             present = self.engine.get(READY_KEY)
             following = self.follower is not None and self.follower.connected
-            return {"ready": self.state.role == "standby" and following, "probe": "read",
-                    "read_ok": True, "role": self.state.role, "value_present": present is not None}
+            return {
+                "ready": self.state.role == "standby" and following,
+                "probe": "read",
+                "read_ok": True,
+                "role": self.state.role,
+                "value_present": present is not None,
+            }
         held = self.write_hold.status()
         if held is not None:  # promoted, the salvage not applied yet: clients' writes would be refused
             return {"ready": False, "probe": "held", "role": "primary", "writes_held": held}
@@ -396,11 +421,16 @@ class Node:
         if follower_epoch > self.epoch:
             self.learn_epoch(follower_epoch, f"standby {name}")
         if self.state.role == "fenced":
-            raise NodeRefusedError(f"node {self.config.name} is fenced ({self.state.fence_reason}) and ships no WAL",
-                                   hint="follow the current primary")
+            raise NodeRefusedError(
+                f"node {self.config.name} is fenced ({self.state.fence_reason}) and ships no WAL",
+                hint="follow the current primary",
+            )
         if from_lsn - 1 > self.committed_lsn:
-            raise SafetyRefusal(f"standby {name} holds LSN {from_lsn - 1}, beyond this node's {self.committed_lsn}: "
-                                "its history diverged", hint="reseed it from a backup of this node")
+            raise SafetyRefusal(
+                f"standby {name} holds LSN {from_lsn - 1}, beyond this node's {self.committed_lsn}: "
+                "its history diverged",
+                hint="reseed it from a backup of this node",
+            )
         if follower_epoch < self.epoch:
             shared = switch_lsn(self.state.history, follower_epoch)
             if shared is not None and from_lsn - 1 > shared:
@@ -409,11 +439,11 @@ class Node:
                     f"after LSN {shared} (epoch {self.epoch} began there): its last "
                     f"{from_lsn - 1 - shared} record(s) were never on this primary",
                     hint=f"rejoin it: `drconsole node rejoin URL --primary {self.url}` (its diverged records are "
-                         "exported and its data dir kept in quarantine), or reseed it from a backup of this node")
+                    "exported and its data dir kept in quarantine), or reseed it from a backup of this node",
+                )
 
     def note_standby(self, name: str, applied_lsn: int, address: str) -> None:
-        self.standbys[name] = {"name": name, "applied_lsn": applied_lsn, "address": address,
-                               "last_seen": time.time()}
+        self.standbys[name] = {"name": name, "applied_lsn": applied_lsn, "address": address, "last_seen": time.time()}
 
     # ------------------------------------------------------------------ roles
     def learn_epoch(self, epoch: int, source: str) -> bool:
@@ -457,8 +487,10 @@ class Node:
                 return {**self.describe_role(), "changed": False}
             new_epoch = max(self.epoch, self.state.known_epoch) + 1
             if new_epoch > MAX_EPOCH:
-                raise SafetyRefusal(f"refusing to promote: epoch {new_epoch} is past the largest one ({MAX_EPOCH})",
-                                    hint="a forced fence stored an absurd epoch; reseed the group from a backup")
+                raise SafetyRefusal(
+                    f"refusing to promote: epoch {new_epoch} is past the largest one ({MAX_EPOCH})",
+                    hint="a forced fence stored an absurd epoch; reseed the group from a backup",
+                )
             if getattr(self.engine, "_fenced", False):
                 # Fencing is in memory only: a reopen is the one way back to a writable engine.
                 self.engine.close()
@@ -483,8 +515,7 @@ class Node:
             outcomes, lsn = apply_rows(self.engine, rows)
         if lsn is not None:
             self.note_committed(lsn)
-        return {"rows": outcomes, "lsn": lsn,
-                "applied": sum(1 for row in outcomes if row["outcome"] == "applied")}
+        return {"rows": outcomes, "lsn": lsn, "applied": sum(1 for row in outcomes if row["outcome"] == "applied")}
 
     def release_writes(self) -> dict[str, Any]:
         return {**self.write_hold.release(), "role": self.state.role, "epoch": self.epoch}
@@ -519,13 +550,21 @@ class Node:
         with NodeClient(primary, token=self.config.token, timeout=10.0) as client:
             report = client.replication()
         if report.get("role") != "primary":
-            raise NodeRefusedError(f"{primary} is not a primary (it is a {report.get('role')}); not rejoining to it",
-                                   hint="name the current primary with --primary")
+            raise NodeRefusedError(
+                f"{primary} is not a primary (it is a {report.get('role')}); not rejoining to it",
+                hint="name the current primary with --primary",
+            )
         history = [TimelineEntry(**entry) for entry in report.get("history", [])]
         with self._lock:
-            plan = plan_rejoin(primary=primary, node_epoch=self.epoch, node_last_lsn=self.engine.last_lsn,
-                               primary_epoch=int(report["epoch"]), primary_last_lsn=int(report["applied_lsn"]),
-                               history=history, node_is_primary=self.state.role == "primary")
+            plan = plan_rejoin(
+                primary=primary,
+                node_epoch=self.epoch,
+                node_last_lsn=self.engine.last_lsn,
+                primary_epoch=int(report["epoch"]),
+                primary_last_lsn=int(report["applied_lsn"]),
+                history=history,
+                node_is_primary=self.state.role == "primary",
+            )
         if dry_run:
             return {**self.describe_role(), "plan": plan.to_json(), "dry_run": True}
         if not plan.diverged:
@@ -545,8 +584,7 @@ class Node:
         self._fence_locked(f"rejoining {plan.primary}: records past LSN {plan.fork_lsn} are being set aside")
         old.suspend_archiving("diverged")  # its diverged segments must never reach the shared WAL archive
         if old.last_lsn > plan.node_last_lsn:  # a client write landed between the plan and the fence
-            plan = dataclasses.replace(plan, node_last_lsn=old.last_lsn,
-                                       diverged_records=old.last_lsn - plan.fork_lsn)
+            plan = dataclasses.replace(plan, node_last_lsn=old.last_lsn, diverged_records=old.last_lsn - plan.fork_lsn)
         folder = diverged_folder(data_dir, plan.node_epoch)
         name = data_dir.name
         # Read the WAL before closing: closing flushes the store and recycles covered segments.
@@ -570,13 +608,25 @@ class Node:
         self.state.known_epoch = max(self.state.known_epoch, plan.primary_epoch)
         self.state.history = sorted(history, key=lambda entry: entry.epoch)
         save_state(data_dir, self.state)
-        outcome = {"plan": plan.to_json(), "quarantine": str(moved), "export": export.to_json(),
-                   "summary": str(folder / f"{name}.diverged.json")}
+        outcome = {
+            "plan": plan.to_json(),
+            "quarantine": str(moved),
+            "export": export.to_json(),
+            "summary": str(folder / f"{name}.diverged.json"),
+        }
         self.last_rejoin = {"at": time.time(), "primary": plan.primary, "diverged": True, **outcome}
         self.vitals.tracker.clear(f"the data dir was set aside ({moved}) and replaced by an empty one")
-        log.warning("node %s diverged from %s after LSN %d: %d record(s) exported to %s, data dir moved to %s; "
-                    "following %s from an empty data dir", self.config.name, plan.primary, plan.fork_lsn,
-                    export.records, export.path, moved, plan.primary)
+        log.warning(
+            "node %s diverged from %s after LSN %d: %d record(s) exported to %s, data dir moved to %s; "
+            "following %s from an empty data dir",
+            self.config.name,
+            plan.primary,
+            plan.fork_lsn,
+            export.records,
+            export.path,
+            moved,
+            plan.primary,
+        )
         return outcome
 
     def reseed(self, repo: Path, *, reason: str, primary_lsn: int | None) -> ReseedReport:
@@ -593,23 +643,42 @@ class Node:
                 raise NodeRefusedError(f"node {self.config.name} is a {self.state.role}: only a standby reseeds")
             applied = self.engine.last_lsn
             backend = self.engine.backend
-            meta = choose_backup(Path(repo), applied_lsn=applied, backend=backend, primary_lsn=primary_lsn,
-                                 history=self.state.history)
-            report = ReseedReport(state="reseeding", reason=reason, repo=str(repo), backup_id=meta.backup_id,
-                                  lsn=meta.lsn_end, previous_lsn=applied, started_at=time.time())
+            meta = choose_backup(
+                Path(repo), applied_lsn=applied, backend=backend, primary_lsn=primary_lsn, history=self.state.history
+            )
+            report = ReseedReport(
+                state="reseeding",
+                reason=reason,
+                repo=str(repo),
+                backup_id=meta.backup_id,
+                lsn=meta.lsn_end,
+                previous_lsn=applied,
+                started_at=time.time(),
+            )
             self.last_reseed = report
-            log.warning("node %s reseeding from backup %s (LSN %d) in %s: %s", self.config.name, meta.backup_id,
-                        meta.lsn_end, repo, reason)
+            log.warning(
+                "node %s reseeding from backup %s (LSN %d) in %s: %s",
+                self.config.name,
+                meta.backup_id,
+                meta.lsn_end,
+                repo,
+                reason,
+            )
             self.engine.suspend_archiving("reseeding")
             own_name = self.engine.marker.node_name  # its own data dir, though the backup is its primary's
             self.engine.close()
             try:
-                result = restore_backup(repo, self.config.data_dir, reference=meta.backup_id, replace=True,
-                                        replace_node=own_name)
+                result = restore_backup(
+                    repo, self.config.data_dir, reference=meta.backup_id, replace=True, replace_node=own_name
+                )
             except EngineError as exc:
                 report.finish("failed", error=str(exc))
-                log.error("node %s: reseed from %s failed, its data dir is unchanged: %s", self.config.name,
-                          meta.backup_id, exc)
+                log.error(
+                    "node %s: reseed from %s failed, its data dir is unchanged: %s",
+                    self.config.name,
+                    meta.backup_id,
+                    exc,
+                )
                 raise
             finally:
                 # The backup's data dir, or the old one, untouched, when the restore failed.
@@ -620,10 +689,17 @@ class Node:
             report.lsn = result.lsn
             report.quarantine = None if result.quarantine is None else str(result.quarantine)
             report.finish("reseeded")
-            self.vitals.tracker.clear(f"the data dir was replaced by backup {meta.backup_id} "
-                                      f"(the old one is in {report.quarantine})")
-            log.warning("node %s reseeded from backup %s: now at LSN %d (was %d); the old data dir is in %s",
-                        self.config.name, meta.backup_id, result.lsn, applied, report.quarantine)
+            self.vitals.tracker.clear(
+                f"the data dir was replaced by backup {meta.backup_id} (the old one is in {report.quarantine})"
+            )
+            log.warning(
+                "node %s reseeded from backup %s: now at LSN %d (was %d); the old data dir is in %s",
+                self.config.name,
+                meta.backup_id,
+                result.lsn,
+                applied,
+                report.quarantine,
+            )
             return report
 
     def _check_upstream_url(self, url: str) -> str:
@@ -654,18 +730,33 @@ class Node:
                 save_state(self.config.data_dir, self.state)
 
     def describe_role(self) -> dict[str, Any]:
-        return {"name": self.config.name, "url": self.url, "role": self.state.role, "epoch": self.epoch,
-                "writes_held": self.write_hold.status(),
-                "known_epoch": self.state.known_epoch, "upstream": self.state.upstream,
-                "primary": self.believed_primary(), "fence_reason": self.state.fence_reason,
-                "last_lsn": self.engine.last_lsn}
+        return {
+            "name": self.config.name,
+            "url": self.url,
+            "role": self.state.role,
+            "epoch": self.epoch,
+            "writes_held": self.write_hold.status(),
+            "known_epoch": self.state.known_epoch,
+            "upstream": self.state.upstream,
+            "primary": self.believed_primary(),
+            "fence_reason": self.state.fence_reason,
+            "last_lsn": self.engine.last_lsn,
+        }
 
     # ------------------------------------------------------------------ reports
     def replication(self) -> dict[str, Any]:
-        report: dict[str, Any] = {"role": self.state.role, "epoch": self.epoch, "upstream": self.state.upstream,
-                                  "applied_lsn": self.engine.last_lsn, "primary_lsn": self.engine.last_lsn,
-                                  "lag_records": 0, "lag_bytes": 0, "lag_seconds": 0.0,
-                                  "split_brain": self.split_brain, "name": self.config.name}
+        report: dict[str, Any] = {
+            "role": self.state.role,
+            "epoch": self.epoch,
+            "upstream": self.state.upstream,
+            "applied_lsn": self.engine.last_lsn,
+            "primary_lsn": self.engine.last_lsn,
+            "lag_records": 0,
+            "lag_bytes": 0,
+            "lag_seconds": 0.0,
+            "split_brain": self.split_brain,
+            "name": self.config.name,
+        }
         if self.follower is not None:
             report.update(self.follower.status())
         elif self.state.role != "primary":
@@ -683,8 +774,14 @@ class Node:
         standbys = []
         for standby in list(self.standbys.values()):
             records, seconds = self.commit_clock.lag(standby["applied_lsn"], committed, now)
-            standbys.append({**standby, "lag_records": records, "lag_seconds": round(seconds, 6),
-                             "last_seen_seconds_ago": round(wall - standby["last_seen"], 3)})
+            standbys.append(
+                {
+                    **standby,
+                    "lag_records": records,
+                    "lag_seconds": round(seconds, 6),
+                    "last_seen_seconds_ago": round(wall - standby["last_seen"], 3),
+                }
+            )
         return standbys
 
     def health(self) -> tuple[bool, dict[str, Any]]:

@@ -98,9 +98,14 @@ class PeerMonitor:
         token = self.node.config.token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            self._client.post(f"{peer.url}/admin/fence", headers=headers, json={
-                "epoch": self.node.epoch,
-                "reason": f"{self.node.config.name} ({self.node.url}) is the primary in epoch {self.node.epoch}"})
+            self._client.post(
+                f"{peer.url}/admin/fence",
+                headers=headers,
+                json={
+                    "epoch": self.node.epoch,
+                    "reason": f"{self.node.config.name} ({self.node.url}) is the primary in epoch {self.node.epoch}",
+                },
+            )
         except httpx.HTTPError:
             pass  # it fences itself when it polls us
 
@@ -123,6 +128,10 @@ class PeerMonitor:
         mine = self.node.believed_primary()
         if mine:
             views.add(mine)
-        return {"peers": peers, "isolated": bool(self.status) and not reachable,
-                "partition": len(views) > 1, "primaries_named": sorted(views),
-                "split_brain": self.node.split_brain}
+        return {
+            "peers": peers,
+            "isolated": bool(self.status) and not reachable,
+            "partition": len(views) > 1,
+            "primaries_named": sorted(views),
+            "split_brain": self.node.split_brain,
+        }

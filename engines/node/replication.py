@@ -30,10 +30,10 @@ from typing import Any
 
 import httpx
 
-from engines.backup.location import is_remote
 from engines.backup.archive import WalArchive
-from engines.backup.repository import Repository
 from engines.backup.errors import BackupNotFoundError
+from engines.backup.location import is_remote
+from engines.backup.repository import Repository
 from engines.errors import CorruptionError, EngineError
 from engines.node.state import MAX_EPOCH, TimelineEntry
 from engines.node.wire import decode_frames
@@ -46,8 +46,16 @@ log = logging.getLogger("drconsole.node")
 
 
 class Follower:
-    def __init__(self, node: Any, upstream: str, *, archive: Path | None = None, backup_repo: Path | None = None,
-                 token: str | None = None, wait_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        node: Any,
+        upstream: str,
+        *,
+        archive: Path | None = None,
+        backup_repo: Path | None = None,
+        token: str | None = None,
+        wait_seconds: float = 0.5,
+    ) -> None:
         self.node = node
         self.upstream = upstream.rstrip("/")
         self.archive = archive
@@ -85,12 +93,21 @@ class Follower:
         lag_seconds = self.lag_seconds
         if not self.connected and self.last_contact is not None:
             lag_seconds = max(lag_seconds or 0.0, time.time() - self.last_contact)
-        return {"upstream": self.upstream, "applied_lsn": applied, "primary_lsn": self.primary_lsn,
-                "lag_records": lag_records, "lag_bytes": self.lag_bytes,
-                "lag_seconds": None if lag_seconds is None else round(lag_seconds, 6),
-                "connected": self.connected, "follower_state": self.state, "source": self.source,
-                "last_contact": self.last_contact, "last_error": self.last_error,
-                "upstream_epoch": self.primary_epoch, "applied_from_archive": self.applied_from_archive}
+        return {
+            "upstream": self.upstream,
+            "applied_lsn": applied,
+            "primary_lsn": self.primary_lsn,
+            "lag_records": lag_records,
+            "lag_bytes": self.lag_bytes,
+            "lag_seconds": None if lag_seconds is None else round(lag_seconds, 6),
+            "connected": self.connected,
+            "follower_state": self.state,
+            "source": self.source,
+            "last_contact": self.last_contact,
+            "last_error": self.last_error,
+            "upstream_epoch": self.primary_epoch,
+            "applied_from_archive": self.applied_from_archive,
+        }
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:
@@ -131,8 +148,10 @@ class Follower:
         node = self.node
         known = node.state.known_epoch
         applied = node.engine.last_lsn
-        response = self._client.get(f"{self.upstream}/wal", params={
-            "from_lsn": applied + 1, "wait": self.wait_seconds, "epoch": node.epoch, "name": node.config.name})
+        response = self._client.get(
+            f"{self.upstream}/wal",
+            params={"from_lsn": applied + 1, "wait": self.wait_seconds, "epoch": node.epoch, "name": node.config.name},
+        )
         self.last_contact = time.time()
         epoch = int(response.headers.get("x-drconsole-epoch", "-1"))
         if epoch > MAX_EPOCH:
@@ -142,11 +161,15 @@ class Follower:
             advertised = body.get("backup_repo")
             raise _Gone(body.get("oldest_lsn"), Path(advertised) if isinstance(advertised, str) else None)
         if response.status_code != 200:
-            raise _Refused(f"upstream {self.upstream} refused: HTTP {response.status_code}: "
-                           f"{_json(response).get('error', response.text[:200])}")
+            raise _Refused(
+                f"upstream {self.upstream} refused: HTTP {response.status_code}: "
+                f"{_json(response).get('error', response.text[:200])}"
+            )
         if epoch < known:
-            raise _Refused(f"upstream {self.upstream} is at epoch {epoch}, but epoch {known} exists: "
-                           "it is a stale primary; not following it")
+            raise _Refused(
+                f"upstream {self.upstream} is at epoch {epoch}, but epoch {known} exists: "
+                "it is a stale primary; not following it"
+            )
         self.primary_epoch = epoch
         history = [TimelineEntry(**entry) for entry in json.loads(response.headers.get("x-drconsole-history", "[]"))]
         node.adopt_timeline(epoch, history)
@@ -218,13 +241,20 @@ class Follower:
             self.last_error = None
             self._reseed_error = None
             self.source = "backup"
-            log.info("standby %s reseeded from %s, following %s from LSN %s", self.node.config.name,
-                     report.backup_id, self.upstream, report.lsn)
+            log.info(
+                "standby %s reseeded from %s, following %s from LSN %s",
+                self.node.config.name,
+                report.backup_id,
+                self.upstream,
+                report.lsn,
+            )
             return True
         if not problems:
             if not quiet_if_none:
-                self.last_error = (f"{reason}; no backup repository is known to reseed from "
-                                   "(--backup-repo, --archive, or the primary's)")
+                self.last_error = (
+                    f"{reason}; no backup repository is known to reseed from "
+                    "(--backup-repo, --archive, or the primary's)"
+                )
             return False
         message = f"{reason}; reseed impossible: " + "; ".join(problems)
         if not quiet_if_none:
@@ -241,8 +271,10 @@ class Follower:
         need = self.node.engine.last_lsn + 1
         if self.archive is None:
             self.state = "needs-reseed"
-            self.last_error = (f"the upstream no longer holds LSN {need} (oldest kept: {oldest}) and no WAL "
-                               "archive is configured (--archive): reseed this standby from a backup")
+            self.last_error = (
+                f"the upstream no longer holds LSN {need} (oldest kept: {oldest}) and no WAL "
+                "archive is configured (--archive): reseed this standby from a backup"
+            )
             return False
         self.state = "archive"
         self.source = "archive"
@@ -280,8 +312,10 @@ class Follower:
             applied_any = True
         if not applied_any:
             self.state = "needs-reseed"
-            self.last_error = (f"neither the upstream (oldest LSN {oldest}) nor the WAL archive {self.archive} "
-                               f"holds LSN {need}; reseed this standby from a backup")
+            self.last_error = (
+                f"neither the upstream (oldest LSN {oldest}) nor the WAL archive {self.archive} "
+                f"holds LSN {need}; reseed this standby from a backup"
+            )
         return applied_any
 
 

@@ -31,8 +31,8 @@ import zstandard
 
 from engines.backup.errors import BackupNotFoundError
 from engines.backup.metadata import BackupMetadata
-from engines.backup.pack import DATA_PREFIX
 from engines.backup.mirror import working_copy
+from engines.backup.pack import DATA_PREFIX
 from engines.backup.repository import Repository
 from engines.backup.restore import archive_checksum
 from engines.errors import EngineError
@@ -87,8 +87,9 @@ def backup_epoch(repo: Repository, backup_id: str) -> int | None:
     return None
 
 
-def choose_backup(repo_path: Path, *, applied_lsn: int, backend: str, primary_lsn: int | None,
-                  history: Sequence[TimelineEntry] = ()) -> BackupMetadata:
+def choose_backup(
+    repo_path: Path, *, applied_lsn: int, backend: str, primary_lsn: int | None, history: Sequence[TimelineEntry] = ()
+) -> BackupMetadata:
     """The newest full backup in ``repo_path`` that moves a standby at ``applied_lsn`` forward.
 
     ``history``: the primary's timeline; a backup whose epoch forked off it before its LSN is skipped.
@@ -98,29 +99,38 @@ def choose_backup(repo_path: Path, *, applied_lsn: int, backend: str, primary_ls
             says what it holds).
         RepositoryError: the repository does not exist.
     """
+
     def candidates(local: Path) -> set[str]:  # the archives whose epoch may be read (a remote repository)
-        return {f"{entry.tier}/{entry.backup_id}" for entry in Repository.open(local).backups()
-                if entry.metadata is not None and entry.metadata.type == "full" and entry.metadata.lsn_end > applied_lsn}
+        return {
+            f"{entry.tier}/{entry.backup_id}"
+            for entry in Repository.open(local).backups()
+            if entry.metadata is not None and entry.metadata.type == "full" and entry.metadata.lsn_end > applied_lsn
+        }
 
     with working_copy(repo_path, write=False, archives_for=candidates if history else None) as local:
         return _choose(Repository.open(local), applied_lsn, backend, primary_lsn, history)
 
 
-def _choose(repo: Repository, applied_lsn: int, backend: str, primary_lsn: int | None,
-            history: Sequence[TimelineEntry]) -> BackupMetadata:
+def _choose(
+    repo: Repository, applied_lsn: int, backend: str, primary_lsn: int | None, history: Sequence[TimelineEntry]
+) -> BackupMetadata:
     fulls = repo.full_backups()
     if not fulls:
-        raise BackupNotFoundError(f"backup repository {repo.location} holds no full backup",
-                                  hint="take one on the primary: `POST /admin/backup` or `drconsole backup create`")
-    usable = [meta for meta in fulls if meta.lsn_end > applied_lsn
-              and (primary_lsn is None or meta.lsn_end <= primary_lsn)]
+        raise BackupNotFoundError(
+            f"backup repository {repo.location} holds no full backup",
+            hint="take one on the primary: `POST /admin/backup` or `drconsole backup create`",
+        )
+    usable = [
+        meta for meta in fulls if meta.lsn_end > applied_lsn and (primary_lsn is None or meta.lsn_end <= primary_lsn)
+    ]
     if not usable:
         newest = max(fulls, key=lambda meta: meta.lsn_end)
         raise ReplicationError(
             f"no full backup in {repo.location} is past this standby's LSN {applied_lsn}"
             + (f" and within the primary's {primary_lsn}" if primary_lsn is not None else "")
             + f" (newest: {newest.backup_id} at LSN {newest.lsn_end})",
-            hint="take a new full backup of the primary, then the standby reseeds from it")
+            hint="take a new full backup of the primary, then the standby reseeds from it",
+        )
     skipped = []
     for chosen in sorted(usable, key=lambda meta: (meta.lsn_end, meta.timestamp_ns), reverse=True):
         epoch = backup_epoch(repo, chosen.backup_id) if history else None
@@ -129,11 +139,14 @@ def _choose(repo: Repository, applied_lsn: int, backend: str, primary_lsn: int |
             break
         skipped.append(f"{chosen.backup_id} (epoch {epoch}, LSN {chosen.lsn_end}, past the fork at LSN {fork})")
     else:
-        raise ReplicationError(f"every full backup in {repo.location} past LSN {applied_lsn} is from another timeline: "
-                               + "; ".join(skipped),
-                               hint="take a new full backup of the current primary")
+        raise ReplicationError(
+            f"every full backup in {repo.location} past LSN {applied_lsn} is from another timeline: "
+            + "; ".join(skipped),
+            hint="take a new full backup of the current primary",
+        )
     if chosen.engine != backend:
         raise ReplicationError(
             f"the newest usable backup {chosen.backup_id} is of a {chosen.engine} data dir; this standby is {backend}",
-            hint="reseed by hand: restore the backup into a new data dir and serve that")
+            hint="reseed by hand: restore the backup into a new data dir and serve that",
+        )
     return chosen

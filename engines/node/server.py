@@ -59,16 +59,31 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _uvicorn_config(node: Node, log_level: str, extensions: Sequence[ExtensionFactory] = (),
-                    audit: AdminAudit | None = None) -> uvicorn.Config:
-    return uvicorn.Config(build_app(node, extensions, audit), host=node.config.host, port=node.config.port, log_level=log_level,
-                          access_log=False, lifespan="on", timeout_graceful_shutdown=10,
-                          limit_concurrency=node.config.max_connections, backlog=2048)
+def _uvicorn_config(
+    node: Node, log_level: str, extensions: Sequence[ExtensionFactory] = (), audit: AdminAudit | None = None
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        build_app(node, extensions, audit),
+        host=node.config.host,
+        port=node.config.port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        limit_concurrency=node.config.max_connections,
+        backlog=2048,
+    )
 
 
-def serve(config: NodeConfig, *, log_level: str = "warning", extensions: Sequence[ExtensionFactory] = (),
-          on_open: Callable[[], None] | None = None, on_started: Callable[[], None] | None = None,
-          audit: AdminAudit | None = None) -> int:
+def serve(
+    config: NodeConfig,
+    *,
+    log_level: str = "warning",
+    extensions: Sequence[ExtensionFactory] = (),
+    on_open: Callable[[], None] | None = None,
+    on_started: Callable[[], None] | None = None,
+    audit: AdminAudit | None = None,
+) -> int:
     """Open the data dir and serve it until SIGTERM/SIGINT; return the exit code.
 
     ``extensions`` mount more routes (``drain.py``): ``node serve`` adds the playbook agent.
@@ -128,15 +143,23 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise NodeUnreachableError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                                       hint="choose another --port, or stop what holds it") from exc
+            raise NodeUnreachableError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="choose another --port, or stop what holds it",
+            ) from exc
 
 
 class ServerThread:
     """A node served by uvicorn in a background thread (fast tests, the bench, the demo)."""
 
-    def __init__(self, config: NodeConfig, *, log_level: str = "warning",
-                 extensions: Sequence[ExtensionFactory] = (), audit: AdminAudit | None = None) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        log_level: str = "warning",
+        extensions: Sequence[ExtensionFactory] = (),
+        audit: AdminAudit | None = None,
+    ) -> None:
         self.node = Node(config)
         self.server = _Server(_uvicorn_config(self.node, log_level, extensions, audit))
         self.thread = threading.Thread(target=self.server.run, name=f"node-{config.name}", daemon=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -25,8 +25,21 @@ from engines.errors import UnsupportedFormatError
 from engines.fsutil import atomic_write_text
 from engines.marker import read_marker, write_marker
 
-__all__ = ["STATE_NAME", "Role", "TimelineEntry", "NodeState", "load_state", "save_state", "switch_lsn",
-           "persist_epoch", "MAX_EPOCH", "plausible_epoch"]
+if TYPE_CHECKING:
+    from engines.base import Engine
+
+__all__ = [
+    "STATE_NAME",
+    "Role",
+    "TimelineEntry",
+    "NodeState",
+    "load_state",
+    "save_state",
+    "switch_lsn",
+    "persist_epoch",
+    "MAX_EPOCH",
+    "plausible_epoch",
+]
 
 STATE_NAME = "node.json"
 # Epochs go up by one per promotion; past 2**53 a Prometheus sample (a float) cannot hold one exactly,
@@ -63,18 +76,20 @@ def load_state(data_dir: Path) -> NodeState | None:
     try:
         return NodeState.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, ValidationError) as exc:
-        raise UnsupportedFormatError(f"{path} is not a valid node state file: {str(exc).splitlines()[0]}",
-                                     hint="move it aside; the node then starts as a primary, or pass --follow") from exc
+        raise UnsupportedFormatError(
+            f"{path} is not a valid node state file: {str(exc).splitlines()[0]}",
+            hint="move it aside; the node then starts as a primary, or pass --follow",
+        ) from exc
 
 
 def save_state(data_dir: Path, state: NodeState) -> None:
     atomic_write_text(Path(data_dir) / STATE_NAME, state.model_dump_json(indent=2) + "\n")
 
 
-def persist_epoch(engine: object, epoch: int) -> None:
+def persist_epoch(engine: Engine, epoch: int) -> None:
     """Write ``epoch`` into the engine's marker (``drconsole.json``) and its in-memory copy."""
-    path = Path(getattr(engine, "path"))
-    marker = getattr(engine, "marker")
+    path = Path(engine.path)
+    marker = engine.marker
     marker.epoch = epoch
     on_disk = read_marker(path)
     if on_disk is not None:

@@ -25,7 +25,7 @@ from engines.errors import CorruptionError, EngineError
 from engines.node.errors import NodeBadRequestError, NodeError
 from engines.node.health import DegradedProbe, HealthTracker, recheck_units
 from engines.reports import Problem
-from engines.scrub import ScrubPass, Scrubber
+from engines.scrub import Scrubber, ScrubPass
 
 if TYPE_CHECKING:
     from engines.node.node import Node
@@ -33,8 +33,22 @@ if TYPE_CHECKING:
 __all__ = ["NodeVitals", "NodeRecoveringError", "parse_size"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
-          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "kib": 2**10,
+    "m": 10**6,
+    "mb": 10**6,
+    "mib": 2**20,
+    "g": 10**9,
+    "gb": 10**9,
+    "gib": 2**30,
+    "t": 10**12,
+    "tb": 10**12,
+    "tib": 2**40,
+}
 
 
 class NodeRecoveringError(NodeError):
@@ -66,9 +80,15 @@ class NodeVitals:
     def start(self) -> None:
         config = self.node.config
         self._scrubbed_engine = None
-        self.scrubber = Scrubber(self._units, interval=config.scrub_interval, rate=config.scrub_rate,
-                                 paused=self._paused, name=config.name, on_pass=self._after_pass,
-                                 on_problem=self._on_problem).start()
+        self.scrubber = Scrubber(
+            self._units,
+            interval=config.scrub_interval,
+            rate=config.scrub_rate,
+            paused=self._paused,
+            name=config.name,
+            on_pass=self._after_pass,
+            on_problem=self._on_problem,
+        ).start()
         if self.tracker.corruption is not None:
             threading.Thread(target=self._recheck, name=f"recheck-{config.name}", daemon=True).start()
 
@@ -115,12 +135,15 @@ class NodeVitals:
         try:
             units, gone = recheck_units(record, self._units())
             if gone:
-                self.tracker.clear(f"re-checked at start: {', '.join(record.files or [str(record.file)])} "
-                                   "no longer part of the data dir")
+                self.tracker.clear(
+                    f"re-checked at start: {', '.join(record.files or [str(record.file)])} "
+                    "no longer part of the data dir"
+                )
                 self.recheck = {"state": "cleared", "reason": "file gone"}
                 return
-            scrub = Scrubber(lambda: units, interval=0, rate=0, paused=self._paused, name="recheck",
-                             on_problem=lambda problem: None)
+            scrub = Scrubber(
+                lambda: units, interval=0, rate=0, paused=self._paused, name="recheck", on_problem=lambda problem: None
+            )
             result = scrub.run_pass()
             self._scrubbed_engine = None
             if result.complete and not result.problems:
@@ -145,8 +168,10 @@ class NodeVitals:
     def check_serving(self) -> None:
         recovering = self.tracker.recovering
         if recovering is not None:
-            raise NodeRecoveringError(f"node {self.node.config.name} is recovering: {recovering['reason']}",
-                                      hint="retry in a moment, or use another node")
+            raise NodeRecoveringError(
+                f"node {self.node.config.name} is recovering: {recovering['reason']}",
+                hint="retry in a moment, or use another node",
+            )
 
     def verify_and_clear(self) -> dict[str, Any]:
         """A full verify of the open engine; a clean one clears the corrupt state (POST /admin/verify)."""
@@ -179,8 +204,11 @@ class NodeVitals:
             return "recovering", 503, f"recovering: {recovering['reason']}"
         if corruption is not None:
             where = f"{corruption.file}" + (f" offset {corruption.offset}" if corruption.offset is not None else "")
-            return "corrupt", 503, f"corrupt ({corruption.found_by}): {where + ': ' if corruption.file else ''}" \
-                                   f"{corruption.detail}"
+            return (
+                "corrupt",
+                503,
+                f"corrupt ({corruption.found_by}): {where + ': ' if corruption.file else ''}{corruption.detail}",
+            )
         if node.state.role == "fenced":
             return "fenced", 503, f"fenced: {node.state.fence_reason}"
         if node.split_brain:
@@ -193,9 +221,14 @@ class NodeVitals:
     def health(self) -> tuple[int, dict[str, Any]]:
         node = self.node
         status, code, reason = self.status()
-        body: dict[str, Any] = {**node.describe_role(), "status": status, "backend": node.engine.backend,
-                                "split_brain": node.split_brain,
-                                "uptime_seconds": round(time.time() - node.started_at, 3), "timestamp": time.time()}
+        body: dict[str, Any] = {
+            **node.describe_role(),
+            "status": status,
+            "backend": node.engine.backend,
+            "split_brain": node.split_brain,
+            "uptime_seconds": round(time.time() - node.started_at, 3),
+            "timestamp": time.time(),
+        }
         if reason:
             body["reason"] = reason
         if status == "degraded":
@@ -217,9 +250,13 @@ class NodeVitals:
             stats = node.engine.stats()
             # How the WAL reaches the archive: its state, why it fails, how much is held.
             body["archive"] = None if stats.archive is None else stats.archive.to_json()
-            body["stats"] = {"total_keys": stats.total_keys, "disk_usage_bytes": stats.disk_usage_bytes,
-                             "memory_usage_bytes": stats.memory_usage_bytes, "wal_bytes": stats.wal_bytes,
-                             "last_lsn": stats.last_lsn}
+            body["stats"] = {
+                "total_keys": stats.total_keys,
+                "disk_usage_bytes": stats.disk_usage_bytes,
+                "memory_usage_bytes": stats.memory_usage_bytes,
+                "wal_bytes": stats.wal_bytes,
+                "last_lsn": stats.last_lsn,
+            }
         return code, body
 
     def primary(self) -> tuple[int, dict[str, Any]]:
@@ -251,8 +288,13 @@ class NodeVitals:
             ceiling = parse_size(lag)
             if lag_bytes is None or lag_bytes > ceiling:
                 why = f"replication lag {lag_bytes} bytes exceeds the ceiling {ceiling}"
-        body = {"role": node.state.role, "status": status, "replica": why is None, "lag_bytes": lag_bytes,
-                "upstream": node.state.upstream}
+        body = {
+            "role": node.state.role,
+            "status": status,
+            "replica": why is None,
+            "lag_bytes": lag_bytes,
+            "upstream": node.state.upstream,
+        }
         if why is not None:
             body["reason"] = why
         return (200 if why is None else 503), body
@@ -267,9 +309,10 @@ class NodeVitals:
     def metrics(self) -> dict[str, Any]:
         scrubber = self.scrubber
         last = scrubber.last_pass if scrubber is not None else None
-        return {"corruption_detected": self.tracker.corruption is not None,
-                "recovering": self.tracker.recovering is not None,
-                "scrub_bytes_total": 0 if scrubber is None else scrubber.bytes_total,
-                "scrub_passes": 0 if scrubber is None else scrubber.passes,
-                "scrub_last_complete": last.finished_at if last is not None and last.complete else None}
-
+        return {
+            "corruption_detected": self.tracker.corruption is not None,
+            "recovering": self.tracker.recovering is not None,
+            "scrub_bytes_total": 0 if scrubber is None else scrubber.bytes_total,
+            "scrub_passes": 0 if scrubber is None else scrubber.passes,
+            "scrub_last_complete": last.finished_at if last is not None and last.complete else None,
+        }

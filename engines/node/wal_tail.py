@@ -93,8 +93,9 @@ class WalTail:
                 break
             nxt = following[0]
             if nxt.first_lsn != cursor.next_lsn:
-                raise WalCorruptionError(nxt.path.name, 0,
-                                         f"LSN gap: expected {cursor.next_lsn}, segment starts at {nxt.first_lsn}")
+                raise WalCorruptionError(
+                    nxt.path.name, 0, f"LSN gap: expected {cursor.next_lsn}, segment starts at {nxt.first_lsn}"
+                )
             cursor = _Cursor(nxt.first_lsn, 0, nxt.first_lsn)
         with self._lock:
             self._cursors[cursor.next_lsn] = cursor
@@ -125,14 +126,16 @@ class WalTail:
                 break
         return cursor
 
-    def _parse(self, cursor: _Cursor, to_lsn: int, budget: int, *, sealed: bool,
-               keep: bool = True) -> tuple[list[bytes], _Cursor, bool]:
+    def _parse(
+        self, cursor: _Cursor, to_lsn: int, budget: int, *, sealed: bool, keep: bool = True
+    ) -> tuple[list[bytes], _Cursor, bool]:
         """Parse records from ``cursor`` up to ``to_lsn``: (payloads, new cursor, reached end of file)."""
         path = self.wal_dir / segment_name(cursor.segment_lsn)
         try:
             with open(path, "rb") as handle:
-                data = os.pread(handle.fileno(), max(0, os.fstat(handle.fileno()).st_size - cursor.offset),
-                                cursor.offset)
+                data = os.pread(
+                    handle.fileno(), max(0, os.fstat(handle.fileno()).st_size - cursor.offset), cursor.offset
+                )
         except FileNotFoundError:
             raise WalGoneError(cursor.next_lsn, self.oldest_lsn()) from None
         except OSError as exc:

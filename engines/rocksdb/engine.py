@@ -95,8 +95,10 @@ class RocksEngine(Engine):
     def _store_open(self) -> None:
         self._shadow: Path | None = None
         if not (self.rocksdb_dir / "CURRENT").exists():
-            raise NotFoundError(f"{self.rocksdb_dir} holds no RocksDB database (no CURRENT file)",
-                                hint="check the data dir, or restore it from a backup")
+            raise NotFoundError(
+                f"{self.rocksdb_dir} holds no RocksDB database (no CURRENT file)",
+                hint="check the data dir, or restore it from a backup",
+            )
         self._durable_lsn = self._read_state()
         self._write_options = WriteOptions()
         self._write_options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says method
@@ -133,8 +135,9 @@ class RocksEngine(Engine):
         try:
             return int(json.loads(path.read_text(encoding="utf-8"))["durable_lsn"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptionError(f"{path} is damaged: {exc}", file=STATE_FILE,
-                                  hint="move it aside; the WAL is then replayed in full") from exc
+            raise CorruptionError(
+                f"{path} is damaged: {exc}", file=STATE_FILE, hint="move it aside; the WAL is then replayed in full"
+            ) from exc
 
     # ------------------------------------------------------------------ data path
     def _store_durable_lsn(self) -> int:
@@ -207,8 +210,9 @@ class RocksEngine(Engine):
         # Checksums are verified on every read: a damaged block raises, never returns wrong data.
         return self._iterate(start, end, verify_checksums=True)
 
-    def _iterate(self, start: bytes | None, end: bytes | None, *,
-                 verify_checksums: bool) -> Iterator[tuple[bytes, bytes]]:
+    def _iterate(
+        self, start: bytes | None, end: bytes | None, *, verify_checksums: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
         read_options = ReadOptions()
         read_options.set_verify_checksums(verify_checksums)
         if end is not None:
@@ -272,8 +276,11 @@ class RocksEngine(Engine):
             if not path.exists():
                 report.add("missing-file", f"live table {name} is missing", file=f"{ROCKSDB_DIR}/{name}")
             elif path.stat().st_size != int(item["size"]):
-                report.add("size", f"{name} is {path.stat().st_size} bytes, the manifest says {item['size']}",
-                           file=f"{ROCKSDB_DIR}/{name}")
+                report.add(
+                    "size",
+                    f"{name} is {path.stat().st_size} bytes, the manifest says {item['size']}",
+                    file=f"{ROCKSDB_DIR}/{name}",
+                )
         # A table outside the live set is what a crash mid-flush or mid-compaction leaves; RocksDB
         # purges such files itself, so they are counted, not reported as damage.
         orphans = [p for p in self.rocksdb_dir.glob("*.sst") if p.name not in live_names]
@@ -374,8 +381,10 @@ class RocksEngine(Engine):
             report.actions.extend(f"{line}; its writes came back from the WAL" for line in report.lost)
             report.lost = []
         elif report.lost:
-            report.lost.append(f"writes before LSN {replay_from + 1} that only those files held are not in the "
-                               "WAL: compare with the latest backup, or replay the WAL archive")
+            report.lost.append(
+                f"writes before LSN {replay_from + 1} that only those files held are not in the "
+                "WAL: compare with the latest backup, or replay the WAL archive"
+            )
         report.ok = True
         return report
 
@@ -403,6 +412,3 @@ def _shadow_of(rocks_dir: Path) -> Path:
         if item.name not in _SHADOW_SKIP and item.is_file():
             os.symlink(item.resolve(), shadow / item.name)
     return shadow
-
-
-

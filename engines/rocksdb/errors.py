@@ -42,22 +42,30 @@ def map_rocksdb_error(exc: BaseException, what: str) -> EngineError:
     file_match = _FILE.search(message)
     offset_match = _OFFSET.search(message)
     if lowered.startswith("corruption") or "checksum mismatch" in lowered or "bad magic" in lowered:
-        return CorruptionError(f"{what}: {message}", file=file_match.group(1) if file_match else None,
-                               offset=int(offset_match.group(1)) if offset_match else None,
-                               hint="run `drconsole engine verify`, then the recover-rocksdb playbook")
+        return CorruptionError(
+            f"{what}: {message}",
+            file=file_match.group(1) if file_match else None,
+            offset=int(offset_match.group(1)) if offset_match else None,
+            hint="run `drconsole engine verify`, then the recover-rocksdb playbook",
+        )
     if "no space left" in lowered or "enospc" in lowered:
         return DiskFullError(f"{what}: {message}", hint="free disk space or compact, then retry")
-    if "lock" in lowered and ("hold" in lowered or "resource temporarily unavailable" in lowered
-                              or "no locks available" in lowered):
-        return LockedError(f"{what}: the RocksDB directory is locked by another user",
-                           hint="stop the process that holds it, or open read-only")
+    if "lock" in lowered and (
+        "hold" in lowered or "resource temporarily unavailable" in lowered or "no locks available" in lowered
+    ):
+        return LockedError(
+            f"{what}: the RocksDB directory is locked by another user",
+            hint="stop the process that holds it, or open read-only",
+        )
     if "no such file or directory" in lowered or "does not exist" in lowered:
         if file_match is not None and not file_match.group(1).endswith("CURRENT"):
             # CURRENT names a MANIFEST (or the MANIFEST a table) that is gone: the database is
             # damaged, not absent. That is what `repair` is for.
-            return CorruptionError(f"{what}: a file the database refers to is missing: {message}",
-                                   file=file_match.group(1),
-                                   hint="run `drconsole engine repair --yes` (it keeps a safety copy)")
+            return CorruptionError(
+                f"{what}: a file the database refers to is missing: {message}",
+                file=file_match.group(1),
+                hint="run `drconsole engine repair --yes` (it keeps a safety copy)",
+            )
         return NotFoundError(f"{what}: {message}")
     if lowered.startswith("invalid argument"):
         if "not compatible" in lowered or "format" in lowered or "version" in lowered:

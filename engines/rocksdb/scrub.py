@@ -31,8 +31,12 @@ __all__ = ["range_units"]
 _PACE_EVERY = 64 * 1024
 
 
-def range_units(db: Callable[[], Any], live_files: Callable[[], list[dict[str, Any]]], rocks_dir: str,
-                relative: Callable[[str | None], str | None]) -> list[ScrubUnit]:
+def range_units(
+    db: Callable[[], Any],
+    live_files: Callable[[], list[dict[str, Any]]],
+    rocks_dir: str,
+    relative: Callable[[str | None], str | None],
+) -> list[ScrubUnit]:
     """Disjoint key ranges covering every live table of the open ``db()``; ``rocks_dir`` is its folder
     relative to the data dir, ``relative`` maps a path in a RocksDB message to one relative to it."""
     starts: dict[bytes, dict[str, Any]] = {}

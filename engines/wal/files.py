@@ -66,8 +66,9 @@ def segment_tail(segment: SegmentInfo) -> tuple[int, int] | None:
     for record in scan_segments([segment], 0, 1 << 64, stop_at_first):
         last = (record.lsn, record.timestamp_ns)
     if found:
-        raise WalCorruptionError(segment.path.name, found[0].offset, found[0].reason,
-                                 hint="cut it first: `drconsole wal truncate --yes`")
+        raise WalCorruptionError(
+            segment.path.name, found[0].offset, found[0].reason, hint="cut it first: `drconsole wal truncate --yes`"
+        )
     return last
 
 
@@ -106,7 +107,7 @@ def _last_record_in(data: bytes, from_segment_start: bool) -> tuple[int, int] | 
     while position < end:
         left = BLOCK_SIZE - position % BLOCK_SIZE
         if left < HEADER_SIZE:
-            if any(data[position:position + left]):
+            if any(data[position : position + left]):
                 return None
             position += left
             continue
@@ -116,17 +117,19 @@ def _last_record_in(data: bytes, from_segment_start: bool) -> tuple[int, int] | 
         stop = position + HEADER_SIZE + length
         if stop > end or length > left - HEADER_SIZE or not FULL <= kind <= LAST:
             return None
-        if fragment_crc(kind, memoryview(data)[position + HEADER_SIZE:stop]) != masked:
+        if fragment_crc(kind, memoryview(data)[position + HEADER_SIZE : stop]) != masked:
             return None
         if kind in (FULL, FIRST):
             if started is not None:
                 return None  # a record started before the previous one ended
             started, seen_start = position + HEADER_SIZE, True
-            prefix = bytearray(data[started:min(stop, started + PAYLOAD_PREFIX.size)])
+            prefix = bytearray(data[started : min(stop, started + PAYLOAD_PREFIX.size)])
         elif started is None and seen_start:
             return None  # a continuation of nothing
         elif started is not None and len(prefix) < PAYLOAD_PREFIX.size:
-            prefix += data[position + HEADER_SIZE:min(stop, position + HEADER_SIZE + PAYLOAD_PREFIX.size - len(prefix))]
+            prefix += data[
+                position + HEADER_SIZE : min(stop, position + HEADER_SIZE + PAYLOAD_PREFIX.size - len(prefix))
+            ]
         if kind in (FULL, LAST) and started is not None:
             if len(prefix) < PAYLOAD_PREFIX.size:
                 return None

@@ -107,9 +107,7 @@ class _RecordBuilder:
         self.offset = offset
 
 
-def new_record(
-    lsn: int, timestamp_ns: int, op: Op, key: bytes, value: bytes, segment: str, offset: int
-) -> WalRecord:
+def new_record(lsn: int, timestamp_ns: int, op: Op, key: bytes, value: bytes, segment: str, offset: int) -> WalRecord:
     """Build a ``WalRecord`` the fast way (see ``_RecordBuilder``)."""
     record = _RecordBuilder(lsn, timestamp_ns, op, key, value, segment, offset)
     record.__class__ = WalRecord  # type: ignore[assignment]

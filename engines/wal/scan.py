@@ -62,9 +62,7 @@ class SegmentProblem(Exception):
         lsn: the LSN of the record, for LSN problems (the record itself is sound).
     """
 
-    def __init__(
-        self, offset: int, reason: str, *, at: int, resume: int, resync: bool, lsn: int = UNKNOWN_LSN
-    ) -> None:
+    def __init__(self, offset: int, reason: str, *, at: int, resume: int, resync: bool, lsn: int = UNKNOWN_LSN) -> None:
         super().__init__(f"{reason} at offset {offset}")
         self.offset = offset
         self.reason = reason

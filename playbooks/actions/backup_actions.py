@@ -20,8 +20,9 @@ __all__: list[str] = []
 
 def _repo(repo: str | None) -> str:
     if not repo:
-        raise InvalidArgumentError("no backup repository given",
-                                   hint="pass --param repo=PATH, or set backup_repo for the node in the config")
+        raise InvalidArgumentError(
+            "no backup repository given", hint="pass --param repo=PATH, or set backup_repo for the node in the config"
+        )
     return str(repo)
 
 
@@ -46,19 +47,25 @@ def create(context: ActionContext, *, repo: str | None, incremental: bool = Fals
     """Take a full backup (or an incremental one: the sealed WAL since the last) into the repository."""
     from engines.backup import create_backup
 
-    result = create_backup(_repo(repo), data_dir=context.require_data_dir(), incremental=bool(incremental),
-                           progress=_progress(context))
+    result = create_backup(
+        _repo(repo), data_dir=context.require_data_dir(), incremental=bool(incremental), progress=_progress(context)
+    )
     data = result.to_json()
     if result.backup_id is None:
         return ActionResult(True, "incremental backup: no new WAL since the last backup", data)
-    return ActionResult(True, f"{result.type} backup {result.backup_id}: LSN {result.lsn_start}..{result.lsn_end}, "
-                              f"{human_bytes(result.size_bytes)} in {result.duration_seconds:.1f} s", data,
-                        touched=[str(result.path)])
+    return ActionResult(
+        True,
+        f"{result.type} backup {result.backup_id}: LSN {result.lsn_start}..{result.lsn_end}, "
+        f"{human_bytes(result.size_bytes)} in {result.duration_seconds:.1f} s",
+        data,
+        touched=[str(result.path)],
+    )
 
 
 @action("backup.verify", writes=True, describe=_describe_repo)
-def verify(context: ActionContext, *, repo: str | None, reference: str | None = None,
-           quick: bool = False) -> ActionResult:
+def verify(
+    context: ActionContext, *, repo: str | None, reference: str | None = None, quick: bool = False
+) -> ActionResult:
     """Re-read every checksum of the repository (or of one backup) without restoring; records the outcome."""
     from engines.backup import verify_repository
 
@@ -67,8 +74,12 @@ def verify(context: ActionContext, *, repo: str | None, reference: str | None = 
     problems = result.problems
     what = f"backup {reference}" if reference else f"repository {repo}"
     if result.ok:
-        return ActionResult(True, f"{what} verified: {len(result.backups)} backup(s), every checksum matches; "
-                                  f"recoverable window: {result.window or 'none'}", data)
+        return ActionResult(
+            True,
+            f"{what} verified: {len(result.backups)} backup(s), every checksum matches; "
+            f"recoverable window: {result.window or 'none'}",
+            data,
+        )
     first = problems[0] if problems else None
     detail = f": {first.detail}" if first is not None else ""
     return ActionResult(False, f"{what} has {len(problems)} problem(s){detail}", data)
@@ -85,34 +96,61 @@ def listing(context: ActionContext, *, repo: str | None) -> ActionResult:
     if not fulls:
         return ActionResult(False, f"no full backup in {repo}", data)
     newest = fulls[-1]
-    return ActionResult(True, f"{len(found.backups)} backup(s); newest full {newest['backup_id']} "
-                              f"({newest.get('age_seconds', 0) / 3600:.1f} h old); window: {found.window}",
-                        {**data, "newest_full": newest["backup_id"],
-                         "newest_age_seconds": newest.get("age_seconds")})
+    return ActionResult(
+        True,
+        f"{len(found.backups)} backup(s); newest full {newest['backup_id']} "
+        f"({newest.get('age_seconds', 0) / 3600:.1f} h old); window: {found.window}",
+        {**data, "newest_full": newest["backup_id"], "newest_age_seconds": newest.get("age_seconds")},
+    )
 
 
-def _restore(context: ActionContext, repo: str | None, target: Path, reference: str | None, until: str | None,
-             until_lsn: int | str | None, replace: bool) -> ActionResult:
+def _restore(
+    context: ActionContext,
+    repo: str | None,
+    target: Path,
+    reference: str | None,
+    until: str | None,
+    until_lsn: int | str | None,
+    replace: bool,
+) -> ActionResult:
     from engines.backup import parse_iso_utc, restore_backup
 
     until_ns = parse_iso_utc(until) if until else None
     lsn = int(until_lsn) if until_lsn not in (None, "") else None
     if lsn is not None and until_ns is not None:
         raise InvalidArgumentError("give a time or an LSN to recover to, not both")
-    result = restore_backup(_repo(repo), target, reference=reference if reference not in (None, "") else None,
-                            until_ns=until_ns, until_lsn=lsn, replace=replace, progress=_progress(context))
+    result = restore_backup(
+        _repo(repo),
+        target,
+        reference=reference if reference not in (None, "") else None,
+        until_ns=until_ns,
+        until_lsn=lsn,
+        replace=replace,
+        progress=_progress(context),
+    )
     data = result.to_json()
     if replace:  # the live data dir now holds every write up to the restored LSN (playbooks.accounting)
         data["recovered_lsn_ranges"] = [[0, int(result.lsn)]]
     aside = f"; the previous data dir is in {result.quarantine}" if result.quarantine else ""
     point = f", replayed {result.replayed_records} WAL records" if result.replayed_records else ""
-    return ActionResult(True, f"restored {result.backup_id} into {target} at LSN {result.lsn}{point}{aside}",
-                        data, touched=[str(target)] + ([str(result.quarantine)] if result.quarantine else []))
+    return ActionResult(
+        True,
+        f"restored {result.backup_id} into {target} at LSN {result.lsn}{point}{aside}",
+        data,
+        touched=[str(target)] + ([str(result.quarantine)] if result.quarantine else []),
+    )
 
 
 @action("backup.restore", writes=True, describe=_describe_repo)
-def restore(context: ActionContext, *, repo: str | None, reference: str | None = None, until: str | None = None,
-            until_lsn: int | str | None = None, dest: str | None = None) -> ActionResult:
+def restore(
+    context: ActionContext,
+    *,
+    repo: str | None,
+    reference: str | None = None,
+    until: str | None = None,
+    until_lsn: int | str | None = None,
+    dest: str | None = None,
+) -> ActionResult:
     """Restore a backup (and replay archived WAL to ``until``/``until_lsn``) into the data dir or ``dest``.
 
     Restoring over the live data dir replaces it; the old one moves to quarantine, never deleted.
@@ -122,8 +160,15 @@ def restore(context: ActionContext, *, repo: str | None, reference: str | None =
 
 
 @action("backup.restore_scratch", writes=True, describe=_describe_repo)
-def restore_scratch(context: ActionContext, *, repo: str | None, into: str, reference: str | None = None,
-                    until: str | None = None, until_lsn: int | str | None = None) -> ActionResult:
+def restore_scratch(
+    context: ActionContext,
+    *,
+    repo: str | None,
+    into: str,
+    reference: str | None = None,
+    until: str | None = None,
+    until_lsn: int | str | None = None,
+) -> ActionResult:
     """Restore into a new directory ``into`` (a PITR or drill copy), never over anything."""
     target = Path(into)
     if target.exists() and context.resuming and any(target.iterdir()):
@@ -155,22 +200,27 @@ def replay_archive(context: ActionContext, *, repo: str | None = None) -> Action
         last = engine.last_lsn
         if archive is not None and segments:
             first = segments[0].first_lsn
-            archived = list(WalReader(archive.path).records(from_lsn=first, to_lsn=last,
-                                                           mode=RecoveryMode.POINT_IN_TIME))
+            archived = list(
+                WalReader(archive.path).records(from_lsn=first, to_lsn=last, mode=RecoveryMode.POINT_IN_TIME)
+            )
             archive_end = archived[-1].lsn if archived else first - 1
         else:
             archived, archive_end = [], 0
-        local = list(WalReader(engine.wal_dir).records(from_lsn=archive_end + 1, to_lsn=last,
-                                                     mode=RecoveryMode.POINT_IN_TIME))
+        local = list(
+            WalReader(engine.wal_dir).records(from_lsn=archive_end + 1, to_lsn=last, mode=RecoveryMode.POINT_IN_TIME)
+        )
         if not segments:
             first = local[0].lsn if local else last + 1
             archive_end = first - 1
         expected = archive_end + 1
         if local and local[0].lsn != expected or not local and archive_end < last:
             found = local[0].lsn if local else last + 1
-            return ActionResult(False, f"the archive ends at LSN {archive_end} and the local WAL resumes at "
-                                       f"{found}: LSNs {expected}..{found - 1} are in neither",
-                                {"archive_end": archive_end, "local_first": found})
+            return ActionResult(
+                False,
+                f"the archive ends at LSN {archive_end} and the local WAL resumes at "
+                f"{found}: LSNs {expected}..{found - 1} are in neither",
+                {"archive_end": archive_end, "local_first": found},
+            )
         replayed = 0
         total = len(archived) + len(local)
         for record in [*archived, *local]:
@@ -184,7 +234,14 @@ def replay_archive(context: ActionContext, *, repo: str | None = None) -> Action
     source = "the archive and the local WAL" if archived else "the local WAL"
     # recovered_lsn_ranges: the run's accounting (playbooks.accounting) counts what a repair lost
     # in this span as brought back.
-    return ActionResult(True, f"re-applied {replayed} records (LSN {first}..{last}) from {source}",
-                        {"replayed": replayed, "from_lsn": first, "to_lsn": last,
-                         "recovered_lsn_ranges": [[first, last]] if replayed else []},
-                        touched=[str(data_dir)])
+    return ActionResult(
+        True,
+        f"re-applied {replayed} records (LSN {first}..{last}) from {source}",
+        {
+            "replayed": replayed,
+            "from_lsn": first,
+            "to_lsn": last,
+            "recovered_lsn_ranges": [[first, last]] if replayed else [],
+        },
+        touched=[str(data_dir)],
+    )

@@ -132,10 +132,16 @@ class Action:
     def check_arguments(self, args: dict[str, Any]) -> list[str]:
         """Problems with ``args`` (unknown names, missing required ones)."""
         accepted = self.arguments
-        problems = [f"unknown argument {name!r} of {self.name} (it takes: {', '.join(accepted) or 'none'})"
-                    for name in args if name not in accepted]
-        problems += [f"{self.name} needs the argument {name!r}" for name, required in accepted.items()
-                     if required and name not in args]
+        problems = [
+            f"unknown argument {name!r} of {self.name} (it takes: {', '.join(accepted) or 'none'})"
+            for name in args
+            if name not in accepted
+        ]
+        problems += [
+            f"{self.name} needs the argument {name!r}"
+            for name, required in accepted.items()
+            if required and name not in args
+        ]
         return problems
 
     def touches(self, context: ActionContext, args: dict[str, Any]) -> list[str]:
@@ -170,8 +176,9 @@ class Registry:
         try:
             return self._actions[name]
         except KeyError:
-            raise InvalidArgumentError(f"unknown action {name!r}",
-                                       hint="see playbooks/actions/ for the registered actions") from None
+            raise InvalidArgumentError(
+                f"unknown action {name!r}", hint="see playbooks/actions/ for the registered actions"
+            ) from None
 
     def invoke(self, name: str, context: ActionContext, args: dict[str, Any]) -> ActionResult:
         entry = self.get(name)
@@ -183,8 +190,10 @@ class Registry:
         if context.read_only or context.dry_run:
             mode = "read-only" if context.read_only else "a dry run"
             self._audit(context, entry, args, "refused", f"{mode}: writing actions are refused")
-            raise ReadOnlyRefusal(f"{entry.name} changes {context.target()} and this is {mode}",
-                                  hint="nothing was changed; run without --read-only to act")
+            raise ReadOnlyRefusal(
+                f"{entry.name} changes {context.target()} and this is {mode}",
+                hint="nothing was changed; run without --read-only to act",
+            )
         self._audit(context, entry, args, "started", "")
         clock = time.monotonic()
         try:
@@ -193,33 +202,47 @@ class Registry:
             outcome = "refused" if getattr(exc, "exit_code", None) == 4 else "failed"
             self._audit(context, entry, args, outcome, str(exc), time.monotonic() - clock)
             raise
-        self._audit(context, entry, args, "succeeded" if result.ok else "failed", result.summary,
-                    time.monotonic() - clock)
+        self._audit(
+            context, entry, args, "succeeded" if result.ok else "failed", result.summary, time.monotonic() - clock
+        )
         return result
 
     @staticmethod
-    def _audit(context: ActionContext, entry: Action, args: dict[str, Any], outcome: str, detail: str,
-               duration: float | None = None) -> None:
+    def _audit(
+        context: ActionContext,
+        entry: Action,
+        args: dict[str, Any],
+        outcome: str,
+        detail: str,
+        duration: float | None = None,
+    ) -> None:
         if context.audit is None:
             return
         context.audit.append(
-            actor=context.actor, action=entry.name, target=context.target(), outcome=outcome, detail=detail,
-            run_id=context.run_id, playbook=context.playbook, step=context.step,
+            actor=context.actor,
+            action=entry.name,
+            target=context.target(),
+            outcome=outcome,
+            detail=detail,
+            run_id=context.run_id,
+            playbook=context.playbook,
+            step=context.step,
             args={key: str(value) for key, value in args.items()},
-            duration_seconds=None if duration is None else round(duration, 3))
+            duration_seconds=None if duration is None else round(duration, 3),
+        )
 
 
 REGISTRY = Registry()
 
 
-def action(name: str, *, writes: bool, describe: Describer | None = None,
-           registry: Registry = REGISTRY) -> Callable[[ActionFunction], ActionFunction]:
+def action(
+    name: str, *, writes: bool, describe: Describer | None = None, registry: Registry = REGISTRY
+) -> Callable[[ActionFunction], ActionFunction]:
     """Register the decorated function as action ``name``; its docstring's first line is the summary."""
 
     def register(function: ActionFunction) -> ActionFunction:
         summary = (inspect.getdoc(function) or name).splitlines()[0]
-        registry.register(Action(name=name, function=function, writes=writes, summary=summary,
-                                 describe=describe))
+        registry.register(Action(name=name, function=function, writes=writes, summary=summary, describe=describe))
         return function
 
     return register

@@ -49,7 +49,12 @@ class CheckList:
         return sum(1 for row in self.rows if not row["passed"])
 
     def lines(self) -> list[str]:
-        out = [f"Total Checks: {len(self.rows)}", f"Passed: {len(self.rows) - self.failed}", f"Failed: {self.failed}", ""]
+        out = [
+            f"Total Checks: {len(self.rows)}",
+            f"Passed: {len(self.rows) - self.failed}",
+            f"Failed: {self.failed}",
+            "",
+        ]
         out += [f"[{'PASS' if row['passed'] else 'FAIL'}] {row['check']}: {row['detail']}" for row in self.rows]
         out += ["", "RESULT: ALL CHECKS PASSED" if not self.failed else "RESULT: SOME CHECKS FAILED"]
         return out
@@ -58,8 +63,14 @@ class CheckList:
         for line in self.lines():
             if line:
                 context.log(line, "info" if not line.startswith("[FAIL]") else "warning")
-        data = {"level": level, "total": len(self.rows), "passed": len(self.rows) - self.failed,
-                "failed": self.failed, "checks": self.rows, "report": "\n".join(self.lines())}
+        data = {
+            "level": level,
+            "total": len(self.rows),
+            "passed": len(self.rows) - self.failed,
+            "failed": self.failed,
+            "checks": self.rows,
+            "report": "\n".join(self.lines()),
+        }
         passed = len(self.rows) - self.failed
         summary = f"{level} verification: {len(self.rows)} checks, {passed} passed, {self.failed} failed"
         return ActionResult(self.failed == 0, summary, data)
@@ -126,6 +137,7 @@ def _full(checks: CheckList, data_dir: Path, repo: str | None) -> None:
 
     checks.run("every key readable", readable)
     if repo:
+
         def backups() -> tuple[bool, str]:
             from engines.backup import verify_repository
 
@@ -136,8 +148,9 @@ def _full(checks: CheckList, data_dir: Path, repo: str | None) -> None:
 
 
 @action("checks.verify_recovery", writes=False)
-def verify_recovery(context: ActionContext, *, level: str = "quick", repo: str | None = None,
-                    path: str | None = None) -> ActionResult:
+def verify_recovery(
+    context: ActionContext, *, level: str = "quick", repo: str | None = None, path: str | None = None
+) -> ActionResult:
     """Run the quick or full recovery verification and print Total Checks / Passed / Failed."""
     if level not in ("quick", "full"):
         raise InvalidArgumentError(f"level {level!r}: checks.verify_recovery runs quick or full (smoke: checks.smoke)")
@@ -201,10 +214,17 @@ def benchmark(context: ActionContext, *, reads: int = 1000, read_p95_ms: float =
         return ActionResult(True, "no keys to read: benchmark skipped", {"reads": 0})
     timings.sort()
     p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))]
-    data = {"reads": len(timings), "p50_ms": round(statistics.median(timings), 4), "p95_ms": round(p95, 4),
-            "reads_per_second": round(len(timings) / elapsed, 1) if elapsed else None}
-    return ActionResult(p95 <= float(read_p95_ms), f"{len(timings)} reads: p50 {data['p50_ms']} ms, p95 {data['p95_ms']} ms "
-                                                  f"(threshold {read_p95_ms} ms)", data)
+    data = {
+        "reads": len(timings),
+        "p50_ms": round(statistics.median(timings), 4),
+        "p95_ms": round(p95, 4),
+        "reads_per_second": round(len(timings) / elapsed, 1) if elapsed else None,
+    }
+    return ActionResult(
+        p95 <= float(read_p95_ms),
+        f"{len(timings)} reads: p50 {data['p50_ms']} ms, p95 {data['p95_ms']} ms (threshold {read_p95_ms} ms)",
+        data,
+    )
 
 
 @action("report.validation", writes=True)
@@ -213,13 +233,22 @@ def validation_report(context: ActionContext) -> ActionResult:
     data_dir = context.require_data_dir()
     report = context.run_dir / "recovery-validation-report.txt"
     context.run_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["Recovery Validation Report", f"Generated: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
-             f"Data dir: {data_dir}", f"Run: {context.run_id} ({context.playbook})", ""]
+    lines = [
+        "Recovery Validation Report",
+        f"Generated: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        f"Data dir: {data_dir}",
+        f"Run: {context.run_id} ({context.playbook})",
+        "",
+    ]
     for step_id, outcome in context.history.items():
         lines.append(f"{step_id}: {'PASSED' if outcome.get('ok') else 'FAILED'} - {outcome.get('summary', '')}")
     from engines.fsutil import atomic_write_text
 
     atomic_write_text(report, "\n".join(lines) + "\n")
     size = report.stat().st_size
-    return ActionResult(True, f"validation report written to {report} ({human_bytes(size)})", {"path": str(report)},
-                        touched=[str(report)])
+    return ActionResult(
+        True,
+        f"validation report written to {report} ({human_bytes(size)})",
+        {"path": str(report)},
+        touched=[str(report)],
+    )

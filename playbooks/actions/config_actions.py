@@ -52,11 +52,15 @@ def check(context: ActionContext) -> ActionResult:
         raise NotFoundError(f"data dir {data_dir} does not exist")
     problems, marker = _findings(data_dir)
     if problems:
-        return ActionResult(False, f"configuration of {data_dir} is broken: {'; '.join(problems)}",
-                            {"problems": problems})
+        return ActionResult(
+            False, f"configuration of {data_dir} is broken: {'; '.join(problems)}", {"problems": problems}
+        )
     assert marker is not None
-    return ActionResult(True, f"{MARKER_NAME} is valid: {marker.backend}, format {marker.format_version}, "
-                              f"epoch {marker.epoch}", {"problems": []})
+    return ActionResult(
+        True,
+        f"{MARKER_NAME} is valid: {marker.backend}, format {marker.format_version}, epoch {marker.epoch}",
+        {"problems": []},
+    )
 
 
 @action("config.repair", writes=True)
@@ -68,8 +72,10 @@ def repair(context: ActionContext) -> ActionResult:
         return ActionResult(True, "configuration is sound: nothing to repair", {"changed": False})
     found = backend_from_files(data_dir)
     if found is None:
-        raise InvalidArgumentError(f"{data_dir} holds no engine files; there is no configuration to rebuild",
-                                   hint="restore the data dir from a backup (playbook `restore`)")
+        raise InvalidArgumentError(
+            f"{data_dir} holds no engine files; there is no configuration to rebuild",
+            hint="restore the data dir from a backup (playbook `restore`)",
+        )
     path = data_dir / MARKER_NAME
     notes: list[str] = []
     with exclusive(data_dir, "rewrite its configuration"):
@@ -88,8 +94,10 @@ def repair(context: ActionContext) -> ActionResult:
             epoch = raw["epoch"] if isinstance(raw.get("epoch"), int) else 0
             name = raw["node_name"] if isinstance(raw.get("node_name"), str) else data_dir.name
             marker = Marker(backend=found, node_name=name, epoch=epoch)
-            notes.append(f"rebuilt from the files: backend {found}, epoch {epoch}"
-                         + ("" if "epoch" in raw else " (unknown before: check it before this node rejoins a fleet)"))
+            notes.append(
+                f"rebuilt from the files: backend {found}, epoch {epoch}"
+                + ("" if "epoch" in raw else " (unknown before: check it before this node rejoins a fleet)")
+            )
         else:
             updates: dict[str, Any] = {}
             if marker.backend != found:
@@ -103,5 +111,9 @@ def repair(context: ActionContext) -> ActionResult:
                 notes.append("engine options reset to the defaults (sync durability)")
             marker = marker.model_copy(update=updates)
         write_marker(data_dir, marker)
-    return ActionResult(True, f"{MARKER_NAME} of {data_dir} rewritten: {'; '.join(notes)}",
-                        {"changed": True, "notes": notes}, touched=[str(path)])
+    return ActionResult(
+        True,
+        f"{MARKER_NAME} of {data_dir} rewritten: {'; '.join(notes)}",
+        {"changed": True, "notes": notes},
+        touched=[str(path)],
+    )

@@ -18,8 +18,9 @@ __all__: list[str] = []
 
 
 @action("drill.measure", writes=False)
-def measure(context: ActionContext, *, restored: str, target_rto_seconds: float = 900,
-            target_rpo_records: int = 0) -> ActionResult:
+def measure(
+    context: ActionContext, *, restored: str, target_rto_seconds: float = 900, target_rpo_records: int = 0
+) -> ActionResult:
     """RTO (run start -> restored copy verified) and RPO (writes in the live dir the copy lacks)."""
     rto = time.time() - context.started_at
     with open_engine(Path(restored), mode="ro") as copy:
@@ -32,15 +33,27 @@ def measure(context: ActionContext, *, restored: str, target_rto_seconds: float 
     except EngineError as exc:
         context.log(f"the live data dir does not open ({exc.message}); RPO not measured", "warning")
     rpo = None if live_lsn is None else max(0, live_lsn - restored_lsn)
-    passed = rto <= float(target_rto_seconds) and (rpo is None or target_rpo_records is None
-                                                   or rpo <= int(target_rpo_records))
+    passed = rto <= float(target_rto_seconds) and (
+        rpo is None or target_rpo_records is None or rpo <= int(target_rpo_records)
+    )
     context.log(f"RTO: {rto:.1f} s (target {target_rto_seconds} s)")
-    context.log(f"RPO: {'unknown' if rpo is None else f'{rpo} records'} (target {target_rpo_records or 'none'}; "
-                f"restored LSN {restored_lsn}, live LSN {live_lsn})")
-    return ActionResult(passed, f"drill: RTO {rto:.1f} s, RPO {'unknown' if rpo is None else f'{rpo} records'}, "
-                                f"{restored_keys} keys restored - {'PASSED' if passed else 'MISSED TARGET'}",
-                        {"rto_seconds": round(rto, 3), "rpo_records": rpo, "restored_lsn": restored_lsn,
-                         "live_lsn": live_lsn, "restored_keys": restored_keys, "passed": passed})
+    context.log(
+        f"RPO: {'unknown' if rpo is None else f'{rpo} records'} (target {target_rpo_records or 'none'}; "
+        f"restored LSN {restored_lsn}, live LSN {live_lsn})"
+    )
+    return ActionResult(
+        passed,
+        f"drill: RTO {rto:.1f} s, RPO {'unknown' if rpo is None else f'{rpo} records'}, "
+        f"{restored_keys} keys restored - {'PASSED' if passed else 'MISSED TARGET'}",
+        {
+            "rto_seconds": round(rto, 3),
+            "rpo_records": rpo,
+            "restored_lsn": restored_lsn,
+            "live_lsn": live_lsn,
+            "restored_keys": restored_keys,
+            "passed": passed,
+        },
+    )
 
 
 @action("drill.cleanup", writes=True)

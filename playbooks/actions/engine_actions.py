@@ -54,8 +54,11 @@ def open_check(context: ActionContext, *, path: str | None = None) -> ActionResu
     except EngineError as exc:
         return ActionResult(False, f"{data_dir} does not open: {exc.message}", {"error": type(exc).__name__})
     elapsed = time.monotonic() - clock
-    return ActionResult(True, f"{data_dir} opens ({backend}, last LSN {last}) in {elapsed:.2f} s",
-                        {"backend": backend, "last_lsn": last, "seconds": elapsed})
+    return ActionResult(
+        True,
+        f"{data_dir} opens ({backend}, last LSN {last}) in {elapsed:.2f} s",
+        {"backend": backend, "last_lsn": last, "seconds": elapsed},
+    )
 
 
 @action("engine.verify", writes=False)
@@ -64,13 +67,17 @@ def verify(context: ActionContext, *, path: str | None = None) -> ActionResult:
     data_dir = target_dir(context, path)
     report = verify_data_dir(data_dir)
     checked = ", ".join(f"{count} {what}" for what, count in sorted(report.checked.items()))
-    data = {"problems": [problem.model_dump() for problem in report.problems], "checked": report.checked,
-            "problem_count": len(report.problems),
-            "files": sorted({problem.file for problem in report.problems if problem.file})}
+    data = {
+        "problems": [problem.model_dump() for problem in report.problems],
+        "checked": report.checked,
+        "problem_count": len(report.problems),
+        "files": sorted({problem.file for problem in report.problems if problem.file}),
+    }
     if report.ok:
         return ActionResult(True, f"verify ok: {data_dir} ({checked or 'nothing to check'})", data)
-    return ActionResult(False, f"verify found {len(report.problems)} problem(s) in {data_dir}: "
-                               f"{_problems_text(report)}", data)
+    return ActionResult(
+        False, f"verify found {len(report.problems)} problem(s) in {data_dir}: {_problems_text(report)}", data
+    )
 
 
 @action("engine.stats", writes=False)
@@ -79,9 +86,12 @@ def stats(context: ActionContext, *, path: str | None = None) -> ActionResult:
     data_dir = target_dir(context, path)
     with open_engine(data_dir, mode="ro") as engine:
         figures = engine.stats()
-    return ActionResult(True, f"{figures.total_keys} keys, {human_bytes(figures.disk_usage_bytes)} on disk, "
-                              f"WAL {human_bytes(figures.wal_bytes)}, last LSN {figures.last_lsn}",
-                        figures.model_dump(exclude={"details"}))
+    return ActionResult(
+        True,
+        f"{figures.total_keys} keys, {human_bytes(figures.disk_usage_bytes)} on disk, "
+        f"WAL {human_bytes(figures.wal_bytes)}, last LSN {figures.last_lsn}",
+        figures.model_dump(exclude={"details"}),
+    )
 
 
 @action("engine.flush", writes=True)
@@ -93,9 +103,12 @@ def flush(context: ActionContext) -> ActionResult:
         engine.flush()
         last = engine.last_lsn
     after = tree_size(data_dir / "wal")
-    return ActionResult(True, f"flushed {data_dir} up to LSN {last}; WAL {human_bytes(before)} -> {human_bytes(after)}",
-                        {"last_lsn": last, "wal_bytes_before": before, "wal_bytes_after": after,
-                         "freed_bytes": max(0, before - after)}, touched=[str(data_dir)])
+    return ActionResult(
+        True,
+        f"flushed {data_dir} up to LSN {last}; WAL {human_bytes(before)} -> {human_bytes(after)}",
+        {"last_lsn": last, "wal_bytes_before": before, "wal_bytes_after": after, "freed_bytes": max(0, before - after)},
+        touched=[str(data_dir)],
+    )
 
 
 @action("engine.compact", writes=True)
@@ -107,9 +120,12 @@ def compact(context: ActionContext) -> ActionResult:
         engine.flush()
         engine.compact()
     after = tree_size(data_dir) - tree_size(data_dir / QUARANTINE_DIR)
-    return ActionResult(True, f"compacted {data_dir}: {human_bytes(before)} -> {human_bytes(after)}",
-                        {"bytes_before": before, "bytes_after": after, "freed_bytes": max(0, before - after)},
-                        touched=[str(data_dir)])
+    return ActionResult(
+        True,
+        f"compacted {data_dir}: {human_bytes(before)} -> {human_bytes(after)}",
+        {"bytes_before": before, "bytes_after": after, "freed_bytes": max(0, before - after)},
+        touched=[str(data_dir)],
+    )
 
 
 @action("engine.repair", writes=True)
@@ -120,18 +136,24 @@ def repair(context: ActionContext) -> ActionResult:
     cls = engine_class(backend)
     function = getattr(cls, "repair", None)
     if function is None:
-        raise InvalidArgumentError(f"the {backend} backend has no repair yet",
-                                   hint="restore from a backup instead (playbook `restore`)")
+        raise InvalidArgumentError(
+            f"the {backend} backend has no repair yet", hint="restore from a backup instead (playbook `restore`)"
+        )
     # The lsm and cow repairs take the engine lock themselves (a second flock from this process
     # would conflict), so the lock is only tested here: a running node is refused up front.
     if lock_held(data_dir):
-        raise LockedError(f"{data_dir} is in use by another process; cannot repair it",
-                          hint="stop the node that holds it, then resume the run")
+        raise LockedError(
+            f"{data_dir} is in use by another process; cannot repair it",
+            hint="stop the node that holds it, then resume the run",
+        )
     report = function(data_dir)
     lost = f"; lost: {'; '.join(report.lost)}" if report.lost else "; nothing lost"
-    return ActionResult(report.ok, f"{backend} repair of {data_dir}: {len(report.quarantined)} item(s) "
-                                   f"quarantined{lost}", report.model_dump(),
-                        touched=[str(data_dir), *report.quarantined])
+    return ActionResult(
+        report.ok,
+        f"{backend} repair of {data_dir}: {len(report.quarantined)} item(s) quarantined{lost}",
+        report.model_dump(),
+        touched=[str(data_dir), *report.quarantined],
+    )
 
 
 @action("engine.recover", writes=True)
@@ -167,12 +189,18 @@ def recover(context: ActionContext, *, mode: str | None = None) -> ActionResult:
     new = sorted(quarantine_entries(data_dir) - before)
     set_aside = f"; set aside in quarantine: {', '.join(new)}" if new else ""
     span = f" (LSN {durable + 1}..{last})" if replayed else ""
-    return ActionResult(True, f"replayed {replayed} WAL record(s){span} into {data_dir} in "
-                              f"{time.monotonic() - clock:.2f} s{set_aside}",
-                        {"replayed": replayed, "last_lsn": last, "quarantined": new,
-                         # the run's accounting (playbooks.accounting): these writes are in the store again
-                         "recovered_lsn_ranges": [[durable + 1, last]] if replayed else []},
-                        touched=[str(data_dir)])
+    return ActionResult(
+        True,
+        f"replayed {replayed} WAL record(s){span} into {data_dir} in {time.monotonic() - clock:.2f} s{set_aside}",
+        {
+            "replayed": replayed,
+            "last_lsn": last,
+            "quarantined": new,
+            # the run's accounting (playbooks.accounting): these writes are in the store again
+            "recovered_lsn_ranges": [[durable + 1, last]] if replayed else [],
+        },
+        touched=[str(data_dir)],
+    )
 
 
 @action("engine.smoke_test", writes=True)
@@ -187,8 +215,12 @@ def smoke_test(context: ActionContext) -> ActionResult:
         engine.delete(key)
         gone = engine.get(key) is None
     ok = read == value and gone
-    return ActionResult(ok, "write, read and delete of a probe key " + ("succeeded" if ok else "FAILED"),
-                        {"read_back": read == value, "deleted": gone}, touched=[str(data_dir)])
+    return ActionResult(
+        ok,
+        "write, read and delete of a probe key " + ("succeeded" if ok else "FAILED"),
+        {"read_back": read == value, "deleted": gone},
+        touched=[str(data_dir)],
+    )
 
 
 @action("engine.checkpoint", writes=True)
@@ -200,8 +232,12 @@ def checkpoint(context: ActionContext, *, dest: str) -> ActionResult:
         return ActionResult(True, f"checkpoint already in {target}", {"path": str(target)})
     with open_engine(data_dir, mode="rw") as engine:
         lsn = engine.checkpoint(target)
-    return ActionResult(True, f"checkpoint of {data_dir} at LSN {lsn} in {target}", {"path": str(target), "lsn": lsn},
-                        touched=[str(target)])
+    return ActionResult(
+        True,
+        f"checkpoint of {data_dir} at LSN {lsn} in {target}",
+        {"path": str(target), "lsn": lsn},
+        touched=[str(target)],
+    )
 
 
 @action("engine.low_memory_profile", writes=True)
@@ -222,9 +258,12 @@ def low_memory_profile(context: ActionContext) -> ActionResult:
         options = {**marker.options, **LOW_MEMORY}
         EngineOptions.model_validate(options | {"durability": marker.durability})
         write_marker(data_dir, marker.model_copy(update={"options": options}))
-    return ActionResult(True, f"{data_dir} now opens with the low-memory profile; the previous "
-                              f"{MARKER_NAME} is in {backup}", {"options": LOW_MEMORY, "previous": str(backup)},
-                        touched=[str(data_dir / MARKER_NAME)])
+    return ActionResult(
+        True,
+        f"{data_dir} now opens with the low-memory profile; the previous {MARKER_NAME} is in {backup}",
+        {"options": LOW_MEMORY, "previous": str(backup)},
+        touched=[str(data_dir / MARKER_NAME)],
+    )
 
 
 @action("engine.snapshot", writes=True)
@@ -234,12 +273,16 @@ def snapshot(context: ActionContext, *, name: str | None = None) -> ActionResult
     with open_engine(data_dir, mode="rw") as engine:
         create = getattr(engine, "create_snapshot", None)
         if create is None:
-            return ActionResult(True, f"the {engine.backend} backend keeps no named snapshots; skipped",
-                                {"taken": False})
+            return ActionResult(
+                True, f"the {engine.backend} backend keeps no named snapshots; skipped", {"taken": False}
+            )
         info = create(name)
-    return ActionResult(True, f"snapshot {info.name} at LSN {info.lsn} in {info.path}",
-                        {"taken": True, "name": info.name, "path": info.path, "lsn": info.lsn},
-                        touched=[info.path])
+    return ActionResult(
+        True,
+        f"snapshot {info.name} at LSN {info.lsn} in {info.path}",
+        {"taken": True, "name": info.name, "path": info.path, "lsn": info.lsn},
+        touched=[info.path],
+    )
 
 
 @action("engine.import_missing", writes=True)
@@ -261,8 +304,9 @@ def import_missing(context: ActionContext, *, source: str, prefix: str | None = 
             rows = reader.scan(prefix=wanted)
         else:
             reader = None
-            rows = ((key, value) for _line, key, value in read_jsonl(origin)
-                    if wanted is None or key.startswith(wanted))
+            rows = (
+                (key, value) for _line, key, value in read_jsonl(origin) if wanted is None or key.startswith(wanted)
+            )
         try:
             for key, value in rows:
                 if live.get(key) is not None:
@@ -280,6 +324,9 @@ def import_missing(context: ActionContext, *, source: str, prefix: str | None = 
             if reader is not None:
                 reader.close()
     scope = f" under prefix {prefix!r}" if prefix else ""
-    return ActionResult(True, f"restored {restored} missing key(s){scope} from {origin}; {present} already present "
-                              f"were left as they are", {"restored": restored, "present": present},
-                        touched=[str(data_dir)])
+    return ActionResult(
+        True,
+        f"restored {restored} missing key(s){scope} from {origin}; {present} already present were left as they are",
+        {"restored": restored, "present": present},
+        touched=[str(data_dir)],
+    )

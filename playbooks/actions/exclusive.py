@@ -17,6 +17,7 @@ __all__ = ["exclusive"]
 
 @contextmanager
 def exclusive(data_dir: Path, what: str) -> Iterator[None]:
-    with data_dir_locked(Path(data_dir),
-                         hint=f"cannot {what}: stop the node that holds it (or wait for the other run), then resume"):
+    with data_dir_locked(
+        Path(data_dir), hint=f"cannot {what}: stop the node that holds it (or wait for the other run), then resume"
+    ):
         yield

@@ -37,8 +37,7 @@ from playbooks.actions.node_cluster import Member, cluster_urls, node_url, surve
 from playbooks.actions.node_process import ServingProcess, serving_process
 from playbooks.netns import ask_inside, same_netns
 
-__all__ = ["members_of", "the_primary", "describe_nodes", "describe_change", "remember", "remembered",
-           "wait_for_node"]
+__all__ = ["members_of", "the_primary", "describe_nodes", "describe_change", "remember", "remembered", "wait_for_node"]
 
 _STOPPED_NAME = "stopped-node.json"  # in the run dir: the command line node.stop saw, for node.rejoin/restart
 
@@ -67,8 +66,10 @@ def the_primary(members: list[Member], given: str | None = None) -> Member:
         primaries = [member for member in primaries if (member.epoch or 0) == newest]
     if len(primaries) != 1:
         named = ", ".join(member.url for member in primaries) or "none"
-        raise SafetyRefusal(f"expected exactly one reachable primary, found {len(primaries)}: {named}",
-                            hint="resolve the split brain first (playbook split-brain), or name it: --param primary=URL")
+        raise SafetyRefusal(
+            f"expected exactly one reachable primary, found {len(primaries)}: {named}",
+            hint="resolve the split brain first (playbook split-brain), or name it: --param primary=URL",
+        )
     return primaries[0]
 
 
@@ -98,11 +99,23 @@ def _stopped_file(context: ActionContext) -> Path:
 
 
 def remember(context: ActionContext, serving: ServingProcess) -> None:
-    keep = {key: value for key, value in serving.environ.items() if key in ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "HOME")}
+    keep = {
+        key: value for key, value in serving.environ.items() if key in ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "HOME")
+    }
     context.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(_stopped_file(context), json.dumps({"cmdline": list(serving.cmdline), "cwd": serving.cwd,
-                                                          "environ": keep, "url": serving.url,
-                                                          "netns": serving.netns}) + "\n")
+    atomic_write_text(
+        _stopped_file(context),
+        json.dumps(
+            {
+                "cmdline": list(serving.cmdline),
+                "cwd": serving.cwd,
+                "environ": keep,
+                "url": serving.url,
+                "netns": serving.netns,
+            }
+        )
+        + "\n",
+    )
 
 
 def remembered(context: ActionContext) -> ServingProcess | None:
@@ -110,8 +123,13 @@ def remembered(context: ActionContext) -> ServingProcess | None:
     if not path.exists():
         return None
     saved = json.loads(path.read_text(encoding="utf-8"))
-    return ServingProcess(0, tuple(saved["cmdline"]), saved.get("cwd") or "", {**os.environ, **saved.get("environ", {})},
-                          saved.get("netns"))
+    return ServingProcess(
+        0,
+        tuple(saved["cmdline"]),
+        saved.get("cwd") or "",
+        {**os.environ, **saved.get("environ", {})},
+        saved.get("netns"),
+    )
 
 
 def wait_for_node(url: str, *, timeout: float, role: str | None = None, caught_up: bool = False) -> Member:
@@ -125,9 +143,12 @@ def wait_for_node(url: str, *, timeout: float, role: str | None = None, caught_u
         if good:
             return member
         if time.monotonic() >= deadline:
-            raise NodeUnreachableError(f"{url} is not {'a ' + role if role else 'healthy'}"
-                                       f"{' and caught up' if caught_up else ''} after {timeout:g} s: "
-                                       f"{member.describe()}", hint="see the node's log")
+            raise NodeUnreachableError(
+                f"{url} is not {'a ' + role if role else 'healthy'}"
+                f"{' and caught up' if caught_up else ''} after {timeout:g} s: "
+                f"{member.describe()}",
+                hint="see the node's log",
+            )
         time.sleep(0.1)
 
 
@@ -140,26 +161,42 @@ def status(context: ActionContext, *, nodes: str | None = None, expect_one_prima
     """
     members = members_of(context, nodes)
     if not members:
-        return ActionResult(True, "no nodes: the data dir is not served by a node and no --param nodes was given; "
-                                  "nothing to do for the cluster", {"cluster": False, "members": []})
+        return ActionResult(
+            True,
+            "no nodes: the data dir is not served by a node and no --param nodes was given; "
+            "nothing to do for the cluster",
+            {"cluster": False, "members": []},
+        )
     primaries = _primaries(members)
     unreachable = [member.url for member in members if not member.reachable]
     standbys = [member.url for member in members if member.reachable and member.role == "standby"]
     ok = len(primaries) == 1 or not expect_one_primary
-    return ActionResult(ok, "; ".join(member.describe() for member in members),
-                        {"cluster": True, "members": [member.to_json() for member in members],
-                         "primaries": [member.url for member in primaries], "standbys": standbys,
-                         "unreachable": unreachable, "reachable": len(members) - len(unreachable),
-                         "total": len(members), "split_brain": len(primaries) > 1,
-                         "primary_down": not primaries and bool(standbys)})
+    return ActionResult(
+        ok,
+        "; ".join(member.describe() for member in members),
+        {
+            "cluster": True,
+            "members": [member.to_json() for member in members],
+            "primaries": [member.url for member in primaries],
+            "standbys": standbys,
+            "unreachable": unreachable,
+            "reachable": len(members) - len(unreachable),
+            "total": len(members),
+            "split_brain": len(primaries) > 1,
+            "primary_down": not primaries and bool(standbys),
+        },
+    )
 
 
 @action("node.compare_lsn", writes=False, describe=describe_nodes)
 def compare_lsn(context: ActionContext, *, nodes: str | None = None) -> ActionResult:
     """The best standby (highest applied LSN), and how far the data dir's own log is ahead of it."""
     members = members_of(context, nodes)
-    standbys = sorted((member for member in members if member.reachable and member.role == "standby"),
-                      key=lambda member: member.applied_lsn or 0, reverse=True)
+    standbys = sorted(
+        (member for member in members if member.reachable and member.role == "standby"),
+        key=lambda member: member.applied_lsn or 0,
+        reverse=True,
+    )
     local_lsn = None
     data_dir = context.data_dir
     if data_dir is not None and data_dir.exists():
@@ -172,10 +209,20 @@ def compare_lsn(context: ActionContext, *, nodes: str | None = None) -> ActionRe
         return ActionResult(False, "no reachable standby to compare", {"best": None, "local_lsn": local_lsn})
     best = standbys[0]
     ahead = None if local_lsn is None else max(0, local_lsn - (best.applied_lsn or 0))
-    tail = f"; {data_dir} holds LSN {local_lsn}: {ahead} record(s) the standby never applied" if ahead is not None else ""
-    return ActionResult(True, f"best standby {best.name or best.url} at LSN {best.applied_lsn}{tail}",
-                        {"best": best.url, "best_lsn": best.applied_lsn, "local_lsn": local_lsn,
-                         "records_ahead": ahead, "standbys": [m.to_json() for m in standbys]})
+    tail = (
+        f"; {data_dir} holds LSN {local_lsn}: {ahead} record(s) the standby never applied" if ahead is not None else ""
+    )
+    return ActionResult(
+        True,
+        f"best standby {best.name or best.url} at LSN {best.applied_lsn}{tail}",
+        {
+            "best": best.url,
+            "best_lsn": best.applied_lsn,
+            "local_lsn": local_lsn,
+            "records_ahead": ahead,
+            "standbys": [m.to_json() for m in standbys],
+        },
+    )
 
 
 @action("node.peers", writes=False, describe=describe_nodes)
@@ -184,32 +231,57 @@ def peers(context: ActionContext, *, nodes: str | None = None) -> ActionResult:
     members = members_of(context, nodes)
     isolated = [m.url for m in members if m.reachable and m.peers_total and not m.peers_reachable]
     unreachable = [m.url for m in members if not m.reachable]
-    views = {m.url if m.role == "primary" else (m.upstream or "") for m in members if m.reachable and m.role != "fenced"}
+    views = {
+        m.url if m.role == "primary" else (m.upstream or "") for m in members if m.reachable and m.role != "fenced"
+    }
     views.discard("")
-    lines = [f"{m.url}: {m.peers_reachable}/{m.peers_total} peers reachable" if m.reachable else f"{m.url}: unreachable"
-             for m in members]
+    lines = [
+        f"{m.url}: {m.peers_reachable}/{m.peers_total} peers reachable" if m.reachable else f"{m.url}: unreachable"
+        for m in members
+    ]
     own = node_url(context.data_dir)
-    return ActionResult(True, "; ".join(lines) or "no nodes",
-                        {"isolated": isolated, "unreachable": unreachable, "primaries_named": sorted(views),
-                         "partition": len(views) > 1, "cut_off": bool(isolated or unreachable),
-                         "self_cut_off": own is not None and (own in isolated or own in unreachable), "own": own})
+    return ActionResult(
+        True,
+        "; ".join(lines) or "no nodes",
+        {
+            "isolated": isolated,
+            "unreachable": unreachable,
+            "primaries_named": sorted(views),
+            "partition": len(views) > 1,
+            "cut_off": bool(isolated or unreachable),
+            "self_cut_off": own is not None and (own in isolated or own in unreachable),
+            "own": own,
+        },
+    )
 
 
 @action("node.wait_healthy", writes=False, describe=describe_nodes)
-def wait_healthy(context: ActionContext, *, nodes: str | None = None, url: str | None = None,
-                 role: str | None = None, caught_up: bool = False, timeout: float = 30.0) -> ActionResult:
+def wait_healthy(
+    context: ActionContext,
+    *,
+    nodes: str | None = None,
+    url: str | None = None,
+    role: str | None = None,
+    caught_up: bool = False,
+    timeout: float = 30.0,
+) -> ActionResult:
     """Poll until the node (``url``; else the primary when ``role`` is primary; else the data dir's) is healthy."""
     target = (url or "").rstrip("/")
     if not target and role == "primary":
         target = the_primary(members_of(context, nodes)).url
     target = target or node_url(context.data_dir) or ""
     if not target:
-        raise NotFoundError("no node to wait for: no url given and no process serves the data dir",
-                            hint="start the node, or pass --param nodes=URL,...")
+        raise NotFoundError(
+            "no node to wait for: no url given and no process serves the data dir",
+            hint="start the node, or pass --param nodes=URL,...",
+        )
     clock = time.monotonic()
     member = wait_for_node(target, timeout=float(timeout), role=role or None, caught_up=bool(caught_up))
-    return ActionResult(True, f"{member.describe()} (after {time.monotonic() - clock:.1f} s)",
-                        {"url": target, "member": member.to_json()})
+    return ActionResult(
+        True,
+        f"{member.describe()} (after {time.monotonic() - clock:.1f} s)",
+        {"url": target, "member": member.to_json()},
+    )
 
 
 @action("node.authority", writes=False, describe=describe_nodes)
@@ -221,8 +293,9 @@ def authority(context: ActionContext, *, nodes: str | None = None, keep: str | N
     members = members_of(context, nodes)
     live = _primaries(members)
     if not live:
-        raise NodeUnreachableError("no reachable primary: nothing to choose from",
-                                   hint="fail over instead (playbook failover)")
+        raise NodeUnreachableError(
+            "no reachable primary: nothing to choose from", hint="fail over instead (playbook failover)"
+        )
     if keep:
         chosen = the_primary(members, keep)
         why = "named by the responder"
@@ -231,10 +304,12 @@ def authority(context: ActionContext, *, nodes: str | None = None, keep: str | N
         why = "highest epoch, then highest LSN (the side that took the most writes)"
     own = node_url(context.data_dir)
     others = [m.url for m in live if m.url != chosen.url]
-    return ActionResult(True, f"authoritative: {chosen.describe()} ({why})"
-                              + (f"; to fence: {', '.join(others)}" if others else "; no other primary"),
-                        {"authoritative": chosen.url, "is_self": own == chosen.url, "others": others,
-                         "own": own})
+    return ActionResult(
+        True,
+        f"authoritative: {chosen.describe()} ({why})"
+        + (f"; to fence: {', '.join(others)}" if others else "; no other primary"),
+        {"authoritative": chosen.url, "is_self": own == chosen.url, "others": others, "own": own},
+    )
 
 
 @action("node.wait_converged", writes=False, describe=describe_nodes)
@@ -246,16 +321,25 @@ def wait_converged(context: ActionContext, *, nodes: str | None = None, timeout:
         primaries = _primaries(members)
         named = {m.upstream for m in members if m.reachable and m.role == "standby"} | {m.url for m in primaries}
         if members and all(m.reachable for m in members) and len(primaries) == 1 and named == {primaries[0].url}:
-            return ActionResult(True, f"converged: every node answers and follows {primaries[0].url}",
-                                {"converged": True, "primary": primaries[0].url})
+            return ActionResult(
+                True,
+                f"converged: every node answers and follows {primaries[0].url}",
+                {"converged": True, "primary": primaries[0].url},
+            )
         if time.monotonic() >= deadline:
-            return ActionResult(False, f"not converged after {float(timeout):g} s: "
-                                       + "; ".join(m.describe() for m in members), {"converged": False})
+            return ActionResult(
+                False,
+                f"not converged after {float(timeout):g} s: " + "; ".join(m.describe() for m in members),
+                {"converged": False},
+            )
         time.sleep(0.2)
 
 
-@action("node.wait_heal", writes=True, describe=describe_change("waits until a cut-off node answers here; "
-                                                                "POST /admin/fence on it if it is a primary"))
+@action(
+    "node.wait_heal",
+    writes=True,
+    describe=describe_change("waits until a cut-off node answers here; POST /admin/fence on it if it is a primary"),
+)
 def wait_heal(context: ActionContext, *, nodes: str | None = None, timeout: float = 60.0) -> ActionResult:
     """A node cut off by the network (alive, serving its own namespace): wait until it answers here.
 
@@ -266,16 +350,22 @@ def wait_heal(context: ActionContext, *, nodes: str | None = None, timeout: floa
     data_dir = context.require_data_dir()
     serving = serving_process(data_dir)
     if serving is None or not serving.url or not _cut_off(serving):
-        return ActionResult(True, f"{data_dir} is not served by a node cut off from here: nothing to wait for",
-                            {"cut_off": False})
-    context.log(f"{serving.url} (pid {serving.pid}) serves its namespace {serving.netns} but not this network: "
-                f"waiting up to {float(timeout):g} s for the network to heal", "warning")
+        return ActionResult(
+            True, f"{data_dir} is not served by a node cut off from here: nothing to wait for", {"cut_off": False}
+        )
+    context.log(
+        f"{serving.url} (pid {serving.pid}) serves its namespace {serving.netns} but not this network: "
+        f"waiting up to {float(timeout):g} s for the network to heal",
+        "warning",
+    )
     clock = time.monotonic()
     try:
         member = wait_for_node(serving.url, timeout=float(timeout))
     except NodeUnreachableError as exc:
-        raise NodeUnreachableError(f"{serving.url} is still cut off after {float(timeout):g} s",
-                                   hint="fix the network (its links, a firewall rule), then run this again") from exc
+        raise NodeUnreachableError(
+            f"{serving.url} is still cut off after {float(timeout):g} s",
+            hint="fix the network (its links, a firewall rule), then run this again",
+        ) from exc
     waited = round(time.monotonic() - clock, 3)
     fenced = False
     if member.role == "primary":
@@ -283,12 +373,18 @@ def wait_heal(context: ActionContext, *, nodes: str | None = None, timeout: floa
         newer = [m for m in _primaries(members) if m.url != serving.url and (m.epoch or 0) > (member.epoch or 0)]
         if newer:
             with NodeClient(serving.url, timeout=5.0) as client:
-                client.fence(f"rejoined after a partition: {newer[0].url} is primary in epoch {newer[0].epoch} "
-                             f"(run {context.run_id})", epoch=newer[0].epoch)
+                client.fence(
+                    f"rejoined after a partition: {newer[0].url} is primary in epoch {newer[0].epoch} "
+                    f"(run {context.run_id})",
+                    epoch=newer[0].epoch,
+                )
             fenced = True
-    return ActionResult(True, f"{serving.url} answers again after {waited:g} s" + (
-        "; fenced (the new primary's epoch is newer): its writes on its side stop here" if fenced else ""),
-        {"cut_off": True, "waited_seconds": waited, "fenced": fenced, "url": serving.url})
+    return ActionResult(
+        True,
+        f"{serving.url} answers again after {waited:g} s"
+        + ("; fenced (the new primary's epoch is newer): its writes on its side stop here" if fenced else ""),
+        {"cut_off": True, "waited_seconds": waited, "fenced": fenced, "url": serving.url},
+    )
 
 
 # ------------------------------------------------------------------------------------------- fencing and promotion
@@ -301,10 +397,12 @@ def _fence_saved_state(data_dir: Path, reason: str) -> None:
         save_state(data_dir, state)
 
 
-@action("node.fence", writes=True, describe=describe_change("POST /admin/fence, or kill a hung process "
-                                                             "and fence its saved state"))
-def fence(context: ActionContext, *, url: str | None = None,
-          reason: str = "fenced by a playbook") -> ActionResult:
+@action(
+    "node.fence",
+    writes=True,
+    describe=describe_change("POST /admin/fence, or kill a hung process and fence its saved state"),
+)
+def fence(context: ActionContext, *, url: str | None = None, reason: str = "fenced by a playbook") -> ActionResult:
     """Stop the node taking writes: through its API; a hung one is killed and its saved state fenced."""
     target = _own(context, url)
     why = f"{reason} (run {context.run_id})"
@@ -312,26 +410,41 @@ def fence(context: ActionContext, *, url: str | None = None,
         try:
             with NodeClient(target, timeout=2.0) as client:
                 answer = client.fence(why, force=True)  # a confirmed step
-            return ActionResult(True, f"{target} fenced through its API: role {answer.get('role')}, epoch "
-                                      f"{answer.get('epoch')}", {"fenced": True, "how": "api", "url": target})
+            return ActionResult(
+                True,
+                f"{target} fenced through its API: role {answer.get('role')}, epoch {answer.get('epoch')}",
+                {"fenced": True, "how": "api", "url": target},
+            )
         except NodeUnreachableError as exc:
             context.log(f"{target} does not answer ({exc.message}); fencing it on this host", "warning")
     data_dir = context.data_dir
     if data_dir is None or (not (data_dir / "node.json").exists() and serving_process(data_dir) is None):
-        return ActionResult(True, "nothing to fence: no node answers for this data dir and it has never been served",
-                            {"fenced": False, "how": "none"})
+        return ActionResult(
+            True,
+            "nothing to fence: no node answers for this data dir and it has never been served",
+            {"fenced": False, "how": "none"},
+        )
     serving = serving_process(data_dir)
     how = "state"
     if serving is not None and serving.url and _cut_off(serving):
         # Not hung: it serves its own network, which is not ours (a partition). Killing a healthy
         # process for a network fault is not ours to do; it fences itself when it hears the new
         # epoch, and what it takes meanwhile is salvaged when it rejoins (rebuild-primary).
-        return ActionResult(True, f"{serving.url} (pid {serving.pid}) does not answer from here but serves its own "
-                                  f"network namespace {serving.netns or '(unnamed)'}: cut off, not hung; not fenced "
-                                  "now: it fences itself on its next contact with the new primary, and its writes "
-                                  "meanwhile are salvaged when it rejoins",
-                            {"fenced": False, "how": "cut-off", "cut_off": True, "pid": serving.pid,
-                             "url": serving.url, "netns": serving.netns})
+        return ActionResult(
+            True,
+            f"{serving.url} (pid {serving.pid}) does not answer from here but serves its own "
+            f"network namespace {serving.netns or '(unnamed)'}: cut off, not hung; not fenced "
+            "now: it fences itself on its next contact with the new primary, and its writes "
+            "meanwhile are salvaged when it rejoins",
+            {
+                "fenced": False,
+                "how": "cut-off",
+                "cut_off": True,
+                "pid": serving.pid,
+                "url": serving.url,
+                "netns": serving.netns,
+            },
+        )
     if serving is not None:
         # It holds its data dir but answers nothing (hung, SIGSTOPped): shoot it before anyone else
         # takes writes, as STONITH does; it could wake up and write otherwise.
@@ -341,9 +454,12 @@ def fence(context: ActionContext, *, url: str | None = None,
         how = "killed+state"
     _fence_saved_state(data_dir, why)
     killed = f"killed the hung process {serving.pid} and " if serving is not None else ""
-    return ActionResult(True, f"{killed}fenced the saved state of {data_dir}: a restart comes back fenced",
-                        {"fenced": True, "how": how, "pid": serving.pid if serving else None},
-                        touched=[str(data_dir / "node.json")])
+    return ActionResult(
+        True,
+        f"{killed}fenced the saved state of {data_dir}: a restart comes back fenced",
+        {"fenced": True, "how": how, "pid": serving.pid if serving else None},
+        touched=[str(data_dir / "node.json")],
+    )
 
 
 def _cut_off(serving: ServingProcess) -> bool:
@@ -379,8 +495,9 @@ def _zombie(pid: int) -> bool:
 
 
 @action("node.promote", writes=True, describe=describe_change("POST /admin/promote on the best standby"))
-def promote(context: ActionContext, *, nodes: str | None = None, force: bool = False,
-            hold_writes_seconds: float | str = 0) -> ActionResult:
+def promote(
+    context: ActionContext, *, nodes: str | None = None, force: bool = False, hold_writes_seconds: float | str = 0
+) -> ActionResult:
     """Promote the best standby (highest applied LSN): it takes writes in a new epoch.
 
     Refused while a primary still answers and is not fenced (two would take writes: a split
@@ -394,24 +511,40 @@ def promote(context: ActionContext, *, nodes: str | None = None, force: bool = F
     live = _primaries(members)
     forced = str(force).lower() in ("1", "true", "yes")
     if live and context.resuming and len(live) == 1 and all((m.epoch or 0) <= (live[0].epoch or 0) for m in members):
-        return ActionResult(True, f"{live[0].url} is already the primary (the run was cut off after promoting it)",
-                            {"primary": live[0].url, "epoch": live[0].epoch, "changed": False})
+        return ActionResult(
+            True,
+            f"{live[0].url} is already the primary (the run was cut off after promoting it)",
+            {"primary": live[0].url, "epoch": live[0].epoch, "changed": False},
+        )
     if live and not forced:
-        raise SafetyRefusal(f"{', '.join(m.url for m in live)} still answers as primary and is not fenced: "
-                            "promoting another node would make two primaries",
-                            hint="fence it first (node.fence), or pass --param force=true if it cannot take writes")
-    standbys = sorted((m for m in members if m.reachable and m.role == "standby"),
-                      key=lambda m: m.applied_lsn or 0, reverse=True)
+        raise SafetyRefusal(
+            f"{', '.join(m.url for m in live)} still answers as primary and is not fenced: "
+            "promoting another node would make two primaries",
+            hint="fence it first (node.fence), or pass --param force=true if it cannot take writes",
+        )
+    standbys = sorted(
+        (m for m in members if m.reachable and m.role == "standby"), key=lambda m: m.applied_lsn or 0, reverse=True
+    )
     if not standbys:
-        raise NodeUnreachableError("no reachable standby to promote",
-                                   hint="restore the primary from a backup instead (playbook restore)")
+        raise NodeUnreachableError(
+            "no reachable standby to promote", hint="restore the primary from a backup instead (playbook restore)"
+        )
     best = standbys[0]
     hold = float(hold_writes_seconds or 0)
     with NodeClient(best.url, timeout=10.0) as client:
         answer = client.promote(hold_writes_seconds=hold or None)
-    return ActionResult(True, f"promoted {best.name or best.url} at LSN {best.applied_lsn}: primary in epoch "
-                              f"{answer.get('epoch')}" + (f" ({len(standbys) - 1} other standby(s) must now follow "
-                                                         f"it)" if len(standbys) > 1 else ""),
-                        {"primary": best.url, "epoch": answer.get("epoch"), "start_lsn": best.applied_lsn,
-                         "changed": True, "forced": forced and bool(live), "writes_held": hold or None,
-                         "other_standbys": [m.url for m in standbys[1:]]})
+    return ActionResult(
+        True,
+        f"promoted {best.name or best.url} at LSN {best.applied_lsn}: primary in epoch "
+        f"{answer.get('epoch')}"
+        + (f" ({len(standbys) - 1} other standby(s) must now follow it)" if len(standbys) > 1 else ""),
+        {
+            "primary": best.url,
+            "epoch": answer.get("epoch"),
+            "start_lsn": best.applied_lsn,
+            "changed": True,
+            "forced": forced and bool(live),
+            "writes_held": hold or None,
+            "other_standbys": [m.url for m in standbys[1:]],
+        },
+    )

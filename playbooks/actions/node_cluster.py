@@ -28,8 +28,18 @@ from engines.node.state import NodeState, TimelineEntry, load_state
 from engines.wal import RecoveryMode, WalReader
 from playbooks.actions.node_process import serving_process
 
-__all__ = ["Member", "cluster_urls", "survey", "split_lsn", "divergence", "Tail", "read_tail", "node_url",
-           "histories_of", "SURVEY_TIMEOUT"]
+__all__ = [
+    "Member",
+    "cluster_urls",
+    "survey",
+    "split_lsn",
+    "divergence",
+    "Tail",
+    "read_tail",
+    "node_url",
+    "histories_of",
+    "SURVEY_TIMEOUT",
+]
 
 SURVEY_TIMEOUT = 1.5  # seconds per request: a SIGSTOPped node never answers, and must not stall a failover
 
@@ -151,8 +161,9 @@ def split_lsn(mine: list[TimelineEntry], theirs: list[TimelineEntry]) -> int | N
     return min(parted) if parted else None
 
 
-def divergence(mine: list[TimelineEntry], my_role: str | None, theirs: list[TimelineEntry],
-               their_epoch: int | None) -> int | None:
+def divergence(
+    mine: list[TimelineEntry], my_role: str | None, theirs: list[TimelineEntry], their_epoch: int | None
+) -> int | None:
     """Where this node's log left the other's: ``split_lsn``; and for two primaries promoted in one
     epoch (same history, so split_lsn sees nothing), where this one's own promotion began: every
     record after it was written while it was a primary that the other never heard of."""

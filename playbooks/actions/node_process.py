@@ -108,8 +108,9 @@ def serving_process(data_dir: Path) -> ServingProcess | None:
                 environ = dict(process.environ())
             except psutil.Error:
                 pass  # another user's process: relaunching it is not ours to do anyway
-            return ServingProcess(process.pid, tuple(process.cmdline()), process.cwd(), environ,
-                                  netns_name(process.pid))
+            return ServingProcess(
+                process.pid, tuple(process.cmdline()), process.cwd(), environ, netns_name(process.pid)
+            )
         except (psutil.Error, OSError):
             continue
     return None
@@ -169,6 +170,13 @@ def relaunch(serving: ServingProcess, log_path: Path, *, drop: tuple[str, ...] =
         arguments.append(argument)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        child = subprocess.Popen(arguments, cwd=serving.cwd or None, env=serving.environ or None, stdout=log,
-                                 stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        child = subprocess.Popen(
+            arguments,
+            cwd=serving.cwd or None,
+            env=serving.environ or None,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return child.pid

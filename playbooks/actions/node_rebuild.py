@@ -69,11 +69,18 @@ def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", errors="backslashreplace")
 
 
-@action("node.salvage", writes=True, describe=describe_change("reads the data dir's WAL after the split; "
-                                                               "compare-and-set on the primary for keys it did not "
-                                                               "change (POST /admin/apply)"))
-def salvage(context: ActionContext, *, nodes: str | None = None, primary: str | None = None,
-            release: bool | str = False) -> ActionResult:
+@action(
+    "node.salvage",
+    writes=True,
+    describe=describe_change(
+        "reads the data dir's WAL after the split; "
+        "compare-and-set on the primary for keys it did not "
+        "change (POST /admin/apply)"
+    ),
+)
+def salvage(
+    context: ActionContext, *, nodes: str | None = None, primary: str | None = None, release: bool | str = False
+) -> ActionResult:
     """Give the primary the acknowledged writes only this data dir holds (its log after the split).
 
     A key is re-applied when the primary still holds what it held at the split (it never changed
@@ -101,19 +108,34 @@ def _salvage_into(context: ActionContext, data_dir: Path, winner: Member) -> Act
     if own == winner.url:
         return ActionResult(True, f"{data_dir} is the primary's own data dir: nothing to salvage", {"applied": 0})
     serving = serving_process(data_dir)
-    if serving is not None and own is not None and own not in {m.url for m in survey([own], timeout=1.0) if m.reachable}:
-        return ActionResult(True, f"{data_dir} is still served by pid {serving.pid} ({own}), which does not answer "
-                                  "here: its log after the split is still growing; it is salvaged when the node "
-                                  "rejoins (rebuild-primary)", {"applied": 0, "deferred": True})
+    if (
+        serving is not None
+        and own is not None
+        and own not in {m.url for m in survey([own], timeout=1.0) if m.reachable}
+    ):
+        return ActionResult(
+            True,
+            f"{data_dir} is still served by pid {serving.pid} ({own}), which does not answer "
+            "here: its log after the split is still growing; it is salvaged when the node "
+            "rejoins (rebuild-primary)",
+            {"applied": 0, "deferred": True},
+        )
     history, role = histories_of(data_dir)
     split = divergence(history, role, winner.history, winner.epoch)
     if split is None:
-        return ActionResult(True, f"{data_dir} and {winner.url} share one timeline: nothing diverged",
-                            {"applied": 0, "split": None})
+        return ActionResult(
+            True, f"{data_dir} and {winner.url} share one timeline: nothing diverged", {"applied": 0, "split": None}
+        )
     tail = read_tail(data_dir, split)
     keys = list(tail.newest)
-    rows = [{"key": encode_bytes(key), "value": encode_bytes(tail.newest[key]),
-             "expect": encode_bytes(tail.before.get(key))} for key in keys]
+    rows = [
+        {
+            "key": encode_bytes(key),
+            "value": encode_bytes(tail.newest[key]),
+            "expect": encode_bytes(tail.before.get(key)),
+        }
+        for key in keys
+    ]
     outcomes: list[dict[str, Any]] = []
     with NodeClient(winner.url, timeout=60.0) as client:
         for batch in _batches(rows):
@@ -125,20 +147,44 @@ def _salvage_into(context: ActionContext, data_dir: Path, winner: Member) -> Act
         if outcome["outcome"] == "conflict":
             conflicts.append(_text(key))
         current = decode_bytes(outcome.get("current"), "current")
-        saved_rows.append({"key": _text(key), "value": _text(tail.newest[key]), "primary_value": _text(current),
-                           "outcome": outcome["outcome"]})
+        saved_rows.append(
+            {
+                "key": _text(key),
+                "value": _text(tail.newest[key]),
+                "primary_value": _text(current),
+                "outcome": outcome["outcome"],
+            }
+        )
     saved = _salvage_file(context, saved_rows) if saved_rows else None
-    lost = [f"{len(conflicts)} key(s) changed on both sides after LSN {split} (kept in {saved}): "
-            f"{', '.join(str(key) for key in conflicts[:5])}"] if conflicts else []
+    lost = (
+        [
+            f"{len(conflicts)} key(s) changed on both sides after LSN {split} (kept in {saved}): "
+            f"{', '.join(str(key) for key in conflicts[:5])}"
+        ]
+        if conflicts
+        else []
+    )
     if tail.gap is not None:
-        lost.append(f"LSNs {tail.gap[0]}..{tail.gap[1]} of {data_dir} are no longer in its WAL (flushed and "
-                    "recycled); compare `engine export` of both sides for them")
-    return ActionResult(True, f"{tail.records} record(s) after LSN {split} in {data_dir}: {counts['applied']} key(s) "
-                              f"re-applied to {winner.url}, {counts['present']} already there, "
-                              f"{counts['conflict']} conflict(s)",
-                        {"split": split, "records": tail.records, **counts, "conflicts": counts["conflict"],
-                         "conflict_keys": conflicts[:100], "file": str(saved) if saved else None, "lost": lost},
-                        touched=[str(saved)] if saved else [])
+        lost.append(
+            f"LSNs {tail.gap[0]}..{tail.gap[1]} of {data_dir} are no longer in its WAL (flushed and "
+            "recycled); compare `engine export` of both sides for them"
+        )
+    return ActionResult(
+        True,
+        f"{tail.records} record(s) after LSN {split} in {data_dir}: {counts['applied']} key(s) "
+        f"re-applied to {winner.url}, {counts['present']} already there, "
+        f"{counts['conflict']} conflict(s)",
+        {
+            "split": split,
+            "records": tail.records,
+            **counts,
+            "conflicts": counts["conflict"],
+            "conflict_keys": conflicts[:100],
+            "file": str(saved) if saved else None,
+            "lost": lost,
+        },
+        touched=[str(saved)] if saved else [],
+    )
 
 
 # ------------------------------------------------------------------------------------------- processes
@@ -151,8 +197,11 @@ def stop(context: ActionContext, *, grace_seconds: float = 10.0) -> ActionResult
         return ActionResult(True, f"no process serves {data_dir}: already stopped", {"stopped": False})
     remember(context, serving)
     how = stop_process(serving.pid, grace_seconds=float(grace_seconds))
-    return ActionResult(True, f"stopped pid {serving.pid} ({how}); its command line is kept for the restart",
-                        {"stopped": True, "pid": serving.pid, "how": how, "url": serving.url})
+    return ActionResult(
+        True,
+        f"stopped pid {serving.pid} ({how}); its command line is kept for the restart",
+        {"stopped": True, "pid": serving.pid, "how": how, "url": serving.url},
+    )
 
 
 def _start(context: ActionContext, serving: ServingProcess) -> int:
@@ -170,29 +219,51 @@ def restart(context: ActionContext, *, timeout: float = 30.0) -> ActionResult:
     else:
         serving, how = remembered(context), "not running"
         if serving is None:
-            raise NotFoundError(f"no process serves {data_dir} and this run has not stopped one: its command "
-                                "line is unknown", hint="start it by hand: drconsole node serve --data-dir ...")
+            raise NotFoundError(
+                f"no process serves {data_dir} and this run has not stopped one: its command line is unknown",
+                hint="start it by hand: drconsole node serve --data-dir ...",
+            )
     pid = relaunch(serving, context.run_dir / "node.log")
     member = wait_for_node(serving.url or "", timeout=float(timeout)) if serving.url else None
-    return ActionResult(True, f"restarted {data_dir} (old process: {how}; new pid {pid})"
-                              + (f": {member.describe()}" if member else ""),
-                        {"pid": pid, "url": serving.url})
+    return ActionResult(
+        True,
+        f"restarted {data_dir} (old process: {how}; new pid {pid})" + (f": {member.describe()}" if member else ""),
+        {"pid": pid, "url": serving.url},
+    )
 
 
 @action("node.start", writes=True, describe=describe_change("starts drconsole node serve on the data dir"))
-def start(context: ActionContext, *, port: int | str | None = None, follow: str | None = None,
-          timeout: float = 30.0) -> ActionResult:
+def start(
+    context: ActionContext, *, port: int | str | None = None, follow: str | None = None, timeout: float = 30.0
+) -> ActionResult:
     """Start ``drconsole node serve`` on the data dir (port given), as a standby when ``follow`` is."""
     data_dir = context.require_data_dir()
     running = serving_process(data_dir)
     if running is not None:
-        return ActionResult(True, f"{data_dir} is already served by pid {running.pid} ({running.url})",
-                            {"url": running.url, "started": False})
+        return ActionResult(
+            True,
+            f"{data_dir} is already served by pid {running.pid} ({running.url})",
+            {"url": running.url, "started": False},
+        )
     if port in (None, ""):
-        return ActionResult(True, f"no port given: start it by hand: drconsole node serve --data-dir {data_dir} "
-                                  "--port P", {"started": False})
-    command = [sys.executable, "-m", "console.cli", "node", "serve", "--data-dir", str(data_dir),
-               "--port", str(int(port)), "--log-level", "warning"]
+        return ActionResult(
+            True,
+            f"no port given: start it by hand: drconsole node serve --data-dir {data_dir} --port P",
+            {"started": False},
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "console.cli",
+        "node",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(int(port)),
+        "--log-level",
+        "warning",
+    ]
     if follow:
         command += ["--follow", str(follow)]
     environ = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -202,10 +273,14 @@ def start(context: ActionContext, *, port: int | str | None = None, follow: str 
     return ActionResult(True, f"started pid {pid}: {member.describe()}", {"url": url, "pid": pid, "started": True})
 
 
-@action("node.repoint", writes=True, describe=describe_change("POST /admin/rejoin on each standby that follows "
-                                                               "another node than the primary"))
-def repoint(context: ActionContext, *, nodes: str | None = None, primary: str | None = None,
-            timeout: float = 30.0) -> ActionResult:
+@action(
+    "node.repoint",
+    writes=True,
+    describe=describe_change("POST /admin/rejoin on each standby that follows another node than the primary"),
+)
+def repoint(
+    context: ActionContext, *, nodes: str | None = None, primary: str | None = None, timeout: float = 30.0
+) -> ActionResult:
     """Every reachable standby that follows another node than the primary follows the primary now.
 
     After a failover the other standbys still follow the old primary. ``/admin/rejoin`` makes each
@@ -226,10 +301,12 @@ def repoint(context: ActionContext, *, nodes: str | None = None, primary: str | 
         wait_for_node(str(entry["url"]), timeout=float(timeout), role="standby")
     if not moved:
         return ActionResult(True, f"every reachable standby follows {winner.url}", {"moved": [], "primary": winner.url})
-    return ActionResult(True, f"{len(moved)} standby(s) now follow {winner.url}: "
-                              + ", ".join(f"{m['url']}{' (diverged tail set aside)' if m['diverged'] else ''}"
-                                          for m in moved),
-                        {"moved": moved, "primary": winner.url})
+    return ActionResult(
+        True,
+        f"{len(moved)} standby(s) now follow {winner.url}: "
+        + ", ".join(f"{m['url']}{' (diverged tail set aside)' if m['diverged'] else ''}" for m in moved),
+        {"moved": moved, "primary": winner.url},
+    )
 
 
 # ------------------------------------------------------------------------------------------- rejoin
@@ -238,14 +315,17 @@ def _checkpoint_from(primary: Member, staging: Path) -> int:
     with NodeClient(primary.url, timeout=120.0) as client:
         answer = client.admin("checkpoint", dest=str(staging))
     if not staging.is_dir():
-        raise NotFoundError(f"{primary.url} wrote its checkpoint to {staging} on its own host, not this one",
-                            hint="reseed from a backup of the primary: playbook restore, then rejoin")
+        raise NotFoundError(
+            f"{primary.url} wrote its checkpoint to {staging} on its own host, not this one",
+            hint="reseed from a backup of the primary: playbook restore, then rejoin",
+        )
     return int(answer.get("lsn", 0))
 
 
 def _standby_state(primary: Member) -> NodeState:
-    return NodeState(role="standby", upstream=primary.url, known_epoch=primary.epoch or 0,
-                     history=list(primary.history))
+    return NodeState(
+        role="standby", upstream=primary.url, known_epoch=primary.epoch or 0, history=list(primary.history)
+    )
 
 
 def _reseed(context: ActionContext, data_dir: Path, primary: Member, repo: str | None) -> dict[str, Any]:
@@ -256,8 +336,10 @@ def _reseed(context: ActionContext, data_dir: Path, primary: Member, repo: str |
     parent, name = data_dir.parent, data_dir.name
     staging = parent / f".{name}.reseed-{context.run_id}"
     if staging.exists():
-        raise SafetyRefusal(f"{staging} exists (a reseed cut off before?); it is left as it is",
-                            hint="move it aside, then resume the run")
+        raise SafetyRefusal(
+            f"{staging} exists (a reseed cut off before?); it is left as it is",
+            hint="move it aside, then resume the run",
+        )
     lsn = restore_backup(repo, staging).lsn if repo else _checkpoint_from(primary, staging)
     save_state(staging, _standby_state(primary))
     fsync_dir(staging)
@@ -271,11 +353,23 @@ def _reseed(context: ActionContext, data_dir: Path, primary: Member, repo: str |
     return {"reseeded": True, "checkpoint_lsn": lsn, "quarantine": str(aside)}
 
 
-@action("node.rejoin", writes=True, describe=describe_change("POST /admin/rejoin or /admin/demote; a diverged "
-                                                              "data dir moves to quarantine and is reseeded "
-                                                              "from the primary's checkpoint"))
-def rejoin(context: ActionContext, *, nodes: str | None = None, primary: str | None = None,
-           repo: str | None = None, timeout: float = 60.0) -> ActionResult:
+@action(
+    "node.rejoin",
+    writes=True,
+    describe=describe_change(
+        "POST /admin/rejoin or /admin/demote; a diverged "
+        "data dir moves to quarantine and is reseeded "
+        "from the primary's checkpoint"
+    ),
+)
+def rejoin(
+    context: ActionContext,
+    *,
+    nodes: str | None = None,
+    primary: str | None = None,
+    repo: str | None = None,
+    timeout: float = 60.0,
+) -> ActionResult:
     """The data dir's node rejoins as a standby of the primary; a diverged one is reseeded from it.
 
     Running: ``/admin/rejoin {primary}`` (the node sets a diverged tail aside itself), else
@@ -303,14 +397,19 @@ def rejoin(context: ActionContext, *, nodes: str | None = None, primary: str | N
                 mine = next((m for m in members if m.url == own), None) or survey([own])[0]
                 split = divergence(mine.history, mine.role, winner.history, winner.epoch)
                 if split is not None and (mine.applied_lsn or 0) > split:
-                    raise SafetyRefusal(f"{own} went {(mine.applied_lsn or 0) - split} record(s) past the split at "
-                                        f"LSN {split}: it cannot follow {winner.url} as it is",
-                                        hint="salvage its tail (node.salvage), stop it (node.stop), then rejoin: "
-                                             "it is reseeded from the primary") from None
+                    raise SafetyRefusal(
+                        f"{own} went {(mine.applied_lsn or 0) - split} record(s) past the split at "
+                        f"LSN {split}: it cannot follow {winner.url} as it is",
+                        hint="salvage its tail (node.salvage), stop it (node.stop), then rejoin: "
+                        "it is reseeded from the primary",
+                    ) from None
                 answer, how = client.demote(winner.url), "demote"
         member = wait_for_node(own, timeout=float(timeout), role="standby", caught_up=True)
-        return ActionResult(True, f"{own} rejoined as a standby of {winner.url} ({how}): {member.describe()}",
-                            {"rejoined": True, "how": how, "answer": answer, "url": own})
+        return ActionResult(
+            True,
+            f"{own} rejoined as a standby of {winner.url} ({how}): {member.describe()}",
+            {"rejoined": True, "how": how, "answer": answer, "url": own},
+        )
     if not data_dir.exists():
         raise NotFoundError(f"{data_dir} does not exist", hint="restore it from a backup, then rejoin")
     history, role = histories_of(data_dir)
@@ -321,8 +420,10 @@ def rejoin(context: ActionContext, *, nodes: str | None = None, primary: str | N
     if diverged:
         details = _reseed(context, data_dir, winner, repo)
         source = f"the backup in {repo}" if repo else f"{winner.url}'s checkpoint"
-        what = (f"{data_dir} went {last - (split or 0)} record(s) past the split at LSN {split}: moved to "
-                f"{details['quarantine']} and reseeded from {source} at LSN {details['checkpoint_lsn']}")
+        what = (
+            f"{data_dir} went {last - (split or 0)} record(s) past the split at LSN {split}: moved to "
+            f"{details['quarantine']} and reseeded from {source} at LSN {details['checkpoint_lsn']}"
+        )
     else:
         with exclusive(data_dir, "make it a standby"):
             save_state(data_dir, _standby_state(winner))
@@ -330,10 +431,17 @@ def rejoin(context: ActionContext, *, nodes: str | None = None, primary: str | N
         what = f"{data_dir} did not diverge (LSN {last}, split {split}): its saved state now follows {winner.url}"
     serving = remembered(context)
     if serving is None or not serving.url:
-        return ActionResult(True, f"{what}; start the node: it comes up as a standby of {winner.url}",
-                            {"rejoined": True, "started": False, **details}, touched=[str(data_dir)])
+        return ActionResult(
+            True,
+            f"{what}; start the node: it comes up as a standby of {winner.url}",
+            {"rejoined": True, "started": False, **details},
+            touched=[str(data_dir)],
+        )
     pid = _start(context, serving)
     member = wait_for_node(serving.url, timeout=float(timeout), role="standby", caught_up=True)
-    return ActionResult(True, f"{what}; started again (pid {pid}): {member.describe()}",
-                        {"rejoined": True, "started": True, "pid": pid, "url": serving.url, **details},
-                        touched=[str(data_dir)])
+    return ActionResult(
+        True,
+        f"{what}; started again (pid {pid}): {member.describe()}",
+        {"rejoined": True, "started": True, "pid": pid, "url": serving.url, **details},
+        touched=[str(data_dir)],
+    )

@@ -83,12 +83,15 @@ def _describe_copy(context: ActionContext, *, dest: str | None = None) -> list[s
     plan = copy_plan(data_dir)
     copied = sum(size for _, size, link in plan if not link)
     linked = sum(size for _, size, link in plan if link)
-    return [f"reads {data_dir} ({len(plan)} files)",
-            f"writes {target} ({human_bytes(copied)} copied, {human_bytes(linked)} hard-linked)"]
+    return [
+        f"reads {data_dir} ({len(plan)} files)",
+        f"writes {target} ({human_bytes(copied)} copied, {human_bytes(linked)} hard-linked)",
+    ]
 
 
-def _transfer(source_dir: Path, plan: list[tuple[Path, int, bool]], target_dir: Path,
-              context: ActionContext, phase: str) -> tuple[int, int]:
+def _transfer(
+    source_dir: Path, plan: list[tuple[Path, int, bool]], target_dir: Path, context: ActionContext, phase: str
+) -> tuple[int, int]:
     total = sum(size for _, size, _link in plan)
     done = copied = linked = 0
     for relative, size, link in plan:
@@ -118,9 +121,12 @@ def safety_copy(context: ActionContext, *, dest: str | None = None, unless_serve
         holders = lock_holders(data_dir)
         if holders:
             pid, command = holders[0]
-            return ActionResult(True, f"no copy: pid {pid} still serves {data_dir} ({command[:80]}); nothing here "
-                                      "changes it, and its writes are salvaged from it", {"taken": False,
-                                                                                          "served_by": pid})
+            return ActionResult(
+                True,
+                f"no copy: pid {pid} still serves {data_dir} ({command[:80]}); nothing here "
+                "changes it, and its writes are salvaged from it",
+                {"taken": False, "served_by": pid},
+            )
     target = Path(dest) if dest else context.quarantine() / SAFETY_COPY_NAME
     if (target / MANIFEST_NAME).exists():
         return ActionResult(True, f"safety copy already taken in {target}", {"taken": True, "path": str(target)})
@@ -131,7 +137,8 @@ def safety_copy(context: ActionContext, *, dest: str | None = None, unless_serve
         raise SafetyRefusal(
             f"no room for a safety copy of {data_dir}: it needs {human_bytes(need)}, {human_bytes(usage.free)} "
             f"free on {usage.mount}",
-            hint="free space elsewhere, or waive the copy with --waive-safety-copy (the waiver is audited)")
+            hint="free space elsewhere, or waive the copy with --waive-safety-copy (the waiver is audited)",
+        )
     staging = target.with_name(target.name + ".partial")
     try:
         with exclusive(data_dir, "take a safety copy"):
@@ -140,18 +147,27 @@ def safety_copy(context: ActionContext, *, dest: str | None = None, unless_serve
             staging.mkdir(parents=True)
             plan = copy_plan(data_dir)
             copied, linked = _transfer(data_dir, plan, staging, context, "safety copy")
-            manifest = {"source": str(data_dir), "run_id": context.run_id, "taken_at": time.time(),
-                        "files": len(plan), "bytes_copied": copied, "bytes_linked": linked}
+            manifest = {
+                "source": str(data_dir),
+                "run_id": context.run_id,
+                "taken_at": time.time(),
+                "files": len(plan),
+                "bytes_copied": copied,
+                "bytes_linked": linked,
+            }
             (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             fsync_dir(staging)
             os.rename(staging, target)
             fsync_dir(target.parent)
     except OSError as exc:
         raise map_os_error(exc, f"taking a safety copy into {target}") from exc
-    return ActionResult(True, f"safety copy of {data_dir} in {target}: {len(plan)} files, {human_bytes(copied)} "
-                              f"copied, {human_bytes(linked)} hard-linked",
-                        {"taken": True, "path": str(target), "files": len(plan), "bytes_copied": copied,
-                         "bytes_linked": linked}, touched=[str(target)])
+    return ActionResult(
+        True,
+        f"safety copy of {data_dir} in {target}: {len(plan)} files, {human_bytes(copied)} "
+        f"copied, {human_bytes(linked)} hard-linked",
+        {"taken": True, "path": str(target), "files": len(plan), "bytes_copied": copied, "bytes_linked": linked},
+        touched=[str(target)],
+    )
 
 
 def latest_safety_copy(context: ActionContext) -> Path | None:
@@ -168,8 +184,10 @@ def restore_safety_copy(context: ActionContext, *, source: str | None = None) ->
     data_dir = context.require_data_dir()
     copy = Path(source) if source else latest_safety_copy(context)
     if copy is None or not (copy / MANIFEST_NAME).exists():
-        raise SafetyRefusal(f"no safety copy of this run to roll {data_dir} back to",
-                            hint="nothing was changed by the rollback; restore from a backup instead")
+        raise SafetyRefusal(
+            f"no safety copy of this run to roll {data_dir} back to",
+            hint="nothing was changed by the rollback; restore from a backup instead",
+        )
     aside = context.quarantine() / f"rolled-back-{utc_stamp()}"
     moved: list[str] = []
     try:
@@ -182,11 +200,16 @@ def restore_safety_copy(context: ActionContext, *, source: str | None = None) ->
                 moved.append(item.name)
             fsync_dir(aside)
             fsync_dir(data_dir)
-            plan = [(relative, size, link) for relative, size, link in copy_plan(copy)
-                    if relative.name != MANIFEST_NAME]
+            plan = [
+                (relative, size, link) for relative, size, link in copy_plan(copy) if relative.name != MANIFEST_NAME
+            ]
             _transfer(copy, plan, data_dir, context, "rollback")
     except OSError as exc:
         raise map_os_error(exc, f"rolling {data_dir} back from {copy}") from exc
     details: dict[str, Any] = {"restored_from": str(copy), "set_aside": str(aside), "moved": moved}
-    return ActionResult(True, f"rolled {data_dir} back to the safety copy {copy}; what it held is in {aside}",
-                        details, touched=[str(data_dir), str(aside)])
+    return ActionResult(
+        True,
+        f"rolled {data_dir} back to the safety copy {copy}; what it held is in {aside}",
+        details,
+        touched=[str(data_dir), str(aside)],
+    )

@@ -94,7 +94,7 @@ def salvage(context: ActionContext, *, dest: str | None = None, export: bool = T
         shutil.rmtree(staging)  # our own unfinished salvage copy
     with create_engine(staging, backend=backend) as engine:
         for index in range(0, len(live), _BATCH):
-            engine.write_batch(live[index:index + _BATCH])
+            engine.write_batch(live[index : index + _BATCH])
             context.progress(min(index + _BATCH, len(live)), len(live), "keys", "salvage")
         engine.flush()
     staging.rename(target)
@@ -105,7 +105,9 @@ def salvage(context: ActionContext, *, dest: str | None = None, export: bool = T
     for note in notes:
         context.log(note, "warning")
     stopped = f"; {len(notes)} damaged region(s) skipped" if notes else ""
-    return ActionResult(True, f"salvaged {len(live)} keys from {source} into {target} ({replayed} WAL records "
-                              f"replayed){stopped}", {"dest": str(target), "keys": len(live), "notes": notes,
-                                                      "wal_records": replayed, "export": export_path},
-                        touched=[str(target)] + ([export_path] if export_path else []))
+    return ActionResult(
+        True,
+        f"salvaged {len(live)} keys from {source} into {target} ({replayed} WAL records replayed){stopped}",
+        {"dest": str(target), "keys": len(live), "notes": notes, "wal_records": replayed, "export": export_path},
+        touched=[str(target)] + ([export_path] if export_path else []),
+    )

@@ -45,8 +45,13 @@ def usage(context: ActionContext, *, threshold: float = DISK_THRESHOLD, path: st
     """Volume usage of the data dir against the alert threshold (85 % by default)."""
     where = Path(path) if path else context.require_data_dir()
     found = disk_usage(where)
-    data = {"ratio": round(found.ratio, 4), "free_bytes": found.free, "total_bytes": found.total,
-            "mount": str(found.mount), "threshold": threshold}
+    data = {
+        "ratio": round(found.ratio, 4),
+        "free_bytes": found.free,
+        "total_bytes": found.total,
+        "mount": str(found.mount),
+        "threshold": threshold,
+    }
     return ActionResult(found.ratio <= float(threshold), found.sentence(float(threshold)), data)
 
 
@@ -63,10 +68,15 @@ def breakdown(context: ActionContext) -> ActionResult:
     parts = ", ".join(f"{name} {human_bytes(size)}" for name, size in sizes.items() if name != "total")
     note = ""
     if sizes["quarantine"]:
-        note = (f"; quarantine holds {human_bytes(sizes['quarantine'])} in {len(folders)} folder(s): drconsole never "
-                f"deletes it, so it frees no space here; pass --param quarantine_volume=PATH to move it off this volume")
-    return ActionResult(True, f"{data_dir}: {human_bytes(sizes['total'])} ({parts}){note}",
-                        {"sizes": sizes, "quarantine_folders": folders})
+        note = (
+            f"; quarantine holds {human_bytes(sizes['quarantine'])} in {len(folders)} folder(s): drconsole never "
+            f"deletes it, so it frees no space here; pass --param quarantine_volume=PATH to move it off this volume"
+        )
+    return ActionResult(
+        True,
+        f"{data_dir}: {human_bytes(sizes['total'])} ({parts}){note}",
+        {"sizes": sizes, "quarantine_folders": folders},
+    )
 
 
 @action("disk.foreign_files", writes=False)
@@ -99,11 +109,19 @@ def foreign_files(context: ActionContext, *, count: int = 5, max_files: int = 20
     for size, path in largest:
         context.log(f"{human_bytes(size):>10}  {path}  (not ours: reported, not touched)")
     top = [{"path": path, "bytes": size} for size, path in largest]
-    summary = ("largest files on " + str(root) + " outside the data dir: "
-               + ", ".join(f"{path} ({human_bytes(size)})" for size, path in largest)
-               if largest else f"no file outside the data dir on {root}")
-    return ActionResult(True, summary + ("" if seen < int(max_files) else f" (first {seen} files only)"),
-                        {"foreign": top, "mount": str(root), "files_seen": seen})
+    summary = (
+        "largest files on "
+        + str(root)
+        + " outside the data dir: "
+        + ", ".join(f"{path} ({human_bytes(size)})" for size, path in largest)
+        if largest
+        else f"no file outside the data dir on {root}"
+    )
+    return ActionResult(
+        True,
+        summary + ("" if seen < int(max_files) else f" (first {seen} files only)"),
+        {"foreign": top, "mount": str(root), "files_seen": seen},
+    )
 
 
 def _same_device(path: Path, device: int) -> bool:
@@ -146,8 +164,9 @@ def relocate_quarantine(context: ActionContext, *, volume: str | None) -> Action
     data_dir = context.require_data_dir()
     destination_root = Path(volume)
     if not destination_root.is_dir():
-        raise InvalidArgumentError(f"quarantine volume {destination_root} is not a directory",
-                                   hint="create it (on another disk) first")
+        raise InvalidArgumentError(
+            f"quarantine volume {destination_root} is not a directory", hint="create it (on another disk) first"
+        )
     quarantine = data_dir / QUARANTINE_DIR
     mine = context.quarantine_path.name if context.quarantine_path else None
     moved: list[dict[str, Any]] = []
@@ -167,8 +186,12 @@ def relocate_quarantine(context: ActionContext, *, volume: str | None) -> Action
                 raise map_os_error(exc, f"moving {item} to {target}") from exc
             moved.append({"from": str(item), "to": str(target), "bytes": size})
             freed += size
-    return ActionResult(True, f"moved {len(moved)} quarantine folder(s), {human_bytes(freed)}, to {destination_root}",
-                        {"moved": moved, "freed_bytes": freed}, touched=[str(quarantine), str(destination_root)])
+    return ActionResult(
+        True,
+        f"moved {len(moved)} quarantine folder(s), {human_bytes(freed)}, to {destination_root}",
+        {"moved": moved, "freed_bytes": freed},
+        touched=[str(quarantine), str(destination_root)],
+    )
 
 
 @action("memory.usage", writes=False)
@@ -179,10 +202,13 @@ def memory(context: ActionContext, *, threshold: float = MEMORY_THRESHOLD) -> Ac
     found = psutil.virtual_memory()
     used = found.total - found.available
     ratio = used / found.total if found.total else 0.0
-    sentence = (f"memory {ratio * 100:.0f} % used ({human_bytes(used)} of {human_bytes(found.total)}); "
-                f"threshold {float(threshold) * 100:.0f} %")
-    return ActionResult(ratio <= float(threshold), sentence, {"ratio": round(ratio, 4), "used_bytes": used,
-                                                              "total_bytes": found.total})
+    sentence = (
+        f"memory {ratio * 100:.0f} % used ({human_bytes(used)} of {human_bytes(found.total)}); "
+        f"threshold {float(threshold) * 100:.0f} %"
+    )
+    return ActionResult(
+        ratio <= float(threshold), sentence, {"ratio": round(ratio, 4), "used_bytes": used, "total_bytes": found.total}
+    )
 
 
 @action("memory.top_processes", writes=False)
@@ -195,14 +221,22 @@ def top_processes(context: ActionContext, *, count: int = 10) -> ActionResult:
         info = process.info
         if info.get("memory_info") is None:
             continue
-        rows.append({"pid": info["pid"], "name": info.get("name") or "?", "rss_bytes": info["memory_info"].rss,
-                     "command": " ".join(info.get("cmdline") or [])[:120]})
+        rows.append(
+            {
+                "pid": info["pid"],
+                "name": info.get("name") or "?",
+                "rss_bytes": info["memory_info"].rss,
+                "command": " ".join(info.get("cmdline") or [])[:120],
+            }
+        )
     rows.sort(key=lambda row: row["rss_bytes"], reverse=True)
     rows = rows[: int(count)]
     for row in rows:
         context.log(f"{row['pid']:>7} {human_bytes(row['rss_bytes']):>10}  {row['name']}")
     top = rows[0] if rows else None
-    summary = f"largest: {top['name']} (pid {top['pid']}, {human_bytes(top['rss_bytes'])})" if top else "no processes seen"
+    summary = (
+        f"largest: {top['name']} (pid {top['pid']}, {human_bytes(top['rss_bytes'])})" if top else "no processes seen"
+    )
     return ActionResult(True, summary, {"processes": rows})
 
 
@@ -228,7 +262,9 @@ def inspect_process(context: ActionContext) -> ActionResult:
     coredump = Path("/var/lib/systemd/coredump")
     if coredump.is_dir():
         try:
-            cores = sorted(str(path) for path in coredump.iterdir() if "drconsole" in path.name or "python" in path.name)
+            cores = sorted(
+                str(path) for path in coredump.iterdir() if "drconsole" in path.name or "python" in path.name
+            )
         except OSError:
             cores = []
     data["core_dumps"] = cores[-5:]
@@ -243,7 +279,11 @@ def inspect_process(context: ActionContext) -> ActionResult:
     if found.torn_tail or found.unflushed_records:
         data["crash_type"] = "OOM" if pressure > MEMORY_THRESHOLD else "CRASH"
         why = found.torn_tail or f"{found.unflushed_records} WAL records never flushed"
-        oom = f"; memory is {pressure * 100:.0f} % used, so an out-of-memory kill is likely" if data["crash_type"] == "OOM" else ""
+        oom = (
+            f"; memory is {pressure * 100:.0f} % used, so an out-of-memory kill is likely"
+            if data["crash_type"] == "OOM"
+            else ""
+        )
         return ActionResult(True, f"the last process on {data_dir} crashed ({why}){oom}", data)
     data["crash_type"] = "CLEAN"
     return ActionResult(True, f"no process holds {data_dir}; the last one closed cleanly", data)
@@ -276,13 +316,19 @@ def resume_hung(context: ActionContext, *, deadline_seconds: float = 3.0) -> Act
     seconds = time.monotonic() - clock
     pids = [entry.pid for entry in hung]
     if back:
-        return ActionResult(True, f"resumed pid {', '.join(map(str, pids))}: serving again after {seconds:.2f} s",
-                            {"back": True, "resumed": pids, "seconds": seconds}, touched=[f"pid {pid}" for pid in pids])
+        return ActionResult(
+            True,
+            f"resumed pid {', '.join(map(str, pids))}: serving again after {seconds:.2f} s",
+            {"back": True, "resumed": pids, "seconds": seconds},
+            touched=[f"pid {pid}" for pid in pids],
+        )
     still = hung_holders(data_dir)
-    return ActionResult(True, f"still hung {seconds:.1f} s after SIGCONT: "
-                              + "; ".join(entry.sentence(data_dir) for entry in still),
-                        {"back": False, "resumed": pids, "seconds": seconds, "hung": [e.to_json() for e in still]},
-                        touched=[f"pid {pid}" for pid in pids])
+    return ActionResult(
+        True,
+        f"still hung {seconds:.1f} s after SIGCONT: " + "; ".join(entry.sentence(data_dir) for entry in still),
+        {"back": False, "resumed": pids, "seconds": seconds, "hung": [e.to_json() for e in still]},
+        touched=[f"pid {pid}" for pid in pids],
+    )
 
 
 @action("process.kill_hung", writes=True)
@@ -304,16 +350,22 @@ def kill_hung(context: ActionContext, *, release_seconds: float = 10.0) -> Actio
             continue
     released = _wait(lambda: not lock_held(data_dir), time.monotonic() + float(release_seconds))
     if not released:
-        raise InvalidArgumentError(f"the lock of {data_dir} is still held {release_seconds:g} s after the kill",
-                                   hint="look for another process holding it (lsof drconsole.lock)")
-    summary = (f"killed pid {', '.join(map(str, killed))}; the lock of {data_dir} is free" if killed
-               else f"no hung process left on {data_dir}; nothing killed")
+        raise InvalidArgumentError(
+            f"the lock of {data_dir} is still held {release_seconds:g} s after the kill",
+            hint="look for another process holding it (lsof drconsole.lock)",
+        )
+    summary = (
+        f"killed pid {', '.join(map(str, killed))}; the lock of {data_dir} is free"
+        if killed
+        else f"no hung process left on {data_dir}; nothing killed"
+    )
     return ActionResult(True, summary, {"killed": killed}, touched=[f"pid {pid}" for pid in killed])
 
 
 @action("memory.stop_culprit", writes=True)
-def stop_memory_culprit(context: ActionContext, *, threshold: float = MEMORY_THRESHOLD,
-                        sample_seconds: float = 1.0) -> ActionResult:
+def stop_memory_culprit(
+    context: ActionContext, *, threshold: float = MEMORY_THRESHOLD, sample_seconds: float = 1.0
+) -> ActionResult:
     """Stop the process outside the node that alone holds the memory above the alert rule.
 
     Found by probing (``playbooks.memory_culprit``): every process's RSS sampled twice, the largest
@@ -322,22 +374,35 @@ def stop_memory_culprit(context: ActionContext, *, threshold: float = MEMORY_THR
     """
     view = survey_memory(context.data_dir, threshold=float(threshold), sample_seconds=float(sample_seconds))
     for entry in view.largest:
-        context.log(f"{entry.pid:>7} {human_bytes(entry.rss_bytes):>10} growth {human_bytes(max(0, entry.growth_bytes))}"
-                    f"  {entry.name}" + (f"  (spared: {view.spared[entry.pid]})" if entry.pid in view.spared else ""))
-    data: dict[str, Any] = {"excess_bytes": view.excess_bytes, "largest": [entry.to_json() for entry in view.largest],
-                            "spared": {str(pid): why for pid, why in view.spared.items()}}
+        context.log(
+            f"{entry.pid:>7} {human_bytes(entry.rss_bytes):>10} growth {human_bytes(max(0, entry.growth_bytes))}"
+            f"  {entry.name}" + (f"  (spared: {view.spared[entry.pid]})" if entry.pid in view.spared else "")
+        )
+    data: dict[str, Any] = {
+        "excess_bytes": view.excess_bytes,
+        "largest": [entry.to_json() for entry in view.largest],
+        "spared": {str(pid): why for pid, why in view.spared.items()},
+    }
     if view.excess_bytes == 0:
-        return ActionResult(True, f"memory is under the rule ({float(threshold) * 100:.0f} %): nothing stopped",
-                            {**data, "stopped": None})
+        return ActionResult(
+            True,
+            f"memory is under the rule ({float(threshold) * 100:.0f} %): nothing stopped",
+            {**data, "stopped": None},
+        )
     if view.culprit is None:
         return ActionResult(True, view.sentence() + ": nothing stopped", {**data, "stopped": None})
     culprit = view.culprit
     freed = stop_culprit(culprit)
-    context.log(f"SIGTERM sent to pid {culprit.pid} ({culprit.command[:80]}): {human_bytes(culprit.rss_bytes)} "
-                "resident", "warning")
-    return ActionResult(True, f"stopped {view.sentence()}; {human_bytes(freed)} freed",
-                        {**data, "stopped": culprit.to_json(), "freed_bytes": freed},
-                        touched=[f"pid {culprit.pid}"])
+    context.log(
+        f"SIGTERM sent to pid {culprit.pid} ({culprit.command[:80]}): {human_bytes(culprit.rss_bytes)} resident",
+        "warning",
+    )
+    return ActionResult(
+        True,
+        f"stopped {view.sentence()}; {human_bytes(freed)} freed",
+        {**data, "stopped": culprit.to_json(), "freed_bytes": freed},
+        touched=[f"pid {culprit.pid}"],
+    )
 
 
 @action("system.sync", writes=False)
@@ -359,19 +424,31 @@ def triage_run(context: ActionContext) -> ActionResult:
     """Walk the decision tree on the data dir and log the path and the recommendation."""
     from playbooks.triage import triage
 
-    result = triage(data_dir=context.data_dir, node=context.node,
-                    repo=Path(context.params["repo"]) if context.params.get("repo") else None)
+    result = triage(
+        data_dir=context.data_dir,
+        node=context.node,
+        repo=Path(context.params["repo"]) if context.params.get("repo") else None,
+    )
     for entry in result.path:
-        context.log(f"{entry.question} {'yes' if entry.answer else 'no' if entry.answer is False else 'unknown'}: "
-                    f"{entry.evidence}")
+        context.log(
+            f"{entry.question} {'yes' if entry.answer else 'no' if entry.answer is False else 'unknown'}: "
+            f"{entry.evidence}"
+        )
     if result.unknown is not None:
-        return ActionResult(True, f"triage stops at a question it cannot answer here: {result.unknown.question} "
-                                  f"({result.unknown.evidence}); answer it: drconsole triage --override "
-                                  f"{result.unknown.node}=yes|no", result.to_json())
+        return ActionResult(
+            True,
+            f"triage stops at a question it cannot answer here: {result.unknown.question} "
+            f"({result.unknown.evidence}); answer it: drconsole triage --override "
+            f"{result.unknown.node}=yes|no",
+            result.to_json(),
+        )
     if result.fault is None:
         return ActionResult(True, "triage found no fault: monitor", result.to_json())
-    return ActionResult(True, f"triage: {result.fault} ({result.severity}); recommends {', '.join(result.recommended)}",
-                        result.to_json())
+    return ActionResult(
+        True,
+        f"triage: {result.fault} ({result.severity}); recommends {', '.join(result.recommended)}",
+        result.to_json(),
+    )
 
 
 @action("ransomware.scan", writes=False)

@@ -16,8 +16,9 @@ __all__: list[str] = []
 
 
 @action("test.sleep", writes=False)
-def sleep(context: ActionContext, *, seconds: float = 1.0, resumed_seconds: float | None = None,
-          marker: str | None = None) -> ActionResult:
+def sleep(
+    context: ActionContext, *, seconds: float = 1.0, resumed_seconds: float | None = None, marker: str | None = None
+) -> ActionResult:
     """Sleep, reporting progress; append a line to ``marker`` each time the step starts."""
     if context.resuming and resumed_seconds is not None:
         seconds = resumed_seconds

@@ -26,11 +26,17 @@ def validate(context: ActionContext) -> ActionResult:
     data = validation.to_json()
     if validation.ok:
         span = "" if validation.first_lsn is None else f", LSN {validation.first_lsn}..{validation.last_lsn}"
-        return ActionResult(True, f"WAL valid: {validation.records} records in {validation.segments} segments{span}", data)
+        return ActionResult(
+            True, f"WAL valid: {validation.records} records in {validation.segments} segments{span}", data
+        )
     problem = validation.corruption
     assert problem is not None
-    return ActionResult(False, f"WAL damaged: {problem.reason} in {problem.segment} at offset {problem.offset} "
-                               f"({validation.records} good records before it)", data)
+    return ActionResult(
+        False,
+        f"WAL damaged: {problem.reason} in {problem.segment} at offset {problem.offset} "
+        f"({validation.records} good records before it)",
+        data,
+    )
 
 
 @action("wal.truncate", writes=True)
@@ -42,7 +48,11 @@ def truncate(context: ActionContext) -> ActionResult:
         report = truncate_at_first_bad(data_dir / WAL_DIR, context.quarantine() / "wal-truncate")
     if report.segment is None:
         return ActionResult(True, "the WAL has no bad record: nothing cut", report.to_json())
-    return ActionResult(True, f"WAL cut in {report.segment} at offset {report.offset}: {report.records_kept} records "
-                              f"kept (last LSN {report.last_lsn}); {human_bytes(report.bytes_moved)} moved to "
-                              f"{report.quarantine} - this frees no space, the tail is kept there",
-                        report.to_json(), touched=[str(data_dir / WAL_DIR), str(report.quarantine)])
+    return ActionResult(
+        True,
+        f"WAL cut in {report.segment} at offset {report.offset}: {report.records_kept} records "
+        f"kept (last LSN {report.last_lsn}); {human_bytes(report.bytes_moved)} moved to "
+        f"{report.quarantine} - this frees no space, the tail is kept there",
+        report.to_json(),
+        touched=[str(data_dir / WAL_DIR), str(report.quarantine)],
+    )

@@ -59,8 +59,10 @@ def _status(exc: DrconsoleError) -> int:
 
 
 def _error(exc: DrconsoleError) -> JSONResponse:
-    return JSONResponse({"error": exc.message, "hint": exc.hint, "kind": type(exc).__name__,
-                         "exit_code": int(exc.exit_code)}, status_code=_status(exc))
+    return JSONResponse(
+        {"error": exc.message, "hint": exc.hint, "kind": type(exc).__name__, "exit_code": int(exc.exit_code)},
+        status_code=_status(exc),
+    )
 
 
 def agent_routes(agent: Agent) -> list[BaseRoute]:
@@ -69,13 +71,17 @@ def agent_routes(agent: Agent) -> list[BaseRoute]:
     def check(request: Request) -> Actor:
         peer = request.client.host if request.client else None
         if token is None and not is_loopback(peer or ""):
-            raise NodeAuthError(f"this node has no token, so its playbook agent answers loopback only (not {peer})",
-                                hint="start the node with --token-file F and give clients token_file = F")
+            raise NodeAuthError(
+                f"this node has no token, so its playbook agent answers loopback only (not {peer})",
+                hint="start the node with --token-file F and give clients token_file = F",
+            )
         if token is not None:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-                raise NodeAuthError("the playbook agent needs the node's bearer token",
-                                    hint="send 'Authorization: Bearer <token>' ([[node]] token_file)")
+                raise NodeAuthError(
+                    "the playbook agent needs the node's bearer token",
+                    hint="send 'Authorization: Bearer <token>' ([[node]] token_file)",
+                )
         return actor_from_header(request.headers.get(ACTOR_HEADER), peer)
 
     async def body_of(request: Request) -> dict[str, Any]:
@@ -117,7 +123,7 @@ def agent_routes(agent: Agent) -> list[BaseRoute]:
             return JSONResponse({"runs": await run_in_threadpool(agent.list)})
         started = start_request(await body_of(request))
         if not started.playbook:
-            raise InvalidArgumentError("a run needs {\"playbook\": ID}")
+            raise InvalidArgumentError('a run needs {"playbook": ID}')
         answer = await run_in_threadpool(agent.start, started, actor)
         return JSONResponse(answer, status_code=200 if "result" in answer else 202)
 
@@ -130,7 +136,7 @@ def agent_routes(agent: Agent) -> list[BaseRoute]:
         body = await body_of(request)
         step = body.get("step")
         if not isinstance(step, str) or not step:
-            raise InvalidArgumentError("confirm needs {\"step\": ID, \"typed\": NODE_NAME} or {\"step\", \"decline\": true}")
+            raise InvalidArgumentError('confirm needs {"step": ID, "typed": NODE_NAME} or {"step", "decline": true}')
         typed = None if body.get("decline") else str(body.get("typed", ""))
         return JSONResponse(await run_in_threadpool(agent.confirm, request.path_params["run_id"], step, typed, actor))
 
@@ -166,12 +172,17 @@ def agent_routes(agent: Agent) -> list[BaseRoute]:
                     yield (json.dumps({"end": True, "live": False, "status": status}) + "\n").encode()
                     return
                 if time.monotonic() >= deadline:
-                    yield (json.dumps({"end": True, "live": True, "status": run.status if run else "?"}) + "\n").encode()
+                    yield (
+                        json.dumps({"end": True, "live": True, "status": run.status if run else "?"}) + "\n"
+                    ).encode()
                     return
                 await asyncio.sleep(_POLL)
 
-        return StreamingResponse(stream(), media_type="application/x-ndjson",
-                                 headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+        return StreamingResponse(
+            stream(),
+            media_type="application/x-ndjson",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
 
     base = PREFIX
     return [

@@ -61,8 +61,15 @@ __all__ = ["AgentClient", "RemoteRunner"]
 class AgentClient:
     """The agent routes of one node over HTTP (``protocol.py`` lists them). Thread-safe."""
 
-    def __init__(self, url: str, *, token: str | None = None, actor: Actor | None = None, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        actor: Actor | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {ACTOR_HEADER: actor_header(actor or current_actor())}
         if token:
@@ -123,9 +130,10 @@ class AgentClient:
                     if line.strip():
                         yield json.loads(line)
         except httpx.HTTPError as exc:
-            raise NodeUnreachableError(f"the event stream of run {run_id} from {self.url} broke: "
-                                       f"{exc or type(exc).__name__}",
-                                       hint="reconnect: the node keeps every event") from exc
+            raise NodeUnreachableError(
+                f"the event stream of run {run_id} from {self.url} broke: {exc or type(exc).__name__}",
+                hint="reconnect: the node keeps every event",
+            ) from exc
         except ValueError as exc:
             raise NodeError(f"{self.url}{path} sent a line that is not JSON") from exc
 
@@ -134,18 +142,24 @@ class AgentClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise NodeUnreachableError(f"node {self.url} did not answer {method} {path} in time",
-                                       hint="check that the node is up and not overloaded") from exc
+            raise NodeUnreachableError(
+                f"node {self.url} did not answer {method} {path} in time",
+                hint="check that the node is up and not overloaded",
+            ) from exc
         except httpx.HTTPError as exc:
-            raise NodeUnreachableError(f"node {self.url} is unreachable: {exc or type(exc).__name__}",
-                                       hint="check the URL and that `drconsole node serve` runs there") from exc
+            raise NodeUnreachableError(
+                f"node {self.url} is unreachable: {exc or type(exc).__name__}",
+                hint="check the URL and that `drconsole node serve` runs there",
+            ) from exc
         if response.status_code not in ok:
             raise _status_error(self.url, method, path, response)
         try:
             body = response.json()
         except ValueError as exc:
-            raise NodeError(f"{self.url}{path} answered with something that is not JSON",
-                            hint="is this a drconsole node with its agent?") from exc
+            raise NodeError(
+                f"{self.url}{path} answered with something that is not JSON",
+                hint="is this a drconsole node with its agent?",
+            ) from exc
         if not isinstance(body, dict):
             raise NodeError(f"{self.url}{path} answered with a JSON {type(body).__name__}, not an object")
         return body
@@ -160,11 +174,16 @@ def _status_error(url: str, method: str, path: str, response: httpx.Response) ->
         message, hint, exit_code, kind = response.text[:200] or response.reason_phrase, None, None, ""
     status = response.status_code
     if status in (401, 403):
-        return NodeAuthError(f"{url}: {message}", hint="set token_file in the node's [[node]] table to a file "
-                                                      "holding its token (the one `node serve --token-file` reads)")
+        return NodeAuthError(
+            f"{url}: {message}",
+            hint="set token_file in the node's [[node]] table to a file "
+            "holding its token (the one `node serve --token-file` reads)",
+        )
     if status == 404 and exit_code is None:
-        return NodeError(f"{method} {url}{path}: HTTP 404: {message}",
-                         hint="this node has no playbook agent (an older drconsole?); upgrade it")
+        return NodeError(
+            f"{method} {url}{path}: HTTP 404: {message}",
+            hint="this node has no playbook agent (an older drconsole?); upgrade it",
+        )
     if isinstance(exit_code, int):
         return RemoteError(f"{url}: {message}", hint=hint, exit_code=exit_code, kind=kind)
     if status in (502, 503):
@@ -184,10 +203,21 @@ class RemoteRunner:
         reconnect_seconds: how long a dropped event stream is retried before giving up.
     """
 
-    def __init__(self, url: str, *, token: str | None = None, token_file: Path | None = None,
-                 node: str | None = None, listeners: list[Listener] | None = None, state: StateDir | None = None,
-                 library: Any | None = None, timeout: float = 10.0, reconnect_seconds: float = 60.0,
-                 event_wait: float = DEFAULT_EVENT_WAIT, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        token_file: Path | None = None,
+        node: str | None = None,
+        listeners: list[Listener] | None = None,
+        state: StateDir | None = None,
+        library: Any | None = None,
+        timeout: float = 10.0,
+        reconnect_seconds: float = 60.0,
+        event_wait: float = DEFAULT_EVENT_WAIT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.node = node
         self.bus = EventBus(listeners)
@@ -227,8 +257,10 @@ class RemoteRunner:
         if data_dir is not None:
             from engines.errors import InvalidArgumentError
 
-            raise InvalidArgumentError(f"a run through the agent of {self.url} acts on the node's own data dir",
-                                       hint="leave --data-dir out when the node has a url")
+            raise InvalidArgumentError(
+                f"a run through the agent of {self.url} acts on the node's own data dir",
+                hint="leave --data-dir out when the node has a url",
+            )
         request = StartRequest.from_options(playbook_id, self._with_node(options))
         self._cancelled.clear()
         with self.client() as client:
@@ -237,11 +269,22 @@ class RemoteRunner:
                 return self._result(answer["result"])
             self.run_id = str(answer["run_id"])
             self._remember_plan(answer.get("plan") or [])
-            self._audit("agent.run", "started", f"{playbook_id} on {self._target()}", run_id=self.run_id,
-                        assume_yes=options.assume_yes or None)
+            self._audit(
+                "agent.run",
+                "started",
+                f"{playbook_id} on {self._target()}",
+                run_id=self.run_id,
+                assume_yes=options.assume_yes or None,
+            )
             if options.open_incident and not options.sandbox:
-                self._incident = open_remote_incident(self.state, playbook_id, node=self.node or self.url,
-                                                      actor=self.actor, run_id=self.run_id, library=self.library)
+                self._incident = open_remote_incident(
+                    self.state,
+                    playbook_id,
+                    node=self.node or self.url,
+                    actor=self.actor,
+                    run_id=self.run_id,
+                    library=self.library,
+                )
             return self._follow(client, self.run_id, int(answer.get("after", 0)), options)
 
     def resume(self, run_id: str, options: RunOptions | None = None) -> RunResult:
@@ -257,8 +300,14 @@ class RemoteRunner:
             self._audit("agent.resume", how, f"run {run_id} on {self._target()}", run_id=run_id)
             playbook_id = str(answer.get("playbook") or "")
             if playbook_id and options.open_incident:
-                self._incident = open_remote_incident(self.state, playbook_id, node=self.node or self.url,
-                                                      actor=self.actor, run_id=run_id, library=self.library)
+                self._incident = open_remote_incident(
+                    self.state,
+                    playbook_id,
+                    node=self.node or self.url,
+                    actor=self.actor,
+                    run_id=run_id,
+                    library=self.library,
+                )
             return self._follow(client, run_id, int(answer.get("after", 0)), options)
 
     def cancel(self, run_id: str | None = None) -> None:
@@ -299,17 +348,26 @@ class RemoteRunner:
                     raise NodeUnreachableError(
                         f"lost the node {self.url} while following run {run_id}: {exc.message}",
                         hint=f"the run goes on on the node (its journal is there); follow it again with "
-                             f"`drconsole playbook resume {run_id} --node {self.node or '<name>'}`") from exc
+                        f"`drconsole playbook resume {run_id} --node {self.node or '<name>'}`",
+                    ) from exc
                 time.sleep(0.5)
         result_json = info.get("result")
         if result_json is None:
             status = info.get("status", "interrupted")
-            raise RemoteError(f"run {run_id} on {self.url} was cut off ({status}) before it finished",
-                              hint=f"resume it: `drconsole playbook resume {run_id} --node {self.node or '<name>'}`",
-                              exit_code=1, kind="Interrupted")
+            raise RemoteError(
+                f"run {run_id} on {self.url} was cut off ({status}) before it finished",
+                hint=f"resume it: `drconsole playbook resume {run_id} --node {self.node or '<name>'}`",
+                exit_code=1,
+                kind="Interrupted",
+            )
         result = self._result(result_json)
-        self._audit("agent.run", result.status, f"{result.playbook} on {self._target()}: {result.message}",
-                    run_id=run_id, verified_ready_at=result.verified_ready_at)
+        self._audit(
+            "agent.run",
+            result.status,
+            f"{result.playbook} on {self._target()}: {result.message}",
+            run_id=run_id,
+            verified_ready_at=result.verified_ready_at,
+        )
         self._record_incident(result)
         return result
 
@@ -327,12 +385,22 @@ class RemoteRunner:
             return
         if options.confirm(planned, target):
             client.confirm(run_id, event.step_id, target)
-            self._audit("agent.confirm", "confirmed", f"{event.step_id} of run {run_id} on {self._target()}",
-                        run_id=run_id, step=event.step_id)
+            self._audit(
+                "agent.confirm",
+                "confirmed",
+                f"{event.step_id} of run {run_id} on {self._target()}",
+                run_id=run_id,
+                step=event.step_id,
+            )
         else:
             client.decline(run_id, event.step_id)
-            self._audit("agent.confirm", "declined", f"{event.step_id} of run {run_id} on {self._target()}",
-                        run_id=run_id, step=event.step_id)
+            self._audit(
+                "agent.confirm",
+                "declined",
+                f"{event.step_id} of run {run_id} on {self._target()}",
+                run_id=run_id,
+                step=event.step_id,
+            )
 
     # ------------------------------------------------------------------ helpers
     def _with_node(self, options: RunOptions) -> RunOptions:
@@ -356,8 +424,14 @@ class RemoteRunner:
 
     def _audit(self, action: str, outcome: str, detail: str, **extra: Any) -> None:
         try:
-            self.audit.append(actor=self.actor, action=action, target=self._target(), outcome=outcome, detail=detail,
-                              **{key: value for key, value in extra.items() if value is not None})
+            self.audit.append(
+                actor=self.actor,
+                action=action,
+                target=self._target(),
+                outcome=outcome,
+                detail=detail,
+                **{key: value for key, value in extra.items() if value is not None},
+            )
         except EngineError:
             pass  # this side's audit log is a copy; the node's is the record of what it did
 
@@ -369,6 +443,12 @@ class RemoteRunner:
 def _bare_step(event: RunEvent, run_id: str) -> PlannedStep:
     from playbooks.models import Step
 
-    step = Step.model_validate({"id": "confirm", "action": str(event.data.get("action") or "unknown"),
-                                "title": event.message, "destructive": True})
+    step = Step.model_validate(
+        {
+            "id": "confirm",
+            "action": str(event.data.get("action") or "unknown"),
+            "title": event.message,
+            "destructive": True,
+        }
+    )
     return PlannedStep(str(event.step_id), step, "", event.playbook or run_id)

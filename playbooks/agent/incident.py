@@ -31,8 +31,9 @@ def _playbook(library: Any | None, playbook_id: str) -> Any | None:
         return None  # a playbook only the node has: no incident on this side
 
 
-def open_remote_incident(state: StateDir, playbook_id: str, *, node: str, actor: Actor, run_id: str,
-                         library: Any | None = None) -> str | None:
+def open_remote_incident(
+    state: StateDir, playbook_id: str, *, node: str, actor: Actor, run_id: str, library: Any | None = None
+) -> str | None:
     """Join (or open) the node's incident for a run that starts; its id, or None (a routine playbook)."""
     playbook = _playbook(library, playbook_id)
     if playbook is None or not playbook.incident:
@@ -42,19 +43,29 @@ def open_remote_incident(state: StateDir, playbook_id: str, *, node: str, actor:
         incident = store.open_for(node)
         if incident is None:
             incident, _created = store.open(
-                node, severity=playbook.severity, title=f"{playbook.title} on {node}",
-                target_rto_seconds=float(playbook.target_rto_seconds or 0) or
-                float(LEVELS[playbook.severity].response_seconds),
-                rto_basis=f"playbook {playbook_id}", recommended=[playbook_id], actor=actor)
-        store.record(incident.id, "run_started", f"playbook {playbook_id} run {run_id} started on the node's agent",
-                     actor=actor, run_id=run_id, playbook=playbook_id)
+                node,
+                severity=playbook.severity,
+                title=f"{playbook.title} on {node}",
+                target_rto_seconds=float(playbook.target_rto_seconds or 0)
+                or float(LEVELS[playbook.severity].response_seconds),
+                rto_basis=f"playbook {playbook_id}",
+                recommended=[playbook_id],
+                actor=actor,
+            )
+        store.record(
+            incident.id,
+            "run_started",
+            f"playbook {playbook_id} run {run_id} started on the node's agent",
+            actor=actor,
+            run_id=run_id,
+            playbook=playbook_id,
+        )
     except DrconsoleError:
         return None
     return incident.id
 
 
-def record_remote_run(state: StateDir, result: RunResult, *, node: str, actor: Actor,
-                      incident: str | None) -> None:
+def record_remote_run(state: StateDir, result: RunResult, *, node: str, actor: Actor, incident: str | None) -> None:
     """Record a finished remote run in ``incident`` (None: nothing to record) and resolve it when verified."""
     if incident is None or result.dry_run:
         return
@@ -64,18 +75,42 @@ def record_remote_run(state: StateDir, result: RunResult, *, node: str, actor: A
         for step in result.steps:
             if step.status == "planned":
                 continue
-            store.record(incident, "step", f"{step.id}: {step.summary}", actor=actor, step=step.id,
-                         status=step.status, run_id=result.run_id)
-        store.record(incident, "run_finished", f"playbook {result.playbook} {result.status} on the node's agent"
-                     + (" (partially)" if result.partial else "") + (f": {result.message}" if result.message else ""),
-                     actor=actor, run_id=result.run_id, playbook=result.playbook, status=result.status,
-                     partial=result.partial, checks_passed=checks_passed, lost=result.lost,
-                     recovered=result.recovered, ready_url=result.node_url)
+            store.record(
+                incident,
+                "step",
+                f"{step.id}: {step.summary}",
+                actor=actor,
+                step=step.id,
+                status=step.status,
+                run_id=result.run_id,
+            )
+        store.record(
+            incident,
+            "run_finished",
+            f"playbook {result.playbook} {result.status} on the node's agent"
+            + (" (partially)" if result.partial else "")
+            + (f": {result.message}" if result.message else ""),
+            actor=actor,
+            run_id=result.run_id,
+            playbook=result.playbook,
+            status=result.status,
+            partial=result.partial,
+            checks_passed=checks_passed,
+            lost=result.lost,
+            recovered=result.recovered,
+            ready_url=result.node_url,
+        )
         if checks_passed and result.verified_ready_at is not None:
-            evidence = (f"{node} ({result.node_url}) reopened its engine and answered /ready after run "
-                        f"{result.run_id} ({result.playbook}) passed its checks")
-            if store.record_verified(node, evidence=evidence, at=result.verified_ready_at, run_id=result.run_id,
-                                     actor=actor) is not None:
+            evidence = (
+                f"{node} ({result.node_url}) reopened its engine and answered /ready after run "
+                f"{result.run_id} ({result.playbook}) passed its checks"
+            )
+            if (
+                store.record_verified(
+                    node, evidence=evidence, at=result.verified_ready_at, run_id=result.run_id, actor=actor
+                )
+                is not None
+            ):
                 result.verified = evidence
     except DrconsoleError:
         return

@@ -38,8 +38,13 @@ class ServingMarker:
 
 
 def write_marker(data_dir: Path, *, url: str, name: str, token_file: Path | None) -> ServingMarker:
-    marker = ServingMarker(url=url, name=name, pid=os.getpid(),
-                           token_file=str(Path(token_file).absolute()) if token_file else None, started_at=time.time())
+    marker = ServingMarker(
+        url=url,
+        name=name,
+        pid=os.getpid(),
+        token_file=str(Path(token_file).absolute()) if token_file else None,
+        started_at=time.time(),
+    )
     atomic_write_text(Path(data_dir) / MARKER_NAME, json.dumps(marker.to_json(), indent=2) + "\n")
     return marker
 
@@ -66,11 +71,15 @@ def serving_node(data_dir: Path) -> ServingMarker | None:
     return None
 
 
-
 def _read(path: Path) -> ServingMarker | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return ServingMarker(url=str(data["url"]), name=str(data.get("name", "")), pid=int(data.get("pid", 0)),
-                             token_file=data.get("token_file"), started_at=float(data.get("started_at", 0.0)))
+        return ServingMarker(
+            url=str(data["url"]),
+            name=str(data.get("name", "")),
+            pid=int(data.get("pid", 0)),
+            token_file=data.get("token_file"),
+            started_at=float(data.get("started_at", 0.0)),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None

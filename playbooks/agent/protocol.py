@@ -40,8 +40,18 @@ from playbooks.events import RunEvent
 from playbooks.runner import RunOptions, RunResult, StepOutcome
 from playbooks.state import Actor
 
-__all__ = ["PREFIX", "ACTOR_HEADER", "StartRequest", "result_from_json", "event_from_json", "actor_header",
-           "actor_from_header", "RemoteError", "MAX_EVENT_WAIT", "DEFAULT_EVENT_WAIT"]
+__all__ = [
+    "PREFIX",
+    "ACTOR_HEADER",
+    "StartRequest",
+    "result_from_json",
+    "event_from_json",
+    "actor_header",
+    "actor_from_header",
+    "RemoteError",
+    "MAX_EVENT_WAIT",
+    "DEFAULT_EVENT_WAIT",
+]
 
 PREFIX = "/agent"
 ACTOR_HEADER = "x-drconsole-actor"
@@ -82,11 +92,19 @@ class StartRequest:
 
     @classmethod
     def from_options(cls, playbook: str, options: RunOptions) -> StartRequest:
-        return cls(playbook=playbook, params={key: _plain(value) for key, value in options.params.items()},
-                   param_defaults={key: _plain(value) for key, value in options.param_defaults.items()},
-                   assume_yes=options.assume_yes, dry_run=options.dry_run, read_only=options.read_only,
-                   simulate=options.sandbox, waive_safety_copy=options.waive_safety_copy, node=options.node,
-                   interactive=options.confirm is not None, open_incident=options.open_incident)
+        return cls(
+            playbook=playbook,
+            params={key: _plain(value) for key, value in options.params.items()},
+            param_defaults={key: _plain(value) for key, value in options.param_defaults.items()},
+            assume_yes=options.assume_yes,
+            dry_run=options.dry_run,
+            read_only=options.read_only,
+            simulate=options.sandbox,
+            waive_safety_copy=options.waive_safety_copy,
+            node=options.node,
+            interactive=options.confirm is not None,
+            open_incident=options.open_incident,
+        )
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> StartRequest:
@@ -100,11 +118,17 @@ class StartRequest:
         return dict(self.__dict__)
 
     def options(self) -> RunOptions:
-        return RunOptions(params=dict(self.params), param_defaults=dict(self.param_defaults),
-                          assume_yes=bool(self.assume_yes), dry_run=bool(self.dry_run),
-                          read_only=bool(self.read_only), sandbox=bool(self.simulate),
-                          waive_safety_copy=self.waive_safety_copy, node=self.node,
-                          open_incident=bool(self.open_incident))
+        return RunOptions(
+            params=dict(self.params),
+            param_defaults=dict(self.param_defaults),
+            assume_yes=bool(self.assume_yes),
+            dry_run=bool(self.dry_run),
+            read_only=bool(self.read_only),
+            sandbox=bool(self.simulate),
+            waive_safety_copy=self.waive_safety_copy,
+            node=self.node,
+            open_incident=bool(self.open_incident),
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -113,20 +137,41 @@ def _plain(value: Any) -> Any:
 
 def result_from_json(payload: dict[str, Any]) -> RunResult:
     """A ``RunResult`` from its ``to_json()`` (what the node answers)."""
-    steps = [StepOutcome(row["id"], row.get("action", ""), row.get("status", "failed"),
-                         float(row.get("duration_seconds") or 0.0), row.get("summary", ""),
-                         int(row.get("attempts", 1)), bool(row.get("destructive", False)),
-                         list(row.get("would_touch", [])), row.get("when"))
-             for row in payload.get("steps", [])]
-    return RunResult(payload.get("run_id"), payload.get("playbook", ""), payload.get("status", "failed"), steps,
-                     payload.get("data_dir"), payload.get("backend"), dry_run=bool(payload.get("dry_run")),
-                     partial=bool(payload.get("partial")), message=payload.get("message", ""),
-                     journal=payload.get("journal"), incident=payload.get("incident"),
-                     escalation=payload.get("escalation"),
-                     sandboxed_from=payload.get("sandboxed_from") or payload.get("simulated_from"),  # an older node's key
-                     lost=list(payload.get("lost", [])), recovered=list(payload.get("recovered", [])),
-                     verified=payload.get("verified"), verified_ready_at=payload.get("verified_ready_at"),
-                     node_url=payload.get("node_url"), exit_code_hint=payload.get("exit_code_hint"))
+    steps = [
+        StepOutcome(
+            row["id"],
+            row.get("action", ""),
+            row.get("status", "failed"),
+            float(row.get("duration_seconds") or 0.0),
+            row.get("summary", ""),
+            int(row.get("attempts", 1)),
+            bool(row.get("destructive", False)),
+            list(row.get("would_touch", [])),
+            row.get("when"),
+        )
+        for row in payload.get("steps", [])
+    ]
+    return RunResult(
+        payload.get("run_id"),
+        payload.get("playbook", ""),
+        payload.get("status", "failed"),
+        steps,
+        payload.get("data_dir"),
+        payload.get("backend"),
+        dry_run=bool(payload.get("dry_run")),
+        partial=bool(payload.get("partial")),
+        message=payload.get("message", ""),
+        journal=payload.get("journal"),
+        incident=payload.get("incident"),
+        escalation=payload.get("escalation"),
+        sandboxed_from=payload.get("sandboxed_from") or payload.get("simulated_from"),  # an older node's key
+        lost=list(payload.get("lost", [])),
+        recovered=list(payload.get("recovered", [])),
+        verified=payload.get("verified"),
+        verified_ready_at=payload.get("verified_ready_at"),
+        node_url=payload.get("node_url"),
+        exit_code_hint=payload.get("exit_code_hint"),
+    )
 
 
 def event_from_json(payload: dict[str, Any]) -> RunEvent:

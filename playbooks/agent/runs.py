@@ -112,8 +112,13 @@ class AgentRun:
             if self.cancelled.is_set():
                 return False
             self._decision = decision
-            self.pending = {"step": planned.id, "target": target, "action": planned.step.action,
-                            "title": planned.step.title, "since": time.time()}
+            self.pending = {
+                "step": planned.id,
+                "target": target,
+                "action": planned.step.action,
+                "title": planned.step.title,
+                "since": time.time(),
+            }
             self.status = "waiting"
         try:
             return bool(decision.result(timeout=CONFIRM_TIMEOUT))

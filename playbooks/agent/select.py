@@ -35,8 +35,7 @@ class NodeRunner(Protocol):
 
     bus: EventBus
 
-    def run(self, playbook_id: str, data_dir: Path | None = None,
-            options: RunOptions | None = None) -> RunResult: ...
+    def run(self, playbook_id: str, data_dir: Path | None = None, options: RunOptions | None = None) -> RunResult: ...
 
     def resume(self, run_id: str, options: RunOptions | None = None) -> RunResult: ...
 
@@ -46,8 +45,14 @@ class NodeRunner(Protocol):
 class LocalRunner(Runner):
     """The local ``Runner`` on one data dir (``data_dir`` is the default target), cancellable."""
 
-    def __init__(self, data_dir: Path | None, library: Any | None = None, *, state: StateDir | None = None,
-                 listeners: list[Listener] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None,
+        library: Any | None = None,
+        *,
+        state: StateDir | None = None,
+        listeners: list[Listener] | None = None,
+    ) -> None:
         self.cancelled = threading.Event()
         super().__init__(library, state=state, registry=CancellableRegistry(self.cancelled), listeners=listeners)
         self.data_dir = Path(data_dir).absolute() if data_dir is not None else None
@@ -69,9 +74,17 @@ class LocalRunner(Runner):
         self.cancelled.set()
 
 
-def runner_for(node: Any | None, *, data_dir: Path | None = None, listeners: list[Listener] | None = None,
-               state: StateDir | None = None, library: Any | None = None, token: str | None = None,
-               timeout: float = 10.0, reconnect_seconds: float = 60.0) -> RemoteRunner | LocalRunner:
+def runner_for(
+    node: Any | None,
+    *,
+    data_dir: Path | None = None,
+    listeners: list[Listener] | None = None,
+    state: StateDir | None = None,
+    library: Any | None = None,
+    token: str | None = None,
+    timeout: float = 10.0,
+    reconnect_seconds: float = 60.0,
+) -> RemoteRunner | LocalRunner:
     """The runner for ``node`` (a ``NodeSpec``, or anything with ``name``, ``url``, ``data_dir``, ``token_file``).
 
     ``url`` set: ``RemoteRunner`` on the node's agent (``token_file`` is read at each request, or
@@ -87,11 +100,21 @@ def runner_for(node: Any | None, *, data_dir: Path | None = None, listeners: lis
     name = getattr(node, "name", None)
     if url:
         token_file = getattr(node, "token_file", None)
-        return RemoteRunner(url, token=token, token_file=Path(token_file) if token_file else None, node=name,
-                            listeners=listeners, state=state, library=library, timeout=timeout,
-                            reconnect_seconds=reconnect_seconds)
+        return RemoteRunner(
+            url,
+            token=token,
+            token_file=Path(token_file) if token_file else None,
+            node=name,
+            listeners=listeners,
+            state=state,
+            library=library,
+            timeout=timeout,
+            reconnect_seconds=reconnect_seconds,
+        )
     data_dir = getattr(node, "data_dir", None) or data_dir
     if data_dir is None:
-        raise InvalidArgumentError(f"node {name} has neither a url nor a data_dir",
-                                   hint="give its [[node]] table a url (its agent) or a data_dir (local files)")
+        raise InvalidArgumentError(
+            f"node {name} has neither a url nor a data_dir",
+            hint="give its [[node]] table a url (its agent) or a data_dir (local files)",
+        )
     return LocalRunner(Path(data_dir), library, state=state, listeners=listeners)

@@ -86,8 +86,14 @@ class Agent:
 
     prefix = PREFIX
 
-    def __init__(self, control: NodeControl, *, state: StateDir | None = None, library: Library | None = None,
-                 drain_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        control: NodeControl,
+        *,
+        state: StateDir | None = None,
+        library: Library | None = None,
+        drain_seconds: float = 10.0,
+    ) -> None:
         from playbooks.agent.api import agent_routes
 
         self.control = control
@@ -109,8 +115,19 @@ class Agent:
     def _cmdline(self) -> tuple[str, ...]:
         """The ``node serve`` command line this node answers to (host, port, peers, upstream)."""
         config = self.node.config
-        line = ["drconsole", "node", "serve", "--data-dir", str(self.data_dir), "--host", config.host,
-                "--port", str(config.port), "--name", config.name]
+        line = [
+            "drconsole",
+            "node",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            config.host,
+            "--port",
+            str(config.port),
+            "--name",
+            config.name,
+        ]
         for peer in config.peers:
             line += ["--peer", peer]
         if config.follow:
@@ -126,11 +143,16 @@ class Agent:
         for journal in list_journals(self.state.runs):
             if journal.status is not None:
                 continue
-            marks = [record["type"] for record in journal.records
-                     if record.get("type") in ("agent_released", "agent_reopened")]
+            marks = [
+                record["type"]
+                for record in journal.records
+                if record.get("type") in ("agent_released", "agent_reopened")
+            ]
             if marks and marks[-1] == "agent_released":
-                why = (f"run {journal.run_id} ({journal.header.get('playbook')}) was cut off while it held the data "
-                       f"dir; resume it (drconsole playbook resume {journal.run_id} --node ...) or cancel it")
+                why = (
+                    f"run {journal.run_id} ({journal.header.get('playbook')}) was cut off while it held the data "
+                    f"dir; resume it (drconsole playbook resume {journal.run_id} --node ...) or cancel it"
+                )
                 self.control.release(why, drain_seconds=0.0)
                 self.held_for = journal.run_id
                 return
@@ -157,8 +179,9 @@ class Agent:
             return self._answer(live, after=0, attached=True)
         header = read_journal(self.state.journal(run_id)).header  # UnknownPlaybookError (exit 2) when none
         self._refuse_if_busy(resuming=run_id)
-        run = AgentRun(self.state, run_id, str(header.get("playbook", "")), str(header.get("node") or
-                                                                              self.node.config.name))
+        run = AgentRun(
+            self.state, run_id, str(header.get("playbook", "")), str(header.get("node") or self.node.config.name)
+        )
         after = run.log.last_seq if run.log is not None else 0
         self._launch(run, request, actor, resume_id=run_id)
         self._audit(actor, "agent.resume", "resumed", f"run {run_id}", run_id)
@@ -168,19 +191,26 @@ class Agent:
         with self._lock:
             busy = [run.run_id for run in self.runs.values() if run.live]
         if busy:
-            raise LockedError(f"run {busy[0]} is still working on {self.data_dir}",
-                              hint=f"wait for it, follow it (`drconsole playbook resume {busy[0]} --node ...`) "
-                                   "or cancel it")
+            raise LockedError(
+                f"run {busy[0]} is still working on {self.data_dir}",
+                hint=f"wait for it, follow it (`drconsole playbook resume {busy[0]} --node ...`) or cancel it",
+            )
         if self.held_for is not None and resuming != self.held_for:
-            raise LockedError(f"run {self.held_for} was cut off while it held {self.data_dir}; the node does not "
-                              "start another on a data dir that may be half-recovered",
-                              hint=f"resume it (`drconsole playbook resume {self.held_for} --node ...`) or cancel it "
-                                   "(`drconsole playbook cancel ...`), then start a new run")
+            raise LockedError(
+                f"run {self.held_for} was cut off while it held {self.data_dir}; the node does not "
+                "start another on a data dir that may be half-recovered",
+                hint=f"resume it (`drconsole playbook resume {self.held_for} --node ...`) or cancel it "
+                "(`drconsole playbook cancel ...`), then start a new run",
+            )
 
     def _launch(self, run: AgentRun, request: StartRequest, actor: Actor, *, resume_id: str | None) -> None:
         first = threading.Event()
-        run.thread = threading.Thread(target=self._work, args=(run, request, actor, resume_id, first),
-                                      name=f"agent-run-{resume_id or request.playbook}", daemon=True)
+        run.thread = threading.Thread(
+            target=self._work,
+            args=(run, request, actor, resume_id, first),
+            name=f"agent-run-{resume_id or request.playbook}",
+            daemon=True,
+        )
         run.thread.start()
         first.wait(timeout=120)
         if run.run_id is None or not run.began:
@@ -189,8 +219,14 @@ class Agent:
             self.runs[run.run_id] = run
 
     def _answer(self, run: AgentRun, *, after: int, attached: bool) -> dict[str, Any]:
-        return {"run_id": run.run_id, "playbook": run.playbook, "status": run.status, "after": after,
-                "attached": attached, "plan": self._plan(run.run_id)}
+        return {
+            "run_id": run.run_id,
+            "playbook": run.playbook,
+            "status": run.status,
+            "after": after,
+            "attached": attached,
+            "plan": self._plan(run.run_id),
+        }
 
     def _plan(self, run_id: str | None) -> list[dict[str, Any]]:
         if run_id is None:
@@ -210,8 +246,9 @@ class Agent:
         return options
 
     # ------------------------------------------------------------------ the run's thread
-    def _work(self, run: AgentRun, request: StartRequest, actor: Actor, resume_id: str | None,
-              first: threading.Event) -> None:
+    def _work(
+        self, run: AgentRun, request: StartRequest, actor: Actor, resume_id: str | None, first: threading.Event
+    ) -> None:
         def listen(event: RunEvent) -> None:
             run.began = True
             if event.kind == "run_finished":
@@ -221,8 +258,12 @@ class Agent:
                 run.emit(event)
             first.set()
 
-        runner = Runner(self.library, state=self.state, registry=AgentRegistry(run.cancelled, _RunSide(self, run)),
-                        listeners=[listen])
+        runner = Runner(
+            self.library,
+            state=self.state,
+            registry=AgentRegistry(run.cancelled, _RunSide(self, run)),
+            listeners=[listen],
+        )
         runner.actor = actor
         options = self._options(request, run)
         options.confirm = run.ask if request.interactive else None
@@ -262,8 +303,13 @@ class Agent:
         ready, detail = (False, problem) if problem else self._ready() if (drained or succeeded) else (False, "")
         now = time.time()
         if result is None:
-            payload: dict[str, Any] = {"run_id": run.run_id, "playbook": run.playbook, "status": "failed", "steps": [],
-                                       "message": f"the run stopped: {run.error}"}
+            payload: dict[str, Any] = {
+                "run_id": run.run_id,
+                "playbook": run.playbook,
+                "status": "failed",
+                "steps": [],
+                "message": f"the run stopped: {run.error}",
+            }
         else:
             payload = result.to_json()
         status, message = payload["status"], payload.get("message", "")
@@ -279,11 +325,22 @@ class Agent:
         if result is not None and status != result.status:  # the journal now says failed: a resume retries
             journal.write("run_finished", status=status, message=message, partial=result.partial, lost=result.lost)
         if detail:
-            self._log(run, None, f"/ready: {detail}" if ready else f"the node is not ready: {detail}",
-                      "info" if ready else ("error" if drained else "warning"))
+            self._log(
+                run,
+                None,
+                f"/ready: {detail}" if ready else f"the node is not ready: {detail}",
+                "info" if ready else ("error" if drained else "warning"),
+            )
         held = run.held_finish or RunEvent("run_finished", run.run_id, run.playbook)
-        run.emit(replace(held, status=status, message=message, time=time.time(),
-                         data={**held.data, "verified_ready_at": verified, "ready": ready, "node_url": self.node.url}))
+        run.emit(
+            replace(
+                held,
+                status=status,
+                message=message,
+                time=time.time(),
+                data={**held.data, "verified_ready_at": verified, "ready": ready, "node_url": self.node.url},
+            )
+        )
         return self._stamp(payload)
 
     def _clear_corruption(self, run: AgentRun) -> None:
@@ -297,11 +354,16 @@ class Agent:
             self._log(run, None, f"the verify of the reopened engine failed: {exc}; the node stays corrupt", "error")
             return
         if not report.ok:
-            self._log(run, None, f"the reopened engine still has {len(report.problems)} problem(s); the node stays "
-                                 "corrupt", "error")
+            self._log(
+                run,
+                None,
+                f"the reopened engine still has {len(report.problems)} problem(s); the node stays corrupt",
+                "error",
+            )
             return
-        self.node.clear_corruption(f"run {run.run_id} ({run.playbook}) passed its checks and a full verify of the "
-                                   "reopened engine is clean")
+        self.node.clear_corruption(
+            f"run {run.run_id} ({run.playbook}) passed its checks and a full verify of the reopened engine is clean"
+        )
         self._log(run, None, "corrupt state cleared: a full verify of the reopened engine is clean")
 
     def _ready(self) -> tuple[bool, str]:
@@ -336,9 +398,15 @@ class Agent:
         info = self.control.release(why, drain_seconds=self.drain_seconds)
         cut = info.get("requests_cut_off") or 0
         self._journal(run, "agent_released", why=why, **info)
-        self._log(run, None, f"engine closed, data dir released (drained in {info.get('drain_seconds')} s"
-                             + (f"; {cut} request(s) still in flight were cut off" if cut else "") + "); "
-                             "clients get 503 recovering", "warning" if cut else "info")
+        self._log(
+            run,
+            None,
+            f"engine closed, data dir released (drained in {info.get('drain_seconds')} s"
+            + (f"; {cut} request(s) still in flight were cut off" if cut else "")
+            + "); "
+            "clients get 503 recovering",
+            "warning" if cut else "info",
+        )
 
     def reopen(self, run: AgentRun, why: str) -> None:
         if not self.control.released:
@@ -351,8 +419,12 @@ class Agent:
             self._log(run, None, f"the engine does not open: {exc}; the node stays in recovering", "error")
             raise
         self._journal(run, "agent_reopened", why=why, **info)
-        self._log(run, None, f"engine reopened in {info.get('open_seconds')} s (WAL replayed, LSN "
-                             f"{info.get('last_lsn')}, {info.get('role')}); serving again")
+        self._log(
+            run,
+            None,
+            f"engine reopened in {info.get('open_seconds')} s (WAL replayed, LSN "
+            f"{info.get('last_lsn')}, {info.get('role')}); serving again",
+        )
 
     def _journal(self, run: AgentRun, kind: str, **fields: Any) -> None:
         if run.run_id is not None:
@@ -376,16 +448,31 @@ class Agent:
     def info(self, run_id: str) -> dict[str, Any]:
         run, log = self.find(run_id)
         if run is not None:
-            return {"run_id": run_id, "playbook": run.playbook, "status": run.status, "live": run.live,
-                    "pending_confirmation": run.pending, "events": log.last_seq, "plan": self._plan(run_id),
-                    "result": run.result if not run.live else None}
+            return {
+                "run_id": run_id,
+                "playbook": run.playbook,
+                "status": run.status,
+                "live": run.live,
+                "pending_confirmation": run.pending,
+                "events": log.last_seq,
+                "plan": self._plan(run_id),
+                "result": run.result if not run.live else None,
+            }
         journal = read_journal(self.state.journal(run_id))
         result = saved_result(self.state, run_id)
         status = result.get("status") if result else (journal.status or "interrupted")
-        return {"run_id": run_id, "playbook": journal.header.get("playbook"), "status": status, "live": False,
-                "pending_confirmation": None, "events": log.last_seq, "plan": list(journal.header.get("plan", [])),
-                "result": result, "interrupted_step": journal.interrupted_step if result is None else None,
-                "agent_events": events_exist(self.state, run_id)}
+        return {
+            "run_id": run_id,
+            "playbook": journal.header.get("playbook"),
+            "status": status,
+            "live": False,
+            "pending_confirmation": None,
+            "events": log.last_seq,
+            "plan": list(journal.header.get("plan", [])),
+            "result": result,
+            "interrupted_step": journal.interrupted_step if result is None else None,
+            "agent_events": events_exist(self.state, run_id),
+        }
 
     def list(self) -> list[dict[str, Any]]:
         rows = []
@@ -404,8 +491,9 @@ class Agent:
         if run is None or not run.live:
             return {"accepted": False, "reason": f"run {run_id} is not running here"}
         accepted, reason = run.answer(step, typed)
-        self._audit(actor, "agent.confirm", reason if accepted else "refused", f"{step} of run {run_id}: {reason}",
-                    run_id)
+        self._audit(
+            actor, "agent.confirm", reason if accepted else "refused", f"{step} of run {run_id}: {reason}", run_id
+        )
         return {"accepted": accepted, "reason": reason}
 
     def cancel(self, run_id: str, actor: Actor) -> dict[str, Any]:
@@ -422,18 +510,24 @@ class Agent:
     def _abandon(self, run_id: str, actor: Actor) -> dict[str, Any]:
         """Cancel a cut-off run that left the data dir released: it ends refused, the node serves again."""
         journal = Journal(self.state.journal(run_id))
-        journal.write("run_finished", status="refused", message="cancelled by the responder after it was cut off",
-                      who=actor.to_json())
+        journal.write(
+            "run_finished",
+            status="refused",
+            message="cancelled by the responder after it was cut off",
+            who=actor.to_json(),
+        )
         info = self.control.reopen()
         journal.write("agent_reopened", why="the cut-off run was cancelled", **info)
         self.held_for = None
-        self._audit(actor, "agent.cancel", "abandoned", f"run {run_id} (cut off); the node reopened its data dir",
-                    run_id)
+        self._audit(
+            actor, "agent.cancel", "abandoned", f"run {run_id} (cut off); the node reopened its data dir", run_id
+        )
         return {"cancelled": True, "status": "refused", "reopened": True}
 
     def _audit(self, actor: Actor, action: str, outcome: str, detail: str, run_id: str | None) -> None:
-        self.audit.append(actor=actor, action=action, target=str(self.data_dir), outcome=outcome, detail=detail,
-                          run_id=run_id)
+        self.audit.append(
+            actor=actor, action=action, target=str(self.data_dir), outcome=outcome, detail=detail, run_id=run_id
+        )
 
     def close(self) -> None:
         """The node stops: live runs are cancelled (they stop at the next step, resumable) and awaited."""
@@ -448,8 +542,9 @@ class Agent:
             callback()
 
 
-def agent_extension(*, state: StateDir | None = None, library: Library | None = None,
-                    token_file: Path | None = None) -> Any:
+def agent_extension(
+    *, state: StateDir | None = None, library: Library | None = None, token_file: Path | None = None
+) -> Any:
     """The factory ``engines.node`` mounts (``serve(config, extensions=[agent_extension()])``).
 
     It also leaves ``node-agent.json`` in the data dir (``marker.py``: the node's URL and

@@ -35,10 +35,17 @@ __all__ = ["AgentRegistry", "NodeSide", "needs_data_dir", "talks_to_nodes", "WRI
 
 # Writing actions that never touch the data dir's files (their writes go to a repository, a report
 # or a process): they run while the node serves.
-WRITES_ELSEWHERE = frozenset({
-    "backup.verify", "report.validation", "drill.cleanup", "memory.stop_culprit", "process.kill_hung",
-    "process.resume", "checks.smoke",
-})
+WRITES_ELSEWHERE = frozenset(
+    {
+        "backup.verify",
+        "report.validation",
+        "drill.cleanup",
+        "memory.stop_culprit",
+        "process.kill_hung",
+        "process.resume",
+        "checks.smoke",
+    }
+)
 
 
 def talks_to_nodes(entry: Action) -> bool:
@@ -69,8 +76,12 @@ class AgentRegistry(CancellableRegistry):
     def __init__(self, cancelled: threading.Event, node: NodeSide) -> None:
         super().__init__(cancelled)
         self.node = node
-        for name, wrapper in (("node.stop", self._stop), ("node.start", self._start),
-                              ("node.restart", self._restart), ("backup.create", self._backup)):
+        for name, wrapper in (
+            ("node.stop", self._stop),
+            ("node.start", self._start),
+            ("node.restart", self._restart),
+            ("backup.create", self._backup),
+        ):
             if name in self:
                 original = self._actions[name]
                 self._actions[name] = replace(original, function=wrapper(original.function))
@@ -94,9 +105,12 @@ class AgentRegistry(CancellableRegistry):
             if not self._own(context):
                 return original(context, **args)
             self.node.release(f"node.stop in run {context.run_id}")
-            return ActionResult(True, f"the node's agent drained and closed its engine: {context.data_dir} is free "
-                                      "(clients get 503 recovering until the run reopens it)",
-                                {"stopped": True, "pid": os.getpid(), "how": "drained by its own agent"})
+            return ActionResult(
+                True,
+                f"the node's agent drained and closed its engine: {context.data_dir} is free "
+                "(clients get 503 recovering until the run reopens it)",
+                {"stopped": True, "pid": os.getpid(), "how": "drained by its own agent"},
+            )
 
         return stop
 
@@ -106,8 +120,9 @@ class AgentRegistry(CancellableRegistry):
             if not self._own(context):
                 return original(context, **args)
             self.node.reopen(f"node.start in run {context.run_id}")
-            return ActionResult(True, f"the node reopened {context.data_dir} and serves it again",
-                                {"started": True, "pid": os.getpid()})
+            return ActionResult(
+                True, f"the node reopened {context.data_dir} and serves it again", {"started": True, "pid": os.getpid()}
+            )
 
         return start
 
@@ -118,8 +133,11 @@ class AgentRegistry(CancellableRegistry):
                 return original(context, **args)
             self.node.release(f"node.restart in run {context.run_id}")
             self.node.reopen(f"node.restart in run {context.run_id}")
-            return ActionResult(True, f"the node closed and reopened {context.data_dir} (its peers and follower "
-                                      "started afresh)", {"pid": os.getpid(), "restarted": True})
+            return ActionResult(
+                True,
+                f"the node closed and reopened {context.data_dir} (its peers and follower started afresh)",
+                {"pid": os.getpid(), "restarted": True},
+            )
 
         return restart
 
@@ -131,8 +149,12 @@ class AgentRegistry(CancellableRegistry):
             data = self.node.hot_backup(args.get("repo"), bool(args.get("incremental", False)))
             if data.get("backup_id") is None:
                 return ActionResult(True, "incremental backup: no new WAL since the last backup", data)
-            return ActionResult(True, f"{data.get('type')} backup {data.get('backup_id')} of the serving node: LSN "
-                                      f"{data.get('lsn_start')}..{data.get('lsn_end')}", data,
-                                touched=[str(data.get("path"))])
+            return ActionResult(
+                True,
+                f"{data.get('type')} backup {data.get('backup_id')} of the serving node: LSN "
+                f"{data.get('lsn_start')}..{data.get('lsn_end')}",
+                data,
+                touched=[str(data.get("path"))],
+            )
 
         return create

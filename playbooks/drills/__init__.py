@@ -36,11 +36,32 @@ from playbooks.drills.sandbox import (
 )
 from playbooks.faults import inject
 
-__all__ = ["Scenario", "SCENARIOS", "DrillResult", "RESULT_CONTRACT", "run_drill", "scenario_pairs", "report_markdown",
-           "healthy", "autopilot", "met_targets", "record_rpo", "run_waiving",
-           # the sandbox API (playbooks.drills.sandbox), shared with the console's drill mode
-           "Sandbox", "Ledger", "Rpo", "measure_rpo", "rpo_of", "set_rpo", "drill_state_dir", "write_load", "compare",
-           "BULK_BATCH", "BULK_VALUE_SIZE"]
+__all__ = [
+    "Scenario",
+    "SCENARIOS",
+    "DrillResult",
+    "RESULT_CONTRACT",
+    "run_drill",
+    "scenario_pairs",
+    "report_markdown",
+    "healthy",
+    "autopilot",
+    "met_targets",
+    "record_rpo",
+    "run_waiving",
+    # the sandbox API (playbooks.drills.sandbox), shared with the console's drill mode
+    "Sandbox",
+    "Ledger",
+    "Rpo",
+    "measure_rpo",
+    "rpo_of",
+    "set_rpo",
+    "drill_state_dir",
+    "write_load",
+    "compare",
+    "BULK_BATCH",
+    "BULK_VALUE_SIZE",
+]
 
 BACKENDS = ("cow", "lsm", "rocksdb")
 SAFETY_COPY_FAILED = "the safety copy failed"  # the runner's message when it could not take one
@@ -75,10 +96,15 @@ class Scenario:
         return CONSOLE_RTO_SECONDS
 
     def to_json(self) -> dict[str, Any]:
-        return {"scenario": self.name, "engines": list(self.engines), "target_rto_seconds": self.target_rto_seconds,
-                "console_target_rto_seconds": self.console_target_rto_seconds,
-                "target_rpo_seconds": self.target_rpo_seconds, "description": self.description,
-                "reference": self.reference}
+        return {
+            "scenario": self.name,
+            "engines": list(self.engines),
+            "target_rto_seconds": self.target_rto_seconds,
+            "console_target_rto_seconds": self.console_target_rto_seconds,
+            "target_rpo_seconds": self.target_rpo_seconds,
+            "description": self.description,
+            "reference": self.reference,
+        }
 
 
 # Targets ahead of the reference tables (issue 9): corruption RTO <= 30 s (reference 1m30-2m),
@@ -93,56 +119,192 @@ class Scenario:
 # and is half the reference's 2 minutes. accidental-deletion was not measured: its playbook needs a
 # point in time, which the console's Run playbook… does not ask for yet.
 CONSOLE_RTO_SECONDS = 60.0
-SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
-    Scenario("wal-corrupt-tail", BACKENDS, 30, 0, "bytes flipped in the last WAL records",
-             "Database crash: RTO 2 min, RPO < 1 min"),
-    Scenario("wal-corrupt-middle", BACKENDS, 30, 0, "bytes flipped in the middle of a WAL segment",
-             "Data corruption: RTO 2 min, RPO < 1 min"),
-    Scenario("page-corrupt", ("cow",), 30, 0, "a B+ tree page corrupted", "Data corruption: RTO 2 min, RPO < 1 min"),
-    Scenario("meta-corrupt", ("cow",), 30, 0, "both meta pages corrupted", "Data corruption: RTO 2 min, RPO < 1 min"),
-    Scenario("sstable-corrupt", ("lsm",), 30, 0, "an SSTable data block corrupted",
-             "Data corruption: RTO 2 min, RPO < 1 min"),
-    Scenario("sst-corrupt", ("rocksdb",), 30, 0, "an SST file corrupted", "Data corruption: RTO 2 min, RPO < 1 min"),
-    Scenario("manifest-lost", ("lsm", "rocksdb"), 30, 0, "the manifest moved aside",
-             "Data corruption: RTO 2 min, RPO < 1 min"),
-    Scenario("accidental-deletion", BACKENDS, 30, 0, "a key range deleted through the engine",
-             "Backup restore: RTO 10 min, RPO < 1 hour", reported="accidental-deletion"),
-    Scenario("ransomware", BACKENDS, 30, 3600, "files encrypted in place and renamed .locked",
-             "Backup restore: RTO 10 min, RPO < 1 hour"),
-    Scenario("ransomware-offsite", BACKENDS, 30, 3600,
-             "the data dir and the local backup repository encrypted; restored from the off-site copy",
-             "Backup restore: RTO 10 min, RPO < 1 hour", offsite=True, fault="ransomware"),
-    Scenario("config-broken", BACKENDS, 30, 0, "drconsole.json made invalid",
-             "Application crash: RTO 30 s, RPO < 1 min"),
-    Scenario("process-kill", BACKENDS, 5, 0, "SIGKILL of the node process under load (sync durability)",
-             "Application crash: RTO 30 s (typical 22-26 s), RPO < 1 min", needs_node=True),
-    Scenario("process-hang", BACKENDS, 5, 0, "SIGSTOP of the node process under load (it holds its lock, serves nothing)",
-             "Application crash: RTO 30 s (typical 22-26 s), RPO < 1 min", needs_node=True),
-    Scenario("disk-full", BACKENDS, 30, 0, "the data dir's 64 MiB tmpfs filled until ENOSPC while a writer runs",
-             "Disk space exhaustion (Orbit P0/P1); no reference timing", host="disk"),
-    Scenario("memory-pressure", BACKENDS, 30, 0, "a process holding 4 GiB of touched memory next to the engine",
-             "Memory exhaustion (Orbit P1); no reference timing", host="memory"),
-    # Cluster drills (playbooks.drills.cluster): failover RTO <= 5 s (reference 1 m 45 s - 2 m), RPO 0 in sync mode.
-    Scenario("primary-loss", BACKENDS, 5, 0, "SIGKILL of the primary of a primary + standby under load: failover",
-             "Failover: RTO 1 m 45 s - 2 m", cluster=True),
-    Scenario("split-brain", BACKENDS, 30, 0, "a standby promoted while its primary keeps taking writes",
-             "Split brain (Lightning: fence the non-authoritative side, rebuild it)", cluster=True),
-    Scenario("standby-lag", BACKENDS, 30, 0, "the standby SIGSTOPped while the primary takes writes",
-             "Replication lag (Orbit: replication lag alert); no reference timing", cluster=True),
-    Scenario("isolated-node", BACKENDS, 30, 0, "a standby's network cable pulled (its namespace's links down) for 10 s; "
-             "it keeps running", "Plumtree: Isolated Node; no reference timing", cluster=True),
-    Scenario("network-partition", BACKENDS, 30, 0, "the primary of three cut off for 14 s while clients on its side "
-             "keep writing to it: failover, then its writes reconciled", "Plumtree: Network Partition", cluster=True),
-    Scenario("two-node-loss", BACKENDS, 30, 0, "SIGKILL of the primary and a standby of three under load",
-             "Plumtree: Multiple Node Failure (minority survives)", cluster=True),
-    Scenario("total-cluster-loss", BACKENDS, 60, 0, "SIGKILL of all three nodes under load",
-             "Plumtree: Total Cluster Loss", cluster=True),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario(
+            "wal-corrupt-tail",
+            BACKENDS,
+            30,
+            0,
+            "bytes flipped in the last WAL records",
+            "Database crash: RTO 2 min, RPO < 1 min",
+        ),
+        Scenario(
+            "wal-corrupt-middle",
+            BACKENDS,
+            30,
+            0,
+            "bytes flipped in the middle of a WAL segment",
+            "Data corruption: RTO 2 min, RPO < 1 min",
+        ),
+        Scenario(
+            "page-corrupt", ("cow",), 30, 0, "a B+ tree page corrupted", "Data corruption: RTO 2 min, RPO < 1 min"
+        ),
+        Scenario(
+            "meta-corrupt", ("cow",), 30, 0, "both meta pages corrupted", "Data corruption: RTO 2 min, RPO < 1 min"
+        ),
+        Scenario(
+            "sstable-corrupt",
+            ("lsm",),
+            30,
+            0,
+            "an SSTable data block corrupted",
+            "Data corruption: RTO 2 min, RPO < 1 min",
+        ),
+        Scenario(
+            "sst-corrupt", ("rocksdb",), 30, 0, "an SST file corrupted", "Data corruption: RTO 2 min, RPO < 1 min"
+        ),
+        Scenario(
+            "manifest-lost",
+            ("lsm", "rocksdb"),
+            30,
+            0,
+            "the manifest moved aside",
+            "Data corruption: RTO 2 min, RPO < 1 min",
+        ),
+        Scenario(
+            "accidental-deletion",
+            BACKENDS,
+            30,
+            0,
+            "a key range deleted through the engine",
+            "Backup restore: RTO 10 min, RPO < 1 hour",
+            reported="accidental-deletion",
+        ),
+        Scenario(
+            "ransomware",
+            BACKENDS,
+            30,
+            3600,
+            "files encrypted in place and renamed .locked",
+            "Backup restore: RTO 10 min, RPO < 1 hour",
+        ),
+        Scenario(
+            "ransomware-offsite",
+            BACKENDS,
+            30,
+            3600,
+            "the data dir and the local backup repository encrypted; restored from the off-site copy",
+            "Backup restore: RTO 10 min, RPO < 1 hour",
+            offsite=True,
+            fault="ransomware",
+        ),
+        Scenario(
+            "config-broken", BACKENDS, 30, 0, "drconsole.json made invalid", "Application crash: RTO 30 s, RPO < 1 min"
+        ),
+        Scenario(
+            "process-kill",
+            BACKENDS,
+            5,
+            0,
+            "SIGKILL of the node process under load (sync durability)",
+            "Application crash: RTO 30 s (typical 22-26 s), RPO < 1 min",
+            needs_node=True,
+        ),
+        Scenario(
+            "process-hang",
+            BACKENDS,
+            5,
+            0,
+            "SIGSTOP of the node process under load (it holds its lock, serves nothing)",
+            "Application crash: RTO 30 s (typical 22-26 s), RPO < 1 min",
+            needs_node=True,
+        ),
+        Scenario(
+            "disk-full",
+            BACKENDS,
+            30,
+            0,
+            "the data dir's 64 MiB tmpfs filled until ENOSPC while a writer runs",
+            "Disk space exhaustion (Orbit P0/P1); no reference timing",
+            host="disk",
+        ),
+        Scenario(
+            "memory-pressure",
+            BACKENDS,
+            30,
+            0,
+            "a process holding 4 GiB of touched memory next to the engine",
+            "Memory exhaustion (Orbit P1); no reference timing",
+            host="memory",
+        ),
+        # Cluster drills (playbooks.drills.cluster): failover RTO <= 5 s (reference 1 m 45 s - 2 m), RPO 0 in sync mode.
+        Scenario(
+            "primary-loss",
+            BACKENDS,
+            5,
+            0,
+            "SIGKILL of the primary of a primary + standby under load: failover",
+            "Failover: RTO 1 m 45 s - 2 m",
+            cluster=True,
+        ),
+        Scenario(
+            "split-brain",
+            BACKENDS,
+            30,
+            0,
+            "a standby promoted while its primary keeps taking writes",
+            "Split brain (Lightning: fence the non-authoritative side, rebuild it)",
+            cluster=True,
+        ),
+        Scenario(
+            "standby-lag",
+            BACKENDS,
+            30,
+            0,
+            "the standby SIGSTOPped while the primary takes writes",
+            "Replication lag (Orbit: replication lag alert); no reference timing",
+            cluster=True,
+        ),
+        Scenario(
+            "isolated-node",
+            BACKENDS,
+            30,
+            0,
+            "a standby's network cable pulled (its namespace's links down) for 10 s; it keeps running",
+            "Plumtree: Isolated Node; no reference timing",
+            cluster=True,
+        ),
+        Scenario(
+            "network-partition",
+            BACKENDS,
+            30,
+            0,
+            "the primary of three cut off for 14 s while clients on its side "
+            "keep writing to it: failover, then its writes reconciled",
+            "Plumtree: Network Partition",
+            cluster=True,
+        ),
+        Scenario(
+            "two-node-loss",
+            BACKENDS,
+            30,
+            0,
+            "SIGKILL of the primary and a standby of three under load",
+            "Plumtree: Multiple Node Failure (minority survives)",
+            cluster=True,
+        ),
+        Scenario(
+            "total-cluster-loss",
+            BACKENDS,
+            60,
+            0,
+            "SIGKILL of all three nodes under load",
+            "Plumtree: Total Cluster Loss",
+            cluster=True,
+        ),
+    )
+}
 
 
 def scenario_pairs(engine: str | None = None) -> list[tuple[str, str]]:
-    return [(name, backend) for name, scenario in SCENARIOS.items() for backend in scenario.engines
-            if engine is None or backend == engine]
+    return [
+        (name, backend)
+        for name, scenario in SCENARIOS.items()
+        for backend in scenario.engines
+        if engine is None or backend == engine
+    ]
 
 
 # ------------------------------------------------------------------------------------------- health
@@ -164,8 +326,17 @@ def healthy(data_dir: Path) -> tuple[bool, str]:
 
 
 # ------------------------------------------------------------------------------------------- result
-RESULT_CONTRACT = ("scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes", "lost_writes",
-                   "target_rto_seconds", "target_rpo_seconds", "passed")
+RESULT_CONTRACT = (
+    "scenario",
+    "engine",
+    "rto_seconds",
+    "rpo_seconds",
+    "acked_writes",
+    "lost_writes",
+    "target_rto_seconds",
+    "target_rpo_seconds",
+    "passed",
+)
 
 
 @dataclass
@@ -197,8 +368,15 @@ class DrillResult:
         return {**{key: payload[key] for key in RESULT_CONTRACT}, **payload}
 
 
-def met_targets(scenario: Scenario, recovered: bool, rto: float | None, rpo: float, lost: int, *,
-                target_rto_seconds: float | None = None) -> bool:
+def met_targets(
+    scenario: Scenario,
+    recovered: bool,
+    rto: float | None,
+    rpo: float,
+    lost: int,
+    *,
+    target_rto_seconds: float | None = None,
+) -> bool:
     """Recovered within the target RTO (``target_rto_seconds``, else the scenario's), and no acknowledged
     write lost (or within the target RPO when the scenario is lossy by nature, like a restore)."""
     target = scenario.target_rto_seconds if target_rto_seconds is None else target_rto_seconds
@@ -224,10 +402,16 @@ def set_rpo(result: DrillResult, rpo: Rpo) -> Rpo:
     return rpo
 
 
-def autopilot(data_dir: Path, repo: Path, *, rounds: int = 3, log: Callable[[str], None] | None = None,
-              reported: tuple[str, dict[str, Any]] | None = None, memory_threshold: float | None = None,
-              defaults: dict[str, Any] | None = None,
-              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def autopilot(
+    data_dir: Path,
+    repo: Path,
+    *,
+    rounds: int = 3,
+    log: Callable[[str], None] | None = None,
+    reported: tuple[str, dict[str, Any]] | None = None,
+    memory_threshold: float | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Triage, then every recommended playbook (with --yes) in order; again until triage finds nothing.
 
     ``reported``: (playbook, params) a human's report leads to (an accidental deletion is a valid write:
@@ -244,9 +428,13 @@ def autopilot(data_dir: Path, repo: Path, *, rounds: int = 3, log: Callable[[str
         param_defaults["memory_threshold"] = f"{memory_threshold:.6f}"
     for _ in range(rounds):
         result = triage(data_dir=data_dir, repo=repo, memory_threshold=memory_threshold)
-        walks.append({"recommended": result.recommended, "summary": result.summary,
-                      "path": [[entry.node, entry.answer]
-                               for entry in result.path]})
+        walks.append(
+            {
+                "recommended": result.recommended,
+                "summary": result.summary,
+                "path": [[entry.node, entry.answer] for entry in result.path],
+            }
+        )
         if log:
             log(f"triage: {result.summary} -> {', '.join(result.recommended) or 'nothing'}")
         recommended = list(result.recommended)
@@ -263,8 +451,13 @@ def autopilot(data_dir: Path, repo: Path, *, rounds: int = 3, log: Callable[[str
             if playbook in result.pending:
                 continue
             try:
-                run = run_waiving(Runner(), playbook, data_dir, RunOptions(params=params, param_defaults=param_defaults,
-                                                                           assume_yes=True), runs)
+                run = run_waiving(
+                    Runner(),
+                    playbook,
+                    data_dir,
+                    RunOptions(params=params, param_defaults=param_defaults, assume_yes=True),
+                    runs,
+                )
                 runs.append({"playbook": playbook, "status": run.status, "message": run.message, "lost": run.lost})
             except Exception as exc:  # noqa: BLE001 - a playbook that cannot run is a finding, recorded
                 runs.append({"playbook": playbook, "status": "error", "message": f"{type(exc).__name__}: {exc}"})
@@ -276,8 +469,9 @@ def autopilot(data_dir: Path, repo: Path, *, rounds: int = 3, log: Callable[[str
     return runs, walks
 
 
-def run_waiving(runner: Any, playbook: str, data_dir: Path, options: Any, runs: list[dict[str, Any]],
-                node: str | None = None) -> Any:
+def run_waiving(
+    runner: Any, playbook: str, data_dir: Path, options: Any, runs: list[dict[str, Any]], node: str | None = None
+) -> Any:
     """Run ``playbook``; when its safety copy could not be taken, run it again with the copy waived.
 
     What a responder does when the copy cannot be taken (no room on a full disk, the lock held by a
@@ -288,16 +482,35 @@ def run_waiving(runner: Any, playbook: str, data_dir: Path, options: Any, runs: 
 
     run = runner.run(playbook, data_dir, options)
     if run.status != "succeeded" and SAFETY_COPY_FAILED in (run.message or ""):
-        runs.append({"playbook": playbook, "status": run.status, "message": run.message, "lost": run.lost,
-                     **({"node": node} if node else {})})
-        run = runner.run(playbook, data_dir, dataclasses.replace(
-            options, waive_safety_copy=f"drill autopilot: {run.message}"))
+        runs.append(
+            {
+                "playbook": playbook,
+                "status": run.status,
+                "message": run.message,
+                "lost": run.lost,
+                **({"node": node} if node else {}),
+            }
+        )
+        run = runner.run(
+            playbook, data_dir, dataclasses.replace(options, waive_safety_copy=f"drill autopilot: {run.message}")
+        )
     return run
 
 
-def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes_after_backup: int = 200,
-              value_size: int = 128, seed: int = 1, keep: bool = False, archive_wal: bool = True, workdir: Path | None = None,
-              log: Callable[[str], None] | None = None, data_mb: float | None = None) -> DrillResult:
+def run_drill(
+    name: str,
+    engine: str,
+    *,
+    writes_before_backup: int = 300,
+    writes_after_backup: int = 200,
+    value_size: int = 128,
+    seed: int = 1,
+    keep: bool = False,
+    archive_wal: bool = True,
+    workdir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+    data_mb: float | None = None,
+) -> DrillResult:
     """Run one scenario on one engine in a fresh sandbox; the sandbox is removed unless ``keep``.
 
     ``data_mb``: load this many MiB of incompressible values (4 KiB each, 60 % before the backup)
@@ -311,27 +524,69 @@ def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes
     if engine not in scenario.engines:
         raise ValueError(f"scenario {name} does not apply to {engine}; it applies to {', '.join(scenario.engines)}")
     sandbox = Sandbox.create(workdir, prefix=f"drill-{name}-{engine}-")
-    result = DrillResult(name, engine, None, 0.0, 0, 0, scenario.target_rto_seconds, scenario.target_rpo_seconds,
-                         False, sandbox=str(sandbox.root) if keep else None)
+    result = DrillResult(
+        name,
+        engine,
+        None,
+        0.0,
+        0,
+        0,
+        scenario.target_rto_seconds,
+        scenario.target_rpo_seconds,
+        False,
+        sandbox=str(sandbox.root) if keep else None,
+    )
     try:
         with drill_state_dir(sandbox.state_dir):
             if scenario.cluster:
                 from playbooks.drills.cluster_drill import cluster_drill
 
-                cluster_drill(scenario, engine, sandbox.root, result, writes=writes_before_backup + writes_after_backup,
-                              seed=seed, log=log)
+                cluster_drill(
+                    scenario,
+                    engine,
+                    sandbox.root,
+                    result,
+                    writes=writes_before_backup + writes_after_backup,
+                    seed=seed,
+                    log=log,
+                )
             elif scenario.host:
                 from playbooks.drills.host import host_drill
 
-                host_drill(scenario, engine, sandbox, result, writes_before_backup=writes_before_backup,
-                           writes_after_backup=writes_after_backup, value_size=value_size, seed=seed, log=log)
+                host_drill(
+                    scenario,
+                    engine,
+                    sandbox,
+                    result,
+                    writes_before_backup=writes_before_backup,
+                    writes_after_backup=writes_after_backup,
+                    value_size=value_size,
+                    seed=seed,
+                    log=log,
+                )
             elif scenario.needs_node:
-                _node_drill(scenario, engine, sandbox, result, writes=writes_before_backup + writes_after_backup,
-                            seed=seed, log=log)
+                _node_drill(
+                    scenario,
+                    engine,
+                    sandbox,
+                    result,
+                    writes=writes_before_backup + writes_after_backup,
+                    seed=seed,
+                    log=log,
+                )
             else:
-                _data_dir_drill(scenario, engine, sandbox, result, before=writes_before_backup,
-                                after=writes_after_backup, value_size=value_size, seed=seed, archive_wal=archive_wal,
-                                log=log)
+                _data_dir_drill(
+                    scenario,
+                    engine,
+                    sandbox,
+                    result,
+                    before=writes_before_backup,
+                    after=writes_after_backup,
+                    value_size=value_size,
+                    seed=seed,
+                    archive_wal=archive_wal,
+                    log=log,
+                )
     except Exception as exc:  # noqa: BLE001 - a drill that breaks is a failed drill, with the reason
         result.error = f"{type(exc).__name__}: {exc}"
         result.passed = False
@@ -341,12 +596,23 @@ def run_drill(name: str, engine: str, *, writes_before_backup: int = 300, writes
     return result
 
 
-def _data_dir_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, *, before: int,
-                    after: int, value_size: int, seed: int, archive_wal: bool,
-                    log: Callable[[str], None] | None) -> None:
+def _data_dir_drill(
+    scenario: Scenario,
+    engine: str,
+    sandbox: Sandbox,
+    result: DrillResult,
+    *,
+    before: int,
+    after: int,
+    value_size: int,
+    seed: int,
+    archive_wal: bool,
+    log: Callable[[str], None] | None,
+) -> None:
     """A fault in the data dir of a loaded engine; the autopilot responds; RTO to healthy, then the RPO."""
-    sandbox.load(engine, before=before, after=after, value_size=value_size, archive_wal=archive_wal,
-                 offsite=scenario.offsite)
+    sandbox.load(
+        engine, before=before, after=after, value_size=value_size, archive_wal=archive_wal, offsite=scenario.offsite
+    )
     fault = sandbox.break_with(scenario.fault or scenario.name, seed=seed)
     repo = sandbox.repo
     if scenario.offsite:
@@ -367,8 +633,16 @@ def _data_dir_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: D
     result.passed = met_targets(scenario, ok, result.rto_seconds, result.rpo_seconds, result.lost_writes)
 
 
-def _node_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, *, writes: int, seed: int,
-                log: Callable[[str], None] | None) -> None:
+def _node_drill(
+    scenario: Scenario,
+    engine: str,
+    sandbox: Sandbox,
+    result: DrillResult,
+    *,
+    writes: int,
+    seed: int,
+    log: Callable[[str], None] | None,
+) -> None:
     """A node under load through its API is killed or hung; the autopilot responds while the load keeps
     writing (each write ledgered only once the node acknowledged it). A node the playbook resumed serves
     again by itself; a dead one has its data dir recovered and is restarted on the same port (the
@@ -423,17 +697,22 @@ def _node_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: Drill
 
 
 def report_markdown(results: list[DrillResult]) -> str:
-    lines = ["# Recovery metrics", "",
-             "| scenario | engine | target RTO | measured RTO | target RPO | measured RPO | acked | lost | result "
-             "| playbooks |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Recovery metrics",
+        "",
+        "| scenario | engine | target RTO | measured RTO | target RPO | measured RPO | acked | lost | result "
+        "| playbooks |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for result in results:
         rto = f"{result.rto_seconds:.2f} s" if result.rto_seconds is not None else "not recovered"
         used = ", ".join(f"{run['playbook']} ({run['status']})" for run in result.playbooks) or "-"
         verdict = "PASS" if result.passed else "FAIL" + (f" ({result.error})" if result.error else "")
-        lines.append(f"| {result.scenario} | {result.engine} | {result.target_rto_seconds:g} s | {rto} | "
-                     f"{result.target_rpo_seconds:g} s | {result.rpo_seconds:g} s | {result.acked_writes} | "
-                     f"{result.lost_writes} | {verdict} | {used} |")
+        lines.append(
+            f"| {result.scenario} | {result.engine} | {result.target_rto_seconds:g} s | {rto} | "
+            f"{result.target_rpo_seconds:g} s | {result.rpo_seconds:g} s | {result.acked_writes} | "
+            f"{result.lost_writes} | {verdict} | {used} |"
+        )
     passed = sum(1 for result in results if result.passed)
     lines += ["", f"{passed}/{len(results)} drills passed."]
     return "\n".join(lines) + "\n"

@@ -44,15 +44,27 @@ from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
 from playbooks.triage import triage
 
-__all__ = ["ClusterNode", "ClusterLoad", "cluster_autopilot", "cluster_healthy", "wait_cluster_healthy", "lost_on",
-           "CLUSTER_TARGET_PLAYBOOKS"]
+__all__ = [
+    "ClusterNode",
+    "ClusterLoad",
+    "cluster_autopilot",
+    "cluster_healthy",
+    "wait_cluster_healthy",
+    "lost_on",
+    "CLUSTER_TARGET_PLAYBOOKS",
+]
 
 Log = Callable[[str], None] | None
 
 # Which node's data dir a recommended playbook is run on.
-CLUSTER_TARGET_PLAYBOOKS = {"failover": "down-primary", "rebuild-primary": "stale-primary",
-                            "split-brain": "primaries", "isolated-node": "unreachable",
-                            "network-partition": "partitioned", "total-cluster-loss": "unreachable"}
+CLUSTER_TARGET_PLAYBOOKS = {
+    "failover": "down-primary",
+    "rebuild-primary": "stale-primary",
+    "split-brain": "primaries",
+    "isolated-node": "unreachable",
+    "network-partition": "partitioned",
+    "total-cluster-loss": "unreachable",
+}
 
 
 class ClusterNode:
@@ -61,8 +73,15 @@ class ClusterNode:
     ``lab``: it runs in its own network namespace of that partition lab, on the lab's address.
     """
 
-    def __init__(self, name: str, data_dir: Path, engine: str, log_path: Path, follow: str | None = None,
-                 lab: PartitionLab | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        data_dir: Path,
+        engine: str,
+        log_path: Path,
+        follow: str | None = None,
+        lab: PartitionLab | None = None,
+    ) -> None:
         self.name, self.data_dir, self.engine, self.log_path, self.follow = name, data_dir, engine, log_path, follow
         self.peers: list[str] = []
         self.lab = lab
@@ -72,9 +91,26 @@ class ClusterNode:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, follow: bool = True, timeout: float = 30.0) -> ClusterNode:
-        command = [*(self.lab.prefix(self.name) if self.lab else []), sys.executable, "-m", "console.cli", "node",
-                   "serve", "--engine", self.engine, "--data-dir", str(self.data_dir), "--port", str(self.port),
-                   "--name", self.name, "--durability", "sync", "--log-level", "warning"]
+        command = [
+            *(self.lab.prefix(self.name) if self.lab else []),
+            sys.executable,
+            "-m",
+            "console.cli",
+            "node",
+            "serve",
+            "--engine",
+            self.engine,
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--name",
+            self.name,
+            "--durability",
+            "sync",
+            "--log-level",
+            "warning",
+        ]
         if self.lab is not None:
             # a lab address is not loopback: the lab's network is this host's own, behind no router
             command += ["--host", self.host, "--advertise-url", self.url, "--allow-remote"]
@@ -83,8 +119,9 @@ class ClusterNode:
         for peer in self.peers:
             command += ["--peer", peer]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log,
-                                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)}
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -122,8 +159,9 @@ class ClusterLoad(BackgroundLoad):
     among ``urls``, as a client library with a list of hosts does.
     """
 
-    def __init__(self, urls: list[str], ledger: Any, *, prefix: str = "c", value_size: int = 128,
-                 pause: float = 0.004) -> None:
+    def __init__(
+        self, urls: list[str], ledger: Any, *, prefix: str = "c", value_size: int = 128, pause: float = 0.004
+    ) -> None:
         self.urls, self.ledger, self.prefix, self.value_size, self.pause = urls, ledger, prefix, value_size, pause
         self.target = urls[0]
         self.acks: list[tuple[float, str]] = []  # (monotonic time, node) of each acknowledgement
@@ -170,12 +208,22 @@ class ClusterLoad(BackgroundLoad):
                 return when
         return None
 
+
 # ------------------------------------------------------------------------------------------- the autopilot
 def _snapshot(nodes: list[ClusterNode], roles: dict[str, str]) -> Any:
     # The inventory an operator keeps: each node's URL, data dir and replication group (a group
     # whose every node is down is still known to be one).
-    specs = [NodeSpec(name=node.name, url=node.url, role=roles.get(node.name, "standby"), engine=node.engine,
-                      data_dir=node.data_dir, group="drill") for node in nodes]
+    specs = [
+        NodeSpec(
+            name=node.name,
+            url=node.url,
+            role=roles.get(node.name, "standby"),
+            engine=node.engine,
+            data_dir=node.data_dir,
+            group="drill",
+        )
+        for node in nodes
+    ]
 
     async def collect() -> Any:
         source = HttpSource(specs)
@@ -198,14 +246,19 @@ def _roles(nodes: list[ClusterNode], members: list[Member], roles: dict[str, str
     return updated
 
 
-def _targets(playbook: str, nodes: list[ClusterNode], members: list[Member], roles: dict[str, str]) -> list[ClusterNode]:
+def _targets(
+    playbook: str, nodes: list[ClusterNode], members: list[Member], roles: dict[str, str]
+) -> list[ClusterNode]:
     by_url = {member.url: member for member in members}
     kind = CLUSTER_TARGET_PLAYBOOKS.get(playbook)
     if kind == "down-primary":
         return [n for n in nodes if roles.get(n.name) == "primary" and not by_url[n.url].reachable]
     if kind == "stale-primary":  # down, or up and fenced: an old primary to rebuild as a standby
-        return [n for n in nodes if (roles.get(n.name) == "primary" and not by_url[n.url].reachable)
-                or by_url[n.url].role == "fenced"]
+        return [
+            n
+            for n in nodes
+            if (roles.get(n.name) == "primary" and not by_url[n.url].reachable) or by_url[n.url].role == "fenced"
+        ]
     if kind == "primaries":
         return [n for n in nodes if by_url[n.url].reachable and by_url[n.url].role == "primary"]
     if kind == "unreachable":
@@ -213,14 +266,22 @@ def _targets(playbook: str, nodes: list[ClusterNode], members: list[Member], rol
     if kind == "partitioned":  # cut off, else a standby that follows another node than the primary
         down = [n for n in nodes if not by_url[n.url].reachable]
         primaries = {m.url for m in members if m.reachable and m.role == "primary"}
-        return down or [n for n in nodes if by_url[n.url].role == "standby"
-                        and (by_url[n.url].upstream or "").rstrip("/") not in primaries]
+        return down or [
+            n
+            for n in nodes
+            if by_url[n.url].role == "standby" and (by_url[n.url].upstream or "").rstrip("/") not in primaries
+        ]
     return []
 
 
-def cluster_autopilot(nodes: list[ClusterNode], roles: dict[str, str], *, rounds: int = 3, log: Log = None,
-                      after_run: Callable[[str], None] | None = None,
-                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+def cluster_autopilot(
+    nodes: list[ClusterNode],
+    roles: dict[str, str],
+    *,
+    rounds: int = 3,
+    log: Log = None,
+    after_run: Callable[[str], None] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
     """Triage the fleet, run each recommended playbook on its node's data dir; again until nothing is found."""
     urls = ",".join(node.url for node in nodes)
     library = Library.load()  # once: the failover clock is running
@@ -229,8 +290,13 @@ def cluster_autopilot(nodes: list[ClusterNode], roles: dict[str, str], *, rounds
     for _ in range(rounds):
         members = survey([node.url for node in nodes], timeout=1.0)
         result = triage(snapshot=_snapshot(nodes, roles), library=library)
-        walks.append({"recommended": result.recommended, "summary": result.summary,
-                      "path": [[entry.node, entry.answer, entry.evidence] for entry in result.path]})
+        walks.append(
+            {
+                "recommended": result.recommended,
+                "summary": result.summary,
+                "path": [[entry.node, entry.answer, entry.evidence] for entry in result.path],
+            }
+        )
         if log:
             log(f"triage: {result.summary} -> {', '.join(result.recommended) or 'nothing'}")
         if not set(result.recommended) & set(CLUSTER_TARGET_PLAYBOOKS):
@@ -239,14 +305,33 @@ def cluster_autopilot(nodes: list[ClusterNode], roles: dict[str, str], *, rounds
             members = survey([node.url for node in nodes], timeout=1.0)
             for node in _targets(playbook, nodes, members, roles):
                 try:
-                    run = run_waiving(Runner(library), playbook, node.data_dir,
-                                      RunOptions(params={"nodes": urls}, assume_yes=True, node=node.name), runs, node.name)
-                    runs.append({"playbook": playbook, "node": node.name, "status": run.status,
-                                 "message": run.message, "lost": run.lost,
-                                 "steps": [(step.id, step.status, step.summary) for step in run.steps]})
+                    run = run_waiving(
+                        Runner(library),
+                        playbook,
+                        node.data_dir,
+                        RunOptions(params={"nodes": urls}, assume_yes=True, node=node.name),
+                        runs,
+                        node.name,
+                    )
+                    runs.append(
+                        {
+                            "playbook": playbook,
+                            "node": node.name,
+                            "status": run.status,
+                            "message": run.message,
+                            "lost": run.lost,
+                            "steps": [(step.id, step.status, step.summary) for step in run.steps],
+                        }
+                    )
                 except Exception as exc:  # noqa: BLE001 - a playbook that cannot run is a finding, recorded
-                    runs.append({"playbook": playbook, "node": node.name, "status": "error",
-                                 "message": f"{type(exc).__name__}: {exc}"})
+                    runs.append(
+                        {
+                            "playbook": playbook,
+                            "node": node.name,
+                            "status": "error",
+                            "message": f"{type(exc).__name__}: {exc}",
+                        }
+                    )
                 if log:
                     log(f"  {playbook} on {node.name}: {runs[-1]['status']} {runs[-1]['message']}")
                 if after_run is not None:

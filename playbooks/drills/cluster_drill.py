@@ -71,9 +71,13 @@ class SideLoad:
 
     def __init__(self, prefix: list[str], url: str, ledger_path: Path) -> None:
         self.ledger_path = ledger_path
-        self.process = subprocess.Popen([*prefix, sys.executable, "-m", "playbooks.drills.side_load", url,
-                                         str(ledger_path), "p"], cwd=ROOT, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.process = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "playbooks.drills.side_load", url, str(ledger_path), "p"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         stdout: IO[bytes] | None = self.process.stdout
         assert stdout is not None
         if stdout.readline().strip() != b"ready":
@@ -106,18 +110,31 @@ def _fleet(shape: Shape, engine: str, sandbox: Path, lab: PartitionLab | None) -
     return nodes
 
 
-def cluster_drill(scenario: Scenario, engine: str, sandbox: Path, result: DrillResult, *, writes: int, seed: int,
-                  log: Log) -> None:
+def cluster_drill(
+    scenario: Scenario, engine: str, sandbox: Path, result: DrillResult, *, writes: int, seed: int, log: Log
+) -> None:
     """Run one cluster scenario in ``sandbox``; fills ``result``. A lab that cannot be built raises
     ``NetnsUnavailable`` (the drill's error says why)."""
     shape = SHAPES[scenario.name]
     with contextlib.ExitStack() as stack:
-        lab = stack.enter_context(PartitionLab.create([f"node-{c}" for c in "abc"[: shape.nodes]])) if shape.lab else None
+        lab = (
+            stack.enter_context(PartitionLab.create([f"node-{c}" for c in "abc"[: shape.nodes]])) if shape.lab else None
+        )
         _run(scenario, shape, engine, sandbox, result, lab, writes=writes, seed=seed, log=log)
 
 
-def _run(scenario: Scenario, shape: Shape, engine: str, sandbox: Path, result: DrillResult,
-         lab: PartitionLab | None, *, writes: int, seed: int, log: Log) -> None:
+def _run(
+    scenario: Scenario,
+    shape: Shape,
+    engine: str,
+    sandbox: Path,
+    result: DrillResult,
+    lab: PartitionLab | None,
+    *,
+    writes: int,
+    seed: int,
+    log: Log,
+) -> None:
     ledger_path = sandbox / "ledger" / "acked.jsonl"
     side_path = sandbox / "ledger" / "cut-off-side.jsonl"
     nodes = _fleet(shape, engine, sandbox, lab)

@@ -44,13 +44,24 @@ def _used_ratio() -> float:
     return (memory.total - memory.available) / memory.total if memory.total else 0.0
 
 
-def host_drill(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, *, writes_before_backup: int,
-               writes_after_backup: int, value_size: int, seed: int, log: Log) -> None:
+def host_drill(
+    scenario: Scenario,
+    engine: str,
+    sandbox: Sandbox,
+    result: DrillResult,
+    *,
+    writes_before_backup: int,
+    writes_after_backup: int,
+    value_size: int,
+    seed: int,
+    log: Log,
+) -> None:
     if scenario.host == "disk":
         _disk_full(scenario, engine, sandbox, result, writes_before_backup, writes_after_backup, value_size, seed, log)
     elif scenario.host == "memory":
-        _memory_pressure(scenario, engine, sandbox, result, writes_before_backup, writes_after_backup, value_size,
-                         seed, log)
+        _memory_pressure(
+            scenario, engine, sandbox, result, writes_before_backup, writes_after_backup, value_size, seed, log
+        )
     else:
         raise ValueError(f"no host drill {scenario.host!r}")
 
@@ -64,8 +75,14 @@ def _gone(pid: int) -> bool:
 
 def _write_under_fault(data_dir: Path, ledger_path: Path, start: int, count: int = 2000) -> dict[str, Any]:
     """A writer process that goes on writing on the full disk: what it acked, and how it was refused."""
-    done = subprocess.run([sys.executable, "-m", "playbooks.drills.writer", str(data_dir), str(ledger_path),
-                           str(start), str(count)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "playbooks.drills.writer", str(data_dir), str(ledger_path), str(start), str(count)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         return {"error": f"the writer exited with {done.returncode}: {done.stderr.strip()[-300:]}"}
@@ -73,8 +90,17 @@ def _write_under_fault(data_dir: Path, ledger_path: Path, start: int, count: int
     return outcome
 
 
-def _disk_full(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, before: int, after: int,
-               value_size: int, seed: int, log: Log) -> None:
+def _disk_full(
+    scenario: Scenario,
+    engine: str,
+    sandbox: Sandbox,
+    result: DrillResult,
+    before: int,
+    after: int,
+    value_size: int,
+    seed: int,
+    log: Log,
+) -> None:
     volume_root = sandbox.root / "volume"
     quarantine_volume = sandbox.root / "quarantine-volume"  # the sandbox's real disk: "another volume"
     quarantine_volume.mkdir(parents=True)
@@ -84,8 +110,10 @@ def _disk_full(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillR
         try:
             volume = stack.enter_context(sandbox_tmpfs(volume_root, megabytes))
         except MountRefused as exc:
-            raise RuntimeError(f"disk-full needs a small real filesystem and mounting a tmpfs is not permitted "
-                               f"here ({exc}); the engines have no size quota to fall back on") from exc
+            raise RuntimeError(
+                f"disk-full needs a small real filesystem and mounting a tmpfs is not permitted "
+                f"here ({exc}); the engines have no size quota to fall back on"
+            ) from exc
         # the data dir on the small tmpfs; the backups and the ledger stay on the sandbox's real disk
         on_volume = dataclasses.replace(sandbox, data_dir=volume / "data")
         data_dir = on_volume.data_dir
@@ -98,8 +126,9 @@ def _disk_full(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillR
         if log:
             log(f"fault: {fault.summary}")
             log(f"writer on the full disk: {under.get('acked', 0)} acked, then {under.get('error')}")
-        result.playbooks, result.triage = autopilot(data_dir, on_volume.repo, log=log,
-                                                    defaults={"quarantine_volume": str(quarantine_volume)})
+        result.playbooks, result.triage = autopilot(
+            data_dir, on_volume.repo, log=log, defaults={"quarantine_volume": str(quarantine_volume)}
+        )
         ok, why = healthy(data_dir)
         result.rto_seconds = round(time.monotonic() - on_volume.fault_at, 3) if ok else None
         result.recovered, result.health = ok, why
@@ -109,8 +138,17 @@ def _disk_full(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillR
             shutil.copytree(data_dir, sandbox.data_dir, symlinks=True)
 
 
-def _memory_pressure(scenario: Scenario, engine: str, sandbox: Sandbox, result: DrillResult, before: int, after: int,
-                     value_size: int, seed: int, log: Log) -> None:
+def _memory_pressure(
+    scenario: Scenario,
+    engine: str,
+    sandbox: Sandbox,
+    result: DrillResult,
+    before: int,
+    after: int,
+    value_size: int,
+    seed: int,
+    log: Log,
+) -> None:
     data_dir = sandbox.data_dir
     sandbox.load(engine, before=before, after=after, value_size=value_size, archive_wal=False)
     total = psutil.virtual_memory().total
@@ -121,8 +159,10 @@ def _memory_pressure(scenario: Scenario, engine: str, sandbox: Sandbox, result: 
         result.fault = fault.to_json()
         result.fault["memory_threshold"] = round(threshold, 6)
         if log:
-            log(f"fault: {fault.summary}; memory {_used_ratio() * 100:.1f} % used, the sandbox's alert at "
-                f"{threshold * 100:.1f} %")
+            log(
+                f"fault: {fault.summary}; memory {_used_ratio() * 100:.1f} % used, the sandbox's alert at "
+                f"{threshold * 100:.1f} %"
+            )
         result.playbooks, result.triage = autopilot(data_dir, sandbox.repo, log=log, memory_threshold=threshold)
         result.fault["hog_stopped_by_recovery"] = _gone(int(fault.extra["pid"]))
         ok, why = healthy(data_dir)

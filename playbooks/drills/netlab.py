@@ -80,8 +80,20 @@ class PartitionLab:
                 namespace = lab.netns_of(index)
                 ip("netns", "add", namespace)
                 made.append(namespace)
-                ip("link", "add", f"{lab.tag}{index}n", "netns", namespace, "type", "veth",
-                   "peer", "name", f"{lab.tag}{index}s", "netns", lab.switch)
+                ip(
+                    "link",
+                    "add",
+                    f"{lab.tag}{index}n",
+                    "netns",
+                    namespace,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    f"{lab.tag}{index}s",
+                    "netns",
+                    lab.switch,
+                )
                 ip("-n", lab.switch, "link", "set", f"{lab.tag}{index}s", "master", "br0", "up")
                 ip("-n", namespace, "addr", "add", f"{lab.subnet}.{index}/24", "dev", f"{lab.tag}{index}n")
                 ip("-n", namespace, "link", "set", f"{lab.tag}{index}n", "up")

@@ -62,9 +62,28 @@ class NodeProcess:
             self.url = f"http://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "console.cli", "node", "serve", "--engine", self.engine, "--data-dir",
-             str(self.data_dir), "--port", str(self.port), "--durability", "sync", "--log-level", "warning"],
-            cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            [
+                sys.executable,
+                "-m",
+                "console.cli",
+                "node",
+                "serve",
+                "--engine",
+                self.engine,
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--durability",
+                "sync",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

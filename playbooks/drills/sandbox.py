@@ -31,8 +31,18 @@ from engines.backup.mirror import access
 from playbooks.faults import inject
 from playbooks.faults.report import FaultReport
 
-__all__ = ["BULK_BATCH", "BULK_VALUE_SIZE", "Ledger", "Rpo", "Sandbox", "compare", "drill_state_dir", "measure_rpo",
-           "rpo_of", "write_load"]
+__all__ = [
+    "BULK_BATCH",
+    "BULK_VALUE_SIZE",
+    "Ledger",
+    "Rpo",
+    "Sandbox",
+    "compare",
+    "drill_state_dir",
+    "measure_rpo",
+    "rpo_of",
+    "write_load",
+]
 
 BULK_VALUE_SIZE = 4096  # --data-mb loads: 4 KiB random values, BULK_BATCH per write_batch
 BULK_BATCH = 256
@@ -48,8 +58,12 @@ class Ledger:
         self._handle = open(path, "a", encoding="utf-8")
 
     def ack(self, key: bytes, value: bytes | None, lsn: int | None) -> None:
-        entry = {"key": key.decode(), "sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
-                 "lsn": lsn, "ack": time.time()}
+        entry = {
+            "key": key.decode(),
+            "sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
+            "lsn": lsn,
+            "ack": time.time(),
+        }
         self._handle.write(json.dumps(entry) + "\n")
         self._handle.flush()
 
@@ -73,8 +87,9 @@ class Ledger:
             return sum(1 for line in handle if line.strip())
 
 
-def write_load(engine: Any, ledger: Ledger, start: int, count: int, *, value_size: int = 128,
-               prefix: str = "k") -> None:
+def write_load(
+    engine: Any, ledger: Ledger, start: int, count: int, *, value_size: int = 128, prefix: str = "k"
+) -> None:
     """``count`` puts through the engine; each one is ledgered only after put() returned (acknowledged).
 
     Bulk sizes (``value_size`` >= BULK_VALUE_SIZE) go in batches of random bytes: one fsync per batch,
@@ -82,8 +97,10 @@ def write_load(engine: Any, ledger: Ledger, start: int, count: int, *, value_siz
     """
     if value_size >= BULK_VALUE_SIZE:
         for first in range(start, start + count, BULK_BATCH):
-            rows = [(f"{prefix}{number:07d}".encode(), os.urandom(value_size))
-                    for number in range(first, min(start + count, first + BULK_BATCH))]
+            rows = [
+                (f"{prefix}{number:07d}".encode(), os.urandom(value_size))
+                for number in range(first, min(start + count, first + BULK_BATCH))
+            ]
             engine.write_batch(rows)
             for key, value in rows:
                 ledger.ack(key, value, None)
@@ -148,8 +165,17 @@ class Sandbox:
     def state_dir(self) -> Path:
         return self.root / "state"
 
-    def load(self, engine: str, *, before: int, after: int, value_size: int = 128, archive_wal: bool = True,
-             node_name: str | None = None, offsite: bool = False) -> None:
+    def load(
+        self,
+        engine: str,
+        *,
+        before: int,
+        after: int,
+        value_size: int = 128,
+        archive_wal: bool = True,
+        node_name: str | None = None,
+        offsite: bool = False,
+    ) -> None:
         """A sync-durability engine takes ``before`` ledgered writes, a full backup, then ``after`` more.
 
         ``archive_wal``: continuous archiving as in production (the archiver attached after the full
@@ -204,8 +230,12 @@ def measure_rpo(ledger_path: Path, data_dir: Path, fault_wall: float) -> Rpo:
     try:
         lost, acked = compare(ledger_path, data_dir)
     except Exception as exc:  # noqa: BLE001 - unreadable: everything acknowledged counts as lost
-        return rpo_of(list(Ledger.expected(ledger_path).values()), Ledger.count(ledger_path), fault_wall,
-                      unreadable=f"{type(exc).__name__}: {exc}")
+        return rpo_of(
+            list(Ledger.expected(ledger_path).values()),
+            Ledger.count(ledger_path),
+            fault_wall,
+            unreadable=f"{type(exc).__name__}: {exc}",
+        )
     return rpo_of(lost, acked, fault_wall)
 
 

@@ -24,8 +24,16 @@ from playbooks.faults.cluster import CLUSTER_FAULTS
 from playbooks.faults.local import disk_full, memory_pressure, stop_memory_hogs
 from playbooks.faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
 
-__all__ = ["FAULTS", "FaultReport", "FaultChange", "FaultError", "inject", "find_lock_holder", "xor_stream",
-           "stop_memory_hogs"]
+__all__ = [
+    "FAULTS",
+    "FaultReport",
+    "FaultChange",
+    "FaultError",
+    "inject",
+    "find_lock_holder",
+    "xor_stream",
+    "stop_memory_hogs",
+]
 
 LOCKED_SUFFIX = ".locked"
 
@@ -119,8 +127,9 @@ def _wal_corrupt_middle(data_dir: Path, rng: random.Random, report: FaultReport,
     report.summary = f"flipped 8 bytes in the middle of WAL segment {segment.name}"
 
 
-def _corrupt_detected(data_dir: Path, candidates: list[tuple[Path, int, int]], rng: random.Random,
-                      report: FaultReport, what: str) -> None:
+def _corrupt_detected(
+    data_dir: Path, candidates: list[tuple[Path, int, int]], rng: random.Random, report: FaultReport, what: str
+) -> None:
     """Flip bytes at the first candidate (file, offset, length) that verify detects; undo the misses."""
     if not candidates:
         raise FaultError(f"{data_dir} has no {what} to corrupt")
@@ -174,7 +183,9 @@ def _sstable_corrupt(data_dir: Path, rng: random.Random, report: FaultReport, **
     _require(data_dir, "lsm")
     tables = sorted((data_dir / "sstables").glob("*.sst"))
     rng.shuffle(tables)
-    candidates = [(path, rng.randint(0, max(0, path.stat().st_size // 2)), 8) for path in tables if path.stat().st_size > 16]
+    candidates = [
+        (path, rng.randint(0, max(0, path.stat().st_size // 2)), 8) for path in tables if path.stat().st_size > 16
+    ]
     _corrupt_detected(data_dir, candidates, rng, report, "an SSTable")
 
 
@@ -237,8 +248,9 @@ def _process_hang(data_dir: Path, rng: random.Random, report: FaultReport, pid: 
     _signal(data_dir, report, signal.SIGSTOP, pid)
 
 
-def _accidental_deletion(data_dir: Path, rng: random.Random, report: FaultReport, fraction: float = 0.2,
-                         **_: Any) -> None:
+def _accidental_deletion(
+    data_dir: Path, rng: random.Random, report: FaultReport, fraction: float = 0.2, **_: Any
+) -> None:
     from engines import open_engine
 
     with open_engine(data_dir, mode="rw") as engine:
@@ -247,12 +259,17 @@ def _accidental_deletion(data_dir: Path, rng: random.Random, report: FaultReport
             raise FaultError(f"{data_dir} holds no keys to delete")
         count = max(1, int(len(keys) * fraction))
         start = rng.randint(0, len(keys) - count)
-        doomed = keys[start:start + count]
+        doomed = keys[start : start + count]
         engine.write_batch([(key, None) for key in doomed])
         engine.flush()
-    report.changes.append(FaultChange("(engine)", "delete-keys", length=len(doomed),
-                                      detail=f"deleted keys {doomed[0]!r} .. {doomed[-1]!r}"))
-    report.summary = f"deleted {len(doomed)} keys ({doomed[0].decode(errors='replace')} .. {doomed[-1].decode(errors='replace')})"
+    report.changes.append(
+        FaultChange(
+            "(engine)", "delete-keys", length=len(doomed), detail=f"deleted keys {doomed[0]!r} .. {doomed[-1]!r}"
+        )
+    )
+    report.summary = (
+        f"deleted {len(doomed)} keys ({doomed[0].decode(errors='replace')} .. {doomed[-1].decode(errors='replace')})"
+    )
     report.extra["deleted_keys"] = [key.decode(errors="replace") for key in doomed]
 
 
@@ -272,8 +289,14 @@ def _xor(data: bytes, stream: bytes) -> bytes:
 
 def _ransomware(data_dir: Path, rng: random.Random, report: FaultReport, **_: Any) -> None:
     key_seed = rng.randint(0, 2**31)
-    files = [path for path in sorted(data_dir.rglob("*")) if path.is_file() and QUARANTINE not in path.parts
-             and path.name != "drconsole.lock" and not path.name.endswith(LOCKED_SUFFIX)]
+    files = [
+        path
+        for path in sorted(data_dir.rglob("*"))
+        if path.is_file()
+        and QUARANTINE not in path.parts
+        and path.name != "drconsole.lock"
+        and not path.name.endswith(LOCKED_SUFFIX)
+    ]
     if not files:
         raise FaultError(f"{data_dir} has no files to encrypt")
     for path in files:
@@ -291,8 +314,9 @@ def _ransomware(data_dir: Path, rng: random.Random, report: FaultReport, **_: An
     report.extra["key_seed"] = key_seed
 
 
-def _backup_corrupt(data_dir: Path, rng: random.Random, report: FaultReport, repo: Path | None = None,
-                    **_: Any) -> None:
+def _backup_corrupt(
+    data_dir: Path, rng: random.Random, report: FaultReport, repo: Path | None = None, **_: Any
+) -> None:
     if repo is None:
         raise FaultError("backup-corrupt needs --repo")
     archives = [path for path in Path(repo).rglob("*.tar.zst") if ".tmp" not in path.parts]
@@ -314,8 +338,15 @@ def _config_broken(data_dir: Path, rng: random.Random, report: FaultReport, **_:
     aside = _quarantine_dir(data_dir) / f"drconsole.json.fault-{int(time.time())}"
     aside.write_bytes(before)  # the original kept for comparison
     marker.write_bytes(after)
-    report.changes.append(FaultChange("drconsole.json", "rewrite", 0, len(before), detail=
-                                      f"truncated at {cut} and garbage appended; original kept as {_rel(data_dir, aside)}"))
+    report.changes.append(
+        FaultChange(
+            "drconsole.json",
+            "rewrite",
+            0,
+            len(before),
+            detail=f"truncated at {cut} and garbage appended; original kept as {_rel(data_dir, aside)}",
+        )
+    )
     report.summary = "made drconsole.json invalid JSON"
 
 
@@ -337,7 +368,9 @@ FAULTS: dict[str, tuple[Injector, str]] = {
     "disk-full": (disk_full, "the data dir's (small) filesystem filled until ENOSPC; the filler in .quarantine"),
     "memory-pressure": (memory_pressure, "a process holding N MiB of touched memory (--megabytes)"),
 }
-FAULTS.update(CLUSTER_FAULTS)  # standby-lag, primary-loss, split-brain, isolated-node, network-partition, ... (faults/cluster.py)
+FAULTS.update(
+    CLUSTER_FAULTS
+)  # standby-lag, primary-loss, split-brain, isolated-node, network-partition, ... (faults/cluster.py)
 
 
 def inject(kind: str, data_dir: Path, *, seed: int = 0, **options: Any) -> FaultReport:

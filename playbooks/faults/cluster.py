@@ -66,19 +66,19 @@ def _send(report: FaultReport, serving: ServingProcess, sig: signal.Signals, det
     report.extra.update({"pid": serving.pid, "url": serving.url})
 
 
-def _standby_lag(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None,
-                 **_: Any) -> None:
+def _standby_lag(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None, **_: Any) -> None:
     if _role(data_dir) != "standby":
         raise FaultError(f"{data_dir} is not a standby's data dir (its node.json says {_role(data_dir)})")
     serving = _serving(data_dir, pid)
     _send(report, serving, signal.SIGSTOP, "the standby's follower stops applying")
-    report.summary = (f"SIGSTOP to standby pid {serving.pid} ({serving.url}): it applies nothing more while the "
-                      f"primary takes writes; undo: kill -CONT {serving.pid}")
+    report.summary = (
+        f"SIGSTOP to standby pid {serving.pid} ({serving.url}): it applies nothing more while the "
+        f"primary takes writes; undo: kill -CONT {serving.pid}"
+    )
     report.extra["undo"] = f"kill -CONT {serving.pid}"
 
 
-def _primary_loss(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None,
-                  **_: Any) -> None:
+def _primary_loss(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None, **_: Any) -> None:
     if _role(data_dir) not in (None, "primary"):
         raise FaultError(f"{data_dir} is not a primary's data dir (its node.json says {_role(data_dir)})")
     serving = _serving(data_dir, pid)
@@ -86,19 +86,24 @@ def _primary_loss(data_dir: Path, rng: random.Random, report: FaultReport, pid: 
     report.summary = f"SIGKILL to primary pid {serving.pid} ({serving.url}); its data dir is left as the crash left it"
 
 
-def _split_brain(data_dir: Path, rng: random.Random, report: FaultReport, url: str | None = None,
-                 token: str | None = None, **_: Any) -> None:
+def _split_brain(
+    data_dir: Path, rng: random.Random, report: FaultReport, url: str | None = None, token: str | None = None, **_: Any
+) -> None:
     state = load_state(data_dir)
     if state is None or state.role != "standby" or not state.upstream:
-        raise FaultError(f"{data_dir} is not a standby's data dir: split-brain promotes a standby while its "
-                         "primary keeps running", hint="pass the standby's --data-dir")
+        raise FaultError(
+            f"{data_dir} is not a standby's data dir: split-brain promotes a standby while its primary keeps running",
+            hint="pass the standby's --data-dir",
+        )
     serving = _serving(data_dir, None)
     standby = (url or "").rstrip("/") or serving.url
     primary = state.upstream.rstrip("/")
     if not standby:
         raise FaultError(f"cannot tell where the node serving {data_dir} listens", hint="pass url=")
-    with NodeClient(standby, token=token, timeout=10.0) as to_standby, \
-            NodeClient(primary, token=token, timeout=10.0) as to_primary:
+    with (
+        NodeClient(standby, token=token, timeout=10.0) as to_standby,
+        NodeClient(primary, token=token, timeout=10.0) as to_primary,
+    ):
         promoted = to_standby.promote()
         # While the old primary is promoted again, the new one is held stopped: neither sees the
         # other's promotion (as two sides of a partition do), so both end in the same epoch. Else
@@ -111,27 +116,36 @@ def _split_brain(data_dir: Path, rng: random.Random, report: FaultReport, url: s
             os.kill(serving.pid, signal.SIGCONT)
     report.changes += [
         FaultChange(standby, "promote", detail=f"POST /admin/promote: primary in epoch {promoted.get('epoch')}"),
-        FaultChange(primary, "promote", detail=f"POST /admin/fence then /admin/promote: primary in epoch "
-                                               f"{again.get('epoch')} (pid {serving.pid} held by SIGSTOP meanwhile, "
-                                               "then SIGCONT)"),
+        FaultChange(
+            primary,
+            "promote",
+            detail=f"POST /admin/fence then /admin/promote: primary in epoch "
+            f"{again.get('epoch')} (pid {serving.pid} held by SIGSTOP meanwhile, "
+            "then SIGCONT)",
+        ),
     ]
-    report.summary = (f"split brain: {standby} promoted (epoch {promoted.get('epoch')}) while {primary} kept running; "
-                      f"{primary} promoted again (epoch {again.get('epoch')}): two primaries take writes")
+    report.summary = (
+        f"split brain: {standby} promoted (epoch {promoted.get('epoch')}) while {primary} kept running; "
+        f"{primary} promoted again (epoch {again.get('epoch')}): two primaries take writes"
+    )
     same = again.get("epoch") == promoted.get("epoch")
     if not same:
         # The old primary's peer poll saw the new epoch between the calls: the nodes will fence the
         # older primary themselves, which leaves a fenced node to rebuild rather than a split brain.
         report.summary += "; the epochs differ, so the nodes' peer polling fences the older one on its own"
-    report.extra.update({"primaries": [primary, standby], "epochs": [again.get("epoch"), promoted.get("epoch")],
-                         "same_epoch": same})
+    report.extra.update(
+        {"primaries": [primary, standby], "epochs": [again.get("epoch"), promoted.get("epoch")], "same_epoch": same}
+    )
 
 
 def _cut(data_dir: Path, report: FaultReport, what: str, pid: int | None = None) -> None:
     serving = _serving(data_dir, pid)
     if serving.netns is None:
-        raise FaultError(f"pid {serving.pid} ({serving.url}) is on this host's own network, not in a network "
-                         "namespace of its own: cutting its network would cut the host",
-                         hint="run the node under `ip netns exec NS` (drconsole drill run does, as root)")
+        raise FaultError(
+            f"pid {serving.pid} ({serving.url}) is on this host's own network, not in a network "
+            "namespace of its own: cutting its network would cut the host",
+            hint="run the node under `ip netns exec NS` (drconsole drill run does, as root)",
+        )
     try:
         pulled = set_cables(serving.netns, up=False)
     except NetnsCommandError as exc:
@@ -141,19 +155,29 @@ def _cut(data_dir: Path, report: FaultReport, what: str, pid: int | None = None)
     for cable in pulled:
         report.changes.append(FaultChange(f"netns {serving.netns}", "link-down", detail=f"ip link set {cable} down"))
     undo = "; ".join(f"ip -n {serving.netns} link set {cable} up" for cable in pulled)
-    report.summary = (f"pulled the network cable of pid {serving.pid} ({serving.url}, namespace {serving.netns}): "
-                      f"{what}; it keeps running; undo: {undo}")
-    report.extra.update({"pid": serving.pid, "url": serving.url, "netns": serving.netns, "cables": pulled,
-                         "method": "link down", "undo": undo})
+    report.summary = (
+        f"pulled the network cable of pid {serving.pid} ({serving.url}, namespace {serving.netns}): "
+        f"{what}; it keeps running; undo: {undo}"
+    )
+    report.extra.update(
+        {
+            "pid": serving.pid,
+            "url": serving.url,
+            "netns": serving.netns,
+            "cables": pulled,
+            "method": "link down",
+            "undo": undo,
+        }
+    )
 
 
-def _isolated_node(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None,
-                   **_: Any) -> None:
+def _isolated_node(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None, **_: Any) -> None:
     _cut(data_dir, report, "no peer and no client outside its namespace reaches it", pid)
 
 
-def _network_partition(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None,
-                       **_: Any) -> None:
+def _network_partition(
+    data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None, **_: Any
+) -> None:
     _cut(data_dir, report, "its side of the partition (clients in its namespace) goes on writing to it", pid)
 
 
@@ -178,8 +202,11 @@ def _kill_nodes(data_dir: Path, report: FaultReport, count: int | None) -> None:
         raise FaultError(f"only {len(victims)} node(s) of {serving.url}'s cluster run on this host; {count} needed")
     for victim in victims:
         _send(report, victim, signal.SIGKILL, "the node dies")
-    report.summary = (f"SIGKILL to {len(victims)} node(s): " + ", ".join(f"pid {v.pid} ({v.url})" for v in victims)
-                      + "; their data dirs are left as the crash left them")
+    report.summary = (
+        f"SIGKILL to {len(victims)} node(s): "
+        + ", ".join(f"pid {v.pid} ({v.url})" for v in victims)
+        + "; their data dirs are left as the crash left them"
+    )
     report.extra.update({"pids": [v.pid for v in victims], "urls": [v.url for v in victims]})
 
 

@@ -26,8 +26,18 @@ import psutil
 
 from playbooks.faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
 
-__all__ = ["disk_full", "memory_pressure", "memory_hogs", "stop_memory_hogs", "sandbox_tmpfs", "MountRefused",
-           "FILLER_NAME", "HOG_RECORD", "HOG_MARKER", "MAX_FILL_BYTES"]
+__all__ = [
+    "disk_full",
+    "memory_pressure",
+    "memory_hogs",
+    "stop_memory_hogs",
+    "sandbox_tmpfs",
+    "MountRefused",
+    "FILLER_NAME",
+    "HOG_RECORD",
+    "HOG_MARKER",
+    "MAX_FILL_BYTES",
+]
 
 FILLER_NAME = "filler.bin"
 HOG_RECORD = "memory-hog.json"
@@ -65,8 +75,7 @@ def _fill(path: Path, chunk: int) -> int:
             written += count
 
 
-def disk_full(data_dir: Path, rng: Any, report: FaultReport, max_fill_bytes: int = MAX_FILL_BYTES,
-              **_: Any) -> None:
+def disk_full(data_dir: Path, rng: Any, report: FaultReport, max_fill_bytes: int = MAX_FILL_BYTES, **_: Any) -> None:
     """Fill the data dir's filesystem until a write gets ENOSPC (a real full disk, not a simulation)."""
     if not data_dir.is_dir():
         raise FaultError(f"{data_dir} is not a directory")
@@ -75,20 +84,38 @@ def disk_full(data_dir: Path, rng: Any, report: FaultReport, max_fill_bytes: int
         raise FaultError(
             f"{data_dir} is on a {usage.total / 2**30:.1f} GiB filesystem; disk-full fills only a small one "
             f"(at most {max_fill_bytes / 2**20:.0f} MiB): mount a tmpfs (mount -t tmpfs -o size=64m tmpfs DIR), "
-            f"put a copy of the data dir there, or run `drconsole drill run disk-full`")
+            f"put a copy of the data dir there, or run `drconsole drill run disk-full`"
+        )
     folder = fault_dir(data_dir, "disk-full")
     filler = folder / FILLER_NAME
     # The record goes first: once the disk is full nothing more can be written.
-    (folder / "FAULT.json").write_text(json.dumps({"kind": "disk-full", "filler": FILLER_NAME,
-                                                   "note": "not user data: a drill's filler"}))
+    (folder / "FAULT.json").write_text(
+        json.dumps({"kind": "disk-full", "filler": FILLER_NAME, "note": "not user data: a drill's filler"})
+    )
     written = _fill(filler, 2**20) + _fill(filler, 4096) + _fill(filler, 1)
     free = shutil.disk_usage(data_dir).free
-    report.changes.append(FaultChange(relative_name(data_dir, filler), "fill", 0, written,
-                                      detail=f"filled the filesystem until ENOSPC; {free} bytes left"))
-    report.summary = (f"filled the {usage.total / 2**20:.0f} MiB filesystem of {data_dir.name} with "
-                      f"{written / 2**20:.1f} MiB until ENOSPC (a real full disk)")
-    report.extra.update({"filler": str(filler), "filled_bytes": written, "free_bytes_after": free,
-                         "filesystem_bytes": usage.total, "method": "filesystem"})
+    report.changes.append(
+        FaultChange(
+            relative_name(data_dir, filler),
+            "fill",
+            0,
+            written,
+            detail=f"filled the filesystem until ENOSPC; {free} bytes left",
+        )
+    )
+    report.summary = (
+        f"filled the {usage.total / 2**20:.0f} MiB filesystem of {data_dir.name} with "
+        f"{written / 2**20:.1f} MiB until ENOSPC (a real full disk)"
+    )
+    report.extra.update(
+        {
+            "filler": str(filler),
+            "filled_bytes": written,
+            "free_bytes_after": free,
+            "filesystem_bytes": usage.total,
+            "method": "filesystem",
+        }
+    )
 
 
 class MountRefused(Exception):
@@ -102,8 +129,12 @@ def sandbox_tmpfs(directory: Path, megabytes: int = 64) -> Iterator[Path]:
     MountRefused when mounting is not permitted here, with what mount said.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(megabytes)}m", "tmpfs", str(directory)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={int(megabytes)}m", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise MountRefused((done.stderr or done.stdout).strip() or f"mount exited with {done.returncode}")
     try:
@@ -114,17 +145,29 @@ def sandbox_tmpfs(directory: Path, megabytes: int = 64) -> Iterator[Path]:
 
 
 # ------------------------------------------------------------------------------------------- memory
-def memory_pressure(data_dir: Path, rng: Any, report: FaultReport, megabytes: int = 1024,
-                    lifetime_seconds: float = HOG_LIFETIME_SECONDS, **_: Any) -> None:
+def memory_pressure(
+    data_dir: Path,
+    rng: Any,
+    report: FaultReport,
+    megabytes: int = 1024,
+    lifetime_seconds: float = HOG_LIFETIME_SECONDS,
+    **_: Any,
+) -> None:
     """Start a process holding ``megabytes`` MiB of touched (resident) memory; recorded for recovery."""
     if not data_dir.is_dir():
         raise FaultError(f"{data_dir} is not a directory")
     available = psutil.virtual_memory().available
     if megabytes * 2**20 > available * 0.5:
-        raise FaultError(f"{megabytes} MiB is more than half of the {available / 2**20:.0f} MiB available: "
-                         f"that would hurt the host, not drill it")
-    hog = subprocess.Popen([sys.executable, "-c", _HOG_CODE, str(int(megabytes)), str(lifetime_seconds), HOG_MARKER],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        raise FaultError(
+            f"{megabytes} MiB is more than half of the {available / 2**20:.0f} MiB available: "
+            f"that would hurt the host, not drill it"
+        )
+    hog = subprocess.Popen(
+        [sys.executable, "-c", _HOG_CODE, str(int(megabytes)), str(lifetime_seconds), HOG_MARKER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     assert hog.stdout is not None
     line = hog.stdout.readline()
     hog.stdout.close()
@@ -135,12 +178,23 @@ def memory_pressure(data_dir: Path, rng: Any, report: FaultReport, megabytes: in
     process = psutil.Process(hog.pid)
     rss = process.memory_info().rss
     folder = fault_dir(data_dir, "memory-pressure")
-    record = {"pid": hog.pid, "create_time": process.create_time(), "megabytes": int(megabytes), "rss_bytes": rss,
-              "marker": HOG_MARKER, "note": "a drill's memory hog, not a service: safe to stop"}
+    record = {
+        "pid": hog.pid,
+        "create_time": process.create_time(),
+        "megabytes": int(megabytes),
+        "rss_bytes": rss,
+        "marker": HOG_MARKER,
+        "note": "a drill's memory hog, not a service: safe to stop",
+    }
     (folder / HOG_RECORD).write_text(json.dumps(record))
-    report.changes.append(FaultChange(f"pid {hog.pid}", "spawn", length=rss,
-                                      detail=f"holds {rss / 2**20:.0f} MiB resident; record "
-                                             f"{relative_name(data_dir, folder / HOG_RECORD)}"))
+    report.changes.append(
+        FaultChange(
+            f"pid {hog.pid}",
+            "spawn",
+            length=rss,
+            detail=f"holds {rss / 2**20:.0f} MiB resident; record {relative_name(data_dir, folder / HOG_RECORD)}",
+        )
+    )
     report.summary = f"started pid {hog.pid} holding {rss / 2**20:.0f} MiB of resident memory"
     report.extra.update({"pid": hog.pid, "rss_bytes": rss, "record": str(folder / HOG_RECORD)})
 

@@ -45,8 +45,15 @@ class FaultReport:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "data_dir": self.data_dir, "seed": self.seed, "injected_at": self.injected_at,
-                "summary": self.summary, "changes": [change.to_json() for change in self.changes], **self.extra}
+        return {
+            "kind": self.kind,
+            "data_dir": self.data_dir,
+            "seed": self.seed,
+            "injected_at": self.injected_at,
+            "summary": self.summary,
+            "changes": [change.to_json() for change in self.changes],
+            **self.extra,
+        }
 
 
 class FaultError(Exception):

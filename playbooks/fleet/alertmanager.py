@@ -32,21 +32,36 @@ from playbooks.fleet.prometheus import ApiError, api_json, netloc
 from playbooks.fleet.snapshot import Alert, AlertSeverity, FleetSnapshot, Health, NodeSnapshot, utc_now
 from playbooks.fleet.source import Clock, FleetSource
 
-__all__ = ["AlertingSource", "AlertmanagerClient", "RULE_BY_ALERTNAME", "SilenceRequest", "TRIAGE_BY_ALERTNAME",
-           "firing_alert", "parse_time"]
+__all__ = [
+    "AlertingSource",
+    "AlertmanagerClient",
+    "RULE_BY_ALERTNAME",
+    "SilenceRequest",
+    "TRIAGE_BY_ALERTNAME",
+    "firing_alert",
+    "parse_time",
+]
 
 # For alerts from rules that carry no ``rule`` label / ``triage`` annotation (older rule files).
 RULE_BY_ALERTNAME = {
-    "DrconsoleNodeDown": "node-down", "DrconsoleDiskSpaceLow": "disk-usage", "DrconsoleMemoryHigh": "memory-usage",
-    "DrconsoleErrorRateHigh": "error-rate", "DrconsoleHighWriteLatency": "write-p95",
-    "DrconsoleHighReadLatency": "read-p95", "DrconsoleSplitBrain": "split-brain",
+    "DrconsoleNodeDown": "node-down",
+    "DrconsoleDiskSpaceLow": "disk-usage",
+    "DrconsoleMemoryHigh": "memory-usage",
+    "DrconsoleErrorRateHigh": "error-rate",
+    "DrconsoleHighWriteLatency": "write-p95",
+    "DrconsoleHighReadLatency": "read-p95",
+    "DrconsoleSplitBrain": "split-brain",
     "DrconsoleReplicationLagHigh": "replication-lag",
 }
 TRIAGE_BY_ALERTNAME = {
-    "DrconsoleNodeDown": "primary-down", "DrconsoleDiskSpaceLow": "running-disk",
-    "DrconsoleMemoryHigh": "running-memory", "DrconsoleErrorRateHigh": "corruption",
-    "DrconsoleHighWriteLatency": "running", "DrconsoleHighReadLatency": "running",
-    "DrconsoleSplitBrain": "split-brain", "DrconsoleReplicationLagHigh": "isolated",
+    "DrconsoleNodeDown": "primary-down",
+    "DrconsoleDiskSpaceLow": "running-disk",
+    "DrconsoleMemoryHigh": "running-memory",
+    "DrconsoleErrorRateHigh": "corruption",
+    "DrconsoleHighWriteLatency": "running",
+    "DrconsoleHighReadLatency": "running",
+    "DrconsoleSplitBrain": "split-brain",
+    "DrconsoleReplicationLagHigh": "isolated",
 }
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -70,11 +85,16 @@ def firing_alert(raw: Mapping[str, Any], node: str) -> Alert:
     name = labels.get("alertname", "alert")
     severity = AlertSeverity.CRITICAL if labels.get("severity") == "critical" else AlertSeverity.WARNING
     summary = str(annotations.get("summary") or annotations.get("description") or "firing")
-    return Alert(rule=labels.get("rule") or RULE_BY_ALERTNAME.get(name, name), severity=severity, node=node,
-                 message=f"{name} (Alertmanager): {summary}", source="alertmanager",
-                 since=parse_time(raw.get("startsAt")),
-                 triage=str(annotations.get("triage") or TRIAGE_BY_ALERTNAME.get(name) or "") or None,
-                 labels=tuple(sorted(labels.items())))
+    return Alert(
+        rule=labels.get("rule") or RULE_BY_ALERTNAME.get(name, name),
+        severity=severity,
+        node=node,
+        message=f"{name} (Alertmanager): {summary}",
+        source="alertmanager",
+        since=parse_time(raw.get("startsAt")),
+        triage=str(annotations.get("triage") or TRIAGE_BY_ALERTNAME.get(name) or "") or None,
+        labels=tuple(sorted(labels.items())),
+    )
 
 
 @dataclass(frozen=True)
@@ -94,10 +114,15 @@ class SilenceRequest:
         if not self.author.strip() or not self.comment.strip():
             raise ValueError("a silence needs an author and a comment")
         ends = now + timedelta(seconds=self.duration_seconds)
-        return {"matchers": [{"name": name, "value": value, "isRegex": False, "isEqual": True}
-                             for name, value in self.labels],
-                "startsAt": now.isoformat(), "endsAt": ends.isoformat(),
-                "createdBy": self.author, "comment": self.comment}
+        return {
+            "matchers": [
+                {"name": name, "value": value, "isRegex": False, "isEqual": True} for name, value in self.labels
+            ],
+            "startsAt": now.isoformat(),
+            "endsAt": ends.isoformat(),
+            "createdBy": self.author,
+            "comment": self.comment,
+        }
 
 
 class AlertmanagerClient:
@@ -105,20 +130,31 @@ class AlertmanagerClient:
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
         self.url = url.rstrip("/")
-        self.http = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds),
-                                                headers={"User-Agent": "drconsole"})
+        self.http = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds), headers={"User-Agent": "drconsole"}
+        )
 
     async def firing(self) -> list[dict[str, Any]]:
-        body = await api_json(self.http, "GET", f"{self.url}/api/v2/alerts", what="Alertmanager /api/v2/alerts",
-                              params={"active": "true", "silenced": "false", "inhibited": "false"})
+        body = await api_json(
+            self.http,
+            "GET",
+            f"{self.url}/api/v2/alerts",
+            what="Alertmanager /api/v2/alerts",
+            params={"active": "true", "silenced": "false", "inhibited": "false"},
+        )
         if not isinstance(body, list):
             raise ApiError("Alertmanager /api/v2/alerts: expected a list of alerts")
         return [item for item in body if isinstance(item, dict) and isinstance(item.get("labels"), dict)]
 
     async def silence(self, request: SilenceRequest, now: datetime | None = None) -> str:
         """Create the silence; its id. ``ApiError`` says why Alertmanager refused or did not answer."""
-        body = await api_json(self.http, "POST", f"{self.url}/api/v2/silences", what="Alertmanager /api/v2/silences",
-                              json=request.body(now or utc_now()))
+        body = await api_json(
+            self.http,
+            "POST",
+            f"{self.url}/api/v2/silences",
+            what="Alertmanager /api/v2/silences",
+            json=request.body(now or utc_now()),
+        )
         silence_id = body.get("silenceID") if isinstance(body, dict) else None
         if not isinstance(silence_id, str) or not silence_id:
             raise ApiError("Alertmanager /api/v2/silences: the answer has no silenceID")
@@ -131,8 +167,9 @@ class AlertmanagerClient:
 class AlertingSource:
     """``inner``'s snapshots with Alertmanager's firing alerts merged into their nodes."""
 
-    def __init__(self, inner: FleetSource, alertmanager: AlertmanagerClient, specs: Sequence[NodeSpec], *,
-                 clock: Clock = utc_now) -> None:
+    def __init__(
+        self, inner: FleetSource, alertmanager: AlertmanagerClient, specs: Sequence[NodeSpec], *, clock: Clock = utc_now
+    ) -> None:
         self.inner = inner
         self.alertmanager = alertmanager
         self.clock = clock
@@ -162,8 +199,11 @@ class AlertingSource:
 
     def node_for(self, labels: Mapping[str, str], snapshot: FleetSnapshot) -> str | None:
         names = {node.name for node in snapshot.nodes}
-        for candidate in (labels.get("node"), self._by_address.get(labels.get("instance", "").lower()),
-                          labels.get("instance")):
+        for candidate in (
+            labels.get("node"),
+            self._by_address.get(labels.get("instance", "").lower()),
+            labels.get("instance"),
+        ):
             if candidate in names:
                 return candidate
         instance = labels.get("instance", "").lower()
@@ -182,8 +222,10 @@ class AlertingSource:
             node = self.node_for(labels, snapshot)
             if node is None:
                 summary = (raw.get("annotations") or {}).get("summary", "")
-                loose.append(f"Alertmanager: {labels.get('alertname', 'alert')} firing, not tied to a node"
-                             + (f": {summary}" if summary else ""))
+                loose.append(
+                    f"Alertmanager: {labels.get('alertname', 'alert')} firing, not tied to a node"
+                    + (f": {summary}" if summary else "")
+                )
                 continue
             alert = firing_alert(raw, node)
             if all(alert.key != other.key for other in by_node.get(node, [])):

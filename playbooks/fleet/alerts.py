@@ -38,8 +38,19 @@ from playbooks.fleet.snapshot import Alert, AlertSeverity, Health, NodeSnapshot
 
 __all__ = ["Thresholds", "evaluate_alerts", "RULES"]
 
-RULES = ("disk-usage", "memory-usage", "node-down", "corruption", "error-rate", "write-p95", "read-p95",
-         "split-brain", "replication-lag", "archive-lag", "backup-age")
+RULES = (
+    "disk-usage",
+    "memory-usage",
+    "node-down",
+    "corruption",
+    "error-rate",
+    "write-p95",
+    "read-p95",
+    "split-brain",
+    "replication-lag",
+    "archive-lag",
+    "backup-age",
+)
 
 
 class Thresholds(BaseModel):
@@ -53,8 +64,9 @@ class Thresholds(BaseModel):
     write_p95_ms: float = Field(default=100, gt=0)
     read_p95_ms: float = Field(default=50, gt=0)
     error_rate_per_second: float = Field(default=0.01, ge=0)
-    error_rate_window_seconds: float = Field(default=120, ge=10, le=3600,
-                                             description="the error rate is averaged over this window")
+    error_rate_window_seconds: float = Field(
+        default=120, ge=10, le=3600, description="the error rate is averaged over this window"
+    )
     replication_lag_seconds: float | None = Field(default=None, gt=0, description="off unless set")
     # No alert of its own either: how far behind a serving standby may be before the console shows
     # it LAGGING instead of OK (a standby 37 s behind is not "OK" to a person reading a wall screen).
@@ -74,8 +86,9 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
     alerts: list[Alert] = []
 
     def fire(rule: str, severity: AlertSeverity, message: str, value: float | None, threshold: float | None) -> None:
-        alerts.append(Alert(rule=rule, severity=severity, node=node.name, message=message,
-                            value=value, threshold=threshold))
+        alerts.append(
+            Alert(rule=rule, severity=severity, node=node.name, message=message, value=value, threshold=threshold)
+        )
 
     if not node.reachable:
         if node.unreachable_since is not None:
@@ -83,9 +96,13 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
             if down_for >= thresholds.node_down_seconds:
                 # The message names the moment, not the length: it stays the same while the node is down.
                 since = node.unreachable_since.strftime("%H:%M:%S %Z").strip()
-                fire("node-down", AlertSeverity.CRITICAL,
-                     f"unreachable since {since} (threshold {thresholds.node_down_seconds:.0f} s)",
-                     down_for, thresholds.node_down_seconds)
+                fire(
+                    "node-down",
+                    AlertSeverity.CRITICAL,
+                    f"unreachable since {since} (threshold {thresholds.node_down_seconds:.0f} s)",
+                    down_for,
+                    thresholds.node_down_seconds,
+                )
         # The rest of an unreachable node's figures are stale; do not alert on them.
         return tuple(alerts)
     # Corruption stays an alert while a recovery runs on it (the node drains and says
@@ -100,34 +117,54 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
     disk = node.disk.usage_ratio
     if disk is not None and disk > thresholds.disk_usage:
         where = f" on {node.disk.volume_path}" if node.disk.volume_path else ""
-        fire("disk-usage", AlertSeverity.CRITICAL,
-             f"disk {_percent(disk)} used{where} (threshold {_percent(thresholds.disk_usage)})",
-             disk, thresholds.disk_usage)
+        fire(
+            "disk-usage",
+            AlertSeverity.CRITICAL,
+            f"disk {_percent(disk)} used{where} (threshold {_percent(thresholds.disk_usage)})",
+            disk,
+            thresholds.disk_usage,
+        )
     memory = node.memory.usage_ratio
     if memory is not None and memory > thresholds.memory_usage:
-        fire("memory-usage", AlertSeverity.CRITICAL,
-             f"memory {_percent(memory)} used (threshold {_percent(thresholds.memory_usage)})",
-             memory, thresholds.memory_usage)
+        fire(
+            "memory-usage",
+            AlertSeverity.CRITICAL,
+            f"memory {_percent(memory)} used (threshold {_percent(thresholds.memory_usage)})",
+            memory,
+            thresholds.memory_usage,
+        )
     errors = node.performance.error_rate_per_second
     if errors is not None and errors > thresholds.error_rate_per_second:
-        fire("error-rate", AlertSeverity.WARNING,
-             f"{errors:.2f} errors/s (threshold {thresholds.error_rate_per_second:g}/s)",
-             errors, thresholds.error_rate_per_second)
+        fire(
+            "error-rate",
+            AlertSeverity.WARNING,
+            f"{errors:.2f} errors/s (threshold {thresholds.error_rate_per_second:g}/s)",
+            errors,
+            thresholds.error_rate_per_second,
+        )
     for rule, value, threshold, what in (
-            ("write-p95", node.performance.write_p95_ms, thresholds.write_p95_ms, "write"),
-            ("read-p95", node.performance.read_p95_ms, thresholds.read_p95_ms, "read")):
+        ("write-p95", node.performance.write_p95_ms, thresholds.write_p95_ms, "write"),
+        ("read-p95", node.performance.read_p95_ms, thresholds.read_p95_ms, "read"),
+    ):
         if value is not None and value > threshold:
-            fire(rule, AlertSeverity.WARNING, f"p95 {what} latency {value:.0f} ms (threshold {threshold:.0f} ms)",
-                 value, threshold)
+            fire(
+                rule,
+                AlertSeverity.WARNING,
+                f"p95 {what} latency {value:.0f} ms (threshold {threshold:.0f} ms)",
+                value,
+                threshold,
+            )
     if node.replication.split_brain:
-        fire("split-brain", AlertSeverity.CRITICAL,
-             f"split brain: a second primary in epoch {node.epoch}",
-             None, None)
+        fire("split-brain", AlertSeverity.CRITICAL, f"split brain: a second primary in epoch {node.epoch}", None, None)
     lag = node.replication.lag_seconds
     if thresholds.replication_lag_seconds is not None and lag is not None and lag > thresholds.replication_lag_seconds:
-        fire("replication-lag", AlertSeverity.WARNING,
-             f"replication lag {lag:.0f} s (threshold {thresholds.replication_lag_seconds:.0f} s)",
-             lag, thresholds.replication_lag_seconds)
+        fire(
+            "replication-lag",
+            AlertSeverity.WARNING,
+            f"replication lag {lag:.0f} s (threshold {thresholds.replication_lag_seconds:.0f} s)",
+            lag,
+            thresholds.replication_lag_seconds,
+        )
     _backup_alerts(node, thresholds, now, fire)
     return tuple(alerts)
 
@@ -135,28 +172,48 @@ def evaluate_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime) -
 def _backup_alerts(node: NodeSnapshot, thresholds: Thresholds, now: datetime, fire: Any) -> None:
     backup = node.backup
     if backup.archive_state == "refusing":
-        fire("archive-lag", AlertSeverity.CRITICAL, f"writes refused: {backup.archive_error or 'WAL held past its ceiling'}",
-             backup.archive_lag_seconds, thresholds.archive_lag_seconds)
+        fire(
+            "archive-lag",
+            AlertSeverity.CRITICAL,
+            f"writes refused: {backup.archive_error or 'WAL held past its ceiling'}",
+            backup.archive_lag_seconds,
+            thresholds.archive_lag_seconds,
+        )
     elif backup.archive_lag_seconds is not None and backup.archive_lag_seconds > thresholds.archive_lag_seconds:
         held = f", {backup.wal_held_bytes / 1e6:.0f} MB of WAL held" if backup.wal_held_bytes else ""
         why = f": {backup.archive_error}" if backup.archive_error else ""
-        fire("archive-lag", AlertSeverity.WARNING,
-             f"WAL archive {backup.archive_lag_seconds / 60:.0f} min behind{held} (threshold "
-             f"{thresholds.archive_lag_seconds / 60:.0f} min){why}", backup.archive_lag_seconds,
-             thresholds.archive_lag_seconds)
+        fire(
+            "archive-lag",
+            AlertSeverity.WARNING,
+            f"WAL archive {backup.archive_lag_seconds / 60:.0f} min behind{held} (threshold "
+            f"{thresholds.archive_lag_seconds / 60:.0f} min){why}",
+            backup.archive_lag_seconds,
+            thresholds.archive_lag_seconds,
+        )
     age = backup.age_seconds(now)
     if age is not None and age > thresholds.backup_max_age_seconds:
-        fire("backup-age", AlertSeverity.WARNING,
-             f"newest full backup {age / 3600:.0f} h old (threshold {thresholds.backup_max_age_seconds / 3600:.0f} h)",
-             age, thresholds.backup_max_age_seconds)
+        fire(
+            "backup-age",
+            AlertSeverity.WARNING,
+            f"newest full backup {age / 3600:.0f} h old (threshold {thresholds.backup_max_age_seconds / 3600:.0f} h)",
+            age,
+            thresholds.backup_max_age_seconds,
+        )
     if backup.last_backup_at is not None:
         # Never verified: as old as the newest backup (a fresh unverified backup is no alert yet).
         verified_at = backup.last_verified_at or backup.last_backup_at
         verified_age = max(0.0, (now - verified_at).total_seconds())
         limit = thresholds.verified_backup_age_hours * 3600
         if verified_age > limit:
-            what = ("no backup verified yet" if backup.last_verified_at is None
-                    else f"newest verified backup {verified_age / 86400:.0f} d old")
-            fire("backup-age", AlertSeverity.WARNING,
-                 f"{what} (threshold {thresholds.verified_backup_age_hours / 24:.0f} d; run `drconsole backup verify`)",
-                 verified_age, limit)
+            what = (
+                "no backup verified yet"
+                if backup.last_verified_at is None
+                else f"newest verified backup {verified_age / 86400:.0f} d old"
+            )
+            fire(
+                "backup-age",
+                AlertSeverity.WARNING,
+                f"{what} (threshold {thresholds.verified_backup_age_hours / 24:.0f} d; run `drconsole backup verify`)",
+                verified_age,
+                limit,
+            )

@@ -78,8 +78,9 @@ def group_links(nodes: Sequence[NodeSnapshot], specs: Sequence[NodeSpec] = ()) -
     return links
 
 
-def label_groups(names: Sequence[str], links: Iterable[tuple[str, str]],
-                 specs: Sequence[NodeSpec] = ()) -> dict[str, str]:
+def label_groups(
+    names: Sequence[str], links: Iterable[tuple[str, str]], specs: Sequence[NodeSpec] = ()
+) -> dict[str, str]:
     """node name -> group label (see the module docstring for which label a group gets)."""
     union = _Union(names)
     for first, second in links:
@@ -91,21 +92,27 @@ def label_groups(names: Sequence[str], links: Iterable[tuple[str, str]],
     labels: dict[str, str] = {}
     for group in members.values():
         explicit = sorted({str(by_name[name].group) for name in group if name in by_name and by_name[name].group})
-        roots = sorted(name for name in group if name in by_name and by_name[name].upstream is None
-                       and by_name[name].role == "primary")
+        roots = sorted(
+            name
+            for name in group
+            if name in by_name and by_name[name].upstream is None and by_name[name].role == "primary"
+        )
         label = explicit[0] if explicit else roots[0] if roots else sorted(group)[0]
         for name in group:
             labels[name] = label
     return labels
 
 
-def assign_groups(nodes: Sequence[NodeSnapshot], specs: Sequence[NodeSpec] = (),
-                  extra_links: Iterable[tuple[str, str]] = ()) -> list[NodeSnapshot]:
+def assign_groups(
+    nodes: Sequence[NodeSnapshot], specs: Sequence[NodeSpec] = (), extra_links: Iterable[tuple[str, str]] = ()
+) -> list[NodeSnapshot]:
     """``nodes`` with ``group`` set on each (a node alone is a group of one, labelled with its name)."""
     links = group_links(nodes, specs) | set(extra_links)
     labels = label_groups([node.name for node in nodes], links, specs)
-    return [node if node.group == labels[node.name] else node.model_copy(update={"group": labels[node.name]})
-            for node in nodes]
+    return [
+        node if node.group == labels[node.name] else node.model_copy(update={"group": labels[node.name]})
+        for node in nodes
+    ]
 
 
 class GroupTracker:

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 from playbooks.fleet.snapshot import FleetSnapshot, NodeSnapshot
 
-__all__ = ["DEFAULT_BUCKET_SECONDS", "DEFAULT_SPAN_SECONDS", "FleetHistory", "METRICS", "TREND_METRICS",
-           "linear_slope"]
+__all__ = ["DEFAULT_BUCKET_SECONDS", "DEFAULT_SPAN_SECONDS", "FleetHistory", "METRICS", "TREND_METRICS", "linear_slope"]
 
 DEFAULT_SPAN_SECONDS = 900.0  # 15 minutes: long enough to see a disk filling or a lag growing
 DEFAULT_BUCKET_SECONDS = 5.0
@@ -111,8 +110,9 @@ class _NodeRing:
 class FleetHistory:
     """The last ``span_seconds`` of every node's figures, one bucket per ``bucket_seconds`` (0: per snapshot)."""
 
-    def __init__(self, span_seconds: float = DEFAULT_SPAN_SECONDS,
-                 bucket_seconds: float = DEFAULT_BUCKET_SECONDS) -> None:
+    def __init__(
+        self, span_seconds: float = DEFAULT_SPAN_SECONDS, bucket_seconds: float = DEFAULT_BUCKET_SECONDS
+    ) -> None:
         if span_seconds <= 0 or bucket_seconds < 0:
             raise ValueError("span_seconds must be > 0 and bucket_seconds >= 0")
         self.span_seconds = span_seconds

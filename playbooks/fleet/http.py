@@ -54,9 +54,16 @@ from playbooks.fleet.source import Clock, Reachability, ReaderSource
 
 __all__ = ["node_client", "HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
 
-_HEALTH_WORDS = {"ok": Health.OK, "healthy": Health.OK, "degraded": Health.DEGRADED, "down": Health.DOWN,
-                 "unhealthy": Health.DOWN, "fenced": Health.FENCED, "corrupt": Health.CORRUPT,
-                 "recovering": Health.RECOVERING}
+_HEALTH_WORDS = {
+    "ok": Health.OK,
+    "healthy": Health.OK,
+    "degraded": Health.DEGRADED,
+    "down": Health.DOWN,
+    "unhealthy": Health.DOWN,
+    "fenced": Health.FENCED,
+    "corrupt": Health.CORRUPT,
+    "recovering": Health.RECOVERING,
+}
 
 
 def _int(value: Any) -> int | None:
@@ -95,8 +102,14 @@ def _describe(exc: BaseException) -> str:
 class HttpNodeReader:
     """Reads one node over HTTP with a client shared by the whole source."""
 
-    def __init__(self, spec: NodeSpec, client: httpx.AsyncClient, processes: ProcessFinder | None = None, *,
-                 rate_window_seconds: float = DEFAULT_RATE_WINDOW_SECONDS) -> None:
+    def __init__(
+        self,
+        spec: NodeSpec,
+        client: httpx.AsyncClient,
+        processes: ProcessFinder | None = None,
+        *,
+        rate_window_seconds: float = DEFAULT_RATE_WINDOW_SECONDS,
+    ) -> None:
         if spec.url is None:
             raise ValueError(f"node {spec.name!r} has no url")
         self.spec = spec
@@ -117,8 +130,12 @@ class HttpNodeReader:
 
     async def read(self, now: datetime) -> NodeSnapshot:
         health, replication, metrics, peers = await asyncio.gather(
-            self._get("/health"), self._get("/replication"), self._get("/metrics"), self._get("/peers"),
-            return_exceptions=True)
+            self._get("/health"),
+            self._get("/replication"),
+            self._get("/metrics"),
+            self._get("/peers"),
+            return_exceptions=True,
+        )
         if isinstance(health, BaseException):
             if isinstance(health, (httpx.HTTPError, OSError)):
                 return self.unreachable(now, f"GET {self.url}/health: {_describe(health)}")
@@ -128,8 +145,9 @@ class HttpNodeReader:
             # What this box can add (the backup repository, the node process's RSS), read off the
             # event loop in a daemon thread: a dead disk must neither stall the tick nor keep the
             # console from exiting.
-            local = await in_daemon_thread(self._local_facts, bool(self._json(health).get("backup")),
-                                           name=f"drconsole-local-{self.spec.name}")
+            local = await in_daemon_thread(
+                self._local_facts, bool(self._json(health).get("backup")), name=f"drconsole-local-{self.spec.name}"
+            )
         return self._build(now, health, replication, metrics, peers, local)
 
     def _local_facts(self, reported_backup: bool) -> tuple[BackupState | None, int | None]:
@@ -147,9 +165,15 @@ class HttpNodeReader:
         except ValueError:
             return {}
 
-    def _build(self, now: datetime, health_response: httpx.Response, replication_response: Any,
-               metrics_response: Any, peers_response: Any,
-               local: tuple[BackupState | None, int | None] | None) -> NodeSnapshot:
+    def _build(
+        self,
+        now: datetime,
+        health_response: httpx.Response,
+        replication_response: Any,
+        metrics_response: Any,
+        peers_response: Any,
+        local: tuple[BackupState | None, int | None] | None,
+    ) -> NodeSnapshot:
         local_backup, local_rss = local or (None, None)
         body = self._json(health_response)
         stats = _dict(body.get("stats"))
@@ -178,42 +202,65 @@ class HttpNodeReader:
             engine=body.get("backend") or stats.get("backend") or self.spec.engine,
             role=str(replication.get("role") or body.get("role") or self.spec.role),
             epoch=_int(replication.get("epoch", body.get("epoch"))),
-            health=health, health_reason=reason, reachable=True, source="http", address=self.url,
+            health=health,
+            health_reason=reason,
+            reachable=True,
+            source="http",
+            address=self.url,
             # A node recovering from corruption still holds the damage until its run's verify is
             # clean: keep reporting it, or the alert would clear when the drain starts.
-            corruption=(self._corruption(body) if health == Health.CORRUPT
-                        or (health == Health.RECOVERING and _dict(body.get("corruption"))) else None),
+            corruption=(
+                self._corruption(body)
+                if health == Health.CORRUPT or (health == Health.RECOVERING and _dict(body.get("corruption")))
+                else None
+            ),
             last_lsn=_int(body.get("last_lsn", stats.get("last_lsn"))),
             total_keys=_int(stats.get("total_keys")),
-            disk=DiskUsage(volume_path=disk.get("path"), volume_total_bytes=_int(disk.get("total_bytes")),
-                           volume_used_bytes=_int(disk.get("used_bytes")),
-                           reported_usage_ratio=reading.get("drconsole_disk_usage_ratio"),
-                           components=DiskComponents(
-                               wal_bytes=wal, store_bytes=store,
-                               snapshots_bytes=_int(components.get("snapshots_bytes")),
-                               backups_bytes=_int(components.get("backups_bytes")),
-                               quarantine_bytes=_int(components.get("quarantine_bytes")))),
-            memory=MemoryUsage(host_total_bytes=_int(memory.get("host_total_bytes")),
-                               host_used_bytes=_int(memory.get("host_used_bytes")),
-                               node_rss_bytes=_int(memory.get("rss_bytes"))
-                               or _int(reading.get("process_resident_memory_bytes")) or local_rss,
-                               memtable_bytes=_int(stats.get("memory_usage_bytes")),
-                               cache_bytes=_int(_dict(stats.get("details")).get("cache_bytes")),
-                               reported_usage_ratio=reading.get("drconsole_memory_usage_ratio")),
+            disk=DiskUsage(
+                volume_path=disk.get("path"),
+                volume_total_bytes=_int(disk.get("total_bytes")),
+                volume_used_bytes=_int(disk.get("used_bytes")),
+                reported_usage_ratio=reading.get("drconsole_disk_usage_ratio"),
+                components=DiskComponents(
+                    wal_bytes=wal,
+                    store_bytes=store,
+                    snapshots_bytes=_int(components.get("snapshots_bytes")),
+                    backups_bytes=_int(components.get("backups_bytes")),
+                    quarantine_bytes=_int(components.get("quarantine_bytes")),
+                ),
+            ),
+            memory=MemoryUsage(
+                host_total_bytes=_int(memory.get("host_total_bytes")),
+                host_used_bytes=_int(memory.get("host_used_bytes")),
+                node_rss_bytes=_int(memory.get("rss_bytes"))
+                or _int(reading.get("process_resident_memory_bytes"))
+                or local_rss,
+                memtable_bytes=_int(stats.get("memory_usage_bytes")),
+                cache_bytes=_int(_dict(stats.get("details")).get("cache_bytes")),
+                reported_usage_ratio=reading.get("drconsole_memory_usage_ratio"),
+            ),
             replication=Replication(
                 upstream=replication.get("upstream") or self.spec.upstream,
-                applied_lsn=_int(replication.get("applied_lsn")), primary_lsn=_int(replication.get("primary_lsn")),
-                lag_records=_int(replication.get("lag_records")), lag_bytes=_int(replication.get("lag_bytes")),
+                applied_lsn=_int(replication.get("applied_lsn")),
+                primary_lsn=_int(replication.get("primary_lsn")),
+                lag_records=_int(replication.get("lag_records")),
+                lag_bytes=_int(replication.get("lag_bytes")),
                 lag_seconds=_float(replication.get("lag_seconds", reading.get("drconsole_replication_lag_seconds"))),
                 split_brain=bool(replication.get("split_brain", False)),
                 standbys=self._standbys(replication),
-                connected=replication["connected"] if isinstance(replication.get("connected"), bool) else None),
+                connected=replication["connected"] if isinstance(replication.get("connected"), bool) else None,
+            ),
             backup=local_backup or self._backup(_dict(body.get("backup")), _dict(body.get("archive"))),
-            performance=Performance(write_p95_ms=rates.write_p95_ms, read_p95_ms=rates.read_p95_ms,
-                                    error_rate_per_second=rates.error_rate_per_second,
-                                    errors_total=rates.errors_total, write_ops_per_second=rates.write_ops_per_second,
-                                    read_ops_per_second=rates.read_ops_per_second),
-            **self._peer_view(peers_response))
+            performance=Performance(
+                write_p95_ms=rates.write_p95_ms,
+                read_p95_ms=rates.read_p95_ms,
+                error_rate_per_second=rates.error_rate_per_second,
+                errors_total=rates.errors_total,
+                write_ops_per_second=rates.write_ops_per_second,
+                read_ops_per_second=rates.read_ops_per_second,
+            ),
+            **self._peer_view(peers_response),
+        )
         return self.reachability.ok(node)
 
     def _health(self, response: httpx.Response, body: dict[str, Any]) -> tuple[Health, str]:
@@ -238,23 +285,34 @@ class HttpNodeReader:
             parsed = datetime.fromisoformat(since) if isinstance(since, str) else None
         except ValueError:
             parsed = None
-        return Corruption(file=reported.get("file") if isinstance(reported.get("file"), str) else None,
-                          offset=_int(reported.get("offset")),
-                          detail=str(reported.get("detail") or body.get("reason") or "the node reports corruption"),
-                          found_by=str(reported.get("found_by") or ""),
-                          since=parsed if parsed is None or parsed.tzinfo else None)
+        return Corruption(
+            file=reported.get("file") if isinstance(reported.get("file"), str) else None,
+            offset=_int(reported.get("offset")),
+            detail=str(reported.get("detail") or body.get("reason") or "the node reports corruption"),
+            found_by=str(reported.get("found_by") or ""),
+            since=parsed if parsed is None or parsed.tzinfo else None,
+        )
 
     def _backup(self, reported: dict[str, Any], archive: dict[str, Any]) -> BackupState:
-        wal = {"archive_state": archive.get("state") if isinstance(archive.get("state"), str) else None,
-               "archive_lag_seconds": _float(archive.get("lag_seconds")), "wal_held_bytes": _int(archive.get("held_bytes")),
-               "archive_error": archive.get("error") if isinstance(archive.get("error"), str) else None}
+        wal = {
+            "archive_state": archive.get("state") if isinstance(archive.get("state"), str) else None,
+            "archive_lag_seconds": _float(archive.get("lag_seconds")),
+            "wal_held_bytes": _int(archive.get("held_bytes")),
+            "archive_error": archive.get("error") if isinstance(archive.get("error"), str) else None,
+        }
         if reported.get("last_backup_at") or reported.get("last_backup_id"):
-            return BackupState(last_backup_at=_moment(reported.get("last_backup_at")),
-                               last_backup_id=reported.get("last_backup_id"),
-                               verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None,
-                               last_verified_at=_moment(reported.get("last_verified_at")), **wal)
-        return BackupState(repo=str(self.spec.backup_repo) if self.spec.backup_repo else None,
-                           error=reported.get("error") if isinstance(reported.get("error"), str) else None, **wal)
+            return BackupState(
+                last_backup_at=_moment(reported.get("last_backup_at")),
+                last_backup_id=reported.get("last_backup_id"),
+                verified=reported.get("verified") if isinstance(reported.get("verified"), bool) else None,
+                last_verified_at=_moment(reported.get("last_verified_at")),
+                **wal,
+            )
+        return BackupState(
+            repo=str(self.spec.backup_repo) if self.spec.backup_repo else None,
+            error=reported.get("error") if isinstance(reported.get("error"), str) else None,
+            **wal,
+        )
 
     @staticmethod
     def _standbys(replication: dict[str, Any]) -> tuple[str, ...]:
@@ -306,15 +364,24 @@ def node_client(timeout_seconds: float) -> httpx.AsyncClient:
 class HttpSource(ReaderSource):
     """Every node read over HTTP; ``timeout_seconds`` bounds each request (``client``: one for all, in tests)."""
 
-    def __init__(self, specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
-                 clock: Clock = utc_now, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[NodeSpec],
+        *,
+        thresholds: Thresholds | None = None,
+        clock: Clock = utc_now,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.clients = [client] if client is not None else [node_client(timeout_seconds) for _spec in specs]
         window = (thresholds or Thresholds()).error_rate_window_seconds
-        readers = [HttpNodeReader(spec, self.clients[0 if client is not None else index], rate_window_seconds=window)
-                   for index, spec in enumerate(specs)]
-        super().__init__(readers, specs, thresholds=thresholds, clock=clock,
-                         deadline_seconds=timeout_seconds * 1.5, label="http")
+        readers = [
+            HttpNodeReader(spec, self.clients[0 if client is not None else index], rate_window_seconds=window)
+            for index, spec in enumerate(specs)
+        ]
+        super().__init__(
+            readers, specs, thresholds=thresholds, clock=clock, deadline_seconds=timeout_seconds * 1.5, label="http"
+        )
 
     async def aclose(self) -> None:
         for client in self.clients:

@@ -115,9 +115,13 @@ def read_backup_state(repo: Path | None) -> BackupState:
         return BackupState(repo=str(repo), error="no backup yet")
     newest = readable[-1]
     verified = [meta for meta in readable if meta.verified]
-    return BackupState(repo=str(repo), last_backup_at=datetime.fromtimestamp(newest.timestamp_ns / 1e9, UTC),
-                       last_backup_id=newest.backup_id, verified=newest.verified,
-                       last_verified_at=datetime.fromtimestamp(verified[-1].timestamp_ns / 1e9, UTC) if verified else None)
+    return BackupState(
+        repo=str(repo),
+        last_backup_at=datetime.fromtimestamp(newest.timestamp_ns / 1e9, UTC),
+        last_backup_id=newest.backup_id,
+        verified=newest.verified,
+        last_verified_at=datetime.fromtimestamp(verified[-1].timestamp_ns / 1e9, UTC) if verified else None,
+    )
 
 
 def with_archive_state(backup: BackupState, data_dir: Path | None) -> BackupState:
@@ -132,8 +136,14 @@ def with_archive_state(backup: BackupState, data_dir: Path | None) -> BackupStat
         return backup
     if state is None:
         return backup
-    return backup.model_copy(update={"archive_state": state.state, "archive_lag_seconds": state.lag_seconds,
-                                     "wal_held_bytes": state.held_bytes, "archive_error": state.error})
+    return backup.model_copy(
+        update={
+            "archive_state": state.state,
+            "archive_lag_seconds": state.lag_seconds,
+            "wal_held_bytes": state.held_bytes,
+            "archive_error": state.error,
+        }
+    )
 
 
 def _dir_size(path: Path) -> int:
@@ -143,8 +153,9 @@ def _dir_size(path: Path) -> int:
 class LocalNodeReader:
     """Reads one node from its data directory."""
 
-    def __init__(self, spec: NodeSpec, processes: ProcessFinder, *,
-                 memory: Callable[[], tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self, spec: NodeSpec, processes: ProcessFinder, *, memory: Callable[[], tuple[int, int]] | None = None
+    ) -> None:
         if spec.data_dir is None:
             raise ValueError(f"node {spec.name!r} has no data_dir to read locally")
         self.spec = spec
@@ -198,22 +209,39 @@ class LocalNodeReader:
         if marker_name and marker_name != self.spec.name:
             reason += f" (marker names it {marker_name!r})"
         node = NodeSnapshot(
-            name=self.spec.name, engine=stats.backend, role=self.spec.role, epoch=epoch,
-            health=Health.OK, health_reason=reason, reachable=True, source="local",
-            address=str(self.data_dir), last_lsn=stats.last_lsn, total_keys=stats.total_keys,
+            name=self.spec.name,
+            engine=stats.backend,
+            role=self.spec.role,
+            epoch=epoch,
+            health=Health.OK,
+            health_reason=reason,
+            reachable=True,
+            source="local",
+            address=str(self.data_dir),
+            last_lsn=stats.last_lsn,
+            total_keys=stats.total_keys,
             disk=DiskUsage(
-                volume_path=_mount_point(self.data_dir), volume_total_bytes=volume_total,
+                volume_path=_mount_point(self.data_dir),
+                volume_total_bytes=volume_total,
                 volume_used_bytes=volume_used,
                 components=DiskComponents(
                     wal_bytes=stats.wal_bytes,
                     store_bytes=max(0, stats.disk_usage_bytes - stats.wal_bytes - snapshots),
-                    snapshots_bytes=snapshots, backups_bytes=backups_bytes, quarantine_bytes=quarantine)),
-            memory=MemoryUsage(host_total_bytes=host_total, host_used_bytes=host_used,
-                               node_rss_bytes=self.processes.rss_bytes(self.data_dir),
-                               memtable_bytes=stats.memory_usage_bytes,
-                               cache_bytes=int(cache) if isinstance(cache, (int, float)) else None),
+                    snapshots_bytes=snapshots,
+                    backups_bytes=backups_bytes,
+                    quarantine_bytes=quarantine,
+                ),
+            ),
+            memory=MemoryUsage(
+                host_total_bytes=host_total,
+                host_used_bytes=host_used,
+                node_rss_bytes=self.processes.rss_bytes(self.data_dir),
+                memtable_bytes=stats.memory_usage_bytes,
+                cache_bytes=int(cache) if isinstance(cache, (int, float)) else None,
+            ),
             replication=Replication(upstream=self.spec.upstream),
-            backup=backup)
+            backup=backup,
+        )
         return self.reachability.ok(node)
 
 
@@ -272,9 +300,16 @@ def _mount_point(path: Path) -> str:
 class LocalSource(ReaderSource):
     """Every node read from its data directory."""
 
-    def __init__(self, specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
-                 clock: Clock = utc_now, deadline_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        specs: Sequence[NodeSpec],
+        *,
+        thresholds: Thresholds | None = None,
+        clock: Clock = utc_now,
+        deadline_seconds: float = 2.0,
+    ) -> None:
         processes = ProcessFinder()
         readers = [LocalNodeReader(spec, processes) for spec in specs]
-        super().__init__(readers, specs, thresholds=thresholds, clock=clock,
-                         deadline_seconds=deadline_seconds, label="local")
+        super().__init__(
+            readers, specs, thresholds=thresholds, clock=clock, deadline_seconds=deadline_seconds, label="local"
+        )

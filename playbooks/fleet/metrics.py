@@ -16,8 +16,17 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["MetricsReading", "MetricsTracker", "Rates", "histogram_quantile", "parse_metrics",
-           "WRITE_LATENCY", "READ_LATENCY", "ERRORS_TOTAL", "DEFAULT_RATE_WINDOW_SECONDS"]
+__all__ = [
+    "MetricsReading",
+    "MetricsTracker",
+    "Rates",
+    "histogram_quantile",
+    "parse_metrics",
+    "WRITE_LATENCY",
+    "READ_LATENCY",
+    "ERRORS_TOTAL",
+    "DEFAULT_RATE_WINDOW_SECONDS",
+]
 
 WRITE_LATENCY = "drconsole_write_latency_seconds"
 READ_LATENCY = "drconsole_read_latency_seconds"
@@ -136,9 +145,14 @@ class MetricsTracker:
             return None if served < 0 else served / (at - previous_at)  # < 0: the node restarted
 
         errors = reading.get(ERRORS_TOTAL)
-        return Rates(write_p95_ms=p95_ms(WRITE_LATENCY), read_p95_ms=p95_ms(READ_LATENCY),
-                     error_rate_per_second=self._error_rate(errors, at), errors_total=errors,
-                     write_ops_per_second=per_second(WRITE_LATENCY), read_ops_per_second=per_second(READ_LATENCY))
+        return Rates(
+            write_p95_ms=p95_ms(WRITE_LATENCY),
+            read_p95_ms=p95_ms(READ_LATENCY),
+            error_rate_per_second=self._error_rate(errors, at),
+            errors_total=errors,
+            write_ops_per_second=per_second(WRITE_LATENCY),
+            read_ops_per_second=per_second(READ_LATENCY),
+        )
 
     def _error_rate(self, errors: float | None, at: float) -> float | None:
         window = self._errors

@@ -36,9 +36,15 @@ def uses_http(spec: NodeSpec, prefer: str) -> bool:
 
 
 class MixedSource(ReaderSource):
-    def __init__(self, specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
-                 clock: Clock = utc_now, prefer: str = "auto",
-                 timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        specs: Sequence[NodeSpec],
+        *,
+        thresholds: Thresholds | None = None,
+        clock: Clock = utc_now,
+        prefer: str = "auto",
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
         if prefer not in ("auto", "local", "http"):
             raise ValueError(f"prefer must be auto, local or http, not {prefer!r}")
         self.clients: list[httpx.AsyncClient] = []  # one per node read over HTTP (see http.node_client)
@@ -56,8 +62,14 @@ class MixedSource(ReaderSource):
 
                 readers.append(LocalNodeReader(spec, processes))
         kinds = sorted({"http" if uses_http(spec, prefer) else "local" for spec in specs})
-        super().__init__(readers, specs, thresholds=thresholds, clock=clock,
-                         deadline_seconds=timeout_seconds * 1.5, label="+".join(kinds))
+        super().__init__(
+            readers,
+            specs,
+            thresholds=thresholds,
+            clock=clock,
+            deadline_seconds=timeout_seconds * 1.5,
+            label="+".join(kinds),
+        )
 
     def _http_reader(self, spec: NodeSpec, timeout_seconds: float, processes: Any) -> NodeReader:
         from playbooks.fleet.http import HttpNodeReader, node_client
@@ -71,10 +83,18 @@ class MixedSource(ReaderSource):
             await client.aclose()
 
 
-def fleet_source(specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = None,
-                 clock: Clock = utc_now, prefer: str = "auto", prometheus_url: str | None = None,
-                 alertmanager_url: str | None = None, prometheus_timeout_seconds: float = 2.0,
-                 alertmanager_timeout_seconds: float = 2.0, rate_window: str = "1m") -> FleetSource:
+def fleet_source(
+    specs: Sequence[NodeSpec],
+    *,
+    thresholds: Thresholds | None = None,
+    clock: Clock = utc_now,
+    prefer: str = "auto",
+    prometheus_url: str | None = None,
+    alertmanager_url: str | None = None,
+    prometheus_timeout_seconds: float = 2.0,
+    alertmanager_timeout_seconds: float = 2.0,
+    rate_window: str = "1m",
+) -> FleetSource:
     """The source for ``specs`` (see the module docstring for which node is read how).
 
     With ``prometheus_url`` the snapshot comes from PromQL, and the direct polling of the nodes is
@@ -85,12 +105,22 @@ def fleet_source(specs: Sequence[NodeSpec], *, thresholds: Thresholds | None = N
     if prometheus_url is not None:
         from playbooks.fleet.prometheus import PrometheusSource
 
-        source = PrometheusSource(specs, prometheus_url, thresholds=thresholds, clock=clock,
-                                  timeout_seconds=prometheus_timeout_seconds, rate_window=rate_window,
-                                  fallback=source)
+        source = PrometheusSource(
+            specs,
+            prometheus_url,
+            thresholds=thresholds,
+            clock=clock,
+            timeout_seconds=prometheus_timeout_seconds,
+            rate_window=rate_window,
+            fallback=source,
+        )
     if alertmanager_url is not None:
         from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient
 
-        source = AlertingSource(source, AlertmanagerClient(alertmanager_url, timeout_seconds=alertmanager_timeout_seconds),
-                                specs, clock=clock)
+        source = AlertingSource(
+            source,
+            AlertmanagerClient(alertmanager_url, timeout_seconds=alertmanager_timeout_seconds),
+            specs,
+            clock=clock,
+        )
     return source

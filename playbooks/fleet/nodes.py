@@ -40,7 +40,7 @@ class NodeSpec(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not value or not value.strip() or any(char.isspace() for char in value):
-            raise ValueError("a node name is one word, e.g. \"orders-a\"")
+            raise ValueError('a node name is one word, e.g. "orders-a"')
         return value
 
     @field_validator("engine")
@@ -62,8 +62,9 @@ class NodeSpec(BaseModel):
     def _not_a_system_directory(cls, value: Path | None) -> Path | None:
         why = None if value is None else system_directory(value)
         if why is not None:
-            raise ValueError(f"{why}: a data dir or repository must be a directory of its own "
-                             "(a restore moves what is there aside)")
+            raise ValueError(
+                f"{why}: a data dir or repository must be a directory of its own (a restore moves what is there aside)"
+            )
         return value
 
     @field_validator("url")

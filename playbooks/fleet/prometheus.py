@@ -45,11 +45,31 @@ from playbooks.fleet.snapshot import (
 )
 from playbooks.fleet.source import Clock, FleetSource, Reachability, finalize
 
-__all__ = ["ApiError", "DERIVED", "GAUGES", "derived_query", "PrometheusClient", "PrometheusSource", "api_json", "netloc"]
+__all__ = [
+    "ApiError",
+    "DERIVED",
+    "GAUGES",
+    "derived_query",
+    "PrometheusClient",
+    "PrometheusSource",
+    "api_json",
+    "netloc",
+]
 
-GAUGE_NAMES = ("disk_usage_ratio", "memory_usage_ratio", "replication_lag_seconds", "replication_lag_bytes",
-               "replication_lag_records", "last_lsn", "epoch", "keys", "split_brain", "fenced",
-               "corruption_detected", "recovering")
+GAUGE_NAMES = (
+    "disk_usage_ratio",
+    "memory_usage_ratio",
+    "replication_lag_seconds",
+    "replication_lag_bytes",
+    "replication_lag_records",
+    "last_lsn",
+    "epoch",
+    "keys",
+    "split_brain",
+    "fenced",
+    "corruption_detected",
+    "recovering",
+)
 # drconsole_role has one series per role, 1 for the node's own: only that one is fetched.
 GAUGES = '{__name__=~"drconsole_(' + "|".join(GAUGE_NAMES) + ')"} or drconsole_role == 1'
 FIGURE_LABEL = "drconsole_figure"
@@ -61,19 +81,28 @@ def derived_query(window: str) -> str:
     One ``or`` of the parts rather than one query each: on two busy cores, three concurrent
     queries were no faster than one (bench/prometheus_bench.py) and cost the console more CPU.
     """
+
     def labelled(name: str, expr: str) -> str:
         return f'label_replace({expr}, "{FIGURE_LABEL}", "{name}", "", "")'
 
-    return " or ".join((
-        labelled("write_p95", "histogram_quantile(0.95, sum by (instance, le) "
-                              f"(rate(drconsole_write_latency_seconds_bucket[{window}])))"),
-        labelled("read_p95", "histogram_quantile(0.95, sum by (instance, le) "
-                             f"(rate(drconsole_read_latency_seconds_bucket[{window}])))"),
-        labelled("error_rate", f"sum by (instance) (rate(drconsole_operation_errors_total[{window}]))"),
-        labelled("write_rate", f"sum by (instance) (rate(drconsole_write_latency_seconds_count[{window}]))"),
-        labelled("read_rate", f"sum by (instance) (rate(drconsole_read_latency_seconds_count[{window}]))"),
-        labelled("errors_total", "sum by (instance) (drconsole_operation_errors_total)"),
-    ))
+    return " or ".join(
+        (
+            labelled(
+                "write_p95",
+                "histogram_quantile(0.95, sum by (instance, le) "
+                f"(rate(drconsole_write_latency_seconds_bucket[{window}])))",
+            ),
+            labelled(
+                "read_p95",
+                "histogram_quantile(0.95, sum by (instance, le) "
+                f"(rate(drconsole_read_latency_seconds_bucket[{window}])))",
+            ),
+            labelled("error_rate", f"sum by (instance) (rate(drconsole_operation_errors_total[{window}]))"),
+            labelled("write_rate", f"sum by (instance) (rate(drconsole_write_latency_seconds_count[{window}]))"),
+            labelled("read_rate", f"sum by (instance) (rate(drconsole_read_latency_seconds_count[{window}]))"),
+            labelled("errors_total", "sum by (instance) (drconsole_operation_errors_total)"),
+        )
+    )
 
 
 DERIVED = derived_query("1m")
@@ -219,10 +248,19 @@ def _int(value: float | None) -> int | None:
 class PrometheusSource:
     """A ``FleetSource`` reading Prometheus; see the module docstring."""
 
-    def __init__(self, specs: Sequence[NodeSpec], url: str, *, thresholds: Thresholds | None = None,
-                 clock: Clock = utc_now, timeout_seconds: float = 2.0, rate_window: str = "1m",
-                 retry_seconds: float = 10.0, fallback: FleetSource | None = None,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[NodeSpec],
+        url: str,
+        *,
+        thresholds: Thresholds | None = None,
+        clock: Clock = utc_now,
+        timeout_seconds: float = 2.0,
+        rate_window: str = "1m",
+        retry_seconds: float = 10.0,
+        fallback: FleetSource | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.specs = list(specs)
         self.thresholds = thresholds or Thresholds()
         self.clock = clock
@@ -230,8 +268,9 @@ class PrometheusSource:
         self.retry_seconds = retry_seconds
         self.fallback = fallback
         self.derived = derived_query(rate_window)
-        self.http = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds),
-                                                headers={"User-Agent": "drconsole"})
+        self.http = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds), headers={"User-Agent": "drconsole"}
+        )
         self.api = PrometheusClient(url, self.http)
         self.down_since: datetime | None = None
         self.last_error = ""
@@ -279,13 +318,15 @@ class PrometheusSource:
         if self.fallback is None:
             return FleetSnapshot(taken_at=now, source="prometheus (unreachable)", notices=(self.notice,))
         snapshot = await self.fallback.collect()
-        return snapshot.model_copy(update={"source": f"{snapshot.source} (Prometheus fallback)",
-                                           "notices": (self.notice, *snapshot.notices)})
+        return snapshot.model_copy(
+            update={"source": f"{snapshot.source} (Prometheus fallback)", "notices": (self.notice, *snapshot.notices)}
+        )
 
     # ------------------------------------------------------------------ the batch
     async def _from_prometheus(self, now: datetime) -> FleetSnapshot:
         targets, gauges, derived = await asyncio.gather(
-            self.api.targets(), self.api.query(GAUGES), self.api.query(self.derived))
+            self.api.targets(), self.api.query(GAUGES), self.api.query(self.derived)
+        )
         instances = _gather(targets, gauges, derived)
         nodes: dict[str, NodeSnapshot] = {}
         jobs = {item.labels.get("job") for item in instances.values() if self._spec_for(item) or item.gauges}
@@ -299,9 +340,15 @@ class PrometheusSource:
         for spec in self.specs:
             if spec.name not in nodes:
                 nodes[spec.name] = NodeSnapshot(
-                    name=spec.name, engine=spec.engine, role=spec.role, health=Health.UNKNOWN,
+                    name=spec.name,
+                    engine=spec.engine,
+                    role=spec.role,
+                    health=Health.UNKNOWN,
                     health_reason=f"Prometheus does not scrape {spec.url or spec.name} (add it to prometheus.yml)",
-                    source="prometheus", address=spec.url, replication=Replication(upstream=spec.upstream))
+                    source="prometheus",
+                    address=spec.url,
+                    replication=Replication(upstream=spec.upstream),
+                )
         # A stable order (configured nodes as configured, then the others by name): the console
         # rebuilds its cards when the order changes.
         extra = sorted(name for name in nodes if name not in self._by_name)
@@ -320,8 +367,13 @@ class PrometheusSource:
         if state == "down":
             error = str(target.get("lastError") or "the last scrape failed")
             failed_spec = spec or NodeSpec(name=name, url=address)  # the scrape URL is http(s)
-            return reachability.failed(failed_spec, now, f"Prometheus cannot scrape {scrape_url}: {error}",
-                                       source="prometheus", address=address)
+            return reachability.failed(
+                failed_spec,
+                now,
+                f"Prometheus cannot scrape {scrape_url}: {error}",
+                source="prometheus",
+                address=address,
+            )
         gauges, figures = item.gauges, item.figures
         role = item.role or (spec.role if spec is not None else "unknown")
         corruption = None
@@ -330,33 +382,50 @@ class PrometheusSource:
         elif gauges.get("recovering") == 1:
             health, reason = Health.RECOVERING, "recovering: a playbook holds the data dir (Prometheus)"
             if gauges.get("corruption_detected") == 1:  # the damage stays until the run's verify is clean
-                corruption = Corruption(detail="the node reports damaged bytes (drconsole_corruption_detected 1); "
-                                               "a recovery is under way")
+                corruption = Corruption(
+                    detail="the node reports damaged bytes (drconsole_corruption_detected 1); a recovery is under way"
+                )
         elif gauges.get("corruption_detected") == 1:
             # Prometheus carries the fact, not the place: the node's /health names the file and offset.
             health, reason = Health.CORRUPT, "corrupt: drconsole_corruption_detected 1 (Prometheus)"
-            corruption = Corruption(detail="the node reports damaged bytes (drconsole_corruption_detected 1); "
-                                           "GET /health on the node names the file and offset")
+            corruption = Corruption(
+                detail="the node reports damaged bytes (drconsole_corruption_detected 1); "
+                "GET /health on the node names the file and offset"
+            )
         elif role == "fenced" or gauges.get("fenced") == 1:
             health, reason = Health.FENCED, "fenced: a higher epoch exists (Prometheus)"
         else:
             health, reason = Health.OK, f"scraped by Prometheus (job {item.labels.get('job', '?')})"
         node = NodeSnapshot(
-            name=name, engine=spec.engine if spec is not None else None, role=role,
-            epoch=_int(gauges.get("epoch")), health=health, health_reason=reason, reachable=True, corruption=corruption,
-            source="prometheus", address=address, last_lsn=_int(gauges.get("last_lsn")),
+            name=name,
+            engine=spec.engine if spec is not None else None,
+            role=role,
+            epoch=_int(gauges.get("epoch")),
+            health=health,
+            health_reason=reason,
+            reachable=True,
+            corruption=corruption,
+            source="prometheus",
+            address=address,
+            last_lsn=_int(gauges.get("last_lsn")),
             total_keys=_int(gauges.get("keys")),
             disk=DiskUsage(reported_usage_ratio=gauges.get("disk_usage_ratio")),
             memory=MemoryUsage(reported_usage_ratio=gauges.get("memory_usage_ratio")),
-            replication=Replication(upstream=spec.upstream if spec is not None else None,
-                                    lag_records=_int(gauges.get("replication_lag_records")),
-                                    lag_bytes=_int(gauges.get("replication_lag_bytes")),
-                                    lag_seconds=gauges.get("replication_lag_seconds"),
-                                    split_brain=gauges.get("split_brain") == 1),
+            replication=Replication(
+                upstream=spec.upstream if spec is not None else None,
+                lag_records=_int(gauges.get("replication_lag_records")),
+                lag_bytes=_int(gauges.get("replication_lag_bytes")),
+                lag_seconds=gauges.get("replication_lag_seconds"),
+                split_brain=gauges.get("split_brain") == 1,
+            ),
             backup=BackupState(repo=str(spec.backup_repo) if spec is not None and spec.backup_repo else None),
             performance=Performance(
                 write_p95_ms=None if "write_p95" not in figures else figures["write_p95"] * 1000,
                 read_p95_ms=None if "read_p95" not in figures else figures["read_p95"] * 1000,
-                error_rate_per_second=figures.get("error_rate"), errors_total=figures.get("errors_total"),
-                write_ops_per_second=figures.get("write_rate"), read_ops_per_second=figures.get("read_rate")))
+                error_rate_per_second=figures.get("error_rate"),
+                errors_total=figures.get("errors_total"),
+                write_ops_per_second=figures.get("write_rate"),
+                read_ops_per_second=figures.get("read_rate"),
+            ),
+        )
         return reachability.ok(node)

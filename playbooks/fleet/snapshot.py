@@ -64,8 +64,7 @@ class Health(StrEnum):
     @property
     def rank(self) -> int:
         """Badness, for picking the worst of several: ok < unknown < degraded < fenced < recovering < down < corrupt."""
-        return {"ok": 0, "unknown": 1, "degraded": 2, "fenced": 3, "recovering": 4, "down": 5,
-                "corrupt": 6}[self.value]
+        return {"ok": 0, "unknown": 1, "degraded": 2, "fenced": 3, "recovering": 4, "down": 5, "corrupt": 6}[self.value]
 
 
 class AlertSeverity(StrEnum):
@@ -106,8 +105,16 @@ class DiskComponents(_Frozen):
 
     @property
     def total_bytes(self) -> int:
-        return sum(value or 0 for value in (self.wal_bytes, self.store_bytes, self.snapshots_bytes,
-                                            self.backups_bytes, self.quarantine_bytes))
+        return sum(
+            value or 0
+            for value in (
+                self.wal_bytes,
+                self.store_bytes,
+                self.snapshots_bytes,
+                self.backups_bytes,
+                self.quarantine_bytes,
+            )
+        )
 
 
 class DiskUsage(_Frozen):

@@ -75,19 +75,34 @@ class Reachability:
             self.since = now
         known = self.last_good
         return NodeSnapshot(
-            name=spec.name, engine=spec.engine or (known.engine if known else None),
-            role=known.role if known else spec.role, epoch=known.epoch if known else None,
-            health=Health.DOWN, health_reason=reason, reachable=False, unreachable_since=self.since,
-            source=source, address=address, last_lsn=known.last_lsn if known else None,
-            replication=Replication(upstream=spec.upstream))
+            name=spec.name,
+            engine=spec.engine or (known.engine if known else None),
+            role=known.role if known else spec.role,
+            epoch=known.epoch if known else None,
+            health=Health.DOWN,
+            health_reason=reason,
+            reachable=False,
+            unreachable_since=self.since,
+            source=source,
+            address=address,
+            last_lsn=known.last_lsn if known else None,
+            replication=Replication(upstream=spec.upstream),
+        )
 
 
 class ReaderSource:
     """A ``FleetSource`` made of one reader per node, read concurrently under one deadline."""
 
-    def __init__(self, readers: Sequence[NodeReader], specs: Sequence[NodeSpec], *,
-                 thresholds: Thresholds | None = None, clock: Clock = utc_now,
-                 deadline_seconds: float = 2.0, label: str = "") -> None:
+    def __init__(
+        self,
+        readers: Sequence[NodeReader],
+        specs: Sequence[NodeSpec],
+        *,
+        thresholds: Thresholds | None = None,
+        clock: Clock = utc_now,
+        deadline_seconds: float = 2.0,
+        label: str = "",
+    ) -> None:
         self.readers = list(readers)
         self.specs = list(specs)
         self.thresholds = thresholds or Thresholds()
@@ -126,11 +141,20 @@ def _local_replication(node: NodeSnapshot, spec: NodeSpec | None, by_name: dict[
     replication = node.replication
     if replication.upstream is None:
         replication = replication.model_copy(update={"upstream": spec.upstream})
-    if (replication.lag_records is None and upstream is not None and upstream.reachable
-            and upstream.last_lsn is not None and node.last_lsn is not None):
-        replication = replication.model_copy(update={
-            "applied_lsn": node.last_lsn, "primary_lsn": upstream.last_lsn,
-            "lag_records": max(0, upstream.last_lsn - node.last_lsn)})
+    if (
+        replication.lag_records is None
+        and upstream is not None
+        and upstream.reachable
+        and upstream.last_lsn is not None
+        and node.last_lsn is not None
+    ):
+        replication = replication.model_copy(
+            update={
+                "applied_lsn": node.last_lsn,
+                "primary_lsn": upstream.last_lsn,
+                "lag_records": max(0, upstream.last_lsn - node.last_lsn),
+            }
+        )
     return node.model_copy(update={"replication": replication})
 
 
@@ -141,12 +165,23 @@ def _split_brain(nodes: list[NodeSnapshot]) -> list[NodeSnapshot]:
         if node.reachable and node.role == "primary" and node.epoch is not None:
             primaries.setdefault((node.group or node.name, node.epoch), []).append(node.name)
     split = {name for names in primaries.values() if len(names) > 1 for name in names}
-    return [node.model_copy(update={"replication": node.replication.model_copy(update={"split_brain": True})})
-            if node.name in split and not node.replication.split_brain else node for node in nodes]
+    return [
+        node.model_copy(update={"replication": node.replication.model_copy(update={"split_brain": True})})
+        if node.name in split and not node.replication.split_brain
+        else node
+        for node in nodes
+    ]
 
 
-def finalize(nodes: Sequence[NodeSnapshot], specs: Sequence[NodeSpec], thresholds: Thresholds,
-             now: datetime, *, source: str = "", groups: GroupTracker | None = None) -> FleetSnapshot:
+def finalize(
+    nodes: Sequence[NodeSnapshot],
+    specs: Sequence[NodeSpec],
+    thresholds: Thresholds,
+    now: datetime,
+    *,
+    source: str = "",
+    groups: GroupTracker | None = None,
+) -> FleetSnapshot:
     """Fleet-wide facts and the alert rules applied to what the readers returned.
 
     ``groups``: the source's tracker, which remembers replication links across ticks.

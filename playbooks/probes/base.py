@@ -17,8 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Answer", "ProbeContext", "Probe", "PROBES", "probe", "DISK_THRESHOLD", "MEMORY_THRESHOLD",
-           "LAG_THRESHOLD_SECONDS", "ARCHIVE_LAG_SECONDS", "BACKUP_MAX_AGE_SECONDS"]
+__all__ = [
+    "Answer",
+    "ProbeContext",
+    "Probe",
+    "PROBES",
+    "probe",
+    "DISK_THRESHOLD",
+    "MEMORY_THRESHOLD",
+    "LAG_THRESHOLD_SECONDS",
+    "ARCHIVE_LAG_SECONDS",
+    "BACKUP_MAX_AGE_SECONDS",
+]
 
 DISK_THRESHOLD = 0.85  # the reference alert rules: OrbitDiskSpaceLow > 85 %
 MEMORY_THRESHOLD = 0.90  # OrbitMemoryHigh > 90 %

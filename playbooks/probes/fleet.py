@@ -22,11 +22,23 @@ from playbooks.fleet.groups import assign_groups
 from playbooks.fleet.snapshot import FleetSnapshot, Health, NodeSnapshot
 from playbooks.probes.base import Answer, ProbeContext, probe
 
-__all__ = ["alert_evidence", "field", "firing_alerts", "fleet_nodes", "fleet_snapshot", "node_figure",
-           "target_node", "group_scopes", "names"]
+__all__ = [
+    "alert_evidence",
+    "field",
+    "firing_alerts",
+    "fleet_nodes",
+    "fleet_snapshot",
+    "node_figure",
+    "target_node",
+    "group_scopes",
+    "names",
+]
 
-_NO_FLEET = Answer(None, "no fleet snapshot: replication and cluster state come from the nodes' HTTP API "
-                         "(use --node with a url in the config)")
+_NO_FLEET = Answer(
+    None,
+    "no fleet snapshot: replication and cluster state come from the nodes' HTTP API "
+    "(use --node with a url in the config)",
+)
 _STANDBY_ROLES = ("standby", "replica", "secondary")
 
 
@@ -98,7 +110,7 @@ def _alert_name(alert: Any) -> str:
 
 
 def alert_evidence(alerts: Iterable[Any]) -> str:
-    """"Alertmanager: DrconsoleNodeDown firing on orders-a since 12:03:41 UTC; ..." ("" for none)."""
+    """ "Alertmanager: DrconsoleNodeDown firing on orders-a since 12:03:41 UTC; ..." ("" for none)."""
     parts = []
     for alert in alerts:
         since = field(alert, "since")
@@ -134,14 +146,20 @@ def group_scopes(context: ProbeContext) -> tuple[list[tuple[str, list[NodeSnapsh
             return [], Answer(None, f"{context.node} is not in the fleet snapshot ({names(nodes)})")
         members = groups[target.group or target.name]
         if len(members) < 2:
-            return [], Answer(False, f"{target.name} is not in a replication group: no other node follows it, is "
-                                     "followed by it or polls it as a peer (set group or upstream in the config "
-                                     "for nodes that replicate)")
+            return [], Answer(
+                False,
+                f"{target.name} is not in a replication group: no other node follows it, is "
+                "followed by it or polls it as a peer (set group or upstream in the config "
+                "for nodes that replicate)",
+            )
         return [(target.group or target.name, members)], None
     replicated = [(label, members) for label, members in sorted(groups.items()) if len(members) > 1]
     if not replicated:
-        return [], Answer(False, f"no replication group among the {len(nodes)} node(s): each replicates with no "
-                                 "other (independent primaries are never a split brain)")
+        return [], Answer(
+            False,
+            f"no replication group among the {len(nodes)} node(s): each replicates with no "
+            "other (independent primaries are never a split brain)",
+        )
     return replicated, None
 
 
@@ -158,9 +176,15 @@ def _each_group(context: ProbeContext, finding: Any, nothing: str) -> Answer:
         found = finding(label, members)
         if found is not None:
             return found  # type: ignore[no-any-return]
-    return Answer(False, "; ".join(nothing.format(group=_describe(label, members), count=len(members),
-                                                  up=sum(node.reachable for node in members))
-                                   for label, members in scopes))
+    return Answer(
+        False,
+        "; ".join(
+            nothing.format(
+                group=_describe(label, members), count=len(members), up=sum(node.reachable for node in members)
+            )
+            for label, members in scopes
+        ),
+    )
 
 
 @probe("fleet.available")
@@ -182,8 +206,11 @@ def in_group(context: ProbeContext) -> Answer:
     scopes, answer = group_scopes(context)
     if answer is not None:
         return answer
-    return Answer(True, "; ".join(f"{_describe(label, members)}" for label, members in scopes),
-                  {"groups": {label: [node.name for node in members] for label, members in scopes}})
+    return Answer(
+        True,
+        "; ".join(f"{_describe(label, members)}" for label, members in scopes),
+        {"groups": {label: [node.name for node in members] for label, members in scopes}},
+    )
 
 
 @probe("node.down")
@@ -215,12 +242,24 @@ def split_brain(context: ProbeContext) -> Answer:
             epochs.setdefault(node.epoch, []).append(node)
         for epoch, same in epochs.items():
             if len(same) > 1:
-                return _with_alerts(Answer(True, f"{names(same)} are all primary in epoch {epoch}, in "
-                                                 f"{_describe(label, members)}", {"subject": same[0].name}), alerts)
+                return _with_alerts(
+                    Answer(
+                        True,
+                        f"{names(same)} are all primary in epoch {epoch}, in {_describe(label, members)}",
+                        {"subject": same[0].name},
+                    ),
+                    alerts,
+                )
         flagged = [node for node in members if node.replication.split_brain]
         if flagged:
-            return _with_alerts(Answer(True, f"{names(flagged)} report a split brain (a peer primary in their "
-                                             f"epoch), in {_describe(label, members)}"), alerts)
+            return _with_alerts(
+                Answer(
+                    True,
+                    f"{names(flagged)} report a split brain (a peer primary in their "
+                    f"epoch), in {_describe(label, members)}",
+                ),
+                alerts,
+            )
         if alerts:
             return _with_alerts(Answer(True, f"Prometheus saw two primaries in one epoch in {label}"), alerts)
         return None
@@ -240,12 +279,22 @@ def primary_down(context: ProbeContext) -> Answer:
         if down and standbys:
             lag = standbys[0].replication.lag_seconds
             lag_text = f", lag {lag:.1f} s" if lag is not None else ""
-            return _with_alerts(Answer(True, f"primary {names(down)} unreachable; standby {standbys[0].name} "
-                                             f"healthy{lag_text}", {"subject": down[0].name}), alerts)
+            return _with_alerts(
+                Answer(
+                    True,
+                    f"primary {names(down)} unreachable; standby {standbys[0].name} healthy{lag_text}",
+                    {"subject": down[0].name},
+                ),
+                alerts,
+            )
         if not primaries and standbys and any(not node.reachable for node in members):
             lost = [node for node in members if not node.reachable]
-            return Answer(True, f"no primary answers in {_describe(label, members)} ({names(lost)} unreachable); "
-                                f"healthy standby: {names(standbys)}", {"subject": lost[0].name})
+            return Answer(
+                True,
+                f"no primary answers in {_describe(label, members)} ({names(lost)} unreachable); "
+                f"healthy standby: {names(standbys)}",
+                {"subject": lost[0].name},
+            )
         return None
 
     return _each_group(context, finding, "{group}: its primary answers, or no healthy standby could take over")
@@ -263,10 +312,15 @@ def fenced_node(context: ProbeContext) -> Answer:
     """Is a node of the group fenced: an old primary that learnt of a newer epoch and takes no writes?"""
 
     def finding(label: str, members: list[NodeSnapshot]) -> Answer | None:
-        fenced = [node for node in members if node.reachable and (node.role == "fenced" or node.health == Health.FENCED)]
+        fenced = [
+            node for node in members if node.reachable and (node.role == "fenced" or node.health == Health.FENCED)
+        ]
         if fenced:
-            return Answer(True, f"{names(fenced)} fenced: it refuses writes until it rejoins as a standby",
-                          {"subject": fenced[0].name})
+            return Answer(
+                True,
+                f"{names(fenced)} fenced: it refuses writes until it rejoins as a standby",
+                {"subject": fenced[0].name},
+            )
         return None
 
     return _each_group(context, finding, "{group}: no node is fenced")
@@ -279,8 +333,10 @@ def all_down(context: ProbeContext) -> Answer:
     def finding(label: str, members: list[NodeSnapshot]) -> Answer | None:
         if any(node.reachable for node in members):
             return None
-        return _with_alerts(Answer(True, f"0 of {len(members)} nodes of {_describe(label, members)} reachable"),
-                            firing_alerts(context, members, rule="node-down"))
+        return _with_alerts(
+            Answer(True, f"0 of {len(members)} nodes of {_describe(label, members)} reachable"),
+            firing_alerts(context, members, rule="node-down"),
+        )
 
     return _each_group(context, finding, "{group}: {up} of {count} reachable")
 
@@ -293,8 +349,12 @@ def minority_survives(context: ProbeContext) -> Answer:
         up = [node for node in members if node.reachable]
         # Strictly fewer than half: one of a primary/standby pair lost is a member down, not a minority.
         if len(up) * 2 < len(members) and up:
-            return _with_alerts(Answer(True, f"{len(up)} of {len(members)} nodes of {_describe(label, members)} "
-                                             f"reachable ({names(up)})"), firing_alerts(context, members, rule="node-down"))
+            return _with_alerts(
+                Answer(
+                    True, f"{len(up)} of {len(members)} nodes of {_describe(label, members)} reachable ({names(up)})"
+                ),
+                firing_alerts(context, members, rule="node-down"),
+            )
         return None
 
     return _each_group(context, finding, "{group}: {up} of {count} reachable (at least half)")
@@ -311,16 +371,27 @@ def partition(context: ProbeContext) -> Answer:
             shown = "; ".join(f"{name} sees {', '.join(sorted(seen))}" for name, seen in sorted(views.items()))
             return Answer(True, f"members of {_describe(label, members)} name different primaries: {shown}")
         reachable = {node.name for node in up} | {node.address for node in up if node.address}
-        cut = [node for node in up if node.role in _STANDBY_ROLES and node.replication.connected is False
-               and (node.replication.upstream or "").rstrip("/") in reachable]
+        cut = [
+            node
+            for node in up
+            if node.role in _STANDBY_ROLES
+            and node.replication.connected is False
+            and (node.replication.upstream or "").rstrip("/") in reachable
+        ]
         if cut:
             node = cut[0]
-            return Answer(True, f"standby {node.name} cannot reach its upstream {node.replication.upstream}, "
-                                f"which answers here", {"subject": node.name})
+            return Answer(
+                True,
+                f"standby {node.name} cannot reach its upstream {node.replication.upstream}, which answers here",
+                {"subject": node.name},
+            )
         return None
 
-    return _each_group(context, finding, "{group}: the reachable members agree on one primary and every "
-                                         "reachable standby streams from it")
+    return _each_group(
+        context,
+        finding,
+        "{group}: the reachable members agree on one primary and every reachable standby streams from it",
+    )
 
 
 @probe("cluster.isolated_node")
@@ -335,8 +406,12 @@ def isolated_node(context: ProbeContext) -> Answer:
                 continue
             alive = [peer for peer in node.peers if peer.rstrip("/") in answering]
             if alive:
-                return Answer(True, f"{node.name} answers here but reaches none of its peers, while "
-                                    f"{', '.join(alive)} answer here too: it is cut off", {"subject": node.name})
+                return Answer(
+                    True,
+                    f"{node.name} answers here but reaches none of its peers, while "
+                    f"{', '.join(alive)} answer here too: it is cut off",
+                    {"subject": node.name},
+                )
         return None
 
     return _each_group(context, finding, "{group}: every member that answers reaches its peers (or polls none)")
@@ -352,9 +427,15 @@ def member_down(context: ProbeContext) -> Answer:
             return None
         lost.sort(key=lambda node: node.name != context.node)  # the target first: it is what is triaged
         node = lost[0]
-        return _with_alerts(Answer(True, f"{node.name} ({node.role}) does not answer: {node.health_reason}; "
-                                         f"{names(node for node in members if node.reachable)} answer",
-                                   {"subject": node.name}), firing_alerts(context, lost, rule="node-down"))
+        return _with_alerts(
+            Answer(
+                True,
+                f"{node.name} ({node.role}) does not answer: {node.health_reason}; "
+                f"{names(node for node in members if node.reachable)} answer",
+                {"subject": node.name},
+            ),
+            firing_alerts(context, lost, rule="node-down"),
+        )
 
     return _each_group(context, finding, "{group}: {up} of {count} answer")
 

@@ -29,7 +29,17 @@ from playbooks.evidence import (
 from playbooks.hung import HEALTH_TIMEOUT, HungProcess, hung_holders, listening_urls
 from playbooks.probes.base import Answer, ProbeContext, probe
 
-__all__ = ["hung_answer", "largest_process", "needs_data_dir", "verify_report", "RANSOM_SUFFIXES", "HungProcess", "hung_holders", "listening_urls", "HEALTH_TIMEOUT"]
+__all__ = [
+    "hung_answer",
+    "largest_process",
+    "needs_data_dir",
+    "verify_report",
+    "RANSOM_SUFFIXES",
+    "HungProcess",
+    "hung_holders",
+    "listening_urls",
+    "HEALTH_TIMEOUT",
+]
 
 
 RANSOM_SUFFIXES = (".locked", ".encrypted", ".crypt", ".enc", ".crypted")
@@ -79,11 +89,15 @@ def hung_answer(data_dir: Path) -> Answer:
         return Answer(False, f"no process holds the lock of {data_dir}")
     hung = hung_holders(data_dir)
     if hung:
-        return Answer(True, "; ".join(entry.sentence(data_dir) for entry in hung),
-                      {"hung": [entry.to_json() for entry in hung]})
+        return Answer(
+            True, "; ".join(entry.sentence(data_dir) for entry in hung), {"hung": [entry.to_json() for entry in hung]}
+        )
     shown = ", ".join(f"pid {pid}" for pid, _ in holders)
-    return Answer(False, f"{shown} holds the lock of {data_dir} and is running (not stopped; its /health, when it "
-                         f"serves one, answers within {HEALTH_TIMEOUT:g} s)")
+    return Answer(
+        False,
+        f"{shown} holds the lock of {data_dir} and is running (not stopped; its /health, when it "
+        f"serves one, answers within {HEALTH_TIMEOUT:g} s)",
+    )
 
 
 @probe("node.opens")
@@ -100,8 +114,9 @@ def node_opens(context: ProbeContext, data_dir: Path) -> Answer:
     except EngineError as exc:
         return Answer(False, f"open failed: {exc.message}", {"error": type(exc).__name__})
     elapsed = time.monotonic() - clock
-    return Answer(True, f"engine opened read-only in {elapsed:.2f} s ({backend}, last LSN {last})",
-                  {"seconds": elapsed})
+    return Answer(
+        True, f"engine opened read-only in {elapsed:.2f} s ({backend}, last LSN {last})", {"seconds": elapsed}
+    )
 
 
 @probe("wal.corrupt")
@@ -112,8 +127,12 @@ def wal_corrupt(context: ProbeContext, data_dir: Path) -> Answer:
     if validation.corruption is None:
         return Answer(False, f"WAL valid: {validation.records} records in {validation.segments} segments")
     problem = validation.corruption
-    return Answer(True, f"{problem.reason} in {problem.segment} at offset {problem.offset} "
-                        f"({validation.records} good records before it)", {"corruption": problem.to_json()})
+    return Answer(
+        True,
+        f"{problem.reason} in {problem.segment} at offset {problem.offset} "
+        f"({validation.records} good records before it)",
+        {"corruption": problem.to_json()},
+    )
 
 
 def largest_process() -> dict[str, Any] | None:
@@ -147,8 +166,11 @@ def config_broken(context: ProbeContext, data_dir: Path) -> Answer:
     for other, name in others.items():
         if other != marker.backend and (data_dir / name).exists() and missing_files:
             return Answer(True, f"{MARKER_NAME} says {marker.backend} but {name} ({other}) is what is there")
-    return Answer(False, f"{MARKER_NAME} is valid: backend {marker.backend}, format {marker.format_version}, "
-                         f"durability {marker.durability}")
+    return Answer(
+        False,
+        f"{MARKER_NAME} is valid: backend {marker.backend}, format {marker.format_version}, "
+        f"durability {marker.durability}",
+    )
 
 
 @probe("data.files_present")
@@ -156,10 +178,14 @@ def config_broken(context: ProbeContext, data_dir: Path) -> Answer:
 def files_present(context: ProbeContext, data_dir: Path) -> Answer:
     """Are the data files present?"""
     if not data_dir.exists():
-        return Answer(False, f"data dir {data_dir} does not exist (nearest existing parent: {existing_parent(data_dir)})")
+        return Answer(
+            False, f"data dir {data_dir} does not exist (nearest existing parent: {existing_parent(data_dir)})"
+        )
     backend, missing_files = missing_store_files(data_dir)
     if backend is None:
-        return Answer(False, f"{data_dir} holds no engine files (no {MARKER_NAME}, no data.cow, manifest.json or rocksdb/)")
+        return Answer(
+            False, f"{data_dir} holds no engine files (no {MARKER_NAME}, no data.cow, manifest.json or rocksdb/)"
+        )
     store_missing = [name for name in missing_files if name != MARKER_NAME]
     if store_missing:
         return Answer(False, f"{backend} store files missing from {data_dir}: {', '.join(store_missing)}")
@@ -174,8 +200,11 @@ def backup_recent(context: ProbeContext) -> Answer:
     spec = context.spec(context.node)
     repo = context.repo or (Path(spec.backup_repo) if spec is not None and spec.backup_repo is not None else None)
     if repo is None:
-        return Answer(None, "no backup repository known: whether a backup exists elsewhere cannot be told from "
-                            "here (pass --repo R, or set backup_repo for the node)")
+        return Answer(
+            None,
+            "no backup repository known: whether a backup exists elsewhere cannot be told from "
+            "here (pass --repo R, or set backup_repo for the node)",
+        )
     listing = list_backups(repo)
     fulls = [entry for entry in listing.backups if entry.get("type") == "full"]
     if not fulls:
@@ -183,8 +212,11 @@ def backup_recent(context: ProbeContext) -> Answer:
     newest = min(fulls, key=lambda entry: entry.get("age_seconds") or 0.0)
     age = float(newest.get("age_seconds") or 0.0)
     limit = context.backup_max_age_seconds
-    return Answer(age <= limit, f"newest full backup {newest['backup_id']} is {age / 3600:.1f} h old; "
-                                f"limit {limit / 3600:.0f} h", {"backup_id": newest["backup_id"], "age_seconds": age})
+    return Answer(
+        age <= limit,
+        f"newest full backup {newest['backup_id']} is {age / 3600:.1f} h old; limit {limit / 3600:.0f} h",
+        {"backup_id": newest["backup_id"], "age_seconds": age},
+    )
 
 
 @probe("ransomware.signs")

@@ -41,8 +41,10 @@ def data_here(context: ProbeContext) -> Answer:
         return Answer(True, f"data dir {context.data_dir} is on this host")
     node = target_node(context)
     where = f" (read over {node.source} at {node.address})" if node is not None and node.address else ""
-    return Answer(False, f"no data dir for {context.node or 'the target'} on this host{where}: the node's own "
-                         "report is the evidence")
+    return Answer(
+        False,
+        f"no data dir for {context.node or 'the target'} on this host{where}: the node's own report is the evidence",
+    )
 
 
 @probe("node.answers")
@@ -68,9 +70,11 @@ def _reported_corruption(node: NodeSnapshot | None) -> Answer | None:
     offset = f" at offset {found.offset}" if found.offset is not None else ""
     by = f", found by {found.found_by}" if found.found_by else ""
     since = f" since {found.since:%H:%M:%S %Z}" if found.since else ""
-    return Answer(True, f"{node.name} reports corrupt: {found.detail or node.health_reason}{where}{offset}{by}{since}",
-                  {"problems": [{"kind": "reported", "file": found.file, "offset": found.offset,
-                                 "detail": found.detail}]})
+    return Answer(
+        True,
+        f"{node.name} reports corrupt: {found.detail or node.health_reason}{where}{offset}{by}{since}",
+        {"problems": [{"kind": "reported", "file": found.file, "offset": found.offset, "detail": found.detail}]},
+    )
 
 
 @probe("engine.verify_quick")
@@ -84,10 +88,15 @@ def corruption_detected(context: ProbeContext) -> Answer:
         if node is None:
             return why  # type: ignore[return-value]
         if not node.reachable:
-            return Answer(None, f"{node.name} does not answer and its data dir is not on this host: nothing to "
-                                "verify from here")
-        return Answer(False, f"{node.name} reports {node.health.value}: its reads"
-                             + (" and scrub" if node.health == Health.OK else "") + " met no checksum failure")
+            return Answer(
+                None, f"{node.name} does not answer and its data dir is not on this host: nothing to verify from here"
+            )
+        return Answer(
+            False,
+            f"{node.name} reports {node.health.value}: its reads"
+            + (" and scrub" if node.health == Health.OK else "")
+            + " met no checksum failure",
+        )
     try:
         report = verify_report(context)
     except EngineError as exc:
@@ -102,8 +111,11 @@ def corruption_detected(context: ProbeContext) -> Answer:
     where = f" in {first.file}" if first.file else ""
     offset = f" at offset {first.offset}" if first.offset is not None else ""
     more = f" (+{len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-    return Answer(True, f"{first.kind}: {first.detail}{where}{offset}{more}",
-                  {"problems": [problem.model_dump() for problem in report.problems]})
+    return Answer(
+        True,
+        f"{first.kind}: {first.detail}{where}{offset}{more}",
+        {"problems": [problem.model_dump() for problem in report.problems]},
+    )
 
 
 def is_wal_problem(problem: Any) -> bool:
@@ -123,12 +135,16 @@ def wal_damage_only(context: ProbeContext) -> Answer:
     if found.answer is None:
         return Answer(None, found.evidence)
     if not found.answer or not problems:
-        return Answer(False, "no corruption found at all" if not found.answer else
-                      f"the node names no damaged file ({found.evidence})")
+        return Answer(
+            False,
+            "no corruption found at all" if not found.answer else f"the node names no damaged file ({found.evidence})",
+        )
     if all(is_wal_problem(problem) for problem in problems):
         first = problems[0]
-        return Answer(True, f"only the WAL is damaged: {first.get('detail')} ({first.get('file')} at offset "
-                            f"{first.get('offset')})")
+        return Answer(
+            True,
+            f"only the WAL is damaged: {first.get('detail')} ({first.get('file')} at offset {first.get('offset')})",
+        )
     kinds = sorted({str(problem.get("kind")) for problem in problems if not is_wal_problem(problem)})
     return Answer(False, f"the store itself is damaged ({', '.join(kinds)}): {found.evidence}")
 
@@ -156,8 +172,11 @@ def disk_full(context: ProbeContext) -> Answer:
         return found
     ratio, free, where = found
     threshold = context.disk_threshold
-    return Answer(ratio > threshold, f"disk {ratio * 100:.0f} % used on {where}; threshold {threshold * 100:.0f} %",
-                  {"ratio": ratio, "free": free})
+    return Answer(
+        ratio > threshold,
+        f"disk {ratio * 100:.0f} % used on {where}; threshold {threshold * 100:.0f} %",
+        {"ratio": ratio, "free": free},
+    )
 
 
 @probe("disk.exhausted")
@@ -169,8 +188,12 @@ def disk_exhausted(context: ProbeContext) -> Answer:
     ratio, free, where = found
     full = ratio >= 0.995 or (free is not None and free < DISK_FULL_FREE_BYTES)
     left = f", {human_bytes(free)} free" if free is not None else ""
-    return Answer(full, f"disk {ratio * 100:.1f} % used on {where}{left}; full means under "
-                        f"{human_bytes(DISK_FULL_FREE_BYTES)} free or 99.5 % used", {"ratio": ratio, "free": free})
+    return Answer(
+        full,
+        f"disk {ratio * 100:.1f} % used on {where}{left}; full means under "
+        f"{human_bytes(DISK_FULL_FREE_BYTES)} free or 99.5 % used",
+        {"ratio": ratio, "free": free},
+    )
 
 
 @probe("memory.exhausted")
@@ -182,8 +205,11 @@ def memory_exhausted(context: ProbeContext) -> Answer:
     node = target_node(context)
     if node is not None and node.reachable and node.memory.usage_ratio is not None:
         ratio = node.memory.usage_ratio
-        return Answer(ratio > threshold, f"memory {ratio * 100:.0f} % used on node {node.name} (fleet snapshot); "
-                                         f"threshold {threshold * 100:.0f} %", {"ratio": ratio})
+        return Answer(
+            ratio > threshold,
+            f"memory {ratio * 100:.0f} % used on node {node.name} (fleet snapshot); threshold {threshold * 100:.0f} %",
+            {"ratio": ratio},
+        )
     if context.data_dir is None:
         if node is not None and not node.reachable:
             return Answer(None, f"{node.name} does not answer and its host is not this one: its memory cannot be read")
@@ -191,8 +217,10 @@ def memory_exhausted(context: ProbeContext) -> Answer:
             return Answer(None, f"{node.name} reports no memory figures and its host is not this one")
     memory = psutil.virtual_memory()
     ratio = (memory.total - memory.available) / memory.total if memory.total else 0.0
-    sentence = (f"memory {ratio * 100:.0f} % used on this host ({human_bytes(memory.total - memory.available)} of "
-                f"{human_bytes(memory.total)}); threshold {threshold * 100:.0f} %")
+    sentence = (
+        f"memory {ratio * 100:.0f} % used on this host ({human_bytes(memory.total - memory.available)} of "
+        f"{human_bytes(memory.total)}); threshold {threshold * 100:.0f} %"
+    )
     data: dict[str, Any] = {"ratio": ratio}
     if ratio > threshold:
         largest = largest_process()
@@ -225,11 +253,17 @@ def standby_lag(context: ProbeContext) -> Answer:
     if lag is None:
         lag = _replay_lag(context, node)
     if lag is None:
-        return Answer(None, f"standby {node.name} reports no replication lag in seconds"
-                            + (f" ({records} records behind)" if records is not None else ""))
+        return Answer(
+            None,
+            f"standby {node.name} reports no replication lag in seconds"
+            + (f" ({records} records behind)" if records is not None else ""),
+        )
     behind = f"{lag:.1f} s" + (f" ({records} records)" if records is not None else "")
-    return Answer(lag > limit, f"standby {node.name} is {behind} behind {node.replication.upstream or 'its primary'}; "
-                               f"limit {limit:g} s", {"lag_seconds": lag})
+    return Answer(
+        lag > limit,
+        f"standby {node.name} is {behind} behind {node.replication.upstream or 'its primary'}; limit {limit:g} s",
+        {"lag_seconds": lag},
+    )
 
 
 def _replay_lag(context: ProbeContext, node: NodeSnapshot) -> float | None:

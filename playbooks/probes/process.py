@@ -50,8 +50,11 @@ def node_ending(context: ProbeContext, name: str | None) -> tuple[Ending | None,
         if found and any(START in line for line in found):
             lines, where = found, f"journal of drconsole-node@{name}"
     if lines is None:
-        return None, where or "no log: set log_file in its [[node]] (node serve --log-file), or run it as the " \
-                              "drconsole-node@ unit"
+        return (
+            None,
+            where
+            or "no log: set log_file in its [[node]] (node serve --log-file), or run it as the drconsole-node@ unit",
+        )
     kernel, kernel_note = kernel_oom_kills()
     note = kernel_note if "not readable" in kernel_note else f"{kernel_note}: no OOM kill of it"
     return classify(lines, alive=_alive(context, name), kernel=kernel, kernel_note=note), where
@@ -77,33 +80,51 @@ def process_crashed(context: ProbeContext) -> Answer:
             return Answer(True, f"{ending.kind}: {ending.sentence} ({where})", data)
         if ending.kind == "clean-exit":
             if _meant_to_serve(context):
-                return Answer(True, f"stopped: {ending.sentence} ({where}), yet its url does not answer: it should be "
-                                    "serving", data)
+                return Answer(
+                    True,
+                    f"stopped: {ending.sentence} ({where}), yet its url does not answer: it should be serving",
+                    data,
+                )
             return Answer(False, f"{ending.sentence} ({where})", data)
     if data_dir is None:
         node = target_node(context)
         if node is not None and node.reachable:
             return Answer(False, f"{node.name} answers: its process runs", data)
-        return Answer(None, f"{context.node or 'the node'} does not answer, its data dir is not on this host and "
-                            f"{where}: why it stopped cannot be read from here", data)
+        return Answer(
+            None,
+            f"{context.node or 'the node'} does not answer, its data dir is not on this host and "
+            f"{where}: why it stopped cannot be read from here",
+            data,
+        )
     try:
         found = unclean_shutdown(data_dir)
     except EngineError as exc:
         return Answer(None, f"cannot tell: the dir does not open read-only ({exc.message}); {where}", data)
     if found.torn_tail:
         data["kind"] = data.get("kind") or "unclean"
-        return Answer(True, f"the WAL ends in a torn record ({found.torn_tail}): the writer died mid-append; {where}",
-                      {**data, "torn_tail": found.torn_tail})
+        return Answer(
+            True,
+            f"the WAL ends in a torn record ({found.torn_tail}): the writer died mid-append; {where}",
+            {**data, "torn_tail": found.torn_tail},
+        )
     if found.unflushed_records:
         data["kind"] = data.get("kind") or "unclean"
-        return Answer(True, f"the WAL holds {found.unflushed_records} records (LSN {found.first_lsn}..{found.last_lsn}) "
-                            f"the store never flushed: the last process stopped without a clean close; {where}",
-                      {**data, "unflushed_records": found.unflushed_records})
+        return Answer(
+            True,
+            f"the WAL holds {found.unflushed_records} records (LSN {found.first_lsn}..{found.last_lsn}) "
+            f"the store never flushed: the last process stopped without a clean close; {where}",
+            {**data, "unflushed_records": found.unflushed_records},
+        )
     if _meant_to_serve(context):
-        return Answer(True, f"no process runs on {data_dir} while its url does not answer; the last close was clean "
-                            f"(the store covers the WAL); {where}", {**data, "kind": data.get("kind") or "stopped"})
-    return Answer(False, f"no process running and the last one closed cleanly (the store covers the whole WAL); "
-                         f"{where}", data)
+        return Answer(
+            True,
+            f"no process runs on {data_dir} while its url does not answer; the last close was clean "
+            f"(the store covers the WAL); {where}",
+            {**data, "kind": data.get("kind") or "stopped"},
+        )
+    return Answer(
+        False, f"no process running and the last one closed cleanly (the store covers the whole WAL); {where}", data
+    )
 
 
 # ------------------------------------------------------------------------------------------- group members
@@ -112,8 +133,11 @@ def _hung_here(context: ProbeContext, name: str | None, what: str) -> Answer:
         return Answer(False, f"no {what} found")
     data_dir = context.data_dir_of(name)
     if data_dir is None or not data_dir.exists():
-        return Answer(False, f"{name}'s data dir is not on this host: its process cannot be looked at from here",
-                      {"subject": name})
+        return Answer(
+            False,
+            f"{name}'s data dir is not on this host: its process cannot be looked at from here",
+            {"subject": name},
+        )
     found = hung_answer(data_dir)
     found.data["subject"] = name
     return found
@@ -141,11 +165,17 @@ def member_dead_here(context: ProbeContext) -> Answer:
         return Answer(False, "no member that does not answer")
     data_dir = context.data_dir_of(node.name)
     if data_dir is None or not data_dir.exists():
-        return Answer(False, f"{node.name}'s data dir is not on this host: whether its process runs cannot be "
-                             "seen from here", {"subject": node.name})
+        return Answer(
+            False,
+            f"{node.name}'s data dir is not on this host: whether its process runs cannot be seen from here",
+            {"subject": node.name},
+        )
     if lock_held(data_dir):
         return Answer(False, f"a process holds {node.name}'s data dir {data_dir}", {"subject": node.name})
     ending, where = node_ending(context, node.name)
     how = f"; {ending.sentence} ({where})" if ending is not None else f"; {where}"
-    return Answer(True, f"no process holds {node.name}'s data dir {data_dir}{how}",
-                  {"subject": node.name, "lines": ending.lines if ending is not None else []})
+    return Answer(
+        True,
+        f"no process holds {node.name}'s data dir {data_dir}{how}",
+        {"subject": node.name, "lines": ending.lines if ending is not None else []},
+    )

@@ -46,8 +46,11 @@ def newest_backup_state(repo: Path) -> tuple[dict[str, Any] | None, str | None]:
         return newest, f"its archive {archive} is missing"
     actual = sha256_file(archive)
     if actual != sums.get(name):
-        return newest, f"its archive {archive.name} fails its checksum (sha256 {actual[:12]}…, SHA256SUMS says " \
-                       f"{str(sums.get(name))[:12]}…)"
+        return (
+            newest,
+            f"its archive {archive.name} fails its checksum (sha256 {actual[:12]}…, SHA256SUMS says "
+            f"{str(sums.get(name))[:12]}…)",
+        )
     return newest, None
 
 
@@ -59,20 +62,30 @@ def backup_stale(context: ProbeContext) -> Answer:
     if repo is not None and not repo.exists() and context.data_dir is not None:
         spec = context.spec(context.node)
         if spec is not None and spec.backup_repo is not None and Path(spec.backup_repo) == repo:
-            return Answer(True, f"the backup repository {repo} configured for {context.node} does not exist: no "
-                                "backup can be restored", {"repo": str(repo)})
-        return Answer(None, f"no backup repository at {repo} (given with --repo): where this dir's backups are is "
-                            "not known here")
+            return Answer(
+                True,
+                f"the backup repository {repo} configured for {context.node} does not exist: no backup can be restored",
+                {"repo": str(repo)},
+            )
+        return Answer(
+            None, f"no backup repository at {repo} (given with --repo): where this dir's backups are is not known here"
+        )
     if repo is None or not repo.exists():
         reported = node.backup if node is not None else None
         if reported is not None and reported.last_backup_at is not None and context.snapshot is not None:
             age = reported.age_seconds(context.snapshot.taken_at) or 0.0
             limit = context.backup_max_age_seconds
-            return Answer(age > limit, f"{node.name if node else 'the node'} reports its newest backup "  # type: ignore[union-attr]
-                                       f"{reported.last_backup_id or ''} {age / 3600:.1f} h old; limit {limit / 3600:.0f} h",
-                          {"age_seconds": age})
-        return Answer(False, f"no backup repository is configured for {context.node or context.data_dir} (set "
-                             "backup_repo): no backup is expected, so none is stale")
+            return Answer(
+                age > limit,
+                f"{node.name if node else 'the node'} reports its newest backup "  # type: ignore[union-attr]
+                f"{reported.last_backup_id or ''} {age / 3600:.1f} h old; limit {limit / 3600:.0f} h",
+                {"age_seconds": age},
+            )
+        return Answer(
+            False,
+            f"no backup repository is configured for {context.node or context.data_dir} (set "
+            "backup_repo): no backup is expected, so none is stale",
+        )
     started = time.monotonic()
     newest, damage = context.cached(f"backup:{repo}", lambda: newest_backup_state(repo))
     if newest is None:
@@ -81,10 +94,16 @@ def backup_stale(context: ProbeContext) -> Answer:
     limit = context.backup_max_age_seconds
     checked = f"checksum verified in {time.monotonic() - started:.1f} s"
     if damage is not None:
-        return Answer(True, f"newest full backup {newest['backup_id']} is damaged: {damage}",
-                      {"backup_id": newest["backup_id"], "damage": damage})
-    return Answer(age > limit, f"newest full backup {newest['backup_id']} is {age / 3600:.1f} h old ({checked}); "
-                               f"limit {limit / 3600:.1f} h", {"backup_id": newest["backup_id"], "age_seconds": age})
+        return Answer(
+            True,
+            f"newest full backup {newest['backup_id']} is damaged: {damage}",
+            {"backup_id": newest["backup_id"], "damage": damage},
+        )
+    return Answer(
+        age > limit,
+        f"newest full backup {newest['backup_id']} is {age / 3600:.1f} h old ({checked}); limit {limit / 3600:.1f} h",
+        {"backup_id": newest["backup_id"], "age_seconds": age},
+    )
 
 
 def _kept_segments(data_dir: Path | None) -> int:
@@ -134,34 +153,50 @@ def archive_lag(context: ProbeContext) -> Answer:
     repo = _repo(context)
     limit = context.archive_lag_seconds
     if repo is None or not (repo / "wal-archive").exists():
-        return Answer(False, f"no WAL archive is configured for {context.node or context.data_dir} (a backup_repo "
-                             "with a wal-archive): nothing to lag behind")
+        return Answer(
+            False,
+            f"no WAL archive is configured for {context.node or context.data_dir} (a backup_repo "
+            "with a wal-archive): nothing to lag behind",
+        )
     keep = _kept_segments(context.data_dir)
     if context.data_dir is not None:
         waiting, archived = unarchived_segments(context.data_dir, repo)
         # The newest `wal_keep_segments` sealed segments stay for standbys and are archived when
         # recycled: waiting is normal for them, not for more.
-        late = [(name, age) for name, age in waiting[:max(0, len(waiting) - keep)] if age > limit]
+        late = [(name, age) for name, age in waiting[: max(0, len(waiting) - keep)] if age > limit]
         if late:
             oldest = max(age for _name, age in late)
-            return Answer(True, f"{len(waiting)} sealed WAL segment(s) of {context.data_dir} not archived in {repo}, "
-                                f"{len(late)} beyond the {keep} kept for standbys (oldest sealed {oldest:.0f} s ago, "
-                                f"{late[0][0]}); limit {limit:g} s", {"waiting": [name for name, _age in late]})
-        return Answer(False, f"{len(waiting)} sealed segment(s) waiting (up to {keep} are kept for standbys), none "
-                             f"beyond them for more than {limit:g} s; {archived} archived in {repo}")
+            return Answer(
+                True,
+                f"{len(waiting)} sealed WAL segment(s) of {context.data_dir} not archived in {repo}, "
+                f"{len(late)} beyond the {keep} kept for standbys (oldest sealed {oldest:.0f} s ago, "
+                f"{late[0][0]}); limit {limit:g} s",
+                {"waiting": [name for name, _age in late]},
+            )
+        return Answer(
+            False,
+            f"{len(waiting)} sealed segment(s) waiting (up to {keep} are kept for standbys), none "
+            f"beyond them for more than {limit:g} s; {archived} archived in {repo}",
+        )
     node = target_node(context)
     segments = WalArchive(Repository.open(repo)).segments()
     if node is None or node.last_lsn is None or not node.reachable:
         return Answer(None, f"{context.node} does not report its last LSN and its WAL is not on this host")
     if not segments:
-        return Answer(None, f"the archive in {repo} holds no segment yet and {node.name}'s WAL is not on this "
-                            "host: whether segments wait cannot be told from here")
+        return Answer(
+            None,
+            f"the archive in {repo} holds no segment yet and {node.name}'s WAL is not on this "
+            "host: whether segments wait cannot be told from here",
+        )
     ranges = [segment.lsn_range for segment in segments if segment.lsn_range is not None]
     archived_last = max((last for _first, last in ranges), default=0)
     per_segment = max(1, sum(last - first + 1 for first, last in ranges) // max(1, len(ranges)))
     behind = max(0, node.last_lsn - archived_last)
     newest_at = max((segment.archived_at for segment in segments if segment.archived_at), default="")
     lagging = behind > (keep + 2) * per_segment  # the kept segments and the one being written wait normally
-    return Answer(lagging, f"{node.name} is at LSN {node.last_lsn}, the archive in {repo} reaches {archived_last} "
-                        f"({behind} records behind; a segment holds ~{per_segment}; newest archived {newest_at or '?'})",
-                  {"behind_records": behind})
+    return Answer(
+        lagging,
+        f"{node.name} is at LSN {node.last_lsn}, the archive in {repo} reaches {archived_last} "
+        f"({behind} records behind; a segment holds ~{per_segment}; newest archived {newest_at or '?'})",
+        {"behind_records": behind},
+    )

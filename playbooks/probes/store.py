@@ -37,8 +37,13 @@ def _lsm(data_dir: Path) -> Answer:
             lost = f"{MANIFEST_NAME} is damaged ({type(exc).__name__}: {exc})"
     else:
         lost = f"{MANIFEST_NAME} is missing"
-    numbers = sorted(number for entry in os.scandir(data_dir / SSTABLE_DIR)
-                     if (number := table_number(entry.name)) is not None) if (data_dir / SSTABLE_DIR).is_dir() else []
+    numbers = (
+        sorted(
+            number for entry in os.scandir(data_dir / SSTABLE_DIR) if (number := table_number(entry.name)) is not None
+        )
+        if (data_dir / SSTABLE_DIR).is_dir()
+        else []
+    )
     if not numbers:
         return Answer(False, f"{lost}, and there is no SSTable to rebuild it from")
     report = VerifyReport(backend="lsm")
@@ -54,10 +59,17 @@ def _lsm(data_dir: Path) -> Answer:
             reader.close()
     if report.problems:
         first = report.problems[0]
-        return Answer(False, f"{lost}, and {len(report.problems)} problem(s) in the tables too ({first.detail} in "
-                             f"{first.file}): more than the index is damaged")
-    return Answer(True, f"{lost}; all {len(numbers)} SSTables verify (every block checksum): the manifest can be "
-                        "rebuilt from them with nothing lost", {"tables": len(numbers)})
+        return Answer(
+            False,
+            f"{lost}, and {len(report.problems)} problem(s) in the tables too ({first.detail} in "
+            f"{first.file}): more than the index is damaged",
+        )
+    return Answer(
+        True,
+        f"{lost}; all {len(numbers)} SSTables verify (every block checksum): the manifest can be "
+        "rebuilt from them with nothing lost",
+        {"tables": len(numbers)},
+    )
 
 
 def _rocksdb(data_dir: Path) -> Answer:
@@ -74,8 +86,12 @@ def _rocksdb(data_dir: Path) -> Answer:
     if not tables:
         return Answer(False, f"{lost}, and there is no SST file to rebuild it from")
     size = sum(path.stat().st_size for path in tables)
-    return Answer(True, f"{lost}; {len(tables)} SST files ({size} bytes) are present: RocksDB's repair rebuilds the "
-                        "MANIFEST from them (checking each table's checksums)", {"tables": len(tables)})
+    return Answer(
+        True,
+        f"{lost}; {len(tables)} SST files ({size} bytes) are present: RocksDB's repair rebuilds the "
+        "MANIFEST from them (checking each table's checksums)",
+        {"tables": len(tables)},
+    )
 
 
 def _cow(data_dir: Path) -> Answer:
@@ -89,8 +105,12 @@ def _cow(data_dir: Path) -> Answer:
     try:
         open_slots(data_dir, fd)
     except PageCorruptionError as exc:
-        return Answer(True, f"both meta pages of {DATA_FILE} are unreadable ({exc}); the repair salvages every "
-                            "record from the data pages", {"file": DATA_FILE})
+        return Answer(
+            True,
+            f"both meta pages of {DATA_FILE} are unreadable ({exc}); the repair salvages every "
+            "record from the data pages",
+            {"file": DATA_FILE},
+        )
     finally:
         os.close(fd)
     return Answer(False, f"a meta page of {DATA_FILE} is sound: the tree's root is known")

@@ -30,13 +30,20 @@ class Tmux:
         self.session = f"drconsole-e2e-{uuid.uuid4().hex[:8]}"
         self.socket = f"drconsole-e2e-{os.getpid()}"
         self.workspace = workspace
-        command = (f"cd {ROOT} && DRCONSOLE_STATE_DIR={marker.parent / 'state'} {sys.executable} -m console.demo "
-                   f"--workspace {workspace}; echo $? > {marker}")
+        command = (
+            f"cd {ROOT} && DRCONSOLE_STATE_DIR={marker.parent / 'state'} {sys.executable} -m console.demo "
+            f"--workspace {workspace}; echo $? > {marker}"
+        )
         self.run("new-session", "-d", "-s", self.session, "-x", "120", "-y", "40", command)
 
     def run(self, *args: str) -> str:
-        result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10,
-                                env={**os.environ, "TERM": "xterm-256color"})
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={**os.environ, "TERM": "xterm-256color"},
+        )
         return result.stdout
 
     def screen(self) -> str:
@@ -64,7 +71,8 @@ def console_processes(workspace: Path) -> list[psutil.Process]:
     for process in psutil.process_iter(["cmdline"]):
         try:
             if str(workspace) in " ".join(process.info["cmdline"] or []) and "console.demo" in " ".join(
-                    process.info["cmdline"] or []):
+                process.info["cmdline"] or []
+            ):
                 found.append(process)
         except psutil.Error:
             continue
@@ -74,8 +82,11 @@ def console_processes(workspace: Path) -> list[psutil.Process]:
 def wait_gone(workspace: Path, seconds: float = 10) -> list[psutil.Process]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        left = [process for process in console_processes(workspace) if process.is_running()
-                and process.status() != psutil.STATUS_ZOMBIE]
+        left = [
+            process
+            for process in console_processes(workspace)
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        ]
         if not left:
             return []
         time.sleep(0.1)

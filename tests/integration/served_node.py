@@ -35,9 +35,26 @@ class ServedNode:
     def start(self, timeout: float = 30.0) -> float:
         """Start the process; returns the time it first answered ``GET /ready`` with 200."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "console", "node", "serve", "--engine", self.engine, "--data-dir",
-             str(self.data_dir), "--port", str(self.port), "--name", self.name],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "node",
+                "serve",
+                "--engine",
+                self.engine,
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--name",
+                self.name,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"node exited with {self.process.returncode}"

@@ -31,14 +31,20 @@ def noop_sites() -> frozenset[str] | str:
 
 
 class Run:
-    def __init__(self, root: Path, cut_at: int | str | None, live: tuple[str, ...] = (),
-                 torn_seed: int | None = None) -> None:
+    def __init__(
+        self, root: Path, cut_at: int | str | None, live: tuple[str, ...] = (), torn_seed: int | None = None
+    ) -> None:
         self.root = root
         self.cut_at = cut_at
         self.acked: list[Any] = []
         self.sent: list[Any] = []  # what was attempted, acknowledged or not (workloads fill it)
-        self.fs = PowerCutFS(root, cut_at=cut_at if isinstance(cut_at, int) else None, noop_sites=noop_sites(),
-                             live=live, torn_seed=torn_seed)
+        self.fs = PowerCutFS(
+            root,
+            cut_at=cut_at if isinstance(cut_at, int) else None,
+            noop_sites=noop_sites(),
+            live=live,
+            torn_seed=torn_seed,
+        )
 
     @property
     def cut(self) -> bool:
@@ -61,8 +67,14 @@ Workload = Callable[[Run], None]
 Check = Callable[[Run], None]
 
 
-def run_once(root: Path, workload: Workload, cut_at: int | str | None, live: tuple[str, ...] = (),
-             torn_seed: int | None = None, setup: Callable[[Path], None] | None = None) -> Run:
+def run_once(
+    root: Path,
+    workload: Workload,
+    cut_at: int | str | None,
+    live: tuple[str, ...] = (),
+    torn_seed: int | None = None,
+    setup: Callable[[Path], None] | None = None,
+) -> Run:
     """``setup(root)`` runs on the real file system first: what it leaves is durable."""
     root.mkdir(parents=True, exist_ok=True)
     if setup is not None:
@@ -86,8 +98,16 @@ def cut_points(total: int, limit: int) -> list[int]:
     return sorted({1 + round(step * number) for number in range(limit)})
 
 
-def explore(tmp_path: Path, workload: Workload, check: Check, *, limit: int, points: tuple[str, ...] = (),
-            live: tuple[str, ...] = (), setup: Callable[[Path], None] | None = None) -> int:
+def explore(
+    tmp_path: Path,
+    workload: Workload,
+    check: Check,
+    *,
+    limit: int,
+    points: tuple[str, ...] = (),
+    live: tuple[str, ...] = (),
+    setup: Callable[[Path], None] | None = None,
+) -> int:
     """Cut ``workload`` at up to ``limit`` sync calls, at each named point, and after it ends; check each.
 
     Each cut is tried twice: forgetting every unsynced write, and keeping a random part of them (torn).

@@ -28,8 +28,14 @@ def engine_workload(backend: str, durability: str, writes: int = 90, flush_every
     def workload(run: Run) -> None:
         # No WAL kept beyond what the store covers: a store commit that is not durable, with the
         # WAL it covered recycled, loses writes, so the store's own syncs are under test too.
-        engine = create_engine(run.root / "data", backend, durability=durability, wal_segment_bytes=65536,
-                               wal_keep_segments=0, backend_options=BACKEND_OPTIONS[backend])
+        engine = create_engine(
+            run.root / "data",
+            backend,
+            durability=durability,
+            wal_segment_bytes=65536,
+            wal_keep_segments=0,
+            backend_options=BACKEND_OPTIONS[backend],
+        )
         run.ack(("created", None, 0))
         with engine:
             for number in range(writes):
@@ -75,7 +81,9 @@ def check_engine(run: Run) -> None:
         for key, values in sorted(allowed_values(run).items()):
             found = engine.get(key)
             if found not in values:
-                wrong.append(f"{key!r}: {found[:6] if found else found!r} not in {sorted(v[:6] if v else b'-' for v in values)}")
+                wrong.append(
+                    f"{key!r}: {found[:6] if found else found!r} not in {sorted(v[:6] if v else b'-' for v in values)}"
+                )
         assert not wrong, f"{len(wrong)} keys wrong after recovery: {wrong[:3]}"
         report = engine.verify()
         assert report.ok, f"verify after recovery: {report.problems[:3]}"

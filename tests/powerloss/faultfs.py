@@ -15,8 +15,9 @@ one descriptor per known inode also keeps inode numbers from being reused while 
 ``torn_seed``: instead of forgetting every write since a file's last sync, keep part of them
 (seeded): a random half of the 4 KiB blocks overwritten inside the synced length, in any order,
 and a prefix of what was appended, cut at any byte. (Appended data reaching the disk with a hole
-before it is not modelled: the WAL's tolerate-torn-tail recovery, like RocksDB's, refuses that.) This is what catches a missing sync *between* two writes of one
-file (cow pages before meta): without it the later sync would cover both.
+before it is not modelled: the WAL's tolerate-torn-tail recovery, like RocksDB's, refuses that.)
+This is what catches a missing sync *between* two writes of one file (cow pages before meta):
+without it the later sync would cover both.
 
 ``cut_at=k`` cuts the power just before the k-th sync call (1-based): the durable image is taken
 then, and every later sync is ignored. ``power_cycle()`` then wipes ``root`` and writes the image
@@ -55,8 +56,15 @@ class _Node:
 
 
 class PowerCutFS(fsio.FileSystem):
-    def __init__(self, root: Path, *, cut_at: int | None = None, noop_sites: frozenset[str] | str = frozenset(),
-                 live: tuple[str, ...] = (), torn_seed: int | None = None):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        cut_at: int | None = None,
+        noop_sites: frozenset[str] | str = frozenset(),
+        live: tuple[str, ...] = (),
+        torn_seed: int | None = None,
+    ):
         self.root = Path(root).resolve()
         self.torn = random.Random(torn_seed) if torn_seed is not None else None
         self.live = live
@@ -223,7 +231,9 @@ class PowerCutFS(fsio.FileSystem):
                 elif isinstance(durable, str):
                     image[relpath] = ("link", durable)
                 else:
-                    image[relpath] = self._file_image(self._nodes[child].fd, durable if isinstance(durable, bytes) else b"")
+                    image[relpath] = self._file_image(
+                        self._nodes[child].fd, durable if isinstance(durable, bytes) else b""
+                    )
 
         walk(self._root_ino, "")
         for relpath in self.live:
@@ -231,7 +241,6 @@ class PowerCutFS(fsio.FileSystem):
                 del image[stale]
             _copy_live(self.root, relpath, image)
         return image
-
 
     def _file_image(self, fd: int, synced: bytes) -> bytes:
         if self.torn is None:
@@ -242,14 +251,14 @@ class PowerCutFS(fsio.FileSystem):
         # Overwrites inside the synced length: any subset of the changed blocks reached the disk.
         result = bytearray(synced)
         for start in range(0, min(len(synced), len(now)), BLOCK):
-            if now[start:start + BLOCK] != synced[start:start + BLOCK] and self.torn.random() < 0.5:
+            if now[start : start + BLOCK] != synced[start : start + BLOCK] and self.torn.random() < 0.5:
                 end = min(start + BLOCK, len(synced), len(now))
                 result[start:end] = now[start:end]
         # Appends: a prefix of them, cut anywhere (a torn last record); a truncate: either size.
         if len(now) > len(synced):
-            result += now[len(synced):self.torn.randint(len(synced), len(now))]
+            result += now[len(synced) : self.torn.randint(len(synced), len(now))]
         elif len(now) < len(synced) and self.torn.random() < 0.5:
-            del result[len(now):]
+            del result[len(now) :]
         return bytes(result)
 
 

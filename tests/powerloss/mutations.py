@@ -28,49 +28,89 @@ FAST = "powerloss and not slow"
 # Matched on code text, not line numbers, so merges do not shift them. A directory fsync
 # persists every entry of the directory, so of two with no entry changed between them only one
 # matters; removing both is caught (the all-no-op run).
-_STAGING = ("a file written inside a backup's staging directory: publish fsyncs the staging directory "
-            "before the rename makes it visible")
+_STAGING = (
+    "a file written inside a backup's staging directory: publish fsyncs the staging directory "
+    "before the rename makes it visible"
+)
 _CREATE = "written while a data dir is created: create_engine fsyncs the data dir before it returns"
-_LATER_DIR_SYNC = ("the repair's next step replaces a file in the same directory (atomic write + directory "
-                   "fsync) before it returns, which persists this entry too")
+_LATER_DIR_SYNC = (
+    "the repair's next step replaces a file in the same directory (atomic write + directory "
+    "fsync) before it returns, which persists this entry too"
+)
 REDUNDANT: dict[tuple[str, str, str, str], str] = {
     ("engines/backup/create.py", "atomic_write_text", "", "fsync_dir"): _STAGING,
-    ("engines/backup/metadata.py", "atomic_write_text", "", "fsync_dir"):
-        _STAGING + "; verify's later rewrite (its last-verified stamp), if its rename is lost, leaves the "
-        "previous metadata, which is whole",
-    ("engines/backup/archive.py", "atomic_write_bytes(target, data)", "fsync_dir(path.parent)", "fsync_dir"):
-        "a segment copied into the archive: the archive manifest written next, in the same directory, "
-        "fsyncs it (atomic write) before anything relies on the copy",
-    ("engines/backup/archive.py", "OBSERVED_NAME", "", "fsync"):
-        "not needed for correctness: the newest 'observed' bound for point-in-time targets; lost or "
-        "stale, observation() reads it as absent or older, which narrows what PITR can prove",
+    ("engines/backup/metadata.py", "atomic_write_text", "", "fsync_dir"): _STAGING
+    + "; verify's later rewrite (its last-verified stamp), if its rename is lost, leaves the "
+    "previous metadata, which is whole",
+    (
+        "engines/backup/archive.py",
+        "atomic_write_bytes(target, data)",
+        "fsync_dir(path.parent)",
+        "fsync_dir",
+    ): "a segment copied into the archive: the archive manifest written next, in the same directory, "
+    "fsyncs it (atomic write) before anything relies on the copy",
+    (
+        "engines/backup/archive.py",
+        "OBSERVED_NAME",
+        "",
+        "fsync",
+    ): "not needed for correctness: the newest 'observed' bound for point-in-time targets; lost or "
+    "stale, observation() reads it as absent or older, which narrows what PITR can prove",
     ("engines/backup/archive.py", "OBSERVED_NAME", "", "fsync_dir"): "as above (the observation file)",
-    ("engines/backup/archive.py", "fsync_dir(self.path)", "", "fsync_dir"):
-        "unlinks of segments the archive manifest already dropped: if they come back, pruned_leftovers() "
-        "lists them, verify ignores them and the next prune deletes them",
-    ("engines/backup/repository.py", "REPO_MARKER", "", "fsync"):
-        "the new repository's marker: claim_source rewrites it (fsync + directory fsync) in every backup "
-        "before anything is published",
+    (
+        "engines/backup/archive.py",
+        "fsync_dir(self.path)",
+        "",
+        "fsync_dir",
+    ): "unlinks of segments the archive manifest already dropped: if they come back, pruned_leftovers() "
+    "lists them, verify ignores them and the next prune deletes them",
+    (
+        "engines/backup/repository.py",
+        "REPO_MARKER",
+        "",
+        "fsync",
+    ): "the new repository's marker: claim_source rewrites it (fsync + directory fsync) in every backup "
+    "before anything is published",
     ("engines/backup/repository.py", "REPO_MARKER", "", "fsync_dir"): "as above (the repository marker)",
-    ("engines/backup/repository.py", "fsync_dir(self.tmp)", "", "fsync_dir"):
-        "the old name of a published backup under .tmp/: a directory rename is one journal transaction "
-        "on ext4/xfs, so both names cannot survive; kept for file systems that do not promise it",
-    ("engines/backup/restore.py", "fsync_dir(staging)", "", "fsync_dir"):
-        "removing the partial mark: a mark left in a restored data dir is ignored (only "
-        ".NAME.restore-*.partial directories are examined for it)",
-    ("engines/base.py", "fsync_dir(self.wal_dir)", "", "fsync_dir"):
-        "recycled WAL segments coming back are covered by the store's durable LSN: replay starts after "
-        "it and the next recycle deletes them again",
+    (
+        "engines/backup/repository.py",
+        "fsync_dir(self.tmp)",
+        "",
+        "fsync_dir",
+    ): "the old name of a published backup under .tmp/: a directory rename is one journal transaction "
+    "on ext4/xfs, so both names cannot survive; kept for file systems that do not promise it",
+    (
+        "engines/backup/restore.py",
+        "fsync_dir(staging)",
+        "",
+        "fsync_dir",
+    ): "removing the partial mark: a mark left in a restored data dir is ignored (only "
+    ".NAME.restore-*.partial directories are examined for it)",
+    (
+        "engines/base.py",
+        "fsync_dir(self.wal_dir)",
+        "",
+        "fsync_dir",
+    ): "recycled WAL segments coming back are covered by the store's durable LSN: replay starts after "
+    "it and the next recycle deletes them again",
     ("engines/lsm/engine.py", "fsync_dir(path)", "", "fsync_dir"): _CREATE,
     ("engines/rocksdb/engine.py", '{"durable_lsn": 0}', "", "fsync_dir"): _CREATE,
-    ("engines/registry.py", "fsync_dir(path)", "", "fsync_dir"):
-        "the stores' own create paths fsync the data dir after their last entry (cow build_file, lsm "
-        "_store_create, the rocksdb state file)",
+    (
+        "engines/registry.py",
+        "fsync_dir(path)",
+        "",
+        "fsync_dir",
+    ): "the stores' own create paths fsync the data dir after their last entry (cow build_file, lsm "
+    "_store_create, the rocksdb state file)",
     ("engines/lsm/repair.py", "new_quarantine", "mkdir_durable(target.parent)", "fsync_dir"): _LATER_DIR_SYNC,
     ("engines/cow/salvage.py", "new_quarantine", "mkdir_durable(target.parent)", "fsync_dir"): _LATER_DIR_SYNC,
-    ("engines/lsm/repair.py", "move_to_quarantine", "fsync_dir(source.parent)", "fsync_dir"):
-        "the old manifest or table coming back where it was: the new manifest replaces the one, and the "
-        "repair's replay flush fsyncs sstables/ (making the table's removal durable) before it returns",
+    (
+        "engines/lsm/repair.py",
+        "move_to_quarantine",
+        "fsync_dir(source.parent)",
+        "fsync_dir",
+    ): "the old manifest or table coming back where it was: the new manifest replaces the one, and the "
+    "repair's replay flush fsyncs sstables/ (making the table's removal durable) before it returns",
 }
 
 
@@ -101,8 +141,18 @@ def why_not_needed(site: str) -> str | None:
 
 
 # The entry points that sync (engines/fsio.py, and engines/fsutil.py's helpers built on it).
-SYNC_CALLS = {"fsync", "fdatasync", "pwrite_dsync", "fsync_dir", "fsync_file", "atomic_write_bytes",
-              "atomic_write_text", "mkdir_durable", "move_to_quarantine", "new_quarantine"}
+SYNC_CALLS = {
+    "fsync",
+    "fdatasync",
+    "pwrite_dsync",
+    "fsync_dir",
+    "fsync_file",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "mkdir_durable",
+    "move_to_quarantine",
+    "new_quarantine",
+}
 
 
 def static_sites() -> dict[str, str]:
@@ -121,8 +171,11 @@ def static_sites() -> dict[str, str]:
                 continue
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            explicit = [k.value.value for k in node.keywords
-                        if k.arg == "site" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)]
+            explicit = [
+                k.value.value
+                for k in node.keywords
+                if k.arg == "site" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)
+            ]
             forwards = any(isinstance(arg, ast.Name) and arg.id == "site" for arg in node.args)
             if explicit:
                 found[explicit[0]] = name
@@ -148,8 +201,9 @@ class Outcome:
 
 def _pytest(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *args]
-    return subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def record_sites(timeout: float = 900) -> dict[str, list[str]]:
@@ -199,13 +253,18 @@ def all_noop(timeout: float = 900) -> subprocess.CompletedProcess[str]:
 
 
 def report(outcomes: list[Outcome], everything: subprocess.CompletedProcess[str]) -> str:
-    lines = ["# Sync call sites and the power-loss test that catches each", "",
-             "Generated by `tests/powerloss/mutations.py` (issue 19, item 2): each fsync, fdatasync,",
-             "`pwritev(RWF_DSYNC)` and directory fsync call site of the engines, made a no-op on its own,",
-             "and the first power-loss test that then fails. A site is `file:line function` of the",
-             "engine code that asks for the sync (`via helper:line` when it goes through `engines/fsutil.py`).",
-             "Line numbers are those of the commit the list was generated on.", "",
-             "| call site | kind | caught by |", "|---|---|---|"]
+    lines = [
+        "# Sync call sites and the power-loss test that catches each",
+        "",
+        "Generated by `tests/powerloss/mutations.py` (issue 19, item 2): each fsync, fdatasync,",
+        "`pwritev(RWF_DSYNC)` and directory fsync call site of the engines, made a no-op on its own,",
+        "and the first power-loss test that then fails. A site is `file:line function` of the",
+        "engine code that asks for the sync (`via helper:line` when it goes through `engines/fsutil.py`).",
+        "Line numbers are those of the commit the list was generated on.",
+        "",
+        "| call site | kind | caught by |",
+        "|---|---|---|",
+    ]
     for outcome in sorted(outcomes, key=lambda o: o.site):
         name, _, kind = outcome.site.rpartition(" [")
         why = why_not_needed(outcome.site)
@@ -217,8 +276,11 @@ def report(outcomes: list[Outcome], everything: subprocess.CompletedProcess[str]
         lines += ["", "Call sites no power-loss scenario goes through (so no mutation tells about them):", ""]
         lines += [f"- `{key}` ({name})" for key, name in sorted(unexercised.items())]
     summary = everything.stdout.strip().splitlines()[-1] if everything.stdout.strip() else "?"
-    lines += ["", f"With every site a no-op at once, `pytest -m \"{FAST}\" tests/powerloss`: {summary} "
-              f"(exit {everything.returncode})."]
+    lines += [
+        "",
+        f'With every site a no-op at once, `pytest -m "{FAST}" tests/powerloss`: {summary} '
+        f"(exit {everything.returncode}).",
+    ]
     return "\n".join(lines) + "\n"
 
 

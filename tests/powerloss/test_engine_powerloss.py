@@ -20,20 +20,34 @@ LIVE = {"rocksdb": ("data/rocksdb",)}
 
 def _backends() -> list:
     present = set(available_backends())
-    return [pytest.param(name, marks=() if name in present else pytest.mark.skip(reason=f"{name} not available"))
-            for name in ("cow", "lsm", "rocksdb")]
+    return [
+        pytest.param(name, marks=() if name in present else pytest.mark.skip(reason=f"{name} not available"))
+        for name in ("cow", "lsm", "rocksdb")
+    ]
 
 
 @pytest.mark.parametrize("backend", _backends())
 @pytest.mark.parametrize("durability", ["sync", "async"])
 def test_engine_keeps_acknowledged_writes(tmp_path: Path, backend: str, durability: str) -> None:
-    explore(tmp_path, engine_workload(backend, durability), check_engine, limit=8, points=("before-close",),
-            live=LIVE.get(backend, ()))
+    explore(
+        tmp_path,
+        engine_workload(backend, durability),
+        check_engine,
+        limit=8,
+        points=("before-close",),
+        live=LIVE.get(backend, ()),
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", _backends())
 @pytest.mark.parametrize("durability", ["sync", "async"])
 def test_engine_keeps_acknowledged_writes_at_every_sync(tmp_path: Path, backend: str, durability: str) -> None:
-    explore(tmp_path, engine_workload(backend, durability), check_engine, limit=400, points=("before-close",),
-            live=LIVE.get(backend, ()))
+    explore(
+        tmp_path,
+        engine_workload(backend, durability),
+        check_engine,
+        limit=400,
+        points=("before-close",),
+        live=LIVE.get(backend, ()),
+    )

@@ -27,7 +27,7 @@ def test_unsynced_data_and_unsynced_creates_are_forgotten(tmp_path: Path) -> Non
     (tmp_path / "old").write_bytes(b"durable before")
     fs = _under(PowerCutFS(tmp_path))
     try:
-        _write(tmp_path / "synced-no-dir", b"a", sync=True)   # data synced, name never
+        _write(tmp_path / "synced-no-dir", b"a", sync=True)  # data synced, name never
         _write(tmp_path / "old", b"rewritten, never synced", sync=False)
         fsio.fsync_dir(tmp_path)
         _write(tmp_path / "after-dir-sync", b"b", sync=True)  # created after the directory fsync
@@ -57,8 +57,8 @@ def test_a_cut_at_a_sync_call_keeps_what_came_before(tmp_path: Path) -> None:
     fs = _under(PowerCutFS(tmp_path, cut_at=3))
     try:
         fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT, 0o644)
-        fsio.fsync_dir(tmp_path)                      # call 1
-        for number in range(5):                       # calls 2.. : the 3rd call is the cut
+        fsio.fsync_dir(tmp_path)  # call 1
+        for number in range(5):  # calls 2.. : the 3rd call is the cut
             fsio.pwrite_dsync(fd, b"%d" % number, number)
         os.close(fd)
     finally:
@@ -73,7 +73,7 @@ def test_dsync_write_makes_only_its_range_durable(tmp_path: Path) -> None:
     try:
         fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o644)
         fsio.fsync_dir(tmp_path)
-        os.pwrite(fd, b"AAAA", 0)                     # never synced
+        os.pwrite(fd, b"AAAA", 0)  # never synced
         fsio.pwrite_dsync(fd, b"BB", 4)
         os.close(fd)
     finally:
@@ -99,6 +99,6 @@ def test_torn_keeps_a_prefix_of_appends_and_some_overwritten_blocks(tmp_path: Pa
         blocks = (data[:4096] == b"n" * 4096, data[4096:8192] == b"n" * 4096)
         tail = data[8192:]
         assert (b"appended" * 100).startswith(tail)
-        assert all(data[start:start + 4096] in (b"o" * 4096, b"n" * 4096) for start in (0, 4096))
+        assert all(data[start : start + 4096] in (b"o" * 4096, b"n" * 4096) for start in (0, 4096))
         seen.add((blocks, len(tail) > 0))
     assert len(seen) > 2  # several outcomes across seeds, not always all or nothing

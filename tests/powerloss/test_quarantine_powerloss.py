@@ -39,8 +39,11 @@ def _move(run: Run) -> None:
 
 def _check_move(run: Run) -> None:
     data = run.root / "data"
-    quarantined = {path.name: path.read_bytes() for path in (data / QUARANTINE_DIR).rglob("table-*")} \
-        if (data / QUARANTINE_DIR).is_dir() else {}
+    quarantined = (
+        {path.name: path.read_bytes() for path in (data / QUARANTINE_DIR).rglob("table-*")}
+        if (data / QUARANTINE_DIR).is_dir()
+        else {}
+    )
     for name, content in FILES.items():
         here = data / "sub" / name
         copies = [quarantined.get(name)] + ([here.read_bytes()] if here.exists() else [])
@@ -52,6 +55,7 @@ def _check_move(run: Run) -> None:
 
 def _damaged_wal(position: int) -> Callable[[Path], None]:
     """A WAL of several segments with 64 bytes of garbage in the middle of segment ``position``."""
+
     def setup(root: Path) -> None:
         with WalWriter(root / "wal", next_lsn=1, segment_bytes=32768) as writer:
             for number in range(120):
@@ -73,7 +77,7 @@ def _truncate(run: Run) -> None:
     segments = sorted((run.root / "wal").glob("*.wal"))
     damaged = next(index for index, path in enumerate(segments) if b"\xff" * 64 in path.read_bytes())
     # What must land in quarantine: the damaged segment's tail and every later segment, whole.
-    run.sent.append([path.read_bytes() for path in segments[damaged + 1:]])
+    run.sent.append([path.read_bytes() for path in segments[damaged + 1 :]])
     truncate_at_first_bad(run.root / "wal", run.root / "quarantine")
     run.ack("truncated")
 
@@ -81,14 +85,19 @@ def _truncate(run: Run) -> None:
 def _check_truncate(run: Run) -> None:
     before = run.sent[0]
     assert _good_records(run.root) == before, "records in front of the damage were lost"
-    quarantined = [path.read_bytes() for path in sorted((run.root / "quarantine").rglob("*")) if path.is_file()] \
-        if (run.root / "quarantine").is_dir() else []
+    quarantined = (
+        [path.read_bytes() for path in sorted((run.root / "quarantine").rglob("*")) if path.is_file()]
+        if (run.root / "quarantine").is_dir()
+        else []
+    )
     tail = b"".join(quarantined)
     if run.acked:
         assert b"\xff" * 64 in tail, "the cut-off tail is not in quarantine"
         later = run.sent[1]
         assert all(data in quarantined for data in later), "a later segment is not whole in quarantine"
-        assert len(quarantined) == len(later) + 1, f"{len(quarantined)} files in quarantine, not {len(later)} + the tail"
+        assert len(quarantined) == len(later) + 1, (
+            f"{len(quarantined)} files in quarantine, not {len(later)} + the tail"
+        )
         assert len(list(WalReader(run.root / "wal").records(mode=RecoveryMode.ABSOLUTE_CONSISTENCY))) == len(before)
     else:
         # Cut short: the damaged bytes are still in the WAL or whole in quarantine, and a

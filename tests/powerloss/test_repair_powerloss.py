@@ -105,8 +105,11 @@ def _check(backend: str) -> Callable[[Run], None]:
     def check(run: Run) -> None:
         data = run.root / "data"
         relpath, damaged = run.sent[0]
-        kept = [path.read_bytes() for path in (data / QUARANTINE_DIR).rglob("*") if path.is_file()] \
-            if (data / QUARANTINE_DIR).is_dir() else []
+        kept = (
+            [path.read_bytes() for path in (data / QUARANTINE_DIR).rglob("*") if path.is_file()]
+            if (data / QUARANTINE_DIR).is_dir()
+            else []
+        )
         in_place = (data / relpath).read_bytes() if (data / relpath).is_file() else None
         assert damaged in kept or in_place == damaged, f"the damaged {relpath} is neither in place nor in quarantine"
         if not run.acked:
@@ -119,8 +122,12 @@ def _check(backend: str) -> Callable[[Run], None]:
     return check
 
 
-DAMAGE = {"lsm-manifest": ("lsm", _damage_manifest), "lsm-table": ("lsm", _damage_table),
-          "cow-leaf": ("cow", _damage_leaf), "cow-metas": ("cow", _damage_metas)}
+DAMAGE = {
+    "lsm-manifest": ("lsm", _damage_manifest),
+    "lsm-table": ("lsm", _damage_table),
+    "cow-leaf": ("cow", _damage_leaf),
+    "cow-metas": ("cow", _damage_metas),
+}
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))

@@ -47,8 +47,9 @@ def _sync_workload(run: Run) -> None:
 
 
 def _async_workload(run: Run) -> None:
-    with WalWriter(run.root / "wal", next_lsn=1, durability="async", segment_bytes=SEGMENT,
-                   async_interval_ms=1) as writer:
+    with WalWriter(
+        run.root / "wal", next_lsn=1, durability="async", segment_bytes=SEGMENT, async_interval_ms=1
+    ) as writer:
         sent: list[tuple[int, bytes]] = []
         for number in range(150):
             key = b"k%03d" % number

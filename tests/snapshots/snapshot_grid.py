@@ -18,6 +18,13 @@ def size_id(size: tuple[int, int]) -> str:
 def grid(fast: Iterable[str]) -> list[object]:
     """(theme, size) for every theme and size; those not named in ``fast`` ("dark-80x24") are slow."""
     kept = set(fast)
-    return [pytest.param(theme, size, id=f"{theme}-{size_id(size)}",
-                         marks=() if f"{theme}-{size_id(size)}" in kept else pytest.mark.slow)
-            for size in SIZES for theme in THEMES]
+    return [
+        pytest.param(
+            theme,
+            size,
+            id=f"{theme}-{size_id(size)}",
+            marks=() if f"{theme}-{size_id(size)}" in kept else pytest.mark.slow,
+        )
+        for size in SIZES
+        for theme in THEMES
+    ]

@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
+from console_testkit import FROZEN, fixture_app
+from snapshot_grid import EVERY_THEME_TWO_SIZES, grid
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from console.run_adapter import RunLauncher
 from console.screens.confirm import ConfirmScreen
 from console.screens.playbook_picker import PlaybookPicker
-from console_testkit import FROZEN, fixture_app
-from snapshot_grid import EVERY_THEME_TWO_SIZES, grid
 from engines import create_engine
 from playbooks.faults import inject
 from playbooks.fleet import NodeSpec
@@ -70,6 +70,7 @@ def test_node_trends(snap_compare, theme: str, size: tuple[int, int]) -> None:
 @pytest.mark.parametrize(("theme", "size"), grid(["dark-80x24", "dark-120x40"]))
 def test_playbook_picker(snap_compare, flow_app, theme: str, size: tuple[int, int]) -> None:
     """Run playbook… with "recover" typed: the library filtered, the closest first, the rest marked."""
+
     async def picker(pilot: Pilot) -> None:
         app = pilot.app
         await pilot.pause()
@@ -190,8 +191,9 @@ def flow_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):  
     monkeypatch.setattr("playbooks.actions.engine_actions.time", FrozenTime())
     monkeypatch.setattr("playbooks.incident_store.time", FrozenTime())
     monkeypatch.setattr("playbooks.runner.time", FrozenTime())
-    yield lambda theme="dark": fixture_app(theme=theme, launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm",
-                                                                                       data_dir=data)]))
+    yield lambda theme="dark": fixture_app(
+        theme=theme, launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm", data_dir=data)])
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 

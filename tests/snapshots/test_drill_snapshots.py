@@ -8,24 +8,38 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from console_testkit import FROZEN, fixture_ticks, frozen_clock
+from snapshot_grid import grid
 from textual.pilot import Pilot
 
 from console.drill_mode import DrillApp
 from console.drill_sandbox import DrillSandbox
 from console.themes import load_theme
-from console_testkit import FROZEN, fixture_ticks, frozen_clock
 from playbooks.drills import SCENARIOS, DrillResult
-from snapshot_grid import grid
 
 
 def drill_fixture_app(theme: str = "dark") -> DrillApp:
     """sstable-corrupt on ledger, injected 42 s before the frozen clock; nothing on disk is read."""
-    drill = DrillSandbox(SCENARIOS["sstable-corrupt"], "lsm", Path("/srv/drill-sandbox"),
-                         {"summary": "flipped 16 bytes of a data block in sstables/000002.sst"},
-                         "flipped 16 bytes of a data block in sstables/000002.sst", 0.0, FROZEN - timedelta(seconds=42),
-                         500, node_name="ledger")
-    return DrillApp(drill, report_path=Path("/srv/reports/drill.md"), initial=fixture_ticks(), clock=frozen_clock,
-                    tz=UTC, refresh_seconds=None, theme=load_theme(theme))
+    drill = DrillSandbox(
+        SCENARIOS["sstable-corrupt"],
+        "lsm",
+        Path("/srv/drill-sandbox"),
+        {"summary": "flipped 16 bytes of a data block in sstables/000002.sst"},
+        "flipped 16 bytes of a data block in sstables/000002.sst",
+        0.0,
+        FROZEN - timedelta(seconds=42),
+        500,
+        node_name="ledger",
+    )
+    return DrillApp(
+        drill,
+        report_path=Path("/srv/reports/drill.md"),
+        initial=fixture_ticks(),
+        clock=frozen_clock,
+        tz=UTC,
+        refresh_seconds=None,
+        theme=load_theme(theme),
+    )
 
 
 async def settle(pilot: Pilot) -> None:

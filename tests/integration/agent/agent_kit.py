@@ -45,9 +45,18 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
 
 
 def base_env(state: Path, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DRCONSOLE_STATE_DIR", "DRCONSOLE_PLAYBOOK_PATH", "DRCONSOLE_TEST_ACTIONS",
-                          "DRCONSOLE_WEBHOOK_URL", "DRCONSOLE_CONFIG")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in (
+            "DRCONSOLE_STATE_DIR",
+            "DRCONSOLE_PLAYBOOK_PATH",
+            "DRCONSOLE_TEST_ACTIONS",
+            "DRCONSOLE_WEBHOOK_URL",
+            "DRCONSOLE_CONFIG",
+        )
+    }
     env.update({"DRCONSOLE_STATE_DIR": str(state), "PYTHONPATH": str(ROOT), **extra})
     return env
 
@@ -55,9 +64,19 @@ def base_env(state: Path, **extra: str) -> dict[str, str]:
 class AgentNode:
     """``drconsole node serve`` with its agent, in a process of its own (optionally in a netns)."""
 
-    def __init__(self, data_dir: Path, state: Path, *, engine: str = "lsm", token_file: Path | None = None,
-                 host: str = "127.0.0.1", port: int | None = None, prefix: Sequence[str] = (),
-                 env: dict[str, str] | None = None, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        state: Path,
+        *,
+        engine: str = "lsm",
+        token_file: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        prefix: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.data_dir = data_dir
         self.state = state
         self.host = host
@@ -66,8 +85,22 @@ class AgentNode:
         self.prefix = list(prefix)
         self.token_file = token_file
         self.env = base_env(state, **(env or {}))
-        args = [DRCONSOLE, "node", "serve", "--engine", engine, "--data-dir", str(data_dir), "--host", host,
-                "--port", str(self.port), "--scrub-interval", "0", *extra]
+        args = [
+            DRCONSOLE,
+            "node",
+            "serve",
+            "--engine",
+            engine,
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+            "--scrub-interval",
+            "0",
+            *extra,
+        ]
         if token_file is not None:
             args += ["--token-file", str(token_file)]
         if host != "127.0.0.1":
@@ -80,13 +113,14 @@ class AgentNode:
         """Start it and wait until ``probe`` (default: GET /health from this process) says it is up."""
         self.state.mkdir(parents=True, exist_ok=True)
         handle = open(self.log, "a")
-        self.process = subprocess.Popen([*self.prefix, *self.args], cwd=ROOT, env=self.env, stdout=handle,
-                                        stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [*self.prefix, *self.args], cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, text=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"node exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
-            if (probe() if probe is not None else self.call("GET", "/health") is not None):
+            if probe() if probe is not None else self.call("GET", "/health") is not None:
                 return self
             time.sleep(0.1)
         raise AssertionError(f"node on {self.url} did not come up: {self.log.read_text()[-2000:]}")
@@ -129,18 +163,31 @@ def write_config(path: Path, name: str, url: str, token_file: Path | None) -> Pa
     return path
 
 
-def cli(state: Path, *args: str | Path, prefix: Sequence[str] = (), timeout: float = 180,
-        env: dict[str, str] | None = None) -> CliResult:
+def cli(
+    state: Path, *args: str | Path, prefix: Sequence[str] = (), timeout: float = 180, env: dict[str, str] | None = None
+) -> CliResult:
     """``drconsole ARGS`` as the responder runs it, in a process of its own."""
-    done = subprocess.run([*prefix, DRCONSOLE, *map(str, args)], cwd=ROOT, env=base_env(state, **(env or {})),
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [*prefix, DRCONSOLE, *map(str, args)],
+        cwd=ROOT,
+        env=base_env(state, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert "Traceback (most recent call last)" not in done.stderr + done.stdout, done.stderr
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
 def spawn_cli(state: Path, *args: str | Path, prefix: Sequence[str] = ()) -> subprocess.Popen[str]:
-    return subprocess.Popen([*prefix, DRCONSOLE, *map(str, args)], cwd=ROOT, env=base_env(state),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*prefix, DRCONSOLE, *map(str, args)],
+        cwd=ROOT,
+        env=base_env(state),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def value_of(index: int) -> bytes:

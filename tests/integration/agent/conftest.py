@@ -25,8 +25,9 @@ def agent_node(tmp_path: Path, token_file: Path) -> Iterator[Callable[..., Agent
 
     def start(name: str = "orders", **kwargs: Any) -> AgentNode:
         kwargs.setdefault("token_file", token_file)
-        node = AgentNode(kwargs.pop("data_dir", tmp_path / name), kwargs.pop("state", tmp_path / f"{name}-state"),
-                         **kwargs).start()
+        node = AgentNode(
+            kwargs.pop("data_dir", tmp_path / name), kwargs.pop("state", tmp_path / f"{name}-state"), **kwargs
+        ).start()
         started.append(node)
         return node
 

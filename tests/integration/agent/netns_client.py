@@ -1,9 +1,9 @@
 """HTTP from inside a network namespace (``ip netns exec NS python netns_client.py ...``); prints JSON.
 
-    up URL                       whether GET URL/health answers (any status)
-    fill URL COUNT TOKEN         COUNT keys PUT, then POST /admin/flush: {"written": n}
-    check URL COUNT              the keys not served with their value: {"missing": [...], "codes": {...}}
-    health URL                   the /health body and status
+up URL                       whether GET URL/health answers (any status)
+fill URL COUNT TOKEN         COUNT keys PUT, then POST /admin/flush: {"written": n}
+check URL COUNT              the keys not served with their value: {"missing": [...], "codes": {...}}
+health URL                   the /health body and status
 """
 
 from __future__ import annotations

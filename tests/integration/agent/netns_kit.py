@@ -62,8 +62,12 @@ def two_hosts() -> Iterator[Hosts]:
 
 def in_host(hosts: Hosts, namespace: str, command: str, *args: str, timeout: float = 120) -> Any:
     """Run ``netns_client.py COMMAND ARGS`` inside ``namespace``; its JSON answer."""
-    done = subprocess.run([*hosts.prefix(namespace), sys.executable, str(CLIENT_SCRIPT), command, *args],
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [*hosts.prefix(namespace), sys.executable, str(CLIENT_SCRIPT), command, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if done.returncode != 0:
         raise AssertionError(f"netns_client {command} failed in {namespace}: {done.stderr[-2000:]}")
     return json.loads(done.stdout)

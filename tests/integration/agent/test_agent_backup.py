@@ -38,10 +38,20 @@ def test_the_backup_units_exec_lines_back_up_a_live_node(tmp_path: Path) -> None
     token_file = write_token(root / "etc" / "drconsole" / "node-orders.token")
     port = free_port()
     [node_command] = _exec_lines("drconsole-node@.service", "orders", root)
-    node_command = [part for part in node_command if part != "$DRCONSOLE_NODE_ARGS"] + \
-        ["--engine", "lsm", "--port", str(port), "--scrub-interval", "0"]
-    node = AgentNode(root / "var" / "lib" / "drconsole" / "orders", root / "var" / "lib" / "drconsole" / ".state" /
-                     "orders", token_file=token_file, port=port)
+    node_command = [part for part in node_command if part != "$DRCONSOLE_NODE_ARGS"] + [
+        "--engine",
+        "lsm",
+        "--port",
+        str(port),
+        "--scrub-interval",
+        "0",
+    ]
+    node = AgentNode(
+        root / "var" / "lib" / "drconsole" / "orders",
+        root / "var" / "lib" / "drconsole" / ".state" / "orders",
+        token_file=token_file,
+        port=port,
+    )
     node.args = node_command
     node.start()
     try:
@@ -51,8 +61,9 @@ def test_the_backup_units_exec_lines_back_up_a_live_node(tmp_path: Path) -> None
         assert token_file.read_text().strip() not in (node.data_dir / "node-agent.json").read_text()
 
         for command in _exec_lines("drconsole-backup@.service", "orders", root):
-            done = subprocess.run(command, cwd=ROOT, env=base_env(tmp_path / "timer-state"), capture_output=True,
-                                  text=True, timeout=300)
+            done = subprocess.run(
+                command, cwd=ROOT, env=base_env(tmp_path / "timer-state"), capture_output=True, text=True, timeout=300
+            )
             assert done.returncode == 0, f"{command}: {done.stderr}"
             if "create" in command:
                 created = json.loads(done.stdout)
@@ -71,6 +82,14 @@ def test_the_backup_units_exec_lines_back_up_a_live_node(tmp_path: Path) -> None
         node.stop()
     assert not (node.data_dir / "node-agent.json").exists(), "a clean stop removes the marker"
     # A data dir nobody serves is backed up directly, as before.
-    offline = cli(tmp_path / "timer-state", "backup", "create", "--data-dir", node.data_dir, "--repo",
-                  tmp_path / "offline-repo", "--json")
+    offline = cli(
+        tmp_path / "timer-state",
+        "backup",
+        "create",
+        "--data-dir",
+        node.data_dir,
+        "--repo",
+        tmp_path / "offline-repo",
+        "--json",
+    )
     assert offline.code == 0 and "through_node" not in offline.json()

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from agent_kit import AgentNode, cli, fill, missing_keys, spawn_cli, wait_until, write_config
 
-HOLD = '''id = "t-hold"
+HOLD = """id = "t-hold"
 title = "flush (the node drains), then hold the data dir (tests)"
 severity = "P2"
 target_rto_seconds = 60
@@ -39,7 +39,7 @@ args = {{ seconds = {seconds}, resumed_seconds = 0.2, marker = "{marker}" }}
 [[steps]]
 id = "verify"
 action = "engine.verify"
-'''
+"""
 
 
 @pytest.fixture
@@ -63,8 +63,9 @@ def _live_run(node: AgentNode) -> str:
     return str(live[-1]["run_id"]) if live else ""
 
 
-def test_drained_while_a_step_holds_the_data_dir_then_serving(tmp_path: Path, agent_node, token_file: Path,
-                                                              hold: tuple[dict[str, str], Path]) -> None:
+def test_drained_while_a_step_holds_the_data_dir_then_serving(
+    tmp_path: Path, agent_node, token_file: Path, hold: tuple[dict[str, str], Path]
+) -> None:
     env, marker = hold
     short = tmp_path / "short"
     short.mkdir()
@@ -72,8 +73,9 @@ def test_drained_while_a_step_holds_the_data_dir_then_serving(tmp_path: Path, ag
     node: AgentNode = agent_node("orders", env={**env, "DRCONSOLE_PLAYBOOK_PATH": str(short)})
     ledger = fill(node, 100)
     config = write_config(tmp_path / "drconsole.toml", "orders", node.url, token_file)
-    child = spawn_cli(tmp_path / "laptop", "--config", config, "playbook", "run", "t-hold", "--node", "orders",
-                      "--yes", "--json")
+    child = spawn_cli(
+        tmp_path / "laptop", "--config", config, "playbook", "run", "t-hold", "--node", "orders", "--yes", "--json"
+    )
     try:
         wait_until(lambda: _holding(marker), timeout=30)
         kv = httpx.get(f"{node.url}/kv/key000001", timeout=5)
@@ -93,8 +95,9 @@ def test_drained_while_a_step_holds_the_data_dir_then_serving(tmp_path: Path, ag
     assert httpx.get(f"{node.url}/health", timeout=5).json()["status"] == "healthy"
 
 
-def test_client_killed_mid_run_then_resume_follows_it_to_the_end(tmp_path: Path, agent_node, token_file: Path,
-                                                                 hold: tuple[dict[str, str], Path]) -> None:
+def test_client_killed_mid_run_then_resume_follows_it_to_the_end(
+    tmp_path: Path, agent_node, token_file: Path, hold: tuple[dict[str, str], Path]
+) -> None:
     env, marker = hold
     short = tmp_path / "short"
     short.mkdir()
@@ -121,8 +124,9 @@ def test_client_killed_mid_run_then_resume_follows_it_to_the_end(tmp_path: Path,
     assert [row["status"] for row in listed if row["run_id"] == run_id] == ["succeeded"]
 
 
-def test_node_killed_mid_run_resumes_from_its_journal(tmp_path: Path, agent_node, token_file: Path,
-                                                      hold: tuple[dict[str, str], Path]) -> None:
+def test_node_killed_mid_run_resumes_from_its_journal(
+    tmp_path: Path, agent_node, token_file: Path, hold: tuple[dict[str, str], Path]
+) -> None:
     env, marker = hold
     node: AgentNode = agent_node("orders", env=env)
     ledger = fill(node, 80)
@@ -161,8 +165,9 @@ def test_node_killed_mid_run_resumes_from_its_journal(tmp_path: Path, agent_node
             restarted.stop()
 
 
-def test_cancel_stops_the_run_at_the_next_step(tmp_path: Path, agent_node, token_file: Path,
-                                               hold: tuple[dict[str, str], Path]) -> None:
+def test_cancel_stops_the_run_at_the_next_step(
+    tmp_path: Path, agent_node, token_file: Path, hold: tuple[dict[str, str], Path]
+) -> None:
     env, marker = hold
     short = tmp_path / "short"
     short.mkdir()
@@ -190,8 +195,9 @@ def test_cancel_stops_the_run_at_the_next_step(tmp_path: Path, agent_node, token
     assert node.call("GET", "/health").json()["status"] == "healthy"
 
 
-def test_cancel_of_a_cut_off_run_reopens_the_node(tmp_path: Path, agent_node, token_file: Path,
-                                                  hold: tuple[dict[str, str], Path]) -> None:
+def test_cancel_of_a_cut_off_run_reopens_the_node(
+    tmp_path: Path, agent_node, token_file: Path, hold: tuple[dict[str, str], Path]
+) -> None:
     env, marker = hold
     node: AgentNode = agent_node("orders", env=env)
     ledger = fill(node, 40)

@@ -32,16 +32,36 @@ def hosts():
 def test_corrupt_node_recovered_from_another_host(tmp_path: Path, hosts) -> None:
     token_file = write_token(tmp_path / "node.token")
     port = free_port()
-    node = AgentNode(tmp_path / "orders", tmp_path / "node-host-state", token_file=token_file, host=hosts.node_ip,
-                     port=port, prefix=hosts.prefix(hosts.node))
+    node = AgentNode(
+        tmp_path / "orders",
+        tmp_path / "node-host-state",
+        token_file=token_file,
+        host=hosts.node_ip,
+        port=port,
+        prefix=hosts.prefix(hosts.node),
+    )
     node.start(probe=lambda: in_host(hosts, hosts.console, "up", node.url)["up"])
     try:
         # Across the cable, and not through loopback: the responder's 127.0.0.1 has no node.
         assert in_host(hosts, hosts.console, "up", f"http://127.0.0.1:{port}")["up"] is False
         in_host(hosts, hosts.console, "fill", node.url, str(COUNT), TOKEN)
-        injected = subprocess.run([*hosts.prefix(hosts.node), DRCONSOLE, "fault", "inject", "sstable-corrupt",
-                                   "--data-dir", str(node.data_dir), "--seed", "11", "--json"],
-                                  capture_output=True, text=True, timeout=60)  # on the node's host
+        injected = subprocess.run(
+            [
+                *hosts.prefix(hosts.node),
+                DRCONSOLE,
+                "fault",
+                "inject",
+                "sstable-corrupt",
+                "--data-dir",
+                str(node.data_dir),
+                "--seed",
+                "11",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # on the node's host
         assert injected.returncode == 0, injected.stderr
         damaged = node.data_dir / json.loads(injected.stdout)["changes"][0]["file"]
         damaged_bytes = damaged.read_bytes()
@@ -54,8 +74,19 @@ def test_corrupt_node_recovered_from_another_host(tmp_path: Path, hosts) -> None
         triage = cli(laptop, "--config", config, "triage", "--node", "orders", "--json", prefix=prefix)
         assert triage.code == 1, triage.err  # the node reports its corruption across the network
         assert triage.json()["recommended"][0] == "data-recovery"
-        run = cli(laptop, "--config", config, "playbook", "run", "data-recovery", "--node", "orders", "--yes",
-                  "--json", prefix=prefix)
+        run = cli(
+            laptop,
+            "--config",
+            config,
+            "playbook",
+            "run",
+            "data-recovery",
+            "--node",
+            "orders",
+            "--yes",
+            "--json",
+            prefix=prefix,
+        )
         assert run.code == 0, run.err
         result = run.json()
         assert result["status"] == "succeeded" and result["verified_ready_at"]

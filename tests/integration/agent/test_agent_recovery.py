@@ -24,7 +24,9 @@ from playbooks.faults import inject
 def _corrupt_while_serving(node: AgentNode) -> tuple[Path, bytes]:
     """Flip bytes in the node's SSTable as it serves; the damaged file and its bytes after the flip."""
     report = inject("sstable-corrupt", node.data_dir, seed=7)
-    damaged = node.data_dir / report.changes[0].file if report.changes else next((node.data_dir / "sstables").glob("*.sst"))
+    damaged = (
+        node.data_dir / report.changes[0].file if report.changes else next((node.data_dir / "sstables").glob("*.sst"))
+    )
     return damaged, damaged.read_bytes()
 
 
@@ -54,8 +56,9 @@ def test_corrupt_sstable_recovered_through_the_agent(tmp_path: Path, agent_node,
     assert node.call("GET", "/health").json()["status"] == "healthy"
     assert node.call("GET", "/ready").status_code == 200
     # Nothing deleted: the damaged table sits in quarantine byte for byte.
-    quarantined = [path for path in (node.data_dir / ".quarantine").rglob(damaged.name)
-                   if path.read_bytes() == damaged_bytes]
+    quarantined = [
+        path for path in (node.data_dir / ".quarantine").rglob(damaged.name) if path.read_bytes() == damaged_bytes
+    ]
     assert quarantined, "the damaged SSTable must be in quarantine, unchanged"
 
     # The journal is on the node's host; the responder's side has none, only its audit and incident.
@@ -87,8 +90,7 @@ def test_refused_without_confirmation_changes_nothing(tmp_path: Path, agent_node
     damaged, damaged_bytes = _corrupt_while_serving(node)
     before = sorted(str(path.relative_to(node.data_dir)) for path in node.data_dir.rglob("*"))
     config = write_config(tmp_path / "drconsole.toml", "orders", node.url, token_file)
-    run = cli(tmp_path / "laptop", "--config", config, "playbook", "run", "data-recovery", "--node", "orders",
-              "--json")
+    run = cli(tmp_path / "laptop", "--config", config, "playbook", "run", "data-recovery", "--node", "orders", "--json")
     assert run.code == 4, run.err
     assert run.json()["status"] == "refused"
     assert sorted(str(path.relative_to(node.data_dir)) for path in node.data_dir.rglob("*")) == before
@@ -100,8 +102,18 @@ def test_dry_run_plans_on_the_node_and_changes_nothing(tmp_path: Path, agent_nod
     node: AgentNode = agent_node("orders")
     fill(node, 20)
     config = write_config(tmp_path / "drconsole.toml", "orders", node.url, token_file)
-    run = cli(tmp_path / "laptop", "--config", config, "playbook", "run", "data-recovery", "--node", "orders",
-              "--dry-run", "--json")
+    run = cli(
+        tmp_path / "laptop",
+        "--config",
+        config,
+        "playbook",
+        "run",
+        "data-recovery",
+        "--node",
+        "orders",
+        "--dry-run",
+        "--json",
+    )
     assert run.code == 0, run.err
     plan = run.json()
     assert plan["dry_run"] is True and plan["data_dir"] == str(node.data_dir) and plan["backend"] == "lsm"

@@ -60,8 +60,11 @@ def _free_port() -> int:
 
 
 def _steps(events: list[RunEvent]) -> list[tuple[str, str | None, str | None]]:
-    return [(event.kind, event.step_id, event.status) for event in events
-            if event.kind in ("run_started", "step_started", "step_finished", "needs_confirmation", "run_finished")]
+    return [
+        (event.kind, event.step_id, event.status)
+        for event in events
+        if event.kind in ("run_started", "step_started", "step_finished", "needs_confirmation", "run_finished")
+    ]
 
 
 def test_same_events_and_confirmations_as_the_local_runner(tmp_path: Path, served: ServerThread) -> None:
@@ -81,8 +84,11 @@ def test_same_events_and_confirmations_as_the_local_runner(tmp_path: Path, serve
     assert asked == [("recover-lsm/repair", "orders", "engine.repair")]
 
     local_events: list[RunEvent] = []
-    local = runner_for(NodeSpec(name="orders", data_dir=tmp_path / "twin"), listeners=[local_events.append],
-                       state=StateDir(tmp_path / "local-state"))
+    local = runner_for(
+        NodeSpec(name="orders", data_dir=tmp_path / "twin"),
+        listeners=[local_events.append],
+        state=StateDir(tmp_path / "local-state"),
+    )
     assert isinstance(local, LocalRunner)
     twin = local.run("data-recovery", None, RunOptions(confirm=lambda planned, target: True, node="orders"))
     assert twin.status == "succeeded"

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support import CliResult, run_cli_in_process
 
 BACKENDS = ("cow", "lsm", "rocksdb")
@@ -80,7 +79,9 @@ class Model:
         return state
 
 
-def write_rows(engine: Any, model: Model, start: int, count: int, *, tag: str, rng: random.Random | None = None) -> None:
+def write_rows(
+    engine: Any, model: Model, start: int, count: int, *, tag: str, rng: random.Random | None = None
+) -> None:
     """Puts, overwrites, deletes and batches, each one recorded in ``model`` with its LSN."""
     rng = rng or random.Random(start)
     for n in range(start, start + count):
@@ -131,5 +132,10 @@ def tree_hash(path: Path) -> str:
 
 def backup_dirs(repo: Path) -> dict[str, str]:
     """``{backup_id: tier}`` of the backups published in the tiers (not work in progress)."""
-    return {entry.name: tier for tier in ("daily", "weekly", "monthly") if (repo / tier).is_dir()
-            for entry in (repo / tier).iterdir() if entry.is_dir()}
+    return {
+        entry.name: tier
+        for tier in ("daily", "weekly", "monthly")
+        if (repo / tier).is_dir()
+        for entry in (repo / tier).iterdir()
+        if entry.is_dir()
+    }

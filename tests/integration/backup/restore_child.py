@@ -27,7 +27,11 @@ def main() -> None:
     replace = "--replace" in sys.argv
 
     def progress(event: Any) -> None:
-        if event.done > 0 and not event.finished and (event.phase, point) in (("restore", "unpack"), ("replay", "replay")):
+        if (
+            event.done > 0
+            and not event.finished
+            and (event.phase, point) in (("restore", "unpack"), ("replay", "replay"))
+        ):
             stop_here()
 
     if point == "swap":

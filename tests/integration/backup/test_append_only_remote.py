@@ -38,15 +38,21 @@ def _data(path: Path, rows: int, start: int = 0) -> Path:
 async def _attempts(server: SshServer, repo: Path, victim: Path) -> list[str]:
     """What the account refuses: each request OpenSSH's -P list names, tried for real."""
     refused = []
-    async with asyncssh.connect("127.0.0.1", port=server.port, username=server.user,
-                                client_keys=[str(server.client_key)],
-                                known_hosts=str(server.home / ".ssh" / "known_hosts")) as connection:
+    async with asyncssh.connect(
+        "127.0.0.1",
+        port=server.port,
+        username=server.user,
+        client_keys=[str(server.client_key)],
+        known_hosts=str(server.home / ".ssh" / "known_hosts"),
+    ) as connection:
         async with connection.start_sftp_client() as sftp:
-            for name, attempt in (("remove", sftp.remove(str(victim))),
-                                  ("rename", sftp.rename(str(victim), str(victim) + ".moved")),
-                                  ("posix-rename", sftp.posix_rename(str(victim), str(victim) + ".moved")),
-                                  ("rmdir", sftp.rmdir(str(victim.parent))),
-                                  ("setstat", sftp.chmod(str(victim), 0o666))):
+            for name, attempt in (
+                ("remove", sftp.remove(str(victim))),
+                ("rename", sftp.rename(str(victim), str(victim) + ".moved")),
+                ("posix-rename", sftp.posix_rename(str(victim), str(victim) + ".moved")),
+                ("rmdir", sftp.rmdir(str(victim.parent))),
+                ("setstat", sftp.chmod(str(victim), 0o666)),
+            ):
                 try:
                     await attempt
                 except asyncssh.SFTPError:
@@ -55,7 +61,8 @@ async def _attempts(server: SshServer, repo: Path, victim: Path) -> list[str]:
 
 
 def test_the_append_only_account_refuses_deletes_and_drconsole_still_works(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     server = start_sshd(tmp_path / "sshd", sftp_options=_shipped_sftp_options())
     try:
         monkeypatch.setenv("HOME", str(server.home))
@@ -92,8 +99,23 @@ def test_the_append_only_account_refuses_deletes_and_drconsole_still_works(
         for _ in range(2):
             assert cli(capsys, "backup", "create", "--data-dir", data, "--repo", url).code == 0
         inventory = sorted(str(p) for p in store.rglob("*") if ".tmp" not in p.parts)
-        error = assert_error(cli(capsys, "backup", "prune", "--repo", url, "--keep-daily", "0", "--keep-weekly",
-                                 "0", "--keep-monthly", "0", "--yes"), 3)
+        error = assert_error(
+            cli(
+                capsys,
+                "backup",
+                "prune",
+                "--repo",
+                url,
+                "--keep-daily",
+                "0",
+                "--keep-weekly",
+                "0",
+                "--keep-monthly",
+                "0",
+                "--yes",
+            ),
+            3,
+        )
         assert "permission denied" in error
         assert sorted(str(p) for p in store.rglob("*") if ".tmp" not in p.parts) == inventory
     finally:

@@ -51,7 +51,9 @@ def test_the_engine_archives_each_segment_before_recycling_it(tmp_path: Path) ->
     assert {p.name for p in (data / "wal" / "archive_status").iterdir()} == {f"{n}.done" for n in remaining}
     first, last = archive.segments()[0], archive.segments()[-1]
     assert last.last_lsn == 6000
-    assert first.first_lsn == 1 and all(a.last_lsn + 1 == b.first_lsn for a, b in zip(archive.segments(), archive.segments()[1:]))
+    assert first.first_lsn == 1 and all(
+        a.last_lsn + 1 == b.first_lsn for a, b in zip(archive.segments(), archive.segments()[1:])
+    )
     assert last.problem is None and last.records > 0
 
 
@@ -162,8 +164,12 @@ def test_kill_9_mid_backup_leaves_no_backup_and_the_next_run_clears_up(tmp_path:
         engine.write_batch([(b"k%05d" % n, os.urandom(300)) for n in range(20000)])
     first = create_backup(repo, data_dir=data)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, "-c", BACKUP_CHILD, str(repo), str(data)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", BACKUP_CHILD, str(repo), str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert child.stdout is not None and child.stderr is not None
     try:
         assert child.stdout.readline().strip() == b"stopped", child.stderr.read().decode(errors="replace")
@@ -189,13 +195,13 @@ def test_the_first_full_backup_skips_wal_that_no_base_backup_could_replay(tmp_pa
     archived = {s.name: s for s in WalArchive(Repository.create(repo)).segments()}
     # Only segments holding a record at or after the checkpoint's first WAL LSN were archived.
     assert all(s.last_lsn is None or s.last_lsn >= first.lsn_start for s in archived.values())
-    skipped = [lsn for lsn in sealed_before if "%020d.wal" % lsn not in archived]
+    skipped = [lsn for lsn in sealed_before if f"{lsn:020d}.wal" not in archived]
     assert skipped, "the data dir kept sealed segments the store covers; the first backup must skip them"
     report = verify_repository(str(repo))
     assert report.ok, report.problems
     # The skipped ones are .done (covered by the checkpoint); every segment sealed after the first
     # backup counts: a later backup, or the engine itself, archives it.
-    covered = {"%020d.wal" % lsn for lsn in sealed_before}
+    covered = {f"{lsn:020d}.wal" for lsn in sealed_before}
     status = data / "wal" / "archive_status"
     assert {p.name for p in status.iterdir()} >= {f"{name}.done" for name in covered if (data / "wal" / name).exists()}
     with open_engine(data, durability="async") as engine:

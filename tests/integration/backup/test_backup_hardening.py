@@ -55,8 +55,9 @@ def recraft(repo: Path, change: Callable[[Members], Members]) -> None:
             content = tar.extractfile(info).read() if info.isfile() else b""  # type: ignore[union-attr]
             members.append((info, content))
     members = change(members)
-    sums = "".join(f"{hashlib.sha256(content).hexdigest()}  {info.name}\n" for info, content in members
-                   if info.isfile()).encode()
+    sums = "".join(
+        f"{hashlib.sha256(content).hexdigest()}  {info.name}\n" for info, content in members if info.isfile()
+    ).encode()
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
         for info, content in members:
@@ -84,8 +85,9 @@ def _edit_metadata(repo: Path, **fields: object) -> Path:
 
 
 # ------------------------------------------------------------------------------ item 2: file modes
-def test_restore_drops_setuid_setgid_and_world_writable_bits(backed_up: tuple[Path, Path], tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_drops_setuid_setgid_and_world_writable_bits(
+    backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, repo = backed_up
 
     def dangerous(members: Members) -> Members:
@@ -99,13 +101,16 @@ def test_restore_drops_setuid_setgid_and_world_writable_bits(backed_up: tuple[Pa
     target = tmp_path / "restored"
     result = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target)
     assert result.code == 0, result.err
-    modes = {path.relative_to(target): stat.S_IMODE(path.stat().st_mode) for path in target.rglob("*") if path.is_file()}
+    modes = {
+        path.relative_to(target): stat.S_IMODE(path.stat().st_mode) for path in target.rglob("*") if path.is_file()
+    }
     assert modes and set(modes.values()) == {0o755}, modes  # had execute bits: 0755, never s, never o+w
     assert export(target) == export(data)
 
 
-def test_restored_files_without_execute_bits_are_0644(backed_up: tuple[Path, Path], tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_restored_files_without_execute_bits_are_0644(
+    backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _data, repo = backed_up
 
     def world_writable(members: Members) -> Members:
@@ -122,8 +127,9 @@ def test_restored_files_without_execute_bits_are_0644(backed_up: tuple[Path, Pat
 
 # ------------------------------------------------------------------- item 8: damaged tar members
 @pytest.mark.parametrize("damage", ["duplicate", "long-name"])
-def test_a_duplicate_or_overlong_member_is_a_damaged_backup(damage: str, backed_up: tuple[Path, Path], tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_duplicate_or_overlong_member_is_a_damaged_backup(
+    damage: str, backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, repo = backed_up
 
     def twice(members: Members) -> Members:
@@ -151,8 +157,9 @@ def test_a_duplicate_or_overlong_member_is_a_damaged_backup(damage: str, backed_
 
 
 # ----------------------------------------------------------------------- item 8: damaged metadata
-def test_unreadable_metadata_names_the_damaged_file(backed_up: tuple[Path, Path], tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_metadata_names_the_damaged_file(
+    backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _data, repo = backed_up
     folder = _backup_dir(repo)
     metadata = folder / f"{folder.name}.metadata.json"
@@ -162,16 +169,26 @@ def test_unreadable_metadata_names_the_damaged_file(backed_up: tuple[Path, Path]
     assert not (tmp_path / "new").exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("timestamp_ns", 10**30), ("lsn_end", 10**400), ("lsn_start", -1),
-                                              ("lsn_end_time_ns", 2**63), ("size_bytes", 10**20),
-                                              ("duration_seconds", 1e308 * 10)])
-def test_absurd_metadata_numbers_are_a_damaged_backup_not_a_bug(field: str, value: object,
-                                                                backed_up: tuple[Path, Path], tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timestamp_ns", 10**30),
+        ("lsn_end", 10**400),
+        ("lsn_start", -1),
+        ("lsn_end_time_ns", 2**63),
+        ("size_bytes", 10**20),
+        ("duration_seconds", 1e308 * 10),
+    ],
+)
+def test_absurd_metadata_numbers_are_a_damaged_backup_not_a_bug(
+    field: str, value: object, backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _data, repo = backed_up
     path = _edit_metadata(repo, **{field: value})
-    for argv in (["backup", "restore", "--repo", repo, "--data-dir", tmp_path / "new"],
-                 ["backup", "restore", "--repo", repo, "--data-dir", tmp_path / "new", "--until-lsn", "5"]):
+    for argv in (
+        ["backup", "restore", "--repo", repo, "--data-dir", tmp_path / "new"],
+        ["backup", "restore", "--repo", repo, "--data-dir", tmp_path / "new", "--until-lsn", "5"],
+    ):
         line = assert_error(cli(capsys, *argv), 1)
         assert str(path) in line and field in line and "bug" not in line
     assert not (tmp_path / "new").exists()  # no restore with a false LSN
@@ -181,8 +198,9 @@ def test_absurd_metadata_numbers_are_a_damaged_backup_not_a_bug(field: str, valu
 
 
 # --------------------------------------------------------------------- item 3: restore aimed wrong
-def test_replace_refuses_a_directory_that_holds_a_data_dir(backed_up: tuple[Path, Path], tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_replace_refuses_a_directory_that_holds_a_data_dir(
+    backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, repo = backed_up
     lib = tmp_path / "lib"
     other = lib / "orders-b"
@@ -195,8 +213,9 @@ def test_replace_refuses_a_directory_that_holds_a_data_dir(backed_up: tuple[Path
     assert tree_hash(lib) == before and not (tmp_path / ".quarantine").exists()
 
 
-def test_replace_refuses_another_nodes_data_dir(backed_up: tuple[Path, Path], tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_replace_refuses_another_nodes_data_dir(
+    backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _data, repo = backed_up
     other = tmp_path / "orders-b"
     with create_engine(other, backend="lsm", node_name="orders-b") as engine:
@@ -211,8 +230,9 @@ def test_replace_refuses_another_nodes_data_dir(backed_up: tuple[Path, Path], tm
     assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", cow, "--replace"), 4, contains="cow")
 
 
-def test_replace_takes_the_nodes_own_data_dir_and_one_that_lost_its_marker(backed_up: tuple[Path, Path],
-                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_replace_takes_the_nodes_own_data_dir_and_one_that_lost_its_marker(
+    backed_up: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     data, repo = backed_up
     restored = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", data, "--replace", "--json")
     assert restored.code == 0 and restored.json()["quarantine"]
@@ -221,8 +241,9 @@ def test_replace_takes_the_nodes_own_data_dir_and_one_that_lost_its_marker(backe
     assert again.code == 0, again.err
 
 
-def test_replace_takes_a_data_dir_ransomware_renamed(backed_up: tuple[Path, Path], tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_replace_takes_a_data_dir_ransomware_renamed(
+    backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The ransomware playbook restores over a data dir whose files carry ``.locked``: its marker is
     unreadable, its layout (the marker's name, the wal directory) still says what it is."""
     from playbooks.faults import inject
@@ -239,41 +260,63 @@ def test_replace_takes_a_data_dir_ransomware_renamed(backed_up: tuple[Path, Path
     lookalike.mkdir()
     (lookalike / "drconsole.json.bak").write_text("{}")
     (lookalike / "notes.txt").write_text("someone's notes")
-    assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", lookalike, "--replace"), 4,
-                 contains="not a data dir")
+    assert_error(
+        cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", lookalike, "--replace"),
+        4,
+        contains="not a data dir",
+    )
 
 
 @pytest.mark.parametrize("target", ["/", "/usr", "/var/lib"])
-def test_replace_refuses_system_directories(target: str, backed_up: tuple[Path, Path],
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_replace_refuses_system_directories(
+    target: str, backed_up: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     _data, repo = backed_up
     before = sorted(os.listdir(target))
-    assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--replace"), 4,
-                 contains="system directory")
+    assert_error(
+        cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--replace"),
+        4,
+        contains="system directory",
+    )
     assert sorted(os.listdir(target)) == before
 
 
-def test_the_restore_playbook_refuses_a_parent_directory(backed_up: tuple[Path, Path], tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_restore_playbook_refuses_a_parent_directory(
+    backed_up: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # the issue: `playbook run restore --data-dir /path/lib --yes` moved a whole lib/ to quarantine
     _data, repo = backed_up
     lib = tmp_path / "lib"
     with create_engine(lib / "orders-b", backend="lsm", node_name="orders-b") as engine:
         engine.put(b"only", b"copy")
     before = tree_hash(lib)
-    result = cli(capsys, "playbook", "run", "restore", "--data-dir", lib, "--param", f"repo={repo}", "--yes",
-                 "--waive-safety-copy", "test: the refusal comes first", "--json")
+    result = cli(
+        capsys,
+        "playbook",
+        "run",
+        "restore",
+        "--data-dir",
+        lib,
+        "--param",
+        f"repo={repo}",
+        "--yes",
+        "--waive-safety-copy",
+        "test: the refusal comes first",
+        "--json",
+    )
     assert result.code != 0 and result.json()["status"] in ("failed", "refused")
     assert tree_hash(lib) == before
     assert not (tmp_path / ".quarantine").exists() and not (lib / ".quarantine").exists()
 
 
-def test_a_config_naming_a_system_directory_is_exit_2_with_file_and_line(tmp_path: Path,
-                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_config_naming_a_system_directory_is_exit_2_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "drconsole.toml"
     config.write_text('[[node]]\nname = "orders"\nengine = "lsm"\n\ndata_dir = "/"\n')
-    line = assert_error(cli(capsys, "--config", config, "playbook", "run", "restore", "--node", "orders", "--dry-run"),
-                        2)
+    line = assert_error(
+        cli(capsys, "--config", config, "playbook", "run", "restore", "--node", "orders", "--dry-run"), 2
+    )
     assert f"{config}:5" in line and "system directory" in line
     config.write_text('[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "/srv/orders"\nbackup_repo = "/usr"\n')
     assert f"{config}:5" in assert_error(cli(capsys, "--config", config, "status"), 2)

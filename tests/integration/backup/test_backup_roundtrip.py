@@ -23,8 +23,16 @@ def test_cli_round_trip_equals_the_source(backend: str, tmp_path: Path, capsys) 
     created = cli(capsys, "backup", "create", "--data-dir", source, "--repo", repo, "--json")
     assert created.code == 0, created.err
     payload = created.json()
-    assert set(payload) >= {"backup_id", "type", "path", "size_bytes", "checksum", "lsn_start", "lsn_end",
-                            "duration_seconds"}
+    assert set(payload) >= {
+        "backup_id",
+        "type",
+        "path",
+        "size_bytes",
+        "checksum",
+        "lsn_start",
+        "lsn_end",
+        "duration_seconds",
+    }
     assert payload["type"] == "full" and payload["checksum"].startswith("sha256:")
     assert payload["lsn_end"] == model.writes[-1][0]
 

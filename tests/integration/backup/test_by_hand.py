@@ -12,8 +12,9 @@ from backup_support import Model, export, write_rows
 from engines import create_engine, open_engine
 from engines.backup import create_backup
 
-needs_tools = pytest.mark.skipif(not all(shutil.which(tool) for tool in ("tar", "zstd", "sha256sum")),
-                                 reason="tar, zstd and sha256sum are needed")
+needs_tools = pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("tar", "zstd", "sha256sum")), reason="tar, zstd and sha256sum are needed"
+)
 
 
 def _sh(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -32,8 +33,10 @@ def test_restore_by_hand_with_tar_zstd_and_sha256sum(backend: str, tmp_path: Pat
     checked = _sh("sha256sum -c SHA256SUMS", backup_dir)
     assert checked.returncode == 0 and ": OK" in checked.stdout, checked.stderr
     # 2. unpack, two ways: GNU tar's --zstd, and zstd piped into any tar
-    for way, command in (("gnu", "tar --zstd -xf {archive} -C {dest}"),
-                         ("pipe", "zstd -dc {archive} | tar -xf - -C {dest}")):
+    for way, command in (
+        ("gnu", "tar --zstd -xf {archive} -C {dest}"),
+        ("pipe", "zstd -dc {archive} | tar -xf - -C {dest}"),
+    ):
         dest = tmp_path / f"by-hand-{way}"
         dest.mkdir()
         unpacked = _sh(command.format(archive=backup_dir / f"{result.backup_id}.tar.zst", dest=dest), tmp_path)
@@ -95,8 +98,11 @@ def test_roll_forward_by_hand_with_the_archived_wal(backend: str, tmp_path: Path
     create_backup(repo, data_dir=source, incremental=True)
     dest = tmp_path / "by-hand"
     dest.mkdir()
-    done = _sh(f"tar --zstd -xf {full.path / (str(full.backup_id) + '.tar.zst')} -C {dest} "
-               f"&& cp {repo / 'wal-archive'}/*.wal {dest / 'data' / 'wal'}/", tmp_path)
+    done = _sh(
+        f"tar --zstd -xf {full.path / (str(full.backup_id) + '.tar.zst')} -C {dest} "
+        f"&& cp {repo / 'wal-archive'}/*.wal {dest / 'data' / 'wal'}/",
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert export(dest / "data") == model.state_at(10**9)
 

@@ -78,8 +78,11 @@ def test_one_repository_holds_one_node(tmp_path: Path, capsys) -> None:
     cli(capsys, "backup", "create", "--data-dir", data, "--repo", repo)
     with create_engine(tmp_path / "other", backend="rocksdb") as engine:
         engine.put(b"a", b"b")
-    assert_error(cli(capsys, "backup", "create", "--data-dir", tmp_path / "other", "--repo", repo), 4,
-                 contains="one backup repository per node")
+    assert_error(
+        cli(capsys, "backup", "create", "--data-dir", tmp_path / "other", "--repo", repo),
+        4,
+        contains="one backup repository per node",
+    )
 
 
 def test_schedule_prints_and_installs_units(tmp_path: Path, capsys) -> None:
@@ -89,8 +92,9 @@ def test_schedule_prints_and_installs_units(tmp_path: Path, capsys) -> None:
     assert "OnCalendar=*-*-* 02:00:00" in printed.out and "Type=oneshot" in printed.out
     assert f'"{data}"' in printed.out  # a path with a space is quoted for systemd
     assert printed.out.count("0 2 * * * ") == 1 and "backup prune --repo" in printed.out
-    installed = cli(capsys, "backup", "schedule", "--data-dir", data, "--repo", repo, "--install",
-                    "--unit-dir", units, "--json")
+    installed = cli(
+        capsys, "backup", "schedule", "--data-dir", data, "--repo", repo, "--install", "--unit-dir", units, "--json"
+    )
     assert installed.code == 0
     names = sorted(p.name for p in units.iterdir())
     assert names == ["drconsole-backup-data-dir.service", "drconsole-backup-data-dir.timer"]
@@ -98,8 +102,11 @@ def test_schedule_prints_and_installs_units(tmp_path: Path, capsys) -> None:
     again = cli(capsys, "backup", "schedule", "--data-dir", data, "--repo", repo, "--install", "--unit-dir", units)
     assert again.code == 0  # identical files: unchanged
     (units / names[0]).write_text("[Service]\nExecStart=/bin/true\n")
-    assert_error(cli(capsys, "backup", "schedule", "--data-dir", data, "--repo", repo, "--install",
-                     "--unit-dir", units), 4, contains="not overwritten")
+    assert_error(
+        cli(capsys, "backup", "schedule", "--data-dir", data, "--repo", repo, "--install", "--unit-dir", units),
+        4,
+        contains="not overwritten",
+    )
 
 
 def test_progress_bar_renders_only_on_a_terminal(tmp_path: Path) -> None:
@@ -119,10 +126,22 @@ def test_the_console_script_runs_backup_commands(tmp_path: Path) -> None:
 
     drconsole = Path(sys.executable).with_name("drconsole")
     data, repo = _data(tmp_path), tmp_path / "repo"
-    created = subprocess.run([str(drconsole), "backup", "create", "--data-dir", str(data), "--repo", str(repo), "--json"],
-                             capture_output=True, text=True, timeout=120)
+    created = subprocess.run(
+        [str(drconsole), "backup", "create", "--data-dir", str(data), "--repo", str(repo), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["type"] == "full"
-    missing = subprocess.run([str(drconsole), "backup", "verify", "--repo", str(tmp_path / "nope")],
-                             capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 3 and missing.stderr.startswith("drconsole: error: ") and "Traceback" not in missing.stderr
+    missing = subprocess.run(
+        [str(drconsole), "backup", "verify", "--repo", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        missing.returncode == 3
+        and missing.stderr.startswith("drconsole: error: ")
+        and "Traceback" not in missing.stderr
+    )

@@ -53,9 +53,9 @@ def _key(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("where", ["sftp", "local"])
-def test_encrypted_backups_round_trip_and_need_their_key(where: str, tmp_path: Path, sshd: SshServer,
-                                                         monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_encrypted_backups_round_trip_and_need_their_key(
+    where: str, tmp_path: Path, sshd: SshServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HOME", str(sshd.home))
     store = tmp_path / "repo"
     repo = sshd.url(str(store)) if where == "sftp" else str(store)
@@ -83,10 +83,28 @@ def test_encrypted_backups_round_trip_and_need_their_key(where: str, tmp_path: P
     assert cli(capsys, "backup", "list", "--repo", repo).code == 0
     assert_error(cli(capsys, "backup", "verify", "--repo", repo), 2, contains="encrypted")
     restored = tmp_path / "restored"
-    assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", restored, "--until-lsn", "440"),
-                 2, contains="--encrypt-key")
-    assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", restored, "--until-lsn", "440",
-                     "--encrypt-key", str(wrong)), 2, contains="encrypted with key")
+    assert_error(
+        cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", restored, "--until-lsn", "440"),
+        2,
+        contains="--encrypt-key",
+    )
+    assert_error(
+        cli(
+            capsys,
+            "backup",
+            "restore",
+            "--repo",
+            repo,
+            "--data-dir",
+            restored,
+            "--until-lsn",
+            "440",
+            "--encrypt-key",
+            str(wrong),
+        ),
+        2,
+        contains="encrypted with key",
+    )
     # ...nor may a backup without the key add plain files to an encrypted repository.
     assert_error(cli(capsys, "backup", "create", "--data-dir", data, "--repo", repo), 2, contains="encrypted")
     assert not restored.exists()
@@ -102,23 +120,39 @@ def test_encrypted_backups_round_trip_and_need_their_key(where: str, tmp_path: P
     assert cli(capsys, "backup", "verify", "--repo", repo, *enc).code == 1
 
 
-def test_the_readme_decrypter_opens_an_archive_without_drconsole(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_readme_decrypter_opens_an_archive_without_drconsole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     readme = (ROOT / "README.md").read_text()
     snippet = re.search(r"```python\n(# drconsole-decrypt.py.*?)```", readme, re.S)
     assert snippet, "README.md has no drconsole-decrypt.py snippet"
     script = tmp_path / "drconsole-decrypt.py"
     script.write_text(snippet.group(1))
     key, repo = _key(tmp_path / "k"), tmp_path / "repo"
-    full = cli(capsys, "backup", "create", "--data-dir", _data(tmp_path / "data", 300), "--repo", repo,
-               "--encrypt-key", str(key), "--json").json()
+    full = cli(
+        capsys,
+        "backup",
+        "create",
+        "--data-dir",
+        _data(tmp_path / "data", 300),
+        "--repo",
+        repo,
+        "--encrypt-key",
+        str(key),
+        "--json",
+    ).json()
     folder = repo / full["tier"] / full["backup_id"]
     archive = folder / f"{full['backup_id']}.tar.zst"
     # Only the standard library and `cryptography`, run by a bare python3 (no drconsole on the path).
-    subprocess.run([sys.executable, "-I", str(script), str(key), f"{archive}.enc", str(archive)], check=True,
-                   cwd=tmp_path, timeout=60)
+    subprocess.run(
+        [sys.executable, "-I", str(script), str(key), f"{archive}.enc", str(archive)],
+        check=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, check=True, timeout=60, capture_output=True)
-    listing = subprocess.run(["tar", "-I", "zstd", "-tf", str(archive)], check=True, capture_output=True, text=True,
-                             timeout=60).stdout
+    listing = subprocess.run(
+        ["tar", "-I", "zstd", "-tf", str(archive)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     assert "drconsole.json" in listing
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == full["checksum"].split(":", 1)[1]

@@ -9,7 +9,7 @@ import pytest
 from backup_support import Model, assert_error, cli, export, write_rows
 
 from engines import create_engine, open_engine
-from engines.backup import attach_archiver, RecoveryTargetError, create_backup, iso_utc, restore_backup
+from engines.backup import RecoveryTargetError, attach_archiver, create_backup, iso_utc, restore_backup
 
 
 def _history(backend: str, tmp_path: Path) -> tuple[Path, Path, Model, int, int]:
@@ -38,7 +38,9 @@ def test_pitr_to_every_kind_of_lsn_matches_the_model(backend: str, tmp_path: Pat
     last = model.writes[-1][0]
     for number, lsn in enumerate((base_end, base_end + 1, first_end, (first_end + last) // 2, last)):
         target = tmp_path / f"pitr{number}"
-        result = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until-lsn", str(lsn), "--json")
+        result = cli(
+            capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until-lsn", str(lsn), "--json"
+        )
         assert result.code == 0, result.err
         assert result.json()["lsn"] == lsn
         assert export(target) == model.state_at(lsn)
@@ -49,7 +51,9 @@ def test_pitr_to_every_kind_of_lsn_matches_the_model(backend: str, tmp_path: Pat
 def test_pitr_to_a_time_between_two_batches_returns_exactly_the_first(backend: str, tmp_path: Path, capsys) -> None:
     _source, repo, model, first_end, between = _history(backend, tmp_path)
     target = tmp_path / "pitr"
-    result = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until", iso_utc(between), "--json")
+    result = cli(
+        capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until", iso_utc(between), "--json"
+    )
     assert result.code == 0, result.err
     payload = result.json()
     assert payload["lsn"] == first_end
@@ -69,11 +73,14 @@ def test_restoring_the_incremental_backup_recovers_to_its_end(backend: str, tmp_
 def test_targets_outside_the_window_exit_2_and_state_the_window(backend: str, tmp_path: Path, capsys) -> None:
     _source, repo, model, _first_end, _between = _history(backend, tmp_path)
     target = tmp_path / "never"
-    too_late = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target,
-                   "--until-lsn", str(model.writes[-1][0] + 1))
+    too_late = cli(
+        capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until-lsn", str(model.writes[-1][0] + 1)
+    )
     line = assert_error(too_late, 2, contains="recoverable window: LSN")
     assert f"..{model.writes[-1][0]}" in line
-    future = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until", iso_utc(time.time_ns() + 10**12))
+    future = cli(
+        capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until", iso_utc(time.time_ns() + 10**12)
+    )
     assert_error(future, 2, contains="after the newest WAL")
     too_early = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target, "--until-lsn", "5")
     assert_error(too_early, 2, contains="before the oldest full backup")
@@ -87,8 +94,19 @@ def test_bad_time_and_two_targets_are_usage_errors(tmp_path: Path, capsys) -> No
     repo = tmp_path / "repo"
     result = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", tmp_path / "x", "--until", "yesterday")
     assert result.code in (2, 3)
-    both = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", tmp_path / "x", "--until", "2026-01-01",
-               "--until-lsn", "3")
+    both = cli(
+        capsys,
+        "backup",
+        "restore",
+        "--repo",
+        repo,
+        "--data-dir",
+        tmp_path / "x",
+        "--until",
+        "2026-01-01",
+        "--until-lsn",
+        "3",
+    )
     assert_error(both, 2)
 
 

@@ -44,7 +44,9 @@ def old_data_dir(tmp_path: Path) -> Path:
     return tmp_path / "orders"
 
 
-def test_restore_over_an_existing_dir_without_replace_exits_4_and_changes_nothing(repo_template, old_data_dir, capsys) -> None:
+def test_restore_over_an_existing_dir_without_replace_exits_4_and_changes_nothing(
+    repo_template, old_data_dir, capsys
+) -> None:
     repo, _model = repo_template
     before = tree_hash(old_data_dir)
     result = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", old_data_dir)
@@ -82,8 +84,12 @@ def test_an_empty_existing_dir_is_restored_into(repo_template, tmp_path: Path) -
 
 def _kill_at(repo: Path, target: Path, point: str, *extra: str) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, str(CHILD), str(repo), str(target), point, *extra],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), str(repo), str(target), point, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert child.stdout is not None and child.stderr is not None
     try:
         line = child.stdout.readline()
@@ -145,7 +151,9 @@ def test_an_exception_mid_restore_leaves_the_target_untouched(repo_template, old
     assert sorted(p.name for p in old_data_dir.parent.iterdir()) == ["orders"]
 
 
-def test_a_corrupt_archive_is_refused_before_the_target_is_touched(repo_template, old_data_dir, tmp_path: Path, capsys) -> None:
+def test_a_corrupt_archive_is_refused_before_the_target_is_touched(
+    repo_template, old_data_dir, tmp_path: Path, capsys
+) -> None:
     import shutil
 
     from backup_support import corrupt_byte
@@ -155,7 +163,9 @@ def test_a_corrupt_archive_is_refused_before_the_target_is_touched(repo_template
     archive = next(repo.glob("*/backup_*/backup_*.tar.zst"))
     corrupt_byte(archive, archive.stat().st_size // 2)
     before = tree_hash(old_data_dir)
-    result = cli(capsys, "backup", "restore", "--repo", repo, archive.parent.name, "--data-dir", old_data_dir, "--replace")
+    result = cli(
+        capsys, "backup", "restore", "--repo", repo, archive.parent.name, "--data-dir", old_data_dir, "--replace"
+    )
     assert_error(result, 1, contains="damaged")
     assert tree_hash(old_data_dir) == before
     assert sorted(p.name for p in old_data_dir.parent.iterdir()) == ["orders", "repo"]

@@ -25,7 +25,7 @@ DAY = 86400 * 10**9
 
 
 def at(year: int, month: int, day: int) -> int:
-    return int(dt.datetime(year, month, day, 2, 0, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    return int(dt.datetime(year, month, day, 2, 0, tzinfo=dt.UTC).timestamp()) * 10**9
 
 
 def _write(source: Path, start: int, count: int, repo: Path | None = None) -> None:
@@ -83,11 +83,21 @@ def test_prune_with_yes_keeps_7_daily_4_weekly_12_monthly(hundred_days: Path, tm
     left = _tiers(repo)
     assert Counter(left.values()) == {"daily": 7, "weekly": 4, "monthly": 2}
     newest_daily = sorted(name for name, tier in left.items() if tier == "daily")
-    assert newest_daily == ["backup_20260128_020000", "backup_20260129_020000", "backup_20260130_020000",
-                            "backup_20260131_020000", "backup_20260203_020000", "backup_20260204_020000",
-                            "backup_20260205_020000"]  # Feb 1 is monthly, Feb 2 (a Monday) weekly
+    assert newest_daily == [
+        "backup_20260128_020000",
+        "backup_20260129_020000",
+        "backup_20260130_020000",
+        "backup_20260131_020000",
+        "backup_20260203_020000",
+        "backup_20260204_020000",
+        "backup_20260205_020000",
+    ]  # Feb 1 is monthly, Feb 2 (a Monday) weekly
     assert sorted(n for n, t in left.items() if t == "weekly") == [
-        "backup_20260112_020000", "backup_20260119_020000", "backup_20260126_020000", "backup_20260202_020000"]
+        "backup_20260112_020000",
+        "backup_20260119_020000",
+        "backup_20260126_020000",
+        "backup_20260202_020000",
+    ]
     assert sorted(n for n, t in left.items() if t == "monthly") == ["backup_20260101_020000", "backup_20260201_020000"]
     assert not list((repo / ".tmp").iterdir())
     # Archived WAL before the oldest kept backup is gone; what is kept still verifies and restores.
@@ -95,8 +105,21 @@ def test_prune_with_yes_keeps_7_daily_4_weekly_12_monthly(hundred_days: Path, tm
     assert verified.ok, verified.problems
     restore_backup(repo, tmp_path / "restored")
     assert len(export(tmp_path / "restored")) == 360
-    smaller = cli(capsys, "backup", "prune", "--repo", repo, "--keep-daily", "2", "--keep-weekly", "1",
-                  "--keep-monthly", "1", "--yes", "--json")
+    smaller = cli(
+        capsys,
+        "backup",
+        "prune",
+        "--repo",
+        repo,
+        "--keep-daily",
+        "2",
+        "--keep-weekly",
+        "1",
+        "--keep-monthly",
+        "1",
+        "--yes",
+        "--json",
+    )
     assert smaller.code == 0
     assert Counter(_tiers(repo).values()) == {"daily": 2, "weekly": 1, "monthly": 1}
 

@@ -58,12 +58,17 @@ def _keys(path: Path) -> dict[bytes, bytes]:
 
 
 def _backups(remote: Path) -> set[str]:
-    return {item.name for tier in ("daily", "weekly", "monthly") if (remote / tier).is_dir()
-            for item in (remote / tier).iterdir()}
+    return {
+        item.name
+        for tier in ("daily", "weekly", "monthly")
+        if (remote / tier).is_dir()
+        for item in (remote / tier).iterdir()
+    }
 
 
-def test_every_backup_command_works_on_an_sftp_repository(tmp_path: Path, sshd: SshServer, ssh_home: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_backup_command_works_on_an_sftp_repository(
+    tmp_path: Path, sshd: SshServer, ssh_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _data(tmp_path / "data", 300)
     remote = tmp_path / "offsite"
     url = sshd.url(str(remote))
@@ -77,7 +82,8 @@ def test_every_backup_command_works_on_an_sftp_repository(tmp_path: Path, sshd: 
     backup_id = full.json()["backup_id"]
     folder = remote / "monthly" / backup_id
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{backup_id}.tar.zst", "SHA256SUMS", f"{backup_id}.metadata.json"])
+        [f"{backup_id}.tar.zst", "SHA256SUMS", f"{backup_id}.metadata.json"]
+    )
     sums = (folder / "SHA256SUMS").read_text().split()
     assert hashlib.sha256((folder / sums[1]).read_bytes()).hexdigest() == sums[0]
     assert not list((remote / ".tmp" / "upload").iterdir())  # every temp renamed into place
@@ -103,22 +109,50 @@ def test_every_backup_command_works_on_an_sftp_repository(tmp_path: Path, sshd: 
     assert cli(capsys, "backup", "verify", "--repo", url).code == 1
 
 
-def test_prune_removes_old_backups_from_the_store(tmp_path: Path, sshd: SshServer, ssh_home: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_prune_removes_old_backups_from_the_store(
+    tmp_path: Path, sshd: SshServer, ssh_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _data(tmp_path / "data", 100)
     remote = tmp_path / "offsite"
     url = sshd.url(str(remote))
     now = create_backup(url, data_dir=data).backup_id  # today: monthly
     base = 1_796_000_000 * 10**9
-    ids = [create_backup(url, data_dir=_data(data, 10, start=100 + 10 * n), clock_ns=base + n * DAY).backup_id
-           for n in range(3)]
+    ids = [
+        create_backup(url, data_dir=_data(data, 10, start=100 + 10 * n), clock_ns=base + n * DAY).backup_id
+        for n in range(3)
+    ]
     assert all((remote / tier).exists() for tier in ("daily", "monthly"))
-    dry = cli(capsys, "backup", "prune", "--repo", url, "--keep-daily", "1", "--keep-weekly", "0",
-              "--keep-monthly", "1", "--json")
+    dry = cli(
+        capsys,
+        "backup",
+        "prune",
+        "--repo",
+        url,
+        "--keep-daily",
+        "1",
+        "--keep-weekly",
+        "0",
+        "--keep-monthly",
+        "1",
+        "--json",
+    )
     assert dry.code == 0 and dry.json()["removed"]
     before = _backups(remote)
-    pruned = cli(capsys, "backup", "prune", "--repo", url, "--keep-daily", "1", "--keep-weekly", "0",
-                 "--keep-monthly", "1", "--yes", "--json")
+    pruned = cli(
+        capsys,
+        "backup",
+        "prune",
+        "--repo",
+        url,
+        "--keep-daily",
+        "1",
+        "--keep-weekly",
+        "0",
+        "--keep-monthly",
+        "1",
+        "--yes",
+        "--json",
+    )
     assert pruned.code == 0, pruned.err
     gone = {item["backup_id"] for item in pruned.json()["removed"]}
     after = _backups(remote)
@@ -127,9 +161,9 @@ def test_prune_removes_old_backups_from_the_store(tmp_path: Path, sshd: SshServe
     assert cli(capsys, "backup", "verify", "--repo", url).code == 0
 
 
-def test_an_unknown_host_key_is_refused_and_ssh_key_names_the_key(tmp_path: Path, sshd: SshServer,
-                                                                    monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_host_key_is_refused_and_ssh_key_names_the_key(
+    tmp_path: Path, sshd: SshServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _data(tmp_path / "data", 20)
     bare = tmp_path / "bare-home"
     (bare / ".ssh").mkdir(parents=True)
@@ -148,8 +182,9 @@ def test_an_unknown_host_key_is_refused_and_ssh_key_names_the_key(tmp_path: Path
     assert cli(capsys, "backup", "list", "--repo", url, *key).code == 0
 
 
-def test_a_dropped_link_mid_upload_resumes_and_the_file_is_read_back(tmp_path: Path, sshd: SshServer,
-                                                                      ssh_home: Path) -> None:
+def test_a_dropped_link_mid_upload_resumes_and_the_file_is_read_back(
+    tmp_path: Path, sshd: SshServer, ssh_home: Path
+) -> None:
     payload = tmp_path / "big.bin"
     payload.write_bytes(os.urandom(40 * 2**20))
     dropped: list[int] = []
@@ -183,24 +218,44 @@ def _archived_last_lsn(remote: Path) -> int:
     return max((segment["last_lsn"] or 0 for segment in manifest["segments"].values()), default=0)
 
 
-def test_a_node_with_an_sftp_backup_repo_backs_up_and_archives_off_site(tmp_path: Path, sshd: SshServer,
-                                                                        capsys: pytest.CaptureFixture[str],
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_node_with_an_sftp_backup_repo_backs_up_and_archives_off_site(
+    tmp_path: Path, sshd: SshServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
     import sys
     import time
 
-    from engines.node.client import NodeClient
     from integration.served_node import ROOT, free_port
+
+    from engines.node.client import NodeClient
 
     remote = tmp_path / "offsite"
     url = sshd.url(str(remote), alias=True)
     port = free_port()
     log = (tmp_path / "node.log").open("wb")
-    node = subprocess.Popen([sys.executable, "-m", "console", "node", "serve", "--engine", "lsm", "--data-dir",
-                             str(tmp_path / "data"), "--port", str(port), "--backup-repo", url,
-                             "--archive-timeout", "1"],
-                            cwd=ROOT, stdout=log, stderr=log, env={**sshd.env, "PYTHONPATH": str(ROOT)})
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "node",
+            "serve",
+            "--engine",
+            "lsm",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--port",
+            str(port),
+            "--backup-repo",
+            url,
+            "--archive-timeout",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+        env={**sshd.env, "PYTHONPATH": str(ROOT)},
+    )
     try:
         with NodeClient(f"http://127.0.0.1:{port}", timeout=60.0) as client:
             deadline = time.monotonic() + 30
@@ -232,7 +287,8 @@ def test_a_node_with_an_sftp_backup_repo_backs_up_and_archives_off_site(tmp_path
 
 
 def test_backup_copies_hold_every_backup_and_the_off_site_one_restores_alone(
-        tmp_path: Path, sshd: SshServer, ssh_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, sshd: SshServer, ssh_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _data(tmp_path / "data", 200)
     local, remote = tmp_path / "local-repo", tmp_path / "offsite"
     url = sshd.url(str(remote))
@@ -259,9 +315,9 @@ def test_backup_copies_hold_every_backup_and_the_off_site_one_restores_alone(
     assert len(_keys(restored)) == 230
 
 
-def test_an_unreachable_copy_fails_the_backup_run_but_not_the_backup(tmp_path: Path, sshd: SshServer,
-                                                                     ssh_home: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_copy_fails_the_backup_run_but_not_the_backup(
+    tmp_path: Path, sshd: SshServer, ssh_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, local = _data(tmp_path / "data", 20), tmp_path / "repo"
     dead = f"sftp://{sshd.user}@127.0.0.1:1/nowhere"  # nothing listens on port 1
     made = cli(capsys, "backup", "create", "--data-dir", data, "--repo", local, "--copy", dead, "--json")

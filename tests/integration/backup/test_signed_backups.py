@@ -28,8 +28,7 @@ def _keygen(path: Path) -> Path:
     return path
 
 
-def test_a_rewritten_archive_with_recomputed_sums_is_caught(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_rewritten_archive_with_recomputed_sums_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = _keygen(tmp_path / "signing")
     sign = ["--sign-key", str(key)]
     repo, data = tmp_path / "repo", _data(tmp_path / "data", 200)
@@ -46,8 +45,9 @@ def test_a_rewritten_archive_with_recomputed_sums_is_caught(tmp_path: Path,
     # The attacker: a different archive (another data dir's backup) under the good backup's name,
     # SHA256SUMS and the metadata checksum recomputed so that `sha256sum -c` passes.
     other_repo = tmp_path / "other"
-    forged = cli(capsys, "backup", "create", "--data-dir", _data(tmp_path / "evil", 5), "--repo", other_repo,
-                 "--json").json()
+    forged = cli(
+        capsys, "backup", "create", "--data-dir", _data(tmp_path / "evil", 5), "--repo", other_repo, "--json"
+    ).json()
     folder = repo / good.json()["tier"] / good.json()["backup_id"]
     archive = folder / f"{good.json()['backup_id']}.tar.zst"
     archive.write_bytes((Path(forged["path"]) / f"{forged['backup_id']}.tar.zst").read_bytes())
@@ -76,17 +76,24 @@ def test_unsigned_and_foreign_signed_backups_are_refused(tmp_path: Path, capsys:
     assert cli(capsys, "backup", "create", "--data-dir", data, "--repo", repo, "--sign-key", str(key)).code == 0
     # Adding an unsigned backup, or one signed by another key, is refused at creation (exit 4)...
     assert_error(cli(capsys, "backup", "create", "--data-dir", data, "--repo", repo), 4, contains="--sign-key")
-    assert_error(cli(capsys, "backup", "create", "--data-dir", data, "--repo", repo, "--sign-key", str(other)),
-                 4, contains="signing key")
+    assert_error(
+        cli(capsys, "backup", "create", "--data-dir", data, "--repo", repo, "--sign-key", str(other)),
+        4,
+        contains="signing key",
+    )
     # ...and one slipped in anyway (its signature file removed by hand) fails verify and restore.
-    second = cli(capsys, "backup", "create", "--data-dir", data, "--repo", repo, "--sign-key", str(key),
-                 "--json").json()
+    second = cli(
+        capsys, "backup", "create", "--data-dir", data, "--repo", repo, "--sign-key", str(key), "--json"
+    ).json()
     folder = repo / second["tier"] / second["backup_id"]
     (folder / f"{second['backup_id']}.signature.json").unlink()
     verdict = cli(capsys, "backup", "verify", "--repo", repo, "--json")
     assert verdict.code == 1 and "unsigned" in verdict.json()["problems"][0]["detail"]
-    assert_error(cli(capsys, "backup", "restore", "--repo", repo, second["backup_id"], "--data-dir",
-                     tmp_path / "r"), 1, contains="unsigned")
+    assert_error(
+        cli(capsys, "backup", "restore", "--repo", repo, second["backup_id"], "--data-dir", tmp_path / "r"),
+        1,
+        contains="unsigned",
+    )
     # Swapping the marker's key for the intruder's is caught by a verifier that pins the real one.
     marker_path = repo / "drconsole-backup.json"
     marker = json.loads(marker_path.read_text())

@@ -47,7 +47,15 @@ def test_a_sound_repository_verifies_and_is_marked_verified(repo_with_history, c
     assert payload["ok"] and payload["wal"]["missing"] == [] and len(payload["backups"]) == 2
     listed = cli(capsys, "backup", "list", "--repo", repo, "--json").json()
     assert all(item["verified"] for item in listed["backups"])
-    assert set(listed["backups"][0]) >= {"backup_id", "type", "timestamp", "size_bytes", "lsn_start", "lsn_end", "verified"}
+    assert set(listed["backups"][0]) >= {
+        "backup_id",
+        "type",
+        "timestamp",
+        "size_bytes",
+        "lsn_start",
+        "lsn_end",
+        "verified",
+    }
     text = cli(capsys, "backup", "verify", "--repo", repo, backup_id)
     assert text.code == 0 and text.out.startswith("ok: 1 backup(s) verified")
 
@@ -62,8 +70,10 @@ def test_any_corrupt_byte_of_an_archive_fails_verify_naming_the_file(repo_with_h
     assert result.code == 1
     payload = result.json()
     assert not payload["ok"]
-    assert any(str(archive) in (problem["file"] or "") and "checksum mismatch" in problem["detail"]
-               for problem in payload["problems"])
+    assert any(
+        str(archive) in (problem["file"] or "") and "checksum mismatch" in problem["detail"]
+        for problem in payload["problems"]
+    )
     text = cli(capsys, "backup", "verify", "--repo", repo)
     assert text.code == 1 and str(archive) in text.out and "Traceback" not in text.out + text.err
     metadata = json.loads((archive.parent / f"{backup_id}.metadata.json").read_text())
@@ -132,6 +142,8 @@ def test_verify_of_a_missing_repository_exits_3(tmp_path: Path, capsys) -> None:
     assert_error(cli(capsys, "backup", "list", "--repo", tmp_path / "file"), 3)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
-    assert_error(cli(capsys, "backup", "list", "--repo", tmp_path / "other"), 3, contains="not a drconsole backup repository")
+    assert_error(
+        cli(capsys, "backup", "list", "--repo", tmp_path / "other"), 3, contains="not a drconsole backup repository"
+    )
     assert_error(cli(capsys, "backup", "create", "--repo", tmp_path / "other", "--data-dir", tmp_path / "d"), 3)
     assert_error(cli(capsys, "backup", "verify", "--repo", tmp_path / "nope", "--json"), 3)

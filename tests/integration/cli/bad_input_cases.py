@@ -42,34 +42,81 @@ from console.cli import build_parser
 __all__ = ["Case", "cases", "leaves", "LONG_RUNNING", "BASE", "EXPECTED"]
 
 # Where a case that got past parsing would run a long time or start a server.
-LONG_RUNNING = frozenset({"tui", "dashboard", "demo", "node serve", "serve ssh", "serve web", "status", "drill run",
-                          "drill all"})
+LONG_RUNNING = frozenset(
+    {"tui", "dashboard", "demo", "node serve", "serve ssh", "serve web", "status", "drill run", "drill all"}
+)
 
 EXPECTED = {
-    "missing": 2, "bad-choice": 2, "garbage": 2, "wrong-type": 2, "negative": 2, "huge": 2, "non-utf8": 2, "nul": 2,
-    "empty-path": 2, "long-path": 2, "bad-url": 2, "config-missing": 2, "config-directory": 2,
-    "not-there": 3, "a-file": 3, "unwritable": 3, "wrong-backend": 3, "read-only": 3,
-    "deep-json": 2, "reserved": 2, "seats": 2, "damaged-archive": 1, "damaged-metadata": 1,
+    "missing": 2,
+    "bad-choice": 2,
+    "garbage": 2,
+    "wrong-type": 2,
+    "negative": 2,
+    "huge": 2,
+    "non-utf8": 2,
+    "nul": 2,
+    "empty-path": 2,
+    "long-path": 2,
+    "bad-url": 2,
+    "config-missing": 2,
+    "config-directory": 2,
+    "not-there": 3,
+    "a-file": 3,
+    "unwritable": 3,
+    "wrong-backend": 3,
+    "read-only": 3,
+    "deep-json": 2,
+    "reserved": 2,
+    "seats": 2,
+    "damaged-archive": 1,
+    "damaged-metadata": 1,
 }
 MESSAGES = {
-    "missing": "required", "bad-choice": "invalid choice", "non-utf8": "UTF-8", "nul": "NUL",
-    "empty-path": "empty path", "long-path": "longer than a path can be", "config-missing": "does not exist",
-    "config-directory": "is a directory", "not-there": "does not exist", "read-only": "read-only file system",
-    "wrong-backend": "not cow", "deep-json": "line 2", "reserved": "reserved", "seats": "--responder-seats",
-    "damaged-archive": "damaged", "damaged-metadata": "metadata.json",
+    "missing": "required",
+    "bad-choice": "invalid choice",
+    "non-utf8": "UTF-8",
+    "nul": "NUL",
+    "empty-path": "empty path",
+    "long-path": "longer than a path can be",
+    "config-missing": "does not exist",
+    "config-directory": "is a directory",
+    "not-there": "does not exist",
+    "read-only": "read-only file system",
+    "wrong-backend": "not cow",
+    "deep-json": "line 2",
+    "reserved": "reserved",
+    "seats": "--responder-seats",
+    "damaged-archive": "damaged",
+    "damaged-metadata": "metadata.json",
 }
 
 # Valid values by argument (dest), with the world's places in braces (test_cli_bad_input_table.World).
 BASE: dict[str, str] = {
-    "data_dir": "{data}", "repo": "{repo}", "key": "k", "value": "v", "input": "{rows}", "output": "{out}",
-    "url": "{dead}", "follow": "{dead}", "primary": "{dead}", "run_id": "20990101-000000-000-dead",
-    "backup_id": "latest", "kind": "wal-corrupt-tail", "scenario": "process-kill", "shell": "bash",
-    "engine": "lsm", "id": "INC-20990101-001", "node": "orders",
+    "data_dir": "{data}",
+    "repo": "{repo}",
+    "key": "k",
+    "value": "v",
+    "input": "{rows}",
+    "output": "{out}",
+    "url": "{dead}",
+    "follow": "{dead}",
+    "primary": "{dead}",
+    "run_id": "20990101-000000-000-dead",
+    "backup_id": "latest",
+    "kind": "wal-corrupt-tail",
+    "scenario": "process-kill",
+    "shell": "bash",
+    "engine": "lsm",
+    "id": "INC-20990101-001",
+    "node": "orders",
 }
 BASE_BY_COMMAND: dict[str, dict[str, str]] = {
-    "node serve": {"port": "65000"}, "serve web": {"port": "0"},
-    "playbook show": {"id": "cache-corruption"}, "playbook run": {"id": "cache-corruption"},
-    "engine init": {"data_dir": "{fresh}"}, "backup restore": {"data_dir": "{fresh}"},
+    "node serve": {"port": "65000"},
+    "serve web": {"port": "0"},
+    "playbook show": {"id": "cache-corruption"},
+    "playbook run": {"id": "cache-corruption"},
+    "engine init": {"data_dir": "{fresh}"},
+    "backup restore": {"data_dir": "{fresh}"},
     "incident report": {"output": "{out}"},
 }
 # One of a required group (playbook run, triage: --node or --data-dir).
@@ -78,22 +125,51 @@ GROUP_CHOICE: dict[str, list[str]] = {"playbook run": ["--data-dir", "{data}"], 
 # What a path argument must be: an existing data dir, repository or file (the semantic cases apply).
 EXISTING = {"data_dir": "data", "repo": "repo", "input": "rows"}
 # Commands whose data dir or repository need not exist yet (they make it).
-MAKES = {("engine init", "data_dir"), ("backup restore", "data_dir"), ("backup create", "repo"),
-         ("backup schedule", "repo"), ("node serve", "data_dir")}
+MAKES = {
+    ("engine init", "data_dir"),
+    ("backup restore", "data_dir"),
+    ("backup create", "repo"),
+    ("backup schedule", "repo"),
+    ("node serve", "data_dir"),
+}
 # Paths a command only names (a unit file to generate, the evidence of triage: a missing data dir is
 # an answer there), or needs only for some kinds (fault inject --repo: the backup faults).
 NOT_CHECKED = {("backup schedule", "data_dir"), ("triage", "data_dir"), ("triage", "repo"), ("fault inject", "repo")}
 INPUT_FILES = {"input"}  # a file to read that is not there or not a file: bad input (2), not a target (3)
 # What a command writes: on a read-only mount it must fail cleanly (3). (wal truncate is not here: the
 # world's WAL is clean, so it has nothing to cut and writes nothing.)
-WRITES = {(command, "data_dir") for command in ("engine put", "engine delete", "engine import", "engine flush",
-                                                "engine compact", "engine repair", "fault inject")}
+WRITES = {
+    (command, "data_dir")
+    for command in (
+        "engine put",
+        "engine delete",
+        "engine import",
+        "engine flush",
+        "engine compact",
+        "engine repair",
+        "fault inject",
+    )
+}
 WRITES |= {("backup create", "repo"), ("backup prune", "repo")}
 # Confirmed in the baseline, so that a case reaches the check it is about, not the confirmation.
 CONFIRM = {"engine repair", "wal truncate", "backup prune"}
 
-_NUMBER_TYPES = {"int", "float", "whole_number", "positive_int", "port_number", "listen_port", "_positive_int",
-                 "_seconds", "_interval", "_rate", "_size", "_megabytes", "positive_seconds", "_epoch"}
+_NUMBER_TYPES = {
+    "int",
+    "float",
+    "whole_number",
+    "positive_int",
+    "port_number",
+    "listen_port",
+    "_positive_int",
+    "_seconds",
+    "_interval",
+    "_rate",
+    "_size",
+    "_megabytes",
+    "positive_seconds",
+    "_epoch",
+}
 _NO_NEGATIVE = _NUMBER_TYPES - {"int", "float"}
 
 
@@ -118,8 +194,9 @@ class Case:
         return f"{self.command.replace(' ', '-')}:{self.argument}:{self.kind}"
 
 
-def leaves(parser: argparse.ArgumentParser | None = None,
-           path: tuple[str, ...] = ()) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+def leaves(
+    parser: argparse.ArgumentParser | None = None, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
     """Every runnable command: (\"engine put\", its parser)."""
     parser = parser or build_parser()
     subs = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
@@ -138,7 +215,8 @@ def _type_name(action: argparse.Action) -> str:
 
 def _own(action: argparse.Action) -> bool:
     return action.dest not in ("help", "config", "json", "version") and not isinstance(
-        action, (argparse._HelpAction, argparse._VersionAction))
+        action, (argparse._HelpAction, argparse._VersionAction)
+    )
 
 
 def _value(command: str, action: argparse.Action) -> str:
@@ -217,7 +295,7 @@ def cases() -> list[Case]:
         parts = _baseline(command, parser)
         for index, (action, _words) in enumerate(parts):
             name = action.option_strings[0] if action.option_strings else action.dest
-            without = parts[:index] + parts[index + 1:]
+            without = parts[:index] + parts[index + 1 :]
             if not (command in GROUP_CHOICE and action.dest == "data_dir"):
                 found.append(Case(command, name, "missing", _assemble(command, without, []), 2))
         for action in parser._actions:
@@ -226,36 +304,99 @@ def cases() -> list[Case]:
             name = action.option_strings[0] if action.option_strings else action.dest
             broken = _broken_values(command, action) + _semantic(command, action)
             for kind, value in broken:
-                replaced = [(a, ([w[0], value] if a.option_strings else [value]) if a is action else w)
-                            for a, w in parts]
-                extra = [] if any(a is action for a, _ in parts) else (
-                    [name, value] if action.option_strings else [])
+                replaced = [
+                    (a, ([w[0], value] if a.option_strings else [value]) if a is action else w) for a, w in parts
+                ]
+                extra = [] if any(a is action for a, _ in parts) else ([name, value] if action.option_strings else [])
                 if not action.option_strings and not any(a is action for a, _ in parts):
                     continue  # an optional positional not in the baseline
                 expected = 2 if action.dest in INPUT_FILES else EXPECTED[kind]
                 found.append(Case(command, name, kind, _assemble(command, replaced, extra), expected))
-        if any(action.dest == "engine" for action in parser._actions) and command.startswith("engine ") \
-                and command != "engine init":
+        if (
+            any(action.dest == "engine" for action in parser._actions)
+            and command.startswith("engine ")
+            and command != "engine init"
+        ):
             found.append(Case(command, "--engine", "wrong-backend", _assemble(command, parts, ["--engine", "cow"]), 3))
         if command == "engine import":
-            found.append(Case(command, "--input", "deep-json",
-                              _assemble(command, [(a, [w[0], "{deep}"] if a.dest == "input" else w) for a, w in parts],
-                                        []), 2))
+            found.append(
+                Case(
+                    command,
+                    "--input",
+                    "deep-json",
+                    _assemble(command, [(a, [w[0], "{deep}"] if a.dest == "input" else w) for a, w in parts], []),
+                    2,
+                )
+            )
         if command in ("engine put", "engine delete"):
-            found.append(Case(command, "key", "reserved",
-                              _assemble(command, [(a, ["__drconsole__/ready"] if a.dest == "key" else w)
-                                                  for a, w in parts], []), 2))
+            found.append(
+                Case(
+                    command,
+                    "key",
+                    "reserved",
+                    _assemble(command, [(a, ["__drconsole__/ready"] if a.dest == "key" else w) for a, w in parts], []),
+                    2,
+                )
+            )
         if command == "backup restore":
             for kind in ("damaged-archive", "damaged-metadata"):
-                found.append(Case(command, "--repo", kind, _assemble(
-                    command, [(a, [w[0], "{" + kind.replace("-", "_") + "}"] if a.dest == "repo" else w)
-                              for a, w in parts], []), 1))
+                found.append(
+                    Case(
+                        command,
+                        "--repo",
+                        kind,
+                        _assemble(
+                            command,
+                            [
+                                (a, [w[0], "{" + kind.replace("-", "_") + "}"] if a.dest == "repo" else w)
+                                for a, w in parts
+                            ],
+                            [],
+                        ),
+                        1,
+                    )
+                )
         if command == "serve ssh":
-            found.append(Case(command, "--responder-seats", "seats",
-                              _assemble(command, parts, ["--port", "0", "--host-key", "{file}", "--users", "{file}",
-                                                         "--max-sessions", "2", "--responder-seats", "3"]), 2))
-        found.append(Case(command, "--config", "config-missing",
-                          tuple(word if word != "{config}" else "{missing}" for word in _assemble(command, parts, [])), 2))
-        found.append(Case(command, "--config", "config-directory",
-                          tuple(word if word != "{config}" else "{cwd}" for word in _assemble(command, parts, [])), 2))
+            found.append(
+                Case(
+                    command,
+                    "--responder-seats",
+                    "seats",
+                    _assemble(
+                        command,
+                        parts,
+                        [
+                            "--port",
+                            "0",
+                            "--host-key",
+                            "{file}",
+                            "--users",
+                            "{file}",
+                            "--max-sessions",
+                            "2",
+                            "--responder-seats",
+                            "3",
+                        ],
+                    ),
+                    2,
+                )
+            )
+        found.append(
+            Case(
+                command,
+                "--config",
+                "config-missing",
+                tuple(word if word != "{config}" else "{missing}" for word in _assemble(command, parts, [])),
+                2,
+            )
+        )
+        found.append(
+            Case(
+                command,
+                "--config",
+                "config-directory",
+                tuple(word if word != "{config}" else "{cwd}" for word in _assemble(command, parts, [])),
+                2,
+            )
+        )
     return found

@@ -42,8 +42,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
 
 def run(*args: str | Path, timeout: float = 60, cwd: Path | None = None) -> Result:
     """Run the real ``drconsole`` console script."""
-    done = subprocess.run([str(DRCONSOLE), *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd)
+    done = subprocess.run([str(DRCONSOLE), *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd)
     return Result(done.returncode, done.stdout, done.stderr)
 
 

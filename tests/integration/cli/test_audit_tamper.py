@@ -33,8 +33,9 @@ def _key() -> Path:
 def _plain(entry: dict) -> str:
     """The old chain's hash: SHA-256 of the canonical JSON, which anyone can recompute."""
     body = {name: value for name, value in entry.items() if name != "hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                          .encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 def _rewrite(log: Path, change) -> list[dict]:
@@ -76,7 +77,8 @@ def test_the_key_is_made_on_first_use_readable_by_its_owner_only(audited: Path) 
 
 
 def test_an_edited_user_with_every_hash_and_the_head_recomputed_is_caught(
-        audited: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    audited: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def blame_someone_else(entries: list[dict]) -> None:
         for entry in entries:
             entry["who"]["user"] = "mallory"
@@ -87,8 +89,9 @@ def test_an_edited_user_with_every_hash_and_the_head_recomputed_is_caught(
     assert "rewritten without the key" in result.out
 
 
-def test_an_edit_signed_with_another_key_is_caught(audited: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edit_signed_with_another_key_is_caught(
+    audited: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The attacker's own key in place of the real one, for the rewrite only; the real key is back for verify.
     forged = AuditLog(tmp_path / "forged" / "audit.jsonl", key_path=tmp_path / "attacker.key")
     forged.append(actor=Actor("mallory", None), action="cli.engine.repair", target="x", outcome="succeeded")
@@ -133,8 +136,9 @@ def test_a_forged_anchor_is_caught(audited: Path, capsys: pytest.CaptureFixture[
     assert result.code == 1 and "forged" in result.out
 
 
-def test_both_files_deleted_while_runs_exist_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      any_backend: str) -> None:
+def test_both_files_deleted_while_runs_exist_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], any_backend: str
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend)
     run = cli(capsys, "playbook", "run", "cache-corruption", "--data-dir", data, "--yes")
     assert run.code == 0, run.err
@@ -159,8 +163,16 @@ def test_an_old_unkeyed_log_still_verifies_and_is_reported_unkeyed(capsys: pytes
     previous = GENESIS
     lines = []
     for seq in (1, 2):
-        entry = {"seq": seq, "time": f"2020-01-01T00:00:0{seq}.000Z", "who": {"user": "old", "ssh_client": None},
-                 "action": "engine.repair", "target": "/d", "outcome": "succeeded", "detail": "", "prev_hash": previous}
+        entry = {
+            "seq": seq,
+            "time": f"2020-01-01T00:00:0{seq}.000Z",
+            "who": {"user": "old", "ssh_client": None},
+            "action": "engine.repair",
+            "target": "/d",
+            "outcome": "succeeded",
+            "detail": "",
+            "prev_hash": previous,
+        }
         entry["hash"] = previous = _plain(entry)
         lines.append(json.dumps(entry, sort_keys=True))
     (state / "audit.jsonl").write_text("\n".join(lines) + "\n")
@@ -169,14 +181,16 @@ def test_an_old_unkeyed_log_still_verifies_and_is_reported_unkeyed(capsys: pytes
     assert old.code == 0 and old.json()["unkeyed"] is True
     assert "UNKEYED" in cli(capsys, "audit", "verify").out
     # The first keyed append chains on from the old entries; both verify, the old ones counted apart.
-    AuditLog(state / "audit.jsonl").append(actor=Actor("new", None), action="cli.engine.flush", target="/d",
-                                           outcome="succeeded")
+    AuditLog(state / "audit.jsonl").append(
+        actor=Actor("new", None), action="cli.engine.flush", target="/d", outcome="succeeded"
+    )
     mixed = cli(capsys, "audit", "verify", "--json").json()
     assert mixed["ok"] and mixed["keyed_entries"] == 1 and mixed["unkeyed_entries"] == 2 and not mixed["unkeyed"]
 
 
-def test_the_head_goes_to_syslog_and_a_cut_shows_against_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_head_goes_to_syslog_and_a_cut_shows_against_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A real datagram socket stands where /dev/log is: what journald or rsyslog would receive.
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     path = tmp_path / "log.sock"
@@ -194,9 +208,15 @@ def test_the_head_goes_to_syslog_and_a_cut_shows_against_it(tmp_path: Path, caps
         listener.close()
     assert all(line.startswith("<86>drconsole-audit[") and " head log_id=" in line for line in received)
     syslog_file = tmp_path / "auth.log"
-    syslog_file.write_text("".join(f"Dec  6 08:00:00 host {line.split('>', 1)[1]}\n" for line in received)
-                           + "Dec  6 08:00:01 host drconsole-audit[1]: head log_id=0000000000000000 seq=99 "
-                           + "hash=" + "0" * 64 + " mac=" + "0" * 64 + "\n")  # forged: ignored
+    syslog_file.write_text(
+        "".join(f"Dec  6 08:00:00 host {line.split('>', 1)[1]}\n" for line in received)
+        + "Dec  6 08:00:01 host drconsole-audit[1]: head log_id=0000000000000000 seq=99 "
+        + "hash="
+        + "0" * 64
+        + " mac="
+        + "0" * 64
+        + "\n"
+    )  # forged: ignored
     assert cli(capsys, "audit", "verify", "--syslog", syslog_file).code == 0
     # cut the last entry, fix the head, and delete the anchor file: syslog still has entry 4
     log = _state() / "audit.jsonl"
@@ -208,11 +228,13 @@ def test_the_head_goes_to_syslog_and_a_cut_shows_against_it(tmp_path: Path, caps
         anchor.unlink()
     result = cli(capsys, "audit", "verify", "--syslog", syslog_file, "--json")
     assert result.code == 1
-    assert any("syslog" in problem["reason"] and "holds entry 4" in problem["reason"]
-               for problem in result.json()["problems"])
+    assert any(
+        "syslog" in problem["reason"] and "holds entry 4" in problem["reason"] for problem in result.json()["problems"]
+    )
 
 
-def test_an_unreadable_key_is_exit_3_not_a_false_ok(audited: Path, capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_key_is_exit_3_not_a_false_ok(
+    audited: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_AUDIT_KEY", str(_key().parent))  # a directory: it cannot be read as a key
     assert_error(cli(capsys, "audit", "verify"), 3, contains="audit key")

@@ -22,11 +22,39 @@ from console.cli_audit import CHANGING
 # each step of a playbook; a node's admin hook its admin calls; serve its sessions; a drill works
 # in its own sandbox).
 NOT_CHANGING = {
-    "tui", "dashboard", "demo", "engine get", "engine export", "engine stats", "engine verify", "wal validate",
-    "backup list", "backup verify", "playbook list", "playbook show", "playbook run", "playbook resume",
-    "playbook runs", "playbook cancel", "triage", "incident list", "incident show", "incident report",
-    "incident verify", "audit verify", "audit show", "node serve", "node status", "fault list", "drill list",
-    "drill run", "drill all", "serve ssh", "serve web", "status", "completion",
+    "tui",
+    "dashboard",
+    "demo",
+    "engine get",
+    "engine export",
+    "engine stats",
+    "engine verify",
+    "wal validate",
+    "backup list",
+    "backup verify",
+    "playbook list",
+    "playbook show",
+    "playbook run",
+    "playbook resume",
+    "playbook runs",
+    "playbook cancel",
+    "triage",
+    "incident list",
+    "incident show",
+    "incident report",
+    "incident verify",
+    "audit verify",
+    "audit show",
+    "node serve",
+    "node status",
+    "fault list",
+    "drill list",
+    "drill run",
+    "drill all",
+    "serve ssh",
+    "serve web",
+    "status",
+    "completion",
 }
 
 
@@ -45,7 +73,8 @@ def _show(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict]:
 
 
 def test_destructive_commands_are_audited_with_who_where_and_outcome(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, any_backend: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, any_backend: str
+) -> None:
     monkeypatch.setenv("SSH_CLIENT", "192.0.2.10 50022 22")
     data = make_data_dir(tmp_path / "data", any_backend)
     repo = tmp_path / "repo"
@@ -60,12 +89,32 @@ def test_destructive_commands_are_audited_with_who_where_and_outcome(
     # --replace puts the backup back over its own node's data dir (another node's is refused, exit 4).
     restored = cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", data, "--replace")
     assert restored.code == 0, restored.err
-    assert cli(capsys, "backup", "prune", "--repo", repo, "--keep-daily", "0", "--keep-weekly", "0",
-               "--keep-monthly", "0", "--yes").code == 0
+    assert (
+        cli(
+            capsys,
+            "backup",
+            "prune",
+            "--repo",
+            repo,
+            "--keep-daily",
+            "0",
+            "--keep-weekly",
+            "0",
+            "--keep-monthly",
+            "0",
+            "--yes",
+        ).code
+        == 0
+    )
     entries = _show(capsys, "--action", "cli.")
     pairs = [(entry["action"], entry["outcome"]) for entry in entries]
-    for action in ("cli.backup.create", "cli.wal.truncate", "cli.engine.repair", "cli.backup.restore",
-                   "cli.backup.prune"):
+    for action in (
+        "cli.backup.create",
+        "cli.wal.truncate",
+        "cli.engine.repair",
+        "cli.backup.restore",
+        "cli.backup.prune",
+    ):
         assert (action, "started") in pairs and (action, "succeeded") in pairs, (action, pairs)
     prune = next(entry for entry in entries if entry["action"] == "cli.backup.prune" and entry["outcome"] == "started")
     assert prune["who"]["ssh_client"] == "192.0.2.10 50022 22" and prune["who"]["user"]
@@ -77,8 +126,9 @@ def test_destructive_commands_are_audited_with_who_where_and_outcome(
     assert cli(capsys, "audit", "verify").code == 0
 
 
-def test_refused_and_failed_commands_are_audited_too(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     any_backend: str) -> None:
+def test_refused_and_failed_commands_are_audited_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], any_backend: str
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend)
     assert cli(capsys, "engine", "repair", "--data-dir", data).code == 4
     assert cli(capsys, "engine", "put", "--data-dir", tmp_path / "nowhere", "k", "v").code == 3
@@ -93,8 +143,9 @@ def test_refused_and_failed_commands_are_audited_too(tmp_path: Path, capsys: pyt
     assert put["args"]["value"] == "<14 bytes>" and put["args"]["key"] == "k"
 
 
-def test_a_command_that_cannot_be_audited_does_not_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      monkeypatch: pytest.MonkeyPatch, any_backend: str) -> None:
+def test_a_command_that_cannot_be_audited_does_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, any_backend: str
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend)
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the state dir's parent should be")

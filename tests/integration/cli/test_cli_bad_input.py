@@ -40,8 +40,14 @@ def command(name: str, data: Path, tmp_path: Path, *extra: str) -> list[str]:
     return [places.get(part, part) for part in COMMANDS[name]] + list(extra)
 
 
-def assert_unchanged_failure(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, watched: Path,
-                            tmp_path: Path, contains: str | None = None) -> Result:
+def assert_unchanged_failure(
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    code: int,
+    watched: Path,
+    tmp_path: Path,
+    contains: str | None = None,
+) -> Result:
     before = tree_hash(watched)
     result = cli(capsys, *argv)
     assert_error(result, code, contains=contains)
@@ -54,8 +60,9 @@ def assert_unchanged_failure(capsys: pytest.CaptureFixture[str], argv: list[str]
 @pytest.mark.parametrize("name", COMMANDS)
 def test_missing_data_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "missing" / "data"
-    result = assert_unchanged_failure(capsys, command(name, data, tmp_path, "--json"), 3, tmp_path / "missing",
-                                     tmp_path, contains="does not exist")
+    result = assert_unchanged_failure(
+        capsys, command(name, data, tmp_path, "--json"), 3, tmp_path / "missing", tmp_path, contains="does not exist"
+    )
     assert not (tmp_path / "missing").exists()  # no mkdir, not even of the parent
     assert result.json()["exit_code"] == 3 and "does not exist" in result.json()["error"]
 
@@ -64,8 +71,9 @@ def test_missing_data_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_empty_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "empty"
     data.mkdir()
-    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
-                            contains="not a drconsole data dir")
+    assert_unchanged_failure(
+        capsys, command(name, data, tmp_path), 3, data, tmp_path, contains="not a drconsole data dir"
+    )
     assert list(data.iterdir()) == []
 
 
@@ -83,8 +91,9 @@ def test_a_foreign_dir(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[
     (data / "2024").mkdir(parents=True)
     (data / "2024" / "beach.jpg").write_bytes(b"\xff\xd8\xff")
     (data / "notes.txt").write_text("not an engine")
-    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
-                            contains="not a drconsole data dir")
+    assert_unchanged_failure(
+        capsys, command(name, data, tmp_path), 3, data, tmp_path, contains="not a drconsole data dir"
+    )
 
 
 @pytest.mark.parametrize("name", ["get", "put", "verify", "wal-validate"])
@@ -92,23 +101,30 @@ def test_a_damaged_marker(name: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     data = tmp_path / "data"
     data.mkdir()
     (data / "drconsole.json").write_text("{ this is not json")
-    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path,
-                            contains="drconsole.json")
+    assert_unchanged_failure(capsys, command(name, data, tmp_path), 3, data, tmp_path, contains="drconsole.json")
 
 
 @pytest.mark.parametrize("name", ENGINE_COMMANDS)
-def test_a_dir_of_another_backend(name: str, any_backend: str, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_dir_of_another_backend(
+    name: str, any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     other = next(b for b in BACKENDS if b != any_backend)
-    assert_unchanged_failure(capsys, command(name, data, tmp_path, "--engine", other), 3, data, tmp_path,
-                            contains=f"holds a {any_backend} engine, not {other}")
+    assert_unchanged_failure(
+        capsys,
+        command(name, data, tmp_path, "--engine", other),
+        3,
+        data,
+        tmp_path,
+        contains=f"holds a {any_backend} engine, not {other}",
+    )
 
 
 # ------------------------------------------------------------------------------- init
 @pytest.mark.parametrize("existing", ["data dir", "foreign dir", "file"])
-def test_init_over_something_that_exists(existing: str, any_backend: str, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_over_something_that_exists(
+    existing: str, any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "target"
     if existing == "data dir":
         make_data_dir(target, any_backend, rows=3)
@@ -119,24 +135,38 @@ def test_init_over_something_that_exists(existing: str, any_backend: str, tmp_pa
         target.write_text("mine")
     for backend in BACKENDS:  # the same backend or another one: refused all the same
         result = assert_unchanged_failure(
-            capsys, ["engine", "init", "--engine", backend, "--data-dir", str(target), "--json"], 2, target, tmp_path,
-            contains="already exists")
+            capsys,
+            ["engine", "init", "--engine", backend, "--data-dir", str(target), "--json"],
+            2,
+            target,
+            tmp_path,
+            contains="already exists",
+        )
         assert result.json()["exit_code"] == 2
 
 
-def test_init_where_a_directory_cannot_be(any_backend: str, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_where_a_directory_cannot_be(any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Root may write anywhere, but nobody can make a directory under a regular file.
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
-    assert_unchanged_failure(capsys, ["engine", "init", "--engine", any_backend, "--data-dir",
-                                     str(blocker / "data")], 3, tmp_path, tmp_path, contains="blocker")
+    assert_unchanged_failure(
+        capsys,
+        ["engine", "init", "--engine", any_backend, "--data-dir", str(blocker / "data")],
+        3,
+        tmp_path,
+        tmp_path,
+        contains="blocker",
+    )
 
 
 @pytest.mark.parametrize("pre_existing", [False, True])
-def test_init_that_fails_midway_leaves_nothing(pre_existing: bool, any_backend: str, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_that_fails_midway_leaves_nothing(
+    pre_existing: bool,
+    any_backend: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from engines import engine_class
 
     def disk_full(cls: type, path: Path, options: object) -> None:
@@ -162,8 +192,9 @@ def test_init_rejects_unknown_choices(tmp_path: Path, capsys: pytest.CaptureFixt
 # -------------------------------------------------------------------------- keys and values
 @pytest.mark.parametrize("key", ["", "\ud800", "k" * 2000], ids=["empty", "lone-surrogate", "too-long"])
 @pytest.mark.parametrize("name", ["put", "get", "delete"])
-def test_bad_keys_on_the_command_line(name: str, key: str, any_backend: str, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_keys_on_the_command_line(
+    name: str, key: str, any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     argv = command(name, data, tmp_path)
     argv[4] = key
@@ -177,9 +208,13 @@ def test_keys_of_the_wrong_type_through_the_api(backend: str, tmp_path: Path) ->
     data = make_data_dir(tmp_path / "data", backend, rows=3)
     with open_engine(data) as engine:
         lsn = engine.last_lsn
-        for call in (lambda: engine.put("text", b"v"), lambda: engine.put(b"k", "text"),  # type: ignore[arg-type]
-                     lambda: engine.get(42), lambda: engine.delete(None),  # type: ignore[arg-type]
-                     lambda: engine.write_batch([(b"ok", b"v"), ("bad", b"v")])):  # type: ignore[list-item]
+        for call in (
+            lambda: engine.put("text", b"v"),
+            lambda: engine.put(b"k", "text"),  # type: ignore[arg-type]
+            lambda: engine.get(42),
+            lambda: engine.delete(None),  # type: ignore[arg-type]
+            lambda: engine.write_batch([(b"ok", b"v"), ("bad", b"v")]),
+        ):  # type: ignore[list-item]
             with pytest.raises(InvalidArgumentError) as raised:
                 call()
             assert raised.value.exit_code == 2
@@ -204,8 +239,9 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", MALFORMED)
-def test_malformed_jsonl_imports_nothing(case: str, any_backend: str, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_jsonl_imports_nothing(
+    case: str, any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     source = tmp_path / "rows.jsonl"
     good = b'{"key": "new1", "value": "x"}\n{"key": "new2", "value": "y"}\n'
@@ -217,14 +253,21 @@ def test_malformed_jsonl_imports_nothing(case: str, any_backend: str, tmp_path: 
 
 
 @pytest.mark.parametrize("what", ["missing", "directory"])
-def test_import_input_that_is_not_a_file(what: str, any_backend: str, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_input_that_is_not_a_file(
+    what: str, any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     source = tmp_path / "input"
     if what == "directory":
         source.mkdir()
-    assert_unchanged_failure(capsys, ["engine", "import", "--data-dir", str(data), "--input", str(source)], 2,
-                            data, tmp_path, contains=str(source))
+    assert_unchanged_failure(
+        capsys,
+        ["engine", "import", "--data-dir", str(data), "--input", str(source)],
+        2,
+        data,
+        tmp_path,
+        contains=str(source),
+    )
 
 
 # -------------------------------------------------------------------------------- export
@@ -239,8 +282,9 @@ def test_export_to_an_unwritable_path(any_backend: str, tmp_path: Path, capsys: 
 
 
 @pytest.mark.parametrize("output,extra", [("dir", []), ("-", ["--json"])])
-def test_export_to_a_bad_output(output: str, extra: list[str], any_backend: str, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_to_a_bad_output(
+    output: str, extra: list[str], any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     target = tmp_path / "dir" if output == "dir" else output
     if output == "dir":
@@ -250,9 +294,9 @@ def test_export_to_a_bad_output(output: str, extra: list[str], any_backend: str,
     assert tree_hash(tmp_path) == before
 
 
-def test_export_failure_keeps_the_previous_export(any_backend: str, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_failure_keeps_the_previous_export(
+    any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import engines.transfer
 
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
@@ -274,8 +318,9 @@ def test_repair_without_yes_is_refused(backend: str, tmp_path: Path, capsys: pyt
 
     data = make_data_dir(tmp_path / "data", backend, rows=3)
     code = 4 if hasattr(engine_class(backend), "repair") else 2
-    result = assert_unchanged_failure(capsys, command("repair-unconfirmed", data, tmp_path, "--json"), code,
-                                     data, tmp_path)
+    result = assert_unchanged_failure(
+        capsys, command("repair-unconfirmed", data, tmp_path, "--json"), code, data, tmp_path
+    )
     assert result.json()["exit_code"] == code
 
 
@@ -305,14 +350,17 @@ def test_usage_errors(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert tree_hash(tmp_path) == before
 
 
-def test_global_options_go_before_or_after_the_command(any_backend: str, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_global_options_go_before_or_after_the_command(
+    any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     config = tmp_path / "drconsole.toml"
     config.write_text(f'[console]\n\n[[node]]\nname = "one"\ndata_dir = "{data}"\n')
-    for argv in (["--json", "engine", "stats", "--data-dir", str(data)],
-                 ["--config", str(config), "engine", "stats", "--data-dir", str(data), "--json"],
-                 ["engine", "--json", "stats", "--data-dir", str(data)]):
+    for argv in (
+        ["--json", "engine", "stats", "--data-dir", str(data)],
+        ["--config", str(config), "engine", "stats", "--data-dir", str(data), "--json"],
+        ["engine", "--json", "stats", "--data-dir", str(data)],
+    ):
         result = cli(capsys, *argv)
         assert result.code == 0 and result.json()["total_keys"] == 3
     status = cli(capsys, "--config", config, "--json")
@@ -320,14 +368,23 @@ def test_global_options_go_before_or_after_the_command(any_backend: str, tmp_pat
 
 
 # ------------------------------------------------------------------------ the last resort
-@pytest.mark.parametrize("raised,code,contains", [
-    (RuntimeError("boom"), 1, "unexpected RuntimeError: boom"),
-    (OSError(errno.EIO, "Input/output error"), 3, "Input/output error"),
-    (KeyboardInterrupt(), 130, "interrupted"),
-])
-def test_anything_unexpected_is_still_one_line(raised: BaseException, code: int, contains: str, any_backend: str,
-                                               tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "raised,code,contains",
+    [
+        (RuntimeError("boom"), 1, "unexpected RuntimeError: boom"),
+        (OSError(errno.EIO, "Input/output error"), 3, "Input/output error"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+)
+def test_anything_unexpected_is_still_one_line(
+    raised: BaseException,
+    code: int,
+    contains: str,
+    any_backend: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from engines import engine_class
 
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)

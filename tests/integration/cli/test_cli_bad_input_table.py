@@ -56,8 +56,7 @@ def _mount_read_only(source: Path) -> str | None:
     """Bind-mount ``source`` read-only over itself; why not, when refused."""
     if os.geteuid() != 0:
         return "read-only bind mounts need root"
-    for command in (["mount", "--bind", str(source), str(source)],
-                    ["mount", "-o", "remount,ro,bind", str(source)]):
+    for command in (["mount", "--bind", str(source), str(source)], ["mount", "-o", "remount,ro,bind", str(source)]):
         done = subprocess.run(command, capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
             subprocess.run(["umount", str(source)], capture_output=True, timeout=30)
@@ -79,7 +78,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     (root / "drconsole.toml").write_text(
         f'[[node]]\nname = "orders"\nengine = "lsm"\nurl = "{dead}"\ndata_dir = "{data}"\n'
-        f'backup_repo = "{root / "repo"}"\n', encoding="utf-8")
+        f'backup_repo = "{root / "repo"}"\n',
+        encoding="utf-8",
+    )
     for name, damage in (("damaged_archive", "archive"), ("damaged_metadata", "metadata")):
         shutil.copytree(root / "repo", root / name)
         folder = next(path for path in (root / name).glob("*/backup_*") if path.is_dir())
@@ -97,11 +98,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     pristine = tmp_path_factory.mktemp("pristine")
     shutil.rmtree(pristine)
     shutil.copytree(root, pristine, ignore=shutil.ignore_patterns("ro"))
-    places = {"data": str(data), "repo": str(root / "repo"), "rows": str(root / "rows.jsonl"), "deep": str(root / "deep.jsonl"),
-              "file": str(root / "file.txt"), "cwd": str(root / "cwd"), "config": str(root / "drconsole.toml"),
-              "out": str(root / "out.jsonl"), "fresh": str(root / "fresh"), "missing": str(root / "missing"),
-              "dead": dead, "ro_data": str(ro / "data"), "ro_repo": str(ro / "repo"),
-              "damaged_archive": str(root / "damaged_archive"), "damaged_metadata": str(root / "damaged_metadata")}
+    places = {
+        "data": str(data),
+        "repo": str(root / "repo"),
+        "rows": str(root / "rows.jsonl"),
+        "deep": str(root / "deep.jsonl"),
+        "file": str(root / "file.txt"),
+        "cwd": str(root / "cwd"),
+        "config": str(root / "drconsole.toml"),
+        "out": str(root / "out.jsonl"),
+        "fresh": str(root / "fresh"),
+        "missing": str(root / "missing"),
+        "dead": dead,
+        "ro_data": str(ro / "data"),
+        "ro_repo": str(ro / "repo"),
+        "damaged_archive": str(root / "damaged_archive"),
+        "damaged_metadata": str(root / "damaged_metadata"),
+    }
     try:
         yield World(root, pristine, places, why)
     finally:
@@ -115,8 +128,11 @@ def world_hash(root: Path) -> str:
     parts = []
     for child in sorted(root.iterdir()):
         if (child / "drconsole-backup.json").exists():
-            parts += [f"{child.name}/{inner.name}:{tree_hash(inner)}" for inner in sorted(child.iterdir())
-                      if inner.name != "logs"]
+            parts += [
+                f"{child.name}/{inner.name}:{tree_hash(inner)}"
+                for inner in sorted(child.iterdir())
+                if inner.name != "logs"
+            ]
         else:
             parts.append(f"{child.name}:{tree_hash(child)}")
     return "\n".join(parts)
@@ -130,8 +146,14 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
     raise _Hung()
 
 
-def _run(case: Case, world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-         *extra: str, real: bool = False) -> tuple[list[str], Result]:
+def _run(
+    case: Case,
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *extra: str,
+    real: bool = False,
+) -> tuple[list[str], Result]:
     """Run the case (in-process, or the real console script); check the line on stderr and the world."""
     if case.kind == "read-only" and world.read_only is not None:
         pytest.skip(world.read_only)
@@ -163,16 +185,18 @@ def _run(case: Case, world: World, capsys: pytest.CaptureFixture[str], monkeypat
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input(case: Case, world: World, capsys: pytest.CaptureFixture[str],
-                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input(
+    case: Case, world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     argv, result = _run(case, world, capsys, monkeypatch)
     assert result.out == "", f"{argv}: printed {result.out!r}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input_with_json_through_the_console_script(case: Case, world: World, capsys: pytest.CaptureFixture[str],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_with_json_through_the_console_script(
+    case: Case, world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The exhaustive variant: the installed ``drconsole`` in its own process, with --json."""
     if case.kind == "nul":
         pytest.skip("a NUL byte cannot be passed in a process's arguments (in-process only)")
@@ -188,5 +212,4 @@ def test_the_table_covers_every_command_and_grows_with_the_cli() -> None:
     assert {case.command for case in CASES} == commands
     assert len(CASES) > 330
     kinds = {case.kind for case in CASES}
-    assert {"missing", "garbage", "wrong-type", "huge", "non-utf8", "wrong-backend", "unwritable",
-            "read-only"} <= kinds
+    assert {"missing", "garbage", "wrong-type", "huge", "non-utf8", "wrong-backend", "unwritable", "read-only"} <= kinds

@@ -20,8 +20,13 @@ QUIET_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONWA
 
 
 def _drconsole(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(DRCONSOLE), *map(str, args)], capture_output=True, text=True, timeout=120,
-                          env=QUIET_ENV if env is None else env)
+    return subprocess.run(
+        [str(DRCONSOLE), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=QUIET_ENV if env is None else env,
+    )
 
 
 def _command_lines() -> list[list[str]]:
@@ -64,8 +69,9 @@ def test_warnings_stay_visible_when_the_user_asks_for_them(tmp_path: Path) -> No
     raw = subprocess.run([sys.executable, "-W", "default", "-c", "import asyncssh"], capture_output=True, text=True)
     if "CryptographyDeprecationWarning" not in raw.stderr:
         pytest.skip("the locked asyncssh/cryptography pair no longer warns; nothing to keep visible")
-    done = _drconsole("serve", "ssh", "--generate-host-key", tmp_path / "host_key",
-                      env={**QUIET_ENV, "PYTHONWARNINGS": "default"})
+    done = _drconsole(
+        "serve", "ssh", "--generate-host-key", tmp_path / "host_key", env={**QUIET_ENV, "PYTHONWARNINGS": "default"}
+    )
     assert done.returncode == 0 and "CryptographyDeprecationWarning" in done.stderr
 
 
@@ -85,9 +91,11 @@ def test_bash_completes_commands_actions_and_choices(tmp_path: Path) -> None:
 
     def complete(*words: str) -> list[str]:
         line = " ".join(words)
-        program = (f'source {script}; COMP_WORDS=({" ".join(repr(word) for word in words)}); '
-                   f'COMP_CWORD={len(words) - 1}; COMP_LINE={line!r}; COMP_POINT={len(line)}; '
-                   '_shtab_drconsole; printf "%s\\n" "${COMPREPLY[@]}"')
+        program = (
+            f"source {script}; COMP_WORDS=({' '.join(repr(word) for word in words)}); "
+            f"COMP_CWORD={len(words) - 1}; COMP_LINE={line!r}; COMP_POINT={len(line)}; "
+            '_shtab_drconsole; printf "%s\\n" "${COMPREPLY[@]}"'
+        )
         done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         return done.stdout.split()
@@ -101,8 +109,9 @@ def test_bash_completes_commands_actions_and_choices(tmp_path: Path) -> None:
 def test_fish_completes_from_the_parser(tmp_path: Path) -> None:
     script = tmp_path / "drconsole.fish"
     script.write_text(_drconsole("completion", "fish").stdout)
-    done = subprocess.run(["fish", "-c", f"source {script}; complete -C 'drconsole dri'"], capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        ["fish", "-c", f"source {script}; complete -C 'drconsole dri'"], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0 and done.stdout.split("\t")[0] == "drill"
 
 
@@ -152,10 +161,12 @@ def test_the_cli_follows_the_lookup_order(tmp_path: Path) -> None:
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
 
     def status() -> dict[str, object]:
-        done = subprocess.run([str(DRCONSOLE), "status", "--json"], capture_output=True, text=True, timeout=60,
-                              env=env, cwd=work)
+        done = subprocess.run(
+            [str(DRCONSOLE), "status", "--json"], capture_output=True, text=True, timeout=60, env=env, cwd=work
+        )
         assert done.returncode == 1, done.stderr  # the node does not answer
         import json
+
         return json.loads(done.stdout)
 
     assert status()["nodes"][0]["name"] == "from-xdg"  # type: ignore[index]

@@ -24,7 +24,10 @@ def test_every_command_round_trips(backend: str, tmp_path: Path, capsys: pytest.
     got = cli(capsys, "engine", "get", "--data-dir", data, "greeting")
     assert (got.code, got.out) == (0, "héllo wörld\n")
     assert cli(capsys, "engine", "get", "--data-dir", data, "greeting", "--json").json() == {
-        "found": True, "key": "greeting", "value": "héllo wörld"}
+        "found": True,
+        "key": "greeting",
+        "value": "héllo wörld",
+    }
 
     deleted = cli(capsys, "engine", "delete", "--data-dir", data, "greeting", "--json")
     assert deleted.code == 0 and deleted.json()["existed"] is True
@@ -70,12 +73,14 @@ def test_human_output_is_plain_text(any_backend: str, tmp_path: Path, capsys: py
     assert put.code == 0 and put.out.startswith("stored k")
 
 
-def test_binary_keys_and_values_round_trip(backend: str, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_binary_keys_and_values_round_trip(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = make_data_dir(tmp_path / "data", backend, rows=0)
     source = tmp_path / "binary.jsonl"
-    source.write_text('{"key_b64": "/wA=", "value_b64": "gICA"}\n{"key": "text", "value_b64": "/w=="}\n'
-                      '{"key": "plain", "value": "ok"}\n', encoding="utf-8")
+    source.write_text(
+        '{"key_b64": "/wA=", "value_b64": "gICA"}\n{"key": "text", "value_b64": "/w=="}\n'
+        '{"key": "plain", "value": "ok"}\n',
+        encoding="utf-8",
+    )
     assert cli(capsys, "engine", "import", "--data-dir", data, "--input", source).code == 0
     target = tmp_path / "out.jsonl"
     assert cli(capsys, "engine", "export", "--data-dir", data, "--output", target).code == 0
@@ -90,7 +95,8 @@ def test_binary_keys_and_values_round_trip(backend: str, tmp_path: Path,
 
 
 def test_read_only_commands_change_nothing_even_with_unreplayed_wal(
-        backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", backend, rows=5)
     write_without_close(data, {"late": "only in the WAL"})
     before = tree_hash(data)
@@ -126,14 +132,21 @@ def test_repair_needs_yes_then_runs(backend: str, tmp_path: Path, capsys: pytest
         assert cli(capsys, "engine", "get", "--data-dir", data, f"key{i:03d}").out == f"value {i} ✓\n"
 
 
-def test_a_data_dir_held_by_another_process(any_backend: str, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_data_dir_held_by_another_process(
+    any_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=3)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\nfrom engines import open_engine\n"
-         "engine = open_engine(sys.argv[1], mode='rw')\nprint('open', flush=True)\ntime.sleep(60)\n", str(data)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom engines import open_engine\n"
+            "engine = open_engine(sys.argv[1], mode='rw')\nprint('open', flush=True)\ntime.sleep(60)\n",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         before = tree_hash(data)
@@ -146,17 +159,22 @@ def test_a_data_dir_held_by_another_process(any_backend: str, tmp_path: Path,
         holder.wait()
 
 
-def test_relative_paths(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_paths(
+    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every command, the read-only ones included, works with paths relative to the working directory."""
     monkeypatch.chdir(tmp_path)
     assert cli(capsys, "engine", "init", "--engine", backend, "--data-dir", "data").code == 0
     Path("rows.jsonl").write_text('{"key": "k", "value": "v"}\n', encoding="utf-8")
-    for argv in (["engine", "import", "--data-dir", "data", "--input", "rows.jsonl"],
-                 ["engine", "export", "--data-dir", "data", "--output", "out.jsonl"],
-                 ["engine", "get", "--data-dir", "data", "k"], ["engine", "stats", "--data-dir", "data"],
-                 ["engine", "verify", "--data-dir", "data"], ["wal", "validate", "--data-dir", "data"],
-                 ["engine", "flush", "--data-dir", "data"]):
+    for argv in (
+        ["engine", "import", "--data-dir", "data", "--input", "rows.jsonl"],
+        ["engine", "export", "--data-dir", "data", "--output", "out.jsonl"],
+        ["engine", "get", "--data-dir", "data", "k"],
+        ["engine", "stats", "--data-dir", "data"],
+        ["engine", "verify", "--data-dir", "data"],
+        ["wal", "validate", "--data-dir", "data"],
+        ["engine", "flush", "--data-dir", "data"],
+    ):
         done = cli(capsys, *argv)
         assert done.code == 0, (argv, done.err)
     assert Path("out.jsonl").read_text() == '{"key": "k", "value": "v"}\n'

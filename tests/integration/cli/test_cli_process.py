@@ -52,8 +52,9 @@ def test_binary_values_are_printed_as_they_are(any_backend: str, tmp_path: Path)
 
     with open_engine(data) as engine:
         engine.put(b"bin", b"\x80\xff\x00")
-    raw = subprocess.run([str(DRCONSOLE), "engine", "get", "--data-dir", str(data), "bin"],
-                         capture_output=True, timeout=60)
+    raw = subprocess.run(
+        [str(DRCONSOLE), "engine", "get", "--data-dir", str(data), "bin"], capture_output=True, timeout=60
+    )
     assert (raw.returncode, raw.stdout, raw.stderr) == (0, b"\x80\xff\x00\n", b"")
 
 
@@ -91,8 +92,12 @@ def test_engine_get_is_fast(any_backend: str, tmp_path: Path) -> None:
     timings = []
     for _ in range(3):
         started = time.perf_counter()
-        done = subprocess.run([str(DRCONSOLE), "engine", "get", "--data-dir", str(data), "key042"],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(DRCONSOLE), "engine", "get", "--data-dir", str(data), "key042"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         timings.append(time.perf_counter() - started)
         assert done.stdout == "value 42 ✓\n"
     print(f"drconsole engine get ({any_backend}): best {min(timings) * 1000:.0f} ms of {len(timings)} runs")

@@ -24,10 +24,16 @@ def _tree(path: Path) -> dict[str, bytes]:
     return {str(file.relative_to(path)): file.read_bytes() for file in sorted(path.rglob("*")) if file.is_file()}
 
 
-@pytest.mark.parametrize("argv", [["engine", "put", "--data-dir", "{d}", "__drconsole__/ready", "x"],
-                                  ["engine", "delete", "--data-dir", "{d}", "__drconsole__/ready"]])
-def test_put_and_delete_refuse_reserved_keys(tmp_path: Path, argv: list[str],
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["engine", "put", "--data-dir", "{d}", "__drconsole__/ready", "x"],
+        ["engine", "delete", "--data-dir", "{d}", "__drconsole__/ready"],
+    ],
+)
+def test_put_and_delete_refuse_reserved_keys(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _data_dir(tmp_path / "d")
     before = _tree(data)
     result = run_cli_in_process(capsys, main, *[arg.format(d=data) for arg in argv])
@@ -35,8 +41,9 @@ def test_put_and_delete_refuse_reserved_keys(tmp_path: Path, argv: list[str],
     assert _tree(data) == before
 
 
-def test_import_refuses_a_reserved_key_by_line_and_writes_nothing(tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_refuses_a_reserved_key_by_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _data_dir(tmp_path / "d")
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"key": "user:2", "value": "b"}\n{"key": "__drconsole__/epoch", "value": "9"}\n')

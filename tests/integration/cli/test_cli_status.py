@@ -12,8 +12,9 @@ import pytest
 from cli_support import cli, run
 
 
-def test_the_console_is_opened_with_the_documented_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_console_is_opened_with_the_documented_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no ./drconsole.toml, no user config: the demo workspace
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)

@@ -61,8 +61,10 @@ def test_a_bad_last_line_means_no_write_at_all(any_backend: str, tmp_path: Path)
 
 def test_any_bytes_round_trip(any_backend: str, tmp_path: Path) -> None:
     generator = random.Random(11)
-    rows = {bytes([i]) + generator.randbytes(generator.randrange(0, 20)): generator.randbytes(generator.randrange(0, 50))
-            for i in range(1, 256)}
+    rows = {
+        bytes([i]) + generator.randbytes(generator.randrange(0, 20)): generator.randbytes(generator.randrange(0, 50))
+        for i in range(1, 256)
+    }
     rows["plain ✓".encode()] = "text ✓".encode()
     with create_engine(tmp_path / "one", backend=any_backend) as engine:
         engine.write_batch(list(rows.items()))

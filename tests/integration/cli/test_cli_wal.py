@@ -67,7 +67,9 @@ def test_garbage_in_place_of_a_segment(which: int, logged: Path, capsys: pytest.
     assert cut.code == 0, cut.err
     quarantine = Path(cut.json()["quarantine"])
     assert quarantine.is_dir() and quarantine.parent == logged / ".quarantine"
-    assert (quarantine / segment.name).read_bytes() == random.Random(7).randbytes(len((quarantine / segment.name).read_bytes()))
+    assert (quarantine / segment.name).read_bytes() == random.Random(7).randbytes(
+        len((quarantine / segment.name).read_bytes())
+    )
     assert cli(capsys, "wal", "validate", "--data-dir", logged).code == 0
 
 
@@ -93,8 +95,8 @@ def test_a_truncated_segment(logged: Path, capsys: pytest.CaptureFixture[str]) -
     payload = cut.json()
     assert payload["truncated"] is True and payload["corruption"] == corruption
     tails = list(Path(payload["quarantine"]).iterdir())
-    assert [tail.read_bytes() for tail in tails] == [original[corruption["offset"]:len(original) - 5]]
-    assert segment.read_bytes() == original[:corruption["offset"]]
+    assert [tail.read_bytes() for tail in tails] == [original[corruption["offset"] : len(original) - 5]]
+    assert segment.read_bytes() == original[: corruption["offset"]]
     after = cli(capsys, "wal", "validate", "--data-dir", logged, "--json")
     assert after.code == 0 and after.json()["records"] == payload["kept"]["records"]
     # The data dir opens and serves what the kept log and the store hold.

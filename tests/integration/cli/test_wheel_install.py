@@ -19,8 +19,13 @@ def _pins(path: Path) -> dict[str, str]:
 
 
 def _run(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(arg) for arg in args], capture_output=True, text=True, timeout=timeout,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    done = subprocess.run(
+        [str(arg) for arg in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
     assert done.returncode == 0, f"{args}: {done.stderr[-2000:]}"
     return done
 
@@ -35,19 +40,23 @@ def test_the_runtime_lock_is_the_test_lock_minus_the_test_tools() -> None:
 def test_the_wheel_installs_into_a_clean_venv_from_the_lock(tmp_path: Path) -> None:
     wheels, source = tmp_path / "dist", tmp_path / "source"
     # Built from a copy: setuptools writes build/ into the tree it builds, and the checkout stays clean.
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests",
-                                                                "bench"))
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "bench")
+    )
     _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels, source)
     (wheel,) = wheels.glob("drconsole-*.whl")
     constraints = tmp_path / "constraints.txt"
-    constraints.write_text("".join(f"{name}=={version}\n" for name, version in
-                                   _pins(ROOT / "requirements" / "runtime.txt").items()))
+    constraints.write_text(
+        "".join(f"{name}=={version}\n" for name, version in _pins(ROOT / "requirements" / "runtime.txt").items())
+    )
     venv = tmp_path / "venv"
     _run(getattr(sys, "_base_executable", sys.executable), "-m", "venv", venv)
     _run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--constraint", constraints, wheel)
     _run(venv / "bin" / "python", "-m", "pip", "check")
-    installed = {entry["name"].lower().replace("_", "-"): entry["version"] for entry in
-                 json.loads(_run(venv / "bin" / "python", "-m", "pip", "list", "--format", "json").stdout)}
+    installed = {
+        entry["name"].lower().replace("_", "-"): entry["version"]
+        for entry in json.loads(_run(venv / "bin" / "python", "-m", "pip", "list", "--format", "json").stdout)
+    }
     runtime = _pins(ROOT / "requirements" / "runtime.txt")
     assert {name: installed.get(name) for name in runtime} == runtime  # exactly the locked set
     drconsole = venv / "bin" / "drconsole"

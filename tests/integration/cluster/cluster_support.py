@@ -50,14 +50,22 @@ class Fleet:
         deadline = time.monotonic() + timeout
         members = self.members()
         while not check(members):
-            assert time.monotonic() < deadline, f"timed out waiting for {what}: {[m.describe() for m in members.values()]}"
+            assert time.monotonic() < deadline, (
+                f"timed out waiting for {what}: {[m.describe() for m in members.values()]}"
+            )
             time.sleep(0.1)
             members = self.members()
         return members
 
     def caught_up(self, standby: ClusterNode) -> dict[str, Member]:
-        return self.wait(lambda members: members[standby.url].role == "standby" and members[standby.url].connected
-                         and members[standby.url].lag_records == 0, what=f"{standby.name} caught up")
+        return self.wait(
+            lambda members: (
+                members[standby.url].role == "standby"
+                and members[standby.url].connected
+                and members[standby.url].lag_records == 0
+            ),
+            what=f"{standby.name} caught up",
+        )
 
 
 def write(url: str, prefix: str, count: int) -> dict[bytes, bytes]:

@@ -19,16 +19,28 @@ from playbooks.drills import SCENARIOS, run_drill
 
 CLUSTER = [name for name, scenario in SCENARIOS.items() if scenario.cluster]
 ENGINES = ("lsm", "rocksdb", "cow")
-FAST = {("primary-loss", "rocksdb"), ("network-partition", "lsm"), ("isolated-node", "cow"),
-        ("two-node-loss", "rocksdb"), ("total-cluster-loss", "lsm")}
-MATRIX = [pytest.param(name, engine, marks=() if (name, engine) in FAST else pytest.mark.slow)
-          for name in CLUSTER for engine in ENGINES]
+FAST = {
+    ("primary-loss", "rocksdb"),
+    ("network-partition", "lsm"),
+    ("isolated-node", "cow"),
+    ("two-node-loss", "rocksdb"),
+    ("total-cluster-loss", "lsm"),
+}
+MATRIX = [
+    pytest.param(name, engine, marks=() if (name, engine) in FAST else pytest.mark.slow)
+    for name in CLUSTER
+    for engine in ENGINES
+]
 # What each scenario's recovery must have run (succeeded): the playbooks end to end on live nodes.
-PLAYBOOKS = {"primary-loss": {"failover", "rebuild-primary"}, "split-brain": {"split-brain"},
-             "standby-lag": {"isolated-node"}, "isolated-node": {"isolated-node"},
-             "network-partition": {"failover", "rebuild-primary"},
-             "two-node-loss": {"failover", "rebuild-primary", "network-partition"},
-             "total-cluster-loss": {"total-cluster-loss"}}
+PLAYBOOKS = {
+    "primary-loss": {"failover", "rebuild-primary"},
+    "split-brain": {"split-brain"},
+    "standby-lag": {"isolated-node"},
+    "isolated-node": {"isolated-node"},
+    "network-partition": {"failover", "rebuild-primary"},
+    "two-node-loss": {"failover", "rebuild-primary", "network-partition"},
+    "total-cluster-loss": {"total-cluster-loss"},
+}
 
 
 def test_the_cluster_scenarios_are_registered() -> None:
@@ -42,9 +54,11 @@ def test_cluster_drill_meets_its_targets(name: str, engine: str) -> None:
     result = run_drill(name, engine, writes_before_backup=60, writes_after_backup=40)
     if result.error and result.error.startswith("NetnsUnavailable"):
         pytest.skip(f"a real partition needs network namespaces: {result.error}")
-    summary = (f"{name}/{engine}: RTO {result.rto_seconds} s, lost {result.lost_writes}/{result.acked_writes}, "
-               f"error {result.error}, health {result.health}, fault {result.fault.get('summary')}, "
-               f"playbooks {result.playbooks}")
+    summary = (
+        f"{name}/{engine}: RTO {result.rto_seconds} s, lost {result.lost_writes}/{result.acked_writes}, "
+        f"error {result.error}, health {result.health}, fault {result.fault.get('summary')}, "
+        f"playbooks {result.playbooks}"
+    )
     print(summary)  # the measured figures, in the test log
     scenario = SCENARIOS[name]
     assert result.error is None, summary
@@ -72,8 +86,17 @@ def test_cluster_drill_meets_its_targets(name: str, engine: str) -> None:
 def test_drill_run_json_follows_the_cli_contract(capsys: pytest.CaptureFixture[str]) -> None:
     run = cli(capsys, "drill", "run", "primary-loss", "--engine", "lsm", "--writes", "200", "--json")
     payload = run.json()
-    assert list(payload)[:9] == ["scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes", "lost_writes",
-                                 "target_rto_seconds", "target_rpo_seconds", "passed"]
+    assert list(payload)[:9] == [
+        "scenario",
+        "engine",
+        "rto_seconds",
+        "rpo_seconds",
+        "acked_writes",
+        "lost_writes",
+        "target_rto_seconds",
+        "target_rpo_seconds",
+        "passed",
+    ]
     assert payload["scenario"] == "primary-loss" and payload["engine"] == "lsm"
     assert run.code == (0 if payload["passed"] else 1)
     assert payload["passed"] and payload["lost_writes"] == 0 and payload["rto_seconds"] <= 5

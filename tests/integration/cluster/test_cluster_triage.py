@@ -20,24 +20,36 @@ def fleet(*nodes: NodeSnapshot) -> FleetSnapshot:
 
 def up(name: str, role: str, epoch: int = 1) -> NodeSnapshot:
     """A node of the pair a, b (replication group "ab", as the sources set it) that answers; each polls the other."""
-    return NodeSnapshot(name=name, role=role, epoch=epoch, health=Health.OK, reachable=True, group="ab",
-                        peers=("b" if name == "a" else "a",))
+    return NodeSnapshot(
+        name=name,
+        role=role,
+        epoch=epoch,
+        health=Health.OK,
+        reachable=True,
+        group="ab",
+        peers=("b" if name == "a" else "a",),
+    )
 
 
 def down(name: str, role: str) -> NodeSnapshot:
     return NodeSnapshot(name=name, role=role, health=Health.DOWN, reachable=False, group="ab")
 
 
-@pytest.mark.parametrize(("snapshot", "recommended", "evidence"), [
-    (fleet(down("a", "primary"), up("b", "standby")), ["failover", "rebuild-primary"], "primary a unreachable"),
-    (fleet(up("a", "primary"), up("b", "primary")), ["split-brain"], "epoch 1"),
-    (fleet(up("a", "primary", 2), up("b", "fenced", 2)), ["rebuild-primary"], "b fenced"),
-    # one of a pair lost is not "a minority survives": the standby is cut off (standby-lag, isolated-node)
-    (fleet(up("a", "primary"), down("b", "standby")), ["isolated-node"], "b's data dir is not on this host"),
-    (fleet(down("a", "primary"), down("b", "standby")), ["total-cluster-loss", "restore"], "0 of 2"),
-], ids=["primary-down", "split-brain", "fenced", "standby-cut-off", "all-down"])
-def test_each_cluster_fault_leads_to_its_playbook(snapshot: FleetSnapshot, recommended: list[str],
-                                                  evidence: str) -> None:
+@pytest.mark.parametrize(
+    ("snapshot", "recommended", "evidence"),
+    [
+        (fleet(down("a", "primary"), up("b", "standby")), ["failover", "rebuild-primary"], "primary a unreachable"),
+        (fleet(up("a", "primary"), up("b", "primary")), ["split-brain"], "epoch 1"),
+        (fleet(up("a", "primary", 2), up("b", "fenced", 2)), ["rebuild-primary"], "b fenced"),
+        # one of a pair lost is not "a minority survives": the standby is cut off (standby-lag, isolated-node)
+        (fleet(up("a", "primary"), down("b", "standby")), ["isolated-node"], "b's data dir is not on this host"),
+        (fleet(down("a", "primary"), down("b", "standby")), ["total-cluster-loss", "restore"], "0 of 2"),
+    ],
+    ids=["primary-down", "split-brain", "fenced", "standby-cut-off", "all-down"],
+)
+def test_each_cluster_fault_leads_to_its_playbook(
+    snapshot: FleetSnapshot, recommended: list[str], evidence: str
+) -> None:
     result = triage(snapshot=snapshot)
     assert result.recommended == recommended, [(entry.node, entry.answer, entry.evidence) for entry in result.path]
     assert result.pending == {}
@@ -49,8 +61,14 @@ def test_a_healthy_pair_leads_to_no_cluster_playbook() -> None:
     answers = {entry.node: entry.answer for entry in result.path}
     assert answers["split-brain"] is False and answers["primary-down"] is False and answers["fenced"] is False
     assert answers["minority"] is False and answers["partition"] is False and answers["isolated"] is False
-    assert not {"failover", "split-brain", "rebuild-primary", "isolated-node", "network-partition",
-                "total-cluster-loss"} & set(result.recommended)
+    assert not {
+        "failover",
+        "split-brain",
+        "rebuild-primary",
+        "isolated-node",
+        "network-partition",
+        "total-cluster-loss",
+    } & set(result.recommended)
 
 
 def test_the_playbook_runs_on_the_node_the_question_found() -> None:

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow  # about 14 s; the fast suite fails over in the pr
 
 
 def test_failover_promotes_the_standby_and_loses_no_acknowledged_write(
-        fleet: Fleet, capsys: pytest.CaptureFixture[str], state_dir: Path) -> None:
+    fleet: Fleet, capsys: pytest.CaptureFixture[str], state_dir: Path
+) -> None:
     acked = write(fleet.a.url, "before", 200)
     fleet.caught_up(fleet.b)
     context = ActionContext(data_dir=fleet.b.data_dir, audit=AuditLog(StateDir(state_dir).audit_log))
@@ -45,13 +46,32 @@ def test_failover_promotes_the_standby_and_loses_no_acknowledged_write(
     assert fleet.a.process is not None and fleet.a.process.wait(timeout=10) == -9
     os.kill(int(lag.json()["pid"]), signal.SIGCONT)  # the standby wakes up to a dead primary
 
-    refused = cli(capsys, "playbook", "run", "failover", "--data-dir", fleet.a.data_dir, "--param",
-                  f"nodes={fleet.urls}", "--json")
+    refused = cli(
+        capsys,
+        "playbook",
+        "run",
+        "failover",
+        "--data-dir",
+        fleet.a.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--json",
+    )
     assert refused.code == 4 and refused.json()["status"] == "refused"  # destructive: --yes needed
     assert fleet.members()[fleet.b.url].role == "standby"  # and nothing changed
 
-    run = cli(capsys, "playbook", "run", "failover", "--data-dir", fleet.a.data_dir, "--param",
-              f"nodes={fleet.urls}", "--yes", "--json")
+    run = cli(
+        capsys,
+        "playbook",
+        "run",
+        "failover",
+        "--data-dir",
+        fleet.a.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--yes",
+        "--json",
+    )
     assert run.code == 0, run.out + run.err
     steps = {step["id"]: step for step in run.json()["steps"]}
     # SIGSTOP lands within microseconds, not at once: the standby may still apply the first write or two.
@@ -66,8 +86,18 @@ def test_failover_promotes_the_standby_and_loses_no_acknowledged_write(
     assert list((fleet.a.data_dir / ".quarantine").glob("run-*/safety-copy"))
     after = write(fleet.b.url, "after", 50)
 
-    rebuild = cli(capsys, "playbook", "run", "rebuild-primary", "--data-dir", fleet.a.data_dir, "--param",
-                  f"nodes={fleet.urls}", "--yes", "--json")
+    rebuild = cli(
+        capsys,
+        "playbook",
+        "run",
+        "rebuild-primary",
+        "--data-dir",
+        fleet.a.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--yes",
+        "--json",
+    )
     assert rebuild.code == 0, rebuild.out + rebuild.err
     rejoin = next(step for step in rebuild.json()["steps"] if step["id"] == "rejoin")
     assert "past the split" in rejoin["summary"] and "reseeded" in rejoin["summary"]

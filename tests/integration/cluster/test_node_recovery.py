@@ -32,8 +32,17 @@ def test_an_isolated_standby_is_restarted_and_catches_up(fleet: Fleet, capsys: p
     assert report["method"] == "SIGSTOP" and "no admin endpoint drops peer traffic" in report["summary"]
     behind = write(fleet.a.url, "while-isolated", 80)
     assert not fleet.members()[fleet.b.url].reachable
-    run = cli(capsys, "playbook", "run", "isolated-node", "--data-dir", fleet.b.data_dir, "--param",
-              f"nodes={fleet.urls}", "--json")
+    run = cli(
+        capsys,
+        "playbook",
+        "run",
+        "isolated-node",
+        "--data-dir",
+        fleet.b.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--json",
+    )
     assert run.code == 0, run.out + run.err
     steps = {step["id"]: step for step in run.json()["steps"]}
     assert steps["restart"]["status"] == "succeeded" and steps["wait-healthy"]["status"] == "succeeded"
@@ -42,16 +51,37 @@ def test_an_isolated_standby_is_restarted_and_catches_up(fleet: Fleet, capsys: p
 
 
 def test_a_partition_that_heals_converges_and_a_cut_off_node_is_restarted(
-        fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
-    healthy = cli(capsys, "playbook", "run", "network-partition", "--data-dir", fleet.b.data_dir, "--param",
-                  f"nodes={fleet.urls}", "--json")
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    healthy = cli(
+        capsys,
+        "playbook",
+        "run",
+        "network-partition",
+        "--data-dir",
+        fleet.b.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--json",
+    )
     assert healthy.code == 0, healthy.out + healthy.err
     steps = {step["id"]: step for step in healthy.json()["steps"]}
     assert steps["wait"]["status"] == "succeeded" and steps["restart"]["status"] == "skipped"
 
     cli(capsys, "fault", "inject", "isolated-node", "--data-dir", fleet.b.data_dir)
-    cut = cli(capsys, "playbook", "run", "network-partition", "--data-dir", fleet.b.data_dir, "--param",
-              f"nodes={fleet.urls}", "--param", "wait_seconds=2", "--json")
+    cut = cli(
+        capsys,
+        "playbook",
+        "run",
+        "network-partition",
+        "--data-dir",
+        fleet.b.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--param",
+        "wait_seconds=2",
+        "--json",
+    )
     assert cut.code == 0, cut.out + cut.err
     steps = {step["id"]: step for step in cut.json()["steps"]}
     assert steps["wait"]["status"] == "problem"  # it did not heal by itself within 2 s
@@ -59,20 +89,43 @@ def test_a_partition_that_heals_converges_and_a_cut_off_node_is_restarted(
     assert fleet.members()[fleet.b.url].reachable
 
 
-def test_total_cluster_loss_restarts_the_seed_then_its_standby(fleet: Fleet,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_total_cluster_loss_restarts_the_seed_then_its_standby(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
     acked = write(fleet.a.url, "before", 100)
     fleet.caught_up(fleet.b)
     for node in (fleet.b, fleet.a):
         assert cli(capsys, "fault", "inject", "process-kill", "--data-dir", node.data_dir).code == 0
         assert node.process is not None and node.process.wait(timeout=10) == -signal.SIGKILL
     seed_port, other_port = free_port(), free_port()
-    seed = cli(capsys, "playbook", "run", "total-cluster-loss", "--data-dir", fleet.a.data_dir, "--param",
-               f"nodes={fleet.urls}", "--param", f"port={seed_port}", "--json")
+    seed = cli(
+        capsys,
+        "playbook",
+        "run",
+        "total-cluster-loss",
+        "--data-dir",
+        fleet.a.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--param",
+        f"port={seed_port}",
+        "--json",
+    )
     assert seed.code == 0, seed.out + seed.err
     seed_url = f"http://127.0.0.1:{seed_port}"
-    other = cli(capsys, "playbook", "run", "total-cluster-loss", "--data-dir", fleet.b.data_dir, "--param",
-                f"port={other_port}", "--param", f"follow={seed_url}", "--json")
+    other = cli(
+        capsys,
+        "playbook",
+        "run",
+        "total-cluster-loss",
+        "--data-dir",
+        fleet.b.data_dir,
+        "--param",
+        f"port={other_port}",
+        "--param",
+        f"follow={seed_url}",
+        "--json",
+    )
     assert other.code == 0, other.out + other.err
     try:
         with NodeClient(f"http://127.0.0.1:{other_port}") as standby:
@@ -84,7 +137,8 @@ def test_total_cluster_loss_restarts_the_seed_then_its_standby(fleet: Fleet,
 
 
 def test_rebuild_from_a_backup_when_the_primary_cannot_hand_over_a_checkpoint(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fleet = Fleet(tmp_path / "fleet", "lsm")
     with create_engine(fleet.a.data_dir, backend="lsm") as engine:  # node-a's data, backed up before it serves
         engine.write_batch([(b"seed%04d" % number, b"seeded") for number in range(100)])
@@ -99,11 +153,33 @@ def test_rebuild_from_a_backup_when_the_primary_cannot_hand_over_a_checkpoint(
         fleet.a.process.wait(timeout=10)
         assert fleet.b.pid is not None
         os.kill(fleet.b.pid, signal.SIGCONT)
-        failover = cli(capsys, "playbook", "run", "failover", "--data-dir", fleet.a.data_dir, "--param",
-                       f"nodes={fleet.urls}", "--yes", "--json")
+        failover = cli(
+            capsys,
+            "playbook",
+            "run",
+            "failover",
+            "--data-dir",
+            fleet.a.data_dir,
+            "--param",
+            f"nodes={fleet.urls}",
+            "--yes",
+            "--json",
+        )
         assert failover.code == 0, failover.out
-        rebuild = cli(capsys, "playbook", "run", "rebuild-primary", "--data-dir", fleet.a.data_dir, "--param",
-                      f"nodes={fleet.urls}", "--param", f"repo={tmp_path / 'repo'}", "--yes", "--json")
+        rebuild = cli(
+            capsys,
+            "playbook",
+            "run",
+            "rebuild-primary",
+            "--data-dir",
+            fleet.a.data_dir,
+            "--param",
+            f"nodes={fleet.urls}",
+            "--param",
+            f"repo={tmp_path / 'repo'}",
+            "--yes",
+            "--json",
+        )
         assert rebuild.code == 0, rebuild.out
         rejoin = next(step for step in rebuild.json()["steps"] if step["id"] == "rejoin")
         assert f"reseeded from the backup in {tmp_path / 'repo'}" in rejoin["summary"]
@@ -115,7 +191,8 @@ def test_rebuild_from_a_backup_when_the_primary_cannot_hand_over_a_checkpoint(
 
 
 def test_a_running_fenced_old_primary_rejoins_through_its_own_rejoin_endpoint(
-        fleet: Fleet, capsys: pytest.CaptureFixture[str], state_dir: Path) -> None:
+    fleet: Fleet, capsys: pytest.CaptureFixture[str], state_dir: Path
+) -> None:
     write(fleet.a.url, "before", 50)
     fleet.caught_up(fleet.b)
     cli(capsys, "fault", "inject", "standby-lag", "--data-dir", fleet.b.data_dir)
@@ -124,8 +201,18 @@ def test_a_running_fenced_old_primary_rejoins_through_its_own_rejoin_endpoint(
     assert fleet.a.process is not None and fleet.b.pid is not None
     fleet.a.process.wait(timeout=10)
     os.kill(fleet.b.pid, signal.SIGCONT)
-    failover = cli(capsys, "playbook", "run", "failover", "--data-dir", fleet.a.data_dir, "--param",
-                   f"nodes={fleet.urls}", "--yes", "--json")
+    failover = cli(
+        capsys,
+        "playbook",
+        "run",
+        "failover",
+        "--data-dir",
+        fleet.a.data_dir,
+        "--param",
+        f"nodes={fleet.urls}",
+        "--yes",
+        "--json",
+    )
     assert failover.code == 0, failover.out
     fleet.a.start(follow=False)  # the old primary comes back fenced (its saved state says so)
     assert fleet.members()[fleet.a.url].role == "fenced"

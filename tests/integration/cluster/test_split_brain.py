@@ -13,8 +13,9 @@ from cluster_support import Fleet, audit_actions, cli, missing, write
 from engines.node.client import NodeClient
 
 
-def test_split_brain_is_resolved_and_both_sides_writes_survive(fleet: Fleet, capsys: pytest.CaptureFixture[str],
-                                                               state_dir: Path) -> None:
+def test_split_brain_is_resolved_and_both_sides_writes_survive(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str], state_dir: Path
+) -> None:
     shared = write(fleet.a.url, "shared", 100)
     fleet.caught_up(fleet.b)
     for kind in ("split-brain", "standby-lag"):  # both need a standby's data dir: refused, nothing changed
@@ -38,8 +39,18 @@ def test_split_brain_is_resolved_and_both_sides_writes_survive(fleet: Fleet, cap
     assert triage.code in (0, 1)
     results = {}
     for node in fleet.nodes:  # the authoritative side's own run changes nothing there
-        run = cli(capsys, "playbook", "run", "split-brain", "--data-dir", node.data_dir, "--param",
-                  f"nodes={fleet.urls}", "--yes", "--json")
+        run = cli(
+            capsys,
+            "playbook",
+            "run",
+            "split-brain",
+            "--data-dir",
+            node.data_dir,
+            "--param",
+            f"nodes={fleet.urls}",
+            "--yes",
+            "--json",
+        )
         assert run.code == 0, run.out + run.err
         results[node.name] = {step["id"]: step for step in run.json()["steps"]}
     # node-a took more writes (a higher LSN in the same epoch): it is authoritative and untouched

@@ -32,19 +32,40 @@ def fixture_ticks() -> tuple[FleetSnapshot, ...]:
     return load_recording(FIXTURE)
 
 
-def fixture_app(*, mode: str = "interactive", theme: str = "dark", read_only: bool = False,
-                ticks: Sequence[FleetSnapshot] | None = None, **options: object) -> DrConsoleApp:
+def fixture_app(
+    *,
+    mode: str = "interactive",
+    theme: str = "dark",
+    read_only: bool = False,
+    ticks: Sequence[FleetSnapshot] | None = None,
+    **options: object,
+) -> DrConsoleApp:
     """The console on the fixed fleet at 12:04:09 UTC, no refresh worker: the same picture every time."""
-    return DrConsoleApp(mode=mode, read_only=read_only, theme=load_theme(theme),
-                        initial=fixture_ticks() if ticks is None else ticks, clock=frozen_clock, tz=UTC,
-                        refresh_seconds=None, **options)  # type: ignore[arg-type]
+    return DrConsoleApp(
+        mode=mode,
+        read_only=read_only,
+        theme=load_theme(theme),
+        initial=fixture_ticks() if ticks is None else ticks,
+        clock=frozen_clock,
+        tz=UTC,
+        refresh_seconds=None,
+        **options,
+    )  # type: ignore[arg-type]
 
 
 def screen_text(app: DrConsoleApp) -> str:
     """What the terminal shows, as plain text (one line per row)."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
-                      record=True, legacy_windows=False, safe_box=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=None,
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
 

@@ -39,20 +39,39 @@ class FakeNode:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        self.writes = Histogram("drconsole_write_latency_seconds", "write latency", registry=self.registry,
-                                buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0))
-        self.reads = Histogram("drconsole_read_latency_seconds", "read latency", registry=self.registry,
-                               buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25))
+        self.writes = Histogram(
+            "drconsole_write_latency_seconds",
+            "write latency",
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        self.reads = Histogram(
+            "drconsole_read_latency_seconds",
+            "read latency",
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25),
+        )
         self.errors = Counter("drconsole_operation_errors", "errors", registry=self.registry)
         self.disk_ratio = Gauge("drconsole_disk_usage_ratio", "disk", registry=self.registry)
         self.rss = Gauge("process_resident_memory_bytes", "rss", registry=self.registry)
 
     def health(self) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "status": "ok" if self.status_code == 200 else "down", "name": self.name, "backend": self.backend,
-            "role": self.role, "epoch": self.epoch, "last_lsn": self.last_lsn,
-            "stats": {"backend": self.backend, "total_keys": 4200, "disk_usage_bytes": 9 * 2**20,
-                      "memory_usage_bytes": 2**20, "wal_bytes": 2**20, "last_lsn": self.last_lsn, "details": {}},
+            "status": "ok" if self.status_code == 200 else "down",
+            "name": self.name,
+            "backend": self.backend,
+            "role": self.role,
+            "epoch": self.epoch,
+            "last_lsn": self.last_lsn,
+            "stats": {
+                "backend": self.backend,
+                "total_keys": 4200,
+                "disk_usage_bytes": 9 * 2**20,
+                "memory_usage_bytes": 2**20,
+                "wal_bytes": 2**20,
+                "last_lsn": self.last_lsn,
+                "details": {},
+            },
             "disk": {"path": "/data", "total_bytes": 100 * 2**30, "used_bytes": 40 * 2**30},
             "memory": {"host_total_bytes": 16 * 2**30, "host_used_bytes": 4 * 2**30},
         }
@@ -73,8 +92,9 @@ class NodeServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off",
-                                                    timeout_graceful_shutdown=0.2))
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=0.2)
+        )
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def add(self, node: FakeNode) -> FakeNode:
@@ -109,9 +129,18 @@ class NodeServer:
         if endpoint == "health":
             return JSONResponse(node.health(), status_code=node.status_code)
         if endpoint == "replication":
-            body = {"role": node.role, "epoch": node.epoch, "upstream": None, "applied_lsn": node.last_lsn,
-                    "primary_lsn": node.last_lsn, "lag_records": 0, "lag_bytes": 0, "lag_seconds": 0.0,
-                    "split_brain": False, **node.replication}
+            body = {
+                "role": node.role,
+                "epoch": node.epoch,
+                "upstream": None,
+                "applied_lsn": node.last_lsn,
+                "primary_lsn": node.last_lsn,
+                "lag_records": 0,
+                "lag_bytes": 0,
+                "lag_seconds": 0.0,
+                "split_brain": False,
+                **node.replication,
+            }
             return JSONResponse(body)
         if endpoint == "metrics":
             return Response(generate_latest(node.registry), media_type="text/plain; version=0.0.4")

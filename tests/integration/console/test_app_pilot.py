@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from console_testkit import fixture_app, fixture_ticks, frozen_clock, screen_text, tree_digest
 from textual.command import CommandPalette
 from textual.widgets import Input
 
@@ -21,7 +22,6 @@ from console.screens.overview import OverviewScreen
 from console.screens.run import RunScreen
 from console.screens.timeline import TimelineScreen
 from console.screens.triage import TriageScreen
-from console_testkit import fixture_app, fixture_ticks, frozen_clock, screen_text, tree_digest
 from engines import create_engine
 from playbooks.faults import inject
 from playbooks.fleet import FixtureSource, NodeSpec
@@ -39,8 +39,12 @@ def test_the_overview_fits_80x24_and_says_every_status_in_words() -> None:
             return screen_text(app)
 
     text = run(main())
-    for title in ("orders-a · lsm · primary · e3", "orders-b · lsm · standby · e3", "ledger · cow · primary · e1",
-                  "cache · rocksdb · primary · e2"):
+    for title in (
+        "orders-a · lsm · primary · e3",
+        "orders-b · lsm · standby · e3",
+        "ledger · cow · primary · e1",
+        "cache · rocksdb · primary · e2",
+    ):
         assert title in text
     for words in ("✔ OK", "▲ DEGRADED", "✖ DOWN", "✖ CRIT", "▲ WARN", "✔ verified", "▲ unverified"):
         assert words in text
@@ -70,8 +74,7 @@ def test_keys_move_between_screens_and_help_lists_them() -> None:
         return seen, help_text, app.return_code
 
     seen, help_text, code = run(main())
-    assert seen == [TriageScreen, RunScreen, TimelineScreen, OverviewScreen, HelpScreen, OverviewScreen,
-                    CommandPalette]
+    assert seen == [TriageScreen, RunScreen, TimelineScreen, OverviewScreen, HelpScreen, OverviewScreen, CommandPalette]
     assert "command palette" in help_text and "Accept" in help_text
     assert code == 0
 
@@ -90,8 +93,22 @@ def test_a_palette_command_is_run_by_typing_it() -> None:
 
     screen, titles = run(main())
     assert screen is TimelineScreen
-    assert titles == ["Overview", "Triage", "Run", "Timeline", "Node trends", "Run playbook…", "Start run",
-                      "Plan run", "Cancel run", "Resume run", "Export incident report", "Help", "Quit", "Theme"]
+    assert titles == [
+        "Overview",
+        "Triage",
+        "Run",
+        "Timeline",
+        "Node trends",
+        "Run playbook…",
+        "Start run",
+        "Plan run",
+        "Cancel run",
+        "Resume run",
+        "Export incident report",
+        "Help",
+        "Quit",
+        "Theme",
+    ]
 
 
 def test_enter_on_a_card_triages_that_node_and_a_fault_found_opens_the_incident() -> None:
@@ -140,8 +157,9 @@ def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
     before = tree_digest(data)
 
     async def main():
-        app = fixture_app(launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm", data_dir=data)]),
-                          report_dir=tmp_path)
+        app = fixture_app(
+            launcher=RunLauncher([NodeSpec(name="ledger", engine="lsm", data_dir=data)]), report_dir=tmp_path
+        )
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             app.choose("recover-lsm", "ledger")
@@ -273,8 +291,9 @@ def test_a_split_brain_shows_a_banner_in_words() -> None:
     from playbooks.fleet import NodeSnapshot, NodeSpec, Thresholds, finalize
 
     specs = [NodeSpec(name="a", url="http://a"), NodeSpec(name="b", url="http://b", role="standby", upstream="a")]
-    nodes = [NodeSnapshot(name=name, engine="lsm", role="primary", epoch=7, health_reason="serving")
-             for name in ("a", "b")]
+    nodes = [
+        NodeSnapshot(name=name, engine="lsm", role="primary", epoch=7, health_reason="serving") for name in ("a", "b")
+    ]
     snapshot = finalize(nodes, specs, Thresholds(), fixture_ticks()[-1].taken_at)
 
     async def main():

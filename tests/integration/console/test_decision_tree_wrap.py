@@ -20,7 +20,8 @@ class TreeApp(App[None]):
         # A walk fifteen questions deep, as accidental-deletion's path through the real tree goes.
         self.query_one(_TreeLines).entries = tuple(
             TreeEntry(depth, f"yes: ✔ {QUESTION} = no", "current" if depth == 14 else "answered", f"q{depth}")
-            for depth in range(15))
+            for depth in range(15)
+        )
 
 
 @pytest.mark.parametrize("width", [36, 80, 200])

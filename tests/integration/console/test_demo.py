@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from console_testkit import screen_text
 
-from console.launch import build_app
 from console.config import load_config
 from console.demo import DEMO_MARKER, DemoLoad, available_backends, create_workspace
-from console_testkit import screen_text
+from console.launch import build_app
 from engines import create_engine, open_engine
 from engines.errors import InvalidArgumentError
 
@@ -48,8 +48,14 @@ def test_a_directory_that_is_not_a_demo_is_refused(tmp_path: Path) -> None:
 
 def test_the_overview_shows_the_demo_fleet_and_says_where_nodes_come_from(workspace: Path) -> None:
     config = load_config(workspace / "drconsole.toml")
-    app = build_app(mode="interactive", theme=None, read_only=False, config=config, watch_terminal=False,
-                    notice=f"demo workspace {workspace}: node processes come with the node issue")
+    app = build_app(
+        mode="interactive",
+        theme=None,
+        read_only=False,
+        config=config,
+        watch_terminal=False,
+        notice=f"demo workspace {workspace}: node processes come with the node issue",
+    )
 
     async def main() -> str:
         async with app.run_test(size=(120, 40)) as pilot:

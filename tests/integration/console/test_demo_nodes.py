@@ -63,9 +63,10 @@ def test_the_demo_shows_node_processes_starting_then_serving_and_stops_them(tmp_
 
             def all_up() -> bool:
                 snapshot = app.snapshot
-                return snapshot is not None and all(node.reachable and node.source == "http" and
-                                                    not node.health_reason.startswith("starting")
-                                                    for node in snapshot.nodes)
+                return snapshot is not None and all(
+                    node.reachable and node.source == "http" and not node.health_reason.startswith("starting")
+                    for node in snapshot.nodes
+                )
 
             await wait_for(pilot, all_up, 60)
             await wait_for(pilot, lambda: session.load is not None and session.load.writes >= 2, 20)
@@ -103,8 +104,7 @@ def test_a_killed_demo_console_leaves_no_node_behind(tmp_path: Path) -> None:
         while time.monotonic() < deadline and len(children) < expected:
             if select.select([master], [], [], 0.1)[0]:
                 os.read(master, 65536)
-            children = [child.pid for child in psutil.Process(pid).children()
-                        if "node" in " ".join(child.cmdline())]
+            children = [child.pid for child in psutil.Process(pid).children() if "node" in " ".join(child.cmdline())]
         assert len(children) == expected
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from console_testkit import screen_text
 from rich.console import Console
+from support import available_backends, run_cli_in_process
 from test_real_playbooks import wait_for
 
 from console.cli import main as cli_main
@@ -33,7 +34,6 @@ from console.screens.help import HelpScreen
 from console.screens.triage import TriageScreen
 from console.widgets.drill_clock import DrillClock
 from engines.checks import verify_data_dir
-from support import available_backends, run_cli_in_process
 
 pytestmark = pytest.mark.skipif("lsm" not in available_backends(), reason="the lsm backend is not built")
 ROOT = Path(__file__).resolve().parents[3]
@@ -107,8 +107,17 @@ def test_a_human_recovers_a_corrupt_sstable_and_the_drill_measures_rto_and_rpo(t
     assert "0 of 200 acknowledged writes lost" in text
     assert "confirmed by typing the node name" in text
     saved = json.loads(report.with_suffix(".json").read_text())
-    assert list(saved)[:9] == ["scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes", "lost_writes",
-                               "target_rto_seconds", "target_rpo_seconds", "passed"]
+    assert list(saved)[:9] == [
+        "scenario",
+        "engine",
+        "rto_seconds",
+        "rpo_seconds",
+        "acked_writes",
+        "lost_writes",
+        "target_rto_seconds",
+        "target_rpo_seconds",
+        "passed",
+    ]
     assert saved["lost_writes"] == 0 and saved["passed"] is result.passed
     drill.remove()
 
@@ -143,18 +152,25 @@ def test_the_clock_runs_on_every_screen_until_recovery(tmp_path: Path) -> None:
         drill.remove()
 
 
-@pytest.mark.parametrize(("scenario", "needs"), [("process-kill", "a node process"),
-                                               ("primary-loss", "a primary and a standby"),
-                                               ("disk-full", "its own small file system")])
-def test_scenarios_beyond_one_data_dir_are_refused_before_anything_is_built(tmp_path: Path, scenario: str,
-                                                                          needs: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "needs"),
+    [
+        ("process-kill", "a node process"),
+        ("primary-loss", "a primary and a standby"),
+        ("disk-full", "its own small file system"),
+    ],
+)
+def test_scenarios_beyond_one_data_dir_are_refused_before_anything_is_built(
+    tmp_path: Path, scenario: str, needs: str
+) -> None:
     with pytest.raises(SandboxError, match=f"{scenario} needs {needs}"):
         build_sandbox(scenario, "lsm", workdir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_drill_run_console_without_a_terminal_is_refused(capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drill_run_console_without_a_terminal_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DRCONSOLE_FORCE_TUI", raising=False)
     result = run_cli_in_process(capsys, cli_main, "drill", "run", "sstable-corrupt", "--engine", "lsm", "--console")
     assert result.code == 2 and "needs a terminal" in result.err
@@ -168,8 +184,23 @@ def test_drill_run_console_on_a_terminal_left_before_recovery_fails_and_cleans_u
     if pid == 0:
         os.chdir(ROOT)
         os.environ.update({"TERM": "xterm-256color", "TMPDIR": str(tmp_path)})
-        os.execv(sys.executable, [sys.executable, "-m", "console.cli", "drill", "run", "sstable-corrupt", "--engine",
-                                  "lsm", "--console", "--writes", "50", "--json"])
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "console.cli",
+                "drill",
+                "run",
+                "sstable-corrupt",
+                "--engine",
+                "lsm",
+                "--console",
+                "--writes",
+                "50",
+                "--json",
+            ],
+        )
     seen = b""
     try:
         deadline = time.monotonic() + 60
@@ -189,7 +220,11 @@ def test_drill_run_console_on_a_terminal_left_before_recovery_fails_and_cleans_u
         os.close(master)
     assert os.waitstatus_to_exitcode(status) == 1
     text = seen.decode(errors="replace")
-    payload = json.loads(text[text.rindex('{"scenario"'):].splitlines()[0])  # after the app's last escape codes
-    assert (payload["scenario"], payload["engine"], payload["passed"], payload["recovered"]) == \
-        ("sstable-corrupt", "lsm", False, False)
+    payload = json.loads(text[text.rindex('{"scenario"') :].splitlines()[0])  # after the app's last escape codes
+    assert (payload["scenario"], payload["engine"], payload["passed"], payload["recovered"]) == (
+        "sstable-corrupt",
+        "lsm",
+        False,
+        False,
+    )
     assert not list(tmp_path.glob("drill-console-*"))

@@ -11,18 +11,18 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from support import available_backends
 from textual.widgets import Input
 
 from console.app import DrConsoleApp
 from console.run_adapter import RunLauncher
-from console.triage_adapter import PlaybookTriage
 from console.screens.confirm import ConfirmScreen
+from console.triage_adapter import PlaybookTriage
 from engines import create_engine
 from engines.checks import verify_data_dir
 from playbooks.faults import inject
 from playbooks.fleet import LocalSource, NodeSpec, Thresholds
 from playbooks.incident_store import IncidentStore
-from support import available_backends
 
 FAULT = {"lsm": "sstable-corrupt", "cow": "page-corrupt", "rocksdb": "sst-corrupt"}
 BACKENDS = [backend for backend in available_backends() if backend in FAULT]
@@ -49,10 +49,16 @@ def test_alert_to_report_on_real_engines(tmp_path: Path) -> None:
     spec = NodeSpec(name="orders", engine=backend, data_dir=data)
     launcher = RunLauncher([spec])
     reports = tmp_path / "reports"
-    app = DrConsoleApp(source=LocalSource([spec], thresholds=thresholds),
-                       thresholds=thresholds, refresh_seconds=0.2, launcher=launcher, report_dir=reports,
-                       triage_factory=lambda snapshot, node: PlaybookTriage(node, data, snapshot=snapshot, specs=[spec],
-                                                                            thresholds=thresholds))
+    app = DrConsoleApp(
+        source=LocalSource([spec], thresholds=thresholds),
+        thresholds=thresholds,
+        refresh_seconds=0.2,
+        launcher=launcher,
+        report_dir=reports,
+        triage_factory=lambda snapshot, node: PlaybookTriage(
+            node, data, snapshot=snapshot, specs=[spec], thresholds=thresholds
+        ),
+    )
 
     async def main() -> Path | None:
         async with app.run_test(size=(100, 30)) as pilot:
@@ -93,5 +99,12 @@ def test_alert_to_report_on_real_engines(tmp_path: Path) -> None:
     incident = IncidentStore().load(app.incident.id)
     assert incident.status == "resolved"  # verified: checks passed and the data dir opened
     kinds = [event.kind for event in incident.events]
-    assert kinds.index("alert") < kinds.index("opened") < kinds.index("triage") < kinds.index("playbook_chosen") \
-        < kinds.index("confirmation") < kinds.index("run_finished") < kinds.index("export")
+    assert (
+        kinds.index("alert")
+        < kinds.index("opened")
+        < kinds.index("triage")
+        < kinds.index("playbook_chosen")
+        < kinds.index("confirmation")
+        < kinds.index("run_finished")
+        < kinds.index("export")
+    )

@@ -7,8 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from node_server import FakeNode, NodeServer, dead_url
+
 from playbooks.fleet import Health, HttpSource, NodeSpec, Thresholds
 
 
@@ -30,9 +30,21 @@ def server():
 
 
 def test_a_healthy_node_is_read_in_full(server: NodeServer) -> None:
-    node = server.add(FakeNode("orders-b", role="standby", epoch=3, peers=["orders-a"],
-                               replication={"upstream": "http://orders-a", "lag_records": 1200, "lag_bytes": 216000,
-                                            "lag_seconds": 4.5, "primary_lsn": 2200}))
+    node = server.add(
+        FakeNode(
+            "orders-b",
+            role="standby",
+            epoch=3,
+            peers=["orders-a"],
+            replication={
+                "upstream": "http://orders-a",
+                "lag_records": 1200,
+                "lag_bytes": 216000,
+                "lag_seconds": 4.5,
+                "primary_lsn": 2200,
+            },
+        )
+    )
     node.rss.set(300 * 2**20)
     node.disk_ratio.set(0.4)
 
@@ -45,13 +57,22 @@ def test_a_healthy_node_is_read_in_full(server: NodeServer) -> None:
 
     [read] = asyncio.run(main()).nodes
     assert (read.name, read.engine, read.role, read.epoch, read.health, read.reachable) == (
-        "orders-b", "lsm", "standby", 3, Health.OK, True)
+        "orders-b",
+        "lsm",
+        "standby",
+        3,
+        Health.OK,
+        True,
+    )
     assert (read.last_lsn, read.total_keys, read.source) == (1000, 4200, "http")
     assert read.disk.usage_ratio == 0.4 and read.disk.volume_path == "/data"
     assert read.disk.components.wal_bytes == 2**20 and read.disk.components.store_bytes == 8 * 2**20
     assert read.memory.node_rss_bytes == 300 * 2**20 and read.memory.usage_ratio == 0.25
     assert (read.replication.lag_records, read.replication.lag_bytes, read.replication.lag_seconds) == (
-        1200, 216000, 4.5)
+        1200,
+        216000,
+        4.5,
+    )
     assert read.peers == ("orders-a",)
 
 
@@ -59,8 +80,11 @@ def test_a_dead_node_shows_since_when_and_a_slow_one_never_stalls_the_tick(serve
     server.add(FakeNode("fast"))
     server.add(FakeNode("slow", delay_seconds=2))
     clock = Clock()
-    specs = [NodeSpec(name="fast", url=server.url("fast")), NodeSpec(name="slow", url=server.url("slow")),
-             NodeSpec(name="dead", url=dead_url(), engine="rocksdb")]
+    specs = [
+        NodeSpec(name="fast", url=server.url("fast")),
+        NodeSpec(name="slow", url=server.url("slow")),
+        NodeSpec(name="dead", url=dead_url(), engine="rocksdb"),
+    ]
 
     async def main():
         source = HttpSource(specs, clock=clock, timeout_seconds=0.4)

@@ -28,9 +28,27 @@ def free_port() -> int:
 
 
 def serve(data_dir: Path, port: int, name: str, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "console", "node", "serve", "--engine", "lsm", "--data-dir",
-                             str(data_dir), "--port", str(port), "--name", name, *extra],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "node",
+            "serve",
+            "--engine",
+            "lsm",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--name",
+            name,
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_healthy(url: str, seconds: float = 20) -> None:
@@ -54,8 +72,10 @@ def test_a_primary_and_its_standby_then_the_primary_dies(tmp_path: Path) -> None
         wait_healthy(standby_url)
         for index in range(20):
             httpx.put(f"{primary_url}/kv/k{index}", content=b"v", timeout=5).raise_for_status()
-        specs = [NodeSpec(name="orders-a", url=primary_url, data_dir=tmp_path / "p"),
-                 NodeSpec(name="orders-b", url=standby_url, role="standby", upstream="orders-a")]
+        specs = [
+            NodeSpec(name="orders-a", url=primary_url, data_dir=tmp_path / "p"),
+            NodeSpec(name="orders-b", url=standby_url, role="standby", upstream="orders-a"),
+        ]
 
         async def main():
             source = HttpSource(specs, timeout_seconds=0.5)

@@ -29,8 +29,16 @@ NODES = 200
 @pytest.fixture
 def fleet_ports(tmp_path: Path) -> Iterator[list[int]]:
     port_file = tmp_path / "ports.json"
-    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "prometheus_bench.py"), "--nodes", str(NODES),
-                                "--serve-fleet", str(port_file)])
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "prometheus_bench.py"),
+            "--nodes",
+            str(NODES),
+            "--serve-fleet",
+            str(port_file),
+        ]
+    )
     try:
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text()):
@@ -43,7 +51,9 @@ def fleet_ports(tmp_path: Path) -> Iterator[list[int]]:
 
 
 def test_two_hundred_nodes_are_all_read_within_the_tick_deadline(fleet_ports: list[int]) -> None:
-    specs = [NodeSpec(name=f"node-{index:03d}", url=f"http://127.0.0.1:{port}") for index, port in enumerate(fleet_ports)]
+    specs = [
+        NodeSpec(name=f"node-{index:03d}", url=f"http://127.0.0.1:{port}") for index, port in enumerate(fleet_ports)
+    ]
 
     async def ticks() -> list[tuple[float, int]]:
         source = HttpSource(specs, timeout_seconds=3.0)  # the tick's deadline: 4.5 s
@@ -52,8 +62,12 @@ def test_two_hundred_nodes_are_all_read_within_the_tick_deadline(fleet_ports: li
             for _ in range(2):
                 started = time.perf_counter()
                 snapshot = await source.collect()
-                measured.append((time.perf_counter() - started,
-                                 sum(1 for node in snapshot.nodes if node.reachable and node.health == Health.OK)))
+                measured.append(
+                    (
+                        time.perf_counter() - started,
+                        sum(1 for node in snapshot.nodes if node.reachable and node.health == Health.OK),
+                    )
+                )
             return measured
         finally:
             await source.aclose()

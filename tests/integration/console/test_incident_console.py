@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from console_testkit import screen_text
+from integration.served_node import ServedNode
+from support import available_backends, run_cli_in_process
 from test_real_playbooks import corrupt_node, wait_for
 
 from console.app import DrConsoleApp
@@ -24,10 +26,8 @@ from console.config import load_config
 from console.launch import build_app
 from console.screens.triage import TriageScreen
 from engines import create_engine
-from integration.served_node import ServedNode
 from playbooks.incident_store import IncidentStore
 from playbooks.runner import Runner, RunOptions
-from support import available_backends, run_cli_in_process
 
 pytestmark = pytest.mark.skipif("lsm" not in available_backends(), reason="the lsm backend is not built")
 
@@ -41,8 +41,10 @@ def fleet_config(tmp_path: Path, node: str) -> Path:
             for index in range(50):
                 engine.put(f"entry:{index}".encode(), b"ok")
     path = tmp_path / "drconsole.toml"
-    path.write_text('[console]\nrefresh_seconds = 0.5\n\n[thresholds]\ndisk_usage = 0.999\nmemory_usage = 0.999\n\n'
-                    f'[[node]]\nname = "{node}"\nengine = "lsm"\ndata_dir = "nodes/{node}"\n')
+    path.write_text(
+        "[console]\nrefresh_seconds = 0.5\n\n[thresholds]\ndisk_usage = 0.999\nmemory_usage = 0.999\n\n"
+        f'[[node]]\nname = "{node}"\nengine = "lsm"\ndata_dir = "nodes/{node}"\n'
+    )
     return path
 
 
@@ -60,8 +62,9 @@ async def walk_to_the_leaf(app: DrConsoleApp, pilot, node: str) -> None:  # type
     await pilot.pause(0.2)
 
 
-def test_healthy_triage_opens_no_incident_in_the_console_or_the_cli(tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_healthy_triage_opens_no_incident_in_the_console_or_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = fleet_config(tmp_path, "ledger")
     app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config), watch_terminal=False)
 
@@ -105,7 +108,8 @@ def test_the_console_and_the_cli_show_the_same_incident(tmp_path: Path, capsys: 
 
     listed = run_cli_in_process(capsys, cli_main, "incident", "list", "--json").json()["incidents"]
     assert [(row["id"], row["severity"], row["target"], row["status"]) for row in listed] == [
-        (incident.id, "P0", "orders", "open")]
+        (incident.id, "P0", "orders", "open")
+    ]
     shown = run_cli_in_process(capsys, cli_main, "incident", "show", incident.id, "--json").json()
     assert [row["type"] for row in shown["timeline"]] == [event.kind for event in incident.events]
     assert shown["target_rto_seconds"] == incident.target_rto_seconds
@@ -120,25 +124,38 @@ def served(tmp_path: Path) -> Iterator[ServedNode]:
         node.stop()
 
 
-def test_the_refresh_loop_resolves_when_the_node_answers_ready_after_the_run(tmp_path: Path,
-                                                                             served: ServedNode) -> None:
+def test_the_refresh_loop_resolves_when_the_node_answers_ready_after_the_run(
+    tmp_path: Path, served: ServedNode
+) -> None:
     served.start()
     served.write(30)
     config = tmp_path / "drconsole.toml"
-    config.write_text(f'[console]\nrefresh_seconds = 0.2\n\n[[node]]\nname = "orders"\nengine = "lsm"\n'
-                      f'url = "{served.url}"\ndata_dir = "nodes/orders"\n')
+    config.write_text(
+        f'[console]\nrefresh_seconds = 0.2\n\n[[node]]\nname = "orders"\nengine = "lsm"\n'
+        f'url = "{served.url}"\ndata_dir = "nodes/orders"\n'
+    )
     app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config), watch_terminal=False)
     assert app.node_urls == {"orders": served.url}
 
     async def main() -> dict[str, float | str]:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.node("orders") is not None
-                           and app.snapshot.node("orders").reachable)
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.snapshot is not None
+                    and app.snapshot.node("orders") is not None
+                    and app.snapshot.node("orders").reachable
+                ),
+            )
             served.kill()
             await wait_for(pilot, lambda: not app.snapshot.node("orders").reachable, 20)
             # The process-crash playbook on the data dir nobody serves now (as the console's launcher runs it).
-            result = await asyncio.to_thread(Runner().run, "process-crash", served.data_dir,
-                                             RunOptions(assume_yes=True, node="orders", ready_url=served.url))
+            result = await asyncio.to_thread(
+                Runner().run,
+                "process-crash",
+                served.data_dir,
+                RunOptions(assume_yes=True, node="orders", ready_url=served.url),
+            )
             run_ended = time.time()
             assert result.status == "succeeded" and result.incident is not None
             await pilot.pause(1.5)  # ticks while the node is down: the incident stays open

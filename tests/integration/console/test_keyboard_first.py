@@ -98,13 +98,26 @@ def test_a_key_means_one_thing_across_the_screens_or_the_key_bar_says_which() ->
     """Where a key does two different things, every meaning but one is shown in the key bar of its
     screen (drill mode's health check was on "h", the Overview's previous card: now "v")."""
     meanings: dict[str, dict[str, list[Binding]]] = defaultdict(lambda: defaultdict(list))
-    for owner in (DrConsoleApp, DrillApp, OverviewScreen, NodeCard, AlertStrip, TriageScreen, RunScreen,
-                  TimelineScreen, NodeScreen, DrillScreen):
+    for owner in (
+        DrConsoleApp,
+        DrillApp,
+        OverviewScreen,
+        NodeCard,
+        AlertStrip,
+        TriageScreen,
+        RunScreen,
+        TimelineScreen,
+        NodeScreen,
+        DrillScreen,
+    ):
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding):
                 # Moving in whatever has the focus (cards, alerts, a list) is one meaning: "Next alert" is "Next".
-                meaning = binding.description.split()[0] if binding.description.split()[:1] in (
-                    ["Next"], ["Previous"]) else binding.description
+                meaning = (
+                    binding.description.split()[0]
+                    if binding.description.split()[:1] in (["Next"], ["Previous"])
+                    else binding.description
+                )
                 for key in binding.key.split(","):
                     meanings[key.strip()][meaning].append(binding)
     for key, by_meaning in meanings.items():
@@ -121,11 +134,25 @@ def key_bar_text(app: DrConsoleApp) -> str:
 
 
 def drill_fixture_app() -> DrillApp:
-    drill = DrillSandbox(SCENARIOS["sstable-corrupt"], "lsm", Path("/srv/drill-sandbox"),
-                         {"summary": "flipped 16 bytes"}, "flipped 16 bytes", 0.0, FROZEN - timedelta(seconds=42),
-                         500, node_name="ledger")
-    return DrillApp(drill, report_path=Path("/srv/reports/drill.md"), initial=fixture_ticks(), clock=frozen_clock,
-                    tz=UTC, refresh_seconds=None)
+    drill = DrillSandbox(
+        SCENARIOS["sstable-corrupt"],
+        "lsm",
+        Path("/srv/drill-sandbox"),
+        {"summary": "flipped 16 bytes"},
+        "flipped 16 bytes",
+        0.0,
+        FROZEN - timedelta(seconds=42),
+        500,
+        node_name="ledger",
+    )
+    return DrillApp(
+        drill,
+        report_path=Path("/srv/reports/drill.md"),
+        initial=fixture_ticks(),
+        clock=frozen_clock,
+        tz=UTC,
+        refresh_seconds=None,
+    )
 
 
 @pytest.mark.parametrize("mode", ["interactive", "read-only", "dashboard", "drill"])
@@ -134,8 +161,7 @@ def test_at_80x24_every_screen_keeps_help_and_quit(mode: str) -> None:
         if mode == "drill":
             app: DrConsoleApp = drill_fixture_app()
         else:
-            app = fixture_app(mode="dashboard" if mode == "dashboard" else "interactive",
-                              read_only=mode == "read-only")
+            app = fixture_app(mode="dashboard" if mode == "dashboard" else "interactive", read_only=mode == "read-only")
         bars = {}
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
@@ -159,14 +185,23 @@ def test_at_80x24_every_screen_keeps_help_and_quit(mode: str) -> None:
         return bars
 
     bars = run(main())
-    expected = {"dashboard": {"DashboardScreen"}, "drill": {"DrillScreen", "OverviewScreen", "TriageScreen",
-                                                             "RunScreen", "TimelineScreen", "NodeScreen",
-                                                             "OverviewScreen+card"}}
-    assert set(bars) == expected.get(mode, {"OverviewScreen", "TriageScreen", "RunScreen", "TimelineScreen",
-                                            "NodeScreen", "OverviewScreen+card"})
+    expected = {
+        "dashboard": {"DashboardScreen"},
+        "drill": {
+            "DrillScreen",
+            "OverviewScreen",
+            "TriageScreen",
+            "RunScreen",
+            "TimelineScreen",
+            "NodeScreen",
+            "OverviewScreen+card",
+        },
+    }
+    assert set(bars) == expected.get(
+        mode, {"OverviewScreen", "TriageScreen", "RunScreen", "TimelineScreen", "NodeScreen", "OverviewScreen+card"}
+    )
     for screen, text in bars.items():
         assert len(text) <= 80
         assert "? Help" in text and "^q Quit" in text, f"{screen} at 80 columns: {text!r}"
         if mode == "drill" and screen != "DrillScreen":
             assert "5 Dr" in text or "5-" in text or "-5" in text, f"{screen}: the drill's key is gone: {text!r}"
-

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from console_testkit import tree_digest
+from support import available_backends
+
 from engines import create_engine
 from playbooks.fleet import Health, LocalSource, NodeSpec, Thresholds
 from playbooks.fleet.local import ProcessFinder
-from support import available_backends
 
 BACKENDS = available_backends()
 pytestmark = pytest.mark.skipif(not BACKENDS, reason="no backend built yet")
@@ -47,8 +47,13 @@ def test_every_backend_is_read_read_only_and_nothing_changes(tmp_path: Path, bac
     snapshot = collect(LocalSource([NodeSpec(name="n", data_dir=data)], thresholds=quiet))
     assert tree_digest(tmp_path / "fleet") == before  # not a byte, not a lock file, not a rocksdict config
     [node] = snapshot.nodes
-    assert (node.engine, node.reachable, node.health, node.total_keys, node.last_lsn) == (backend, True, Health.OK,
-                                                                                          40, 40)
+    assert (node.engine, node.reachable, node.health, node.total_keys, node.last_lsn) == (
+        backend,
+        True,
+        Health.OK,
+        40,
+        40,
+    )
     assert node.health_reason.startswith("data dir opens read-only")
     assert node.disk.volume_total_bytes and node.disk.volume_used_bytes
     assert node.disk.components.wal_bytes and node.disk.components.wal_bytes > 0
@@ -64,9 +69,11 @@ def test_a_standby_copy_lags_its_primary_and_a_missing_dir_is_unreachable(tmp_pa
         engine.checkpoint(tmp_path / "standby")
         for index in range(7):
             engine.put(f"late{index}".encode(), b"v")
-    specs = [NodeSpec(name="p", data_dir=tmp_path / "primary"),
-             NodeSpec(name="s", data_dir=tmp_path / "standby", role="standby", upstream="p"),
-             NodeSpec(name="gone", data_dir=tmp_path / "nowhere")]
+    specs = [
+        NodeSpec(name="p", data_dir=tmp_path / "primary"),
+        NodeSpec(name="s", data_dir=tmp_path / "standby", role="standby", upstream="p"),
+        NodeSpec(name="gone", data_dir=tmp_path / "nowhere"),
+    ]
     moments = iter([datetime(2024, 5, 14, 12, 0, tzinfo=UTC), datetime(2024, 5, 14, 12, 0, 31, tzinfo=UTC)])
     source = LocalSource(specs, thresholds=Thresholds(), clock=lambda: next(moments))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from console_testkit import screen_text, tree_digest
+from support import available_backends
 from test_real_playbooks import wait_for
 from textual.command import CommandPalette
 from textual.widgets import Input, OptionList
@@ -28,7 +29,6 @@ from playbooks.audit import AuditLog
 from playbooks.faults import inject
 from playbooks.journal import read_journal
 from playbooks.state import StateDir
-from support import available_backends
 
 pytestmark = pytest.mark.skipif(not {"lsm", "cow"} <= set(available_backends()), reason="lsm and cow backends needed")
 
@@ -42,8 +42,10 @@ def two_node_fleet(tmp_path: Path) -> tuple[Path, Path, Path]:
     inject("sstable-corrupt", orders, seed=7)
     assert not verify_data_dir(orders).ok
     config = tmp_path / "drconsole.toml"
-    config.write_text('[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n\n'
-                      '[[node]]\nname = "ledger"\nengine = "cow"\ndata_dir = "nodes/ledger"\n')
+    config.write_text(
+        '[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n\n'
+        '[[node]]\nname = "ledger"\nengine = "cow"\ndata_dir = "nodes/ledger"\n'
+    )
     return config, orders, ledger
 
 
@@ -61,8 +63,7 @@ def options(app) -> list[str]:  # type: ignore[no-untyped-def]
     return [str(found.get_option_at_index(index).prompt) for index in range(found.option_count)]
 
 
-def test_a_playbook_picked_in_the_palette_shows_its_plan_then_runs_confirmed_journaled_audited(
-        tmp_path: Path) -> None:
+def test_a_playbook_picked_in_the_palette_shows_its_plan_then_runs_confirmed_journaled_audited(tmp_path: Path) -> None:
     config, orders, ledger = two_node_fleet(tmp_path)
     ledger_before = tree_digest(ledger)
     app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config), watch_terminal=False)
@@ -77,8 +78,14 @@ def test_a_playbook_picked_in_the_palette_shows_its_plan_then_runs_confirmed_jou
             await pilot.pause(0.1)
             seen["filtered"] = options(app)
             await pilot.press("enter")  # recover-lsm fits one node only (orders): no node step
-            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.run_state is not None
-                           and any("(dry run: nothing was changed)" in entry.text for entry in app.run_state.log))
+            await wait_for(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, RunScreen)
+                    and app.run_state is not None
+                    and any("(dry run: nothing was changed)" in entry.text for entry in app.run_state.log)
+                ),
+            )
             await pilot.pause(0.2)
             seen["plan_screen"] = screen_text(app)
             seen["started_before_s"] = app.run_state.started

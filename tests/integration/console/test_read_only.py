@@ -12,6 +12,8 @@ import inspect
 from pathlib import Path
 
 import pytest
+from console_testkit import tree_digest
+from support import available_backends
 from textual.binding import Binding
 
 from console.app import DrConsoleApp
@@ -25,10 +27,8 @@ from console.screens.timeline import TimelineScreen
 from console.screens.triage import TriageScreen
 from console.triage_view import Recommendation
 from console.widgets.node_card import NodeCard
-from console_testkit import tree_digest
 from engines import create_engine
 from playbooks.fleet import LocalSource, NodeSpec, Thresholds
-from support import available_backends
 
 BACKENDS = available_backends()
 pytestmark = pytest.mark.skipif(not BACKENDS, reason="no backend built yet")
@@ -56,13 +56,43 @@ class SpyLauncher(RunLauncher):
 
 def every_key() -> list[str]:
     keys: list[str] = []
-    for owner in (DrConsoleApp, OverviewScreen, NodeCard, TriageScreen, RunScreen, TimelineScreen, DashboardScreen,
-                  HelpScreen, ConfirmScreen):
+    for owner in (
+        DrConsoleApp,
+        OverviewScreen,
+        NodeCard,
+        TriageScreen,
+        RunScreen,
+        TimelineScreen,
+        DashboardScreen,
+        HelpScreen,
+        ConfirmScreen,
+    ):
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding):
                 keys += [key.strip() for key in binding.key.split(",")]
-    keys += ["enter", "space", "tab", "shift+tab", "up", "down", "left", "right", "escape", "ctrl+s", "ctrl+c",
-             "ctrl+e", "e", "s", "r", "c", "x", "delete", "backspace", "f1", "ctrl+d"]
+    keys += [
+        "enter",
+        "space",
+        "tab",
+        "shift+tab",
+        "up",
+        "down",
+        "left",
+        "right",
+        "escape",
+        "ctrl+s",
+        "ctrl+c",
+        "ctrl+e",
+        "e",
+        "s",
+        "r",
+        "c",
+        "x",
+        "delete",
+        "backspace",
+        "f1",
+        "ctrl+d",
+    ]
     return [key for key in dict.fromkeys(keys) if key not in ("ctrl+q", "ctrl+p")]
 
 
@@ -79,8 +109,9 @@ def fleet(tmp_path: Path) -> tuple[Path, list[NodeSpec]]:
 
 
 @pytest.mark.parametrize("mode", ["dashboard", "read-only"])
-def test_every_key_and_every_palette_command_changes_nothing(tmp_path: Path, fleet, mode: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_key_and_every_palette_command_changes_nothing(
+    tmp_path: Path, fleet, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, specs = fleet
     reports = tmp_path / "reports"
     work = tmp_path / "cwd"
@@ -90,9 +121,15 @@ def test_every_key_and_every_palette_command_changes_nothing(tmp_path: Path, fle
     spy = SpyLauncher(specs)
     # Thresholds that fire, so that there are alerts, a triage, and playbooks to refuse.
     source = LocalSource(specs, thresholds=Thresholds(disk_usage=0.0001))
-    app = DrConsoleApp(source=source, mode="dashboard" if mode == "dashboard" else "interactive",
-                       read_only=mode == "read-only", thresholds=Thresholds(disk_usage=0.0001),
-                       refresh_seconds=0.25, launcher=spy, report_dir=reports)
+    app = DrConsoleApp(
+        source=source,
+        mode="dashboard" if mode == "dashboard" else "interactive",
+        read_only=mode == "read-only",
+        thresholds=Thresholds(disk_usage=0.0001),
+        refresh_seconds=0.25,
+        launcher=spy,
+        report_dir=reports,
+    )
     screens: set[str] = set()
     titles: list[str] = []
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from console_testkit import fixture_app, screen_text, tree_digest
+from support import available_backends
 from textual.widgets import Input
 
 from console.config import load_config
@@ -31,7 +32,6 @@ from playbooks.events import RunEvent
 from playbooks.faults import inject
 from playbooks.fleet import NodeSpec
 from playbooks.journal import read_journal
-from support import available_backends
 
 FAULT = {"lsm": "sstable-corrupt", "cow": "page-corrupt", "rocksdb": "sst-corrupt"}
 BACKENDS = [backend for backend in available_backends() if backend in ("lsm", "cow")]
@@ -122,7 +122,8 @@ def test_recovery_of_a_corrupt_data_dir_end_to_end_on_the_run_screen(tmp_path: P
     assert result is not None and result.status == "succeeded", (state.error, [e.text for e in state.log[-8:]])
     # What the screen says is what the runner returned: every row, and the run's status.
     assert {step.id: step.status for step in result.steps} == {
-        step_id: status for step_id, status in state.statuses.items() if step_id in {s.id for s in result.steps}}
+        step_id: status for step_id, status in state.statuses.items() if step_id in {s.id for s in result.steps}
+    }
     assert not any(status in ("failed", "refused", "running", "waiting") for status in state.statuses.values())
     assert state.statuses["recover-" + backend + "/check"] == "problem"  # found the damage: not a failed step
     assert state.verified is not None and state.status == "succeeded"
@@ -257,10 +258,14 @@ def test_read_only_no_run_and_the_runner_refuses_every_write(tmp_path: Path, bac
     assert tree_digest(data) == before
 
 
-@pytest.mark.parametrize(("spec", "why"), [
-    (NodeSpec(name="ledger", url="http://127.0.0.1:9"), "no plan: node http://127.0.0.1:9 is unreachable"),
-    (NodeSpec(name="elsewhere", url="http://127.0.0.1:9"), "ledger has no [[node]] in the config"),
-], ids=["url-only", "not-configured"])
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        (NodeSpec(name="ledger", url="http://127.0.0.1:9"), "no plan: node http://127.0.0.1:9 is unreachable"),
+        (NodeSpec(name="elsewhere", url="http://127.0.0.1:9"), "ledger has no [[node]] in the config"),
+    ],
+    ids=["url-only", "not-configured"],
+)
 def test_a_node_the_console_cannot_reach_says_so_and_runs_nothing(tmp_path: Path, spec: NodeSpec, why: str) -> None:
     """ledger of the recorded fleet (as Prometheus would list it), with no way for the console to its data."""
     app = fixture_app(launcher=RunLauncher([spec]))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from console.launch import run_app
 from console.cli import main as cli_main
 from console.demo import run_cli
+from console.launch import run_app
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -20,17 +20,22 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_bad_config_is_exit_2_with_file_line_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, '[thresholds]\ndisk_usage = 85\n')
+    path = write(tmp_path, "[thresholds]\ndisk_usage = 85\n")
     assert run_app("interactive", None, False, path) == 2
     error = capsys.readouterr().err
-    assert error == (f"drconsole: error: {path}:2: thresholds.disk_usage: Input should be less than or equal to 1 "
-                     "(got 85) (fix that line and run again)\n")
+    assert error == (
+        f"drconsole: error: {path}:2: thresholds.disk_usage: Input should be less than or equal to 1 "
+        "(got 85) (fix that line and run again)\n"
+    )
 
 
 def test_the_cli_renders_config_errors_the_same_way(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, '[[node]]\nname = "a"\nurl = "http://x"\ncolour = "red"\n')
-    for argv in (["--config", str(path)], ["--config", str(path), "tui", "--read-only"],
-                 ["--config", str(path), "dashboard", "--theme", "wall"]):
+    for argv in (
+        ["--config", str(path)],
+        ["--config", str(path), "tui", "--read-only"],
+        ["--config", str(path), "dashboard", "--theme", "wall"],
+    ):
         assert cli_main(argv) == 2
         error = capsys.readouterr().err
         assert f"{path}:4: node[0].colour: unknown field (a typo?)" in error
@@ -43,8 +48,9 @@ def test_an_unknown_theme_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "no theme named 'neon'" in capsys.readouterr().err
 
 
-def test_no_terminal_no_console(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_terminal_no_console(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DRCONSOLE_FORCE_TUI", raising=False)
     monkeypatch.setattr("sys.__stdin__", io.StringIO())  # whatever runs the tests, no terminal here
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from console_testkit import screen_text
+from support import available_backends
 from textual.widgets import Input
 
 from console.config import load_config
 from console.launch import build_app
 from console.screens.confirm import ConfirmScreen
 from engines import open_engine
-from support import available_backends
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lsm"))
 from lsm_kit import create_lsm, fill, flip, tables  # noqa: E402
@@ -40,8 +40,12 @@ async def wait_for(pilot, condition, seconds: float = 90.0) -> None:  # type: ig
 
 def test_the_run_screen_and_the_incident_say_what_was_lost(tmp_path: Path) -> None:
     data = tmp_path / "nodes" / "orders"
-    with create_lsm(data, {"memtable_bytes": 1 << 20, "block_bytes": 1024, "levels": 4},
-                    wal_segment_bytes=64 * 1024, wal_keep_segments=1) as engine:
+    with create_lsm(
+        data,
+        {"memtable_bytes": 1 << 20, "block_bytes": 1024, "levels": 4},
+        wal_segment_bytes=64 * 1024,
+        wal_keep_segments=1,
+    ) as engine:
         older = fill(engine, 800, prefix=b"a")
         engine.flush()
         newer = fill(engine, 800, prefix=b"b")
@@ -49,8 +53,9 @@ def test_the_run_screen_and_the_incident_say_what_was_lost(tmp_path: Path) -> No
     flip(tables(data)[0], 40)  # the first data block of the table the WAL no longer covers
     config_path = tmp_path / "drconsole.toml"
     config_path.write_text('[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n')
-    app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config_path),
-                    watch_terminal=False)
+    app = build_app(
+        mode="interactive", theme=None, read_only=False, config=load_config(config_path), watch_terminal=False
+    )
 
     async def main() -> str:
         async with app.run_test(size=(140, 45)) as pilot:

@@ -19,17 +19,17 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import playbooks.actions.testing  # noqa: F401  (registers test.sleep in this process too)
 import pytest
 from console_testkit import screen_text
+from support import available_backends
 from textual.widgets import Input
 
+import playbooks.actions.testing  # noqa: F401  (registers test.sleep in this process too)
 from console.config import load_config
 from console.launch import build_app
 from console.run_hints import lock_holder
@@ -38,7 +38,6 @@ from engines import create_engine
 from engines.checks import verify_data_dir
 from playbooks.faults import inject
 from playbooks.journal import list_journals
-from support import available_backends
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.skipif("lsm" not in available_backends(), reason="the lsm backend is not built")
@@ -77,9 +76,25 @@ def serving(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     data = tmp_path / "nodes" / "orders"
     corrupt_lsm(data)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "console", "node", "serve", "--engine", "lsm", "--data-dir",
-                                str(data), "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "node",
+            "serve",
+            "--engine",
+            "lsm",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -98,14 +113,16 @@ def serving(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
 
 
 def test_a_failed_step_shows_its_reason_and_the_way_on_then_resume_recovers(
-        tmp_path: Path, serving: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    tmp_path: Path, serving: tuple[Path, subprocess.Popen[bytes]]
+) -> None:
     data, node = serving
     holder = lock_holder(data)
     assert holder is not None and holder.pid == node.pid and "node serve" in holder.command
     config_path = tmp_path / "drconsole.toml"
     config_path.write_text('[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n')
-    app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config_path),
-                    watch_terminal=False)
+    app = build_app(
+        mode="interactive", theme=None, read_only=False, config=load_config(config_path), watch_terminal=False
+    )
 
     async def main() -> tuple[str, str]:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -203,10 +220,20 @@ def test_resume_after_the_console_is_killed_mid_step(tmp_path: Path, monkeypatch
     config_path = tmp_path / "drconsole.toml"
     config_path.write_text('[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n')
     (tmp_path / "child.py").write_text(CHILD)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DRCONSOLE_PLAYBOOK_PATH": str(library),
-           "DRCONSOLE_TEST_ACTIONS": "1", "DRCONSOLE_STATE_DIR": str(tmp_path / "state")}
-    child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(config_path)], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DRCONSOLE_PLAYBOOK_PATH": str(library),
+        "DRCONSOLE_TEST_ACTIONS": "1",
+        "DRCONSOLE_STATE_DIR": str(tmp_path / "state"),
+    }
+    child = subprocess.Popen(
+        [sys.executable, str(tmp_path / "child.py"), str(config_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (marker.exists() and "slow started" in marker.read_text()):
@@ -223,8 +250,9 @@ def test_resume_after_the_console_is_killed_mid_step(tmp_path: Path, monkeypatch
     assert cut.status is None and cut.interrupted_step == "slow"
 
     monkeypatch.setenv("DRCONSOLE_PLAYBOOK_PATH", str(library))
-    app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config_path),
-                    watch_terminal=False)
+    app = build_app(
+        mode="interactive", theme=None, read_only=False, config=load_config(config_path), watch_terminal=False
+    )
 
     async def main() -> str:
         async with app.run_test(size=(120, 40)) as pilot:

@@ -9,8 +9,10 @@ from textual.app import App, ComposeResult
 from console.run_state import LogLine
 from console.widgets.run_log import RunLog
 
-LONG = " 3. repair: Repair: what cannot be kept goes to quarantine, and is listed ⚠ destructive: asks for the node name " \
-       "(if steps.check.ok == false)"
+LONG = (
+    " 3. repair: Repair: what cannot be kept goes to quarantine, and is listed ⚠ destructive: asks for the node name "
+    "(if steps.check.ok == false)"
+)
 
 
 class LogApp(App[None]):

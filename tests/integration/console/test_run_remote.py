@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 from console_testkit import screen_text
+from support import available_backends
 from textual.widgets import Input
 
 from console.config import load_config
 from console.launch import build_app
 from console.screens.confirm import ConfirmScreen
 from playbooks.faults import inject
-from support import available_backends
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 

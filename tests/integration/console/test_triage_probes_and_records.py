@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from console_testkit import fixture_app, screen_text
+from support import run_cli_in_process
 from test_real_playbooks import BACKENDS, corrupt_node, wait_for, write_config
 
 from console.cli import main as cli_main
@@ -27,19 +28,22 @@ from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeN
 from playbooks.audit import AuditLog
 from playbooks.incidents import IncidentStore
 from playbooks.state import StateDir
-from support import run_cli_in_process
-
 
 # A two-question tree as data: what the screen renders does not depend on the playbooks' tree here.
-TREE = {node.id: node for node in (
-    TreeNode("can-start", "Can the service start?", "node.opens", yes="disk", no="crashed"),
-    TreeNode("disk", "Is the disk nearly full?", "disk.full", yes="free-disk", no="healthy"),
-    TreeNode("crashed", conclusion="Process crashed", recommend=("process-crash",)),
-    TreeNode("free-disk", conclusion="Free disk space", recommend=("disk-space",)),
-    TreeNode("healthy", conclusion="No fault found"),
-)}
-CATALOGUE = {"disk-space": Recommendation("disk-space", "Free disk space", "P1", destructive=True),
-             "process-crash": Recommendation("process-crash", "Restart with WAL replay", "P1")}
+TREE = {
+    node.id: node
+    for node in (
+        TreeNode("can-start", "Can the service start?", "node.opens", yes="disk", no="crashed"),
+        TreeNode("disk", "Is the disk nearly full?", "disk.full", yes="free-disk", no="healthy"),
+        TreeNode("crashed", conclusion="Process crashed", recommend=("process-crash",)),
+        TreeNode("free-disk", conclusion="Free disk space", recommend=("disk-space",)),
+        TreeNode("healthy", conclusion="No fault found"),
+    )
+}
+CATALOGUE = {
+    "disk-space": Recommendation("disk-space", "Free disk space", "P1", destructive=True),
+    "process-crash": Recommendation("process-crash", "Restart with WAL replay", "P1"),
+}
 
 
 @dataclass
@@ -62,8 +66,7 @@ class GatedTriage(StaticTriage):
 
 
 def gated(node: str) -> GatedTriage:
-    return GatedTriage(node, "can-start", TREE, {"can-start": ProbeAnswer(True, "ledger answers: serving")},
-                       CATALOGUE)
+    return GatedTriage(node, "can-start", TREE, {"can-start": ProbeAnswer(True, "ledger answers: serving")}, CATALOGUE)
 
 
 def test_a_slow_probe_never_freezes_the_screen_and_leaving_cancels_it() -> None:
@@ -133,7 +136,8 @@ def test_an_answer_given_before_the_probe_finished_says_so() -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS[:1])
 def test_answers_overrides_and_undo_reach_the_incident_and_the_audit_log(
-        tmp_path: Path, backend: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, backend: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LOGNAME", "alice-oncall")
     monkeypatch.setenv("SSH_CLIENT", "10.1.2.3 51000 22")
     corrupt_node(tmp_path, backend)

@@ -65,10 +65,21 @@ def test_a_standby_behind_reads_lagging_and_a_primary_shows_no_lag() -> None:
 def test_twelve_nodes_down_before_any_alert_fires_are_never_all_well() -> None:
     now = datetime(2024, 5, 14, 12, 4, 9, tzinfo=UTC)
     specs = [NodeSpec(name=f"node-{index:02d}", url=f"http://127.0.0.1:{9000 + index}") for index in range(12)]
-    nodes = [NodeSnapshot(name=spec.name, engine="lsm", role="primary", health=Health.DOWN,
-                          health_reason="connection refused", reachable=False,
-                          unreachable_since=now - timedelta(seconds=5), source="http", address=spec.url,
-                          replication=Replication()) for spec in specs]
+    nodes = [
+        NodeSnapshot(
+            name=spec.name,
+            engine="lsm",
+            role="primary",
+            health=Health.DOWN,
+            health_reason="connection refused",
+            reachable=False,
+            unreachable_since=now - timedelta(seconds=5),
+            source="http",
+            address=spec.url,
+            replication=Replication(),
+        )
+        for spec in specs
+    ]
     snapshot = finalize(nodes, specs, Thresholds(), now, source="test")
     assert not snapshot.alerts  # node-down waits node_down_seconds (30 s)
     note = quiet_fleet_note(snapshot, Thresholds())

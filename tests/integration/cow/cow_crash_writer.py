@@ -28,8 +28,13 @@ def batch_of(n: int) -> list[tuple[bytes, bytes | None]]:
 
 
 def create(data_dir: Path) -> Engine:
-    return create_engine(data_dir, backend="cow", durability="sync", wal_segment_bytes=256 * 1024,
-                         backend_options={"page_size": 1024, "dirty_budget_bytes": 65536})
+    return create_engine(
+        data_dir,
+        backend="cow",
+        durability="sync",
+        wal_segment_bytes=256 * 1024,
+        backend_options={"page_size": 1024, "dirty_budget_bytes": 65536},
+    )
 
 
 def main() -> None:

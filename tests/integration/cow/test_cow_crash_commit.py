@@ -29,8 +29,12 @@ ROUNDS = 80 if os.environ.get("DRCONSOLE_SLOW") == "1" else 8
 def run_round(data_dir: Path, first: int, rng: random.Random) -> int:
     """Run the writer until a random kill; returns the last acknowledged write number."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, str(WRITER), str(data_dir), str(first)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(WRITER), str(data_dir), str(first)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert child.stdout is not None and child.stderr is not None
     fd = child.stdout.fileno()
     chunks: list[bytes] = []

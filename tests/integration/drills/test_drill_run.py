@@ -11,10 +11,19 @@ import pytest
 
 from console import cli_drill
 from engines import open_engine
-from playbooks.drills import SCENARIOS, DrillResult, Ledger, report_markdown, run_drill, scenario_pairs
+from playbooks.drills import SCENARIOS, DrillResult, report_markdown, run_drill, scenario_pairs
 
-CONTRACT = {"scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes", "lost_writes",
-            "target_rto_seconds", "target_rpo_seconds", "passed"}
+CONTRACT = {
+    "scenario",
+    "engine",
+    "rto_seconds",
+    "rpo_seconds",
+    "acked_writes",
+    "lost_writes",
+    "target_rto_seconds",
+    "target_rpo_seconds",
+    "passed",
+}
 
 # Measured gaps of other layers (see the drill report): the drill reports them; these tests do not hide them.
 KNOWN_GAPS: dict[tuple[str, str], str] = {}
@@ -39,15 +48,24 @@ def _expected_pass(result: DrillResult) -> bool:
     scenario = SCENARIOS[result.scenario]
     if not result.recovered or result.rto_seconds is None or result.rto_seconds > scenario.target_rto_seconds:
         return False
-    return result.lost_writes == 0 if scenario.target_rpo_seconds == 0 else result.rpo_seconds <= scenario.target_rpo_seconds
+    return (
+        result.lost_writes == 0
+        if scenario.target_rpo_seconds == 0
+        else result.rpo_seconds <= scenario.target_rpo_seconds
+    )
 
 
-@pytest.mark.parametrize(("scenario", "engine"), [
-    ("page-corrupt", "cow"), ("wal-corrupt-tail", "lsm"), ("ransomware", "rocksdb"), ("sstable-corrupt", "lsm"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "engine"),
+    [
+        ("page-corrupt", "cow"),
+        ("wal-corrupt-tail", "lsm"),
+        ("ransomware", "rocksdb"),
+        ("sstable-corrupt", "lsm"),
+    ],
+)
 def test_drill_measures_rto_and_counts_lost_writes_from_the_ledger(tmp_path: Path, scenario: str, engine: str) -> None:
-    result = run_drill(scenario, engine, writes_before_backup=150, writes_after_backup=100, keep=True,
-                       workdir=tmp_path)
+    result = run_drill(scenario, engine, writes_before_backup=150, writes_after_backup=100, keep=True, workdir=tmp_path)
     try:
         assert result.error is None
         assert result.fault["changes"], "the fault changed nothing"
@@ -59,7 +77,9 @@ def test_drill_measures_rto_and_counts_lost_writes_from_the_ledger(tmp_path: Pat
         assert (result.rpo_seconds > 0) == (lost > 0)
         assert result.passed == _expected_pass(result)
         assert (result.target_rto_seconds, result.target_rpo_seconds) == (
-            SCENARIOS[scenario].target_rto_seconds, SCENARIOS[scenario].target_rpo_seconds)
+            SCENARIOS[scenario].target_rto_seconds,
+            SCENARIOS[scenario].target_rpo_seconds,
+        )
         # the ledger lives outside the data dir
         assert not list((Path(result.sandbox) / "data").rglob("acked.jsonl"))
     finally:
@@ -92,8 +112,17 @@ def test_drill_run_json_contract_and_exit_code(capsys: pytest.CaptureFixture[str
     code = cli_drill.main(["drill", "run", "config-broken", "--engine", "lsm", "--json"])
     payload = json.loads(capsys.readouterr().out)
     assert CONTRACT <= set(payload)
-    assert list(payload)[:len(CONTRACT)] == ["scenario", "engine", "rto_seconds", "rpo_seconds", "acked_writes",
-                                              "lost_writes", "target_rto_seconds", "target_rpo_seconds", "passed"]
+    assert list(payload)[: len(CONTRACT)] == [
+        "scenario",
+        "engine",
+        "rto_seconds",
+        "rpo_seconds",
+        "acked_writes",
+        "lost_writes",
+        "target_rto_seconds",
+        "target_rpo_seconds",
+        "passed",
+    ]
     assert code == (0 if payload["passed"] else 1)
 
 
@@ -108,16 +137,30 @@ def test_fault_inject_cli_reports_the_change(tmp_path: Path, capsys: pytest.Capt
     with create_engine(tmp_path / "d", backend="lsm", durability="sync") as engine:
         for number in range(50):
             engine.put(f"k{number}".encode(), b"v" * 50)
-    assert cli_drill.main(["fault", "inject", "wal-corrupt-tail", "--data-dir", str(tmp_path / "d"), "--seed", "3",
-                           "--json"]) == 0
+    assert (
+        cli_drill.main(
+            ["fault", "inject", "wal-corrupt-tail", "--data-dir", str(tmp_path / "d"), "--seed", "3", "--json"]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["kind"] == "wal-corrupt-tail" and payload["changes"][0]["file"].startswith("wal/")
     assert cli_drill.main(["fault", "inject", "sst-corrupt", "--data-dir", str(tmp_path / "d"), "--json"]) == 2
 
 
 def test_report_markdown_table() -> None:
-    result = DrillResult("page-corrupt", "cow", 0.5, 0.0, 10, 0, 30, 0, True,
-                         playbooks=[{"playbook": "data-recovery", "status": "succeeded"}])
+    result = DrillResult(
+        "page-corrupt",
+        "cow",
+        0.5,
+        0.0,
+        10,
+        0,
+        30,
+        0,
+        True,
+        playbooks=[{"playbook": "data-recovery", "status": "succeeded"}],
+    )
     table = report_markdown([result])
     assert "| page-corrupt | cow | 30 s | 0.50 s | 0 s | 0 s | 10 | 0 | PASS | data-recovery (succeeded) |" in table
 
@@ -128,8 +171,13 @@ def test_every_scenario_meets_its_targets(tmp_path: Path, scenario: str, engine:
     if (scenario, engine) in KNOWN_GAPS:
         pytest.xfail(KNOWN_GAPS[(scenario, engine)])
     result = run_drill(scenario, engine, workdir=tmp_path)
-    if (not result.passed and result.recovered and result.lost_writes == 0 and result.rto_seconds is not None
-            and SCENARIOS[scenario].needs_node):
+    if (
+        not result.passed
+        and result.recovered
+        and result.lost_writes == 0
+        and result.rto_seconds is not None
+        and SCENARIOS[scenario].needs_node
+    ):
         # an RTO-only miss of a node drill: a node restart on a box loaded by parallel workers can take
         # several seconds more; measured once more before it counts as a miss
         result = run_drill(scenario, engine, workdir=tmp_path)
@@ -138,8 +186,9 @@ def test_every_scenario_meets_its_targets(tmp_path: Path, scenario: str, engine:
 
 
 def test_process_kill_drill_with_a_real_node(tmp_path: Path) -> None:
-    result = run_drill("process-kill", "cow", writes_before_backup=60, writes_after_backup=40, keep=True,
-                       workdir=tmp_path)
+    result = run_drill(
+        "process-kill", "cow", writes_before_backup=60, writes_after_backup=40, keep=True, workdir=tmp_path
+    )
     try:
         assert result.error is None, result.error
         assert result.fault["changes"][0]["action"] == "signal" and result.fault["changes"][0]["detail"] == "SIGKILL"
@@ -152,11 +201,14 @@ def test_process_kill_drill_with_a_real_node(tmp_path: Path) -> None:
         shutil.rmtree(result.sandbox, ignore_errors=True)
 
 
-def test_drill_all_writes_the_metrics_table(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drill_all_writes_the_metrics_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from playbooks import drills
 
-    monkeypatch.setattr(drills, "scenario_pairs", lambda engine=None: [("config-broken", "cow"), ("page-corrupt", "cow")])
+    monkeypatch.setattr(
+        drills, "scenario_pairs", lambda engine=None: [("config-broken", "cow"), ("page-corrupt", "cow")]
+    )
     report = tmp_path / "metrics.md"
     code = cli_drill.main(["drill", "all", "--writes", "40", "--report", str(report), "--json"])
     payload = json.loads(capsys.readouterr().out)

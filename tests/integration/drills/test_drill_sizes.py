@@ -9,8 +9,15 @@ import pytest
 
 from playbooks.drills import SCENARIOS, run_drill, scenario_pairs
 
-CORRUPTION = ("page-corrupt", "meta-corrupt", "sstable-corrupt", "sst-corrupt", "wal-corrupt-tail",
-              "wal-corrupt-middle", "manifest-lost")
+CORRUPTION = (
+    "page-corrupt",
+    "meta-corrupt",
+    "sstable-corrupt",
+    "sst-corrupt",
+    "wal-corrupt-tail",
+    "wal-corrupt-middle",
+    "manifest-lost",
+)
 SIZED = [(scenario, engine, 100.0) for scenario, engine in scenario_pairs() if scenario in CORRUPTION]
 SIZED += [("ransomware", engine, 512.0) for engine in SCENARIOS["ransomware"].engines]  # a full restore
 

@@ -27,8 +27,9 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
         pytest.skip(f"mounting a tmpfs is not permitted here ({exc}): no real ENOSPC to test")
 
 
-def test_a_full_disk_refuses_writes_with_disk_full_and_loses_no_acknowledged_one(small_volume: Path,
-                                                                                 tmp_path: Path) -> None:
+def test_a_full_disk_refuses_writes_with_disk_full_and_loses_no_acknowledged_one(
+    small_volume: Path, tmp_path: Path
+) -> None:
     data = small_volume / "data"
     acked = {}
     with create_engine(data, backend="lsm", durability="sync") as engine:
@@ -57,8 +58,15 @@ def test_a_full_disk_refuses_writes_with_disk_full_and_loses_no_acknowledged_one
     assert f"{runaway} (" in foreign.summary, foreign.summary
     volume = tmp_path / "quarantine-volume"
     volume.mkdir()
-    freed = Runner().run("disk-space", data, RunOptions(assume_yes=True, params={"quarantine_volume": str(volume)},
-                                                        waive_safety_copy="no room for a safety copy: disk full"))
+    freed = Runner().run(
+        "disk-space",
+        data,
+        RunOptions(
+            assume_yes=True,
+            params={"quarantine_volume": str(volume)},
+            waive_safety_copy="no room for a safety copy: disk full",
+        ),
+    )
     assert freed.status == "succeeded", freed.to_json()
     moved = list(volume.rglob(FILLER_NAME))
     assert len(moved) == 1 and moved[0].stat().st_size == report.extra["filled_bytes"]  # moved, not deleted
@@ -87,8 +95,9 @@ def test_host_fault_drill_recovers_within_its_targets(tmp_path: Path, scenario: 
     assert result.passed, (result.rto_seconds, result.lost_writes, result.playbooks)
     assert result.lost_writes == 0 and result.acked_writes >= 100
     used = [run["playbook"] for run in result.playbooks if run["status"] == "succeeded"]
-    assert used == [{"process-hang": "process-hang", "disk-full": "disk-space",
-                     "memory-pressure": "memory-recovery"}[scenario]]
+    assert used == [
+        {"process-hang": "process-hang", "disk-full": "disk-space", "memory-pressure": "memory-recovery"}[scenario]
+    ]
     if scenario == "process-hang":
         assert result.fault["changes"][0]["detail"] == "SIGSTOP"
         assert result.fault["acked_during_recovery"] >= 20  # the load kept writing through the node's API
@@ -103,8 +112,10 @@ def test_host_fault_drill_recovers_within_its_targets(tmp_path: Path, scenario: 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("scenario", "engine"), [pair for pair in scenario_pairs()
-                                                  if pair[0] in ("process-hang", "disk-full", "memory-pressure")])
+@pytest.mark.parametrize(
+    ("scenario", "engine"),
+    [pair for pair in scenario_pairs() if pair[0] in ("process-hang", "disk-full", "memory-pressure")],
+)
 def test_host_fault_drills_on_every_engine(tmp_path: Path, scenario: str, engine: str) -> None:
     result = run_drill(scenario, engine, workdir=tmp_path)
     assert result.error is None, result.error

@@ -14,7 +14,9 @@ def test_ransomware_on_the_host_is_undone_from_the_off_site_copy(tmp_path: Path)
     try:
         assert result.error is None, result.error
         assert result.passed and result.recovered and result.lost_writes == 0, (result.health, result.playbooks)
-        assert result.rto_seconds is not None and result.rto_seconds <= SCENARIOS["ransomware-offsite"].target_rto_seconds
+        assert (
+            result.rto_seconds is not None and result.rto_seconds <= SCENARIOS["ransomware-offsite"].target_rto_seconds
+        )
         sandbox = Path(str(result.sandbox))
         local = [path for path in (sandbox / "backup").rglob("*") if path.is_file()]
         assert local and all(path.name.endswith(".locked") or path.name == "README_RESTORE.txt" for path in local)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from integration.served_node import ServedNode, free_port
+
 from playbooks.drills.netlab import NetnsUnavailable, PartitionLab
 from playbooks.faults import FaultError, inject
 from playbooks.netns import ask_inside, cables, netns_name, same_netns
@@ -35,8 +35,11 @@ def test_a_cut_cable_leaves_the_node_serving_its_own_side_only() -> None:
     try:
         port = free_port()
         url = f"http://{lab.address('a')}:{port}"
-        server = subprocess.Popen([*lab.prefix("a"), sys.executable, "-m", "http.server", str(port), "--bind",
-                                   lab.address("a")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [*lab.prefix("a"), sys.executable, "-m", "http.server", str(port), "--bind", lab.address("a")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not _answers(url) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -31,7 +31,8 @@ __all__ = ["Inputs", "Writes", "contract_machine", "KEYS", "VALUES"]
 Writes = list[tuple[bytes, bytes | None]]  # (key, value); None deletes
 
 KEYS = st.binary(min_size=1, max_size=12).map(lambda raw: b"k" + raw) | st.sampled_from(
-    [b"k\x00", b"k\xff", b"ka", b"kb", b"kz"])
+    [b"k\x00", b"k\xff", b"ka", b"kb", b"kz"]
+)
 VALUES = st.binary(max_size=64) | st.binary(min_size=3000, max_size=9000)
 
 
@@ -91,8 +92,9 @@ def contract_machine(inputs: Inputs) -> type[RuleBasedStateMachine]:
 
         def bulk_writes(self, start: int, count: int, repeat: int | None) -> Writes:
             """``count`` numbered keys from ``start``; ``repeat`` None deletes them."""
-            return [(b"bulk%05d" % i, None if repeat is None else b"v%d" % i * repeat)
-                    for i in range(start, start + count)]
+            return [
+                (b"bulk%05d" % i, None if repeat is None else b"v%d" % i * repeat) for i in range(start, start + count)
+            ]
 
         # ------------------------------------------------------------ writes
         @rule(key=inputs.keys, value=inputs.values)
@@ -130,8 +132,9 @@ def contract_machine(inputs: Inputs) -> type[RuleBasedStateMachine]:
 
         @rule(start=st.none() | inputs.keys, end=st.none() | inputs.keys)
         def scan(self, start: bytes | None, end: bytes | None) -> None:
-            expected = sorted((k, v) for k, v in self.model.items()
-                              if (start is None or k >= start) and (end is None or k < end))
+            expected = sorted(
+                (k, v) for k, v in self.model.items() if (start is None or k >= start) and (end is None or k < end)
+            )
             assert list(self.engine.scan(start, end)) == expected
 
         @rule(prefix=st.binary(max_size=2).map(lambda raw: b"k" + raw))

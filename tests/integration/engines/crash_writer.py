@@ -27,7 +27,12 @@ def main() -> None:
         engine = open_engine(data_dir)
         n = int(sys.argv[4])
     else:
-        engine = create_engine(data_dir, backend=backend, durability=os.environ.get("CRASH_DURABILITY", "sync"), wal_segment_bytes=256 * 1024)
+        engine = create_engine(
+            data_dir,
+            backend=backend,
+            durability=os.environ.get("CRASH_DURABILITY", "sync"),
+            wal_segment_bytes=256 * 1024,
+        )
         n = 0
     out = sys.stdout
     out.write("ready\n")

@@ -16,8 +16,12 @@ from support import ALL_BACKENDS, SLOW
 from engines import create_engine
 from engines.base import Engine
 
-_SETTINGS = settings(max_examples=60 if SLOW else 12, stateful_step_count=40, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+_SETTINGS = settings(
+    max_examples=60 if SLOW else 12,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 
 
 def make_machine(backend: str) -> type:

@@ -39,8 +39,12 @@ def batch_keys(n: int) -> list[bytes]:
 
 def run_round(data_dir: Path, backend: str, seed: int, start: int, rng: random.Random) -> list[tuple[int, str]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, str(WRITER), str(data_dir), backend, str(seed), str(start)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(WRITER), str(data_dir), backend, str(seed), str(start)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert child.stdout is not None and child.stderr is not None
     # One raw reader from the first byte: a buffered readline() would swallow acks past "ready".
     chunks: list[bytes] = []
@@ -101,8 +105,9 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, backend: str) -> No
                 for key in batch_keys(n):
                     assert engine.get(key) == value_of(n), f"round {round_number}: acked batch {n} lost {key!r}"
             present = [engine.get(key) for key in batch_keys(in_flight)]
-            assert all(v is None for v in present) or all(v == value_of(in_flight) for v in present), \
+            assert all(v is None for v in present) or all(v == value_of(in_flight) for v in present), (
                 f"round {round_number}: batch {in_flight} is half there"
+            )
             flying = engine.get(b"p%08d" % in_flight)
             assert flying in (None, value_of(in_flight)), f"round {round_number}: torn value for {in_flight}"
             if in_flight > 10 and flying is None and engine.get(b"p%08d" % (in_flight - 10)) is None:

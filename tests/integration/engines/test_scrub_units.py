@@ -38,6 +38,7 @@ def damage(path: Path, backend: str) -> str:
         flip(table, 300)
         return f"rocksdb/{table.name}"
     from engines.cow.page import DATA_FILE
+
     blob = (path / DATA_FILE).read_bytes()
     leaf = next(page for page in range(len(blob) // 4096 - 1, 2, -1) if blob[page * 4096 + 4] == 3)
     flip(path / DATA_FILE, leaf * 4096 + 100)

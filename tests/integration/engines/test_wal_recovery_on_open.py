@@ -67,6 +67,7 @@ def test_a_refused_open_releases_the_store(tmp_path: Path, backend: str, mode: s
     raw = bytearray(last.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     last.write_bytes(bytes(raw))
+
     # Ours to compare: every file but the lock files and RocksDB's own directory. Closing a RocksDB
     # that replay half filled flushes its memtable to a table (it did so before, when the leaked
     # handle was collected); rocksdb.state.json still names the LSN the store covered, so the next

@@ -48,20 +48,43 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
 class ServedNode:
     """``python -m console node serve`` on a free port; ``stop()`` (SIGTERM, then SIGKILL) always."""
 
-    def __init__(self, data_dir: Path, *extra: str, engine: str = "lsm", name: str | None = None,
-                 port: int | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra: str,
+        engine: str = "lsm",
+        name: str | None = None,
+        port: int | None = None,
+        log: Path | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = ["node", "serve", "--engine", engine, "--data-dir", str(self.data_dir), "--port", str(self.port),
-                     "--name", name or self.data_dir.name, *extra]
+        self.args = [
+            "node",
+            "serve",
+            "--engine",
+            engine,
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--name",
+            name or self.data_dir.name,
+            *extra,
+        ]
         self.log = log or self.data_dir.parent / f"{self.data_dir.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServedNode:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "console", *self.args], cwd=ROOT,
-                                            stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "console", *self.args],
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

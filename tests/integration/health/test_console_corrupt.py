@@ -38,8 +38,10 @@ def card_text(app: DrConsoleApp, kind: type) -> str:
 def test_a_failing_read_shows_corrupt_on_the_card_within_ten_seconds(served: Callable[..., ServedNode]) -> None:
     node = served("orders", "--scrub-interval", "0")
     fill(node.url, 500)
-    app = DrConsoleApp(source=HttpSource([NodeSpec(name="orders", url=node.url, engine="lsm")], timeout_seconds=2.0),
-                       refresh_seconds=1.0)
+    app = DrConsoleApp(
+        source=HttpSource([NodeSpec(name="orders", url=node.url, engine="lsm")], timeout_seconds=2.0),
+        refresh_seconds=1.0,
+    )
 
     async def main() -> tuple[float, str, Any]:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -47,7 +49,9 @@ def test_a_failing_read_shows_corrupt_on_the_card_within_ten_seconds(served: Cal
             flipped = flip_lsm_block(node.data_dir)
             answer = await asyncio.to_thread(httpx.get, f"{node.url}/kv/{flipped.keys[0].decode()}")
             assert answer.status_code == 500
-            took = await wait_for(pilot, lambda: "✖ CORRUPT" in card_text(app, NodeCard), 10, "the card showing CORRUPT")
+            took = await wait_for(
+                pilot, lambda: "✖ CORRUPT" in card_text(app, NodeCard), 10, "the card showing CORRUPT"
+            )
             return took, card_text(app, NodeCard), flipped
 
     took, card, flipped = asyncio.run(main())
@@ -61,15 +65,22 @@ def test_the_scrub_finds_it_with_no_reads_and_the_dashboard_tile_says_so(served:
     interval = 2.0
     node = served("ledger", "--scrub-interval", str(interval))
     fill(node.url, 500)
-    app = DrConsoleApp(source=HttpSource([NodeSpec(name="ledger", url=node.url, engine="lsm")], timeout_seconds=2.0),
-                       refresh_seconds=0.5, mode="dashboard")
+    app = DrConsoleApp(
+        source=HttpSource([NodeSpec(name="ledger", url=node.url, engine="lsm")], timeout_seconds=2.0),
+        refresh_seconds=0.5,
+        mode="dashboard",
+    )
 
     async def main() -> tuple[float, str, str]:
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: "✔" in card_text(app, FleetTile), 15, "the tile showing OK")
             flipped = flip_lsm_block(node.data_dir)
-            took = await wait_for(pilot, lambda: flipped.file in card_text(app, FleetTile), 2 * interval + 1.5,
-                                  "the tile showing the damaged file")
+            took = await wait_for(
+                pilot,
+                lambda: flipped.file in card_text(app, FleetTile),
+                2 * interval + 1.5,
+                "the tile showing the damaged file",
+            )
             return took, card_text(app, FleetTile), flipped.file
 
     took, tile, file = asyncio.run(main())

@@ -35,10 +35,14 @@ def test_http_source_shows_corrupt_with_the_file_and_offset(served: Callable[...
     assert found is not None and found.reachable and found.health == Health.CORRUPT
     assert found.corruption is not None
     assert (found.corruption.file, found.corruption.offset, found.corruption.found_by) == (
-        flipped.file, flipped.block_offset, "read")
+        flipped.file,
+        flipped.block_offset,
+        "read",
+    )
     assert found.corruption.since is not None and found.corruption.since.tzinfo is not None
     assert [(alert.rule, alert.severity.value) for alert in found.alerts if alert.rule == "corruption"] == [
-        ("corruption", "critical")]
+        ("corruption", "critical")
+    ]
     assert flipped.file in next(alert.message for alert in found.alerts if alert.rule == "corruption")
 
 
@@ -83,24 +87,36 @@ def test_prometheus_source_reads_the_corruption_gauge(served: Callable[..., Serv
     node = served("events", "--scrub-interval", "0")
     fill(node.url, 500)
     instance = node.url.removeprefix("http://")
-    prometheus = promstack.start_prometheus(tmp_path / "prometheus", targets=[instance],
-                                            rule_files=[ROOT / "deploy" / "prometheus" / "drconsole-alerts.yml"])
+    prometheus = promstack.start_prometheus(
+        tmp_path / "prometheus",
+        targets=[instance],
+        rule_files=[ROOT / "deploy" / "prometheus" / "drconsole-alerts.yml"],
+    )
     try:
         spec = [NodeSpec(name="events", url=node.url)]
-        promstack.wait_for(lambda: promstack.query(prometheus.url, "drconsole_corruption_detected == 0"), 30,
-                           "a first scrape")
+        promstack.wait_for(
+            lambda: promstack.query(prometheus.url, "drconsole_corruption_detected == 0"), 30, "a first scrape"
+        )
         assert collect(PrometheusSource(spec, prometheus.url)).node("events").health == Health.OK  # type: ignore[union-attr]
         flipped = flip_lsm_block(node.data_dir)
         assert httpx.get(f"{node.url}/kv/{flipped.keys[0].decode()}").status_code == 500
-        promstack.wait_for(lambda: promstack.query(prometheus.url, "drconsole_corruption_detected == 1"), 30,
-                           "Prometheus seeing the corruption")
+        promstack.wait_for(
+            lambda: promstack.query(prometheus.url, "drconsole_corruption_detected == 1"),
+            30,
+            "Prometheus seeing the corruption",
+        )
         found = collect(PrometheusSource(spec, prometheus.url)).node("events")
         assert found is not None and found.health == Health.CORRUPT and found.corruption is not None
         assert "/health" in found.corruption.detail
         firing = promstack.wait_for(
-            lambda: [alert for alert in promstack.prometheus_alerts(prometheus.url)
-                     if alert["labels"]["alertname"] == "DrconsoleCorruptionDetected" and alert["state"] == "firing"],
-            30, "the corruption alert firing")
+            lambda: [
+                alert
+                for alert in promstack.prometheus_alerts(prometheus.url)
+                if alert["labels"]["alertname"] == "DrconsoleCorruptionDetected" and alert["state"] == "firing"
+            ],
+            30,
+            "the corruption alert firing",
+        )
         assert firing[0]["labels"]["severity"] == "critical" and firing[0]["labels"]["rule"] == "corruption"
     finally:
         prometheus.stop()

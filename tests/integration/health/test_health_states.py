@@ -48,8 +48,9 @@ def test_recovering_answers_503_recovering_to_clients_and_monitoring(threaded: C
 def test_clear_corruption_is_the_agents_handle(threaded: Callable[..., Any]) -> None:
     server = threaded("ledger")
     node = server.node
-    node.note_corruption(CorruptionError("block checksum mismatch", file=str(node.config.data_dir / "x.sst"),
-                                         offset=4096))
+    node.note_corruption(
+        CorruptionError("block checksum mismatch", file=str(node.config.data_dir / "x.sst"), offset=4096)
+    )
     body = httpx.get(f"{server.url}/health").json()
     assert body["status"] == "corrupt" and body["corruption"]["file"] == "x.sst"  # relative to the data dir
     cleared = node.clear_corruption("data-recovery run 42: verify clean after reopen")
@@ -85,8 +86,9 @@ def test_primary_and_replica_follow_the_roles_through_a_promotion(threaded: Call
     assert health.status_code == 503 and health.json()["status"] == "fenced"
 
 
-def test_a_background_compaction_that_meets_damage_makes_the_node_corrupt(threaded: Callable[..., Any],
-                                                                          tmp_path: Path) -> None:
+def test_a_background_compaction_that_meets_damage_makes_the_node_corrupt(
+    threaded: Callable[..., Any], tmp_path: Path
+) -> None:
     # Small memtables and L0 -> L1 at two tables: the second flush starts a compaction of both.
     server = threaded("events", engine="lsm")
     url = server.url
@@ -109,7 +111,9 @@ def test_the_background_compactor_reports_through_the_engine_hook(tmp_path: Path
     from engines.lsm.sstable_reader import open_table
 
     met: list[tuple[CorruptionError, str]] = []
-    engine = create_engine(tmp_path / "d", backend="lsm", backend_options={"memtable_bytes": 64 * 1024, "l0_trigger": 2})
+    engine = create_engine(
+        tmp_path / "d", backend="lsm", backend_options={"memtable_bytes": 64 * 1024, "l0_trigger": 2}
+    )
     try:
         engine.corruption_hook = lambda error, found_by: met.append((error, found_by))
         for index in range(250):
@@ -147,6 +151,9 @@ def test_the_scrub_goes_on_after_the_agent_releases_and_reopens_the_data_dir(thr
     assert httpx.get(f"{url}/health").json()["status"] == "recovering"
     node.reopen_data_dir()
     flipped = flip_lsm_block(node.config.data_dir)
-    body = wait_until(lambda: (lambda b: b if b["status"] == "corrupt" else None)(httpx.get(f"{url}/health").json()),
-                      10, "the scrub finding the flipped byte after the reopen")
+    body = wait_until(
+        lambda: (lambda b: b if b["status"] == "corrupt" else None)(httpx.get(f"{url}/health").json()),
+        10,
+        "the scrub finding the flipped byte after the reopen",
+    )
     assert body["corruption"]["found_by"] == "scrub" and body["corruption"]["file"] == flipped.file

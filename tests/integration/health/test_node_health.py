@@ -24,7 +24,8 @@ def metric(url: str, name: str) -> float:
 
 
 def test_a_read_of_a_damaged_block_makes_the_node_corrupt_until_the_damage_is_gone(
-        served: ServedFactory, tmp_path: Path) -> None:
+    served: ServedFactory, tmp_path: Path
+) -> None:
     node = served("orders", "--scrub-interval", "0")
     fill(node.url, 500)
     health = httpx.get(f"{node.url}/health")
@@ -43,7 +44,10 @@ def test_a_read_of_a_damaged_block_makes_the_node_corrupt_until_the_damage_is_go
     assert health.status_code == 503 and body["status"] == "corrupt"
     corruption = body["corruption"]
     assert (corruption["file"], corruption["offset"], corruption["found_by"]) == (
-        flipped.file, flipped.block_offset, "read")
+        flipped.file,
+        flipped.block_offset,
+        "read",
+    )
     assert "checksum" in corruption["detail"]
     since = datetime.fromisoformat(corruption["since"])
     assert since.tzinfo is not None and abs(datetime.now(UTC) - since) < timedelta(minutes=1)
@@ -76,8 +80,13 @@ def test_an_offline_repair_clears_the_state_at_the_next_start(served: ServedFact
     assert httpx.get(f"{node.url}/kv/{flipped.keys[-1].decode()}").status_code == 500
     assert node.health()["status"] == "corrupt"
     node.stop()
-    repair = subprocess.run([sys.executable, "-m", "console", "engine", "repair", "--data-dir", str(node.data_dir),
-                             "--yes"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    repair = subprocess.run(
+        [sys.executable, "-m", "console", "engine", "repair", "--data-dir", str(node.data_dir), "--yes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert repair.returncode == 0, repair.stdout + repair.stderr
     node.start()
     body = wait_until(lambda: node.health() if node.health()["status"] != "corrupt" else None, 20, "cleared")
@@ -95,8 +104,11 @@ def test_the_scrub_finds_a_cold_flipped_byte_within_two_intervals(served: Served
     assert node.health()["status"] == "healthy"
     file, offset = flip_cold_byte(node.data_dir, engine)
     flipped_at = time.monotonic()
-    body = wait_until(lambda: node.health() if node.health()["status"] == "corrupt" else None,
-                      2 * interval + 2, "the scrub to find the flipped byte")
+    body = wait_until(
+        lambda: node.health() if node.health()["status"] == "corrupt" else None,
+        2 * interval + 2,
+        "the scrub to find the flipped byte",
+    )
     took = time.monotonic() - flipped_at
     assert took <= 2 * interval + 0.5, f"found after {took:.1f} s"
     corruption = body["corruption"]
@@ -129,8 +141,11 @@ def flip_cold_byte(data_dir: Path, engine: str) -> tuple[str, int]:
         slots = read_meta_slots(fd, DATA_FILE, None)
         found = inspect(PageFile(fd, path, slots.page_size, writable=False), slots, slots.newest)
         blob = path.read_bytes()
-        leaves = [page for page in range(2, len(found.reachable)) if found.reachable[page]
-                  and blob[page * slots.page_size + 4] == PageType.LEAF]
+        leaves = [
+            page
+            for page in range(2, len(found.reachable))
+            if found.reachable[page] and blob[page * slots.page_size + 4] == PageType.LEAF
+        ]
     finally:
         os.close(fd)
     offset = leaves[len(leaves) // 2] * slots.page_size + HEADER_SIZE + 40

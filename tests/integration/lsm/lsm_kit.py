@@ -11,8 +11,15 @@ from engines.lsm.engine import LsmEngine
 from engines.marker import read_marker, write_marker
 
 # Small buffers so that a few hundred writes exercise flushes and several levels of compaction.
-TINY: dict[str, Any] = {"memtable_bytes": 8 * 1024, "l0_trigger": 2, "level_base_bytes": 16 * 1024,
-                        "level_multiplier": 3, "target_file_bytes": 8 * 1024, "block_bytes": 512, "levels": 4}
+TINY: dict[str, Any] = {
+    "memtable_bytes": 8 * 1024,
+    "l0_trigger": 2,
+    "level_base_bytes": 16 * 1024,
+    "level_multiplier": 3,
+    "target_file_bytes": 8 * 1024,
+    "block_bytes": 512,
+    "levels": 4,
+}
 
 
 def create_lsm(path: Path, lsm: dict[str, Any] | None = None, **options: Any) -> LsmEngine:

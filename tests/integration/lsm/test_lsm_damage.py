@@ -38,8 +38,13 @@ def block_offsets(path: Path) -> dict[str, int]:
     data_dir = path.parent.parent
     reader = open_table(data_dir, int(path.stem))
     footer = reader.footer
-    offsets = {"data": reader.offsets[3], "index": footer.index[0], "bloom": footer.bloom[0],
-               "properties": footer.props[0], "footer": reader.size - FOOTER_SIZE}
+    offsets = {
+        "data": reader.offsets[3],
+        "index": footer.index[0],
+        "bloom": footer.bloom[0],
+        "properties": footer.props[0],
+        "footer": reader.size - FOOTER_SIZE,
+    }
     reader.close()
     return offsets
 
@@ -77,7 +82,7 @@ def test_each_damaged_block_kind_is_found_and_never_read_as_data(tmp_path: Path,
 def test_manifest_that_is_not_json_refuses_to_open_and_names_the_file(tmp_path: Path) -> None:
     data = tmp_path / "db"
     two_tables(data)
-    (data / "manifest.json").write_text("{\"format\": \"drconsole-lsm-manifest\", truncated")
+    (data / "manifest.json").write_text('{"format": "drconsole-lsm-manifest", truncated')
     for mode in ("rw", "ro"):
         with pytest.raises(CorruptionError) as caught:
             open_engine(data, mode=mode)
@@ -112,7 +117,8 @@ def test_an_sstable_from_a_future_format_version(tmp_path: Path) -> None:
     with open_engine(data, mode="ro") as engine:
         report = engine.verify()
         assert [(p.kind, p.file, p.offset) for p in report.problems] == [
-            ("format-version", f"sstables/{first.name}", len(raw) - FOOTER_SIZE)]
+            ("format-version", f"sstables/{first.name}", len(raw) - FOOTER_SIZE)
+        ]
         with pytest.raises(CorruptionError, match="format version 2"):
             engine.get(b"a000001")
         assert engine.get(b"b000001") == written[b"b000001"]

@@ -38,8 +38,13 @@ def test_read_only_open_writes_nothing(tmp_path: Path) -> None:
         assert reader.verify().ok
         assert reader.stats().total_keys == len(written) + 1
         reader.checkpoint(tmp_path / "copy-of-ro")
-        for action in (lambda: reader.put(b"x", b"y"), reader.flush, reader.compact,
-                       lambda: reader.compact_level(0), lambda: reader.restore_from_wal(1)):  # type: ignore[attr-defined]
+        for action in (
+            lambda: reader.put(b"x", b"y"),
+            reader.flush,
+            reader.compact,
+            lambda: reader.compact_level(0),
+            lambda: reader.restore_from_wal(1),
+        ):  # type: ignore[attr-defined]
             with pytest.raises(ReadOnlyError):
                 action()
     assert tree_state(crashed) == before
@@ -129,8 +134,7 @@ def _mount_tmpfs(target: Path, size: str) -> bool:
     target.mkdir()
     if os.geteuid() != 0:
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-                          capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], capture_output=True)
     return done.returncode == 0
 
 
@@ -140,8 +144,9 @@ def test_a_real_full_disk_is_a_disk_full_error_and_leaves_nothing_half_written(t
         pytest.skip("mounting a tmpfs needs root (a real ENOSPC cannot be simulated here)")
     try:
         data = mount / "db"
-        engine = create_lsm(data, {**TINY, "memtable_bytes": 256 * 1024, "compression": "none"},
-                            wal_segment_bytes=64 * 1024)
+        engine = create_lsm(
+            data, {**TINY, "memtable_bytes": 256 * 1024, "compression": "none"}, wal_segment_bytes=64 * 1024
+        )
         acknowledged: dict[bytes, bytes] = {}
         with pytest.raises(DiskFullError):
             for i in range(100_000):

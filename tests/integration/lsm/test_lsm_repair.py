@@ -14,8 +14,16 @@ from engines.lsm.engine import LsmEngine
 from engines.lsm.repair import quarantine_sstable, rebuild_manifest
 
 # Keep every WAL segment: the tests decide what the WAL still covers.
-LAYERED = {"memtable_bytes": 16 * 1024, "l0_trigger": 2, "level_base_bytes": 32 * 1024, "level_multiplier": 3,
-           "target_file_bytes": 16 * 1024, "block_bytes": 1024, "levels": 4, "compression": "none"}
+LAYERED = {
+    "memtable_bytes": 16 * 1024,
+    "l0_trigger": 2,
+    "level_base_bytes": 32 * 1024,
+    "level_multiplier": 3,
+    "target_file_bytes": 16 * 1024,
+    "block_bytes": 1024,
+    "levels": 4,
+    "compression": "none",
+}
 
 # Two flushes, two tables: one memtable never fills.
 SIMPLE = {"memtable_bytes": 1 << 20, "block_bytes": 1024, "levels": 4}

@@ -42,8 +42,12 @@ def effects(n: int) -> dict[bytes, bytes | None]:
 def kill_at(data_dir: Path, start: int, mark: str, rng: random.Random) -> list[int]:
     """Run the writer until it reaches ``mark`` (after a warm-up), kill it there; return the acks."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, str(WRITER), str(data_dir), str(start)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(WRITER), str(data_dir), str(start)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert child.stdout is not None and child.stderr is not None
     lines: list[str] = []
     seen = threading.Event()

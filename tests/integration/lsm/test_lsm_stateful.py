@@ -70,6 +70,10 @@ class LsmMachine(contract_machine(LSM_INPUTS)):  # type: ignore[misc]
             assert (self.path / meta.relative_path).exists(), meta.name
 
 
-LsmMachine.TestCase.settings = settings(max_examples=80 if SLOW else 15, stateful_step_count=40, deadline=None,
-                                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+LsmMachine.TestCase.settings = settings(
+    max_examples=80 if SLOW else 15,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 TestLsmStateful = LsmMachine.TestCase

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from integration.node.node_support import ROOT, RUNNER, free_port
 
 from engines.node.config import NodeConfig
 from engines.node.server import ServerThread
-
-from integration.node.node_support import ROOT, RUNNER, free_port
 
 
 class NodeProcess:
@@ -28,14 +26,17 @@ class NodeProcess:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = ["node", "serve", "--engine", engine, "--data-dir", str(data_dir), "--port", str(self.port),
-                     *extra]
+        self.args = ["node", "serve", "--engine", engine, "--data-dir", str(data_dir), "--port", str(self.port), *extra]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> NodeProcess:
-        self.process = subprocess.Popen([sys.executable, str(RUNNER), *self.args], cwd=ROOT,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.process = subprocess.Popen(
+            [sys.executable, str(RUNNER), *self.args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

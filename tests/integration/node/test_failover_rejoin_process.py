@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from integration.node.node_support import drconsole, wait_until
+from integration.node.test_reseed_rejoin import caught_up, contents
 
 from engines import open_engine
 from engines.errors import EngineError
 from engines.node.client import NodeClient
-from integration.node.node_support import drconsole, wait_until
-from integration.node.test_reseed_rejoin import caught_up, contents
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +97,9 @@ def test_kill_9_under_load_promote_and_rejoin_the_diverged_old_primary(node_proc
     assert export["last_lsn"] == max(local.values()) and export["records"] == max(local.values()) - fork
     exported = {line["key"]: line for line in map(json.loads, Path(export["path"]).read_text().splitlines())}
     assert set(exported) >= {key.decode() for key, (lsn, _) in load_a.acked.items() if lsn > fork} | {
-        "local-only-1", "local-only-2"}
+        "local-only-1",
+        "local-only-2",
+    }
     assert Path(result["quarantine"]).is_dir()
 
     last_b = NodeClient(b.url).health()["last_lsn"]
@@ -149,8 +151,10 @@ def test_lag_rises_while_the_standby_is_paused_and_returns_to_zero(node_process)
     assert report["lag_records"] == 0 and report["lag_bytes"] == 0 and report["lag_seconds"] == 0.0
     view = _standby_view(primary.url, "s")
     assert view["lag_records"] == 0 and view["lag_seconds"] == 0.0
-    print(f"paused 2 s under load: primary saw {paused['lag_records']} records, {paused['lag_seconds']:.2f} s behind; "
-          f"standby's own peak after resuming {peak:.2f} s")
+    print(
+        f"paused 2 s under load: primary saw {paused['lag_records']} records, {paused['lag_seconds']:.2f} s behind; "
+        f"standby's own peak after resuming {peak:.2f} s"
+    )
 
 
 def test_a_standby_behind_a_pruned_archive_reseeds_from_the_newest_backup(node_process, tmp_path: Path) -> None:

@@ -11,16 +11,17 @@ import time
 from pathlib import Path
 
 import httpx
+from integration.node.node_support import wait_until
 
 from engines.node.client import NodeClient
-from integration.node.node_support import wait_until
 
 DRCONSOLE = Path(sys.executable).with_name("drconsole")
 
 
 def _status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(DRCONSOLE), "--config", str(config), "status", *args], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [str(DRCONSOLE), "--config", str(config), "status", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_status_lists_a_running_fleet_and_fails_when_a_node_dies(node_process, tmp_path: Path) -> None:
@@ -31,8 +32,10 @@ def test_status_lists_a_running_fleet_and_fails_when_a_node_dies(node_process, t
             client.put(f"k{index}".encode(), b"v")
     wait_until(lambda: httpx.get(f"{standby.url}/replication").json()["applied_lsn"] == 20)
     config = tmp_path / "drconsole.toml"
-    config.write_text(f'[[node]]\nname = "orders-a"\nurl = "{primary.url}"\n\n'
-                      f'[[node]]\nname = "orders-b"\nurl = "{standby.url}"\nupstream = "orders-a"\n')
+    config.write_text(
+        f'[[node]]\nname = "orders-a"\nurl = "{primary.url}"\n\n'
+        f'[[node]]\nname = "orders-b"\nurl = "{standby.url}"\nupstream = "orders-a"\n'
+    )
 
     done = _status(config, "--json")
     assert done.returncode == 0, done.stderr
@@ -61,8 +64,12 @@ def test_watch_redraws_until_interrupted(node_process, tmp_path: Path) -> None:
     node = node_process("solo")
     config = tmp_path / "drconsole.toml"
     config.write_text(f'[[node]]\nname = "solo"\nurl = "{node.url}"\n')
-    watcher = subprocess.Popen([str(DRCONSOLE), "--config", str(config), "status", "--watch", "0.2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = subprocess.Popen(
+        [str(DRCONSOLE), "--config", str(config), "status", "--watch", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(3)
         watcher.send_signal(signal.SIGINT)

@@ -27,11 +27,14 @@ def test_promote_with_a_hold_refuses_client_writes_until_released(node_thread) -
         assert httpx.get(f"{node.url}/ready").status_code == 503  # not ready while held
         assert client.get(b"k") == b"old"  # reads are not held
         # the salvage: one row the new primary never changed, one it holds already, one conflict
-        applied = client.admin("apply", rows=[
-            {"key": _b64(b"k"), "value": _b64(b"salvaged"), "expect": _b64(b"old")},
-            {"key": _b64(b"gone"), "value": _b64(b"v"), "expect": _b64(b"other")},
-            {"key": _b64(b"new"), "value": _b64(b"n"), "expect": None},
-        ])
+        applied = client.admin(
+            "apply",
+            rows=[
+                {"key": _b64(b"k"), "value": _b64(b"salvaged"), "expect": _b64(b"old")},
+                {"key": _b64(b"gone"), "value": _b64(b"v"), "expect": _b64(b"other")},
+                {"key": _b64(b"new"), "value": _b64(b"n"), "expect": None},
+            ],
+        )
         assert [row["outcome"] for row in applied["rows"]] == ["applied", "conflict", "applied"]
         assert applied["applied"] == 2 and applied["lsn"] is not None
         assert client.get(b"k") == b"salvaged" and client.get(b"new") == b"n" and client.get(b"gone") is None

@@ -96,8 +96,12 @@ def test_bad_requests_are_refused_with_json_errors(node_thread, tmp_path: Path) 
 def test_read_only_client_refuses_every_write_before_sending(node_thread) -> None:
     server = node_thread("ro")
     with NodeClient(server.url, read_only=True) as client:
-        for call in (lambda: client.put(b"k", b"v"), lambda: client.delete(b"k"),
-                     lambda: client.promote(), lambda: client.admin("flush")):
+        for call in (
+            lambda: client.put(b"k", b"v"),
+            lambda: client.delete(b"k"),
+            lambda: client.promote(),
+            lambda: client.admin("flush"),
+        ):
             with pytest.raises(ReadOnlyError):
                 call()
         assert client.health()["last_lsn"] == 0  # nothing was written

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from integration.node.node_support import ROOT, RUNNER, free_port, wait_until
 
 from engines.node.config import NodeConfig
 from engines.node.server import ServerThread
-from integration.node.node_support import ROOT, RUNNER, free_port, wait_until
 
 MiB = 2**20
 
@@ -89,8 +89,9 @@ def test_chunked_bodies_draw_on_the_same_budget(node_thread: Callable[..., Serve
         connection.sendall(f"{size:x}\r\n".encode() + b"c" * size + b"\r\n")
         hogs.append(connection)
     try:
-        wait_until(lambda: httpx.put(f"{server.url}/kv/x", content=iter([b"d" * 200_000])).status_code == 503,
-                   timeout=5)
+        wait_until(
+            lambda: httpx.put(f"{server.url}/kv/x", content=iter([b"d" * 200_000])).status_code == 503, timeout=5
+        )
     finally:
         for connection in hogs:
             connection.close()
@@ -120,38 +121,41 @@ def test_fencing_takes_no_absurd_epoch_and_a_live_primary_needs_one(node_process
     assert httpx.post(f"{other.url}/admin/fence", json={"epoch": 1}).status_code == 200
 
 
-@pytest.mark.parametrize(("action", "body"), [
-    ("reduce-cache", {"cache_bytes": True}),  # the case: a bool passed as an int
-    ("reduce-cache", {"cache_bytes": 1.5}),
-    ("reduce-cache", {"cache_bytes": -1}),
-    ("reduce-cache", {"cache_bytes": 10**40}),
-    ("reduce-cache", {"cache_bytes": "8"}),
-    ("scrub", {"rate": True}),
-    ("scrub", {"rate": "fast"}),
-    ("backup", {"repo": 5}),
-    ("backup", {"repo": "/tmp/x", "incremental": "yes"}),
-    ("checkpoint", {"dest": ["a"]}),
-    ("checkpoint", {"dest": "/x" * 5000}),
-    ("demote", {}),
-    ("demote", {"follow": None}),
-    ("rejoin", {"primary": 1}),
-    ("fence", {"force": 1}),
-    ("fence", {"reason": {"nested": True}}),
-    ("flush", {"unexpected": 1}),
-    ("compact", {"cache_bytes": 1}),
-    ("promote", {"epoch": 3}),
-    ("flush", "[" * 60000),  # nesting deeper than the JSON parser goes
-    ("flush", "[1, 2]"),
-    ("scrub", '{"rate": Infinity}'),
-    ("scrub", '{"rate": NaN}'),
-    ("reduce-cache", '{"cache_bytes": 1' + "0" * 5000 + "}"),  # an integer too long to parse
-])
-def test_admin_bodies_are_checked_strictly(action: str, body: Any, node_thread: Callable[..., ServerThread],
-                                           tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("reduce-cache", {"cache_bytes": True}),  # the case: a bool passed as an int
+        ("reduce-cache", {"cache_bytes": 1.5}),
+        ("reduce-cache", {"cache_bytes": -1}),
+        ("reduce-cache", {"cache_bytes": 10**40}),
+        ("reduce-cache", {"cache_bytes": "8"}),
+        ("scrub", {"rate": True}),
+        ("scrub", {"rate": "fast"}),
+        ("backup", {"repo": 5}),
+        ("backup", {"repo": "/tmp/x", "incremental": "yes"}),
+        ("checkpoint", {"dest": ["a"]}),
+        ("checkpoint", {"dest": "/x" * 5000}),
+        ("demote", {}),
+        ("demote", {"follow": None}),
+        ("rejoin", {"primary": 1}),
+        ("fence", {"force": 1}),
+        ("fence", {"reason": {"nested": True}}),
+        ("flush", {"unexpected": 1}),
+        ("compact", {"cache_bytes": 1}),
+        ("promote", {"epoch": 3}),
+        ("flush", "[" * 60000),  # nesting deeper than the JSON parser goes
+        ("flush", "[1, 2]"),
+        ("scrub", '{"rate": Infinity}'),
+        ("scrub", '{"rate": NaN}'),
+        ("reduce-cache", '{"cache_bytes": 1' + "0" * 5000 + "}"),  # an integer too long to parse
+    ],
+)
+def test_admin_bodies_are_checked_strictly(
+    action: str, body: Any, node_thread: Callable[..., ServerThread], tmp_path: Path
+) -> None:
     server = node_thread("strict")
     content = body if isinstance(body, str) else json.dumps(body)
-    answer = httpx.post(f"{server.url}/admin/{action}", content=content,
-                        headers={"content-type": "application/json"})
+    answer = httpx.post(f"{server.url}/admin/{action}", content=content, headers={"content-type": "application/json"})
     assert answer.status_code == 400, answer.text
     assert answer.json()["kind"] == "NodeBadRequestError" and len(answer.json()["error"]) < 400
     assert httpx.get(f"{server.url}/health").json()["role"] == "primary"
@@ -182,9 +186,25 @@ def test_a_read_token_guards_kv_reads(node_process: Callable[..., Any], tmp_path
 
 def test_a_locked_data_dir_prints_only_the_error(node_process: Callable[..., Any], tmp_path: Path) -> None:
     node_process("locked")
-    second = subprocess.run([sys.executable, str(RUNNER), "node", "serve", "--engine", "lsm", "--data-dir",
-                             str(tmp_path / "locked"), "--port", str(free_port())], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    second = subprocess.run(
+        [
+            sys.executable,
+            str(RUNNER),
+            "node",
+            "serve",
+            "--engine",
+            "lsm",
+            "--data-dir",
+            str(tmp_path / "locked"),
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert second.returncode == 3
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("drconsole: error:") and "in use" in lines[0], second.stderr
@@ -192,35 +212,56 @@ def test_a_locked_data_dir_prints_only_the_error(node_process: Callable[..., Any
 
 
 def _audit(state: Path, *extra: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "console.cli", "audit", "show", "--state-dir", str(state), "--json",
-                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "console.cli", "audit", "show", "--state-dir", str(state), "--json", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def test_every_admin_call_is_audited_with_who_and_where_from(node_process: Callable[..., Any],
-                                                             tmp_path: Path) -> None:
+def test_every_admin_call_is_audited_with_who_and_where_from(node_process: Callable[..., Any], tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("t0ken\n")
     state = tmp_path / "node-state"
-    node = node_process("audited", "--token-file", str(token), "--state-dir", str(state),
-                        "--backup-repo", str(tmp_path / "repo"))
-    headers = {"Authorization": "Bearer t0ken",
-               "x-drconsole-actor": json.dumps({"user": "alice", "ssh_client": "10.1.2.3 5000 22"})}
+    node = node_process(
+        "audited", "--token-file", str(token), "--state-dir", str(state), "--backup-repo", str(tmp_path / "repo")
+    )
+    headers = {
+        "Authorization": "Bearer t0ken",
+        "x-drconsole-actor": json.dumps({"user": "alice", "ssh_client": "10.1.2.3 5000 22"}),
+    }
     assert httpx.put(f"{node.url}/kv/k", content=b"v").status_code == 200
-    for action, body in (("backup", {}), ("checkpoint", {"dest": str(tmp_path / "copy")}), ("flush", {}),
-                         ("fence", {"reason": "no epoch"}), ("fence", {"force": True}), ("promote", {})):
+    for action, body in (
+        ("backup", {}),
+        ("checkpoint", {"dest": str(tmp_path / "copy")}),
+        ("flush", {}),
+        ("fence", {"reason": "no epoch"}),
+        ("fence", {"force": True}),
+        ("promote", {}),
+    ):
         httpx.post(f"{node.url}/admin/{action}", json=body, headers=headers, timeout=60)
     assert httpx.post(f"{node.url}/admin/flush").status_code == 401  # no token: refused, not run
     entries = _audit(state, "--action", "admin.")["entries"]
     seen = [(entry["action"], entry["outcome"]) for entry in entries]
-    assert seen == [("admin.backup", "started"), ("admin.backup", "succeeded"),
-                    ("admin.checkpoint", "started"), ("admin.checkpoint", "succeeded"),
-                    ("admin.flush", "started"), ("admin.flush", "succeeded"),
-                    ("admin.fence", "started"), ("admin.fence", "refused"),
-                    ("admin.fence", "started"), ("admin.fence", "succeeded"),
-                    ("admin.promote", "started"), ("admin.promote", "succeeded")]
+    assert seen == [
+        ("admin.backup", "started"),
+        ("admin.backup", "succeeded"),
+        ("admin.checkpoint", "started"),
+        ("admin.checkpoint", "succeeded"),
+        ("admin.flush", "started"),
+        ("admin.flush", "succeeded"),
+        ("admin.fence", "started"),
+        ("admin.fence", "refused"),
+        ("admin.fence", "started"),
+        ("admin.fence", "succeeded"),
+        ("admin.promote", "started"),
+        ("admin.promote", "succeeded"),
+    ]
     backup = entries[1]
     assert backup["who"]["user"] == "alice" and backup["who"]["ssh_client"] == "10.1.2.3 5000 22"
     assert backup["who"]["via"] == "admin API from 127.0.0.1" and backup["target"] == "node audited"
@@ -244,8 +285,9 @@ def test_an_admin_call_that_cannot_be_audited_does_not_run(tmp_path: Path) -> No
     assert not (tmp_path / "copy").exists()
 
 
-def test_a_peer_keeps_the_audit_head_a_root_on_the_node_could_rewrite(node_process: Callable[..., Any],
-                                                                       tmp_path: Path) -> None:
+def test_a_peer_keeps_the_audit_head_a_root_on_the_node_could_rewrite(
+    node_process: Callable[..., Any], tmp_path: Path
+) -> None:
     from playbooks.audit import AuditLog
     from playbooks.audit_anchor import AnchorFile, Head
     from playbooks.audit_key import AuditKey
@@ -266,8 +308,20 @@ def test_a_peer_keeps_the_audit_head_a_root_on_the_node_could_rewrite(node_proce
     kept = f"{b.url}/agent/audit-anchors/{log_id(log.path)}"
     wait_until(lambda: httpx.get(kept, headers=auth).json().get("seq") == 6, timeout=15)
     assert httpx.get(kept).status_code == 401  # behind the token
-    verify = [sys.executable, "-m", "console.cli", "audit", "verify", "--state-dir", str(state_a), "--peer", b.url,
-              "--token-file", str(token), "--json"]
+    verify = [
+        sys.executable,
+        "-m",
+        "console.cli",
+        "audit",
+        "verify",
+        "--state-dir",
+        str(state_a),
+        "--peer",
+        b.url,
+        "--token-file",
+        str(token),
+        "--json",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ok = subprocess.run(verify, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -282,5 +336,7 @@ def test_a_peer_keeps_the_audit_head_a_root_on_the_node_could_rewrite(node_proce
     assert log.verify().ok  # everything on this host agrees now
     caught = subprocess.run(verify, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert caught.returncode == 1
-    assert any(f"peer {b.url}" in problem["reason"] and "holds entry 6" in problem["reason"]
-               for problem in json.loads(caught.stdout)["problems"])
+    assert any(
+        f"peer {b.url}" in problem["reason"] and "holds entry 6" in problem["reason"]
+        for problem in json.loads(caught.stdout)["problems"]
+    )

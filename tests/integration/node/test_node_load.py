@@ -24,8 +24,10 @@ def test_32_clients_for_30_seconds_without_errors_then_failover(node_process, ca
     latencies = http_load(primary.url, 32, 30.0, acked)
     assert "errors" not in capsys.readouterr().out
     assert len(latencies) == len(acked) > 1000
-    print(f"{len(latencies) / 30:.0f} PUT/s p50 {percentile(latencies, 0.5) * 1000:.1f} ms "
-          f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
+    print(
+        f"{len(latencies) / 30:.0f} PUT/s p50 {percentile(latencies, 0.5) * 1000:.1f} ms "
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms"
+    )
     primary.kill(signal.SIGKILL)
     killed = time.monotonic()
     with NodeClient(standby.url, timeout=10) as client:

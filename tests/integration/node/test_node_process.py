@@ -8,8 +8,8 @@ import signal
 from pathlib import Path
 
 import httpx
-
 from integration.node.node_support import drconsole, free_port, wait_until
+
 from engines.node.client import NodeClient
 
 
@@ -17,9 +17,11 @@ def test_acknowledged_puts_survive_kill_9(node_process, tmp_path: Path) -> None:
     node = node_process("crash")
     acknowledged: dict[bytes, int] = {}
     with NodeClient(node.url) as client:
+
         def put(i: int) -> None:
             key = f"acked-{i:04d}".encode()
             acknowledged[key] = client.put(key, f"value-{i}".encode())
+
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             list(pool.map(put, range(400)))
     assert node.kill(signal.SIGKILL) == -signal.SIGKILL
@@ -71,8 +73,18 @@ def test_cli_exit_codes_for_unreachable_and_refused(tmp_path: Path, node_process
     assert status.returncode == 1 and "fenced" in status.stdout
     refused = httpx.put(f"{node.url}/kv/k", content=b"v")
     assert refused.status_code == 409
-    remote = drconsole("node", "serve", "--engine", "lsm", "--data-dir", str(tmp_path / "r"), "--port",
-                       str(free_port()), "--host", "0.0.0.0")
+    remote = drconsole(
+        "node",
+        "serve",
+        "--engine",
+        "lsm",
+        "--data-dir",
+        str(tmp_path / "r"),
+        "--port",
+        str(free_port()),
+        "--host",
+        "0.0.0.0",
+    )
     assert remote.returncode == 2 and "loopback" in remote.stderr
     assert not (tmp_path / "r").exists()
     token_file = tmp_path / "token"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from integration.node.node_support import free_port, wait_until
+
 from engines.node.client import NodeClient
 from engines.node.errors import NodeRefusedError
 
@@ -46,7 +46,7 @@ def test_standby_behind_the_primary_wal_catches_up_from_the_archive(node_thread,
     with NodeClient(primary.url) as client:
         for batch in range(6):
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda i: client.put(f"k{batch}-{i:04d}".encode(), b"v" * 200), range(300)))
+                list(pool.map(lambda i, batch=batch: client.put(f"k{batch}-{i:04d}".encode(), b"v" * 200), range(300)))
         client.admin("flush")  # the store covers the WAL: sealed segments are archived, then recycled
         last = client.health()["last_lsn"]
     assert httpx.get(f"{primary.url}/wal", params={"from_lsn": 1}).status_code == 410
@@ -66,8 +66,9 @@ def test_without_an_archive_a_standby_behind_says_it_needs_a_reseed(node_thread)
             client.put(f"k{i}".encode(), b"v" * 200) if i % 100 else client.admin("flush")
         client.admin("flush")
     standby = node_thread("standby", follow=primary.url)
-    report = wait_until(lambda: (r := httpx.get(f"{standby.url}/replication").json())["follower_state"]
-                        == "needs-reseed" and r)
+    report = wait_until(
+        lambda: (r := httpx.get(f"{standby.url}/replication").json())["follower_state"] == "needs-reseed" and r
+    )
     assert "reseed" in report["last_error"]
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from integration.node.node_support import wait_until
 from sshd_support import SshServer, start_sshd
 
 from engines import open_engine
 from engines.node.client import NodeClient
-from integration.node.node_support import wait_until
 
 
 @pytest.fixture

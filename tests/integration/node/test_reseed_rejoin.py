@@ -11,17 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from integration.node.node_support import drconsole, free_port, wait_until
 
 from engines import open_engine
 from engines.node.client import NodeClient
 from engines.node.errors import NodeUnreachableError
-from integration.node.node_support import drconsole, free_port, wait_until
 
 
 def put_many(client: NodeClient, prefix: str, count: int, value: bytes = b"v") -> int:
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        return max(pool.map(lambda i: client.put(f"{prefix}-{i:04d}".encode(), value + str(i).encode()),
-                            range(count)))
+        return max(pool.map(lambda i: client.put(f"{prefix}-{i:04d}".encode(), value + str(i).encode()), range(count)))
 
 
 def caught_up(url: str, lsn: int) -> bool:
@@ -53,8 +52,9 @@ def test_wal_needs_the_token_and_a_standby_holding_it_follows(node_thread) -> No
         last = put_many(client, "k", 20)
     wait_until(lambda: caught_up(follower.url, last))
     assert NodeClient(follower.url).get(b"k-0019") == b"v19"
-    report = wait_until(lambda: (r := httpx.get(f"{stranger.url}/replication").json())["follower_state"]
-                        == "refused" and r)
+    report = wait_until(
+        lambda: (r := httpx.get(f"{stranger.url}/replication").json())["follower_state"] == "refused" and r
+    )
     assert "401" in report["last_error"] and report["applied_lsn"] == 0
 
 
@@ -132,7 +132,10 @@ def test_rejoin_sets_the_diverged_writes_aside_and_follows_the_new_primary(node_
     assert export["records"] == 3 and export["complete"] is True
     lines = [json.loads(line) for line in Path(export["path"]).read_text().splitlines()]
     assert [(line["op"], line["key"]) for line in lines] == [
-        ("put", "only-on-a"), ("delete", "shared-0001"), ("put", "shared-0002")]
+        ("put", "only-on-a"),
+        ("delete", "shared-0001"),
+        ("put", "shared-0002"),
+    ]
     assert lines[0]["value_encoding"] == "base64" and lines[2]["value"] == "changed-on-a"
     quarantine = Path(result["quarantine"])
     assert quarantine.parent.name.startswith("diverged-0-") and quarantine.parent.parent.name == ".quarantine"

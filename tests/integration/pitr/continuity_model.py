@@ -104,9 +104,15 @@ _CHILD = textwrap.dedent("""
 
 def embedded_killed(data: Path, writes: list[Write]) -> None:
     """An application that acknowledged its writes (sync durability) and was killed with SIGKILL."""
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(data)], cwd=ROOT, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(data)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert child.stdin is not None and child.stdout is not None
         child.stdin.write(json.dumps(writes))
@@ -121,17 +127,33 @@ def embedded_killed(data: Path, writes: list[Write]) -> None:
 def node_run(data: Path, writes: list[Write], *, kill: bool, linger: float, timeout: float = 1.0) -> None:
     """``drconsole node serve`` on the data dir: writes over HTTP, then SIGKILL (or SIGTERM)."""
     port = free_port()
-    child = subprocess.Popen([sys.executable, str(RUNNER), "node", "serve", "--data-dir", str(data), "--port",
-                              str(port), "--archive-timeout", str(timeout)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(RUNNER),
+            "node",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--archive-timeout",
+            str(timeout),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=10.0) as client:
             deadline = time.monotonic() + 60
             while True:
                 if child.poll() is not None:
-                    raise AssertionError(f"node exited {child.returncode}: {child.stderr.read() if child.stderr else ''}")
+                    raise AssertionError(
+                        f"node exited {child.returncode}: {child.stderr.read() if child.stderr else ''}"
+                    )
                 try:
                     client.get("/health", timeout=0.5)
                     break
@@ -139,8 +161,11 @@ def node_run(data: Path, writes: list[Write], *, kill: bool, linger: float, time
                     assert time.monotonic() < deadline, "the node did not come up"
                     time.sleep(0.05)
             for key, value in writes:
-                response = client.put(f"/kv/{key}", content=value.encode()) if value is not None \
+                response = (
+                    client.put(f"/kv/{key}", content=value.encode())
+                    if value is not None
                     else client.delete(f"/kv/{key}")
+                )
                 assert response.status_code in (200, 201, 204, 404), response.text  # a delete of an absent key: 404
             time.sleep(linger)
     finally:

@@ -21,8 +21,18 @@ def _put(url: str, key: str, value: bytes) -> int:
 
 def test_an_unreachable_repository_is_reported_and_writes_stop_at_the_ceiling(node_process, tmp_path: Path) -> None:
     repo, away = tmp_path / "repo", tmp_path / "repo-unmounted"
-    node = node_process("orders", "--archive", str(repo), "--archive-timeout", "1", "--wal-segment-bytes", "65536",
-                        "--wal-hold-max", str(400_000), engine="rocksdb")
+    node = node_process(
+        "orders",
+        "--archive",
+        str(repo),
+        "--archive-timeout",
+        "1",
+        "--wal-segment-bytes",
+        "65536",
+        "--wal-hold-max",
+        str(400_000),
+        engine="rocksdb",
+    )
     with NodeClient(node.url) as client:
         client.put(b"seed", b"1")
         client.admin("backup")
@@ -35,13 +45,15 @@ def test_an_unreachable_repository_is_reported_and_writes_stop_at_the_ceiling(no
         assert "does not exist" in health["reason"] and "bytes of WAL" in health["reason"]
         assert health["archive"]["state"] == "failing" and health["archive"]["held_bytes"] >= 65536
         metrics = client.metrics_text()
-        lag = float(next(line.split()[1] for line in metrics.splitlines()
-                         if line.startswith("drconsole_archive_lag_seconds ")))
+        lag = float(
+            next(line.split()[1] for line in metrics.splitlines() if line.startswith("drconsole_archive_lag_seconds "))
+        )
         assert lag > 0
 
         # The console reads the same from /health: the card's bkp line and the archive-lag alert.
         from console.widgets.node_card import NodeCard
         from playbooks.fleet.alerts import Thresholds, evaluate_alerts
+
         snapshot = _snapshot(node.url)
         assert snapshot.backup.archive_state == "failing" and (snapshot.backup.wal_held_bytes or 0) >= 65536
         alerts = evaluate_alerts(snapshot, Thresholds(archive_lag_seconds=0.5), datetime.now(UTC))

@@ -16,8 +16,18 @@ from engines.node.client import NodeClient
 
 
 def _restore_until(repo: Path, target: Path, until_ns: int) -> tuple[int, str]:
-    done = drconsole("backup", "restore", "--repo", str(repo), "--until", iso_utc(until_ns), "--data-dir",
-                     str(target), "--json", timeout=60)
+    done = drconsole(
+        "backup",
+        "restore",
+        "--repo",
+        str(repo),
+        "--until",
+        iso_utc(until_ns),
+        "--data-dir",
+        str(target),
+        "--json",
+        timeout=60,
+    )
     return done.returncode, done.stdout + done.stderr
 
 

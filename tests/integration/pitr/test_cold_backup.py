@@ -27,8 +27,11 @@ def _state(data: Path) -> dict[bytes, bytes]:
 
 
 def _members(archive: Path) -> dict[str, bytes | None]:
-    with open(archive, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream, \
-            tarfile.open(fileobj=stream, mode="r|") as tar:
+    with (
+        open(archive, "rb") as raw,
+        zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
         found: dict[str, bytes | None] = {}
         for member in tar:
             content = tar.extractfile(member) if member.isfile() else None
@@ -61,13 +64,16 @@ def test_a_free_data_dir_is_packed_in_place(backend: str, tmp_path: Path) -> Non
     members = _members(result.path / f"{result.backup_id}.tar.zst")
     names = set(members)
     assert "data/drconsole.json" in names and "SHA256SUMS" in names
-    assert not any(".quarantine" in name or "archive_status" in name or name.endswith("drconsole.lock")
-                   for name in names)
+    assert not any(
+        ".quarantine" in name or "archive_status" in name or name.endswith("drconsole.lock") for name in names
+    )
     packed_marker = json.loads(members["data/drconsole.json"] or b"")
     assert packed_marker["archive"] is None  # a restored copy starts a history of its own
     assert json.loads((data / "drconsole.json").read_text())["archive"]["repo"] == str(repo)
     # Segments the store covers are left out; the ones past it are in.
-    packed_wal = sorted(name.rsplit("/", 1)[1] for name in names if name.startswith("data/wal/") and name.endswith(".wal"))
+    packed_wal = sorted(
+        name.rsplit("/", 1)[1] for name in names if name.startswith("data/wal/") and name.endswith(".wal")
+    )
     assert packed_wal and int(packed_wal[0][:20]) == result.lsn_start
     assert verify_repository(str(repo)).ok
     restored = tmp_path / "restored"

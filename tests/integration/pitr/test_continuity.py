@@ -62,7 +62,9 @@ def test_the_issue_sequence_leaves_no_gap(backend: str, tmp_path: Path, capsys) 
     assert verified.json()["wal"]["missing"] == []
     assert cli(capsys, "backup", "restore", "--repo", repo, "latest", "--data-dir", tmp_path / "latest").code == 0
     assert _state(tmp_path / "latest") == final
-    until = cli(capsys, "backup", "restore", "--repo", repo, "--until", iso_utc(moment), "--data-dir", tmp_path / "then")
+    until = cli(
+        capsys, "backup", "restore", "--repo", repo, "--until", iso_utc(moment), "--data-dir", tmp_path / "then"
+    )
     assert until.code == 0, until.err
     assert _state(tmp_path / "then") == after_delete
     # The data dir says where its WAL goes, and every segment it still holds is archived.
@@ -114,8 +116,9 @@ def test_past_the_ceiling_writes_are_refused_then_resume(tmp_path: Path, monkeyp
     data, repo, away = tmp_path / "data", tmp_path / "repo", tmp_path / "away"
     from engines.backup import create_backup
 
-    with create_engine(data, backend="rocksdb", durability="async", wal_segment_bytes=SEGMENT,
-                       wal_hold_max_bytes=4 * SEGMENT) as engine:
+    with create_engine(
+        data, backend="rocksdb", durability="async", wal_segment_bytes=SEGMENT, wal_hold_max_bytes=4 * SEGMENT
+    ) as engine:
         create_backup(repo, engine=engine)
         repo.rename(away)
         acked = 0

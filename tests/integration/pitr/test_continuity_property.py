@@ -60,8 +60,9 @@ STEP = st.one_of(
 )
 
 
-def _run_step(step: tuple[Any, ...], index: int, data: Path, repo: Path, work: Path, model: Model,
-              rng: random.Random) -> None:
+def _run_step(
+    step: tuple[Any, ...], index: int, data: Path, repo: Path, work: Path, model: Model, rng: random.Random
+) -> None:
     kind = step[0]
     tag = f"s{index}"
     if kind == "cli-import":
@@ -148,14 +149,20 @@ def check_sequence(backend: str, steps: list[tuple[Any, ...]], seed: int, target
 
 BACKENDS = available_backends()
 # No shrinking: every example runs real processes, and the failure message names the sequence.
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                database=None, phases=[Phase.explicit, Phase.generate])
+SETTINGS = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=2, **SETTINGS)  # type: ignore[arg-type]
-@given(steps=st.lists(STEP, min_size=2, max_size=5).filter(lambda s: sum(x[0] == "node" for x in s) <= 1),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    steps=st.lists(STEP, min_size=2, max_size=5).filter(lambda s: sum(x[0] == "node" for x in s) <= 1),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_no_gap_and_pitr_equals_the_model(backend: str, steps: list[tuple[Any, ...]], seed: int) -> None:
     check_sequence(backend, steps, seed, targets=2)
 

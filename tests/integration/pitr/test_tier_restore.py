@@ -45,14 +45,17 @@ def tiers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dic
     return repo, states
 
 
-@pytest.mark.parametrize(("arguments", "day"), [
-    (("--from", "monthly"), "2026-01-01"),
-    (("--from", "weekly"), "2026-01-05"),
-    (("--from", "daily"), "2026-01-06"),
-    (("--from", "daily", "--date", "2026-01-02"), "2026-01-02"),
-    (("--date", "2026-01-05"), "2026-01-05"),
-    (("--from", "monthly", "--date", "20260101"), "2026-01-01"),  # the reference scripts' spelling
-])
+@pytest.mark.parametrize(
+    ("arguments", "day"),
+    [
+        (("--from", "monthly"), "2026-01-01"),
+        (("--from", "weekly"), "2026-01-05"),
+        (("--from", "daily"), "2026-01-06"),
+        (("--from", "daily", "--date", "2026-01-02"), "2026-01-02"),
+        (("--date", "2026-01-05"), "2026-01-05"),
+        (("--from", "monthly", "--date", "20260101"), "2026-01-01"),  # the reference scripts' spelling
+    ],
+)
 def test_restore_picks_the_newest_backup_of_the_tier_and_date(tiers, tmp_path: Path, capsys, arguments, day) -> None:
     repo, states = tiers
     target = tmp_path / "restored"
@@ -65,8 +68,9 @@ def test_restore_picks_the_newest_backup_of_the_tier_and_date(tiers, tmp_path: P
 def test_no_backup_of_that_tier_on_that_date_exits_2_and_lists_the_dates(tiers, tmp_path: Path, capsys) -> None:
     repo, _states = tiers
     target = tmp_path / "restored"
-    result = cli(capsys, "backup", "restore", "--repo", repo, "--from", "weekly", "--date", "2026-01-02",
-                 "--data-dir", target)
+    result = cli(
+        capsys, "backup", "restore", "--repo", repo, "--from", "weekly", "--date", "2026-01-02", "--data-dir", target
+    )
     assert result.code == 2
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "no weekly backup taken on 2026-01-02" in lines[0] and "2026-01-05" in lines[0]

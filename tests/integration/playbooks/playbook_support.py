@@ -86,5 +86,12 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
 
 
 def spawn(*args: str | Path, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen([*cli_command(), *map(str, args)], env={**os.environ, **(env or {})}, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [*cli_command(), *map(str, args)],
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )

@@ -94,16 +94,18 @@ def test_triage_json_shape_and_exit_codes(tmp_path: Path, capsys: pytest.Capture
     assert cli(capsys, "triage", "--data-dir", data, "--override", "nosuch=yes").code == 2
 
 
-def test_node_needs_a_config_and_uses_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_node_needs_a_config_and_uses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     no_config = cli(capsys, "playbook", "run", "cache-corruption", "--node", "orders-a")
     assert no_config.code == 2 and "config file" in no_config.err
     fill(tmp_path / "db", count=20)
     config = tmp_path / "drconsole.toml"
-    config.write_text('[[node]]\nname = "orders-a"\nengine = "rocksdb"\ndata_dir = "db"\nbackup_repo = "repo"\n',
-                      encoding="utf-8")
+    config.write_text(
+        '[[node]]\nname = "orders-a"\nengine = "rocksdb"\ndata_dir = "db"\nbackup_repo = "repo"\n', encoding="utf-8"
+    )
     unknown = cli(capsys, "playbook", "run", "cache-corruption", "--node", "orders-b")
     assert unknown.code == 2 and "orders-a" in unknown.err
     backup = cli(capsys, "playbook", "run", "backup-full", "--node", "orders-a", "--json")
@@ -145,8 +147,9 @@ def test_incidents_list_show_report(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert cli(capsys, "incident", "show", "INC-19990101-001").code == 2
 
 
-def test_audit_verify_detects_an_edited_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             state_dir: Path) -> None:
+def test_audit_verify_detects_an_edited_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], state_dir: Path
+) -> None:
     data = fill(tmp_path / "db", count=20)
     text = cli(capsys, "playbook", "run", "cache-corruption", "--data-dir", data)
     assert text.code == 0

@@ -89,7 +89,9 @@ def test_read_only_run_is_refused_at_the_first_writing_step(tmp_path: Path) -> N
     refused = [step for step in result.steps if step.status == "refused"]
     assert refused and refused[0].action == "engine.recover"
     assert tree_state(data) == before
-    assert ("engine.recover", "refused") in [(e["action"], e["outcome"]) for e in AuditLog(StateDir().audit_log).entries()]
+    assert ("engine.recover", "refused") in [
+        (e["action"], e["outcome"]) for e in AuditLog(StateDir().audit_log).entries()
+    ]
 
 
 def test_waived_safety_copy_is_audited_and_skipped(tmp_path: Path) -> None:
@@ -113,8 +115,9 @@ def test_simulate_runs_on_a_sandbox_copy(tmp_path: Path) -> None:
     assert result.incident is None
 
 
-@pytest.mark.parametrize("playbook,problem", [
-    ("recover-lsm", "does not apply"), ("no-such-playbook", "no playbook")])  # (no playbook is pending any more)
+@pytest.mark.parametrize(
+    "playbook,problem", [("recover-lsm", "does not apply"), ("no-such-playbook", "no playbook")]
+)  # (no playbook is pending any more)
 def test_bad_requests_fail_before_anything_runs(tmp_path: Path, playbook: str, problem: str) -> None:
     from playbooks.errors import PlaybookInputError
 

@@ -36,8 +36,9 @@ def test_the_clock_stops_when_the_node_answers_ready_not_when_the_run_ends(node:
     node.write(50)
     node.kill()  # kill -9: a crashed process, its data dir left as it was
 
-    result = Runner().run("process-crash", node.data_dir,
-                          RunOptions(assume_yes=True, node="orders", ready_url=node.url))
+    result = Runner().run(
+        "process-crash", node.data_dir, RunOptions(assume_yes=True, node="orders", ready_url=node.url)
+    )
     run_ended = time.time()
     assert result.status == "succeeded" and not result.partial, result.to_json()
     assert result.incident is not None and result.verified is None  # checks passed; the node does not serve yet

@@ -134,27 +134,39 @@ def snapshot(*nodes: NodeSnapshot) -> FleetSnapshot:
 
 
 def test_fleet_probes_read_a_fleet_snapshot() -> None:
-    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK, group="g"),
-                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK, group="g"))
+    split = snapshot(
+        NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK, group="g"),
+        NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK, group="g"),
+    )
     answer, evidence = ask("replication.split_brain", snapshot=split)
     assert answer is True and "a, b" in evidence and "epoch 3" in evidence and "group g" in evidence
-    failover = snapshot(NodeSnapshot(name="a", role="primary", epoch=1, health=Health.DOWN, reachable=False),
-                        NodeSnapshot(name="b", role="standby", epoch=1, health=Health.OK,
-                                     replication=Replication(upstream="a", lag_seconds=0.4)))
+    failover = snapshot(
+        NodeSnapshot(name="a", role="primary", epoch=1, health=Health.DOWN, reachable=False),
+        NodeSnapshot(
+            name="b", role="standby", epoch=1, health=Health.OK, replication=Replication(upstream="a", lag_seconds=0.4)
+        ),
+    )
     answer, evidence = ask("replication.primary_down", snapshot=failover)
     assert answer is True and "standby b healthy" in evidence and "0.4 s" in evidence
     assert ask("replication.split_brain", snapshot=failover)[0] is False
     # c polls a and b but reaches neither, while both answer here: c is cut off from its group.
-    cut = snapshot(NodeSnapshot(name="a", role="primary", peers=("b", "c"), peers_reachable=("b",)),
-                   NodeSnapshot(name="b", role="standby", peers=("a", "c"), peers_reachable=("a",)),
-                   NodeSnapshot(name="c", role="standby", peers=("a", "b"), peers_reachable=()))
+    cut = snapshot(
+        NodeSnapshot(name="a", role="primary", peers=("b", "c"), peers_reachable=("b",)),
+        NodeSnapshot(name="b", role="standby", peers=("a", "c"), peers_reachable=("a",)),
+        NodeSnapshot(name="c", role="standby", peers=("a", "b"), peers_reachable=()),
+    )
     answer, evidence = ask("cluster.isolated_node", snapshot=cut)
     assert answer is True and evidence.startswith("c answers here but reaches none of its peers")
-    parted = snapshot(NodeSnapshot(name="a", role="primary", peers=("b",), primaries_named=("a", "b")),
-                      NodeSnapshot(name="b", role="primary", epoch=1, peers=("a",)))
+    parted = snapshot(
+        NodeSnapshot(name="a", role="primary", peers=("b",), primaries_named=("a", "b")),
+        NodeSnapshot(name="b", role="primary", epoch=1, peers=("a",)),
+    )
     assert ask("cluster.partition", snapshot=parted)[0] is True
-    down = snapshot(NodeSnapshot(name="a", reachable=False, group="g"), NodeSnapshot(name="b", reachable=False, group="g"),
-                    NodeSnapshot(name="c", reachable=True, group="g"))
+    down = snapshot(
+        NodeSnapshot(name="a", reachable=False, group="g"),
+        NodeSnapshot(name="b", reachable=False, group="g"),
+        NodeSnapshot(name="c", reachable=True, group="g"),
+    )
     assert ask("cluster.minority_survives", snapshot=down)[0] is True
     assert ask("cluster.all_down", snapshot=down)[0] is False
     for name in ("replication.split_brain", "cluster.partition"):
@@ -164,11 +176,23 @@ def test_fleet_probes_read_a_fleet_snapshot() -> None:
 
 def test_independent_nodes_are_not_a_replication_group() -> None:
     """Three primaries in one config, each alone (the shipped demo): no cluster question misfires."""
-    alone = snapshot(*(NodeSnapshot(name=name, role="primary", epoch=0, health=Health.OK, peers=())
-                       for name in ("orders", "ledger", "cache")))
-    for name in ("replication.split_brain", "replication.primary_down", "replication.fenced_node",
-                 "cluster.all_down", "cluster.minority_survives", "cluster.partition", "cluster.isolated_node",
-                 "cluster.member_down", "replication.in_group"):
+    alone = snapshot(
+        *(
+            NodeSnapshot(name=name, role="primary", epoch=0, health=Health.OK, peers=())
+            for name in ("orders", "ledger", "cache")
+        )
+    )
+    for name in (
+        "replication.split_brain",
+        "replication.primary_down",
+        "replication.fenced_node",
+        "cluster.all_down",
+        "cluster.minority_survives",
+        "cluster.partition",
+        "cluster.isolated_node",
+        "cluster.member_down",
+        "replication.in_group",
+    ):
         answer, evidence = ask(name, snapshot=alone)
         assert answer is False, (name, evidence)
         answer, evidence = ask(name, snapshot=alone, node="ledger")
@@ -176,8 +200,10 @@ def test_independent_nodes_are_not_a_replication_group() -> None:
 
 
 def test_a_snapshot_loaded_as_plain_json_answers_the_same() -> None:
-    split = snapshot(NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK, group="g"),
-                     NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK, group="g"))
+    split = snapshot(
+        NodeSnapshot(name="a", role="primary", epoch=3, health=Health.OK, group="g"),
+        NodeSnapshot(name="b", role="primary", epoch=3, health=Health.OK, group="g"),
+    )
     plain = json.loads(split.model_dump_json())
     assert ask("replication.split_brain", snapshot=plain)[0] is True
 
@@ -194,8 +220,9 @@ def holder(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str]
     def start(*mode: str) -> tuple[subprocess.Popen[str], Path, int]:
         data = fill(tmp_path / f"db{len(started)}", backend="lsm", count=20)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        process = subprocess.Popen([sys.executable, str(HOLDER), str(data), *mode], stdout=subprocess.PIPE, text=True,
-                                   env=env)
+        process = subprocess.Popen(
+            [sys.executable, str(HOLDER), str(data), *mode], stdout=subprocess.PIPE, text=True, env=env
+        )
         started.append(process)
         assert process.stdout is not None
         line = process.stdout.readline().split()
@@ -217,8 +244,11 @@ def test_a_stopped_lock_holder_is_hung_with_pid_and_state(holder: Callable[..., 
     assert ask("node.running", data_dir=data)[0] is True  # the lock is still held: "running" alone misleads
     answer, evidence = ask("process.hung", data_dir=data)
     assert answer is True
-    assert re.fullmatch(rf"pid {process.pid} holds the lock of {re.escape(str(data))}, state stopped: it runs no "
-                        rf"code and serves nothing \(seen at \d\d:\d\d:\d\d\)", evidence), evidence
+    assert re.fullmatch(
+        rf"pid {process.pid} holds the lock of {re.escape(str(data))}, state stopped: it runs no "
+        rf"code and serves nothing \(seen at \d\d:\d\d:\d\d\)",
+        evidence,
+    ), evidence
     os.kill(process.pid, signal.SIGCONT)
     answer, evidence = ask("process.hung", data_dir=data)
     assert answer is False and f"pid {process.pid} holds the lock" in evidence and "is running" in evidence
@@ -258,9 +288,12 @@ def test_memory_evidence_finds_the_culprit_by_sampling_not_by_the_fault_record(t
 
 def test_standby_lag_from_the_snapshot_and_from_the_primarys_wal(tmp_path: Path) -> None:
     """Seconds behind: what a node reports; for data dirs read here, the primary's WAL times of the two LSNs."""
-    lagging = snapshot(NodeSnapshot(name="p", role="primary", group="g"),
-                       NodeSnapshot(name="s", role="standby", group="g",
-                                    replication=Replication(upstream="p", lag_seconds=95.0, lag_records=40)))
+    lagging = snapshot(
+        NodeSnapshot(name="p", role="primary", group="g"),
+        NodeSnapshot(
+            name="s", role="standby", group="g", replication=Replication(upstream="p", lag_seconds=95.0, lag_records=40)
+        ),
+    )
     answer, evidence = ask("replication.standby_lag", snapshot=lagging, node="s")
     assert answer is True and "95.0 s (40 records) behind p" in evidence and "limit 60 s" in evidence
     assert ask("replication.standby_lag", snapshot=lagging, node="p")[0] is False
@@ -272,10 +305,17 @@ def test_standby_lag_from_the_snapshot_and_from_the_primarys_wal(tmp_path: Path)
         engine.put(b"a", b"1")
         time.sleep(1.2)
         engine.put(b"b", b"2")
-    local = snapshot(NodeSnapshot(name="p", role="primary", group="g", last_lsn=2),
-                     NodeSnapshot(name="s", role="standby", group="g",
-                                  replication=Replication(upstream="p", applied_lsn=1, primary_lsn=2, lag_records=1)))
+    local = snapshot(
+        NodeSnapshot(name="p", role="primary", group="g", last_lsn=2),
+        NodeSnapshot(
+            name="s",
+            role="standby",
+            group="g",
+            replication=Replication(upstream="p", applied_lsn=1, primary_lsn=2, lag_records=1),
+        ),
+    )
     specs = (NodeSpec(name="p", data_dir=primary), NodeSpec(name="s", data_dir=tmp_path / "s"))
-    found = PROBES["replication.standby_lag"](ProbeContext(snapshot=local, node="s", specs=specs,
-                                                           lag_threshold_seconds=1.0))
+    found = PROBES["replication.standby_lag"](
+        ProbeContext(snapshot=local, node="s", specs=specs, lag_threshold_seconds=1.0)
+    )
     assert found.answer is True and found.data["lag_seconds"] >= 1.1, found.evidence

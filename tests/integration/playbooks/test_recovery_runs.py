@@ -246,10 +246,19 @@ def test_data_salvage_only_reads_the_damaged_dir(tmp_path: Path) -> None:
     assert Path(str(salvaged) + ".jsonl").exists()
 
 
-@pytest.mark.parametrize("playbook,params", [
-    ("emergency-shutdown", {}), ("cache-corruption", {}), ("post-recovery-validation", {}),
-    ("verify-recovery", {"level": "quick"}), ("verify-recovery", {"level": "full"}),
-    ("verify-recovery", {"level": "smoke"}), ("emergency-response", {}), ("wal-replay", {})])
+@pytest.mark.parametrize(
+    "playbook,params",
+    [
+        ("emergency-shutdown", {}),
+        ("cache-corruption", {}),
+        ("post-recovery-validation", {}),
+        ("verify-recovery", {"level": "quick"}),
+        ("verify-recovery", {"level": "full"}),
+        ("verify-recovery", {"level": "smoke"}),
+        ("emergency-response", {}),
+        ("wal-replay", {}),
+    ],
+)
 def test_routine_playbooks_succeed_on_a_healthy_dir(tmp_path: Path, playbook: str, params: dict[str, str]) -> None:
     data = fill(tmp_path / "db", count=200)
     result = run(playbook, data, params=params, assume_yes=True)
@@ -278,8 +287,9 @@ def silent_holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]
         for number in range(200):
             engine.put(b"k%04d" % number, b"v%04d" % number)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    process = subprocess.Popen([sys.executable, str(HOLDER), str(data), "silent"], stdout=subprocess.PIPE, text=True,
-                               env=env)
+    process = subprocess.Popen(
+        [sys.executable, str(HOLDER), str(data), "silent"], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert process.stdout is not None and process.stdout.readline().startswith("ready")
     yield process, data
     if process.poll() is None:
@@ -288,7 +298,8 @@ def silent_holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]
 
 
 def test_a_hang_that_resume_does_not_cure_is_killed_audited_and_the_wal_replayed(
-        silent_holder: tuple[subprocess.Popen[str], Path]) -> None:
+    silent_holder: tuple[subprocess.Popen[str], Path],
+) -> None:
     process, data = silent_holder
     # The hung process holds the lock, so no safety copy can be taken: the kill is refused, nothing done.
     first = run("process-hang", data, assume_yes=True, params={"hang_deadline_seconds": "1"})
@@ -297,8 +308,13 @@ def test_a_hang_that_resume_does_not_cure_is_killed_audited_and_the_wal_replayed
     # Not confirmed: refused before any signal beyond the harmless SIGCONT.
     unconfirmed = run("process-hang", data, params={"hang_deadline_seconds": "1"}, waive_safety_copy="test")
     assert unconfirmed.status == "refused" and process.poll() is None  # type: ignore[attr-defined]
-    result = run("process-hang", data, assume_yes=True, params={"hang_deadline_seconds": "1"},
-                 waive_safety_copy="the hung holder keeps the lock; a kill changes no data file")
+    result = run(
+        "process-hang",
+        data,
+        assume_yes=True,
+        params={"hang_deadline_seconds": "1"},
+        waive_safety_copy="the hung holder keeps the lock; a kill changes no data file",
+    )
     assert result.status == "succeeded", result.to_json()  # type: ignore[attr-defined]
     assert process.wait(timeout=10) == -signal.SIGKILL
     steps = {step.id: step.status for step in result.steps}  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from playbook_support import cli, fill, spawn
 import playbooks.actions.testing  # noqa: F401  (test.sleep, for the in-process resume)
 from playbooks.journal import list_journals, read_journal
 
-SLOW = '''id = "t-slow"
+SLOW = """id = "t-slow"
 title = "a run with a slow step"
 severity = "P2"
 target_rto_seconds = 60
@@ -36,7 +36,7 @@ args = {{ seconds = 60, resumed_seconds = 0.2, marker = "{marker}" }}
 [[steps]]
 id = "verify"
 action = "engine.verify"
-'''
+"""
 
 
 @pytest.fixture
@@ -63,8 +63,9 @@ def start_and_wait(data: Path, marker: Path) -> object:
     return child
 
 
-def test_sigkill_mid_step_then_resume_continues_from_that_step(tmp_path: Path, slow_library: Path, state_dir: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_sigkill_mid_step_then_resume_continues_from_that_step(
+    tmp_path: Path, slow_library: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = fill(tmp_path / "db", count=500)
     child = start_and_wait(data, slow_library)
     os.kill(child.pid, signal.SIGKILL)  # type: ignore[attr-defined]
@@ -78,7 +79,11 @@ def test_sigkill_mid_step_then_resume_continues_from_that_step(tmp_path: Path, s
     payload = result.json()
     assert payload["run_id"] == journal.run_id and payload["status"] == "succeeded"
     assert [(step["id"], step["status"]) for step in payload["steps"]] == [
-        ("copy", "succeeded"), ("flush", "succeeded"), ("slow", "succeeded"), ("verify", "succeeded")]
+        ("copy", "succeeded"),
+        ("flush", "succeeded"),
+        ("slow", "succeeded"),
+        ("verify", "succeeded"),
+    ]
     assert slow_library.read_text().splitlines() == ["slow started", "slow started (resumed)"]
     after = read_journal(journal.path)
     starts = [record["step"] for record in after.records if record["type"] == "step_started"]
@@ -89,8 +94,9 @@ def test_sigkill_mid_step_then_resume_continues_from_that_step(tmp_path: Path, s
     assert again.code == 2 and "already succeeded" in again.err
 
 
-def test_resume_of_a_run_still_in_progress_is_refused(tmp_path: Path, slow_library: Path, state_dir: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_of_a_run_still_in_progress_is_refused(
+    tmp_path: Path, slow_library: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = fill(tmp_path / "db", count=50)
     child = start_and_wait(data, slow_library)
     try:

@@ -23,14 +23,17 @@ from playbooks.runner import Runner, RunOptions
 def library_with(tmp_path: Path, playbook_id: str, steps: str, params: str = "") -> Library:
     folder = tmp_path / "library"
     folder.mkdir(exist_ok=True)
-    (folder / f"{playbook_id}.toml").write_text(f'''id = "{playbook_id}"
+    (folder / f"{playbook_id}.toml").write_text(
+        f'''id = "{playbook_id}"
 title = "test playbook"
 severity = "P2"
 target_rto_seconds = 60
 backends = ["rocksdb", "lsm", "cow"]
 guide = "tests"
 {params}
-{steps}''', encoding="utf-8")
+{steps}''',
+        encoding="utf-8",
+    )
     return Library.load([LIBRARY_DIR, folder])
 
 
@@ -43,7 +46,7 @@ action = "engine.flush"
 [[steps]]
 id = "flaky"
 action = "test.fail"
-args = {{ counter = "{tmp_path / 'counter'}", times = {times} }}
+args = {{ counter = "{tmp_path / "counter"}", times = {times} }}
 on_failure = "{on_failure}"
 destructive = true
 {extra}
@@ -94,7 +97,7 @@ action = "engine.smoke_test"
 [[steps]]
 id = "flaky"
 action = "test.fail"
-args = {{ counter = "{tmp_path / 'counter'}", times = 5 }}
+args = {{ counter = "{tmp_path / "counter"}", times = 5 }}
 destructive = true
 on_failure = "rollback"
 '''
@@ -176,8 +179,15 @@ def test_incident_report_follows_the_guides_template(tmp_path: Path) -> None:
     result = Runner().run("process-crash", data, RunOptions())
     incident = IncidentStore().load(result.incident or "")
     text = report_markdown(incident)
-    for heading in ("## Incident Summary", "## Timeline (UTC)", "## Root Cause Analysis", "## Resolution",
-                    "## Lessons Learned", "### Action Items", "## Prevention"):
+    for heading in (
+        "## Incident Summary",
+        "## Timeline (UTC)",
+        "## Root Cause Analysis",
+        "## Resolution",
+        "## Lessons Learned",
+        "### Action Items",
+        "## Prevention",
+    ):
         assert heading in text
     assert "- **Severity**: P1" in text and "restart: succeeded" in text
 
@@ -185,7 +195,7 @@ def test_incident_report_follows_the_guides_template(tmp_path: Path) -> None:
 def test_a_failed_verification_fails_the_step_and_stops_the_run(tmp_path: Path) -> None:
     data = fill(tmp_path / "db")
     corrupt_rocksdb_table(data)
-    steps = '''
+    steps = """
 [[steps]]
 id = "flush"
 action = "engine.flush"
@@ -194,7 +204,7 @@ verify = "engine.verify"
 [[steps]]
 id = "never"
 action = "engine.verify"
-'''
+"""
     library = library_with(tmp_path, "t-verify", steps)
     result = Runner(library).run("t-verify", data, RunOptions())
     assert result.status == "failed" and [step.id for step in result.steps] == ["flush"]

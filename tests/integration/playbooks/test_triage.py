@@ -22,10 +22,21 @@ def test_healthy_dir_walks_to_monitor(tmp_path: Path) -> None:
     data = fill(tmp_path / "db", count=100)
     result = triage(data_dir=data)
     assert result.healthy and result.recommended == [] and result.severity is None and result.fault is None
-    assert nodes(result) == [("fleet", "no"), ("data-here", "yes"), ("ransomware", "no"), ("files-present", "yes"),
-                             ("running", "no"), ("can-start", "yes"), ("stopped-corruption", "no"), ("crashed", "no"),
-                             ("running-disk", "no"), ("running-memory", "no"), ("standby-lag", "no"),
-                             ("backup-stale", "no"), ("archive-lag", "no")]
+    assert nodes(result) == [
+        ("fleet", "no"),
+        ("data-here", "yes"),
+        ("ransomware", "no"),
+        ("files-present", "yes"),
+        ("running", "no"),
+        ("can-start", "yes"),
+        ("stopped-corruption", "no"),
+        ("crashed", "no"),
+        ("running-disk", "no"),
+        ("running-memory", "no"),
+        ("standby-lag", "no"),
+        ("backup-stale", "no"),
+        ("archive-lag", "no"),
+    ]
     assert all(entry.evidence for entry in result.path)
     assert "no backup repository is configured" in result.path[-2].evidence
 
@@ -88,14 +99,19 @@ def test_ransomware_signs_come_first(tmp_path: Path) -> None:
 
 
 def test_fleet_split_brain_recommends_the_split_brain_playbook() -> None:
-    snapshot = FleetSnapshot(taken_at=datetime.now(UTC), nodes=(
-        NodeSnapshot(name="a", role="primary", epoch=2, health=Health.OK, group="orders"),
-        NodeSnapshot(name="b", role="primary", epoch=2, health=Health.OK, group="orders")))
+    snapshot = FleetSnapshot(
+        taken_at=datetime.now(UTC),
+        nodes=(
+            NodeSnapshot(name="a", role="primary", epoch=2, health=Health.OK, group="orders"),
+            NodeSnapshot(name="b", role="primary", epoch=2, health=Health.OK, group="orders"),
+        ),
+    )
     result = triage(snapshot=snapshot)
     assert result.recommended == ["split-brain"] and result.severity == "P0"
     assert result.pending == {}  # a playbook now, runnable
-    independent = FleetSnapshot(taken_at=snapshot.taken_at, nodes=tuple(
-        node.model_copy(update={"group": node.name}) for node in snapshot.nodes))
+    independent = FleetSnapshot(
+        taken_at=snapshot.taken_at, nodes=tuple(node.model_copy(update={"group": node.name}) for node in snapshot.nodes)
+    )
     alone = triage(snapshot=independent, node="a")
     entry = next(entry for entry in alone.path if entry.node == "in-group")
     assert entry.answer is False and "not in a replication group" in entry.evidence

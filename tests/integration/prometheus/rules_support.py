@@ -29,8 +29,9 @@ def alert_rules(rules: dict[str, Any] | None = None) -> dict[str, dict[str, Any]
 
 def promtool(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(["promtool", *args], input=stdin, capture_output=True, cwd=cwd, timeout=60)
-    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(errors="replace"),
-                                       result.stderr.decode(errors="replace"))
+    return subprocess.CompletedProcess(
+        result.args, result.returncode, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+    )
 
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h)")
@@ -60,7 +61,10 @@ def with_rule_changed(workdir: Path, alert: str, **changes: str) -> Path:
     notice the change, and each group costs promtool time); the path of those tests."""
     rules_with_changes(workdir, alert, **changes)
     tests = load_yaml(RULE_TESTS)
-    tests["tests"] = [group for group in tests["tests"]
-                      if any(check["alertname"] == alert for check in group.get("alert_rule_test", []))]
+    tests["tests"] = [
+        group
+        for group in tests["tests"]
+        if any(check["alertname"] == alert for check in group.get("alert_rule_test", []))
+    ]
     (workdir / RULE_TESTS.name).write_text(yaml.safe_dump(tests, sort_keys=False))
     return workdir / RULE_TESTS.name

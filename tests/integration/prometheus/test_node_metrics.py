@@ -48,9 +48,11 @@ def test_node_metrics_pass_promtool_lint(metrics_text: bytes) -> None:
 
 def test_promtool_lint_does_flag_a_badly_named_metric() -> None:
     """The check above can fail: the same promtool flags a counter without _total and a non-base unit."""
-    bad = b"# HELP drconsole_errors Errors.\n# TYPE drconsole_errors counter\ndrconsole_errors 1\n" \
-          b"# HELP drconsole_latency_milliseconds Latency.\n# TYPE drconsole_latency_milliseconds gauge\n" \
-          b"drconsole_latency_milliseconds 3\n"
+    bad = (
+        b"# HELP drconsole_errors Errors.\n# TYPE drconsole_errors counter\ndrconsole_errors 1\n"
+        b"# HELP drconsole_latency_milliseconds Latency.\n# TYPE drconsole_latency_milliseconds gauge\n"
+        b"drconsole_latency_milliseconds 3\n"
+    )
     result = promtool("check", "metrics", stdin=bad)
     assert result.returncode != 0
     assert '"_total" suffix' in result.stdout + result.stderr

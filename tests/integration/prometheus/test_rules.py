@@ -25,11 +25,21 @@ from playbooks.loader import load_tree_file
 pytestmark = pytest.mark.usefixtures("prom_tools")
 
 REFERENCE_ALERTS = {  # the Orbit guide's orbit_alerts.yml, renamed; plus replication lag, split brain, corruption
-    "DrconsoleHighWriteLatency", "DrconsoleHighReadLatency", "DrconsoleDiskSpaceLow", "DrconsoleMemoryHigh",
-    "DrconsoleNodeDown", "DrconsoleErrorRateHigh", "DrconsoleReplicationLagHigh", "DrconsoleReplicationLagCritical",
-    "DrconsoleSplitBrain", "DrconsoleTwoPrimariesSameEpoch", "DrconsoleCorruptionDetected",
+    "DrconsoleHighWriteLatency",
+    "DrconsoleHighReadLatency",
+    "DrconsoleDiskSpaceLow",
+    "DrconsoleMemoryHigh",
+    "DrconsoleNodeDown",
+    "DrconsoleErrorRateHigh",
+    "DrconsoleReplicationLagHigh",
+    "DrconsoleReplicationLagCritical",
+    "DrconsoleSplitBrain",
+    "DrconsoleTwoPrimariesSameEpoch",
+    "DrconsoleCorruptionDetected",
     # issue 17: the archive's time bound and the backups' age
-    "DrconsoleArchiveLagging", "DrconsoleBackupTooOld", "DrconsoleVerifiedBackupTooOld",
+    "DrconsoleArchiveLagging",
+    "DrconsoleBackupTooOld",
+    "DrconsoleVerifiedBackupTooOld",
 }
 THRESHOLD = re.compile(r">\s*([0-9.]+)\s*$")
 
@@ -80,24 +90,45 @@ def _mutants(workdir: Path) -> list[tuple[str, str, Path]]:
         match = THRESHOLD.search(expr)
         if match:
             lowered = float(match.group(1)) * 0.9
-            mutants.append((alert, f"threshold {match.group(1)} -> {lowered:g}",
-                            with_rule_changed(workdir / f"{alert}-threshold", alert,
-                                              expr=f"{expr[:match.start(1)]}{lowered:g}")))
+            mutants.append(
+                (
+                    alert,
+                    f"threshold {match.group(1)} -> {lowered:g}",
+                    with_rule_changed(
+                        workdir / f"{alert}-threshold", alert, expr=f"{expr[: match.start(1)]}{lowered:g}"
+                    ),
+                )
+            )
         if "for" in rule:
             halved = f"{seconds(rule['for']) / 2:g}s"
-            mutants.append((alert, f"for {rule['for']} -> {halved}",
-                            with_rule_changed(workdir / f"{alert}-for", alert, **{"for": halved})))
+            mutants.append(
+                (
+                    alert,
+                    f"for {rule['for']} -> {halved}",
+                    with_rule_changed(workdir / f"{alert}-for", alert, **{"for": halved}),
+                )
+            )
     return mutants
 
 
 def test_unit_tests_catch_a_lowered_threshold_or_a_shorter_for(tmp_path: Path) -> None:
     mutants = _mutants(tmp_path)
     # Every alert but the node's own flags (split brain, corruption: `== 1`, no `for`) has a threshold or a `for`.
-    assert {alert for alert, _, _ in mutants} == set(alert_rules()) - {"DrconsoleSplitBrain", "DrconsoleCorruptionDetected"}
+    assert {alert for alert, _, _ in mutants} == set(alert_rules()) - {
+        "DrconsoleSplitBrain",
+        "DrconsoleCorruptionDetected",
+    }
     # All at once: each promtool run is a fraction of a second of CPU, mostly start-up.
-    runs = [(alert, change, subprocess.Popen(["promtool", "test", "rules", str(tests)], stdout=subprocess.PIPE,
-                                             stderr=subprocess.STDOUT, text=True))
-            for alert, change, tests in mutants]
+    runs = [
+        (
+            alert,
+            change,
+            subprocess.Popen(
+                ["promtool", "test", "rules", str(tests)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ),
+        )
+        for alert, change, tests in mutants
+    ]
     survived = []
     for alert, change, process in runs:
         output, _ = process.communicate(timeout=60)

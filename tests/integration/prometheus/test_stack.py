@@ -20,12 +20,16 @@ from playbooks.drills.node import NodeProcess
 FIRST_SCRAPE = 20.0  # Prometheus's first scrape of a new target comes within about 5 s
 
 
-def _scraping(prometheus: Callable[..., promstack.PromProcess], node: NodeProcess, rules: Path,
-              alertmanager: promstack.AmProcess) -> tuple[promstack.PromProcess, str]:
+def _scraping(
+    prometheus: Callable[..., promstack.PromProcess], node: NodeProcess, rules: Path, alertmanager: promstack.AmProcess
+) -> tuple[promstack.PromProcess, str]:
     instance = f"127.0.0.1:{node.port}"
     prom = prometheus(targets=[instance], rule_files=[rules], alertmanager_url=alertmanager.url)
-    promstack.wait_for(lambda: promstack.query(prom.url, f'up{{job="drconsole",instance="{instance}"}} == 1'),
-                       FIRST_SCRAPE, "first successful scrape of the node")
+    promstack.wait_for(
+        lambda: promstack.query(prom.url, f'up{{job="drconsole",instance="{instance}"}} == 1'),
+        FIRST_SCRAPE,
+        "first successful scrape of the node",
+    )
     # The node's own metrics arrived, not only Prometheus's `up`.
     (role,) = promstack.query(prom.url, f'drconsole_role{{instance="{instance}",role="primary"}}')
     assert role["value"][1] == "1"
@@ -33,14 +37,21 @@ def _scraping(prometheus: Callable[..., promstack.PromProcess], node: NodeProces
 
 
 def _node_down(alertmanager: promstack.AmProcess, instance: str) -> list[dict[str, Any]]:
-    return [alert for alert in promstack.alertmanager_alerts(alertmanager.url)
-            if alert["labels"].get("alertname") == "DrconsoleNodeDown" and alert["labels"].get("instance") == instance]
+    return [
+        alert
+        for alert in promstack.alertmanager_alerts(alertmanager.url)
+        if alert["labels"].get("alertname") == "DrconsoleNodeDown" and alert["labels"].get("instance") == instance
+    ]
 
 
 def _assert_shipped_labels(alert: dict[str, Any], instance: str) -> None:
     shipped = alert_rules()["DrconsoleNodeDown"]
-    assert alert["labels"] == {"alertname": "DrconsoleNodeDown", "job": "drconsole", "instance": instance,
-                               **shipped["labels"]}
+    assert alert["labels"] == {
+        "alertname": "DrconsoleNodeDown",
+        "job": "drconsole",
+        "instance": instance,
+        **shipped["labels"],
+    }
     assert alert["annotations"]["triage"] == "primary-down"
     assert alert["annotations"]["summary"] == f"drconsole node {instance} is down"
     assert alert["status"]["state"] == "active"
@@ -54,8 +65,12 @@ def _kill(node: NodeProcess) -> float:
 
 
 def test_killed_node_reaches_alertmanager_and_resolves_when_back(
-        tmp_path: Path, node: Callable[[str], NodeProcess], alertmanager: promstack.AmProcess,
-        prometheus: Callable[..., promstack.PromProcess], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path,
+    node: Callable[[str], NodeProcess],
+    alertmanager: promstack.AmProcess,
+    prometheus: Callable[..., promstack.PromProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The wiring, fast: the shipped rules with only DrconsoleNodeDown's `for` cut from 30 s to 2 s.
 
     The 30 s hold itself is proven by the promtool unit tests (drconsole-alerts.test.yml) and by the
@@ -73,15 +88,20 @@ def test_killed_node_reaches_alertmanager_and_resolves_when_back(
     # The node comes back on the same port (and data dir): the alert resolves and leaves the list.
     monkeypatch.setattr(drill_node, "free_port", lambda: started.port)
     started.start()
-    promstack.wait_for(lambda: promstack.query(prom.url, f'up{{instance="{instance}"}} == 1'), FIRST_SCRAPE,
-                       "the restarted node scraped")
+    promstack.wait_for(
+        lambda: promstack.query(prom.url, f'up{{instance="{instance}"}} == 1'),
+        FIRST_SCRAPE,
+        "the restarted node scraped",
+    )
     promstack.wait_for(lambda: _node_down(alertmanager, instance) == [], 30, "DrconsoleNodeDown resolved")
 
 
 @pytest.mark.slow
 def test_killed_node_fires_the_shipped_rule_after_30_seconds(
-        node: Callable[[str], NodeProcess], alertmanager: promstack.AmProcess,
-        prometheus: Callable[..., promstack.PromProcess]) -> None:
+    node: Callable[[str], NodeProcess],
+    alertmanager: promstack.AmProcess,
+    prometheus: Callable[..., promstack.PromProcess],
+) -> None:
     """The shipped rules unchanged: pending at once, in Alertmanager only after the 30 s `for`."""
     hold = seconds(alert_rules()["DrconsoleNodeDown"]["for"])
     started = node("n1")
@@ -90,14 +110,17 @@ def test_killed_node_fires_the_shipped_rule_after_30_seconds(
     killed = _kill(started)
 
     def pending() -> bool:
-        return any(alert["labels"]["alertname"] == "DrconsoleNodeDown" and alert["state"] == "pending"
-                   for alert in promstack.prometheus_alerts(prom.url))
+        return any(
+            alert["labels"]["alertname"] == "DrconsoleNodeDown" and alert["state"] == "pending"
+            for alert in promstack.prometheus_alerts(prom.url)
+        )
 
     promstack.wait_for(pending, 10, "DrconsoleNodeDown pending in Prometheus")
     assert _node_down(alertmanager, instance) == []  # pending alerts are not sent
 
-    (alert,) = promstack.wait_for(lambda: _node_down(alertmanager, instance), hold + 30,
-                                  "DrconsoleNodeDown in Alertmanager")
+    (alert,) = promstack.wait_for(
+        lambda: _node_down(alertmanager, instance), hold + 30, "DrconsoleNodeDown in Alertmanager"
+    )
     arrived = time.monotonic() - killed
     print(f"DrconsoleNodeDown reached Alertmanager {arrived:.1f} s after kill -9 (for: {hold:g} s)")
     _assert_shipped_labels(alert, instance)

@@ -61,12 +61,34 @@ class Node:
     def start(self, *extra: str) -> Node:
         log = open(self.data_dir.parent / f"{self.name}.log", "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "console", "node", "serve", "--engine", "lsm", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--name", self.name, "--log-level", "warning", *extra],
-            cwd=ROOT, stdout=log, stderr=log)
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "node",
+                "serve",
+                "--engine",
+                "lsm",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--name",
+                self.name,
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
-        promstack.wait_for(lambda: httpx.get(f"{self.url}/health", timeout=0.5).status_code in (200, 503), 30,
-                           f"{self.name} answering /health")
+        promstack.wait_for(
+            lambda: httpx.get(f"{self.url}/health", timeout=0.5).status_code in (200, 503),
+            30,
+            f"{self.name} answering /health",
+        )
         return self
 
     def kill(self) -> None:
@@ -97,10 +119,17 @@ class Stack:
         for process in (self.prometheus, self.alertmanager, self.standby, self.primary):
             process.stop()
 
-    def config(self, path: Path, *, refresh_seconds: float = 0.3, prometheus_url: str | None = None,
-               alertmanager_url: str | None = None) -> Path:
+    def config(
+        self,
+        path: Path,
+        *,
+        refresh_seconds: float = 0.3,
+        prometheus_url: str | None = None,
+        alertmanager_url: str | None = None,
+    ) -> Path:
         """A drconsole.toml for this fleet (the two nodes with their URLs and data dirs)."""
-        path.write_text(f"""
+        path.write_text(
+            f"""
 [console]
 refresh_seconds = {refresh_seconds}
 
@@ -123,18 +152,28 @@ url = "{self.standby.url}"
 data_dir = "{self.standby.data_dir}"
 role = "standby"
 upstream = "orders-a"
-""", encoding="utf-8")
+""",
+            encoding="utf-8",
+        )
         return path
 
     def specs(self) -> list[NodeSpec]:
-        return [NodeSpec(name="orders-a", url=self.primary.url, data_dir=self.primary.data_dir),
-                NodeSpec(name="orders-b", url=self.standby.url, data_dir=self.standby.data_dir, role="standby",
-                         upstream="orders-a")]
+        return [
+            NodeSpec(name="orders-a", url=self.primary.url, data_dir=self.primary.data_dir),
+            NodeSpec(
+                name="orders-b",
+                url=self.standby.url,
+                data_dir=self.standby.data_dir,
+                role="standby",
+                upstream="orders-a",
+            ),
+        ]
 
     def scraped(self) -> None:
         """Until Prometheus' last scrape of both nodes worked."""
-        promstack.wait_for(lambda: len(promstack.query(self.prometheus.url, "up == 1")) == 2, 30,
-                           "Prometheus scraping both nodes")
+        promstack.wait_for(
+            lambda: len(promstack.query(self.prometheus.url, "up == 1")) == 2, 30, "Prometheus scraping both nodes"
+        )
 
 
 class Junk:
@@ -191,9 +230,12 @@ def start_stack(workdir: Path) -> Stack:
         started.append(standby.start("--follow", primary.url))
         alertmanager = promstack.start_alertmanager(workdir / "am")
         started.append(alertmanager)
-        prometheus = promstack.start_prometheus(workdir / "prom", targets=[primary.url, standby.url],
-                                                rule_files=[shortened_rules(workdir / "rules.yml")],
-                                                alertmanager_url=alertmanager.url)
+        prometheus = promstack.start_prometheus(
+            workdir / "prom",
+            targets=[primary.url, standby.url],
+            rule_files=[shortened_rules(workdir / "rules.yml")],
+            alertmanager_url=alertmanager.url,
+        )
         started.append(prometheus)
         stack = Stack(workdir, primary, standby, prometheus, alertmanager)
         stack.scraped()

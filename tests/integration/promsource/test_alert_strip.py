@@ -23,16 +23,24 @@ NOTICE = "Prometheus unreachable since 12:03:41 UTC — polling nodes directly (
 def ticks_with(alert: Alert | None = None, notices: tuple[str, ...] = ()) -> tuple[FleetSnapshot, ...]:
     ticks = fixture_ticks()
     last = ticks[-1]
-    nodes = tuple(node.model_copy(update={"alerts": (alert, *node.alerts)}) if alert and node.name == alert.node
-                  else node for node in last.nodes)
+    nodes = tuple(
+        node.model_copy(update={"alerts": (alert, *node.alerts)}) if alert and node.name == alert.node else node
+        for node in last.nodes
+    )
     return (*ticks[:-1], last.model_copy(update={"nodes": nodes, "notices": notices}))
 
 
 def am_alert(node: str, triage: str) -> Alert:
-    return Alert(rule="disk-usage", severity=AlertSeverity.CRITICAL, node=node, source="alertmanager",
-                 message="DrconsoleDiskSpaceLow (Alertmanager): Disk space critically low", triage=triage,
-                 since=datetime(2024, 5, 14, 12, 0, tzinfo=UTC),
-                 labels=(("alertname", "DrconsoleDiskSpaceLow"), ("instance", "10.0.0.3:8081")))
+    return Alert(
+        rule="disk-usage",
+        severity=AlertSeverity.CRITICAL,
+        node=node,
+        source="alertmanager",
+        message="DrconsoleDiskSpaceLow (Alertmanager): Disk space critically low",
+        triage=triage,
+        since=datetime(2024, 5, 14, 12, 0, tzinfo=UTC),
+        labels=(("alertname", "DrconsoleDiskSpaceLow"), ("instance", "10.0.0.3:8081")),
+    )
 
 
 def test_the_notice_of_a_degraded_source_heads_the_strip_on_both_screens() -> None:
@@ -120,7 +128,8 @@ def test_silencing_the_consoles_own_rule_or_without_alertmanager_explains_why_no
 
 
 def test_an_alertmanager_api_error_on_silencing_is_a_clear_notice_and_an_audited_failure(
-        junk: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    junk: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
     server = junk("error-json")  # every answer: HTTP 500 {"error": "storage is read-only"}
     alert = am_alert("ledger", "disk-full")
@@ -147,6 +156,9 @@ def test_an_alertmanager_api_error_on_silencing_is_a_clear_notice_and_an_audited
 
     assert asyncio.run(main()) == ["Alertmanager /api/v2/silences: HTTP 500 (storage is read-only)"]
     (entry,) = AuditLog(tmp_path / "state" / "audit.jsonl").entries()
-    assert (entry["action"], entry["target"], entry["outcome"]) == ("alertmanager.silence", "ledger/DrconsoleDiskSpaceLow",
-                                                                    "failed")
+    assert (entry["action"], entry["target"], entry["outcome"]) == (
+        "alertmanager.silence",
+        "ledger/DrconsoleDiskSpaceLow",
+        "failed",
+    )
     assert entry["detail"] == "Alertmanager /api/v2/silences: HTTP 500 (storage is read-only)"

@@ -36,9 +36,12 @@ AM_EVIDENCE = "Alertmanager: DrconsoleNodeDown firing on orders-a since "
 
 
 def _node_down_in_alertmanager(stack: Stack) -> list[dict[str, Any]]:
-    return [alert for alert in promstack.alertmanager_alerts(stack.alertmanager.url)
-            if alert["labels"].get("alertname") == "DrconsoleNodeDown"
-            and alert["labels"].get("instance") == stack.primary.instance]
+    return [
+        alert
+        for alert in promstack.alertmanager_alerts(stack.alertmanager.url)
+        if alert["labels"].get("alertname") == "DrconsoleNodeDown"
+        and alert["labels"].get("instance") == stack.primary.instance
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +85,19 @@ async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 20.
 
 def node_down_alert(app: DrConsoleApp) -> Alert | None:
     snapshot = app.snapshot
-    found = [alert for alert in (snapshot.alerts if snapshot else ()) if alert.source == "alertmanager"
-             and alert.node == "orders-a" and alert.rule == "node-down"]
+    found = [
+        alert
+        for alert in (snapshot.alerts if snapshot else ())
+        if alert.source == "alertmanager" and alert.node == "orders-a" and alert.rule == "node-down"
+    ]
     return found[0] if found else None
 
 
 def test_the_alert_is_in_the_snapshot_and_the_probes_evidence(killed: Stack) -> None:
     async def main() -> FleetSnapshot:
-        source = fleet_source(killed.specs(), prometheus_url=killed.prometheus.url,
-                              alertmanager_url=killed.alertmanager.url)
+        source = fleet_source(
+            killed.specs(), prometheus_url=killed.prometheus.url, alertmanager_url=killed.alertmanager.url
+        )
         try:
             return await source.collect()
         finally:
@@ -112,8 +119,9 @@ def test_the_alert_is_in_the_snapshot_and_the_probes_evidence(killed: Stack) -> 
     assert down.answer is True and AM_EVIDENCE in down.evidence
 
 
-def test_the_cli_triage_reads_alertmanager_too(killed: Stack, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_triage_reads_alertmanager_too(
+    killed: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`drconsole triage --node` builds its snapshot from the same config sections as the console."""
     config = killed.config(tmp_path / "drconsole.toml")
     result = run_cli_in_process(capsys, main, "--config", config, "triage", "--node", "orders-a", "--json")
@@ -122,13 +130,13 @@ def test_the_cli_triage_reads_alertmanager_too(killed: Stack, tmp_path: Path,
     assert any(AM_EVIDENCE in text for text in evidence), evidence
 
 
-def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(killed: Stack,
-                                                                              tmp_path: Path) -> None:
+def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(killed: Stack, tmp_path: Path) -> None:
     async def main() -> None:
         app = app_for(killed, tmp_path)
         async with app.run_test(size=(150, 45)) as pilot:
-            await wait_until(pilot, lambda: "DrconsoleNodeDown (Alertmanager)" in screen_text(app),
-                             "the alert in the strip")
+            await wait_until(
+                pilot, lambda: "DrconsoleNodeDown (Alertmanager)" in screen_text(app), "the alert in the strip"
+            )
             alert = node_down_alert(app)
             assert alert is not None
             await pilot.press("a")
@@ -158,8 +166,9 @@ def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(k
     asyncio.run(main())
 
 
-def test_silencing_is_refused_in_read_only_and_dashboard_modes(killed: Stack, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_silencing_is_refused_in_read_only_and_dashboard_modes(
+    killed: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
     before = silences(killed)
 
@@ -190,8 +199,9 @@ def test_silencing_is_refused_in_read_only_and_dashboard_modes(killed: Stack, tm
     assert not (tmp_path / "state" / "audit.jsonl").exists()
 
 
-def test_a_silence_from_the_console_reaches_alertmanager_and_the_audit_log(killed: Stack, tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_silence_from_the_console_reaches_alertmanager_and_the_audit_log(
+    killed: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
 
     async def main() -> None:
@@ -203,16 +213,18 @@ def test_a_silence_from_the_console_reaches_alertmanager_and_the_audit_log(kille
             while strip.highlighted != alert:
                 await pilot.press("down")
             await pilot.press("s")
-            dialog = await wait_until(pilot, lambda: isinstance(app.screen, SilenceScreen) and app.screen,
-                                      "the silence dialog")
+            dialog = await wait_until(
+                pilot, lambda: isinstance(app.screen, SilenceScreen) and app.screen, "the silence dialog"
+            )
             dialog.query_one("#silence-duration", Input).value = "30m"
             await pilot.press("enter")  # no comment yet: refused by the dialog, nothing sent
             assert isinstance(app.screen, SilenceScreen) and silences(killed) == []
             dialog.query_one("#silence-comment", Input).value = "orders-a host lost; failing over"
             await pilot.press("enter")
             await wait_until(pilot, lambda: silences(killed), "the silence in Alertmanager")
-            await wait_until(pilot, lambda: "DrconsoleNodeDown" not in screen_text(app),
-                             "the silenced alert leaving the strip")
+            await wait_until(
+                pilot, lambda: "DrconsoleNodeDown" not in screen_text(app), "the silenced alert leaving the strip"
+            )
 
     asyncio.run(main())
     (silence,) = silences(killed)
@@ -222,7 +234,10 @@ def test_a_silence_from_the_console_reaches_alertmanager_and_the_audit_log(kille
     assert all(not matcher["isRegex"] and matcher["isEqual"] for matcher in silence["matchers"])
     log = AuditLog(tmp_path / "state" / "audit.jsonl")
     (entry,) = log.entries()
-    assert (entry["action"], entry["target"], entry["outcome"]) == ("alertmanager.silence",
-                                                                    "orders-a/DrconsoleNodeDown", "ok")
+    assert (entry["action"], entry["target"], entry["outcome"]) == (
+        "alertmanager.silence",
+        "orders-a/DrconsoleNodeDown",
+        "ok",
+    )
     assert silence["id"] in entry["detail"] and entry["duration_seconds"] == 1800
     assert log.verify().ok

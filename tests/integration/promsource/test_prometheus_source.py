@@ -37,9 +37,11 @@ def collect(source: Any, ticks: int = 1) -> list[FleetSnapshot]:
 def test_a_nodes_metrics_reach_the_snapshot_through_promql_in_one_batch_per_tick(stack: Stack) -> None:
     for index in range(25):
         httpx.put(f"{stack.primary.url}/kv/order:{index}", content=b"paid", timeout=5).raise_for_status()
-    promstack.wait_for(lambda: promstack.query(stack.prometheus.url,
-                                               f'drconsole_keys{{instance="{stack.primary.instance}"}} == 25'),
-                       20, "Prometheus seeing the 25 keys")
+    promstack.wait_for(
+        lambda: promstack.query(stack.prometheus.url, f'drconsole_keys{{instance="{stack.primary.instance}"}} == 25'),
+        20,
+        "Prometheus seeing the 25 keys",
+    )
     source = PrometheusSource(stack.specs(), stack.prometheus.url, timeout_seconds=2.0)
     first, second = collect(source, ticks=2)
     assert source.api.requests == 6  # three requests per tick (targets, gauges, derived), for any node count
@@ -75,8 +77,9 @@ def test_a_configured_node_prometheus_does_not_scrape_is_shown_as_unknown(stack:
 
 def test_prometheus_down_falls_back_to_polling_the_nodes_and_says_so(stack: Stack) -> None:
     gone = f"http://127.0.0.1:{promstack.free_port()}"  # nothing listens there
-    source = PrometheusSource(stack.specs(), gone, timeout_seconds=0.5, retry_seconds=60,
-                              fallback=MixedSource(stack.specs(), prefer="http"))
+    source = PrometheusSource(
+        stack.specs(), gone, timeout_seconds=0.5, retry_seconds=60, fallback=MixedSource(stack.specs(), prefer="http")
+    )
     first, second = collect(source, ticks=2)
     assert first.source == "http (Prometheus fallback)"
     (notice,) = first.notices
@@ -88,17 +91,22 @@ def test_prometheus_down_falls_back_to_polling_the_nodes_and_says_so(stack: Stac
     assert source.api.requests == 3 and second.notices == first.notices
 
 
-@pytest.mark.parametrize(("mode", "said"), [
-    ("html", "the answer is not JSON"),
-    ("error-json", "HTTP 500 (storage is read-only)"),
-    ("wrong-json", "not a Prometheus API answer"),
-    ("hang", "no answer within 0.5 s"),
-])
-def test_prometheus_answering_garbage_or_nothing_degrades_without_a_crash(stack: Stack, junk: Any, mode: str,
-                                                                          said: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("html", "the answer is not JSON"),
+        ("error-json", "HTTP 500 (storage is read-only)"),
+        ("wrong-json", "not a Prometheus API answer"),
+        ("hang", "no answer within 0.5 s"),
+    ],
+)
+def test_prometheus_answering_garbage_or_nothing_degrades_without_a_crash(
+    stack: Stack, junk: Any, mode: str, said: str
+) -> None:
     server = junk(mode)
-    source = PrometheusSource(stack.specs(), server.url, timeout_seconds=0.5,
-                              fallback=MixedSource(stack.specs(), prefer="http"))
+    source = PrometheusSource(
+        stack.specs(), server.url, timeout_seconds=0.5, fallback=MixedSource(stack.specs(), prefer="http")
+    )
     started = time.monotonic()
     (snapshot,) = collect(source)
     assert time.monotonic() - started < 3.0  # a hanging Prometheus costs its timeout, then the nodes answer
@@ -107,8 +115,9 @@ def test_prometheus_answering_garbage_or_nothing_degrades_without_a_crash(stack:
     assert {node.name for node in snapshot.nodes if node.reachable} == {"orders-a", "orders-b"}
 
 
-def test_an_alertmanager_that_answers_garbage_leaves_the_consoles_own_alerts_and_a_notice(stack: Stack,
-                                                                                          junk: Any) -> None:
+def test_an_alertmanager_that_answers_garbage_leaves_the_consoles_own_alerts_and_a_notice(
+    stack: Stack, junk: Any
+) -> None:
     server = junk("wrong-json")
     source = fleet_source(stack.specs(), prometheus_url=stack.prometheus.url, alertmanager_url=server.url)
     assert isinstance(source, AlertingSource)
@@ -133,8 +142,9 @@ def test_a_silence_alertmanager_refuses_is_a_clear_error(junk: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["interactive", "dashboard"])
-def test_the_console_shows_the_fallback_notice_and_the_nodes_polled_directly(stack: Stack, tmp_path: Path,
-                                                                            mode: str) -> None:
+def test_the_console_shows_the_fallback_notice_and_the_nodes_polled_directly(
+    stack: Stack, tmp_path: Path, mode: str
+) -> None:
     gone = f"http://127.0.0.1:{promstack.free_port()}"
     config = load_config(stack.config(tmp_path / "drconsole.toml", prometheus_url=gone))
     app = build_app(mode=mode, theme=None, read_only=False, config=config, watch_terminal=False)
@@ -158,9 +168,14 @@ def test_the_console_shows_the_fallback_notice_and_the_nodes_polled_directly(sta
 def test_prometheus_is_tried_again_after_retry_seconds_and_the_notice_goes_when_it_answers(stack: Stack) -> None:
     times = iter([0.0, 5.0, 11.0, 12.0])
     start = datetime(2026, 11, 23, 12, 3, 41, tzinfo=UTC)
-    source = PrometheusSource(stack.specs(), f"http://127.0.0.1:{promstack.free_port()}", retry_seconds=10,
-                              timeout_seconds=0.5, clock=lambda: start + timedelta(seconds=next(times)),
-                              fallback=MixedSource(stack.specs(), prefer="http"))
+    source = PrometheusSource(
+        stack.specs(),
+        f"http://127.0.0.1:{promstack.free_port()}",
+        retry_seconds=10,
+        timeout_seconds=0.5,
+        clock=lambda: start + timedelta(seconds=next(times)),
+        fallback=MixedSource(stack.specs(), prefer="http"),
+    )
 
     async def main() -> list[FleetSnapshot]:
         try:

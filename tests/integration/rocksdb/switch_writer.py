@@ -11,7 +11,14 @@ import sys
 
 from engines import create_engine
 
-engine = create_engine(sys.argv[1], backend="rocksdb", durability="async", low_memory=True, async_interval_ms=5000, wal_buffer_bytes=32 * 2**20)
+engine = create_engine(
+    sys.argv[1],
+    backend="rocksdb",
+    durability="async",
+    low_memory=True,
+    async_interval_ms=5000,
+    wal_buffer_bytes=32 * 2**20,
+)
 if len(sys.argv) > 2:
     type(engine)._wal_needed_before_apply = lambda self, entries: False
 value = b"v" * 1000

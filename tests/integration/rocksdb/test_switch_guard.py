@@ -43,7 +43,8 @@ def check_rounds(tmp_path: Path, extra: list[str]) -> int:
             assert present == list(range(highest + 1)), f"round {round_number}: not a prefix"
             assert engine.last_lsn >= highest + 1, (
                 f"round {round_number}: RocksDB holds write {highest} (LSN {highest + 1}) "
-                f"but the log ends at {engine.last_lsn}")
+                f"but the log ends at {engine.last_lsn}"
+            )
             assert engine.stats().details["sst_files"] >= 1  # memtables were really switched
     return round_number + 1
 

@@ -26,9 +26,19 @@ from typing import Any
 import aiohttp
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-         "--disable-default-apps", "--mute-audio", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+]
 
 
 class Chromium:
@@ -51,9 +61,19 @@ class Chromium:
         self.profile.mkdir(parents=True, exist_ok=True)
         with log.open("wb") as sink:
             self.process = subprocess.Popen(
-                [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
-                 f"--window-size={self.width},{self.height}", "about:blank"],
-                stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True)
+                [
+                    CHROMIUM,
+                    *FLAGS,
+                    f"--user-data-dir={self.profile}",
+                    "--remote-debugging-port=0",
+                    f"--window-size={self.width},{self.height}",
+                    "about:blank",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         url = None
         while url is None and time.monotonic() < deadline:
@@ -92,8 +112,9 @@ class Chromium:
             elif "method" in payload:
                 self.events.append(payload)
 
-    async def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
-                   timeout: float = 30) -> dict[str, Any]:
+    async def send(
+        self, method: str, params: dict[str, Any] | None = None, session: str | None = None, timeout: float = 30
+    ) -> dict[str, Any]:
         assert self.ws is not None
         ident = next(self._ids)
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -113,8 +134,10 @@ class Chromium:
         page = Page(self, attached["sessionId"])
         for domain in ("Page.enable", "Network.enable", "Runtime.enable"):
             await page.send(domain)
-        await page.send("Emulation.setDeviceMetricsOverride",
-                        {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
+        await page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
         await page.send("Page.navigate", {"url": url})
         return page
 
@@ -128,8 +151,11 @@ class Page:
         return await self.browser.send(method, params, self.session)
 
     def _events(self, method: str) -> list[dict[str, Any]]:
-        return [event["params"] for event in self.browser.events
-                if event.get("sessionId") == self.session and event["method"] == method]
+        return [
+            event["params"]
+            for event in self.browser.events
+            if event.get("sessionId") == self.session and event["method"] == method
+        ]
 
     def requested(self) -> list[str]:
         """Every URL the page asked for (documents, scripts, styles, fonts, images, websockets)."""
@@ -142,12 +168,16 @@ class Page:
     def terminal_bytes(self) -> bytes:
         """What the page's websocket received for its terminal (textual-serve's binary frames)."""
         frames = self._events("Network.webSocketFrameReceived")
-        return b"".join(base64.b64decode(frame["response"]["payloadData"]) for frame in frames
-                        if frame["response"].get("opcode") == 2)
+        return b"".join(
+            base64.b64decode(frame["response"]["payloadData"])
+            for frame in frames
+            if frame["response"].get("opcode") == 2
+        )
 
     async def evaluate(self, expression: str) -> Any:
-        result = await self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                      "awaitPromise": True})
+        result = await self.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
+        )
         return result.get("result", {}).get("value")
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -170,8 +200,8 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     position, idat = 8, b""
     width = height = colour = 0
     while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        body = data[position + 8:position + 8 + length]
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour = struct.unpack(">IIBB", body[:10])
             assert depth == 8 and colour in (2, 6), f"unexpected PNG depth {depth} colour type {colour}"
@@ -185,7 +215,7 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     previous = bytearray(stride)
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for x in range(stride):
             left = line[x - channels] if x >= channels else 0
             up = previous[x]

@@ -53,15 +53,21 @@ def make_fleet(root: Path) -> Path:
         engine.put(b"order:1", b"paid")
     (root / "reports").mkdir()
     config = root / "drconsole.toml"
-    config.write_text('[console]\nrefresh_seconds = 1.0\nreport_dir = "reports"\n\n'
-                      '[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n', encoding="utf-8")
+    config.write_text(
+        '[console]\nrefresh_seconds = 1.0\nreport_dir = "reports"\n\n'
+        '[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n',
+        encoding="utf-8",
+    )
     return config
 
 
 def server_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(DRCONSOLE_STATE_DIR=str(root / "state"), XDG_DATA_HOME=str(root / "xdg"),
-               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
+    env.update(
+        DRCONSOLE_STATE_DIR=str(root / "state"),
+        XDG_DATA_HOME=str(root / "xdg"),
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
     env.pop("DRCONSOLE_ROLE", None)
     return env
 
@@ -71,9 +77,15 @@ class ServerProcess:
 
     def __init__(self, args: list[str], root: Path, *, pattern: str, env: dict[str, str] | None = None) -> None:
         self.root = root
-        self.process = subprocess.Popen([sys.executable, "-m", "console", "serve", *args], cwd=root,
-                                        env={**server_env(root), **(env or {})}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "console", "serve", *args],
+            cwd=root,
+            env={**server_env(root), **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self.port = 0
         found = threading.Event()
@@ -126,8 +138,17 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
 class SshTerminal:
     """``ssh -tt USER@127.0.0.1 -p PORT`` on a pty of ``cols`` x ``rows``, read into a pyte screen."""
 
-    def __init__(self, port: int, user: str, key: Path, *, cols: int = 100, rows: int = 30,
-                 command: list[str] | None = None, tty: bool = True) -> None:
+    def __init__(
+        self,
+        port: int,
+        user: str,
+        key: Path,
+        *,
+        cols: int = 100,
+        rows: int = 30,
+        command: list[str] | None = None,
+        tty: bool = True,
+    ) -> None:
         assert SSH is not None, "the system ssh client is needed"
         self.master, self.slave = pty.openpty()
         self._size(cols, rows)
@@ -135,12 +156,32 @@ class SshTerminal:
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
         self.lock = threading.Lock()
-        argv = [SSH, "-tt" if tty else "-T", "-p", str(port), "-i", str(key), "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-                "-o", "IdentitiesOnly=yes", "-F", "/dev/null", f"{user}@127.0.0.1", *(command or [])]
+        argv = [
+            SSH,
+            "-tt" if tty else "-T",
+            "-p",
+            str(port),
+            "-i",
+            str(key),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-F",
+            "/dev/null",
+            f"{user}@127.0.0.1",
+            *(command or []),
+        ]
         self.started = time.monotonic()
-        self.process = subprocess.Popen(argv, stdin=self.slave, stdout=self.slave, stderr=self.slave,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, stdin=self.slave, stdout=self.slave, stderr=self.slave, start_new_session=True
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -177,8 +218,9 @@ class SshTerminal:
 
     def wait_for(self, needle: str, timeout: float = 15.0) -> str:
         if not wait_until(lambda: needle in self.text(), timeout):
-            raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{self.text()}\n"
-                                 f"raw tail: {self.output()[-400:]!r}")
+            raise AssertionError(
+                f"{needle!r} not on screen after {timeout} s:\n{self.text()}\nraw tail: {self.output()[-400:]!r}"
+            )
         return self.text()
 
     def send(self, data: bytes) -> None:

@@ -37,14 +37,21 @@ def test_the_backup_template_is_the_schedule_commands_output_per_instance() -> N
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     drconsole = shutil.which("drconsole") or str(Path(__file__).resolve().parents[3] / ".venv" / "bin" / "drconsole")
-    names = {"drconsole-ssh.service": "drconsole-ssh.service", "drconsole-web.service": "drconsole-web.service",
-             "drconsole-node@.service": "drconsole-node@orders.service",
-             "drconsole-backup@.service": "drconsole-backup@orders.service",
-             "drconsole-backup@.timer": "drconsole-backup@orders.timer"}
+    names = {
+        "drconsole-ssh.service": "drconsole-ssh.service",
+        "drconsole-web.service": "drconsole-web.service",
+        "drconsole-node@.service": "drconsole-node@orders.service",
+        "drconsole-backup@.service": "drconsole-backup@orders.service",
+        "drconsole-backup@.timer": "drconsole-backup@orders.timer",
+    }
     for source, instance in names.items():
         text = (UNITS / source).read_text(encoding="utf-8").replace(DRCONSOLE, drconsole)
         (tmp_path / instance).write_text(text, encoding="utf-8")
     for instance in names.values():
-        done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / instance)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(tmp_path / instance)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.stderr.splitlines() == [], instance

@@ -34,9 +34,22 @@ class Setup:
         assert cli_main(["serve", "ssh", "--generate-host-key", str(self.host_key)]) == 0
         self.users = write_users(root / "users.toml", [(name, role, [public[name]]) for name, role in USERS.items()])
         self.config = make_fleet(root)
-        self.server = ServerProcess(["ssh", "--port", "0", "--host-key", str(self.host_key), "--users",
-                                     str(self.users), "--config", str(self.config)], root,
-                                    pattern=r"on 127\.0\.0\.1:(\d+)", env={"DRCONSOLE_TEST_SECRET": "hunter2"})
+        self.server = ServerProcess(
+            [
+                "ssh",
+                "--port",
+                "0",
+                "--host-key",
+                str(self.host_key),
+                "--users",
+                str(self.users),
+                "--config",
+                str(self.config),
+            ],
+            root,
+            pattern=r"on 127\.0\.0\.1:(\d+)",
+            env={"DRCONSOLE_TEST_SECRET": "hunter2"},
+        )
 
     def terminal(self, user: str, **options: object) -> SshTerminal:
         return SshTerminal(self.server.port, user, self.keys[user], **options)  # type: ignore[arg-type]
@@ -74,8 +87,9 @@ def terminals() -> Iterator[list[SshTerminal]]:
         terminal.close()
 
 
-def test_a_responder_session_renders_the_console_and_follows_a_resize(setup: Setup,
-                                                                     terminals: list[SshTerminal]) -> None:
+def test_a_responder_session_renders_the_console_and_follows_a_resize(
+    setup: Setup, terminals: list[SshTerminal]
+) -> None:
     terminal = setup.terminal("alice", cols=100, rows=30)
     terminals.append(terminal)
     terminal.wait_for("Overview")
@@ -107,8 +121,23 @@ def test_a_viewer_session_is_the_dashboard_and_no_key_acts(setup: Setup, termina
     assert "READ-ONLY" in screen
     # Every key that acts somewhere: screens, triage answers, silence (s on the Overview), start and
     # resume a run, export, incident, the palette's "Start run", enter and tab on whatever has focus.
-    for keys in (b"2", b"a", b"y", b"3", b"s", b"r", b"4", b"e", b"i", b"\t\r", b"\x10", b"start run\r",
-                 b"\x1b", b"1", b"\r"):
+    for keys in (
+        b"2",
+        b"a",
+        b"y",
+        b"3",
+        b"s",
+        b"r",
+        b"4",
+        b"e",
+        b"i",
+        b"\t\r",
+        b"\x10",
+        b"start run\r",
+        b"\x1b",
+        b"1",
+        b"\r",
+    ):
         terminal.send(keys)
         time.sleep(0.05)
     time.sleep(1.0)
@@ -165,9 +194,25 @@ def test_a_wrong_key_is_not_let_in(setup: Setup, terminals: list[SshTerminal]) -
 def test_viewers_cannot_take_the_seats_kept_for_responders(tmp_path: Path, terminals: list[SshTerminal]) -> None:
     made = Setup(tmp_path)  # a server of its own: 2 sessions, 1 kept for responders
     made.server.stop()
-    made.server = ServerProcess(["ssh", "--port", "0", "--host-key", str(made.host_key), "--users", str(made.users),
-                                 "--config", str(made.config), "--max-sessions", "2", "--responder-seats", "1"],
-                                tmp_path, pattern=r"on 127\.0\.0\.1:(\d+)")
+    made.server = ServerProcess(
+        [
+            "ssh",
+            "--port",
+            "0",
+            "--host-key",
+            str(made.host_key),
+            "--users",
+            str(made.users),
+            "--config",
+            str(made.config),
+            "--max-sessions",
+            "2",
+            "--responder-seats",
+            "1",
+        ],
+        tmp_path,
+        pattern=r"on 127\.0\.0\.1:(\d+)",
+    )
     try:
         wall = made.terminal("bob")
         terminals.append(wall)

@@ -17,8 +17,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(SSH is None, reason="the syst
 def _server(root: Path, users: Path) -> ServerProcess:
     host_key = root / "host_key"
     assert cli_main(["serve", "ssh", "--generate-host-key", str(host_key)]) == 0
-    return ServerProcess(["ssh", "--port", "0", "--host-key", str(host_key), "--users", str(users), "--config",
-                          str(make_fleet(root))], root, pattern=r"on 127\.0\.0\.1:(\d+)")
+    return ServerProcess(
+        ["ssh", "--port", "0", "--host-key", str(host_key), "--users", str(users), "--config", str(make_fleet(root))],
+        root,
+        pattern=r"on 127\.0\.0\.1:(\d+)",
+    )
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -55,8 +58,9 @@ def test_sighup_reloads_the_users_file_and_a_bad_one_is_ignored(tmp_path: Path) 
 
 def test_stopping_the_server_hangs_up_every_console_and_records_the_ends(tmp_path: Path) -> None:
     keys = {name: make_key(tmp_path / name) for name in ("alice", "bob")}
-    users = write_users(tmp_path / "users.toml", [("alice", "responder", [keys["alice"]]),
-                                                  ("bob", "viewer", [keys["bob"]])])
+    users = write_users(
+        tmp_path / "users.toml", [("alice", "responder", [keys["alice"]]), ("bob", "viewer", [keys["bob"]])]
+    )
     server = _server(tmp_path, users)
     terminals = [SshTerminal(server.port, name, tmp_path / name) for name in ("alice", "bob", "bob")]
     try:
@@ -66,8 +70,7 @@ def test_stopping_the_server_hangs_up_every_console_and_records_the_ends(tmp_pat
         assert len(everything) == 4  # the zygote and three consoles
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(10) == 0
-        assert wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-                                          for p in everything), 5)
+        assert wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in everything), 5)
         ends = [entry for entry in audit_entries(tmp_path) if entry["action"] == "session_end"]
         assert sorted(entry["who"]["user"] for entry in ends) == ["alice", "bob", "bob"]
         assert {entry["outcome"] for entry in ends} == {"server-stopped"}

@@ -18,8 +18,9 @@ from serve_kit import ServerProcess, audit_entries, make_fleet, wait_until
 @pytest.fixture
 def wall(tmp_path: Path) -> Iterator[ServerProcess]:
     config = make_fleet(tmp_path)
-    server = ServerProcess(["web", "--port", "0", "--config", str(config)], tmp_path,
-                           pattern=r"listening on 127\.0\.0\.1:(\d+)")
+    server = ServerProcess(
+        ["web", "--port", "0", "--config", str(config)], tmp_path, pattern=r"listening on 127\.0\.0\.1:(\d+)"
+    )
     yield server
     server.stop()
 
@@ -36,7 +37,7 @@ async def _session(port: int, keys: list[str]) -> tuple[str, str, list[str]]:
         async with http.get(f"http://127.0.0.1:{port}/") as response:
             assert response.status == 200 and response.content_type == "text/html"
             page = await response.text()
-        assert f'ws://127.0.0.1:{port}/ws' in page  # where textual.js connects
+        assert f"ws://127.0.0.1:{port}/ws" in page  # where textual.js connects
 
         async def read_until(ws: aiohttp.ClientWebSocketResponse, predicate: object, timeout: float) -> None:
             deadline = time.monotonic() + timeout
@@ -76,8 +77,9 @@ def test_the_wall_view_serves_the_dashboard_and_ignores_keys(wall: ServerProcess
     assert list((wall.root / "reports").iterdir()) == []
     # The browser went away: its dashboard process ends, and the session's two lines are in the audit log.
     server = psutil.Process(wall.pid)
-    assert wait_until(lambda: not [p for p in server.children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE],
-                      8), server.children(recursive=True)
+    assert wait_until(
+        lambda: not [p for p in server.children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE], 8
+    ), server.children(recursive=True)
     assert wait_until(lambda: [e["action"] for e in audit_entries(wall.root)] == ["session_start", "session_end"], 5)
     start = audit_entries(wall.root)[0]
     assert start["role"] == "viewer" and start["who"]["user"] == "web" and start["client_address"] == "127.0.0.1"
@@ -87,15 +89,23 @@ def test_the_wall_view_serves_the_dashboard_and_ignores_keys(wall: ServerProcess
 def test_the_dashboard_process_gets_the_viewer_environment_only(tmp_path: Path) -> None:
     """A secret in the server's environment does not reach the dashboard a browser drives."""
     config = make_fleet(tmp_path)
-    server = ServerProcess(["web", "--port", "0", "--config", str(config)], tmp_path,
-                           pattern=r"listening on 127\.0\.0\.1:(\d+)", env={"DRCONSOLE_TEST_SECRET": "hunter2"})
+    server = ServerProcess(
+        ["web", "--port", "0", "--config", str(config)],
+        tmp_path,
+        pattern=r"listening on 127\.0\.0\.1:(\d+)",
+        env={"DRCONSOLE_TEST_SECRET": "hunter2"},
+    )
     try:
+
         async def peek() -> dict[str, str]:
             async with aiohttp.ClientSession() as http:
                 async with http.ws_connect(f"http://127.0.0.1:{server.port}/ws?width=80&height=24") as ws:
                     await ws.receive(timeout=20)
-                    children = [p for p in psutil.Process(server.pid).children(recursive=True)
-                                if "dashboard" in " ".join(p.cmdline())]
+                    children = [
+                        p
+                        for p in psutil.Process(server.pid).children(recursive=True)
+                        if "dashboard" in " ".join(p.cmdline())
+                    ]
                     assert len(children) == 1
                     return dict(children[0].environ())
 

@@ -20,7 +20,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_viewer_gets_the_dashboard_even_when_asked_for_the_interactive_console(
-        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_ROLE", "viewer")
     app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config), watch_terminal=False)
     assert app.dashboard and app.capabilities.read_only and not app.capabilities.can_write
@@ -37,13 +38,15 @@ def test_a_responder_or_no_role_keeps_what_was_asked(config: Path, monkeypatch: 
             monkeypatch.delenv("DRCONSOLE_ROLE", raising=False)
         else:
             monkeypatch.setenv("DRCONSOLE_ROLE", role)
-        app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config),
-                        watch_terminal=False)
+        app = build_app(
+            mode="interactive", theme=None, read_only=False, config=load_config(config), watch_terminal=False
+        )
         assert not app.dashboard and app.capabilities.can_write and app.launcher is not None
 
 
-def test_the_viewer_app_refuses_every_action_by_key_or_direct_call(config: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_viewer_app_refuses_every_action_by_key_or_direct_call(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_ROLE", "viewer")
     app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config), watch_terminal=False)
 

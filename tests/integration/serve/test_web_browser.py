@@ -46,7 +46,8 @@ def wall_fleet(root: Path) -> Path:
         '[[node]]\nname = "orders"\nengine = "lsm"\ndata_dir = "nodes/orders"\n\n'
         '[[node]]\nname = "ledger"\nengine = "cow"\ndata_dir = "nodes/ledger"\n\n'
         f'[[node]]\nname = "vanished"\nengine = "rocksdb"\nurl = "http://127.0.0.1:{closed_port()}"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return config
 
 
@@ -57,8 +58,9 @@ def near(pixel: tuple[int, int, int], colour: tuple[int, int, int], tolerance: i
 @pytest.mark.timeout(120)
 def test_the_wall_page_renders_in_chromium_with_no_request_off_this_server(tmp_path: Path) -> None:
     config = wall_fleet(tmp_path)
-    server = ServerProcess(["web", "--port", "0", "--config", str(config)], tmp_path,
-                           pattern=r"listening on 127\.0\.0\.1:(\d+)")
+    server = ServerProcess(
+        ["web", "--port", "0", "--config", str(config)], tmp_path, pattern=r"listening on 127\.0\.0\.1:(\d+)"
+    )
     shots = Path(os.environ.get("DRCONSOLE_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     origin = f"127.0.0.1:{server.port}"
@@ -74,21 +76,34 @@ def test_the_wall_page_renders_in_chromium_with_no_request_off_this_server(tmp_p
                 pyte.ByteStream(screen).feed(page.terminal_bytes())
                 return "\n".join(screen.display)
 
-            await page.wait_for(lambda: all(word in text() for word in ("orders", "ledger", "vanished", "DOWN")),
-                                40, "the three nodes and their statuses")
+            await page.wait_for(
+                lambda: all(word in text() for word in ("orders", "ledger", "vanished", "DOWN")),
+                40,
+                "the three nodes and their statuses",
+            )
             started = False
             for _ in range(50):  # textual.js shows the terminal (and hides the splash) on its first byte
                 started = bool(await page.evaluate("document.body.classList.contains('-first-byte')"))
                 if started:
                     break
                 await asyncio.sleep(0.1)
-            fonts_ready = await page.evaluate("document.fonts.ready.then(() => document.fonts.check('16px \"Roboto Mono\"'))")
+            fonts_ready = await page.evaluate(
+                "document.fonts.ready.then(() => document.fonts.check('16px \"Roboto Mono\"'))"
+            )
             await asyncio.sleep(1.5)  # the last frame drawn on the canvas
             await page.screenshot(shots / "serve-web-dashboard.png")
-            small = await page.send("Page.captureScreenshot", {"format": "png", "clip": {
-                "x": 0, "y": 0, "width": 1600, "height": 1000, "scale": 0.25}})
-            return (text(), page.requested(), page.failed(), bool(started), bool(fonts_ready),
-                    base64.b64decode(small["data"]))
+            small = await page.send(
+                "Page.captureScreenshot",
+                {"format": "png", "clip": {"x": 0, "y": 0, "width": 1600, "height": 1000, "scale": 0.25}},
+            )
+            return (
+                text(),
+                page.requested(),
+                page.failed(),
+                bool(started),
+                bool(fonts_ready),
+                base64.b64decode(small["data"]),
+            )
 
     try:
         text, requested, failed, started, fonts_ready, small = asyncio.run(browse())
@@ -99,8 +114,9 @@ def test_the_wall_page_renders_in_chromium_with_no_request_off_this_server(tmp_p
         assert word in text, (word, text)
     assert "✔ OK no active alerts" not in text  # a node is DOWN: the strip never says all is well
     # No request to any other host: the page, its script and styles, the font, the websocket.
-    assert requested and all(url.startswith((f"http://{origin}/", f"ws://{origin}/", "data:", "about:"))
-                             for url in requested), requested
+    assert requested and all(
+        url.startswith((f"http://{origin}/", f"ws://{origin}/", "data:", "about:")) for url in requested
+    ), requested
     assert any(url.endswith(".ttf") for url in requested), requested  # the bundled font was asked for
     assert fonts_ready, "Roboto Mono did not load from the server"
     assert not failed, failed

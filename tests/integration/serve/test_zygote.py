@@ -33,8 +33,15 @@ def test_a_forked_console_takes_the_session_role_and_ends_on_hang_up(tmp_path: P
         zygote = ZygoteSpawner()
         assert await zygote.start()
         try:
-            console = PtyConsole(["tui", "--config", str(config)], env, cols=100, rows=30, cwd=tmp_path,
-                                 spawner=zygote, on_output=stream.feed)
+            console = PtyConsole(
+                ["tui", "--config", str(config)],
+                env,
+                cols=100,
+                rows=30,
+                cwd=tmp_path,
+                spawner=zygote,
+                on_output=stream.feed,
+            )
             await console.start()
             assert zygote.process is not None and psutil.Process(console.pid).ppid() == zygote.process.pid
             for _ in range(300):

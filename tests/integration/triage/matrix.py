@@ -66,19 +66,37 @@ class Case:
 
 def _healthy() -> list[Case]:
     rows = []
-    for topology, nodes in (("single", ["n1"]), ("pair", ["p", "s"]), ("independent", ["orders", "ledger", "cache"]),
-                            ("two-groups", ["a1", "a2", "b1", "b2"])):
+    for topology, nodes in (
+        ("single", ["n1"]),
+        ("pair", ["p", "s"]),
+        ("independent", ["orders", "ledger", "cache"]),
+        ("two-groups", ["a1", "a2", "b1", "b2"]),
+    ):
         for remote in (False, True):
             for node in nodes:
                 rows.append(Case(topology, "healthy", "lsm", node, None, None, None, remote=remote, fast=True))
     return rows
 
 
-def _per_engine(state: str, fault: str | None, severity: str | None, playbook: str | None, engines: tuple[str, ...],
-                *, fast_engine: str | None, needs: str = "", topology: str = "single", target: str = "n1",
-                **extra: object) -> list[Case]:
-    return [Case(topology, state, engine, target, fault, severity, playbook, fast=engine == fast_engine, needs=needs,
-                 **extra) for engine in engines]  # type: ignore[arg-type]
+def _per_engine(
+    state: str,
+    fault: str | None,
+    severity: str | None,
+    playbook: str | None,
+    engines: tuple[str, ...],
+    *,
+    fast_engine: str | None,
+    needs: str = "",
+    topology: str = "single",
+    target: str = "n1",
+    **extra: object,
+) -> list[Case]:
+    return [
+        Case(
+            topology, state, engine, target, fault, severity, playbook, fast=engine == fast_engine, needs=needs, **extra
+        )
+        for engine in engines
+    ]  # type: ignore[arg-type]
 
 
 CASES: list[Case] = [
@@ -104,32 +122,83 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- one node read over HTTP only
     Case("single", "process-kill", "lsm", "n1", None, None, None, remote=True, unknown="remote-crashed", fast=True),
     Case("single", "process-kill", "rocksdb", "n1", "process-crash", "P1", "process-crash", remote=True, logs=True),
-    Case("single", "sstable-corrupt", "lsm", "n1", "data-corruption", "P0", "data-recovery", remote=True,
-         needs="health", fast=True),
+    Case(
+        "single",
+        "sstable-corrupt",
+        "lsm",
+        "n1",
+        "data-corruption",
+        "P0",
+        "data-recovery",
+        remote=True,
+        needs="health",
+        fast=True,
+    ),
     Case("single", "page-corrupt", "cow", "n1", "data-corruption", "P0", "data-recovery", remote=True, needs="health"),
-    Case("single", "sst-corrupt", "rocksdb", "n1", "data-corruption", "P0", "data-recovery", remote=True,
-         needs="health"),
+    Case(
+        "single", "sst-corrupt", "rocksdb", "n1", "data-corruption", "P0", "data-recovery", remote=True, needs="health"
+    ),
     # ---------------------------------------------------------------- a primary and its standby
-    *_per_engine("primary-loss", "primary-down", "P1", "failover", ENGINES, fast_engine="lsm", topology="pair",
-                 target="s", on="p", run_on="p"),
+    *_per_engine(
+        "primary-loss",
+        "primary-down",
+        "P1",
+        "failover",
+        ENGINES,
+        fast_engine="lsm",
+        topology="pair",
+        target="s",
+        on="p",
+        run_on="p",
+    ),
     Case("pair", "primary-loss", "cow", "p", "primary-down", "P1", "failover", run_on="p", on="p"),
     Case("pair", "primary-loss", "rocksdb", "s", "primary-down", "P1", "failover", run_on="p", on="p", remote=True),
-    *_per_engine("split-brain", "split-brain", "P0", "split-brain", ENGINES, fast_engine="rocksdb", topology="pair",
-                 target="p", on="s"),
+    *_per_engine(
+        "split-brain",
+        "split-brain",
+        "P0",
+        "split-brain",
+        ENGINES,
+        fast_engine="rocksdb",
+        topology="pair",
+        target="p",
+        on="s",
+    ),
     Case("pair", "split-brain", "lsm", "s", "split-brain", "P0", "split-brain", on="s", remote=True),
-    *_per_engine("standby-lag", "process-hang", "P1", "process-hang", ENGINES, fast_engine="cow", topology="pair",
-                 target="p", on="s", run_on="s"),
+    *_per_engine(
+        "standby-lag",
+        "process-hang",
+        "P1",
+        "process-hang",
+        ENGINES,
+        fast_engine="cow",
+        topology="pair",
+        target="p",
+        on="s",
+        run_on="s",
+    ),
     Case("pair", "standby-lag", "lsm", "p", "isolated-node", "P1", "isolated-node", on="s", run_on="s", remote=True),
-    *_per_engine("process-hang", "process-hang", "P1", "process-hang", ENGINES, fast_engine="lsm", topology="pair",
-                 target="s", on="p", run_on="p"),
+    *_per_engine(
+        "process-hang",
+        "process-hang",
+        "P1",
+        "process-hang",
+        ENGINES,
+        fast_engine="lsm",
+        topology="pair",
+        target="s",
+        on="p",
+        run_on="p",
+    ),
     Case("pair", "process-hang", "cow", "s", "process-hang", "P1", "process-hang", on="s", run_on="s"),
     Case("pair", "process-kill", "rocksdb", "p", "process-crash", "P1", "process-crash", on="s", run_on="s"),
     # states no single fault kind makes: both nodes killed; the standby promoted (the old primary fences itself)
     Case("pair", "all-killed", "lsm", "s", "total-cluster-loss", "P0", "total-cluster-loss", remote=True),
     Case("pair", "promoted", "cow", "s", "fenced-node", "P1", "rebuild-primary", run_on="p"),
     # ---------------------------------------------------------------- several groups in one config
-    Case("independent", "process-kill", "lsm", "ledger", "process-crash", "P1", "process-crash", on="ledger",
-         fast=True),
+    Case(
+        "independent", "process-kill", "lsm", "ledger", "process-crash", "P1", "process-crash", on="ledger", fast=True
+    ),
     Case("independent", "process-kill", "lsm", "orders", None, None, None, on="ledger", fast=True),
     Case("two-groups", "split-brain", "lsm", "a1", "split-brain", "P0", "split-brain", on="a2", fast=True),
     Case("two-groups", "split-brain", "lsm", "b1", None, None, None, on="a2"),

@@ -35,19 +35,29 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float, wh
 
 
 def test_a_corrupt_serving_node_shows_corrupt_and_triages_to_data_recovery(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
     fleet = Fleet(tmp_path / "fleet", "single", "lsm", extra=["--scrub-interval", "1"])
     try:
         fleet.start()
         flipped = inject("sstable-corrupt", fleet.nodes["n1"].data_dir, seed=3).changes[0]
-        app = build_app(mode="interactive", theme=None, read_only=False,
-                        config=load_config(fleet.config(remote=True)), watch_terminal=False)
+        app = build_app(
+            mode="interactive",
+            theme=None,
+            read_only=False,
+            config=load_config(fleet.config(remote=True)),
+            watch_terminal=False,
+        )
 
         async def main() -> tuple[str, PlaybookTriage]:
             async with app.run_test(size=(140, 45)) as pilot:
-                await wait_for(pilot, lambda: any("✖ CORRUPT" in card.render_text()
-                                                  for card in app.screen.query(NodeCard)), 20, "the card CORRUPT")
+                await wait_for(
+                    pilot,
+                    lambda: any("✖ CORRUPT" in card.render_text() for card in app.screen.query(NodeCard)),
+                    20,
+                    "the card CORRUPT",
+                )
                 app.selected_node = "n1"
                 await pilot.press("2")
                 await wait_for(pilot, lambda: "n1" in app.triage_sessions, 20, "the walk built")

@@ -27,8 +27,9 @@ from playbooks.nodelog import classify, kernel_oom_kills, start_line
 
 
 def triage_json(fleet: Fleet, capsys: pytest.CaptureFixture[str], **config: bool) -> dict:
-    result = run_cli_in_process(capsys, cli_main, "--config", fleet.config(**config), "triage", "--node", "n1",
-                                "--json", "--read-only")
+    result = run_cli_in_process(
+        capsys, cli_main, "--config", fleet.config(**config), "triage", "--node", "n1", "--json", "--read-only"
+    )
     return dict(json.loads(result.out), code=result.code)
 
 
@@ -67,8 +68,9 @@ def test_a_sigkill_leaves_a_log_that_just_stops(fleet: Fleet, capsys: pytest.Cap
         assert entry["lines"][0].split(" ", 2)[1:2] == ["drconsole-node"]
 
 
-def test_a_clean_stop_of_a_node_meant_to_serve_is_a_stop_not_health(fleet: Fleet,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_clean_stop_of_a_node_meant_to_serve_is_a_stop_not_health(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
     node = fleet.nodes["n1"]
     node.stop()  # SIGTERM: the node closes its engine and logs a clean exit
     report = triage_json(fleet, capsys)
@@ -80,9 +82,29 @@ def test_a_clean_stop_of_a_node_meant_to_serve_is_a_stop_not_health(fleet: Fleet
 
 def test_a_start_that_fails_is_an_error_exit_with_its_reason(tmp_path: Path) -> None:
     log = tmp_path / "n.log"
-    done = subprocess.run([sys.executable, "-m", "console.cli", "node", "serve", "--engine", "lsm", "--data-dir",
-                           str(tmp_path / "d"), "--port", str(free_port()), "--wal-segment-bytes", "1", "--log-file",
-                           str(log)], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "console.cli",
+            "node",
+            "serve",
+            "--engine",
+            "lsm",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--port",
+            str(free_port()),
+            "--wal-segment-bytes",
+            "1",
+            "--log-file",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2  # bad input: a WAL segment of one byte
     ending = classify(log.read_text().splitlines(), alive=False)
     assert ending.kind == "error-exit" and ending.crashed and "exited on an error" in ending.sentence

@@ -38,7 +38,8 @@ def triage_every_node(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[
 
 
 def test_the_demo_triages_healthy_on_every_node_stopped_and_serving(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
     workspace = tmp_path / "demo"
     config = create_workspace(workspace, keys=100)
@@ -71,7 +72,18 @@ def test_the_demo_triages_healthy_on_every_node_stopped_and_serving(
 
 
 def node_table(spec: NodeSpec) -> str:
-    fields = {"name": spec.name, "engine": spec.engine, "url": spec.url, "role": spec.role, "upstream": spec.upstream,
-              "data_dir": spec.data_dir, "log_file": spec.log_file, "backup_repo": spec.backup_repo}
-    return "[[node]]\n" + "".join(f"{key} = {json.dumps(str(value))}\n" for key, value in fields.items()
-                                   if value is not None) + "\n"
+    fields = {
+        "name": spec.name,
+        "engine": spec.engine,
+        "url": spec.url,
+        "role": spec.role,
+        "upstream": spec.upstream,
+        "data_dir": spec.data_dir,
+        "log_file": spec.log_file,
+        "backup_repo": spec.backup_repo,
+    }
+    return (
+        "[[node]]\n"
+        + "".join(f"{key} = {json.dumps(str(value))}\n" for key, value in fields.items() if value is not None)
+        + "\n"
+    )

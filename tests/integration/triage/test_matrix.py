@@ -31,8 +31,13 @@ ON_HEALTH_BRANCH = True  # the nodes' /health corrupt state (branch `health`, me
 def _param(case: Case) -> object:
     marks = [] if case.fast else [pytest.mark.slow]
     if case.needs == "health" and not ON_HEALTH_BRANCH:
-        marks.append(pytest.mark.xfail(strict=True, reason="needs the node's /health corrupt state (branch health): "
-                                                            "until then a corrupt node reports healthy over HTTP"))
+        marks.append(
+            pytest.mark.xfail(
+                strict=True,
+                reason="needs the node's /health corrupt state (branch health): "
+                "until then a corrupt node reports healthy over HTTP",
+            )
+        )
     return pytest.param(case, id=case.id, marks=marks)
 
 
@@ -65,8 +70,12 @@ def healthy_fleets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 
 @pytest.mark.parametrize("case", [_param(case) for case in HEALTHY])
 def test_a_healthy_fleet_gives_no_incident_and_no_recommendation(
-        case: Case, healthy_fleets: dict[str, Fleet], capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    case: Case,
+    healthy_fleets: dict[str, Fleet],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
     fleet = healthy_fleets[case.topology]
     outcome = fleet.triage(case.target, capsys, remote=case.remote, logs=case.logs)
@@ -185,21 +194,28 @@ def _promoted(fleet: Fleet, case: Case) -> None:
 
 
 PUT: dict[str, Callable[[Fleet, Case], None]] = {
-    "all-killed": _all_killed, "promoted": _promoted,
-    "meta-corrupt": _stop_then("meta-corrupt"), "manifest-lost": _stop_then("manifest-lost"),
-    "config-broken": _stop_then("config-broken"), "accidental-deletion": _stop_then("accidental-deletion", restart=True),
-    "backup-corrupt": _backup_corrupt, "stale-backup": _stale_backup, "memory-pressure": _memory_pressure,
+    "all-killed": _all_killed,
+    "promoted": _promoted,
+    "meta-corrupt": _stop_then("meta-corrupt"),
+    "manifest-lost": _stop_then("manifest-lost"),
+    "config-broken": _stop_then("config-broken"),
+    "accidental-deletion": _stop_then("accidental-deletion", restart=True),
+    "backup-corrupt": _backup_corrupt,
+    "stale-backup": _stale_backup,
+    "memory-pressure": _memory_pressure,
     "archive-lag": _archive_lag,
 }
 FLEET_OPTIONS: dict[str, dict[str, object]] = {
-    "backup-corrupt": {"backup": True}, "stale-backup": {"backup": True},
+    "backup-corrupt": {"backup": True},
+    "stale-backup": {"backup": True},
     "archive-lag": {"archive": True, "extra": ["--wal-segment-bytes", "65536"]},
 }
 
 
 @pytest.mark.parametrize("case", [_param(case) for case in FAULTS])
 def test_each_fault_is_diagnosed_with_its_severity_and_first_playbook(
-        case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
     with ExitStack() as stack:
         data_root = None
@@ -224,13 +240,19 @@ def test_the_matrix_covers_every_fault_kind_on_every_engine_it_applies_to() -> N
     from playbooks.faults import FAULTS as KINDS
     from playbooks.severity import FAULT_SEVERITY
 
-    applies = {"page-corrupt": {"cow"}, "meta-corrupt": {"cow"}, "sstable-corrupt": {"lsm"}, "sst-corrupt": {"rocksdb"},
-               "manifest-lost": {"lsm", "rocksdb"}}
+    applies = {
+        "page-corrupt": {"cow"},
+        "meta-corrupt": {"cow"},
+        "sstable-corrupt": {"lsm"},
+        "sst-corrupt": {"rocksdb"},
+        "manifest-lost": {"lsm", "rocksdb"},
+    }
     from playbooks.drills import SCENARIOS
 
     drilled = {"isolated-node", "network-partition", "two-node-loss", "total-cluster-loss"}  # matrix.py says why
-    assert all(SCENARIOS[kind].cluster and set(SCENARIOS[kind].engines) == {"lsm", "cow", "rocksdb"}
-               for kind in drilled)
+    assert all(
+        SCENARIOS[kind].cluster and set(SCENARIOS[kind].engines) == {"lsm", "cow", "rocksdb"} for kind in drilled
+    )
     for kind in set(KINDS) - drilled:
         engines = {case.engine for case in CASES if case.state == kind and not case.remote}
         assert engines >= applies.get(kind, {"lsm", "cow", "rocksdb"}), (kind, engines)

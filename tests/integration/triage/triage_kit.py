@@ -39,12 +39,19 @@ __all__ = ["Fleet", "NodeProc", "TOPOLOGIES", "Outcome"]
 TOPOLOGIES: dict[str, list[tuple[str, str, str | None, str | None]]] = {
     "single": [("n1", "primary", None, None)],
     "pair": [("p", "primary", None, None), ("s", "standby", "p", None)],
-    "independent": [("orders", "primary", None, "lsm"), ("ledger", "primary", None, "cow"),
-                    ("cache", "primary", None, "rocksdb")],
+    "independent": [
+        ("orders", "primary", None, "lsm"),
+        ("ledger", "primary", None, "cow"),
+        ("cache", "primary", None, "rocksdb"),
+    ],
     # Group "alpha" is named in the config; group b1+b2 is known only from what the nodes report
     # (b2 follows b1: its /replication names b1's URL, b1's names b2 as its standby).
-    "two-groups": [("a1", "primary", None, "lsm"), ("a2", "standby", "a1", "lsm"),
-                   ("b1", "primary", None, "cow"), ("b2", "standby", "b1", "cow")],
+    "two-groups": [
+        ("a1", "primary", None, "lsm"),
+        ("a2", "standby", "a1", "lsm"),
+        ("b1", "primary", None, "cow"),
+        ("b2", "standby", "b1", "cow"),
+    ],
 }
 EXPLICIT_GROUPS = {"a1": "alpha", "a2": "alpha"}
 
@@ -68,22 +75,48 @@ class NodeProc:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 40.0) -> NodeProc:
-        command = [sys.executable, "-m", "console.cli", "node", "serve", "--engine", self.engine, "--data-dir",
-                   str(self.data_dir), "--port", str(self.port), "--name", self.name, "--durability", "sync",
-                   "--log-file", str(self.log_file), "--peer-interval", "0.5", *self.extra]
+        command = [
+            sys.executable,
+            "-m",
+            "console.cli",
+            "node",
+            "serve",
+            "--engine",
+            self.engine,
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--name",
+            self.name,
+            "--durability",
+            "sync",
+            "--log-file",
+            str(self.log_file),
+            "--peer-interval",
+            "0.5",
+            *self.extra,
+        ]
         if self.follow:
             command += ["--follow", self.follow]
         for peer in self.peers:
             command += ["--peer", peer]
         if self.backup_repo is not None:
             command += ["--backup-repo", str(self.backup_repo)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}: "
-                                   f"{self.log_file.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}: "
+                    f"{self.log_file.read_text(errors='replace')[-2000:]}"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=0.5).status_code < 500:
                     return self
@@ -138,8 +171,18 @@ class Outcome:
 class Fleet:
     """One topology of real node processes under ``root``; ``engine`` for the nodes that take the case's."""
 
-    def __init__(self, root: Path, topology: str, engine: str, *, backup: bool = False, peers: bool = True,
-                 data_root: Path | None = None, archive: bool = False, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        topology: str,
+        engine: str,
+        *,
+        backup: bool = False,
+        peers: bool = True,
+        data_root: Path | None = None,
+        archive: bool = False,
+        extra: list[str] | None = None,
+    ) -> None:
         self.root = root
         self.topology = topology
         self.nodes: dict[str, NodeProc] = {}
@@ -147,8 +190,14 @@ class Fleet:
         self.cleanups: list[Callable[[], None]] = []
         (root / "logs").mkdir(parents=True, exist_ok=True)
         for name, role, _follows, fixed in TOPOLOGIES[topology]:
-            node = NodeProc(name, fixed or engine, (data_root or root / "nodes") / name, root / "logs" / f"{name}.log",
-                            role=role, extra=list(extra or []))
+            node = NodeProc(
+                name,
+                fixed or engine,
+                (data_root or root / "nodes") / name,
+                root / "logs" / f"{name}.log",
+                role=role,
+                extra=list(extra or []),
+            )
             if backup or archive:
                 node.backup_repo = root / "backups" / name
             if archive:
@@ -211,8 +260,13 @@ class Fleet:
         if self.thresholds:
             lines += ["[thresholds]", *(f"{key} = {value!r}" for key, value in self.thresholds.items()), ""]
         for node in self.nodes.values():
-            lines += ["[[node]]", f'name = "{node.name}"', f'engine = "{node.engine}"', f'url = "{node.url}"',
-                      f'role = "{node.role}"']
+            lines += [
+                "[[node]]",
+                f'name = "{node.name}"',
+                f'engine = "{node.engine}"',
+                f'url = "{node.url}"',
+                f'role = "{node.role}"',
+            ]
             if not remote:
                 lines.append(f'data_dir = "{node.data_dir}"')
             if logs:
@@ -229,8 +283,9 @@ class Fleet:
         path.write_text("\n".join(lines), encoding="utf-8")
         return path
 
-    def triage(self, node: str, capsys: pytest.CaptureFixture[str], *, remote: bool = False,
-               logs: bool | None = None) -> Outcome:
+    def triage(
+        self, node: str, capsys: pytest.CaptureFixture[str], *, remote: bool = False, logs: bool | None = None
+    ) -> Outcome:
         """``drconsole --config C triage --node NODE --json --read-only``, in this process."""
         config = self.config(remote=remote, logs=logs)
         capsys.readouterr()
@@ -239,9 +294,15 @@ class Fleet:
         assert "Traceback (most recent call last)" not in captured.err + captured.out
         report = json.loads(captured.out)
         unknown = report.get("unknown")
-        return Outcome(report["fault"], report["severity"], (report["recommended"] or [None])[0], report["run_on"],
-                       unknown["node"] if unknown else None, code,
-                       [(row["node"], row["answer"], row["evidence"]) for row in report["path"]])
+        return Outcome(
+            report["fault"],
+            report["severity"],
+            (report["recommended"] or [None])[0],
+            report["run_on"],
+            unknown["node"] if unknown else None,
+            code,
+            [(row["node"], row["answer"], row["evidence"]) for row in report["path"]],
+        )
 
     def console_triage(self, node: str, *, remote: bool = False, logs: bool | None = None) -> Outcome:
         """The console's walk of ``node``: its triage factory on a snapshot of the configured sources."""
@@ -264,5 +325,12 @@ class Fleet:
                 return Outcome(None, None, None, None, question, None, path)
             view.answer(found.answer)
         recommended = [item.playbook_id for item in view.recommended()]
-        return Outcome(view.fault(), view.severity(), recommended[0] if recommended else None,
-                       view.run_on() if view.fault() else None, None, None, path)
+        return Outcome(
+            view.fault(),
+            view.severity(),
+            recommended[0] if recommended else None,
+            view.run_on() if view.fault() else None,
+            None,
+            None,
+            path,
+        )

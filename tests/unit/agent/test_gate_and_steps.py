@@ -41,10 +41,16 @@ def test_close_gives_up_after_its_timeout_and_says_how_many_remain() -> None:
 
 def test_which_steps_need_the_data_dir() -> None:
     needs = {entry.name for entry in REGISTRY if needs_data_dir(entry)}
-    assert {"engine.repair", "engine.recover", "engine.safety_copy", "wal.truncate", "backup.restore",
-            "config.repair", "engine.flush"} <= needs
-    assert not needs & {"engine.verify", "wal.validate", "backup.verify", "node.promote", "node.status",
-                        "manual.note"}
+    assert {
+        "engine.repair",
+        "engine.recover",
+        "engine.safety_copy",
+        "wal.truncate",
+        "backup.restore",
+        "config.repair",
+        "engine.flush",
+    } <= needs
+    assert not needs & {"engine.verify", "wal.validate", "backup.verify", "node.promote", "node.status", "manual.note"}
     assert all(talks_to_nodes(REGISTRY.get(name)) for name in ("node.stop", "node.start", "node.status"))
 
 

@@ -19,8 +19,11 @@ def test_a_listening_port_may_be_zero_a_port_to_reach_may_not() -> None:
     assert port_number("1") == 1
     with pytest.raises(argparse.ArgumentTypeError, match=r"out of range 1-65535"):
         port_number("0")
-    for text, message in (("-1", r"out of range 0-65535 \(0: any free port\)"),
-                          ("65536", r"out of range 0-65535"), ("eighty", r"'eighty' is not a port number")):
+    for text, message in (
+        ("-1", r"out of range 0-65535 \(0: any free port\)"),
+        ("65536", r"out of range 0-65535"),
+        ("eighty", r"'eighty' is not a port number"),
+    ):
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             listen_port(text)
 
@@ -28,8 +31,7 @@ def test_a_listening_port_may_be_zero_a_port_to_reach_may_not() -> None:
 def _standalone(json_on_group: bool) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drconsole")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    group = CommandGroup(subparsers, "drill", "drills", description="DR drills, at length",
-                         json_on_group=json_on_group)
+    group = CommandGroup(subparsers, "drill", "drills", description="DR drills, at length", json_on_group=json_on_group)
     group.add("list", "the scenarios", _handler)
     group.add("run", "run one", _handler, description="run one scenario, at length").add_argument("name")
     add_command(subparsers, "triage", "walk the tree", _handler, description="walk the tree, at length")

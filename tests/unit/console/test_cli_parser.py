@@ -33,7 +33,7 @@ def test_the_table_names_what_each_module_registers() -> None:
         importlib.import_module(module).register(sub, cli._common_options())
         assert tuple(sub.choices) == words, module
         registered += words
-    assert whole[-len(registered):] == registered  # --help lists them in this order
+    assert whole[-len(registered) :] == registered  # --help lists them in this order
 
 
 @pytest.mark.parametrize("command", [word for words in cli._REGISTERED_BY.values() for word in words])
@@ -43,12 +43,15 @@ def test_one_command_parser_equals_the_whole_ones(command: str) -> None:
     assert _helps(alone[command]) == _helps(_commands(cli.build_parser())[command])
 
 
-@pytest.mark.parametrize("argv", [
-    ["backup", "verify", "--repo", "/r", "latest", "--json"],
-    ["--json", "backup", "list", "--repo", "/r"],
-    ["backup", "restore", "--repo", "/r", "latest", "--data-dir", "/d"],
-    ["engine", "get", "--data-dir", "/d", "k"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backup", "verify", "--repo", "/r", "latest", "--json"],
+        ["--json", "backup", "list", "--repo", "/r"],
+        ["backup", "restore", "--repo", "/r", "latest", "--data-dir", "/d"],
+        ["engine", "get", "--data-dir", "/d", "k"],
+    ],
+)
 def test_arguments_parse_the_same_either_way(argv: list[str]) -> None:
     alone = vars(cli._parser_for(argv).parse_args(argv))
     whole = vars(cli.build_parser().parse_args(argv))

@@ -63,19 +63,28 @@ def test_an_empty_file_is_all_defaults(tmp_path: Path) -> None:
     assert config.nodes == [] and config.console.refresh_seconds == 1
 
 
-@pytest.mark.parametrize(("old", "new", "line", "field", "words"), [
-    ("disk_usage = 0.80", "disk_usage = 80", 6, "thresholds.disk_usage", "less than or equal to 1"),
-    ("refresh_seconds = 2", "refresh_second = 2", 2, "console.refresh_second", "unknown field"),
-    ('engine = "lsm"\ndata_dir = "data/orders-b"', 'engine = "lsmm"\ndata_dir = "data/orders-b"', 19,
-     "node[1].engine", "must be one of cow, lsm, rocksdb"),
-    ('upstream = "orders-a"', 'upstream = "orders-z"', 22, "node[1].upstream", "not a configured node"),
-    ('url = "http://127.0.0.1:8081"', 'url = "127.0.0.1:8081"', 12, "node[0].url", "http://"),
-    ('role = "standby"', 'role = "follower"', 21, "node[1].role", "primary, standby"),
-    ('name = "orders-a"', 'name = "orders-b"', 18, "node[1].name", "used twice"),
-    ("refresh_seconds = 2", 'refresh_seconds = "fast"', 2, "console.refresh_seconds", "valid number"),
-])
-def test_a_bad_field_names_file_line_and_field(tmp_path: Path, old: str, new: str, line: int, field: str,
-                                                words: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        ("disk_usage = 0.80", "disk_usage = 80", 6, "thresholds.disk_usage", "less than or equal to 1"),
+        ("refresh_seconds = 2", "refresh_second = 2", 2, "console.refresh_second", "unknown field"),
+        (
+            'engine = "lsm"\ndata_dir = "data/orders-b"',
+            'engine = "lsmm"\ndata_dir = "data/orders-b"',
+            19,
+            "node[1].engine",
+            "must be one of cow, lsm, rocksdb",
+        ),
+        ('upstream = "orders-a"', 'upstream = "orders-z"', 22, "node[1].upstream", "not a configured node"),
+        ('url = "http://127.0.0.1:8081"', 'url = "127.0.0.1:8081"', 12, "node[0].url", "http://"),
+        ('role = "standby"', 'role = "follower"', 21, "node[1].role", "primary, standby"),
+        ('name = "orders-a"', 'name = "orders-b"', 18, "node[1].name", "used twice"),
+        ("refresh_seconds = 2", 'refresh_seconds = "fast"', 2, "console.refresh_seconds", "valid number"),
+    ],
+)
+def test_a_bad_field_names_file_line_and_field(
+    tmp_path: Path, old: str, new: str, line: int, field: str, words: str
+) -> None:
     assert old in GOOD
     path = write(tmp_path, GOOD.replace(old, new, 1))
     with pytest.raises(ConfigError) as caught:
@@ -106,7 +115,7 @@ def test_a_missing_file(tmp_path: Path) -> None:
 
 
 def test_locate_finds_tables_arrays_and_dotted_keys() -> None:
-    text = '[a]\nx = 1\n[[n]]\ny = 2\n[[n]]\ny = 3\nb.c = 4\n'
+    text = "[a]\nx = 1\n[[n]]\ny = 2\n[[n]]\ny = 3\nb.c = 4\n"
     assert locate(text, ("a", "x")) == 2
     assert locate(text, ("n", 1, "y")) == 6
     assert locate(text, ("n", 1, "b", "c")) == 7

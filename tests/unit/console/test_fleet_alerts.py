@@ -50,8 +50,13 @@ def test_memory_fires_above_90_percent(used: int, fires: bool) -> None:
 
 @pytest.mark.parametrize(("seconds", "fires"), [(29, False), (30, True)])
 def test_node_down_after_30_seconds(seconds: int, fires: bool) -> None:
-    node = NodeSnapshot(name="n", reachable=False, health=Health.DOWN, unreachable_since=NOW - timedelta(seconds=seconds),
-                        disk=DiskUsage(volume_total_bytes=100, volume_used_bytes=99))
+    node = NodeSnapshot(
+        name="n",
+        reachable=False,
+        health=Health.DOWN,
+        unreachable_since=NOW - timedelta(seconds=seconds),
+        disk=DiskUsage(volume_total_bytes=100, volume_used_bytes=99),
+    )
     # An unreachable node's other figures are stale: only node-down may fire.
     assert rules(node) == (["node-down"] if fires else [])
 
@@ -60,14 +65,24 @@ def test_latency_and_error_rules_are_warnings() -> None:
     node = NodeSnapshot(name="n", performance=Performance(write_p95_ms=101, read_p95_ms=51, error_rate_per_second=0.02))
     alerts = evaluate_alerts(node, Thresholds(), NOW)
     assert [(alert.rule, alert.severity.value) for alert in alerts] == [
-        ("error-rate", "warning"), ("write-p95", "warning"), ("read-p95", "warning")]
-    assert rules(NodeSnapshot(name="n", performance=Performance(write_p95_ms=100, read_p95_ms=50,
-                                                                error_rate_per_second=0.01))) == []
+        ("error-rate", "warning"),
+        ("write-p95", "warning"),
+        ("read-p95", "warning"),
+    ]
+    assert (
+        rules(
+            NodeSnapshot(
+                name="n", performance=Performance(write_p95_ms=100, read_p95_ms=50, error_rate_per_second=0.01)
+            )
+        )
+        == []
+    )
 
 
 def test_thresholds_come_from_configuration() -> None:
-    node = NodeSnapshot(name="n", disk=DiskUsage(volume_total_bytes=100, volume_used_bytes=60),
-                        replication=Replication(lag_seconds=90))
+    node = NodeSnapshot(
+        name="n", disk=DiskUsage(volume_total_bytes=100, volume_used_bytes=60), replication=Replication(lag_seconds=90)
+    )
     assert rules(node) == []
     assert rules(node, Thresholds(disk_usage=0.5, replication_lag_seconds=60)) == ["disk-usage", "replication-lag"]
 
@@ -84,8 +99,11 @@ def primary(name: str, epoch: int) -> NodeSnapshot:
 
 
 def test_two_primaries_of_one_group_in_one_epoch_are_a_split_brain() -> None:
-    specs = [NodeSpec(name="a", url="http://a"), NodeSpec(name="b", url="http://b", role="standby", upstream="a"),
-             NodeSpec(name="other", url="http://o")]
+    specs = [
+        NodeSpec(name="a", url="http://a"),
+        NodeSpec(name="b", url="http://b", role="standby", upstream="a"),
+        NodeSpec(name="other", url="http://o"),
+    ]
     # b was promoted without fencing a: both primaries in epoch 4. "other" is another replica set.
     snapshot = finalize([primary("a", 4), primary("b", 4), primary("other", 4)], specs, Thresholds(), NOW)
     assert snapshot.split_brain_nodes == ("a", "b")
@@ -96,8 +114,12 @@ def test_two_primaries_of_one_group_in_one_epoch_are_a_split_brain() -> None:
 
 
 def test_critical_alerts_degrade_a_healthy_node_and_say_why() -> None:
-    node = NodeSnapshot(name="n", health=Health.OK, health_reason="serving",
-                        disk=DiskUsage(volume_total_bytes=100, volume_used_bytes=97))
+    node = NodeSnapshot(
+        name="n",
+        health=Health.OK,
+        health_reason="serving",
+        disk=DiskUsage(volume_total_bytes=100, volume_used_bytes=97),
+    )
     [result] = finalize([node], [], Thresholds(), NOW).nodes
     assert result.health == Health.DEGRADED
     assert result.health_reason == "disk 97 % used (threshold 85 %)"
@@ -110,4 +132,7 @@ def test_local_standby_lag_is_measured_in_records() -> None:
     assert standby is not None
     assert standby.replication.upstream == "p"
     assert (standby.replication.applied_lsn, standby.replication.primary_lsn, standby.replication.lag_records) == (
-        380, 500, 120)
+        380,
+        500,
+        120,
+    )

@@ -24,8 +24,9 @@ def test_quantile_interpolates_like_prometheus() -> None:
 
 def test_a_real_registry_is_read_and_rates_come_from_two_scrapes() -> None:
     registry = CollectorRegistry()
-    writes = Histogram("drconsole_write_latency_seconds", "w", registry=registry,
-                       buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5))
+    writes = Histogram(
+        "drconsole_write_latency_seconds", "w", registry=registry, buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5)
+    )
     errors = Counter("drconsole_operation_errors", "e", registry=registry)
     Gauge("drconsole_disk_usage_ratio", "d", registry=registry).set(0.5)
     for _ in range(100):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from console_testkit import FIXTURE, fixture_ticks
 from pydantic import ValidationError
 
-from console_testkit import FIXTURE, fixture_ticks
 from playbooks.fleet import (
     DiskUsage,
     FleetSnapshot,

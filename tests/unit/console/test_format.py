@@ -21,14 +21,36 @@ from console.format import (
 from playbooks.fleet import AlertSeverity, Health
 
 
-@pytest.mark.parametrize(("size", "text"), [(None, "—"), (0, "0B"), (1023, "1023B"), (1536, "1.5K"),
-                                            (20 * 2**20, "20M"), (int(9.5 * 2**30), "9.5G"), (3 * 2**40, "3.0T")])
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (None, "—"),
+        (0, "0B"),
+        (1023, "1023B"),
+        (1536, "1.5K"),
+        (20 * 2**20, "20M"),
+        (int(9.5 * 2**30), "9.5G"),
+        (3 * 2**40, "3.0T"),
+    ],
+)
 def test_bytes(size: int | None, text: str) -> None:
     assert bytes_text(size) == text
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(None, "—"), (0, "0s"), (38, "38s"), (252, "4m12s"), (1800, "30m"),
-                                               (3600, "1h"), (11520, "3h12m"), (93600, "1d2h"), (86400, "1d")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "—"),
+        (0, "0s"),
+        (38, "38s"),
+        (252, "4m12s"),
+        (1800, "30m"),
+        (3600, "1h"),
+        (11520, "3h12m"),
+        (93600, "1d2h"),
+        (86400, "1d"),
+    ],
+)
 def test_durations(seconds: float | None, text: str) -> None:
     assert duration_text(seconds) == text
 

@@ -14,10 +14,12 @@ from console.run_state import RunState, Verified
 from playbooks.events import RunEvent
 from playbooks.runner import RunResult, StepOutcome
 
-PLAN = [StepOutcome("safety-copy", "engine.safety_copy", "planned", summary="Safety copy"),
-        StepOutcome("check", "engine.verify", "planned", summary="Find the damage"),
-        StepOutcome("repair", "engine.repair", "planned", summary="Repair", destructive=True),
-        StepOutcome("final-verify", "engine.verify", "planned", summary="Final check")]
+PLAN = [
+    StepOutcome("safety-copy", "engine.safety_copy", "planned", summary="Safety copy"),
+    StepOutcome("check", "engine.verify", "planned", summary="Find the damage"),
+    StepOutcome("repair", "engine.repair", "planned", summary="Repair", destructive=True),
+    StepOutcome("final-verify", "engine.verify", "planned", summary="Final check"),
+]
 
 
 def event(kind: str, step: str | None = None, **fields: object) -> RunEvent:
@@ -50,21 +52,36 @@ def test_a_diagnostic_problem_is_not_a_failure_and_a_failed_step_never_sits_in_a
     state.apply(event("step_finished", "repair", status="failed", message="disk full"))
     state.apply(event("run_finished", status="failed", message="repair failed: disk full"))
     assert state.status == "verifying"  # the runner has not returned yet
-    result = RunResult("r1", "recover-lsm", "failed", [
-        StepOutcome("safety-copy", "engine.safety_copy", "succeeded"), StepOutcome("check", "engine.verify", "problem"),
-        StepOutcome("repair", "engine.repair", "failed", summary="disk full")], message="repair failed: disk full")
+    result = RunResult(
+        "r1",
+        "recover-lsm",
+        "failed",
+        [
+            StepOutcome("safety-copy", "engine.safety_copy", "succeeded"),
+            StepOutcome("check", "engine.verify", "problem"),
+            StepOutcome("repair", "engine.repair", "failed", summary="disk full"),
+        ],
+        message="repair failed: disk full",
+    )
     state.settle(result)
     assert state.status == "failed"
-    assert state.statuses == {"safety-copy": "succeeded", "check": "problem", "repair": "failed",
-                              "final-verify": "not-run"}
+    assert state.statuses == {
+        "safety-copy": "succeeded",
+        "check": "problem",
+        "repair": "failed",
+        "final-verify": "not-run",
+    }
     assert state.failed_step() is not None and state.failed_step().id == "repair"
     assert state.reasons["repair"] == "disk full"
     assert "press r to resume from repair" in next_actions(state, None)[0]
 
 
 def test_succeeded_is_shown_only_once_verified() -> None:
-    steps = [StepOutcome("check", "engine.verify", "problem"), StepOutcome("repair", "engine.repair", "succeeded"),
-             StepOutcome("final-verify", "engine.verify", "succeeded", summary="verify ok: 400 keys")]
+    steps = [
+        StepOutcome("check", "engine.verify", "problem"),
+        StepOutcome("repair", "engine.repair", "succeeded"),
+        StepOutcome("final-verify", "engine.verify", "succeeded", summary="verify ok: 400 keys"),
+    ]
     # The runner kept an incident and resolved it: its evidence is the verification.
     kept = RunResult("r1", "recover-lsm", "succeeded", steps, incident="INC-1", verified="the data dir opens")
     assert verification(kept) == ("the data dir opens", None, "")
@@ -82,21 +99,32 @@ def test_succeeded_is_shown_only_once_verified() -> None:
     state.settle(routine, verified=Verified(datetime(2026, 1, 1, tzinfo=UTC), verified))
     assert state.status == "succeeded"
     unchecked = RunResult("r2", "disk-space", "succeeded", [StepOutcome("usage", "disk.usage", "succeeded")])
-    assert verification(unchecked) == (None, None, "the playbook has no step that checks the node; "
-                                                   "run post-recovery-validation to verify it")
+    assert verification(unchecked) == (
+        None,
+        None,
+        "the playbook has no step that checks the node; run post-recovery-validation to verify it",
+    )
     state = planned_state()
     state.settle(unchecked, unverified=verification(unchecked)[2])
     assert state.status == "unverified"
-    problem = RunResult("r3", "x", "succeeded",
-                        [StepOutcome("verify-after", "engine.verify", "problem", summary="bad")])
+    problem = RunResult(
+        "r3", "x", "succeeded", [StepOutcome("verify-after", "engine.verify", "problem", summary="bad")]
+    )
     assert verification(problem)[0] is None and "verify-after, problem: bad" in verification(problem)[2]
 
 
 def test_steps_the_plan_did_not_show_get_rows_where_they_ran() -> None:
     state = planned_state()
     state.apply(event("run_started"))
-    state.apply(event("step_started", "auto-safety-copy", index=3, message="safety copy before destructive steps",
-                      data={"action": "engine.safety_copy"}))
+    state.apply(
+        event(
+            "step_started",
+            "auto-safety-copy",
+            index=3,
+            message="safety copy before destructive steps",
+            data={"action": "engine.safety_copy"},
+        )
+    )
     assert [step.id for step in state.steps][:3] == ["safety-copy", "check", "auto-safety-copy"]
     state.apply(event("step_started", "repair:rollback", index=3, message="roll back repair"))
     assert [step.id for step in state.steps].index("repair:rollback") == [s.id for s in state.steps].index("repair") + 1
@@ -110,15 +138,21 @@ def test_the_log_keeps_every_log_event_and_each_step_its_own() -> None:
     state.apply(event("log", "check", message="table 2 is short", level="warning"))
     state.apply(event("log", None, message="notification: sent", level="info"))
     assert [line.text for line in state.step_log("check")] == ["read 3 tables", "table 2 is short"]
-    assert [line.text for line in state.log if line.source == "log"] == ["read 3 tables", "table 2 is short",
-                                                                          "notification: sent"]
+    assert [line.text for line in state.log if line.source == "log"] == [
+        "read 3 tables",
+        "table 2 is short",
+        "notification: sent",
+    ]
 
 
 def test_the_holder_of_a_data_dir_lock_is_named_with_the_command_to_stop_it(tmp_path: Path) -> None:
-    holder_code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-                   "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)")
-    process = subprocess.Popen([sys.executable, "-c", holder_code, str(tmp_path / "drconsole.lock")],
-                               stdout=subprocess.PIPE)
+    holder_code = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", holder_code, str(tmp_path / "drconsole.lock")], stdout=subprocess.PIPE
+    )
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == b"held"
         holder = lock_holder(tmp_path)

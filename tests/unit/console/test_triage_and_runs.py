@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import pytest
+from console_testkit import fixture_ticks
 
 from console.triage_adapter import PlaybookTriage
 from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode, TriageView
-from console_testkit import fixture_ticks
 from playbooks.fleet import Thresholds
 
-TREE = {node.id: node for node in (
-    TreeNode("q", "Is it broken?", yes="fix", no="ok"),
-    TreeNode("fix", conclusion="Fix it", recommend=("repair",)),
-    TreeNode("ok", conclusion="Nothing to do"),
-)}
+TREE = {
+    node.id: node
+    for node in (
+        TreeNode("q", "Is it broken?", yes="fix", no="ok"),
+        TreeNode("fix", conclusion="Fix it", recommend=("repair",)),
+        TreeNode("ok", conclusion="Nothing to do"),
+    )
+}
 
 
 def test_a_walk_records_answers_overrides_and_undo() -> None:
-    view = StaticTriage("n1", "q", TREE, {"q": ProbeAnswer(True, "it is on fire")},
-                        {"repair": Recommendation("repair", "Repair", "P0", destructive=True)})
+    view = StaticTriage(
+        "n1",
+        "q",
+        TREE,
+        {"q": ProbeAnswer(True, "it is on fire")},
+        {"repair": Recommendation("repair", "Repair", "P0", destructive=True)},
+    )
     assert isinstance(view, TriageView)
     assert view.current().id == "q" and view.recommended() == ()
     step = view.answer(False)

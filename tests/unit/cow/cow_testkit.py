@@ -15,11 +15,18 @@ from engines.cow.page import DATA_FILE, HEADER, PageType
 __all__ = ["create_cow", "dir_digest", "flip_byte", "page_size_of", "pages_of_type", "tree_pages", "newest_meta"]
 
 
-def create_cow(path: Path, *, durability: str = "sync", low_memory: bool = False,
-               backend: dict[str, Any] | None = None, **fields: Any) -> CowEngine:
+def create_cow(
+    path: Path,
+    *,
+    durability: str = "sync",
+    low_memory: bool = False,
+    backend: dict[str, Any] | None = None,
+    **fields: Any,
+) -> CowEngine:
     """A new cow data dir; ``backend`` holds the cow options (``EngineOptions.backend``)."""
-    engine = create_engine(path, backend="cow", durability=durability, low_memory=low_memory,
-                           backend_options=backend, **fields)
+    engine = create_engine(
+        path, backend="cow", durability=durability, low_memory=low_memory, backend_options=backend, **fields
+    )
     assert isinstance(engine, CowEngine)
     return engine
 

@@ -233,8 +233,9 @@ def test_verify_lists_leaked_and_double_free_pages(data_dir: Path, tmp_path: Pat
     with open(data_dir / DATA_FILE, "r+b") as handle:
         handle.seek(meta.hwm * size)
         handle.write(run)
-        forged = Meta(meta.txid + 1, meta.root, meta.hwm, meta.hwm + 1, meta.lsn, meta.key_count, size,
-                      slot=1 - meta.slot)
+        forged = Meta(
+            meta.txid + 1, meta.root, meta.hwm, meta.hwm + 1, meta.lsn, meta.key_count, size, slot=1 - meta.slot
+        )
         handle.seek(forged.slot * size)
         handle.write(encode_meta(forged))
     kinds = {kind for kind, _offset, _detail in verify_problems(data_dir)}

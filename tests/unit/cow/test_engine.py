@@ -38,7 +38,9 @@ def test_scans_are_ordered_with_bounds_and_prefixes(tmp_path: Path) -> None:
         live = sorted((key, key[::-1]) for key in keys if not (key.startswith(b"user:") and int(key[5:]) % 3 == 0))
         assert list(engine.scan()) == live
         assert list(engine.scan(prefix=b"item:")) == [row for row in live if row[0].startswith(b"item:")]
-        assert list(engine.scan(b"user:0100", b"user:0110")) == [row for row in live if b"user:0100" <= row[0] < b"user:0110"]
+        assert list(engine.scan(b"user:0100", b"user:0110")) == [
+            row for row in live if b"user:0100" <= row[0] < b"user:0110"
+        ]
         assert list(engine.scan(b"zzz")) == []
 
 
@@ -125,8 +127,16 @@ def test_page_size_and_low_memory_options_are_kept_in_the_marker(tmp_path: Path)
         assert engine.verify().ok
 
 
-@pytest.mark.parametrize("backend", [{"page_size": 3000}, {"colour": "blue"}, {"max_keys_per_node": 2},
-                                     {"snapshots": "yes"}, {"dirty_budget_bytes": 10}])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        {"page_size": 3000},
+        {"colour": "blue"},
+        {"max_keys_per_node": 2},
+        {"snapshots": "yes"},
+        {"dirty_budget_bytes": 10},
+    ],
+)
 def test_bad_backend_options_are_refused(tmp_path: Path, backend: dict[str, object]) -> None:
     with pytest.raises(InvalidArgumentError):
         create_cow(tmp_path / "d", backend=backend)

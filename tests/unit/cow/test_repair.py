@@ -92,7 +92,8 @@ def test_rebuild_freelist_mends_a_corrupt_freelist(data_dir: tuple[Path, dict[by
 
 
 def test_salvage_fills_a_lost_leaf_from_older_pages_then_the_wal_makes_it_exact(
-        data_dir: tuple[Path, dict[bytes, bytes]]) -> None:
+    data_dir: tuple[Path, dict[bytes, bytes]],
+) -> None:
     path, model = data_dir
     flip_byte(path, newest_leaf(path))
     report = salvage(path)

@@ -25,9 +25,11 @@ from engines import open_engine
 from engines.base import Engine
 
 COW_INPUTS = Inputs(
-    keys=(st.binary(min_size=1, max_size=6).map(lambda raw: b"k" + raw)
-          | st.sampled_from([b"k\x00", b"k\xff", b"ka", b"kb"])
-          | st.binary(min_size=600, max_size=1023).map(lambda raw: b"k" + raw)),  # longer than 1 KiB pages hold
+    keys=(
+        st.binary(min_size=1, max_size=6).map(lambda raw: b"k" + raw)
+        | st.sampled_from([b"k\x00", b"k\xff", b"ka", b"kb"])
+        | st.binary(min_size=600, max_size=1023).map(lambda raw: b"k" + raw)
+    ),  # longer than 1 KiB pages hold
     values=st.binary(max_size=40) | st.binary(min_size=300, max_size=2500),
     batch_size=12,
     bulk_start=st.integers(0, 5000),
@@ -98,8 +100,12 @@ class CowMachine(contract_machine(COW_INPUTS)):  # type: ignore[misc]
 
 
 TestCowMachine = CowMachine.TestCase
-TestCowMachine.settings = settings(max_examples=12, stateful_step_count=30, deadline=None,
-                                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+TestCowMachine.settings = settings(
+    max_examples=12,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 class LongCowMachine(CowMachine):
@@ -107,5 +113,9 @@ class LongCowMachine(CowMachine):
 
 
 TestLongCowMachine = pytest.mark.slow(LongCowMachine.TestCase)
-TestLongCowMachine.settings = settings(max_examples=150, stateful_step_count=60, deadline=None,
-                                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+TestLongCowMachine.settings = settings(
+    max_examples=150,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)

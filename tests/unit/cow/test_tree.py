@@ -46,11 +46,14 @@ def random_batch(rng: random.Random, space: int, big_every: int = 20) -> list[tu
     return batch
 
 
-@pytest.mark.parametrize("settings", [
-    {"page_size": 1024},
-    {"page_size": 4096, "max_keys_per_node": 8},
-    {"page_size": 4096, "dirty_budget_bytes": 65536},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"page_size": 1024},
+        {"page_size": 4096, "max_keys_per_node": 8},
+        {"page_size": 4096, "dirty_budget_bytes": 65536},
+    ],
+)
 def test_random_batches_with_partial_and_full_commits_match_a_dict(tmp_path: Path, settings: dict[str, int]) -> None:
     rng = random.Random(str(settings))
     tree, config = new_tree(tmp_path, **settings)

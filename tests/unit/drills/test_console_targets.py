@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from playbooks.drills import CONSOLE_RTO_SECONDS, SCENARIOS, met_targets
 
-DATA_DIR = [name for name, scenario in SCENARIOS.items()
-            if not (scenario.needs_node or scenario.host is not None or scenario.cluster)]
+DATA_DIR = [
+    name
+    for name, scenario in SCENARIOS.items()
+    if not (scenario.needs_node or scenario.host is not None or scenario.cluster)
+]
 
 
 def test_every_data_dir_drill_has_a_human_target_and_the_others_keep_theirs() -> None:

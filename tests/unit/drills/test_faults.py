@@ -17,9 +17,14 @@ from playbooks.faults import FAULTS, FaultError, find_lock_holder, inject, xor_s
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*"))
-            if path.is_file() and ".quarantine" not in path.relative_to(root).parts and path.name != "LOG"
-            and not path.name.startswith("LOG.old")}
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and ".quarantine" not in path.relative_to(root).parts
+        and path.name != "LOG"
+        and not path.name.startswith("LOG.old")
+    }
 
 
 def _fill(data_dir: Path, backend: str, count: int = 300) -> None:
@@ -50,16 +55,23 @@ def _assert_flips(before: dict[str, bytes], after: dict[str, bytes], report: obj
             if change.file == name:
                 assert change.action == "flip"
                 old, new = bytes.fromhex(change.before), bytes.fromhex(change.after)
-                assert expected[change.offset:change.offset + change.length] == old
+                assert expected[change.offset : change.offset + change.length] == old
                 assert all(a != b for a, b in zip(old, new))
-                expected[change.offset:change.offset + change.length] = new
+                expected[change.offset : change.offset + change.length] = new
         assert bytes(expected) == after[name], f"{name} differs from the report"
 
 
-@pytest.mark.parametrize(("backend", "kind"), [
-    ("cow", "page-corrupt"), ("cow", "meta-corrupt"), ("lsm", "sstable-corrupt"), ("rocksdb", "sst-corrupt"),
-    ("lsm", "wal-corrupt-tail"), ("cow", "wal-corrupt-middle"),
-])
+@pytest.mark.parametrize(
+    ("backend", "kind"),
+    [
+        ("cow", "page-corrupt"),
+        ("cow", "meta-corrupt"),
+        ("lsm", "sstable-corrupt"),
+        ("rocksdb", "sst-corrupt"),
+        ("lsm", "wal-corrupt-tail"),
+        ("cow", "wal-corrupt-middle"),
+    ],
+)
 def test_byte_faults_change_exactly_the_reported_bytes(tmp_path: Path, backend: str, kind: str) -> None:
     data_dir = tmp_path / "data"
     _fill(data_dir, backend)
@@ -98,8 +110,9 @@ def test_manifest_lost_moves_into_quarantine(tmp_path: Path, backend: str) -> No
 
 
 @pytest.mark.parametrize("chunk", [None, 64])
-def test_ransomware_encrypts_with_a_seeded_xor_and_renames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           chunk: int | None) -> None:
+def test_ransomware_encrypts_with_a_seeded_xor_and_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int | None
+) -> None:
     if chunk is not None:  # files larger than a chunk: encrypted piece by piece, same key stream
         import playbooks.faults as faults
 
@@ -176,8 +189,12 @@ time.sleep(60)
 def test_process_faults_signal_the_lock_holder(tmp_path: Path, kind: str, expect: int | None) -> None:
     data_dir = tmp_path / "data"
     _fill(data_dir, "cow", count=10)
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(data_dir)], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[3])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         if find_lock_holder(data_dir) != holder.pid:

@@ -63,8 +63,9 @@ print("\\n".join(failed))
 
 
 def _check(modules: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-c", _DRIVER, *modules], capture_output=True, text=True, cwd=ROOT,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", _DRIVER, *modules], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", result.stdout
 
@@ -89,7 +90,8 @@ def test_the_check_sees_a_cycle(tmp_path: Path) -> None:
     (tmp_path / "cyc" / "a.py").write_text("from cyc.b import B\nA = 1\n")
     (tmp_path / "cyc" / "b.py").write_text("from cyc.a import A\nB = 2\n")
     (tmp_path / "cyc" / "c.py").write_text("C = 3\n")
-    result = subprocess.run([sys.executable, "-c", _DRIVER, "cyc.c", "cyc.a"], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _DRIVER, "cyc.c", "cyc.a"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert result.stdout.strip().startswith("cyc.a: ImportError") and "circular import" in result.stdout
     assert "cyc.c" not in result.stdout

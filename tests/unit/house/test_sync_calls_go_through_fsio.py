@@ -24,8 +24,11 @@ def direct_calls(path: Path) -> list[str]:
             if node.attr in FORBIDDEN.get(node.value.id, ()):
                 found.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
         elif isinstance(node, ast.ImportFrom) and node.module in FORBIDDEN:
-            found += [f"{path.name}:{node.lineno}: from {node.module} import {alias.name}"
-                      for alias in node.names if alias.name in FORBIDDEN[node.module]]
+            found += [
+                f"{path.name}:{node.lineno}: from {node.module} import {alias.name}"
+                for alias in node.names
+                if alias.name in FORBIDDEN[node.module]
+            ]
     return found
 
 
@@ -39,6 +42,13 @@ def test_engines_sync_and_rename_only_through_fsio() -> None:
 
 def test_the_checker_sees_direct_calls(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text('"""os.fsync in a docstring is fine."""\nimport os\nfrom shutil import move\n\n'
-                      "def f(fd):\n    os.fsync(fd)\n    os.rename('a', 'b')\n", encoding="utf-8")
-    assert [line.split(": ")[1] for line in direct_calls(sample)] == ["from shutil import move", "os.fsync", "os.rename"]
+    sample.write_text(
+        '"""os.fsync in a docstring is fine."""\nimport os\nfrom shutil import move\n\n'
+        "def f(fd):\n    os.fsync(fd)\n    os.rename('a', 'b')\n",
+        encoding="utf-8",
+    )
+    assert [line.split(": ")[1] for line in direct_calls(sample)] == [
+        "from shutil import move",
+        "os.fsync",
+        "os.rename",
+    ]

@@ -40,8 +40,9 @@ def test_memtable_keeps_order_across_interleaved_writes_and_scans() -> None:
         model[key] = value
         if lsn % 97 == 0:
             assert memtable.sorted_keys() == sorted(model)
-    assert [pair for keys, values in memtable.chunks(b"k00500", b"k01500") for pair in zip(keys, values)] == \
-        sorted((k, v) for k, v in model.items() if b"k00500" <= k < b"k01500")
+    assert [pair for keys, values in memtable.chunks(b"k00500", b"k01500") for pair in zip(keys, values)] == sorted(
+        (k, v) for k, v in model.items() if b"k00500" <= k < b"k01500"
+    )
     assert (memtable.min_lsn, memtable.max_lsn) == (1, 2999)
 
 
@@ -56,14 +57,19 @@ def test_sorted_keys_lists_are_never_changed_under_a_reader() -> None:
 
 def _chunks(items: list[tuple[bytes, bytes | None]], size: int):
     for start in range(0, len(items), size):
-        part = items[start:start + size]
+        part = items[start : start + size]
         yield [k for k, _ in part], [v for _, v in part]
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.dictionaries(st.binary(min_size=1, max_size=3), st.none() | st.binary(max_size=4), max_size=40),
-                min_size=1, max_size=5),
-       st.integers(1, 9))
+@given(
+    st.lists(
+        st.dictionaries(st.binary(min_size=1, max_size=3), st.none() | st.binary(max_size=4), max_size=40),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(1, 9),
+)
 def test_merge_matches_newest_wins_model(sources: list[dict[bytes, bytes | None]], size: int) -> None:
     model: dict[bytes, bytes | None] = {}
     for source in reversed(sources):  # the first source is the newest

@@ -16,8 +16,16 @@ from engines.lsm.settings import LsmSettings
 from engines.lsm.sstable_reader import open_table
 from engines.lsm.version import Version, sort_level
 
-SETTINGS = LsmSettings(memtable_bytes=4096, levels=4, l0_trigger=2, level_multiplier=4, level_base_bytes=8192,
-                       target_file_bytes=6000, block_bytes=512, compression="none")
+SETTINGS = LsmSettings(
+    memtable_bytes=4096,
+    levels=4,
+    l0_trigger=2,
+    level_multiplier=4,
+    level_base_bytes=8192,
+    target_file_bytes=6000,
+    block_bytes=512,
+    compression="none",
+)
 
 
 class Numbers:
@@ -51,8 +59,9 @@ def contents(version_or_tables) -> list[tuple[bytes, bytes]]:
 
 
 def run(tmp_path: Path, job, numbers: Numbers, **kwargs):
-    return run_compaction(job, data_dir=tmp_path, settings=SETTINGS, allocate=numbers.allocate,
-                          release=numbers.release, **kwargs)
+    return run_compaction(
+        job, data_dir=tmp_path, settings=SETTINGS, allocate=numbers.allocate, release=numbers.release, **kwargs
+    )
 
 
 def test_scores_pick_l0_by_count_and_deeper_levels_by_size(tmp_path: Path) -> None:

@@ -20,8 +20,9 @@ from engines.lsm.sstable_writer import TableWriter
 from engines.lsm.verify import verify_table
 from engines.reports import VerifyReport
 
-ENTRIES: dict[bytes, bytes | None] = {b"key%05d" % i: (None if i % 7 == 3 else b"value-%d" % i * (i % 5))
-                                      for i in range(400)}
+ENTRIES: dict[bytes, bytes | None] = {
+    b"key%05d" % i: (None if i % 7 == 3 else b"value-%d" % i * (i % 5)) for i in range(400)
+}
 
 
 @pytest.mark.parametrize("compression", ["none", "zstd"])
@@ -45,10 +46,17 @@ def test_round_trip_holds_every_entry_and_tombstone(tmp_path: Path, compression:
 def test_range_chunks_are_clipped_to_start_and_end(tmp_path: Path) -> None:
     write_table(tmp_path, 1, ENTRIES)
     reader = open_table(tmp_path, 1)
-    for start, end in [(b"key00010", b"key00020"), (b"key000105", b"key00399"), (None, b"key00001"),
-                       (b"key00398", None), (b"a", b"b"), (b"key00100", b"key00100\x00")]:
-        expected = [(k, v) for k, v in sorted(ENTRIES.items())
-                    if (start is None or k >= start) and (end is None or k < end)]
+    for start, end in [
+        (b"key00010", b"key00020"),
+        (b"key000105", b"key00399"),
+        (None, b"key00001"),
+        (b"key00398", None),
+        (b"a", b"b"),
+        (b"key00100", b"key00100\x00"),
+    ]:
+        expected = [
+            (k, v) for k, v in sorted(ENTRIES.items()) if (start is None or k >= start) and (end is None or k < end)
+        ]
         got = [pair for keys, values in reader.chunks(start, end) for pair in zip(keys, values)]
         assert got == expected, (start, end)
 
@@ -90,8 +98,13 @@ def _layout(path: Path) -> dict[str, tuple[int, int]]:
     footer = raw[-FOOTER_SIZE:]
     index_offset, _, bloom_offset, _, props_offset, _ = struct.unpack_from("<QIQIQI", footer)
     footer_offset = len(raw) - FOOTER_SIZE
-    return {"data": (0, 3), "index": (index_offset, index_offset + 2), "bloom": (bloom_offset, bloom_offset + 10),
-            "properties": (props_offset, props_offset + 4), "footer": (footer_offset, footer_offset + 2)}
+    return {
+        "data": (0, 3),
+        "index": (index_offset, index_offset + 2),
+        "bloom": (bloom_offset, bloom_offset + 10),
+        "properties": (props_offset, props_offset + 4),
+        "footer": (footer_offset, footer_offset + 2),
+    }
 
 
 def _problems(tmp_path: Path, number: int) -> list[tuple[str, int | None]]:
@@ -163,8 +176,15 @@ def test_not_an_sstable_and_truncated_files(tmp_path: Path) -> None:
 
 
 def test_properties_record_what_the_table_holds(tmp_path: Path) -> None:
-    meta = write_table(tmp_path, 4, ENTRIES, level=2, min_lsn=5, max_lsn=90,
-                       lineage={"compaction": "c4", "inputs": [1, 2], "output": 0, "last": True})
+    meta = write_table(
+        tmp_path,
+        4,
+        ENTRIES,
+        level=2,
+        min_lsn=5,
+        max_lsn=90,
+        lineage={"compaction": "c4", "inputs": [1, 2], "output": 0, "last": True},
+    )
     reader = open_table(tmp_path, 4)
     props = reader.properties
     assert props["level"] == 2 and props["min_lsn"] == 5 and props["max_lsn"] == 90

@@ -37,10 +37,23 @@ def test_commit_clock_memory_stays_bounded() -> None:
     assert clock.committed_at(1000) == 1000.0
 
 
-def _plan(node_epoch: int, node_last: int, primary_epoch: int, primary_last: int, history: list[TimelineEntry],
-          node_is_primary: bool = False):  # type: ignore[no-untyped-def]
-    return plan_rejoin(primary="http://p", node_epoch=node_epoch, node_last_lsn=node_last, primary_epoch=primary_epoch,
-                       primary_last_lsn=primary_last, history=history, node_is_primary=node_is_primary)
+def _plan(
+    node_epoch: int,
+    node_last: int,
+    primary_epoch: int,
+    primary_last: int,
+    history: list[TimelineEntry],
+    node_is_primary: bool = False,
+):  # type: ignore[no-untyped-def]
+    return plan_rejoin(
+        primary="http://p",
+        node_epoch=node_epoch,
+        node_last_lsn=node_last,
+        primary_epoch=primary_epoch,
+        primary_last_lsn=primary_last,
+        history=history,
+        node_is_primary=node_is_primary,
+    )
 
 
 def test_plan_rejoin_cuts_at_the_epoch_switch_and_refuses_without_a_fork() -> None:
@@ -73,7 +86,12 @@ def test_export_writes_every_record_past_the_fork_and_names_what_is_missing(tmp_
         engine.close()
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [(line["lsn"], line["op"], line["key"]) for line in lines] == [
-        (4, "put", "k3"), (5, "put", "k4"), (6, "delete", "k0"), (7, "put", "b1"), (7, "delete", "b2")]
+        (4, "put", "k3"),
+        (5, "put", "k4"),
+        (6, "delete", "k0"),
+        (7, "put", "b1"),
+        (7, "delete", "b2"),
+    ]
     assert lines[3]["value_encoding"] == "base64" and lines[3]["batch"] is True
     assert result.records == 4 and result.first_lsn == 4 and result.last_lsn == last
     assert result.missing == [[last + 1, last + 2]]  # asked for more than the WAL holds: said so

@@ -34,8 +34,9 @@ def test_the_newest_backup_on_the_primary_timeline_is_chosen(tmp_path: Path) -> 
     history = [TimelineEntry(epoch=1, start_lsn=12)]
     pick = choose_backup(repo, applied_lsn=0, backend="lsm", primary_lsn=None, history=history)
     assert pick.backup_id == newest.backup_id  # epoch 3 is the primary's own line (history ends at 1 here)
-    assert choose_backup(repo, applied_lsn=0, backend="lsm", primary_lsn=15,
-                         history=history).backup_id == early.backup_id  # 15 was past the fork at 12
+    assert (
+        choose_backup(repo, applied_lsn=0, backend="lsm", primary_lsn=15, history=history).backup_id == early.backup_id
+    )  # 15 was past the fork at 12
     assert choose_backup(repo, applied_lsn=0, backend="lsm", primary_lsn=15).backup_id == forked.backup_id
     with pytest.raises(ReplicationError, match="past this standby's LSN 16"):
         choose_backup(repo, applied_lsn=16, backend="lsm", primary_lsn=None)

@@ -14,8 +14,14 @@ ACTOR = Actor(user="oncall", ssh_client="10.0.0.7 51234 22")
 
 def fill(log: AuditLog, count: int) -> None:
     for index in range(count):
-        log.append(actor=ACTOR, action="engine.repair", target=f"/data/{index}", outcome="succeeded",
-                   detail=f"entry {index}", run_id="r1")
+        log.append(
+            actor=ACTOR,
+            action="engine.repair",
+            target=f"/data/{index}",
+            outcome="succeeded",
+            detail=f"entry {index}",
+            run_id="r1",
+        )
 
 
 def test_entries_chain_and_carry_who_and_what(tmp_path: Path) -> None:

@@ -20,16 +20,19 @@ from playbooks.errors import (
 )
 
 
-@pytest.mark.parametrize("error,code", [
-    (PlaybookFileError("a.toml", 3, "steps[0].action", "unknown action"), 2),
-    (UnknownPlaybookError("no playbook 'x'"), 2),
-    (PlaybookNotAvailableError("pending"), 2),
-    (ParameterError("--param n: not a number"), 2),
-    (NotApplicableError("not for lsm"), 2),
-    (ConfirmationRequired("not confirmed"), 4),
-    (ReadOnlyRefusal("read-only"), 4),
-    (ConfigError("bad", path=Path("c.toml"), line=2, field="node[0].url"), 2),
-])
+@pytest.mark.parametrize(
+    "error,code",
+    [
+        (PlaybookFileError("a.toml", 3, "steps[0].action", "unknown action"), 2),
+        (UnknownPlaybookError("no playbook 'x'"), 2),
+        (PlaybookNotAvailableError("pending"), 2),
+        (ParameterError("--param n: not a number"), 2),
+        (NotApplicableError("not for lsm"), 2),
+        (ConfirmationRequired("not confirmed"), 4),
+        (ReadOnlyRefusal("read-only"), 4),
+        (ConfigError("bad", path=Path("c.toml"), line=2, field="node[0].url"), 2),
+    ],
+)
 def test_playbook_and_config_errors_keep_their_exit_codes_outside_the_engines(error: DrconsoleError, code: int) -> None:
     assert isinstance(error, DrconsoleError) and error.exit_code == code
     assert not isinstance(error, EngineError)

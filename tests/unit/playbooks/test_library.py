@@ -9,11 +9,36 @@ from playbooks.tree import Leaf
 
 # The ids of issue 7 are part of the contract: each is a playbook, or pending with a reason.
 CONTRACT_IDS = {
-    "emergency-response", "data-recovery", "recover-cow", "recover-lsm", "recover-rocksdb", "wal-replay",
-    "wal-truncate", "disk-space", "memory-recovery", "process-crash", "config-recovery", "backup-full",
-    "backup-incremental", "backup-verify", "restore", "pitr", "failover", "rebuild-primary", "split-brain",
-    "isolated-node", "network-partition", "total-cluster-loss", "cache-corruption", "accidental-deletion",
-    "ransomware", "emergency-shutdown", "data-salvage", "post-recovery-validation", "verify-recovery", "dr-drill",
+    "emergency-response",
+    "data-recovery",
+    "recover-cow",
+    "recover-lsm",
+    "recover-rocksdb",
+    "wal-replay",
+    "wal-truncate",
+    "disk-space",
+    "memory-recovery",
+    "process-crash",
+    "config-recovery",
+    "backup-full",
+    "backup-incremental",
+    "backup-verify",
+    "restore",
+    "pitr",
+    "failover",
+    "rebuild-primary",
+    "split-brain",
+    "isolated-node",
+    "network-partition",
+    "total-cluster-loss",
+    "cache-corruption",
+    "accidental-deletion",
+    "ransomware",
+    "emergency-shutdown",
+    "data-salvage",
+    "post-recovery-validation",
+    "verify-recovery",
+    "dr-drill",
 }
 
 
@@ -90,10 +115,23 @@ def test_tree_covers_the_guides_questions() -> None:
     probes = {node.probe for node in tree.nodes.values()}
     # Orbit: start? corruption? disk? memory? crashed? configuration? / Lightning: running? files? backup?
     # / replication and clusters.
-    for needed in ("node.opens", "engine.verify_quick", "disk.full", "memory.exhausted", "process.crashed",
-                   "config.broken", "node.running", "data.files_present", "backup.recent",
-                   "replication.primary_down", "replication.split_brain", "cluster.isolated_node",
-                   "cluster.partition", "cluster.minority_survives", "cluster.all_down"):
+    for needed in (
+        "node.opens",
+        "engine.verify_quick",
+        "disk.full",
+        "memory.exhausted",
+        "process.crashed",
+        "config.broken",
+        "node.running",
+        "data.files_present",
+        "backup.recent",
+        "replication.primary_down",
+        "replication.split_brain",
+        "cluster.isolated_node",
+        "cluster.partition",
+        "cluster.minority_survives",
+        "cluster.all_down",
+    ):
         assert needed in probes, needed
 
 
@@ -111,5 +149,13 @@ def test_every_leaf_takes_its_severity_from_the_fault_table() -> None:
         if leaf.fault is not None:
             assert leaf.recommend, leaf
             assert leaf.severity == FAULT_SEVERITY[leaf.fault], leaf
-    assert {leaf.fault for leaf in leaves} >= {"data-corruption", "split-brain", "index-lost", "primary-down",
-                                               "process-crash", "stale-backup", "archive-lag", None}
+    assert {leaf.fault for leaf in leaves} >= {
+        "data-corruption",
+        "split-brain",
+        "index-lost",
+        "primary-down",
+        "process-crash",
+        "stale-backup",
+        "archive-lag",
+        None,
+    }

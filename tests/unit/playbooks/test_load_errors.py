@@ -9,7 +9,7 @@ import pytest
 from playbooks.errors import PlaybookFileError
 from playbooks.loader import LIBRARY_DIR, Library, load_playbook_file, load_tree_file
 
-GOOD = '''id = "sample"
+GOOD = """id = "sample"
 title = "A sample"
 severity = "P1"
 target_rto_seconds = 60
@@ -27,7 +27,7 @@ action = "engine.verify"
 id = "flush"
 action = "engine.flush"
 on_failure = "stop"
-'''
+"""
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -86,7 +86,11 @@ def test_unknown_action_is_located_with_a_suggestion(tmp_path: Path) -> None:
 
 
 def test_unknown_argument_of_an_action(tmp_path: Path) -> None:
-    path = write(tmp_path, "sample.toml", GOOD.replace('action = "engine.flush"', 'action = "engine.flush"\nargs = { force = true }'))
+    path = write(
+        tmp_path,
+        "sample.toml",
+        GOOD.replace('action = "engine.flush"', 'action = "engine.flush"\nargs = { force = true }'),
+    )
     error = failure(path)
     assert (error.line, error.field) == (18, "steps[1].args")
     assert "force" in error.problem
@@ -95,8 +99,11 @@ def test_unknown_argument_of_an_action(tmp_path: Path) -> None:
 def test_bad_condition_and_unknown_placeholder(tmp_path: Path) -> None:
     path = write(tmp_path, "sample.toml", GOOD.replace('on_failure = "stop"', 'when = "steps.check.ok =="'))
     assert failure(path).field == "steps[1].when"
-    path = write(tmp_path, "sample.toml", GOOD.replace('action = "engine.flush"',
-                                                       'action = "engine.checkpoint"\nargs = { dest = "{nowhere}/x" }'))
+    path = write(
+        tmp_path,
+        "sample.toml",
+        GOOD.replace('action = "engine.flush"', 'action = "engine.checkpoint"\nargs = { dest = "{nowhere}/x" }'),
+    )
     error = failure(path)
     assert error.field == "steps[1].args" and "nowhere" in error.problem
 
@@ -113,7 +120,7 @@ def test_a_bad_file_in_an_extra_library_folder_stops_the_library(tmp_path: Path)
     assert caught.value.line == 3 and caught.value.field == "severity"
 
 
-TREE = '''root = "start"
+TREE = """root = "start"
 
 [nodes.start]
 question = "Can it start?"
@@ -123,7 +130,7 @@ no = { fault = "files-missing", recommend = ["restore"] }
 
 [leaves.monitor]
 recommend = []
-'''
+"""
 
 
 def test_tree_dangling_branch_and_unknown_probe_are_located(tmp_path: Path) -> None:
@@ -139,32 +146,40 @@ def test_tree_dangling_branch_and_unknown_probe_are_located(tmp_path: Path) -> N
 def test_a_leaf_takes_its_severity_from_its_fault_kind_only(tmp_path: Path) -> None:
     """One source for severity (playbooks/severity.py): a leaf that states its own is refused, located."""
     leaf = '{ fault = "files-missing", recommend = ["restore"] }'
-    for bad, problem in ((leaf.replace(" }", ', severity = "P3" }'), "unknown field"),
-                         ('{ recommend = ["restore"] }', "names its fault kind"),
-                         (leaf.replace("files-missing", "files-gone"), "has no severity")):
+    for bad, problem in (
+        (leaf.replace(" }", ', severity = "P3" }'), "unknown field"),
+        ('{ recommend = ["restore"] }', "names its fault kind"),
+        (leaf.replace("files-missing", "files-gone"), "has no severity"),
+    ):
         with pytest.raises(PlaybookFileError) as caught:
             load_tree_file(write(tmp_path, "tree.toml", TREE.replace(leaf, bad)))
         assert problem in caught.value.problem and caught.value.line == 7, caught.value
 
 
 def test_tree_cycle_and_unreachable_node(tmp_path: Path) -> None:
-    looped = TREE.replace('yes = "monitor"', 'yes = "again"') + '''
+    looped = (
+        TREE.replace('yes = "monitor"', 'yes = "again"')
+        + """
 [nodes.again]
 question = "Again?"
 probe = "disk.full"
 yes = "start"
 no = "monitor"
-'''
+"""
+    )
     with pytest.raises(PlaybookFileError) as caught:
         load_tree_file(write(tmp_path, "tree.toml", looped))
     assert "cycle" in caught.value.problem
-    orphan = TREE + '''
+    orphan = (
+        TREE
+        + """
 [nodes.orphan]
 question = "Orphan?"
 probe = "disk.full"
 yes = "monitor"
 no = "monitor"
-'''
+"""
+    )
     with pytest.raises(PlaybookFileError) as caught:
         load_tree_file(write(tmp_path, "tree.toml", orphan))
     assert caught.value.field == "nodes.orphan" and caught.value.line == 12

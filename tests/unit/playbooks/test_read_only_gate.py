@@ -15,8 +15,11 @@ from playbooks.state import StateDir
 
 
 def tree_hash(root: Path) -> dict[str, str]:
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def dummy_args(name: str, tmp_path: Path) -> dict[str, object]:
@@ -32,8 +35,16 @@ def test_every_writing_action_is_refused_in_read_only_mode_and_audited(tmp_path:
     audit = AuditLog(StateDir().audit_log)
     context = ActionContext(data_dir=data, backend="rocksdb", read_only=True, audit=audit, run_id="ro")
     writing = [entry.name for entry in REGISTRY if entry.writes]
-    assert {"engine.repair", "engine.safety_copy", "wal.truncate", "backup.restore", "config.repair",
-            "engine.flush", "engine.compact", "disk.relocate_quarantine"} <= set(writing)
+    assert {
+        "engine.repair",
+        "engine.safety_copy",
+        "wal.truncate",
+        "backup.restore",
+        "config.repair",
+        "engine.flush",
+        "engine.compact",
+        "disk.relocate_quarantine",
+    } <= set(writing)
     for name in writing:
         with pytest.raises(ReadOnlyRefusal) as caught:
             REGISTRY.invoke(name, context, dummy_args(name, tmp_path))
@@ -51,8 +62,14 @@ def test_reading_actions_pass_the_gate_in_read_only_mode(tmp_path: Path) -> None
         engine.put(b"k", b"v")
     before = tree_hash(data)
     context = ActionContext(data_dir=data, backend="rocksdb", read_only=True)
-    for name in ("engine.verify", "engine.open_check", "wal.validate", "disk.usage", "config.check",
-                 "checks.verify_recovery"):
+    for name in (
+        "engine.verify",
+        "engine.open_check",
+        "wal.validate",
+        "disk.usage",
+        "config.check",
+        "checks.verify_recovery",
+    ):
         assert REGISTRY.invoke(name, context, {}).ok, name
     assert tree_hash(data) == before
 

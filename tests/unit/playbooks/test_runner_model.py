@@ -13,8 +13,17 @@ def _run(tmp_path: Path, **options: object) -> Run:
     library = Library.load()
     playbook = library.get("recover-lsm")
     plan = build_plan(library, playbook, "lsm")
-    return Run.new("20260101-000000-000-beef", playbook, tmp_path / "db", "lsm", {"repo": "/r"}, plan,
-                   RunOptions(**options), {"user": "ops", "ssh_client": None}, sandboxed_from=None)
+    return Run.new(
+        "20260101-000000-000-beef",
+        playbook,
+        tmp_path / "db",
+        "lsm",
+        {"repo": "/r"},
+        plan,
+        RunOptions(**options),
+        {"user": "ops", "ssh_client": None},
+        sandboxed_from=None,
+    )
 
 
 def test_the_header_round_trips(tmp_path: Path) -> None:
@@ -22,8 +31,12 @@ def test_the_header_round_trips(tmp_path: Path) -> None:
     header = run.header()
     again = Run.from_header({**header, "time": 1234.5}, RunOptions())
     assert again.header() == header
-    assert (again.started_at, again.safety.waived, again.assume_yes, again.target) == (1234.5, "disk full", True,
-                                                                                       "orders-a")
+    assert (again.started_at, again.safety.waived, again.assume_yes, again.target) == (
+        1234.5,
+        "disk full",
+        True,
+        "orders-a",
+    )
     assert [step.id for step in again.plan] == [step.id for step in run.plan]
 
 

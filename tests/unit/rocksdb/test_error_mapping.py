@@ -25,19 +25,29 @@ ENGINE_SOURCE = Path(__file__).resolve().parents[3] / "engines" / "rocksdb" / "e
 
 # Messages in the shape RocksDB's Status::ToString() gives them, one per status code.
 SAMPLES = [
-    ("Corruption: block checksum mismatch: stored = 1, computed = 2 in /d/rocksdb/000009.sst offset 0 size 545",
-     CorruptionError),
+    (
+        "Corruption: block checksum mismatch: stored = 1, computed = 2 in /d/rocksdb/000009.sst offset 0 size 545",
+        CorruptionError,
+    ),
     ("Corruption: bad magic number in /d/rocksdb/000012.sst", CorruptionError),
     ("IO error: No space left on device: While appending to file: /d/rocksdb/000010.log", DiskFullError),
-    ("IO error: lock hold by current process, acquire time 1 acquiring thread 2: /d/rocksdb/LOCK: "
-     "No locks available",
-     LockedError),
+    (
+        "IO error: lock hold by current process, acquire time 1 acquiring thread 2: /d/rocksdb/LOCK: "
+        "No locks available",
+        LockedError,
+    ),
     ("IO error: While lock file: /d/rocksdb/LOCK: Resource temporarily unavailable", LockedError),
     ("IO error: No such file or directory: While opening a file for sequentially reading: /d/CURRENT", NotFoundError),
-    ("IO error: No such file or directory: While opening a file for sequentially reading: "
-     "/d/rocksdb/MANIFEST-000009: No such file or directory", CorruptionError),
-    ("IO error: No such file or directory: While open a file for random read: /d/rocksdb/000012.sst: "
-     "No such file or directory", CorruptionError),
+    (
+        "IO error: No such file or directory: While opening a file for sequentially reading: "
+        "/d/rocksdb/MANIFEST-000009: No such file or directory",
+        CorruptionError,
+    ),
+    (
+        "IO error: No such file or directory: While open a file for random read: /d/rocksdb/000012.sst: "
+        "No such file or directory",
+        CorruptionError,
+    ),
     ("Invalid argument: /d/rocksdb: does not exist (create_if_missing is false)", NotFoundError),
     ("Invalid argument: Column family not found: extra", InvalidArgumentError),
     ("Invalid argument: Unsupported format_version 9", UnsupportedFormatError),
@@ -100,8 +110,12 @@ def _calls_outside_rocks_call(tree: ast.AST) -> list[str]:
             target = f"Rdict.{func.attr}"
         elif isinstance(func, ast.Name) and func.id in rocks_names - {"WriteBatch"}:
             target = func.id
-        elif (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
-              and isinstance(func.value.func, ast.Name) and func.value.func.id == "Checkpoint"):
+        elif (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name)
+            and func.value.func.id == "Checkpoint"
+        ):
             target = "Checkpoint(...)." + func.attr
         if target is None:
             continue
@@ -109,13 +123,15 @@ def _calls_outside_rocks_call(tree: ast.AST) -> list[str]:
         guarded = False
         while cursor is not None:
             if isinstance(cursor, ast.With) and any(
-                    isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", "") == "rocks_call"
-                    for item in cursor.items):
+                isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", "") == "rocks_call"
+                for item in cursor.items
+            ):
                 guarded = True
                 break
             if isinstance(cursor, ast.Try) and any(
-                    handler.type is not None and getattr(handler.type, "id", "") == "Exception"
-                    for handler in cursor.handlers):
+                handler.type is not None and getattr(handler.type, "id", "") == "Exception"
+                for handler in cursor.handlers
+            ):
                 guarded = True  # a deliberate catch-all (e.g. counting keys of a damaged store)
                 break
             cursor = parents.get(cursor)

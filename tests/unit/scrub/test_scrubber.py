@@ -18,6 +18,7 @@ def reading(chunks: int, size: int, damage: bool = False):
             pace(size)
             if damage and index == chunks // 2:
                 report.add("checksum", "block checksum mismatch", file="t.sst", offset=index * size)
+
     return check
 
 
@@ -47,9 +48,11 @@ def test_a_stop_ends_a_paced_wait_at_once() -> None:
 
 def test_a_pass_reports_problems_of_live_files_only() -> None:
     found: list[Problem] = []
-    units = [ScrubUnit("a.sst", 4096, reading(4, 1024, damage=True)),
-             ScrubUnit("retired.sst", 4096, reading(4, 1024, damage=True), live=lambda: False),
-             ScrubUnit("b.sst", 4096, reading(4, 1024))]
+    units = [
+        ScrubUnit("a.sst", 4096, reading(4, 1024, damage=True)),
+        ScrubUnit("retired.sst", 4096, reading(4, 1024, damage=True), live=lambda: False),
+        ScrubUnit("b.sst", 4096, reading(4, 1024)),
+    ]
     scrubber = Scrubber(lambda: units, interval=0, rate=0, on_problem=found.append)
     record = scrubber.run_pass()
     assert record.complete and record.units == 3 and record.checked == 2 and record.skipped == 1
@@ -65,8 +68,12 @@ def test_a_corruption_error_is_a_problem_and_an_io_error_of_a_live_file_interrup
         raise StorageIOError("engine closed")
 
     found: list[Problem] = []
-    scrubber = Scrubber(lambda: [ScrubUnit("c.sst", 10, corrupt), ScrubUnit("d.sst", 10, broken)], interval=0,
-                        rate=0, on_problem=found.append)
+    scrubber = Scrubber(
+        lambda: [ScrubUnit("c.sst", 10, corrupt), ScrubUnit("d.sst", 10, broken)],
+        interval=0,
+        rate=0,
+        on_problem=found.append,
+    )
     record = scrubber.run_pass()
     assert [(problem.file, problem.offset) for problem in found] == [("c.sst", 12)]  # the unit names the file
     assert not record.complete and "engine closed" in (record.interrupted or "")
@@ -80,16 +87,27 @@ def test_a_pause_stops_the_pass_and_drops_what_it_found_meanwhile() -> None:
         report.add("checksum", "mismatch", file="x.sst")
 
     found: list[Problem] = []
-    scrubber = Scrubber(lambda: [ScrubUnit("x.sst", 1, check), ScrubUnit("y.sst", 1, reading(1, 1))], interval=0,
-                        rate=0, on_problem=found.append, paused=paused.is_set)
+    scrubber = Scrubber(
+        lambda: [ScrubUnit("x.sst", 1, check), ScrubUnit("y.sst", 1, reading(1, 1))],
+        interval=0,
+        rate=0,
+        on_problem=found.append,
+        paused=paused.is_set,
+    )
     record = scrubber.run_pass()
     assert found == [] and record.interrupted == "the data dir is being recovered" and not record.complete
 
 
 def test_the_thread_runs_a_pass_every_interval_and_stops() -> None:
     passes: list[float] = []
-    scrubber = Scrubber(lambda: [ScrubUnit("a", 1, reading(1, 1))], interval=0.3, rate=0, on_problem=print,
-                        on_pass=lambda record: passes.append(record.started_at), first_delay=0.0).start()
+    scrubber = Scrubber(
+        lambda: [ScrubUnit("a", 1, reading(1, 1))],
+        interval=0.3,
+        rate=0,
+        on_problem=print,
+        on_pass=lambda record: passes.append(record.started_at),
+        first_delay=0.0,
+    ).start()
     try:
         deadline = time.monotonic() + 5
         while len(passes) < 3 and time.monotonic() < deadline:
@@ -107,8 +125,14 @@ def test_the_thread_runs_a_pass_every_interval_and_stops() -> None:
 def test_trigger_starts_the_next_pass_now_and_behind_says_a_pass_outgrew_the_interval() -> None:
     passes: list[float] = []
     slow = ScrubUnit("big", 1, lambda report, pace: time.sleep(0.3))
-    scrubber = Scrubber(lambda: [slow], interval=0.2, rate=0, on_problem=print,
-                        on_pass=lambda record: passes.append(time.monotonic()), first_delay=30.0).start()
+    scrubber = Scrubber(
+        lambda: [slow],
+        interval=0.2,
+        rate=0,
+        on_problem=print,
+        on_pass=lambda record: passes.append(time.monotonic()),
+        first_delay=30.0,
+    ).start()
     try:
         started = time.monotonic()
         scrubber.trigger()
@@ -128,8 +152,13 @@ def test_a_pause_stops_a_paced_unit_at_its_next_read_and_wait_idle_returns() -> 
             reading_started.set()
             pace(64 * 1024)
 
-    scrubber = Scrubber(lambda: [ScrubUnit("big.sst", 64 << 20, long_read)], interval=0, rate=1_000_000,
-                        on_problem=print, paused=paused.is_set)
+    scrubber = Scrubber(
+        lambda: [ScrubUnit("big.sst", 64 << 20, long_read)],
+        interval=0,
+        rate=1_000_000,
+        on_problem=print,
+        paused=paused.is_set,
+    )
     records = []
     runner = threading.Thread(target=lambda: records.append(scrubber.run_pass()))
     runner.start()

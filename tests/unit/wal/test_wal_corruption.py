@@ -168,7 +168,11 @@ def test_header_damage_reasons(log: tuple[Path, list[Placed]], change: dict[str,
     victim = next(p for p in placed if p.segment == order[2] and p.start > 0 and len(p.fragments) == 1)
     _rewrite_header(wal / victim.segment, victim.start, **change)
     problem = WalReader(wal).validate().corruption
-    assert problem is not None and (problem.segment, problem.offset, problem.reason) == (victim.segment, victim.start, reason)
+    assert problem is not None and (problem.segment, problem.offset, problem.reason) == (
+        victim.segment,
+        victim.start,
+        reason,
+    )
     _assert_raises_at(wal, TOLERATE, victim.segment, victim.start)
     assert _read(wal, POINT_IN_TIME) == _before(placed, victim.segment, victim.start)
 
@@ -294,7 +298,11 @@ def test_segment_replayed_twice_is_out_of_order(log: tuple[Path, list[Placed]]) 
     copy = wal / segment_name(placed[-1].record.lsn + 1)
     shutil.copyfile(first.path, copy)
     problem = WalReader(wal).validate().corruption
-    assert problem is not None and (problem.segment, problem.offset, problem.reason) == (copy.name, 0, "lsn out of order")
+    assert problem is not None and (problem.segment, problem.offset, problem.reason) == (
+        copy.name,
+        0,
+        "lsn out of order",
+    )
     everything = [p.record.lsn for p in placed]
     assert _read(wal, SKIP) == everything  # the duplicates are skipped, one problem each
     assert len(WalReader(wal).problems()) == sum(1 for p in placed if p.segment == first.path.name)
@@ -330,8 +338,10 @@ def test_random_bytes_in_place_of_a_segment(log: tuple[Path, list[Placed]]) -> N
 def test_problems_lists_every_damage_in_order(log: tuple[Path, list[Placed]]) -> None:
     wal, placed = log
     order = _segment_order(placed)
-    victims = [next(p for p in placed if p.segment == order[1] and p.start > 0),
-               next(p for p in placed if p.segment == order[3] and p.start > 0)]
+    victims = [
+        next(p for p in placed if p.segment == order[1] and p.start > 0),
+        next(p for p in placed if p.segment == order[3] and p.start > 0),
+    ]
     paths = segment_paths(wal)
     for victim in victims:
         flip_byte(paths[victim.segment], victim.end - 1, 0x40)

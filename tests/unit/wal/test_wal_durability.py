@@ -220,7 +220,10 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, round_number: int) 
     wal = tmp_path / "wal"
     root = Path(__file__).resolve().parents[3]
     process = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(wal)], stdout=subprocess.PIPE, cwd=root, env={**os.environ, "PYTHONPATH": str(root)}
+        [sys.executable, "-c", WRITER, str(wal)],
+        stdout=subprocess.PIPE,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert process.stdout is not None
     acknowledged: list[int] = []

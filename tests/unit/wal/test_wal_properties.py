@@ -93,8 +93,10 @@ def test_any_damage_is_reported_never_raised(flips: list[tuple[int, int]], cut: 
             try:
                 got = [record.lsn for record in reader.records(mode=mode)]
             except WalCorruptionError as exc:
-                assert mode is not RecoveryMode.ABSOLUTE_CONSISTENCY or (
-                    exc.segment, exc.offset, exc.reason
-                ) == (validation.corruption.segment, validation.corruption.offset, validation.corruption.reason)  # type: ignore[union-attr]
+                assert mode is not RecoveryMode.ABSOLUTE_CONSISTENCY or (exc.segment, exc.offset, exc.reason) == (
+                    validation.corruption.segment,
+                    validation.corruption.offset,
+                    validation.corruption.reason,
+                )  # type: ignore[union-attr]
             else:
                 assert got[: len(prefix)] == prefix

@@ -180,7 +180,16 @@ def test_writer_state_flush_seal_and_current_segment(tmp_path: Path) -> None:
         lambda w: w.append_batch([b"k"]),
         lambda w: w.sync(5),
     ],
-    ids=["str-key", "str-value", "bad-op", "delete-with-value", "negative-time", "str-in-batch", "not-a-pair", "unassigned"],
+    ids=[
+        "str-key",
+        "str-value",
+        "bad-op",
+        "delete-with-value",
+        "negative-time",
+        "str-in-batch",
+        "not-a-pair",
+        "unassigned",
+    ],
 )
 def test_bad_arguments_are_refused_without_writing(tmp_path: Path, call: object) -> None:
     wal = tmp_path / "wal"
@@ -209,8 +218,13 @@ def test_missing_and_empty_wal_dirs_are_empty_logs(tmp_path: Path) -> None:
         assert list_segments(wal) == []
         assert list(WalReader(wal).records(mode=RecoveryMode.ABSOLUTE_CONSISTENCY)) == []
         assert WalReader(wal).validate().to_json() == {
-            "ok": True, "records": 0, "first_lsn": None, "last_lsn": None,
-            "corruption": None, "segments": 0, "bytes": 0,
+            "ok": True,
+            "records": 0,
+            "first_lsn": None,
+            "last_lsn": None,
+            "corruption": None,
+            "segments": 0,
+            "bytes": 0,
         }
         assert WalReader(wal).problems() == []
     assert not (tmp_path / "missing").exists()  # reading never creates anything

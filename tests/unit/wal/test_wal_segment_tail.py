@@ -34,5 +34,5 @@ def test_a_record_torn_inside_its_prefix_is_not_read() -> None:
     overhead = len(encode_payload(1, T0, 1, b"k", b""))
     offset = frame_into(buffer, encode_payload(1, T0, 1, b"k", b"v" * (BLOCK_SIZE - 2 * HEADER_SIZE - 3 - overhead)), 0)
     frame_into(buffer, encode_payload(2, T0 + 5, 1, b"key", b"value"), offset)
-    torn = bytes(buffer[:BLOCK_SIZE + HEADER_SIZE + 2])  # the second fragment cut inside the prefix
+    torn = bytes(buffer[: BLOCK_SIZE + HEADER_SIZE + 2])  # the second fragment cut inside the prefix
     assert _last_record_in(torn, True) is None

@@ -48,7 +48,11 @@ def test_truncate_moves_the_tail_and_later_segments(log: tuple[Path, list[Placed
     # Every original byte is still somewhere.
     assert sum(path.stat().st_size for path in wal.iterdir()) + report.bytes_moved == sum(map(len, original.values()))
 
-    kept = [p.record.lsn for p in placed if p.segment < damaged.name or (p.segment == damaged.name and p.start < victim.start)]
+    kept = [
+        p.record.lsn
+        for p in placed
+        if p.segment < damaged.name or (p.segment == damaged.name and p.start < victim.start)
+    ]
     validation = WalReader(wal).validate()
     assert validation.ok and validation.records == len(kept) == report.records_kept
     assert validation.last_lsn == kept[-1] == report.last_lsn
@@ -125,7 +129,9 @@ def test_clean_or_missing_log_changes_nothing(log: tuple[Path, list[Placed]], tm
     assert missing.to_json()["quarantine"] is None
 
 
-def test_after_a_crash_the_torn_tail_is_cut_before_writing_again(log: tuple[Path, list[Placed]], tmp_path: Path) -> None:
+def test_after_a_crash_the_torn_tail_is_cut_before_writing_again(
+    log: tuple[Path, list[Placed]], tmp_path: Path
+) -> None:
     """Recovery order: replay (tolerating the torn tail), cut it into quarantine, then write."""
     wal, placed = log
     last = list_segments(wal)[-1].path
