@@ -67,10 +67,14 @@ def test_the_strip_takes_focus_only_when_asked_and_enter_triages_from_the_alerts
             assert not strip.has_focus  # the screen's first focus is where it was before the strip could take it
             await pilot.press("tab", "tab", "tab")
             assert not strip.has_focus and isinstance(app.focused, NodeCard)  # tab goes between the cards
-            await pilot.press("a")
+            await pilot.press("exclamation_mark")
             assert strip.has_focus and "▶" in screen_text(app)
-            while strip.highlighted != alert:
+            for _ in range(100):  # bounded: a missing alert fails, never hangs
+                if not (strip.highlighted != alert):
+                    break
                 await pilot.press("down")
+            else:
+                raise AssertionError("the alert was never highlighted")
             await pilot.press("enter")
             for _ in range(50):
                 await pilot.pause(0.05)
@@ -91,10 +95,14 @@ def test_an_alert_naming_a_question_the_tree_lacks_starts_at_the_root_and_says_s
         app = fixture_app(ticks=ticks_with(alert))
         async with app.run_test(size=(150, 45)) as pilot:
             await pilot.pause()
-            await pilot.press("a")
+            await pilot.press("exclamation_mark")
             strip = app.screen.query_one(AlertStrip)
-            while strip.highlighted != alert:
+            for _ in range(100):  # bounded: a missing alert fails, never hangs
+                if not (strip.highlighted != alert):
+                    break
                 await pilot.press("down")
+            else:
+                raise AssertionError("the alert was never highlighted")
             await pilot.press("enter")
             for _ in range(50):
                 await pilot.pause(0.05)
@@ -112,13 +120,17 @@ def test_silencing_the_consoles_own_rule_or_without_alertmanager_explains_why_no
         app = fixture_app(ticks=ticks_with(am_alert("ledger", "disk-full")))
         async with app.run_test(size=(150, 45)) as pilot:
             await pilot.pause()
-            await pilot.press("a", "s")  # the first alert: cache's node-down, the console's own rule
+            await pilot.press("exclamation_mark", "m")  # the first alert: cache's node-down, the console's own rule
             await pilot.pause()
             own = [note.message for note in app._notifications]
             strip = app.screen.query_one(AlertStrip)
-            while strip.highlighted is None or strip.highlighted.source != "alertmanager":
+            for _ in range(100):  # bounded: a missing alert fails, never hangs
+                if not (strip.highlighted is None or strip.highlighted.source != "alertmanager"):
+                    break
                 await pilot.press("down")
-            await pilot.press("s")
+            else:
+                raise AssertionError("the alert was never highlighted")
+            await pilot.press("m")
             await pilot.pause()
             return own + [note.message for note in app._notifications]
 
@@ -139,11 +151,15 @@ def test_an_alertmanager_api_error_on_silencing_is_a_clear_notice_and_an_audited
         app = fixture_app(ticks=ticks_with(alert), source=source)
         async with app.run_test(size=(150, 45)) as pilot:
             await pilot.pause()
-            await pilot.press("a")
+            await pilot.press("exclamation_mark")
             strip = app.screen.query_one(AlertStrip)
-            while strip.highlighted != alert:
+            for _ in range(100):  # bounded: a missing alert fails, never hangs
+                if not (strip.highlighted != alert):
+                    break
                 await pilot.press("down")
-            await pilot.press("s")
+            else:
+                raise AssertionError("the alert was never highlighted")
+            await pilot.press("m")
             await pilot.pause()
             assert isinstance(app.screen, SilenceScreen)
             app.screen.query_one("#silence-comment", Input).value = "disk on ledger: freeing space"

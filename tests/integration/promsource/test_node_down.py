@@ -139,11 +139,15 @@ def test_the_console_shows_it_in_the_strip_and_enter_triages_from_its_question(k
             )
             alert = node_down_alert(app)
             assert alert is not None
-            await pilot.press("a")
+            await pilot.press("exclamation_mark")
             strip = app.screen.query_one(AlertStrip)
             assert strip.has_focus
-            while strip.highlighted != alert:
+            for _ in range(100):  # bounded: a missing alert fails, never hangs
+                if not (strip.highlighted != alert):
+                    break
                 await pilot.press("down")
+            else:
+                raise AssertionError("the alert was never highlighted")
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.screen.__class__.__name__ == "TriageScreen", "the Triage screen")
             view = app.triage("orders-a")
@@ -176,7 +180,7 @@ def test_silencing_is_refused_in_read_only_and_dashboard_modes(
         app = app_for(killed, tmp_path, read_only=True)
         async with app.run_test(size=(150, 45)) as pilot:
             alert = await wait_until(pilot, lambda: node_down_alert(app), "the alert in read-only mode")
-            await pilot.press("a", "s")  # the key route
+            await pilot.press("exclamation_mark", "m")  # the key route
             await pilot.pause(0.2)
             assert not isinstance(app.screen, SilenceScreen)
             app.action_silence_alert(alert)  # a direct call: the action itself refuses
@@ -208,11 +212,15 @@ def test_a_silence_from_the_console_reaches_alertmanager_and_the_audit_log(
         app = app_for(killed, tmp_path)
         async with app.run_test(size=(150, 45)) as pilot:
             alert = await wait_until(pilot, lambda: node_down_alert(app), "the alert in the strip")
-            await pilot.press("a")
+            await pilot.press("exclamation_mark")
             strip = app.screen.query_one(AlertStrip)
-            while strip.highlighted != alert:
+            for _ in range(100):  # bounded: a missing alert fails, never hangs
+                if not (strip.highlighted != alert):
+                    break
                 await pilot.press("down")
-            await pilot.press("s")
+            else:
+                raise AssertionError("the alert was never highlighted")
+            await pilot.press("m")
             dialog = await wait_until(
                 pilot, lambda: isinstance(app.screen, SilenceScreen) and app.screen, "the silence dialog"
             )
