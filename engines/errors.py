@@ -135,7 +135,7 @@ class DiskFullError(EngineError):
 class WalHeldError(DiskFullError):
     """Writes refused: the WAL kept for an unreachable archive reached the configured ceiling.
 
-    The ceiling stands in for the disk: past it the data dir would fill up with WAL that must not
+    The ceiling is kept below the disk's size: past it the data dir would fill up with WAL that must not
     be recycled before it is archived, so the refusal comes first, with room to spare.
     """
 
