@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ _OOM = re.compile(
     r"(?:Out of memory|Memory cgroup out of memory): Killed process (\d+) \(([^)]*)\)"
     r"|oom-kill:.*?\bpid=(\d+)"
 )
+_DMESG_STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]\s?(.*)$")
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
 TAIL_BYTES = 256 * 1024  # the end of a log is where a death is written
 
@@ -205,12 +207,27 @@ def journal_lines(unit: str, count: int = 400) -> list[str] | None:
 
 
 def kernel_oom_kills() -> tuple[list[str], str]:
-    """(the kernel's OOM-kill lines, how they were read or why not); never raises."""
-    for command in (
-        ["dmesg", "--time-format=iso"],
-        ["journalctl", "-k", "--no-pager", "-q", "-o", "short-iso", "-n", "5000"],
-    ):
-        lines = _run(command)
-        if lines is not None:
-            return [line for line in lines if _OOM.search(line)], f"{command[0]} read"
+    """(the kernel's OOM-kill lines, each led by its ISO wall time; how they were read or why not); never raises."""
+    lines = _run(["dmesg"])
+    if lines is not None:
+        return [_wall_stamped(line) for line in lines if _OOM.search(line)], "dmesg read"
+    lines = _run(["journalctl", "-k", "--no-pager", "-q", "-o", "short-iso", "-n", "5000"])
+    if lines is not None:
+        return [line for line in lines if _OOM.search(line)], "journalctl read"
     return [], "the kernel log is not readable here (dmesg and journalctl -k refused)"
+
+
+def _wall_stamped(line: str) -> str:
+    """A ``[seconds since boot] message`` dmesg line led by its wall time.
+
+    The kernel stamps its log with its monotonic clock; ``dmesg --time-format=iso`` turns that into
+    wall time from an estimate of the boot moment that was seen here 0.7 s early, which made an OOM
+    kill a second after a node's start look older than the node (and so a reused pid's). The offset
+    between the wall clock and CLOCK_MONOTONIC, read now, converts it exactly (both exclude suspend).
+    """
+    match = _DMESG_STAMP.match(line)
+    if match is None:
+        return line
+    offset = time.time() - time.clock_gettime(time.CLOCK_MONOTONIC)
+    moment = datetime.fromtimestamp(offset + float(match.group(1)), UTC)
+    return f"{moment.isoformat()} {match.group(2)}"

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -166,3 +167,20 @@ def test_an_oom_kill_by_the_kernel_is_told_from_a_sigkill(fleet: Fleet, capsys: 
     entry = crash_entry(triage_json(fleet, capsys))
     assert entry["evidence"].startswith("oom-kill: the kernel killed pid"), entry
     assert any("Killed process" in line and str(pid) in line for line in entry["lines"])
+
+
+def test_kernel_lines_carry_the_wall_time_they_were_written_at() -> None:
+    """An OOM kill a second after a node's start must not read as older than the node (a reused pid)."""
+    try:
+        with open("/dev/kmsg", "w") as kmsg:
+            written = time.time()
+            kmsg.write(f"drconsole clock probe {os.getpid()}: Out of memory: Killed process 1 (probe)\n")
+    except OSError as error:
+        pytest.skip(f"cannot write the kernel's log here: {error}")
+    lines, how = kernel_oom_kills()
+    if "not readable" in how:
+        pytest.skip(f"the kernel's log is not readable here: {how}")
+    probe = [line for line in lines if f"drconsole clock probe {os.getpid()}:" in line]
+    assert probe, lines[-3:]
+    at = datetime.fromisoformat(probe[-1].split(" ", 1)[0].replace(",", "."))
+    assert abs(at.timestamp() - written) < 0.25, (probe[-1], written)
