@@ -2,9 +2,9 @@
 
 Importing this package registers them all: ``engine.*`` (engine_actions, safety, salvage),
 ``wal.*``, ``backup.*``, ``disk.*``/``memory.*``/``process.*``/``system.*``/``manual.*``/``triage.*``
-(system_actions), ``config.*``, ``checks.*``/``report.*``, ``drill.*``, ``node.*`` (node_actions, node_rebuild: the
-cluster through the node API); and ``test.*`` only when
-``DRCONSOLE_TEST_ACTIONS=1`` (the test suite).
+(system_actions; disk_space: what a full disk can have back, files not ours, the verdict),
+``config.*``, ``checks.*``/``report.*``, ``drill.*``, ``node.*`` (node_actions, node_rebuild: the
+cluster through the node API); and ``test.*`` only when ``DRCONSOLE_TEST_ACTIONS=1`` (the test suite).
 """
 
 import os
@@ -13,6 +13,7 @@ from playbooks.actions import (  # noqa: F401  (registration)
     backup_actions,
     checks,
     config_actions,
+    disk_space,
     drill_actions,
     engine_actions,
     node_actions,

@@ -3,7 +3,8 @@
 Disk space is never freed by deleting data (the guides delete the oldest SSTables and truncate
 the WAL): flush and compaction free what the engines no longer need, and quarantine folders can
 be moved to another volume (``quarantine_volume``), never deleted. The breakdown says how much
-space quarantine holds, so the responder knows what a move would free.
+space quarantine holds, so the responder knows what a move would free. What a full disk can have
+back at once, the files not ours it reports, and the verdict are in ``disk_space``.
 
 A hung holder of the data dir (stopped, or silent on /health) is resumed first; only one still
 hung after the deadline is killed, and the kill is a destructive step (confirmed, audited). The
@@ -30,7 +31,6 @@ from playbooks.evidence import (
     human_bytes,
     lock_held,
     lock_holders,
-    mount_point,
     unclean_shutdown,
 )
 from playbooks.hung import hung_holders
@@ -77,58 +77,6 @@ def breakdown(context: ActionContext) -> ActionResult:
         f"{data_dir}: {human_bytes(sizes['total'])} ({parts}){note}",
         {"sizes": sizes, "quarantine_folders": folders},
     )
-
-
-@action("disk.foreign_files", writes=False)
-def foreign_files(context: ActionContext, *, count: int = 5, max_files: int = 200_000) -> ActionResult:
-    """The largest files on the data dir's filesystem outside the data dir: reported, never touched.
-
-    What fills a disk is often not ours (a runaway log, a core dump, someone's copy): drconsole
-    frees only its own files and names the others for a human to decide on. The walk stays on the
-    filesystem (no other mounts) and stops after ``max_files`` files.
-    """
-    data_dir = context.require_data_dir().resolve()
-    root = mount_point(data_dir)
-    device = os.stat(root).st_dev
-    found: list[tuple[int, str]] = []
-    seen = 0
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        dirs[:] = [name for name in dirs if (here / name).resolve() != data_dir and _same_device(here / name, device)]
-        for name in files:
-            seen += 1
-            try:
-                info = os.lstat(here / name)
-            except OSError:
-                continue
-            found.append((info.st_size, str(here / name)))
-        if seen >= int(max_files):
-            break
-    found.sort(reverse=True)
-    largest = [(size, path) for size, path in found[: int(count)] if size > 0]
-    for size, path in largest:
-        context.log(f"{human_bytes(size):>10}  {path}  (not ours: reported, not touched)")
-    top = [{"path": path, "bytes": size} for size, path in largest]
-    summary = (
-        "largest files on "
-        + str(root)
-        + " outside the data dir: "
-        + ", ".join(f"{path} ({human_bytes(size)})" for size, path in largest)
-        if largest
-        else f"no file outside the data dir on {root}"
-    )
-    return ActionResult(
-        True,
-        summary + ("" if seen < int(max_files) else f" (first {seen} files only)"),
-        {"foreign": top, "mount": str(root), "files_seen": seen},
-    )
-
-
-def _same_device(path: Path, device: int) -> bool:
-    try:
-        return os.lstat(path).st_dev == device
-    except OSError:
-        return False
 
 
 def _move_tree(source: Path, target: Path) -> None:

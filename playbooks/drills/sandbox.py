@@ -175,13 +175,17 @@ class Sandbox:
         archive_wal: bool = True,
         node_name: str | None = None,
         offsite: bool = False,
+        engine_options: dict[str, Any] | None = None,
     ) -> None:
         """A sync-durability engine takes ``before`` ledgered writes, a full backup, then ``after`` more.
+
+        ``engine_options``: more options of ``create_engine`` (WAL segment size, segments kept).
 
         ``archive_wal``: continuous archiving as in production (the archiver attached after the full
         backup, the WAL shipped at the end), so a restore can roll forward to the end of the load.
         """
         options: dict[str, Any] = {"node_name": node_name} if node_name is not None else {}
+        options.update(engine_options or {})
         ledger = Ledger(self.ledger_path)
         try:
             with create_engine(self.data_dir, backend=engine, durability="sync", **options) as db:

@@ -365,7 +365,7 @@ FAULTS: dict[str, tuple[Injector, str]] = {
     "ransomware": (_ransomware, "files encrypted in place and renamed .locked"),
     "backup-corrupt": (_backup_corrupt, "a byte flipped in the newest backup archive"),
     "config-broken": (_config_broken, "drconsole.json made invalid"),
-    "disk-full": (disk_full, "the data dir's (small) filesystem filled until ENOSPC; the filler in .quarantine"),
+    "disk-full": (disk_full, "the data dir's (small) filesystem filled until ENOSPC by a file outside it (not ours)"),
     "memory-pressure": (memory_pressure, "a process holding N MiB of touched memory (--megabytes)"),
 }
 FAULTS.update(

@@ -1,10 +1,13 @@
 """Faults of the host a node runs on: a full disk and memory pressure.
 
-- ``disk-full`` fills the data dir's filesystem with a filler file until the kernel answers ENOSPC.
-  The filler lives in ``<data-dir>/.quarantine/fault-<ts>-disk-full/filler.bin``: a known place,
-  never user data, and the place the disk-space playbook already knows how to move off the volume.
-  It refuses a filesystem larger than ``max_fill_bytes`` (1 GiB): filling a real disk to prove a
-  point is an incident of its own. Drills build their data dir on a small tmpfs (``sandbox_tmpfs``).
+- ``disk-full`` fills the data dir's filesystem until the kernel answers ENOSPC with a file that is
+  not drconsole's: ``<parent of the data dir>/foreign-fill-<ts>.bin``, next to the data dir on the
+  same filesystem, the way a runaway log or a core dump fills a disk. Nothing is written inside
+  the data dir (no record there either): recovery must find the space by probing, and the file
+  is not ours to delete (the disk-space playbook reports it). The fault report names it for the
+  human who removes it. It refuses a filesystem larger than ``max_fill_bytes`` (1 GiB): filling a
+  real disk to prove a point is an incident of its own. Drills build their data dir on a small
+  tmpfs (``sandbox_tmpfs``).
 - ``memory-pressure`` starts a child process that allocates and touches N MiB (real resident
   memory, seen by psutil), recorded in ``<data-dir>/.quarantine/fault-<ts>-memory-pressure/
   memory-hog.json`` so that recovery can stop it, and only it (pid, start time and marker match).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from engines.fsutil import utc_stamp
 from playbooks.faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
 
 __all__ = [
@@ -33,13 +38,13 @@ __all__ = [
     "stop_memory_hogs",
     "sandbox_tmpfs",
     "MountRefused",
-    "FILLER_NAME",
+    "FOREIGN_FILL_PREFIX",
     "HOG_RECORD",
     "HOG_MARKER",
     "MAX_FILL_BYTES",
 ]
 
-FILLER_NAME = "filler.bin"
+FOREIGN_FILL_PREFIX = "foreign-fill-"
 HOG_RECORD = "memory-hog.json"
 HOG_MARKER = "drconsole-memory-hog"
 MAX_FILL_BYTES = 2**30
@@ -86,26 +91,27 @@ def disk_full(data_dir: Path, rng: Any, report: FaultReport, max_fill_bytes: int
             f"(at most {max_fill_bytes / 2**20:.0f} MiB): mount a tmpfs (mount -t tmpfs -o size=64m tmpfs DIR), "
             f"put a copy of the data dir there, or run `drconsole drill run disk-full`"
         )
-    folder = fault_dir(data_dir, "disk-full")
-    filler = folder / FILLER_NAME
-    # The record goes first: once the disk is full nothing more can be written.
-    (folder / "FAULT.json").write_text(
-        json.dumps({"kind": "disk-full", "filler": FILLER_NAME, "note": "not user data: a drill's filler"})
-    )
+    parent = data_dir.resolve().parent
+    if os.stat(parent).st_dev != os.stat(data_dir).st_dev:
+        raise FaultError(
+            f"{data_dir} is the root of its filesystem: a foreign fill needs room outside the data dir on the "
+            f"same filesystem (put the data dir in a folder of the small filesystem)"
+        )
+    filler = parent / f"{FOREIGN_FILL_PREFIX}{utc_stamp()}.bin"
     written = _fill(filler, 2**20) + _fill(filler, 4096) + _fill(filler, 1)
     free = shutil.disk_usage(data_dir).free
     report.changes.append(
         FaultChange(
-            relative_name(data_dir, filler),
+            str(filler),
             "fill",
             0,
             written,
-            detail=f"filled the filesystem until ENOSPC; {free} bytes left",
+            detail=f"a file outside the data dir filled the filesystem until ENOSPC; {free} bytes left",
         )
     )
     report.summary = (
         f"filled the {usage.total / 2**20:.0f} MiB filesystem of {data_dir.name} with "
-        f"{written / 2**20:.1f} MiB until ENOSPC (a real full disk)"
+        f"{written / 2**20:.1f} MiB until ENOSPC (a real full disk), from {filler} outside the data dir"
     )
     report.extra.update(
         {
