@@ -377,8 +377,9 @@ class Engine(ABC):
             fsync_dir(staging / WAL_DIR)
             # A copy is a new data dir: it must not archive into this one's repository (its
             # history forks from here), so it records none until a backup records one for it.
+            # write_marker's atomic write fsyncs ``staging`` itself, which makes every entry made
+            # in it so far (the store, wal/) durable: no second directory fsync is needed here.
             write_marker(staging, self.marker.model_copy(update={"archive": None}))
-            fsync_dir(staging)
             fsio.rename(staging, dest)
             fsync_dir(dest.parent)
         except OSError as exc:

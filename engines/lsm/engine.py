@@ -452,7 +452,10 @@ class LsmEngine(Engine):
                     levels=manifest.levels, durable_lsn=manifest.durable_lsn, next_file_number=manifest.next_file_number
                 ),
             )
-        return self._last_lsn, None
+            # Read-only, nothing was flushed: the copied tables hold only the manifest's LSN, and the
+            # WAL segments past it must go into the copy (they hold the rest, replayed on open).
+            held = self._last_lsn if self.mode == "rw" else manifest.durable_lsn
+        return held, None
 
     # ------------------------------------------------------------------ memory controls
     def flush_memtables(self) -> None:

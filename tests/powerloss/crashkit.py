@@ -32,7 +32,12 @@ def noop_sites() -> frozenset[str] | str:
 
 class Run:
     def __init__(
-        self, root: Path, cut_at: int | str | None, live: tuple[str, ...] = (), torn_seed: int | None = None
+        self,
+        root: Path,
+        cut_at: int | str | None,
+        live: tuple[str, ...] = (),
+        torn_seed: int | None = None,
+        first_block: bool = False,
     ) -> None:
         self.root = root
         self.cut_at = cut_at
@@ -44,6 +49,7 @@ class Run:
             noop_sites=noop_sites(),
             live=live,
             torn_seed=torn_seed,
+            first_block=first_block,
         )
 
     @property
@@ -74,12 +80,13 @@ def run_once(
     live: tuple[str, ...] = (),
     torn_seed: int | None = None,
     setup: Callable[[Path], None] | None = None,
+    first_block: bool = False,
 ) -> Run:
     """``setup(root)`` runs on the real file system first: what it leaves is durable."""
     root.mkdir(parents=True, exist_ok=True)
     if setup is not None:
         setup(root)
-    run = Run(root, cut_at, live, torn_seed)
+    run = Run(root, cut_at, live, torn_seed, first_block)
     previous = fsio.install(run.fs)
     try:
         workload(run)
@@ -107,10 +114,12 @@ def explore(
     points: tuple[str, ...] = (),
     live: tuple[str, ...] = (),
     setup: Callable[[Path], None] | None = None,
+    first_block: bool = False,
 ) -> int:
     """Cut ``workload`` at up to ``limit`` sync calls, at each named point, and after it ends; check each.
 
-    Each cut is tried twice: forgetting every unsynced write, and keeping a random part of them (torn).
+    Each cut is tried twice: forgetting every unsynced write, and keeping a random part of them
+    (torn); ``first_block``: a third time, keeping only each file's first overwritten block.
 
     Returns how many cuts were checked. An assertion names the cut and the sync site it hit.
     """
@@ -119,14 +128,18 @@ def explore(
     total = dry.fs.calls
     assert total > 0, "the workload made no sync call: nothing to cut"
     cuts: list[int | str] = [*cut_points(total, limit), *points]
+    variants = ("lost", "torn", "first-block") if first_block else ("lost", "torn")
     for cut_at in cuts:
-        for torn in (False, True):
-            seed = zlib.crc32(f"{cut_at}/{total}".encode()) if torn else None
-            run = run_once(tmp_path / f"cut-{cut_at}{'-torn' if torn else ''}", workload, cut_at, live, seed, setup)
+        for variant in variants:
+            seed = zlib.crc32(f"{cut_at}/{total}".encode()) if variant == "torn" else None
+            suffix = "" if variant == "lost" else f"-{variant}"
+            run = run_once(
+                tmp_path / f"cut-{cut_at}{suffix}", workload, cut_at, live, seed, setup, variant == "first-block"
+            )
             try:
                 check(run)
             except AssertionError as exc:
                 where = run.fs.cut_site or cut_at
-                how = f"torn, seed {seed}" if torn else "unsynced writes lost"
+                how = {"lost": "unsynced writes lost", "torn": f"torn, seed {seed}"}.get(variant, variant)
                 raise AssertionError(f"power cut at sync call {cut_at} of {total} ({where}; {how}): {exc}") from exc
-    return 2 * len(cuts) + 1
+    return len(variants) * len(cuts) + 1

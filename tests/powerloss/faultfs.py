@@ -19,6 +19,11 @@ before it is not modelled: the WAL's tolerate-torn-tail recovery, like RocksDB's
 This is what catches a missing sync *between* two writes of one file (cow pages before meta):
 without it the later sync would cover both.
 
+``first_block``: the one adversarial subset a random draw finds only by luck: of the blocks
+overwritten since the last sync, only the first (lowest offset) reached the disk, and nothing
+appended did. For a file whose header is written last (cow's meta pages at offset 0, after the
+pages they point at), this is "the header landed, what it points at did not".
+
 ``cut_at=k`` cuts the power just before the k-th sync call (1-based): the durable image is taken
 then, and every later sync is ignored. ``power_cycle()`` then wipes ``root`` and writes the image
 back, which is what a machine finds after rebooting. Everything outside ``root`` is out of the
@@ -64,9 +69,11 @@ class PowerCutFS(fsio.FileSystem):
         noop_sites: frozenset[str] | str = frozenset(),
         live: tuple[str, ...] = (),
         torn_seed: int | None = None,
+        first_block: bool = False,
     ):
         self.root = Path(root).resolve()
         self.torn = random.Random(torn_seed) if torn_seed is not None else None
+        self.first_block = first_block
         self.live = live
         self.cut_at = cut_at
         self.noop_sites = noop_sites  # "*" turns every sync into a no-op
@@ -243,11 +250,18 @@ class PowerCutFS(fsio.FileSystem):
         return image
 
     def _file_image(self, fd: int, synced: bytes) -> bytes:
-        if self.torn is None:
+        if self.torn is None and not self.first_block:
             return synced
         now = _read_all(fd)
         if now == synced:
             return synced
+        if self.first_block:
+            for start in range(0, min(len(synced), len(now)), BLOCK):
+                if now[start : start + BLOCK] != synced[start : start + BLOCK]:
+                    end = min(start + BLOCK, len(synced), len(now))
+                    return synced[:start] + now[start:end] + synced[end:]
+            return synced
+        assert self.torn is not None
         # Overwrites inside the synced length: any subset of the changed blocks reached the disk.
         result = bytearray(synced)
         for start in range(0, min(len(synced), len(now)), BLOCK):

@@ -59,6 +59,24 @@ REDUNDANT: dict[tuple[str, str, str, str], str] = {
     ("engines/backup/archive.py", "OBSERVED_NAME", "", "fsync_dir"): "as above (the observation file)",
     (
         "engines/backup/archive.py",
+        "self.path / MANIFEST_NAME",
+        "",
+        "fsync_dir",
+    ): "the archive manifest's rename: the SHA256SUMS write right after, in the same directory, ends with a "
+    "directory fsync that persists it too; a cut between the two leaves the old manifest and the segment "
+    "just copied in unlisted, the state a cut between the copy-in and the manifest leaves anyway, which the "
+    "next archive_segment lists (same sha256) before anything relies on it",
+    (
+        "engines/backup/archive.py",
+        "self.path / SUMS_NAME",
+        "",
+        "fsync_dir",
+    ): "the archive SHA256SUMS's rename: lost, the previous SHA256SUMS stays, whole and listing every segment "
+    "but the newest (the state of a cut between the manifest and SHA256SUMS writes, which "
+    "test_backup_powerloss's _assert_archive_sums_whole accepts); the next manifest write replaces it and "
+    "remove() ends with a directory fsync of its own",
+    (
+        "engines/backup/archive.py",
         "fsync_dir(self.path)",
         "",
         "fsync_dir",
@@ -115,10 +133,24 @@ REDUNDANT: dict[tuple[str, str, str, str], str] = {
 
 
 def _line(relative: str, number: int) -> str:
+    """The text of the call that starts on line ``number`` (all its lines), else the line itself.
+
+    A call spread over several lines (``atomic_write_text(\n path / OBSERVED_NAME, ...)``) is
+    matched on its arguments too, not only on its first line.
+    """
     try:
-        return (ROOT / relative).read_text(encoding="utf-8").splitlines()[number - 1].strip()
-    except (OSError, IndexError):
+        source = (ROOT / relative).read_text(encoding="utf-8")
+    except OSError:
         return ""
+    calls = [
+        ast.get_source_segment(source, node) or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and node.lineno == number
+    ]
+    if calls:
+        return max(calls, key=len)
+    lines = source.splitlines()
+    return lines[number - 1].strip() if 0 < number <= len(lines) else ""
 
 
 def why_not_needed(site: str) -> str | None:

@@ -102,3 +102,21 @@ def test_torn_keeps_a_prefix_of_appends_and_some_overwritten_blocks(tmp_path: Pa
         assert all(data[start : start + 4096] in (b"o" * 4096, b"n" * 4096) for start in (0, 4096))
         seen.add((blocks, len(tail) > 0))
     assert len(seen) > 2  # several outcomes across seeds, not always all or nothing
+
+
+def test_first_block_keeps_only_the_first_overwritten_block_and_no_append(tmp_path: Path) -> None:
+    old = bytes([1]) * 4096 + bytes([2]) * 4096 + bytes([3]) * 4096
+    (tmp_path / "file").write_bytes(old)
+    fs = _under(PowerCutFS(tmp_path, first_block=True))
+    try:
+        fd = os.open(tmp_path / "file", os.O_RDWR)
+        try:
+            os.pwrite(fd, b"\x09" * 4096, 4096)  # block 1: the first one changed
+            os.pwrite(fd, b"\x08" * 10, 8192)  # block 2
+            os.pwrite(fd, b"appended", len(old))
+        finally:
+            os.close(fd)
+    finally:
+        fsio.install(fsio.FileSystem())
+    fs.power_cycle()
+    assert (tmp_path / "file").read_bytes() == old[:4096] + b"\x09" * 4096 + old[8192:]

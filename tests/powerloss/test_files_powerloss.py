@@ -6,10 +6,13 @@ and the previous export, until then, is never replaced by a part of the new one.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from crashkit import Run, explore
+from support import crash_copy
 
 from engines.registry import create_engine, open_engine
 from engines.transfer import export_jsonl, read_jsonl
@@ -85,6 +88,51 @@ def test_checkpoint_survives_power_cuts(tmp_path: Path, limit: int, backend: str
 
     # explore checks every cut image (dropped and torn) and the clean end: at least one cut ran.
     assert explore(tmp_path, _checkpoint, _check_checkpoint, limit=limit, setup=setup) >= 3
+
+
+# Acknowledged (sync) writes a killed process left in the WAL only: the store does not cover them.
+EXTRA = {b"extra%04d" % number: b"logged-only-%04d" % number * 20 for number in range(120)}
+
+
+def _crashed(backend: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        engine = create_engine(root / "live", backend, durability="sync", wal_segment_bytes=65536)
+        try:
+            engine.write_batch(list(MODEL.items()))
+            engine.flush()
+            for key, value in EXTRA.items():
+                engine.put(key, value)
+            crash_copy(root / "live", root / "data")
+        finally:
+            engine.close()
+        shutil.rmtree(root / "live")
+
+    return setup
+
+
+def _read_only_checkpoint(run: Run) -> None:
+    with open_engine(run.root / "data", mode="ro") as engine:
+        engine.checkpoint(run.root / "copy")
+        run.ack("checkpoint")
+
+
+def _check_copy_holds_the_wal(run: Run) -> None:
+    if not run.acked:
+        return
+    with open_engine(run.root / "copy") as engine:
+        assert dict(engine.scan()) == {**MODEL, **EXTRA}, "the acknowledged copy lost what only the WAL held"
+        assert engine.verify().ok
+
+
+@pytest.mark.parametrize("backend", ["lsm", "cow"])
+@pytest.mark.parametrize("limit", [6, pytest.param(200, marks=pytest.mark.slow)])
+def test_read_only_checkpoint_of_a_crashed_data_dir_survives_power_cuts(
+    tmp_path: Path, limit: int, backend: str
+) -> None:
+    # A read-only open commits nothing first: the copy's WAL segments are what hold EXTRA.
+    assert (
+        explore(tmp_path, _read_only_checkpoint, _check_copy_holds_the_wal, limit=limit, setup=_crashed(backend)) >= 3
+    )
 
 
 @pytest.mark.parametrize("limit", [6, pytest.param(200, marks=pytest.mark.slow)])
