@@ -129,13 +129,13 @@ def verdict(context: ActionContext, *, threshold: float = DISK_THRESHOLD, count:
         "threshold": threshold,
         "headroom_bytes": DISK_FULL_FREE_BYTES,
     }
-    if found.ratio <= threshold:
-        return ActionResult(
-            True, f"sufficient space recovered: {found.sentence(threshold)}", {**data, "outcome": "recovered"}
-        )
     largest, _root, _seen = largest_foreign_files(data_dir, int(count))
     data["foreign"] = largest
     held = f"; the largest files not ours (not touched): {_listed(largest)}" if largest else ""
+    if found.ratio <= threshold:
+        return ActionResult(
+            True, f"sufficient space recovered: {found.sentence(threshold)}{held}", {**data, "outcome": "recovered"}
+        )
     if found.free >= DISK_FULL_FREE_BYTES:
         return ActionResult(
             False,
