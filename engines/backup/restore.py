@@ -233,7 +233,9 @@ def _swap_into_place(staging: Path, target: Path) -> Path | None:
         fsync_dir(parent)
         return None
     if _exchange(staging, target):
-        fsync_dir(parent)
+        # No fsync of ``parent`` here: _quarantine's, right after, makes the swap durable with the
+        # move. A cut before it leaves the old data dir in place and the restored copy under the
+        # staging name without its partial mark, which the next restore moves to quarantine.
         return _quarantine(staging, parent, name)  # staging now holds the old data dir
     moved = _quarantine(target, parent, name)
     fsio.rename(staging, target)

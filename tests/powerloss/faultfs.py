@@ -312,8 +312,9 @@ def _is_dir_fd(fd: int) -> bool:
 def _copy_live(root: Path, relpath: str, image: Image) -> None:
     """What a killed process leaves of ``root/relpath``: the bytes the OS holds now (lock files aside)."""
     top = root / relpath
-    if not top.is_dir():
-        return
+    parent = relpath.rpartition("/")[0]
+    if not top.is_dir() or (parent and parent not in image):
+        return  # a subtree whose directory did not survive the cut did not either
     image[relpath] = None
     for folder, dirs, files in os.walk(top):
         base = Path(folder).relative_to(root).as_posix()

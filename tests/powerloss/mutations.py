@@ -112,6 +112,14 @@ REDUNDANT: dict[tuple[str, str, str, str], str] = {
     ): "recycled WAL segments coming back are covered by the store's durable LSN: replay starts after "
     "it and the next recycle deletes them again",
     ("engines/lsm/engine.py", "fsync_dir(path)", "", "fsync_dir"): _CREATE,
+    (
+        "engines/rocksdb/engine.py",
+        "dest / STATE_FILE",
+        "",
+        "fsync_dir",
+    ): "the state file written into a checkpoint's staging directory: Engine.checkpoint then writes the "
+    "marker there (an atomic write whose directory fsync persists this entry too) before the rename "
+    "makes the copy visible",
     ("engines/rocksdb/engine.py", '{"durable_lsn": 0}', "", "fsync_dir"): _CREATE,
     (
         "engines/registry.py",

@@ -17,6 +17,7 @@ from engines.backup import RetentionPolicy, create_backup, prune_repository, res
 from engines.backup.archive import WalArchive
 from engines.backup.checksums import SUMS_NAME, parse_sums, sha256_file
 from engines.backup.repository import Repository
+from engines.fsutil import QUARANTINE_DIR
 from engines.marker import read_marker
 from engines.registry import create_engine, open_engine
 
@@ -84,6 +85,49 @@ def _check_restore(run: Run) -> None:
         # What the cut left of the target is refused or replaced, never trusted: restore again.
         restore_backup(repo, run.root / "target", replace=True)
         _assert_holds_every_key(run.root / "target")
+
+
+OLD = {b"old%03d" % number: b"before the restore %03d" % number for number in range(30)}
+
+
+def _setup_restore_over(root: Path) -> None:
+    _setup_restore(root)
+    with create_engine(root / "target", "lsm", durability="sync", node_name="data") as engine:  # the same node, later
+        engine.write_batch(list(OLD.items()))
+
+
+def _restore_over(run: Run) -> None:
+    result = restore_backup(run.root / "repo", run.root / "target", replace=True)
+    if run.ack(result.backup_id):
+        run.sent.append(result.quarantine)  # where the restore said the old data dir went
+
+
+def _holds(data_dir: Path, expected: dict[bytes, bytes]) -> bool:
+    try:
+        with open_engine(data_dir, mode="ro") as engine:
+            return dict(engine.scan()) == expected
+    except Exception:  # noqa: BLE001 - a candidate that does not open does not hold it
+        return False
+
+
+def _check_restore_over(run: Run) -> None:
+    target, quarantine = run.root / "target", run.root / QUARANTINE_DIR
+    assert verify_repository(str(run.root / "repo")).ok, "the repository was harmed by a restore"
+
+    # The data dir a restore replaces is user data: after any cut it is whole, in place, in quarantine,
+    # or under the staging name the swap gave it (the next restore quarantines an unmarked one).
+    def candidates() -> list[Path]:
+        return [target, *sorted(quarantine.glob("pre-restore-*")), *sorted(run.root.glob(".target.restore-*"))]
+
+    assert any(_holds(path, OLD) for path in candidates()), f"the replaced data dir is lost: {candidates()}"
+    if run.acked:
+        assert run.sent[0] is not None and _holds(run.sent[0], OLD), (
+            f"the old data dir is not where reported: {run.sent}"
+        )
+    if not run.acked:
+        restore_backup(run.root / "repo", target, replace=True)
+        assert any(_holds(path, OLD) for path in quarantine.glob("pre-restore-*")), "the rerun lost the old data dir"
+    _assert_holds_every_key(target)
 
 
 EXTRA = {b"extra%03d" % number: b"more%03d" % number * 20 for number in range(40)}
@@ -185,6 +229,12 @@ def test_live_and_incremental_backups_survive_power_cuts(tmp_path: Path, limit: 
 def test_backup_publish_survives_power_cuts(tmp_path: Path, limit: int) -> None:
     # explore checks every cut image (dropped and torn) and the clean end: at least one cut ran.
     assert explore(tmp_path, _backup, _check_backup, limit=limit, setup=_source) >= 3
+
+
+@pytest.mark.parametrize("limit", [6, pytest.param(300, marks=pytest.mark.slow)])
+def test_restore_over_a_data_dir_keeps_it_through_power_cuts(tmp_path: Path, limit: int) -> None:
+    # explore checks every cut image (dropped and torn) and the clean end: at least one cut ran.
+    assert explore(tmp_path, _restore_over, _check_restore_over, limit=limit, setup=_setup_restore_over) >= 3
 
 
 @pytest.mark.parametrize("limit", [6, pytest.param(300, marks=pytest.mark.slow)])
