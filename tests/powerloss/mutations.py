@@ -7,7 +7,10 @@
 3. With every site a no-op, the power-loss tests must fail.
 
 Run ``.venv/bin/python tests/powerloss/mutations.py docs/powerloss-sites.md`` to regenerate the
-list; tests/powerloss/test_fsync_mutations.py runs the same check (slow).
+list; tests/powerloss/test_fsync_mutations.py runs the same check (slow). With
+``DRCONSOLE_MUTATION_PROGRESS=FILE.jsonl`` each outcome is appended to FILE as it comes, and a
+second run with the same FILE reruns only the sites it does not show caught (after adding tests;
+not after changing engine code, whose line numbers name the sites).
 """
 
 from __future__ import annotations
@@ -324,14 +327,31 @@ def report(outcomes: list[Outcome], everything: subprocess.CompletedProcess[str]
     return "\n".join(lines) + "\n"
 
 
-def run() -> tuple[list[Outcome], subprocess.CompletedProcess[str]]:
-    sites = record_sites()
-    outcomes = [mutate(site, tests) for site, tests in sorted(sites.items())]
+def run(progress: Path | None = None) -> tuple[list[Outcome], subprocess.CompletedProcess[str]]:
+    """Every site in turn. ``progress``: a JSON-lines file each outcome is appended to; sites it
+    already shows caught are not run again (valid only while the engine code is unchanged: a
+    resumed run is for adding tests, and line numbers must still match)."""
+    known: dict[str, str] = {}
+    if progress is not None and progress.exists():
+        for line in progress.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry.get("caught_by"):
+                known[entry["site"]] = entry["caught_by"]
+    outcomes = []
+    for site, tests in sorted(record_sites().items()):
+        outcome = Outcome(site, tests, known[site]) if site in known else mutate(site, tests)
+        outcomes.append(outcome)
+        if progress is not None and site not in known:
+            with open(progress, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"site": site, "tests": tests, "caught_by": outcome.caught_by}) + "\n")
     return outcomes, all_noop()
 
 
 if __name__ == "__main__":
-    found, everything = run()
+    # DRCONSOLE_MUTATION_PROGRESS=FILE.jsonl: record outcomes as they come, and resume from them.
+    found, everything = run(
+        Path(os.environ["DRCONSOLE_MUTATION_PROGRESS"]) if "DRCONSOLE_MUTATION_PROGRESS" in os.environ else None
+    )
     text = report(found, everything)
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text(text, encoding="utf-8")
