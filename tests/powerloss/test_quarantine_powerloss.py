@@ -6,15 +6,18 @@ a recovery discards is deleted), even when the directory it left is made durable
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from crashkit import Run, explore
+from support import crash_copy
 
 from engines import fsio
 from engines.fsutil import QUARANTINE_DIR, move_to_quarantine, new_quarantine
-from engines.wal import Op, RecoveryMode, WalReader, WalWriter, truncate_at_first_bad
+from engines.registry import create_engine, open_engine
+from engines.wal import Op, RecoveryMode, WalReader, WalWriter, list_segments, truncate_at_first_bad
 
 FILES = {f"table-{number}.sst": bytes([number]) * (5000 + number) for number in range(4)}
 
@@ -120,3 +123,45 @@ def test_quarantine_moves_survive_power_cuts(tmp_path: Path, limit: int) -> None
 def test_wal_truncate_survives_power_cuts(tmp_path: Path, limit: int, position: int) -> None:
     # explore checks every cut image (dropped and torn) and the clean end: at least one cut ran.
     assert explore(tmp_path, _truncate, _check_truncate, limit=limit, setup=_damaged_wal(position)) >= 3
+
+
+ROWS = {b"k%04d" % number: b"row-%04d" % number * 8 for number in range(150)}
+
+
+def _torn_at_open(root: Path) -> None:
+    """A data dir a killed process left with its last WAL record cut mid-way (``wal_recovery`` tolerant)."""
+    with create_engine(root / "live", "lsm", durability="sync") as engine:
+        for key, value in ROWS.items():
+            engine.put(key, value)
+        crash_copy(root / "live", root / "data")
+    shutil.rmtree(root / "live")
+    last = list_segments(root / "data" / "wal")[-1].path
+    last.write_bytes(last.read_bytes()[:-30])
+
+
+def _open_over_torn_tail(run: Run) -> None:
+    last = list_segments(run.root / "data" / "wal")[-1].path
+    run.sent.append(last.read_bytes())
+    with open_engine(run.root / "data") as engine:
+        run.ack("opened")
+        engine.put(b"after", b"the open")
+        run.ack("after")
+
+
+def _check_torn_tail(run: Run) -> None:
+    data = run.root / "data"
+    torn = run.sent[0][-40:]  # inside the cut record: in the WAL still, or in quarantine's tail file
+    files = [path for path in data.rglob("*") if path.is_file() and ".wal" in path.name]
+    assert any(torn in path.read_bytes() for path in files), "the torn tail vanished instead of going to quarantine"
+    with open_engine(data) as engine:
+        expected = {key: value for key, value in ROWS.items() if key != b"k0149"}  # the torn record
+        assert {key: engine.get(key) for key in expected} == expected
+        if "after" in run.acked:
+            assert engine.get(b"after") == b"the open"
+        assert engine.verify().ok
+
+
+@pytest.mark.parametrize("limit", [8, pytest.param(200, marks=pytest.mark.slow)])
+def test_open_over_a_torn_tail_survives_power_cuts(tmp_path: Path, limit: int) -> None:
+    # explore checks every cut image (dropped and torn) and the clean end: at least one cut ran.
+    assert explore(tmp_path, _open_over_torn_tail, _check_torn_tail, limit=limit, setup=_torn_at_open) >= 3
