@@ -134,6 +134,14 @@ REDUNDANT: dict[tuple[str, str, str, str], str] = {
     ("engines/lsm/repair.py", "new_quarantine", "mkdir_durable(target.parent)", "fsync_dir"): _LATER_DIR_SYNC,
     ("engines/cow/salvage.py", "new_quarantine", "mkdir_durable(target.parent)", "fsync_dir"): _LATER_DIR_SYNC,
     (
+        "engines/cow/repair.py",
+        "new_quarantine",
+        "mkdir_durable(target.parent)",
+        "fsync_dir",
+    ): "rebuild_from_snapshot's quarantine folder: the data dir fsync after replacing data.cow persists "
+    "the new .quarantine entry too, before the rebuild returns; a cut before leaves the damaged data.cow "
+    "in place (test_cow_rebuild_from_snapshot_survives_power_cuts)",
+    (
         "engines/lsm/repair.py",
         "move_to_quarantine",
         "fsync_dir(source.parent)",
