@@ -170,15 +170,17 @@ def _disk_full(
                 "foreign_fill_intact": intact,
             }
         )
+        listed = ", ".join(f"{entry['path']} ({entry['bytes'] / 2**20:.1f} MiB)" for entry in foreign)
         if not intact:
             ok, why = False, f"the foreign file {filler} was changed or removed: recovery must never touch it"
-        elif ok and outcome == "full":
-            ok, why = False, f"still full after recovery: {after_usage.free} bytes free; not ours: {foreign}"
+        elif outcome == "full":
+            ok, why = False, f"still full after recovery ({after_usage.free} bytes free); not ours: {listed}; {why}"
         elif ok and outcome == "needs-operator":
-            listed = ", ".join(f"{entry['path']} ({entry['bytes'] / 2**20:.1f} MiB)" for entry in foreign)
             why += (
                 f"; needs an operator: disk {after_usage.ratio * 100:.1f} % used, the largest files not ours: {listed}"
             )
+        if not ok:
+            result.rto_seconds = None  # not recovered: no recovery time
         result.recovered, result.health = ok, why
         record_rpo(result, on_volume.ledger_path, data_dir, on_volume.fault_wall)
         result.passed = met_targets(scenario, ok, result.rto_seconds, result.rpo_seconds, result.lost_writes)

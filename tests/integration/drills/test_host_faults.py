@@ -12,7 +12,7 @@ import pytest
 
 from engines import create_engine, open_engine
 from engines.errors import DiskFullError
-from playbooks.drills import SCENARIOS, run_drill, scenario_pairs
+from playbooks.drills import SCENARIOS, host, run_drill, scenario_pairs
 from playbooks.faults import FaultError, inject
 from playbooks.faults.local import FOREIGN_FILL_PREFIX, MountRefused, sandbox_tmpfs
 from playbooks.runner import Runner, RunOptions
@@ -166,3 +166,19 @@ def test_host_fault_drills_on_every_engine(tmp_path: Path, scenario: str, engine
     assert result.lost_writes == 0 and result.rpo_seconds <= SCENARIOS[scenario].target_rpo_seconds
     if scenario == "memory-pressure":  # found by sampling RSS and stopped by the playbook, not the cleanup
         assert result.fault["hog_stopped_by_recovery"] is True, result.fault
+
+
+def test_disk_full_drill_fails_honestly_when_nothing_of_ours_frees_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No WAL kept beyond what the store needs: recovery has nothing of its own to free, and the
+    # foreign file is not its to delete. The drill must say so, not pass.
+    monkeypatch.setattr(host, "DISK_DRILL_ENGINE", {"wal_segment_bytes": 256 * 1024, "wal_keep_segments": 0})
+    result = run_drill("disk-full", "lsm", writes_before_backup=120, writes_after_backup=80, workdir=tmp_path)
+    assert result.error is None, result.error
+    assert not result.passed and not result.recovered
+    assert result.fault["outcome"] == "full" and result.fault["foreign_fill_intact"] is True
+    assert result.health.startswith("still full after recovery"), result.health
+    assert result.fault["filler"] in result.health
+    assert all(run["status"] != "succeeded" for run in result.playbooks)
+    assert any("manual intervention required: still full" in run["message"] for run in result.playbooks)
