@@ -95,6 +95,14 @@ REDUNDANT: dict[tuple[str, str, str, str], str] = {
     ("engines/backup/repository.py", "REPO_MARKER", "", "fsync_dir"): "as above (the repository marker)",
     (
         "engines/backup/repository.py",
+        "fsync_dir(staging)",
+        "",
+        "fsync_dir",
+    ): "publish's fsync of the staging directory: every writer of a backup ends with an atomic write into "
+    "it (metadata.json, whose directory fsync makes the archive's entry durable too); kept so that publish "
+    "does not depend on what its caller wrote last. With both no-ops the all-sites run fails",
+    (
+        "engines/backup/repository.py",
         "fsync_dir(self.tmp)",
         "",
         "fsync_dir",
@@ -157,6 +165,8 @@ UNEXERCISED: dict[tuple[str, str], str] = {
     ("engines/backup/create.py", "REPO_MARKER"): "the repository marker rewritten for off-site copies or a "
     "signing key (options no power-loss scenario sets)",
     ("engines/backup/mirror.py", "atomic_write_text"): "the encryption record of a mirrored repository (not modelled)",
+    ("engines/backup/restore.py", "fsync_dir(parent)"): "the restore's fallback where the kernel lacks "
+    "renameat2(RENAME_EXCHANGE): this one has it, so the exchange path runs",
     ("engines/backup/schedule.py", "atomic_write_text"): "`backup schedule`'s systemd unit files (not modelled)",
     ("engines/backup/sftp_store.py", "fsync"): "the SFTP store: the remote end's durability is not this model's",
     ("engines/backup/store.py", "fsync"): "remote stores' local working copies and the plain directory store's "
