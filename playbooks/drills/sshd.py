@@ -119,7 +119,9 @@ def _answers(address: str, port: int, prefix: list[str]) -> bool:
         except OSError:
             return False
     probe = f"import socket;s=socket.create_connection(({address!r},{port}),timeout=1);print(s.recv(64)[:4])"
-    done = subprocess.run([*prefix, sys.executable, "-c", probe], capture_output=True, text=True, timeout=10, check=False)
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", probe], capture_output=True, text=True, timeout=10, check=False
+    )
     return "SSH-" in done.stdout
 
 
@@ -191,5 +193,7 @@ Subsystem sftp internal-sftp {sftp_options}
             return server
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError(f"sshd did not answer on {listen}:{port} within {timeout:g} s: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"sshd did not answer on {listen}:{port} within {timeout:g} s: {log.read_text()[-2000:]}"
+            )
         time.sleep(0.1)
