@@ -205,7 +205,7 @@ def _host_loss(
         report.changes.append(FaultChange(f"netns {serving.netns}", "link-down", detail=f"ip link set {cable} down"))
     lost = data_dir.parent / f".lost-host-{int(time.time())}-{rng.randrange(16**6):06x}"
     lost.mkdir()
-    undo = []
+    undo: list[str] = []
     for disk in disks:
         target = lost / f"{len(undo)}-{disk.name}"
         os.replace(disk, target)
