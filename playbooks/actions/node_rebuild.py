@@ -239,12 +239,14 @@ def start(
     port: int | str | None = None,
     follow: str | None = None,
     host: str | None = None,
+    archive: str | None = None,
     timeout: float = 30.0,
 ) -> ActionResult:
     """Start ``drconsole node serve`` on the data dir (port given), as a standby when ``follow`` is.
 
     ``host``: the address it listens on (default loopback); another one is a network the clients
-    reach it over (a replacement host's), so it is allowed and advertised as such.
+    reach it over (a replacement host's), so it is allowed and advertised as such. ``archive``: the
+    repository its WAL goes to (``--archive``; a node rebuilt from a repository goes on archiving there).
     """
     data_dir = context.require_data_dir()
     running = serving_process(data_dir)
@@ -275,6 +277,8 @@ def start(
     ]
     if follow:
         command += ["--follow", str(follow)]
+    if archive:
+        command += ["--archive", str(archive)]
     address = host or "127.0.0.1"
     url = f"http://{address}:{int(port)}"
     if address != "127.0.0.1":

@@ -136,6 +136,7 @@ def _run(
             "pid": serving.pid if serving else None,
             "netns": netns_name(serving.pid) if serving else None,
             "host_netns": lab.netns("new-host"),
+            "archive": serving.option("--archive") if serving else None,
         }
         result.recovered, result.health = ok, why
         expected = Ledger.expected(ledger_path)

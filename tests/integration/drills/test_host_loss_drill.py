@@ -48,6 +48,7 @@ def test_a_lost_host_is_rebuilt_on_another_host_from_the_off_site_copy(tmp_path:
         # the new node ran on the new host's namespace, rebuilt from the sftp copy to the end of its WAL
         new_node = result.fault["new_node"]
         assert new_node["netns"] == new_node["host_netns"] and new_node["pid"]
+        assert new_node["archive"] == result.fault["offsite"]  # it goes on archiving off-site
         assert result.fault["offsite"].startswith("sftp://")
         (run,) = result.playbooks
         assert run["playbook"] == "host-loss" and run["status"] == "succeeded", run
