@@ -187,16 +187,18 @@ def _rebuild(
         answer = json.loads(done.stdout)
     except ValueError:
         answer = {}
+    steps = [
+        {"step": step.get("id"), "status": step.get("status"), "summary": step.get("summary")}
+        for step in answer.get("steps", [])
+        if isinstance(step, dict)
+    ]
+    last = steps[-1]["summary"] if steps else None
     run = {
         "playbook": "host-loss",
         "node": "new-host",
         "status": answer.get("status", "error"),
-        "message": answer.get("message") or done.stderr.strip()[-500:] or f"exit {done.returncode}",
+        "message": answer.get("message") or last or done.stderr.strip()[-500:] or f"exit {done.returncode}",
         "exit_code": done.returncode,
-        "steps": [
-            {"step": step.get("id"), "status": step.get("status"), "summary": step.get("summary")}
-            for step in answer.get("steps", [])
-            if isinstance(step, dict)
-        ],
+        "steps": steps,
     }
     return run, f"http://{address}:{port}"
