@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.widgets import Static
 
+from console.commands import bindings
 from console.format import quiet_fleet_note, upstream_name
 from console.screens.base import ConsoleScreen
 from console.trends import TrendReader
@@ -30,8 +31,7 @@ class OverviewScreen(ConsoleScreen):
         Binding("up,k", "move(-1)", "Previous", show=False),
         Binding("right,l", "move(1)", "Next", show=False),
         Binding("left,h", "move(-1)", "Previous", show=False),
-        # "!", not "a": a key means one thing across the screens, and "a" accepts on Triage.
-        Binding("exclamation_mark", "focus_alerts", "Alerts", key_display="!", show=False),
+        *bindings("overview"),  # ! (alerts): console.commands' table
     ]
     """
     | Key(s) | Description |
