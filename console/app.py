@@ -41,6 +41,7 @@ from console.messages import (
     RefusedAction,
     SnapshotReady,
     SourceFailed,
+    TrendRangesReady,
 )
 from console.run_actions import RunActions
 from console.run_adapter import RunLauncher, RunSession
@@ -244,6 +245,11 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         from engines.errors import EngineError  # not at import time: first paint does not wait for it
 
         assert self.source is not None and self.refresh_seconds
+        # A source that keeps history (Prometheus) gives the trends as ranges, once per trend bucket,
+        # after the tick's snapshot: first paint never waits for them.
+        ranges = getattr(self.source, "trend_ranges", None)
+        loop = asyncio.get_running_loop()
+        ranges_due = loop.time()
         while True:
             try:
                 snapshot = await self.source.collect()
@@ -251,10 +257,22 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
                 self.post_message(SourceFailed(f"{type(exc).__name__}: {exc}"))
             else:
                 self.post_message(SnapshotReady(snapshot))
+            if ranges is not None and loop.time() >= ranges_due:
+                step = self.history.bucket_seconds or self.refresh_seconds
+                ranges_due = loop.time() + step
+                try:
+                    found = await ranges(self.history.span_seconds, step)
+                except (EngineError, OSError, ValueError):
+                    found = None  # the ring buffer's trends stay; the tick says what is wrong with the source
+                if found:
+                    self.post_message(TrendRangesReady(found))
             await asyncio.sleep(self.refresh_seconds)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self._apply_snapshot(message.snapshot)
+
+    def on_trend_ranges_ready(self, message: TrendRangesReady) -> None:
+        self.history.load(message.ranges)
 
     def on_source_failed(self, message: SourceFailed) -> None:
         if message.error != self._last_source_error:

@@ -110,7 +110,8 @@ def test_choosing_wall_in_the_palette_brings_its_stylesheet_and_leaving_it_takes
                 await pilot.press(*f"drconsole-{choice}")
                 await pilot.pause(0.3)
                 await pilot.press("enter")
-                await until(pilot, lambda: app.theme == f"drconsole-{choice}", f"the {choice} theme")
+                wanted = f"drconsole-{choice}"
+                await until(pilot, lambda wanted=wanted: app.theme == wanted, f"the {choice} theme")
                 await pilot.pause()
                 seen.append(look())
         return seen
