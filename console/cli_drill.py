@@ -205,6 +205,8 @@ def _result_line(result: Any) -> str:
         line += f"\n  drill error: {result.error}"
     elif not result.recovered:
         line += f"\n  not healthy: {result.health}"
+    elif "; needs an operator: " in result.health:  # serving again; a human must finish (a full disk's foreign files)
+        line += "\n  needs an operator: " + result.health.split("; needs an operator: ", 1)[1]
     return line
 
 

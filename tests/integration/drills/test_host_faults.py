@@ -148,6 +148,9 @@ def test_host_fault_drill_recovers_within_its_targets(tmp_path: Path, scenario: 
         assert result.fault["outcome"] == "needs-operator"
         assert [entry["path"] for entry in result.fault["foreign_files"]][0] == result.fault["filler"]
         assert "needs an operator" in result.health
+        from console.cli_drill import _result_line
+
+        assert "\n  needs an operator: disk " in _result_line(result)  # what `drill run` prints
     assert not list(tmp_path.glob("drill-*")), "the sandbox was not removed"
     mounted = subprocess.run(["mount"], capture_output=True, text=True, check=False).stdout
     assert str(tmp_path) not in mounted, "the drill left its tmpfs mounted"
