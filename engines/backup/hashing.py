@@ -2,8 +2,8 @@
 
 Reading an archive back (``unpack.py``), ``Digest`` and ``MemberHasher`` hash in threads beside
 the decompression (hashlib releases the GIL on large buffers), fed through bounded queues.
-Writing one (``pack.py``), ``InlineMemberHasher`` hashes in the reading thread, while zstd's own
-worker threads compress.
+Writing one (``pack.py``), ``ParallelMemberHasher`` hashes whole members in a few threads beside
+the reading thread and zstd's own worker threads, and hands each chunk back once it is hashed.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Digest", "MemberHasher", "InlineMemberHasher"]
+__all__ = ["Digest", "MemberHasher", "ParallelMemberHasher"]
 
 _QUEUE_DEPTH = 16
 
@@ -77,26 +78,59 @@ class MemberHasher:
             self.digests[name] = digest.hexdigest()
 
 
-class InlineMemberHasher:
-    """``begin(name)``, then ``update(chunk)`` for its bytes; ``finish()`` gives the digests by name."""
+class ParallelMemberHasher:
+    """Each member hashed whole by one of ``workers`` threads (the least loaded when it begins).
 
-    def __init__(self) -> None:
-        self.digests: dict[str, str] = {}
-        self._name = ""
-        self._digest = hashlib.sha256()
+    ``begin(name, size)``, then ``update(chunk, token)`` for its bytes in order; once a chunk is
+    hashed, ``release(token)`` is called in the hashing thread (the reader reuses its buffer).
+    Several members are hashed at once, so a data dir of many files is not held to one core's
+    SHA-256 speed; a single big file still is (its bytes must be hashed in order).
+    """
 
-    def begin(self, name: str) -> None:
-        self._close()
-        self._name, self._digest = name, hashlib.sha256()
+    def __init__(self, workers: int, release: Callable[[Any], None]) -> None:
+        self._release = release
+        self._queues: list[queue.Queue[Any]] = [queue.Queue() for _ in range(max(1, workers))]
+        self._load = [0] * len(self._queues)
+        self._digests: list[dict[str, str]] = [{} for _ in self._queues]
+        self._current: queue.Queue[Any] = self._queues[0]
+        self._threads = [
+            threading.Thread(target=self._run, args=(q, d), name=f"member-hasher-{n}", daemon=True)
+            for n, (q, d) in enumerate(zip(self._queues, self._digests))
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def update(self, chunk: Any) -> None:
-        self._digest.update(chunk)
+    def begin(self, name: str, size: int) -> None:
+        index = self._load.index(min(self._load))
+        self._load[index] += size
+        self._current = self._queues[index]
+        self._current.put(name)
+
+    def update(self, chunk: Any, token: Any = None) -> None:
+        self._current.put((chunk, token))
 
     def finish(self) -> dict[str, str]:
-        self._close()
-        return self.digests
+        """Wait for every member to be hashed; the digests by member name."""
+        for items in self._queues:
+            items.put(None)
+        for thread in self._threads:
+            thread.join()
+        merged: dict[str, str] = {}
+        for digests in self._digests:
+            merged.update(digests)
+        return merged
 
-    def _close(self) -> None:
-        if self._name:
-            self.digests[self._name] = self._digest.hexdigest()
-            self._name = ""
+    def _run(self, items: queue.Queue[Any], digests: dict[str, str]) -> None:
+        name, digest = "", hashlib.sha256()
+        release = self._release
+        while (item := items.get()) is not None:
+            if isinstance(item, str):
+                if name:
+                    digests[name] = digest.hexdigest()
+                name, digest = item, hashlib.sha256()
+                continue
+            digest.update(item[0])
+            if item[1] is not None:
+                release(item[1])
+        if name:
+            digests[name] = digest.hexdigest()
