@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import zstandard
 
@@ -33,7 +34,16 @@ from engines.backup.hashing import ParallelMemberHasher
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
 
-__all__ = ["DATA_PREFIX", "ZSTD_LEVEL", "Member", "PackResult", "members_of", "pack_members", "directory_size"]
+__all__ = [
+    "DATA_PREFIX",
+    "ZSTD_LEVEL",
+    "ArchiveCopy",
+    "Member",
+    "PackResult",
+    "members_of",
+    "pack_members",
+    "directory_size",
+]
 
 DATA_PREFIX = "data"
 ZSTD_LEVEL = 3
@@ -136,6 +146,16 @@ def directory_size(source: Path) -> int:
     return sum(member.size for member in members_of(source))
 
 
+class ArchiveCopy(Protocol):
+    """A second destination of the compressed stream (``sftp_stream.ArchiveUpload``)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self, size: int, sha256: str) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
 class _ArchiveSink:
     """The compressed stream's destination: hashed and written by a thread of its own, pushed to disk early.
 
@@ -144,8 +164,9 @@ class _ArchiveSink:
     ``write`` or by ``close``.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, copy: ArchiveCopy | None) -> None:
         self.fd = fd
+        self.copy = copy
         self.digest = hashlib.sha256()
         self.count = 0
         self._kicked = 0
@@ -186,6 +207,8 @@ class _ArchiveSink:
         while view:
             view = view[os.write(self.fd, view) :]
         self.count += len(data)
+        if self.copy is not None:
+            self.copy.write(data)
         if self.count - self._kicked >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self.fd, self._kicked, self.count - self._kicked, os.POSIX_FADV_DONTNEED)
             self._kicked = self.count
@@ -227,6 +250,7 @@ def pack_members(
     progress: ProgressCallback | None = None,
     level: int = ZSTD_LEVEL,
     threads: int = ZSTD_THREADS,
+    copy: ArchiveCopy | None = None,
 ) -> PackResult:
     """Write ``members`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``, fsynced.
 
@@ -237,6 +261,9 @@ def pack_members(
     and written by a thread of its own. So the serial part, the one that a loaded machine slows
     down, is only reading. The tar stream is framed here rather than by ``tarfile``'s writer,
     whose stream buffer copies every byte twice: headers come from ``TarInfo.tobuf`` (POSIX pax).
+
+    ``copy`` gets every compressed piece too (an upload fed while packing); it is finished once
+    the archive is fsynced, aborted when packing fails.
 
     Raises:
         BackupCorruptionError: a file changed size while it was read.
@@ -251,7 +278,7 @@ def pack_members(
     try:
         fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            sink = _ArchiveSink(fd)
+            sink = _ArchiveSink(fd, copy)
             try:
                 writer = compressor(level, threads).stream_writer
                 with writer(sink, closefd=False, write_size=WRITE_BYTES) as compressed:  # type: ignore[arg-type]
@@ -288,10 +315,17 @@ def pack_members(
             fsio.fsync(fd)
         finally:
             os.close(fd)
-    except OSError as exc:
-        raise map_os_error(exc, f"writing backup archive {archive}") from exc
+    except BaseException as exc:
+        if copy is not None:
+            copy.abort()
+        if isinstance(exc, OSError):
+            raise map_os_error(exc, f"writing backup archive {archive}") from exc
+        raise
     tracker.finish()
-    return PackResult(sink.digest.hexdigest(), sink.count, total, len(names))
+    digest = sink.digest.hexdigest()
+    if copy is not None:
+        copy.finish(sink.count, digest)
+    return PackResult(digest, sink.count, total, len(names))
 
 
 class _TarStream:
