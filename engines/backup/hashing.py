@@ -1,9 +1,9 @@
 """SHA-256 of an archive and of each member of its tar stream (the ``SHA256SUMS`` inside a backup).
 
-Reading an archive back (``unpack.py``), ``Digest`` and ``MemberHasher`` hash in threads beside
-the decompression (hashlib releases the GIL on large buffers), fed through bounded queues.
-Writing one (``pack.py``), ``ParallelMemberHasher`` hashes whole members in a few threads beside
-the reading thread and zstd's own worker threads, and hands each chunk back once it is hashed.
+``Digest`` hashes a stream (the archive) in a thread; ``ParallelMemberHasher`` hashes members in a
+few threads, a whole member each: beside zstd's worker threads when packing (``pack.py``), beside
+the decompression when reading an archive back (``unpack.py``). hashlib releases the GIL on large
+buffers; the queues are bounded, so a fast producer waits instead of filling memory.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Digest", "MemberHasher", "ParallelMemberHasher"]
+__all__ = ["Digest", "ParallelMemberHasher"]
 
 _QUEUE_DEPTH = 16
 
@@ -43,53 +43,19 @@ class Digest:
             update(chunk)
 
 
-class MemberHasher:
-    """The SHA-256 of each member, computed in a thread beside the decompression."""
-
-    def __init__(self) -> None:
-        self.digests: dict[str, str] = {}
-        self._items: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
-        self._thread = threading.Thread(target=self._run, name="member-hasher", daemon=True)
-        self._thread.start()
-
-    def begin(self, name: str) -> None:
-        self._items.put(name)
-
-    def update(self, chunk: Any) -> None:
-        self._items.put(chunk)
-
-    def finish(self) -> dict[str, str]:
-        """Wait for the hashing to catch up; the digests by member name. Later calls just return them."""
-        if self._thread.is_alive():
-            self._items.put(None)
-            self._thread.join()
-        return self.digests
-
-    def _run(self) -> None:
-        name, digest = "", hashlib.sha256()
-        while (item := self._items.get()) is not None:
-            if not isinstance(item, str):
-                digest.update(item)
-                continue
-            if name:
-                self.digests[name] = digest.hexdigest()
-            name, digest = item, hashlib.sha256()
-        if name:
-            self.digests[name] = digest.hexdigest()
-
-
 class ParallelMemberHasher:
     """Each member hashed whole by one of ``workers`` threads (the least loaded when it begins).
 
     ``begin(name, size)``, then ``update(chunk, token)`` for its bytes in order; once a chunk is
-    hashed, ``release(token)`` is called in the hashing thread (the reader reuses its buffer).
+    hashed, ``release(token)`` is called in the hashing thread (the reader reuses its buffer),
+    when both are given.
     Several members are hashed at once, so a data dir of many files is not held to one core's
     SHA-256 speed; a single big file still is (its bytes must be hashed in order).
     """
 
-    def __init__(self, workers: int, release: Callable[[Any], None]) -> None:
+    def __init__(self, workers: int, release: Callable[[Any], None] | None = None) -> None:
         self._release = release
-        self._queues: list[queue.Queue[Any]] = [queue.Queue() for _ in range(max(1, workers))]
+        self._queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=_QUEUE_DEPTH * 4) for _ in range(max(1, workers))]
         self._load = [0] * len(self._queues)
         self._digests: list[dict[str, str]] = [{} for _ in self._queues]
         self._current: queue.Queue[Any] = self._queues[0]
@@ -130,7 +96,7 @@ class ParallelMemberHasher:
                 name, digest = item, hashlib.sha256()
                 continue
             digest.update(item[0])
-            if item[1] is not None:
+            if item[1] is not None and release is not None:
                 release(item[1])
         if name:
             digests[name] = digest.hexdigest()

@@ -100,3 +100,40 @@ def test_a_full_disk_is_an_error_and_every_helper_ends(tmp_path: Path, small_dis
     with pytest.raises(EngineError):
         pack_members(members_of(source), small_disk / "a.tar.zst")
     assert not _helpers()
+
+
+def test_a_restore_equals_the_source_byte_for_byte(tmp_path: Path) -> None:
+    source = _source(tmp_path)
+    archive = tmp_path / "a.tar.zst"
+    packed = pack_members(members_of(source), archive)
+    target = tmp_path / "restored"
+    target.mkdir()
+    check = read_archive(archive, extract_to=target, expected_sha256=packed.archive_sha256)
+    assert check.ok, check.problems
+    assert check.file_count == packed.file_count
+    originals = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file()) == originals
+    for relative in originals:
+        assert (target / relative).read_bytes() == (source / relative).read_bytes(), relative
+    assert not _helpers()
+
+
+@needs_tools
+def test_a_member_changed_inside_a_recompressed_archive_is_caught_by_its_own_sum(tmp_path: Path) -> None:
+    """zstd's checksum and the archive's SHA-256 are redone by whoever rewrote it: only the member sums catch it."""
+    source = _source(tmp_path)
+    archive = tmp_path / "a.tar.zst"
+    pack_members(members_of(source), archive)
+    tar = subprocess.run(["zstd", "-dc", str(archive)], check=True, capture_output=True).stdout
+    victim = (source / "sstables" / "007.sst").read_bytes()
+    at = tar.index(victim[:64]) + len(victim) // 2
+    changed = tar[:at] + bytes([tar[at] ^ 0x20]) + tar[at + 1 :]
+    rewritten = tmp_path / "b.tar.zst"
+    rewritten.write_bytes(subprocess.run(["zstd", "-q", "-c"], input=changed, check=True, capture_output=True).stdout)
+    for extract_to in (None, tmp_path / "out"):
+        if extract_to is not None:
+            extract_to.mkdir()
+        check = read_archive(rewritten, extract_to=extract_to)  # no archive sum: as if SHA256SUMS were redone too
+        assert [where for where, _detail in check.problems] == [f"{rewritten}:data/sstables/007.sst"]
+        assert "checksum mismatch" in check.problems[0][1]
+    assert not _helpers()
