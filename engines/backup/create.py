@@ -328,7 +328,15 @@ def _full(
         try:
             # To an sftp:// repository the archive goes up while it is packed (sftp_stream.py).
             upload = archive_upload(repo.root, backup_id, archive_name)
-            packed = pack_members(view.members, staging / archive_name, progress=progress, copy=upload)
+            # In a working copy (remote or encrypted repository) the archive is not the one kept:
+            # the store fsyncs what it keeps (put_directory), so an fsync here is time for nothing.
+            packed = pack_members(
+                view.members,
+                staging / archive_name,
+                progress=progress,
+                copy=upload,
+                durable=repo.location == str(repo.root),
+            )
         except BaseException:
             archiving.join()  # the packing error is the one to report; the thread must end first
             raise

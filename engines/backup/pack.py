@@ -164,9 +164,10 @@ class _ArchiveSink:
     ``write`` or by ``close``.
     """
 
-    def __init__(self, fd: int, copy: ArchiveCopy | None) -> None:
+    def __init__(self, fd: int, copy: ArchiveCopy | None, durable: bool) -> None:
         self.fd = fd
         self.copy = copy
+        self.durable = durable
         self.digest = hashlib.sha256()
         self.count = 0
         self._kicked = 0
@@ -209,7 +210,7 @@ class _ArchiveSink:
         self.count += len(data)
         if self.copy is not None:
             self.copy.write(data)
-        if self.count - self._kicked >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
+        if self.durable and self.count - self._kicked >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self.fd, self._kicked, self.count - self._kicked, os.POSIX_FADV_DONTNEED)
             self._kicked = self.count
 
@@ -251,6 +252,7 @@ def pack_members(
     level: int = ZSTD_LEVEL,
     threads: int = ZSTD_THREADS,
     copy: ArchiveCopy | None = None,
+    durable: bool = True,
 ) -> PackResult:
     """Write ``members`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``, fsynced.
 
@@ -263,7 +265,9 @@ def pack_members(
     whose stream buffer copies every byte twice: headers come from ``TarInfo.tobuf`` (POSIX pax).
 
     ``copy`` gets every compressed piece too (an upload fed while packing); it is finished once
-    the archive is fsynced, aborted when packing fails.
+    the archive is fsynced, aborted when packing fails. ``durable=False``: the archive is a working
+    copy's, which the store makes durable where it keeps it (encrypted, or on another host): it is
+    neither fsynced nor pushed out of the page cache here, where it is about to be read again.
 
     Raises:
         BackupCorruptionError: a file changed size while it was read.
@@ -278,7 +282,7 @@ def pack_members(
     try:
         fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            sink = _ArchiveSink(fd, copy)
+            sink = _ArchiveSink(fd, copy, durable)
             try:
                 writer = compressor(level, threads).stream_writer
                 with writer(sink, closefd=False, write_size=WRITE_BYTES) as compressed:  # type: ignore[arg-type]
@@ -312,7 +316,8 @@ def pack_members(
                 if digests is None:
                     hasher.finish()  # the threads end before the error is reported
                 sink.close()
-            fsio.fsync(fd)
+            if durable:
+                fsio.fsync(fd)
         finally:
             os.close(fd)
     except BaseException as exc:
