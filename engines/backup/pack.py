@@ -30,7 +30,7 @@ import zstandard
 from engines import fsio
 from engines.backup.checksums import SUMS_NAME, format_sums
 from engines.backup.errors import BackupCorruptionError
-from engines.backup.hashing import ParallelMemberHasher
+from engines.backup.hashing import HASH_THREADS, ParallelMemberHasher
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
 
@@ -47,7 +47,7 @@ __all__ = [
 
 DATA_PREFIX = "data"
 ZSTD_LEVEL = 3
-# Compression runs on every core (zstd's worker threads), member hashing on as many threads.
+# Compression runs on every core (zstd's worker threads), member hashing on HASH_THREADS threads.
 ZSTD_THREADS = os.cpu_count() or 1
 JOB_BYTES = 16 << 20  # tar bytes per zstd job (compressor())
 # Pieces read into a few buffers that go round (a fresh buffer per read costs a page fault per
@@ -259,7 +259,7 @@ def pack_members(
     Each file is read once, in pieces, into buffers that go round: this thread reads a piece and
     feeds it to zstd (whose C worker threads compress: they never wait for the GIL), while a hashing
     thread computes the member's SHA-256 from the same buffer and hands it back. Members are hashed
-    on as many threads as zstd uses, a whole member per thread, and the compressed stream is hashed
+    on ``HASH_THREADS`` threads, a whole member per thread, and the compressed stream is hashed
     and written by a thread of its own. So the serial part, the one that a loaded machine slows
     down, is only reading. The tar stream is framed here rather than by ``tarfile``'s writer,
     whose stream buffer copies every byte twice: headers come from ``TarInfo.tobuf`` (POSIX pax).
@@ -275,7 +275,7 @@ def pack_members(
     total = sum(member.size for member in members)
     tracker = ProgressTracker(progress, "pack", total)
     buffers = _Buffers(_BUFFERS, READ_BYTES)
-    hasher = ParallelMemberHasher(max(1, threads), buffers.give)
+    hasher = ParallelMemberHasher(HASH_THREADS, buffers.give)
     owner = (os.getuid(), os.getgid())
     names: list[str] = []
     digests: dict[str, str] | None = None

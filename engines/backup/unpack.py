@@ -31,7 +31,7 @@ import zstandard
 
 from engines import fsio
 from engines.backup.checksums import SUMS_NAME, parse_sums
-from engines.backup.hashing import Digest, ParallelMemberHasher
+from engines.backup.hashing import HASH_THREADS, Digest, ParallelMemberHasher
 from engines.backup.pack import DATA_PREFIX
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
@@ -45,7 +45,6 @@ __all__ = ["ArchiveCheck", "read_archive", "restored_mode"]
 # to verify, 64 KB reads 0.27 s (32 KB and 16 KB no better).
 READ_BYTES = 64 << 10
 _BLOCK = tarfile.BLOCKSIZE
-HASH_THREADS = 2
 _QUEUE_DEPTH = 16
 
 
