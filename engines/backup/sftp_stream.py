@@ -80,15 +80,20 @@ class ArchiveUpload:
         return True
 
     def abort(self) -> None:
-        """Stop: the packing failed. What was sent stays in the upload area (cleared like any temp)."""
+        """Stop: the packing failed. What was sent is removed (our temp file; best effort, the link may be down)."""
         self.error = self.error or RuntimeError("packing failed")
         self._settle()
         handle, self._handle = self._handle, None
-        if handle is not None:
-            try:
+        try:
+            if handle is not None:
                 self.store.call(self._close(handle, sync=False))
-            except Exception:  # noqa: BLE001, S110 - the link may be what failed
-                pass
+            self.store.call(self._remove())
+        except Exception:  # noqa: BLE001, S110 - the link may be what failed
+            pass
+
+    async def _remove(self) -> None:
+        sftp = await self.store.client()
+        await sftp.remove(self.store.remote(self.path))
 
     async def _close(self, handle: Any, *, sync: bool) -> None:
         if sync:
