@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
+from console.commands import bindings
 from console.run_hints import next_actions
 from console.run_state import RunState
 from console.run_view import RUN_STYLE, progress_figures, verified_text
@@ -36,10 +37,7 @@ class RunScreen(ConsoleScreen):
 
     SCREEN_LABEL = "Run"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "app.start_run", "Start"),
-        Binding("p", "app.plan_run", "Plan"),
-        Binding("c", "app.cancel_run", "Cancel"),
-        Binding("r", "app.resume_run", "Resume"),
+        *bindings("run"),  # s p c r: console.commands' table
         Binding("escape", "app.show_screen('overview')", "Back", show=False),
     ]
     """

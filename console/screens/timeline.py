@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from console.commands import bindings
 from console.format import clock_text, duration_text
 from console.screens.base import ConsoleScreen
 from console.widgets.key_bar import KeyBar
@@ -23,7 +24,7 @@ class TimelineScreen(ConsoleScreen):
 
     SCREEN_LABEL = "Timeline"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "app.export_report", "Export report"),
+        *bindings("timeline"),  # e: console.commands' table
         Binding("escape", "app.show_screen('overview')", "Back", show=False),
     ]
     """

@@ -23,6 +23,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from console.commands import bindings
 from console.screens.base import ConsoleScreen
 from console.triage_view import ProbeAnswer, TreeNode, TriageView
 from console.widgets.decision_tree import DecisionTreeWidget
@@ -69,10 +70,7 @@ class TriageScreen(ConsoleScreen):
 
     SCREEN_LABEL = "Triage"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "accept", "Accept"),
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n", "answer(False)", "No"),
-        Binding("u", "undo", "Undo"),
+        *bindings("triage"),  # a y n u: console.commands' table
         Binding("escape", "app.show_screen('overview')", "Back", show=False),
     ]
     """
