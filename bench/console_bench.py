@@ -77,7 +77,7 @@ SYNTHETIC = textwrap.dedent('''
 ''')
 
 CONSOLE = SYNTHETIC + textwrap.dedent("""
-    from console.app import DrConsoleApp
+    from console.tui.app import DrConsoleApp
     app = DrConsoleApp(source=SyntheticSource(), refresh_seconds=1.0, mode=sys.argv[3])
     app.run()
 """)

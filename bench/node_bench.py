@@ -44,11 +44,11 @@ sys.path.insert(0, str(ROOT))
 from engines import create_engine  # noqa: E402
 from engines.node.client import NodeClient  # noqa: E402
 
-# Runs `drconsole node serve` whether or not console/cli.py registers the node command yet.
+# Runs `drconsole node serve` whether or not console/cli/main.py registers the node command yet.
 _BOOT = """
 import sys
-import console.cli as cli
-from console.cli_node import register
+import console.cli.main as cli
+from console.cli.node import register
 build = cli.build_parser
 def build_parser():
     parser = build()

@@ -6,7 +6,7 @@
     rpo = measure_rpo(sandbox.ledger_path, sandbox.data_dir, sandbox.fault_wall)
 
 The unattended drills (``playbooks.drills.run_drill`` and its host drills) and the console's drill
-mode (``console.drill_sandbox``) build and measure their sandboxes with these, so a human's drill
+mode (``console.adapters.drill_sandbox``) build and measure their sandboxes with these, so a human's drill
 and the autopilot's are the same load, the same fault and the same RPO count.
 The ledger is kept outside the data dir: what was acknowledged survives whatever the fault does.
 """

@@ -16,7 +16,7 @@ import pytest
 from bad_input_cases import leaves
 from cli_support import assert_error, cli, make_data_dir, tree_hash, wal_segments
 
-from console.cli_audit import CHANGING
+from console.cli.audit import CHANGING
 
 # Commands that change nothing, or whose changes are audited by what they run (the runner audits
 # each step of a playbook; a node's admin hook its admin calls; serve its sessions; a drill works

@@ -91,7 +91,7 @@ def role_in_state(data_dir: Path) -> str | None:
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> CliResult:
     """``drconsole ARGS`` in this process (its output captured; never a traceback)."""
-    from console.cli import main
+    from console.cli.main import main
 
     return run_cli_in_process(capsys, main, *args)
 

@@ -12,16 +12,16 @@ from console_testkit import fixture_app, fixture_ticks, frozen_clock, screen_tex
 from textual.command import CommandPalette
 from textual.widgets import Input
 
-from console.app import DrConsoleApp
-from console.run_adapter import RunLauncher
-from console.screens.confirm import ConfirmScreen
-from console.screens.dashboard import DashboardScreen
-from console.screens.error_dialog import ErrorDialog
-from console.screens.help import HelpScreen
-from console.screens.overview import OverviewScreen
-from console.screens.run import RunScreen
-from console.screens.timeline import TimelineScreen
-from console.screens.triage import TriageScreen
+from console.adapters.run_adapter import RunLauncher
+from console.tui.app import DrConsoleApp
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.dashboard import DashboardScreen
+from console.tui.screens.error_dialog import ErrorDialog
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.run import RunScreen
+from console.tui.screens.timeline import TimelineScreen
+from console.tui.screens.triage import TriageScreen
 from engines import create_engine
 from playbooks.faults import inject
 from playbooks.fleet import FixtureSource, NodeSpec

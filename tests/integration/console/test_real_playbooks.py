@@ -19,13 +19,13 @@ from console_testkit import fixture_app, screen_text, tree_digest
 from support import available_backends
 from textual.widgets import Input
 
+from console.adapters.run_adapter import RunEnded, RunLauncher, RunSession
+from console.adapters.triage_adapter import PlaybookTriage
 from console.config import load_config
-from console.launch import build_app
-from console.run_adapter import RunEnded, RunLauncher, RunSession
-from console.screens.confirm import ConfirmScreen
-from console.triage_adapter import PlaybookTriage
-from console.widgets.run_log import RunLog
-from console.widgets.run_progress import RunProgress
+from console.tui.launch import build_app
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.widgets.run_log import RunLog
+from console.tui.widgets.run_progress import RunProgress
 from engines import create_engine, open_engine
 from engines.checks import verify_data_dir
 from playbooks.events import RunEvent

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console import cli_drill
+from console.cli import drill as cli_drill
 from engines import open_engine
 from playbooks.drills import SCENARIOS, DrillResult, report_markdown, run_drill, scenario_pairs
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 from integration.health.health_support import ServedNode, fill, flip_lsm_block
 
-from console.app import DrConsoleApp
-from console.widgets.fleet_tile import FleetTile
-from console.widgets.node_card import NodeCard
+from console.tui.app import DrConsoleApp
+from console.tui.widgets.fleet_tile import FleetTile
+from console.tui.widgets.node_card import NodeCard
 from playbooks.fleet import HttpSource, NodeSpec
 
 

@@ -51,7 +51,7 @@ def test_an_unreachable_repository_is_reported_and_writes_stop_at_the_ceiling(no
         assert lag > 0
 
         # The console reads the same from /health: the card's bkp line and the archive-lag alert.
-        from console.widgets.node_card import NodeCard
+        from console.tui.widgets.node_card import NodeCard
         from playbooks.fleet.alerts import Thresholds, evaluate_alerts
 
         snapshot = _snapshot(node.url)

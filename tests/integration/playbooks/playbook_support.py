@@ -53,9 +53,9 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
 
 
 def cli_wired() -> bool:
-    """Whether console/cli.py dispatches the playbook commands yet (else the module's own main is used)."""
+    """Whether console/cli/main.py dispatches the playbook commands yet (else the module's own main is used)."""
     try:
-        from console.cli import build_parser
+        from console.cli.main import build_parser
 
         build_parser().parse_args(["playbook", "list"])
     except BaseException:  # noqa: BLE001 - a usage error means: not wired
@@ -65,16 +65,16 @@ def cli_wired() -> bool:
 
 def cli_main(argv: list[str]) -> int:
     if cli_wired():
-        from console.cli import main
+        from console.cli.main import main
     else:
-        from console.cli_playbook import main
+        from console.cli.playbook import main
     return int(main(argv))
 
 
 def cli_command() -> list[str]:
     if cli_wired():
         return [str(Path(sys.executable).with_name("drconsole"))]
-    return [sys.executable, "-m", "console.cli_playbook"]
+    return [sys.executable, "-m", "console.cli.playbook"]
 
 
 Result = CliResult

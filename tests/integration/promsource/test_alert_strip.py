@@ -11,9 +11,9 @@ import pytest
 from console_testkit import fixture_app, fixture_ticks, screen_text
 from textual.widgets import Input
 
-from console.screens.silence import SilenceScreen
-from console.widgets.alert_strip import AlertStrip
-from console.widgets.node_card import NodeCard
+from console.tui.screens.silence import SilenceScreen
+from console.tui.widgets.alert_strip import AlertStrip
+from console.tui.widgets.node_card import NodeCard
 from playbooks.audit import AuditLog
 from playbooks.fleet import Alert, AlertingSource, AlertmanagerClient, AlertSeverity, FleetSnapshot, MixedSource
 

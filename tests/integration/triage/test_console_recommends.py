@@ -18,10 +18,10 @@ import pytest
 from console_testkit import screen_text
 from triage_kit import Fleet
 
+from console.adapters.triage_adapter import PlaybookTriage
 from console.config import load_config
-from console.launch import build_app
-from console.triage_adapter import PlaybookTriage
-from console.widgets.node_card import NodeCard
+from console.tui.launch import build_app
+from console.tui.widgets.node_card import NodeCard
 from playbooks.faults import inject
 
 

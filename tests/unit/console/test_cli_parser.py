@@ -1,4 +1,4 @@
-"""A command's run builds only its own parser (console/cli.py): it must be the whole parser's, exactly."""
+"""A command's run builds only its own parser (console/cli/main.py): it must be the whole parser's, exactly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from console import cli
+from console.cli import main as cli
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

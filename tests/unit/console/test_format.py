@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from console.bigfont import big_rows, big_width
 from console.format import (
     bar,
     bytes_text,
@@ -18,6 +17,7 @@ from console.format import (
     severity_markup,
     sparkline,
 )
+from console.tui.bigfont import big_rows, big_width
 from playbooks.fleet import AlertSeverity, Health
 
 
