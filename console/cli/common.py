@@ -19,6 +19,7 @@ __all__ = [
     "CommandGroup",
     "absolute_path",
     "add_command",
+    "data_dir_option",
     "listen_port",
     "port_number",
     "repository",
@@ -107,6 +108,17 @@ def port_number(text: str) -> int:
 def listen_port(text: str) -> int:
     """A TCP port for a server to listen on, 0-65535: 0 lets the system pick a free one (tests, demos)."""
     return _port(text, 0, " (0: any free port)")
+
+
+def data_dir_option(parser: argparse.ArgumentParser, *, engine_option: bool = True) -> None:
+    """``--data-dir D`` (required), and ``--engine`` to fail unless D holds that backend."""
+    parser.add_argument(
+        "--data-dir", required=True, type=absolute_path, metavar="D", help="the engine's data directory"
+    )
+    if engine_option:
+        parser.add_argument(
+            "--engine", choices=BACKENDS, default=None, help="fail unless the data dir holds this backend"
+        )
 
 
 JSON_HELP = "print exactly one JSON object on stdout"

@@ -260,23 +260,3 @@ def run_drill_all(args: argparse.Namespace, output: Output | None = None) -> int
     }
     out.result(payload, table + (f"\nwritten to {args.report}" if args.report else ""))
     return EXIT_OK if passed == len(results) else EXIT_PROBLEM
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m console.cli.drill ...``: these commands on their own (until console/cli/main.py registers them)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    out = Output(json_mode="--json" in argv)
-    parser = argparse.ArgumentParser(prog="drconsole")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    register(parser.add_subparsers(dest="command", required=True), common)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    out.json_mode = bool(getattr(args, "json", False))
-    return int(args.func(args, out))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

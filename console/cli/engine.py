@@ -2,6 +2,8 @@
 
 Read-only commands (get, export, stats, verify) open with ``mode="ro"``, which writes nothing,
 not even a lock file. Every handler returns the exit code and leaves errors to ``console.cli.main``.
+``register`` builds the parser from the standard library alone; the engines are imported by the
+handler that runs (importing them costs a quarter of a second).
 """
 
 from __future__ import annotations
@@ -12,24 +14,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from console.cli.common import BACKENDS, CommandGroup, absolute_path, data_dir_option
 from console.cli.output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
-from engines import Engine, create_engine, engine_class, open_engine
-from engines.base import MAX_KEY_BYTES, MAX_VALUE_BYTES
-from engines.errors import (
-    BackendMismatchError,
-    InvalidArgumentError,
-    SafetyRefusal,
-    UnsupportedFormatError,
-    map_os_error,
-)
-from engines.keys import check_user_key, is_reserved
-from engines.marker import detect_backend
-from engines.reports import VerifyReport
-from engines.transfer import encode_field, encode_row, export_jsonl, import_jsonl, validate_jsonl
+
+if TYPE_CHECKING:
+    from engines import Engine
+    from engines.reports import VerifyReport
 
 __all__ = [
+    "register",
     "run_init",
     "run_put",
     "run_get",
@@ -45,12 +40,67 @@ __all__ = [
 ]
 
 
+def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
+    """Add ``engine`` and its actions to ``subparsers`` (the main parser's command list)."""
+    engine = CommandGroup(subparsers, "engine", "work on one data directory", common)
+    init = engine.add("init", "create a new, empty data directory", run_init)
+    init.add_argument("--engine", required=True, choices=BACKENDS)
+    init.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
+    init.add_argument("--durability", choices=("sync", "async"), default="sync")
+    put = engine.add("put", "store VALUE under KEY (UTF-8 text)", run_put)
+    data_dir_option(put)
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE")
+    get = engine.add("get", "print the value of KEY (exit 1 when absent)", run_get)
+    data_dir_option(get)
+    get.add_argument("key", metavar="KEY")
+    delete = engine.add("delete", "delete KEY", run_delete)
+    data_dir_option(delete)
+    delete.add_argument("key", metavar="KEY")
+    load = engine.add(
+        "import",
+        'write every {"key": str, "value": str} line of a JSONL file; bytes that are not '
+        'UTF-8 come as "key_b64"/"value_b64" (base64). The whole file is checked first: '
+        "one malformed line and nothing is imported",
+        run_import,
+    )
+    data_dir_option(load)
+    load.add_argument("--input", required=True, type=absolute_path, metavar="F.jsonl")
+    load.add_argument("--batch", type=int, default=1000, help=argparse.SUPPRESS)
+    dump = engine.add(
+        "export",
+        'write all live keys, sorted by key, as {"key": str, "value": str} lines to a JSONL '
+        "file ('-': stdout); bytes that are not UTF-8 go base64-encoded under "
+        '"key_b64"/"value_b64"',
+        run_export,
+    )
+    data_dir_option(dump)
+    dump.add_argument("--output", required=True, metavar="F.jsonl")
+    data_dir_option(engine.add("stats", "keys, disk, memory, WAL size and last LSN", run_stats))
+    data_dir_option(
+        engine.add("verify", "check every checksum and invariant (read-only; exit 1 on a problem)", run_verify)
+    )
+    for name, help_text, func in (
+        ("flush", "make the store durable on its own and recycle covered WAL", run_flush),
+        ("compact", "compact the store", run_compact),
+    ):
+        command = engine.add(name, help_text, func)
+        data_dir_option(command)
+        command.add_argument("--yes", action="store_true", help="accepted for symmetry; not needed")
+    repair = engine.add("repair", "best-effort repair; what it drops goes to .quarantine/ (needs --yes)", run_repair)
+    data_dir_option(repair)
+    repair.add_argument("--yes", action="store_true", help="confirm the repair (destructive)")
+
+
 def as_bytes(text: str, what: str) -> bytes:
     """Command-line text as bytes: UTF-8, with bytes the shell passed undecoded kept as they were.
 
     The engine's limits are checked here too, before the data dir is opened for writing: a bad
     key must not even leave an open's traces behind.
     """
+    from engines.base import MAX_KEY_BYTES, MAX_VALUE_BYTES
+    from engines.errors import InvalidArgumentError
+
     try:
         data = text.encode("utf-8", errors="surrogateescape")
     except UnicodeEncodeError as exc:
@@ -71,6 +121,8 @@ def as_bytes(text: str, what: str) -> bytes:
 @contextmanager
 def _backend_module(what: str) -> Iterator[None]:
     """A backend whose module is missing (a build without it) is "cannot be opened", not a crash."""
+    from engines.errors import UnsupportedFormatError
+
     try:
         yield
     except ModuleNotFoundError as exc:
@@ -80,6 +132,8 @@ def _backend_module(what: str) -> Iterator[None]:
 
 
 def _open(args: argparse.Namespace, mode: str) -> Engine:
+    from engines import open_engine
+
     with _backend_module(str(args.data_dir)):
         return open_engine(args.data_dir, mode=mode, backend=getattr(args, "engine", None))
 
@@ -111,6 +165,9 @@ def _undo_init(path: Path, created: Path | None, was_empty: bool) -> None:
 
 
 def run_init(args: argparse.Namespace, out: Output) -> int:
+    from engines import create_engine
+    from engines.errors import InvalidArgumentError, map_os_error
+
     path: Path = args.data_dir
     created = _first_missing(path)
     try:
@@ -138,6 +195,9 @@ def run_init(args: argparse.Namespace, out: Output) -> int:
 
 # ------------------------------------------------------------------------------- key/value
 def run_put(args: argparse.Namespace, out: Output) -> int:
+    from engines.keys import check_user_key
+    from engines.transfer import encode_field
+
     key, value = as_bytes(args.key, "key"), as_bytes(args.value, "value")
     check_user_key(key)
     with _open(args, "rw") as engine:
@@ -147,6 +207,8 @@ def run_put(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_get(args: argparse.Namespace, out: Output) -> int:
+    from engines.transfer import encode_field
+
     key = as_bytes(args.key, "key")
     with _open(args, "ro") as engine:
         value = engine.get(key)
@@ -165,6 +227,9 @@ def run_get(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_delete(args: argparse.Namespace, out: Output) -> int:
+    from engines.keys import check_user_key
+    from engines.transfer import encode_field
+
     key = as_bytes(args.key, "key")
     check_user_key(key)
     with _open(args, "rw") as engine:
@@ -177,6 +242,10 @@ def run_delete(args: argparse.Namespace, out: Output) -> int:
 
 # ------------------------------------------------------------------------------ import/export
 def run_import(args: argparse.Namespace, out: Output) -> int:
+    from engines.errors import InvalidArgumentError
+    from engines.marker import detect_backend
+    from engines.transfer import import_jsonl, validate_jsonl
+
     if args.batch < 1:
         raise InvalidArgumentError(f"--batch must be at least 1, not {args.batch}")
     detect_backend(args.data_dir)  # a missing data dir is reported before the input is read
@@ -192,6 +261,10 @@ def run_import(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_export(args: argparse.Namespace, out: Output) -> int:
+    from engines.errors import InvalidArgumentError
+    from engines.keys import is_reserved
+    from engines.transfer import encode_row, export_jsonl
+
     if args.output == "-":
         if out.json_mode:
             raise InvalidArgumentError(
@@ -227,6 +300,9 @@ def run_stats(args: argparse.Namespace, out: Output) -> int:
 
 def _backend_of(args: argparse.Namespace) -> str:
     """The backend the data dir holds, checked against ``--engine`` before anything opens it."""
+    from engines.errors import BackendMismatchError
+    from engines.marker import detect_backend
+
     backend = detect_backend(args.data_dir)
     if args.engine is not None and args.engine != backend:
         raise BackendMismatchError(f"{args.data_dir} holds a {backend} engine, not {args.engine}")
@@ -284,6 +360,9 @@ def _report_payload(report: Any) -> dict[str, Any]:
 
 
 def run_repair(args: argparse.Namespace, out: Output) -> int:
+    from engines import engine_class
+    from engines.errors import SafetyRefusal
+
     path: Path = args.data_dir
     backend = _backend_of(args)
     with _backend_module(f"{backend} data dir {path}"):

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from console.cli.common import BACKENDS, absolute_path
 from console.cli.output import EXIT_PROBLEM, EXIT_USAGE, Output
 from console.cli.quiet import quiet_dependency_warnings
 
@@ -62,87 +61,6 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def _data_dir(parser: argparse.ArgumentParser, *, engine_option: bool = True) -> None:
-    parser.add_argument(
-        "--data-dir", required=True, type=absolute_path, metavar="D", help="the engine's data directory"
-    )
-    if engine_option:
-        parser.add_argument(
-            "--engine", choices=BACKENDS, default=None, help="fail unless the data dir holds this backend"
-        )
-
-
-def _confirm(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--yes", action="store_true", help=help_text)
-
-
-def _engine_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    engine = commands.add_parser("engine", parents=[common], help="work on one data directory")
-    sub: Any = engine.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
-
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        return parser
-
-    init = add("init", "create a new, empty data directory")
-    init.add_argument("--engine", required=True, choices=BACKENDS)
-    init.add_argument("--data-dir", required=True, type=absolute_path, metavar="D")
-    init.add_argument("--durability", choices=("sync", "async"), default="sync")
-    put = add("put", "store VALUE under KEY (UTF-8 text)")
-    _data_dir(put)
-    put.add_argument("key", metavar="KEY")
-    put.add_argument("value", metavar="VALUE")
-    get = add("get", "print the value of KEY (exit 1 when absent)")
-    _data_dir(get)
-    get.add_argument("key", metavar="KEY")
-    delete = add("delete", "delete KEY")
-    _data_dir(delete)
-    delete.add_argument("key", metavar="KEY")
-    load = add(
-        "import",
-        'write every {"key": str, "value": str} line of a JSONL file; bytes that are not '
-        'UTF-8 come as "key_b64"/"value_b64" (base64). The whole file is checked first: '
-        "one malformed line and nothing is imported",
-    )
-    _data_dir(load)
-    load.add_argument("--input", required=True, type=absolute_path, metavar="F.jsonl")
-    load.add_argument("--batch", type=int, default=1000, help=argparse.SUPPRESS)
-    dump = add(
-        "export",
-        'write all live keys, sorted by key, as {"key": str, "value": str} lines to a JSONL '
-        "file ('-': stdout); bytes that are not UTF-8 go base64-encoded under "
-        '"key_b64"/"value_b64"',
-    )
-    _data_dir(dump)
-    dump.add_argument("--output", required=True, metavar="F.jsonl")
-    _data_dir(add("stats", "keys, disk, memory, WAL size and last LSN"))
-    _data_dir(add("verify", "check every checksum and invariant (read-only; exit 1 on a problem)"))
-    for name, help_text in (
-        ("flush", "make the store durable on its own and recycle covered WAL"),
-        ("compact", "compact the store"),
-    ):
-        command = add(name, help_text)
-        _data_dir(command)
-        _confirm(command, "accepted for symmetry; not needed")
-    repair = add("repair", "best-effort repair; what it drops goes to .quarantine/ (needs --yes)")
-    _data_dir(repair)
-    _confirm(repair, "confirm the repair (destructive)")
-
-
-def _wal_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    wal = commands.add_parser("wal", parents=[common], help="inspect and repair the write-ahead log")
-    sub: Any = wal.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
-    validate = sub.add_parser(
-        "validate", parents=[common], help="check every WAL record (read-only; exit 1 on a problem)"
-    )
-    _data_dir(validate, engine_option=False)
-    truncate = sub.add_parser(
-        "truncate", parents=[common], help="cut the WAL at the first bad record; the tail goes to quarantine"
-    )
-    _data_dir(truncate, engine_option=False)
-    _confirm(truncate, "confirm the truncation (destructive)")
-
-
 class _VersionAction(argparse.Action):
     """``--version``: the distribution's version, looked up only when asked (importlib.metadata is slow)."""
 
@@ -162,6 +80,9 @@ class _VersionAction(argparse.Action):
 # all cost every short command (`backup verify`) ~40 ms, more on a loaded machine.
 # tests/unit/console/test_cli_parser.py keeps this table equal to what the modules register.
 _REGISTERED_BY: dict[str, tuple[str, ...]] = {
+    "console.cli.console": ("tui", "dashboard", "demo"),
+    "console.cli.engine": ("engine",),
+    "console.cli.wal": ("wal",),
     "console.cli.backup": ("backup",),
     "console.cli.playbook": ("playbook", "triage", "incident"),
     "console.cli.audit": ("audit",),
@@ -182,25 +103,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     commands: Any = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    modules = [module for module, words in _REGISTERED_BY.items() if command in words]
-    if not modules:
-        modules = list(_REGISTERED_BY)
-        tui = commands.add_parser("tui", parents=[common], help="the interactive console (default)")
-        tui.add_argument("--read-only", action="store_true")
-        tui.add_argument("--theme", metavar="NAME")
-        dashboard = commands.add_parser("dashboard", parents=[common], help="read-only status board")
-        dashboard.add_argument("--theme", metavar="NAME")
-        demo = commands.add_parser("demo", parents=[common], help="open the console on a demo fleet (made if needed)")
-        demo.add_argument(
-            "--workspace",
-            type=absolute_path,
-            metavar="DIR",
-            default=None,
-            help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)",
-        )
-        demo.add_argument("--theme", metavar="NAME")
-        _engine_commands(commands, common)
-        _wal_commands(commands, common)
+    modules = [module for module, words in _REGISTERED_BY.items() if command in words] or list(_REGISTERED_BY)
     # These modules import only the standard library at load time, so startup stays fast.
     for module in modules:
         importlib.import_module(module).register(commands, common)
@@ -216,32 +119,14 @@ def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
     return build_parser(command)
 
 
-# (command, action) -> (module, function); modules are imported only for the command run.
-_HANDLERS: dict[tuple[str | None, str | None], tuple[str, str]] = {
-    **{
-        ("engine", action): ("console.cli.engine", f"run_{action}")
-        for action in ("init", "put", "get", "delete", "stats", "verify", "flush", "compact", "repair")
-    },
-    ("engine", "import"): ("console.cli.engine", "run_import"),
-    ("engine", "export"): ("console.cli.engine", "run_export"),
-    ("wal", "validate"): ("console.cli.wal", "run_validate"),
-    ("wal", "truncate"): ("console.cli.wal", "run_truncate"),
-    (None, None): ("console.cli.console", "run_console"),
-    ("tui", None): ("console.cli.console", "run_console"),
-    ("dashboard", None): ("console.cli.console", "run_console"),
-    ("demo", None): ("console.tui.demo", "run_cli"),
-}
-
-
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output], int]:
-    # Command modules that register their own sub-parsers (``register(subparsers, common)``) set
-    # ``func(args, output) -> int`` on them; the table covers the commands built here.
+    """What runs: the ``func`` its command's ``register`` set; with no command, the console."""
     func: Callable[[argparse.Namespace, Output], int] | None = getattr(args, "func", None)
     if func is not None:
         return func
-    module_name, function = _HANDLERS[(args.command, getattr(args, "action", None))]
-    handler: Callable[[argparse.Namespace, Output], int] = getattr(importlib.import_module(module_name), function)
-    return handler
+    from console.cli.console import run_console
+
+    return run_console
 
 
 def _render_failure(exc: BaseException, output: Output, command: str | None = None) -> int:

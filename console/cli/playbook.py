@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ __all__ = [
     "run_incident_report",
     "run_incident_close",
     "run_incident_verify",
-    "HANDLERS",
 ]
 
 Handler = Callable[..., int]
@@ -762,87 +761,3 @@ def run_incident_verify(args: argparse.Namespace, output: Output | None = None) 
     )
     out.result(payload, text)
     return EXIT_OK if outcome.resolved else EXIT_PROBLEM
-
-
-# (command, action) -> handler, for a dispatcher keyed that way (console/cli/main.py's _HANDLERS).
-HANDLERS: dict[tuple[str, str | None], Handler] = {
-    ("playbook", "list"): run_playbook_list,
-    ("playbook", "show"): run_playbook_show,
-    ("playbook", "run"): run_playbook_run,
-    ("playbook", "resume"): run_playbook_resume,
-    ("playbook", "runs"): run_playbook_runs,
-    ("playbook", "cancel"): run_playbook_cancel,
-    ("triage", None): run_triage,
-    ("incident", "list"): run_incident_list,
-    ("incident", "show"): run_incident_show,
-    ("incident", "report"): run_incident_report,
-    ("incident", "close"): run_incident_close,
-    ("incident", "verify"): run_incident_verify,
-}
-
-
-# ------------------------------------------------------------------------------------------- stand-alone
-class _UsageError(Exception):
-    def __init__(self, message: str, prog: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.prog = prog
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        raise _UsageError(message, self.prog)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m console.cli.playbook ...``: these commands on their own, as ``drconsole`` runs them.
-
-    Errors are rendered as ``console.cli.main`` renders them: one line on stderr, the contract's exit
-    code, never a traceback.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    out = Output(json_mode="--json" in argv)
-    try:
-        common = argparse.ArgumentParser(add_help=False)
-        common.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS)
-        common.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-        parser = _Parser(prog="drconsole", parents=[common])
-        commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-        register(commands, common)
-        args = parser.parse_args(argv)
-        out.json_mode = bool(getattr(args, "json", False))
-        return int(args.func(args, out))
-    except _UsageError as exc:
-        where = exc.prog.removeprefix("drconsole").strip()
-        return out.error(
-            f"{where}: {exc.message}" if where else exc.message,
-            hint=f"see `{exc.prog} --help`",
-            exit_code=2,
-            kind="UsageError",
-        )
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    except KeyboardInterrupt:
-        return out.error(
-            "interrupted",
-            hint="the run's journal is kept: `drconsole playbook resume RUN_ID`",
-            exit_code=130,
-            kind="interrupted",
-        )
-    except BaseException as exc:  # noqa: BLE001 - the contract: no traceback, ever
-        from engines.errors import DrconsoleError, map_os_error
-
-        if isinstance(exc, OSError):
-            exc = map_os_error(exc, "accessing the file system")
-        if isinstance(exc, DrconsoleError):
-            return out.error(exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
-        return out.error(
-            f"unexpected {type(exc).__name__}: {exc}",
-            hint="this is a bug in drconsole; please report it",
-            exit_code=1,
-            kind=type(exc).__name__,
-        )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

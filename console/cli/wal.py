@@ -12,15 +12,20 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from console.cli.common import CommandGroup, data_dir_option
 from console.cli.output import EXIT_OK, EXIT_PROBLEM, Output
-from engines.base import WAL_DIR
-from engines.errors import SafetyRefusal
-from engines.fsutil import new_quarantine
-from engines.locking import data_dir_locked
-from engines.marker import detect_backend
-from engines.wal import WalReader, truncate_at_first_bad
 
-__all__ = ["run_validate", "run_truncate"]
+__all__ = ["register", "run_validate", "run_truncate"]
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
+    """Add ``wal`` and its actions to ``subparsers``; the engines are imported by the handler that runs."""
+    wal = CommandGroup(subparsers, "wal", "inspect and repair the write-ahead log", common)
+    validate = wal.add("validate", "check every WAL record (read-only; exit 1 on a problem)", run_validate)
+    data_dir_option(validate, engine_option=False)
+    truncate = wal.add("truncate", "cut the WAL at the first bad record; the tail goes to quarantine", run_truncate)
+    data_dir_option(truncate, engine_option=False)
+    truncate.add_argument("--yes", action="store_true", help="confirm the truncation (destructive)")
 
 
 def _describe(validation: Any, data_dir: Path) -> str:
@@ -36,6 +41,10 @@ def _describe(validation: Any, data_dir: Path) -> str:
 
 
 def run_validate(args: argparse.Namespace, out: Output) -> int:
+    from engines.base import WAL_DIR
+    from engines.marker import detect_backend
+    from engines.wal import WalReader
+
     data_dir: Path = args.data_dir
     detect_backend(data_dir)  # a missing or foreign dir is "cannot be opened", not an empty log
     validation = WalReader(data_dir / WAL_DIR).validate()
@@ -45,6 +54,8 @@ def run_validate(args: argparse.Namespace, out: Output) -> int:
 
 def _exclusive(data_dir: Path) -> AbstractContextManager[None]:
     """Hold the data dir's engine lock, so the log is not cut under a running engine."""
+    from engines.locking import data_dir_locked
+
     return data_dir_locked(data_dir, hint="stop the node that holds it, then run `wal truncate` again")
 
 
@@ -71,6 +82,12 @@ def _nothing_to_truncate(out: Output, data_dir: Path) -> int:
 
 
 def run_truncate(args: argparse.Namespace, out: Output) -> int:
+    from engines.base import WAL_DIR
+    from engines.errors import SafetyRefusal
+    from engines.fsutil import new_quarantine
+    from engines.marker import detect_backend
+    from engines.wal import WalReader, truncate_at_first_bad
+
     data_dir: Path = args.data_dir
     detect_backend(data_dir)
     if not args.yes:

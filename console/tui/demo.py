@@ -1,6 +1,6 @@
 """The embedded demo workspace: a small local fleet so that a new user sees the real thing at once.
 
-    drconsole demo [--workspace DIR]      python -m console.tui.demo [--workspace DIR]
+    drconsole demo [--workspace DIR] [--theme NAME]
 
 ``create_workspace`` makes one data directory per available backend (real engines, seeded with
 data), a standby copy of the first one (a checkpoint that then falls behind), a backup of the
@@ -53,7 +53,6 @@ __all__ = [
     "create_workspace",
     "default_workspace",
     "demo_session",
-    "main",
     "run_cli",
     "run_demo",
 ]
@@ -430,29 +429,5 @@ def run_demo(
 
 
 def run_cli(args: argparse.Namespace, _output: object = None) -> int:
-    """The handler of ``drconsole demo [--workspace DIR] [--theme NAME]`` (console.cli.main's table)."""
+    """The handler of ``drconsole demo [--workspace DIR] [--theme NAME]`` (registered by console.cli.console)."""
     return run_demo(getattr(args, "workspace", None), theme=getattr(args, "theme", None))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="drconsole demo", description="Open the console on a demo fleet.")
-    parser.add_argument(
-        "--workspace",
-        type=Path,
-        default=None,
-        help="where the demo fleet lives (default: ~/.local/share/drconsole/demo)",
-    )
-    parser.add_argument("--theme", default=None)
-    parser.add_argument("--read-only", action="store_true")
-    parser.add_argument("--dashboard", action="store_true")
-    args = parser.parse_args(argv)
-    return run_demo(
-        args.workspace,
-        mode="dashboard" if args.dashboard else "interactive",
-        theme=args.theme,
-        read_only=args.read_only,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
