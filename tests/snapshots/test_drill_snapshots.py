@@ -12,9 +12,9 @@ from console_testkit import FROZEN, fixture_ticks, frozen_clock
 from snapshot_grid import grid
 from textual.pilot import Pilot
 
-from console.drill_mode import DrillApp
-from console.drill_sandbox import DrillSandbox
-from console.themes import load_theme
+from console.adapters.drill_sandbox import DrillSandbox
+from console.tui.drill_mode import DrillApp
+from console.tui.themes import load_theme
 from playbooks.drills import SCENARIOS, DrillResult
 
 
