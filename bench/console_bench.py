@@ -35,7 +35,7 @@ COLUMNS, LINES = 120, 40
 SYNTHETIC = textwrap.dedent('''
     import asyncio, math, random, sys
     from datetime import UTC, datetime, timedelta
-    from playbooks.fleet import (DiskComponents, DiskUsage, Health, MemoryUsage, NodeSnapshot, NodeSpec,
+    from fleet import (DiskComponents, DiskUsage, Health, MemoryUsage, NodeSnapshot, NodeSpec,
                                  Performance, Replication, Thresholds, finalize)
 
     GIB = 2**30

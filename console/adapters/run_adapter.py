@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.adapters.run_view import VERIFY_ACTIONS
+from fleet import NodeSpec
 from playbooks.events import Listener, RunEvent
-from playbooks.fleet import NodeSpec
 
 if TYPE_CHECKING:  # imported when a run is planned or started: the runner pulls in every engine
     from playbooks.runner import RunResult, StepOutcome

@@ -60,7 +60,7 @@ def _config(args: argparse.Namespace) -> tuple[Path, str]:
 def _snapshot(config: Any) -> Any:
     import asyncio
 
-    from playbooks.fleet import fleet_source
+    from fleet import fleet_source
 
     async def collect() -> Any:
         source = fleet_source(config.nodes, **config.source_options())
@@ -106,7 +106,7 @@ def status_rows(snapshot: Any) -> list[dict[str, Any]]:
 
 def _cells(row: dict[str, Any]) -> tuple[str, ...]:
     from console.format import HEALTH_STYLE, bytes_text, duration_text, percent_text
-    from playbooks.fleet import Health
+    from fleet import Health
 
     symbol, word, _style = HEALTH_STYLE[Health(row["health"])]
     disk = percent_text(row["disk_usage_ratio"])

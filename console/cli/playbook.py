@@ -251,7 +251,7 @@ def _fleet_snapshot(config: Any) -> Any:
     import asyncio
 
     try:
-        from playbooks.fleet import fleet_source
+        from fleet import fleet_source
     except ImportError:
         return None
 

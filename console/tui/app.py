@@ -48,7 +48,7 @@ from console.tui.run_actions import RunActions
 from console.tui.safety import Capabilities, ReadOnlyRefusal
 from console.tui.terminal import TerminalWatch
 from console.tui.themes import BUNDLED_THEMES, STATUS_DEFAULTS, LoadedTheme, load_theme
-from playbooks.fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
+from fleet import FleetHistory, FleetSnapshot, FleetSource, Thresholds, utc_now
 from playbooks.incident_alerts import AlertTracker
 from playbooks.incident_model import Incident, IncidentEvent
 from playbooks.incident_store import IncidentStore

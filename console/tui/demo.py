@@ -41,8 +41,8 @@ from engines import create_engine, open_engine
 from engines.errors import DrconsoleError, EngineError, InvalidArgumentError
 from engines.marker import read_marker, write_marker
 from engines.node.client import NodeClient
+from fleet import FleetSnapshot, FleetSource, Health, NodeSpec
 from playbooks.drills.node import free_port
-from playbooks.fleet import FleetSnapshot, FleetSource, Health, NodeSpec
 
 __all__ = [
     "DEMO_MARKER",

@@ -49,8 +49,8 @@ from console.tui.widgets.drill_clock import DrillClock
 from console.tui.widgets.status_bar import StatusBar
 from engines.errors import DrconsoleError
 from engines.fsutil import atomic_write_text
+from fleet import LocalSource, NodeSpec, Thresholds
 from playbooks.drills import DrillResult
-from playbooks.fleet import LocalSource, NodeSpec, Thresholds
 from playbooks.state import StateDir, current_actor
 
 __all__ = ["DrillApp", "DrillChecked", "drill_app", "default_report_path", "run_drill_console"]

@@ -54,7 +54,7 @@ def build_app(
     dashboard whatever the arguments said: the role is enforced here, not only by the command line.
     """
     from console.adapters.run_adapter import RunLauncher
-    from playbooks.fleet import fleet_source
+    from fleet import fleet_source
     from playbooks.incident_store import IncidentStore
 
     if viewer_role():

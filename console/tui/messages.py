@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+from fleet import FleetSnapshot
 from playbooks.events import RunEvent
-from playbooks.fleet import FleetSnapshot
 from playbooks.incident_model import Incident
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
     trends = TrendReader(app.history)
     card.trends = trends.of("orders-a")      # the same object until a bucket closes: no redraw between
 
-``Trends`` holds each metric's recent values (``playbooks.fleet.history.TREND_METRICS``) and the
+``Trends`` holds each metric's recent values (``fleet.history.TREND_METRICS``) and the
 disk's time-to-full; the Overview's cards, the dashboard's tiles and the node screen's plots share it.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from console.format import duration_text
-from playbooks.fleet import FleetHistory
-from playbooks.fleet.history import TREND_METRICS
+from fleet import FleetHistory
+from fleet.history import TREND_METRICS
 
 __all__ = ["TrendReader", "Trends"]
 

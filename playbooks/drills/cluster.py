@@ -34,12 +34,12 @@ from typing import Any
 import httpx
 
 from engines.node.client import NodeClient
+from fleet import HttpSource, NodeSpec
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
 from playbooks.drills import run_waiving
 from playbooks.drills.netlab import PartitionLab
 from playbooks.drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
-from playbooks.fleet import HttpSource, NodeSpec
 from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
 from playbooks.triage import triage

@@ -1,5 +1,5 @@
 """One node's trends, plotted with axes: disk (with time-to-full), request rates, p95 latency, errors,
-replication lag and memory over the history the console keeps (``playbooks.fleet.history``).
+replication lag and memory over the history the console keeps (``fleet.history``).
 
 Opened with ``t`` on a card (or "Node trends" in the palette); ``escape`` goes back to the Overview,
 ``enter`` triages the node. The plots change once per closed bucket (5 s by default), not per tick.
@@ -28,8 +28,8 @@ from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.key_bar import KeyBar
 from console.tui.widgets.text import line
 from console.tui.widgets.trend_plot import TrendPlot
-from playbooks.fleet import NodeSnapshot
-from playbooks.fleet.history import TREND_METRICS
+from fleet import NodeSnapshot
+from fleet.history import TREND_METRICS
 
 __all__ = ["NodeScreen"]
 

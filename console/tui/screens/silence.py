@@ -25,10 +25,10 @@ from textual.widgets import Button, Input, Static
 from console.tui.safety import ReadOnlyRefusal
 from console.tui.widgets.text import line
 from engines.errors import EngineError
+from fleet import Alert
+from fleet.alertmanager import AlertmanagerClient, SilenceRequest
+from fleet.prometheus import ApiError
 from playbooks.audit import AuditLog
-from playbooks.fleet import Alert
-from playbooks.fleet.alertmanager import AlertmanagerClient, SilenceRequest
-from playbooks.fleet.prometheus import ApiError
 from playbooks.state import StateDir, current_actor
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from textual.widget import Widget
 
 from console.format import severity_markup
 from console.tui.widgets.text import line
-from playbooks.fleet import Alert
+from fleet import Alert
 
 __all__ = ["AlertStrip"]
 

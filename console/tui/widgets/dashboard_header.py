@@ -16,7 +16,7 @@ from textual.widgets import Digits, Static
 
 from console.format import clock_text, fleet_tally
 from console.tui.widgets.text import line
-from playbooks.fleet import FleetSnapshot, Thresholds
+from fleet import FleetSnapshot, Thresholds
 
 __all__ = ["DashboardHeader"]
 

@@ -35,7 +35,7 @@ from console.format import (
 from console.tui.bigfont import big_rows, big_width
 from console.tui.widgets.node_lines import NodeLines, corruption_text
 from console.tui.widgets.text import line, spread
-from playbooks.fleet import NodeSnapshot
+from fleet import NodeSnapshot
 
 __all__ = ["FleetTile", "TILE_TRENDS"]
 

@@ -25,7 +25,7 @@ from console.format import (
 from console.tui.messages import NodeSelected
 from console.tui.widgets.node_lines import NodeLines, corruption_text
 from console.tui.widgets.text import line, spread
-from playbooks.fleet import NodeSnapshot
+from fleet import NodeSnapshot
 
 __all__ = ["NodeCard", "MAX_LINES"]
 

@@ -16,7 +16,7 @@ from textual.widget import Widget
 from console.format import lagging_seconds
 from console.tui.trends import Trends
 from console.tui.widgets.text import changed_lines
-from playbooks.fleet import Health, NodeSnapshot, Thresholds
+from fleet import Health, NodeSnapshot, Thresholds
 
 __all__ = ["NodeLines", "corruption_text"]
 

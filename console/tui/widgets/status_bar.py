@@ -11,7 +11,7 @@ from textual.widget import Widget
 
 from console.format import LAGGING_STYLE, clock_text, duration_text, fleet_tally, local_clock_text
 from console.tui.widgets.text import line, spread
-from playbooks.fleet import FleetSnapshot, Thresholds
+from fleet import FleetSnapshot, Thresholds
 from playbooks.incident_model import Incident
 
 __all__ = ["StatusBar"]

@@ -23,8 +23,8 @@ from console.tui.screens.run import RunScreen
 from console.tui.screens.timeline import TimelineScreen
 from console.tui.screens.triage import TriageScreen
 from engines import create_engine
+from fleet import FixtureSource, NodeSpec
 from playbooks.faults import inject
-from playbooks.fleet import FixtureSource, NodeSpec
 
 
 def run(coroutine):
@@ -288,7 +288,7 @@ def test_every_theme_starts(theme: str) -> None:
 
 
 def test_a_split_brain_shows_a_banner_in_words() -> None:
-    from playbooks.fleet import NodeSnapshot, NodeSpec, Thresholds, finalize
+    from fleet import NodeSnapshot, NodeSpec, Thresholds, finalize
 
     specs = [NodeSpec(name="a", url="http://a"), NodeSpec(name="b", url="http://b", role="standby", upstream="a")]
     nodes = [

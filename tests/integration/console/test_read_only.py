@@ -28,7 +28,7 @@ from console.tui.screens.timeline import TimelineScreen
 from console.tui.screens.triage import TriageScreen
 from console.tui.widgets.node_card import NodeCard
 from engines import create_engine
-from playbooks.fleet import LocalSource, NodeSpec, Thresholds
+from fleet import LocalSource, NodeSpec, Thresholds
 
 BACKENDS = available_backends()
 pytestmark = pytest.mark.skipif(not BACKENDS, reason="no backend built yet")

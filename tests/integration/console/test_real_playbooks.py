@@ -28,9 +28,9 @@ from console.tui.widgets.run_log import RunLog
 from console.tui.widgets.run_progress import RunProgress
 from engines import create_engine, open_engine
 from engines.checks import verify_data_dir
+from fleet import NodeSpec
 from playbooks.events import RunEvent
 from playbooks.faults import inject
-from playbooks.fleet import NodeSpec
 from playbooks.journal import read_journal
 
 FAULT = {"lsm": "sstable-corrupt", "cow": "page-corrupt", "rocksdb": "sst-corrupt"}

@@ -28,8 +28,8 @@ from console.tui.app import DrConsoleApp
 from console.tui.launch import build_app
 from console.tui.screens.silence import SilenceForm, SilenceScreen, silence_alert
 from console.tui.widgets.alert_strip import AlertStrip
+from fleet import Alert, FleetSnapshot, fleet_source
 from playbooks.audit import AuditLog
-from playbooks.fleet import Alert, FleetSnapshot, fleet_source
 from playbooks.probes import PROBES, ProbeContext
 
 AM_EVIDENCE = "Alertmanager: DrconsoleNodeDown firing on orders-a since "

@@ -18,7 +18,7 @@ from support import run_cli_in_process
 from console.cli.main import main as cli_main
 from console.config import load_config
 from console.tui.demo import DemoFleet, available_backends, create_workspace
-from playbooks.fleet import NodeSpec
+from fleet import NodeSpec
 from playbooks.incidents import IncidentStore
 
 pytestmark = pytest.mark.skipif(not available_backends(), reason="no backend built yet")

@@ -30,8 +30,8 @@ from console.cli.main import main as cli_main
 from console.config import load_config
 from console.tui.launch import triage_factory
 from engines.node.client import NodeClient
+from fleet import fleet_source
 from playbooks.drills.node import ROOT, free_port
-from playbooks.fleet import fleet_source
 
 __all__ = ["Fleet", "NodeProc", "TOPOLOGIES", "Outcome"]
 

@@ -18,7 +18,7 @@ from console.format import (
     sparkline,
 )
 from console.tui.bigfont import big_rows, big_width
-from playbooks.fleet import AlertSeverity, Health
+from fleet import AlertSeverity, Health
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from console_testkit import fixture_ticks
 
 from console.adapters.triage_adapter import PlaybookTriage
 from console.adapters.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode, TriageView
-from playbooks.fleet import Thresholds
+from fleet import Thresholds
 
 TREE = {
     node.id: node

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("engines", "playbooks", "console", "themes")
+PACKAGES = ("engines", "fleet", "playbooks", "console", "themes")
 SKIP = {"console.__main__", "console.cli.__main__"}  # they run the CLI when imported
 
 

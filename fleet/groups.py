@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import NodeSnapshot
+from fleet.nodes import NodeSpec
+from fleet.snapshot import NodeSnapshot
 
 __all__ = ["GroupTracker", "assign_groups", "group_links", "label_groups"]
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from playbooks.fleet.alerts import Thresholds
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import utc_now
-from playbooks.fleet.source import Clock, FleetSource, NodeReader, ReaderSource
+from fleet.alerts import Thresholds
+from fleet.nodes import NodeSpec
+from fleet.snapshot import utc_now
+from fleet.source import Clock, FleetSource, NodeReader, ReaderSource
 
 if TYPE_CHECKING:
     import httpx
@@ -52,13 +52,13 @@ class MixedSource(ReaderSource):
         readers: list[NodeReader] = []
         for spec in specs:
             if spec.data_dir is not None and processes is None:
-                from playbooks.fleet.local import ProcessFinder
+                from fleet.local import ProcessFinder
 
                 processes = ProcessFinder()  # one scan of the process table serves every node
             if uses_http(spec, prefer):
                 readers.append(self._http_reader(spec, timeout_seconds, processes))
             else:
-                from playbooks.fleet.local import LocalNodeReader
+                from fleet.local import LocalNodeReader
 
                 readers.append(LocalNodeReader(spec, processes))
         kinds = sorted({"http" if uses_http(spec, prefer) else "local" for spec in specs})
@@ -72,7 +72,7 @@ class MixedSource(ReaderSource):
         )
 
     def _http_reader(self, spec: NodeSpec, timeout_seconds: float, processes: Any) -> NodeReader:
-        from playbooks.fleet.http import HttpNodeReader, node_client
+        from fleet.http import HttpNodeReader, node_client
 
         client = node_client(timeout_seconds)
         self.clients.append(client)
@@ -98,12 +98,12 @@ def fleet_source(
     """The source for ``specs`` (see the module docstring for which node is read how).
 
     With ``prometheus_url`` the snapshot comes from PromQL, and the direct polling of the nodes is
-    only its fallback (playbooks.fleet.prometheus); with ``alertmanager_url`` Alertmanager's firing
-    alerts are merged into the nodes (playbooks.fleet.alertmanager).
+    only its fallback (fleet.prometheus); with ``alertmanager_url`` Alertmanager's firing
+    alerts are merged into the nodes (fleet.alertmanager).
     """
     source: FleetSource = MixedSource(specs, thresholds=thresholds, clock=clock, prefer=prefer)
     if prometheus_url is not None:
-        from playbooks.fleet.prometheus import PrometheusSource
+        from fleet.prometheus import PrometheusSource
 
         source = PrometheusSource(
             specs,
@@ -115,7 +115,7 @@ def fleet_source(
             fallback=source,
         )
     if alertmanager_url is not None:
-        from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient
+        from fleet.alertmanager import AlertingSource, AlertmanagerClient
 
         source = AlertingSource(
             source,

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from playbooks.fleet.alerts import Thresholds, evaluate_alerts
-from playbooks.fleet.groups import GroupTracker, group_links, label_groups
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import (
+from fleet.alerts import Thresholds, evaluate_alerts
+from fleet.groups import GroupTracker, group_links, label_groups
+from fleet.nodes import NodeSpec
+from fleet.snapshot import (
     AlertSeverity,
     FleetSnapshot,
     Health,

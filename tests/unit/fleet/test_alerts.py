@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from playbooks.fleet import (
+from fleet import (
     DiskUsage,
     Health,
     MemoryUsage,

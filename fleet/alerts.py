@@ -23,7 +23,7 @@ archive-lag and backup-age are also rules of deploy/prometheus/drconsole-alerts.
 
 The guide's ``for: 2m`` hold times are not applied (a tick shows what is true now), except for
 node-down, whose 30 s is the point of the rule. The error rate is averaged over a window instead
-(``playbooks.fleet.metrics.MetricsTracker``, as Prometheus' ``rate(...[2m])``), so a steady error
+(``fleet.metrics.MetricsTracker``, as Prometheus' ``rate(...[2m])``), so a steady error
 stream is one alert, not one that fires and clears with every burst of retries.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from playbooks.fleet.snapshot import Alert, AlertSeverity, Health, NodeSnapshot
+from fleet.snapshot import Alert, AlertSeverity, Health, NodeSnapshot
 
 __all__ = ["Thresholds", "evaluate_alerts", "RULES"]
 

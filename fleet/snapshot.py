@@ -12,7 +12,7 @@ it and the decision tree's probes answer questions from it. Nothing here does I/
         ├── Replication (upstream, lag in records/bytes/seconds, split_brain)
         ├── BackupState (last backup time, verified)
         ├── Performance (p95 latencies, error rate)
-        └── alerts (from ``playbooks.fleet.alerts``)
+        └── alerts (from ``fleet.alerts``)
 
 Sizes are bytes, durations seconds, ratios 0..1; ``None`` means "not known", never zero.
 """
@@ -83,7 +83,7 @@ class Alert(_Frozen):
     threshold: float | None = None
     # An alert from Alertmanager (``source="alertmanager"``) keeps what silencing and triage need:
     # its labels (the silence's matchers), since when it fires, and the tree question it starts.
-    source: str = "rules"  # "rules" (playbooks.fleet.alerts) | "alertmanager"
+    source: str = "rules"  # "rules" (fleet.alerts) | "alertmanager"
     since: datetime | None = None
     triage: str | None = None  # a decision-tree question id (playbooks/library/tree.toml)
     labels: tuple[tuple[str, str], ...] = ()

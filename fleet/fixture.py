@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from playbooks.fleet.snapshot import FleetSnapshot
+from fleet.snapshot import FleetSnapshot
 
 __all__ = ["FleetRecording", "FixtureSource", "load_recording", "save_recording"]
 

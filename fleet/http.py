@@ -33,12 +33,12 @@ from typing import Any
 
 import httpx
 
-from playbooks.fleet.alerts import Thresholds
-from playbooks.fleet.local import ProcessFinder, in_daemon_thread, read_backup_state
-from playbooks.fleet.metrics import DEFAULT_RATE_WINDOW_SECONDS, MetricsReading, MetricsTracker, parse_metrics
-from playbooks.fleet.mixed import DEFAULT_TIMEOUT_SECONDS
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import (
+from fleet.alerts import Thresholds
+from fleet.local import ProcessFinder, in_daemon_thread, read_backup_state
+from fleet.metrics import DEFAULT_RATE_WINDOW_SECONDS, MetricsReading, MetricsTracker, parse_metrics
+from fleet.mixed import DEFAULT_TIMEOUT_SECONDS
+from fleet.nodes import NodeSpec
+from fleet.snapshot import (
     BackupState,
     Corruption,
     DiskComponents,
@@ -50,7 +50,7 @@ from playbooks.fleet.snapshot import (
     Replication,
     utc_now,
 )
-from playbooks.fleet.source import Clock, Reachability, ReaderSource
+from fleet.source import Clock, Reachability, ReaderSource
 
 __all__ = ["node_client", "HttpSource", "HttpNodeReader", "DEFAULT_TIMEOUT_SECONDS"]
 

@@ -23,9 +23,9 @@ import psutil
 from engines import open_engine
 from engines.errors import EngineError
 from engines.fsutil import QUARANTINE_DIR, tree_size
-from playbooks.fleet.alerts import Thresholds
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import (
+from fleet.alerts import Thresholds
+from fleet.nodes import NodeSpec
+from fleet.snapshot import (
     BackupState,
     DiskComponents,
     DiskUsage,
@@ -35,7 +35,7 @@ from playbooks.fleet.snapshot import (
     Replication,
     utc_now,
 )
-from playbooks.fleet.source import Clock, Reachability, ReaderSource
+from fleet.source import Clock, Reachability, ReaderSource
 
 __all__ = ["LocalSource", "LocalNodeReader", "ProcessFinder", "in_daemon_thread", "read_backup_state"]
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.prometheus import ApiError, api_json, netloc
-from playbooks.fleet.snapshot import Alert, AlertSeverity, FleetSnapshot, Health, NodeSnapshot, utc_now
-from playbooks.fleet.source import Clock, FleetSource
+from fleet.nodes import NodeSpec
+from fleet.prometheus import ApiError, api_json, netloc
+from fleet.snapshot import Alert, AlertSeverity, FleetSnapshot, Health, NodeSnapshot, utc_now
+from fleet.source import Clock, FleetSource
 
 __all__ = [
     "AlertingSource",

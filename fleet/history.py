@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from playbooks.fleet.snapshot import FleetSnapshot, NodeSnapshot
+from fleet.snapshot import FleetSnapshot, NodeSnapshot
 
 __all__ = ["DEFAULT_BUCKET_SECONDS", "DEFAULT_SPAN_SECONDS", "FleetHistory", "METRICS", "TREND_METRICS", "linear_slope"]
 

@@ -1,10 +1,10 @@
 """The fleet snapshot and its sources: what the console renders and the probes read.
 
-    from playbooks.fleet import FleetSnapshot, LocalSource, HttpSource, fleet_source
+    from fleet import FleetSnapshot, LocalSource, HttpSource, fleet_source
     source = fleet_source(specs, thresholds=Thresholds())
     snapshot = await source.collect()          # one per refresh tick
 
-No Textual here (the house rule: console -> playbooks -> engines). The sources are imported on
+No Textual here (the house rule: console -> playbooks -> fleet -> engines). The sources are imported on
 first use (PEP 562): httpx, prometheus_client and the engines cost a few hundred milliseconds,
 which a console that must paint within a second only pays for the sources it uses.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from playbooks.fleet.alerts import RULES, Thresholds, evaluate_alerts
-from playbooks.fleet.history import FleetHistory
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import (
+from fleet.alerts import RULES, Thresholds, evaluate_alerts
+from fleet.history import FleetHistory
+from fleet.nodes import NodeSpec
+from fleet.snapshot import (
     Alert,
     AlertSeverity,
     BackupState,
@@ -32,29 +32,29 @@ from playbooks.fleet.snapshot import (
     Replication,
     utc_now,
 )
-from playbooks.fleet.source import FleetSource, ReaderSource, finalize
+from fleet.source import FleetSource, ReaderSource, finalize
 
 if TYPE_CHECKING:
-    from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient
-    from playbooks.fleet.fixture import FixtureSource, load_recording, save_recording
-    from playbooks.fleet.http import HttpNodeReader, HttpSource
-    from playbooks.fleet.local import LocalNodeReader, LocalSource
-    from playbooks.fleet.mixed import MixedSource, fleet_source
-    from playbooks.fleet.prometheus import PrometheusSource
+    from fleet.alertmanager import AlertingSource, AlertmanagerClient
+    from fleet.fixture import FixtureSource, load_recording, save_recording
+    from fleet.http import HttpNodeReader, HttpSource
+    from fleet.local import LocalNodeReader, LocalSource
+    from fleet.mixed import MixedSource, fleet_source
+    from fleet.prometheus import PrometheusSource
 
 _LAZY = {
-    "FixtureSource": "playbooks.fleet.fixture",
-    "load_recording": "playbooks.fleet.fixture",
-    "save_recording": "playbooks.fleet.fixture",
-    "HttpNodeReader": "playbooks.fleet.http",
-    "HttpSource": "playbooks.fleet.http",
-    "LocalNodeReader": "playbooks.fleet.local",
-    "LocalSource": "playbooks.fleet.local",
-    "MixedSource": "playbooks.fleet.mixed",
-    "fleet_source": "playbooks.fleet.mixed",
-    "PrometheusSource": "playbooks.fleet.prometheus",
-    "AlertingSource": "playbooks.fleet.alertmanager",
-    "AlertmanagerClient": "playbooks.fleet.alertmanager",
+    "FixtureSource": "fleet.fixture",
+    "load_recording": "fleet.fixture",
+    "save_recording": "fleet.fixture",
+    "HttpNodeReader": "fleet.http",
+    "HttpSource": "fleet.http",
+    "LocalNodeReader": "fleet.local",
+    "LocalSource": "fleet.local",
+    "MixedSource": "fleet.mixed",
+    "fleet_source": "fleet.mixed",
+    "PrometheusSource": "fleet.prometheus",
+    "AlertingSource": "fleet.alertmanager",
+    "AlertmanagerClient": "fleet.alertmanager",
 }
 
 __all__ = [
@@ -97,7 +97,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'playbooks.fleet' has no attribute {name!r}")
+        raise AttributeError(f"module 'fleet' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

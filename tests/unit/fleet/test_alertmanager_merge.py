@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from playbooks.fleet import Alert, AlertSeverity, FleetSnapshot, Health, NodeSnapshot, NodeSpec
-from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient, SilenceRequest, firing_alert, parse_time
+from fleet import Alert, AlertSeverity, FleetSnapshot, Health, NodeSnapshot, NodeSpec
+from fleet.alertmanager import AlertingSource, AlertmanagerClient, SilenceRequest, firing_alert, parse_time
 
 NOW = datetime(2026, 11, 23, 12, 4, 9, tzinfo=UTC)
 SPECS = [NodeSpec(name="orders-a", url="http://127.0.0.1:8081"), NodeSpec(name="orders-b", url="http://10.0.0.2:8081")]

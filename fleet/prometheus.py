@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from playbooks.fleet.alerts import Thresholds
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import (
+from fleet.alerts import Thresholds
+from fleet.nodes import NodeSpec
+from fleet.snapshot import (
     BackupState,
     Corruption,
     DiskUsage,
@@ -43,7 +43,7 @@ from playbooks.fleet.snapshot import (
     Replication,
     utc_now,
 )
-from playbooks.fleet.source import Clock, FleetSource, Reachability, finalize
+from fleet.source import Clock, FleetSource, Reachability, finalize
 
 __all__ = [
     "ApiError",
