@@ -4,7 +4,7 @@
     outcome = measure(sandbox)                           # None while the node is not healthy; else a DrillResult
 
 The same scenario, load and fault as the unattended ``drconsole drill run``, built by the same code
-(``playbooks.drills.Sandbox``): a sync-durability engine takes a load whose acknowledged writes are
+(``drills.Sandbox``): a sync-durability engine takes a load whose acknowledged writes are
 kept in a ledger outside the data dir, a full backup is taken part-way and the WAL is archived, then
 the scenario's fault is injected. The console's drill mode (console.tui.drill_mode) lets a person
 respond; ``measure`` uses the drill's own health check, RPO measure and targets. No Textual here.
@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engines.fsutil import atomic_write_text
-from playbooks.drills import (
+from drills import (
     SCENARIOS,
     DrillResult,
     Ledger,
@@ -33,6 +32,7 @@ from playbooks.drills import (
     met_targets,
     report_markdown,
 )
+from engines.fsutil import atomic_write_text
 
 __all__ = ["DrillSandbox", "SandboxError", "build_sandbox", "measure", "state_dir_of", "write_report"]
 

@@ -135,7 +135,7 @@ def _progress(out: Output) -> Any:
 
 # ------------------------------------------------------------------------------------------- fault
 def run_fault_list(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.faults import FAULTS
+    from faults import FAULTS
 
     out = output_for(args, output)
     rows = [{"kind": kind, "description": description} for kind, (_f, description) in FAULTS.items()]
@@ -144,7 +144,7 @@ def run_fault_list(args: argparse.Namespace, output: Output | None = None) -> in
 
 
 def run_fault_inject(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.faults import FAULTS, FaultError, inject
+    from faults import FAULTS, FaultError, inject
 
     out = output_for(args, output)
     if args.kind not in FAULTS:
@@ -178,7 +178,7 @@ def run_fault_inject(args: argparse.Namespace, output: Output | None = None) -> 
 
 # ------------------------------------------------------------------------------------------- drill
 def run_drill_list(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.drills import SCENARIOS
+    from drills import SCENARIOS
 
     out = output_for(args, output)
     rows = [scenario.to_json() for scenario in SCENARIOS.values()]
@@ -209,7 +209,7 @@ def _result_line(result: Any) -> str:
 
 
 def run_drill_run(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.drills import SCENARIOS, run_drill
+    from drills import SCENARIOS, run_drill
 
     out = output_for(args, output)
     scenario = SCENARIOS.get(args.scenario)
@@ -239,8 +239,8 @@ def run_drill_run(args: argparse.Namespace, output: Output | None = None) -> int
 
 
 def run_drill_all(args: argparse.Namespace, output: Output | None = None) -> int:
+    from drills import report_markdown, run_drill, scenario_pairs
     from engines.fsutil import atomic_write_text
-    from playbooks.drills import report_markdown, run_drill, scenario_pairs
 
     out = output_for(args, output)
     results = []

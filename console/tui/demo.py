@@ -37,12 +37,12 @@ from console.config_lookup import demo_workspace_path
 from console.tui.app import DrConsoleApp
 from console.tui.launch import build_app, has_terminal, launch, no_terminal
 from console.tui.themes import ThemeError
+from drills.node import free_port
 from engines import create_engine, open_engine
 from engines.errors import DrconsoleError, EngineError, InvalidArgumentError
 from engines.marker import read_marker, write_marker
 from engines.node.client import NodeClient
 from fleet import FleetSnapshot, FleetSource, Health, NodeSpec
-from playbooks.drills.node import free_port
 
 __all__ = [
     "DEMO_MARKER",

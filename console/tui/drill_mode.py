@@ -47,10 +47,10 @@ from console.tui.screens.drill import DrillScreen
 from console.tui.themes import load_theme
 from console.tui.widgets.drill_clock import DrillClock
 from console.tui.widgets.status_bar import StatusBar
+from drills import DrillResult
 from engines.errors import DrconsoleError
 from engines.fsutil import atomic_write_text
 from fleet import LocalSource, NodeSpec, Thresholds
-from playbooks.drills import DrillResult
 from playbooks.state import StateDir, current_actor
 
 __all__ = ["DrillApp", "DrillChecked", "drill_app", "default_report_path", "run_drill_console"]

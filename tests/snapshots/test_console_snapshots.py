@@ -26,8 +26,8 @@ from console.adapters.run_adapter import RunLauncher
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.playbook_picker import PlaybookPicker
 from engines import create_engine
+from faults import inject
 from fleet import NodeSpec
-from playbooks.faults import inject
 
 
 async def settle(pilot: Pilot) -> None:

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from console.adapters.drill_sandbox import DrillSandbox
 from console.tui.drill_mode import DrillApp
 from console.tui.themes import load_theme
-from playbooks.drills import SCENARIOS, DrillResult
+from drills import SCENARIOS, DrillResult
 
 
 def drill_fixture_app(theme: str = "dark") -> DrillApp:

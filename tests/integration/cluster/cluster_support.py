@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from support import CliResult, run_cli_in_process
 
+from drills.cluster import ClusterNode
 from engines.node.client import NodeClient
 from engines.node.state import load_state
 from playbooks.actions.node_cluster import Member, survey
-from playbooks.drills.cluster import ClusterNode
 from playbooks.state import StateDir
 
 

@@ -23,8 +23,8 @@ from console.tui.screens.run import RunScreen
 from console.tui.screens.timeline import TimelineScreen
 from console.tui.screens.triage import TriageScreen
 from engines import create_engine
+from faults import inject
 from fleet import FixtureSource, NodeSpec
-from playbooks.faults import inject
 
 
 def run(coroutine):

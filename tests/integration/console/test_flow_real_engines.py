@@ -20,8 +20,8 @@ from console.tui.app import DrConsoleApp
 from console.tui.screens.confirm import ConfirmScreen
 from engines import create_engine
 from engines.checks import verify_data_dir
+from faults import inject
 from fleet import LocalSource, NodeSpec, Thresholds
-from playbooks.faults import inject
 from playbooks.incident_store import IncidentStore
 
 FAULT = {"lsm": "sstable-corrupt", "cow": "page-corrupt", "rocksdb": "sst-corrupt"}

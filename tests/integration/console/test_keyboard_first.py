@@ -26,7 +26,7 @@ from console.tui.screens.triage import TriageScreen
 from console.tui.widgets.alert_strip import AlertStrip
 from console.tui.widgets.key_bar import KeyBar
 from console.tui.widgets.node_card import NodeCard
-from playbooks.drills import SCENARIOS
+from drills import SCENARIOS
 
 
 def run(coro):  # type: ignore[no-untyped-def]

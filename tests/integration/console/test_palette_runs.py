@@ -25,8 +25,8 @@ from console.tui.screens.playbook_picker import PlaybookPicker
 from console.tui.screens.run import RunScreen
 from engines import create_engine
 from engines.checks import verify_data_dir
+from faults import inject
 from playbooks.audit import AuditLog
-from playbooks.faults import inject
 from playbooks.journal import read_journal
 from playbooks.state import StateDir
 

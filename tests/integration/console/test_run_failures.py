@@ -36,7 +36,7 @@ from console.tui.launch import build_app
 from console.tui.screens.confirm import ConfirmScreen
 from engines import create_engine
 from engines.checks import verify_data_dir
-from playbooks.faults import inject
+from faults import inject
 from playbooks.journal import list_journals
 
 ROOT = Path(__file__).resolve().parents[3]

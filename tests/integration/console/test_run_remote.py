@@ -24,7 +24,7 @@ from textual.widgets import Input
 from console.config import load_config
 from console.tui.launch import build_app
 from console.tui.screens.confirm import ConfirmScreen
-from playbooks.faults import inject
+from faults import inject
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 

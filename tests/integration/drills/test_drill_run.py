@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from console.cli.main import main as drconsole
+from drills import SCENARIOS, DrillResult, report_markdown, run_drill, scenario_pairs
 from engines import open_engine
-from playbooks.drills import SCENARIOS, DrillResult, report_markdown, run_drill, scenario_pairs
 
 CONTRACT = {
     "scenario",
@@ -89,7 +89,7 @@ def test_drill_measures_rto_and_counts_lost_writes_from_the_ledger(tmp_path: Pat
 def test_passed_is_false_when_a_target_is_missed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from playbooks import drills
+    import drills
 
     strict = dataclasses.replace(SCENARIOS["config-broken"], target_rto_seconds=0.000001)
     monkeypatch.setitem(drills.SCENARIOS, "config-broken", strict)
@@ -202,7 +202,7 @@ def test_process_kill_drill_with_a_real_node(tmp_path: Path) -> None:
 def test_drill_all_writes_the_metrics_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from playbooks import drills
+    import drills
 
     monkeypatch.setattr(
         drills, "scenario_pairs", lambda engine=None: [("config-broken", "cow"), ("page-corrupt", "cow")]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from drills import SCENARIOS, run_drill, scenario_pairs
 from engines import create_engine, open_engine
 from engines.errors import DiskFullError
-from playbooks.drills import SCENARIOS, run_drill, scenario_pairs
-from playbooks.faults import FaultError, inject
-from playbooks.faults.local import FILLER_NAME, MountRefused, sandbox_tmpfs
+from faults import FaultError, inject
+from faults.local import FILLER_NAME, MountRefused, sandbox_tmpfs
 from playbooks.runner import Runner, RunOptions
 
 

@@ -20,8 +20,8 @@ from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
 from support import crash_copy
 
 from engines import create_engine, open_engine
+from faults import inject
 from fleet import FleetSnapshot, Health, NodeSnapshot, Replication
-from playbooks.faults import inject
 from playbooks.probes import PROBES, ProbeContext
 
 

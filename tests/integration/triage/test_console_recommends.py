@@ -22,7 +22,7 @@ from console.adapters.triage_adapter import PlaybookTriage
 from console.config import load_config
 from console.tui.launch import build_app
 from console.tui.widgets.node_card import NodeCard
-from playbooks.faults import inject
+from faults import inject
 
 
 async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float, what: str) -> None:

@@ -29,9 +29,9 @@ import pytest
 from console.cli.main import main as cli_main
 from console.config import load_config
 from console.tui.launch import triage_factory
+from drills.node import ROOT, free_port
 from engines.node.client import NodeClient
 from fleet import fleet_source
-from playbooks.drills.node import ROOT, free_port
 
 __all__ = ["Fleet", "NodeProc", "TOPOLOGIES", "Outcome"]
 

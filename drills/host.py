@@ -28,9 +28,9 @@ from typing import Any
 
 import psutil
 
-from playbooks.drills import DrillResult, Sandbox, Scenario, autopilot, healthy, met_targets, record_rpo
-from playbooks.drills.node import ROOT
-from playbooks.faults.local import MountRefused, sandbox_tmpfs, stop_memory_hogs
+from drills import DrillResult, Sandbox, Scenario, autopilot, healthy, met_targets, record_rpo
+from drills.node import ROOT
+from faults.local import MountRefused, sandbox_tmpfs, stop_memory_hogs
 
 __all__ = ["host_drill", "TMPFS_MEGABYTES", "HOG_MEGABYTES"]
 
@@ -76,7 +76,7 @@ def _gone(pid: int) -> bool:
 def _write_under_fault(data_dir: Path, ledger_path: Path, start: int, count: int = 2000) -> dict[str, Any]:
     """A writer process that goes on writing on the full disk: what it acked, and how it was refused."""
     done = subprocess.run(
-        [sys.executable, "-m", "playbooks.drills.writer", str(data_dir), str(ledger_path), str(start), str(count)],
+        [sys.executable, "-m", "drills.writer", str(data_dir), str(ledger_path), str(start), str(count)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""A writer process for host drills: ``python -m playbooks.drills.writer DATA_DIR LEDGER START COUNT``.
+"""A writer process for host drills: ``python -m drills.writer DATA_DIR LEDGER START COUNT``.
 
 Opens the data dir read-write and puts COUNT keys (sync durability), ledgering each one after
 put() returned, until the engine refuses. Prints one JSON line: ``{"acked": N, "error": "..."}``.
@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from drills import Ledger
 from engines import open_engine
 from engines.errors import EngineError
-from playbooks.drills import Ledger
 
 __all__ = ["main"]
 

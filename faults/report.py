@@ -1,7 +1,7 @@
 """What a fault injector hands back (``FaultReport``: every change it made) and the helpers the
 injector modules share: where a fault puts what it sets aside, and how it names files.
 
-Split out of ``playbooks.faults`` so that the injector modules (``local``, ``cluster``) import these
+Split out of ``faults`` so that the injector modules (``local``, ``cluster``) import these
 without importing the package that registers them.
 """
 

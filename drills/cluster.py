@@ -1,8 +1,8 @@
-"""Cluster drills' fleet, load and autopilot (``playbooks.drills.cluster_drill`` runs a drill with them).
+"""Cluster drills' fleet, load and autopilot (``drills.cluster_drill`` runs a drill with them).
 
 The sandbox fleet: two or three nodes (``drconsole node serve``, the others ``--follow`` the first)
 on free loopback ports, or each in its own network namespace of a partition lab
-(``playbooks.drills.netlab``), sync durability (acknowledged = fsynced on the primary), the standbys
+(``drills.netlab``), sync durability (acknowledged = fsynced on the primary), the standbys
 pulling the primary's WAL, each node polling the others as peers (a lower epoch is fenced by the
 nodes themselves; a split brain in one epoch is flagged and stays until the console resolves it).
 Replication is asynchronous: the drill's RPO 0 comes from the failover's salvage of the old
@@ -33,13 +33,13 @@ from typing import Any
 
 import httpx
 
+from drills import run_waiving
+from drills.netlab import PartitionLab
+from drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
 from engines.node.client import NodeClient
 from fleet import HttpSource, NodeSpec
 from playbooks.actions.node_cluster import Member, survey
 from playbooks.actions.node_process import serving_process, stop_process
-from playbooks.drills import run_waiving
-from playbooks.drills.netlab import PartitionLab
-from playbooks.drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
 from playbooks.loader import Library
 from playbooks.runner import Runner, RunOptions
 from playbooks.triage import triage

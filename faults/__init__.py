@@ -1,6 +1,6 @@
 """Real faults on real files and processes, for drills (``drconsole fault inject KIND``).
 
-    from playbooks.faults import inject, FAULTS
+    from faults import inject, FAULTS
     report = inject("sstable-corrupt", data_dir, seed=7)   # -> FaultReport (what was changed: file, offset, bytes)
 
 Every injector changes only what its report lists. What a fault "loses" (a manifest, a file
@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from playbooks.faults.cluster import CLUSTER_FAULTS
-from playbooks.faults.local import disk_full, memory_pressure, stop_memory_hogs
-from playbooks.faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
+from faults.cluster import CLUSTER_FAULTS
+from faults.local import disk_full, memory_pressure, stop_memory_hogs
+from faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
 
 __all__ = [
     "FAULTS",

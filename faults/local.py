@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from playbooks.faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
+from faults.report import QUARANTINE, FaultChange, FaultError, FaultReport, fault_dir, relative_name
 
 __all__ = [
     "disk_full",

@@ -1,13 +1,13 @@
 """DR drills: a sandbox fleet, a load with a ledger of acknowledged writes, a real fault, the
 autopilot's response (triage, then the recommended playbooks with --yes), measured RTO and RPO.
 
-    from playbooks.drills import SCENARIOS, run_drill
+    from drills import SCENARIOS, run_drill
     result = run_drill("sstable-corrupt", engine="lsm")     # -> DrillResult; .to_json()
 
 RTO = fault injected -> the engine opens read-write, verifies ok and serves a read and a write.
 RPO = acknowledged writes (the ledger, kept outside the data dir) whose value is missing or
 different afterwards: a count, and the time span from the oldest lost ack to the fault.
-The sandbox itself (load, ledger, backups, fault, RPO) is ``playbooks.drills.sandbox``, re-exported
+The sandbox itself (load, ledger, backups, fault, RPO) is ``drills.sandbox``, re-exported
 here: the console's drill mode builds and measures a human's drill with the same code.
 Nothing here imports Textual or the console.
 """
@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines import open_engine
-from engines.backup import iso_utc
-from playbooks.drills.sandbox import (
+from drills.sandbox import (
     BULK_BATCH,
     BULK_VALUE_SIZE,
     Ledger,
@@ -34,7 +32,9 @@ from playbooks.drills.sandbox import (
     rpo_of,
     write_load,
 )
-from playbooks.faults import inject
+from engines import open_engine
+from engines.backup import iso_utc
+from faults import inject
 
 __all__ = [
     "Scenario",
@@ -49,7 +49,7 @@ __all__ = [
     "met_targets",
     "record_rpo",
     "run_waiving",
-    # the sandbox API (playbooks.drills.sandbox), shared with the console's drill mode
+    # the sandbox API (drills.sandbox), shared with the console's drill mode
     "Sandbox",
     "Ledger",
     "Rpo",
@@ -77,8 +77,8 @@ class Scenario:
     reference: str = ""  # the orchestrator table's row it is measured against
     needs_node: bool = False
     reported: str | None = None  # the playbook a human's report leads to when the probes see nothing
-    host: str | None = None  # "disk" | "memory": a fault of the host, drilled by playbooks.drills.host
-    cluster: bool = False  # a primary + standby fleet, drilled by playbooks.drills.cluster
+    host: str | None = None  # "disk" | "memory": a fault of the host, drilled by drills.host
+    cluster: bool = False  # a primary + standby fleet, drilled by drills.cluster
     offsite: bool = False  # the repository has an off-site copy; the fault hits the local repository too
     fault: str | None = None  # the fault kind it injects, when not its name
     # The RTO target when a person responds in the console (``drill run --console``): what a responder
@@ -229,7 +229,7 @@ SCENARIOS: dict[str, Scenario] = {
             "Memory exhaustion (Orbit P1); no reference timing",
             host="memory",
         ),
-        # Cluster drills (playbooks.drills.cluster): failover RTO <= 5 s (reference 1 m 45 s - 2 m), RPO 0 in sync mode.
+        # Cluster drills (drills.cluster): failover RTO <= 5 s (reference 1 m 45 s - 2 m), RPO 0 in sync mode.
         Scenario(
             "primary-loss",
             BACKENDS,
@@ -539,7 +539,7 @@ def run_drill(
     try:
         with drill_state_dir(sandbox.state_dir):
             if scenario.cluster:
-                from playbooks.drills.cluster_drill import cluster_drill
+                from drills.cluster_drill import cluster_drill
 
                 cluster_drill(
                     scenario,
@@ -551,7 +551,7 @@ def run_drill(
                     log=log,
                 )
             elif scenario.host:
-                from playbooks.drills.host import host_drill
+                from drills.host import host_drill
 
                 host_drill(
                     scenario,
@@ -648,7 +648,7 @@ def _node_drill(
     again by itself; a dead one has its data dir recovered and is restarted on the same port (the
     supervisor's part). RTO: fault -> the node serves a write and a read through its API again.
     """
-    from playbooks.drills.node import NodeLoad, NodeProcess, node_serves
+    from drills.node import NodeLoad, NodeProcess, node_serves
 
     data_dir = sandbox.data_dir  # no backup: a crash needs none
     node = NodeProcess(data_dir, engine, sandbox.root / "node.log")

@@ -1,9 +1,9 @@
 """One cluster drill: build the fleet its scenario needs, load it, inject the fault, let the autopilot
-respond, measure RTO and RPO (``playbooks.drills.cluster`` holds the fleet, the load and the autopilot).
+respond, measure RTO and RPO (``drills.cluster`` holds the fleet, the load and the autopilot).
 
 The fleet's shape per scenario (``SHAPES``): two nodes (a primary and a standby), or three (a
 primary and two standbys) where a majority must survive a loss; in a partition lab (each node in its
-own network namespace, ``playbooks.drills.netlab``) where the fault is a network cut. Such a cut
+own network namespace, ``drills.netlab``) where the fault is a network cut. Such a cut
 heals after ``heal_after`` seconds, what the network team's fix is to the drill: recovery never
 undoes the fault itself (the playbooks find a node that runs but is cut off by asking inside its
 namespace, and wait for it). For ``network-partition`` a client on the cut-off side keeps writing to
@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
+from drills.cluster import ClusterLoad, ClusterNode, cluster_autopilot, lost_on, wait_cluster_healthy
+from drills.netlab import PartitionLab
+from drills.node import ROOT
+from faults import inject
 from playbooks.actions.node_cluster import survey
-from playbooks.drills import DrillResult, Ledger, Scenario, met_targets, rpo_of, set_rpo
-from playbooks.drills.cluster import ClusterLoad, ClusterNode, cluster_autopilot, lost_on, wait_cluster_healthy
-from playbooks.drills.netlab import PartitionLab
-from playbooks.drills.node import ROOT
-from playbooks.faults import inject
 
 __all__ = ["Shape", "SHAPES", "cluster_drill"]
 
@@ -67,12 +67,12 @@ SHAPES: dict[str, Shape] = {
 
 
 class SideLoad:
-    """``playbooks.drills.side_load`` inside the cut-off node's namespace: the clients on its side."""
+    """``drills.side_load`` inside the cut-off node's namespace: the clients on its side."""
 
     def __init__(self, prefix: list[str], url: str, ledger_path: Path) -> None:
         self.ledger_path = ledger_path
         self.process = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "playbooks.drills.side_load", url, str(ledger_path), "p"],
+            [*prefix, sys.executable, "-m", "drills.side_load", url, str(ledger_path), "p"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -36,8 +36,8 @@ from typing import Any
 from engines.errors import EngineError
 from engines.node.client import NodeClient
 from engines.node.state import load_state
+from faults.report import FaultChange, FaultError, FaultReport
 from playbooks.actions.node_process import ServingProcess, serving_at, serving_process
-from playbooks.faults.report import FaultChange, FaultError, FaultReport
 from playbooks.netns import NetnsCommandError, set_cables
 
 __all__ = ["CLUSTER_FAULTS"]

@@ -1,4 +1,4 @@
-"""The clients on the cut-off side of a partition: ``python -m playbooks.drills.side_load URL LEDGER PREFIX``.
+"""The clients on the cut-off side of a partition: ``python -m drills.side_load URL LEDGER PREFIX``.
 
 Run inside the cut-off node's network namespace (``ip netns exec NS ...``): it writes to URL, the
 only node its side of the network reaches, and ledgers each write it gets acknowledged, until
@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from playbooks.drills.cluster import ClusterLoad
-from playbooks.drills.sandbox import Ledger
+from drills.cluster import ClusterLoad
+from drills.sandbox import Ledger
 
 __all__ = ["main"]
 

@@ -5,7 +5,7 @@
     sandbox.break_with("sstable-corrupt", seed=1)        # the fault; the RTO clock starts here
     rpo = measure_rpo(sandbox.ledger_path, sandbox.data_dir, sandbox.fault_wall)
 
-The unattended drills (``playbooks.drills.run_drill`` and its host drills) and the console's drill
+The unattended drills (``drills.run_drill`` and its host drills) and the console's drill
 mode (``console.adapters.drill_sandbox``) build and measure their sandboxes with these, so a human's drill
 and the autopilot's are the same load, the same fault and the same RPO count.
 The ledger is kept outside the data dir: what was acknowledged survives whatever the fault does.
@@ -28,8 +28,8 @@ from typing import Any
 from engines import create_engine, open_engine
 from engines.backup import attach_archiver, create_backup
 from engines.backup.mirror import access
-from playbooks.faults import inject
-from playbooks.faults.report import FaultReport
+from faults import inject
+from faults.report import FaultReport
 
 __all__ = [
     "BULK_BATCH",
