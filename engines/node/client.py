@@ -12,6 +12,7 @@ action raise ``ReadOnlyError`` before anything is sent (DESIGN.md, Safety 5: the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +30,7 @@ from engines.node.errors import (
 )
 from engines.node.tokens import booked_token
 
-__all__ = ["NodeClient", "read_token_file", "key_path"]
+__all__ = ["NodeClient", "read_token_file", "key_path", "send", "json_object"]
 
 
 def read_token_file(path: str | Path) -> str:
@@ -142,34 +143,52 @@ class NodeClient:
 
     def _json(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, ok=ok, **kwargs)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise NodeError(
-                f"{self.url}{path} answered with something that is not JSON", hint="is this a drconsole node?"
-            ) from exc
-        if not isinstance(body, dict):
-            raise NodeError(f"{self.url}{path} answered with a JSON {type(body).__name__}, not an object")
-        return body
+        return json_object(response, self.url, path, hint="is this a drconsole node?")
 
     def _request(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise NodeUnreachableError(
-                f"node {self.url} did not answer {method} {path} in time",
-                hint="check that the node is up and not overloaded",
-            ) from exc
-        except httpx.TransportError as exc:
-            raise NodeUnreachableError(
-                f"node {self.url} is unreachable: {exc or type(exc).__name__}",
-                hint="check the URL and that `drconsole node serve` runs there",
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise NodeError(f"request to {self.url}{path} failed: {exc}") from exc
-        if response.status_code in ok:
-            return response
-        raise _status_error(self.url, method, path, response)
+        return send(self._http, self.url, method, path, ok=ok, status_error=_status_error, **kwargs)
+
+
+def send(
+    http: httpx.Client,
+    url: str,
+    method: str,
+    path: str,
+    *,
+    ok: tuple[int, ...],
+    status_error: Callable[[str, str, str, httpx.Response], Exception],
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request to a node (its data API or its agent): transport failures become NodeUnreachableError
+    with what to check, an answer outside ``ok`` becomes ``status_error``'s exception."""
+    try:
+        response = http.request(method, path, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise NodeUnreachableError(
+            f"node {url} did not answer {method} {path} in time",
+            hint="check that the node is up and not overloaded",
+        ) from exc
+    except httpx.TransportError as exc:
+        raise NodeUnreachableError(
+            f"node {url} is unreachable: {exc or type(exc).__name__}",
+            hint="check the URL and that `drconsole node serve` runs there",
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise NodeError(f"request to {url}{path} failed: {exc}") from exc
+    if response.status_code in ok:
+        return response
+    raise status_error(url, method, path, response)
+
+
+def json_object(response: httpx.Response, url: str, path: str, *, hint: str) -> dict[str, Any]:
+    """The JSON object a node answered (``hint``: what to check when it is not one)."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise NodeError(f"{url}{path} answered with something that is not JSON", hint=hint) from exc
+    if not isinstance(body, dict):
+        raise NodeError(f"{url}{path} answered with a JSON {type(body).__name__}, not an object")
+    return body
 
 
 def _status_error(url: str, method: str, path: str, response: httpx.Response) -> NodeError:

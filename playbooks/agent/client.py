@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from engines.errors import EngineError
-from engines.node.client import read_token_file
+from engines.node.client import json_object, read_token_file, send
 from engines.node.errors import NodeAuthError, NodeError, NodeUnreachableError
 from playbooks.agent.incident import open_remote_incident, record_remote_run
 from playbooks.agent.protocol import (
@@ -139,30 +139,8 @@ class AgentClient:
 
     # ------------------------------------------------------------------ plumbing
     def _json(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise NodeUnreachableError(
-                f"node {self.url} did not answer {method} {path} in time",
-                hint="check that the node is up and not overloaded",
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise NodeUnreachableError(
-                f"node {self.url} is unreachable: {exc or type(exc).__name__}",
-                hint="check the URL and that `drconsole node serve` runs there",
-            ) from exc
-        if response.status_code not in ok:
-            raise _status_error(self.url, method, path, response)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise NodeError(
-                f"{self.url}{path} answered with something that is not JSON",
-                hint="is this a drconsole node with its agent?",
-            ) from exc
-        if not isinstance(body, dict):
-            raise NodeError(f"{self.url}{path} answered with a JSON {type(body).__name__}, not an object")
-        return body
+        response = send(self._http, self.url, method, path, ok=ok, status_error=_status_error, **kwargs)
+        return json_object(response, self.url, path, hint="is this a drconsole node with its agent?")
 
 
 def _status_error(url: str, method: str, path: str, response: httpx.Response) -> EngineError:
