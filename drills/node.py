@@ -23,7 +23,7 @@ from engines.node.client import NodeClient
 
 __all__ = ["NodeProcess", "NodeLoad", "free_port", "node_serves"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def node_serves(url: str) -> tuple[bool, str]:

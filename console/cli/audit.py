@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.cli.common import CommandGroup, absolute_path, whole_number
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
+from console.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = ["register", "run_verify", "run_show", "since_time"]
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from console.cli.common import CommandGroup, absolute_path, repository, whole_number
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
+from console.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 TIER_CHOICES = ("daily", "weekly", "monthly")
 

@@ -1,6 +1,6 @@
-"""What the ``register(subparsers, common)`` command modules share: argument types and the command group.
+"""What the ``register(subparsers, common)`` command modules share: argument types, the command group, the version.
 
-A command module (``cli_backup``, ``cli_node``, ...) adds one top-level command whose actions each
+A command module (``backup``, ``node``, ...) adds one top-level command whose actions each
 set ``func(args, output) -> int``; ``CommandGroup`` holds that wiring once, so every module builds
 its parsers the same way. Only the standard library is imported: building the parser stays cheap.
 """
@@ -26,6 +26,7 @@ __all__ = [
     "whole_number",
     "positive_int",
     "positive_seconds",
+    "version",
 ]
 
 # The engine backends by name; spelled out rather than asked of ``engines``, which the parser must not import.
@@ -164,7 +165,7 @@ class CommandGroup:
     command and after each action too. Without it (a parser built on its own, as in a test) each
     action gets its own ``--json``, so a handler can always read ``args.json``; with ``json_on_group``
     the command takes one too (``drill --json list``), and then ``args.json`` is set only when given:
-    read it with ``getattr(args, "json", False)`` (``cli_output.output_for`` does).
+    read it with ``getattr(args, "json", False)`` (``console.output.output_for`` does).
     ``description``: the command's ``--help`` text when it says more than ``help_text``.
     """
 
@@ -205,3 +206,14 @@ class CommandGroup:
             _own_json(parser, suppress=self.json_on_group)
         parser.set_defaults(func=func)
         return parser
+
+
+def version() -> str:
+    """The installed distribution's version (what `pip show drconsole` says)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("drconsole")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from console.cli.common import add_command
-from console.cli.output import EXIT_OK, Output
+from console.output import EXIT_OK, Output
 
 __all__ = ["register", "run_completion", "script", "SHELLS"]
 

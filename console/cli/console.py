@@ -11,8 +11,8 @@ import argparse
 from typing import Any
 
 from console.cli.common import absolute_path, add_command
-from console.cli.output import Output
 from console.config_lookup import resolve_config
+from console.output import Output
 
 __all__ = ["register", "run_console", "run_demo"]
 

@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from console.cli.common import BACKENDS, CommandGroup, absolute_path, positive_int, whole_number
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output, output_for
+from console.output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output, output_for
 
 __all__ = ["register", "run_fault_inject", "run_fault_list", "run_drill_list", "run_drill_run", "run_drill_all"]
 

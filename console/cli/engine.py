@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.cli.common import BACKENDS, CommandGroup, absolute_path, data_dir_option
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
+from console.output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
 
 if TYPE_CHECKING:
     from engines import Engine

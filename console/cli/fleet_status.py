@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from console.cli.common import add_command, positive_seconds
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 from console.config_lookup import resolve_config
+from console.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = ["register", "run_status", "status_rows", "render_table"]
 
@@ -145,7 +145,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _payload(config_path: Path, source: str, snapshot: Any) -> dict[str, Any]:
-    from console.cli.main import version
+    from console.cli.common import version
 
     rows = status_rows(snapshot)
     return {

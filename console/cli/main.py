@@ -22,10 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from console.cli.output import EXIT_PROBLEM, EXIT_USAGE, Output
+from console.cli.common import version
 from console.cli.quiet import quiet_dependency_warnings
+from console.output import EXIT_PROBLEM, EXIT_USAGE, Output
 
-__all__ = ["main", "build_parser", "UsageError", "version"]
+__all__ = ["main", "build_parser", "UsageError"]
 
 
 class UsageError(Exception):
@@ -209,17 +210,6 @@ def _check_config(args: argparse.Namespace) -> None:
         resolve_config(getattr(args, "config", None))
     except ConfigLookupError as exc:
         raise UsageError(exc.message, "drconsole", hint=exc.hint) from None
-
-
-def version() -> str:
-    """The installed distribution's version (what `pip show drconsole` says)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as distribution_version
-
-    try:
-        return distribution_version("drconsole")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,7 +42,7 @@ from console.cli.common import (
     repository,
     whole_number,
 )
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
+from console.output import EXIT_OK, EXIT_PROBLEM, EXIT_REFUSED, Output, output_for
 
 __all__ = ["register", "run_serve", "run_status", "run_promote", "run_fence", "run_demote", "run_rejoin"]
 

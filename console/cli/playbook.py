@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from console.cli.common import CommandGroup, absolute_path, add_command
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
+from console.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
 
 __all__ = [
     "register",

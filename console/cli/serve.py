@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from console.cli.common import CommandGroup, absolute_path, listen_port, positive_int, whole_number
-from console.cli.output import EXIT_OK, Output
+from console.output import EXIT_OK, Output
 
 __all__ = ["register", "run_ssh", "run_web"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.cli.common import CommandGroup, data_dir_option
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, Output
+from console.output import EXIT_OK, EXIT_PROBLEM, Output
 
 __all__ = ["register", "run_validate", "run_truncate"]
 

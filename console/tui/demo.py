@@ -63,7 +63,7 @@ NOTICE = (
     "demo workspace {path}: {count} `drconsole node serve` processes on 127.0.0.1 (logs in {path}/logs), "
     "stopped when you quit"
 )
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def available_backends() -> list[str]:

@@ -38,8 +38,8 @@ from console.adapters.drill_sandbox import (
 )
 from console.adapters.run_adapter import RunLauncher
 from console.adapters.triage_adapter import PlaybookTriage
-from console.cli.output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
 from console.format import clock_text
+from console.output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, Output
 from console.tui.app import DrConsoleApp
 from console.tui.launch import has_terminal, launch, no_terminal
 from console.tui.screens.base import ConsoleScreen

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import asyncssh
 
-from console.cli.output import EXIT_OK, Output
 from console.cli.servers.ssh import SSHConsoleServer
 from console.cli.servers.users import Users, UsersFileError, load_users
+from console.output import EXIT_OK, Output
 
 __all__ = ["run_ssh_server"]
 

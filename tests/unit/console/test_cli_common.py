@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from console.cli.common import CommandGroup, add_command, listen_port, port_number
-from console.cli.output import output_for
+from console.output import output_for
 
 
 def _handler(args: argparse.Namespace, output: object = None) -> int:
