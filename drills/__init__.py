@@ -81,6 +81,7 @@ class Scenario:
     cluster: bool = False  # a primary + standby fleet, drilled by drills.cluster
     offsite: bool = False  # the repository has an off-site copy; the fault hits the local repository too
     fault: str | None = None  # the fault kind it injects, when not its name
+    new_host: bool = False  # the host is lost; a new node is built on another host (drills.host_loss)
     # The RTO target when a person responds in the console (``drill run --console``): what a responder
     # pressing keys at a human pace achieved, plus a margin (bench/console_drill_pace.py measures it).
     console_rto_seconds: float | None = None
@@ -91,7 +92,7 @@ class Scenario:
         console plays, else the autopilot's (node, host and cluster drills have no console drill)."""
         if self.console_rto_seconds is not None:
             return self.console_rto_seconds
-        if self.needs_node or self.host is not None or self.cluster:
+        if self.needs_node or self.host is not None or self.cluster or self.new_host:
             return self.target_rto_seconds
         return CONSOLE_RTO_SECONDS
 
@@ -228,6 +229,19 @@ SCENARIOS: dict[str, Scenario] = {
             "a process holding 4 GiB of touched memory next to the engine",
             "Memory exhaustion (Orbit P1); no reference timing",
             host="memory",
+        ),
+        # The reference's complete server failure takes 30-45 min; the drill's WAL ships every second
+        # (host_loss.ARCHIVE_TIMEOUT): an RPO of 5 s is that, plus sealing and two uploads.
+        Scenario(
+            "host-loss",
+            BACKENDS,
+            60,
+            5,
+            "the primary's host lost (node killed, cable pulled, data dir and local repository gone); "
+            "a new node rebuilt on another host from the off-site copy over SFTP",
+            "Complete server failure: RTO 30-45 min",
+            offsite=True,
+            new_host=True,
         ),
         # Cluster drills (drills.cluster): failover RTO <= 5 s (reference 1 m 45 s - 2 m), RPO 0 in sync mode.
         Scenario(
@@ -542,6 +556,18 @@ def run_drill(
                 from drills.cluster_drill import cluster_drill
 
                 cluster_drill(
+                    scenario,
+                    engine,
+                    sandbox.root,
+                    result,
+                    writes=writes_before_backup + writes_after_backup,
+                    seed=seed,
+                    log=log,
+                )
+            elif scenario.new_host:
+                from drills.host_loss import host_loss_drill
+
+                host_loss_drill(
                     scenario,
                     engine,
                     sandbox.root,

@@ -81,8 +81,11 @@ class ClusterNode:
         log_path: Path,
         follow: str | None = None,
         lab: PartitionLab | None = None,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name, self.data_dir, self.engine, self.log_path, self.follow = name, data_dir, engine, log_path, follow
+        self.extra, self.env = extra, env  # more ``node serve`` options; the environment (HOME: its ~/.ssh)
         self.peers: list[str] = []
         self.lab = lab
         self.port = free_port()
@@ -118,9 +121,10 @@ class ClusterNode:
             command += ["--follow", self.follow]
         for peer in self.peers:
             command += ["--peer", peer]
+        command += self.extra
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)}
+                command, cwd=ROOT, stdout=log, stderr=log, env={**(self.env or os.environ), "PYTHONPATH": str(ROOT)}
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -22,6 +22,13 @@ says where it listens and whom it follows (``playbooks.actions.node_process``).
 * ``two-node-loss``: SIGKILL of the node and of the first peer its command line names (``--peer``,
   else ``--follow``) served on this host: two of three nodes lost.
 * ``total-cluster-loss``: SIGKILL of the node and of every node its command line names.
+* ``host-loss``: the node's whole host is gone: its process SIGKILLed, its network namespace's
+  cables pulled, and its disks taken away: the data dir and the local backup repository
+  (``repo``, when local) move into ``<parent>/.lost-host-<ts>/`` beside the data dir, where
+  nothing of drconsole looks (kept, never deleted: what a drill compares, what a real host's
+  disks would be if they came back). Only a node in a network namespace of its own can lose its
+  host (the host's own network would be cut otherwise). What is left is the off-site copy.
+  Undo: the report's ``mv`` lines.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -171,6 +179,53 @@ def _cut(data_dir: Path, report: FaultReport, what: str, pid: int | None = None)
     )
 
 
+def _host_loss(
+    data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None, repo: Path | None = None, **_: Any
+) -> None:
+    serving = _serving(data_dir, pid)
+    if serving.netns is None:
+        raise FaultError(
+            f"pid {serving.pid} ({serving.url}) runs on this host's own network: losing its host would lose this one",
+            hint="run the node under `ip netns exec NS` (drconsole drill run host-loss does, as root)",
+        )
+    disks = [data_dir] + ([Path(repo).absolute()] if repo is not None and "://" not in str(repo) else [])
+    missing = [str(path) for path in disks if not path.is_dir()]
+    if missing:
+        raise FaultError(f"{', '.join(missing)}: not a directory; nothing was changed")
+    _send(report, serving, signal.SIGKILL, "the host dies with its node")
+    try:
+        os.waitpid(serving.pid, 0)  # our own child (a drill's node): reaped, so its lock is released
+    except ChildProcessError:
+        pass
+    try:
+        pulled = set_cables(serving.netns, up=False)
+    except NetnsCommandError as exc:
+        raise FaultError(f"the node was killed but its cables could not be pulled: {exc}") from exc
+    for cable in pulled:
+        report.changes.append(FaultChange(f"netns {serving.netns}", "link-down", detail=f"ip link set {cable} down"))
+    lost = data_dir.parent / f".lost-host-{int(time.time())}-{rng.randrange(16**6):06x}"
+    lost.mkdir()
+    undo: list[str] = []
+    for disk in disks:
+        target = lost / f"{len(undo)}-{disk.name}"
+        os.replace(disk, target)
+        report.changes.append(FaultChange(str(disk), "move", detail=f"the host's disk: moved to {target}"))
+        undo.append(f"mv {target} {disk}")
+    report.summary = (
+        f"host of pid {serving.pid} ({serving.url}, namespace {serving.netns}) lost: node killed, "
+        f"cables pulled, {' and '.join(str(disk) for disk in disks)} gone (kept in {lost})"
+    )
+    report.extra.update(
+        {
+            "pid": serving.pid,
+            "url": serving.url,
+            "netns": serving.netns,
+            "lost_disks": str(lost),
+            "undo": "; ".join(undo),
+        }
+    )
+
+
 def _isolated_node(data_dir: Path, rng: random.Random, report: FaultReport, pid: int | None = None, **_: Any) -> None:
     _cut(data_dir, report, "no peer and no client outside its namespace reaches it", pid)
 
@@ -226,4 +281,5 @@ CLUSTER_FAULTS: dict[str, tuple[Callable[..., None], str]] = {
     "network-partition": (_network_partition, "a primary cut off (links down) while clients on its side write on"),
     "two-node-loss": (_two_node_loss, "SIGKILL of a node and of the first peer it names: two of three lost"),
     "total-cluster-loss": (_total_cluster_loss, "SIGKILL of a node and of every node it names"),
+    "host-loss": (_host_loss, "a node's host lost: killed, cables pulled, data dir and local repository gone"),
 }

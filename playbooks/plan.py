@@ -82,6 +82,13 @@ def _convert(name: str, spec: Param, value: Any) -> Any:
             return False
         raise ParameterError(f"--param {name}={text}: expected yes or no")
     if spec.type == "path":
+        if "://" in text:  # a repository on another host (sftp://USER@HOST/PATH) is a place too, kept as a URL
+            from engines.backup.location import location_text
+
+            try:
+                return location_text(text)
+            except EngineError as exc:
+                raise ParameterError(f"--param {name}={text}: {exc.message}", hint=exc.hint) from None
         return str(Path(text).expanduser().absolute())
     if spec.type == "time":
         from engines.backup import parse_iso_utc

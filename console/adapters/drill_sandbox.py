@@ -84,7 +84,7 @@ class DrillSandbox:
 
 def _plays_on_a_data_dir(scenario: Any) -> bool:
     """Whether a scenario's fault acts on one data dir only (not a node process, a fleet or the host)."""
-    return not (scenario.needs_node or scenario.cluster or scenario.host)
+    return not (scenario.needs_node or scenario.cluster or scenario.host or scenario.new_host)
 
 
 def build_sandbox(
@@ -112,6 +112,8 @@ def build_sandbox(
             if scenario.needs_node
             else "a primary and a standby"
             if scenario.cluster
+            else "three hosts (network namespaces) and an sshd"
+            if scenario.new_host
             else "its own small file system or a memory hog"
         )
         raise SandboxError(f"{name} needs {why}; the console drill plays the data-dir scenarios: {local}")

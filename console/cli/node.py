@@ -139,9 +139,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     token(serve)
     serve.add_argument(
         "--archive",
-        type=absolute_path,
+        type=repository,
         metavar="REPO",
-        help="backup repository: the primary archives recycled WAL there, a standby reads it",
+        help="backup repository (a directory or sftp://USER@HOST[:PORT]/PATH): the primary archives "
+        "recycled WAL there, a standby reads it (a local one)",
     )
     serve.add_argument(
         "--backup-repo",

@@ -32,7 +32,7 @@ from engines.backup.checksums import SUMS_NAME, format_sums, sha256_file
 from engines.backup.copies import copies_of, sync_copies
 from engines.backup.errors import ArchiveConflictError, BackupCorruptionError, RepositoryError
 from engines.backup.metadata import iso_utc, now_ns
-from engines.backup.mirror import working_copy
+from engines.backup.mirror import stored_names, working_copy
 from engines.backup.repository import Repository
 from engines.errors import WalCorruptionError, map_os_error
 from engines.fsutil import atomic_write_bytes, atomic_write_text, fsync_dir
@@ -149,9 +149,13 @@ class WalArchive:
         """The listed segments, by first LSN (``present``: only those whose file exists)."""
         listed = sorted(self.manifest().values(), key=lambda segment: segment.first_lsn)
         if present:
-            files = set(self.files())
+            files = self.present_names()
             listed = [segment for segment in listed if segment.name in files]
         return listed
+
+    def present_names(self) -> set[str]:
+        """Segment files here, or in the store of the working copy this is (listed, not pulled)."""
+        return set(self.files()) | {name for name in stored_names(self.path) if _SEGMENT.match(name)}
 
     def files(self) -> list[str]:
         """Names of the segment files present in the archive directory."""

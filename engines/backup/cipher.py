@@ -30,7 +30,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from engines.backup.errors import BackupCorruptionError
 from engines.errors import InvalidArgumentError
 
-__all__ = ["MAGIC", "CHUNK_BYTES", "SUFFIX", "EncryptionKey", "encrypt_file", "decrypt_file", "is_encrypted"]
+__all__ = [
+    "MAGIC",
+    "CHUNK_BYTES",
+    "SUFFIX",
+    "EncryptionKey",
+    "encrypt_file",
+    "decrypt_file",
+    "is_encrypted",
+    "plain_size",
+]
 
 MAGIC = b"DRCENC1\n"
 CHUNK_BYTES = 1 << 20
@@ -76,6 +85,19 @@ class EncryptionKey:
 
     def decrypt_chunk(self, nonce: bytes, data: bytes, aad: bytes) -> bytes:
         return self._aead.decrypt(nonce, data, aad)
+
+
+def plain_size(sealed_size: int, chunk_bytes: int = CHUNK_BYTES) -> int | None:
+    """The size of the plain bytes of an encrypted file of ``sealed_size`` bytes (None: no such file).
+
+    Every chunk but the last holds ``chunk_bytes`` and the last 0 to ``chunk_bytes``, each with its
+    tag: the sealed size alone says how many chunks there are, so sizes check without a read.
+    """
+    body = sealed_size - _HEADER.size - TAG_BYTES
+    if body < 0 or chunk_bytes <= 0:
+        return None
+    full = body // (chunk_bytes + TAG_BYTES)
+    return body - full * TAG_BYTES
 
 
 def is_encrypted(path: Path) -> bool:

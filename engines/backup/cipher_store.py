@@ -64,7 +64,7 @@ class CipherStore:
             if item.path.endswith(SUFFIX) and bulk_kind(item.path[: -len(SUFFIX)]):
                 plain = item.path[: -len(SUFFIX)]
                 self._sealed.add(plain)
-                shown.append(StoredFile(plain, item.size))
+                shown.append(StoredFile(plain, item.size, sealed=True))
             else:
                 shown.append(item)
         return shown

@@ -16,8 +16,11 @@ asked), runs the operation on it, and then pushes what changed through the store
    listing them.
 
 ``verify`` pulls everything into a fresh copy: what it checks is the bytes read back from the
-store. The copy lives under ``$TMPDIR`` and is removed afterwards; the process holds the store
-for one operation at a time, and one repository has one writer (its node), as for a local one.
+store. What a session did not pull is still known by its listing (``stored_file``,
+``stored_names``): ``backup list`` and ``verify --quick`` check that the archives and segments are
+there, with their sizes, without reading them. The copy lives under ``$TMPDIR`` and is removed
+afterwards; the process holds the store for one operation at a time, and one repository has one
+writer (its node), as for a local one.
 """
 
 from __future__ import annotations
@@ -42,7 +45,17 @@ from engines.backup.store import LocalStore, RepositoryStore, StoredFile, backup
 from engines.backup.versioned_store import VersionedStore, has_versions
 from engines.fsutil import atomic_write_text
 
-__all__ = ["Access", "access", "current_access", "open_store", "working_copy", "push_changes", "Fetch"]
+__all__ = [
+    "Access",
+    "access",
+    "current_access",
+    "open_store",
+    "working_copy",
+    "push_changes",
+    "stored_file",
+    "stored_names",
+    "Fetch",
+]
 
 Fetch = Literal["metadata", "wal", "all"]
 _SKIPPED_PREFIXES = (".tmp/", ".lock")
@@ -215,9 +228,45 @@ def working_copy(
             yield from _session(store, local, shown, fetch, archives_for, write, create)
         finally:
             active.pop(shown, None)
+            with _LISTINGS_LOCK:
+                _LISTINGS.pop(str(local.resolve()), None)
             forget_working_copy(local)
             store.close()
             shutil.rmtree(local, ignore_errors=True)  # our private copy; the repository is the store
+
+
+_LISTINGS: dict[str, dict[str, StoredFile]] = {}  # a working copy's root -> its store's files, as listed
+_LISTINGS_LOCK = threading.Lock()
+
+
+def _listing_of(path: Path) -> tuple[dict[str, StoredFile], str] | None:
+    """The listing of the working copy ``path`` is in, and ``path`` relative to its root."""
+    where = path.resolve()
+    with _LISTINGS_LOCK:
+        for root, listing in _LISTINGS.items():
+            if where.is_relative_to(root):
+                return listing, where.relative_to(root).as_posix()
+    return None
+
+
+def stored_file(path: Path) -> StoredFile | None:
+    """How the store of the working copy holding ``path`` lists it (None: not listed, or not in one).
+
+    A file the session did not pull (an archive, a segment) is absent from the copy yet present in
+    the store: its size as stored, ``sealed`` when encrypted (``cipher.plain_size``).
+    """
+    found = _listing_of(path)
+    return found[0].get(found[1]) if found is not None else None
+
+
+def stored_names(folder: Path) -> set[str]:
+    """Names of the files the store lists directly in a working copy's ``folder`` (none outside one)."""
+    found = _listing_of(folder)
+    if found is None:
+        return set()
+    listing, relative = found
+    prefix = "" if relative == "." else relative + "/"
+    return {path[len(prefix) :] for path in listing if path.startswith(prefix) and "/" not in path[len(prefix) :]}
 
 
 _THREAD = threading.local()
@@ -243,6 +292,8 @@ def _session(
     create: bool,
 ) -> Iterator[Path]:
     pulled = _pull(store, local, fetch, archives_for, shown=shown, create=create, write=write)
+    with _LISTINGS_LOCK:
+        _LISTINGS[str(local.resolve())] = pulled.remote
     yield local
     if write:
         _record_encryption(store, local)

@@ -31,7 +31,7 @@ from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.errors import BackupCorruptionError, RestoreRefusedError
 from engines.backup.metadata import BackupMetadata, iso_utc
 from engines.backup.mirror import current_access, working_copy
-from engines.backup.pitr import RecoveryPlan, plan_recovery, replay
+from engines.backup.pitr import RecoveryPlan, plan_recovery, reaches, replay
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
 from engines.backup.signing import pinned_key, signature_problem, trusted_key
@@ -253,8 +253,12 @@ def restore_backup(
     tier: str | None = None,
     on_date: dt.date | None = None,
     replace_node: str | None = None,
+    to_end: bool = False,
 ) -> RestoreResult:
     """Restore ``reference`` (default: the newest backup), or recover to a point in time, into ``data_dir``.
+
+    ``to_end`` (with no target given): replay the archived WAL to its end, the newest state the
+    repository can recover to (a host lost: everything the archive got before it went).
 
     ``tier`` / ``on_date`` (instead of ``reference``): the newest full backup of that tier, taken
     on that UTC date (``Repository.pick``), as the reference's ``--from daily|weekly|monthly``.
@@ -266,14 +270,20 @@ def restore_backup(
         BackupCorruptionError (1): before the target is touched.
     """
 
+    to_end = to_end and until_ns is None and until_lsn is None and reference in (None, "latest") and tier is None
+
+    def target_lsn(repo: Repository) -> int | None:  # the segments are pulled before this is asked
+        return max((reach.end for reach in reaches(repo)), default=None) if to_end else until_lsn
+
     def base_of(local: Path) -> set[str]:  # the one full backup the restore reads, for its archive
         repo = Repository.open(local)
         chosen = repo.pick(tier, on_date).backup_id if tier is not None or on_date is not None else reference
-        base = plan_recovery(repo, reference=chosen, until_ns=until_ns, until_lsn=until_lsn).base
+        base = plan_recovery(repo, reference=chosen, until_ns=until_ns, until_lsn=target_lsn(repo)).base
         return {f"{base.tier}/{base.backup_id}"}
 
     with working_copy(repo_path, fetch="wal", archives_for=base_of) as local:  # itself when local and plain
-        return _restore(local, data_dir, reference, until_ns, until_lsn, replace, progress, tier, on_date, replace_node)
+        end = target_lsn(Repository.open(local))
+        return _restore(local, data_dir, reference, until_ns, end, replace, progress, tier, on_date, replace_node)
 
 
 def _restore(

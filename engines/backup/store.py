@@ -76,6 +76,7 @@ def backup_dir(path: str) -> str | None:
 class StoredFile:
     path: str
     size: int
+    sealed: bool = False  # stored encrypted: ``size`` is the sealed size (engines/backup/cipher.plain_size)
 
 
 class RepositoryStore(Protocol):

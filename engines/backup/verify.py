@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engines.backup.archive import ArchivedSegment, WalArchive, summarize_segment
 from engines.backup.checksums import SUMS_NAME, parse_sums, sha256_file
+from engines.backup.cipher import CHUNK_BYTES, plain_size
 from engines.backup.errors import BackupCorruptionError
+from engines.backup.location import shown_location
 from engines.backup.metadata import iso_utc, now_ns, write_metadata
-from engines.backup.mirror import current_access, working_copy
+from engines.backup.mirror import current_access, stored_file, working_copy
 from engines.backup.pitr import reaches, window_text
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import BackupEntry, Repository
@@ -136,8 +139,55 @@ def verify_repository(
     repo_path: str, reference: str | None = None, *, quick: bool = False, progress: ProgressCallback | None = None
 ) -> VerifyResult:
     """Verify the whole repository (``reference`` None) or what restoring one backup needs."""
-    with working_copy(repo_path, fetch="all") as local:  # remote: every byte read back from the store
-        return _verify(Repository.open(local), reference, quick, progress)
+    # remote: every byte read back from the store; --quick: the metadata only, the sizes as listed
+    with working_copy(repo_path, fetch="metadata" if quick else "all") as local:
+        repo = Repository.open(local)
+        if quick:
+            _require_key(repo)
+        return _named_in_repository(_verify(repo, reference, quick, progress), local)
+
+
+def _named_in_repository(result: VerifyResult, local: Path) -> VerifyResult:
+    """Problems name the repository's own files (its URL), not the private copy that is gone afterwards."""
+    shown = shown_location(local)
+    if shown == str(local):
+        return result
+    root = str(local)
+    for problem in [p for check in result.backups for p in check.problems] + (
+        result.wal.problems if result.wal else []
+    ):
+        if problem.file is not None and problem.file.startswith(root):
+            problem.file = shown + problem.file[len(root) :]
+    return result
+
+
+def _require_key(repo: Repository) -> None:
+    """An encrypted repository is verified with its key, quick or not (the full verify decrypts)."""
+    from engines.backup.cipher_store import EncryptionKeyError
+
+    encryption = repo.marker().get("encryption")
+    if isinstance(encryption, dict) and current_access().encrypt_key is None:
+        raise EncryptionKeyError(
+            f"{repo.location} is encrypted (key {encryption.get('key_id')})",
+            hint="give its key with --encrypt-key FILE",
+        )
+
+
+def _size(path: Path, repo: Repository) -> int | None:
+    """The size of ``path`` (plain bytes), or as its store lists it when it was not pulled; None: absent."""
+    try:
+        return path.stat().st_size if path.is_file() else _listed_size(path, repo)
+    except OSError:
+        return None
+
+
+def _listed_size(path: Path, repo: Repository) -> int | None:
+    stored = stored_file(path)
+    if stored is None or not stored.sealed:
+        return None if stored is None else stored.size
+    encryption = repo.marker().get("encryption")
+    chunk = int(encryption.get("chunk_bytes", CHUNK_BYTES)) if isinstance(encryption, dict) else CHUNK_BYTES
+    return plain_size(stored.size, chunk)
 
 
 def _verify(repo: Repository, reference: str | None, quick: bool, progress: ProgressCallback | None) -> VerifyResult:
@@ -208,7 +258,7 @@ def _check_backup(
         check.add("checksum-list", str(sums_path), f"SHA256SUMS is damaged: {exc}")
         return check
     if meta.type == "full":
-        _check_full(entry, dict(sums), quick, progress, check, result)
+        _check_full(entry, dict(sums), quick, progress, check, result, archive.repo)
     else:
         _check_incremental(entry, sums, archive, quick, check, result)
     if trusted is not None:
@@ -227,6 +277,7 @@ def _check_full(
     progress: ProgressCallback | None,
     check: BackupCheck,
     result: VerifyResult,
+    repo: Repository,
 ) -> None:
     meta = entry.require_metadata()
     name = meta.archive or f"{entry.backup_id}.tar.zst"
@@ -236,10 +287,10 @@ def _check_full(
         return
     if meta.checksum != f"sha256:{sums[name]}":
         check.add("metadata", str(entry.metadata_path), f"checksum {meta.checksum} differs from SHA256SUMS")
-    if not path.is_file():
+    size = _size(path, repo)
+    if size is None:
         check.add("missing-file", str(path), "the backup archive is missing")
         return
-    size = path.stat().st_size
     if size != meta.size_bytes:
         check.add("size", str(path), f"{size} bytes, the metadata says {meta.size_bytes}")
     if quick:
@@ -263,12 +314,13 @@ def _check_incremental(
     listed = archive.manifest()
     for name, digest in sums:
         path = (entry.path / name).resolve()
-        if not path.is_file():
+        size = _size(path, archive.repo)
+        if size is None:
             check.add("missing-file", str(path), "an archived WAL segment of this backup is missing")
             continue
         known = listed.get(path.name)
-        if known is not None and path.stat().st_size != known.size:
-            check.add("size", str(path), f"{path.stat().st_size} bytes, the manifest says {known.size}")
+        if known is not None and size != known.size:
+            check.add("size", str(path), f"{size} bytes, the manifest says {known.size}")
         if not quick:
             actual = sha256_file(path)
             result.bytes_read += path.stat().st_size
@@ -299,7 +351,7 @@ def _check_wal(archive: WalArchive, span: tuple[int | None, int | None], quick: 
         check.problems.append(Problem(kind="manifest", file=exc.file, detail=exc.message))
         return check
     needed_from = segment_name(span[0]) if span and span[0] is not None else None
-    present = set(archive.files()) - set(archive.pruned_leftovers(needed_from))  # an interrupted prune's
+    present = archive.present_names() - set(archive.pruned_leftovers(needed_from))  # an interrupted prune's
     for name in sorted(present - set(listed)):
         check.problems.append(
             Problem(kind="unlisted-segment", file=f"{label}/{name}", detail="a segment file the manifest does not list")
@@ -316,7 +368,7 @@ def _check_wal(archive: WalArchive, span: tuple[int | None, int | None], quick: 
                 )
             )
             continue
-        size = path.stat().st_size
+        size = _size(path, archive.repo)
         if size != segment.size:
             check.problems.append(
                 Problem(kind="size", file=str(path), detail=f"{size} bytes, the manifest says {segment.size}")

@@ -517,7 +517,7 @@ def _run_admin(node: Node, action: str, body: AdminBody) -> dict[str, Any]:
         segments = list_segments(engine.wal_dir)
         open_segment = segments[-1].path if segments else None
         added = archive.archive_sealed(engine.wal_dir, exclude=open_segment)
-        return {"archived": [segment.name for segment in added], "repo": str(repo)}
+        return {"archived": [segment.name for segment in added], "repo": location_text(repo)}
     if action == "verify":
         return node.vitals.verify_and_clear()
     if isinstance(body, ScrubBody):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engines.backup.listing import BackupAges, backup_ages
+from engines.backup.location import location_text
 from engines.backup.repository import TIERS
 from engines.errors import EngineError
 
@@ -120,9 +121,10 @@ class BackupWatch:
         ages, error = self.ages(repo)
         if repo is None:
             return None
+        shown = location_text(repo)  # an sftp:// URL as written, not folded by Path
         if ages is None:
-            return {"repo": str(repo), "error": error}
-        return {"repo": str(repo), **ages.to_json(time.time_ns())}
+            return {"repo": shown, "error": error}
+        return {"repo": shown, **ages.to_json(time.time_ns())}
 
 
 def _mtime(path: Path) -> int:

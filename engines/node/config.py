@@ -90,6 +90,7 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        self.archive = Path(self.archive) if self.archive is not None else None
         self.backup_repo = Path(self.backup_repo) if self.backup_repo is not None else None
         if not self.name:
             self.name = self.data_dir.name

@@ -112,6 +112,7 @@ def _restore(
     until: str | None,
     until_lsn: int | str | None,
     replace: bool,
+    to_end: bool = False,
 ) -> ActionResult:
     from engines.backup import parse_iso_utc, restore_backup
 
@@ -127,6 +128,7 @@ def _restore(
         until_lsn=lsn,
         replace=replace,
         progress=_progress(context),
+        to_end=to_end,
     )
     data = result.to_json()
     if replace:  # the live data dir now holds every write up to the restored LSN (playbooks.accounting)
@@ -150,13 +152,15 @@ def restore(
     until: str | None = None,
     until_lsn: int | str | None = None,
     dest: str | None = None,
+    to_end: bool = False,
 ) -> ActionResult:
     """Restore a backup (and replay archived WAL to ``until``/``until_lsn``) into the data dir or ``dest``.
 
+    ``to_end``: no target given, replay the archived WAL to its end (a lost host's newest state).
     Restoring over the live data dir replaces it; the old one moves to quarantine, never deleted.
     """
     target = Path(dest) if dest else context.require_data_dir()
-    return _restore(context, repo, target, reference, until, until_lsn, replace=dest is None)
+    return _restore(context, repo, target, reference, until, until_lsn, replace=dest is None, to_end=to_end)
 
 
 @action("backup.restore_scratch", writes=True, describe=_describe_repo)

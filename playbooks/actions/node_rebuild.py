@@ -234,9 +234,20 @@ def restart(context: ActionContext, *, timeout: float = 30.0) -> ActionResult:
 
 @action("node.start", writes=True, describe=describe_change("starts drconsole node serve on the data dir"))
 def start(
-    context: ActionContext, *, port: int | str | None = None, follow: str | None = None, timeout: float = 30.0
+    context: ActionContext,
+    *,
+    port: int | str | None = None,
+    follow: str | None = None,
+    host: str | None = None,
+    archive: str | None = None,
+    timeout: float = 30.0,
 ) -> ActionResult:
-    """Start ``drconsole node serve`` on the data dir (port given), as a standby when ``follow`` is."""
+    """Start ``drconsole node serve`` on the data dir (port given), as a standby when ``follow`` is.
+
+    ``host``: the address it listens on (default loopback); another one is a network the clients
+    reach it over (a replacement host's), so it is allowed and advertised as such. ``archive``: the
+    repository its WAL goes to (``--archive``; a node rebuilt from a repository goes on archiving there).
+    """
     data_dir = context.require_data_dir()
     running = serving_process(data_dir)
     if running is not None:
@@ -266,9 +277,14 @@ def start(
     ]
     if follow:
         command += ["--follow", str(follow)]
+    if archive:
+        command += ["--archive", str(archive)]
+    address = host or "127.0.0.1"
+    url = f"http://{address}:{int(port)}"
+    if address != "127.0.0.1":
+        command += ["--host", address, "--allow-remote", "--advertise-url", url]
     environ = {**os.environ, "PYTHONPATH": str(ROOT)}
     pid = relaunch(ServingProcess(0, tuple(command), str(ROOT), environ), context.run_dir / "node.log")
-    url = f"http://127.0.0.1:{int(port)}"
     member = wait_for_node(url, timeout=float(timeout))
     return ActionResult(True, f"started pid {pid}: {member.describe()}", {"url": url, "pid": pid, "started": True})
 

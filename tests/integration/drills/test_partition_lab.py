@@ -72,3 +72,15 @@ def test_a_node_on_the_hosts_own_network_is_not_cut(tmp_path: Path) -> None:
         assert _answers(f"{node.url}/health")
     finally:
         node.kill()
+
+
+def test_host_loss_is_refused_for_a_node_on_the_hosts_own_network(tmp_path: Path) -> None:
+    node = ServedNode(tmp_path / "a")
+    node.start()
+    try:
+        with pytest.raises(FaultError, match="this host's own network"):
+            inject("host-loss", node.data_dir, repo=tmp_path / "repo")
+        assert _answers(f"{node.url}/health") and (node.data_dir / "drconsole.json").exists()
+        assert not list(tmp_path.glob("a/.lost-host-*")) and not list(tmp_path.glob(".lost-host-*"))
+    finally:
+        node.kill()

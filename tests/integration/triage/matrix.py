@@ -23,6 +23,10 @@ Why some rows expect what they do, where the fault's name suggests otherwise:
   ``two-node-loss`` needs three nodes: this matrix's fleets are on loopback, pairs at most; the
   cluster drills (tests/integration/cluster/test_cluster_drills.py) triage those three, and
   ``total-cluster-loss``, end to end on live nodes, every engine (one of each in ``make test``).
+* ``host-loss`` takes a node's host away (the node in a namespace of its own, its data dir and local
+  repository): nothing is left on it to triage; the responder runs the host-loss playbook on the
+  replacement host, which the host-loss drill does end to end on live nodes, every engine
+  (tests/integration/drills/test_host_loss_drill.py, lsm in ``make test``).
 * ``accidental-deletion`` deletes keys through the engine: valid writes, no probe can see them; the
   responder reports it (the accidental-deletion playbook), triage rightly finds no fault.
 * ``manifest-lost`` and ``meta-corrupt`` are found at a restart (a live lsm node rewrites its

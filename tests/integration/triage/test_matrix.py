@@ -249,9 +249,11 @@ def test_the_matrix_covers_every_fault_kind_on_every_engine_it_applies_to() -> N
     }
     from drills import SCENARIOS
 
-    drilled = {"isolated-node", "network-partition", "two-node-loss", "total-cluster-loss"}  # matrix.py says why
+    drilled = {"isolated-node", "network-partition", "two-node-loss", "total-cluster-loss", "host-loss"}  # matrix.py
     assert all(
-        SCENARIOS[kind].cluster and set(SCENARIOS[kind].engines) == {"lsm", "cow", "rocksdb"} for kind in drilled
+        (SCENARIOS[kind].cluster or SCENARIOS[kind].new_host)
+        and set(SCENARIOS[kind].engines) == {"lsm", "cow", "rocksdb"}
+        for kind in drilled
     )
     for kind in set(KINDS) - drilled:
         engines = {case.engine for case in CASES if case.state == kind and not case.remote}

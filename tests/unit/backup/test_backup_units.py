@@ -123,3 +123,30 @@ def test_progress_reports_eta_and_always_the_end() -> None:
     silent = ProgressTracker(None, "pack", 10)
     silent.advance(5)
     silent.finish()
+
+
+def test_plain_size_from_the_sealed_size_at_every_chunk_boundary(tmp_path: Path) -> None:
+    import os
+
+    from engines.backup.cipher import EncryptionKey, encrypt_file, plain_size
+
+    key = EncryptionKey(os.urandom(32))
+    for size in (0, 1, 63, 64, 65, 128, 129, 1000):
+        plain, sealed = tmp_path / "plain", tmp_path / "sealed"
+        plain.write_bytes(os.urandom(size))
+        encrypt_file(plain, sealed, key, chunk_bytes=64)
+        assert plain_size(sealed.stat().st_size, 64) == size
+    assert plain_size(10, 64) is None  # shorter than a header and a tag: no encrypted file
+
+
+def test_a_playbook_path_parameter_keeps_an_sftp_url() -> None:
+    from playbooks.errors import ParameterError
+    from playbooks.loader import Library
+    from playbooks.plan import resolve_params
+
+    playbook = Library.load().playbooks["host-loss"]
+    params = resolve_params(playbook, {"repo": "sftp://backup@vault:2222//srv/x"})
+    assert params["repo"] == "sftp://backup@vault:2222/srv/x"
+    assert resolve_params(playbook, {"repo": "rel/dir"})["repo"] == str(Path("rel/dir").absolute())
+    with pytest.raises(ParameterError, match="repo"):
+        resolve_params(playbook, {"repo": "sftp://nohost"})

@@ -8,7 +8,7 @@ from drills import CONSOLE_RTO_SECONDS, SCENARIOS, met_targets
 DATA_DIR = [
     name
     for name, scenario in SCENARIOS.items()
-    if not (scenario.needs_node or scenario.host is not None or scenario.cluster)
+    if not (scenario.needs_node or scenario.host is not None or scenario.cluster or scenario.new_host)
 ]
 
 
