@@ -29,6 +29,7 @@ import httpx
 
 from fleet.nodes import NodeSpec
 from fleet.prometheus import ApiError, api_json, netloc
+from fleet.prometheus_trends import TrendRanges
 from fleet.snapshot import Alert, AlertSeverity, FleetSnapshot, Health, NodeSnapshot, utc_now
 from fleet.source import Clock, FleetSource
 
@@ -185,6 +186,11 @@ class AlertingSource:
     async def aclose(self) -> None:
         await self.inner.aclose()
         await self.alertmanager.aclose()
+
+    async def trend_ranges(self, span_seconds: float, step_seconds: float) -> TrendRanges | None:
+        """The inner source's trends when it reads them as ranges (Prometheus), else None."""
+        ranges = getattr(self.inner, "trend_ranges", None)
+        return None if ranges is None else await ranges(span_seconds, step_seconds)
 
     async def _firing(self) -> list[dict[str, Any]] | str:
         try:

@@ -12,12 +12,16 @@ the bucket count, not by the ticks. The bucket still filling is left out of ``se
 then moves once per bucket, not on every tick (bytes over a slow link). ``bucket_seconds=0``
 makes every snapshot its own point, all of them shown (a recorded fleet, replayed without a clock).
 A node that is unreachable adds nothing: its trend has a gap, never a made-up zero.
+
+When the source keeps history itself (Prometheus: fleet.prometheus_trends), ``load``
+puts its ranges in place of the buckets for the metrics it has; the others (the disk's bytes for
+time-to-full) stay the ring's.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from fleet.snapshot import FleetSnapshot, NodeSnapshot
@@ -105,6 +109,7 @@ class _NodeRing:
         self.buckets: deque[_Bucket] = deque(maxlen=size)
         self.revision = 0
         self.cache: dict[str, list[tuple[float, float]]] = {}
+        self.loaded: dict[str, list[tuple[float, float]]] = {}  # a source's own ranges, per metric
 
 
 class FleetHistory:
@@ -142,6 +147,19 @@ class FleetHistory:
                 ring.revision += 1
                 ring.cache.clear()
 
+    def load(self, ranges: Mapping[str, Mapping[str, list[tuple[float, float]]]]) -> None:
+        """The source's own history, {node: {metric: [(epoch s, value)]}}: shown instead of the buckets
+        for those metrics (the newest ``size`` points); a reader sees the change (``revision``)."""
+        for name, series in ranges.items():
+            ring = self._nodes.get(name)
+            if ring is None:
+                ring = self._nodes[name] = _NodeRing(self.size)
+            loaded = {metric: list(points)[-self.size :] for metric, points in series.items() if metric in METRICS}
+            if loaded != ring.loaded:
+                ring.loaded = loaded
+                ring.revision += 1
+                ring.cache.clear()
+
     def revision(self, name: str) -> int:
         """Moves when ``name``'s series change: a reader may keep what it built until then."""
         ring = self._nodes.get(name)
@@ -157,6 +175,8 @@ class FleetHistory:
         cached = ring.cache.get(metric)
         if cached is not None:
             return cached
+        if metric in ring.loaded:
+            return ring.loaded[metric]
         buckets = list(ring.buckets)
         if self.bucket_seconds and buckets:
             buckets = buckets[:-1]  # still filling

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ import httpx
 
 from fleet.alerts import Thresholds
 from fleet.nodes import NodeSpec
+from fleet.prometheus_trends import PrometheusTrends, RangeSeries, TrendRanges, matrix
 from fleet.snapshot import (
     BackupState,
     Corruption,
@@ -186,6 +187,16 @@ class PrometheusClient:
                 samples.append((labels, value))
         return samples
 
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> RangeSeries:
+        """``/api/v1/query_range``: (labels, [(epoch s, value)]) per series (fleet.prometheus_trends)."""
+        data = await self._data(
+            "/api/v1/query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        )
+        try:
+            return matrix(data)
+        except ValueError as exc:
+            raise ApiError(f"Prometheus /api/v1/query_range: {exc}") from exc
+
     async def targets(self) -> list[dict[str, Any]]:
         data = await self._data("/api/v1/targets", {"state": "active"})
         targets = data.get("activeTargets")
@@ -278,6 +289,7 @@ class PrometheusSource:
         self._reachability: dict[str, Reachability] = {}
         self._by_name = {spec.name: spec for spec in self.specs}
         self._by_address = {netloc(spec.url): spec for spec in self.specs if spec.url is not None}
+        self._trends: PrometheusTrends | None = None
 
     # ------------------------------------------------------------------ FleetSource
     async def collect(self) -> FleetSnapshot:
@@ -298,6 +310,27 @@ class PrometheusSource:
         await self.http.aclose()
         if self.fallback is not None:
             await self.fallback.aclose()
+
+    async def trend_ranges(self, span_seconds: float, step_seconds: float) -> TrendRanges | None:
+        """Every node's trends over the last ``span_seconds`` from Prometheus (``query_range``); None while
+        Prometheus is down (the console's own ring buffer, filled by the fallback's ticks, shows then)."""
+        if self.down_since is not None:
+            return None
+        trends = self._trends
+        if trends is None or (trends.span_seconds, trends.step_seconds) != (span_seconds, step_seconds):
+            trends = self._trends = PrometheusTrends(self, span_seconds=span_seconds, step_seconds=step_seconds)
+        try:
+            return await asyncio.wait_for(trends.read(), self.timeout_seconds * 1.5)
+        except (ApiError, TimeoutError):
+            return None  # the next tick says why, if Prometheus is really gone
+
+    def node_name(self, labels: Mapping[str, str]) -> str | None:
+        """The node a series of ``labels`` belongs to: its configured name, else its ``node`` label or instance."""
+        instance = labels.get("instance")
+        if not isinstance(instance, str):
+            return None
+        spec = self._spec_of(labels.get("node", ""), instance)
+        return spec.name if spec is not None else str(labels.get("node") or instance)
 
     # ------------------------------------------------------------------ degraded
     @property
@@ -356,7 +389,11 @@ class PrometheusSource:
         return finalize(ordered, self.specs, self.thresholds, now, source="prometheus")
 
     def _spec_for(self, item: _Instance) -> NodeSpec | None:
-        return self._by_name.get(item.labels.get("node", "")) or self._by_address.get(item.instance.lower())
+        return self._spec_of(item.labels.get("node", ""), item.instance)
+
+    def _spec_of(self, node_label: str, instance: str) -> NodeSpec | None:
+        """A series' configured node: by its ``node`` label, else by its address."""
+        return self._by_name.get(node_label) or self._by_address.get(instance.lower())
 
     def _node(self, name: str, spec: NodeSpec | None, item: _Instance, now: datetime) -> NodeSnapshot:
         reachability = self._reachability.setdefault(name, Reachability())

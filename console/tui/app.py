@@ -17,6 +17,7 @@ open incident join its timeline; after a run whose checks passed, the refresh lo
 from __future__ import annotations
 
 import asyncio
+import importlib
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -35,7 +36,7 @@ from console.adapters.incident import IncidentDesk, diagnosis
 from console.adapters.run_adapter import RunLauncher, RunSession
 from console.adapters.run_state import RunState, Verified
 from console.adapters.triage_view import PathStep, Recommendation, TriageView
-from console.tui.commands import COMMANDS, allowed
+from console.tui.commands import COMMANDS, allowed, bindings, refused
 from console.tui.messages import (
     IncidentsChanged,
     IncidentTrouble,
@@ -43,6 +44,7 @@ from console.tui.messages import (
     RefusedAction,
     SnapshotReady,
     SourceFailed,
+    TrendRangesReady,
 )
 from console.tui.run_actions import RunActions
 from console.tui.safety import Capabilities, ReadOnlyRefusal
@@ -62,18 +64,17 @@ APP_CSS = Path(__file__).with_name("app.tcss")
 TriageFactory = Callable[[FleetSnapshot | None, str], TriageView]
 
 
+def _screen(module: str, name: str) -> Screen[Any]:
+    """A new ``console.tui.screens.MODULE.NAME``, imported only now."""
+    screen: Screen[Any] = getattr(importlib.import_module(f"console.tui.screens.{module}"), name)()
+    return screen
+
+
 class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     """drconsole's console. Screens: overview, triage, run, timeline (interactive) or dashboard."""
 
     TITLE = "drconsole"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "show_screen('overview')", "Overview"),
-        Binding("2", "show_screen('triage')", "Triage"),
-        Binding("3", "show_screen('run')", "Run"),
-        Binding("4", "show_screen('timeline')", "Timeline"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings())  # from console.tui.commands' table
     """
     | Key(s) | Description |
     | :- | :- |
@@ -85,6 +86,16 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     | ctrl+p | Command palette. |
     | ctrl+q | Quit (a running playbook keeps its journal). |
     """
+
+    # Installed on first use (Textual's SCREENS): first paint waits only for the first screen's module.
+    SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {
+        "overview": lambda: _screen("overview", "OverviewScreen"),
+        "dashboard": lambda: _screen("dashboard", "DashboardScreen"),
+        "triage": lambda: _screen("triage", "TriageScreen"),
+        "run": lambda: _screen("run", "RunScreen"),
+        "timeline": lambda: _screen("timeline", "TimelineScreen"),
+        "node": lambda: _screen("node", "NodeScreen"),
+    }
 
     # ``var``, not ``reactive``: a reactive on the app repaints the whole screen when it changes,
     # which at 1 Hz is every byte of the terminal every second. Screens watch these and update
@@ -163,6 +174,9 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         # happens (None: never forced; the tests run the app inside pytest).
         self.hard_exit_seconds: float | None = 5.0 if watch_terminal else None
         self._last_source_error = ""
+        # Each theme's own stylesheet (wall: heavy borders, more room), swapped in with the theme.
+        self.theme_css: dict[str, Path | None] = {theme.theme.name: theme.tcss}
+        self._applied_theme_css = theme.tcss
         self.register_theme(theme.theme)
         self.theme = theme.theme.name
 
@@ -181,7 +195,6 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.set_interval(1.0, self._tick_clock)
         if self.source is not None and self.refresh_seconds:
             self.refresh_fleet()
-        self._ensure_screen("dashboard" if self.dashboard else "overview")
         self.push_screen("dashboard" if self.dashboard else "overview")
         self._install_signal_handlers()
         if self.watch_terminal:
@@ -195,28 +208,26 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     def action_change_theme(self) -> None:
         """The theme picker; the bundled themes are loaded when it is first opened, not at start-up."""
         for name in BUNDLED_THEMES:
-            theme = load_theme(name).theme
+            loaded = load_theme(name)
+            theme = loaded.theme
+            self.theme_css.setdefault(theme.name, loaded.tcss)
             if theme.name not in self.available_themes:
                 self.register_theme(theme)
         super().action_change_theme()
 
-    def _ensure_screen(self, name: str) -> None:
-        """Install a screen the first time it is shown: first paint waits only for the first screen."""
-        if self.is_screen_installed(name):
+    def watch_theme(self, name: str) -> None:
+        """The theme's ``.tcss`` comes and goes with it: choosing "wall" in the palette changes the layout
+        (borders, padding), not only the colours. Textual reparses the stylesheet after a theme change
+        (``App._watch_theme`` -> ``refresh_css``), so swapping the source here is enough."""
+        wanted = self.theme_css.get(name)
+        if wanted == self._applied_theme_css:
             return
-        if name == "dashboard":
-            from console.tui.screens.dashboard import DashboardScreen as screen_class
-        elif name == "overview":
-            from console.tui.screens.overview import OverviewScreen as screen_class  # type: ignore[assignment]
-        elif name == "triage":
-            from console.tui.screens.triage import TriageScreen as screen_class  # type: ignore[assignment]
-        elif name == "run":
-            from console.tui.screens.run import RunScreen as screen_class  # type: ignore[assignment]
-        elif name == "node":
-            from console.tui.screens.node import NodeScreen as screen_class  # type: ignore[assignment]
-        else:
-            from console.tui.screens.timeline import TimelineScreen as screen_class  # type: ignore[assignment]
-        self.install_screen(screen_class(), name)
+        if self._applied_theme_css is not None:
+            self.stylesheet.source.pop((str(self._applied_theme_css), ""), None)
+        if wanted is not None:
+            self.stylesheet.read(wanted)
+        self._applied_theme_css = wanted
+        self.css_path = [APP_CSS, *([wanted] if wanted is not None else [])]
 
     async def on_unmount(self) -> None:
         self._remove_signal_handlers()
@@ -234,6 +245,11 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         from engines.errors import EngineError  # not at import time: first paint does not wait for it
 
         assert self.source is not None and self.refresh_seconds
+        # A source that keeps history (Prometheus) gives the trends as ranges, once per trend bucket,
+        # after the tick's snapshot: first paint never waits for them.
+        ranges = getattr(self.source, "trend_ranges", None)
+        loop = asyncio.get_running_loop()
+        ranges_due = loop.time()
         while True:
             try:
                 snapshot = await self.source.collect()
@@ -241,10 +257,22 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
                 self.post_message(SourceFailed(f"{type(exc).__name__}: {exc}"))
             else:
                 self.post_message(SnapshotReady(snapshot))
+            if ranges is not None and loop.time() >= ranges_due:
+                step = self.history.bucket_seconds or self.refresh_seconds
+                ranges_due = loop.time() + step
+                try:
+                    found = await ranges(self.history.span_seconds, step)
+                except (EngineError, OSError, ValueError):
+                    found = None  # the ring buffer's trends stay; the tick says what is wrong with the source
+                if found:
+                    self.post_message(TrendRangesReady(found))
             await asyncio.sleep(self.refresh_seconds)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self._apply_snapshot(message.snapshot)
+
+    def on_trend_ranges_ready(self, message: TrendRangesReady) -> None:
+        self.history.load(message.ranges)
 
     def on_source_failed(self, message: SourceFailed) -> None:
         if message.error != self._last_source_error:
@@ -386,28 +414,9 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.notify(f"{message.action}\n{message.reason}", title="refused", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.dashboard and action in (
-            "show_screen",
-            "show_node",
-            "pick_playbook",
-            "start_run",
-            "plan_run",
-            "cancel_run",
-            "resume_run",
-            "export_report",
-            "triage_node",
-            "silence_alert",
-        ):
-            return False
-        if not self.capabilities.can_write and action in (
-            "start_run",
-            "resume_run",
-            "export_report",
-            "silence_alert",
-            "pick_playbook",
-        ):
-            return False
-        return True
+        """The command table's rule (console.tui.commands.refused): a key or palette entry for a write is
+        disabled when read-only, and only Help and Quit exist on the wall."""
+        return not refused(action, read_only=not self.capabilities.can_write, dashboard=self.dashboard)
 
     def action_show_screen(self, name: str) -> None:
         try:
@@ -417,7 +426,6 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
             return
         if name not in ("overview", "triage", "run", "timeline", "node"):
             return
-        self._ensure_screen(name)
         self.switch_screen(name)
 
     def action_help(self) -> None:

@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -69,6 +69,7 @@ class DrillChecked(Message):
 class DrillApp(DrConsoleApp):
     """The console in drill mode: opens on the Drill screen; the clock line is on every screen."""
 
+    SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {**DrConsoleApp.SCREENS, "drill": DrillScreen}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("5", "show_drill", "Drill"),
         Binding("v", "check_recovery", "Check health", show=False),  # "h" is the previous card
@@ -122,8 +123,6 @@ class DrillApp(DrConsoleApp):
         return elapsed, target, "on time" if elapsed <= target else "over"
 
     def action_show_drill(self) -> None:
-        if not self.is_screen_installed("drill"):
-            self.install_screen(DrillScreen(), "drill")
         self.switch_screen("drill")
 
     def _attach_clock(self, screen: Screen[Any]) -> None:

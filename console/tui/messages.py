@@ -27,9 +27,19 @@ __all__ = [
     "RunPlanned",
     "SnapshotReady",
     "SourceFailed",
+    "TrendRangesReady",
     "TriageAnswered",
     "RefusedAction",
 ]
+
+
+class TrendRangesReady(Message):
+    """The refresh worker read the trends as ranges from a source that keeps them (Prometheus):
+    {node: {metric: [(epoch s, value)]}}, for ``FleetHistory.load``."""
+
+    def __init__(self, ranges: dict[str, dict[str, list[tuple[float, float]]]]) -> None:
+        super().__init__()
+        self.ranges = ranges
 
 
 class SnapshotReady(Message):

@@ -55,9 +55,6 @@ class RunActions(App[int]):
     def record(self, kind: str, text: str, node: str | None = None, at: datetime | None = None) -> None:
         raise NotImplementedError  # DrConsoleApp's
 
-    def _ensure_screen(self, name: str) -> None:
-        raise NotImplementedError  # DrConsoleApp's
-
     def _changed(self) -> None:
         self.run_revision += 1
 
@@ -71,7 +68,6 @@ class RunActions(App[int]):
             self.run_state = self._fresh_state(recommendation, node)
         self.record("playbook_chosen", f"chose {recommendation.playbook_id} ({recommendation.title})", node)
         self._changed()
-        self._ensure_screen("run")
         self.switch_screen("run")
 
     def choose(self, playbook_id: str, node: str) -> None:

@@ -9,7 +9,9 @@ Sessions are audited like SSH sessions (user "web", the client's address).
 
 The page is textual-serve's with drconsole's template (console/cli/servers/web_assets): the terminal's
 font is served from ``/assets/fonts/`` by this server, so the page requests nothing from any other
-host (textual-serve's own template loads it from an external font service).
+host (textual-serve's own template loads it from an external font service). Its first paint is the
+dashboard itself: the page carries a frame rendered before it was served (console.cli.servers.first_frame),
+shown until the live terminal draws, so a browser that screenshots on load sees the fleet, not a splash.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from pathlib import Path
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from console.cli.servers.audit import SessionAudit
+from console.cli.servers.first_frame import FirstFrames, parse_size
 from console.cli.servers.roles import console_argv, console_environment
 from playbooks.audit import AuditLog
 from playbooks.state import StateDir
@@ -82,6 +86,7 @@ class WallServer(Server):
         )
         self.max_sessions = max_sessions
         self.sessions = 0
+        self.first_frames = FirstFrames(config)
 
     def initialize_logging(self) -> None:
         logging.basicConfig(level="INFO", format="drconsole: serve web: %(message)s", stream=sys.stderr)
@@ -93,10 +98,18 @@ class WallServer(Server):
 
     @aiohttp_jinja2.template("app_index.html")
     async def handle_index(self, request: web.Request) -> dict[str, object]:
-        """textual-serve's page context, plus where the bundled font is (``assets_url``)."""
+        """textual-serve's page context, plus where the bundled font is (``assets_url``) and the first frame.
+
+        ``?size=COLUMNSxROWS`` chooses the first frame's size (default 120x40); the page scales it to
+        the window until the live terminal, sized to the window, replaces it.
+        """
         context: dict[str, object] = await Server.handle_index.__wrapped__(self, request)  # type: ignore[attr-defined]
         path = request.app.router["assets"].url_for(filename="/")
         context["assets_url"] = f"{self.public_url}{path}".rstrip("/") + "/"
+        size = parse_size(request.query.get("size"))
+        delayed = "delay" in request.query  # textual-serve's "press Start" page: no session, no frame
+        context["first_frame"] = Markup("" if delayed else await self.first_frames.get(size))
+        context["frame_columns"], context["frame_rows"] = size.columns, size.rows
         return context
 
     async def on_startup(self, app: web.Application) -> None:

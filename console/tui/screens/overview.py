@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -10,6 +11,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.widgets import Static
 
 from console.format import quiet_fleet_note, upstream_name
+from console.tui.commands import bindings
 from console.tui.screens.base import ConsoleScreen
 from console.tui.trends import TrendReader
 from console.tui.widgets.alert_strip import AlertStrip
@@ -29,8 +31,7 @@ class OverviewScreen(ConsoleScreen):
         Binding("up,k", "move(-1)", "Previous", show=False),
         Binding("right,l", "move(1)", "Next", show=False),
         Binding("left,h", "move(-1)", "Previous", show=False),
-        # "!", not "a": a key means one thing across the screens, and "a" accepts on Triage.
-        Binding("exclamation_mark", "focus_alerts", "Alerts", key_display="!", show=False),
+        *bindings("overview"),  # ! (alerts): console.tui.commands' table
     ]
     """
     | Key(s) | Description |
@@ -120,13 +121,21 @@ class OverviewScreen(ConsoleScreen):
         card.focus(scroll_visible=False)
 
     def _layout(self) -> None:
-        """Two columns at 80 wide, three from 150; rows share the height unless that gets too small."""
+        """Cards that fill the screen: rows share the height unless that gets too small.
+
+        Up to 150 columns: two columns (one under 60, three from 120 with more than four nodes).
+        Wider (a wall screen), the grid with the fewest empty slots, up to a column per 48 cells,
+        and of those the one whose cards are nearest a 5:2 shape (four nodes at 200x60: 2x2, not
+        three above one).
+        """
         count = max(1, len(self._cards()))
         width = self.size.width
+        available = self._scroll.size.height or max(1, self.size.height - 6)
         columns = 1 if width < 60 else (3 if width >= 150 or (count > 4 and width >= 120) else 2)
+        if width >= 150:
+            columns = _wall_columns(count, width, available)
         columns = min(columns, count)
         rows = -(-count // columns)
-        available = self._scroll.size.height or max(1, self.size.height - 6)
         height = max(9, available // rows)
         layout = (columns, height, rows)
         if layout == self._grid_layout:
@@ -147,3 +156,14 @@ class OverviewScreen(ConsoleScreen):
         focused = self.focused
         index = cards.index(focused) if isinstance(focused, NodeCard) and focused in cards else -1
         cards[(index + step) % len(cards)].focus()
+
+
+def _wall_columns(count: int, width: int, height: int) -> int:
+    """How many columns of cards fill a wide screen best (see ``OverviewScreen._layout``)."""
+
+    def cost(columns: int) -> tuple[int, float]:
+        rows = -(-count // columns)
+        shape = (width / columns) / max(1.0, height / rows)
+        return rows * columns - count, abs(math.log(shape / 2.5))
+
+    return min(range(1, max(1, min(count, width // 48)) + 1), key=cost)

@@ -19,6 +19,7 @@ from textual.widgets import Static
 from console.adapters.run_hints import next_actions
 from console.adapters.run_state import RunState
 from console.adapters.run_view import RUN_STYLE, progress_figures, verified_text
+from console.tui.commands import bindings
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.key_bar import KeyBar
 from console.tui.widgets.run_log import RunLog
@@ -36,10 +37,7 @@ class RunScreen(ConsoleScreen):
 
     SCREEN_LABEL = "Run"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "app.start_run", "Start"),
-        Binding("p", "app.plan_run", "Plan"),
-        Binding("c", "app.cancel_run", "Cancel"),
-        Binding("r", "app.resume_run", "Resume"),
+        *bindings("run"),  # s p c r: console.tui.commands' table
         Binding("escape", "app.show_screen('overview')", "Back", show=False),
     ]
     """

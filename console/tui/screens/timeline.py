@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from console.format import clock_text, duration_text
+from console.tui.commands import bindings
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.key_bar import KeyBar
 from console.tui.widgets.text import line
@@ -23,7 +24,7 @@ class TimelineScreen(ConsoleScreen):
 
     SCREEN_LABEL = "Timeline"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "app.export_report", "Export report"),
+        *bindings("timeline"),  # e: console.tui.commands' table
         Binding("escape", "app.show_screen('overview')", "Back", show=False),
     ]
     """

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from console.adapters.triage_view import ProbeAnswer, TreeNode, TriageView
+from console.tui.commands import bindings
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.decision_tree import DecisionTreeWidget
 from console.tui.widgets.evidence_panel import EvidencePanel
@@ -69,10 +70,7 @@ class TriageScreen(ConsoleScreen):
 
     SCREEN_LABEL = "Triage"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "accept", "Accept"),
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n", "answer(False)", "No"),
-        Binding("u", "undo", "Undo"),
+        *bindings("triage"),  # a y n u: console.tui.commands' table
         Binding("escape", "app.show_screen('overview')", "Back", show=False),
     ]
     """

@@ -28,56 +28,15 @@ from console.format import (
     duration_text,
     lagging_seconds,
     percent_text,
-    rate_text,
     shown_health,
-    spark_rows,
 )
 from console.tui.bigfont import big_rows, big_width
 from console.tui.widgets.node_lines import NodeLines, corruption_text
-from console.tui.widgets.text import line, spread
+from console.tui.widgets.text import line
+from console.tui.widgets.trend_lines import trend_lines
 from fleet import NodeSnapshot
 
-__all__ = ["FleetTile", "TILE_TRENDS"]
-
-# The trends under a tile, most telling first: (metric, label, how the latest value reads).
-TILE_TRENDS: tuple[tuple[str, str], ...] = (
-    ("disk_ratio", "disk"),
-    ("write_rate", "writes"),
-    ("write_p95", "p95 wr"),
-    ("lag_seconds", "lag"),
-    ("error_rate", "errors"),
-    ("read_rate", "reads"),
-    ("read_p95", "p95 rd"),
-    ("memory_ratio", "memory"),
-)
-
-
-def _latest(metric: str, node: NodeSnapshot) -> float | None:
-    performance, replication = node.performance, node.replication
-    return {
-        "disk_ratio": node.disk.usage_ratio,
-        "memory_ratio": node.memory.usage_ratio,
-        "write_rate": performance.write_ops_per_second,
-        "read_rate": performance.read_ops_per_second,
-        "write_p95": performance.write_p95_ms,
-        "read_p95": performance.read_p95_ms,
-        "error_rate": performance.error_rate_per_second,
-        "lag_seconds": replication.lag_seconds,
-    }.get(metric)
-
-
-def _value_text(metric: str, value: float | None) -> str:
-    if value is None:
-        return "—"
-    if metric in ("disk_ratio", "memory_ratio"):
-        return percent_text(value)
-    if metric in ("write_rate", "read_rate"):
-        return f"{rate_text(value)}/s"
-    if metric in ("write_p95", "read_p95"):
-        return f"{value:.0f}ms"
-    if metric == "error_rate":
-        return f"{value:.2f}/s"
-    return duration_text(value)
+__all__ = ["FleetTile"]
 
 
 class FleetTile(NodeLines):
@@ -110,43 +69,8 @@ class FleetTile(NodeLines):
                 lines.append(lag)
             lines.append(self._disk(node, width))
             lines.append(self._backup(node))
-        lines += self._trend_lines(node, width, height - len(lines), lag is not None)
+        lines += trend_lines(self.trends, node, width, height - len(lines), standby=lag is not None)
         return lines[:height]
-
-    def _trend_lines(self, node: NodeSnapshot, width: int, room: int, standby: bool) -> list[Content]:
-        """The trends under the figures, as many as fit, each as tall as the room allows (up to 4 rows)."""
-        trends = [
-            (metric, label)
-            for metric, label in TILE_TRENDS
-            if (metric != "lag_seconds" or standby) and (node.reachable or self.trends.of(metric))
-        ]
-        if room < 3 or not trends:
-            return []
-        shown = trends[: room - 1]
-        # Taller charts only once there is something to chart: empty rows would read as a flat zero.
-        rows = max(1, min(4, (room - 1) // len(shown))) if any(self.trends.of(metric) for metric, _ in shown) else 1
-        title = self.trends.window_text() + ("" if node.reachable else " before it went down")
-        lines = [line("[dim]── $title $rule[/dim]", title=title, rule="─" * max(0, width - len(title) - 4))]
-        label_width = max(len(label) for _metric, label in shown) + 1
-        spark_width = max(4, width - label_width - 9)
-        for metric, label in shown:
-            # The figure beside a trend is its newest point, so the row moves once per bucket as the
-            # sparkline does, not on every tick (the live figures are in the lines above); a
-            # recording replayed without buckets shows the reading itself.
-            points = self.trends.of(metric)
-            newest = points[-1] if points and self.trends.bucket_seconds else _latest(metric, node)
-            value = _value_text(metric, newest) if node.reachable else "—"
-            floor = 0.0 if metric != "disk_ratio" else None  # rates and latencies from zero; disk from its low
-            chart = spark_rows(self.trends.of(metric), spark_width, rows, floor=floor)
-            for index, row in enumerate(chart):
-                last = index == len(chart) - 1
-                left = line("[dim]$label[/dim]", label=(label if last else "").ljust(label_width)) + Content(row)
-                lines.append(
-                    spread(left, line("[b]$value[/b]", value=value.rjust(7)) if last else Content(""), width)
-                    if last
-                    else left
-                )
-        return lines
 
     def _status(self, node: NodeSnapshot, width: int, height: int) -> list[Content]:
         symbol, word, variable = shown_health(node, self.thresholds)

@@ -25,6 +25,7 @@ from console.format import (
 from console.tui.messages import NodeSelected
 from console.tui.widgets.node_lines import NodeLines, corruption_text
 from console.tui.widgets.text import line, spread
+from console.tui.widgets.trend_lines import trend_lines
 from fleet import NodeSnapshot
 
 __all__ = ["NodeCard", "MAX_LINES"]
@@ -102,8 +103,9 @@ class NodeCard(NodeLines, can_focus=True):
             lines.append(line("[dim]$reason[/dim]", reason=node.health_reason))
             lines.append(self._role_line(node, width))
             lines.append(line("[dim]no figures while unreachable[/dim]"))
-            lines += self._alert_lines(node, max(1, height - len(lines)))
-            return lines
+            alerts = self._alert_lines(node, max(1, height - len(lines)))
+            room = height - len(lines) - len(alerts)
+            return lines + trend_lines(self.trends, node, width, room, standby=False) + alerts
         lines.append(self._health_line(node, width))
         lines.append(self._role_line(node, width))
         lines.append(self._disk_line(node, width))
@@ -129,7 +131,9 @@ class NodeCard(NodeLines, can_focus=True):
             if found is not None
         ]
         room = max(0, height - len(lines) - len(alerts))
-        return lines + extras[:room] + alerts
+        # Room left over (a tall card on a wall screen): the trends as charts, under the figures.
+        charts = trend_lines(self.trends, node, width, room - len(extras), standby=node.role == "standby")
+        return lines + extras[:room] + charts + alerts
 
     def _health_line(self, node: NodeSnapshot, width: int) -> Content:
         """The state and why; for a corrupt node, where the damage is (file and offset) and what found it."""

@@ -87,3 +87,28 @@ def test_twelve_nodes_down_before_any_alert_fires_are_never_all_well() -> None:
     text = wall_text((120, 40), ticks=[snapshot])
     assert "✔ OK no active alerts" not in text and "12 of 12 nodes are not OK" in text
     assert "12 DOWN" in text
+
+
+def overview_text(size: tuple[int, int]) -> str:
+    async def main() -> str:
+        app = fixture_app()
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await pilot.pause()
+            return screen_text(app)
+
+    return run(main())
+
+
+def test_the_overview_on_a_wall_screen_fills_it_with_cards_and_their_trends() -> None:
+    """200x60: four cards in two rows of two (not three over one), trends charted under the figures."""
+    text = overview_text((200, 60))
+    rows = text.splitlines()
+    blank = [row for row in rows if not set(row) - BORDERS - set("█▀▄")]  # a focused card's tall border too
+    # The old layout (three cards over one) left about 30 of 60 rows empty.
+    assert len(blank) <= 60 // 5, f"{len(blank)} empty rows of 60:\n{text}"
+    titles = [row for row in rows if "· e" in row and ("╭─" in row or "▀" in row)]
+    assert len(titles) == 2 and all(row.count(" · e") == 2 for row in titles), titles
+    # Each reachable card charts its trends under its figures (the down one has none: no history).
+    assert text.count("last 10 readings") == 3
+    assert text.count("memory ") >= 3

@@ -91,3 +91,21 @@ def test_history_buckets_fold_ticks_and_leave_the_filling_one_out() -> None:
     assert points[1][1] == pytest.approx((used[6] + used[7]) / 2)
     with pytest.raises(KeyError):
         history.points("ledger", "no-such-metric")
+
+
+def test_a_sources_own_ranges_replace_the_buckets_of_their_metrics_only() -> None:
+    from console_testkit import fixture_ticks
+
+    history = FleetHistory(span_seconds=6, bucket_seconds=2)  # three buckets kept per node
+    for tick in fixture_ticks():
+        history.add(tick)
+    before = history.revision("ledger")
+    own_disk = history.series("ledger", "disk_used")
+    ranges = [(float(at), at / 100) for at in range(10)]
+    history.load({"ledger": {"write_rate": ranges, "no_such_metric": ranges}, "stranger": {"lag_seconds": ranges}})
+    assert history.revision("ledger") == before + 1  # a reader rebuilds its trends
+    assert history.series("ledger", "write_rate") == [value for _at, value in ranges[-3:]]  # the newest, kept size
+    assert history.series("ledger", "disk_used") == own_disk  # not in the ranges: still the ring's
+    assert len(history.series("stranger", "lag_seconds")) == 3  # a node only the source knows
+    history.load({"ledger": {"write_rate": ranges}})
+    assert history.revision("ledger") == before + 1  # the same ranges again: nothing to redraw
