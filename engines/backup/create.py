@@ -40,7 +40,7 @@ from engines.backup.copies import copies_of, sync_copies, with_copies
 from engines.backup.errors import SourceLockedError
 from engines.backup.location import location_text
 from engines.backup.metadata import BackupMetadata, Tier, iso_utc, metadata_name, now_ns, size_readable, write_metadata
-from engines.backup.mirror import current_access, working_copy
+from engines.backup.mirror import archive_upload, current_access, working_copy
 from engines.backup.pack import pack_members
 from engines.backup.progress import ProgressCallback
 from engines.backup.repository import REPO_MARKER, OperationLog, Repository
@@ -326,7 +326,17 @@ def _full(
         # covered by it, and no earlier base backup could replay them: nothing to archive.
         archiving = _Background(lambda: [] if first else _archive_paths(archive, source, sealed))
         try:
-            packed = pack_members(view.members, staging / archive_name, progress=progress)
+            # To an sftp:// repository the archive goes up while it is packed (sftp_stream.py).
+            upload = archive_upload(repo.root, backup_id, archive_name)
+            # In a working copy (remote or encrypted repository) the archive is not the one kept:
+            # the store fsyncs what it keeps (put_directory), so an fsync here is time for nothing.
+            packed = pack_members(
+                view.members,
+                staging / archive_name,
+                progress=progress,
+                copy=upload,
+                durable=repo.location == str(repo.root),
+            )
         except BaseException:
             archiving.join()  # the packing error is the one to report; the thread must end first
             raise

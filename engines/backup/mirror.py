@@ -41,13 +41,14 @@ from typing import Any, Literal
 
 from engines.backup.errors import ArchiveConflictError, RepositoryError
 from engines.backup.location import SftpLocation, forget_working_copy, parse_location, register_working_copy
-from engines.backup.store import LocalStore, RepositoryStore, StoredFile, backup_dir, bulk_kind
+from engines.backup.store import UPLOAD_DIR, LocalStore, RepositoryStore, StoredFile, backup_dir, bulk_kind
 from engines.backup.versioned_store import VersionedStore, has_versions
 from engines.fsutil import atomic_write_text
 
 __all__ = [
     "Access",
     "access",
+    "archive_upload",
     "current_access",
     "open_store",
     "working_copy",
@@ -224,9 +225,11 @@ def working_copy(
         local = Path(tempfile.mkdtemp(prefix="drconsole-repo-", dir=_scratch_of(_cipher(store).inner)))
         register_working_copy(local, shown)
         active[shown] = local
+        _stores()[local] = store
         try:
             yield from _session(store, local, shown, fetch, archives_for, write, create)
         finally:
+            _stores().pop(local, None)
             active.pop(shown, None)
             with _LISTINGS_LOCK:
                 _LISTINGS.pop(str(local.resolve()), None)
@@ -280,6 +283,28 @@ def _active() -> dict[str, Path]:
     if copies is None:
         copies = _THREAD.copies = {}
     return copies
+
+
+def _stores() -> dict[Path, RepositoryStore]:
+    """The store of each working copy open in this thread, by the copy's path."""
+    stores: dict[Path, RepositoryStore] | None = getattr(_THREAD, "stores", None)
+    if stores is None:
+        stores = _THREAD.stores = {}
+    return stores
+
+
+def archive_upload(repo_root: Path, backup_id: str, name: str) -> Any:
+    """An ``ArchiveCopy`` (pack.py) that sends the new backup's archive ``name`` to the store as it
+    is packed into the working copy ``repo_root`` (engines/backup/sftp_stream.py); None when the
+    repository is local, encrypted at rest, or not writable that way."""
+    store = _stores().get(Path(repo_root))
+    if store is None:
+        return None
+    cipher = _cipher(store)
+    if cipher is None or cipher.key is not None:
+        return None  # encrypted files are sealed whole by the cipher layer on upload
+    open_stream = getattr(cipher.inner, "open_stream", None)  # an SftpStore's
+    return open_stream(f"{UPLOAD_DIR}/{backup_id}.dir/{name}") if open_stream is not None else None
 
 
 def _session(

@@ -20,6 +20,7 @@ private thread and every operation is handed to it and waited for.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import posixpath
 import re
@@ -28,7 +29,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncssh
 
@@ -36,6 +37,9 @@ from engines.backup.checksums import sha256_file
 from engines.backup.errors import ArchiveConflictError, BackupCorruptionError, RepositoryError
 from engines.backup.location import SftpLocation
 from engines.backup.store import UPLOAD_DIR, StoredFile, same_bytes_or_conflict
+
+if TYPE_CHECKING:
+    from engines.backup.sftp_stream import ArchiveUpload
 
 __all__ = ["SftpStore", "ProgressHook"]
 
@@ -62,6 +66,7 @@ _UNRECOVERABLE = (asyncssh.HostKeyNotVerifiable, asyncssh.PermissionDenied)
 _LINK_ERRORS = (
     asyncssh.DisconnectError,
     asyncssh.SFTPConnectionLost,
+    asyncssh.SFTPNoConnection,  # the link died under an earlier operation (a streamed upload's)
     asyncssh.ChannelOpenError,
     ConnectionError,
     asyncio.TimeoutError,
@@ -90,6 +95,9 @@ class SftpStore:
         self.resumed: list[tuple[str, int]] = []
         """(path, offset) of every upload that went on from a temp an earlier attempt left."""
         self.fsync_supported: bool | None = None
+        self.streamed: dict[str, tuple[int, str, concurrent.futures.Future[str]]] = {}
+        """Each file an ``ArchiveUpload`` wrote whole, by path (sftp_stream.py): its size, its SHA-256
+        and the read-back of its stored SHA-256, started as soon as it was written."""
         self._append_only: bool | None = None
         self.server_hash: bool | None = None
         """Whether the server hashes files itself (``sha256sum``); False: they are read back over SFTP."""
@@ -145,14 +153,14 @@ class SftpStore:
                     hint="the SFTP account may not do this (an append-only account "
                     "cannot delete or rename: prune on the repository host)",
                 ) from exc
-            except asyncssh.SFTPError as exc:
-                raise RepositoryError(f"{self.description}: {what} failed: {exc.reason}") from exc
-            except _LINK_ERRORS as exc:
+            except _LINK_ERRORS as exc:  # before SFTPError: its connection-lost subclasses are link errors
                 last = exc
                 self._call(self._disconnect())
                 if number + 1 < self.attempts:
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
+            except asyncssh.SFTPError as exc:
+                raise RepositoryError(f"{self.description}: {what} failed: {exc.reason}") from exc
         raise RepositoryError(
             f"{self.description}: {what} failed after {self.attempts} attempts: {last}",
             hint="check that the host is reachable (`ssh` with the same user, port and key)",
@@ -160,6 +168,32 @@ class SftpStore:
 
     def _call(self, coroutine: Awaitable[T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
+
+    # The plumbing an ArchiveUpload (sftp_stream.py) drives from the packer's writer thread.
+    call = _call
+    client = _client
+    remote = _remote
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def stored_sha256_soon(self, path: str) -> concurrent.futures.Future[str]:
+        """Start reading back the SHA-256 of ``path`` as stored; the future of its hex digest."""
+
+        async def digest() -> str:
+            return await self._stored_sha256(await self._client(), self._remote(path))
+
+        return asyncio.run_coroutine_threadsafe(digest(), self._loop)
+
+    def open_stream(self, path: str) -> ArchiveUpload | None:
+        """An upload of ``path`` fed while it is written; None where the store needs the whole file first."""
+        if self.append_only:
+            return None  # write-once files go to their final names, known only at publish time
+        from engines.backup.sftp_stream import ArchiveUpload
+
+        upload = ArchiveUpload(self, path)
+        return None if upload.error is not None else upload
 
     def _refused(self, exc: Exception) -> RepositoryError:
         where = self.location.host + (f" -p {self.location.port}" if self.location.port else "")
@@ -223,16 +257,17 @@ class SftpStore:
     async def _stored_sha256(self, sftp: asyncssh.SFTPClient, remote: str) -> str:
         """The SHA-256 of a whole stored file, read back from the server's disk.
 
-        Where the account may run commands, the server reads it (``sha256sum``: no second trip of
-        the bytes over the link); an SFTP-only account (``ForceCommand internal-sftp``) answers that
+        Where the account may run commands, the server reads it (``openssl dgst``, which uses the
+        CPU's SHA instructions, else ``sha256sum``: no second trip of the bytes over the link); an
+        SFTP-only account (``ForceCommand internal-sftp``) answers that
         with nothing, and the file is read back over SFTP instead (and from then on).
         """
         size = int((await sftp.stat(remote)).size or 0)  # a missing file: SFTPNoSuchFile, whoever hashes
         if self.server_hash is not False and self._connection is not None and size >= SERVER_HASH_BYTES:
             try:
-                done = await asyncio.wait_for(
-                    self._connection.run(f"sha256sum -- {shlex.quote(remote)}", input="", check=False), 600
-                )
+                quoted = shlex.quote(remote if remote.startswith("/") else f"./{remote}")
+                command = f"openssl dgst -sha256 -r {quoted} 2>/dev/null || sha256sum -- {quoted}"
+                done = await asyncio.wait_for(self._connection.run(command, input="", check=False), 600)
                 words = str(done.stdout or "").split()
                 if done.exit_status == 0 and words and re.fullmatch(r"[0-9a-f]{64}", words[0]):
                     self.server_hash = True
@@ -337,12 +372,24 @@ class SftpStore:
         ``exact``: write to ``path`` itself. ``write_once``: an existing file there is never cut or
         overwritten: the same bytes are a no-op, a prefix of them is resumed, anything else is refused.
         """
-        digest = sha256_file(local)
         total = local.stat().st_size
+        streamed = self.streamed.pop(path, None) if exact else None
+        if streamed is not None and streamed[0] != total:
+            streamed = None
+        # A streamed file: its digest is the packer's, taken from the very bytes written here and there.
+        digest = streamed[1] if streamed is not None else sha256_file(local)
         temp = self._remote(path if exact else f"{UPLOAD_DIR}/{path.replace('/', '%')}.{digest[:16]}")
 
         async def upload(sftp: asyncssh.SFTPClient) -> None:
             await sftp.makedirs(posixpath.dirname(temp), exist_ok=True)
+            if streamed is not None and int((await sftp.stat(temp)).size or 0) == total:
+                # Sent whole and fsynced while it was packed, and read back since: nothing else to do.
+                try:
+                    if await asyncio.wrap_future(streamed[2]) == digest:
+                        return
+                except (TimeoutError, asyncssh.Error, OSError):
+                    pass  # the early read-back failed: check (and resume) the usual way
+
             offset = await self._resume_offset(sftp, temp, local, total)
             if write_once and offset < 0:
                 raise ArchiveConflictError(
@@ -362,7 +409,7 @@ class SftpStore:
                         offset += len(chunk)
                         if self.progress is not None:
                             self.progress(path, offset, total)
-                await self._fsync(handle)
+                await self.fsync_handle(handle)
             if await self._stored_sha256(sftp, temp) != digest:
                 if not write_once:
                     await sftp.remove(temp)
@@ -387,7 +434,7 @@ class SftpStore:
             return -1
         return have
 
-    async def _fsync(self, handle: asyncssh.SFTPClientFile) -> None:
+    async def fsync_handle(self, handle: asyncssh.SFTPClientFile) -> None:
         if self.fsync_supported is False:
             return
         try:

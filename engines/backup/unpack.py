@@ -7,9 +7,9 @@ three processes, spread over the cores instead:
   the GIL), then walks the tar headers and slices member bytes out of the decompressed chunks
   without copying them;
 * a thread hashes the compressed bytes (the archive's SHA-256, against the ``SHA256SUMS`` beside
-  it), another hashes each member (against the ``SHA256SUMS`` inside); hashlib releases the GIL;
-* when extracting, that member thread also writes each piece right after hashing it, and another
-  fsyncs each file once it is complete.
+  it), two more hash the members (against the ``SHA256SUMS`` inside), a whole member each, so a
+  data dir of many files is hashed on two cores; hashlib releases the GIL;
+* when extracting, a thread writes each piece, and another fsyncs each file once it is complete.
 
 The tar walk is our own (headers parsed by ``tarfile.TarInfo.frombuf``, pax records by hand):
 ``tarfile``'s stream mode re-buffers every byte in small pieces, which cost more than the zstd
@@ -19,7 +19,6 @@ decompression it waits for. It accepts what a POSIX tar writes for regular files
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import tarfile
@@ -32,7 +31,7 @@ import zstandard
 
 from engines import fsio
 from engines.backup.checksums import SUMS_NAME, parse_sums
-from engines.backup.hashing import Digest, MemberHasher
+from engines.backup.hashing import HASH_THREADS, Digest, ParallelMemberHasher
 from engines.backup.pack import DATA_PREFIX
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
@@ -65,20 +64,19 @@ class ArchiveCheck:
 
 
 class _FileWriter:
-    """Hashes and writes extracted files in a thread and fsyncs them in another, in the order given.
+    """Writes extracted files in a thread and fsyncs them in another, in the order given.
 
-    Each piece is hashed (the member's SHA-256) and written by the same thread, one right after
-    the other while the bytes are in cache, with one hand-off per piece instead of two (a separate
-    hashing thread cost restore more CPU, and every hand-off waits for a core on a loaded machine).
-    It takes the place of ``MemberHasher``: ``begin(name)``, ``update(piece)``, ``digests``. A
-    failure in a helper is raised to the caller at its next call, or by ``finish``.
+    Hashing is not done here but by the member hashers beside it: hashing and writing each piece
+    in one thread made that thread the slowest stage of a restore (the SHA-256 alone is as long
+    as the decompression), and a loaded machine gives a process's threads their share each, so
+    three threads each with less to do finish sooner than two. A failure in a helper is raised
+    to the caller at its next call, or by ``finish``.
     """
 
     def __init__(self) -> None:
         self._writes: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=_QUEUE_DEPTH * 2)
         self._syncs: queue.Queue[int | None] = queue.Queue()
         self._error: BaseException | None = None
-        self.digests: dict[str, str] = {}
         self._durable = True
         self._finished = False
         self._writer = threading.Thread(target=self._write_loop, name="restore-writer", daemon=True)
@@ -91,10 +89,6 @@ class _FileWriter:
 
     def open(self, path: Path, mode: int, mtime: float) -> None:
         self._put(("open", path, mode, mtime))
-
-    def begin(self, name: str) -> None:
-        """The pieces that follow are member ``name``'s (opened with ``open`` to be written)."""
-        self._put(("begin", name))
 
     def update(self, chunk: Any) -> None:
         self._put(("data", chunk))
@@ -123,21 +117,15 @@ class _FileWriter:
     def _write_loop(self) -> None:
         fd: int | None = None
         mode, mtime = 0o644, 0.0
-        name, digest = "", hashlib.sha256()
         while (item := self._writes.get()) is not None:
             if self._error is not None:
                 continue  # drain, so the producer never blocks
             try:
                 kind = item[0]
                 if kind == "data":
-                    digest.update(item[1])
                     view = memoryview(item[1])
                     while view:
                         view = view[os.write(fd, view) :]  # type: ignore[arg-type]
-                elif kind == "begin":
-                    if name:
-                        self.digests[name] = digest.hexdigest()
-                    name, digest = item[1], hashlib.sha256()
                 elif kind == "open":
                     path, mode, mtime = item[1], item[2], item[3]
                     path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,8 +145,6 @@ class _FileWriter:
                     fd = None
         if fd is not None:
             os.close(fd)
-        if name and self._error is None:
-            self.digests[name] = digest.hexdigest()
 
     def _sync_loop(self) -> None:
         while (fd := self._syncs.get()) is not None:
@@ -219,7 +205,7 @@ class _TarWalk:
         label: str,
         extract_to: Path | None,
         writer: _FileWriter | None,
-        hasher: MemberHasher | _FileWriter,
+        hasher: ParallelMemberHasher,
     ) -> None:
         self.check, self.label = check, label
         self.extract_to, self.writer, self.hasher = extract_to, writer, hasher
@@ -243,7 +229,9 @@ class _TarWalk:
             if self._remaining:
                 take = min(self._remaining, len(view))
                 piece = view[:take]
-                self.hasher.update(piece)  # hashed, and written when extracting (the writer hashes)
+                self.hasher.update(piece)
+                if self._extracting:
+                    self.writer.update(piece)  # type: ignore[union-attr]
                 self._remaining -= take
                 view = view[take:]
                 if not self._remaining:
@@ -316,7 +304,7 @@ class _TarWalk:
         if relative in self._seen:  # a second copy would overwrite (or, exclusive, fail on) the first
             raise _Damaged(f"member {name} appears twice")
         self._seen.add(relative)
-        self.hasher.begin(name)
+        self.hasher.begin(name, size)
         self._extracting = self.writer is not None and target is not None
         if self._extracting:
             assert self.writer is not None and target is not None
@@ -375,7 +363,7 @@ def read_archive(
         return check
     tracker = ProgressTracker(progress, phase, total)
     writer = _FileWriter() if extract_to is not None else None
-    hasher: MemberHasher | _FileWriter = writer if writer is not None else MemberHasher()
+    hasher = ParallelMemberHasher(HASH_THREADS)
     whole = Digest("archive-hasher")
     walk = _TarWalk(check, label, extract_to, writer, hasher)
     read = 0
@@ -412,7 +400,7 @@ def read_archive(
     finally:
         if writer is not None:
             writer.finish(durable=False)  # after a failure: stop the helpers, keep nothing durable
-        member_sums = hasher.digests if isinstance(hasher, _FileWriter) else hasher.finish()
+        member_sums = hasher.finish()
         check.archive_sha256 = whole.finish()
     tracker.finish()
     check.archive_bytes = read
