@@ -54,7 +54,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m mypy engines playbooks console
+	$(BIN)/python -m mypy engines fleet playbooks faults drills console
 
 clean:
 	rm -rf $(VENV) $(LOCK_TOOLS) build *.egg-info

@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engines import create_engine  # noqa: E402
+from faults import inject  # noqa: E402
 from playbooks.agent import RemoteRunner  # noqa: E402
 from playbooks.agent.select import LocalRunner  # noqa: E402
 from playbooks.events import RunEvent  # noqa: E402
-from playbooks.faults import inject  # noqa: E402
 from playbooks.runner import RunOptions  # noqa: E402
 from playbooks.state import StateDir  # noqa: E402
 

@@ -36,7 +36,7 @@ COLUMNS, LINES = 120, 40
 SYNTHETIC = textwrap.dedent('''
     import asyncio, math, random, sys
     from datetime import UTC, datetime, timedelta
-    from playbooks.fleet import (DiskComponents, DiskUsage, Health, MemoryUsage, NodeSnapshot, NodeSpec,
+    from fleet import (DiskComponents, DiskUsage, Health, MemoryUsage, NodeSnapshot, NodeSpec,
                                  Performance, Replication, Thresholds, finalize)
 
     GIB = 2**30
@@ -78,7 +78,7 @@ SYNTHETIC = textwrap.dedent('''
 ''')
 
 CONSOLE = SYNTHETIC + textwrap.dedent("""
-    from console.app import DrConsoleApp
+    from console.tui.app import DrConsoleApp
     app = DrConsoleApp(source=SyntheticSource(), refresh_seconds=1.0, mode=sys.argv[3])
     app.run()
 """)

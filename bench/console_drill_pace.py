@@ -9,7 +9,7 @@ until the conclusion, enter on the recommended playbook, s to start, the node's 
 action) at each destructive step. The clock stops when the drill's own health check passes. The
 peer, measured in the same run, is the unattended drill (``drill run SCENARIO --json``: the
 autopilot's triage and playbooks, no keys). The console-drill targets
-(``playbooks.drills.SCENARIOS[...].console_rto_seconds``) come from these figures plus a margin.
+(``drills.SCENARIOS[...].console_rto_seconds``) come from these figures plus a margin.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def main() -> int:
         f"{'scenario':<24}{'engine':<9}{'keys':>5}{'console RTO':>13}{'autopilot':>11}{'ratio':>8}"
         f"{'target':>8}  verdict"
     )
-    from playbooks.drills import SCENARIOS
+    from drills import SCENARIOS
 
     for item in args.scenario or DEFAULT:
         scenario, engine = item.split(":")

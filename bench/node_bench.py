@@ -11,7 +11,7 @@ number of threads, sync durability, same disk): the ratio says what HTTP hosting
 holding N keys two ways: streaming the whole WAL from LSN 1 (the peer) and reseeding from a full
 backup (``--backup-repo``) and then streaming only what came after it.
 ``--failover-runs N`` (default 5, 0 skips it): the whole failover is timed N times by the primary-loss
-drill (``playbooks.drills``): a primary + standby under a client load that retries on the next host;
+drill (``drills``): a primary + standby under a client load that retries on the next host;
 kill -9 of the primary; the autopilot's fleet snapshot and decision tree (detection: they run at the
 moment of the kill, so a monitor polling every P s adds up to P), the failover playbook (fence, the
 best standby chosen by LSN, promotion holding client writes, the salvage of the dead primary's tail,
@@ -44,11 +44,11 @@ sys.path.insert(0, str(ROOT))
 from engines import create_engine  # noqa: E402
 from engines.node.client import NodeClient  # noqa: E402
 
-# Runs `drconsole node serve` whether or not console/cli.py registers the node command yet.
+# Runs `drconsole node serve` whether or not console/cli/main.py registers the node command yet.
 _BOOT = """
 import sys
-import console.cli as cli
-from console.cli_node import register
+import console.cli.main as cli
+from console.cli.node import register
 build = cli.build_parser
 def build_parser():
     parser = build()
@@ -246,7 +246,7 @@ def promote_only(primary: subprocess.Popen[bytes], standby_url: str) -> tuple[fl
 def failover_whole(root: Path, engine: str, runs: int) -> None:
     """The primary-loss drill ``runs`` times (kill -> first acknowledged write on the new primary), and
     promote-only on a fresh pair as many times: medians and the ratio."""
-    from playbooks.drills import run_drill
+    from drills import run_drill
 
     whole, full, salvaged, promote = [], [], [], []
     for run in range(runs):

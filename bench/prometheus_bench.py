@@ -42,7 +42,7 @@ import promstack  # noqa: E402
 from prometheus_client import generate_latest  # noqa: E402
 
 from engines.node.metrics import NodeMetrics  # noqa: E402
-from playbooks.fleet import FleetSnapshot, Health, MixedSource, NodeSpec, PrometheusSource  # noqa: E402
+from fleet import FleetSnapshot, Health, MixedSource, NodeSpec, PrometheusSource  # noqa: E402
 
 GOAL_MS = 200.0
 # Prometheus' default is 15 s; 5 s keeps the synthetic fleet (one Python process answering 40

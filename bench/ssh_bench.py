@@ -45,9 +45,9 @@ import pyte
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from console.serve.spawners import DirectSpawner  # noqa: E402
-from console.serve.ssh import SSHConsoleServer  # noqa: E402
-from console.serve.users import load_users  # noqa: E402
+from console.cli.servers.spawners import DirectSpawner  # noqa: E402
+from console.cli.servers.ssh import SSHConsoleServer  # noqa: E402
+from console.cli.servers.users import load_users  # noqa: E402
 from engines import create_engine  # noqa: E402
 
 COLS, ROWS = 100, 30
@@ -245,7 +245,7 @@ def tree_rss(pid: int) -> tuple[int, list[psutil.Process]]:
     server = psutil.Process(pid)
     consoles, overhead = [], server.memory_info().rss
     for child in server.children(recursive=True):
-        if child.ppid() == pid and "console.serve.zygote" in " ".join(child.cmdline()):
+        if child.ppid() == pid and "console.cli.servers.zygote" in " ".join(child.cmdline()):
             overhead += child.memory_info().rss
         else:
             consoles.append(child)

@@ -1,7 +1,7 @@
 """drconsole.toml: the console's configuration, validated; a bad field names file, line and field.
 
     [console]      refresh_seconds, theme, source ("auto" | "local" | "http"), report_dir
-    [thresholds]   the reference alert rules (playbooks.fleet.alerts.Thresholds)
+    [thresholds]   the reference alert rules (fleet.alerts.Thresholds)
     [[node]]       name, engine, url, token_file, data_dir, backup_repo, backup_copies, role, upstream, group, log_file
     [notify]       webhook
     [escalation]   path
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engines.errors import DrconsoleError
-from playbooks.fleet import NodeSpec, Thresholds
+from fleet import NodeSpec, Thresholds
 from playbooks.toml_locate import field_name, locate
 
 __all__ = ["ConfigError", "ConsoleConfig", "ConsoleSection", "load_config", "locate"]
@@ -162,7 +162,7 @@ class ConsoleConfig(_Section):
         return self.node
 
     def source_options(self) -> dict[str, Any]:
-        """The keyword arguments of ``playbooks.fleet.fleet_source`` this config asks for.
+        """The keyword arguments of ``fleet.fleet_source`` this config asks for.
 
         One place, so the console and the CLI's triage read the fleet the same way (Prometheus,
         Alertmanager, thresholds, the source preference).

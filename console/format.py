@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from playbooks.fleet import AlertSeverity, FleetSnapshot, Health, NodeSnapshot, Thresholds
+from fleet import AlertSeverity, FleetSnapshot, Health, NodeSnapshot, Thresholds
 
 # One duration format for the screens, the reports and the notifications (the incident model's).
 from playbooks.incident_model import duration_text

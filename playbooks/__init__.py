@@ -11,7 +11,8 @@ parameters), ``runner``, ``accounting`` (a run's final account of lost data), ``
 ``audit``, ``incidents`` (the one incident model: ``incident_model``, ``incident_store``,
 ``incident_triage``, ``incident_alerts``, ``incident_verify``, ``incident_report``), ``severity``,
 ``notify``, ``evidence`` (local facts about a data dir), ``state`` (where runs, audit and incidents live).
-``fleet/`` (the fleet snapshot and its sources) belongs to the console.
+The fleet snapshot and its sources are the ``fleet`` package, the layer below this one: the probes
+read it, and the console renders it.
 
 Nothing here imports Textual or the console; importing this package imports nothing else.
 """

@@ -12,7 +12,7 @@ first one still firing) are written to it with their own times.
 
 from __future__ import annotations
 
-from playbooks.fleet import Alert, FleetSnapshot
+from fleet import Alert, FleetSnapshot
 from playbooks.incident_model import IncidentEvent
 
 __all__ = ["AlertTracker"]

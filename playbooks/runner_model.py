@@ -32,7 +32,7 @@ __all__ = [
 Confirm = Callable[[PlannedStep, str], bool]
 
 # The one vocabulary of a step's final status (the journal's, the events', the JSON's); renderers
-# add only what a step is while the run goes (console.run_view: running, waiting, not-run).
+# add only what a step is while the run goes (console.adapters.run_view: running, waiting, not-run).
 # problem: a diagnostic step found what it looks for (not a failure); planned: a dry run's step.
 STEP_STATUSES = ("succeeded", "problem", "skipped", "failed", "refused", "planned")
 RUN_STATUSES = ("succeeded", "failed", "refused")

@@ -178,8 +178,8 @@ def failover_through_haproxy(
     ``after`` s once it is back. Everything started here is stopped here."""
     from integration.health.health_support import ServedNode, free_port
 
-    from playbooks.drills import Ledger
-    from playbooks.drills.node import NodeLoad
+    from drills import Ledger
+    from drills.node import NodeLoad
 
     workdir.mkdir(parents=True, exist_ok=True)
     primary = ServedNode(workdir / "a", "--scrub-interval", "0", engine=engine, name="a", port=free_port())

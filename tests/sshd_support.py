@@ -2,7 +2,7 @@
 
 Importable as ``sshd_support`` (``tests`` is on pytest's path). ``start_sshd(workdir)`` installs
 openssh-server when it is missing (as root, the way ``make system-deps`` does), then starts the
-server of ``playbooks.drills.sshd`` (the host-loss drill's off-site host) on loopback: a host key
+server of ``drills.sshd`` (the host-loss drill's off-site host) on loopback: a host key
 and a client key in ``workdir``, its own ``sshd_config``, a client home (``home``) whose
 ``.ssh/config`` (``Host drtest``), ``known_hosts`` and key let code under test that reads OpenSSH's
 client files find them with ``HOME=home``. ``stop()`` kills it.
@@ -18,8 +18,8 @@ from pathlib import Path
 import promstack
 import pytest
 
-from playbooks.drills import sshd
-from playbooks.drills.sshd import SSHD, SshServer
+from drills import sshd
+from drills.sshd import SSHD, SshServer
 
 __all__ = ["SshServer", "ensure_installed", "start_sshd", "SSHD"]
 

@@ -53,7 +53,7 @@ __all__ = ["CORRUPTION_FILE", "CorruptionRecord", "HealthTracker", "DegradedProb
 
 CORRUPTION_FILE = "corruption.json"
 FOUND_BY = ("read", "compaction", "scrub", "verify")
-DISK_THRESHOLD = 0.85  # the reference alert rules (playbooks/fleet/alerts.py defaults)
+DISK_THRESHOLD = 0.85  # the reference alert rules (fleet/alerts.py defaults)
 MEMORY_THRESHOLD = 0.90
 BACKUP_MAX_AGE_SECONDS = 26 * 3600  # a daily backup, plus slack
 _MAX_FILES = 20

@@ -8,7 +8,7 @@
     service.py    the node side: ``Agent`` (runs, drain/reopen, /ready, events) and its routes
     marker.py     ``node-agent.json`` in a served data dir: where its agent listens, its token file
 
-``node serve`` (console/cli_node.py) mounts the routes on the node's Starlette app; engines never
+``node serve`` (console/cli/node.py) mounts the routes on the node's Starlette app; engines never
 import this package.
 """
 

@@ -1,6 +1,6 @@
 """``runner_for(node)``: the one choice between a run on the node's agent and a run on local files.
 
-    runner = runner_for(spec, listeners=[render])        # spec: playbooks.fleet.NodeSpec
+    runner = runner_for(spec, listeners=[render])        # spec: fleet.NodeSpec
     result = runner.run("data-recovery", None, RunOptions(assume_yes=True, node=spec.name))
     runner.cancel()                                      # from another thread; stops at the next step
 

@@ -47,7 +47,7 @@ class Answer:
 @dataclass
 class ProbeContext:
     data_dir: Path | None = None
-    snapshot: Any | None = None  # a FleetSnapshot (playbooks.fleet), read by attribute
+    snapshot: Any | None = None  # a FleetSnapshot (fleet), read by attribute
     node: str | None = None
     repo: Path | None = None
     disk_threshold: float = DISK_THRESHOLD
@@ -55,7 +55,7 @@ class ProbeContext:
     backup_max_age_seconds: float = BACKUP_MAX_AGE_SECONDS
     lag_threshold_seconds: float = LAG_THRESHOLD_SECONDS
     archive_lag_seconds: float = ARCHIVE_LAG_SECONDS
-    specs: tuple[Any, ...] = ()  # the configured nodes (playbooks.fleet.NodeSpec): data dirs, logs, repos
+    specs: tuple[Any, ...] = ()  # the configured nodes (fleet.NodeSpec): data dirs, logs, repos
     log_file: Path | None = None  # the target's log, when not in its spec (``triage --data-dir D --log-file F``)
     cache: dict[str, Any] = field(default_factory=dict)
 

@@ -1,13 +1,13 @@
-"""Probes answered from a fleet snapshot (``playbooks.fleet.FleetSnapshot``): replication groups and clusters.
+"""Probes answered from a fleet snapshot (``fleet.FleetSnapshot``): replication groups and clusters.
 
 Every cluster question is asked of one replication group: the target node's (``--node``), or each
 group of the fleet when no node is named. A node alone in its group (three independent primaries
 in one config are three groups of one) is "not a replication group": no split brain, no failover,
 no partition can concern it, and the probes say so rather than misfire. Groups come from the
 snapshot (``NodeSnapshot.group``, set by every source) or, for a snapshot without them (a recording,
-plain JSON), from the configured nodes and what the nodes report (``playbooks.fleet.groups``).
+plain JSON), from the configured nodes and what the nodes report (``fleet.groups``).
 
-Alerts firing in Alertmanager (merged into the snapshot by playbooks.fleet.alertmanager) are
+Alerts firing in Alertmanager (merged into the snapshot by fleet.alertmanager) are
 evidence too: "Alertmanager: DrconsoleNodeDown firing on orders-a since 12:03:41 UTC". A probe
 whose finding is about another node than the target (the down primary, the fenced node, the member
 that does not answer) names it in ``data["subject"]``: the playbook is run on that node.
@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from playbooks.fleet.groups import assign_groups
-from playbooks.fleet.snapshot import FleetSnapshot, Health, NodeSnapshot
+from fleet.groups import assign_groups
+from fleet.snapshot import FleetSnapshot, Health, NodeSnapshot
 from playbooks.probes.base import Answer, ProbeContext, probe
 
 __all__ = [

@@ -13,8 +13,8 @@ from typing import Any
 import psutil
 
 from engines.errors import EngineError
+from fleet.snapshot import Health, NodeSnapshot
 from playbooks.evidence import disk_usage, human_bytes
-from playbooks.fleet.snapshot import Health, NodeSnapshot
 from playbooks.probes.base import Answer, ProbeContext, probe
 from playbooks.probes.fleet import target_node
 from playbooks.probes.local import largest_process, verify_report

@@ -1,4 +1,4 @@
-"""End to end in a real terminal: ``python -m console.demo`` in tmux, read with capture-pane, driven
+"""End to end in a real terminal: ``python -m console.cli demo`` in tmux, read with capture-pane, driven
 with send-keys; quitting (ctrl+q) and hanging up (the session killed: SIGHUP) both end it cleanly,
 leave no process behind, and release the data dirs.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from console.demo import create_workspace
+from console.tui.demo import create_workspace
 from engines import open_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ class Tmux:
         self.socket = f"drconsole-e2e-{os.getpid()}"
         self.workspace = workspace
         command = (
-            f"cd {ROOT} && DRCONSOLE_STATE_DIR={marker.parent / 'state'} {sys.executable} -m console.demo "
+            f"cd {ROOT} && DRCONSOLE_STATE_DIR={marker.parent / 'state'} {sys.executable} -m console.cli demo "
             f"--workspace {workspace}; echo $? > {marker}"
         )
         self.run("new-session", "-d", "-s", self.session, "-x", "120", "-y", "40", command)
@@ -70,9 +70,8 @@ def console_processes(workspace: Path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
         try:
-            if str(workspace) in " ".join(process.info["cmdline"] or []) and "console.demo" in " ".join(
-                process.info["cmdline"] or []
-            ):
+            cmdline = process.info["cmdline"] or []
+            if str(workspace) in " ".join(cmdline) and "demo" in cmdline:  # the console, not its nodes
                 found.append(process)
         except psutil.Error:
             continue

@@ -22,12 +22,12 @@ from snapshot_grid import EVERY_THEME_TWO_SIZES, grid
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from console.run_adapter import RunLauncher
-from console.screens.confirm import ConfirmScreen
-from console.screens.playbook_picker import PlaybookPicker
+from console.adapters.run_adapter import RunLauncher
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.playbook_picker import PlaybookPicker
 from engines import create_engine
-from playbooks.faults import inject
-from playbooks.fleet import NodeSpec
+from faults import inject
+from fleet import NodeSpec
 
 
 async def settle(pilot: Pilot) -> None:

@@ -12,10 +12,10 @@ from console_testkit import FROZEN, fixture_ticks, frozen_clock
 from snapshot_grid import grid
 from textual.pilot import Pilot
 
-from console.drill_mode import DrillApp
-from console.drill_sandbox import DrillSandbox
-from console.themes import load_theme
-from playbooks.drills import SCENARIOS, DrillResult
+from console.adapters.drill_sandbox import DrillSandbox
+from console.tui.drill_mode import DrillApp
+from console.tui.themes import load_theme
+from drills import SCENARIOS, DrillResult
 
 
 def drill_fixture_app(theme: str = "dark") -> DrillApp:

@@ -4,7 +4,7 @@ Everything lives inside namespaces the test creates (their names and addresses a
 this process, and no address is added to the host's own namespace), and everything is removed
 afterwards: deleting a namespace removes its end of the veth pair, and the other end with it.
 Needs root and a kernel that lets it create namespaces; ``NetnsUnavailable`` says why not (the ``ip``
-helper and that check are the drills' partition lab's, ``playbooks.drills.netlab``).
+helper and that check are the drills' partition lab's, ``drills.netlab``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbooks.drills.netlab import NetnsUnavailable, check_netns, ip
+from drills.netlab import NetnsUnavailable, check_netns, ip
 
 __all__ = ["Hosts", "NetnsUnavailable", "two_hosts", "in_host"]
 

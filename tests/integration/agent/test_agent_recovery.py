@@ -18,7 +18,7 @@ from agent_kit import (
     write_config,
 )
 
-from playbooks.faults import inject
+from faults import inject
 
 
 def _corrupt_while_serving(node: AgentNode) -> tuple[Path, bytes]:

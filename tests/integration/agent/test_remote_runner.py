@@ -16,13 +16,13 @@ import pytest
 from engines import create_engine
 from engines.node.config import NodeConfig
 from engines.node.server import ServerThread
+from faults import inject
+from fleet import NodeSpec
 from playbooks.agent import AgentClient, RemoteRunner, runner_for
 from playbooks.agent.protocol import StartRequest
 from playbooks.agent.select import LocalRunner
 from playbooks.agent.service import agent_extension
 from playbooks.events import RunEvent
-from playbooks.faults import inject
-from playbooks.fleet import NodeSpec
 from playbooks.runner import RunOptions
 from playbooks.state import StateDir
 

@@ -32,7 +32,7 @@ Result = CliResult
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
     """Run ``drconsole ARGS`` in-process."""
-    from console.cli import main
+    from console.cli.main import main
 
     return run_cli_in_process(capsys, main, *args)
 

@@ -246,7 +246,7 @@ def test_replace_takes_a_data_dir_ransomware_renamed(
 ) -> None:
     """The ransomware playbook restores over a data dir whose files carry ``.locked``: its marker is
     unreadable, its layout (the marker's name, the wal directory) still says what it is."""
-    from playbooks.faults import inject
+    from faults import inject
 
     data, repo = backed_up
     inject("ransomware", data, seed=3)

@@ -110,7 +110,7 @@ def test_schedule_prints_and_installs_units(tmp_path: Path, capsys) -> None:
 
 
 def test_progress_bar_renders_only_on_a_terminal(tmp_path: Path) -> None:
-    from console.cli_backup import _ProgressBar
+    from console.cli.backup import _ProgressBar
     from engines.backup.progress import ProgressEvent
 
     assert _ProgressBar(False).callback is None

@@ -1,6 +1,6 @@
 """The bad-input table, generated from the real parser (issue 18, "Tests"): it grows with the CLI.
 
-For every leaf command of ``console.cli.build_parser()`` a *baseline* command line is built from
+For every leaf command of ``console.cli.main.build_parser()`` a *baseline* command line is built from
 the world's valid values (``BASE``); each case then breaks exactly one argument of it in one way:
 
     missing       a required argument left out                                 -> 2
@@ -37,7 +37,7 @@ import argparse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from console.cli import build_parser
+from console.cli.main import build_parser
 
 __all__ = ["Case", "cases", "leaves", "LONG_RUNNING", "BASE", "EXPECTED"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support import CliResult, run_cli_in_process
 
-from console.cli import main
+from console.cli.main import main
 
 BACKENDS = ("cow", "lsm", "rocksdb")
 DRCONSOLE = Path(sys.executable).with_name("drconsole")

@@ -16,7 +16,7 @@ import pytest
 from bad_input_cases import leaves
 from cli_support import assert_error, cli, make_data_dir, tree_hash, wal_segments
 
-from console.cli_audit import CHANGING
+from console.cli.audit import CHANGING
 
 # Commands that change nothing, or whose changes are audited by what they run (the runner audits
 # each step of a playbook; a node's admin hook its admin calls; serve its sessions; a drill works
@@ -63,7 +63,7 @@ def test_every_command_is_either_audited_or_known_not_to_change_anything() -> No
     changing = {" ".join(part for part in key if part) for key in CHANGING}
     assert changing <= commands
     unclassified = commands - changing - NOT_CHANGING
-    assert not unclassified, f"classify these: audited (console/cli_audit.CHANGING) or not: {unclassified}"
+    assert not unclassified, f"classify these: audited (console/cli/audit.py CHANGING) or not: {unclassified}"
 
 
 def _show(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict]:

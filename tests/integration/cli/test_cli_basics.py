@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_support import DRCONSOLE, run
 
-from console.cli import build_parser
+from console.cli.main import build_parser
 from console.config_lookup import ConfigLookupError, resolve_config
 
 QUIET_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli_support import make_data_dir, run, tree_hash
 
-from console.cli import _default_hint
+from console.cli.main import _default_hint
 from engines.errors import map_os_error
 
 

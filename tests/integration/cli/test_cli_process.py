@@ -75,7 +75,7 @@ def test_headless_commands_never_import_textual(any_backend: str, tmp_path: Path
     ]
     code = (
         "import json, sys\n"
-        "from console.cli import main\n"
+        "from console.cli.main import main\n"
         f"codes = [main(argv) for argv in {commands!r}]\n"
         "loaded = sorted(name for name in sys.modules if name.split('.')[0] in ('textual', 'console'))\n"
         "print(json.dumps({'codes': codes, 'loaded': loaded}))\n"
@@ -84,7 +84,7 @@ def test_headless_commands_never_import_textual(any_backend: str, tmp_path: Path
     report = json.loads(done.stdout.splitlines()[-1])
     assert report["codes"] == [0] * 9 + [3], done.stderr
     assert not [name for name in report["loaded"] if name.startswith("textual")]
-    assert "console.app" not in report["loaded"]
+    assert "console.tui.app" not in report["loaded"]
 
 
 def test_engine_get_is_fast(any_backend: str, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import run_cli_in_process
 
-from console.cli import main
+from console.cli.main import main
 from engines import create_engine, open_engine
 from engines.keys import RESERVED_PREFIX
 

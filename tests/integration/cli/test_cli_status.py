@@ -20,10 +20,10 @@ def test_the_console_is_opened_with_the_documented_arguments(
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.delenv("DRCONSOLE_CONFIG", raising=False)
     calls: list[tuple[Any, ...]] = []
-    fake = types.ModuleType("console.launch")
-    fake.__spec__ = importlib.machinery.ModuleSpec("console.launch", None)
+    fake = types.ModuleType("console.tui.launch")
+    fake.__spec__ = importlib.machinery.ModuleSpec("console.tui.launch", None)
     fake.run_app = lambda *arguments: calls.append(arguments) or 0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "console.launch", fake)
+    monkeypatch.setitem(sys.modules, "console.tui.launch", fake)
     config = tmp_path / "etc" / "custom.toml"
     config.parent.mkdir()
     config.write_text("")

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from support import CliResult, run_cli_in_process
 
+from drills.cluster import ClusterNode
 from engines.node.client import NodeClient
 from engines.node.state import load_state
 from playbooks.actions.node_cluster import Member, survey
-from playbooks.drills.cluster import ClusterNode
 from playbooks.state import StateDir
 
 
@@ -91,7 +91,7 @@ def role_in_state(data_dir: Path) -> str | None:
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> CliResult:
     """``drconsole ARGS`` in this process (its output captured; never a traceback)."""
-    from console.cli import main
+    from console.cli.main import main
 
     return run_cli_in_process(capsys, main, *args)
 

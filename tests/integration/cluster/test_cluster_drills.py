@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from cluster_support import cli
 
-from playbooks.drills import SCENARIOS, run_drill
+from drills import SCENARIOS, run_drill
 
 CLUSTER = [name for name, scenario in SCENARIOS.items() if scenario.cluster]
 ENGINES = ("lsm", "rocksdb", "cow")

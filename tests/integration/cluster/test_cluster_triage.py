@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot
+from fleet import FleetSnapshot, Health, NodeSnapshot
 from playbooks.triage import triage
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from cluster_support import Fleet, cli, missing, role_in_state, write
 
+from drills.node import free_port
 from engines import create_engine
 from engines.backup import create_backup
 from engines.node.client import NodeClient
 from playbooks.actions import REGISTRY, ActionContext
 from playbooks.audit import AuditLog
-from playbooks.drills.node import free_port
 from playbooks.state import StateDir
 
 pytestmark = pytest.mark.slow

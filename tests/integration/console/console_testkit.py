@@ -14,9 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from console.app import DrConsoleApp
-from console.themes import load_theme
-from playbooks.fleet import FleetSnapshot, load_recording
+from console.tui.app import DrConsoleApp
+from console.tui.themes import load_theme
+from fleet import FleetSnapshot, load_recording
 
 __all__ = ["FIXTURE", "FROZEN", "fixture_ticks", "fixture_app", "screen_text", "tree_digest", "frozen_clock"]
 

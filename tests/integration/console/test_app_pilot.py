@@ -12,19 +12,19 @@ from console_testkit import fixture_app, fixture_ticks, frozen_clock, screen_tex
 from textual.command import CommandPalette
 from textual.widgets import Input
 
-from console.app import DrConsoleApp
-from console.run_adapter import RunLauncher
-from console.screens.confirm import ConfirmScreen
-from console.screens.dashboard import DashboardScreen
-from console.screens.error_dialog import ErrorDialog
-from console.screens.help import HelpScreen
-from console.screens.overview import OverviewScreen
-from console.screens.run import RunScreen
-from console.screens.timeline import TimelineScreen
-from console.screens.triage import TriageScreen
+from console.adapters.run_adapter import RunLauncher
+from console.tui.app import DrConsoleApp
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.dashboard import DashboardScreen
+from console.tui.screens.error_dialog import ErrorDialog
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.run import RunScreen
+from console.tui.screens.timeline import TimelineScreen
+from console.tui.screens.triage import TriageScreen
 from engines import create_engine
-from playbooks.faults import inject
-from playbooks.fleet import FixtureSource, NodeSpec
+from faults import inject
+from fleet import FixtureSource, NodeSpec
 
 
 def run(coroutine):
@@ -288,7 +288,7 @@ def test_every_theme_starts(theme: str) -> None:
 
 
 def test_a_split_brain_shows_a_banner_in_words() -> None:
-    from playbooks.fleet import NodeSnapshot, NodeSpec, Thresholds, finalize
+    from fleet import NodeSnapshot, NodeSpec, Thresholds, finalize
 
     specs = [NodeSpec(name="a", url="http://a"), NodeSpec(name="b", url="http://b", role="standby", upstream="a")]
     nodes = [

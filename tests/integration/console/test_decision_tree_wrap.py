@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from textual.app import App, ComposeResult
 
-from console.widgets.decision_tree import DecisionTreeWidget, TreeEntry, _TreeLines
+from console.tui.widgets.decision_tree import DecisionTreeWidget, TreeEntry, _TreeLines
 
 QUESTION = "Is there a fleet snapshot to look at, and does the node replicate with other nodes (a replication group)?"
 

@@ -10,8 +10,8 @@ import pytest
 from console_testkit import screen_text
 
 from console.config import load_config
-from console.demo import DEMO_MARKER, DemoLoad, available_backends, create_workspace
-from console.launch import build_app
+from console.tui.demo import DEMO_MARKER, DemoLoad, available_backends, create_workspace
+from console.tui.launch import build_app
 from engines import create_engine, open_engine
 from engines.errors import InvalidArgumentError
 

@@ -22,7 +22,7 @@ import pytest
 from console_testkit import screen_text
 from test_real_playbooks import wait_for
 
-from console.demo import available_backends, create_workspace, demo_session
+from console.tui.demo import available_backends, create_workspace, demo_session
 
 pytestmark = pytest.mark.skipif(not available_backends(), reason="no backend built yet")
 ROOT = Path(__file__).resolve().parents[3]
@@ -96,7 +96,7 @@ def test_a_killed_demo_console_leaves_no_node_behind(tmp_path: Path) -> None:
     if pid == 0:  # the child: the demo on the pty
         os.chdir(ROOT)
         os.environ["TERM"] = "xterm-256color"
-        os.execv(sys.executable, [sys.executable, "-m", "console.demo", "--workspace", str(workspace)])
+        os.execv(sys.executable, [sys.executable, "-m", "console.cli", "demo", "--workspace", str(workspace)])
     children: list[int] = []
     expected = len(available_backends()) + 1  # one node per engine and a standby
     try:

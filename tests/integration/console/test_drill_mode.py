@@ -25,14 +25,14 @@ from rich.console import Console
 from support import available_backends, run_cli_in_process
 from test_real_playbooks import wait_for
 
-from console.cli import main as cli_main
-from console.drill_mode import DrillApp, drill_app
-from console.drill_sandbox import SandboxError, build_sandbox
-from console.screens.confirm import ConfirmScreen
-from console.screens.drill import DrillScreen
-from console.screens.help import HelpScreen
-from console.screens.triage import TriageScreen
-from console.widgets.drill_clock import DrillClock
+from console.adapters.drill_sandbox import SandboxError, build_sandbox
+from console.cli.main import main as cli_main
+from console.tui.drill_mode import DrillApp, drill_app
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.drill import DrillScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.triage import TriageScreen
+from console.tui.widgets.drill_clock import DrillClock
 from engines.checks import verify_data_dir
 
 pytestmark = pytest.mark.skipif("lsm" not in available_backends(), reason="the lsm backend is not built")

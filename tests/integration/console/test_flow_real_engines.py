@@ -14,14 +14,14 @@ import pytest
 from support import available_backends
 from textual.widgets import Input
 
-from console.app import DrConsoleApp
-from console.run_adapter import RunLauncher
-from console.screens.confirm import ConfirmScreen
-from console.triage_adapter import PlaybookTriage
+from console.adapters.run_adapter import RunLauncher
+from console.adapters.triage_adapter import PlaybookTriage
+from console.tui.app import DrConsoleApp
+from console.tui.screens.confirm import ConfirmScreen
 from engines import create_engine
 from engines.checks import verify_data_dir
-from playbooks.faults import inject
-from playbooks.fleet import LocalSource, NodeSpec, Thresholds
+from faults import inject
+from fleet import LocalSource, NodeSpec, Thresholds
 from playbooks.incident_store import IncidentStore
 
 FAULT = {"lsm": "sstable-corrupt", "cow": "page-corrupt", "rocksdb": "sst-corrupt"}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from node_server import FakeNode, NodeServer, dead_url
 
-from playbooks.fleet import Health, HttpSource, NodeSpec, Thresholds
+from fleet import Health, HttpSource, NodeSpec, Thresholds
 
 
 class Clock:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from playbooks.fleet import Health, HttpSource, NodeSpec
+from fleet import Health, HttpSource, NodeSpec
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from playbooks.fleet import HttpSource
-from playbooks.fleet.nodes import NodeSpec
-from playbooks.fleet.snapshot import Health
+from fleet import HttpSource
+from fleet.nodes import NodeSpec
+from fleet.snapshot import Health
 
 ROOT = Path(__file__).resolve().parents[3]
 NODES = 200

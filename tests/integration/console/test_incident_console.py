@@ -20,11 +20,11 @@ from integration.served_node import ServedNode
 from support import available_backends, run_cli_in_process
 from test_real_playbooks import corrupt_node, wait_for
 
-from console.app import DrConsoleApp
-from console.cli import main as cli_main
+from console.cli.main import main as cli_main
 from console.config import load_config
-from console.launch import build_app
-from console.screens.triage import TriageScreen
+from console.tui.app import DrConsoleApp
+from console.tui.launch import build_app
+from console.tui.screens.triage import TriageScreen
 from engines import create_engine
 from playbooks.incident_store import IncidentStore
 from playbooks.runner import Runner, RunOptions

@@ -13,20 +13,20 @@ import pytest
 from console_testkit import FROZEN, fixture_app, fixture_ticks, frozen_clock, screen_text
 from textual.binding import Binding
 
-from console.app import DrConsoleApp
-from console.drill_mode import DrillApp
-from console.drill_sandbox import DrillSandbox
-from console.screens.drill import DrillScreen
-from console.screens.help import HelpScreen
-from console.screens.node import NodeScreen
-from console.screens.overview import OverviewScreen
-from console.screens.run import RunScreen
-from console.screens.timeline import TimelineScreen
-from console.screens.triage import TriageScreen
-from console.widgets.alert_strip import AlertStrip
-from console.widgets.key_bar import KeyBar
-from console.widgets.node_card import NodeCard
-from playbooks.drills import SCENARIOS
+from console.adapters.drill_sandbox import DrillSandbox
+from console.tui.app import DrConsoleApp
+from console.tui.drill_mode import DrillApp
+from console.tui.screens.drill import DrillScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.node import NodeScreen
+from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.run import RunScreen
+from console.tui.screens.timeline import TimelineScreen
+from console.tui.screens.triage import TriageScreen
+from console.tui.widgets.alert_strip import AlertStrip
+from console.tui.widgets.key_bar import KeyBar
+from console.tui.widgets.node_card import NodeCard
+from drills import SCENARIOS
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -14,8 +14,8 @@ from console_testkit import tree_digest
 from support import available_backends
 
 from engines import create_engine
-from playbooks.fleet import Health, LocalSource, NodeSpec, Thresholds
-from playbooks.fleet.local import ProcessFinder
+from fleet import Health, LocalSource, NodeSpec, Thresholds
+from fleet.local import ProcessFinder
 
 BACKENDS = available_backends()
 pytestmark = pytest.mark.skipif(not BACKENDS, reason="no backend built yet")

@@ -19,14 +19,14 @@ from textual.command import CommandPalette
 from textual.widgets import Input, OptionList
 
 from console.config import load_config
-from console.launch import build_app
-from console.screens.confirm import ConfirmScreen
-from console.screens.playbook_picker import PlaybookPicker
-from console.screens.run import RunScreen
+from console.tui.launch import build_app
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.playbook_picker import PlaybookPicker
+from console.tui.screens.run import RunScreen
 from engines import create_engine
 from engines.checks import verify_data_dir
+from faults import inject
 from playbooks.audit import AuditLog
-from playbooks.faults import inject
 from playbooks.journal import read_journal
 from playbooks.state import StateDir
 

@@ -16,19 +16,19 @@ from console_testkit import tree_digest
 from support import available_backends
 from textual.binding import Binding
 
-from console.app import DrConsoleApp
-from console.run_adapter import RunLauncher
-from console.screens.confirm import ConfirmScreen
-from console.screens.dashboard import DashboardScreen
-from console.screens.help import HelpScreen
-from console.screens.overview import OverviewScreen
-from console.screens.run import RunScreen
-from console.screens.timeline import TimelineScreen
-from console.screens.triage import TriageScreen
-from console.triage_view import Recommendation
-from console.widgets.node_card import NodeCard
+from console.adapters.run_adapter import RunLauncher
+from console.adapters.triage_view import Recommendation
+from console.tui.app import DrConsoleApp
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.dashboard import DashboardScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.run import RunScreen
+from console.tui.screens.timeline import TimelineScreen
+from console.tui.screens.triage import TriageScreen
+from console.tui.widgets.node_card import NodeCard
 from engines import create_engine
-from playbooks.fleet import LocalSource, NodeSpec, Thresholds
+from fleet import LocalSource, NodeSpec, Thresholds
 
 BACKENDS = available_backends()
 pytestmark = pytest.mark.skipif(not BACKENDS, reason="no backend built yet")

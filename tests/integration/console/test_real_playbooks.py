@@ -1,6 +1,6 @@
 """The Run screen on the real runner: a real data dir with a real fault, recovered end to end.
 
-A data dir is corrupted with a ``playbooks.faults`` injector; the console opened on a config naming
+A data dir is corrupted with a ``faults`` injector; the console opened on a config naming
 it triages it (the probes' answers accepted), shows the dry-run plan, starts the recommended
 playbook, the responder types the node name at the destructive step, and afterwards: the data dir
 verifies, the step rows and the run's status are the runner's ``RunResult``, the progress bar went
@@ -19,18 +19,18 @@ from console_testkit import fixture_app, screen_text, tree_digest
 from support import available_backends
 from textual.widgets import Input
 
+from console.adapters.run_adapter import RunEnded, RunLauncher, RunSession
+from console.adapters.triage_adapter import PlaybookTriage
 from console.config import load_config
-from console.launch import build_app
-from console.run_adapter import RunEnded, RunLauncher, RunSession
-from console.screens.confirm import ConfirmScreen
-from console.triage_adapter import PlaybookTriage
-from console.widgets.run_log import RunLog
-from console.widgets.run_progress import RunProgress
+from console.tui.launch import build_app
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.widgets.run_log import RunLog
+from console.tui.widgets.run_progress import RunProgress
 from engines import create_engine, open_engine
 from engines.checks import verify_data_dir
+from faults import inject
+from fleet import NodeSpec
 from playbooks.events import RunEvent
-from playbooks.faults import inject
-from playbooks.fleet import NodeSpec
 from playbooks.journal import read_journal
 
 FAULT = {"lsm": "sstable-corrupt", "cow": "page-corrupt", "rocksdb": "sst-corrupt"}

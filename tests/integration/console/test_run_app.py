@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main as cli_main
-from console.demo import run_cli
-from console.launch import run_app
+from console.cli.main import main as cli_main
+from console.tui.demo import run_cli
+from console.tui.launch import run_app
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -61,6 +61,6 @@ def test_no_terminal_no_console(
     assert not (tmp_path / "xdg").exists()
     assert run_app("drill", None, False, path) == 2
     capsys.readouterr()
-    # `drconsole demo` (console.demo.run_cli, the CLI's handler): no terminal, no workspace made.
+    # `drconsole demo` (console.tui.demo.run_cli, the CLI's handler): no terminal, no workspace made.
     assert run_cli(argparse.Namespace(workspace=tmp_path / "demo", theme=None)) == 2
     assert not (tmp_path / "demo").exists() and "needs a terminal" in capsys.readouterr().err

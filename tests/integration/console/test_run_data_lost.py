@@ -20,8 +20,8 @@ from support import available_backends
 from textual.widgets import Input
 
 from console.config import load_config
-from console.launch import build_app
-from console.screens.confirm import ConfirmScreen
+from console.tui.launch import build_app
+from console.tui.screens.confirm import ConfirmScreen
 from engines import open_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lsm"))

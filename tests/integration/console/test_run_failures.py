@@ -30,13 +30,13 @@ from support import available_backends
 from textual.widgets import Input
 
 import playbooks.actions.testing  # noqa: F401  (registers test.sleep in this process too)
+from console.adapters.run_hints import lock_holder
 from console.config import load_config
-from console.launch import build_app
-from console.run_hints import lock_holder
-from console.screens.confirm import ConfirmScreen
+from console.tui.launch import build_app
+from console.tui.screens.confirm import ConfirmScreen
 from engines import create_engine
 from engines.checks import verify_data_dir
-from playbooks.faults import inject
+from faults import inject
 from playbooks.journal import list_journals
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -194,7 +194,7 @@ CHILD = """\
 import asyncio, sys
 from pathlib import Path
 from console.config import load_config
-from console.launch import build_app
+from console.tui.launch import build_app
 
 app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(Path(sys.argv[1])),
                 watch_terminal=False)

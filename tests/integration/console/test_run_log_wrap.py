@@ -6,8 +6,8 @@ import asyncio
 
 from textual.app import App, ComposeResult
 
-from console.run_state import LogLine
-from console.widgets.run_log import RunLog
+from console.adapters.run_state import LogLine
+from console.tui.widgets.run_log import RunLog
 
 LONG = (
     " 3. repair: Repair: what cannot be kept goes to quarantine, and is listed ⚠ destructive: asks for the node name "

@@ -1,5 +1,5 @@
 """The console uses Textual's own mechanisms (issue 22): screens from ``SCREENS``, keys and
-``check_action`` from the one command table (console.commands), and a theme's ``.tcss`` switched
+``check_action`` from the one command table (console.tui.commands), and a theme's ``.tcss`` switched
 with the theme, so choosing "wall" in the palette changes the layout, not only the colours."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import asyncio
 from console_testkit import fixture_app
 from textual.command import CommandPalette
 
-from console.app import DrConsoleApp
-from console.commands import COMMANDS, action_name
-from console.screens.run import RunScreen
-from console.screens.timeline import TimelineScreen
-from console.screens.triage import TriageScreen
-from console.widgets.node_card import NodeCard
+from console.tui.app import DrConsoleApp
+from console.tui.commands import COMMANDS, action_name
+from console.tui.screens.run import RunScreen
+from console.tui.screens.timeline import TimelineScreen
+from console.tui.screens.triage import TriageScreen
+from console.tui.widgets.node_card import NodeCard
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -19,12 +19,12 @@ from console_testkit import fixture_app, screen_text
 from support import run_cli_in_process
 from test_real_playbooks import BACKENDS, corrupt_node, wait_for, write_config
 
-from console.cli import main as cli_main
+from console.adapters.triage_adapter import PlaybookTriage
+from console.adapters.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode
+from console.cli.main import main as cli_main
 from console.config import load_config
-from console.launch import build_app
-from console.screens.triage import PROBE_GROUP, TriageScreen
-from console.triage_adapter import PlaybookTriage
-from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode
+from console.tui.launch import build_app
+from console.tui.screens.triage import PROBE_GROUP, TriageScreen
 from playbooks.audit import AuditLog
 from playbooks.incidents import IncidentStore
 from playbooks.state import StateDir

@@ -10,7 +10,7 @@ import pytest
 from console_testkit import fixture_app, fixture_ticks, screen_text
 
 from console.format import fleet_tally, quiet_fleet_note, shown_health
-from playbooks.fleet import Health, NodeSnapshot, NodeSpec, Replication, Thresholds, finalize
+from fleet import Health, NodeSnapshot, NodeSpec, Replication, Thresholds, finalize
 
 BORDERS = set("│┃║╭╮╰╯┏┓┗┛╔╗╚╝━═─ ")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from console import cli_drill
+from console.cli.main import main as drconsole
+from drills import SCENARIOS, DrillResult, report_markdown, run_drill, scenario_pairs
 from engines import open_engine
-from playbooks.drills import SCENARIOS, DrillResult, report_markdown, run_drill, scenario_pairs
 
 CONTRACT = {
     "scenario",
@@ -89,7 +89,7 @@ def test_drill_measures_rto_and_counts_lost_writes_from_the_ledger(tmp_path: Pat
 def test_passed_is_false_when_a_target_is_missed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from playbooks import drills
+    import drills
 
     strict = dataclasses.replace(SCENARIOS["config-broken"], target_rto_seconds=0.000001)
     monkeypatch.setitem(drills.SCENARIOS, "config-broken", strict)
@@ -99,7 +99,7 @@ def test_passed_is_false_when_a_target_is_missed(tmp_path: Path, monkeypatch: py
 
 
 def test_drill_list_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_drill.main(["drill", "list", "--json"]) == 0
+    assert drconsole(["drill", "list", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == {"drills"} and payload["drills"]
     for row in payload["drills"]:
@@ -109,7 +109,7 @@ def test_drill_list_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_drill_run_json_contract_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli_drill.main(["drill", "run", "config-broken", "--engine", "lsm", "--json"])
+    code = drconsole(["drill", "run", "config-broken", "--engine", "lsm", "--json"])
     payload = json.loads(capsys.readouterr().out)
     assert CONTRACT <= set(payload)
     assert list(payload)[: len(CONTRACT)] == [
@@ -127,7 +127,7 @@ def test_drill_run_json_contract_and_exit_code(capsys: pytest.CaptureFixture[str
 
 
 def test_drill_run_rejects_an_engine_the_scenario_does_not_apply_to(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_drill.main(["drill", "run", "page-corrupt", "--engine", "lsm", "--json"]) == 2
+    assert drconsole(["drill", "run", "page-corrupt", "--engine", "lsm", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["exit_code"] == 2
 
 
@@ -138,14 +138,12 @@ def test_fault_inject_cli_reports_the_change(tmp_path: Path, capsys: pytest.Capt
         for number in range(50):
             engine.put(f"k{number}".encode(), b"v" * 50)
     assert (
-        cli_drill.main(
-            ["fault", "inject", "wal-corrupt-tail", "--data-dir", str(tmp_path / "d"), "--seed", "3", "--json"]
-        )
+        drconsole(["fault", "inject", "wal-corrupt-tail", "--data-dir", str(tmp_path / "d"), "--seed", "3", "--json"])
         == 0
     )
     payload = json.loads(capsys.readouterr().out)
     assert payload["kind"] == "wal-corrupt-tail" and payload["changes"][0]["file"].startswith("wal/")
-    assert cli_drill.main(["fault", "inject", "sst-corrupt", "--data-dir", str(tmp_path / "d"), "--json"]) == 2
+    assert drconsole(["fault", "inject", "sst-corrupt", "--data-dir", str(tmp_path / "d"), "--json"]) == 2
 
 
 def test_report_markdown_table() -> None:
@@ -204,13 +202,13 @@ def test_process_kill_drill_with_a_real_node(tmp_path: Path) -> None:
 def test_drill_all_writes_the_metrics_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from playbooks import drills
+    import drills
 
     monkeypatch.setattr(
         drills, "scenario_pairs", lambda engine=None: [("config-broken", "cow"), ("page-corrupt", "cow")]
     )
     report = tmp_path / "metrics.md"
-    code = cli_drill.main(["drill", "all", "--writes", "40", "--report", str(report), "--json"])
+    code = drconsole(["drill", "all", "--writes", "40", "--report", str(report), "--json"])
     payload = json.loads(capsys.readouterr().out)
     assert payload["total"] == 2 and len(payload["drills"]) == 2
     assert all(row["acked_writes"] == 40 for row in payload["drills"])

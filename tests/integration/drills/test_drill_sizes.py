@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playbooks.drills import SCENARIOS, run_drill, scenario_pairs
+from drills import SCENARIOS, run_drill, scenario_pairs
 
 CORRUPTION = (
     "page-corrupt",

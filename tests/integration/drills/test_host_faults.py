@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from drills import SCENARIOS, host, run_drill, scenario_pairs
 from engines import create_engine, open_engine
 from engines.errors import DiskFullError
-from playbooks.drills import SCENARIOS, host, run_drill, scenario_pairs
-from playbooks.faults import FaultError, inject
-from playbooks.faults.local import FOREIGN_FILL_PREFIX, MountRefused, sandbox_tmpfs
+from faults import FaultError, inject
+from faults.local import FOREIGN_FILL_PREFIX, MountRefused, sandbox_tmpfs
 from playbooks.runner import Runner, RunOptions
 
 
@@ -148,7 +148,7 @@ def test_host_fault_drill_recovers_within_its_targets(tmp_path: Path, scenario: 
         assert result.fault["outcome"] == "needs-operator"
         assert [entry["path"] for entry in result.fault["foreign_files"]][0] == result.fault["filler"]
         assert "needs an operator" in result.health
-        from console.cli_drill import _result_line
+        from console.cli.drill import _result_line
 
         assert "\n  needs an operator: disk " in _result_line(result)  # what `drill run` prints
     assert not list(tmp_path.glob("drill-*")), "the sandbox was not removed"

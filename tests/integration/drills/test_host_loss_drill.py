@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sshd_support import ensure_installed
 
-from playbooks.drills import SCENARIOS, run_drill
-from playbooks.drills.host_loss import ARCHIVE_TIMEOUT
-from playbooks.drills.netlab import NetnsUnavailable, PartitionLab
+from drills import SCENARIOS, run_drill
+from drills.host_loss import ARCHIVE_TIMEOUT
+from drills.netlab import NetnsUnavailable, PartitionLab
 
 
 def _lab_or_skip() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from playbooks.drills import SCENARIOS, run_drill
+from drills import SCENARIOS, run_drill
 
 
 def test_ransomware_on_the_host_is_undone_from_the_off_site_copy(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from integration.served_node import ServedNode, free_port
 
-from playbooks.drills.netlab import NetnsUnavailable, PartitionLab
-from playbooks.faults import FaultError, inject
+from drills.netlab import NetnsUnavailable, PartitionLab
+from faults import FaultError, inject
 from playbooks.netns import ask_inside, cables, netns_name, same_netns
 
 

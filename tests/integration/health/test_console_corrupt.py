@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 from integration.health.health_support import ServedNode, fill, flip_lsm_block
 
-from console.app import DrConsoleApp
-from console.widgets.fleet_tile import FleetTile
-from console.widgets.node_card import NodeCard
-from playbooks.fleet import HttpSource, NodeSpec
+from console.tui.app import DrConsoleApp
+from console.tui.widgets.fleet_tile import FleetTile
+from console.tui.widgets.node_card import NodeCard
+from fleet import HttpSource, NodeSpec
 
 
 async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float, what: str) -> float:

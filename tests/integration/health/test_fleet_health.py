@@ -12,7 +12,7 @@ import httpx
 import promstack
 from integration.health.health_support import ROOT, ServedNode, fill, flip_lsm_block
 
-from playbooks.fleet import FleetSnapshot, Health, HttpSource, NodeSpec, PrometheusSource
+from fleet import FleetSnapshot, Health, HttpSource, NodeSpec, PrometheusSource
 
 
 def collect(source: Any) -> FleetSnapshot:

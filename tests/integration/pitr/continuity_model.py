@@ -1,7 +1,7 @@
 """The steps of the continuity property test and the model they are checked against.
 
 Each step is ordinary use of one data dir by a real process: the CLI (in this process, as
-``console.cli.main``), an application embedding the engine (in this process, or in a child killed
+``console.cli.main.main``), an application embedding the engine (in this process, or in a child killed
 with SIGKILL after its writes were acknowledged), or ``drconsole node serve`` in a child process
 (stopped with SIGTERM or killed with SIGKILL). The model is what the test itself wrote: after
 every step it records the state, the data dir's last LSN and a quiet moment (no write in flight),

@@ -51,8 +51,8 @@ def test_an_unreachable_repository_is_reported_and_writes_stop_at_the_ceiling(no
         assert lag > 0
 
         # The console reads the same from /health: the card's bkp line and the archive-lag alert.
-        from console.widgets.node_card import NodeCard
-        from playbooks.fleet.alerts import Thresholds, evaluate_alerts
+        from console.tui.widgets.node_card import NodeCard
+        from fleet.alerts import Thresholds, evaluate_alerts
 
         snapshot = _snapshot(node.url)
         assert snapshot.backup.archive_state == "failing" and (snapshot.backup.wal_held_bytes or 0) >= 65536
@@ -83,8 +83,8 @@ def test_an_unreachable_repository_is_reported_and_writes_stop_at_the_ceiling(no
 
 def _snapshot(url: str):  # type: ignore[no-untyped-def]
     """One tick of the console's HTTP source on this node."""
-    from playbooks.fleet.http import HttpSource
-    from playbooks.fleet.nodes import NodeSpec
+    from fleet.http import HttpSource
+    from fleet.nodes import NodeSpec
 
     source = HttpSource([NodeSpec(name="orders", url=url)], timeout_seconds=5.0)
 

@@ -22,7 +22,7 @@ SEGMENT = 64 * 1024
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path):  # type: ignore[no-untyped-def]
-    from console.cli import main
+    from console.cli.main import main
 
     return run_cli_in_process(capsys, main, *args)
 

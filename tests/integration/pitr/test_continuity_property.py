@@ -40,7 +40,7 @@ def _cli(*args: str | Path) -> tuple[int, str]:
     import contextlib
     import io
 
-    from console.cli import main
+    from console.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

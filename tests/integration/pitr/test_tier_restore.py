@@ -13,7 +13,7 @@ from engines.backup import create_backup
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path):  # type: ignore[no-untyped-def]
-    from console.cli import main
+    from console.cli.main import main
 
     return run_cli_in_process(capsys, main, *args)
 

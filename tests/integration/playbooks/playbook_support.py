@@ -52,29 +52,14 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
     return state
 
 
-def cli_wired() -> bool:
-    """Whether console/cli.py dispatches the playbook commands yet (else the module's own main is used)."""
-    try:
-        from console.cli import build_parser
-
-        build_parser().parse_args(["playbook", "list"])
-    except BaseException:  # noqa: BLE001 - a usage error means: not wired
-        return False
-    return True
-
-
 def cli_main(argv: list[str]) -> int:
-    if cli_wired():
-        from console.cli import main
-    else:
-        from console.cli_playbook import main
+    from console.cli.main import main
+
     return int(main(argv))
 
 
 def cli_command() -> list[str]:
-    if cli_wired():
-        return [str(Path(sys.executable).with_name("drconsole"))]
-    return [sys.executable, "-m", "console.cli_playbook"]
+    return [str(Path(sys.executable).with_name("drconsole"))]
 
 
 Result = CliResult

@@ -20,8 +20,8 @@ from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
 from support import crash_copy
 
 from engines import create_engine, open_engine
-from playbooks.faults import inject
-from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot, Replication
+from faults import inject
+from fleet import FleetSnapshot, Health, NodeSnapshot, Replication
 from playbooks.probes import PROBES, ProbeContext
 
 
@@ -298,7 +298,7 @@ def test_standby_lag_from_the_snapshot_and_from_the_primarys_wal(tmp_path: Path)
     assert answer is True and "95.0 s (40 records) behind p" in evidence and "limit 60 s" in evidence
     assert ask("replication.standby_lag", snapshot=lagging, node="p")[0] is False
     from engines import create_engine
-    from playbooks.fleet import NodeSpec
+    from fleet import NodeSpec
 
     primary = tmp_path / "p"
     with create_engine(primary, backend="lsm") as engine:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from playbook_support import corrupt_rocksdb_table, fill, flip_byte, tree_state
 
+from fleet import FleetSnapshot, Health, NodeSnapshot
 from playbooks.audit import AuditLog
-from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot
 from playbooks.incidents import IncidentStore
 from playbooks.state import StateDir
 from playbooks.triage import record_triage, triage

@@ -12,7 +12,7 @@ from typing import Any
 import promstack
 import pytest
 
-from playbooks.drills.node import NodeProcess
+from drills.node import NodeProcess
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from integration.prometheus.rules_support import alert_rules, promtool
 
+from drills.node import NodeProcess
 from engines.node.metrics import METRIC_NAMES
-from playbooks.drills.node import NodeProcess
 
 pytestmark = pytest.mark.usefixtures("prom_tools")
 

@@ -19,7 +19,7 @@ from integration.prometheus.rules_support import (
     with_rule_changed,
 )
 
-from playbooks.fleet.alerts import RULES as CONSOLE_RULES
+from fleet.alerts import RULES as CONSOLE_RULES
 from playbooks.loader import load_tree_file
 
 pytestmark = pytest.mark.usefixtures("prom_tools")

@@ -14,8 +14,8 @@ import promstack
 import pytest
 from integration.prometheus.rules_support import RULES, alert_rules, rules_with_changes, seconds
 
-import playbooks.drills.node as drill_node
-from playbooks.drills.node import NodeProcess
+import drills.node as drill_node
+from drills.node import NodeProcess
 
 FIRST_SCRAPE = 20.0  # Prometheus's first scrape of a new target comes within about 5 s
 

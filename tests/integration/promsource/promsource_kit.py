@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import promstack
 
-from playbooks.fleet import NodeSpec
+from fleet import NodeSpec
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED_RULES = ROOT / "deploy" / "prometheus" / "drconsole-alerts.yml"

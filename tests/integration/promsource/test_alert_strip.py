@@ -11,11 +11,11 @@ import pytest
 from console_testkit import fixture_app, fixture_ticks, screen_text
 from textual.widgets import Input
 
-from console.screens.silence import SilenceScreen
-from console.widgets.alert_strip import AlertStrip
-from console.widgets.node_card import NodeCard
+from console.tui.screens.silence import SilenceScreen
+from console.tui.widgets.alert_strip import AlertStrip
+from console.tui.widgets.node_card import NodeCard
+from fleet import Alert, AlertingSource, AlertmanagerClient, AlertSeverity, FleetSnapshot, MixedSource
 from playbooks.audit import AuditLog
-from playbooks.fleet import Alert, AlertingSource, AlertmanagerClient, AlertSeverity, FleetSnapshot, MixedSource
 
 NOTICE = "Prometheus unreachable since 12:03:41 UTC — polling nodes directly (connection refused)"
 

@@ -22,14 +22,14 @@ from promsource_kit import Stack
 from support import run_cli_in_process
 from textual.widgets import Input
 
-from console.app import DrConsoleApp
-from console.cli import main
+from console.cli.main import main
 from console.config import load_config
-from console.launch import build_app
-from console.screens.silence import SilenceForm, SilenceScreen, silence_alert
-from console.widgets.alert_strip import AlertStrip
+from console.tui.app import DrConsoleApp
+from console.tui.launch import build_app
+from console.tui.screens.silence import SilenceForm, SilenceScreen, silence_alert
+from console.tui.widgets.alert_strip import AlertStrip
+from fleet import Alert, FleetSnapshot, fleet_source
 from playbooks.audit import AuditLog
-from playbooks.fleet import Alert, FleetSnapshot, fleet_source
 from playbooks.probes import PROBES, ProbeContext
 
 AM_EVIDENCE = "Alertmanager: DrconsoleNodeDown firing on orders-a since "

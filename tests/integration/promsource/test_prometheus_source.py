@@ -18,10 +18,10 @@ from console_testkit import screen_text
 from promsource_kit import Stack
 
 from console.config import load_config
-from console.launch import build_app
-from playbooks.fleet import FleetSnapshot, Health, MixedSource, NodeSpec, PrometheusSource, fleet_source
-from playbooks.fleet.alertmanager import AlertingSource, AlertmanagerClient, SilenceRequest
-from playbooks.fleet.prometheus import ApiError
+from console.tui.launch import build_app
+from fleet import FleetSnapshot, Health, MixedSource, NodeSpec, PrometheusSource, fleet_source
+from fleet.alertmanager import AlertingSource, AlertmanagerClient, SilenceRequest
+from fleet.prometheus import ApiError
 
 
 def collect(source: Any, ticks: int = 1) -> list[FleetSnapshot]:

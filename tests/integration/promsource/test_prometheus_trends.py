@@ -13,9 +13,9 @@ import promstack
 from promsource_kit import Stack
 
 from console.config import load_config
-from console.launch import build_app
-from console.trends import TrendReader
-from playbooks.fleet import PrometheusSource
+from console.tui.launch import build_app
+from console.tui.trends import TrendReader
+from fleet import PrometheusSource
 
 SPAN, STEP = 120.0, 1.0
 

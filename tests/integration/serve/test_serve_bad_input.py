@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from serve_kit import make_key, server_env
 
-from console.cli import main as cli_main
+from console.cli.main import main as cli_main
 
 
 @pytest.fixture

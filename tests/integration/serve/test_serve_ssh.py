@@ -15,7 +15,7 @@ import psutil
 import pytest
 from serve_kit import SSH, ServerProcess, SshTerminal, audit_entries, make_fleet, make_key, wait_until, write_users
 
-from console.cli import main as cli_main
+from console.cli.main import main as cli_main
 
 pytestmark = pytest.mark.skipif(SSH is None, reason="the system ssh client is not installed")
 
@@ -64,7 +64,7 @@ class Setup:
             try:
                 if child.status() == psutil.STATUS_ZOMBIE:
                     continue
-                if child.ppid() == self.server.pid and "console.serve.zygote" in " ".join(child.cmdline()):
+                if child.ppid() == self.server.pid and "console.cli.servers.zygote" in " ".join(child.cmdline()):
                     continue
             except psutil.NoSuchProcess:
                 continue

@@ -9,7 +9,7 @@ import psutil
 import pytest
 from serve_kit import SSH, ServerProcess, SshTerminal, audit_entries, make_fleet, make_key, wait_until, write_users
 
-from console.cli import main as cli_main
+from console.cli.main import main as cli_main
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(SSH is None, reason="the system ssh client is not installed")]
 

@@ -1,4 +1,4 @@
-"""DRCONSOLE_ROLE=viewer makes the console the read-only dashboard whatever its arguments (console.launch)."""
+"""DRCONSOLE_ROLE=viewer makes the console the read-only dashboard whatever its arguments (console.tui.launch)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from serve_kit import make_fleet
 
 from console.config import load_config
-from console.launch import build_app
-from console.safety import ReadOnlyRefusal
+from console.tui.launch import build_app
+from console.tui.safety import ReadOnlyRefusal
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 ``--dump-dom`` (no DevTools, no virtual time budget, no waiting) see the dashboard, not a splash.
 
 The page carries the dashboard's first frame, rendered by the server before it answered
-(console/serve/first_frame.py). The DOM Chromium dumps is read for the node names and statuses
+(console/cli/servers/first_frame.py). The DOM Chromium dumps is read for the node names and statuses
 (text, no OCR); the screenshot of the same URL is checked against that DOM: the status colours
 are on it, and where they are agrees with where the DOM puts each node (the DOWN node's red on
 its side of the screen, the OK nodes' green on theirs).

@@ -1,5 +1,5 @@
 """The zygote forks consoles that take the session's environment: a viewer role given only in the
-environment turns ``drconsole tui`` into the read-only dashboard (console.launch honours it)."""
+environment turns ``drconsole tui`` into the read-only dashboard (console.tui.launch honours it)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pyte
 import pytest
 from serve_kit import ROOT, make_fleet
 
-from console.serve.pty_console import PtyConsole
-from console.serve.roles import console_environment
-from console.serve.spawners import ZygoteSpawner
+from console.cli.servers.pty_console import PtyConsole
+from console.cli.servers.roles import console_environment
+from console.cli.servers.spawners import ZygoteSpawner
 
 
 @pytest.fixture

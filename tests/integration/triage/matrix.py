@@ -1,7 +1,7 @@
 """The ground-truth matrix of the decision tree: topology x state -> conclusion, severity, first playbook.
 
 One row per case. ``state`` is "healthy", a kind of ``drconsole fault list`` (injected for real with
-``playbooks.faults.inject``, the code behind ``drconsole fault inject``), or a state no fault kind
+``faults.inject``, the code behind ``drconsole fault inject``), or a state no fault kind
 makes: "stale-backup" (the backup-age limit passed), "archive-lag" (the archiver failing: its
 directory made immutable, as a read-only backup mount is), "all-killed" (every node of the group
 SIGKILLed), "promoted" (the standby promoted through its API: the old primary learns the new epoch

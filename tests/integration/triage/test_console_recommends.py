@@ -18,11 +18,11 @@ import pytest
 from console_testkit import screen_text
 from triage_kit import Fleet
 
+from console.adapters.triage_adapter import PlaybookTriage
 from console.config import load_config
-from console.launch import build_app
-from console.triage_adapter import PlaybookTriage
-from console.widgets.node_card import NodeCard
-from playbooks.faults import inject
+from console.tui.launch import build_app
+from console.tui.widgets.node_card import NodeCard
+from faults import inject
 
 
 async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float, what: str) -> None:

@@ -22,8 +22,8 @@ import pytest
 from support import run_cli_in_process
 from triage_kit import Fleet
 
-from console.cli import main as cli_main
-from playbooks.drills.node import free_port
+from console.cli.main import main as cli_main
+from drills.node import free_port
 from playbooks.nodelog import classify, kernel_oom_kills, start_line
 
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from support import run_cli_in_process
 
-from console.cli import main as cli_main
+from console.cli.main import main as cli_main
 from console.config import load_config
-from console.demo import DemoFleet, available_backends, create_workspace
-from playbooks.fleet import NodeSpec
+from console.tui.demo import DemoFleet, available_backends, create_workspace
+from fleet import NodeSpec
 from playbooks.incidents import IncidentStore
 
 pytestmark = pytest.mark.skipif(not available_backends(), reason="no backend built yet")

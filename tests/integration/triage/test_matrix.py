@@ -1,7 +1,7 @@
 """The ground-truth matrix (matrix.py): real node processes, real faults, triage as the CLI and the console run it.
 
 Each case starts its topology (``drconsole node serve`` per node, seeded through the API), puts the
-state on the node it names (``playbooks.faults.inject``, the code of ``drconsole fault inject``),
+state on the node it names (``faults.inject``, the code of ``drconsole fault inject``),
 writes the config and runs ``drconsole triage --node TARGET --json`` in this process; the console's
 walk of the same node (its triage factory, every probe's answer accepted) must conclude the same.
 Healthy shapes share one fleet per topology (triage changes nothing); a fault gets a fleet of its own.
@@ -22,8 +22,8 @@ import pytest
 from matrix import CASES, Case
 from triage_kit import Fleet, NodeProc, Outcome
 
-from playbooks.faults import inject, stop_memory_hogs
-from playbooks.faults.local import MountRefused, sandbox_tmpfs
+from faults import inject, stop_memory_hogs
+from faults.local import MountRefused, sandbox_tmpfs
 
 ON_HEALTH_BRANCH = True  # the nodes' /health corrupt state (branch `health`, merged)
 
@@ -237,7 +237,7 @@ def test_each_fault_is_diagnosed_with_its_severity_and_first_playbook(
 
 
 def test_the_matrix_covers_every_fault_kind_on_every_engine_it_applies_to() -> None:
-    from playbooks.faults import FAULTS as KINDS
+    from faults import FAULTS as KINDS
     from playbooks.severity import FAULT_SEVERITY
 
     applies = {
@@ -247,7 +247,7 @@ def test_the_matrix_covers_every_fault_kind_on_every_engine_it_applies_to() -> N
         "sst-corrupt": {"rocksdb"},
         "manifest-lost": {"lsm", "rocksdb"},
     }
-    from playbooks.drills import SCENARIOS
+    from drills import SCENARIOS
 
     drilled = {"isolated-node", "network-partition", "two-node-loss", "total-cluster-loss", "host-loss"}  # matrix.py
     assert all(

@@ -5,7 +5,7 @@ port, with ``--log-file``), seeds them with writes through their API, and writes
 CLI and the console read (``config(remote=...)``: with ``data_dir`` and ``log_file``, or URLs only,
 as a console on another host sees them). ``triage(node)`` is ``drconsole triage --node NODE --json``
 run in this process (the same code as from a shell); ``console_triage(node)`` walks the console's own
-``PlaybookTriage`` built by ``console.launch.triage_factory`` from the same config, accepting each
+``PlaybookTriage`` built by ``console.tui.launch.triage_factory`` from the same config, accepting each
 probe's answer as a responder pressing ``a`` would. ``close()`` stops every process it started.
 """
 
@@ -26,12 +26,12 @@ from typing import Any
 import httpx
 import pytest
 
-from console.cli import main as cli_main
+from console.cli.main import main as cli_main
 from console.config import load_config
-from console.launch import triage_factory
+from console.tui.launch import triage_factory
+from drills.node import ROOT, free_port
 from engines.node.client import NodeClient
-from playbooks.drills.node import ROOT, free_port
-from playbooks.fleet import fleet_source
+from fleet import fleet_source
 
 __all__ = ["Fleet", "NodeProc", "TOPOLOGIES", "Outcome"]
 

@@ -1,4 +1,4 @@
-"""``console.cli_common``: the argument types and the command wiring the CLI modules share."""
+"""``console.cli.common``: the argument types and the command wiring the CLI modules share."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from console.cli_common import CommandGroup, add_command, listen_port, port_number
-from console.cli_output import output_for
+from console.cli.common import CommandGroup, add_command, listen_port, port_number
+from console.output import output_for
 
 
 def _handler(args: argparse.Namespace, output: object = None) -> int:

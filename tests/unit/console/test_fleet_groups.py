@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from console.config import ConfigError, load_config
-from playbooks.fleet import FleetSnapshot, Health, NodeSnapshot, NodeSpec, Replication, Thresholds, finalize
-from playbooks.fleet.groups import GroupTracker, assign_groups
-from playbooks.fleet.source import replica_groups
+from fleet import FleetSnapshot, Health, NodeSnapshot, NodeSpec, Replication, Thresholds, finalize
+from fleet.groups import GroupTracker, assign_groups
+from fleet.source import replica_groups
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

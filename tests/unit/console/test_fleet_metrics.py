@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from playbooks.fleet.history import FleetHistory, linear_slope
-from playbooks.fleet.metrics import MetricsTracker, histogram_quantile, parse_metrics
+from fleet.history import FleetHistory, linear_slope
+from fleet.metrics import MetricsTracker, histogram_quantile, parse_metrics
 
 
 def scrape(registry: CollectorRegistry) -> str:

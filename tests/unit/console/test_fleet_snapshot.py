@@ -8,7 +8,7 @@ import pytest
 from console_testkit import FIXTURE, fixture_ticks
 from pydantic import ValidationError
 
-from playbooks.fleet import (
+from fleet import (
     DiskUsage,
     FleetSnapshot,
     Health,

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from console.bigfont import big_rows, big_width
 from console.format import (
     bar,
     bytes_text,
@@ -18,7 +17,8 @@ from console.format import (
     severity_markup,
     sparkline,
 )
-from playbooks.fleet import AlertSeverity, Health
+from console.tui.bigfont import big_rows, big_width
+from fleet import AlertSeverity, Health
 
 
 @pytest.mark.parametrize(

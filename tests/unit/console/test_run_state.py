@@ -8,9 +8,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from console.run_adapter import verification
-from console.run_hints import lock_holder, next_actions
-from console.run_state import RunState, Verified
+from console.adapters.run_adapter import verification
+from console.adapters.run_hints import lock_holder, next_actions
+from console.adapters.run_state import RunState, Verified
 from playbooks.events import RunEvent
 from playbooks.runner import RunResult, StepOutcome
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from console.cli_playbook import _SYMBOLS
-from console.run_state import _FINAL
-from console.run_view import RUN_STYLE, STEP_STYLE, step_word
+from console.adapters.run_state import _FINAL
+from console.adapters.run_view import RUN_STYLE, STEP_STYLE, step_word
+from console.cli.playbook import _SYMBOLS
 from playbooks.runner_model import RUN_STATUSES, STEP_STATUSES
 
 

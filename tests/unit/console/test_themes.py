@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from console.themes import BUNDLED_THEMES, ThemeError, load_theme, themes_dir
+from console.tui.themes import BUNDLED_THEMES, ThemeError, load_theme, themes_dir
 
 
 @pytest.mark.parametrize("name", BUNDLED_THEMES)

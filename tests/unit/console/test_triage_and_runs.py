@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from console_testkit import fixture_ticks
 
-from console.triage_adapter import PlaybookTriage
-from console.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode, TriageView
-from playbooks.fleet import Thresholds
+from console.adapters.triage_adapter import PlaybookTriage
+from console.adapters.triage_view import ProbeAnswer, Recommendation, StaticTriage, TreeNode, TriageView
+from fleet import Thresholds
 
 TREE = {
     node.id: node

@@ -3,7 +3,7 @@ used by the drill's verdict and its header clock; the autopilot keeps the scenar
 
 from __future__ import annotations
 
-from playbooks.drills import CONSOLE_RTO_SECONDS, SCENARIOS, met_targets
+from drills import CONSOLE_RTO_SECONDS, SCENARIOS, met_targets
 
 DATA_DIR = [
     name

@@ -13,7 +13,7 @@ import pytest
 
 from engines import create_engine, open_engine
 from engines.backup import create_backup
-from playbooks.faults import FAULTS, FaultError, find_lock_holder, inject, xor_stream
+from faults import FAULTS, FaultError, find_lock_holder, inject, xor_stream
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -114,7 +114,7 @@ def test_ransomware_encrypts_with_a_seeded_xor_and_renames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int | None
 ) -> None:
     if chunk is not None:  # files larger than a chunk: encrypted piece by piece, same key stream
-        import playbooks.faults as faults
+        import faults as faults
 
         monkeypatch.setattr(faults, "_XOR_CHUNK", chunk)
     data_dir = tmp_path / "data"
@@ -226,7 +226,7 @@ def test_every_fault_has_a_description() -> None:
 def test_the_key_stream_is_the_same_whole_or_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     import random
 
-    import playbooks.faults as faults
+    import faults as faults
 
     whole = random.Random(7).randbytes(10_001)
     assert xor_stream(7, 10_001) == whole

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from drills import SCENARIOS, Ledger, Sandbox, measure_rpo, met_targets
 from engines import open_engine
 from engines.backup import list_backups
-from playbooks.drills import SCENARIOS, Ledger, Sandbox, measure_rpo, met_targets
 
 
 @pytest.mark.parametrize("archive_wal", [True, False])

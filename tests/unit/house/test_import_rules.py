@@ -1,4 +1,4 @@
-"""The house rule of DESIGN.md: console -> playbooks -> engines, never the other way.
+"""The house rule of DESIGN.md: console -> drills -> faults -> playbooks -> fleet -> engines, never the other way.
 
 import-linter enforces it in `make test` too; this test also catches lazy imports inside
 functions, which a static graph of module-level imports could miss.
@@ -10,7 +10,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-FORBIDDEN = {"engines": ("textual", "console", "playbooks"), "playbooks": ("textual", "console")}
+FORBIDDEN = {
+    "engines": ("textual", "console", "drills", "faults", "playbooks", "fleet"),
+    "fleet": ("textual", "console", "drills", "faults", "playbooks"),
+    "playbooks": ("textual", "console", "drills", "faults"),
+    "faults": ("textual", "console", "drills"),
+    "drills": ("textual", "console"),
+}
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:

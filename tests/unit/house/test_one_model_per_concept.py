@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("engines", "playbooks", "console", "themes")
+PACKAGES = ("engines", "fleet", "playbooks", "faults", "drills", "console", "themes")
 
 # name -> (the modules that define it, why it is not one concept)
 ALLOWED: dict[str, tuple[frozenset[str], str]] = {

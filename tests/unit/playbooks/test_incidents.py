@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fleet import Alert, AlertSeverity, FleetSnapshot, NodeSnapshot
 from playbooks.accounting import account
-from playbooks.fleet import Alert, AlertSeverity, FleetSnapshot, NodeSnapshot
 from playbooks.incident_alerts import AlertTracker
 from playbooks.incident_model import fold, rto_target
 from playbooks.incident_report import TODO, report_markdown

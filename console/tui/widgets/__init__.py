@@ -1,0 +1,1 @@
+"""The console's widgets, one per module; their styles are in ``console/tui/app.tcss``."""

@@ -1,1 +1,0 @@
-"""The console's widgets, one per module; their styles are in ``console/app.tcss``."""
