@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from backup_support import BACKENDS, backend_present  # noqa: E402
+from sshd_support import SshServer, start_sshd  # noqa: E402
 
 
 @pytest.fixture(params=BACKENDS)
@@ -33,3 +35,20 @@ def small_disk(tmp_path: Path):
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """A real OpenSSH server on loopback for one test module (its own config, keys and client home)."""
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def ssh_home(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process's ``~`` is the test client's home (its .ssh/config, key and known_hosts)."""
+    monkeypatch.setenv("HOME", str(sshd.home))
+    return sshd.home

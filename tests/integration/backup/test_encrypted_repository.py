@@ -10,26 +10,16 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from backup_support import assert_error, cli
-from sshd_support import SshServer, start_sshd
+from sshd_support import SshServer
 
 from engines import create_engine, open_engine
 from engines.backup.cipher import MAGIC
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _data(path: Path, rows: int, start: int = 0) -> Path:

@@ -17,12 +17,11 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from backup_support import assert_error, cli
-from sshd_support import SshServer, start_sshd
+from sshd_support import SshServer
 
 from engines import create_engine, open_engine
 from engines.backup import iso_utc
@@ -30,21 +29,6 @@ from engines.backup.sftp_store import SftpStore
 from engines.backup.store import bulk_kind
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def ssh_home(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(sshd.home))
-    return sshd.home
 
 
 def _put(path: Path, rows: range, prefix: bytes = b"key") -> Path:

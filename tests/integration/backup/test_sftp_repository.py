@@ -11,12 +11,11 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from backup_support import assert_error, cli
-from sshd_support import SshServer, start_sshd
+from sshd_support import SshServer
 
 from engines import create_engine, open_engine
 from engines.backup import create_backup
@@ -25,22 +24,6 @@ from engines.backup.location import parse_location
 from engines.backup.sftp_store import SftpStore
 
 DAY = 86_400 * 10**9
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def ssh_home(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This process's ``~`` is the test client's home (its .ssh/config, key and known_hosts)."""
-    monkeypatch.setenv("HOME", str(sshd.home))
-    return sshd.home
 
 
 def _data(path: Path, rows: int, start: int = 0) -> Path:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sshd_support import SshServer, start_sshd
+from sshd_support import SshServer
 
 from engines import create_engine, open_engine
 from engines.backup import create_backup, restore_backup
@@ -23,21 +22,6 @@ from engines.backup.errors import BackupCorruptionError
 from engines.backup.progress import ProgressEvent
 from engines.backup.store import UPLOAD_DIR
 from engines.backup.verify import verify_repository
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def ssh_home(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(sshd.home))
-    return sshd.home
 
 
 def _data(path: Path, megabytes: int) -> Path:
