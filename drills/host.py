@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +191,31 @@ def _disk_full(
 
 
 def _memory_pressure(
+    scenario: Scenario,
+    engine: str,
+    sandbox: Sandbox,
+    result: DrillResult,
+    before: int,
+    after: int,
+    value_size: int,
+    seed: int,
+    log: Log,
+) -> None:
+    with _one_memory_drill_per_host():
+        _memory_pressure_alone(scenario, engine, sandbox, result, before, after, value_size, seed, log)
+
+
+@contextlib.contextmanager
+def _one_memory_drill_per_host() -> Iterator[None]:
+    """Memory is the host's: a second drill's hog at the same time is a culprit this drill's threshold
+    (taken before its own hog) does not account for, and either recovery may stop the other's. A lock
+    file on this host lets one memory drill run at a time; a second waits its turn."""
+    with open(Path(tempfile.gettempdir()) / "drconsole-memory-drill.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _memory_pressure_alone(
     scenario: Scenario,
     engine: str,
     sandbox: Sandbox,
