@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,3 +140,15 @@ def backup_dirs(repo: Path) -> dict[str, str]:
         for entry in (repo / tier).iterdir()
         if entry.is_dir()
     }
+
+
+def first_put_once_up(client: Any, node: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    """Write key ``first`` as soon as a just-started node process takes writes (its log shown if it dies)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.put(b"first", b"1")
+            return
+        except Exception:  # noqa: BLE001 - not up yet
+            assert node.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from backup_support import assert_error, cli
+from backup_support import assert_error, cli, first_put_once_up
 from sshd_support import SshServer
 
 from engines import create_engine, open_engine
@@ -194,14 +194,7 @@ def test_node_archive_option_ships_the_wal_to_an_sftp_repository(tmp_path: Path,
         )
     try:
         with NodeClient(f"http://127.0.0.1:{port}", timeout=30.0) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.put(b"first", b"1")
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
-                    assert node.poll() is None and time.monotonic() < deadline, (tmp_path / "node.log").read_text()
-                    time.sleep(0.2)
+            first_put_once_up(client, node, tmp_path / "node.log")
             for n in range(20):
                 client.put(b"k%02d" % n, b"v")
             assert client.health()["backup"]["repo"] == url

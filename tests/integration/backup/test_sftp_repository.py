@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from backup_support import assert_error, cli
+from backup_support import assert_error, cli, first_put_once_up
 from sshd_support import SshServer
 
 from engines import create_engine, open_engine
@@ -241,14 +241,7 @@ def test_a_node_with_an_sftp_backup_repo_backs_up_and_archives_off_site(
     )
     try:
         with NodeClient(f"http://127.0.0.1:{port}", timeout=60.0) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.put(b"first", b"1")
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
-                    assert node.poll() is None and time.monotonic() < deadline, (tmp_path / "node.log").read_text()
-                    time.sleep(0.2)
+            first_put_once_up(client, node, tmp_path / "node.log")
             backup = client.admin("backup")
             assert str(backup["path"]).startswith(url + "/monthly/"), backup
             for n in range(20):
