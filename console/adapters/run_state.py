@@ -134,6 +134,17 @@ class RunState:
         if not self.started:
             self.steps = list(plan.steps)
             self.statuses = {step.id: step.status for step in plan.steps}
+            return
+        # The plan came back after the responder had already started the run (a quick "s"): its
+        # steps still become rows, each after its predecessor in the plan, so a step the run never
+        # reached is shown (and settled as not run) rather than missing from the screen.
+        for index, step in enumerate(plan.steps):
+            if self.step(step.id) is not None:
+                continue
+            previous = plan.steps[index - 1].id if index else None
+            at = next((i + 1 for i, row in enumerate(self.steps) if row.id == previous), 0)
+            self.steps.insert(at, step)
+            self.statuses.setdefault(step.id, "not-run" if self.done and step.status == "planned" else step.status)
 
     def log_plan(self) -> None:
         """The dry-run plan into the log: each step, whether it is destructive, what it would touch."""

@@ -174,8 +174,8 @@ def test_the_confirmation_needs_the_exact_node_name(tmp_path: Path) -> None:
             button_disabled = app.screen.query_one("#confirm-run").disabled
             app.screen.query_one(Input).value = ""
             await pilot.press("escape")
-            for _ in range(500):
-                if app.run_state is not None and app.run_state.done:
+            for _ in range(500):  # the run over, and its dry-run plan (asked for at choose) back
+                if app.run_state is not None and app.run_state.done and not app.run_state.planning:
                     break
                 await pilot.pause(0.02)
             app.desk.flush(5)

@@ -165,3 +165,54 @@ def test_the_holder_of_a_data_dir_lock_is_named_with_the_command_to_stop_it(tmp_
     while lock_holder(tmp_path) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert lock_holder(tmp_path) is None
+
+
+def test_a_plan_that_arrives_after_the_run_started_still_gives_every_step_a_row() -> None:
+    """The responder pressed s before the dry run came back: the unreached steps are rows, then not run."""
+    state = RunState("recover-lsm", "orders", title="Recover")
+    state.started = True
+    state.apply(event("run_started", steps=4))
+    state.apply(event("step_started", "safety-copy", index=1))
+    state.apply(event("step_finished", "safety-copy", status="succeeded"))
+    state.apply(event("step_started", "check", index=2))
+    state.show_plan(RunResult(None, "recover-lsm", "succeeded", list(PLAN), dry_run=True))
+    assert [step.id for step in state.steps] == ["safety-copy", "check", "repair", "final-verify"]
+    assert state.statuses["safety-copy"] == "succeeded" and state.statuses["check"] == "running"
+    assert state.statuses["repair"] == "planned"
+    state.apply(event("step_finished", "check", status="problem"))
+    state.apply(event("step_finished", "repair", status="refused", message="the node name did not match"))
+    result = RunResult(
+        "r1",
+        "recover-lsm",
+        "refused",
+        [
+            StepOutcome("safety-copy", "engine.safety_copy", "succeeded"),
+            StepOutcome("check", "engine.verify", "problem"),
+            StepOutcome("repair", "engine.repair", "refused"),
+        ],
+    )
+    state.settle(result)
+    assert state.statuses == {
+        "safety-copy": "succeeded",
+        "check": "problem",
+        "repair": "refused",
+        "final-verify": "not-run",
+    }
+
+
+def test_a_plan_that_arrives_after_the_run_ended_shows_its_unreached_steps_as_not_run() -> None:
+    state = RunState("recover-lsm", "orders", title="Recover")
+    state.started = True
+    state.apply(event("run_started", steps=4))
+    state.apply(event("step_finished", "safety-copy", status="succeeded"))
+    state.settle(
+        RunResult("r1", "recover-lsm", "failed", [StepOutcome("safety-copy", "engine.safety_copy", "succeeded")])
+    )
+    state.show_plan(RunResult(None, "recover-lsm", "succeeded", list(PLAN), dry_run=True))
+    assert [step.id for step in state.steps] == ["safety-copy", "check", "repair", "final-verify"]
+    assert state.statuses == {
+        "safety-copy": "succeeded",
+        "check": "not-run",
+        "repair": "not-run",
+        "final-verify": "not-run",
+    }
