@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from drills.node import free_port  # noqa: E402
 from engines import create_engine  # noqa: E402
 from faults import inject  # noqa: E402
 from playbooks.agent import RemoteRunner  # noqa: E402
@@ -49,12 +49,6 @@ FAULT = {"lsm": "sstable-corrupt", "rocksdb": "sst-corrupt", "cow": "page-corrup
 VALUE = 4096
 REFERENCE = (90.0, 120.0)
 GOAL = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def value_of(index: int) -> bytes:

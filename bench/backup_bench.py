@@ -7,8 +7,9 @@ Each figure is a whole process, start to exit, as a user or a cron job runs it:
                                                              mkdir T && tar -I zstd -xf A -C T && sync -f T
     verify   drconsole backup verify --repo R latest           zstd -qt A && sha256sum A
 
-on a data dir of about ``--size-mb`` MB of each engine (values half random, half repeated: zstd
-shrinks them about 2x, as real rows do), plus an LSM dir whose WAL is most of it (a node killed
+on a data dir of about ``--size-mb`` MB of each engine (values half random, half repeated; with
+``--values pool`` the random halves recur and zstd -3 shrinks a dir ~3.8x, with ``fresh`` ~2x: see
+value_source), plus an LSM dir whose WAL is most of it (a node killed
 before its memtable reached the store). The two sides alternate within each round, every round
 starts from a fresh copy of the data dir (untimed) and a new repository, so both see the same page
 cache and the same load. Reported: the median and range [min-max] of ``--runs`` rounds for each
@@ -30,7 +31,7 @@ Our sftp side streams the archive up while it packs it (as the pipe does), then 
 hash every uploaded file to check it, and keeps a local copy of the archive until it is published.
 
 Usage: python bench/backup_bench.py [--size-mb 250] [--runs 5] [--work DIR] [--datasets cow,lsm,rocksdb,lsm-wal]
-       [--commands create,restore,verify,offsite,encrypt] [--quiet-load 2.5] [--json FILE]
+       [--commands create,restore,verify,offsite,encrypt] [--values pool|fresh] [--quiet-load 2.5] [--json FILE]
 """
 
 from __future__ import annotations
@@ -59,15 +60,29 @@ _ENTRY = Path(sys.executable).with_name("drconsole")
 DRCONSOLE = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "console"]
 
 
-def value_source(seed: int) -> Callable[[int], bytes]:
+VALUES = ("pool", "fresh")
+
+
+def value_source(seed: int, kind: str = "pool") -> Callable[[int], bytes]:
+    """Row values: half random bytes, half a repeated text.
+
+    ``pool``: the random half is a slice of one 1 MB random pool, so it recurs across rows (zstd -3
+    shrinks a data dir about 3.8x, a 8 MB window 15x). ``fresh``: the random half is new random
+    bytes in every row (about 2x whatever the window, like rows of already-compressed or encrypted
+    payloads). The two bracket real rows: the same figures hold or move with the peers' own hashing
+    and compression cost (sha256sum reads the archive, whose size the values decide).
+    """
     rng = random.Random(seed)
     pool = rng.randbytes(1 << 20)
 
-    def value(n: int) -> bytes:
+    def pooled(n: int) -> bytes:
         start = (n * 7919) % (len(pool) - VALUE_BYTES // 2)
         return pool[start : start + VALUE_BYTES // 2] + (b"%08d|" % n) * (VALUE_BYTES // 18)
 
-    return value
+    def fresh(n: int) -> bytes:
+        return random.Random(seed * 1_000_003 + n).randbytes(VALUE_BYTES // 2) + (b"%08d|" % n) * (VALUE_BYTES // 18)
+
+    return fresh if kind == "fresh" else pooled
 
 
 def tree_bytes(path: Path) -> int:
@@ -79,7 +94,7 @@ import sys
 sys.path.insert(0, sys.argv[3])
 from bench.backup_bench import value_source
 from engines import open_engine
-value = value_source(1)
+value = value_source(1, sys.argv[4])
 engine = open_engine(sys.argv[1], durability="async")
 rows = int(sys.argv[2])
 for n in range(0, rows, 16):
@@ -90,11 +105,11 @@ import time; time.sleep(600)
 """
 
 
-def build(dataset: str, target: Path, size_mb: int) -> str:
+def build(dataset: str, target: Path, size_mb: int, values: str = "pool") -> str:
     """Write rows (16 to a batch) until the closed data dir holds ``size_mb`` MB; a description."""
     from engines import create_engine, open_engine
 
-    value = value_source(1)
+    value = value_source(1, values)
     started = time.perf_counter()
     if dataset == "lsm-wal":
         # Half the rows reach the store, the other half stay in the WAL of a writer killed with
@@ -107,7 +122,9 @@ def build(dataset: str, target: Path, size_mb: int) -> str:
             for n in range(0, rows, 16):
                 engine.write_batch([(b"row%010d" % i, value(i)) for i in range(n, n + 16)])
         child = subprocess.Popen(
-            [sys.executable, "-c", _KILLED_WRITER, str(target), str(rows), str(ROOT)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _KILLED_WRITER, str(target), str(rows), str(ROOT), values],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert child.stdout is not None and child.stdout.readline().startswith("written")
         child.send_signal(signal.SIGKILL)
@@ -115,7 +132,7 @@ def build(dataset: str, target: Path, size_mb: int) -> str:
         wal = tree_bytes(target / "wal")
         return (
             f"lsm, {rows * 2} rows of {VALUE_BYTES} B, WAL {wal / 1e6:.0f} MB of {tree_bytes(target) / 1e6:.0f} MB "
-            f"(writer killed), built in {time.perf_counter() - started:.0f} s"
+            f"(writer killed), {values} values, built in {time.perf_counter() - started:.0f} s"
         )
     create_engine(target, backend=dataset, durability="async").close()
     rows = 0
@@ -126,7 +143,7 @@ def build(dataset: str, target: Path, size_mb: int) -> str:
             for _ in range(max(1, int(missing / VALUE_BYTES / 16))):
                 engine.write_batch([(b"row%010d" % n, value(n)) for n in range(rows, rows + 16)])
                 rows += 16
-    return f"{dataset}, {rows} rows of {VALUE_BYTES} B, built in {time.perf_counter() - started:.0f} s"
+    return f"{dataset}, {rows} rows of {VALUE_BYTES} B, {values} values, built in {time.perf_counter() - started:.0f} s"
 
 
 def timed(command: list[str] | str) -> float:
@@ -196,14 +213,14 @@ def duel(
 
 
 def bench_dataset(
-    dataset: str, work: Path, size_mb: int, runs: int, commands: list[str]
+    dataset: str, work: Path, size_mb: int, runs: int, commands: list[str], values: str = "pool"
 ) -> dict[str, dict[str, float]]:
-    base = work / dataset
+    base = work / (dataset if values == "pool" else f"{dataset}-{values}")
     pristine = base / "pristine"
     if not (base / "built.json").exists():
         clear(pristine)
         base.mkdir(parents=True, exist_ok=True)
-        note = build(dataset, pristine, size_mb)
+        note = build(dataset, pristine, size_mb, values)
         (base / "built.json").write_text(json.dumps({"size_mb": size_mb, "note": note}))
     note = json.loads((base / "built.json").read_text())["note"]
     data, repo, archive = base / "data", base / "repo", base / "peer.tar.zst"
@@ -340,6 +357,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="build the data dirs here and keep them for the next run")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--commands", default="create,restore,verify")
+    parser.add_argument("--values", choices=VALUES, default="pool", help="row values (value_source)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--quiet-load",
@@ -367,7 +385,9 @@ def main() -> None:
     figures: dict[str, dict[str, dict[str, float]]] = {}
     try:
         for dataset in args.datasets.split(","):
-            figures[dataset] = bench_dataset(dataset, work, args.size_mb, args.runs, args.commands.split(","))
+            figures[dataset] = bench_dataset(
+                dataset, work, args.size_mb, args.runs, args.commands.split(","), args.values
+            )
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

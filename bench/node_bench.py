@@ -27,7 +27,6 @@ import argparse
 import multiprocessing
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from drills.node import free_port  # noqa: E402
 from engines import create_engine  # noqa: E402
 from engines.node.client import NodeClient  # noqa: E402
 
@@ -59,12 +59,6 @@ def build_parser():
 cli.build_parser = build_parser
 sys.exit(cli.main(sys.argv[1:]))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_node(data_dir: Path, engine: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:

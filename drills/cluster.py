@@ -25,7 +25,6 @@ import asyncio
 import hashlib
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ import httpx
 
 from drills import run_waiving
 from drills.netlab import PartitionLab
-from drills.node import ROOT, BackgroundLoad, free_port, node_serves, stop_child
+from drills.node import ROOT, BackgroundLoad, free_port, node_serves, serve_command, stop_child, wait_for_node
 from engines.node.client import NodeClient
 from fleet import HttpSource, NodeSpec
 from playbooks.actions.node_cluster import Member, survey
@@ -96,23 +95,12 @@ class ClusterNode:
     def start(self, *, follow: bool = True, timeout: float = 30.0) -> ClusterNode:
         command = [
             *(self.lab.prefix(self.name) if self.lab else []),
-            sys.executable,
-            "-m",
-            "console.cli",
-            "node",
-            "serve",
-            "--engine",
-            self.engine,
-            "--data-dir",
-            str(self.data_dir),
-            "--port",
-            str(self.port),
-            "--name",
-            self.name,
-            "--durability",
-            "sync",
-            "--log-level",
-            "warning",
+            *serve_command(
+                self.engine,
+                self.data_dir,
+                self.port,
+                *("--name", self.name, "--durability", "sync", "--log-level", "warning"),
+            ),
         ]
         if self.lab is not None:
             # a lab address is not loopback: the lab's network is this host's own, behind no router
@@ -126,17 +114,15 @@ class ClusterNode:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, stdout=log, stderr=log, env={**(self.env or os.environ), "PYTHONPATH": str(ROOT)}
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node {self.name} exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=0.5).status_code in (200, 503):
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"node {self.name} on {self.url} did not come up in {timeout:g} s")
+        wait_for_node(
+            self.process,
+            self.url,
+            timeout=timeout,
+            up=lambda status: status in (200, 503),  # up, healthy or not: a fault may be what it serves
+            what=f"node {self.name}",
+            log_path=self.log_path,
+        )
+        return self
 
     @property
     def pid(self) -> int | None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -21,7 +22,7 @@ import httpx
 
 from engines.node.client import NodeClient
 
-__all__ = ["NodeProcess", "NodeLoad", "free_port", "node_serves"]
+__all__ = ["NodeProcess", "NodeLoad", "free_port", "node_serves", "serve_command", "wait_for_node"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,10 +41,63 @@ def node_serves(url: str) -> tuple[bool, str]:
     return True, f"the node at {url} serves reads and writes"
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def serve_command(engine: str, data_dir: Path, port: int, *options: str) -> list[str]:
+    """The argv of ``drconsole node serve`` hosting ``engine`` on ``data_dir`` at ``port``, plus ``options``.
+
+    Run from ROOT with ROOT on PYTHONPATH (a checkout need not be installed).
+    """
+    return [
+        sys.executable,
+        "-m",
+        "console.cli",
+        "node",
+        "serve",
+        "--engine",
+        engine,
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        *options,
+    ]
+
+
+def wait_for_node(
+    process: subprocess.Popen[bytes],
+    url: str,
+    *,
+    timeout: float,
+    path: str = "/health",
+    up: Callable[[int], bool] = lambda status: status < 500,
+    what: str = "node",
+    log_path: Path | None = None,
+) -> None:
+    """Until the node started as ``process`` answers ``path`` with a status that ``up`` accepts.
+
+    By default a healthy /health; a start that expects an unhealthy node (a corrupt store, a full
+    disk: /health answers 503) accepts 503 too, and /ready with 200 waits until it serves. Raises RuntimeError
+    when the process exits first (with its log's tail when there is one) or at ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:] if log_path is not None and log_path.exists() else ""
+            raise RuntimeError(
+                f"{what} exited with {process.returncode}" + (f"; {log_path}:\n{tail}" if log_path is not None else "")
+            )
+        try:
+            if up(httpx.get(f"{url}{path}", timeout=0.5).status_code):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} on {url} did not answer {path} in {timeout:g} s")
 
 
 class NodeProcess:
@@ -60,42 +114,16 @@ class NodeProcess:
         if not same_port:
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "console.cli",
-                "node",
-                "serve",
-                "--engine",
-                self.engine,
-                "--data-dir",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-                "--durability",
-                "sync",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=0.5).status_code < 500:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"node on {self.url} did not come up in {timeout:g} s")
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                serve_command(self.engine, self.data_dir, self.port, "--durability", "sync", "--log-level", "warning"),
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+        wait_for_node(self.process, self.url, timeout=timeout, log_path=self.log_path)
+        return self
 
     def alive(self) -> bool:
         """Running (or stopped by a signal), not exited: a killed node is reaped by ``reap``."""

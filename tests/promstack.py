@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +31,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from drills.node import free_port
 
 __all__ = [
     "AmProcess",
@@ -57,12 +58,6 @@ INSTALL_LOCK = Path("/tmp/drconsole-system-deps.lock")
 READY_TIMEOUT = 30.0
 
 _installed = False
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:

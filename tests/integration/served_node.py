@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-__all__ = ["ServedNode", "free_port"]
+from drills.node import ROOT, free_port, serve_command, wait_for_node
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["ROOT", "ServedNode", "free_port"]
 
 
 class ServedNode:
@@ -35,36 +27,14 @@ class ServedNode:
     def start(self, timeout: float = 30.0) -> float:
         """Start the process; returns the time it first answered ``GET /ready`` with 200."""
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "console",
-                "node",
-                "serve",
-                "--engine",
-                self.engine,
-                "--data-dir",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-                "--name",
-                self.name,
-            ],
+            serve_command(self.engine, self.data_dir, self.port, "--name", self.name),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"node exited with {self.process.returncode}"
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=0.5).status_code == 200:
-                    return time.time()
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"{self.url} never became ready")
+        wait_for_node(self.process, self.url, timeout=timeout, path="/ready", up=lambda status: status == 200)
+        return time.time()
 
     def write(self, count: int) -> None:
         """``count`` keys ``order:NNNN`` = ``paid``, each acknowledged once durable."""

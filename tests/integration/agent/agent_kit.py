@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,11 @@ from typing import Any
 import httpx
 from support import CliResult
 
+from drills.node import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 DRCONSOLE = str(Path(sys.executable).with_name("drconsole"))
 TOKEN = "agent-test-token-7f3a"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:

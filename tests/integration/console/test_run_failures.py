@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from console.adapters.run_hints import lock_holder
 from console.config import load_config
 from console.tui.launch import build_app
 from console.tui.screens.confirm import ConfirmScreen
+from drills.node import free_port
 from engines import create_engine
 from engines.checks import verify_data_dir
 from faults import inject
@@ -41,12 +41,6 @@ from playbooks.journal import list_journals
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.skipif("lsm" not in available_backends(), reason="the lsm backend is not built")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_for(pilot, condition, seconds: float = 60.0) -> None:  # type: ignore[no-untyped-def]

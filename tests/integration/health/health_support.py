@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,11 @@ from typing import Any
 
 import httpx
 
+from drills.node import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 
 __all__ = ["ROOT", "ServedNode", "free_port", "wait_until", "fill", "flip_byte", "flip_lsm_block", "Flipped"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,14 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from drills.node import free_port as free_port  # the node tests take it from here
+
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = Path(__file__).with_name("run_node.py")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

@@ -16,20 +16,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from console.cli.main import main as cli_main
 from console.config import load_config
 from console.tui.launch import triage_factory
-from drills.node import ROOT, free_port
+from drills.node import ROOT, free_port, serve_command, wait_for_node
 from engines.node.client import NodeClient
 from fleet import fleet_source
 
@@ -75,28 +73,13 @@ class NodeProc:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 40.0) -> NodeProc:
-        command = [
-            sys.executable,
-            "-m",
-            "console.cli",
-            "node",
-            "serve",
-            "--engine",
+        command = serve_command(
             self.engine,
-            "--data-dir",
-            str(self.data_dir),
-            "--port",
-            str(self.port),
-            "--name",
-            self.name,
-            "--durability",
-            "sync",
-            "--log-file",
-            str(self.log_file),
-            "--peer-interval",
-            "0.5",
-            *self.extra,
-        ]
+            self.data_dir,
+            self.port,
+            *("--name", self.name, "--durability", "sync", "--log-file", str(self.log_file)),
+            *("--peer-interval", "0.5", *self.extra),
+        )
         if self.follow:
             command += ["--follow", self.follow]
         for peer in self.peers:
@@ -110,20 +93,8 @@ class NodeProc:
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode}: "
-                    f"{self.log_file.read_text(errors='replace')[-2000:]}"
-                )
-            try:
-                if httpx.get(f"{self.url}/health", timeout=0.5).status_code < 500:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not answer on {self.url} within {timeout:g} s")
+        wait_for_node(self.process, self.url, timeout=timeout, what=self.name, log_path=self.log_file)
+        return self
 
     def client(self) -> NodeClient:
         return NodeClient(self.url, timeout=10.0)
