@@ -1,4 +1,4 @@
-"""``drconsole playbook|triage|incident``: the playbook layer from the command line (audit: cli_audit.py).
+"""``drconsole playbook``: recovery playbooks from the command line.
 
     drconsole playbook list [--json]
     drconsole playbook show ID [--json]
@@ -11,8 +11,7 @@
 With ``--node NAME`` and a ``url`` in its [[node]] table, run/resume/runs/cancel act through the
 node's agent (``playbooks.agent.runner_for``): the node runs the playbook on its own data dir
 and keeps the journal; the events, exit codes and --json are those of a local run.
-    drconsole triage (--node NAME | --data-dir D) [--repo R] [--override QUESTION=yes|no]... [--json]
-    drconsole incident list | show ID | report ID --output F.md | close ID [--reason TEXT] | verify ID [--url URL]
+(``triage`` and ``incident`` are console/cli/triage.py and incident.py; --node/--data-dir, targets.py.)
 
 ``register(subparsers, common)`` adds the commands; each leaf parser sets ``func`` to its
 handler, ``handler(args, output=None) -> int``. This module imports only the standard library and
@@ -30,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.cli.common import CommandGroup, absolute_path, add_command
-from console.output import EXIT_OK, EXIT_PROBLEM, Output, output_for
+from console.cli.common import CommandGroup
+from console.cli.targets import add_target, config_and_node
+from console.output import EXIT_OK, Output, output_for
 
 __all__ = [
     "register",
@@ -41,12 +41,6 @@ __all__ = [
     "run_playbook_resume",
     "run_playbook_runs",
     "run_playbook_cancel",
-    "run_triage",
-    "run_incident_list",
-    "run_incident_show",
-    "run_incident_report",
-    "run_incident_close",
-    "run_incident_verify",
 ]
 
 Handler = Callable[..., int]
@@ -54,29 +48,21 @@ _SYMBOLS = {"succeeded": "✓", "failed": "✗", "skipped": "-", "refused": "⛔
 
 
 # ------------------------------------------------------------------------------------------- parser
-def _target(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--node", metavar="NAME", help="a node of the config file ([[node]] name)")
-    group.add_argument("--data-dir", type=absolute_path, metavar="D", help="the engine's data directory")
-
-
 def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
-    """Add ``playbook``, ``triage`` and ``incident`` to ``subparsers``.
+    """Add ``playbook`` to ``subparsers``.
 
     ``common`` is the main parser's shared options (``--config``, ``--json``), accepted after each
     command too; without it each command and action gets its own ``--json``.
     """
 
-    def group(name: str, help_text: str) -> CommandGroup:
-        return CommandGroup(subparsers, name, help_text, common, description=help_text, json_on_group=True)
-
-    playbook = group("playbook", "list, show, run and resume recovery playbooks")
+    about = "list, show, run and resume recovery playbooks"
+    playbook = CommandGroup(subparsers, "playbook", about, common, description=about, json_on_group=True)
     playbook.add("list", "the playbooks of the library", run_playbook_list)
     show = playbook.add("show", "one playbook: parameters and steps", run_playbook_show)
     show.add_argument("id", metavar="ID")
     run = playbook.add("run", "run a playbook against a data dir (destructive steps need --yes)", run_playbook_run)
     run.add_argument("id", metavar="ID")
-    _target(run)
+    add_target(run)
     run.add_argument("--param", action="append", default=[], metavar="K=V", help="a playbook parameter (repeatable)")
     run.add_argument(
         "--dry-run", action="store_true", help="print the plan and what each step would touch; change nothing"
@@ -112,56 +98,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     cancel.add_argument("run_id", metavar="RUN_ID")
     cancel.add_argument("--node", required=True, metavar="NAME", help="the node whose agent runs it")
 
-    triage = add_command(
-        subparsers,
-        "triage",
-        "walk the decision tree with live evidence",
-        run_triage,
-        common,
-        description="walk the decision tree with live evidence; exit 0 when no fault is found, "
-        "1 when one is, or when a question cannot be answered from here (unknown)",
-    )
-    _target(triage)
-    triage.add_argument(
-        "--repo",
-        type=absolute_path,
-        metavar="R",
-        help="backup repository, for the 'recent backup?' question (default: the node's)",
-    )
-    triage.add_argument(
-        "--override",
-        action="append",
-        default=[],
-        metavar="QUESTION=yes|no",
-        help="the responder's answer to a question (its id in tree.toml); recorded",
-    )
-    triage.add_argument("--read-only", action="store_true", help="record nothing (no incident, no audit entry)")
-    triage.add_argument(
-        "--log-file",
-        type=absolute_path,
-        metavar="F",
-        help="the node's log (node serve --log-file), for how its process ended (default: the node's log_file)",
-    )
-
-    incident = group("incident", "incident timelines and reports")
-    incident.add("list", "every incident, newest last", run_incident_list)
-    shown = incident.add("show", "one incident's timeline", run_incident_show)
-    shown.add_argument("id", metavar="ID")
-    report = incident.add("report", "write the incident report (Markdown, the guides' template)", run_incident_report)
-    report.add_argument("id", metavar="ID")
-    report.add_argument("--output", required=True, type=absolute_path, metavar="F.md")
-    close = incident.add("close", "close an incident by hand", run_incident_close)
-    close.add_argument("id", metavar="ID")
-    close.add_argument("--reason", default="closed by the responder")
-    verify = incident.add(
-        "verify",
-        "resolve the incident if its last run passed its checks and the node serves "
-        "again (GET /ready 200; a data dir: it opens); exit 1 while it does not",
-        run_incident_verify,
-    )
-    verify.add_argument("id", metavar="ID")
-    verify.add_argument("--url", metavar="URL", help="the node's URL (default: the run's, else the config's)")
-
 
 # ------------------------------------------------------------------------------------------- helpers
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -180,61 +116,6 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return found
 
 
-def _config_path(args: argparse.Namespace) -> Path | None:
-    from console.config_lookup import resolve_config
-
-    return resolve_config(getattr(args, "config", None))[0]
-
-
-def _load_config(args: argparse.Namespace) -> Any:
-    from engines.errors import InvalidArgumentError
-
-    path = _config_path(args)
-    if path is None:
-        raise InvalidArgumentError(
-            "--node needs a config file with [[node]] entries, and none was found",
-            hint="pass --config PATH (or create ./drconsole.toml), or use --data-dir D",
-        )
-    try:
-        from console.config import load_config
-    except ImportError as exc:
-        raise InvalidArgumentError(
-            f"--node needs the config support, which is not available ({exc})", hint="use --data-dir D"
-        ) from exc
-    return load_config(path)
-
-
-def _node(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(config, node spec) for --node, or (None, None)."""
-    from engines.errors import InvalidArgumentError
-
-    if not getattr(args, "node", None):
-        _book_config_tokens(args)
-        return None, None
-    config = _load_config(args)
-    for spec in config.nodes:
-        if spec.name == args.node:
-            return config, spec
-    names = ", ".join(spec.name for spec in config.nodes) or "none"
-    raise InvalidArgumentError(f"no node {args.node!r} in {config.path}", hint=f"configured nodes: {names}")
-
-
-def _book_config_tokens(args: argparse.Namespace) -> None:
-    """A ``--data-dir`` run still calls the group's nodes (failover promotes a standby): the config's
-    token files, when there is a config, go with those calls (engines/node/tokens.py). A run on
-    local files does not need the config otherwise, so one that cannot be read is left alone here."""
-    from engines.errors import EngineError
-
-    try:
-        path = _config_path(args)
-        if path is not None:
-            from console.config import load_config
-
-            load_config(path)  # books each [[node]]'s token_file for its url
-    except (EngineError, ImportError):
-        return
-
-
 def _node_data_dir(spec: Any) -> Path:
     from engines.errors import InvalidArgumentError
 
@@ -244,28 +125,6 @@ def _node_data_dir(spec: Any) -> Path:
             hint="add data_dir to its [[node]] table, or run on the node's host with --data-dir",
         )
     return Path(spec.data_dir).absolute()
-
-
-def _fleet_snapshot(config: Any) -> Any:
-    """One fleet snapshot of the configured nodes, or None when it cannot be taken."""
-    import asyncio
-
-    try:
-        from fleet import fleet_source
-    except ImportError:
-        return None
-
-    async def collect() -> Any:
-        source = fleet_source(config.nodes, **config.source_options())  # Alertmanager's alerts reach the probes too
-        try:
-            return await source.collect()
-        finally:
-            await source.aclose()
-
-    try:
-        return asyncio.run(collect())
-    except Exception:  # noqa: BLE001 - no snapshot: the probes then say they cannot tell, and why
-        return None
 
 
 class _Renderer:
@@ -460,7 +319,7 @@ def run_playbook_run(args: argparse.Namespace, output: Output | None = None) -> 
 
     out = output_for(args, output)
     params = _params(args.param)
-    config, spec = _node(args)
+    config, spec = config_and_node(args)
     defaults: dict[str, Any] = {}
     if spec is not None and spec.backup_repo is not None:
         defaults["repo"] = str(spec.backup_repo)
@@ -504,7 +363,7 @@ def run_playbook_resume(args: argparse.Namespace, output: Output | None = None) 
     from playbooks.runner import RunOptions
 
     out = output_for(args, output)
-    _, spec = _node(args)
+    _, spec = config_and_node(args)
     runner = _runner(spec, None, out.json_mode)
     return _finish_run(
         _detachable(runner, lambda: runner.resume(args.run_id, RunOptions(assume_yes=args.yes)), out), out
@@ -515,7 +374,7 @@ def run_playbook_cancel(args: argparse.Namespace, output: Output | None = None) 
     from engines.errors import InvalidArgumentError
 
     out = output_for(args, output)
-    _, spec = _node(args)
+    _, spec = config_and_node(args)
     if not spec.url:
         raise InvalidArgumentError(
             f"node {spec.name} has no url: only a run on a node's agent can be cancelled from here",
@@ -539,7 +398,7 @@ def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) ->
     from playbooks.state import StateDir
 
     out = output_for(args, output)
-    _, spec = _node(args)
+    _, spec = config_and_node(args)
     if spec is not None and spec.url:
         runs = _runner(spec, None, True).runs()
     else:
@@ -555,209 +414,3 @@ def run_playbook_runs(args: argparse.Namespace, output: Output | None = None) ->
     ] or ["no runs yet"]
     out.result({"runs": runs}, "\n".join(text))
     return EXIT_OK
-
-
-# ------------------------------------------------------------------------------------------- triage
-def _overrides(pairs: list[str]) -> dict[str, bool]:
-    from engines.errors import InvalidArgumentError
-
-    found: dict[str, bool] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        word = value.strip().lower()
-        if not sep or word not in ("yes", "no", "y", "n", "true", "false"):
-            raise InvalidArgumentError(
-                f"--override {pair!r} is not QUESTION=yes|no",
-                hint="QUESTION is the node id in tree.toml, e.g. --override can-start=no",
-            )
-        found[name.strip()] = word in ("yes", "y", "true")
-    return found
-
-
-def run_triage(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.triage import record_triage, triage
-
-    out = output_for(args, output)
-    overrides = _overrides(args.override)
-    config, spec = _node(args)
-    snapshot = None
-    data_dir = args.data_dir
-    repo = args.repo
-    options: dict[str, Any] = {}
-    if spec is not None:
-        data_dir = Path(spec.data_dir).absolute() if spec.data_dir is not None else None
-        repo = repo or (Path(spec.backup_repo) if spec.backup_repo is not None else None)
-        snapshot = _fleet_snapshot(config)
-        options = {"specs": config.nodes, "thresholds": config.thresholds}
-    if data_dir is not None and not data_dir.exists() and spec is None:
-        from engines.errors import NotFoundError
-
-        if not data_dir.parent.exists():
-            raise NotFoundError(f"{data_dir} does not exist, nor does its parent", hint="check the --data-dir path")
-    result = triage(
-        data_dir=data_dir,
-        snapshot=snapshot,
-        node=spec.name if spec is not None else None,
-        repo=repo,
-        overrides=overrides,
-        log_file=args.log_file,
-        **options,
-    )
-    if not args.read_only:
-        record_triage(result)
-    target = f"--node {spec.name}" if spec is not None else f"--data-dir {data_dir}"
-    run_target = f"--node {result.run_on}" if spec is not None and result.run_on else target
-    out.result(result.to_json(), "\n".join(triage_lines(result, target, run_target)))
-    return EXIT_OK if result.healthy else EXIT_PROBLEM
-
-
-def triage_lines(result: Any, target: str, run_target: str) -> list[str]:
-    """The walk as the CLI prints it: each question, its answer and evidence (and log lines), then the outcome."""
-    from playbooks.triage import answer_word
-
-    lines = []
-    for entry in result.path:
-        mark = " (override)" if entry.overridden else ""
-        about = f" [{entry.subject}]" if entry.subject else ""
-        lines.append(f"{entry.question} {answer_word(entry.answer).upper()}{mark}{about}  [{entry.node}]")
-        lines.append(f"    {entry.evidence}")
-        lines += [f"    | {line}" for line in entry.lines]
-    lines.append("")
-    if result.unknown is not None:
-        lines.append(f"unknown: {result.unknown.question}")
-        lines.append(f"    {result.unknown.evidence}")
-        lines.append(
-            f"answer it from what you know: drconsole triage {target} --override {result.unknown.node}=yes (or =no)"
-        )
-    elif result.fault is not None:
-        where = f" on {result.run_on}" if result.run_on else ""
-        lines.append(f"severity {result.severity} ({result.fault}{where}): {result.summary}")
-        for playbook in result.recommended:
-            why = f" (not available yet: {result.pending[playbook]})" if playbook in result.pending else ""
-            lines.append(f"  recommended: {playbook}{why}")
-        runnable = [playbook for playbook in result.recommended if playbook not in result.pending]
-        if runnable:
-            lines.append(f"next: drconsole playbook run {runnable[0]} {run_target} --dry-run")
-    else:
-        lines.append(result.summary or "no fault found")
-    if result.incident:
-        lines.append(f"incident {result.incident}")
-    return lines
-
-
-# ------------------------------------------------------------------------------------------- incidents
-def _incident_line(incident: Any) -> str:
-    from playbooks.incident_model import duration_text
-
-    row = incident.summary_json()
-    clock = f"RTO {duration_text(row['rto_seconds'])}/{duration_text(row['target_rto_seconds'])}"
-    return (
-        f"{row['id']}  {row['status']:<8} {row['severity']}  {row['opened_at']}  {clock:<14} "
-        f"{row['target']}: {row['title']}"
-    )
-
-
-def run_incident_list(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incident_store import IncidentStore
-
-    out = output_for(args, output)
-    incidents = IncidentStore().list()
-    text = [_incident_line(incident) for incident in incidents] or ["no incidents"]
-    out.result({"incidents": [incident.summary_json() for incident in incidents]}, "\n".join(text))
-    return EXIT_OK
-
-
-def run_incident_show(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incident_store import IncidentStore
-
-    out = output_for(args, output)
-    incident = IncidentStore().load(args.id)
-    payload = incident.to_json()
-    lines = [_incident_line(incident), f"  target RTO: {incident.rto_basis}"]
-    if incident.resolution:
-        lines.append(f"  {incident.resolution}")
-    if incident.close_reason:
-        lines.append(f"  closed: {incident.close_reason}")
-    lines += [f"  lost: {item}" for item in incident.lost()]
-    for event in incident.events:
-        where = f" [{event.node}]" if event.node else ""
-        lines.append(
-            f"  {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(event.time))}  {event.kind:<15} {event.message}{where}"
-        )
-    out.result(payload, "\n".join(lines))
-    return EXIT_OK
-
-
-def run_incident_report(args: argparse.Namespace, output: Output | None = None) -> int:
-    from engines.fsutil import atomic_write_text
-    from playbooks.incident_report import report_markdown
-    from playbooks.incident_store import IncidentStore
-
-    out = output_for(args, output)
-    incident = IncidentStore().load(args.id)
-    atomic_write_text(args.output, report_markdown(incident))
-    out.result(
-        {"incident": incident.id, "output": str(args.output)},
-        f"incident report of {incident.id} written to {args.output}",
-    )
-    return EXIT_OK
-
-
-def run_incident_close(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incident_store import IncidentStore
-
-    out = output_for(args, output)
-    store = IncidentStore()
-    incident = store.load(args.id)
-    if incident.status == "closed":
-        out.result({"incident": incident.id, "status": "closed"}, f"{incident.id} was already closed")
-        return EXIT_OK
-    closed = store.close(incident.id, args.reason)
-    out.result(
-        {"incident": closed.id, "status": closed.status, "rto_seconds": round(closed.clock_seconds(), 1)},
-        f"{closed.id} closed: {args.reason}",
-    )
-    return EXIT_OK
-
-
-def run_incident_verify(args: argparse.Namespace, output: Output | None = None) -> int:
-    from playbooks.incident_store import IncidentStore
-    from playbooks.incident_verify import verify_recovery
-
-    out = output_for(args, output)
-    store = IncidentStore()
-    incident = store.load(args.id)
-    if not incident.is_open:
-        out.result(
-            {
-                "incident": incident.id,
-                "resolved": incident.resolved_at is not None,
-                "status": incident.status,
-                "why": incident.resolution or incident.close_reason,
-            },
-            f"{incident.id} is already {incident.status}",
-        )
-        return EXIT_OK
-    url, data_dir = args.url, None
-    if Path(incident.target).is_absolute():
-        data_dir = Path(incident.target)
-    elif url is None and not incident.ready_url and _config_path(args) is not None:
-        spec = next((node for node in _load_config(args).nodes if node.name == incident.target), None)
-        if spec is not None:
-            url, data_dir = spec.url, spec.data_dir
-    outcome = verify_recovery(store, incident.target, url=url, data_dir=data_dir)
-    after = outcome.incident or incident
-    payload = {
-        "incident": after.id,
-        "resolved": outcome.resolved,
-        "status": after.status,
-        "why": outcome.why,
-        "rto_seconds": round(after.clock_seconds(), 1),
-    }
-    text = (
-        f"{after.id} resolved: {outcome.why}; RTO {payload['rto_seconds']} s"
-        if outcome.resolved
-        else f"{after.id} stays open: {outcome.why}"
-    )
-    out.result(payload, text)
-    return EXIT_OK if outcome.resolved else EXIT_PROBLEM
