@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
@@ -125,6 +125,7 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         watch_terminal: bool = False,
         node_urls: Mapping[str, str] | None = None,
         incident_store: IncidentStore | None = None,
+        fleet_targets: Collection[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -158,6 +159,10 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
         self.events: list[IncidentEvent] = []  # fleet events: what happened outside any incident
         self.incidents: dict[str, Incident] = {}  # id -> incident, as the store last read them
         self.node_urls = dict(node_urls or {})  # where to ask /ready once a run's checks passed
+        # What this console's incidents are about: its nodes' names and data dirs (None: any target).
+        # The state dir is per user, not per fleet: an incident a CLI run opened on another data
+        # dir is counted in the header ("open elsewhere"), never passed off as this fleet's.
+        self.fleet_targets = None if fleet_targets is None else frozenset(fleet_targets)
         self.desk = IncidentDesk(
             incident_store or IncidentStore(clock=lambda: self.clock().timestamp()),
             writable=self.capabilities.can_write,
@@ -323,10 +328,19 @@ class DrConsoleApp(RunActions, TerminalWatch, App[int]):
     def on_incident_trouble(self, message: IncidentTrouble) -> None:
         self.notify(message.error, title="incident record", severity="error")
 
+    def of_this_fleet(self, incident: Incident) -> bool:
+        return self.fleet_targets is None or incident.target in self.fleet_targets
+
+    @property
+    def incidents_elsewhere(self) -> int:
+        """Open incidents on targets that are not this console's nodes (a CLI run on another data dir)."""
+        return sum(1 for incident in self.incidents.values() if incident.is_open and not self.of_this_fleet(incident))
+
     @property
     def incident(self) -> Incident | None:
-        """The headline incident (status bar): the worst open one, else the one that ended last this session."""
-        found = list(self.incidents.values())
+        """The headline incident (status bar): the worst open one of this fleet, else the one that ended last
+        this session."""
+        found = [incident for incident in self.incidents.values() if self.of_this_fleet(incident)]
         live = [incident for incident in found if incident.is_open]
         if live:
             return min(live, key=lambda incident: (rank(incident.severity), incident.opened_at))

@@ -60,8 +60,8 @@ __all__ = [
 DEMO_MARKER = "drconsole-demo.json"
 NODE_NAMES = {"lsm": "orders", "cow": "ledger", "rocksdb": "cache"}
 NOTICE = (
-    "demo workspace {path}: {count} `drconsole node serve` processes on 127.0.0.1 (logs in {path}/logs), "
-    "stopped when you quit"
+    "demo workspace {path}: {count} `drconsole node serve` processes on 127.0.0.1 (logs in {path}/logs, "
+    "incidents and runs in {path}/state), stopped when you quit"
 )
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -417,6 +417,10 @@ def run_demo(
     if not has_terminal():
         return no_terminal()  # before creating anything
     path = Path(workspace) if workspace is not None else default_workspace()
+    # The demo's incidents, run journals and audit log are the workspace's, for its node processes
+    # too (they inherit the environment): a healthy demo never shows the user's real incidents,
+    # and what is tried in the demo never lands among them.
+    os.environ["DRCONSOLE_STATE_DIR"] = str(path.absolute() / "state")
     try:
         session = demo_session(path, mode=mode, theme=theme, read_only=read_only)
     except (ConfigError, ThemeError, DrconsoleError) as exc:

@@ -78,8 +78,15 @@ def build_app(
         watch_terminal=watch_terminal,
         triage_factory=triage_factory(config, getattr(launcher, "library", None)),
         node_urls=_node_urls(config),
+        fleet_targets=_fleet_targets(config),
         incident_store=IncidentStore(webhook=config.notify.webhook) if config.notify.webhook else None,
     )
+
+
+def _fleet_targets(config: ConsoleConfig) -> set[str]:
+    """What an incident of this fleet names: a node (console, ``--node``) or its data dir (``--data-dir``)."""
+    names = {spec.name for spec in config.nodes}
+    return names | {str(Path(spec.data_dir).absolute()) for spec in config.nodes if spec.data_dir is not None}
 
 
 def _node_urls(config: ConsoleConfig) -> dict[str, str]:

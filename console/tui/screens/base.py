@@ -48,3 +48,4 @@ class ConsoleScreen(Screen[None]):
 
     def _bar_incident(self) -> None:
         self._status_bar.incident = self.console.incident
+        self._status_bar.elsewhere = self.console.incidents_elsewhere

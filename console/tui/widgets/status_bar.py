@@ -29,6 +29,7 @@ class StatusBar(Widget):
     mode: var[str] = var("")
     snapshot: var[FleetSnapshot | None] = var(None)
     incident: var[Incident | None] = var(None, always_update=True)
+    elsewhere: var[int] = var(0)  # open incidents on targets that are not this fleet's
     now: var[datetime | None] = var(None)
     show_tally: var[bool] = var(True)  # the dashboard's header has the tally in large type
     text: reactive[Content] = reactive(Content(""))
@@ -64,6 +65,7 @@ class StatusBar(Widget):
             self.text = self._compose_text()
 
     watch_screen_name = watch_mode = watch_snapshot = watch_incident = watch_now = watch_show_tally = _watch_inputs
+    watch_elsewhere = _watch_inputs
 
     def on_resize(self) -> None:
         self._watch_inputs()
@@ -109,6 +111,8 @@ class StatusBar(Widget):
                     target=duration_text(target),
                 )
             )
+        if self.elsewhere:
+            parts.append(line("[$status-warn]+$count open elsewhere[/]", count=str(self.elsewhere)))
         # Seconds only while an incident's clock runs: an idle board then changes once a minute.
         if now is not None:
             clock = clock_text(now, self.tz)

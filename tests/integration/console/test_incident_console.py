@@ -175,3 +175,39 @@ def test_the_refresh_loop_resolves_when_the_node_answers_ready_after_the_run(
     assert "/ready answered 200" in resolved.resolution
     assert "✔ restored" in str(seen["bar"]) and resolved.id in str(seen["bar"])
     assert served.serves(30)
+
+
+def test_an_incident_on_a_data_dir_outside_the_fleet_is_counted_not_headlined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state dir is the user's, not the fleet's: a CLI triage of some other corrupt data dir opened
+    a P0 there. The console on a healthy fleet says so ("+1 open elsewhere") and does not wear it as its
+    own P0 clock; once its own node has an incident, that one is the headline."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    corrupt_node(elsewhere, "lsm", name="scratch")
+    foreign = run_cli_in_process(
+        capsys, cli_main, "triage", "--data-dir", elsewhere / "nodes" / "scratch", "--json"
+    ).json()
+    assert foreign["severity"] == "P0" and foreign["incident"]
+    config = fleet_config(tmp_path, "ledger")
+    app = build_app(mode="interactive", theme=None, read_only=False, config=load_config(config), watch_terminal=False)
+
+    async def main() -> tuple[str, str]:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.nodes and app.incidents)
+            await pilot.pause(0.2)
+            before = screen_text(app).splitlines()[0]
+            IncidentStore().open(
+                "ledger", severity="P2", title="Ledger lagging", target_rto_seconds=3600, rto_basis="test"
+            )
+            app.desk.refresh()
+            app.desk.flush(10)
+            await wait_for(pilot, lambda: app.incident is not None)
+            await pilot.pause(0.2)
+            return before, screen_text(app).splitlines()[0]
+
+    before, after = asyncio.run(main())
+    assert "+1 open elsewhere" in before and " RTO " not in before and "P0" not in before
+    assert app.incident is not None and app.incident.target == "ledger"
+    assert "P2" in after and " RTO " in after and "+1 open elsewhere" in after
