@@ -13,12 +13,22 @@ responder who pointed at a config must not silently get another fleet. Standard 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-__all__ = ["resolve_config", "check_explicit_config", "ConfigLookupError", "ENV_VAR", "demo_workspace_path"]
+__all__ = [
+    "resolve_config",
+    "check_explicit_config",
+    "ConfigLookupError",
+    "ENV_VAR",
+    "DEMO_MARKER",
+    "demo_workspace_path",
+    "use_demo_state",
+]
 
 ENV_VAR = "DRCONSOLE_CONFIG"
+DEMO_MARKER = "drconsole-demo.json"  # what makes a folder a demo workspace (console.tui.demo)
+STATE_VAR = "DRCONSOLE_STATE_DIR"
 
 
 class ConfigLookupError(ValueError):
@@ -47,6 +57,19 @@ def demo_workspace_path(environ: Mapping[str, str] | None = None) -> Path:
         else Path(environ.get("HOME") or Path.home()) / ".local" / "share"
     )
     return root / "drconsole" / "demo"
+
+
+def use_demo_state(workspace: Path, environ: MutableMapping[str, str] | None = None) -> None:
+    """Work on the demo workspace keeps its incidents, run journals and audit log in its ``state/``.
+
+    Unless ``$DRCONSOLE_STATE_DIR`` names one already. The state dir is otherwise the user's, shared
+    by every fleet they work on: the demo's nodes are called orders, ledger and cache, as real nodes
+    may be, and a healthy demo must not show (nor leave behind) a real fleet's incidents. The node
+    processes the demo starts inherit the environment, so they keep theirs there too.
+    """
+    environ = os.environ if environ is None else environ
+    if not environ.get(STATE_VAR) and (workspace / DEMO_MARKER).is_file():
+        environ[STATE_VAR] = str(workspace.absolute() / "state")
 
 
 def check_explicit_config(path: Path, source: str) -> None:

@@ -205,13 +205,19 @@ def _is_utf8(text: str) -> bool:
 
 
 def _check_config(args: argparse.Namespace) -> None:
-    """An explicitly named config (--config, $DRCONSOLE_CONFIG) must be a file: fail before doing anything."""
-    from console.config_lookup import ConfigLookupError, resolve_config
+    """An explicitly named config (--config, $DRCONSOLE_CONFIG) must be a file: fail before doing anything.
+
+    A config of the demo workspace brings the workspace's state dir (``use_demo_state``), so that
+    ``drconsole --config <demo>/drconsole.toml incident list`` shows what the demo console shows.
+    """
+    from console.config_lookup import ConfigLookupError, resolve_config, use_demo_state
 
     try:
-        resolve_config(getattr(args, "config", None))
+        path, _source = resolve_config(getattr(args, "config", None))
     except ConfigLookupError as exc:
         raise UsageError(exc.message, "drconsole", hint=exc.hint) from None
+    if path is not None:
+        use_demo_state(path.parent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console.config import ConfigError, load_config
-from console.config_lookup import demo_workspace_path
+from console.config_lookup import DEMO_MARKER, demo_workspace_path, use_demo_state
 from console.tui.app import DrConsoleApp
 from console.tui.launch import build_app, has_terminal, launch, no_terminal
 from console.tui.themes import ThemeError
@@ -57,7 +57,6 @@ __all__ = [
     "run_demo",
 ]
 
-DEMO_MARKER = "drconsole-demo.json"
 NODE_NAMES = {"lsm": "orders", "cow": "ledger", "rocksdb": "cache"}
 NOTICE = (
     "demo workspace {path}: {count} `drconsole node serve` processes on 127.0.0.1 (logs in {path}/logs, "
@@ -393,6 +392,7 @@ def demo_session(
     """The workspace at ``path`` (created if needed) as a console with its nodes to start; raises
     ConfigError, ThemeError or DrconsoleError on bad input, before any process is started."""
     config = load_config(create_workspace(path))
+    use_demo_state(path)
     fleet = DemoFleet(config.nodes, path / "logs")
     # The nodes are read over their API (source "auto"), as a real fleet is.
     config = config.model_copy(
@@ -417,10 +417,6 @@ def run_demo(
     if not has_terminal():
         return no_terminal()  # before creating anything
     path = Path(workspace) if workspace is not None else default_workspace()
-    # The demo's incidents, run journals and audit log are the workspace's, for its node processes
-    # too (they inherit the environment): a healthy demo never shows the user's real incidents,
-    # and what is tried in the demo never lands among them.
-    os.environ["DRCONSOLE_STATE_DIR"] = str(path.absolute() / "state")
     try:
         session = demo_session(path, mode=mode, theme=theme, read_only=read_only)
     except (ConfigError, ThemeError, DrconsoleError) as exc:

@@ -85,3 +85,40 @@ def test_the_light_load_writes_and_lets_go(tmp_path: Path) -> None:
     assert load.error is None
     with open_engine(data, mode="rw") as engine:  # the lock was released
         assert engine.last_lsn > before
+
+
+def test_the_demo_keeps_its_incidents_in_its_workspace_and_the_cli_on_its_config_sees_them(tmp_path: Path) -> None:
+    """A real ``drconsole`` process with no DRCONSOLE_STATE_DIR (a user's shell): a triage on the demo's
+    config records in <workspace>/state, ``incident list`` on that config shows it, and the user's own
+    state dir (~/.local/state under HOME) neither gets it nor lends the demo its incidents."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from faults import inject
+
+    workspace = tmp_path / "ws"
+    create_workspace(workspace, keys=50)  # its own: the module's workspace stays sound for the others
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DRCONSOLE_", "XDG_"))}
+    env |= {"HOME": str(home), "DRCONSOLE_AUDIT_SYSLOG": str(tmp_path / "no-syslog.sock")}
+    config = load_config(workspace / "drconsole.toml")
+    target = next(node for node in config.nodes if node.engine == "lsm" and node.role == "primary")
+    inject("sstable-corrupt", Path(target.data_dir), seed=5)
+
+    def drconsole(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "console.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    triaged = drconsole("--config", str(workspace / "drconsole.toml"), "triage", "--node", target.name, "--json")
+    assert triaged.returncode == 1, triaged.stderr
+    opened = json.loads(triaged.stdout)["incident"]
+    assert (workspace / "state" / "incidents" / f"{opened}.jsonl").is_file()
+    listed = drconsole("--config", str(workspace / "drconsole.toml"), "incident", "list", "--json")
+    assert [row["id"] for row in json.loads(listed.stdout)["incidents"]] == [opened]
+    # The user's own state: untouched, and a plain `incident list` there does not show the demo's.
+    assert not (home / ".local" / "state" / "drconsole" / "incidents").exists()
+    assert json.loads(drconsole("incident", "list", "--json").stdout)["incidents"] == []
