@@ -455,7 +455,12 @@ class Runner:
         if self._confirm(run, planned):
             return None
         outcome = StepOutcome(
-            planned.id, planned.step.action or "", "refused", destructive=True, summary="destructive step not confirmed"
+            planned.id,
+            planned.step.action or "",
+            "refused",
+            destructive=True,
+            summary="destructive step not confirmed",
+            finished_at=time.time(),
         )
         run.log_journal().write(
             "step_finished",
@@ -536,7 +541,12 @@ class Runner:
         )
         self._emit("step_finished", run, step_id=planned.id, index=index, steps=total, status="skipped", message=why)
         return StepOutcome(
-            planned.id, planned.step.action or "", "skipped", summary=why, destructive=planned.step.destructive
+            planned.id,
+            planned.step.action or "",
+            "skipped",
+            summary=why,
+            destructive=planned.step.destructive,
+            finished_at=time.time(),
         )
 
     def _log(self, run: Run, step: str | None, message: str, level: str = "info") -> None:
@@ -678,7 +688,16 @@ class Runner:
                 lost=lost,
             )
         return (
-            StepOutcome(planned.id, action_name, status, duration, result.summary, attempts, step.destructive),
+            StepOutcome(
+                planned.id,
+                action_name,
+                status,
+                duration,
+                result.summary,
+                attempts,
+                step.destructive,
+                finished_at=time.time(),
+            ),
             namespace,
         )
 

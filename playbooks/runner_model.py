@@ -71,6 +71,9 @@ class StepOutcome:
     destructive: bool = False
     would_touch: list[str] = field(default_factory=list)
     when: str | None = None
+    # When it ended (epoch seconds), so an incident recorded after the run (a run on a node's agent)
+    # places each step where it happened, not at the moment the result arrived.
+    finished_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -87,6 +90,8 @@ class StepOutcome:
             row["would_touch"] = self.would_touch
         if self.when:
             row["when"] = self.when
+        if self.finished_at is not None:
+            row["finished_at"] = round(self.finished_at, 3)
         return row
 
     @classmethod

@@ -80,6 +80,7 @@ def record_remote_run(state: StateDir, result: RunResult, *, node: str, actor: A
                 "step",
                 f"{step.id}: {step.summary}",
                 actor=actor,
+                at=step.finished_at,  # when it ended on the node, not when the result came back
                 step=step.id,
                 status=step.status,
                 run_id=result.run_id,

@@ -148,6 +148,7 @@ def result_from_json(payload: dict[str, Any]) -> RunResult:
             bool(row.get("destructive", False)),
             list(row.get("would_touch", [])),
             row.get("when"),
+            float(row["finished_at"]) if row.get("finished_at") is not None else None,
         )
         for row in payload.get("steps", [])
     ]

@@ -142,3 +142,27 @@ def test_unknown_playbook_and_unknown_run_are_bad_input(served: ServerThread) ->
     with pytest.raises(EngineError) as missing:
         runner.resume("20260101-000000-000-beef", RunOptions())
     assert missing.value.exit_code == 2
+
+
+def test_a_remote_run_places_each_step_in_the_incident_when_it_ended_on_the_node(served: ServerThread) -> None:
+    """The responder's incident learns of a run on a node's agent when its result comes back; its
+    step events still carry the times the steps ended there (the report's timeline, the RTO story),
+    not one shared arrival time after the last step."""
+    from playbooks.incident_store import IncidentStore
+
+    def slow_confirm(planned: Any, target: str) -> bool:
+        time.sleep(1.0)  # the responder reads the prompt: the steps before it ended a second earlier
+        return True
+
+    runner = runner_for(NodeSpec(name="orders", url=served.url), token=TOKEN)
+    result = runner.run("data-recovery", None, RunOptions(confirm=slow_confirm))
+    assert result.status == "succeeded"
+    ended = {step.id: step.finished_at for step in result.steps if step.finished_at is not None}
+    assert "safety-copy" in ended and "recover-lsm/repair" in ended
+    incident = next(found for found in IncidentStore().list() if found.target == "orders")
+    steps = {event.data["step"]: event.time for event in incident.events if event.kind == "step"}
+    finished = next(event.time for event in incident.events if event.kind == "run_finished")
+    assert steps["safety-copy"] == pytest.approx(ended["safety-copy"], abs=0.01)
+    assert steps["recover-lsm/repair"] == pytest.approx(ended["recover-lsm/repair"], abs=0.01)
+    assert steps["safety-copy"] <= finished - 0.9  # before the confirmation's second, not at the end
+    assert list(steps.values()) == sorted(steps.values())
