@@ -23,7 +23,7 @@ from support import run_cli_in_process
 from triage_kit import Fleet
 
 from console.cli.main import main as cli_main
-from drills.node import free_port
+from drills.node import free_port, serve_command
 from playbooks.nodelog import classify, kernel_oom_kills, start_line
 
 
@@ -84,23 +84,7 @@ def test_a_clean_stop_of_a_node_meant_to_serve_is_a_stop_not_health(
 def test_a_start_that_fails_is_an_error_exit_with_its_reason(tmp_path: Path) -> None:
     log = tmp_path / "n.log"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "console.cli",
-            "node",
-            "serve",
-            "--engine",
-            "lsm",
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--port",
-            str(free_port()),
-            "--wal-segment-bytes",
-            "1",
-            "--log-file",
-            str(log),
-        ],
+        serve_command("lsm", tmp_path / "d", free_port(), "--wal-segment-bytes", "1", "--log-file", str(log)),
         capture_output=True,
         text=True,
         timeout=60,
