@@ -31,6 +31,9 @@ class _Loss:
     ranges: list[tuple[int, int]] | None  # None: some line has no known range (it cannot be shown recovered)
     quarantine: str | None
     recovered_by: str | None = None
+    # What later steps re-applied, together: a refill from the archive and a fill from the backup
+    # below where the archive begins recover one loss between them.
+    reapplied: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _ranges(value: Any) -> list[tuple[int, int]] | None:
@@ -66,8 +69,10 @@ def account(history: Mapping[str, Mapping[str, Any]]) -> Accounting:
         recovered = _ranges(result.get("recovered_lsn_ranges")) or []
         if recovered:
             for loss in losses:
-                if loss.recovered_by is None and loss.ranges and all(_covered(span, recovered) for span in loss.ranges):
-                    loss.recovered_by = step
+                if loss.recovered_by is None and loss.ranges:
+                    loss.reapplied += recovered
+                    if all(_covered(span, loss.reapplied) for span in loss.ranges):
+                        loss.recovered_by = step
         lines = result.get("lost")
         if isinstance(lines, list) and lines:
             ranges = _ranges(result.get("lost_lsn_ranges"))

@@ -18,6 +18,7 @@ from playbooks.actions import (  # noqa: F401  (registration)
     engine_actions,
     node_actions,
     node_rebuild,
+    refill_actions,
     safety,
     salvage,
     system_actions,
