@@ -222,6 +222,19 @@ def test_the_accounting_counts_lost_only_what_no_later_step_brought_back() -> No
     assert unknown.lost == ["000007.sst: unreadable, its range is unknown"]
 
 
+def test_two_later_steps_recover_one_loss_between_them() -> None:
+    """The archive re-applied LSN 64.. and the backup fill everything up to its LSN: the loss at 1..143 is
+    covered only by both together, and only once the second has run."""
+    repair = {"lost": ["000005.sst: 36 entries, LSNs 1..143"], "lost_lsn_ranges": [[1, 143]], "quarantine": "/q"}
+    refill = {"recovered_lsn_ranges": [[64, 935]]}
+    fill = {"recovered_lsn_ranges": [[0, 63]]}
+    assert account({"repair": repair, "refill": refill}).lost == ["000005.sst: 36 entries, LSNs 1..143 (kept in /q)"]
+    both = account({"repair": repair, "refill": refill, "fill-exact": fill})
+    assert both.lost == [] and "re-applied by fill-exact" in both.recovered[0]
+    short = account({"repair": repair, "refill": refill, "fill-exact": {"recovered_lsn_ranges": [[0, 40]]}})
+    assert len(short.lost) == 1  # LSNs 41..63 are in neither
+
+
 def incident_rows() -> list[dict[str, object]]:
     """An incident as its JSONL holds it: a repair that reported 20000 entries lost, a refill that put them back."""
 
