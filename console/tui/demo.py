@@ -24,6 +24,7 @@ import ctypes
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,6 +87,20 @@ def _seed(engine_path: Path, backend: str, name: str, keys: int) -> None:
         engine.flush()
 
 
+def _own_copies(root: Path) -> None:
+    """Give every hard-linked file under ``root`` its own bytes.
+
+    A checkpoint hard-links the immutable tables; a real standby is on another host and shares no
+    block with its primary. With shared inodes a fault flipped in the primary's table (drconsole
+    fault inject) turned the standby CORRUPT too, which is no picture of a standby.
+    """
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.stat().st_nlink > 1:
+            copy = path.with_name(path.name + ".own")
+            shutil.copy2(path, copy)
+            os.replace(copy, path)
+
+
 def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
     """Create (or reuse) the demo workspace; returns its drconsole.toml."""
     workspace = Path(workspace).absolute()
@@ -128,6 +143,7 @@ def create_workspace(workspace: Path, *, keys: int = 500) -> Path:
     standby = nodes_dir / standby_name
     with open_engine(nodes_dir / primary["name"], mode="rw") as engine:
         engine.checkpoint(standby)
+        _own_copies(standby)
         # The primary moves on after the copy: the standby shows lag, as a real one would.
         for index in range(60):
             engine.put(f"{primary['name']}:late:{index:04d}".encode(), b"written after the standby copy")

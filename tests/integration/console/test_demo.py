@@ -122,3 +122,15 @@ def test_the_demo_keeps_its_incidents_in_its_workspace_and_the_cli_on_its_config
     # The user's own state: untouched, and a plain `incident list` there does not show the demo's.
     assert not (home / ".local" / "state" / "drconsole" / "incidents").exists()
     assert json.loads(drconsole("incident", "list", "--json").stdout)["incidents"] == []
+
+
+def test_the_standby_shares_no_file_with_its_primary(workspace: Path) -> None:
+    """A checkpoint hard-links tables; a real standby shares no block with its primary, so a byte
+    flipped in the primary's table must leave the standby's copy as it was."""
+    config = load_config(workspace / "drconsole.toml")
+    primary, standby = config.nodes[0], config.nodes[-1]
+    shared = {path.stat().st_ino for path in Path(primary.data_dir).rglob("*") if path.is_file()} & {
+        path.stat().st_ino for path in Path(standby.data_dir).rglob("*") if path.is_file()
+    }
+    assert shared == set()
+    assert all(path.stat().st_nlink == 1 for path in Path(standby.data_dir).rglob("*") if path.is_file())
