@@ -23,7 +23,7 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from engines import fsio
@@ -41,6 +41,7 @@ __all__ = [
     "validate_jsonl",
     "export_jsonl",
     "import_jsonl",
+    "write_batches",
 ]
 
 DEFAULT_BATCH = 1000
@@ -190,11 +191,28 @@ def import_jsonl(
     if batch < 1:
         raise InvalidArgumentError(f"batch must be at least 1, not {batch}")
     total = validate_jsonl(path) if validate else None
+    rows = ((key, value) for _number, key, value in read_jsonl(path))
+    return write_batches(engine, rows, batch, of_total=total, verb="imported")
+
+
+def write_batches(
+    engine: Engine,
+    rows: Iterable[Entry],
+    batch: int = DEFAULT_BATCH,
+    *,
+    of_total: int | None = None,
+    verb: str = "written",
+) -> int:
+    """Write ``rows`` in atomic batches of ``batch``; return the count.
+
+    A failure while writing (disk full) leaves the batches already written in place, and its message
+    says how many records that was (``of_total``: out of how many).
+    """
     written = 0
     chunk: list[Entry] = []
     try:
-        for _number, key, value in read_jsonl(path):
-            chunk.append((key, value))
+        for row in rows:
+            chunk.append(row)
             if len(chunk) >= batch:
                 engine.write_batch(chunk)
                 written += len(chunk)
@@ -204,7 +222,7 @@ def import_jsonl(
             written += len(chunk)
     except EngineError as exc:
         if written:
-            of_total = f" of {total}" if total is not None else ""
-            exc.message = f"{exc.message} (after {written}{of_total} records were imported)"
+            of = f" of {of_total}" if of_total is not None else ""
+            exc.message = f"{exc.message} (after {written}{of} records were {verb})"
         raise
     return written

@@ -8,6 +8,7 @@ engine lock: a data dir held by a running node is refused with exit 3 and a hint
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -291,13 +292,13 @@ def import_missing(context: ActionContext, *, source: str, prefix: str | None = 
 
     The guide's ``import --conflict=ignore``: nothing in the live data is overwritten.
     """
-    from engines.transfer import read_jsonl
+    from engines.keys import is_reserved
+    from engines.transfer import read_jsonl, write_batches
 
     data_dir = context.require_data_dir()
     origin = Path(source)
     wanted = prefix.encode("utf-8") if prefix else None
-    restored = present = 0
-    batch: list[tuple[bytes, bytes | None]] = []
+    present = 0
     with open_engine(data_dir, mode="rw") as live:
         if origin.is_dir():
             reader = open_engine(origin, mode="ro")
@@ -307,19 +308,19 @@ def import_missing(context: ActionContext, *, source: str, prefix: str | None = 
             rows = (
                 (key, value) for _line, key, value in read_jsonl(origin) if wanted is None or key.startswith(wanted)
             )
-        try:
+
+        def missing() -> Iterator[tuple[bytes, bytes]]:
+            nonlocal present
             for key, value in rows:
+                if is_reserved(key):
+                    continue  # drconsole's own (a node's ready probe): not user data
                 if live.get(key) is not None:
                     present += 1
                     continue
-                batch.append((key, value))
-                if len(batch) >= 1000:
-                    live.write_batch(batch)
-                    restored += len(batch)
-                    batch = []
-            if batch:
-                live.write_batch(batch)
-                restored += len(batch)
+                yield key, value
+
+        try:
+            restored = write_batches(live, missing())
         finally:
             if reader is not None:
                 reader.close()

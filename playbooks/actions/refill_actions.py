@@ -18,6 +18,7 @@ Both report ``recovered_lsn_ranges`` for the run's accounting (playbooks.account
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +124,16 @@ def fill_untouched(context: ActionContext, *, repo: str | None, source: str) -> 
     Exact, or nothing: when a record after the backup's LSN cannot be read (a gap between the
     archive and the local WAL), no key is copied and the step says why.
     """
+    from engines.keys import is_reserved
     from engines.registry import open_engine
+    from engines.transfer import write_batches
 
     data_dir = context.require_data_dir()
     origin = Path(source)
     with open_engine(origin, mode="ro") as backup:
         as_of = backup.last_lsn
     archive = _archive(repo)
-    restored = present = changed = 0
+    present = changed = 0
     with open_engine(data_dir, mode="rw") as live:
         last = live.last_lsn
         records, first, gap = _history(live, archive, as_of + 1)
@@ -147,23 +150,21 @@ def fill_untouched(context: ActionContext, *, repo: str | None, source: str) -> 
                 {"restored": 0, "exact": False},
             )
         touched = {key for record in records for key, _value in record.entries()}
-        batch: list[tuple[bytes, bytes | None]] = []
-        with open_engine(origin, mode="ro") as backup:
+
+        def untouched_and_missing() -> Iterator[tuple[bytes, bytes]]:
+            nonlocal present, changed
             for key, value in backup.scan():
+                if is_reserved(key):
+                    continue  # drconsole's own (a node's ready probe): not user data
                 if key in touched:
                     changed += 1  # written or deleted after the backup: the WAL's value is the one
-                    continue
-                if live.get(key) is not None:
+                elif live.get(key) is not None:
                     present += 1
-                    continue
-                batch.append((key, value))
-                if len(batch) >= _BATCH:
-                    live.write_batch(batch)
-                    restored += len(batch)
-                    batch = []
-            if batch:
-                live.write_batch(batch)
-                restored += len(batch)
+                else:
+                    yield key, value
+
+        with open_engine(origin, mode="ro") as backup:
+            restored = write_batches(live, untouched_and_missing())
         live.flush()
     return ActionResult(
         True,
