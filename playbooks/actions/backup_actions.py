@@ -15,7 +15,7 @@ from engines.errors import InvalidArgumentError
 from playbooks.actions.base import ActionContext, ActionResult, action
 from playbooks.evidence import human_bytes
 
-__all__: list[str] = []
+__all__ = ["describe_repo"]
 
 
 def _repo(repo: str | None) -> str:
@@ -33,7 +33,7 @@ def _progress(context: ActionContext) -> Any:
     return forward
 
 
-def _describe_repo(context: ActionContext, **args: Any) -> list[str]:
+def describe_repo(context: ActionContext, **args: Any) -> list[str]:
     repo = args.get("repo")
     if repo is None:
         return ["(needs --param repo=PATH)"]
@@ -42,7 +42,7 @@ def _describe_repo(context: ActionContext, **args: Any) -> list[str]:
     return [f"reads {context.target()}", f"writes {repo}"]
 
 
-@action("backup.create", writes=True, describe=_describe_repo)
+@action("backup.create", writes=True, describe=describe_repo)
 def create(context: ActionContext, *, repo: str | None, incremental: bool = False) -> ActionResult:
     """Take a full backup (or an incremental one: the sealed WAL since the last) into the repository."""
     from engines.backup import create_backup
@@ -62,7 +62,7 @@ def create(context: ActionContext, *, repo: str | None, incremental: bool = Fals
     )
 
 
-@action("backup.verify", writes=True, describe=_describe_repo)
+@action("backup.verify", writes=True, describe=describe_repo)
 def verify(
     context: ActionContext, *, repo: str | None, reference: str | None = None, quick: bool = False
 ) -> ActionResult:
@@ -143,7 +143,7 @@ def _restore(
     )
 
 
-@action("backup.restore", writes=True, describe=_describe_repo)
+@action("backup.restore", writes=True, describe=describe_repo)
 def restore(
     context: ActionContext,
     *,
@@ -163,7 +163,7 @@ def restore(
     return _restore(context, repo, target, reference, until, until_lsn, replace=dest is None, to_end=to_end)
 
 
-@action("backup.restore_scratch", writes=True, describe=_describe_repo)
+@action("backup.restore_scratch", writes=True, describe=describe_repo)
 def restore_scratch(
     context: ActionContext,
     *,

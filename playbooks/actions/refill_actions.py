@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from playbooks.actions.backup_actions import _describe_repo
+from playbooks.actions.backup_actions import describe_repo
 from playbooks.actions.base import ActionContext, ActionResult, action
 
 __all__: list[str] = []
@@ -79,7 +79,7 @@ def _archive(repo: str | None) -> Any:
     return WalArchive(Repository.open(str(repo))) if repo else None
 
 
-@action("backup.replay_archive", writes=True, describe=_describe_repo)
+@action("backup.replay_archive", writes=True, describe=describe_repo)
 def replay_archive(context: ActionContext, *, repo: str | None = None) -> ActionResult:
     """Re-apply the archived WAL, then the local WAL, over a repaired store, as new writes.
 
@@ -117,7 +117,7 @@ def replay_archive(context: ActionContext, *, repo: str | None = None) -> Action
     )
 
 
-@action("backup.fill_untouched", writes=True, describe=_describe_repo)
+@action("backup.fill_untouched", writes=True, describe=describe_repo)
 def fill_untouched(context: ActionContext, *, repo: str | None, source: str) -> ActionResult:
     """Copy back from the backup restored at ``source`` every key the store lacks that no record after it wrote.
 
