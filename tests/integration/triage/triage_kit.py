@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ import pytest
 from console.cli.main import main as cli_main
 from console.config import load_config
 from console.tui.launch import triage_factory
-from drills.node import ROOT, free_port, serve_command, wait_for_node
+from drills.node import ROOT, free_port, serve_command, stop_child, wait_for_node
 from engines.node.client import NodeClient
 from fleet import fleet_source
 
@@ -101,21 +100,9 @@ class NodeProc:
 
     def stop(self) -> None:
         """SIGCONT (a fault may have stopped it), SIGTERM, then SIGKILL after 15 s; reaped."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            if process is not None:
-                process.wait()
-            return
-        try:
-            os.kill(process.pid, signal.SIGCONT)
-        except OSError:
-            pass
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_child(self.process)
+        if self.process is not None:
+            self.process.wait()  # reaped, also when it had exited already
 
     def reap(self, timeout: float = 10.0) -> None:
         """Wait for a process a fault killed (no zombie left)."""
