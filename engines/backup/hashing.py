@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HASH_THREADS", "Digest", "ParallelMemberHasher"]
+__all__ = ["HASH_THREADS", "Digest", "InlineMemberHasher", "MemberHasher", "ParallelMemberHasher", "member_hasher"]
 
 _QUEUE_DEPTH = 16
 # Member hashing threads: beside zstd and the reader, two keep a 2-core machine busy; more than
@@ -45,6 +45,40 @@ class Digest:
         update = self.digest.update
         while (chunk := self._items.get()) is not None:
             update(chunk)
+
+
+class InlineMemberHasher:
+    """Each member hashed in the caller's thread, piece by piece, as it is handed over.
+
+    The piece was read or decompressed a moment before, so it is still in this core's cache:
+    SHA-256 runs at ~1.9 GB/s there, against ~1.1 GB/s in another thread that fetches the piece
+    from memory. Where the cores are all busy anyway (zstd's workers on a 2-core machine) that
+    is CPU time saved, not moved; with more cores to spare ``ParallelMemberHasher`` spreads it.
+    """
+
+    def __init__(self, release: Callable[[Any], None] | None = None) -> None:
+        self._release = release
+        self._digests: dict[str, str] = {}
+        self._name = ""
+        self._digest = hashlib.sha256()
+
+    def begin(self, name: str, size: int) -> None:
+        self._close()
+        self._name, self._digest = name, hashlib.sha256()
+
+    def update(self, chunk: Any, token: Any = None) -> None:
+        self._digest.update(chunk)
+        if token is not None and self._release is not None:
+            self._release(token)
+
+    def finish(self) -> dict[str, str]:
+        self._close()
+        return self._digests
+
+    def _close(self) -> None:
+        if self._name:
+            self._digests[self._name] = self._digest.hexdigest()
+            self._name = ""
 
 
 class ParallelMemberHasher:
@@ -104,3 +138,11 @@ class ParallelMemberHasher:
                 release(item[1])
         if name:
             digests[name] = digest.hexdigest()
+
+
+MemberHasher = InlineMemberHasher | ParallelMemberHasher
+
+
+def member_hasher(workers: int, release: Callable[[Any], None] | None = None) -> MemberHasher:
+    """``workers`` threads hashing members beside the caller, or none (0): the caller hashes inline."""
+    return InlineMemberHasher(release) if workers <= 0 else ParallelMemberHasher(workers, release)

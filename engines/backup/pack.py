@@ -30,7 +30,7 @@ import zstandard
 from engines import fsio
 from engines.backup.checksums import SUMS_NAME, format_sums
 from engines.backup.errors import BackupCorruptionError
-from engines.backup.hashing import HASH_THREADS, ParallelMemberHasher
+from engines.backup.hashing import HASH_THREADS, MemberHasher, member_hasher
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
 
@@ -47,8 +47,11 @@ __all__ = [
 
 DATA_PREFIX = "data"
 ZSTD_LEVEL = 3
-# Compression runs on every core (zstd's worker threads), member hashing on HASH_THREADS threads.
+# Compression runs on every core (zstd's worker threads). Members are hashed by the reader while
+# each piece is in its cache (hashing.InlineMemberHasher) where zstd keeps every core busy, and
+# on threads of their own where there are cores to spare.
 ZSTD_THREADS = os.cpu_count() or 1
+PACK_HASH_THREADS = 0 if ZSTD_THREADS <= 2 else HASH_THREADS
 JOB_BYTES = 16 << 20  # tar bytes per zstd job (compressor())
 # Pieces read into a few buffers that go round (a fresh buffer per read costs a page fault per
 # 4 KB), small enough to be hashed and copied into zstd while they are in the CPU cache.
@@ -230,16 +233,37 @@ class _Buffers:
         self._free.put(buffer)
 
 
-def compressor(level: int = ZSTD_LEVEL, threads: int = ZSTD_THREADS) -> zstandard.ZstdCompressor:
-    """zstd at ``level`` on ``threads`` worker threads, one frame whose jobs overlap by a whole window.
+def compressor(threads: int = ZSTD_THREADS) -> zstandard.ZstdCompressor:
+    """zstd on ``threads`` worker threads: one standard frame of 16 MB jobs, each seeing a whole window.
 
-    zstd's default for multi-threaded level 3 is 8 MB jobs that share a quarter of a window:
-    each job starts almost cold and the archive comes out ~20 % larger than a single-threaded
-    one (the same as ``zstd -T0``). 16 MB jobs that each see the whole window before them lose
-    ~5 %, at the same CPU.
+    The parameters are level 3's but for the match finder: the "fast" strategy (one hash table,
+    the one of level 1) with level 3's table size, a minimum match of 6 and an 8 MB window, not 2 MB.
+    zstd's default for multi-threaded level 3 is 8 MB jobs that share a quarter of a window: each
+    job starts almost cold and the archive comes out ~20 % larger than a single-threaded one
+    (``zstd -T0``, the peer of bench/backup_bench.py); jobs that overlap by a whole window win
+    that back. Measured against ``tar | zstd -3 -T2`` on 2 cores (CPU: of level 3 with these
+    jobs; size: of the peer's archive)::
+
+        data                              level 3 (our jobs)     these parameters
+        250 MB lsm / rocksdb / cow dirs   1.00 CPU, 0.83-0.96    0.54-0.77 CPU, 0.39-0.43 size
+        250 MB lsm of incompressible rows 1.00 CPU, 1.002        0.69 CPU, 1.004 size
+        /usr/share/doc (125 MB)           1.00 CPU, 0.995        0.75 CPU, 0.934 size
+        /usr/lib/x86_64-linux-gnu (711 MB) 1.00 CPU, 0.987       0.80 CPU, 1.019 size
+
+    A database's files repeat themselves at distances of megabytes (rows, pages and blocks
+    written from the same sources), which the larger window finds; binaries lose ~2 % against
+    the peer. Decompression needs the 8 MB window, far below zstd's default limit (128 MB).
     """
     params = zstandard.ZstdCompressionParameters.from_level(
-        level, threads=threads, job_size=JOB_BYTES if threads > 1 else 0, overlap_log=9, write_checksum=True
+        ZSTD_LEVEL,
+        strategy=zstandard.STRATEGY_FAST,
+        window_log=23,
+        hash_log=17,
+        min_match=6,
+        threads=threads,
+        job_size=JOB_BYTES if threads > 1 else 0,
+        overlap_log=9,
+        write_checksum=True,
     )
     return zstandard.ZstdCompressor(compression_params=params)
 
@@ -249,20 +273,21 @@ def pack_members(
     archive: Path,
     *,
     progress: ProgressCallback | None = None,
-    level: int = ZSTD_LEVEL,
     threads: int = ZSTD_THREADS,
     copy: ArchiveCopy | None = None,
     durable: bool = True,
+    hash_threads: int = PACK_HASH_THREADS,
 ) -> PackResult:
     """Write ``members`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``, fsynced.
 
     Each file is read once, in pieces, into buffers that go round: this thread reads a piece and
-    feeds it to zstd (whose C worker threads compress: they never wait for the GIL), while a hashing
-    thread computes the member's SHA-256 from the same buffer and hands it back. Members are hashed
-    on ``HASH_THREADS`` threads, a whole member per thread, and the compressed stream is hashed
-    and written by a thread of its own. So the serial part, the one that a loaded machine slows
-    down, is only reading. The tar stream is framed here rather than by ``tarfile``'s writer,
-    whose stream buffer copies every byte twice: headers come from ``TarInfo.tobuf`` (POSIX pax).
+    feeds it to zstd (whose C worker threads compress: they never wait for the GIL). The member's
+    SHA-256 is computed from the same buffer: here, while the piece is in this core's cache
+    (``hash_threads=0``, the default on 2 cores, where zstd's workers take both), or on
+    ``hash_threads`` threads, a whole member each, which hand the buffer back. The compressed
+    stream is hashed and written by a thread of its own. The tar stream is framed here rather
+    than by ``tarfile``'s writer, whose stream buffer copies every byte twice: headers come from
+    ``TarInfo.tobuf`` (POSIX pax).
 
     ``copy`` gets every compressed piece too (an upload fed while packing); it is finished once
     the archive is fsynced, aborted when packing fails. ``durable=False``: the archive is a working
@@ -275,7 +300,7 @@ def pack_members(
     total = sum(member.size for member in members)
     tracker = ProgressTracker(progress, "pack", total)
     buffers = _Buffers(_BUFFERS, READ_BYTES)
-    hasher = ParallelMemberHasher(HASH_THREADS, buffers.give)
+    hasher = member_hasher(hash_threads, buffers.give)
     owner = (os.getuid(), os.getgid())
     names: list[str] = []
     digests: dict[str, str] | None = None
@@ -284,7 +309,7 @@ def pack_members(
         try:
             sink = _ArchiveSink(fd, copy, durable)
             try:
-                writer = compressor(level, threads).stream_writer
+                writer = compressor(threads).stream_writer
                 with writer(sink, closefd=False, write_size=WRITE_BYTES) as compressed:  # type: ignore[arg-type]
                     stream = _TarStream(compressed)
                     for member in members:
@@ -345,9 +370,7 @@ class _TarStream:
         self._compressed.write(data)
         self._count(len(data))
 
-    def add_file(
-        self, member: Member, hasher: ParallelMemberHasher, buffers: _Buffers, tracker: ProgressTracker
-    ) -> None:
+    def add_file(self, member: Member, hasher: MemberHasher, buffers: _Buffers, tracker: ProgressTracker) -> None:
         assert member.path is not None
         with open(member.path, "rb", buffering=0) as handle:
             remaining = member.size
@@ -360,7 +383,8 @@ class _TarStream:
                         f"{member.path} shrank while it was being packed", file=str(member.path)
                     )
                 piece = memoryview(buffer)[:count]
-                # zstd copies the piece before write() returns; the hasher gives the buffer back.
+                # zstd copies the piece before write() returns; the hasher gives the buffer back
+                # (an inline one at once: only this thread takes buffers, so none is reused early).
                 hasher.update(piece, buffer)
                 self.add(piece)
                 remaining -= count
