@@ -1,6 +1,6 @@
 """SHA-256 of an archive and of each member of its tar stream (the ``SHA256SUMS`` inside a backup).
 
-``Digest`` hashes a stream (the archive) in a thread; ``ParallelMemberHasher`` hashes members in a
+``Digest`` hashes a stream (the archive) in a thread; ``MemberHasher`` hashes members in a
 few threads, a whole member each: beside zstd's worker threads when packing (``pack.py``), beside
 the decompression when reading an archive back (``unpack.py``). hashlib releases the GIL on large
 buffers; the queues are bounded, so a fast producer waits instead of filling memory.
@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HASH_THREADS", "Digest", "InlineMemberHasher", "MemberHasher", "ParallelMemberHasher", "member_hasher"]
+__all__ = ["HASH_THREADS", "Digest", "MemberHasher"]
 
 _QUEUE_DEPTH = 16
 # Member hashing threads: beside zstd and the reader, two keep a 2-core machine busy; more than
@@ -47,74 +47,65 @@ class Digest:
             update(chunk)
 
 
-class InlineMemberHasher:
-    """Each member hashed in the caller's thread, piece by piece, as it is handed over.
-
-    The piece was read or decompressed a moment before, so it is still in this core's cache:
-    SHA-256 runs at ~1.9 GB/s there, against ~1.1 GB/s in another thread that fetches the piece
-    from memory. Where the cores are all busy anyway (zstd's workers on a 2-core machine) that
-    is CPU time saved, not moved; with more cores to spare ``ParallelMemberHasher`` spreads it.
-    """
-
-    def __init__(self, release: Callable[[Any], None] | None = None) -> None:
-        self._release = release
-        self._digests: dict[str, str] = {}
-        self._name = ""
-        self._digest = hashlib.sha256()
-
-    def begin(self, name: str, size: int) -> None:
-        self._close()
-        self._name, self._digest = name, hashlib.sha256()
-
-    def update(self, chunk: Any, token: Any = None) -> None:
-        self._digest.update(chunk)
-        if token is not None and self._release is not None:
-            self._release(token)
-
-    def finish(self) -> dict[str, str]:
-        self._close()
-        return self._digests
-
-    def _close(self) -> None:
-        if self._name:
-            self._digests[self._name] = self._digest.hexdigest()
-            self._name = ""
-
-
-class ParallelMemberHasher:
-    """Each member hashed whole by one of ``workers`` threads (the least loaded when it begins).
+class MemberHasher:
+    """Each member hashed whole by one lane: one of ``threads`` threads, or the caller itself.
 
     ``begin(name, size)``, then ``update(chunk, token)`` for its bytes in order; once a chunk is
-    hashed, ``release(token)`` is called in the hashing thread (the reader reuses its buffer),
-    when both are given.
-    Several members are hashed at once, so a data dir of many files is not held to one core's
-    SHA-256 speed; a single big file still is (its bytes must be hashed in order).
+    hashed, ``release(token)`` is called (the reader reuses its buffer), when both are given.
+    A member goes to the least loaded lane when it begins. Several members are hashed at once,
+    so a data dir of many files is not held to one core's SHA-256 speed; a single big file
+    still is (its bytes must be hashed in order).
+
+    ``inline_weight`` > 0 makes the caller a lane too, its load counted that many times over
+    (it has its own work besides: reading, decompressing). The caller hashes a piece it has just
+    read or decompressed, still in its core's cache: SHA-256 runs at ~1.9 GB/s there, against
+    ~1.1 GB/s in a thread that fetches the piece from memory. With ``threads=0`` the caller
+    hashes everything, which is the cheapest where the cores are all busy anyway (zstd's
+    workers on 2 cores).
     """
 
-    def __init__(self, workers: int, release: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self, threads: int, release: Callable[[Any], None] | None = None, *, inline_weight: float = 0.0
+    ) -> None:
         self._release = release
-        self._queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=_QUEUE_DEPTH * 4) for _ in range(max(1, workers))]
-        self._load = [0] * len(self._queues)
-        self._digests: list[dict[str, str]] = [{} for _ in self._queues]
-        self._current: queue.Queue[Any] = self._queues[0]
+        self._queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=_QUEUE_DEPTH * 4) for _ in range(max(0, threads))]
+        self._digests: list[dict[str, str]] = [{} for _ in range(len(self._queues) + 1)]
+        # Lane 0 is the caller, a lane only when weighted (or when there is no thread).
+        self._weights = [inline_weight if inline_weight > 0 else 1.0] + [1.0] * len(self._queues)
+        self._choices = (
+            [0] if not self._queues else [*([0] if inline_weight > 0 else []), *range(1, len(self._weights))]
+        )
+        self._load = [0] * len(self._weights)
+        self._lane = 0
+        self._name = ""
+        self._digest = hashlib.sha256()
         self._threads = [
             threading.Thread(target=self._run, args=(q, d), name=f"member-hasher-{n}", daemon=True)
-            for n, (q, d) in enumerate(zip(self._queues, self._digests))
+            for n, (q, d) in enumerate(zip(self._queues, self._digests[1:]))
         ]
         for thread in self._threads:
             thread.start()
 
     def begin(self, name: str, size: int) -> None:
-        index = self._load.index(min(self._load))
-        self._load[index] += size
-        self._current = self._queues[index]
-        self._current.put(name)
+        self._close_inline()
+        self._lane = min(self._choices, key=lambda lane: (self._load[lane] + size) * self._weights[lane])
+        self._load[self._lane] += size
+        if self._lane:
+            self._queues[self._lane - 1].put(name)
+        else:
+            self._name, self._digest = name, hashlib.sha256()
 
     def update(self, chunk: Any, token: Any = None) -> None:
-        self._current.put((chunk, token))
+        if self._lane:
+            self._queues[self._lane - 1].put((chunk, token))
+            return
+        self._digest.update(chunk)
+        if token is not None and self._release is not None:
+            self._release(token)
 
     def finish(self) -> dict[str, str]:
         """Wait for every member to be hashed; the digests by member name."""
+        self._close_inline()
         for items in self._queues:
             items.put(None)
         for thread in self._threads:
@@ -123,6 +114,11 @@ class ParallelMemberHasher:
         for digests in self._digests:
             merged.update(digests)
         return merged
+
+    def _close_inline(self) -> None:
+        if self._name:
+            self._digests[0][self._name] = self._digest.hexdigest()
+            self._name = ""
 
     def _run(self, items: queue.Queue[Any], digests: dict[str, str]) -> None:
         name, digest = "", hashlib.sha256()
@@ -138,11 +134,3 @@ class ParallelMemberHasher:
                 release(item[1])
         if name:
             digests[name] = digest.hexdigest()
-
-
-MemberHasher = InlineMemberHasher | ParallelMemberHasher
-
-
-def member_hasher(workers: int, release: Callable[[Any], None] | None = None) -> MemberHasher:
-    """``workers`` threads hashing members beside the caller, or none (0): the caller hashes inline."""
-    return InlineMemberHasher(release) if workers <= 0 else ParallelMemberHasher(workers, release)

@@ -30,7 +30,7 @@ import zstandard
 from engines import fsio
 from engines.backup.checksums import SUMS_NAME, format_sums
 from engines.backup.errors import BackupCorruptionError
-from engines.backup.hashing import HASH_THREADS, MemberHasher, member_hasher
+from engines.backup.hashing import HASH_THREADS, MemberHasher
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
 
@@ -48,7 +48,7 @@ __all__ = [
 DATA_PREFIX = "data"
 ZSTD_LEVEL = 3
 # Compression runs on every core (zstd's worker threads). Members are hashed by the reader while
-# each piece is in its cache (hashing.InlineMemberHasher) where zstd keeps every core busy, and
+# each piece is in its cache (hashing.MemberHasher) where zstd keeps every core busy, and
 # on threads of their own where there are cores to spare.
 ZSTD_THREADS = os.cpu_count() or 1
 PACK_HASH_THREADS = 0 if ZSTD_THREADS <= 2 else HASH_THREADS
@@ -300,7 +300,7 @@ def pack_members(
     total = sum(member.size for member in members)
     tracker = ProgressTracker(progress, "pack", total)
     buffers = _Buffers(_BUFFERS, READ_BYTES)
-    hasher = member_hasher(hash_threads, buffers.give)
+    hasher = MemberHasher(hash_threads, buffers.give)
     owner = (os.getuid(), os.getgid())
     names: list[str] = []
     digests: dict[str, str] | None = None

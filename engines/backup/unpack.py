@@ -3,12 +3,13 @@
 One pass over the archive does everything ``zstd -t``, ``sha256sum`` and ``tar -x`` would do in
 three processes, spread over the cores instead:
 
-* this thread reads the compressed file in small chunks and decompresses them (zstd releases
+* this thread reads the compressed file in chunks that decompress to ~1 MB each (zstd releases
   the GIL), then walks the tar headers and slices member bytes out of the decompressed chunks
   without copying them;
 * a thread hashes the compressed bytes (the archive's SHA-256, against the ``SHA256SUMS`` beside
-  it), two more hash the members (against the ``SHA256SUMS`` inside), a whole member each, so a
-  data dir of many files is hashed on two cores; hashlib releases the GIL;
+  it); the members are hashed (against the ``SHA256SUMS`` inside), a whole member each, by two
+  more threads and by this one, so a data dir of many files is hashed on every core; hashlib
+  releases the GIL;
 * when extracting, a thread writes each piece, and another fsyncs each file once it is complete.
 
 The tar walk is our own (headers parsed by ``tarfile.TarInfo.frombuf``, pax records by hand):
@@ -31,7 +32,7 @@ import zstandard
 
 from engines import fsio
 from engines.backup.checksums import SUMS_NAME, parse_sums
-from engines.backup.hashing import HASH_THREADS, Digest, ParallelMemberHasher
+from engines.backup.hashing import HASH_THREADS, Digest, MemberHasher
 from engines.backup.pack import DATA_PREFIX
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
@@ -39,14 +40,27 @@ from engines.fsutil import fsync_dir
 
 __all__ = ["ArchiveCheck", "read_archive", "restored_mode"]
 
-# Compressed bytes per read. Small enough that what they decompress to (~1 MB of rows that zstd
-# shrinks 4x) is hashed and written while still in the CPU cache; large enough that an archive of
-# incompressible files (rows already compressed or encrypted) is not handed between the threads in
-# thousands of 64 KB pieces, each a few GIL handovers. Extracting 250 MB on 2 cores (read_archive):
+# Compressed bytes per read: as many as decompress to about OUT_BYTES, going by the ratio so far.
+# Small enough that the piece is hashed and written while still in the CPU cache (and that its
+# buffer is reused from the heap: a 5 MB one is a fresh mmap, zeroed page by page); large enough
+# that an archive of incompressible files (rows already compressed or encrypted) is not handed
+# between the threads in thousands of small pieces, each a few GIL handovers. Extracting 250 MB on
+# 2 cores (read_archive), by fixed read size:
 #   reads of    64 KB  128 KB  256 KB  512 KB  1 MB
 #   4x data   0.28 s  0.25 s  0.25 s  0.28 s  0.44 s
 #   1.1x data 0.46 s  0.36 s  0.33 s  0.32 s  0.32 s
-READ_BYTES = 256 << 10
+# The best are the reads that come out at ~1 MB; an archive of 20x (pack.py's window finds a
+# database's repeats) read 256 KB at a time comes out at 5 MB per piece.
+OUT_BYTES = 1 << 20
+READ_BYTES = 256 << 10  # the first read, before there is a ratio
+_MIN_READ, _MAX_READ = 32 << 10, 1 << 20
+# Members are hashed on HASH_THREADS threads and by this thread too, which gets a member when its
+# load counted INLINE_WEIGHT times is the least (it decompresses and walks the stream besides):
+# it hashes what it has just decompressed, still in its cache (hashing.MemberHasher). On 2 cores,
+# best of 3 (verify / extract, s): 250 MB lsm, 20x: 0.161 / 0.357 with threads only, 0.151 / 0.205
+# so; lsm of incompressible rows 0.224 / 0.280 and 0.210 / 0.282; cow 0.143 / 0.293 and 0.145 / 0.258.
+HASH_LANES = HASH_THREADS
+INLINE_WEIGHT = 3.0
 _BLOCK = tarfile.BLOCKSIZE
 _QUEUE_DEPTH = 16
 
@@ -208,7 +222,7 @@ class _TarWalk:
         label: str,
         extract_to: Path | None,
         writer: _FileWriter | None,
-        hasher: ParallelMemberHasher,
+        hasher: MemberHasher,
     ) -> None:
         self.check, self.label = check, label
         self.extract_to, self.writer, self.hasher = extract_to, writer, hasher
@@ -366,7 +380,7 @@ def read_archive(
         return check
     tracker = ProgressTracker(progress, phase, total)
     writer = _FileWriter() if extract_to is not None else None
-    hasher = ParallelMemberHasher(HASH_THREADS)
+    hasher = MemberHasher(HASH_LANES, inline_weight=INLINE_WEIGHT)
     whole = Digest("archive-hasher")
     walk = _TarWalk(check, label, extract_to, writer, hasher)
     read = 0
@@ -377,12 +391,15 @@ def read_archive(
             new_frame = zstandard.ZstdDecompressor().decompressobj
             decompressor = new_frame()
             inside = False  # bytes of the current frame have been fed
-            while chunk := raw.read(READ_BYTES):
+            out = 0  # decompressed bytes so far
+            while chunk := raw.read(_read_size(read, out)):
                 whole.update(chunk)
                 read += len(chunk)
                 tracker.advance(len(chunk))
                 while chunk:
-                    walk.feed(decompressor.decompress(chunk))
+                    piece = decompressor.decompress(chunk)
+                    out += len(piece)
+                    walk.feed(piece)
                     inside = True
                     if not decompressor.eof:
                         break
@@ -416,6 +433,14 @@ def read_archive(
     if extract_to is not None and check.ok:
         _fsync_tree(extract_to)
     return check
+
+
+def _read_size(compressed: int, decompressed: int) -> int:
+    """The next read: what decompresses to ~OUT_BYTES at the ratio so far, in whole 4 KB pages."""
+    if not decompressed:
+        return READ_BYTES
+    size = OUT_BYTES * compressed // decompressed
+    return min(_MAX_READ, max(_MIN_READ, size - size % 4096))
 
 
 def _compare_sums(

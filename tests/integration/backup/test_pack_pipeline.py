@@ -49,11 +49,12 @@ def _helpers() -> set[str]:
 
 
 @needs_tools
-def test_the_archive_unpacks_with_tar_and_its_sums_match_sha256sum(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hash_threads", [0, 2])  # the reader hashes (2 cores), or threads do (more)
+def test_the_archive_unpacks_with_tar_and_its_sums_match_sha256sum(tmp_path: Path, hash_threads: int) -> None:
     source = _source(tmp_path)
     archive = tmp_path / "a.tar.zst"
     members = members_of(source) + [Member("data/extra.json", 0o644, 0, 5, content=b"{}\n\n\n")]
-    packed = pack_members(members, archive)
+    packed = pack_members(members, archive, hash_threads=hash_threads)
     assert packed.archive_sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
     assert packed.archive_bytes == archive.stat().st_size
     subprocess.run(["zstd", "-qt", str(archive)], check=True)

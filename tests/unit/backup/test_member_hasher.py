@@ -1,0 +1,50 @@
+"""MemberHasher: whichever lane hashes a member (a thread, or the caller inline), its digest is SHA-256's."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+
+import pytest
+
+from engines.backup.hashing import MemberHasher
+from engines.backup.unpack import _read_size
+
+
+def _members() -> list[tuple[str, bytes]]:
+    rng = random.Random(11)
+    sizes = [0, 1, 4095, 70_000, 300_000, 2_000_000] + [rng.randrange(1, 200_000) for _ in range(30)]
+    return [(f"data/m{n:02d}", rng.randbytes(size)) for n, size in enumerate(sizes)]
+
+
+@pytest.mark.parametrize(("threads", "inline_weight"), [(0, 0.0), (2, 0.0), (2, 3.0), (1, 1.0)])
+def test_every_digest_is_sha256_whichever_lane_hashed_it(threads: int, inline_weight: float) -> None:
+    released: list[int] = []
+    hasher = MemberHasher(threads, released.append, inline_weight=inline_weight)
+    token = 0
+    for name, data in _members():
+        hasher.begin(name, len(data))
+        for at in range(0, len(data), 65_536):  # in pieces, as the reader hands them over
+            hasher.update(memoryview(data)[at : at + 65_536], token)
+            token += 1
+    digests = hasher.finish()
+    assert digests == {name: hashlib.sha256(data).hexdigest() for name, data in _members()}
+    assert sorted(released) == list(range(token))  # every buffer handed back, once
+    lanes = [bool(lane) for lane in hasher._digests]  # which lanes hashed something
+    if threads == 0:
+        assert lanes == [True]
+    elif inline_weight == 0:
+        assert lanes == [False] + [True] * threads  # the caller never hashes
+    else:
+        assert all(lanes)  # the caller and every thread share the work
+    assert not [t for t in threading.enumerate() if t.name.startswith("member-hasher")]
+
+
+def test_reads_aim_at_a_megabyte_of_output_whatever_the_ratio() -> None:
+    assert _read_size(0, 0) == 256 << 10  # before there is a ratio
+    assert _read_size(1 << 20, 20 << 20) == 48 << 10  # 20x: 51.2 KB, down to whole pages
+    assert _read_size(1 << 20, 4 << 20) == 256 << 10
+    assert _read_size(1 << 20, 1 << 20) == 1 << 20  # incompressible
+    assert _read_size(1 << 20, 1000 << 20) == 32 << 10  # floor: no swarm of tiny reads
+    assert _read_size(2 << 20, 1 << 20) == 1 << 20  # ceiling (an archive larger than its content)
