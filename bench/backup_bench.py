@@ -259,6 +259,11 @@ def bench_dataset(
     clear(data)
     subprocess.run(["cp", "-a", str(pristine), str(data)], check=True)
     subprocess.run(f"tar -I 'zstd -3 -T0' -cf {archive} -C {data} .", shell=True, check=True)
+    ours_archive = next(repo.glob("*/backup_*/*.tar.zst"))
+    ours_mb, peer_mb = ours_archive.stat().st_size / 1e6, archive.stat().st_size / 1e6
+    print(
+        f"  archive  ours {ours_mb:.1f} MB  peer {peer_mb:.1f} MB  ({ours_mb / peer_mb:.2f} of the peer's)", flush=True
+    )
     if "restore" in commands:
         results["restore"] = duel(
             "restore",
@@ -271,7 +276,6 @@ def bench_dataset(
             settle,
         )
     if "verify" in commands:
-        ours_archive = next(repo.glob("*/backup_*/*.tar.zst"))
         results["verify"] = duel(
             "verify",
             mb,

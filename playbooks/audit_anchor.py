@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +140,8 @@ class SyslogAnchor:
                 return [], f"cannot read {source}: {exc.strerror or exc}"
             where = str(source)
         else:
+            import subprocess  # only reading heads back runs a program: not every command's start-up
+
             journalctl = shutil.which("journalctl")
             if journalctl is None:
                 return [], "no journalctl here"
