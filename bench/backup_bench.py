@@ -8,19 +8,20 @@ Each figure is a whole process, start to exit, as a user or a cron job runs it:
     verify   drconsole backup verify --repo R latest           zstd -qt A && sha256sum A
 
 on a data dir of about ``--size-mb`` MB of each engine (values half random, half repeated; with
-``--values pool`` the random halves recur and zstd -3 shrinks an lsm dir ~5x, with ``fresh`` only the
-repeated halves compress, which lsm's own block compression has already done: ~1.1x; see
-value_source), plus an LSM dir whose WAL is most of it (a node killed
-before its memtable reached the store). The two sides alternate within each round, every round
-starts from a fresh copy of the data dir (untimed) and a new repository, so both see the same page
-cache and the same load. Reported: the median and range [min-max] of ``--runs`` rounds for each
-side, the ratio peer/ours of the medians (above 1.0: ours is faster), of the minimums, and the
-range of the per-round ratios, and the load average around each duel; the machine is shared, so
-rerun a figure whose load moved.
+``--values pool`` the random halves recur and ``zstd -3 -T0`` shrinks an lsm dir ~4x, our archive ~20x,
+with ``fresh`` only the repeated halves compress, which lsm's own block compression has already done:
+~1.1x for both; see value_source; each run prints both archives' sizes), plus an LSM dir whose WAL is
+most of it (a node killed before its memtable reached the store). The two sides alternate within each
+round, every round starts from a fresh copy of the data dir (untimed) and a new repository, so both see
+the same page cache and the same load. Reported: the median and range [min-max] of ``--runs`` rounds for
+each side, the ratio peer/ours of the medians (above 1.0: ours is faster), of the minimums, and the
+range of the per-round ratios, and the load average around each duel; the machine is shared, so rerun a
+figure whose load moved.
 
 Our side does more than the peers: create takes a consistent checkpoint, hashes every file and the
 archive and records the repository in the data dir; restore checks every checksum and fsyncs every
-file before renaming the result into place; verify checks every file inside the archive too.
+file before renaming the result into place; verify checks every file inside the archive too. The peer
+of verify checks our archive (it has none of its own): the smaller ours, the sooner its sha256sum ends.
 
 Off-site (``--commands offsite,encrypt``; an sshd of its own on loopback, tests/sshd_support.py):
 
@@ -67,11 +68,12 @@ VALUES = ("pool", "fresh")
 def value_source(seed: int, kind: str = "pool") -> Callable[[int], bytes]:
     """Row values: half random bytes, half a repeated text.
 
-    ``pool``: the random half is a slice of one 1 MB random pool, so it recurs across rows (zstd -3
-    shrinks a 250 MB lsm dir to 49 MB, an 8 MB window to 17 MB). ``fresh``: the random half is new
+    ``pool``: the random half is a slice of one 1 MB random pool, so it recurs across rows (``zstd -3
+    -T0`` shrinks a 250 MB lsm dir to 66 MB; our archive, whose 8 MB window holds the pool's recurrences
+    about four times over where a 2 MB one holds one, to 13 MB). ``fresh``: the random half is new
     random bytes in every row, like rows of already-compressed or encrypted payloads: only the
     repeated half compresses, and an engine that compresses its own blocks (lsm, zstd level 1) has
-    done that already (the 250 MB dir archives to 222 MB). The two bracket real rows; the peers'
+    done that already (the 250 MB dir archives to 232 MB on both sides). The two bracket real rows; the peers'
     costs move with them too (sha256sum reads the archive, whose size the values decide).
     """
     rng = random.Random(seed)
