@@ -138,3 +138,18 @@ def test_a_member_changed_inside_a_recompressed_archive_is_caught_by_its_own_sum
         assert [where for where, _detail in check.problems] == [f"{rewritten}:data/sstables/007.sst"]
         assert "checksum mismatch" in check.problems[0][1]
     assert not _helpers()
+
+
+def test_repeats_megabytes_apart_are_found(tmp_path: Path) -> None:
+    """A database repeats itself across pages and blocks megabytes apart: the 8 MB window finds what 2 MB cannot."""
+    rng = random.Random(5)
+    block, between = rng.randbytes(1 << 20), rng.randbytes(4 << 20)
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "table").write_bytes(block + between + block)  # the block again, 5 MB after it began
+    archive = tmp_path / "a.tar.zst"
+    packed = pack_members(members_of(source), archive)
+    assert packed.source_bytes == 6 << 20
+    # Random bytes do not compress: only the second copy of the block can go, and it does.
+    assert packed.archive_bytes < (5 << 20) + (64 << 10), packed.archive_bytes
+    assert read_archive(archive, expected_sha256=packed.archive_sha256).ok
