@@ -161,7 +161,11 @@ def test_host_fault_drill_recovers_within_its_targets(tmp_path: Path, scenario: 
     ("scenario", "engine"),
     [pair for pair in scenario_pairs() if pair[0] in ("process-hang", "disk-full", "memory-pressure")],
 )
-def test_host_fault_drills_on_every_engine(tmp_path: Path, scenario: str, engine: str) -> None:
+def test_host_fault_drills_on_every_engine(
+    tmp_path: Path, scenario: str, engine: str, request: pytest.FixtureRequest
+) -> None:
+    if scenario == "memory-pressure":
+        request.getfixturevalue("host_memory")
     result = run_drill(scenario, engine, workdir=tmp_path)
     assert result.error is None, result.error
     assert result.passed, (result.health, result.rto_seconds, result.lost_writes, result.playbooks)

@@ -264,6 +264,7 @@ def test_a_holder_silent_on_health_is_hung_and_no_holder_is_not(holder: Callable
     assert ask("process.hung", data_dir=idle) == (False, f"no process holds the lock of {idle}")
 
 
+@pytest.mark.usefixtures("host_memory")
 def test_memory_evidence_finds_the_culprit_by_sampling_not_by_the_fault_record(tmp_path: Path) -> None:
     data = fill(tmp_path / "db", backend="lsm", count=5)
     memory = psutil.virtual_memory()

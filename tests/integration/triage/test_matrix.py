@@ -214,9 +214,15 @@ FLEET_OPTIONS: dict[str, dict[str, object]] = {
 
 @pytest.mark.parametrize("case", [_param(case) for case in FAULTS])
 def test_each_fault_is_diagnosed_with_its_severity_and_first_playbook(
-    case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    case: Case,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("DRCONSOLE_STATE_DIR", str(tmp_path / "state"))
+    if case.state == "memory-pressure":
+        request.getfixturevalue("host_memory")
     with ExitStack() as stack:
         data_root = None
         if case.state == "disk-full":
