@@ -1,8 +1,8 @@
 """SHA-256 of an archive and of each member of its tar stream (the ``SHA256SUMS`` inside a backup).
 
-``Digest`` hashes a stream (the archive) in a thread; ``MemberHasher`` hashes members in a
-few threads, a whole member each: beside zstd's worker threads when packing (``pack.py``), beside
-the decompression when reading an archive back (``unpack.py``). hashlib releases the GIL on large
+``Digest`` hashes a stream (the archive) in a thread; ``MemberHasher`` hashes members, a whole
+member each, in the caller as it reads them (packing on 2 cores, ``pack.py``), in a few threads, or
+both (beside the decompression when reading an archive back, ``unpack.py``). hashlib releases the GIL on large
 buffers; the queues are bounded, so a fast producer waits instead of filling memory.
 """
 
