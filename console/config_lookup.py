@@ -12,6 +12,7 @@ responder who pointed at a config must not silently get another fleet. Standard 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
@@ -24,11 +25,16 @@ __all__ = [
     "DEMO_MARKER",
     "demo_workspace_path",
     "use_demo_state",
+    "DEMO_NODES",
+    "demo_node_urls",
 ]
 
 ENV_VAR = "DRCONSOLE_CONFIG"
 DEMO_MARKER = "drconsole-demo.json"  # what makes a folder a demo workspace (console.tui.demo)
 STATE_VAR = "DRCONSOLE_STATE_DIR"
+# Where a running demo console lists its node processes (name -> url, pid): its config has no url,
+# the ports being chosen at each start (console.tui.demo.DemoFleet writes it, removes it on stop).
+DEMO_NODES = "drconsole-demo-nodes.json"
 
 
 class ConfigLookupError(ValueError):
@@ -70,6 +76,32 @@ def use_demo_state(workspace: Path, environ: MutableMapping[str, str] | None = N
     environ = os.environ if environ is None else environ
     if not environ.get(STATE_VAR) and (workspace / DEMO_MARKER).is_file():
         environ[STATE_VAR] = str(workspace.absolute() / "state")
+
+
+def demo_node_urls(workspace: Path) -> dict[str, str]:
+    """The URLs of the demo nodes serving now, by name: empty when ``workspace`` is no running demo.
+
+    So that ``drconsole playbook run ... --node orders --config <demo>/drconsole.toml`` acts on the
+    running node through its agent, as on a real fleet, instead of being refused its locked data dir.
+    An entry counts only while its process lives and is that node's ``node serve`` (a demo killed
+    without its cleanup leaves the file; its pids may since belong to anything).
+    """
+    if not (workspace / DEMO_MARKER).is_file():
+        return {}
+    try:
+        listed = json.loads((workspace / DEMO_NODES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    urls: dict[str, str] = {}
+    for name, entry in (listed if isinstance(listed, dict) else {}).items():
+        try:
+            url, pid = str(entry["url"]), int(entry["pid"])
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (KeyError, TypeError, ValueError, OSError):
+            continue
+        if b"serve" in arguments and name.encode() in arguments:
+            urls[str(name)] = url
+    return urls
 
 
 def check_explicit_config(path: Path, source: str) -> None:

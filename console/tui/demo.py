@@ -34,13 +34,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console.config import ConfigError, load_config
-from console.config_lookup import DEMO_MARKER, demo_workspace_path, use_demo_state
+from console.config_lookup import DEMO_MARKER, DEMO_NODES, demo_workspace_path, use_demo_state
 from console.tui.app import DrConsoleApp
 from console.tui.launch import build_app, has_terminal, launch, no_terminal
 from console.tui.themes import ThemeError
 from drills.node import free_port
 from engines import create_engine, open_engine
 from engines.errors import DrconsoleError, EngineError, InvalidArgumentError
+from engines.fsutil import atomic_write_text
 from engines.marker import read_marker, write_marker
 from engines.node.client import NodeClient
 from fleet import FleetSnapshot, FleetSource, Health, NodeSpec
@@ -315,6 +316,9 @@ class DemoFleet:
                     env={**os.environ, "PYTHONPATH": str(ROOT)},
                     preexec_fn=_background_child,
                 )
+        # For CLI commands given the demo's config while it runs (config_lookup.demo_node_urls).
+        listing = {name: {"url": self.urls[name], "pid": process.pid} for name, process in self.processes.items()}
+        atomic_write_text(self.logs.parent / DEMO_NODES, json.dumps(listing, indent=1) + "\n")
         return self
 
     def primary_urls(self) -> list[str]:
@@ -333,6 +337,7 @@ class DemoFleet:
         return f"node process exited with {code}; see {self.logs / (name + '.log')}"
 
     def stop(self, timeout: float = 10.0) -> None:
+        (self.logs.parent / DEMO_NODES).unlink(missing_ok=True)
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
