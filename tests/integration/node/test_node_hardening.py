@@ -79,7 +79,9 @@ def test_stalled_uploads_cannot_exhaust_a_nodes_memory(node_process: Callable[..
 
 
 def test_chunked_bodies_draw_on_the_same_budget(node_thread: Callable[..., ServerThread]) -> None:
-    server = node_thread("chunks", max_value_bytes=MiB, max_body_memory=2 * MiB, body_idle_seconds=2)
+    # The hogs must hold their reservations until the probe below gets its 503: an idle limit of 2 s
+    # let them expire first once, in a loaded full run (the server read them late), and no 503 came.
+    server = node_thread("chunks", max_value_bytes=MiB, max_body_memory=2 * MiB, body_idle_seconds=30)
     port = server.node.config.port
     hogs = []
     for index in range(2):  # two chunked uploads of 1 MiB - 1 byte each, then silence
@@ -90,7 +92,7 @@ def test_chunked_bodies_draw_on_the_same_budget(node_thread: Callable[..., Serve
         hogs.append(connection)
     try:
         wait_until(
-            lambda: httpx.put(f"{server.url}/kv/x", content=iter([b"d" * 200_000])).status_code == 503, timeout=5
+            lambda: httpx.put(f"{server.url}/kv/x", content=iter([b"d" * 200_000])).status_code == 503, timeout=20
         )
     finally:
         for connection in hogs:
