@@ -91,9 +91,10 @@ def test_chunked_bodies_draw_on_the_same_budget(node_thread: Callable[..., Serve
         connection.sendall(f"{size:x}\r\n".encode() + b"c" * size + b"\r\n")
         hogs.append(connection)
     try:
-        wait_until(
+        refused = wait_until(
             lambda: httpx.put(f"{server.url}/kv/x", content=iter([b"d" * 200_000])).status_code == 503, timeout=20
         )
+        assert refused is True  # wait_until raises if no 503 came; said here too
     finally:
         for connection in hogs:
             connection.close()
