@@ -24,12 +24,13 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from engines.errors import StorageIOError, map_os_error
+from engines.fsutil import fsync_dir
 
 __all__ = ["AuditKey", "key_path_for", "anchor_dir_for", "KEY_ENV", "KEY_NAME"]
 
@@ -96,12 +97,22 @@ class AuditKey:
         if found is not None:
             return found
         created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
-        secret = secrets.token_bytes(32)
+        secret = os.urandom(32)  # what secrets.token_bytes returns
         text = json.dumps({"format": _FORMAT, "created": created, "key": secret.hex()}) + "\n"
+        # Written whole under a private name, then linked into place: link() fails when the name
+        # exists, so of two processes making the key at once one wins, and the other never reads
+        # a key file that is still empty (O_EXCL on the real name allowed that: "damaged").
+        scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
         try:
             if not path.parent.exists():
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(descriptor, text.encode("utf-8"))
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.link(scratch, path)
         except FileExistsError:
             found = cls.load(path)  # another process made it first: use theirs
             if found is None:
@@ -109,13 +120,8 @@ class AuditKey:
             return found
         except OSError as exc:
             raise map_os_error(exc, f"creating the audit key {path}") from exc
-        try:
-            os.write(descriptor, text.encode("utf-8"))
-            os.fsync(descriptor)
-        except OSError as exc:
-            os.close(descriptor)
+        finally:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            raise map_os_error(exc, f"writing the audit key {path}") from exc
-        os.close(descriptor)
+                os.unlink(scratch)
+        fsync_dir(path.parent)
         return cls(path=path, secret=secret, created=created)

@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +90,8 @@ def summarize_segment(path: Path, sha256: str) -> ArchivedSegment:
     first_time = last_time = None
     count = 0
     problem = None
+    import tempfile  # here: most commands never read a lone segment
+
     with tempfile.TemporaryDirectory(prefix="drconsole-segment-") as folder:
         os.symlink(path.resolve(), Path(folder) / path.name)
         try:

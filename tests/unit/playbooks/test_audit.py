@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from playbooks.audit import GENESIS, AuditLog
+from playbooks.audit_key import AuditKey
 from playbooks.state import Actor
 
 ACTOR = Actor(user="oncall", ssh_client="10.0.0.7 51234 22")
@@ -88,3 +92,45 @@ def test_concurrent_appends_keep_one_chain(tmp_path: Path) -> None:
         thread.join()
     result = log.verify()
     assert result.ok and result.entries == 40
+
+
+def test_a_key_being_made_is_never_read_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two commands making the key at once, the first paused between creating and writing it.
+
+    Before, the first created the key file empty (O_EXCL) and then wrote it: the second read the
+    empty file, called the key damaged, and refused to run its command unaudited. Now the key is
+    linked into place whole: the second makes its own, the first finds it and uses it.
+    """
+    key = tmp_path / "keys" / "audit.key"
+    paused, resume = threading.Event(), threading.Event()
+    real_write = os.write
+    first = threading.get_ident()
+
+    def write(descriptor: int, data: bytes) -> int:
+        if threading.get_ident() == first and not paused.is_set():
+            paused.set()
+            assert resume.wait(30)
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, "write", write)
+    made: dict[str, AuditKey | BaseException] = {}
+
+    def second() -> None:
+        assert paused.wait(30)
+        try:
+            made["second"] = AuditKey.load_or_create(key)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            made["second"] = exc
+        finally:
+            resume.set()
+
+    helper = threading.Thread(target=second)
+    helper.start()
+    made["first"] = AuditKey.load_or_create(key)
+    helper.join(30)
+    assert isinstance(made["second"], AuditKey), made["second"]
+    assert isinstance(made["first"], AuditKey)
+    assert made["first"].secret == made["second"].secret  # one key, the one on disk
+    on_disk = AuditKey.load(key)
+    assert on_disk is not None and on_disk.secret == made["first"].secret
+    assert sorted(path.name for path in key.parent.iterdir()) == ["audit.key"]  # no scratch file left
