@@ -249,8 +249,31 @@ def load_config(path: str | Path) -> ConsoleConfig:
         else:
             message = _message(error)
         raise ConfigError(message, path=path, line=locate(text, loc) or 1, field=field_name(loc)) from exc
+    config = _with_running_demo(config, path)
     _book_tokens(config)
     return config.model_copy(update={"path": path})
+
+
+def _with_running_demo(config: ConsoleConfig, path: Path) -> ConsoleConfig:
+    """A demo workspace's config while its demo runs: its nodes at the URLs they serve, read as a fleet's are.
+
+    The demo's file names no url (the ports change at every start) and reads the data dirs ("local"),
+    which the serving nodes hold locked. Given it while the demo runs, a second console, ``status``
+    or a playbook's ``--node`` would show a node without its live metrics and replication, and
+    act on files it cannot have; through the URLs the running demo lists (config_lookup) they
+    see and act on the nodes themselves. Any other config, or a demo that is not running: unchanged.
+    """
+    from console.config_lookup import demo_node_urls
+
+    serving = demo_node_urls(path.parent)
+    if not serving:
+        return config
+    nodes = [
+        spec.model_copy(update={"url": serving[spec.name]}) if spec.url is None and spec.name in serving else spec
+        for spec in config.node
+    ]
+    console = config.console.model_copy(update={"source": "auto"})
+    return config.model_copy(update={"node": nodes, "console": console})
 
 
 def _book_tokens(config: ConsoleConfig) -> None:

@@ -81,8 +81,9 @@ def use_demo_state(workspace: Path, environ: MutableMapping[str, str] | None = N
 def demo_node_urls(workspace: Path) -> dict[str, str]:
     """The URLs of the demo nodes serving now, by name: empty when ``workspace`` is no running demo.
 
-    So that ``drconsole playbook run ... --node orders --config <demo>/drconsole.toml`` acts on the
-    running node through its agent, as on a real fleet, instead of being refused its locked data dir.
+    So that a console, ``status`` or ``playbook run ... --node orders`` given ``--config
+    <demo>/drconsole.toml`` reads and acts on the running node through its API, as on a real fleet,
+    instead of reading (or being refused) its locked data dir (console.config.load_config applies it).
     An entry counts only while its process lives and is that node's ``node serve`` (a demo killed
     without its cleanup leaves the file; its pids may since belong to anything).
     """

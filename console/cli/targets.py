@@ -43,17 +43,7 @@ def load_node_config(args: argparse.Namespace) -> Any:
         raise InvalidArgumentError(
             f"--node needs the config support, which is not available ({exc})", hint="use --data-dir D"
         ) from exc
-    config = load_config(path)
-    from console.config_lookup import demo_node_urls
-
-    serving = demo_node_urls(path.parent)  # a running demo's nodes, reached as a fleet's are: by URL
-    if not serving:
-        return config
-    nodes = [
-        spec.model_copy(update={"url": serving[spec.name]}) if spec.url is None and spec.name in serving else spec
-        for spec in config.nodes
-    ]
-    return config.model_copy(update={"node": nodes})
+    return load_config(path)  # a running demo's config names its nodes by URL (console.config)
 
 
 def config_and_node(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -316,7 +316,7 @@ class DemoFleet:
                     env={**os.environ, "PYTHONPATH": str(ROOT)},
                     preexec_fn=_background_child,
                 )
-        # For CLI commands given the demo's config while it runs (config_lookup.demo_node_urls).
+        # For consoles and CLI commands given the demo's config while it runs (config_lookup.demo_node_urls).
         listing = {name: {"url": self.urls[name], "pid": process.pid} for name, process in self.processes.items()}
         atomic_write_text(self.logs.parent / DEMO_NODES, json.dumps(listing, indent=1) + "\n")
         return self

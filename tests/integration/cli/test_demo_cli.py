@@ -1,13 +1,16 @@
-"""CLI commands given the demo's config while the demo runs act on its nodes as on a real fleet's.
+"""Consoles and CLI commands given the demo's config while the demo runs see and act on its nodes as on a real fleet's.
 
 The demo's drconsole.toml has no node URLs (the ports change at every start). Before, a playbook
 run with ``--node orders`` went to the local files and was refused: the running node holds the data
 dir. The running demo now lists its node processes beside its config, and ``--node`` finds the URL
-there, for as long as that very process serves.
+there, for as long as that very process serves. A second console, ``status`` and the web dashboard
+given that config read the nodes the same way (console.config.load_config): before, they read the
+locked data dirs read-only, without the nodes' metrics or replication.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -21,6 +24,7 @@ import pytest
 from console.config import load_config
 from console.config_lookup import DEMO_NODES, demo_node_urls
 from console.tui.demo import DemoFleet, available_backends, create_workspace
+from console.tui.launch import build_app
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.skipif("lsm" not in available_backends(), reason="the demo's orders node is lsm")
@@ -94,3 +98,46 @@ def test_a_stale_listing_names_no_node(tmp_path: Path) -> None:
     plain.mkdir()
     (plain / DEMO_NODES).write_text(json.dumps({"orders": {"url": "u", "pid": os.getpid()}}), encoding="utf-8")
     assert demo_node_urls(plain) == {}
+
+
+def test_a_second_console_and_status_on_the_demo_config_see_the_running_nodes(tmp_path: Path) -> None:
+    from integration.console.console_testkit import screen_text
+
+    workspace = tmp_path / "demo"
+    config_file = create_workspace(workspace, keys=100)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DRCONSOLE_STATE_DIR", None)
+    assert load_config(config_file).console.source == "local"  # no demo running: the files, as before
+    fleet = DemoFleet(load_config(config_file).nodes, workspace / "logs").start()
+    try:
+        _wait_up(list(fleet.urls.values()))
+        config = load_config(config_file)
+        assert {node.name: node.url for node in config.nodes} == fleet.urls
+        assert config.console.source == "auto"
+
+        status = _drconsole("--config", config_file, "status", "--json", env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        rows = {row["name"]: row for row in json.loads(status.stdout)["nodes"]}
+        assert {name: row["address"] for name, row in rows.items()} == fleet.urls
+        assert all(row["reachable"] and row["health_reason"].startswith("healthy, up") for row in rows.values()), rows
+
+        app = build_app(mode="interactive", theme=None, read_only=True, config=config, watch_terminal=False)
+
+        async def main() -> str:
+            async with app.run_test(size=(160, 50)) as pilot:
+                for _ in range(400):
+                    if app.snapshot is not None and app.snapshot.node("orders-standby") is not None:
+                        break
+                    await pilot.pause(0.05)
+                await pilot.pause(0.3)
+                return screen_text(app)
+
+        text = asyncio.run(main())
+        assert fleet.urls["orders"] in text
+        assert "serves orders-standby" in text  # the primary's replication, which only the node knows
+        assert "data dir opens read-only" not in text
+        assert all(process.poll() is None for process in fleet.processes.values())
+    finally:
+        fleet.stop()
+    after = load_config(config_file)
+    assert all(node.url is None for node in after.nodes) and after.console.source == "local"
