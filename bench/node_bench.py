@@ -40,44 +40,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drills.node import free_port  # noqa: E402
+from drills.node import free_port, serve_command  # noqa: E402
 from engines import create_engine  # noqa: E402
 from engines.node.client import NodeClient  # noqa: E402
-
-# Runs `drconsole node serve` whether or not console/cli/main.py registers the node command yet.
-_BOOT = """
-import sys
-import console.cli.main as cli
-from console.cli.node import register
-build = cli.build_parser
-def build_parser():
-    parser = build()
-    commands = next(a for a in parser._actions if a.dest == "command")
-    if "node" not in commands.choices:
-        register(commands, cli._common_options())
-    return parser
-cli.build_parser = build_parser
-sys.exit(cli.main(sys.argv[1:]))
-"""
 
 
 def start_node(data_dir: Path, engine: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _BOOT,
-            "node",
-            "serve",
-            "--engine",
-            engine,
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            *extra,
-        ],
+        serve_command(engine, data_dir, port, *extra),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )

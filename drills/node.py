@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -47,25 +47,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_command(engine: str, data_dir: Path, port: int, *options: str) -> list[str]:
+def serve_command(
+    engine: str | None, data_dir: Path, port: int, *options: str, launcher: Sequence[str] = ()
+) -> list[str]:
     """The argv of ``drconsole node serve`` hosting ``engine`` on ``data_dir`` at ``port``, plus ``options``.
 
-    Run from ROOT with ROOT on PYTHONPATH (a checkout need not be installed).
+    ``engine`` None: the node reads it from the data dir. ``launcher``: how drconsole is run; by
+    default this Python with ``-m console.cli``, from ROOT with ROOT on PYTHONPATH (a checkout need
+    not be installed); ``[path/to/drconsole]`` runs the installed entry point.
     """
-    return [
-        sys.executable,
-        "-m",
-        "console.cli",
-        "node",
-        "serve",
-        "--engine",
-        engine,
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        *options,
-    ]
+    engine_option = ["--engine", engine] if engine else []
+    command = list(launcher) or [sys.executable, "-m", "console.cli"]
+    return [*command, "node", "serve", *engine_option, "--data-dir", str(data_dir), "--port", str(port), *options]
 
 
 def wait_for_node(

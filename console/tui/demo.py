@@ -38,7 +38,7 @@ from console.config_lookup import DEMO_MARKER, DEMO_NODES, demo_workspace_path, 
 from console.tui.app import DrConsoleApp
 from console.tui.launch import build_app, has_terminal, launch, no_terminal
 from console.tui.themes import ThemeError
-from drills.node import free_port
+from drills.node import free_port, serve_command
 from engines import create_engine, open_engine
 from engines.errors import DrconsoleError, EngineError, InvalidArgumentError
 from engines.fsutil import atomic_write_text
@@ -283,23 +283,8 @@ class DemoFleet:
         self.logs.mkdir(parents=True, exist_ok=True)
         for spec in self.specs:
             assert spec.data_dir is not None and spec.url is not None
-            command = [
-                sys.executable,
-                "-m",
-                "console.cli",
-                "node",
-                "serve",
-                "--data-dir",
-                str(spec.data_dir),
-                "--port",
-                spec.url.rsplit(":", 1)[1],
-                "--name",
-                spec.name,
-                "--log-level",
-                "warning",
-            ]
-            if spec.engine:
-                command += ["--engine", spec.engine]
+            port = int(spec.url.rsplit(":", 1)[1])
+            command = serve_command(spec.engine, spec.data_dir, port, "--name", spec.name, "--log-level", "warning")
             if spec.backup_repo is not None:  # the node reports its backups (the card's bkp line)
                 command += ["--backup-repo", str(spec.backup_repo)]
                 for copy in spec.backup_copies:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from support import CliResult
 
-from drills.node import free_port
+from drills.node import free_port, serve_command
 
 ROOT = Path(__file__).resolve().parents[3]
 DRCONSOLE = str(Path(sys.executable).with_name("drconsole"))
@@ -80,22 +80,9 @@ class AgentNode:
         self.prefix = list(prefix)
         self.token_file = token_file
         self.env = base_env(state, **(env or {}))
-        args = [
-            DRCONSOLE,
-            "node",
-            "serve",
-            "--engine",
-            engine,
-            "--data-dir",
-            str(data_dir),
-            "--host",
-            host,
-            "--port",
-            str(self.port),
-            "--scrub-interval",
-            "0",
-            *extra,
-        ]
+        args = serve_command(
+            engine, data_dir, self.port, "--host", host, "--scrub-interval", "0", *extra, launcher=[DRCONSOLE]
+        )
         if token_file is not None:
             args += ["--token-file", str(token_file)]
         if host != "127.0.0.1":
