@@ -19,6 +19,9 @@ $(BIN)/python:
 $(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --require-hashes -r $(LOCK)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	@# Byte-compiled, as pip leaves a package it installs: where PYTHONDONTWRITEBYTECODE is set nothing
+	@# else writes the .pyc files, and every command would compile its ~50 modules again (~40 ms).
+	$(BIN)/python -m compileall -q -j 0 console engines fleet playbooks faults drills >/dev/null
 	touch $(STAMP)
 
 # Refresh the lock on purpose (newest releases within pyproject's ranges), then run `make test`

@@ -6,6 +6,7 @@ Each figure is a whole process, start to exit, as a user or a cron job runs it:
     restore  drconsole backup restore --repo R latest --data-dir T
                                                              mkdir T && tar -I zstd -xf A -C T && sync -f T
     verify   drconsole backup verify --repo R latest           zstd -qt A && sha256sum A
+             (and again with A = our archive: "on ours")
 
 on a data dir of about ``--size-mb`` MB of each engine (values half random, half repeated; with
 ``--values pool`` the random halves recur and ``zstd -3 -T0`` shrinks an lsm dir ~4x, our archive ~20x,
@@ -20,8 +21,10 @@ figure whose load moved.
 
 Our side does more than the peers: create takes a consistent checkpoint, hashes every file and the
 archive and records the repository in the data dir; restore checks every checksum and fsyncs every
-file before renaming the result into place; verify checks every file inside the archive too. The peer
-of verify checks our archive (it has none of its own): the smaller ours, the sooner its sha256sum ends.
+file before renaming the result into place; verify checks every file inside the archive too. Each
+side restores and verifies the archive it made. Verify is timed a second time with the peer's tools
+on our archive (``on ours``): ours is smaller and decompresses faster, so that peer ends sooner; it is
+not what a user of tar + zstd verifies, and the goal line leaves it out.
 
 Off-site (``--commands offsite,encrypt``; an sshd of its own on loopback, tests/sshd_support.py):
 
@@ -278,12 +281,24 @@ def bench_dataset(
             settle,
         )
     if "verify" in commands:
+        ours_verify = [*DRCONSOLE, "backup", "verify", "--repo", str(repo), "latest"]
+        # Each side checks the backup it made, as restore extracts each side's own.
         results["verify"] = duel(
             "verify",
             mb,
             runs,
+            lambda: timed(f"zstd -qt {archive} && sha256sum {archive}"),
+            lambda: timed(ours_verify),
+            lambda: None,
+        )
+        # And the peer's tools on our archive, which is smaller and decompresses faster (the
+        # window finds the repeats): the figure this bench printed as verify before 2026-12-06.
+        results["verify-on-ours"] = duel(
+            "  on ours",
+            mb,
+            runs,
             lambda: timed(f"zstd -qt {ours_archive} && sha256sum {ours_archive}"),
-            lambda: timed([*DRCONSOLE, "backup", "verify", "--repo", str(repo), "latest"]),
+            lambda: timed(ours_verify),
             lambda: None,
         )
     if "offsite" in commands or "encrypt" in commands:
@@ -401,7 +416,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=1))
-    worst = min((f["ratio_median"], d, c) for d, by in figures.items() for c, f in by.items() if c != "encrypt")
+    aside = ("encrypt", "verify-on-ours")  # a cost ratio, and a second view of verify
+    worst = min((f["ratio_median"], d, c) for d, by in figures.items() for c, f in by.items() if c not in aside)
     print(f"lowest median ratio: {worst[0]:.2f}x ({worst[1]} {worst[2]}); goal >= 1.0x everywhere")
     encrypt = [f["ratio_median"] for by in figures.values() for c, f in by.items() if c == "encrypt"]
     if encrypt:
