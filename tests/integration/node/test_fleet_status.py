@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +82,81 @@ def test_watch_redraws_until_interrupted(node_process, tmp_path: Path) -> None:
             watcher.kill()
     assert watcher.returncode == 0, err
     assert out.count("NODE  ") >= 2 and "ctrl+c to stop" in out
+
+
+class _SilentNode:
+    """A loopback port that accepts connections and never answers: each snapshot waits out its deadline."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.server.accept()[0])
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.held:
+            connection.close()
+
+
+def _watch_silent(tmp_path: Path, node: _SilentNode) -> subprocess.Popen[str]:
+    config = tmp_path / "drconsole.toml"
+    config.write_text(f'[[node]]\nname = "mute"\nurl = "{node.url}"\n')
+    watcher = subprocess.Popen(
+        [str(DRCONSOLE), "--config", str(config), "status", "--watch", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The first table (the node down, after the 2 s deadline): ctrl+c is then the loop's own.
+    assert watcher.stdout is not None
+    assert "NODE  " in watcher.stdout.readline() + watcher.stdout.readline()
+    return watcher
+
+
+def test_ctrl_c_during_a_snapshot_ends_the_watch_after_it(tmp_path: Path) -> None:
+    node = _SilentNode()
+    try:
+        watcher = _watch_silent(tmp_path, node)
+        time.sleep(0.5)  # inside the next snapshot, which waits 2 s for the node
+        asked = time.monotonic()
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+        took = time.monotonic() - asked
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        node.close()
+    assert watcher.returncode == 1, err  # the last table drawn had the node down
+    assert took < 10, took  # the snapshot's deadline, then out
+    assert "NODE  " not in out  # nothing drawn after the ctrl+c
+    assert "Traceback" not in err and "interrupted" not in err
+
+
+def test_a_second_ctrl_c_stops_the_watch_at_once(tmp_path: Path) -> None:
+    node = _SilentNode()
+    try:
+        watcher = _watch_silent(tmp_path, node)
+        time.sleep(0.3)
+        watcher.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        asked = time.monotonic()
+        watcher.send_signal(signal.SIGINT)
+        _out, err = watcher.communicate(timeout=30)
+        took = time.monotonic() - asked
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        node.close()
+    assert took < 1.5, took  # not the rest of the 2 s deadline
+    assert watcher.returncode == 1, err
+    assert "Traceback" not in err
 
 
 def test_watch_with_json_is_refused(tmp_path: Path) -> None:
