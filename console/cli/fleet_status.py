@@ -36,7 +36,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
         const=2.0,
         default=None,
         metavar="SECONDS",
-        help="redraw every SECONDS (default 2) until ctrl+c",
+        help="redraw every SECONDS (default 2) until ctrl+c (which lets the table being read finish; twice: at once)",
     )
 
 
