@@ -105,7 +105,12 @@ class _SilentNode:
             connection.close()
 
 
-def _watch_silent(tmp_path: Path, node: _SilentNode) -> subprocess.Popen[str]:
+def _interrupt_watch(tmp_path: Path, pauses: tuple[float, ...]) -> tuple[int, str, str, float]:
+    """Watch a node that never answers; after its first table, a SIGINT after each of ``pauses``.
+
+    (exit code, what it printed after the first table, stderr, seconds from the last SIGINT to exit)
+    """
+    node = _SilentNode()
     config = tmp_path / "drconsole.toml"
     config.write_text(f'[[node]]\nname = "mute"\nurl = "{node.url}"\n')
     watcher = subprocess.Popen(
@@ -114,48 +119,35 @@ def _watch_silent(tmp_path: Path, node: _SilentNode) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    # The first table (the node down, after the 2 s deadline): ctrl+c is then the loop's own.
-    assert watcher.stdout is not None
-    assert "NODE  " in watcher.stdout.readline() + watcher.stdout.readline()
-    return watcher
-
-
-def test_ctrl_c_during_a_snapshot_ends_the_watch_after_it(tmp_path: Path) -> None:
-    node = _SilentNode()
     try:
-        watcher = _watch_silent(tmp_path, node)
-        time.sleep(0.5)  # inside the next snapshot, which waits 2 s for the node
-        asked = time.monotonic()
-        watcher.send_signal(signal.SIGINT)
+        # The first table (the node down, after the 2 s deadline): ctrl+c is then the loop's own.
+        assert watcher.stdout is not None
+        assert "NODE  " in watcher.stdout.readline() + watcher.stdout.readline()
+        for pause in pauses:
+            time.sleep(pause)
+            asked = time.monotonic()
+            watcher.send_signal(signal.SIGINT)
         out, err = watcher.communicate(timeout=30)
-        took = time.monotonic() - asked
+        return watcher.returncode, out, err, time.monotonic() - asked
     finally:
         if watcher.poll() is None:
             watcher.kill()
         node.close()
-    assert watcher.returncode == 1, err  # the last table drawn had the node down
+
+
+def test_ctrl_c_during_a_snapshot_ends_the_watch_after_it(tmp_path: Path) -> None:
+    # 0.5 s: inside the next snapshot, which waits 2 s for the node.
+    code, out, err, took = _interrupt_watch(tmp_path, (0.5,))
+    assert code == 1, err  # the last table drawn had the node down
     assert took < 10, took  # the snapshot's deadline, then out
     assert "NODE  " not in out  # nothing drawn after the ctrl+c
     assert "Traceback" not in err and "interrupted" not in err
 
 
 def test_a_second_ctrl_c_stops_the_watch_at_once(tmp_path: Path) -> None:
-    node = _SilentNode()
-    try:
-        watcher = _watch_silent(tmp_path, node)
-        time.sleep(0.3)
-        watcher.send_signal(signal.SIGINT)
-        time.sleep(0.2)
-        asked = time.monotonic()
-        watcher.send_signal(signal.SIGINT)
-        _out, err = watcher.communicate(timeout=30)
-        took = time.monotonic() - asked
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-        node.close()
+    code, _out, err, took = _interrupt_watch(tmp_path, (0.3, 0.2))
     assert took < 1.5, took  # not the rest of the 2 s deadline
-    assert watcher.returncode == 1, err
+    assert code == 1, err
     assert "Traceback" not in err
 
 
