@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ class AuditKey:
         if found is not None:
             return found
         created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
-        secret = os.urandom(32)  # what secrets.token_bytes returns
+        secret = secrets.token_bytes(32)
         text = json.dumps({"format": _FORMAT, "created": created, "key": secret.hex()}) + "\n"
         # Written whole under a private name, then linked into place: link() fails when the name
         # exists, so of two processes making the key at once one wins, and the other never reads

@@ -11,8 +11,9 @@ The state directory is ``$DRCONSOLE_STATE_DIR``, else ``$XDG_STATE_HOME/drconsol
 
 from __future__ import annotations
 
+import getpass
 import os
-import pwd
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,20 +45,17 @@ class Actor:
 
 
 def current_actor() -> Actor:
-    # getpass.getuser's order, without importing getpass (and termios) into every command.
-    user = next((os.environ[name] for name in ("LOGNAME", "USER", "LNAME", "USERNAME") if os.environ.get(name)), "")
-    if not user:
-        try:
-            user = pwd.getpwuid(os.getuid()).pw_name
-        except KeyError:  # no passwd entry (containers): the uid still says who
-            user = f"uid:{os.getuid()}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers): the uid still says who
+        user = f"uid:{os.getuid()}"
     return Actor(user=user, ssh_client=os.environ.get("SSH_CLIENT") or None)
 
 
 def new_run_id() -> str:
     """A sortable, unique run id: ``20261123-140501-042-3fa9`` (UTC, milliseconds, random)."""
     now = time.time()
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}-" + os.urandom(2).hex()
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}-" + secrets.token_hex(2)
 
 
 class StateDir:

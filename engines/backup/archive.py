@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,6 @@ def summarize_segment(path: Path, sha256: str) -> ArchivedSegment:
     first_time = last_time = None
     count = 0
     problem = None
-    import tempfile  # here: most commands never read a lone segment
-
     with tempfile.TemporaryDirectory(prefix="drconsole-segment-") as folder:
         os.symlink(path.resolve(), Path(folder) / path.name)
         try:

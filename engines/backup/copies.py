@@ -16,6 +16,7 @@ its own retention keeps.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,6 @@ def sync_copy(source: str, target: str) -> int:
         have = {item.path: item for item in copy.files() if not item.path.startswith(_SKIPPED)}
         wanted = [item for item in origin.files() if not item.path.startswith(_SKIPPED)]
         copied = 0
-        import tempfile  # here: only copying loads it
-
         with tempfile.TemporaryDirectory(prefix="drconsole-copy-") as scratch:
             folder = Path(scratch)
             copy_dirs = {name for name in map(backup_dir, have) if name is not None}

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -221,8 +222,6 @@ def working_copy(
         return
     with _held(location, shown):
         store = open_store(location)
-        import tempfile  # here: a local repository (most commands) needs no scratch
-
         local = Path(tempfile.mkdtemp(prefix="drconsole-repo-", dir=_scratch_of(_cipher(store).inner)))
         register_working_copy(local, shown)
         active[shown] = local
@@ -339,8 +338,6 @@ def _held(location: Path | SftpLocation, shown: str) -> Iterator[None]:
     with thread_lock:
         if isinstance(location, SftpLocation):
             name = hashlib.sha256(location.url.encode()).hexdigest()[:16]
-            import tempfile
-
             lock_path = Path(tempfile.gettempdir()) / f"drconsole-sftp-{name}.lock"
         elif location.is_dir():
             lock_path = location / ".lock"

@@ -1,8 +1,7 @@
-"""Who an audit entry names, and the run ids: the same as getpass and secrets gave, without them."""
+"""Who an audit entry names when the account has no passwd entry, and the run ids."""
 
 from __future__ import annotations
 
-import getpass
 import os
 import pwd
 import re
@@ -12,27 +11,6 @@ import pytest
 from playbooks.state import current_actor, new_run_id
 
 _LOGIN_VARS = ("LOGNAME", "USER", "LNAME", "USERNAME")
-
-
-@pytest.mark.parametrize(
-    "environ",
-    [
-        {"LOGNAME": "alice", "USER": "bob"},
-        {"USER": "bob", "USERNAME": "carol"},
-        {"LNAME": "dave"},
-        {"USERNAME": "erin"},
-        {"LOGNAME": "", "USER": "frank"},  # an empty one is skipped, as getpass does
-        {},
-    ],
-)
-def test_the_user_is_the_one_getpass_names(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
-    for name in _LOGIN_VARS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    assert current_actor().user == getpass.getuser()
-    if not any(environ.values()):
-        assert current_actor().user == pwd.getpwuid(os.getuid()).pw_name
 
 
 def test_a_uid_without_a_passwd_entry_is_named_by_number(monkeypatch: pytest.MonkeyPatch) -> None:
