@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from engines.errors import NotFoundError, UnsupportedFormatError
 from engines.fsutil import atomic_write_text
+from engines.records import Record
 
 __all__ = [
     "MARKER_NAME",
@@ -49,13 +50,13 @@ class ArchiveRecord:
 
 
 @dataclass
-class Marker:
+class Marker(Record):
     """The contents of ``drconsole.json``.
 
     A plain dataclass (read by every command that touches a data dir, so it must not cost a
-    pydantic import); ``model_validate``, ``model_copy`` and ``model_dump_json`` keep the
-    spelling of the pydantic model it was. Unknown fields are ignored, so a marker written by a
-    newer drconsole still opens.
+    pydantic import, ``engines.records``); ``model_validate``, ``model_copy`` and
+    ``model_dump_json`` keep the spelling of the pydantic model it was. Unknown fields are
+    ignored, so a marker written by a newer drconsole still opens.
     """
 
     backend: str
@@ -94,13 +95,7 @@ class Marker:
             values[item.name] = float(value) if item.name == "created_at" else value
         return cls(**values)
 
-    def model_dump(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def model_dump_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.model_dump(), indent=indent)
-
-    def model_copy(self, update: dict[str, Any] | None = None) -> Marker:
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Marker:
         return replace(self, **{"options": dict(self.options), **(update or {})})
 
 

@@ -38,8 +38,8 @@ __all__ = ["BackupCheck", "BackupProblem", "WalCheck", "VerifyResult", "verify_r
 
 @dataclass
 class BackupProblem:
-    """One thing verification found wrong (the shape of ``engines.reports.Problem``, without pydantic:
-    ``backup verify`` runs in a short process where importing it would cost more than the check)."""
+    """One thing verification found wrong (the shape of ``engines.reports.Problem``, which ``backup
+    verify`` does not import: it opens no engine, and each module is start-up time of a short process)."""
 
     kind: str
     file: str | None = None

@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 from engines.errors import EngineError, InvalidArgumentError, NotFoundError
 from engines.fsutil import move_to_quarantine, new_quarantine
@@ -30,12 +29,14 @@ from engines.lsm.sstable_reader import TableCorruptionError, TableReader, open_t
 from engines.lsm.table_meta import SSTABLE_DIR, TEMP_SUFFIX, TableMeta, table_name, table_number
 from engines.lsm.verify import verify_table
 from engines.lsm.version import sort_level
+from engines.records import Record
 from engines.reports import RepairReport, VerifyReport
 
 __all__ = ["QuarantinedTable", "LsmRepairReport", "quarantine_sstable", "rebuild_manifest"]
 
 
-class QuarantinedTable(BaseModel):
+@dataclass(kw_only=True)
+class QuarantinedTable(Record):
     """A table taken out of the live set, and what it held (None where it could not be read)."""
 
     file: str
@@ -53,13 +54,14 @@ class QuarantinedTable(BaseModel):
     lost_keys: str | None = None  # the damaged blocks' key ranges, when it was salvaged
 
 
+@dataclass(kw_only=True)
 class LsmRepairReport(RepairReport):
     backend: str = "lsm"
-    tables: list[QuarantinedTable] = Field(default_factory=list)
+    tables: list[QuarantinedTable] = field(default_factory=list)
     durable_lsn: int | None = None
     wal_first_lsn: int | None = None
     wal_covers: bool | None = None  # the WAL reaches back to every quarantined table's first LSN
-    lost_lsn_ranges: list[tuple[int, int]] = Field(default_factory=list)
+    lost_lsn_ranges: list[tuple[int, int]] = field(default_factory=list)
 
 
 @contextmanager

@@ -102,3 +102,36 @@ def test_engine_get_is_fast(any_backend: str, tmp_path: Path) -> None:
         assert done.stdout == "value 42 ✓\n"
     print(f"drconsole engine get ({any_backend}): best {min(timings) * 1000:.0f} ms of {len(timings)} runs")
     assert min(timings) < 1.5
+
+
+def test_engine_and_backup_commands_never_import_pydantic(any_backend: str, tmp_path: Path) -> None:
+    """Importing pydantic and building the engine's option and report models cost ~90-110 ms of
+    every engine open here, more than a small backup's packing; they are dataclasses now."""
+    data, repo = str(tmp_path / "data"), str(tmp_path / "repo")
+    commands = [
+        ["engine", "init", "--engine", any_backend, "--data-dir", data],
+        ["engine", "put", "--data-dir", data, "k", "v"],
+        ["engine", "stats", "--data-dir", data, "--json"],
+        ["engine", "verify", "--data-dir", data],
+        ["backup", "create", "--data-dir", data, "--repo", repo],
+        ["engine", "put", "--data-dir", data, "k2", "v2"],
+        ["backup", "create", "--incremental", "--data-dir", data, "--repo", repo],
+        ["backup", "list", "--repo", repo],
+        ["backup", "verify", "--repo", repo, "latest"],
+        ["backup", "restore", "--repo", repo, "latest", "--data-dir", str(tmp_path / "restored")],
+    ]
+    code = (
+        "import json, sys\n"
+        "from console.cli.main import main\n"
+        f"codes = [main(argv) for argv in {commands!r}]\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] == 'pydantic')\n"
+        "print(json.dumps({'codes': codes, 'loaded': loaded}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["codes"] == [0] * len(commands), done.stderr
+    assert report["loaded"] == []
+    from engines import open_engine
+
+    with open_engine(tmp_path / "restored") as engine:
+        assert (engine.get(b"k"), engine.get(b"k2")) == (b"v", b"v2")
