@@ -27,7 +27,7 @@ from engines.archiving import record_repository
 from engines.backup.pack import DATA_PREFIX, Member, members_of
 from engines.errors import CorruptionError, EngineError, WalCorruptionError
 from engines.locking import acquire_data_dir_lock
-from engines.marker import MARKER_NAME, Marker, read_marker
+from engines.marker import MARKER_NAME, Marker, detect_backend, read_marker
 from engines.wal import SegmentInfo, list_segments
 from engines.wal.files import segment_tail
 
@@ -166,8 +166,11 @@ def hold_data_dir(data_dir: Path) -> tuple[int, ColdSource | None]:
     the data dir must be opened instead).
 
     Raises:
+        NotFoundError: ``data_dir`` is missing, or no data dir (checked first: the lock file
+            would be left in a directory that is not ours, or the error would be about the lock).
         LockedError: another process holds the data dir.
     """
+    detect_backend(data_dir)
     fd = acquire_data_dir_lock(data_dir, hint="stop the process that holds it, or let it take the backup")
     try:
         return fd, _plan(data_dir)

@@ -62,7 +62,20 @@ def test_create_on_a_data_dir_held_by_a_node_exits_3(tmp_path: Path, capsys) -> 
 
 
 def test_create_from_a_missing_data_dir_exits_3(tmp_path: Path, capsys) -> None:
-    assert_error(cli(capsys, "backup", "create", "--data-dir", tmp_path / "nope", "--repo", tmp_path / "r"), 3)
+    missing = cli(capsys, "backup", "create", "--data-dir", tmp_path / "nope", "--repo", tmp_path / "r")
+    assert_error(missing, 3, contains=f"data dir {tmp_path / 'nope'} does not exist")  # not "locking ...: ...lock"
+    assert not (tmp_path / "nope").exists() and not (tmp_path / "r").exists()
+
+
+def test_create_from_a_directory_that_is_no_data_dir_leaves_it_as_it_was(tmp_path: Path, capsys) -> None:
+    """The data dir's lock file was made before the check: a user's directory kept a drconsole.lock."""
+    other = tmp_path / "home"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine\n")
+    result = cli(capsys, "backup", "create", "--data-dir", other, "--repo", tmp_path / "r")
+    assert_error(result, 3, contains="is not a drconsole data dir")
+    assert sorted(path.name for path in other.iterdir()) == ["notes.txt"]
+    assert not (tmp_path / "r").exists()
 
 
 def test_unknown_backup_id_exits_2(tmp_path: Path, capsys) -> None:
