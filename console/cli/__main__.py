@@ -1,7 +1,5 @@
 """``python -m console.cli``: the same as the ``drconsole`` command."""
 
-import sys
+from console.cli.main import entry
 
-from console.cli.main import main
-
-sys.exit(main())
+entry()

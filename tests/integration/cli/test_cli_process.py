@@ -87,6 +87,24 @@ def test_headless_commands_never_import_textual(any_backend: str, tmp_path: Path
     assert "console.tui.app" not in report["loaded"]
 
 
+def test_both_entry_points_exit_with_the_code_and_every_byte_of_output(tmp_path: Path) -> None:
+    """The console script and ``python -m console`` freeze the collector before exiting (``entry``):
+    a large piped export still arrives whole, and the exit code is the command's."""
+    data = make_data_dir(tmp_path / "data", "lsm", rows=3000)
+    for launcher in ([str(DRCONSOLE)], [sys.executable, "-m", "console"]):
+        done = subprocess.run(
+            [*launcher, "engine", "export", "--data-dir", str(data), "--output", "-"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert done.returncode == 0, done.stderr
+        assert sorted(row["value"] for row in rows) == sorted(f"value {n} ✓" for n in range(3000))
+        absent = subprocess.run([*launcher, "engine", "get", "--data-dir", str(data), "nope"], timeout=60)
+        assert absent.returncode == 1
+
+
 def test_engine_get_is_fast(any_backend: str, tmp_path: Path) -> None:
     data = make_data_dir(tmp_path / "data", any_backend, rows=100)
     timings = []
