@@ -119,9 +119,7 @@ class Engine(ABC):
         self.mode = mode
         marker = read_marker(self.path)
         self.marker = marker or Marker(backend=self.backend)
-        self.options = options or EngineOptions.model_validate(
-            self.marker.options | {"durability": self.marker.durability}
-        )
+        self.options = options or EngineOptions.of_marker(self.marker, self.path)
         self._closed = False
         self._fenced = False
         self._write_lock = threading.RLock()

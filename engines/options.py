@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from engines.archiving import DEFAULT_HOLD_MAX_BYTES
+from engines.errors import UnsupportedFormatError
+from engines.marker import MARKER_NAME, Marker
 from engines.records import Record, check_bool, check_choice, check_int
 
 __all__ = ["EngineOptions", "LOW_MEMORY", "WAL_RECOVERY_MODES"]
@@ -68,6 +71,21 @@ class EngineOptions(Record):
         if unknown:
             raise ValueError(f"{unknown[0]}: not an engine option (known: {', '.join(sorted(known))})")
         return cls(**raw)
+
+    @classmethod
+    def of_marker(cls, marker: Marker, data_dir: Path, *, durability: str | None = None) -> EngineOptions:
+        """The options a data dir's marker records (``durability`` overriding its own).
+
+        A bad one is the data dir's problem, not the caller's: ``UnsupportedFormatError``, as for a
+        marker that does not parse, naming the option and the way out.
+        """
+        try:
+            return cls.model_validate(marker.options | {"durability": durability or marker.durability})
+        except ValueError as exc:
+            raise UnsupportedFormatError(
+                f"{Path(data_dir) / MARKER_NAME} holds a bad engine option: {exc}",
+                hint="correct it there, or run the config-recovery playbook: it resets bad options to the defaults",
+            ) from exc
 
 
 # The reference guide's low-memory profile (create_low_memory_config): small buffers and caches.

@@ -94,5 +94,5 @@ def open_engine(
     options = None
     if durability is not None:
         marker = read_marker(path) or Marker(backend=found)
-        options = EngineOptions.model_validate(marker.options | {"durability": durability})
+        options = EngineOptions.of_marker(marker, path, durability=durability)
     return cls(path, mode=mode, options=options)

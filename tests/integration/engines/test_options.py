@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from console.cli.main import main
 from engines import create_engine, open_engine
-from engines.errors import InvalidArgumentError
+from engines.errors import InvalidArgumentError, UnsupportedFormatError
 from engines.marker import MARKER_NAME
 from engines.options import EngineOptions
 from engines.reports import EngineStats
@@ -78,3 +79,23 @@ def test_create_engine_and_the_config_probe_name_a_bad_option(tmp_path: Path) ->
     answer = PROBES["config.broken"](ProbeContext(data_dir=tmp_path / "d"))
     assert answer.answer is True
     assert answer.evidence.endswith("holds bad engine options: wal_segment_bytes: should be a whole number, not 'big'")
+
+
+def test_a_bad_option_in_the_marker_is_the_data_dirs_problem_not_a_bug(tmp_path: Path, capsys) -> None:
+    """It was an "unexpected ValueError ... this is a bug in drconsole" with exit 1, from every opener."""
+    create_engine(tmp_path / "d", backend="lsm").close()
+    marker_path = tmp_path / "d" / MARKER_NAME
+    marker = json.loads(marker_path.read_text())
+    marker["options"]["cache_bytes"] = -5
+    marker_path.write_text(json.dumps(marker))
+    before = marker_path.read_bytes()
+    with pytest.raises(UnsupportedFormatError, match="holds a bad engine option: cache_bytes: should be >= 0"):
+        open_engine(tmp_path / "d", mode="ro")
+    with pytest.raises(UnsupportedFormatError, match="config-recovery"):
+        open_engine(tmp_path / "d", durability="async")
+    capsys.readouterr()
+    assert main(["engine", "stats", "--data-dir", str(tmp_path / "d")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cache_bytes" in err and "bug" not in err, err
+    assert main(["backup", "create", "--data-dir", str(tmp_path / "d"), "--repo", str(tmp_path / "r")]) == 3
+    assert marker_path.read_bytes() == before and not (tmp_path / "r").exists()
