@@ -63,16 +63,20 @@ def test_status_lists_a_running_fleet_and_fails_when_a_node_dies(node_process, t
     assert rows["orders-b"]["health"] == "down" and rows["orders-a"]["health"] == "ok"
 
 
-def test_watch_redraws_until_interrupted(node_process, tmp_path: Path) -> None:
-    node = node_process("solo")
+def _start_watch(tmp_path: Path, name: str, url: str) -> subprocess.Popen[str]:
+    """``status --watch 0.2`` of a config holding the one node ``name`` at ``url``."""
     config = tmp_path / "drconsole.toml"
-    config.write_text(f'[[node]]\nname = "solo"\nurl = "{node.url}"\n')
-    watcher = subprocess.Popen(
+    config.write_text(f'[[node]]\nname = "{name}"\nurl = "{url}"\n')
+    return subprocess.Popen(
         [str(DRCONSOLE), "--config", str(config), "status", "--watch", "0.2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_watch_redraws_until_interrupted(node_process, tmp_path: Path) -> None:
+    watcher = _start_watch(tmp_path, "solo", node_process("solo").url)
     try:
         time.sleep(3)
         watcher.send_signal(signal.SIGINT)
@@ -111,14 +115,7 @@ def _interrupt_watch(tmp_path: Path, pauses: tuple[float, ...]) -> tuple[int, st
     (exit code, what it printed after the first table, stderr, seconds from the last SIGINT to exit)
     """
     node = _SilentNode()
-    config = tmp_path / "drconsole.toml"
-    config.write_text(f'[[node]]\nname = "mute"\nurl = "{node.url}"\n')
-    watcher = subprocess.Popen(
-        [str(DRCONSOLE), "--config", str(config), "status", "--watch", "0.2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watcher = _start_watch(tmp_path, "mute", node.url)
     try:
         # The first table (the node down, after the 2 s deadline): ctrl+c is then the loop's own.
         assert watcher.stdout is not None
