@@ -10,15 +10,11 @@ from engines.archiving import DEFAULT_HOLD_MAX_BYTES
 from engines.errors import UnsupportedFormatError
 from engines.marker import MARKER_NAME, Marker
 from engines.records import Record, check_bool, check_choice, check_int
+from engines.wal.reader import RecoveryMode
 
-__all__ = ["EngineOptions", "LOW_MEMORY", "WAL_RECOVERY_MODES"]
+__all__ = ["EngineOptions", "LOW_MEMORY"]
 
-WAL_RECOVERY_MODES = (
-    "tolerate_corrupted_tail_records",
-    "absolute_consistency",
-    "point_in_time",
-    "skip_any_corrupted_records",
-)
+_WAL_RECOVERY_MODES = tuple(mode.value for mode in RecoveryMode)
 
 
 @dataclass(kw_only=True)
@@ -50,7 +46,7 @@ class EngineOptions(Record):
         self.async_interval_ms = check_int("async_interval_ms", self.async_interval_ms, ge=1, le=10_000)
         self.wal_segment_bytes = check_int("wal_segment_bytes", self.wal_segment_bytes, ge=64 * 1024)
         self.wal_buffer_bytes = check_int("wal_buffer_bytes", self.wal_buffer_bytes, ge=4096)
-        self.wal_recovery = check_choice("wal_recovery", self.wal_recovery, WAL_RECOVERY_MODES)
+        self.wal_recovery = check_choice("wal_recovery", self.wal_recovery, _WAL_RECOVERY_MODES)
         self.wal_keep_segments = check_int("wal_keep_segments", self.wal_keep_segments, ge=0)
         self.wal_hold_max_bytes = check_int("wal_hold_max_bytes", self.wal_hold_max_bytes, ge=0)
         self.checkpoint_every_records = check_int("checkpoint_every_records", self.checkpoint_every_records, ge=1)

@@ -1,11 +1,12 @@
 """Plain dataclass records spelled like the pydantic models they were.
 
 Every command that opens an engine (``backup create`` takes its checkpoint through one) used to
-import pydantic for the engine's options and reports: ~90 ms of a short command's start-up on a
-2-core machine, more than packing a small data dir. The records an engine open touches are
+import pydantic for the engine's options and reports and built them: ~110 ms of a short command's
+start-up on a 2-core machine, more than packing a small data dir. The records an engine open touches are
 therefore dataclasses; ``Record`` gives them the few pydantic methods their callers use
 (``model_dump``, ``model_dump_json``, ``model_copy``), and ``check_int``/``check_bool``/``check_choice``
-validate input as pydantic's lax mode did, with one-line messages that name the field.
+validate input much as pydantic's lax mode did (whole numbers as text or floats, boolean words; a
+bool is no number here), with one-line messages that name the field.
 """
 
 from __future__ import annotations
