@@ -7,7 +7,7 @@ leaves the repository intact and a second restore succeeds.
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -189,13 +189,19 @@ def _check_live_backups(run: Run) -> None:
 DAY_NS = 86_400 * 10**9
 
 
+# Monday to Wednesday of one ISO week, mid-month: the first backup is the repository's monthly
+# one and the next two are daily, so a prune to one daily keeps the Wednesday alone. Days taken
+# back from today put the last backup in weekly/ on a Monday (or in monthly/ on the 1st), where
+# the newest full backup is kept besides the newest daily: two backups, whatever the prune did.
+WEDNESDAY_NS = int(datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp()) * 10**9
+
+
 def _three_days_of_backups(root: Path) -> None:
     _source(root)
-    now = time.time_ns()
     for days_ago in (2, 1, 0):
         with open_engine(root / "data") as engine:
             engine.put(b"day%d" % days_ago, b"x" * 5000)
-            create_backup(root / "repo", engine=engine, clock_ns=now - days_ago * DAY_NS)
+            create_backup(root / "repo", engine=engine, clock_ns=WEDNESDAY_NS - days_ago * DAY_NS)
 
 
 def _prune(run: Run) -> None:
