@@ -35,12 +35,16 @@ def collect(source: Any, ticks: int = 1) -> list[FleetSnapshot]:
 
 
 def test_a_nodes_metrics_reach_the_snapshot_through_promql_in_one_batch_per_tick(stack: Stack) -> None:
+    # The stack is the package's: another module's test may have written to it first.
+    keys = httpx.get(f"{stack.primary.url}/health", timeout=5).json()["stats"]["total_keys"] + 25
     for index in range(25):
-        httpx.put(f"{stack.primary.url}/kv/order:{index}", content=b"paid", timeout=5).raise_for_status()
+        httpx.put(f"{stack.primary.url}/kv/batch-order:{index}", content=b"paid", timeout=5).raise_for_status()
     promstack.wait_for(
-        lambda: promstack.query(stack.prometheus.url, f'drconsole_keys{{instance="{stack.primary.instance}"}} == 25'),
+        lambda: promstack.query(
+            stack.prometheus.url, f'drconsole_keys{{instance="{stack.primary.instance}"}} == {keys}'
+        ),
         20,
-        "Prometheus seeing the 25 keys",
+        f"Prometheus seeing the {keys} keys",
     )
     source = PrometheusSource(stack.specs(), stack.prometheus.url, timeout_seconds=2.0)
     first, second = collect(source, ticks=2)
@@ -48,8 +52,8 @@ def test_a_nodes_metrics_reach_the_snapshot_through_promql_in_one_batch_per_tick
     assert first.source == "prometheus" and first.notices == ()
     a, b = first.node("orders-a"), first.node("orders-b")
     assert a is not None and b is not None
-    assert (a.source, a.role, a.health, a.reachable, a.total_keys) == ("prometheus", "primary", Health.OK, True, 25)
-    assert a.last_lsn is not None and a.last_lsn >= 25
+    assert (a.source, a.role, a.health, a.reachable, a.total_keys) == ("prometheus", "primary", Health.OK, True, keys)
+    assert a.last_lsn is not None and a.last_lsn >= keys
     assert a.address == stack.primary.url
     assert a.disk.usage_ratio is not None and 0 < a.disk.usage_ratio < 1
     assert a.performance.errors_total == 0
