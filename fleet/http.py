@@ -12,7 +12,7 @@ optional, and a node that lacks one simply shows less.
 Optional ``/health`` fields read when present: ``status`` (a node's: "healthy" | "degraded" |
 "corrupt" | "recovering" | "fenced" | "split-brain"; others' "ok" | "down"), ``reason``,
 ``corruption`` {file, offset, detail, found_by, since (ISO 8601)}, ``disk`` {path, total_bytes,
-used_bytes}, ``memory`` {host_total_bytes, host_used_bytes, rss_bytes}, ``components``
+used_bytes, available_bytes}, ``memory`` {host_total_bytes, host_used_bytes, rss_bytes}, ``components``
 {wal_bytes, store_bytes, snapshots_bytes, backups_bytes, quarantine_bytes}, ``backup``
 {last_backup_at (ISO 8601), last_backup_id, verified, last_verified_at}, ``archive`` {state,
 lag_seconds, held_bytes, error} (how the WAL reaches the archive).
@@ -220,6 +220,7 @@ class HttpNodeReader:
                 volume_path=disk.get("path"),
                 volume_total_bytes=_int(disk.get("total_bytes")),
                 volume_used_bytes=_int(disk.get("used_bytes")),
+                volume_available_bytes=_int(disk.get("available_bytes")),
                 reported_usage_ratio=reading.get("drconsole_disk_usage_ratio"),
                 components=DiskComponents(
                     wal_bytes=wal,

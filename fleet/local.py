@@ -23,6 +23,7 @@ import psutil
 from engines import open_engine
 from engines.errors import EngineError
 from engines.fsutil import QUARANTINE_DIR, tree_size
+from engines.volume import VolumeUsage, volume_usage
 from fleet.alerts import Thresholds
 from fleet.nodes import NodeSpec
 from fleet.snapshot import (
@@ -198,10 +199,9 @@ class LocalNodeReader:
         backup = with_archive_state(read_backup_state(self.spec.backup_repo), self.data_dir)
         backups_bytes = _dir_size(self.spec.backup_repo) if self.spec.backup_repo is not None else None
         try:
-            volume = psutil.disk_usage(str(self.data_dir))
-            volume_total, volume_used = int(volume.total), int(volume.used)
+            volume: VolumeUsage | None = volume_usage(self.data_dir)
         except OSError:
-            volume_total = volume_used = None  # type: ignore[assignment]
+            volume = None
         host_total, host_used = self.memory()
         details = stats.details
         cache = details.get("cache_bytes")
@@ -222,8 +222,9 @@ class LocalNodeReader:
             total_keys=stats.total_keys,
             disk=DiskUsage(
                 volume_path=_mount_point(self.data_dir),
-                volume_total_bytes=volume_total,
-                volume_used_bytes=volume_used,
+                volume_total_bytes=volume.total if volume else None,
+                volume_used_bytes=volume.used if volume else None,
+                volume_available_bytes=volume.available if volume else None,
                 components=DiskComponents(
                     wal_bytes=stats.wal_bytes,
                     store_bytes=max(0, stats.disk_usage_bytes - stats.wal_bytes - snapshots),

@@ -24,6 +24,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engines.volume import VolumeUsage
+
 __all__ = [
     "Alert",
     "AlertSeverity",
@@ -118,20 +120,32 @@ class DiskComponents(_Frozen):
 
 
 class DiskUsage(_Frozen):
+    """The data dir's volume as ``df`` counts it (engines/volume.py).
+
+    ``volume_available_bytes`` is what a writer without privilege can still get. Without it (a
+    node older than that field), the ratio and the room fall back to size less used, which
+    counts the blocks reserved for root as room.
+    """
+
     volume_path: str | None = None
     volume_total_bytes: int | None = None
     volume_used_bytes: int | None = None
+    volume_available_bytes: int | None = None
     reported_usage_ratio: float | None = None  # what a node reports when the bytes are not known
     components: DiskComponents = Field(default_factory=DiskComponents)
 
     @property
     def usage_ratio(self) -> float | None:
+        if self.volume_used_bytes is not None and self.volume_available_bytes is not None:
+            return VolumeUsage(self.volume_total_bytes or 0, self.volume_used_bytes, self.volume_available_bytes).ratio
         if not self.volume_total_bytes or self.volume_used_bytes is None:
             return self.reported_usage_ratio
         return self.volume_used_bytes / self.volume_total_bytes
 
     @property
     def free_bytes(self) -> int | None:
+        if self.volume_available_bytes is not None:
+            return self.volume_available_bytes
         if self.volume_total_bytes is None or self.volume_used_bytes is None:
             return None
         return max(0, self.volume_total_bytes - self.volume_used_bytes)

@@ -8,7 +8,6 @@ tested on the existing lock file only, and engines are opened read-only.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from engines.fsutil import QUARANTINE_DIR, tree_size
 from engines.locking import is_data_dir_locked
 from engines.marker import MARKER_NAME, detect_backend
 from engines.registry import open_engine
+from engines.volume import VolumeUsage, volume_usage
 
 __all__ = [
     "backend_from_files",
@@ -91,7 +91,7 @@ class MountUsage:
 
     @property
     def ratio(self) -> float:
-        return self.used / self.total if self.total else 0.0
+        return VolumeUsage(self.total, self.used, self.free).ratio
 
     def sentence(self, threshold: float) -> str:
         return (
@@ -102,10 +102,10 @@ class MountUsage:
 
 def disk_usage(path: Path) -> MountUsage:
     where = existing_parent(path)
-    usage = shutil.disk_usage(where)
-    # used/total as df shows it: blocks reserved for root count as used.
-    used = usage.total - usage.free
-    return MountUsage(path=Path(path), mount=mount_point(where), total=usage.total, used=used, free=usage.free)
+    usage = volume_usage(where)  # as df counts: free is what an unprivileged writer can still get
+    return MountUsage(
+        path=Path(path), mount=mount_point(where), total=usage.total, used=usage.used, free=usage.available
+    )
 
 
 def store_files(data_dir: Path, backend: str) -> tuple[str, ...]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from engines.fsutil import atomic_write_text
 from engines.node.archive_timer import BackupWatch
 from engines.reports import Problem
 from engines.scrub import ScrubPass, ScrubUnit
+from engines.volume import volume_usage
 
 __all__ = ["CORRUPTION_FILE", "CorruptionRecord", "HealthTracker", "DegradedProbe", "FOUND_BY"]
 
@@ -231,8 +231,7 @@ class DegradedProbe:
     def reasons(self, archive_error: str | None) -> list[str]:
         found = []
         try:
-            usage = shutil.disk_usage(self.data_dir)
-            ratio = usage.used / usage.total if usage.total else 0.0
+            ratio = volume_usage(self.data_dir).ratio
             if ratio > DISK_THRESHOLD:
                 found.append(f"disk {ratio * 100:.0f} % used (threshold {DISK_THRESHOLD * 100:.0f} %)")
         except OSError as exc:
@@ -255,11 +254,16 @@ class DegradedProbe:
         a console shows "120G/200G", and a trend of used bytes gives a time-to-full."""
         found: dict[str, Any] = {}
         try:
-            usage = shutil.disk_usage(self.data_dir)
+            usage = volume_usage(self.data_dir)
         except OSError:
             pass
         else:
-            found["disk"] = {"path": str(self.data_dir), "total_bytes": usage.total, "used_bytes": usage.used}
+            found["disk"] = {
+                "path": str(self.data_dir),
+                "total_bytes": usage.total,
+                "used_bytes": usage.used,
+                "available_bytes": usage.available,
+            }
         memory = psutil.virtual_memory()
         found["memory"] = {
             "host_total_bytes": memory.total,

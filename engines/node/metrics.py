@@ -12,13 +12,14 @@ every metric. deploy/prometheus/drconsole-alerts.yml reads these names: rename b
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from engines.volume import volume_usage
 
 __all__ = ["METRIC_NAMES", "NodeMetrics", "CONTENT_TYPE"]
 
@@ -124,8 +125,7 @@ class NodeMetrics:
         """Refresh the gauges from ``refresh()`` and the host, and return the text format."""
         values = refresh()
         try:
-            usage = shutil.disk_usage(data_dir)
-            self.disk_usage.set(usage.used / usage.total if usage.total else 0.0)
+            self.disk_usage.set(volume_usage(data_dir).ratio)
         except OSError:
             self.errors.labels("disk").inc()
         self.memory_usage.set(psutil.virtual_memory().percent / 100.0)
