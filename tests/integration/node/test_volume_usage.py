@@ -16,8 +16,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from engines.node.client import NodeClient
 from engines.volume import volume_usage
 from fleet.http import HttpSource
@@ -104,7 +102,6 @@ def test_node_console_and_playbooks_show_one_figure(node_process, tmp_path: Path
     _close_to_df(disk_usage(node.data_dir).ratio, node.data_dir)
 
 
-@pytest.mark.skipif(not hasattr(os, "statvfs"), reason="statvfs: POSIX only")
 def test_reserved_blocks_are_not_room(tmp_path: Path) -> None:
     """Where this filesystem reserves blocks, the available room is less than size less used."""
     found = volume_usage(tmp_path)
