@@ -1,15 +1,14 @@
 """The archive format of a full backup: a POSIX tar stream compressed with zstd, and how it is written.
 
 Standard formats, so a backup outlives the tool: ``tar --zstd -xf`` (or ``zstd -dc | tar -x``)
-unpacks it and ``sha256sum -c`` checks it. Inside the archive::
+unpacks it and ``sha256sum -c`` checks it. Inside the archive, ``data/...``: the data directory,
+ready to open.
 
-    data/...            the data directory, ready to open
-    SHA256SUMS          the SHA-256 of every file under data/, the last member
-
-The archive itself is covered by the ``SHA256SUMS`` beside it. Packing reads every file once:
-its bytes go to the compressor (zstd's worker threads) and to threads hashing the members, and
-the compressed stream to a thread that hashes and writes the archive. Reading it
-back is ``unpack.py``.
+The archive is covered by the ``SHA256SUMS`` beside it, and its stream by zstd's content
+checksum. (Backups of format 1 also carried a ``SHA256SUMS`` of every file as their last member,
+``metadata.FORMAT_VERSION``; they are still read.) Packing reads every file once: its bytes go to
+the compressor (zstd's worker threads), and the compressed stream to a thread that hashes and
+writes the archive. Reading it back is ``unpack.py``.
 """
 
 from __future__ import annotations
@@ -28,9 +27,7 @@ from typing import Protocol
 import zstandard
 
 from engines import fsio
-from engines.backup.checksums import SUMS_NAME, format_sums
 from engines.backup.errors import BackupCorruptionError
-from engines.backup.hashing import HASH_THREADS, MemberHasher
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
 
@@ -47,16 +44,12 @@ __all__ = [
 
 DATA_PREFIX = "data"
 ZSTD_LEVEL = 3
-# Compression runs on every core (zstd's worker threads). Members are hashed by the reader while
-# each piece is in its cache (hashing.MemberHasher) where zstd keeps every core busy, and
-# on threads of their own where there are cores to spare.
+# Compression runs on every core (zstd's worker threads).
 ZSTD_THREADS = os.cpu_count() or 1
-PACK_HASH_THREADS = 0 if ZSTD_THREADS <= 2 else HASH_THREADS
 JOB_BYTES = 16 << 20  # tar bytes per zstd job (compressor())
-# Pieces read into a few buffers that go round (a fresh buffer per read costs a page fault per
-# 4 KB), small enough to be hashed and copied into zstd while they are in the CPU cache.
+# Pieces read into one buffer, reused (a fresh buffer per read costs a page fault per 4 KB),
+# small enough to be copied into zstd while it is in the CPU cache.
 READ_BYTES = 256 << 10
-_BUFFERS = 16
 WRITE_BYTES = 256 << 10
 _SINK_DEPTH = 64  # compressed pieces waiting for the archive writer
 # Tar bytes per zstd frame. Ending a frame waits for every zstd job to finish (the reader and the
@@ -218,21 +211,6 @@ class _ArchiveSink:
             self._kicked = self.count
 
 
-class _Buffers:
-    """Read buffers handed round between the reader and the hashers: no fresh memory per read."""
-
-    def __init__(self, count: int, size: int) -> None:
-        self._free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(count):
-            self._free.put(bytearray(size))
-
-    def take(self) -> bytearray:
-        return self._free.get()
-
-    def give(self, buffer: bytearray) -> None:
-        self._free.put(buffer)
-
-
 def compressor(threads: int = ZSTD_THREADS) -> zstandard.ZstdCompressor:
     """zstd on ``threads`` worker threads: one standard frame of 16 MB jobs, each seeing a whole window.
 
@@ -276,18 +254,14 @@ def pack_members(
     threads: int = ZSTD_THREADS,
     copy: ArchiveCopy | None = None,
     durable: bool = True,
-    hash_threads: int = PACK_HASH_THREADS,
 ) -> PackResult:
-    """Write ``members`` plus ``SHA256SUMS`` into a new tar.zst file ``archive``, fsynced.
+    """Write ``members`` into a new tar.zst file ``archive``, fsynced.
 
-    Each file is read once, in pieces, into buffers that go round: this thread reads a piece and
-    feeds it to zstd (whose C worker threads compress: they never wait for the GIL). The member's
-    SHA-256 is computed from the same buffer: here, while the piece is in this core's cache
-    (``hash_threads=0``, the default on 2 cores, where zstd's workers take both), or on
-    ``hash_threads`` threads, a whole member each, which hand the buffer back. The compressed
-    stream is hashed and written by a thread of its own. The tar stream is framed here rather
-    than by ``tarfile``'s writer, whose stream buffer copies every byte twice: headers come from
-    ``TarInfo.tobuf`` (POSIX pax).
+    Each file is read once, in pieces, into a buffer that this thread feeds to zstd (whose C
+    worker threads compress: they never wait for the GIL). The compressed stream is hashed and
+    written by a thread of its own. The tar stream is framed here rather than by ``tarfile``'s
+    writer, whose stream buffer copies every byte twice: headers come from ``TarInfo.tobuf``
+    (POSIX pax).
 
     ``copy`` gets every compressed piece too (an upload fed while packing); it is finished once
     the archive is fsynced, aborted when packing fails. ``durable=False``: the archive is a working
@@ -299,11 +273,9 @@ def pack_members(
     """
     total = sum(member.size for member in members)
     tracker = ProgressTracker(progress, "pack", total)
-    buffers = _Buffers(_BUFFERS, READ_BYTES)
-    hasher = MemberHasher(hash_threads, buffers.give)
+    buffer = bytearray(READ_BYTES)
     owner = (os.getuid(), os.getgid())
-    names: list[str] = []
-    digests: dict[str, str] | None = None
+    count = 0
     try:
         fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
@@ -316,30 +288,16 @@ def pack_members(
                         stream.add(member.header(owner))
                         if member.directory:
                             continue
-                        hasher.begin(member.name, member.size)
                         if member.content is not None:
-                            hasher.update(member.content)
                             stream.add(member.content)
                         else:
-                            stream.add_file(member, hasher, buffers, tracker)
+                            stream.add_file(member, buffer, tracker)
                         stream.add(bytes(_padding(member.size)))
-                        names.append(member.name)
-                    digests = hasher.finish()
-                    listing = format_sums([(name, digests[name]) for name in names]).encode("utf-8")
-                    entry = tarfile.TarInfo(SUMS_NAME)
-                    entry.size, entry.mode = len(listing), 0o644
-                    entry.mtime = int(members[0].mtime) if members else 0
-                    entry.uid, entry.gid = owner
-                    stream.add(
-                        entry.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-                        + listing
-                        + bytes(_padding(len(listing)) + 2 * tarfile.BLOCKSIZE)
-                    )
+                        count += 1
                     # The end-of-archive marker, padded to a whole record as tar writes it.
+                    stream.add(bytes(2 * tarfile.BLOCKSIZE))
                     stream.add(bytes((-stream.written) % tarfile.RECORDSIZE))
             finally:
-                if digests is None:
-                    hasher.finish()  # the threads end before the error is reported
                 sink.close()
             if durable:
                 fsio.fsync(fd)
@@ -355,7 +313,7 @@ def pack_members(
     digest = sink.digest.hexdigest()
     if copy is not None:
         copy.finish(sink.count, digest)
-    return PackResult(digest, sink.count, total, len(names))
+    return PackResult(digest, sink.count, total, count)
 
 
 class _TarStream:
@@ -370,23 +328,18 @@ class _TarStream:
         self._compressed.write(data)
         self._count(len(data))
 
-    def add_file(self, member: Member, hasher: MemberHasher, buffers: _Buffers, tracker: ProgressTracker) -> None:
+    def add_file(self, member: Member, buffer: bytearray, tracker: ProgressTracker) -> None:
         assert member.path is not None
+        view = memoryview(buffer)
         with open(member.path, "rb", buffering=0) as handle:
             remaining = member.size
             while remaining:
-                buffer = buffers.take()
-                count = handle.readinto(memoryview(buffer)[: min(remaining, len(buffer))])
+                count = handle.readinto(view[: min(remaining, len(buffer))])
                 if not count:
-                    buffers.give(buffer)
                     raise BackupCorruptionError(
                         f"{member.path} shrank while it was being packed", file=str(member.path)
                     )
-                piece = memoryview(buffer)[:count]
-                # zstd copies the piece before write() returns; the hasher gives the buffer back
-                # (an inline one at once: only this thread takes buffers, so none is reused early).
-                hasher.update(piece, buffer)
-                self.add(piece)
+                self.add(view[:count])  # zstd copies the piece before write() returns
                 remaining -= count
                 tracker.advance(count)
 

@@ -322,6 +322,12 @@ def _restore(
     plan = plan_recovery(repo, reference=reference, until_ns=until_ns, until_lsn=until_lsn)
     _check_signed(repo, plan.base)
     meta = plan.base.require_metadata()
+    newer = meta.format_problem()
+    if newer is not None:
+        raise BackupCorruptionError(
+            f"backup {meta.backup_id} cannot be restored by this drconsole: {newer}",
+            hint="nothing was restored; restore it with the drconsole that wrote it, or by hand (README)",
+        )
     if replace:
         _check_replaceable(target, meta, replace_node)
     archive, checksum = archive_checksum(plan.base)
@@ -388,7 +394,14 @@ def _restore_into(
     replace: bool,
 ) -> RestoreResult:
     meta = plan.base.require_metadata()
-    check = read_archive(archive, extract_to=staging, expected_sha256=checksum, progress=progress, phase="restore")
+    check = read_archive(
+        archive,
+        extract_to=staging,
+        expected_sha256=checksum,
+        progress=progress,
+        phase="restore",
+        member_sums=meta.member_sums,
+    )
     if not check.ok:
         where, detail = check.problems[0]
         raise BackupCorruptionError(

@@ -7,9 +7,9 @@ three processes, spread over the cores instead:
   the GIL), then walks the tar headers and slices member bytes out of the decompressed chunks
   without copying them;
 * a thread hashes the compressed bytes (the archive's SHA-256, against the ``SHA256SUMS`` beside
-  it); the members are hashed (against the ``SHA256SUMS`` inside), a whole member each, by two
-  more threads and by this one, so a data dir of many files is hashed on every core; hashlib
-  releases the GIL;
+  it), and zstd checks each frame's content checksum; in a backup of format 1, whose archive ends
+  with a ``SHA256SUMS`` of its files (``member_sums``), the members are hashed against it too, a
+  whole member each, by two more threads and by this one; hashlib releases the GIL;
 * when extracting, a thread writes each piece, and another fsyncs each file once it is complete.
 
 The tar walk is our own (headers parsed by ``tarfile.TarInfo.frombuf``, pax records by hand):
@@ -54,9 +54,9 @@ __all__ = ["ArchiveCheck", "read_archive", "restored_mode"]
 OUT_BYTES = 1 << 20
 READ_BYTES = 256 << 10  # the first read, before there is a ratio
 _MIN_READ, _MAX_READ = 32 << 10, 1 << 20
-# Members are hashed on HASH_THREADS threads and by this thread too, which gets a member when its
-# load counted INLINE_WEIGHT times is the least (it decompresses and walks the stream besides):
-# it hashes what it has just decompressed, still in its cache (hashing.MemberHasher). On 2 cores,
+# Members of a format 1 archive are hashed on HASH_THREADS threads and by this thread too, which
+# gets a member when its load counted INLINE_WEIGHT times is the least (it decompresses and walks
+# the stream besides): it hashes what it has just decompressed, still in its cache (hashing.MemberHasher). On 2 cores,
 # best of 3 (verify / extract, s): 250 MB lsm, 20x: 0.161 / 0.357 with threads only, 0.151 / 0.205
 # so; lsm of incompressible rows 0.224 / 0.280 and 0.210 / 0.282; cow 0.143 / 0.293 and 0.145 / 0.258.
 HASH_LANES = HASH_THREADS
@@ -222,11 +222,12 @@ class _TarWalk:
         label: str,
         extract_to: Path | None,
         writer: _FileWriter | None,
-        hasher: MemberHasher,
+        hasher: MemberHasher | None,
     ) -> None:
         self.check, self.label = check, label
         self.extract_to, self.writer, self.hasher = extract_to, writer, hasher
         self.listed: list[tuple[str, str]] | None = None
+        self.member = ""  # the member whose bytes come next (names the file a damaged stream hit)
         self.ended = False
         self._header = bytearray()
         self._need = _BLOCK  # bytes wanted for the current header or special member
@@ -246,7 +247,8 @@ class _TarWalk:
             if self._remaining:
                 take = min(self._remaining, len(view))
                 piece = view[:take]
-                self.hasher.update(piece)
+                if self.hasher is not None:
+                    self.hasher.update(piece)
                 if self._extracting:
                     self.writer.update(piece)  # type: ignore[union-attr]
                 self._remaining -= take
@@ -299,7 +301,7 @@ class _TarWalk:
         size = int(self._pending.pop("size", info.size))
         mtime = float(self._pending.pop("mtime", info.mtime))
         self._pending.clear()
-        if name == SUMS_NAME and info.isfile():
+        if name == SUMS_NAME and info.isfile() and self.hasher is not None:
             self._special, self._special_size = "sums", size
             self._need = size + (-size) % _BLOCK
             if self._need == 0:
@@ -321,7 +323,9 @@ class _TarWalk:
         if relative in self._seen:  # a second copy would overwrite (or, exclusive, fail on) the first
             raise _Damaged(f"member {name} appears twice")
         self._seen.add(relative)
-        self.hasher.begin(name, size)
+        self.member = name
+        if self.hasher is not None:
+            self.hasher.begin(name, size)
         self._extracting = self.writer is not None and target is not None
         if self._extracting:
             assert self.writer is not None and target is not None
@@ -337,6 +341,7 @@ class _TarWalk:
         self._padding = size + (-size) % _BLOCK
 
     def _end_member(self) -> None:
+        self.member = ""
         if self._extracting:
             assert self.writer is not None
             self.writer.close()
@@ -364,9 +369,12 @@ def read_archive(
     expected_sha256: str | None = None,
     progress: ProgressCallback | None = None,
     phase: str = "verify",
+    member_sums: bool = False,
 ) -> ArchiveCheck:
-    """Read a whole archive: hash it, decompress it, hash every member, compare with SHA256SUMS.
+    """Read a whole archive: hash it and decompress it (zstd checks its content checksum).
 
+    ``member_sums``: the archive ends with a SHA256SUMS of its files (a backup of format 1),
+    which every member is hashed and compared against; without it such a member is unexpected.
     With ``extract_to`` (an existing empty directory) the members under ``data/`` are written
     there and fsynced. Problems are returned, not raised, so verify can report them all; an
     extraction must treat any problem as fatal.
@@ -380,7 +388,7 @@ def read_archive(
         return check
     tracker = ProgressTracker(progress, phase, total)
     writer = _FileWriter() if extract_to is not None else None
-    hasher = MemberHasher(HASH_LANES, inline_weight=INLINE_WEIGHT)
+    hasher = MemberHasher(HASH_LANES, inline_weight=INLINE_WEIGHT) if member_sums else None
     whole = Digest("archive-hasher")
     walk = _TarWalk(check, label, extract_to, writer, hasher)
     read = 0
@@ -412,7 +420,7 @@ def read_archive(
         if writer is not None:
             writer.finish(durable=True)
     except zstandard.ZstdError as exc:
-        check.problems.append((label, f"zstd decompression failed: {exc}"))
+        check.problems.append((label, f"zstd decompression failed{_where(exc, out, walk.member)}: {exc}"))
     except _Damaged as exc:
         check.problems.append((label, f"the tar stream is damaged: {exc}"))
     except OSError as exc:
@@ -420,7 +428,7 @@ def read_archive(
     finally:
         if writer is not None:
             writer.finish(durable=False)  # after a failure: stop the helpers, keep nothing durable
-        member_sums = hasher.finish()
+        digests = None if hasher is None else hasher.finish()
         check.archive_sha256 = whole.finish()
     tracker.finish()
     check.archive_bytes = read
@@ -428,11 +436,23 @@ def read_archive(
         check.problems.insert(
             0, (label, f"checksum mismatch: sha256 is {check.archive_sha256}, SHA256SUMS says {expected_sha256}")
         )
-    if check.ok or walk.listed is not None:
-        _compare_sums(check, label, member_sums, walk.listed)
+    if digests is not None and (check.ok or walk.listed is not None):
+        _compare_sums(check, label, digests, walk.listed)
     if extract_to is not None and check.ok:
         _fsync_tree(extract_to)
     return check
+
+
+def _where(error: zstandard.ZstdError, position: int, member: str) -> str:
+    """Where a damaged stream failed to decode, for the message: the member it was in, if any.
+
+    The damage lies at or after that point (a read decompresses to ~1 MB before the walk sees
+    it). A content checksum is checked at the end of its frame, so the damage can be anywhere
+    before: no member is named then.
+    """
+    if "checksum" in str(error).lower():
+        return ""
+    return f" after byte {position} of the tar stream" + (f", in or after {member}" if member else "")
 
 
 def _read_size(compressed: int, decompressed: int) -> int:

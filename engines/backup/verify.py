@@ -1,11 +1,11 @@
 """Verifying backups without restoring them.
 
 Full verification re-reads everything: the metadata, each archive against the ``SHA256SUMS``
-beside it, a complete decompression with every member checked against the ``SHA256SUMS`` inside,
-each archived WAL segment against the manifest (hash, then every record), and the continuity of
-the archive: LSNs missing between segments are reported as ranges, as WAL-G's ``wal-verify``
-reports timeline gaps. ``quick`` checks that files exist with the sizes the metadata and
-manifest give, and reads no data.
+beside it, a complete decompression (zstd's content checksum; in a backup of format 1, every
+member against the ``SHA256SUMS`` inside too), each archived WAL segment against the manifest
+(hash, then every record), and the continuity of the archive: LSNs missing between segments are
+reported as ranges, as WAL-G's ``wal-verify`` reports timeline gaps. ``quick`` checks that files
+exist with the sizes the metadata and manifest give, and reads no data.
 
 With no backup named, everything in the repository is checked; with one, what restoring it
 needs (a full backup: its archive; an incremental one: its base and the WAL up to it). A full
@@ -248,6 +248,10 @@ def _check_backup(
         assert entry.error is not None
         check.add("metadata", str(entry.metadata_path), entry.error.message)
         return check
+    newer = meta.format_problem()
+    if newer is not None:
+        check.add("format", str(entry.metadata_path), newer)
+        return check
     sums_path = entry.path / SUMS_NAME
     try:
         sums = parse_sums(sums_path.read_text(encoding="utf-8"))
@@ -295,7 +299,7 @@ def _check_full(
         check.add("size", str(path), f"{size} bytes, the metadata says {meta.size_bytes}")
     if quick:
         return
-    report = read_archive(path, expected_sha256=sums[name], progress=progress)
+    report = read_archive(path, expected_sha256=sums[name], progress=progress, member_sums=meta.member_sums)
     result.bytes_read += report.archive_bytes
     for where, detail in report.problems:
         check.add("checksum" if "checksum" in detail else "archive", where, detail)

@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,56 @@ def first_put_once_up(client: Any, node: subprocess.Popen[bytes], log: Path, tim
         except Exception:  # noqa: BLE001 - not up yet
             assert node.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
+
+
+Members = list[tuple[Any, bytes]]  # (tarfile.TarInfo, content)
+
+
+def recraft(
+    folder: Path, change: Callable[[Members], Members] = lambda members: members, *, format_version: int | None = None
+) -> None:
+    """Re-pack a full backup's archive through ``change`` and make every checksum agree with it again.
+
+    The archive gets a ``SHA256SUMS`` member of its files when the backup's format is 1 (the
+    metadata's ``format_version``, or ``format_version`` given, which is written there too), as
+    drconsole wrote archives before 2026-12-07. Then the SHA256SUMS beside it and the metadata's
+    checksum and size are redone: what an attacker, or a backup of the old format, has.
+    """
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    import zstandard
+
+    archive = folder / f"{folder.name}.tar.zst"
+    meta_path = folder / f"{folder.name}.metadata.json"
+    meta = json.loads(meta_path.read_text())
+    if format_version is not None:
+        meta["format_version"] = format_version
+    raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(archive.read_bytes())).read()
+    members: Members = []
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+        for info in tar.getmembers():
+            if info.name == "SHA256SUMS":
+                continue
+            content = tar.extractfile(info).read() if info.isfile() else b""  # type: ignore[union-attr]
+            members.append((info, content))
+    members = change(members)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+        for info, content in members:
+            tar.addfile(info, io.BytesIO(content) if info.isfile() else None)
+        if meta.get("format_version", 1) <= 1:
+            sums = "".join(
+                f"{hashlib.sha256(content).hexdigest()}  {info.name}\n" for info, content in members if info.isfile()
+            ).encode()
+            listing = tarfile.TarInfo("SHA256SUMS")
+            listing.size = len(sums)
+            tar.addfile(listing, io.BytesIO(sums))
+    packed = zstandard.ZstdCompressor(write_checksum=True).compress(out.getvalue())
+    archive.write_bytes(packed)
+    digest = hashlib.sha256(packed).hexdigest()
+    (folder / "SHA256SUMS").write_text(f"{digest}  {archive.name}\n")
+    meta["checksum"], meta["size_bytes"] = f"sha256:{digest}", len(packed)
+    meta_path.write_text(json.dumps(meta))

@@ -2,14 +2,12 @@
 
 Each test first builds what the attacker or the unlucky operator had: a real backup re-packed with
 ``tar`` semantics changed (setuid bits, a member twice, a 300-character name) and every checksum
-made to match again (inside the archive, SHA256SUMS beside it, the metadata), metadata with absurd
+made to match again (SHA256SUMS beside it, the metadata), metadata with absurd
 numbers, a ``--replace`` aimed at a parent directory, another node's data dir or ``/``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import stat
@@ -17,14 +15,12 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import backup_support
 import pytest
-import zstandard
-from backup_support import assert_error, cli, export, tree_hash
+from backup_support import Members, assert_error, cli, export, tree_hash
 
 from engines import create_engine
 from engines.backup import create_backup
-
-Members = list[tuple[tarfile.TarInfo, bytes]]
 
 
 @pytest.fixture
@@ -44,35 +40,7 @@ def _backup_dir(repo: Path) -> Path:
 
 def recraft(repo: Path, change: Callable[[Members], Members]) -> None:
     """Re-pack the backup's archive through ``change`` and make every checksum agree with it again."""
-    folder = _backup_dir(repo)
-    archive = folder / f"{folder.name}.tar.zst"
-    raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(archive.read_bytes())).read()
-    members: Members = []
-    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-        for info in tar.getmembers():
-            if info.name == "SHA256SUMS":
-                continue
-            content = tar.extractfile(info).read() if info.isfile() else b""  # type: ignore[union-attr]
-            members.append((info, content))
-    members = change(members)
-    sums = "".join(
-        f"{hashlib.sha256(content).hexdigest()}  {info.name}\n" for info, content in members if info.isfile()
-    ).encode()
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
-        for info, content in members:
-            tar.addfile(info, io.BytesIO(content) if info.isfile() else None)
-        listing = tarfile.TarInfo("SHA256SUMS")
-        listing.size = len(sums)
-        tar.addfile(listing, io.BytesIO(sums))
-    packed = zstandard.ZstdCompressor().compress(out.getvalue())
-    archive.write_bytes(packed)
-    digest = hashlib.sha256(packed).hexdigest()
-    (folder / "SHA256SUMS").write_text(f"{digest}  {archive.name}\n")
-    meta_path = folder / f"{folder.name}.metadata.json"
-    meta = json.loads(meta_path.read_text())
-    meta["checksum"], meta["size_bytes"] = f"sha256:{digest}", len(packed)
-    meta_path.write_text(json.dumps(meta))
+    backup_support.recraft(_backup_dir(repo), change)
 
 
 def _edit_metadata(repo: Path, **fields: object) -> Path:

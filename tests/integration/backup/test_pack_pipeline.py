@@ -1,4 +1,4 @@
-"""The threaded packer (reader, member hashers, zstd workers, archive writer) against the standard tools.
+"""The threaded packer (reader, zstd workers, archive writer) against the standard tools.
 
 Each test packs real files and checks the result with what a user without drconsole would use:
 ``zstd -t``, ``tar -x`` and ``sha256sum``; or feeds it a real fault (a file cut while it is read,
@@ -13,12 +13,13 @@ import os
 import random
 import shutil
 import subprocess
+import tarfile
 import threading
 from pathlib import Path
 
 import pytest
 
-from engines.backup.checksums import SUMS_NAME, parse_sums
+from engines.backup.checksums import SUMS_NAME
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.pack import READ_BYTES, Member, members_of, pack_members
 from engines.backup.unpack import read_archive
@@ -49,28 +50,43 @@ def _helpers() -> set[str]:
 
 
 @needs_tools
-@pytest.mark.parametrize("hash_threads", [0, 2])  # the reader hashes (2 cores), or threads do (more)
-def test_the_archive_unpacks_with_tar_and_its_sums_match_sha256sum(tmp_path: Path, hash_threads: int) -> None:
+def test_the_archive_unpacks_with_tar_and_holds_the_data_dir_only(tmp_path: Path) -> None:
     source = _source(tmp_path)
     archive = tmp_path / "a.tar.zst"
     members = members_of(source) + [Member("data/extra.json", 0o644, 0, 5, content=b"{}\n\n\n")]
-    packed = pack_members(members, archive, hash_threads=hash_threads)
+    packed = pack_members(members, archive)
     assert packed.archive_sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
     assert packed.archive_bytes == archive.stat().st_size
     subprocess.run(["zstd", "-qt", str(archive)], check=True)
     out = tmp_path / "out"
     out.mkdir()
     subprocess.run(["tar", "--zstd", "-xf", str(archive), "-C", str(out)], check=True)
-    for path in source.rglob("*"):
-        if path.is_file():
-            assert (out / "data" / path.relative_to(source)).read_bytes() == path.read_bytes(), path
-    listed = dict(parse_sums((out / SUMS_NAME).read_text()))
-    assert len(listed) == packed.file_count == len([p for p in source.rglob("*") if p.is_file()]) + 1
-    # SHA256SUMS names members data/...: checked from the archive's root, as the README shows
-    checked = subprocess.run(["sha256sum", "-c", "--quiet", SUMS_NAME], cwd=out, capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert listed["data/extra.json"] == hashlib.sha256(b"{}\n\n\n").hexdigest()
-    assert read_archive(archive, expected_sha256=packed.archive_sha256).ok
+    assert [path.name for path in out.iterdir()] == ["data"]  # format 2: no SHA256SUMS member beside it
+    files = [p for p in source.rglob("*") if p.is_file()]
+    for path in files:
+        assert (out / "data" / path.relative_to(source)).read_bytes() == path.read_bytes(), path
+    assert (out / "data" / "extra.json").read_bytes() == b"{}\n\n\n"
+    assert packed.file_count == len(files) + 1
+    assert len([p for p in out.rglob("*") if p.is_file()]) == packed.file_count
+    check = read_archive(archive, expected_sha256=packed.archive_sha256)
+    assert check.ok and check.file_count == packed.file_count
+    assert not _helpers()
+
+
+def test_every_byte_flipped_in_the_archive_is_caught_by_zstd_alone(tmp_path: Path) -> None:
+    """Without the archive's SHA-256 (as if SHA256SUMS were redone too): zstd's decoding and content checksum."""
+    source = _source(tmp_path)
+    archive = tmp_path / "a.tar.zst"
+    pack_members(members_of(source), archive)
+    original = archive.read_bytes()
+    rng = random.Random(11)
+    for at in [0, 4, len(original) - 1, *rng.sample(range(len(original)), 24)]:
+        damaged = bytearray(original)
+        damaged[at] ^= 1 << rng.randrange(8)
+        archive.write_bytes(bytes(damaged))
+        check = read_archive(archive)
+        assert not check.ok, f"a flipped bit at byte {at} of {len(original)} went unnoticed"
+        assert all(where == str(archive) for where, _detail in check.problems), check.problems
     assert not _helpers()
 
 
@@ -120,23 +136,41 @@ def test_a_restore_equals_the_source_byte_for_byte(tmp_path: Path) -> None:
 
 
 @needs_tools
-def test_a_member_changed_inside_a_recompressed_archive_is_caught_by_its_own_sum(tmp_path: Path) -> None:
-    """zstd's checksum and the archive's SHA-256 are redone by whoever rewrote it: only the member sums catch it."""
+def test_a_member_changed_inside_a_recompressed_format_1_archive_is_caught_by_its_own_sum(tmp_path: Path) -> None:
+    """An archive of format 1 ends with every file's SHA-256: a member changed and recompressed is named by it."""
     source = _source(tmp_path)
     archive = tmp_path / "a.tar.zst"
     pack_members(members_of(source), archive)
     tar = subprocess.run(["zstd", "-dc", str(archive)], check=True, capture_output=True).stdout
+    sums = "".join(
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  data/{path.relative_to(source).as_posix()}\n"
+        for path in sorted(source.rglob("*"))
+        if path.is_file()
+    ).encode()
+    listing = tarfile.TarInfo(SUMS_NAME)
+    listing.size = len(sums)
+    end = len(tar.rstrip(b"\0"))  # the end-of-archive blocks and record padding follow the last member
+    end += (-end) % tarfile.BLOCKSIZE
+    old_format = tar[:end] + listing.tobuf(tarfile.PAX_FORMAT) + sums + bytes((-len(sums)) % tarfile.BLOCKSIZE)
+    old_format += bytes(2 * tarfile.BLOCKSIZE)
     victim = (source / "sstables" / "007.sst").read_bytes()
-    at = tar.index(victim[:64]) + len(victim) // 2
-    changed = tar[:at] + bytes([tar[at] ^ 0x20]) + tar[at + 1 :]
-    rewritten = tmp_path / "b.tar.zst"
-    rewritten.write_bytes(subprocess.run(["zstd", "-q", "-c"], input=changed, check=True, capture_output=True).stdout)
-    for extract_to in (None, tmp_path / "out"):
-        if extract_to is not None:
-            extract_to.mkdir()
-        check = read_archive(rewritten, extract_to=extract_to)  # no archive sum: as if SHA256SUMS were redone too
-        assert [where for where, _detail in check.problems] == [f"{rewritten}:data/sstables/007.sst"]
-        assert "checksum mismatch" in check.problems[0][1]
+    at = old_format.index(victim[:64]) + len(victim) // 2
+    changed = old_format[:at] + bytes([old_format[at] ^ 0x20]) + old_format[at + 1 :]
+    for name, stream, problems in (
+        ("intact.tar.zst", old_format, []),
+        ("changed.tar.zst", changed, ["data/sstables/007.sst"]),
+    ):
+        rewritten = tmp_path / name
+        compressed = subprocess.run(["zstd", "-q", "-c"], input=stream, check=True, capture_output=True).stdout
+        rewritten.write_bytes(compressed)
+        for extract_to in (None, tmp_path / f"out-{name}"):
+            if extract_to is not None:
+                extract_to.mkdir()
+            check = read_archive(rewritten, extract_to=extract_to, member_sums=True)
+            assert [where for where, _detail in check.problems] == [f"{rewritten}:{p}" for p in problems]
+            assert all("checksum mismatch" in detail for _where, detail in check.problems)
+        # Read as format 2, its SHA256SUMS is a member no data dir has.
+        assert [detail for _where, detail in read_archive(rewritten).problems] == ["unexpected member"]
     assert not _helpers()
 
 
