@@ -10,7 +10,8 @@ three processes, spread over the cores instead:
   it), and zstd checks each frame's content checksum; in a backup of format 1, whose archive ends
   with a ``SHA256SUMS`` of its files (``member_sums``), the members are hashed against it too, a
   whole member each, by two more threads and by this one; hashlib releases the GIL;
-* when extracting, a thread writes each piece, and another fsyncs each file once it is complete.
+* when extracting, a thread writes each piece, and another starts each complete file's writeback
+  and fsyncs it once the writing is over.
 
 The tar walk is our own (headers parsed by ``tarfile.TarInfo.frombuf``, pax records by hand):
 ``tarfile``'s stream mode re-buffers every byte in small pieces, which cost more than the zstd
@@ -24,6 +25,7 @@ import os
 import queue
 import tarfile
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -63,6 +65,7 @@ HASH_LANES = HASH_THREADS
 INLINE_WEIGHT = 3.0
 _BLOCK = tarfile.BLOCKSIZE
 _QUEUE_DEPTH = 16
+HELD_FILES = 256  # restored files written and waiting for their fsync (_FileWriter._sync_loop)
 
 
 @dataclass
@@ -83,16 +86,17 @@ class ArchiveCheck:
 class _FileWriter:
     """Writes extracted files in a thread and fsyncs them in another, in the order given.
 
-    Hashing is not done here but by the member hashers beside it: hashing and writing each piece
-    in one thread made that thread the slowest stage of a restore (the SHA-256 alone is as long
-    as the decompression), and a loaded machine gives a process's threads their share each, so
-    three threads each with less to do finish sooner than two. A failure in a helper is raised
-    to the caller at its next call, or by ``finish``.
+    Hashing (a format 1 archive's members) is not done here but by the member hashers beside
+    it: hashing and writing each piece in one thread made that thread the slowest stage of a
+    restore (the SHA-256 alone is as long as the decompression), and a loaded machine gives a
+    process's threads their share each, so three threads each with less to do finish sooner
+    than two. A failure in a helper is raised to the caller at its next call, or by ``finish``.
     """
 
     def __init__(self) -> None:
         self._writes: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=_QUEUE_DEPTH * 2)
-        self._syncs: queue.Queue[int | None] = queue.Queue()
+        # Bounded, as the files held for their fsync are: the writer waits rather than open more.
+        self._syncs: queue.Queue[int | None] = queue.Queue(maxsize=HELD_FILES)
         self._error: BaseException | None = None
         self._durable = True
         self._finished = False
@@ -164,14 +168,36 @@ class _FileWriter:
             os.close(fd)
 
     def _sync_loop(self) -> None:
+        """Start each complete file's writeback at once; fsync it once the writing is over.
+
+        On ext4 an fsync commits the journal, and the writes of the next file wait for that
+        commit: fsyncs between the writes made one restore in three take twice as long (250 MB
+        lsm dir, 2 cores, 10 rounds: 0.25-0.81 s, median 0.30; so: 0.23-0.40 s, median 0.24).
+        The writeback started early leaves the fsyncs at the end little to wait for. At most
+        HELD_FILES wait here, and as many in the queue: past that the oldest is fsynced and the
+        writer waits (a data dir of thousands of files must not run out of descriptors).
+        """
+        held: deque[int] = deque()
         while (fd := self._syncs.get()) is not None:
-            try:
-                if self._durable and self._error is None:
-                    fsio.fsync(fd)
-            except OSError as exc:
-                self._error = self._error or exc
-            finally:
-                os.close(fd)
+            if self._error is None and hasattr(os, "posix_fadvise"):
+                try:  # Linux starts the writeback of the dirty pages (and keeps them cached)
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                except OSError:
+                    pass  # only a hint: the fsync below is what makes the file durable
+            held.append(fd)
+            if len(held) > HELD_FILES:
+                self._sync_close(held.popleft())
+        while held:
+            self._sync_close(held.popleft())
+
+    def _sync_close(self, fd: int) -> None:
+        try:
+            if self._durable and self._error is None:
+                fsio.fsync(fd)
+        except OSError as exc:
+            self._error = self._error or exc
+        finally:
+            os.close(fd)
 
 
 class _Damaged(Exception):

@@ -187,3 +187,44 @@ def test_repeats_megabytes_apart_are_found(tmp_path: Path) -> None:
     # Random bytes do not compress: only the second copy of the block can go, and it does.
     assert packed.archive_bytes < (5 << 20) + (64 << 10), packed.archive_bytes
     assert read_archive(archive, expected_sha256=packed.archive_sha256).ok
+
+
+def test_a_restore_fsyncs_every_file_while_holding_few_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsyncs wait until the writing is over, but a bounded number of restored files stays open for theirs."""
+    from engines import fsio
+    from engines.backup import unpack
+
+    source = _source(tmp_path)  # 49 files
+    archive = tmp_path / "a.tar.zst"
+    packed = pack_members(members_of(source), archive)
+    monkeypatch.setattr(unpack, "HELD_FILES", 4)
+    synced: list[str] = []
+    open_restored: list[int] = []
+    target = tmp_path / "restored"
+    target.mkdir()
+
+    class Recording(fsio.FileSystem):
+        def fsync(self, fd: int, site: str | None) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            open_restored.append(sum(_opened(name).startswith(str(target)) for name in os.listdir("/proc/self/fd")))
+            super().fsync(fd, site)
+
+    previous = fsio.install(Recording())
+    try:
+        check = read_archive(archive, extract_to=target, expected_sha256=packed.archive_sha256)
+    finally:
+        fsio.install(previous)
+    assert check.ok, check.problems
+    files = sorted(str(p) for p in target.rglob("*") if p.is_file())
+    assert sorted(synced) == files  # each restored file fsynced once, before read_archive returned
+    # held for their fsync, queued to be, the one being fsynced and the one being written
+    assert max(open_restored) <= 4 + 4 + 2, open_restored
+    assert not _helpers()
+
+
+def _opened(fd: str) -> str:
+    """The path open on descriptor ``fd``; empty if it closed meanwhile (other threads open and close)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
