@@ -19,9 +19,9 @@ each side, the ratio peer/ours of the medians (above 1.0: ours is faster), of th
 range of the per-round ratios, and the load average around each duel; the machine is shared, so rerun a
 figure whose load moved.
 
-Our side does more than the peers: create takes a consistent checkpoint, hashes every file and the
-archive and records the repository in the data dir; restore checks every checksum and fsyncs every
-file before renaming the result into place; verify checks every file inside the archive too. Each
+Our side does more than the peers: create takes a consistent checkpoint, hashes the archive, fsyncs
+it and records the repository in the data dir; restore checks the archive's checksums and fsyncs every
+file before renaming the result into place; verify walks and counts the files inside the archive too. Each
 side restores and verifies the archive it made. Verify is timed a second time with the peer's tools
 on our archive (``on ours``): ours is smaller and decompresses faster, so that peer ends sooner; it is
 not what a user of tar + zstd verifies, and the goal line leaves it out.
