@@ -476,8 +476,8 @@ def _where(error: zstandard.ZstdError, position: int, member: str) -> str:
     it). A content checksum is checked at the end of its frame, so the damage can be anywhere
     before: no member is named then.
     """
-    if "checksum" in str(error).lower():
-        return ""
+    if "checksum" in str(error).lower() or not position:
+        return ""  # (or it failed in the first piece read)
     return f" after byte {position} of the tar stream" + (f", in or after {member}" if member else "")
 
 

@@ -9,8 +9,10 @@ half-written is taken for an archive.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
+import re
 import shutil
 import subprocess
 import tarfile
@@ -18,6 +20,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from engines.backup.checksums import SUMS_NAME
 from engines.backup.errors import BackupCorruptionError
@@ -133,6 +136,43 @@ def test_a_restore_equals_the_source_byte_for_byte(tmp_path: Path) -> None:
     for relative in originals:
         assert (target / relative).read_bytes() == (source / relative).read_bytes(), relative
     assert not _helpers()
+
+
+def test_a_block_that_fails_to_decode_is_placed_in_the_stream(tmp_path: Path) -> None:
+    """A zstd block marked with the reserved type mid-archive: the problem says where decoding stopped."""
+    source = _source(tmp_path)
+    archive = tmp_path / "a.tar.zst"
+    pack_members(members_of(source), archive)
+    data = bytearray(archive.read_bytes())
+    tar = zstandard.ZstdDecompressor().stream_reader(bytes(data), read_across_frames=True).read()
+    starts = {}  # member name -> offset of its header in the tar stream
+    with tarfile.open(fileobj=io.BytesIO(tar)) as listing:
+        for info in listing.getmembers():
+            starts[info.name] = info.offset
+    header = _block_at(data, len(data) // 2)
+    data[header] |= 0b110  # block type 3: reserved, which no decoder accepts
+    archive.write_bytes(bytes(data))
+    (where, detail), *_rest = read_archive(archive).problems
+    assert where == str(archive)
+    match = re.search(r"zstd decompression failed after byte (\d+) of the tar stream, in or after (\S+):", detail)
+    assert match, detail
+    position, member = int(match.group(1)), match.group(2)
+    assert member in starts and 0 < starts[member] <= position < len(tar), (member, position)
+
+
+def _block_at(frame: bytearray, near: int) -> int:
+    """The offset of the header of the first zstd block at or after ``near`` (one frame, no dictionary)."""
+    assert frame[:4] == b"\x28\xb5\x2f\xfd"
+    descriptor = frame[4]
+    single, dictionary, size_flag = descriptor >> 5 & 1, descriptor & 3, descriptor >> 6
+    at = 5 + (0 if single else 1) + (0, 1, 2, 4)[dictionary] + ((1 if single else 0), 2, 4, 8)[size_flag]
+    while True:
+        block = int.from_bytes(frame[at : at + 3], "little")
+        if at >= near:
+            return at
+        assert not block & 1, "the last block came first"
+        kind, size = block >> 1 & 3, block >> 3
+        at += 3 + (1 if kind == 1 else size)
 
 
 @needs_tools
