@@ -219,11 +219,28 @@ def duel(
     return figures
 
 
+def touched(pristine: Path) -> bool:
+    """Whether a command ran on the pristine copy itself (not on the bench's copy of it).
+
+    A backup records its repository in the data dir and leaves WAL archive status beside the
+    segments: every round's copy would then carry another repository's record, and the figures
+    would no longer be of a data dir as the builder left it.
+    """
+    try:
+        marker = json.loads((pristine / "drconsole.json").read_text())
+    except (OSError, ValueError):
+        return True
+    return marker.get("archive") is not None or (pristine / "wal" / "archive_status").exists()
+
+
 def bench_dataset(
     dataset: str, work: Path, size_mb: int, runs: int, commands: list[str], values: str = "pool"
 ) -> dict[str, dict[str, float]]:
     base = work / (dataset if values == "pool" else f"{dataset}-{values}")
     pristine = base / "pristine"
+    if (base / "built.json").exists() and touched(pristine):
+        print(f"{dataset}: the pristine copy was backed up or opened outside the bench; building it again")
+        (base / "built.json").unlink()
     if not (base / "built.json").exists():
         clear(pristine)
         base.mkdir(parents=True, exist_ok=True)
