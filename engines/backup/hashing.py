@@ -1,9 +1,9 @@
-"""SHA-256 of an archive and of each member of its tar stream (the ``SHA256SUMS`` inside a backup).
+"""SHA-256 of an archive and of each member of its tar stream (the ``SHA256SUMS`` inside a format 1 backup).
 
 ``Digest`` hashes a stream (the archive) in a thread; ``MemberHasher`` hashes members, a whole
-member each, in the caller as it reads them (packing on 2 cores, ``pack.py``), in a few threads, or
-both (beside the decompression when reading an archive back, ``unpack.py``). hashlib releases the GIL on large
-buffers; the queues are bounded, so a fast producer waits instead of filling memory.
+member each, in a few threads and in the caller (beside the decompression when reading an archive
+back, ``unpack.py``). hashlib releases the GIL on large buffers; the queues are bounded, so a fast
+producer waits instead of filling memory.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ["HASH_THREADS", "Digest", "MemberHasher"]
@@ -50,24 +49,19 @@ class Digest:
 class MemberHasher:
     """Each member hashed whole by one lane: one of ``threads`` threads, or the caller itself.
 
-    ``begin(name, size)``, then ``update(chunk, token)`` for its bytes in order; once a chunk is
-    hashed, ``release(token)`` is called (the reader reuses its buffer), when both are given.
-    A member goes to the least loaded lane when it begins. Several members are hashed at once,
-    so a data dir of many files is not held to one core's SHA-256 speed; a single big file
-    still is (its bytes must be hashed in order).
+    ``begin(name, size)``, then ``update(chunk)`` for its bytes in order. A member goes to the
+    least loaded lane when it begins. Several members are hashed at once, so a data dir of many
+    files is not held to one core's SHA-256 speed; a single big file still is (its bytes must be
+    hashed in order).
 
     ``inline_weight`` > 0 makes the caller a lane too, its load counted that many times over
-    (it has its own work besides: reading, decompressing). The caller hashes a piece it has just
-    read or decompressed, still in its core's cache: SHA-256 runs at ~1.9 GB/s there, against
-    ~1.1 GB/s in a thread that fetches the piece from memory. With ``threads=0`` the caller
-    hashes everything, which is the cheapest where the cores are all busy anyway (zstd's
-    workers on 2 cores).
+    (it has its own work besides: decompressing). The caller hashes a piece it has just
+    decompressed, still in its core's cache: SHA-256 runs at ~1.9 GB/s there, against ~1.1 GB/s
+    in a thread that fetches the piece from memory. With ``threads=0`` the caller hashes
+    everything.
     """
 
-    def __init__(
-        self, threads: int, release: Callable[[Any], None] | None = None, *, inline_weight: float = 0.0
-    ) -> None:
-        self._release = release
+    def __init__(self, threads: int, *, inline_weight: float = 0.0) -> None:
         self._queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=_QUEUE_DEPTH * 4) for _ in range(max(0, threads))]
         self._digests: list[dict[str, str]] = [{} for _ in range(len(self._queues) + 1)]
         # Lane 0 is the caller, a lane only when weighted (or when there is no thread).
@@ -95,13 +89,11 @@ class MemberHasher:
         else:
             self._name, self._digest = name, hashlib.sha256()
 
-    def update(self, chunk: Any, token: Any = None) -> None:
+    def update(self, chunk: Any) -> None:
         if self._lane:
-            self._queues[self._lane - 1].put((chunk, token))
+            self._queues[self._lane - 1].put(chunk)
             return
         self._digest.update(chunk)
-        if token is not None and self._release is not None:
-            self._release(token)
 
     def finish(self) -> dict[str, str]:
         """Wait for every member to be hashed; the digests by member name."""
@@ -122,15 +114,12 @@ class MemberHasher:
 
     def _run(self, items: queue.Queue[Any], digests: dict[str, str]) -> None:
         name, digest = "", hashlib.sha256()
-        release = self._release
         while (item := items.get()) is not None:
             if isinstance(item, str):
                 if name:
                     digests[name] = digest.hexdigest()
                 name, digest = item, hashlib.sha256()
                 continue
-            digest.update(item[0])
-            if item[1] is not None and release is not None:
-                release(item[1])
+            digest.update(item)
         if name:
             digests[name] = digest.hexdigest()

@@ -171,8 +171,8 @@ class _FileWriter:
         """Start each complete file's writeback at once; fsync it once the writing is over.
 
         On ext4 an fsync commits the journal, and the writes of the next file wait for that
-        commit: fsyncs between the writes made one restore in three take twice as long (250 MB
-        lsm dir, 2 cores, 10 rounds: 0.25-0.81 s, median 0.30; so: 0.23-0.40 s, median 0.24).
+        commit: with an fsync after each file, 4 restores in 15 took over 0.55 s (250 MB lsm dir,
+        2 cores, shared disk: 0.25-0.78 s, median 0.31); so, none (0.23-0.54 s, median 0.25).
         The writeback started early leaves the fsyncs at the end little to wait for. At most
         HELD_FILES wait here, and as many in the queue: past that the oldest is fsynced and the
         writer waits (a data dir of thousands of files must not run out of descriptors).

@@ -20,17 +20,13 @@ def _members() -> list[tuple[str, bytes]]:
 
 @pytest.mark.parametrize(("threads", "inline_weight"), [(0, 0.0), (2, 0.0), (2, 3.0), (1, 1.0)])
 def test_every_digest_is_sha256_whichever_lane_hashed_it(threads: int, inline_weight: float) -> None:
-    released: list[int] = []
-    hasher = MemberHasher(threads, released.append, inline_weight=inline_weight)
-    token = 0
+    hasher = MemberHasher(threads, inline_weight=inline_weight)
     for name, data in _members():
         hasher.begin(name, len(data))
         for at in range(0, len(data), 65_536):  # in pieces, as the reader hands them over
-            hasher.update(memoryview(data)[at : at + 65_536], token)
-            token += 1
+            hasher.update(memoryview(data)[at : at + 65_536])
     digests = hasher.finish()
     assert digests == {name: hashlib.sha256(data).hexdigest() for name, data in _members()}
-    assert sorted(released) == list(range(token))  # every buffer handed back, once
     lanes = [bool(lane) for lane in hasher._digests]  # which lanes hashed something
     if threads == 0:
         assert lanes == [True]
