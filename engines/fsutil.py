@@ -43,6 +43,20 @@ def fsync_dir(path: Path, site: str | None = None) -> None:
     fsio.fsync_dir(path, site)
 
 
+def start_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Start writing a file's dirty pages out (``length`` 0: to its end), without waiting for them.
+
+    Linux's ``POSIX_FADV_DONTNEED`` starts the writeback of dirty pages and drops only the clean
+    ones, so what was just written stays cached. Only a hint: a later fsync is what makes the
+    bytes durable, so a refusal is ignored.
+    """
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+
+
 def fsync_file(path: Path, site: str | None = None) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -30,6 +30,7 @@ from engines import fsio
 from engines.backup.errors import BackupCorruptionError
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
+from engines.fsutil import start_writeback
 
 __all__ = [
     "DATA_PREFIX",
@@ -56,7 +57,7 @@ _SINK_DEPTH = 64  # compressed pieces waiting for the archive writer
 # workers idle meanwhile), so only rarely; restore and verify read any number of frames.
 FRAME_BYTES = 1 << 30
 # Start the kernel writing the archive out every this many bytes, so the fsync at the end waits
-# for the last stretch only (Linux: POSIX_FADV_DONTNEED on dirty pages starts their writeback).
+# for the last stretch only (fsutil.start_writeback).
 WRITEBACK_BYTES = 16 << 20
 
 
@@ -206,8 +207,8 @@ class _ArchiveSink:
         self.count += len(data)
         if self.copy is not None:
             self.copy.write(data)
-        if self.durable and self.count - self._kicked >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(self.fd, self._kicked, self.count - self._kicked, os.POSIX_FADV_DONTNEED)
+        if self.durable and self.count - self._kicked >= WRITEBACK_BYTES:
+            start_writeback(self.fd, self._kicked, self.count - self._kicked)
             self._kicked = self.count
 
 

@@ -38,7 +38,7 @@ from engines.backup.hashing import HASH_THREADS, Digest, MemberHasher
 from engines.backup.pack import DATA_PREFIX
 from engines.backup.progress import ProgressCallback, ProgressTracker
 from engines.errors import map_os_error
-from engines.fsutil import fsync_dir
+from engines.fsutil import fsync_dir, start_writeback
 
 __all__ = ["ArchiveCheck", "read_archive", "restored_mode"]
 
@@ -179,11 +179,8 @@ class _FileWriter:
         """
         held: deque[int] = deque()
         while (fd := self._syncs.get()) is not None:
-            if self._error is None and hasattr(os, "posix_fadvise"):
-                try:  # Linux starts the writeback of the dirty pages (and keeps them cached)
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                except OSError:
-                    pass  # only a hint: the fsync below is what makes the file durable
+            if self._error is None:
+                start_writeback(fd)
             held.append(fd)
             if len(held) > HELD_FILES:
                 self._sync_close(held.popleft())

@@ -200,9 +200,23 @@ def recraft(
             listing = tarfile.TarInfo("SHA256SUMS")
             listing.size = len(sums)
             tar.addfile(listing, io.BytesIO(sums))
-    packed = zstandard.ZstdCompressor(write_checksum=True).compress(out.getvalue())
+    meta_path.write_text(json.dumps(meta))
+    store_archive(folder, out.getvalue())
+
+
+def store_archive(folder: Path, tar: bytes) -> None:
+    """Compress ``tar`` as the backup's archive; redo the SHA256SUMS beside it and the metadata's checksum, size."""
+    import hashlib
+    import json
+
+    import zstandard
+
+    archive = folder / f"{folder.name}.tar.zst"
+    packed = zstandard.ZstdCompressor(write_checksum=True).compress(tar)
     archive.write_bytes(packed)
     digest = hashlib.sha256(packed).hexdigest()
     (folder / "SHA256SUMS").write_text(f"{digest}  {archive.name}\n")
+    meta_path = folder / f"{folder.name}.metadata.json"
+    meta = json.loads(meta_path.read_text())
     meta["checksum"], meta["size_bytes"] = f"sha256:{digest}", len(packed)
     meta_path.write_text(json.dumps(meta))

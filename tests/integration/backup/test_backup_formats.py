@@ -8,7 +8,6 @@ with the SHA256SUMS member and the metadata's format 1 (``backup_support.recraft
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from backup_support import assert_error, cli, export, recraft, tree_hash
+from backup_support import assert_error, cli, export, recraft, store_archive, tree_hash
 
 from engines import create_engine
 from engines.backup import create_backup
@@ -74,7 +73,7 @@ def test_a_file_changed_in_a_format_1_backup_is_named_by_verify_and_refused_by_r
     with tarfile.open(fileobj=io.BytesIO(bytes(tar))) as reader:
         victim = reader.getmember("data/data.cow")
     tar[victim.offset_data + 100] ^= 0xFF
-    _store(folder, bytes(tar))
+    store_archive(folder, bytes(tar))
     verified = cli(capsys, "backup", "verify", "--repo", repo, "--json")
     assert verified.code == 1
     problems = json.loads(verified.out)["backups"][0]["problems"]
@@ -84,17 +83,6 @@ def test_a_file_changed_in_a_format_1_backup_is_named_by_verify_and_refused_by_r
     target = tmp_path / "restored"
     assert_error(cli(capsys, "backup", "restore", "--repo", repo, "--data-dir", target), 1, contains="data.cow")
     assert not target.exists()
-
-
-def _store(folder: Path, tar: bytes) -> None:
-    """Compress ``tar`` as the folder's archive and redo the SHA256SUMS beside it and the metadata."""
-    packed = zstandard.ZstdCompressor(write_checksum=True).compress(tar)
-    (folder / f"{folder.name}.tar.zst").write_bytes(packed)
-    digest = hashlib.sha256(packed).hexdigest()
-    (folder / "SHA256SUMS").write_text(f"{digest}  {folder.name}.tar.zst\n")
-    meta = _metadata(folder)
-    meta.update(checksum=f"sha256:{digest}", size_bytes=len(packed))
-    (folder / f"{folder.name}.metadata.json").write_text(json.dumps(meta))
 
 
 def test_a_sums_member_in_a_format_2_archive_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
