@@ -12,6 +12,7 @@ import hashlib
 import os
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["HASH_THREADS", "Digest", "MemberHasher"]
@@ -34,6 +35,10 @@ class Digest:
     def update(self, chunk: Any) -> None:
         self._items.put(chunk)
 
+    def then(self, call: Callable[[], None]) -> None:
+        """Call ``call`` in the thread once every chunk handed so far is hashed (to reuse their buffer)."""
+        self._items.put(call)
+
     def finish(self) -> str:
         if self._thread.is_alive():
             self._items.put(None)
@@ -43,7 +48,10 @@ class Digest:
     def _run(self) -> None:
         update = self.digest.update
         while (chunk := self._items.get()) is not None:
-            update(chunk)
+            if callable(chunk):
+                chunk()
+            else:
+                update(chunk)
 
 
 class MemberHasher:

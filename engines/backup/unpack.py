@@ -3,9 +3,9 @@
 One pass over the archive does everything ``zstd -t``, ``sha256sum`` and ``tar -x`` would do in
 three processes, spread over the cores instead:
 
-* this thread reads the compressed file in chunks that decompress to ~1 MB each (zstd releases
-  the GIL), then walks the tar headers and slices member bytes out of the decompressed chunks
-  without copying them;
+* this thread has zstd read the compressed file and decompress it into a few reused 1 MB buffers
+  (zstd releases the GIL), then walks the tar headers and slices member bytes out of each buffer
+  without copying them; a buffer goes back to the pool once its bytes are written (``_Buffers``);
 * a thread hashes the compressed bytes (the archive's SHA-256, against the ``SHA256SUMS`` beside
   it), and zstd checks each frame's content checksum; in a backup of format 1, whose archive ends
   with a ``SHA256SUMS`` of its files (``member_sums``), the members are hashed against it too, a
@@ -26,7 +26,9 @@ import queue
 import tarfile
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -37,25 +39,22 @@ from engines.backup.checksums import SUMS_NAME, parse_sums
 from engines.backup.hashing import HASH_THREADS, Digest, MemberHasher
 from engines.backup.pack import DATA_PREFIX
 from engines.backup.progress import ProgressCallback, ProgressTracker
+from engines.backup.zstd_frames import FrameWalk
 from engines.errors import map_os_error
 from engines.fsutil import fsync_dir, start_writeback
 
 __all__ = ["ArchiveCheck", "read_archive", "restored_mode"]
 
-# Compressed bytes per read: as many as decompress to about OUT_BYTES, going by the ratio so far.
-# Small enough that the piece is hashed and written while still in the CPU cache (and that its
-# buffer is reused from the heap: a 5 MB one is a fresh mmap, zeroed page by page); large enough
-# that an archive of incompressible files (rows already compressed or encrypted) is not handed
-# between the threads in thousands of small pieces, each a few GIL handovers. Extracting 250 MB on
-# 2 cores (read_archive), by fixed read size:
-#   reads of    64 KB  128 KB  256 KB  512 KB  1 MB
-#   4x data   0.28 s  0.25 s  0.25 s  0.28 s  0.44 s
-#   1.1x data 0.46 s  0.36 s  0.33 s  0.32 s  0.32 s
-# The best are the reads that come out at ~1 MB; an archive of 20x (pack.py's window finds a
-# database's repeats) read 256 KB at a time comes out at 5 MB per piece.
+# Decompressed bytes per piece: small enough that the piece is written (or hashed) while still in
+# the CPU cache, large enough that an archive is not handed between the threads in thousands of
+# small pieces, each a few GIL handovers. Pieces that came out at ~1 MB were the fastest to extract
+# (250 MB on 2 cores: 0.25 s at 4x, 0.32 s at 1.1x; 0.44 s at 5 MB, 0.46 s at 64 KB).
 OUT_BYTES = 1 << 20
-READ_BYTES = 256 << 10  # the first read, before there is a ratio
-_MIN_READ, _MAX_READ = 32 << 10, 1 << 20
+READ_BYTES = 256 << 10  # compressed bytes per read of the archive
+# Buffers in flight: pieces queued for the writer (or the archive hasher) hold theirs until done;
+# the reader waits for one to come back rather than allocate.
+OUT_BUFFERS = 8
+READ_BUFFERS = 8
 # Members of a format 1 archive are hashed on HASH_THREADS threads and by this thread too, which
 # gets a member when its load counted INLINE_WEIGHT times is the least (it decompresses and walks
 # the stream besides): it hashes what it has just decompressed, still in its cache (hashing.MemberHasher). On 2 cores,
@@ -114,6 +113,10 @@ class _FileWriter:
     def update(self, chunk: Any) -> None:
         self._put(("data", chunk))
 
+    def then(self, call: Callable[[], None]) -> None:
+        """Call ``call`` in the writer once everything handed so far is written (to reuse a buffer)."""
+        self._writes.put(("then", call))  # even after a failure: the writer drains, and calls it
+
     def close(self) -> None:
         self._put(("close",))
 
@@ -139,10 +142,13 @@ class _FileWriter:
         fd: int | None = None
         mode, mtime = 0o644, 0.0
         while (item := self._writes.get()) is not None:
+            kind = item[0]
+            if kind == "then":
+                item[1]()
+                continue
             if self._error is not None:
                 continue  # drain, so the producer never blocks
             try:
-                kind = item[0]
                 if kind == "data":
                     view = memoryview(item[1])
                     while view:
@@ -199,6 +205,59 @@ class _FileWriter:
 
 class _Damaged(Exception):
     """The tar stream does not parse."""
+
+
+class _Buffers:
+    """A few buffers handed round: taken by the reader, given back by the last thread to use one.
+
+    A new ``bytes`` for each decompressed piece (zstd's ``decompressobj``) cost a restore of a
+    250 MB lsm dir 17,000-31,000 minor page faults, every piece on fresh pages the kernel zeroes,
+    and a system time that went from 0.1 s to 0.6 s with the machine's load (0.30-0.75 s whole,
+    tar + zstd 0.42-0.46 s); decompressed into 8 reused buffers, 8,500 faults and 0.23-0.25 s.
+    With ``reuse`` off each take is a new buffer: for pieces the member hashers of a format 1
+    archive hold in their queues, with no moment known at which all of them are done.
+    """
+
+    def __init__(self, count: int, size: int, *, reuse: bool = True) -> None:
+        self.size = size
+        self._reuse = reuse
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(count if reuse else 0):
+            self._free.put(bytearray(size))
+
+    def take(self) -> bytearray:
+        return self._free.get() if self._reuse else bytearray(self.size)
+
+    def give(self, buffer: bytearray) -> None:
+        if self._reuse:
+            self._free.put(buffer)
+
+
+class _Source:
+    """The archive file as zstd's reader reads it: each chunk hashed, counted and followed through its frames.
+
+    zstd asks for the next chunk only once it has used up the last one (``read`` is called when
+    its input is empty), so a chunk's buffer goes back to the pool when the archive hasher is done
+    with it too.
+    """
+
+    def __init__(self, raw: Any, whole: Digest, tracker: ProgressTracker) -> None:
+        self.raw, self.whole, self.tracker = raw, whole, tracker
+        self.bytes_read = 0
+        self.frames = FrameWalk()
+        self._buffers = _Buffers(READ_BUFFERS, READ_BYTES)
+        self._lent: bytearray | None = None
+
+    def read(self, size: int) -> memoryview:  # size: READ_BYTES, as asked of zstd's reader
+        if self._lent is not None:
+            self.whole.then(partial(self._buffers.give, self._lent))
+        buffer = self._lent = self._buffers.take()
+        view = memoryview(buffer)[: self.raw.readinto(buffer)]
+        self.whole.update(view)
+        self.frames.feed(view)
+        self.bytes_read += len(view)
+        self.tracker.advance(len(view))
+        return view
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
@@ -264,7 +323,7 @@ class _TarWalk:
         self._zero_blocks = 0
         self._special_size = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             if self._remaining:
@@ -412,31 +471,35 @@ def read_archive(
     tracker = ProgressTracker(progress, phase, total)
     writer = _FileWriter() if extract_to is not None else None
     hasher = MemberHasher(HASH_LANES, inline_weight=INLINE_WEIGHT) if member_sums else None
+    pieces = _Buffers(OUT_BUFFERS, OUT_BYTES, reuse=hasher is None)
     whole = Digest("archive-hasher")
     walk = _TarWalk(check, label, extract_to, writer, hasher)
-    read = 0
+    out = 0  # decompressed bytes so far
+    source = None
     try:
         with open(archive, "rb", buffering=0) as raw:
+            source = _Source(raw, whole, tracker)
             # Frame after frame (pack.py ends one every FRAME_BYTES of tar stream; any .zst may hold
-            # several): a frame's end hands what follows it to a fresh decompressor.
-            new_frame = zstandard.ZstdDecompressor().decompressobj
-            decompressor = new_frame()
-            inside = False  # bytes of the current frame have been fed
-            out = 0  # decompressed bytes so far
-            while chunk := raw.read(_read_size(read, out)):
-                whole.update(chunk)
-                read += len(chunk)
-                tracker.advance(len(chunk))
-                while chunk:
-                    piece = decompressor.decompress(chunk)
-                    out += len(piece)
-                    walk.feed(piece)
-                    inside = True
-                    if not decompressor.eof:
-                        break
-                    chunk = decompressor.unused_data
-                    decompressor, inside = new_frame(), False
-            if inside:
+            # several, and skippable frames, which zstd passes over).
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                source,  # type: ignore[arg-type]  # zstd calls its read() only
+                read_size=READ_BYTES,
+                read_across_frames=True,
+                closefd=False,
+            )
+            while True:
+                piece = pieces.take()
+                size = reader.readinto(piece)
+                if not size:
+                    break
+                out += size
+                walk.feed(memoryview(piece)[:size])
+                if writer is None:
+                    pieces.give(piece)  # the walk keeps no view of it, nor (format 2) a hasher
+                else:
+                    writer.then(partial(pieces.give, piece))
+            # zstd's reader ends quietly where its input does (the only end of readinto), even inside a frame.
+            if not source.frames.complete:
                 raise _Damaged("the last zstd frame is cut short (truncated archive)")
             if not walk.ended:
                 raise _Damaged("the tar stream ends without its end-of-archive blocks (truncated)")
@@ -454,7 +517,7 @@ def read_archive(
         digests = None if hasher is None else hasher.finish()
         check.archive_sha256 = whole.finish()
     tracker.finish()
-    check.archive_bytes = read
+    check.archive_bytes = 0 if source is None else source.bytes_read
     if expected_sha256 is not None and check.archive_sha256 != expected_sha256:
         check.problems.insert(
             0, (label, f"checksum mismatch: sha256 is {check.archive_sha256}, SHA256SUMS says {expected_sha256}")
@@ -476,14 +539,6 @@ def _where(error: zstandard.ZstdError, position: int, member: str) -> str:
     if "checksum" in str(error).lower() or not position:
         return ""  # (or it failed in the first piece read)
     return f" after byte {position} of the tar stream" + (f", in or after {member}" if member else "")
-
-
-def _read_size(compressed: int, decompressed: int) -> int:
-    """The next read: what decompresses to ~OUT_BYTES at the ratio so far, in whole 4 KB pages."""
-    if not decompressed:
-        return READ_BYTES
-    size = OUT_BYTES * compressed // decompressed
-    return min(_MAX_READ, max(_MIN_READ, size - size % 4096))
 
 
 def _compare_sums(

@@ -49,7 +49,8 @@ def _source(root: Path) -> Path:
 
 
 def _helpers() -> set[str]:
-    return {t.name for t in threading.enumerate() if t.name.startswith(("member-hasher", "archive-writer"))}
+    prefixes = ("member-hasher", "archive-writer", "archive-hasher", "restore-writer", "restore-fsync")
+    return {t.name for t in threading.enumerate() if t.name.startswith(prefixes)}
 
 
 @needs_tools
@@ -136,6 +137,65 @@ def test_a_restore_equals_the_source_byte_for_byte(tmp_path: Path) -> None:
     for relative in originals:
         assert (target / relative).read_bytes() == (source / relative).read_bytes(), relative
     assert not _helpers()
+
+
+@pytest.mark.parametrize("extract", [True, False], ids=["restore", "verify"])
+def test_a_few_buffers_go_round_and_none_is_reused_while_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extract: bool
+) -> None:
+    """Pieces are decompressed into a few buffers, the archive read into a few more; each given back is
+    scribbled over at once, so a writer or hasher still reading it would restore or hash garbage."""
+    from engines.backup import unpack
+
+    source = _source(tmp_path)  # ~21 MB
+    archive = tmp_path / "a.tar.zst"
+    packed = pack_members(members_of(source), archive)
+    monkeypatch.setattr(unpack, "OUT_BUFFERS", 2)
+    monkeypatch.setattr(unpack, "READ_BUFFERS", 2)
+    taken: list[int] = []
+    real_take, real_give = unpack._Buffers.take, unpack._Buffers.give
+
+    def take(self: unpack._Buffers) -> bytearray:
+        buffer = real_take(self)
+        taken.append(id(buffer))
+        return buffer
+
+    def give(self: unpack._Buffers, buffer: bytearray) -> None:
+        buffer[:] = b"\xa5" * len(buffer)
+        real_give(self, buffer)
+
+    monkeypatch.setattr(unpack._Buffers, "take", take)
+    monkeypatch.setattr(unpack._Buffers, "give", give)
+    target = tmp_path / "restored"
+    target.mkdir()
+    check = read_archive(archive, extract_to=target if extract else None, expected_sha256=packed.archive_sha256)
+    assert check.ok, check.problems
+    assert check.file_count == packed.file_count and check.archive_bytes == packed.archive_bytes
+    assert len(taken) > 20 and len(set(taken)) <= 4, (len(taken), len(set(taken)))
+    if extract:
+        for path in (p for p in source.rglob("*") if p.is_file()):
+            assert (target / path.relative_to(source)).read_bytes() == path.read_bytes(), path
+    assert not _helpers()
+
+
+def test_an_archive_cut_in_its_last_frame_is_refused(tmp_path: Path) -> None:
+    """zstd's reader ends quietly where its input does: a cut in the content checksum leaves every tar
+    byte decoded, and only the frame walk sees that the frame is short."""
+    source = _source(tmp_path)
+    archive = tmp_path / "a.tar.zst"
+    pack_members(members_of(source), archive)
+    data = archive.read_bytes()
+    cut = tmp_path / "cut.tar.zst"
+    for short in (1, 2, 3, 4, 5, 64, len(data) // 2):
+        cut.write_bytes(data[:-short])
+        (where, detail), *_rest = read_archive(cut).problems
+        assert where == str(cut)
+        if short <= 4:
+            assert detail == "the tar stream is damaged: the last zstd frame is cut short (truncated archive)"
+        else:
+            assert "truncated" in detail or "zstd decompression failed" in detail, detail
+    cut.write_bytes(data + b"\0" * 4)  # and bytes after the last frame are not ignored
+    assert not read_archive(cut).ok
 
 
 def test_a_block_that_fails_to_decode_is_placed_in_the_stream(tmp_path: Path) -> None:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import struct
+import subprocess
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from engines import create_engine
 from engines.backup.metadata import BackupMetadata
+from engines.backup.zstd_frames import FrameWalk
 from engines.errors import WalCorruptionError
 from engines.marker import Marker
 from engines.wal import list_segments
@@ -43,6 +48,77 @@ def test_an_archive_of_many_frames_reads_back(tmp_path: Path) -> None:
     damaged[len(data) // 3] ^= 0xFF
     (tmp_path / "bad.tar.zst").write_bytes(bytes(damaged))
     assert not read_archive(tmp_path / "bad.tar.zst").ok
+
+
+_DICTIONARY = zstandard.train_dictionary(4096, [random.Random(n).randbytes(40) * 5 for n in range(400)])
+
+
+def _zstd_streams() -> dict[str, bytes]:
+    """zstd streams of every shape the frame walk must follow: what pack.py, python-zstandard and the CLI write."""
+    rng = random.Random(9)
+    data = rng.randbytes(30_000) + bytes(70_000) + rng.randbytes(500) * 200  # raw, RLE and compressed blocks
+    streams = {
+        f"checksum={checksum},size={size},level={level}": zstandard.ZstdCompressor(
+            level=level, write_checksum=checksum, write_content_size=size
+        ).compress(data)
+        for checksum in (True, False)
+        for size in (True, False)
+        for level in (1, 19)
+    }
+    streams["three frames"] = b"".join(streams["checksum=True,size=True,level=1"] for _ in range(3))
+    streams["empty frame first"] = zstandard.ZstdCompressor().compress(b"") + streams["three frames"]
+    skippable = struct.pack("<II", 0x184D2A5A, 5) + b"hello"
+    streams["skippable frames"] = skippable + streams["checksum=True,size=False,level=1"] + skippable[:4] + bytes(4)
+    streams["dictionary ID"] = zstandard.ZstdCompressor(dict_data=_DICTIONARY).compress(data[:20_000])
+    for name, flags in (("zstd CLI", ["-3"]), ("zstd CLI, small blocks, no check", ["-1", "-B4096", "--no-check"])):
+        if shutil.which("zstd"):
+            streams[name] = subprocess.run(["zstd", "-qc", *flags], input=data, capture_output=True, check=True).stdout
+    return streams
+
+
+def _boundaries(stream: bytes) -> set[int]:
+    """Where zstd itself says the frames end (skippable frames: magic, size, content)."""
+    ends, at = set(), 0
+    while at < len(stream):
+        if stream[at : at + 4] == b"\x28\xb5\x2f\xfd":
+            at += _frame_length(stream[at:])
+        else:
+            at += 8 + int.from_bytes(stream[at + 4 : at + 8], "little")
+        ends.add(at)
+    return ends
+
+
+def _frame_length(stream: bytes) -> int:
+    reader = zstandard.ZstdDecompressor(dict_data=_DICTIONARY).decompressobj()
+    reader.decompress(stream)
+    return len(stream) - len(reader.unused_data)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 30])
+def test_the_frame_walk_ends_on_the_end_of_every_stream_zstd_writes(chunk: int) -> None:
+    for name, stream in _zstd_streams().items():
+        walk = FrameWalk()
+        for at in range(0, len(stream), chunk):
+            walk.feed(stream[at : at + chunk])
+        assert walk.complete and not walk.lost, name
+        assert walk.frames == len(_boundaries(stream)), name
+
+
+def test_a_stream_cut_anywhere_but_at_a_frame_end_is_incomplete() -> None:
+    """Every cut of every stream: complete exactly where a frame ends, the content checksum's bytes included."""
+    for name, stream in _zstd_streams().items():
+        ends = _boundaries(stream)
+        cuts = range(len(stream)) if len(stream) < 3000 else [*range(0, 300), *range(len(stream) - 300, len(stream))]
+        for cut in [*cuts, *sorted(ends)]:
+            walk = FrameWalk()
+            walk.feed(stream[:cut])
+            assert walk.complete == (cut in ends), (name, cut, len(stream))
+
+
+def test_bytes_that_are_no_frame_lose_the_walk() -> None:
+    walk = FrameWalk()
+    walk.feed(zstandard.ZstdCompressor().compress(b"x" * 1000) + b"PK\x03\x04 a zip, not a frame")
+    assert walk.lost and not walk.complete and walk.frames == 1
 
 
 def test_the_wal_tail_from_the_last_blocks_equals_a_full_scan(tmp_path: Path) -> None:

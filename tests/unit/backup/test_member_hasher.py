@@ -8,8 +8,7 @@ import threading
 
 import pytest
 
-from engines.backup.hashing import MemberHasher
-from engines.backup.unpack import _read_size
+from engines.backup.hashing import Digest, MemberHasher
 
 
 def _members() -> list[tuple[str, bytes]]:
@@ -37,10 +36,19 @@ def test_every_digest_is_sha256_whichever_lane_hashed_it(threads: int, inline_we
     assert not [t for t in threading.enumerate() if t.name.startswith("member-hasher")]
 
 
-def test_reads_aim_at_a_megabyte_of_output_whatever_the_ratio() -> None:
-    assert _read_size(0, 0) == 256 << 10  # before there is a ratio
-    assert _read_size(1 << 20, 20 << 20) == 48 << 10  # 20x: 51.2 KB, down to whole pages
-    assert _read_size(1 << 20, 4 << 20) == 256 << 10
-    assert _read_size(1 << 20, 1 << 20) == 1 << 20  # incompressible
-    assert _read_size(1 << 20, 1000 << 20) == 32 << 10  # floor: no swarm of tiny reads
-    assert _read_size(2 << 20, 1 << 20) == 1 << 20  # ceiling (an archive larger than its content)
+def test_a_digest_calls_back_once_everything_handed_before_is_hashed() -> None:
+    """``then`` runs in the hashing thread after the chunks before it: their buffer may be reused then."""
+    rng = random.Random(3)
+    digest = Digest("test-hasher")
+    found: list[str] = []  # the digest so far, as each call finds it (in the hashing thread)
+    wanted: list[str] = []  # the digest of what was handed before each call
+    expected = hashlib.sha256()
+    for n in range(200):
+        chunk = rng.randbytes(rng.randrange(0, 300_000))
+        digest.update(chunk)
+        expected.update(chunk)
+        if n % 7 == 0:
+            digest.then(lambda: found.append(digest.digest.copy().hexdigest()))
+            wanted.append(expected.copy().hexdigest())
+    assert digest.finish() == expected.hexdigest()
+    assert found == wanted
