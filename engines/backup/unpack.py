@@ -215,7 +215,8 @@ class _Buffers:
     A new ``bytes`` for each decompressed piece (zstd's ``decompressobj``) cost a restore of a
     250 MB lsm dir 17,000-31,000 minor page faults, every piece on fresh pages the kernel zeroes,
     and a system time that went from 0.1 s to 0.6 s with the machine's load (0.30-0.75 s whole,
-    tar + zstd 0.42-0.46 s); decompressed into 8 reused buffers, 8,500 faults and 0.23-0.25 s.
+    tar + zstd 0.42-0.46 s); decompressed into 8 reused buffers, read from 8 more, ~9,800 faults
+    (a command that reads nothing takes 3,500) and 0.25-0.30 s over 9 rounds of the bench.
     With ``reuse`` off each take is a new buffer: for pieces the member hashers of a format 1
     archive hold in their queues, with no moment known at which all of them are done.
     """
