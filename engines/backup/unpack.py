@@ -67,6 +67,10 @@ INLINE_WEIGHT = 3.0
 _BLOCK = tarfile.BLOCKSIZE
 _QUEUE_DEPTH = 16
 HELD_FILES = 256  # restored files written and waiting for their fsync (_FileWriter._sync_loop)
+# Threads that fsync restored files: fsyncs at once share ext4's journal commits. 10,000 files
+# written, then fsynced: 0.6 s on one thread, 0.33 s on four, 0.15 s on sixteen; restoring 20,000
+# files of 4 KB, 3.2-3.4 s on one, 2.1-2.3 s on four (8 threads no better); 250 MB dirs: the same.
+SYNC_THREADS = 4
 
 
 @dataclass
@@ -108,9 +112,13 @@ class _FileWriter:
         self._durable = True
         self._finished = False
         self._writer = threading.Thread(target=self._write_loop, name="restore-writer", daemon=True)
-        self._syncer = threading.Thread(target=self._sync_loop, name="restore-fsync", daemon=True)
+        self._syncers = [
+            threading.Thread(target=self._sync_loop, name=f"restore-fsync-{n}", daemon=True)
+            for n in range(SYNC_THREADS)
+        ]
         self._writer.start()
-        self._syncer.start()
+        for syncer in self._syncers:
+            syncer.start()
 
     def mkdir(self, path: Path) -> None:
         self._put(("mkdir", path))
@@ -140,8 +148,10 @@ class _FileWriter:
             self._writes.put(self._batch)
         self._writes.put(None)
         self._writer.join()
-        self._syncs.put(None)
-        self._syncer.join()
+        for _ in self._syncers:
+            self._syncs.put(None)
+        for syncer in self._syncers:
+            syncer.join()
         if self._error is not None and durable:
             raise self._error
 
@@ -214,7 +224,8 @@ class _FileWriter:
         commit: with an fsync after each file, 4 restores in 15 took over 0.55 s (250 MB lsm dir,
         2 cores, shared disk: 0.25-0.78 s, median 0.31); so, none (0.23-0.54 s, median 0.25).
         The writeback started early leaves the fsyncs at the end little to wait for. At most
-        HELD_FILES wait here: past that the oldest is fsynced.
+        HELD_FILES wait, split between the SYNC_THREADS threads: past its share, a thread fsyncs
+        its oldest.
         """
         held: deque[int] = deque()
         while (closed := self._syncs.get()) is not None:
@@ -222,7 +233,7 @@ class _FileWriter:
                 if self._error is None:
                     start_writeback(fd)
                 held.append(fd)
-            while len(held) > HELD_FILES:
+            while len(held) > max(1, HELD_FILES // SYNC_THREADS):
                 self._sync_close(held.popleft())
         while held:
             self._sync_close(held.popleft())
