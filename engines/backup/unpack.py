@@ -10,8 +10,8 @@ three processes, spread over the cores instead:
   it), and zstd checks each frame's content checksum; in a backup of format 1, whose archive ends
   with a ``SHA256SUMS`` of its files (``member_sums``), the members are hashed against it too, a
   whole member each, by two more threads and by this one; hashlib releases the GIL;
-* when extracting, a thread writes each piece, and another starts each complete file's writeback
-  and fsyncs it once the writing is over.
+* when extracting, a thread writes the pieces, given a batch per decompressed piece, and a few
+  more start each complete file's writeback and fsync it once the writing is over.
 
 The tar walk is our own (headers parsed by ``tarfile.TarInfo.frombuf``, pax records by hand):
 ``tarfile``'s stream mode re-buffers every byte in small pieces, which cost more than the zstd
@@ -89,7 +89,7 @@ class ArchiveCheck:
 
 
 class _FileWriter:
-    """Writes extracted files in a thread and fsyncs them in another, in the order given.
+    """Writes extracted files in a thread, in the order given, and fsyncs them in SYNC_THREADS others.
 
     Hashing (a format 1 archive's members) is not done here but by the member hashers beside
     it: hashing and writing each piece in one thread made that thread the slowest stage of a
@@ -193,7 +193,7 @@ class _FileWriter:
                             raise
                     elif kind == "close":
                         assert fd is not None
-                        closed.append(fd)
+                        closed.append(fd)  # first: the fsync threads close it even if what follows fails
                         fd = None
                         os.fchmod(closed[-1], mode)
                         os.utime(closed[-1], (mtime, mtime))
